@@ -1,0 +1,47 @@
+# Linli — the targets read like a table of contents. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install proto lint test test-fast run bench token clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Linli needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the platform with its dev tools
+
+proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
+	rm -rf gen/python/linli
+	$(BIN)/python tools/genproto.py
+
+lint: $(STAMP) ## ruff, mypy (strict, on the runtime), buf lint
+	$(BIN)/ruff check .
+	$(BIN)/mypy services/runtime/linli_runtime
+	$(BIN)/buf lint
+
+test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL)
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## unit tests only
+	$(BIN)/pytest tests/unit
+
+run: $(STAMP) ## run the platform locally: nats-server + every service on SQLite under var/
+	$(BIN)/linli platform run
+
+bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo
+	$(BIN)/python bench/event_path.py
+
+token: $(STAMP) ## issue a local operator token: make token ROLE=city_operator SCOPE=chengdu
+	@$(BIN)/linli token issue --role $(or $(ROLE),platform_admin) --scope '$(SCOPE)'
+
+clean: ## remove the venv and local data (var/)
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""Client channels to other services (and for tests and tools).
+
+One long-lived channel per downstream service. Every call gets a deadline (the caller's, or a
+default), the caller's credentials, and the current request id; UNAVAILABLE (and only that)
+is retried by gRPC's own retry policy, so a retry never repeats a call that may have done
+something — non-idempotent writes carry a request id besides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from linli_runtime.context import new_request_id, request_id_var, traceparent_var
+
+RETRY_SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [
+        {
+            "name": [{}],  # every method of every service
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+}
+
+CHANNEL_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG)),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+]
+
+
+def target_for(addresses: str) -> str:
+    """`host:port` stays as is; a comma-separated list of replicas becomes one `ipv4:` target
+    that round_robin balances across."""
+    parts = [a.strip() for a in addresses.split(",") if a.strip()]
+    if len(parts) == 1:
+        return parts[0]
+    return "ipv4:" + ",".join(p.replace("localhost", "127.0.0.1") for p in parts)
+
+
+class _CallDefaults(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+):
+    def __init__(self, token: Callable[[], str | None], default_timeout: float) -> None:
+        self.token = token
+        self.default_timeout = default_timeout
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        keys = {k for k, _ in metadata}
+        if "x-request-id" not in keys:
+            metadata.add("x-request-id", request_id_var.get() or new_request_id())
+        traceparent = traceparent_var.get()
+        if traceparent and "traceparent" not in keys:
+            metadata.add("traceparent", traceparent)
+        token = self.token()
+        if token and "authorization" not in keys:
+            metadata.add("authorization", f"Bearer {token}")
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=details.timeout if details.timeout is not None else self.default_timeout,
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+
+def make_channel(
+    addresses: str,
+    *,
+    token: str | Callable[[], str | None] | None = None,
+    default_timeout: float = 5.0,
+) -> grpc.aio.Channel:
+    """A channel to `addresses` (`host:port` or a comma-separated list of replicas)."""
+    token_fn: Callable[[], str | None] = token if callable(token) else (lambda: token)  # type: ignore[assignment,return-value]
+    return grpc.aio.insecure_channel(
+        target_for(addresses),
+        options=CHANNEL_OPTIONS,
+        interceptors=[_CallDefaults(token_fn, default_timeout)],
+    )

@@ -1,0 +1,27 @@
+"""Per-call context carried in contextvars, so logs, events and outgoing calls can see who is
+calling and under which request id without threading them through every function."""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from linli_runtime.auth import Principal
+
+request_id_var: ContextVar[str | None] = ContextVar("linli_request_id", default=None)
+principal_var: ContextVar[Principal | None] = ContextVar("linli_principal", default=None)
+traceparent_var: ContextVar[str | None] = ContextVar("linli_traceparent", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def current_principal() -> Principal | None:
+    return principal_var.get()

@@ -1,0 +1,103 @@
+"""Async database access: SQLite (WAL) by default, PostgreSQL when DATABASE_URL says so.
+
+Handlers open a transaction with `async with db.transaction() as session:`; everything inside
+commits or rolls back together, including events written with `publish_in` (the outbox).
+Hot paths may use `session.connection()` and SQLAlchemy Core for speed (see DESIGN.md: the ORM
+costs ~200 µs per transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# Set on a connection's `info` by `publish_in`; the commit hook sees it and wakes the relay.
+OUTBOX_DIRTY = "linli_outbox_dirty"
+
+
+def async_url(url: str) -> URL:
+    """Accept the URLs people write (`postgresql://…`, `sqlite:///…`) and pick the async
+    driver for them."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._commit_hooks: list[Callable[[], None]] = []
+        if self.is_sqlite:
+            self._configure_sqlite()
+        sync_engine = self.engine.sync_engine
+        event.listen(sync_engine, "commit", self._after_commit)
+        event.listen(sync_engine, "rollback", self._after_rollback)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    def _configure_sqlite(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # SQLAlchemy, not the driver, emits BEGIN (see _on_begin).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
+            # writes fails with SQLITE_BUSY when another writer got there first, and busy_timeout
+            # cannot help it; with IMMEDIATE the second writer simply waits its turn.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def on_outbox_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after each commit that wrote outbox rows (the relay's wake-up)."""
+        self._commit_hooks.append(hook)
+
+    def _after_commit(self, conn: Any) -> None:
+        if conn.info.pop(OUTBOX_DIRTY, False):
+            for hook in self._commit_hooks:
+                hook()
+
+    def _after_rollback(self, conn: Any) -> None:
+        conn.info.pop(OUTBOX_DIRTY, None)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed when the block ends, rolled back if it
+        raises."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (or for code that manages its own transactions)."""
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

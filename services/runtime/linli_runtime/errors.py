@@ -1,0 +1,90 @@
+"""Domain errors and their gRPC status.
+
+Handlers raise these; the error interceptor turns each into the right status code with a
+`google.rpc.ErrorInfo` (and `BadRequest` field violations where given) in the rich status
+details. Anything else that escapes a handler is a bug: it is logged with its stack and the
+caller sees INTERNAL with the request id only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """An error whose message a person can act on. `reason` is a stable UPPER_SNAKE_CASE
+    identifier clients may branch on (AIP-193)."""
+
+    code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: Sequence[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)
+
+
+class InvalidArgument(DomainError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    @classmethod
+    def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+        return cls(f"{field}: {description}", reason=reason, violations=[FieldViolation(field, description)])
+
+
+class NotFound(DomainError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(DomainError):
+    """A conflict the client may resolve by retrying the whole read-modify-write."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
+
+
+class PermissionDenied(DomainError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class Unavailable(DomainError):
+    """A dependency is down; the client may retry later with the same request id."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"

@@ -1,0 +1,117 @@
+"""The NATS connection a service shares between its relay and its consumers.
+
+A service must start and serve while NATS is down (events wait in the outbox), so the
+connection is made in the background and retried until it succeeds; after that, nats-py
+reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from linli_runtime.events.streams import StreamSpec, ensure_stream
+
+log = logging.getLogger("linli.events.bus")
+
+
+class EventBus:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        streams: Iterable[StreamSpec] = (),
+        replicas: int = 1,
+    ) -> None:
+        self.servers = [u.strip() for u in url.split(",") if u.strip()]
+        self.name = name
+        self.streams = list(streams)
+        self.replicas = replicas
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._nc is not None and self._nc.is_connected
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the event bus is not connected yet")
+        return self._js
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the event bus is not connected yet")
+        return self._nc
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name=f"{self.name}-nats-connect")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                nc = await nats.connect(
+                    servers=self.servers,
+                    name=self.name,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+            except Exception as exc:  # NoServersError, OSError, TimeoutError …
+                log.warning("NATS unreachable, retrying", extra={"servers": self.servers, "error": str(exc),
+                                                                  "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._nc = nc
+            self._js = nc.jetstream(timeout=5)
+            while True:
+                try:
+                    for spec in self.streams:
+                        await ensure_stream(self._js, spec, self.replicas)
+                    break
+                except Exception as exc:  # JetStream not ready yet (cluster electing a leader)
+                    log.warning("could not ensure streams, retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            log.info("NATS connected", extra={"servers": self.servers})
+            self._ready.set()
+            return
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS error", extra={"error": str(exc)})
+
+    async def _on_disconnected(self) -> None:
+        log.warning("NATS disconnected; events wait in the outbox")
+
+    async def _on_reconnected(self) -> None:
+        log.info("NATS reconnected")
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.drain(), 5)
+            except Exception:
+                await self._nc.close()
+        self._ready.clear()

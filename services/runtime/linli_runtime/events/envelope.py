@@ -1,0 +1,94 @@
+"""Building and reading event envelopes (linli.events.v1.EventEnvelope)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli_runtime.clock import Clock, SystemClock
+from linli_runtime.context import request_id_var, traceparent_var
+
+M = TypeVar("M", bound=Message)
+
+_system_clock = SystemClock()
+
+
+def make_event(
+    subject: str,
+    payload: Message,
+    *,
+    org_scope: str,
+    source: str,
+    event_type: str | None = None,
+    occurred_at: datetime | None = None,
+    clock: Clock | None = None,
+    causation_id: str = "",
+    event_id: str | None = None,
+) -> EventEnvelope:
+    """An envelope for `payload`, stamped with a fresh id, the time, and the current call's
+    request id and trace context. `subject` is `<context>.<entity>.<verb>[.<more>]`."""
+    tokens = subject.split(".")
+    if len(tokens) < 3 or not all(tokens):
+        raise ValueError(f"event subject {subject!r} must read <context>.<entity>.<past-tense-verb>")
+    when = occurred_at or (clock or _system_clock).now()
+    ts = Timestamp()
+    ts.FromDatetime(when)
+    envelope = EventEnvelope(
+        event_id=event_id or uuid.uuid4().hex,
+        type=event_type or ".".join(tokens[:3]),
+        subject=subject,
+        occurred_at=ts,
+        org_scope=org_scope,
+        source=source,
+        request_id=request_id_var.get() or "",
+        causation_id=causation_id,
+    )
+    traceparent = traceparent_var.get()
+    if traceparent:
+        envelope.trace_context["traceparent"] = traceparent
+    envelope.payload.Pack(payload)
+    return envelope
+
+
+@dataclass(frozen=True)
+class Event:
+    """A received event, as handed to a consumer's handler."""
+
+    envelope: EventEnvelope
+    stream_seq: int = 0
+    deliveries: int = 1
+
+    @property
+    def id(self) -> str:
+        return self.envelope.event_id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def org_scope(self) -> str:
+        return self.envelope.org_scope
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.envelope.occurred_at.ToDatetime(tzinfo=UTC)
+
+    def payload(self, cls: type[M]) -> M:
+        """Unpack the payload as `cls`; raises PoisonMessage if it is another type (a message
+        that will never be processable, however often it is redelivered)."""
+        from linli_runtime.events.consumer import PoisonMessage
+
+        message = cls()
+        if not self.envelope.payload.Unpack(message):
+            raise PoisonMessage(
+                f"event {self.id} carries {self.envelope.payload.TypeName()}, expected "
+                f"{message.DESCRIPTOR.full_name}"
+            )
+        return message

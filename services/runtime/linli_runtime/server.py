@@ -1,0 +1,182 @@
+"""The service bootstrap every Linli service runs on.
+
+    app = ServiceApp("volunteer-points", settings, migrations=[MigrationSet(HERE / "migrations")],
+                     streams=[POINTS])
+    app.add_service(points_pb2_grpc.add_LedgerServiceServicer_to_server, LedgerServicer(app),
+                    points_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name)
+    app.add_consumer(ConsumerSpec(...))
+    app.main()          # runs until SIGTERM / SIGINT
+
+Start-up: migrations, NATS (in the background: serving does not wait for it), outbox relay,
+consumers, gRPC server with health (SERVING) and reflection. Shutdown on SIGTERM/SIGINT:
+health NOT_SERVING, stop taking calls and drain in-flight ones (grace period), stop
+consumers, flush the outbox relay, close NATS and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from linli_runtime.auth import TokenSigner
+from linli_runtime.clock import Clock, SystemClock
+from linli_runtime.db import Database
+from linli_runtime.events.bus import EventBus
+from linli_runtime.events.consumer import ConsumerSpec, EventConsumer
+from linli_runtime.events.envelope import make_event
+from linli_runtime.events.outbox import OutboxRelay
+from linli_runtime.events.streams import StreamSpec
+from linli_runtime.interceptors import (
+    AuthenticationInterceptor,
+    Authenticator,
+    BearerTokenAuthenticator,
+    ErrorMappingInterceptor,
+    ObservabilityInterceptor,
+    RequestIdInterceptor,
+)
+from linli_runtime.logs import configure_logging
+from linli_runtime.metrics import serve_metrics
+from linli_runtime.migrations import MigrationSet, upgrade
+from linli_runtime.settings import DEV_JWT_SECRET, ServiceSettings
+
+log = logging.getLogger("linli.server")
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
+class ServiceApp:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        migrations: Sequence[MigrationSet] = (),
+        streams: Iterable[StreamSpec] = (),
+        clock: Clock | None = None,
+        authenticators: Sequence[Authenticator] = (),
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.signer = TokenSigner(settings.jwt_secret, settings.jwt_issuer)
+        self.db = Database(settings.database_url)
+        self.bus = EventBus(settings.nats_url, name=name, streams=streams, replicas=settings.stream_replicas)
+        self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
+        self.migrations = list(migrations)
+        self.consumers: list[EventConsumer] = []
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]] = []
+        self._authenticators = [*authenticators, BearerTokenAuthenticator(self.signer)]
+        self._server: grpc.aio.Server | None = None
+        self._stopped = asyncio.Event()
+        self._on_start: list[Callable[[ServiceApp], Any]] = []
+
+    # -- assembly ----------------------------------------------------------------------------
+
+    def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
+        """Mount a servicer: `register` is the generated `add_XServiceServicer_to_server`,
+        `full_name` its `package.Service` name (for health and reflection)."""
+        self._services.append((register, servicer, full_name))
+
+    def add_consumer(self, spec: ConsumerSpec) -> EventConsumer:
+        consumer = EventConsumer(spec, self.db, self.bus, clock=self.clock)
+        self.consumers.append(consumer)
+        return consumer
+
+    def on_start(self, hook: Callable[[ServiceApp], Any]) -> None:
+        """Run `hook(app)` after migrations, before serving (e.g. loading demo data)."""
+        self._on_start.append(hook)
+
+    def event(self, subject: str, payload: Any, *, org_scope: str, causation_id: str = "") -> Any:
+        """An envelope stamped with this service as its source and the app's clock."""
+        return make_event(subject, payload, org_scope=org_scope, source=self.name, clock=self.clock,
+                          causation_id=causation_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Migrate, connect, serve. Returns the bound port."""
+        if self.settings.jwt_secret == DEV_JWT_SECRET:
+            log.warning("using the development token signing key; set LINLI_JWT_SECRET in production")
+        await upgrade(self.db, *self.migrations)
+        for hook in self._on_start:
+            result = hook(self)
+            if asyncio.iscoroutine(result):
+                await result
+        self.bus.start()
+        self.relay.start()
+        for consumer in self.consumers:
+            consumer.start()
+
+        server = grpc.aio.server(
+            interceptors=[
+                RequestIdInterceptor(),
+                ObservabilityInterceptor(self.name),
+                ErrorMappingInterceptor(self.name),
+                AuthenticationInterceptor(self._authenticators),
+            ],
+            options=SERVER_OPTIONS,
+        )
+        names = [full for _, _, full in self._services]
+        for register, servicer, _ in self._services:
+            register(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        self.port = server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {self.settings.host}:{self.settings.port}")
+        await server.start()
+        self._server = server
+        for full in [*names, ""]:
+            await self.health.set(full, health_pb2.HealthCheckResponse.SERVING)
+        serve_metrics(self.settings.metrics_port, self.settings.host)
+        log.info("serving", extra={"service": self.name, "address": f"{self.settings.host}:{self.port}"})
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: see the module docstring for the order."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.settings.shutdown_grace if grace is None else grace
+        log.info("shutting down", extra={"grace_s": grace})
+        await self.health.enter_graceful_shutdown()
+        stops = [consumer.stop() for consumer in self.consumers]
+        if self._server is not None:
+            stops.append(self._server.stop(grace))
+        await asyncio.gather(*stops)
+        await self.relay.stop()
+        await self.bus.close()
+        await self.db.dispose()
+        log.info("stopped")
+
+    async def serve(self) -> None:
+        """Start, then run until SIGTERM or SIGINT, then stop gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        await stop_requested.wait()
+        await self.stop()
+
+    def main(self) -> None:
+        configure_logging(self.name, self.settings.log_level, self.settings.log_json)
+        asyncio.run(self.serve())

@@ -1,0 +1,41 @@
+"""Settings from the environment (pydantic-settings).
+
+Every service reads the same base settings; a service adds its own by subclassing
+`ServiceSettings`. Names follow the deployment convention: `PORT`, `DATABASE_URL`, `NATS_URL`,
+`<NAME>_SERVICE_ADDR` for downstream services, and `LINLI_*` for the rest.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed development key, so that `make run` and tokens issued by `linli token issue` agree
+# without any setup. Start-up logs a warning when it is in use; production sets LINLI_JWT_SECRET.
+DEV_JWT_SECRET = "linli-dev-only-signing-key-change-me-in-production"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "linli"
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, validation_alias=AliasChoices("PORT", "LINLI_PORT"))
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/linli.db",
+        validation_alias=AliasChoices("DATABASE_URL", "LINLI_DATABASE_URL"),
+    )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "LINLI_NATS_URL")
+    )
+    # Stream replicas: 1 for one local nats-server, 3 in a JetStream cluster.
+    stream_replicas: int = 1
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "linli"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Prometheus exposition port; 0 turns the HTTP endpoint off.
+    metrics_port: int = 0
+    # Seconds in-flight calls get to finish after SIGTERM.
+    shutdown_grace: float = 10.0
+    demo_data: bool = False

@@ -1,0 +1,76 @@
+"""pytest fixtures: real infrastructure on loopback, stopped by the tests that start it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from linli_runtime.auth import TokenSigner
+from linli_runtime.clock import ManualClock
+from linli_runtime.db import Database
+from linli_runtime.migrations import upgrade
+from linli_runtime.processes import EmbeddedPostgres, NatsServer
+
+TEST_JWT_SECRET = "linli-test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream on a free port; `.stop()`/`.start()` restart it on
+    the same port and store (fault tests)."""
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each database-touching test runs twice: on a SQLite file and on a fresh PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    pg: EmbeddedPostgres = request.getfixturevalue("embedded_postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield pg.database_url(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def signer() -> TokenSigner:
+    return TokenSigner(TEST_JWT_SECRET)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def unique_stream(prefix: str = "T") -> tuple[str, str]:
+    """A stream name and subject root no other test uses."""
+    tag = uuid.uuid4().hex[:10]
+    return f"{prefix}{tag}".upper(), f"t{tag}"

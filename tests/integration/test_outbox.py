@@ -1,0 +1,116 @@
+"""Outbox and relay against real NATS JetStream, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from linli_runtime.clock import ManualClock
+from linli_runtime.db import Database
+from linli_runtime.events import OutboxRelay, publish_in
+from linli_runtime.events.bus import EventBus
+from linli_runtime.processes import NatsServer
+from tests.integration.eventkit import Topic, stream_event_ids, wait_until, write_events
+
+
+@pytest.fixture
+def topic() -> Topic:
+    return Topic.new()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer, topic: Topic) -> AsyncIterator[EventBus]:
+    bus = EventBus(nats_server.url, name="test", streams=[topic.spec])
+    bus.start()
+    await bus.wait_ready(15)
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def relay(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
+    relay = OutboxRelay(db, bus, service="test", poll_interval=0.05, publish_timeout=1.0)
+    relay.start()
+    yield relay
+    await relay.stop(flush_timeout=1.0)
+
+
+async def test_event_in_rolled_back_transaction_is_never_published(
+    db: Database, bus: EventBus, relay: OutboxRelay, topic: Topic
+) -> None:
+    with pytest.raises(RuntimeError, match="business rule"):
+        async with db.transaction() as session:
+            await publish_in(session, topic.event("rolled back"))
+            raise RuntimeError("business rule refused the change")
+    committed = await write_events(db, topic, ["committed"])
+
+    async def published() -> bool:
+        return await relay.pending() == 0 and len(await stream_event_ids(bus, topic)) >= 1
+
+    await wait_until(published, what="the committed event in the stream")
+    assert await stream_event_ids(bus, topic) == committed
+
+
+async def test_events_written_while_nats_is_down_are_all_delivered_once_after_restart(
+    db: Database, bus: EventBus, relay: OutboxRelay, topic: Topic, nats_server: NatsServer
+) -> None:
+    before = await write_events(db, topic, ["before-0", "before-1"])
+    await wait_until(lambda: _pending_is(relay, 0), what="events before the outage to go out")
+
+    nats_server.stop()
+    values = [f"during-{i}" for i in range(40)]
+    during = await write_events(db, topic, values[:20]) + await write_events(db, topic, values[20:], per_tx=5)
+    # The relay keeps failing while NATS is down: every event waits in the outbox.
+    assert await relay.pending() == 40
+
+    nats_server.start()
+    await wait_until(lambda: _pending_is(relay, 0), timeout=30, what="the relay to drain after NATS restarted")
+    ids = await stream_event_ids(bus, topic)
+    assert sorted(ids) == sorted(before + during), "every event exactly once in the stream"
+
+
+async def test_republished_event_is_dropped_by_jetstream_dedup(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """A relay that dies between the PubAck and marking the row sent publishes the row again
+    on restart; the Nats-Msg-Id keeps the stream free of the duplicate."""
+    clock = ManualClock(datetime.now(UTC))
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60, clock=clock)
+    ids = await write_events(db, topic, ["a", "b", "c"], per_tx=3)
+
+    async def crash_before_mark(seqs: list[int]) -> None:
+        raise ConnectionError("process died after PubAck, before marking the rows sent")
+
+    original = relay._mark_sent
+    relay._mark_sent = crash_before_mark  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await relay.publish_batch()
+    assert await relay.pending() == 3
+    relay._mark_sent = original  # type: ignore[method-assign]
+    assert await relay.publish_batch() == 0, "rows leased by the dead relay wait for the lease to end"
+    clock.advance(relay.lease + timedelta(seconds=1))
+    assert await relay.publish_batch() == 3
+    assert await relay.pending() == 0
+    assert await stream_event_ids(bus, topic) == ids
+
+
+async def test_two_relays_sharing_a_database_publish_each_event_once(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    first = OutboxRelay(db, bus, service="replica-1", poll_interval=0.02, batch_size=7)
+    second = OutboxRelay(db, bus, service="replica-2", poll_interval=0.02, batch_size=7)
+    first.start()
+    second.start()
+    try:
+        ids = await write_events(db, topic, [f"e{i}" for i in range(60)], per_tx=4)
+        await wait_until(lambda: _pending_is(first, 0), what="both relays to drain the outbox")
+        assert sorted(await stream_event_ids(bus, topic)) == sorted(ids)
+    finally:
+        await first.stop(1)
+        await second.stop(1)
+
+
+async def _pending_is(relay: OutboxRelay, n: int) -> bool:
+    return await relay.pending() == n
