@@ -110,8 +110,12 @@ class EventBus:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._nc is not None and not self._nc.is_closed:
+            # Relay and consumers have stopped by now; flush what is buffered (acks) and close.
+            # (drain() would also wait out pull subscriptions a crashed consumer left behind.)
             try:
-                await asyncio.wait_for(self._nc.drain(), 5)
-            except Exception:
-                await self._nc.close()
+                if self._nc.is_connected:
+                    await self._nc.flush(timeout=2)
+            except Exception as exc:
+                log.warning("NATS flush on close failed", extra={"error": repr(exc)})
+            await self._nc.close()
         self._ready.clear()

@@ -1,0 +1,181 @@
+"""Durable consumers with inbox and dead letters, against real NATS, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from linli_runtime.db import Database
+from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, PoisonMessage, TransientError
+from linli_runtime.events.bus import EventBus
+from linli_runtime.events.tables import dead_letter, inbox
+from linli_runtime.processes import NatsServer
+from tests.integration.eventkit import (
+    Recorder,
+    Topic,
+    applied_counts,
+    create_test_tables,
+    wait_until,
+    write_events,
+)
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the consumer handles it."""
+
+
+@pytest.fixture
+def topic() -> Topic:
+    return Topic.new()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer, topic: Topic) -> AsyncIterator[EventBus]:
+    bus = EventBus(nats_server.url, name="test", streams=[topic.spec])
+    bus.start()
+    await bus.wait_ready(15)
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def published(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
+    await create_test_tables(db)
+    relay = OutboxRelay(db, bus, service="test", poll_interval=0.05)
+    relay.start()
+    yield relay
+    await relay.stop(1)
+
+
+def spec_for(topic: Topic, handler: Recorder, **overrides: object) -> ConsumerSpec:
+    options: dict[str, object] = {"ack_wait": 1.0, "batch": 10, "nak_delays": (0.05,)}
+    options.update(overrides)
+    return ConsumerSpec(name="test-consumer", stream=topic.spec.name, subjects=[f"{topic.root}.>"],
+                        handler=handler, **options)  # type: ignore[arg-type]
+
+
+async def run_until_crash(consumer: EventConsumer) -> None:
+    consumer.start()
+    assert consumer._task is not None
+    with pytest.raises(Crash):
+        await asyncio.wait_for(consumer._task, 15)
+
+
+async def test_each_event_is_applied_once(db: Database, bus: EventBus, published: OutboxRelay, topic: Topic) -> None:
+    values = [f"v{i}" for i in range(25)]
+    await write_events(db, topic, values, per_tx=5)
+    recorder = Recorder()
+    consumer = EventConsumer(spec_for(topic, recorder), db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: _applied(db, len(values)), what="all events applied")
+    finally:
+        await consumer.stop()
+    assert await applied_counts(db) == dict.fromkeys(values, 1)
+
+
+async def test_consumer_that_crashes_mid_batch_gets_redelivery_and_applies_each_event_once(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    values = [f"v{i}" for i in range(10)]
+    await write_events(db, topic, values)
+    await wait_until(lambda: _pending_is(published, 0), what="events published")
+
+    # First life: v0..v3 applied and acked; the process dies inside v4's handler, with v5..v9
+    # fetched but never acked. v4's transaction rolls back.
+    first = Recorder(fail_with={"v4": Crash()})
+    await run_until_crash(EventConsumer(spec_for(topic, first), db, bus))
+    assert first.calls == values[:5]
+
+    # Second life: dies after committing v6 but before acking it (the worst moment).
+    second = Recorder()
+    consumer = EventConsumer(spec_for(topic, second), db, bus)
+    real_process = consumer.process
+
+    async def process_then_die_before_ack(msg):  # type: ignore[no-untyped-def]
+        if b"v6" in msg.data:
+            async def die() -> None:
+                raise Crash()
+            msg.ack = die
+        return await real_process(msg)
+
+    consumer.process = process_then_die_before_ack  # type: ignore[method-assign]
+    await run_until_crash(consumer)
+
+    # Third life: redelivery after ack_wait finishes the job; v6 is seen again but not re-applied.
+    third = Recorder()
+    consumer = EventConsumer(spec_for(topic, third), db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: _applied(db, len(values)), what="every event applied after the crashes")
+        await wait_until(lambda: _inbox_is(db, len(values)), what="inbox complete")
+    finally:
+        await consumer.stop()
+    assert await applied_counts(db) == dict.fromkeys(values, 1)
+    assert "v6" not in third.calls, "the event committed before the crash was not applied again"
+
+
+async def test_poison_message_is_dead_lettered_not_redelivered(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    recorder = Recorder(fail_with={"poison": PoisonMessage("refers to a volunteer that does not exist")})
+    await write_events(db, topic, ["ok-1", "poison", "ok-2"])
+    await bus.js.publish(f"{topic.root}.garbage.arrived", b"\xff\x00not an envelope")
+    consumer = EventConsumer(spec_for(topic, recorder), db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: _dead_letters_are(db, 2), what="two dead letters")
+        await wait_until(lambda: _applied(db, 2), what="good events applied")
+        # Give JetStream the chance to redeliver (ack_wait is 1 s): a termed message never returns.
+        await asyncio.sleep(1.5)
+    finally:
+        await consumer.stop()
+    assert recorder.calls.count("poison") == 1
+    assert await applied_counts(db) == {"ok-1": 1, "ok-2": 1}
+    rows = await _dead_letter_rows(db)
+    errors = sorted(row.error.split(":")[0] for row in rows)
+    assert errors == ["poison", "undecodable envelope"]
+    info = await bus.js.consumer_info(topic.spec.name, "test-consumer")
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_after_max_deliver(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    recorder = Recorder(fail_with={"flaky": TransientError("SMS gateway down")})
+    await write_events(db, topic, ["flaky", "fine"])
+    consumer = EventConsumer(spec_for(topic, recorder, max_deliver=3), db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: _dead_letters_are(db, 1), what="the flaky event dead-lettered")
+    finally:
+        await consumer.stop()
+    assert recorder.calls.count("flaky") == 3
+    assert await applied_counts(db) == {"fine": 1}, "the failing attempts rolled back"
+    [row] = await _dead_letter_rows(db)
+    assert row.deliveries == 3 and "gave up after 3 deliveries" in row.error
+
+
+async def _applied(db: Database, n: int) -> bool:
+    return sum((await applied_counts(db)).values()) >= n
+
+
+async def _pending_is(relay: OutboxRelay, n: int) -> bool:
+    return await relay.pending() == n
+
+
+async def _inbox_is(db: Database, n: int) -> bool:
+    async with db.engine.connect() as conn:
+        return len((await conn.execute(select(inbox.c.event_id))).all()) == n
+
+
+async def _dead_letter_rows(db: Database) -> list:  # type: ignore[type-arg]
+    async with db.engine.connect() as conn:
+        return list(await conn.execute(select(dead_letter)))
+
+
+async def _dead_letters_are(db: Database, n: int) -> bool:
+    return len(await _dead_letter_rows(db)) == n
