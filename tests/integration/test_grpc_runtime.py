@@ -1,0 +1,200 @@
+"""The gRPC bootstrap end to end over loopback: authentication, scope, error mapping with rich
+details, request ids, health, reflection, and graceful shutdown of a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
+from linli_runtime.auth import PrincipalKind, TokenSigner
+from linli_runtime.clients import make_channel
+from linli_runtime.processes import NatsServer
+from linli_runtime.server import ServiceApp
+from linli_runtime.settings import ServiceSettings
+from linli_runtime.testing.echo import FULL_NAME, echo_app
+from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+
+
+@pytest.fixture
+async def app(database_url: str, nats_server: NatsServer) -> AsyncIterator[ServiceApp]:
+    settings = ServiceSettings(port=0, database_url=database_url, nats_url=nats_server.url,
+                               jwt_secret=TEST_JWT_SECRET)
+    app = echo_app(settings)
+    await app.start()
+    yield app
+    await app.stop(grace=1)
+
+
+@pytest.fixture
+async def channel(app: ServiceApp) -> AsyncIterator[grpc.aio.Channel]:
+    async with make_channel(f"127.0.0.1:{app.port}") as channel:
+        yield channel
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def details_of(error: grpc.aio.AioRpcError) -> list[object]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "rich status details attached"
+    found: list[object] = []
+    for any_detail in status.details:
+        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest):
+            if any_detail.Is(cls.DESCRIPTOR):
+                msg = cls()
+                any_detail.Unpack(msg)
+                found.append(msg)
+    return found
+
+
+async def test_call_within_scope_succeeds_and_echoes_request_id(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
+    token = signer.issue("worker-li", role="community_worker", scope=FENGSHU)
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    call = stub.Echo(echo_pb2.EchoRequest(message="你好", org_path=f"{FENGSHU}/fengxiang-compound"),
+                     metadata=(*bearer(token), ("x-request-id", "req-123")))
+    reply = await call
+    assert (reply.message, reply.caller, reply.request_id) == ("你好", "worker-li", "req-123")
+    assert ("x-request-id", "req-123") in tuple(await call.initial_metadata())
+
+
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ((), "CREDENTIALS_MISSING"),
+        ((("authorization", "Bearer not-a-jwt"),), "TOKEN_INVALID"),
+        ((("authorization", "Basic dXNlcjpwYXNz"),), "TOKEN_INVALID"),
+    ],
+    ids=["missing", "garbage", "wrong-scheme"],
+)
+async def test_missing_or_bad_credentials_are_unauthenticated(
+    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], reason: str
+) -> None:
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Echo(echo_pb2.EchoRequest(message="hi"), metadata=metadata)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    [info] = details_of(caught.value)
+    assert isinstance(info, error_details_pb2.ErrorInfo) and info.reason == reason
+    assert info.domain == "linli.echo"
+
+
+async def test_token_signed_with_another_key_or_expired_is_unauthenticated(channel: grpc.aio.Channel) -> None:
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    forged = TokenSigner("someone-elses-key-0123456789abcdefghij").issue("mallory", role="platform_admin")
+    expired = TokenSigner(TEST_JWT_SECRET).issue("li", role="community_worker", ttl_seconds=60, now=1_000_000)
+    for token, reason in ((forged, "TOKEN_INVALID"), (expired, "TOKEN_EXPIRED")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Echo(echo_pb2.EchoRequest(message="hi"), metadata=bearer(token))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert details_of(caught.value)[0].reason == reason  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "chengdu/jinjiang/chenglonglu/fengshu2",  # a sibling whose name merely starts the same
+        "chengdu/jinjiang/chenglonglu",  # the parent
+        "chengdu/chongzhou/longxing/shengjian",  # another district
+    ],
+)
+async def test_call_outside_scope_is_permission_denied(
+    channel: grpc.aio.Channel, signer: TokenSigner, path: str
+) -> None:
+    token = signer.issue("worker-li", role="community_worker", scope=FENGSHU)
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Echo(echo_pb2.EchoRequest(message="hi", org_path=path), metadata=bearer(token))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "outside your scope" in (caught.value.details() or "")
+    [info] = details_of(caught.value)
+    assert info.reason == "OUT_OF_SCOPE" and dict(info.metadata) == {"path": path, "scope": FENGSHU}  # type: ignore[attr-defined]
+
+
+async def test_service_token_reaches_every_scope(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    token = signer.issue_service_token("partner-redemption")
+    reply = await stub.Echo(echo_pb2.EchoRequest(message="hi", org_path="chengdu/chongzhou"), metadata=bearer(token))
+    assert reply.caller == "partner-redemption"
+    assert signer.verify(token).kind == PrincipalKind.SERVICE
+
+
+async def test_bad_input_is_invalid_argument_with_field_violation(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
+    stub = echo_pb2_grpc.EchoServiceStub(channel)
+    token = signer.issue("li", role="community_worker", scope=FENGSHU)
+    for request, field in ((echo_pb2.EchoRequest(message=""), "message"),
+                           (echo_pb2.EchoRequest(message="x", org_path="chengdu/锦江"), "org_path")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Echo(request, metadata=bearer(token))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        info, bad = details_of(caught.value)
+        assert isinstance(bad, error_details_pb2.BadRequest)
+        assert [v.field for v in bad.field_violations] == [field]
+
+
+async def test_health_and_reflection_need_no_credentials(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", FULL_NAME):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = set()
+    async for response in responses:
+        names |= {s.name for s in response.list_services_response.service}
+    assert {FULL_NAME, "grpc.health.v1.Health"} <= names
+
+
+async def test_sigterm_drains_the_in_flight_call_then_exits(
+    tmp_path, nats_server: NatsServer, signer: TokenSigner
+) -> None:
+    env = {
+        **os.environ,
+        "PORT": "0",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
+        "NATS_URL": nats_server.url,
+        "LINLI_JWT_SECRET": TEST_JWT_SECRET,
+        "LINLI_SHUTDOWN_GRACE": "10",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "linli_runtime.testing.echo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
+        assert line.startswith("READY "), line
+        port = int(line.split()[1])
+        token = signer.issue("li", role="community_worker", scope=FENGSHU)
+        async with make_channel(f"127.0.0.1:{port}", token=token, default_timeout=20) as channel:
+            stub = echo_pb2_grpc.EchoServiceStub(channel)
+            await stub.Echo(echo_pb2.EchoRequest(message="warm-up"))
+            slow = asyncio.ensure_future(stub.Echo(echo_pb2.EchoRequest(message="slow", delay_ms=1500)))
+            await asyncio.sleep(0.3)  # the slow call is now in the server's hands
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as bare:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await echo_pb2_grpc.EchoServiceStub(bare).Echo(
+                        echo_pb2.EchoRequest(message="late"), metadata=bearer(token), timeout=5)
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, "no new calls while draining"
+            assert (await slow).message == "slow", "the in-flight call finished after SIGTERM"
+        code = await asyncio.wait_for(asyncio.to_thread(proc.wait), 20)
+        assert code == 0
+        assert "STOPPED" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
