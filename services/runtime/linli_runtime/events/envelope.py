@@ -69,7 +69,7 @@ class Event:
         return self.envelope.event_id
 
     @property
-    def type(self) -> str:
+    def event_type(self) -> str:
         return self.envelope.type
 
     @property
@@ -85,7 +85,7 @@ class Event:
         that will never be processable, however often it is redelivered)."""
         from linli_runtime.events.consumer import PoisonMessage
 
-        message = cls()
+        message: M = cls()
         if not self.envelope.payload.Unpack(message):
             raise PoisonMessage(
                 f"event {self.id} carries {self.envelope.payload.TypeName()}, expected "
