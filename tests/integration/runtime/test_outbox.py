@@ -12,7 +12,7 @@ from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
 from linli_runtime.processes import NatsServer
-from tests.integration.eventkit import Topic, stream_event_ids, wait_until, write_events
+from tests.integration.runtime.eventkit import Topic, stream_event_ids, wait_until, write_events
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, Poiso
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.tables import dead_letter, inbox
 from linli_runtime.processes import NatsServer
-from tests.integration.eventkit import (
+from tests.integration.runtime.eventkit import (
     Recorder,
     Topic,
     applied_counts,

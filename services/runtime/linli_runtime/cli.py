@@ -1,0 +1,84 @@
+"""`linli`: the command line for operators and developers (typer + rich).
+
+    linli token issue --role city_operator --scope chengdu/chongzhou
+    linli platform run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from linli_runtime.auth import PrincipalKind, Role, TokenSigner, normalize_path
+from linli_runtime.errors import DomainError
+from linli_runtime.settings import ServiceSettings
+
+app = typer.Typer(help="Linli (邻里): trust-based property governance and volunteer points.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+token_app = typer.Typer(help="Access tokens for operators, services and scripts.", no_args_is_help=True)
+platform_app = typer.Typer(help="Run the platform on this machine.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(platform_app, name="platform")
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@token_app.command("issue")
+def issue_token(
+    role: Annotated[Role, typer.Option(help="What the bearer may do.")] = Role.CITY_OPERATOR,
+    scope: Annotated[str, typer.Option(help="Org path the bearer may reach, e.g. chengdu/chongzhou; "
+                                       "empty for the whole platform.")] = "",
+    subject: Annotated[str, typer.Option(help="Who the token is for.")] = "local-operator",
+    kind: Annotated[PrincipalKind, typer.Option(help="operator or service.")] = PrincipalKind.OPERATOR,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=30 * 24 * 3600)] = 12 * 3600,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of the bare token.")] = False,
+) -> None:
+    """Issue a signed token with the key in LINLI_JWT_SECRET (the development key by default)."""
+    settings = ServiceSettings()
+    try:
+        token = TokenSigner(settings.jwt_secret, settings.jwt_issuer).issue(
+            subject, role=role, scope=scope, kind=kind, ttl_seconds=ttl)
+    except (DomainError, ValueError) as exc:
+        fail(str(exc), 2)
+    if as_json:
+        print(json.dumps({"token": token, "subject": subject, "role": role.value, "scope": normalize_path(scope),
+                          "kind": kind.value, "expires_in": ttl}))
+    else:
+        print(token)
+
+
+@platform_app.command("run")
+def platform_run(
+    var_dir: Annotated[Path, typer.Option(help="Where data and logs live.")] = Path("var"),
+    nats_port: Annotated[int, typer.Option(help="Port for nats-server (a free one if taken).")] = 4222,
+    demo_data: Annotated[bool, typer.Option(help="Load the demo data set (Chongzhou, Fengshu).")] = True,
+    postgres: Annotated[str | None, typer.Option(
+        help="Base URL of a PostgreSQL server; each service uses its own database on it.")] = None,
+) -> None:
+    """Start nats-server and every service; Ctrl-C stops them cleanly."""
+    from linli_runtime.platform import run
+
+    raise typer.Exit(run(var_dir, nats_port, demo_data, postgres or os.environ.get("LINLI_POSTGRES_URL")))
+
+
+@platform_app.command("services")
+def platform_services(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the installed services and where `make run` starts them."""
+    from linli_runtime.registry import installed_services
+
+    services = installed_services()
+    if as_json:
+        print(json.dumps([{"name": s.name, "module": s.module, "port": s.default_port, "addr_env": s.addr_env}
+                          for s in services]))
+        return
+    for s in services:
+        print(f"{s.name:20} 127.0.0.1:{s.default_port:<6} {s.addr_env}")

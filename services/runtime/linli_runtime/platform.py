@@ -1,0 +1,179 @@
+"""The local platform runner behind `make run`: a nats-server with JetStream and every
+installed service as its own process, on SQLite files under var/, with demo data. Ctrl-C (or
+SIGTERM) stops the services gracefully, then NATS. Starting again reuses var/."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from linli_runtime.processes import NatsServer, free_port
+from linli_runtime.registry import ServiceDescriptor, installed_services
+
+console = Console(stderr=True)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class RunningService:
+    descriptor: ServiceDescriptor
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_file: object = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def wait_serving(address: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    return False
+
+
+class LocalPlatform:
+    def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
+                 database_url_base: str | None = None,
+                 services: list[ServiceDescriptor] | None = None) -> None:
+        self.var_dir = var_dir.resolve()
+        self.demo_data = demo_data
+        self.database_url_base = database_url_base
+        port = nats_port if port_is_free(nats_port) else free_port()
+        self.nats = NatsServer(self.var_dir / "nats", port=port, log_file=self.var_dir / "logs" / "nats-server.log")
+        self.descriptors = installed_services() if services is None else services
+        self.services: list[RunningService] = []
+
+    def database_url(self, descriptor: ServiceDescriptor) -> str:
+        if self.database_url_base:
+            return f"{self.database_url_base.rstrip('/')}/{descriptor.db_name}"
+        return f"sqlite+aiosqlite:///{self.var_dir / (descriptor.db_name + '.db')}"
+
+    def start(self) -> None:
+        (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+        with console.status("starting nats-server (JetStream)…"):
+            self.nats.start()
+        for d in self.descriptors:
+            port = d.default_port if d.default_port and port_is_free(d.default_port) else free_port()
+            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
+        addresses = {s.descriptor.addr_env: s.address for s in self.services}
+        for service in self.services:
+            env = {
+                **os.environ,
+                **addresses,
+                "PORT": str(service.port),
+                "DATABASE_URL": self.database_url(service.descriptor),
+                "NATS_URL": self.nats.url,
+                "LINLI_SERVICE_NAME": service.descriptor.name,
+                "LINLI_DEMO_DATA": "true" if self.demo_data else "false",
+            }
+            log_file = open(service.log_path, "ab")  # closed in stop()
+            service.log_file = log_file
+            service.proc = subprocess.Popen([sys.executable, "-m", service.descriptor.module], env=env,
+                                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            with console.status(f"starting {service.descriptor.name} on {service.address}…"):
+                if not wait_serving(service.address, 60, service.proc):
+                    tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
+                    raise RuntimeError(f"{service.descriptor.name} did not come up; last log lines:\n"
+                                       + "\n".join(tail))
+
+    def summary(self) -> Table:
+        table = Table(title="Linli is running", title_justify="left")
+        table.add_column("component")
+        table.add_column("address")
+        table.add_column("data / log")
+        table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.store_dir))
+        for s in self.services:
+            table.add_row(s.descriptor.name, s.address, f"{self.database_url(s.descriptor)}\n{s.log_path}")
+        return table
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            if service.proc is not None and service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGTERM)
+        for service in reversed(self.services):
+            if service.proc is not None:
+                try:
+                    service.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
+                    service.proc.wait()
+            if service.log_file is not None:
+                service.log_file.close()  # type: ignore[attr-defined]
+        self.nats.stop()
+
+    def first_exited(self) -> RunningService | None:
+        for service in self.services:
+            if service.proc is not None and service.proc.poll() is not None:
+                return service
+        return None
+
+
+def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None) -> int:
+    platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
+                             database_url_base=database_url_base)
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        platform.start()
+        console.print(platform.summary())
+        if not platform.services:
+            console.print("[yellow]No services are installed yet[/]: only NATS is running.")
+        console.print(
+            "Try it:  [bold]TOKEN=$(.venv/bin/linli token issue --role city_operator --scope chengdu)[/]\n"
+            "         [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
+            "Logs are JSON lines under var/logs/. Press Ctrl-C to stop everything."
+        )
+        while not stop_requested:
+            exited = platform.first_exited()
+            if exited is not None:
+                code = exited.proc.returncode if exited.proc else "?"
+                console.print(f"[red]{exited.descriptor.name} exited[/] (code {code}); see {exited.log_path}")
+                return 1
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    finally:
+        with console.status("stopping services (draining calls, flushing events) and NATS…"):
+            platform.stop()
+        console.print("stopped; data kept under", str(platform.var_dir))

@@ -1,0 +1,45 @@
+"""How the platform finds its services without importing their code.
+
+A service declares one `ServiceDescriptor` and names it in the root pyproject.toml:
+
+    [project.entry-points."linli.services"]
+    volunteer-points = "linli_points.descriptor:SERVICE"
+
+`make run` (the local runner) and the deployment checks read this list; nothing else needs
+to change to add a service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+GROUP = "linli.services"
+
+
+@dataclass(frozen=True)
+class ServiceDescriptor:
+    name: str  # e.g. "volunteer-points"
+    module: str  # started as `python -m <module>`
+    default_port: int  # fixed local port, so grpcurl examples in the README work as written
+    start_order: int = 100  # lower starts first (the org tree's owner before its consumers)
+    description: str = ""
+
+    @property
+    def addr_env(self) -> str:
+        """The environment variable other services read its address from."""
+        return self.name.upper().replace("-", "_") + "_SERVICE_ADDR"
+
+    @property
+    def db_name(self) -> str:
+        return self.name.replace("-", "_")
+
+
+def installed_services() -> list[ServiceDescriptor]:
+    found = []
+    for ep in entry_points(group=GROUP):
+        descriptor = ep.load()
+        if not isinstance(descriptor, ServiceDescriptor):
+            raise TypeError(f"entry point {ep.name} ({ep.value}) is not a ServiceDescriptor")
+        found.append(descriptor)
+    return sorted(found, key=lambda d: (d.start_order, d.name))
