@@ -84,26 +84,30 @@ async def test_consumer_that_crashes_mid_batch_gets_redelivery_and_applies_each_
     await write_events(db, topic, values)
     await wait_until(lambda: _pending_is(published, 0), what="events published")
 
-    # First life: v0..v3 applied and acked; the process dies inside v4's handler, with v5..v9
-    # fetched but never acked. v4's transaction rolls back.
+    # First life: the process dies inside v4's handler, with v5..v9 fetched but never acked.
+    # The batch's transaction rolls back: nothing of it was applied, nothing acked.
     first = Recorder(fail_with={"v4": Crash()})
     await run_until_crash(EventConsumer(spec_for(topic, first), db, bus))
     assert first.calls == values[:5]
+    assert await applied_counts(db) == {}
 
-    # Second life: dies after committing v6 but before acking it (the worst moment).
+    # Second life: dies after committing the batch, while acking v6 (the worst moment):
+    # v0..v5 acked, v6..v9 applied but never acked.
     second = Recorder()
     consumer = EventConsumer(spec_for(topic, second), db, bus)
-    real_process = consumer.process
+    real_process_batch = consumer.process_batch
 
-    async def process_then_die_before_ack(msg):  # type: ignore[no-untyped-def]
-        if b"v6" in msg.data:
-            async def die() -> None:
-                raise Crash()
-            msg.ack = die
-        return await real_process(msg)
+    async def die_while_acking_v6(msgs):  # type: ignore[no-untyped-def]
+        for msg in msgs:
+            if b"v6" in msg.data:
+                async def die() -> None:
+                    raise Crash()
+                msg.ack = die
+        return await real_process_batch(msgs)
 
-    consumer.process = process_then_die_before_ack  # type: ignore[method-assign]
+    consumer.process_batch = die_while_acking_v6  # type: ignore[method-assign]
     await run_until_crash(consumer)
+    assert sorted(second.calls) == sorted(values)
 
     # Third life: redelivery after ack_wait finishes the job; v6 is seen again but not re-applied.
     third = Recorder()
@@ -115,7 +119,7 @@ async def test_consumer_that_crashes_mid_batch_gets_redelivery_and_applies_each_
     finally:
         await consumer.stop()
     assert await applied_counts(db) == dict.fromkeys(values, 1)
-    assert "v6" not in third.calls, "the event committed before the crash was not applied again"
+    assert third.calls == [], "events committed before the crash were redelivered but not applied again"
 
 
 async def test_poison_message_is_dead_lettered_not_redelivered(

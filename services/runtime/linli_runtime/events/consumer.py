@@ -1,9 +1,17 @@
 """Durable pull consumers with explicit ack and an inbox.
 
-For each message: decode the envelope; in one database transaction record (consumer, event id)
-in the inbox and run the handler; commit; then ack. A redelivered event whose id is already in
-the inbox is acked without running the handler again, so each event is applied once even
-long after JetStream's duplicate window. Failures:
+Each event's handler runs in the same database transaction that records (consumer, event id) in
+the inbox; the message is acked only after that commit. A redelivered event whose id is already
+in the inbox is acked without running the handler again, so each event is applied once even long
+after JetStream's duplicate window.
+
+A fetched batch is handled in ONE transaction (commits are the scarce resource, DESIGN.md:
+one commit per batch is what lets a consumer keep up with its producers). When a handler raises,
+the transaction rolls back, that message is settled by the rules below, and the rest of the batch
+runs again without it; so a handler may run more than once per delivery, but its changes commit
+once: handlers must keep every effect inside the session they are given. If the batch fails for
+another reason (the commit, or another replica recorded one of the ids first), each message is
+handled in a transaction of its own. Failures:
 
 - `TransientError` (or any unexpected exception): rolled back and `nak`ed with a growing
   delay; after `max_deliver` attempts the message is dead-lettered instead of looping.
@@ -17,12 +25,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,6 +46,8 @@ from linli_runtime.events.tables import dead_letter, inbox
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
 
 log = logging.getLogger("linli.events.consumer")
+
+UNDECODABLE = "undecodable envelope: not a protobuf EventEnvelope with an event_id"
 
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
 
@@ -78,6 +90,23 @@ class ConsumerSpec:
 def _insert_ignore(conn: AsyncConnection, table, **values):  # type: ignore[no-untyped-def]
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).values(**values).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcome: str  # applied, duplicate, retry, dead-letter, returned
+    event_id: str | None = None
+    error: str = ""
+    nak_delay: float = 0.0
+    occurred_at: datetime | None = None
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, position: int, event: Event, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.position = position
+        self.event = event
+        self.error = error
 
 
 class EventConsumer:
@@ -127,15 +156,18 @@ class EventConsumer:
                     sub = await self._subscribe()
                     delay = 0.2
                 try:
-                    msgs = await sub.fetch(self.spec.batch, timeout=1)
+                    msgs = await sub.fetch(1, timeout=1)  # returns as soon as one message is there
                 except TimeoutError:
                     continue
-                for i, msg in enumerate(msgs):
-                    if self._stopping.is_set():
-                        for rest in msgs[i:]:
-                            await rest.nak()
-                        break
-                    await self.process(msg)
+                if self.spec.batch > 1:
+                    # Then whatever else is waiting, briefly: a pull that asks for a whole batch at
+                    # once is held by the server until the batch fills or the request expires,
+                    # which under moderate load adds its full timeout to every event's lag.
+                    try:
+                        msgs += await sub.fetch(self.spec.batch - 1, timeout=0.02)
+                    except TimeoutError:
+                        pass
+                await self.process_batch(msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -149,74 +181,156 @@ class EventConsumer:
                 delay = min(delay * 2, 5.0)
 
     async def process(self, msg: Msg) -> str:
-        """Handle one message; returns the outcome (applied, duplicate, retry, dead-letter)."""
-        meta = msg.metadata
-        deliveries = meta.num_delivered
-        stream_seq = meta.sequence.stream
-        try:
-            envelope = EventEnvelope.FromString(msg.data)
-            if not envelope.event_id:
-                raise PoisonMessage("the envelope has no event_id")
-        except (DecodeError, PoisonMessage) as exc:
-            await self._dead_letter(msg, None, f"undecodable envelope: {exc}", deliveries)
-            return "dead-letter"
-        event = Event(envelope=envelope, stream_seq=stream_seq, deliveries=deliveries)
+        """Handle one message in a transaction of its own; returns its outcome."""
+        result = await self._process_one(msg)
+        await self._settle(msg, result)
+        return result.outcome
+
+    async def process_batch(self, msgs: Sequence[Msg]) -> list[str]:
+        """Handle a fetched batch; returns each message's outcome: applied, duplicate, retry,
+        dead-letter, or returned (not handled because the consumer is stopping)."""
+        if self._stopping.is_set():
+            for msg in msgs:
+                await msg.nak()
+            return ["returned"] * len(msgs)
+        results: dict[int, _Result] = {}
+        pending = list(range(len(msgs)))
+        while pending:
+            try:
+                together = await self._process_together([msgs[i] for i in pending])
+            except _HandlerFailed as failed:
+                index = pending.pop(failed.position)
+                results[index] = await self._failure(msgs[index], failed.event, failed.error)
+                continue
+            except Exception as exc:
+                log.info("batch failed; handling its events one by one", extra={
+                    "consumer": self.spec.name, "error": repr(exc)})
+                for index in pending:
+                    stopping = self._stopping.is_set()
+                    results[index] = _Result("returned") if stopping else await self._process_one(msgs[index])
+                break
+            results.update(zip(pending, together, strict=True))
+            break
+        ordered = [results[i] for i in range(len(msgs))]
+        for msg, result in zip(msgs, ordered, strict=True):
+            await self._settle(msg, result)
+        return [r.outcome for r in ordered]
+
+    async def _process_together(self, msgs: Sequence[Msg]) -> list[_Result]:
+        """The fast path: the whole batch in one transaction; raises if anything fails."""
+        events: list[Event | None] = [_decode(msg) for msg in msgs]
+        ids = [e.id for e in events if e is not None]
+        results: list[_Result] = []
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            seen = set((await conn.execute(
+                select(inbox.c.event_id).where(inbox.c.consumer == self.spec.name, inbox.c.event_id.in_(ids))
+            )).scalars()) if ids else set()
+            now = self.clock.now()
+            fresh: dict[str, Event] = {e.id: e for e in events if e is not None and e.id not in seen}
+            if fresh:
+                await conn.execute(inbox.insert(), [
+                    {"consumer": self.spec.name, "event_id": event_id, "applied_at": now} for event_id in fresh])
+            for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
+                if event is None:
+                    error = UNDECODABLE
+                    await self._record_dead_letter(conn, msg, None, error)
+                    results.append(_Result("dead-letter", error=error))
+                elif fresh.pop(event.id, None) is not None:
+                    try:
+                        await self.spec.handler(event, session)
+                    except Exception as exc:
+                        raise _HandlerFailed(position, event, exc) from exc
+                    results.append(_Result("applied", event_id=event.id, occurred_at=event.occurred_at))
+                else:  # already applied, or the same event twice in one batch
+                    results.append(_Result("duplicate", event_id=event.id))
+        return results
+
+    async def _process_one(self, msg: Msg) -> _Result:
+        """The careful path: one message, one transaction."""
+        event = _decode(msg)
+        if event is None:
+            error = UNDECODABLE
+            await self._dead_letter_alone(msg, None, error)
+            return _Result("dead-letter", error=error)
         try:
             async with self.db.transaction() as session:
                 conn = await session.connection()
-                result = await conn.execute(
+                inserted = await conn.execute(
                     _insert_ignore(conn, inbox, consumer=self.spec.name, event_id=event.id,
                                    applied_at=self.clock.now())
                 )
-                if result.rowcount == 0:
-                    outcome = "duplicate"
-                else:
-                    await self.spec.handler(event, session)
-                    outcome = "applied"
-        except PoisonMessage as exc:
-            await self._dead_letter(msg, event.id, f"poison: {exc}", deliveries)
-            return "dead-letter"
+                if inserted.rowcount == 0:
+                    return _Result("duplicate", event_id=event.id)
+                await self.spec.handler(event, session)
+            return _Result("applied", event_id=event.id, occurred_at=event.occurred_at)
         except Exception as exc:
-            if deliveries >= self.spec.max_deliver:
-                await self._dead_letter(msg, event.id, f"gave up after {deliveries} deliveries: {exc!r}",
-                                        deliveries)
-                return "dead-letter"
+            return await self._failure(msg, event, exc)
+
+    async def _failure(self, msg: Msg, event: Event, exc: Exception) -> _Result:
+        """A handler failed (its transaction rolled back): retry later, or dead-letter."""
+        deliveries = msg.metadata.num_delivered
+        if isinstance(exc, PoisonMessage):
+            error = f"poison: {exc}"
+        elif deliveries < self.spec.max_deliver:
             delays = self.spec.nak_delays
             delay = delays[min(deliveries - 1, len(delays) - 1)]
-            level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
-            log.log(level, "event handler failed; will retry", exc_info=not isinstance(exc, TransientError),
+            transient = isinstance(exc, TransientError)
+            log.log(logging.INFO if transient else logging.WARNING, "event handler failed; will retry",
+                    exc_info=exc if not transient else None,
                     extra={"consumer": self.spec.name, "event_id": event.id, "deliveries": deliveries,
                            "retry_in_s": delay, "error": repr(exc)})
-            await msg.nak(delay=delay)
-            EVENTS_CONSUMED.labels(self.spec.name, "retry").inc()
-            return "retry"
-        await msg.ack()
-        EVENTS_CONSUMED.labels(self.spec.name, outcome).inc()
-        if outcome == "applied":
-            EVENT_LAG.labels(self.spec.name).observe(
-                max(0.0, (self.clock.now() - event.occurred_at).total_seconds()))
-        return outcome
+            return _Result("retry", event_id=event.id, nak_delay=delay)
+        else:
+            error = f"gave up after {deliveries} deliveries: {exc!r}"
+        await self._dead_letter_alone(msg, event.id, error)
+        return _Result("dead-letter", event_id=event.id, error=error)
 
-    async def _dead_letter(self, msg: Msg, event_id: str | None, error: str, deliveries: int) -> None:
-        meta = msg.metadata
+    async def _settle(self, msg: Msg, result: _Result) -> None:
+        """Tell JetStream how it went — only after the transaction committed."""
+        if result.outcome in ("applied", "duplicate"):
+            await msg.ack()
+        elif result.outcome == "dead-letter":
+            await msg.term()
+        else:
+            await msg.nak(delay=result.nak_delay or None)
+        EVENTS_CONSUMED.labels(self.spec.name, result.outcome).inc()
+        if result.occurred_at is not None:
+            lag = (self.clock.now() - result.occurred_at).total_seconds()
+            EVENT_LAG.labels(self.spec.name).observe(max(0.0, lag))
+
+    async def _dead_letter_alone(self, msg: Msg, event_id: str | None, error: str) -> None:
         async with self.db.transaction() as session:
-            conn = await session.connection()
-            await conn.execute(
-                _insert_ignore(
-                    conn,
-                    dead_letter,
-                    consumer=self.spec.name,
-                    stream=meta.stream,
-                    stream_seq=meta.sequence.stream,
-                    event_id=event_id,
-                    subject=msg.subject,
-                    data=msg.data,
-                    error=error[:4000],
-                    deliveries=deliveries,
-                    recorded_at=self.clock.now(),
-                )
+            await self._record_dead_letter(await session.connection(), msg, event_id, error)
+
+    async def _record_dead_letter(self, conn: AsyncConnection, msg: Msg, event_id: str | None,
+                                  error: str) -> None:
+        meta = msg.metadata
+        await conn.execute(
+            _insert_ignore(
+                conn,
+                dead_letter,
+                consumer=self.spec.name,
+                stream=meta.stream,
+                stream_seq=meta.sequence.stream,
+                event_id=event_id,
+                subject=msg.subject,
+                data=msg.data,
+                error=error[:4000],
+                deliveries=meta.num_delivered,
+                recorded_at=self.clock.now(),
             )
-        await msg.term()
-        EVENTS_CONSUMED.labels(self.spec.name, "dead-letter").inc()
+        )
         log.error("event dead-lettered", extra={"consumer": self.spec.name, "event_id": event_id,
                                                 "stream_seq": meta.sequence.stream, "error": error})
+
+
+
+def _decode(msg: Msg) -> Event | None:
+    try:
+        envelope = EventEnvelope.FromString(msg.data)
+    except DecodeError:
+        return None
+    if not envelope.event_id:
+        return None
+    return Event(envelope=envelope, stream_seq=msg.metadata.sequence.stream, deliveries=msg.metadata.num_delivered)

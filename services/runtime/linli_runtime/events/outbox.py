@@ -114,23 +114,27 @@ class OutboxRelay:
                 self._wake.set()
 
     async def _claim(self) -> list[Any]:
-        """Lease the oldest unsent rows no other relay holds."""
+        """The oldest unsent rows no other relay holds. On PostgreSQL, where replicas share a
+        database, the rows are leased (`claimed_until`) with SKIP LOCKED so two relays do not
+        publish the same rows at once. SQLite serves one process, so it reads without a lease."""
         now = self.clock.now()
+        unsent = outbox.c.sent_at.is_(None)
+        columns = (outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.data)
+        if self.db.is_sqlite:
+            async with self.db.session() as session:
+                conn = await session.connection()
+                rows = await conn.execute(select(*columns).where(unsent).order_by(outbox.c.seq)
+                                          .limit(self.batch_size))
+                return list(rows)
         async with self.db.transaction() as session:
             conn = await session.connection()
             pick = (
                 select(outbox.c.seq)
-                .where(
-                    and_(
-                        outbox.c.sent_at.is_(None),
-                        or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-                    )
-                )
+                .where(and_(unsent, or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)))
                 .order_by(outbox.c.seq)
                 .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
             )
-            if not self.db.is_sqlite:
-                pick = pick.with_for_update(skip_locked=True)
             seqs = [row.seq for row in await conn.execute(pick)]
             if not seqs:
                 return []
@@ -139,11 +143,7 @@ class OutboxRelay:
                 .where(outbox.c.seq.in_(seqs))
                 .values(claimed_until=now + self.lease, attempts=outbox.c.attempts + 1)
             )
-            rows = await conn.execute(
-                select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.data)
-                .where(outbox.c.seq.in_(seqs))
-                .order_by(outbox.c.seq)
-            )
+            rows = await conn.execute(select(*columns).where(outbox.c.seq.in_(seqs)).order_by(outbox.c.seq))
             return list(rows)
 
     async def publish_batch(self) -> int:
@@ -184,6 +184,8 @@ class OutboxRelay:
 
     async def _release(self, rows: list[Any]) -> None:
         """Give leased rows back at once, so the retry need not wait for the lease to run out."""
+        if self.db.is_sqlite:
+            return
         try:
             async with self.db.transaction() as session:
                 conn = await session.connection()
