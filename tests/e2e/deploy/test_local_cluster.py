@@ -8,13 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import grpc
-import nats
 import pytest
 from sqlalchemy import func, select
 
@@ -27,6 +23,7 @@ from linli_runtime.events.streams import STREAMS
 from linli_runtime.events.tables import dead_letter, outbox
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from tests.e2e.deploy.faultkit import Producer, lose_and_restore, stream_infos, stream_whole, wait_until
 from tests.e2e.deploy.pulse_service import PULSE, REPLICA_HEADER, received
 
 pytestmark = pytest.mark.slow
@@ -34,9 +31,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
 ECHO = ServiceDescriptor(name="echo", module="linli_runtime.testing.echo", default_port=0)
 PULSE_SERVICE = ServiceDescriptor(name="pulse", module="tests.e2e.deploy.pulse_service", default_port=0)
-# What a client may see while a replica or a NATS node is lost, and resolves by retrying the
-# same request id. Anything else fails the test.
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 @pytest.fixture
@@ -61,15 +55,6 @@ def make_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
 def token() -> str:
     return TokenSigner(TEST_JWT_SECRET).issue("cluster-test", role=Role.PLATFORM_ADMIN, scope="",
                                                kind=PrincipalKind.SERVICE)
-
-
-async def stream_infos(nats_url: str, names: list[str]) -> list[object]:
-    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=5)
-        return [await js.stream_info(name) for name in names]
-    finally:
-        await nc.close()
 
 
 def echo_calls_served(log_path: Path) -> int:
@@ -120,90 +105,36 @@ def test_cluster_replicates_streams_three_ways_and_balances_calls_over_two_repli
     assert echo_calls_served(replicas[1].log_path) == served[1] + 10
 
 
-class Producer:
-    """A steady stream of calls, each retried with its own request id until it is accepted."""
-
-    def __init__(self, stub: echo_pb2_grpc.EchoServiceStub) -> None:
-        self.stub = stub
-        self.accepted: dict[str, str] = {}  # message → replica that accepted it
-        self.retries = 0
-        self.unresolved: list[str] = []
-        self.stopping = asyncio.Event()
-
-    async def run(self, worker: int) -> None:
-        i = 0
-        while not self.stopping.is_set():
-            message, request_id = f"w{worker}-{i}", uuid.uuid4().hex
-            for _ in range(60):
-                try:
-                    call = self.stub.Echo(echo_pb2.EchoRequest(message=message), timeout=2,
-                                          metadata=(("x-request-id", request_id),))
-                    await call
-                    trailers = dict(await call.trailing_metadata() or ())
-                    self.accepted[message] = str(trailers.get(REPLICA_HEADER, "?"))
-                    break
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() not in RETRYABLE:
-                        self.unresolved.append(f"{message}: {exc.code().name} {exc.details()}")
-                        return
-                    self.retries += 1
-                    await asyncio.sleep(0.1)
-            else:
-                self.unresolved.append(f"{message}: still failing after 60 attempts")
-                return
-            i += 1
-            await asyncio.sleep(0.02)
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
 async def fault_scenario(cluster: LocalCluster, token: str) -> None:
     assert cluster.postgres is not None
     db = Database(cluster.postgres.database_url(PULSE_SERVICE.db_name))
-    address = cluster.addresses()[PULSE_SERVICE.addr_env]
-    victim = cluster.replicas_of("pulse")[1]
     try:
-        async with make_channel(address, token=token) as channel:
-            producer = Producer(echo_pb2_grpc.EchoServiceStub(channel))
-            workers = [asyncio.create_task(producer.run(w)) for w in range(4)]
-            await asyncio.sleep(2)
+        async with make_channel(cluster.addresses()[PULSE_SERVICE.addr_env], token=token) as channel:
+            stub = echo_pb2_grpc.EchoServiceStub(channel)
 
-            # Lose the node leading the PULSE stream and one replica, under load.
-            [info] = await stream_infos(cluster.nats_url, [PULSE.name])
-            leader = next(i for i, node in enumerate(cluster.nats) if node.name == info.cluster.leader)  # type: ignore[attr-defined]
-            await asyncio.to_thread(cluster.kill_replica, victim)
-            await asyncio.to_thread(cluster.kill_nats_node, leader)
-            before = len(producer.accepted)
-            await asyncio.sleep(3)
-            assert len(producer.accepted) > before, "calls kept being accepted during the outage"
+            async def beat(key: str, request_id: str) -> str:
+                call = stub.Echo(echo_pb2.EchoRequest(message=key), timeout=2,
+                                 metadata=(("x-request-id", request_id),))
+                await call
+                return str(dict(await call.trailing_metadata() or ()).get(REPLICA_HEADER, "?"))
 
-            await asyncio.to_thread(cluster.restart_nats_node, leader)
-            await asyncio.to_thread(cluster.restart_replica, victim)
+            producer = Producer(beat)
+            producer.start(workers=4)
             await asyncio.sleep(2)
-            producer.stopping.set()
-            await asyncio.gather(*workers)
+            await lose_and_restore(cluster, producer, stream=PULSE.name, victims=[cluster.replicas_of("pulse")[1]])
+            await producer.stop()
 
         assert producer.unresolved == []
         accepted = producer.accepted
         assert len(accepted) > 100
         assert len(set(accepted.values())) == 2, "both replicas took calls"
 
-        async def consumed() -> int:
+        async def all_consumed() -> bool:
             async with db.engine.connect() as conn:
-                return int((await conn.execute(select(func.count()).select_from(received))).scalar_one())
+                count = (await conn.execute(select(func.count()).select_from(received))).scalar_one()
+            return int(count) >= len(accepted)
 
-        await wait_until(lambda: _at_least(consumed, len(accepted)), 40, "every accepted event to be consumed")
+        await wait_until(all_consumed, 40, "every accepted event to be consumed")
         await asyncio.sleep(1)  # a duplicate delivered late would show up now
         async with db.engine.connect() as conn:
             messages = [row.message for row in await conn.execute(select(received.c.message))]
@@ -212,22 +143,9 @@ async def fault_scenario(cluster: LocalCluster, token: str) -> None:
             dead = (await conn.execute(select(func.count()).select_from(dead_letter))).scalar_one()
         assert sorted(messages) == sorted(accepted), "every accepted call's event consumed exactly once"
         assert unsent == 0 and dead == 0
-
-        # The restarted node caught up: all three replicas of the stream are current again.
-        async def stream_whole() -> bool:
-            [info] = await stream_infos(cluster.nats_url, [PULSE.name])
-            return len(info.cluster.replicas) == 2 and all(r.current for r in info.cluster.replicas)  # type: ignore[attr-defined]
-
-        await wait_until(stream_whole, 20, "the restarted NATS node to catch up")
+        await wait_until(lambda: stream_whole(cluster, PULSE.name), 20, "the restarted NATS node to catch up")
     finally:
         await db.dispose()
-
-
-async def _at_least(count: Callable[[], object], n: int) -> bool:
-    value = count()
-    if asyncio.iscoroutine(value):
-        value = await value
-    return int(value) >= n  # type: ignore[call-overload]
 
 
 def test_events_flow_exactly_once_through_the_loss_of_a_nats_node_and_a_replica(
