@@ -19,10 +19,11 @@ RUN apt-get update \
 RUN python -m venv /opt/linli
 WORKDIR /src
 # Dependencies first (pinned by constraints.txt) so that code changes reuse this layer.
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt ./
 RUN /opt/linli/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && /opt/linli/bin/pip install --constraint constraints.txt --requirement /tmp/requirements.txt
+COPY README.md ./
 COPY gen/ gen/
 COPY services/ services/
 RUN /opt/linli/bin/pip install --no-deps . \

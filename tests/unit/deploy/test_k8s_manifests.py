@@ -4,6 +4,7 @@ where they should; NetworkPolicies open only the POS port to the outside."""
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
@@ -116,6 +117,11 @@ def test_dev_generates_every_secret_the_services_and_the_database_need() -> None
         db_secret = secrets[f"linli-{d.name}-db"]
         assert db_secret["type"] == "kubernetes.io/basic-auth"
         assert {"username", "password", "uri"} <= set(db_secret["data"])
+        username = base64.b64decode(db_secret["data"]["username"]).decode()
+        password = base64.b64decode(db_secret["data"]["password"]).decode()
+        uri = base64.b64decode(db_secret["data"]["uri"]).decode()
+        assert username == d.db_name, "CloudNativePG manages the role named in the secret"
+        assert uri == f"postgresql://{username}:{password}@linli-pg-rw:5432/{d.db_name}"
     # Production generates none: they are created out of band (README "Running at scale").
     assert find(render("overlays/production"), "Secret") == []
 
