@@ -158,12 +158,19 @@ class LocalCluster:
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
                                       database_url=self.postgres.database_url(replica.descriptor.db_name),
                                       demo_data=self.demo_data, extra=extra)
-        # Replica 0 of every service first (in start order), then the second ones: the first
-        # replica migrates the database and seeds demo data, the others find it done.
-        for replica in sorted(self.services, key=lambda r: (r.index, r.descriptor.start_order, r.descriptor.name)):
-            launch(replica, replica.env)
-            with console.status(f"starting {replica.label} on {replica.address}…"):
-                wait_until_serving(replica)
+        # Replica 0 of every service first, then the second ones: the first replica migrates the
+        # database and seeds demo data, the others find it done. Within a wave, services with the
+        # same start_order start together (the org tree's owner before its consumers).
+        waves: dict[tuple[int, int], list[Replica]] = {}
+        for replica in self.services:
+            waves.setdefault((replica.index, replica.descriptor.start_order), []).append(replica)
+        for key in sorted(waves):
+            wave = waves[key]
+            for replica in wave:
+                launch(replica, replica.env)
+            with console.status(f"starting {', '.join(r.label for r in wave)}…"):
+                for replica in wave:
+                    wait_until_serving(replica)
 
     # -- faults, for tests and demonstrations ---------------------------------------------------
 
