@@ -94,16 +94,20 @@ def service_settings_classes(descriptor: ServiceDescriptor) -> list[type[Service
 
 def required_env(descriptor: ServiceDescriptor, every_service: list[ServiceDescriptor],
                  settings_classes: list[type[ServiceSettings]] | None = None) -> dict[str, set[str]]:
-    """What a deployment must set for `descriptor`: requirement → names that satisfy it."""
+    """What a deployment must set for `descriptor`: requirement → names that satisfy it.
+
+    By default read from the service's code (its settings classes and `os.environ` reads);
+    with `settings_classes` given, exactly those settings (and the addresses) are required."""
     required: dict[str, set[str]] = {}
     for cls in settings_classes if settings_classes is not None else service_settings_classes(descriptor):
         for field_name, names in env_names(cls).items():
             required[f"setting {field_name}"] = names
     for other in every_service:
         required[other.addr_env] = {other.addr_env}
-    for _, source in service_sources(descriptor):
-        for name in ENV_READ.findall(source):
-            required.setdefault(name, {name})
+    if settings_classes is None:
+        for _, source in service_sources(descriptor):
+            for name in ENV_READ.findall(source):
+                required.setdefault(name, {name})
     return required
 
 
