@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from linli_runtime.processes import EmbeddedPostgres
-from tests.unit.deploy.deploykit import REPO, find, kubectl, load_compose, planned_services, render
+from tests.unit.deploy.deploykit import REPO, find, load_compose, planned_services, render
 
 INIT_SCRIPT = REPO / "deploy" / "compose" / "postgres" / "init-databases.sh"
 PLANNED = planned_services(load_compose())
@@ -92,7 +92,6 @@ def test_the_compose_init_script_refuses_a_missing_password_or_a_bad_name(postgr
     assert psql(postgres, "SELECT count(*) FROM pg_database WHERE datname LIKE 'alpha%'").stdout.strip() == "0"
 
 
-@pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) renders deploy/k8s")
 def test_the_cloudnativepg_bootstrap_sql_creates_an_isolated_database_and_role_per_service(
     postgres: EmbeddedPostgres,
 ) -> None:

@@ -5,6 +5,7 @@ where they should; NetworkPolicies open only the POS port to the outside."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import subprocess
 import sys
@@ -14,9 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.unit.deploy.deploykit import OVERLAYS, Doc, find, kubectl, load_compose, planned_services, render
-
-pytestmark = pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) renders deploy/k8s")
+from tests.unit.deploy.deploykit import K8S, OVERLAYS, Doc, find, kubectl, load_compose, planned_services, render
+from tests.unit.deploy.minikustomize import build
 
 # A current release and the newest schemas kubernetes-validate bundles.
 K8S_VERSIONS = ("1.34.0", kubernetes_validate.latest_version())
@@ -237,3 +237,30 @@ def test_only_the_pos_port_is_reachable_from_outside_the_namespace(overlay: str)
     assert others == {"namespaces {'kubernetes.io/metadata.name': 'cnpg-system'}",
                       "namespaces {'kubernetes.io/metadata.name': 'monitoring'}"}
     assert all(port == 9464 for (app, port), who in open_to.items() if "monitoring" in who)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_lands_in_the_linli_namespace(overlay: str) -> None:
+    for doc in render(overlay):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == "linli", (doc["kind"], doc["metadata"]["name"])
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "linli"
+
+
+def comparable(docs: list[Doc]) -> list[Doc]:
+    """Without kustomize's name hashes, Secret data decoded (kubectl wraps long base64)."""
+    text = re.sub(r'"((?:linli|nats)-config)-[a-z0-9]{10}"', r'"\1"', json.dumps(docs))
+    out = json.loads(text)
+    for doc in out:
+        if doc["kind"] == "Secret":
+            doc["data"] = {k: base64.b64decode(v).decode() for k, v in doc["data"].items()}
+    return sorted(out, key=lambda d: (d["kind"], d["metadata"]["name"]))
+
+
+@pytest.mark.skipif(kubectl() is None, reason="compares the stand-in with kubectl's kustomize")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_minikustomize_matches_kubectl(overlay: str) -> None:
+    assert comparable(build(K8S / overlay)) == comparable(list(render(overlay)))

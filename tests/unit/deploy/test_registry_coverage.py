@@ -17,14 +17,11 @@ from tests.unit.deploy.deploykit import (
     env_names,
     find,
     k8s_problems,
-    kubectl,
     load_compose,
     planned_services,
     render,
     required_env,
 )
-
-needs_kubectl = pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) renders deploy/k8s")
 
 COMPOSE = load_compose()
 PLANNED = planned_services(COMPOSE)
@@ -61,7 +58,6 @@ def test_every_registered_service_is_in_compose_with_every_setting_it_reads(desc
     assert compose_problems(descriptor, COMPOSE, required_env(descriptor, every_service())) == []
 
 
-@needs_kubectl
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("descriptor", installed_services(), ids=lambda d: d.name)
 def test_every_registered_service_is_in_k8s_with_every_setting_it_reads(descriptor: ServiceDescriptor,
@@ -74,7 +70,6 @@ def test_every_planned_service_is_complete_in_compose() -> None:
         assert compose_problems(d, COMPOSE, required_env(d, every_service(), [ServiceSettings])) == []
 
 
-@needs_kubectl
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_planned_service_is_complete_in_k8s(overlay: str) -> None:
     docs = render(overlay)
@@ -89,7 +84,6 @@ def test_every_planned_service_is_complete_in_k8s(overlay: str) -> None:
 GHOST = ServiceDescriptor(name="ghost-service", module="linli_ghost.main", default_port=50099)
 
 
-@needs_kubectl
 def test_a_registered_service_missing_from_the_deployment_fails_the_checks() -> None:
     required = required_env(GHOST, [*every_service(), GHOST], [ServiceSettings])
     assert compose_problems(GHOST, COMPOSE, required) == ["compose: no service 'ghost-service'"]
@@ -107,7 +101,6 @@ class SmsSettings(ServiceSettings):
     sms_sender: str = Field(default="", validation_alias="SMS_SENDER_ID")
 
 
-@needs_kubectl
 def test_a_setting_a_service_adds_must_be_set_in_both() -> None:
     d = next(d for d in PLANNED if d.name == "notification")
     required = required_env(d, every_service(), [ServiceSettings, SmsSettings])
@@ -129,7 +122,6 @@ def test_a_service_without_a_setting_in_compose_fails_the_checks() -> None:
     ]
 
 
-@needs_kubectl
 def test_a_weakened_deployment_fails_the_checks() -> None:
     docs = copy.deepcopy(list(render("overlays/production")))
     d = PLANNED[2]

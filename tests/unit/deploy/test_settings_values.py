@@ -16,7 +16,6 @@ from tests.unit.deploy.deploykit import (
     REPO,
     container_env,
     find,
-    kubectl,
     load_compose,
     planned_services,
     render,
@@ -70,7 +69,6 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
         interpolate(raw["LINLI_JWT_SECRET"], {})
 
 
-@pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) renders deploy/k8s")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_settings_parse(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = render(overlay)
