@@ -205,7 +205,7 @@ def supervise(platform: Supervised) -> int:
         platform.start()
         console.print(platform.summary())
         if not platform.services:
-            console.print("[yellow]No services are installed yet[/]: only NATS is running.")
+            console.print("[yellow]No services are installed yet[/]: only the infrastructure is running.")
         console.print(
             "Try it:  [bold]TOKEN=$(.venv/bin/linli token issue --role city_operator --scope chengdu)[/]\n"
             "         [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
