@@ -96,9 +96,10 @@ def test_cluster_replicates_streams_three_ways_and_balances_calls_over_two_repli
         assert replica.env["NATS_URL"] == cluster.nats_url and cluster.nats_url.count(",") == 2
         assert replica.env["DATABASE_URL"].startswith("postgresql+asyncpg://")
 
-    asyncio.run(call_echo(address, token, 20))
+    asyncio.run(call_echo(address, token, 40))
     served = [echo_calls_served(r.log_path) for r in replicas]
-    assert sum(served) == 20 and min(served) >= 5, f"round_robin should spread the calls: {served}"
+    # round_robin alternates once both connections are up (the first calls may all go to one).
+    assert sum(served) == 40 and min(served) >= 10, f"round_robin should spread the calls: {served}"
 
     cluster.kill_replica(replicas[0])
     asyncio.run(call_echo(address, token, 10))  # the channel routes around the dead replica
