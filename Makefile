@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto lint test test-fast run bench token clean
+.PHONY: help install proto lint test test-fast run run-cluster bench token clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Linli needs Python 3.11 or newer")'
@@ -36,6 +36,9 @@ test-fast: $(STAMP) ## unit tests only
 
 run: $(STAMP) ## run the platform locally: nats-server + every service on SQLite under var/
 	$(BIN)/linli platform run
+
+run-cluster: $(STAMP) ## 3-node NATS cluster, PostgreSQL, 2 replicas of every service (var/cluster)
+	$(BIN)/linli platform run-cluster
 
 bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo
 	$(BIN)/python bench/event_path.py

@@ -2,6 +2,7 @@
 
     linli token issue --role city_operator --scope chengdu/chongzhou
     linli platform run
+    linli platform run-cluster
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ def platform_run(
     from linli_runtime.platform import run
 
     raise typer.Exit(run(var_dir, nats_port, demo_data, postgres or os.environ.get("LINLI_POSTGRES_URL")))
+
+
+@platform_app.command("run-cluster")
+def platform_run_cluster(
+    var_dir: Annotated[Path, typer.Option(help="Where data and logs live.")] = Path("var/cluster"),
+    nats_nodes: Annotated[int, typer.Option(help="NATS JetStream cluster nodes (streams get min(3, nodes) "
+                                            "replicas).", min=1, max=5)] = 3,
+    replicas: Annotated[int, typer.Option(help="Replicas of every service.", min=1, max=4)] = 2,
+    demo_data: Annotated[bool, typer.Option(help="Load the demo data set (Chongzhou, Fengshu).")] = True,
+) -> None:
+    """Start a NATS cluster, PostgreSQL and several replicas of every service; Ctrl-C stops them."""
+    from linli_runtime.cluster import run_cluster
+
+    raise typer.Exit(run_cluster(var_dir, nats_nodes=nats_nodes, replicas=replicas, demo_data=demo_data))
 
 
 @platform_app.command("services")

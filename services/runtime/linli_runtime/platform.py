@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,7 +42,7 @@ class RunningService:
     port: int
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
-    log_file: object = field(default=None, repr=False)
+    log_file: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
@@ -62,6 +64,58 @@ def wait_serving(address: str, timeout: float, proc: subprocess.Popen[bytes]) ->
                 pass
             time.sleep(0.1)
     return False
+
+
+def service_env(service: RunningService, *, addresses: dict[str, str], database_url: str, nats_url: str,
+                demo_data: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a service process starts with: ours, plus where it listens, its database,
+    NATS, and where every other service listens (`<SERVICE>_SERVICE_ADDR`)."""
+    return {
+        **os.environ,
+        **addresses,
+        "PORT": str(service.port),
+        "DATABASE_URL": database_url,
+        "NATS_URL": nats_url,
+        "LINLI_SERVICE_NAME": service.descriptor.name,
+        "LINLI_DEMO_DATA": "true" if demo_data else "false",
+        **(extra or {}),
+    }
+
+
+def launch(service: RunningService, env: dict[str, str]) -> None:
+    """Start `python -m <module>` for `service`, its output appended to its log file."""
+    if service.log_file is not None:
+        service.log_file.close()
+    log_file = open(service.log_path, "ab")  # closed in stop_services()
+    service.log_file = log_file
+    service.proc = subprocess.Popen([sys.executable, "-m", service.descriptor.module], env=env,
+                                    stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
+    """Wait for the health check to say SERVING; raise with the log's tail when it never does."""
+    assert service.proc is not None, "launch() the service first"
+    if not wait_serving(service.address, timeout, service.proc):
+        tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
+        raise RuntimeError(f"{service.descriptor.name} did not come up on {service.address}; last log lines:\n"
+                           + "\n".join(tail))
+
+
+def stop_services(services: list[RunningService], timeout: float = 30) -> None:
+    """SIGTERM every running service (last started first), wait, and kill the ones that hang."""
+    for service in reversed(services):
+        if service.proc is not None and service.proc.poll() is None:
+            service.proc.send_signal(signal.SIGTERM)
+    for service in reversed(services):
+        if service.proc is not None:
+            try:
+                service.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                service.proc.kill()
+                service.proc.wait()
+        if service.log_file is not None:
+            service.log_file.close()
+            service.log_file = None
 
 
 class LocalPlatform:
@@ -90,24 +144,11 @@ class LocalPlatform:
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         addresses = {s.descriptor.addr_env: s.address for s in self.services}
         for service in self.services:
-            env = {
-                **os.environ,
-                **addresses,
-                "PORT": str(service.port),
-                "DATABASE_URL": self.database_url(service.descriptor),
-                "NATS_URL": self.nats.url,
-                "LINLI_SERVICE_NAME": service.descriptor.name,
-                "LINLI_DEMO_DATA": "true" if self.demo_data else "false",
-            }
-            log_file = open(service.log_path, "ab")  # closed in stop()
-            service.log_file = log_file
-            service.proc = subprocess.Popen([sys.executable, "-m", service.descriptor.module], env=env,
-                                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
+                              nats_url=self.nats.url, demo_data=self.demo_data)
+            launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
-                if not wait_serving(service.address, 60, service.proc):
-                    tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
-                    raise RuntimeError(f"{service.descriptor.name} did not come up; last log lines:\n"
-                                       + "\n".join(tail))
+                wait_until_serving(service)
 
     def summary(self) -> Table:
         table = Table(title="Linli is running", title_justify="left")
@@ -120,18 +161,7 @@ class LocalPlatform:
         return table
 
     def stop(self) -> None:
-        for service in reversed(self.services):
-            if service.proc is not None and service.proc.poll() is None:
-                service.proc.send_signal(signal.SIGTERM)
-        for service in reversed(self.services):
-            if service.proc is not None:
-                try:
-                    service.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    service.proc.kill()
-                    service.proc.wait()
-            if service.log_file is not None:
-                service.log_file.close()  # type: ignore[attr-defined]
+        stop_services(self.services)
         self.nats.stop()
 
     def first_exited(self) -> RunningService | None:
@@ -141,9 +171,28 @@ class LocalPlatform:
         return None
 
 
+class Supervised(Protocol):
+    """What `supervise` runs: LocalPlatform here, LocalCluster in linli_runtime.cluster."""
+
+    var_dir: Path
+
+    @property
+    def services(self) -> Sequence[RunningService]: ...
+    def start(self) -> None: ...
+    def summary(self) -> Table: ...
+    def stop(self) -> None: ...
+    def first_exited(self) -> RunningService | None: ...
+
+
 def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None) -> int:
     platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
                              database_url_base=database_url_base)
+    return supervise(platform)
+
+
+def supervise(platform: Supervised) -> int:
+    """Start `platform`, print where everything listens, and run until Ctrl-C/SIGTERM or until
+    a service exits; then stop everything gracefully."""
     stop_requested = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -156,11 +205,11 @@ def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str |
         platform.start()
         console.print(platform.summary())
         if not platform.services:
-            console.print("[yellow]No services are installed yet[/]: only NATS is running.")
+            console.print("[yellow]No services are installed yet[/]: only the infrastructure is running.")
         console.print(
             "Try it:  [bold]TOKEN=$(.venv/bin/linli token issue --role city_operator --scope chengdu)[/]\n"
             "         [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
-            "Logs are JSON lines under var/logs/. Press Ctrl-C to stop everything."
+            f"Logs are JSON lines under {platform.var_dir / 'logs'}. Press Ctrl-C to stop everything."
         )
         while not stop_requested:
             exited = platform.first_exited()

@@ -1,0 +1,118 @@
+"""The fault-test harness for a LocalCluster: a steady stream of client calls, each retried with
+its own request id until accepted, and the loss and return of a NATS node and service replicas
+under that load. The test service today (pulse_service); POS redemptions and help requests once
+the platform services are merged (README "Running at scale")."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import nats
+
+from linli_runtime.cluster import LocalCluster, Replica
+
+# What a client may see while a replica or a NATS node is lost, and resolves by retrying the
+# same request id. Anything else is an error the client could not resolve: the test fails.
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+# One logical call: (key, request id) → who accepted it. Raises grpc.aio.AioRpcError on failure.
+Call = Callable[[str, str], Awaitable[str]]
+
+
+class Producer:
+    """Workers calling `call` back to back; every call is retried with the same request id until
+    it is accepted, so `accepted` is exactly what the platform promised to have done."""
+
+    def __init__(self, call: Call, *, pause: float = 0.02, max_attempts: int = 60) -> None:
+        self.call = call
+        self.pause = pause
+        self.max_attempts = max_attempts
+        self.accepted: dict[str, str] = {}  # key → who accepted it
+        self.retries = 0
+        self.unresolved: list[str] = []
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, workers: int) -> None:
+        self._tasks = [asyncio.create_task(self._run(w)) for w in range(workers)]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _run(self, worker: int) -> None:
+        i = 0
+        while not self._stopping.is_set():
+            key, request_id = f"w{worker}-{i}", uuid.uuid4().hex
+            for _ in range(self.max_attempts):
+                try:
+                    self.accepted[key] = await self.call(key, request_id)
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() not in RETRYABLE:
+                        self.unresolved.append(f"{key}: {exc.code().name} {exc.details()}")
+                        return
+                    self.retries += 1
+                    await asyncio.sleep(0.1)
+            else:
+                self.unresolved.append(f"{key}: still failing after {self.max_attempts} attempts")
+                return
+            i += 1
+            await asyncio.sleep(self.pause)
+
+
+async def stream_infos(nats_url: str, names: list[str]) -> list[Any]:
+    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=5)
+        return [await js.stream_info(name) for name in names]
+    finally:
+        await nc.close()
+
+
+async def stream_leader(cluster: LocalCluster, stream: str) -> int:
+    """Index in `cluster.nats` of the node leading `stream`."""
+    [info] = await stream_infos(cluster.nats_url, [stream])
+    return next(i for i, node in enumerate(cluster.nats) if node.name == info.cluster.leader)
+
+
+async def stream_whole(cluster: LocalCluster, stream: str) -> bool:
+    """Every replica of `stream` is current (a restarted node has caught up)."""
+    [info] = await stream_infos(cluster.nats_url, [stream])
+    replicas = info.cluster.replicas or []
+    return len(replicas) == len(cluster.nats) - 1 and all(r.current for r in replicas)
+
+
+async def lose_and_restore(cluster: LocalCluster, producer: Producer, *, stream: str, victims: list[Replica],
+                           outage: float = 3.0, settle: float = 2.0) -> None:
+    """SIGKILL `victims` and the NATS node leading `stream` under load; check calls go on being
+    accepted meanwhile; restart them all; let the load run a little longer."""
+    leader = await stream_leader(cluster, stream)
+    for victim in victims:
+        await asyncio.to_thread(cluster.kill_replica, victim)
+    await asyncio.to_thread(cluster.kill_nats_node, leader)
+    before = len(producer.accepted)
+    await asyncio.sleep(outage)
+    assert len(producer.accepted) > before, "calls kept being accepted during the outage"
+    await asyncio.to_thread(cluster.restart_nats_node, leader)
+    for victim in victims:
+        await asyncio.to_thread(cluster.restart_replica, victim)
+    await asyncio.sleep(settle)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,108 @@
+"""The commands the images run — the health check, the entrypoint, the demo-data seeder — run
+here natively against a real service (the runtime's echo service), as the container would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from linli_runtime.platform import wait_serving
+from linli_runtime.processes import free_port
+from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from tests.unit.deploy.deploykit import REPO, load_compose, planned_services
+
+COMPOSE = load_compose()
+SERVICE = planned_services(COMPOSE)[0].name
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+ECHO_MODULE = "linli_runtime.testing.echo"
+
+
+def container_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    """What the image's ENV and a deployment give the process, pointing at loopback."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONUNBUFFERED": "1",
+        "LINLI_SERVICE_MODULE": ECHO_MODULE,
+        "LINLI_HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
+        "NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nobody there: serving does not wait for NATS
+        "LINLI_JWT_SECRET": TEST_JWT_SECRET,
+        **extra,
+    }
+
+
+def entrypoint() -> list[str]:
+    [line] = [line for line in DOCKERFILE.splitlines() if line.startswith("ENTRYPOINT")]
+    return list(json.loads(line.removeprefix("ENTRYPOINT")))
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    proc = subprocess.Popen(entrypoint(), env=container_env(tmp_path, port), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_serving(f"127.0.0.1:{port}", 30, proc)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def health_command() -> list[str]:
+    test = COMPOSE["services"][SERVICE]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    return [sys.executable, *test[2:]]
+
+
+def test_the_entrypoint_execs_the_service_which_drains_on_sigterm(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, _ = service
+    # exec: the process we started *is* python (no shell in between to swallow SIGTERM).
+    assert Path(f"/proc/{proc.pid}/exe").resolve().name.startswith("python")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert proc.stdout is not None and b"STOPPED" in proc.stdout.read()
+
+
+def test_the_health_check_passes_while_serving_and_fails_when_down(
+    service: tuple[subprocess.Popen[bytes], int], tmp_path: Path,
+) -> None:
+    proc, port = service
+    env = container_env(tmp_path, port)
+    assert subprocess.run(health_command(), env=env, timeout=20).returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    assert subprocess.run(health_command(), env=env, capture_output=True, timeout=20).returncode != 0
+    # The image's own HEALTHCHECK runs the very same probe.
+    [docker_health] = re.findall(r'CMD \["python", "-c", "(.*)"\]', DOCKERFILE)
+    assert docker_health == health_command()[-1]
+
+
+def test_the_demo_seeder_runs_the_service_until_serving_then_stops_it_cleanly(tmp_path: Path) -> None:
+    seed = COMPOSE["services"][f"seed-{SERVICE}"]["entrypoint"]
+    assert seed[0] == "python"
+    port = free_port()
+    done = subprocess.run([sys.executable, *seed[1:]], env=container_env(tmp_path, port, LINLI_DEMO_DATA="true"),
+                          capture_output=True, timeout=90)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert b"READY" in done.stdout and b"STOPPED" in done.stdout, "it served, then drained on SIGTERM"
+    assert (tmp_path / "echo.db").exists(), "migrated on the way"
+
+
+def test_the_demo_seeder_fails_when_the_service_cannot_start(tmp_path: Path) -> None:
+    seed = COMPOSE["services"][f"seed-{SERVICE}"]["entrypoint"]
+    env = container_env(tmp_path, free_port(), LINLI_SERVICE_MODULE="linli_no_such_service.main")
+    done = subprocess.run([sys.executable, *seed[1:]], env=env, capture_output=True, timeout=60)
+    assert done.returncode != 0

@@ -1,0 +1,269 @@
+"""Reading the deployment files and checking them against the code base.
+
+What a service needs from its deployment is read from the code, not listed here: the service
+registry (entry points, `linli_runtime.registry.installed_services()`), the settings the runtime
+reads (`ServiceSettings` and any subclass a service defines), each descriptor's `addr_env`, and
+`os.environ` reads in a service's source. Each check returns a list of problems (empty = fine),
+so that tests can also prove a check fails when something is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices
+
+from linli_runtime.registry import ServiceDescriptor
+from linli_runtime.settings import ServiceSettings
+from tests.unit.deploy.minikustomize import build
+
+REPO = Path(__file__).resolve().parents[3]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ("base", "overlays/dev", "overlays/production")
+INFRA = ("postgres", "nats-1", "nats-2", "nats-3")
+
+Doc = dict[str, Any]
+
+
+# -- what the code reads ------------------------------------------------------------------------
+
+
+def env_names(settings_cls: type[ServiceSettings]) -> dict[str, set[str]]:
+    """Each settings field → the environment variable names that set it."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names: dict[str, set[str]] = {}
+    for field_name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            accepted = {c.upper() for c in alias.choices if isinstance(c, str)}
+        elif isinstance(alias, str):
+            accepted = {alias.upper()}
+        else:
+            accepted = {(prefix + field_name).upper()}
+        names[field_name] = accepted
+    return names
+
+
+ENV_READ = re.compile(r"""os\.(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*ServiceSettings\s*\)", re.MULTILINE)
+
+
+def package_dir(descriptor: ServiceDescriptor) -> Path | None:
+    spec = importlib.util.find_spec(descriptor.module.split(".")[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def service_sources(descriptor: ServiceDescriptor) -> Iterable[tuple[str, str]]:
+    """(module name, source) of every module in a service's package, migrations excepted."""
+    root = package_dir(descriptor)
+    if root is None:
+        return
+    top = descriptor.module.split(".")[0]
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if "migrations" in rel.parts:
+            continue
+        module = ".".join((top, *rel.with_suffix("").parts)).removesuffix(".__init__")
+        yield module, path.read_text(encoding="utf-8")
+
+
+def service_settings_classes(descriptor: ServiceDescriptor) -> list[type[ServiceSettings]]:
+    """ServiceSettings and every subclass the service defines (its own settings)."""
+    found: list[type[ServiceSettings]] = [ServiceSettings]
+    for module_name, source in service_sources(descriptor):
+        if not SETTINGS_SUBCLASS.search(source):
+            continue
+        module = importlib.import_module(module_name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module_name:
+                found.append(value)
+    return found
+
+
+def required_env(descriptor: ServiceDescriptor, every_service: list[ServiceDescriptor],
+                 settings_classes: list[type[ServiceSettings]] | None = None) -> dict[str, set[str]]:
+    """What a deployment must set for `descriptor`: requirement → names that satisfy it.
+
+    By default read from the service's code (its settings classes and `os.environ` reads);
+    with `settings_classes` given, exactly those settings (and the addresses) are required."""
+    required: dict[str, set[str]] = {}
+    for cls in settings_classes if settings_classes is not None else service_settings_classes(descriptor):
+        for field_name, names in env_names(cls).items():
+            required[f"setting {field_name}"] = names
+    for other in every_service:
+        required[other.addr_env] = {other.addr_env}
+    if settings_classes is None:
+        for _, source in service_sources(descriptor):
+            for name in ENV_READ.findall(source):
+                required.setdefault(name, {name})
+    return required
+
+
+def planned_services(compose: Doc) -> list[ServiceDescriptor]:
+    """The Linli services docker-compose.yml builds (a `SERVICE_MODULE` build argument), as
+    descriptors — the same checks run on them before the services are registered."""
+    planned = []
+    for name, spec in compose["services"].items():
+        module = (spec.get("build") or {}).get("args", {}).get("SERVICE_MODULE")
+        if module and not spec.get("profiles"):
+            planned.append(ServiceDescriptor(name=name, module=module, default_port=int(spec["environment"]["PORT"])))
+    return planned
+
+
+# -- loading the files --------------------------------------------------------------------------
+
+
+def load_compose(path: Path = COMPOSE_FILE) -> Doc:
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def kubectl() -> str | None:
+    return shutil.which("kubectl")
+
+
+@functools.cache
+def render(overlay: str) -> tuple[Doc, ...]:
+    """The manifests of a kustomization under deploy/k8s: `kubectl kustomize` (no cluster
+    needed) where kubectl is installed, else the small stand-in in minikustomize.py."""
+    binary = kubectl()
+    if binary is None:
+        return tuple(build(K8S / overlay))
+    out = subprocess.run([binary, "kustomize", str(K8S / overlay)], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"kustomize {overlay} failed: {out.stderr}")
+    return tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
+
+
+def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> list[Doc]:
+    return [d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+def missing(required: dict[str, set[str]], present: set[str]) -> list[str]:
+    return sorted(f"{what} ({' or '.join(sorted(names))})" for what, names in required.items()
+                  if not names & present)
+
+
+def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set[str]]) -> list[str]:
+    spec = compose.get("services", {}).get(d.name)
+    if spec is None:
+        return [f"compose: no service {d.name!r}"]
+    problems = []
+    module = (spec.get("build") or {}).get("args", {}).get("SERVICE_MODULE")
+    if module != d.module:
+        problems.append(f"compose {d.name}: builds SERVICE_MODULE={module!r}, not {d.module!r}")
+    env = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
+    problems += [f"compose {d.name}: environment lacks {m}" for m in missing(required, set(env))]
+    if d.default_port and env.get("PORT") != str(d.default_port):
+        problems.append(f"compose {d.name}: PORT={env.get('PORT')!r}, expected {d.default_port}")
+    if env.get("LINLI_HOST") != "0.0.0.0":
+        problems.append(f"compose {d.name}: LINLI_HOST must be 0.0.0.0 inside a container")
+    if not env.get("DATABASE_URL", "").startswith("postgresql://") or not env["DATABASE_URL"].endswith(f"/{d.db_name}"):
+        problems.append(f"compose {d.name}: DATABASE_URL must point at its own database {d.db_name!r}")
+    health = (spec.get("healthcheck") or {}).get("test") or []
+    if not health or health[0] == "NONE" or "grpc_health" not in " ".join(health):
+        problems.append(f"compose {d.name}: no gRPC health check")
+    depends = spec.get("depends_on") or {}
+    for infra in INFRA:
+        if (depends.get(infra) or {}).get("condition") != "service_healthy":
+            problems.append(f"compose {d.name}: must depend on {infra} being service_healthy")
+    seed = compose["services"].get(f"seed-{d.name}")
+    if seed is None or "demo" not in (seed.get("profiles") or []):
+        problems.append(f"compose {d.name}: no demo-data seeder seed-{d.name} in profile 'demo'")
+    elif str(seed["environment"].get("LINLI_DEMO_DATA")) != "true":
+        problems.append(f"compose seed-{d.name}: LINLI_DEMO_DATA must be true")
+    return problems
+
+
+@dataclass
+class PodEnv:
+    names: set[str]
+    secret_refs: dict[str, tuple[str, str]]  # env name → (secret, key)
+    literal: dict[str, str]  # env name → value (direct or from a ConfigMap)
+
+
+def container_env(container: Doc, docs: Iterable[Doc]) -> PodEnv:
+    env = PodEnv(set(), {}, {})
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if ref:
+            [config_map] = find(docs, "ConfigMap", ref["name"]) or [{"data": {}}]
+            env.names |= set(config_map.get("data") or {})
+            env.literal.update(config_map.get("data") or {})
+    for item in container.get("env") or []:
+        env.names.add(item["name"])
+        if "value" in item:
+            env.literal[item["name"]] = str(item["value"])
+        secret = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if secret:
+            env.secret_refs[item["name"]] = (secret["name"], secret["key"])
+    return env
+
+
+def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str, set[str]],
+                 where: str = "k8s") -> list[str]:
+    problems = []
+    for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
+        if not find(docs, kind, d.name):
+            problems.append(f"{where}: no {kind} {d.name!r}")
+    deployments = find(docs, "Deployment", d.name)
+    if not deployments:
+        return problems
+    pod = deployments[0]["spec"]["template"]
+    spec = pod["spec"]
+    labels = pod["metadata"].get("labels", {})
+    container = spec["containers"][0]
+    grpc_ports = [p for p in container.get("ports", []) if p.get("name") == "grpc"]
+    if not grpc_ports or (d.default_port and grpc_ports[0]["containerPort"] != d.default_port):
+        problems.append(f"{where} {d.name}: container needs a port named grpc = {d.default_port}")
+    for probe in ("readinessProbe", "livenessProbe"):
+        if "grpc" not in (container.get(probe) or {}):
+            problems.append(f"{where} {d.name}: {probe} must be a native grpc probe")
+    if spec.get("serviceAccountName") != d.name:
+        problems.append(f"{where} {d.name}: runs as ServiceAccount {spec.get('serviceAccountName')!r}")
+    security = container.get("securityContext") or {}
+    if not (spec.get("securityContext") or {}).get("runAsNonRoot") and not security.get("runAsNonRoot"):
+        problems.append(f"{where} {d.name}: must run as non-root")
+    if not security.get("readOnlyRootFilesystem"):
+        problems.append(f"{where} {d.name}: root filesystem must be read-only")
+    resources = container.get("resources") or {}
+    for part in ("requests", "limits"):
+        if not {"cpu", "memory"} <= set(resources.get(part) or {}):
+            problems.append(f"{where} {d.name}: resources.{part} needs cpu and memory")
+    env = container_env(container, docs)
+    problems += [f"{where} {d.name}: environment lacks {m}" for m in missing(required, env.names)]
+    for secret_env in ("DATABASE_URL", "LINLI_JWT_SECRET"):
+        if secret_env in env.names and secret_env not in env.secret_refs:
+            problems.append(f"{where} {d.name}: {secret_env} must come from a Secret")
+    if env.literal.get("LINLI_HOST", "0.0.0.0") != "0.0.0.0":
+        problems.append(f"{where} {d.name}: LINLI_HOST must be 0.0.0.0")
+    for service in find(docs, "Service", d.name):
+        if service["spec"].get("clusterIP") != "None":
+            problems.append(f"{where} {d.name}: Service must be headless (clusterIP: None) for round_robin")
+        if not all(labels.get(k) == v for k, v in service["spec"].get("selector", {}).items()):
+            problems.append(f"{where} {d.name}: Service selector does not match the pods")
+        if [p.get("name") for p in service["spec"]["ports"]] != ["grpc"]:
+            problems.append(f"{where} {d.name}: Service needs exactly one port, named grpc")
+    for pdb in find(docs, "PodDisruptionBudget", d.name):
+        if not all(labels.get(k) == v for k, v in pdb["spec"]["selector"]["matchLabels"].items()):
+            problems.append(f"{where} {d.name}: PodDisruptionBudget selector does not match the pods")
+    for hpa in find(docs, "HorizontalPodAutoscaler", d.name):
+        target = hpa["spec"]["scaleTargetRef"]
+        if (target["kind"], target["name"]) != ("Deployment", d.name):
+            problems.append(f"{where} {d.name}: HPA scales {target['kind']}/{target['name']}")
+    return problems

@@ -1,0 +1,124 @@
+"""docker-compose.yml: valid against the Compose specification, a 3-node NATS JetStream cluster,
+PostgreSQL with a database and role per service, health-gated start-up, an opt-in demo profile,
+named volumes, and .env.example documenting every setting."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from linli_runtime.settings import ServiceSettings
+from tests.unit.deploy.deploykit import COMPOSE_FILE, REPO, env_names, load_compose, planned_services
+
+CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
+COMPOSE = load_compose()
+PLANNED = planned_services(COMPOSE)
+ENV_EXAMPLE = (REPO / ".env.example").read_text(encoding="utf-8")
+
+
+def validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec", str(path)],
+                          capture_output=True, text=True)
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    out = validate(COMPOSE_FILE)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["postgres"]["healthcheck"]["retries"] = "often"
+    broken["services"]["nats-1"]["restrat"] = "always"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    out = validate(path)
+    assert out.returncode != 0 and "restrat" in out.stdout
+
+
+def test_nats_runs_as_a_three_node_jetstream_cluster(tmp_path: Path) -> None:
+    nodes = sorted(name for name in COMPOSE["services"] if name.startswith("nats-"))
+    assert nodes == ["nats-1", "nats-2", "nats-3"]
+    conf_files = set()
+    for name in nodes:
+        node = COMPOSE["services"][name]
+        assert node["environment"]["NATS_SERVER_NAME"] == name
+        data, conf = node["volumes"]
+        assert data == f"{name}-data:/data"
+        host_path, mounted, _ = conf.split(":")
+        assert mounted == node["command"][node["command"].index("--config") + 1]
+        conf_files.add(host_path)
+        assert "healthz" in " ".join(node["healthcheck"]["test"])
+    [conf_path] = conf_files
+    conf = (REPO / conf_path).read_text()
+    assert re.findall(r"nats://([\w-]+):6222", conf) == nodes
+    assert "store_dir: /data/jetstream" in conf
+    # The real nats-server accepts the file (as each node would, by its own name).
+    for name in nodes:
+        out = subprocess.run([str(Path(sys.executable).parent / "nats-server"), "-c", str(REPO / conf_path), "-t"],
+                             capture_output=True, text=True, env={"NATS_SERVER_NAME": name})
+        assert out.returncode == 0, out.stderr
+    for d in PLANNED:
+        env = COMPOSE["services"][d.name]["environment"]
+        assert env["NATS_URL"].split(",") == [f"nats://{n}:4222" for n in nodes]
+        assert env["LINLI_STREAM_REPLICAS"] == "3"
+
+
+def test_postgres_creates_a_database_and_role_per_service_at_initialisation() -> None:
+    pg = COMPOSE["services"]["postgres"]
+    env = pg["environment"]
+    assert env["LINLI_DATABASES"].split() == [d.db_name for d in PLANNED]
+    for d in PLANNED:
+        password_var = f"{d.db_name.upper()}_DB_PASSWORD"
+        assert password_var in env
+        assert f":${{{password_var}}}@postgres:5432/{d.db_name}" in COMPOSE["services"][d.name]["environment"][
+            "DATABASE_URL"]
+    [init] = [v for v in pg["volumes"] if "docker-entrypoint-initdb.d" in v]
+    script = REPO / init.split(":")[0]
+    assert script.exists() and script.stat().st_mode & 0o111, "the init script is executable"
+    assert pg["volumes"][0].startswith("pgdata:")
+    assert "127.0.0.1" in pg["healthcheck"]["test"], "healthy only once the init script is done (TCP)"
+
+
+def test_every_named_volume_is_declared_and_used() -> None:
+    declared = set(COMPOSE["volumes"])
+    used = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s.get("volumes", [])
+            if not v.startswith((".", "/"))}
+    assert declared == used == {"pgdata", "nats-1-data", "nats-2-data", "nats-3-data"}
+    for s in COMPOSE["services"].values():
+        for v in s.get("volumes", []):
+            if v.startswith("."):
+                assert (REPO / v.split(":")[0]).exists(), v
+
+
+def test_services_start_only_on_healthy_infrastructure_and_demo_data_is_opt_in() -> None:
+    for d in PLANNED:
+        service = COMPOSE["services"][d.name]
+        assert "profiles" not in service
+        assert service["environment"]["LINLI_DEMO_DATA"] == "false"
+        assert service["read_only"] is True
+        # With --profile demo the service waits for its seeder; without, the seeder is not required.
+        assert service["depends_on"][f"seed-{d.name}"] == {"condition": "service_completed_successfully",
+                                                          "required": False}
+        seed = COMPOSE["services"][f"seed-{d.name}"]
+        assert seed["profiles"] == ["demo"] and seed["restart"] == "no"
+        assert seed["build"] == service["build"] and seed["image"] == service["image"]
+        assert seed["environment"] == {**service["environment"], "LINLI_DEMO_DATA": "true"}
+        assert "wait_serving" in " ".join(seed["entrypoint"])
+    exposed = {p for s in COMPOSE["services"].values() for p in s.get("ports", [])
+               if not str(p).startswith("127.0.0.1:")}
+    assert exposed == {"${LINLI_POS_PORT:-50053}:50053"}, "only the POS port leaves the host"
+
+
+def test_env_example_documents_every_setting_and_every_variable_compose_reads() -> None:
+    for names in env_names(ServiceSettings).values():
+        assert any(name in ENV_EXAMPLE for name in names), names
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", COMPOSE_FILE.read_text()))
+    defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", ENV_EXAMPLE, re.MULTILINE))
+    assert used <= defined, used - defined
+    assert "<SERVICE>_SERVICE_ADDR" in ENV_EXAMPLE
