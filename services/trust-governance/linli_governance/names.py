@@ -84,17 +84,24 @@ def page_size(value: int) -> int:
     return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
+TOKEN_PREFIX = "gov1:"
+
+
 def encode_token(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
+    return base64.urlsafe_b64encode((TOKEN_PREFIX + key).encode()).decode()
 
 
 def decode_token(token: str) -> str | None:
+    """The key after which the next page starts; None for the first page."""
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field("page_token", "is not a token this service issued") from exc
+        raw = base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raw = ""
+    if not raw.startswith(TOKEN_PREFIX):
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
+    return raw.removeprefix(TOKEN_PREFIX)
 
 
 def utc(value: datetime) -> datetime:
