@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from linli_governance.main import build_app
 
 from linli.governance.v1 import (
     account_pb2_grpc,
@@ -17,7 +18,6 @@ from linli.governance.v1 import (
     rollout_pb2_grpc,
     vote_pb2_grpc,
 )
-from linli_governance.main import build_app
 from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock

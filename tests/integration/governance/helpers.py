@@ -98,3 +98,38 @@ async def add_households(gov: Any, compound: str, areas_dm2: list[int]) -> list[
                        exclusive_area_dm2=area)
         paths.append(u.path)
     return paths
+
+
+BUDGET_2026 = [
+    account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=1_200_000),
+    account_pb2.BudgetLine(code="repairs", title="维修 Repairs", amount_fen=3_000_000),
+    account_pb2.BudgetLine(code="ebike_shed", title="电动车充电棚 E-bike charging shed", amount_fen=5_000_000),
+]
+
+
+async def with_budget(gov: Any, compound: str, year: int = 2026) -> account_pb2.Budget:
+    reply = await gov.admin(gov.account.CreateBudget, account_pb2.CreateBudgetRequest(
+        compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()))
+    return reply.budget
+
+
+async def income(gov: Any, who: Caller, compound: str, amount: int,
+                 category: int = account_pb2.INCOME_CATEGORY_PROPERTY_FEES) -> account_pb2.Transfer:
+    reply = await who(gov.account.RecordIncome, account_pb2.RecordIncomeRequest(
+        compound_path=compound, category=category, amount_fen=amount, request_id=rid()))
+    return reply.transfer
+
+
+async def expense(gov: Any, who: Caller, compound: str, amount: int, line: str = "cleaning",
+                  owners_decision: str = "") -> account_pb2.Transfer:
+    reply = await who(gov.account.RecordExpense, account_pb2.RecordExpenseRequest(
+        compound_path=compound, budget_line=line, amount_fen=amount, voucher=voucher(rid()),
+        owners_decision=owners_decision, request_id=rid()))
+    return reply.transfer
+
+
+async def balances(gov: Any, compound: str) -> dict[str, int]:
+    reply = await gov.admin(gov.account.GetBalances, account_pb2.GetBalancesRequest(compound_path=compound))
+    found = {b.account: b.balance_fen for b in reply.balances}
+    assert sum(found.values()) == 0, f"balances must sum to zero: {found}"
+    return found

@@ -4,7 +4,6 @@ separately."""
 from __future__ import annotations
 
 import pytest
-
 from linli_governance.art278 import (
     Ballot,
     Outcome,

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from linli_governance.periods import local_year, parse_period
 from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
+
 from linli_runtime.errors import InvalidArgument
 
 
