@@ -56,8 +56,9 @@ class Governance:
     def disclosures(self) -> Any:
         return disclosure_pb2_grpc.DisclosureServiceStub(self.channel)
 
-    def caller(self, role: str, scope: str = "", subject: str = "tester", kind: PrincipalKind = PrincipalKind.OPERATOR
-               ) -> Caller:
+    def caller(
+        self, role: str, scope: str = "", subject: str = "tester", kind: PrincipalKind = PrincipalKind.OPERATOR
+    ) -> Caller:
         return Caller(self.signer.issue(subject, role=role, scope=scope, kind=kind, ttl_seconds=3600))
 
     @property
@@ -76,4 +77,3 @@ async def gov(database_url: str, nats_server: NatsServer, signer: TokenSigner) -
             yield Governance(app, clock, signer, channel)
     finally:
         await app.stop(grace=1)
-

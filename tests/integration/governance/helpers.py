@@ -42,8 +42,9 @@ def voucher(text: str = "invoice") -> account_pb2.Voucher:
     return account_pb2.Voucher(file_ref=f"vouchers/{text}.pdf", sha256=hashlib.sha256(text.encode()).hexdigest())
 
 
-async def expect_error(call: Any, code: grpc.StatusCode, field: str | None = None, reason: str | None = None
-                       ) -> grpc.aio.AioRpcError:
+async def expect_error(
+    call: Any, code: grpc.StatusCode, field: str | None = None, reason: str | None = None
+) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     error = caught.value
@@ -84,18 +85,36 @@ async def build_chongzhou(gov: Any) -> None:
     await unit(gov, DISTRICT, "yangma", org_pb2.ORG_UNIT_KIND_STREET, "羊马街道")
     await unit(gov, HUAIYUAN, "dingjiangqiao", org_pb2.ORG_UNIT_KIND_COMMUNITY, "定江桥社区")
     await unit(gov, YANGMA, "chongjianglu", org_pb2.ORG_UNIT_KIND_COMMUNITY, "崇江路社区")
-    await unit(gov, f"{HUAIYUAN}/dingjiangqiao", "jiangnanting", org_pb2.ORG_UNIT_KIND_COMPOUND, "江楠庭小区",
-               compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL)
-    await unit(gov, f"{YANGMA}/chongjianglu", "jinsheng", org_pb2.ORG_UNIT_KIND_COMPOUND, "金圣小区",
-               compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL)
+    await unit(
+        gov,
+        f"{HUAIYUAN}/dingjiangqiao",
+        "jiangnanting",
+        org_pb2.ORG_UNIT_KIND_COMPOUND,
+        "江楠庭小区",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+    )
+    await unit(
+        gov,
+        f"{YANGMA}/chongjianglu",
+        "jinsheng",
+        org_pb2.ORG_UNIT_KIND_COMPOUND,
+        "金圣小区",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+    )
 
 
 async def add_households(gov: Any, compound: str, areas_dm2: list[int]) -> list[str]:
     await unit(gov, compound, "b1", org_pb2.ORG_UNIT_KIND_BUILDING, "1栋")
     paths = []
     for i, area in enumerate(areas_dm2):
-        u = await unit(gov, f"{compound}/b1", f"h{i + 1:03d}", org_pb2.ORG_UNIT_KIND_HOUSEHOLD, f"{i + 1}号",
-                       exclusive_area_dm2=area)
+        u = await unit(
+            gov,
+            f"{compound}/b1",
+            f"h{i + 1:03d}",
+            org_pb2.ORG_UNIT_KIND_HOUSEHOLD,
+            f"{i + 1}号",
+            exclusive_area_dm2=area,
+        )
         paths.append(u.path)
     return paths
 
@@ -108,23 +127,37 @@ BUDGET_2026 = [
 
 
 async def with_budget(gov: Any, compound: str, year: int = 2026) -> account_pb2.Budget:
-    reply = await gov.admin(gov.account.CreateBudget, account_pb2.CreateBudgetRequest(
-        compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()))
+    reply = await gov.admin(
+        gov.account.CreateBudget,
+        account_pb2.CreateBudgetRequest(compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()),
+    )
     return reply.budget
 
 
-async def income(gov: Any, who: Caller, compound: str, amount: int,
-                 category: int = account_pb2.INCOME_CATEGORY_PROPERTY_FEES) -> account_pb2.Transfer:
-    reply = await who(gov.account.RecordIncome, account_pb2.RecordIncomeRequest(
-        compound_path=compound, category=category, amount_fen=amount, request_id=rid()))
+async def income(
+    gov: Any, who: Caller, compound: str, amount: int, category: int = account_pb2.INCOME_CATEGORY_PROPERTY_FEES
+) -> account_pb2.Transfer:
+    reply = await who(
+        gov.account.RecordIncome,
+        account_pb2.RecordIncomeRequest(compound_path=compound, category=category, amount_fen=amount, request_id=rid()),
+    )
     return reply.transfer
 
 
-async def expense(gov: Any, who: Caller, compound: str, amount: int, line: str = "cleaning",
-                  owners_decision: str = "") -> account_pb2.Transfer:
-    reply = await who(gov.account.RecordExpense, account_pb2.RecordExpenseRequest(
-        compound_path=compound, budget_line=line, amount_fen=amount, voucher=voucher(rid()),
-        owners_decision=owners_decision, request_id=rid()))
+async def expense(
+    gov: Any, who: Caller, compound: str, amount: int, line: str = "cleaning", owners_decision: str = ""
+) -> account_pb2.Transfer:
+    reply = await who(
+        gov.account.RecordExpense,
+        account_pb2.RecordExpenseRequest(
+            compound_path=compound,
+            budget_line=line,
+            amount_fen=amount,
+            voucher=voucher(rid()),
+            owners_decision=owners_decision,
+            request_id=rid(),
+        ),
+    )
     return reply.transfer
 
 

@@ -57,7 +57,10 @@ async def test_tree_is_built_level_by_level_and_each_unit_is_announced(gov: Gove
         payloads.append(p)
     compound = next(p for p in payloads if p.path == JIANGNANTING)
     assert (compound.kind, compound.name, compound.parent_path) == (
-        events_pb2.ORG_UNIT_KIND_COMPOUND, "江楠庭小区", f"{HUAIYUAN}/dingjiangqiao")
+        events_pb2.ORG_UNIT_KIND_COMPOUND,
+        "江楠庭小区",
+        f"{HUAIYUAN}/dingjiangqiao",
+    )
     assert next(e for e in events if e.org_scope == JINSHENG)
 
 
@@ -71,15 +74,22 @@ async def test_a_new_compound_starts_not_started_with_its_checklist(gov: Governa
 async def test_units_must_sit_under_the_level_above_them(gov: Governance) -> None:
     await build_chongzhou(gov)
     request = org_pb2.CreateOrgUnitRequest(
-        parent_path=DISTRICT, slug="stray", kind=org_pb2.ORG_UNIT_KIND_COMPOUND, display_name="x",
-        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL)
-    await expect_error(gov.admin(gov.org.CreateOrgUnit, request), grpc.StatusCode.FAILED_PRECONDITION,
-                       reason="WRONG_PARENT_KIND")
-    missing = org_pb2.CreateOrgUnitRequest(parent_path=f"{CITY}/nowhere", slug="x",
-                                           kind=org_pb2.ORG_UNIT_KIND_STREET, display_name="x")
+        parent_path=DISTRICT,
+        slug="stray",
+        kind=org_pb2.ORG_UNIT_KIND_COMPOUND,
+        display_name="x",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+    )
+    await expect_error(
+        gov.admin(gov.org.CreateOrgUnit, request), grpc.StatusCode.FAILED_PRECONDITION, reason="WRONG_PARENT_KIND"
+    )
+    missing = org_pb2.CreateOrgUnitRequest(
+        parent_path=f"{CITY}/nowhere", slug="x", kind=org_pb2.ORG_UNIT_KIND_STREET, display_name="x"
+    )
     await expect_error(gov.admin(gov.org.CreateOrgUnit, missing), grpc.StatusCode.NOT_FOUND)
-    again = org_pb2.CreateOrgUnitRequest(parent_path=DISTRICT, slug="huaiyuan", kind=org_pb2.ORG_UNIT_KIND_STREET,
-                                         display_name="怀远镇")
+    again = org_pb2.CreateOrgUnitRequest(
+        parent_path=DISTRICT, slug="huaiyuan", kind=org_pb2.ORG_UNIT_KIND_STREET, display_name="怀远镇"
+    )
     await expect_error(gov.admin(gov.org.CreateOrgUnit, again), grpc.StatusCode.ALREADY_EXISTS)
 
 
@@ -100,13 +110,16 @@ async def test_bad_input_names_the_field(gov: Governance) -> None:
     for change, field in cases:
         request = org_pb2.CreateOrgUnitRequest(**{**base, **change})  # type: ignore[arg-type]
         await expect_error(gov.admin(gov.org.CreateOrgUnit, request), grpc.StatusCode.INVALID_ARGUMENT, field=field)
-    household = org_pb2.CreateOrgUnitRequest(parent_path=JINSHENG, slug="b1", kind=org_pb2.ORG_UNIT_KIND_BUILDING,
-                                             display_name="1栋")
+    household = org_pb2.CreateOrgUnitRequest(
+        parent_path=JINSHENG, slug="b1", kind=org_pb2.ORG_UNIT_KIND_BUILDING, display_name="1栋"
+    )
     await gov.admin(gov.org.CreateOrgUnit, household)
-    no_area = org_pb2.CreateOrgUnitRequest(parent_path=f"{JINSHENG}/b1", slug="h1",
-                                           kind=org_pb2.ORG_UNIT_KIND_HOUSEHOLD, display_name="101")
-    await expect_error(gov.admin(gov.org.CreateOrgUnit, no_area), grpc.StatusCode.INVALID_ARGUMENT,
-                       field="exclusive_area_dm2")
+    no_area = org_pb2.CreateOrgUnitRequest(
+        parent_path=f"{JINSHENG}/b1", slug="h1", kind=org_pb2.ORG_UNIT_KIND_HOUSEHOLD, display_name="101"
+    )
+    await expect_error(
+        gov.admin(gov.org.CreateOrgUnit, no_area), grpc.StatusCode.INVALID_ARGUMENT, field="exclusive_area_dm2"
+    )
     for request, field in [
         (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, page_size=-1), "page_size"),
         (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, page_token="@@@"), "page_token"),
@@ -118,16 +131,29 @@ async def test_bad_input_names_the_field(gov: Governance) -> None:
 async def test_same_request_id_returns_the_first_answer_and_a_different_request_is_refused(gov: Governance) -> None:
     await build_chongzhou(gov)
     request_id = rid()
-    request = org_pb2.CreateOrgUnitRequest(parent_path=HUAIYUAN, slug="newcomm", kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
-                                           display_name="新社区", request_id=request_id)
+    request = org_pb2.CreateOrgUnitRequest(
+        parent_path=HUAIYUAN,
+        slug="newcomm",
+        kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+        display_name="新社区",
+        request_id=request_id,
+    )
     first = await gov.admin(gov.org.CreateOrgUnit, request)
     second = await gov.admin(gov.org.CreateOrgUnit, request)
     assert first == second
-    other = org_pb2.CreateOrgUnitRequest(parent_path=HUAIYUAN, slug="othercomm",
-                                         kind=org_pb2.ORG_UNIT_KIND_COMMUNITY, display_name="别的",
-                                         request_id=request_id)
-    await expect_error(gov.admin(gov.org.CreateOrgUnit, other), grpc.StatusCode.INVALID_ARGUMENT, field="request_id",
-                       reason="REQUEST_ID_REUSED")
+    other = org_pb2.CreateOrgUnitRequest(
+        parent_path=HUAIYUAN,
+        slug="othercomm",
+        kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+        display_name="别的",
+        request_id=request_id,
+    )
+    await expect_error(
+        gov.admin(gov.org.CreateOrgUnit, other),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        field="request_id",
+        reason="REQUEST_ID_REUSED",
+    )
 
 
 async def test_a_street_officer_reaches_only_their_street(gov: Governance) -> None:
@@ -135,20 +161,34 @@ async def test_a_street_officer_reaches_only_their_street(gov: Governance) -> No
     yangma = gov.caller("street_officer", YANGMA)
     # Own street: read and add.
     await yangma(gov.org.GetOrgUnit, org_pb2.GetOrgUnitRequest(path=JINSHENG))
-    await yangma(gov.org.CreateOrgUnit, org_pb2.CreateOrgUnitRequest(
-        parent_path=YANGMA, slug="newcomm", kind=org_pb2.ORG_UNIT_KIND_COMMUNITY, display_name="新社区"))
+    await yangma(
+        gov.org.CreateOrgUnit,
+        org_pb2.CreateOrgUnitRequest(
+            parent_path=YANGMA, slug="newcomm", kind=org_pb2.ORG_UNIT_KIND_COMMUNITY, display_name="新社区"
+        ),
+    )
     # Another street: neither read nor change.
     for call in [
         yangma(gov.org.GetOrgUnit, org_pb2.GetOrgUnitRequest(path=JIANGNANTING)),
         yangma(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=HUAIYUAN)),
-        yangma(gov.org.CreateOrgUnit, org_pb2.CreateOrgUnitRequest(
-            parent_path=HUAIYUAN, slug="intruder", kind=org_pb2.ORG_UNIT_KIND_COMMUNITY, display_name="x")),
+        yangma(
+            gov.org.CreateOrgUnit,
+            org_pb2.CreateOrgUnitRequest(
+                parent_path=HUAIYUAN, slug="intruder", kind=org_pb2.ORG_UNIT_KIND_COMMUNITY, display_name="x"
+            ),
+        ),
         yangma(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT)),
     ]:
         await expect_error(call, grpc.StatusCode.PERMISSION_DENIED, reason="OUT_OF_SCOPE")
     resident = gov.caller("resident", JINSHENG)
     await expect_error(
-        resident(gov.org.CreateOrgUnit, org_pb2.CreateOrgUnitRequest(
-            parent_path=JINSHENG, slug="b9", kind=org_pb2.ORG_UNIT_KIND_BUILDING, display_name="9栋")),
-        grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
+        resident(
+            gov.org.CreateOrgUnit,
+            org_pb2.CreateOrgUnitRequest(
+                parent_path=JINSHENG, slug="b9", kind=org_pb2.ORG_UNIT_KIND_BUILDING, display_name="9栋"
+            ),
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+        reason="ROLE_NOT_ALLOWED",
+    )
     await expect_error(gov.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=JINSHENG)), grpc.StatusCode.UNAUTHENTICATED)
