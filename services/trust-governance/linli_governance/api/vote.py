@@ -39,6 +39,8 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
         household = require_path(request.household_path, "household_path")
         if not household.startswith(path + "/"):
             raise InvalidArgument.field("household_path", "must be a household of the vote's compound")
+        if request.channel not in (vote_pb2.BALLOT_CHANNEL_ONLINE, vote_pb2.BALLOT_CHANNEL_PAPER):
+            raise InvalidArgument.field("channel", "must be ONLINE or PAPER")
         if request.channel == vote_pb2.BALLOT_CHANNEL_PAPER:
             # Paper ballots are typed in by an officer of the compound.
             who = require_role(*VOTE_OFFICERS)
