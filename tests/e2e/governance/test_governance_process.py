@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from linli_governance.descriptor import SERVICE
 
 from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_grpc
-from linli_governance.descriptor import SERVICE
 from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
