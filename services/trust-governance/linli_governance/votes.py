@@ -9,6 +9,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import vote_pb2
@@ -199,16 +200,26 @@ async def cast(
             reason="BALLOT_ALREADY_CAST",
             metadata={"household_path": household_path},
         )
-    await conn.execute(
-        ballots.insert().values(
-            vote_id=vote_id,
-            household_path=household_path,
-            choice=choice,
-            channel=channel,
-            entered_by=entered_by,
-            cast_at=when,
-        )
-    )
+    try:
+        # A savepoint, so that a simultaneous second ballot (PostgreSQL blocks it on the primary
+        # key until the first commits) is refused as a duplicate rather than a conflict.
+        async with session.begin_nested():
+            await conn.execute(
+                ballots.insert().values(
+                    vote_id=vote_id,
+                    household_path=household_path,
+                    choice=choice,
+                    channel=channel,
+                    entered_by=entered_by,
+                    cast_at=when,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists(
+            "this household has already voted; one ballot per household",
+            reason="BALLOT_ALREADY_CAST",
+            metadata={"household_path": household_path},
+        ) from exc
     return _proto(row, await _tally(session, row))
 
 

@@ -430,3 +430,26 @@ async def test_a_street_cannot_read_or_change_another_streets_compounds(books: G
         ),
         grpc.StatusCode.PERMISSION_DENIED,
     )
+
+
+async def test_concurrent_expenses_never_overdraw_the_operating_account(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    await income(books, trustee, JINSHENG, 100_000)
+    results = await asyncio.gather(
+        *[expense(books, trustee, JINSHENG, 30_000) for _ in range(6)], return_exceptions=True
+    )
+    posted = [r for r in results if isinstance(r, account_pb2.Transfer)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(posted) == 3 and len(refused) == 3
+    assert all(e.code() == grpc.StatusCode.FAILED_PRECONDITION for e in refused)
+    assert (await balances(books, JINSHENG))[OPERATING] == 10_000
+
+
+async def test_a_replayed_request_id_is_still_scope_checked(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    request = account_pb2.RecordIncomeRequest(
+        compound_path=JINSHENG, category=account_pb2.INCOME_CATEGORY_PARKING, amount_fen=700, request_id=rid()
+    )
+    await trustee(books.account.RecordIncome, request)
+    outsider = books.caller("trustee", JIANGNANTING)
+    await expect_error(outsider(books.account.RecordIncome, request), grpc.StatusCode.PERMISSION_DENIED)

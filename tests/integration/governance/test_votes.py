@@ -178,3 +178,17 @@ async def test_bad_vote_input_names_the_field(gov: Governance, compound: list[st
         await expect_error(officer(gov.votes.CastBallot, request), grpc.StatusCode.INVALID_ARGUMENT, field=field)
     unknown = vote.name.rsplit("/", 1)[0] + "/nosuchvote"
     await expect_error(officer(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=unknown)), grpc.StatusCode.NOT_FOUND)
+
+
+async def test_simultaneous_ballots_from_one_household_count_once(gov: Governance, compound: list[str]) -> None:
+    import asyncio
+
+    vote = await open_vote(gov, vote_pb2.VOTE_MATTER_OTHER)
+    results = await asyncio.gather(
+        *[ballot(gov, vote.name, compound[0], FOR, channel) for channel in (ONLINE, PAPER, ONLINE, PAPER)],
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, vote_pb2.Vote) for r in results) == 1
+    assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if isinstance(r, grpc.aio.AioRpcError))
+    tally = (await gov.admin(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=vote.name))).vote.tally
+    assert tally.participating_households == 1
