@@ -255,6 +255,7 @@ async def record_expense(
     voucher: account_pb2.Voucher,
     owners_decision: str,
     when: datetime,
+    project_id: str = "",
 ) -> account_pb2.Transfer:
     settings = await get_settings(session, compound_path)
     year = local_year(when)
@@ -280,7 +281,12 @@ async def record_expense(
         raise InvalidArgument.field("budget_line", f"{budget_line!r} is not a line of the {year} budget")
     if owners_decision:
         await check_owners_decision(session, compound_path, owners_decision)
+    if project_id:
+        from linli_governance.projects import check_spending
+
+        await check_spending(conn, compound_path, project_id, budget_line)
     values: dict[str, Any] = {
+        "project": project_id or None,
         "budget_line": budget_line,
         "memo": memo,
         "voucher_ref": voucher.file_ref,
@@ -386,6 +392,7 @@ async def reverse(
         budget_line=row.budget_line,
         memo=reason,
         reverses=transfer_id,
+        project=row.project,
         allow_negative_operating=bool(row.owners_decision),
     )
     await conn.execute(transfers.update().where(transfers.c.transfer_id == transfer_id).values(reversed_by=new_id))
@@ -415,6 +422,7 @@ def transfer_proto(row: Any, parties: list[int]) -> account_pb2.Transfer:
         create_time=_ts(row.created_at),
         post_time=_ts(row.posted_at),
         disclosure=row.disclosure or "",
+        project=child_name(path, "projects", row.project) if row.project else "",
     )
 
 

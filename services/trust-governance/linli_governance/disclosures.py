@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
-from linli_governance import accounts, org_tree
+from linli_governance import accounts, bodies, org_tree
 from linli_governance.names import child_name, utc
 from linli_governance.periods import Period, local_year, parse_period
 from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
@@ -32,6 +32,7 @@ from linli_runtime.server import ServiceApp
 
 S = account_pb2.TransferState
 OBJECTION_DAYS = 15
+REMUNERATION = "expense:trustee_remuneration"
 
 
 def disclosure_name(compound_path: str, period: str) -> str:
@@ -164,6 +165,24 @@ async def close_period(
     )
     rows = await _disclosed_rows(conn, name)
     draft = ledger_figures(rows, opening_operating, opening_fund)
+    # The trustee is paid by the contract's rule before the surplus is shared (never beyond
+    # what the operating account holds).
+    contract = await bodies.find_contract(conn, compound_path)
+    pay = min(bodies.remuneration_due(contract, draft["income_fen"]), max(0, draft["operating_balance_fen"]))
+    if pay > 0:
+        tid = await accounts.post_transfer(
+            session,
+            compound_path,
+            kind=account_pb2.TRANSFER_KIND_REMUNERATION,
+            debit=REMUNERATION,
+            credit=accounts.OPERATING,
+            amount=pay,
+            when=when,
+            memo=f"{label}: trustee remuneration under the trust contract",
+        )
+        await conn.execute(transfers.update().where(transfers.c.transfer_id == tid).values(disclosure=name))
+        rows = await _disclosed_rows(conn, name)
+        draft = ledger_figures(rows, opening_operating, opening_fund)
     surplus = draft["income_fen"] - draft["expense_fen"]
     share = max(0, min(surplus * settings.surplus_share_basis_points // 10_000, draft["operating_balance_fen"]))
     if share > 0:

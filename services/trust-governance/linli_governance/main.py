@@ -8,16 +8,21 @@ from typing import Any
 from linli.governance.v1 import (
     account_pb2,
     account_pb2_grpc,
+    bodies_pb2,
+    bodies_pb2_grpc,
     disclosure_pb2,
     disclosure_pb2_grpc,
     org_pb2,
     org_pb2_grpc,
+    project_pb2,
+    project_pb2_grpc,
     rollout_pb2,
     rollout_pb2_grpc,
     vote_pb2,
     vote_pb2_grpc,
 )
 from linli_governance.api.account import TrustAccountServicer
+from linli_governance.api.bodies import GovernanceBodyServicer, ProjectServicer
 from linli_governance.api.disclosure import DisclosureServicer
 from linli_governance.api.org import OrgServicer, RolloutServicer
 from linli_governance.api.vote import VoteServicer
@@ -50,6 +55,13 @@ def build_app(settings: ServiceSettings, *, clock: Clock | None = None) -> Servi
             disclosure_pb2,
             "DisclosureService",
         ),
+        (
+            bodies_pb2_grpc.add_GovernanceBodyServiceServicer_to_server,
+            GovernanceBodyServicer(app),
+            bodies_pb2,
+            "GovernanceBodyService",
+        ),
+        (project_pb2_grpc.add_ProjectServiceServicer_to_server, ProjectServicer(app), project_pb2, "ProjectService"),
     ]
     for register, servicer, module, service in mounts:
         app.add_service(register, servicer, module.DESCRIPTOR.services_by_name[service].full_name)

@@ -96,6 +96,7 @@ transfers = sa.Table(
     sa.Column("created_at", When, nullable=False),
     sa.Column("posted_at", When, nullable=True),
     sa.Column("disclosure", sa.String(600), nullable=True),
+    sa.Column("project", sa.String(32), nullable=True),
     sa.Index("ix_gov_transfers_compound", "compound_path", "seq"),
 )
 
@@ -192,4 +193,59 @@ objections = sa.Table(
     sa.Column("household_path", Path, nullable=False, server_default=""),
     sa.Column("created_at", When, nullable=False),
     sa.Column("deadline", When, nullable=False),
+)
+
+# Governance bodies: one current committee and one current contract per compound (replaced
+# whole); meetings are an append-only record.
+committees = sa.Table(
+    "gov_committees",
+    metadata,
+    sa.Column("compound_path", Path, primary_key=True),
+    sa.Column("formation_date", sa.String(10), nullable=False),
+    sa.Column("term_end_date", sa.String(10), nullable=False),
+    sa.Column("members", sa.JSON, nullable=False),
+    sa.Column("elected_by_vote", sa.String(600), nullable=False, server_default=""),
+)
+
+contracts = sa.Table(
+    "gov_contracts",
+    metadata,
+    sa.Column("compound_path", Path, primary_key=True),
+    sa.Column("trustee_name", sa.String(200), nullable=False),
+    sa.Column("start_date", sa.String(10), nullable=False),
+    sa.Column("end_date", sa.String(10), nullable=False),
+    sa.Column("fixed_fen", sa.BigInteger, nullable=False),
+    sa.Column("income_share_bp", sa.Integer, nullable=False),
+    sa.Column("cap_fen", sa.BigInteger, nullable=False),
+    sa.Column("standards", sa.JSON, nullable=False),
+    sa.Column("supervisor_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("hired_by_vote", sa.String(600), nullable=False, server_default=""),
+)
+
+meetings = sa.Table(
+    "gov_meetings",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+    sa.Column("meeting_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("compound_path", Path, nullable=False, index=True),
+    sa.Column("date", sa.String(10), nullable=False),
+    sa.Column("attendees", sa.JSON, nullable=False),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("decisions", sa.JSON, nullable=False),
+    sa.Column("created_at", When, nullable=False),
+)
+
+projects = sa.Table(
+    "gov_projects",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("compound_path", Path, nullable=False, index=True),
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("budget_line", sa.String(64), nullable=False),
+    sa.Column("budget_fen", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("photo_refs", sa.JSON, nullable=False),
+    sa.Column("created_at", When, nullable=False),
 )

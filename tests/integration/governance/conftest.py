@@ -13,8 +13,10 @@ from linli_governance.main import build_app
 
 from linli.governance.v1 import (
     account_pb2_grpc,
+    bodies_pb2_grpc,
     disclosure_pb2_grpc,
     org_pb2_grpc,
+    project_pb2_grpc,
     rollout_pb2_grpc,
     vote_pb2_grpc,
 )
@@ -51,6 +53,14 @@ class Governance:
     @property
     def votes(self) -> Any:
         return vote_pb2_grpc.VoteServiceStub(self.channel)
+
+    @property
+    def bodies(self) -> Any:
+        return bodies_pb2_grpc.GovernanceBodyServiceStub(self.channel)
+
+    @property
+    def projects(self) -> Any:
+        return project_pb2_grpc.ProjectServiceStub(self.channel)
 
     @property
     def disclosures(self) -> Any:

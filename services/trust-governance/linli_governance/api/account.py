@@ -96,12 +96,18 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
             decision_path, _ = parse_child_name(request.owners_decision, "votes", "owners_decision")
             if decision_path != path:
                 raise InvalidArgument.field("owners_decision", "must be a vote of the same compound")
+        project_id = ""
+        if request.project:
+            project_path, project_id = parse_child_name(request.project, "projects", "project")
+            if project_path != path:
+                raise InvalidArgument.field("project", "must be a project of the same compound")
         request_id_required(request.request_id)
 
         async def body(session: Any) -> account_pb2.RecordExpenseResponse:
             transfer = await accounts.record_expense(
                 session,
                 path,
+                project_id=project_id,
                 budget_line=request.budget_line,
                 amount=amount,
                 memo=memo,

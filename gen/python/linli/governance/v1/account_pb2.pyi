@@ -56,6 +56,8 @@ class _TransferKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Transfer
     TRANSFER_KIND_FUND_ALLOCATION: _TransferKind.ValueType  # 3
     """Surplus share moved into the maintenance fund at period close."""
     TRANSFER_KIND_REVERSAL: _TransferKind.ValueType  # 4
+    TRANSFER_KIND_REMUNERATION: _TransferKind.ValueType  # 5
+    """The trustee's remuneration, posted by the contract's rule at period close."""
 
 class TransferKind(_TransferKind, metaclass=_TransferKindEnumTypeWrapper):
     """TransferKind says what a transfer is for."""
@@ -66,6 +68,8 @@ TRANSFER_KIND_EXPENSE: TransferKind.ValueType  # 2
 TRANSFER_KIND_FUND_ALLOCATION: TransferKind.ValueType  # 3
 """Surplus share moved into the maintenance fund at period close."""
 TRANSFER_KIND_REVERSAL: TransferKind.ValueType  # 4
+TRANSFER_KIND_REMUNERATION: TransferKind.ValueType  # 5
+"""The trustee's remuneration, posted by the contract's rule at period close."""
 Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
 
 class _TransferState:
@@ -193,6 +197,7 @@ class Transfer(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     POST_TIME_FIELD_NUMBER: _builtins.int
     DISCLOSURE_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/transfers/{transfer}`, compound = path with '/' as '~'."""
     compound_path: _builtins.str
@@ -214,6 +219,8 @@ class Transfer(_message.Message):
     """A passed owners' vote that allows the operating account to go negative."""
     disclosure: _builtins.str
     """Name of the disclosure that included it, once disclosed."""
+    project: _builtins.str
+    """Improvement project the spending is for, if any."""
     @_builtins.property
     def voucher(self) -> Global___Voucher: ...
     @_builtins.property
@@ -242,10 +249,11 @@ class Transfer(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         post_time: _timestamp_pb2.Timestamp | None = ...,
         disclosure: _builtins.str = ...,
+        project: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "post_time", b"post_time", "voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "owners_decision", b"owners_decision", "post_time", b"post_time", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -443,6 +451,7 @@ class RecordExpenseRequest(_message.Message):
     VOUCHER_FIELD_NUMBER: _builtins.int
     OWNERS_DECISION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     budget_line: _builtins.str
     """A line of the compound's budget for the current year."""
@@ -455,6 +464,10 @@ class RecordExpenseRequest(_message.Message):
     """
     request_id: _builtins.str
     """Required: the transfer's idempotency key."""
+    project: _builtins.str
+    """`compounds/{compound}/projects/{project}` when the spending is for an improvement project;
+    its budget line must be the project's.
+    """
     @_builtins.property
     def voucher(self) -> Global___Voucher:
         """Required."""
@@ -469,10 +482,11 @@ class RecordExpenseRequest(_message.Message):
         voucher: Global___Voucher | None = ...,
         owners_decision: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        project: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "compound_path", b"compound_path", "memo", b"memo", "owners_decision", b"owners_decision", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "compound_path", b"compound_path", "memo", b"memo", "owners_decision", b"owners_decision", "project", b"project", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
