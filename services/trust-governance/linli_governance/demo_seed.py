@@ -4,13 +4,16 @@ skipped, so starting twice adds nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli.governance.v1 import org_pb2, rollout_pb2
-from linli_governance import org_tree, rollout
+from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2
+from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout
+from linli_governance.periods import CST
 from linli_runtime import demo
 from linli_runtime.server import ServiceApp
 
@@ -153,7 +156,156 @@ async def seed(session: AsyncSession, app: ServiceApp) -> int:
     return created
 
 
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
+AREAS_DM2 = [8_650, 9_120, 10_480, 8_650, 9_120, 10_480, 11_730, 8_650, 9_120, 10_480, 12_060, 9_120]
+
+
+def _at(month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=CST).astimezone(UTC)
+
+
+async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
+    """An illustrative trust account for Shengjian (生建小区; the article names the practice,
+    not the figures): households, committee, contract, an approved-style budget, two months of
+    postings and their sealed disclosures with the surplus share moved to the maintenance fund."""
+    building = f"{SHENGJIAN}/b1"
+    if await org_tree.find(session, building) is not None:
+        return False
+    when = _at(1, 10)
+    await org_tree.create(
+        session, app, org_tree.NewUnit(SHENGJIAN, "b1", org_tree.BUILDING, "1栋", "Building 1"), when=when
+    )
+    for i, area in enumerate(AREAS_DM2):
+        floor, unit = divmod(i, 4)
+        await org_tree.create(
+            session,
+            app,
+            org_tree.NewUnit(
+                building,
+                f"h{floor + 1}0{unit + 1}",
+                org_tree.HOUSEHOLD,
+                f"{floor + 1}0{unit + 1}室",
+                exclusive_area_dm2=area,
+            ),
+            when=when,
+        )
+    await accounts.update_settings(
+        session,
+        account_pb2.AccountSettings(
+            compound_path=SHENGJIAN,
+            approval_threshold_fen=500_000,
+            surplus_share_basis_points=2_000,
+            period_kind=account_pb2.PERIOD_KIND_MONTHLY,
+        ),
+    )
+    await bodies.update_committee(
+        session,
+        bodies_pb2.OwnersCommittee(
+            compound_path=SHENGJIAN,
+            formation_date="2026-03-01",
+            term_end_date="2031-02-28",
+            members=[
+                bodies_pb2.CommitteeMember(
+                    display_name="业委会主任（示例）",
+                    role=bodies_pb2.COMMITTEE_ROLE_CHAIR,
+                    household_path=f"{building}/h101",
+                ),
+                bodies_pb2.CommitteeMember(
+                    display_name="业委会委员（示例）",
+                    role=bodies_pb2.COMMITTEE_ROLE_MEMBER,
+                    household_path=f"{building}/h203",
+                ),
+            ],
+        ),
+    )
+    await bodies.update_contract(
+        session,
+        bodies_pb2.TrustContract(
+            compound_path=SHENGJIAN,
+            trustee_name="示例物业服务有限公司 (placeholder)",
+            start_date="2026-04-01",
+            end_date="2029-03-31",
+            remuneration=bodies_pb2.RemunerationRule(income_share_basis_points=800, cap_fen=600_000),
+            service_standards=[
+                bodies_pb2.ServiceStandard(
+                    code="sweeping",
+                    description="公共区域每日清扫 common areas swept daily",
+                    unit="times per week",
+                    target=7,
+                ),
+                bodies_pb2.ServiceStandard(
+                    code="repair_response", description="报修24小时内响应 repairs answered", unit="hours", target=24
+                ),
+            ],
+            supervisor_name="信托监察人（示例）",
+        ),
+    )
+    await accounts.create_budget(
+        session,
+        SHENGJIAN,
+        2026,
+        [
+            account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=9_600_000),
+            account_pb2.BudgetLine(code="security", title="秩序维护 Security", amount_fen=12_000_000),
+            account_pb2.BudgetLine(code="greening", title="绿化 Greening", amount_fen=2_400_000),
+            account_pb2.BudgetLine(code="repairs", title="共用设施维修 Repairs", amount_fen=6_000_000),
+            account_pb2.BudgetLine(code="overhead_wires", title="飞线整治 Overhead wires", amount_fen=1_500_000),
+        ],
+    )
+    wires = await projects.create(
+        session,
+        SHENGJIAN,
+        kind=project_pb2.PROJECT_KIND_OVERHEAD_WIRES,
+        title="飞线整治 Tidy the overhead wires",
+        budget_line="overhead_wires",
+        budget_fen=1_500_000,
+        when=_at(9, 1),
+    )
+    wires_id = wires.name.rsplit("/", 1)[1]
+    months = {
+        9: (
+            [
+                (account_pb2.INCOME_CATEGORY_PROPERTY_FEES, 2_860_000),
+                (account_pb2.INCOME_CATEGORY_PARKING, 420_000),
+                (account_pb2.INCOME_CATEGORY_EBIKE_CHARGING, 96_000),
+            ],
+            [("cleaning", 480_000), ("security", 499_000), ("greening", 180_000)],
+        ),
+        10: (
+            [
+                (account_pb2.INCOME_CATEGORY_PROPERTY_FEES, 2_910_000),
+                (account_pb2.INCOME_CATEGORY_PARKING, 436_000),
+                (account_pb2.INCOME_CATEGORY_ADVERTISING, 120_000),
+                (account_pb2.INCOME_CATEGORY_EBIKE_CHARGING, 104_000),
+            ],
+            [("cleaning", 480_000), ("security", 499_000), ("overhead_wires", 460_000)],
+        ),
+    }
+    for month, (incomes, expenses) in months.items():
+        for day, (category, amount) in enumerate(incomes, start=3):
+            await accounts.record_income(session, SHENGJIAN, category, amount, "demo", when=_at(month, day))
+        for day, (line, amount) in enumerate(expenses, start=12):
+            # Below the approval threshold (5,000 yuan), so these post at once.
+            await accounts.record_expense(
+                session,
+                SHENGJIAN,
+                budget_line=line,
+                amount=amount,
+                memo="demo",
+                voucher=account_pb2.Voucher(
+                    file_ref=f"vouchers/2026-{month:02d}/{line}.pdf",
+                    sha256=hashlib.sha256(f"{month}{line}".encode()).hexdigest(),
+                ),
+                owners_decision="",
+                when=_at(month, day),
+                project_id=wires_id if line == "overhead_wires" else "",
+            )
+        await disclosures.close_period(session, app, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
+    return True
+
+
 async def seed_demo_data(app: ServiceApp) -> None:
     async with app.db.transaction() as session:
         created = await seed(session, app)
-    log.info("demo data seeded", extra={"org_units_created": created})
+        books = await seed_shengjian_books(session, app)
+    log.info("demo data seeded", extra={"org_units_created": created, "shengjian_books": books})

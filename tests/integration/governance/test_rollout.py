@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import grpc
 import sqlalchemy as sa
-from linli_governance.demo_seed import seed_demo_data
+from linli_governance.demo_seed import SHENGJIAN, seed_demo_data
 from linli_governance.rollout import CHECKLIST
 from linli_governance.tables import org_units
 
-from linli.governance.v1 import org_pb2, rollout_pb2
+from linli.governance.v1 import disclosure_pb2, org_pb2, rollout_pb2
 
 from .conftest import Governance
 from .helpers import JIANGNANTING, JINSHENG, YANGMA, build_chongzhou, expect_error, rid
@@ -156,6 +156,17 @@ async def test_chongzhou_demo_rolls_up_to_14_adopted_and_3_importing_and_seeds_o
     )
     assert shengjian.rollout.stage == S.ROLLOUT_STAGE_ADOPTED
     assert shengjian.rollout.compound_type == org_pb2.COMPOUND_TYPE_RESETTLEMENT
+    # Shengjian's illustrative books: two sealed months, the surplus share in the maintenance fund.
+    listed = await city(gov.disclosures.ListDisclosures, disclosure_pb2.ListDisclosuresRequest(compound_path=SHENGJIAN))
+    assert [d.period for d in listed.disclosures] == ["2026-09", "2026-10"]
+    assert all(d.to_maintenance_fund_fen > 0 for d in listed.disclosures)
+    assert listed.disclosures[-1].maintenance_fund_balance_fen == sum(
+        d.to_maintenance_fund_fen for d in listed.disclosures
+    )
+    verified = await city(
+        gov.disclosures.VerifyDisclosureChain, disclosure_pb2.VerifyDisclosureChainRequest(compound_path=SHENGJIAN)
+    )
+    assert verified.valid and verified.checked == 2
     yangma = gov.caller("street_officer", YANGMA)
     street = await yangma(gov.rollout.SummarizeRollout, rollout_pb2.SummarizeRolloutRequest(path=YANGMA))
     assert [g.key for g in street.by_street] == [YANGMA]
