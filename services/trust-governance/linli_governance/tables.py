@@ -162,6 +162,8 @@ ballots = sa.Table(
     sa.Column("channel", sa.Integer, nullable=False),
     sa.Column("entered_by", sa.String(200), nullable=False),
     sa.Column("cast_at", When, nullable=False),
+    # Paper ballots: the second officer whose recount agreed (NULL until then).
+    sa.Column("confirmed_by", sa.String(200), nullable=True),
 )
 
 disclosures = sa.Table(

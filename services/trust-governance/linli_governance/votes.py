@@ -128,6 +128,26 @@ async def _tally(session: AsyncSession, row: Any) -> art278.Tally:
     )
 
 
+async def _unconfirmed(session: AsyncSession, vote_id: str) -> int:
+    conn = await session.connection()
+    count = (
+        await conn.execute(
+            select(func.count()).where(
+                ballots.c.vote_id == vote_id,
+                ballots.c.channel == vote_pb2.BALLOT_CHANNEL_PAPER,
+                ballots.c.confirmed_by.is_(None),
+            )
+        )
+    ).scalar_one()
+    return int(count)
+
+
+async def _view(session: AsyncSession, row: Any, t: art278.Tally | None = None) -> vote_pb2.Vote:
+    vote = _proto(row, t or await _tally(session, row))
+    vote.unconfirmed_paper_ballots = await _unconfirmed(session, row.vote_id)
+    return vote
+
+
 def _proto(row: Any, t: art278.Tally) -> vote_pb2.Vote:
     close = Timestamp()
     close.FromDatetime(utc(row.close_time))
@@ -158,7 +178,7 @@ def _proto(row: Any, t: art278.Tally) -> vote_pb2.Vote:
 
 async def get(session: AsyncSession, compound_path: str, vote_id: str) -> vote_pb2.Vote:
     row = await _row(session, compound_path, vote_id)
-    return _proto(row, await _tally(session, row))
+    return await _view(session, row)
 
 
 async def cast(
@@ -220,7 +240,41 @@ async def cast(
             reason="BALLOT_ALREADY_CAST",
             metadata={"household_path": household_path},
         ) from exc
-    return _proto(row, await _tally(session, row))
+    return await _view(session, row)
+
+
+async def recount(
+    session: AsyncSession,
+    compound_path: str,
+    vote_id: str,
+    *,
+    household_path: str,
+    choice: int,
+    officer: str,
+    when: datetime,
+) -> tuple[vote_pb2.Vote, bool]:
+    """Four eyes on paper: a ballot counts at close only when two different officers, one after
+    the other, read the same choice from it."""
+    if choice not in (vote_pb2.BALLOT_CHOICE_FOR, vote_pb2.BALLOT_CHOICE_AGAINST, vote_pb2.BALLOT_CHOICE_ABSTAIN):
+        raise InvalidArgument.field("choice", "must be FOR, AGAINST or ABSTAIN")
+    row = await _row(session, compound_path, vote_id, lock=True)
+    if row.closed:
+        raise FailedPrecondition("the vote is closed", reason="VOTE_CLOSED")
+    conn = await session.connection()
+    where = (ballots.c.vote_id == vote_id) & (ballots.c.household_path == household_path)
+    entry = (await conn.execute(select(ballots).where(where))).first()
+    if entry is None or entry.channel != vote_pb2.BALLOT_CHANNEL_PAPER:
+        raise NotFound("no paper ballot of this household in this vote", reason="PAPER_BALLOT_NOT_FOUND")
+    if entry.confirmed_by is not None:
+        raise FailedPrecondition("this paper ballot is already confirmed", reason="ALREADY_CONFIRMED")
+    if entry.entered_by == officer:
+        raise FailedPrecondition(
+            "a recount must be done by another officer than the one who entered the ballot", reason="SAME_OFFICER"
+        )
+    confirmed = entry.choice == choice
+    values = {"confirmed_by": officer} if confirmed else {"choice": choice, "entered_by": officer, "cast_at": when}
+    await conn.execute(ballots.update().where(where).values(**values))
+    return await _view(session, row), confirmed
 
 
 async def close(session: AsyncSession, compound_path: str, vote_id: str, *, when: datetime) -> vote_pb2.Vote:
@@ -229,6 +283,11 @@ async def close(session: AsyncSession, compound_path: str, vote_id: str, *, when
         raise FailedPrecondition("the vote is already closed", reason="VOTE_CLOSED")
     if when < utc(row.close_time):
         raise FailedPrecondition("the vote is still open until its close time", reason="VOTE_STILL_OPEN")
+    unconfirmed = await _unconfirmed(session, vote_id)
+    if unconfirmed:
+        raise FailedPrecondition(
+            f"{unconfirmed} paper ballot(s) still need a second officer's recount", reason="PAPER_BALLOTS_UNCONFIRMED"
+        )
     result = await _tally(session, row)
     outcome = OUTCOMES[result.outcome]
     conn = await session.connection()
@@ -237,4 +296,4 @@ async def close(session: AsyncSession, compound_path: str, vote_id: str, *, when
         _, year = parse_child_name(row.subject, "budgets", "subject")
         await accounts.approve_budget(session, compound_path, int(year), vote_name(compound_path, vote_id))
     row = await _row(session, compound_path, vote_id)
-    return _proto(row, result)
+    return await _view(session, row, result)

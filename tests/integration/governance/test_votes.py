@@ -52,6 +52,16 @@ async def ballot(gov: Governance, vote: str, household: str, choice: int, channe
     return reply.vote
 
 
+async def recount(
+    gov: Governance, vote: str, household: str, choice: int, officer: str = "second-officer"
+) -> vote_pb2.RecountPaperBallotResponse:
+    who = gov.caller("community_worker", JINSHENG, subject=officer)
+    return await who(
+        gov.votes.RecountPaperBallot,
+        vote_pb2.RecountPaperBallotRequest(vote=vote, household_path=household, choice=choice, request_id=rid()),
+    )
+
+
 async def close_vote(gov: Governance, name: str) -> vote_pb2.Vote:
     reply = await gov.caller("owners_committee", JINSHENG)(
         gov.votes.CloseVote, vote_pb2.CloseVoteRequest(name=name, request_id=rid())
@@ -82,6 +92,10 @@ async def test_budget_vote_passes_by_art_278_and_approves_the_budget(gov: Govern
     assert live.tally.outcome == vote_pb2.VOTE_OUTCOME_PASSED and not live.closed
     await expect_error(close_vote(gov, vote.name), grpc.StatusCode.FAILED_PRECONDITION, reason="VOTE_STILL_OPEN")
     gov.clock.advance(days=7)
+    await expect_error(
+        close_vote(gov, vote.name), grpc.StatusCode.FAILED_PRECONDITION, reason="PAPER_BALLOTS_UNCONFIRMED"
+    )
+    assert (await recount(gov, vote.name, compound[1], FOR)).confirmed
     closed = await close_vote(gov, vote.name)
     assert (closed.closed, closed.outcome) == (True, vote_pb2.VOTE_OUTCOME_PASSED)
     approved = (await gov.admin(gov.account.GetBudget, account_pb2.GetBudgetRequest(name=budget.name))).budget
@@ -192,3 +206,31 @@ async def test_simultaneous_ballots_from_one_household_count_once(gov: Governanc
     assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if isinstance(r, grpc.aio.AioRpcError))
     tally = (await gov.admin(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=vote.name))).vote.tally
     assert tally.participating_households == 1
+
+
+async def test_paper_ballots_count_when_two_officers_read_the_same_choice(gov: Governance, compound: list[str]) -> None:
+    vote = await open_vote(gov, vote_pb2.VOTE_MATTER_OTHER)
+    entered = await ballot(gov, vote.name, compound[0], FOR, PAPER)  # entered by officer "tester"
+    assert entered.unconfirmed_paper_ballots == 1
+    await expect_error(
+        recount(gov, vote.name, compound[0], FOR, officer="tester"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="SAME_OFFICER",
+    )
+    # The second officer reads AGAINST: the entry changes and needs a third reading.
+    changed = await recount(gov, vote.name, compound[0], AGAINST)
+    assert not changed.confirmed and changed.vote.unconfirmed_paper_ballots == 1
+    assert changed.vote.tally.for_households == 0
+    await expect_error(
+        recount(gov, vote.name, compound[0], AGAINST), grpc.StatusCode.FAILED_PRECONDITION, reason="SAME_OFFICER"
+    )
+    confirmed = await recount(gov, vote.name, compound[0], AGAINST, officer="third-officer")
+    assert confirmed.confirmed and confirmed.vote.unconfirmed_paper_ballots == 0
+    await expect_error(
+        recount(gov, vote.name, compound[0], AGAINST, officer="fourth"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="ALREADY_CONFIRMED",
+    )
+    await ballot(gov, vote.name, compound[1], FOR)  # online ballots need no recount
+    await expect_error(recount(gov, vote.name, compound[1], FOR), grpc.StatusCode.NOT_FOUND)
+    await expect_error(recount(gov, vote.name, compound[2], 0), grpc.StatusCode.INVALID_ARGUMENT, field="choice")

@@ -65,6 +65,30 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
 
         return await self.write("CastBallot", request, vote_pb2.CastBallotResponse, body)
 
+    async def RecountPaperBallot(
+        self, request: vote_pb2.RecountPaperBallotRequest, context: Any
+    ) -> vote_pb2.RecountPaperBallotResponse:
+        path, vote_id = parse_child_name(request.vote, "votes", "vote")
+        household = require_path(request.household_path, "household_path")
+        if not household.startswith(path + "/"):
+            raise InvalidArgument.field("household_path", "must be a household of the vote's compound")
+        who = require_role(*VOTE_OFFICERS)
+        require_scope(path)
+
+        async def body(session: Any) -> vote_pb2.RecountPaperBallotResponse:
+            vote, confirmed = await votes.recount(
+                session,
+                path,
+                vote_id,
+                household_path=household,
+                choice=request.choice,
+                officer=who.subject,
+                when=self.now(),
+            )
+            return vote_pb2.RecountPaperBallotResponse(vote=vote, confirmed=confirmed)
+
+        return await self.write("RecountPaperBallot", request, vote_pb2.RecountPaperBallotResponse, body)
+
     async def GetVote(self, request: vote_pb2.GetVoteRequest, context: Any) -> vote_pb2.GetVoteResponse:
         path, vote_id = parse_child_name(request.name, "votes")
         require_scope(path)

@@ -187,6 +187,7 @@ class Vote(_message.Message):
     CLOSED_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     TALLY_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_PAPER_BALLOTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/votes/{vote}`."""
     compound_path: _builtins.str
@@ -196,6 +197,8 @@ class Vote(_message.Message):
     """Resource the result is bound to, e.g. a budget name; may be empty."""
     closed: _builtins.bool
     outcome: Global___VoteOutcome.ValueType
+    unconfirmed_paper_ballots: _builtins.int
+    """Paper ballots still waiting for a second officer's recount."""
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -212,10 +215,11 @@ class Vote(_message.Message):
         closed: _builtins.bool = ...,
         outcome: Global___VoteOutcome.ValueType = ...,
         tally: Global___Tally | None = ...,
+        unconfirmed_paper_ballots: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "tally", b"tally"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -339,6 +343,63 @@ class CastBallotResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CastBallotResponse: _TypeAlias = CastBallotResponse  # noqa: Y015
+
+@_typing.final
+class RecountPaperBallotRequest(_message.Message):
+    """RecountPaperBallotRequest re-enters one paper ballot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    CHOICE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    vote: _builtins.str
+    household_path: _builtins.str
+    choice: Global___BallotChoice.ValueType
+    """The choice as read from the paper by this (different) officer."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        vote: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        choice: Global___BallotChoice.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["choice", b"choice", "household_path", b"household_path", "request_id", b"request_id", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecountPaperBallotRequest: _TypeAlias = RecountPaperBallotRequest  # noqa: Y015
+
+@_typing.final
+class RecountPaperBallotResponse(_message.Message):
+    """RecountPaperBallotResponse says whether the entry was confirmed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTE_FIELD_NUMBER: _builtins.int
+    CONFIRMED_FIELD_NUMBER: _builtins.int
+    confirmed: _builtins.bool
+    """True when both entries agreed; false when this entry replaced a different one."""
+    @_builtins.property
+    def vote(self) -> Global___Vote: ...
+    def __init__(
+        self,
+        *,
+        vote: Global___Vote | None = ...,
+        confirmed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["vote", b"vote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmed", b"confirmed", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecountPaperBallotResponse: _TypeAlias = RecountPaperBallotResponse  # noqa: Y015
 
 @_typing.final
 class GetVoteRequest(_message.Message):

@@ -53,6 +53,11 @@ class VoteServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.FromString,
                 _registered_method=True)
+        self.RecountPaperBallot = channel.unary_unary(
+                '/linli.governance.v1.VoteService/RecountPaperBallot',
+                request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotResponse.FromString,
+                _registered_method=True)
         self.CloseVote = channel.unary_unary(
                 '/linli.governance.v1.VoteService/CloseVote',
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteRequest.SerializeToString,
@@ -88,6 +93,15 @@ class VoteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecountPaperBallot(self, request, context):
+        """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
+        same choice confirms it; a different one replaces the entry, which then needs yet another
+        officer's confirmation. A vote with unconfirmed paper ballots cannot close.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CloseVote(self, request, context):
         """CloseVote ends a vote after its close time and applies the result to what it decides.
         """
@@ -112,6 +126,11 @@ def add_VoteServiceServicer_to_server(servicer, server):
                     servicer.GetVote,
                     request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.SerializeToString,
+            ),
+            'RecountPaperBallot': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecountPaperBallot,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotResponse.SerializeToString,
             ),
             'CloseVote': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseVote,
@@ -204,6 +223,33 @@ class VoteService:
             '/linli.governance.v1.VoteService/GetVote',
             linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecountPaperBallot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.VoteService/RecountPaperBallot',
+            linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,11 @@ class VoteServiceStub:
     """CastBallot records one household's ballot; a second ballot is refused."""
     GetVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]
     """GetVote returns the vote with its current tally."""
+    RecountPaperBallot: _grpc.UnaryUnaryMultiCallable[_vote_pb2.RecountPaperBallotRequest, _vote_pb2.RecountPaperBallotResponse]
+    """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
+    same choice confirms it; a different one replaces the entry, which then needs yet another
+    officer's confirmation. A vote with unconfirmed paper ballots cannot close.
+    """
     CloseVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.CloseVoteRequest, _vote_pb2.CloseVoteResponse]
     """CloseVote ends a vote after its close time and applies the result to what it decides."""
 
@@ -61,6 +66,11 @@ class VoteServiceAsyncStub(VoteServiceStub):
     """CastBallot records one household's ballot; a second ballot is refused."""
     GetVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]  # type: ignore[assignment]
     """GetVote returns the vote with its current tally."""
+    RecountPaperBallot: _aio.UnaryUnaryMultiCallable[_vote_pb2.RecountPaperBallotRequest, _vote_pb2.RecountPaperBallotResponse]  # type: ignore[assignment]
+    """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
+    same choice confirms it; a different one replaces the entry, which then needs yet another
+    officer's confirmation. A vote with unconfirmed paper ballots cannot close.
+    """
     CloseVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.CloseVoteRequest, _vote_pb2.CloseVoteResponse]  # type: ignore[assignment]
     """CloseVote ends a vote after its close time and applies the result to what it decides."""
 
@@ -94,6 +104,17 @@ class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_vote_pb2.GetVoteResponse, _abc.Awaitable[_vote_pb2.GetVoteResponse]]:
         """GetVote returns the vote with its current tally."""
+
+    @_abc_1.abstractmethod
+    def RecountPaperBallot(
+        self,
+        request: _vote_pb2.RecountPaperBallotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vote_pb2.RecountPaperBallotResponse, _abc.Awaitable[_vote_pb2.RecountPaperBallotResponse]]:
+        """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
+        same choice confirms it; a different one replaces the entry, which then needs yet another
+        officer's confirmation. A vote with unconfirmed paper ballots cannot close.
+        """
 
     @_abc_1.abstractmethod
     def CloseVote(
