@@ -25,7 +25,8 @@ from linli_governance import accounts, bodies, org_tree
 from linli_governance.names import child_name, utc
 from linli_governance.periods import Period, local_year, parse_period
 from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
-from linli_governance.tables import budget_lines, disclosures, objections, transfers
+from linli_governance.tables import account_settings, budget_lines, disclosures, objections, transfers
+from linli_governance.tables import accounts as accounts_table
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
 from linli_runtime.server import ServiceApp
@@ -73,6 +74,19 @@ def ledger_figures(rows: list[Any], opening_operating: int, opening_fund: int) -
         "transfer_count": len(rows),
         "ledger_digest": ledger_digest((r.transfer_id, r.debit_account, r.credit_account, r.amount_fen) for r in rows),
     }
+
+
+async def _available(conn: AsyncConnection, compound_path: str, figures: dict[str, Any]) -> int:
+    """What the close may take from the operating account: no more than the period's closing
+    balance, nor than what is there now (postings of the next period may already have spent)."""
+    live = (
+        await conn.execute(
+            select(accounts_table.c.balance_fen).where(
+                accounts_table.c.compound_path == compound_path, accounts_table.c.account == accounts.OPERATING
+            )
+        )
+    ).scalar_one()
+    return max(0, min(int(figures["operating_balance_fen"]), int(live)))
 
 
 async def _disclosed_rows(conn: AsyncConnection, name: str) -> list[Any]:
@@ -139,6 +153,12 @@ async def close_period(
         raise FailedPrecondition(f"period {label} has not ended yet", reason="PERIOD_NOT_ENDED")
     name = disclosure_name(compound_path, label)
     conn = await session.connection()
+    # One close at a time per compound: the settings row is the compound's close lock.
+    await conn.execute(
+        select(account_settings.c.compound_path)
+        .where(account_settings.c.compound_path == compound_path)
+        .with_for_update()
+    )
     chain = await _chain(conn, compound_path)
     if any(d.period == label for d in chain):
         raise AlreadyExists(f"{name} is already published", reason="PERIOD_CLOSED")
@@ -168,7 +188,7 @@ async def close_period(
     # The trustee is paid by the contract's rule before the surplus is shared (never beyond
     # what the operating account holds).
     contract = await bodies.find_contract(conn, compound_path)
-    pay = min(bodies.remuneration_due(contract, draft["income_fen"]), max(0, draft["operating_balance_fen"]))
+    pay = min(bodies.remuneration_due(contract, draft["income_fen"]), await _available(conn, compound_path, draft))
     if pay > 0:
         tid = await accounts.post_transfer(
             session,
@@ -184,7 +204,9 @@ async def close_period(
         rows = await _disclosed_rows(conn, name)
         draft = ledger_figures(rows, opening_operating, opening_fund)
     surplus = draft["income_fen"] - draft["expense_fen"]
-    share = max(0, min(surplus * settings.surplus_share_basis_points // 10_000, draft["operating_balance_fen"]))
+    share = min(
+        max(0, surplus * settings.surplus_share_basis_points // 10_000), await _available(conn, compound_path, draft)
+    )
     if share > 0:
         tid = await accounts.post_transfer(
             session,

@@ -369,3 +369,34 @@ async def test_objections_on_a_line_carry_a_deadline(books: Governance) -> None:
         yangma(books.disclosures.GetDisclosure, disclosure_pb2.GetDisclosureRequest(name=august.name)),
         grpc.StatusCode.PERMISSION_DENIED,
     )
+
+
+async def test_simultaneous_closes_of_one_period_seal_once(books: Governance) -> None:
+    import asyncio
+
+    trustee = books.caller("trustee", JINSHENG)
+    books.clock.set(datetime(2026, 8, 10, tzinfo=UTC))
+    await income(books, trustee, JINSHENG, 300_000)
+    books.clock.set(datetime(2026, 9, 1, 1, tzinfo=UTC))
+    results = await asyncio.gather(*[close(books, "2026-08") for _ in range(3)], return_exceptions=True)
+    sealed = [r for r in results if isinstance(r, disclosure_pb2.Disclosure)]
+    assert len(sealed) == 1
+    assert all(
+        isinstance(r, grpc.aio.AioRpcError) and r.code() == grpc.StatusCode.ALREADY_EXISTS
+        for r in results
+        if r not in sealed
+    )
+    assert (await balances(books, JINSHENG))["cash:maintenance_fund"] == 90_000
+
+
+async def test_a_late_close_takes_no_more_than_the_account_holds(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    books.clock.set(datetime(2026, 8, 10, tzinfo=UTC))
+    await income(books, trustee, JINSHENG, 1_000_000)
+    books.clock.set(datetime(2026, 9, 3, tzinfo=UTC))  # September spends before August is closed
+    await expense(books, trustee, JINSHENG, 450_000, "repairs")
+    await expense(books, trustee, JINSHENG, 450_000, "cleaning")
+    august = await close(books, "2026-08")
+    assert august.to_maintenance_fund_fen == 100_000  # 30 % would be 300,000; only 100,000 is there
+    assert (await balances(books, JINSHENG))["cash:operating"] == 0
+    assert (await verify(books)).valid
