@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2 as events_pb2
@@ -128,18 +129,24 @@ async def create(session: AsyncSession, app: ServiceApp, unit: NewUnit, *, when:
     if await find(session, unit.path) is not None:
         raise AlreadyExists(f"org unit '{unit.path}' already exists", metadata={"path": unit.path})
     conn = await session.connection()
-    await conn.execute(
-        org_units.insert().values(
-            path=unit.path,
-            parent_path=unit.parent_path or None,
-            kind=unit.kind,
-            display_name=unit.display_name.strip(),
-            display_name_en=unit.display_name_en.strip(),
-            compound_type=unit.compound_type,
-            exclusive_area_dm2=unit.exclusive_area_dm2,
-            created_at=when,
-        )
-    )
+    try:
+        # A savepoint: a simultaneous create of the same path (PostgreSQL holds it on the
+        # primary key until the first commits) is then told ALREADY_EXISTS, not ABORTED.
+        async with session.begin_nested():
+            await conn.execute(
+                org_units.insert().values(
+                    path=unit.path,
+                    parent_path=unit.parent_path or None,
+                    kind=unit.kind,
+                    display_name=unit.display_name.strip(),
+                    display_name_en=unit.display_name_en.strip(),
+                    compound_type=unit.compound_type,
+                    exclusive_area_dm2=unit.exclusive_area_dm2,
+                    created_at=when,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists(f"org unit '{unit.path}' already exists", metadata={"path": unit.path}) from exc
     if unit.kind == COMPOUND:
         await rollout.start(session, unit.path, when=when)
         await accounts.open_compound(session, unit.path)

@@ -192,3 +192,49 @@ async def test_a_street_officer_reaches_only_their_street(gov: Governance) -> No
         reason="ROLE_NOT_ALLOWED",
     )
     await expect_error(gov.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=JINSHENG)), grpc.StatusCode.UNAUTHENTICATED)
+
+
+async def test_simultaneous_creates_of_one_path_make_one_unit_and_one_event(gov: Governance) -> None:
+    import asyncio
+
+    await build_chongzhou(gov)
+    results = await asyncio.gather(
+        *[
+            gov.admin(
+                gov.org.CreateOrgUnit,
+                org_pb2.CreateOrgUnitRequest(
+                    parent_path=HUAIYUAN,
+                    slug="twin",
+                    kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+                    display_name="双",
+                    request_id=rid(),
+                ),
+            )
+            for _ in range(4)
+        ],
+        return_exceptions=True,
+    )
+    created = [r for r in results if isinstance(r, org_pb2.CreateOrgUnitResponse)]
+    assert len(created) == 1
+    assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if isinstance(r, grpc.aio.AioRpcError))
+
+    async def settled() -> bool:
+        return len(await governance_events(gov)) == 9
+
+    await wait_until(settled, what="9 org_unit.created events")
+    assert sum(e.org_scope == f"{HUAIYUAN}/twin" for e in await governance_events(gov)) == 1
+
+
+async def test_every_service_refuses_calls_without_credentials(gov: Governance) -> None:
+    from linli.governance.v1 import account_pb2, bodies_pb2, disclosure_pb2, project_pb2, vote_pb2
+
+    calls = [
+        gov.rollout.SummarizeRollout(rollout_pb2.SummarizeRolloutRequest(path=CITY)),
+        gov.account.GetBalances(account_pb2.GetBalancesRequest(compound_path=JINSHENG)),
+        gov.votes.GetVote(vote_pb2.GetVoteRequest(name="compounds/a/votes/b")),
+        gov.disclosures.VerifyDisclosureChain(disclosure_pb2.VerifyDisclosureChainRequest(compound_path=JINSHENG)),
+        gov.bodies.GetOwnersCommittee(bodies_pb2.GetOwnersCommitteeRequest(compound_path=JINSHENG)),
+        gov.projects.ListProjects(project_pb2.ListProjectsRequest(compound_path=JINSHENG)),
+    ]
+    for call in calls:
+        await expect_error(call, grpc.StatusCode.UNAUTHENTICATED)
