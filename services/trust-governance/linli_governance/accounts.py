@@ -243,6 +243,19 @@ async def check_owners_decision(session: AsyncSession, compound_path: str, decis
         raise FailedPrecondition(f"vote {decision} has not passed", reason="DECISION_NOT_PASSED")
     if row.matter not in (vote_pb2.VOTE_MATTER_SPENDING_APPROVAL, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND):
         raise FailedPrecondition(f"vote {decision} did not decide on spending", reason="DECISION_WRONG_MATTER")
+    # One decision allows one expense, not an open line of credit.
+    used = (
+        await conn.execute(
+            select(transfers.c.transfer_id).where(
+                transfers.c.owners_decision == decision, transfers.c.state != S.TRANSFER_STATE_VOIDED
+            )
+        )
+    ).first()
+    if used is not None:
+        raise FailedPrecondition(
+            f"vote {decision} already covers {transfer_name(compound_path, used.transfer_id)}",
+            reason="DECISION_ALREADY_USED",
+        )
 
 
 async def record_expense(
@@ -363,6 +376,23 @@ async def approve(
             .where(transfers.c.transfer_id == transfer_id, transfers.c.state == S.TRANSFER_STATE_PENDING)
             .values(state=S.TRANSFER_STATE_POSTED, posted_at=when)
         )
+    return await get_transfer(session, compound_path, transfer_id)
+
+
+async def reject(
+    session: AsyncSession, compound_path: str, transfer_id: str, party: int, reason: str, *, who: str, when: datetime
+) -> account_pb2.Transfer:
+    conn = await session.connection()
+    row = await _locked_transfer(conn, compound_path, transfer_id)
+    if row.state != S.TRANSFER_STATE_PENDING:
+        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
+    party_name = account_pb2.ApprovalParty.Name(cast(Any, party))
+    memo = f"{row.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
+    await conn.execute(
+        transfers.update()
+        .where(transfers.c.transfer_id == transfer_id, transfers.c.state == S.TRANSFER_STATE_PENDING)
+        .values(state=S.TRANSFER_STATE_VOIDED, memo=memo, posted_at=None)
+    )
     return await get_transfer(session, compound_path, transfer_id)
 
 

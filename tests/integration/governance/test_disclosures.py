@@ -94,6 +94,14 @@ async def random_month(gov: Governance, rng: random.Random, month: int) -> None:
                 posted.append(await expense(gov, trustee, JINSHENG, rng.randint(1, 400_000), rng.choice(LINES)))
             elif roll < 0.9:
                 big = await expense(gov, trustee, JINSHENG, rng.randint(500_001, 900_000), rng.choice(LINES))
+                if rng.random() < 0.2:
+                    await supervisor(
+                        gov.account.RejectTransfer,
+                        account_pb2.RejectTransferRequest(
+                            name=big.name, party=SUPERVISOR, reason="refused", request_id=rid()
+                        ),
+                    )
+                    continue
                 parties = rng.choice([[], [COMMITTEE], [COMMITTEE, SUPERVISOR]])
                 for party in parties:
                     who = committee if party == COMMITTEE else supervisor

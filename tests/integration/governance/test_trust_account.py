@@ -224,6 +224,11 @@ async def test_operating_account_goes_negative_only_with_a_passed_owners_decisio
     spent = await expense(books, trustee, JINSHENG, 200_000, "repairs", owners_decision=decision)
     assert spent.owners_decision == decision
     assert (await balances(books, JINSHENG))[OPERATING] == -100_000
+    await expect_error(
+        expense(books, trustee, JINSHENG, 1, "repairs", owners_decision=decision),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="DECISION_ALREADY_USED",
+    )
 
 
 async def test_corrections_are_reversals_and_happen_once(books: Governance) -> None:
@@ -461,3 +466,55 @@ async def test_a_replayed_request_id_is_still_scope_checked(books: Governance) -
     await trustee(books.account.RecordIncome, request)
     outsider = books.caller("trustee", JIANGNANTING)
     await expect_error(outsider(books.account.RecordIncome, request), grpc.StatusCode.PERMISSION_DENIED)
+
+
+async def test_either_party_may_refuse_a_pending_expense_and_it_never_posts(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG)
+    supervisor = books.caller("trust_supervisor", JINSHENG)
+    await income(books, trustee, JINSHENG, 2_000_000)
+    shed = await expense(books, trustee, JINSHENG, 700_000, "ebike_shed")
+    await committee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE))
+    await expect_error(
+        supervisor(
+            books.account.RejectTransfer, account_pb2.RejectTransferRequest(name=shed.name, party=SUPERVISOR, reason="")
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        field="reason",
+    )
+    voided = (
+        await supervisor(
+            books.account.RejectTransfer,
+            account_pb2.RejectTransferRequest(
+                name=shed.name, party=SUPERVISOR, reason="报价过高 quote too high", request_id=rid()
+            ),
+        )
+    ).transfer
+    assert voided.state == account_pb2.TRANSFER_STATE_VOIDED and "quote too high" in voided.memo
+    await expect_error(
+        committee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="NOT_PENDING",
+    )
+    await expect_error(
+        supervisor(books.account.ApproveTransfer, approve(shed.name, SUPERVISOR)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="NOT_PENDING",
+    )
+    await expect_error(
+        trustee(
+            books.account.ReverseTransfer,
+            account_pb2.ReverseTransferRequest(name=shed.name, reason="x", request_id=rid()),
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="NOT_POSTED",
+    )
+    reply = await books.admin(books.account.GetBalances, account_pb2.GetBalancesRequest(compound_path=JINSHENG))
+    assert (reply.operating_fen, reply.pending_fen) == (2_000_000, 0)
+    await expect_error(
+        trustee(
+            books.account.RejectTransfer, account_pb2.RejectTransferRequest(name=shed.name, party=COMMITTEE, reason="x")
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+        reason="ROLE_NOT_ALLOWED",
+    )

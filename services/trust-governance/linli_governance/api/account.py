@@ -138,6 +138,24 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
 
         return await self.write("ApproveTransfer", request, account_pb2.ApproveTransferResponse, body)
 
+    async def RejectTransfer(
+        self, request: account_pb2.RejectTransferRequest, context: Any
+    ) -> account_pb2.RejectTransferResponse:
+        path, transfer_id = parse_child_name(request.name, "transfers")
+        if request.party not in PARTY_ROLES:
+            raise InvalidArgument.field("party", "must be OWNERS_COMMITTEE or SUPERVISOR")
+        who = require_role(PARTY_ROLES[request.party])
+        require_scope(path)
+        reason = require_text(request.reason, "reason")
+
+        async def body(session: Any) -> account_pb2.RejectTransferResponse:
+            transfer = await accounts.reject(
+                session, path, transfer_id, request.party, reason, who=who.subject, when=self.now()
+            )
+            return account_pb2.RejectTransferResponse(transfer=transfer)
+
+        return await self.write("RejectTransfer", request, account_pb2.RejectTransferResponse, body)
+
     async def ReverseTransfer(
         self, request: account_pb2.ReverseTransferRequest, context: Any
     ) -> account_pb2.ReverseTransferResponse:

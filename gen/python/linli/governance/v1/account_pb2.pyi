@@ -81,6 +81,8 @@ class _TransferStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Transfe
     TRANSFER_STATE_UNSPECIFIED: _TransferState.ValueType  # 0
     TRANSFER_STATE_PENDING: _TransferState.ValueType  # 1
     TRANSFER_STATE_POSTED: _TransferState.ValueType  # 2
+    TRANSFER_STATE_VOIDED: _TransferState.ValueType  # 3
+    """Refused by an approving party; moved no money."""
 
 class TransferState(_TransferState, metaclass=_TransferStateEnumTypeWrapper):
     """TransferState: expenses above the threshold start PENDING."""
@@ -88,6 +90,8 @@ class TransferState(_TransferState, metaclass=_TransferStateEnumTypeWrapper):
 TRANSFER_STATE_UNSPECIFIED: TransferState.ValueType  # 0
 TRANSFER_STATE_PENDING: TransferState.ValueType  # 1
 TRANSFER_STATE_POSTED: TransferState.ValueType  # 2
+TRANSFER_STATE_VOIDED: TransferState.ValueType  # 3
+"""Refused by an approving party; moved no money."""
 Global___TransferState: _TypeAlias = TransferState  # noqa: Y015
 
 class _ApprovalParty:
@@ -459,8 +463,9 @@ class RecordExpenseRequest(_message.Message):
     """> 0."""
     memo: _builtins.str
     owners_decision: _builtins.str
-    """`compounds/{compound}/votes/{vote}` of a passed vote, needed only when the operating
-    account would go below zero.
+    """`compounds/{compound}/votes/{vote}` of a passed SPENDING_APPROVAL or USE_MAINTENANCE_FUND
+    vote, needed only when the operating account would go below zero; one decision covers one
+    expense.
     """
     request_id: _builtins.str
     """Required: the transfer's idempotency key."""
@@ -563,6 +568,60 @@ class ApproveTransferResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApproveTransferResponse: _TypeAlias = ApproveTransferResponse  # noqa: Y015
+
+@_typing.final
+class RejectTransferRequest(_message.Message):
+    """RejectTransferRequest refuses a pending expense."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Transfer name."""
+    party: Global___ApprovalParty.ValueType
+    reason: _builtins.str
+    """Why; required."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        party: Global___ApprovalParty.ValueType = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "party", b"party", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectTransferRequest: _TypeAlias = RejectTransferRequest  # noqa: Y015
+
+@_typing.final
+class RejectTransferResponse(_message.Message):
+    """RejectTransferResponse carries the voided transfer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transfer(self) -> Global___Transfer: ...
+    def __init__(
+        self,
+        *,
+        transfer: Global___Transfer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectTransferResponse: _TypeAlias = RejectTransferResponse  # noqa: Y015
 
 @_typing.final
 class ReverseTransferRequest(_message.Message):

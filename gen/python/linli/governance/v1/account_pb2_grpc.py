@@ -64,6 +64,11 @@ class TrustAccountServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferResponse.FromString,
                 _registered_method=True)
+        self.RejectTransfer = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/RejectTransfer',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.FromString,
+                _registered_method=True)
         self.ReverseTransfer = channel.unary_unary(
                 '/linli.governance.v1.TrustAccountService/ReverseTransfer',
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ReverseTransferRequest.SerializeToString,
@@ -140,6 +145,14 @@ class TrustAccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RejectTransfer(self, request, context):
+        """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
+        transfer never posts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReverseTransfer(self, request, context):
         """ReverseTransfer corrects a posted transfer by posting its mirror image.
         """
@@ -209,6 +222,11 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     servicer.ApproveTransfer,
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferResponse.SerializeToString,
+            ),
+            'RejectTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectTransfer,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.SerializeToString,
             ),
             'ReverseTransfer': grpc.unary_unary_rpc_method_handler(
                     servicer.ReverseTransfer,
@@ -381,6 +399,33 @@ class TrustAccountService:
             '/linli.governance.v1.TrustAccountService/ApproveTransfer',
             linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_account__pb2.ApproveTransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/RejectTransfer',
+            linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.FromString,
             options,
             channel_credentials,
             insecure,

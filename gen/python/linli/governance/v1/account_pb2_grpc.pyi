@@ -50,6 +50,10 @@ class TrustAccountServiceStub:
     """ApproveTransfer records one party's approval of a pending expense; the second approval
     posts it.
     """
+    RejectTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]
+    """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
+    transfer never posts.
+    """
     ReverseTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
     GetTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetTransferRequest, _account_pb2.GetTransferResponse]
@@ -84,6 +88,10 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     ApproveTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]  # type: ignore[assignment]
     """ApproveTransfer records one party's approval of a pending expense; the second approval
     posts it.
+    """
+    RejectTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]  # type: ignore[assignment]
+    """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
+    transfer never posts.
     """
     ReverseTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]  # type: ignore[assignment]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
@@ -146,6 +154,16 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_account_pb2.ApproveTransferResponse, _abc.Awaitable[_account_pb2.ApproveTransferResponse]]:
         """ApproveTransfer records one party's approval of a pending expense; the second approval
         posts it.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectTransfer(
+        self,
+        request: _account_pb2.RejectTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.RejectTransferResponse, _abc.Awaitable[_account_pb2.RejectTransferResponse]]:
+        """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
+        transfer never posts.
         """
 
     @_abc_1.abstractmethod
