@@ -23,8 +23,10 @@ async def governance_events(gov: Governance) -> list[EventEnvelope]:
         info = await js.stream_info("GOVERNANCE")
     except Exception:
         return []
-    found = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+    found: list[EventEnvelope] = []
+    if info.state.messages == 0:  # created, nothing relayed yet
+        return found
+    for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
         msg = await js.get_msg("GOVERNANCE", seq)
         assert msg.data is not None
         found.append(EventEnvelope.FromString(msg.data))
