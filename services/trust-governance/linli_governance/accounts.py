@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, vote_pb2
-from linli_governance.names import child_name, utc
-from linli_governance.periods import local_year
+from linli_governance.names import child_name, parse_child_name, utc
+from linli_governance.periods import CST, local_year
 from linli_governance.tables import (
     account_settings,
     accounts,
@@ -232,8 +232,6 @@ async def record_income(
 
 async def check_owners_decision(session: AsyncSession, compound_path: str, decision: str) -> None:
     """A decision is a closed, passed vote of the same compound on spending."""
-    from linli_governance.names import parse_child_name
-
     vote_compound, vote_id = parse_child_name(decision, "votes", "owners_decision")
     conn = await session.connection()
     row = (await conn.execute(select(votes).where(votes.c.vote_id == vote_id))).first()
@@ -295,6 +293,7 @@ async def record_expense(
     if owners_decision:
         await check_owners_decision(session, compound_path, owners_decision)
     if project_id:
+        # projects → org_tree → accounts: imported here to keep the module graph acyclic.
         from linli_governance.projects import check_spending
 
         await check_spending(conn, compound_path, project_id, budget_line)
@@ -560,8 +559,6 @@ async def year_actuals(
     conn: AsyncConnection, compound_path: str, year: int, *, until: datetime | None = None
 ) -> dict[str, int]:
     """Net posted spending per budget line in the budget year (reversals net out)."""
-    from linli_governance.periods import CST
-
     start = datetime(year, 1, 1, tzinfo=CST).astimezone(UTC)
     end = datetime(year + 1, 1, 1, tzinfo=CST).astimezone(UTC)
     if until is not None:

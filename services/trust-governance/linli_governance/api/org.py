@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_grpc
@@ -121,8 +122,6 @@ class RolloutServicer(Api, rollout_pb2_grpc.RolloutServiceServicer):
 
 
 def _is_date(value: str) -> bool:
-    from datetime import date
-
     try:
         date.fromisoformat(value)
     except ValueError:
