@@ -14,7 +14,7 @@ may, only with a passed owners' vote recorded on the transfer.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -43,6 +43,9 @@ FUND = "cash:maintenance_fund"
 CASH_ACCOUNTS = (OPERATING, FUND)
 DEFAULT_THRESHOLD_FEN = 500_000  # 5,000 yuan
 DEFAULT_SURPLUS_SHARE_BP = 3_000  # 30 %
+# A pending expense nobody decided on lapses: approvals given a month later may rest on a
+# quote or a need that no longer holds. Propose it again instead.
+PENDING_LIFETIME = timedelta(days=30)
 
 K = account_pb2.TransferKind
 S = account_pb2.TransferState
@@ -344,13 +347,42 @@ async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_i
     return row
 
 
+def lapsed(created_at: datetime, when: datetime) -> bool:
+    return when >= utc(created_at) + PENDING_LIFETIME
+
+
+def _check_decidable(row: Any, when: datetime) -> None:
+    if row.state != S.TRANSFER_STATE_PENDING:
+        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
+    if lapsed(row.created_at, when):
+        raise FailedPrecondition(
+            f"the expense was proposed more than {PENDING_LIFETIME.days} days ago and has lapsed; propose it again",
+            reason="APPROVAL_LAPSED",
+        )
+
+
+async def void_lapsed(conn: AsyncConnection, compound_path: str, when: datetime) -> None:
+    """Record the lapse of pending expenses nobody decided on (run at period close)."""
+    await conn.execute(
+        transfers.update()
+        .where(
+            transfers.c.compound_path == compound_path,
+            transfers.c.state == S.TRANSFER_STATE_PENDING,
+            transfers.c.created_at <= when - PENDING_LIFETIME,
+        )
+        .values(
+            state=S.TRANSFER_STATE_VOIDED,
+            memo=transfers.c.memo + f" [lapsed unapproved after {PENDING_LIFETIME.days} days]",
+        )
+    )
+
+
 async def approve(
     session: AsyncSession, compound_path: str, transfer_id: str, party: int, *, approver: str, when: datetime
 ) -> account_pb2.Transfer:
     conn = await session.connection()
     row = await _locked_transfer(conn, compound_path, transfer_id)
-    if row.state != S.TRANSFER_STATE_PENDING:
-        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
+    _check_decidable(row, when)
     already = (await conn.execute(select(approvals.c.party).where(approvals.c.transfer_id == transfer_id))).scalars()
     given = set(already)
     if party in given:
@@ -383,8 +415,7 @@ async def reject(
 ) -> account_pb2.Transfer:
     conn = await session.connection()
     row = await _locked_transfer(conn, compound_path, transfer_id)
-    if row.state != S.TRANSFER_STATE_PENDING:
-        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
+    _check_decidable(row, when)
     party_name = account_pb2.ApprovalParty.Name(cast(Any, party))
     memo = f"{row.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
     await conn.execute(
@@ -488,7 +519,7 @@ async def list_transfers(
     return await _with_approvals(conn, list(rows)), (rows[-1].seq if more else None)
 
 
-async def balances(session: AsyncSession, compound_path: str) -> account_pb2.GetBalancesResponse:
+async def balances(session: AsyncSession, compound_path: str, *, now: datetime) -> account_pb2.GetBalancesResponse:
     await get_settings(session, compound_path)
     conn = await session.connection()
     rows = (
@@ -501,7 +532,9 @@ async def balances(session: AsyncSession, compound_path: str) -> account_pb2.Get
     pending = (
         await conn.execute(
             select(func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
-                transfers.c.compound_path == compound_path, transfers.c.state == S.TRANSFER_STATE_PENDING
+                transfers.c.compound_path == compound_path,
+                transfers.c.state == S.TRANSFER_STATE_PENDING,
+                transfers.c.created_at > now - PENDING_LIFETIME,
             )
         )
     ).scalar_one()

@@ -235,6 +235,7 @@ async def close_period(
         accounts.expense_account(ln.code): {"budget_fen": ln.amount_fen, "year_actual_fen": actual.get(ln.code, 0)}
         for ln in lines
     }
+    await accounts.void_lapsed(conn, compound_path, when)
     pending = (
         await conn.execute(
             select(transfers.c.transfer_id, transfers.c.amount_fen)

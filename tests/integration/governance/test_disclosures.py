@@ -408,3 +408,17 @@ async def test_a_late_close_takes_no_more_than_the_account_holds(books: Governan
     assert august.to_maintenance_fund_fen == 100_000  # 30 % would be 300,000; only 100,000 is there
     assert (await balances(books, JINSHENG))["cash:operating"] == 0
     assert (await verify(books)).valid
+
+
+async def test_the_close_records_lapsed_expenses_as_voided(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    books.clock.set(datetime(2026, 8, 1, 2, tzinfo=UTC))
+    await income(books, trustee, JINSHENG, 2_000_000)
+    stale = await expense(books, trustee, JINSHENG, 600_000, "repairs")
+    books.clock.set(datetime(2026, 8, 25, tzinfo=UTC))
+    fresh = await expense(books, trustee, JINSHENG, 700_000, "repairs")
+    books.clock.set(datetime(2026, 9, 1, 1, tzinfo=UTC))
+    august = await close(books, "2026-08")
+    assert list(august.pending_transfers) == [fresh.name] and august.pending_fen == 700_000
+    voided = (await trustee(books.account.GetTransfer, account_pb2.GetTransferRequest(name=stale.name))).transfer
+    assert voided.state == account_pb2.TRANSFER_STATE_VOIDED and "lapsed" in voided.memo

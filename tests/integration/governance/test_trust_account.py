@@ -518,3 +518,23 @@ async def test_either_party_may_refuse_a_pending_expense_and_it_never_posts(book
         grpc.StatusCode.PERMISSION_DENIED,
         reason="ROLE_NOT_ALLOWED",
     )
+
+
+async def test_an_undecided_expense_lapses_after_thirty_days(books: Governance) -> None:
+    trustee = books.caller("trustee", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG)
+    supervisor = books.caller("trust_supervisor", JINSHENG)
+    await income(books, trustee, JINSHENG, 2_000_000)
+    shed = await expense(books, trustee, JINSHENG, 700_000, "ebike_shed")
+    await committee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE))
+    books.clock.advance(days=29, hours=23)
+    reply = await books.admin(books.account.GetBalances, account_pb2.GetBalancesRequest(compound_path=JINSHENG))
+    assert reply.pending_fen == 700_000
+    books.clock.advance(hours=1)
+    await expect_error(
+        supervisor(books.account.ApproveTransfer, approve(shed.name, SUPERVISOR)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        reason="APPROVAL_LAPSED",
+    )
+    reply = await books.admin(books.account.GetBalances, account_pb2.GetBalancesRequest(compound_path=JINSHENG))
+    assert (reply.pending_fen, reply.operating_fen) == (0, 2_000_000)

@@ -206,7 +206,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         self, request: account_pb2.GetBalancesRequest, context: Any
     ) -> account_pb2.GetBalancesResponse:
         path = require_scope(require_path(request.compound_path, "compound_path"))
-        return await self.read(lambda session: accounts.balances(session, path))
+        return await self.read(lambda session: accounts.balances(session, path, now=self.now()))
 
     async def CreateBudget(
         self, request: account_pb2.CreateBudgetRequest, context: Any
