@@ -1,0 +1,311 @@
+"""Seeds the demo data set (linli_runtime/demo/chengdu.toml): Chongzhou's 14 adopted + 3
+importing trust-model compounds and Fengshu's org path. Idempotent: units that exist are
+skipped, so starting twice adds nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2
+from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout
+from linli_governance.periods import CST
+from linli_runtime import demo
+from linli_runtime.server import ServiceApp
+
+log = logging.getLogger("linli.governance.demo")
+
+TOWN_NAMES = {
+    "huaiyuan": ("怀远镇", "Huaiyuan"),
+    "yangma": ("羊马街道", "Yangma"),
+    "longxing": ("隆兴镇", "Longxing"),
+    "sanjiang": ("三江街道", "Sanjiang"),
+    "chongyang": ("崇阳街道", "Chongyang"),
+}
+COMMUNITY_NAMES = {
+    "dingjiangqiao": ("定江桥社区", "Dingjiangqiao"),
+    "chongjianglu": ("崇江路社区", "Chongjianglu"),
+    "longxing-community": ("隆兴社区", "Longxing community"),
+}
+STAGES_TO = {
+    "adopted": [
+        rollout_pb2.ROLLOUT_STAGE_SURVEYED,
+        rollout_pb2.ROLLOUT_STAGE_PILOT,
+        rollout_pb2.ROLLOUT_STAGE_IMPORTING,
+        rollout_pb2.ROLLOUT_STAGE_ADOPTED,
+    ],
+    "importing": [rollout_pb2.ROLLOUT_STAGE_SURVEYED, rollout_pb2.ROLLOUT_STAGE_IMPORTING],
+}
+COMPOUND_TYPES = {"commercial": org_pb2.COMPOUND_TYPE_COMMERCIAL, "resettlement": org_pb2.COMPOUND_TYPE_RESETTLEMENT}
+
+
+def demo_units() -> list[tuple[org_tree.NewUnit, str]]:
+    """Every unit to seed, parents first, with the rollout stage for compounds ('' otherwise)."""
+    data: dict[str, Any] = demo.load()
+    city = data["city"]
+    units: list[tuple[org_tree.NewUnit, str]] = [
+        (org_tree.NewUnit("", city["slug"], org_tree.CITY, city["name"], city["name_en"]), "")
+    ]
+    seen = {city["slug"]}
+
+    def add(unit: org_tree.NewUnit, stage: str = "") -> None:
+        if unit.path not in seen:
+            seen.add(unit.path)
+            units.append((unit, stage))
+
+    chongzhou = data["chongzhou"]
+    district_path = chongzhou["path"]
+    parent, slug = district_path.rsplit("/", 1)
+    add(org_tree.NewUnit(parent, slug, org_tree.DISTRICT, chongzhou["name"], chongzhou["name_en"]))
+    for compound in chongzhou["compounds"]:
+        _, _, town, community, leaf = compound["path"].split("/")
+        town_path = f"{district_path}/{town}"
+        add(org_tree.NewUnit(district_path, town, org_tree.STREET, compound["town"], TOWN_NAMES[town][1]))
+        add(
+            org_tree.NewUnit(
+                town_path,
+                community,
+                org_tree.COMMUNITY,
+                compound["community"],
+                COMMUNITY_NAMES.get(community, ("", community))[1],
+            )
+        )
+        add(
+            org_tree.NewUnit(
+                f"{town_path}/{community}",
+                leaf,
+                org_tree.COMPOUND,
+                compound["name"],
+                compound["name_en"],
+                compound_type=COMPOUND_TYPES[compound["type"]],
+            ),
+            compound["stage"],
+        )
+
+    placeholders = chongzhou["placeholders"]
+    towns: list[str] = placeholders["towns"]
+    total = placeholders["adopted"] + placeholders["importing"]
+    resettlement = round(total * placeholders["resettlement_share"])
+    for i in range(total):
+        town = towns[i % len(towns)]
+        town_path = f"{district_path}/{town}"
+        community = f"{town}-demo"
+        add(org_tree.NewUnit(district_path, town, org_tree.STREET, *TOWN_NAMES[town]))
+        add(
+            org_tree.NewUnit(
+                town_path,
+                community,
+                org_tree.COMMUNITY,
+                f"{TOWN_NAMES[town][0]}示例社区",
+                f"{TOWN_NAMES[town][1]} demo community (placeholder)",
+            )
+        )
+        kind = org_pb2.COMPOUND_TYPE_RESETTLEMENT if i < resettlement else org_pb2.COMPOUND_TYPE_COMMERCIAL
+        add(
+            org_tree.NewUnit(
+                f"{town_path}/{community}",
+                f"compound-{i + 1:02d}",
+                org_tree.COMPOUND,
+                f"示例小区{i + 1:02d}",
+                f"Demo compound {i + 1:02d} (placeholder)",
+                compound_type=kind,
+            ),
+            "adopted" if i < placeholders["adopted"] else "importing",
+        )
+
+    fengshu = data["fengshu"]
+    _, district, street, community = fengshu["path"].split("/")
+    add(org_tree.NewUnit(city["slug"], district, org_tree.DISTRICT, fengshu["district"], "Jinjiang"))
+    add(org_tree.NewUnit(f"{city['slug']}/{district}", street, org_tree.STREET, fengshu["street"], "Chenglonglu"))
+    add(
+        org_tree.NewUnit(
+            f"{city['slug']}/{district}/{street}", community, org_tree.COMMUNITY, fengshu["name"], fengshu["name_en"]
+        )
+    )
+    for compound in fengshu.get("compounds", []):
+        parent, leaf = compound["path"].rsplit("/", 1)
+        add(
+            org_tree.NewUnit(
+                parent,
+                leaf,
+                org_tree.COMPOUND,
+                compound["name"],
+                compound["name_en"],
+                compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+            )
+        )
+    return units
+
+
+async def seed(session: AsyncSession, app: ServiceApp) -> int:
+    when = app.clock.now()
+    created = 0
+    for unit, stage in demo_units():
+        if await org_tree.find(session, unit.path) is not None:
+            continue
+        await org_tree.create(session, app, unit, when=when)
+        created += 1
+        for step in STAGES_TO.get(stage, []):
+            await rollout.advance(
+                session, unit.path, step, date="2026-01-15", note="demo data", working_group=[], when=when, force=True
+            )
+    return created
+
+
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
+AREAS_DM2 = [8_650, 9_120, 10_480, 8_650, 9_120, 10_480, 11_730, 8_650, 9_120, 10_480, 12_060, 9_120]
+
+
+def _at(month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=CST).astimezone(UTC)
+
+
+async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
+    """An illustrative trust account for Shengjian (生建小区; the article names the practice,
+    not the figures): households, committee, contract, an approved-style budget, two months of
+    postings and their sealed disclosures with the surplus share moved to the maintenance fund."""
+    building = f"{SHENGJIAN}/b1"
+    if await org_tree.find(session, building) is not None:
+        return False
+    when = _at(1, 10)
+    await org_tree.create(
+        session, app, org_tree.NewUnit(SHENGJIAN, "b1", org_tree.BUILDING, "1栋", "Building 1"), when=when
+    )
+    for i, area in enumerate(AREAS_DM2):
+        floor, unit = divmod(i, 4)
+        await org_tree.create(
+            session,
+            app,
+            org_tree.NewUnit(
+                building,
+                f"h{floor + 1}0{unit + 1}",
+                org_tree.HOUSEHOLD,
+                f"{floor + 1}0{unit + 1}室",
+                exclusive_area_dm2=area,
+            ),
+            when=when,
+        )
+    await accounts.update_settings(
+        session,
+        account_pb2.AccountSettings(
+            compound_path=SHENGJIAN,
+            approval_threshold_fen=500_000,
+            surplus_share_basis_points=2_000,
+            period_kind=account_pb2.PERIOD_KIND_MONTHLY,
+        ),
+    )
+    await bodies.update_committee(
+        session,
+        bodies_pb2.OwnersCommittee(
+            compound_path=SHENGJIAN,
+            formation_date="2026-03-01",
+            term_end_date="2031-02-28",
+            members=[
+                bodies_pb2.CommitteeMember(
+                    display_name="业委会主任（示例）",
+                    role=bodies_pb2.COMMITTEE_ROLE_CHAIR,
+                    household_path=f"{building}/h101",
+                ),
+                bodies_pb2.CommitteeMember(
+                    display_name="业委会委员（示例）",
+                    role=bodies_pb2.COMMITTEE_ROLE_MEMBER,
+                    household_path=f"{building}/h203",
+                ),
+            ],
+        ),
+    )
+    await bodies.update_contract(
+        session,
+        bodies_pb2.TrustContract(
+            compound_path=SHENGJIAN,
+            trustee_name="示例物业服务有限公司 (placeholder)",
+            start_date="2026-04-01",
+            end_date="2029-03-31",
+            remuneration=bodies_pb2.RemunerationRule(income_share_basis_points=800, cap_fen=600_000),
+            service_standards=[
+                bodies_pb2.ServiceStandard(
+                    code="sweeping",
+                    description="公共区域每日清扫 common areas swept daily",
+                    unit="times per week",
+                    target=7,
+                ),
+                bodies_pb2.ServiceStandard(
+                    code="repair_response", description="报修24小时内响应 repairs answered", unit="hours", target=24
+                ),
+            ],
+            supervisor_name="信托监察人（示例）",
+        ),
+    )
+    await accounts.create_budget(
+        session,
+        SHENGJIAN,
+        2026,
+        [
+            account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=9_600_000),
+            account_pb2.BudgetLine(code="security", title="秩序维护 Security", amount_fen=12_000_000),
+            account_pb2.BudgetLine(code="greening", title="绿化 Greening", amount_fen=2_400_000),
+            account_pb2.BudgetLine(code="repairs", title="共用设施维修 Repairs", amount_fen=6_000_000),
+            account_pb2.BudgetLine(code="overhead_wires", title="飞线整治 Overhead wires", amount_fen=1_500_000),
+        ],
+    )
+    wires = await projects.create(
+        session,
+        SHENGJIAN,
+        kind=project_pb2.PROJECT_KIND_OVERHEAD_WIRES,
+        title="飞线整治 Tidy the overhead wires",
+        budget_line="overhead_wires",
+        budget_fen=1_500_000,
+        when=_at(9, 1),
+    )
+    wires_id = wires.name.rsplit("/", 1)[1]
+    months = {
+        9: (
+            [
+                (account_pb2.INCOME_CATEGORY_PROPERTY_FEES, 2_860_000),
+                (account_pb2.INCOME_CATEGORY_PARKING, 420_000),
+                (account_pb2.INCOME_CATEGORY_EBIKE_CHARGING, 96_000),
+            ],
+            [("cleaning", 480_000), ("security", 499_000), ("greening", 180_000)],
+        ),
+        10: (
+            [
+                (account_pb2.INCOME_CATEGORY_PROPERTY_FEES, 2_910_000),
+                (account_pb2.INCOME_CATEGORY_PARKING, 436_000),
+                (account_pb2.INCOME_CATEGORY_ADVERTISING, 120_000),
+                (account_pb2.INCOME_CATEGORY_EBIKE_CHARGING, 104_000),
+            ],
+            [("cleaning", 480_000), ("security", 499_000), ("overhead_wires", 460_000)],
+        ),
+    }
+    for month, (incomes, expenses) in months.items():
+        for day, (category, amount) in enumerate(incomes, start=3):
+            await accounts.record_income(session, SHENGJIAN, category, amount, "demo", when=_at(month, day))
+        for day, (line, amount) in enumerate(expenses, start=12):
+            # Below the approval threshold (5,000 yuan), so these post at once.
+            await accounts.record_expense(
+                session,
+                SHENGJIAN,
+                budget_line=line,
+                amount=amount,
+                memo="demo",
+                voucher=account_pb2.Voucher(
+                    file_ref=f"vouchers/2026-{month:02d}/{line}.pdf",
+                    sha256=hashlib.sha256(f"{month}{line}".encode()).hexdigest(),
+                ),
+                owners_decision="",
+                when=_at(month, day),
+                project_id=wires_id if line == "overhead_wires" else "",
+            )
+        await disclosures.close_period(session, app, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
+    return True
+
+
+async def seed_demo_data(app: ServiceApp) -> None:
+    async with app.db.transaction() as session:
+        created = await seed(session, app)
+        books = await seed_shengjian_books(session, app)
+    log.info("demo data seeded", extra={"org_units_created": created, "shengjian_books": books})

@@ -1,0 +1,168 @@
+"""Calling the service as somebody, and building the org tree tests need."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from linli.governance.v1 import account_pb2, org_pb2
+
+CITY = "chengdu"
+DISTRICT = "chengdu/chongzhou"
+HUAIYUAN = "chengdu/chongzhou/huaiyuan"
+YANGMA = "chengdu/chongzhou/yangma"
+JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+JINSHENG = "chengdu/chongzhou/yangma/chongjianglu/jinsheng"
+
+
+@dataclass(frozen=True)
+class Caller:
+    token: str
+
+    @property
+    def md(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+    async def __call__(self, method: Any, request: Any) -> Any:
+        return await method(request, metadata=self.md)
+
+
+def rid() -> str:
+    return uuid.uuid4().hex
+
+
+def voucher(text: str = "invoice") -> account_pb2.Voucher:
+    return account_pb2.Voucher(file_ref=f"vouchers/{text}.pdf", sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+async def expect_error(
+    call: Any, code: grpc.StatusCode, field: str | None = None, reason: str | None = None
+) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    error = caught.value
+    assert error.code() == code, f"{error.code()} {error.details()}"
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if field is not None or reason is not None:
+        assert status is not None
+        fields, reasons = [], []
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                fields += [v.field for v in bad.field_violations]
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reasons.append(info.reason)
+        if field is not None:
+            assert field in fields, f"expected a violation on {field}, got {fields}: {error.details()}"
+        if reason is not None:
+            assert reason in reasons, f"expected reason {reason}, got {reasons}: {error.details()}"
+    return error
+
+
+async def unit(gov: Any, parent: str, slug: str, kind: int, name: str, **extra: Any) -> org_pb2.OrgUnit:
+    reply = await gov.admin(
+        gov.org.CreateOrgUnit,
+        org_pb2.CreateOrgUnitRequest(parent_path=parent, slug=slug, kind=kind, display_name=name, **extra),
+    )
+    return reply.org_unit
+
+
+async def build_chongzhou(gov: Any) -> None:
+    """chengdu → chongzhou → huaiyuan/yangma → communities → Jiangnanting, Jinsheng."""
+    await unit(gov, "", "chengdu", org_pb2.ORG_UNIT_KIND_CITY, "成都市")
+    await unit(gov, CITY, "chongzhou", org_pb2.ORG_UNIT_KIND_DISTRICT, "崇州市")
+    await unit(gov, DISTRICT, "huaiyuan", org_pb2.ORG_UNIT_KIND_STREET, "怀远镇")
+    await unit(gov, DISTRICT, "yangma", org_pb2.ORG_UNIT_KIND_STREET, "羊马街道")
+    await unit(gov, HUAIYUAN, "dingjiangqiao", org_pb2.ORG_UNIT_KIND_COMMUNITY, "定江桥社区")
+    await unit(gov, YANGMA, "chongjianglu", org_pb2.ORG_UNIT_KIND_COMMUNITY, "崇江路社区")
+    await unit(
+        gov,
+        f"{HUAIYUAN}/dingjiangqiao",
+        "jiangnanting",
+        org_pb2.ORG_UNIT_KIND_COMPOUND,
+        "江楠庭小区",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+    )
+    await unit(
+        gov,
+        f"{YANGMA}/chongjianglu",
+        "jinsheng",
+        org_pb2.ORG_UNIT_KIND_COMPOUND,
+        "金圣小区",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL,
+    )
+
+
+async def add_households(gov: Any, compound: str, areas_dm2: list[int]) -> list[str]:
+    await unit(gov, compound, "b1", org_pb2.ORG_UNIT_KIND_BUILDING, "1栋")
+    paths = []
+    for i, area in enumerate(areas_dm2):
+        u = await unit(
+            gov,
+            f"{compound}/b1",
+            f"h{i + 1:03d}",
+            org_pb2.ORG_UNIT_KIND_HOUSEHOLD,
+            f"{i + 1}号",
+            exclusive_area_dm2=area,
+        )
+        paths.append(u.path)
+    return paths
+
+
+BUDGET_2026 = [
+    account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=1_200_000),
+    account_pb2.BudgetLine(code="repairs", title="维修 Repairs", amount_fen=3_000_000),
+    account_pb2.BudgetLine(code="ebike_shed", title="电动车充电棚 E-bike charging shed", amount_fen=5_000_000),
+]
+
+
+async def with_budget(gov: Any, compound: str, year: int = 2026) -> account_pb2.Budget:
+    reply = await gov.admin(
+        gov.account.CreateBudget,
+        account_pb2.CreateBudgetRequest(compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()),
+    )
+    return reply.budget
+
+
+async def income(
+    gov: Any, who: Caller, compound: str, amount: int, category: int = account_pb2.INCOME_CATEGORY_PROPERTY_FEES
+) -> account_pb2.Transfer:
+    reply = await who(
+        gov.account.RecordIncome,
+        account_pb2.RecordIncomeRequest(compound_path=compound, category=category, amount_fen=amount, request_id=rid()),
+    )
+    return reply.transfer
+
+
+async def expense(
+    gov: Any, who: Caller, compound: str, amount: int, line: str = "cleaning", owners_decision: str = ""
+) -> account_pb2.Transfer:
+    reply = await who(
+        gov.account.RecordExpense,
+        account_pb2.RecordExpenseRequest(
+            compound_path=compound,
+            budget_line=line,
+            amount_fen=amount,
+            voucher=voucher(rid()),
+            owners_decision=owners_decision,
+            request_id=rid(),
+        ),
+    )
+    return reply.transfer
+
+
+async def balances(gov: Any, compound: str) -> dict[str, int]:
+    reply = await gov.admin(gov.account.GetBalances, account_pb2.GetBalancesRequest(compound_path=compound))
+    found = {b.account: b.balance_fen for b in reply.balances}
+    assert sum(found.values()) == 0, f"balances must sum to zero: {found}"
+    return found
