@@ -31,7 +31,7 @@ class NotificationApp(ServiceApp):
         super().__init__("notification", settings, migrations=[MIGRATIONS],
                          streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
         if providers is None:
-            local = FileProvider(settings.delivery_file)
+            local = FileProvider(settings.delivery_path())
             providers = {channel: [local] for channel in CHANNELS}
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
         self.sweeper = Sweeper(self, self.db, self.dispatcher, settings.sweep_interval_seconds)

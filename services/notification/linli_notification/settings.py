@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
 from linli_runtime.settings import ServiceSettings
 
 
@@ -8,4 +12,13 @@ class NotificationSettings(ServiceSettings):
     # How often the sweeper looks for overdue acknowledgements, due follow-ups and deliveries.
     sweep_interval_seconds: float = 5.0
     # Where the local provider writes SMS / WeChat messages (`make run`): one JSON per line.
-    delivery_file: str = "var/notification-deliveries.jsonl"
+    # Empty: next to the SQLite database (var/ under `make run`), else var/.
+    delivery_file: str = ""
+
+    def delivery_path(self) -> Path:
+        if self.delivery_file:
+            return Path(self.delivery_file)
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).parent / "notification-deliveries.jsonl"
+        return Path("var") / "notification-deliveries.jsonl"
