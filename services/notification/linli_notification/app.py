@@ -10,7 +10,8 @@ from linli_notification.api_inbox import InboxServicer
 from linli_notification.api_roster import DutyRosterServicer
 from linli_notification.consumers import NoticeConsumers
 from linli_notification.dispatcher import Dispatcher
-from linli_notification.providers import CHANNELS, FileProvider, ProviderTable
+from linli_notification.gateways import HttpSmsGateway, WeChatSubscribeGateway
+from linli_notification.providers import CHANNELS, FileProvider, Provider, ProviderTable
 from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
 from linli_runtime.clock import Clock
@@ -22,6 +23,20 @@ MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 SERVICES = notification_pb2.DESCRIPTOR.services_by_name
 
 
+def configured_providers(settings: NotificationSettings) -> dict[str, list[Provider]]:
+    """Gateways from the settings; the local file provider for a channel with none (`make run`)."""
+    local = FileProvider(settings.delivery_path())
+    sms: list[Provider] = [HttpSmsGateway(f"sms-{i + 1}", url.strip(), settings.sms_api_key)
+                           for i, url in enumerate(settings.sms_gateways.split(",")) if url.strip()]
+    wechat: list[Provider] = []
+    if settings.wechat_app_id and settings.wechat_template_id:
+        wechat.append(WeChatSubscribeGateway(settings.wechat_app_id, settings.wechat_secret,
+                                             settings.wechat_template_id, base_url=settings.wechat_api_base))
+    table = {"sms": sms or [local], "wechat": wechat or [local]}
+    assert set(table) == set(CHANNELS)
+    return table
+
+
 class NotificationApp(ServiceApp):
     """The ServiceApp plus the sweeper (escalations, follow-ups, deliveries). A sweep interval
     of 0 leaves the sweeper to whoever calls `sweeper.run_once()` (tests, with a ManualClock)."""
@@ -31,8 +46,7 @@ class NotificationApp(ServiceApp):
         super().__init__("notification", settings, migrations=[MIGRATIONS],
                          streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
         if providers is None:
-            local = FileProvider(settings.delivery_path())
-            providers = {channel: [local] for channel in CHANNELS}
+            providers = configured_providers(settings)
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
         self.sweeper = Sweeper(self, self.db, self.dispatcher, settings.sweep_interval_seconds)
         for register, servicer, service in (

@@ -15,6 +15,16 @@ class NotificationSettings(ServiceSettings):
     # Empty: next to the SQLite database (var/ under `make run`), else var/.
     delivery_file: str = ""
 
+    # Outbound gateways; when none is configured for a channel the local file provider is used.
+    # SMS: comma-separated endpoint URLs, tried in this order (failover).
+    sms_gateways: str = ""
+    sms_api_key: str = ""
+    # WeChat subscription messages: app id, secret and the template notices use.
+    wechat_app_id: str = ""
+    wechat_secret: str = ""
+    wechat_template_id: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
     def delivery_path(self) -> Path:
         if self.delivery_file:
             return Path(self.delivery_file)

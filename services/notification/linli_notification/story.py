@@ -75,7 +75,8 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     inbox = pb_grpc.InboxServiceStub(channel)
 
     async def show(name: str) -> pb.HelpRequest:
-        got = (await help_stub.GetHelpRequest(pb.GetHelpRequestRequest(name=name), metadata=md(HEAD))).help_request
+        got: pb.HelpRequest = (await help_stub.GetHelpRequest(
+            pb.GetHelpRequestRequest(name=name), metadata=md(HEAD))).help_request
         who = got.assignee_id or "nobody"
         say(f"   status {status_name(got.status)}, with {who} ({LEVEL_NAMES.get(got.escalation_level, '')})")
         return got
