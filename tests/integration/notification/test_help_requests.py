@@ -256,3 +256,21 @@ async def test_a_worker_sees_only_their_communitys_requests(h: Harness) -> None:
     rest = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(
         parent=FENGSHU_NAME, page_size=1, page_token=mine.next_page_token), metadata=h.md())
     assert rest.help_requests[0].name == request.name and not rest.next_page_token
+
+
+async def test_concurrent_acknowledgements_one_wins_and_the_sweeper_never_escalates_after(h: Harness) -> None:
+    request = await file_request(h)
+    h.clock.advance(minutes=31)  # overdue: the sweeper races the acknowledgements
+    calls = [h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=request.name), metadata=h.md(w))
+             for w in ("worker-zhao", "worker-sun", "worker-he")]
+    results = await asyncio.gather(*calls, h.app.sweeper.run_once(), return_exceptions=True)
+    acks = results[:3]
+    won = [r for r in acks if not isinstance(r, BaseException)]
+    assert len(won) == 1
+    assert {r.code() for r in acks if isinstance(r, grpc.aio.AioRpcError)} <= {
+        grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED}
+    h.clock.advance(hours=3)
+    assert (await h.app.sweeper.run_once()).escalated == 0
+    got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=request.name), metadata=h.md())).help_request
+    assert [c.to_status for c in got.history].count(pb.STATUS_ACKNOWLEDGED) == 1
+    assert got.status == pb.STATUS_ACKNOWLEDGED and got.escalation_level <= 1
