@@ -171,12 +171,15 @@ async def _move(app: EventMaker, conn: AsyncConnection, request_id: str, allowed
             f"{' or '.join(status_name(s) for s in allowed)} to become {status_name(to)}",
             reason="INVALID_TRANSITION", metadata={"status": status_name(row.status)})
     now = app.clock.now()
+    # Conditional on the status only: an escalation committed meanwhile does not void the
+    # caller's acknowledgement (the escalation's own update is conditional on its level).
     updated = await conn.execute(help_request.update().where(
-        help_request.c.id == request_id, help_request.c.status == row.status,
-        help_request.c.escalation_level == row.escalation_level).values(status=to, updated_at=now, **values))
+        help_request.c.id == request_id, help_request.c.status == row.status).values(
+        status=to, updated_at=now, **values))
     if updated.rowcount != 1:
         raise Aborted(f"help request {request_id} changed at the same time; try again", reason="CONCURRENT_CHANGE")
-    await _record(conn, row, to, actor, now, note, assignee=values.get("assignee_id"))
+    fresh = await _row(conn, request_id)
+    await _record(conn, row, to, actor, now, note, level=fresh.escalation_level, assignee=fresh.assignee_id)
     await _announce(app, conn, request_id, VERB[to])
     return row
 

@@ -93,8 +93,11 @@ def ms_wan_request(**overrides: object) -> pb.HelpRequest:
 
 
 @pytest.fixture
-def wechat_providers() -> list[RecordingProvider]:
-    return [RecordingProvider("wechat-primary")]
+def wechat_providers(request: pytest.FixtureRequest) -> list[RecordingProvider]:
+    """Fresh providers per test; parametrize indirectly with a list of RecordingProvider
+    keyword sets to change them."""
+    specs = getattr(request, "param", [{"name": "wechat-primary"}])
+    return [RecordingProvider(**spec) for spec in specs]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from nats.js.errors import NotFoundError
 from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events import make_event
-from tests.integration.notification.kit import FENGSHU, JINSHANG, Harness, RecordingProvider
+from tests.integration.notification.kit import FENGSHU, JINSHANG, Harness
 from tests.integration.runtime.eventkit import wait_until
 
 SHENGJIAN = "chengdu/chongzhou/longxing/x/shengjian"
@@ -110,7 +110,7 @@ async def _any(h: Harness, recipient: str) -> bool:
     return bool(await h.notices_of(recipient))
 
 
-@pytest.mark.parametrize("wechat_providers", [[RecordingProvider("flaky", fail_times=2)]])
+@pytest.mark.parametrize("wechat_providers", [[{"name": "flaky", "fail_times": 2}]], indirect=True)
 async def test_a_provider_that_fails_twice_then_succeeds_delivers_once(h: Harness) -> None:
     await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7")
     await publish(h, "points.award.granted", award(), FENGSHU)
@@ -132,7 +132,8 @@ async def test_a_provider_that_fails_twice_then_succeeds_delivers_once(h: Harnes
     assert (d.channel, d.state, d.provider, d.attempts) == ("wechat", "sent", "flaky", 3)
 
 
-@pytest.mark.parametrize("wechat_providers", [[RecordingProvider("down", down=True), RecordingProvider("standby")]])
+@pytest.mark.parametrize("wechat_providers", [[{"name": "down", "down": True}, {"name": "standby"}]],
+                         indirect=True)
 async def test_a_provider_down_entirely_fails_over_to_the_next(h: Harness) -> None:
     await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7")
     await publish(h, "points.award.granted", award(), FENGSHU)
@@ -146,7 +147,7 @@ async def test_a_provider_down_entirely_fails_over_to_the_next(h: Harness) -> No
     assert "down: down unavailable" in n.deliveries[0].last_error
 
 
-@pytest.mark.parametrize("wechat_providers", [[RecordingProvider("down", down=True)]])
+@pytest.mark.parametrize("wechat_providers", [[{"name": "down", "down": True}]], indirect=True)
 async def test_every_provider_down_gives_up_after_the_last_attempt(h: Harness) -> None:
     await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7")
     await publish(h, "points.award.granted", award(), FENGSHU)
@@ -168,7 +169,7 @@ async def test_quiet_hours_defer_external_delivery_but_critical_notices_bypass_t
     await publish(h, "points.award.granted", award(), FENGSHU)
     await wait_until(lambda: _any(h, "volunteer-007"), what="award notice")
     # An urgent help request at night is critical: the duty worker is woken.
-    await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
+    urgent = await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent="communities/chengdu~jinjiang~chenglonglu~fengshu", help_request=pb.HelpRequest(
             reporter_role=pb.REPORTER_ROLE_NEIGHBOUR, category="medical", urgency=pb.URGENCY_CRITICAL,
             description="邻居摔倒了")), metadata=h.md("neighbour-1", role="resident"))
@@ -178,6 +179,8 @@ async def test_quiet_hours_defer_external_delivery_but_critical_notices_bypass_t
     [n] = await inbox(h, "volunteer-007")
     assert n.deliveries[0].state == "deferred"
     assert n.deliveries[0].next_attempt_time.ToDatetime().hour == 23, "07:00 local is 23:00 UTC"
+    await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=urgent.help_request.name),
+                                        metadata=h.md("worker-zhao"))
     h.clock.advance(hours=8)  # 07:00 in Chengdu
     await h.app.sweeper.run_once()
     assert [m.recipient_id for m in h.wechat[0].sent] == ["worker-zhao", "volunteer-007"]
