@@ -85,14 +85,22 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
 
     async def ListHelpRequests(self, request: pb.ListHelpRequestsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListHelpRequestsResponse:
-        path = parse_community("parent", request.parent)
-        require_scope(path)
+        # `communities/-` (AIP-159): every community within the caller's scope (a street
+        # officer or city operator watching many communities).
+        if request.parent == "communities/-":
+            path = caller().scope
+            within = sa.or_(help_request.c.community_path == path,
+                            help_request.c.community_path.startswith(path + "/", autoescape=True))
+            where = within if path else sa.true()
+        else:
+            path = require_scope(parse_community("parent", request.parent))
+            where = help_request.c.community_path == path
         size = page_size(request.page_size)
         if request.status not in pb.Status.values():
             raise InvalidArgument.field("status", "is not a known status")
-        scope = f"help|{path}|{request.status}"
+        scope = f"help|{request.parent}|{path}|{request.status}"
         after = decode_token(request.page_token, scope)
-        query = sa.select(help_request).where(help_request.c.community_path == path)
+        query = sa.select(help_request).where(where)
         if request.status:
             query = query.where(help_request.c.status == request.status)
         if after is not None:

@@ -274,3 +274,20 @@ async def test_concurrent_acknowledgements_one_wins_and_the_sweeper_never_escala
     got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=request.name), metadata=h.md())).help_request
     assert [c.to_status for c in got.history].count(pb.STATUS_ACKNOWLEDGED) == 1
     assert got.status == pb.STATUS_ACKNOWLEDGED and got.escalation_level <= 1
+
+
+async def test_communities_dash_lists_every_community_within_the_callers_scope(h: Harness) -> None:
+    await file_request(h)
+    operator = h.md("op", role="city_operator", scope="chengdu")
+    await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
+        parent="communities/chengdu~chongzhou~longxing~shengjian", help_request=ms_wan_request(compound_path="")),
+        metadata=operator)
+    everything = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent="communities/-"),
+                                               metadata=operator)
+    assert len(everything.help_requests) == 2
+    fengshu_only = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent="communities/-"),
+                                                 metadata=h.md())
+    assert [r.community_path for r in fengshu_only.help_requests] == [FENGSHU]
+    sibling = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent="communities/-"),
+                                            metadata=h.md("q", scope="chengdu/jinjiang/chenglonglu/fengs"))
+    assert list(sibling.help_requests) == [], "a name that merely starts the same is another community"

@@ -57,7 +57,8 @@ Global___HelpRequestStatus: _TypeAlias = HelpRequestStatus  # noqa: Y015
 @_typing.final
 class HelpRequestChanged(_message.Message):
     """HelpRequestChanged: subject `notification.help_request.<verb>` where verb is one of
-    submitted, assigned, acknowledged, escalated, resolved, followed_up, closed, cancelled.
+    submitted, assigned, acknowledged, escalated, started (in progress), resolved, followed_up,
+    closed, cancelled.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

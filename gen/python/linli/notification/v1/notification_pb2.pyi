@@ -466,7 +466,7 @@ class ListHelpRequestsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
-    """`communities/{community}`."""
+    """`communities/{community}`, or `communities/-` for every community within the caller's scope."""
     page_size: _builtins.int
     """At most 100; 0 means 20."""
     page_token: _builtins.str
