@@ -135,6 +135,11 @@ class InboxServicer(pb_grpc.InboxServiceServicer):
         if not -12 * 60 <= p.utc_offset_minutes <= 14 * 60:
             raise InvalidArgument.field("preferences.utc_offset_minutes", "must be between -720 and 840")
         require_self(recipient)
+        who = caller()
+        for path in paths:  # a resident hears about their own compound, not every compound
+            if not who.can_reach(path):
+                raise PermissionDenied(f"you may not subscribe to '{path}', outside your scope '{who.scope or '/'}'",
+                                       reason="OUT_OF_SCOPE", metadata={"path": path, "scope": who.scope})
         prefs = Prefs(recipient, language, list(dict.fromkeys(p.channels)), p.phone, p.wechat_openid, quiet_start,
                       quiet_end, p.utc_offset_minutes or 480, paths)
         async with self.db.transaction() as session:

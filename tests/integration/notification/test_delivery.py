@@ -32,7 +32,8 @@ async def publish(h: Harness, subject: str, payload: Message, scope: str, *, tim
 
 async def set_prefs(h: Harness, recipient: str, **fields: object) -> None:
     await h.inbox.UpdatePreferences(pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name=f"recipients/{recipient}/preferences", **fields)), metadata=h.md(recipient, role="volunteer"))  # type: ignore[arg-type]
+        name=f"recipients/{recipient}/preferences", **fields)),  # type: ignore[arg-type]
+        metadata=h.md(recipient, role="resident", scope="chengdu"))
 
 
 async def inbox(h: Harness, recipient: str) -> list[pb.Notice]:
@@ -218,6 +219,11 @@ async def test_inbox_lists_pages_and_marks_read(h: Harness) -> None:
         await h.inbox.MarkNoticeRead(pb.MarkNoticeReadRequest(name=first.notices[0].name),
                                      metadata=h.md("volunteer-012", role="volunteer"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await h.inbox.UpdatePreferences(pb.UpdatePreferencesRequest(preferences=pb.Preferences(
+            name="recipients/volunteer-007/preferences", subscribed_paths=[SHENGJIAN])),
+            metadata=h.md("volunteer-007", role="resident", scope=JINSHANG))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, "another compound's accounts"
 
 
 async def test_escalation_notices_reach_backup_and_head(h: Harness) -> None:
