@@ -29,9 +29,13 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
 
+def is_staff(who: Principal) -> bool:
+    return who.role in {str(r) for r in STAFF_ROLES} | {Role.PLATFORM_ADMIN.value, Role.SERVICE.value}
+
+
 def require_staff() -> Principal:
     who = caller()
-    if who.role not in {str(r) for r in STAFF_ROLES} | {Role.PLATFORM_ADMIN.value, Role.SERVICE.value}:
+    if not is_staff(who):
         raise PermissionDenied(f"role '{who.role}' may not do this; community staff may",
                                reason="ROLE_NOT_ALLOWED", metadata={"role": who.role})
     return who

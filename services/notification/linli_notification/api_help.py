@@ -14,6 +14,7 @@ from linli_notification import helpdesk
 from linli_notification.api_common import (
     decode_token,
     encode_token,
+    is_staff,
     once,
     page_size,
     require_staff,
@@ -39,10 +40,10 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def CreateHelpRequest(self, request: pb.CreateHelpRequestRequest,
                                 context: grpc.aio.ServicerContext) -> pb.CreateHelpRequestResponse:
         community_path = parse_community("parent", request.parent)
-        fields = pb.HelpRequest()
-        fields.CopyFrom(request.help_request)
         if not request.HasField("help_request"):
             raise InvalidArgument.field("help_request", "is required")
+        fields = pb.HelpRequest()
+        fields.CopyFrom(request.help_request)
         if fields.category not in CATEGORIES:
             raise InvalidArgument.field("help_request.category", f"must be one of {', '.join(CATEGORIES)}")
         if fields.reporter_role not in pb.ReporterRole.values() or fields.reporter_role == pb.REPORTER_ROLE_UNSPECIFIED:
@@ -175,25 +176,19 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def CancelHelpRequest(self, request: pb.CancelHelpRequestRequest,
                                 context: grpc.aio.ServicerContext) -> pb.CancelHelpRequestResponse:
         reason = text_field("reason", request.reason, required=True, limit=1000)
-        path, request_id = parse_child("name", request.name, "helpRequests")
         who = caller()
-        if not who.can_reach(path):
-            require_scope(path, who)
-        async with self.db.transaction() as session:
-            reporter = (await (await session.connection()).execute(sa.select(help_request.c.reporter_id).where(
+
+        async def cancel(conn: AsyncConnection, request_id: str, actor: str) -> None:
+            # Staff may cancel; so may whoever reported it (the need went away).
+            reporter = (await conn.execute(sa.select(help_request.c.reporter_id).where(
                 help_request.c.id == request_id))).scalar()
-        # Staff may cancel; so may whoever reported it (the need went away).
-        staff_ok = True
-        try:
-            require_staff()
-        except PermissionDenied:
-            staff_ok = False
-        if not staff_ok and reporter != who.subject:
-            raise PermissionDenied("only community staff or the reporter may cancel a request",
-                                   reason="ROLE_NOT_ALLOWED")
+            if not is_staff(who) and reporter != who.subject:
+                raise PermissionDenied("only community staff or the reporter may cancel a request",
+                                       reason="ROLE_NOT_ALLOWED")
+            await helpdesk.cancel(self.app, conn, request_id, actor, reason)
+
         return await self._change(  # type: ignore[no-any-return]
-            "CancelHelpRequest", request, pb.CancelHelpRequestResponse,
-            lambda conn, rid, who_id: helpdesk.cancel(self.app, conn, rid, who_id, reason), staff=False)
+            "CancelHelpRequest", request, pb.CancelHelpRequestResponse, cancel, staff=False)
 
     async def RecordThanks(self, request: pb.RecordThanksRequest,
                            context: grpc.aio.ServicerContext) -> pb.RecordThanksResponse:

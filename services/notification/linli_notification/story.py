@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from sqlalchemy import func, select
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
@@ -27,7 +28,10 @@ from linli_notification.app import NotificationApp
 from linli_notification.demo import HEAD, fengshu, seed
 from linli_notification.helpdesk import LEVEL_NAMES, status_name
 from linli_notification.settings import NotificationSettings
+from linli_notification.times import local as to_local
 from linli_runtime.clock import ManualClock
+from linli_runtime.demo import load
+from linli_runtime.events.tables import outbox
 from linli_runtime.processes import NatsServer
 
 SATURDAY_11AM_CHENGDU = datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
@@ -38,8 +42,6 @@ def say(text: str = "") -> None:
 
 
 def local(clock: ManualClock) -> str:
-    from linli_notification.times import local as to_local
-
     return to_local(clock.now(), 480).strftime("%a %d %b %H:%M")
 
 
@@ -66,7 +68,7 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     data = fengshu()
     path = data["path"]
     parent = "communities/" + path.replace("/", "~")
-    wan = __import__("linli_runtime.demo", fromlist=["load"]).load()["ms_wan"]
+    wan = load()["ms_wan"]
 
     def md(subject: str, role: str = "community_worker") -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {app.signer.issue(subject, role=role, scope=path)}"),)
@@ -86,9 +88,6 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
             await asyncio.sleep(0.05)
             async with app.db.transaction() as session:
                 conn = await session.connection()
-                from sqlalchemy import func, select
-
-                from linli_runtime.events.tables import outbox
                 unsent = (await conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.sent_at.is_(None)))).scalar()
             if not unsent:
@@ -147,8 +146,6 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     say("\nHistory (who, when):")
     for change in final.history:
         when = change.change_time.ToDatetime(tzinfo=UTC)
-        from linli_notification.times import local as to_local
-
         say(f"   {to_local(when, 480):%a %H:%M}  {status_name(change.from_status):>12} → "
             f"{status_name(change.to_status):<12} by {change.actor_id:<18} {change.note}")
     say("\nInboxes:")

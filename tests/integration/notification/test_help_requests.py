@@ -291,3 +291,20 @@ async def test_communities_dash_lists_every_community_within_the_callers_scope(h
     sibling = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent="communities/-"),
                                             metadata=h.md("q", scope="chengdu/jinjiang/chenglonglu/fengs"))
     assert list(sibling.help_requests) == [], "a name that merely starts the same is another community"
+
+
+async def test_a_retried_transition_with_its_request_id_gets_the_first_answer(h: Harness) -> None:
+    request = await file_request(h)
+    ack = pb.AcknowledgeHelpRequestRequest(name=request.name, request_id="ack-1")
+    first = await h.help.AcknowledgeHelpRequest(ack, metadata=h.md())
+    h.clock.advance(minutes=5)
+    again = await h.help.AcknowledgeHelpRequest(ack, metadata=h.md())
+    assert again == first, "a retry (lost reply) is answered, not refused as an invalid transition"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=request.name), metadata=h.md())
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, "without the id it is a second ack"
+    resolve = pb.ResolveHelpRequestRequest(name=request.name, resolution="送餐", helper_ids=["volunteer-007"],
+                                           request_id="resolve-1")
+    resolved = await h.help.ResolveHelpRequest(resolve, metadata=h.md())
+    assert await h.help.ResolveHelpRequest(resolve, metadata=h.md()) == resolved
+    assert (await outbox_subjects(h)).count("notification.help_request.credited") == 1, "credited once"
