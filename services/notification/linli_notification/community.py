@@ -50,7 +50,8 @@ async def save_settings(conn: AsyncConnection, settings: Settings) -> None:
 
 async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, offset: int) -> roster.OnDuty | None:
     shifts = [
-        roster.Shift(r.id, r.weekday, r.on_date, r.start_minute, r.end_minute, r.worker_id, r.backup_id)
+        roster.Shift(r.id, r.weekday, r.on_date, r.start_minute, r.end_minute, r.worker_id, r.backup_id,
+                     r.seq)
         for r in await conn.execute(sa.select(duty_shift).where(duty_shift.c.community_path == path))
     ]
     swaps = [

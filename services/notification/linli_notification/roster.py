@@ -19,6 +19,7 @@ class Shift:
     end_minute: int
     worker_id: str
     backup_id: str
+    order: int = 0  # creation order: of two shifts starting together, the newer one wins
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class OnDuty:
 def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_offset_minutes: int) -> OnDuty | None:
     """The shift covering local time `when`. Dated shifts (holidays, special days) replace the
     weekday's shifts on their date; among overlapping shifts the one that began last wins (a
-    short evening shift over an all-day one). Swaps for the date then replace the worker or
+    short evening shift over an all-day one), and of two that began together the newer. Swaps for the date then replace the worker or
     backup."""
     moment = local(when, utc_offset_minutes)
     day = moment.date().isoformat()
@@ -48,7 +49,7 @@ def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_
     covering = [s for s in pool if s.start_minute <= minute < s.end_minute]
     if not covering:
         return None
-    shift = max(covering, key=lambda s: (s.start_minute, s.id))
+    shift = max(covering, key=lambda s: (s.start_minute, s.order))
     worker, backup = shift.worker_id, shift.backup_id
     for swap in swaps:
         if swap.on_date != day:

@@ -308,3 +308,41 @@ async def test_a_retried_transition_with_its_request_id_gets_the_first_answer(h:
     resolved = await h.help.ResolveHelpRequest(resolve, metadata=h.md())
     assert await h.help.ResolveHelpRequest(resolve, metadata=h.md()) == resolved
     assert (await outbox_subjects(h)).count("notification.help_request.credited") == 1, "credited once"
+
+
+async def test_roster_and_providers_through_the_api(h: Harness) -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    staff = h.md("worker-he")
+    monday_9am = Timestamp()
+    monday_9am.FromDatetime(h.clock.now() + timedelta(days=2, hours=-2))  # Monday 09:00 local
+    on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
+    assert (on_duty.worker_id, on_duty.backup_id) == ("worker-li", "worker-chen")
+    made = (await h.roster.CreateDutyShift(pb.CreateDutyShiftRequest(
+        parent=FENGSHU_NAME, request_id="shift-1", duty_shift=pb.DutyShift(
+            weekday=1, start_time="08:30", end_time="12:00", worker_id="worker-wu", backup_id="worker-li")),
+        metadata=staff)).duty_shift
+    on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
+    assert on_duty.worker_id == "worker-wu" and on_duty.duty_shift == made.name
+    await h.roster.DeleteDutyShift(pb.DeleteDutyShiftRequest(name=made.name), metadata=staff)
+    on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
+    assert on_duty.worker_id == "worker-li"
+    pages, token = [], ""
+    while True:
+        page = await h.roster.ListDutyShifts(pb.ListDutyShiftsRequest(
+            parent=FENGSHU_NAME, page_size=5, page_token=token), metadata=staff)
+        pages.append(len(page.duty_shifts))
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == [5, 5, 2]
+    shop = (await h.roster.CreateProvider(pb.CreateProviderRequest(parent=FENGSHU_NAME, provider=pb.Provider(
+        display_name="社区卫生服务中心", category="medical", phone="028-1", opening_hours=[
+            pb.OpeningHours(weekday=6, open_time="08:00", close_time="12:00")])), metadata=staff)).provider
+    listed = await h.roster.ListProviders(pb.ListProvidersRequest(parent=FENGSHU_NAME, category="medical"),
+                                          metadata=staff)
+    assert [p.name for p in listed.providers] == [shop.name]
+    assert [s.display_name for s in (await file_request(h, category="medical")).suggestions] == ["社区卫生服务中心"]
+    settings = (await h.roster.GetCommunitySettings(pb.GetCommunitySettingsRequest(
+        name=f"{FENGSHU_NAME}/settings"), metadata=staff)).settings
+    assert (settings.head_id, settings.sla_high_minutes, settings.utc_offset_minutes) == ("worker-he", 30, 480)
