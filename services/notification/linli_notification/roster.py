@@ -39,8 +39,8 @@ class OnDuty:
 def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_offset_minutes: int) -> OnDuty | None:
     """The shift covering local time `when`. Dated shifts (holidays, special days) replace the
     weekday's shifts on their date; among overlapping shifts the one that began last wins (a
-    short evening shift over an all-day one), and of two that began together the newer. Swaps for the date then replace the worker or
-    backup."""
+    short evening shift over an all-day one), and of two that began together the newer. Swaps
+    for the date then replace the worker or backup."""
     moment = local(when, utc_offset_minutes)
     day = moment.date().isoformat()
     minute = moment.hour * 60 + moment.minute
