@@ -78,9 +78,15 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def GetHelpRequest(self, request: pb.GetHelpRequestRequest,
                              context: grpc.aio.ServicerContext) -> pb.GetHelpRequestResponse:
         path, request_id = parse_child("name", request.name, "helpRequests")
-        require_scope(path)
+        who = caller()
         async with self.db.transaction() as session:
             conn = await session.connection()
+            if not who.can_reach(path):
+                # Whoever filed a request may follow it, even with a token for their compound only.
+                reporter = (await conn.execute(sa.select(help_request.c.reporter_id).where(
+                    help_request.c.id == request_id, help_request.c.community_path == path))).scalar()
+                if reporter is None or reporter != who.subject:
+                    require_scope(path, who)
             await self._in_community(conn, path, request_id)
             return pb.GetHelpRequestResponse(help_request=await helpdesk.load(conn, request_id))
 

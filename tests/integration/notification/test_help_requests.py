@@ -250,6 +250,12 @@ async def test_a_worker_sees_only_their_communitys_requests(h: Harness) -> None:
     own = await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=resident)
     assert own.help_request.assignee_id == "worker-zhao"
+    followed = await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=own.help_request.name), metadata=resident)
+    assert followed.help_request.name == own.help_request.name, "the reporter follows their own request"
+    neighbour = h.md("neighbour-2", role="resident", scope=f"{FENGSHU}/jinshang-chuntian")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=own.help_request.name), metadata=neighbour)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     mine = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, page_size=1),
                                          metadata=h.md())
     assert len(mine.help_requests) == 1 and mine.next_page_token
