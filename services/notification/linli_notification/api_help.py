@@ -105,11 +105,15 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         size = page_size(request.page_size)
         if request.status not in pb.Status.values():
             raise InvalidArgument.field("status", "is not a known status")
-        scope = f"help|{request.parent}|{path}|{request.status}"
+        if request.assignee_id:
+            valid_id("assignee_id", request.assignee_id)
+        scope = f"help|{request.parent}|{path}|{request.status}|{request.assignee_id}"
         after = decode_token(request.page_token, scope)
         query = sa.select(help_request).where(where)
         if request.status:
             query = query.where(help_request.c.status == request.status)
+        if request.assignee_id:
+            query = query.where(help_request.c.assignee_id == request.assignee_id)
         if after is not None:
             query = query.where(help_request.c.seq < after)
         async with self.db.transaction() as session:

@@ -27,8 +27,11 @@ TIERS = {points_pb2.AWARD_TIER_GOLD: ("金牌", "Gold"), points_pb2.AWARD_TIER_S
          points_pb2.AWARD_TIER_BRONZE: ("铜牌", "Bronze")}
 CATEGORY_ZH = {"meal": "送餐", "medical": "就医", "repair": "维修", "companionship": "陪伴", "errand": "跑腿"}
 
-HELP_SUBJECTS = ("notification.help_request.assigned", "notification.help_request.escalated",
-                 "notification.help_request.resolved", "notification.follow_up.due", "notification.thanks.recorded")
+HELP_SUBJECTS = (
+    "notification.help_request.assigned", "notification.help_request.escalated",
+    "notification.help_request.acknowledged", "notification.help_request.resolved",
+    "notification.follow_up.due", "notification.thanks.recorded",
+)
 
 
 def yuan(fen: int) -> str:
@@ -117,8 +120,11 @@ class NoticeConsumers:
                        description=row.description, contact=row.contact, resolution=row.resolution,
                        level=changed.escalation_level, urgent=row.urgency >= pb.URGENCY_HIGH,
                        suggestions="、".join(f"{d}（{p}）" if p else d for _, d, p in json.loads(row.suggestions)))
-        if kind == "notification.help_request.resolved":
-            await notify(conn, now, event_id=event.id, recipients=[row.reporter_id], kind="help_request.resolved",
+        if kind in ("notification.help_request.acknowledged", "notification.help_request.resolved"):
+            # The person who reported it learns that someone is on it, and when it is done.
+            template = "help_request." + kind.rsplit(".", 1)[1]
+            context["assignee"] = changed.assignee_id
+            await notify(conn, now, event_id=event.id, recipients=[row.reporter_id], kind=template,
                          context=context, subject_resource=changed.help_request, org_path=changed.community_path)
             return
         # assigned or escalated: the person now responsible. Escalations and urgent requests

@@ -314,6 +314,17 @@ async def test_a_retried_transition_with_its_request_id_gets_the_first_answer(h:
     resolved = await h.help.ResolveHelpRequest(resolve, metadata=h.md())
     assert await h.help.ResolveHelpRequest(resolve, metadata=h.md()) == resolved
     assert (await outbox_subjects(h)).count("notification.help_request.credited") == 1, "credited once"
+    mine = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id="worker-zhao"),
+                                         metadata=h.md())
+    assert [r.name for r in mine.help_requests] == [request.name]
+    others = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id="worker-li"),
+                                           metadata=h.md())
+    assert list(others.help_requests) == []
+    # The canteen staff who filed it heard that someone took it, and that it was resolved.
+    async def told() -> bool:
+        return {n.kind for n in await h.notices_of("canteen-staff-liu")} == {
+            "help_request.acknowledged", "help_request.resolved"}
+    await wait_until(told, what="reporter notices")
 
 
 async def test_roster_and_providers_through_the_api(h: Harness) -> None:

@@ -465,6 +465,7 @@ class ListHelpRequestsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """`communities/{community}`, or `communities/-` for every community within the caller's scope."""
     page_size: _builtins.int
@@ -472,6 +473,8 @@ class ListHelpRequestsRequest(_message.Message):
     page_token: _builtins.str
     status: Global___Status.ValueType
     """Only requests in this status, when set."""
+    assignee_id: _builtins.str
+    """Only requests this person is responsible for now, when set ("my requests")."""
     def __init__(
         self,
         *,
@@ -479,10 +482,11 @@ class ListHelpRequestsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         status: Global___Status.ValueType = ...,
+        assignee_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
