@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from linli_notification.api_common import encode_token
 from linli_notification.tables import duty_shift, help_request, provider
 
 from linli.notification.v1 import notification_pb2 as pb
@@ -59,6 +60,9 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, page_token="garbage!"), INVALID, "page_token"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, status=42), INVALID, "status"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=""), INVALID, "parent"),
+    ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, assignee_id="a b"), INVALID, "assignee_id"),
+    ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent="communities/-", page_token=encode_token(
+        5, f"help|{C}|chengdu/jinjiang/chenglonglu/fengshu|0|")), INVALID, "page_token"),
     ("help", "AcknowledgeHelpRequest", pb.AcknowledgeHelpRequestRequest(name=H), NOT_FOUND, ""),
     ("help", "AcknowledgeHelpRequest", pb.AcknowledgeHelpRequestRequest(name="x"), INVALID, "name"),
     ("help", "StartHelpRequest", pb.StartHelpRequestRequest(name=H), NOT_FOUND, ""),
