@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-
 from linli_notification.app import MIGRATIONS
 from linli_notification.tables import metadata
+
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade
 
