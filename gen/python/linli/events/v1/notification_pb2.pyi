@@ -57,7 +57,8 @@ Global___HelpRequestStatus: _TypeAlias = HelpRequestStatus  # noqa: Y015
 @_typing.final
 class HelpRequestChanged(_message.Message):
     """HelpRequestChanged: subject `notification.help_request.<verb>` where verb is one of
-    submitted, assigned, acknowledged, escalated, resolved, followed_up, closed, cancelled.
+    submitted, assigned, acknowledged, escalated, started (in progress), resolved, followed_up,
+    closed, cancelled.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -136,3 +137,81 @@ class HelpRequestResolved(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HelpRequestResolved: _TypeAlias = HelpRequestResolved  # noqa: Y015
+
+@_typing.final
+class FollowUpDue(_message.Message):
+    """FollowUpDue: subject `notification.follow_up.due`, published when a scheduled follow-up of a
+    resolved request falls due and is given to the worker on duty.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    HELP_REQUEST_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    DAY_OFFSET_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    follow_up: _builtins.str
+    """`communities/…/helpRequests/…/followUps/{n}`."""
+    help_request: _builtins.str
+    community_path: _builtins.str
+    assignee_id: _builtins.str
+    day_offset: _builtins.int
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        follow_up: _builtins.str = ...,
+        help_request: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        day_offset: _builtins.int = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "community_path", b"community_path", "day_offset", b"day_offset", "due_at", b"due_at", "follow_up", b"follow_up", "help_request", b"help_request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowUpDue: _TypeAlias = FollowUpDue  # noqa: Y015
+
+@_typing.final
+class ThanksRecorded(_message.Message):
+    """ThanksRecorded: subject `notification.thanks.recorded`: thanks (a banner, a message) given
+    for a request, naming the people thanked.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HELP_REQUEST_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    FROM_FIELD_NUMBER: _builtins.int
+    RECIPIENT_IDS_FIELD_NUMBER: _builtins.int
+    help_request: _builtins.str
+    community_path: _builtins.str
+    kind: _builtins.str
+    """`banner` or `message`."""
+    text: _builtins.str
+    @_builtins.property
+    def recipient_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        help_request: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+        recipient_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "from", b"from", "help_request", b"help_request", "kind", b"kind", "recipient_ids", b"recipient_ids", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThanksRecorded: _TypeAlias = ThanksRecorded  # noqa: Y015

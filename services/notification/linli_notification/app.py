@@ -1,0 +1,76 @@
+"""Assembling the notification service: servicers, consumers, the sweeper, demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linli.notification.v1 import notification_pb2, notification_pb2_grpc
+from linli_notification.api_help import HelpRequestServicer
+from linli_notification.api_inbox import InboxServicer
+from linli_notification.api_roster import DutyRosterServicer
+from linli_notification.consumers import NoticeConsumers
+from linli_notification.dispatcher import Dispatcher
+from linli_notification.gateways import HttpSmsGateway, WeChatSubscribeGateway
+from linli_notification.providers import CHANNELS, FileProvider, Provider, ProviderTable
+from linli_notification.settings import NotificationSettings
+from linli_notification.sweeper import Sweeper
+from linli_runtime.clock import Clock
+from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS, REDEMPTION
+from linli_runtime.migrations import MigrationSet
+from linli_runtime.server import ServiceApp
+
+MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
+SERVICES = notification_pb2.DESCRIPTOR.services_by_name
+
+
+def configured_providers(settings: NotificationSettings) -> dict[str, list[Provider]]:
+    """Gateways from the settings; the local file provider for a channel with none (`make run`)."""
+    local = FileProvider(settings.delivery_path())
+    sms: list[Provider] = [HttpSmsGateway(f"sms-{i + 1}", url.strip(), settings.sms_api_key)
+                           for i, url in enumerate(settings.sms_gateways.split(",")) if url.strip()]
+    wechat: list[Provider] = []
+    if settings.wechat_app_id and settings.wechat_template_id:
+        wechat.append(WeChatSubscribeGateway(settings.wechat_app_id, settings.wechat_secret,
+                                             settings.wechat_template_id, base_url=settings.wechat_api_base))
+    table = {"sms": sms or [local], "wechat": wechat or [local]}
+    assert set(table) == set(CHANNELS)
+    return table
+
+
+class NotificationApp(ServiceApp):
+    """The ServiceApp plus the sweeper (escalations, follow-ups, deliveries). A sweep interval
+    of 0 leaves the sweeper to whoever calls `sweeper.run_once()` (tests, with a ManualClock)."""
+
+    def __init__(self, settings: NotificationSettings, *, clock: Clock | None = None,
+                 providers: ProviderTable | None = None) -> None:
+        super().__init__("notification", settings, migrations=[MIGRATIONS],
+                         streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
+        if providers is None:
+            providers = configured_providers(settings)
+        self.dispatcher = Dispatcher(self.db, self.clock, providers)
+        self.sweeper = Sweeper(self, self.db, self.dispatcher, settings.sweep_interval_seconds)
+        for register, servicer, service in (
+            (notification_pb2_grpc.add_HelpRequestServiceServicer_to_server, HelpRequestServicer(self, self.db),
+             "HelpRequestService"),
+            (notification_pb2_grpc.add_DutyRosterServiceServicer_to_server, DutyRosterServicer(self, self.db),
+             "DutyRosterService"),
+            (notification_pb2_grpc.add_InboxServiceServicer_to_server, InboxServicer(self, self.db),
+             "InboxService"),
+        ):
+            self.add_service(register, servicer, SERVICES[service].full_name)
+        for spec in NoticeConsumers(self.clock).specs():
+            self.add_consumer(spec)
+        if settings.demo_data:
+            from linli_notification.demo import seed
+
+            self.on_start(seed)
+
+    async def start(self) -> int:
+        port = await super().start()
+        if self.settings.sweep_interval_seconds > 0:  # type: ignore[attr-defined]
+            self.sweeper.start()
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.sweeper.stop()
+        await super().stop(grace)

@@ -1,0 +1,147 @@
+"""Events from every service (and our own help-request events) → notices.
+
+Each consumer applies an event once (the runtime's inbox); `notices.notify` adds a unique
+(event, recipient, kind) so one event never gives anyone two notices."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
+from linli.events.v1 import notification_pb2 as ev
+from linli.notification.v1 import notification_pb2 as pb
+from linli_notification.community import on_duty_at, settings_of
+from linli_notification.notices import notify, subscribers
+from linli_notification.tables import help_request
+from linli_runtime.clock import Clock
+from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
+
+log = logging.getLogger("linli.notification.consumers")
+
+TIERS = {points_pb2.AWARD_TIER_GOLD: ("金牌", "Gold"), points_pb2.AWARD_TIER_SILVER: ("银牌", "Silver"),
+         points_pb2.AWARD_TIER_BRONZE: ("铜牌", "Bronze")}
+CATEGORY_ZH = {"meal": "送餐", "medical": "就医", "repair": "维修", "companionship": "陪伴", "errand": "跑腿"}
+
+HELP_SUBJECTS = (
+    "notification.help_request.assigned", "notification.help_request.escalated",
+    "notification.help_request.acknowledged", "notification.help_request.resolved",
+    "notification.follow_up.due", "notification.thanks.recorded",
+)
+
+
+def yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+class NoticeConsumers:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def specs(self) -> list[ConsumerSpec]:
+        return [
+            ConsumerSpec("notification-points", "POINTS", ["points.award.granted", "points.pairing.lapsed"],
+                         self.on_points),
+            ConsumerSpec("notification-redemption", "REDEMPTION", ["redemption.redemption.committed"],
+                         self.on_redemption),
+            ConsumerSpec("notification-governance", "GOVERNANCE", ["governance.disclosure.published"],
+                         self.on_governance),
+            ConsumerSpec("notification-help", "NOTIFICATION", list(HELP_SUBJECTS), self.on_help),
+        ]
+
+    async def on_points(self, event: Event, session: AsyncSession) -> None:
+        conn = await session.connection()
+        now = self.clock.now()
+        if event.event_type == "points.award.granted":
+            award = event.payload(points_pb2.YearEndAwardGranted)
+            tier, tier_en = TIERS.get(award.tier, ("", ""))
+            await notify(conn, now, event_id=event.id, recipients=[award.volunteer_id], kind="award.granted",
+                         context=dict(name=award.volunteer_name or award.volunteer_id, year=award.year, tier=tier,
+                                      tier_en=tier_en, rank=award.rank, points=award.points_earned),
+                         subject_resource=award.award, org_path=award.community_path)
+        elif event.event_type == "points.pairing.lapsed":
+            lapse = event.payload(points_pb2.PairingLapsed)
+            worker = await self._worker_for(conn, lapse.community_path)
+            if not worker:
+                log.warning("pairing lapse with nobody on duty and no head", extra={"pairing": lapse.pairing})
+                return
+            await notify(conn, now, event_id=event.id, recipients=[worker], kind="pairing.lapsed",
+                         context=dict(family=lapse.family_name or lapse.family_id,
+                                      elder=lapse.elder_name or lapse.elder_id, month=lapse.month,
+                                      done=lapse.visits_done, required=lapse.visits_required),
+                         subject_resource=lapse.pairing, org_path=lapse.community_path)
+
+    async def on_redemption(self, event: Event, session: AsyncSession) -> None:
+        conn = await session.connection()
+        done = event.payload(redemption_pb2.RedemptionCommitted)
+        await notify(conn, self.clock.now(), event_id=event.id, recipients=[done.volunteer_id],
+                     kind="redemption.committed",
+                     context=dict(reward=done.reward_name or done.reward_id, quantity=done.quantity,
+                                  merchant=done.merchant_name or done.merchant_id, points=done.points,
+                                  request_id=done.request_id),
+                     subject_resource=done.redemption, org_path=done.community_path)
+
+    async def on_governance(self, event: Event, session: AsyncSession) -> None:
+        conn = await session.connection()
+        disclosure = event.payload(governance_pb2.DisclosurePublished)
+        residents = await subscribers(conn, disclosure.compound_path)
+        await notify(conn, self.clock.now(), event_id=event.id, recipients=residents, kind="disclosure.published",
+                     context=dict(compound=disclosure.compound_name, period=disclosure.period,
+                                  income=yuan(disclosure.income_fen), expense=yuan(disclosure.expense_fen),
+                                  to_fund=yuan(disclosure.to_maintenance_fund_fen),
+                                  fund_balance=yuan(disclosure.maintenance_fund_balance_fen)),
+                     subject_resource=disclosure.disclosure, org_path=disclosure.compound_path)
+
+    async def on_help(self, event: Event, session: AsyncSession) -> None:
+        conn = await session.connection()
+        now = self.clock.now()
+        kind = event.envelope.subject
+        if kind == "notification.follow_up.due":
+            due = event.payload(ev.FollowUpDue)
+            row = await self._request(conn, due.help_request)
+            await notify(conn, now, event_id=event.id, recipients=[due.assignee_id], kind="follow_up.due",
+                         context=dict(on_behalf_of=row.on_behalf_of, day_offset=due.day_offset,
+                                      description=row.description),
+                         subject_resource=due.follow_up, org_path=due.community_path)
+            return
+        if kind == "notification.thanks.recorded":
+            given = event.payload(ev.ThanksRecorded)
+            await notify(conn, now, event_id=event.id, recipients=list(given.recipient_ids), kind="thanks.recorded",
+                         context=dict(giver=getattr(given, "from"), kind=given.kind, text=given.text),
+                         subject_resource=given.help_request, org_path=given.community_path)
+            return
+        changed = event.payload(ev.HelpRequestChanged)
+        row = await self._request(conn, changed.help_request)
+        context = dict(category=CATEGORY_ZH.get(row.category, row.category), on_behalf_of=row.on_behalf_of,
+                       description=row.description, contact=row.contact, resolution=row.resolution,
+                       level=changed.escalation_level, urgent=row.urgency >= pb.URGENCY_HIGH,
+                       suggestions="、".join(f"{d}（{p}）" if p else d for _, d, p in json.loads(row.suggestions)))
+        if kind in ("notification.help_request.acknowledged", "notification.help_request.resolved"):
+            # The person who reported it learns that someone is on it, and when it is done.
+            template = "help_request." + kind.rsplit(".", 1)[1]
+            context["assignee"] = changed.assignee_id
+            await notify(conn, now, event_id=event.id, recipients=[row.reporter_id], kind=template,
+                         context=context, subject_resource=changed.help_request, org_path=changed.community_path)
+            return
+        # assigned or escalated: the person now responsible. Escalations and urgent requests
+        # cannot wait for the end of someone's quiet hours.
+        critical = changed.escalation_level > 0 or row.urgency >= pb.URGENCY_HIGH
+        await notify(conn, now, event_id=event.id, recipients=[changed.assignee_id], kind="help_request.assigned",
+                     context=context, critical=critical, subject_resource=changed.help_request,
+                     org_path=changed.community_path)
+
+    async def _request(self, conn: AsyncConnection, name: str):  # type: ignore[no-untyped-def]
+        request_id = name.rsplit("/", 1)[-1]
+        row = (await conn.execute(sa.select(help_request).where(help_request.c.id == request_id))).first()
+        if row is None:
+            raise PoisonMessage(f"help request {name!r} is unknown here")
+        return row
+
+    async def _worker_for(self, conn: AsyncConnection, community_path: str) -> str:
+        settings = await settings_of(conn, community_path)
+        duty = await on_duty_at(conn, community_path, self.clock.now(), settings.utc_offset_minutes)
+        return duty.worker_id if duty else settings.head_id

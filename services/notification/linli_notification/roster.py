@@ -1,0 +1,84 @@
+"""Who is on duty at a moment, and which providers are open: pure functions over the roster,
+so the rules (weekday, dated/holiday shifts, swaps, opening hours) are tested in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from linli_notification.times import local
+
+
+@dataclass(frozen=True)
+class Shift:
+    id: str
+    weekday: int  # 1 Monday … 7 Sunday; 0 for a dated shift
+    on_date: str | None  # YYYY-MM-DD
+    start_minute: int
+    end_minute: int
+    worker_id: str
+    backup_id: str
+    order: int = 0  # creation order: of two shifts starting together, the newer one wins
+
+
+@dataclass(frozen=True)
+class Swap:
+    on_date: str
+    from_worker_id: str
+    to_worker_id: str
+
+
+@dataclass(frozen=True)
+class OnDuty:
+    shift_id: str
+    worker_id: str
+    backup_id: str
+
+
+def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_offset_minutes: int) -> OnDuty | None:
+    """The shift covering local time `when`. Dated shifts (holidays, special days) replace the
+    weekday's shifts on their date; among overlapping shifts the one that began last wins (a
+    short evening shift over an all-day one), and of two that began together the newer. Swaps
+    for the date then replace the worker or backup."""
+    moment = local(when, utc_offset_minutes)
+    day = moment.date().isoformat()
+    minute = moment.hour * 60 + moment.minute
+    dated = [s for s in shifts if s.on_date == day]
+    pool = dated or [s for s in shifts if s.on_date is None and s.weekday == moment.isoweekday()]
+    covering = [s for s in pool if s.start_minute <= minute < s.end_minute]
+    if not covering:
+        return None
+    shift = max(covering, key=lambda s: (s.start_minute, s.order))
+    worker, backup = shift.worker_id, shift.backup_id
+    for swap in swaps:
+        if swap.on_date != day:
+            continue
+        if worker == swap.from_worker_id:
+            worker = swap.to_worker_id
+        elif backup == swap.from_worker_id:
+            backup = swap.to_worker_id
+    return OnDuty(shift.id, worker, backup if backup != worker else "")
+
+
+@dataclass(frozen=True)
+class ProviderHours:
+    id: str
+    display_name: str
+    phone: str
+    priority: int
+    opening_hours: Sequence[tuple[int, int, int]]  # (weekday, open minute, close minute)
+
+
+def is_open(provider: ProviderHours, when: datetime, utc_offset_minutes: int) -> bool:
+    """No hours listed means always open."""
+    if not provider.opening_hours:
+        return True
+    moment = local(when, utc_offset_minutes)
+    minute = moment.hour * 60 + moment.minute
+    return any(day == moment.isoweekday() and start <= minute < end for day, start, end in provider.opening_hours)
+
+
+def open_alternatives(providers: Sequence[ProviderHours], when: datetime,
+                      utc_offset_minutes: int) -> list[ProviderHours]:
+    return sorted((p for p in providers if is_open(p, when, utc_offset_minutes)), key=lambda p: (p.priority, p.id))

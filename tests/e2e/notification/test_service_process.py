@@ -1,0 +1,65 @@
+"""The notification service as `make run` starts it: its own process under the local runner,
+demo data seeded (twice: restarting adds nothing), a request filed over gRPC routed to the
+worker on duty now, the WeChat message written by the local file provider, a clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from linli_notification.descriptor import SERVICE
+
+from linli.notification.v1 import notification_pb2 as pb
+from linli.notification.v1 import notification_pb2_grpc as pb_grpc
+from linli_runtime.auth import TokenSigner
+from linli_runtime.platform import LocalPlatform
+from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+PARENT = "communities/chengdu~jinjiang~chenglonglu~fengshu"
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+    monkeypatch.setenv("LINLI_SWEEP_INTERVAL_SECONDS", "0.2")
+    return tmp_path / "var"
+
+
+def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: Path) -> None:
+    md = (("authorization", "Bearer " + TokenSigner(TEST_JWT_SECRET).issue(
+        "worker-he", role="community_worker", scope=FENGSHU)),)
+    for round_ in (1, 2):
+        platform = LocalPlatform(var_dir, nats_port=0, services=[SERVICE])
+        try:
+            platform.start()
+            [service] = platform.services
+            with grpc.insecure_channel(service.address) as channel:
+                roster = pb_grpc.DutyRosterServiceStub(channel)
+                shifts = roster.ListDutyShifts(pb.ListDutyShiftsRequest(parent=PARENT, page_size=100),
+                                               metadata=md, timeout=10)
+                assert len(shifts.duty_shifts) == 12, f"demo roster seeded once (round {round_})"
+                if round_ == 2:
+                    continue
+                on_duty = roster.GetOnDuty(pb.GetOnDutyRequest(parent=PARENT), metadata=md, timeout=10)
+                filed = pb_grpc.HelpRequestServiceStub(channel).CreateHelpRequest(pb.CreateHelpRequestRequest(
+                    parent=PARENT, help_request=pb.HelpRequest(
+                        reporter_role=pb.REPORTER_ROLE_WORKER, category="meal", urgency=pb.URGENCY_HIGH,
+                        description="e2e")), metadata=md, timeout=10).help_request
+            expected = on_duty.worker_id or on_duty.head_id
+            assert filed.assignee_id == expected
+            deliveries = var_dir / "notification-deliveries.jsonl"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not deliveries.exists():
+                time.sleep(0.2)
+            [line] = deliveries.read_text(encoding="utf-8").splitlines()
+            sent = json.loads(line)
+            assert (sent["recipient_id"], sent["channel"]) == (expected, "wechat")
+            assert sent["title"] == "新的求助：送餐（紧急）"
+        finally:
+            procs = [s.proc for s in platform.services]
+            platform.stop()
+        assert all(p is not None and p.returncode == 0 for p in procs), "exited cleanly on SIGTERM"

@@ -1,0 +1,3 @@
+from tests.integration.notification.kit import h, wechat_providers
+
+__all__ = ["h", "wechat_providers"]

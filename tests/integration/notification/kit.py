@@ -1,0 +1,115 @@
+"""Shared pieces of the notification service's integration tests: the app on a free port with
+a ManualClock (Saturday 7 November 2026, Ms Wan's day), real NATS and a real database,
+recording providers standing in for SMS / WeChat gateways, and gRPC stubs with tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from linli_notification.app import NotificationApp
+from linli_notification.demo import seed
+from linli_notification.providers import OutboundMessage, ProviderError
+from linli_notification.settings import NotificationSettings
+from linli_notification.tables import notice
+
+from linli.notification.v1 import notification_pb2 as pb
+from linli.notification.v1 import notification_pb2_grpc as pb_grpc
+from linli_runtime.auth import TokenSigner
+from linli_runtime.clock import ManualClock
+from linli_runtime.processes import NatsServer
+from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+FENGSHU_NAME = "communities/chengdu~jinjiang~chenglonglu~fengshu"
+JINSHANG = f"{FENGSHU}/jinshang-chuntian"
+# Saturday 7 November 2026, 11:00 in Chengdu (UTC+8).
+SATURDAY_11AM = datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class RecordingProvider:
+    """A stand-in for an SMS / WeChat gateway: fails its first `fail_times` sends (or every send
+    when `down`), then records what it sent."""
+
+    name: str
+    fail_times: int = 0
+    down: bool = False
+    calls: int = 0
+    sent: list[OutboundMessage] = field(default_factory=list)
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.calls += 1
+        if self.down or self.calls <= self.fail_times:
+            raise ProviderError(f"{self.name} unavailable")
+        self.sent.append(message)
+
+
+@dataclass
+class Harness:
+    app: NotificationApp
+    clock: ManualClock
+    channel: grpc.aio.Channel
+    signer: TokenSigner
+    wechat: list[RecordingProvider]
+
+    def token(self, subject: str = "worker-zhao", role: str = "community_worker", scope: str = FENGSHU) -> str:
+        return self.signer.issue(subject, role=role, scope=scope)
+
+    def md(self, subject: str = "worker-zhao", role: str = "community_worker",
+           scope: str = FENGSHU) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(subject, role, scope)}"),)
+
+    @property
+    def help(self) -> pb_grpc.HelpRequestServiceStub:
+        return pb_grpc.HelpRequestServiceStub(self.channel)
+
+    @property
+    def roster(self) -> pb_grpc.DutyRosterServiceStub:
+        return pb_grpc.DutyRosterServiceStub(self.channel)
+
+    @property
+    def inbox(self) -> pb_grpc.InboxServiceStub:
+        return pb_grpc.InboxServiceStub(self.channel)
+
+    async def notices_of(self, recipient: str) -> list[sa.Row]:  # type: ignore[type-arg]
+        async with self.app.db.transaction() as session:
+            conn = await session.connection()
+            return list((await conn.execute(sa.select(notice).where(
+                notice.c.recipient_id == recipient).order_by(notice.c.seq))).all())
+
+
+def ms_wan_request(**overrides: object) -> pb.HelpRequest:
+    fields: dict[str, object] = dict(
+        reporter_id="canteen-staff-liu", reporter_role=pb.REPORTER_ROLE_CANTEEN_STAFF, on_behalf_of="万阿姨",
+        contact="138-0000-0000", category="meal", urgency=pb.URGENCY_HIGH, compound_path=JINSHANG,
+        description="万阿姨生病卧床，无法出门买饭")
+    fields.update(overrides)
+    return pb.HelpRequest(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def wechat_providers(request: pytest.FixtureRequest) -> list[RecordingProvider]:
+    """Fresh providers per test; parametrize indirectly with a list of RecordingProvider
+    keyword sets to change them."""
+    specs = getattr(request, "param", [{"name": "wechat-primary"}])
+    return [RecordingProvider(**spec) for spec in specs]
+
+
+@pytest.fixture
+async def h(database_url: str, nats_server: NatsServer, signer: TokenSigner,
+                  wechat_providers: list[RecordingProvider]) -> AsyncIterator[Harness]:
+    clock = ManualClock(SATURDAY_11AM)
+    settings = NotificationSettings(port=0, database_url=database_url, nats_url=nats_server.url,
+                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
+    app = NotificationApp(settings, clock=clock, providers={"wechat": wechat_providers, "sms": []})
+    app.on_start(seed)
+    await app.start()
+    await app.bus.wait_ready(15)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield Harness(app, clock, channel, signer, wechat_providers)
+    await app.stop(grace=1)
