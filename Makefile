@@ -41,7 +41,7 @@ run-cluster: $(STAMP) ## 3-node NATS cluster, PostgreSQL, 2 replicas of every se
 	$(BIN)/linli platform run-cluster
 
 bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo
-	$(BIN)/python bench/event_path.py
+	$(BIN)/python -m bench.event_path
 
 token: $(STAMP) ## issue a local operator token: make token ROLE=city_operator SCOPE=chengdu
 	@$(BIN)/linli token issue --role $(or $(ROLE),platform_admin) --scope '$(SCOPE)'
