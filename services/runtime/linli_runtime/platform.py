@@ -154,10 +154,10 @@ class LocalPlatform:
         table = Table(title="Linli is running", title_justify="left")
         table.add_column("component")
         table.add_column("address")
-        table.add_column("data / log")
-        table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.store_dir))
+        table.add_column("log (under the data folder)")
+        table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.log_file.relative_to(self.var_dir)))
         for s in self.services:
-            table.add_row(s.descriptor.name, s.address, f"{self.database_url(s.descriptor)}\n{s.log_path}")
+            table.add_row(s.descriptor.name, s.address, str(s.log_path.relative_to(self.var_dir)))
         return table
 
     def stop(self) -> None:

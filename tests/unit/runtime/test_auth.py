@@ -89,3 +89,21 @@ def test_scopes_filter_keeps_only_reachable_paths() -> None:
 def test_no_principal_is_unauthenticated() -> None:
     with pytest.raises(Unauthenticated):
         require_scope(FENGSHU)
+
+
+def test_verified_tokens_are_remembered_until_they_expire() -> None:
+    from datetime import timedelta
+
+    from linli_runtime.clock import ManualClock
+
+    clock = ManualClock()
+    signer = TokenSigner(KEY, clock=clock)
+    token = signer.issue("li", role="community_worker", scope=FENGSHU, ttl_seconds=600)
+    assert signer.verify(token).subject == "li"
+    assert signer.verify(token).subject == "li"  # from the cache
+    clock.advance(timedelta(seconds=599))
+    assert signer.verify(token).subject == "li"
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(Unauthenticated) as expired:
+        signer.verify(token)
+    assert expired.value.reason == "TOKEN_EXPIRED"
