@@ -158,6 +158,8 @@ async def test_hold_events_and_credits_reach_the_bus(
         seen.append(EventEnvelope.FromString(msg.data))
 
     await nc.subscribe("points.>", cb=collect)
+
+    await nc.flush()  # the server has the subscription before anything is published
     try:
         await fund(ledger_stub, as_service, 10)
         await ledger_stub.PlaceHold(hold_request("e1", amount=4), metadata=as_service)

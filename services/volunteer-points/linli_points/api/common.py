@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from linli_runtime.auth import require_scope
-from linli_runtime.errors import InvalidArgument
+from linli_runtime.auth import Principal, Role, caller, require_role, require_scope
+from linli_runtime.errors import AlreadyExists, InvalidArgument, PermissionDenied
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -63,3 +63,80 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
+
+
+def ident(field: str, value: str) -> str:
+    """A caller-chosen id: 1-64 characters of letters, digits, '.', '_', ':' or '-'."""
+    from linli_points.ledger.accounts import check_id
+
+    return check_id(field, value)
+
+
+def display_name(field: str, value: str) -> str:
+    return text(field, value.strip(), 100, required=True)
+
+
+def parse_date(field: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else _bad_date(field)
+    except ValueError:
+        return _bad_date(field)
+
+
+def _bad_date(field: str) -> date:
+    raise InvalidArgument.field(field, "must be a date written YYYY-MM-DD")
+
+
+def parse_month(field: str, value: str) -> str:
+    try:
+        if len(value) == 7:
+            datetime.strptime(value, "%Y-%m")
+            return value
+    except ValueError:
+        pass
+    raise InvalidArgument.field(field, "must be a month written YYYY-MM")
+
+
+WRITERS = (Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER)
+READERS = (*WRITERS, Role.PARTY_COMMITTEE)
+
+
+def require_writer() -> Principal:
+    return require_role(*WRITERS)
+
+
+def require_reader() -> Principal:
+    return require_role(*READERS)
+
+
+def require_worker_or_self(volunteer_id: str) -> Principal:
+    """Workers act for anyone in scope; a volunteer only for themself."""
+    who = caller()
+    if who.role == Role.VOLUNTEER:
+        if who.subject != volunteer_id:
+            raise PermissionDenied("a volunteer may act only for themself", reason="NOT_SELF")
+        return who
+    return require_writer()
+
+
+def refuse_conflict(what: str, key: str) -> AlreadyExists:
+    return AlreadyExists(f"{what} {key!r} already exists with different content; choose a new id",
+                         reason="ID_REUSED", metadata={"id": key})
+
+
+def encode_key_token(kind: str, key: str) -> str:
+    """A page token for lists ordered by a string key: the last key returned."""
+    return base64.urlsafe_b64encode(f"{kind}\x1f{key}".encode()).decode().rstrip("=")
+
+
+def decode_key_token(kind: str, token: str) -> str:
+    if not token:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, sep, key = raw.partition("\x1f")
+        if prefix == kind and sep and key:
+            return key
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument.field("page_token", "is not a token returned by this method")

@@ -98,8 +98,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         path = community(request.community_path)
         _writer()
         check_id("transfer_id", request.transfer_id)
-        if not request.reversed_transfer_id:
-            raise InvalidArgument.field("reversed_transfer_id", "is required")
+        if not 1 <= len(request.reversed_transfer_id) <= 160:
+            raise InvalidArgument.field("reversed_transfer_id", "is required (at most 160 characters)")
         if request.amount < 0 or request.amount > MAX_AMOUNT:
             raise InvalidArgument.field("amount", f"must be between 0 (all) and {MAX_AMOUNT}")
         reason = text("reason", request.reason, 100, required=True)

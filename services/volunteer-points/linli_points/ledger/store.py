@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
@@ -44,6 +43,7 @@ from linli_points.ledger.model import (
     TransferRequest,
 )
 from linli_points.ledger.tables import accounts, holds, transfers
+from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -57,10 +57,6 @@ EventFactory = Callable[[str, Message, str], EventEnvelope]
 
 POSTED_KINDS = frozenset({Kind.DIRECT, Kind.POST, Kind.REVERSAL})
 REVERSIBLE_KINDS = POSTED_KINDS
-RETRIES = 8
-# PostgreSQL: serialization_failure, deadlock_detected.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-
 _HOLD_EVENT_STATE = {
     HoldState.PENDING: events.POINTS_HOLD_STATE_PENDING,
     HoldState.POSTED: events.POINTS_HOLD_STATE_POSTED,
@@ -81,14 +77,6 @@ def void_id(hold_id: str) -> str:
 def utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    orig: Any = exc.orig
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return code in RETRYABLE_SQLSTATES
 
 
 def _transfer(row: Any) -> Transfer:
@@ -131,16 +119,7 @@ class Ledger:
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction, retrying it whole after the races described above."""
-        for attempt in range(RETRIES):
-            try:
-                async with self.db.transaction() as session:
-                    conn = await session.connection()
-                    return await work(conn)
-            except DBAPIError as exc:
-                if attempt == RETRIES - 1 or not _retryable(exc):
-                    raise
-                log.debug("ledger transaction retried", extra={"attempt": attempt + 1, "error": type(exc).__name__})
-        raise AssertionError("unreachable")
+        return await run_in_transaction(self.db, work)
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)

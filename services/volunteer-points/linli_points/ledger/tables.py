@@ -41,7 +41,7 @@ transfers = sa.Table(
     metadata,
     sa.Column("seq", Id, primary_key=True, autoincrement=True),
     sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("transfer_id", sa.String(80), nullable=False),  # caller ids ≤ 64, + "/post"
+    sa.Column("transfer_id", sa.String(160), nullable=False),  # caller ids ≤ 64; ours are longer
     sa.Column("kind", sa.SmallInteger, nullable=False),
     sa.Column("debit_account_id", Id, sa.ForeignKey("points_account.id"), nullable=False),
     sa.Column("credit_account_id", Id, sa.ForeignKey("points_account.id"), nullable=False),
@@ -50,7 +50,7 @@ transfers = sa.Table(
     sa.Column("amount", Points, nullable=False),
     sa.Column("reason", sa.String(100), nullable=False, server_default=""),
     sa.Column("source", sa.String(200), nullable=False, server_default=""),
-    sa.Column("related_transfer_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("related_transfer_id", sa.String(160), nullable=False, server_default=""),
     # sha256 of what the caller asked for: a replay must match it exactly.
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("debit_balance_after", Points, nullable=False),
@@ -62,6 +62,8 @@ transfers = sa.Table(
 sa.Index("ix_points_transfer_debit", transfers.c.debit_account_id, transfers.c.seq)
 sa.Index("ix_points_transfer_credit", transfers.c.credit_account_id, transfers.c.seq)
 sa.Index("ix_points_transfer_related", transfers.c.community_path, transfers.c.related_transfer_id)
+# Rankings: points earned per community and period.
+sa.Index("ix_points_transfer_period", transfers.c.community_path, transfers.c.created_at)
 
 holds = sa.Table(
     "points_hold",

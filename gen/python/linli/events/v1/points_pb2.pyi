@@ -243,3 +243,47 @@ class PointsHoldChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PointsHoldChanged: _TypeAlias = PointsHoldChanged  # noqa: Y015
+
+@_typing.final
+class VisitLogged(_message.Message):
+    """VisitLogged: subject `points.visit.logged`: a family member visited a paired elder."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRING_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    VISITS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    pairing: _builtins.str
+    community_path: _builtins.str
+    family_id: _builtins.str
+    elder_id: _builtins.str
+    volunteer_id: _builtins.str
+    visit_id: _builtins.str
+    month: _builtins.str
+    """Month of the visit, `YYYY-MM`."""
+    visits_this_month: _builtins.int
+    """Confirmed visits of the pairing in that month, this one included."""
+    def __init__(
+        self,
+        *,
+        pairing: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        family_id: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        visit_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        visits_this_month: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_id", b"visit_id", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VisitLogged: _TypeAlias = VisitLogged  # noqa: Y015
