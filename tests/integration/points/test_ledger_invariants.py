@@ -117,7 +117,7 @@ async def test_balances_sum_to_zero_after_any_sequence(ledger: Ledger, clock: Ma
 
     # Hypothesis drives the examples from a worker thread; each runs on the test's event loop
     # (where the database connections live) in a community of its own.
-    @settings(max_examples=25, deadline=None, derandomize=False,
+    @settings(max_examples=25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(st.lists(operation, min_size=5, max_size=30))
     def sequences(ops: list[tuple[Any, ...]]) -> None:
