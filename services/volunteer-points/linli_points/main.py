@@ -17,6 +17,7 @@ from linli.points.v1 import (
 )
 from linli_points.api import activities, awards, ledger_servicer, pairings, volunteers
 from linli_points.demo import seed_demo
+from linli_points.help_requests import help_request_consumer
 from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import HoldSweeper
 from linli_runtime.clock import Clock
@@ -52,6 +53,7 @@ class PointsApp(ServiceApp):
                          pairings.PairingServicer(self.db, self.clock, self.make_event), pairings.FULL_NAME)
         self.add_service(awards_pb2_grpc.add_AwardServiceServicer_to_server,
                          awards.AwardServicer(self.db, self.clock, self.make_event), awards.FULL_NAME)
+        self.add_consumer(help_request_consumer(self.ledger))
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
 

@@ -435,3 +435,41 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
             ("little-maple-leaf", 72), ("red-maple-vanguard", 24)]
         assert issued.balance < 0
         assert sum(c.placeholder for c in cats.task_categories) == 4
+
+
+async def test_resolved_help_requests_credit_their_helpers_once(
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, nats_server: NatsServer
+) -> None:
+    from linli.events.v1.notification_pb2 import HelpRequestResolved
+    from linli_runtime.events import make_event
+
+    async def bus_ready() -> bool:
+        return app.bus.ready  # the service has created its streams
+
+    await wait_until(bus_ready, what="the service connected to NATS")
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    request = f"{FENGSHU}/helpRequests/h-wan-meal"
+    payload = HelpRequestResolved(help_request=request, community_path=FENGSHU, category="meal",
+                                  volunteer_ids=["v-li", "v-zhao", "v-li"])
+    # the same request reported by two events (a retrying publisher): credited once
+    for _ in range(2):
+        envelope = make_event("notification.help_request.credited", payload, org_scope=FENGSHU,
+                              source="notification")
+        await js.publish(envelope.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
+    poison = make_event("notification.help_request.credited", led.Transfer(), org_scope=FENGSHU, source="x")
+    await js.publish(poison.subject, poison.SerializeToString())
+    await nc.close()
+
+    async def credited() -> bool:
+        got = [await s.ledger.GetBalance(led.GetBalanceRequest(community_path=FENGSHU, account=f"volunteers/{v}"),
+                                         metadata=as_worker) for v in ("v-li", "v-zhao")]
+        return all(b.balance == 10 for b in got)
+
+    s = stubs
+    await wait_until(credited, what="helpers credited")
+    await asyncio.sleep(0.5)  # let the duplicate be processed too
+    history = await s.ledger.ListTransfers(led.ListTransfersRequest(community_path=FENGSHU,
+                                                                    account="volunteers/v-li"), metadata=as_worker)
+    assert [(e.transfer.reason, e.change) for e in history.entries] == [("helping-people-in-difficulty", 10)]
+    assert history.entries[0].transfer.source == request
