@@ -10,12 +10,13 @@ from pydantic import Field
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import (
     activities_pb2_grpc,
+    adjustments_pb2_grpc,
     awards_pb2_grpc,
     ledger_pb2_grpc,
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
 )
-from linli_points.api import activities, awards, ledger_servicer, pairings, volunteers
+from linli_points.api import activities, adjustments, awards, ledger_servicer, pairings, volunteers
 from linli_points.demo import seed_demo
 from linli_points.help_requests import help_request_consumer
 from linli_points.ledger.store import Ledger
@@ -53,6 +54,8 @@ class PointsApp(ServiceApp):
                          pairings.PairingServicer(self.db, self.clock, self.make_event), pairings.FULL_NAME)
         self.add_service(awards_pb2_grpc.add_AwardServiceServicer_to_server,
                          awards.AwardServicer(self.db, self.clock, self.make_event), awards.FULL_NAME)
+        self.add_service(adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
+                         adjustments.AdjustmentServicer(self.ledger), adjustments.FULL_NAME)
         self.add_consumer(help_request_consumer(self.ledger))
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))

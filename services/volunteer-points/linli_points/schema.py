@@ -137,3 +137,17 @@ awards = sa.Table(
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("points_earned", Points, nullable=False),
 )
+
+adjustments = sa.Table(
+    "points_adjustment", metadata, *_key("adjustment_id"),
+    sa.Column("volunteer_id", sa.String(ID), nullable=False),
+    sa.Column("points", Points, nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("proposed_by", sa.String(ID), nullable=False),
+    sa.Column("decided_by", sa.String(ID), nullable=False, server_default=""),
+    sa.Column("transfer_id", sa.String(160), nullable=False, server_default=""),
+    sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+)

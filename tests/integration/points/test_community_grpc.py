@@ -19,11 +19,13 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import (
     activities_pb2_grpc,
+    adjustments_pb2_grpc,
     awards_pb2_grpc,
     ledger_pb2_grpc,
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
 )
+from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
@@ -44,6 +46,7 @@ class Stubs:
         self.pairings = pairings_pb2_grpc.PairingServiceStub(channel)
         self.awards = awards_pb2_grpc.AwardServiceStub(channel)
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
+        self.adjustments = adjustments_pb2_grpc.AdjustmentServiceStub(channel)
 
 
 @pytest.fixture
@@ -350,9 +353,16 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.awards.ListRankings(aw.ListRankingsRequest(community_path=SHENGJIAN, period="2026"), metadata=md),
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
+            community_path=SHENGJIAN, adjustment_id="a", volunteer_id="v", points=1, reason="x"), metadata=md),
+        s.adjustments.ApproveAdjustment(adj.ApproveAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
+                                        metadata=md),
+        s.adjustments.RejectAdjustment(adj.RejectAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
+                                       metadata=md),
+        s.adjustments.ListAdjustments(adj.ListAdjustmentsRequest(community_path=SHENGJIAN), metadata=md),
     ]
-    services = (vol, act, par, aw)
-    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService"}
+    services = (vol, act, par, aw, adj)
+    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService", "AdjustmentService"}
     total = sum(len(m.DESCRIPTOR.services_by_name[n].methods) for m in services for n in names
                 if n in m.DESCRIPTOR.services_by_name)
     assert len(elsewhere) == total  # one call per method
@@ -400,6 +410,12 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, gold_count=-1), metadata=md),
          "gold_count"),
         (s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=99), metadata=md), "year"),
+        (s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
+            community_path=FENGSHU, adjustment_id="a", volunteer_id="v", points=0, reason="x"), metadata=md),
+         "points"),
+        (s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
+            community_path=FENGSHU, adjustment_id="a", volunteer_id="v", points=5, reason=" "), metadata=md),
+         "reason"),
     ]
     for call, field in malformed:
         await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT, field=field)
@@ -473,3 +489,44 @@ async def test_resolved_help_requests_credit_their_helpers_once(
                                                                     account="volunteers/v-li"), metadata=as_worker)
     assert [(e.transfer.reason, e.change) for e in history.entries] == [("helping-people-in-difficulty", 10)]
     assert history.entries[0].transfer.source == request
+
+
+async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(
+    stubs: Stubs, token_for: Callable[..., Metadata]
+) -> None:
+    s = stubs
+    li = token_for("community_worker", subject="worker-li")
+    zhang = token_for("community_worker", subject="worker-zhang")
+    propose = adj.ProposeAdjustmentRequest(community_path=FENGSHU, adjustment_id="adj-1", volunteer_id="v-wan",
+                                           points=12, reason="visit logged on paper in October")
+    proposed = await s.adjustments.ProposeAdjustment(propose, metadata=li)
+    assert proposed == await s.adjustments.ProposeAdjustment(propose, metadata=li)
+    assert proposed.adjustment.state == adj.ADJUSTMENT_STATE_PROPOSED
+    approve = adj.ApproveAdjustmentRequest(community_path=FENGSHU, adjustment_id="adj-1")
+    await expect_error(s.adjustments.ApproveAdjustment(approve, metadata=li), grpc.StatusCode.FAILED_PRECONDITION,
+                       "SAME_APPROVER")
+    approved = await s.adjustments.ApproveAdjustment(approve, metadata=zhang)
+    assert approved == await s.adjustments.ApproveAdjustment(approve, metadata=zhang)
+    assert (approved.adjustment.state, approved.adjustment.decided_by, approved.adjustment.transfer_id) == (
+        adj.ADJUSTMENT_STATE_APPROVED, "worker-zhang", "adjustment:adj-1")
+    await expect_error(s.adjustments.RejectAdjustment(adj.RejectAdjustmentRequest(
+        community_path=FENGSHU, adjustment_id="adj-1"), metadata=zhang), grpc.StatusCode.FAILED_PRECONDITION,
+        "ADJUSTMENT_APPROVED")
+
+    # a debit beyond the balance is refused and stays proposed
+    await s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
+        community_path=FENGSHU, adjustment_id="adj-2", volunteer_id="v-wan", points=-13, reason="double count"),
+        metadata=li)
+    await expect_error(s.adjustments.ApproveAdjustment(adj.ApproveAdjustmentRequest(
+        community_path=FENGSHU, adjustment_id="adj-2"), metadata=zhang), grpc.StatusCode.FAILED_PRECONDITION,
+        "INSUFFICIENT_POINTS")
+    rejected = await s.adjustments.RejectAdjustment(adj.RejectAdjustmentRequest(
+        community_path=FENGSHU, adjustment_id="adj-2"), metadata=zhang)
+    assert rejected.adjustment.state == adj.ADJUSTMENT_STATE_REJECTED
+    listed = await s.adjustments.ListAdjustments(adj.ListAdjustmentsRequest(community_path=FENGSHU), metadata=li)
+    assert [(a.adjustment_id, a.state) for a in listed.adjustments] == [
+        ("adj-1", adj.ADJUSTMENT_STATE_APPROVED), ("adj-2", adj.ADJUSTMENT_STATE_REJECTED)]
+    history = await s.ledger.ListTransfers(led.ListTransfersRequest(community_path=FENGSHU,
+                                                                    account="volunteers/v-wan"), metadata=li)
+    assert [(e.transfer.transfer_id, e.change, e.balance_after) for e in history.entries] == [
+        ("adjustment:adj-1", 12, 12)]
