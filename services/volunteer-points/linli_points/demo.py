@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from linli.points.v1 import pairings_pb2
 from linli_points.api.activities import upsert_category
 from linli_points.api.pairings import create_elder, create_pairing
-from linli_points.api.volunteers import create_family, create_team, create_volunteer, join_team
 from linli_points.ledger.accounts import ISSUANCE, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
+from linli_points.people import create_family, create_team, create_volunteer, join_team
 from linli_points.periods import month_of
 from linli_points.records import create_once
 from linli_points.schema import visits

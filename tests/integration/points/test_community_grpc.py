@@ -326,6 +326,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                                   join_date="2026-01-01"), metadata=md),
         s.volunteers.LeaveTeam(vol.LeaveTeamRequest(community_path=SHENGJIAN, team_id="t", volunteer_id="v",
                                                     leave_date="2026-01-01"), metadata=md),
+        s.volunteers.ImportRoster(vol.ImportRosterRequest(community_path=SHENGJIAN, csv_content=b"x",
+                                                          mode=vol.IMPORT_MODE_PER_ROW), metadata=md),
         s.activities.ListTaskCategories(act.ListTaskCategoriesRequest(community_path=SHENGJIAN), metadata=md),
         s.activities.UpdateTaskCategory(act.UpdateTaskCategoryRequest(task_category=act.TaskCategory(
             community_path=SHENGJIAN, slug="c", display_name="x")), metadata=md),
@@ -530,3 +532,56 @@ async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(
                                                                     account="volunteers/v-wan"), metadata=li)
     assert [(e.transfer.transfer_id, e.change, e.balance_after) for e in history.entries] == [
         ("adjustment:adj-1", 12, 12)]
+
+
+ROSTER = """volunteer_id,display_name,family_id,family_name,team_ids,join_date
+v-101,刘芳,f-101,刘家,red-maple-vanguard,2026-03-01
+v-102,陈伟,f-101,刘家,,
+v-103,,f-102,陈家,,
+bad id,王五,,,,
+v-104,周杰,f-104,周家,no-such-team,
+v-101,刘芳,f-101,刘家,,
+v-105,吴敏,,,red-maple-vanguard,2030-01-01
+"""
+
+
+async def test_roster_import_reports_every_rejected_row_and_is_all_or_nothing_when_asked(
+    stubs: Stubs, as_worker: Metadata
+) -> None:
+    s, md = stubs, as_worker
+    await s.volunteers.CreateTeam(vol.CreateTeamRequest(team=vol.Team(
+        community_path=FENGSHU, team_id="red-maple-vanguard", display_name="红枫党员先锋队")), metadata=md)
+    request = vol.ImportRosterRequest(community_path=FENGSHU, csv_content=("\ufeff" + ROSTER).encode(),
+                                      mode=vol.IMPORT_MODE_ALL_OR_NOTHING)
+    report = await s.volunteers.ImportRoster(request, metadata=md)
+    expected = [(4, "display_name"), (5, "volunteer_id"), (6, "team_ids"), (7, "volunteer_id"), (8, "join_date")]
+    assert (report.rows_total, report.rows_imported) == (7, 0)
+    assert [(r.line, r.field) for r in report.rejections] == expected
+    listed = await s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=FENGSHU), metadata=md)
+    assert list(listed.volunteers) == []  # nothing imported
+
+    request.mode = vol.IMPORT_MODE_PER_ROW
+    report = await s.volunteers.ImportRoster(request, metadata=md)
+    assert (report.rows_total, report.rows_imported) == (7, 2)
+    assert [(r.line, r.field) for r in report.rejections] == expected
+    again = await s.volunteers.ImportRoster(request, metadata=md)  # a second import changes nothing
+    assert again.rows_imported == 2
+    listed = await s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=FENGSHU), metadata=md)
+    assert [(v.volunteer_id, v.family_id) for v in listed.volunteers] == [("v-101", "f-101"), ("v-102", "f-101")]
+    teams = await s.volunteers.ListTeams(vol.ListTeamsRequest(community_path=FENGSHU), metadata=md)
+    assert teams.teams[0].member_count == 1
+
+    # a row that conflicts with what exists fails at import: all-or-nothing keeps nothing of the file
+    conflicting = "volunteer_id,display_name\nv-201,新人\nv-101,另一个名字\n"
+    report = await s.volunteers.ImportRoster(vol.ImportRosterRequest(
+        community_path=FENGSHU, csv_content=conflicting.encode(), mode=vol.IMPORT_MODE_ALL_OR_NOTHING), metadata=md)
+    assert report.rows_imported == 0 and [r.line for r in report.rejections] == [3]
+    await expect_error(s.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=FENGSHU, volunteer_id="v-201"),
+                                                 metadata=md), grpc.StatusCode.NOT_FOUND)
+    for content, mode, field in ((b"", vol.IMPORT_MODE_PER_ROW, "csv_content"),
+                                 (b"name\nx\n", vol.IMPORT_MODE_PER_ROW, "csv_content"),
+                                 (b"\xff\xfe", vol.IMPORT_MODE_PER_ROW, "csv_content"),
+                                 (ROSTER.encode(), vol.IMPORT_MODE_UNSPECIFIED, "mode")):
+        await expect_error(s.volunteers.ImportRoster(vol.ImportRosterRequest(
+            community_path=FENGSHU, csv_content=content, mode=mode), metadata=md),
+            grpc.StatusCode.INVALID_ARGUMENT, field=field)

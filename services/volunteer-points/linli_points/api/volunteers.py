@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import grpc
@@ -24,9 +23,11 @@ from linli_points.api.common import (
     timestamp,
 )
 from linli_points.ledger.store import utc
-from linli_points.records import create_once, exists
+from linli_points.people import create_family, create_team, create_volunteer, current_membership, join_team
+from linli_points.periods import local
+from linli_points.roster import import_roster
 from linli_points.schema import families, memberships, teams, volunteers
-from linli_points.tx import fingerprint, run_in_transaction
+from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -52,55 +53,6 @@ def family_pb(row: Any) -> pb.Family:
 def membership_pb(row: Any) -> pb.Membership:
     return pb.Membership(team_id=row.team_id, volunteer_id=row.volunteer_id, join_date=row.join_date.isoformat(),
                          leave_date=row.leave_date.isoformat() if row.leave_date else "")
-
-
-async def create_volunteer(
-    conn: AsyncConnection, path: str, volunteer_id: str, name: str, *, person_id: str = "", family_id: str = "",
-    now: Any,
-) -> tuple[Any, bool]:
-    if family_id and not await exists(conn, families, community_path=path, family_id=family_id):
-        raise NotFound(f"family {family_id!r} does not exist in {path}", reason="FAMILY_NOT_FOUND")
-    return await create_once(
-        conn, volunteers, {"community_path": path, "volunteer_id": volunteer_id},
-        {"display_name": name, "person_id": person_id, "family_id": family_id, "created_at": now},
-        fingerprint(name, person_id, family_id), "volunteer",
-    )
-
-
-async def create_family(conn: AsyncConnection, path: str, family_id: str, name: str, now: Any) -> tuple[Any, bool]:
-    return await create_once(conn, families, {"community_path": path, "family_id": family_id},
-                             {"display_name": name, "created_at": now}, fingerprint(name), "family")
-
-
-async def create_team(conn: AsyncConnection, path: str, team_id: str, name: str) -> tuple[Any, bool]:
-    return await create_once(conn, teams, {"community_path": path, "team_id": team_id},
-                             {"display_name": name}, fingerprint(name), "team")
-
-
-async def join_team(conn: AsyncConnection, path: str, team_id: str, volunteer_id: str, when: date) -> Any:
-    if not await exists(conn, teams, community_path=path, team_id=team_id):
-        raise NotFound(f"team {team_id!r} does not exist in {path}", reason="TEAM_NOT_FOUND")
-    if not await exists(conn, volunteers, community_path=path, volunteer_id=volunteer_id):
-        raise NotFound(f"volunteer {volunteer_id!r} does not exist in {path}", reason="VOLUNTEER_NOT_FOUND")
-    current = await _current_membership(conn, path, team_id, volunteer_id)
-    if current is not None:
-        return current  # already a member: a repeat changes nothing
-    await conn.execute(memberships.insert().values(community_path=path, team_id=team_id, volunteer_id=volunteer_id,
-                                                   join_date=when, leave_date=None))
-    current = await _current_membership(conn, path, team_id, volunteer_id)
-    assert current is not None
-    return current
-
-
-async def _current_membership(conn: AsyncConnection, path: str, team_id: str, volunteer_id: str) -> Any:
-    return (
-        await conn.execute(
-            sa.select(memberships).where(
-                memberships.c.community_path == path, memberships.c.team_id == team_id,
-                memberships.c.volunteer_id == volunteer_id, memberships.c.leave_date.is_(None),
-            )
-        )
-    ).first()
 
 
 class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
@@ -234,7 +186,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         when = parse_date("leave_date", request.leave_date)
 
         async def work(conn: AsyncConnection) -> Any:
-            current = await _current_membership(conn, path, team_id, volunteer_id)
+            current = await current_membership(conn, path, team_id, volunteer_id)
             if current is None:
                 last = (await conn.execute(
                     sa.select(memberships).where(
@@ -252,3 +204,20 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
 
         row = await run_in_transaction(self.db, work)
         return pb.LeaveTeamResponse(membership=membership_pb(row))
+
+    async def ImportRoster(
+        self, request: pb.ImportRosterRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportRosterResponse:
+        path = community(request.community_path)
+        require_writer()
+        if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
+            raise InvalidArgument.field("mode", "choose ALL_OR_NOTHING or PER_ROW")
+        if not request.csv_content:
+            raise InvalidArgument.field("csv_content", "is required")
+        now = self.clock.now()
+        report = await import_roster(self.db, path, request.csv_content,
+                                     request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING, now, local(now).date())
+        return pb.ImportRosterResponse(
+            rows_total=report.rows_total, rows_imported=report.rows_imported,
+            rejections=[pb.RowRejection(line=r.line, field=r.field, reason=r.reason) for r in report.rejections],
+        )

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,113 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ImportMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_MODE_UNSPECIFIED: _ImportMode.ValueType  # 0
+    IMPORT_MODE_ALL_OR_NOTHING: _ImportMode.ValueType  # 1
+    """Import nothing unless every row is good."""
+    IMPORT_MODE_PER_ROW: _ImportMode.ValueType  # 2
+    """Import the good rows, report the others."""
+
+class ImportMode(_ImportMode, metaclass=_ImportModeEnumTypeWrapper):
+    """How ImportRoster treats a file with bad rows."""
+
+IMPORT_MODE_UNSPECIFIED: ImportMode.ValueType  # 0
+IMPORT_MODE_ALL_OR_NOTHING: ImportMode.ValueType  # 1
+"""Import nothing unless every row is good."""
+IMPORT_MODE_PER_ROW: ImportMode.ValueType  # 2
+"""Import the good rows, report the others."""
+Global___ImportMode: _TypeAlias = ImportMode  # noqa: Y015
+
+@_typing.final
+class ImportRosterRequest(_message.Message):
+    """ImportRosterRequest carries the file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    CSV_CONTENT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    csv_content: _builtins.bytes
+    """The CSV file, at most 2 MiB and 5 000 rows."""
+    mode: Global___ImportMode.ValueType
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        csv_content: _builtins.bytes = ...,
+        mode: Global___ImportMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "csv_content", b"csv_content", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRosterRequest: _TypeAlias = ImportRosterRequest  # noqa: Y015
+
+@_typing.final
+class RowRejection(_message.Message):
+    """RowRejection says why a row was not imported."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """Line number in the file (the header is line 1)."""
+    field: _builtins.str
+    """The column at fault (empty when the row as a whole was refused)."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "line", b"line", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RowRejection: _TypeAlias = RowRejection  # noqa: Y015
+
+@_typing.final
+class ImportRosterResponse(_message.Message):
+    """ImportRosterResponse is the import report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_TOTAL_FIELD_NUMBER: _builtins.int
+    ROWS_IMPORTED_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
+    rows_total: _builtins.int
+    rows_imported: _builtins.int
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowRejection]: ...
+    def __init__(
+        self,
+        *,
+        rows_total: _builtins.int = ...,
+        rows_imported: _builtins.int = ...,
+        rejections: _abc.Iterable[Global___RowRejection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rejections", b"rejections", "rows_imported", b"rows_imported", "rows_total", b"rows_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRosterResponse: _TypeAlias = ImportRosterResponse  # noqa: Y015
 
 @_typing.final
 class Volunteer(_message.Message):

@@ -87,6 +87,11 @@ class VolunteerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamResponse.FromString,
                 _registered_method=True)
+        self.ImportRoster = channel.unary_unary(
+                '/linli.points.v1.VolunteerService/ImportRoster',
+                request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.FromString,
+                _registered_method=True)
 
 
 class VolunteerServiceServicer:
@@ -164,6 +169,18 @@ class VolunteerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportRoster(self, request, context):
+        """ImportRoster creates volunteers, their families and team memberships from a CSV file
+        (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
+        is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
+        row is good; PER_ROW imports the good rows. Rows already imported are accepted again
+        unchanged, so a file may be imported twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VolunteerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +228,11 @@ def add_VolunteerServiceServicer_to_server(servicer, server):
                     servicer.LeaveTeam,
                     request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamResponse.SerializeToString,
+            ),
+            'ImportRoster': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportRoster,
+                    request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -464,6 +486,33 @@ class VolunteerService:
             '/linli.points.v1.VolunteerService/LeaveTeam',
             linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_volunteers__pb2.LeaveTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.VolunteerService/ImportRoster',
+            linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,14 @@ class VolunteerServiceStub:
     """JoinTeam makes a volunteer a member from `join_date` (idempotent while a member)."""
     LeaveTeam: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.LeaveTeamRequest, _volunteers_pb2.LeaveTeamResponse]
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
+    ImportRoster: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]
+    """ImportRoster creates volunteers, their families and team memberships from a CSV file
+    (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+    `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
+    is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
+    row is good; PER_ROW imports the good rows. Rows already imported are accepted again
+    unchanged, so a file may be imported twice.
+    """
 
 @_typing.type_check_only
 class VolunteerServiceAsyncStub(VolunteerServiceStub):
@@ -95,6 +103,14 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     """JoinTeam makes a volunteer a member from `join_date` (idempotent while a member)."""
     LeaveTeam: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.LeaveTeamRequest, _volunteers_pb2.LeaveTeamResponse]  # type: ignore[assignment]
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
+    ImportRoster: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]  # type: ignore[assignment]
+    """ImportRoster creates volunteers, their families and team memberships from a CSV file
+    (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+    `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
+    is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
+    row is good; PER_ROW imports the good rows. Rows already imported are accepted again
+    unchanged, so a file may be imported twice.
+    """
 
 class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
     """VolunteerService keeps a community's volunteers, volunteer families and teams.
@@ -180,5 +196,19 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_volunteers_pb2.LeaveTeamResponse, _abc.Awaitable[_volunteers_pb2.LeaveTeamResponse]]:
         """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
+
+    @_abc_1.abstractmethod
+    def ImportRoster(
+        self,
+        request: _volunteers_pb2.ImportRosterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_volunteers_pb2.ImportRosterResponse, _abc.Awaitable[_volunteers_pb2.ImportRosterResponse]]:
+        """ImportRoster creates volunteers, their families and team memberships from a CSV file
+        (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
+        is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
+        row is good; PER_ROW imports the good rows. Rows already imported are accepted again
+        unchanged, so a file may be imported twice.
+        """
 
 def add_VolunteerServiceServicer_to_server(servicer: VolunteerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
