@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -259,3 +260,21 @@ async def test_new_accounts_opened_concurrently_by_many_communities(ledger: Ledg
     for p in paths:
         assert await ledger.community_sum(p) == 0
         assert (await ledger.balance(p, ISSUANCE)).balance == -8
+
+
+async def test_expiry_takes_old_points_left_after_spending_oldest_first_once(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    await ledger.transfer(credit("old", WAN, 30))
+    await ledger.transfer(TransferRequest(FENGSHU, "spent", WAN, REDEMPTION_CLEARING, 10))
+    clock.advance(days=40)
+    await ledger.transfer(credit("recent", WAN, 5))
+    await ledger.place_hold(hold("h1", 3))
+    cutoff = clock.now() - timedelta(days=1)
+    assert await ledger.expire_points(FENGSHU, cutoff, "2026-12-15") == (1, 17)  # 20 old left, 3 of them held
+    assert await ledger.expire_points(FENGSHU, cutoff, "2026-12-15") == (0, 0)
+    b = await ledger.balance(FENGSHU, WAN)
+    assert (b.balance, b.held, b.available, b.earned) == (8, 3, 5, 35)  # expiry is not an un-earning
+    assert (await ledger.balance(FENGSHU, EXPIRY)).balance == 17
+    assert await ledger.community_sum(FENGSHU) == 0
+    await ledger.post_hold(FENGSHU, "h1")  # the held points were left alone

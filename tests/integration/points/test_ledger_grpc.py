@@ -208,6 +208,8 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
             timeout_seconds=60), metadata=md)),
         ("PostHold", lambda md: stub.PostHold(pb.PostHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("VoidHold", lambda md: stub.VoidHold(pb.VoidHoldRequest(community_path=path, hold_id="h"), metadata=md)),
+        ("ExpirePoints", lambda md: stub.ExpirePoints(pb.ExpirePointsRequest(community_path=path,
+                                                                             earned_before="2026-01-01"), metadata=md)),
         ("GetHold", lambda md: stub.GetHold(pb.GetHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("GetBalance", lambda md: stub.GetBalance(pb.GetBalanceRequest(community_path=path, account=WAN),
                                                   metadata=md)),
@@ -292,6 +294,8 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_size=-1), "page_size"),
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_size=1001), "page_size"),
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_token="garbage!"), "page_token"),
+        (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2026-1-1"), "earned_before"),
+        (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2099-01-01"), "earned_before"),
     ]
     for request, field in cases:
         method = getattr(ledger_stub, type(request).__name__.removesuffix("Request"))

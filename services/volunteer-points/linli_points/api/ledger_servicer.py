@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import cast
 
 import grpc
 
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
-from linli_points.api.common import community, decode_token, encode_token, page_size, text, timestamp
+from linli_points.api.common import (
+    community,
+    decode_token,
+    encode_token,
+    page_size,
+    parse_date,
+    require_writer,
+    text,
+    timestamp,
+)
 from linli_points.ledger.accounts import check_account, check_id, volunteer_of
 from linli_points.ledger.model import MAX_AMOUNT, Hold, Kind, Transfer, TransferRequest
 from linli_points.ledger.store import Ledger
+from linli_points.periods import CHINA, local
 from linli_runtime.auth import Role, caller, require_role
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 
@@ -135,6 +146,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         _writer()
         resolution = await self.ledger.void_hold(path, check_id("hold_id", request.hold_id))
         return pb.VoidHoldResponse(hold=hold_pb(resolution.hold), transfer=transfer_pb(resolution.transfer))
+
+    async def ExpirePoints(
+        self, request: pb.ExpirePointsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExpirePointsResponse:
+        path = community(request.community_path)
+        require_writer()
+        cutoff_day = parse_date("earned_before", request.earned_before)
+        if cutoff_day > local(self.ledger.now()).date():
+            raise InvalidArgument.field("earned_before", "must not be in the future")
+        cutoff = datetime.combine(cutoff_day, time(), CHINA)
+        affected, expired = await self.ledger.expire_points(path, cutoff, cutoff_day.isoformat())
+        return pb.ExpirePointsResponse(volunteers_affected=affected, points_expired=expired)
 
     async def GetHold(self, request: pb.GetHoldRequest, context: grpc.aio.ServicerContext) -> pb.GetHoldResponse:
         path = community(request.community_path)

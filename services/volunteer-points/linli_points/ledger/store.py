@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, volunteer_of
+from linli_points.ledger.accounts import EXPIRY, ISSUANCE, MAY_GO_NEGATIVE, VOLUNTEER_PREFIX, volunteer_of
 from linli_points.ledger.model import (
     Balance,
     HistoryEntry,
@@ -196,6 +196,47 @@ class Ledger:
             return Recorded(await self._record(conn, request, fingerprint, locked), created=True)
 
         return await self.run(work)
+
+    async def expire_points(self, path: str, cutoff: datetime, label: str) -> tuple[int, int]:
+        """Expire what each volunteer of `path` still holds of points received before `cutoff`.
+
+        Spending is taken from the oldest points first, so the old points left are the
+        available balance minus everything received since the cutoff (never below zero).
+        One transaction per volunteer (its account locked); the transfer id
+        `expiry:{label}:{volunteer}` makes a second run for the same cutoff expire nothing.
+        Returns (volunteers affected, points expired)."""
+        async with self.db.engine.connect() as conn:
+            names = list((await conn.execute(
+                sa.select(accounts.c.name).where(
+                    accounts.c.community_path == path, accounts.c.name.startswith(VOLUNTEER_PREFIX),
+                    accounts.c.credits_posted - accounts.c.debits_posted - accounts.c.debits_pending > 0)
+                .order_by(accounts.c.name))).scalars())
+        affected = expired = 0
+        for name in names:
+            amount = await self.run(partial(self._expire_one, path=path, account=name, cutoff=cutoff, label=label))
+            affected += amount > 0
+            expired += amount
+        return affected, expired
+
+    async def _expire_one(self, conn: AsyncConnection, *, path: str, account: str, cutoff: datetime,
+                          label: str) -> int:
+        transfer_id = f"expiry:{label}:{account[len(VOLUNTEER_PREFIX):]}"
+        locked = await self._lock(conn, path, (account, EXPIRY))
+        if await self._find(conn, path, transfer_id) is not None:
+            return 0
+        row = locked[account]
+        recent = (await conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(transfers.c.amount), 0)).where(
+                transfers.c.credit_account_id == row["id"], transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
+                transfers.c.created_at >= cutoff))).scalar_one()
+        available = row["credits_posted"] - row["debits_posted"] - row["debits_pending"]
+        amount = available - int(recent)
+        if amount <= 0:
+            return 0
+        request = TransferRequest(community_path=path, transfer_id=transfer_id, debit_account=account,
+                                  credit_account=EXPIRY, amount=amount, reason="expiry", source=f"expiry/{label}")
+        await self._record(conn, request, request.fingerprint(), locked)
+        return int(amount)
 
     async def place_hold(self, request: TransferRequest) -> tuple[Hold, bool]:
         """Reserve points (or replay the hold, whatever its state now)."""

@@ -496,6 +496,57 @@ class VoidHoldResponse(_message.Message):
 Global___VoidHoldResponse: _TypeAlias = VoidHoldResponse  # noqa: Y015
 
 @_typing.final
+class ExpirePointsRequest(_message.Message):
+    """ExpirePointsRequest names the community and the cutoff."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    EARNED_BEFORE_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    earned_before: _builtins.str
+    """`YYYY-MM-DD` (China Standard Time), not in the future: points received before the start
+    of this day expire.
+    """
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        earned_before: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "earned_before", b"earned_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpirePointsRequest: _TypeAlias = ExpirePointsRequest  # noqa: Y015
+
+@_typing.final
+class ExpirePointsResponse(_message.Message):
+    """ExpirePointsResponse says what expired."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUNTEERS_AFFECTED_FIELD_NUMBER: _builtins.int
+    POINTS_EXPIRED_FIELD_NUMBER: _builtins.int
+    volunteers_affected: _builtins.int
+    points_expired: _builtins.int
+    def __init__(
+        self,
+        *,
+        volunteers_affected: _builtins.int = ...,
+        points_expired: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["points_expired", b"points_expired", "volunteers_affected", b"volunteers_affected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpirePointsResponse: _TypeAlias = ExpirePointsResponse  # noqa: Y015
+
+@_typing.final
 class GetHoldRequest(_message.Message):
     """GetHoldRequest names a hold."""
 

@@ -86,6 +86,11 @@ class LedgerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldResponse.FromString,
                 _registered_method=True)
+        self.ExpirePoints = channel.unary_unary(
+                '/linli.points.v1.LedgerService/ExpirePoints',
+                request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsResponse.FromString,
+                _registered_method=True)
         self.GetHold = channel.unary_unary(
                 '/linli.points.v1.LedgerService/GetHold',
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
@@ -185,6 +190,17 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExpirePoints(self, request, context):
+        """ExpirePoints applies a community's expiry policy: points received before `earned_before`
+        that a volunteer still holds move to `system/expiry` (spending counts against the oldest
+        points first, so what expires is the available balance minus everything received since;
+        held points are never touched). Idempotent per date: a second run expires nothing more.
+        Needs community_worker (or wider) or a service token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetHold(self, request, context):
         """GetHold returns a hold and its current state.
         """
@@ -234,6 +250,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.VoidHold,
                     request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldResponse.SerializeToString,
+            ),
+            'ExpirePoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpirePoints,
+                    request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsResponse.SerializeToString,
             ),
             'GetHold': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHold,
@@ -413,6 +434,33 @@ class LedgerService:
             '/linli.points.v1.LedgerService/VoidHold',
             linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_ledger__pb2.VoidHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpirePoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.LedgerService/ExpirePoints',
+            linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_ledger__pb2.ExpirePointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

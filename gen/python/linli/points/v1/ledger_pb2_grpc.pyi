@@ -92,6 +92,13 @@ class LedgerServiceStub:
     Voiding a POSTED hold is FAILED_PRECONDITION (reason HOLD_POSTED; reverse the post
     transfer instead); an unknown hold is NOT_FOUND.
     """
+    ExpirePoints: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.ExpirePointsRequest, _ledger_pb2.ExpirePointsResponse]
+    """ExpirePoints applies a community's expiry policy: points received before `earned_before`
+    that a volunteer still holds move to `system/expiry` (spending counts against the oldest
+    points first, so what expires is the available balance minus everything received since;
+    held points are never touched). Idempotent per date: a second run expires nothing more.
+    Needs community_worker (or wider) or a service token.
+    """
     GetHold: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetHoldRequest, _ledger_pb2.GetHoldResponse]
     """GetHold returns a hold and its current state."""
     GetBalance: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetBalanceRequest, _ledger_pb2.GetBalanceResponse]
@@ -164,6 +171,13 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     Idempotent: voiding a VOIDED or EXPIRED hold returns it again (its state tells which).
     Voiding a POSTED hold is FAILED_PRECONDITION (reason HOLD_POSTED; reverse the post
     transfer instead); an unknown hold is NOT_FOUND.
+    """
+    ExpirePoints: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ExpirePointsRequest, _ledger_pb2.ExpirePointsResponse]  # type: ignore[assignment]
+    """ExpirePoints applies a community's expiry policy: points received before `earned_before`
+    that a volunteer still holds move to `system/expiry` (spending counts against the oldest
+    points first, so what expires is the available balance minus everything received since;
+    held points are never touched). Idempotent per date: a second run expires nothing more.
+    Needs community_worker (or wider) or a service token.
     """
     GetHold: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetHoldRequest, _ledger_pb2.GetHoldResponse]  # type: ignore[assignment]
     """GetHold returns a hold and its current state."""
@@ -264,6 +278,19 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         Idempotent: voiding a VOIDED or EXPIRED hold returns it again (its state tells which).
         Voiding a POSTED hold is FAILED_PRECONDITION (reason HOLD_POSTED; reverse the post
         transfer instead); an unknown hold is NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ExpirePoints(
+        self,
+        request: _ledger_pb2.ExpirePointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.ExpirePointsResponse, _abc.Awaitable[_ledger_pb2.ExpirePointsResponse]]:
+        """ExpirePoints applies a community's expiry policy: points received before `earned_before`
+        that a volunteer still holds move to `system/expiry` (spending counts against the oldest
+        points first, so what expires is the available balance minus everything received since;
+        held points are never touched). Idempotent per date: a second run expires nothing more.
+        Needs community_worker (or wider) or a service token.
         """
 
     @_abc_1.abstractmethod
