@@ -33,10 +33,9 @@ def day_bounds(when: datetime) -> tuple[datetime, datetime]:
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:
-    """`YYYY` or `YYYY-MM` → [start, end) in UTC; ValueError otherwise."""
-    if len(period) == 4 and period.isdigit():
+    """`YYYY` or `YYYY-MM` (years 2000-2200) → [start, end) in UTC; ValueError otherwise."""
+    if len(period) == 4 and period.isdigit() and 2000 <= int(period) <= 2200:
         return year_bounds(int(period))
-    if len(period) == 7:
-        datetime.strptime(period, "%Y-%m")
+    if len(period) == 7 and 2000 <= datetime.strptime(period, "%Y-%m").year <= 2200:
         return month_bounds(period)
     raise ValueError(period)

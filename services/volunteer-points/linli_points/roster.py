@@ -107,6 +107,9 @@ def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[
         value = values.get(column, "")
         if (value or column == "volunteer_id") and not is_valid_id(value):
             return column, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'"
+    for column, value in values.items():
+        if "\x00" in value:
+            return column, "must not contain NUL characters"
     if not values["display_name"] or len(values["display_name"]) > 100:
         return "display_name", "is required, at most 100 characters"
     if values.get("family_name") and not values.get("family_id"):

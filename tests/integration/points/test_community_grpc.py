@@ -156,7 +156,7 @@ async def test_only_confirmed_work_earns_points_once_within_caps(
     confirm = act.ConfirmCompletionRequest(community_path=FENGSHU, activity_id="a-1", volunteer_ids=["v-wan"])
     await expect_error(s.activities.ConfirmCompletion(confirm, metadata=md), grpc.StatusCode.FAILED_PRECONDITION,
                        "NOT_CHECKED_IN")  # signed up is not enough
-    wrong = "000000" if signed.sign_up.check_in_code != "000000" else "111111"
+    wrong = "零零零零零零"  # not even digits: refused, not a server error
     await expect_error(s.activities.CheckIn(act.CheckInRequest(
         community_path=FENGSHU, activity_id="a-1", volunteer_id="v-wan", check_in_code=wrong), metadata=wan),
         grpc.StatusCode.FAILED_PRECONDITION, "CHECK_IN_CODE_WRONG")
@@ -409,6 +409,9 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                           metadata=md), "month"),
         (s.awards.ListRankings(aw.ListRankingsRequest(community_path=FENGSHU, period="last year"), metadata=md),
          "period"),
+        (s.awards.ListRankings(aw.ListRankingsRequest(community_path=FENGSHU, period="0001"), metadata=md), "period"),
+        (s.pairings.ListPairingCompliance(par.ListPairingComplianceRequest(community_path=FENGSHU, month="0001-01"),
+                                          metadata=md), "month"),
         (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, gold_count=-1), metadata=md),
          "gold_count"),
         (s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=99), metadata=md), "year"),

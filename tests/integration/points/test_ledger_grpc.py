@@ -13,6 +13,7 @@ import nats
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from linli_points.api.common import encode_token
 from linli_points.main import PointsApp
 
 from linli.events.v1 import points_pb2 as events_pb
@@ -279,6 +280,8 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
         (transfer(amount=10**12), "amount"),
         (transfer(reason="r" * 101), "reason"),
         (transfer(source="s" * 201), "source"),
+        (transfer(reason="nul\x00byte"), "reason"),
+        (transfer(community_path="chengdu/" + "x" * 250), "community_path"),
         (pb.ReverseTransferRequest(community_path=FENGSHU, transfer_id="r", reason="x"), "reversed_transfer_id"),
         (pb.ReverseTransferRequest(community_path=FENGSHU, transfer_id="r", reversed_transfer_id="t"), "reason"),
         (pb.ReverseTransferRequest(community_path=FENGSHU, transfer_id="r", amount=-1, reversed_transfer_id="t",
@@ -294,8 +297,11 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_size=-1), "page_size"),
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_size=1001), "page_size"),
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_token="garbage!"), "page_token"),
+        (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_token=encode_token("transfers", 10**30)),
+         "page_token"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2026-1-1"), "earned_before"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2099-01-01"), "earned_before"),
+        (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="0001-01-01"), "earned_before"),
     ]
     for request, field in cases:
         method = getattr(ledger_stub, type(request).__name__.removesuffix("Request"))

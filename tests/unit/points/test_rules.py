@@ -75,7 +75,7 @@ def test_periods_follow_china_time() -> None:
     assert (start, end) == (datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
     assert period_bounds("2026") == (datetime(2025, 12, 31, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
     assert day_bounds(datetime(2026, 11, 7, 1, tzinfo=UTC))[0] == datetime(2026, 11, 6, 16, tzinfo=UTC)
-    for bad in ("26", "2026-13", "2026-1", "x"):
+    for bad in ("26", "2026-13", "2026-1", "x", "0001", "0001-01", "9999"):
         with pytest.raises(ValueError):
             period_bounds(bad)
     with pytest.raises(InvalidArgument):

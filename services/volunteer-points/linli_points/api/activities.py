@@ -217,7 +217,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
             if row is None:
                 raise NotFound(f"volunteer {volunteer_id!r} has not signed up for {activity_id!r}",
                                reason="SIGN_UP_NOT_FOUND")
-            if not hmac.compare_digest(row.check_in_code, request.check_in_code):
+            if not hmac.compare_digest(row.check_in_code.encode(), request.check_in_code.encode()):
                 raise FailedPrecondition("the check-in code is wrong", reason="CHECK_IN_CODE_WRONG")
             if row.state == SIGNED_UP:
                 await conn.execute(sign_ups.update().where(*self._sign_up_key(path, activity_id, volunteer_id))

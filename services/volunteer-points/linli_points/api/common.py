@@ -19,6 +19,8 @@ def community(path: str, field: str = "community_path") -> str:
     """The normalised community path, checked against the caller's scope."""
     if not path.strip("/ "):
         raise InvalidArgument.field(field, "is required (an org path such as 'chengdu/jinjiang/chenglonglu/fengshu')")
+    if len(path) > 255:
+        raise InvalidArgument.field(field, "must be at most 255 characters")
     try:
         return require_scope(path)
     except InvalidArgument as exc:
@@ -30,6 +32,8 @@ def text(field: str, value: str, max_len: int, *, required: bool = False) -> str
         raise InvalidArgument.field(field, "is required")
     if len(value) > max_len:
         raise InvalidArgument.field(field, f"must be at most {max_len} characters")
+    if "\x00" in value:
+        raise InvalidArgument.field(field, "must not contain NUL characters")
     return value
 
 
@@ -50,7 +54,7 @@ def decode_token(kind: str, token: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         prefix, _, position = raw.partition(":")
-        if prefix == kind and position.isdigit():
+        if prefix == kind and position.isdigit() and len(position) <= 18:
             return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
@@ -89,12 +93,11 @@ def _bad_date(field: str) -> date:
 
 def parse_month(field: str, value: str) -> str:
     try:
-        if len(value) == 7:
-            datetime.strptime(value, "%Y-%m")
+        if len(value) == 7 and 2000 <= datetime.strptime(value, "%Y-%m").year <= 2200:
             return value
     except ValueError:
         pass
-    raise InvalidArgument.field(field, "must be a month written YYYY-MM")
+    raise InvalidArgument.field(field, "must be a month written YYYY-MM (years 2000-2200)")
 
 
 WRITERS = (Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER)

@@ -153,8 +153,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         path = community(request.community_path)
         require_writer()
         cutoff_day = parse_date("earned_before", request.earned_before)
-        if cutoff_day > local(self.ledger.now()).date():
-            raise InvalidArgument.field("earned_before", "must not be in the future")
+        if cutoff_day > local(self.ledger.now()).date() or cutoff_day.year < 2000:
+            raise InvalidArgument.field("earned_before", "must be a day from 2000 on, not in the future")
         cutoff = datetime.combine(cutoff_day, time(), CHINA)
         affected, expired = await self.ledger.expire_points(path, cutoff, cutoff_day.isoformat())
         return pb.ExpirePointsResponse(volunteers_affected=affected, points_expired=expired)
