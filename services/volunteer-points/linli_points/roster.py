@@ -28,6 +28,40 @@ REQUIRED = ("volunteer_id", "display_name")
 KNOWN = (*REQUIRED, "family_id", "family_name", "team_ids", "join_date", "person_id")
 
 
+def xlsx_to_csv(content: bytes) -> bytes:
+    """The first sheet of a workbook as CSV (dates as YYYY-MM-DD, whole numbers without '.0'),
+    so both formats go through the same checks."""
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # only roster imports need it
+
+    if len(content) > MAX_BYTES:
+        raise InvalidArgument.field("xlsx_content", f"must be at most {MAX_BYTES} bytes")
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise InvalidArgument.field("xlsx_content", "is not an Excel workbook (.xlsx)") from exc
+    out = io.StringIO()
+    writer = csv.writer(out)
+    sheet = book.worksheets[0]
+    for count, row in enumerate(sheet.iter_rows(values_only=True)):
+        if count > MAX_ROWS:
+            raise InvalidArgument.field("xlsx_content", f"must have at most {MAX_ROWS} rows")
+        writer.writerow([_cell(value) for value in row])
+    book.close()
+    return out.getvalue().encode()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 @dataclass
 class RosterRow:
     line: int

@@ -588,3 +588,30 @@ async def test_roster_import_reports_every_rejected_row_and_is_all_or_nothing_wh
         await expect_error(s.volunteers.ImportRoster(vol.ImportRosterRequest(
             community_path=FENGSHU, csv_content=content, mode=mode), metadata=md),
             grpc.StatusCode.INVALID_ARGUMENT, field=field)
+
+
+async def test_roster_import_reads_excel_workbooks(stubs: Stubs, as_worker: Metadata) -> None:
+    import io
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["volunteer_id", "display_name", "family_id", "join_date"])
+    sheet.append(["v-301", "黄丽", "f-301", date(2026, 2, 1)])
+    sheet.append([302, "没有编号格式", "", None])  # a number is read as its digits
+    sheet.append(["v 303", "坏编号", "", None])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    report = await stubs.volunteers.ImportRoster(vol.ImportRosterRequest(
+        community_path=FENGSHU, xlsx_content=buffer.getvalue(), mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker)
+    assert (report.rows_total, report.rows_imported) == (3, 2)
+    assert [(r.line, r.field) for r in report.rejections] == [(4, "volunteer_id")]
+    got = await stubs.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=FENGSHU, volunteer_id="302"),
+                                              metadata=as_worker)
+    assert got.volunteer.display_name == "没有编号格式"
+    await expect_error(stubs.volunteers.ImportRoster(vol.ImportRosterRequest(
+        community_path=FENGSHU, xlsx_content=b"not a workbook", mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker),
+        grpc.StatusCode.INVALID_ARGUMENT, field="xlsx_content")

@@ -25,7 +25,7 @@ from linli_points.api.common import (
 from linli_points.ledger.store import utc
 from linli_points.people import create_family, create_team, create_volunteer, current_membership, join_team
 from linli_points.periods import local
-from linli_points.roster import import_roster
+from linli_points.roster import import_roster, xlsx_to_csv
 from linli_points.schema import families, memberships, teams, volunteers
 from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
@@ -212,10 +212,14 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         require_writer()
         if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
             raise InvalidArgument.field("mode", "choose ALL_OR_NOTHING or PER_ROW")
-        if not request.csv_content:
-            raise InvalidArgument.field("csv_content", "is required")
+        if request.WhichOneof("content") == "xlsx_content":
+            content = xlsx_to_csv(request.xlsx_content)
+        elif request.csv_content:
+            content = request.csv_content
+        else:
+            raise InvalidArgument.field("csv_content", "is required (or xlsx_content)")
         now = self.clock.now()
-        report = await import_roster(self.db, path, request.csv_content,
+        report = await import_roster(self.db, path, content,
                                      request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING, now, local(now).date())
         return pb.ImportRosterResponse(
             rows_total=report.rows_total, rows_imported=report.rows_imported,

@@ -50,23 +50,29 @@ class ImportRosterRequest(_message.Message):
 
     COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
     CSV_CONTENT_FIELD_NUMBER: _builtins.int
+    XLSX_CONTENT_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     csv_content: _builtins.bytes
-    """The CSV file, at most 2 MiB and 5 000 rows."""
+    """A CSV file in UTF-8."""
+    xlsx_content: _builtins.bytes
+    """An Excel workbook (.xlsx); its first sheet is read."""
     mode: Global___ImportMode.ValueType
     def __init__(
         self,
         *,
         community_path: _builtins.str = ...,
         csv_content: _builtins.bytes = ...,
+        xlsx_content: _builtins.bytes = ...,
         mode: Global___ImportMode.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "csv_content", b"csv_content", "xlsx_content", b"xlsx_content"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "csv_content", b"csv_content", "mode", b"mode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "content", b"content", "csv_content", b"csv_content", "mode", b"mode", "xlsx_content", b"xlsx_content"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["csv_content", "xlsx_content"]  # noqa: Y015
+    _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
 
 Global___ImportRosterRequest: _TypeAlias = ImportRosterRequest  # noqa: Y015
 

@@ -171,7 +171,7 @@ class VolunteerServiceServicer:
 
     def ImportRoster(self, request, context):
         """ImportRoster creates volunteers, their families and team memberships from a CSV file
-        (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+        (UTF-8) or an Excel workbook (its first sheet), with a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
         `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
         is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
         row is good; PER_ROW imports the good rows. Rows already imported are accepted again

@@ -63,7 +63,7 @@ class VolunteerServiceStub:
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
     ImportRoster: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]
     """ImportRoster creates volunteers, their families and team memberships from a CSV file
-    (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+    (UTF-8) or an Excel workbook (its first sheet), with a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
     `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
     is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
     row is good; PER_ROW imports the good rows. Rows already imported are accepted again
@@ -105,7 +105,7 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
     ImportRoster: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]  # type: ignore[assignment]
     """ImportRoster creates volunteers, their families and team memberships from a CSV file
-    (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+    (UTF-8) or an Excel workbook (its first sheet), with a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
     `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
     is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
     row is good; PER_ROW imports the good rows. Rows already imported are accepted again
@@ -204,7 +204,7 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_volunteers_pb2.ImportRosterResponse, _abc.Awaitable[_volunteers_pb2.ImportRosterResponse]]:
         """ImportRoster creates volunteers, their families and team memberships from a CSV file
-        (UTF-8, a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+        (UTF-8) or an Excel workbook (its first sheet), with a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
         `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
         is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
         row is good; PER_ROW imports the good rows. Rows already imported are accepted again
