@@ -1,17 +1,21 @@
 """The double-entry points ledger (SQLAlchemy Core).
 
-Every write runs as: lock the accounts it touches (one statement, ordered by id, so two
-writers never wait on each other in opposite orders), then look for a transfer with the same
-id (a replay returns it, a reuse with other content is refused), then check limits, update the
-running totals and insert the immutable transfer — all in one transaction, with the events
-it causes written to the outbox in the same transaction.
+Every write runs as: lock the accounts whose limits or state it checks (the debit account of a
+volunteer; one statement, ordered by id), look for a transfer with the same id (a replay
+returns it, a reuse with other content is refused), check the limit, update both accounts'
+running totals (`UPDATE … RETURNING` the balance after) and insert the immutable transfer — all
+in one transaction, with the events it causes written to the outbox in the same transaction.
+Accounts that are only credited, and `system/issuance` (which has no limit), are not locked up
+front: their UPDATE takes the row lock, last, so the hot system rows are held for as short a
+time as possible.
 
 Concurrency: on SQLite every write transaction starts with BEGIN IMMEDIATE (the runtime), so
-writes are serial. On PostgreSQL the `SELECT … FOR UPDATE` of the account rows serialises
-writers per account; READ COMMITTED lets the second of two racing replays see the first's
-committed transfer once it holds the lock. Rare races the locks cannot cover (two
-transactions creating the same new account or the same transfer id with different accounts)
-end in a unique-key violation or a deadlock report; the whole transaction is then retried.
+writes are serial. On PostgreSQL the `SELECT … FOR UPDATE` of the debit account serialises
+spenders of one account, and READ COMMITTED lets the second of two racing replays see the
+first's committed transfer once it holds the lock. The races locks do not cover (two
+transactions creating the same account or the same transfer id; a refund and a spend crossing
+on the clearing account) end in a unique-key violation or a deadlock report; the whole
+transaction is then retried (`linli_points.tx`) and answers as a replay.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli_points.ledger.accounts import EXPIRY, ISSUANCE, MAY_GO_NEGATIVE, VOLUNTEER_PREFIX, volunteer_of
+from linli_points.ledger.accounts import (
+    EXPIRY,
+    ISSUANCE,
+    MAY_GO_NEGATIVE,
+    SYSTEM_ACCOUNTS,
+    VOLUNTEER_PREFIX,
+    volunteer_of,
+)
 from linli_points.ledger.model import (
     Balance,
     HistoryEntry,
@@ -134,7 +145,8 @@ class Ledger:
         """Record a DIRECT transfer inside the caller's transaction (e.g. with the activity
         that earned the points)."""
         assert request.kind == Kind.DIRECT
-        locked = await self._lock(conn, request.community_path, (request.debit_account, request.credit_account))
+        locked = await self._lock(conn, request.community_path, (request.debit_account, request.credit_account),
+                                  lock=self._limited(request.debit_account))
         existing = await self._replay(conn, request.community_path, request.transfer_id, request.fingerprint())
         if existing is not None:
             return Recorded(existing, created=False)
@@ -161,7 +173,9 @@ class Ledger:
                     "reversed (void a pending hold instead)",
                     reason="NOT_REVERSIBLE",
                 )
-            locked = await self._lock(conn, community_path, (original.credit_account, original.debit_account))
+            # Both locked: concurrent reversals of one transfer must see each other's amounts.
+            both = (original.credit_account, original.debit_account)
+            locked = await self._lock(conn, community_path, both, lock=both)
             existing = await self._replay(conn, community_path, transfer_id, fingerprint)
             if existing is not None:
                 return Recorded(existing, created=False)
@@ -221,7 +235,7 @@ class Ledger:
     async def _expire_one(self, conn: AsyncConnection, *, path: str, account: str, cutoff: datetime,
                           label: str) -> int:
         transfer_id = f"expiry:{label}:{account[len(VOLUNTEER_PREFIX):]}"
-        locked = await self._lock(conn, path, (account, EXPIRY))
+        locked = await self._lock(conn, path, (account, EXPIRY), lock=(account,))
         if await self._find(conn, path, transfer_id) is not None:
             return 0
         row = locked[account]
@@ -244,7 +258,8 @@ class Ledger:
 
         async def work(conn: AsyncConnection) -> tuple[Hold, bool]:
             path, hold_id = request.community_path, request.transfer_id
-            locked = await self._lock(conn, path, (request.debit_account, request.credit_account))
+            locked = await self._lock(conn, path, (request.debit_account, request.credit_account),
+                                      lock=self._limited(request.debit_account))
             existing = await self._replay(conn, path, hold_id, request.fingerprint())
             if existing is not None:
                 hold = await self._find_hold(conn, path, hold_id)
@@ -303,7 +318,8 @@ class Ledger:
         if hold is None:
             raise NotFound(f"hold {hold_id!r} does not exist in {path}", reason="HOLD_NOT_FOUND")
         t = hold.transfer
-        locked = await self._lock(conn, path, (t.debit_account, t.credit_account))
+        # The debit account's lock serialises everything that resolves this hold.
+        locked = await self._lock(conn, path, (t.debit_account, t.credit_account), lock=(t.debit_account,))
         hold = await self._find_hold(conn, path, hold_id)  # again, now under the accounts' locks
         assert hold is not None
         now = self.now()
@@ -368,16 +384,33 @@ class Ledger:
 
     # -- the core step -------------------------------------------------------------------------
 
-    async def _lock(self, conn: AsyncConnection, path: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Lock the named accounts of a community, opening missing ones; returns their rows."""
-        wanted = sorted(set(names))
-        query = (
-            sa.select(accounts)
-            .where(accounts.c.community_path == path, accounts.c.name.in_(wanted))
-            .order_by(accounts.c.id)
-            .with_for_update()
-        )
-        rows = {row.name: dict(row._mapping) for row in await conn.execute(query)}
+    @staticmethod
+    def _limited(debit_account: str) -> tuple[str, ...]:
+        """What a debit must lock: its account, unless the account may go below zero."""
+        return () if debit_account in MAY_GO_NEGATIVE else (debit_account,)
+
+    async def _lock(
+        self, conn: AsyncConnection, path: str, names: Iterable[str], lock: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The named accounts of a community (opening missing ones), with those in `lock`
+        locked (`SELECT … FOR UPDATE`, in id order) for the limit checks and state changes
+        that follow. The others are only read: `_record` changes their totals with an UPDATE,
+        which takes their row lock as late as possible — they are the hot rows (every credit
+        debits `system/issuance`), and credits need no limit check."""
+        wanted, to_lock = sorted(set(names)), sorted(set(lock))
+
+        async def fetch() -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for subset, for_update in ((to_lock, True), ([n for n in wanted if n not in to_lock], False)):
+                if not subset:
+                    continue
+                query = (sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name.in_(subset))
+                         .order_by(accounts.c.id))
+                for row in await conn.execute(query.with_for_update() if for_update else query):
+                    found[row.name] = {**row._mapping, "locked": for_update}
+            return found
+
+        rows = await fetch()
         missing = [name for name in wanted if name not in rows]
         if missing:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -388,7 +421,7 @@ class Ledger:
                     .values(community_path=path, name=name, allow_negative=name in MAY_GO_NEGATIVE, created_at=now)
                     .on_conflict_do_nothing()
                 )
-            rows = {row.name: dict(row._mapping) for row in await conn.execute(query)}
+            rows = await fetch()
         return rows
 
     async def _record(
@@ -398,6 +431,7 @@ class Ledger:
         debit, credit = locked[request.debit_account], locked[request.credit_account]
         amount, kind = request.amount, request.kind
         if kind in (Kind.DIRECT, Kind.PENDING, Kind.REVERSAL) and not debit["allow_negative"]:
+            assert debit["locked"], "a limit is checked only on a locked row"
             available = debit["credits_posted"] - debit["debits_posted"] - debit["debits_pending"]
             if available < amount:
                 raise FailedPrecondition(
@@ -420,12 +454,20 @@ class Ledger:
                 c["earned"] = amount
             elif request.credit_account == ISSUANCE and volunteer_of(request.debit_account) is not None:
                 d["earned"] = -amount
-        for row, deltas in ((debit, d), (credit, c)):
-            await conn.execute(
+        # Locked rows first, then the unlocked ones — volunteers before the hot system accounts,
+        # so a transaction holds a hot row's lock only for its last few statements.
+        order = sorted(((debit, d), (credit, c)),
+                       key=lambda rd: (not rd[0]["locked"], rd[0]["name"] in SYSTEM_ACCOUNTS, rd[0]["id"]))
+        after: dict[int, int] = {}
+        for row, deltas in order:
+            result = await conn.execute(
                 accounts.update()
                 .where(accounts.c.id == row["id"])
                 .values({accounts.c[col]: accounts.c[col] + delta for col, delta in deltas.items()})
+                .returning(accounts.c.credits_posted, accounts.c.debits_posted)
             )
+            credits_posted, debits_posted = result.one()
+            after[row["id"]] = credits_posted - debits_posted
             for col, delta in deltas.items():
                 row[col] += delta
         now = self.now()
@@ -442,8 +484,8 @@ class Ledger:
             source=request.source,
             related_transfer_id=request.related_transfer_id,
             fingerprint=fingerprint,
-            debit_balance_after=debit["credits_posted"] - debit["debits_posted"],
-            credit_balance_after=credit["credits_posted"] - credit["debits_posted"],
+            debit_balance_after=after[debit["id"]],
+            credit_balance_after=after[credit["id"]],
             created_at=now,
         )
         result = await conn.execute(transfers.insert().values(**values))
