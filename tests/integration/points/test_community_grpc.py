@@ -293,6 +293,13 @@ async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
                        grpc.StatusCode.ALREADY_EXISTS, "YEAR_CLOSED_WITH_OTHER_RULE")
     listed = await s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=2026), metadata=md)
     assert list(listed.awards) == list(first.awards)
+    exported = await s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=FENGSHU, year=2026), metadata=md)
+    assert exported.filename == "fengshu-awards-2026.csv"
+    assert exported.csv_content.decode("utf-8-sig").splitlines() == [
+        "rank,tier,volunteer_id,display_name,points_earned", "1,gold,v-wan,万阿姨,35", "2,silver,v-li,李叔,20",
+        "2,silver,v-zhao,赵姐,20"]
+    await expect_error(s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=FENGSHU, year=2025), metadata=md),
+                       grpc.StatusCode.FAILED_PRECONDITION, "YEAR_NOT_CLOSED")
 
     async def three() -> bool:
         return len(granted) >= 3
@@ -355,6 +362,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.awards.ListRankings(aw.ListRankingsRequest(community_path=SHENGJIAN, period="2026"), metadata=md),
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
             community_path=SHENGJIAN, adjustment_id="a", volunteer_id="v", points=1, reason="x"), metadata=md),
         s.adjustments.ApproveAdjustment(adj.ApproveAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),

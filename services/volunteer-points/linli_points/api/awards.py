@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -38,6 +40,7 @@ DEFAULT_RULE = (1, 2, 3)  # ranks given gold, silver, bronze
 TIERS: tuple[events.AwardTier.ValueType, ...] = (
     events.AWARD_TIER_GOLD, events.AWARD_TIER_SILVER, events.AWARD_TIER_BRONZE)
 EventFactory = Any
+TIER_NAMES = {events.AWARD_TIER_GOLD: "gold", events.AWARD_TIER_SILVER: "silver", events.AWARD_TIER_BRONZE: "bronze"}
 
 
 @dataclass(frozen=True)
@@ -199,3 +202,24 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
             awards=[award_pb(r) for r in rows[:size]],
             next_page_token=encode_token("awards", offset + size) if len(rows) > size else "",
         )
+
+    async def ExportAwards(
+        self, request: pb.ExportAwardsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExportAwardsResponse:
+        path = community(request.community_path)
+        require_reader()
+        year = _year(request.year)
+        async with self.db.engine.connect() as conn:
+            closed = (await conn.execute(sa.select(year_closes.c.year).where(
+                year_closes.c.community_path == path, year_closes.c.year == year))).first()
+            if closed is None:
+                raise FailedPrecondition(f"{year} is not closed yet; close it first", reason="YEAR_NOT_CLOSED")
+            rows = (await conn.execute(sa.select(awards).where(awards.c.community_path == path, awards.c.year == year)
+                                       .order_by(awards.c.rank, awards.c.volunteer_id))).all()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["rank", "tier", "volunteer_id", "display_name", "points_earned"])
+        for row in rows:
+            writer.writerow([row.rank, TIER_NAMES[row.tier], row.volunteer_id, row.display_name, row.points_earned])
+        return pb.ExportAwardsResponse(filename=f"{path.rsplit('/', 1)[-1]}-awards-{year}.csv",
+                                       csv_content=("\ufeff" + out.getvalue()).encode())

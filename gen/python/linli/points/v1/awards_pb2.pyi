@@ -266,3 +266,52 @@ class ListAwardsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAwardsResponse: _TypeAlias = ListAwardsResponse  # noqa: Y015
+
+@_typing.final
+class ExportAwardsRequest(_message.Message):
+    """ExportAwardsRequest names the year."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    year: _builtins.int
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        year: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAwardsRequest: _TypeAlias = ExportAwardsRequest  # noqa: Y015
+
+@_typing.final
+class ExportAwardsResponse(_message.Message):
+    """ExportAwardsResponse carries the file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILENAME_FIELD_NUMBER: _builtins.int
+    CSV_CONTENT_FIELD_NUMBER: _builtins.int
+    filename: _builtins.str
+    """Suggested file name, e.g. `fengshu-awards-2026.csv`."""
+    csv_content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        filename: _builtins.str = ...,
+        csv_content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csv_content", b"csv_content", "filename", b"filename"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAwardsResponse: _TypeAlias = ExportAwardsResponse  # noqa: Y015

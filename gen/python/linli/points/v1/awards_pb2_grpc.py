@@ -59,6 +59,11 @@ class AwardServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsResponse.FromString,
                 _registered_method=True)
+        self.ExportAwards = channel.unary_unary(
+                '/linli.points.v1.AwardService/ExportAwards',
+                request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.FromString,
+                _registered_method=True)
 
 
 class AwardServiceServicer:
@@ -97,6 +102,14 @@ class AwardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAwards(self, request, context):
+        """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
+        so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AwardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +127,11 @@ def add_AwardServiceServicer_to_server(servicer, server):
                     servicer.ListAwards,
                     request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsResponse.SerializeToString,
+            ),
+            'ExportAwards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAwards,
+                    request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -207,6 +225,33 @@ class AwardService:
             '/linli.points.v1.AwardService/ListAwards',
             linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAwards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.AwardService/ExportAwards',
+            linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,10 @@ class AwardServiceStub:
     """
     ListAwards: _grpc.UnaryUnaryMultiCallable[_awards_pb2.ListAwardsRequest, _awards_pb2.ListAwardsResponse]
     """ListAwards lists a closed year's awards, best first."""
+    ExportAwards: _grpc.UnaryUnaryMultiCallable[_awards_pb2.ExportAwardsRequest, _awards_pb2.ExportAwardsResponse]
+    """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
+    so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
+    """
 
 @_typing.type_check_only
 class AwardServiceAsyncStub(AwardServiceStub):
@@ -77,6 +81,10 @@ class AwardServiceAsyncStub(AwardServiceStub):
     """
     ListAwards: _aio.UnaryUnaryMultiCallable[_awards_pb2.ListAwardsRequest, _awards_pb2.ListAwardsResponse]  # type: ignore[assignment]
     """ListAwards lists a closed year's awards, best first."""
+    ExportAwards: _aio.UnaryUnaryMultiCallable[_awards_pb2.ExportAwardsRequest, _awards_pb2.ExportAwardsResponse]  # type: ignore[assignment]
+    """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
+    so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
+    """
 
 class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
     """AwardService: leaderboards from points earned (not the balance) and the year-end "Red Maple
@@ -117,5 +125,15 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_awards_pb2.ListAwardsResponse, _abc.Awaitable[_awards_pb2.ListAwardsResponse]]:
         """ListAwards lists a closed year's awards, best first."""
+
+    @_abc_1.abstractmethod
+    def ExportAwards(
+        self,
+        request: _awards_pb2.ExportAwardsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_awards_pb2.ExportAwardsResponse, _abc.Awaitable[_awards_pb2.ExportAwardsResponse]]:
+        """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
+        so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
+        """
 
 def add_AwardServiceServicer_to_server(servicer: AwardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
