@@ -278,3 +278,20 @@ async def test_expiry_takes_old_points_left_after_spending_oldest_first_once(
     assert (await ledger.balance(FENGSHU, EXPIRY)).balance == 17
     assert await ledger.community_sum(FENGSHU) == 0
     await ledger.post_hold(FENGSHU, "h1")  # the held points were left alone
+
+
+async def test_refunds_crossing_spends_on_the_clearing_account_all_land(ledger: Ledger) -> None:
+    # Spends lock the volunteer and then update clearing; refunds lock both (clearing first when
+    # its id is lower): on PostgreSQL such crossings may deadlock, and the retry must absorb it.
+    await ledger.transfer(credit("fund", WAN, 100))
+    for i in range(15):
+        await ledger.place_hold(hold(f"h{i}", 1))
+        await ledger.post_hold(FENGSHU, f"h{i}")
+    results = await asyncio.gather(
+        *(ledger.reverse(FENGSHU, f"refund-{i}", f"h{i}/post", 0, "refund") for i in range(15)),
+        *(ledger.transfer(TransferRequest(FENGSHU, f"spend-{i}", WAN, REDEMPTION_CLEARING, 1)) for i in range(15)),
+    )
+    assert all(r.created for r in results)
+    assert (await ledger.balance(FENGSHU, WAN)).balance == 100 - 15
+    assert (await ledger.balance(FENGSHU, REDEMPTION_CLEARING)).balance == 15
+    assert await ledger.community_sum(FENGSHU) == 0
