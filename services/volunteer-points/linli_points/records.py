@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points.api.common import refuse_conflict
+from linli_runtime.errors import AlreadyExists
 
 
 async def create_once(
@@ -18,7 +18,9 @@ async def create_once(
     row = (await conn.execute(sa.select(table).where(*where))).first()
     if row is not None:
         if row.fingerprint != fingerprint:
-            raise refuse_conflict(what, str(list(key.values())[-1]))
+            ident = str(list(key.values())[-1])
+            raise AlreadyExists(f"{what} {ident!r} already exists with different content; choose a new id",
+                                reason="ID_REUSED", metadata={"id": ident})
         return row, False
     await conn.execute(table.insert().values(**key, **values, fingerprint=fingerprint))
     return (await conn.execute(sa.select(table).where(*where))).one(), True

@@ -25,7 +25,7 @@ from linli_points.api.common import (
     require_writer,
 )
 from linli_points.ledger.accounts import ISSUANCE, VOLUNTEER_PREFIX
-from linli_points.ledger.store import POSTED_KINDS
+from linli_points.ledger.store import POSTED_KINDS, EventFactory
 from linli_points.ledger.tables import transfers
 from linli_points.periods import local, period_bounds, year_bounds
 from linli_points.schema import awards, memberships, volunteers, year_closes
@@ -39,7 +39,6 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["AwardService"].full_name
 DEFAULT_RULE = (1, 2, 3)  # ranks given gold, silver, bronze
 TIERS: tuple[events.AwardTier.ValueType, ...] = (
     events.AWARD_TIER_GOLD, events.AWARD_TIER_SILVER, events.AWARD_TIER_BRONZE)
-EventFactory = Any
 TIER_NAMES = {events.AWARD_TIER_GOLD: "gold", events.AWARD_TIER_SILVER: "silver", events.AWARD_TIER_BRONZE: "bronze"}
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli_runtime.auth import Principal, Role, caller, require_role, require_scope
-from linli_runtime.errors import AlreadyExists, InvalidArgument, PermissionDenied
+from linli_runtime.errors import InvalidArgument, PermissionDenied
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -120,11 +120,6 @@ def require_worker_or_self(volunteer_id: str) -> Principal:
             raise PermissionDenied("a volunteer may act only for themself", reason="NOT_SELF")
         return who
     return require_writer()
-
-
-def refuse_conflict(what: str, key: str) -> AlreadyExists:
-    return AlreadyExists(f"{what} {key!r} already exists with different content; choose a new id",
-                         reason="ID_REUSED", metadata={"id": key})
 
 
 def encode_key_token(kind: str, key: str) -> str:

@@ -29,7 +29,7 @@ from linli_points.api.common import (
     text,
     timestamp,
 )
-from linli_points.ledger.store import utc
+from linli_points.ledger.store import EventFactory, utc
 from linli_points.periods import local, month_bounds, month_of
 from linli_points.records import create_once, exists
 from linli_points.schema import elders, families, month_closes, pairings, visits, volunteers
@@ -41,7 +41,6 @@ from linli_runtime.events import publish_in
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PairingService"].full_name
 DEFAULT_VISITS_REQUIRED = 2  # DOMAIN.md: at least two visits a month per pairing
-EventFactory = Any
 
 
 def pairing_pb(row: Any) -> pb.Pairing:
