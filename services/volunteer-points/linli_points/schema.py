@@ -124,6 +124,8 @@ year_closes = sa.Table(
     sa.Column("gold_count", sa.Integer, nullable=False),
     sa.Column("silver_count", sa.Integer, nullable=False),
     sa.Column("bronze_count", sa.Integer, nullable=False),
+    # "count" or "percent": how the three numbers above were meant.
+    sa.Column("rule_kind", sa.String(10), nullable=False, server_default="count"),
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
 )
 

@@ -300,6 +300,15 @@ async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
         "2,silver,v-zhao,赵姐,20"]
     await expect_error(s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=FENGSHU, year=2025), metadata=md),
                        grpc.StatusCode.FAILED_PRECONDITION, "YEAR_NOT_CLOSED")
+    # a rule by shares is recorded as such: the same shares replay, counts are another rule
+    by_share = aw.CloseYearRequest(community_path="chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian",
+                                   year=2025, gold_percent=34, silver_percent=0, bronze_percent=50)
+    shared = await s.awards.CloseYear(by_share, metadata=md)
+    assert (shared.newly_closed, list(shared.awards)) == (True, [])  # nobody earned points there in 2025
+    assert not (await s.awards.CloseYear(by_share, metadata=md)).newly_closed
+    await expect_error(s.awards.CloseYear(aw.CloseYearRequest(community_path=by_share.community_path, year=2025,
+                                                              gold_count=34, bronze_count=50), metadata=md),
+                       grpc.StatusCode.ALREADY_EXISTS, "YEAR_CLOSED_WITH_OTHER_RULE")
 
     async def three() -> bool:
         return len(granted) >= 3
@@ -422,6 +431,12 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                           metadata=md), "month"),
         (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, gold_count=-1), metadata=md),
          "gold_count"),
+        (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, gold_count=1, gold_percent=10),
+                            metadata=md), "gold_percent"),
+        (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, gold_percent=60,
+                                                silver_percent=50), metadata=md), "bronze_percent"),
+        (s.awards.CloseYear(aw.CloseYearRequest(community_path=FENGSHU, year=2025, silver_percent=101), metadata=md),
+         "silver_percent"),
         (s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=99), metadata=md), "year"),
         (s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
             community_path=FENGSHU, adjustment_id="a", volunteer_id="v", points=0, reason="x"), metadata=md),

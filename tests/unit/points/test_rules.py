@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from linli_points.api.awards import Ranked, assign_tiers
+from linli_points.api.awards import Ranked, Rule, assign_tiers
 from linli_points.api.common import decode_key_token, decode_token, encode_key_token, encode_token, parse_date
 from linli_points.ledger.accounts import check_account, check_id, volunteer_of
 from linli_points.ledger.model import Kind, TransferRequest
@@ -105,3 +105,10 @@ def test_tiers_follow_ranks_and_ties_go_to_the_better_tier(
 ) -> None:
     letter = {events.AWARD_TIER_GOLD: "G", events.AWARD_TIER_SILVER: "S", events.AWARD_TIER_BRONZE: "B"}
     assert "".join(letter[t] for _, t in assign_tiers(ranked(*points), rule)) == tiers
+
+
+def test_shares_become_rank_counts_rounded_up() -> None:
+    assert Rule("percent", (10, 20, 30)).counts(72) == (8, 15, 22)
+    assert Rule("percent", (1, 0, 0)).counts(3) == (1, 0, 0)
+    assert Rule("percent", (10, 10, 10)).counts(0) == (0, 0, 0)
+    assert Rule("count", (1, 2, 3)).counts(1000) == (1, 2, 3)

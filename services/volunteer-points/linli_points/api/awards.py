@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -85,6 +86,20 @@ async def rankings(conn: AsyncConnection, path: str, bounds: tuple[datetime, dat
     return result
 
 
+@dataclass(frozen=True)
+class Rule:
+    """How many ranks each tier takes: given as counts, or as percentages of the ranked."""
+
+    kind: str  # "count" | "percent"
+    numbers: tuple[int, int, int]
+
+    def counts(self, ranked: int) -> tuple[int, int, int]:
+        if self.kind == "count":
+            return self.numbers
+        gold, silver, bronze = (math.ceil(p * ranked / 100) for p in self.numbers)
+        return gold, silver, bronze
+
+
 def assign_tiers(ranked: list[Ranked], rule: tuple[int, int, int]) -> list[tuple[Ranked, events.AwardTier.ValueType]]:
     """Gold for ranks ≤ gold, silver for ranks ≤ gold + silver, bronze ≤ gold + silver + bronze.
     Shared ranks carry ties across a boundary into the better tier."""
@@ -143,10 +158,18 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         require_writer()
         year = _year(request.year)
         counts = (request.gold_count, request.silver_count, request.bronze_count)
+        percents = (request.gold_percent, request.silver_percent, request.bronze_percent)
         for field, value in zip(("gold_count", "silver_count", "bronze_count"), counts, strict=True):
             if not 0 <= value <= 1000:
                 raise InvalidArgument.field(field, "must be between 0 (the default) and 1000")
-        rule = counts if any(counts) else DEFAULT_RULE
+        for field, value in zip(("gold_percent", "silver_percent", "bronze_percent"), percents, strict=True):
+            if not 0 <= value <= 100:
+                raise InvalidArgument.field(field, "must be between 0 and 100")
+        if any(counts) and any(percents):
+            raise InvalidArgument.field("gold_percent", "give ranks per tier or shares per tier, not both")
+        if sum(percents) > 100:
+            raise InvalidArgument.field("bronze_percent", "the shares must add up to at most 100")
+        rule = Rule("percent", percents) if any(percents) else Rule("count", counts if any(counts) else DEFAULT_RULE)
         bounds = year_bounds(year)
         if self.clock.now() < bounds[1]:
             raise FailedPrecondition(f"{year} has not ended yet", reason="YEAR_NOT_OVER")
@@ -156,10 +179,11 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
                 year_closes.c.community_path == path, year_closes.c.year == year))).first()
             if closed is None:
                 await self._close(conn, path, year, bounds, rule)
-            elif (closed.gold_count, closed.silver_count, closed.bronze_count) != rule:
+            elif Rule(closed.rule_kind, (closed.gold_count, closed.silver_count, closed.bronze_count)) != rule:
                 raise AlreadyExists(
-                    f"{year} was closed with the rule gold {closed.gold_count}, silver {closed.silver_count}, "
-                    f"bronze {closed.bronze_count}; its awards stand", reason="YEAR_CLOSED_WITH_OTHER_RULE")
+                    f"{year} was closed with another rule ({closed.rule_kind}: gold {closed.gold_count}, silver "
+                    f"{closed.silver_count}, bronze {closed.bronze_count}); its awards stand",
+                    reason="YEAR_CLOSED_WITH_OTHER_RULE")
             rows = (await conn.execute(sa.select(awards).where(awards.c.community_path == path, awards.c.year == year)
                                        .order_by(awards.c.rank, awards.c.volunteer_id))).all()
             return rows, closed is None
@@ -168,13 +192,14 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         return pb.CloseYearResponse(awards=[award_pb(r) for r in rows], newly_closed=newly)
 
     async def _close(self, conn: AsyncConnection, path: str, year: int, bounds: tuple[datetime, datetime],
-                     rule: tuple[int, int, int]) -> None:
+                     rule: Rule) -> None:
         # The close row first: a concurrent close of the same year fails on its key and retries
         # as a replay, so awards and events are written once.
-        await conn.execute(year_closes.insert().values(community_path=path, year=year, gold_count=rule[0],
-                                                       silver_count=rule[1], bronze_count=rule[2],
-                                                       closed_at=self.clock.now()))
-        granted = assign_tiers(await rankings(conn, path, bounds), rule)
+        await conn.execute(year_closes.insert().values(community_path=path, year=year, gold_count=rule.numbers[0],
+                                                       silver_count=rule.numbers[1], bronze_count=rule.numbers[2],
+                                                       rule_kind=rule.kind, closed_at=self.clock.now()))
+        ranked = await rankings(conn, path, bounds)
+        granted = assign_tiers(ranked, rule.counts(len(ranked)))
         if granted:
             await conn.execute(awards.insert(), [
                 {"community_path": path, "year": year, "volunteer_id": r.volunteer_id, "display_name": r.display_name,

@@ -163,12 +163,19 @@ class CloseYearRequest(_message.Message):
     GOLD_COUNT_FIELD_NUMBER: _builtins.int
     SILVER_COUNT_FIELD_NUMBER: _builtins.int
     BRONZE_COUNT_FIELD_NUMBER: _builtins.int
+    GOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    SILVER_PERCENT_FIELD_NUMBER: _builtins.int
+    BRONZE_PERCENT_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     year: _builtins.int
     gold_count: _builtins.int
-    """Ranks per tier; 0 means the default (1 gold, 2 silver, 3 bronze)."""
+    """Ranks per tier; all 0 (and no percentages) means the default: 1 gold, 2 silver, 3 bronze."""
     silver_count: _builtins.int
     bronze_count: _builtins.int
+    gold_percent: _builtins.int
+    """Or shares of the ranked volunteers per tier, 0 … 100 (not together with counts)."""
+    silver_percent: _builtins.int
+    bronze_percent: _builtins.int
     def __init__(
         self,
         *,
@@ -177,10 +184,13 @@ class CloseYearRequest(_message.Message):
         gold_count: _builtins.int = ...,
         silver_count: _builtins.int = ...,
         bronze_count: _builtins.int = ...,
+        gold_percent: _builtins.int = ...,
+        silver_percent: _builtins.int = ...,
+        bronze_percent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bronze_count", b"bronze_count", "community_path", b"community_path", "gold_count", b"gold_count", "silver_count", b"silver_count", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bronze_count", b"bronze_count", "bronze_percent", b"bronze_percent", "community_path", b"community_path", "gold_count", b"gold_count", "gold_percent", b"gold_percent", "silver_count", b"silver_count", "silver_percent", b"silver_percent", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

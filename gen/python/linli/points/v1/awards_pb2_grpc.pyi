@@ -34,7 +34,9 @@ class AwardServiceStub:
     listed by volunteer id. Award rule (CloseYear): the volunteers ranked 1 … gold_count get
     gold, the next silver_count ranks silver, the next bronze_count bronze; a tie at a boundary
     takes everyone tied into the better tier (nobody tied with a gold winner gets silver).
-    Volunteers with no points earned get nothing.
+    Instead of counts, a rule may give shares: `*_percent` of the ranked volunteers, rounded up
+    (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
+    earned get nothing.
 
     Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
     """
@@ -66,7 +68,9 @@ class AwardServiceAsyncStub(AwardServiceStub):
     listed by volunteer id. Award rule (CloseYear): the volunteers ranked 1 … gold_count get
     gold, the next silver_count ranks silver, the next bronze_count bronze; a tie at a boundary
     takes everyone tied into the better tier (nobody tied with a gold winner gets silver).
-    Volunteers with no points earned get nothing.
+    Instead of counts, a rule may give shares: `*_percent` of the ranked volunteers, rounded up
+    (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
+    earned get nothing.
 
     Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
     """
@@ -94,7 +98,9 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
     listed by volunteer id. Award rule (CloseYear): the volunteers ranked 1 … gold_count get
     gold, the next silver_count ranks silver, the next bronze_count bronze; a tie at a boundary
     takes everyone tied into the better tier (nobody tied with a gold winner gets silver).
-    Volunteers with no points earned get nothing.
+    Instead of counts, a rule may give shares: `*_percent` of the ranked volunteers, rounded up
+    (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
+    earned get nothing.
 
     Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
     """
