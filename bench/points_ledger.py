@@ -1,0 +1,183 @@
+"""Benchmark: the points ledger through gRPC on PostgreSQL, next to a bare gRPC echo measured
+in the same run, and the year-end close over generated, bulk-loaded data.
+
+    .venv/bin/python bench/points_ledger.py                       # quick: 10 000 volunteers
+    .venv/bin/python bench/points_ledger.py --close-volunteers 1000000 --communities 1000
+
+Reports (one line each, and JSON with --json):
+- echo calls/s: `BareEchoServicer` on a plain grpc.aio server — what the gRPC stack alone does;
+- transfers/s: `CreateTransfer` (issuance → volunteers, distinct ids) through the full service
+  (auth, scope, error mapping, the ledger's locked transaction, an outbox event per credit);
+- hold+post/s: `PlaceHold` then `PostHold` pairs, as partner-redemption makes them;
+- year-end close: `CloseYear` for every generated community, after bulk-loading volunteers and
+  their credits (COPY) straight into the service's tables.
+
+Everything runs on this machine: an embedded PostgreSQL, a nats-server, the service in process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import grpc
+from linli_points.main import PointsSettings, create_app
+
+from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
+from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+from linli_runtime.auth import TokenSigner
+from linli_runtime.clock import ManualClock
+from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
+from linli_runtime.testing.echo import BareEchoServicer
+
+SECRET = "linli-bench-signing-key-0123456789abcdef"
+COMMUNITY = "chengdu/bench/c0000"
+
+
+async def rate(n: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> float:
+    """Calls per second for `n` calls with `concurrency` in flight."""
+    queue = iter(range(n))
+
+    async def worker() -> None:
+        for i in queue:
+            await call(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+async def bench_echo(n: int, concurrency: int) -> float:
+    server = grpc.aio.server()
+    echo_pb2_grpc.add_EchoServiceServicer_to_server(BareEchoServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = echo_pb2_grpc.EchoServiceStub(channel)
+            await stub.Echo(echo_pb2.EchoRequest(message="warm"))
+            return await rate(n, concurrency, lambda i: stub.Echo(echo_pb2.EchoRequest(message="x")))
+    finally:
+        await server.stop(0)
+
+
+async def bulk_load(dsn: str, volunteers: int, communities: int, year: int) -> float:
+    """Volunteers and one credit each (points earned in `year`), straight into the tables."""
+    start = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        when = datetime(year, 6, 1, tzinfo=UTC)
+        per = volunteers // communities
+        accounts, transfers, people = [], [], []
+        next_id = 1_000_000
+        for c in range(communities):
+            path = f"chengdu/bench/close{c:05d}"
+            issuance_id, next_id = next_id, next_id + 1
+            points_of = [(v * 7919) % 500 + 1 for v in range(per)]
+            accounts.append((issuance_id, path, "system/issuance", True, sum(points_of), 0, 0, 0, 0, when))
+            running = 0
+            for v, points in enumerate(points_of):
+                vid = f"v{v:07d}"
+                running += points
+                account_id, next_id = next_id, next_id + 1
+                accounts.append((account_id, path, f"volunteers/{vid}", False, 0, points, 0, 0, points, when))
+                transfers.append((path, f"bench:{vid}", 1, issuance_id, account_id, "system/issuance",
+                                  f"volunteers/{vid}", points, "governance", "bench", "", "x" * 64, -running, points,
+                                  when))
+                people.append((path, vid, f"volunteer {vid}", "", "", "x" * 64, when))
+        await conn.copy_records_to_table("points_account", records=accounts, columns=[
+            "id", "community_path", "name", "allow_negative", "debits_posted", "credits_posted", "debits_pending",
+            "credits_pending", "earned", "created_at"])
+        await conn.copy_records_to_table("points_transfer", records=transfers, columns=[
+            "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
+            "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
+            "debit_balance_after", "credit_balance_after", "created_at"])
+        await conn.copy_records_to_table("points_volunteer", records=people, columns=[
+            "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint", "created_at"])
+        await conn.execute("SELECT setval(pg_get_serial_sequence('points_account', 'id'), max(id)) FROM points_account")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - start
+
+
+async def main(args: argparse.Namespace) -> dict[str, float]:
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg")
+        nats = NatsServer(Path(tmp) / "nats").start()
+        try:
+            url = pg.database_url("points_bench")
+            clock = ManualClock(datetime(args.year + 1, 1, 2, tzinfo=UTC))
+            app = create_app(PointsSettings(port=free_port(), database_url=url, nats_url=nats.url,
+                                            jwt_secret=SECRET, log_json=False, log_level="WARNING"), clock)
+            await app.start()
+            md = (("authorization", f"Bearer {TokenSigner(SECRET).issue_service_token('bench')}"),)
+            try:
+                results["echo_calls_per_s"] = await bench_echo(args.calls, args.concurrency)
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                    ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
+
+                    def credit(i: int) -> Awaitable[object]:
+                        return ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
+                            community_path=COMMUNITY, transfer_id=f"t{i}", debit_account="system/issuance",
+                            credit_account=f"volunteers/v{i % args.accounts}", amount=1000, reason="bench"),
+                            metadata=md)
+
+                    results["transfers_per_s"] = await rate(args.calls, args.concurrency, credit)
+
+                    async def hold_and_post(i: int) -> None:
+                        await ledger.PlaceHold(ledger_pb2.PlaceHoldRequest(
+                            community_path=COMMUNITY, hold_id=f"h{i}", debit_account=f"volunteers/v{i % args.accounts}",
+                            credit_account="system/redemption-clearing", amount=1, timeout_seconds=300), metadata=md)
+                        await ledger.PostHold(ledger_pb2.PostHoldRequest(community_path=COMMUNITY, hold_id=f"h{i}"),
+                                              metadata=md)
+
+                    results["hold_post_pairs_per_s"] = await rate(args.calls, args.concurrency, hold_and_post)
+                    results["ledger_vs_echo"] = results["transfers_per_s"] / results["echo_calls_per_s"]
+
+                    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+                    results["close_bulk_load_s"] = await bulk_load(dsn, args.close_volunteers, args.communities,
+                                                                   args.year)
+                    awards = awards_pb2_grpc.AwardServiceStub(channel)
+                    start = time.perf_counter()
+                    for c in range(args.communities):
+                        await awards.CloseYear(awards_pb2.CloseYearRequest(
+                            community_path=f"chengdu/bench/close{c:05d}", year=args.year), metadata=md, timeout=600)
+                    results["close_year_s"] = time.perf_counter() - start
+                    results["close_volunteers"] = args.close_volunteers
+                    results["close_communities"] = args.communities
+            finally:
+                await app.stop(grace=1)
+        finally:
+            nats.stop()
+            pg.stop()
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=200, help="volunteer accounts the transfers spread over")
+    parser.add_argument("--close-volunteers", type=int, default=10_000)
+    parser.add_argument("--communities", type=int, default=10)
+    parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--json", action="store_true")
+    options = parser.parse_args()
+    out = asyncio.run(main(options))
+    if options.json:
+        print(json.dumps(out))
+    else:
+        print(f"bare gRPC echo        {out['echo_calls_per_s']:10.0f} calls/s")
+        print(f"ledger transfers      {out['transfers_per_s']:10.0f} /s   ({out['ledger_vs_echo']:.1%} of echo)")
+        print(f"hold + post           {out['hold_post_pairs_per_s']:10.0f} pairs/s")
+        print(f"year-end close        {out['close_year_s']:10.1f} s for {out['close_volunteers']:.0f} volunteers in "
+              f"{out['close_communities']:.0f} communities (bulk load {out['close_bulk_load_s']:.1f} s)")
