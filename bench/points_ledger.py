@@ -1,8 +1,8 @@
 """Benchmark: the points ledger through gRPC on PostgreSQL, next to a bare gRPC echo measured
 in the same run, and the year-end close over generated, bulk-loaded data.
 
-    .venv/bin/python bench/points_ledger.py                       # quick: 10 000 volunteers
-    .venv/bin/python bench/points_ledger.py --close-volunteers 1000000 --communities 1000
+    .venv/bin/python -m bench.points_ledger                       # quick: 10 000 volunteers
+    .venv/bin/python -m bench.points_ledger --close-volunteers 1000000 --communities 1000
 
 Reports (one line each, and JSON with --json):
 - echo calls/s: `BareEchoServicer` on a plain grpc.aio server — what the gRPC stack alone does;
