@@ -129,17 +129,6 @@ thanks = sa.Table(
     sa.Column("recorded_by", sa.String(128), nullable=False),
 )
 
-# AIP-155: a mutation's request id and the answer it got, per caller and method.
-request_id = sa.Table(
-    "nf_request_id", metadata,
-    sa.Column("caller", sa.String(128), primary_key=True),
-    sa.Column("method", sa.String(64), primary_key=True),
-    sa.Column("request_id", sa.String(128), primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("response", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-)
-
 notice = sa.Table(
     "nf_notice", metadata,
     _seq(),

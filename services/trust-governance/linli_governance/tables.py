@@ -44,18 +44,6 @@ rollout_steps = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
 )
 
-# AIP-155: one row per (method, request id) with the first answer, written in the same
-# transaction as the change it answers.
-requests = sa.Table(
-    "gov_requests",
-    metadata,
-    sa.Column("method", sa.String(64), primary_key=True),
-    sa.Column("request_id", sa.String(128), primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("response", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-)
-
 account_settings = sa.Table(
     "gov_account_settings",
     metadata,

@@ -152,7 +152,7 @@ async def test_same_request_id_returns_the_first_answer_and_a_different_request_
     )
     await expect_error(
         gov.admin(gov.org.CreateOrgUnit, other),
-        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
         field="request_id",
         reason="REQUEST_ID_REUSED",
     )

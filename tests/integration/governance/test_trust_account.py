@@ -291,7 +291,7 @@ async def test_a_retried_posting_posts_once_and_a_reused_id_is_refused(books: Go
     changed.CopyFrom(request)
     changed.amount_fen = 6_000
     await expect_error(
-        trustee(books.account.RecordIncome, changed), grpc.StatusCode.INVALID_ARGUMENT, field="request_id"
+        trustee(books.account.RecordIncome, changed), grpc.StatusCode.ALREADY_EXISTS, field="request_id"
     )
     changed.request_id = ""
     await expect_error(

@@ -65,3 +65,15 @@ dead_letter = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("consumer", "stream", "stream_seq", name="uq_linli_dead_letter_msg"),
 )
+
+# Answers to retryable mutations by request id (AIP-155), see linli_runtime.idempotency.
+request_ids = Table(
+    "linli_request_ids",
+    metadata,
+    Column("caller", String(128), primary_key=True),
+    Column("method", String(128), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

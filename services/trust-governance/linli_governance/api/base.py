@@ -9,7 +9,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli_governance import idempotency
+from linli_runtime import idempotency
 from linli_runtime.auth import Role
 from linli_runtime.server import ServiceApp
 

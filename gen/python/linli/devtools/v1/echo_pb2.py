@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/devtools/v1/echo.proto\x12\x11linli.devtools.v1\"B\n\x0b\x45\x63hoRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\x12\x10\n\x08org_path\x18\x03 \x01(\t\"C\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t2V\n\x0b\x45\x63hoService\x12G\n\x04\x45\x63ho\x12\x1e.linli.devtools.v1.EchoRequest\x1a\x1f.linli.devtools.v1.EchoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/devtools/v1/echo.proto\x12\x11linli.devtools.v1\"V\n\x0b\x45\x63hoRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\x12\x10\n\x08org_path\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"C\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t2V\n\x0b\x45\x63hoService\x12G\n\x04\x45\x63ho\x12\x1e.linli.devtools.v1.EchoRequest\x1a\x1f.linli.devtools.v1.EchoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.devtools.v1.echo_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ECHOREQUEST']._serialized_start=51
-  _globals['_ECHOREQUEST']._serialized_end=117
-  _globals['_ECHORESPONSE']._serialized_start=119
-  _globals['_ECHORESPONSE']._serialized_end=186
-  _globals['_ECHOSERVICE']._serialized_start=188
-  _globals['_ECHOSERVICE']._serialized_end=274
+  _globals['_ECHOREQUEST']._serialized_end=137
+  _globals['_ECHORESPONSE']._serialized_start=139
+  _globals['_ECHORESPONSE']._serialized_end=206
+  _globals['_ECHOSERVICE']._serialized_start=208
+  _globals['_ECHOSERVICE']._serialized_end=294
 # @@protoc_insertion_point(module_scope)

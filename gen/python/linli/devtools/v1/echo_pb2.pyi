@@ -25,22 +25,26 @@ class EchoRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     DELAY_MS_FIELD_NUMBER: _builtins.int
     ORG_PATH_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """Text to send back. Empty is refused with INVALID_ARGUMENT (to exercise error mapping)."""
     delay_ms: _builtins.int
     """Milliseconds to wait before answering (to exercise draining on shutdown)."""
     org_path: _builtins.str
     """Org path the call acts on; refused with PERMISSION_DENIED outside the caller's scope."""
+    request_id: _builtins.str
+    """Client-chosen id for retries (AIP-155); used by the runtime's idempotency tests."""
     def __init__(
         self,
         *,
         message: _builtins.str = ...,
         delay_ms: _builtins.int = ...,
         org_path: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_ms", b"delay_ms", "message", b"message", "org_path", b"org_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_ms", b"delay_ms", "message", b"message", "org_path", b"org_path", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
