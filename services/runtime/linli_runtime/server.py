@@ -167,9 +167,12 @@ class ServiceApp:
         await self.db.dispose()
         log.info("stopped")
 
-    async def serve(self) -> None:
-        """Start, then run until SIGTERM or SIGINT, then stop gracefully."""
-        await self.start()
+    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
+        """Start, then run until SIGTERM or SIGINT, then stop gracefully. `on_ready(port)` is
+        called once serving (a supervisor may wait for it)."""
+        port = await self.start()
+        if on_ready is not None:
+            on_ready(port)
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

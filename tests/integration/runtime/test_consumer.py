@@ -12,7 +12,6 @@ from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, PoisonMessage, TransientError
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.tables import dead_letter, inbox
-from linli_runtime.processes import NatsServer
 from tests.integration.runtime.eventkit import (
     Recorder,
     Topic,
@@ -25,20 +24,6 @@ from tests.integration.runtime.eventkit import (
 
 class Crash(BaseException):
     """Stands for the process dying: not an Exception, so nothing in the consumer handles it."""
-
-
-@pytest.fixture
-def topic() -> Topic:
-    return Topic.new()
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer, topic: Topic) -> AsyncIterator[EventBus]:
-    bus = EventBus(nats_server.url, name="test", streams=[topic.spec])
-    bus.start()
-    await bus.wait_ready(15)
-    yield bus
-    await bus.close()
 
 
 @pytest.fixture

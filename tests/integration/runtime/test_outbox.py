@@ -16,20 +16,6 @@ from tests.integration.runtime.eventkit import Topic, stream_event_ids, wait_unt
 
 
 @pytest.fixture
-def topic() -> Topic:
-    return Topic.new()
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer, topic: Topic) -> AsyncIterator[EventBus]:
-    bus = EventBus(nats_server.url, name="test", streams=[topic.spec])
-    bus.start()
-    await bus.wait_ready(15)
-    yield bus
-    await bus.close()
-
-
-@pytest.fixture
 async def relay(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
     relay = OutboxRelay(db, bus, service="test", poll_interval=0.05, publish_timeout=1.0)
     relay.start()

@@ -4,7 +4,6 @@ baseline of the benchmarks. Never mounted by a real service."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 import grpc
@@ -46,26 +45,12 @@ def echo_app(settings: ServiceSettings) -> ServiceApp:
 
 
 if __name__ == "__main__":
-    # Run as its own process (graceful-shutdown tests): settings from the environment; prints
-    # "READY <port>" on stdout once serving.
-    settings = ServiceSettings(service_name="echo")
-    app = echo_app(settings)
-
-    async def main() -> None:
-        import signal
-
-        port = await app.start()
-        print(f"READY {port}", flush=True)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await app.stop()
-        print("STOPPED", flush=True)
-
+    # Run as its own process (graceful-shutdown tests, the local runner's tests, benchmarks):
+    # settings from the environment; prints "READY <port>" once serving and "STOPPED" at the end.
     from linli_runtime.logs import configure_logging
 
-    configure_logging("echo", os.environ.get("LINLI_LOG_LEVEL", "INFO"))
-    asyncio.run(main())
+    settings = ServiceSettings(service_name="echo")
+    configure_logging("echo", settings.log_level, settings.log_json)
+    asyncio.run(echo_app(settings).serve(on_ready=lambda port: print(f"READY {port}", flush=True)))
+    print("STOPPED", flush=True)
     sys.exit(0)
