@@ -41,6 +41,28 @@ AWARD_TIER_SILVER: AwardTier.ValueType  # 2
 AWARD_TIER_BRONZE: AwardTier.ValueType  # 3
 Global___AwardTier: _TypeAlias = AwardTier  # noqa: Y015
 
+class _PointsHoldState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PointsHoldStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PointsHoldState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POINTS_HOLD_STATE_UNSPECIFIED: _PointsHoldState.ValueType  # 0
+    POINTS_HOLD_STATE_PENDING: _PointsHoldState.ValueType  # 1
+    POINTS_HOLD_STATE_POSTED: _PointsHoldState.ValueType  # 2
+    POINTS_HOLD_STATE_VOIDED: _PointsHoldState.ValueType  # 3
+    POINTS_HOLD_STATE_EXPIRED: _PointsHoldState.ValueType  # 4
+
+class PointsHoldState(_PointsHoldState, metaclass=_PointsHoldStateEnumTypeWrapper):
+    """State of a points hold, as carried by hold events."""
+
+POINTS_HOLD_STATE_UNSPECIFIED: PointsHoldState.ValueType  # 0
+POINTS_HOLD_STATE_PENDING: PointsHoldState.ValueType  # 1
+POINTS_HOLD_STATE_POSTED: PointsHoldState.ValueType  # 2
+POINTS_HOLD_STATE_VOIDED: PointsHoldState.ValueType  # 3
+POINTS_HOLD_STATE_EXPIRED: PointsHoldState.ValueType  # 4
+Global___PointsHoldState: _TypeAlias = PointsHoldState  # noqa: Y015
+
 @_typing.final
 class YearEndAwardGranted(_message.Message):
     """YearEndAwardGranted: subject `points.award.granted`, one per award. The notification
@@ -176,3 +198,92 @@ class PointsCredited(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PointsCredited: _TypeAlias = PointsCredited  # noqa: Y015
+
+@_typing.final
+class PointsHoldChanged(_message.Message):
+    """PointsHoldChanged: subject `points.hold.placed`, `points.hold.posted` or `points.hold.voided`
+    (an expired hold is voided with state EXPIRED). One event per state change of a hold.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    DEBIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    CREDIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    community_path: _builtins.str
+    debit_account: _builtins.str
+    """Account names relative to the community (`volunteers/{id}`, `system/…`)."""
+    credit_account: _builtins.str
+    amount: _builtins.int
+    state: Global___PointsHoldState.ValueType
+    reason: _builtins.str
+    source: _builtins.str
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        debit_account: _builtins.str = ...,
+        credit_account: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        state: Global___PointsHoldState.ValueType = ...,
+        reason: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "community_path", b"community_path", "credit_account", b"credit_account", "debit_account", b"debit_account", "hold_id", b"hold_id", "reason", b"reason", "source", b"source", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PointsHoldChanged: _TypeAlias = PointsHoldChanged  # noqa: Y015
+
+@_typing.final
+class VisitLogged(_message.Message):
+    """VisitLogged: subject `points.visit.logged`: a family member visited a paired elder."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRING_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    VISITS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    pairing: _builtins.str
+    community_path: _builtins.str
+    family_id: _builtins.str
+    elder_id: _builtins.str
+    volunteer_id: _builtins.str
+    visit_id: _builtins.str
+    month: _builtins.str
+    """Month of the visit, `YYYY-MM`."""
+    visits_this_month: _builtins.int
+    """Confirmed visits of the pairing in that month, this one included."""
+    def __init__(
+        self,
+        *,
+        pairing: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        family_id: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        visit_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        visits_this_month: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_id", b"visit_id", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VisitLogged: _TypeAlias = VisitLogged  # noqa: Y015

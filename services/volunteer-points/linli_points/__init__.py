@@ -1,0 +1,1 @@
+"""volunteer-points: volunteers, pairings, the points ledger, rankings and year-end awards."""

@@ -1,0 +1,99 @@
+"""Fengshu's part of the demo data set (chengdu.toml): 8 task categories, 2 teams, 72
+volunteers in 71 families, 84 elders living alone each paired with a family, some points
+earned and this month's visits. Names of people are placeholders (the article gives counts,
+not names). Seeding is idempotent: every row is created once by its fixed id, every credit is
+a ledger transfer with a fixed id, so a second start adds nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from linli.points.v1 import pairings_pb2
+from linli_points.api.activities import upsert_category
+from linli_points.api.pairings import create_elder, create_pairing
+from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.ledger.model import TransferRequest
+from linli_points.ledger.store import Ledger
+from linli_points.people import create_family, create_team, create_volunteer, join_team
+from linli_points.periods import month_of
+from linli_points.records import create_once
+from linli_points.schema import visits
+from linli_points.tx import fingerprint, run_in_transaction
+from linli_runtime import demo
+
+if TYPE_CHECKING:
+    from linli_points.main import PointsApp
+
+log = logging.getLogger("linli.points.demo")
+
+# Points per category (the article names the categories, not the points: plausible values).
+CATEGORY_POINTS = {
+    "governance": 10, "helping-people-in-difficulty": 10, "mediating-disputes": 15, "collecting-opinions": 5,
+    "elderly-visits": 5, "environment": 5, "children": 8, "events": 5,
+}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["秀英", "建国", "桂兰", "志强", "淑珍", "国华", "玉梅", "德明", "丽华", "文斌", "海燕", "春生"]
+START = date(2026, 1, 1)
+VANGUARD_MEMBERS = 24  # of the 72, also in the party-member vanguard (placeholder share)
+
+
+def person_name(i: int) -> str:
+    return SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
+
+
+async def seed_demo(app: PointsApp) -> None:
+    data = demo.load()["fengshu"]
+    ledger = Ledger(app.db, app.clock)  # no events: the demo's starting state is not news
+    await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data))
+    log.info("demo data seeded", extra={"community": data["path"], "volunteers": data["volunteers"]})
+
+
+async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> None:
+    path = data["path"]
+    now = ledger.now()
+    for category in data["task_categories"]:
+        slug = category["slug"]
+        await upsert_category(conn, path, slug, {
+            "display_name": category["name"], "display_name_en": category["name_en"],
+            "default_points": CATEGORY_POINTS.get(slug, 5), "daily_cap": 0,
+            "monthly_cap": 30 if slug == "collecting-opinions" else 0,
+            "placeholder": bool(category.get("placeholder", False)),
+        })
+    for team in data["teams"]:
+        await create_team(conn, path, team["slug"], team["name"])
+
+    n_families, n_volunteers, n_elders = data["volunteer_families"], data["volunteers"], data["elders_living_alone"]
+    for f in range(1, n_families + 1):
+        await create_family(conn, path, f"f-{f:03d}", f"{SURNAMES[f % len(SURNAMES)]}家 (placeholder)", now)
+    for v in range(1, n_volunteers + 1):
+        volunteer_id, family_id = f"v-{v:03d}", f"f-{min(v, n_families):03d}"  # the last family has two
+        await create_volunteer(conn, path, volunteer_id, person_name(v), family_id=family_id, now=now)
+        await join_team(conn, path, "little-maple-leaf", volunteer_id, START)
+        if v <= VANGUARD_MEMBERS:
+            await join_team(conn, path, "red-maple-vanguard", volunteer_id, START)
+        category = list(CATEGORY_POINTS)[v % len(CATEGORY_POINTS)]
+        await ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=f"demo:points:{volunteer_id}", debit_account=ISSUANCE,
+            credit_account=volunteer_account(volunteer_id), amount=20 + (v * 37) % 180, reason=category,
+            source="demo"))
+
+    for e in range(1, n_elders + 1):
+        elder_id, family = f"e-{e:03d}", (e - 1) % n_families + 1  # 13 families look after two elders
+        await create_elder(conn, path, elder_id, f"{person_name(e + 100)} (placeholder)")
+        await create_pairing(conn, path, f"p-{e:03d}", elder_id=elder_id, family_id=f"f-{family:03d}",
+                             start=START, required=data["visits_per_month"])
+        # This month so far: most pairings on track, some short (for the compliance view).
+        for n in range(2 if e <= 60 else 1 if e <= 75 else 0):
+            when = now - timedelta(minutes=10 * (n + 1))
+            await create_once(
+                conn, visits, {"community_path": path, "visit_id": f"demo:visit:{e:03d}:{n}"},
+                {"pairing_id": f"p-{e:03d}", "month": month_of(when), "visit_time": when,
+                 "volunteer_id": f"v-{family:03d}", "confirmation": pairings_pb2.VISIT_CONFIRMATION_ELDER,
+                 "note": "demo"},
+                # Demo visits are created once by id; their time is whenever the first seed ran.
+                fingerprint("demo-visit", e, n), "visit",
+            )

@@ -1,0 +1,88 @@
+"""Fixtures for volunteer-points integration tests: a migrated database with a ledger on a
+manual clock, and the whole service on a free port with real NATS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+from linli_points.ledger.store import Ledger
+from linli_points.main import MIGRATIONS, PointsApp, PointsSettings, create_app
+
+from linli.points.v1 import ledger_pb2_grpc
+from linli_runtime.auth import PrincipalKind, TokenSigner
+from linli_runtime.clients import make_channel
+from linli_runtime.clock import ManualClock
+from linli_runtime.db import Database
+from linli_runtime.events import make_event
+from linli_runtime.migrations import upgrade
+from linli_runtime.processes import NatsServer
+from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@pytest.fixture
+async def points_db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await upgrade(database, MIGRATIONS)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def ledger(points_db: Database, clock: ManualClock) -> Ledger:
+    return Ledger(
+        points_db, clock,
+        lambda subject, payload, scope: make_event(subject, payload, org_scope=scope, source="test", clock=clock),
+    )
+
+
+@pytest.fixture
+async def app(database_url: str, nats_server: NatsServer, clock: ManualClock) -> AsyncIterator[PointsApp]:
+    settings = PointsSettings(port=0, database_url=database_url, nats_url=nats_server.url,
+                              jwt_secret=TEST_JWT_SECRET, hold_sweep_interval=0.05)
+    app = create_app(settings, clock)
+    await app.start()
+    yield app
+    await app.stop(grace=1)
+
+
+@pytest.fixture
+async def channel(app: PointsApp) -> AsyncIterator[grpc.aio.Channel]:
+    async with make_channel(f"127.0.0.1:{app.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def ledger_stub(channel: grpc.aio.Channel) -> ledger_pb2_grpc.LedgerServiceStub:
+    return ledger_pb2_grpc.LedgerServiceStub(channel)
+
+
+def bearer(token: str) -> Metadata:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@pytest.fixture
+def as_service(signer: TokenSigner) -> Metadata:
+    return bearer(signer.issue_service_token("partner-redemption"))
+
+
+@pytest.fixture
+def as_worker(signer: TokenSigner) -> Metadata:
+    return bearer(signer.issue("worker-li", role="community_worker", scope=FENGSHU))
+
+
+@pytest.fixture
+def token_for(signer: TokenSigner) -> Callable[..., Metadata]:
+    def issue(role: str, scope: str = FENGSHU, subject: str = "someone",
+              kind: PrincipalKind = PrincipalKind.OPERATOR) -> Metadata:
+        return bearer(signer.issue(subject, role=role, scope=scope, kind=kind))
+
+    return issue
