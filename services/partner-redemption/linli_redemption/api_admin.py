@@ -25,6 +25,7 @@ from linli_redemption.common import (
     page_size,
     parse_day,
     parse_name,
+    reading,
     ts,
 )
 from linli_redemption.convert import KIND_NAMES, partner_pb, reward_pb, terminal_pb
@@ -44,7 +45,7 @@ def full_name(service: str) -> str:
 
 
 async def load_partner(db: Database, partner_id: str, *, merchant: bool = False) -> Any:
-    async with db.session() as session:
+    async with reading(db) as session:
         row = (await session.execute(partner.select().where(partner.c.id == partner_id))).first()
     if row is None or (merchant and row.kind != "merchant"):
         raise NotFound(f"no {'merchant' if merchant else 'partner'} {partner_id}",
@@ -77,7 +78,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
             if request.kind not in KIND_NAMES:
                 raise InvalidArgument.field("kind", "is not a known partner kind")
             where.append(partner.c.kind == KIND_NAMES[request.kind])
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             rows = (await session.execute(partner.select().where(*where).order_by(partner.c.id)
                                           .limit(size + 1))).all()
         more, rows = len(rows) > size, rows[:size]
@@ -114,7 +115,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def _terminal(self, name: str) -> Any:
         merchant_id, terminal_id = parse_name(name, "name", "merchants", "terminals")
         await load_partner(self.db, merchant_id, merchant=True)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             row = (await session.execute(terminal.select().where(terminal.c.id == terminal_id,
                                                                  terminal.c.merchant_id == merchant_id))).first()
         if row is None:
@@ -128,7 +129,8 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
         if row.state != "active":
             raise FailedPrecondition("a revoked terminal stays revoked; create a new one", reason="TERMINAL_REVOKED")
         secret, salt, digest = terminals.new_secret()
-        async with self.db.transaction() as session:
+        async with self.db.transaction() as tx:
+            session = await tx.connection()
             await session.execute(terminal.update().where(terminal.c.id == row.id).values(
                 secret_salt=salt, secret_hash=digest, secret_time=self.clock.now()))
         row = await self._terminal(request.name)
@@ -139,7 +141,8 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                              context: grpc.aio.ServicerContext) -> pb.RevokeTerminalResponse:
         row = await self._terminal(request.name)
         require_role(*WRITERS)
-        async with self.db.transaction() as session:
+        async with self.db.transaction() as tx:
+            session = await tx.connection()
             await session.execute(terminal.update().where(terminal.c.id == row.id).values(state="revoked"))
         return pb.RevokeTerminalResponse(terminal=terminal_pb(await self._terminal(request.name)))
 
@@ -147,7 +150,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                             context: grpc.aio.ServicerContext) -> pb.ListTerminalsResponse:
         merchant = await merchant_from(self.db, request.parent)
         size, after = page_size(request.page_size), decode_token(request.page_token)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             rows = (await session.execute(terminal.select().where(
                 terminal.c.merchant_id == merchant.id, terminal.c.id > after).order_by(terminal.c.id)
                 .limit(size + 1))).all()
@@ -191,7 +194,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
     async def _reward(self, name: str) -> Any:
         merchant_id, reward_id = parse_name(name, "name", "merchants", "rewards")
         await load_partner(self.db, merchant_id, merchant=True)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             row = (await session.execute(reward.select().where(reward.c.merchant_id == merchant_id,
                                                                reward.c.id == reward_id))).first()
         if row is None:
@@ -205,7 +208,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
                                   context: grpc.aio.ServicerContext) -> pb.ListMerchantRewardsResponse:
         merchant = await merchant_from(self.db, request.parent)
         size, after = page_size(request.page_size), decode_token(request.page_token)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             rows = (await session.execute(reward.select().where(
                 reward.c.merchant_id == merchant.id, reward.c.id > after).order_by(reward.c.id)
                 .limit(size + 1))).all()

@@ -16,6 +16,7 @@ from linli_redemption.common import (
     page_size,
     parse_day,
     parse_name,
+    reading,
     ts,
 )
 from linli_redemption.convert import redemption_pb, refund_pb, reward_pb
@@ -57,7 +58,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
         check_merchant(who, merchant_id)
         size, after = page_size(request.page_size), decode_token(request.page_token)
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             rows = (await session.execute(reward.select().where(
                 reward.c.merchant_id == merchant_id, reward.c.id > after,
                 sa.or_(reward.c.valid_from.is_(None), reward.c.valid_from <= now),
@@ -75,7 +76,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
         check_merchant(who, merchant_id)
         check_range(request.quantity, "quantity", 1, 100)
         member = await self.members.session(who, request.member_session)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             item = (await session.execute(reward.select().where(reward.c.merchant_id == merchant_id,
                                                                 reward.c.id == reward_id))).first()
         if item is None:

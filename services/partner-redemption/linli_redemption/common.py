@@ -6,7 +6,8 @@ import base64
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -137,7 +138,7 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-# -- transactions ----------------------------------------------------------------------------
+# -- reads and transactions ----------------------------------------------------------------------------
 
 RETRIES = 8
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
@@ -148,6 +149,13 @@ def _retryable(exc: DBAPIError) -> bool:
         return True
     orig: Any = exc.orig
     return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in RETRYABLE_SQLSTATES
+
+
+@asynccontextmanager
+async def reading(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads (no write lock; sees committed data)."""
+    async with db.session() as session:
+        yield await session.connection()
 
 
 async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_redemption import member_codes
-from linli_redemption.common import as_utc, check_text, in_transaction, mask_name
+from linli_redemption.common import as_utc, check_text, in_transaction, mask_name, reading
 from linli_redemption.points_client import LedgerRefusal, PointsClient
 from linli_redemption.tables import member_card, member_session
 from linli_runtime.auth import normalize_path
@@ -55,7 +55,7 @@ class Members:
         volunteer_id = check_volunteer_id(volunteer_id)
         query = member_card.select().where(member_card.c.community_path == path,
                                            member_card.c.volunteer_id == volunteer_id)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             row = (await session.execute(query)).first()
         if row is not None:
             return row
@@ -86,7 +86,7 @@ class Members:
     async def resolve(self, who: TerminalCaller, code: str) -> MemberSession:
         """Open a member session for `who` from a member code (see member_codes)."""
         number, otp = member_codes.split_code(code)
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             card = (await session.execute(member_card.select().where(member_card.c.card_number == number))).first()
         if card is None:
             raise member_codes.wrong_code()
@@ -120,7 +120,7 @@ class Members:
         """A live session of this terminal (MEMBER_SESSION_EXPIRED once past its time)."""
         if not session_id or len(session_id) > 64:
             raise InvalidArgument.field("member_session", "is required (from ResolveMemberCode)")
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             row = (await session.execute(member_session.select().where(member_session.c.id == session_id))).first()
         if row is None or row.terminal_id != who.terminal_id:
             raise InvalidArgument.field("member_session", "is not a session this terminal opened",

@@ -43,6 +43,7 @@ from linli_redemption.common import (
     fingerprint,
     in_transaction,
     parse_name,
+    reading,
     ts,
 )
 from linli_redemption.members import Members, TerminalCaller
@@ -88,7 +89,7 @@ class Redemptions:
         query = redemption.select().where(where)
         if conn_or_none is not None:
             return (await conn_or_none.execute(query)).first()
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             return (await session.execute(query)).first()
 
     async def get(self, merchant_id: str, redemption_id: str) -> Rec:
@@ -267,6 +268,12 @@ class Redemptions:
             log.error("posted hold of a voided redemption", extra={"redemption": row.id})
         return current
 
+    async def _commit_posted(self, row: Rec) -> Rec:
+        """Commit a redemption whose hold the ledger has posted (posting again is idempotent and
+        answers with the POST transfer)."""
+        posted = await self.points.post_hold(row.community_path, row.hold_id)
+        return await self._commit(row, posted.transfer.transfer_id, posted.transfer.create_time.ToDatetime())
+
     # -- cancel --------------------------------------------------------------------------------
 
     async def cancel(self, who: TerminalCaller, parent: str, request_id: str) -> Rec:
@@ -290,9 +297,7 @@ class Redemptions:
             await self.points.void_hold(row.community_path, row.hold_id)
         except LedgerRefusal as refusal:
             if refusal.reason == "HOLD_POSTED":
-                hold = await self.points.get_hold(row.community_path, row.hold_id)
-                when = hold.resolve_time.ToDatetime() if hold is not None else self.clock.now()
-                await self._commit(row, f"{row.hold_id}.post", when)
+                await self._commit_posted(row)
                 raise FailedPrecondition("the redemption has committed; refund it instead",
                                          reason="REDEMPTION_COMMITTED") from refusal
             if refusal.code != grpc.StatusCode.NOT_FOUND:
@@ -311,7 +316,7 @@ class Redemptions:
         """Settle PENDING redemptions and unfinished refunds older than `grace`; returns how many
         it looked at."""
         cutoff = self.clock.now() - grace
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             stuck = (await session.execute(redemption.select().where(
                 redemption.c.state == PENDING, redemption.c.create_time < cutoff)
                 .order_by(redemption.c.create_time).limit(limit))).all()
@@ -331,7 +336,7 @@ class Redemptions:
             if hold is None:
                 await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE, only_unplaced=True)
             elif hold.state == lpb.HOLD_STATE_POSTED:
-                await self._commit(row, f"{row.hold_id}.post", hold.resolve_time.ToDatetime())
+                await self._commit_posted(row)
             elif hold.state == lpb.HOLD_STATE_PENDING:
                 await self._abandon(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
             else:
@@ -379,7 +384,7 @@ class Redemptions:
             full = amount == left
             await conn.execute(redemption.update().where(redemption.c.id == row.id).values(
                 refunded_points=redemption.c.refunded_points + amount))
-            if full and row.refunded_points == 0:  # the whole redemption undone: units back on the shelf
+            if full:  # the whole redemption undone: its units go back on the shelf
                 await conn.execute(reward.update().where(
                     reward.c.merchant_id == merchant_id, reward.c.id == row.reward_id, reward.c.stock != -1)
                     .values(stock=reward.c.stock + row.quantity))
@@ -421,5 +426,5 @@ class Redemptions:
         return current
 
     async def _refund_row(self, fid: str) -> Rec:
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             return (await session.execute(refund.select().where(refund.c.id == fid))).one()

@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.points.v1 import ledger_pb2 as lpb
 from linli.redemption.v1 import admin_pb2, resources_pb2
-from linli_redemption.common import china_day
+from linli_redemption.common import china_day, reading
 from linli_redemption.points_client import PointsClient
 from linli_redemption.tables import redemption, refund
 from linli_runtime.db import Database
@@ -34,7 +34,7 @@ async def settlements(db: Database, day: str, *, merchant_id: str | None = None,
     if community_path is not None:
         r_where.append(redemption.c.community_path == community_path)
         f_where.append(refund.c.community_path == community_path)
-    async with db.session() as session:
+    async with reading(db) as session:
         redeemed = (await session.execute(
             sa.select(redemption.c.merchant_id, sa.func.count(), sa.func.sum(redemption.c.points))
             .where(*r_where).group_by(redemption.c.merchant_id))).all()
@@ -56,7 +56,7 @@ async def settlements(db: Database, day: str, *, merchant_id: str | None = None,
 async def reconcile(db: Database, points: PointsClient, community_path: str, day: str,
                     now: Timestamp) -> admin_pb2.ReconcileDayResponse:
     recorded: dict[str, int] = {}
-    async with db.session() as session:
+    async with reading(db) as session:
         for tid, pts in (await session.execute(sa.select(redemption.c.transfer_id, redemption.c.points).where(
                 redemption.c.state == "committed", redemption.c.ledger_day == day,
                 redemption.c.community_path == community_path))).all():

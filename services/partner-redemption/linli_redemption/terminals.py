@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
+from linli_redemption.common import reading
 from linli_redemption.tables import partner, terminal
 from linli_runtime.auth import Principal, PrincipalKind, Role
 from linli_runtime.db import Database
@@ -68,7 +69,7 @@ class TerminalAuthenticator:
         if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
             raise refused
         assert self.db is not None
-        async with self.db.session() as session:
+        async with reading(self.db) as session:
             row = (await session.execute(self._query, {"tid": terminal_id})).first()
         if row is None or not hmac.compare_digest(hash_secret(row.secret_salt, secret), row.secret_hash):
             raise refused

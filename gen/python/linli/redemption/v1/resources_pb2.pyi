@@ -324,7 +324,7 @@ class Redemption(_message.Message):
     void_reason: _builtins.str
     """Why a VOIDED redemption did not complete (a stable reason, e.g. INSUFFICIENT_POINTS)."""
     transfer_id: _builtins.str
-    """The volunteer-points transfer that moved the points (`redemption:{id}.post`)."""
+    """The volunteer-points POST transfer that moved the points."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
