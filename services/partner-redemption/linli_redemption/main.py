@@ -89,6 +89,7 @@ class RedemptionApp(ServiceApp):
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
         self._recovery: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def make_event(self, subject: str, payload: Message, scope: str) -> EventEnvelope:
         envelope: EventEnvelope = self.event(subject, payload, org_scope=scope)
@@ -103,20 +104,26 @@ class RedemptionApp(ServiceApp):
 
     async def stop(self, grace: float | None = None) -> None:
         if self._recovery is not None:
-            self._recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery
+            # Let the current pass finish: cancelling it inside a transaction can wedge SQLite.
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._recovery), 15)
+            except TimeoutError:
+                self._recovery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._recovery
         await super().stop(grace)
         if self.points_channel is not None:
             await self.points_channel.close()
 
     async def _recover_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.redemptions.recover_once(self.recovery_grace)
             except Exception:  # the ledger may be down: try again next round
                 log.warning("recovery pass failed", exc_info=True)
-            await asyncio.sleep(self.recovery_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.recovery_interval)
 
 
 def create_app(settings: RedemptionSettings | None = None, clock: Clock | None = None,

@@ -5,6 +5,7 @@ lost replies, cancel, refunds and the day's settlement against the ledger."""
 from __future__ import annotations
 
 import asyncio
+
 import grpc
 import nats
 import pytest
