@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_redemption.common import in_transaction
-from linli_redemption.tables import partner, reward, terminal
+from linli_redemption.tables import duty_rotation, partner, reward, terminal
 from linli_redemption.terminals import hash_secret
 from linli_runtime import demo
 
@@ -79,6 +79,10 @@ async def _seed(conn: AsyncConnection, app: RedemptionApp, data: dict[str, Any])
             for rid, rname, points, stock in REWARDS.get(pid, DEFAULT_REWARDS):
                 await _insert_missing(conn, reward, {"merchant_id": pid, "id": rid},
                                       dict(display_name=rname, points=points, stock=stock, create_time=now))
+    # The member units take weekly duty in turn (the article: "rotating duty"; order a placeholder).
+    units = ",".join(f"member-unit-{i:02d}" for i in range(1, data["member_units"] + 1))
+    await _insert_missing(conn, duty_rotation, {"community_path": path}, dict(
+        partner_ids=units, start_date="2026-01-05", period_days=7, version="demo"))
     await _insert_missing(conn, terminal, {"id": DEMO_TERMINAL}, dict(
         merchant_id=DEMO_MERCHANT, display_name="demo POS (front desk)", secret_salt=DEMO_SALT,
         secret_hash=hash_secret(DEMO_SALT, DEMO_TERMINAL_SECRET), create_time=now, secret_time=now))

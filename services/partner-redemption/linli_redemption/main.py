@@ -15,8 +15,8 @@ from google.protobuf.message import Message
 from pydantic import Field
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli.redemption.v1 import admin_pb2_grpc, pos_pb2_grpc
-from linli_redemption import api_admin, api_pos
+from linli.redemption.v1 import admin_pb2_grpc, community_pb2_grpc, pos_pb2_grpc
+from linli_redemption import api_admin, api_community, api_pos
 from linli_redemption.demo import seed_demo
 from linli_redemption.members import Members
 from linli_redemption.points_client import PointsClient
@@ -83,6 +83,9 @@ class RedemptionApp(ServiceApp):
                          api_admin.CatalogServicer(self.db, self.clock), api_admin.full_name("CatalogService"))
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,
                          api_admin.MemberCardServicer(self.members), api_admin.full_name("MemberCardService"))
+        self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
+                         api_community.CommunityServicer(self.db, self.clock, self.make_event),
+                         api_community.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_SettlementServiceServicer_to_server,
                          api_admin.SettlementServicer(self.db, self.clock, self.points),
                          api_admin.full_name("SettlementService"))

@@ -136,3 +136,62 @@ refund = sa.Table(
     sa.UniqueConstraint("merchant_id", "request_id", name="uq_rd_refund_request"),
     sa.Index("ix_rd_refund_day", "community_path", "ledger_day"),
 )
+
+# -- community: rotating duty of member units, needs, resources, projects -----------------------
+
+duty_rotation = sa.Table(
+    "rd_duty_rotation", metadata,
+    sa.Column("community_path", sa.String(255), primary_key=True),
+    sa.Column("partner_ids", sa.Text, nullable=False),  # comma-separated, in duty order
+    sa.Column("start_date", sa.String(10), nullable=False),
+    sa.Column("period_days", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),  # swaps belong to one version of the rotation
+)
+
+duty_swap = sa.Table(
+    "rd_duty_swap", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("community_path", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("first_index", sa.Integer, nullable=False),
+    sa.Column("second_index", sa.Integer, nullable=False),
+    sa.UniqueConstraint("community_path", "request_id", name="uq_rd_duty_swap_request"),
+)
+
+need = sa.Table(
+    "rd_need", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_path", sa.String(255), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("raised_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("create_time", When, nullable=False),
+)
+
+resource = sa.Table(
+    "rd_resource", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_path", sa.String(255), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("partner_id", sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False),
+    sa.Column("create_time", When, nullable=False),
+)
+
+project = sa.Table(
+    "rd_project", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_path", sa.String(255), nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("need_id", sa.String(64), sa.ForeignKey("rd_need.id"), nullable=False),
+    sa.Column("resource_ids", sa.Text, nullable=False),  # comma-separated
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | closed
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
+    sa.Column("create_time", When, nullable=False),
+    sa.Column("close_time", When, nullable=True),
+    sa.UniqueConstraint("community_path", "request_id", name="uq_rd_project_request"),
+)
