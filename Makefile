@@ -42,6 +42,7 @@ run-cluster: $(STAMP) ## 3-node NATS cluster, PostgreSQL, 2 replicas of every se
 
 bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo
 	$(BIN)/python -m bench.event_path
+	$(BIN)/python -m bench.pos_redeem
 
 token: $(STAMP) ## issue a local operator token: make token ROLE=city_operator SCOPE=chengdu
 	@$(BIN)/linli token issue --role $(or $(ROLE),platform_admin) --scope '$(SCOPE)'
