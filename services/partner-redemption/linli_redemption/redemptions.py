@@ -144,7 +144,11 @@ class Redemptions:
             raise FailedPrecondition(f"the price is now {points} points, not {expected_points}; quote again",
                                      reason="PRICE_CHANGED", metadata={"points": str(points)})
         # The stock update also locks the reward's row (PostgreSQL), so the limit checks below
-        # see every committed redemption of this reward and no two of them interleave.
+        # see every committed redemption of this reward and no two of them interleave. A reward
+        # with unlimited stock and no limits needs no lock (and concurrent tills do not queue).
+        if item.stock == -1 and not item.per_volunteer_limit and not item.daily_quota:
+            return await self._record(conn, who, merchant_id, reward_id, item, quantity, points, request_id,
+                                      digest, member, now)
         taken = await conn.execute(
             reward.update()
             .where(reward.c.merchant_id == merchant_id, reward.c.id == reward_id,
@@ -168,6 +172,11 @@ class Redemptions:
             if int(today) + quantity > item.daily_quota:
                 raise FailedPrecondition(f"today's quota of {item.display_name} is used up",
                                          reason="DAILY_QUOTA_REACHED")
+        return await self._record(conn, who, merchant_id, reward_id, item, quantity, points, request_id, digest,
+                                  member, now)
+
+    async def _record(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str, item: Rec,
+                      quantity: int, points: int, request_id: str, digest: str, member: Any, now: datetime) -> Rec:
         rid = f"r-{uuid.uuid4().hex[:20]}"
         await conn.execute(redemption.insert().values(
             id=rid, merchant_id=merchant_id, request_id=request_id, fingerprint=digest,
