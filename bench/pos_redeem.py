@@ -4,8 +4,8 @@ measured in the same run (same process, same machine).
     .venv/bin/python -m bench.pos_redeem                   # PostgreSQL, 32 terminals, 10 s each
     .venv/bin/python -m bench.pos_redeem --sqlite --terminals 8 --seconds 5
 
-Everything runs in one process on loopback: nats-server and PostgreSQL as child processes,
-volunteer-points (the ledger) and partner-redemption as in-process servers, and the clients.
+Everything runs on loopback: nats-server, PostgreSQL, volunteer-points (the ledger) and
+partner-redemption as child processes (as deployed), the clients and the echo in this one.
 A redeem is 3 local transactions + PlaceHold + PostHold over gRPC (each a ledger transaction),
 so it is several round trips deep; the echo is one. Machines here have 2 noisy cores: quote
 medians and ratios, not absolute numbers.
@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -29,7 +31,8 @@ from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2
 from linli_runtime.clients import make_channel
-from linli_runtime.processes import EmbeddedPostgres, NatsServer
+from linli_runtime.platform import wait_serving
+from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -77,74 +80,86 @@ async def bench_echo(clients: int, seconds: float) -> tuple[float, list[float]]:
     return rate, lat
 
 
-async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list[float], int]:
-    from linli_points.main import PointsSettings
-    from linli_points.main import create_app as create_points
-    from linli_redemption.main import RedemptionSettings, create_app
+def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    if not wait_serving(address, 120, proc):
+        proc.kill()
+        raise RuntimeError(f"{module} did not start; see {log}")
+    return proc, address
 
+
+async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list[float], int]:
+    """volunteer-points and partner-redemption each in a process of their own (as deployed)."""
     from linli_runtime.auth import TokenSigner
 
     nats = NatsServer(tmp / "nats").start()
     pg = None if args.sqlite else EmbeddedPostgres(tmp / "pg" / "data")
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         def url(name: str) -> str:
             return pg.database_url(name) if pg else f"sqlite+aiosqlite:///{tmp / (name + '.db')}"
 
-        points = create_points(PointsSettings(port=0, database_url=url("points"), nats_url=nats.url,
-                                              jwt_secret=SECRET, log_json=False))
-        await points.start()
-        app = create_app(RedemptionSettings(port=0, database_url=url("redemption"), nats_url=nats.url,
-                                            jwt_secret=SECRET, demo_data=True), points_addr=f"127.0.0.1:{points.port}")
-        await app.start()
+        points, points_addr = start_service("linli_points.main", {
+            "DATABASE_URL": url("points"), "NATS_URL": nats.url}, tmp / "points.log")
+        procs.append(points)
+        app, app_addr = start_service("linli_redemption.main", {
+            "DATABASE_URL": url("redemption"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
+            "VOLUNTEER_POINTS_SERVICE_ADDR": points_addr}, tmp / "redemption.log")
+        procs.append(app)
         signer = TokenSigner(SECRET)
         service = (("authorization", "Bearer " + signer.issue_service_token("bench")),)
         worker = (("authorization", "Bearer " + signer.issue("bench", role="community_worker", scope=FENGSHU)),)
-        try:
-            async with make_channel(f"127.0.0.1:{app.port}", default_timeout=30) as ch, \
-                    make_channel(f"127.0.0.1:{points.port}", default_timeout=30) as pch:
-                pos = pos_pb2_grpc.PosServiceStub(ch)
-                partners = admin_pb2_grpc.PartnerServiceStub(ch)
-                cards = admin_pb2_grpc.MemberCardServiceStub(ch)
-                catalog = admin_pb2_grpc.CatalogServiceStub(ch)
-                ledger = ledger_pb2_grpc.LedgerServiceStub(pch)
-                volunteers = volunteers_pb2_grpc.VolunteerServiceStub(pch)
-                await catalog.CreateReward(admin_pb2.CreateRewardRequest(
-                    parent=f"merchants/{MERCHANT}", reward_id="bench", reward=resources_pb2.Reward(
-                        display_name="bench", points=1, stock=-1)), metadata=worker)
-                calls = []
-                for t in range(args.terminals):
-                    term = await partners.CreateTerminal(admin_pb2.CreateTerminalRequest(
-                        parent=f"merchants/{MERCHANT}", terminal_id=f"bench-{t}"), metadata=worker)
-                    md = (("authorization", term.authorization),)
-                    vid = f"bench-v{t}"
-                    await volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(
-                        volunteer=volunteers_pb2.Volunteer(community_path=FENGSHU, volunteer_id=vid,
-                                                           display_name="张三丰")), metadata=service)
-                    await ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
-                        community_path=FENGSHU, transfer_id=f"fund-{vid}", debit_account="system/issuance",
-                        credit_account=f"volunteers/{vid}", amount=10_000_000, reason="governance"),
-                        metadata=service)
-                    code = (await cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(
-                        community_path=FENGSHU, volunteer_id=vid), metadata=worker)).member_code
-                    session = (await pos.ResolveMemberCode(pos_pb2.ResolveMemberCodeRequest(member_code=code),
-                                                           metadata=md)).member_session
-                    run = uuid.uuid4().hex[:6]
+        async with make_channel(app_addr, default_timeout=30) as ch, \
+                make_channel(points_addr, default_timeout=30) as pch:
+            pos = pos_pb2_grpc.PosServiceStub(ch)
+            partners = admin_pb2_grpc.PartnerServiceStub(ch)
+            cards = admin_pb2_grpc.MemberCardServiceStub(ch)
+            catalog = admin_pb2_grpc.CatalogServiceStub(ch)
+            ledger = ledger_pb2_grpc.LedgerServiceStub(pch)
+            volunteers = volunteers_pb2_grpc.VolunteerServiceStub(pch)
+            await catalog.CreateReward(admin_pb2.CreateRewardRequest(
+                parent=f"merchants/{MERCHANT}", reward_id="bench", reward=resources_pb2.Reward(
+                    display_name="bench", points=1, stock=-1)), metadata=worker)
+            calls = []
+            for t in range(args.terminals):
+                term = await partners.CreateTerminal(admin_pb2.CreateTerminalRequest(
+                    parent=f"merchants/{MERCHANT}", terminal_id=f"bench-{t}"), metadata=worker)
+                md = (("authorization", term.authorization),)
+                vid = f"bench-v{t}"
+                await volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(
+                    volunteer=volunteers_pb2.Volunteer(community_path=FENGSHU, volunteer_id=vid,
+                                                       display_name="张三丰")), metadata=service)
+                await ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
+                    community_path=FENGSHU, transfer_id=f"fund-{vid}", debit_account="system/issuance",
+                    credit_account=f"volunteers/{vid}", amount=10_000_000, reason="governance"), metadata=service)
+                code = (await cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(
+                    community_path=FENGSHU, volunteer_id=vid), metadata=worker)).member_code
+                session = (await pos.ResolveMemberCode(pos_pb2.ResolveMemberCodeRequest(member_code=code),
+                                                       metadata=md)).member_session
+                run = uuid.uuid4().hex[:6]
 
-                    def make_call(md=md, session=session, t=t, run=run):  # type: ignore[no-untyped-def]
-                        async def call(i: int) -> None:
-                            await pos.Redeem(pos_pb2.RedeemRequest(
-                                reward=f"merchants/{MERCHANT}/rewards/bench", member_session=session, quantity=1,
-                                request_id=f"{run}-{t}-{i}"), metadata=md)
-                        return call
-                    calls.append(make_call())
-                await run_load(calls, 1.0)  # warm-up
-                t0 = time.perf_counter()
-                n, lat, errors = await run_load(calls, args.seconds)
-                return n / (time.perf_counter() - t0), lat, errors
-        finally:
-            await app.stop(grace=1)
-            await points.stop(grace=1)
+                def make_call(md=md, session=session, t=t, run=run):  # type: ignore[no-untyped-def]
+                    async def call(i: int) -> None:
+                        await pos.Redeem(pos_pb2.RedeemRequest(
+                            reward=f"merchants/{MERCHANT}/rewards/bench", member_session=session, quantity=1,
+                            request_id=f"{run}-{t}-{i}"), metadata=md)
+                    return call
+                calls.append(make_call())
+            await run_load(calls, 1.0)  # warm-up
+            t0 = time.perf_counter()
+            n, lat, errors = await run_load(calls, args.seconds)
+            return n / (time.perf_counter() - t0), lat, errors
     finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         nats.stop()
         if pg:
             pg.stop()
