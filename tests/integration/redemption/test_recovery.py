@@ -141,3 +141,36 @@ async def _held(kit: Kit, volunteer: str, points: int) -> bool:
 def admin_stub(channel: grpc.aio.Channel) -> Any:
     from linli.redemption.v1 import admin_pb2_grpc
     return admin_pb2_grpc.CatalogServiceStub(channel)
+
+
+async def test_a_refund_whose_ledger_call_failed_is_finished_by_recovery(
+    kit: Kit, app: RedemptionApp, clock: ManualClock
+) -> None:
+    from linli_redemption.points_client import LedgerUnavailable
+
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    reward = await kit.reward(points=30)
+    session = await kit.session(till, volunteer)
+    r = (await kit.pos.Redeem(pb.RedeemRequest(reward=reward, member_session=session, quantity=1,
+                                               request_id="to-refund"), metadata=till)).redemption
+    points = app.redemptions.points
+    real_reverse = points.reverse
+
+    async def ledger_down(*args: Any, **kwargs: Any) -> Any:
+        raise LedgerUnavailable("ReverseTransfer")
+
+    points.reverse = ledger_down  # type: ignore[method-assign]
+    request = pb.RefundRedemptionRequest(name=r.name, request_id="rf-down", reason="spoilt")
+    with pytest.raises(grpc.aio.AioRpcError) as down:
+        await kit.pos.RefundRedemption(request, metadata=till)
+    assert (down.value.code(), error_info(down.value)[0]) == (grpc.StatusCode.UNAVAILABLE, "LEDGER_UNAVAILABLE")
+    points.reverse = real_reverse  # type: ignore[method-assign]
+    clock.advance(seconds=31)
+
+    async def refunded() -> bool:
+        return (await kit.balance(volunteer)).balance == 100
+    await wait_until(refunded, what="recovery finishing the refund")
+    done = await kit.pos.RefundRedemption(request, metadata=till)  # the POS's retry
+    assert (done.refund.completed, done.refund.points, done.redemption.refunded_points) == (True, 30, 30)
+    assert (await kit.balance(volunteer)).balance == 100
