@@ -25,7 +25,7 @@ from linli_redemption.redemptions import Redemptions, check_merchant
 from linli_redemption.tables import reward
 from linli_runtime.auth import PrincipalKind, caller
 from linli_runtime.db import Database
-from linli_runtime.errors import FailedPrecondition, NotFound, PermissionDenied
+from linli_runtime.errors import NotFound, PermissionDenied, Unavailable
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PosService"].full_name
 
@@ -95,8 +95,8 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
         row = await self.redemptions.redeem(terminal(), request.reward, request.member_session, request.quantity,
                                             request.request_id, request.expected_points)
         if row.state != "committed":  # still pending after a ledger hiccup the recovery will settle
-            raise FailedPrecondition("the redemption is still being settled; retry with the same request id",
-                                     reason="REDEMPTION_PENDING")
+            raise Unavailable("the redemption is still being settled; retry with the same request id",
+                              reason="REDEMPTION_PENDING")
         return pb.RedeemResponse(redemption=redemption_pb(row))
 
     async def GetRedemption(self, request: pb.GetRedemptionRequest,

@@ -111,10 +111,11 @@ class PosServiceServicer:
 
     def ResolveMemberCode(self, request, context):
         """ResolveMemberCode checks a member code and opens a member session for this terminal.
-        An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED); a code already
-        resolved by another terminal, or after its session was opened, is FAILED_PRECONDITION
-        (MEMBER_CODE_REPLAYED). The same terminal resolving the same code again (a lost reply)
-        gets the same session.
+        An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED), a wrong one
+        MEMBER_CODE_INVALID, a malformed one INVALID_ARGUMENT (MEMBER_CODE_MALFORMED). A code
+        works at one terminal only: another terminal presenting it is FAILED_PRECONDITION
+        (MEMBER_CODE_REPLAYED); the same terminal resolving it again (a lost reply) gets the same
+        session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -138,7 +139,10 @@ class PosServiceServicer:
         """Redeem charges points for a reward: stock is reserved, the points are held and then posted
         in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
         FAILED_PRECONDITION with reason INSUFFICIENT_POINTS, OUT_OF_STOCK, DAILY_QUOTA_REACHED,
-        MEMBER_LIMIT_REACHED, REWARD_NOT_VALID or MEMBER_SESSION_EXPIRED. UNAVAILABLE means the
+        MEMBER_LIMIT_REACHED, REWARD_NOT_VALID, PRICE_CHANGED or MEMBER_SESSION_EXPIRED; once a
+        redemption is recorded (stock reserved), its outcome — committed, or INSUFFICIENT_POINTS,
+        CANCELLED, REDEMPTION_ABORTED — is final for its request id, while refusals before that
+        (stock, limits, price, session) are checked again on a retry. UNAVAILABLE means the
         outcome is not known yet: retry with the same request id (or CancelRedemption).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -50,10 +50,11 @@ class PosServiceStub:
     def __new__(cls, channel: _aio.Channel) -> PosServiceAsyncStub: ...
     ResolveMemberCode: _grpc.UnaryUnaryMultiCallable[_pos_pb2.ResolveMemberCodeRequest, _pos_pb2.ResolveMemberCodeResponse]
     """ResolveMemberCode checks a member code and opens a member session for this terminal.
-    An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED); a code already
-    resolved by another terminal, or after its session was opened, is FAILED_PRECONDITION
-    (MEMBER_CODE_REPLAYED). The same terminal resolving the same code again (a lost reply)
-    gets the same session.
+    An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED), a wrong one
+    MEMBER_CODE_INVALID, a malformed one INVALID_ARGUMENT (MEMBER_CODE_MALFORMED). A code
+    works at one terminal only: another terminal presenting it is FAILED_PRECONDITION
+    (MEMBER_CODE_REPLAYED); the same terminal resolving it again (a lost reply) gets the same
+    session.
     """
     ListRewards: _grpc.UnaryUnaryMultiCallable[_pos_pb2.ListRewardsRequest, _pos_pb2.ListRewardsResponse]
     """ListRewards lists the merchant's rewards that can be redeemed now."""
@@ -63,7 +64,10 @@ class PosServiceStub:
     """Redeem charges points for a reward: stock is reserved, the points are held and then posted
     in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
     FAILED_PRECONDITION with reason INSUFFICIENT_POINTS, OUT_OF_STOCK, DAILY_QUOTA_REACHED,
-    MEMBER_LIMIT_REACHED, REWARD_NOT_VALID or MEMBER_SESSION_EXPIRED. UNAVAILABLE means the
+    MEMBER_LIMIT_REACHED, REWARD_NOT_VALID, PRICE_CHANGED or MEMBER_SESSION_EXPIRED; once a
+    redemption is recorded (stock reserved), its outcome — committed, or INSUFFICIENT_POINTS,
+    CANCELLED, REDEMPTION_ABORTED — is final for its request id, while refusals before that
+    (stock, limits, price, session) are checked again on a retry. UNAVAILABLE means the
     outcome is not known yet: retry with the same request id (or CancelRedemption).
     """
     GetRedemption: _grpc.UnaryUnaryMultiCallable[_pos_pb2.GetRedemptionRequest, _pos_pb2.GetRedemptionResponse]
@@ -103,10 +107,11 @@ class PosServiceAsyncStub(PosServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ResolveMemberCode: _aio.UnaryUnaryMultiCallable[_pos_pb2.ResolveMemberCodeRequest, _pos_pb2.ResolveMemberCodeResponse]  # type: ignore[assignment]
     """ResolveMemberCode checks a member code and opens a member session for this terminal.
-    An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED); a code already
-    resolved by another terminal, or after its session was opened, is FAILED_PRECONDITION
-    (MEMBER_CODE_REPLAYED). The same terminal resolving the same code again (a lost reply)
-    gets the same session.
+    An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED), a wrong one
+    MEMBER_CODE_INVALID, a malformed one INVALID_ARGUMENT (MEMBER_CODE_MALFORMED). A code
+    works at one terminal only: another terminal presenting it is FAILED_PRECONDITION
+    (MEMBER_CODE_REPLAYED); the same terminal resolving it again (a lost reply) gets the same
+    session.
     """
     ListRewards: _aio.UnaryUnaryMultiCallable[_pos_pb2.ListRewardsRequest, _pos_pb2.ListRewardsResponse]  # type: ignore[assignment]
     """ListRewards lists the merchant's rewards that can be redeemed now."""
@@ -116,7 +121,10 @@ class PosServiceAsyncStub(PosServiceStub):
     """Redeem charges points for a reward: stock is reserved, the points are held and then posted
     in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
     FAILED_PRECONDITION with reason INSUFFICIENT_POINTS, OUT_OF_STOCK, DAILY_QUOTA_REACHED,
-    MEMBER_LIMIT_REACHED, REWARD_NOT_VALID or MEMBER_SESSION_EXPIRED. UNAVAILABLE means the
+    MEMBER_LIMIT_REACHED, REWARD_NOT_VALID, PRICE_CHANGED or MEMBER_SESSION_EXPIRED; once a
+    redemption is recorded (stock reserved), its outcome — committed, or INSUFFICIENT_POINTS,
+    CANCELLED, REDEMPTION_ABORTED — is final for its request id, while refusals before that
+    (stock, limits, price, session) are checked again on a retry. UNAVAILABLE means the
     outcome is not known yet: retry with the same request id (or CancelRedemption).
     """
     GetRedemption: _aio.UnaryUnaryMultiCallable[_pos_pb2.GetRedemptionRequest, _pos_pb2.GetRedemptionResponse]  # type: ignore[assignment]
@@ -159,10 +167,11 @@ class PosServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_pos_pb2.ResolveMemberCodeResponse, _abc.Awaitable[_pos_pb2.ResolveMemberCodeResponse]]:
         """ResolveMemberCode checks a member code and opens a member session for this terminal.
-        An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED); a code already
-        resolved by another terminal, or after its session was opened, is FAILED_PRECONDITION
-        (MEMBER_CODE_REPLAYED). The same terminal resolving the same code again (a lost reply)
-        gets the same session.
+        An expired code is FAILED_PRECONDITION (reason MEMBER_CODE_EXPIRED), a wrong one
+        MEMBER_CODE_INVALID, a malformed one INVALID_ARGUMENT (MEMBER_CODE_MALFORMED). A code
+        works at one terminal only: another terminal presenting it is FAILED_PRECONDITION
+        (MEMBER_CODE_REPLAYED); the same terminal resolving it again (a lost reply) gets the same
+        session.
         """
 
     @_abc_1.abstractmethod
@@ -190,7 +199,10 @@ class PosServiceServicer(metaclass=_abc_1.ABCMeta):
         """Redeem charges points for a reward: stock is reserved, the points are held and then posted
         in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
         FAILED_PRECONDITION with reason INSUFFICIENT_POINTS, OUT_OF_STOCK, DAILY_QUOTA_REACHED,
-        MEMBER_LIMIT_REACHED, REWARD_NOT_VALID or MEMBER_SESSION_EXPIRED. UNAVAILABLE means the
+        MEMBER_LIMIT_REACHED, REWARD_NOT_VALID, PRICE_CHANGED or MEMBER_SESSION_EXPIRED; once a
+        redemption is recorded (stock reserved), its outcome — committed, or INSUFFICIENT_POINTS,
+        CANCELLED, REDEMPTION_ABORTED — is final for its request id, while refusals before that
+        (stock, limits, price, session) are checked again on a retry. UNAVAILABLE means the
         outcome is not known yet: retry with the same request id (or CancelRedemption).
         """
 
