@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/pos_client.py redeem --volunteer v-001 \\
         --reward merchants/jinchengyijing-health/rewards/blood-pressure-check
+    .venv/bin/python tools/pos_client.py code --volunteer v-001     # the member code only
 
 `redeem` plays both sides of the counter: it asks MemberCardService for the volunteer's current
 member code (what the volunteer's app would show; needs an operator token, issued here with
@@ -28,16 +29,31 @@ FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 DEMO_CREDENTIAL = "Terminal fengshu-demo-pos:demo-only-fengshu-pos-secret"
 
 
+def operator(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    signer = TokenSigner(os.environ.get("LINLI_JWT_SECRET", DEV_JWT_SECRET))
+    return (("authorization", "Bearer " + signer.issue("pos-client-demo", role="community_worker",
+                                                        scope=args.community)),)
+
+
+async def member_code(channel: grpc.aio.Channel, args: argparse.Namespace) -> str:
+    """What the volunteer's app shows (valid for one to two minutes)."""
+    cards = admin_pb2_grpc.MemberCardServiceStub(channel)
+    reply = await cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(
+        community_path=args.community, volunteer_id=args.volunteer), metadata=operator(args), timeout=10)
+    return str(reply.member_code)
+
+
+async def code(args: argparse.Namespace) -> int:
+    async with grpc.aio.insecure_channel(args.address) as channel:
+        print(await member_code(channel, args))
+    return 0
+
+
 async def redeem(args: argparse.Namespace) -> int:
     terminal = (("authorization", args.credential),)
-    signer = TokenSigner(os.environ.get("LINLI_JWT_SECRET", DEV_JWT_SECRET))
-    operator = (("authorization", "Bearer " + signer.issue("pos-client-demo", role="community_worker",
-                                                            scope=args.community)),)
     async with grpc.aio.insecure_channel(args.address) as channel:
         pos = pos_pb2_grpc.PosServiceStub(channel)
-        cards = admin_pb2_grpc.MemberCardServiceStub(channel)
-        code = (await cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(
-            community_path=args.community, volunteer_id=args.volunteer), metadata=operator, timeout=10)).member_code
+        code = await member_code(channel, args)
         print(f"member code shown by the volunteer: {code}")
         member = await pos.ResolveMemberCode(pos_pb2.ResolveMemberCodeRequest(member_code=code),
                                              metadata=terminal, timeout=10)
@@ -67,17 +83,19 @@ async def redeem(args: argparse.Namespace) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("code", help="print a volunteer's current member code")
     r = sub.add_parser("redeem", help="member code → resolve → quote → redeem")
-    r.add_argument("--address", default=os.environ.get("PARTNER_REDEMPTION_SERVICE_ADDR", "127.0.0.1:50053"))
+    for p in (c, r):
+        p.add_argument("--address", default=os.environ.get("PARTNER_REDEMPTION_SERVICE_ADDR", "127.0.0.1:50053"))
+        p.add_argument("--community", default=FENGSHU)
+        p.add_argument("--volunteer", default="v-001")
     r.add_argument("--credential", default=os.environ.get("LINLI_POS_CREDENTIAL", DEMO_CREDENTIAL),
                    help="the terminal's 'Terminal {id}:{secret}' value")
-    r.add_argument("--community", default=FENGSHU)
-    r.add_argument("--volunteer", default="v-001")
     r.add_argument("--reward", default="merchants/jinchengyijing-health/rewards/blood-pressure-check")
     r.add_argument("--quantity", type=int, default=1)
     r.add_argument("--request-id", default="")
     args = parser.parse_args()
-    sys.exit(asyncio.run(redeem(args)))
+    sys.exit(asyncio.run(redeem(args) if args.command == "redeem" else code(args)))
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ class PosServiceStub:
     is INVALID_ARGUMENT with a BadRequest field violation naming it. Errors carry a
     google.rpc.ErrorInfo whose `reason` is stable (branch on it, not on the message).
 
-    The flow: the volunteer shows a member code (from the Linli app, or `linli-redemption
-    member-code` in a demo); ResolveMemberCode turns it into a member session (masked name and
-    available points); QuoteRedemption prices a reward; Redeem charges it. Retry any call that
+    The flow: the volunteer shows a member code (from the Linli app; in a demo from
+    `tools/pos_client.py code`, i.e. MemberCardService.GetMemberCode); ResolveMemberCode turns
+    it into a member session (masked name and available points); QuoteRedemption prices a
+    reward; Redeem charges it. Retry any call that
     ended UNAVAILABLE or DEADLINE_EXCEEDED with the same request; Redeem and RefundRedemption are
     idempotent by `request_id`, so a retry whose first reply was lost returns the first answer.
     """
@@ -102,9 +103,10 @@ class PosServiceServicer:
     is INVALID_ARGUMENT with a BadRequest field violation naming it. Errors carry a
     google.rpc.ErrorInfo whose `reason` is stable (branch on it, not on the message).
 
-    The flow: the volunteer shows a member code (from the Linli app, or `linli-redemption
-    member-code` in a demo); ResolveMemberCode turns it into a member session (masked name and
-    available points); QuoteRedemption prices a reward; Redeem charges it. Retry any call that
+    The flow: the volunteer shows a member code (from the Linli app; in a demo from
+    `tools/pos_client.py code`, i.e. MemberCardService.GetMemberCode); ResolveMemberCode turns
+    it into a member session (masked name and available points); QuoteRedemption prices a
+    reward; Redeem charges it. Retry any call that
     ended UNAVAILABLE or DEADLINE_EXCEEDED with the same request; Redeem and RefundRedemption are
     idempotent by `request_id`, so a retry whose first reply was lost returns the first answer.
     """
@@ -243,9 +245,10 @@ class PosService:
     is INVALID_ARGUMENT with a BadRequest field violation naming it. Errors carry a
     google.rpc.ErrorInfo whose `reason` is stable (branch on it, not on the message).
 
-    The flow: the volunteer shows a member code (from the Linli app, or `linli-redemption
-    member-code` in a demo); ResolveMemberCode turns it into a member session (masked name and
-    available points); QuoteRedemption prices a reward; Redeem charges it. Retry any call that
+    The flow: the volunteer shows a member code (from the Linli app; in a demo from
+    `tools/pos_client.py code`, i.e. MemberCardService.GetMemberCode); ResolveMemberCode turns
+    it into a member session (masked name and available points); QuoteRedemption prices a
+    reward; Redeem charges it. Retry any call that
     ended UNAVAILABLE or DEADLINE_EXCEEDED with the same request; Redeem and RefundRedemption are
     idempotent by `request_id`, so a retry whose first reply was lost returns the first answer.
     """
