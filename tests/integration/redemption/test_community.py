@@ -3,6 +3,8 @@ project events, scope and field checks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import nats
 import pytest
@@ -87,3 +89,16 @@ async def test_rotating_duty_lists_and_project_events(kit: Kit, channel: grpc.ai
 
 async def _both(seen: list[str]) -> bool:
     return {"redemption.project.created", "redemption.project.closed"} <= set(seen)
+
+
+async def test_demo_seeding_twice_adds_nothing(kit: Kit, make_app: Any) -> None:
+    from linli.redemption.v1 import admin_pb2
+
+    async def count() -> int:
+        reply = await kit.partners.ListPartners(admin_pb2.ListPartnersRequest(community_path=FENGSHU, page_size=100),
+                                                metadata=kit.worker)
+        return len(reply.partners)
+
+    before = await count()
+    await make_app()  # a second instance on the same database seeds again
+    assert before == await count() == 67
