@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.redemption.v1 import admin_pb2 as pb
 from linli.redemption.v1 import admin_pb2_grpc
+from linli.redemption.v1 import resources_pb2 as rpb
 from linli_redemption import settlement, terminals
 from linli_redemption.common import (
     as_utc,
@@ -89,6 +90,44 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                          context: grpc.aio.ServicerContext) -> pb.GetPartnerResponse:
         (partner_id,) = parse_name(request.name, "name", "partners")
         return pb.GetPartnerResponse(partner=partner_pb(await load_partner(self.db, partner_id)))
+
+    async def CreatePartner(self, request: pb.CreatePartnerRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CreatePartnerResponse:
+        given = request.partner
+        path = require_scope(given.community_path)
+        if not path:
+            raise InvalidArgument.field("partner.community_path", "is required")
+        require_role(*WRITERS)
+        partner_id = check_slug(request.partner_id, "partner_id")
+        if given.kind not in KIND_NAMES:
+            raise InvalidArgument.field("partner.kind", "must be MEMBER_UNIT, SIGNED_PARTNER or MERCHANT")
+        values = dict(id=partner_id, community_path=path, kind=KIND_NAMES[given.kind],
+                      display_name=check_text(given.display_name, "partner.display_name", 200, required=True),
+                      display_name_en=check_text(given.display_name_en, "partner.display_name_en", 200),
+                      contact=check_text(given.contact, "partner.contact", 200),
+                      agreement=check_text(given.agreement, "partner.agreement", 200),
+                      placeholder=given.placeholder, create_time=self.clock.now())
+
+        async def create(conn: AsyncConnection) -> Any:
+            if (await conn.execute(partner.select().where(partner.c.id == partner_id))).first() is not None:
+                raise AlreadyExists(f"partner {partner_id} exists", reason="PARTNER_EXISTS")
+            await conn.execute(partner.insert().values(**values))
+            return (await conn.execute(partner.select().where(partner.c.id == partner_id))).one()
+
+        return pb.CreatePartnerResponse(partner=partner_pb(await in_transaction(self.db, create)))
+
+    async def SetPartnerState(self, request: pb.SetPartnerStateRequest,
+                              context: grpc.aio.ServicerContext) -> pb.SetPartnerStateResponse:
+        (partner_id,) = parse_name(request.name, "name", "partners")
+        await load_partner(self.db, partner_id)
+        require_role(*WRITERS)
+        states = {rpb.PARTNER_STATE_ACTIVE: "active", rpb.PARTNER_STATE_SUSPENDED: "suspended"}
+        if request.state not in states:
+            raise InvalidArgument.field("state", "must be ACTIVE or SUSPENDED")
+        async with self.db.transaction() as tx:
+            await (await tx.connection()).execute(partner.update().where(partner.c.id == partner_id)
+                                                  .values(state=states[request.state]))
+        return pb.SetPartnerStateResponse(partner=partner_pb(await load_partner(self.db, partner_id)))
 
     async def CreateTerminal(self, request: pb.CreateTerminalRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateTerminalResponse:

@@ -78,3 +78,37 @@ async def test_a_volunteer_sees_only_their_own_member_code(kit: Kit, signer: Any
         await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id="v-nobody"),
                                       metadata=kit.worker)
     assert (missing.value.code(), error_info(missing.value)[0]) == (grpc.StatusCode.NOT_FOUND, "VOLUNTEER_NOT_FOUND")
+
+
+async def test_operators_add_partners_and_a_suspended_merchant_s_terminals_are_refused(kit: Kit) -> None:
+    created = (await kit.partners.CreatePartner(admin_pb2.CreatePartnerRequest(
+        partner_id="new-bakery", partner=rpb.Partner(community_path=FENGSHU, kind=rpb.PARTNER_KIND_MERCHANT,
+                                                     display_name="枫树面包坊", contact="陈老板 138…",
+                                                     agreement="2026-11 points agreement")),
+        metadata=kit.worker)).partner
+    assert (created.name, created.accepts_points, created.state) == (
+        "partners/new-bakery", True, rpb.PARTNER_STATE_ACTIVE)
+    for request, field in [
+        (admin_pb2.CreatePartnerRequest(partner_id="x", partner=rpb.Partner(community_path=FENGSHU,
+                                                                            display_name="x")), "partner.kind"),
+        (admin_pb2.CreatePartnerRequest(partner_id="x", partner=rpb.Partner(
+            community_path=FENGSHU, kind=rpb.PARTNER_KIND_MERCHANT)), "partner.display_name"),
+        (admin_pb2.CreatePartnerRequest(partner_id="", partner=rpb.Partner(
+            community_path=FENGSHU, kind=rpb.PARTNER_KIND_MERCHANT, display_name="x")), "partner_id"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await kit.partners.CreatePartner(request, metadata=kit.worker)
+        assert (refused.value.code(), error_info(refused.value)[1]) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
+
+    till = await kit.terminal("new-bakery")
+    request = pb.ListRewardsRequest(parent="merchants/new-bakery")
+    await kit.pos.ListRewards(request, metadata=till)
+    await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
+        name="partners/new-bakery", state=rpb.PARTNER_STATE_SUSPENDED), metadata=kit.worker)
+    with pytest.raises(grpc.aio.AioRpcError) as suspended:
+        await kit.pos.ListRewards(request, metadata=till)
+    assert (suspended.value.code(), error_info(suspended.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                                       "MERCHANT_SUSPENDED")
+    await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
+        name="partners/new-bakery", state=rpb.PARTNER_STATE_ACTIVE), metadata=kit.worker)
+    await kit.pos.ListRewards(request, metadata=till)

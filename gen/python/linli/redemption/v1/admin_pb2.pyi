@@ -122,6 +122,105 @@ class GetPartnerResponse(_message.Message):
 Global___GetPartnerResponse: _TypeAlias = GetPartnerResponse  # noqa: Y015
 
 @_typing.final
+class CreatePartnerRequest(_message.Message):
+    """CreatePartnerRequest carries the partner."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_FIELD_NUMBER: _builtins.int
+    partner_id: _builtins.str
+    """1–40 characters of `[a-z0-9-]`."""
+    @_builtins.property
+    def partner(self) -> _resources_pb2.Partner:
+        """The partner; `community_path`, `kind` and `display_name` are required; `name`, `state`,
+        `accepts_points` and `create_time` are ignored.
+        """
+
+    def __init__(
+        self,
+        *,
+        partner_id: _builtins.str = ...,
+        partner: _resources_pb2.Partner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner", "partner_id", b"partner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePartnerRequest: _TypeAlias = CreatePartnerRequest  # noqa: Y015
+
+@_typing.final
+class CreatePartnerResponse(_message.Message):
+    """CreatePartnerResponse carries the partner."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def partner(self) -> _resources_pb2.Partner: ...
+    def __init__(
+        self,
+        *,
+        partner: _resources_pb2.Partner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePartnerResponse: _TypeAlias = CreatePartnerResponse  # noqa: Y015
+
+@_typing.final
+class SetPartnerStateRequest(_message.Message):
+    """SetPartnerStateRequest names the partner and its new state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`partners/{partner}`."""
+    state: _resources_pb2.PartnerState.ValueType
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        state: _resources_pb2.PartnerState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPartnerStateRequest: _TypeAlias = SetPartnerStateRequest  # noqa: Y015
+
+@_typing.final
+class SetPartnerStateResponse(_message.Message):
+    """SetPartnerStateResponse carries the partner."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def partner(self) -> _resources_pb2.Partner: ...
+    def __init__(
+        self,
+        *,
+        partner: _resources_pb2.Partner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPartnerStateResponse: _TypeAlias = SetPartnerStateResponse  # noqa: Y015
+
+@_typing.final
 class CreateTerminalRequest(_message.Message):
     """CreateTerminalRequest names the new terminal."""
 

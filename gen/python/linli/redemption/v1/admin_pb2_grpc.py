@@ -49,6 +49,16 @@ class PartnerServiceStub:
                 request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerRequest.SerializeToString,
                 response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerResponse.FromString,
                 _registered_method=True)
+        self.CreatePartner = channel.unary_unary(
+                '/linli.redemption.v1.PartnerService/CreatePartner',
+                request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerResponse.FromString,
+                _registered_method=True)
+        self.SetPartnerState = channel.unary_unary(
+                '/linli.redemption.v1.PartnerService/SetPartnerState',
+                request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateResponse.FromString,
+                _registered_method=True)
         self.CreateTerminal = channel.unary_unary(
                 '/linli.redemption.v1.PartnerService/CreateTerminal',
                 request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.CreateTerminalRequest.SerializeToString,
@@ -88,6 +98,22 @@ class PartnerServiceServicer:
 
     def GetPartner(self, request, context):
         """GetPartner returns one partner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePartner(self, request, context):
+        """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
+        is taken).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPartnerState(self, request, context):
+        """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
+        refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +160,16 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.GetPartner,
                     request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerRequest.FromString,
                     response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerResponse.SerializeToString,
+            ),
+            'CreatePartner': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePartner,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerResponse.SerializeToString,
+            ),
+            'SetPartnerState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPartnerState,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateResponse.SerializeToString,
             ),
             'CreateTerminal': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTerminal,
@@ -215,6 +251,60 @@ class PartnerService:
             '/linli.redemption.v1.PartnerService/GetPartner',
             linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerRequest.SerializeToString,
             linli_dot_redemption_dot_v1_dot_admin__pb2.GetPartnerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePartner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.PartnerService/CreatePartner',
+            linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_admin__pb2.CreatePartnerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPartnerState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.PartnerService/SetPartnerState',
+            linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_admin__pb2.SetPartnerStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,14 @@ class PartnerServiceStub:
     """ListPartners lists a community's partners by id, optionally of one kind."""
     GetPartner: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetPartnerRequest, _admin_pb2.GetPartnerResponse]
     """GetPartner returns one partner."""
+    CreatePartner: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreatePartnerRequest, _admin_pb2.CreatePartnerResponse]
+    """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
+    is taken).
+    """
+    SetPartnerState: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPartnerStateRequest, _admin_pb2.SetPartnerStateResponse]
+    """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
+    refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
+    """
     CreateTerminal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateTerminalRequest, _admin_pb2.CreateTerminalResponse]
     """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
     time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
@@ -67,6 +75,14 @@ class PartnerServiceAsyncStub(PartnerServiceStub):
     """ListPartners lists a community's partners by id, optionally of one kind."""
     GetPartner: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetPartnerRequest, _admin_pb2.GetPartnerResponse]  # type: ignore[assignment]
     """GetPartner returns one partner."""
+    CreatePartner: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreatePartnerRequest, _admin_pb2.CreatePartnerResponse]  # type: ignore[assignment]
+    """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
+    is taken).
+    """
+    SetPartnerState: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPartnerStateRequest, _admin_pb2.SetPartnerStateResponse]  # type: ignore[assignment]
+    """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
+    refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
+    """
     CreateTerminal: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateTerminalRequest, _admin_pb2.CreateTerminalResponse]  # type: ignore[assignment]
     """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
     time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
@@ -101,6 +117,26 @@ class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetPartnerResponse, _abc.Awaitable[_admin_pb2.GetPartnerResponse]]:
         """GetPartner returns one partner."""
+
+    @_abc_1.abstractmethod
+    def CreatePartner(
+        self,
+        request: _admin_pb2.CreatePartnerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreatePartnerResponse, _abc.Awaitable[_admin_pb2.CreatePartnerResponse]]:
+        """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
+        is taken).
+        """
+
+    @_abc_1.abstractmethod
+    def SetPartnerState(
+        self,
+        request: _admin_pb2.SetPartnerStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetPartnerStateResponse, _abc.Awaitable[_admin_pb2.SetPartnerStateResponse]]:
+        """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
+        refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
+        """
 
     @_abc_1.abstractmethod
     def CreateTerminal(
