@@ -45,6 +45,7 @@ bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare e
 	$(BIN)/python -m bench.event_path --postgres
 	$(BIN)/python -m bench.grpc_stack
 	$(BIN)/python -m bench.points_ledger
+	$(BIN)/python -m bench.pos_redeem
 
 token: $(STAMP) ## issue a local operator token: make token ROLE=city_operator SCOPE=chengdu
 	@$(BIN)/linli token issue --role $(or $(ROLE),platform_admin) --scope '$(SCOPE)'

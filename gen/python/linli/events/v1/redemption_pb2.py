@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/events/v1/redemption.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x13RedemptionCommitted\x12\x12\n\nredemption\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\x15\n\rmerchant_name\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x07 \x01(\t\x12\x11\n\treward_id\x18\x08 \x01(\t\x12\x13\n\x0breward_name\x18\t \x01(\t\x12\x10\n\x08quantity\x18\n \x01(\x05\x12\x0e\n\x06points\x18\x0b \x01(\x03\x12\x13\n\x0btransfer_id\x18\x0c \x01(\t\x12\x30\n\x0c\x63ommitted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x12RedemptionRefunded\x12\x12\n\nredemption\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x05 \x01(\t\x12\x0e\n\x06points\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x13\n\x0btransfer_id\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/events/v1/redemption.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x13RedemptionCommitted\x12\x12\n\nredemption\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\x15\n\rmerchant_name\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x07 \x01(\t\x12\x11\n\treward_id\x18\x08 \x01(\t\x12\x13\n\x0breward_name\x18\t \x01(\t\x12\x10\n\x08quantity\x18\n \x01(\x05\x12\x0e\n\x06points\x18\x0b \x01(\x03\x12\x13\n\x0btransfer_id\x18\x0c \x01(\t\x12\x30\n\x0c\x63ommitted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x12RedemptionRefunded\x12\x12\n\nredemption\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0bmerchant_id\x18\x04 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x05 \x01(\t\x12\x0e\n\x06points\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x13\n\x0btransfer_id\x18\x08 \x01(\t\"\x81\x01\n\x0eProjectCreated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07need_id\x18\x04 \x01(\t\x12\x14\n\x0cresource_ids\x18\x05 \x03(\t\x12\r\n\x05owner\x18\x06 \x01(\t\"L\n\rProjectClosed\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,4 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDEMPTIONCOMMITTED']._serialized_end=404
   _globals['_REDEMPTIONREFUNDED']._serialized_start=407
   _globals['_REDEMPTIONREFUNDED']._serialized_end=586
+  _globals['_PROJECTCREATED']._serialized_start=589
+  _globals['_PROJECTCREATED']._serialized_end=718
+  _globals['_PROJECTCLOSED']._serialized_start=720
+  _globals['_PROJECTCLOSED']._serialized_end=796
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -124,3 +126,72 @@ class RedemptionRefunded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RedemptionRefunded: _TypeAlias = RedemptionRefunded  # noqa: Y015
+
+@_typing.final
+class ProjectCreated(_message.Message):
+    """ProjectCreated: subject `redemption.project.created` — a residents' need matched with
+    partners' resources.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    RESOURCE_IDS_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    """The project id (unique within partner-redemption)."""
+    community_path: _builtins.str
+    title: _builtins.str
+    need_id: _builtins.str
+    owner: _builtins.str
+    """Who runs it (a partner id or a person)."""
+    @_builtins.property
+    def resource_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        title: _builtins.str = ...,
+        need_id: _builtins.str = ...,
+        resource_ids: _abc.Iterable[_builtins.str] | None = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "need_id", b"need_id", "owner", b"owner", "project_id", b"project_id", "resource_ids", b"resource_ids", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProjectCreated: _TypeAlias = ProjectCreated  # noqa: Y015
+
+@_typing.final
+class ProjectClosed(_message.Message):
+    """ProjectClosed: subject `redemption.project.closed`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    community_path: _builtins.str
+    outcome: _builtins.str
+    """What came of it (free text)."""
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "outcome", b"outcome", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProjectClosed: _TypeAlias = ProjectClosed  # noqa: Y015

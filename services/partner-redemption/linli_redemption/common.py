@@ -1,0 +1,173 @@
+"""Small shared helpers: times, resource names, field checks, paging, retried transactions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from linli_runtime.db import Database
+from linli_runtime.errors import InvalidArgument
+
+log = logging.getLogger("linli.redemption")
+
+T = TypeVar("T")
+CHINA = timezone(timedelta(hours=8))
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+# -- times -----------------------------------------------------------------------------------
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(as_utc(value))  # type: ignore[arg-type]
+    return out
+
+
+def china_day(value: datetime) -> str:
+    return as_utc(value).astimezone(CHINA).date().isoformat()  # type: ignore[union-attr]
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=CHINA).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def parse_day(value: str, field: str = "date") -> date:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else _bad_day(field)
+    except ValueError:
+        return _bad_day(field)
+
+
+def _bad_day(field: str) -> date:
+    raise InvalidArgument.field(field, "must be a day written YYYY-MM-DD")
+
+
+# -- resource names and fields ---------------------------------------------------------------
+
+def parse_name(value: str, field: str, *collections: str) -> list[str]:
+    """`merchants/a/rewards/b` with collections ("merchants", "rewards") → ["a", "b"]."""
+    parts = value.split("/")
+    if len(parts) != 2 * len(collections) or any(parts[2 * i] != c for i, c in enumerate(collections)):
+        pattern = "/".join(f"{c}/{{{c[:-1]}}}" for c in collections)
+        raise InvalidArgument.field(field, f"must read {pattern}")
+    ids = parts[1::2]
+    if not all(SLUG.match(i) or REQUEST_ID.match(i) for i in ids):
+        raise InvalidArgument.field(field, "ids use only letters, digits, '.', '_', ':' and '-'")
+    return ids
+
+
+def check_slug(value: str, field: str) -> str:
+    if not SLUG.match(value):
+        raise InvalidArgument.field(field, "must be 1–40 characters of a-z, 0-9 and '-' (not starting with '-')")
+    return value
+
+
+def check_request_id(value: str, field: str = "request_id") -> str:
+    if not REQUEST_ID.match(value):
+        raise InvalidArgument.field(field, "must be 1–64 characters of A-Z a-z 0-9 . _ : -")
+    return value
+
+
+def check_text(value: str, field: str, limit: int, *, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument.field(field, "is required")
+    if len(value) > limit:
+        raise InvalidArgument.field(field, f"must be at most {limit} characters")
+    return value
+
+
+def check_range(value: int, field: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise InvalidArgument.field(field, f"must be between {low} and {high}")
+    return value
+
+
+def page_size(value: int, default: int = 50, limit: int = 100) -> int:
+    if value < 0 or value > limit:
+        raise InvalidArgument.field("page_size", f"must be between 0 and {limit}")
+    return value or default
+
+
+def decode_token(token: str) -> str:
+    """Page tokens are the last id of the previous page, base64url-encoded."""
+    if not token:
+        return ""
+    try:
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument.field("page_token", "is not a token this service issued") from exc
+
+
+def encode_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode()
+
+
+def fingerprint(*parts: object) -> str:
+    """A digest of what a caller asked for: a retry with the same request id must match it."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+
+def mask_name(name: str) -> str:
+    """`王秀英` → `王*英`, `李四` → `李*`; the POS sees enough to greet, not to identify."""
+    name = name.strip()
+    if len(name) <= 1:
+        return name + "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# -- reads and transactions ----------------------------------------------------------------------------
+
+RETRIES = 8
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    orig: Any = exc.orig
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in RETRYABLE_SQLSTATES
+
+
+@asynccontextmanager
+async def reading(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads (no write lock; sees committed data)."""
+    async with db.session() as session:
+        yield await session.connection()
+
+
+async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in one transaction, retried whole after a race the database reports (a unique
+    key taken by a concurrent writer: the retry sees the other's row and answers as a replay)."""
+    for attempt in range(RETRIES):
+        try:
+            async with db.transaction() as session:
+                conn = await session.connection()
+                return await work(conn)
+        except DBAPIError as exc:
+            if attempt == RETRIES - 1 or not _retryable(exc):
+                raise
+            log.debug("transaction retried", extra={"attempt": attempt + 1, "error": type(exc).__name__})
+    raise AssertionError("unreachable")

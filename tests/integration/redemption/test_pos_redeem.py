@@ -1,0 +1,244 @@
+"""PosService end to end on a running partner-redemption and a running volunteer-points (real
+NATS, SQLite and PostgreSQL): the happy path with its event, concurrency (balance and stock),
+lost replies, cancel, refunds and the day's settlement against the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import nats
+import pytest
+from linli_redemption.main import RedemptionApp
+
+from linli.events.v1 import redemption_pb2 as events_pb
+from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.redemption.v1 import admin_pb2
+from linli.redemption.v1 import pos_pb2 as pb
+from linli.redemption.v1 import resources_pb2 as rpb
+from linli_runtime.clock import ManualClock
+from linli_runtime.processes import NatsServer
+from tests.integration.runtime.eventkit import wait_until
+
+from .conftest import FENGSHU, HEALTH, Kit
+from .errors import error_info
+
+
+async def redeem(kit: Kit, terminal: tuple[tuple[str, str], ...], reward: str, session: str, request_id: str,
+                 quantity: int = 1) -> pb.RedeemResponse:
+    reply: pb.RedeemResponse = await kit.pos.Redeem(pb.RedeemRequest(
+        reward=reward, member_session=session, quantity=quantity, request_id=request_id), metadata=terminal)
+    return reply
+
+
+async def test_a_redemption_holds_posts_records_and_announces_itself(
+    kit: Kit, app: RedemptionApp, nats_server: NatsServer
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    seen: list[EventEnvelope] = []
+
+    async def on_message(msg: nats.aio.msg.Msg) -> None:
+        seen.append(EventEnvelope.FromString(msg.data))
+
+    await nc.subscribe("redemption.>", cb=on_message)
+    try:
+        till = await kit.terminal()
+        volunteer = await kit.volunteer(100)
+        reward = await kit.reward(points=30, stock=3)
+        resolved = await kit.pos.ResolveMemberCode(pb.ResolveMemberCodeRequest(
+            member_code=await kit.code(volunteer)), metadata=till)
+        assert (resolved.masked_member, resolved.available_points) == ("王*英", 100)
+        quote = await kit.pos.QuoteRedemption(pb.QuoteRedemptionRequest(
+            reward=reward, member_session=resolved.member_session, quantity=2), metadata=till)
+        assert (quote.points, quote.redeemable) == (60, True)
+        reply = await kit.pos.Redeem(pb.RedeemRequest(reward=reward, member_session=resolved.member_session,
+                                                      quantity=2, request_id="pos-1", expected_points=60),
+                                     metadata=till)
+        r = reply.redemption
+        assert (r.state, r.points, r.quantity, r.masked_member) == (rpb.REDEMPTION_STATE_COMMITTED, 60, 2, "王*英")
+        assert r.transfer_id.startswith(f"redemption:{r.redemption_id}")
+        b = await kit.balance(volunteer)
+        assert (b.balance, b.held, b.available) == (40, 0, 40)
+        stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+        assert stock.reward.stock == 1
+        got = await kit.pos.GetRedemption(pb.GetRedemptionRequest(name=r.name), metadata=till)
+        assert got.redemption == r
+        await wait_until(lambda: _has(seen, "redemption.redemption.committed"), what="the committed event")
+        event = next(e for e in seen if e.subject == "redemption.redemption.committed")
+        payload = events_pb.RedemptionCommitted()
+        event.payload.Unpack(payload)
+        assert (payload.redemption, payload.request_id, payload.points, payload.merchant_id, payload.volunteer_id) == (
+            r.name, "pos-1", 60, HEALTH, volunteer)
+        assert payload.merchant_name == "锦城逸景社区卫生服务中心" and event.org_scope == FENGSHU
+    finally:
+        await nc.close()
+
+
+async def _has(seen: list[EventEnvelope], subject: str) -> bool:
+    return any(e.subject == subject for e in seen)
+
+
+async def test_100_concurrent_redeems_against_a_balance_for_10_succeed_exactly_10_times(kit: Kit) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(10)
+    reward = await kit.reward(points=1)
+    session = await kit.session(till, volunteer)
+    results = await asyncio.gather(*(redeem(kit, till, reward, session, f"c-{i:03d}") for i in range(100)),
+                                   return_exceptions=True)
+    done = [r for r in results if isinstance(r, pb.RedeemResponse)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(done) == 10 and len(refused) == 90, [r for r in results if not isinstance(
+        r, (pb.RedeemResponse, grpc.aio.AioRpcError))]
+    assert {(e.code(), error_info(e)[0]) for e in refused} == {
+        (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS")}
+    b = await kit.balance(volunteer)
+    assert (b.balance, b.held, b.available) == (0, 0, 0)
+
+
+async def test_50_concurrent_redeems_of_a_reward_with_stock_5_succeed_5_times(kit: Kit) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(1000)
+    reward = await kit.reward(points=2, stock=5)
+    session = await kit.session(till, volunteer)
+    results = await asyncio.gather(*(redeem(kit, till, reward, session, f"s-{i:03d}") for i in range(50)),
+                                   return_exceptions=True)
+    done = [r for r in results if isinstance(r, pb.RedeemResponse)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(done) == 5 and len(refused) == 45
+    assert {error_info(e)[0] for e in refused} == {"OUT_OF_STOCK"}
+    assert (await kit.balance(volunteer)).balance == 990
+    stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+    assert stock.reward.stock == 0
+
+
+async def test_a_retried_redeem_whose_reply_was_lost_is_applied_once(kit: Kit) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    reward = await kit.reward(points=7, stock=10)
+    session = await kit.session(till, volunteer)
+    first = await redeem(kit, till, reward, session, "lost-reply")  # the POS never saw this answer
+    retries = await asyncio.gather(*(redeem(kit, till, reward, session, "lost-reply") for _ in range(10)))
+    assert {r.redemption.name for r in retries} == {first.redemption.name}
+    assert all(r.redemption == first.redemption for r in retries)
+    assert (await kit.balance(volunteer)).balance == 93
+    stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+    assert stock.reward.stock == 9
+    # The same id for a different request is refused.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await redeem(kit, till, reward, session, "lost-reply", quantity=2)
+    assert (refused.value.code(), error_info(refused.value)[0]) == (grpc.StatusCode.ALREADY_EXISTS,
+                                                                   "REQUEST_ID_REUSED")
+
+
+async def test_concurrent_first_attempts_with_one_request_id_charge_once(kit: Kit) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    reward = await kit.reward(points=5)
+    session = await kit.session(till, volunteer)
+    replies = await asyncio.gather(*(redeem(kit, till, reward, session, "same") for _ in range(20)))
+    assert len({r.redemption.name for r in replies}) == 1
+    assert (await kit.balance(volunteer)).balance == 95
+
+
+async def test_a_refused_redeem_answers_the_same_on_retry_and_holds_nothing(kit: Kit) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(5)
+    reward = await kit.reward(points=6, stock=1)
+    session = await kit.session(till, volunteer)
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await redeem(kit, till, reward, session, "too-dear")
+        assert error_info(refused.value)[0] == "INSUFFICIENT_POINTS"
+    b = await kit.balance(volunteer)
+    assert (b.balance, b.held) == (5, 0)
+    stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+    assert stock.reward.stock == 1  # the reserved unit went back
+
+
+async def test_per_volunteer_limit_and_daily_quota(kit: Kit, clock: ManualClock) -> None:
+    till = await kit.terminal()
+    wan, li = await kit.volunteer(100), await kit.volunteer(100, name="李建国")
+    limited = await kit.reward(points=1, limit=2)
+    s_wan, s_li = await kit.session(till, wan), await kit.session(till, li)
+    await redeem(kit, till, limited, s_wan, "l1", quantity=2)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await redeem(kit, till, limited, s_wan, "l2")
+    assert error_info(refused.value)[0] == "MEMBER_LIMIT_REACHED"
+    await redeem(kit, till, limited, s_li, "l3")
+
+    quota = await kit.reward(points=1, quota=2)
+    await redeem(kit, till, quota, s_wan, "q1")
+    await redeem(kit, till, quota, s_li, "q2")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await redeem(kit, till, quota, s_li, "q3")
+    assert error_info(refused.value)[0] == "DAILY_QUOTA_REACHED"
+    clock.advance(days=1)
+    s_li = await kit.session(till, li)
+    await redeem(kit, till, quota, s_li, "q4")
+
+
+async def test_cancel_before_commit_and_refunds_after(kit: Kit, clock: ManualClock) -> None:
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    reward = await kit.reward(points=20, stock=5)
+    session = await kit.session(till, volunteer)
+    r = (await redeem(kit, till, reward, session, "to-refund")).redemption
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await kit.pos.CancelRedemption(pb.CancelRedemptionRequest(parent=f"merchants/{HEALTH}",
+                                                                  request_id="to-refund"), metadata=till)
+    assert error_info(refused.value)[0] == "REDEMPTION_COMMITTED"
+
+    part = await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(
+        name=r.name, request_id="rf-1", points=5, reason="half a portion"), metadata=till)
+    assert (part.refund.points, part.refund.completed, part.redemption.refunded_points) == (5, True, 5)
+    again = await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(
+        name=r.name, request_id="rf-1", points=5, reason="half a portion"), metadata=till)
+    assert again.refund == part.refund
+    assert (await kit.balance(volunteer)).balance == 85
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(
+            name=r.name, request_id="rf-2", points=16, reason="too much"), metadata=till)
+    assert error_info(refused.value)[0] == "OVER_REFUND"
+    rest = await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(
+        name=r.name, request_id="rf-3", reason="returned"), metadata=till)
+    assert (rest.refund.points, rest.redemption.refunded_points) == (15, 20)
+    assert (await kit.balance(volunteer)).balance == 100
+    stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+    assert stock.reward.stock == 5  # fully refunded: the unit is back
+
+    late = (await redeem(kit, till, reward, session, "late")).redemption
+    clock.advance(days=8)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(
+            name=late.name, request_id="rf-late", reason="too late"), metadata=till)
+    assert error_info(refused.value)[0] == "REFUND_WINDOW_CLOSED"
+
+
+async def test_settlement_totals_equal_the_ledger_movements_of_the_day(kit: Kit, clock: ManualClock) -> None:
+    till = await kit.terminal()
+    canteen_till = await kit.terminal("fengxiang-canteen")
+    volunteer = await kit.volunteer(500)
+    reward = await kit.reward(points=10)
+    lunch = await kit.reward(points=15, merchant="fengxiang-canteen")
+    session = await kit.session(till, volunteer)
+    names = [(await redeem(kit, till, reward, session, f"d-{i}")).redemption.name for i in range(3)]
+    clock.advance(seconds=60)  # a new member code for the second till (a code works at one till only)
+    canteen_session = await kit.session(canteen_till, volunteer)
+    await redeem(kit, canteen_till, lunch, canteen_session, "lunch", quantity=2)
+    await kit.pos.RefundRedemption(pb.RefundRedemptionRequest(name=names[0], request_id="x", points=4,
+                                                              reason="partial"), metadata=till)
+    day = "2026-11-07"  # the manual clock's 09:00 UTC is 17:00 in China
+    mine = await kit.pos.GetDailySettlement(pb.GetDailySettlementRequest(parent=f"merchants/{HEALTH}", date=day),
+                                            metadata=till)
+    s = mine.settlement
+    assert (s.redemption_count, s.redeemed_points, s.refund_count, s.refunded_points, s.net_points) == (
+        3, 30, 1, 4, 26)
+    report = await kit.settlement.ReconcileDay(admin_pb2.ReconcileDayRequest(community_path=FENGSHU, date=day),
+                                               metadata=kit.worker)
+    assert report.balanced and not report.mismatches
+    assert (report.recorded_redeemed_points, report.ledger_redeemed_points) == (60, 60)
+    assert (report.recorded_refunded_points, report.ledger_refunded_points) == (4, 4)
+    assert {x.merchant_id: x.net_points for x in report.settlements} == {HEALTH: 26, "fengxiang-canteen": 30}
+    other_day = await kit.settlement.ReconcileDay(admin_pb2.ReconcileDayRequest(
+        community_path=FENGSHU, date="2026-11-08"), metadata=kit.worker)
+    assert other_day.balanced and other_day.ledger_redeemed_points == 0
