@@ -22,7 +22,8 @@ from rich.table import Table
 from linli_runtime.processes import NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
 
-console = Console(stderr=True)
+# Wide enough for the summary table when stderr is a log file rather than a terminal.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
