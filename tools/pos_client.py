@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -43,15 +44,25 @@ async def member_code(channel: grpc.aio.Channel, args: argparse.Namespace) -> st
     return str(reply.member_code)
 
 
+def open_channel(address: str) -> grpc.aio.Channel:
+    """One address, or a comma-separated list of replicas balanced round_robin (a POS should
+    keep one long-lived channel like this)."""
+    parts = [a.strip() for a in address.split(",") if a.strip()]
+    if len(parts) == 1:
+        return grpc.aio.insecure_channel(parts[0])
+    config = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+    return grpc.aio.insecure_channel("ipv4:" + ",".join(parts), options=[("grpc.service_config", config)])
+
+
 async def code(args: argparse.Namespace) -> int:
-    async with grpc.aio.insecure_channel(args.address) as channel:
+    async with open_channel(args.address) as channel:
         print(await member_code(channel, args))
     return 0
 
 
 async def redeem(args: argparse.Namespace) -> int:
     terminal = (("authorization", args.credential),)
-    async with grpc.aio.insecure_channel(args.address) as channel:
+    async with open_channel(args.address) as channel:
         pos = pos_pb2_grpc.PosServiceStub(channel)
         code = await member_code(channel, args)
         print(f"member code shown by the volunteer: {code}")
