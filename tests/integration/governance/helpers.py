@@ -9,10 +9,9 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from linli.governance.v1 import account_pb2, org_pb2
+from linli_runtime.testing.errors import error_info, has_rich_status
 
 CITY = "chengdu"
 DISTRICT = "chengdu/chongzhou"
@@ -49,19 +48,10 @@ async def expect_error(
         await call
     error = caught.value
     assert error.code() == code, f"{error.code()} {error.details()}"
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
     if field is not None or reason is not None:
-        assert status is not None
-        fields, reasons = [], []
-        for detail in status.details:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                fields += [v.field for v in bad.field_violations]
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reasons.append(info.reason)
+        assert has_rich_status(error)
+        found_reason, fields = error_info(error)
+        reasons = [found_reason]
         if field is not None:
             assert field in fields, f"expected a violation on {field}, got {fields}: {error.details()}"
         if reason is not None:

@@ -6,12 +6,11 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from linli_notification.api_common import encode_token
 from linli_notification.tables import duty_shift, help_request, provider
 
 from linli.notification.v1 import notification_pb2 as pb
+from linli_runtime.testing.errors import error_info, has_rich_status
 from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
 
 C = FENGSHU_NAME
@@ -147,14 +146,9 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
 
 
 def field_of(error: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "rich status details attached"
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            return bad.field_violations[0].field
-    return ""
+    assert has_rich_status(error), "rich status details attached"
+    fields = error_info(error)[1]
+    return fields[0] if fields else ""
 
 
 async def test_bad_input_on_every_rpc_gets_the_right_status(h: Harness) -> None:

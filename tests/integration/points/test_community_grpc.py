@@ -32,11 +32,11 @@ from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
+from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from tests.integration.runtime.eventkit import wait_until
 
 from .conftest import FENGSHU, SHENGJIAN, Metadata
-from .test_ledger_grpc import error_info
 
 
 class Stubs:

@@ -11,8 +11,6 @@ from typing import Any
 import grpc
 import nats
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from linli_points.api.common import encode_token
 from linli_points.main import PointsApp
 
@@ -22,6 +20,7 @@ from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
+from linli_runtime.testing.errors import error_info
 from tests.integration.runtime.eventkit import wait_until
 
 from .conftest import FENGSHU, SHENGJIAN, Metadata
@@ -29,22 +28,6 @@ from .conftest import FENGSHU, SHENGJIAN, Metadata
 Stub = ledger_pb2_grpc.LedgerServiceStub
 WAN = "volunteers/v-wan"
 CLEARING = "system/redemption-clearing"
-
-
-def error_info(error: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
-    """(ErrorInfo reason, BadRequest field names) from the rich status."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    reason, fields = "", []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return reason, fields
 
 
 async def fund(stub: Stub, md: Metadata, points: int, to: str = WAN, tid: str = "fund") -> None:

@@ -13,9 +13,9 @@ from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clock import ManualClock
+from linli_runtime.testing.errors import error_info
 
 from .conftest import FENGSHU, HEALTH, Kit, bearer
-from .errors import error_info
 
 
 async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) -> None:

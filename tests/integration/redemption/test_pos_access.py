@@ -13,9 +13,9 @@ from linli_redemption.main import RedemptionApp
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
 from linli_runtime.clock import ManualClock
+from linli_runtime.testing.errors import error_info
 
 from .conftest import CANTEEN, HEALTH, Kit, Metadata, bearer
-from .errors import error_info
 
 
 async def refused(call: Any, request: Any, md: Metadata) -> tuple[grpc.StatusCode, str, list[str]]:

@@ -18,10 +18,10 @@ from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
+from linli_runtime.testing.errors import error_info
 from tests.integration.runtime.eventkit import wait_until
 
 from .conftest import FENGSHU, HEALTH, Kit
-from .errors import error_info
 
 
 async def redeem(kit: Kit, terminal: tuple[tuple[str, str], ...], reward: str, session: str, request_id: str,

@@ -18,10 +18,10 @@ from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
+from linli_runtime.testing.errors import error_info
 from tests.integration.runtime.eventkit import wait_until
 
 from .conftest import HEALTH, Kit
-from .errors import error_info
 
 
 async def test_a_crash_between_hold_and_commit_leaves_no_hold_and_loses_no_points(
