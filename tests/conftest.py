@@ -1,1 +1,1 @@
-pytest_plugins = ["linli_runtime.testing.fixtures"]
+pytest_plugins = ["linli_runtime.testing.fixtures", "linli_runtime.testing.platform"]

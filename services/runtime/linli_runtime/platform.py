@@ -122,8 +122,9 @@ def stop_services(services: list[RunningService], timeout: float = 30) -> None:
 class LocalPlatform:
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
-                 services: list[ServiceDescriptor] | None = None) -> None:
+                 services: list[ServiceDescriptor] | None = None, default_ports: bool = True) -> None:
         self.var_dir = var_dir.resolve()
+        self.default_ports = default_ports
         self.demo_data = demo_data
         self.database_url_base = database_url_base
         port = nats_port if port_is_free(nats_port) else free_port()
@@ -141,7 +142,8 @@ class LocalPlatform:
         with console.status("starting nats-server (JetStream)…"):
             self.nats.start()
         for d in self.descriptors:
-            port = d.default_port if d.default_port and port_is_free(d.default_port) else free_port()
+            wanted = d.default_port if self.default_ports else 0
+            port = wanted if wanted and port_is_free(wanted) else free_port()
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         addresses = {s.descriptor.addr_env: s.address for s in self.services}
         for service in self.services:
