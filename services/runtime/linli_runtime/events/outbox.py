@@ -126,25 +126,24 @@ class OutboxRelay:
                 rows = await conn.execute(select(*columns).where(unsent).order_by(outbox.c.seq)
                                           .limit(self.batch_size))
                 return list(rows)
+        pick = (
+            select(outbox.c.seq)
+            .where(and_(unsent, or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)))
+            .order_by(outbox.c.seq)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        # One statement, one round trip: lease the rows and read them back.
+        claim = (
+            update(outbox)
+            .where(outbox.c.seq.in_(pick))
+            .values(claimed_until=now + self.lease, attempts=outbox.c.attempts + 1)
+            .returning(*columns)
+        )
         async with self.db.transaction() as session:
             conn = await session.connection()
-            pick = (
-                select(outbox.c.seq)
-                .where(and_(unsent, or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)))
-                .order_by(outbox.c.seq)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            seqs = [row.seq for row in await conn.execute(pick)]
-            if not seqs:
-                return []
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.seq.in_(seqs))
-                .values(claimed_until=now + self.lease, attempts=outbox.c.attempts + 1)
-            )
-            rows = await conn.execute(select(*columns).where(outbox.c.seq.in_(seqs)).order_by(outbox.c.seq))
-            return list(rows)
+            return sorted(await conn.execute(claim), key=lambda row: row.seq)
 
     async def publish_batch(self) -> int:
         """Publish one leased batch; returns how many rows it leased."""
