@@ -3,7 +3,6 @@ may do what."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -12,7 +11,7 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli_runtime import idempotency
+from linli_runtime import idempotency, paging
 from linli_runtime.auth import Principal, Role, caller
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -50,28 +49,22 @@ async def once(db: Database, clock: Clock, method: str, request: Message, respon
 
 
 def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument.field("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE, MAX_PAGE)
+    return paging.page_size(value, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+
+
+def _kind(scope: str) -> str:
+    """Tokens name what was listed (a digest of the list's scope and filter), so a token from
+    another list is refused instead of silently giving a wrong page."""
+    return hashlib.sha256(scope.encode()).hexdigest()[:12]
 
 
 def decode_token(token: str, scope: str) -> int | None:
-    """Page tokens name the last row seen (`seq`) and what was listed, so a token from another
-    list is refused instead of silently giving a wrong page."""
-    if not token:
-        return None
-    try:
-        kind, seq = base64.urlsafe_b64decode(token.encode() + b"==").decode().rsplit("|", 1)
-        if kind != hashlib.sha256(scope.encode()).hexdigest()[:12]:
-            raise ValueError
-        return int(seq)
-    except ValueError:
-        raise InvalidArgument.field("page_token", "is not a token this list returned") from None
+    """The last row seen (`seq`); None for the first page."""
+    return paging.decode_int_token(_kind(scope), token) or None
 
 
 def encode_token(seq: int, scope: str) -> str:
-    raw = f"{hashlib.sha256(scope.encode()).hexdigest()[:12]}|{seq}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return paging.encode_token(_kind(scope), seq)
 
 
 def text_field(field: str, value: str, *, required: bool = False, limit: int = 2000) -> str:

@@ -7,10 +7,10 @@ scope check needs no database read and a replayed request is checked exactly lik
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import UTC, datetime
 
+from linli_runtime import paging
 from linli_runtime.auth import normalize_path
 from linli_runtime.errors import InvalidArgument
 
@@ -79,29 +79,20 @@ def request_id_required(value: str) -> str:
 
 
 def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument.field("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return paging.page_size(value, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
 
 
-TOKEN_PREFIX = "gov1:"
+# One token kind for every governance list: its keys are resource names, unique across lists.
+TOKEN_KIND = "gov1"
 
 
 def encode_token(key: str) -> str:
-    return base64.urlsafe_b64encode((TOKEN_PREFIX + key).encode()).decode()
+    return paging.encode_token(TOKEN_KIND, key)
 
 
 def decode_token(token: str) -> str | None:
     """The key after which the next page starts; None for the first page."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raw = ""
-    if not raw.startswith(TOKEN_PREFIX):
-        raise InvalidArgument.field("page_token", "is not a token this service issued")
-    return raw.removeprefix(TOKEN_PREFIX)
+    return paging.decode_token(TOKEN_KIND, token) or None
 
 
 def utc(value: datetime) -> datetime:

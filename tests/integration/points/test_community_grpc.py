@@ -397,7 +397,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             volunteer_id="v", display_name="x")), metadata=md), "volunteer.community_path"),
         (s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=FENGSHU, page_token="zz"),
                                      metadata=md), "page_token"),
-        (s.volunteers.ListFamilies(vol.ListFamiliesRequest(community_path=FENGSHU, page_size=5000), metadata=md),
+        (s.volunteers.ListFamilies(vol.ListFamiliesRequest(community_path=FENGSHU, page_size=-5), metadata=md),
          "page_size"),
         (s.volunteers.JoinTeam(vol.JoinTeamRequest(community_path=FENGSHU, team_id="t", volunteer_id="v",
                                                    join_date="2026-13-01"), metadata=md), "join_date"),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from linli_runtime import paging
 from linli_runtime.auth import Principal, Role, caller, require_role, require_scope
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 
@@ -38,27 +37,14 @@ def text(field: str, value: str, max_len: int, *, required: bool = False) -> str
 
 
 def page_size(value: int) -> int:
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise InvalidArgument.field("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
-    return value or DEFAULT_PAGE_SIZE
+    return paging.page_size(value, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
 
 
-def encode_token(kind: str, position: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
-
-
-def decode_token(kind: str, token: str) -> int:
-    """The position in a page token made by `encode_token(kind, …)`; 0 for no token."""
-    if not token:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, _, position = raw.partition(":")
-        if prefix == kind and position.isdigit() and len(position) <= 18:
-            return int(position)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidArgument.field("page_token", "is not a token returned by this method")
+# Page tokens name their list (`kind`) and the last position or key returned.
+encode_token = paging.encode_token
+decode_token = paging.decode_int_token
+encode_key_token = paging.encode_token
+decode_key_token = paging.decode_token
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -120,21 +106,3 @@ def require_worker_or_self(volunteer_id: str) -> Principal:
             raise PermissionDenied("a volunteer may act only for themself", reason="NOT_SELF")
         return who
     return require_writer()
-
-
-def encode_key_token(kind: str, key: str) -> str:
-    """A page token for lists ordered by a string key: the last key returned."""
-    return base64.urlsafe_b64encode(f"{kind}\x1f{key}".encode()).decode().rstrip("=")
-
-
-def decode_key_token(kind: str, token: str) -> str:
-    if not token:
-        return ""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, sep, key = raw.partition("\x1f")
-        if prefix == kind and sep and key:
-            return key
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidArgument.field("page_token", "is not a token returned by this method")

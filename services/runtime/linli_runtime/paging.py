@@ -1,0 +1,54 @@
+"""AIP-158 pagination, the same in every service.
+
+`page_size`: 0 means the list's default, a negative size is refused, a size above the maximum
+is coerced down to it (AIP-158 asks for coercion, so a client asking for "everything" gets
+pages rather than an error). Page tokens are opaque to clients but bound to the list that
+issued them (`kind`, e.g. the method plus its filter): a token from another list is refused
+with INVALID_ARGUMENT instead of silently giving a wrong page. A token carries the last key
+of the previous page (keyset pagination), so pages stay stable while rows are added.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from linli_runtime.errors import InvalidArgument
+
+_SEPARATOR = "\x1f"  # a control character: never part of a kind or a key
+
+
+def page_size(value: int, *, default: int, maximum: int) -> int:
+    if value < 0:
+        raise InvalidArgument.field("page_size", "must not be negative")
+    return min(value or default, maximum)
+
+
+def encode_token(kind: str, key: str | int) -> str:
+    """A page token for the list `kind`, resuming after `key`."""
+    raw = f"{kind}{_SEPARATOR}{key}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(kind: str, token: str) -> str:
+    """The key after which the next page of `kind` starts; "" for the first page."""
+    if not token:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, separator, key = raw.partition(_SEPARATOR)
+        if prefix == kind and separator and key:
+            return key
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
+
+
+def decode_int_token(kind: str, token: str) -> int:
+    """As `decode_token`, for lists keyed by a sequence number; 0 for the first page."""
+    key = decode_token(kind, token)
+    if not key:
+        return 0
+    if not key.isdigit() or len(key) > 18:
+        raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
+    return int(key)

@@ -1,0 +1,51 @@
+"""AIP-158 page sizes and list-bound page tokens."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linli_runtime import paging
+from linli_runtime.errors import InvalidArgument
+
+
+def test_zero_means_default_and_above_maximum_is_coerced() -> None:
+    assert paging.page_size(0, default=50, maximum=500) == 50
+    assert paging.page_size(7, default=50, maximum=500) == 7
+    assert paging.page_size(10_000, default=50, maximum=500) == 500
+
+
+def test_negative_page_size_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        paging.page_size(-1, default=50, maximum=500)
+    assert caught.value.violations[0].field == "page_size"
+
+
+@given(kind=st.text(st.characters(blacklist_characters="\x1f"), min_size=1, max_size=40),
+       key=st.text(min_size=1, max_size=80))
+def test_token_round_trips_its_key(kind: str, key: str) -> None:
+    assert paging.decode_token(kind, paging.encode_token(kind, key)) == key
+
+
+def test_first_page_has_no_token() -> None:
+    assert paging.decode_token("volunteers", "") == ""
+    assert paging.decode_int_token("history", "") == 0
+    assert paging.decode_int_token("history", paging.encode_token("history", 42)) == 42
+
+
+@pytest.mark.parametrize("token", [
+    paging.encode_token("other-list", "k"),  # issued by another list
+    "not base64 at all!",
+    paging.encode_token("volunteers", "")[:-2] + "@@",
+    paging.encode_token("volunteers", ""),  # right list, no key
+])
+def test_foreign_or_garbled_tokens_are_refused(token: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        paging.decode_token("volunteers", token)
+    assert caught.value.violations[0].field == "page_token"
+
+
+def test_int_token_with_a_non_number_is_refused() -> None:
+    with pytest.raises(InvalidArgument):
+        paging.decode_int_token("history", paging.encode_token("history", "abc"))
