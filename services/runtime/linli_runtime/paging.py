@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Row, Select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_runtime.errors import InvalidArgument
 
@@ -52,3 +57,17 @@ def decode_int_token(kind: str, token: str) -> int:
     if not key.isdigit() or len(key) > 18:
         raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
     return int(key)
+
+
+async def keyset_page(conn: AsyncConnection, query: Select[Any], key: ColumnElement[Any], *, kind: str,
+                      page_token: str, size: int) -> tuple[Sequence[Row[Any]], str]:
+    """One page of `query` in `key` order, resuming after the key in `page_token`, and the
+    token for the next page ("" on the last one). `key` must be unique within the list."""
+    after = decode_token(kind, page_token)
+    if after:
+        query = query.where(key > (int(after) if isinstance(key.type, Integer) else after))
+    rows = (await conn.execute(query.order_by(key).limit(size + 1))).all()
+    if len(rows) <= size:
+        return rows, ""
+    page = rows[:size]
+    return page, encode_token(kind, getattr(page[-1], str(key.key)))

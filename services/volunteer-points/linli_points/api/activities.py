@@ -16,9 +16,7 @@ from linli.points.v1 import activities_pb2 as pb
 from linli.points.v1 import activities_pb2_grpc
 from linli_points.api.common import (
     community,
-    decode_key_token,
     display_name,
-    encode_key_token,
     ident,
     page_size,
     require_reader,
@@ -36,6 +34,7 @@ from linli_points.records import create_once, exists
 from linli_points.schema import activities, sign_ups, task_categories, volunteers
 from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.paging import keyset_page
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 MAX_ACTIVITY_POINTS = 10_000
@@ -104,17 +103,12 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("categories", request.page_token)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(task_categories).where(task_categories.c.community_path == path,
-                                                 task_categories.c.slug > after)
-                .order_by(task_categories.c.slug).limit(size + 1))).all()
-        more = len(rows) > size
-        return pb.ListTaskCategoriesResponse(
-            task_categories=[category_pb(r) for r in rows[:size]],
-            next_page_token=encode_key_token("categories", rows[size - 1].slug) if more else "",
-        )
+            rows, next_token = await keyset_page(
+                conn, sa.select(task_categories).where(task_categories.c.community_path == path),
+                task_categories.c.slug, kind="categories", page_token=request.page_token, size=size)
+        return pb.ListTaskCategoriesResponse(task_categories=[category_pb(r) for r in rows],
+                                             next_page_token=next_token)
 
     async def UpdateTaskCategory(
         self, request: pb.UpdateTaskCategoryRequest, context: grpc.aio.ServicerContext

@@ -12,8 +12,6 @@ from linli.points.v1 import adjustments_pb2 as pb
 from linli.points.v1 import adjustments_pb2_grpc
 from linli_points.api.common import (
     community,
-    decode_key_token,
-    encode_key_token,
     ident,
     page_size,
     require_reader,
@@ -28,6 +26,7 @@ from linli_points.records import create_once
 from linli_points.schema import adjustments
 from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.paging import keyset_page
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AdjustmentService"].full_name
 MAX_ADJUSTMENT = 100_000
@@ -125,17 +124,11 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("adjustments", request.page_token)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(adjustments).where(adjustments.c.community_path == path,
-                                             adjustments.c.adjustment_id > after)
-                .order_by(adjustments.c.adjustment_id).limit(size + 1))).all()
-        more = len(rows) > size
-        return pb.ListAdjustmentsResponse(
-            adjustments=[adjustment_pb(r) for r in rows[:size]],
-            next_page_token=encode_key_token("adjustments", rows[size - 1].adjustment_id) if more else "",
-        )
+            rows, next_token = await keyset_page(
+                conn, sa.select(adjustments).where(adjustments.c.community_path == path),
+                adjustments.c.adjustment_id, kind="adjustments", page_token=request.page_token, size=size)
+        return pb.ListAdjustmentsResponse(adjustments=[adjustment_pb(r) for r in rows], next_page_token=next_token)
 
     @staticmethod
     def _key(path: str, adjustment_id: str) -> tuple[Any, ...]:

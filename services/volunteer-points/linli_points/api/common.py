@@ -43,8 +43,6 @@ def page_size(value: int) -> int:
 # Page tokens name their list (`kind`) and the last position or key returned.
 encode_token = paging.encode_token
 decode_token = paging.decode_int_token
-encode_key_token = paging.encode_token
-decode_key_token = paging.decode_token
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:

@@ -14,10 +14,8 @@ from linli.points.v1 import pairings_pb2 as pb
 from linli.points.v1 import pairings_pb2_grpc
 from linli_points.api.common import (
     community,
-    decode_key_token,
     decode_token,
     display_name,
-    encode_key_token,
     encode_token,
     ident,
     page_size,
@@ -38,6 +36,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
+from linli_runtime.paging import keyset_page
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PairingService"].full_name
 DEFAULT_VISITS_REQUIRED = 2  # DOMAIN.md: at least two visits a month per pairing
@@ -132,16 +131,11 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("pairings", request.page_token)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(pairings).where(pairings.c.community_path == path, pairings.c.pairing_id > after)
-                .order_by(pairings.c.pairing_id).limit(size + 1))).all()
-        more = len(rows) > size
-        return pb.ListPairingsResponse(
-            pairings=[pairing_pb(r) for r in rows[:size]],
-            next_page_token=encode_key_token("pairings", rows[size - 1].pairing_id) if more else "",
-        )
+            rows, next_token = await keyset_page(
+                conn, sa.select(pairings).where(pairings.c.community_path == path),
+                pairings.c.pairing_id, kind="pairings", page_token=request.page_token, size=size)
+        return pb.ListPairingsResponse(pairings=[pairing_pb(r) for r in rows], next_page_token=next_token)
 
     async def LogVisit(self, request: pb.LogVisitRequest, context: grpc.aio.ServicerContext) -> pb.LogVisitResponse:
         path = community(request.community_path)

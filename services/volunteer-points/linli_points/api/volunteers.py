@@ -12,9 +12,7 @@ from linli.points.v1 import volunteers_pb2 as pb
 from linli.points.v1 import volunteers_pb2_grpc
 from linli_points.api.common import (
     community,
-    decode_key_token,
     display_name,
-    encode_key_token,
     ident,
     page_size,
     parse_date,
@@ -31,6 +29,7 @@ from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.paging import keyset_page
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["VolunteerService"].full_name
 
@@ -93,17 +92,13 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("volunteers", request.page_token)
-        query = sa.select(volunteers).where(volunteers.c.community_path == path, volunteers.c.volunteer_id > after)
+        query = sa.select(volunteers).where(volunteers.c.community_path == path)
         if request.family_id:
             query = query.where(volunteers.c.family_id == ident("family_id", request.family_id))
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(volunteers.c.volunteer_id).limit(size + 1))).all()
-        more = len(rows) > size
-        return pb.ListVolunteersResponse(
-            volunteers=[volunteer_pb(r) for r in rows[:size]],
-            next_page_token=encode_key_token("volunteers", rows[size - 1].volunteer_id) if more else "",
-        )
+            rows, next_token = await keyset_page(conn, query, volunteers.c.volunteer_id, kind="volunteers",
+                                                 page_token=request.page_token, size=size)
+        return pb.ListVolunteersResponse(volunteers=[volunteer_pb(r) for r in rows], next_page_token=next_token)
 
     async def CreateFamily(
         self, request: pb.CreateFamilyRequest, context: grpc.aio.ServicerContext
@@ -123,16 +118,11 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("families", request.page_token)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(families).where(families.c.community_path == path, families.c.family_id > after)
-                .order_by(families.c.family_id).limit(size + 1))).all()
-        more = len(rows) > size
-        return pb.ListFamiliesResponse(
-            families=[family_pb(r) for r in rows[:size]],
-            next_page_token=encode_key_token("families", rows[size - 1].family_id) if more else "",
-        )
+            rows, next_token = await keyset_page(
+                conn, sa.select(families).where(families.c.community_path == path),
+                families.c.family_id, kind="families", page_token=request.page_token, size=size)
+        return pb.ListFamiliesResponse(families=[family_pb(r) for r in rows], next_page_token=next_token)
 
     async def CreateTeam(
         self, request: pb.CreateTeamRequest, context: grpc.aio.ServicerContext
@@ -150,7 +140,6 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         path = community(request.community_path)
         require_reader()
         size = page_size(request.page_size)
-        after = decode_key_token("teams", request.page_token)
         members = (
             sa.select(sa.func.count())
             .where(memberships.c.community_path == teams.c.community_path, memberships.c.team_id == teams.c.team_id,
@@ -158,15 +147,13 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
             .scalar_subquery()
         )
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(teams, members.label("member_count"))
-                .where(teams.c.community_path == path, teams.c.team_id > after)
-                .order_by(teams.c.team_id).limit(size + 1))).all()
-        more = len(rows) > size
+            rows, next_token = await keyset_page(
+                conn, sa.select(teams, members.label("member_count")).where(teams.c.community_path == path),
+                teams.c.team_id, kind="teams", page_token=request.page_token, size=size)
         return pb.ListTeamsResponse(
             teams=[pb.Team(community_path=path, team_id=r.team_id, display_name=r.display_name,
-                           member_count=r.member_count) for r in rows[:size]],
-            next_page_token=encode_key_token("teams", rows[size - 1].team_id) if more else "",
+                           member_count=r.member_count) for r in rows],
+            next_page_token=next_token,
         )
 
     async def JoinTeam(self, request: pb.JoinTeamRequest, context: grpc.aio.ServicerContext) -> pb.JoinTeamResponse:
