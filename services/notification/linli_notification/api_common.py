@@ -3,7 +3,6 @@ may do what."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -50,21 +49,6 @@ async def once(db: Database, clock: Clock, method: str, request: Message, respon
 
 def page_size(value: int) -> int:
     return paging.page_size(value, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-
-
-def _kind(scope: str) -> str:
-    """Tokens name what was listed (a digest of the list's scope and filter), so a token from
-    another list is refused instead of silently giving a wrong page."""
-    return hashlib.sha256(scope.encode()).hexdigest()[:12]
-
-
-def decode_token(token: str, scope: str) -> int | None:
-    """The last row seen (`seq`); None for the first page."""
-    return paging.decode_int_token(_kind(scope), token) or None
-
-
-def encode_token(seq: int, scope: str) -> str:
-    return paging.encode_token(_kind(scope), seq)
 
 
 def text_field(field: str, value: str, *, required: bool = False, limit: int = 2000) -> str:

@@ -12,8 +12,6 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification import helpdesk
 from linli_notification.api_common import (
-    decode_token,
-    encode_token,
     is_staff,
     once,
     page_size,
@@ -25,6 +23,7 @@ from linli_notification.tables import help_request
 from linli_runtime.auth import caller, normalize_path, path_within, require_scope
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from linli_runtime.paging import keyset_page
 
 CATEGORIES = ("meal", "medical", "repair", "companionship", "errand", "other")
 THANKS_KINDS = ("banner", "message")
@@ -108,21 +107,16 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         if request.assignee_id:
             valid_id("assignee_id", request.assignee_id)
         scope = f"help|{request.parent}|{path}|{request.status}|{request.assignee_id}"
-        after = decode_token(request.page_token, scope)
         query = sa.select(help_request).where(where)
         if request.status:
             query = query.where(help_request.c.status == request.status)
         if request.assignee_id:
             query = query.where(help_request.c.assignee_id == request.assignee_id)
-        if after is not None:
-            query = query.where(help_request.c.seq < after)
         async with self.db.transaction() as session:
-            conn = await session.connection()
-            rows = (await conn.execute(query.order_by(help_request.c.seq.desc()).limit(size + 1))).all()
-        out = pb.ListHelpRequestsResponse(help_requests=[helpdesk.to_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            out.next_page_token = encode_token(rows[size - 1].seq, scope)
-        return out
+            rows, next_token = await keyset_page(await session.connection(), query, help_request.c.seq, kind=scope,
+                                                 page_token=request.page_token, size=size, newest_first=True)
+        return pb.ListHelpRequestsResponse(help_requests=[helpdesk.to_proto(r) for r in rows],
+                                           next_page_token=next_token)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

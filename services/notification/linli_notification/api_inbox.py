@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
-from linli_notification.api_common import decode_token, encode_token, page_size
+from linli_notification.api_common import page_size
 from linli_notification.helpdesk import EventMaker
 from linli_notification.names import parse_notice, parse_recipient, recipient_name
 from linli_notification.notices import Prefs, prefs_of, save_prefs
@@ -18,6 +18,7 @@ from linli_notification.times import hhmm, parse_hhmm, ts
 from linli_runtime.auth import Role, caller, normalize_path
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from linli_runtime.paging import keyset_page
 
 LANGUAGES = ("zh", "en")
 
@@ -59,25 +60,21 @@ class InboxServicer(pb_grpc.InboxServiceServicer):
         size = page_size(request.page_size)
         require_self(recipient)
         scope = f"inbox|{recipient}|{request.unread_only}"
-        after = decode_token(request.page_token, scope)
         query = sa.select(notice).where(notice.c.recipient_id == recipient)
         if request.unread_only:
             query = query.where(notice.c.read_at.is_(None))
-        if after is not None:
-            query = query.where(notice.c.seq < after)
         async with self.db.transaction() as session:
             conn = await session.connection()
-            rows = (await conn.execute(query.order_by(notice.c.seq.desc()).limit(size + 1))).all()
-            ids = [r.id for r in rows[:size]]
+            rows, next_token = await keyset_page(conn, query, notice.c.seq, kind=scope, page_token=request.page_token,
+                                                 size=size, newest_first=True)
+            ids = [r.id for r in rows]
             by_notice: dict[str, list[object]] = {}
             if ids:
                 for d in await conn.execute(sa.select(delivery).where(delivery.c.notice_id.in_(ids)).order_by(
                         delivery.c.seq)):
                     by_notice.setdefault(d.notice_id, []).append(d)
-        out = pb.ListNoticesResponse(notices=[notice_proto(r, by_notice.get(r.id, ())) for r in rows[:size]])
-        if len(rows) > size:
-            out.next_page_token = encode_token(rows[size - 1].seq, scope)
-        return out
+        return pb.ListNoticesResponse(notices=[notice_proto(r, by_notice.get(r.id, ())) for r in rows],
+                                      next_page_token=next_token)
 
     async def MarkNoticeRead(self, request: pb.MarkNoticeReadRequest,
                              context: grpc.aio.ServicerContext) -> pb.MarkNoticeReadResponse:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification import community as comm
-from linli_notification.api_common import decode_token, encode_token, once, page_size, require_staff, text_field
+from linli_notification.api_common import once, page_size, require_staff, text_field
 from linli_notification.helpdesk import EventMaker
 from linli_notification.names import child_name, community_name, parse_child, parse_community, valid_id
 from linli_notification.tables import duty_shift, duty_swap, provider
@@ -20,6 +20,7 @@ from linli_notification.times import as_utc, hhmm, parse_date, parse_hhmm
 from linli_runtime.auth import require_scope
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument, NotFound
+from linli_runtime.paging import keyset_page
 
 MAX_SLA_MINUTES = 7 * 24 * 60
 
@@ -121,16 +122,11 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         path = require_scope(parse_community("parent", request.parent))
         size = page_size(request.page_size)
         scope = f"shifts|{path}"
-        after = decode_token(request.page_token, scope)
         query = sa.select(duty_shift).where(duty_shift.c.community_path == path)
-        if after is not None:
-            query = query.where(duty_shift.c.seq > after)
         async with self.db.transaction() as session:
-            rows = (await (await session.connection()).execute(query.order_by(duty_shift.c.seq).limit(size + 1))).all()
-        out = pb.ListDutyShiftsResponse(duty_shifts=[shift_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            out.next_page_token = encode_token(rows[size - 1].seq, scope)
-        return out
+            rows, next_token = await keyset_page(await session.connection(), query, duty_shift.c.seq, kind=scope,
+                                                 page_token=request.page_token, size=size)
+        return pb.ListDutyShiftsResponse(duty_shifts=[shift_proto(r) for r in rows], next_page_token=next_token)
 
     async def DeleteDutyShift(self, request: pb.DeleteDutyShiftRequest,
                               context: grpc.aio.ServicerContext) -> pb.DeleteDutyShiftResponse:
@@ -213,15 +209,10 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         path = require_scope(parse_community("parent", request.parent))
         size = page_size(request.page_size)
         scope = f"providers|{path}|{request.category}"
-        after = decode_token(request.page_token, scope)
         query = sa.select(provider).where(provider.c.community_path == path)
         if request.category:
             query = query.where(provider.c.category == request.category)
-        if after is not None:
-            query = query.where(provider.c.seq > after)
         async with self.db.transaction() as session:
-            rows = (await (await session.connection()).execute(query.order_by(provider.c.seq).limit(size + 1))).all()
-        out = pb.ListProvidersResponse(providers=[provider_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            out.next_page_token = encode_token(rows[size - 1].seq, scope)
-        return out
+            rows, next_token = await keyset_page(await session.connection(), query, provider.c.seq, kind=scope,
+                                                 page_token=request.page_token, size=size)
+        return pb.ListProvidersResponse(providers=[provider_proto(r) for r in rows], next_page_token=next_token)

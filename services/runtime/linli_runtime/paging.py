@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,9 +30,15 @@ def page_size(value: int, *, default: int, maximum: int) -> int:
     return min(value or default, maximum)
 
 
+def _digest(kind: str) -> str:
+    """Tokens carry a digest of their list's kind (method and filters), not the kind itself:
+    short whatever the filters, and not a place to read the filters back from."""
+    return hashlib.sha256(kind.encode()).hexdigest()[:12]
+
+
 def encode_token(kind: str, key: str | int) -> str:
     """A page token for the list `kind`, resuming after `key`."""
-    raw = f"{kind}{_SEPARATOR}{key}".encode()
+    raw = f"{_digest(kind)}{_SEPARATOR}{key}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -42,7 +49,7 @@ def decode_token(kind: str, token: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         prefix, separator, key = raw.partition(_SEPARATOR)
-        if prefix == kind and separator and key:
+        if prefix == _digest(kind) and separator and key:
             return key
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
@@ -60,13 +67,15 @@ def decode_int_token(kind: str, token: str) -> int:
 
 
 async def keyset_page(conn: AsyncConnection, query: Select[Any], key: ColumnElement[Any], *, kind: str,
-                      page_token: str, size: int) -> tuple[Sequence[Row[Any]], str]:
-    """One page of `query` in `key` order, resuming after the key in `page_token`, and the
-    token for the next page ("" on the last one). `key` must be unique within the list."""
+                      page_token: str, size: int, newest_first: bool = False) -> tuple[Sequence[Row[Any]], str]:
+    """One page of `query` in `key` order (descending with `newest_first`), resuming after the
+    key in `page_token`, and the token for the next page ("" on the last one). `key` must be
+    unique within the list."""
     after = decode_token(kind, page_token)
     if after:
-        query = query.where(key > (int(after) if isinstance(key.type, Integer) else after))
-    rows = (await conn.execute(query.order_by(key).limit(size + 1))).all()
+        bound = int(after) if isinstance(key.type, Integer) else after
+        query = query.where(key < bound if newest_first else key > bound)
+    rows = (await conn.execute(query.order_by(key.desc() if newest_first else key).limit(size + 1))).all()
     if len(rows) <= size:
         return rows, ""
     page = rows[:size]

@@ -6,10 +6,10 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
-from linli_notification.api_common import encode_token
 from linli_notification.tables import duty_shift, help_request, provider
 
 from linli.notification.v1 import notification_pb2 as pb
+from linli_runtime.paging import encode_token
 from linli_runtime.testing.errors import error_info, has_rich_status
 from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
 
@@ -61,7 +61,7 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=""), INVALID, "parent"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, assignee_id="a b"), INVALID, "assignee_id"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent="communities/-", page_token=encode_token(
-        5, f"help|{C}|chengdu/jinjiang/chenglonglu/fengshu|0|")), INVALID, "page_token"),
+        f"help|{C}|chengdu/jinjiang/chenglonglu/fengshu|0|", 5)), INVALID, "page_token"),
     ("help", "AcknowledgeHelpRequest", pb.AcknowledgeHelpRequestRequest(name=H), NOT_FOUND, ""),
     ("help", "AcknowledgeHelpRequest", pb.AcknowledgeHelpRequestRequest(name="x"), INVALID, "name"),
     ("help", "StartHelpRequest", pb.StartHelpRequestRequest(name=H), NOT_FOUND, ""),
