@@ -8,7 +8,7 @@ from linli_governance.api.base import BOOKKEEPERS, SUPERVISOR_ROLE, Api
 from linli_governance.names import (
     HEX64,
     SLUG,
-    decode_token,
+    TOKEN_KIND,
     encode_token,
     optional_text,
     page_size,
@@ -18,6 +18,7 @@ from linli_governance.names import (
     require_positive_fen,
     require_text,
 )
+from linli_runtime import paging
 from linli_runtime.auth import Role, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
 
@@ -28,12 +29,7 @@ PARTY_ROLES = {
 
 
 def _seq_token(token: str) -> int:
-    raw = decode_token(token)
-    if raw is None:
-        return 0
-    if not raw.isdigit():
-        raise InvalidArgument.field("page_token", "is not a token this service issued")
-    return int(raw)
+    return paging.decode_int_token(TOKEN_KIND, token)
 
 
 class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
