@@ -18,7 +18,7 @@ app = typer.Typer(help="A compound's trust account, budget, disclosures and thei
                   no_args_is_help=True)
 GOVERNANCE = "trust-governance"
 
-Compound = Annotated[str, typer.Argument(help="The compound's org path, e.g. "
+Compound = Annotated[str, typer.Argument(metavar="PATH", help="The compound's org path, e.g. "
                                          "chengdu/chongzhou/longxing/longxing-community/shengjian.")]
 
 
@@ -99,8 +99,9 @@ def budget(path: Compound,
             return budget
 
     b = session.run(fetch())
-    lines: list[dict[str, Any]] = [{"code": line.code, "title": line.title, "budget_fen": line.amount_fen, "actual_fen": line.actual_fen,
-              "remaining_fen": line.amount_fen - line.actual_fen} for line in b.lines]
+    lines: list[dict[str, Any]] = [
+        {"code": line.code, "title": line.title, "budget_fen": line.amount_fen, "actual_fen": line.actual_fen,
+         "remaining_fen": line.amount_fen - line.actual_fen} for line in b.lines]
     total_budget, total_actual = sum(x["budget_fen"] for x in lines), sum(x["actual_fen"] for x in lines)
     data: dict[str, Any] = {"name": b.name, "compound_path": b.compound_path, "year": b.year,
             "state": enum_name(account_pb2.BudgetState.Name(b.state), "BUDGET_STATE_"),
@@ -185,6 +186,7 @@ def verify(path: Compound, token: Token = None, as_json: Json = False) -> None:
     data = {"compound_path": compound, "valid": r.valid, "checked": r.checked,
             "broken_disclosure": r.broken_disclosure, "reason": r.reason}
     emit(as_json, data, lambda out: out.print(
+        f"{compound}: no disclosures to verify" if r.valid and not r.checked else
         f"[green]✓[/] {compound}: the chain of {r.checked} disclosure(s) verifies" if r.valid else
         f"[red]✗[/] {compound}: {r.broken_disclosure} is broken after {r.checked - 1} good disclosure(s)"))
     if not r.valid:

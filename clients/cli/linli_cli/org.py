@@ -20,7 +20,8 @@ app = typer.Typer(help="The org tree and the trust-model roll-up.", no_args_is_h
 GOVERNANCE = "trust-governance"
 STAGES = ("not_started", "surveyed", "pilot", "importing", "adopted", "exited")
 
-Path = Annotated[str | None, typer.Argument(help="Org path, e.g. chengdu/chongzhou (default: your token's scope).")]
+Path = Annotated[str | None, typer.Argument(metavar="[PATH]",
+                                            help="Org path, e.g. chengdu/chongzhou (default: your token's scope).")]
 
 
 def default_path(path: str | None, token: str | None) -> str:
@@ -99,7 +100,8 @@ def rollup(path: Path = None, token: Token = None, as_json: Json = False) -> Non
             return await c.call(stub.SummarizeRollout, rollout_pb2.SummarizeRolloutRequest(path=target))
 
     r = session.run(fetch())
-    data: dict[str, Any] = {"path": r.path, "headline": r.headline, "compound_count": r.compound_count, "totals": counts(r.totals),
+    data: dict[str, Any] = {
+            "path": r.path, "headline": r.headline, "compound_count": r.compound_count, "totals": counts(r.totals),
             "by_street": [{"key": g.key, "counts": counts(g.counts)} for g in r.by_street],
             "by_compound_type": [{"key": g.key, "counts": counts(g.counts)} for g in r.by_compound_type]}
 

@@ -18,7 +18,8 @@ app = typer.Typer(help="A community's volunteers.", no_args_is_help=True)
 pairings_app = typer.Typer(help="Volunteer families paired with elders living alone.", no_args_is_help=True)
 POINTS = "volunteer-points"
 
-Community = Annotated[str, typer.Argument(help="The community's org path, e.g. chengdu/jinjiang/chenglonglu/fengshu.")]
+Community = Annotated[str, typer.Argument(metavar="COMMUNITY",
+                                          help="The community's org path, e.g. chengdu/jinjiang/chenglonglu/fengshu.")]
 
 
 async def all_volunteers(c: session.Client, community: str, family_id: str = "") -> list[volunteers_pb2.Volunteer]:
