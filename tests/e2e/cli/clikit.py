@@ -14,7 +14,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +68,14 @@ class Cli:
         done = subprocess.run([str(LINLI), *args], capture_output=True, text=True, timeout=60,
                               env={**self.env, **extra, **(env or {})})
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def refuse(self, cases: Sequence[tuple[int, Sequence[str], Sequence[str], str | None]]) -> None:
+        """Run independent failing invocations side by side (each is its own process) and
+        check each: (exit code, fragments of the one-line reason, arguments, token)."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda case: self.run(*case[2], token=case[3]), cases))
+        for (code, fragments, args, _), result in zip(cases, results, strict=True):
+            assert result.failed_with(code, *fragments), args
 
     def token(self, role: Role, scope: str, subject: str = "e2e-cli") -> str:
         return self.platform.token(role, scope, subject)

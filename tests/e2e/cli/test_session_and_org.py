@@ -98,15 +98,16 @@ def test_org_rollup_gives_chongzhous_headline_and_breakdowns(cli: Cli) -> None:
 
 
 def test_org_commands_refuse_out_of_scope_missing_and_malformed_paths(cli: Cli) -> None:
-    fengshu_worker = cli.token(Role.COMMUNITY_WORKER, FENGSHU)
-    assert cli.run("org", "rollup", "chengdu/chongzhou", token=fengshu_worker).failed_with(6, "permission denied")
-    assert cli.run("org", "tree", SHENGJIAN, token=fengshu_worker).failed_with(6, "permission denied")
-    admin = cli.admin
-    assert cli.run("org", "tree", "chengdu/nowhere", token=admin).failed_with(4, "not found")
-    assert cli.run("org", "tree", "chengdu/崇州", token=admin).failed_with(2, "PATH")
-    assert cli.run("org", "tree", token=admin).failed_with(2, "PATH")  # the whole platform: say where
-    assert cli.run("org", "tree", "chengdu", "--depth", "0", token=admin).failed_with(2, "--depth")
-    assert cli.run("org", "nonsense", token=admin).failed_with(2)
+    fengshu_worker, admin = cli.token(Role.COMMUNITY_WORKER, FENGSHU), cli.admin
+    cli.refuse([
+        (6, ["permission denied"], ["org", "rollup", "chengdu/chongzhou"], fengshu_worker),
+        (6, ["permission denied"], ["org", "tree", SHENGJIAN], fengshu_worker),
+        (4, ["not found"], ["org", "tree", "chengdu/nowhere"], admin),
+        (2, ["PATH"], ["org", "tree", "chengdu/崇州"], admin),
+        (2, ["PATH"], ["org", "tree"], admin),  # the token reaches the whole platform: say where
+        (2, ["--depth"], ["org", "tree", "chengdu", "--depth", "0"], admin),
+        (2, ["nonsense"], ["org", "nonsense"], admin),
+    ])
 
 
 def test_a_service_that_is_down_is_named_with_its_address(cli: Cli) -> None:

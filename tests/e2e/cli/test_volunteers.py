@@ -58,8 +58,11 @@ def test_leaderboards_by_volunteer_family_and_team_rank_points_earned(cli: Cli) 
     assert teams[0]["points_earned"] == sum(by_id.values())
     assert "little-maple-leaf" in cli.run("leaderboard", FENGSHU, "--by", "team", token=token).out
 
-    assert cli.run("leaderboard", FENGSHU, "--by", "street", token=token).failed_with(2, "--by")
-    assert cli.run("leaderboard", FENGSHU, "--year", "1999", token=token).failed_with(2, "--year")
+    cli.refuse([
+        (2, ["--by"], ["leaderboard", FENGSHU, "--by", "street"], token),
+        (2, ["--year"], ["leaderboard", FENGSHU, "--year", "1999"], token),
+        (6, ["permission denied"], ["leaderboard", "chengdu/chongzhou"], token),
+    ])
 
 
 def community_with_points_earned_in(cli: Cli, year: int) -> str:
@@ -101,11 +104,12 @@ def test_year_close_grants_awards_once_and_shows_the_same_awards_again(cli: Cli)
     repeated = cli.run("year", "close", path, "--year", "2025", "--json", token=token).json
     assert repeated["awards"] == first.json["awards"] and repeated["newly_closed"] is False
     # Another rule for a closed year: refused, the awards stand.
-    assert cli.run("year", "close", path, "--year", "2025", "--gold", "3", token=token).failed_with(
-        1, "another rule")
-    assert cli.run("year", "close", path, "--year", "2999", token=token).failed_with(2, "--year")
-    assert cli.run("year", "close", path, "--year", "2199", token=token).failed_with(1, "not ended")
-    assert cli.run("year", "close", path, token=token).failed_with(2, "--year")
+    cli.refuse([
+        (1, ["another rule"], ["year", "close", path, "--year", "2025", "--gold", "3"], token),
+        (2, ["--year"], ["year", "close", path, "--year", "2999"], token),
+        (1, ["not ended"], ["year", "close", path, "--year", "2199"], token),
+        (2, ["--year"], ["year", "close", path], token),
+    ])
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:
@@ -159,13 +163,12 @@ def test_roster_import_refuses_bad_files_and_out_of_scope_communities(cli: Cli, 
     path = f"{CHENGLONGLU}/{fresh('cli')}"
     token = cli.token(Role.STREET_OFFICER, CHENGLONGLU)
     (tmp_path / "header.csv").write_text("id,name\n1,x\n")
-    assert cli.run("roster", "import", path, str(tmp_path / "header.csv"), token=token).failed_with(
-        2, "csv_content", "header")
     (tmp_path / "roster.txt").write_text("volunteer_id,display_name\n")
-    assert cli.run("roster", "import", path, str(tmp_path / "roster.txt"), token=token).failed_with(2, ".csv or .xlsx")
-    missing = cli.run("roster", "import", path, str(tmp_path / "missing.csv"), token=token)
-    assert missing.failed_with(2, "does not exist")
     good = write_csv(tmp_path / "good.csv", ["g-1,郑一,,,"])
-    assert cli.run("roster", "import", path, str(good), token=cli.token(Role.COMMUNITY_WORKER, FENGSHU)).failed_with(
-        6, "permission denied")
+    cli.refuse([
+        (2, ["csv_content", "header"], ["roster", "import", path, str(tmp_path / "header.csv")], token),
+        (2, [".csv or .xlsx"], ["roster", "import", path, str(tmp_path / "roster.txt")], token),
+        (2, ["does not exist"], ["roster", "import", path, str(tmp_path / "missing.csv")], token),
+        (6, ["permission denied"], ["roster", "import", path, str(good)], cli.token(Role.COMMUNITY_WORKER, FENGSHU)),
+    ])
     assert cli.run("volunteers", "list", path, "--json", token=token).json["count"] == 0
