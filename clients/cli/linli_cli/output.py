@@ -31,7 +31,7 @@ Token = Annotated[str | None, typer.Option("--token", envvar="LINLI_TOKEN", show
 
 def stdout() -> Console:
     # Wide enough for the tables when stdout is a pipe or a file (tests, `| less`).
-    return Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140")))
+    return Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140")), highlight=False)
 
 
 def stderr() -> Console:
