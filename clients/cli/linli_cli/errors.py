@@ -100,5 +100,5 @@ def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, termina
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             message = f"{service} at {address} did not answer in time"
-        return CliError(f"{message}{tag}; retrying with the same request id is safe", ExitCode.UNAVAILABLE)
+        return CliError(f"{message}{tag}: the outcome is not known yet", ExitCode.UNAVAILABLE)
     return CliError(f"{message}{tag}", ExitCode.FAILED)

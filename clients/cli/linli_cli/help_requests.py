@@ -119,8 +119,9 @@ def file_request(community: Community,
     async def work() -> pb.HelpRequest:
         async with session.client(NOTIFICATION, token) as c:
             stub = c.stub(pb_grpc.HelpRequestServiceStub)
-            r = await c.call(stub.CreateHelpRequest, pb.CreateHelpRequestRequest(
-                parent=names.community(path), help_request=fields, request_id=request_id or uuid.uuid4().hex))
+            rid = request_id or uuid.uuid4().hex
+            r = await c.change(stub.CreateHelpRequest(pb.CreateHelpRequestRequest(
+                parent=names.community(path), help_request=fields, request_id=rid)), rid)
             return r.help_request  # type: ignore[no-any-return]
 
     h = session.run(work())
@@ -178,8 +179,9 @@ def acknowledge(name: Name, request_id: RequestId = "", token: Token = None, as_
     async def work() -> pb.HelpRequest:
         async with session.client(NOTIFICATION, token) as c:
             stub = c.stub(pb_grpc.HelpRequestServiceStub)
-            r = await c.call(stub.AcknowledgeHelpRequest, pb.AcknowledgeHelpRequestRequest(
-                name=target, request_id=request_id or uuid.uuid4().hex))
+            rid = request_id or uuid.uuid4().hex
+            r = await c.change(stub.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(
+                name=target, request_id=rid)), rid)
             return r.help_request  # type: ignore[no-any-return]
 
     h = session.run(work())
@@ -198,9 +200,9 @@ def resolve(name: Name,
     async def work() -> pb.HelpRequest:
         async with session.client(NOTIFICATION, token) as c:
             stub = c.stub(pb_grpc.HelpRequestServiceStub)
-            r = await c.call(stub.ResolveHelpRequest, pb.ResolveHelpRequestRequest(
-                name=target, resolution=resolution, helper_ids=helper or [],
-                request_id=request_id or uuid.uuid4().hex))
+            rid = request_id or uuid.uuid4().hex
+            r = await c.change(stub.ResolveHelpRequest(pb.ResolveHelpRequestRequest(
+                name=target, resolution=resolution, helper_ids=helper or [], request_id=rid)), rid)
             return r.help_request  # type: ignore[no-any-return]
 
     h = session.run(work())

@@ -205,7 +205,7 @@ def redeem(reward: Reward = DEMO_REWARD, quantity: Quantity = 1,
                 reward=target, member_session=member.member_session, quantity=quantity))
             request = pos_pb2.RedeemRequest(reward=target, member_session=member.member_session, quantity=quantity,
                                             request_id=rid, expected_points=q.points)
-            reply = await c.guard(redeem_with_retry(stub, request, c.metadata))
+            reply = await c.change(redeem_with_retry(stub, request, c.metadata), rid)
             return member, q, reply.redemption
         finally:
             await c.close()

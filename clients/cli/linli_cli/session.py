@@ -147,6 +147,16 @@ class Client:
         except grpc.aio.AioRpcError as error:
             raise from_rpc(error, self.service, self.address, terminal=self.terminal) from None
 
+    async def change(self, calls: Awaitable[T], request_id: str) -> T:
+        """Like `guard`, for a change sent with `request_id`: when its outcome is unknown (the
+        service did not answer), the reason says how to retry it without applying it twice."""
+        try:
+            return await self.guard(calls)
+        except CliError as exc:
+            if exc.code == ExitCode.UNAVAILABLE and not exc.message.startswith("cannot reach"):
+                exc.message += f"; retry with --request-id {request_id} (the service applies it once)"
+            raise
+
     async def close(self) -> None:
         await self.channel.close()
 

@@ -9,7 +9,8 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from linli_cli.errors import ExitCode, from_rpc
+from linli_cli import session
+from linli_cli.errors import CliError, ExitCode, from_rpc
 
 ADDRESS = "127.0.0.1:50051"
 
@@ -84,7 +85,7 @@ def test_unavailable_raised_by_the_service_keeps_its_message_and_says_retrying_i
     error = from_rpc(failed(grpc.StatusCode.UNAVAILABLE, "the ledger did not answer", "REDEMPTION_PENDING"),
                      "partner-redemption", ADDRESS)
     assert error.code == 5 and error.message.startswith("the ledger did not answer (REDEMPTION_PENDING)")
-    assert "same request id" in error.message
+    assert error.message.endswith("the outcome is not known yet")
 
 
 def test_deadline_exceeded_is_unavailable_with_the_address() -> None:
@@ -97,3 +98,24 @@ def test_deadline_exceeded_is_unavailable_with_the_address() -> None:
 def test_other_refusals_exit_1_with_message_and_reason_on_one_line(code: grpc.StatusCode) -> None:
     error = from_rpc(failed(code, "2026 has not\nended yet", "YEAR_NOT_OVER"), "volunteer-points", ADDRESS)
     assert (error.code, error.message) == (1, "2026 has not ended yet (YEAR_NOT_OVER)")
+
+
+async def test_a_change_whose_outcome_is_unknown_says_how_to_retry_it_once() -> None:
+    client = session.Client("notification", address="127.0.0.1:9")
+
+    async def no_answer() -> None:
+        raise failed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    async def not_reached() -> None:
+        raise failed(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+
+    try:
+        with pytest.raises(CliError) as unknown:
+            await client.change(no_answer(), "rid-1")
+        assert unknown.value.code == 5
+        assert unknown.value.message.endswith("retry with --request-id rid-1 (the service applies it once)")
+        with pytest.raises(CliError) as down:  # never sent: nothing to retry carefully
+            await client.change(not_reached(), "rid-2")
+        assert "rid-2" not in down.value.message
+    finally:
+        await client.close()
