@@ -36,14 +36,19 @@ def data_rows(content: bytes) -> int | None:
 
 @app.command("import")
 def import_roster(community: Community,
-                  file: Annotated[Path, typer.Argument(help="A .csv (UTF-8) or .xlsx file with a header row: "
+                  file: Annotated[Path, typer.Argument(metavar="FILE",
+                                                       help="A .csv (UTF-8) or .xlsx file with a header row: "
                                                        "volunteer_id, display_name[, family_id, family_name, "
                                                        "team_ids, join_date, person_id].",
                                                        exists=True, dir_okay=False, readable=True)],
                   strict: Annotated[bool, typer.Option(help="Import nothing unless every row is good; "
                                                        "exit 7 when any row is rejected.")] = False,
                   token: Token = None, as_json: Json = False) -> None:
-    """Import a roster file; rejected rows are listed with their line, column and reason."""
+    """Import a roster file; rejected rows are listed with their line, column and reason.
+
+    The good rows are imported and the command exits 0 with the report (import the corrected
+    file again: rows already imported are accepted unchanged). With --strict nothing is
+    imported unless every row is good, and any rejected row means exit 7."""
     path = names.org_path(community, "COMMUNITY")
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
