@@ -76,11 +76,13 @@ def test_pos_member_code_quote_and_redeem_at_the_demo_terminal(cli: Cli) -> None
     available = quote.json["available_points"]
 
     request_id = f"cli-{uuid.uuid4().hex[:12]}"
-    first = cli.run("pos", "redeem", "--volunteer", "v-040", "--request-id", request_id, "--json", token=operator)
+    till = ("pos", "redeem", "--member-code", code.json["member_code"], "--request-id", request_id, "--json")
+    first = cli.run(*till)
     assert first.code == 0, first.err
     assert first.json["redemption"]["state"] == "committed" and first.json["redemption"]["points"] == 10
-    # The till retries with the same request id (a lost reply): the first redemption, charged once.
-    again = cli.run("pos", "redeem", "--volunteer", "v-040", "--request-id", request_id, "--json", token=operator)
+    # The till retries after a lost reply: same member code (so the same member session at this
+    # terminal) and the same request id — it gets the first redemption, charged once.
+    again = cli.run(*till)
     assert again.code == 0, again.err
     assert again.json["redemption"]["name"] == first.json["redemption"]["name"]
     after = cli.run("pos", "quote", "--volunteer", "v-040", "--json", token=operator).json
