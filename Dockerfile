@@ -26,6 +26,7 @@ RUN /opt/linli/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open(
 COPY README.md ./
 COPY gen/ gen/
 COPY services/ services/
+COPY clients/ clients/
 RUN /opt/linli/bin/pip install --no-deps . \
     && /opt/linli/bin/python -m compileall -q /opt/linli/lib
 

@@ -8,7 +8,9 @@
 member code (what the volunteer's app would show; needs an operator token, issued here with
 LINLI_JWT_SECRET or the development key), then, as the terminal, resolves the code, quotes and
 redeems with a fresh request id — retrying the same request id if the network drops the reply.
-The terminal credential defaults to the demo terminal `make run` seeds.
+The terminal credential defaults to the demo terminal `make run` seeds. The same flow, with
+tables and `--json`, is `linli pos redeem` (the member code and retry logic live in
+`linli_cli.pos` and are shared).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import uuid
 
 import grpc
 
-from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
+from linli.redemption.v1 import pos_pb2, pos_pb2_grpc
+from linli_cli.pos import DEMO_CREDENTIAL, DEMO_REWARD, FENGSHU, redeem_with_retry
+from linli_cli.pos import member_code as fetch_member_code
 from linli_runtime.auth import TokenSigner
 from linli_runtime.settings import DEV_JWT_SECRET
-
-FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-DEMO_CREDENTIAL = "Terminal fengshu-demo-pos:demo-only-fengshu-pos-secret"
 
 
 def operator(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -38,10 +39,7 @@ def operator(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 
 async def member_code(channel: grpc.aio.Channel, args: argparse.Namespace) -> str:
     """What the volunteer's app shows (valid for one to two minutes)."""
-    cards = admin_pb2_grpc.MemberCardServiceStub(channel)
-    reply = await cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(
-        community_path=args.community, volunteer_id=args.volunteer), metadata=operator(args), timeout=10)
-    return str(reply.member_code)
+    return await fetch_member_code(channel, args.community, args.volunteer, operator(args))
 
 
 def open_channel(address: str) -> grpc.aio.Channel:
@@ -76,16 +74,11 @@ async def redeem(args: argparse.Namespace) -> int:
         request = pos_pb2.RedeemRequest(reward=args.reward, member_session=member.member_session,
                                         quantity=args.quantity, request_id=args.request_id or uuid.uuid4().hex,
                                         expected_points=quote.points)
-        for attempt in range(5):  # a lost reply is retried with the SAME request id
-            try:
-                reply = await pos.Redeem(request, metadata=terminal, timeout=10)
-                break
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) \
-                        or attempt == 4:
-                    print(f"refused: {error.code().name} {error.details()}", file=sys.stderr)
-                    return 1
-                await asyncio.sleep(0.5 * (attempt + 1))
+        try:  # a lost reply is retried with the SAME request id
+            reply = await redeem_with_retry(pos, request, terminal)
+        except grpc.aio.AioRpcError as error:
+            print(f"refused: {error.code().name} {error.details()}", file=sys.stderr)
+            return 1
         r = reply.redemption
         print(f"redeemed: {r.name} {r.reward_name} x{r.quantity} for {r.points} points (request id {r.request_id})")
     return 0
@@ -102,7 +95,7 @@ def main() -> None:
         p.add_argument("--volunteer", default="v-001")
     r.add_argument("--credential", default=os.environ.get("LINLI_POS_CREDENTIAL", DEMO_CREDENTIAL),
                    help="the terminal's 'Terminal {id}:{secret}' value")
-    r.add_argument("--reward", default="merchants/jinchengyijing-health/rewards/blood-pressure-check")
+    r.add_argument("--reward", default=DEMO_REWARD)
     r.add_argument("--quantity", type=int, default=1)
     r.add_argument("--request-id", default="")
     args = parser.parse_args()

@@ -36,7 +36,8 @@ def test_the_wheel_carries_the_runtime_contracts_and_their_data_files(wheel: zip
     assert "linli_runtime/migrations/env.py" in names
     assert any(n.startswith("linli_runtime/migrations/versions/") for n in names)
     assert "linli_runtime/demo/chengdu.toml" in names, "the demo profile seeds from it"
-    assert "linli = linli_runtime.cli:app" in entry_points(wheel)
+    assert "linli = linli_cli.app:app" in entry_points(wheel)
+    assert "linli_cli/app.py" in names, "the `linli` command line ships with the image"
 
 
 @pytest.mark.parametrize("descriptor", installed_services(), ids=lambda d: d.name)

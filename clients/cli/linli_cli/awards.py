@@ -1,0 +1,164 @@
+"""`linli leaderboard` and `linli year close`: points earned ranked by volunteer, family or
+team (AwardService.ListRankings, summed by family or team here), and the year-end "Red Maple
+Guardian" awards (AwardService.CloseYear, idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from linli.events.v1 import points_pb2 as events
+from linli.points.v1 import awards_pb2, awards_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
+from linli_cli import names, session
+from linli_cli.output import Json, Token, emit, enum_name, progress, titled, today
+from linli_cli.volunteers import POINTS, Community, all_volunteers
+
+year_app = typer.Typer(help="Year-end close and awards.", no_args_is_help=True)
+MEDALS = {"gold": "🥇 gold", "silver": "🥈 silver", "bronze": "🥉 bronze"}
+
+
+class By(StrEnum):
+    VOLUNTEER = "volunteer"
+    FAMILY = "family"
+    TEAM = "team"
+
+
+async def rankings(c: session.Client, path: str, period: str, team_id: str = "") -> list[awards_pb2.Ranking]:
+    stub = c.stub(awards_pb2_grpc.AwardServiceStub)
+
+    async def page(tok: str) -> tuple[list[awards_pb2.Ranking], str]:
+        r = await c.call(stub.ListRankings, awards_pb2.ListRankingsRequest(
+            community_path=path, period=period, team_id=team_id, page_size=1000, page_token=tok))
+        return list(r.rankings), r.next_page_token
+
+    return await session.pages(page)
+
+
+def ranked(totals: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
+    """Rows by points descending, ties sharing a rank (1, 2, 2, 4) as the service ranks."""
+    ordered = sorted(((p, key, name) for key, (name, p) in totals.items() if p > 0), key=lambda x: (-x[0], x[1]))
+    rows: list[dict[str, Any]] = []
+    for position, (points, key, name) in enumerate(ordered, start=1):
+        rank = rows[-1]["rank"] if rows and rows[-1]["points_earned"] == points else position
+        rows.append({"rank": rank, "id": key, "display_name": name, "points_earned": points})
+    return rows
+
+
+async def board(c: session.Client, path: str, period: str, by: By) -> list[dict[str, Any]]:
+    if by is By.VOLUNTEER:
+        return [{"rank": r.rank, "id": r.volunteer_id, "display_name": r.display_name,
+                 "points_earned": r.points_earned} for r in await rankings(c, path, period)]
+    stub = c.stub(volunteers_pb2_grpc.VolunteerServiceStub)
+    if by is By.FAMILY:
+        board_rows, people = await asyncio.gather(rankings(c, path, period), all_volunteers(c, path))
+
+        async def page(tok: str) -> tuple[list[volunteers_pb2.Family], str]:
+            r = await c.call(stub.ListFamilies, volunteers_pb2.ListFamiliesRequest(
+                community_path=path, page_size=1000, page_token=tok))
+            return list(r.families), r.next_page_token
+
+        family_names = {f.family_id: f.display_name for f in await session.pages(page)}
+        family_of = {v.volunteer_id: v.family_id for v in people}
+        totals: dict[str, tuple[str, int]] = {}
+        for r in board_rows:
+            family = family_of.get(r.volunteer_id)
+            if family:
+                name, points = totals.get(family, (family_names.get(family, ""), 0))
+                totals[family] = (name, points + r.points_earned)
+        return ranked(totals)
+
+    async def team_page(tok: str) -> tuple[list[volunteers_pb2.Team], str]:
+        r = await c.call(stub.ListTeams, volunteers_pb2.ListTeamsRequest(community_path=path, page_size=1000,
+                                                                         page_token=tok))
+        return list(r.teams), r.next_page_token
+
+    teams = await session.pages(team_page)
+    boards = await asyncio.gather(*(rankings(c, path, period, t.team_id) for t in teams))
+    return ranked({t.team_id: (t.display_name, sum(r.points_earned for r in b)) for t, b in zip(teams, boards,
+                                                                                                 strict=True)})
+
+
+def leaderboard(community: Community,
+                year: Annotated[int | None, typer.Option(help="Year (default: this year).", min=2000, max=2200)] = None,
+                by: Annotated[By, typer.Option(help="Rank volunteers, families or teams.")] = By.VOLUNTEER,
+                limit: Annotated[int, typer.Option(help="Show the first N (0: all).", min=0)] = 20,
+                token: Token = None, as_json: Json = False) -> None:
+    """Points earned in a year, ranked (ties share a rank)."""
+    path = names.org_path(community, "COMMUNITY")
+    period = str(year or today().year)
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with session.client(POINTS, token) as c:
+            return await board(c, path, period, by)
+
+    rows = session.run(fetch())
+    shown = rows[:limit] if limit else rows
+    data = {"community_path": path, "year": int(period), "by": by.value, "count": len(rows), "rankings": shown}
+
+    def render(out: Console) -> None:
+        if not rows:
+            out.print(f"{path}: no points earned in {period}")
+            return
+        table = titled(f"{path} — {period} by {by.value} (top {len(shown)} of {len(rows)})")
+        for column in ("rank", by.value, "name", "points"):
+            table.add_column(column, justify="right" if column in ("rank", "points") else "left")
+        for r in shown:
+            table.add_row(str(r["rank"]), r["id"], r["display_name"], f"{r['points_earned']:,}")
+        out.print(table)
+
+    emit(as_json, data, render)
+
+
+def award_dict(a: awards_pb2.Award) -> dict[str, Any]:
+    return {"rank": a.rank, "tier": enum_name(events.AwardTier.Name(a.tier), "AWARD_TIER_"),
+            "volunteer_id": a.volunteer_id, "display_name": a.display_name, "points_earned": a.points_earned}
+
+
+@year_app.command("close")
+def close(community: Community,
+          year: Annotated[int, typer.Option(help="The year to close (it must have ended).", min=2000, max=2200)],
+          gold: Annotated[int, typer.Option(help="Ranks given gold (with --silver/--bronze; default 1, 2, 3).",
+                                            min=0, max=1000)] = 0,
+          silver: Annotated[int, typer.Option(min=0, max=1000, help="Ranks given silver.")] = 0,
+          bronze: Annotated[int, typer.Option(min=0, max=1000, help="Ranks given bronze.")] = 0,
+          token: Token = None, as_json: Json = False) -> None:
+    """Close a year: freeze its ranking and grant the Red Maple Guardian awards. Closing a
+    closed year changes nothing and shows the same awards."""
+    path = names.org_path(community, "COMMUNITY")
+
+    async def work() -> awards_pb2.CloseYearResponse:
+        async with session.client(POINTS, token) as c:
+            stub = c.stub(awards_pb2_grpc.AwardServiceStub)
+            with progress(not as_json) as bar:
+                task = bar.add_task(f"closing {year} for {path}", total=3)
+                bar.update(task, description=f"reading the {year} ranking")
+                board_rows = await rankings(c, path, str(year))
+                bar.update(task, advance=1, description=f"granting awards among {len(board_rows)} ranked volunteers")
+                reply = await c.call(stub.CloseYear, awards_pb2.CloseYearRequest(
+                    community_path=path, year=year, gold_count=gold, silver_count=silver, bronze_count=bronze))
+                bar.update(task, advance=1, description="awards recorded")
+                bar.update(task, advance=1)
+            return reply  # type: ignore[no-any-return]
+
+    reply = session.run(work())
+    granted = [award_dict(a) for a in reply.awards]
+    data = {"community_path": path, "year": year, "newly_closed": reply.newly_closed, "awards": granted}
+
+    def render(out: Console) -> None:
+        head = (f"[bold]{year} closed[/] for {path}: {len(granted)} award(s)" if reply.newly_closed else
+                f"{year} was already closed for {path}; its {len(granted)} award(s) stand")
+        out.print(head)
+        if granted:
+            table = titled(f"金银铜牌·红枫卫士 {year}")
+            for column in ("rank", "tier", "volunteer", "name", "points"):
+                table.add_column(column, justify="right" if column in ("rank", "points") else "left")
+            for a in granted:
+                table.add_row(str(a["rank"]), MEDALS.get(a["tier"], a["tier"]), a["volunteer_id"], a["display_name"],
+                              f"{a['points_earned']:,}")
+            out.print(table)
+
+    emit(as_json, data, render)

@@ -1,0 +1,193 @@
+"""`linli compound account | budget | disclosures | verify`: a compound's trust account
+(TrustAccountService), its budget against actual spending, its sealed disclosures and the
+verification of their hash chain (DisclosureService)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from linli.governance.v1 import account_pb2, account_pb2_grpc, disclosure_pb2, disclosure_pb2_grpc
+from linli_cli import names, session
+from linli_cli.errors import CliError, ExitCode
+from linli_cli.output import Json, Token, emit, enum_name, local, titled, today, when, yuan
+
+app = typer.Typer(help="A compound's trust account, budget, disclosures and their verification.",
+                  no_args_is_help=True)
+GOVERNANCE = "trust-governance"
+
+Compound = Annotated[str, typer.Argument(metavar="PATH", help="The compound's org path, e.g. "
+                                         "chengdu/chongzhou/longxing/longxing-community/shengjian.")]
+
+
+@app.command("account")
+def account(path: Compound, token: Token = None, as_json: Json = False) -> None:
+    """Balances of the trust common account, its rules and the expenses awaiting approval."""
+    compound = names.org_path(path)
+
+    async def fetch() -> tuple[Any, Any, list[account_pb2.Transfer]]:
+        async with session.client(GOVERNANCE, token) as c:
+            stub = c.stub(account_pb2_grpc.TrustAccountServiceStub)
+            balances = await c.call(stub.GetBalances, account_pb2.GetBalancesRequest(compound_path=compound))
+            settings = await c.call(stub.GetAccountSettings, account_pb2.GetAccountSettingsRequest(
+                compound_path=compound))
+
+            async def page(tok: str) -> tuple[list[account_pb2.Transfer], str]:
+                r = await c.call(stub.ListTransfers, account_pb2.ListTransfersRequest(
+                    compound_path=compound, state=account_pb2.TRANSFER_STATE_PENDING, page_size=500, page_token=tok))
+                return list(r.transfers), r.next_page_token
+
+            return balances, settings.settings, await session.pages(page)
+
+    balances, settings, pending = session.run(fetch())
+    data: dict[str, Any] = {
+        "compound_path": compound,
+        "operating_fen": balances.operating_fen,
+        "maintenance_fund_fen": balances.maintenance_fund_fen,
+        "pending_fen": balances.pending_fen,
+        "balances": [{"account": b.account, "balance_fen": b.balance_fen} for b in balances.balances],
+        "settings": {"approval_threshold_fen": settings.approval_threshold_fen,
+                     "surplus_share_basis_points": settings.surplus_share_basis_points,
+                     "period_kind": enum_name(account_pb2.PeriodKind.Name(settings.period_kind), "PERIOD_KIND_")},
+        "pending_transfers": [{"name": t.name, "amount_fen": t.amount_fen, "budget_line": t.budget_line,
+                               "memo": t.memo, "approvals": [enum_name(account_pb2.ApprovalParty.Name(a),
+                                                                       "APPROVAL_PARTY_") for a in t.approvals],
+                               "create_time": when(t.create_time)} for t in pending],
+    }
+
+    def render(out: Console) -> None:
+        out.print(f"[bold]{compound}[/]: operating {yuan(balances.operating_fen)}, maintenance fund "
+                  f"{yuan(balances.maintenance_fund_fen)}, pending approval {yuan(balances.pending_fen)}")
+        out.print(f"rules: expenses above {yuan(settings.approval_threshold_fen)} need both approvals; "
+                  f"{settings.surplus_share_basis_points / 100:g} % of the surplus to the maintenance fund; "
+                  f"closes {data['settings']['period_kind']}")
+        table = titled("balances (debit − credit)")
+        table.add_column("account")
+        table.add_column("balance", justify="right")
+        for b in balances.balances:
+            table.add_row(b.account, yuan(b.balance_fen))
+        out.print(table)
+        if pending:
+            waiting = titled("awaiting approval")
+            for column in ("transfer", "line", "amount", "approved by", "memo"):
+                waiting.add_column(column, justify="right" if column == "amount" else "left")
+            for t in data["pending_transfers"]:
+                waiting.add_row(t["name"].rsplit("/", 1)[-1], t["budget_line"], yuan(t["amount_fen"]),
+                                ", ".join(t["approvals"]) or "-", t["memo"])
+            out.print(waiting)
+
+    emit(as_json, data, render)
+
+
+@app.command("budget")
+def budget(path: Compound,
+           year: Annotated[int | None, typer.Option(help="Budget year (default: this year).",
+                                                    min=2000, max=2200)] = None,
+           token: Token = None, as_json: Json = False) -> None:
+    """The year's budget against actual spending, line by line."""
+    compound = names.org_path(path)
+    the_year = year or today().year
+
+    async def fetch() -> account_pb2.Budget:
+        async with session.client(GOVERNANCE, token) as c:
+            stub = c.stub(account_pb2_grpc.TrustAccountServiceStub)
+            r = await c.call(stub.GetBudget, account_pb2.GetBudgetRequest(
+                name=f"{names.compound(compound)}/budgets/{the_year}"))
+            budget: account_pb2.Budget = r.budget
+            return budget
+
+    b = session.run(fetch())
+    lines: list[dict[str, Any]] = [
+        {"code": line.code, "title": line.title, "budget_fen": line.amount_fen, "actual_fen": line.actual_fen,
+         "remaining_fen": line.amount_fen - line.actual_fen} for line in b.lines]
+    total_budget, total_actual = sum(x["budget_fen"] for x in lines), sum(x["actual_fen"] for x in lines)
+    data: dict[str, Any] = {"name": b.name, "compound_path": b.compound_path, "year": b.year,
+            "state": enum_name(account_pb2.BudgetState.Name(b.state), "BUDGET_STATE_"),
+            "approved_by_vote": b.approved_by_vote, "lines": lines,
+            "total_budget_fen": total_budget, "total_actual_fen": total_actual}
+
+    def render(out: Console) -> None:
+        state = data["state"] + (f" by {b.approved_by_vote}" if b.approved_by_vote else "")
+        table = titled(f"{compound} — budget {b.year} ({state})")
+        for column in ("line", "title", "budget", "actual", "remaining", "used"):
+            table.add_column(column, justify="left" if column in ("line", "title") else "right")
+        for x in [*lines, {"code": "[bold]total[/]", "title": "", "budget_fen": total_budget,
+                           "actual_fen": total_actual, "remaining_fen": total_budget - total_actual}]:
+            used = f"{100 * x['actual_fen'] / x['budget_fen']:.0f} %" if x["budget_fen"] else "-"
+            over = x["remaining_fen"] < 0
+            table.add_row(x["code"], x["title"], yuan(x["budget_fen"]), yuan(x["actual_fen"]),
+                          f"[red]{yuan(x['remaining_fen'])}[/]" if over else yuan(x["remaining_fen"]), used)
+        out.print(table)
+
+    emit(as_json, data, render)
+
+
+def disclosure_dict(d: disclosure_pb2.Disclosure) -> dict[str, Any]:
+    return {"name": d.name, "period": d.period, "income_fen": d.income_fen, "expense_fen": d.expense_fen,
+            "surplus_fen": d.surplus_fen, "to_maintenance_fund_fen": d.to_maintenance_fund_fen,
+            "operating_balance_fen": d.operating_balance_fen,
+            "maintenance_fund_balance_fen": d.maintenance_fund_balance_fen, "pending_fen": d.pending_fen,
+            "transfer_count": d.transfer_count, "seal_hash": d.seal_hash, "previous_seal_hash": d.previous_seal_hash,
+            "publish_time": when(d.publish_time),
+            "income": [{"account": x.account, "amount_fen": x.amount_fen} for x in d.income],
+            "expenses": [{"account": x.account, "amount_fen": x.amount_fen, "budget_fen": x.budget_fen,
+                          "year_actual_fen": x.year_actual_fen} for x in d.expenses]}
+
+
+@app.command("disclosures")
+def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> None:
+    """The compound's sealed disclosures (公示), oldest first."""
+    compound = names.org_path(path)
+
+    async def fetch() -> list[disclosure_pb2.Disclosure]:
+        async with session.client(GOVERNANCE, token) as c:
+            stub = c.stub(disclosure_pb2_grpc.DisclosureServiceStub)
+
+            async def page(tok: str) -> tuple[list[disclosure_pb2.Disclosure], str]:
+                r = await c.call(stub.ListDisclosures, disclosure_pb2.ListDisclosuresRequest(
+                    compound_path=compound, page_size=100, page_token=tok))
+                return list(r.disclosures), r.next_page_token
+
+            return await session.pages(page)
+
+    found = session.run(fetch())
+    data = {"compound_path": compound, "disclosures": [disclosure_dict(d) for d in found]}
+
+    def render(out: Console) -> None:
+        if not found:
+            out.print(f"{compound} has no disclosures yet")
+            return
+        table = titled(f"{compound} — disclosures")
+        for column in ("period", "income", "expenses", "surplus", "to fund", "operating", "fund", "published", "seal"):
+            table.add_column(column, justify="left" if column in ("period", "published", "seal") else "right")
+        for d in found:
+            table.add_row(d.period, yuan(d.income_fen), yuan(d.expense_fen), yuan(d.surplus_fen),
+                          yuan(d.to_maintenance_fund_fen), yuan(d.operating_balance_fen),
+                          yuan(d.maintenance_fund_balance_fen), local(d.publish_time), d.seal_hash[:12] + "…")
+        out.print(table)
+
+    emit(as_json, data, render)
+
+
+@app.command("verify")
+def verify(path: Compound, token: Token = None, as_json: Json = False) -> None:
+    """Recompute every seal and ledger figure of the disclosure chain; exit 7 when it is broken."""
+    compound = names.org_path(path)
+
+    async def fetch() -> disclosure_pb2.VerifyDisclosureChainResponse:
+        async with session.client(GOVERNANCE, token) as c:
+            stub = c.stub(disclosure_pb2_grpc.DisclosureServiceStub)
+            return await c.call(stub.VerifyDisclosureChain, disclosure_pb2.VerifyDisclosureChainRequest(
+                compound_path=compound))
+
+    r = session.run(fetch())
+    data = {"compound_path": compound, "valid": r.valid, "checked": r.checked,
+            "broken_disclosure": r.broken_disclosure, "reason": r.reason}
+    emit(as_json, data, lambda out: out.print(
+        f"{compound}: no disclosures to verify" if r.valid and not r.checked else
+        f"[green]✓[/] {compound}: the chain of {r.checked} disclosure(s) verifies" if r.valid else
+        f"[red]✗[/] {compound}: {r.broken_disclosure} is broken after {r.checked - 1} good disclosure(s)"))
+    if not r.valid:
+        raise CliError(f"disclosure chain broken at {r.broken_disclosure}: {r.reason}", ExitCode.CHECK_FAILED)

@@ -1,0 +1,104 @@
+"""Failures as a person (and a script) needs them: ONE line `error: <reason>` on stderr and an
+exit code that says what kind of failure it was.
+
+| code | meaning |
+|---|---|
+| 0 | success |
+| 1 | refused or failed for another reason (a precondition, a conflict, an internal error) |
+| 2 | usage: a bad argument, caught here or by the service (INVALID_ARGUMENT) |
+| 3 | not signed in, or the token (or terminal credential) is expired or wrong |
+| 4 | not found |
+| 5 | a service cannot be reached, or did not answer in time |
+| 6 | permission denied: outside the token's scope or role |
+| 7 | a check failed: a broken disclosure chain, an unbalanced day, rejected rows under --strict |
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    UNAUTHENTICATED = 3
+    NOT_FOUND = 4
+    UNAVAILABLE = 5
+    PERMISSION_DENIED = 6
+    CHECK_FAILED = 7
+
+
+NOT_SIGNED_IN = "not signed in or token expired: run linli login"
+
+
+class CliError(Exception):
+    """Stops the command: `message` goes to stderr as one line, `code` is the exit status."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def usage(message: str) -> CliError:
+    return CliError(message, ExitCode.USAGE)
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _details(error: grpc.aio.AioRpcError) -> tuple[str, list[tuple[str, str]]]:
+    """(ErrorInfo reason, BadRequest (field, description) pairs) of a rich status, if any."""
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:  # a status whose details do not match its code: read none of them
+        return "", []
+    reason, violations = "", []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations += [(v.field, v.description) for v in bad.field_violations]
+    return reason, violations
+
+
+def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, terminal: bool = False) -> CliError:
+    """The one-line reason and exit code for a failed call to `service` at `address`.
+
+    A status the service raised itself carries an ErrorInfo; UNAVAILABLE without one is the
+    channel failing to connect. `terminal` marks calls made with a POS terminal's credential
+    (whose UNAUTHENTICATED means the credential, not the operator's sign-in)."""
+    code = error.code()
+    message = one_line(error.details() or code.name)
+    reason, violations = _details(error)
+    tag = f" ({reason})" if reason and reason != code.name else ""
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        if terminal:
+            return CliError(f"the terminal credential was refused: {message}{tag}", ExitCode.UNAUTHENTICATED)
+        return CliError(f"{NOT_SIGNED_IN} ({message})", ExitCode.UNAUTHENTICATED)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return CliError(f"permission denied: {message}{tag}", ExitCode.PERMISSION_DENIED)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        if violations:
+            text = "; ".join(f"{field}: {description}" for field, description in violations)
+            return CliError(f"invalid argument: {one_line(text)}", ExitCode.USAGE)
+        return CliError(f"invalid argument: {message}", ExitCode.USAGE)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return CliError(f"not found: {message}{tag}", ExitCode.NOT_FOUND)
+    if code == grpc.StatusCode.UNAVAILABLE and not reason:
+        return CliError(f"cannot reach {service} at {address}: is `make run` running?", ExitCode.UNAVAILABLE)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            message = f"{service} at {address} did not answer in time"
+        return CliError(f"{message}{tag}: the outcome is not known yet", ExitCode.UNAVAILABLE)
+    return CliError(f"{message}{tag}", ExitCode.FAILED)

@@ -1,0 +1,192 @@
+"""Who the CLI acts as and where the services are.
+
+The token comes from `--token`, else `LINLI_TOKEN`, else the file `linli login` wrote
+(`$LINLI_CONFIG_DIR/token`, by default `~/.config/linli/token`, mode 0600). Service addresses
+come from `<SERVICE>_SERVICE_ADDR` with the `make run` ports as defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import jwt
+
+from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
+from linli_runtime.clients import make_channel
+
+T = TypeVar("T")
+
+# `make run`'s ports (README "Local ports").
+DEFAULT_ADDRESSES = {
+    "trust-governance": "127.0.0.1:50051",
+    "volunteer-points": "127.0.0.1:50052",
+    "partner-redemption": "127.0.0.1:50053",
+    "notification": "127.0.0.1:50054",
+}
+
+
+def config_dir() -> Path:
+    if os.environ.get("LINLI_CONFIG_DIR"):
+        return Path(os.environ["LINLI_CONFIG_DIR"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "linli"
+
+
+def token_file() -> Path:
+    return config_dir() / "token"
+
+
+def store_token(token: str) -> Path:
+    """Write the token readable by its owner only (created 0600, never world-readable)."""
+    path = token_file()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)  # an older file may have been created with other bits
+    return path
+
+
+def forget_token() -> bool:
+    path = token_file()
+    if path.exists():
+        path.unlink()
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Identity:
+    token: str
+    source: str  # "option", "LINLI_TOKEN" or the token file's path
+    claims: dict[str, Any]
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(float(self.claims.get("exp", 0)), UTC)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= datetime.now(UTC)
+
+    @property
+    def scope(self) -> str:
+        return str(self.claims.get("scope", ""))
+
+
+def read_claims(token: str) -> dict[str, Any]:
+    """The token's claims, unverified: the services verify it; we only show and use them."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise CliError(f"the token is not a Linli token ({exc}): run linli login", ExitCode.UNAUTHENTICATED) from None
+    return claims
+
+
+def identity(token_option: str | None) -> Identity | None:
+    """The token to use, or None when not signed in. `token_option` is `--token`, which typer
+    fills from LINLI_TOKEN when the option is absent."""
+    if token_option:
+        source = "LINLI_TOKEN" if os.environ.get("LINLI_TOKEN") == token_option else "option"
+        return Identity(token_option.strip(), source, read_claims(token_option.strip()))
+    path = token_file()
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return Identity(token, str(path), read_claims(token))
+    return None
+
+
+def require_identity(token_option: str | None) -> Identity:
+    who = identity(token_option)
+    if who is None:
+        raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
+    if who.expired:
+        raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)", ExitCode.UNAUTHENTICATED)
+    return who
+
+
+def address_of(service: str, override: str | None = None) -> str:
+    if override:
+        return override
+    env = service.upper().replace("-", "_") + "_SERVICE_ADDR"
+    return os.environ.get(env) or DEFAULT_ADDRESSES[service]
+
+
+class Client:
+    """One service reached with one credential. `call` runs a stub method and turns a failed
+    call into a CliError with a one-line reason."""
+
+    def __init__(self, service: str, *, token: str | None = None, address: str | None = None,
+                 metadata: tuple[tuple[str, str], ...] = (), terminal: bool = False, timeout: float = 10.0) -> None:
+        self.service = service
+        self.address = address_of(service, address)
+        self.metadata = metadata
+        self.terminal = terminal
+        self.channel = make_channel(self.address, token=token, default_timeout=timeout)
+
+    def stub(self, stub_class: Callable[[grpc.aio.Channel], T]) -> T:
+        return stub_class(self.channel)
+
+    async def call(self, method: Callable[..., Awaitable[T]], request: Any, **kwargs: Any) -> T:
+        return await self.guard(method(request, metadata=self.metadata or None, **kwargs))
+
+    async def guard(self, calls: Awaitable[T]) -> T:
+        """Await `calls` (one call or several made on this client's channel), a failure
+        becoming a CliError."""
+        try:
+            return await calls
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc(error, self.service, self.address, terminal=self.terminal) from None
+
+    async def change(self, calls: Awaitable[T], request_id: str) -> T:
+        """Like `guard`, for a change sent with `request_id`: when its outcome is unknown (the
+        service did not answer), the reason says how to retry it without applying it twice."""
+        try:
+            return await self.guard(calls)
+        except CliError as exc:
+            if exc.code == ExitCode.UNAVAILABLE and not exc.message.startswith("cannot reach"):
+                exc.message += f"; retry with --request-id {request_id} (the service applies it once)"
+            raise
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+@asynccontextmanager
+async def client(service: str, token_option: str | None, *, address: str | None = None) -> AsyncIterator[Client]:
+    """A client of `service` carrying the signed-in operator's token."""
+    who = require_identity(token_option)
+    c = Client(service, token=who.token, address=address)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run one command's calls on a fresh event loop."""
+
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+async def pages(fetch: Callable[[str], Awaitable[tuple[list[T], str]]], limit: int = 0) -> list[T]:
+    """Every item of a paged List (AIP-158), or the first `limit` when limit > 0."""
+    items: list[T] = []
+    token = ""
+    while True:
+        page, token = await fetch(token)
+        items.extend(page)
+        if not token or (limit and len(items) >= limit):
+            return items[:limit] if limit else items

@@ -1,0 +1,101 @@
+"""Driving the real `linli` executable against the session's demo platform.
+
+`run(...)` starts the console script as a user would (its own process, the platform's
+`<SERVICE>_SERVICE_ADDR` in its environment, a config directory of the test's own), and
+returns exit code, stdout and stderr. Setup that the CLI does not offer (a compound of the
+test's own, backdated points) goes through the services' gRPC APIs, or — where no API can
+do it — straight to a service's SQLite file, said so where it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from linli_runtime.auth import Role
+from linli_runtime.clients import make_channel
+from linli_runtime.testing.platform import DemoPlatform
+
+LINLI = Path(sys.executable).parent / "linli"
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+CHENGLONGLU = "chengdu/jinjiang/chenglonglu"
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
+T = TypeVar("T")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def failed_with(self, code: int, *fragments: str) -> bool:
+        """Exit `code`, exactly one line on stderr starting `error: `, naming every fragment."""
+        lines = self.err.strip().splitlines()
+        assert self.code == code, (self.code, self.out, self.err)
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        for fragment in fragments:
+            assert fragment in lines[0], (fragment, lines[0])
+        return True
+
+
+class Cli:
+    def __init__(self, platform: DemoPlatform, config_dir: Path) -> None:
+        self.platform = platform
+        self.config_dir = config_dir
+        env = {k: v for k, v in os.environ.items() if k != "LINLI_TOKEN"}
+        self.env = {**env, **platform.addresses, "LINLI_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
+
+    def run(self, *args: str, token: str | None = None, env: dict[str, str] | None = None,
+            config_dir: Path | None = None) -> Result:
+        extra = {"LINLI_TOKEN": token} if token else {}
+        if config_dir is not None:
+            extra["LINLI_CONFIG_DIR"] = str(config_dir)
+        done = subprocess.run([str(LINLI), *args], capture_output=True, text=True, timeout=60,
+                              env={**self.env, **extra, **(env or {})})
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def refuse(self, cases: Sequence[tuple[int, Sequence[str], Sequence[str], str | None]]) -> None:
+        """Run independent failing invocations side by side (each is its own process) and
+        check each: (exit code, fragments of the one-line reason, arguments, token)."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda case: self.run(*case[2], token=case[3]), cases))
+        for (code, fragments, args, _), result in zip(cases, results, strict=True):
+            assert result.failed_with(code, *fragments), args
+
+    def token(self, role: Role, scope: str, subject: str = "e2e-cli") -> str:
+        return self.platform.token(role, scope, subject)
+
+    @property
+    def admin(self) -> str:
+        return self.platform.token(Role.PLATFORM_ADMIN, "")
+
+    def grpc(self, service: str, work: Callable[[grpc.aio.Channel], Awaitable[T]], token: str | None = None) -> T:
+        """Setup through a service's public API, as a platform admin unless told otherwise."""
+
+        async def go() -> T:
+            async with make_channel(self.platform.address(service), token=token or self.admin) as channel:
+                return await work(channel)
+
+        return asyncio.run(go())
+
+    def database(self, service: str) -> Path:
+        return self.platform.var_dir / (service.replace("-", "_") + ".db")
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

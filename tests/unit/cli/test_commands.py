@@ -1,0 +1,158 @@
+"""The `linli` app in-process (typer's CliRunner): sign-in and the token store, `--json` on
+every command, argument checks that fail before any call, and a service that is down. No
+service runs here; the end-to-end tests (tests/e2e/cli) drive the real executable against
+the platform."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linli_cli import app as linli_app
+from linli_cli import session
+from linli_cli.output import enum_name, yuan
+from linli_runtime.auth import TokenSigner
+from linli_runtime.settings import ServiceSettings
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+SIGNED_IN_ENV_VARS = ("LINLI_TOKEN", "XDG_CONFIG_HOME")
+
+
+@pytest.fixture(autouse=True)
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name in SIGNED_IN_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
+    # Nothing listens here: a command that gets as far as calling a service fails with exit 5.
+    for service in session.DEFAULT_ADDRESSES:
+        monkeypatch.setenv(service.upper().replace("-", "_") + "_SERVICE_ADDR", "127.0.0.1:9")
+    yield tmp_path / "linli"
+
+
+def linli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(linli_app.app, list(args), prog_name="linli")
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def test_login_stores_the_token_for_its_owner_only_and_whoami_reads_it(config: Path) -> None:
+    code, out, _ = linli("login", "--role", "community_worker", "--scope", "/Chengdu/jinjiang/chenglonglu/fengshu/",
+                         "--subject", "worker-he", "--json")
+    assert code == 0
+    signed = json.loads(out)
+    assert set(signed) == {"subject", "role", "scope", "expires_at", "token_file"}
+    assert (signed["scope"], signed["role"], signed["token_file"]) == (FENGSHU, "community_worker",
+                                                                       str(config / "token"))
+    assert stat.S_IMODE((config / "token").stat().st_mode) == 0o600
+    token = (config / "token").read_text().strip()
+    settings = ServiceSettings()
+    principal = TokenSigner(settings.jwt_secret, settings.jwt_issuer).verify(token)  # the platform's key signed it
+    assert (principal.subject, principal.scope) == ("worker-he", FENGSHU)
+
+    code, out, _ = linli("whoami", "--json")
+    assert code == 0
+    assert json.loads(out) | {"expires_at": "-"} == {
+        "subject": "worker-he", "role": "community_worker", "scope": FENGSHU, "kind": "operator",
+        "expires_at": "-", "expired": False, "source": str(config / "token")}
+
+    code, out, _ = linli("logout", "--json")
+    assert (code, json.loads(out)["removed"]) == (0, True) and not (config / "token").exists()
+    code, _, err = linli("whoami")
+    assert code == 3 and "run linli login" in one_line_error(err)
+
+
+def test_a_token_in_linli_token_wins_over_the_stored_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert linli("login", "--role", "city_operator", "--scope", "chengdu")[0] == 0
+    settings = ServiceSettings()
+    monkeypatch.setenv("LINLI_TOKEN", TokenSigner(settings.jwt_secret).issue("env", role="resident", scope=FENGSHU))
+    who = json.loads(linli("whoami", "--json")[1])
+    assert (who["subject"], who["source"]) == ("env", "LINLI_TOKEN")
+
+
+def test_an_expired_token_is_refused_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    expired = TokenSigner(ServiceSettings().jwt_secret).issue("old", role="city_operator", scope="chengdu",
+                                                              ttl_seconds=60, now=time.time() - 600)
+    code, _, err = linli("org", "rollup", "chengdu", "--token", expired)
+    assert code == 3 and "expired at" in one_line_error(err)
+    code, out, err = linli("whoami", "--json", "--token", expired)
+    assert code == 3 and json.loads(out)["expired"] is True and "expired" in one_line_error(err)
+
+
+def test_a_service_that_is_down_fails_with_exit_5_naming_it() -> None:
+    assert linli("login", "--role", "city_operator", "--scope", "chengdu")[0] == 0
+    code, out, err = linli("org", "rollup", "chengdu/chongzhou", "--json")
+    assert (code, out) == (5, "")
+    assert one_line_error(err) == "error: cannot reach trust-governance at 127.0.0.1:9: is `make run` running?"
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["login", "--role", "mayor", "--scope", "chengdu"], "--role"),
+    (["login", "--role", "city_operator", "--scope", "成都"], "--scope"),
+    (["org", "tree", "chengdu", "--depth", "9"], "--depth"),
+    (["org", "rollup", "chengdu/Chong zhou"], "PATH"),
+    (["compound", "budget", "chengdu/x", "--year", "1999"], "--year"),
+    (["compound", "verify"], "PATH"),
+    (["pairings", "short", FENGSHU, "--month", "2026-13"], "--month"),
+    (["leaderboard", FENGSHU, "--by", "street"], "--by"),
+    (["year", "close", FENGSHU], "--year"),
+    (["roster", "import", FENGSHU, "/no/such/file.csv"], "does not exist"),
+    (["help-requests", "file", FENGSHU, "--category", "haircut", "--description", "x"], "--category"),
+    (["help-requests", "ack", "h-1"], "NAME"),
+    (["help-requests", "list", FENGSHU, "--status", "lost"], "--status"),
+    (["settlement", "show", "bad shop!"], "MERCHANT"),
+    (["settlement", "show", "jinchengyijing-health", "--date", "27.11.2026"], "--date"),
+    (["pos", "quote", "--member-code", "1234"], "--member-code"),
+    (["pos", "quote"], "--member-code"),
+    (["pos", "redeem", "--member-code", "12345678901234", "--credential", "Bearer x"], "--credential"),
+    (["pos", "redeem", "--member-code", "12345678901234", "--reward", "rewards/x"], "--reward"),
+    (["pos", "redeem", "--quantity", "0"], "--quantity"),
+    (["nonsense"], "nonsense"),
+])
+def test_bad_arguments_exit_2_with_one_line_naming_the_argument(args: list[str], fragment: str) -> None:
+    assert linli("login", "--role", "platform_admin", "--scope", "")[0] == 0
+    code, out, err = linli(*args)
+    assert (code, out) == (2, "")
+    assert fragment in one_line_error(err)
+
+
+def test_roster_import_refuses_files_that_are_not_csv_or_xlsx(tmp_path: Path) -> None:
+    (tmp_path / "roster.txt").write_text("volunteer_id,display_name\n")
+    code, _, err = linli("roster", "import", FENGSHU, str(tmp_path / "roster.txt"), "--token", "x.y.z")
+    assert code == 2 and ".csv or .xlsx" in one_line_error(err)
+
+
+def leaf_commands(command: object, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], object]]:
+    children = getattr(command, "commands", None)
+    if children is None:
+        yield path, command
+        return
+    for name, child in children.items():
+        yield from leaf_commands(child, (*path, name))
+
+
+def test_every_command_takes_json_except_the_long_running_platform() -> None:
+    leaves = [leaf for name in linli_app.COMMANDS for leaf in leaf_commands(linli_app.load(name), (name,))]
+    assert len(leaves) >= 25
+    for path, command in leaves:
+        if path in {("platform", "run"), ("platform", "run-cluster")}:
+            continue
+        options = {opt for param in command.params for opt in param.opts}  # type: ignore[attr-defined]
+        assert "--json" in options, path
+        if path[0] not in ("login", "logout", "token", "platform", "pos"):
+            assert "--token" in options, path
+
+
+def test_amounts_and_enum_names_render_for_people() -> None:
+    assert (yuan(0), yuan(5), yuan(123456789), yuan(-120000)) == ("¥0.00", "¥0.05", "¥1,234,567.89", "-¥1,200.00")
+    assert enum_name("ROLLOUT_STAGE_NOT_STARTED", "ROLLOUT_STAGE_") == "not_started"
