@@ -23,9 +23,9 @@ proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
 	rm -rf gen/python/linli
 	$(BIN)/python tools/genproto.py
 
-lint: $(STAMP) ## ruff, mypy (strict, on the runtime), buf lint
+lint: $(STAMP) ## ruff, mypy (strict, on the runtime and the CLI), buf lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy services/runtime/linli_runtime
+	$(BIN)/mypy services/runtime/linli_runtime clients/cli/linli_cli
 	$(BIN)/buf lint
 
 test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL)
