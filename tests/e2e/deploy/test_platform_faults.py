@@ -108,6 +108,22 @@ async def consumed(dbs: Databases, service: str, consumer: str) -> set[str]:
     return {r.event_id for r in rows}
 
 
+def errors_logged(log_path: Path) -> list[str]:
+    """ERROR lines and INTERNAL answers in a replica's JSON log (both of its lives), and anything
+    that is not JSON but looks like a crash."""
+    found = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if "Traceback" in line or "Error" in line:
+                found.append(line[:300])
+            continue
+        if entry.get("level") in ("ERROR", "CRITICAL") or entry.get("code") == "INTERNAL":
+            found.append(f"{entry.get('message')} {entry.get('method', '')} {entry.get('error', '')}"[:300])
+    return found
+
+
 def notice_counts(rows: list[sa.Row]) -> Counter[tuple[str, str]]:  # type: ignore[type-arg]
     return Counter((r.kind, r.subject_resource) for r in rows)
 
@@ -267,6 +283,10 @@ def test_redemptions_and_help_requests_land_exactly_once_through_node_and_replic
     lines = deliveries.read_text().splitlines() if deliveries.exists() else []
     sent = Counter((json.loads(line)["notice_id"], json.loads(line)["channel"]) for line in lines)
     assert [k for k, n in sent.items() if n > 1] == [], "a delivery was sent twice"
+    # No service failed a call or an event with an error of its own (a SIGKILL leaves no trace
+    # in the log it cuts short; everything else must have been handled).
+    errors = {r.label: errors_logged(r.log_path) for r in cluster.services}
+    assert {label: lines for label, lines in errors.items() if lines} == {}
     print(f"\n{len(tills.accepted)} redemptions and {len(desks.accepted)} help requests accepted under "
           f"{loaded - started:.0f}s of load, converged and checked in {time.monotonic() - loaded:.0f}s; "
           f"retried: {dict(tills.retried + desks.retried)}")
