@@ -99,6 +99,11 @@ class Database:
                 hook()
 
     def _after_rollback(self, conn: Any) -> None:
+        # A connection invalidated mid-transaction (a task cancelled during a statement, a lost
+        # server) refuses `info` with PendingRollbackError, which would replace the exception
+        # being handled — a CancelledError too. Its DBAPI connection is discarded, flag and all.
+        if conn.invalidated:
+            return
         conn.info.pop(OUTBOX_DIRTY, None)
 
     @asynccontextmanager

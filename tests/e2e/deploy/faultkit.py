@@ -1,13 +1,14 @@
 """The fault-test harness for a LocalCluster: a steady stream of client calls, each retried with
 its own request id until accepted, and the loss and return of a NATS node and service replicas
-under that load. The test service today (pulse_service); POS redemptions and help requests once
-the platform services are merged (README "Running at scale")."""
+under that load. Used with the test service (pulse_service, test_local_cluster.py) and with the
+platform's POS redemptions and help requests (platform_load.py, test_platform_faults.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,14 +27,19 @@ Call = Callable[[str, str], Awaitable[str]]
 
 class Producer:
     """Workers calling `call` back to back; every call is retried with the same request id until
-    it is accepted, so `accepted` is exactly what the platform promised to have done."""
+    it is accepted, so `accepted` is exactly what the platform promised to have done. A call
+    still failing `give_up_after` seconds after its first attempt, or failing with a status a
+    retry cannot resolve, is recorded in `unresolved` (and stops its worker)."""
 
-    def __init__(self, call: Call, *, pause: float = 0.02, max_attempts: int = 60) -> None:
+    def __init__(self, call: Call, *, pause: float = 0.02, give_up_after: float = 45.0,
+                 retry_pause: float = 0.1) -> None:
         self.call = call
         self.pause = pause
-        self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
+        self.retry_pause = retry_pause
         self.accepted: dict[str, str] = {}  # key → who accepted it
         self.retries = 0
+        self.retried: Counter[str] = Counter()  # status (and reason) → how many retries it took
         self.unresolved: list[str] = []
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -42,6 +48,7 @@ class Producer:
         self._tasks = [asyncio.create_task(self._run(w)) for w in range(workers)]
 
     async def stop(self) -> None:
+        """Let every worker finish the call in hand (retries included), then stop."""
         self._stopping.set()
         await asyncio.gather(*self._tasks)
 
@@ -49,7 +56,8 @@ class Producer:
         i = 0
         while not self._stopping.is_set():
             key, request_id = f"w{worker}-{i}", uuid.uuid4().hex
-            for _ in range(self.max_attempts):
+            give_up = time.monotonic() + self.give_up_after
+            while True:
                 try:
                     self.accepted[key] = await self.call(key, request_id)
                     break
@@ -58,10 +66,12 @@ class Producer:
                         self.unresolved.append(f"{key}: {exc.code().name} {exc.details()}")
                         return
                     self.retries += 1
-                    await asyncio.sleep(0.1)
-            else:
-                self.unresolved.append(f"{key}: still failing after {self.max_attempts} attempts")
-                return
+                    self.retried[f"{exc.code().name}: {(exc.details() or '')[:60]}"] += 1
+                    if time.monotonic() > give_up:
+                        self.unresolved.append(f"{key}: still {exc.code().name} after {self.give_up_after}s: "
+                                               f"{exc.details()}")
+                        return
+                    await asyncio.sleep(self.retry_pause)
             i += 1
             await asyncio.sleep(self.pause)
 
@@ -88,20 +98,22 @@ async def stream_whole(cluster: LocalCluster, stream: str) -> bool:
     return len(replicas) == len(cluster.nats) - 1 and all(r.current for r in replicas)
 
 
-async def lose_and_restore(cluster: LocalCluster, producer: Producer, *, stream: str, victims: list[Replica],
-                           outage: float = 3.0, settle: float = 2.0) -> None:
+async def lose_and_restore(cluster: LocalCluster, producers: Producer | list[Producer], *, stream: str,
+                           victims: list[Replica], outage: float = 3.0, settle: float = 2.0) -> None:
     """SIGKILL `victims` and the NATS node leading `stream` under load; check calls go on being
-    accepted meanwhile; restart them all; let the load run a little longer."""
+    accepted meanwhile; restart them all (the replicas side by side); let the load run a little
+    longer."""
+    producers = producers if isinstance(producers, list) else [producers]
     leader = await stream_leader(cluster, stream)
     for victim in victims:
         await asyncio.to_thread(cluster.kill_replica, victim)
     await asyncio.to_thread(cluster.kill_nats_node, leader)
-    before = len(producer.accepted)
+    before = [len(p.accepted) for p in producers]
     await asyncio.sleep(outage)
-    assert len(producer.accepted) > before, "calls kept being accepted during the outage"
+    assert all(len(p.accepted) > n for p, n in zip(producers, before, strict=True)), \
+        "calls kept being accepted during the outage"
     await asyncio.to_thread(cluster.restart_nats_node, leader)
-    for victim in victims:
-        await asyncio.to_thread(cluster.restart_replica, victim)
+    await asyncio.gather(*(asyncio.to_thread(cluster.restart_replica, victim) for victim in victims))
     await asyncio.sleep(settle)
 
 

@@ -2,7 +2,8 @@
 writes one event through the outbox (`pulse.beat.sent`) and a durable consumer records every
 event it applies in `pulse_received` (no unique constraint: a duplicate would show as a second
 row). The same request id twice publishes one event, as a real service's idempotent write does.
-It stands in for POS redemptions until the real services land (see README "Running at scale").
+It isolates the runtime's event path (outbox, relay, JetStream cluster, inbox) from any service's
+logic; test_platform_faults.py runs the same faults with the platform's own services.
 
 Run as `python -m tests.e2e.deploy.pulse_service` with the repository root on PYTHONPATH.
 """
