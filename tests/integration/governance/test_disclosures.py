@@ -176,6 +176,8 @@ async def test_altering_a_stored_entry_is_detected_and_names_the_disclosure(book
         books.clock.set(datetime(2026, month + 1, 1, 1, tzinfo=UTC))
         sealed.append(await close(books, f"2026-{month:02d}"))
     assert (await verify(books)).valid
+    # A compound that does not exist has no chain to call valid.
+    await expect_error(verify(books, JINSHENG + "-nowhere"), grpc.StatusCode.NOT_FOUND)
     transfers = await all_transfers(books)
     september_expense = next(
         t for t in transfers if t.disclosure == sealed[1].name and t.kind == account_pb2.TRANSFER_KIND_EXPENSE

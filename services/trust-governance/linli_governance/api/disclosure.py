@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc
-from linli_governance import disclosures
+from linli_governance import disclosures, org_tree
 from linli_governance.api.account import _seq_token
 from linli_governance.api.base import BOOKKEEPERS, Api
 from linli_governance.names import (
@@ -63,7 +63,12 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         self, request: disclosure_pb2.VerifyDisclosureChainRequest, context: Any
     ) -> disclosure_pb2.VerifyDisclosureChainResponse:
         path = require_scope(require_path(request.compound_path, "compound_path"))
-        return await self.read(lambda session: disclosures.verify_chain(session, path))
+
+        async def body(session: Any) -> disclosure_pb2.VerifyDisclosureChainResponse:
+            await org_tree.get(session, path)  # NOT_FOUND for a compound that does not exist
+            return await disclosures.verify_chain(session, path)
+
+        return await self.read(body)
 
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any
