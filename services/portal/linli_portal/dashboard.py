@@ -37,6 +37,10 @@ URGENCY_NAMES = {help_pb2.URGENCY_CRITICAL: "紧急 Critical", help_pb2.URGENCY_
 TIER_NAMES = {1: "gold", 2: "silver", 3: "bronze"}
 
 
+def _minutes(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 @dataclass
 class RolloutRow:
     key: str
@@ -74,14 +78,14 @@ class HelpRow:
 
     @property
     def median(self) -> str:
-        return f"{statistics.median(self.minutes):.0f}" if self.minutes else "—"
+        return _minutes(statistics.median(self.minutes)) if self.minutes else "—"
 
     @property
     def p90(self) -> str:
         if not self.minutes:
             return "—"
         ordered = sorted(self.minutes)
-        return f"{ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]:.0f}"
+        return _minutes(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))])
 
     @property
     def within_share(self) -> str:
@@ -251,6 +255,19 @@ async def _help(b: Backends, path: str, communities: list[org_pb2.OrgUnit], call
         token = page.next_page_token
         if not token:
             break
+    # The list leaves out each request's history; the acknowledged ones are read in full for
+    # the time of their acknowledgement (a bounded number at a time).
+    limit = asyncio.Semaphore(16)
+
+    async def full(r: help_pb2.HelpRequest) -> help_pb2.HelpRequest:
+        if r.status in (help_pb2.STATUS_SUBMITTED, help_pb2.STATUS_ASSIGNED):
+            return r
+        async with limit:
+            reply = await b.help_requests.GetHelpRequest(help_pb2.GetHelpRequestRequest(name=r.name), **call)
+        detailed: help_pb2.HelpRequest = reply.help_request
+        return detailed
+
+    requests = list(await asyncio.gather(*(full(r) for r in requests)))
     names = {c.path: c.display_name for c in communities}
     involved = sorted({r.community_path for r in requests})
     settings = await asyncio.gather(*(b.roster.GetCommunitySettings(help_pb2.GetCommunitySettingsRequest(
