@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import httpx
@@ -32,8 +33,10 @@ def web(portal_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def activity(demo_platform: DemoPlatform) -> Activity:
-    """Help requests and POS redemptions in Fengshu, once per session (the demo data has none)."""
-    return asyncio.run(add_activity(demo_platform.addresses, demo_platform.signer))
+    """Help requests and POS redemptions in Fengshu, once per session (the demo data has none).
+    On a thread of its own: Playwright's sync API may already run an event loop on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, add_activity(demo_platform.addresses, demo_platform.signer)).result()
 
 
 class Ledger:
