@@ -72,3 +72,12 @@ class Ledger:
 @pytest.fixture(scope="session")
 def ledger(demo_platform: DemoPlatform) -> Ledger:
     return Ledger(demo_platform)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say it loudly at the end of the run when the browser tests could not run."""
+    from tests.e2e.portal.test_browser import MISSING
+
+    if MISSING:
+        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(MISSING[0], red=True, bold=True)

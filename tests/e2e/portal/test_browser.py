@@ -31,9 +31,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
+MISSING: list[str] = []  # read by conftest.py's terminal summary
 
 
 def chromium_path() -> str | None:
+    """Debian's chromium, or the browser LINLI_CHROMIUM names (a path; a missing one counts as none)."""
+    configured = os.environ.get("LINLI_CHROMIUM")
+    if configured is not None:
+        return configured if Path(configured).exists() else None
     return shutil.which("chromium") or next((p for p in ("/usr/bin/chromium",) if Path(p).exists()), None)
 
 
@@ -46,6 +51,7 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " (CI=true: a missing browser fails the build)")
         warnings.warn(reason, stacklevel=1)
+        MISSING.append(reason)
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
