@@ -6,12 +6,12 @@ against the community's SLA, and redemptions by merchant over recent days."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.governance.v1 import org_pb2, rollout_pb2
 from linli.notification.v1 import notification_pb2 as help_pb2
@@ -19,7 +19,7 @@ from linli.points.v1 import awards_pb2, volunteers_pb2
 from linli.redemption.v1 import admin_pb2, resources_pb2
 from linli_portal import charts
 from linli_portal.backends import Backends, as_operator
-from linli_portal.fmt import local_time, percent, today_cst
+from linli_portal.fmt import percent, today_cst
 
 STAGES = [
     (rollout_pb2.ROLLOUT_STAGE_NOT_STARTED, "未启动 Not started", "#9ca3af"),
@@ -29,9 +29,6 @@ STAGES = [
     (rollout_pb2.ROLLOUT_STAGE_ADOPTED, "已实施 Adopted", "#047857"),
     (rollout_pb2.ROLLOUT_STAGE_EXITED, "已退出 Exited", "#7f1d1d"),
 ]
-# Minutes to acknowledge by urgency when a community has not set its own (notification's defaults).
-DEFAULT_SLA = {help_pb2.URGENCY_CRITICAL: 10, help_pb2.URGENCY_HIGH: 30, help_pb2.URGENCY_NORMAL: 60,
-               help_pb2.URGENCY_LOW: 240}
 URGENCY_NAMES = {help_pb2.URGENCY_CRITICAL: "紧急 Critical", help_pb2.URGENCY_HIGH: "高 High",
                  help_pb2.URGENCY_NORMAL: "一般 Normal", help_pb2.URGENCY_LOW: "低 Low"}
 TIER_NAMES = {1: "gold", 2: "silver", 3: "bronze"}
@@ -66,6 +63,8 @@ class CommunityActivity:
 
 @dataclass
 class HelpRow:
+    """One community's help requests, from notification's SummarizeHelpRequests."""
+
     path: str
     name: str
     requests: int = 0
@@ -73,19 +72,22 @@ class HelpRow:
     within_sla: int = 0
     open_now: int = 0
     overdue_now: int = 0
-    minutes: list[float] = field(default_factory=list)
+    p50_seconds: int = 0
+    p90_seconds: int = 0
     sla_normal: int = 60
+    by_urgency: list[help_pb2.HelpRequestStats] = field(default_factory=list)
+
+    @property
+    def median_minutes(self) -> float:
+        return self.p50_seconds / 60
 
     @property
     def median(self) -> str:
-        return _minutes(statistics.median(self.minutes)) if self.minutes else "—"
+        return _minutes(self.p50_seconds / 60) if self.acknowledged else "—"
 
     @property
     def p90(self) -> str:
-        if not self.minutes:
-            return "—"
-        ordered = sorted(self.minutes)
-        return _minutes(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))])
+        return _minutes(self.p90_seconds / 60) if self.acknowledged else "—"
 
     @property
     def within_share(self) -> str:
@@ -141,9 +143,9 @@ class Dashboard:
         return charts.hbars(bars, title=f"{self.year}年志愿积分 Points earned {self.year}", desc=desc)
 
     def help_chart(self) -> str:
-        rows = [r for r in self.help_rows if r.minutes]
-        bars = [charts.Bar(r.name, statistics.median(r.minutes), f"{r.median} 分钟 min (SLA {r.sla_normal})",
-                           target=r.sla_normal, over=statistics.median(r.minutes) > r.sla_normal) for r in rows]
+        rows = [r for r in self.help_rows if r.acknowledged]
+        bars = [charts.Bar(r.name, r.median_minutes, f"{r.median} 分钟 min (SLA {r.sla_normal})",
+                           target=r.sla_normal, over=r.median_minutes > r.sla_normal) for r in rows]
         desc = "; ".join(f"{r.name}: median {r.median} minutes to acknowledge, SLA {r.sla_normal} minutes for "
                          f"normal urgency, {r.within_share} within SLA" for r in rows)
         return charts.hbars(bars, title="求助响应时间中位数 Median minutes to acknowledge", desc=desc,
@@ -235,66 +237,28 @@ async def _activity(b: Backends, c: org_pb2.OrgUnit, year: int, call: dict[str, 
                              earned[:3], award_year, awards)
 
 
-def _first_ack(request: help_pb2.HelpRequest) -> datetime | None:
-    for change in request.history:
-        if change.to_status == help_pb2.STATUS_ACKNOWLEDGED:
-            return local_time(change.change_time)
-    return None
-
-
 async def _help(b: Backends, path: str, communities: list[org_pb2.OrgUnit], call: dict[str, Any],
-                now: datetime) -> list[HelpRow]:
-    requests: list[help_pb2.HelpRequest] = []
-    token = ""
-    while True:
-        page = await b.help_requests.ListHelpRequests(help_pb2.ListHelpRequestsRequest(
-            parent="communities/-", page_size=100, page_token=token), **call)
-        requests.extend(r for r in page.help_requests
-                        if r.community_path == path or r.community_path.startswith(path + "/")
-                        or path.startswith(r.community_path + "/"))
-        token = page.next_page_token
-        if not token:
-            break
-    # The list leaves out each request's history; the acknowledged ones are read in full for
-    # the time of their acknowledgement (a bounded number at a time).
-    limit = asyncio.Semaphore(16)
-
-    async def full(r: help_pb2.HelpRequest) -> help_pb2.HelpRequest:
-        if r.status in (help_pb2.STATUS_SUBMITTED, help_pb2.STATUS_ASSIGNED):
-            return r
-        async with limit:
-            reply = await b.help_requests.GetHelpRequest(help_pb2.GetHelpRequestRequest(name=r.name), **call)
-        detailed: help_pb2.HelpRequest = reply.help_request
-        return detailed
-
-    requests = list(await asyncio.gather(*(full(r) for r in requests)))
+                now: datetime, days: int) -> list[HelpRow]:
+    since = Timestamp()
+    since.FromDatetime(now - timedelta(days=days))
+    reply = await b.help_requests.SummarizeHelpRequests(help_pb2.SummarizeHelpRequestsRequest(
+        parent="communities/-", start_time=since), **call)
     names = {c.path: c.display_name for c in communities}
-    involved = sorted({r.community_path for r in requests})
-    settings = await asyncio.gather(*(b.roster.GetCommunitySettings(help_pb2.GetCommunitySettingsRequest(
-        name="communities/" + p.replace("/", "~") + "/settings"), **call) for p in involved))
-    rows = {}
-    for p, reply in zip(involved, settings, strict=True):
-        s = reply.settings
-        sla = {help_pb2.URGENCY_CRITICAL: s.sla_critical_minutes, help_pb2.URGENCY_HIGH: s.sla_high_minutes,
-               help_pb2.URGENCY_NORMAL: s.sla_normal_minutes, help_pb2.URGENCY_LOW: s.sla_low_minutes}
-        sla = {k: v or DEFAULT_SLA[k] for k, v in sla.items()}
-        rows[p] = (HelpRow(p, names.get(p, p.rsplit("/", 1)[-1]), sla_normal=sla[help_pb2.URGENCY_NORMAL]), sla)
-    for r in requests:
-        row, sla = rows[r.community_path]
-        row.requests += 1
-        created = local_time(r.create_time)
-        acked = _first_ack(r)
-        limit = sla.get(r.urgency, DEFAULT_SLA[help_pb2.URGENCY_NORMAL])
-        if acked is not None and created is not None:
-            minutes = (acked - created).total_seconds() / 60
-            row.acknowledged += 1
-            row.minutes.append(minutes)
-            row.within_sla += minutes <= limit
-        elif r.status not in (help_pb2.STATUS_CANCELLED, help_pb2.STATUS_CLOSED):
-            row.open_now += 1
-            deadline = local_time(r.acknowledge_by)
-            row.overdue_now += bool(deadline and deadline < now)
-    return sorted((row for row, _ in rows.values()), key=lambda r: r.path)
+    rows: dict[str, HelpRow] = {}
+    for s in reply.stats:
+        if not (s.community_path == path or s.community_path.startswith(path + "/")):
+            continue  # the operator's scope may be wider than this page
+        name = names.get(s.community_path, s.community_path.rsplit("/", 1)[-1])
+        row = rows.setdefault(s.community_path, HelpRow(s.community_path, name))
+        if s.urgency == help_pb2.URGENCY_UNSPECIFIED:
+            row.requests, row.acknowledged, row.within_sla = s.request_count, s.acknowledged_count, s.within_sla_count
+            row.open_now, row.overdue_now = s.waiting_count, s.overdue_count
+            row.p50_seconds, row.p90_seconds = s.acknowledge_p50_seconds, s.acknowledge_p90_seconds
+        else:
+            row.by_urgency.append(s)
+            if s.urgency == help_pb2.URGENCY_NORMAL:
+                row.sla_normal = s.sla_minutes
+    return [rows[p] for p in sorted(rows)]
 
 
 async def _merchants(b: Backends, communities: list[org_pb2.OrgUnit], days: int, call: dict[str, Any],
@@ -346,7 +310,7 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
         _quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
         asyncio.gather(*(_quietly(_activity(b, c, now.year, call), None, problems, f"volunteers {c.path}")
                          for c in communities)),
-        _quietly(_help(b, path, communities, call, now), [], problems, "help requests"),
+        _quietly(_help(b, path, communities, call, now, days), [], problems, "help requests"),
         _quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
     )
     stage_index = {stage: i for i, (stage, _, _) in enumerate(STAGES)}
