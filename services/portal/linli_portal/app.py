@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -250,21 +251,33 @@ async def _children_quiet(b: Backends, path: str) -> list[org_pb2.OrgUnit]:
     return list(reply.org_units)
 
 
-async def _compound_directory(b: Backends, cities: list[str]) -> list[tuple[org_pb2.OrgUnit, list[org_pb2.OrgUnit]]]:
-    """Compounds by district, for residents looking for their own (walks the tree to compounds)."""
+@dataclass
+class Street:
+    unit: org_pb2.OrgUnit
+    compounds: list[tuple[org_pb2.OrgUnit, str]]  # (compound, its community's name)
 
-    async def below(unit: org_pb2.OrgUnit) -> list[org_pb2.OrgUnit]:
-        if unit.kind == org_pb2.ORG_UNIT_KIND_COMPOUND:
-            return [unit]
-        children = await _children_quiet(b, unit.path)
-        found = await asyncio.gather(*(below(c) for c in children if c.kind <= org_pb2.ORG_UNIT_KIND_COMPOUND))
-        return [c for group in found for c in group]
 
-    groups: list[tuple[org_pb2.OrgUnit, list[org_pb2.OrgUnit]]] = []
+async def _compound_directory(b: Backends, cities: list[str]) -> list[tuple[org_pb2.OrgUnit, list[Street]]]:
+    """Compounds by district and street/town, for residents looking for their own."""
+
+    async def compounds_of(community: org_pb2.OrgUnit) -> list[tuple[org_pb2.OrgUnit, str]]:
+        return [(c, community.display_name) for c in await _children_quiet(b, community.path)
+                if c.kind == org_pb2.ORG_UNIT_KIND_COMPOUND]
+
+    async def street(unit: org_pb2.OrgUnit) -> Street:
+        communities = await _children_quiet(b, unit.path)
+        found = await asyncio.gather(*(compounds_of(c) for c in communities))
+        return Street(unit, [pair for group in found for pair in group])
+
+    async def district(unit: org_pb2.OrgUnit) -> list[Street]:
+        streets = await asyncio.gather(*(street(s) for s in await _children_quiet(b, unit.path)))
+        return [s for s in streets if s.compounds]
+
+    groups: list[tuple[org_pb2.OrgUnit, list[Street]]] = []
     for city in cities:
         districts = await _children_quiet(b, city)
-        compounds = await asyncio.gather(*(below(d) for d in districts))
-        groups.extend((d, cs) for d, cs in zip(districts, compounds, strict=True) if cs)
+        streets = await asyncio.gather(*(district(d) for d in districts))
+        groups.extend((d, ss) for d, ss in zip(districts, streets, strict=True) if ss)
     return groups
 
 
