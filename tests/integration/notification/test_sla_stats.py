@@ -4,11 +4,12 @@ real gRPC API on both databases, with a ManualClock."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from linli_notification.demo import RECENT_REQUESTS, seed_recent_requests
 
 from linli.notification.v1 import notification_pb2 as pb
 from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, Harness, ms_wan_request
@@ -88,3 +89,15 @@ async def test_scope_and_bad_input(h: Harness) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as invalid:
             await h.help.SummarizeHelpRequests(bad, metadata=h.md())
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_the_demo_week_of_requests_is_seeded_once_with_its_response_times(h: Harness) -> None:
+    assert await seed_recent_requests(h.app) == len(RECENT_REQUESTS)
+    assert await seed_recent_requests(h.app) == 0, "a second start adds nothing"
+    total = (await summary(h))[pb.URGENCY_UNSPECIFIED]
+    assert (total.request_count, total.acknowledged_count, total.within_sla_count) == (5, 5, 4), \
+        "the errand taken after 75 minutes missed its 60"
+    assert total.acknowledge_p50_seconds == 41 * 60 and total.waiting_count == 0
+    listed = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME),
+                                           metadata=h.md(role="city_operator", scope="chengdu"))
+    assert all(r.create_time.ToDatetime(tzinfo=UTC) < h.clock.now() for r in listed.help_requests)
