@@ -30,6 +30,9 @@ from linli_runtime.errors import InvalidArgument
 
 log = logging.getLogger("linli.portal")
 HERE = Path(__file__).parent
+# Pages use no scripts and no inline styles; /docs (FastAPI's Swagger UI) is exempt below.
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; " \
+      "form-action 'self'; base-uri 'none'"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(yuan=fmt.yuan, date_text=fmt.date_text, datetime_text=fmt.datetime_text,
                              percent=fmt.percent)
@@ -69,6 +72,22 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
     app = FastAPI(title="Linli portal", description="Residents' compound pages and operators' dashboards",
                   version="0.1.0", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def safety_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        """No scripts, no framing, no sniffing; operators' pages never cached (they carry what a
+        token may see), public pages briefly."""
+        response: Response = await call_next(request)
+        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI loads its own scripts
+            response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout"))
+        if private or request.method != "GET" or response.status_code != 200:
+            response.headers["Cache-Control"] = "no-store"
+        elif request.url.path.startswith(("/c/", "/api/compounds/")) or request.url.path == "/":
+            response.headers["Cache-Control"] = "public, max-age=60"
+        return response
     b: Backends = live  # type: ignore[assignment]
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -127,3 +127,8 @@ def test_a_narrower_scope_filters_the_dashboard(web: httpx.Client, demo_platform
     body = web.get("/api/ops/chengdu/chongzhou", headers=bearer(token)).json()
     assert body["communities"] == [] and body["redemptions"] == []
     assert all(r["street"].startswith("chengdu/chongzhou/") for r in body["rollout"])
+
+
+def test_operator_pages_are_never_cached(web: httpx.Client, demo_platform: DemoPlatform) -> None:
+    token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
+    assert web.get("/ops/chengdu/chongzhou", headers=bearer(token)).headers["cache-control"] == "no-store"

@@ -132,3 +132,13 @@ def test_the_json_twin_carries_the_same_disclosures(web: httpx.Client, ledger: L
     assert [d["period"] for d in body["disclosures"]] == [d.period for d in ledger.disclosures()]
     assert body["chain"]["valid"] is True
     assert web.get("/openapi.json").status_code == 200
+
+
+def test_pages_run_no_scripts_and_public_ones_cache_briefly(web: httpx.Client) -> None:
+    page = web.get(f"/c/{SHENGJIAN}")
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "public, max-age=60"
+    assert "<script" not in page.text
+    assert web.get("/signin").headers["cache-control"] == "no-store"
