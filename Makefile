@@ -28,7 +28,8 @@ lint: $(STAMP) ## ruff, mypy (strict, on the runtime and the CLI), buf lint
 	$(BIN)/mypy services/runtime/linli_runtime clients/cli/linli_cli
 	$(BIN)/buf lint
 
-test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL)
+test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless Chromium)
+	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## unit tests only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 
 import grpc
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
-from linli_notification import helpdesk
+from linli_notification import helpdesk, sla_stats
 from linli_notification.api_common import (
     is_staff,
     once,
@@ -117,6 +118,25 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
                                                  page_token=request.page_token, size=size, newest_first=True)
         return pb.ListHelpRequestsResponse(help_requests=[helpdesk.to_proto(r) for r in rows],
                                            next_page_token=next_token)
+
+    async def SummarizeHelpRequests(self, request: pb.SummarizeHelpRequestsRequest,
+                                    context: grpc.aio.ServicerContext) -> pb.SummarizeHelpRequestsResponse:
+        if request.parent == "communities/-":
+            path = caller().scope
+            within = sa.or_(help_request.c.community_path == path,
+                            help_request.c.community_path.startswith(path + "/", autoescape=True))
+            where = within if path else sa.true()
+        else:
+            path = require_scope(parse_community("parent", request.parent))
+            where = help_request.c.community_path == path
+        start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument.field("end_time", "must be after start_time")
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            stats = await sla_stats.summarize(conn, where, start=start, end=end, now=self.app.clock.now())
+        return pb.SummarizeHelpRequestsResponse(stats=stats)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -61,9 +61,10 @@ class NotificationApp(ServiceApp):
         for spec in NoticeConsumers(self.clock).specs():
             self.add_consumer(spec)
         if settings.demo_data:
-            from linli_notification.demo import seed
+            from linli_notification.demo import seed, seed_recent_requests
 
             self.on_start(seed)
+            self.on_start(seed_recent_requests)
 
     async def start(self) -> int:
         port = await super().start()

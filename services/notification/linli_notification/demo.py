@@ -5,14 +5,16 @@ idempotent: fixed ids, inserted only when missing."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from linli.notification.v1 import notification_pb2 as pb
 from linli_notification import community as comm
 from linli_notification.notices import Prefs, prefs_of, save_prefs
-from linli_notification.tables import duty_shift, provider
+from linli_notification.tables import duty_shift, help_request, provider, transition
 from linli_runtime.demo import load
 
 HEAD = "worker-he"  # community head (社区书记): last escalation level
@@ -64,3 +66,55 @@ async def seed_connection(conn: AsyncConnection) -> None:
 async def seed(app: Any) -> None:
     async with app.db.transaction() as session:
         await seed_connection(await session.connection())
+
+
+# A week of Fengshu's help requests for the operators' dashboard (time to acknowledge against
+# the SLA): (days ago, local hour, minute, category, urgency, minutes until the worker on duty took it,
+# description).
+RECENT_REQUESTS = [
+    (4, 9, 10, "meal", pb.URGENCY_HIGH, 12, "独居老人午餐未送到 An elder's lunch did not arrive"),
+    (3, 14, 30, "repair", pb.URGENCY_NORMAL, 41, "楼道灯不亮 The stairwell light is out"),
+    (2, 20, 5, "medical", pb.URGENCY_CRITICAL, 6, "老人头晕需陪同就医 An elder feels dizzy, needs company to a clinic"),
+    (1, 10, 0, "companionship", pb.URGENCY_LOW, 200, "希望有人陪聊 Would like someone to talk to"),
+    (1, 16, 45, "errand", pb.URGENCY_NORMAL, 75, "帮忙取药 Collect a prescription"),
+]
+DEMO_REPORTER = "demo-resident"
+
+
+async def seed_recent_requests(app: Any) -> int:
+    """Last week's requests as they happened: routed to the worker on duty at that moment (the
+    demo roster), taken by that worker after the given minutes. Written as history, without
+    events (old requests are not news, nobody is notified again). Idempotent: fixed ids."""
+    data = fengshu()
+    path = data["path"]
+    compound = data["compounds"][0]["path"]
+    now = app.clock.now()
+    filed = 0
+    async with app.db.transaction() as session:
+        conn = await session.connection()
+        settings = await comm.settings_of(conn, path)
+        for n, (days, hour, minute, category, urgency, ack_after, text) in enumerate(RECENT_REQUESTS, start=1):
+            request_id = f"h-demo-{n:02d}"
+            if (await conn.execute(sa.select(help_request.c.id).where(help_request.c.id == request_id))).first():
+                continue
+            offset = timedelta(minutes=settings.utc_offset_minutes)
+            local = (now + offset).replace(hour=hour, minute=minute, second=0, microsecond=0)
+            filed_at = local - timedelta(days=days) - offset
+            taken_at = filed_at + timedelta(minutes=ack_after)
+            duty = await comm.on_duty_at(conn, path, filed_at, settings.utc_offset_minutes)
+            worker, backup = (duty.worker_id, duty.backup_id) if duty else (settings.head_id, "")
+            await conn.execute(help_request.insert().values(
+                id=request_id, community_path=path, compound_path=compound, reporter_id=DEMO_REPORTER,
+                reporter_role=pb.REPORTER_ROLE_RESIDENT, category=category, urgency=urgency, description=text,
+                status=pb.STATUS_ACKNOWLEDGED, assignee_id=worker, backup_id=backup, head_id=settings.head_id,
+                escalation_level=0 if duty else 2, ack_deadline=None, created_at=filed_at, updated_at=taken_at))
+            for from_status, to_status, actor, at, note in (
+                (pb.STATUS_UNSPECIFIED, pb.STATUS_SUBMITTED, DEMO_REPORTER, filed_at, "demo data"),
+                (pb.STATUS_SUBMITTED, pb.STATUS_ASSIGNED, "system", filed_at, "on duty"),
+                (pb.STATUS_ASSIGNED, pb.STATUS_ACKNOWLEDGED, worker, taken_at, ""),
+            ):
+                await conn.execute(transition.insert().values(
+                    help_request_id=request_id, from_status=from_status, to_status=to_status, actor_id=actor, at=at,
+                    note=note, escalation_level=0 if duty else 2, assignee_id=worker))
+            filed += 1
+    return filed

@@ -67,6 +67,25 @@ def wait_serving(address: str, timeout: float, proc: subprocess.Popen[bytes]) ->
     return False
 
 
+def wait_http_ready(address: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    """The HTTP counterpart of `wait_serving`: GET http://address/healthz until it answers 200."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{address}/healthz", timeout=0.5) as reply:
+                if reply.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def service_env(service: RunningService, *, addresses: dict[str, str], database_url: str, nats_url: str,
                 demo_data: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a service process starts with: ours, plus where it listens, its database,
@@ -96,7 +115,8 @@ def launch(service: RunningService, env: dict[str, str]) -> None:
 def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
     """Wait for the health check to say SERVING; raise with the log's tail when it never does."""
     assert service.proc is not None, "launch() the service first"
-    if not wait_serving(service.address, timeout, service.proc):
+    ready = wait_http_ready if service.descriptor.protocol == "http" else wait_serving
+    if not ready(service.address, timeout, service.proc):
         tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
         raise RuntimeError(f"{service.descriptor.name} did not come up on {service.address}; last log lines:\n"
                            + "\n".join(tail))
@@ -160,7 +180,8 @@ class LocalPlatform:
         table.add_column("log (under the data folder)")
         table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.log_file.relative_to(self.var_dir)))
         for s in self.services:
-            table.add_row(s.descriptor.name, s.address, str(s.log_path.relative_to(self.var_dir)))
+            address = f"http://{s.address}/" if s.descriptor.protocol == "http" else s.address
+            table.add_row(s.descriptor.name, address, str(s.log_path.relative_to(self.var_dir)))
         return table
 
     def stop(self) -> None:

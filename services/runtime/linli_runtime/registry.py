@@ -24,6 +24,9 @@ class ServiceDescriptor:
     default_port: int  # fixed local port, so grpcurl examples in the README work as written
     start_order: int = 100  # lower starts first (the org tree's owner before its consumers)
     description: str = ""
+    # "grpc": a ServiceApp, ready when grpc.health.v1 says SERVING (the platform's services);
+    # "http": an HTTP gateway (the web portal), ready when GET /healthz answers 200.
+    protocol: str = "grpc"
 
     @property
     def addr_env(self) -> str:

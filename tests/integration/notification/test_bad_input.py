@@ -60,6 +60,10 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, status=42), INVALID, "status"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=""), INVALID, "parent"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, assignee_id="a b"), INVALID, "assignee_id"),
+    ("help", "SummarizeHelpRequests", pb.SummarizeHelpRequestsRequest(parent=""), INVALID, "parent"),
+    ("help", "SummarizeHelpRequests", pb.SummarizeHelpRequestsRequest(
+        parent=C, start_time=Timestamp(seconds=1_800_000_000), end_time=Timestamp(seconds=1_700_000_000)),
+     INVALID, "end_time"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent="communities/-", page_token=encode_token(
         f"help|{C}|chengdu/jinjiang/chenglonglu/fengshu|0|", 5)), INVALID, "page_token"),
     ("help", "AcknowledgeHelpRequest", pb.AcknowledgeHelpRequestRequest(name=H), NOT_FOUND, ""),

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.settings import ServiceSettings
@@ -39,7 +40,7 @@ Doc = dict[str, Any]
 # -- what the code reads ------------------------------------------------------------------------
 
 
-def env_names(settings_cls: type[ServiceSettings]) -> dict[str, set[str]]:
+def env_names(settings_cls: type[BaseSettings]) -> dict[str, set[str]]:
     """Each settings field → the environment variable names that set it."""
     prefix = str(settings_cls.model_config.get("env_prefix", ""))
     names: dict[str, set[str]] = {}
@@ -56,7 +57,9 @@ def env_names(settings_cls: type[ServiceSettings]) -> dict[str, set[str]]:
 
 
 ENV_READ = re.compile(r"""os\.(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*["']([A-Z][A-Z0-9_]*)["']""")
-SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*ServiceSettings\s*\)", re.MULTILINE)
+SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*(?:ServiceSettings|BaseSettings)\s*\)", re.MULTILINE)
+# A compose service's label saying it is an HTTP service (the web portal) rather than a gRPC one.
+PROTOCOL_LABEL = "org.linli.protocol"
 
 
 def package_dir(descriptor: ServiceDescriptor) -> Path | None:
@@ -80,21 +83,22 @@ def service_sources(descriptor: ServiceDescriptor) -> Iterable[tuple[str, str]]:
         yield module, path.read_text(encoding="utf-8")
 
 
-def service_settings_classes(descriptor: ServiceDescriptor) -> list[type[ServiceSettings]]:
-    """ServiceSettings and every subclass the service defines (its own settings)."""
-    found: list[type[ServiceSettings]] = [ServiceSettings]
+def service_settings_classes(descriptor: ServiceDescriptor) -> list[type[BaseSettings]]:
+    """ServiceSettings and every subclass the service defines (its own settings); an HTTP
+    service (no database, no event bus) only the settings classes it defines itself."""
+    found: list[type[BaseSettings]] = [ServiceSettings] if descriptor.protocol == "grpc" else []
     for module_name, source in service_sources(descriptor):
         if not SETTINGS_SUBCLASS.search(source):
             continue
         module = importlib.import_module(module_name)
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module_name:
+            if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == module_name:
                 found.append(value)
     return found
 
 
 def required_env(descriptor: ServiceDescriptor, every_service: list[ServiceDescriptor],
-                 settings_classes: list[type[ServiceSettings]] | None = None) -> dict[str, set[str]]:
+                 settings_classes: list[type[BaseSettings]] | None = None) -> dict[str, set[str]]:
     """What a deployment must set for `descriptor`: requirement → names that satisfy it.
 
     By default read from the service's code (its settings classes and `os.environ` reads);
@@ -104,7 +108,8 @@ def required_env(descriptor: ServiceDescriptor, every_service: list[ServiceDescr
         for field_name, names in env_names(cls).items():
             required[f"setting {field_name}"] = names
     for other in every_service:
-        required[other.addr_env] = {other.addr_env}
+        if other.protocol == "grpc":  # nothing dials an HTTP service's address
+            required[other.addr_env] = {other.addr_env}
     if settings_classes is None:
         for _, source in service_sources(descriptor):
             for name in ENV_READ.findall(source):
@@ -112,14 +117,17 @@ def required_env(descriptor: ServiceDescriptor, every_service: list[ServiceDescr
     return required
 
 
-def planned_services(compose: Doc) -> list[ServiceDescriptor]:
+def planned_services(compose: Doc, protocol: str = "grpc") -> list[ServiceDescriptor]:
     """The Linli services docker-compose.yml builds (a `SERVICE_MODULE` build argument), as
-    descriptors — the same checks run on them before the services are registered."""
+    descriptors — the same checks run on them before the services are registered. By default
+    the gRPC services (each with its database); `protocol="http"` for the web portal."""
     planned = []
     for name, spec in compose["services"].items():
         module = (spec.get("build") or {}).get("args", {}).get("SERVICE_MODULE")
-        if module and not spec.get("profiles"):
-            planned.append(ServiceDescriptor(name=name, module=module, default_port=int(spec["environment"]["PORT"])))
+        kind = (spec.get("labels") or {}).get(PROTOCOL_LABEL, "grpc")
+        if module and not spec.get("profiles") and kind == protocol:
+            planned.append(ServiceDescriptor(name=name, module=module, default_port=int(spec["environment"]["PORT"]),
+                                             protocol=kind))
     return planned
 
 
@@ -173,6 +181,8 @@ def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set
         problems.append(f"compose {d.name}: PORT={env.get('PORT')!r}, expected {d.default_port}")
     if env.get("LINLI_HOST") != "0.0.0.0":
         problems.append(f"compose {d.name}: LINLI_HOST must be 0.0.0.0 inside a container")
+    if d.protocol == "http":
+        return problems + _compose_http_problems(d, spec)
     if not env.get("DATABASE_URL", "").startswith("postgresql://") or not env["DATABASE_URL"].endswith(f"/{d.db_name}"):
         problems.append(f"compose {d.name}: DATABASE_URL must point at its own database {d.db_name!r}")
     health = (spec.get("healthcheck") or {}).get("test") or []
@@ -187,6 +197,20 @@ def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set
         problems.append(f"compose {d.name}: no demo-data seeder seed-{d.name} in profile 'demo'")
     elif str(seed["environment"].get("LINLI_DEMO_DATA")) != "true":
         problems.append(f"compose seed-{d.name}: LINLI_DEMO_DATA must be true")
+    return problems
+
+
+def _compose_http_problems(d: ServiceDescriptor, spec: Doc) -> list[str]:
+    """An HTTP service: no database, no seeder; healthy when /healthz answers; it starts after
+    the gRPC services it calls are healthy."""
+    problems = []
+    if (spec.get("labels") or {}).get(PROTOCOL_LABEL) != "http":
+        problems.append(f"compose {d.name}: needs the label {PROTOCOL_LABEL}: http")
+    health = (spec.get("healthcheck") or {}).get("test") or []
+    if not health or health[0] == "NONE" or "/healthz" not in " ".join(health):
+        problems.append(f"compose {d.name}: no HTTP health check on /healthz")
+    if "DATABASE_URL" in (spec.get("environment") or {}):
+        problems.append(f"compose {d.name}: an HTTP gateway has no database")
     return problems
 
 
@@ -228,11 +252,15 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
     spec = pod["spec"]
     labels = pod["metadata"].get("labels", {})
     container = spec["containers"][0]
-    grpc_ports = [p for p in container.get("ports", []) if p.get("name") == "grpc"]
-    if not grpc_ports or (d.default_port and grpc_ports[0]["containerPort"] != d.default_port):
-        problems.append(f"{where} {d.name}: container needs a port named grpc = {d.default_port}")
+    port_name = "http" if d.protocol == "http" else "grpc"
+    named_ports = [p for p in container.get("ports", []) if p.get("name") == port_name]
+    if not named_ports or (d.default_port and named_ports[0]["containerPort"] != d.default_port):
+        problems.append(f"{where} {d.name}: container needs a port named {port_name} = {d.default_port}")
     for probe in ("readinessProbe", "livenessProbe"):
-        if "grpc" not in (container.get(probe) or {}):
+        if d.protocol == "http":
+            if ((container.get(probe) or {}).get("httpGet") or {}).get("path") != "/healthz":
+                problems.append(f"{where} {d.name}: {probe} must be an httpGet probe on /healthz")
+        elif "grpc" not in (container.get(probe) or {}):
             problems.append(f"{where} {d.name}: {probe} must be a native grpc probe")
     if spec.get("serviceAccountName") != d.name:
         problems.append(f"{where} {d.name}: runs as ServiceAccount {spec.get('serviceAccountName')!r}")
@@ -253,12 +281,13 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
     if env.literal.get("LINLI_HOST", "0.0.0.0") != "0.0.0.0":
         problems.append(f"{where} {d.name}: LINLI_HOST must be 0.0.0.0")
     for service in find(docs, "Service", d.name):
-        if service["spec"].get("clusterIP") != "None":
+        # gRPC clients balance across every pod themselves; HTTP requests are balanced per request.
+        if d.protocol == "grpc" and service["spec"].get("clusterIP") != "None":
             problems.append(f"{where} {d.name}: Service must be headless (clusterIP: None) for round_robin")
         if not all(labels.get(k) == v for k, v in service["spec"].get("selector", {}).items()):
             problems.append(f"{where} {d.name}: Service selector does not match the pods")
-        if [p.get("name") for p in service["spec"]["ports"]] != ["grpc"]:
-            problems.append(f"{where} {d.name}: Service needs exactly one port, named grpc")
+        if [p.get("name") for p in service["spec"]["ports"]] != [port_name]:
+            problems.append(f"{where} {d.name}: Service needs exactly one port, named {port_name}")
     for pdb in find(docs, "PodDisruptionBudget", d.name):
         if not all(labels.get(k) == v for k, v in pdb["spec"]["selector"]["matchLabels"].items()):
             problems.append(f"{where} {d.name}: PodDisruptionBudget selector does not match the pods")

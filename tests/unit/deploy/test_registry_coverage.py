@@ -25,6 +25,7 @@ from tests.unit.deploy.deploykit import (
 
 COMPOSE = load_compose()
 PLANNED = planned_services(COMPOSE)
+PLANNED_HTTP = planned_services(COMPOSE, protocol="http")
 # The platform's four services, by the names and ports README and DOMAIN use. Their entries are
 # written before they are registered; once registered, the registry-driven test takes over.
 EXPECTED = {
@@ -36,7 +37,7 @@ EXPECTED = {
 
 
 def every_service() -> list[ServiceDescriptor]:
-    by_name = {d.name: d for d in PLANNED}
+    by_name = {d.name: d for d in [*PLANNED, *PLANNED_HTTP]}
     by_name.update({d.name: d for d in installed_services()})
     return list(by_name.values())
 
@@ -51,6 +52,11 @@ def test_the_runtime_settings_map_to_the_variables_the_deployment_sets() -> None
 
 def test_compose_and_k8s_carry_the_four_platform_services() -> None:
     assert {(d.name, d.module, d.default_port) for d in PLANNED} == EXPECTED
+
+
+def test_compose_and_k8s_carry_the_web_portal_as_an_http_service() -> None:
+    assert [(d.name, d.module, d.default_port, d.protocol) for d in PLANNED_HTTP] == [
+        ("portal", "linli_portal.main", 8080, "http")]
 
 
 @pytest.mark.parametrize("descriptor", installed_services(), ids=lambda d: d.name)
@@ -76,7 +82,7 @@ def test_every_planned_service_is_complete_in_k8s(overlay: str) -> None:
     for d in PLANNED:
         assert k8s_problems(d, docs, required_env(d, every_service(), [ServiceSettings]), overlay) == []
     deployed = {doc["metadata"]["name"] for doc in find(docs, "Deployment")}
-    assert deployed == {d.name for d in PLANNED}, "compose and k8s deploy the same services"
+    assert deployed == {d.name for d in [*PLANNED, *PLANNED_HTTP]}, "compose and k8s deploy the same services"
 
 
 # -- the checks bite --------------------------------------------------------------------------
@@ -139,3 +145,34 @@ def test_a_weakened_deployment_fails_the_checks() -> None:
         f"k8s {d.name}: DATABASE_URL must come from a Secret",
         f"k8s {d.name}: Service must be headless (clusterIP: None) for round_robin",
     ]
+
+
+def test_a_weakened_http_service_fails_the_checks() -> None:
+    [d] = PLANNED_HTTP
+    compose = copy.deepcopy(COMPOSE)
+    spec = compose["services"][d.name]
+    spec["healthcheck"] = {"test": ["CMD", "true"]}
+    spec["environment"]["DATABASE_URL"] = "postgresql://x:y@postgres:5432/portal"
+    del spec["environment"]["LINLI_PORTAL_CITIES"]
+    assert compose_problems(d, compose, required_env(d, every_service())) == [
+        f"compose {d.name}: environment lacks setting portal_cities (LINLI_PORTAL_CITIES)",
+        f"compose {d.name}: no HTTP health check on /healthz",
+        f"compose {d.name}: an HTTP gateway has no database",
+    ]
+    docs = copy.deepcopy(list(render("overlays/production")))
+    [deployment] = find(docs, "Deployment", d.name)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbe"] = {"tcpSocket": {"port": d.default_port}}
+    container["ports"][0]["name"] = "web"
+    assert k8s_problems(d, tuple(docs), required_env(d, every_service())) == [
+        f"k8s {d.name}: container needs a port named http = {d.default_port}",
+        f"k8s {d.name}: readinessProbe must be an httpGet probe on /healthz",
+    ]
+
+
+def test_an_http_service_needs_no_database_and_nobody_needs_its_address() -> None:
+    [d] = PLANNED_HTTP
+    required = required_env(d, every_service())
+    assert "setting database_url" not in required and "setting nats_url" not in required
+    assert "TRUST_GOVERNANCE_SERVICE_ADDR" in required and d.addr_env not in required
+    assert d.addr_env not in required_env(PLANNED[0], every_service())

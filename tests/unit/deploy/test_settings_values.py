@@ -8,6 +8,7 @@ import os
 import re
 
 import pytest
+from linli_portal.settings import PortalSettings
 
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.settings import ServiceSettings
@@ -91,3 +92,27 @@ def test_k8s_settings_parse(overlay: str, monkeypatch: pytest.MonkeyPatch) -> No
         ports = {p["name"]: p["containerPort"] for p in spec["containers"][0]["ports"]}
         assert settings.metrics_port == ports["metrics"]
         assert settings.stream_replicas == (3 if overlay.endswith("production") else 1)
+
+
+def portal_settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> PortalSettings:
+    settings_from(env, monkeypatch)  # clears and sets the environment
+    return PortalSettings()
+
+
+def test_compose_portal_settings_parse_with_the_example_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = COMPOSE["services"]["portal"]["environment"]
+    settings = portal_settings_from({k: interpolate(str(v), DOTENV) for k, v in raw.items()}, monkeypatch)
+    assert (settings.port, settings.host) == (8080, "0.0.0.0")
+    assert settings.jwt_secret == DOTENV["LINLI_JWT_SECRET"]
+    assert settings.cities == ["chengdu"] and settings.portal_secure_cookies is False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_portal_settings_parse(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render(overlay)
+    [deployment] = find(docs, "Deployment", "portal")
+    env = container_env(deployment["spec"]["template"]["spec"]["containers"][0], docs)
+    values = {**env.literal, **{name: "k" * 48 for name in env.secret_refs}}
+    settings = portal_settings_from(values, monkeypatch)
+    assert (settings.port, settings.host) == (8080, "0.0.0.0")
+    assert settings.portal_secure_cookies is overlay.endswith("production"), "HTTPS-only cookies behind TLS"

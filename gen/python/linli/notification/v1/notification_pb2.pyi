@@ -868,6 +868,114 @@ class RecordThanksResponse(_message.Message):
 Global___RecordThanksResponse: _TypeAlias = RecordThanksResponse  # noqa: Y015
 
 @_typing.final
+class SummarizeHelpRequestsRequest(_message.Message):
+    """SummarizeHelpRequestsRequest names the communities and the filing window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`communities/{community}`, or `communities/-` for every community within the caller's scope."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Only requests filed at or after this time (unset: from the first)."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """Only requests filed before this time (unset: up to now)."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "parent", b"parent", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeHelpRequestsRequest: _TypeAlias = SummarizeHelpRequestsRequest  # noqa: Y015
+
+@_typing.final
+class HelpRequestStats(_message.Message):
+    """Acknowledgement figures of one community: for one urgency, or for all (URGENCY_UNSPECIFIED)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    SLA_MINUTES_FIELD_NUMBER: _builtins.int
+    REQUEST_COUNT_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_COUNT_FIELD_NUMBER: _builtins.int
+    WITHIN_SLA_COUNT_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_P50_SECONDS_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_P90_SECONDS_FIELD_NUMBER: _builtins.int
+    WAITING_COUNT_FIELD_NUMBER: _builtins.int
+    OVERDUE_COUNT_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    urgency: Global___Urgency.ValueType
+    sla_minutes: _builtins.int
+    """Minutes to acknowledge allowed for this urgency (0 for the all-urgencies row)."""
+    request_count: _builtins.int
+    acknowledged_count: _builtins.int
+    within_sla_count: _builtins.int
+    """Acknowledged within the SLA of the request's urgency."""
+    acknowledge_p50_seconds: _builtins.int
+    """Seconds from filing to the first acknowledgement: median and 90th percentile (nearest rank)."""
+    acknowledge_p90_seconds: _builtins.int
+    waiting_count: _builtins.int
+    """Never acknowledged and still open now; of those, past their acknowledgement deadline."""
+    overdue_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        urgency: Global___Urgency.ValueType = ...,
+        sla_minutes: _builtins.int = ...,
+        request_count: _builtins.int = ...,
+        acknowledged_count: _builtins.int = ...,
+        within_sla_count: _builtins.int = ...,
+        acknowledge_p50_seconds: _builtins.int = ...,
+        acknowledge_p90_seconds: _builtins.int = ...,
+        waiting_count: _builtins.int = ...,
+        overdue_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_p50_seconds", b"acknowledge_p50_seconds", "acknowledge_p90_seconds", b"acknowledge_p90_seconds", "acknowledged_count", b"acknowledged_count", "community_path", b"community_path", "overdue_count", b"overdue_count", "request_count", b"request_count", "sla_minutes", b"sla_minutes", "urgency", b"urgency", "waiting_count", b"waiting_count", "within_sla_count", b"within_sla_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HelpRequestStats: _TypeAlias = HelpRequestStats  # noqa: Y015
+
+@_typing.final
+class SummarizeHelpRequestsResponse(_message.Message):
+    """SummarizeHelpRequestsResponse lists the figures by community path, the all-urgencies row first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stats(self) -> _containers.RepeatedCompositeFieldContainer[Global___HelpRequestStats]: ...
+    def __init__(
+        self,
+        *,
+        stats: _abc.Iterable[Global___HelpRequestStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeHelpRequestsResponse: _TypeAlias = SummarizeHelpRequestsResponse  # noqa: Y015
+
+@_typing.final
 class CommunitySettings(_message.Message):
     """A community's routing settings."""
 

@@ -90,6 +90,11 @@ class HelpRequestServiceStub:
                 request_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.SerializeToString,
                 response_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.FromString,
                 _registered_method=True)
+        self.SummarizeHelpRequests = channel.unary_unary(
+                '/linli.notification.v1.HelpRequestService/SummarizeHelpRequests',
+                request_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsRequest.SerializeToString,
+                response_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class HelpRequestServiceServicer:
@@ -171,6 +176,14 @@ class HelpRequestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeHelpRequests(self, request, context):
+        """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
+        against the community's SLA, and how many wait now (for operators' dashboards).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HelpRequestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +236,11 @@ def add_HelpRequestServiceServicer_to_server(servicer, server):
                     servicer.RecordThanks,
                     request_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.FromString,
                     response_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.SerializeToString,
+            ),
+            'SummarizeHelpRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeHelpRequests,
+                    request_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsRequest.FromString,
+                    response_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -501,6 +519,33 @@ class HelpRequestService:
             '/linli.notification.v1.HelpRequestService/RecordThanks',
             linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.SerializeToString,
             linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeHelpRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.notification.v1.HelpRequestService/SummarizeHelpRequests',
+            linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsRequest.SerializeToString,
+            linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

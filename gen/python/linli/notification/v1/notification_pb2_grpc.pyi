@@ -59,6 +59,10 @@ class HelpRequestServiceStub:
     """CancelHelpRequest withdraws a request that is not resolved yet."""
     RecordThanks: _grpc.UnaryUnaryMultiCallable[_notification_pb2.RecordThanksRequest, _notification_pb2.RecordThanksResponse]
     """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+    SummarizeHelpRequests: _grpc.UnaryUnaryMultiCallable[_notification_pb2.SummarizeHelpRequestsRequest, _notification_pb2.SummarizeHelpRequestsResponse]
+    """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
+    against the community's SLA, and how many wait now (for operators' dashboards).
+    """
 
 @_typing.type_check_only
 class HelpRequestServiceAsyncStub(HelpRequestServiceStub):
@@ -91,6 +95,10 @@ class HelpRequestServiceAsyncStub(HelpRequestServiceStub):
     """CancelHelpRequest withdraws a request that is not resolved yet."""
     RecordThanks: _aio.UnaryUnaryMultiCallable[_notification_pb2.RecordThanksRequest, _notification_pb2.RecordThanksResponse]  # type: ignore[assignment]
     """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+    SummarizeHelpRequests: _aio.UnaryUnaryMultiCallable[_notification_pb2.SummarizeHelpRequestsRequest, _notification_pb2.SummarizeHelpRequestsResponse]  # type: ignore[assignment]
+    """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
+    against the community's SLA, and how many wait now (for operators' dashboards).
+    """
 
 class HelpRequestServiceServicer(metaclass=_abc_1.ABCMeta):
     """Help requests (Open311-like): intake by whoever first hears of a need, routing to the worker
@@ -180,6 +188,16 @@ class HelpRequestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.RecordThanksResponse, _abc.Awaitable[_notification_pb2.RecordThanksResponse]]:
         """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+
+    @_abc_1.abstractmethod
+    def SummarizeHelpRequests(
+        self,
+        request: _notification_pb2.SummarizeHelpRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.SummarizeHelpRequestsResponse, _abc.Awaitable[_notification_pb2.SummarizeHelpRequestsResponse]]:
+        """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
+        against the community's SLA, and how many wait now (for operators' dashboards).
+        """
 
 def add_HelpRequestServiceServicer_to_server(servicer: HelpRequestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

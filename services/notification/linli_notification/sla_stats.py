@@ -1,0 +1,79 @@
+"""How soon help requests were acknowledged against each community's SLA: the figures behind
+`HelpRequestService.SummarizeHelpRequests` (operators' dashboards), read in one query with the
+first acknowledgement of each request from the transition log."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from linli.notification.v1 import notification_pb2 as pb
+from linli_notification import community as comm
+from linli_notification.tables import When, help_request, transition
+
+CLOSED = (pb.STATUS_CANCELLED, pb.STATUS_CLOSED)
+
+
+@dataclass
+class _Tally:
+    sla_minutes: int = 0
+    requests: int = 0
+    within: int = 0
+    waiting: int = 0
+    overdue: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    def proto(self, path: str, urgency: int) -> pb.HelpRequestStats:
+        ordered = sorted(self.seconds)
+        p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)] if ordered else 0
+        return pb.HelpRequestStats(
+            community_path=path, urgency=pb.Urgency.ValueType(urgency), sla_minutes=self.sla_minutes,
+            request_count=self.requests,
+            acknowledged_count=len(ordered), within_sla_count=self.within,
+            acknowledge_p50_seconds=round(statistics.median(ordered)) if ordered else 0,
+            acknowledge_p90_seconds=round(p90), waiting_count=self.waiting, overdue_count=self.overdue)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def summarize(conn: AsyncConnection, where: Any, *, start: datetime | None, end: datetime | None,
+                    now: datetime) -> list[pb.HelpRequestStats]:
+    first_ack = (sa.select(transition.c.help_request_id, sa.func.min(transition.c.at, type_=When).label("acked_at"))
+                 .where(transition.c.to_status == pb.STATUS_ACKNOWLEDGED)
+                 .group_by(transition.c.help_request_id).subquery())
+    query = (sa.select(help_request.c.community_path, help_request.c.urgency, help_request.c.status,
+                       help_request.c.created_at, help_request.c.ack_deadline, first_ack.c.acked_at)
+             .outerjoin(first_ack, first_ack.c.help_request_id == help_request.c.id).where(where))
+    if start is not None:
+        query = query.where(help_request.c.created_at >= start)
+    if end is not None:
+        query = query.where(help_request.c.created_at < end)
+    rows = (await conn.execute(query)).all()
+    settings = {p: await comm.settings_of(conn, p) for p in sorted({r.community_path for r in rows})}
+    tallies: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+    for r in rows:
+        sla = settings[r.community_path].sla_minutes(r.urgency)
+        created, acked, deadline = _utc(r.created_at), _utc(r.acked_at), _utc(r.ack_deadline)
+        tallies[(r.community_path, r.urgency)].sla_minutes = sla
+        for key in ((r.community_path, r.urgency), (r.community_path, pb.URGENCY_UNSPECIFIED)):
+            tally = tallies[key]
+            tally.requests += 1
+            if acked is not None and created is not None:
+                waited = (acked - created).total_seconds()
+                tally.seconds.append(waited)
+                tally.within += waited <= sla * 60
+            elif r.status not in CLOSED:
+                tally.waiting += 1
+                tally.overdue += bool(deadline is not None and deadline < now)
+    return [tallies[key].proto(*key) for key in sorted(tallies)]

@@ -1,0 +1,303 @@
+"""The portal's HTTP routes: public compound pages for residents (no sign-in), operator
+dashboards behind a bearer token, sign-in/out, a health check, and JSON twins of the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from google.protobuf.json_format import MessageToDict
+
+from linli.governance.v1 import disclosure_pb2, org_pb2
+from linli_portal import compound, dashboard, fmt
+from linli_portal.backends import Backends
+from linli_portal.objections import ObjectionForm
+from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize, token_of, verify
+from linli_runtime.auth import TokenSigner, normalize_path
+from linli_runtime.errors import InvalidArgument
+
+log = logging.getLogger("linli.portal")
+HERE = Path(__file__).parent
+# Pages use no scripts and no inline styles; /docs (FastAPI's Swagger UI) is exempt below.
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; " \
+      "form-action 'self'; base-uri 'none'"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(yuan=fmt.yuan, date_text=fmt.date_text, datetime_text=fmt.datetime_text,
+                             percent=fmt.percent)
+
+
+def clean_path(raw: str) -> str | None:
+    try:
+        return normalize_path(raw)
+    except InvalidArgument:
+        return None
+
+
+class _Live:
+    """The gRPC channels, made inside the server's event loop (grpc.aio binds them to it)."""
+
+    def __init__(self, make: Callable[[], Backends]) -> None:
+        self.make = make
+        self.backends: Backends | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.backends is None:
+            self.backends = self.make()
+        return getattr(self.backends, name)
+
+
+def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, cities: list[str] | None = None,
+               secure_cookies: bool = False) -> FastAPI:
+    """`make_backends` is called once, in the server's event loop, on the first request."""
+    live = _Live(make_backends)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if live.backends is not None:
+            await live.backends.close()
+
+    app = FastAPI(title="Linli portal", description="Residents' compound pages and operators' dashboards",
+                  version="0.1.0", lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def safety_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        """No scripts, no framing, no sniffing; operators' pages never cached (they carry what a
+        token may see), public pages briefly."""
+        response: Response = await call_next(request)
+        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI loads its own scripts
+            response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout"))
+        if private or request.method != "GET" or response.status_code != 200:
+            response.headers["Cache-Control"] = "no-store"
+        elif request.url.path.startswith(("/c/", "/api/compounds/")) or request.url.path == "/":
+            response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+    b: Backends = live  # type: ignore[assignment]
+
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def error_page(request: Request, status: int, zh: str, en: str) -> HTMLResponse:
+        return page(request, "error.html", status, code=status, zh=zh, en=en)
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
+        if request.url.path.startswith("/api/") or "authorization" in request.headers:
+            return JSONResponse({"error": "UNAUTHENTICATED", "message": exc.reason}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&")
+        return RedirectResponse(f"/signin?next={target}", status_code=303)
+
+    @app.exception_handler(OutOfScope)
+    async def out_of_scope(request: Request, exc: OutOfScope) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "PERMISSION_DENIED", "message": exc.en}, status_code=403)
+        return error_page(request, 403, exc.zh, exc.en)
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def backend_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
+        code = exc.code()
+        if code == grpc.StatusCode.NOT_FOUND:
+            return error_page(request, 404, "没有找到这个页面。", f"Not found: {exc.details()}")
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return error_page(request, 403, "您的令牌不能查看这些数据。", exc.details() or "Permission denied")
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+        log.warning("backend call failed", extra={"code": code.name, "details": exc.details()})
+        return error_page(request, 503, "服务暂时不可用，请稍后再试。",
+                          f"A service is not answering ({code.name}); please try again shortly.")
+
+    @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
+    async def healthz() -> str:
+        return "ok"
+
+    # -- residents -------------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        groups = await _compound_directory(b, cities or ["chengdu"])
+        return page(request, "home.html", groups=groups)
+
+    async def compound_page(request: Request, path: str, form: ObjectionForm | None = None, status: int = 200,
+                            notice: str = "") -> Response:
+        view = await compound.load(b, path)
+        form = form or ObjectionForm(account=view.lines[0].account if view.lines else "")
+        return page(request, "compound.html", status, v=view, form=form, notice=notice)
+
+    @app.get("/c/{raw_path:path}", response_class=HTMLResponse)
+    async def compound_view(request: Request, raw_path: str) -> Response:
+        path = clean_path(raw_path)
+        if not path:
+            return error_page(request, 404, "没有这个小区。", f"There is no compound {raw_path!r}.")
+        return await compound_page(request, path)
+
+    @app.post("/c/{raw_path:path}/objections", response_class=HTMLResponse)
+    async def file_objection(request: Request, raw_path: str, account: str = Form(""), kind: str = Form(""),
+                             text: str = Form(""), household: str = Form(""),
+                             request_id: str = Form("")) -> Response:
+        path = clean_path(raw_path)
+        if not path:
+            return error_page(request, 404, "没有这个小区。", f"There is no compound {raw_path!r}.")
+        view = await compound.load(b, path)
+        form = ObjectionForm(account=account, kind=kind, text=text, household=household, request_id=request_id)
+        if view.latest is None:
+            return error_page(request, 409, "这个小区还没有公示，暂不能提出异议。",
+                              "This compound has no disclosure yet, so there is nothing to object to.")
+        if not form.validate({line.account for line in view.lines}, {p for p, _ in view.households}):
+            return page(request, "compound.html", 422, v=view, form=form, notice="")
+        try:
+            reply = await b.disclosures.FileObjection(form.request(view.latest.name))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            form.errors["form"] = f"未能提交 Not filed: {exc.details()}"
+            return page(request, "compound.html", 422, v=view, form=form, notice="")
+        names = {line.account: f"{line.zh} {line.en}" for line in view.lines}
+        return page(request, "objection_filed.html", 201, v=view, objection=reply.objection,
+                    line_name=names.get(reply.objection.account, reply.objection.account))
+
+    @app.get("/api/compounds/{raw_path:path}")
+    async def compound_json(raw_path: str) -> Response:
+        path = clean_path(raw_path) or "-"
+        view = await compound.load(b, path)
+        return JSONResponse({
+            "compound": MessageToDict(view.unit),
+            "chain": {"valid": view.chain.valid, "checked": view.chain.checked,
+                      "broken_period": view.chain.broken_period, "reason": view.chain.reason},
+            "disclosures": [MessageToDict(d) for d in view.disclosures],
+            "budget": MessageToDict(view.budget) if view.budget else None,
+        })
+
+    # -- operators -------------------------------------------------------------------------------
+
+    @app.get("/signin", response_class=HTMLResponse)
+    async def signin_form(request: Request, next: str = "") -> Response:
+        return page(request, "signin.html", next=_safe_next(next), error="")
+
+    @app.post("/signin", response_class=HTMLResponse)
+    async def signin(request: Request, token: str = Form(""), next: str = Form("")) -> Response:
+        token = token.strip().removeprefix("Bearer ").strip()
+        try:
+            principal = verify(signer, token)
+        except SignInNeeded as exc:
+            return page(request, "signin.html", 400, next=_safe_next(next), error=exc.reason)
+        target = _safe_next(next) or (f"/ops/{principal.scope}" if principal.scope else "/ops/")
+        response = RedirectResponse(target, status_code=303)
+        exp = int(principal.claims.get("exp", 0))  # type: ignore[call-overload]
+        response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies, path="/",
+                            max_age=max(60, exp - int(time.time())))
+        return response
+
+    @app.post("/signout")
+    async def signout() -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/ops/", response_class=HTMLResponse)
+    @app.get("/ops", response_class=HTMLResponse)
+    async def ops_root(request: Request, scope: str = "") -> Response:
+        if scope:
+            path = clean_path(scope)
+            return RedirectResponse(f"/ops/{path}" if path else "/ops/", status_code=303)
+        principal = verify(signer, token_of(request))
+        if principal.scope:
+            return RedirectResponse(f"/ops/{principal.scope}", status_code=303)
+        units = await asyncio.gather(*(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=c)) for c in cities or []))
+        return page(request, "ops_index.html", cities=[u.org_unit for u in units], principal=principal)
+
+    @app.get("/ops/{raw_path:path}", response_class=HTMLResponse)
+    async def ops_dashboard(request: Request, raw_path: str, days: int = 7) -> Response:
+        path = clean_path(raw_path)
+        if not path:
+            return error_page(request, 404, "没有这个地区。", f"There is no org unit {raw_path!r}.")
+        operator = authorize(signer, request, path)
+        days = 30 if days >= 30 else 7
+        view = await dashboard.load(b, path, operator.token, days=days)
+        return page(request, "dashboard.html", d=view, operator=operator.principal, stages=dashboard.STAGES,
+                    urgency=dashboard.URGENCY_NAMES)
+
+    @app.get("/api/ops/{raw_path:path}")
+    async def ops_json(request: Request, raw_path: str, days: int = 7) -> Response:
+        path = clean_path(raw_path) or "-"
+        operator = authorize(signer, request, path)
+        view = await dashboard.load(b, path, operator.token, days=30 if days >= 30 else 7)
+        return JSONResponse({
+            "path": path, "headline": view.headline, "compound_count": view.compound_count,
+            "rollout": [{"street": r.key, "name": r.name, "counts": dict(zip(
+                [label for _, label, _ in dashboard.STAGES], r.counts, strict=True))} for r in view.rollout],
+            "communities": [{"path": c.path, "name": c.name, "volunteers": c.volunteers, "active": c.active,
+                             "points_earned": c.points, "award_year": c.award_year, "awards": c.awards}
+                            for c in view.communities],
+            "help_requests": [{"community": h.path, "requests": h.requests, "acknowledged": h.acknowledged,
+                               "median_minutes": h.median, "p90_minutes": h.p90, "within_sla": h.within_sla,
+                               "open": h.open_now, "overdue": h.overdue_now} for h in view.help_rows],
+            "redemptions": [{"merchant": m.merchant_id, "name": m.name, "redemptions": m.redemptions,
+                             "redeemed_points": m.redeemed, "refunded_points": m.refunded, "net_points": m.net}
+                            for m in view.merchants],
+            "days": view.days, "unbalanced_days": view.unbalanced_days, "problems": view.problems,
+        })
+
+    return app
+
+
+def _safe_next(target: str) -> str:
+    """Only local paths: a sign-in link must not send the token's owner elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else ""
+
+
+async def _children_quiet(b: Backends, path: str) -> list[org_pb2.OrgUnit]:
+    try:
+        reply = await b.org.ListOrgUnits(org_pb2.ListOrgUnitsRequest(parent_path=path, page_size=500))
+    except grpc.aio.AioRpcError:
+        return []
+    return list(reply.org_units)
+
+
+@dataclass
+class Street:
+    unit: org_pb2.OrgUnit
+    compounds: list[tuple[org_pb2.OrgUnit, str]]  # (compound, its community's name)
+
+
+async def _compound_directory(b: Backends, cities: list[str]) -> list[tuple[org_pb2.OrgUnit, list[Street]]]:
+    """Compounds by district and street/town, for residents looking for their own."""
+
+    async def compounds_of(community: org_pb2.OrgUnit) -> list[tuple[org_pb2.OrgUnit, str]]:
+        return [(c, community.display_name) for c in await _children_quiet(b, community.path)
+                if c.kind == org_pb2.ORG_UNIT_KIND_COMPOUND]
+
+    async def street(unit: org_pb2.OrgUnit) -> Street:
+        communities = await _children_quiet(b, unit.path)
+        found = await asyncio.gather(*(compounds_of(c) for c in communities))
+        return Street(unit, [pair for group in found for pair in group])
+
+    async def district(unit: org_pb2.OrgUnit) -> list[Street]:
+        streets = await asyncio.gather(*(street(s) for s in await _children_quiet(b, unit.path)))
+        return [s for s in streets if s.compounds]
+
+    groups: list[tuple[org_pb2.OrgUnit, list[Street]]] = []
+    for city in cities:
+        districts = await _children_quiet(b, city)
+        streets = await asyncio.gather(*(district(d) for d in districts))
+        groups.extend((d, ss) for d, ss in zip(districts, streets, strict=True) if ss)
+    return groups
+
+
+__all__ = ["create_app", "disclosure_pb2"]

@@ -1,0 +1,65 @@
+"""One gRPC channel per service, shared by every page. Public pages call with the portal's own
+service token (the channel default); operator pages pass the operator's token on each call, so
+the services themselves decide what that operator may see."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc
+from linli.notification.v1 import notification_pb2_grpc
+from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
+from linli.redemption.v1 import admin_pb2_grpc
+from linli_runtime.auth import TokenSigner
+from linli_runtime.clients import make_channel
+
+
+class ServiceToken:
+    """The portal's service token: configured, or signed here and renewed well before expiry."""
+
+    TTL = 24 * 3600
+
+    def __init__(self, signer: TokenSigner, configured: str = "") -> None:
+        self.signer = signer
+        self.configured = configured
+        self._token = ""
+        self._renew_at = 0.0
+
+    def __call__(self) -> str:
+        if self.configured:
+            return self.configured
+        if time.monotonic() >= self._renew_at:
+            self._token = self.signer.issue_service_token("portal", ttl_seconds=self.TTL)
+            self._renew_at = time.monotonic() + self.TTL / 2
+        return self._token
+
+
+class Backends:
+    def __init__(self, addresses: dict[str, str], service_token: Callable[[], str | None]) -> None:
+        self.channels: dict[str, grpc.aio.Channel] = {
+            key: make_channel(address, token=service_token) for key, address in addresses.items()
+        }
+        gov, points = self.channels["governance"], self.channels["points"]
+        self.org = org_pb2_grpc.OrgServiceStub(gov)
+        self.rollout = rollout_pb2_grpc.RolloutServiceStub(gov)
+        self.accounts = account_pb2_grpc.TrustAccountServiceStub(gov)
+        self.disclosures = disclosure_pb2_grpc.DisclosureServiceStub(gov)
+        self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(points)
+        self.awards = awards_pb2_grpc.AwardServiceStub(points)
+        self.partners = admin_pb2_grpc.PartnerServiceStub(self.channels["redemption"])
+        self.settlements = admin_pb2_grpc.SettlementServiceStub(self.channels["redemption"])
+        self.help_requests = notification_pb2_grpc.HelpRequestServiceStub(self.channels["notification"])
+        self.roster = notification_pb2_grpc.DutyRosterServiceStub(self.channels["notification"])
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+
+def as_operator(token: str) -> dict[str, Any]:
+    """Call options that make a call on the operator's behalf instead of the portal's."""
+    return {"metadata": (("authorization", f"Bearer {token}"),)}

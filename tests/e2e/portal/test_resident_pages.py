@@ -1,0 +1,144 @@
+"""Residents' pages against the running demo platform: the figures are the ledger's, the chain
+badge is the chain check's, and the objection form files in trust-governance — or, with bad
+input, files nothing and says why."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from linli_portal.fmt import yuan
+
+from tests.e2e.portal.conftest import SHENGJIAN, Ledger
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The objection form's defaults as rendered (hidden request id, selected line)."""
+    request_id = re.search(r'name="request_id" value="([0-9a-f]{32})"', html)
+    account = re.search(r'<option value="([a-z_:]+)" selected>', html)
+    assert request_id and account
+    return {"request_id": request_id.group(1), "account": account.group(1), "kind": "objection", "household": ""}
+
+
+def test_the_start_page_lists_the_demo_compounds(web: httpx.Client) -> None:
+    page = web.get("/")
+    assert page.status_code == 200
+    assert '<html lang="zh-CN">' in page.text
+    assert f'href="/c/{SHENGJIAN}"' in page.text and "生建小区" in page.text
+
+
+def test_the_compound_page_shows_the_ledgers_latest_disclosure(web: httpx.Client, ledger: Ledger) -> None:
+    disclosures = ledger.disclosures()
+    latest = disclosures[-1]
+    page = web.get(f"/c/{SHENGJIAN}")
+    assert page.status_code == 200
+    html = page.text
+    assert f"最新公示 {latest.period}" in html
+    for figure in ("income_fen", "expense_fen", "surplus_fen", "to_maintenance_fund_fen", "operating_balance_fen",
+                   "maintenance_fund_balance_fen"):
+        fen = getattr(latest, figure)
+        assert f'data-figure="{figure}" data-fen="{fen}">{yuan(fen)}</dd>' in html, figure
+    for line in [*latest.income, *latest.expenses]:
+        assert re.search(rf'<tr data-account="{line.account}">.*?data-fen="{line.amount_fen}">'
+                         rf"{re.escape(yuan(line.amount_fen))}</td>", html, re.S), line.account
+    # The fund's balance at every disclosure, in the chart's text alternative and the table.
+    for d in disclosures:
+        assert f"{d.period}: {yuan(d.maintenance_fund_balance_fen)}" in html
+    assert latest.seal_hash in html
+
+
+def test_budget_vs_actual_is_a_chart_with_a_text_alternative(web: httpx.Client) -> None:
+    html = web.get(f"/c/{SHENGJIAN}").text
+    charts = re.findall(r'<svg class="chart"[^>]*role="img"[^>]*aria-labelledby="([^"]+)"', html)
+    assert len(charts) == 2
+    for ids in charts:
+        for element_id in ids.split():
+            assert f'id="{element_id}">' in html
+    assert "Budget vs actual 2026" in html and "保洁 Cleaning: spent ¥9,600.00 of ¥96,000.00" in html
+
+
+def test_the_verified_badge_is_the_chain_checks_verdict(web: httpx.Client, ledger: Ledger) -> None:
+    verdict = ledger.verify()
+    assert verdict.valid
+    html = web.get(f"/c/{SHENGJIAN}").text
+    assert 'id="chain-status" data-valid="true"' in html
+    assert f"账目链已验证：{verdict.checked} 期公示" in html
+
+
+def test_a_compound_without_disclosures_says_so_and_is_not_verified(web: httpx.Client) -> None:
+    html = web.get("/c/chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting").text
+    assert "还没有公示" in html and 'data-valid="false"' in html and "<form" not in html.split("<main")[1]
+
+
+@pytest.mark.parametrize("path", ["/c/chengdu/nowhere", "/c/chengdu/../etc", "/c/%E4%B8%AD"])
+def test_an_unknown_compound_is_a_404_page(web: httpx.Client, path: str) -> None:
+    page = web.get(path)
+    assert page.status_code == 404
+    assert "没有" in page.text and 'lang="en"' in page.text
+
+
+def test_an_objection_is_filed_in_governance_and_confirmed(web: httpx.Client, ledger: Ledger) -> None:
+    latest = ledger.disclosures()[-1]
+    fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
+    text = f"停车费收入比上月少，请说明 {uuid.uuid4().hex[:8]}"
+    reply = web.post(f"/c/{SHENGJIAN}/objections", data={
+        **fields, "account": "income:parking", "kind": "inspection", "text": text,
+        "household": f"{SHENGJIAN}/b1/h101"})
+    assert reply.status_code == 201, reply.text
+    assert "已收到您的查阅申请" in reply.text
+    [filed] = [o for o in ledger.objections(latest.name) if o.text == text]
+    assert filed.account == "income:parking" and filed.household_path == f"{SHENGJIAN}/b1/h101"
+    assert filed.name in reply.text
+
+
+def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, ledger: Ledger) -> None:
+    latest = ledger.disclosures()[-1]
+    fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
+    data = {**fields, "text": f"保洁费用请公开凭证 {uuid.uuid4().hex[:8]}"}
+    first = web.post(f"/c/{SHENGJIAN}/objections", data=data)
+    again = web.post(f"/c/{SHENGJIAN}/objections", data=data)
+    assert first.status_code == again.status_code == 201
+    assert len([o for o in ledger.objections(latest.name) if o.text == data["text"]]) == 1
+
+
+BAD = [
+    ({"text": ""}, "text", "请写明您的问题"),
+    ({"text": "   短  "}, "text", "至少4个字"),
+    ({"text": "长" * 2001}, "text", "最多2000字"),
+    ({"account": "income:lottery"}, "account", "请选择公示中的一项"),
+    ({"kind": "complaint"}, "kind", "Choose an objection or an inspection request"),
+    ({"household": "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"}, "household", "本小区的房屋"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
+def test_a_bad_objection_files_nothing_and_says_why(web: httpx.Client, ledger: Ledger, change: dict[str, str],
+                                                    field: str, message: str) -> None:
+    latest = ledger.disclosures()[-1]
+    before = len(ledger.objections(latest.name))
+    fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
+    reply = web.post(f"/c/{SHENGJIAN}/objections", data={**fields, "text": "请说明这一项的支出明细", **change})
+    assert reply.status_code == 422
+    assert message in reply.text
+    assert 'role="alert"' in reply.text and f'href="#f-{field}"' in reply.text
+    assert 'aria-invalid="true"' in reply.text
+    assert len(ledger.objections(latest.name)) == before
+
+
+def test_the_json_twin_carries_the_same_disclosures(web: httpx.Client, ledger: Ledger) -> None:
+    body = web.get(f"/api/compounds/{SHENGJIAN}").json()
+    assert [d["period"] for d in body["disclosures"]] == [d.period for d in ledger.disclosures()]
+    assert body["chain"]["valid"] is True
+    assert web.get("/openapi.json").status_code == 200
+
+
+def test_pages_run_no_scripts_and_public_ones_cache_briefly(web: httpx.Client) -> None:
+    page = web.get(f"/c/{SHENGJIAN}")
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "public, max-age=60"
+    assert "<script" not in page.text
+    assert web.get("/signin").headers["cache-control"] == "no-store"

@@ -1,0 +1,132 @@
+"""The portal's pieces without a platform: money formatting, charts, the objection form's
+checks, the operator check, and the chain badge's honest states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import Request
+from linli_portal import charts
+from linli_portal.app import templates
+from linli_portal.compound import Chain, CompoundView
+from linli_portal.fmt import account_names, yuan, yuan_short
+from linli_portal.objections import ObjectionForm
+from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize
+from starlette.datastructures import Headers
+
+from linli.governance.v1 import disclosure_pb2, org_pb2
+from linli_runtime.auth import PrincipalKind, TokenSigner
+
+SECRET = "s" * 40
+
+
+@pytest.mark.parametrize(("fen", "text"), [(0, "¥0.00"), (5, "¥0.05"), (123_456_789, "¥1,234,567.89"),
+                                           (-2_500, "−¥25.00")])
+def test_money_reads_in_yuan_from_integer_fen(fen: int, text: str) -> None:
+    assert yuan(fen) == text
+
+
+def test_short_money_for_chart_labels() -> None:
+    assert [yuan_short(f) for f in (9_000, 960_000, 12_000_000, 250_000_000)] == ["¥90", "¥9.6k", "¥120k", "¥2.5m"]
+
+
+def test_accounts_read_chinese_first_with_english() -> None:
+    assert account_names("income:parking") == ("停车费", "Parking")
+    assert account_names("expense:cleaning", {"cleaning": "保洁 Cleaning"}) == ("保洁", "Cleaning")
+    assert account_names("expense:new_line") == ("new line", "new line")
+
+
+def test_a_chart_is_an_image_with_a_title_and_a_description_and_escapes_text() -> None:
+    svg = str(charts.hbars([charts.Bar("<b>保洁</b>", 5, "5 / 10", target=10)], title="T & t", desc="D"))
+    assert 'role="img"' in svg and "<title id=" in svg and "<desc id=" in svg
+    assert "&lt;b&gt;保洁&lt;/b&gt;" in svg and "T &amp; t" in svg and "<b>" not in svg
+    assert charts.hbars([], title="t", desc="d") == ""
+
+
+def test_every_chart_has_its_own_ids() -> None:
+    first = str(charts.columns([("2026-09", 1, "1")], title="a", desc="b"))
+    second = str(charts.columns([("2026-09", 1, "1")], title="a", desc="b"))
+    assert first.split('aria-labelledby="')[1][:20] != second.split('aria-labelledby="')[1][:20]
+
+
+def test_a_stacked_chart_draws_one_segment_per_non_zero_count() -> None:
+    svg = str(charts.stacked([("怀远镇", [0, 2, 3])], [("a", "#000"), ("b", "#111"), ("c", "#222")],
+                             title="t", desc="d"))
+    assert svg.count('fill="#111"') == 2 and svg.count('fill="#000"') == 1  # legend + segment; legend only
+
+
+ACCOUNTS = {"income:parking", "expense:cleaning"}
+HOMES = {"c/b1/h101"}
+
+
+def test_a_good_objection_form_passes_and_keeps_its_request_id() -> None:
+    form = ObjectionForm(account="income:parking", kind="inspection", text="  请说明停车费  ", household="c/b1/h101",
+                         request_id="a" * 32)
+    assert form.validate(ACCOUNTS, HOMES) and form.text == "请说明停车费"
+    request = form.request("compounds/c/disclosures/2026-10")
+    assert request.kind == disclosure_pb2.OBJECTION_KIND_INSPECTION and request.request_id == "a" * 32
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"account": "income:other"}, "account"), ({"kind": ""}, "kind"), ({"text": "abc"}, "text"),
+    ({"text": "x" * 2001}, "text"), ({"household": "c/b2/h101"}, "household")])
+def test_each_bad_field_gets_its_message(change: dict[str, str], field: str) -> None:
+    form = ObjectionForm(**{"account": "income:parking", "kind": "objection", "text": "请说明停车费", **change})
+    assert not form.validate(ACCOUNTS, HOMES)
+    assert list(form.errors) == [field] and any(ord(c) > 127 for c in form.errors[field])
+
+
+def test_a_tampered_request_id_is_replaced() -> None:
+    form = ObjectionForm(account="income:parking", text="请说明停车费", request_id="../../x")
+    assert form.validate(ACCOUNTS, HOMES) and len(form.request_id) == 32 and form.request_id != "../../x"
+
+
+def request_with(headers: dict[str, str] | None = None, cookie: str = "") -> Request:
+    raw = dict(headers or {})
+    if cookie:
+        raw["cookie"] = f"{COOKIE}={cookie}"
+    return Request({"type": "http", "headers": Headers(raw).raw, "method": "GET", "path": "/"})
+
+
+def test_the_operator_check() -> None:
+    signer = TokenSigner(SECRET)
+    token = signer.issue("wang", role="street_officer", scope="chengdu/chongzhou")
+    assert authorize(signer, request_with(cookie=token), "chengdu/chongzhou/longxing").principal.subject == "wang"
+    assert authorize(signer, request_with({"authorization": f"Bearer {token}"}), "chengdu/chongzhou").token == token
+    with pytest.raises(OutOfScope, match="does not include chengdu/jinjiang"):
+        authorize(signer, request_with(cookie=token), "chengdu/jinjiang")
+    with pytest.raises(OutOfScope, match=r"does not include chengdu\.$"):
+        authorize(signer, request_with(cookie=token), "chengdu")
+    with pytest.raises(SignInNeeded):
+        authorize(signer, request_with(), "chengdu/chongzhou")
+    with pytest.raises(SignInNeeded):
+        authorize(signer, request_with(cookie=TokenSigner("t" * 40).issue("x", role="city_operator")), "chengdu")
+    expired = signer.issue("wang", role="city_operator", scope="chengdu", ttl_seconds=1, now=1_000_000)
+    with pytest.raises(SignInNeeded, match="expired"):
+        authorize(signer, request_with(cookie=expired), "chengdu")
+    resident = signer.issue("li", role="resident", scope="chengdu")
+    with pytest.raises(OutOfScope, match="cannot open operator pages"):
+        authorize(signer, request_with(cookie=resident), "chengdu")
+    service = signer.issue("svc", role="platform_admin", kind=PrincipalKind.SERVICE)
+    with pytest.raises(OutOfScope):
+        authorize(signer, request_with(cookie=service), "chengdu")
+
+
+def render_compound(chain: Chain, disclosures: list[disclosure_pb2.Disclosure]) -> str:
+    view = CompoundView("c/x", org_pb2.OrgUnit(path="c/x", display_name="某小区"), [], disclosures, None, chain)
+    context: dict[str, Any] = {"request": request_with(), "v": view, "form": ObjectionForm(), "notice": ""}
+    return templates.get_template("compound.html").render(context)
+
+
+def test_a_broken_chain_says_where_it_broke() -> None:
+    d = disclosure_pb2.Disclosure(name="compounds/c~x/disclosures/2026-10", period="2026-10")
+    html = render_compound(Chain(False, 2, "2026-09", "seal_mismatch: recomputed seal differs"), [d])
+    assert 'data-valid="false"' in html and "验证未通过：第 2026-09 期公示与账本不符" in html
+    assert "Not verified: broken at 2026-09 (seal_mismatch: recomputed seal differs)" in html.replace("&#39;", "'")
+    assert "已验证" not in html
+
+
+def test_no_disclosure_yet_is_not_verified() -> None:
+    html = render_compound(Chain(True, 0), [])
+    assert 'data-valid="false"' in html and "尚未验证" in html and "还没有公示" in html
