@@ -34,6 +34,12 @@ class ServiceDescriptor:
         return self.name.upper().replace("-", "_") + "_SERVICE_ADDR"
 
     @property
+    def owns_database(self) -> bool:
+        """A platform service (a ServiceApp) keeps its state in a database of its own, with an
+        outbox and inbox; an HTTP gateway keeps none."""
+        return self.protocol == "grpc"
+
+    @property
     def db_name(self) -> str:
         return self.name.replace("-", "_")
 

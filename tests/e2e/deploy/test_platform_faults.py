@@ -87,7 +87,8 @@ class Databases:
 
     def __init__(self, cluster: LocalCluster) -> None:
         assert cluster.postgres is not None
-        self.by_service = {d.name: Database(cluster.postgres.database_url(d.db_name)) for d in cluster.descriptors}
+        self.by_service = {d.name: Database(cluster.postgres.database_url(d.db_name))
+                           for d in cluster.descriptors if d.owns_database}
 
     async def rows(self, service: str, query: sa.Select) -> list[sa.Row]:  # type: ignore[type-arg]
         async with self.by_service[service].engine.connect() as conn:
