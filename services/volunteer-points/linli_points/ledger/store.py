@@ -3,25 +3,37 @@
 Every write runs as: lock the accounts whose limits or state it checks (the debit account of a
 volunteer; one statement, ordered by id), look for a transfer with the same id (a replay
 returns it, a reuse with other content is refused), check the limit, update both accounts'
-running totals (`UPDATE … RETURNING` the balance after) and insert the immutable transfer — all
-in one transaction, with the events it causes written to the outbox in the same transaction.
-Accounts that are only credited, and `system/issuance` (which has no limit), are not locked up
-front: their UPDATE takes the row lock, last, so the hot system rows are held for as short a
-time as possible.
+running totals and insert the immutable transfer — all in one transaction, with the events it
+causes written to the outbox in the same transaction.
+
+Two kinds of account keep their totals differently (see ledger/tables.py):
+- a volunteer's account in its own row, updated with `UPDATE … RETURNING` the balance after
+  (stored on the transfer), under the row lock its limit check took;
+- a system account (`system/issuance`, `system/redemption-clearing`, `system/expiry`) in
+  `SLOTS` slot rows: a transfer adds its deltas to one slot picked at random (an upsert) and
+  stores no balance after. Every hold and post of a community touches one of these, and with
+  one row per account they all queued on that row's lock for a commit's duration (34
+  redeems/s at 32 terminals); with slots, two transfers wait for each other only when they
+  pick the same slot. A debit of a system account that has a limit (clearing, expiry: only
+  reversals and manual transfers) locks the account's row first, so such debits are serial
+  and the limit check sums the slots under that lock: everything else only adds credits or
+  settles pending debits, which never lowers what it saw as available.
 
 Concurrency: on SQLite every write transaction starts with BEGIN IMMEDIATE (the runtime), so
-writes are serial. On PostgreSQL the `SELECT … FOR UPDATE` of the debit account serialises
-spenders of one account, and READ COMMITTED lets the second of two racing replays see the
-first's committed transfer once it holds the lock. The races locks do not cover (two
-transactions creating the same account or the same transfer id; a refund and a spend crossing
-on the clearing account) end in a unique-key violation or a deadlock report; the whole
-transaction is then retried (`linli_points.tx`) and answers as a replay.
+writes are serial. On PostgreSQL the `SELECT … FOR NO KEY UPDATE` of the debit account
+serialises spenders of one account (NO KEY: inserting transfers and slots that reference the
+row, which takes a KEY SHARE lock, does not wait for it), and READ COMMITTED lets the second of
+two racing replays see the first's committed transfer once it holds the lock. The races locks
+do not cover (two transactions creating the same account or the same transfer id; a refund and
+a spend crossing on the clearing account) end in a unique-key violation or a deadlock report;
+the whole transaction is then retried (`linli_points.tx`) and answers as a replay.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -53,7 +65,7 @@ from linli_points.ledger.model import (
     Transfer,
     TransferRequest,
 )
-from linli_points.ledger.tables import accounts, holds, transfers
+from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -66,6 +78,9 @@ T = TypeVar("T")
 # (subject, payload, org_scope) → envelope; ServiceApp.event in the service.
 EventFactory = Callable[[str, Message, str], EventEnvelope]
 
+# Slot rows per system account: enough that 32+ concurrent transfers rarely pick the same one.
+SLOTS = 32
+_TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 POSTED_KINDS = frozenset({Kind.DIRECT, Kind.POST, Kind.REVERSAL})
 REVERSIBLE_KINDS = POSTED_KINDS
 _HOLD_EVENT_STATE = {
@@ -118,6 +133,17 @@ def _hold(row: Any) -> Hold:
 
 
 _HOLD_COLUMNS = (*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
+
+
+def in_slots(account: str) -> bool:
+    """Whether `account` keeps its running totals in slot rows rather than its own row."""
+    return account in SYSTEM_ACCOUNTS
+
+
+def _slot_sums(account_ids: Any) -> Any:
+    """SELECT account_id, Σ totals over the slots of the accounts `account_ids` selects."""
+    return (sa.select(account_slots.c.account_id, *(sa.func.sum(account_slots.c[col]).label(col) for col in _TOTALS))
+            .where(account_slots.c.account_id.in_(account_ids)).group_by(account_slots.c.account_id))
 
 
 class Ledger:
@@ -393,7 +419,7 @@ class Ledger:
         self, conn: AsyncConnection, path: str, names: Iterable[str], lock: Iterable[str]
     ) -> dict[str, dict[str, Any]]:
         """The named accounts of a community (opening missing ones), with those in `lock`
-        locked (`SELECT … FOR UPDATE`, in id order) for the limit checks and state changes
+        locked (`SELECT … FOR NO KEY UPDATE`, in id order) for the limit checks and state changes
         that follow. The others are only read: `_record` changes their totals with an UPDATE,
         which takes their row lock as late as possible — they are the hot rows (every credit
         debits `system/issuance`), and credits need no limit check."""
@@ -406,7 +432,7 @@ class Ledger:
                     continue
                 query = (sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name.in_(subset))
                          .order_by(accounts.c.id))
-                for row in await conn.execute(query.with_for_update() if for_update else query):
+                for row in await conn.execute(query.with_for_update(key_share=True) if for_update else query):
                     found[row.name] = {**row._mapping, "locked": for_update}
             return found
 
@@ -432,7 +458,8 @@ class Ledger:
         amount, kind = request.amount, request.kind
         if kind in (Kind.DIRECT, Kind.PENDING, Kind.REVERSAL) and not debit["allow_negative"]:
             assert debit["locked"], "a limit is checked only on a locked row"
-            available = debit["credits_posted"] - debit["debits_posted"] - debit["debits_pending"]
+            totals = await self._totals(conn, debit)
+            available = totals["credits_posted"] - totals["debits_posted"] - totals["debits_pending"]
             if available < amount:
                 raise FailedPrecondition(
                     f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
@@ -454,12 +481,16 @@ class Ledger:
                 c["earned"] = amount
             elif request.credit_account == ISSUANCE and volunteer_of(request.debit_account) is not None:
                 d["earned"] = -amount
-        # Locked rows first, then the unlocked ones — volunteers before the hot system accounts,
-        # so a transaction holds a hot row's lock only for its last few statements.
+        # Locked rows first, then the unlocked ones — volunteers before the system accounts' slots,
+        # so a transaction holds a slot's lock only for its last few statements.
         order = sorted(((debit, d), (credit, c)),
-                       key=lambda rd: (not rd[0]["locked"], rd[0]["name"] in SYSTEM_ACCOUNTS, rd[0]["id"]))
-        after: dict[int, int] = {}
+                       key=lambda rd: (not rd[0]["locked"], in_slots(rd[0]["name"]), rd[0]["id"]))
+        after: dict[int, int | None] = {}
         for row, deltas in order:
+            if in_slots(row["name"]):
+                await self._add_to_slot(conn, row["id"], deltas)
+                after[row["id"]] = None
+                continue
             result = await conn.execute(
                 accounts.update()
                 .where(accounts.c.id == row["id"])
@@ -503,6 +534,27 @@ class Ledger:
                     request.community_path,
                 )
         return transfer
+
+    @staticmethod
+    async def _add_to_slot(conn: AsyncConnection, account_id: int, deltas: dict[str, int]) -> None:
+        """Add `deltas` to one slot of a slot account (created on first use), picked at random."""
+        assert "earned" not in deltas, "system accounts earn nothing"
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(account_slots).values(account_id=account_id, slot=random.randrange(SLOTS), **deltas)
+        await conn.execute(insert.on_conflict_do_update(
+            index_elements=[account_slots.c.account_id, account_slots.c.slot],
+            set_={col: account_slots.c[col] + insert.excluded[col] for col in deltas}))
+
+    @staticmethod
+    async def _totals(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, int]:
+        """An account's totals: its row's, plus its slots' for a slot account."""
+        totals = {col: int(row[col]) for col in _TOTALS}
+        if in_slots(row["name"]):
+            sums = (await conn.execute(_slot_sums([row["id"]]))).first()
+            if sums is not None:
+                for col in _TOTALS:
+                    totals[col] += int(sums._mapping[col])
+        return totals
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -555,9 +607,10 @@ class Ledger:
                     sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name == account)
                 )
             ).first()
-        if row is None:  # never used: an empty account
-            return Balance(path, account, 0, 0, 0)
-        return Balance(path, account, row.credits_posted - row.debits_posted, row.debits_pending, row.earned)
+            if row is None:  # never used: an empty account
+                return Balance(path, account, 0, 0, 0)
+            t = await self._totals(conn, dict(row._mapping))
+        return Balance(path, account, t["credits_posted"] - t["debits_posted"], t["debits_pending"], row.earned)
 
     async def history(self, path: str, account: str, after_seq: int, limit: int) -> tuple[list[HistoryEntry], int]:
         """Transfers touching `account` after `after_seq`, oldest first; and the last seq
@@ -581,20 +634,36 @@ class Ledger:
                     .limit(limit + 1)
                 )
             ).all()
+            # A slot account stores no balance after each transfer: start from its balance
+            # before this page (one indexed sum) and keep a running total.
+            running = await self._posted_before(conn, account_id, rows[0].seq) if rows and in_slots(account) else None
         entries = []
         for row in rows[:limit]:
             t = _transfer(row)
             is_credit = row.credit_account_id == account_id
             moved = t.amount if t.kind in POSTED_KINDS else 0
-            entries.append(
-                HistoryEntry(
-                    t,
-                    change=moved if is_credit else -moved,
-                    balance_after=t.credit_balance_after if is_credit else t.debit_balance_after,
-                )
-            )
+            change = moved if is_credit else -moved
+            if running is not None:
+                running += change
+                balance_after = running
+            else:
+                stored = t.credit_balance_after if is_credit else t.debit_balance_after
+                assert stored is not None, "accounts kept in their own row record every balance after"
+                balance_after = stored
+            entries.append(HistoryEntry(t, change=change, balance_after=balance_after))
         more = len(rows) > limit
         return entries, (entries[-1].transfer.seq if more else 0)
+
+    @staticmethod
+    async def _posted_before(conn: AsyncConnection, account_id: int, seq: int) -> int:
+        """An account's posted balance just before transfer `seq`, summed from the transfers."""
+        posted = [int(k) for k in POSTED_KINDS]
+        balance = 0
+        for column, sign in ((transfers.c.credit_account_id, 1), (transfers.c.debit_account_id, -1)):
+            total = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(transfers.c.amount), 0)).where(
+                column == account_id, transfers.c.seq < seq, transfers.c.kind.in_(posted)))).scalar_one()
+            balance += sign * int(total)
+        return balance
 
     async def community_sum(self, path: str) -> int:
         """Sum of the posted balances of a community's accounts (always 0)."""
@@ -605,7 +674,15 @@ class Ledger:
                     .where(accounts.c.community_path == path)
                 )
             ).scalar_one()
-        return int(total)
+            in_slot_rows = (
+                await conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(account_slots.c.credits_posted
+                                                           - account_slots.c.debits_posted), 0))
+                    .select_from(account_slots.join(accounts, accounts.c.id == account_slots.c.account_id))
+                    .where(accounts.c.community_path == path)
+                )
+            ).scalar_one()
+        return int(total) + int(in_slot_rows)
 
     # -- events --------------------------------------------------------------------------------
 

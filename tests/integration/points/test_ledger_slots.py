@@ -1,0 +1,135 @@
+"""System accounts keep their totals in slot rows (see linli_points.ledger.tables): their
+balances, limits, history and the community's sum to zero stay exact under concurrency, and
+the migrations build exactly the tables the code uses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from linli_points.ledger.accounts import ISSUANCE, REDEMPTION_CLEARING, volunteer_account
+from linli_points.ledger.model import Kind, TransferRequest
+from linli_points.ledger.store import SLOTS, Ledger
+from linli_points.ledger.tables import account_slots, accounts, transfers
+from linli_points.main import MIGRATIONS
+from linli_points.tables import metadata
+
+from linli_runtime.db import Database
+from linli_runtime.errors import FailedPrecondition
+from linli_runtime.migrations import upgrade
+
+from .conftest import FENGSHU
+
+VOLUNTEERS = [volunteer_account(f"v-{i:02d}") for i in range(20)]
+
+
+async def slot_rows(ledger: Ledger, name: str) -> list[tuple[int, int, int]]:
+    async with ledger.db.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(  # type: ignore[misc]
+            sa.select(account_slots.c.slot, account_slots.c.credits_posted, account_slots.c.credits_pending)
+            .join(accounts, accounts.c.id == account_slots.c.account_id)
+            .where(accounts.c.community_path == FENGSHU, accounts.c.name == name))]
+
+
+async def test_concurrent_holds_and_posts_of_many_volunteers_add_up_in_the_clearing_slots(ledger: Ledger) -> None:
+    for i, v in enumerate(VOLUNTEERS):
+        await ledger.transfer(TransferRequest(FENGSHU, f"fund-{i}", ISSUANCE, v, 100))
+
+    async def redeem(i: int, v: str, n: int) -> None:
+        hold_id = f"h-{i}-{n}"
+        await ledger.place_hold(TransferRequest(FENGSHU, hold_id, v, REDEMPTION_CLEARING, 3, Kind.PENDING,
+                                                timeout_seconds=300))
+        if n % 3 == 2:
+            await ledger.void_hold(FENGSHU, hold_id)
+        else:
+            await ledger.post_hold(FENGSHU, hold_id)
+
+    await asyncio.gather(*(redeem(i, v, n) for i, v in enumerate(VOLUNTEERS) for n in range(6)))
+    clearing = await ledger.balance(FENGSHU, REDEMPTION_CLEARING)
+    assert (clearing.balance, clearing.held) == (20 * 4 * 3, 0)
+    assert [(await ledger.balance(FENGSHU, v)).available for v in VOLUNTEERS] == [100 - 12] * 20
+    assert (await ledger.balance(FENGSHU, ISSUANCE)).balance == -2000
+    assert await ledger.community_sum(FENGSHU) == 0
+    rows = await slot_rows(ledger, REDEMPTION_CLEARING)
+    assert 1 < len(rows) <= SLOTS  # spread over slots …
+    assert sum(r[1] for r in rows) == 240 and sum(r[2] for r in rows) == 0  # … that add up
+    async with ledger.db.engine.connect() as conn:  # the system side stores no balance after
+        stored = (await conn.execute(sa.select(transfers.c.credit_balance_after, transfers.c.debit_balance_after)
+                                     .where(transfers.c.transfer_id == "h-0-0"))).one()
+    assert stored[0] is None and stored[1] in (100, 97, 94, 91)  # the volunteer's: before or after others' posts
+
+
+async def test_a_limited_system_account_is_never_overdrawn_by_concurrent_debits(ledger: Ledger) -> None:
+    await ledger.transfer(TransferRequest(FENGSHU, "fund", ISSUANCE, VOLUNTEERS[0], 10))
+    await ledger.transfer(TransferRequest(FENGSHU, "spend", VOLUNTEERS[0], REDEMPTION_CLEARING, 10))
+
+    async def pay_back(i: int) -> bool:
+        try:
+            await ledger.transfer(TransferRequest(FENGSHU, f"back-{i}", REDEMPTION_CLEARING, VOLUNTEERS[1 + i % 5], 1))
+        except FailedPrecondition as refusal:
+            assert refusal.reason == "INSUFFICIENT_POINTS"
+            return False
+        return True
+
+    results = await asyncio.gather(*(pay_back(i) for i in range(30)))
+    assert sum(results) == 10
+    assert (await ledger.balance(FENGSHU, REDEMPTION_CLEARING)).balance == 0
+    assert await ledger.community_sum(FENGSHU) == 0
+
+
+async def test_history_of_a_slot_account_has_a_running_balance_across_pages(ledger: Ledger) -> None:
+    await ledger.transfer(TransferRequest(FENGSHU, "fund", ISSUANCE, VOLUNTEERS[0], 50))
+    for n in range(5):
+        await ledger.place_hold(TransferRequest(FENGSHU, f"h{n}", VOLUNTEERS[0], REDEMPTION_CLEARING, n + 1,
+                                                Kind.PENDING, timeout_seconds=300))
+        await ledger.post_hold(FENGSHU, f"h{n}")
+    await ledger.reverse(FENGSHU, "refund", "h4/post", 2, "refund")
+    seen, after = [], 0
+    while True:
+        page, after = await ledger.history(FENGSHU, REDEMPTION_CLEARING, after, 3)
+        seen += [(e.change, e.balance_after) for e in page]
+        if not after:
+            break
+    assert seen == [(0, 0), (1, 1), (0, 1), (2, 3), (0, 3), (3, 6), (0, 6), (4, 10), (0, 10), (5, 15), (-2, 13)]
+    assert (await ledger.balance(FENGSHU, REDEMPTION_CLEARING)).balance == 13
+    issuance, _ = await ledger.history(FENGSHU, ISSUANCE, 0, 10)
+    assert [(e.change, e.balance_after) for e in issuance] == [(-50, -50)]
+
+
+async def test_a_hold_on_a_system_account_is_checked_against_its_slots(ledger: Ledger) -> None:
+    await ledger.transfer(TransferRequest(FENGSHU, "fund", ISSUANCE, VOLUNTEERS[0], 10))
+    await ledger.transfer(TransferRequest(FENGSHU, "spend", VOLUNTEERS[0], REDEMPTION_CLEARING, 10))
+    await ledger.place_hold(TransferRequest(FENGSHU, "ch", REDEMPTION_CLEARING, VOLUNTEERS[1], 7, Kind.PENDING,
+                                            timeout_seconds=300))
+    with pytest.raises(FailedPrecondition):
+        await ledger.place_hold(TransferRequest(FENGSHU, "ch2", REDEMPTION_CLEARING, VOLUNTEERS[1], 4,
+                                                Kind.PENDING, timeout_seconds=300))
+    balance = await ledger.balance(FENGSHU, REDEMPTION_CLEARING)
+    assert (balance.balance, balance.held, balance.available) == (10, 7, 3)
+    await ledger.void_hold(FENGSHU, "ch")
+    assert (await ledger.balance(FENGSHU, REDEMPTION_CLEARING)).available == 10
+
+
+async def test_totals_kept_in_the_row_before_slots_existed_still_count(ledger: Ledger) -> None:
+    """p0005 moves no data: what a system account's row held stays part of its totals."""
+    await ledger.transfer(TransferRequest(FENGSHU, "fund", ISSUANCE, VOLUNTEERS[0], 10))
+    async with ledger.db.engine.begin() as conn:  # as if written before the upgrade
+        await conn.execute(accounts.update().where(accounts.c.name == ISSUANCE).values(debits_posted=5))
+    assert (await ledger.balance(FENGSHU, ISSUANCE)).balance == -15
+    assert await ledger.community_sum(FENGSHU) == -5
+
+
+async def test_migrations_match_the_tables_and_rerun_cleanly(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await upgrade(db, MIGRATIONS)
+        await upgrade(db, MIGRATIONS)
+        async with db.engine.connect() as conn:
+            diff = await conn.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
+        assert [d for d in diff if "points_" in repr(d)] == []
+    finally:
+        await db.dispose()
