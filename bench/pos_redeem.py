@@ -50,6 +50,7 @@ from linli_runtime.testing.echo import BareEchoServicer
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 SECRET = "bench-signing-key-0123456789abcdef-0123"
+POOL_SIZE = 40
 
 
 async def run_load(calls: list, seconds: float) -> tuple[int, list[float], int]:  # type: ignore[type-arg]
@@ -94,7 +95,9 @@ async def bench_echo(clients: int, seconds: float) -> tuple[float, list[float]]:
 
 def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING"}
+    # A connection per concurrent call (plus the relay's and recovery's): see database_pool_size.
+    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING",
+            "LINLI_DATABASE_POOL_SIZE": str(POOL_SIZE)}
     proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     if not wait_serving(address, 120, proc):
@@ -183,7 +186,7 @@ class Profiler:
         self.name, self.out = name, out
         self.proc = subprocess.Popen(
             [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out),
-             "--idle", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             *([] if os.environ.get("BENCH_SPY_CPU") else ["--idle"]), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def summary(self) -> list[list[str]]:
         try:
@@ -295,7 +298,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
                       "PostgreSQL": (lambda: postgres_processes(tmp / "pg" / "data")) if pg else list,
                       "nats-server": just(nats.proc.pid) if nats.proc else list}
             meter = CpuMeter(groups)
-            out = Path(tempfile.mkdtemp(prefix="linli-bench-profile-"))
+            out = Path(tempfile.mkdtemp(prefix="linli-bench-profile-")) if args.profile else tmp
             profilers = [Profiler("partner-redemption", app.pid, args.seconds, out / "partner-redemption.spy"),
                          Profiler("volunteer-points", points.pid, args.seconds, out / "volunteer-points.spy")
                          ] if args.profile else []

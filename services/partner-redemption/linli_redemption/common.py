@@ -153,9 +153,29 @@ def _retryable(exc: DBAPIError) -> bool:
 
 @asynccontextmanager
 async def reading(db: Database) -> AsyncIterator[AsyncConnection]:
-    """A connection for reads (no write lock; sees committed data)."""
-    async with db.session() as session:
-        yield await session.connection()
+    """A connection for reads (no write lock; sees committed data).
+
+    On PostgreSQL it runs in autocommit: under READ COMMITTED every statement sees its own
+    snapshot anyway, so a transaction around reads adds nothing but BEGIN and ROLLBACK — two
+    round trips per read, a sixth of a redeem's database traffic."""
+    if db.is_sqlite:
+        async with db.session() as session:
+            yield await session.connection()
+        return
+    async with db.engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def write_one(db: Database, statement: Any) -> int:
+    """Run one write statement on its own and return the rows it changed. A single statement
+    is atomic by itself, so on PostgreSQL it needs no BEGIN … COMMIT around it; on SQLite it
+    takes the write queue like any transaction."""
+    if db.is_sqlite:
+        async with db.transaction() as session:
+            return int((await (await session.connection()).execute(statement)).rowcount)
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return int((await conn.execute(statement)).rowcount)
 
 
 async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -116,12 +116,18 @@ class Members:
 
         return await in_transaction(self.db, open_session)
 
-    async def session(self, who: TerminalCaller, session_id: str) -> MemberSession:
-        """A live session of this terminal (MEMBER_SESSION_EXPIRED once past its time)."""
+    async def session(self, who: TerminalCaller, session_id: str, conn: AsyncConnection | None = None
+                      ) -> MemberSession:
+        """A live session of this terminal (MEMBER_SESSION_EXPIRED once past its time); read on
+        `conn` when the caller has a connection open already."""
         if not session_id or len(session_id) > 64:
             raise InvalidArgument.field("member_session", "is required (from ResolveMemberCode)")
-        async with reading(self.db) as session:
-            row = (await session.execute(member_session.select().where(member_session.c.id == session_id))).first()
+        query = member_session.select().where(member_session.c.id == session_id)
+        if conn is not None:
+            row = (await conn.execute(query)).first()
+        else:
+            async with reading(self.db) as session:
+                row = (await session.execute(query)).first()
         if row is None or row.terminal_id != who.terminal_id:
             raise InvalidArgument.field("member_session", "is not a session this terminal opened",
                                         reason="MEMBER_SESSION_UNKNOWN")

@@ -20,6 +20,7 @@ committed redemption. Voiding returns the reserved stock exactly once (condition
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ from linli_redemption.common import (
     parse_name,
     reading,
     ts,
+    write_one,
 )
 from linli_redemption.members import Members, TerminalCaller
 from linli_redemption.points_client import LedgerRefusal, PointsClient
@@ -82,6 +84,8 @@ class Redemptions:
         self.refund_window = refund_window
         # Test seam: awaited right after PlaceHold answered (fault injection: a crash there).
         self.after_hold: Callable[[Rec], Any] | None = None
+        # Merchants' display names for the committed event: {id: (name, read at)}.
+        self._merchant_names: dict[str, tuple[str, float]] = {}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -111,14 +115,19 @@ class Redemptions:
         digest = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
         by_request = sa.and_(redemption.c.merchant_id == merchant_id, redemption.c.request_id == request_id)
 
-        existing = await self._row(None, by_request)
+        async with reading(self.db) as conn:  # a retry's first answer, else the member's session
+            existing = await self._row(conn, by_request)
+            member = await self.members.session(who, session_id, conn) if existing is None else None
         if existing is None:
-            member = await self.members.session(who, session_id)
+            attempts = 0
 
             async def reserve(conn: AsyncConnection) -> Rec:
-                again = await self._row(conn, by_request)
-                if again is not None:  # a concurrent retry got here first
-                    return again
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1:  # retried after a unique-key race: a concurrent retry may have won it
+                    again = await self._row(conn, by_request)
+                    if again is not None:
+                        return again
                 return await self._reserve(conn, who, merchant_id, reward_id, quantity, expected_points, request_id,
                                            digest, member)
 
@@ -178,14 +187,12 @@ class Redemptions:
     async def _record(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str, item: Rec,
                       quantity: int, points: int, request_id: str, digest: str, member: Any, now: datetime) -> Rec:
         rid = f"r-{uuid.uuid4().hex[:20]}"
-        await conn.execute(redemption.insert().values(
+        return (await conn.execute(redemption.insert().values(
             id=rid, merchant_id=merchant_id, request_id=request_id, fingerprint=digest,
             terminal_id=who.terminal_id, community_path=member.community_path, volunteer_id=member.volunteer_id,
             masked_member=member.masked_member, reward_id=reward_id, reward_name=item.display_name,
-            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now))
-        row = await self._row(conn, redemption.c.id == rid)
-        assert row is not None
-        return row
+            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now)
+            .returning(*redemption.c))).one()
 
     async def drive(self, row: Rec) -> Rec:
         """Take a redemption as far as it goes: the committed row, or the refusal it ended in."""
@@ -206,7 +213,8 @@ class Redemptions:
         if hold.state in (lpb.HOLD_STATE_VOIDED, lpb.HOLD_STATE_EXPIRED):
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
         if hold.state == lpb.HOLD_STATE_PENDING and not row.hold_placed:
-            marked = await in_transaction(self.db, lambda conn: self._mark_placed(conn, row.id))
+            marked = await write_one(self.db, redemption.update().where(
+                redemption.c.id == row.id, redemption.c.state == PENDING).values(hold_placed=True)) == 1
             if not marked:  # voided meanwhile (cancel or recovery): give the points back
                 await self._void_hold_quietly(row)
                 current = await self.get(row.merchant_id, row.id)
@@ -216,11 +224,6 @@ class Redemptions:
         except LedgerRefusal:
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
         return await self._commit(row, posted.transfer.transfer_id, posted.transfer.create_time.ToDatetime())
-
-    async def _mark_placed(self, conn: AsyncConnection, rid: str) -> bool:
-        done = await conn.execute(redemption.update().where(redemption.c.id == rid, redemption.c.state == PENDING)
-                                  .values(hold_placed=True))
-        return bool(done.rowcount == 1)
 
     async def _void_hold_quietly(self, row: Rec) -> None:
         try:
@@ -252,17 +255,27 @@ class Redemptions:
             return current
         return await self.drive(current)
 
+    async def _merchant_name(self, conn: AsyncConnection, merchant_id: str) -> str:
+        """The merchant's display name, re-read at most once a minute (it only labels the event)."""
+        cached = self._merchant_names.get(merchant_id)
+        if cached is not None and time.monotonic() - cached[1] < 60:
+            return cached[0]
+        name = (await conn.execute(sa.select(partner.c.display_name).where(
+            partner.c.id == merchant_id))).scalar_one_or_none() or merchant_id
+        self._merchant_names[merchant_id] = (name, time.monotonic())
+        return name
+
     async def _commit(self, row: Rec, transfer_id: str, ledger_time: datetime) -> Rec:
-        async def commit(conn: AsyncConnection) -> None:
+        async def commit(conn: AsyncConnection) -> Rec | None:
             now = self.clock.now()
-            done = await conn.execute(redemption.update().where(redemption.c.id == row.id,
-                                                                redemption.c.state == PENDING)
-                                      .values(state=COMMITTED, transfer_id=transfer_id, hold_placed=True,
-                                              commit_time=now, ledger_day=china_day(ledger_time)))
-            if done.rowcount != 1:
-                return
-            merchant_name = (await conn.execute(sa.select(partner.c.display_name).where(
-                partner.c.id == row.merchant_id))).scalar_one_or_none() or row.merchant_id
+            done = (await conn.execute(redemption.update().where(redemption.c.id == row.id,
+                                                                 redemption.c.state == PENDING)
+                                       .values(state=COMMITTED, transfer_id=transfer_id, hold_placed=True,
+                                               commit_time=now, ledger_day=china_day(ledger_time))
+                                       .returning(*redemption.c))).first()
+            if done is None:
+                return None
+            merchant_name = await self._merchant_name(conn, row.merchant_id)
             payload = events.RedemptionCommitted(
                 redemption=f"merchants/{row.merchant_id}/redemptions/{row.id}", request_id=row.request_id,
                 community_path=row.community_path, merchant_id=row.merchant_id, merchant_name=merchant_name,
@@ -270,8 +283,11 @@ class Redemptions:
                 reward_name=row.reward_name, quantity=row.quantity, points=row.points, transfer_id=transfer_id,
                 committed_at=ts(now))
             await publish_in(conn, self.make_event("redemption.redemption.committed", payload, row.community_path))
+            return done
 
-        await in_transaction(self.db, commit)
+        committed = await in_transaction(self.db, commit)
+        if committed is not None:
+            return committed
         current = await self.get(row.merchant_id, row.id)
         if current.state != COMMITTED:  # cannot happen: a posted hold is never voided (module doc)
             log.error("posted hold of a voided redemption", extra={"redemption": row.id})
