@@ -133,3 +133,20 @@ async def test_migrations_match_the_tables_and_rerun_cleanly(database_url: str) 
         assert [d for d in diff if "points_" in repr(d)] == []
     finally:
         await db.dispose()
+
+
+async def test_a_system_account_created_by_a_rolled_back_transaction_is_not_remembered(ledger: Ledger) -> None:
+    """Slot accounts' rows are cached (`_lock`) only once the transaction that read them
+    committed: a row created and rolled back must not be used later."""
+
+    async def created_then_refused(conn: object) -> None:
+        await ledger.transfer_in(conn, TransferRequest(FENGSHU, "t1", ISSUANCE, VOLUNTEERS[0], 5))  # type: ignore[arg-type]
+        await ledger.transfer_in(conn, TransferRequest(FENGSHU, "t2", ISSUANCE, VOLUNTEERS[0], 5))  # type: ignore[arg-type]
+        raise FailedPrecondition("changed my mind")
+
+    with pytest.raises(FailedPrecondition):
+        await ledger.run(created_then_refused)  # type: ignore[arg-type]
+    await ledger.transfer(TransferRequest(FENGSHU, "t3", ISSUANCE, VOLUNTEERS[0], 7))
+    await ledger.transfer(TransferRequest(FENGSHU, "t4", ISSUANCE, VOLUNTEERS[0], 1))
+    assert (await ledger.balance(FENGSHU, ISSUANCE)).balance == -8
+    assert await ledger.community_sum(FENGSHU) == 0

@@ -31,6 +31,7 @@ the whole transaction is then retried (`linli_points.tx`) and answers as a repla
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -146,17 +147,48 @@ def _slot_sums(account_ids: Any) -> Any:
             .where(account_slots.c.account_id.in_(account_ids)).group_by(account_slots.c.account_id))
 
 
+# conn.info key: slot accounts' rows a transaction read, for `Ledger.run` to cache after commit.
+_SEEN_SLOT_ACCOUNTS = "linli_points_seen_slot_accounts"
+
+
+@functools.cache
+def _slot_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
+    """INSERT a slot … ON CONFLICT add to it, for one set of total columns (built once: building
+    the statement per transfer cost more CPU than running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(account_slots).values(
+        account_id=sa.bindparam("account_id"), slot=sa.bindparam("slot"), **{c: sa.bindparam(c) for c in columns})
+    return insert.on_conflict_do_update(
+        index_elements=[account_slots.c.account_id, account_slots.c.slot],
+        set_={c: account_slots.c[c] + insert.excluded[c] for c in columns})
+
+
 class Ledger:
     def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None) -> None:
         self.db = db
         self.clock = clock
         self._make_event = make_event
+        # Slot accounts' rows as first read, {(community, name): row}: they are only ever read
+        # unlocked for their id (their totals live in slots), and account rows are never deleted.
+        self._slot_account_rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- transactions --------------------------------------------------------------------------
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction, retrying it whole after the races described above."""
-        return await run_in_transaction(self.db, work)
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+
+        async def attempt(conn: AsyncConnection) -> T:
+            conn.info.pop(_SEEN_SLOT_ACCOUNTS, None)  # left by an attempt that failed
+            result = await work(conn)
+            seen.clear()
+            seen.update(conn.info.pop(_SEEN_SLOT_ACCOUNTS, {}))
+            return result
+
+        result = await run_in_transaction(self.db, attempt)
+        for key, row in seen.items():  # committed: the rows exist for good
+            self._slot_account_rows.setdefault(key, row)
+        return result
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
@@ -425,9 +457,13 @@ class Ledger:
         debits `system/issuance`), and credits need no limit check."""
         wanted, to_lock = sorted(set(names)), sorted(set(lock))
 
+        known = {n: dict(self._slot_account_rows[(path, n)]) for n in wanted
+                 if n not in to_lock and (path, n) in self._slot_account_rows}
+
         async def fetch() -> dict[str, dict[str, Any]]:
-            found: dict[str, dict[str, Any]] = {}
-            for subset, for_update in ((to_lock, True), ([n for n in wanted if n not in to_lock], False)):
+            found: dict[str, dict[str, Any]] = dict(known)
+            for subset, for_update in ((to_lock, True), ([n for n in wanted if n not in to_lock and n not in known],
+                                                         False)):
                 if not subset:
                     continue
                 query = (sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name.in_(subset))
@@ -437,6 +473,10 @@ class Ledger:
             return found
 
         rows = await fetch()
+        seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
+        for name, row in rows.items():
+            if in_slots(name) and not row["locked"] and name not in known:
+                seen[(path, name)] = dict(row)
         missing = [name for name in wanted if name not in rows]
         if missing:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -539,11 +579,8 @@ class Ledger:
     async def _add_to_slot(conn: AsyncConnection, account_id: int, deltas: dict[str, int]) -> None:
         """Add `deltas` to one slot of a slot account (created on first use), picked at random."""
         assert "earned" not in deltas, "system accounts earn nothing"
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(account_slots).values(account_id=account_id, slot=random.randrange(SLOTS), **deltas)
-        await conn.execute(insert.on_conflict_do_update(
-            index_elements=[account_slots.c.account_id, account_slots.c.slot],
-            set_={col: account_slots.c[col] + insert.excluded[col] for col in deltas}))
+        statement = _slot_upsert(conn.dialect.name, tuple(sorted(deltas)))
+        await conn.execute(statement, {"account_id": account_id, "slot": random.randrange(SLOTS), **deltas})
 
     @staticmethod
     async def _totals(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, int]:
