@@ -183,8 +183,12 @@ async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitab
     key taken by a concurrent writer: the retry sees the other's row and answers as a replay)."""
     for attempt in range(RETRIES):
         try:
-            async with db.transaction() as session:
-                conn = await session.connection()
+            if db.is_sqlite:  # the runtime's transaction queues writers (one at a time on SQLite)
+                async with db.transaction() as session:
+                    return await work(await session.connection())
+            # A Core transaction: the work is all Core, and an ORM session around it costs more
+            # CPU than some of its statements (the outbox's commit hook is on the engine).
+            async with db.engine.begin() as conn:
                 return await work(conn)
         except DBAPIError as exc:
             if attempt == RETRIES - 1 or not _retryable(exc):
