@@ -372,14 +372,20 @@ class Ledger:
     ) -> tuple[Resolution, FailedPrecondition | None, bool]:
         """Post or void a hold, expiring it first when its time is up. Returns the resolution,
         a refusal to raise after commit, and whether anything changed."""
+        # The debit account's lock serialises everything that resolves this hold: take it first
+        # (found through the hold in the same statement), then read the hold under it.
+        debit_row = (await conn.execute(
+            sa.select(accounts).where(accounts.c.id == sa.select(transfers.c.debit_account_id)
+                                      .select_from(holds.join(transfers, holds.c.transfer_seq == transfers.c.seq))
+                                      .where(holds.c.community_path == path, holds.c.hold_id == hold_id)
+                                      .scalar_subquery())
+            .with_for_update(key_share=True))).first()
         hold = await self._find_hold(conn, path, hold_id)
-        if hold is None:
+        if hold is None or debit_row is None:
             raise NotFound(f"hold {hold_id!r} does not exist in {path}", reason="HOLD_NOT_FOUND")
         t = hold.transfer
-        # The debit account's lock serialises everything that resolves this hold.
-        locked = await self._lock(conn, path, (t.debit_account, t.credit_account), lock=(t.debit_account,))
-        hold = await self._find_hold(conn, path, hold_id)  # again, now under the accounts' locks
-        assert hold is not None
+        locked = await self._lock(conn, path, (t.credit_account,), lock=())
+        locked[t.debit_account] = {**debit_row._mapping, "locked": True}
         now = self.now()
         if hold.state == HoldState.PENDING and now >= hold.expires_at:
             resolution = await self._finish(conn, hold, Kind.VOID, HoldState.EXPIRED, locked, now)
