@@ -186,7 +186,7 @@ class Profiler:
         self.name, self.out = name, out
         self.proc = subprocess.Popen(
             [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out),
-             *([] if os.environ.get("BENCH_SPY_CPU") else ["--idle"]), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def summary(self) -> list[list[str]]:
         try:
@@ -196,21 +196,21 @@ class Profiler:
         if not self.out.exists():
             return [[self.name, "(py-spy produced nothing: is ptrace allowed?)", "", ""]]
         counts: collections.Counter[str] = collections.Counter()
-        loop_samples = 0
+        total = 0
         for line in self.out.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
-            if "ServiceApp.main" not in stack:  # gRPC's and other helper threads
-                continue
-            loop_samples += int(n)
+            total += int(n)
             frames = stack.split(";")
-            if "select (selectors.py" in frames[-1]:
-                counts["(idle: waiting in epoll)"] += int(n)
-                continue
-            counts[next((stage for stage, marker in STAGES[self.name] if marker in stack), "other")] += int(n)
-        rows = []
-        for stage, n in counts.most_common():
-            rows.append([self.name, stage, f"{100 * n / max(loop_samples, 1):.0f} %"])
-        return rows
+            if any(marker in frames[-1] for marker in ("_SelectorSocketTransport.write", "_read_ready")):
+                counts["socket I/O syscalls (database, NATS, gRPC)"] += int(n)
+            elif "Thread._bootstrap" in frames[0]:
+                counts["helper threads"] += int(n)
+            elif "ServiceApp.main" not in stack:  # py-spy shows greenlets' stacks on their own
+                counts["SQLAlchemy statements (build, compile, execute; in greenlets)"] += int(n)
+            else:
+                counts[next((stage for stage, marker in STAGES[self.name] if marker in stack),
+                            "event loop, gRPC core and the rest")] += int(n)
+        return [[self.name, stage, f"{100 * n / max(total, 1):.0f} %"] for stage, n in counts.most_common()]
 
 
 # -- the load ----------------------------------------------------------------------------------
@@ -353,7 +353,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"{result.cpu.machine / args.seconds:.2f} of them busy on average)",
                 ["process", "CPU ms / redeem", "share of busy CPU"], rows)
     if result.profiles:
-        print_table("Where each service's event loop spends its samples (py-spy, wall clock incl. waiting for CPU)",
+        print_table("Where each service's CPU goes (py-spy on-CPU samples; a stage counts its own Python, "
+                    "SQLAlchemy's work and socket syscalls are listed apart)",
                     ["service", "stage", "share"], result.profiles)
 
 

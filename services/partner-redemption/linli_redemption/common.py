@@ -166,16 +166,16 @@ async def reading(db: Database) -> AsyncIterator[AsyncConnection]:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def write_one(db: Database, statement: Any) -> int:
+async def write_one(db: Database, statement: Any, params: dict[str, Any] | None = None) -> int:
     """Run one write statement on its own and return the rows it changed. A single statement
     is atomic by itself, so on PostgreSQL it needs no BEGIN … COMMIT around it; on SQLite it
     takes the write queue like any transaction."""
     if db.is_sqlite:
         async with db.transaction() as session:
-            return int((await (await session.connection()).execute(statement)).rowcount)
+            return int((await (await session.connection()).execute(statement, params)).rowcount)
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return int((await conn.execute(statement)).rowcount)
+        return int((await conn.execute(statement, params)).rowcount)
 
 
 async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -64,6 +64,27 @@ PENDING, COMMITTED, VOIDED = "pending", "committed", "voided"
 ABORTED_MESSAGE = "the redemption did not complete and nothing was charged; start again with a new request id"
 
 
+# The redeem path's statements, built once with bind parameters: SQLAlchemy memoizes a
+# statement object's cache key, so reusing one skips building and walking it per call.
+_BY_REQUEST = redemption.select().where(redemption.c.merchant_id == sa.bindparam("merchant_id"),
+                                        redemption.c.request_id == sa.bindparam("request_id"))
+_REWARD = reward.select().where(reward.c.merchant_id == sa.bindparam("merchant_id"),
+                                reward.c.id == sa.bindparam("reward_id"))
+# Takes `quantity` units (the row's lock serialises the limit checks that follow).
+_TAKE_STOCK = (reward.update()
+               .where(reward.c.merchant_id == sa.bindparam("m_id"), reward.c.id == sa.bindparam("r_id"),
+                      sa.or_(reward.c.stock == -1, reward.c.stock >= sa.bindparam("q")))
+               .values(stock=sa.case((reward.c.stock == -1, -1), else_=reward.c.stock - sa.bindparam("q")),
+                       version=reward.c.version + 1))
+_INSERT = redemption.insert().returning(*redemption.c)
+_MARK_PLACED = (redemption.update().where(redemption.c.id == sa.bindparam("rid"), redemption.c.state == PENDING)
+                .values(hold_placed=True))
+_COMMIT = (redemption.update().where(redemption.c.id == sa.bindparam("rid"), redemption.c.state == PENDING)
+           .values(state=COMMITTED, transfer_id=sa.bindparam("tid"), hold_placed=True,
+                   commit_time=sa.bindparam("now"), ledger_day=sa.bindparam("day"))
+           .returning(*redemption.c))
+
+
 def check_merchant(who: TerminalCaller, merchant_id: str) -> None:
     if merchant_id != who.merchant_id:
         raise PermissionDenied(f"this terminal acts for merchant {who.merchant_id}, not {merchant_id}",
@@ -113,10 +134,10 @@ class Redemptions:
         if expected_points < 0:
             raise InvalidArgument.field("expected_points", "must not be negative")
         digest = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
-        by_request = sa.and_(redemption.c.merchant_id == merchant_id, redemption.c.request_id == request_id)
+        by_request = {"merchant_id": merchant_id, "request_id": request_id}
 
         async with reading(self.db) as conn:  # a retry's first answer, else the member's session
-            existing = await self._row(conn, by_request)
+            existing = (await conn.execute(_BY_REQUEST, by_request)).first()
             member = await self.members.session(who, session_id, conn) if existing is None else None
         if existing is None:
             attempts = 0
@@ -125,7 +146,7 @@ class Redemptions:
                 nonlocal attempts
                 attempts += 1
                 if attempts > 1:  # retried after a unique-key race: a concurrent retry may have won it
-                    again = await self._row(conn, by_request)
+                    again = (await conn.execute(_BY_REQUEST, by_request)).first()
                     if again is not None:
                         return again
                 return await self._reserve(conn, who, merchant_id, reward_id, quantity, expected_points, request_id,
@@ -139,8 +160,7 @@ class Redemptions:
 
     async def _reserve(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str,
                        quantity: int, expected_points: int, request_id: str, digest: str, member: Any) -> Rec:
-        item = (await conn.execute(reward.select().where(reward.c.merchant_id == merchant_id,
-                                                         reward.c.id == reward_id))).first()
+        item = (await conn.execute(_REWARD, {"merchant_id": merchant_id, "reward_id": reward_id})).first()
         if item is None:
             raise NotFound(f"merchant {merchant_id} has no reward {reward_id}", reason="REWARD_NOT_FOUND")
         now = self.clock.now()
@@ -158,12 +178,7 @@ class Redemptions:
         if item.stock == -1 and not item.per_volunteer_limit and not item.daily_quota:
             return await self._record(conn, who, merchant_id, reward_id, item, quantity, points, request_id,
                                       digest, member, now)
-        taken = await conn.execute(
-            reward.update()
-            .where(reward.c.merchant_id == merchant_id, reward.c.id == reward_id,
-                   sa.or_(reward.c.stock == -1, reward.c.stock >= quantity))
-            .values(stock=sa.case((reward.c.stock == -1, -1), else_=reward.c.stock - quantity),
-                    version=reward.c.version + 1))
+        taken = await conn.execute(_TAKE_STOCK, {"m_id": merchant_id, "r_id": reward_id, "q": quantity})
         if taken.rowcount != 1:
             raise FailedPrecondition(f"{item.display_name} is out of stock", reason="OUT_OF_STOCK")
         live = (redemption.c.merchant_id == merchant_id) & (redemption.c.reward_id == reward_id) & (
@@ -187,12 +202,11 @@ class Redemptions:
     async def _record(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str, item: Rec,
                       quantity: int, points: int, request_id: str, digest: str, member: Any, now: datetime) -> Rec:
         rid = f"r-{uuid.uuid4().hex[:20]}"
-        return (await conn.execute(redemption.insert().values(
+        return (await conn.execute(_INSERT, dict(
             id=rid, merchant_id=merchant_id, request_id=request_id, fingerprint=digest,
             terminal_id=who.terminal_id, community_path=member.community_path, volunteer_id=member.volunteer_id,
             masked_member=member.masked_member, reward_id=reward_id, reward_name=item.display_name,
-            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now)
-            .returning(*redemption.c))).one()
+            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now))).one()
 
     async def drive(self, row: Rec) -> Rec:
         """Take a redemption as far as it goes: the committed row, or the refusal it ended in."""
@@ -213,8 +227,7 @@ class Redemptions:
         if hold.state in (lpb.HOLD_STATE_VOIDED, lpb.HOLD_STATE_EXPIRED):
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
         if hold.state == lpb.HOLD_STATE_PENDING and not row.hold_placed:
-            marked = await write_one(self.db, redemption.update().where(
-                redemption.c.id == row.id, redemption.c.state == PENDING).values(hold_placed=True)) == 1
+            marked = await write_one(self.db, _MARK_PLACED, {"rid": row.id}) == 1
             if not marked:  # voided meanwhile (cancel or recovery): give the points back
                 await self._void_hold_quietly(row)
                 current = await self.get(row.merchant_id, row.id)
@@ -268,11 +281,8 @@ class Redemptions:
     async def _commit(self, row: Rec, transfer_id: str, ledger_time: datetime) -> Rec:
         async def commit(conn: AsyncConnection) -> Rec | None:
             now = self.clock.now()
-            done = (await conn.execute(redemption.update().where(redemption.c.id == row.id,
-                                                                 redemption.c.state == PENDING)
-                                       .values(state=COMMITTED, transfer_id=transfer_id, hold_placed=True,
-                                               commit_time=now, ledger_day=china_day(ledger_time))
-                                       .returning(*redemption.c))).first()
+            done = (await conn.execute(_COMMIT, {"rid": row.id, "tid": transfer_id, "now": now,
+                                                 "day": china_day(ledger_time)})).first()
             if done is None:
                 return None
             merchant_name = await self._merchant_name(conn, row.merchant_id)
