@@ -5,6 +5,7 @@ the migrations build exactly the tables the code uses."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -150,3 +151,66 @@ async def test_a_system_account_created_by_a_rolled_back_transaction_is_not_reme
     await ledger.transfer(TransferRequest(FENGSHU, "t4", ISSUANCE, VOLUNTEERS[0], 1))
     assert (await ledger.balance(FENGSHU, ISSUANCE)).balance == -8
     assert await ledger.community_sum(FENGSHU) == 0
+
+
+async def test_upgrading_a_ledger_with_open_holds_keeps_every_balance_and_downgrades_back(database_url: str) -> None:
+    """p0005 on a database p0004 filled (a credit, an open hold): balances and the sum to zero
+    hold across the upgrade (SQLite rebuilds points_transfer, setting points_hold aside), the
+    hold posts afterwards, and downgrading folds the slots back into the rows."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+
+    from linli_runtime.clock import SystemClock
+    from linli_runtime.migrations import RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE, MigrationSet, alembic_config
+
+    def to(target: str, migrations: MigrationSet = MIGRATIONS) -> Any:
+        return lambda sync: command.upgrade(alembic_config(migrations, sync), target)
+
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(to("head", MigrationSet(RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE)))
+            await conn.run_sync(to("p0004"))
+        now = datetime.now(UTC)
+        async with db.engine.begin() as conn:  # what the code before p0005 wrote
+            def account(id: int, name: str, **totals: Any) -> dict[str, Any]:
+                zero = dict.fromkeys(("debits_posted", "credits_posted", "debits_pending", "credits_pending",
+                                      "earned"), 0)
+                return dict(id=id, community_path=FENGSHU, name=name, allow_negative=name == ISSUANCE,
+                            created_at=now, **{**zero, **totals})
+
+            await conn.execute(accounts.insert(), [
+                account(1, ISSUANCE, debits_posted=10),
+                account(2, VOLUNTEERS[0], credits_posted=10, debits_pending=4, earned=10),
+                account(3, REDEMPTION_CLEARING, credits_pending=4)])
+            await conn.execute(transfers.insert(), [
+                dict(seq=1, community_path=FENGSHU, transfer_id="t1", kind=int(Kind.DIRECT), debit_account_id=1,
+                     credit_account_id=2, debit_account=ISSUANCE, credit_account=VOLUNTEERS[0], amount=10,
+                     fingerprint="x", debit_balance_after=-10, credit_balance_after=10, created_at=now),
+                dict(seq=2, community_path=FENGSHU, transfer_id="h1", kind=int(Kind.PENDING), debit_account_id=2,
+                     credit_account_id=3, debit_account=VOLUNTEERS[0], credit_account=REDEMPTION_CLEARING, amount=4,
+                     fingerprint="y", debit_balance_after=10, credit_balance_after=0, created_at=now)])
+            await conn.execute(sa.text("INSERT INTO points_hold (transfer_seq, community_path, hold_id, state, "
+                                       "expires_at) VALUES (2, :path, 'h1', 1, :until)"),
+                               {"path": FENGSHU, "until": now + timedelta(hours=1)})
+            if conn.dialect.name == "postgresql":  # explicit ids above: move the sequences past them
+                for table, column in (("points_account", "id"), ("points_transfer", "seq")):
+                    await conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                                               f"(SELECT max({column}) FROM {table}))"))
+        await upgrade(db, MIGRATIONS)
+        ledger = Ledger(db, SystemClock())
+        await ledger.post_hold(FENGSHU, "h1")
+        assert (await ledger.balance(FENGSHU, VOLUNTEERS[0])).balance == 6
+        clearing = await ledger.balance(FENGSHU, REDEMPTION_CLEARING)
+        assert (clearing.balance, clearing.held) == (4, 0)
+        assert await ledger.community_sum(FENGSHU) == 0
+        history, _ = await ledger.history(FENGSHU, REDEMPTION_CLEARING, 0, 10)
+        assert [(e.transfer.transfer_id, e.balance_after) for e in history] == [("h1", 0), ("h1/post", 4)]
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(MIGRATIONS, sync), "p0004"))
+            rows = {r.name: (r.credits_posted, r.credits_pending) for r in await conn.execute(sa.select(accounts))}
+            holds = (await conn.execute(sa.text("SELECT count(*) FROM points_hold"))).scalar_one()
+        assert rows[REDEMPTION_CLEARING] == (4, 0) and holds == 1
+    finally:
+        await db.dispose()
