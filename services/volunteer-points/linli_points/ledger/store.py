@@ -659,9 +659,12 @@ class Ledger:
             t = await self._totals(conn, dict(row._mapping))
         return Balance(path, account, t["credits_posted"] - t["debits_posted"], t["debits_pending"], row.earned)
 
-    async def history(self, path: str, account: str, after_seq: int, limit: int) -> tuple[list[HistoryEntry], int]:
+    async def history(self, path: str, account: str, after_seq: int, limit: int,
+                      balance_before: int | None = None) -> tuple[list[HistoryEntry], int]:
         """Transfers touching `account` after `after_seq`, oldest first; and the last seq
-        returned when there may be more (else 0)."""
+        returned when there may be more (else 0). For a slot account, `balance_before` is its
+        posted balance at `after_seq` when the caller knows it (the previous page's last
+        balance_after: a walk through the history then costs one page per page)."""
         async with self.db.engine.connect() as conn:
             account_id = (
                 await conn.execute(
@@ -683,7 +686,10 @@ class Ledger:
             ).all()
             # A slot account stores no balance after each transfer: start from its balance
             # before this page (one indexed sum) and keep a running total.
-            running = await self._posted_before(conn, account_id, rows[0].seq) if rows and in_slots(account) else None
+            running = None
+            if rows and in_slots(account):
+                running = (balance_before if balance_before is not None
+                           else await self._posted_before(conn, account_id, rows[0].seq))
         entries = []
         for row in rows[:limit]:
             t = _transfer(row)
