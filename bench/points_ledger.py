@@ -116,8 +116,11 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         try:
             url = pg.database_url("points_bench")
             clock = ManualClock(datetime(args.year + 1, 1, 2, tzinfo=UTC))
+            # A pooled connection per call in flight (plus the relay's and sweeper's), or the
+            # overflow connections are opened and closed per burst.
             app = create_app(PointsSettings(port=free_port(), database_url=url, nats_url=nats.url,
-                                            jwt_secret=SECRET, log_json=False, log_level="WARNING"), clock)
+                                            jwt_secret=SECRET, log_json=False, log_level="WARNING",
+                                            database_pool_size=args.concurrency + 4), clock)
             await app.start()
             md = (("authorization", f"Bearer {TokenSigner(SECRET).issue_service_token('bench')}"),)
             try:

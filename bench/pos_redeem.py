@@ -2,29 +2,42 @@
 measured in the same run (same process, same machine).
 
     .venv/bin/python -m bench.pos_redeem                   # PostgreSQL, 32 terminals, 10 s each
+    .venv/bin/python -m bench.pos_redeem --profile         # … and where the services' time goes (py-spy)
     .venv/bin/python -m bench.pos_redeem --sqlite --terminals 8 --seconds 5
 
 Everything runs on loopback: nats-server, PostgreSQL, volunteer-points (the ledger) and
 partner-redemption as child processes (as deployed), the clients and the echo in this one.
-A redeem is 3 local transactions + PlaceHold + PostHold over gRPC (each a ledger transaction),
-so it is several round trips deep; the echo is one. Machines here have 2 noisy cores: quote
-medians and ratios, not absolute numbers.
+The load is spread as a city's would be: the terminals belong to the demo community's 8
+merchants in turn, each till serves its own volunteer, and calls alternate between a reward
+with unlimited stock and one with (large) counted stock, whose row every redeem of it updates.
+All volunteers are in one community, so the community's system accounts are as hot as they get.
+
+A redeem is 4 local transactions + PlaceHold + PostHold over gRPC (each a ledger transaction),
+so it is several round trips deep; the echo is one. "Where the time goes" reports the CPU each
+process used per redeem during the run (the machine's other load is shown: these machines
+have 2 shared, noisy cores — quote medians and ratios, not absolute numbers) and, with
+--profile, the share of each service's event-loop samples spent in each stage (py-spy).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psutil
 
 from bench.stats import percentile, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
@@ -36,8 +49,8 @@ from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-MERCHANT = "jinchengyijing-health"
 SECRET = "bench-signing-key-0123456789abcdef-0123"
+POOL_SIZE = 40
 
 
 async def run_load(calls: list, seconds: float) -> tuple[int, list[float], int]:  # type: ignore[type-arg]
@@ -82,7 +95,9 @@ async def bench_echo(clients: int, seconds: float) -> tuple[float, list[float]]:
 
 def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING"}
+    # A connection per concurrent call (plus the relay's and recovery's): see database_pool_size.
+    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING",
+            "LINLI_DATABASE_POOL_SIZE": str(POOL_SIZE)}
     proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     if not wait_serving(address, 120, proc):
@@ -91,7 +106,125 @@ def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subproce
     return proc, address
 
 
-async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list[float], int]:
+# -- where the time goes ----------------------------------------------------------------------
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by named groups of processes between `start` and `stop` (a process
+    that exits in between loses its share; the services' and PostgreSQL's backends do not)."""
+
+    groups: dict[str, Callable[[], list[psutil.Process]]]
+    before: dict[tuple[str, int], float] = field(default_factory=dict)
+    used: dict[str, float] = field(default_factory=dict)
+    machine: float = 0.0
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        try:
+            t = proc.cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
+    def _snapshot(self) -> dict[tuple[str, int], float]:
+        return {(name, p.pid): self._cpu(p) for name, procs in self.groups.items() for p in procs()}
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+        self._machine0 = psutil.cpu_times()
+
+    def stop(self) -> None:
+        after = self._snapshot()
+        self.used = collections.defaultdict(float)
+        for (name, pid), cpu in after.items():
+            if cpu:  # 0.0: gone meanwhile (its share is lost)
+                self.used[name] += cpu - self.before.get((name, pid), 0.0)
+        m1 = psutil.cpu_times()
+        busy = [getattr(m1, f) - getattr(self._machine0, f) for f in ("user", "system", "nice", "irq", "softirq")]
+        self.machine = sum(busy)
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The postmaster serving `data_dir` and its children (backends, writer, WAL writer, …)."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "postgres" in (proc.info["name"] or "") and str(data_dir) in " ".join(proc.info["cmdline"] or []):
+                return [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            continue
+    return []
+
+
+# Stages of a redeem as they show in each service's stacks (first match wins, in this order).
+STAGES = {
+    "partner-redemption": [
+        ("terminal authentication", "TerminalAuthenticator.authenticate"),
+        ("reserve (tx: stock, row)", "Redemptions.redeem.<locals>.reserve"),
+        ("PlaceHold call", "PointsClient.place_hold"),
+        ("mark hold placed (tx)", "Redemptions._mark_placed"),
+        ("PostHold call", "PointsClient.post_hold"),
+        ("commit (tx + outbox)", "Redemptions._commit"),
+        ("request-id / session read", "Redemptions.redeem"),
+        ("outbox relay → NATS", "OutboxRelay"),
+        ("gRPC server + interceptors", "linli_runtime/interceptors.py"),
+    ],
+    "volunteer-points": [
+        ("PlaceHold (ledger tx)", "Ledger.place_hold"),
+        ("PostHold (ledger tx)", "Ledger.post_hold"),
+        ("outbox relay → NATS", "OutboxRelay"),
+        ("hold sweeper", "HoldSweeper"),
+        ("gRPC server + interceptors", "linli_runtime/interceptors.py"),
+    ],
+}
+
+
+class Profiler:
+    """py-spy sampling a service for the measured window; summarised by `STAGES`."""
+
+    def __init__(self, name: str, pid: int, seconds: float, out: Path) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self.name, self.out = name, out
+        self.proc = subprocess.Popen(
+            [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out),
+             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def summary(self) -> list[list[str]]:
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if not self.out.exists():
+            return [[self.name, "(py-spy produced nothing: is ptrace allowed?)", "", ""]]
+        counts: collections.Counter[str] = collections.Counter()
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            total += int(n)
+            frames = stack.split(";")
+            if any(marker in frames[-1] for marker in ("_SelectorSocketTransport.write", "_read_ready")):
+                counts["socket I/O syscalls (database, NATS, gRPC)"] += int(n)
+            elif "Thread._bootstrap" in frames[0]:
+                counts["helper threads"] += int(n)
+            elif "ServiceApp.main" not in stack:  # py-spy shows greenlets' stacks on their own
+                counts["SQLAlchemy statements (build, compile, execute; in greenlets)"] += int(n)
+            else:
+                counts[next((stage for stage, marker in STAGES[self.name] if marker in stack),
+                            "event loop, gRPC core and the rest")] += int(n)
+        return [[self.name, stage, f"{100 * n / max(total, 1):.0f} %"] for stage, n in counts.most_common()]
+
+
+# -- the load ----------------------------------------------------------------------------------
+
+@dataclass
+class RedeemResult:
+    rate: float
+    latencies: list[float]
+    errors: int
+    cpu: CpuMeter
+    profiles: list[list[str]]
+
+
+async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
     """volunteer-points and partner-redemption each in a process of their own (as deployed)."""
     from linli_runtime.auth import TokenSigner
 
@@ -120,13 +253,19 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list
             catalog = admin_pb2_grpc.CatalogServiceStub(ch)
             ledger = ledger_pb2_grpc.LedgerServiceStub(pch)
             volunteers = volunteers_pb2_grpc.VolunteerServiceStub(pch)
-            await catalog.CreateReward(admin_pb2.CreateRewardRequest(
-                parent=f"merchants/{MERCHANT}", reward_id="bench", reward=resources_pb2.Reward(
-                    display_name="bench", points=1, stock=-1)), metadata=worker)
+            merchants = [p.partner_id for p in (await partners.ListPartners(admin_pb2.ListPartnersRequest(
+                community_path=FENGSHU, kind=resources_pb2.PARTNER_KIND_MERCHANT, page_size=100),
+                metadata=worker)).partners]
+            for merchant in merchants:  # one reward without a stock count, one with
+                for reward_id, stock in (("bench-open", -1), ("bench-counted", 100_000_000)):
+                    await catalog.CreateReward(admin_pb2.CreateRewardRequest(
+                        parent=f"merchants/{merchant}", reward_id=reward_id, reward=resources_pb2.Reward(
+                            display_name=reward_id, points=1, stock=stock)), metadata=worker)
             calls = []
             for t in range(args.terminals):
+                merchant = merchants[t % len(merchants)]
                 term = await partners.CreateTerminal(admin_pb2.CreateTerminalRequest(
-                    parent=f"merchants/{MERCHANT}", terminal_id=f"bench-{t}"), metadata=worker)
+                    parent=f"merchants/{merchant}", terminal_id=f"bench-{t}"), metadata=worker)
                 md = (("authorization", term.authorization),)
                 vid = f"bench-v{t}"
                 await volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(
@@ -140,18 +279,38 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list
                 session = (await pos.ResolveMemberCode(pos_pb2.ResolveMemberCodeRequest(member_code=code),
                                                        metadata=md)).member_session
                 run = uuid.uuid4().hex[:6]
+                rewards = [f"merchants/{merchant}/rewards/bench-open", f"merchants/{merchant}/rewards/bench-counted"]
 
-                def make_call(md=md, session=session, t=t, run=run):  # type: ignore[no-untyped-def]
+                def make_call(md=md, session=session, t=t, run=run, rewards=rewards):  # type: ignore[no-untyped-def]
                     async def call(i: int) -> None:
                         await pos.Redeem(pos_pb2.RedeemRequest(
-                            reward=f"merchants/{MERCHANT}/rewards/bench", member_session=session, quantity=1,
+                            reward=rewards[(i + t) % 2], member_session=session, quantity=1,
                             request_id=f"{run}-{t}-{i}"), metadata=md)
                     return call
                 calls.append(make_call())
             await run_load(calls, 1.0)  # warm-up
+            def just(pid: int) -> Callable[[], list[psutil.Process]]:
+                proc = psutil.Process(pid)
+                return lambda: [proc]
+
+            groups = {"bench clients (this process)": just(os.getpid()), "partner-redemption": just(app.pid),
+                      "volunteer-points": just(points.pid),
+                      "PostgreSQL": (lambda: postgres_processes(tmp / "pg" / "data")) if pg else list,
+                      "nats-server": just(nats.proc.pid) if nats.proc else list}
+            meter = CpuMeter(groups)
+            out = Path(tempfile.mkdtemp(prefix="linli-bench-profile-")) if args.profile else tmp
+            profilers = [Profiler("partner-redemption", app.pid, args.seconds, out / "partner-redemption.spy"),
+                         Profiler("volunteer-points", points.pid, args.seconds, out / "volunteer-points.spy")
+                         ] if args.profile else []
+            meter.start()
             t0 = time.perf_counter()
             n, lat, errors = await run_load(calls, args.seconds)
-            return n / (time.perf_counter() - t0), lat, errors
+            elapsed = time.perf_counter() - t0
+            meter.stop()
+            profiles = [row for p in profilers for row in p.summary()]
+            if profilers:
+                print(f"py-spy samples (collapsed stacks) kept in {out}")
+            return RedeemResult(n / elapsed, lat, errors, meter, profiles)
     finally:
         for proc in procs:
             proc.terminate()
@@ -167,19 +326,36 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> tuple[float, list
 
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="linli-bench-pos-") as tmp:
-        redeem_rate, redeem_lat, errors = await bench_redeem(args, Path(tmp))
+        result = await bench_redeem(args, Path(tmp))
     echo_rate, echo_lat = await bench_echo(args.terminals, args.seconds)
     engine = "SQLite" if args.sqlite else "PostgreSQL"
+    redeem_lat = result.latencies
 
     def ms(values: list[float], p: float) -> str:
         return f"{percentile(values, p) * 1000:.1f}"
 
     print_table(f"POS Redeem vs bare gRPC echo — {args.terminals} concurrent clients, {args.seconds:.0f} s, {engine}",
                 ["path", "calls/s", "p50 ms", "p99 ms", "errors"],
-                [["POS Redeem (hold + post + commit + outbox)", f"{redeem_rate:.0f}", ms(redeem_lat, 50),
-                  ms(redeem_lat, 99), str(errors)],
+                [["POS Redeem (hold + post + commit + outbox)", f"{result.rate:.0f}", ms(redeem_lat, 50),
+                  ms(redeem_lat, 99), str(result.errors)],
                  ["bare gRPC echo", f"{echo_rate:.0f}", ms(echo_lat, 50), ms(echo_lat, 99), "0"],
-                 ["ratio redeem/echo", f"{redeem_rate / echo_rate:.3f}", "", "", ""]])
+                 ["ratio redeem/echo", f"{result.rate / echo_rate:.3f}", "", "", ""]])
+    redeems = max(len(redeem_lat), 1)
+    used = result.cpu.used
+    ours = sum(used.values())
+    rows = [[name, f"{1000 * cpu / redeems:.2f}", f"{100 * cpu / max(result.cpu.machine, 1e-9):.0f} %"]
+            for name, cpu in sorted(used.items(), key=lambda kv: -kv[1])]
+    rows.append(["all of the above", f"{1000 * ours / redeems:.2f}",
+                 f"{100 * ours / max(result.cpu.machine, 1e-9):.0f} %"])
+    rows.append(["other load on this machine", "",
+                 f"{100 * max(result.cpu.machine - ours, 0) / max(result.cpu.machine, 1e-9):.0f} %"])
+    print_table(f"Where the time goes: CPU per redeem ({psutil.cpu_count()} cores, "
+                f"{result.cpu.machine / args.seconds:.2f} of them busy on average)",
+                ["process", "CPU ms / redeem", "share of busy CPU"], rows)
+    if result.profiles:
+        print_table("Where each service's CPU goes (py-spy on-CPU samples; a stage counts its own Python, "
+                    "SQLAlchemy's work and socket syscalls are listed apart)",
+                    ["service", "stage", "share"], result.profiles)
 
 
 def main() -> None:
@@ -187,6 +363,7 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--profile", action="store_true", help="sample both services with py-spy during the run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("LINLI_LOG_LEVEL", "WARNING")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,26 @@ from linli_runtime.settings import ServiceSettings
 log = logging.getLogger("linli.redemption")
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 POINTS_ADDR_ENV = "VOLUNTEER_POINTS_SERVICE_ADDR"
+# TEST ONLY — never set in a deployment. `LINLI_FAULT_KILL_AT=redeem.after_hold` makes the
+# process SIGKILL itself right after volunteer-points answered PlaceHold, before anything is
+# committed here: the crash the recovery loop exists for, made with a real process death
+# (tests/e2e/redemption/test_kill_between_hold_and_commit.py). Read once at start-up.
+FAULT_ENV = "LINLI_FAULT_KILL_AT"
+FAULT_POINTS = frozenset({"redeem.after_hold"})
+
+
+def install_fault(redemptions: Redemptions, where: str) -> None:
+    """Arm the test-only fault point `where` (see FAULT_ENV)."""
+    if where not in FAULT_POINTS:
+        raise RuntimeError(f"{FAULT_ENV}={where!r}: the fault points are {', '.join(sorted(FAULT_POINTS))}")
+    log.warning("TEST FAULT ARMED: this process will SIGKILL itself after a PlaceHold",
+                extra={"fault": where})
+
+    async def die(row: object) -> None:
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    redemptions.after_hold = die
 
 
 class RedemptionSettings(ServiceSettings):
@@ -89,6 +110,8 @@ class RedemptionApp(ServiceApp):
         self.add_service(admin_pb2_grpc.add_SettlementServiceServicer_to_server,
                          api_admin.SettlementServicer(self.db, self.clock, self.points),
                          api_admin.full_name("SettlementService"))
+        if os.environ.get(FAULT_ENV):
+            install_fault(self.redemptions, os.environ[FAULT_ENV])
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
         self._recovery: asyncio.Task[None] | None = None

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +18,10 @@ from linli_runtime.auth import normalize_path
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+
+# Built once: every POS call reads a session (a reused statement skips SQLAlchemy's per-call
+# construction and cache-key walk).
+_SESSION_BY_ID = member_session.select().where(member_session.c.id == sa.bindparam("sid"))
 
 
 @dataclass(frozen=True)
@@ -116,12 +121,17 @@ class Members:
 
         return await in_transaction(self.db, open_session)
 
-    async def session(self, who: TerminalCaller, session_id: str) -> MemberSession:
-        """A live session of this terminal (MEMBER_SESSION_EXPIRED once past its time)."""
+    async def session(self, who: TerminalCaller, session_id: str, conn: AsyncConnection | None = None
+                      ) -> MemberSession:
+        """A live session of this terminal (MEMBER_SESSION_EXPIRED once past its time); read on
+        `conn` when the caller has a connection open already."""
         if not session_id or len(session_id) > 64:
             raise InvalidArgument.field("member_session", "is required (from ResolveMemberCode)")
-        async with reading(self.db) as session:
-            row = (await session.execute(member_session.select().where(member_session.c.id == session_id))).first()
+        if conn is not None:
+            row = (await conn.execute(_SESSION_BY_ID, {"sid": session_id})).first()
+        else:
+            async with reading(self.db) as session:
+                row = (await session.execute(_SESSION_BY_ID, {"sid": session_id})).first()
         if row is None or row.terminal_id != who.terminal_id:
             raise InvalidArgument.field("member_session", "is not a session this terminal opened",
                                         reason="MEMBER_SESSION_UNKNOWN")

@@ -20,6 +20,7 @@ committed redemption. Voiding returns the reserved stock exactly once (condition
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ from linli_redemption.common import (
     parse_name,
     reading,
     ts,
+    write_one,
 )
 from linli_redemption.members import Members, TerminalCaller
 from linli_redemption.points_client import LedgerRefusal, PointsClient
@@ -60,6 +62,27 @@ Rec = Row[Any]
 MakeEvent = Callable[[str, Message, str], Any]
 PENDING, COMMITTED, VOIDED = "pending", "committed", "voided"
 ABORTED_MESSAGE = "the redemption did not complete and nothing was charged; start again with a new request id"
+
+
+# The redeem path's statements, built once with bind parameters: SQLAlchemy memoizes a
+# statement object's cache key, so reusing one skips building and walking it per call.
+_BY_REQUEST = redemption.select().where(redemption.c.merchant_id == sa.bindparam("merchant_id"),
+                                        redemption.c.request_id == sa.bindparam("request_id"))
+_REWARD = reward.select().where(reward.c.merchant_id == sa.bindparam("merchant_id"),
+                                reward.c.id == sa.bindparam("reward_id"))
+# Takes `quantity` units (the row's lock serialises the limit checks that follow).
+_TAKE_STOCK = (reward.update()
+               .where(reward.c.merchant_id == sa.bindparam("m_id"), reward.c.id == sa.bindparam("r_id"),
+                      sa.or_(reward.c.stock == -1, reward.c.stock >= sa.bindparam("q")))
+               .values(stock=sa.case((reward.c.stock == -1, -1), else_=reward.c.stock - sa.bindparam("q")),
+                       version=reward.c.version + 1))
+_INSERT = redemption.insert().returning(*redemption.c)
+_MARK_PLACED = (redemption.update().where(redemption.c.id == sa.bindparam("rid"), redemption.c.state == PENDING)
+                .values(hold_placed=True))
+_COMMIT = (redemption.update().where(redemption.c.id == sa.bindparam("rid"), redemption.c.state == PENDING)
+           .values(state=COMMITTED, transfer_id=sa.bindparam("tid"), hold_placed=True,
+                   commit_time=sa.bindparam("now"), ledger_day=sa.bindparam("day"))
+           .returning(*redemption.c))
 
 
 def check_merchant(who: TerminalCaller, merchant_id: str) -> None:
@@ -82,6 +105,8 @@ class Redemptions:
         self.refund_window = refund_window
         # Test seam: awaited right after PlaceHold answered (fault injection: a crash there).
         self.after_hold: Callable[[Rec], Any] | None = None
+        # Merchants' display names for the committed event: {id: (name, read at)}.
+        self._merchant_names: dict[str, tuple[str, float]] = {}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -109,16 +134,21 @@ class Redemptions:
         if expected_points < 0:
             raise InvalidArgument.field("expected_points", "must not be negative")
         digest = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
-        by_request = sa.and_(redemption.c.merchant_id == merchant_id, redemption.c.request_id == request_id)
+        by_request = {"merchant_id": merchant_id, "request_id": request_id}
 
-        existing = await self._row(None, by_request)
+        async with reading(self.db) as conn:  # a retry's first answer, else the member's session
+            existing = (await conn.execute(_BY_REQUEST, by_request)).first()
+            member = await self.members.session(who, session_id, conn) if existing is None else None
         if existing is None:
-            member = await self.members.session(who, session_id)
+            attempts = 0
 
             async def reserve(conn: AsyncConnection) -> Rec:
-                again = await self._row(conn, by_request)
-                if again is not None:  # a concurrent retry got here first
-                    return again
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1:  # retried after a unique-key race: a concurrent retry may have won it
+                    again = (await conn.execute(_BY_REQUEST, by_request)).first()
+                    if again is not None:
+                        return again
                 return await self._reserve(conn, who, merchant_id, reward_id, quantity, expected_points, request_id,
                                            digest, member)
 
@@ -130,8 +160,7 @@ class Redemptions:
 
     async def _reserve(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str,
                        quantity: int, expected_points: int, request_id: str, digest: str, member: Any) -> Rec:
-        item = (await conn.execute(reward.select().where(reward.c.merchant_id == merchant_id,
-                                                         reward.c.id == reward_id))).first()
+        item = (await conn.execute(_REWARD, {"merchant_id": merchant_id, "reward_id": reward_id})).first()
         if item is None:
             raise NotFound(f"merchant {merchant_id} has no reward {reward_id}", reason="REWARD_NOT_FOUND")
         now = self.clock.now()
@@ -149,12 +178,7 @@ class Redemptions:
         if item.stock == -1 and not item.per_volunteer_limit and not item.daily_quota:
             return await self._record(conn, who, merchant_id, reward_id, item, quantity, points, request_id,
                                       digest, member, now)
-        taken = await conn.execute(
-            reward.update()
-            .where(reward.c.merchant_id == merchant_id, reward.c.id == reward_id,
-                   sa.or_(reward.c.stock == -1, reward.c.stock >= quantity))
-            .values(stock=sa.case((reward.c.stock == -1, -1), else_=reward.c.stock - quantity),
-                    version=reward.c.version + 1))
+        taken = await conn.execute(_TAKE_STOCK, {"m_id": merchant_id, "r_id": reward_id, "q": quantity})
         if taken.rowcount != 1:
             raise FailedPrecondition(f"{item.display_name} is out of stock", reason="OUT_OF_STOCK")
         live = (redemption.c.merchant_id == merchant_id) & (redemption.c.reward_id == reward_id) & (
@@ -178,14 +202,11 @@ class Redemptions:
     async def _record(self, conn: AsyncConnection, who: TerminalCaller, merchant_id: str, reward_id: str, item: Rec,
                       quantity: int, points: int, request_id: str, digest: str, member: Any, now: datetime) -> Rec:
         rid = f"r-{uuid.uuid4().hex[:20]}"
-        await conn.execute(redemption.insert().values(
+        return (await conn.execute(_INSERT, dict(
             id=rid, merchant_id=merchant_id, request_id=request_id, fingerprint=digest,
             terminal_id=who.terminal_id, community_path=member.community_path, volunteer_id=member.volunteer_id,
             masked_member=member.masked_member, reward_id=reward_id, reward_name=item.display_name,
-            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now))
-        row = await self._row(conn, redemption.c.id == rid)
-        assert row is not None
-        return row
+            quantity=quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}", create_time=now))).one()
 
     async def drive(self, row: Rec) -> Rec:
         """Take a redemption as far as it goes: the committed row, or the refusal it ended in."""
@@ -206,7 +227,7 @@ class Redemptions:
         if hold.state in (lpb.HOLD_STATE_VOIDED, lpb.HOLD_STATE_EXPIRED):
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
         if hold.state == lpb.HOLD_STATE_PENDING and not row.hold_placed:
-            marked = await in_transaction(self.db, lambda conn: self._mark_placed(conn, row.id))
+            marked = await write_one(self.db, _MARK_PLACED, {"rid": row.id}) == 1
             if not marked:  # voided meanwhile (cancel or recovery): give the points back
                 await self._void_hold_quietly(row)
                 current = await self.get(row.merchant_id, row.id)
@@ -216,11 +237,6 @@ class Redemptions:
         except LedgerRefusal:
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
         return await self._commit(row, posted.transfer.transfer_id, posted.transfer.create_time.ToDatetime())
-
-    async def _mark_placed(self, conn: AsyncConnection, rid: str) -> bool:
-        done = await conn.execute(redemption.update().where(redemption.c.id == rid, redemption.c.state == PENDING)
-                                  .values(hold_placed=True))
-        return bool(done.rowcount == 1)
 
     async def _void_hold_quietly(self, row: Rec) -> None:
         try:
@@ -252,17 +268,24 @@ class Redemptions:
             return current
         return await self.drive(current)
 
+    async def _merchant_name(self, conn: AsyncConnection, merchant_id: str) -> str:
+        """The merchant's display name, re-read at most once a minute (it only labels the event)."""
+        cached = self._merchant_names.get(merchant_id)
+        if cached is not None and time.monotonic() - cached[1] < 60:
+            return cached[0]
+        name = (await conn.execute(sa.select(partner.c.display_name).where(
+            partner.c.id == merchant_id))).scalar_one_or_none() or merchant_id
+        self._merchant_names[merchant_id] = (name, time.monotonic())
+        return name
+
     async def _commit(self, row: Rec, transfer_id: str, ledger_time: datetime) -> Rec:
-        async def commit(conn: AsyncConnection) -> None:
+        async def commit(conn: AsyncConnection) -> Rec | None:
             now = self.clock.now()
-            done = await conn.execute(redemption.update().where(redemption.c.id == row.id,
-                                                                redemption.c.state == PENDING)
-                                      .values(state=COMMITTED, transfer_id=transfer_id, hold_placed=True,
-                                              commit_time=now, ledger_day=china_day(ledger_time)))
-            if done.rowcount != 1:
-                return
-            merchant_name = (await conn.execute(sa.select(partner.c.display_name).where(
-                partner.c.id == row.merchant_id))).scalar_one_or_none() or row.merchant_id
+            done = (await conn.execute(_COMMIT, {"rid": row.id, "tid": transfer_id, "now": now,
+                                                 "day": china_day(ledger_time)})).first()
+            if done is None:
+                return None
+            merchant_name = await self._merchant_name(conn, row.merchant_id)
             payload = events.RedemptionCommitted(
                 redemption=f"merchants/{row.merchant_id}/redemptions/{row.id}", request_id=row.request_id,
                 community_path=row.community_path, merchant_id=row.merchant_id, merchant_name=merchant_name,
@@ -270,8 +293,11 @@ class Redemptions:
                 reward_name=row.reward_name, quantity=row.quantity, points=row.points, transfer_id=transfer_id,
                 committed_at=ts(now))
             await publish_in(conn, self.make_event("redemption.redemption.committed", payload, row.community_path))
+            return done
 
-        await in_transaction(self.db, commit)
+        committed = await in_transaction(self.db, commit)
+        if committed is not None:
+            return committed
         current = await self.get(row.merchant_id, row.id)
         if current.state != COMMITTED:  # cannot happen: a posted hold is never voided (module doc)
             log.error("posted hold of a voided redemption", extra={"redemption": row.id})

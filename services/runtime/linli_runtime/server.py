@@ -72,7 +72,7 @@ class ServiceApp:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.signer = TokenSigner(settings.jwt_secret, settings.jwt_issuer)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
         self.bus = EventBus(settings.nats_url, name=name, streams=streams, replicas=settings.stream_replicas)
         self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
         self.migrations = list(migrations)

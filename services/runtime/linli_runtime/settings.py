@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
         default="sqlite+aiosqlite:///var/linli.db",
         validation_alias=AliasChoices("DATABASE_URL", "LINLI_DATABASE_URL"),
     )
+    # PostgreSQL connections the service keeps open (and as many more at a peak, opened and
+    # closed per burst): at least the calls it serves concurrently, or the overflow churns.
+    database_pool_size: int = Field(default=10, ge=1)
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "LINLI_NATS_URL")
     )

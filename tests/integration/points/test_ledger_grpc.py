@@ -183,6 +183,35 @@ async def test_history_pages_with_running_balance(ledger_stub: Stub, as_service:
     assert [e.balance_after for e in everything.entries] == [1, 3, 6, 10, 15]
 
 
+async def test_history_of_the_clearing_account_pages_with_running_balance(
+    ledger_stub: Stub, as_service: Metadata
+) -> None:
+    """A system account stores no balance after each transfer (its totals are in slots): the
+    first page sums the past, later pages carry the running balance in their token."""
+    await fund(ledger_stub, as_service, 100)
+    for i in range(4):
+        await ledger_stub.PlaceHold(hold_request(f"h{i}", amount=i + 1), metadata=as_service)
+        await ledger_stub.PostHold(pb.PostHoldRequest(community_path=FENGSHU, hold_id=f"h{i}"), metadata=as_service)
+    seen: list[tuple[int, int]] = []
+    request = pb.ListTransfersRequest(community_path=FENGSHU, account=CLEARING, page_size=3)
+    while True:
+        page = await ledger_stub.ListTransfers(request, metadata=as_service)
+        seen += [(e.change, e.balance_after) for e in page.entries]
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+    assert seen == [(0, 0), (1, 1), (0, 1), (2, 3), (0, 3), (3, 6), (0, 6), (4, 10)]
+    second = await ledger_stub.ListTransfers(pb.ListTransfersRequest(
+        community_path=FENGSHU, account=CLEARING, page_size=3, page_token=encode_token("transfers", 3)),
+        metadata=as_service)  # a plain token: the balance is summed again
+    assert [(e.change, e.balance_after) for e in second.entries] == [(0, 1), (2, 3), (0, 3)]
+    for bad in (encode_token("transfers@x1", 3), encode_token("transfers@", 3), encode_token("transfers@1", -1)):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await ledger_stub.ListTransfers(pb.ListTransfersRequest(
+                community_path=FENGSHU, account=CLEARING, page_token=bad), metadata=as_service)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], Any]]]:
     """One well-formed call of each method against `path`."""
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime, time
 from typing import cast
 
@@ -21,7 +23,7 @@ from linli_points.api.common import (
 )
 from linli_points.ledger.accounts import check_account, check_id, volunteer_of
 from linli_points.ledger.model import MAX_AMOUNT, Hold, Kind, Transfer, TransferRequest
-from linli_points.ledger.store import Ledger
+from linli_points.ledger.store import Ledger, in_slots
 from linli_points.periods import CHINA, local
 from linli_runtime.auth import Role, caller, require_role
 from linli_runtime.errors import InvalidArgument, PermissionDenied
@@ -81,6 +83,22 @@ def _reader(account: str) -> None:
             raise PermissionDenied("a volunteer may read only their own account", reason="NOT_OWN_ACCOUNT")
         return
     require_role(*READERS)
+
+
+def _decode_history_token(token: str) -> tuple[int, int | None]:
+    """(after seq, running balance if the token carries one) of a ListTransfers page token."""
+    if not token:
+        return 0, None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    kind, _, _ = raw.partition(":")
+    if kind.startswith("transfers@"):
+        balance = kind[len("transfers@"):]
+        if balance.lstrip("-").isdigit() and len(balance) <= 19:
+            return decode_token(kind, token), int(balance)
+    return decode_token("transfers", token), None
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
@@ -185,12 +203,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         account = check_account("account", request.account)
         _reader(account)
         size = page_size(request.page_size)
-        after = decode_token("transfers", request.page_token)
-        entries, last = await self.ledger.history(path, account, after, size)
+        after, balance = _decode_history_token(request.page_token)
+        entries, last = await self.ledger.history(path, account, after, size,
+                                                  balance_before=balance if in_slots(account) else None)
+        next_token = ""
+        if last:
+            next_token = encode_token("transfers", last)
+            if in_slots(account):  # carry the running balance: the next page need not sum the past
+                next_token = encode_token(f"transfers@{entries[-1].balance_after}", last)
         return pb.ListTransfersResponse(
             entries=[
                 pb.HistoryEntry(transfer=transfer_pb(e.transfer), change=e.change, balance_after=e.balance_after)
                 for e in entries
             ],
-            next_page_token=encode_token("transfers", last) if last else "",
+            next_page_token=next_token,
         )

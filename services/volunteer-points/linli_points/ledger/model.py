@@ -67,8 +67,10 @@ class Transfer:
     reason: str
     source: str
     related_transfer_id: str
-    debit_balance_after: int
-    credit_balance_after: int
+    # The account's posted balance after this transfer; None for accounts kept in slots
+    # (system accounts: see ledger/tables.py), whose history computes it on read.
+    debit_balance_after: int | None
+    credit_balance_after: int | None
     created_at: datetime
 
 

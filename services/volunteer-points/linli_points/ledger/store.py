@@ -3,25 +3,38 @@
 Every write runs as: lock the accounts whose limits or state it checks (the debit account of a
 volunteer; one statement, ordered by id), look for a transfer with the same id (a replay
 returns it, a reuse with other content is refused), check the limit, update both accounts'
-running totals (`UPDATE … RETURNING` the balance after) and insert the immutable transfer — all
-in one transaction, with the events it causes written to the outbox in the same transaction.
-Accounts that are only credited, and `system/issuance` (which has no limit), are not locked up
-front: their UPDATE takes the row lock, last, so the hot system rows are held for as short a
-time as possible.
+running totals and insert the immutable transfer — all in one transaction, with the events it
+causes written to the outbox in the same transaction.
+
+Two kinds of account keep their totals differently (see ledger/tables.py):
+- a volunteer's account in its own row, updated with `UPDATE … RETURNING` the balance after
+  (stored on the transfer), under the row lock its limit check took;
+- a system account (`system/issuance`, `system/redemption-clearing`, `system/expiry`) in
+  `SLOTS` slot rows: a transfer adds its deltas to one slot picked at random (an upsert) and
+  stores no balance after. Every hold and post of a community touches one of these, and with
+  one row per account they all queued on that row's lock for a commit's duration (34
+  redeems/s at 32 terminals); with slots, two transfers wait for each other only when they
+  pick the same slot. A debit of a system account that has a limit (clearing, expiry: only
+  reversals and manual transfers) locks the account's row first, so such debits are serial
+  and the limit check sums the slots under that lock: everything else only adds credits or
+  settles pending debits, which never lowers what it saw as available.
 
 Concurrency: on SQLite every write transaction starts with BEGIN IMMEDIATE (the runtime), so
-writes are serial. On PostgreSQL the `SELECT … FOR UPDATE` of the debit account serialises
-spenders of one account, and READ COMMITTED lets the second of two racing replays see the
-first's committed transfer once it holds the lock. The races locks do not cover (two
-transactions creating the same account or the same transfer id; a refund and a spend crossing
-on the clearing account) end in a unique-key violation or a deadlock report; the whole
-transaction is then retried (`linli_points.tx`) and answers as a replay.
+writes are serial. On PostgreSQL the `SELECT … FOR NO KEY UPDATE` of the debit account
+serialises spenders of one account (NO KEY: inserting transfers and slots that reference the
+row, which takes a KEY SHARE lock, does not wait for it), and READ COMMITTED lets the second of
+two racing replays see the first's committed transfer once it holds the lock. The races locks
+do not cover (two transactions creating the same account or the same transfer id; a refund and
+a spend crossing on the clearing account) end in a unique-key violation or a deadlock report;
+the whole transaction is then retried (`linli_points.tx`) and answers as a replay.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -53,7 +66,7 @@ from linli_points.ledger.model import (
     Transfer,
     TransferRequest,
 )
-from linli_points.ledger.tables import accounts, holds, transfers
+from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -66,6 +79,9 @@ T = TypeVar("T")
 # (subject, payload, org_scope) → envelope; ServiceApp.event in the service.
 EventFactory = Callable[[str, Message, str], EventEnvelope]
 
+# Slot rows per system account: enough that 32+ concurrent transfers rarely pick the same one.
+SLOTS = 32
+_TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 POSTED_KINDS = frozenset({Kind.DIRECT, Kind.POST, Kind.REVERSAL})
 REVERSIBLE_KINDS = POSTED_KINDS
 _HOLD_EVENT_STATE = {
@@ -119,18 +135,94 @@ def _hold(row: Any) -> Hold:
 
 _HOLD_COLUMNS = (*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
 
+# The hot path's statements, built once with bind parameters: SQLAlchemy memoizes a statement
+# object's cache key, so reusing one skips building it and walking it on every execution
+# (measured: more CPU than the round trip itself for the small statements of a transfer).
+_BY_TRANSFER_ID = sa.select(transfers).where(
+    transfers.c.community_path == sa.bindparam("path"), transfers.c.transfer_id == sa.bindparam("transfer_id"))
+_HOLD_BY_ID = (sa.select(*_HOLD_COLUMNS)
+               .select_from(holds.join(transfers, holds.c.transfer_seq == transfers.c.seq))
+               .where(holds.c.community_path == sa.bindparam("path"), holds.c.hold_id == sa.bindparam("hold_id")))
+# The debit account of a hold, locked: what serialises everything that resolves the hold.
+_LOCK_DEBIT_OF_HOLD = (
+    sa.select(accounts).where(accounts.c.id == sa.select(transfers.c.debit_account_id)
+                              .select_from(holds.join(transfers, holds.c.transfer_seq == transfers.c.seq))
+                              .where(holds.c.community_path == sa.bindparam("path"),
+                                     holds.c.hold_id == sa.bindparam("hold_id"))
+                              .scalar_subquery())
+    .with_for_update(key_share=True))
+_ACCOUNTS_BY_NAME = (sa.select(accounts)
+                     .where(accounts.c.community_path == sa.bindparam("path"),
+                            accounts.c.name.in_(sa.bindparam("names", expanding=True)))
+                     .order_by(accounts.c.id))
+_ACCOUNTS_BY_NAME_LOCKED = _ACCOUNTS_BY_NAME.with_for_update(key_share=True)
+_INSERT_TRANSFER = transfers.insert()
+_INSERT_HOLD = holds.insert()
+_RESOLVE_HOLD = holds.update().where(holds.c.transfer_seq == sa.bindparam("seq")).values(
+    state=sa.bindparam("new_state"), resolved_at=sa.bindparam("when"))
+
+
+@functools.cache
+def _account_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE an account's row adding to `columns`, RETURNING its posted totals."""
+    return (accounts.update().where(accounts.c.id == sa.bindparam("account_id"))
+            .values({accounts.c[c]: accounts.c[c] + sa.bindparam(f"add_{c}") for c in columns})
+            .returning(accounts.c.credits_posted, accounts.c.debits_posted))
+
+
+def in_slots(account: str) -> bool:
+    """Whether `account` keeps its running totals in slot rows rather than its own row."""
+    return account in SYSTEM_ACCOUNTS
+
+
+def _slot_sums(account_ids: Any) -> Any:
+    """SELECT account_id, Σ totals over the slots of the accounts `account_ids` selects."""
+    return (sa.select(account_slots.c.account_id, *(sa.func.sum(account_slots.c[col]).label(col) for col in _TOTALS))
+            .where(account_slots.c.account_id.in_(account_ids)).group_by(account_slots.c.account_id))
+
+
+# conn.info key: slot accounts' rows a transaction read, for `Ledger.run` to cache after commit.
+_SEEN_SLOT_ACCOUNTS = "linli_points_seen_slot_accounts"
+
+
+@functools.cache
+def _slot_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
+    """INSERT a slot … ON CONFLICT add to it, for one set of total columns (built once: building
+    the statement per transfer cost more CPU than running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(account_slots).values(
+        account_id=sa.bindparam("account_id"), slot=sa.bindparam("slot"), **{c: sa.bindparam(c) for c in columns})
+    return insert.on_conflict_do_update(
+        index_elements=[account_slots.c.account_id, account_slots.c.slot],
+        set_={c: account_slots.c[c] + insert.excluded[c] for c in columns})
+
 
 class Ledger:
     def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None) -> None:
         self.db = db
         self.clock = clock
         self._make_event = make_event
+        # Slot accounts' rows as first read, {(community, name): row}: they are only ever read
+        # unlocked for their id (their totals live in slots), and account rows are never deleted.
+        self._slot_account_rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- transactions --------------------------------------------------------------------------
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction, retrying it whole after the races described above."""
-        return await run_in_transaction(self.db, work)
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+
+        async def attempt(conn: AsyncConnection) -> T:
+            conn.info.pop(_SEEN_SLOT_ACCOUNTS, None)  # left by an attempt that failed
+            result = await work(conn)
+            seen.clear()
+            seen.update(conn.info.pop(_SEEN_SLOT_ACCOUNTS, {}))
+            return result
+
+        result = await run_in_transaction(self.db, attempt)
+        for key, row in seen.items():  # committed: the rows exist for good
+            self._slot_account_rows.setdefault(key, row)
+        return result
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
@@ -267,12 +359,10 @@ class Ledger:
                 return hold, False
             transfer = await self._record(conn, request, request.fingerprint(), locked)
             expires_at = transfer.created_at + timedelta(seconds=request.timeout_seconds)
-            await conn.execute(
-                holds.insert().values(
-                    transfer_seq=transfer.seq, community_path=path, hold_id=hold_id,
-                    state=int(HoldState.PENDING), expires_at=expires_at, resolved_at=None,
-                )
-            )
+            await conn.execute(_INSERT_HOLD, dict(
+                transfer_seq=transfer.seq, community_path=path, hold_id=hold_id,
+                state=int(HoldState.PENDING), expires_at=expires_at, resolved_at=None,
+            ))
             hold = Hold(transfer, HoldState.PENDING, expires_at, None)
             await self._hold_event(conn, "points.hold.placed", hold)
             return hold, True
@@ -314,14 +404,15 @@ class Ledger:
     ) -> tuple[Resolution, FailedPrecondition | None, bool]:
         """Post or void a hold, expiring it first when its time is up. Returns the resolution,
         a refusal to raise after commit, and whether anything changed."""
+        # The debit account's lock serialises everything that resolves this hold: take it first
+        # (found through the hold in the same statement), then read the hold under it.
+        debit_row = (await conn.execute(_LOCK_DEBIT_OF_HOLD, {"path": path, "hold_id": hold_id})).first()
         hold = await self._find_hold(conn, path, hold_id)
-        if hold is None:
+        if hold is None or debit_row is None:
             raise NotFound(f"hold {hold_id!r} does not exist in {path}", reason="HOLD_NOT_FOUND")
         t = hold.transfer
-        # The debit account's lock serialises everything that resolves this hold.
-        locked = await self._lock(conn, path, (t.debit_account, t.credit_account), lock=(t.debit_account,))
-        hold = await self._find_hold(conn, path, hold_id)  # again, now under the accounts' locks
-        assert hold is not None
+        locked = await self._lock(conn, path, (t.credit_account,), lock=())
+        locked[t.debit_account] = {**debit_row._mapping, "locked": True}
         now = self.now()
         if hold.state == HoldState.PENDING and now >= hold.expires_at:
             resolution = await self._finish(conn, hold, Kind.VOID, HoldState.EXPIRED, locked, now)
@@ -372,11 +463,7 @@ class Ledger:
             related_transfer_id=t.transfer_id,
         )
         transfer = await self._record(conn, request, request.fingerprint(), locked)
-        await conn.execute(
-            holds.update()
-            .where(holds.c.transfer_seq == t.seq)
-            .values(state=int(state), resolved_at=now)
-        )
+        await conn.execute(_RESOLVE_HOLD, {"seq": t.seq, "new_state": int(state), "when": now})
         resolved = Hold(t, state, hold.expires_at, now)
         subject = "points.hold.posted" if state == HoldState.POSTED else "points.hold.voided"
         await self._hold_event(conn, subject, resolved)
@@ -393,24 +480,31 @@ class Ledger:
         self, conn: AsyncConnection, path: str, names: Iterable[str], lock: Iterable[str]
     ) -> dict[str, dict[str, Any]]:
         """The named accounts of a community (opening missing ones), with those in `lock`
-        locked (`SELECT … FOR UPDATE`, in id order) for the limit checks and state changes
+        locked (`SELECT … FOR NO KEY UPDATE`, in id order) for the limit checks and state changes
         that follow. The others are only read: `_record` changes their totals with an UPDATE,
         which takes their row lock as late as possible — they are the hot rows (every credit
         debits `system/issuance`), and credits need no limit check."""
         wanted, to_lock = sorted(set(names)), sorted(set(lock))
 
+        known = {n: dict(self._slot_account_rows[(path, n)]) for n in wanted
+                 if n not in to_lock and (path, n) in self._slot_account_rows}
+
         async def fetch() -> dict[str, dict[str, Any]]:
-            found: dict[str, dict[str, Any]] = {}
-            for subset, for_update in ((to_lock, True), ([n for n in wanted if n not in to_lock], False)):
+            found: dict[str, dict[str, Any]] = dict(known)
+            for subset, for_update in ((to_lock, True), ([n for n in wanted if n not in to_lock and n not in known],
+                                                         False)):
                 if not subset:
                     continue
-                query = (sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name.in_(subset))
-                         .order_by(accounts.c.id))
-                for row in await conn.execute(query.with_for_update() if for_update else query):
+                query = _ACCOUNTS_BY_NAME_LOCKED if for_update else _ACCOUNTS_BY_NAME
+                for row in await conn.execute(query, {"path": path, "names": subset}):
                     found[row.name] = {**row._mapping, "locked": for_update}
             return found
 
         rows = await fetch()
+        seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
+        for name, row in rows.items():
+            if in_slots(name) and not row["locked"] and name not in known:
+                seen[(path, name)] = dict(row)
         missing = [name for name in wanted if name not in rows]
         if missing:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -432,7 +526,8 @@ class Ledger:
         amount, kind = request.amount, request.kind
         if kind in (Kind.DIRECT, Kind.PENDING, Kind.REVERSAL) and not debit["allow_negative"]:
             assert debit["locked"], "a limit is checked only on a locked row"
-            available = debit["credits_posted"] - debit["debits_posted"] - debit["debits_pending"]
+            totals = await self._totals(conn, debit)
+            available = totals["credits_posted"] - totals["debits_posted"] - totals["debits_pending"]
             if available < amount:
                 raise FailedPrecondition(
                     f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
@@ -454,18 +549,18 @@ class Ledger:
                 c["earned"] = amount
             elif request.credit_account == ISSUANCE and volunteer_of(request.debit_account) is not None:
                 d["earned"] = -amount
-        # Locked rows first, then the unlocked ones — volunteers before the hot system accounts,
-        # so a transaction holds a hot row's lock only for its last few statements.
+        # Locked rows first, then the unlocked ones — volunteers before the system accounts' slots,
+        # so a transaction holds a slot's lock only for its last few statements.
         order = sorted(((debit, d), (credit, c)),
-                       key=lambda rd: (not rd[0]["locked"], rd[0]["name"] in SYSTEM_ACCOUNTS, rd[0]["id"]))
-        after: dict[int, int] = {}
+                       key=lambda rd: (not rd[0]["locked"], in_slots(rd[0]["name"]), rd[0]["id"]))
+        after: dict[int, int | None] = {}
         for row, deltas in order:
-            result = await conn.execute(
-                accounts.update()
-                .where(accounts.c.id == row["id"])
-                .values({accounts.c[col]: accounts.c[col] + delta for col, delta in deltas.items()})
-                .returning(accounts.c.credits_posted, accounts.c.debits_posted)
-            )
+            if in_slots(row["name"]):
+                await self._add_to_slot(conn, row["id"], deltas)
+                after[row["id"]] = None
+                continue
+            result = await conn.execute(_account_update(tuple(sorted(deltas))), {
+                "account_id": row["id"], **{f"add_{col}": delta for col, delta in deltas.items()}})
             credits_posted, debits_posted = result.one()
             after[row["id"]] = credits_posted - debits_posted
             for col, delta in deltas.items():
@@ -488,7 +583,7 @@ class Ledger:
             credit_balance_after=after[credit["id"]],
             created_at=now,
         )
-        result = await conn.execute(transfers.insert().values(**values))
+        result = await conn.execute(_INSERT_TRANSFER, values)
         seq = result.inserted_primary_key[0]  # type: ignore[index]
         transfer = _transfer(_Row(seq=seq, **values))
         if kind in (Kind.DIRECT, Kind.POST) and request.debit_account == ISSUANCE:
@@ -504,23 +599,33 @@ class Ledger:
                 )
         return transfer
 
+    @staticmethod
+    async def _add_to_slot(conn: AsyncConnection, account_id: int, deltas: dict[str, int]) -> None:
+        """Add `deltas` to one slot of a slot account (created on first use), picked at random."""
+        assert "earned" not in deltas, "system accounts earn nothing"
+        statement = _slot_upsert(conn.dialect.name, tuple(sorted(deltas)))
+        await conn.execute(statement, {"account_id": account_id, "slot": random.randrange(SLOTS), **deltas})
+
+    @staticmethod
+    async def _totals(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, int]:
+        """An account's totals: its row's, plus its slots' for a slot account."""
+        totals = {col: int(row[col]) for col in _TOTALS}
+        if in_slots(row["name"]):
+            sums = (await conn.execute(_slot_sums([row["id"]]))).first()
+            if sums is not None:
+                for col in _TOTALS:
+                    totals[col] += int(sums._mapping[col])
+        return totals
+
     # -- reads ---------------------------------------------------------------------------------
 
     async def _find(self, conn: AsyncConnection, path: str, transfer_id: str) -> Transfer | None:
-        row = (
-            await conn.execute(
-                sa.select(transfers).where(transfers.c.community_path == path, transfers.c.transfer_id == transfer_id)
-            )
-        ).first()
+        row = (await conn.execute(_BY_TRANSFER_ID, {"path": path, "transfer_id": transfer_id})).first()
         return _transfer(row) if row is not None else None
 
     async def _replay(self, conn: AsyncConnection, path: str, transfer_id: str, fingerprint: str) -> Transfer | None:
         """The earlier transfer with this id if the request matches it; refused if it does not."""
-        row = (
-            await conn.execute(
-                sa.select(transfers).where(transfers.c.community_path == path, transfers.c.transfer_id == transfer_id)
-            )
-        ).first()
+        row = (await conn.execute(_BY_TRANSFER_ID, {"path": path, "transfer_id": transfer_id})).first()
         if row is None:
             return None
         if row.fingerprint != fingerprint:
@@ -532,13 +637,7 @@ class Ledger:
         return _transfer(row)
 
     async def _find_hold(self, conn: AsyncConnection, path: str, hold_id: str) -> Hold | None:
-        row = (
-            await conn.execute(
-                sa.select(*_HOLD_COLUMNS)
-                .select_from(holds.join(transfers, holds.c.transfer_seq == transfers.c.seq))
-                .where(holds.c.community_path == path, holds.c.hold_id == hold_id)
-            )
-        ).first()
+        row = (await conn.execute(_HOLD_BY_ID, {"path": path, "hold_id": hold_id})).first()
         return _hold(row) if row is not None else None
 
     async def get_hold(self, path: str, hold_id: str) -> Hold:
@@ -555,13 +654,17 @@ class Ledger:
                     sa.select(accounts).where(accounts.c.community_path == path, accounts.c.name == account)
                 )
             ).first()
-        if row is None:  # never used: an empty account
-            return Balance(path, account, 0, 0, 0)
-        return Balance(path, account, row.credits_posted - row.debits_posted, row.debits_pending, row.earned)
+            if row is None:  # never used: an empty account
+                return Balance(path, account, 0, 0, 0)
+            t = await self._totals(conn, dict(row._mapping))
+        return Balance(path, account, t["credits_posted"] - t["debits_posted"], t["debits_pending"], row.earned)
 
-    async def history(self, path: str, account: str, after_seq: int, limit: int) -> tuple[list[HistoryEntry], int]:
+    async def history(self, path: str, account: str, after_seq: int, limit: int,
+                      balance_before: int | None = None) -> tuple[list[HistoryEntry], int]:
         """Transfers touching `account` after `after_seq`, oldest first; and the last seq
-        returned when there may be more (else 0)."""
+        returned when there may be more (else 0). For a slot account, `balance_before` is its
+        posted balance at `after_seq` when the caller knows it (the previous page's last
+        balance_after: a walk through the history then costs one page per page)."""
         async with self.db.engine.connect() as conn:
             account_id = (
                 await conn.execute(
@@ -581,20 +684,39 @@ class Ledger:
                     .limit(limit + 1)
                 )
             ).all()
+            # A slot account stores no balance after each transfer: start from its balance
+            # before this page (one indexed sum) and keep a running total.
+            running = None
+            if rows and in_slots(account):
+                running = (balance_before if balance_before is not None
+                           else await self._posted_before(conn, account_id, rows[0].seq))
         entries = []
         for row in rows[:limit]:
             t = _transfer(row)
             is_credit = row.credit_account_id == account_id
             moved = t.amount if t.kind in POSTED_KINDS else 0
-            entries.append(
-                HistoryEntry(
-                    t,
-                    change=moved if is_credit else -moved,
-                    balance_after=t.credit_balance_after if is_credit else t.debit_balance_after,
-                )
-            )
+            change = moved if is_credit else -moved
+            if running is not None:
+                running += change
+                balance_after = running
+            else:
+                stored = t.credit_balance_after if is_credit else t.debit_balance_after
+                assert stored is not None, "accounts kept in their own row record every balance after"
+                balance_after = stored
+            entries.append(HistoryEntry(t, change=change, balance_after=balance_after))
         more = len(rows) > limit
         return entries, (entries[-1].transfer.seq if more else 0)
+
+    @staticmethod
+    async def _posted_before(conn: AsyncConnection, account_id: int, seq: int) -> int:
+        """An account's posted balance just before transfer `seq`, summed from the transfers."""
+        posted = [int(k) for k in POSTED_KINDS]
+        balance = 0
+        for column, sign in ((transfers.c.credit_account_id, 1), (transfers.c.debit_account_id, -1)):
+            total = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(transfers.c.amount), 0)).where(
+                column == account_id, transfers.c.seq < seq, transfers.c.kind.in_(posted)))).scalar_one()
+            balance += sign * int(total)
+        return balance
 
     async def community_sum(self, path: str) -> int:
         """Sum of the posted balances of a community's accounts (always 0)."""
@@ -605,7 +727,15 @@ class Ledger:
                     .where(accounts.c.community_path == path)
                 )
             ).scalar_one()
-        return int(total)
+            in_slot_rows = (
+                await conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(account_slots.c.credits_posted
+                                                           - account_slots.c.debits_posted), 0))
+                    .select_from(account_slots.join(accounts, accounts.c.id == account_slots.c.account_id))
+                    .where(accounts.c.community_path == path)
+                )
+            ).scalar_one()
+        return int(total) + int(in_slot_rows)
 
     # -- events --------------------------------------------------------------------------------
 

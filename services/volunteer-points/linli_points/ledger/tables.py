@@ -2,9 +2,16 @@
 
 - `points_account`: one row per (community, account name) with running totals. Totals are
   only ever changed by the transfer that explains the change, under the row's lock.
+- `points_account_slot`: more running totals of an account, in up to `SLOTS` rows. An
+  account's totals are its row's plus the sum of its slots. System accounts (the clearing,
+  issuance and expiry accounts every redemption or credit of a community touches) are written
+  only through slots — a transfer adds to one slot picked at random — so transfers of a
+  community do not queue on one row lock; volunteers' accounts, whose limits are checked under
+  their row's lock, only through their row.
 - `points_transfer`: immutable entries; (community, transfer id) is unique, which is what
-  makes a retried transfer land once. Each row records both accounts' posted balances after
-  it, so history with a running balance is a plain range scan.
+  makes a retried transfer land once. Each row records the posted balance after it of each
+  account kept in its row (NULL for slot accounts, whose history computes it on read), so a
+  volunteer's history with a running balance is a plain range scan.
 - `points_hold`: the state of each pending transfer (PENDING → POSTED | VOIDED | EXPIRED);
   the transfers themselves never change.
 """
@@ -36,6 +43,17 @@ accounts = sa.Table(
     sa.UniqueConstraint("community_path", "name", name="uq_points_account_name"),
 )
 
+account_slots = sa.Table(
+    "points_account_slot",
+    metadata,
+    sa.Column("account_id", Id, sa.ForeignKey("points_account.id"), primary_key=True, autoincrement=False),
+    sa.Column("slot", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("debits_posted", Points, nullable=False, server_default="0"),
+    sa.Column("credits_posted", Points, nullable=False, server_default="0"),
+    sa.Column("debits_pending", Points, nullable=False, server_default="0"),
+    sa.Column("credits_pending", Points, nullable=False, server_default="0"),
+)
+
 transfers = sa.Table(
     "points_transfer",
     metadata,
@@ -53,8 +71,8 @@ transfers = sa.Table(
     sa.Column("related_transfer_id", sa.String(160), nullable=False, server_default=""),
     # sha256 of what the caller asked for: a replay must match it exactly.
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("debit_balance_after", Points, nullable=False),
-    sa.Column("credit_balance_after", Points, nullable=False),
+    sa.Column("debit_balance_after", Points, nullable=True),
+    sa.Column("credit_balance_after", Points, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("community_path", "transfer_id", name="uq_points_transfer_id"),
     sa.CheckConstraint("amount > 0", name="ck_points_transfer_amount_positive"),
