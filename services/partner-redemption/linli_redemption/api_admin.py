@@ -21,7 +21,6 @@ from linli_redemption.common import (
     china_day,
     decode_token,
     encode_token,
-    in_transaction,
     mask_name,
     page_size,
     parse_day,
@@ -37,6 +36,7 @@ from linli_runtime.auth import Role, caller, require_role, require_scope
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from linli_runtime.transactions import run_in_transaction
 
 WRITERS = (Role.COMMUNITY_WORKER, Role.STREET_OFFICER, Role.CITY_OPERATOR)
 
@@ -114,7 +114,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
             await conn.execute(partner.insert().values(**values))
             return (await conn.execute(partner.select().where(partner.c.id == partner_id))).one()
 
-        return pb.CreatePartnerResponse(partner=partner_pb(await in_transaction(self.db, create)))
+        return pb.CreatePartnerResponse(partner=partner_pb(await run_in_transaction(self.db, create)))
 
     async def SetPartnerState(self, request: pb.SetPartnerStateRequest,
                               context: grpc.aio.ServicerContext) -> pb.SetPartnerStateResponse:
@@ -147,7 +147,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                                                         secret_time=now))
             return (await conn.execute(terminal.select().where(terminal.c.id == terminal_id))).one()
 
-        row = await in_transaction(self.db, create)
+        row = await run_in_transaction(self.db, create)
         return pb.CreateTerminalResponse(terminal=terminal_pb(row), secret=secret,
                                          authorization=terminals.authorization_value(terminal_id, secret))
 
@@ -228,7 +228,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
             await conn.execute(reward.insert().values(**values))
             return (await conn.execute(reward.select().where(key))).one()
 
-        return pb.CreateRewardResponse(reward=reward_pb(await in_transaction(self.db, create)))
+        return pb.CreateRewardResponse(reward=reward_pb(await run_in_transaction(self.db, create)))
 
     async def _reward(self, name: str) -> Any:
         merchant_id, reward_id = parse_name(name, "name", "merchants", "rewards")
@@ -278,7 +278,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
             await conn.execute(reward.update().where(reward.c.merchant_id == row.merchant_id, reward.c.id == row.id)
                                .values(stock=reward.c.stock + units))
 
-        await in_transaction(self.db, add)
+        await run_in_transaction(self.db, add)
         return pb.RestockRewardResponse(reward=reward_pb(await self._reward(request.name)))
 
 

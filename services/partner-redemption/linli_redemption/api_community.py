@@ -20,8 +20,6 @@ from linli_redemption.common import (
     check_text,
     decode_token,
     encode_token,
-    fingerprint,
-    in_transaction,
     page_size,
     parse_day,
     reading,
@@ -34,6 +32,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["CommunityService"].full_name
 WRITERS = (Role.COMMUNITY_WORKER, Role.STREET_OFFICER, Role.CITY_OPERATOR)
@@ -132,7 +131,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
             rotation, swaps = await self._rotation(conn, path)
             return assignments(rotation, swaps, range(min(len(ids), 10)))
 
-        return pb.SetDutyRotationResponse(periods=await in_transaction(self.db, store))
+        return pb.SetDutyRotationResponse(periods=await run_in_transaction(self.db, store))
 
     async def ListDutyPeriods(self, request: pb.ListDutyPeriodsRequest,
                               context: grpc.aio.ServicerContext) -> pb.ListDutyPeriodsResponse:
@@ -169,7 +168,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
             rotation, swaps = await self._rotation(conn, path)
             return [*assignments(rotation, swaps, range(a, a + 1)), *assignments(rotation, swaps, range(b, b + 1))]
 
-        return pb.SwapDutyResponse(periods=await in_transaction(self.db, swap))
+        return pb.SwapDutyResponse(periods=await run_in_transaction(self.db, swap))
 
     # -- needs and resources -------------------------------------------------------------------
 
@@ -185,7 +184,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
             await conn.execute(need.insert().values(**values))
             return (await conn.execute(need.select().where(need.c.id == values["id"]))).one()
 
-        return pb.CreateNeedResponse(need=need_pb(await in_transaction(self.db, create)))
+        return pb.CreateNeedResponse(need=need_pb(await run_in_transaction(self.db, create)))
 
     async def _page(self, table: sa.Table, path: str, size: int, token: str, *where: Any) -> tuple[list[Any], str]:
         offset = page_offset(token)
@@ -217,7 +216,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
             await conn.execute(resource.insert().values(**values))
             return (await conn.execute(resource.select().where(resource.c.id == values["id"]))).one()
 
-        return pb.CreateResourceResponse(resource=resource_pb(await in_transaction(self.db, create)))
+        return pb.CreateResourceResponse(resource=resource_pb(await run_in_transaction(self.db, create)))
 
     async def ListResources(self, request: pb.ListResourcesRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListResourcesResponse:
@@ -263,7 +262,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
                 resource_ids=resource_ids, owner=owner), path))
             return (await conn.execute(project.select().where(project.c.id == pid))).one()
 
-        return pb.CreateProjectResponse(project=project_pb(await in_transaction(self.db, create)))
+        return pb.CreateProjectResponse(project=project_pb(await run_in_transaction(self.db, create)))
 
     async def CloseProject(self, request: pb.CloseProjectRequest,
                            context: grpc.aio.ServicerContext) -> pb.CloseProjectResponse:
@@ -285,7 +284,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
                 project_id=row.id, community_path=path, outcome=outcome), path))
             return (await conn.execute(project.select().where(key))).one()
 
-        return pb.CloseProjectResponse(project=project_pb(await in_transaction(self.db, close)))
+        return pb.CloseProjectResponse(project=project_pb(await run_in_transaction(self.db, close)))
 
     async def ListProjects(self, request: pb.ListProjectsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListProjectsResponse:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from linli_runtime import paging
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument
 
@@ -104,28 +102,20 @@ def check_range(value: int, field: str, low: int, high: int) -> int:
 
 
 def page_size(value: int, default: int = 50, limit: int = 100) -> int:
-    if value < 0 or value > limit:
-        raise InvalidArgument.field("page_size", f"must be between 0 and {limit}")
-    return value or default
+    return paging.page_size(value, default=default, maximum=limit)
+
+
+# The service's lists are keyed by ids or positions unique across them: one token kind.
+TOKEN_KIND = "redemption"
 
 
 def decode_token(token: str) -> str:
-    """Page tokens are the last id of the previous page, base64url-encoded."""
-    if not token:
-        return ""
-    try:
-        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field("page_token", "is not a token this service issued") from exc
+    """The last key of the previous page; "" for the first page."""
+    return paging.decode_token(TOKEN_KIND, token)
 
 
 def encode_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
-
-
-def fingerprint(*parts: object) -> str:
-    """A digest of what a caller asked for: a retry with the same request id must match it."""
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return paging.encode_token(TOKEN_KIND, last_id)
 
 
 def mask_name(name: str) -> str:
@@ -139,17 +129,6 @@ def mask_name(name: str) -> str:
 
 
 # -- reads and transactions ----------------------------------------------------------------------------
-
-RETRIES = 8
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    orig: Any = exc.orig
-    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in RETRYABLE_SQLSTATES
-
 
 @asynccontextmanager
 async def reading(db: Database) -> AsyncIterator[AsyncConnection]:
@@ -176,22 +155,3 @@ async def write_one(db: Database, statement: Any, params: dict[str, Any] | None 
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         return int((await conn.execute(statement, params)).rowcount)
-
-
-async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `work` in one transaction, retried whole after a race the database reports (a unique
-    key taken by a concurrent writer: the retry sees the other's row and answers as a replay)."""
-    for attempt in range(RETRIES):
-        try:
-            if db.is_sqlite:  # the runtime's transaction queues writers (one at a time on SQLite)
-                async with db.transaction() as session:
-                    return await work(await session.connection())
-            # A Core transaction: the work is all Core, and an ORM session around it costs more
-            # CPU than some of its statements (the outbox's commit hook is on the engine).
-            async with db.engine.begin() as conn:
-                return await work(conn)
-        except DBAPIError as exc:
-            if attempt == RETRIES - 1 or not _retryable(exc):
-                raise
-            log.debug("transaction retried", extra={"attempt": attempt + 1, "error": type(exc).__name__})
-    raise AssertionError("unreachable")

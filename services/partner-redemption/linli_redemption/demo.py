@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_redemption.common import in_transaction
 from linli_redemption.tables import duty_rotation, partner, reward, terminal
 from linli_redemption.terminals import hash_secret
 from linli_runtime import demo
+from linli_runtime.transactions import run_in_transaction
 
 if TYPE_CHECKING:
     from linli_redemption.main import RedemptionApp
@@ -48,7 +48,7 @@ DEFAULT_REWARDS = [("voucher-10", "10元代金券", 20, 50)]
 
 async def seed_demo(app: RedemptionApp) -> None:
     data = demo.load()["fengshu"]
-    await in_transaction(app.db, lambda conn: _seed(conn, app, data))
+    await run_in_transaction(app.db, lambda conn: _seed(conn, app, data))
     log.info("demo data seeded", extra={"community": data["path"]})
 
 

@@ -11,13 +11,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_redemption import member_codes
-from linli_redemption.common import as_utc, check_text, in_transaction, mask_name, reading
+from linli_redemption.common import as_utc, check_text, mask_name, reading
 from linli_redemption.points_client import LedgerRefusal, PointsClient
 from linli_redemption.tables import member_card, member_session
 from linli_runtime.auth import normalize_path
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.transactions import run_in_transaction
 
 # Built once: every POS call reads a session (a reused statement skips SQLAlchemy's per-call
 # construction and cache-key walk).
@@ -82,7 +83,7 @@ class Members:
                 secret=secret, create_time=self.clock.now()))
             return (await conn.execute(query)).one()
 
-        return await in_transaction(self.db, create)
+        return await run_in_transaction(self.db, create)
 
     async def current_code(self, community_path: str, volunteer_id: str) -> tuple[str, datetime]:
         card = await self.card(community_path, volunteer_id, issue=True)
@@ -119,7 +120,7 @@ class Members:
             return MemberSession(session_id, str(card.community_path), str(card.volunteer_id),
                                  str(values["masked_member"]), now + member_codes.SESSION_TTL)
 
-        return await in_transaction(self.db, open_session)
+        return await run_in_transaction(self.db, open_session)
 
     async def session(self, who: TerminalCaller, session_id: str, conn: AsyncConnection | None = None
                       ) -> MemberSession:

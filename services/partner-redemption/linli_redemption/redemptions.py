@@ -41,8 +41,6 @@ from linli_redemption.common import (
     check_text,
     china_day,
     day_bounds,
-    fingerprint,
-    in_transaction,
     parse_name,
     reading,
     ts,
@@ -55,6 +53,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from linli_runtime.events import publish_in
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 log = logging.getLogger("linli.redemption.saga")
 
@@ -152,7 +151,7 @@ class Redemptions:
                 return await self._reserve(conn, who, merchant_id, reward_id, quantity, expected_points, request_id,
                                            digest, member)
 
-            existing = await in_transaction(self.db, reserve)
+            existing = await run_in_transaction(self.db, reserve)
         if existing.fingerprint != digest:
             raise AlreadyExists(f"request id {request_id} was used for a different redemption",
                                 reason="REQUEST_ID_REUSED")
@@ -262,7 +261,7 @@ class Redemptions:
                 .values(stock=reward.c.stock + row.quantity))
             return True
 
-        await in_transaction(self.db, void)
+        await run_in_transaction(self.db, void)
         current = await self.get(row.merchant_id, row.id)
         if current.state == PENDING:  # hold placed meanwhile: recovery decides next round
             return current
@@ -295,7 +294,7 @@ class Redemptions:
             await publish_in(conn, self.make_event("redemption.redemption.committed", payload, row.community_path))
             return done
 
-        committed = await in_transaction(self.db, commit)
+        committed = await run_in_transaction(self.db, commit)
         if committed is not None:
             return committed
         current = await self.get(row.merchant_id, row.id)
@@ -430,7 +429,7 @@ class Redemptions:
             created = (await conn.execute(refund.select().where(refund.c.id == fid))).one()
             return created
 
-        item = await in_transaction(self.db, reserve)
+        item = await run_in_transaction(self.db, reserve)
         if item.fingerprint != digest:
             raise AlreadyExists(f"request id {request_id} was used for a different refund",
                                 reason="REQUEST_ID_REUSED")
@@ -456,7 +455,7 @@ class Redemptions:
                 points=item.points, reason=item.reason, transfer_id=transfer.transfer_id)
             await publish_in(conn, self.make_event("redemption.redemption.refunded", payload, row.community_path))
 
-        await in_transaction(self.db, complete)
+        await run_in_transaction(self.db, complete)
         current = (await self._refund_row(item.id))
         return current
 

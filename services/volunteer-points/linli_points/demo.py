@@ -22,8 +22,8 @@ from linli_points.people import create_family, create_team, create_volunteer, jo
 from linli_points.periods import month_of
 from linli_points.records import create_once
 from linli_points.schema import visits
-from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime import demo
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
     from linli_points.main import PointsApp

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.records import create_once, exists
 from linli_points.schema import families, memberships, teams, volunteers
-from linli_points.tx import fingerprint
 from linli_runtime.errors import NotFound
+from linli_runtime.transactions import fingerprint
 
 
 async def create_volunteer(

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from linli_points.ledger.accounts import is_valid_id
 from linli_points.people import create_family, create_volunteer, join_team
 from linli_points.schema import teams
-from linli_points.tx import run_in_transaction
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, InvalidArgument
+from linli_runtime.transactions import run_in_transaction
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000

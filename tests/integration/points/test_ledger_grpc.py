@@ -205,7 +205,8 @@ async def test_history_of_the_clearing_account_pages_with_running_balance(
         community_path=FENGSHU, account=CLEARING, page_size=3, page_token=encode_token("transfers", 3)),
         metadata=as_service)  # a plain token: the balance is summed again
     assert [(e.change, e.balance_after) for e in second.entries] == [(0, 1), (2, 3), (0, 3)]
-    for bad in (encode_token("transfers@x1", 3), encode_token("transfers@", 3), encode_token("transfers@1", -1)):
+    for bad in (encode_token("transfers", "3@x1"), encode_token("transfers", "3@"), encode_token("transfers", "-1@1"),
+                encode_token("transfers@1", 3)):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await ledger_stub.ListTransfers(pb.ListTransfersRequest(
                 community_path=FENGSHU, account=CLEARING, page_token=bad), metadata=as_service)

@@ -13,6 +13,7 @@ from linli_redemption.main import RedemptionApp
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
 from linli_runtime.clock import ManualClock
+from linli_runtime.paging import encode_token
 from linli_runtime.testing.errors import error_info
 
 from .conftest import CANTEEN, HEALTH, Kit, Metadata, bearer
@@ -156,7 +157,8 @@ async def test_every_malformed_field_is_invalid_argument_naming_it(kit: Kit) -> 
          "reward"),
         (kit.pos.ListRewards, pb.ListRewardsRequest(parent="merchant/x"), "parent"),
         (kit.pos.ListRewards, pb.ListRewardsRequest(parent=f"merchants/{HEALTH}", page_size=-1), "page_size"),
-        (kit.pos.ListRewards, pb.ListRewardsRequest(parent=f"merchants/{HEALTH}", page_size=101), "page_size"),
+        (kit.pos.ListRewards, pb.ListRewardsRequest(parent=f"merchants/{HEALTH}",
+                                                    page_token=encode_token("another-list", "x")), "page_token"),
         (kit.pos.ListRewards, pb.ListRewardsRequest(parent=f"merchants/{HEALTH}", page_token="%%%"), "page_token"),
         (kit.pos.GetRedemption, pb.GetRedemptionRequest(name="redemptions/x"), "name"),
         (kit.pos.CancelRedemption, pb.CancelRedemptionRequest(parent=f"merchants/{HEALTH}", request_id=""),

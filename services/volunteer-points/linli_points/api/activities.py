@@ -32,9 +32,9 @@ from linli_points.ledger.tables import transfers
 from linli_points.periods import day_bounds, month_bounds, month_of
 from linli_points.records import create_once, exists
 from linli_points.schema import activities, sign_ups, task_categories, volunteers
-from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.paging import keyset_page
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 MAX_ACTIVITY_POINTS = 10_000

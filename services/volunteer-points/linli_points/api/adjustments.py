@@ -24,9 +24,9 @@ from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger, utc
 from linli_points.records import create_once
 from linli_points.schema import adjustments
-from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.paging import keyset_page
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AdjustmentService"].full_name
 MAX_ADJUSTMENT = 100_000

@@ -30,11 +30,11 @@ from linli_points.ledger.store import POSTED_KINDS, EventFactory
 from linli_points.ledger.tables import transfers
 from linli_points.periods import local, period_bounds, year_bounds
 from linli_points.schema import awards, memberships, volunteers, year_closes
-from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from linli_runtime.events import publish_in
+from linli_runtime.transactions import run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AwardService"].full_name
 DEFAULT_RULE = (1, 2, 3)  # ranks given gold, silver, bronze

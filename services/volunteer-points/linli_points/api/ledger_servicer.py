@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, time
 from typing import cast
 
@@ -13,8 +11,6 @@ from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_points.api.common import (
     community,
-    decode_token,
-    encode_token,
     page_size,
     parse_date,
     require_writer,
@@ -25,6 +21,7 @@ from linli_points.ledger.accounts import check_account, check_id, volunteer_of
 from linli_points.ledger.model import MAX_AMOUNT, Hold, Kind, Transfer, TransferRequest
 from linli_points.ledger.store import Ledger, in_slots
 from linli_points.periods import CHINA, local
+from linli_runtime import paging
 from linli_runtime.auth import Role, caller, require_role
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 
@@ -86,19 +83,16 @@ def _reader(account: str) -> None:
 
 
 def _decode_history_token(token: str) -> tuple[int, int | None]:
-    """(after seq, running balance if the token carries one) of a ListTransfers page token."""
-    if not token:
+    """(after seq, running balance if the token carries one) of a ListTransfers page token:
+    its key is `seq` or, for system accounts, `seq@balance`."""
+    key = paging.decode_token("transfers", token)
+    if not key:
         return 0, None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    kind, _, _ = raw.partition(":")
-    if kind.startswith("transfers@"):
-        balance = kind[len("transfers@"):]
-        if balance.lstrip("-").isdigit() and len(balance) <= 19:
-            return decode_token(kind, token), int(balance)
-    return decode_token("transfers", token), None
+    seq, carries, balance = key.partition("@")
+    if seq.isdigit() and len(seq) <= 18 and (
+            not carries or (balance.lstrip("-").isdigit() and len(balance) <= 19)):
+        return int(seq), int(balance) if carries else None
+    raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
@@ -208,9 +202,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                                                   balance_before=balance if in_slots(account) else None)
         next_token = ""
         if last:
-            next_token = encode_token("transfers", last)
-            if in_slots(account):  # carry the running balance: the next page need not sum the past
-                next_token = encode_token(f"transfers@{entries[-1].balance_after}", last)
+            # System accounts carry the running balance: the next page need not sum the past.
+            key = f"{last}@{entries[-1].balance_after}" if in_slots(account) else str(last)
+            next_token = paging.encode_token("transfers", key)
         return pb.ListTransfersResponse(
             entries=[
                 pb.HistoryEntry(transfer=transfer_pb(e.transfer), change=e.change, balance_after=e.balance_after)

@@ -31,12 +31,12 @@ from linli_points.ledger.store import EventFactory, utc
 from linli_points.periods import local, month_bounds, month_of
 from linli_points.records import create_once, exists
 from linli_points.schema import elders, families, month_closes, pairings, visits, volunteers
-from linli_points.tx import fingerprint, run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
 from linli_runtime.paging import keyset_page
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PairingService"].full_name
 DEFAULT_VISITS_REQUIRED = 2  # DOMAIN.md: at least two visits a month per pairing

@@ -25,11 +25,11 @@ from linli_points.people import create_family, create_team, create_volunteer, cu
 from linli_points.periods import local
 from linli_points.roster import import_roster, xlsx_to_csv
 from linli_points.schema import families, memberships, teams, volunteers
-from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.paging import keyset_page
+from linli_runtime.transactions import run_in_transaction
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["VolunteerService"].full_name
 

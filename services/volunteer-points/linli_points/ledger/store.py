@@ -26,7 +26,7 @@ row, which takes a KEY SHARE lock, does not wait for it), and READ COMMITTED let
 two racing replays see the first's committed transfer once it holds the lock. The races locks
 do not cover (two transactions creating the same account or the same transfer id; a refund and
 a spend crossing on the clearing account) end in a unique-key violation or a deadlock report;
-the whole transaction is then retried (`linli_points.tx`) and answers as a replay.
+the whole transaction is then retried (`linli_runtime.transactions`) and answers as a replay.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ from linli_points.ledger.model import (
     TransferRequest,
 )
 from linli_points.ledger.tables import account_slots, accounts, holds, transfers
-from linli_points.tx import run_in_transaction
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from linli_runtime.events import publish_in
+from linli_runtime.transactions import run_in_transaction
 
 log = logging.getLogger("linli.points.ledger")
 
