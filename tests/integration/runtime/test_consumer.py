@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, PoisonMessage, TransientError
@@ -168,3 +169,36 @@ async def _dead_letter_rows(db: Database) -> list:  # type: ignore[type-arg]
 
 async def _dead_letters_are(db: Database, n: int) -> bool:
     return len(await _dead_letter_rows(db)) == n
+
+
+class _DeadlockDetected(Exception):
+    sqlstate = "40P01"  # what asyncpg reports when PostgreSQL breaks a deadlock
+
+
+async def test_a_deadlock_in_a_batch_is_not_charged_to_the_event(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    """Two replicas' batches can lock rows in opposite orders; PostgreSQL then aborts one. That
+    is the batching's doing: the batch is re-run one event per transaction, and the event is
+    applied — not nak'ed towards max_deliver (here 1, so a charge would dead-letter it)."""
+    conflict = OperationalError("UPDATE …", {}, _DeadlockDetected())
+    recorder = Recorder(fail_with={"clash": conflict})
+    original = recorder.__call__
+
+    async def once_then_fine(event, session):  # type: ignore[no-untyped-def]
+        try:
+            await original(event, session)
+        except OperationalError:
+            recorder.fail_with.pop("clash", None)  # the other batch has committed by the re-run
+            raise
+
+    await write_events(db, topic, ["a", "clash", "b"])
+    consumer = EventConsumer(spec_for(topic, once_then_fine, max_deliver=1), db, bus)  # type: ignore[arg-type]
+    consumer.start()
+    try:
+        await wait_until(lambda: _applied(db, 3), what="all three events applied")
+    finally:
+        await consumer.stop()
+    assert await applied_counts(db) == {"a": 1, "clash": 1, "b": 1}
+    assert recorder.calls.count("clash") == 2, "refused once, applied on the re-run"
+    assert await _dead_letter_rows(db) == []

@@ -44,6 +44,7 @@ from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
 from linli_runtime.events.tables import dead_letter, inbox
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
+from linli_runtime.transactions import is_conflict
 
 log = logging.getLogger("linli.events.consumer")
 
@@ -240,6 +241,11 @@ class EventConsumer:
                     try:
                         await self.spec.handler(event, session)
                     except Exception as exc:
+                        if is_conflict(exc):
+                            # A deadlock with another replica's batch is the batching's doing, not
+                            # this event's: re-run the batch one event per transaction, and do not
+                            # count it towards the event's max_deliver.
+                            raise
                         raise _HandlerFailed(position, event, exc) from exc
                     results.append(_Result("applied", event_id=event.id, occurred_at=event.occurred_at))
                 else:  # already applied, or the same event twice in one batch
