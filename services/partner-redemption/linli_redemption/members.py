@@ -143,6 +143,14 @@ class Members:
         return found
 
 
+    async def volunteer_of(self, who: TerminalCaller, session_id: str) -> str | None:
+        """Whose session this terminal opened, expired or not (None if it opened no such
+        session): a retried redeem may carry a newer session of the same volunteer."""
+        async with reading(self.db) as conn:
+            row = (await conn.execute(_SESSION_BY_ID, {"sid": session_id})).first()
+        return str(row.volunteer_id) if row is not None and row.terminal_id == who.terminal_id else None
+
+
 def _session(row: Row[tuple[object, ...]]) -> MemberSession:
     return MemberSession(str(row.id), str(row.community_path), str(row.volunteer_id), str(row.masked_member),
                          as_utc(row.expire_time))  # type: ignore[arg-type]

@@ -132,7 +132,11 @@ class Redemptions:
         check_request_id(request_id)
         if expected_points < 0:
             raise InvalidArgument.field("expected_points", "must not be negative")
-        digest = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
+        # What was asked, without the member session: a POS restarted mid-redeem resolves the
+        # volunteer's code again and retries with a new session; the retry is the same request
+        # if that session is the same volunteer's (checked below).
+        digest = fingerprint(reward_id, quantity, expected_points, who.terminal_id)
+        digest_with_session = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
         by_request = {"merchant_id": merchant_id, "request_id": request_id}
 
         async with reading(self.db) as conn:  # a retry's first answer, else the member's session
@@ -152,7 +156,11 @@ class Redemptions:
                                            digest, member)
 
             existing = await run_in_transaction(self.db, reserve)
-        if existing.fingerprint != digest:
+        # (A fingerprint with the session in it was stored before retries could change sessions.)
+        same = existing.fingerprint == digest_with_session or (
+            existing.fingerprint == digest and existing.volunteer_id == (
+                member.volunteer_id if member is not None else await self.members.volunteer_of(who, session_id)))
+        if not same:
             raise AlreadyExists(f"request id {request_id} was used for a different redemption",
                                 reason="REQUEST_ID_REUSED")
         return await self.drive(existing)

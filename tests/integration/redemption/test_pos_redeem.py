@@ -111,7 +111,7 @@ async def test_50_concurrent_redeems_of_a_reward_with_stock_5_succeed_5_times(ki
     assert stock.reward.stock == 0
 
 
-async def test_a_retried_redeem_whose_reply_was_lost_is_applied_once(kit: Kit) -> None:
+async def test_a_retried_redeem_whose_reply_was_lost_is_applied_once(kit: Kit, clock: ManualClock) -> None:
     till = await kit.terminal()
     volunteer = await kit.volunteer(100)
     reward = await kit.reward(points=7, stock=10)
@@ -123,11 +123,21 @@ async def test_a_retried_redeem_whose_reply_was_lost_is_applied_once(kit: Kit) -
     assert (await kit.balance(volunteer)).balance == 93
     stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
     assert stock.reward.stock == 9
-    # The same id for a different request is refused.
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await redeem(kit, till, reward, session, "lost-reply", quantity=2)
-    assert (refused.value.code(), error_info(refused.value)[0]) == (grpc.StatusCode.ALREADY_EXISTS,
-                                                                   "REQUEST_ID_REUSED")
+    # A POS restarted mid-redeem resolves the volunteer's code again: the retry with the new
+    # session of the same volunteer is the same request, and gets the first answer.
+    clock.advance(seconds=60)  # the next step's member code
+    later = await kit.session(till, volunteer)
+    assert later != session
+    again = await redeem(kit, till, reward, later, "lost-reply")
+    assert again.redemption == first.redemption and (await kit.balance(volunteer)).balance == 93
+    # The same id for a different request — another quantity, or another volunteer — is refused.
+    someone_else = await kit.session(till, await kit.volunteer(100))
+    for different in (redeem(kit, till, reward, session, "lost-reply", quantity=2),
+                      redeem(kit, till, reward, someone_else, "lost-reply")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await different
+        assert (refused.value.code(), error_info(refused.value)[0]) == (grpc.StatusCode.ALREADY_EXISTS,
+                                                                       "REQUEST_ID_REUSED")
 
 
 async def test_concurrent_first_attempts_with_one_request_id_charge_once(kit: Kit) -> None:
