@@ -30,6 +30,18 @@ CATEGORIES = ("meal", "medical", "repair", "companionship", "errand", "other")
 THANKS_KINDS = ("banner", "message")
 
 
+
+def _communities(parent: str) -> tuple[str, sa.ColumnElement[bool]]:
+    """The scope path and row filter of a list's parent. `communities/-` (AIP-159) means every
+    community within the caller's scope (a street officer or city operator watching many)."""
+    if parent == "communities/-":
+        path = caller().scope
+        within = sa.or_(help_request.c.community_path == path,
+                        help_request.c.community_path.startswith(path + "/", autoescape=True))
+        return path, within if path else sa.true()
+    path = require_scope(parse_community("parent", parent))
+    return path, help_request.c.community_path == path
+
 class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     def __init__(self, app: helpdesk.EventMaker, db: Database) -> None:
         self.app = app
@@ -92,16 +104,7 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
 
     async def ListHelpRequests(self, request: pb.ListHelpRequestsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListHelpRequestsResponse:
-        # `communities/-` (AIP-159): every community within the caller's scope (a street
-        # officer or city operator watching many communities).
-        if request.parent == "communities/-":
-            path = caller().scope
-            within = sa.or_(help_request.c.community_path == path,
-                            help_request.c.community_path.startswith(path + "/", autoescape=True))
-            where = within if path else sa.true()
-        else:
-            path = require_scope(parse_community("parent", request.parent))
-            where = help_request.c.community_path == path
+        path, where = _communities(request.parent)
         size = page_size(request.page_size)
         if request.status not in pb.Status.values():
             raise InvalidArgument.field("status", "is not a known status")
@@ -113,7 +116,7 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
             query = query.where(help_request.c.status == request.status)
         if request.assignee_id:
             query = query.where(help_request.c.assignee_id == request.assignee_id)
-        async with self.db.transaction() as session:
+        async with self.db.session() as session:
             rows, next_token = await keyset_page(await session.connection(), query, help_request.c.seq, kind=scope,
                                                  page_token=request.page_token, size=size, newest_first=True)
         return pb.ListHelpRequestsResponse(help_requests=[helpdesk.to_proto(r) for r in rows],
@@ -121,14 +124,7 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
 
     async def SummarizeHelpRequests(self, request: pb.SummarizeHelpRequestsRequest,
                                     context: grpc.aio.ServicerContext) -> pb.SummarizeHelpRequestsResponse:
-        if request.parent == "communities/-":
-            path = caller().scope
-            within = sa.or_(help_request.c.community_path == path,
-                            help_request.c.community_path.startswith(path + "/", autoescape=True))
-            where = within if path else sa.true()
-        else:
-            path = require_scope(parse_community("parent", request.parent))
-            where = help_request.c.community_path == path
+        _, where = _communities(request.parent)
         start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
         end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
         if start is not None and end is not None and end <= start:
