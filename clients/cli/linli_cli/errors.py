@@ -18,8 +18,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+
+from linli_runtime import rich_status
 
 
 class ExitCode(IntEnum):
@@ -53,25 +53,6 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _details(error: grpc.aio.AioRpcError) -> tuple[str, list[tuple[str, str]]]:
-    """(ErrorInfo reason, BadRequest (field, description) pairs) of a rich status, if any."""
-    try:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    except ValueError:  # a status whose details do not match its code: read none of them
-        return "", []
-    reason, violations = "", []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations += [(v.field, v.description) for v in bad.field_violations]
-    return reason, violations
-
-
 def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, terminal: bool = False) -> CliError:
     """The one-line reason and exit code for a failed call to `service` at `address`.
 
@@ -80,7 +61,7 @@ def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, termina
     (whose UNAUTHENTICATED means the credential, not the operator's sign-in)."""
     code = error.code()
     message = one_line(error.details() or code.name)
-    reason, violations = _details(error)
+    reason, violations = rich_status.details(error)
     tag = f" ({reason})" if reason and reason != code.name else ""
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if terminal:

@@ -1,0 +1,28 @@
+"""Reading the rich status (google.rpc.Status details) of a failed call: what clients of the
+platform — the CLI, the portal, tests — show a person instead of a bare status code."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+def details(error: grpc.aio.AioRpcError) -> tuple[str, list[tuple[str, str]]]:
+    """(ErrorInfo reason, BadRequest (field, description) pairs); ("", []) when the call carried
+    no details, or details that do not match its code (then none of them can be trusted)."""
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        return "", []
+    reason, violations = "", []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations += [(v.field, v.description) for v in bad.field_violations]
+    return reason, violations
