@@ -31,7 +31,7 @@ import pytest
 import sqlalchemy as sa
 from linli_notification.tables import notice
 from linli_points.ledger.model import HoldState
-from linli_points.ledger.tables import accounts, holds, transfers
+from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_redemption.tables import redemption
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
@@ -223,10 +223,16 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
             assert after[v].balance == before[v].balance - REWARD_POINTS * per_volunteer[v], v
         for v in HELPERS:
             assert after[v].balance == before[v].balance + earned[v], v
+        # A system account's totals are its row's plus its slots' (transfers add to a slot).
         [clearing] = await dbs.rows("volunteer-points", sa.select(accounts).where(
             accounts.c.community_path == FENGSHU, accounts.c.name == "system/redemption-clearing"))
-        assert clearing.credits_posted - clearing.debits_posted == REWARD_POINTS * len(redeemed)
-        assert clearing.credits_pending == 0
+        [slots] = await dbs.rows("volunteer-points", sa.select(
+            *(sa.func.coalesce(sa.func.sum(account_slots.c[column]), 0).label(column)
+              for column in ("credits_posted", "debits_posted", "credits_pending")))
+            .where(account_slots.c.account_id == clearing.id))
+        posted = clearing.credits_posted + slots.credits_posted - clearing.debits_posted - slots.debits_posted
+        assert posted == REWARD_POINTS * len(redeemed)
+        assert clearing.credits_pending + slots.credits_pending == 0
 
         # -- settlement: each redemption counted once, and the records reconcile with the ledger --
         worker = signer.issue("worker-li", role=Role.COMMUNITY_WORKER, scope=FENGSHU)
