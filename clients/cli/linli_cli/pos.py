@@ -188,8 +188,8 @@ def redeem(reward: Reward = DEMO_REWARD, quantity: Quantity = 1,
            member_code_: MemberCode = "",
            volunteer: Volunteer = "", community: Community = FENGSHU,
            request_id: Annotated[str, typer.Option(help="The till's request id (default: a fresh one); send it "
-                                                        "again with the same --member-code to retry without "
-                                                        "charging twice.")] = "",
+                                                        "again for the same volunteer (a new member code is "
+                                                        "fine) to retry without charging twice.")] = "",
            credential: Credential = DEMO_CREDENTIAL, address: Address = None,
            token: Token = None, as_json: Json = False) -> None:
     """Member code → resolve → quote → redeem, retrying a lost reply with the same request id."""
