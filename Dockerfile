@@ -50,6 +50,6 @@ WORKDIR /app
 EXPOSE 50051
 # The standard gRPC health check, with the image's own Python (no extra probe binary).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os,sys,grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:'+os.environ['PORT']); sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=2).status == h.HealthCheckResponse.SERVING else 1)"]
+    CMD ["python", "-m", "linli_runtime.healthcheck"]
 # exec: python replaces the shell as PID 1 and gets SIGTERM itself (health NOT_SERVING, drain, flush).
 ENTRYPOINT ["/bin/sh", "-c", "exec python -m \"$LINLI_SERVICE_MODULE\"", "--"]

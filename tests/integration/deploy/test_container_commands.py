@@ -3,12 +3,14 @@ here natively against a real service (the runtime's echo service), as the contai
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 
 from linli_runtime.platform import wait_serving
 from linli_runtime.processes import free_port
+from linli_runtime.registry import installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from tests.unit.deploy.deploykit import REPO, load_compose, planned_services
 
@@ -86,8 +89,37 @@ def test_the_health_check_passes_while_serving_and_fails_when_down(
     proc.wait(30)
     assert subprocess.run(health_command(), env=env, capture_output=True, timeout=20).returncode != 0
     # The image's own HEALTHCHECK runs the very same probe.
-    [docker_health] = re.findall(r'CMD \["python", "-c", "(.*)"\]', DOCKERFILE)
-    assert docker_health == health_command()[-1]
+    [docker_health] = re.findall(r'^\s+CMD (\[.*\])$', DOCKERFILE, re.MULTILINE)
+    assert json.loads(docker_health)[1:] == COMPOSE["services"][SERVICE]["healthcheck"]["test"][2:]
+
+
+def test_the_health_check_of_an_http_service_asks_its_healthz(tmp_path: Path) -> None:
+    """The web portal's image runs the same probe; for an HTTP service it asks GET /healthz."""
+    [http_service] = [d for d in installed_services() if d.protocol == "http"]
+
+    class Healthz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthz)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = [sys.executable, "-m", "linli_runtime.healthcheck"]
+    try:
+        as_portal = {**container_env(tmp_path, port), "LINLI_SERVICE_NAME": http_service.name,
+                     "LINLI_SERVICE_MODULE": http_service.module}
+        assert subprocess.run(probe, env=as_portal, timeout=20).returncode == 0
+        # The same listener is no gRPC service: a gRPC service's probe fails against it.
+        assert subprocess.run(probe, env=container_env(tmp_path, port), capture_output=True,
+                              timeout=20).returncode != 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert subprocess.run(probe, env=as_portal, capture_output=True, timeout=20).returncode != 0
 
 
 def test_the_demo_seeder_runs_the_service_until_serving_then_stops_it_cleanly(tmp_path: Path) -> None:

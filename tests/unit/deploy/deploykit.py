@@ -59,6 +59,8 @@ def env_names(settings_cls: type[BaseSettings]) -> dict[str, set[str]]:
 ENV_READ = re.compile(r"""os\.(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*(?:ServiceSettings|BaseSettings)\s*\)", re.MULTILINE)
 # A compose service's label saying it is an HTTP service (the web portal) rather than a gRPC one.
+# The one health probe of every image: gRPC health or GET /healthz, by the service's protocol.
+HEALTH_PROBE = ["CMD", "python", "-m", "linli_runtime.healthcheck"]
 PROTOCOL_LABEL = "org.linli.protocol"
 
 
@@ -186,8 +188,8 @@ def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set
     if not env.get("DATABASE_URL", "").startswith("postgresql://") or not env["DATABASE_URL"].endswith(f"/{d.db_name}"):
         problems.append(f"compose {d.name}: DATABASE_URL must point at its own database {d.db_name!r}")
     health = (spec.get("healthcheck") or {}).get("test") or []
-    if not health or health[0] == "NONE" or "grpc_health" not in " ".join(health):
-        problems.append(f"compose {d.name}: no gRPC health check")
+    if health != HEALTH_PROBE:
+        problems.append(f"compose {d.name}: the health check must be the image's probe {HEALTH_PROBE}")
     depends = spec.get("depends_on") or {}
     for infra in INFRA:
         if (depends.get(infra) or {}).get("condition") != "service_healthy":
@@ -207,8 +209,9 @@ def _compose_http_problems(d: ServiceDescriptor, spec: Doc) -> list[str]:
     if (spec.get("labels") or {}).get(PROTOCOL_LABEL) != "http":
         problems.append(f"compose {d.name}: needs the label {PROTOCOL_LABEL}: http")
     health = (spec.get("healthcheck") or {}).get("test") or []
-    if not health or health[0] == "NONE" or "/healthz" not in " ".join(health):
-        problems.append(f"compose {d.name}: no HTTP health check on /healthz")
+    if health != HEALTH_PROBE:
+        problems.append(f"compose {d.name}: the health check must be the image's probe {HEALTH_PROBE} "
+                        "(GET /healthz for an HTTP service)")
     if "DATABASE_URL" in (spec.get("environment") or {}):
         problems.append(f"compose {d.name}: an HTTP gateway has no database")
     return problems

@@ -12,6 +12,7 @@ from pydantic import Field
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
 from tests.unit.deploy.deploykit import (
+    HEALTH_PROBE,
     OVERLAYS,
     compose_problems,
     env_names,
@@ -123,7 +124,7 @@ def test_a_service_without_a_setting_in_compose_fails_the_checks() -> None:
     compose["services"][d.name]["healthcheck"] = {"test": ["NONE"]}
     assert compose_problems(d, compose, required_env(d, every_service(), [ServiceSettings])) == [
         f"compose {d.name}: environment lacks setting stream_replicas (LINLI_STREAM_REPLICAS)",
-        f"compose {d.name}: no gRPC health check",
+        f"compose {d.name}: the health check must be the image's probe {HEALTH_PROBE}",
         f"compose {d.name}: must depend on nats-2 being service_healthy",
     ]
 
@@ -156,7 +157,8 @@ def test_a_weakened_http_service_fails_the_checks() -> None:
     del spec["environment"]["LINLI_PORTAL_CITIES"]
     assert compose_problems(d, compose, required_env(d, every_service())) == [
         f"compose {d.name}: environment lacks setting portal_cities (LINLI_PORTAL_CITIES)",
-        f"compose {d.name}: no HTTP health check on /healthz",
+        f"compose {d.name}: the health check must be the image's probe {HEALTH_PROBE} "
+        "(GET /healthz for an HTTP service)",
         f"compose {d.name}: an HTTP gateway has no database",
     ]
     docs = copy.deepcopy(list(render("overlays/production")))
