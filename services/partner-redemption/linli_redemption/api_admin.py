@@ -13,14 +13,13 @@ from linli.redemption.v1 import admin_pb2_grpc
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_redemption import settlement, terminals
 from linli_redemption.common import (
+    TOKEN_KIND,
     as_utc,
     check_range,
     check_request_id,
     check_slug,
     check_text,
     china_day,
-    decode_token,
-    encode_token,
     mask_name,
     page_size,
     parse_day,
@@ -36,6 +35,7 @@ from linli_runtime.auth import Role, caller, require_role, require_scope
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from linli_runtime.paging import keyset_page
 from linli_runtime.transactions import run_in_transaction
 
 WRITERS = (Role.COMMUNITY_WORKER, Role.STREET_OFFICER, Role.CITY_OPERATOR)
@@ -73,18 +73,16 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
         path = require_scope(request.community_path)
         if not path:
             raise InvalidArgument.field("community_path", "is required")
-        size, after = page_size(request.page_size), decode_token(request.page_token)
-        where = [partner.c.community_path == path, partner.c.id > after]
+        size = page_size(request.page_size)
+        query = partner.select().where(partner.c.community_path == path)
         if request.kind:
             if request.kind not in KIND_NAMES:
                 raise InvalidArgument.field("kind", "is not a known partner kind")
-            where.append(partner.c.kind == KIND_NAMES[request.kind])
-        async with reading(self.db) as session:
-            rows = (await session.execute(partner.select().where(*where).order_by(partner.c.id)
-                                          .limit(size + 1))).all()
-        more, rows = len(rows) > size, rows[:size]
-        return pb.ListPartnersResponse(partners=[partner_pb(r) for r in rows],
-                                       next_page_token=encode_token(rows[-1].id) if more else "")
+            query = query.where(partner.c.kind == KIND_NAMES[request.kind])
+        async with reading(self.db) as conn:
+            rows, next_token = await keyset_page(conn, query, partner.c.id, kind=TOKEN_KIND,
+                                                 page_token=request.page_token, size=size)
+        return pb.ListPartnersResponse(partners=[partner_pb(r) for r in rows], next_page_token=next_token)
 
     async def GetPartner(self, request: pb.GetPartnerRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetPartnerResponse:
@@ -188,14 +186,11 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def ListTerminals(self, request: pb.ListTerminalsRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListTerminalsResponse:
         merchant = await merchant_from(self.db, request.parent)
-        size, after = page_size(request.page_size), decode_token(request.page_token)
-        async with reading(self.db) as session:
-            rows = (await session.execute(terminal.select().where(
-                terminal.c.merchant_id == merchant.id, terminal.c.id > after).order_by(terminal.c.id)
-                .limit(size + 1))).all()
-        more, rows = len(rows) > size, rows[:size]
-        return pb.ListTerminalsResponse(terminals=[terminal_pb(r) for r in rows],
-                                        next_page_token=encode_token(rows[-1].id) if more else "")
+        async with reading(self.db) as conn:
+            rows, next_token = await keyset_page(
+                conn, terminal.select().where(terminal.c.merchant_id == merchant.id), terminal.c.id,
+                kind=TOKEN_KIND, page_token=request.page_token, size=page_size(request.page_size))
+        return pb.ListTerminalsResponse(terminals=[terminal_pb(r) for r in rows], next_page_token=next_token)
 
 
 class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
@@ -246,14 +241,11 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
     async def ListMerchantRewards(self, request: pb.ListMerchantRewardsRequest,
                                   context: grpc.aio.ServicerContext) -> pb.ListMerchantRewardsResponse:
         merchant = await merchant_from(self.db, request.parent)
-        size, after = page_size(request.page_size), decode_token(request.page_token)
-        async with reading(self.db) as session:
-            rows = (await session.execute(reward.select().where(
-                reward.c.merchant_id == merchant.id, reward.c.id > after).order_by(reward.c.id)
-                .limit(size + 1))).all()
-        more, rows = len(rows) > size, rows[:size]
-        return pb.ListMerchantRewardsResponse(rewards=[reward_pb(r) for r in rows],
-                                              next_page_token=encode_token(rows[-1].id) if more else "")
+        async with reading(self.db) as conn:
+            rows, next_token = await keyset_page(
+                conn, reward.select().where(reward.c.merchant_id == merchant.id), reward.c.id,
+                kind=TOKEN_KIND, page_token=request.page_token, size=page_size(request.page_size))
+        return pb.ListMerchantRewardsResponse(rewards=[reward_pb(r) for r in rows], next_page_token=next_token)
 
     async def RestockReward(self, request: pb.RestockRewardRequest,
                             context: grpc.aio.ServicerContext) -> pb.RestockRewardResponse:

@@ -15,10 +15,10 @@ from linli.events.v1 import redemption_pb2 as events
 from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import community_pb2_grpc
 from linli_redemption.common import (
+    TOKEN_KIND,
     check_range,
     check_request_id,
     check_text,
-    decode_token,
     encode_token,
     page_size,
     parse_day,
@@ -27,6 +27,7 @@ from linli_redemption.common import (
 )
 from linli_redemption.redemptions import MakeEvent
 from linli_redemption.tables import duty_rotation, duty_swap, need, partner, project, resource
+from linli_runtime import paging
 from linli_runtime.auth import Role, require_role, require_scope
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -53,12 +54,7 @@ def writer(path: str) -> str:
 
 
 def page_offset(token: str) -> int:
-    raw = decode_token(token)
-    if not raw:
-        return 0
-    if not raw.isdigit():
-        raise InvalidArgument.field("page_token", "is not a token this service issued")
-    return int(raw)
+    return paging.decode_int_token(TOKEN_KIND, token)
 
 
 def assignments(rotation: Any, swaps: list[Any], indexes: range) -> list[pb.DutyPeriod]:

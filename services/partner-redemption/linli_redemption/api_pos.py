@@ -9,10 +9,9 @@ from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import pos_pb2_grpc
 from linli_redemption import settlement
 from linli_redemption.common import (
+    TOKEN_KIND,
     check_range,
     china_day,
-    decode_token,
-    encode_token,
     page_size,
     parse_day,
     parse_name,
@@ -26,6 +25,7 @@ from linli_redemption.tables import reward
 from linli_runtime.auth import PrincipalKind, caller
 from linli_runtime.db import Database
 from linli_runtime.errors import NotFound, PermissionDenied, Unavailable
+from linli_runtime.paging import keyset_page
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PosService"].full_name
 
@@ -56,18 +56,15 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
         who = terminal()
         (merchant_id,) = parse_name(request.parent, "parent", "merchants")
         check_merchant(who, merchant_id)
-        size, after = page_size(request.page_size), decode_token(request.page_token)
         now = self.clock.now()
-        async with reading(self.db) as session:
-            rows = (await session.execute(reward.select().where(
-                reward.c.merchant_id == merchant_id, reward.c.id > after,
-                sa.or_(reward.c.valid_from.is_(None), reward.c.valid_from <= now),
-                sa.or_(reward.c.valid_until.is_(None), reward.c.valid_until > now),
-            ).order_by(reward.c.id).limit(size + 1))).all()
-        more = len(rows) > size
-        rows = rows[:size]
-        return pb.ListRewardsResponse(rewards=[reward_pb(r) for r in rows],
-                                      next_page_token=encode_token(rows[-1].id) if more else "")
+        valid_now = reward.select().where(
+            reward.c.merchant_id == merchant_id,
+            sa.or_(reward.c.valid_from.is_(None), reward.c.valid_from <= now),
+            sa.or_(reward.c.valid_until.is_(None), reward.c.valid_until > now))
+        async with reading(self.db) as conn:
+            rows, next_token = await keyset_page(conn, valid_now, reward.c.id, kind=TOKEN_KIND,
+                                                 page_token=request.page_token, size=page_size(request.page_size))
+        return pb.ListRewardsResponse(rewards=[reward_pb(r) for r in rows], next_page_token=next_token)
 
     async def QuoteRedemption(self, request: pb.QuoteRedemptionRequest,
                               context: grpc.aio.ServicerContext) -> pb.QuoteRedemptionResponse:

@@ -109,11 +109,6 @@ def page_size(value: int, default: int = 50, limit: int = 100) -> int:
 TOKEN_KIND = "redemption"
 
 
-def decode_token(token: str) -> str:
-    """The last key of the previous page; "" for the first page."""
-    return paging.decode_token(TOKEN_KIND, token)
-
-
 def encode_token(last_id: str) -> str:
     return paging.encode_token(TOKEN_KIND, last_id)
 

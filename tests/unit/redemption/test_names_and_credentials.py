@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from linli_redemption.common import decode_token, encode_token, mask_name, parse_day, parse_name
+from linli_redemption.common import TOKEN_KIND, encode_token, mask_name, parse_day, parse_name
 from linli_redemption.terminals import TerminalAuthenticator, hash_secret, new_secret
 
+from linli_runtime import paging
 from linli_runtime.errors import InvalidArgument, Unauthenticated
 
 
@@ -27,10 +28,10 @@ def test_names_are_masked_for_the_till(name: str, masked: str) -> None:
 
 
 def test_page_tokens_round_trip_and_garbage_is_refused() -> None:
-    assert decode_token(encode_token("r-42")) == "r-42"
-    assert decode_token("") == ""
+    assert paging.decode_token(TOKEN_KIND, encode_token("r-42")) == "r-42"
+    assert paging.decode_token(TOKEN_KIND, "") == ""
     with pytest.raises(InvalidArgument):
-        decode_token("%%%")
+        paging.decode_token(TOKEN_KIND, "%%%")
 
 
 def test_days_are_iso_dates() -> None:
