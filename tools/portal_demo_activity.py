@@ -21,6 +21,7 @@ from linli.notification.v1 import notification_pb2_grpc as help_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
 from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
+from linli_runtime.registry import service_address
 from linli_runtime.settings import DEV_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -44,8 +45,8 @@ class Activity:
 
 def addresses_from_env() -> dict[str, str]:
     return {
-        "NOTIFICATION_SERVICE_ADDR": os.environ.get("NOTIFICATION_SERVICE_ADDR", "127.0.0.1:50054"),
-        "PARTNER_REDEMPTION_SERVICE_ADDR": os.environ.get("PARTNER_REDEMPTION_SERVICE_ADDR", "127.0.0.1:50053"),
+        "NOTIFICATION_SERVICE_ADDR": service_address("notification"),
+        "PARTNER_REDEMPTION_SERVICE_ADDR": service_address("partner-redemption"),
     }
 
 

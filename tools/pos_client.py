@@ -28,6 +28,7 @@ from linli.redemption.v1 import pos_pb2, pos_pb2_grpc
 from linli_cli.pos import DEMO_CREDENTIAL, DEMO_REWARD, FENGSHU, redeem_with_retry
 from linli_cli.pos import member_code as fetch_member_code
 from linli_runtime.auth import TokenSigner
+from linli_runtime.registry import service_address
 from linli_runtime.settings import DEV_JWT_SECRET
 
 
@@ -90,7 +91,7 @@ def main() -> None:
     c = sub.add_parser("code", help="print a volunteer's current member code")
     r = sub.add_parser("redeem", help="member code → resolve → quote → redeem")
     for p in (c, r):
-        p.add_argument("--address", default=os.environ.get("PARTNER_REDEMPTION_SERVICE_ADDR", "127.0.0.1:50053"))
+        p.add_argument("--address", default=service_address("partner-redemption"))
         p.add_argument("--community", default=FENGSHU)
         p.add_argument("--volunteer", default="v-001")
     r.add_argument("--credential", default=os.environ.get("LINLI_POS_CREDENTIAL", DEMO_CREDENTIAL),

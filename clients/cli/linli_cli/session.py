@@ -21,16 +21,12 @@ import jwt
 
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
 from linli_runtime.clients import make_channel
+from linli_runtime.registry import service_address
 
 T = TypeVar("T")
 
-# `make run`'s ports (README "Local ports").
-DEFAULT_ADDRESSES = {
-    "trust-governance": "127.0.0.1:50051",
-    "volunteer-points": "127.0.0.1:50052",
-    "partner-redemption": "127.0.0.1:50053",
-    "notification": "127.0.0.1:50054",
-}
+# The services the CLI talks to (registry names).
+SERVICES = ("trust-governance", "volunteer-points", "partner-redemption", "notification")
 
 
 def config_dir() -> Path:
@@ -115,10 +111,7 @@ def require_identity(token_option: str | None) -> Identity:
 
 
 def address_of(service: str, override: str | None = None) -> str:
-    if override:
-        return override
-    env = service.upper().replace("-", "_") + "_SERVICE_ADDR"
-    return os.environ.get(env) or DEFAULT_ADDRESSES[service]
+    return override or service_address(service)
 
 
 class Client:

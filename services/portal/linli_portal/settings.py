@@ -3,11 +3,10 @@ only a port, the token key it shares with the services, and where the services l
 
 from __future__ import annotations
 
-import os
-
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from linli_runtime.registry import service_address
 from linli_runtime.settings import DEV_JWT_SECRET
 
 
@@ -35,8 +34,8 @@ class PortalSettings(BaseSettings):
 def service_addresses() -> dict[str, str]:
     """Where the services listen (`<SERVICE>_SERVICE_ADDR`, set by `make run` and the deployment)."""
     return {
-        "governance": os.environ.get("TRUST_GOVERNANCE_SERVICE_ADDR", "127.0.0.1:50051"),
-        "points": os.environ.get("VOLUNTEER_POINTS_SERVICE_ADDR", "127.0.0.1:50052"),
-        "redemption": os.environ.get("PARTNER_REDEMPTION_SERVICE_ADDR", "127.0.0.1:50053"),
-        "notification": os.environ.get("NOTIFICATION_SERVICE_ADDR", "127.0.0.1:50054"),
+        "governance": service_address("trust-governance"),
+        "points": service_address("volunteer-points"),
+        "redemption": service_address("partner-redemption"),
+        "notification": service_address("notification"),
     }

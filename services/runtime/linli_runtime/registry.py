@@ -11,6 +11,7 @@ to change to add a service.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -52,3 +53,12 @@ def installed_services() -> list[ServiceDescriptor]:
             raise TypeError(f"entry point {ep.name} ({ep.value}) is not a ServiceDescriptor")
         found.append(descriptor)
     return sorted(found, key=lambda d: (d.start_order, d.name))
+
+
+def service_address(name: str) -> str:
+    """Where a client reaches service `name`: its `<SERVICE>_SERVICE_ADDR` (set by `make run` and
+    every deployment), else its fixed local port on loopback — `make run`'s default."""
+    for descriptor in installed_services():
+        if descriptor.name == name:
+            return os.environ.get(descriptor.addr_env) or f"127.0.0.1:{descriptor.default_port}"
+    raise KeyError(f"no installed service named {name!r}")

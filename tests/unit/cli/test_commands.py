@@ -30,7 +30,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
     # Nothing listens here: a command that gets as far as calling a service fails with exit 5.
-    for service in session.DEFAULT_ADDRESSES:
+    for service in session.SERVICES:
         monkeypatch.setenv(service.upper().replace("-", "_") + "_SERVICE_ADDR", "127.0.0.1:9")
     yield tmp_path / "linli"
 
