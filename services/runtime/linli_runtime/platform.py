@@ -165,13 +165,18 @@ class LocalPlatform:
             wanted = d.default_port if self.default_ports else 0
             port = wanted if wanted and port_is_free(wanted) else free_port()
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
-        addresses = {s.descriptor.addr_env: s.address for s in self.services}
+        addresses = self.addresses()
         for service in self.services:
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
                               nats_url=self.nats.url, demo_data=self.demo_data)
             launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
                 wait_until_serving(service)
+
+    def addresses(self) -> dict[str, str]:
+        """`<SERVICE>_SERVICE_ADDR` → address: what every service and client is started with
+        (the same shape as `LocalCluster.addresses`)."""
+        return {s.descriptor.addr_env: s.address for s in self.services}
 
     def summary(self) -> Table:
         table = Table(title="Linli is running", title_justify="left")

@@ -36,7 +36,7 @@ class DemoPlatform:
     @property
     def addresses(self) -> dict[str, str]:
         """`<SERVICE>_SERVICE_ADDR` → address, the environment a client of the platform needs."""
-        return {s.descriptor.addr_env: s.address for s in self.platform.services}
+        return self.platform.addresses()
 
     def token(self, role: Role = Role.PLATFORM_ADMIN, scope: str = "", subject: str = "e2e-test") -> str:
         return self.signer.issue(subject, role=role, scope=scope)
