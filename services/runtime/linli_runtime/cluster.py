@@ -155,8 +155,9 @@ class LocalCluster:
         addresses = self.addresses()
         extra = {"LINLI_STREAM_REPLICAS": str(self.stream_replicas), **self.extra_env}
         for replica in self.services:
+            d = replica.descriptor
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
-                                      database_url=self.postgres.database_url(replica.descriptor.db_name),
+                                      database_url=self.postgres.database_url(d.db_name) if d.owns_database else None,
                                       demo_data=self.demo_data, extra=extra)
         # Replica 0 of every service first, then the second ones: the first replica migrates the
         # database and seeds demo data, the others find it done. Within a wave, services with the

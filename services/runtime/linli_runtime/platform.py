@@ -86,15 +86,17 @@ def wait_http_ready(address: str, timeout: float, proc: subprocess.Popen[bytes])
     return False
 
 
-def service_env(service: RunningService, *, addresses: dict[str, str], database_url: str, nats_url: str,
+def service_env(service: RunningService, *, addresses: dict[str, str], database_url: str | None, nats_url: str,
                 demo_data: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a service process starts with: ours, plus where it listens, its database,
-    NATS, and where every other service listens (`<SERVICE>_SERVICE_ADDR`)."""
+    """The environment a service process starts with: ours, plus where it listens, its database
+    (None for a service that owns none), NATS, and where every other service listens
+    (`<SERVICE>_SERVICE_ADDR`)."""
+    database = {"DATABASE_URL": database_url} if database_url is not None else {}
     return {
         **os.environ,
         **addresses,
         "PORT": str(service.port),
-        "DATABASE_URL": database_url,
+        **database,
         "NATS_URL": nats_url,
         "LINLI_SERVICE_NAME": service.descriptor.name,
         "LINLI_DEMO_DATA": "true" if demo_data else "false",
@@ -152,7 +154,10 @@ class LocalPlatform:
         self.descriptors = installed_services() if services is None else services
         self.services: list[RunningService] = []
 
-    def database_url(self, descriptor: ServiceDescriptor) -> str:
+    def database_url(self, descriptor: ServiceDescriptor) -> str | None:
+        """The service's own database (SQLite file or PostgreSQL database); None when it owns none."""
+        if not descriptor.owns_database:
+            return None
         if self.database_url_base:
             return f"{self.database_url_base.rstrip('/')}/{descriptor.db_name}"
         return f"sqlite+aiosqlite:///{self.var_dir / (descriptor.db_name + '.db')}"

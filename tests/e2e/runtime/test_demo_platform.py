@@ -4,6 +4,7 @@ on a free port, and its tokens accepted."""
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,3 +25,11 @@ def test_every_installed_service_serves_on_its_own_free_port(demo_platform: Demo
         with grpc.insecure_channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_only_services_that_own_a_database_are_given_one(demo_platform: DemoPlatform) -> None:
+    for running in demo_platform.platform.services:
+        assert running.proc is not None
+        environ = Path(f"/proc/{running.proc.pid}/environ").read_bytes().split(b"\0")
+        given = any(entry.startswith(b"DATABASE_URL=") for entry in environ)
+        assert given == running.descriptor.owns_database, running.descriptor.name
