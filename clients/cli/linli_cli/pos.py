@@ -149,6 +149,16 @@ async def open_member(c: session.Client, code: str) -> pos_pb2.ResolveMemberCode
     return await c.call(stub.ResolveMemberCode, pos_pb2.ResolveMemberCodeRequest(member_code=code))
 
 
+async def member_and_quote(c: session.Client, code: str, reward: str, quantity: int
+                           ) -> tuple[pos_pb2.ResolveMemberCodeResponse, pos_pb2.QuoteRedemptionResponse]:
+    """What a till does first: resolve the member code, then price the reward for that member."""
+    member = await open_member(c, code)
+    stub = c.stub(pos_pb2_grpc.PosServiceStub)
+    q = await c.call(stub.QuoteRedemption, pos_pb2.QuoteRedemptionRequest(
+        reward=reward, member_session=member.member_session, quantity=quantity))
+    return member, q
+
+
 def member_dict(m: pos_pb2.ResolveMemberCodeResponse) -> dict[str, Any]:
     return {"masked_member": m.masked_member, "available_points": m.available_points,
             "session_expire_time": when(m.expire_time)}
@@ -165,11 +175,7 @@ def quote(reward: Reward = DEMO_REWARD, quantity: Quantity = 1, member_code_: Me
         code = await code_for(member_code_, volunteer, community, token, address)
         c = terminal_client(credential, address)
         try:
-            member = await open_member(c, code)
-            stub = c.stub(pos_pb2_grpc.PosServiceStub)
-            q = await c.call(stub.QuoteRedemption, pos_pb2.QuoteRedemptionRequest(
-                reward=target, member_session=member.member_session, quantity=quantity))
-            return member, q
+            return await member_and_quote(c, code, target, quantity)
         finally:
             await c.close()
 
@@ -200,10 +206,8 @@ def redeem(reward: Reward = DEMO_REWARD, quantity: Quantity = 1,
         code = await code_for(member_code_, volunteer, community, token, address)
         c = terminal_client(credential, address)
         try:
-            member = await open_member(c, code)
+            member, q = await member_and_quote(c, code, target, quantity)
             stub = c.stub(pos_pb2_grpc.PosServiceStub)
-            q = await c.call(stub.QuoteRedemption, pos_pb2.QuoteRedemptionRequest(
-                reward=target, member_session=member.member_session, quantity=quantity))
             request = pos_pb2.RedeemRequest(reward=target, member_session=member.member_session, quantity=quantity,
                                             request_id=rid, expected_points=q.points)
             reply = await c.change(redeem_with_retry(stub, request, c.metadata), rid)
