@@ -46,7 +46,19 @@ class Role(StrEnum):
     RESIDENT = "resident"
     VOLUNTEER = "volunteer"
     MERCHANT = "merchant"
+    # Supervises a trust (the street office or its appointee): the second approval above a
+    # compound's threshold, beside the owners' committee.
+    TRUST_SUPERVISOR = "trust_supervisor"
     SERVICE = "service"
+
+
+# Role groups the services share. A service names its own narrower groups beside its API.
+# Run the programmes within their scope (create, change, approve the first time).
+OPERATORS: tuple[Role, ...] = (Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER)
+# Read what operators read (the community party committee looks, it does not run).
+STAFF: tuple[Role, ...] = (*OPERATORS, Role.PARTY_COMMITTEE)
+# Keep a compound's books: the trustee (property company), or the owners' committee.
+BOOKKEEPERS: tuple[Role, ...] = (Role.TRUSTEE, Role.OWNERS_COMMITTEE)
 
 
 def normalize_path(path: str) -> str:

@@ -23,8 +23,15 @@ from linli_runtime.errors import InvalidArgument
 
 _SEPARATOR = "\x1f"  # a control character: never part of a kind or a key
 
+# One rule for every list of every service (documented in the protos' List requests): 0 asks
+# for 100 items, and more than 1,000 is coerced down to 1,000.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
-def page_size(value: int, *, default: int, maximum: int) -> int:
+
+def page_size(value: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+    """The page size to use for a request's `page_size`. A list whose rows are costly to build
+    may pass a smaller `maximum`; the default stays the same everywhere."""
     if value < 0:
         raise InvalidArgument.field("page_size", "must not be negative")
     return min(value or default, maximum)

@@ -31,7 +31,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.consumer import ConsumerSpec, EventConsumer
-from linli_runtime.events.envelope import make_event
+from linli_runtime.events.envelope import EventFactory
 from linli_runtime.events.outbox import OutboxRelay
 from linli_runtime.events.streams import StreamSpec
 from linli_runtime.interceptors import (
@@ -77,6 +77,8 @@ class ServiceApp:
         self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
         self.migrations = list(migrations)
         self.consumers: list[EventConsumer] = []
+        # Domain code takes `app.make_event` (subject, payload, scope) → EventEnvelope.
+        self.make_event = EventFactory(name, self.clock)
         self.health = HealthServicer()
         self.port: int | None = None
         self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]] = []
@@ -102,9 +104,9 @@ class ServiceApp:
         self._on_start.append(hook)
 
     def event(self, subject: str, payload: Any, *, org_scope: str, causation_id: str = "") -> Any:
-        """An envelope stamped with this service as its source and the app's clock."""
-        return make_event(subject, payload, org_scope=org_scope, source=self.name, clock=self.clock,
-                          causation_id=causation_id)
+        """An envelope stamped with this service as its source and the app's clock (the same as
+        `make_event`, with the scope by keyword)."""
+        return self.make_event(subject, payload, org_scope, causation_id=causation_id)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 an inbox. See README "Events" for the guarantees and how to add an event."""
 
 from linli_runtime.events.consumer import ConsumerSpec, EventConsumer, PoisonMessage, TransientError
-from linli_runtime.events.envelope import Event, make_event
+from linli_runtime.events.envelope import Event, EventFactory, make_event
 from linli_runtime.events.outbox import OutboxRelay, publish_in
 from linli_runtime.events.streams import STREAMS, StreamSpec
 
@@ -11,6 +11,7 @@ __all__ = [
     "ConsumerSpec",
     "Event",
     "EventConsumer",
+    "EventFactory",
     "OutboxRelay",
     "PoisonMessage",
     "StreamSpec",

@@ -56,6 +56,20 @@ def make_event(
     return envelope
 
 
+class EventFactory:
+    """Envelopes from one service: `make_event(subject, payload, scope)` stamps the service as
+    their source and takes the time from the service's clock. Domain code receives this (or
+    anything with its call signature) instead of the app, so it can be tested without one."""
+
+    def __init__(self, source: str, clock: Clock | None = None) -> None:
+        self.source = source
+        self.clock = clock or _system_clock
+
+    def __call__(self, subject: str, payload: Message, scope: str, *, causation_id: str = "") -> EventEnvelope:
+        return make_event(subject, payload, org_scope=scope, source=self.source, clock=self.clock,
+                          causation_id=causation_id)
+
+
 @dataclass(frozen=True)
 class Event:
     """A received event, as handed to a consumer's handler."""
