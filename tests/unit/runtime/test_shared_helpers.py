@@ -200,3 +200,38 @@ async def test_wait_until_returns_the_value_or_fails_with_what_it_waited_for() -
 
     with pytest.raises(AssertionError, match="the inbox to fill"):
         await wait_until(never, timeout=0.05, what="the inbox to fill")
+
+
+# -- typed rows -------------------------------------------------------------------------------------
+
+async def test_one_model_gives_the_core_table_and_typed_rows() -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.orm import registry
+    from sqlmodel import Field, SQLModel
+
+    from linli_runtime.models import table, typed, typed_all
+
+    class Base(SQLModel, registry=registry()):
+        pass
+
+    class Thing(Base, table=True):
+        __tablename__ = "test_thing"
+        scope: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
+        ident: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
+        points: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+
+    things = table(Thing)
+    assert list(Base.metadata.tables) == ["test_thing"]   # the base's own MetaData only
+    engine = create_async_engine("sqlite+aiosqlite://")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.execute(things.insert().values(scope="a", ident="1"))
+        await conn.execute(things.insert().values(scope="a", ident="2", points=5))
+        rows = (await conn.execute(sa.select(things).order_by(things.c.ident))).all()
+    await engine.dispose()
+    got = typed_all(Thing, rows)
+    assert [(t.ident, t.points) for t in got] == [("1", 0), ("2", 5)]
+    assert typed(Thing, got[0]) is got[0]
+    with pytest.raises(TypeError):
+        table(Base)
