@@ -40,7 +40,9 @@ class UrgencyStats:
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """The figures of one community and urgency, gathered request by request."""
+
     sla_minutes: int = 0
     requests: int = 0
     within: int = 0
@@ -80,7 +82,7 @@ async def summarize(db: Database, scope: CommunityScope, *, start: datetime | No
         conn = await session.connection()
         rows = (await conn.execute(query)).all()
         settings = {p: await comm.settings_of(conn, p) for p in sorted({r.community_path for r in rows})}
-    tallies: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+    tallies: dict[tuple[str, int], Tally] = defaultdict(Tally)
     for r in rows:
         sla = settings[r.community_path].sla_minutes(r.urgency)
         created, acked, deadline = _utc(r.created_at), _utc(r.acked_at), _utc(r.ack_deadline)

@@ -12,7 +12,7 @@ from linli_notification.api import convert
 from linli_notification.community import Settings
 from linli_notification.helpdesk import CommunityScope, HelpRequestRecord, status_name
 from linli_notification.notices import NoticeRecord, Prefs
-from linli_notification.sla_stats import _Tally
+from linli_notification.sla_stats import Tally
 from linli_notification.tables import Delivery, FollowUp, HelpRequest, Notice, Thanks, Transition
 from sqlalchemy.dialects import sqlite
 
@@ -31,12 +31,12 @@ def test_sla_minutes_by_urgency_and_unknown_urgency_counts_as_normal() -> None:
 
 
 def test_acknowledgement_figures_median_and_nearest_rank_p90() -> None:
-    tally = _Tally(sla_minutes=30, requests=12, within=9, waiting=2, overdue=1,
+    tally = Tally(sla_minutes=30, requests=12, within=9, waiting=2, overdue=1,
                    seconds=[60.0 * m for m in (1, 2, 3, 4, 5, 6, 7, 8, 9, 40)])
     got = tally.stats(FENGSHU, pb.URGENCY_HIGH)
     assert (got.acknowledged_count, got.acknowledge_p50_seconds, got.acknowledge_p90_seconds) == (10, 330, 540)
     assert (got.request_count, got.within_sla_count, got.waiting_count, got.overdue_count) == (12, 9, 2, 1)
-    empty = _Tally(sla_minutes=60).stats(FENGSHU, pb.URGENCY_NORMAL)
+    empty = Tally(sla_minutes=60).stats(FENGSHU, pb.URGENCY_NORMAL)
     assert (empty.acknowledged_count, empty.acknowledge_p50_seconds, empty.acknowledge_p90_seconds) == (0, 0, 0)
 
 
