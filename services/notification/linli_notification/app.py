@@ -1,16 +1,21 @@
-"""Assembling the notification service: servicers, consumers, the sweeper, demo data."""
+"""Assembling the notification service: the domain objects, the servicers, the consumers, the
+sweeper and demo data. `python -m linli_notification.app` runs it with settings from the
+environment (see README)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from linli.notification.v1 import notification_pb2, notification_pb2_grpc
-from linli_notification.api_help import HelpRequestServicer
-from linli_notification.api_inbox import InboxServicer
-from linli_notification.api_roster import DutyRosterServicer
+from linli_notification.api.duty_roster import DutyRosterServicer
+from linli_notification.api.help_requests import HelpRequestServicer
+from linli_notification.api.inbox import InboxServicer
+from linli_notification.community import Communities
 from linli_notification.consumers import NoticeConsumers
 from linli_notification.dispatcher import Dispatcher
 from linli_notification.gateways import HttpSmsGateway, WeChatSubscribeGateway
+from linli_notification.helpdesk import HelpDesk
+from linli_notification.notices import Inbox
 from linli_notification.providers import CHANNELS, FileProvider, Provider, ProviderTable
 from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
@@ -18,6 +23,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS, REDEMPTION
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.server import ServiceApp
+from linli_runtime.tasks import PeriodicTask
 
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 SERVICES = notification_pb2.DESCRIPTOR.services_by_name
@@ -38,26 +44,31 @@ def configured_providers(settings: NotificationSettings) -> dict[str, list[Provi
 
 
 class NotificationApp(ServiceApp):
-    """The ServiceApp plus the sweeper (escalations, follow-ups, deliveries). A sweep interval
-    of 0 leaves the sweeper to whoever calls `sweeper.run_once()` (tests, with a ManualClock)."""
+    """The ServiceApp plus the help desk, the inbox and the sweeper (escalations, follow-ups,
+    deliveries). A sweep interval of 0 leaves the sweeper to whoever calls
+    `sweeper.run_once()` (tests, with a ManualClock)."""
 
     def __init__(self, settings: NotificationSettings, *, clock: Clock | None = None,
                  providers: ProviderTable | None = None) -> None:
         super().__init__("notification", settings, migrations=[MIGRATIONS],
                          streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
+        self.helpdesk = HelpDesk(self.db, self.clock, self.make_event)
+        self.communities = Communities(self.db)
+        self.inbox = Inbox(self.db, self.clock)
         if providers is None:
             providers = configured_providers(settings)
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
-        self.sweeper = Sweeper(self, self.db, self.dispatcher, settings.sweep_interval_seconds)
-        for register, servicer, service in (
-            (notification_pb2_grpc.add_HelpRequestServiceServicer_to_server, HelpRequestServicer(self, self.db),
-             "HelpRequestService"),
-            (notification_pb2_grpc.add_DutyRosterServiceServicer_to_server, DutyRosterServicer(self, self.db),
-             "DutyRosterService"),
-            (notification_pb2_grpc.add_InboxServiceServicer_to_server, InboxServicer(self, self.db),
-             "InboxService"),
-        ):
-            self.add_service(register, servicer, SERVICES[service].full_name)
+        self.sweeper = Sweeper(self.helpdesk, self.dispatcher)
+        self._sweeping: PeriodicTask | None = (
+            self.sweeper.periodic(settings.sweep_interval_seconds) if settings.sweep_interval_seconds > 0 else None)
+        self.add_service(notification_pb2_grpc.add_HelpRequestServiceServicer_to_server,
+                         HelpRequestServicer(self.helpdesk, self.db, self.clock),
+                         SERVICES["HelpRequestService"].full_name)
+        self.add_service(notification_pb2_grpc.add_DutyRosterServiceServicer_to_server,
+                         DutyRosterServicer(self.communities, self.db, self.clock),
+                         SERVICES["DutyRosterService"].full_name)
+        self.add_service(notification_pb2_grpc.add_InboxServiceServicer_to_server, InboxServicer(self.inbox),
+                         SERVICES["InboxService"].full_name)
         for spec in NoticeConsumers(self.clock).specs():
             self.add_consumer(spec)
         if settings.demo_data:
@@ -68,10 +79,24 @@ class NotificationApp(ServiceApp):
 
     async def start(self) -> int:
         port = await super().start()
-        if self.settings.sweep_interval_seconds > 0:  # type: ignore[attr-defined]
-            self.sweeper.start()
+        if self._sweeping is not None:
+            self._sweeping.start()
         return port
 
     async def stop(self, grace: float | None = None) -> None:
-        await self.sweeper.stop()
+        if self._sweeping is not None:
+            await self._sweeping.stop()
         await super().stop(grace)
+
+
+def create_app(settings: NotificationSettings | None = None, *, clock: Clock | None = None,
+               providers: ProviderTable | None = None) -> NotificationApp:
+    return NotificationApp(settings or NotificationSettings(), clock=clock, providers=providers)
+
+
+def main() -> None:
+    create_app().main()
+
+
+if __name__ == "__main__":
+    main()

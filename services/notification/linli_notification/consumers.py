@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import logging
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
 from linli.events.v1 import notification_pb2 as ev
 from linli.notification.v1 import notification_pb2 as pb
+from linli_notification import helpdesk
 from linli_notification.community import on_duty_at, settings_of
 from linli_notification.notices import notify, subscribers
-from linli_notification.tables import help_request
+from linli_notification.tables import HelpRequest
 from linli_runtime.clock import Clock
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
 
@@ -134,12 +134,11 @@ class NoticeConsumers:
                      context=context, critical=critical, subject_resource=changed.help_request,
                      org_path=changed.community_path)
 
-    async def _request(self, conn: AsyncConnection, name: str):  # type: ignore[no-untyped-def]
-        request_id = name.rsplit("/", 1)[-1]
-        row = (await conn.execute(sa.select(help_request).where(help_request.c.id == request_id))).first()
-        if row is None:
+    async def _request(self, conn: AsyncConnection, name: str) -> HelpRequest:
+        found = await helpdesk.find(conn, name.rsplit("/", 1)[-1])
+        if found is None:
             raise PoisonMessage(f"help request {name!r} is unknown here")
-        return row
+        return found
 
     async def _worker_for(self, conn: AsyncConnection, community_path: str) -> str:
         settings = await settings_of(conn, community_path)

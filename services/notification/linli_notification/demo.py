@@ -4,18 +4,18 @@ idempotent: fixed ids, inserted only when missing."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli_notification import community as comm
+from linli_notification import helpdesk
 from linli_notification.notices import Prefs, prefs_of, save_prefs
-from linli_notification.tables import duty_shift, help_request, provider, transition
+from linli_notification.tables import help_request, transition
 from linli_runtime.demo import load
+from linli_runtime.server import ServiceApp
 
 HEAD = "worker-he"  # community head (社区书记): last escalation level
 # (id, weekday, start, end, worker, backup)
@@ -25,8 +25,8 @@ SHIFTS = [
     ("s-fengshu-sat", 6, 0, 24 * 60, "worker-zhao", "worker-sun"),
     ("s-fengshu-sun", 7, 0, 24 * 60, "worker-sun", "worker-zhao"),
 ]
-CANTEEN_HOURS = [[d, 10 * 60 + 30, 19 * 60] for d in range(1, 6)]  # Monday–Friday
-RESTAURANT_HOURS = [[d, 10 * 60, 21 * 60] for d in range(1, 8)]
+CANTEEN_HOURS = [(d, 10 * 60 + 30, 19 * 60) for d in range(1, 6)]  # Monday–Friday
+RESTAURANT_HOURS = [(d, 10 * 60, 21 * 60) for d in range(1, 8)]
 WORKERS = ["worker-he", "worker-li", "worker-chen", "worker-zhao", "worker-sun"]
 
 
@@ -40,21 +40,18 @@ async def seed_connection(conn: AsyncConnection) -> None:
     existing = await comm.settings_of(conn, path)
     if not existing.head_id:
         await comm.save_settings(conn, comm.Settings(path=path, head_id=HEAD))
-    have = {r.id for r in await conn.execute(sa.select(duty_shift.c.id).where(duty_shift.c.community_path == path))}
+    have = await comm.shift_ids(conn, path)
     for ident, weekday, start, end, worker, backup in SHIFTS:
         if ident not in have:
-            await conn.execute(duty_shift.insert().values(
-                id=ident, community_path=path, weekday=weekday, on_date=None, start_minute=start, end_minute=end,
-                worker_id=worker, backup_id=backup, note="demo roster"))
-    have = {r.id for r in await conn.execute(sa.select(provider.c.id).where(provider.c.community_path == path))}
+            await comm.add_shift(conn, path, comm.NewShift(weekday, None, start, end, worker, backup, "demo roster"),
+                                 ident=ident)
+    have = await comm.provider_ids(conn, path)
     for ident, name, phone, priority, hours in (
         ("p-fengxiang-canteen", data["canteen"], "028-8000-0001", 0, CANTEEN_HOURS),
         ("p-linjia-restaurant", "邻家小馆", "028-8000-0002", 1, RESTAURANT_HOURS),
     ):
         if ident not in have:
-            await conn.execute(provider.insert().values(
-                id=ident, community_path=path, display_name=name, category="meal", phone=phone, priority=priority,
-                opening_hours=json.dumps(hours)))
+            await comm.add_provider(conn, path, comm.NewProvider(name, "meal", phone, priority, hours), ident=ident)
     # Workers get WeChat subscription messages (the local file provider under `make run`).
     for worker in WORKERS:
         prefs = await prefs_of(conn, worker)
@@ -63,7 +60,7 @@ async def seed_connection(conn: AsyncConnection) -> None:
                                          subscribed_paths=prefs.subscribed_paths))
 
 
-async def seed(app: Any) -> None:
+async def seed(app: ServiceApp) -> None:
     async with app.db.transaction() as session:
         await seed_connection(await session.connection())
 
@@ -81,7 +78,7 @@ RECENT_REQUESTS = [
 DEMO_REPORTER = "demo-resident"
 
 
-async def seed_recent_requests(app: Any) -> int:
+async def seed_recent_requests(app: ServiceApp) -> int:
     """Last week's requests as they happened: routed to the worker on duty at that moment (the
     demo roster), taken by that worker after the given minutes. Written as history, without
     events (old requests are not news, nobody is notified again). Idempotent: fixed ids."""
@@ -95,7 +92,7 @@ async def seed_recent_requests(app: Any) -> int:
         settings = await comm.settings_of(conn, path)
         for n, (days, hour, minute, category, urgency, ack_after, text) in enumerate(RECENT_REQUESTS, start=1):
             request_id = f"h-demo-{n:02d}"
-            if (await conn.execute(sa.select(help_request.c.id).where(help_request.c.id == request_id))).first():
+            if await helpdesk.find(conn, request_id) is not None:
                 continue
             offset = timedelta(minutes=settings.utc_offset_minutes)
             local = (now + offset).replace(hour=hour, minute=minute, second=0, microsecond=0)

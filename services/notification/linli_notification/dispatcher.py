@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from linli_notification.providers import OutboundMessage, ProviderError, ProviderTable, send_with_failover
-from linli_notification.tables import delivery, notice
+from linli_notification.tables import Delivery, delivery, notice
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
+from linli_runtime.models import typed
 
 log = logging.getLogger("linli.notification.dispatcher")
 
@@ -26,6 +29,16 @@ BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), t
            timedelta(hours=1))
 MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery to attempt, with what its notice says and to whom."""
+
+    delivery: Delivery
+    recipient_id: str
+    title: str
+    body: str
 
 
 class Dispatcher:
@@ -44,18 +57,19 @@ class Dispatcher:
             now = self.clock.now()
             async with self.db.transaction() as session:
                 conn = await session.connection()
-                due = (await conn.execute(
+                rows = (await conn.execute(
                     sa.select(delivery, notice.c.recipient_id, notice.c.title, notice.c.body)
                     .join(notice, notice.c.id == delivery.c.notice_id)
                     .where(delivery.c.state.in_(("pending", "deferred")), delivery.c.next_attempt_at <= now)
                     .order_by(delivery.c.seq).limit(limit))).all()
+            due = [DueDelivery(typed(Delivery, r), r.recipient_id, r.title, r.body) for r in rows]
             sent = 0
-            for row in due:
-                if await self._lease(row, now):
-                    sent += await self._attempt(row)
+            for item in due:
+                if await self._lease(item.delivery, now):
+                    sent += await self._attempt(item)
             return sent
 
-    async def _lease(self, row: sa.Row, now) -> bool:  # type: ignore[type-arg, no-untyped-def]
+    async def _lease(self, row: Delivery, now: datetime) -> bool:
         async with self.db.transaction() as session:
             conn = await session.connection()
             leased = await conn.execute(delivery.update().where(
@@ -63,9 +77,11 @@ class Dispatcher:
                 delivery.c.next_attempt_at == row.next_attempt_at).values(next_attempt_at=now + LEASE))
             return leased.rowcount == 1
 
-    async def _attempt(self, row: sa.Row) -> int:  # type: ignore[type-arg]
-        message = OutboundMessage(row.notice_id, row.recipient_id, row.channel, row.address, row.title, row.body)
+    async def _attempt(self, due: DueDelivery) -> int:
+        row = due.delivery
+        message = OutboundMessage(row.notice_id, due.recipient_id, row.channel, row.address, due.title, due.body)
         attempts = row.attempts + 1
+        values: dict[str, Any]
         try:
             result = await send_with_failover(self.providers.get(row.channel, ()), message)
         except ProviderError as exc:

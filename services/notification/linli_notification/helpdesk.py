@@ -2,9 +2,15 @@
 and thanks. Every change is recorded as a transition (who, when) and announced by an event
 written to the outbox in the same transaction.
 
+    submitted → assigned → acknowledged → in_progress → resolved → followed_up → closed
+                (escalated: duty worker → backup → community head)          (+ cancelled)
+
 Concurrent changes: every update is conditional on the state it was decided from (status,
 escalation level), so an acknowledgement racing the sweeper's escalation, or two sweepers,
 can never both win; the loser sees ABORTED (a caller) or skips (the sweeper).
+
+The API's changes run in the transaction it hands over (`linli_runtime.idempotency.once`, so
+a retried request gets the first answer); reads and the sweeper's steps open their own.
 """
 
 from __future__ import annotations
@@ -12,25 +18,40 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import notification_pb2 as ev
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
 from linli_notification.community import on_duty_at, open_providers, settings_of
-from linli_notification.names import child_name
-from linli_notification.tables import follow_up, help_request, thanks, transition
-from linli_notification.times import as_utc, ts
+from linli_notification.names import community_name, follow_up_name, help_request_name
+from linli_notification.tables import (
+    FollowUp,
+    HelpRequest,
+    Thanks,
+    Transition,
+    follow_up,
+    help_request,
+    thanks,
+    transition,
+)
 from linli_runtime.clock import Clock
-from linli_runtime.errors import Aborted, FailedPrecondition, NotFound
-from linli_runtime.events import publish_in
+from linli_runtime.db import Database
+from linli_runtime.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
+from linli_runtime.events import EventFactory, publish_in
+from linli_runtime.models import typed, typed_all
+from linli_runtime.paging import keyset_page
+from linli_runtime.times import as_utc, to_timestamp
 
 SYSTEM = "system"
+CATEGORIES = ("meal", "medical", "repair", "companionship", "errand", "other")
+THANKS_KINDS = ("banner", "message")
 FOLLOW_UP_DAYS = (1, 3, 7)
 VERB: dict[int, str] = {
     pb.STATUS_SUBMITTED: "submitted", pb.STATUS_ASSIGNED: "assigned", pb.STATUS_ACKNOWLEDGED: "acknowledged",
@@ -39,304 +60,404 @@ VERB: dict[int, str] = {
 }
 OPEN = (pb.STATUS_SUBMITTED, pb.STATUS_ASSIGNED, pb.STATUS_ACKNOWLEDGED, pb.STATUS_IN_PROGRESS)
 LEVEL_NAMES = {0: "duty worker", 1: "backup", 2: "community head"}
-
-
-class EventMaker(Protocol):
-    clock: Clock
-
-    def event(self, subject: str, payload: Any, *, org_scope: str, causation_id: str = "") -> EventEnvelope: ...
+# How many requests (or follow-ups) one sweep looks at; the rest wait for the next pass.
+SWEEP_BATCH = 200
 
 
 def status_name(status: int) -> str:
     return pb.Status.Name(pb.Status.ValueType(status)).removeprefix("STATUS_").lower()
 
 
-async def _row(conn: AsyncConnection, request_id: str) -> Any:
+@dataclass(frozen=True)
+class NewHelpRequest:
+    """What a reporter says, checked by the API."""
+
+    category: str
+    urgency: int
+    reporter_role: int
+    description: str
+    reporter_id: str = ""  # empty: the caller
+    compound_path: str = ""
+    on_behalf_of: str = ""
+    contact: str = ""
+
+
+@dataclass(frozen=True)
+class NewThanks:
+    kind: str  # banner or message
+    text: str
+    from_name: str = ""
+    recipient_ids: Sequence[str] = ()  # empty: the assignee and every helper
+
+
+@dataclass(frozen=True)
+class HelpRequestRecord:
+    """A help request with its history, follow-ups and thanks."""
+
+    request: HelpRequest
+    history: list[Transition] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    thanks: list[Thanks] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommunityScope:
+    """Which communities a list or summary covers: one (`path`), or with `every_within` every
+    community at or below `path` — `communities/-` (AIP-159), for a street officer or a city
+    operator watching many; "" is then the whole platform."""
+
+    path: str
+    every_within: bool = False
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        column = help_request.c.community_path
+        if not self.every_within:
+            return column == self.path
+        if not self.path:
+            return sa.true()
+        return sa.or_(column == self.path, column.startswith(self.path + "/", autoescape=True))
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """What a sweep finds to do."""
+
+    unrouted: list[str]  # help request ids nobody could take yet
+    overdue: list[str]  # help request ids whose acknowledgement is overdue
+    follow_ups: list[int]  # follow-ups (by seq) due and not yet given to anyone
+
+
+# -- reading rows (in the caller's transaction) ------------------------------------------------
+
+async def find(conn: AsyncConnection, request_id: str) -> HelpRequest | None:
     row = (await conn.execute(sa.select(help_request).where(help_request.c.id == request_id))).first()
-    if row is None:
-        raise NotFound(f"help request {request_id!r} does not exist", reason="HELP_REQUEST_NOT_FOUND")
-    return row
+    return typed(HelpRequest, row) if row else None
 
 
-async def _record(conn: AsyncConnection, row: Any, to: int, actor: str, now: datetime, note: str = "", *,
-                  level: int | None = None, assignee: str | None = None,
-                  from_status: int | None = None) -> None:
-    await conn.execute(transition.insert().values(
-        help_request_id=row.id, from_status=row.status if from_status is None else from_status, to_status=to,
-        actor_id=actor, at=now, note=note[:1000],
-        escalation_level=row.escalation_level if level is None else level,
-        assignee_id=row.assignee_id if assignee is None else assignee))
-
-
-async def _announce(app: EventMaker, conn: AsyncConnection, request_id: str, verb: str) -> None:
-    row = await _row(conn, request_id)
-    name = child_name(row.community_path, "helpRequests", row.id)
-    payload = ev.HelpRequestChanged(
-        help_request=name, community_path=row.community_path, category=row.category, status=row.status,
-        assignee_id=row.assignee_id, escalation_level=row.escalation_level, changed_at=ts(row.updated_at))
-    await publish_in(conn, app.event(f"notification.help_request.{verb}", payload, org_scope=row.community_path))
-
-
-async def _publish(app: EventMaker, conn: AsyncConnection, subject: str, payload: Message, scope: str) -> None:
-    await publish_in(conn, app.event(subject, payload, org_scope=scope))
-
-
-async def create(app: EventMaker, conn: AsyncConnection, community_path: str, fields: pb.HelpRequest,
-                 actor: str) -> str:
-    """File a request and route it at once. Returns its id."""
-    now = app.clock.now()
-    settings = await settings_of(conn, community_path)
-    request_id = "h-" + uuid.uuid4().hex[:16]
-    alternatives = await open_providers(conn, community_path, fields.category, now, settings.utc_offset_minutes)
-    await conn.execute(help_request.insert().values(
-        id=request_id, community_path=community_path, compound_path=fields.compound_path,
-        reporter_id=fields.reporter_id or actor, reporter_role=fields.reporter_role,
-        on_behalf_of=fields.on_behalf_of, contact=fields.contact, category=fields.category,
-        urgency=fields.urgency, description=fields.description, status=pb.STATUS_SUBMITTED,
-        suggestions=json.dumps([[p.id, p.display_name, p.phone] for p in alternatives], ensure_ascii=False),
-        created_at=now, updated_at=now))
-    row = await _row(conn, request_id)
-    await _record(conn, row, pb.STATUS_SUBMITTED, actor, now,
-                  f"reported by {fields.reporter_id or actor} ({pb.ReporterRole.Name(fields.reporter_role)})",
-                  from_status=pb.STATUS_UNSPECIFIED)
-    await _announce(app, conn, request_id, "submitted")
-    await route(app, conn, request_id)
-    return request_id
-
-
-async def route(app: EventMaker, conn: AsyncConnection, request_id: str) -> bool:
-    """Give a submitted request to the worker on duty now; with nobody rostered, to the
-    community head; with no head either it stays submitted and the sweeper tries again."""
-    row = await _row(conn, request_id)
-    if row.status != pb.STATUS_SUBMITTED:
-        return False
-    now = app.clock.now()
-    settings = await settings_of(conn, row.community_path)
-    duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
-    if duty is not None:
-        assignee, backup, level, note = duty.worker_id, duty.backup_id, 0, f"on duty (shift {duty.shift_id})"
-    elif settings.head_id:
-        assignee, backup, level, note = settings.head_id, "", 2, "nobody on duty: the community head"
-    else:
-        return False
-    deadline = now + timedelta(minutes=settings.sla_minutes(row.urgency))
-    updated = await conn.execute(help_request.update().where(
-        help_request.c.id == request_id, help_request.c.status == pb.STATUS_SUBMITTED).values(
-        status=pb.STATUS_ASSIGNED, assignee_id=assignee, backup_id=backup, head_id=settings.head_id,
-        escalation_level=level, ack_deadline=deadline, updated_at=now))
-    if updated.rowcount != 1:
-        return False
-    await _record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now, note, level=level, assignee=assignee)
-    await _announce(app, conn, request_id, "assigned")
-    return True
-
-
-async def escalate(app: EventMaker, conn: AsyncConnection, request_id: str) -> bool:
-    """One escalation step for a request whose acknowledgement is overdue: duty worker →
-    backup → community head, each level once. A missing backup goes straight to the head."""
-    row = await _row(conn, request_id)
-    now = app.clock.now()
-    if row.status != pb.STATUS_ASSIGNED or row.ack_deadline is None or as_utc(row.ack_deadline) > now:
-        return False
-    settings = await settings_of(conn, row.community_path)
-    if row.escalation_level == 0 and row.backup_id:
-        level, target = 1, row.backup_id
-    elif row.escalation_level < 2 and (row.head_id or settings.head_id):
-        level, target = 2, row.head_id or settings.head_id
-    else:
-        level, target = row.escalation_level, ""
-    condition = (help_request.c.id == request_id, help_request.c.status == pb.STATUS_ASSIGNED,
-                 help_request.c.escalation_level == row.escalation_level,
-                 help_request.c.ack_deadline == row.ack_deadline)
-    if not target:  # nobody left to escalate to: stop watching the deadline
-        await conn.execute(help_request.update().where(*condition).values(ack_deadline=None))
-        return False
-    deadline = now + timedelta(minutes=settings.sla_minutes(row.urgency))
-    updated = await conn.execute(help_request.update().where(*condition).values(
-        escalation_level=level, assignee_id=target, ack_deadline=deadline, updated_at=now))
-    if updated.rowcount != 1:
-        return False
-    await _record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now,
-                  f"not acknowledged in time: escalated to the {LEVEL_NAMES[level]}", level=level, assignee=target)
-    await _announce(app, conn, request_id, "escalated")
-    return True
-
-
-async def _move(app: EventMaker, conn: AsyncConnection, request_id: str, allowed: Sequence[int], to: int,
-                actor: str, note: str = "", **values: Any) -> Any:
-    row = await _row(conn, request_id)
-    if row.status not in allowed:
-        raise FailedPrecondition(
-            f"help request {request_id} is {status_name(row.status)}; it must be "
-            f"{' or '.join(status_name(s) for s in allowed)} to become {status_name(to)}",
-            reason="INVALID_TRANSITION", metadata={"status": status_name(row.status)})
-    now = app.clock.now()
-    # Conditional on the status only: an escalation committed meanwhile does not void the
-    # caller's acknowledgement (the escalation's own update is conditional on its level).
-    updated = await conn.execute(help_request.update().where(
-        help_request.c.id == request_id, help_request.c.status == row.status).values(
-        status=to, updated_at=now, **values))
-    if updated.rowcount != 1:
-        raise Aborted(f"help request {request_id} changed at the same time; try again", reason="CONCURRENT_CHANGE")
-    fresh = await _row(conn, request_id)
-    await _record(conn, row, to, actor, now, note, level=fresh.escalation_level, assignee=fresh.assignee_id)
-    await _announce(app, conn, request_id, VERB[to])
-    return row
-
-
-async def acknowledge(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str) -> None:
-    """The caller takes the request: it becomes the assignee and escalation stops."""
-    await _move(app, conn, request_id, (pb.STATUS_ASSIGNED,), pb.STATUS_ACKNOWLEDGED, actor,
-                assignee_id=actor, ack_deadline=None)
-
-
-async def start(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str, note: str) -> None:
-    await _move(app, conn, request_id, (pb.STATUS_ACKNOWLEDGED,), pb.STATUS_IN_PROGRESS, actor, note)
-
-
-async def resolve(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str, resolution: str,
-                  helper_ids: Sequence[str]) -> None:
-    """Resolve, schedule the follow-ups (1, 3, 7 days) and credit the helpers by event."""
-    helpers = list(dict.fromkeys(helper_ids))
-    row = await _move(app, conn, request_id, (pb.STATUS_ACKNOWLEDGED, pb.STATUS_IN_PROGRESS), pb.STATUS_RESOLVED,
-                      actor, resolution, resolution=resolution, helper_ids=json.dumps(helpers))
-    now = app.clock.now()
-    for number, days in enumerate(FOLLOW_UP_DAYS, start=1):
-        await conn.execute(follow_up.insert().values(
-            help_request_id=request_id, number=number, day_offset=days, due_at=now + timedelta(days=days)))
-    await _publish(app, conn, "notification.help_request.credited", ev.HelpRequestResolved(
-        help_request=child_name(row.community_path, "helpRequests", request_id),
-        community_path=row.community_path, category=row.category, volunteer_ids=helpers, resolved_at=ts(now)),
-        row.community_path)
-
-
-async def record_follow_up(app: EventMaker, conn: AsyncConnection, request_id: str, number: int, actor: str,
-                           note: str) -> None:
-    found = (await conn.execute(sa.select(follow_up).where(
-        follow_up.c.help_request_id == request_id, follow_up.c.number == number))).first()
+async def _row(conn: AsyncConnection, request_id: str) -> HelpRequest:
+    found = await find(conn, request_id)
     if found is None:
-        await _row(conn, request_id)
-        raise NotFound(f"help request {request_id} has no follow-up {number}", reason="FOLLOW_UP_NOT_FOUND")
-    if found.done_at is not None:
-        raise FailedPrecondition(f"follow-up {number} was already recorded by {found.done_by}",
-                                 reason="FOLLOW_UP_ALREADY_DONE")
-    now = app.clock.now()
-    await conn.execute(follow_up.update().where(follow_up.c.seq == found.seq).values(
-        done_at=now, done_by=actor, note=note[:1000]))
-    await _move(app, conn, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP), pb.STATUS_FOLLOWED_UP, actor,
-                f"follow-up {number} (day {found.day_offset}): {note}")
+        raise NotFound(f"help request {request_id!r} does not exist", reason="HELP_REQUEST_NOT_FOUND")
+    return found
 
 
-async def close(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str, note: str) -> None:
-    await _move(app, conn, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP), pb.STATUS_CLOSED, actor, note)
+async def _in_community(conn: AsyncConnection, path: str, request_id: str) -> None:
+    """NOT_FOUND unless the request exists in this community (a name carries the community)."""
+    found = (await conn.execute(sa.select(help_request.c.community_path).where(
+        help_request.c.id == request_id))).scalar()
+    if found is None or found != path:
+        raise NotFound(f"help request {request_id!r} does not exist in {path}", reason="HELP_REQUEST_NOT_FOUND")
 
 
-async def cancel(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str, reason: str) -> None:
-    await _move(app, conn, request_id, OPEN, pb.STATUS_CANCELLED, actor, reason, ack_deadline=None)
+async def load(conn: AsyncConnection, request_id: str) -> HelpRequestRecord:
+    request = await _row(conn, request_id)
+    history = typed_all(Transition, await conn.execute(sa.select(transition).where(
+        transition.c.help_request_id == request_id).order_by(transition.c.seq)))
+    follow_ups = typed_all(FollowUp, await conn.execute(sa.select(follow_up).where(
+        follow_up.c.help_request_id == request_id).order_by(follow_up.c.number)))
+    given = typed_all(Thanks, await conn.execute(sa.select(thanks).where(
+        thanks.c.help_request_id == request_id).order_by(thanks.c.seq)))
+    return HelpRequestRecord(request, history, follow_ups, given)
 
 
-async def record_thanks(app: EventMaker, conn: AsyncConnection, request_id: str, actor: str, given: pb.Thanks) -> None:
-    """Thanks belong to a request that was resolved; by default they go to the assignee and every
-    volunteer who helped."""
-    row = await _row(conn, request_id)
-    if row.status not in (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP, pb.STATUS_CLOSED):
-        raise FailedPrecondition(f"help request {request_id} is {status_name(row.status)}; thanks are recorded "
-                                 "once it is resolved", reason="NOT_RESOLVED")
-    people = list(dict.fromkeys(given.recipient_ids or [row.assignee_id, *json.loads(row.helper_ids)]))
-    people = [p for p in people if p]
-    await conn.execute(thanks.insert().values(
-        help_request_id=request_id, kind=given.kind, text=given.text, from_name=getattr(given, "from"),
-        recipient_ids=json.dumps(people), recorded_at=app.clock.now(), recorded_by=actor))
-    await _publish(app, conn, "notification.thanks.recorded", ev.ThanksRecorded(
-        help_request=child_name(row.community_path, "helpRequests", request_id), community_path=row.community_path,
-        kind=given.kind, text=given.text, recipient_ids=people, **{"from": getattr(given, "from")}),
-        row.community_path)
+class HelpDesk:
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
+        self.db = db
+        self.clock = clock
+        self.make_event = make_event
 
+    # -- reading ---------------------------------------------------------------------------
 
-# -- sweeps (the sweeper calls these with the app's clock) -----------------------------------
+    async def get(self, path: str, request_id: str) -> HelpRequestRecord:
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            await _in_community(conn, path, request_id)
+            return await load(conn, request_id)
 
-async def overdue(conn: AsyncConnection, now: datetime, limit: int = 200) -> list[str]:
-    rows = await conn.execute(sa.select(help_request.c.id).where(
-        help_request.c.status == pb.STATUS_ASSIGNED, help_request.c.ack_deadline <= now).order_by(
-        help_request.c.seq).limit(limit))
-    return [r.id for r in rows]
+    async def reporter_of(self, path: str, request_id: str) -> str | None:
+        """Who filed the request (None when there is no such request in the community)."""
+        async with self.db.transaction() as session:
+            return (await (await session.connection()).execute(sa.select(help_request.c.reporter_id).where(
+                help_request.c.id == request_id, help_request.c.community_path == path))).scalar()
 
+    async def list(self, scope: CommunityScope, *, status: int, assignee_id: str, page_token: str,
+                   size: int) -> tuple[list[HelpRequest], str]:
+        """Newest first; only `status` / `assignee_id` when set."""
+        parent = "communities/-" if scope.every_within else community_name(scope.path)
+        kind = f"help|{parent}|{scope.path}|{status}|{assignee_id}"
+        query = sa.select(help_request).where(scope.condition())
+        if status:
+            query = query.where(help_request.c.status == status)
+        if assignee_id:
+            query = query.where(help_request.c.assignee_id == assignee_id)
+        async with self.db.session() as session:
+            rows, next_token = await keyset_page(await session.connection(), query, help_request.c.seq, kind=kind,
+                                                 page_token=page_token, size=size, newest_first=True)
+        return typed_all(HelpRequest, rows), next_token
 
-async def unrouted(conn: AsyncConnection, limit: int = 200) -> list[str]:
-    rows = await conn.execute(sa.select(help_request.c.id).where(
-        help_request.c.status == pb.STATUS_SUBMITTED).order_by(help_request.c.seq).limit(limit))
-    return [r.id for r in rows]
+    # -- the API's changes, in the transaction it hands over ---------------------------------
 
+    async def create(self, tx: AsyncSession, community_path: str, new: NewHelpRequest,
+                     actor: str) -> HelpRequestRecord:
+        """File a request and route it at once."""
+        conn = await tx.connection()
+        now = self.clock.now()
+        settings = await settings_of(conn, community_path)
+        request_id = "h-" + uuid.uuid4().hex[:16]
+        alternatives = await open_providers(conn, community_path, new.category, now, settings.utc_offset_minutes)
+        reporter = new.reporter_id or actor
+        await conn.execute(help_request.insert().values(
+            id=request_id, community_path=community_path, compound_path=new.compound_path,
+            reporter_id=reporter, reporter_role=new.reporter_role, on_behalf_of=new.on_behalf_of,
+            contact=new.contact, category=new.category, urgency=new.urgency, description=new.description,
+            status=pb.STATUS_SUBMITTED,
+            suggestions=json.dumps([[p.id, p.display_name, p.phone] for p in alternatives], ensure_ascii=False),
+            created_at=now, updated_at=now))
+        row = await _row(conn, request_id)
+        role = pb.ReporterRole.Name(pb.ReporterRole.ValueType(new.reporter_role))
+        await self._record(conn, row, pb.STATUS_SUBMITTED, actor, now, f"reported by {reporter} ({role})",
+                           from_status=pb.STATUS_UNSPECIFIED)
+        await self._announce(conn, request_id, "submitted")
+        await self._route(conn, request_id)
+        return await load(conn, request_id)
 
-async def due_follow_ups(conn: AsyncConnection, now: datetime, limit: int = 200) -> list[int]:
-    rows = await conn.execute(sa.select(follow_up.c.seq).where(
-        follow_up.c.assignee_id == "", follow_up.c.done_at.is_(None), follow_up.c.due_at <= now).order_by(
-        follow_up.c.seq).limit(limit))
-    return [r.seq for r in rows]
+    async def acknowledge(self, tx: AsyncSession, path: str, request_id: str, actor: str) -> HelpRequestRecord:
+        """The caller takes the request: it becomes the assignee and escalation stops."""
+        return await self._change(tx, path, request_id, (pb.STATUS_ASSIGNED,), pb.STATUS_ACKNOWLEDGED, actor,
+                                  assignee_id=actor, ack_deadline=None)
 
+    async def start(self, tx: AsyncSession, path: str, request_id: str, actor: str, note: str) -> HelpRequestRecord:
+        return await self._change(tx, path, request_id, (pb.STATUS_ACKNOWLEDGED,), pb.STATUS_IN_PROGRESS, actor,
+                                  note)
 
-async def assign_follow_up(app: EventMaker, conn: AsyncConnection, seq: int) -> bool:
-    """Give a due follow-up to the worker on duty now (or the head) and announce it."""
-    found = (await conn.execute(sa.select(follow_up).where(follow_up.c.seq == seq))).first()
-    if found is None or found.assignee_id or found.done_at is not None:
-        return False
-    row = await _row(conn, found.help_request_id)
-    if row.status in (pb.STATUS_CLOSED, pb.STATUS_CANCELLED):
-        return False
-    now = app.clock.now()
-    settings = await settings_of(conn, row.community_path)
-    duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
-    assignee = duty.worker_id if duty else settings.head_id
-    if not assignee:
-        return False
-    updated = await conn.execute(follow_up.update().where(
-        follow_up.c.seq == seq, follow_up.c.assignee_id == "").values(assignee_id=assignee))
-    if updated.rowcount != 1:
-        return False
-    name = child_name(row.community_path, "helpRequests", row.id)
-    await _publish(app, conn, "notification.follow_up.due", ev.FollowUpDue(
-        follow_up=f"{name}/followUps/{found.number}", help_request=name, community_path=row.community_path,
-        assignee_id=assignee, day_offset=found.day_offset, due_at=ts(found.due_at)), row.community_path)
-    return True
+    async def resolve(self, tx: AsyncSession, path: str, request_id: str, actor: str, resolution: str,
+                      helper_ids: Sequence[str]) -> HelpRequestRecord:
+        """Resolve, schedule the follow-ups (1, 3, 7 days) and credit the helpers by event."""
+        conn = await tx.connection()
+        await _in_community(conn, path, request_id)
+        helpers = list(dict.fromkeys(helper_ids))
+        row = await self._move(conn, request_id, (pb.STATUS_ACKNOWLEDGED, pb.STATUS_IN_PROGRESS),
+                               pb.STATUS_RESOLVED, actor, resolution, resolution=resolution,
+                               helper_ids=json.dumps(helpers))
+        now = self.clock.now()
+        for number, days in enumerate(FOLLOW_UP_DAYS, start=1):
+            await conn.execute(follow_up.insert().values(
+                help_request_id=request_id, number=number, day_offset=days, due_at=now + timedelta(days=days)))
+        await self._publish(conn, "notification.help_request.credited", ev.HelpRequestResolved(
+            help_request=help_request_name(row.community_path, request_id), community_path=row.community_path,
+            category=row.category, volunteer_ids=helpers, resolved_at=to_timestamp(now)), row.community_path)
+        return await load(conn, request_id)
 
+    async def record_follow_up(self, tx: AsyncSession, path: str, request_id: str, number: int, actor: str,
+                               note: str) -> HelpRequestRecord:
+        conn = await tx.connection()
+        await _in_community(conn, path, request_id)
+        found_row = (await conn.execute(sa.select(follow_up).where(
+            follow_up.c.help_request_id == request_id, follow_up.c.number == number))).first()
+        if found_row is None:
+            raise NotFound(f"help request {request_id} has no follow-up {number}", reason="FOLLOW_UP_NOT_FOUND")
+        found = typed(FollowUp, found_row)
+        if found.done_at is not None:
+            raise FailedPrecondition(f"follow-up {number} was already recorded by {found.done_by}",
+                                     reason="FOLLOW_UP_ALREADY_DONE")
+        now = self.clock.now()
+        await conn.execute(follow_up.update().where(follow_up.c.seq == found.seq).values(
+            done_at=now, done_by=actor, note=note[:1000]))
+        await self._move(conn, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP), pb.STATUS_FOLLOWED_UP, actor,
+                         f"follow-up {number} (day {found.day_offset}): {note}")
+        return await load(conn, request_id)
 
-# -- reading ---------------------------------------------------------------------------------
+    async def close(self, tx: AsyncSession, path: str, request_id: str, actor: str, note: str) -> HelpRequestRecord:
+        return await self._change(tx, path, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP),
+                                  pb.STATUS_CLOSED, actor, note)
 
-def to_proto(row: Any, *, history: Sequence[Any] = (), follow_ups: Sequence[Any] = (),
-             thanks_rows: Sequence[Any] = ()) -> pb.HelpRequest:
-    name = child_name(row.community_path, "helpRequests", row.id)
-    out = pb.HelpRequest(
-        name=name, community_path=row.community_path, compound_path=row.compound_path,
-        reporter_id=row.reporter_id, reporter_role=row.reporter_role, on_behalf_of=row.on_behalf_of,
-        contact=row.contact, category=row.category, urgency=row.urgency, description=row.description,
-        status=row.status, assignee_id=row.assignee_id, escalation_level=row.escalation_level,
-        acknowledge_by=ts(row.ack_deadline), create_time=ts(row.created_at), update_time=ts(row.updated_at),
-        resolution=row.resolution, helper_ids=json.loads(row.helper_ids),
-        suggestions=[pb.ProviderSuggestion(provider=child_name(row.community_path, "providers", p), display_name=d,
-                                           phone=ph) for p, d, ph in json.loads(row.suggestions)])
-    for h in history:
-        out.history.append(pb.StatusChange(
-            from_status=h.from_status, to_status=h.to_status, actor_id=h.actor_id, change_time=ts(h.at),
-            note=h.note, escalation_level=h.escalation_level, assignee_id=h.assignee_id))
-    for f in follow_ups:
-        out.follow_ups.append(pb.FollowUp(
-            name=f"{name}/followUps/{f.number}", day_offset=f.day_offset, due_time=ts(f.due_at),
-            assignee_id=f.assignee_id, done=f.done_at is not None, done_by=f.done_by, done_time=ts(f.done_at),
-            note=f.note))
-    for t in thanks_rows:
-        given = pb.Thanks(kind=t.kind, text=t.text, recipient_ids=json.loads(t.recipient_ids),
-                          record_time=ts(t.recorded_at), recorded_by=t.recorded_by)
-        setattr(given, "from", t.from_name)
-        out.thanks.append(given)
-    return out
+    async def cancel(self, tx: AsyncSession, path: str, request_id: str, actor: str, reason: str, *,
+                     staff: bool) -> HelpRequestRecord:
+        """Staff may cancel a request; so may whoever reported it (the need went away)."""
+        conn = await tx.connection()
+        await _in_community(conn, path, request_id)
+        if not staff and (await _row(conn, request_id)).reporter_id != actor:
+            raise PermissionDenied("only community staff or the reporter may cancel a request",
+                                   reason="ROLE_NOT_ALLOWED")
+        return await self._change(tx, path, request_id, OPEN, pb.STATUS_CANCELLED, actor, reason, ack_deadline=None)
 
+    async def record_thanks(self, tx: AsyncSession, path: str, request_id: str, actor: str,
+                            given: NewThanks) -> HelpRequestRecord:
+        """Thanks belong to a request that was resolved; by default they go to the assignee and
+        every volunteer who helped."""
+        conn = await tx.connection()
+        await _in_community(conn, path, request_id)
+        row = await _row(conn, request_id)
+        if row.status not in (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP, pb.STATUS_CLOSED):
+            raise FailedPrecondition(f"help request {request_id} is {status_name(row.status)}; thanks are recorded "
+                                     "once it is resolved", reason="NOT_RESOLVED")
+        people = list(dict.fromkeys(given.recipient_ids or [row.assignee_id, *json.loads(row.helper_ids)]))
+        people = [p for p in people if p]
+        await conn.execute(thanks.insert().values(
+            help_request_id=request_id, kind=given.kind, text=given.text, from_name=given.from_name,
+            recipient_ids=json.dumps(people), recorded_at=self.clock.now(), recorded_by=actor))
+        await self._publish(conn, "notification.thanks.recorded", ev.ThanksRecorded(
+            help_request=help_request_name(row.community_path, request_id), community_path=row.community_path,
+            kind=given.kind, text=given.text, recipient_ids=people, **{"from": given.from_name}),
+            row.community_path)
+        return await load(conn, request_id)
 
-async def load(conn: AsyncConnection, request_id: str) -> pb.HelpRequest:
-    row = await _row(conn, request_id)
-    history = (await conn.execute(sa.select(transition).where(
-        transition.c.help_request_id == request_id).order_by(transition.c.seq))).all()
-    follow_ups = (await conn.execute(sa.select(follow_up).where(
-        follow_up.c.help_request_id == request_id).order_by(follow_up.c.number))).all()
-    thanks_rows = (await conn.execute(sa.select(thanks).where(
-        thanks.c.help_request_id == request_id).order_by(thanks.c.seq))).all()
-    return to_proto(row, history=history, follow_ups=follow_ups, thanks_rows=thanks_rows)
+    # -- the sweeper's steps, each in its own transaction --------------------------------------
+
+    async def due_work(self) -> DueWork:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            unrouted = (await conn.execute(sa.select(help_request.c.id).where(
+                help_request.c.status == pb.STATUS_SUBMITTED).order_by(help_request.c.seq).limit(SWEEP_BATCH)))
+            overdue = (await conn.execute(sa.select(help_request.c.id).where(
+                help_request.c.status == pb.STATUS_ASSIGNED, help_request.c.ack_deadline <= now).order_by(
+                help_request.c.seq).limit(SWEEP_BATCH)))
+            due = (await conn.execute(sa.select(follow_up.c.seq).where(
+                follow_up.c.assignee_id == "", follow_up.c.done_at.is_(None), follow_up.c.due_at <= now).order_by(
+                follow_up.c.seq).limit(SWEEP_BATCH)))
+            return DueWork(list(unrouted.scalars()), list(overdue.scalars()), list(due.scalars()))
+
+    async def route(self, request_id: str) -> bool:
+        async with self.db.transaction() as session:
+            return await self._route(await session.connection(), request_id)
+
+    async def escalate(self, request_id: str) -> bool:
+        """One escalation step for a request whose acknowledgement is overdue: duty worker →
+        backup → community head, each level once. A missing backup goes straight to the head."""
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            row = await _row(conn, request_id)
+            now = self.clock.now()
+            if row.status != pb.STATUS_ASSIGNED or row.ack_deadline is None or as_utc(row.ack_deadline) > now:
+                return False
+            settings = await settings_of(conn, row.community_path)
+            if row.escalation_level == 0 and row.backup_id:
+                level, target = 1, row.backup_id
+            elif row.escalation_level < 2 and (row.head_id or settings.head_id):
+                level, target = 2, row.head_id or settings.head_id
+            else:
+                level, target = row.escalation_level, ""
+            condition = (help_request.c.id == request_id, help_request.c.status == pb.STATUS_ASSIGNED,
+                         help_request.c.escalation_level == row.escalation_level,
+                         help_request.c.ack_deadline == row.ack_deadline)
+            if not target:  # nobody left to escalate to: stop watching the deadline
+                await conn.execute(help_request.update().where(*condition).values(ack_deadline=None))
+                return False
+            deadline = now + timedelta(minutes=settings.sla_minutes(row.urgency))
+            updated = await conn.execute(help_request.update().where(*condition).values(
+                escalation_level=level, assignee_id=target, ack_deadline=deadline, updated_at=now))
+            if updated.rowcount != 1:
+                return False
+            await self._record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now,
+                               f"not acknowledged in time: escalated to the {LEVEL_NAMES[level]}", level=level,
+                               assignee=target)
+            await self._announce(conn, request_id, "escalated")
+            return True
+
+    async def assign_follow_up(self, seq: int) -> bool:
+        """Give a due follow-up to the worker on duty now (or the head) and announce it."""
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            found_row = (await conn.execute(sa.select(follow_up).where(follow_up.c.seq == seq))).first()
+            if found_row is None:
+                return False
+            found = typed(FollowUp, found_row)
+            if found.assignee_id or found.done_at is not None:
+                return False
+            row = await _row(conn, found.help_request_id)
+            if row.status in (pb.STATUS_CLOSED, pb.STATUS_CANCELLED):
+                return False
+            now = self.clock.now()
+            settings = await settings_of(conn, row.community_path)
+            duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
+            assignee = duty.worker_id if duty else settings.head_id
+            if not assignee:
+                return False
+            updated = await conn.execute(follow_up.update().where(
+                follow_up.c.seq == seq, follow_up.c.assignee_id == "").values(assignee_id=assignee))
+            if updated.rowcount != 1:
+                return False
+            await self._publish(conn, "notification.follow_up.due", ev.FollowUpDue(
+                follow_up=follow_up_name(row.community_path, row.id, found.number),
+                help_request=help_request_name(row.community_path, row.id), community_path=row.community_path,
+                assignee_id=assignee, day_offset=found.day_offset, due_at=to_timestamp(found.due_at)),
+                row.community_path)
+            return True
+
+    # -- inside ------------------------------------------------------------------------------
+
+    async def _route(self, conn: AsyncConnection, request_id: str) -> bool:
+        """Give a submitted request to the worker on duty now; with nobody rostered, to the
+        community head; with no head either it stays submitted and the sweeper tries again."""
+        row = await _row(conn, request_id)
+        if row.status != pb.STATUS_SUBMITTED:
+            return False
+        now = self.clock.now()
+        settings = await settings_of(conn, row.community_path)
+        duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
+        if duty is not None:
+            assignee, backup, level, note = duty.worker_id, duty.backup_id, 0, f"on duty (shift {duty.shift_id})"
+        elif settings.head_id:
+            assignee, backup, level, note = settings.head_id, "", 2, "nobody on duty: the community head"
+        else:
+            return False
+        deadline = now + timedelta(minutes=settings.sla_minutes(row.urgency))
+        updated = await conn.execute(help_request.update().where(
+            help_request.c.id == request_id, help_request.c.status == pb.STATUS_SUBMITTED).values(
+            status=pb.STATUS_ASSIGNED, assignee_id=assignee, backup_id=backup, head_id=settings.head_id,
+            escalation_level=level, ack_deadline=deadline, updated_at=now))
+        if updated.rowcount != 1:
+            return False
+        await self._record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now, note, level=level, assignee=assignee)
+        await self._announce(conn, request_id, "assigned")
+        return True
+
+    async def _change(self, tx: AsyncSession, path: str, request_id: str, allowed: Sequence[int], to: int,
+                      actor: str, note: str = "", **values: Any) -> HelpRequestRecord:
+        conn = await tx.connection()
+        await _in_community(conn, path, request_id)
+        await self._move(conn, request_id, allowed, to, actor, note, **values)
+        return await load(conn, request_id)
+
+    async def _move(self, conn: AsyncConnection, request_id: str, allowed: Sequence[int], to: int, actor: str,
+                    note: str = "", **values: Any) -> HelpRequest:
+        """Move the request from one of `allowed` to `to`; returns the row as it was before."""
+        row = await _row(conn, request_id)
+        if row.status not in allowed:
+            raise FailedPrecondition(
+                f"help request {request_id} is {status_name(row.status)}; it must be "
+                f"{' or '.join(status_name(s) for s in allowed)} to become {status_name(to)}",
+                reason="INVALID_TRANSITION", metadata={"status": status_name(row.status)})
+        now = self.clock.now()
+        # Conditional on the status only: an escalation committed meanwhile does not void the
+        # caller's acknowledgement (the escalation's own update is conditional on its level).
+        updated = await conn.execute(help_request.update().where(
+            help_request.c.id == request_id, help_request.c.status == row.status).values(
+            status=to, updated_at=now, **values))
+        if updated.rowcount != 1:
+            raise Aborted(f"help request {request_id} changed at the same time; try again", reason="CONCURRENT_CHANGE")
+        fresh = await _row(conn, request_id)
+        await self._record(conn, row, to, actor, now, note, level=fresh.escalation_level, assignee=fresh.assignee_id)
+        await self._announce(conn, request_id, VERB[to])
+        return row
+
+    async def _record(self, conn: AsyncConnection, row: HelpRequest, to: int, actor: str, now: datetime,
+                      note: str = "", *, level: int | None = None, assignee: str | None = None,
+                      from_status: int | None = None) -> None:
+        await conn.execute(transition.insert().values(
+            help_request_id=row.id, from_status=row.status if from_status is None else from_status, to_status=to,
+            actor_id=actor, at=now, note=note[:1000],
+            escalation_level=row.escalation_level if level is None else level,
+            assignee_id=row.assignee_id if assignee is None else assignee))
+
+    async def _announce(self, conn: AsyncConnection, request_id: str, verb: str) -> None:
+        row = await _row(conn, request_id)
+        payload = ev.HelpRequestChanged(
+            help_request=help_request_name(row.community_path, row.id), community_path=row.community_path,
+            category=row.category, status=ev.HelpRequestStatus.ValueType(row.status), assignee_id=row.assignee_id,
+            escalation_level=row.escalation_level, changed_at=to_timestamp(row.updated_at))
+        await self._publish(conn, f"notification.help_request.{verb}", payload, row.community_path)
+
+    async def _publish(self, conn: AsyncConnection, subject: str, payload: Message, scope: str) -> None:
+        await publish_in(conn, self.make_event(subject, payload, scope))

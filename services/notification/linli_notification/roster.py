@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from linli_notification.times import local
+from linli_runtime.times import fixed_zone, local
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_
     weekday's shifts on their date; among overlapping shifts the one that began last wins (a
     short evening shift over an all-day one), and of two that began together the newer. Swaps
     for the date then replace the worker or backup."""
-    moment = local(when, utc_offset_minutes)
+    moment = local(when, fixed_zone(utc_offset_minutes))
     day = moment.date().isoformat()
     minute = moment.hour * 60 + moment.minute
     dated = [s for s in shifts if s.on_date == day]
@@ -74,7 +74,7 @@ def is_open(provider: ProviderHours, when: datetime, utc_offset_minutes: int) ->
     """No hours listed means always open."""
     if not provider.opening_hours:
         return True
-    moment = local(when, utc_offset_minutes)
+    moment = local(when, fixed_zone(utc_offset_minutes))
     minute = moment.hour * 60 + moment.minute
     return any(day == moment.isoweekday() and start <= minute < end for day, start, end in provider.opening_hours)
 

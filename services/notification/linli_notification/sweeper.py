@@ -1,19 +1,24 @@
 """The sweeper: one pass routes requests that found nobody on duty, escalates requests whose
 acknowledgement is overdue (one level per pass), hands due follow-ups to the worker on duty,
-and sends due deliveries. Time comes from the app's clock, so tests drive it with a
-`ManualClock` and call `run_once()`; the service runs it every few seconds."""
+and sends due deliveries. Time comes from the help desk's clock, so tests drive it with a
+`ManualClock` and call `run_once()`; the service runs it every few seconds as a
+`linli_runtime.tasks.PeriodicTask` (`periodic`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from linli_notification import helpdesk
 from linli_notification.dispatcher import Dispatcher
-from linli_runtime.db import Database
+from linli_notification.helpdesk import HelpDesk
+from linli_runtime.tasks import PeriodicTask
 
 log = logging.getLogger("linli.notification.sweeper")
+
+K = TypeVar("K", str, int)
 
 
 @dataclass
@@ -25,57 +30,34 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, app: helpdesk.EventMaker, db: Database, dispatcher: Dispatcher, interval: float) -> None:
-        self.app = app
-        self.db = db
+    def __init__(self, desk: HelpDesk, dispatcher: Dispatcher) -> None:
+        self.desk = desk
         self.dispatcher = dispatcher
-        self.interval = interval
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+
+    def periodic(self, interval: float) -> PeriodicTask:
+        """The loop that runs a pass every `interval` seconds (start it after the app serves)."""
+        return PeriodicTask("notification-sweeper", self.run_once, interval=interval)
 
     async def run_once(self) -> SweepResult:
+        """One pass; passes of one sweeper never overlap (several sweepers may: every step is
+        conditional on the state it was decided from)."""
         async with self._lock:
             result = SweepResult()
-            now = self.app.clock.now()
-            async with self.db.transaction() as session:
-                conn = await session.connection()
-                unrouted = await helpdesk.unrouted(conn)
-                overdue = await helpdesk.overdue(conn, now)
-                due = await helpdesk.due_follow_ups(conn, now)
+            due = await self.desk.due_work()
             # One transaction per item: one bad row must not hold back the others.
-            for request_id in unrouted:
-                result.routed += await self._each(helpdesk.route, request_id)
-            for request_id in overdue:
-                result.escalated += await self._each(helpdesk.escalate, request_id)
-            for seq in due:
-                result.follow_ups += await self._each(helpdesk.assign_follow_up, seq)
+            for request_id in due.unrouted:
+                result.routed += await self._each(self.desk.route, request_id)
+            for request_id in due.overdue:
+                result.escalated += await self._each(self.desk.escalate, request_id)
+            for seq in due.follow_ups:
+                result.follow_ups += await self._each(self.desk.assign_follow_up, seq)
             result.sent = await self.dispatcher.run_once()
             return result
 
-    async def _each(self, step, key) -> int:  # type: ignore[no-untyped-def]
+    async def _each(self, step: Callable[[K], Awaitable[bool]], key: K) -> int:
         try:
-            async with self.db.transaction() as session:
-                return int(await step(self.app, await session.connection(), key))
+            return int(await step(key))
         except Exception:
             log.exception("sweep step failed", extra={"step": step.__name__, "key": str(key)})
             return 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="notification-sweeper")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("sweep failed")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
-            except TimeoutError:
-                pass

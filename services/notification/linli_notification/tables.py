@@ -1,185 +1,244 @@
-"""The service's tables (SQLAlchemy Core). Times are stored timezone-aware in UTC; SQLite hands
-them back naive, so readers go through `times.as_utc`."""
+"""The service's tables, each declared once as a SQLModel model on the service's own registry.
+
+The models are the types of the rows the domain modules read (`typed`, `typed_all`); the Core
+tables below (`table(Model)`) build the statements. Times are stored timezone-aware in UTC;
+SQLite hands them back naive, so readers go through `linli_runtime.times.as_utc`. Lists (helper
+ids, suggestions, opening hours, channels) are JSON text: they are read and written whole.
+"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import datetime
 
-metadata = sa.MetaData()
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from linli_runtime.models import table
+
 Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = sa.DateTime(timezone=True)
 
 
+class NotificationTable(SQLModel, registry=registry()):
+    """Base of the service's models: their own MetaData, apart from every other service's."""
+
+
 def _seq() -> sa.Column[int]:
+    # A surrogate key in creation order: lists page by it and "the newer shift wins" uses it.
     return sa.Column("seq", Seq, primary_key=True, autoincrement=True)
 
 
-community = sa.Table(
-    "nf_community", metadata,
-    sa.Column("path", sa.String(255), primary_key=True),
-    sa.Column("head_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("sla_critical_minutes", sa.Integer, nullable=False, server_default="10"),
-    sa.Column("sla_high_minutes", sa.Integer, nullable=False, server_default="30"),
-    sa.Column("sla_normal_minutes", sa.Integer, nullable=False, server_default="60"),
-    sa.Column("sla_low_minutes", sa.Integer, nullable=False, server_default="240"),
-    sa.Column("utc_offset_minutes", sa.Integer, nullable=False, server_default="480"),
-)
+def _text(length: int, *, default: str | None = None, nullable: bool = False, index: bool = False) -> sa.Column[str]:
+    return sa.Column(sa.String(length), nullable=nullable, server_default=default, index=index)
 
-duty_shift = sa.Table(
-    "nf_duty_shift", metadata,
-    _seq(),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("weekday", sa.Integer, nullable=False),  # 1..7, 0 for a dated shift
-    sa.Column("on_date", sa.String(10), nullable=True),
-    sa.Column("start_minute", sa.Integer, nullable=False),
-    sa.Column("end_minute", sa.Integer, nullable=False),
-    sa.Column("worker_id", sa.String(128), nullable=False),
-    sa.Column("backup_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("note", sa.String(500), nullable=False, server_default=""),
-)
 
-duty_swap = sa.Table(
-    "nf_duty_swap", metadata,
-    _seq(),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("on_date", sa.String(10), nullable=False),
-    sa.Column("from_worker_id", sa.String(128), nullable=False),
-    sa.Column("to_worker_id", sa.String(128), nullable=False),
-)
+class Community(NotificationTable, table=True):
+    """A community's help-desk settings (absent: the defaults in `community.Settings`)."""
 
-provider = sa.Table(
-    "nf_provider", metadata,
-    _seq(),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("category", sa.String(64), nullable=False),
-    sa.Column("phone", sa.String(64), nullable=False, server_default=""),
-    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("opening_hours", sa.Text, nullable=False, server_default="[]"),  # JSON [[weekday, open, close]]
-)
+    __tablename__ = "nf_community"
+    path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    head_id: str = Field(default="", sa_column=_text(128, default=""))
+    sla_critical_minutes: int = Field(default=10, sa_column=sa.Column(sa.Integer, nullable=False,
+                                                                      server_default="10"))
+    sla_high_minutes: int = Field(default=30, sa_column=sa.Column(sa.Integer, nullable=False, server_default="30"))
+    sla_normal_minutes: int = Field(default=60, sa_column=sa.Column(sa.Integer, nullable=False,
+                                                                    server_default="60"))
+    sla_low_minutes: int = Field(default=240, sa_column=sa.Column(sa.Integer, nullable=False, server_default="240"))
+    utc_offset_minutes: int = Field(default=480, sa_column=sa.Column(sa.Integer, nullable=False,
+                                                                     server_default="480"))
 
-help_request = sa.Table(
-    "nf_help_request", metadata,
-    _seq(),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("compound_path", sa.String(255), nullable=False, server_default=""),
-    sa.Column("reporter_id", sa.String(128), nullable=False),
-    sa.Column("reporter_role", sa.Integer, nullable=False),
-    sa.Column("on_behalf_of", sa.String(200), nullable=False, server_default=""),
-    sa.Column("contact", sa.String(200), nullable=False, server_default=""),
-    sa.Column("category", sa.String(64), nullable=False),
-    sa.Column("urgency", sa.Integer, nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("assignee_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("backup_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("head_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("ack_deadline", When, nullable=True),
-    sa.Column("resolution", sa.Text, nullable=False, server_default=""),
-    sa.Column("helper_ids", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("suggestions", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("updated_at", When, nullable=False),
-    sa.Index("ix_nf_help_request_community", "community_path", "seq"),
-    sa.Index("ix_nf_help_request_deadline", "status", "ack_deadline"),
-)
 
-transition = sa.Table(
-    "nf_help_request_transition", metadata,
-    _seq(),
-    sa.Column("help_request_id", sa.String(64), nullable=False, index=True),
-    sa.Column("from_status", sa.Integer, nullable=False),
-    sa.Column("to_status", sa.Integer, nullable=False),
-    sa.Column("actor_id", sa.String(128), nullable=False),
-    sa.Column("at", When, nullable=False),
-    sa.Column("note", sa.String(1000), nullable=False, server_default=""),
-    sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("assignee_id", sa.String(128), nullable=False, server_default=""),
-)
+class DutyShift(NotificationTable, table=True):
+    __tablename__ = "nf_duty_shift"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    community_path: str = Field(sa_column=_text(255, index=True))
+    weekday: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))  # 1..7, 0 for a dated shift
+    on_date: str | None = Field(default=None, sa_column=_text(10, nullable=True))  # YYYY-MM-DD
+    start_minute: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    end_minute: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    worker_id: str = Field(sa_column=_text(128))
+    backup_id: str = Field(default="", sa_column=_text(128, default=""))
+    note: str = Field(default="", sa_column=_text(500, default=""))
 
-follow_up = sa.Table(
-    "nf_follow_up", metadata,
-    _seq(),
-    sa.Column("help_request_id", sa.String(64), nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("day_offset", sa.Integer, nullable=False),
-    sa.Column("due_at", When, nullable=False),
-    sa.Column("assignee_id", sa.String(128), nullable=False, server_default=""),
-    sa.Column("done_at", When, nullable=True),
-    sa.Column("done_by", sa.String(128), nullable=False, server_default=""),
-    sa.Column("note", sa.String(1000), nullable=False, server_default=""),
-    sa.UniqueConstraint("help_request_id", "number", name="uq_nf_follow_up_number"),
-    sa.Index("ix_nf_follow_up_due", "assignee_id", "due_at"),
-)
 
-thanks = sa.Table(
-    "nf_thanks", metadata,
-    _seq(),
-    sa.Column("help_request_id", sa.String(64), nullable=False, index=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("from_name", sa.String(200), nullable=False, server_default=""),
-    sa.Column("recipient_ids", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("recorded_at", When, nullable=False),
-    sa.Column("recorded_by", sa.String(128), nullable=False),
-)
+class DutySwap(NotificationTable, table=True):
+    __tablename__ = "nf_duty_swap"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    community_path: str = Field(sa_column=_text(255, index=True))
+    on_date: str = Field(sa_column=_text(10))
+    from_worker_id: str = Field(sa_column=_text(128))
+    to_worker_id: str = Field(sa_column=_text(128))
 
-notice = sa.Table(
-    "nf_notice", metadata,
-    _seq(),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("recipient_id", sa.String(128), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("title", sa.String(500), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("critical", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("subject_resource", sa.String(500), nullable=False, server_default=""),
-    sa.Column("event_id", sa.String(64), nullable=False),
-    sa.Column("org_path", sa.String(255), nullable=False, server_default=""),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("read_at", When, nullable=True),
-    # One event never gives a recipient the same notice twice (the consumer inbox already
-    # applies each event once; this holds even if an event is re-published under a new id).
-    sa.UniqueConstraint("event_id", "recipient_id", "kind", name="uq_nf_notice_event"),
-    sa.Index("ix_nf_notice_inbox", "recipient_id", "seq"),
-)
 
-delivery = sa.Table(
-    "nf_delivery", metadata,
-    _seq(),
-    sa.Column("notice_id", sa.String(64), nullable=False),
-    sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("address", sa.String(200), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # pending, deferred, sent, failed
-    sa.Column("provider", sa.String(64), nullable=False, server_default=""),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_error", sa.String(1000), nullable=False, server_default=""),
-    sa.Column("next_attempt_at", When, nullable=True),
-    sa.Column("sent_at", When, nullable=True),
-    sa.UniqueConstraint("notice_id", "channel", name="uq_nf_delivery_channel"),
-    sa.Index("ix_nf_delivery_due", "state", "next_attempt_at"),
-)
+class Provider(NotificationTable, table=True):
+    """A provider suggested beside a request (a canteen, a restaurant, a clinic)."""
 
-preferences = sa.Table(
-    "nf_preferences", metadata,
-    sa.Column("recipient_id", sa.String(128), primary_key=True),
-    sa.Column("language", sa.String(8), nullable=False, server_default="zh"),
-    sa.Column("channels", sa.Text, nullable=False, server_default="[]"),
-    sa.Column("phone", sa.String(64), nullable=False, server_default=""),
-    sa.Column("wechat_openid", sa.String(128), nullable=False, server_default=""),
-    sa.Column("quiet_start", sa.Integer, nullable=True),  # minute of the local day
-    sa.Column("quiet_end", sa.Integer, nullable=True),
-    sa.Column("utc_offset_minutes", sa.Integer, nullable=False, server_default="480"),
-)
+    __tablename__ = "nf_provider"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    community_path: str = Field(sa_column=_text(255, index=True))
+    display_name: str = Field(sa_column=_text(200))
+    category: str = Field(sa_column=_text(64))
+    phone: str = Field(default="", sa_column=_text(64, default=""))
+    priority: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    # JSON [[weekday, open minute, close minute], …]; [] means always open.
+    opening_hours: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
 
-subscription = sa.Table(
-    "nf_subscription", metadata,
-    sa.Column("recipient_id", sa.String(128), primary_key=True),
-    sa.Column("org_path", sa.String(255), primary_key=True),
-    sa.Index("ix_nf_subscription_path", "org_path"),
-)
+
+class HelpRequest(NotificationTable, table=True):
+    __tablename__ = "nf_help_request"
+    __table_args__ = (
+        sa.Index("ix_nf_help_request_community", "community_path", "seq"),
+        sa.Index("ix_nf_help_request_deadline", "status", "ack_deadline"),
+    )
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    community_path: str = Field(sa_column=_text(255))
+    compound_path: str = Field(default="", sa_column=_text(255, default=""))
+    reporter_id: str = Field(sa_column=_text(128))
+    reporter_role: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    on_behalf_of: str = Field(default="", sa_column=_text(200, default=""))
+    contact: str = Field(default="", sa_column=_text(200, default=""))
+    category: str = Field(sa_column=_text(64))
+    urgency: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    description: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    assignee_id: str = Field(default="", sa_column=_text(128, default=""))
+    backup_id: str = Field(default="", sa_column=_text(128, default=""))
+    head_id: str = Field(default="", sa_column=_text(128, default=""))
+    escalation_level: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    ack_deadline: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    resolution: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    helper_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
+    # JSON [[provider id, display name, phone], …]: the providers open when it was filed.
+    suggestions: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
+    created_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Transition(NotificationTable, table=True):
+    """One change of a help request's status (who, when, why): its history."""
+
+    __tablename__ = "nf_help_request_transition"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    help_request_id: str = Field(sa_column=_text(64, index=True))
+    from_status: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    to_status: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    actor_id: str = Field(sa_column=_text(128))
+    at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    note: str = Field(default="", sa_column=_text(1000, default=""))
+    escalation_level: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    assignee_id: str = Field(default="", sa_column=_text(128, default=""))
+
+
+class FollowUp(NotificationTable, table=True):
+    __tablename__ = "nf_follow_up"
+    __table_args__ = (
+        sa.UniqueConstraint("help_request_id", "number", name="uq_nf_follow_up_number"),
+        sa.Index("ix_nf_follow_up_due", "assignee_id", "due_at"),
+    )
+    seq: int | None = Field(default=None, sa_column=_seq())
+    help_request_id: str = Field(sa_column=_text(64))
+    number: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    day_offset: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    due_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    assignee_id: str = Field(default="", sa_column=_text(128, default=""))
+    done_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    done_by: str = Field(default="", sa_column=_text(128, default=""))
+    note: str = Field(default="", sa_column=_text(1000, default=""))
+
+
+class Thanks(NotificationTable, table=True):
+    __tablename__ = "nf_thanks"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    help_request_id: str = Field(sa_column=_text(64, index=True))
+    kind: str = Field(sa_column=_text(32))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    from_name: str = Field(default="", sa_column=_text(200, default=""))
+    recipient_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
+    recorded_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    recorded_by: str = Field(sa_column=_text(128))
+
+
+class Notice(NotificationTable, table=True):
+    __tablename__ = "nf_notice"
+    __table_args__ = (
+        # One event never gives a recipient the same notice twice (the consumer inbox already
+        # applies each event once; this holds even if an event is re-published under a new id).
+        sa.UniqueConstraint("event_id", "recipient_id", "kind", name="uq_nf_notice_event"),
+        sa.Index("ix_nf_notice_inbox", "recipient_id", "seq"),
+    )
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    recipient_id: str = Field(sa_column=_text(128))
+    kind: str = Field(sa_column=_text(64))
+    title: str = Field(sa_column=_text(500))
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    critical: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                              server_default=sa.false()))
+    subject_resource: str = Field(default="", sa_column=_text(500, default=""))
+    event_id: str = Field(sa_column=_text(64))
+    org_path: str = Field(default="", sa_column=_text(255, default=""))
+    created_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    read_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+
+
+class Delivery(NotificationTable, table=True):
+    """A notice's way out over one external channel, with its attempts."""
+
+    __tablename__ = "nf_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("notice_id", "channel", name="uq_nf_delivery_channel"),
+        sa.Index("ix_nf_delivery_due", "state", "next_attempt_at"),
+    )
+    seq: int | None = Field(default=None, sa_column=_seq())
+    notice_id: str = Field(sa_column=_text(64))
+    channel: str = Field(sa_column=_text(32))
+    address: str = Field(sa_column=_text(200))
+    state: str = Field(sa_column=_text(16))  # pending, deferred, sent, failed
+    provider: str = Field(default="", sa_column=_text(64, default=""))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    last_error: str = Field(default="", sa_column=_text(1000, default=""))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+
+
+class Preferences(NotificationTable, table=True):
+    __tablename__ = "nf_preferences"
+    recipient_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    language: str = Field(default="zh", sa_column=_text(8, default="zh"))
+    channels: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
+    phone: str = Field(default="", sa_column=_text(64, default=""))
+    wechat_openid: str = Field(default="", sa_column=_text(128, default=""))
+    quiet_start: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))  # local minute
+    quiet_end: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    utc_offset_minutes: int = Field(default=480, sa_column=sa.Column(sa.Integer, nullable=False,
+                                                                     server_default="480"))
+
+
+class Subscription(NotificationTable, table=True):
+    """A recipient hears about an org unit and everything below it (disclosures)."""
+
+    __tablename__ = "nf_subscription"
+    __table_args__ = (sa.Index("ix_nf_subscription_path", "org_path"),)
+    recipient_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    org_path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+
+
+metadata = NotificationTable.metadata
+
+community = table(Community)
+duty_shift = table(DutyShift)
+duty_swap = table(DutySwap)
+provider = table(Provider)
+help_request = table(HelpRequest)
+transition = table(Transition)
+follow_up = table(FollowUp)
+thanks = table(Thanks)
+notice = table(Notice)
+delivery = table(Delivery)
+preferences = table(Preferences)
+subscription = table(Subscription)

@@ -4,8 +4,8 @@ worker on duty now, the WeChat message written by the local file provider, a cle
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from pathlib import Path
 
 import grpc
@@ -17,6 +17,7 @@ from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 PARENT = "communities/chengdu~jinjiang~chenglonglu~fengshu"
@@ -52,9 +53,7 @@ def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: P
             expected = on_duty.worker_id or on_duty.head_id
             assert filed.assignee_id == expected
             deliveries = var_dir / "notification-deliveries.jsonl"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not deliveries.exists():
-                time.sleep(0.2)
+            asyncio.run(wait_until(deliveries.exists, timeout=30, what="the WeChat message in the delivery file"))
             [line] = deliveries.read_text(encoding="utf-8").splitlines()
             sent = json.loads(line)
             assert (sent["recipient_id"], sent["channel"]) == (expected, "wechat")

@@ -15,12 +15,13 @@ from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
 from linli_notification.providers import OutboundMessage, ProviderError
 from linli_notification.settings import NotificationSettings
-from linli_notification.tables import notice
+from linli_notification.tables import Notice, notice
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
+from linli_runtime.models import typed_all
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
@@ -76,11 +77,11 @@ class Harness:
     def inbox(self) -> pb_grpc.InboxServiceStub:
         return pb_grpc.InboxServiceStub(self.channel)
 
-    async def notices_of(self, recipient: str) -> list[sa.Row]:  # type: ignore[type-arg]
+    async def notices_of(self, recipient: str) -> list[Notice]:
         async with self.app.db.transaction() as session:
             conn = await session.connection()
-            return list((await conn.execute(sa.select(notice).where(
-                notice.c.recipient_id == recipient).order_by(notice.c.seq))).all())
+            return typed_all(Notice, await conn.execute(sa.select(notice).where(
+                notice.c.recipient_id == recipient).order_by(notice.c.seq)))
 
 
 def ms_wan_request(**overrides: object) -> pb.HelpRequest:

@@ -12,8 +12,8 @@ from nats.js.errors import NotFoundError
 from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events import make_event
+from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU, JINSHANG, Harness
-from tests.integration.runtime.eventkit import wait_until
 
 SHENGJIAN = "chengdu/chongzhou/longxing/x/shengjian"
 

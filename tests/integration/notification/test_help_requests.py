@@ -10,13 +10,14 @@ from datetime import timedelta
 import grpc
 import pytest
 import sqlalchemy as sa
+from linli_notification.sweeper import Sweeper
 
 from linli.events.v1 import notification_pb2 as ev
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events.tables import outbox
+from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, Harness, ms_wan_request
-from tests.integration.runtime.eventkit import wait_until
 
 
 async def file_request(h: Harness, request_id: str = "", **overrides: object) -> pb.HelpRequest:
@@ -58,7 +59,7 @@ async def test_no_acknowledgement_escalates_exactly_once_per_level(h: Harness) -
     h.clock.advance(minutes=2)
     # Several sweepers at once (replicas) still escalate only once.
     results = await asyncio.gather(*(h.app.sweeper.run_once() for _ in range(3)),
-                                   h.app.sweeper.__class__(h.app, h.app.db, h.app.dispatcher, 0).run_once())
+                                   Sweeper(h.app.helpdesk, h.app.dispatcher).run_once())
     assert sum(r.escalated for r in results) == 1
     got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=request.name), metadata=h.md())).help_request
     assert (got.escalation_level, got.assignee_id) == (1, "worker-sun"), "Saturday's backup"

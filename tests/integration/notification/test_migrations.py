@@ -1,15 +1,36 @@
-"""The service's migrations build exactly the tables the code uses, on both engines, and
-applying them again is a no-op."""
+"""The service's migrations build exactly the tables the models declare, on both engines, and
+applying them again is a no-op; a database made before the revision ids took the `nt` prefix
+upgrades from where it stands."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from linli_notification.app import MIGRATIONS
-from linli_notification.tables import metadata
+from linli_notification.tables import community, metadata
 
 from linli_runtime.db import Database
-from linli_runtime.migrations import upgrade
+from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
+
+FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+
+
+async def differences(db: Database) -> list[object]:
+    async with db.engine.connect() as conn:
+        diff = await conn.run_sync(lambda sync: compare_metadata(
+            MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
+    return [d for d in diff if "nf_" in repr(d)]
+
+
+async def stored_revision(db: Database) -> list[str]:
+    async with db.engine.connect() as conn:
+        return list((await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars())
 
 
 async def test_migrations_match_the_tables_and_rerun_cleanly(database_url: str) -> None:
@@ -17,10 +38,45 @@ async def test_migrations_match_the_tables_and_rerun_cleanly(database_url: str) 
     try:
         await upgrade(db, MIGRATIONS)
         await upgrade(db, MIGRATIONS)
+        assert await differences(db) == []
+        assert await stored_revision(db) == ["nt0002"]
+    finally:
+        await db.dispose()
+
+
+def scripts_before_the_renaming(root: Path) -> MigrationSet:
+    """The service's migrations as it shipped them before the `nt` prefix: the same scripts
+    under the revision ids nf0001 and nf0002, and an env.py that renames nothing."""
+    (root / "versions").mkdir(parents=True)
+    shutil.copy(MIGRATIONS.script_location / "script.py.mako", root)
+    (root / "env.py").write_text("from linli_notification.tables import metadata\n"
+                                 "from linli_runtime.migrations import run_env\n\n"
+                                 "run_env(metadata)\n")
+    for script in sorted((MIGRATIONS.script_location / "versions").glob("nt*.py")):
+        text = script.read_text(encoding="utf-8").replace("nt0001", "nf0001").replace("nt0002", "nf0002")
+        (root / "versions" / ("nf" + script.name.removeprefix("nt"))).write_text(text, encoding="utf-8")
+    return MigrationSet(root)
+
+
+@pytest.mark.parametrize("stands_at", ["nf0002", "nf0001"])
+async def test_a_database_made_before_the_renaming_upgrades_from_where_it_stands(
+        database_url: str, tmp_path: Path, stands_at: str) -> None:
+    db = Database(database_url)
+    old = scripts_before_the_renaming(tmp_path / "old-migrations")
+    try:
+        await upgrade(db)  # the runtime's own tables, as the service always had them
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(old, sync), stands_at))
+            await conn.execute(community.insert().values(path=FENGSHU, head_id="worker-he"))
+        assert await stored_revision(db) == [stands_at]
+
+        await upgrade(db, MIGRATIONS)
+        assert await stored_revision(db) == ["nt0002"]
+        assert await differences(db) == [], "nf0001 → nt0002 still drops the old request-id table"
         async with db.engine.connect() as conn:
-            diff = await conn.run_sync(lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
-        ours = [d for d in diff if "nf_" in repr(d)]
-        assert ours == []
+            kept = (await conn.execute(sa.select(community.c.head_id).where(community.c.path == FENGSHU))).scalar()
+        assert kept == "worker-he", "the data stays"
+        await upgrade(db, MIGRATIONS)
+        assert await stored_revision(db) == ["nt0002"]
     finally:
         await db.dispose()

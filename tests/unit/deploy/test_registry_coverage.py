@@ -33,7 +33,7 @@ EXPECTED = {
     ("trust-governance", "linli_governance.main", 50051),
     ("volunteer-points", "linli_points.main", 50052),
     ("partner-redemption", "linli_redemption.main", 50053),
-    ("notification", "linli_notification.main", 50054),
+    ("notification", "linli_notification.app", 50054),
 }
 
 

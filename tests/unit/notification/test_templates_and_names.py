@@ -1,8 +1,18 @@
 from __future__ import annotations
 
 import pytest
-from linli_notification.api_common import page_size
-from linli_notification.names import community_name, parse_child, parse_community, parse_follow_up
+from linli_notification.names import (
+    community_name,
+    follow_up_name,
+    parse_child,
+    parse_community,
+    parse_follow_up,
+    parse_notice,
+    parse_recipient,
+    parse_settings,
+    settings_name,
+    valid_id,
+)
 from linli_notification.templates import render
 
 from linli_runtime.errors import InvalidArgument
@@ -37,8 +47,26 @@ def test_resource_names_round_trip_and_refuse_garbage() -> None:
     with pytest.raises(InvalidArgument):
         parse_child("name", f"{community_name(path)}/helpRequests/../x", "helpRequests")
 
-
-def test_page_sizes_follow_aip_158() -> None:
-    assert page_size(0) == 20 and page_size(1000) == 100
+    assert follow_up_name(path, "h-1", 3) == f"{community_name(path)}/helpRequests/h-1/followUps/3"
+    assert parse_settings("name", settings_name(path)) == path
+    assert parse_recipient("parent", "recipients/worker-he") == "worker-he"
+    assert parse_recipient("name", "recipients/worker-he/preferences", "preferences") == "worker-he"
+    assert parse_notice("name", "recipients/worker-he/notices/n-1") == ("worker-he", "n-1")
+    for field, bad in (("name", "recipients/worker-he/notices"), ("name", "recipients/a:b/notices/n-1"),
+                       ("name", f"{community_name(path)}/helpRequests/h-1/followUps/x")):
+        with pytest.raises(InvalidArgument) as caught:
+            (parse_follow_up if "helpRequests" in bad else parse_notice)(field, bad)
+        assert caught.value.violations[0].field == field
     with pytest.raises(InvalidArgument):
-        page_size(-1)
+        parse_settings("name", community_name(path))
+
+
+def test_ids_keep_the_services_stricter_rule() -> None:
+    """Stricter than linli_runtime.fields.ident: no ':' and no leading punctuation, up to 128."""
+    assert valid_id("worker_id", "worker-he") == "worker-he"
+    assert valid_id("worker_id", "w" * 128)
+    for bad in ("", "a b", "a:b", "-worker", ".x", "w" * 129, "小王"):
+        with pytest.raises(InvalidArgument):
+            valid_id("worker_id", bad)
+    with pytest.raises(InvalidArgument):
+        parse_child("name", "communities/chengdu~jinjiang/helpRequests/h:1", "helpRequests")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, String, column, inspect, table, text
 from sqlalchemy.engine import Connection
 
 from linli_runtime.db import Database
@@ -55,14 +56,27 @@ async def upgrade(db: Database, *sets: MigrationSet) -> None:
             await conn.run_sync(_upgrade, migrations)
 
 
-def run_env(target_metadata: MetaData | None) -> None:
+def rename_revisions(connection: Connection, version_table: str, renamed: Mapping[str, str]) -> None:
+    """Rewrite revision ids stored in `version_table` that a set's scripts no longer carry
+    (`renamed`: old id → new id), so that a database made before the renaming upgrades from
+    where it stands instead of failing on an unknown revision."""
+    if not renamed or not inspect(connection).has_table(version_table):
+        return
+    versions = table(version_table, column("version_num", String))
+    for old, new in renamed.items():
+        connection.execute(versions.update().where(versions.c.version_num == old).values(version_num=new))
+
+
+def run_env(target_metadata: MetaData | None, *, renamed: Mapping[str, str] | None = None) -> None:
     """Body of every env.py. With a connection handed over by `upgrade`, use it; otherwise
     (the `alembic` command line, e.g. `alembic revision --autogenerate`) connect to
-    DATABASE_URL."""
+    DATABASE_URL. `renamed` maps revision ids a set once used to the ids its scripts carry now
+    (see `rename_revisions`)."""
     config = context.config
     version_table = config.attributes.get("version_table", "alembic_version")
 
     def run(connection: Connection) -> None:
+        rename_revisions(connection, version_table, renamed or {})
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

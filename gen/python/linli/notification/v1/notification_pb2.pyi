@@ -469,7 +469,7 @@ class ListHelpRequestsRequest(_message.Message):
     parent: _builtins.str
     """`communities/{community}`, or `communities/-` for every community within the caller's scope."""
     page_size: _builtins.int
-    """At most 100; 0 means 20."""
+    """At most 1000 (more is coerced to 1000); 0 means 100."""
     page_token: _builtins.str
     status: Global___Status.ValueType
     """Only requests in this status, when set."""

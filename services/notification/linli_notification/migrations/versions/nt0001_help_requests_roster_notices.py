@@ -1,6 +1,6 @@
 """help requests, roster, providers, notices, deliveries
 
-Revision ID: nf0001
+Revision ID: nt0001
 Revises:
 Create Date: 2026-11-27 13:37:48.506130
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'nf0001'
+revision: str = 'nt0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

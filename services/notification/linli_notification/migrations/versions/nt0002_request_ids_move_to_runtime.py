@@ -1,7 +1,7 @@
 """request ids move to the runtime's linli_request_ids
 
-Revision ID: nf0002
-Revises: nf0001
+Revision ID: nt0002
+Revises: nt0001
 Create Date: 2026-11-27
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "nf0002"
-down_revision: str | None = "nf0001"
+revision: str = "nt0002"
+down_revision: str | None = "nt0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

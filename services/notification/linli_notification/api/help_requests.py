@@ -1,0 +1,200 @@
+"""linli.notification.v1.HelpRequestService: intake, reading, the lifecycle, SLA figures."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from linli.notification.v1 import notification_pb2 as pb
+from linli.notification.v1 import notification_pb2_grpc as pb_grpc
+from linli_notification import sla_stats
+from linli_notification.api import convert
+from linli_notification.api.access import is_staff, require_staff
+from linli_notification.helpdesk import (
+    CATEGORIES,
+    THANKS_KINDS,
+    CommunityScope,
+    HelpDesk,
+    HelpRequestRecord,
+    NewHelpRequest,
+    NewThanks,
+)
+from linli_notification.names import HELP_REQUESTS, parse_child, parse_community, parse_follow_up, valid_id
+from linli_runtime import fields, idempotency
+from linli_runtime.auth import Principal, caller, path_within, require_scope
+from linli_runtime.clock import Clock
+from linli_runtime.db import Database
+from linli_runtime.errors import InvalidArgument
+from linli_runtime.names import org_path
+from linli_runtime.paging import page_size
+
+R = TypeVar("R", bound=Message)
+Step = Callable[[AsyncSession, str, str, Principal], Awaitable[HelpRequestRecord]]
+
+
+def _communities(parent: str) -> CommunityScope:
+    """The communities a list's parent names. `communities/-` (AIP-159) means every community
+    within the caller's scope (a street officer or city operator watching many)."""
+    if parent == "communities/-":
+        return CommunityScope(caller().scope, every_within=True)
+    return CommunityScope(require_scope(parse_community("parent", parent)))
+
+
+class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
+    def __init__(self, desk: HelpDesk, db: Database, clock: Clock) -> None:
+        self.desk = desk
+        self.db = db  # for AIP-155 request ids (linli_runtime.idempotency)
+        self.clock = clock
+
+    # -- intake and reading ------------------------------------------------------------------
+
+    async def CreateHelpRequest(self, request: pb.CreateHelpRequestRequest,
+                                context: Any) -> pb.CreateHelpRequestResponse:
+        community_path = parse_community("parent", request.parent)
+        if not request.HasField("help_request"):
+            raise InvalidArgument.field("help_request", "is required")
+        given = request.help_request
+        if given.category not in CATEGORIES:
+            raise InvalidArgument.field("help_request.category", f"must be one of {', '.join(CATEGORIES)}")
+        if given.reporter_role not in pb.ReporterRole.values() or given.reporter_role == pb.REPORTER_ROLE_UNSPECIFIED:
+            raise InvalidArgument.field("help_request.reporter_role",
+                                        "say who reports it: resident, neighbour, canteen staff or worker")
+        if given.urgency not in pb.Urgency.values():
+            raise InvalidArgument.field("help_request.urgency", "is not a known urgency")
+        description = fields.text("help_request.description", given.description, 2000, required=True)
+        contact = fields.text("help_request.contact", given.contact, 200)
+        on_behalf_of = fields.text("help_request.on_behalf_of", given.on_behalf_of, 200)
+        if given.reporter_id:
+            valid_id("help_request.reporter_id", given.reporter_id)
+        compound_path = ""
+        if given.compound_path:
+            compound_path = org_path("help_request.compound_path", given.compound_path)
+            if not path_within(compound_path, community_path) or compound_path == community_path:
+                raise InvalidArgument.field("help_request.compound_path", f"must lie within {community_path}")
+        who = caller()
+        # Residents and canteen staff may hold a token for their compound only.
+        if not (who.can_reach(community_path) or (compound_path and who.can_reach(compound_path))):
+            require_scope(community_path, who)
+        new = NewHelpRequest(category=given.category, urgency=given.urgency or pb.URGENCY_NORMAL,
+                             reporter_role=given.reporter_role, description=description, reporter_id=given.reporter_id,
+                             compound_path=compound_path, on_behalf_of=on_behalf_of, contact=contact)
+
+        async def body(tx: AsyncSession) -> pb.CreateHelpRequestResponse:
+            record = await self.desk.create(tx, community_path, new, who.subject)
+            return pb.CreateHelpRequestResponse(help_request=convert.help_request_record(record))
+
+        return await idempotency.once(self.db, self.clock, "CreateHelpRequest", request,
+                                      pb.CreateHelpRequestResponse, body)
+
+    async def GetHelpRequest(self, request: pb.GetHelpRequestRequest, context: Any) -> pb.GetHelpRequestResponse:
+        path, request_id = parse_child("name", request.name, HELP_REQUESTS)
+        who = caller()
+        if not who.can_reach(path):
+            # Whoever filed a request may follow it, even with a token for their compound only.
+            if await self.desk.reporter_of(path, request_id) != who.subject:
+                require_scope(path, who)
+        record = await self.desk.get(path, request_id)
+        return pb.GetHelpRequestResponse(help_request=convert.help_request_record(record))
+
+    async def ListHelpRequests(self, request: pb.ListHelpRequestsRequest,
+                               context: Any) -> pb.ListHelpRequestsResponse:
+        scope = _communities(request.parent)
+        size = page_size(request.page_size)
+        if request.status not in pb.Status.values():
+            raise InvalidArgument.field("status", "is not a known status")
+        if request.assignee_id:
+            valid_id("assignee_id", request.assignee_id)
+        rows, next_token = await self.desk.list(scope, status=request.status, assignee_id=request.assignee_id,
+                                                page_token=request.page_token, size=size)
+        return pb.ListHelpRequestsResponse(help_requests=[convert.help_request(r) for r in rows],
+                                           next_page_token=next_token)
+
+    async def SummarizeHelpRequests(self, request: pb.SummarizeHelpRequestsRequest,
+                                    context: Any) -> pb.SummarizeHelpRequestsResponse:
+        scope = _communities(request.parent)
+        start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument.field("end_time", "must be after start_time")
+        found = await sla_stats.summarize(self.db, scope, start=start, end=end, now=self.clock.now())
+        return pb.SummarizeHelpRequestsResponse(stats=[convert.stats(s) for s in found])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _change(self, method: str, request: Message, response_cls: type[R], name: str, step: Step, *,
+                      staff: bool = True) -> R:
+        """Run `step` on the named request in the AIP-155 transaction, answering with the request."""
+        path, request_id = parse_child("name", name, HELP_REQUESTS)
+        who = require_staff() if staff else caller()
+        require_scope(path, who)
+
+        async def body(tx: AsyncSession) -> R:
+            record = await step(tx, path, request_id, who)
+            return response_cls(help_request=convert.help_request_record(record))
+
+        return await idempotency.once(self.db, self.clock, method, request, response_cls, body)
+
+    async def AcknowledgeHelpRequest(self, request: pb.AcknowledgeHelpRequestRequest,
+                                     context: Any) -> pb.AcknowledgeHelpRequestResponse:
+        return await self._change(
+            "AcknowledgeHelpRequest", request, pb.AcknowledgeHelpRequestResponse, request.name,
+            lambda tx, path, rid, who: self.desk.acknowledge(tx, path, rid, who.subject))
+
+    async def StartHelpRequest(self, request: pb.StartHelpRequestRequest,
+                               context: Any) -> pb.StartHelpRequestResponse:
+        note = fields.text("note", request.note, 1000)
+        return await self._change(
+            "StartHelpRequest", request, pb.StartHelpRequestResponse, request.name,
+            lambda tx, path, rid, who: self.desk.start(tx, path, rid, who.subject, note))
+
+    async def ResolveHelpRequest(self, request: pb.ResolveHelpRequestRequest,
+                                 context: Any) -> pb.ResolveHelpRequestResponse:
+        resolution = fields.text("resolution", request.resolution, 2000, required=True)
+        helpers = [valid_id("helper_ids", h) for h in request.helper_ids]
+        return await self._change(
+            "ResolveHelpRequest", request, pb.ResolveHelpRequestResponse, request.name,
+            lambda tx, path, rid, who: self.desk.resolve(tx, path, rid, who.subject, resolution, helpers))
+
+    async def RecordFollowUp(self, request: pb.RecordFollowUpRequest, context: Any) -> pb.RecordFollowUpResponse:
+        _path, _request_id, number = parse_follow_up("name", request.name)
+        note = fields.text("note", request.note, 1000, required=True)
+        return await self._change(
+            "RecordFollowUp", request, pb.RecordFollowUpResponse, request.name.rsplit("/followUps/", 1)[0],
+            lambda tx, path, rid, who: self.desk.record_follow_up(tx, path, rid, number, who.subject, note))
+
+    async def CloseHelpRequest(self, request: pb.CloseHelpRequestRequest,
+                               context: Any) -> pb.CloseHelpRequestResponse:
+        note = fields.text("note", request.note, 1000)
+        return await self._change(
+            "CloseHelpRequest", request, pb.CloseHelpRequestResponse, request.name,
+            lambda tx, path, rid, who: self.desk.close(tx, path, rid, who.subject, note))
+
+    async def CancelHelpRequest(self, request: pb.CancelHelpRequestRequest,
+                                context: Any) -> pb.CancelHelpRequestResponse:
+        reason = fields.text("reason", request.reason, 1000, required=True)
+        # Staff may cancel; so may whoever reported it (the help desk knows who that was).
+        return await self._change(
+            "CancelHelpRequest", request, pb.CancelHelpRequestResponse, request.name,
+            lambda tx, path, rid, who: self.desk.cancel(tx, path, rid, who.subject, reason, staff=is_staff(who)),
+            staff=False)
+
+    async def RecordThanks(self, request: pb.RecordThanksRequest, context: Any) -> pb.RecordThanksResponse:
+        if not request.HasField("thanks"):
+            raise InvalidArgument.field("thanks", "is required")
+        given = request.thanks
+        if given.kind not in THANKS_KINDS:
+            raise InvalidArgument.field("thanks.kind", "must be 'banner' or 'message'")
+        fields.text("thanks.text", given.text, 1000, required=True)
+        fields.text("thanks.from", getattr(given, "from"), 200)
+        for person in given.recipient_ids:
+            valid_id("thanks.recipient_ids", person)
+        # Stored as given (the checks above look at the trimmed text, as they always have).
+        thanks = NewThanks(kind=given.kind, text=given.text, from_name=getattr(given, "from"),
+                           recipient_ids=list(given.recipient_ids))
+        return await self._change(
+            "RecordThanks", request, pb.RecordThanksResponse, request.name,
+            lambda tx, path, rid, who: self.desk.record_thanks(tx, path, rid, who.subject, thanks))
