@@ -97,8 +97,7 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
         return published <= done
 
     async def settle() -> None:  # let our own consumers turn the events into notices, then send them
-        # (mypy cannot pick wait_until's type variable for an async predicate: Awaitable[T] | T)
-        await wait_until(settled, timeout=30, what="the help events turned into notices")  # type: ignore[arg-type]
+        await wait_until(settled, timeout=30, what="the help events turned into notices")
         await app.sweeper.run_once()
 
     say(f"{local(clock)} — {wan['name']} is ill and cannot get out of bed; she asks in the "

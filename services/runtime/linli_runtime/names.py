@@ -71,7 +71,7 @@ def parse_child(field: str, name: str, kind: str, collection: str) -> tuple[str,
     """`{kind}/a~b~c/{collection}/{id}` → (`a/b/c`, id)."""
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != kind or parts[2] != collection or not parts[1] or not NAME_ID.match(parts[3]):
-        raise InvalidArgument.field(field, f"must look like {kind}/{{{kind[:-1]}}}/{collection}/{{id}}, "
+        raise InvalidArgument.field(field, f"must look like {kind}/{{org path with '~'}}/{collection}/{{id}}, "
                                            f"got {_shown(name)}")
     return parse_org_segment(field, parts[1]), parts[3]
 

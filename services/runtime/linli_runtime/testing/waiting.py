@@ -13,13 +13,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
-async def wait_until(condition: Callable[[], Awaitable[T] | T], timeout: float = 15.0, what: str = "",
-                     interval: float = 0.02) -> T:
+@overload
+async def wait_until(condition: Callable[[], Awaitable[T]], timeout: float = ..., what: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+@overload
+async def wait_until(condition: Callable[[], T], timeout: float = ..., what: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "",
+                     interval: float = 0.02) -> Any:
     """Poll `condition` (sync or async) until it returns something truthy, and return that; fail
     with `what` when `timeout` seconds pass first."""
     loop = asyncio.get_running_loop()
@@ -29,7 +39,7 @@ async def wait_until(condition: Callable[[], Awaitable[T] | T], timeout: float =
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for: {what or condition}")
         await asyncio.sleep(interval)
