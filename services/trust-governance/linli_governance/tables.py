@@ -28,18 +28,18 @@ class GovernanceTable(SQLModel, registry=registry()):
 metadata = GovernanceTable.metadata
 
 
-def _path(**column: Any) -> Any:
+def _path(**column: Any) -> sa.Column[Any]:
     """An org path column (`chengdu/chongzhou/…`)."""
     return sa.Column(sa.String(512), **column)
 
 
-def _seq() -> Any:
+def _seq() -> sa.Column[Any]:
     """An ever-growing row number: the keyset of a compound's lists (BIGINT, INTEGER on SQLite
     so that it is the rowid and autoincrements)."""
     return sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True)
 
 
-def _when(*, nullable: bool = False) -> Any:
+def _when(*, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
