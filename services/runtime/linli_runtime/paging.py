@@ -78,9 +78,9 @@ async def keyset_page(conn: AsyncConnection, query: Select[Any], key: ColumnElem
     """One page of `query` in `key` order (descending with `newest_first`), resuming after the
     key in `page_token`, and the token for the next page ("" on the last one). `key` must be
     unique within the list."""
-    after = decode_token(kind, page_token)
-    if after:
-        bound = int(after) if isinstance(key.type, Integer) else after
+    # A sequence key must come back a number: a forged token is INVALID_ARGUMENT, not a crash.
+    bound: Any = decode_int_token(kind, page_token) if isinstance(key.type, Integer) else decode_token(kind, page_token)
+    if page_token:
         query = query.where(key < bound if newest_first else key > bound)
     rows = (await conn.execute(query.order_by(key.desc() if newest_first else key).limit(size + 1))).all()
     if len(rows) <= size:

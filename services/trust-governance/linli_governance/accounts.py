@@ -1,4 +1,5 @@
-"""The trust common account: a double-entry ledger per compound, in integer fen.
+"""The trust common account: a double-entry ledger per compound, in integer fen, and the
+compound's yearly budget that spending is booked against.
 
 Every transfer debits one account and credits another by the same amount, so the balances of
 a compound always sum to zero. Balances are debits minus credits: `cash:operating` and
@@ -9,15 +10,20 @@ Spending above the compound's threshold is stored PENDING and touches no balance
 owners' committee and the supervisor approve; the second approval posts it, once (the transfer
 row is locked while it changes state). Cash accounts never go below zero — the operating account
 may, only with a passed owners' vote recorded on the transfer.
+
+Reads (`get_settings`, `get_transfer`, `list_transfers`, `balances`, `get_budget`) open their
+own session; every change is a step of the caller's transaction (the API runs it at most once
+per request id), written with SQLAlchemy Core on the ledger's tables.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,27 +31,37 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, vote_pb2
-from linli_governance.names import child_name, parse_child_name, utc
-from linli_governance.periods import CST, local_year
+from linli_governance import names
+from linli_governance.periods import local_year
 from linli_governance.tables import (
-    account_settings,
-    accounts,
-    approvals,
-    budget_lines,
-    budgets,
-    transfers,
-    votes,
+    ACCOUNT_SETTINGS,
+    ACCOUNTS,
+    APPROVALS,
+    BUDGET_LINES,
+    BUDGETS,
+    TRANSFERS,
+    VOTES,
+    AccountSettings,
+    Budget,
+    BudgetLine,
+    Transfer,
+    Vote,
 )
+from linli_runtime import fields, paging, times
+from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.models import typed, typed_all
 
 OPERATING = "cash:operating"
 FUND = "cash:maintenance_fund"
 CASH_ACCOUNTS = (OPERATING, FUND)
 DEFAULT_THRESHOLD_FEN = 500_000  # 5,000 yuan
 DEFAULT_SURPLUS_SHARE_BP = 3_000  # 30 %
+MAX_AMOUNT_FEN = 10**13  # 100 billion yuan: anything above is a typing error
 # A pending expense nobody decided on lapses: approvals given a month later may rest on a
 # quote or a need that no longer holds. Propose it again instead.
 PENDING_LIFETIME = timedelta(days=30)
+FIRST_BUDGET_YEAR, LAST_BUDGET_YEAR = 2000, 2100
 
 K = account_pb2.TransferKind
 S = account_pb2.TransferState
@@ -57,22 +73,136 @@ INCOME_ACCOUNTS = {
     account_pb2.INCOME_CATEGORY_EBIKE_CHARGING: "income:ebike_charging",
     account_pb2.INCOME_CATEGORY_OTHER: "income:other",
 }
+INCOME_CATEGORIES = "PROPERTY_FEES, PARKING, ADVERTISING, EBIKE_CHARGING or OTHER"
+
+
+@dataclass(frozen=True)
+class Voucher:
+    """The file an expense rests on (an invoice, a receipt) and its SHA-256."""
+
+    file_ref: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """A transfer and the parties that approved it so far (in party order)."""
+
+    transfer: Transfer
+    approvals: list[int]
+
+
+@dataclass(frozen=True)
+class Balances:
+    """Every account of a compound with its posted balance, and what waits for approval."""
+
+    by_account: dict[str, int]
+    pending_fen: int
+
+    @property
+    def operating_fen(self) -> int:
+        return self.by_account.get(OPERATING, 0)
+
+    @property
+    def maintenance_fund_fen(self) -> int:
+        return self.by_account.get(FUND, 0)
+
+
+@dataclass(frozen=True)
+class NewBudgetLine:
+    code: str
+    title: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """A budget with its lines in order, each with what was spent on it so far this year."""
+
+    budget: Budget
+    lines: list[tuple[BudgetLine, int]]
 
 
 def expense_account(line: str) -> str:
     return f"expense:{line}"
 
 
-def transfer_name(compound_path: str, transfer_id: str) -> str:
-    return child_name(compound_path, "transfers", transfer_id)
+def income_account(category: int) -> str:
+    account = INCOME_ACCOUNTS.get(cast(Any, category))
+    if account is None:
+        raise InvalidArgument.field("category", f"must be {INCOME_CATEGORIES}")
+    return account
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(utc(value))
-    return ts
+def amount(value: int, field: str = "amount_fen") -> int:
+    """A posting's amount: whole fen, above zero, and plausible."""
+    return fields.positive(field, value, MAX_AMOUNT_FEN)
+
+
+def validate_settings(settings: AccountSettings) -> None:
+    if settings.approval_threshold_fen <= 0:
+        raise InvalidArgument.field("settings.approval_threshold_fen", "must be a positive amount in fen")
+    if not 0 <= settings.surplus_share_bp <= 10_000:
+        raise InvalidArgument.field("settings.surplus_share_basis_points", "must be between 0 and 10000 (100 %)")
+    if settings.period_kind not in (account_pb2.PERIOD_KIND_MONTHLY, account_pb2.PERIOD_KIND_QUARTERLY):
+        raise InvalidArgument.field("settings.period_kind", "must be MONTHLY or QUARTERLY")
+
+
+def validate_budget(year: int, lines: Sequence[NewBudgetLine]) -> None:
+    fields.in_range("year", year, FIRST_BUDGET_YEAR, LAST_BUDGET_YEAR)
+    if not lines:
+        raise InvalidArgument.field("lines", "a budget needs at least one line")
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        fields.slug(f"lines[{i}].code", line.code)
+        if line.code in seen:
+            raise InvalidArgument.field(f"lines[{i}].code", f"{line.code!r} appears twice")
+        seen.add(line.code)
+        fields.text(f"lines[{i}].title", line.title, 200, required=True)
+        if line.amount_fen < 0:
+            raise InvalidArgument.field(f"lines[{i}].amount_fen", "must not be negative")
+
+
+def lapsed(created_at: datetime, when: datetime) -> bool:
+    return when >= times.as_utc(created_at) + PENDING_LIFETIME
+
+
+def check_decidable(transfer: Transfer, when: datetime) -> None:
+    """Approving or rejecting needs a pending transfer that has not lapsed."""
+    if transfer.state != S.TRANSFER_STATE_PENDING:
+        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
+    if lapsed(transfer.created_at, when):
+        raise FailedPrecondition(
+            f"the expense was proposed more than {PENDING_LIFETIME.days} days ago and has lapsed; propose it again",
+            reason="APPROVAL_LAPSED",
+        )
+
+
+def check_reversible(transfer: Transfer) -> None:
+    if transfer.state != S.TRANSFER_STATE_POSTED:
+        raise FailedPrecondition("only a posted transfer can be reversed", reason="NOT_POSTED")
+    if transfer.kind == K.TRANSFER_KIND_REVERSAL:
+        raise FailedPrecondition(
+            "a reversal is not reversed again; post a new transfer instead", reason="REVERSAL_OF_REVERSAL"
+        )
+    if transfer.reversed_by:
+        raise FailedPrecondition(
+            f"already reversed by {names.transfer_name(transfer.compound_path, transfer.reversed_by)}",
+            reason="ALREADY_REVERSED",
+        )
+
+
+def line_actuals(entries: Sequence[tuple[str, str, int]]) -> dict[str, int]:
+    """Net spending per budget line from (debit, credit, amount) postings (reversals net out)."""
+    actual: dict[str, int] = {}
+    for debit, credit, amount_fen in entries:
+        if debit.startswith("expense:"):
+            code = debit.removeprefix("expense:")
+            actual[code] = actual.get(code, 0) + amount_fen
+        if credit.startswith("expense:"):
+            code = credit.removeprefix("expense:")
+            actual[code] = actual.get(code, 0) - amount_fen
+    return actual
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -81,7 +211,7 @@ def _ts(value: datetime | None) -> Timestamp | None:
 async def open_compound(session: AsyncSession, compound_path: str) -> None:
     conn = await session.connection()
     await conn.execute(
-        account_settings.insert().values(
+        ACCOUNT_SETTINGS.insert().values(
             compound_path=compound_path,
             approval_threshold_fen=DEFAULT_THRESHOLD_FEN,
             surplus_share_bp=DEFAULT_SURPLUS_SHARE_BP,
@@ -89,47 +219,34 @@ async def open_compound(session: AsyncSession, compound_path: str) -> None:
         )
     )
     await conn.execute(
-        accounts.insert(), [{"compound_path": compound_path, "account": a, "balance_fen": 0} for a in CASH_ACCOUNTS]
+        ACCOUNTS.insert(), [{"compound_path": compound_path, "account": a, "balance_fen": 0} for a in CASH_ACCOUNTS]
     )
 
 
-async def get_settings(session: AsyncSession, compound_path: str) -> account_pb2.AccountSettings:
-    conn = await session.connection()
+async def require_settings(conn: AsyncConnection, compound_path: str) -> AccountSettings:
+    """The compound's settings; NOT_FOUND when there is no such compound."""
     row = (
-        await conn.execute(select(account_settings).where(account_settings.c.compound_path == compound_path))
+        await conn.execute(select(ACCOUNT_SETTINGS).where(ACCOUNT_SETTINGS.c.compound_path == compound_path))
     ).first()
     if row is None:
         raise NotFound(f"compound '{compound_path}' does not exist", reason="COMPOUND_NOT_FOUND")
-    return account_pb2.AccountSettings(
-        compound_path=compound_path,
-        approval_threshold_fen=row.approval_threshold_fen,
-        surplus_share_basis_points=row.surplus_share_bp,
-        period_kind=row.period_kind,
-    )
+    return typed(AccountSettings, row)
 
 
-def validate_settings(settings: account_pb2.AccountSettings) -> None:
-    if settings.approval_threshold_fen <= 0:
-        raise InvalidArgument.field("settings.approval_threshold_fen", "must be a positive amount in fen")
-    if not 0 <= settings.surplus_share_basis_points <= 10_000:
-        raise InvalidArgument.field("settings.surplus_share_basis_points", "must be between 0 and 10000 (100 %)")
-    if settings.period_kind not in (account_pb2.PERIOD_KIND_MONTHLY, account_pb2.PERIOD_KIND_QUARTERLY):
-        raise InvalidArgument.field("settings.period_kind", "must be MONTHLY or QUARTERLY")
-
-
-async def update_settings(session: AsyncSession, settings: account_pb2.AccountSettings) -> account_pb2.AccountSettings:
-    await get_settings(session, settings.compound_path)
+async def update_settings(session: AsyncSession, settings: AccountSettings) -> AccountSettings:
+    validate_settings(settings)
     conn = await session.connection()
+    await require_settings(conn, settings.compound_path)
     await conn.execute(
-        account_settings.update()
-        .where(account_settings.c.compound_path == settings.compound_path)
+        ACCOUNT_SETTINGS.update()
+        .where(ACCOUNT_SETTINGS.c.compound_path == settings.compound_path)
         .values(
             approval_threshold_fen=settings.approval_threshold_fen,
-            surplus_share_bp=settings.surplus_share_basis_points,
+            surplus_share_bp=settings.surplus_share_bp,
             period_kind=settings.period_kind,
         )
     )
-    return await get_settings(session, settings.compound_path)
+    return await require_settings(conn, settings.compound_path)
 
 
 # -- postings -----------------------------------------------------------------------------------
@@ -138,7 +255,7 @@ async def update_settings(session: AsyncSession, settings: account_pb2.AccountSe
 async def _ensure_account(conn: AsyncConnection, compound_path: str, account: str) -> None:
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     await conn.execute(
-        insert(accounts)
+        insert(ACCOUNTS)
         .values(compound_path=compound_path, account=account, balance_fen=0)
         .on_conflict_do_nothing(index_elements=["compound_path", "account"])
     )
@@ -153,22 +270,16 @@ async def _move(
         if account not in CASH_ACCOUNTS:
             await _ensure_account(conn, compound_path, account)
     await conn.execute(
-        accounts.update()
-        .where(accounts.c.compound_path == compound_path, accounts.c.account == debit)
-        .values(balance_fen=accounts.c.balance_fen + amount)
+        ACCOUNTS.update()
+        .where(ACCOUNTS.c.compound_path == compound_path, ACCOUNTS.c.account == debit)
+        .values(balance_fen=ACCOUNTS.c.balance_fen + amount)
     )
-    guard = and_(accounts.c.compound_path == compound_path, accounts.c.account == credit)
+    guard = and_(ACCOUNTS.c.compound_path == compound_path, ACCOUNTS.c.account == credit)
     if credit in CASH_ACCOUNTS and not (credit == OPERATING and allow_negative_operating):
-        guard = and_(guard, accounts.c.balance_fen >= amount)
-    result = await conn.execute(accounts.update().where(guard).values(balance_fen=accounts.c.balance_fen - amount))
+        guard = and_(guard, ACCOUNTS.c.balance_fen >= amount)
+    result = await conn.execute(ACCOUNTS.update().where(guard).values(balance_fen=ACCOUNTS.c.balance_fen - amount))
     if result.rowcount != 1:
-        balance = (
-            await conn.execute(
-                select(accounts.c.balance_fen).where(
-                    accounts.c.compound_path == compound_path, accounts.c.account == credit
-                )
-            )
-        ).scalar_one()
+        balance = await balance_of(conn, compound_path, credit)
         raise FailedPrecondition(
             f"{credit} holds {balance} fen, less than {amount} fen; the operating account may go below zero "
             "only with a passed owners' vote (owners_decision)",
@@ -177,10 +288,22 @@ async def _move(
         )
 
 
+async def balance_of(conn: AsyncConnection, compound_path: str, account: str) -> int:
+    """The posted balance of one account as this transaction sees it."""
+    balance = (
+        await conn.execute(
+            select(ACCOUNTS.c.balance_fen).where(
+                ACCOUNTS.c.compound_path == compound_path, ACCOUNTS.c.account == account
+            )
+        )
+    ).scalar_one()
+    return int(balance)
+
+
 async def _insert_transfer(conn: AsyncConnection, compound_path: str, *, when: datetime, **values: Any) -> str:
     transfer_id = uuid.uuid4().hex
     await conn.execute(
-        transfers.insert().values(transfer_id=transfer_id, compound_path=compound_path, created_at=when, **values)
+        TRANSFERS.insert().values(transfer_id=transfer_id, compound_path=compound_path, created_at=when, **values)
     )
     return transfer_id
 
@@ -197,6 +320,7 @@ async def post_transfer(
     allow_negative_operating: bool = False,
     **values: Any,
 ) -> str:
+    """Post a transfer at once (balances move now); returns its id."""
     conn = await session.connection()
     await _move(conn, compound_path, debit, credit, amount, allow_negative_operating=allow_negative_operating)
     return await _insert_transfer(
@@ -215,11 +339,10 @@ async def post_transfer(
 
 async def record_income(
     session: AsyncSession, compound_path: str, category: int, amount: int, memo: str, *, when: datetime
-) -> account_pb2.Transfer:
-    account = INCOME_ACCOUNTS.get(category)  # type: ignore[call-overload]
-    if account is None:
-        raise InvalidArgument.field("category", "must be PROPERTY_FEES, PARKING, ADVERTISING, EBIKE_CHARGING or OTHER")
-    await get_settings(session, compound_path)
+) -> TransferView:
+    account = income_account(category)
+    conn = await session.connection()
+    await require_settings(conn, compound_path)
     tid = await post_transfer(
         session,
         compound_path,
@@ -230,31 +353,31 @@ async def record_income(
         when=when,
         memo=memo,
     )
-    return await get_transfer(session, compound_path, tid)
+    return await transfer_view(conn, compound_path, tid)
 
 
-async def check_owners_decision(session: AsyncSession, compound_path: str, decision: str) -> None:
+async def check_owners_decision(conn: AsyncConnection, compound_path: str, decision: str) -> None:
     """A decision is a closed, passed vote of the same compound on spending."""
-    vote_compound, vote_id = parse_child_name(decision, "votes", "owners_decision")
-    conn = await session.connection()
-    row = (await conn.execute(select(votes).where(votes.c.vote_id == vote_id))).first()
-    if row is None or vote_compound != compound_path or row.compound_path != compound_path:
+    vote_compound, vote_id = names.parse_compound_child("owners_decision", decision, names.VOTES)
+    row = (await conn.execute(select(VOTES).where(VOTES.c.vote_id == vote_id))).first()
+    vote = typed(Vote, row) if row is not None else None
+    if vote is None or vote_compound != compound_path or vote.compound_path != compound_path:
         raise NotFound(f"owners' decision {decision} does not exist in this compound", reason="VOTE_NOT_FOUND")
-    if not row.closed or row.outcome != vote_pb2.VOTE_OUTCOME_PASSED:
+    if not vote.closed or vote.outcome != vote_pb2.VOTE_OUTCOME_PASSED:
         raise FailedPrecondition(f"vote {decision} has not passed", reason="DECISION_NOT_PASSED")
-    if row.matter not in (vote_pb2.VOTE_MATTER_SPENDING_APPROVAL, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND):
+    if vote.matter not in (vote_pb2.VOTE_MATTER_SPENDING_APPROVAL, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND):
         raise FailedPrecondition(f"vote {decision} did not decide on spending", reason="DECISION_WRONG_MATTER")
     # One decision allows one expense, not an open line of credit.
     used = (
         await conn.execute(
-            select(transfers.c.transfer_id).where(
-                transfers.c.owners_decision == decision, transfers.c.state != S.TRANSFER_STATE_VOIDED
+            select(TRANSFERS.c.transfer_id).where(
+                TRANSFERS.c.owners_decision == decision, TRANSFERS.c.state != S.TRANSFER_STATE_VOIDED
             )
         )
     ).first()
     if used is not None:
         raise FailedPrecondition(
-            f"vote {decision} already covers {transfer_name(compound_path, used.transfer_id)}",
+            f"vote {decision} already covers {names.transfer_name(compound_path, used.transfer_id)}",
             reason="DECISION_ALREADY_USED",
         )
 
@@ -266,17 +389,17 @@ async def record_expense(
     budget_line: str,
     amount: int,
     memo: str,
-    voucher: account_pb2.Voucher,
+    voucher: Voucher,
     owners_decision: str,
     when: datetime,
     project_id: str = "",
-) -> account_pb2.Transfer:
-    settings = await get_settings(session, compound_path)
-    year = local_year(when)
+) -> TransferView:
     conn = await session.connection()
+    settings = await require_settings(conn, compound_path)
+    year = local_year(when)
     if (
         await conn.execute(
-            select(budgets.c.state).where(budgets.c.compound_path == compound_path, budgets.c.year == year)
+            select(BUDGETS.c.state).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year)
         )
     ).first() is None:
         raise FailedPrecondition(
@@ -284,17 +407,17 @@ async def record_expense(
         )
     line = (
         await conn.execute(
-            select(budget_lines.c.code).where(
-                budget_lines.c.compound_path == compound_path,
-                budget_lines.c.year == year,
-                budget_lines.c.code == budget_line,
+            select(BUDGET_LINES.c.code).where(
+                BUDGET_LINES.c.compound_path == compound_path,
+                BUDGET_LINES.c.year == year,
+                BUDGET_LINES.c.code == budget_line,
             )
         )
     ).first()
     if line is None:
         raise InvalidArgument.field("budget_line", f"{budget_line!r} is not a line of the {year} budget")
     if owners_decision:
-        await check_owners_decision(session, compound_path, owners_decision)
+        await check_owners_decision(conn, compound_path, owners_decision)
     if project_id:
         # projects → org_tree → accounts: imported here to keep the module graph acyclic.
         from linli_governance.projects import check_spending
@@ -333,246 +456,210 @@ async def record_expense(
             allow_negative_operating=bool(owners_decision),
             **values,
         )
-    return await get_transfer(session, compound_path, tid)
+    return await transfer_view(conn, compound_path, tid)
 
 
-async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_id: str) -> Any:
+async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_id: str) -> Transfer:
     row = (
-        await conn.execute(select(transfers).where(transfers.c.transfer_id == transfer_id).with_for_update())
+        await conn.execute(select(TRANSFERS).where(TRANSFERS.c.transfer_id == transfer_id).with_for_update())
     ).first()
     if row is None or row.compound_path != compound_path:
         raise NotFound(
-            f"transfer {transfer_name(compound_path, transfer_id)} does not exist", reason="TRANSFER_NOT_FOUND"
+            f"transfer {names.transfer_name(compound_path, transfer_id)} does not exist", reason="TRANSFER_NOT_FOUND"
         )
-    return row
-
-
-def lapsed(created_at: datetime, when: datetime) -> bool:
-    return when >= utc(created_at) + PENDING_LIFETIME
-
-
-def _check_decidable(row: Any, when: datetime) -> None:
-    if row.state != S.TRANSFER_STATE_PENDING:
-        raise FailedPrecondition("the transfer is not pending approval", reason="NOT_PENDING")
-    if lapsed(row.created_at, when):
-        raise FailedPrecondition(
-            f"the expense was proposed more than {PENDING_LIFETIME.days} days ago and has lapsed; propose it again",
-            reason="APPROVAL_LAPSED",
-        )
+    return typed(Transfer, row)
 
 
 async def void_lapsed(conn: AsyncConnection, compound_path: str, when: datetime) -> None:
     """Record the lapse of pending expenses nobody decided on (run at period close)."""
     await conn.execute(
-        transfers.update()
+        TRANSFERS.update()
         .where(
-            transfers.c.compound_path == compound_path,
-            transfers.c.state == S.TRANSFER_STATE_PENDING,
-            transfers.c.created_at <= when - PENDING_LIFETIME,
+            TRANSFERS.c.compound_path == compound_path,
+            TRANSFERS.c.state == S.TRANSFER_STATE_PENDING,
+            TRANSFERS.c.created_at <= when - PENDING_LIFETIME,
         )
         .values(
             state=S.TRANSFER_STATE_VOIDED,
-            memo=transfers.c.memo + f" [lapsed unapproved after {PENDING_LIFETIME.days} days]",
+            memo=TRANSFERS.c.memo + f" [lapsed unapproved after {PENDING_LIFETIME.days} days]",
         )
     )
 
 
 async def approve(
     session: AsyncSession, compound_path: str, transfer_id: str, party: int, *, approver: str, when: datetime
-) -> account_pb2.Transfer:
+) -> TransferView:
     conn = await session.connection()
-    row = await _locked_transfer(conn, compound_path, transfer_id)
-    _check_decidable(row, when)
-    already = (await conn.execute(select(approvals.c.party).where(approvals.c.transfer_id == transfer_id))).scalars()
-    given = set(already)
+    transfer = await _locked_transfer(conn, compound_path, transfer_id)
+    check_decidable(transfer, when)
+    given = set((await conn.execute(select(APPROVALS.c.party).where(APPROVALS.c.transfer_id == transfer_id))).scalars())
     if party in given:
         raise AlreadyExists(
             f"{account_pb2.ApprovalParty.Name(cast(Any, party))} has already approved this transfer",
             reason="ALREADY_APPROVED",
         )
     await conn.execute(
-        approvals.insert().values(transfer_id=transfer_id, party=party, approved_by=approver, approved_at=when)
+        APPROVALS.insert().values(transfer_id=transfer_id, party=party, approved_by=approver, approved_at=when)
     )
     if given | {party} >= set(PARTIES):
         await _move(
             conn,
             compound_path,
-            row.debit_account,
-            row.credit_account,
-            row.amount_fen,
-            allow_negative_operating=bool(row.owners_decision),
+            transfer.debit_account,
+            transfer.credit_account,
+            transfer.amount_fen,
+            allow_negative_operating=bool(transfer.owners_decision),
         )
         await conn.execute(
-            transfers.update()
-            .where(transfers.c.transfer_id == transfer_id, transfers.c.state == S.TRANSFER_STATE_PENDING)
+            TRANSFERS.update()
+            .where(TRANSFERS.c.transfer_id == transfer_id, TRANSFERS.c.state == S.TRANSFER_STATE_PENDING)
             .values(state=S.TRANSFER_STATE_POSTED, posted_at=when)
         )
-    return await get_transfer(session, compound_path, transfer_id)
+    return await transfer_view(conn, compound_path, transfer_id)
 
 
 async def reject(
     session: AsyncSession, compound_path: str, transfer_id: str, party: int, reason: str, *, who: str, when: datetime
-) -> account_pb2.Transfer:
+) -> TransferView:
     conn = await session.connection()
-    row = await _locked_transfer(conn, compound_path, transfer_id)
-    _check_decidable(row, when)
+    transfer = await _locked_transfer(conn, compound_path, transfer_id)
+    check_decidable(transfer, when)
     party_name = account_pb2.ApprovalParty.Name(cast(Any, party))
-    memo = f"{row.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
+    memo = f"{transfer.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
     await conn.execute(
-        transfers.update()
-        .where(transfers.c.transfer_id == transfer_id, transfers.c.state == S.TRANSFER_STATE_PENDING)
+        TRANSFERS.update()
+        .where(TRANSFERS.c.transfer_id == transfer_id, TRANSFERS.c.state == S.TRANSFER_STATE_PENDING)
         .values(state=S.TRANSFER_STATE_VOIDED, memo=memo, posted_at=None)
     )
-    return await get_transfer(session, compound_path, transfer_id)
+    return await transfer_view(conn, compound_path, transfer_id)
 
 
 async def reverse(
     session: AsyncSession, compound_path: str, transfer_id: str, reason: str, *, when: datetime
-) -> account_pb2.Transfer:
+) -> TransferView:
     conn = await session.connection()
-    row = await _locked_transfer(conn, compound_path, transfer_id)
-    if row.state != S.TRANSFER_STATE_POSTED:
-        raise FailedPrecondition("only a posted transfer can be reversed", reason="NOT_POSTED")
-    if row.kind == K.TRANSFER_KIND_REVERSAL:
-        raise FailedPrecondition(
-            "a reversal is not reversed again; post a new transfer instead", reason="REVERSAL_OF_REVERSAL"
-        )
-    if row.reversed_by:
-        raise FailedPrecondition(
-            f"already reversed by {transfer_name(compound_path, row.reversed_by)}", reason="ALREADY_REVERSED"
-        )
+    original = await _locked_transfer(conn, compound_path, transfer_id)
+    check_reversible(original)
     new_id = await post_transfer(
         session,
         compound_path,
         kind=K.TRANSFER_KIND_REVERSAL,
-        debit=row.credit_account,
-        credit=row.debit_account,
-        amount=row.amount_fen,
+        debit=original.credit_account,
+        credit=original.debit_account,
+        amount=original.amount_fen,
         when=when,
-        budget_line=row.budget_line,
+        budget_line=original.budget_line,
         memo=reason,
         reverses=transfer_id,
-        project=row.project,
-        allow_negative_operating=bool(row.owners_decision),
+        project=original.project,
+        allow_negative_operating=bool(original.owners_decision),
     )
-    await conn.execute(transfers.update().where(transfers.c.transfer_id == transfer_id).values(reversed_by=new_id))
-    return await get_transfer(session, compound_path, new_id)
+    await conn.execute(TRANSFERS.update().where(TRANSFERS.c.transfer_id == transfer_id).values(reversed_by=new_id))
+    return await transfer_view(conn, compound_path, new_id)
 
 
-# -- reads --------------------------------------------------------------------------------------
+# -- transfers as read --------------------------------------------------------------------------
 
 
-def transfer_proto(row: Any, parties: list[int]) -> account_pb2.Transfer:
-    path = row.compound_path
-    return account_pb2.Transfer(
-        name=transfer_name(path, row.transfer_id),
-        compound_path=path,
-        kind=row.kind,
-        state=row.state,
-        debit_account=row.debit_account,
-        credit_account=row.credit_account,
-        amount_fen=row.amount_fen,
-        budget_line=row.budget_line,
-        memo=row.memo,
-        voucher=account_pb2.Voucher(file_ref=row.voucher_ref, sha256=row.voucher_sha256) if row.voucher_ref else None,
-        approvals=sorted(parties),  # type: ignore[arg-type]
-        reverses=transfer_name(path, row.reverses) if row.reverses else "",
-        reversed_by=transfer_name(path, row.reversed_by) if row.reversed_by else "",
-        owners_decision=row.owners_decision,
-        create_time=_ts(row.created_at),
-        post_time=_ts(row.posted_at),
-        disclosure=row.disclosure or "",
-        project=child_name(path, "projects", row.project) if row.project else "",
-    )
-
-
-async def _with_approvals(conn: AsyncConnection, rows: list[Any]) -> list[account_pb2.Transfer]:
-    ids = [r.transfer_id for r in rows if r.state == S.TRANSFER_STATE_PENDING or r.kind == K.TRANSFER_KIND_EXPENSE]
+async def _with_approvals(conn: AsyncConnection, transfers: list[Transfer]) -> list[TransferView]:
+    # Only expenses are ever approved: skip the lookup for the rest.
+    ids = [t.transfer_id for t in transfers if t.state == S.TRANSFER_STATE_PENDING or t.kind == K.TRANSFER_KIND_EXPENSE]
     parties: dict[str, list[int]] = {}
     if ids:
-        for a in await conn.execute(select(approvals).where(approvals.c.transfer_id.in_(ids))):
+        for a in await conn.execute(select(APPROVALS).where(APPROVALS.c.transfer_id.in_(ids))):
             parties.setdefault(a.transfer_id, []).append(a.party)
-    return [transfer_proto(r, parties.get(r.transfer_id, [])) for r in rows]
+    return [TransferView(t, sorted(parties.get(t.transfer_id, []))) for t in transfers]
 
 
-async def get_transfer(session: AsyncSession, compound_path: str, transfer_id: str) -> account_pb2.Transfer:
-    conn = await session.connection()
-    row = (await conn.execute(select(transfers).where(transfers.c.transfer_id == transfer_id))).first()
+async def transfer_view(conn: AsyncConnection, compound_path: str, transfer_id: str) -> TransferView:
+    row = (await conn.execute(select(TRANSFERS).where(TRANSFERS.c.transfer_id == transfer_id))).first()
     if row is None or row.compound_path != compound_path:
         raise NotFound(
-            f"transfer {transfer_name(compound_path, transfer_id)} does not exist", reason="TRANSFER_NOT_FOUND"
+            f"transfer {names.transfer_name(compound_path, transfer_id)} does not exist", reason="TRANSFER_NOT_FOUND"
         )
-    [transfer] = await _with_approvals(conn, [row])
-    return transfer
+    [view] = await _with_approvals(conn, [typed(Transfer, row)])
+    return view
+
+
+async def get_settings(db: Database, compound_path: str) -> AccountSettings:
+    async with db.session() as session:
+        return await require_settings(await session.connection(), compound_path)
+
+
+async def get_transfer(db: Database, compound_path: str, transfer_id: str) -> TransferView:
+    async with db.session() as session:
+        return await transfer_view(await session.connection(), compound_path, transfer_id)
 
 
 async def list_transfers(
-    session: AsyncSession, compound_path: str, *, after_seq: int, limit: int, state: int
-) -> tuple[list[account_pb2.Transfer], int | None]:
-    conn = await session.connection()
-    query = select(transfers).where(transfers.c.compound_path == compound_path, transfers.c.seq > after_seq)
-    if state:
-        query = query.where(transfers.c.state == state)
-    rows = (await conn.execute(query.order_by(transfers.c.seq).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return await _with_approvals(conn, list(rows)), (rows[-1].seq if more else None)
-
-
-async def balances(session: AsyncSession, compound_path: str, *, now: datetime) -> account_pb2.GetBalancesResponse:
-    await get_settings(session, compound_path)
-    conn = await session.connection()
-    rows = (
-        await conn.execute(
-            select(accounts.c.account, accounts.c.balance_fen)
-            .where(accounts.c.compound_path == compound_path)
-            .order_by(accounts.c.account)
+    db: Database, compound_path: str, *, state: int, page_token: str, size: int
+) -> tuple[list[TransferView], str]:
+    """One page of a compound's transfers in the order they were written (of one state, unless
+    `state` is 0), and the next page's token ("" at the end)."""
+    async with db.session() as session:
+        conn = await session.connection()
+        await require_settings(conn, compound_path)
+        query = select(TRANSFERS).where(TRANSFERS.c.compound_path == compound_path)
+        if state:
+            query = query.where(TRANSFERS.c.state == state)
+        rows, token = await paging.keyset_page(
+            conn,
+            query,
+            TRANSFERS.c.seq,
+            kind=f"ListTransfers:{compound_path}:{state}",
+            page_token=page_token,
+            size=size,
         )
-    ).all()
-    pending = (
-        await conn.execute(
-            select(func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
-                transfers.c.compound_path == compound_path,
-                transfers.c.state == S.TRANSFER_STATE_PENDING,
-                transfers.c.created_at > now - PENDING_LIFETIME,
+        return await _with_approvals(conn, typed_all(Transfer, rows)), token
+
+
+async def balances(db: Database, compound_path: str, *, now: datetime) -> Balances:
+    async with db.session() as session:
+        conn = await session.connection()
+        await require_settings(conn, compound_path)
+        rows = (
+            await conn.execute(
+                select(ACCOUNTS.c.account, ACCOUNTS.c.balance_fen)
+                .where(ACCOUNTS.c.compound_path == compound_path)
+                .order_by(ACCOUNTS.c.account)
             )
-        )
-    ).scalar_one()
-    by_account = {r.account: r.balance_fen for r in rows}
-    return account_pb2.GetBalancesResponse(
-        balances=[account_pb2.AccountBalance(account=a, balance_fen=b) for a, b in by_account.items()],
-        operating_fen=by_account.get(OPERATING, 0),
-        maintenance_fund_fen=by_account.get(FUND, 0),
-        pending_fen=int(pending),
-    )
+        ).all()
+        # Pending expenses past their lifetime no longer wait for anyone.
+        pending = (
+            await conn.execute(
+                select(func.coalesce(func.sum(TRANSFERS.c.amount_fen), 0)).where(
+                    TRANSFERS.c.compound_path == compound_path,
+                    TRANSFERS.c.state == S.TRANSFER_STATE_PENDING,
+                    TRANSFERS.c.created_at > now - PENDING_LIFETIME,
+                )
+            )
+        ).scalar_one()
+    return Balances({r.account: r.balance_fen for r in rows}, int(pending))
 
 
 # -- budgets ------------------------------------------------------------------------------------
 
 
-def budget_name(compound_path: str, year: int) -> str:
-    return child_name(compound_path, "budgets", str(year))
-
-
 async def create_budget(
-    session: AsyncSession, compound_path: str, year: int, lines: list[account_pb2.BudgetLine]
-) -> account_pb2.Budget:
-    await get_settings(session, compound_path)
+    session: AsyncSession, compound_path: str, year: int, lines: Sequence[NewBudgetLine]
+) -> BudgetView:
+    validate_budget(year, lines)
     conn = await session.connection()
+    await require_settings(conn, compound_path)
     exists = (
         await conn.execute(
-            select(budgets.c.year).where(budgets.c.compound_path == compound_path, budgets.c.year == year)
+            select(BUDGETS.c.year).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year)
         )
     ).first()
     if exists is not None:
-        raise AlreadyExists(f"{budget_name(compound_path, year)} already exists", reason="BUDGET_EXISTS")
+        raise AlreadyExists(f"{names.budget_name(compound_path, year)} already exists", reason="BUDGET_EXISTS")
     await conn.execute(
-        budgets.insert().values(
+        BUDGETS.insert().values(
             compound_path=compound_path, year=year, state=account_pb2.BUDGET_STATE_DRAFT, approved_by_vote=""
         )
     )
     await conn.execute(
-        budget_lines.insert(),
+        BUDGET_LINES.insert(),
         [
             {
                 "compound_path": compound_path,
@@ -585,70 +672,63 @@ async def create_budget(
             for i, line in enumerate(lines)
         ],
     )
-    return await get_budget(session, compound_path, year)
+    return await budget_view(conn, compound_path, year)
 
 
 async def year_actuals(
     conn: AsyncConnection, compound_path: str, year: int, *, until: datetime | None = None
 ) -> dict[str, int]:
     """Net posted spending per budget line in the budget year (reversals net out)."""
-    start = datetime(year, 1, 1, tzinfo=CST).astimezone(UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=CST).astimezone(UTC)
+    start, end = times.year_bounds(year)
     if until is not None:
         end = min(end, until)
     rows = await conn.execute(
-        select(transfers.c.debit_account, transfers.c.credit_account, transfers.c.amount_fen).where(
-            transfers.c.compound_path == compound_path,
-            transfers.c.state == S.TRANSFER_STATE_POSTED,
-            transfers.c.posted_at >= start,
-            transfers.c.posted_at < end,
+        select(TRANSFERS.c.debit_account, TRANSFERS.c.credit_account, TRANSFERS.c.amount_fen).where(
+            TRANSFERS.c.compound_path == compound_path,
+            TRANSFERS.c.state == S.TRANSFER_STATE_POSTED,
+            TRANSFERS.c.posted_at >= start,
+            TRANSFERS.c.posted_at < end,
         )
     )
-    actual: dict[str, int] = {}
-    for r in rows:
-        if r.debit_account.startswith("expense:"):
-            code = r.debit_account.removeprefix("expense:")
-            actual[code] = actual.get(code, 0) + r.amount_fen
-        if r.credit_account.startswith("expense:"):
-            code = r.credit_account.removeprefix("expense:")
-            actual[code] = actual.get(code, 0) - r.amount_fen
-    return actual
+    return line_actuals([(r.debit_account, r.credit_account, r.amount_fen) for r in rows])
 
 
-async def get_budget(session: AsyncSession, compound_path: str, year: int) -> account_pb2.Budget:
-    conn = await session.connection()
+async def budget_view(conn: AsyncConnection, compound_path: str, year: int) -> BudgetView:
     row = (
-        await conn.execute(select(budgets).where(budgets.c.compound_path == compound_path, budgets.c.year == year))
+        await conn.execute(select(BUDGETS).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year))
     ).first()
     if row is None:
-        raise NotFound(f"{budget_name(compound_path, year)} does not exist", reason="BUDGET_NOT_FOUND")
-    lines = (
+        raise NotFound(f"{names.budget_name(compound_path, year)} does not exist", reason="BUDGET_NOT_FOUND")
+    lines = typed_all(
+        BudgetLine,
         await conn.execute(
-            select(budget_lines)
-            .where(budget_lines.c.compound_path == compound_path, budget_lines.c.year == year)
-            .order_by(budget_lines.c.position)
-        )
-    ).all()
+            select(BUDGET_LINES)
+            .where(BUDGET_LINES.c.compound_path == compound_path, BUDGET_LINES.c.year == year)
+            .order_by(BUDGET_LINES.c.position)
+        ),
+    )
     actual = await year_actuals(conn, compound_path, year)
-    return account_pb2.Budget(
-        name=budget_name(compound_path, year),
-        compound_path=compound_path,
-        year=year,
-        lines=[
-            account_pb2.BudgetLine(
-                code=ln.code, title=ln.title, amount_fen=ln.amount_fen, actual_fen=actual.get(ln.code, 0)
-            )
-            for ln in lines
-        ],
-        state=row.state,
-        approved_by_vote=row.approved_by_vote,
+    return BudgetView(typed(Budget, row), [(line, actual.get(line.code, 0)) for line in lines])
+
+
+async def get_budget(db: Database, compound_path: str, year: int) -> BudgetView:
+    async with db.session() as session:
+        return await budget_view(await session.connection(), compound_path, year)
+
+
+async def budget_lines(conn: AsyncConnection, compound_path: str, year: int) -> list[BudgetLine]:
+    return typed_all(
+        BudgetLine,
+        await conn.execute(
+            select(BUDGET_LINES).where(BUDGET_LINES.c.compound_path == compound_path, BUDGET_LINES.c.year == year)
+        ),
     )
 
 
 async def approve_budget(session: AsyncSession, compound_path: str, year: int, vote_name: str) -> None:
     conn = await session.connection()
     await conn.execute(
-        budgets.update()
-        .where(budgets.c.compound_path == compound_path, budgets.c.year == year)
+        BUDGETS.update()
+        .where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year)
         .values(state=account_pb2.BUDGET_STATE_APPROVED, approved_by_vote=vote_name)
     )

@@ -2,7 +2,7 @@ from linli_runtime.registry import ServiceDescriptor
 
 SERVICE = ServiceDescriptor(
     name="trust-governance",
-    module="linli_governance.main",
+    module="linli_governance.app",
     default_port=50051,
     # Owns the org tree every other service learns from: start it first.
     start_order=10,

@@ -1,52 +1,110 @@
-"""Period close and sealed disclosures (公示).
+"""Period close and sealed disclosures (公示), and the objections owners file against them.
 
 Closing a period takes every posted transfer not yet disclosed and posted before the period's
-end, moves the contract's share of the surplus into the maintenance fund, and seals a body
-computed from those transfers: SHA-256 over the previous seal and the canonical JSON. The
-transfers are stamped with the disclosure's name, so verification can recompute every total
-from the ledger and tell which disclosure no longer matches.
+end, pays the trustee by the contract's rule, moves the contract's share of the surplus into the
+maintenance fund, and seals a body computed from those transfers: SHA-256 over the previous seal
+and the canonical JSON. The transfers are stamped with the disclosure's name, so verification
+can recompute every total from the ledger and tell which disclosure no longer matches.
+
+Reads (`get`, `list_page`, `verify_chain`, `list_objections`) open their own session;
+`close_period` and `file_objection` are steps of the caller's transaction.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
-from linli_governance import accounts, bodies, org_tree
-from linli_governance.names import child_name, utc
+from linli_governance import accounts, bodies, names, org_tree
 from linli_governance.periods import Period, local_year, parse_period
 from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
-from linli_governance.tables import account_settings, budget_lines, disclosures, objections, transfers
-from linli_governance.tables import accounts as accounts_table
+from linli_governance.tables import (
+    ACCOUNT_SETTINGS,
+    DISCLOSURES,
+    OBJECTIONS,
+    TRANSFERS,
+    Disclosure,
+    Objection,
+    Transfer,
+)
+from linli_runtime import paging, times
+from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
-from linli_runtime.server import ServiceApp
+from linli_runtime.events.envelope import EventFactory
+from linli_runtime.models import typed, typed_all
 
 S = account_pb2.TransferState
 OBJECTION_DAYS = 15
+OBJECTION_KINDS = (disclosure_pb2.OBJECTION_KIND_OBJECTION, disclosure_pb2.OBJECTION_KIND_INSPECTION)
 REMUNERATION = "expense:trustee_remuneration"
+# The figures of a sealed body that follow from its transfers alone (what verification recomputes).
+LEDGER_KEYS = (
+    "income",
+    "expenses",
+    "income_fen",
+    "expense_fen",
+    "to_maintenance_fund_fen",
+    "operating_balance_fen",
+    "maintenance_fund_balance_fen",
+    "transfer_count",
+    "ledger_digest",
+)
 
 
-def disclosure_name(compound_path: str, period: str) -> str:
-    return child_name(compound_path, "disclosures", period)
+class Posting(Protocol):
+    """What a disclosure reads from each of its transfers."""
+
+    @property
+    def transfer_id(self) -> str: ...
+    @property
+    def debit_account(self) -> str: ...
+    @property
+    def credit_account(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def kind(self) -> int: ...
 
 
-def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(utc(value))
-    return ts
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of checking a compound's disclosures oldest first: how many were looked at,
+    and the first that no longer holds (with why) when one does not."""
+
+    valid: bool
+    checked: int
+    broken_disclosure: str = ""
+    reason: str = ""
 
 
-def ledger_figures(rows: list[Any], opening_operating: int, opening_fund: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ObjectionView:
+    objection: Objection
+    overdue: bool
+
+    @property
+    def name(self) -> str:
+        return names.objection_name(self.objection.disclosure, self.objection.objection_id)
+
+
+def content(disclosure: Disclosure) -> dict[str, Any]:
+    """The sealed body of a disclosure: its figures, budget lines and pending approvals."""
+    body: dict[str, Any] = json.loads(disclosure.body)
+    return body
+
+
+def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund: int) -> dict[str, Any]:
     """Everything in a disclosure that follows from its transfers alone."""
     income: dict[str, int] = {}
     expense: dict[str, int] = {}
@@ -76,74 +134,63 @@ def ledger_figures(rows: list[Any], opening_operating: int, opening_fund: int) -
     }
 
 
+def surplus_share(figures: dict[str, Any], share_bp: int, available: int) -> int:
+    """The maintenance fund's share of a period's surplus (rounded down, none from a deficit),
+    never more than the operating account can give."""
+    surplus = int(figures["income_fen"]) - int(figures["expense_fen"])
+    return min(max(0, surplus * share_bp // 10_000), available)
+
+
+def check_chain_link(row: Disclosure, previous_seal: str, figures: dict[str, Any]) -> str:
+    """Why one disclosure of a chain no longer holds ("" when it does): its link to the
+    previous seal, its seal over the stored body, its figures against its transfers."""
+    if row.previous_seal_hash != previous_seal:
+        return "chain_mismatch: previous_seal_hash is not the seal of the disclosure before it"
+    if seal(previous_seal, row.body) != row.seal_hash:
+        return "seal_mismatch: the stored content no longer hashes to its seal"
+    body = content(row)
+    differing = [k for k in LEDGER_KEYS if body.get(k) != figures[k]]
+    if differing:
+        return f"ledger_mismatch: {', '.join(differing)} differ from the ledger entries"
+    return ""
+
+
+# -- within a transaction -------------------------------------------------------------------------
+
+
 async def _available(conn: AsyncConnection, compound_path: str, figures: dict[str, Any]) -> int:
     """What the close may take from the operating account: no more than the period's closing
     balance, nor than what is there now (postings of the next period may already have spent)."""
-    live = (
+    live = await accounts.balance_of(conn, compound_path, accounts.OPERATING)
+    return max(0, min(int(figures["operating_balance_fen"]), live))
+
+
+async def _disclosed(conn: AsyncConnection, name: str) -> list[Transfer]:
+    return typed_all(
+        Transfer,
+        await conn.execute(select(TRANSFERS).where(TRANSFERS.c.disclosure == name).order_by(TRANSFERS.c.seq)),
+    )
+
+
+async def _chain(conn: AsyncConnection, compound_path: str) -> list[Disclosure]:
+    return typed_all(
+        Disclosure,
         await conn.execute(
-            select(accounts_table.c.balance_fen).where(
-                accounts_table.c.compound_path == compound_path, accounts_table.c.account == accounts.OPERATING
-            )
-        )
-    ).scalar_one()
-    return max(0, min(int(figures["operating_balance_fen"]), int(live)))
-
-
-async def _disclosed_rows(conn: AsyncConnection, name: str) -> list[Any]:
-    return list(
-        (await conn.execute(select(transfers).where(transfers.c.disclosure == name).order_by(transfers.c.seq))).all()
+            select(DISCLOSURES).where(DISCLOSURES.c.compound_path == compound_path).order_by(DISCLOSURES.c.seq)
+        ),
     )
 
 
-async def _chain(conn: AsyncConnection, compound_path: str) -> list[Any]:
-    return list(
-        (
-            await conn.execute(
-                select(disclosures).where(disclosures.c.compound_path == compound_path).order_by(disclosures.c.seq)
-            )
-        ).all()
-    )
-
-
-def to_proto(row: Any) -> disclosure_pb2.Disclosure:
-    body = json.loads(row.body)
-    budget = body.get("budget", {})
-    return disclosure_pb2.Disclosure(
-        name=row.name,
-        compound_path=row.compound_path,
-        period=row.period,
-        period_start=_ts(row.period_start),
-        period_end=_ts(row.period_end),
-        income=[disclosure_pb2.DisclosureLine(account=a, amount_fen=v) for a, v in body["income"].items()],
-        expenses=[
-            disclosure_pb2.DisclosureLine(
-                account=a,
-                amount_fen=v,
-                budget_fen=budget.get(a, {}).get("budget_fen", 0),
-                year_actual_fen=budget.get(a, {}).get("year_actual_fen", 0),
-            )
-            for a, v in body["expenses"].items()
-        ],
-        income_fen=body["income_fen"],
-        expense_fen=body["expense_fen"],
-        surplus_fen=body["income_fen"] - body["expense_fen"],
-        to_maintenance_fund_fen=body["to_maintenance_fund_fen"],
-        operating_balance_fen=body["operating_balance_fen"],
-        maintenance_fund_balance_fen=body["maintenance_fund_balance_fen"],
-        pending_transfers=body["pending_transfers"],
-        pending_fen=body["pending_fen"],
-        transfer_count=body["transfer_count"],
-        seal_hash=row.seal_hash,
-        previous_seal_hash=row.previous_seal_hash,
-        publish_time=_ts(row.published_at),
-    )
+async def _stamp(conn: AsyncConnection, transfer_id: str, name: str) -> None:
+    await conn.execute(TRANSFERS.update().where(TRANSFERS.c.transfer_id == transfer_id).values(disclosure=name))
 
 
 async def close_period(
-    session: AsyncSession, app: ServiceApp, compound_path: str, label: str, *, when: datetime
-) -> disclosure_pb2.Disclosure:
-    compound = await org_tree.get_compound(session, compound_path)
-    settings = await accounts.get_settings(session, compound_path)
+    session: AsyncSession, make_event: EventFactory, compound_path: str, label: str, *, when: datetime
+) -> Disclosure:
+    compound = await org_tree.require_compound(session, compound_path)
+    conn = await session.connection()
+    settings = await accounts.require_settings(conn, compound_path)
     period: Period = parse_period(label)
     if period.quarterly != (settings.period_kind == account_pb2.PERIOD_KIND_QUARTERLY):
         raise InvalidArgument.field(
@@ -151,40 +198,38 @@ async def close_period(
         )
     if when < period.end:
         raise FailedPrecondition(f"period {label} has not ended yet", reason="PERIOD_NOT_ENDED")
-    name = disclosure_name(compound_path, label)
-    conn = await session.connection()
+    name = names.disclosure_name(compound_path, label)
     # One close at a time per compound: the settings row is the compound's close lock.
     await conn.execute(
-        select(account_settings.c.compound_path)
-        .where(account_settings.c.compound_path == compound_path)
+        select(ACCOUNT_SETTINGS.c.compound_path)
+        .where(ACCOUNT_SETTINGS.c.compound_path == compound_path)
         .with_for_update()
     )
     chain = await _chain(conn, compound_path)
     if any(d.period == label for d in chain):
         raise AlreadyExists(f"{name} is already published", reason="PERIOD_CLOSED")
-    if chain and period.start < utc(chain[-1].period_end):
+    if chain and period.start < times.as_utc(chain[-1].period_end):
         raise FailedPrecondition(
             f"period {label} starts before the end of {chain[-1].period}, already closed", reason="PERIOD_OUT_OF_ORDER"
         )
     previous = chain[-1] if chain else None
-    opening = json.loads(previous.body) if previous else {}
+    opening = content(previous) if previous else {}
     opening_operating = opening.get("operating_balance_fen", 0)
     opening_fund = opening.get("maintenance_fund_balance_fen", 0)
 
     # Stamp the period's transfers first, so postings racing with the close fall cleanly on
     # one side (the transfer rows are locked by the UPDATE).
     await conn.execute(
-        transfers.update()
+        TRANSFERS.update()
         .where(
-            transfers.c.compound_path == compound_path,
-            transfers.c.state == S.TRANSFER_STATE_POSTED,
-            transfers.c.disclosure.is_(None),
-            transfers.c.posted_at < period.end,
+            TRANSFERS.c.compound_path == compound_path,
+            TRANSFERS.c.state == S.TRANSFER_STATE_POSTED,
+            TRANSFERS.c.disclosure.is_(None),
+            TRANSFERS.c.posted_at < period.end,
         )
         .values(disclosure=name)
     )
-    rows = await _disclosed_rows(conn, name)
-    draft = ledger_figures(rows, opening_operating, opening_fund)
+    draft = ledger_figures(await _disclosed(conn, name), opening_operating, opening_fund)
     # The trustee is paid by the contract's rule before the surplus is shared (never beyond
     # what the operating account holds).
     contract = await bodies.find_contract(conn, compound_path)
@@ -200,13 +245,9 @@ async def close_period(
             when=when,
             memo=f"{label}: trustee remuneration under the trust contract",
         )
-        await conn.execute(transfers.update().where(transfers.c.transfer_id == tid).values(disclosure=name))
-        rows = await _disclosed_rows(conn, name)
-        draft = ledger_figures(rows, opening_operating, opening_fund)
-    surplus = draft["income_fen"] - draft["expense_fen"]
-    share = min(
-        max(0, surplus * settings.surplus_share_basis_points // 10_000), await _available(conn, compound_path, draft)
-    )
+        await _stamp(conn, tid, name)
+        draft = ledger_figures(await _disclosed(conn, name), opening_operating, opening_fund)
+    share = surplus_share(draft, settings.surplus_share_bp, await _available(conn, compound_path, draft))
     if share > 0:
         tid = await accounts.post_transfer(
             session,
@@ -216,38 +257,33 @@ async def close_period(
             credit=accounts.OPERATING,
             amount=share,
             when=when,
-            memo=f"{label}: {settings.surplus_share_basis_points / 100:g}% of the surplus to the maintenance fund",
+            memo=f"{label}: {settings.surplus_share_bp / 100:g}% of the surplus to the maintenance fund",
         )
-        await conn.execute(transfers.update().where(transfers.c.transfer_id == tid).values(disclosure=name))
-        rows = await _disclosed_rows(conn, name)
-    body = ledger_figures(rows, opening_operating, opening_fund)
+        await _stamp(conn, tid, name)
+    body = ledger_figures(await _disclosed(conn, name), opening_operating, opening_fund)
 
     year = local_year(period.start)
-    lines = (
-        await conn.execute(
-            select(budget_lines.c.code, budget_lines.c.amount_fen).where(
-                budget_lines.c.compound_path == compound_path, budget_lines.c.year == year
-            )
-        )
-    ).all()
     actual = await accounts.year_actuals(conn, compound_path, year, until=period.end)
     body["budget"] = {
-        accounts.expense_account(ln.code): {"budget_fen": ln.amount_fen, "year_actual_fen": actual.get(ln.code, 0)}
-        for ln in lines
+        accounts.expense_account(line.code): {
+            "budget_fen": line.amount_fen,
+            "year_actual_fen": actual.get(line.code, 0),
+        }
+        for line in await accounts.budget_lines(conn, compound_path, year)
     }
     await accounts.void_lapsed(conn, compound_path, when)
     pending = (
         await conn.execute(
-            select(transfers.c.transfer_id, transfers.c.amount_fen)
+            select(TRANSFERS.c.transfer_id, TRANSFERS.c.amount_fen)
             .where(
-                transfers.c.compound_path == compound_path,
-                transfers.c.state == S.TRANSFER_STATE_PENDING,
-                transfers.c.created_at < period.end,
+                TRANSFERS.c.compound_path == compound_path,
+                TRANSFERS.c.state == S.TRANSFER_STATE_PENDING,
+                TRANSFERS.c.created_at < period.end,
             )
-            .order_by(transfers.c.seq)
+            .order_by(TRANSFERS.c.seq)
         )
     ).all()
-    body["pending_transfers"] = [accounts.transfer_name(compound_path, p.transfer_id) for p in pending]
+    body["pending_transfers"] = [names.transfer_name(compound_path, p.transfer_id) for p in pending]
     body["pending_fen"] = sum(p.amount_fen for p in pending)
     body.update(
         compound_path=compound_path,
@@ -260,7 +296,7 @@ async def close_period(
     previous_seal = previous.seal_hash if previous else GENESIS
     seal_hash = seal(previous_seal, body_json)
     await conn.execute(
-        disclosures.insert().values(
+        DISCLOSURES.insert().values(
             name=name,
             compound_path=compound_path,
             period=label,
@@ -277,8 +313,8 @@ async def close_period(
         compound_path=compound_path,
         compound_name=compound.display_name,
         period=label,
-        period_start=_ts(period.start),
-        period_end=_ts(period.end),
+        period_start=times.to_timestamp(period.start),
+        period_end=times.to_timestamp(period.end),
         income_fen=body["income_fen"],
         expense_fen=body["expense_fen"],
         to_maintenance_fund_fen=body["to_maintenance_fund_fen"],
@@ -286,92 +322,15 @@ async def close_period(
         seal_hash=seal_hash,
         previous_seal_hash=previous_seal,
     )
-    await publish_in(session, app.event("governance.disclosure.published", event, org_scope=compound_path))
-    return await get(session, compound_path, label)
+    await publish_in(session, make_event("governance.disclosure.published", event, compound_path))
+    return await _by_name(conn, name)
 
 
-async def get(session: AsyncSession, compound_path: str, period: str) -> disclosure_pb2.Disclosure:
-    conn = await session.connection()
-    name = disclosure_name(compound_path, period)
-    row = (await conn.execute(select(disclosures).where(disclosures.c.name == name))).first()
+async def _by_name(conn: AsyncConnection, name: str) -> Disclosure:
+    row = (await conn.execute(select(DISCLOSURES).where(DISCLOSURES.c.name == name))).first()
     if row is None:
         raise NotFound(f"{name} does not exist", reason="DISCLOSURE_NOT_FOUND")
-    return to_proto(row)
-
-
-async def list_page(
-    session: AsyncSession, compound_path: str, *, after_seq: int, limit: int
-) -> tuple[list[disclosure_pb2.Disclosure], int | None]:
-    conn = await session.connection()
-    rows = (
-        await conn.execute(
-            select(disclosures)
-            .where(disclosures.c.compound_path == compound_path, disclosures.c.seq > after_seq)
-            .order_by(disclosures.c.seq)
-            .limit(limit + 1)
-        )
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [to_proto(r) for r in rows], (rows[-1].seq if more else None)
-
-
-LEDGER_KEYS = (
-    "income",
-    "expenses",
-    "income_fen",
-    "expense_fen",
-    "to_maintenance_fund_fen",
-    "operating_balance_fen",
-    "maintenance_fund_balance_fen",
-    "transfer_count",
-    "ledger_digest",
-)
-
-
-async def verify_chain(session: AsyncSession, compound_path: str) -> disclosure_pb2.VerifyDisclosureChainResponse:
-    """Check, oldest first: the link to the previous seal, the seal over the stored body, and
-    the body's ledger figures against the transfers stamped with it."""
-    conn = await session.connection()
-    previous_seal = GENESIS
-    operating = fund = 0
-    checked = 0
-
-    def broken(row: Any, reason: str) -> disclosure_pb2.VerifyDisclosureChainResponse:
-        return disclosure_pb2.VerifyDisclosureChainResponse(
-            valid=False, checked=checked, broken_disclosure=row.name, reason=reason
-        )
-
-    for row in await _chain(conn, compound_path):
-        checked += 1
-        if row.previous_seal_hash != previous_seal:
-            return broken(row, "chain_mismatch: previous_seal_hash is not the seal of the disclosure before it")
-        if seal(previous_seal, row.body) != row.seal_hash:
-            return broken(row, "seal_mismatch: the stored content no longer hashes to its seal")
-        body = json.loads(row.body)
-        figures = ledger_figures(await _disclosed_rows(conn, row.name), operating, fund)
-        differing = [k for k in LEDGER_KEYS if body.get(k) != figures[k]]
-        if differing:
-            return broken(row, f"ledger_mismatch: {', '.join(differing)} differ from the ledger entries")
-        previous_seal = row.seal_hash
-        operating, fund = figures["operating_balance_fen"], figures["maintenance_fund_balance_fen"]
-    return disclosure_pb2.VerifyDisclosureChainResponse(valid=True, checked=checked)
-
-
-# -- objections ---------------------------------------------------------------------------------
-
-
-def objection_proto(row: Any, now: datetime) -> disclosure_pb2.Objection:
-    return disclosure_pb2.Objection(
-        name=f"{row.disclosure}/objections/{row.objection_id}",
-        kind=row.kind,
-        account=row.account,
-        text=row.text,
-        household_path=row.household_path,
-        create_time=_ts(row.created_at),
-        deadline=_ts(row.deadline),
-        overdue=now >= utc(row.deadline),
-    )
+    return typed(Disclosure, row)
 
 
 async def file_objection(
@@ -384,21 +343,22 @@ async def file_objection(
     text: str,
     household_path: str,
     when: datetime,
-) -> disclosure_pb2.Objection:
-    if kind not in (disclosure_pb2.OBJECTION_KIND_OBJECTION, disclosure_pb2.OBJECTION_KIND_INSPECTION):
+) -> ObjectionView:
+    if kind not in OBJECTION_KINDS:
         raise InvalidArgument.field("kind", "must be OBJECTION or INSPECTION")
     if household_path and not household_path.startswith(compound_path + "/"):
         raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
-    disclosure = await get(session, compound_path, period)
-    lines = {line.account for line in [*disclosure.income, *disclosure.expenses]}
+    conn = await session.connection()
+    disclosure = await _by_name(conn, names.disclosure_name(compound_path, period))
+    body = content(disclosure)
+    lines = {*body["income"], *body["expenses"]}
     if account not in lines:
         raise InvalidArgument.field(
             "account", f"must be a line of the disclosure: {', '.join(sorted(lines)) or 'none'}"
         )
-    conn = await session.connection()
     objection_id = uuid.uuid4().hex
     await conn.execute(
-        objections.insert().values(
+        OBJECTIONS.insert().values(
             objection_id=objection_id,
             disclosure=disclosure.name,
             kind=kind,
@@ -409,22 +369,68 @@ async def file_objection(
             deadline=when + timedelta(days=OBJECTION_DAYS),
         )
     )
-    row = (await conn.execute(select(objections).where(objections.c.objection_id == objection_id))).one()
-    return objection_proto(row, when)
+    row = (await conn.execute(select(OBJECTIONS).where(OBJECTIONS.c.objection_id == objection_id))).one()
+    return _objection_view(typed(Objection, row), when)
+
+
+def _objection_view(objection: Objection, now: datetime) -> ObjectionView:
+    return ObjectionView(objection, overdue=now >= times.as_utc(objection.deadline))
+
+
+# -- reads ------------------------------------------------------------------------------------------
+
+
+async def get(db: Database, compound_path: str, period: str) -> Disclosure:
+    async with db.session() as session:
+        return await _by_name(await session.connection(), names.disclosure_name(compound_path, period))
+
+
+async def list_page(db: Database, compound_path: str, *, page_token: str, size: int) -> tuple[list[Disclosure], str]:
+    """One page of a compound's disclosures, oldest first, and the next page's token."""
+    async with db.session() as session:
+        rows, token = await paging.keyset_page(
+            await session.connection(),
+            select(DISCLOSURES).where(DISCLOSURES.c.compound_path == compound_path),
+            DISCLOSURES.c.seq,
+            kind=f"ListDisclosures:{compound_path}",
+            page_token=page_token,
+            size=size,
+        )
+    return typed_all(Disclosure, rows), token
+
+
+async def verify_chain(db: Database, compound_path: str) -> ChainCheck:
+    """Check, oldest first: the link to the previous seal, the seal over the stored body, and
+    the body's ledger figures against the transfers stamped with it. NOT_FOUND for a place that
+    does not exist (it has no chain to call valid)."""
+    async with db.session() as session:
+        await org_tree.require_unit(session, compound_path)
+        conn = await session.connection()
+        previous_seal = GENESIS
+        operating = fund = 0
+        checked = 0
+        for row in await _chain(conn, compound_path):
+            checked += 1
+            figures = ledger_figures(await _disclosed(conn, row.name), operating, fund)
+            reason = check_chain_link(row, previous_seal, figures)
+            if reason:
+                return ChainCheck(valid=False, checked=checked, broken_disclosure=row.name, reason=reason)
+            previous_seal = row.seal_hash
+            operating, fund = figures["operating_balance_fen"], figures["maintenance_fund_balance_fen"]
+    return ChainCheck(valid=True, checked=checked)
 
 
 async def list_objections(
-    session: AsyncSession, disclosure: str, *, after_seq: int, limit: int, now: datetime
-) -> tuple[list[disclosure_pb2.Objection], int | None]:
-    conn = await session.connection()
-    rows = (
-        await conn.execute(
-            select(objections)
-            .where(objections.c.disclosure == disclosure, objections.c.seq > after_seq)
-            .order_by(objections.c.seq)
-            .limit(limit + 1)
+    db: Database, disclosure: str, *, page_token: str, size: int, now: datetime
+) -> tuple[list[ObjectionView], str]:
+    """One page of a disclosure's objections, oldest first, each overdue or not at `now`."""
+    async with db.session() as session:
+        rows, token = await paging.keyset_page(
+            await session.connection(),
+            select(OBJECTIONS).where(OBJECTIONS.c.disclosure == disclosure),
+            OBJECTIONS.c.seq,
+            kind=f"ListObjections:{disclosure}",
+            page_token=page_token,
+            size=size,
         )
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [objection_proto(r, now) for r in rows], (rows[-1].seq if more else None)
+    return [_objection_view(o, now) for o in typed_all(Objection, rows)], token

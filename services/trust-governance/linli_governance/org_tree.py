@@ -1,7 +1,11 @@
 """The org tree: city → district → street/town → community → compound → building → household.
 
 Creating a unit writes it and its `governance.org_unit.created` event in one transaction; a
-new compound also gets its rollout record and trust-account settings."""
+new compound also gets its rollout record and trust-account settings.
+
+Reads (`get`, `list_children`) open their own session; `create` is a step of the caller's
+transaction (the API runs it at most once per request id, see `linli_runtime.idempotency`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,11 +20,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import org_pb2
 from linli_governance import accounts, rollout
-from linli_governance.names import SLUG, utc
-from linli_governance.tables import org_units
+from linli_governance.tables import ORG_UNITS, OrgUnit
+from linli_runtime import fields, paging
+from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
-from linli_runtime.server import ServiceApp
+from linli_runtime.events.envelope import EventFactory
+from linli_runtime.models import typed, typed_all
 
 Kind = org_pb2.OrgUnitKind
 CITY, DISTRICT, STREET, COMMUNITY, COMPOUND, BUILDING, HOUSEHOLD = (
@@ -33,7 +38,7 @@ CITY, DISTRICT, STREET, COMMUNITY, COMPOUND, BUILDING, HOUSEHOLD = (
     Kind.ORG_UNIT_KIND_BUILDING,
     Kind.ORG_UNIT_KIND_HOUSEHOLD,
 )
-COMPOUND_DEPTH = 5  # city/district/street/community/compound
+MAX_AREA_DM2 = 10_000_000  # 100,000 m²: no household is larger
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,9 @@ def validate(unit: NewUnit) -> None:
     """Field checks that need no database (INVALID_ARGUMENT naming the field)."""
     if unit.kind not in Kind.values() or unit.kind == Kind.ORG_UNIT_KIND_UNSPECIFIED:
         raise InvalidArgument.field("kind", "must be one of CITY … HOUSEHOLD")
-    if not SLUG.match(unit.slug):
-        raise InvalidArgument.field("slug", "must be 1-63 lowercase ASCII letters, digits, '-' or '_'")
-    if not unit.display_name.strip() or len(unit.display_name) > 200:
-        raise InvalidArgument.field("display_name", "is required (at most 200 characters)")
-    if len(unit.display_name_en) > 200:
-        raise InvalidArgument.field("display_name_en", "must be at most 200 characters")
+    fields.slug("slug", unit.slug)
+    fields.text("display_name", unit.display_name, 200, required=True)
+    fields.text("display_name_en", unit.display_name_en, 200)
     if (unit.kind == CITY) != (unit.parent_path == ""):
         raise InvalidArgument.field("parent_path", "a city has no parent; every other unit needs one")
     if unit.kind == COMPOUND:
@@ -69,49 +71,45 @@ def validate(unit: NewUnit) -> None:
     elif unit.compound_type:
         raise InvalidArgument.field("compound_type", "only compounds have a type")
     if unit.kind == HOUSEHOLD:
-        if not 0 < unit.exclusive_area_dm2 <= 10_000_000:
+        if not 0 < unit.exclusive_area_dm2 <= MAX_AREA_DM2:
             raise InvalidArgument.field("exclusive_area_dm2", "a household needs its exclusive floor area (> 0 dm²)")
     elif unit.exclusive_area_dm2:
         raise InvalidArgument.field("exclusive_area_dm2", "only households have an exclusive floor area")
 
 
-def to_proto(r: Any) -> org_pb2.OrgUnit:
-    """A row of `org_units` as its message."""
-    ts = Timestamp()
-    ts.FromDatetime(utc(r.created_at))
-    return org_pb2.OrgUnit(
-        path=r.path,
-        parent_path=r.parent_path or "",
-        kind=r.kind,
-        display_name=r.display_name,
-        display_name_en=r.display_name_en,
-        compound_type=r.compound_type,
-        exclusive_area_dm2=r.exclusive_area_dm2,
-        create_time=ts,
-    )
+def check_parent(unit: NewUnit, parent: OrgUnit) -> None:
+    """Each level sits directly under the level above it."""
+    if unit.kind != parent.kind + 1:
+        raise FailedPrecondition(
+            f"a {Kind.Name(cast(Any, unit.kind))} cannot sit under a {Kind.Name(cast(Any, parent.kind))}",
+            reason="WRONG_PARENT_KIND",
+        )
 
 
-async def find(session: AsyncSession, path: str) -> org_pb2.OrgUnit | None:
+# -- within a transaction -------------------------------------------------------------------------
+
+
+async def find(session: AsyncSession, path: str) -> OrgUnit | None:
     conn = await session.connection()
-    row = (await conn.execute(select(org_units).where(org_units.c.path == path))).first()
-    return to_proto(row) if row is not None else None
+    row = (await conn.execute(select(ORG_UNITS).where(ORG_UNITS.c.path == path))).first()
+    return typed(OrgUnit, row) if row is not None else None
 
 
-async def get(session: AsyncSession, path: str) -> org_pb2.OrgUnit:
+async def require_unit(session: AsyncSession, path: str) -> OrgUnit:
     unit = await find(session, path)
     if unit is None:
         raise NotFound(f"org unit '{path}' does not exist", reason="ORG_UNIT_NOT_FOUND", metadata={"path": path})
     return unit
 
 
-async def get_compound(session: AsyncSession, path: str) -> org_pb2.OrgUnit:
+async def require_compound(session: AsyncSession, path: str) -> OrgUnit:
     unit = await find(session, path)
     if unit is None or unit.kind != COMPOUND:
         raise NotFound(f"compound '{path}' does not exist", reason="COMPOUND_NOT_FOUND", metadata={"path": path})
     return unit
 
 
-async def create(session: AsyncSession, app: ServiceApp, unit: NewUnit, *, when: datetime) -> org_pb2.OrgUnit:
+async def create(session: AsyncSession, make_event: EventFactory, unit: NewUnit, *, when: datetime) -> OrgUnit:
     validate(unit)
     if unit.parent_path:
         parent = await find(session, unit.parent_path)
@@ -121,11 +119,7 @@ async def create(session: AsyncSession, app: ServiceApp, unit: NewUnit, *, when:
                 reason="ORG_UNIT_NOT_FOUND",
                 metadata={"path": unit.parent_path},
             )
-        if unit.kind != parent.kind + 1:
-            raise FailedPrecondition(
-                f"a {Kind.Name(cast(Any, unit.kind))} cannot sit under a {Kind.Name(parent.kind)}",
-                reason="WRONG_PARENT_KIND",
-            )
+        check_parent(unit, parent)
     if await find(session, unit.path) is not None:
         raise AlreadyExists(f"org unit '{unit.path}' already exists", metadata={"path": unit.path})
     conn = await session.connection()
@@ -134,7 +128,7 @@ async def create(session: AsyncSession, app: ServiceApp, unit: NewUnit, *, when:
         # primary key until the first commits) is then told ALREADY_EXISTS, not ABORTED.
         async with session.begin_nested():
             await conn.execute(
-                org_units.insert().values(
+                ORG_UNITS.insert().values(
                     path=unit.path,
                     parent_path=unit.parent_path or None,
                     kind=unit.kind,
@@ -157,34 +151,39 @@ async def create(session: AsyncSession, app: ServiceApp, unit: NewUnit, *, when:
         name=unit.display_name.strip(),
         name_en=unit.display_name_en.strip(),
     )
-    await publish_in(session, app.event("governance.org_unit.created", payload, org_scope=unit.path))
-    return await get(session, unit.path)
-
-
-async def children(session: AsyncSession, parent_path: str, *, after: str | None, limit: int) -> list[org_pb2.OrgUnit]:
-    conn = await session.connection()
-    query = select(org_units).where(org_units.c.parent_path == parent_path)
-    if after is not None:
-        query = query.where(org_units.c.path > after)
-    rows = (await conn.execute(query.order_by(org_units.c.path).limit(limit))).all()
-    return [to_proto(r) for r in rows]
+    await publish_in(session, make_event("governance.org_unit.created", payload, unit.path))
+    return await require_unit(session, unit.path)
 
 
 async def households(session: AsyncSession, compound_path: str) -> list[tuple[str, int]]:
     """(path, exclusive area) of every household in a compound."""
     conn = await session.connection()
     rows = await conn.execute(
-        select(org_units.c.path, org_units.c.exclusive_area_dm2).where(
-            org_units.c.kind == HOUSEHOLD, org_units.c.path.startswith(compound_path + "/", autoescape=True)
+        select(ORG_UNITS.c.path, ORG_UNITS.c.exclusive_area_dm2).where(
+            ORG_UNITS.c.kind == HOUSEHOLD, ORG_UNITS.c.path.startswith(compound_path + "/", autoescape=True)
         )
     )
     return [(r.path, r.exclusive_area_dm2) for r in rows]
 
 
-async def compounds_under(session: AsyncSession, path: str) -> list[org_pb2.OrgUnit]:
-    conn = await session.connection()
-    query = select(org_units).where(org_units.c.kind == COMPOUND)
-    if path:
-        query = query.where(org_units.c.path.startswith(path + "/", autoescape=True) | (org_units.c.path == path))
-    rows = (await conn.execute(query.order_by(org_units.c.path))).all()
-    return [to_proto(r) for r in rows]
+# -- reads ------------------------------------------------------------------------------------------
+
+
+async def get(db: Database, path: str) -> OrgUnit:
+    async with db.session() as session:
+        return await require_unit(session, path)
+
+
+async def list_children(db: Database, parent_path: str, *, page_token: str, size: int) -> tuple[list[OrgUnit], str]:
+    """One page of a unit's children in path order, and the next page's token ("" at the end)."""
+    async with db.session() as session:
+        await require_unit(session, parent_path)
+        rows, token = await paging.keyset_page(
+            await session.connection(),
+            select(ORG_UNITS).where(ORG_UNITS.c.parent_path == parent_path),
+            ORG_UNITS.c.path,
+            kind=f"ListOrgUnits:{parent_path}",
+            page_token=page_token,
+            size=size,
+        )
+    return typed_all(OrgUnit, rows), token

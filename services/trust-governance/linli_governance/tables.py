@@ -1,241 +1,300 @@
-"""The service's tables (SQLAlchemy Core). The ledger tables are written with Core on the hot
-path; everything else uses Core too, for one consistent style."""
+"""The service's tables, each declared once as a SQLModel model on the service's own registry.
+
+The models are the type of the rows domain code reads (`typed`, `typed_all`); statements are
+SQLAlchemy Core built from `table(Model)` (the ORM's unit of work costs more than most of these
+transactions' statements). Column types, defaults and indexes are exactly what the migrations
+(gov0001…) create: `tests/integration/governance/test_migrations.py` compares the two.
+
+SQLite hands back naive datetimes for timezone-aware columns; what is stored is UTC, so read
+them with `linli_runtime.times.as_utc`.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
-metadata = sa.MetaData()
+from linli_runtime.models import table
 
-Path = sa.String(512)
-Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-When = sa.DateTime(timezone=True)
 
-org_units = sa.Table(
-    "gov_org_units",
-    metadata,
-    sa.Column("path", Path, primary_key=True),
-    sa.Column("parent_path", Path, nullable=True, index=True),
-    sa.Column("kind", sa.Integer, nullable=False),
-    sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("display_name_en", sa.String(200), nullable=False, server_default=""),
-    sa.Column("compound_type", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("exclusive_area_dm2", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("created_at", When, nullable=False),
-)
+class GovernanceTable(SQLModel, registry=registry()):
+    """Base of every trust-governance table: its own MetaData, apart from other services'."""
 
-rollouts = sa.Table(
-    "gov_rollouts",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("stage", sa.Integer, nullable=False),
-    sa.Column("working_group", sa.JSON, nullable=False),
-    sa.Column("checklist", sa.JSON, nullable=False),
-    sa.Column("updated_at", When, nullable=False),
-)
 
-rollout_steps = sa.Table(
-    "gov_rollout_steps",
-    metadata,
-    sa.Column("id", Seq, primary_key=True, autoincrement=True),
-    sa.Column("compound_path", Path, nullable=False, index=True),
-    sa.Column("stage", sa.Integer, nullable=False),
-    sa.Column("date", sa.String(10), nullable=False),
-    sa.Column("note", sa.Text, nullable=False, server_default=""),
-)
+metadata = GovernanceTable.metadata
 
-account_settings = sa.Table(
-    "gov_account_settings",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("approval_threshold_fen", sa.BigInteger, nullable=False),
-    sa.Column("surplus_share_bp", sa.Integer, nullable=False),
-    sa.Column("period_kind", sa.Integer, nullable=False),
-)
 
-# Posted balances (debits minus credits) per account; always the sum of the posted transfers,
-# kept so the no-overdraft rule is one conditional UPDATE.
-accounts = sa.Table(
-    "gov_accounts",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("account", sa.String(80), primary_key=True),
-    sa.Column("balance_fen", sa.BigInteger, nullable=False),
-)
+def _path(**column: Any) -> sa.Column[Any]:
+    """An org path column (`chengdu/chongzhou/…`)."""
+    return sa.Column(sa.String(512), **column)
 
-transfers = sa.Table(
-    "gov_transfers",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
-    sa.Column("transfer_id", sa.String(32), nullable=False, unique=True),
-    sa.Column("compound_path", Path, nullable=False),
-    sa.Column("kind", sa.Integer, nullable=False),
-    sa.Column("state", sa.Integer, nullable=False),
-    sa.Column("debit_account", sa.String(80), nullable=False),
-    sa.Column("credit_account", sa.String(80), nullable=False),
-    sa.Column("amount_fen", sa.BigInteger, nullable=False),
-    sa.Column("budget_line", sa.String(64), nullable=False, server_default=""),
-    sa.Column("memo", sa.Text, nullable=False, server_default=""),
-    sa.Column("voucher_ref", sa.String(500), nullable=False, server_default=""),
-    sa.Column("voucher_sha256", sa.String(64), nullable=False, server_default=""),
-    sa.Column("reverses", sa.String(32), nullable=True, unique=True),
-    sa.Column("reversed_by", sa.String(32), nullable=True),
-    sa.Column("owners_decision", sa.String(600), nullable=False, server_default=""),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("posted_at", When, nullable=True),
-    sa.Column("disclosure", sa.String(600), nullable=True),
-    sa.Column("project", sa.String(32), nullable=True),
-    sa.Index("ix_gov_transfers_compound", "compound_path", "seq"),
-)
 
-approvals = sa.Table(
-    "gov_approvals",
-    metadata,
-    sa.Column("transfer_id", sa.String(32), primary_key=True),
-    sa.Column("party", sa.Integer, primary_key=True),
-    sa.Column("approved_by", sa.String(200), nullable=False),
-    sa.Column("approved_at", When, nullable=False),
-)
+def _seq() -> sa.Column[Any]:
+    """An ever-growing row number: the keyset of a compound's lists (BIGINT, INTEGER on SQLite
+    so that it is the rowid and autoincrements)."""
+    return sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True)
 
-budgets = sa.Table(
-    "gov_budgets",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("state", sa.Integer, nullable=False),
-    sa.Column("approved_by_vote", sa.String(600), nullable=False, server_default=""),
-)
 
-budget_lines = sa.Table(
-    "gov_budget_lines",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("code", sa.String(64), primary_key=True),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("amount_fen", sa.BigInteger, nullable=False),
-    sa.Column("position", sa.Integer, nullable=False),
-)
+def _when(*, nullable: bool = False) -> sa.Column[Any]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
-votes = sa.Table(
-    "gov_votes",
-    metadata,
-    sa.Column("vote_id", sa.String(32), primary_key=True),
-    sa.Column("compound_path", Path, nullable=False, index=True),
-    sa.Column("title", sa.String(300), nullable=False),
-    sa.Column("matter", sa.Integer, nullable=False),
-    sa.Column("subject", sa.String(600), nullable=False, server_default=""),
-    sa.Column("close_time", When, nullable=False),
-    sa.Column("closed", sa.Boolean, nullable=False),
-    sa.Column("outcome", sa.Integer, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-)
 
-# The electorate is fixed when a vote opens: households added later do not vote.
-vote_electorate = sa.Table(
-    "gov_vote_electorate",
-    metadata,
-    sa.Column("vote_id", sa.String(32), primary_key=True),
-    sa.Column("household_path", Path, primary_key=True),
-    sa.Column("area_dm2", sa.BigInteger, nullable=False),
-)
+# -- the org tree and the rollout ---------------------------------------------------------------
 
-# The primary key is the one-ballot-per-household rule.
-ballots = sa.Table(
-    "gov_ballots",
-    metadata,
-    sa.Column("vote_id", sa.String(32), primary_key=True),
-    sa.Column("household_path", Path, primary_key=True),
-    sa.Column("choice", sa.Integer, nullable=False),
-    sa.Column("channel", sa.Integer, nullable=False),
-    sa.Column("entered_by", sa.String(200), nullable=False),
-    sa.Column("cast_at", When, nullable=False),
+
+class OrgUnit(GovernanceTable, table=True):
+    __tablename__ = "gov_org_units"
+    path: str = Field(sa_column=_path(primary_key=True))
+    parent_path: str | None = Field(default=None, sa_column=_path(nullable=True, index=True))
+    kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    display_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    display_name_en: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    compound_type: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    exclusive_area_dm2: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    created_at: datetime = Field(sa_column=_when())
+
+
+class Rollout(GovernanceTable, table=True):
+    __tablename__ = "gov_rollouts"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    stage: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    working_group: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # [{"key", "title", "done"}, …] in the order of rollout.CHECKLIST
+    checklist: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    updated_at: datetime = Field(sa_column=_when())
+
+
+class RolloutStep(GovernanceTable, table=True):
+    __tablename__ = "gov_rollout_steps"
+    id: int | None = Field(default=None, sa_column=_seq())
+    compound_path: str = Field(sa_column=_path(nullable=False, index=True))
+    stage: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+
+
+# -- the trust common account -------------------------------------------------------------------
+
+
+class AccountSettings(GovernanceTable, table=True):
+    __tablename__ = "gov_account_settings"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    approval_threshold_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    surplus_share_bp: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    period_kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+class AccountBalance(GovernanceTable, table=True):
+    """Posted balance (debits minus credits) of one account: always the sum of the posted
+    transfers, kept so that the no-overdraft rule is one conditional UPDATE."""
+
+    __tablename__ = "gov_accounts"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    account: str = Field(sa_column=sa.Column(sa.String(80), primary_key=True))
+    balance_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class Transfer(GovernanceTable, table=True):
+    __tablename__ = "gov_transfers"
+    __table_args__ = (sa.Index("ix_gov_transfers_compound", "compound_path", "seq"),)
+    seq: int | None = Field(default=None, sa_column=_seq())
+    transfer_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    compound_path: str = Field(sa_column=_path(nullable=False))
+    kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    state: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    debit_account: str = Field(sa_column=sa.Column(sa.String(80), nullable=False))
+    credit_account: str = Field(sa_column=sa.Column(sa.String(80), nullable=False))
+    amount_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    budget_line: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    memo: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    voucher_ref: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False, server_default=""))
+    voucher_sha256: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    reverses: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True, unique=True))
+    reversed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+    owners_decision: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=_when())
+    posted_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # The disclosure that sealed this transfer (NULL until its period is closed).
+    disclosure: str | None = Field(default=None, sa_column=sa.Column(sa.String(600), nullable=True))
+    project: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+
+
+class Approval(GovernanceTable, table=True):
+    __tablename__ = "gov_approvals"
+    transfer_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    party: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    approved_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    approved_at: datetime = Field(sa_column=_when())
+
+
+class Budget(GovernanceTable, table=True):
+    __tablename__ = "gov_budgets"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    state: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    approved_by_vote: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+
+
+class BudgetLine(GovernanceTable, table=True):
+    __tablename__ = "gov_budget_lines"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    code: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    amount_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+# -- owners' votes ------------------------------------------------------------------------------
+
+
+class Vote(GovernanceTable, table=True):
+    __tablename__ = "gov_votes"
+    vote_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    compound_path: str = Field(sa_column=_path(nullable=False, index=True))
+    title: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+    matter: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    subject: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+    close_time: datetime = Field(sa_column=_when())
+    closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    outcome: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    created_at: datetime = Field(sa_column=_when())
+
+
+class Elector(GovernanceTable, table=True):
+    """The electorate is fixed when a vote opens: households added later do not vote."""
+
+    __tablename__ = "gov_vote_electorate"
+    vote_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    household_path: str = Field(sa_column=_path(primary_key=True))
+    area_dm2: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class Ballot(GovernanceTable, table=True):
+    """The primary key is the one-ballot-per-household rule."""
+
+    __tablename__ = "gov_ballots"
+    vote_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    household_path: str = Field(sa_column=_path(primary_key=True))
+    choice: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    channel: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    entered_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    cast_at: datetime = Field(sa_column=_when())
     # Paper ballots: the second officer whose recount agreed (NULL until then).
-    sa.Column("confirmed_by", sa.String(200), nullable=True),
-)
+    confirmed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
 
-disclosures = sa.Table(
-    "gov_disclosures",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(600), nullable=False, unique=True),
-    sa.Column("compound_path", Path, nullable=False),
-    sa.Column("period", sa.String(8), nullable=False),
-    sa.Column("period_start", When, nullable=False),
-    sa.Column("period_end", When, nullable=False),
+
+# -- disclosures --------------------------------------------------------------------------------
+
+
+class Disclosure(GovernanceTable, table=True):
+    __tablename__ = "gov_disclosures"
+    __table_args__ = (sa.UniqueConstraint("compound_path", "period", name="uq_gov_disclosures_period"),)
+    seq: int | None = Field(default=None, sa_column=_seq())
+    name: str = Field(sa_column=sa.Column(sa.String(600), nullable=False, unique=True))
+    compound_path: str = Field(sa_column=_path(nullable=False))
+    period: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    period_start: datetime = Field(sa_column=_when())
+    period_end: datetime = Field(sa_column=_when())
     # The sealed content: canonical JSON, hashed exactly as stored.
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("seal_hash", sa.String(64), nullable=False),
-    sa.Column("previous_seal_hash", sa.String(64), nullable=False),
-    sa.Column("published_at", When, nullable=False),
-    sa.UniqueConstraint("compound_path", "period", name="uq_gov_disclosures_period"),
-)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    seal_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    previous_seal_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    published_at: datetime = Field(sa_column=_when())
 
-objections = sa.Table(
-    "gov_objections",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
-    sa.Column("objection_id", sa.String(32), nullable=False, unique=True),
-    sa.Column("disclosure", sa.String(600), nullable=False, index=True),
-    sa.Column("kind", sa.Integer, nullable=False),
-    sa.Column("account", sa.String(80), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("household_path", Path, nullable=False, server_default=""),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("deadline", When, nullable=False),
-)
 
-# Governance bodies: one current committee and one current contract per compound (replaced
-# whole); meetings are an append-only record.
-committees = sa.Table(
-    "gov_committees",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("formation_date", sa.String(10), nullable=False),
-    sa.Column("term_end_date", sa.String(10), nullable=False),
-    sa.Column("members", sa.JSON, nullable=False),
-    sa.Column("elected_by_vote", sa.String(600), nullable=False, server_default=""),
-)
+class Objection(GovernanceTable, table=True):
+    __tablename__ = "gov_objections"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    objection_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    disclosure: str = Field(sa_column=sa.Column(sa.String(600), nullable=False, index=True))
+    kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    account: str = Field(sa_column=sa.Column(sa.String(80), nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    household_path: str = Field(default="", sa_column=_path(nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=_when())
+    deadline: datetime = Field(sa_column=_when())
 
-contracts = sa.Table(
-    "gov_contracts",
-    metadata,
-    sa.Column("compound_path", Path, primary_key=True),
-    sa.Column("trustee_name", sa.String(200), nullable=False),
-    sa.Column("start_date", sa.String(10), nullable=False),
-    sa.Column("end_date", sa.String(10), nullable=False),
-    sa.Column("fixed_fen", sa.BigInteger, nullable=False),
-    sa.Column("income_share_bp", sa.Integer, nullable=False),
-    sa.Column("cap_fen", sa.BigInteger, nullable=False),
-    sa.Column("standards", sa.JSON, nullable=False),
-    sa.Column("supervisor_name", sa.String(200), nullable=False, server_default=""),
-    sa.Column("hired_by_vote", sa.String(600), nullable=False, server_default=""),
-)
 
-meetings = sa.Table(
-    "gov_meetings",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
-    sa.Column("meeting_id", sa.String(32), nullable=False, unique=True),
-    sa.Column("compound_path", Path, nullable=False, index=True),
-    sa.Column("date", sa.String(10), nullable=False),
-    sa.Column("attendees", sa.JSON, nullable=False),
-    sa.Column("topics", sa.JSON, nullable=False),
-    sa.Column("decisions", sa.JSON, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-)
+# -- governance bodies: one current committee and one current contract per compound (replaced
+# whole); meetings are an append-only record --------------------------------------------------
 
-projects = sa.Table(
-    "gov_projects",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
-    sa.Column("project_id", sa.String(32), nullable=False, unique=True),
-    sa.Column("compound_path", Path, nullable=False, index=True),
-    sa.Column("kind", sa.Integer, nullable=False),
-    sa.Column("title", sa.String(300), nullable=False),
-    sa.Column("budget_line", sa.String(64), nullable=False),
-    sa.Column("budget_fen", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("photo_refs", sa.JSON, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-)
+
+class Committee(GovernanceTable, table=True):
+    __tablename__ = "gov_committees"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    formation_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    term_end_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    # [{"display_name", "role", "household_path"}, …]
+    members: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    elected_by_vote: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+
+
+class Contract(GovernanceTable, table=True):
+    __tablename__ = "gov_contracts"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    trustee_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    start_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    end_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    fixed_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    income_share_bp: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    cap_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    # [{"code", "description", "unit", "target"}, …]
+    standards: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    supervisor_name: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    hired_by_vote: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+
+
+class Meeting(GovernanceTable, table=True):
+    __tablename__ = "gov_meetings"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    meeting_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    compound_path: str = Field(sa_column=_path(nullable=False, index=True))
+    date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    # [{"display_name", "party"}, …]
+    attendees: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    topics: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    decisions: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=_when())
+
+
+# -- improvement projects -----------------------------------------------------------------------
+
+
+class Project(GovernanceTable, table=True):
+    __tablename__ = "gov_projects"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    project_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    compound_path: str = Field(sa_column=_path(nullable=False, index=True))
+    kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+    budget_line: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    budget_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    status: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    photo_refs: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=_when())
+
+
+# Core tables for statements.
+ORG_UNITS = table(OrgUnit)
+ROLLOUTS = table(Rollout)
+ROLLOUT_STEPS = table(RolloutStep)
+ACCOUNT_SETTINGS = table(AccountSettings)
+ACCOUNTS = table(AccountBalance)
+TRANSFERS = table(Transfer)
+APPROVALS = table(Approval)
+BUDGETS = table(Budget)
+BUDGET_LINES = table(BudgetLine)
+VOTES = table(Vote)
+ELECTORATE = table(Elector)
+BALLOTS = table(Ballot)
+DISCLOSURES = table(Disclosure)
+OBJECTIONS = table(Objection)
+COMMITTEES = table(Committee)
+CONTRACTS = table(Contract)
+MEETINGS = table(Meeting)
+PROJECTS = table(Project)

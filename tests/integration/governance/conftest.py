@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from linli_governance.main import build_app
+from linli_governance.app import GovernanceApp, create_app
 
 from linli.governance.v1 import (
     account_pb2_grpc,
@@ -24,7 +24,6 @@ from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
@@ -33,7 +32,7 @@ from .helpers import Caller
 
 @dataclass
 class Governance:
-    app: ServiceApp
+    app: GovernanceApp
     clock: ManualClock
     signer: TokenSigner
     channel: grpc.aio.Channel
@@ -80,7 +79,7 @@ class Governance:
 async def gov(database_url: str, nats_server: NatsServer, signer: TokenSigner) -> AsyncIterator[Governance]:
     clock = ManualClock()
     settings = ServiceSettings(port=0, database_url=database_url, nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
-    app = build_app(settings, clock=clock)
+    app = create_app(settings, clock)
     await app.start()
     try:
         async with make_channel(f"127.0.0.1:{app.port}") as channel:

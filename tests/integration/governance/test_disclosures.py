@@ -10,13 +10,13 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from linli_governance.sealing import seal
-from linli_governance.tables import disclosures as disclosures_table
-from linli_governance.tables import transfers as transfers_table
+from linli_governance.tables import DISCLOSURES as disclosures_table
+from linli_governance.tables import TRANSFERS as transfers_table
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
+from linli_runtime.testing.waiting import wait_until
 
-from ..runtime.eventkit import wait_until
 from .conftest import Governance
 from .helpers import (
     JIANGNANTING,

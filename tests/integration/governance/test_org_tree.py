@@ -9,8 +9,8 @@ import pytest
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.governance.v1 import org_pb2, rollout_pb2
+from linli_runtime.testing.waiting import wait_until
 
-from ..runtime.eventkit import wait_until
 from .conftest import Governance
 from .helpers import CITY, DISTRICT, HUAIYUAN, JIANGNANTING, JINSHENG, YANGMA, build_chongzhou, expect_error, rid
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import grpc
 import sqlalchemy as sa
-from linli_governance.demo_seed import SHENGJIAN, seed_demo_data
+from linli_governance.demo import SHENGJIAN, seed_demo_data
 from linli_governance.rollout import CHECKLIST
-from linli_governance.tables import org_units
+from linli_governance.tables import ORG_UNITS
 
 from linli.governance.v1 import disclosure_pb2, org_pb2, rollout_pb2
 
@@ -120,12 +120,12 @@ async def test_chongzhou_demo_rolls_up_to_14_adopted_and_3_importing_and_seeds_o
     await seed_demo_data(gov.app)
     async with gov.app.db.session() as session:
         units_after_first = (
-            await (await session.connection()).execute(sa.select(sa.func.count()).select_from(org_units))
+            await (await session.connection()).execute(sa.select(sa.func.count()).select_from(ORG_UNITS))
         ).scalar_one()
     await seed_demo_data(gov.app)  # a restart: nothing is added twice
     async with gov.app.db.session() as session:
         assert (
-            await (await session.connection()).execute(sa.select(sa.func.count()).select_from(org_units))
+            await (await session.connection()).execute(sa.select(sa.func.count()).select_from(ORG_UNITS))
         ).scalar_one() == units_after_first
 
     city = gov.caller("city_operator", "chengdu")

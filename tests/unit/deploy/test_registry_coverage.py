@@ -30,7 +30,7 @@ PLANNED_HTTP = planned_services(COMPOSE, protocol="http")
 # The platform's four services, by the names and ports README and DOMAIN use. Their entries are
 # written before they are registered; once registered, the registry-driven test takes over.
 EXPECTED = {
-    ("trust-governance", "linli_governance.main", 50051),
+    ("trust-governance", "linli_governance.app", 50051),
     ("volunteer-points", "linli_points.main", 50052),
     ("partner-redemption", "linli_redemption.main", 50053),
     ("notification", "linli_notification.app", 50054),

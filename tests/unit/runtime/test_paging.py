@@ -80,3 +80,15 @@ async def test_keyset_pages_walk_every_row_once_in_key_order(tmp_path: Path) -> 
         assert seen == [f"k{i:02}" for i in range(20) if i % 3]
     finally:
         await db.dispose()
+
+
+async def test_a_sequence_keyed_list_refuses_a_token_whose_key_is_no_number() -> None:
+    """The token's kind matches, its key does not parse: INVALID_ARGUMENT before any query."""
+    import sqlalchemy as sa
+
+    items = sa.Table("items", sa.MetaData(), sa.Column("seq", sa.BigInteger, primary_key=True))
+    forged = paging.encode_token("items", "1 OR 1=1")
+    with pytest.raises(InvalidArgument) as caught:
+        await paging.keyset_page(None, sa.select(items), items.c.seq, kind="items",  # type: ignore[arg-type]
+                                 page_token=forged, size=10)
+    assert caught.value.violations[0].field == "page_token"

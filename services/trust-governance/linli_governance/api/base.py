@@ -1,40 +1,73 @@
-"""What every servicer shares: the app, its clock, and the role groups."""
+"""What every servicer shares: the domain's dependencies, the scoped-name preamble, the
+idempotent write, and the role groups particular to trust governance."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli_runtime import idempotency
-from linli_runtime.auth import Role
-from linli_runtime.server import ServiceApp
+from linli_governance import names
+from linli_runtime import fields, idempotency
+from linli_runtime import names as runtime_names
+from linli_runtime.auth import STAFF, Role, require_scope
 
+if TYPE_CHECKING:
+    from linli_governance.app import GovernanceApp
+
+T = TypeVar("T")
 R = TypeVar("R", bound=Message)
 
-OPERATORS = (Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER)
-ROLLOUT_ROLES = (*OPERATORS, Role.PARTY_COMMITTEE)
-# The trustee (property company) keeps the books; the owners' committee may too.
-BOOKKEEPERS = (Role.TRUSTEE, Role.OWNERS_COMMITTEE)
+# Who runs owners' votes and types in paper ballots: the committee, or the community and
+# street officers who support it.
 VOTE_OFFICERS = (Role.OWNERS_COMMITTEE, Role.COMMUNITY_WORKER, Role.STREET_OFFICER)
-SUPERVISOR_ROLE = "trust_supervisor"
+# The community party committee and operators record bodies and meetings; the owners'
+# committee keeps its own membership current.
+BODY_KEEPERS = (*STAFF, Role.OWNERS_COMMITTEE)
 
 
 class Api:
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
+    def __init__(self, app: GovernanceApp) -> None:
+        self.db = app.db
+        self.clock = app.clock
+        self.make_event = app.make_event
 
     def now(self) -> datetime:
-        return self.app.clock.now()
+        return self.clock.now()
 
-    async def read(self, body: Callable[[AsyncSession], Awaitable[R]]) -> R:
-        async with self.app.db.session() as session:
-            return await body(session)
+    @staticmethod
+    def scoped_path(field: str, path: str) -> str:
+        """An org path field, normalised, inside the caller's scope (else PERMISSION_DENIED)."""
+        return require_scope(runtime_names.org_path(field, path))
+
+    @staticmethod
+    def scoped_child(field: str, name: str, collection: str) -> tuple[str, str]:
+        """`compounds/{c}/{collection}/{id}` → (compound path, id), the compound inside the
+        caller's scope."""
+        path, ident = names.parse_compound_child(field, name, collection)
+        return require_scope(path), ident
 
     async def write(
-        self, method: str, request: Message, response_cls: type[R], body: Callable[[AsyncSession], Awaitable[R]]
+        self,
+        request: Message,
+        response_cls: type[R],
+        step: Callable[[AsyncSession], Awaitable[T]],
+        respond: Callable[[T], R],
+        *,
+        request_id_required: bool = False,
     ) -> R:
-        return await idempotency.once(self.app.db, self.app.clock, method, request, response_cls, body)
+        """Run the domain `step` in one transaction and answer `respond(result)`, at most once per
+        (caller, method, request id): a retry gets the first answer back (AIP-155). The method is
+        the request's name without `Request` (`CreateVoteRequest` → `CreateVote`). Ledger
+        mutations require a request id; elsewhere it is optional."""
+        request_id: str = getattr(request, "request_id", "")
+        fields.request_id(request_id, required=request_id_required)
+        method = type(request).__name__.removesuffix("Request")
+
+        async def body(session: AsyncSession) -> R:
+            return respond(await step(session))
+
+        return await idempotency.once(self.db, self.clock, method, request, response_cls, body)

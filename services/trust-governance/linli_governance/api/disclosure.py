@@ -3,19 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc
-from linli_governance import disclosures, org_tree
-from linli_governance.api.account import _seq_token
-from linli_governance.api.base import BOOKKEEPERS, Api
-from linli_governance.names import (
-    encode_token,
-    page_size,
-    parse_child_name,
-    request_id_required,
-    require_path,
-    require_text,
-)
+from linli_governance import disclosures, names
+from linli_governance.api import convert
+from linli_governance.api.base import Api
 from linli_governance.periods import parse_period
-from linli_runtime.auth import require_role, require_scope
+from linli_runtime import fields, paging
+from linli_runtime import names as runtime_names
+from linli_runtime.auth import BOOKKEEPERS, require_role, require_scope
 
 
 class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
@@ -23,63 +17,53 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         self, request: disclosure_pb2.ClosePeriodRequest, context: Any
     ) -> disclosure_pb2.ClosePeriodResponse:
         require_role(*BOOKKEEPERS)
-        path = require_scope(require_path(request.compound_path, "compound_path"))
+        path = self.scoped_path("compound_path", request.compound_path)
         parse_period(request.period)
-        request_id_required(request.request_id)
-
-        async def body(session: Any) -> disclosure_pb2.ClosePeriodResponse:
-            disclosure = await disclosures.close_period(session, self.app, path, request.period, when=self.now())
-            return disclosure_pb2.ClosePeriodResponse(disclosure=disclosure)
-
-        return await self.write("ClosePeriod", request, disclosure_pb2.ClosePeriodResponse, body)
+        return await self.write(
+            request,
+            disclosure_pb2.ClosePeriodResponse,
+            lambda session: disclosures.close_period(session, self.make_event, path, request.period, when=self.now()),
+            lambda sealed: disclosure_pb2.ClosePeriodResponse(disclosure=convert.disclosure(sealed)),
+            request_id_required=True,
+        )
 
     async def GetDisclosure(
         self, request: disclosure_pb2.GetDisclosureRequest, context: Any
     ) -> disclosure_pb2.GetDisclosureResponse:
-        path, period = parse_child_name(request.name, "disclosures")
-        require_scope(path)
-
-        async def body(session: Any) -> disclosure_pb2.GetDisclosureResponse:
-            return disclosure_pb2.GetDisclosureResponse(disclosure=await disclosures.get(session, path, period))
-
-        return await self.read(body)
+        path, period = self.scoped_child("name", request.name, names.DISCLOSURES)
+        found = await disclosures.get(self.db, path, period)
+        return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found))
 
     async def ListDisclosures(
         self, request: disclosure_pb2.ListDisclosuresRequest, context: Any
     ) -> disclosure_pb2.ListDisclosuresResponse:
-        path = require_scope(require_path(request.compound_path, "compound_path"))
-        limit = page_size(request.page_size)
-        after = _seq_token(request.page_token)
-
-        async def body(session: Any) -> disclosure_pb2.ListDisclosuresResponse:
-            items, last = await disclosures.list_page(session, path, after_seq=after, limit=limit)
-            return disclosure_pb2.ListDisclosuresResponse(
-                disclosures=items, next_page_token=encode_token(str(last)) if last is not None else ""
-            )
-
-        return await self.read(body)
+        path = self.scoped_path("compound_path", request.compound_path)
+        items, token = await disclosures.list_page(
+            self.db, path, page_token=request.page_token, size=paging.page_size(request.page_size)
+        )
+        return disclosure_pb2.ListDisclosuresResponse(
+            disclosures=[convert.disclosure(d) for d in items], next_page_token=token
+        )
 
     async def VerifyDisclosureChain(
         self, request: disclosure_pb2.VerifyDisclosureChainRequest, context: Any
     ) -> disclosure_pb2.VerifyDisclosureChainResponse:
-        path = require_scope(require_path(request.compound_path, "compound_path"))
-
-        async def body(session: Any) -> disclosure_pb2.VerifyDisclosureChainResponse:
-            await org_tree.get(session, path)  # NOT_FOUND for a compound that does not exist
-            return await disclosures.verify_chain(session, path)
-
-        return await self.read(body)
+        path = self.scoped_path("compound_path", request.compound_path)
+        return convert.chain_check(await disclosures.verify_chain(self.db, path))
 
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any
     ) -> disclosure_pb2.FileObjectionResponse:
-        path, period = parse_child_name(request.disclosure, "disclosures", "disclosure")
-        require_scope(require_path(request.household_path, "household_path") if request.household_path else path)
-        text = require_text(request.text, "text", max_len=2000)
-        require_text(request.account, "account", max_len=80)
-
-        async def body(session: Any) -> disclosure_pb2.FileObjectionResponse:
-            objection = await disclosures.file_objection(
+        path, period = names.parse_compound_child("disclosure", request.disclosure, names.DISCLOSURES)
+        # A resident files for their household; officers for the compound.
+        household = runtime_names.org_path("household_path", request.household_path) if request.household_path else ""
+        require_scope(household or path)
+        text = fields.text("text", request.text, 2000, required=True)
+        fields.text("account", request.account, 80, required=True)
+        return await self.write(
+            request,
+            disclosure_pb2.FileObjectionResponse,
+            lambda session: disclosures.file_objection(
                 session,
                 path,
                 period,
@@ -88,25 +72,21 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
                 text=text,
                 household_path=request.household_path,
                 when=self.now(),
-            )
-            return disclosure_pb2.FileObjectionResponse(objection=objection)
-
-        return await self.write("FileObjection", request, disclosure_pb2.FileObjectionResponse, body)
+            ),
+            lambda filed: disclosure_pb2.FileObjectionResponse(objection=convert.objection(filed)),
+        )
 
     async def ListObjections(
         self, request: disclosure_pb2.ListObjectionsRequest, context: Any
     ) -> disclosure_pb2.ListObjectionsResponse:
-        path, _ = parse_child_name(request.disclosure, "disclosures", "disclosure")
-        require_scope(path)
-        limit = page_size(request.page_size)
-        after = _seq_token(request.page_token)
-
-        async def body(session: Any) -> disclosure_pb2.ListObjectionsResponse:
-            items, last = await disclosures.list_objections(
-                session, request.disclosure, after_seq=after, limit=limit, now=self.now()
-            )
-            return disclosure_pb2.ListObjectionsResponse(
-                objections=items, next_page_token=encode_token(str(last)) if last is not None else ""
-            )
-
-        return await self.read(body)
+        path, period = self.scoped_child("disclosure", request.disclosure, names.DISCLOSURES)
+        items, token = await disclosures.list_objections(
+            self.db,
+            names.disclosure_name(path, period),
+            page_token=request.page_token,
+            size=paging.page_size(request.page_size),
+            now=self.now(),
+        )
+        return disclosure_pb2.ListObjectionsResponse(
+            objections=[convert.objection(o) for o in items], next_page_token=token
+        )

@@ -3,25 +3,36 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import vote_pb2, vote_pb2_grpc
-from linli_governance import votes
+from linli_governance import names, votes
+from linli_governance.api import convert
 from linli_governance.api.base import VOTE_OFFICERS, Api
-from linli_governance.names import parse_child_name, require_path, require_text, utc
+from linli_runtime import fields
+from linli_runtime import names as runtime_names
 from linli_runtime.auth import Role, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.times import as_utc
+
+
+def _household_of(compound_path: str, household_path: str) -> str:
+    household = runtime_names.org_path("household_path", household_path)
+    if not household.startswith(compound_path + "/"):
+        raise InvalidArgument.field("household_path", "must be a household of the vote's compound")
+    return household
 
 
 class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
     async def CreateVote(self, request: vote_pb2.CreateVoteRequest, context: Any) -> vote_pb2.CreateVoteResponse:
         require_role(*VOTE_OFFICERS)
-        path = require_scope(require_path(request.compound_path, "compound_path"))
-        title = require_text(request.title, "title", max_len=300)
+        path = self.scoped_path("compound_path", request.compound_path)
+        title = fields.text("title", request.title, 300, required=True)
         votes.rule_for(request.matter)
         if not request.HasField("close_time"):
             raise InvalidArgument.field("close_time", "is required")
-        close_time = utc(request.close_time.ToDatetime())
-
-        async def body(session: Any) -> vote_pb2.CreateVoteResponse:
-            vote = await votes.create(
+        close_time = as_utc(request.close_time.ToDatetime())
+        return await self.write(
+            request,
+            vote_pb2.CreateVoteResponse,
+            lambda session: votes.create(
                 session,
                 path,
                 title=title,
@@ -29,18 +40,14 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
                 subject=request.subject,
                 close_time=close_time,
                 when=self.now(),
-            )
-            return vote_pb2.CreateVoteResponse(vote=vote)
-
-        return await self.write("CreateVote", request, vote_pb2.CreateVoteResponse, body)
+            ),
+            lambda vote: vote_pb2.CreateVoteResponse(vote=convert.vote(vote)),
+        )
 
     async def CastBallot(self, request: vote_pb2.CastBallotRequest, context: Any) -> vote_pb2.CastBallotResponse:
-        path, vote_id = parse_child_name(request.vote, "votes", "vote")
-        household = require_path(request.household_path, "household_path")
-        if not household.startswith(path + "/"):
-            raise InvalidArgument.field("household_path", "must be a household of the vote's compound")
-        if request.channel not in (vote_pb2.BALLOT_CHANNEL_ONLINE, vote_pb2.BALLOT_CHANNEL_PAPER):
-            raise InvalidArgument.field("channel", "must be ONLINE or PAPER")
+        path, vote_id = names.parse_compound_child("vote", request.vote, names.VOTES)
+        household = _household_of(path, request.household_path)
+        votes.check_channel(request.channel)
         if request.channel == vote_pb2.BALLOT_CHANNEL_PAPER:
             # Paper ballots are typed in by an officer of the compound.
             who = require_role(*VOTE_OFFICERS)
@@ -49,9 +56,10 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
             # Online ballots come from the household itself (a resident token scoped to it).
             who = require_role(Role.RESIDENT)
             require_scope(household)
-
-        async def body(session: Any) -> vote_pb2.CastBallotResponse:
-            vote = await votes.cast(
+        return await self.write(
+            request,
+            vote_pb2.CastBallotResponse,
+            lambda session: votes.cast(
                 session,
                 path,
                 vote_id,
@@ -60,23 +68,21 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
                 channel=request.channel,
                 entered_by=who.subject,
                 when=self.now(),
-            )
-            return vote_pb2.CastBallotResponse(vote=vote)
-
-        return await self.write("CastBallot", request, vote_pb2.CastBallotResponse, body)
+            ),
+            lambda vote: vote_pb2.CastBallotResponse(vote=convert.vote(vote)),
+        )
 
     async def RecountPaperBallot(
         self, request: vote_pb2.RecountPaperBallotRequest, context: Any
     ) -> vote_pb2.RecountPaperBallotResponse:
-        path, vote_id = parse_child_name(request.vote, "votes", "vote")
-        household = require_path(request.household_path, "household_path")
-        if not household.startswith(path + "/"):
-            raise InvalidArgument.field("household_path", "must be a household of the vote's compound")
+        path, vote_id = names.parse_compound_child("vote", request.vote, names.VOTES)
+        household = _household_of(path, request.household_path)
         who = require_role(*VOTE_OFFICERS)
         require_scope(path)
-
-        async def body(session: Any) -> vote_pb2.RecountPaperBallotResponse:
-            vote, confirmed = await votes.recount(
+        return await self.write(
+            request,
+            vote_pb2.RecountPaperBallotResponse,
+            lambda session: votes.recount(
                 session,
                 path,
                 vote_id,
@@ -84,26 +90,20 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
                 choice=request.choice,
                 officer=who.subject,
                 when=self.now(),
-            )
-            return vote_pb2.RecountPaperBallotResponse(vote=vote, confirmed=confirmed)
-
-        return await self.write("RecountPaperBallot", request, vote_pb2.RecountPaperBallotResponse, body)
+            ),
+            lambda result: vote_pb2.RecountPaperBallotResponse(vote=convert.vote(result[0]), confirmed=result[1]),
+        )
 
     async def GetVote(self, request: vote_pb2.GetVoteRequest, context: Any) -> vote_pb2.GetVoteResponse:
-        path, vote_id = parse_child_name(request.name, "votes")
-        require_scope(path)
-
-        async def body(session: Any) -> vote_pb2.GetVoteResponse:
-            return vote_pb2.GetVoteResponse(vote=await votes.get(session, path, vote_id))
-
-        return await self.read(body)
+        path, vote_id = self.scoped_child("name", request.name, names.VOTES)
+        return vote_pb2.GetVoteResponse(vote=convert.vote(await votes.get(self.db, path, vote_id)))
 
     async def CloseVote(self, request: vote_pb2.CloseVoteRequest, context: Any) -> vote_pb2.CloseVoteResponse:
         require_role(*VOTE_OFFICERS)
-        path, vote_id = parse_child_name(request.name, "votes")
-        require_scope(path)
-
-        async def body(session: Any) -> vote_pb2.CloseVoteResponse:
-            return vote_pb2.CloseVoteResponse(vote=await votes.close(session, path, vote_id, when=self.now()))
-
-        return await self.write("CloseVote", request, vote_pb2.CloseVoteResponse, body)
+        path, vote_id = self.scoped_child("name", request.name, names.VOTES)
+        return await self.write(
+            request,
+            vote_pb2.CloseVoteResponse,
+            lambda session: votes.close(session, path, vote_id, when=self.now()),
+            lambda vote: vote_pb2.CloseVoteResponse(vote=convert.vote(vote)),
+        )

@@ -13,8 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2
 from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout
-from linli_governance.periods import CST
-from linli_runtime import demo
+from linli_governance.tables import AccountSettings
+from linli_runtime import demo, times
+from linli_runtime.events.envelope import EventFactory
 from linli_runtime.server import ServiceApp
 
 log = logging.getLogger("linli.governance.demo")
@@ -141,13 +142,12 @@ def demo_units() -> list[tuple[org_tree.NewUnit, str]]:
     return units
 
 
-async def seed(session: AsyncSession, app: ServiceApp) -> int:
-    when = app.clock.now()
+async def seed(session: AsyncSession, make_event: EventFactory, when: datetime) -> int:
     created = 0
     for unit, stage in demo_units():
         if await org_tree.find(session, unit.path) is not None:
             continue
-        await org_tree.create(session, app, unit, when=when)
+        await org_tree.create(session, make_event, unit, when=when)
         created += 1
         for step in STAGES_TO.get(stage, []):
             await rollout.advance(
@@ -161,10 +161,10 @@ AREAS_DM2 = [8_650, 9_120, 10_480, 8_650, 9_120, 10_480, 11_730, 8_650, 9_120, 1
 
 
 def _at(month: int, day: int, hour: int = 10) -> datetime:
-    return datetime(2026, month, day, hour, tzinfo=CST).astimezone(UTC)
+    return datetime(2026, month, day, hour, tzinfo=times.SHANGHAI).astimezone(UTC)
 
 
-async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
+async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) -> bool:
     """An illustrative trust account for Shengjian (生建小区; the article names the practice,
     not the figures): households, committee, contract, an approved-style budget, two months of
     postings and their sealed disclosures with the surplus share moved to the maintenance fund."""
@@ -173,13 +173,13 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
         return False
     when = _at(1, 10)
     await org_tree.create(
-        session, app, org_tree.NewUnit(SHENGJIAN, "b1", org_tree.BUILDING, "1栋", "Building 1"), when=when
+        session, make_event, org_tree.NewUnit(SHENGJIAN, "b1", org_tree.BUILDING, "1栋", "Building 1"), when=when
     )
     for i, area in enumerate(AREAS_DM2):
         floor, unit = divmod(i, 4)
         await org_tree.create(
             session,
-            app,
+            make_event,
             org_tree.NewUnit(
                 building,
                 f"h{floor + 1}0{unit + 1}",
@@ -191,51 +191,37 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
         )
     await accounts.update_settings(
         session,
-        account_pb2.AccountSettings(
+        AccountSettings(
             compound_path=SHENGJIAN,
             approval_threshold_fen=500_000,
-            surplus_share_basis_points=2_000,
+            surplus_share_bp=2_000,
             period_kind=account_pb2.PERIOD_KIND_MONTHLY,
         ),
     )
     await bodies.update_committee(
         session,
-        bodies_pb2.OwnersCommittee(
+        bodies.NewCommittee(
             compound_path=SHENGJIAN,
             formation_date="2026-03-01",
             term_end_date="2031-02-28",
             members=[
-                bodies_pb2.CommitteeMember(
-                    display_name="业委会主任（示例）",
-                    role=bodies_pb2.COMMITTEE_ROLE_CHAIR,
-                    household_path=f"{building}/h101",
-                ),
-                bodies_pb2.CommitteeMember(
-                    display_name="业委会委员（示例）",
-                    role=bodies_pb2.COMMITTEE_ROLE_MEMBER,
-                    household_path=f"{building}/h203",
-                ),
+                bodies.Member("业委会主任（示例）", bodies_pb2.COMMITTEE_ROLE_CHAIR, f"{building}/h101"),
+                bodies.Member("业委会委员（示例）", bodies_pb2.COMMITTEE_ROLE_MEMBER, f"{building}/h203"),
             ],
         ),
     )
     await bodies.update_contract(
         session,
-        bodies_pb2.TrustContract(
+        bodies.NewContract(
             compound_path=SHENGJIAN,
             trustee_name="示例物业服务有限公司 (placeholder)",
             start_date="2026-04-01",
             end_date="2029-03-31",
-            remuneration=bodies_pb2.RemunerationRule(income_share_basis_points=800, cap_fen=600_000),
-            service_standards=[
-                bodies_pb2.ServiceStandard(
-                    code="sweeping",
-                    description="公共区域每日清扫 common areas swept daily",
-                    unit="times per week",
-                    target=7,
-                ),
-                bodies_pb2.ServiceStandard(
-                    code="repair_response", description="报修24小时内响应 repairs answered", unit="hours", target=24
-                ),
+            income_share_bp=800,
+            cap_fen=600_000,
+            standards=[
+                bodies.Standard("sweeping", "公共区域每日清扫 common areas swept daily", "times per week", 7),
+                bodies.Standard("repair_response", "报修24小时内响应 repairs answered", "hours", 24),
             ],
             supervisor_name="信托监察人（示例）",
         ),
@@ -245,11 +231,11 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
         SHENGJIAN,
         2026,
         [
-            account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=9_600_000),
-            account_pb2.BudgetLine(code="security", title="秩序维护 Security", amount_fen=12_000_000),
-            account_pb2.BudgetLine(code="greening", title="绿化 Greening", amount_fen=2_400_000),
-            account_pb2.BudgetLine(code="repairs", title="共用设施维修 Repairs", amount_fen=6_000_000),
-            account_pb2.BudgetLine(code="overhead_wires", title="飞线整治 Overhead wires", amount_fen=1_500_000),
+            accounts.NewBudgetLine("cleaning", "保洁 Cleaning", 9_600_000),
+            accounts.NewBudgetLine("security", "秩序维护 Security", 12_000_000),
+            accounts.NewBudgetLine("greening", "绿化 Greening", 2_400_000),
+            accounts.NewBudgetLine("repairs", "共用设施维修 Repairs", 6_000_000),
+            accounts.NewBudgetLine("overhead_wires", "飞线整治 Overhead wires", 1_500_000),
         ],
     )
     wires = await projects.create(
@@ -261,7 +247,7 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
         budget_fen=1_500_000,
         when=_at(9, 1),
     )
-    wires_id = wires.name.rsplit("/", 1)[1]
+    wires_id = wires.project.project_id
     months = {
         9: (
             [
@@ -292,7 +278,7 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
                 budget_line=line,
                 amount=amount,
                 memo="demo",
-                voucher=account_pb2.Voucher(
+                voucher=accounts.Voucher(
                     file_ref=f"vouchers/2026-{month:02d}/{line}.pdf",
                     sha256=hashlib.sha256(f"{month}{line}".encode()).hexdigest(),
                 ),
@@ -300,12 +286,13 @@ async def seed_shengjian_books(session: AsyncSession, app: ServiceApp) -> bool:
                 when=_at(month, day),
                 project_id=wires_id if line == "overhead_wires" else "",
             )
-        await disclosures.close_period(session, app, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
+        await disclosures.close_period(session, make_event, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
     return True
 
 
 async def seed_demo_data(app: ServiceApp) -> None:
+    """The app's start-up hook (`LINLI_DEMO_DATA=true`): everything in one transaction."""
     async with app.db.transaction() as session:
-        created = await seed(session, app)
-        books = await seed_shengjian_books(session, app)
+        created = await seed(session, app.make_event, app.clock.now())
+        books = await seed_shengjian_books(session, app.make_event)
     log.info("demo data seeded", extra={"org_units_created": created, "shengjian_books": books})

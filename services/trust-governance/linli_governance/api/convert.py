@@ -1,0 +1,331 @@
+"""Domain values → messages of `linli.governance.v1`, and the few request messages that become
+domain values whole (settings, committee, contract, meeting, budget lines).
+
+Enum fields are stored as their numbers; `X.ValueType(n)` gives them the message's enum type.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from linli.governance.v1 import (
+    account_pb2,
+    bodies_pb2,
+    disclosure_pb2,
+    org_pb2,
+    project_pb2,
+    rollout_pb2,
+    vote_pb2,
+)
+from linli_governance import accounts, bodies, disclosures, names, rollout
+from linli_governance.disclosures import ChainCheck, ObjectionView
+from linli_governance.projects import ProjectView
+from linli_governance.tables import AccountSettings, Committee, Contract, Disclosure, Meeting, OrgUnit
+from linli_governance.votes import OUTCOMES, VoteView
+from linli_runtime.times import to_timestamp
+
+# -- the org tree and the rollout ---------------------------------------------------------------
+
+
+def org_unit(u: OrgUnit) -> org_pb2.OrgUnit:
+    return org_pb2.OrgUnit(
+        path=u.path,
+        parent_path=u.parent_path or "",
+        kind=org_pb2.OrgUnitKind.ValueType(u.kind),
+        display_name=u.display_name,
+        display_name_en=u.display_name_en,
+        compound_type=org_pb2.CompoundType.ValueType(u.compound_type),
+        exclusive_area_dm2=u.exclusive_area_dm2,
+        create_time=to_timestamp(u.created_at),
+    )
+
+
+def rollout_view(v: rollout.RolloutView) -> rollout_pb2.Rollout:
+    return rollout_pb2.Rollout(
+        compound_path=v.rollout.compound_path,
+        stage=rollout_pb2.RolloutStage.ValueType(v.rollout.stage),
+        history=[
+            rollout_pb2.RolloutStep(stage=rollout_pb2.RolloutStage.ValueType(s.stage), date=s.date, note=s.note)
+            for s in v.history
+        ],
+        working_group=list(v.rollout.working_group),
+        checklist=[rollout_pb2.ChecklistItem(**item) for item in v.rollout.checklist],
+        compound_type=org_pb2.CompoundType.ValueType(v.compound_type),
+        update_time=to_timestamp(v.rollout.updated_at),
+    )
+
+
+def _stage_counts(counter: Counter[int]) -> list[rollout_pb2.StageCount]:
+    return [
+        rollout_pb2.StageCount(stage=rollout_pb2.RolloutStage.ValueType(s), count=counter[s])
+        for s in rollout.EVERY_STAGE
+        if counter[s]
+    ]
+
+
+def rollout_summary(s: rollout.RolloutSummary) -> rollout_pb2.SummarizeRolloutResponse:
+    return rollout_pb2.SummarizeRolloutResponse(
+        path=s.path,
+        compound_count=s.compound_count,
+        totals=_stage_counts(s.totals),
+        by_street=[rollout_pb2.RolloutGroup(key=k, counts=_stage_counts(v)) for k, v in s.by_street.items()],
+        by_compound_type=[
+            rollout_pb2.RolloutGroup(key=k, counts=_stage_counts(v)) for k, v in s.by_compound_type.items()
+        ],
+        headline=s.headline,
+    )
+
+
+# -- the trust common account -------------------------------------------------------------------
+
+
+def account_settings(s: AccountSettings) -> account_pb2.AccountSettings:
+    return account_pb2.AccountSettings(
+        compound_path=s.compound_path,
+        approval_threshold_fen=s.approval_threshold_fen,
+        surplus_share_basis_points=s.surplus_share_bp,
+        period_kind=account_pb2.PeriodKind.ValueType(s.period_kind),
+    )
+
+
+def settings_from(m: account_pb2.AccountSettings, compound_path: str) -> AccountSettings:
+    return AccountSettings(
+        compound_path=compound_path,
+        approval_threshold_fen=m.approval_threshold_fen,
+        surplus_share_bp=m.surplus_share_basis_points,
+        period_kind=m.period_kind,
+    )
+
+
+def transfer(v: accounts.TransferView) -> account_pb2.Transfer:
+    t = v.transfer
+    path = t.compound_path
+    return account_pb2.Transfer(
+        name=names.transfer_name(path, t.transfer_id),
+        compound_path=path,
+        kind=account_pb2.TransferKind.ValueType(t.kind),
+        state=account_pb2.TransferState.ValueType(t.state),
+        debit_account=t.debit_account,
+        credit_account=t.credit_account,
+        amount_fen=t.amount_fen,
+        budget_line=t.budget_line,
+        memo=t.memo,
+        voucher=account_pb2.Voucher(file_ref=t.voucher_ref, sha256=t.voucher_sha256) if t.voucher_ref else None,
+        approvals=[account_pb2.ApprovalParty.ValueType(p) for p in v.approvals],
+        reverses=names.transfer_name(path, t.reverses) if t.reverses else "",
+        reversed_by=names.transfer_name(path, t.reversed_by) if t.reversed_by else "",
+        owners_decision=t.owners_decision,
+        create_time=to_timestamp(t.created_at),
+        post_time=to_timestamp(t.posted_at),
+        disclosure=t.disclosure or "",
+        project=names.project_name(path, t.project) if t.project else "",
+    )
+
+
+def balances(b: accounts.Balances) -> account_pb2.GetBalancesResponse:
+    return account_pb2.GetBalancesResponse(
+        balances=[account_pb2.AccountBalance(account=a, balance_fen=f) for a, f in b.by_account.items()],
+        operating_fen=b.operating_fen,
+        maintenance_fund_fen=b.maintenance_fund_fen,
+        pending_fen=b.pending_fen,
+    )
+
+
+def budget(v: accounts.BudgetView) -> account_pb2.Budget:
+    b = v.budget
+    return account_pb2.Budget(
+        name=names.budget_name(b.compound_path, b.year),
+        compound_path=b.compound_path,
+        year=b.year,
+        lines=[
+            account_pb2.BudgetLine(code=line.code, title=line.title, amount_fen=line.amount_fen, actual_fen=actual)
+            for line, actual in v.lines
+        ],
+        state=account_pb2.BudgetState.ValueType(b.state),
+        approved_by_vote=b.approved_by_vote,
+    )
+
+
+def budget_lines_from(lines: list[account_pb2.BudgetLine]) -> list[accounts.NewBudgetLine]:
+    return [accounts.NewBudgetLine(line.code, line.title, line.amount_fen) for line in lines]
+
+
+# -- votes ----------------------------------------------------------------------------------------
+
+
+def vote(v: VoteView) -> vote_pb2.Vote:
+    row, t = v.vote, v.tally
+    return vote_pb2.Vote(
+        name=v.name,
+        compound_path=row.compound_path,
+        title=row.title,
+        matter=vote_pb2.VoteMatter.ValueType(row.matter),
+        subject=row.subject,
+        close_time=to_timestamp(row.close_time),
+        closed=row.closed,
+        outcome=vote_pb2.VoteOutcome.ValueType(row.outcome),
+        tally=vote_pb2.Tally(
+            electorate_area_dm2=t.electorate_area_dm2,
+            electorate_households=t.electorate_households,
+            participating_area_dm2=t.participating_area_dm2,
+            participating_households=t.participating_households,
+            for_area_dm2=t.for_area_dm2,
+            for_households=t.for_households,
+            quorum_by_area=t.quorum_by_area,
+            quorum_by_households=t.quorum_by_households,
+            approved_by_area=t.approved_by_area,
+            approved_by_households=t.approved_by_households,
+            outcome=OUTCOMES[t.outcome],
+        ),
+        unconfirmed_paper_ballots=v.unconfirmed_paper_ballots,
+    )
+
+
+# -- disclosures ----------------------------------------------------------------------------------
+
+
+def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
+    body = disclosures.content(d)
+    budget_of = body.get("budget", {})
+    return disclosure_pb2.Disclosure(
+        name=d.name,
+        compound_path=d.compound_path,
+        period=d.period,
+        period_start=to_timestamp(d.period_start),
+        period_end=to_timestamp(d.period_end),
+        income=[disclosure_pb2.DisclosureLine(account=a, amount_fen=v) for a, v in body["income"].items()],
+        expenses=[
+            disclosure_pb2.DisclosureLine(
+                account=a,
+                amount_fen=v,
+                budget_fen=budget_of.get(a, {}).get("budget_fen", 0),
+                year_actual_fen=budget_of.get(a, {}).get("year_actual_fen", 0),
+            )
+            for a, v in body["expenses"].items()
+        ],
+        income_fen=body["income_fen"],
+        expense_fen=body["expense_fen"],
+        surplus_fen=body["income_fen"] - body["expense_fen"],
+        to_maintenance_fund_fen=body["to_maintenance_fund_fen"],
+        operating_balance_fen=body["operating_balance_fen"],
+        maintenance_fund_balance_fen=body["maintenance_fund_balance_fen"],
+        pending_transfers=body["pending_transfers"],
+        pending_fen=body["pending_fen"],
+        transfer_count=body["transfer_count"],
+        seal_hash=d.seal_hash,
+        previous_seal_hash=d.previous_seal_hash,
+        publish_time=to_timestamp(d.published_at),
+    )
+
+
+def chain_check(c: ChainCheck) -> disclosure_pb2.VerifyDisclosureChainResponse:
+    return disclosure_pb2.VerifyDisclosureChainResponse(
+        valid=c.valid, checked=c.checked, broken_disclosure=c.broken_disclosure, reason=c.reason
+    )
+
+
+def objection(v: ObjectionView) -> disclosure_pb2.Objection:
+    o = v.objection
+    return disclosure_pb2.Objection(
+        name=v.name,
+        kind=disclosure_pb2.ObjectionKind.ValueType(o.kind),
+        account=o.account,
+        text=o.text,
+        household_path=o.household_path,
+        create_time=to_timestamp(o.created_at),
+        deadline=to_timestamp(o.deadline),
+        overdue=v.overdue,
+    )
+
+
+# -- governance bodies ----------------------------------------------------------------------------
+
+
+def committee(c: Committee) -> bodies_pb2.OwnersCommittee:
+    return bodies_pb2.OwnersCommittee(
+        compound_path=c.compound_path,
+        formation_date=c.formation_date,
+        term_end_date=c.term_end_date,
+        members=[bodies_pb2.CommitteeMember(**m) for m in c.members],
+        elected_by_vote=c.elected_by_vote,
+    )
+
+
+def committee_from(m: bodies_pb2.OwnersCommittee, compound_path: str) -> bodies.NewCommittee:
+    return bodies.NewCommittee(
+        compound_path=compound_path,
+        formation_date=m.formation_date,
+        term_end_date=m.term_end_date,
+        members=[bodies.Member(x.display_name, x.role, x.household_path) for x in m.members],
+        elected_by_vote=m.elected_by_vote,
+    )
+
+
+def contract(c: Contract) -> bodies_pb2.TrustContract:
+    return bodies_pb2.TrustContract(
+        compound_path=c.compound_path,
+        trustee_name=c.trustee_name,
+        start_date=c.start_date,
+        end_date=c.end_date,
+        remuneration=bodies_pb2.RemunerationRule(
+            fixed_fen=c.fixed_fen, income_share_basis_points=c.income_share_bp, cap_fen=c.cap_fen
+        ),
+        service_standards=[bodies_pb2.ServiceStandard(**s) for s in c.standards],
+        supervisor_name=c.supervisor_name,
+        hired_by_vote=c.hired_by_vote,
+    )
+
+
+def contract_from(m: bodies_pb2.TrustContract, compound_path: str) -> bodies.NewContract:
+    return bodies.NewContract(
+        compound_path=compound_path,
+        trustee_name=m.trustee_name,
+        start_date=m.start_date,
+        end_date=m.end_date,
+        fixed_fen=m.remuneration.fixed_fen,
+        income_share_bp=m.remuneration.income_share_basis_points,
+        cap_fen=m.remuneration.cap_fen,
+        standards=[bodies.Standard(s.code, s.description, s.unit, s.target) for s in m.service_standards],
+        supervisor_name=m.supervisor_name,
+        hired_by_vote=m.hired_by_vote,
+    )
+
+
+def meeting(m: Meeting) -> bodies_pb2.MeetingRecord:
+    return bodies_pb2.MeetingRecord(
+        name=names.meeting_name(m.compound_path, m.meeting_id),
+        compound_path=m.compound_path,
+        date=m.date,
+        attendees=[bodies_pb2.Attendee(**a) for a in m.attendees],
+        topics=m.topics,
+        decisions=m.decisions,
+        create_time=to_timestamp(m.created_at),
+    )
+
+
+def meeting_from(r: bodies_pb2.CreateMeetingRecordRequest) -> bodies.NewMeeting:
+    return bodies.NewMeeting(
+        date=r.date,
+        attendees=[bodies.Attendee(a.display_name, a.party) for a in r.attendees],
+        topics=list(r.topics),
+        decisions=list(r.decisions),
+    )
+
+
+# -- projects -------------------------------------------------------------------------------------
+
+
+def project(v: ProjectView) -> project_pb2.Project:
+    p = v.project
+    return project_pb2.Project(
+        name=v.name,
+        compound_path=p.compound_path,
+        kind=project_pb2.ProjectKind.ValueType(p.kind),
+        title=p.title,
+        budget_line=p.budget_line,
+        budget_fen=p.budget_fen,
+        spent_fen=v.spent_fen,
+        status=project_pb2.ProjectStatus.ValueType(p.status),
+        photo_refs=p.photo_refs,
+        create_time=to_timestamp(p.created_at),
+    )
