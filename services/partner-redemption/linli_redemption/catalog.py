@@ -18,7 +18,7 @@ from linli_runtime import paging
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from linli_runtime.models import typed, typed_all
+from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
 
@@ -64,7 +64,7 @@ class Catalog:
                 merchant_id=merchant_id, id=new.reward_id, display_name=new.display_name, points=new.points,
                 stock=new.stock, per_volunteer_limit=new.per_volunteer_limit, daily_quota=new.daily_quota,
                 valid_from=new.valid_from, valid_until=new.valid_until, create_time=now))
-            return typed(Reward, (await conn.execute(key)).one())
+            return loaded(Reward, (await conn.execute(key)).one())
 
         return await run_in_transaction(self.db, create)
 
@@ -74,7 +74,7 @@ class Catalog:
                 REWARDS.c.merchant_id == merchant_id, REWARDS.c.id == reward_id))).first()
         if row is None:
             raise NotFound(f"merchant {merchant_id} has no reward {reward_id}", reason="REWARD_NOT_FOUND")
-        return typed(Reward, row)
+        return loaded(Reward, row)
 
     async def list(self, merchant_id: str, page_token: str, size: int, *,
                    valid_at: datetime | None = None) -> tuple[list[Reward], str]:
@@ -86,7 +86,7 @@ class Catalog:
         async with self.db.reading() as conn:
             rows, next_token = await paging.keyset_page(conn, query, REWARDS.c.id, kind=kind,
                                                         page_token=page_token, size=size)
-        return typed_all(Reward, rows), next_token
+        return loaded_all(Reward, rows), next_token
 
     async def restock(self, found: Reward, units: int, request_id: str) -> Reward:
         """Add `units` to `found` (from `get`) once per request id."""

@@ -24,7 +24,7 @@ from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
 from linli_runtime.events.envelope import EventFactory
-from linli_runtime.models import table, typed, typed_all
+from linli_runtime.models import loaded, loaded_all, table
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 M = TypeVar("M", bound=SQLModel)
@@ -65,7 +65,7 @@ class Community:
                                        .order_by(rows_of.c.create_time.desc(), rows_of.c.id)
                                        .offset(offset).limit(size + 1))).all()
         more = len(rows) > size
-        return typed_all(model, rows[:size]), paging.encode_token(kind, offset + size) if more else ""
+        return loaded_all(model, rows[:size]), paging.encode_token(kind, offset + size) if more else ""
 
     # -- needs and resources -------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class Community:
         async def create(conn: AsyncConnection) -> Need:
             await conn.execute(NEEDS.insert().values(id=need_id, community_path=path, title=title, detail=detail,
                                                      raised_by=raised_by, create_time=now))
-            return typed(Need, (await conn.execute(sa.select(NEEDS).where(NEEDS.c.id == need_id))).one())
+            return loaded(Need, (await conn.execute(sa.select(NEEDS).where(NEEDS.c.id == need_id))).one())
 
         return await run_in_transaction(self.db, create)
 
@@ -95,7 +95,7 @@ class Community:
                 raise InvalidArgument.field("partner_id", f"is not a partner of {path}")
             await conn.execute(RESOURCES.insert().values(id=resource_id, community_path=path, title=title,
                                                          detail=detail, partner_id=partner_id, create_time=now))
-            return typed(Resource, (await conn.execute(sa.select(RESOURCES).where(
+            return loaded(Resource, (await conn.execute(sa.select(RESOURCES).where(
                 RESOURCES.c.id == resource_id))).one())
 
         return await run_in_transaction(self.db, create)
@@ -118,7 +118,7 @@ class Community:
             if existing is not None:
                 if existing.fingerprint != digest:
                     raise AlreadyExists("this request id created a different project", reason="REQUEST_ID_REUSED")
-                return typed(Project, existing)
+                return loaded(Project, existing)
             if (await conn.execute(sa.select(NEEDS.c.id).where(
                     NEEDS.c.id == new.need_id, NEEDS.c.community_path == path))).first() is None:
                 raise InvalidArgument.field("need_id", f"is not a need of {path}")
@@ -135,7 +135,7 @@ class Community:
             await publish_in(conn, self.make_event("redemption.project.created", events.ProjectCreated(
                 project_id=project_id, community_path=path, title=new.title, need_id=new.need_id,
                 resource_ids=resource_ids, owner=new.owner), path))
-            return typed(Project, (await conn.execute(sa.select(PROJECTS).where(
+            return loaded(Project, (await conn.execute(sa.select(PROJECTS).where(
                 PROJECTS.c.id == project_id))).one())
 
         return await run_in_transaction(self.db, create)
@@ -152,12 +152,12 @@ class Community:
             if found.state == CLOSED:
                 if found.outcome != outcome:
                     raise FailedPrecondition("the project is closed already", reason="PROJECT_CLOSED")
-                return typed(Project, found)
+                return loaded(Project, found)
             await conn.execute(PROJECTS.update().where(key).values(state=CLOSED, outcome=outcome,
                                                                    close_time=self.clock.now()))
             await publish_in(conn, self.make_event("redemption.project.closed", events.ProjectClosed(
                 project_id=found.id, community_path=path, outcome=outcome), path))
-            return typed(Project, (await conn.execute(sa.select(PROJECTS).where(key))).one())
+            return loaded(Project, (await conn.execute(sa.select(PROJECTS).where(key))).one())
 
         return await run_in_transaction(self.db, close)
 

@@ -22,7 +22,7 @@ from linli_redemption.tables import DUTY_ROTATIONS, DUTY_SWAPS, PARTNERS, DutyRo
 from linli_runtime import paging
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from linli_runtime.models import typed, typed_all
+from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
 MAX_UNITS = 200
@@ -79,11 +79,11 @@ class Duty:
         found = (await conn.execute(sa.select(DUTY_ROTATIONS).where(DUTY_ROTATIONS.c.community_path == path))).first()
         if found is None:
             raise NotFound(f"{path} has no duty rotation yet", reason="ROTATION_NOT_FOUND")
-        rotation = typed(DutyRotation, found)
+        rotation = loaded(DutyRotation, found)
         swaps = (await conn.execute(sa.select(DUTY_SWAPS).where(
             DUTY_SWAPS.c.community_path == path, DUTY_SWAPS.c.version == rotation.version)
             .order_by(DUTY_SWAPS.c.seq))).all()
-        return rotation, typed_all(DutySwap, swaps)
+        return rotation, loaded_all(DutySwap, swaps)
 
     async def set_rotation(self, path: str, partner_ids: Sequence[str], start: date,
                            period_days: int) -> list[DutyPeriod]:

@@ -24,7 +24,7 @@ from linli_runtime.auth import normalize_path
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from linli_runtime.models import typed
+from linli_runtime.models import loaded
 from linli_runtime.transactions import run_in_transaction
 
 # Built once: every POS call reads a session (a reused statement skips SQLAlchemy's per-call
@@ -105,7 +105,7 @@ class Members:
         async with self.db.reading() as conn:
             row = (await conn.execute(query)).first()
         if row is not None:
-            return typed(MemberCard, row)
+            return loaded(MemberCard, row)
         if not issue:
             raise NotFound(f"volunteer {volunteer_id} has no member card yet", reason="MEMBER_CARD_NOT_FOUND")
         try:
@@ -117,12 +117,12 @@ class Members:
         async def create(conn: AsyncConnection) -> MemberCard:
             existing = (await conn.execute(query)).first()
             if existing is not None:
-                return typed(MemberCard, existing)
+                return loaded(MemberCard, existing)
             number, secret = member_codes.new_card()
             await conn.execute(MEMBER_CARDS.insert().values(
                 card_number=number, community_path=path, volunteer_id=volunteer_id, display_name=name,
                 secret=secret, create_time=self.clock.now()))
-            return typed(MemberCard, (await conn.execute(query)).one())
+            return loaded(MemberCard, (await conn.execute(query)).one())
 
         return await run_in_transaction(self.db, create)
 
@@ -138,7 +138,7 @@ class Members:
             row = (await conn.execute(sa.select(MEMBER_CARDS).where(MEMBER_CARDS.c.card_number == number))).first()
         if row is None:
             raise member_codes.wrong_code()
-        card = typed(MemberCard, row)
+        card = loaded(MemberCard, row)
         now = self.clock.now()
         step = member_codes.verify(card.secret, otp, now)
         if not in_community(card.community_path, who.community_path):
@@ -152,7 +152,7 @@ class Members:
                 if used.terminal_id != who.terminal_id:
                     raise FailedPrecondition("this member code has been used already; ask the member to show "
                                              "a new one", reason="MEMBER_CODE_REPLAYED")
-                return session_of(typed(SessionRow, used))  # the same terminal asking again: its reply was lost
+                return session_of(loaded(SessionRow, used))  # the same terminal asking again: its reply was lost
             opened = MemberSession(f"ms-{uuid.uuid4().hex}", card.community_path, card.volunteer_id,
                                    mask_name(card.display_name), now + member_codes.SESSION_TTL)
             await conn.execute(MEMBER_SESSIONS.insert().values(
@@ -169,4 +169,4 @@ class Members:
         check_session_id(session_id)
         async with self.db.reading() as conn:
             row = (await conn.execute(SESSION_BY_ID, {"sid": session_id})).first()
-        return live_session(who, None if row is None else typed(SessionRow, row), self.clock.now())
+        return live_session(who, None if row is None else loaded(SessionRow, row), self.clock.now())

@@ -17,7 +17,7 @@ from linli_runtime import paging
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, NotFound
-from linli_runtime.models import typed, typed_all
+from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
 MEMBER_UNIT, SIGNED_PARTNER, MERCHANT = "member_unit", "signed_partner", "merchant"
@@ -50,7 +50,7 @@ class Partners:
     async def _find(self, partner_id: str) -> Partner | None:
         async with self.db.reading() as conn:
             row = (await conn.execute(sa.select(PARTNERS).where(PARTNERS.c.id == partner_id))).first()
-        return None if row is None else typed(Partner, row)
+        return None if row is None else loaded(Partner, row)
 
     async def get(self, partner_id: str) -> Partner:
         found = await self._find(partner_id)
@@ -74,7 +74,7 @@ class Partners:
             rows, next_token = await paging.keyset_page(
                 conn, query, PARTNERS.c.id, kind=f"ListPartners:{community_path}:{kind or ''}",
                 page_token=page_token, size=size)
-        return typed_all(Partner, rows), next_token
+        return loaded_all(Partner, rows), next_token
 
     async def create(self, new: NewPartner) -> Partner:
         by_id = sa.select(PARTNERS).where(PARTNERS.c.id == new.partner_id)
@@ -87,7 +87,7 @@ class Partners:
                 id=new.partner_id, community_path=new.community_path, kind=new.kind, display_name=new.display_name,
                 display_name_en=new.display_name_en, contact=new.contact, agreement=new.agreement,
                 placeholder=new.placeholder, create_time=now))
-            return typed(Partner, (await conn.execute(by_id)).one())
+            return loaded(Partner, (await conn.execute(by_id)).one())
 
         return await run_in_transaction(self.db, create)
 

@@ -42,7 +42,7 @@ from linli_runtime import times
 from linli_runtime.db import Database
 from linli_runtime.errors import NotFound
 from linli_runtime.events import publish_in
-from linli_runtime.models import typed, typed_all
+from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
 R = REDEMPTIONS.c
@@ -87,31 +87,31 @@ class SqlRedemptionStore:
             existing = (await conn.execute(_BY_REQUEST, {"merchant_id": merchant_id,
                                                          "request_id": request_id})).first()
             if existing is not None:
-                return typed(Redemption, existing), None
+                return loaded(Redemption, existing), None
             if session_id is None:
                 return None, None
             row = (await conn.execute(SESSION_BY_ID, {"sid": session_id})).first()
-        return None, None if row is None else typed(MemberSession, row)
+        return None, None if row is None else loaded(MemberSession, row)
 
     async def session(self, session_id: str) -> MemberSession | None:
         async with self.db.reading() as conn:
             row = (await conn.execute(SESSION_BY_ID, {"sid": session_id})).first()
-        return None if row is None else typed(MemberSession, row)
+        return None if row is None else loaded(MemberSession, row)
 
     async def reward(self, merchant_id: str, reward_id: str) -> Reward | None:
         async with self.db.reading() as conn:
             row = (await conn.execute(_REWARD, {"merchant_id": merchant_id, "reward_id": reward_id})).first()
-        return None if row is None else typed(Reward, row)
+        return None if row is None else loaded(Reward, row)
 
     async def get(self, merchant_id: str, redemption_id: str) -> Redemption | None:
         async with self.db.reading() as conn:
             row = (await conn.execute(_BY_ID, {"merchant_id": merchant_id, "rid": redemption_id})).first()
-        return None if row is None else typed(Redemption, row)
+        return None if row is None else loaded(Redemption, row)
 
     async def by_request(self, merchant_id: str, request_id: str) -> Redemption | None:
         async with self.db.reading() as conn:
             row = (await conn.execute(_BY_REQUEST, {"merchant_id": merchant_id, "request_id": request_id})).first()
-        return None if row is None else typed(Redemption, row)
+        return None if row is None else loaded(Redemption, row)
 
     async def merchant_display_name(self, merchant_id: str) -> str:
         async with self.db.reading() as conn:
@@ -125,11 +125,11 @@ class SqlRedemptionStore:
                                           .order_by(R.create_time).limit(limit))).all()
             refunds = (await conn.execute(sa.select(REFUNDS).where(
                 REFUNDS.c.completed == sa.false(), REFUNDS.c.create_time < cutoff).limit(limit))).all()
-        return typed_all(Redemption, pending), typed_all(Refund, refunds)
+        return loaded_all(Redemption, pending), loaded_all(Refund, refunds)
 
     async def refund(self, refund_id: str) -> Refund:
         async with self.db.reading() as conn:
-            return typed(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": refund_id})).one())
+            return loaded(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": refund_id})).one())
 
     # -- redeem --------------------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class SqlRedemptionStore:
             if attempts > 1:  # retried after a unique-key race: a concurrent retry may have won it
                 again = (await conn.execute(_BY_REQUEST, by_request)).first()
                 if again is not None:
-                    return typed(Redemption, again)
+                    return loaded(Redemption, again)
             return await self._reserve(conn, reservation)
 
         return await run_in_transaction(self.db, reserve)
@@ -152,7 +152,7 @@ class SqlRedemptionStore:
         found = (await conn.execute(_REWARD, {"merchant_id": r.merchant_id, "reward_id": r.reward_id})).first()
         if found is None:
             raise NotFound(f"merchant {r.merchant_id} has no reward {r.reward_id}", reason="REWARD_NOT_FOUND")
-        item = typed(Reward, found)
+        item = loaded(Reward, found)
         points = rules.price(item, r.quantity, r.expected_points, r.now)
         if rules.needs_lock(item):
             # The stock update also locks the reward's row (PostgreSQL), so the counts below see
@@ -175,7 +175,7 @@ class SqlRedemptionStore:
             masked_member=r.member.masked_member, reward_id=r.reward_id, reward_name=item.display_name,
             quantity=r.quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}",
             create_time=r.now))).one()
-        return typed(Redemption, row)
+        return loaded(Redemption, row)
 
     async def mark_hold_placed(self, redemption_id: str) -> bool:
         return await self.db.write_one(_MARK_PLACED, {"rid": redemption_id}) == 1
@@ -203,7 +203,7 @@ class SqlRedemptionStore:
             if done is None:
                 return None
             await publish_in(conn, event)
-            return typed(Redemption, done)
+            return loaded(Redemption, done)
 
         return await run_in_transaction(self.db, work)
 
@@ -220,12 +220,12 @@ class SqlRedemptionStore:
         async def work(conn: AsyncConnection) -> Refund:
             existing = (await conn.execute(by_request)).first()
             if existing is not None:
-                return typed(Refund, existing)
+                return loaded(Refund, existing)
             found = (await conn.execute(target)).first()
             if found is None:
                 raise NotFound(f"no redemption {r.redemption_id} at merchant {r.merchant_id}",
                                reason="REDEMPTION_NOT_FOUND")
-            row = typed(Redemption, found)
+            row = loaded(Redemption, found)
             amount = rules.refund_amount(row, r.points, r.now, r.window)
             await conn.execute(REDEMPTIONS.update().where(R.id == row.id).values(
                 refunded_points=R.refunded_points + amount))
@@ -236,7 +236,7 @@ class SqlRedemptionStore:
                 id=fid, redemption_id=row.id, merchant_id=r.merchant_id, request_id=r.request_id,
                 fingerprint=r.fingerprint, community_path=row.community_path, points=amount, reason=r.reason,
                 create_time=r.now))
-            return typed(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": fid})).one())
+            return loaded(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": fid})).one())
 
         return await run_in_transaction(self.db, work)
 

@@ -1,11 +1,13 @@
 """The service's tables, each declared once as a SQLModel model on the service's own registry.
 
-The models are the type of every row the domain modules return (`typed`, `typed_all`); the
-redeem path is hot, so it builds SQLAlchemy Core statements from the models' tables (the
-upper-case names below) instead of going through the ORM's unit of work. Times are stored
-timezone-aware in UTC; SQLite hands them back naive, so readers go through `times.as_utc`.
-Python defaults repeat the server defaults, so a row built in memory (tests) reads like one
-read back from the database.
+The models are the type of every row the domain modules return. The redeem path is hot, so
+statements are SQLAlchemy Core built from the models' tables (the upper-case names below), not
+the ORM's unit of work, and rows read back become models with `linli_runtime.models.loaded`
+(no validation: the database holds them to the schema, and validating a table model costs
+~200 µs a row — a page of 1,000 partners would spend a fifth of a second on it). Times are
+stored timezone-aware in UTC; SQLite hands them back naive, so readers go through
+`times.as_utc`. Python defaults repeat the server defaults, so a row built in memory (tests)
+reads like one read back from the database.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from linli_runtime.auth import Principal, PrincipalKind, Role
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Unauthenticated
-from linli_runtime.models import typed, typed_all
+from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
 SCHEME = "terminal"
@@ -127,7 +127,7 @@ class Terminals:
             await conn.execute(TERMINALS.insert().values(
                 id=terminal_id, merchant_id=merchant_id, display_name=display_name, secret_salt=salt,
                 secret_hash=digest, create_time=now, secret_time=now))
-            return typed(Terminal, (await conn.execute(by_id)).one())
+            return loaded(Terminal, (await conn.execute(by_id)).one())
 
         return IssuedSecret(await run_in_transaction(self.db, create), secret)
 
@@ -137,7 +137,7 @@ class Terminals:
                 TERMINALS.c.id == terminal_id, TERMINALS.c.merchant_id == merchant_id))).first()
         if row is None:
             raise NotFound(f"merchant {merchant_id} has no terminal {terminal_id}", reason="TERMINAL_NOT_FOUND")
-        return typed(Terminal, row)
+        return loaded(Terminal, row)
 
     async def rotate_secret(self, found: Terminal) -> IssuedSecret:
         """A new secret for `found` (from `get`); the old one stops working at once."""
@@ -158,4 +158,4 @@ class Terminals:
             rows, next_token = await paging.keyset_page(
                 conn, sa.select(TERMINALS).where(TERMINALS.c.merchant_id == merchant_id), TERMINALS.c.id,
                 kind=f"ListTerminals:{merchant_id}", page_token=page_token, size=size)
-        return typed_all(Terminal, rows), next_token
+        return loaded_all(Terminal, rows), next_token
