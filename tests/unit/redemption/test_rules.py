@@ -4,6 +4,7 @@ member sessions, the rotating duty, settlement's reconciliation and the catalogu
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from linli_redemption import redemption_rules as rules
@@ -21,15 +22,15 @@ NOW = datetime(2026, 11, 7, 9, 0, tzinfo=UTC)  # 17:00 in Shanghai
 TILL = TerminalCaller("till-1", "health", "chengdu/jinjiang/chenglonglu/fengshu")
 
 
-def reward(**changes: object) -> Reward:
-    values: dict[str, object] = dict(merchant_id="health", id="kit", display_name="first-aid kit", points=40,
+def reward(**changes: Any) -> Reward:
+    values: dict[str, Any] = dict(merchant_id="health", id="kit", display_name="first-aid kit", points=40,
                                      stock=-1, create_time=NOW)
     values.update(changes)
     return Reward(**values)
 
 
-def redemption(**changes: object) -> Redemption:
-    values: dict[str, object] = dict(
+def redemption(**changes: Any) -> Redemption:
+    values: dict[str, Any] = dict(
         id="r-1", merchant_id="health", request_id="q", fingerprint="f", terminal_id="till-1",
         community_path=TILL.community_path, volunteer_id="v-1", masked_member="王*英", reward_id="kit",
         reward_name="first-aid kit", quantity=1, points=40, state=rules.COMMITTED, hold_id="redemption:r-1",
