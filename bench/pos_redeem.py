@@ -238,7 +238,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
         points, points_addr = start_service("linli_points.main", {
             "DATABASE_URL": url("points"), "NATS_URL": nats.url}, tmp / "points.log")
         procs.append(points)
-        app, app_addr = start_service("linli_redemption.main", {
+        app, app_addr = start_service("linli_redemption.app", {
             "DATABASE_URL": url("redemption"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
             "VOLUNTEER_POINTS_SERVICE_ADDR": points_addr}, tmp / "redemption.log")
         procs.append(app)

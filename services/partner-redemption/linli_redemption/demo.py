@@ -7,18 +7,19 @@ every row has a fixed id and is inserted only when missing."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_redemption.tables import duty_rotation, partner, reward, terminal
+from linli_redemption.partners import MEMBER_UNIT, MERCHANT, SIGNED_PARTNER
+from linli_redemption.tables import DUTY_ROTATIONS, PARTNERS, REWARDS, TERMINALS
 from linli_redemption.terminals import hash_secret
 from linli_runtime import demo
+from linli_runtime.clock import Clock
+from linli_runtime.db import Database
 from linli_runtime.transactions import run_in_transaction
-
-if TYPE_CHECKING:
-    from linli_redemption.main import RedemptionApp
 
 log = logging.getLogger("linli.redemption.demo")
 
@@ -37,7 +38,7 @@ PLACEHOLDER_MERCHANTS = [
     ("fengshu-bookshop", "枫叶书屋", "Maple Leaf bookshop"),
     ("jinjiang-repair", "锦江家电维修", "Jinjiang appliance repair"),
 ]
-REWARDS = {
+CATALOGUES = {
     DEMO_MERCHANT: [("blood-pressure-check", "血压测量", 10, -1),
                     ("health-consultation", "健康咨询（30分钟）", 30, 100),
                     ("flu-vaccine-voucher", "流感疫苗抵用券", 80, 20)],
@@ -46,9 +47,10 @@ REWARDS = {
 DEFAULT_REWARDS = [("voucher-10", "10元代金券", 20, 50)]
 
 
-async def seed_demo(app: RedemptionApp) -> None:
+async def seed_demo(db: Database, clock: Clock) -> None:
     data = demo.load()["fengshu"]
-    await run_in_transaction(app.db, lambda conn: _seed(conn, app, data))
+    now = clock.now()
+    await run_in_transaction(db, lambda conn: _seed(conn, now, data))
     log.info("demo data seeded", extra={"community": data["path"]})
 
 
@@ -58,31 +60,31 @@ async def _insert_missing(conn: AsyncConnection, table: sa.Table, key: dict[str,
         await conn.execute(table.insert().values(**key, **values))
 
 
-async def _seed(conn: AsyncConnection, app: RedemptionApp, data: dict[str, Any]) -> None:
-    path, now = data["path"], app.clock.now()
+async def _seed(conn: AsyncConnection, now: datetime, data: dict[str, Any]) -> None:
+    path = data["path"]
     rows: list[tuple[str, str, str, str, bool]] = []
     for i in range(1, data["member_units"] + 1):
-        rows.append((f"member-unit-{i:02d}", "member_unit", f"共建成员单位{i:02d}", f"Member unit {i:02d}", True))
+        rows.append((f"member-unit-{i:02d}", MEMBER_UNIT, f"共建成员单位{i:02d}", f"Member unit {i:02d}", True))
     for i in range(1, data["partners_signed"] + 1):
-        rows.append((f"partner-{i:02d}", "signed_partner", f"红枫社区合伙人{i:02d}", f"Red Maple partner {i:02d}",
+        rows.append((f"partner-{i:02d}", SIGNED_PARTNER, f"红枫社区合伙人{i:02d}", f"Red Maple partner {i:02d}",
                      True))
     named = {m["slug"]: m for m in data["merchant_list"]}
     for slug, m in named.items():
-        rows.append((slug, "merchant", m["name"], m["name_en"], False))
+        rows.append((slug, MERCHANT, m["name"], m["name_en"], False))
     for slug, name, name_en in PLACEHOLDER_MERCHANTS[: data["merchants"] - len(named)]:
-        rows.append((slug, "merchant", name, name_en, True))
+        rows.append((slug, MERCHANT, name, name_en, True))
     for pid, kind, name, name_en, placeholder in rows:
-        await _insert_missing(conn, partner, {"id": pid}, dict(
+        await _insert_missing(conn, PARTNERS, {"id": pid}, dict(
             community_path=path, kind=kind, display_name=name, display_name_en=name_en, placeholder=placeholder,
-            create_time=now, agreement="" if kind == "member_unit" else f"agreement {pid} (placeholder)"))
-        if kind == "merchant":
-            for rid, rname, points, stock in REWARDS.get(pid, DEFAULT_REWARDS):
-                await _insert_missing(conn, reward, {"merchant_id": pid, "id": rid},
+            create_time=now, agreement="" if kind == MEMBER_UNIT else f"agreement {pid} (placeholder)"))
+        if kind == MERCHANT:
+            for rid, rname, points, stock in CATALOGUES.get(pid, DEFAULT_REWARDS):
+                await _insert_missing(conn, REWARDS, {"merchant_id": pid, "id": rid},
                                       dict(display_name=rname, points=points, stock=stock, create_time=now))
     # The member units take weekly duty in turn (the article: "rotating duty"; order a placeholder).
     units = ",".join(f"member-unit-{i:02d}" for i in range(1, data["member_units"] + 1))
-    await _insert_missing(conn, duty_rotation, {"community_path": path}, dict(
+    await _insert_missing(conn, DUTY_ROTATIONS, {"community_path": path}, dict(
         partner_ids=units, start_date="2026-01-05", period_days=7, version="demo"))
-    await _insert_missing(conn, terminal, {"id": DEMO_TERMINAL}, dict(
+    await _insert_missing(conn, TERMINALS, {"id": DEMO_TERMINAL}, dict(
         merchant_id=DEMO_MERCHANT, display_name="demo POS (front desk)", secret_salt=DEMO_SALT,
         secret_hash=hash_secret(DEMO_SALT, DEMO_TERMINAL_SECRET), create_time=now, secret_time=now))

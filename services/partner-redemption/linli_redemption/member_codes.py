@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import struct
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from linli_runtime.errors import FailedPrecondition, InvalidArgument
 
@@ -34,7 +34,6 @@ def step_of(when: datetime) -> int:
 
 
 def step_end(step: int) -> datetime:
-    from datetime import UTC
     return datetime.fromtimestamp((step + 1) * STEP_SECONDS, UTC)
 
 

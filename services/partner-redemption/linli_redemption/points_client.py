@@ -1,43 +1,57 @@
-"""volunteer-points over gRPC: the ledger's holds, transfers and balances, and volunteers'
-names. Statuses that mean "the outcome is unknown" (UNAVAILABLE, DEADLINE_EXCEEDED, …)
-become `LedgerUnavailable`; refusals keep their ErrorInfo reason so callers can decide."""
+"""`points.Points` over gRPC: volunteer-points' LedgerService and VolunteerService.
+
+The one module that knows volunteer-points' protos and status codes. Messages become
+`points` values, and status codes become `points` errors in one place (`translate`):
+codes that say the ledger decided become `PointsRefused` (or the kind the saga branches on),
+every other code leaves the outcome unknown and becomes `PointsUnavailable`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from linli.points.v1 import ledger_pb2 as lpb
 from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
-from linli_runtime.errors import Unavailable
+from linli_redemption.points import (
+    CLEARING,
+    ClearingEntry,
+    Hold,
+    HoldPosted,
+    HoldState,
+    InsufficientPoints,
+    PointsNotFound,
+    PointsRefused,
+    PointsUnavailable,
+    Transfer,
+    TransferKind,
+    volunteer_account,
+)
+from linli_runtime.times import as_utc
 
-CLEARING = "system/redemption-clearing"
+R = TypeVar("R", bound=Message)
+
+# Codes that say the ledger decided: anything else leaves the outcome unknown.
+DECIDED = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+                     grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED})
+# ErrorInfo reasons the saga tells apart.
+REFUSALS: dict[str, type[PointsRefused]] = {"INSUFFICIENT_POINTS": InsufficientPoints, "HOLD_POSTED": HoldPosted}
+
+HOLD_STATES = {lpb.HOLD_STATE_PENDING: HoldState.PENDING, lpb.HOLD_STATE_POSTED: HoldState.POSTED,
+               lpb.HOLD_STATE_VOIDED: HoldState.VOIDED, lpb.HOLD_STATE_EXPIRED: HoldState.EXPIRED}
+TRANSFER_KINDS = {lpb.TRANSFER_KIND_DIRECT: TransferKind.DIRECT, lpb.TRANSFER_KIND_PENDING: TransferKind.PENDING,
+                  lpb.TRANSFER_KIND_POST: TransferKind.POST, lpb.TRANSFER_KIND_VOID: TransferKind.VOID,
+                  lpb.TRANSFER_KIND_REVERSAL: TransferKind.REVERSAL}
 
 
-def volunteer_account(volunteer_id: str) -> str:
-    return f"volunteers/{volunteer_id}"
-
-
-class LedgerUnavailable(Unavailable):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"volunteer-points did not answer ({what}); retry with the same request id",
-                         reason="LEDGER_UNAVAILABLE")
-
-
-class LedgerRefusal(Exception):
-    """The ledger refused the call (its decision is final for this request)."""
-
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
-        super().__init__(f"{code.name} {reason}: {message}")
-        self.code, self.reason, self.message = code, reason, message
-
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason in a status's rich details ("" when there is none)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError is call-like enough
     for detail in status.details if status else []:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -46,9 +60,26 @@ def _reason(error: grpc.aio.AioRpcError) -> str:
     return ""
 
 
-# Codes that say the ledger decided: anything else leaves the outcome unknown.
-DECIDED = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-           grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED}
+def translate(error: grpc.aio.AioRpcError, what: str) -> Exception:
+    """The domain error for a failed call to volunteer-points."""
+    code = error.code()
+    if code not in DECIDED:
+        return PointsUnavailable(what)
+    reason, message = error_reason(error), error.details() or ""
+    if code == grpc.StatusCode.NOT_FOUND:
+        return PointsNotFound(reason or "NOT_FOUND", message)
+    return REFUSALS.get(reason, PointsRefused)(reason or code.name, message)
+
+
+def hold_of(message: lpb.Hold) -> Hold:
+    # A state this service does not know (a newer ledger) is treated as pending: recovery asks again.
+    return Hold(hold_id=message.hold_id, state=HOLD_STATES.get(message.state, HoldState.PENDING),
+                amount=int(message.amount))
+
+
+def transfer_of(message: lpb.Transfer) -> Transfer:
+    return Transfer(transfer_id=message.transfer_id, kind=TRANSFER_KINDS.get(message.kind, TransferKind.OTHER),
+                    amount=int(message.amount), create_time=as_utc(message.create_time.ToDatetime()))
 
 
 class PointsClient:
@@ -63,67 +94,65 @@ class PointsClient:
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
         self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
 
-    async def _call(self, what: str, method: object, request: object) -> object:
+    async def _call(self, what: str, method: Callable[..., Awaitable[R]], request: Message) -> R:
         try:
-            return await method(request, timeout=self.timeout)  # type: ignore[operator]
+            return await method(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as error:
-            if error.code() in DECIDED:
-                raise LedgerRefusal(error.code(), _reason(error), error.details() or "") from error
-            raise LedgerUnavailable(what) from error
+            raise translate(error, what) from error
 
     async def place_hold(self, community: str, hold_id: str, volunteer_id: str, amount: int,
-                         timeout_seconds: int, source: str) -> lpb.Hold:
-        reply = await self._call("PlaceHold", self.ledger.PlaceHold, lpb.PlaceHoldRequest(
+                         timeout_seconds: int, source: str) -> Hold:
+        reply: lpb.PlaceHoldResponse = await self._call("PlaceHold", self.ledger.PlaceHold, lpb.PlaceHoldRequest(
             community_path=community, hold_id=hold_id, debit_account=volunteer_account(volunteer_id),
             credit_account=CLEARING, amount=amount, timeout_seconds=timeout_seconds,
             reason="redemption", source=source))
-        return reply.hold  # type: ignore[attr-defined,no-any-return]
+        return hold_of(reply.hold)
 
-    async def post_hold(self, community: str, hold_id: str) -> lpb.PostHoldResponse:
-        reply = await self._call("PostHold", self.ledger.PostHold,
-                                 lpb.PostHoldRequest(community_path=community, hold_id=hold_id))
-        return reply  # type: ignore[return-value]
+    async def post_hold(self, community: str, hold_id: str) -> Transfer:
+        reply: lpb.PostHoldResponse = await self._call(
+            "PostHold", self.ledger.PostHold, lpb.PostHoldRequest(community_path=community, hold_id=hold_id))
+        return transfer_of(reply.transfer)
 
-    async def void_hold(self, community: str, hold_id: str) -> lpb.Hold:
-        reply = await self._call("VoidHold", self.ledger.VoidHold,
-                                 lpb.VoidHoldRequest(community_path=community, hold_id=hold_id))
-        return reply.hold  # type: ignore[attr-defined,no-any-return]
+    async def void_hold(self, community: str, hold_id: str) -> Hold:
+        reply: lpb.VoidHoldResponse = await self._call(
+            "VoidHold", self.ledger.VoidHold, lpb.VoidHoldRequest(community_path=community, hold_id=hold_id))
+        return hold_of(reply.hold)
 
-    async def get_hold(self, community: str, hold_id: str) -> lpb.Hold | None:
+    async def get_hold(self, community: str, hold_id: str) -> Hold | None:
         try:
-            reply = await self._call("GetHold", self.ledger.GetHold,
-                                     lpb.GetHoldRequest(community_path=community, hold_id=hold_id))
-        except LedgerRefusal as refusal:
-            if refusal.code == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
-        return reply.hold  # type: ignore[attr-defined,no-any-return]
+            reply: lpb.GetHoldResponse = await self._call(
+                "GetHold", self.ledger.GetHold, lpb.GetHoldRequest(community_path=community, hold_id=hold_id))
+        except PointsNotFound:
+            return None
+        return hold_of(reply.hold)
 
     async def reverse(self, community: str, transfer_id: str, reversed_id: str, amount: int,
-                      reason: str) -> lpb.Transfer:
-        reply = await self._call("ReverseTransfer", self.ledger.ReverseTransfer, lpb.ReverseTransferRequest(
-            community_path=community, transfer_id=transfer_id, reversed_transfer_id=reversed_id,
-            amount=amount, reason=reason))
-        return reply.transfer  # type: ignore[attr-defined,no-any-return]
+                      reason: str) -> Transfer:
+        reply: lpb.ReverseTransferResponse = await self._call(
+            "ReverseTransfer", self.ledger.ReverseTransfer, lpb.ReverseTransferRequest(
+                community_path=community, transfer_id=transfer_id, reversed_transfer_id=reversed_id,
+                amount=amount, reason=reason))
+        return transfer_of(reply.transfer)
 
     async def available(self, community: str, volunteer_id: str) -> int:
-        reply = await self._call("GetBalance", self.ledger.GetBalance, lpb.GetBalanceRequest(
+        reply: lpb.GetBalanceResponse = await self._call("GetBalance", self.ledger.GetBalance, lpb.GetBalanceRequest(
             community_path=community, account=volunteer_account(volunteer_id)))
-        return int(reply.available)  # type: ignore[attr-defined]
+        return int(reply.available)
 
     async def volunteer_name(self, community: str, volunteer_id: str) -> str:
-        reply = await self._call("GetVolunteer", self.volunteers.GetVolunteer, volunteers_pb2.GetVolunteerRequest(
-            community_path=community, volunteer_id=volunteer_id))
-        return str(reply.volunteer.display_name)  # type: ignore[attr-defined]
+        reply: volunteers_pb2.GetVolunteerResponse = await self._call(
+            "GetVolunteer", self.volunteers.GetVolunteer, volunteers_pb2.GetVolunteerRequest(
+                community_path=community, volunteer_id=volunteer_id))
+        return str(reply.volunteer.display_name)
 
-    async def clearing_history(self, community: str) -> AsyncIterator[lpb.HistoryEntry]:
-        """Every transfer touching the redemption clearing account, oldest first."""
+    async def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
         token = ""
         while True:
-            reply = await self._call("ListTransfers", self.ledger.ListTransfers, lpb.ListTransfersRequest(
-                community_path=community, account=CLEARING, page_size=1000, page_token=token))
-            for entry in reply.entries:  # type: ignore[attr-defined]
-                yield entry
-            token = reply.next_page_token  # type: ignore[attr-defined]
+            reply: lpb.ListTransfersResponse = await self._call(
+                "ListTransfers", self.ledger.ListTransfers, lpb.ListTransfersRequest(
+                    community_path=community, account=CLEARING, page_size=1000, page_token=token))
+            for entry in reply.entries:
+                yield ClearingEntry(transfer=transfer_of(entry.transfer), change=int(entry.change))
+            token = reply.next_page_token
             if not token:
                 return

@@ -1,197 +1,248 @@
-"""The service's tables (SQLAlchemy Core: the redeem path is hot). Times are stored
-timezone-aware in UTC; SQLite hands them back naive, so readers go through `times.as_utc`."""
+"""The service's tables, each declared once as a SQLModel model on the service's own registry.
+
+The models are the type of every row the domain modules return. The redeem path is hot, so
+statements are SQLAlchemy Core built from the models' tables (the upper-case names below), not
+the ORM's unit of work, and rows read back become models with `linli_runtime.models.loaded`
+(no validation: the database holds them to the schema, and validating a table model costs
+~200 µs a row — a page of 1,000 partners would spend a fifth of a second on it). Times are
+stored timezone-aware in UTC; SQLite hands them back naive, so readers go through
+`times.as_utc`. Python defaults repeat the server defaults, so a row built in memory (tests)
+reads like one read back from the database.
+"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import datetime
 
-metadata = sa.MetaData()
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from linli_runtime.models import table
+
 When = sa.DateTime(timezone=True)
 
-partner = sa.Table(
-    "rd_partner", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # member_unit | signed_partner | merchant
-    sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("display_name_en", sa.String(200), nullable=False, server_default=""),
-    sa.Column("state", sa.String(16), nullable=False, server_default="active"),
-    sa.Column("contact", sa.String(200), nullable=False, server_default=""),
-    sa.Column("agreement", sa.String(200), nullable=False, server_default=""),
-    sa.Column("placeholder", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("create_time", When, nullable=False),
-)
 
-terminal = sa.Table(
-    "rd_terminal", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("merchant_id", sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False, index=True),
-    sa.Column("display_name", sa.String(100), nullable=False, server_default=""),
+class RedemptionTable(SQLModel, registry=registry()):
+    """Base of partner-redemption's tables: their own MetaData, apart from other services'."""
+
+
+metadata = RedemptionTable.metadata
+
+
+class Partner(RedemptionTable, table=True):
+    __tablename__ = "rd_partner"
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # member_unit | signed_partner | merchant
+    display_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    display_name_en: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    state: str = Field(default="active", sa_column=sa.Column(sa.String(16), nullable=False,
+                                                             server_default="active"))
+    contact: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    agreement: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    placeholder: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                                 server_default=sa.false()))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Terminal(RedemptionTable, table=True):
+    __tablename__ = "rd_terminal"
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False,
+                                                 index=True))
+    display_name: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
     # sha256(salt ‖ secret): secrets are 256 random bits, so a fast hash is as safe as a slow one.
-    sa.Column("secret_salt", sa.String(64), nullable=False),
-    sa.Column("secret_hash", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False, server_default="active"),
-    sa.Column("create_time", When, nullable=False),
-    sa.Column("secret_time", When, nullable=False),
-)
+    secret_salt: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    secret_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    state: str = Field(default="active", sa_column=sa.Column(sa.String(16), nullable=False,
+                                                             server_default="active"))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    secret_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
-reward = sa.Table(
-    "rd_reward", metadata,
-    sa.Column("merchant_id", sa.String(64), sa.ForeignKey("rd_partner.id"), primary_key=True),
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("points", sa.BigInteger, nullable=False),
-    sa.Column("stock", sa.BigInteger, nullable=False),  # -1: unlimited
-    sa.Column("per_volunteer_limit", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("daily_quota", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("valid_from", When, nullable=True),
-    sa.Column("valid_until", When, nullable=True),
+
+class Reward(RedemptionTable, table=True):
+    __tablename__ = "rd_reward"
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), primary_key=True))
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    display_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    stock: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # -1: unlimited
+    per_volunteer_limit: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    daily_quota: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    valid_from: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    valid_until: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
     # Bumped by every redeem: the row lock serialises the limit checks of one reward.
-    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("create_time", When, nullable=False),
-)
+    version: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
-restock = sa.Table(
-    "rd_restock", metadata,
-    sa.Column("merchant_id", sa.String(64), primary_key=True),
-    sa.Column("reward_id", sa.String(64), primary_key=True),
-    sa.Column("request_id", sa.String(64), primary_key=True),
-    sa.Column("units", sa.BigInteger, nullable=False),
-)
 
-member_card = sa.Table(
-    "rd_member_card", metadata,
-    sa.Column("card_number", sa.String(8), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("volunteer_id", sa.String(64), nullable=False),
-    sa.Column("display_name", sa.String(200), nullable=False, server_default=""),
-    sa.Column("secret", sa.String(64), nullable=False),  # hex; the app derives codes from it
-    sa.Column("create_time", When, nullable=False),
-    sa.UniqueConstraint("community_path", "volunteer_id", name="uq_rd_member_card_volunteer"),
-)
+class Restock(RedemptionTable, table=True):
+    __tablename__ = "rd_restock"
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    reward_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    units: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
-# One row per (card, time step) ever resolved: a code works once, for one terminal.
-member_session = sa.Table(
-    "rd_member_session", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("card_number", sa.String(8), nullable=False),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Column("terminal_id", sa.String(64), nullable=False),
-    sa.Column("merchant_id", sa.String(64), nullable=False),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("volunteer_id", sa.String(64), nullable=False),
-    sa.Column("masked_member", sa.String(200), nullable=False),
-    sa.Column("expire_time", When, nullable=False),
-    sa.UniqueConstraint("card_number", "step", name="uq_rd_member_session_code"),
-)
 
-redemption = sa.Table(
-    "rd_redemption", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("merchant_id", sa.String(64), nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("terminal_id", sa.String(64), nullable=False),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("volunteer_id", sa.String(64), nullable=False),
-    sa.Column("masked_member", sa.String(200), nullable=False),
-    sa.Column("reward_id", sa.String(64), nullable=False),
-    sa.Column("reward_name", sa.String(200), nullable=False),
-    sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("points", sa.BigInteger, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # pending | committed | voided
-    sa.Column("void_reason", sa.String(64), nullable=False, server_default=""),
-    sa.Column("void_message", sa.String(500), nullable=False, server_default=""),
-    sa.Column("hold_id", sa.String(64), nullable=False),
+class MemberCard(RedemptionTable, table=True):
+    __tablename__ = "rd_member_card"
+    __table_args__ = (sa.UniqueConstraint("community_path", "volunteer_id", name="uq_rd_member_card_volunteer"),)
+    card_number: str = Field(sa_column=sa.Column(sa.String(8), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    display_name: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    secret: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))  # hex; codes are derived from it
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class MemberSession(RedemptionTable, table=True):
+    """One row per (card, time step) ever resolved: a code works once, for one terminal."""
+
+    __tablename__ = "rd_member_session"
+    __table_args__ = (sa.UniqueConstraint("card_number", "step", name="uq_rd_member_session_code"),)
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    card_number: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    step: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    masked_member: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    expire_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Redemption(RedemptionTable, table=True):
+    __tablename__ = "rd_redemption"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "request_id", name="uq_rd_redemption_request"),
+        sa.Index("ix_rd_redemption_state", "state", "create_time"),
+        sa.Index("ix_rd_redemption_member", "reward_id", "volunteer_id"),
+        sa.Index("ix_rd_redemption_day", "community_path", "ledger_day"),
+    )
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    masked_member: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    reward_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    reward_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # pending | committed | voided
+    void_reason: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    void_message: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False, server_default=""))
+    hold_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     # Set once PlaceHold answered: from then on recovery asks the ledger instead of assuming
-    # the hold was never placed (see redemptions.Recovery).
-    sa.Column("hold_placed", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("transfer_id", sa.String(80), nullable=False, server_default=""),
-    sa.Column("refunded_points", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("stock_returned", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the hold was never placed (see redemptions: recovery).
+    hold_placed: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                                 server_default=sa.false()))
+    transfer_id: str = Field(default="", sa_column=sa.Column(sa.String(80), nullable=False, server_default=""))
+    refunded_points: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    stock_returned: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                                    server_default=sa.false()))
     # China-time day of the ledger's POST transfer (settlement and reconciliation key on it).
-    sa.Column("ledger_day", sa.String(10), nullable=False, server_default=""),
-    sa.Column("create_time", When, nullable=False),
-    sa.Column("commit_time", When, nullable=True),
-    sa.UniqueConstraint("merchant_id", "request_id", name="uq_rd_redemption_request"),
-    sa.Index("ix_rd_redemption_state", "state", "create_time"),
-    sa.Index("ix_rd_redemption_member", "reward_id", "volunteer_id"),
-    sa.Index("ix_rd_redemption_day", "community_path", "ledger_day"),
-)
+    ledger_day: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False, server_default=""))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    commit_time: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
 
-refund = sa.Table(
-    "rd_refund", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("redemption_id", sa.String(64), sa.ForeignKey("rd_redemption.id"), nullable=False, index=True),
-    sa.Column("merchant_id", sa.String(64), nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("points", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.String(200), nullable=False),
-    sa.Column("completed", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("transfer_id", sa.String(80), nullable=False, server_default=""),
-    sa.Column("ledger_day", sa.String(10), nullable=False, server_default=""),
-    sa.Column("create_time", When, nullable=False),
-    sa.UniqueConstraint("merchant_id", "request_id", name="uq_rd_refund_request"),
-    sa.Index("ix_rd_refund_day", "community_path", "ledger_day"),
-)
+
+class Refund(RedemptionTable, table=True):
+    __tablename__ = "rd_refund"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "request_id", name="uq_rd_refund_request"),
+        sa.Index("ix_rd_refund_day", "community_path", "ledger_day"),
+    )
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    redemption_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_redemption.id"), nullable=False,
+                                                   index=True))
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    completed: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    transfer_id: str = Field(default="", sa_column=sa.Column(sa.String(80), nullable=False, server_default=""))
+    ledger_day: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False, server_default=""))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
 
 # -- community: rotating duty of member units, needs, resources, projects -----------------------
 
-duty_rotation = sa.Table(
-    "rd_duty_rotation", metadata,
-    sa.Column("community_path", sa.String(255), primary_key=True),
-    sa.Column("partner_ids", sa.Text, nullable=False),  # comma-separated, in duty order
-    sa.Column("start_date", sa.String(10), nullable=False),
-    sa.Column("period_days", sa.Integer, nullable=False),
-    sa.Column("version", sa.String(32), nullable=False),  # swaps belong to one version of the rotation
-)
+class DutyRotation(RedemptionTable, table=True):
+    __tablename__ = "rd_duty_rotation"
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    partner_ids: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # comma-separated, in duty order
+    start_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    period_days: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    # Swaps belong to one version of the rotation (setting a new rotation forgets them).
+    version: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
 
-duty_swap = sa.Table(
-    "rd_duty_swap", metadata,
-    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("version", sa.String(32), nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("first_index", sa.Integer, nullable=False),
-    sa.Column("second_index", sa.Integer, nullable=False),
-    sa.UniqueConstraint("community_path", "request_id", name="uq_rd_duty_swap_request"),
-)
 
-need = sa.Table(
-    "rd_need", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False, server_default=""),
-    sa.Column("raised_by", sa.String(200), nullable=False, server_default=""),
-    sa.Column("create_time", When, nullable=False),
-)
+class DutySwap(RedemptionTable, table=True):
+    __tablename__ = "rd_duty_swap"
+    __table_args__ = (sa.UniqueConstraint("community_path", "request_id", name="uq_rd_duty_swap_request"),)
+    seq: int | None = Field(default=None, sa_column=sa.Column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    version: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    first_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    second_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
-resource = sa.Table(
-    "rd_resource", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False, server_default=""),
-    sa.Column("partner_id", sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False),
-    sa.Column("create_time", When, nullable=False),
-)
 
-project = sa.Table(
-    "rd_project", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False, index=True),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("need_id", sa.String(64), sa.ForeignKey("rd_need.id"), nullable=False),
-    sa.Column("resource_ids", sa.Text, nullable=False),  # comma-separated
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # open | closed
-    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
-    sa.Column("create_time", When, nullable=False),
-    sa.Column("close_time", When, nullable=True),
-    sa.UniqueConstraint("community_path", "request_id", name="uq_rd_project_request"),
-)
+class Need(RedemptionTable, table=True):
+    __tablename__ = "rd_need"
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    raised_by: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Resource(RedemptionTable, table=True):
+    __tablename__ = "rd_resource"
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    partner_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Project(RedemptionTable, table=True):
+    __tablename__ = "rd_project"
+    __table_args__ = (sa.UniqueConstraint("community_path", "request_id", name="uq_rd_project_request"),)
+    id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    need_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_need.id"), nullable=False))
+    resource_ids: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # comma-separated
+    owner: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # open | closed
+    outcome: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    close_time: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+
+
+# Core tables for statements (the same objects as `Model.__table__`, typed as `sa.Table`).
+PARTNERS = table(Partner)
+TERMINALS = table(Terminal)
+REWARDS = table(Reward)
+RESTOCKS = table(Restock)
+MEMBER_CARDS = table(MemberCard)
+MEMBER_SESSIONS = table(MemberSession)
+REDEMPTIONS = table(Redemption)
+REFUNDS = table(Refund)
+DUTY_ROTATIONS = table(DutyRotation)
+DUTY_SWAPS = table(DutySwap)
+NEEDS = table(Need)
+RESOURCES = table(Resource)
+PROJECTS = table(Project)

@@ -1,4 +1,5 @@
-"""POS terminal credentials: `authorization: Terminal {terminal_id}:{secret}`.
+"""POS terminals: their credentials (`authorization: Terminal {terminal_id}:{secret}`), the
+runtime `Authenticator` that checks them, and the operators' side (create, rotate, revoke, list).
 
 A secret is 256 random bits, shown once (at creation or rotation) and stored as
 sha256(salt ‖ secret); rotation replaces it, revocation ends the terminal. Every POS call is
@@ -11,16 +12,43 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_redemption.common import reading
-from linli_redemption.tables import partner, terminal
+from linli_redemption.tables import PARTNERS, TERMINALS, Terminal
+from linli_runtime import paging
 from linli_runtime.auth import Principal, PrincipalKind, Role
+from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import Unauthenticated
+from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Unauthenticated
+from linli_runtime.models import loaded, loaded_all
+from linli_runtime.transactions import run_in_transaction
 
 SCHEME = "terminal"
+ACTIVE, REVOKED = "active", "revoked"
+
+
+@dataclass(frozen=True)
+class TerminalCaller:
+    """The terminal a POS call came from (its principal, in domain terms)."""
+
+    terminal_id: str
+    merchant_id: str
+    community_path: str
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A terminal and the secret it was just given (shown once, never stored)."""
+
+    terminal: Terminal
+    secret: str
+
+    @property
+    def authorization(self) -> str:
+        return authorization_value(self.terminal.id, self.secret)
 
 
 def new_secret() -> tuple[str, str, str]:
@@ -49,10 +77,10 @@ class TerminalAuthenticator:
     def __init__(self, db: Database | None = None) -> None:
         self.db: Database | None = db  # set by the app once its database exists
         self._query = (
-            sa.select(terminal.c.secret_salt, terminal.c.secret_hash, terminal.c.state,
-                      terminal.c.merchant_id, partner.c.community_path, partner.c.state.label("merchant_state"))
-            .join(partner, partner.c.id == terminal.c.merchant_id)
-            .where(terminal.c.id == sa.bindparam("tid"))
+            sa.select(TERMINALS.c.secret_salt, TERMINALS.c.secret_hash, TERMINALS.c.state,
+                      TERMINALS.c.merchant_id, PARTNERS.c.community_path, PARTNERS.c.state.label("merchant_state"))
+            .join(PARTNERS, PARTNERS.c.id == TERMINALS.c.merchant_id)
+            .where(TERMINALS.c.id == sa.bindparam("tid"))
         )
 
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None:
@@ -69,12 +97,65 @@ class TerminalAuthenticator:
         if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
             raise refused
         assert self.db is not None
-        async with reading(self.db) as session:
-            row = (await session.execute(self._query, {"tid": terminal_id})).first()
+        async with self.db.reading() as conn:
+            row = (await conn.execute(self._query, {"tid": terminal_id})).first()
         if row is None or not hmac.compare_digest(hash_secret(row.secret_salt, secret), row.secret_hash):
             raise refused
-        if row.state != "active":
+        if row.state != ACTIVE:
             raise Unauthenticated("this terminal has been revoked", reason="TERMINAL_REVOKED")
-        if row.merchant_state != "active":
+        if row.merchant_state != ACTIVE:
             raise Unauthenticated("this terminal's merchant is suspended", reason="MERCHANT_SUSPENDED")
-        return terminal_principal(terminal_id, row.merchant_id, row.community_path)
+        return terminal_principal(terminal_id, str(row.merchant_id), str(row.community_path))
+
+
+class Terminals:
+    """The operators' side: a merchant's terminals and their secrets. (The merchant is checked
+    by the caller first: `partners.Partners.merchant`.)"""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+
+    async def create(self, merchant_id: str, terminal_id: str, display_name: str) -> IssuedSecret:
+        secret, salt, digest = new_secret()
+        now = self.clock.now()
+        by_id = sa.select(TERMINALS).where(TERMINALS.c.id == terminal_id)
+
+        async def create(conn: AsyncConnection) -> Terminal:
+            if (await conn.execute(by_id)).first() is not None:
+                raise AlreadyExists(f"terminal {terminal_id} exists; rotate its secret instead",
+                                    reason="TERMINAL_EXISTS")
+            await conn.execute(TERMINALS.insert().values(
+                id=terminal_id, merchant_id=merchant_id, display_name=display_name, secret_salt=salt,
+                secret_hash=digest, create_time=now, secret_time=now))
+            return loaded(Terminal, (await conn.execute(by_id)).one())
+
+        return IssuedSecret(await run_in_transaction(self.db, create), secret)
+
+    async def get(self, merchant_id: str, terminal_id: str) -> Terminal:
+        async with self.db.reading() as conn:
+            row = (await conn.execute(sa.select(TERMINALS).where(
+                TERMINALS.c.id == terminal_id, TERMINALS.c.merchant_id == merchant_id))).first()
+        if row is None:
+            raise NotFound(f"merchant {merchant_id} has no terminal {terminal_id}", reason="TERMINAL_NOT_FOUND")
+        return loaded(Terminal, row)
+
+    async def rotate_secret(self, found: Terminal) -> IssuedSecret:
+        """A new secret for `found` (from `get`); the old one stops working at once."""
+        if found.state != ACTIVE:
+            raise FailedPrecondition("a revoked terminal stays revoked; create a new one", reason="TERMINAL_REVOKED")
+        secret, salt, digest = new_secret()
+        await self.db.write_one(TERMINALS.update().where(TERMINALS.c.id == found.id).values(
+            secret_salt=salt, secret_hash=digest, secret_time=self.clock.now()))
+        return IssuedSecret(await self.get(found.merchant_id, found.id), secret)
+
+    async def revoke(self, found: Terminal) -> Terminal:
+        """End `found` (from `get`) for good."""
+        await self.db.write_one(TERMINALS.update().where(TERMINALS.c.id == found.id).values(state=REVOKED))
+        return await self.get(found.merchant_id, found.id)
+
+    async def list(self, merchant_id: str, page_token: str, size: int) -> tuple[list[Terminal], str]:
+        async with self.db.reading() as conn:
+            rows, next_token = await paging.keyset_page(
+                conn, sa.select(TERMINALS).where(TERMINALS.c.merchant_id == merchant_id), TERMINALS.c.id,
+                kind=f"ListTerminals:{merchant_id}", page_token=page_token, size=size)
+        return loaded_all(Terminal, rows), next_token

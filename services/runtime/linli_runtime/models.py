@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import SQLModel
 
 M = TypeVar("M", bound=SQLModel)
@@ -46,3 +47,20 @@ def typed(model: type[M], row: Any) -> M:
 
 def typed_all(model: type[M], rows: Iterable[Any]) -> list[M]:
     return [typed(model, row) for row in rows]
+
+
+def loaded(model: type[M], row: Any) -> M:
+    """As `typed`, without validation: for rows read back from the model's own table on hot
+    paths, which the database already holds to the schema. Validating a `table=True` model costs
+    ~200 µs a row (as much as the ORM's unit of work that Core statements avoid); this ~20 µs."""
+    if isinstance(row, model):
+        return row
+    if not sa.inspect(model).configured:  # validation would configure the mappers; construction does not
+        configure_mappers()
+    mapping = row if isinstance(row, Mapping) else row._mapping
+    # (SQLModel types model_construct as returning SQLModel, not the class it is called on.)
+    return cast(M, model.model_construct(**dict(cast(Mapping[str, Any], mapping))))
+
+
+def loaded_all(model: type[M], rows: Iterable[Any]) -> list[M]:
+    return [loaded(model, row) for row in rows]

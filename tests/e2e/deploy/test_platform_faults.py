@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from linli_notification.tables import notice
 from linli_points.ledger.model import HoldState
 from linli_points.ledger.tables import account_slots, accounts, holds, transfers
-from linli_redemption.tables import redemption
+from linli_redemption.tables import REDEMPTIONS
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
 from linli_runtime.auth import PrincipalKind, Role, TokenSigner
@@ -186,7 +186,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
         await asyncio.sleep(1)  # a duplicate delivered late would show up now
 
         # -- the records: each accepted redemption committed once, nothing else left behind --
-        records = await dbs.rows("partner-redemption", sa.select(redemption))
+        records = await dbs.rows("partner-redemption", sa.select(REDEMPTIONS))
         states = Counter(r.state for r in records)
         assert states == {"committed": len(redeemed)}, f"only the accepted redemptions exist, committed: {states}"
         by_name = {f"merchants/{r.merchant_id}/redemptions/{r.id}": r for r in records}

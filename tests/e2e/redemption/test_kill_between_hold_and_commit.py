@@ -1,6 +1,6 @@
 """A real crash between hold and commit: partner-redemption runs as a process of its own and
 dies by SIGKILL right after volunteer-points answered PlaceHold (the test-only fault point
-`LINLI_FAULT_KILL_AT=redeem.after_hold`, see linli_redemption.main). After a restart:
+`LINLI_FAULT_KILL_AT=redeem.after_hold`, see linli_redemption.app). After a restart:
 
 - the POS retrying with the same request id gets a definite answer — the redemption
   committed (a retry that finds it pending finishes it), or, once the recovery loop voided
@@ -13,11 +13,11 @@ volunteer-points stays up throughout; both services on SQLite files or on Postgr
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +32,7 @@ from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import wait_serving
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 MERCHANT = "jinchengyijing-health"
@@ -72,7 +73,7 @@ class Stack:
                  "LINLI_RECOVERY_INTERVAL": "0.2"}
         if fault:
             extra["LINLI_FAULT_KILL_AT"] = "redeem.after_hold"
-        self.redemption, self.redemption_addr = self._start("linli_redemption.main", "redemption", extra)
+        self.redemption, self.redemption_addr = self._start("linli_redemption.app", "redemption", extra)
 
     def stop(self) -> None:
         for proc in (self.redemption, self.points):
@@ -180,15 +181,6 @@ def crash_a_redeem(stack: Stack, till: Till, request_id: str) -> tuple[led.Hold,
     return hold, session
 
 
-def wait_for(predicate: object, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigkill_between_hold_and_commit_then_restart_settles_exactly_once(stack: Stack) -> None:
     till = Till(stack)
     stack.start_redemption(fault=False, recovery_grace=3600)
@@ -219,7 +211,8 @@ def test_sigkill_between_hold_and_commit_then_restart_settles_exactly_once(stack
     # 2. Killed again; this time the recovery loop gets there first and voids it.
     hold_b, session_b = crash_a_redeem(stack, till, "kill-b")
     stack.start_redemption(fault=False, recovery_grace=0)
-    wait_for(lambda: till.balance().held == 0, "the recovery loop to release the hold")
+    asyncio.run(wait_until(lambda: till.balance().held == 0, timeout=30, interval=0.2,
+                           what="the recovery loop to release the hold"))
     assert till.hold_state(hold_b.hold_id) == led.HOLD_STATE_VOIDED
     with pytest.raises(grpc.RpcError) as refused:
         till.redeem(session_b, "kill-b")

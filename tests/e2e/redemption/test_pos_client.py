@@ -37,7 +37,7 @@ def services(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
 
     try:
         points = start("linli_points.main", "points", {})
-        yield start("linli_redemption.main", "redemption", {"VOLUNTEER_POINTS_SERVICE_ADDR": points})
+        yield start("linli_redemption.app", "redemption", {"VOLUNTEER_POINTS_SERVICE_ADDR": points})
     finally:
         for proc in procs:
             proc.terminate()

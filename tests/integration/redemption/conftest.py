@@ -14,7 +14,7 @@ import grpc
 import pytest
 from linli_points.main import PointsApp, PointsSettings
 from linli_points.main import create_app as create_points_app
-from linli_redemption.main import RedemptionApp, RedemptionSettings, create_app
+from linli_redemption.app import RedemptionApp, RedemptionSettings, create_app
 
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2

@@ -14,7 +14,7 @@ from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import community_pb2_grpc
 from linli_runtime.auth import TokenSigner
 from linli_runtime.processes import NatsServer
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import FENGSHU, Kit, bearer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
-from linli_redemption.main import RedemptionApp
+from linli_redemption.app import RedemptionApp
 
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb

@@ -9,7 +9,7 @@ import asyncio
 import grpc
 import nats
 import pytest
-from linli_redemption.main import RedemptionApp
+from linli_redemption.app import RedemptionApp
 
 from linli.events.v1 import redemption_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -19,7 +19,7 @@ from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import FENGSHU, HEALTH, Kit
 

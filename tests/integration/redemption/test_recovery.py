@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
-from linli_redemption.main import RedemptionApp
+from linli_redemption.app import RedemptionApp
 
 from linli.redemption.v1 import admin_pb2, pos_pb2_grpc
 from linli.redemption.v1 import pos_pb2 as pb
@@ -19,7 +19,7 @@ from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.testing.errors import error_info
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import HEALTH, Kit
 
@@ -146,7 +146,7 @@ def admin_stub(channel: grpc.aio.Channel) -> Any:
 async def test_a_refund_whose_ledger_call_failed_is_finished_by_recovery(
     kit: Kit, app: RedemptionApp, clock: ManualClock
 ) -> None:
-    from linli_redemption.points_client import LedgerUnavailable
+    from linli_redemption.points import PointsUnavailable
 
     till = await kit.terminal()
     volunteer = await kit.volunteer(100)
@@ -158,7 +158,7 @@ async def test_a_refund_whose_ledger_call_failed_is_finished_by_recovery(
     real_reverse = points.reverse
 
     async def ledger_down(*args: Any, **kwargs: Any) -> Any:
-        raise LedgerUnavailable("ReverseTransfer")
+        raise PointsUnavailable("ReverseTransfer")
 
     points.reverse = ledger_down  # type: ignore[method-assign]
     request = pb.RefundRedemptionRequest(name=r.name, request_id="rf-down", reason="spoilt")

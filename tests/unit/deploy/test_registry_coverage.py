@@ -32,7 +32,7 @@ PLANNED_HTTP = planned_services(COMPOSE, protocol="http")
 EXPECTED = {
     ("trust-governance", "linli_governance.app", 50051),
     ("volunteer-points", "linli_points.main", 50052),
-    ("partner-redemption", "linli_redemption.main", 50053),
+    ("partner-redemption", "linli_redemption.app", 50053),
     ("notification", "linli_notification.app", 50054),
 }
 

@@ -1,22 +1,44 @@
-"""Resource names, masking, page tokens and the terminal credential header."""
+"""Resource names and the ids inside them, masking, page tokens and the terminal credential
+header."""
 
 from __future__ import annotations
 
 import pytest
-from linli_redemption.common import TOKEN_KIND, encode_token, mask_name, parse_day, parse_name
+from linli_redemption import names
+from linli_redemption.members import mask_name
 from linli_redemption.terminals import TerminalAuthenticator, hash_secret, new_secret
 
-from linli_runtime import paging
+from linli_runtime import paging, times
 from linli_runtime.errors import InvalidArgument, Unauthenticated
 
 
 def test_parse_name_returns_the_ids_and_refuses_other_shapes() -> None:
-    assert parse_name("merchants/a-1/rewards/b", "reward", "merchants", "rewards") == ["a-1", "b"]
+    assert names.parse("reward", "merchants/a-1/rewards/b", "merchants", "rewards") == ["a-1", "b"]
+    assert names.parse_reward("reward", "merchants/a-1/rewards/b") == ("a-1", "b")
     for bad in ["", "merchants/a", "merchant/a/rewards/b", "merchants/a/rewards/b/c", "merchants/a b/rewards/c",
-                "merchants//rewards/b"]:
+                "merchants//rewards/b", f"merchants/{'x' * 65}/rewards/b"]:
         with pytest.raises(InvalidArgument) as refused:
-            parse_name(bad, "reward", "merchants", "rewards")
+            names.parse_reward("reward", bad)
         assert [v.field for v in refused.value.violations] == ["reward"]
+
+
+def test_names_are_built_as_they_are_parsed() -> None:
+    assert names.parse_redemption("name", names.redemption_name("m", "r-1")) == ("m", "r-1")
+    assert names.parse_terminal("name", names.terminal_name("m", "till")) == ("m", "till")
+    assert names.parse_partner("name", names.partner_name("p")) == "p"
+    assert names.refund_name("m", "r-1", "rf-2") == "merchants/m/redemptions/r-1/refunds/rf-2"
+
+
+def test_operator_chosen_ids_and_request_ids_keep_the_service_s_stricter_rules() -> None:
+    assert names.slug("reward_id", "flu-vaccine-2") == "flu-vaccine-2"
+    for bad in ["", "-x", "Upper", "under_score", "x" * 41]:
+        with pytest.raises(InvalidArgument):
+            names.slug("reward_id", bad)
+    assert names.request_id("pos-1:retry.2_a") == "pos-1:retry.2_a"
+    for bad in ["", "x" * 65, "has space", "中文"]:
+        with pytest.raises(InvalidArgument) as refused:
+            names.request_id(bad)
+        assert [v.field for v in refused.value.violations] == ["request_id"]
 
 
 MASKS = [("王秀英", "王*英"), ("李四", "李*"), ("欧阳建国", "欧**国"), ("A", "A*")]
@@ -27,18 +49,20 @@ def test_names_are_masked_for_the_till(name: str, masked: str) -> None:
     assert mask_name(name) == masked
 
 
-def test_page_tokens_round_trip_and_garbage_is_refused() -> None:
-    assert paging.decode_token(TOKEN_KIND, encode_token("r-42")) == "r-42"
-    assert paging.decode_token(TOKEN_KIND, "") == ""
-    with pytest.raises(InvalidArgument):
-        paging.decode_token(TOKEN_KIND, "%%%")
+def test_page_tokens_round_trip_and_garbage_or_another_list_s_is_refused() -> None:
+    kind = "ListRewards:jinchengyijing-health"
+    assert paging.decode_token(kind, paging.encode_token(kind, "r-42")) == "r-42"
+    assert paging.decode_token(kind, "") == ""
+    for bad in ["%%%", paging.encode_token("ListTerminals:jinchengyijing-health", "r-42")]:
+        with pytest.raises(InvalidArgument):
+            paging.decode_token(kind, bad)
 
 
 def test_days_are_iso_dates() -> None:
-    assert parse_day("2026-11-07").isoformat() == "2026-11-07"
+    assert times.parse_date("date", "2026-11-07").isoformat() == "2026-11-07"
     for bad in ["2026-11-7", "07/11/2026", "2026-02-30", ""]:
         with pytest.raises(InvalidArgument):
-            parse_day(bad)
+            times.parse_date("date", bad)
 
 
 def test_secrets_are_random_and_stored_salted() -> None:

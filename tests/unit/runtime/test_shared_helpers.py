@@ -235,3 +235,23 @@ async def test_one_model_gives_the_core_table_and_typed_rows() -> None:
     assert typed(Thing, got[0]) is got[0]
     with pytest.raises(TypeError):
         table(Base)
+
+
+def test_loaded_rows_are_model_instances_built_without_validation() -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.orm import registry
+    from sqlmodel import Field, SQLModel
+
+    from linli_runtime.models import loaded, loaded_all
+
+    class Base(SQLModel, registry=registry()):
+        pass
+
+    class Thing(Base, table=True):
+        __tablename__ = "test_loaded_thing"
+        ident: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
+        points: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+
+    got = loaded_all(Thing, [{"ident": "1", "points": 5}, {"ident": "2"}])
+    assert [(type(t), t.ident, t.points) for t in got] == [(Thing, "1", 5), (Thing, "2", 0)]
+    assert loaded(Thing, got[0]) is got[0]

@@ -1,9 +1,12 @@
-"""partner-redemption: `python -m linli_redemption.main` (settings from the environment)."""
+"""partner-redemption: `python -m linli_redemption.app` (settings from the environment).
+
+The app builds the domain objects, mounts the servicers, and runs the recovery loop (stuck
+redemptions, unfinished refunds) as a `PeriodicTask`. It holds one long-lived channel to
+volunteer-points, authenticated with this service's own token.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -12,23 +15,29 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from google.protobuf.message import Message
-from pydantic import Field
 
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.redemption.v1 import admin_pb2_grpc, community_pb2_grpc, pos_pb2_grpc
-from linli_redemption import api_admin, api_community, api_pos
+from linli_redemption.api import cards, catalog, community, partners, pos, settlement
+from linli_redemption.catalog import Catalog
+from linli_redemption.community import Community
+from linli_redemption.consumers import CONSUMERS
 from linli_redemption.demo import seed_demo
+from linli_redemption.duty import Duty
 from linli_redemption.members import Members
+from linli_redemption.partners import Partners
 from linli_redemption.points_client import PointsClient
+from linli_redemption.redemption_store import SqlRedemptionStore
 from linli_redemption.redemptions import Redemptions
-from linli_redemption.terminals import TerminalAuthenticator
+from linli_redemption.settings import RedemptionSettings
+from linli_redemption.settlement import Settlement
+from linli_redemption.tables import Redemption
+from linli_redemption.terminals import TerminalAuthenticator, Terminals
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import REDEMPTION
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.server import ServiceApp
-from linli_runtime.settings import ServiceSettings
+from linli_runtime.tasks import PeriodicTask
 
 log = logging.getLogger("linli.redemption")
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
@@ -40,6 +49,8 @@ POINTS_ADDR_ENV = "VOLUNTEER_POINTS_SERVICE_ADDR"
 FAULT_ENV = "LINLI_FAULT_KILL_AT"
 FAULT_POINTS = frozenset({"redeem.after_hold"})
 
+__all__ = ["MIGRATIONS", "RedemptionApp", "RedemptionSettings", "create_app", "main"]
+
 
 def install_fault(redemptions: Redemptions, where: str) -> None:
     """Arm the test-only fault point `where` (see FAULT_ENV)."""
@@ -48,21 +59,11 @@ def install_fault(redemptions: Redemptions, where: str) -> None:
     log.warning("TEST FAULT ARMED: this process will SIGKILL itself after a PlaceHold",
                 extra={"fault": where})
 
-    async def die(row: object) -> None:
+    async def die(row: Redemption) -> None:
         logging.shutdown()
         os.kill(os.getpid(), signal.SIGKILL)
 
     redemptions.after_hold = die
-
-
-class RedemptionSettings(ServiceSettings):
-    service_name: str = "partner-redemption"
-    # Seconds between passes of the recovery loop (stuck redemptions, unfinished refunds).
-    recovery_interval: float = Field(default=5.0, gt=0)
-    # A PENDING redemption older than this (seconds) is settled by recovery, not by its call.
-    recovery_grace: float = Field(default=60.0, ge=0)
-    # How long after a redemption a refund is allowed (hours).
-    refund_window_hours: float = Field(default=168.0, gt=0)
 
 
 class ServiceToken:
@@ -86,70 +87,62 @@ class RedemptionApp(ServiceApp):
         super().__init__("partner-redemption", settings, migrations=[MIGRATIONS], streams=[REDEMPTION], clock=clock,
                          authenticators=[terminal_auth])
         terminal_auth.db = self.db
-        self.recovery_interval = settings.recovery_interval
-        self.recovery_grace = timedelta(seconds=settings.recovery_grace)
         self.points_addr = points_addr or os.environ.get(POINTS_ADDR_ENV, "")
         if not self.points_addr:
             raise RuntimeError(f"{POINTS_ADDR_ENV} must say where volunteer-points listens (host:port)")
         self.points_channel: grpc.aio.Channel | None = None
         self.points = PointsClient()
+
+        # The domain.
+        self.partners = Partners(self.db, self.clock)
+        self.terminals = Terminals(self.db, self.clock)
+        self.catalog = Catalog(self.db, self.clock)
         self.members = Members(self.db, self.clock, self.points)
-        self.redemptions = Redemptions(self.db, self.clock, self.points, self.members, self.make_event,
+        self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
                                        refund_window=timedelta(hours=settings.refund_window_hours))
+        self.settlement = Settlement(self.db, self.points)
+        self.duty = Duty(self.db)
+        self.community = Community(self.db, self.clock, self.make_event)
+        recovery_grace = timedelta(seconds=settings.recovery_grace)
+        self.recovery = PeriodicTask("redemption-recovery", lambda: self.redemptions.recover_once(recovery_grace),
+                                     interval=settings.recovery_interval)
+
+        # The servicers.
         self.add_service(pos_pb2_grpc.add_PosServiceServicer_to_server,
-                         api_pos.PosServicer(self.db, self.members, self.redemptions), api_pos.FULL_NAME)
+                         pos.PosServicer(self.members, self.redemptions, self.catalog, self.settlement, self.points,
+                                         self.clock), pos.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_PartnerServiceServicer_to_server,
-                         api_admin.PartnerServicer(self.db, self.clock), api_admin.full_name("PartnerService"))
+                         partners.PartnerServicer(self.partners, self.terminals), partners.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
-                         api_admin.CatalogServicer(self.db, self.clock), api_admin.full_name("CatalogService"))
+                         catalog.CatalogServicer(self.partners, self.catalog), catalog.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,
-                         api_admin.MemberCardServicer(self.members), api_admin.full_name("MemberCardService"))
-        self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
-                         api_community.CommunityServicer(self.db, self.clock, self.make_event),
-                         api_community.FULL_NAME)
+                         cards.MemberCardServicer(self.members), cards.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_SettlementServiceServicer_to_server,
-                         api_admin.SettlementServicer(self.db, self.clock, self.points),
-                         api_admin.full_name("SettlementService"))
+                         settlement.SettlementServicer(self.partners, self.settlement, self.clock),
+                         settlement.FULL_NAME)
+        self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
+                         community.CommunityServicer(self.duty, self.community), community.FULL_NAME)
+        for spec in CONSUMERS:
+            self.add_consumer(spec)
+
         if os.environ.get(FAULT_ENV):
             install_fault(self.redemptions, os.environ[FAULT_ENV])
         if settings.demo_data:
-            self.on_start(lambda app: seed_demo(self))
-        self._recovery: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    def make_event(self, subject: str, payload: Message, scope: str) -> EventEnvelope:
-        envelope: EventEnvelope = self.event(subject, payload, org_scope=scope)
-        return envelope
+            self.on_start(lambda app: seed_demo(self.db, self.clock))
 
     async def start(self) -> int:
         self.points_channel = make_channel(self.points_addr, token=ServiceToken(self))
         self.points.bind(self.points_channel)
         port = await super().start()
-        self._recovery = asyncio.create_task(self._recover_forever(), name="redemption-recovery")
+        self.recovery.start()
         return port
 
     async def stop(self, grace: float | None = None) -> None:
-        if self._recovery is not None:
-            # Let the current pass finish: cancelling it inside a transaction can wedge SQLite.
-            self._stopping.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._recovery), 15)
-            except TimeoutError:
-                self._recovery.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._recovery
+        # The current recovery pass finishes first: one cut off inside a transaction can wedge SQLite.
+        await self.recovery.stop()
         await super().stop(grace)
         if self.points_channel is not None:
             await self.points_channel.close()
-
-    async def _recover_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.redemptions.recover_once(self.recovery_grace)
-            except Exception:  # the ledger may be down: try again next round
-                log.warning("recovery pass failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.recovery_interval)
 
 
 def create_app(settings: RedemptionSettings | None = None, clock: Clock | None = None,
@@ -157,5 +150,9 @@ def create_app(settings: RedemptionSettings | None = None, clock: Clock | None =
     return RedemptionApp(settings or RedemptionSettings(), clock, points_addr)
 
 
-if __name__ == "__main__":
+def main() -> None:
     create_app().main()
+
+
+if __name__ == "__main__":
+    main()

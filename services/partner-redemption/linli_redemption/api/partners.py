@@ -1,0 +1,108 @@
+"""linli.redemption.v1.PartnerService: operators manage a community's partners and merchants'
+POS terminals."""
+
+from __future__ import annotations
+
+import grpc
+
+from linli.redemption.v1 import admin_pb2 as pb
+from linli.redemption.v1 import admin_pb2_grpc
+from linli_redemption import names
+from linli_redemption.api import access
+from linli_redemption.api.convert import KIND_NAMES, STATE_NAMES, partner_pb, terminal_pb
+from linli_redemption.partners import NewPartner, Partners
+from linli_redemption.tables import Terminal
+from linli_redemption.terminals import Terminals
+from linli_runtime import fields, paging
+from linli_runtime.auth import OPERATORS, require_role
+from linli_runtime.errors import InvalidArgument
+
+FULL_NAME = pb.DESCRIPTOR.services_by_name["PartnerService"].full_name
+
+
+class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
+    def __init__(self, partners: Partners, terminals: Terminals) -> None:
+        self.partners, self.terminals = partners, terminals
+
+    async def ListPartners(self, request: pb.ListPartnersRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListPartnersResponse:
+        path = access.community(request.community_path)
+        size = paging.page_size(request.page_size)
+        kind = None
+        if request.kind:
+            if request.kind not in KIND_NAMES:
+                raise InvalidArgument.field("kind", "is not a known partner kind")
+            kind = KIND_NAMES[request.kind]
+        partners, next_token = await self.partners.list(path, kind, request.page_token, size)
+        return pb.ListPartnersResponse(partners=[partner_pb(p) for p in partners], next_page_token=next_token)
+
+    async def GetPartner(self, request: pb.GetPartnerRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetPartnerResponse:
+        found = await access.partner(self.partners, names.parse_partner("name", request.name))
+        return pb.GetPartnerResponse(partner=partner_pb(found))
+
+    async def CreatePartner(self, request: pb.CreatePartnerRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CreatePartnerResponse:
+        given = request.partner
+        path = access.community(given.community_path, "partner.community_path")
+        require_role(*OPERATORS)
+        partner_id = names.slug("partner_id", request.partner_id)
+        if given.kind not in KIND_NAMES:
+            raise InvalidArgument.field("partner.kind", "must be MEMBER_UNIT, SIGNED_PARTNER or MERCHANT")
+        created = await self.partners.create(NewPartner(
+            partner_id=partner_id, community_path=path, kind=KIND_NAMES[given.kind],
+            display_name=fields.text("partner.display_name", given.display_name, 200, required=True),
+            display_name_en=fields.text("partner.display_name_en", given.display_name_en, 200),
+            contact=fields.text("partner.contact", given.contact, 200),
+            agreement=fields.text("partner.agreement", given.agreement, 200),
+            placeholder=given.placeholder))
+        return pb.CreatePartnerResponse(partner=partner_pb(created))
+
+    async def SetPartnerState(self, request: pb.SetPartnerStateRequest,
+                              context: grpc.aio.ServicerContext) -> pb.SetPartnerStateResponse:
+        found = await access.partner(self.partners, names.parse_partner("name", request.name))
+        require_role(*OPERATORS)
+        if request.state not in STATE_NAMES:
+            raise InvalidArgument.field("state", "must be ACTIVE or SUSPENDED")
+        return pb.SetPartnerStateResponse(partner=partner_pb(
+            await self.partners.set_state(found.id, STATE_NAMES[request.state])))
+
+    # -- terminals -----------------------------------------------------------------------------
+
+    async def CreateTerminal(self, request: pb.CreateTerminalRequest,
+                             context: grpc.aio.ServicerContext) -> pb.CreateTerminalResponse:
+        merchant = await access.merchant_named(self.partners, request.parent)
+        require_role(*OPERATORS)
+        terminal_id = names.slug("terminal_id", request.terminal_id)
+        display = fields.text("display_name", request.display_name, 100)
+        issued = await self.terminals.create(merchant.id, terminal_id, display)
+        return pb.CreateTerminalResponse(terminal=terminal_pb(issued.terminal), secret=issued.secret,
+                                         authorization=issued.authorization)
+
+    async def _terminal(self, name: str) -> Terminal:
+        merchant_id, terminal_id = names.parse_terminal("name", name)
+        await access.merchant(self.partners, merchant_id)
+        return await self.terminals.get(merchant_id, terminal_id)
+
+    async def RotateTerminalSecret(self, request: pb.RotateTerminalSecretRequest,
+                                   context: grpc.aio.ServicerContext) -> pb.RotateTerminalSecretResponse:
+        found = await self._terminal(request.name)
+        require_role(*OPERATORS)
+        issued = await self.terminals.rotate_secret(found)
+        return pb.RotateTerminalSecretResponse(terminal=terminal_pb(issued.terminal), secret=issued.secret,
+                                               authorization=issued.authorization)
+
+    async def RevokeTerminal(self, request: pb.RevokeTerminalRequest,
+                             context: grpc.aio.ServicerContext) -> pb.RevokeTerminalResponse:
+        found = await self._terminal(request.name)
+        require_role(*OPERATORS)
+        return pb.RevokeTerminalResponse(terminal=terminal_pb(await self.terminals.revoke(found)))
+
+    async def ListTerminals(self, request: pb.ListTerminalsRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ListTerminalsResponse:
+        merchant = await access.merchant_named(self.partners, request.parent)
+        terminals, next_token = await self.terminals.list(merchant.id, request.page_token,
+                                                          paging.page_size(request.page_size))
+        return pb.ListTerminalsResponse(terminals=[terminal_pb(t) for t in terminals], next_page_token=next_token)
+
+
