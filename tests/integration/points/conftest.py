@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
+from linli_points.app import MIGRATIONS, PointsApp, create_app
 from linli_points.ledger.store import Ledger
-from linli_points.main import MIGRATIONS, PointsApp, PointsSettings, create_app
+from linli_points.settings import PointsSettings
 
 from linli.points.v1 import ledger_pb2_grpc
 from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
-from linli_runtime.events import make_event
+from linli_runtime.events import EventFactory
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
@@ -38,10 +39,7 @@ async def points_db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def ledger(points_db: Database, clock: ManualClock) -> Ledger:
-    return Ledger(
-        points_db, clock,
-        lambda subject, payload, scope: make_event(subject, payload, org_scope=scope, source="test", clock=clock),
-    )
+    return Ledger(points_db, clock, EventFactory("test", clock))
 
 
 @pytest.fixture

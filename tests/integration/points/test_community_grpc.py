@@ -12,7 +12,8 @@ import grpc
 import nats
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from linli_points.main import PointsApp, PointsSettings, create_app
+from linli_points.app import PointsApp, create_app
+from linli_points.settings import PointsSettings
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope

@@ -11,14 +11,14 @@ from typing import Any
 import grpc
 import nats
 import pytest
-from linli_points.api.common import encode_token
-from linli_points.main import PointsApp
+from linli_points.app import PointsApp
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_runtime.clock import ManualClock
+from linli_runtime.paging import encode_token
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
 from tests.integration.runtime.eventkit import wait_until
