@@ -21,7 +21,7 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.paging import encode_token
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import FENGSHU, SHENGJIAN, Metadata
 
