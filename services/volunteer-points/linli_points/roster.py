@@ -162,18 +162,18 @@ def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[
     return None
 
 
-async def _apply(conn: AsyncConnection, *, path: str, row: RosterRow, now: datetime) -> None:
+async def _apply(conn: AsyncConnection, *, path: str, row: RosterRow, now: datetime, today: date) -> None:
     if row.family_id:
         await create_family(conn, path, row.family_id, row.family_name or row.family_id, now)
     await create_volunteer(conn, path, row.volunteer_id, row.display_name, person_id=row.person_id,
                            family_id=row.family_id, now=now)
     for team in row.team_ids:
-        await join_team(conn, path, team, row.volunteer_id, row.join_date or now.date())
+        await join_team(conn, path, team, row.volunteer_id, row.join_date or today)
 
 
 class Roster:
-    """Roster imports into a community, each on the service's clock (creation times, and the
-    day a join date must not pass)."""
+    """Roster imports into a community, on the service's clock: creation times, and today in
+    Asia/Shanghai (the latest join date a row may give, and the join date of a row without one)."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
@@ -197,7 +197,7 @@ async def import_roster(db: Database, path: str, content: bytes, all_or_nothing:
         async def everything(conn: AsyncConnection) -> None:
             for row in rows:
                 try:
-                    await _apply(conn, path=path, row=row, now=now)
+                    await _apply(conn, path=path, row=row, now=now, today=today)
                 except DomainError as exc:
                     # Escaping the transaction rolls back every row imported before this one.
                     raise _RowRefused(Rejection(row.line, "", exc.message)) from exc
@@ -211,7 +211,7 @@ async def import_roster(db: Database, path: str, content: bytes, all_or_nothing:
         return report
     for row in rows:
         try:
-            await run_in_transaction(db, partial(_apply, path=path, row=row, now=now))
+            await run_in_transaction(db, partial(_apply, path=path, row=row, now=now, today=today))
             report.rows_imported += 1
         except DomainError as exc:
             report.rejections.append(Rejection(row.line, "", exc.message))
