@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -163,6 +164,22 @@ async def test_hold_events_and_credits_reach_the_bus(
     seen[2].payload.Unpack(posted)
     assert (posted.hold_id, posted.amount, posted.state) == ("e1", 4, events_pb.POINTS_HOLD_STATE_POSTED)
     assert all(e.org_scope == FENGSHU and e.source == "volunteer-points" for e in seen)
+
+
+async def test_expiry_cuts_at_midnight_in_shanghai(
+    ledger_stub: Stub, as_service: Metadata, as_worker: Metadata, clock: ManualClock
+) -> None:
+    """`earned_before` is a day in Asia/Shanghai: points earned at 02:00 on it (18:00 UTC the
+    day before) are not older than it, on either engine (SQLite compares the stored UTC text)."""
+    clock.set(datetime(2026, 11, 6, 15, tzinfo=UTC))  # 23:00 on 6 November in Shanghai
+    await fund(ledger_stub, as_service, 10, tid="late-on-the-6th")
+    clock.set(datetime(2026, 11, 6, 18, tzinfo=UTC))  # 02:00 on 7 November in Shanghai
+    await fund(ledger_stub, as_service, 5, tid="early-on-the-7th")
+    clock.set(datetime(2026, 11, 8, tzinfo=UTC))
+    expired = await ledger_stub.ExpirePoints(pb.ExpirePointsRequest(community_path=FENGSHU,
+                                                                     earned_before="2026-11-07"), metadata=as_worker)
+    assert (expired.volunteers_affected, expired.points_expired) == (1, 10)
+    assert (await balance(ledger_stub, as_service)).balance == 5
 
 
 async def test_history_pages_with_running_balance(ledger_stub: Stub, as_service: Metadata) -> None:
