@@ -47,21 +47,23 @@ class PointsApp(ServiceApp):
         self.ledger = Ledger(self.db, self.clock, self.make_event)
         self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
         self.people = People(self.db, self.clock)
+        self.roster = Roster(self.db, self.clock)
         self.activities = Activities(self.db, self.clock, self.ledger)
         self.pairings = Pairings(self.db, self.clock, self.make_event)
+        self.rankings = Rankings(self.db)
         self.awards = Awards(self.db, self.clock, self.make_event)
         self.adjustments = Adjustments(self.ledger)
         for register, servicer, full_name in (
             (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger),
              ledger.FULL_NAME),
             (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
-             volunteers.VolunteerServicer(self.people, Roster(self.db, self.clock)), volunteers.FULL_NAME),
+             volunteers.VolunteerServicer(self.people, self.roster), volunteers.FULL_NAME),
             (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
              activities.ActivityServicer(self.activities), activities.FULL_NAME),
             (pairings_pb2_grpc.add_PairingServiceServicer_to_server, pairings.PairingServicer(self.pairings),
              pairings.FULL_NAME),
             (awards_pb2_grpc.add_AwardServiceServicer_to_server,
-             awards.AwardServicer(self.awards, Rankings(self.db)), awards.FULL_NAME),
+             awards.AwardServicer(self.awards, self.rankings), awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
         ):

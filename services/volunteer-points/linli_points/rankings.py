@@ -71,8 +71,8 @@ class Rankings:
 
     async def page(self, path: str, period: Period, *, team_id: str = "", page_token: str,
                    size: int) -> tuple[list[Ranked], str]:
-        """One page of the leaderboard (computed whole: a community ranks at most a few
-        thousand volunteers) and the token of the next."""
+        """One page of the leaderboard and the token of the next. The board is computed whole
+        for every page (a rank depends on everyone's points); the token is the offset."""
         offset = decode_int_token("rankings", page_token)
         async with self.db.engine.connect() as conn:
             board = await rankings(conn, path, period, team_id)
