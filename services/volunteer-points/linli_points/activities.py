@@ -28,7 +28,7 @@ from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.people import volunteer
 from linli_points.records import create_once, exists, find
-from linli_points.tables import Activity, SignUp, TaskCategory
+from linli_points.tables import ID, Activity, SignUp, TaskCategory
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, NotFound
@@ -111,7 +111,7 @@ class Activities:
             created, _ = await create_once(
                 conn, Activity, {"community_path": path, "activity_id": activity_id},
                 {"title": title, "category": category, "points": points or found.default_points,
-                 "start_time": start, "created_by": created_by[:64]},
+                 "start_time": start, "created_by": created_by[:ID]},
                 fingerprint(title, category, points, start), "activity",
             )
             return created
