@@ -32,7 +32,7 @@ from linli_points.tables import ID, Activity, SignUp, TaskCategory
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, NotFound
-from linli_runtime.models import table, typed_all
+from linli_runtime.models import loaded_all, table
 from linli_runtime.paging import keyset_page
 from linli_runtime.times import as_utc, day_bounds, local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
@@ -85,7 +85,7 @@ class Activities:
             rows, next_token = await keyset_page(
                 conn, sa.select(CATEGORIES).where(CATEGORIES.c.community_path == path), CATEGORIES.c.slug,
                 kind="categories", page_token=page_token, size=size)
-        return typed_all(TaskCategory, rows), next_token
+        return loaded_all(TaskCategory, rows), next_token
 
     async def update_category(self, path: str, slug: str, change: CategoryChange, *,
                               allow_missing: bool) -> TaskCategory:
@@ -125,7 +125,7 @@ class Activities:
             rows = (await conn.execute(sa.select(SIGN_UPS).where(
                 SIGN_UPS.c.community_path == path, SIGN_UPS.c.activity_id == activity_id)
                 .order_by(SIGN_UPS.c.volunteer_id))).all()
-        return found, typed_all(SignUp, rows)
+        return found, loaded_all(SignUp, rows)
 
     async def sign_up(self, path: str, activity_id: str, volunteer_id: str) -> SignUp:
         """Sign a volunteer up (a repeat answers the same sign-up, with the same check-in code)."""

@@ -24,7 +24,7 @@ from linli_points.ledger.store import Ledger
 from linli_points.records import create_once, find
 from linli_points.tables import ID, Adjustment
 from linli_runtime.errors import FailedPrecondition, NotFound
-from linli_runtime.models import table, typed_all
+from linli_runtime.models import loaded_all, table
 from linli_runtime.paging import keyset_page
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
@@ -108,7 +108,7 @@ class Adjustments:
             rows, next_token = await keyset_page(
                 conn, sa.select(ADJUSTMENTS).where(ADJUSTMENTS.c.community_path == path),
                 ADJUSTMENTS.c.adjustment_id, kind="adjustments", page_token=page_token, size=size)
-        return typed_all(Adjustment, rows), next_token
+        return loaded_all(Adjustment, rows), next_token
 
     def _now(self) -> datetime:
         return self.ledger.now()

@@ -29,7 +29,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition
 from linli_runtime.events import EventFactory, publish_in
-from linli_runtime.models import table, typed_all
+from linli_runtime.models import loaded_all, table
 from linli_runtime.paging import decode_int_token, encode_token
 from linli_runtime.times import year_bounds
 from linli_runtime.transactions import run_in_transaction
@@ -148,7 +148,7 @@ class Awards:
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(_by_rank(path, year).offset(offset).limit(size + 1))).all()
         more = len(rows) > size
-        return typed_all(Award, rows[:size]), encode_token("awards", offset + size) if more else ""
+        return loaded_all(Award, rows[:size]), encode_token("awards", offset + size) if more else ""
 
     async def export(self, path: str, year: int) -> list[Award]:
         """Every award of a closed year, by rank (FAILED_PRECONDITION before the close)."""
@@ -164,4 +164,4 @@ def _by_rank(path: str, year: int) -> sa.Select[Any]:
 
 
 async def _awards(conn: AsyncConnection, path: str, year: int) -> list[Award]:
-    return typed_all(Award, (await conn.execute(_by_rank(path, year))).all())
+    return loaded_all(Award, (await conn.execute(_by_rank(path, year))).all())

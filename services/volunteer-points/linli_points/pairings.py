@@ -31,7 +31,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import EventFactory, publish_in
-from linli_runtime.models import table, typed, typed_all
+from linli_runtime.models import loaded, loaded_all, table
 from linli_runtime.paging import decode_int_token, encode_token, keyset_page
 from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
@@ -93,7 +93,7 @@ class Pairings:
             rows, next_token = await keyset_page(
                 conn, sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path), PAIRINGS.c.pairing_id,
                 kind="pairings", page_token=page_token, size=size)
-        return typed_all(Pairing, rows), next_token
+        return loaded_all(Pairing, rows), next_token
 
     async def log_visit(self, path: str, visit_id: str, *, pairing_id: str, volunteer_id: str, when: datetime,
                         confirmation: Confirmation, note: str) -> Visit:
@@ -202,7 +202,7 @@ async def compliance(conn: AsyncConnection, path: str, month: str) -> list[Compl
         .where(PAIRINGS.c.community_path == path, PAIRINGS.c.start_date <= last_day)
         .order_by(done, PAIRINGS.c.pairing_id)
     )).all()
-    return [Compliance(typed(Pairing, row), int(row.done)) for row in rows]
+    return [Compliance(loaded(Pairing, row), int(row.done)) for row in rows]
 
 
 async def elder_names(conn: AsyncConnection, path: str, elder_ids: set[str]) -> dict[str, str]:

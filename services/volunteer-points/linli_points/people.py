@@ -22,7 +22,7 @@ from linli_points.tables import Family, Membership, Team, Volunteer
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from linli_runtime.models import table, typed, typed_all
+from linli_runtime.models import loaded, loaded_all, table
 from linli_runtime.paging import keyset_page
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
@@ -62,7 +62,7 @@ class People:
         async with self.db.engine.connect() as conn:
             rows, next_token = await keyset_page(conn, query, VOLUNTEERS.c.volunteer_id, kind="volunteers",
                                                  page_token=page_token, size=size)
-        return typed_all(Volunteer, rows), next_token
+        return loaded_all(Volunteer, rows), next_token
 
     async def create_family(self, path: str, family_id: str, name: str) -> Family:
         now = self.clock.now()
@@ -74,7 +74,7 @@ class People:
             rows, next_token = await keyset_page(
                 conn, sa.select(FAMILIES).where(FAMILIES.c.community_path == path), FAMILIES.c.family_id,
                 kind="families", page_token=page_token, size=size)
-        return typed_all(Family, rows), next_token
+        return loaded_all(Family, rows), next_token
 
     async def create_team(self, path: str, team_id: str, name: str) -> Team:
         created, _ = await run_in_transaction(self.db, lambda conn: create_team(conn, path, team_id, name))
@@ -91,7 +91,7 @@ class People:
             rows, next_token = await keyset_page(
                 conn, sa.select(TEAMS, members.label("member_count")).where(TEAMS.c.community_path == path),
                 TEAMS.c.team_id, kind="teams", page_token=page_token, size=size)
-        return [TeamSize(typed(Team, row), int(row.member_count)) for row in rows], next_token
+        return [TeamSize(loaded(Team, row), int(row.member_count)) for row in rows], next_token
 
     async def join_team(self, path: str, team_id: str, volunteer_id: str, when: date) -> Membership:
         return await run_in_transaction(self.db, lambda conn: join_team(conn, path, team_id, volunteer_id, when))
@@ -109,7 +109,7 @@ class People:
                         MEMBERSHIPS.c.volunteer_id == volunteer_id)
                     .order_by(MEMBERSHIPS.c.id.desc()).limit(1))).first()
                 if last is not None and last.leave_date == when:
-                    return typed(Membership, last)
+                    return loaded(Membership, last)
                 raise FailedPrecondition(f"volunteer {volunteer_id!r} is not a member of team {team_id!r}",
                                          reason="NOT_A_MEMBER")
             if when < current.join_date:
@@ -166,7 +166,7 @@ async def current_membership(conn: AsyncConnection, path: str, team_id: str, vol
         MEMBERSHIPS.c.community_path == path, MEMBERSHIPS.c.team_id == team_id,
         MEMBERSHIPS.c.volunteer_id == volunteer_id, MEMBERSHIPS.c.leave_date.is_(None),
     ))).first()
-    return typed(Membership, row) if row is not None else None
+    return loaded(Membership, row) if row is not None else None
 
 
 async def volunteer(conn: AsyncConnection, path: str, volunteer_id: str) -> Volunteer:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.tables import PointsTable
 from linli_runtime.errors import AlreadyExists
-from linli_runtime.models import table, typed
+from linli_runtime.models import loaded, table
 
 M = TypeVar("M", bound=PointsTable)
 
@@ -23,7 +23,7 @@ def _where(model: type[PointsTable], key: dict[str, Any]) -> list[sa.ColumnEleme
 async def find(conn: AsyncConnection, model: type[M], **key: Any) -> M | None:
     """The row of `model` with this key, or None."""
     row = (await conn.execute(sa.select(table(model)).where(*_where(model, key)))).first()
-    return typed(model, row) if row is not None else None
+    return loaded(model, row) if row is not None else None
 
 
 async def exists(conn: AsyncConnection, model: type[PointsTable], **key: Any) -> bool:

@@ -1,7 +1,8 @@
 """Every table of volunteer-points, each declared once as a SQLModel model on the service's one
 registry (`PointsTable`): the ledger's (declared in ledger/tables.py, re-exported here) and
 those of people, activities, pairings, awards and adjustments below. Domain modules read rows
-back as these models (`linli_runtime.models.typed`) and build Core statements from their tables.
+back as these models (`linli_runtime.models.loaded`: rows of their own table, unvalidated) and
+build Core statements from their tables.
 
 Every row of the people side belongs to a community and is keyed by (community_path,
 caller-chosen id); `fingerprint` is a digest of what created it, so a repeated create is
