@@ -2,7 +2,7 @@
 # One image recipe for every Linli service: the wheel holds the shared runtime, the generated
 # contracts and every registered service; SERVICE_MODULE picks the one the image starts.
 #
-#   docker build --build-arg SERVICE_MODULE=linli_points.main -t linli/volunteer-points .
+#   docker build --build-arg SERVICE_MODULE=linli_points.app -t linli/volunteer-points .
 #
 # Stage 1 (build) has compilers in case a dependency lacks a wheel for the platform; stage 2
 # (runtime) gets only the finished virtualenv: no compilers, no pip cache, no sources.
@@ -31,7 +31,7 @@ RUN /opt/linli/bin/pip install --no-deps . \
     && /opt/linli/bin/python -m compileall -q /opt/linli/lib
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
-# Which service this image runs (python -m $LINLI_SERVICE_MODULE), e.g. linli_points.main.
+# Which service this image runs (python -m $LINLI_SERVICE_MODULE), e.g. linli_points.app.
 ARG SERVICE_MODULE
 RUN test -n "${SERVICE_MODULE}" || (echo "build with --build-arg SERVICE_MODULE=linli_<name>.main" >&2; exit 1)
 RUN groupadd --system --gid 10001 linli \

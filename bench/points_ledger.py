@@ -28,7 +28,8 @@ from pathlib import Path
 
 import asyncpg
 import grpc
-from linli_points.main import PointsSettings, create_app
+from linli_points.app import create_app
+from linli_points.settings import PointsSettings
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc

@@ -172,7 +172,7 @@ STAGES = {
         ("PlaceHold (ledger tx)", "Ledger.place_hold"),
         ("PostHold (ledger tx)", "Ledger.post_hold"),
         ("outbox relay → NATS", "OutboxRelay"),
-        ("hold sweeper", "HoldSweeper"),
+        ("hold sweeper", "expire_due_holds"),
         ("gRPC server + interceptors", "linli_runtime/interceptors.py"),
     ],
 }
@@ -235,7 +235,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
         def url(name: str) -> str:
             return pg.database_url(name) if pg else f"sqlite+aiosqlite:///{tmp / (name + '.db')}"
 
-        points, points_addr = start_service("linli_points.main", {
+        points, points_addr = start_service("linli_points.app", {
             "DATABASE_URL": url("points"), "NATS_URL": nats.url}, tmp / "points.log")
         procs.append(points)
         app, app_addr = start_service("linli_redemption.app", {

@@ -97,11 +97,11 @@ def parse_date(field: str, text: str) -> date:
 
 def parse_month(field: str, text: str) -> str:
     """`YYYY-MM` (years 2000–2200) → the same text, checked."""
-    try:
-        if len(text) == 7 and text[4] == "-" and 2000 <= int(text[:4]) <= 2200 and 1 <= int(text[5:]) <= 12:
-            return text
-    except ValueError:
-        pass
+    # ASCII digits only: int() alone would also take '+1', ' 1' and full-width digits.
+    year, sep, month = text[:4], text[4:5], text[5:]
+    if (len(text) == 7 and sep == "-" and text.isascii() and year.isdigit() and month.isdigit()
+            and 2000 <= int(year) <= 2200 and 1 <= int(month) <= 12):
+        return text
     raise InvalidArgument.field(field, "must be a month written YYYY-MM (years 2000-2200)")
 
 

@@ -12,21 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli.points.v1 import pairings_pb2
-from linli_points.api.activities import upsert_category
-from linli_points.api.pairings import create_elder, create_pairing
+from linli_points.activities import CategoryChange, upsert_category
 from linli_points.ledger.accounts import ISSUANCE, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
+from linli_points.pairings import Confirmation, create_elder, create_pairing, visit_month
 from linli_points.people import create_family, create_team, create_volunteer, join_team
-from linli_points.periods import month_of
 from linli_points.records import create_once
-from linli_points.schema import visits
+from linli_points.tables import Visit
 from linli_runtime import demo
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
-    from linli_points.main import PointsApp
+    from linli_points.app import PointsApp
 
 log = logging.getLogger("linli.points.demo")
 
@@ -57,12 +55,12 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
     now = ledger.now()
     for category in data["task_categories"]:
         slug = category["slug"]
-        await upsert_category(conn, path, slug, {
-            "display_name": category["name"], "display_name_en": category["name_en"],
-            "default_points": CATEGORY_POINTS.get(slug, 5), "daily_cap": 0,
-            "monthly_cap": 30 if slug == "collecting-opinions" else 0,
-            "placeholder": bool(category.get("placeholder", False)),
-        })
+        await upsert_category(conn, path, slug, CategoryChange(
+            display_name=category["name"], display_name_en=category["name_en"],
+            default_points=CATEGORY_POINTS.get(slug, 5), daily_cap=0,
+            monthly_cap=30 if slug == "collecting-opinions" else 0,
+            placeholder=bool(category.get("placeholder", False)),
+        ))
     for team in data["teams"]:
         await create_team(conn, path, team["slug"], team["name"])
 
@@ -90,10 +88,9 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
         for n in range(2 if e <= 60 else 1 if e <= 75 else 0):
             when = now - timedelta(minutes=10 * (n + 1))
             await create_once(
-                conn, visits, {"community_path": path, "visit_id": f"demo:visit:{e:03d}:{n}"},
-                {"pairing_id": f"p-{e:03d}", "month": month_of(when), "visit_time": when,
-                 "volunteer_id": f"v-{family:03d}", "confirmation": pairings_pb2.VISIT_CONFIRMATION_ELDER,
-                 "note": "demo"},
+                conn, Visit, {"community_path": path, "visit_id": f"demo:visit:{e:03d}:{n}"},
+                {"pairing_id": f"p-{e:03d}", "month": visit_month(when), "visit_time": when,
+                 "volunteer_id": f"v-{family:03d}", "confirmation": int(Confirmation.ELDER), "note": "demo"},
                 # Demo visits are created once by id; their time is whenever the first seed ran.
                 fingerprint("demo-visit", e, n), "visit",
             )

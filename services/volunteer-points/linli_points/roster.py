@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points.ledger.accounts import is_valid_id
-from linli_points.people import create_family, create_volunteer, join_team
-from linli_points.schema import teams
+from linli_points.people import create_family, create_volunteer, join_team, team_ids
+from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, InvalidArgument
+from linli_runtime.fields import ID
+from linli_runtime.times import local_day
 from linli_runtime.transactions import run_in_transaction
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -139,7 +139,7 @@ def parse(content: bytes, known_teams: set[str], today: date) -> tuple[list[Rost
 def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[str, str] | None:
     for column in ("volunteer_id", "family_id", "person_id"):
         value = values.get(column, "")
-        if (value or column == "volunteer_id") and not is_valid_id(value):
+        if (value or column == "volunteer_id") and not ID.match(value):
             return column, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'"
     for column, value in values.items():
         if "\x00" in value:
@@ -162,19 +162,32 @@ def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[
     return None
 
 
-async def _apply(conn: AsyncConnection, *, path: str, row: RosterRow, now: datetime) -> None:
+async def _apply(conn: AsyncConnection, *, path: str, row: RosterRow, now: datetime, today: date) -> None:
     if row.family_id:
         await create_family(conn, path, row.family_id, row.family_name or row.family_id, now)
     await create_volunteer(conn, path, row.volunteer_id, row.display_name, person_id=row.person_id,
                            family_id=row.family_id, now=now)
     for team in row.team_ids:
-        await join_team(conn, path, team, row.volunteer_id, row.join_date or now.date())
+        await join_team(conn, path, team, row.volunteer_id, row.join_date or today)
+
+
+class Roster:
+    """Roster imports into a community, on the service's clock: creation times, and today in
+    Asia/Shanghai (the latest join date a row may give, and the join date of a row without one)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def import_csv(self, path: str, content: bytes, *, all_or_nothing: bool) -> ImportReport:
+        now = self.clock.now()
+        return await import_roster(self.db, path, content, all_or_nothing, now, local_day(now))
 
 
 async def import_roster(db: Database, path: str, content: bytes, all_or_nothing: bool, now: datetime,
                         today: date) -> ImportReport:
     async with db.engine.connect() as conn:
-        known = set((await conn.execute(sa.select(teams.c.team_id).where(teams.c.community_path == path))).scalars())
+        known = await team_ids(conn, path)
     rows, rejected, total = parse(content, known, today)
     report = ImportReport(rows_total=total, rejections=rejected)
     if all_or_nothing:
@@ -184,7 +197,7 @@ async def import_roster(db: Database, path: str, content: bytes, all_or_nothing:
         async def everything(conn: AsyncConnection) -> None:
             for row in rows:
                 try:
-                    await _apply(conn, path=path, row=row, now=now)
+                    await _apply(conn, path=path, row=row, now=now, today=today)
                 except DomainError as exc:
                     # Escaping the transaction rolls back every row imported before this one.
                     raise _RowRefused(Rejection(row.line, "", exc.message)) from exc
@@ -198,7 +211,7 @@ async def import_roster(db: Database, path: str, content: bytes, all_or_nothing:
         return report
     for row in rows:
         try:
-            await run_in_transaction(db, partial(_apply, path=path, row=row, now=now))
+            await run_in_transaction(db, partial(_apply, path=path, row=row, now=now, today=today))
             report.rows_imported += 1
         except DomainError as exc:
             report.rejections.append(Rejection(row.line, "", exc.message))

@@ -1,6 +1,244 @@
-"""Every table of the service, in one MetaData (what migrations compare against)."""
+"""Every table of volunteer-points, each declared once as a SQLModel model on the service's one
+registry (`PointsTable`): the ledger's (declared in ledger/tables.py, re-exported here) and
+those of people, activities, pairings, awards and adjustments below. Domain modules read rows
+back as these models (`linli_runtime.models.loaded`: rows of their own table, unvalidated) and
+build Core statements from their tables.
 
-from linli_points import schema as _schema  # noqa: F401  (registers its tables)
-from linli_points.ledger.tables import metadata
+Every row of the people side belongs to a community and is keyed by (community_path,
+caller-chosen id); `fingerprint` is a digest of what created it, so a repeated create is
+recognised and a conflicting one refused (records.py).
+"""
 
-__all__ = ["metadata"]
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from linli_points.ledger.tables import (
+    Account,
+    AccountSlot,
+    HoldRecord,
+    Id,
+    Points,
+    PointsTable,
+    TransferRecord,
+)
+
+__all__ = [
+    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "HoldRecord", "Membership",
+    "MonthClose", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
+    "Volunteer", "YearClose", "metadata",
+]
+
+metadata = PointsTable.metadata
+
+PATH = 255  # an org path
+ID = 64  # a caller-chosen id
+
+
+def _path() -> sa.Column[str]:
+    return sa.Column(sa.String(PATH), primary_key=True)
+
+
+def _id() -> sa.Column[str]:
+    return sa.Column(sa.String(ID), primary_key=True)
+
+
+def _text(length: int, *, default: str | None = None) -> sa.Column[str]:
+    return sa.Column(sa.String(length), nullable=False, server_default=default)
+
+
+def _when(*, nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _fingerprint() -> sa.Column[str]:
+    return sa.Column(sa.String(64), nullable=False)
+
+
+# -- people ---------------------------------------------------------------------------------------
+
+class Volunteer(PointsTable, table=True):
+    __tablename__ = "points_volunteer"
+
+    community_path: str = Field(sa_column=_path())
+    volunteer_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    person_id: str = Field(default="", sa_column=_text(ID, default=""))
+    family_id: str = Field(default="", sa_column=_text(ID, default=""))
+    fingerprint: str = Field(sa_column=_fingerprint())
+    created_at: datetime = Field(sa_column=_when())
+
+
+class Family(PointsTable, table=True):
+    __tablename__ = "points_family"
+
+    community_path: str = Field(sa_column=_path())
+    family_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    fingerprint: str = Field(sa_column=_fingerprint())
+    created_at: datetime = Field(sa_column=_when())
+
+
+class Team(PointsTable, table=True):
+    __tablename__ = "points_team"
+
+    community_path: str = Field(sa_column=_path())
+    team_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    fingerprint: str = Field(sa_column=_fingerprint())
+
+
+class Membership(PointsTable, table=True):
+    """A volunteer's time in a team: open while `leave_date` is None; leaving closes the row and
+    joining again opens a new one, so rankings can ask who was a member during a period."""
+
+    __tablename__ = "points_membership"
+    __table_args__ = (sa.Index("ix_points_membership_team", "community_path", "team_id", "volunteer_id"),)
+
+    id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(PATH), nullable=False))
+    team_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    join_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    leave_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+class TaskCategory(PointsTable, table=True):
+    __tablename__ = "points_task_category"
+
+    community_path: str = Field(sa_column=_path())
+    slug: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    display_name_en: str = Field(default="", sa_column=_text(100, default=""))
+    default_points: int = Field(sa_column=sa.Column(Points, nullable=False))
+    # Points a volunteer may earn in this category per day / per month (0: no cap).
+    daily_cap: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
+    monthly_cap: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
+    placeholder: bool = Field(default=False,
+                              sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+
+
+class Activity(PointsTable, table=True):
+    __tablename__ = "points_activity"
+
+    community_path: str = Field(sa_column=_path())
+    activity_id: str = Field(sa_column=_id())
+    title: str = Field(sa_column=_text(200))
+    category: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    points: int = Field(sa_column=sa.Column(Points, nullable=False))
+    start_time: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    created_by: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    fingerprint: str = Field(sa_column=_fingerprint())
+
+
+class SignUp(PointsTable, table=True):
+    __tablename__ = "points_sign_up"
+
+    community_path: str = Field(sa_column=_path())
+    activity_id: str = Field(sa_column=_id())
+    volunteer_id: str = Field(sa_column=_id())
+    state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # activities.SignUpState
+    check_in_code: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    points_credited: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
+    transfer_id: str = Field(default="", sa_column=_text(160, default=""))
+    checked_in_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    confirmed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+# -- pairings -------------------------------------------------------------------------------------
+
+class Elder(PointsTable, table=True):
+    __tablename__ = "points_elder"
+
+    community_path: str = Field(sa_column=_path())
+    elder_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    fingerprint: str = Field(sa_column=_fingerprint())
+
+
+class Pairing(PointsTable, table=True):
+    __tablename__ = "points_pairing"
+
+    community_path: str = Field(sa_column=_path())
+    pairing_id: str = Field(sa_column=_id())
+    family_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    elder_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    start_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    visits_required: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    fingerprint: str = Field(sa_column=_fingerprint())
+
+
+class Visit(PointsTable, table=True):
+    __tablename__ = "points_visit"
+    __table_args__ = (sa.Index("ix_points_visit_month", "community_path", "month", "pairing_id"),)
+
+    community_path: str = Field(sa_column=_path())
+    visit_id: str = Field(sa_column=_id())
+    pairing_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    month: str = Field(sa_column=sa.Column(sa.String(7), nullable=False))  # YYYY-MM in Asia/Shanghai
+    visit_time: datetime = Field(sa_column=_when())
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    confirmation: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # pairings.Confirmation
+    note: str = Field(default="", sa_column=_text(500, default=""))
+    fingerprint: str = Field(sa_column=_fingerprint())
+
+
+class MonthClose(PointsTable, table=True):
+    __tablename__ = "points_month_close"
+
+    community_path: str = Field(sa_column=_path())
+    month: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
+    evaluated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    lapsed: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    closed_at: datetime = Field(sa_column=_when())
+
+
+# -- awards ---------------------------------------------------------------------------------------
+
+class YearClose(PointsTable, table=True):
+    __tablename__ = "points_year_close"
+
+    community_path: str = Field(sa_column=_path())
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    gold_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    silver_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    bronze_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    # "count" or "percent": how the three numbers above were meant.
+    rule_kind: str = Field(default="count", sa_column=_text(10, default="count"))
+    closed_at: datetime = Field(sa_column=_when())
+
+
+class Award(PointsTable, table=True):
+    __tablename__ = "points_award"
+
+    community_path: str = Field(sa_column=_path())
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    volunteer_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    tier: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.AwardTier
+    rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    points_earned: int = Field(sa_column=sa.Column(Points, nullable=False))
+
+
+# -- adjustments ----------------------------------------------------------------------------------
+
+class Adjustment(PointsTable, table=True):
+    __tablename__ = "points_adjustment"
+
+    community_path: str = Field(sa_column=_path())
+    adjustment_id: str = Field(sa_column=_id())
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    points: int = Field(sa_column=sa.Column(Points, nullable=False))
+    reason: str = Field(sa_column=_text(200))
+    state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # adjustments.AdjustmentState
+    proposed_by: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    decided_by: str = Field(default="", sa_column=_text(ID, default=""))
+    transfer_id: str = Field(default="", sa_column=_text(160, default=""))
+    proposed_at: datetime = Field(sa_column=_when())
+    decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    fingerprint: str = Field(sa_column=_fingerprint())

@@ -66,7 +66,7 @@ class Stack:
         return proc, f"127.0.0.1:{port}"
 
     def start_points(self) -> None:
-        self.points, self.points_addr = self._start("linli_points.main", "points", {})
+        self.points, self.points_addr = self._start("linli_points.app", "points", {})
 
     def start_redemption(self, *, fault: bool, recovery_grace: float) -> None:
         extra = {"VOLUNTEER_POINTS_SERVICE_ADDR": self.points_addr, "LINLI_RECOVERY_GRACE": str(recovery_grace),

@@ -36,7 +36,7 @@ def services(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
         return f"127.0.0.1:{port}"
 
     try:
-        points = start("linli_points.main", "points", {})
+        points = start("linli_points.app", "points", {})
         yield start("linli_redemption.app", "redemption", {"VOLUNTEER_POINTS_SERVICE_ADDR": points})
     finally:
         for proc in procs:

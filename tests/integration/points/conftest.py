@@ -4,26 +4,35 @@ manual clock, and the whole service on a free port with real NATS."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import grpc
 import pytest
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from linli_points.app import MIGRATIONS, PointsApp, create_app
 from linli_points.ledger.store import Ledger
-from linli_points.main import MIGRATIONS, PointsApp, PointsSettings, create_app
+from linli_points.settings import PointsSettings
 
+from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import ledger_pb2_grpc
 from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
-from linli_runtime.events import make_event
+from linli_runtime.events import EventFactory
+from linli_runtime.events.streams import POINTS
+from linli_runtime.events.tables import inbox, outbox
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
 
 Metadata = tuple[tuple[str, str], ...]
+M = TypeVar("M", bound=Message)
 
 
 @pytest.fixture
@@ -38,10 +47,7 @@ async def points_db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def ledger(points_db: Database, clock: ManualClock) -> Ledger:
-    return Ledger(
-        points_db, clock,
-        lambda subject, payload, scope: make_event(subject, payload, org_scope=scope, source="test", clock=clock),
-    )
+    return Ledger(points_db, clock, EventFactory("test", clock))
 
 
 @pytest.fixture
@@ -86,3 +92,35 @@ def token_for(signer: TokenSigner) -> Callable[..., Metadata]:
         return bearer(signer.issue(subject, role=role, scope=scope, kind=kind))
 
     return issue
+
+
+async def everything_sent(db: Database) -> bool:
+    """Whether the relay has published (and JetStream acknowledged) every event in the outbox."""
+    async with db.engine.connect() as conn:
+        unsent = (await conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                                     .where(outbox.c.sent_at.is_(None)))).scalar_one()
+    return unsent == 0
+
+
+async def published(app: PointsApp, subject: str, payload: type[M]) -> list[M]:
+    """The payloads of every event on `subject` in the service's stream, read once the relay has
+    sent all the service wrote: the stream is then complete, so a missing event or one too many
+    shows (no waiting a while for stragglers)."""
+    await wait_until(lambda: everything_sent(app.db), what="the relay to publish every event written")
+    info = await app.bus.js.stream_info(POINTS.name)
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await app.bus.js.get_msg(POINTS.name, seq)
+        if msg.subject == subject and msg.data is not None:
+            out = payload()
+            EventEnvelope.FromString(msg.data).payload.Unpack(out)
+            found.append(out)
+    return found
+
+
+async def applied(db: Database, consumer: str, event_ids: list[str]) -> bool:
+    """Whether `consumer` has applied (recorded in its inbox) every one of `event_ids`."""
+    async with db.engine.connect() as conn:
+        done = (await conn.execute(sa.select(sa.func.count()).select_from(inbox).where(
+            inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)))).scalar_one()
+    return int(done) == len(set(event_ids))

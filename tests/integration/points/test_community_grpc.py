@@ -12,10 +12,10 @@ import grpc
 import nats
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from linli_points.main import PointsApp, PointsSettings, create_app
+from linli_points.app import PointsApp, create_app
+from linli_points.settings import PointsSettings
 
 from linli.events.v1 import points_pb2 as events_pb
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import (
     activities_pb2_grpc,
@@ -34,9 +34,9 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
-from .conftest import FENGSHU, SHENGJIAN, Metadata
+from .conftest import FENGSHU, SHENGJIAN, Metadata, applied, published
 
 
 class Stubs:
@@ -124,21 +124,10 @@ async def test_volunteers_families_teams_are_created_once_and_listed(stubs: Stub
 
 
 async def test_only_confirmed_work_earns_points_once_within_caps(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, token_for: Callable[..., Metadata], nats_server: NatsServer
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, token_for: Callable[..., Metadata]
 ) -> None:
     s, md = stubs, as_worker
     await people(s, md)
-    nc = await nats.connect(nats_server.url)
-    credited: list[events_pb.PointsCredited] = []
-
-    async def collect(msg: Any) -> None:
-        payload = events_pb.PointsCredited()
-        EventEnvelope.FromString(msg.data).payload.Unpack(payload)
-        credited.append(payload)
-
-    await nc.subscribe("points.points.credited", cb=collect)
-
-    await nc.flush()  # the server has the subscription before anything is published
     for activity_id in ("a-1", "a-2"):
         await s.activities.CreateActivity(act.CreateActivityRequest(activity=act.Activity(
             community_path=FENGSHU, activity_id=activity_id, title="业主议事会", category="governance")), metadata=md)
@@ -182,18 +171,13 @@ async def test_only_confirmed_work_earns_points_once_within_caps(
                                         metadata=md)
     assert (balance.balance, balance.earned) == (15, 15)
 
-    async def two_events() -> bool:
-        return len(credited) >= 2
-
-    await wait_until(two_events, what="points.points.credited events")
-    await asyncio.sleep(0.2)
-    await nc.close()
+    credited = await published(app, "points.points.credited", events_pb.PointsCredited)
     assert [(c.volunteer_id, c.points, c.reason, c.source) for c in credited] == [
         ("v-wan", 10, "governance", "activities/a-1"), ("v-wan", 5, "governance", "activities/a-2")]
 
 
 async def test_pairing_compliance_and_lapse_events_once_per_month(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, clock: ManualClock, nats_server: NatsServer
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, clock: ManualClock
 ) -> None:
     s, md = stubs, as_worker
     await people(s, md)
@@ -219,36 +203,19 @@ async def test_pairing_compliance_and_lapse_events_once_per_month(
     await expect_error(s.pairings.CloseMonth(par.CloseMonthRequest(community_path=FENGSHU, month="2026-11"),
                                              metadata=md), grpc.StatusCode.FAILED_PRECONDITION, "MONTH_NOT_OVER")
 
-    nc = await nats.connect(nats_server.url)
-    lapsed: list[events_pb.PairingLapsed] = []
-
-    async def collect(msg: Any) -> None:
-        payload = events_pb.PairingLapsed()
-        EventEnvelope.FromString(msg.data).payload.Unpack(payload)
-        lapsed.append(payload)
-
-    await nc.subscribe("points.pairing.lapsed", cb=collect)
-
-    await nc.flush()  # the server has the subscription before anything is published
     clock.set(datetime(2026, 12, 1, 1, tzinfo=UTC))
     closes = await asyncio.gather(*(s.pairings.CloseMonth(par.CloseMonthRequest(
         community_path=FENGSHU, month="2026-11"), metadata=md) for _ in range(3)))
     assert sum(c.newly_closed for c in closes) == 1
     assert {(c.pairings_evaluated, c.pairings_lapsed) for c in closes} == {(2, 1)}
 
-    async def one_lapse() -> bool:
-        return len(lapsed) >= 1
-
-    await wait_until(one_lapse, what="points.pairing.lapsed")
-    await asyncio.sleep(0.3)
-    await nc.close()
+    lapsed = await published(app, "points.pairing.lapsed", events_pb.PairingLapsed)
     assert [(e.pairing, e.family_id, e.elder_name, e.month, e.visits_done, e.visits_required) for e in lapsed] == [
         (f"{FENGSHU}/pairings/p-2", "f-2", "elder e-2", "2026-11", 1, 2)]
 
 
 async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, as_service: Metadata, clock: ManualClock,
-    nats_server: NatsServer
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, as_service: Metadata, clock: ManualClock
 ) -> None:
     s, md = stubs, as_worker
     await people(s, md)
@@ -272,15 +239,6 @@ async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
 
     close = aw.CloseYearRequest(community_path=FENGSHU, year=2026, gold_count=1, silver_count=1, bronze_count=1)
     await expect_error(s.awards.CloseYear(close, metadata=md), grpc.StatusCode.FAILED_PRECONDITION, "YEAR_NOT_OVER")
-    nc = await nats.connect(nats_server.url)
-    granted: list[EventEnvelope] = []
-
-    async def collect(msg: Any) -> None:
-        granted.append(EventEnvelope.FromString(msg.data))
-
-    await nc.subscribe("points.award.granted", cb=collect)
-
-    await nc.flush()  # the server has the subscription before anything is published
     clock.set(datetime(2027, 1, 2, tzinfo=UTC))
     first, second = await asyncio.gather(s.awards.CloseYear(close, metadata=md), s.awards.CloseYear(close, metadata=md))
     assert sorted([first.newly_closed, second.newly_closed]) == [False, True]
@@ -310,15 +268,9 @@ async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
                                                               gold_count=34, bronze_count=50), metadata=md),
                        grpc.StatusCode.ALREADY_EXISTS, "YEAR_CLOSED_WITH_OTHER_RULE")
 
-    async def three() -> bool:
-        return len(granted) >= 3
-
-    await wait_until(three, what="three award events")
-    await asyncio.sleep(0.3)
-    await nc.close()
+    granted = await published(app, "points.award.granted", events_pb.YearEndAwardGranted)
     assert len(granted) == 3
-    payload = events_pb.YearEndAwardGranted()
-    granted[0].payload.Unpack(payload)
+    payload = granted[0]
     assert (payload.award, payload.year, payload.tier) == (f"{FENGSHU}/awards/2026/v-wan", 2026,
                                                            events_pb.AWARD_TIER_GOLD)
 
@@ -497,9 +449,9 @@ async def test_resolved_help_requests_credit_their_helpers_once(
     payload = HelpRequestResolved(help_request=request, community_path=FENGSHU, category="meal",
                                   volunteer_ids=["v-li", "v-zhao", "v-li"])
     # the same request reported by two events (a retrying publisher): credited once
-    for _ in range(2):
-        envelope = make_event("notification.help_request.credited", payload, org_scope=FENGSHU,
-                              source="notification")
+    reports = [make_event("notification.help_request.credited", payload, org_scope=FENGSHU, source="notification")
+               for _ in range(2)]
+    for envelope in reports:
         await js.publish(envelope.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
     poison = make_event("notification.help_request.credited", led.Transfer(), org_scope=FENGSHU, source="x")
     await js.publish(poison.subject, poison.SerializeToString())
@@ -512,7 +464,8 @@ async def test_resolved_help_requests_credit_their_helpers_once(
 
     s = stubs
     await wait_until(credited, what="helpers credited")
-    await asyncio.sleep(0.5)  # let the duplicate be processed too
+    await wait_until(lambda: applied(app.db, "points-help-request-credits", [e.event_id for e in reports]),
+                     what="the consumer to apply the duplicate report too")
     history = await s.ledger.ListTransfers(led.ListTransfersRequest(community_path=FENGSHU,
                                                                     account="volunteers/v-li"), metadata=as_worker)
     assert [(e.transfer.reason, e.change) for e in history.entries] == [("helping-people-in-difficulty", 10)]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, volunteer_account
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.ledger.sweeper import HoldSweeper
+from linli_points.ledger.sweeper import hold_sweeper
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -140,7 +140,7 @@ async def test_a_timed_out_hold_is_expired_by_the_sweeper_and_its_points_return(
     await ledger.transfer(credit("t1", WAN, 10))
     await ledger.place_hold(hold("h-short", 4, timeout=60))
     await ledger.place_hold(hold("h-long", 3, timeout=600))
-    sweeper = HoldSweeper(ledger)
+    sweeper = hold_sweeper(ledger)
     clock.advance(seconds=59)
     assert await sweeper.run_once() == 0
     clock.advance(seconds=1)

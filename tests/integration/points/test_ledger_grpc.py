@@ -6,22 +6,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import nats
 import pytest
-from linli_points.api.common import encode_token
-from linli_points.main import PointsApp
+from linli_points.app import PointsApp
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_runtime.clock import ManualClock
+from linli_runtime.paging import encode_token
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
-from tests.integration.runtime.eventkit import wait_until
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import FENGSHU, SHENGJIAN, Metadata
 
@@ -163,6 +164,22 @@ async def test_hold_events_and_credits_reach_the_bus(
     seen[2].payload.Unpack(posted)
     assert (posted.hold_id, posted.amount, posted.state) == ("e1", 4, events_pb.POINTS_HOLD_STATE_POSTED)
     assert all(e.org_scope == FENGSHU and e.source == "volunteer-points" for e in seen)
+
+
+async def test_expiry_cuts_at_midnight_in_shanghai(
+    ledger_stub: Stub, as_service: Metadata, as_worker: Metadata, clock: ManualClock
+) -> None:
+    """`earned_before` is a day in Asia/Shanghai: points earned at 02:00 on it (18:00 UTC the
+    day before) are not older than it, on either engine (SQLite compares the stored UTC text)."""
+    clock.set(datetime(2026, 11, 6, 15, tzinfo=UTC))  # 23:00 on 6 November in Shanghai
+    await fund(ledger_stub, as_service, 10, tid="late-on-the-6th")
+    clock.set(datetime(2026, 11, 6, 18, tzinfo=UTC))  # 02:00 on 7 November in Shanghai
+    await fund(ledger_stub, as_service, 5, tid="early-on-the-7th")
+    clock.set(datetime(2026, 11, 8, tzinfo=UTC))
+    expired = await ledger_stub.ExpirePoints(pb.ExpirePointsRequest(community_path=FENGSHU,
+                                                                     earned_before="2026-11-07"), metadata=as_worker)
+    assert (expired.volunteers_affected, expired.points_expired) == (1, 10)
+    assert (await balance(ledger_stub, as_service)).balance == 5
 
 
 async def test_history_pages_with_running_balance(ledger_stub: Stub, as_service: Metadata) -> None:

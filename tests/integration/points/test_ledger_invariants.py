@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, volunteer_account
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.ledger.sweeper import HoldSweeper
+from linli_points.ledger.sweeper import hold_sweeper
 from linli_points.ledger.tables import accounts, holds, transfers
 
 from linli_runtime.clock import ManualClock
@@ -44,7 +44,7 @@ async def apply(ledger: Ledger, clock: ManualClock, path: str, ops: list[tuple[A
     sent: list[TransferRequest] = []
     hold_ids: list[str] = []
     posted_ids: list[str] = []
-    sweeper = HoldSweeper(ledger)
+    sweeper = hold_sweeper(ledger)
 
     async def record(ledger: Ledger, request: TransferRequest) -> None:
         posted_ids.append((await ledger.transfer(request)).transfer.transfer_id)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from linli_points.main import PointsApp, PointsSettings
-from linli_points.main import create_app as create_points_app
+from linli_points.app import PointsApp
+from linli_points.app import create_app as create_points_app
+from linli_points.settings import PointsSettings
 from linli_redemption.app import RedemptionApp, RedemptionSettings, create_app
 
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc

@@ -31,7 +31,7 @@ PLANNED_HTTP = planned_services(COMPOSE, protocol="http")
 # written before they are registered; once registered, the registry-driven test takes over.
 EXPECTED = {
     ("trust-governance", "linli_governance.app", 50051),
-    ("volunteer-points", "linli_points.main", 50052),
+    ("volunteer-points", "linli_points.app", 50052),
     ("partner-redemption", "linli_redemption.app", 50053),
     ("notification", "linli_notification.app", 50054),
 }

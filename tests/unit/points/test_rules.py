@@ -1,19 +1,31 @@
-"""Pure rules of volunteer-points: account names, request fingerprints, page tokens, calendar
-periods in China time, and how year-end tiers follow ranks and ties."""
+"""Pure rules of volunteer-points: account names, request fingerprints, calendar periods in
+Asia/Shanghai, how ranks share ties and year-end tiers follow them, activity caps, and the
+domain's enums against the protos' numbers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import IntEnum
+from typing import Any
 
 import pytest
-from linli_points.api.awards import Ranked, Rule, assign_tiers
-from linli_points.api.common import parse_date
-from linli_points.ledger.accounts import check_account, check_id, volunteer_of
-from linli_points.ledger.model import Kind, TransferRequest
-from linli_points.periods import day_bounds, month_bounds, month_of, period_bounds
+from linli_points.activities import SignUpState, capped
+from linli_points.adjustments import AdjustmentState
+from linli_points.awards import Rule, assign_tiers, awards_csv, export_filename, rule_of
+from linli_points.ledger.accounts import check_account, volunteer_of
+from linli_points.ledger.model import HoldState, Kind, TransferRequest
+from linli_points.pairings import Compliance, Confirmation, visit_month
+from linli_points.rankings import Ranked, period_bounds, rank
+from linli_points.tables import Award, Pairing
 
 from linli.events.v1 import points_pb2 as events
+from linli.points.v1 import activities_pb2 as act
+from linli.points.v1 import adjustments_pb2 as adj
+from linli.points.v1 import ledger_pb2 as led
+from linli.points.v1 import pairings_pb2 as par
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.fields import ident
+from linli_runtime.times import day_bounds, local_day, month_bounds, parse_date
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 
@@ -33,10 +45,10 @@ def test_account_names_refused_naming_the_field(name: str) -> None:
 
 
 def test_ids_exclude_the_slash_reserved_for_hold_resolutions() -> None:
-    check_id("transfer_id", "pos-7:2026.11.07_a")
+    ident("transfer_id", "pos-7:2026.11.07_a")
     for bad in ("", "h1/post", "a b", "x" * 65):
         with pytest.raises(InvalidArgument):
-            check_id("transfer_id", bad)
+            ident("transfer_id", bad)
     assert volunteer_of("volunteers/v-1") == "v-1" and volunteer_of("system/issuance") is None
 
 
@@ -59,14 +71,17 @@ def test_fingerprint_covers_every_field_the_caller_chose() -> None:
 
 def test_periods_follow_china_time() -> None:
     # 2026-11-30 17:00 UTC is already 1 December in Chengdu
-    assert month_of(datetime(2026, 11, 30, 17, tzinfo=UTC)) == "2026-12"
+    assert visit_month(datetime(2026, 11, 30, 17, tzinfo=UTC)) == "2026-12"
     start, end = month_bounds("2026-12")
     assert (start, end) == (datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
-    assert period_bounds("2026") == (datetime(2025, 12, 31, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
-    assert day_bounds(datetime(2026, 11, 7, 1, tzinfo=UTC))[0] == datetime(2026, 11, 6, 16, tzinfo=UTC)
-    for bad in ("26", "2026-13", "2026-1", "x", "0001", "0001-01", "9999"):
-        with pytest.raises(ValueError):
-            period_bounds(bad)
+    assert period_bounds("period", "2026") == (datetime(2025, 12, 31, 16, tzinfo=UTC),
+                                               datetime(2026, 12, 31, 16, tzinfo=UTC))
+    assert period_bounds("period", "2026-12") == (start, end)
+    assert day_bounds(local_day(datetime(2026, 11, 7, 1, tzinfo=UTC)))[0] == datetime(2026, 11, 6, 16, tzinfo=UTC)
+    for bad in ("26", "2026-13", "2026-1", "x", "0001", "0001-01", "9999", "2026- 1", "2026-+1", "２０２６"):
+        with pytest.raises(InvalidArgument) as caught:
+            period_bounds("period", bad)
+        assert [v.field for v in caught.value.violations] == ["period"]
     with pytest.raises(InvalidArgument):
         parse_date("join_date", "2026-2-1")
 
@@ -101,3 +116,54 @@ def test_shares_become_rank_counts_rounded_up() -> None:
     assert Rule("percent", (1, 0, 0)).counts(3) == (1, 0, 0)
     assert Rule("percent", (10, 10, 10)).counts(0) == (0, 0, 0)
     assert Rule("count", (1, 2, 3)).counts(1000) == (1, 2, 3)
+
+
+def test_ranks_are_shared_by_ties_and_leave_out_who_earned_nothing() -> None:
+    board = rank({"v-c": 20, "v-a": 35, "v-b": 20, "v-d": 5, "v-e": 0, "v-f": -3}, {"v-a": "万阿姨"})
+    assert [(r.rank, r.volunteer_id, r.points_earned) for r in board] == [
+        (1, "v-a", 35), (2, "v-b", 20), (2, "v-c", 20), (4, "v-d", 5)]
+    assert [r.display_name for r in board] == ["万阿姨", "", "", ""]  # a name unknown stays blank
+    assert rank({}, {}) == []
+
+
+def test_a_close_takes_shares_when_given_else_counts_else_the_default() -> None:
+    assert rule_of((0, 0, 0), (0, 0, 0)) == Rule("count", (1, 2, 3))
+    assert rule_of((2, 0, 5), (0, 0, 0)) == Rule("count", (2, 0, 5))
+    assert rule_of((0, 0, 0), (10, 0, 20)) == Rule("percent", (10, 0, 20))
+
+
+def test_awards_export_as_a_csv_excel_reads_as_utf8() -> None:
+    row = Award(community_path=FENGSHU, year=2026, volunteer_id="v-wan", display_name="万阿姨",
+                tier=events.AWARD_TIER_GOLD, rank=1, points_earned=35)
+    content = awards_csv([row])
+    assert content.startswith("\ufeff".encode())
+    assert content.decode("utf-8-sig").splitlines() == ["rank,tier,volunteer_id,display_name,points_earned",
+                                                        "1,gold,v-wan,万阿姨,35"]
+    assert export_filename(FENGSHU, 2026) == "fengshu-awards-2026.csv"
+
+
+@pytest.mark.parametrize("points, cap, earned, credited", [
+    (10, 0, 500, 10),   # no cap
+    (10, 15, 0, 10),
+    (10, 15, 10, 5),    # the day's second activity fills the cap
+    (10, 15, 15, 0),
+    (10, 15, 40, 0),    # over the cap already (the cap was lowered): nothing, never negative
+])
+def test_caps_credit_what_fits(points: int, cap: int, earned: int, credited: int) -> None:
+    assert capped(points, cap, earned) == credited
+
+
+def test_a_pairing_is_short_while_its_visits_are_fewer_than_required() -> None:
+    pairing = Pairing(community_path=FENGSHU, pairing_id="p-1", family_id="f-1", elder_id="e-1",
+                      start_date=date(2026, 1, 1), visits_required=2)
+    assert [Compliance(pairing, n).short for n in (0, 1, 2, 3)] == [True, True, False, False]
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (SignUpState, act.SignUpState), (AdjustmentState, adj.AdjustmentState), (Confirmation, par.VisitConfirmation),
+    (HoldState, led.HoldState), (Kind, led.TransferKind),
+])
+def test_stored_states_use_the_protos_numbers(ours: type[IntEnum], theirs: Any) -> None:
+    prefix = theirs.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # e.g. SIGN_UP_STATE_
+    assert {m.name: int(m) for m in ours} == {
+        name.removeprefix(prefix): number for name, number in theirs.items() if number != 0}

@@ -56,7 +56,7 @@ def test_bad_dates_name_the_field_and_do_not_echo_long_input(text: str) -> None:
 
 def test_months_and_clock_times() -> None:
     assert times.parse_month("month", "2026-11") == "2026-11"
-    for bad in ("2026-13", "1999-01", "2026/11", "26-11-01"):
+    for bad in ("2026-13", "1999-01", "2026/11", "26-11-01", "2026-+1", "2026- 1", "２０２６-11"):
         with pytest.raises(InvalidArgument):
             times.parse_month("month", bad)
     assert times.parse_hhmm("start", "08:30") == 510

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.fields import ID
 
 ISSUANCE = "system/issuance"
 REDEMPTION_CLEARING = "system/redemption-clearing"
@@ -14,7 +13,6 @@ SYSTEM_ACCOUNTS = frozenset({ISSUANCE, REDEMPTION_CLEARING, EXPIRY})
 MAY_GO_NEGATIVE = frozenset({ISSUANCE})
 
 VOLUNTEER_PREFIX = "volunteers/"
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def volunteer_account(volunteer_id: str) -> str:
@@ -27,7 +25,9 @@ def volunteer_of(account: str) -> str | None:
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_ID.match(value))
+    """A volunteer id as callers choose ids (linli_runtime.fields.ident): never a '/', which
+    the ledger keeps for the ids it derives (`{hold}/post`)."""
+    return bool(ID.match(value))
 
 
 def check_account(field: str, name: str) -> str:
@@ -42,8 +42,3 @@ def check_account(field: str, name: str) -> str:
         f"{name!r} is not an account; use 'volunteers/{{id}}' or one of {', '.join(sorted(SYSTEM_ACCOUNTS))}",
     )
 
-
-def check_id(field: str, value: str) -> str:
-    if not is_valid_id(value):
-        raise InvalidArgument.field(field, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'")
-    return value

@@ -46,7 +46,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger.accounts import (
     EXPIRY,
     ISSUANCE,
@@ -70,14 +69,13 @@ from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
-from linli_runtime.events import publish_in
+from linli_runtime.events import EventFactory, publish_in
+from linli_runtime.times import as_utc
 from linli_runtime.transactions import run_in_transaction
 
 log = logging.getLogger("linli.points.ledger")
 
 T = TypeVar("T")
-# (subject, payload, org_scope) → envelope; ServiceApp.event in the service.
-EventFactory = Callable[[str, Message, str], EventEnvelope]
 
 # Slot rows per system account: enough that 32+ concurrent transfers rarely pick the same one.
 SLOTS = 32
@@ -101,11 +99,6 @@ def void_id(hold_id: str) -> str:
     return f"{hold_id}/void"
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _transfer(row: Any) -> Transfer:
     return Transfer(
         seq=row.seq,
@@ -120,7 +113,7 @@ def _transfer(row: Any) -> Transfer:
         related_transfer_id=row.related_transfer_id,
         debit_balance_after=row.debit_balance_after,
         credit_balance_after=row.credit_balance_after,
-        created_at=utc(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -128,8 +121,8 @@ def _hold(row: Any) -> Hold:
     return Hold(
         transfer=_transfer(row),
         state=HoldState(row.state),
-        expires_at=utc(row.expires_at),
-        resolved_at=utc(row.resolved_at) if row.resolved_at is not None else None,
+        expires_at=as_utc(row.expires_at),
+        resolved_at=as_utc(row.resolved_at) if row.resolved_at is not None else None,
     )
 
 

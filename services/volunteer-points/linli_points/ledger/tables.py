@@ -1,4 +1,5 @@
-"""The ledger's tables (SQLAlchemy Core: the ledger is the hot path).
+"""The ledger's tables, each declared once as a SQLModel model; the ledger reads and writes them
+with SQLAlchemy Core statements built from the models' tables (the ledger is the hot path).
 
 - `points_account`: one row per (community, account name) with running totals. Totals are
   only ever changed by the transfer that explains the change, under the row's lock.
@@ -18,80 +19,115 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import datetime
 
-metadata = sa.MetaData()
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from linli_runtime.models import table
+
+
+class PointsTable(SQLModel, registry=registry()):
+    """The base of every table of volunteer-points: one registry, so one MetaData covers the
+    service (what its migrations compare against). Declared here, beside the ledger's tables,
+    because the service's tables.py builds on these: it imports this module, never the reverse."""
+
 
 # 64-bit ids on PostgreSQL; SQLite wants INTEGER for its rowid alias to autoincrement.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Points = sa.BigInteger()
 
-accounts = sa.Table(
-    "points_account",
-    metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("allow_negative", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("debits_posted", Points, nullable=False, server_default="0"),
-    sa.Column("credits_posted", Points, nullable=False, server_default="0"),
-    sa.Column("debits_pending", Points, nullable=False, server_default="0"),
-    sa.Column("credits_pending", Points, nullable=False, server_default="0"),
+
+def _total() -> sa.Column[int]:
+    return sa.Column(Points, nullable=False, server_default="0")
+
+
+class Account(PointsTable, table=True):
+    __tablename__ = "points_account"
+    __table_args__ = (sa.UniqueConstraint("community_path", "name", name="uq_points_account_name"),)
+
+    id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    allow_negative: bool = Field(default=False,
+                                 sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    debits_posted: int = Field(default=0, sa_column=_total())
+    credits_posted: int = Field(default=0, sa_column=_total())
+    debits_pending: int = Field(default=0, sa_column=_total())
+    credits_pending: int = Field(default=0, sa_column=_total())
     # Points credited from system/issuance net of reversals: what rankings count.
-    sa.Column("earned", Points, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("community_path", "name", name="uq_points_account_name"),
-)
+    earned: int = Field(default=0, sa_column=_total())
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
-account_slots = sa.Table(
-    "points_account_slot",
-    metadata,
-    sa.Column("account_id", Id, sa.ForeignKey("points_account.id"), primary_key=True, autoincrement=False),
-    sa.Column("slot", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("debits_posted", Points, nullable=False, server_default="0"),
-    sa.Column("credits_posted", Points, nullable=False, server_default="0"),
-    sa.Column("debits_pending", Points, nullable=False, server_default="0"),
-    sa.Column("credits_pending", Points, nullable=False, server_default="0"),
-)
 
-transfers = sa.Table(
-    "points_transfer",
-    metadata,
-    sa.Column("seq", Id, primary_key=True, autoincrement=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("transfer_id", sa.String(160), nullable=False),  # caller ids ≤ 64; ours are longer
-    sa.Column("kind", sa.SmallInteger, nullable=False),
-    sa.Column("debit_account_id", Id, sa.ForeignKey("points_account.id"), nullable=False),
-    sa.Column("credit_account_id", Id, sa.ForeignKey("points_account.id"), nullable=False),
-    sa.Column("debit_account", sa.String(100), nullable=False),
-    sa.Column("credit_account", sa.String(100), nullable=False),
-    sa.Column("amount", Points, nullable=False),
-    sa.Column("reason", sa.String(100), nullable=False, server_default=""),
-    sa.Column("source", sa.String(200), nullable=False, server_default=""),
-    sa.Column("related_transfer_id", sa.String(160), nullable=False, server_default=""),
+class AccountSlot(PointsTable, table=True):
+    __tablename__ = "points_account_slot"
+
+    account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), primary_key=True,
+                                                autoincrement=False))
+    slot: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True, autoincrement=False))
+    debits_posted: int = Field(default=0, sa_column=_total())
+    credits_posted: int = Field(default=0, sa_column=_total())
+    debits_pending: int = Field(default=0, sa_column=_total())
+    credits_pending: int = Field(default=0, sa_column=_total())
+
+
+class TransferRecord(PointsTable, table=True):
+    """A stored transfer (the ledger hands out `model.Transfer` values made from these)."""
+
+    __tablename__ = "points_transfer"
+    __table_args__ = (
+        sa.UniqueConstraint("community_path", "transfer_id", name="uq_points_transfer_id"),
+        sa.CheckConstraint("amount > 0", name="ck_points_transfer_amount_positive"),
+        sa.Index("ix_points_transfer_debit", "debit_account_id", "seq"),
+        sa.Index("ix_points_transfer_credit", "credit_account_id", "seq"),
+        sa.Index("ix_points_transfer_related", "community_path", "related_transfer_id"),
+        # Rankings: points earned per community and period.
+        sa.Index("ix_points_transfer_period", "community_path", "created_at"),
+    )
+
+    seq: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    # Caller ids are at most 64 characters; the ids the ledger derives (`{hold}/post`) are longer.
+    transfer_id: str = Field(sa_column=sa.Column(sa.String(160), nullable=False))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
+    debit_account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), nullable=False))
+    credit_account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), nullable=False))
+    debit_account: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    credit_account: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    amount: int = Field(sa_column=sa.Column(Points, nullable=False))
+    reason: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
+    source: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    related_transfer_id: str = Field(default="", sa_column=sa.Column(sa.String(160), nullable=False,
+                                                                     server_default=""))
     # sha256 of what the caller asked for: a replay must match it exactly.
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("debit_balance_after", Points, nullable=True),
-    sa.Column("credit_balance_after", Points, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("community_path", "transfer_id", name="uq_points_transfer_id"),
-    sa.CheckConstraint("amount > 0", name="ck_points_transfer_amount_positive"),
-)
-sa.Index("ix_points_transfer_debit", transfers.c.debit_account_id, transfers.c.seq)
-sa.Index("ix_points_transfer_credit", transfers.c.credit_account_id, transfers.c.seq)
-sa.Index("ix_points_transfer_related", transfers.c.community_path, transfers.c.related_transfer_id)
-# Rankings: points earned per community and period.
-sa.Index("ix_points_transfer_period", transfers.c.community_path, transfers.c.created_at)
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    debit_balance_after: int | None = Field(default=None, sa_column=sa.Column(Points, nullable=True))
+    credit_balance_after: int | None = Field(default=None, sa_column=sa.Column(Points, nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
-holds = sa.Table(
-    "points_hold",
-    metadata,
-    sa.Column("transfer_seq", Id, sa.ForeignKey("points_transfer.seq"), primary_key=True),
-    sa.Column("community_path", sa.String(255), nullable=False),
-    sa.Column("hold_id", sa.String(64), nullable=False),
-    sa.Column("state", sa.SmallInteger, nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("community_path", "hold_id", name="uq_points_hold_id"),
-)
-sa.Index("ix_points_hold_due", holds.c.state, holds.c.expires_at)
+
+class HoldRecord(PointsTable, table=True):
+    """The state of a pending transfer (the ledger hands out `model.Hold` values)."""
+
+    __tablename__ = "points_hold"
+    __table_args__ = (
+        sa.UniqueConstraint("community_path", "hold_id", name="uq_points_hold_id"),
+        sa.Index("ix_points_hold_due", "state", "expires_at"),
+    )
+
+    transfer_seq: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_transfer.seq"), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    hold_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    resolved_at: datetime | None = Field(default=None,
+                                         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+
+
+# The Core tables the ledger's statements are built from (the hot path: no ORM unit of work).
+accounts = table(Account)
+account_slots = table(AccountSlot)
+transfers = table(TransferRecord)
+holds = table(HoldRecord)

@@ -1,0 +1,255 @@
+"""Task categories and activities: a volunteer signs up, checks in with the activity's code,
+and a worker confirms completion, which credits the activity's points through the ledger in
+the same transaction — within the category's daily and monthly caps.
+
+    sign-up ──(code)──▶ checked in ──(worker confirms)──▶ confirmed (points credited, or 0 at a cap)
+
+Confirming is idempotent: a confirmed sign-up is answered as it is, and the credit's transfer
+id (`activity:{activity}:{volunteer}`) makes a retried credit land once. Caps count what the
+ledger credited for the category (ledger.queries.credited_for) in the volunteer's day and
+month, in Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from linli_points import names
+from linli_points.ledger import queries
+from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.ledger.model import TransferRequest
+from linli_points.ledger.store import Ledger
+from linli_points.people import volunteer
+from linli_points.records import create_once, exists, find
+from linli_points.tables import ID, Activity, SignUp, TaskCategory
+from linli_runtime.clock import Clock
+from linli_runtime.db import Database
+from linli_runtime.errors import FailedPrecondition, NotFound
+from linli_runtime.models import loaded_all, table
+from linli_runtime.paging import keyset_page
+from linli_runtime.times import as_utc, day_bounds, local_day, month_bounds
+from linli_runtime.transactions import fingerprint, run_in_transaction
+
+CATEGORIES, ACTIVITIES, SIGN_UPS = table(TaskCategory), table(Activity), table(SignUp)
+MAX_ACTIVITY_POINTS = 10_000
+MAX_CATEGORY_POINTS = MAX_ACTIVITY_POINTS * 100  # a category's default points and caps
+MAX_CONFIRMED_AT_ONCE = 500
+
+
+class SignUpState(IntEnum):
+    """Numbers match linli.points.v1.SignUpState."""
+
+    SIGNED_UP = 1
+    CHECKED_IN = 2
+    CONFIRMED = 3
+
+
+@dataclass(frozen=True)
+class CategoryChange:
+    """What UpdateTaskCategory sets (checked by the caller)."""
+
+    display_name: str
+    display_name_en: str
+    default_points: int
+    daily_cap: int
+    monthly_cap: int
+    placeholder: bool
+
+
+def credit_transfer_id(activity_id: str, volunteer_id: str) -> str:
+    return f"activity:{activity_id}:{volunteer_id}"
+
+
+def capped(points: int, cap: int, earned: int) -> int:
+    """What of `points` fits under `cap` (0: no cap) when `earned` already counts towards it."""
+    return min(points, max(0, cap - earned)) if cap else points
+
+
+class Activities:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger) -> None:
+        self.db = db
+        self.clock = clock
+        self.ledger = ledger
+
+    # -- task categories ---------------------------------------------------------------------------
+
+    async def list_categories(self, path: str, *, page_token: str, size: int) -> tuple[list[TaskCategory], str]:
+        async with self.db.engine.connect() as conn:
+            rows, next_token = await keyset_page(
+                conn, sa.select(CATEGORIES).where(CATEGORIES.c.community_path == path), CATEGORIES.c.slug,
+                kind="categories", page_token=page_token, size=size)
+        return loaded_all(TaskCategory, rows), next_token
+
+    async def update_category(self, path: str, slug: str, change: CategoryChange, *,
+                              allow_missing: bool) -> TaskCategory:
+        """Change a category, or create it when `allow_missing`."""
+
+        async def work(conn: AsyncConnection) -> TaskCategory:
+            if not allow_missing and not await exists(conn, TaskCategory, community_path=path, slug=slug):
+                raise NotFound(f"task category {slug!r} does not exist in {path}", reason="CATEGORY_NOT_FOUND")
+            return await upsert_category(conn, path, slug, change)
+
+        return await run_in_transaction(self.db, work)
+
+    # -- activities ---------------------------------------------------------------------------------
+
+    async def create_activity(self, path: str, activity_id: str, *, title: str, category: str, points: int,
+                              start: datetime | None, created_by: str) -> Activity:
+        """An activity of a category, worth `points` (0: the category's default points)."""
+
+        async def work(conn: AsyncConnection) -> Activity:
+            found = await find(conn, TaskCategory, community_path=path, slug=category)
+            if found is None:
+                raise NotFound(f"task category {category!r} does not exist in {path}", reason="CATEGORY_NOT_FOUND")
+            created, _ = await create_once(
+                conn, Activity, {"community_path": path, "activity_id": activity_id},
+                {"title": title, "category": category, "points": points or found.default_points,
+                 "start_time": start, "created_by": created_by[:ID]},
+                fingerprint(title, category, points, start), "activity",
+            )
+            return created
+
+        return await run_in_transaction(self.db, work)
+
+    async def get_activity(self, path: str, activity_id: str) -> tuple[Activity, list[SignUp]]:
+        """The activity and its sign-ups by volunteer id."""
+        async with self.db.engine.connect() as conn:
+            found = await _activity(conn, path, activity_id)
+            rows = (await conn.execute(sa.select(SIGN_UPS).where(
+                SIGN_UPS.c.community_path == path, SIGN_UPS.c.activity_id == activity_id)
+                .order_by(SIGN_UPS.c.volunteer_id))).all()
+        return found, loaded_all(SignUp, rows)
+
+    async def sign_up(self, path: str, activity_id: str, volunteer_id: str) -> SignUp:
+        """Sign a volunteer up (a repeat answers the same sign-up, with the same check-in code)."""
+
+        async def work(conn: AsyncConnection) -> SignUp:
+            await _activity(conn, path, activity_id)
+            await volunteer(conn, path, volunteer_id)
+            found = await _sign_up(conn, path, activity_id, volunteer_id)
+            if found is not None:
+                return found
+            await conn.execute(SIGN_UPS.insert().values(
+                community_path=path, activity_id=activity_id, volunteer_id=volunteer_id,
+                state=int(SignUpState.SIGNED_UP), check_in_code=f"{secrets.randbelow(10**6):06d}"))
+            return await _existing_sign_up(conn, path, activity_id, volunteer_id)
+
+        return await run_in_transaction(self.db, work)
+
+    async def check_in(self, path: str, activity_id: str, volunteer_id: str, code: str) -> SignUp:
+        """Check in with the code given at sign-up (a repeat changes nothing)."""
+
+        async def work(conn: AsyncConnection) -> SignUp:
+            found = await _sign_up(conn, path, activity_id, volunteer_id)
+            if found is None:
+                raise NotFound(f"volunteer {volunteer_id!r} has not signed up for {activity_id!r}",
+                               reason="SIGN_UP_NOT_FOUND")
+            if not hmac.compare_digest(found.check_in_code.encode(), code.encode()):
+                raise FailedPrecondition("the check-in code is wrong", reason="CHECK_IN_CODE_WRONG")
+            if found.state != SignUpState.SIGNED_UP:
+                return found
+            await conn.execute(SIGN_UPS.update().where(*_sign_up_key(path, activity_id, volunteer_id))
+                               .values(state=int(SignUpState.CHECKED_IN), checked_in_at=self._now()))
+            return await _existing_sign_up(conn, path, activity_id, volunteer_id)
+
+        return await run_in_transaction(self.db, work)
+
+    async def confirm_completion(self, path: str, activity_id: str, volunteer_ids: list[str]) -> list[SignUp]:
+        """Confirm that the volunteers (sorted, distinct) took part, crediting the points of those
+        not confirmed before. All or nothing: one who did not check in refuses the whole call."""
+
+        async def work(conn: AsyncConnection) -> list[SignUp]:
+            found = await _activity(conn, path, activity_id)
+            category = await find(conn, TaskCategory, community_path=path, slug=found.category)
+            assert category is not None, "an activity's category is never deleted"
+            confirmed = []
+            for volunteer_id in volunteer_ids:
+                row = await _sign_up(conn, path, activity_id, volunteer_id)
+                if row is None or row.state == SignUpState.SIGNED_UP:
+                    raise FailedPrecondition(
+                        f"volunteer {volunteer_id!r} did not check in to {activity_id!r}; nothing was confirmed",
+                        reason="NOT_CHECKED_IN", metadata={"volunteer_id": volunteer_id})
+                if row.state == SignUpState.CHECKED_IN:
+                    row = await self._credit(conn, path, found, category, volunteer_id)
+                confirmed.append(row)
+            return confirmed
+
+        return await run_in_transaction(self.db, work)
+
+    async def _credit(self, conn: AsyncConnection, path: str, activity: Activity, category: TaskCategory,
+                      volunteer_id: str) -> SignUp:
+        """Credit the activity's points, within the category's daily and monthly caps."""
+        now = self._now()
+        today = local_day(now)
+        points = activity.points
+        for cap, period in ((category.daily_cap, day_bounds(today)),
+                            (category.monthly_cap, month_bounds(f"{today:%Y-%m}"))):
+            if cap:
+                earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
+                points = capped(points, cap, earned)
+        transfer_id = ""
+        if points > 0:
+            transfer_id = credit_transfer_id(activity.activity_id, volunteer_id)
+            await self.ledger.transfer_in(conn, TransferRequest(
+                community_path=path, transfer_id=transfer_id, debit_account=ISSUANCE,
+                credit_account=volunteer_account(volunteer_id), amount=points, reason=category.slug,
+                source=names.activity_source(activity.activity_id)))
+        await conn.execute(SIGN_UPS.update().where(*_sign_up_key(path, activity.activity_id, volunteer_id))
+                           .values(state=int(SignUpState.CONFIRMED), confirmed_at=now, points_credited=points,
+                                   transfer_id=transfer_id))
+        return await _existing_sign_up(conn, path, activity.activity_id, volunteer_id)
+
+    def _now(self) -> datetime:
+        return as_utc(self.clock.now())
+
+
+# -- inside a transaction -------------------------------------------------------------------------
+
+async def upsert_category(conn: AsyncConnection, path: str, slug: str, change: CategoryChange) -> TaskCategory:
+    values = {"display_name": change.display_name, "display_name_en": change.display_name_en,
+              "default_points": change.default_points, "daily_cap": change.daily_cap,
+              "monthly_cap": change.monthly_cap, "placeholder": change.placeholder}
+    if await exists(conn, TaskCategory, community_path=path, slug=slug):
+        await conn.execute(CATEGORIES.update().where(CATEGORIES.c.community_path == path, CATEGORIES.c.slug == slug)
+                           .values(**values))
+    else:
+        await conn.execute(CATEGORIES.insert().values(community_path=path, slug=slug, **values))
+    found = await find(conn, TaskCategory, community_path=path, slug=slug)
+    assert found is not None
+    return found
+
+
+async def category_points(conn: AsyncConnection, path: str, slug: str) -> int | None:
+    """A category's default points, or None when the community has no such category."""
+    points: int | None = (await conn.execute(sa.select(CATEGORIES.c.default_points).where(
+        CATEGORIES.c.community_path == path, CATEGORIES.c.slug == slug))).scalar_one_or_none()
+    return points
+
+
+async def _activity(conn: AsyncConnection, path: str, activity_id: str) -> Activity:
+    found = await find(conn, Activity, community_path=path, activity_id=activity_id)
+    if found is None:
+        raise NotFound(f"activity {activity_id!r} does not exist in {path}", reason="ACTIVITY_NOT_FOUND")
+    return found
+
+
+def _sign_up_key(path: str, activity_id: str, volunteer_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    return (SIGN_UPS.c.community_path == path, SIGN_UPS.c.activity_id == activity_id,
+            SIGN_UPS.c.volunteer_id == volunteer_id)
+
+
+async def _sign_up(conn: AsyncConnection, path: str, activity_id: str, volunteer_id: str) -> SignUp | None:
+    return await find(conn, SignUp, community_path=path, activity_id=activity_id, volunteer_id=volunteer_id)
+
+
+async def _existing_sign_up(conn: AsyncConnection, path: str, activity_id: str, volunteer_id: str) -> SignUp:
+    found = await _sign_up(conn, path, activity_id, volunteer_id)
+    assert found is not None, "written in this transaction"
+    return found

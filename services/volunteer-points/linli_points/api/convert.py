@@ -1,0 +1,139 @@
+"""Domain values → linli.points.v1 messages. Enum columns hold the protos' numbers (the
+domain's IntEnums say so), so they convert by value."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from linli.events.v1 import points_pb2 as events
+from linli.points.v1 import activities_pb2 as act
+from linli.points.v1 import adjustments_pb2 as adj
+from linli.points.v1 import awards_pb2 as aw
+from linli.points.v1 import ledger_pb2 as led
+from linli.points.v1 import pairings_pb2 as par
+from linli.points.v1 import volunteers_pb2 as vol
+from linli_points import names, tables
+from linli_points.ledger.model import Hold, Transfer
+from linli_points.pairings import Compliance
+from linli_points.people import TeamSize
+from linli_points.rankings import Ranked
+from linli_runtime.times import to_timestamp
+
+# -- ledger ---------------------------------------------------------------------------------------
+
+
+def transfer_pb(t: Transfer) -> led.Transfer:
+    return led.Transfer(
+        transfer_id=t.transfer_id, community_path=t.community_path, debit_account=t.debit_account,
+        credit_account=t.credit_account, amount=t.amount, kind=cast(led.TransferKind.ValueType, int(t.kind)),
+        reason=t.reason, source=t.source,
+        related_transfer_id=t.related_transfer_id, create_time=to_timestamp(t.created_at), sequence=t.seq,
+    )
+
+
+def hold_pb(h: Hold) -> led.Hold:
+    t = h.transfer
+    return led.Hold(
+        hold_id=t.transfer_id, community_path=t.community_path, debit_account=t.debit_account,
+        credit_account=t.credit_account, amount=t.amount, state=cast(led.HoldState.ValueType, int(h.state)),
+        reason=t.reason, source=t.source,
+        create_time=to_timestamp(t.created_at), expire_time=to_timestamp(h.expires_at),
+        resolve_time=to_timestamp(h.resolved_at),
+    )
+
+
+# -- people ---------------------------------------------------------------------------------------
+
+def volunteer_pb(v: tables.Volunteer) -> vol.Volunteer:
+    return vol.Volunteer(
+        community_path=v.community_path, volunteer_id=v.volunteer_id, display_name=v.display_name,
+        person_id=v.person_id, family_id=v.family_id, create_time=to_timestamp(v.created_at),
+    )
+
+
+def family_pb(f: tables.Family) -> vol.Family:
+    return vol.Family(community_path=f.community_path, family_id=f.family_id, display_name=f.display_name,
+                      create_time=to_timestamp(f.created_at))
+
+
+def team_pb(t: tables.Team, member_count: int = 0) -> vol.Team:
+    return vol.Team(community_path=t.community_path, team_id=t.team_id, display_name=t.display_name,
+                    member_count=member_count)
+
+
+def team_size_pb(t: TeamSize) -> vol.Team:
+    return team_pb(t.team, t.member_count)
+
+
+def membership_pb(m: tables.Membership) -> vol.Membership:
+    return vol.Membership(team_id=m.team_id, volunteer_id=m.volunteer_id, join_date=m.join_date.isoformat(),
+                          leave_date=m.leave_date.isoformat() if m.leave_date else "")
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+def category_pb(c: tables.TaskCategory) -> act.TaskCategory:
+    return act.TaskCategory(
+        community_path=c.community_path, slug=c.slug, display_name=c.display_name,
+        display_name_en=c.display_name_en, default_points=c.default_points, daily_cap=c.daily_cap,
+        monthly_cap=c.monthly_cap, placeholder=c.placeholder,
+    )
+
+
+def activity_pb(a: tables.Activity) -> act.Activity:
+    return act.Activity(community_path=a.community_path, activity_id=a.activity_id, title=a.title,
+                        category=a.category, points=a.points, start_time=to_timestamp(a.start_time))
+
+
+def sign_up_pb(s: tables.SignUp, *, with_code: bool = True) -> act.SignUp:
+    return act.SignUp(
+        activity_id=s.activity_id, volunteer_id=s.volunteer_id, state=cast(act.SignUpState.ValueType, s.state),
+        check_in_code=s.check_in_code if with_code else "", points_credited=s.points_credited,
+        transfer_id=s.transfer_id,
+    )
+
+
+# -- pairings -------------------------------------------------------------------------------------
+
+def elder_pb(e: tables.Elder) -> par.Elder:
+    return par.Elder(community_path=e.community_path, elder_id=e.elder_id, display_name=e.display_name)
+
+
+def pairing_pb(p: tables.Pairing) -> par.Pairing:
+    return par.Pairing(community_path=p.community_path, pairing_id=p.pairing_id, family_id=p.family_id,
+                       elder_id=p.elder_id, start_date=p.start_date.isoformat(), visits_required=p.visits_required)
+
+
+def visit_pb(v: tables.Visit) -> par.Visit:
+    return par.Visit(pairing_id=v.pairing_id, visit_id=v.visit_id, visit_time=to_timestamp(v.visit_time),
+                     volunteer_id=v.volunteer_id,
+                     confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note)
+
+
+def compliance_pb(c: Compliance) -> par.PairingCompliance:
+    return par.PairingCompliance(pairing=pairing_pb(c.pairing), visits_done=c.visits_done, short=c.short)
+
+
+# -- rankings and awards --------------------------------------------------------------------------
+
+def ranking_pb(r: Ranked) -> aw.Ranking:
+    return aw.Ranking(rank=r.rank, volunteer_id=r.volunteer_id, display_name=r.display_name,
+                      points_earned=r.points_earned)
+
+
+def award_pb(a: tables.Award) -> aw.Award:
+    return aw.Award(name=names.award_name(a.community_path, a.year, a.volunteer_id),
+                    community_path=a.community_path, year=a.year, volunteer_id=a.volunteer_id,
+                    display_name=a.display_name, tier=cast(events.AwardTier.ValueType, a.tier), rank=a.rank,
+                    points_earned=a.points_earned)
+
+
+# -- adjustments ----------------------------------------------------------------------------------
+
+def adjustment_pb(a: tables.Adjustment) -> adj.Adjustment:
+    return adj.Adjustment(
+        community_path=a.community_path, adjustment_id=a.adjustment_id, volunteer_id=a.volunteer_id,
+        points=a.points, reason=a.reason, state=cast(adj.AdjustmentState.ValueType, a.state),
+        proposed_by=a.proposed_by, decided_by=a.decided_by, transfer_id=a.transfer_id,
+        propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at),
+    )

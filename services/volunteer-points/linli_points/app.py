@@ -1,0 +1,94 @@
+"""volunteer-points: `python -m linli_points.app` (settings from the environment).
+
+`PointsApp` builds the domain — the ledger, people, activities, pairings, rankings, awards,
+adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
+sweeper while the service serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linli.points.v1 import (
+    activities_pb2_grpc,
+    adjustments_pb2_grpc,
+    awards_pb2_grpc,
+    ledger_pb2_grpc,
+    pairings_pb2_grpc,
+    volunteers_pb2_grpc,
+)
+from linli_points.activities import Activities
+from linli_points.adjustments import Adjustments
+from linli_points.api import activities, adjustments, awards, ledger, pairings, volunteers
+from linli_points.awards import Awards
+from linli_points.consumers import help_request_credits
+from linli_points.demo import seed_demo
+from linli_points.ledger.store import Ledger
+from linli_points.ledger.sweeper import hold_sweeper
+from linli_points.pairings import Pairings
+from linli_points.people import People
+from linli_points.rankings import Rankings
+from linli_points.roster import Roster
+from linli_points.settings import PointsSettings
+from linli_runtime.clock import Clock
+from linli_runtime.events.streams import NOTIFICATION, POINTS
+from linli_runtime.migrations import MigrationSet
+from linli_runtime.server import ServiceApp
+
+MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
+
+
+class PointsApp(ServiceApp):
+    """The service: the runtime's app, the domain objects, and the ledger's hold sweeper."""
+
+    def __init__(self, settings: PointsSettings, clock: Clock | None = None) -> None:
+        super().__init__("volunteer-points", settings, migrations=[MIGRATIONS], streams=[POINTS, NOTIFICATION],
+                         clock=clock)
+        self.ledger = Ledger(self.db, self.clock, self.make_event)
+        self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
+        self.people = People(self.db, self.clock)
+        self.roster = Roster(self.db, self.clock)
+        self.activities = Activities(self.db, self.clock, self.ledger)
+        self.pairings = Pairings(self.db, self.clock, self.make_event)
+        self.rankings = Rankings(self.db)
+        self.awards = Awards(self.db, self.clock, self.make_event)
+        self.adjustments = Adjustments(self.ledger)
+        for register, servicer, full_name in (
+            (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger),
+             ledger.FULL_NAME),
+            (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
+             volunteers.VolunteerServicer(self.people, self.roster), volunteers.FULL_NAME),
+            (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
+             activities.ActivityServicer(self.activities), activities.FULL_NAME),
+            (pairings_pb2_grpc.add_PairingServiceServicer_to_server, pairings.PairingServicer(self.pairings),
+             pairings.FULL_NAME),
+            (awards_pb2_grpc.add_AwardServiceServicer_to_server,
+             awards.AwardServicer(self.awards, self.rankings), awards.FULL_NAME),
+            (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
+             adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
+        ):
+            self.add_service(register, servicer, full_name)
+        self.add_consumer(help_request_credits(self.ledger))
+        if settings.demo_data:
+            self.on_start(lambda app: seed_demo(self))
+
+    async def start(self) -> int:
+        port = await super().start()
+        self.sweeper.start()
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.sweeper.stop()
+        await super().stop(grace)
+
+
+def create_app(settings: PointsSettings | None = None, clock: Clock | None = None) -> PointsApp:
+    return PointsApp(settings or PointsSettings(), clock)
+
+
+def main() -> None:
+    create_app().main()
+
+
+if __name__ == "__main__":
+    main()

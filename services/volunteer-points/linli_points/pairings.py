@@ -1,0 +1,213 @@
+"""Elders living alone, each paired with a volunteer family, and the monthly visiting rule:
+every pairing owes its elder `visits_required` visits a month (DOMAIN.md: at least two).
+
+- A visit is logged by a volunteer of the pairing's family, confirmed by the elder or a proxy;
+  each new visit publishes `points.visit.logged` with the month's count so far.
+- Compliance: the pairings active in a month (started by its last day) with their visits in
+  it, shortest first — what a community worker follows up during the month.
+- Closing a month (once it has ended) publishes `points.pairing.lapsed` for each pairing that
+  fell short, once: the close row's primary key makes a concurrent second close fail and
+  retry as a replay of the first.
+
+Months are calendar months in Asia/Shanghai (`YYYY-MM`); a visit belongs to the month of its
+local time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import IntEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from linli.events.v1 import points_pb2 as events
+from linli_points import names
+from linli_points.people import family_names, volunteer
+from linli_points.records import create_once, exists, find
+from linli_points.tables import Elder, Family, MonthClose, Pairing, Visit
+from linli_runtime.clock import Clock
+from linli_runtime.db import Database
+from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.events import EventFactory, publish_in
+from linli_runtime.models import loaded, loaded_all, table
+from linli_runtime.paging import decode_int_token, encode_token, keyset_page
+from linli_runtime.times import local_day, month_bounds
+from linli_runtime.transactions import fingerprint, run_in_transaction
+
+ELDERS, PAIRINGS, VISITS, MONTH_CLOSES = table(Elder), table(Pairing), table(Visit), table(MonthClose)
+DEFAULT_VISITS_REQUIRED = 2  # DOMAIN.md: at least two visits a month per pairing
+MAX_VISITS_REQUIRED = 31
+# A visit logged from a phone whose clock runs a little fast is still today's visit.
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+class Confirmation(IntEnum):
+    """Who confirmed a visit took place; numbers match linli.points.v1.VisitConfirmation."""
+
+    ELDER = 1
+    PROXY = 2
+
+
+@dataclass(frozen=True)
+class Compliance:
+    pairing: Pairing
+    visits_done: int
+
+    @property
+    def short(self) -> bool:
+        return self.visits_done < self.pairing.visits_required
+
+
+@dataclass(frozen=True)
+class MonthClosed:
+    pairings_evaluated: int
+    pairings_lapsed: int
+    newly_closed: bool  # False: the month had been closed before; nothing was published again
+
+
+def visit_month(when: datetime) -> str:
+    """The month (`YYYY-MM`, Asia/Shanghai) a visit at `when` counts towards."""
+    return f"{local_day(when):%Y-%m}"
+
+
+class Pairings:
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
+        self.db = db
+        self.clock = clock
+        self.make_event = make_event
+
+    async def create_elder(self, path: str, elder_id: str, name: str) -> Elder:
+        return await run_in_transaction(self.db, lambda conn: create_elder(conn, path, elder_id, name))
+
+    async def create_pairing(self, path: str, pairing_id: str, *, family_id: str, elder_id: str, start: date,
+                             required: int) -> Pairing:
+        """Pair a family with an elder from `start`, owing `required` visits a month (0: the default)."""
+        return await run_in_transaction(self.db, lambda conn: create_pairing(
+            conn, path, pairing_id, family_id=family_id, elder_id=elder_id, start=start,
+            required=required or DEFAULT_VISITS_REQUIRED))
+
+    async def list_pairings(self, path: str, *, page_token: str, size: int) -> tuple[list[Pairing], str]:
+        async with self.db.engine.connect() as conn:
+            rows, next_token = await keyset_page(
+                conn, sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path), PAIRINGS.c.pairing_id,
+                kind="pairings", page_token=page_token, size=size)
+        return loaded_all(Pairing, rows), next_token
+
+    async def log_visit(self, path: str, visit_id: str, *, pairing_id: str, volunteer_id: str, when: datetime,
+                        confirmation: Confirmation, note: str) -> Visit:
+        """Record a visit by a volunteer of the pairing's family (a repeat answers the first)."""
+        if when > self.clock.now() + FUTURE_TOLERANCE:
+            raise InvalidArgument.field("visit.visit_time", "must not be in the future")
+        month = visit_month(when)
+
+        async def work(conn: AsyncConnection) -> Visit:
+            pairing = await find(conn, Pairing, community_path=path, pairing_id=pairing_id)
+            if pairing is None:
+                raise NotFound(f"pairing {pairing_id!r} does not exist in {path}", reason="PAIRING_NOT_FOUND")
+            who = await volunteer(conn, path, volunteer_id)
+            if who.family_id != pairing.family_id:
+                raise FailedPrecondition(f"volunteer {volunteer_id!r} is not in family {pairing.family_id!r}",
+                                         reason="NOT_IN_FAMILY")
+            visit, created = await create_once(
+                conn, Visit, {"community_path": path, "visit_id": visit_id},
+                {"pairing_id": pairing_id, "month": month, "visit_time": when, "volunteer_id": volunteer_id,
+                 "confirmation": int(confirmation), "note": note},
+                fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation), note), "visit")
+            if created:
+                count = (await conn.execute(sa.select(sa.func.count()).select_from(VISITS).where(
+                    VISITS.c.community_path == path, VISITS.c.pairing_id == pairing_id,
+                    VISITS.c.month == month))).scalar_one()
+                await publish_in(conn, self.make_event("points.visit.logged", events.VisitLogged(
+                    pairing=names.pairing_name(path, pairing_id), community_path=path, family_id=pairing.family_id,
+                    elder_id=pairing.elder_id, volunteer_id=volunteer_id, visit_id=visit_id, month=month,
+                    visits_this_month=count), path))
+            return visit
+
+        return await run_in_transaction(self.db, work)
+
+    async def compliance_page(self, path: str, month: str, *, only_short: bool, page_token: str,
+                              size: int) -> tuple[list[Compliance], str]:
+        """A page of `compliance(month)` (only the pairings short of visits with `only_short`)."""
+        offset = decode_int_token("compliance", page_token)
+        async with self.db.engine.connect() as conn:
+            found = await compliance(conn, path, month)
+        if only_short:
+            found = [c for c in found if c.short]
+        more = offset + size < len(found)
+        return found[offset:offset + size], encode_token("compliance", offset + size) if more else ""
+
+    async def close_month(self, path: str, month: str) -> MonthClosed:
+        """Publish a lapse for every pairing short of visits in `month`, once the month is over;
+        closing it again answers the first close and publishes nothing."""
+        if self.clock.now() < month_bounds(month)[1]:
+            raise FailedPrecondition(f"{month} has not ended yet", reason="MONTH_NOT_OVER")
+
+        async def work(conn: AsyncConnection) -> MonthClosed:
+            done = await find(conn, MonthClose, community_path=path, month=month)
+            if done is not None:
+                return MonthClosed(done.evaluated, done.lapsed, newly_closed=False)
+            found = await compliance(conn, path, month)
+            short = [c for c in found if c.short]
+            families = await family_names(conn, path, {c.pairing.family_id for c in short})
+            elders = await elder_names(conn, path, {c.pairing.elder_id for c in short})
+            for c in short:
+                p = c.pairing
+                await publish_in(conn, self.make_event("points.pairing.lapsed", events.PairingLapsed(
+                    pairing=names.pairing_name(path, p.pairing_id), community_path=path, family_id=p.family_id,
+                    family_name=families.get(p.family_id, ""), elder_id=p.elder_id,
+                    elder_name=elders.get(p.elder_id, ""), month=month, visits_done=c.visits_done,
+                    visits_required=p.visits_required), path))
+            # The close row's primary key makes a concurrent second close fail and retry as a replay.
+            await conn.execute(MONTH_CLOSES.insert().values(community_path=path, month=month, evaluated=len(found),
+                                                            lapsed=len(short), closed_at=self.clock.now()))
+            return MonthClosed(len(found), len(short), newly_closed=True)
+
+        return await run_in_transaction(self.db, work)
+
+
+# -- inside a transaction -------------------------------------------------------------------------
+
+async def create_elder(conn: AsyncConnection, path: str, elder_id: str, name: str) -> Elder:
+    created, _ = await create_once(conn, Elder, {"community_path": path, "elder_id": elder_id},
+                                   {"display_name": name}, fingerprint(name), "elder")
+    return created
+
+
+async def create_pairing(conn: AsyncConnection, path: str, pairing_id: str, *, family_id: str, elder_id: str,
+                         start: date, required: int) -> Pairing:
+    if not await exists(conn, Family, community_path=path, family_id=family_id):
+        raise NotFound(f"family {family_id!r} does not exist in {path}", reason="FAMILY_NOT_FOUND")
+    if not await exists(conn, Elder, community_path=path, elder_id=elder_id):
+        raise NotFound(f"elder {elder_id!r} does not exist in {path}", reason="ELDER_NOT_FOUND")
+    created, _ = await create_once(
+        conn, Pairing, {"community_path": path, "pairing_id": pairing_id},
+        {"family_id": family_id, "elder_id": elder_id, "start_date": start, "visits_required": required},
+        fingerprint(family_id, elder_id, start, required), "pairing")
+    return created
+
+
+async def compliance(conn: AsyncConnection, path: str, month: str) -> list[Compliance]:
+    """Every pairing active in `month` with its visits in it, shortest first."""
+    _, end = month_bounds(month)
+    last_day = local_day(end - timedelta(microseconds=1))
+    done = (
+        sa.select(sa.func.count()).where(VISITS.c.community_path == PAIRINGS.c.community_path,
+                                         VISITS.c.pairing_id == PAIRINGS.c.pairing_id, VISITS.c.month == month)
+        .scalar_subquery()
+    )
+    rows = (await conn.execute(
+        sa.select(PAIRINGS, done.label("done"))
+        .where(PAIRINGS.c.community_path == path, PAIRINGS.c.start_date <= last_day)
+        .order_by(done, PAIRINGS.c.pairing_id)
+    )).all()
+    return [Compliance(loaded(Pairing, row), int(row.done)) for row in rows]
+
+
+async def elder_names(conn: AsyncConnection, path: str, elder_ids: set[str]) -> dict[str, str]:
+    if not elder_ids:
+        return {}
+    rows = await conn.execute(sa.select(ELDERS.c.elder_id, ELDERS.c.display_name).where(
+        ELDERS.c.community_path == path, ELDERS.c.elder_id.in_(elder_ids)))
+    return {elder_id: name for elder_id, name in rows}
