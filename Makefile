@@ -32,7 +32,7 @@ test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless
 	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## unit tests only
+test-fast: $(STAMP) ## unit tests only: pure, in memory, under 30 s (no processes, sockets or databases)
 	$(BIN)/pytest tests/unit
 
 run: $(STAMP) ## run the platform locally: nats-server + every service on SQLite under var/
