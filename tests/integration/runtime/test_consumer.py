@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -12,13 +11,13 @@ from sqlalchemy.exc import OperationalError
 from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, PoisonMessage, TransientError
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.tables import dead_letter, inbox
+from linli_runtime.events.tables import DEAD_LETTERS, INBOX
+from linli_runtime.testing.waiting import consumer_settled, wait_until
 from tests.integration.runtime.eventkit import (
     Recorder,
     Topic,
     applied_counts,
     create_test_tables,
-    wait_until,
     write_events,
 )
 
@@ -28,12 +27,10 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-async def published(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
+async def published(db: Database, relay: OutboxRelay) -> OutboxRelay:
+    """The relay running, and the test handler's table in the database."""
     await create_test_tables(db)
-    relay = OutboxRelay(db, bus, service="test", poll_interval=0.05)
-    relay.start()
-    yield relay
-    await relay.stop(1)
+    return relay
 
 
 def spec_for(topic: Topic, handler: Recorder, **overrides: object) -> ConsumerSpec:
@@ -119,8 +116,10 @@ async def test_poison_message_is_dead_lettered_not_redelivered(
     try:
         await wait_until(lambda: _dead_letters_are(db, 2), what="two dead letters")
         await wait_until(lambda: _applied(db, 2), what="good events applied")
-        # Give JetStream the chance to redeliver (ack_wait is 1 s): a termed message never returns.
-        await asyncio.sleep(1.5)
+        # A termed message never returns: once the consumer has settled everything it was given,
+        # no redelivery is pending (a nak'ed or unacknowledged poison message would still be).
+        await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                         what="every message acked or terminated")
     finally:
         await consumer.stop()
     assert recorder.calls.count("poison") == 1
@@ -159,12 +158,12 @@ async def _pending_is(relay: OutboxRelay, n: int) -> bool:
 
 async def _inbox_is(db: Database, n: int) -> bool:
     async with db.engine.connect() as conn:
-        return len((await conn.execute(select(inbox.c.event_id))).all()) == n
+        return len((await conn.execute(select(INBOX.c.event_id))).all()) == n
 
 
 async def _dead_letter_rows(db: Database) -> list:  # type: ignore[type-arg]
     async with db.engine.connect() as conn:
-        return list(await conn.execute(select(dead_letter)))
+        return list(await conn.execute(select(DEAD_LETTERS)))
 
 
 async def _dead_letters_are(db: Database, n: int) -> bool:
