@@ -143,6 +143,8 @@ class EventConsumer:
         return await js.pull_subscribe_bind(durable=self.spec.name, stream=self.spec.stream)
 
     async def _run(self) -> None:
+        # Not a PeriodicTask: nothing here runs on a schedule. The loop waits on JetStream (a
+        # pull that returns as soon as a message is there) and backs off only after a failure.
         delay = 0.2
         sub = None
         while not self._stopping.is_set():

@@ -83,14 +83,14 @@ class OutboxRelay:
         self._last_prune: datetime | None = None
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
-        self._loop = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
+        self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
-        self._loop.wake()
+        self._task.wake()
 
     def start(self) -> None:
-        self._loop.start()
+        self._task.start()
 
     async def _publish_pending(self) -> None:
         """One pass: every unsent row, batch after batch, then (now and then) prune sent rows."""
@@ -233,7 +233,7 @@ class OutboxRelay:
             )
 
     async def stop(self, flush_timeout: float = 5.0) -> None:
-        await self._loop.stop()
+        await self._task.stop()
         if self._backoff is not None:
             self._backoff.cancel()
             self._backoff = None
