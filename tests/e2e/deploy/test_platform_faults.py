@@ -150,7 +150,8 @@ async def run_load_through_faults(cluster: LocalCluster) -> tuple[Producer, PosT
         try:
             await accepted_more([tills, desks], 5, "the load to run before the fault")
             victims = [cluster.replicas_of(d.name)[1] for d in cluster.descriptors]
-            await lose_and_restore(cluster, [tills, desks], stream="REDEMPTION", victims=victims, outage=4)
+            await lose_and_restore(cluster, [tills, desks], stream="REDEMPTION", victims=victims, outage=4,
+                                   accepted_after=3)
         finally:
             await tills.stop()
             await desks.stop()

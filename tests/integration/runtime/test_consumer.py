@@ -201,3 +201,27 @@ async def test_a_deadlock_in_a_batch_is_not_charged_to_the_event(
     assert await applied_counts(db) == {"a": 1, "clash": 1, "b": 1}
     assert recorder.calls.count("clash") == 2, "refused once, applied on the re-run"
     assert await _dead_letter_rows(db) == []
+
+
+async def test_a_consumer_is_settled_only_when_nothing_waits_for_a_retry(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    """What a "nothing happened" check waits for (linli_runtime.testing.waiting.consumer_settled):
+    not while a refused event waits for its retry; yes once all is applied, even for a consumer
+    whose filter skipped messages of other subjects in its stream."""
+    recorder = Recorder(fail_with={"flaky": TransientError("SMS gateway down")})
+    await bus.js.publish(f"{topic.root}.other.happened", b"not for this consumer")
+    await write_events(db, topic, ["a", "flaky"])
+    spec = ConsumerSpec(name="test-consumer", stream=topic.spec.name, subjects=[topic.subject], handler=recorder,
+                        ack_wait=1.0, nak_delays=(0.05,), max_deliver=1000)
+    consumer = EventConsumer(spec, db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: recorder.calls.count("flaky") >= 2, what="the flaky event refused twice")
+        assert not await consumer_settled(bus.js, topic.spec.name, "test-consumer")
+        recorder.fail_with.clear()
+        await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                         what="the retried event applied and acked")
+    finally:
+        await consumer.stop()
+    assert await applied_counts(db) == {"a": 1, "flaky": 1}

@@ -68,7 +68,8 @@ async def inbox_holds(db: Database, consumer: str, event_ids: Collection[str]) -
 async def consumer_settled(js: Any, stream: str, consumer: str) -> bool:
     """Has the durable `consumer` settled (acked, or terminated as poison) every message JetStream
     delivered to it, with nothing more waiting for it? Then no redelivery is coming: a message
-    refused (nak) or left unacknowledged would still be pending. `js`: a JetStream context."""
+    refused (nak, even with a delay) or left unacknowledged still counts as pending an ack.
+    (Not the ack floor: a filtered consumer's floor stays behind the messages it skipped.)
+    `js`: a JetStream context."""
     info = await js.consumer_info(stream, consumer)
-    return bool(info.num_pending == 0 and info.num_ack_pending == 0
-                and info.ack_floor.stream_seq == info.delivered.stream_seq)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
