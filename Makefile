@@ -23,16 +23,20 @@ proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
 	rm -rf gen/python/linli
 	$(BIN)/python tools/genproto.py
 
-lint: $(STAMP) ## ruff, mypy (strict, on the runtime and the CLI), buf lint
+# Every package under services/ (the runtime, each service, the portal) and clients/: a new one is
+# checked from the day it exists.
+PACKAGES := $(wildcard services/*/linli_*) $(wildcard clients/*/linli_*)
+
+lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime and the CLI, buf lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy services/runtime/linli_runtime clients/cli/linli_cli
+	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/buf lint
 
 test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless Chromium)
 	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## unit tests only
+test-fast: $(STAMP) ## unit tests only: pure, in memory, under 30 s (no processes, sockets or databases)
 	$(BIN)/pytest tests/unit
 
 run: $(STAMP) ## run the platform locally: nats-server + every service on SQLite under var/

@@ -26,7 +26,8 @@ from linli_runtime.clock import Clock
 from linli_runtime.context import current_principal
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FieldViolation, InvalidArgument, Unavailable
-from linli_runtime.events.tables import request_ids
+from linli_runtime.events.tables import REQUEST_IDS, AnsweredRequest
+from linli_runtime.models import loaded
 
 R = TypeVar("R", bound=Message)
 
@@ -47,21 +48,22 @@ async def _stored(session: AsyncSession, key: tuple[str, str, str], fp: str, cls
     conn = await session.connection()
     row = (
         await conn.execute(
-            select(request_ids.c.fingerprint, request_ids.c.response).where(
-                request_ids.c.caller == caller, request_ids.c.method == method,
-                request_ids.c.request_id == request_id,
+            select(REQUEST_IDS).where(
+                REQUEST_IDS.c.caller == caller, REQUEST_IDS.c.method == method,
+                REQUEST_IDS.c.request_id == request_id,
             )
         )
     ).first()
     if row is None:
         return None
-    if row.fingerprint != fp:
+    answered = loaded(AnsweredRequest, row)  # our own row, read back whole
+    if answered.fingerprint != fp:
         raise AlreadyExists(
             f"request_id {request_id!r} was already used for a different {method} request; use a new id",
             reason="REQUEST_ID_REUSED",
             violations=[FieldViolation("request_id", "already used for a different request")],
         )
-    return cls.FromString(row.response)
+    return cls.FromString(answered.response)
 
 
 async def once(
@@ -94,7 +96,7 @@ async def once(
             response = await body(session)
             conn = await session.connection()
             await conn.execute(
-                request_ids.insert().values(
+                REQUEST_IDS.insert().values(
                     caller=caller, method=method, request_id=request_id, fingerprint=fp,
                     response=response.SerializeToString(), created_at=clock.now(),
                 )

@@ -245,6 +245,8 @@ def supervise(platform: Supervised) -> int:
             "         [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
             f"Logs are JSON lines under {platform.var_dir / 'logs'}. Press Ctrl-C to stop everything."
         )
+        # The command's own main thread watching its children (no event loop runs here): a plain
+        # loop, not a PeriodicTask.
         while not stop_requested:
             exited = platform.first_exited()
             if exited is not None:

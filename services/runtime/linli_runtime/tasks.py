@@ -2,6 +2,7 @@
 
     sweeper = PeriodicTask("points-hold-sweeper", ledger.expire_due_now, interval=1.0)
     sweeper.start()        # after the app serves
+    sweeper.wake()         # run the next pass now, not after the interval (the outbox relay on commit)
     await sweeper.stop()   # before the database closes
 
 Every pass runs to its end: `stop()` lets the current pass finish (up to `stop_timeout`) and
@@ -34,6 +35,7 @@ class PeriodicTask:
         self.stop_timeout = stop_timeout
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
         self._lock = asyncio.Lock()
 
     @property
@@ -51,12 +53,19 @@ class PeriodicTask:
         self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
+    def wake(self) -> None:
+        """Run the next pass as soon as the current one (if any) ends, without waiting for the
+        interval. A wake during a pass is not lost: another pass follows it. Safe to call from
+        any code on the loop's thread, running or not."""
+        self._woken.set()
+
     async def stop(self) -> None:
         """Let the current pass finish, then end the loop (cancel only after `stop_timeout`)."""
         task, self._task = self._task, None
         if task is None:
             return
         self._stopping.set()
+        self._woken.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
         except TimeoutError:
@@ -68,9 +77,10 @@ class PeriodicTask:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._woken.clear()  # before the pass: a wake during it asks for one more
             try:
                 await self.run_once()
             except Exception:
                 log.exception("background pass failed; trying again next round", extra={"task": self.name})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+                await asyncio.wait_for(self._woken.wait(), self.interval)

@@ -16,6 +16,7 @@ import grpc
 import nats
 
 from linli_runtime.cluster import LocalCluster, Replica
+from linli_runtime.testing.waiting import consumer_settled, wait_until
 
 # What a client may see while a replica or a NATS node is lost, and resolves by retrying the
 # same request id. Anything else is an error the client could not resolve: the test fails.
@@ -98,33 +99,42 @@ async def stream_whole(cluster: LocalCluster, stream: str) -> bool:
     return len(replicas) == len(cluster.nats) - 1 and all(r.current for r in replicas)
 
 
+async def consumers_settled(nats_url: str, streams: list[str]) -> bool:
+    """Every durable consumer of `streams` has settled all it was given and nothing waits for it
+    (see linli_runtime.testing.waiting.consumer_settled): no redelivery is coming."""
+    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=5)
+        for stream in streams:
+            for consumer in await js.consumers_info(stream):
+                if not await consumer_settled(js, stream, consumer.name):
+                    return False
+        return True
+    finally:
+        await nc.close()
+
+
+async def accepted_more(producers: list[Producer], more: int, what: str, timeout: float = 60) -> None:
+    """Wait until every producer has had `more` calls accepted beyond what it has now."""
+    now = [len(p.accepted) for p in producers]
+    await wait_until(lambda: all(len(p.accepted) >= n + more for p, n in zip(producers, now, strict=True)),
+                     timeout=timeout, interval=0.1, what=what)
+
+
 async def lose_and_restore(cluster: LocalCluster, producers: Producer | list[Producer], *, stream: str,
-                           victims: list[Replica], outage: float = 3.0, settle: float = 2.0) -> None:
-    """SIGKILL `victims` and the NATS node leading `stream` under load; check calls go on being
-    accepted meanwhile; restart them all (the replicas side by side); let the load run a little
-    longer."""
+                           victims: list[Replica], outage: float = 3.0, accepted_after: int = 10) -> None:
+    """SIGKILL `victims` and the NATS node leading `stream` under load for `outage` seconds (the
+    fault's length, not a wait), seeing calls accepted meanwhile; restart them all (the replicas
+    side by side); then wait for every producer to have `accepted_after` more calls accepted."""
     producers = producers if isinstance(producers, list) else [producers]
     leader = await stream_leader(cluster, stream)
+    loop = asyncio.get_running_loop()
+    down_since = loop.time()
     for victim in victims:
         await asyncio.to_thread(cluster.kill_replica, victim)
     await asyncio.to_thread(cluster.kill_nats_node, leader)
-    before = [len(p.accepted) for p in producers]
-    await asyncio.sleep(outage)
-    assert all(len(p.accepted) > n for p, n in zip(producers, before, strict=True)), \
-        "calls kept being accepted during the outage"
+    await accepted_more(producers, 1, "calls accepted while the node and replicas are down", timeout=outage + 60)
+    await asyncio.sleep(max(0.0, outage - (loop.time() - down_since)))  # the rest of the outage
     await asyncio.to_thread(cluster.restart_nats_node, leader)
     await asyncio.gather(*(asyncio.to_thread(cluster.restart_replica, victim) for victim in victims))
-    await asyncio.sleep(settle)
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
+    await accepted_more(producers, accepted_after, "calls accepted after the restart")

@@ -23,7 +23,7 @@ from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli_runtime.context import current_request_id
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.events import ConsumerSpec, Event, OutboxRelay, StreamSpec, make_event, publish_in
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME
@@ -61,7 +61,7 @@ class PulseServicer(echo_pb2_grpc.EchoServiceServicer):
         try:
             async with self.app.db.transaction() as session:
                 conn = await session.connection()
-                seen = await conn.execute(select(outbox.c.event_id).where(outbox.c.event_id == event_id))
+                seen = await conn.execute(select(OUTBOX.c.event_id).where(OUTBOX.c.event_id == event_id))
                 if seen.first() is None:
                     await publish_in(session, event)
         except IntegrityError:

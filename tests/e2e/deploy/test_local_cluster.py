@@ -20,10 +20,18 @@ from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
 from linli_runtime.events.streams import STREAMS
-from linli_runtime.events.tables import dead_letter, outbox
+from linli_runtime.events.tables import DEAD_LETTERS, OUTBOX
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
-from tests.e2e.deploy.faultkit import Producer, lose_and_restore, stream_infos, stream_whole, wait_until
+from linli_runtime.testing.waiting import wait_until
+from tests.e2e.deploy.faultkit import (
+    Producer,
+    accepted_more,
+    consumers_settled,
+    lose_and_restore,
+    stream_infos,
+    stream_whole,
+)
 from tests.e2e.deploy.pulse_service import PULSE, REPLICA_HEADER, received
 
 pytestmark = pytest.mark.slow
@@ -121,7 +129,7 @@ async def fault_scenario(cluster: LocalCluster, token: str) -> None:
 
             producer = Producer(beat)
             producer.start(workers=4)
-            await asyncio.sleep(2)
+            await accepted_more([producer], 50, "the load to run before the fault")
             await lose_and_restore(cluster, producer, stream=PULSE.name, victims=[cluster.replicas_of("pulse")[1]])
             await producer.stop()
 
@@ -135,16 +143,19 @@ async def fault_scenario(cluster: LocalCluster, token: str) -> None:
                 count = (await conn.execute(select(func.count()).select_from(received))).scalar_one()
             return int(count) >= len(accepted)
 
-        await wait_until(all_consumed, 40, "every accepted event to be consumed")
-        await asyncio.sleep(1)  # a duplicate delivered late would show up now
+        await wait_until(all_consumed, 40, "every accepted event to be consumed", interval=0.2)
+        # A duplicate delivered late would come before the consumers have settled everything.
+        await wait_until(lambda: consumers_settled(cluster.nats_url, [PULSE.name]), 40,
+                         "the consumers to settle every message", interval=0.2)
         async with db.engine.connect() as conn:
             messages = [row.message for row in await conn.execute(select(received.c.message))]
-            unsent = (await conn.execute(select(func.count()).select_from(outbox)
-                                         .where(outbox.c.sent_at.is_(None)))).scalar_one()
-            dead = (await conn.execute(select(func.count()).select_from(dead_letter))).scalar_one()
+            unsent = (await conn.execute(select(func.count()).select_from(OUTBOX)
+                                         .where(OUTBOX.c.sent_at.is_(None)))).scalar_one()
+            dead = (await conn.execute(select(func.count()).select_from(DEAD_LETTERS))).scalar_one()
         assert sorted(messages) == sorted(accepted), "every accepted call's event consumed exactly once"
         assert unsent == 0 and dead == 0
-        await wait_until(lambda: stream_whole(cluster, PULSE.name), 20, "the restarted NATS node to catch up")
+        await wait_until(lambda: stream_whole(cluster, PULSE.name), 20, "the restarted NATS node to catch up",
+                         interval=0.2)
     finally:
         await db.dispose()
 

@@ -39,10 +39,12 @@ from linli_runtime.auth import PrincipalKind, Role, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
-from linli_runtime.events.tables import dead_letter, inbox, outbox
+from linli_runtime.events.streams import STREAMS
+from linli_runtime.events.tables import DEAD_LETTERS, INBOX, OUTBOX
 from linli_runtime.registry import installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
-from tests.e2e.deploy.faultkit import Producer, lose_and_restore, stream_whole, wait_until
+from linli_runtime.testing.waiting import wait_until
+from tests.e2e.deploy.faultkit import Producer, accepted_more, consumers_settled, lose_and_restore, stream_whole
 from tests.e2e.deploy.platform_load import (
     FENGSHU,
     HEAD,
@@ -100,12 +102,12 @@ class Databases:
 
 
 async def published(dbs: Databases, service: str, subjects: tuple[str, ...]) -> set[str]:
-    rows = await dbs.rows(service, sa.select(outbox.c.event_id).where(outbox.c.subject.in_(subjects)))
+    rows = await dbs.rows(service, sa.select(OUTBOX.c.event_id).where(OUTBOX.c.subject.in_(subjects)))
     return {r.event_id for r in rows}
 
 
 async def consumed(dbs: Databases, service: str, consumer: str) -> set[str]:
-    rows = await dbs.rows(service, sa.select(inbox.c.event_id).where(inbox.c.consumer == consumer))
+    rows = await dbs.rows(service, sa.select(INBOX.c.event_id).where(INBOX.c.consumer == consumer))
     return {r.event_id for r in rows}
 
 
@@ -146,10 +148,10 @@ async def run_load_through_faults(cluster: LocalCluster) -> tuple[Producer, PosT
         tills.start(POS_TILLS)
         desks.start(HELP_DESKS)
         try:
-            await asyncio.sleep(4)
+            await accepted_more([tills, desks], 5, "the load to run before the fault")
             victims = [cluster.replicas_of(d.name)[1] for d in cluster.descriptors]
             await lose_and_restore(cluster, [tills, desks], stream="REDEMPTION", victims=victims, outage=4,
-                                   settle=4)
+                                   accepted_after=3)
         finally:
             await tills.stop()
             await desks.stop()
@@ -172,7 +174,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
 
         async def settled() -> bool:
             for service in dbs.by_service:
-                unsent = await dbs.rows(service, sa.select(outbox.c.event_id).where(outbox.c.sent_at.is_(None)))
+                unsent = await dbs.rows(service, sa.select(OUTBOX.c.event_id).where(OUTBOX.c.sent_at.is_(None)))
                 if unsent:
                     return False
             return (await published(dbs, "partner-redemption", committed_subject)
@@ -182,8 +184,10 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
                     and await published(dbs, "notification", credited_subject)
                     <= await consumed(dbs, "volunteer-points", "points-help-request-credits"))
 
-        await wait_until(settled, 90, "every event to be published and consumed")
-        await asyncio.sleep(1)  # a duplicate delivered late would show up now
+        await wait_until(settled, 90, "every event to be published and consumed", interval=0.2)
+        # A duplicate delivered late would come before the consumers have settled everything.
+        await wait_until(lambda: consumers_settled(cluster.nats_url, sorted(STREAMS)), 60,
+                         "every consumer to settle every message", interval=0.2)
 
         # -- the records: each accepted redemption committed once, nothing else left behind --
         records = await dbs.rows("partner-redemption", sa.select(REDEMPTIONS))
@@ -267,9 +271,10 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
 
         # -- nothing given up on, and the restarted NATS node has caught up --
         for service in dbs.by_service:
-            assert await dbs.rows(service, sa.select(dead_letter.c.consumer, dead_letter.c.error)) == [], service
+            assert await dbs.rows(service, sa.select(DEAD_LETTERS.c.consumer, DEAD_LETTERS.c.error)) == [], service
         for stream in ("REDEMPTION", "NOTIFICATION"):
-            await wait_until(partial(stream_whole, cluster, stream), 30, f"{stream} to have every replica current")
+            await wait_until(partial(stream_whole, cluster, stream), 30, f"{stream} to have every replica current",
+                             interval=0.2)
     finally:
         await dbs.dispose()
 

@@ -3,17 +3,18 @@ needed for the command itself), prints where things listen, and stops cleanly on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from linli_runtime.registry import installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +27,16 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
                                  "--no-demo-data"], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "200"})
         try:
-            deadline = time.monotonic() + 60 + 15 * len(installed_services())
-            while "Linli cluster is running" not in log.read_text(errors="replace"):
-                assert proc.poll() is None, log.read_text(errors="replace")
-                assert time.monotonic() < deadline, log.read_text(errors="replace")
-                time.sleep(0.2)
+            def running() -> bool:
+                text = log.read_text(errors="replace")
+                assert proc.poll() is None, text
+                return "Linli cluster is running" in text
+
+            try:
+                asyncio.run(wait_until(running, timeout=60 + 15 * len(installed_services()), interval=0.2,
+                                       what="the cluster to come up"))
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{log.read_text(errors='replace')}") from None
             text = log.read_text(errors="replace")
             for node in (1, 2, 3):
                 assert f"linli-nats-{node}" in text

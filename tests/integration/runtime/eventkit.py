@@ -1,10 +1,8 @@
 """Helpers for event-bus tests: a stream of its own per test, a handler that records what it
-applied in a table of the test's database, and polling for effects that happen elsewhere."""
+applied in a table of the test's database, and how far a consumer got (its inbox, its acks)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from google.protobuf.wrappers_pb2 import StringValue
@@ -16,6 +14,13 @@ from linli_runtime.events import Event, StreamSpec, make_event, publish_in
 from linli_runtime.events.bus import EventBus
 from linli_runtime.testing.fixtures import unique_stream
 
+# The one wait_until is linli_runtime.testing.waiting's; re-exported here for the tests that still
+# import it from this module (the services' integration tests, until they import it from there).
+from linli_runtime.testing.waiting import wait_until
+
+__all__ = ["Recorder", "Topic", "applied", "applied_counts", "create_test_tables", "stream_event_ids",
+           "wait_until", "write_events"]
+
 test_metadata = MetaData()
 applied = Table(
     "test_applied",
@@ -24,17 +29,6 @@ applied = Table(
     Column("event_id", String(64), nullable=False),  # deliberately not unique: duplicates must show
     Column("value", String(200), nullable=False),
 )
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "") -> None:
-    """Poll `condition` until it holds; fail with `what` if it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for: {what or condition}")
 
 
 @dataclass

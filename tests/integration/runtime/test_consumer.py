@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -12,13 +11,13 @@ from sqlalchemy.exc import OperationalError
 from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay, PoisonMessage, TransientError
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.tables import dead_letter, inbox
+from linli_runtime.events.tables import DEAD_LETTERS, INBOX
+from linli_runtime.testing.waiting import consumer_settled, wait_until
 from tests.integration.runtime.eventkit import (
     Recorder,
     Topic,
     applied_counts,
     create_test_tables,
-    wait_until,
     write_events,
 )
 
@@ -28,12 +27,10 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-async def published(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
+async def published(db: Database, relay: OutboxRelay) -> OutboxRelay:
+    """The relay running, and the test handler's table in the database."""
     await create_test_tables(db)
-    relay = OutboxRelay(db, bus, service="test", poll_interval=0.05)
-    relay.start()
-    yield relay
-    await relay.stop(1)
+    return relay
 
 
 def spec_for(topic: Topic, handler: Recorder, **overrides: object) -> ConsumerSpec:
@@ -119,8 +116,10 @@ async def test_poison_message_is_dead_lettered_not_redelivered(
     try:
         await wait_until(lambda: _dead_letters_are(db, 2), what="two dead letters")
         await wait_until(lambda: _applied(db, 2), what="good events applied")
-        # Give JetStream the chance to redeliver (ack_wait is 1 s): a termed message never returns.
-        await asyncio.sleep(1.5)
+        # A termed message never returns: once the consumer has settled everything it was given,
+        # no redelivery is pending (a nak'ed or unacknowledged poison message would still be).
+        await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                         what="every message acked or terminated")
     finally:
         await consumer.stop()
     assert recorder.calls.count("poison") == 1
@@ -159,12 +158,12 @@ async def _pending_is(relay: OutboxRelay, n: int) -> bool:
 
 async def _inbox_is(db: Database, n: int) -> bool:
     async with db.engine.connect() as conn:
-        return len((await conn.execute(select(inbox.c.event_id))).all()) == n
+        return len((await conn.execute(select(INBOX.c.event_id))).all()) == n
 
 
 async def _dead_letter_rows(db: Database) -> list:  # type: ignore[type-arg]
     async with db.engine.connect() as conn:
-        return list(await conn.execute(select(dead_letter)))
+        return list(await conn.execute(select(DEAD_LETTERS)))
 
 
 async def _dead_letters_are(db: Database, n: int) -> bool:
@@ -202,3 +201,27 @@ async def test_a_deadlock_in_a_batch_is_not_charged_to_the_event(
     assert await applied_counts(db) == {"a": 1, "clash": 1, "b": 1}
     assert recorder.calls.count("clash") == 2, "refused once, applied on the re-run"
     assert await _dead_letter_rows(db) == []
+
+
+async def test_a_consumer_is_settled_only_when_nothing_waits_for_a_retry(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    """What a "nothing happened" check waits for (linli_runtime.testing.waiting.consumer_settled):
+    not while a refused event waits for its retry; yes once all is applied, even for a consumer
+    whose filter skipped messages of other subjects in its stream."""
+    recorder = Recorder(fail_with={"flaky": TransientError("SMS gateway down")})
+    await bus.js.publish(f"{topic.root}.other.happened", b"not for this consumer")
+    await write_events(db, topic, ["a", "flaky"])
+    spec = ConsumerSpec(name="test-consumer", stream=topic.spec.name, subjects=[topic.subject], handler=recorder,
+                        ack_wait=1.0, nak_delays=(0.05,), max_deliver=1000)
+    consumer = EventConsumer(spec, db, bus)
+    consumer.start()
+    try:
+        await wait_until(lambda: recorder.calls.count("flaky") >= 2, what="the flaky event refused twice")
+        assert not await consumer_settled(bus.js, topic.spec.name, "test-consumer")
+        recorder.fail_with.clear()
+        await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                         what="the retried event applied and acked")
+    finally:
+        await consumer.stop()
+    assert await applied_counts(db) == {"a": 1, "flaky": 1}

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from linli_runtime.db import Database
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
+from linli_runtime.testing.waiting import wait_until
 
 
 async def test_a_task_cancelled_inside_a_transaction_ends_cancelled_and_the_database_stays_usable(
@@ -20,7 +21,7 @@ async def test_a_task_cancelled_inside_a_transaction_ends_cancelled_and_the_data
     async def work() -> None:
         async with db.transaction() as session:
             conn = await session.connection()
-            await conn.execute(outbox.delete())  # the transaction holds a write
+            await conn.execute(OUTBOX.delete())  # the transaction holds a write
             started.set()
             if db.is_sqlite:  # a running SQLite statement cannot be interrupted: cancel between
                 await asyncio.sleep(30)
@@ -30,7 +31,8 @@ async def test_a_task_cancelled_inside_a_transaction_ends_cancelled_and_the_data
     task = asyncio.create_task(work())
     async with asyncio.timeout(10):
         await started.wait()
-    await asyncio.sleep(0.2)
+    if not db.is_sqlite:  # cancel only once PostgreSQL is running the statement
+        await wait_until(lambda: _running(db, "SELECT pg_sleep(30)"), what="PostgreSQL to run the statement")
     task.cancel()
     # Before the fix the rollback hook asked the invalidated connection for its info and the
     # task ended in PendingRollbackError: the cancellation was lost (a cancelled call logged as
@@ -40,3 +42,12 @@ async def test_a_task_cancelled_inside_a_transaction_ends_cancelled_and_the_data
     async with asyncio.timeout(10), db.transaction() as session:
         conn = await session.connection()
         assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def _running(db: Database, statement: str) -> bool:
+    """Is another connection running `statement` right now (PostgreSQL)?"""
+    async with db.engine.connect() as conn:
+        running = await conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :statement"),
+            {"statement": statement})
+        return bool(running.scalar_one())

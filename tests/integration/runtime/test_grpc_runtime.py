@@ -25,6 +25,7 @@ from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME, echo_app
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 
@@ -184,14 +185,22 @@ async def test_sigterm_drains_the_in_flight_call_then_exits(
             stub = echo_pb2_grpc.EchoServiceStub(channel)
             await stub.Echo(echo_pb2.EchoRequest(message="warm-up"))
             slow = asyncio.ensure_future(stub.Echo(echo_pb2.EchoRequest(message="slow", delay_ms=1500)))
-            await asyncio.sleep(0.3)  # the slow call is now in the server's hands
+            holding = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
+            assert holding == "HOLDING slow\n", holding  # the server holds the call
             proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as bare:
-                with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await echo_pb2_grpc.EchoServiceStub(bare).Echo(
-                        echo_pb2.EchoRequest(message="late"), metadata=bearer(token), timeout=5)
-                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, "no new calls while draining"
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as other:
+                late = echo_pb2_grpc.EchoServiceStub(other)
+
+                async def refused() -> grpc.StatusCode | None:
+                    try:
+                        await late.Echo(echo_pb2.EchoRequest(message="late"), metadata=bearer(token), timeout=5)
+                    except grpc.aio.AioRpcError as exc:
+                        return exc.code()
+                    return None  # the signal is not handled yet: served as usual
+
+                assert await wait_until(refused, timeout=5, what="new calls to be refused") == \
+                    grpc.StatusCode.UNAVAILABLE, "no new calls while draining"
+            assert not slow.done(), "new calls were refused while the in-flight call still ran"
             assert (await slow).message == "slow", "the in-flight call finished after SIGTERM"
         code = await asyncio.wait_for(asyncio.to_thread(proc.wait), 20)
         assert code == 0

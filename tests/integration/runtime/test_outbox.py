@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,15 +11,8 @@ from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
 from linli_runtime.processes import NatsServer
-from tests.integration.runtime.eventkit import Topic, stream_event_ids, wait_until, write_events
-
-
-@pytest.fixture
-async def relay(db: Database, bus: EventBus) -> AsyncIterator[OutboxRelay]:
-    relay = OutboxRelay(db, bus, service="test", poll_interval=0.05, publish_timeout=1.0)
-    relay.start()
-    yield relay
-    await relay.stop(flush_timeout=1.0)
+from linli_runtime.testing.waiting import wait_until
+from tests.integration.runtime.eventkit import Topic, stream_event_ids, write_events
 
 
 async def test_event_in_rolled_back_transaction_is_never_published(

@@ -1,7 +1,7 @@
 """The `linli` app in-process (typer's CliRunner): sign-in and the token store, `--json` on
-every command, argument checks that fail before any call, and a service that is down. No
-service runs here; the end-to-end tests (tests/e2e/cli) drive the real executable against
-the platform."""
+every command, argument checks that fail before any call. No service runs or is called here (a
+service that is down: tests/integration/cli); the end-to-end tests (tests/e2e/cli) drive the
+real executable against the platform."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in SIGNED_IN_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
-    # Nothing listens here: a command that gets as far as calling a service fails with exit 5.
+    # Nothing listens here (and the unit tier refuses calls): no command may get as far as a call.
     for service in session.SERVICES:
         monkeypatch.setenv(service.upper().replace("-", "_") + "_SERVICE_ADDR", "127.0.0.1:9")
     yield tmp_path / "linli"
@@ -87,13 +87,6 @@ def test_an_expired_token_is_refused_before_any_call(monkeypatch: pytest.MonkeyP
     assert code == 3 and "expired at" in one_line_error(err)
     code, out, err = linli("whoami", "--json", "--token", expired)
     assert code == 3 and json.loads(out)["expired"] is True and "expired" in one_line_error(err)
-
-
-def test_a_service_that_is_down_fails_with_exit_5_naming_it() -> None:
-    assert linli("login", "--role", "city_operator", "--scope", "chengdu")[0] == 0
-    code, out, err = linli("org", "rollup", "chengdu/chongzhou", "--json")
-    assert (code, out) == (5, "")
-    assert one_line_error(err) == "error: cannot reach trust-governance at 127.0.0.1:9: is `make run` running?"
 
 
 @pytest.mark.parametrize(("args", "fragment"), [

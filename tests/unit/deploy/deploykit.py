@@ -146,11 +146,14 @@ def kubectl() -> str | None:
 
 @functools.cache
 def render(overlay: str) -> tuple[Doc, ...]:
-    """The manifests of a kustomization under deploy/k8s: `kubectl kustomize` (no cluster
-    needed) where kubectl is installed, else the small stand-in in minikustomize.py."""
-    binary = kubectl()
-    if binary is None:
-        return tuple(build(K8S / overlay))
+    """The manifests of a kustomization under deploy/k8s, built in-process by the small stand-in
+    in minikustomize.py (the unit tier starts no process); tests/integration/deploy checks that
+    it builds what `kubectl kustomize` builds."""
+    return tuple(build(K8S / overlay))
+
+
+def kubectl_render(overlay: str, binary: str) -> tuple[Doc, ...]:
+    """What `kubectl kustomize` (no cluster needed) builds from the same kustomization."""
     out = subprocess.run([binary, "kustomize", str(K8S / overlay)], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"kustomize {overlay} failed: {out.stderr}")
@@ -159,6 +162,12 @@ def render(overlay: str) -> tuple[Doc, ...]:
 
 def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> list[Doc]:
     return [d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def nats_conf(docs: Iterable[Doc]) -> str:
+    """The nats.conf that the NATS StatefulSet mounts from its ConfigMap."""
+    [config_map] = [c for c in find(docs, "ConfigMap") if c["metadata"]["name"].startswith("nats-config")]
+    return str(config_map["data"]["nats.conf"])
 
 
 # -- the checks ---------------------------------------------------------------------------------

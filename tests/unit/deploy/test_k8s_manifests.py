@@ -1,57 +1,18 @@
-"""deploy/k8s: every rendered manifest passes `kubernetes-validate --strict`; the custom resources
-it cannot know (CloudNativePG) and the NATS cluster are checked by structure; the overlays differ
-where they should; NetworkPolicies open only the POS port to the outside."""
+"""deploy/k8s, by structure: the custom resources kubernetes-validate cannot know (CloudNativePG)
+and the NATS cluster; the overlays differ where they should; NetworkPolicies open only the POS
+port to the outside. The tools' own checks (kubernetes-validate --strict, nats-server -t, kubectl
+kustomize) run in tests/integration/deploy/test_k8s_tools.py."""
 
 from __future__ import annotations
 
 import base64
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import kubernetes_validate
 import pytest
-import yaml
 
-from tests.unit.deploy.deploykit import K8S, OVERLAYS, Doc, find, kubectl, load_compose, planned_services, render
-from tests.unit.deploy.minikustomize import build
+from tests.unit.deploy.deploykit import OVERLAYS, Doc, find, load_compose, nats_conf, planned_services, render
 
-# A current release and the newest schemas kubernetes-validate bundles.
-K8S_VERSIONS = ("1.34.0", kubernetes_validate.latest_version())
-CUSTOM_API_GROUPS = {"postgresql.cnpg.io"}
-VALIDATE = str(Path(sys.executable).parent / "kubernetes-validate")
 PLANNED = planned_services(load_compose())
-
-
-def write(docs: tuple[Doc, ...] | list[Doc], path: Path) -> Path:
-    path.write_text(yaml.safe_dump_all(list(docs), sort_keys=False))
-    return path
-
-
-@pytest.mark.parametrize("version", K8S_VERSIONS)
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_manifest_passes_kubernetes_validate_strict(overlay: str, version: str, tmp_path: Path) -> None:
-    rendered = write(render(overlay), tmp_path / "rendered.yaml")
-    out = subprocess.run([VALIDATE, "--strict", "-k", version, str(rendered)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
-    lines = (out.stdout + out.stderr).splitlines()
-    assert not [line for line in lines if line.startswith(("ERROR", "FAIL"))]
-    # Only the custom resources go unchecked by it; test_custom_resources_* cover those.
-    unknown = {m.group(1) for line in lines if (m := re.search(r"api version ([\w.-]+)/", line))}
-    assert unknown <= CUSTOM_API_GROUPS
-    core = [d for d in render(overlay) if d["apiVersion"].split("/")[0] not in CUSTOM_API_GROUPS]
-    assert sum(line.startswith("INFO") and "passed" in line for line in lines) == len(core)
-
-
-def test_kubernetes_validate_rejects_what_it_should(tmp_path: Path) -> None:
-    [deployment] = find(render("base"), "Deployment", PLANNED[0].name)
-    broken = yaml.safe_load(yaml.safe_dump(deployment))
-    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpcc"] = {"port": 1}
-    out = subprocess.run([VALIDATE, "--strict", str(write([broken], tmp_path / "broken.yaml"))],
-                         capture_output=True, text=True)
-    assert out.returncode != 0 and "grpcc" in out.stdout + out.stderr
 
 
 # -- CloudNativePG ----------------------------------------------------------------------------
@@ -129,11 +90,6 @@ def test_dev_generates_every_secret_the_services_and_the_database_need() -> None
 # -- NATS -------------------------------------------------------------------------------------
 
 
-def nats_conf(docs: tuple[Doc, ...]) -> str:
-    [config_map] = [c for c in find(docs, "ConfigMap") if c["metadata"]["name"].startswith("nats-config")]
-    return str(config_map["data"]["nats.conf"])
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_nats_is_a_three_node_jetstream_cluster_routed_through_its_headless_service(overlay: str) -> None:
     docs = render(overlay)
@@ -165,16 +121,6 @@ def test_production_replicates_every_stream_three_ways() -> None:
     assert setting("overlays/production", "LINLI_STREAM_REPLICAS") == "3"
     assert setting("overlays/production", "LINLI_DEMO_DATA") == "false"
     assert setting("overlays/dev", "LINLI_DEMO_DATA") == "true"
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_nats_configuration_is_valid_for_nats_server(overlay: str, tmp_path: Path) -> None:
-    conf = tmp_path / "nats.conf"
-    conf.write_text(nats_conf(render(overlay)))
-    nats_server = Path(sys.executable).parent / "nats-server"
-    out = subprocess.run([str(nats_server), "-c", str(conf), "-t"], capture_output=True, text=True,
-                         env={"POD_NAME": "nats-0"})
-    assert out.returncode == 0, out.stderr
 
 
 # -- sizes per overlay ------------------------------------------------------------------------
@@ -239,7 +185,7 @@ def test_only_the_pos_port_and_the_portal_are_reachable_from_outside_the_namespa
     assert all(port == 9464 for (app, port), who in open_to.items() if "monitoring" in who)
 
 
-# -- rendering ----------------------------------------------------------------------------------
+# -- namespaces ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -248,19 +194,3 @@ def test_everything_lands_in_the_linli_namespace(overlay: str) -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == "linli", (doc["kind"], doc["metadata"]["name"])
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "linli"
-
-
-def comparable(docs: list[Doc]) -> list[Doc]:
-    """Without kustomize's name hashes, Secret data decoded (kubectl wraps long base64)."""
-    text = re.sub(r'"((?:linli|nats)-config)-[a-z0-9]{10}"', r'"\1"', json.dumps(docs))
-    out = json.loads(text)
-    for doc in out:
-        if doc["kind"] == "Secret":
-            doc["data"] = {k: base64.b64decode(v).decode() for k, v in doc["data"].items()}
-    return sorted(out, key=lambda d: (d["kind"], d["metadata"]["name"]))
-
-
-@pytest.mark.skipif(kubectl() is None, reason="compares the stand-in with kubectl's kustomize")
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_minikustomize_matches_kubectl(overlay: str) -> None:
-    assert comparable(build(K8S / overlay)) == comparable(list(render(overlay)))

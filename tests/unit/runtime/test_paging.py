@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,32 +52,6 @@ def test_foreign_or_garbled_tokens_are_refused(token: str) -> None:
 def test_int_token_with_a_non_number_is_refused() -> None:
     with pytest.raises(InvalidArgument):
         paging.decode_int_token("history", paging.encode_token("history", "abc"))
-
-
-async def test_keyset_pages_walk_every_row_once_in_key_order(tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    from linli_runtime.db import Database
-
-    metadata = sa.MetaData()
-    items = sa.Table("items", metadata, sa.Column("key", sa.String, primary_key=True), sa.Column("group", sa.String))
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'paging.db'}")
-    try:
-        async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.execute(items.insert(), [{"key": f"k{i:02}", "group": "a" if i % 3 else "b"} for i in range(20)])
-        seen: list[str] = []
-        token = ""
-        async with db.engine.connect() as conn:
-            while True:
-                rows, token = await paging.keyset_page(conn, sa.select(items).where(items.c.group == "a"), items.c.key,
-                                                       kind="items", page_token=token, size=4)
-                seen += [r.key for r in rows]
-                if not token:
-                    break
-        assert seen == [f"k{i:02}" for i in range(20) if i % 3]
-    finally:
-        await db.dispose()
 
 
 async def test_a_sequence_keyed_list_refuses_a_token_whose_key_is_no_number() -> None:

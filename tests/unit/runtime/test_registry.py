@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linli_runtime.registry import installed_services, service_address
+from linli_runtime.registry import ServiceDescriptor, installed_services, service_address
 
 
 def test_a_service_is_reached_at_its_address_variable_else_its_local_port(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -15,3 +15,7 @@ def test_a_service_is_reached_at_its_address_variable_else_its_local_port(monkey
     assert service_address("volunteer-points") == "points-a:50052,points-b:50052"
     with pytest.raises(KeyError):
         service_address("no-such-service")
+
+
+def test_services_are_grpc_unless_they_say_otherwise() -> None:
+    assert ServiceDescriptor(name="x", module="x.main", default_port=1).protocol == "grpc"

@@ -61,6 +61,8 @@ class EventBus:
         self._task = asyncio.create_task(self._connect_forever(), name=f"{self.name}-nats-connect")
 
     async def _connect_forever(self) -> None:
+        # Not a PeriodicTask: it retries (with a growing delay) until connected once, then ends;
+        # nats-py reconnects by itself after that.
         delay = 0.2
         while True:
             try:

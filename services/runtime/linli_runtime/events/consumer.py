@@ -42,7 +42,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
-from linli_runtime.events.tables import dead_letter, inbox
+from linli_runtime.events.tables import DEAD_LETTERS, INBOX
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
 from linli_runtime.transactions import is_conflict
 
@@ -143,6 +143,8 @@ class EventConsumer:
         return await js.pull_subscribe_bind(durable=self.spec.name, stream=self.spec.stream)
 
     async def _run(self) -> None:
+        # Not a PeriodicTask: nothing here runs on a schedule. The loop waits on JetStream (a
+        # pull that returns as soon as a message is there) and backs off only after a failure.
         delay = 0.2
         sub = None
         while not self._stopping.is_set():
@@ -224,13 +226,13 @@ class EventConsumer:
         results: list[_Result] = []
         async with self.db.transaction() as session:
             conn = await session.connection()
-            seen = set((await conn.execute(
-                select(inbox.c.event_id).where(inbox.c.consumer == self.spec.name, inbox.c.event_id.in_(ids))
+            seen: set[str] = set((await conn.execute(
+                select(INBOX.c.event_id).where(INBOX.c.consumer == self.spec.name, INBOX.c.event_id.in_(ids))
             )).scalars()) if ids else set()
             now = self.clock.now()
             fresh: dict[str, Event] = {e.id: e for e in events if e is not None and e.id not in seen}
             if fresh:
-                await conn.execute(inbox.insert(), [
+                await conn.execute(INBOX.insert(), [
                     {"consumer": self.spec.name, "event_id": event_id, "applied_at": now} for event_id in fresh])
             for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
                 if event is None:
@@ -263,7 +265,7 @@ class EventConsumer:
             async with self.db.transaction() as session:
                 conn = await session.connection()
                 inserted = await conn.execute(
-                    _insert_ignore(conn, inbox, consumer=self.spec.name, event_id=event.id,
+                    _insert_ignore(conn, INBOX, consumer=self.spec.name, event_id=event.id,
                                    applied_at=self.clock.now())
                 )
                 if inserted.rowcount == 0:
@@ -315,7 +317,7 @@ class EventConsumer:
         await conn.execute(
             _insert_ignore(
                 conn,
-                dead_letter,
+                DEAD_LETTERS,
                 consumer=self.spec.name,
                 stream=meta.stream,
                 stream_seq=meta.sequence.stream,

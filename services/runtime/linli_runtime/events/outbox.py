@@ -9,6 +9,10 @@ consumers' inbox.
 
 Replicas of a service share one database; each relay leases a batch (`claimed_until`) so two
 relays do not publish the same rows at the same time.
+
+The relay is a `PeriodicTask` whose pass publishes everything unsent: it runs every
+`poll_interval`, and at once when a transaction that wrote outbox rows commits (the database's
+commit hook wakes it). A failed pass backs off (growing, jittered) before the next.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import asyncio
 import logging
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,8 +30,10 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX, OutboxEvent
 from linli_runtime.metrics import OUTBOX_PENDING, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from linli_runtime.models import loaded_all
+from linli_runtime.tasks import PeriodicTask
 
 log = logging.getLogger("linli.events.outbox")
 
@@ -41,7 +46,7 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope)
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
     created = event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else None
     await conn.execute(
-        outbox.insert().values(
+        OUTBOX.insert().values(
             event_id=event.event_id,
             subject=event.subject,
             data=event.SerializeToString(),
@@ -75,75 +80,70 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.lease = lease
         self.retention = retention
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
+        self._failures = 0
+        self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
+        self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._task.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
+        self._task.start()
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
+    async def _publish_pending(self) -> None:
+        """One pass: every unsent row, batch after batch, then (now and then) prune sent rows."""
+        if not self.bus.ready or self._backoff is not None:
+            return  # NATS down: events wait. Backing off: the timer wakes the relay.
+        try:
+            while await self.publish_batch() == self.batch_size:
                 pass
-            self._wake.clear()
-            if self._stopping:
-                break
-            if not self.bus.ready:
-                continue
-            try:
-                while await self.publish_batch() == self.batch_size:
-                    pass
-                await self._prune()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
-                delay = min(0.1 * 2**failures, 5.0) * (0.5 + random.random())
-                log.warning("outbox relay round failed; events wait", extra={
-                    "error": repr(exc), "retry_in_s": round(delay, 2)})
-                await asyncio.sleep(delay)
-                self._wake.set()
+            await self._prune()
+            self._failures = 0
+        except Exception as exc:
+            self._failures += 1
+            OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+            delay = min(0.1 * 2**self._failures, 5.0) * (0.5 + random.random())
+            log.warning("outbox relay round failed; events wait", extra={
+                "error": repr(exc), "retry_in_s": round(delay, 2)})
+            self._backoff = asyncio.get_running_loop().call_later(delay, self._retry)
 
-    async def _claim(self) -> list[Any]:
+    def _retry(self) -> None:
+        self._backoff = None
+        self.wake()
+
+    async def _claim(self) -> list[OutboxEvent]:
         """The oldest unsent rows no other relay holds. On PostgreSQL, where replicas share a
         database, the rows are leased (`claimed_until`) with SKIP LOCKED so two relays do not
-        publish the same rows at once. SQLite serves one process, so it reads without a lease."""
+        publish the same rows at once. SQLite serves one process, so it reads without a lease.
+        Rows are our own, read back whole: loaded without validation (the hot path)."""
         now = self.clock.now()
-        unsent = outbox.c.sent_at.is_(None)
-        columns = (outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.data)
+        unsent = OUTBOX.c.sent_at.is_(None)
         if self.db.is_sqlite:
             async with self.db.session() as session:
                 conn = await session.connection()
-                rows = await conn.execute(select(*columns).where(unsent).order_by(outbox.c.seq)
-                                          .limit(self.batch_size))
-                return list(rows)
+                rows = await conn.execute(select(OUTBOX).where(unsent).order_by(OUTBOX.c.seq).limit(self.batch_size))
+                return loaded_all(OutboxEvent, rows)
         pick = (
-            select(outbox.c.seq)
-            .where(and_(unsent, or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)))
-            .order_by(outbox.c.seq)
+            select(OUTBOX.c.seq)
+            .where(and_(unsent, or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)))
+            .order_by(OUTBOX.c.seq)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         # One statement, one round trip: lease the rows and read them back.
         claim = (
-            update(outbox)
-            .where(outbox.c.seq.in_(pick))
-            .values(claimed_until=now + self.lease, attempts=outbox.c.attempts + 1)
-            .returning(*columns)
+            update(OUTBOX)
+            .where(OUTBOX.c.seq.in_(pick))
+            .values(claimed_until=now + self.lease, attempts=OUTBOX.c.attempts + 1)
+            .returning(OUTBOX)
         )
         async with self.db.transaction() as session:
             conn = await session.connection()
-            return sorted(await conn.execute(claim), key=lambda row: row.seq)
+            leased = loaded_all(OutboxEvent, await conn.execute(claim))
+        return sorted(leased, key=lambda event: event.seq)
 
     async def publish_batch(self) -> int:
         """Publish one leased batch; returns how many rows it leased."""
@@ -179,9 +179,9 @@ class OutboxRelay:
     async def _mark_sent(self, seqs: list[int]) -> None:
         async with self.db.transaction() as session:
             conn = await session.connection()
-            await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=self.clock.now()))
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.seq.in_(seqs)).values(sent_at=self.clock.now()))
 
-    async def _release(self, rows: list[Any]) -> None:
+    async def _release(self, rows: list[OutboxEvent]) -> None:
         """Give leased rows back at once, so the retry need not wait for the lease to run out."""
         if self.db.is_sqlite:
             return
@@ -189,8 +189,8 @@ class OutboxRelay:
             async with self.db.transaction() as session:
                 conn = await session.connection()
                 await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_([r.seq for r in rows]))
+                    update(OUTBOX)
+                    .where(OUTBOX.c.seq.in_([r.seq for r in rows]))
                     .values(claimed_until=None)
                 )
         except Exception:
@@ -200,7 +200,7 @@ class OutboxRelay:
         async with self.db.session() as session:
             conn = await session.connection()
             count = (
-                await conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))
+                await conn.execute(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.sent_at.is_(None)))
             ).scalar_one()
             await session.rollback()
             return int(count)
@@ -229,14 +229,14 @@ class OutboxRelay:
         async with self.db.transaction() as session:
             conn = await session.connection()
             await conn.execute(
-                delete(outbox).where(and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < now - self.retention))
+                delete(OUTBOX).where(and_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.sent_at < now - self.retention))
             )
 
     async def stop(self, flush_timeout: float = 5.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
+        if self._backoff is not None:
+            self._backoff.cancel()
+            self._backoff = None
         flushed = await self.flush(flush_timeout) if self.bus.ready else False
         if not flushed:
             log.warning("stopping with events still in the outbox; they go out on next start",

@@ -1,79 +1,105 @@
 """The runtime's own tables, present in every service's database (created by the runtime's
-migrations, see linli_runtime/migrations)."""
+migrations, see linli_runtime/migrations), each declared once as a SQLModel model on the
+runtime's own registry (its MetaData holds these four tables and nothing else).
+
+The hot paths (the outbox relay, the consumers' inbox, request ids) build Core statements from
+`OUTBOX`, `INBOX`, `DEAD_LETTERS` and `REQUEST_IDS` and read rows back as the models.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from datetime import datetime
 
-metadata = MetaData()
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from linli_runtime.models import table
+
+
+class RuntimeTable(SQLModel, registry=registry()):
+    """Base of the runtime's tables: their own MetaData, apart from every service's."""
+
 
 # BigInteger on PostgreSQL, but INTEGER on SQLite so the column is the rowid alias (autoincrement).
-Seq = BigInteger().with_variant(Integer(), "sqlite")
+Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# Events written in a business transaction, waiting for (or done with) the relay.
-outbox = Table(
-    "linli_outbox",
-    metadata,
-    Column("seq", Seq, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("subject", String(255), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+
+class OutboxEvent(RuntimeTable, table=True):
+    """An event written in a business transaction, waiting for (or done with) the relay."""
+
+    __tablename__ = "linli_outbox"
+    # The relay looks for unsent rows in order.
+    __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq"),)
+
+    # Numbered by the database: rows are written with Core (`publish_in`), never built to be added.
+    seq: int = Field(sa_column=sa.Column(Seq, primary_key=True, autoincrement=True))
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # A relay that picked the row holds it until then; another relay (replica) may take it after.
-    Column("claimed_until", DateTime(timezone=True), nullable=True),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
-)
-Index("ix_linli_outbox_unsent", outbox.c.sent_at, outbox.c.seq)
+    claimed_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, default=0,
+                                                         server_default="0"))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
-# Event ids each consumer has applied: the handler's changes and this row commit together,
-# so a redelivered event (even long after JetStream's duplicate window) is applied once.
-inbox = Table(
-    "linli_inbox",
-    metadata,
-    Column("consumer", String(128), primary_key=True),
-    Column("event_id", String(64), primary_key=True),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
-)
 
-# Messages a consumer gave up on: undecodable, refused by the handler as poison, or failing
-# past max_deliver. Kept whole so an operator can inspect and replay them.
-dead_letter = Table(
-    "linli_dead_letter",
-    metadata,
-    Column("id", Seq, primary_key=True, autoincrement=True),
-    Column("consumer", String(128), nullable=False),
-    Column("stream", String(64), nullable=False),
-    Column("stream_seq", BigInteger, nullable=False),
-    Column("event_id", String(64), nullable=True),
-    Column("subject", String(255), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("deliveries", Integer, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("consumer", "stream", "stream_seq", name="uq_linli_dead_letter_msg"),
-)
+class InboxEntry(RuntimeTable, table=True):
+    """An event id a consumer has applied: the handler's changes and this row commit together,
+    so a redelivered event (even long after JetStream's duplicate window) is applied once."""
 
-# Answers to retryable mutations by request id (AIP-155), see linli_runtime.idempotency.
-request_ids = Table(
-    "linli_request_ids",
-    metadata,
-    Column("caller", String(128), primary_key=True),
-    Column("method", String(128), primary_key=True),
-    Column("request_id", String(128), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("response", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+    __tablename__ = "linli_inbox"
+
+    consumer: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    applied_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class DeadLetter(RuntimeTable, table=True):
+    """A message a consumer gave up on: undecodable, refused by the handler as poison, or failing
+    past max_deliver. Kept whole so an operator can inspect and replay it."""
+
+    __tablename__ = "linli_dead_letter"
+    # A message redelivered after its dead letter was recorded is recorded once.
+    __table_args__ = (sa.UniqueConstraint("consumer", "stream", "stream_seq", name="uq_linli_dead_letter_msg"),)
+
+    id: int = Field(sa_column=sa.Column(Seq, primary_key=True, autoincrement=True))  # numbered by the database
+    consumer: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+    stream: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    stream_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    event_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    error: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    deliveries: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    recorded_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class AnsweredRequest(RuntimeTable, table=True):
+    """The answer to a retryable mutation, by request id (AIP-155; see linli_runtime.idempotency)."""
+
+    __tablename__ = "linli_request_ids"
+
+    caller: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    method: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    # What the request asked for, without its request id: the same id for another request is refused.
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    response: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+metadata = RuntimeTable.metadata
+
+OUTBOX = table(OutboxEvent)
+INBOX = table(InboxEntry)
+DEAD_LETTERS = table(DeadLetter)
+REQUEST_IDS = table(AnsweredRequest)
+
+# The names these tables had before they were models; services and tests written against them
+# keep working while they move to the names above.
+outbox = OUTBOX
+inbox = INBOX
+dead_letter = DEAD_LETTERS
+request_ids = REQUEST_IDS

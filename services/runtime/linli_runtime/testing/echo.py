@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import grpc
 
@@ -19,12 +20,19 @@ FULL_NAME = echo_pb2.DESCRIPTOR.services_by_name["EchoService"].full_name
 
 
 class EchoServicer(echo_pb2_grpc.EchoServiceServicer):
+    def __init__(self, on_hold: Callable[[str], None] | None = None) -> None:
+        # Told the message of each delayed call as its delay begins: a test then knows the server
+        # holds the call (gRPC delivers a unary call's headers only with its answer).
+        self.on_hold = on_hold
+
     async def Echo(self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> echo_pb2.EchoResponse:
         if not request.message:
             raise InvalidArgument.field("message", "must not be empty")
         if request.org_path:
             require_scope(request.org_path)
         if request.delay_ms:
+            if self.on_hold is not None:
+                self.on_hold(request.message)
             await asyncio.sleep(request.delay_ms / 1000)
         return echo_pb2.EchoResponse(
             message=request.message, caller=caller().subject, request_id=current_request_id() or ""
@@ -38,19 +46,21 @@ class BareEchoServicer(echo_pb2_grpc.EchoServiceServicer):
         return echo_pb2.EchoResponse(message=request.message)
 
 
-def echo_app(settings: ServiceSettings) -> ServiceApp:
+def echo_app(settings: ServiceSettings, on_hold: Callable[[str], None] | None = None) -> ServiceApp:
     app = ServiceApp("echo", settings)
-    app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, EchoServicer(), FULL_NAME)
+    app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, EchoServicer(on_hold), FULL_NAME)
     return app
 
 
 if __name__ == "__main__":
     # Run as its own process (graceful-shutdown tests, the local runner's tests, benchmarks):
-    # settings from the environment; prints "READY <port>" once serving and "STOPPED" at the end.
+    # settings from the environment; prints "READY <port>" once serving, "HOLDING <message>" as a
+    # delayed call's delay begins, and "STOPPED" at the end.
     from linli_runtime.logs import configure_logging
 
     settings = ServiceSettings(service_name="echo")
     configure_logging("echo", settings.log_level, settings.log_json)
-    asyncio.run(echo_app(settings).serve(on_ready=lambda port: print(f"READY {port}", flush=True)))
+    app = echo_app(settings, on_hold=lambda message: print(f"HOLDING {message}", flush=True))
+    asyncio.run(app.serve(on_ready=lambda port: print(f"READY {port}", flush=True)))
     print("STOPPED", flush=True)
     sys.exit(0)

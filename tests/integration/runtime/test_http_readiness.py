@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from linli_runtime.platform import wait_http_ready
-from linli_runtime.registry import ServiceDescriptor
 
 
 class Health(BaseHTTPRequestHandler):
@@ -57,7 +56,3 @@ def test_an_exited_process_is_not_ready(server: ThreadingHTTPServer) -> None:
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
     assert not wait_http_ready(f"127.0.0.1:{server.server_address[1]}", 5, done)
-
-
-def test_services_are_grpc_unless_they_say_otherwise() -> None:
-    assert ServiceDescriptor(name="x", module="x.main", default_port=1).protocol == "grpc"

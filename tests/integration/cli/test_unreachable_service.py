@@ -1,0 +1,28 @@
+"""The `linli` app in-process against a service that is down: the call really goes out to a
+port where nothing listens, and the operator gets exit 5 and one line naming the service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linli_cli import app as linli_app
+from linli_cli import session
+from linli_runtime.processes import free_port
+
+
+def test_a_service_that_is_down_fails_with_exit_5_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LINLI_TOKEN", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
+    nobody = f"127.0.0.1:{free_port()}"  # free: nothing listens there
+    for service in session.SERVICES:
+        monkeypatch.setenv(service.upper().replace("-", "_") + "_SERVICE_ADDR", nobody)
+    runner = CliRunner()
+    assert runner.invoke(linli_app.app, ["login", "--role", "city_operator", "--scope", "chengdu"]).exit_code == 0
+    result = runner.invoke(linli_app.app, ["org", "rollup", "chengdu/chongzhou", "--json"], prog_name="linli")
+    assert (result.exit_code, result.stdout) == (5, "")
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot reach trust-governance at {nobody}: is `make run` running?"]
