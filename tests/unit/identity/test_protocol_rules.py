@@ -72,8 +72,9 @@ def test_client_credentials_from_basic_or_the_form_but_not_both() -> None:
     assert refused.value.error == "invalid_client" and refused.value.status == 401
 
 
-@pytest.mark.parametrize(("typed", "e164"), [("13800001234", "+8613800001234"), ("+86 138-0000-1234", "+8613800001234"),
-                                             ("0086 13800001234", "+8613800001234"), ("+44 20 7946 0958", "+442079460958")])
+@pytest.mark.parametrize(("typed", "e164"), [
+    ("13800001234", "+8613800001234"), ("+86 138-0000-1234", "+8613800001234"), ("0086 13800001234", "+8613800001234"),
+    ("+44 20 7946 0958", "+442079460958")])
 def test_phone_numbers_become_e164(typed: str, e164: str) -> None:
     assert normalize_phone("phone", typed) == e164
 

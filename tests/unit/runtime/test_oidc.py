@@ -225,7 +225,8 @@ def person(*grants: Grant) -> Principal:
 
 
 def test_authorize_needs_the_role_at_a_scope_containing_the_path() -> None:
-    who = person(Grant("community_worker", FENGSHU), Grant("resident", "chengdu/chongzhou/yangma/chongjianglu/jinsheng"))
+    who = person(Grant("community_worker", FENGSHU),
+                 Grant("resident", "chengdu/chongzhou/yangma/chongjianglu/jinsheng"))
     assert authorize("community_worker", path=f"{FENGSHU}/jinshang-chuntian", principal=who).scope == FENGSHU
     with pytest.raises(PermissionDenied) as denied:
         authorize("community_worker", path="chengdu/jinjiang/chenglonglu/fengshu2", principal=who)
