@@ -2,7 +2,7 @@
 
 Revision ID: id0001
 Revises:
-Create Date: 2026-12-07 02:38:40.793754
+Create Date: 2026-12-07 02:47:09.782780
 """
 
 from collections.abc import Sequence
@@ -130,6 +130,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_identity_web_session_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('identity_grant',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('account_id', sa.String(length=32), nullable=False),
     sa.Column('role', sa.String(length=32), nullable=False),
@@ -141,7 +142,8 @@ def upgrade() -> None:
     sa.Column('revoked_by', sa.String(length=32), nullable=True),
     sa.Column('revoke_reason', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['identity_account.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('id')
     )
     with op.batch_alter_table('identity_grant', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identity_grant_account_id'), ['account_id'], unique=False)
