@@ -129,7 +129,8 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_whole_sign
 
 
 async def test_services_sign_in_with_client_credentials(identity: Identity) -> None:
-    async with AsyncOAuth2Client(client_id="svc-volunteer-points", client_secret=identity.secret("svc-volunteer-points"),
+    service = "svc-volunteer-points"
+    async with AsyncOAuth2Client(client_id=service, client_secret=identity.secret(service),
                                  token_endpoint_auth_method="client_secret_basic") as client:
         token = await client.fetch_token(f"{identity.issuer}/oauth/token", grant_type="client_credentials")
     principal = await verifier_for(identity).verify(token["access_token"])
