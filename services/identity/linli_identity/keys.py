@@ -105,10 +105,10 @@ class KeyRing:
                        created_at=key.created_at, retired_at=key.retired_at, drop_after=key.drop_after)
 
     async def list(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[KeyInfo], str]:
-        """Every key, newest first (kids sort by creation time)."""
+        """Every key, newest first."""
         async with self.db.session() as session:
             conn = await session.connection()
-            rows, token = await paging.keyset_page(conn, sa.select(KEYS), KEYS.c.kid, kind="signing-keys",
+            rows, token = await paging.keyset_page(conn, sa.select(KEYS), KEYS.c.seq, kind="signing-keys",
                                                    page_token=page_token, size=paging.page_size(page_size),
                                                    newest_first=True)
         return [self.info(k) for k in typed_all(SigningKey, rows)], token
@@ -129,7 +129,7 @@ class KeyRing:
             live = (await conn.execute(sa.select(KEYS.c.kid).where(KEYS.c.retired_at.is_(None)))).first()
             if live is None:
                 key = self._new_key(self.clock.now())
-                await conn.execute(KEYS.insert().values(**key.model_dump()))
+                await conn.execute(KEYS.insert().values(**key.model_dump(exclude={"seq"})))
                 log.info("signing key created", extra={"kid": key.kid})
         await self.reload()
 
@@ -146,11 +146,11 @@ class KeyRing:
         now = self.clock.now()
         conn = await session.connection()
         live = typed_all(SigningKey, (await conn.execute(
-            sa.select(KEYS).where(KEYS.c.retired_at.is_(None)).order_by(KEYS.c.kid))).all())
+            sa.select(KEYS).where(KEYS.c.retired_at.is_(None)).order_by(KEYS.c.seq))).all())
         drop = now + self.token_lifetime + SIGNING_LAG
         await conn.execute(KEYS.update().where(KEYS.c.retired_at.is_(None)).values(retired_at=now, drop_after=drop))
         key = self._new_key(now)
-        await conn.execute(KEYS.insert().values(**key.model_dump()))
+        await conn.execute(KEYS.insert().values(**key.model_dump(exclude={"seq"})))
         log.info("signing key rotated", extra={"kid": key.kid, "retired": [k.kid for k in live]})
         info = KeyInfo(kid=key.kid, algorithm=key.algorithm, state=ACTIVE, created_at=now, retired_at=None,
                        drop_after=None)
@@ -164,7 +164,7 @@ class KeyRing:
         """Read the keys again (another replica may have rotated) and decrypt the active one."""
         async with self.db.session() as session:
             conn = await session.connection()
-            keys = typed_all(SigningKey, (await conn.execute(sa.select(KEYS).order_by(KEYS.c.kid))).all())
+            keys = typed_all(SigningKey, (await conn.execute(sa.select(KEYS).order_by(KEYS.c.seq))).all())
         live = [k for k in keys if k.retired_at is None]
         if live:
             newest = live[-1]

@@ -62,7 +62,9 @@ class RoleGrant(IdentityTable, table=True):
 
 class SigningKey(IdentityTable, table=True):
     __tablename__ = "identity_signing_key"
-    kid: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    # Creation order (kids carry the time, but two keys may be made within one tick of the clock).
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=True))
+    kid: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     algorithm: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     # The public JWK as JSON (what the JWKS publishes).
     public_jwk: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -2,7 +2,7 @@
 
 Revision ID: id0001
 Revises:
-Create Date: 2026-12-07 02:47:09.782780
+Create Date: 2026-12-07 02:50:00.978620
 """
 
 from collections.abc import Sequence
@@ -95,6 +95,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_identity_refresh_token_family_id'), ['family_id'], unique=False)
 
     op.create_table('identity_signing_key',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('kid', sa.String(length=64), nullable=False),
     sa.Column('algorithm', sa.String(length=16), nullable=False),
     sa.Column('public_jwk', sa.Text(), nullable=False),
@@ -103,7 +104,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('retired_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('drop_after', sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('kid')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('kid')
     )
     op.create_table('identity_sms_challenge',
     sa.Column('id', sa.String(length=32), nullable=False),
