@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from linli_identity.accounts import BOOTSTRAP, PERSON
 from linli_runtime.auth import Role
 from linli_runtime.demo import load
@@ -31,7 +33,15 @@ def _place(scope: str) -> str:
 
 
 async def seed(app: Any) -> None:
-    """`app` is the IdentityApp (its db, accounts and grants)."""
+    """`app` is the IdentityApp (its db, accounts and grants). A replica seeding at the same
+    moment may win the race for a phone number; then the seed looks again and finds it done."""
+    try:
+        await _seed(app)
+    except IntegrityError:
+        await _seed(app)
+
+
+async def _seed(app: Any) -> None:
     async with app.db.transaction() as session:
         admin_id = ""
         for phone, name, role, scope in PEOPLE:

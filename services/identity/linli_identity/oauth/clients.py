@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_identity.accounts import PROVISIONING, SERVICE, Accounts
@@ -145,22 +146,38 @@ async def provision(db: Database, clients: Clients, accounts: Accounts, *, secre
     wanted.append((CLI, "linli 命令行 Linli CLI", [DEVICE_CODE, REFRESH_TOKEN], [], False, None))
     wanted += [(f"{SERVICE_PREFIX}{name}", name, [CLIENT_CREDENTIALS], [], True, name) for name in services]
     for client_id, display_name, grant_types, redirects, confidential, service in wanted:
-        async with db.transaction() as session:
-            existing = await clients.get(session, client_id)
-            account_id = existing.account_id if existing is not None else None
-            if service is not None and account_id is None:
-                account = await accounts.create(session, display_name=service, phone=None, kind=SERVICE,
-                                                created_by=PROVISIONING, reason=f"client credentials of {service}")
-                account_id = account.id
-            secret = None
-            if confidential and (existing is None or not secret_file(secrets_dir, client_id).exists()):
-                secret = new_secret()
-            await clients.save(session, client_id=client_id, display_name=display_name, grant_types=grant_types,
-                               redirect_uris=redirects, secret=secret, account_id=account_id)
-            if secret is not None:
-                # Written before the commit: a failed write rolls the new secret back with it.
-                await asyncio.to_thread(_write_secret, secrets_dir, client_id, secret)
-                written.append(client_id)
+        for attempt in range(2):
+            try:
+                if await _provision_one(db, clients, accounts, secrets_dir, client_id, display_name, grant_types,
+                                        redirects, confidential, service):
+                    written.append(client_id)
+                break
+            except IntegrityError:
+                # Another replica starting at the same moment created the client first: look again.
+                if attempt:
+                    raise
     if written:
         log.info("OAuth client secrets written", extra={"clients": written, "directory": str(secrets_dir)})
     return written
+
+
+async def _provision_one(db: Database, clients: Clients, accounts: Accounts, secrets_dir: Path, client_id: str,
+                         display_name: str, grant_types: list[str], redirects: list[str], confidential: bool,
+                         service: str | None) -> bool:
+    """One client, in one transaction; True when its secret was (re)written."""
+    async with db.transaction() as session:
+        existing = await clients.get(session, client_id)
+        account_id = existing.account_id if existing is not None else None
+        if service is not None and account_id is None:
+            account = await accounts.create(session, display_name=service, phone=None, kind=SERVICE,
+                                            created_by=PROVISIONING, reason=f"client credentials of {service}")
+            account_id = account.id
+        secret = None
+        if confidential and (existing is None or not secret_file(secrets_dir, client_id).exists()):
+            secret = new_secret()
+        await clients.save(session, client_id=client_id, display_name=display_name, grant_types=grant_types,
+                           redirect_uris=redirects, secret=secret, account_id=account_id)
+        if secret is not None:
+            # Written before the commit: a failed write rolls the new secret back with it.
+            await asyncio.to_thread(_write_secret, secrets_dir, client_id, secret)
+    return secret is not None
