@@ -163,6 +163,7 @@ class IdentityApp(ServiceApp):
         port = await super().start()
         config = uvicorn.Config(
             self.web().app(), log_config=None, access_log=False, lifespan="off", proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
             timeout_graceful_shutdown=int(settings.shutdown_grace),
             ssl_certfile=settings.issuer_tls_cert_file or None, ssl_keyfile=settings.issuer_tls_key_file or None)
         self._http = uvicorn.Server(config)

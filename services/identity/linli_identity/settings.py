@@ -36,6 +36,10 @@ class IdentitySettings(ServiceSettings):
     # PEM files: with both set the issuer serves HTTPS itself.
     issuer_tls_cert_file: str = ""
     issuer_tls_key_file: str = ""
+    # Proxies whose X-Forwarded-For / -Proto headers are believed (comma-separated addresses or
+    # networks, `*` for any): the per-address SMS limit needs the browser's address, not the
+    # ingress's. Only list what sits in front of the issuer.
+    trusted_proxies: str = "127.0.0.1"
 
     # -- keys and tokens ------------------------------------------------------------------------
     # Encrypts the signing keys' private parts at rest (PKCS#8, the best encryption the
