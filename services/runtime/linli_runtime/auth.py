@@ -7,6 +7,13 @@ its scope; the empty scope is the whole platform (service tokens, the platform a
 
 Handlers call `require_scope(path)` (and `require_role(...)`) before touching anything; the
 authentication interceptor has already put the caller into a contextvar.
+
+Tokens from the identity service's issuer (verified by `linli_runtime.oidc`) carry the
+account's *grants* instead of one role and scope: a list of (role, scope) pairs, each given by
+someone with authority over that scope. `Principal.grants` holds them and `authorize(roles,
+path)` answers "may this caller act as one of these roles at this place?" with the grant it
+used. Until the services switch over, the HS256 `TokenSigner` path stays: a principal from it
+has no grants, and its one role at its one scope counts as a single grant (`effective_grants`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ class PrincipalKind(StrEnum):
     OPERATOR = "operator"
     SERVICE = "service"
     TERMINAL = "terminal"
+    # A person's account at the identity service (operators, workers, residents, volunteers…):
+    # what it may do comes from its grants, not from its kind.
+    PERSON = "person"
 
 
 class Role(StrEnum):
@@ -81,6 +91,25 @@ def path_within(path: str, scope: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """A role at a place in the org tree: `Grant("community_worker", "chengdu/jinjiang/chenglonglu/fengshu")`.
+    The empty scope is the whole platform."""
+
+    role: str
+    scope: str
+
+    def covers(self, path: str) -> bool:
+        """True when `path` (normalised) lies at or below this grant's scope."""
+        return path_within(path, self.scope)
+
+
+# What a principal's legacy `scope` is when its grants do not come down to one role at one
+# place: a value no normalised path lies within, so `require_scope` refuses everything and the
+# caller must be checked with `authorize` (which reads the grants).
+NO_SCOPE = "/"
+
+
+@dataclass(frozen=True)
 class Principal:
     subject: str
     kind: PrincipalKind
@@ -88,9 +117,24 @@ class Principal:
     scope: str
     token_id: str = ""
     claims: dict[str, object] = field(default_factory=dict, compare=False)
+    # The account's grants at the time its token was issued (identity-issued tokens); empty for
+    # HS256 tokens, whose `role` at `scope` is their one grant (see `effective_grants`).
+    grants: tuple[Grant, ...] = ()
 
     def can_reach(self, path: str) -> bool:
-        return path_within(normalize_path(path), self.scope)
+        target = normalize_path(path)
+        if self.grants:
+            return any(g.covers(target) for g in self.grants)
+        return path_within(target, self.scope)
+
+    @property
+    def effective_grants(self) -> tuple[Grant, ...]:
+        """The grants to check: the token's grants, else its legacy role at its scope."""
+        if self.grants:
+            return self.grants
+        if self.role and self.scope != NO_SCOPE:
+            return (Grant(self.role, self.scope),)
+        return ()
 
 
 class TokenSigner:
@@ -235,3 +279,38 @@ def scopes_filter(paths: Iterable[str], principal: Principal | None = None) -> l
     """Keep only the paths the caller may see (for list methods)."""
     who = principal or caller()
     return [p for p in paths if path_within(p, who.scope)]
+
+
+# Roles that pass every role check of `authorize` unless `exact=True` (as with `require_role`).
+OVERRIDING_ROLES = frozenset({Role.PLATFORM_ADMIN.value, Role.SERVICE.value})
+
+
+def may_act_as(principal: Principal, roles: Iterable[str | Role], path: str, *, exact: bool = False) -> Grant | None:
+    """The grant by which `principal` may act as one of `roles` at `path`, or None.
+
+    A grant counts when its role is one of `roles` and `path` lies within its scope. Unless
+    `exact`, a platform_admin or service grant counts for any role (as `require_role` lets them
+    pass). Of several grants that count, the one for a named role at the narrowest scope is
+    returned — the most precise answer to "by what right", for audit records."""
+    wanted = {str(r) for r in roles}
+    target = normalize_path(path)
+    candidates = [g for g in principal.effective_grants if g.covers(target)
+                  and (g.role in wanted or (not exact and g.role in OVERRIDING_ROLES))]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda g: (g.role in wanted, g.scope.count("/") + (1 if g.scope else 0)))
+
+
+def authorize(*roles: str | Role, path: str, principal: Principal | None = None, exact: bool = False) -> Grant:
+    """Refuse with PERMISSION_DENIED unless the caller may act as one of `roles` at `path`;
+    return the grant used (see `may_act_as`)."""
+    who = principal or caller()
+    grant = may_act_as(who, roles, path, exact=exact)
+    if grant is None:
+        target = normalize_path(path)
+        raise PermissionDenied(
+            f"you hold no grant of {', '.join(sorted(map(str, roles)))} that covers '{target or '/'}'",
+            reason="NO_GRANT",
+            metadata={"path": target, "roles": ",".join(sorted(map(str, roles)))},
+        )
+    return grant

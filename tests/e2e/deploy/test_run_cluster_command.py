@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from linli_runtime.events.streams import STREAMS
 from linli_runtime.registry import installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
@@ -40,7 +41,7 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             text = log.read_text(errors="replace")
             for node in (1, 2, 3):
                 assert f"linli-nats-{node}" in text
-            assert "PostgreSQL" in text and "4 × 3 replicas" in text
+            assert "PostgreSQL" in text and f"{len(STREAMS)} × 3 replicas" in text
             for d in installed_services():
                 assert f"{d.name} ×2" in text
             proc.send_signal(signal.SIGINT)

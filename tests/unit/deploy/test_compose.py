@@ -82,8 +82,10 @@ def test_services_start_only_on_healthy_infrastructure_and_demo_data_is_opt_in()
         assert "wait_serving" in " ".join(seed["entrypoint"])
     exposed = {p for s in COMPOSE["services"].values() for p in s.get("ports", [])
                if not str(p).startswith("127.0.0.1:")}
-    assert exposed == {"${LINLI_POS_PORT:-50053}:50053", "${LINLI_PORTAL_PORT:-8080}:8080"}, \
-        "only the POS port and the web portal leave the host"
+    # The issuer's HTTP port too: people's browsers and the CLI sign in there.
+    assert exposed == {"${LINLI_POS_PORT:-50053}:50053", "${LINLI_PORTAL_PORT:-8080}:8080",
+                       "${LINLI_ISSUER_PORT:-8090}:8090"}, \
+        "only the POS port, the web portal and the token issuer leave the host"
 
 
 def test_env_example_documents_every_setting_and_every_variable_compose_reads() -> None:

@@ -171,13 +171,15 @@ def reachable_from_outside(docs: tuple[Doc, ...]) -> dict[tuple[str, int | str],
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_only_the_pos_port_and_the_portal_are_reachable_from_outside_the_namespace(overlay: str) -> None:
+def test_only_the_pos_port_the_portal_and_the_issuer_are_reachable_from_outside_the_namespace(overlay: str) -> None:
     docs = render(overlay)
     [deny] = find(docs, "NetworkPolicy", "default-deny-ingress")
     assert deny["spec"]["podSelector"] == {} and deny["spec"]["policyTypes"] == ["Ingress"]
     assert "ingress" not in deny["spec"]
     open_to = reachable_from_outside(docs)
-    assert {k for k, who in open_to.items() if who == "anyone"} == {("partner-redemption", 50053), ("portal", 8080)}
+    # The issuer's HTTP port (8090): browsers and the CLI sign in there; its gRPC admin API stays inside.
+    assert {k for k, who in open_to.items() if who == "anyone"} == {("partner-redemption", 50053), ("portal", 8080),
+                                                                    ("identity", 8090)}
     # The rest is opened only to named namespaces: the database operator and metrics scraping.
     others = {who for who in open_to.values() if who != "anyone"}
     assert others == {"namespaces {'kubernetes.io/metadata.name': 'cnpg-system'}",

@@ -27,9 +27,11 @@ from tests.unit.deploy.deploykit import (
 COMPOSE = load_compose()
 PLANNED = planned_services(COMPOSE)
 PLANNED_HTTP = planned_services(COMPOSE, protocol="http")
-# The platform's four services, by the names and ports README and DOMAIN use. Their entries are
-# written before they are registered; once registered, the registry-driven test takes over.
+# The platform's services, by the names and ports README and DOMAIN use (the four domain services
+# and identity). Their entries are written before they are registered; once registered, the
+# registry-driven test takes over.
 EXPECTED = {
+    ("identity", "linli_identity.app", 50055),
     ("trust-governance", "linli_governance.app", 50051),
     ("volunteer-points", "linli_points.app", 50052),
     ("partner-redemption", "linli_redemption.app", 50053),
@@ -51,7 +53,7 @@ def test_the_runtime_settings_map_to_the_variables_the_deployment_sets() -> None
     assert names["jwt_secret"] == {"LINLI_JWT_SECRET"}
 
 
-def test_compose_and_k8s_carry_the_four_platform_services() -> None:
+def test_compose_and_k8s_carry_the_platform_services() -> None:
     assert {(d.name, d.module, d.default_port) for d in PLANNED} == EXPECTED
 
 

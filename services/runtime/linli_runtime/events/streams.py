@@ -44,8 +44,9 @@ GOVERNANCE = StreamSpec("GOVERNANCE", ("governance.>",), "trust-governance: org 
 POINTS = StreamSpec("POINTS", ("points.>",), "volunteer-points: ledger, visits, awards")
 REDEMPTION = StreamSpec("REDEMPTION", ("redemption.>",), "partner-redemption: redemptions, projects")
 NOTIFICATION = StreamSpec("NOTIFICATION", ("notification.>",), "notification: help requests, deliveries")
+IDENTITY = StreamSpec("IDENTITY", ("identity.>",), "identity: accounts created and disabled, grants given and revoked")
 
-STREAMS: dict[str, StreamSpec] = {s.name: s for s in (GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION)}
+STREAMS: dict[str, StreamSpec] = {s.name: s for s in (GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION, IDENTITY)}
 
 
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int) -> None:

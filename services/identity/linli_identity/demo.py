@@ -1,0 +1,58 @@
+"""Demo accounts for `make run` (LINLI_DEMO_DATA=true): one person per kind of authority, with
+grants at the places of the demo data set (chengdu.toml). Idempotent: an account whose phone
+exists is left as it is.
+
+They sign in like anyone: phone number, then the code the development SMS gateway writes to
+var/identity-sms/codes.jsonl. No passwords exist anywhere. Never enable demo data in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from linli_identity.accounts import BOOTSTRAP, PERSON
+from linli_runtime.auth import Role
+from linli_runtime.demo import load
+
+# phone, display name, role, scope (None: the demo data set's place of that name)
+PEOPLE: list[tuple[str, str, Role, str]] = [
+    ("+8613800000000", "平台管理员 Platform admin", Role.PLATFORM_ADMIN, ""),
+    ("+8613800000001", "成都市运营 Chengdu operator", Role.CITY_OPERATOR, "chengdu"),
+    ("+8613800000002", "成龙路街道干部 Chenglonglu officer", Role.STREET_OFFICER, "chengdu/jinjiang/chenglonglu"),
+    ("+8613800000003", "枫树社区工作者 Fengshu worker", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000004", "羊马街道信托监察人 Yangma trust supervisor", Role.TRUST_SUPERVISOR, "chengdu/chongzhou/yangma"),
+    ("+8613800000005", "枫树志愿者 Fengshu volunteer", Role.VOLUNTEER, "fengshu"),
+]
+
+
+def _place(scope: str) -> str:
+    data = load()
+    return str(data[scope]["path"]) if scope in data and isinstance(data[scope], dict) else scope
+
+
+async def seed(app: Any) -> None:
+    """`app` is the IdentityApp (its db, accounts and grants). A replica seeding at the same
+    moment may win the race for a phone number; then the seed looks again and finds it done."""
+    try:
+        await _seed(app)
+    except IntegrityError:
+        await _seed(app)
+
+
+async def _seed(app: Any) -> None:
+    async with app.db.transaction() as session:
+        admin_id = ""
+        for phone, name, role, scope in PEOPLE:
+            account = await app.accounts.by_phone(session, phone)
+            if account is not None:
+                admin_id = admin_id or account.id
+                continue
+            account = await app.accounts.create(session, display_name=name, phone=phone, kind=PERSON,
+                                                created_by=BOOTSTRAP, reason="demo data")
+            if role is Role.PLATFORM_ADMIN:
+                admin_id = account.id
+            # Demo grants are recorded as given by the demo platform admin (the bootstrap for the admin).
+            await app.grants.record(session, account_id=account.id, role=role, scope=_place(scope),
+                                     by=admin_id or BOOTSTRAP, reason="demo data")
