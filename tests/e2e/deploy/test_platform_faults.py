@@ -57,7 +57,9 @@ from tests.e2e.deploy.platform_load import (
     top_up,
 )
 
-pytestmark = pytest.mark.slow
+# Starting the cluster (3 NATS nodes, 2 replicas of every service incl. identity) is part of the
+# test's time under pytest-timeout; on 2 busy cores that alone takes up to ~100 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 POS_TILLS = 6  # concurrent POS clients, each redeeming for a volunteer of its own
 POS_VOLUNTEERS = [f"v-{i:03d}" for i in range(1, POS_TILLS + 1)]
