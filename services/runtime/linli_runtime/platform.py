@@ -19,22 +19,43 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from linli_runtime.processes import NatsServer, free_port
+from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
 
 # Wide enough for the summary table when stderr is a log file rather than a terminal.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
+class PortInUse(RuntimeError):
+    """A service's documented port is held by another process: the runner stops rather than
+    start the service anywhere else."""
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `host:port` now, probed the way servers bind: gRPC,
+    nats-server and uvicorn all set SO_REUSEADDR, so the connections of a server stopped a
+    moment ago, still in TIME_WAIT, do not count — a process listening on the port does."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
         return True
+
+
+def claim_port(owner: str, port: int, host: str = "127.0.0.1") -> int:
+    """`port` — the documented port of `owner` — if it is free, else PortInUse naming who holds
+    it. Never another port: clients (POS terminals, grpcurl, the CLI) know only this one, and a
+    service moved silently is a service they cannot reach."""
+    if port_is_free(port, host):
+        return port
+    raise PortInUse(
+        f"{owner}'s port {port} on {host} is held by {port_holder(port)}. Stop that process (`ss -ltnp "
+        f"'sport = :{port}'` shows it) and start again: the platform does not move {owner} to another "
+        f"port, because its clients know only {port}.")
 
 
 @dataclass
@@ -163,13 +184,14 @@ class LocalPlatform:
         return f"sqlite+aiosqlite:///{self.var_dir / (descriptor.db_name + '.db')}"
 
     def start(self) -> None:
+        """Start NATS and every service in start order. Every documented port is claimed first,
+        so a port held by another process stops the start before anything runs (PortInUse)."""
         (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for d in self.descriptors:
+            port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
+            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         with console.status("starting nats-server (JetStream)…"):
             self.nats.start()
-        for d in self.descriptors:
-            wanted = d.default_port if self.default_ports else 0
-            port = wanted if wanted and port_is_free(wanted) else free_port()
-            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         addresses = self.addresses()
         for service in self.services:
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
