@@ -1,6 +1,7 @@
 """The local platform runner behind `make run`: a nats-server with JetStream and every
-installed service as its own process, on SQLite files under var/, with demo data. Ctrl-C (or
-SIGTERM) stops the services gracefully, then NATS. Starting again reuses var/."""
+installed service as its own process, on SQLite files under var/, with demo data, each on its
+documented port. Ctrl-C (or SIGTERM) stops the services gracefully — callers first, each drained
+before the services it calls are signalled — then NATS. Starting again reuses var/."""
 
 from __future__ import annotations
 
@@ -145,21 +146,36 @@ def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
                            + "\n".join(tail))
 
 
-def stop_services(services: list[RunningService], timeout: float = 30) -> None:
-    """SIGTERM every running service (last started first), wait, and kill the ones that hang."""
-    for service in reversed(services):
-        if service.proc is not None and service.proc.poll() is None:
-            service.proc.send_signal(signal.SIGTERM)
-    for service in reversed(services):
-        if service.proc is not None:
-            try:
-                service.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                service.proc.kill()
-                service.proc.wait()
-        if service.log_file is not None:
-            service.log_file.close()
-            service.log_file = None
+def shutdown_waves(services: Sequence[RunningService]) -> list[list[RunningService]]:
+    """The order to stop `services` in: callers before the services they call. A service
+    starts after the services it calls (`ServiceDescriptor.start_order`), so the waves are the
+    start orders from last to first — the portal, then partner-redemption, then
+    volunteer-points, … — with every replica of a service in the same wave."""
+    waves: dict[int, list[RunningService]] = {}
+    for service in services:
+        waves.setdefault(service.descriptor.start_order, []).append(service)
+    return [waves[order] for order in sorted(waves, reverse=True)]
+
+
+def stop_services(services: Sequence[RunningService], timeout: float = 30) -> None:
+    """Stop `services` wave by wave (`shutdown_waves`): SIGTERM a wave, wait until each of its
+    processes has drained its calls and exited (killing one that hangs past `timeout`), and
+    only then signal the next. Stopped at once, a callee would exit while its callers still
+    drain calls that need it — a POS redeem whose hold is never posted."""
+    for wave in shutdown_waves(services):
+        for service in wave:
+            if service.proc is not None and service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGTERM)
+        for service in wave:
+            if service.proc is not None:
+                try:
+                    service.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
+                    service.proc.wait()
+            if service.log_file is not None:
+                service.log_file.close()
+                service.log_file = None
 
 
 class LocalPlatform:
