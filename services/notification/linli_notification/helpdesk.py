@@ -43,7 +43,7 @@ from linli_notification.tables import (
 )
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
+from linli_runtime.errors import Aborted, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import typed, typed_all
 from linli_runtime.paging import keyset_page
@@ -88,6 +88,15 @@ class NewThanks:
     text: str
     from_name: str = ""
     recipient_ids: Sequence[str] = ()  # empty: the assignee and every helper
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Who filed a request, and the place it is about: what the filer's rights rest on."""
+
+    filed_by: str
+    community_path: str
+    compound_path: str  # "" when the request names no compound
 
 
 @dataclass(frozen=True)
@@ -174,11 +183,17 @@ class HelpDesk:
             await _in_community(conn, path, request_id)
             return await load(conn, request_id)
 
-    async def reporter_of(self, path: str, request_id: str) -> str | None:
-        """Who filed the request (None when there is no such request in the community)."""
+    async def filing(self, path: str, request_id: str) -> Filing | None:
+        """Who filed the request and where it is (None when there is no such request in the
+        community). The filer is the account recorded on its first transition — not the
+        `reporter_id`, which the filer may set to anyone."""
+        query = sa.select(transition.c.actor_id, help_request.c.community_path, help_request.c.compound_path).join(
+            transition, transition.c.help_request_id == help_request.c.id).where(
+            help_request.c.id == request_id, help_request.c.community_path == path,
+            transition.c.from_status == pb.STATUS_UNSPECIFIED).order_by(transition.c.seq).limit(1)
         async with self.db.transaction() as session:
-            return (await (await session.connection()).execute(sa.select(help_request.c.reporter_id).where(
-                help_request.c.id == request_id, help_request.c.community_path == path))).scalar()
+            row = (await (await session.connection()).execute(query)).first()
+        return Filing(row.actor_id, row.community_path, row.compound_path) if row else None
 
     async def list(self, scope: CommunityScope, *, status: int, assignee_id: str, page_token: str,
                    size: int) -> tuple[list[HelpRequest], str]:
@@ -271,14 +286,10 @@ class HelpDesk:
         return await self._change(tx, path, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP),
                                   pb.STATUS_CLOSED, actor, note)
 
-    async def cancel(self, tx: AsyncSession, path: str, request_id: str, actor: str, reason: str, *,
-                     staff: bool) -> HelpRequestRecord:
-        """Staff may cancel a request; so may whoever reported it (the need went away)."""
-        conn = await tx.connection()
-        await _in_community(conn, path, request_id)
-        if not staff and (await _row(conn, request_id)).reporter_id != actor:
-            raise PermissionDenied("only community staff or the reporter may cancel a request",
-                                   reason="ROLE_NOT_ALLOWED")
+    async def cancel(self, tx: AsyncSession, path: str, request_id: str, actor: str,
+                     reason: str) -> HelpRequestRecord:
+        """Withdraw a request that is still open (the need went away). Who may — staff, or
+        whoever filed it — the API decides (`api.access.require_staff_or_filer`)."""
         return await self._change(tx, path, request_id, OPEN, pb.STATUS_CANCELLED, actor, reason, ack_deadline=None)
 
     async def record_thanks(self, tx: AsyncSession, path: str, request_id: str, actor: str,
