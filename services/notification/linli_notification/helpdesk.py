@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,7 +47,7 @@ from linli_runtime.errors import Aborted, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import typed, typed_all
 from linli_runtime.paging import keyset_page
-from linli_runtime.times import as_utc, to_timestamp
+from linli_runtime.times import as_utc, fixed_zone, iso_local, local, to_timestamp
 
 SYSTEM = "system"
 CATEGORIES = ("meal", "medical", "repair", "companionship", "errand", "other")
@@ -62,6 +62,19 @@ OPEN = (pb.STATUS_SUBMITTED, pb.STATUS_ASSIGNED, pb.STATUS_ACKNOWLEDGED, pb.STAT
 LEVEL_NAMES = {0: "duty worker", 1: "backup", 2: "community head"}
 # How many requests (or follow-ups) one sweep looks at; the rest wait for the next pass.
 SWEEP_BATCH = 200
+
+
+def local_minute(value: datetime, zone: tzinfo) -> str:
+    """`2026-11-08 11:00 (UTC+08:00)`: a due time as the community reads it."""
+    moment = local(value, zone)
+    offset = moment.strftime("%z")  # +0800
+    return f"{moment:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def _ahead(span: timedelta) -> str:
+    """How early: `4 h 05 min`, `12 min`."""
+    hours, minutes = divmod(int(span.total_seconds()) // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def status_name(status: int) -> str:
@@ -264,7 +277,10 @@ class HelpDesk:
         return await load(conn, request_id)
 
     async def record_follow_up(self, tx: AsyncSession, path: str, request_id: str, number: int, actor: str,
-                               note: str) -> HelpRequestRecord:
+                               note: str, early_reason: str = "") -> HelpRequestRecord:
+        """Record a follow-up as done. Before its due time it needs `early_reason` (a visit made
+        early is a choice someone answers for), else FAILED_PRECONDITION naming the due time in
+        the community's local time; once due, `early_reason` is not asked for and not kept."""
         conn = await tx.connection()
         await _in_community(conn, path, request_id)
         found_row = (await conn.execute(sa.select(follow_up).where(
@@ -276,10 +292,22 @@ class HelpDesk:
             raise FailedPrecondition(f"follow-up {number} was already recorded by {found.done_by}",
                                      reason="FOLLOW_UP_ALREADY_DONE")
         now = self.clock.now()
+        due = as_utc(found.due_at)
+        early = now < due
+        if early and not early_reason:
+            zone = fixed_zone((await settings_of(conn, path)).utc_offset_minutes)
+            raise FailedPrecondition(
+                f"follow-up {number} (day {found.day_offset}) is due {local_minute(due, zone)}; to record it "
+                "before then, say why in early_reason", reason="FOLLOW_UP_NOT_DUE",
+                metadata={"due_time": iso_local(due, zone)})
+        kept_reason = early_reason[:1000] if early else ""
         await conn.execute(follow_up.update().where(follow_up.c.seq == found.seq).values(
-            done_at=now, done_by=actor, note=note[:1000]))
+            done_at=now, done_by=actor, note=note[:1000], early_reason=kept_reason))
+        summary = f"follow-up {number} (day {found.day_offset}): {note}"
+        if early:
+            summary = f"follow-up {number} (day {found.day_offset}), {_ahead(due - now)} early ({kept_reason}): {note}"
         await self._move(conn, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP), pb.STATUS_FOLLOWED_UP, actor,
-                         f"follow-up {number} (day {found.day_offset}): {note}")
+                         summary)
         return await load(conn, request_id)
 
     async def close(self, tx: AsyncSession, path: str, request_id: str, actor: str, note: str) -> HelpRequestRecord:

@@ -149,6 +149,8 @@ class FollowUp(NotificationTable, table=True):
     done_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
     done_by: str = Field(default="", sa_column=_text(128, default=""))
     note: str = Field(default="", sa_column=_text(1000, default=""))
+    # Why it was done before due_at (a follow-up done early needs one); "" when done on time.
+    early_reason: str = Field(default="", sa_column=_text(1000, default=""))
 
 
 class Thanks(NotificationTable, table=True):

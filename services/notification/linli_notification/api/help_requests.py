@@ -163,9 +163,11 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def RecordFollowUp(self, request: pb.RecordFollowUpRequest, context: Any) -> pb.RecordFollowUpResponse:
         _path, _request_id, number = parse_follow_up("name", request.name)
         note = fields.text("note", request.note, 1000, required=True)
+        early_reason = fields.text("early_reason", request.early_reason, 1000)
         return await self._change(
             "RecordFollowUp", request, pb.RecordFollowUpResponse, request.name.rsplit("/followUps/", 1)[0],
-            lambda tx, path, rid, who: self.desk.record_follow_up(tx, path, rid, number, who.subject, note))
+            lambda tx, path, rid, who: self.desk.record_follow_up(tx, path, rid, number, who.subject, note,
+                                                                 early_reason))
 
     async def CloseHelpRequest(self, request: pb.CloseHelpRequestRequest,
                                context: Any) -> pb.CloseHelpRequestResponse:
