@@ -157,7 +157,10 @@ class HelpRequest(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderSuggestion]:
-        """Open alternatives for the category at filing time (a closed canteen is left out)."""
+        """Open alternatives for the category: those open at filing, then again whenever a provider
+        opens while the request is open (each opening suggested once) and when it is escalated (a
+        closed canteen is left out).
+        """
 
     @_builtins.property
     def helper_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
