@@ -179,9 +179,13 @@ def stop_services(services: Sequence[RunningService], timeout: float = 30) -> No
 
 
 class LocalPlatform:
+    """NATS and `services` (every installed one by default) as processes under `var_dir`. With
+    `default_ports` (`make run`) each service listens on its documented port or the start fails
+    (PortInUse); without (tests, several platforms side by side) each gets a free port."""
+
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
-                 services: list[ServiceDescriptor] | None = None, default_ports: bool = True) -> None:
+                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False) -> None:
         self.var_dir = var_dir.resolve()
         self.default_ports = default_ports
         self.demo_data = demo_data
@@ -258,7 +262,7 @@ class Supervised(Protocol):
 
 def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None) -> int:
     platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
-                             database_url_base=database_url_base)
+                             database_url_base=database_url_base, default_ports=True)
     return supervise(platform)
 
 

@@ -71,7 +71,8 @@ def test_a_port_left_in_time_wait_is_the_services_port_again(tmp_path: Path, pla
     port = free_port()
     leave_in_time_wait(port)
     assert TIME_WAIT in tcp_states(port), "precondition: the port has a connection in TIME_WAIT"
-    platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[echo_on(port)])
+    platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[echo_on(port)],
+                             default_ports=True)
     try:
         platform.start()
         [echo] = platform.services
@@ -99,7 +100,8 @@ def test_a_port_another_process_holds_stops_the_start_naming_port_and_holder(
     tmp_path: Path, platform_env: None, squatter: tuple[int, subprocess.Popen[bytes]]
 ) -> None:
     port, proc = squatter
-    platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[echo_on(port)])
+    platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[echo_on(port)],
+                             default_ports=True)
     try:
         with pytest.raises(PortInUse) as refused:
             platform.start()
@@ -121,7 +123,9 @@ def test_the_run_command_exits_with_the_reason_when_a_documented_port_is_taken(
         "from linli_runtime.platform import LocalPlatform, supervise\n"
         "from linli_runtime.registry import ServiceDescriptor\n"
         f"echo = ServiceDescriptor(name='echo', module='linli_runtime.testing.echo', default_port={port})\n"
-        f"sys.exit(supervise(LocalPlatform(Path({str(tmp_path / 'var')!r}), nats_port=0, services=[echo])))\n"
+        f"platform = LocalPlatform(Path({str(tmp_path / 'var')!r}), nats_port=0, services=[echo], "
+        "default_ports=True)\n"
+        "sys.exit(supervise(platform))\n"
     )
     env = {**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "200"}
     runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
