@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
+from linli_runtime.error_status import DETAIL_LIMITS, TRAILER_BUDGET, bounded_text, rich_status, trailer_bytes
 from linli_runtime.errors import FieldViolation, InvalidArgument, PermissionDenied
-from linli_runtime.interceptors import TRAILER_BUDGET, _trailer_bytes, bounded_text, rich_status
 
 
 def status_of(error: InvalidArgument | PermissionDenied) -> status_pb2.Status:
@@ -27,7 +27,7 @@ def test_every_echo_fits_the_trailer_budget(echoed: str) -> None:
                             metadata={f"k{i}{echoed}": echoed for i in range(100)},
                             violations=[FieldViolation(f"f{i}.{echoed}", f"got {echoed}") for i in range(500)])
     status = status_of(error)
-    assert _trailer_bytes(status) <= TRAILER_BUDGET
+    assert trailer_bytes(status) <= TRAILER_BUDGET
     assert status.message.startswith("value '")
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
@@ -45,8 +45,6 @@ def test_short_errors_are_untouched() -> None:
 
 
 def test_a_long_word_is_cut_in_the_middle_so_the_sentence_still_reads() -> None:
-    from linli_runtime.interceptors import DETAIL_LIMITS
-
     text = bounded_text("org_path: segment '" + "!" * 5000 + "' must use only ASCII letters", DETAIL_LIMITS[0])
     assert text.startswith("org_path: segment '!!!") and text.endswith("!!!!!!' must use only ASCII letters")
     assert "…" in text and len(text) < 200
