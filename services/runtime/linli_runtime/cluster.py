@@ -234,10 +234,10 @@ class LocalCluster:
             self.postgres = None
 
 
-def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool) -> int:
+def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool, free_ports: bool = False) -> int:
     try:
         cluster = LocalCluster(var_dir, nats_nodes=nats_nodes, replicas=replicas,
-                               stream_replicas=min(3, nats_nodes), demo_data=demo_data)
+                               stream_replicas=min(3, nats_nodes), demo_data=demo_data, fixed_ports=not free_ports)
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")
         return 2

@@ -260,9 +260,12 @@ class Supervised(Protocol):
     def first_exited(self) -> RunningService | None: ...
 
 
-def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None) -> int:
+def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None, *,
+        free_ports: bool = False) -> int:
+    """`make run`: the documented ports (or PortInUse, naming who holds one), unless asked for
+    free ones — a second platform beside a running one, saying where it listens."""
     platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
-                             database_url_base=database_url_base, default_ports=True)
+                             database_url_base=database_url_base, default_ports=not free_ports)
     return supervise(platform)
 
 
