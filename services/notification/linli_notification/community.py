@@ -122,14 +122,12 @@ def hours_of(text: str) -> list[tuple[int, int, int]]:
     return [(int(d), int(o), int(c)) for d, o, c in json.loads(text)]
 
 
-async def open_providers(conn: AsyncConnection, path: str, category: str, when: datetime,
-                         utc_offset_minutes: int) -> list[roster.ProviderHours]:
-    """The community's providers of `category` open at `when`, in the order to suggest them."""
+async def providers_of(conn: AsyncConnection, path: str, category: str) -> list[roster.ProviderHours]:
+    """The community's providers of `category`, with their opening hours."""
     rows = typed_all(Provider, await conn.execute(
         sa.select(provider).where(provider.c.community_path == path, provider.c.category == category)))
-    candidates = [roster.ProviderHours(p.id, p.display_name, p.phone, p.priority, hours_of(p.opening_hours))
-                  for p in rows]
-    return roster.open_alternatives(candidates, when, utc_offset_minutes)
+    return [roster.ProviderHours(p.id, p.display_name, p.phone, p.priority, hours_of(p.opening_hours)) for p in rows]
+
 
 
 async def add_shift(conn: AsyncConnection, path: str, shift: NewShift, *, ident: str = "") -> DutyShift:

@@ -30,6 +30,7 @@ CATEGORY_ZH = {"meal": "送餐", "medical": "就医", "repair": "维修", "compa
 HELP_SUBJECTS = (
     "notification.help_request.assigned", "notification.help_request.escalated",
     "notification.help_request.acknowledged", "notification.help_request.resolved",
+    "notification.help_request.suggested",
     "notification.follow_up.due", "notification.thanks.recorded",
 )
 
@@ -126,6 +127,12 @@ class NoticeConsumers:
             context["assignee"] = changed.assignee_id
             await notify(conn, now, event_id=event.id, recipients=[row.reporter_id], kind=template,
                          context=context, subject_resource=changed.help_request, org_path=changed.community_path)
+            return
+        if kind == "notification.help_request.suggested":
+            # Whoever holds the request learns that a provider has opened (urgent ones at once).
+            await notify(conn, now, event_id=event.id, recipients=[changed.assignee_id],
+                         kind="help_request.suggested", context=context, critical=row.urgency >= pb.URGENCY_HIGH,
+                         subject_resource=changed.help_request, org_path=changed.community_path)
             return
         # assigned or escalated: the person now responsible. Escalations and urgent requests
         # cannot wait for the end of someone's quiet hours.

@@ -1,5 +1,7 @@
 """Help requests: intake, routing to the worker on duty, the lifecycle, escalation, follow-ups
-and thanks. Every change is recorded as a transition (who, when) and announced by an event
+and thanks; and the providers suggested beside a request — those open at filing, each provider
+again when it opens while the request is open (once per opening), and those open when it is
+escalated. Every change is recorded as a transition (who, when) and announced by an event
 written to the outbox in the same transaction.
 
     submitted → assigned → acknowledged → in_progress → resolved → followed_up → closed
@@ -19,18 +21,20 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import notification_pb2 as ev
 from linli.notification.v1 import notification_pb2 as pb
-from linli_notification.community import on_duty_at, open_providers, settings_of
-from linli_notification.names import community_name, follow_up_name, help_request_name
+from linli_notification import roster
+from linli_notification.community import on_duty_at, providers_of, settings_of
+from linli_notification.names import PROVIDERS, child_name, community_name, follow_up_name, help_request_name
 from linli_notification.tables import (
     FollowUp,
     HelpRequest,
@@ -38,16 +42,18 @@ from linli_notification.tables import (
     Transition,
     follow_up,
     help_request,
+    provider,
+    suggestion,
     thanks,
     transition,
 )
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
+from linli_runtime.errors import Aborted, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import typed, typed_all
 from linli_runtime.paging import keyset_page
-from linli_runtime.times import as_utc, to_timestamp
+from linli_runtime.times import as_utc, fixed_zone, iso_local, local, to_timestamp
 
 SYSTEM = "system"
 CATEGORIES = ("meal", "medical", "repair", "companionship", "errand", "other")
@@ -60,8 +66,22 @@ VERB: dict[int, str] = {
 }
 OPEN = (pb.STATUS_SUBMITTED, pb.STATUS_ASSIGNED, pb.STATUS_ACKNOWLEDGED, pb.STATUS_IN_PROGRESS)
 LEVEL_NAMES = {0: "duty worker", 1: "backup", 2: "community head"}
+Providers = list[roster.ProviderHours]  # (HelpDesk.list shadows `list` inside the class)
 # How many requests (or follow-ups) one sweep looks at; the rest wait for the next pass.
 SWEEP_BATCH = 200
+
+
+def local_minute(value: datetime, zone: tzinfo) -> str:
+    """`2026-11-08 11:00 (UTC+08:00)`: a due time as the community reads it."""
+    moment = local(value, zone)
+    offset = moment.strftime("%z")  # +0800
+    return f"{moment:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def _ahead(span: timedelta) -> str:
+    """How early: `4 h 05 min`, `12 min`."""
+    hours, minutes = divmod(int(span.total_seconds()) // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def status_name(status: int) -> str:
@@ -88,6 +108,15 @@ class NewThanks:
     text: str
     from_name: str = ""
     recipient_ids: Sequence[str] = ()  # empty: the assignee and every helper
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Who filed a request, and the place it is about: what the filer's rights rest on."""
+
+    filed_by: str
+    community_path: str
+    compound_path: str  # "" when the request names no compound
 
 
 @dataclass(frozen=True)
@@ -125,6 +154,7 @@ class DueWork:
     unrouted: list[str]  # help request ids nobody could take yet
     overdue: list[str]  # help request ids whose acknowledgement is overdue
     follow_ups: list[int]  # follow-ups (by seq) due and not yet given to anyone
+    opened: list[str]  # open help request ids with a provider whose current opening is not suggested yet
 
 
 # -- reading rows (in the caller's transaction) ------------------------------------------------
@@ -160,6 +190,40 @@ async def load(conn: AsyncConnection, request_id: str) -> HelpRequestRecord:
     return HelpRequestRecord(request, history, follow_ups, given)
 
 
+async def _opened_since_suggested(conn: AsyncConnection, now: datetime) -> list[str]:
+    """Open requests with a provider of their category open now whose current opening has not
+    been suggested for them: what the sweeper's `suggest_opened` steps take up. Providers are
+    read once per community and category, suggestions once per group of requests."""
+    candidates = (await conn.execute(
+        sa.select(help_request.c.id, help_request.c.community_path, help_request.c.category).where(
+            help_request.c.status.in_(OPEN),
+            sa.exists().where(provider.c.community_path == help_request.c.community_path,
+                              provider.c.category == help_request.c.category)).order_by(help_request.c.seq))).all()
+    groups: dict[tuple[str, str], list[str]] = {}
+    for request_id, path, category in candidates:
+        groups.setdefault((path, category), []).append(request_id)
+    due: list[str] = []
+    for (path, category), ids in groups.items():
+        offset = (await settings_of(conn, path)).utc_offset_minutes
+        openings = {(p.id, start) for p in await providers_of(conn, path, category)
+                    if (start := roster.opening_start(p, now, offset)) is not None}
+        if not openings:
+            continue
+        made = await conn.execute(sa.select(
+            suggestion.c.help_request_id, suggestion.c.provider_id, suggestion.c.opening_start).where(
+            suggestion.c.help_request_id.in_(ids), suggestion.c.opening_start.in_({s for _, s in openings})))
+        seen: dict[str, set[tuple[str, datetime]]] = {}
+        for request_id, provider_id, start in made:
+            seen.setdefault(request_id, set()).add((provider_id, as_utc(start)))
+        due += [request_id for request_id in ids if not openings <= seen.get(request_id, set())]
+    return due[:SWEEP_BATCH]
+
+
+def _listed(providers: Sequence[roster.ProviderHours]) -> str:
+    """`邻家小馆 (028-8000-0002), 枫香小厨`: providers as a history note names them."""
+    return ", ".join(f"{p.display_name} ({p.phone})" if p.phone else p.display_name for p in providers)
+
+
 class HelpDesk:
     def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
         self.db = db
@@ -174,11 +238,17 @@ class HelpDesk:
             await _in_community(conn, path, request_id)
             return await load(conn, request_id)
 
-    async def reporter_of(self, path: str, request_id: str) -> str | None:
-        """Who filed the request (None when there is no such request in the community)."""
+    async def filing(self, path: str, request_id: str) -> Filing | None:
+        """Who filed the request and where it is (None when there is no such request in the
+        community). The filer is the account recorded on its first transition — not the
+        `reporter_id`, which the filer may set to anyone."""
+        query = sa.select(transition.c.actor_id, help_request.c.community_path, help_request.c.compound_path).join(
+            transition, transition.c.help_request_id == help_request.c.id).where(
+            help_request.c.id == request_id, help_request.c.community_path == path,
+            transition.c.from_status == pb.STATUS_UNSPECIFIED).order_by(transition.c.seq).limit(1)
         async with self.db.transaction() as session:
-            return (await (await session.connection()).execute(sa.select(help_request.c.reporter_id).where(
-                help_request.c.id == request_id, help_request.c.community_path == path))).scalar()
+            row = (await (await session.connection()).execute(query)).first()
+        return Filing(row.actor_id, row.community_path, row.compound_path) if row else None
 
     async def list(self, scope: CommunityScope, *, status: int, assignee_id: str, page_token: str,
                    size: int) -> tuple[list[HelpRequest], str]:
@@ -202,17 +272,14 @@ class HelpDesk:
         """File a request and route it at once."""
         conn = await tx.connection()
         now = self.clock.now()
-        settings = await settings_of(conn, community_path)
         request_id = "h-" + uuid.uuid4().hex[:16]
-        alternatives = await open_providers(conn, community_path, new.category, now, settings.utc_offset_minutes)
         reporter = new.reporter_id or actor
         await conn.execute(help_request.insert().values(
             id=request_id, community_path=community_path, compound_path=new.compound_path,
             reporter_id=reporter, reporter_role=new.reporter_role, on_behalf_of=new.on_behalf_of,
             contact=new.contact, category=new.category, urgency=new.urgency, description=new.description,
-            status=pb.STATUS_SUBMITTED,
-            suggestions=json.dumps([[p.id, p.display_name, p.phone] for p in alternatives], ensure_ascii=False),
-            created_at=now, updated_at=now))
+            status=pb.STATUS_SUBMITTED, created_at=now, updated_at=now))
+        await self._suggest(conn, await _row(conn, request_id), now, refresh=True)
         row = await _row(conn, request_id)
         role = pb.ReporterRole.Name(pb.ReporterRole.ValueType(new.reporter_role))
         await self._record(conn, row, pb.STATUS_SUBMITTED, actor, now, f"reported by {reporter} ({role})",
@@ -249,7 +316,10 @@ class HelpDesk:
         return await load(conn, request_id)
 
     async def record_follow_up(self, tx: AsyncSession, path: str, request_id: str, number: int, actor: str,
-                               note: str) -> HelpRequestRecord:
+                               note: str, early_reason: str = "") -> HelpRequestRecord:
+        """Record a follow-up as done. Before its due time it needs `early_reason` (a visit made
+        early is a choice someone answers for), else FAILED_PRECONDITION naming the due time in
+        the community's local time; once due, `early_reason` is not asked for and not kept."""
         conn = await tx.connection()
         await _in_community(conn, path, request_id)
         found_row = (await conn.execute(sa.select(follow_up).where(
@@ -261,24 +331,32 @@ class HelpDesk:
             raise FailedPrecondition(f"follow-up {number} was already recorded by {found.done_by}",
                                      reason="FOLLOW_UP_ALREADY_DONE")
         now = self.clock.now()
+        due = as_utc(found.due_at)
+        early = now < due
+        if early and not early_reason:
+            zone = fixed_zone((await settings_of(conn, path)).utc_offset_minutes)
+            raise FailedPrecondition(
+                f"follow-up {number} (day {found.day_offset}) is due {local_minute(due, zone)}; to record it "
+                "before then, say why in early_reason", reason="FOLLOW_UP_NOT_DUE",
+                metadata={"due_time": iso_local(due, zone)})
+        kept_reason = early_reason[:1000] if early else ""
         await conn.execute(follow_up.update().where(follow_up.c.seq == found.seq).values(
-            done_at=now, done_by=actor, note=note[:1000]))
+            done_at=now, done_by=actor, note=note[:1000], early_reason=kept_reason))
+        summary = f"follow-up {number} (day {found.day_offset}): {note}"
+        if early:
+            summary = f"follow-up {number} (day {found.day_offset}), {_ahead(due - now)} early ({kept_reason}): {note}"
         await self._move(conn, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP), pb.STATUS_FOLLOWED_UP, actor,
-                         f"follow-up {number} (day {found.day_offset}): {note}")
+                         summary)
         return await load(conn, request_id)
 
     async def close(self, tx: AsyncSession, path: str, request_id: str, actor: str, note: str) -> HelpRequestRecord:
         return await self._change(tx, path, request_id, (pb.STATUS_RESOLVED, pb.STATUS_FOLLOWED_UP),
                                   pb.STATUS_CLOSED, actor, note)
 
-    async def cancel(self, tx: AsyncSession, path: str, request_id: str, actor: str, reason: str, *,
-                     staff: bool) -> HelpRequestRecord:
-        """Staff may cancel a request; so may whoever reported it (the need went away)."""
-        conn = await tx.connection()
-        await _in_community(conn, path, request_id)
-        if not staff and (await _row(conn, request_id)).reporter_id != actor:
-            raise PermissionDenied("only community staff or the reporter may cancel a request",
-                                   reason="ROLE_NOT_ALLOWED")
+    async def cancel(self, tx: AsyncSession, path: str, request_id: str, actor: str,
+                     reason: str) -> HelpRequestRecord:
+        """Withdraw a request that is still open (the need went away). Who may — staff, or
+        whoever filed it — the API decides (`api.access.require_staff_or_filer`)."""
         return await self._change(tx, path, request_id, OPEN, pb.STATUS_CANCELLED, actor, reason, ack_deadline=None)
 
     async def record_thanks(self, tx: AsyncSession, path: str, request_id: str, actor: str,
@@ -316,7 +394,8 @@ class HelpDesk:
             due = (await conn.execute(sa.select(follow_up.c.seq).where(
                 follow_up.c.assignee_id == "", follow_up.c.done_at.is_(None), follow_up.c.due_at <= now).order_by(
                 follow_up.c.seq).limit(SWEEP_BATCH)))
-            return DueWork(list(unrouted.scalars()), list(overdue.scalars()), list(due.scalars()))
+            opened = await _opened_since_suggested(conn, now)
+            return DueWork(list(unrouted.scalars()), list(overdue.scalars()), list(due.scalars()), opened)
 
     async def route(self, request_id: str) -> bool:
         async with self.db.transaction() as session:
@@ -349,10 +428,31 @@ class HelpDesk:
                 escalation_level=level, assignee_id=target, ack_deadline=deadline, updated_at=now))
             if updated.rowcount != 1:
                 return False
-            await self._record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now,
-                               f"not acknowledged in time: escalated to the {LEVEL_NAMES[level]}", level=level,
-                               assignee=target)
-            await self._announce(conn, request_id, "escalated")
+            # Whoever takes it over sees what is open now (a canteen closed since filing is gone).
+            _, opened = await self._suggest(conn, row, now, refresh=True)
+            note = f"not acknowledged in time: escalated to the {LEVEL_NAMES[level]}"
+            if opened:
+                note += f"; now open: {_listed(opened)}"
+            await self._record(conn, row, pb.STATUS_ASSIGNED, SYSTEM, now, note, level=level, assignee=target)
+            await self._announce(conn, request_id, "escalated", suggested=opened)
+            return True
+
+    async def suggest_opened(self, request_id: str) -> bool:
+        """Suggest the providers that opened since the request was last given suggestions (each
+        once per opening), while it is open: recorded in its history, announced as
+        `notification.help_request.suggested` (its holder gets a notice)."""
+        async with self.db.transaction() as session:
+            conn = await session.connection()
+            row = await _row(conn, request_id)
+            if row.status not in OPEN:
+                return False
+            now = self.clock.now()
+            _, opened = await self._suggest(conn, row, now)
+            if not opened:
+                return False
+            await conn.execute(help_request.update().where(help_request.c.id == request_id).values(updated_at=now))
+            await self._record(conn, row, row.status, SYSTEM, now, f"now open: {_listed(opened)}")
+            await self._announce(conn, request_id, "suggested", suggested=opened)
             return True
 
     async def assign_follow_up(self, seq: int) -> bool:
@@ -451,12 +551,37 @@ class HelpDesk:
             escalation_level=row.escalation_level if level is None else level,
             assignee_id=row.assignee_id if assignee is None else assignee))
 
-    async def _announce(self, conn: AsyncConnection, request_id: str, verb: str) -> None:
+    async def _suggest(self, conn: AsyncConnection, row: HelpRequest, now: datetime, *,
+                       refresh: bool = False) -> tuple[Providers, Providers]:
+        """The providers of the request's category open `now`, and those among them whose current
+        opening had not been suggested for it yet (now recorded: nf_suggestion holds one row per
+        request, provider and opening, so concurrent sweepers suggest it once). The request's
+        list becomes the open providers when any is new, or always with `refresh`."""
+        settings = await settings_of(conn, row.community_path)
+        offset = settings.utc_offset_minutes
+        open_now = roster.open_alternatives(await providers_of(conn, row.community_path, row.category), now, offset)
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        opened: Providers = []
+        for p in open_now:
+            inserted = await conn.execute(dialect.insert(suggestion).values(
+                help_request_id=row.id, provider_id=p.id, opening_start=roster.opening_start(p, now, offset),
+                suggested_at=now).on_conflict_do_nothing(
+                index_elements=["help_request_id", "provider_id", "opening_start"]))
+            if inserted.rowcount == 1:
+                opened.append(p)
+        listed = json.dumps([[p.id, p.display_name, p.phone] for p in open_now], ensure_ascii=False)
+        if (opened or refresh) and listed != row.suggestions:
+            await conn.execute(help_request.update().where(help_request.c.id == row.id).values(suggestions=listed))
+        return open_now, opened
+
+    async def _announce(self, conn: AsyncConnection, request_id: str, verb: str,
+                        suggested: Sequence[roster.ProviderHours] = ()) -> None:
         row = await _row(conn, request_id)
         payload = ev.HelpRequestChanged(
             help_request=help_request_name(row.community_path, row.id), community_path=row.community_path,
             category=row.category, status=ev.HelpRequestStatus.ValueType(row.status), assignee_id=row.assignee_id,
-            escalation_level=row.escalation_level, changed_at=to_timestamp(row.updated_at))
+            escalation_level=row.escalation_level, changed_at=to_timestamp(row.updated_at),
+            suggested_providers=[child_name(row.community_path, PROVIDERS, p.id) for p in suggested])
         await self._publish(conn, f"notification.help_request.{verb}", payload, row.community_path)
 
     async def _publish(self, conn: AsyncConnection, subject: str, payload: Message, scope: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from linli_runtime.times import fixed_zone, local
 
@@ -82,3 +82,43 @@ def is_open(provider: ProviderHours, when: datetime, utc_offset_minutes: int) ->
 def open_alternatives(providers: Sequence[ProviderHours], when: datetime,
                       utc_offset_minutes: int) -> list[ProviderHours]:
     return sorted((p for p in providers if is_open(p, when, utc_offset_minutes)), key=lambda p: (p.priority, p.id))
+
+
+# The opening of a provider that is always open: one that began before any request was filed.
+ALWAYS_OPEN = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = 24 * 60
+
+
+def opening_start(provider: ProviderHours, when: datetime, utc_offset_minutes: int) -> datetime | None:
+    """When the opening that `when` falls in began (UTC), or None when the provider is closed
+    then. Back-to-back hours are one opening (10:00–14:00 and 14:00–21:00; or until 24:00 and
+    from 00:00 the next day); a provider with no hours listed, or open round the clock all week,
+    has been open since ALWAYS_OPEN. A provider is suggested for a request once per opening."""
+    if not provider.opening_hours:
+        return ALWAYS_OPEN
+    zone = fixed_zone(utc_offset_minutes)
+    moment = local(when, zone)
+    minute = moment.hour * 60 + moment.minute
+
+    def window(day: int, *, covering: int | None = None, ending: int | None = None) -> tuple[int, int] | None:
+        for weekday, start, end in provider.opening_hours:
+            if weekday != day:
+                continue
+            if (covering is not None and start <= covering < end) or (ending is not None and end == ending):
+                return start, end
+        return None
+
+    day = moment.date()
+    found = window(day.isoweekday(), covering=minute)
+    if found is None:
+        return None
+    for _ in range(8 * len(provider.opening_hours)):  # at most a week of back-to-back hours
+        start = found[0]
+        earlier = (window(day.isoweekday(), ending=start) if start > 0
+                   else window((day - timedelta(days=1)).isoweekday(), ending=DAY))
+        if earlier is None:
+            return datetime.combine(day, time(), zone).astimezone(UTC) + timedelta(minutes=start)
+        if start == 0:
+            day -= timedelta(days=1)
+        found = earlier
+    return ALWAYS_OPEN

@@ -1,5 +1,6 @@
 """The sweeper: one pass routes requests that found nobody on duty, escalates requests whose
-acknowledgement is overdue (one level per pass), hands due follow-ups to the worker on duty,
+acknowledgement is overdue (one level per pass), suggests providers that opened since a
+request's last suggestions (once per opening), hands due follow-ups to the worker on duty,
 and sends due deliveries. Time comes from the help desk's clock, so tests drive it with a
 `ManualClock` and call `run_once()`; the service runs it every few seconds as a
 `linli_runtime.tasks.PeriodicTask` (`periodic`)."""
@@ -25,6 +26,7 @@ K = TypeVar("K", str, int)
 class SweepResult:
     routed: int = 0
     escalated: int = 0
+    suggested: int = 0
     follow_ups: int = 0
     sent: int = 0
 
@@ -50,6 +52,9 @@ class Sweeper:
                 result.routed += await self._each(self.desk.route, request_id)
             for request_id in due.overdue:
                 result.escalated += await self._each(self.desk.escalate, request_id)
+            # After escalations: one that suggested a provider's opening leaves nothing here.
+            for request_id in due.opened:
+                result.suggested += await self._each(self.desk.suggest_opened, request_id)
             for seq in due.follow_ups:
                 result.follow_ups += await self._each(self.desk.assign_follow_up, seq)
             result.sent = await self.dispatcher.run_once()

@@ -113,10 +113,27 @@ class HelpRequest(NotificationTable, table=True):
     ack_deadline: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
     resolution: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
     helper_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
-    # JSON [[provider id, display name, phone], …]: the providers open when it was filed.
+    # JSON [[provider id, display name, phone], …]: the providers open when last suggested (at
+    # filing, when one opened while the request was open, on escalation).
     suggestions: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
     created_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
+class Suggestion(NotificationTable, table=True):
+    """A provider suggested for a request during one of its openings (`roster.opening_start`):
+    one row per (request, provider, opening), so each opening is suggested once, however many
+    sweepers look."""
+
+    __tablename__ = "nf_suggestion"
+    __table_args__ = (
+        sa.UniqueConstraint("help_request_id", "provider_id", "opening_start", name="uq_nf_suggestion_opening"),
+    )
+    seq: int | None = Field(default=None, sa_column=_seq())
+    help_request_id: str = Field(sa_column=_text(64))
+    provider_id: str = Field(sa_column=_text(64))
+    opening_start: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    suggested_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
 class Transition(NotificationTable, table=True):
@@ -149,6 +166,8 @@ class FollowUp(NotificationTable, table=True):
     done_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
     done_by: str = Field(default="", sa_column=_text(128, default=""))
     note: str = Field(default="", sa_column=_text(1000, default=""))
+    # Why it was done before due_at (a follow-up done early needs one); "" when done on time.
+    early_reason: str = Field(default="", sa_column=_text(1000, default=""))
 
 
 class Thanks(NotificationTable, table=True):
@@ -235,6 +254,7 @@ duty_shift = table(DutyShift)
 duty_swap = table(DutySwap)
 provider = table(Provider)
 help_request = table(HelpRequest)
+suggestion = table(Suggestion)
 transition = table(Transition)
 follow_up = table(FollowUp)
 thanks = table(Thanks)

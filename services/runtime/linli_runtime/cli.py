@@ -26,6 +26,8 @@ platform_app = typer.Typer(help="Run the platform on this machine.", no_args_is_
 app.add_typer(token_app, name="token")
 app.add_typer(platform_app, name="platform")
 err = Console(stderr=True)
+FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a second platform beside a running one); "
+                   "the summary says where. Without it a documented port another process holds stops the start.")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -64,11 +66,14 @@ def platform_run(
     demo_data: Annotated[bool, typer.Option(help="Load the demo data set (Chongzhou, Fengshu).")] = True,
     postgres: Annotated[str | None, typer.Option(
         help="Base URL of a PostgreSQL server; each service uses its own database on it.")] = None,
+    free_ports: Annotated[bool, typer.Option("--free-ports", help=FREE_PORTS_HELP)] = False,
 ) -> None:
-    """Start nats-server and every service; Ctrl-C stops them cleanly."""
+    """Start nats-server and every service on its documented port; Ctrl-C stops them cleanly,
+    callers before the services they call."""
     from linli_runtime.platform import run
 
-    raise typer.Exit(run(var_dir, nats_port, demo_data, postgres or os.environ.get("LINLI_POSTGRES_URL")))
+    raise typer.Exit(run(var_dir, nats_port, demo_data, postgres or os.environ.get("LINLI_POSTGRES_URL"),
+                         free_ports=free_ports))
 
 
 @platform_app.command("run-cluster")
@@ -78,11 +83,13 @@ def platform_run_cluster(
                                             "replicas).", min=1, max=5)] = 3,
     replicas: Annotated[int, typer.Option(help="Replicas of every service.", min=1, max=4)] = 2,
     demo_data: Annotated[bool, typer.Option(help="Load the demo data set (Chongzhou, Fengshu).")] = True,
+    free_ports: Annotated[bool, typer.Option("--free-ports", help=FREE_PORTS_HELP)] = False,
 ) -> None:
     """Start a NATS cluster, PostgreSQL and several replicas of every service; Ctrl-C stops them."""
     from linli_runtime.cluster import run_cluster
 
-    raise typer.Exit(run_cluster(var_dir, nats_nodes=nats_nodes, replicas=replicas, demo_data=demo_data))
+    raise typer.Exit(run_cluster(var_dir, nats_nodes=nats_nodes, replicas=replicas, demo_data=demo_data,
+                                 free_ports=free_ports))
 
 
 @platform_app.command("services")

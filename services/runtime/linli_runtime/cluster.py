@@ -30,6 +30,7 @@ from rich.table import Table
 from linli_runtime.events.streams import STREAMS, StreamSpec, ensure_stream
 from linli_runtime.platform import (
     RunningService,
+    claim_port,
     console,
     launch,
     port_is_free,
@@ -60,6 +61,8 @@ class Replica(RunningService):
 
 
 def _port(preferred: int | None) -> int:
+    """A NATS node's port: the usual one if free, else any. Only the services are told where
+    NATS listens (NATS_URL), so a NATS port may move; a service's port may not (claim_port)."""
     return preferred if preferred and port_is_free(preferred) else free_port()
 
 
@@ -142,16 +145,20 @@ class LocalCluster:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        # Every documented port first: one held by another process stops the start before
+        # anything runs (PortInUse), rather than a replica moving silently.
+        for d in self.descriptors:
+            for k in range(self.replica_count):
+                label = f"{d.name}#{k}"
+                port = (claim_port(label, d.default_port + k * REPLICA_PORT_STRIDE)
+                        if self.fixed_ports and d.default_port else free_port())
+                self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k))
         with console.status(f"starting a {len(self.nats)}-node NATS JetStream cluster…"):
             for node in self.nats:
                 node.start()
             asyncio.run(ensure_streams(self.nats_url, self.streams, self.stream_replicas))
         with console.status("starting PostgreSQL (embedded)…"):
             self.postgres = EmbeddedPostgres(self.var_dir / "postgres")
-        for d in self.descriptors:
-            for k in range(self.replica_count):
-                preferred = d.default_port + k * REPLICA_PORT_STRIDE if self.fixed_ports and d.default_port else None
-                self.services.append(Replica(d, _port(preferred), self.logs / f"{d.name}-{k}.log", index=k))
         addresses = self.addresses()
         extra = {"LINLI_STREAM_REPLICAS": str(self.stream_replicas), **self.extra_env}
         for replica in self.services:
@@ -227,10 +234,10 @@ class LocalCluster:
             self.postgres = None
 
 
-def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool) -> int:
+def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool, free_ports: bool = False) -> int:
     try:
         cluster = LocalCluster(var_dir, nats_nodes=nats_nodes, replicas=replicas,
-                               stream_replicas=min(3, nats_nodes), demo_data=demo_data)
+                               stream_replicas=min(3, nats_nodes), demo_data=demo_data, fixed_ports=not free_ports)
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")
         return 2

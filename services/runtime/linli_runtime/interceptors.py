@@ -8,20 +8,20 @@ request id → observability → error mapping → authentication → handler.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from typing import Any, Protocol
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
 from linli_runtime.auth import Principal, TokenSigner
 from linli_runtime.context import new_request_id, principal_var, request_id_var, traceparent_var
+from linli_runtime.error_status import rich_status
 from linli_runtime.errors import DomainError, Unauthenticated, Unavailable
 from linli_runtime.metrics import GRPC_HANDLED, GRPC_LATENCY
 
@@ -37,8 +37,40 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
+class CallEnded(asyncio.CancelledError):
+    """A streamed response could not be written because the call is over: the client went away
+    (or cancelled), or the server is stopping. That is a cancellation, not the handler's error:
+    as a CancelledError it passes the error mapping (which maps `Exception`s) and gRPC ends the
+    call quietly, as it does when a client cancels while the handler awaits."""
+
+
+async def _stream(responses: Any, context: grpc.aio.ServicerContext) -> None:
+    """Write what a streaming handler produces. `responses` is an async generator (the handler's
+    own) or an awaitable (an inner interceptor's wrapper, which writes itself). The generator is
+    closed here, in the call's own task, however the call ends — left to the garbage collector
+    it would be closed later in another task, whose context holds none of the call's context
+    variables (issue 16: 'Token … was created in a different Context')."""
+    if inspect.isawaitable(responses):
+        await responses
+        return
+    async with aclosing(responses):
+        async for item in responses:
+            try:
+                await context.write(item)
+            except grpc.aio.AbortError:
+                raise
+            except grpc.aio.BaseError as error:
+                raise CallEnded(f"the response stream was closed: {error}") from error
+
+
 def _wrap(handler: grpc.RpcMethodHandler, method: str, scope: ContextFactory) -> grpc.RpcMethodHandler:
-    """A copy of `handler` whose behaviour runs inside `scope(method, context)`."""
+    """A copy of `handler` whose behaviour runs inside `scope(method, context)`.
+
+    Streaming responses use gRPC's reader/writer API (a coroutine that writes) rather than an
+    async generator: gRPC abandons a generator at its `yield` when the client goes away while a
+    write is pending, and the scope's exit — resetting context variables, logging the call —
+    would then run whenever the garbage collector got to it, in another context. A coroutine
+    ends in the call's task, scope and all."""
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -54,10 +86,9 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, scope: ContextFactory) ->
     if handler.unary_stream is not None:
         us = handler.unary_stream
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
             async with scope(method, context):
-                async for item in us(request, context):
-                    yield item
+                await _stream(us(request, context), context)
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
     if handler.stream_unary is not None:
@@ -70,10 +101,9 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str, scope: ContextFactory) ->
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kwargs)
     ss = handler.stream_stream
 
-    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> None:
         async with scope(method, context):
-            async for item in ss(requests, context):
-                yield item
+            await _stream(ss(requests, context), context)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)
 
@@ -147,28 +177,6 @@ class ObservabilityInterceptor(_ScopeInterceptor):
                 "rpc",
                 extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 3)},
             )
-
-
-def rich_status(error: DomainError, domain: str) -> grpc.Status:
-    """The `google.rpc.Status` for `error`: its code and message, one ErrorInfo (AIP-193), and
-    BadRequest field violations when the error names fields."""
-    details = []
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata))
-    details.append(info)
-    if error.violations:
-        bad = any_pb2.Any()
-        bad.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
-                ]
-            )
-        )
-        details.append(bad)
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
-    return rpc_status.to_status(status)
 
 
 class ErrorMappingInterceptor(_ScopeInterceptor):

@@ -1,6 +1,7 @@
 """The local platform runner behind `make run`: a nats-server with JetStream and every
-installed service as its own process, on SQLite files under var/, with demo data. Ctrl-C (or
-SIGTERM) stops the services gracefully, then NATS. Starting again reuses var/."""
+installed service as its own process, on SQLite files under var/, with demo data, each on its
+documented port. Ctrl-C (or SIGTERM) stops the services gracefully — callers first, each drained
+before the services it calls are signalled — then NATS. Starting again reuses var/."""
 
 from __future__ import annotations
 
@@ -19,22 +20,43 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from linli_runtime.processes import NatsServer, free_port
+from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
 
 # Wide enough for the summary table when stderr is a log file rather than a terminal.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
+class PortInUse(RuntimeError):
+    """A service's documented port is held by another process: the runner stops rather than
+    start the service anywhere else."""
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `host:port` now, probed the way servers bind: gRPC,
+    nats-server and uvicorn all set SO_REUSEADDR, so the connections of a server stopped a
+    moment ago, still in TIME_WAIT, do not count — a process listening on the port does."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
         return True
+
+
+def claim_port(owner: str, port: int, host: str = "127.0.0.1") -> int:
+    """`port` — the documented port of `owner` — if it is free, else PortInUse naming who holds
+    it. Never another port: clients (POS terminals, grpcurl, the CLI) know only this one, and a
+    service moved silently is a service they cannot reach."""
+    if port_is_free(port, host):
+        return port
+    raise PortInUse(
+        f"{owner}'s port {port} on {host} is held by {port_holder(port)}. Stop that process (`ss -ltnp "
+        f"'sport = :{port}'` shows it) and start again: the platform does not move {owner} to another "
+        f"port, because its clients know only {port}.")
 
 
 @dataclass
@@ -124,27 +146,46 @@ def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
                            + "\n".join(tail))
 
 
-def stop_services(services: list[RunningService], timeout: float = 30) -> None:
-    """SIGTERM every running service (last started first), wait, and kill the ones that hang."""
-    for service in reversed(services):
-        if service.proc is not None and service.proc.poll() is None:
-            service.proc.send_signal(signal.SIGTERM)
-    for service in reversed(services):
-        if service.proc is not None:
-            try:
-                service.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                service.proc.kill()
-                service.proc.wait()
-        if service.log_file is not None:
-            service.log_file.close()
-            service.log_file = None
+def shutdown_waves(services: Sequence[RunningService]) -> list[list[RunningService]]:
+    """The order to stop `services` in: callers before the services they call. A service
+    starts after the services it calls (`ServiceDescriptor.start_order`), so the waves are the
+    start orders from last to first — the portal, then partner-redemption, then
+    volunteer-points, … — with every replica of a service in the same wave."""
+    waves: dict[int, list[RunningService]] = {}
+    for service in services:
+        waves.setdefault(service.descriptor.start_order, []).append(service)
+    return [waves[order] for order in sorted(waves, reverse=True)]
+
+
+def stop_services(services: Sequence[RunningService], timeout: float = 30) -> None:
+    """Stop `services` wave by wave (`shutdown_waves`): SIGTERM a wave, wait until each of its
+    processes has drained its calls and exited (killing one that hangs past `timeout`), and
+    only then signal the next. Stopped at once, a callee would exit while its callers still
+    drain calls that need it — a POS redeem whose hold is never posted."""
+    for wave in shutdown_waves(services):
+        for service in wave:
+            if service.proc is not None and service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGTERM)
+        for service in wave:
+            if service.proc is not None:
+                try:
+                    service.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
+                    service.proc.wait()
+            if service.log_file is not None:
+                service.log_file.close()
+                service.log_file = None
 
 
 class LocalPlatform:
+    """NATS and `services` (every installed one by default) as processes under `var_dir`. With
+    `default_ports` (`make run`) each service listens on its documented port or the start fails
+    (PortInUse); without (tests, several platforms side by side) each gets a free port."""
+
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
-                 services: list[ServiceDescriptor] | None = None, default_ports: bool = True) -> None:
+                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False) -> None:
         self.var_dir = var_dir.resolve()
         self.default_ports = default_ports
         self.demo_data = demo_data
@@ -163,13 +204,14 @@ class LocalPlatform:
         return f"sqlite+aiosqlite:///{self.var_dir / (descriptor.db_name + '.db')}"
 
     def start(self) -> None:
+        """Start NATS and every service in start order. Every documented port is claimed first,
+        so a port held by another process stops the start before anything runs (PortInUse)."""
         (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for d in self.descriptors:
+            port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
+            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         with console.status("starting nats-server (JetStream)…"):
             self.nats.start()
-        for d in self.descriptors:
-            wanted = d.default_port if self.default_ports else 0
-            port = wanted if wanted and port_is_free(wanted) else free_port()
-            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         addresses = self.addresses()
         for service in self.services:
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
@@ -218,9 +260,12 @@ class Supervised(Protocol):
     def first_exited(self) -> RunningService | None: ...
 
 
-def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None) -> int:
+def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None, *,
+        free_ports: bool = False) -> int:
+    """`make run`: the documented ports (or PortInUse, naming who holds one), unless asked for
+    free ones — a second platform beside a running one, saying where it listens."""
     platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
-                             database_url_base=database_url_base)
+                             database_url_base=database_url_base, default_ports=not free_ports)
     return supervise(platform)
 
 

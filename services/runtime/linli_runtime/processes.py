@@ -4,6 +4,7 @@ on free loopback ports, and stop what they started."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -17,6 +18,39 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def port_holder(port: int) -> str:
+    """Who holds local TCP port `port`, for an error message: "pid 4242 (python -m linli_points.app)"
+    for the process listening on it (else bound to it), "another process" when that cannot be
+    read (not Linux, or someone else's process). Connections in TIME_WAIT hold nothing."""
+    listening: set[str] = set()
+    bound: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if int(local.rsplit(":", 1)[1], 16) != port or inode == "0":
+                continue
+            (listening if state == "0A" else bound).add(f"socket:[{inode}]")
+    for sockets in (listening, bound):
+        if not sockets:
+            continue
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                if not any(os.readlink(fd) in sockets for fd in fd_dir.iterdir()):
+                    continue
+                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            command = command.strip()
+            command = command if len(command) <= 120 else command[:119] + "…"
+            return f"pid {fd_dir.parent.name} ({command})"
+    return "another process"
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:

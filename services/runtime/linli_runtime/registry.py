@@ -23,7 +23,9 @@ class ServiceDescriptor:
     name: str  # e.g. "volunteer-points"
     module: str  # started as `python -m <module>`
     default_port: int  # fixed local port, so grpcurl examples in the README work as written
-    start_order: int = 100  # lower starts first (the org tree's owner before its consumers)
+    # Lower starts first and stops last: a service starts after the services it calls (the org
+    # tree's owner before its consumers) and is stopped, drained, before them.
+    start_order: int = 100
     description: str = ""
     # "grpc": a ServiceApp, ready when grpc.health.v1 says SERVING (the platform's services);
     # "http": an HTTP gateway (the web portal), ready when GET /healthz answers 200.

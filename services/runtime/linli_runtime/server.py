@@ -45,11 +45,16 @@ from linli_runtime.interceptors import (
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
+from linli_runtime.processes import port_holder
 from linli_runtime.settings import DEV_JWT_SECRET, ServiceSettings
 
 log = logging.getLogger("linli.server")
 
 SERVER_OPTIONS = [
+    # No SO_REUSEPORT (gRPC sets it by default on Linux): with it a second server on a port
+    # another instance still serves would bind too and silently share its calls. SO_REUSEADDR
+    # stays, so a restart reuses a port whose old connections wait in TIME_WAIT.
+    ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -141,9 +146,15 @@ class ServiceApp:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
         )
-        self.port = server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        address = f"{self.settings.host}:{self.settings.port}"
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc raises where older versions returned 0
+            self.port = 0
         if self.port == 0:
-            raise RuntimeError(f"could not listen on {self.settings.host}:{self.settings.port}")
+            port = self.settings.port
+            held = f": port {port} is held by {port_holder(port)}" if port else ""
+            raise RuntimeError(f"could not listen on {address}{held}")
         await server.start()
         self._server = server
         for full in [*names, ""]:

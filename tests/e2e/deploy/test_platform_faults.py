@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from linli_notification.consumers import HELP_SUBJECTS  # notification-help's filter
 from linli_notification.tables import notice
 from linli_points.ledger.model import HoldState
 from linli_points.ledger.tables import account_slots, accounts, holds, transfers
@@ -66,9 +67,6 @@ POS_VOLUNTEERS = [f"v-{i:03d}" for i in range(1, POS_TILLS + 1)]
 HELP_DESKS = 2
 HELPERS = ["v-050", "v-051", "v-052"]  # credited for help requests (not redeeming: balances stay simple)
 TOP_UP = 5_000  # points issued to each redeeming volunteer first: the load never runs short
-HELP_SUBJECTS = ("notification.help_request.assigned", "notification.help_request.escalated",
-                 "notification.help_request.acknowledged", "notification.help_request.resolved",
-                 "notification.follow_up.due", "notification.thanks.recorded")  # notification-help's filter
 
 
 @pytest.fixture

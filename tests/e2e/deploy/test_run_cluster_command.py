@@ -1,5 +1,7 @@
 """`make run-cluster` = `linli platform run-cluster`: comes up with every installed service (none
-needed for the command itself), prints where things listen, and stops cleanly on Ctrl-C."""
+needed for the command itself), prints where things listen, and stops cleanly on Ctrl-C. On
+free ports: the documented ones may be held on this machine (a developer's own platform), and
+then the command refuses to start rather than move (tests/e2e/runtime/test_platform_ports.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     log = tmp_path / "out.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(linli), "platform", "run-cluster", "--var-dir", str(tmp_path / "var"),
-                                 "--no-demo-data"], stdout=out, stderr=subprocess.STDOUT,
+                                 "--no-demo-data", "--free-ports"], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "200"})
         try:
             def running() -> bool:

@@ -19,6 +19,7 @@ from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+HEAD = "nt0004"
 
 
 async def differences(db: Database) -> list[object]:
@@ -39,7 +40,7 @@ async def test_migrations_match_the_tables_and_rerun_cleanly(database_url: str) 
         await upgrade(db, MIGRATIONS)
         await upgrade(db, MIGRATIONS)
         assert await differences(db) == []
-        assert await stored_revision(db) == ["nt0002"]
+        assert await stored_revision(db) == [HEAD]
     finally:
         await db.dispose()
 
@@ -52,7 +53,7 @@ def scripts_before_the_renaming(root: Path) -> MigrationSet:
     (root / "env.py").write_text("from linli_notification.tables import metadata\n"
                                  "from linli_runtime.migrations import run_env\n\n"
                                  "run_env(metadata)\n")
-    for script in sorted((MIGRATIONS.script_location / "versions").glob("nt*.py")):
+    for script in sorted((MIGRATIONS.script_location / "versions").glob("nt000[12]_*.py")):
         text = script.read_text(encoding="utf-8").replace("nt0001", "nf0001").replace("nt0002", "nf0002")
         (root / "versions" / ("nf" + script.name.removeprefix("nt"))).write_text(text, encoding="utf-8")
     return MigrationSet(root)
@@ -71,12 +72,12 @@ async def test_a_database_made_before_the_renaming_upgrades_from_where_it_stands
         assert await stored_revision(db) == [stands_at]
 
         await upgrade(db, MIGRATIONS)
-        assert await stored_revision(db) == ["nt0002"]
-        assert await differences(db) == [], "nf0001 → nt0002 still drops the old request-id table"
+        assert await stored_revision(db) == [HEAD]
+        assert await differences(db) == [], "nf0001 → nt0002 drops the old request-id table; the rest follow"
         async with db.engine.connect() as conn:
             kept = (await conn.execute(sa.select(community.c.head_id).where(community.c.path == FENGSHU))).scalar()
         assert kept == "worker-he", "the data stays"
         await upgrade(db, MIGRATIONS)
-        assert await stored_revision(db) == ["nt0002"]
+        assert await stored_revision(db) == [HEAD]
     finally:
         await db.dispose()

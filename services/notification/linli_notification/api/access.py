@@ -1,11 +1,13 @@
 """Who may do what in this service, on top of `linli_runtime.auth`: community staff
-(`auth.STAFF`) run help requests and rosters within their scope; a person reads and changes
-only their own inbox and preferences."""
+(`auth.STAFF`) run help requests and rosters within their scope; whoever filed a request
+follows it and may cancel it, even with a token for their compound only; a person reads and
+changes only their own inbox and preferences."""
 
 from __future__ import annotations
 
+from linli_notification.helpdesk import Filing
 from linli_runtime.auth import STAFF, Principal, Role, caller, require_role
-from linli_runtime.errors import PermissionDenied
+from linli_runtime.errors import NotFound, PermissionDenied
 
 
 def require_staff() -> Principal:
@@ -18,6 +20,24 @@ def is_staff(who: Principal) -> bool:
     except PermissionDenied:
         return False
     return True
+
+
+def is_filer(who: Principal, filing: Filing | None) -> bool:
+    """`who` filed the request, and their token still reaches the place it is about (its
+    compound, else its community): a resident or the canteen staff often hold a token for their
+    compound only, and one for another place gives no rights here."""
+    return (filing is not None and filing.filed_by == who.subject
+            and who.can_reach(filing.compound_path or filing.community_path))
+
+
+def require_staff_or_filer(who: Principal, path: str, request_id: str, filing: Filing | None, action: str) -> None:
+    """Community staff within their scope, or whoever filed the request, may `action` it."""
+    if (who.can_reach(path) and is_staff(who)) or is_filer(who, filing):
+        return
+    if filing is None and who.can_reach(path):
+        raise NotFound(f"help request {request_id!r} does not exist in {path}", reason="HELP_REQUEST_NOT_FOUND")
+    raise PermissionDenied(f"only community staff within their scope, or whoever filed the request, may {action} it",
+                           reason="NOT_THE_FILER", metadata={"caller": who.subject})
 
 
 def require_self(recipient_id: str) -> Principal:

@@ -38,7 +38,7 @@ def help_request(row: HelpRequest, record: HelpRequestRecord | None = None) -> p
         out.follow_ups.append(pb.FollowUp(
             name=names.follow_up_name(row.community_path, row.id, f.number), day_offset=f.day_offset,
             due_time=to_timestamp(f.due_at), assignee_id=f.assignee_id, done=f.done_at is not None,
-            done_by=f.done_by, done_time=to_timestamp(f.done_at), note=f.note))
+            done_by=f.done_by, done_time=to_timestamp(f.done_at), note=f.note, early_reason=f.early_reason))
     for t in record.thanks:
         given = pb.Thanks(kind=t.kind, text=t.text, recipient_ids=json.loads(t.recipient_ids),
                           record_time=to_timestamp(t.recorded_at), recorded_by=t.recorded_by)

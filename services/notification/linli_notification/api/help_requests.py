@@ -13,7 +13,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification import sla_stats
 from linli_notification.api import convert
-from linli_notification.api.access import is_staff, require_staff
+from linli_notification.api.access import is_filer, require_staff, require_staff_or_filer
 from linli_notification.helpdesk import (
     CATEGORIES,
     THANKS_KINDS,
@@ -93,10 +93,9 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def GetHelpRequest(self, request: pb.GetHelpRequestRequest, context: Any) -> pb.GetHelpRequestResponse:
         path, request_id = parse_child("name", request.name, HELP_REQUESTS)
         who = caller()
-        if not who.can_reach(path):
-            # Whoever filed a request may follow it, even with a token for their compound only.
-            if await self.desk.reporter_of(path, request_id) != who.subject:
-                require_scope(path, who)
+        # Whoever filed a request may follow it, even with a token for their compound only.
+        if not who.can_reach(path) and not is_filer(who, await self.desk.filing(path, request_id)):
+            require_scope(path, who)
         record = await self.desk.get(path, request_id)
         return pb.GetHelpRequestResponse(help_request=convert.help_request_record(record))
 
@@ -126,11 +125,13 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def _change(self, method: str, request: Message, response_cls: type[R], name: str, step: Step, *,
-                      staff: bool = True) -> R:
-        """Run `step` on the named request in the AIP-155 transaction, answering with the request."""
+                      authorised: Principal | None = None) -> R:
+        """Run `step` on the named request in the AIP-155 transaction, answering with the request.
+        Community staff within their scope only, unless the caller was `authorised` already."""
         path, request_id = parse_child("name", name, HELP_REQUESTS)
-        who = require_staff() if staff else caller()
-        require_scope(path, who)
+        who = authorised or require_staff()
+        if authorised is None:
+            require_scope(path, who)
 
         async def body(tx: AsyncSession) -> R:
             record = await step(tx, path, request_id, who)
@@ -162,9 +163,11 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def RecordFollowUp(self, request: pb.RecordFollowUpRequest, context: Any) -> pb.RecordFollowUpResponse:
         _path, _request_id, number = parse_follow_up("name", request.name)
         note = fields.text("note", request.note, 1000, required=True)
+        early_reason = fields.text("early_reason", request.early_reason, 1000)
         return await self._change(
             "RecordFollowUp", request, pb.RecordFollowUpResponse, request.name.rsplit("/followUps/", 1)[0],
-            lambda tx, path, rid, who: self.desk.record_follow_up(tx, path, rid, number, who.subject, note))
+            lambda tx, path, rid, who: self.desk.record_follow_up(tx, path, rid, number, who.subject, note,
+                                                                 early_reason))
 
     async def CloseHelpRequest(self, request: pb.CloseHelpRequestRequest,
                                context: Any) -> pb.CloseHelpRequestResponse:
@@ -176,11 +179,13 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def CancelHelpRequest(self, request: pb.CancelHelpRequestRequest,
                                 context: Any) -> pb.CancelHelpRequestResponse:
         reason = fields.text("reason", request.reason, 1000, required=True)
-        # Staff may cancel; so may whoever reported it (the help desk knows who that was).
+        path, request_id = parse_child("name", request.name, HELP_REQUESTS)
+        who = caller()
+        # Staff may cancel; so may whoever filed it, even with a token for their compound only.
+        require_staff_or_filer(who, path, request_id, await self.desk.filing(path, request_id), "cancel")
         return await self._change(
             "CancelHelpRequest", request, pb.CancelHelpRequestResponse, request.name,
-            lambda tx, path, rid, who: self.desk.cancel(tx, path, rid, who.subject, reason, staff=is_staff(who)),
-            staff=False)
+            lambda tx, path, rid, who: self.desk.cancel(tx, path, rid, who.subject, reason), authorised=who)
 
     async def RecordThanks(self, request: pb.RecordThanksRequest, context: Any) -> pb.RecordThanksResponse:
         if not request.HasField("thanks"):

@@ -58,7 +58,8 @@ Global___HelpRequestStatus: _TypeAlias = HelpRequestStatus  # noqa: Y015
 class HelpRequestChanged(_message.Message):
     """HelpRequestChanged: subject `notification.help_request.<verb>` where verb is one of
     submitted, assigned, acknowledged, escalated, started (in progress), resolved, followed_up,
-    closed, cancelled.
+    closed, cancelled — or suggested (providers opened while the request is open; the status
+    did not change).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -70,6 +71,7 @@ class HelpRequestChanged(_message.Message):
     ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
     ESCALATION_LEVEL_FIELD_NUMBER: _builtins.int
     CHANGED_AT_FIELD_NUMBER: _builtins.int
+    SUGGESTED_PROVIDERS_FIELD_NUMBER: _builtins.int
     help_request: _builtins.str
     """Resource name, e.g. `communities/…/helpRequests/h-…`."""
     community_path: _builtins.str
@@ -82,6 +84,13 @@ class HelpRequestChanged(_message.Message):
     """Escalation level: 0 duty worker, 1 backup, 2 community head."""
     @_builtins.property
     def changed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def suggested_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers (`communities/…/providers/…`) suggested by this change because their opening
+        had not been suggested for the request yet: on `suggested` (a provider opened while the
+        request is open) and on `escalated` events; empty otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -92,10 +101,11 @@ class HelpRequestChanged(_message.Message):
         assignee_id: _builtins.str = ...,
         escalation_level: _builtins.int = ...,
         changed_at: _timestamp_pb2.Timestamp | None = ...,
+        suggested_providers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "changed_at", b"changed_at", "community_path", b"community_path", "escalation_level", b"escalation_level", "help_request", b"help_request", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "changed_at", b"changed_at", "community_path", b"community_path", "escalation_level", b"escalation_level", "help_request", b"help_request", "status", b"status", "suggested_providers", b"suggested_providers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -157,7 +157,10 @@ class HelpRequest(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderSuggestion]:
-        """Open alternatives for the category at filing time (a closed canteen is left out)."""
+        """Open alternatives for the category: those open at filing, then again whenever a provider
+        opens while the request is open (each opening suggested once) and when it is escalated (a
+        closed canteen is left out).
+        """
 
     @_builtins.property
     def helper_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -257,6 +260,7 @@ class FollowUp(_message.Message):
     DONE_BY_FIELD_NUMBER: _builtins.int
     DONE_TIME_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    EARLY_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`communities/…/helpRequests/…/followUps/{n}`."""
     day_offset: _builtins.int
@@ -266,6 +270,8 @@ class FollowUp(_message.Message):
     done: _builtins.bool
     done_by: _builtins.str
     note: _builtins.str
+    early_reason: _builtins.str
+    """Why it was done before its due time (empty when it was done on time)."""
     @_builtins.property
     def due_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -281,10 +287,11 @@ class FollowUp(_message.Message):
         done_by: _builtins.str = ...,
         done_time: _timestamp_pb2.Timestamp | None = ...,
         note: _builtins.str = ...,
+        early_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["done_time", b"done_time", "due_time", b"due_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "day_offset", b"day_offset", "done", b"done", "done_by", b"done_by", "done_time", b"done_time", "due_time", b"due_time", "name", b"name", "note", b"note"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "day_offset", b"day_offset", "done", b"done", "done_by", b"done_by", "done_time", b"done_time", "due_time", b"due_time", "early_reason", b"early_reason", "name", b"name", "note", b"note"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -677,20 +684,26 @@ class RecordFollowUpRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    EARLY_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`communities/…/helpRequests/…/followUps/{n}`."""
     request_id: _builtins.str
     note: _builtins.str
+    early_reason: _builtins.str
+    """Why it was done before its due time: required then (FAILED_PRECONDITION, naming the due
+    time, without it), ignored once it is due.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         request_id: _builtins.str = ...,
         note: _builtins.str = ...,
+        early_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "note", b"note", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["early_reason", b"early_reason", "name", b"name", "note", b"note", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
