@@ -2,7 +2,10 @@
 merchants (the partners that accept points, with terminals and a reward catalogue).
 
 A partner is found by its id alone; whether the caller may see it is decided by its
-`community_path` (the servicer checks the scope once the partner is loaded).
+`community_path` (the servicer checks the scope once the partner is loaded). A partner outside
+the caller's scope is answered exactly as one that does not exist (`partner_not_found`,
+`merchant_not_found`): a refusal naming its community would tell an outsider that the id is
+taken, and where.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ def accepts_points(partner: Partner) -> bool:
     return partner.kind == MERCHANT
 
 
+def partner_not_found(partner_id: str) -> NotFound:
+    """The answer for a partner that does not exist — and for one the caller may not see."""
+    return NotFound(f"no partner {partner_id}", reason="PARTNER_NOT_FOUND")
+
+
+def merchant_not_found(merchant_id: str) -> NotFound:
+    """The answer for a merchant that does not exist — and for one the caller may not see."""
+    return NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND")
+
+
 class Partners:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
@@ -55,14 +68,14 @@ class Partners:
     async def get(self, partner_id: str) -> Partner:
         found = await self._find(partner_id)
         if found is None:
-            raise NotFound(f"no partner {partner_id}", reason="PARTNER_NOT_FOUND")
+            raise partner_not_found(partner_id)
         return found
 
     async def merchant(self, merchant_id: str) -> Partner:
         """A partner that accepts points (a member unit or signed partner is no merchant)."""
         found = await self._find(merchant_id)
         if found is None or not accepts_points(found):
-            raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND")
+            raise merchant_not_found(merchant_id)
         return found
 
     async def list(self, community_path: str, kind: str | None, page_token: str,

@@ -121,9 +121,11 @@ class Terminals:
         by_id = sa.select(TERMINALS).where(TERMINALS.c.id == terminal_id)
 
         async def create(conn: AsyncConnection) -> Terminal:
-            if (await conn.execute(by_id)).first() is not None:
-                raise AlreadyExists(f"terminal {terminal_id} exists; rotate its secret instead",
-                                    reason="TERMINAL_EXISTS")
+            taken = (await conn.execute(by_id)).first()
+            if taken is not None:
+                # Terminal ids are global; another merchant's terminal is not named as such.
+                advice = "rotate its secret instead" if taken.merchant_id == merchant_id else "choose another id"
+                raise AlreadyExists(f"terminal id {terminal_id} is taken; {advice}", reason="TERMINAL_EXISTS")
             await conn.execute(TERMINALS.insert().values(
                 id=terminal_id, merchant_id=merchant_id, display_name=display_name, secret_salt=salt,
                 secret_hash=digest, create_time=now, secret_time=now))
