@@ -219,7 +219,7 @@ class Redemptions:
         merchant_id, reward_id = names.parse_reward("reward", reward_name)
         rules.check_merchant(who, merchant_id)
         rules.check_quantity(quantity)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         rules.check_expected_points(expected_points)
         # What was asked, without the member session: a POS restarted mid-redeem resolves the
         # volunteer's code again and retries with a new session; the retry is the same request
@@ -336,7 +336,7 @@ class Redemptions:
     async def cancel(self, who: TerminalCaller, parent: str, request_id: str) -> Redemption:
         merchant_id = names.parse_merchant("parent", parent)
         rules.check_merchant(who, merchant_id)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         row = await self.store.by_request(merchant_id, request_id)
         if row is None:
             raise NotFound(f"no redemption with request id {request_id}", reason="REDEMPTION_NOT_FOUND")
@@ -398,7 +398,7 @@ class Redemptions:
                      reason: str) -> tuple[Refund, Redemption]:
         merchant_id, redemption_id = names.parse_redemption("name", name)
         rules.check_merchant(who, merchant_id)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         reason = fields.text("reason", reason, 200, required=True)
         rules.check_refund_points(points)
         digest = fingerprint(redemption_id, points, reason)

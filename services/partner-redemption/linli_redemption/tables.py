@@ -81,7 +81,7 @@ class Restock(RedemptionTable, table=True):
     __tablename__ = "rd_restock"
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     reward_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
     units: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
@@ -122,7 +122,7 @@ class Redemption(RedemptionTable, table=True):
     )
     id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
@@ -160,7 +160,7 @@ class Refund(RedemptionTable, table=True):
     redemption_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_redemption.id"), nullable=False,
                                                    index=True))
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
@@ -190,7 +190,7 @@ class DutySwap(RedemptionTable, table=True):
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     version: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     first_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     second_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
@@ -220,7 +220,7 @@ class Project(RedemptionTable, table=True):
     __table_args__ = (sa.UniqueConstraint("community_path", "request_id", name="uq_rd_project_request"),)
     id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     need_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_need.id"), nullable=False))

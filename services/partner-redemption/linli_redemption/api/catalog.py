@@ -69,5 +69,5 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
         found = await self._reward(request.name)
         require_role(*OPERATORS)
         units = fields.in_range("units", request.units, 1, 1_000_000)
-        request_id = names.request_id(request.request_id)
+        request_id = fields.request_id(request.request_id, required=True)
         return pb.RestockRewardResponse(reward=reward_pb(await self.catalog.restock(found, units, request_id)))

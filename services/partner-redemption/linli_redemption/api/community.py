@@ -7,7 +7,6 @@ import grpc
 
 from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import community_pb2_grpc
-from linli_redemption import names
 from linli_redemption.api.access import community, writer
 from linli_redemption.api.convert import PROJECT_STATE_NAMES, duty_period_pb, need_pb, project_pb, resource_pb
 from linli_redemption.community import Community, NewProject, check_project_resources
@@ -44,7 +43,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
 
     async def SwapDuty(self, request: pb.SwapDutyRequest, context: grpc.aio.ServicerContext) -> pb.SwapDutyResponse:
         path = writer(request.community_path)
-        request_id = names.request_id(request.request_id)
+        request_id = fields.request_id(request.request_id, required=True)
         first = fields.in_range("first_index", request.first_index, 0, 100_000)
         second = fields.in_range("second_index", request.second_index, 0, 100_000)
         periods = await self.duty.swap(path, request_id, first, second)
@@ -85,7 +84,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
     async def CreateProject(self, request: pb.CreateProjectRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreateProjectResponse:
         path = writer(request.community_path)
-        request_id = names.request_id(request.request_id)
+        request_id = fields.request_id(request.request_id, required=True)
         title = fields.text("title", request.title, 200, required=True)
         owner = fields.text("owner", request.owner, 200, required=True)
         project = await self.lists.create_project(path, NewProject(

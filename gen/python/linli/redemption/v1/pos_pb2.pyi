@@ -212,8 +212,9 @@ class RedeemRequest(_message.Message):
     quantity: _builtins.int
     """1 … 100."""
     request_id: _builtins.str
-    """Chosen by the POS, unique per merchant, reused on every retry: 1–64 characters of
-    `[A-Za-z0-9._:-]`. The same id with a different request is ALREADY_EXISTS.
+    """Chosen by the POS, unique per merchant, reused on every retry: 1–128 characters of
+    `[A-Za-z0-9._:-]` (the rule of every Linli service). The same id with a different request
+    is ALREADY_EXISTS.
     """
     expected_points: _builtins.int
     """Points the POS showed the customer (from QuoteRedemption); when set and different from
