@@ -18,6 +18,7 @@ import grpc
 
 from linli.redemption.v1 import admin_pb2_grpc, community_pb2_grpc, pos_pb2_grpc
 from linli_redemption.api import cards, catalog, community, partners, pos, settlement
+from linli_redemption.api.writes import Writes
 from linli_redemption.catalog import Catalog
 from linli_redemption.community import Community
 from linli_redemption.consumers import CONSUMERS
@@ -31,6 +32,7 @@ from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
 from linli_redemption.settlement import Settlement
 from linli_redemption.tables import Redemption
+from linli_redemption.terminal_secrets import SecretMaker
 from linli_redemption.terminals import TerminalAuthenticator, Terminals
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import Clock
@@ -95,7 +97,9 @@ class RedemptionApp(ServiceApp):
 
         # The domain.
         self.partners = Partners(self.db, self.clock)
-        self.terminals = Terminals(self.db, self.clock)
+        self.terminals = Terminals(self.db, self.clock, SecretMaker(
+            settings.terminal_secret_key, timedelta(hours=settings.terminal_secret_replay_hours)))
+        self.writes = Writes(self.db, self.clock)
         self.catalog = Catalog(self.db, self.clock)
         self.members = Members(self.db, self.clock, self.points)
         self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
@@ -112,7 +116,7 @@ class RedemptionApp(ServiceApp):
                          pos.PosServicer(self.members, self.redemptions, self.catalog, self.settlement, self.points,
                                          self.clock), pos.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_PartnerServiceServicer_to_server,
-                         partners.PartnerServicer(self.partners, self.terminals), partners.FULL_NAME)
+                         partners.PartnerServicer(self.partners, self.terminals, self.writes), partners.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
                          catalog.CatalogServicer(self.partners, self.catalog), catalog.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,

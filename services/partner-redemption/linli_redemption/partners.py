@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_redemption.tables import PARTNERS, Partner
 from linli_runtime import paging
@@ -21,7 +21,6 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, NotFound
 from linli_runtime.models import loaded, loaded_all
-from linli_runtime.transactions import run_in_transaction
 
 MEMBER_UNIT, SIGNED_PARTNER, MERCHANT = "member_unit", "signed_partner", "merchant"
 KINDS = (MEMBER_UNIT, SIGNED_PARTNER, MERCHANT)
@@ -89,20 +88,17 @@ class Partners:
                 page_token=page_token, size=size)
         return loaded_all(Partner, rows), next_token
 
-    async def create(self, new: NewPartner) -> Partner:
+    async def create(self, session: AsyncSession, new: NewPartner) -> Partner:
+        """A step of the caller's transaction (the API runs it once per request id)."""
+        conn = await session.connection()
         by_id = sa.select(PARTNERS).where(PARTNERS.c.id == new.partner_id)
-        now = self.clock.now()
-
-        async def create(conn: AsyncConnection) -> Partner:
-            if (await conn.execute(by_id)).first() is not None:
-                raise AlreadyExists(f"partner {new.partner_id} exists", reason="PARTNER_EXISTS")
-            await conn.execute(PARTNERS.insert().values(
-                id=new.partner_id, community_path=new.community_path, kind=new.kind, display_name=new.display_name,
-                display_name_en=new.display_name_en, contact=new.contact, agreement=new.agreement,
-                placeholder=new.placeholder, create_time=now))
-            return loaded(Partner, (await conn.execute(by_id)).one())
-
-        return await run_in_transaction(self.db, create)
+        if (await conn.execute(by_id)).first() is not None:
+            raise AlreadyExists(f"partner id {new.partner_id} is taken; choose another", reason="PARTNER_EXISTS")
+        await conn.execute(PARTNERS.insert().values(
+            id=new.partner_id, community_path=new.community_path, kind=new.kind, display_name=new.display_name,
+            display_name_en=new.display_name_en, contact=new.contact, agreement=new.agreement,
+            placeholder=new.placeholder, create_time=self.clock.now()))
+        return loaded(Partner, (await conn.execute(by_id)).one())
 
     async def set_state(self, partner_id: str, state: str) -> Partner:
         """ACTIVE or SUSPENDED: a suspended merchant's terminals are refused at once."""

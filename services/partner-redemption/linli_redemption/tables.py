@@ -61,6 +61,21 @@ class Terminal(RedemptionTable, table=True):
     secret_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
+class HeldSecret(RedemptionTable, table=True):
+    """The nonce a terminal secret issued under a request id is derived from, so that a retry of
+    that request is shown the same secret (terminal_secrets: the secret itself is never stored).
+    Deleted when the secret is replaced or the terminal revoked, and once past `expire_time`."""
+
+    __tablename__ = "rd_held_secret"
+    # sha256(caller ‖ method ‖ request id), hex.
+    request_key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, index=True))
+    nonce: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # Which key the secret was derived with (a prefix of a hash of it, not the key).
+    key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    expire_time: datetime = Field(sa_column=sa.Column(When, nullable=False, index=True))
+
+
 class Reward(RedemptionTable, table=True):
     __tablename__ = "rd_reward"
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), primary_key=True))
@@ -235,6 +250,7 @@ class Project(RedemptionTable, table=True):
 # Core tables for statements (the same objects as `Model.__table__`, typed as `sa.Table`).
 PARTNERS = table(Partner)
 TERMINALS = table(Terminal)
+HELD_SECRETS = table(HeldSecret)
 REWARDS = table(Reward)
 RESTOCKS = table(Restock)
 MEMBER_CARDS = table(MemberCard)
