@@ -27,6 +27,7 @@ from linli_redemption.duty import Duty
 from linli_redemption.members import Members
 from linli_redemption.partners import Partners
 from linli_redemption.points_client import PointsClient
+from linli_redemption.projects import Projects
 from linli_redemption.redemption_store import SqlRedemptionStore
 from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
@@ -107,6 +108,7 @@ class RedemptionApp(ServiceApp):
         self.settlement = Settlement(self.db, self.points)
         self.duty = Duty(self.db)
         self.community = Community(self.db, self.clock, self.make_event)
+        self.projects = Projects(self.db, self.clock, self.make_event)
         recovery_grace = timedelta(seconds=settings.recovery_grace)
         self.recovery = PeriodicTask("redemption-recovery", lambda: self.redemptions.recover_once(recovery_grace),
                                      interval=settings.recovery_interval)
@@ -125,7 +127,8 @@ class RedemptionApp(ServiceApp):
                          settlement.SettlementServicer(self.partners, self.settlement, self.clock),
                          settlement.FULL_NAME)
         self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
-                         community.CommunityServicer(self.duty, self.community), community.FULL_NAME)
+                         community.CommunityServicer(self.duty, self.community, self.projects, self.writes),
+                         community.FULL_NAME)
         for spec in CONSUMERS:
             self.add_consumer(spec)
 

@@ -101,14 +101,14 @@ async def test_operators_add_partners_and_a_suspended_merchant_s_terminals_are_r
         assert (refused.value.code(), error_info(refused.value)[1]) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
 
     till = await kit.terminal("new-bakery")
-    request = pb.ListRewardsRequest(parent="merchants/new-bakery")
-    await kit.pos.ListRewards(request, metadata=till)
+    rewards = pb.ListRewardsRequest(parent="merchants/new-bakery")
+    await kit.pos.ListRewards(rewards, metadata=till)
     await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
         name="partners/new-bakery", state=rpb.PARTNER_STATE_SUSPENDED), metadata=kit.worker)
     with pytest.raises(grpc.aio.AioRpcError) as suspended:
-        await kit.pos.ListRewards(request, metadata=till)
+        await kit.pos.ListRewards(rewards, metadata=till)
     assert (suspended.value.code(), error_info(suspended.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED,
                                                                        "MERCHANT_SUSPENDED")
     await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
         name="partners/new-bakery", state=rpb.PARTNER_STATE_ACTIVE), metadata=kit.worker)
-    await kit.pos.ListRewards(request, metadata=till)
+    await kit.pos.ListRewards(rewards, metadata=till)

@@ -1,7 +1,8 @@
-"""Migrations that rebuild tables keep every row: a database at rd0002 holding a redemption
-with a refund, a restock, a duty swap and a project is upgraded to the head on both engines,
-and afterwards holds the same rows and takes request ids of 128 characters (issue 14 item 10:
-one request-id rule across services)."""
+"""Migrations keep every row: a database at rd0002 holding a redemption with a refund, a
+restock, a duty swap, needs, a resource and projects is upgraded to the head on both engines,
+and afterwards holds the same rows, takes request ids of 128 characters (issue 14 item 10: one
+request-id rule across services), and reads its needs and projects in rd0005's terms (a closed
+project is done, with its history; its need met; its resources linked)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from linli_redemption.tables import (
     DUTY_SWAPS,
     NEEDS,
     PARTNERS,
+    PROJECT_CHANGES,
+    PROJECT_RESOURCES,
     PROJECTS,
     REDEMPTIONS,
     REFUNDS,
@@ -70,13 +73,31 @@ async def test_an_old_database_upgrades_with_its_rows_and_takes_long_request_ids
                 "INSERT INTO rd_need (id, community_path, title, create_time) VALUES ('n-1', 'c', '助餐', :t)"),
                 {"t": WHEN})
             await conn.execute(sa.text(
-                "INSERT INTO rd_project (id, community_path, request_id, fingerprint, title, need_id, resource_ids, "
-                "owner, state, create_time) VALUES ('p-1', 'c', 'p', 'f', '助餐', 'n-1', '', 'x', 'open', :t)"),
+                "INSERT INTO rd_need (id, community_path, title, create_time) VALUES ('n-2', 'c', '义诊', :t)"),
                 {"t": WHEN})
+            await conn.execute(sa.text(
+                "INSERT INTO rd_resource (id, community_path, title, partner_id, create_time) "
+                "VALUES ('res-1', 'c', '午餐', 'shop', :t)"), {"t": WHEN})
+            await conn.execute(sa.text(
+                "INSERT INTO rd_project (id, community_path, request_id, fingerprint, title, need_id, resource_ids, "
+                "owner, state, create_time) VALUES ('p-1', 'c', 'p', 'f', '助餐', 'n-1', 'res-1', 'x', 'open', :t)"),
+                {"t": WHEN})
+            await conn.execute(sa.text(
+                "INSERT INTO rd_project (id, community_path, request_id, fingerprint, title, need_id, resource_ids, "
+                "owner, state, outcome, create_time, close_time) VALUES ('p-2', 'c', 'p2', 'f', '义诊', 'n-2', "
+                "'res-1', 'x', 'closed', '服务30人', :t, :t)"), {"t": WHEN})
         before = await counts(db)
         await upgrade(db, MIGRATIONS)
         assert await counts(db) == before
         async with db.engine.begin() as conn:
+            needs = {n.id: (n.state, n.receive_time is not None) for n in (await conn.execute(sa.select(NEEDS))).all()}
+            assert needs == {"n-1": ("matched", True), "n-2": ("met", True)}
+            projects = {p.id: p.state for p in (await conn.execute(sa.select(PROJECTS))).all()}
+            assert projects == {"p-1": "open", "p-2": "done"}
+            history = [(c.project_id, c.from_state, c.to_state, c.note) for c in (await conn.execute(
+                sa.select(PROJECT_CHANGES).order_by(PROJECT_CHANGES.c.project_id, PROJECT_CHANGES.c.seq))).all()]
+            assert history == [("p-1", "", "open", ""), ("p-2", "", "open", ""), ("p-2", "open", "done", "服务30人")]
+            assert len((await conn.execute(sa.select(PROJECT_RESOURCES))).all()) == 2
             refund = (await conn.execute(sa.select(REFUNDS))).one()
             assert (refund.id, refund.redemption_id, refund.request_id, refund.points) == ("rf-1", "r-1", "rf", 5)
             # 128 characters fit wherever a request id is kept (PostgreSQL enforces the width).
@@ -85,6 +106,6 @@ async def test_an_old_database_upgrades_with_its_rows_and_takes_long_request_ids
             await conn.execute(REFUNDS.update().values(request_id=LONG))
             await conn.execute(REDEMPTIONS.update().values(request_id=LONG))
             await conn.execute(DUTY_SWAPS.update().values(request_id=LONG))
-            await conn.execute(PROJECTS.update().values(request_id=LONG))
+            await conn.execute(PROJECTS.update().where(PROJECTS.c.id == "p-1").values(request_id=LONG))
     finally:
         await db.dispose()
