@@ -31,6 +31,11 @@ async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) 
                                                                                         stock=-2)), "reward.stock"),
         (admin_pb2.CreateRewardRequest(parent="merchants/x y", reward_id="r1",
                                        reward=rpb.Reward(display_name="x", points=1)), "parent"),
+        # A Timestamp out of its range (protobuf refuses to convert it) is the caller's mistake, not INTERNAL.
+        (admin_pb2.CreateRewardRequest(parent=parent, reward_id="r1", reward=rpb.Reward(
+            display_name="x", points=1, valid_from=Timestamp(seconds=1, nanos=-1))), "reward.valid_from"),
+        (admin_pb2.CreateRewardRequest(parent=parent, reward_id="r1", reward=rpb.Reward(
+            display_name="x", points=1, valid_until=Timestamp(seconds=2**40))), "reward.valid_until"),
     ]
     for request, field in bad:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
