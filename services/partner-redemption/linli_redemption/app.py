@@ -18,6 +18,7 @@ import grpc
 
 from linli.redemption.v1 import admin_pb2_grpc, community_pb2_grpc, pos_pb2_grpc
 from linli_redemption.api import cards, catalog, community, partners, pos, settlement
+from linli_redemption.api.writes import Writes
 from linli_redemption.catalog import Catalog
 from linli_redemption.community import Community
 from linli_redemption.consumers import CONSUMERS
@@ -26,11 +27,13 @@ from linli_redemption.duty import Duty
 from linli_redemption.members import Members
 from linli_redemption.partners import Partners
 from linli_redemption.points_client import PointsClient
+from linli_redemption.projects import Projects
 from linli_redemption.redemption_store import SqlRedemptionStore
 from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
 from linli_redemption.settlement import Settlement
 from linli_redemption.tables import Redemption
+from linli_redemption.terminal_secrets import SecretMaker
 from linli_redemption.terminals import TerminalAuthenticator, Terminals
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import Clock
@@ -95,7 +98,9 @@ class RedemptionApp(ServiceApp):
 
         # The domain.
         self.partners = Partners(self.db, self.clock)
-        self.terminals = Terminals(self.db, self.clock)
+        self.terminals = Terminals(self.db, self.clock, SecretMaker(
+            settings.terminal_secret_key, timedelta(hours=settings.terminal_secret_replay_hours)))
+        self.writes = Writes(self.db, self.clock)
         self.catalog = Catalog(self.db, self.clock)
         self.members = Members(self.db, self.clock, self.points)
         self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
@@ -103,6 +108,7 @@ class RedemptionApp(ServiceApp):
         self.settlement = Settlement(self.db, self.points)
         self.duty = Duty(self.db)
         self.community = Community(self.db, self.clock, self.make_event)
+        self.projects = Projects(self.db, self.clock, self.make_event)
         recovery_grace = timedelta(seconds=settings.recovery_grace)
         self.recovery = PeriodicTask("redemption-recovery", lambda: self.redemptions.recover_once(recovery_grace),
                                      interval=settings.recovery_interval)
@@ -112,7 +118,7 @@ class RedemptionApp(ServiceApp):
                          pos.PosServicer(self.members, self.redemptions, self.catalog, self.settlement, self.points,
                                          self.clock), pos.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_PartnerServiceServicer_to_server,
-                         partners.PartnerServicer(self.partners, self.terminals), partners.FULL_NAME)
+                         partners.PartnerServicer(self.partners, self.terminals, self.writes), partners.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
                          catalog.CatalogServicer(self.partners, self.catalog), catalog.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,
@@ -121,7 +127,8 @@ class RedemptionApp(ServiceApp):
                          settlement.SettlementServicer(self.partners, self.settlement, self.clock),
                          settlement.FULL_NAME)
         self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
-                         community.CommunityServicer(self.duty, self.community), community.FULL_NAME)
+                         community.CommunityServicer(self.duty, self.community, self.projects, self.writes),
+                         community.FULL_NAME)
         for spec in CONSUMERS:
             self.add_consumer(spec)
 

@@ -1,25 +1,41 @@
 """Fengshu's partners from the demo data set (chengdu.toml): the 41 member units of the
 regional party-building joint meeting, the 18 signed Red Maple partners and the 8 merchants
 accepting points (one named in the article, the rest placeholders), a small catalogue for each
-merchant, and one demo POS terminal with a fixed, published secret (demo only). Idempotent:
-every row has a fixed id and is inserted only when missing."""
+merchant, one demo POS terminal with a fixed, published secret (demo only), the weekly duty
+rotation, and the three lists: the 8 flagship co-building projects (ILLUSTRATIVE: the article
+counts them without naming them), each a need met by a partner's resource with its history,
+one more resource and one need still open (a Saturday meal). Idempotent: every row has a fixed
+id and is inserted only when missing."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from linli_redemption.community import NEED_MATCHED, NEED_MET, NEED_OPEN
+from linli_redemption.duty import Duty
 from linli_redemption.partners import MEMBER_UNIT, MERCHANT, SIGNED_PARTNER
-from linli_redemption.tables import DUTY_ROTATIONS, PARTNERS, REWARDS, TERMINALS
+from linli_redemption.projects import DONE, IN_PROGRESS, OPEN
+from linli_redemption.tables import (
+    DUTY_ROTATIONS,
+    NEEDS,
+    PARTNERS,
+    PROJECT_CHANGES,
+    PROJECT_RESOURCES,
+    PROJECTS,
+    RESOURCES,
+    REWARDS,
+    TERMINALS,
+)
 from linli_redemption.terminals import hash_secret
-from linli_runtime import demo
+from linli_runtime import demo, times
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.transactions import run_in_transaction
+from linli_runtime.transactions import fingerprint, run_in_transaction
 
 log = logging.getLogger("linli.redemption.demo")
 
@@ -88,3 +104,58 @@ async def _seed(conn: AsyncConnection, now: datetime, data: dict[str, Any]) -> N
     await _insert_missing(conn, TERMINALS, {"id": DEMO_TERMINAL}, dict(
         merchant_id=DEMO_MERCHANT, display_name="demo POS (front desk)", secret_salt=DEMO_SALT,
         secret_hash=hash_secret(DEMO_SALT, DEMO_TERMINAL_SECRET), create_time=now, secret_time=now))
+    await _seed_lists(conn, path, data)
+
+
+def _at(day: str, hour: int = 10) -> datetime:
+    """`hour` o'clock China time on `day`."""
+    return datetime.combine(date.fromisoformat(day), time(hour), tzinfo=times.SHANGHAI).astimezone(UTC)
+
+
+async def _need(conn: AsyncConnection, path: str, need_id: str, entry: dict[str, Any], title: str, state: str) -> None:
+    received = _at(entry["received"], 9)
+    await _insert_missing(conn, NEEDS, {"id": need_id}, dict(
+        community_path=path, title=title, detail="", raised_by=entry.get("raised_by", ""),
+        category=entry["category"], receive_time=received, create_time=received + timedelta(hours=2),
+        duty_partner_id=await Duty.on_duty(conn, path, date.fromisoformat(entry["received"])), state=state))
+
+
+async def _resource(conn: AsyncConnection, path: str, resource_id: str, entry: dict[str, Any], title: str,
+                    offered: datetime) -> None:
+    await _insert_missing(conn, RESOURCES, {"id": resource_id}, dict(
+        community_path=path, title=title, detail="", partner_id=entry["partner"], category=entry["category"],
+        weekdays=",".join(map(str, entry.get("weekdays", []))), capacity=entry.get("capacity", 0),
+        create_time=offered))
+
+
+async def _seed_lists(conn: AsyncConnection, path: str, data: dict[str, Any]) -> None:
+    for entry in data["flagship_list"]:
+        slug, state = entry["slug"], entry["state"]
+        need_id, resource_id, project_id = f"n-demo-{slug}", f"res-demo-{slug}", f"prj-demo-{slug}"
+        await _need(conn, path, need_id, entry, entry["need"], NEED_MET if state == DONE else NEED_MATCHED)
+        created = _at(entry["received"]) + timedelta(days=7)
+        await _resource(conn, path, resource_id, entry, entry["resource"], created - timedelta(days=1))
+        if (await conn.execute(sa.select(PROJECTS.c.id).where(PROJECTS.c.id == project_id))).first() is not None:
+            continue
+        # The history: created, started a week later, done three months after that.
+        changes = [("", OPEN, "", created)]
+        if state in (IN_PROGRESS, DONE):
+            changes.append((OPEN, IN_PROGRESS, "启动", created + timedelta(days=7)))
+        if state == DONE:
+            changes.append((IN_PROGRESS, DONE, entry["outcome"], created + timedelta(days=97)))
+        last = changes[-1][3]
+        await conn.execute(PROJECTS.insert().values(
+            id=project_id, community_path=path, request_id=f"demo-{slug}",
+            fingerprint=fingerprint(entry["title"], need_id, resource_id, entry["owner"]), title=entry["title"],
+            need_id=need_id, resource_ids=resource_id, owner=entry["owner"], state=state,
+            outcome=entry.get("outcome", ""), create_time=created, update_time=last,
+            close_time=last if state == DONE else None))
+        await conn.execute(PROJECT_RESOURCES.insert().values(project_id=project_id, resource_id=resource_id))
+        for from_state, to_state, note, when in changes:
+            await conn.execute(PROJECT_CHANGES.insert().values(project_id=project_id, from_state=from_state,
+                                                               to_state=to_state, note=note, actor="demo",
+                                                               change_time=when))
+    for entry in data["more_resources"]:
+        await _resource(conn, path, f"res-demo-{entry['slug']}", entry, entry["title"], _at("2026-06-01"))
+    for entry in data["open_needs"]:
+        await _need(conn, path, f"n-demo-{entry['slug']}", entry, entry["title"], NEED_OPEN)

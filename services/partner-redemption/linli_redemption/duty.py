@@ -58,6 +58,14 @@ def assignments(rotation: DutyRotation, swaps: Sequence[DutySwap], indexes: rang
     return periods
 
 
+def unit_on_duty(rotation: DutyRotation, swaps: Sequence[DutySwap], day: date) -> str | None:
+    """The member unit on duty on `day` (swaps applied); None before the rotation starts."""
+    if day < date.fromisoformat(rotation.start_date):
+        return None
+    index = period_index(rotation, day)
+    return assignments(rotation, swaps, range(index, index + 1))[0].partner_id
+
+
 def period_index(rotation: DutyRotation, day: date) -> int:
     """The index of the period `day` falls in (0 before the rotation starts)."""
     return max(0, (day - date.fromisoformat(rotation.start_date)).days // int(rotation.period_days))
@@ -84,6 +92,16 @@ class Duty:
             DUTY_SWAPS.c.community_path == path, DUTY_SWAPS.c.version == rotation.version)
             .order_by(DUTY_SWAPS.c.seq))).all()
         return rotation, loaded_all(DutySwap, swaps)
+
+    @classmethod
+    async def on_duty(cls, conn: AsyncConnection, path: str, day: date) -> str:
+        """The member unit on duty in `path` on `day`, inside the caller's transaction ("" when the
+        community has no rotation or it had not started)."""
+        try:
+            rotation, swaps = await cls._rotation(conn, path)
+        except NotFound:
+            return ""
+        return unit_on_duty(rotation, swaps, day) or ""
 
     async def set_rotation(self, path: str, partner_ids: Sequence[str], start: date,
                            period_days: int) -> list[DutyPeriod]:

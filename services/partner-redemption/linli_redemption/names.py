@@ -9,10 +9,10 @@
 
 Partners are named by their own id, not by their community's path (a merchant's terminals
 carry its id in every POS call), so these are plain `collection/id` names rather than the
-org-path names of `linli_runtime.names`. Two id rules here are stricter than the runtime's
-`fields`, on purpose: ids operators choose are at most 40 characters with no '_' (they are
-printed on receipts and typed at tills), and request ids are at most 64 characters (the
-columns that keep them, for replays, are 64 wide).
+org-path names of `linli_runtime.names`. Ids operators choose are stricter than the runtime's
+`fields.slug`, on purpose: at most 40 characters with no '_' (they are printed on receipts and
+typed at tills). Request ids follow the one rule of every service, `fields.request_id`
+(1–128 characters).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from linli_runtime.errors import InvalidArgument
 
 # Ids operators choose (partners, terminals, rewards): stricter than `fields.slug` (see above).
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-REQUEST_ID_MAX = 64
 
 
 def partner_name(partner_id: str) -> str:
@@ -95,12 +94,4 @@ def slug(field: str, value: str) -> str:
     """An id an operator chooses for a partner, terminal or reward (see the module docstring)."""
     if not SLUG.match(value):
         raise InvalidArgument.field(field, "must be 1–40 characters of a-z, 0-9 and '-' (not starting with '-')")
-    return value
-
-
-def request_id(value: str, field: str = "request_id") -> str:
-    """A required AIP-155 request id of at most 64 characters (see the module docstring)."""
-    fields.request_id(value, field, required=True)
-    if len(value) > REQUEST_ID_MAX:
-        raise InvalidArgument.field(field, f"must be at most {REQUEST_ID_MAX} characters")
     return value

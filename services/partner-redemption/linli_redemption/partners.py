@@ -2,7 +2,10 @@
 merchants (the partners that accept points, with terminals and a reward catalogue).
 
 A partner is found by its id alone; whether the caller may see it is decided by its
-`community_path` (the servicer checks the scope once the partner is loaded).
+`community_path` (the servicer checks the scope once the partner is loaded). A partner outside
+the caller's scope is answered exactly as one that does not exist (`partner_not_found`,
+`merchant_not_found`): a refusal naming its community would tell an outsider that the id is
+taken, and where.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_redemption.tables import PARTNERS, Partner
 from linli_runtime import paging
@@ -18,7 +21,6 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, NotFound
 from linli_runtime.models import loaded, loaded_all
-from linli_runtime.transactions import run_in_transaction
 
 MEMBER_UNIT, SIGNED_PARTNER, MERCHANT = "member_unit", "signed_partner", "merchant"
 KINDS = (MEMBER_UNIT, SIGNED_PARTNER, MERCHANT)
@@ -43,6 +45,16 @@ def accepts_points(partner: Partner) -> bool:
     return partner.kind == MERCHANT
 
 
+def partner_not_found(partner_id: str) -> NotFound:
+    """The answer for a partner that does not exist — and for one the caller may not see."""
+    return NotFound(f"no partner {partner_id}", reason="PARTNER_NOT_FOUND")
+
+
+def merchant_not_found(merchant_id: str) -> NotFound:
+    """The answer for a merchant that does not exist — and for one the caller may not see."""
+    return NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND")
+
+
 class Partners:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
@@ -55,14 +67,14 @@ class Partners:
     async def get(self, partner_id: str) -> Partner:
         found = await self._find(partner_id)
         if found is None:
-            raise NotFound(f"no partner {partner_id}", reason="PARTNER_NOT_FOUND")
+            raise partner_not_found(partner_id)
         return found
 
     async def merchant(self, merchant_id: str) -> Partner:
         """A partner that accepts points (a member unit or signed partner is no merchant)."""
         found = await self._find(merchant_id)
         if found is None or not accepts_points(found):
-            raise NotFound(f"no merchant {merchant_id}", reason="MERCHANT_NOT_FOUND")
+            raise merchant_not_found(merchant_id)
         return found
 
     async def list(self, community_path: str, kind: str | None, page_token: str,
@@ -76,20 +88,17 @@ class Partners:
                 page_token=page_token, size=size)
         return loaded_all(Partner, rows), next_token
 
-    async def create(self, new: NewPartner) -> Partner:
+    async def create(self, session: AsyncSession, new: NewPartner) -> Partner:
+        """A step of the caller's transaction (the API runs it once per request id)."""
+        conn = await session.connection()
         by_id = sa.select(PARTNERS).where(PARTNERS.c.id == new.partner_id)
-        now = self.clock.now()
-
-        async def create(conn: AsyncConnection) -> Partner:
-            if (await conn.execute(by_id)).first() is not None:
-                raise AlreadyExists(f"partner {new.partner_id} exists", reason="PARTNER_EXISTS")
-            await conn.execute(PARTNERS.insert().values(
-                id=new.partner_id, community_path=new.community_path, kind=new.kind, display_name=new.display_name,
-                display_name_en=new.display_name_en, contact=new.contact, agreement=new.agreement,
-                placeholder=new.placeholder, create_time=now))
-            return loaded(Partner, (await conn.execute(by_id)).one())
-
-        return await run_in_transaction(self.db, create)
+        if (await conn.execute(by_id)).first() is not None:
+            raise AlreadyExists(f"partner id {new.partner_id} is taken; choose another", reason="PARTNER_EXISTS")
+        await conn.execute(PARTNERS.insert().values(
+            id=new.partner_id, community_path=new.community_path, kind=new.kind, display_name=new.display_name,
+            display_name_en=new.display_name_en, contact=new.contact, agreement=new.agreement,
+            placeholder=new.placeholder, create_time=self.clock.now()))
+        return loaded(Partner, (await conn.execute(by_id)).one())
 
     async def set_state(self, partner_id: str, state: str) -> Partner:
         """ACTIVE or SUSPENDED: a suspended merchant's terminals are refused at once."""

@@ -1,11 +1,13 @@
 """The rules of redeeming and refunding, as pure functions: what a terminal may ask, when a
-reward can be redeemed and at what price, the per-member limit and the daily quota, how much
-of a redemption is left to refund. The saga (`redemptions`) and its store apply them; the unit
+reward can be redeemed (`redeem_refusal`: validity window, stock, per-member limit, daily
+quota, points — one check for Redeem and QuoteRedemption alike) and at what price, how much of
+a redemption is left to refund. The saga (`redemptions`) and its store apply them; the unit
 tests check them without a database.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from linli_redemption.names import redemption_name
@@ -51,12 +53,47 @@ def valid_at(reward: Reward, now: datetime) -> bool:
                 or (reward.valid_until is not None and now >= times.as_utc(reward.valid_until)))
 
 
-def price(reward: Reward, quantity: int, expected_points: int, now: datetime) -> int:
-    """The points `quantity` of `reward` cost now; refused outside the validity window, or when
-    the terminal expected another price (0: it did not say)."""
+@dataclass(frozen=True)
+class Taken:
+    """Units of a reward already in live (not voided) redemptions: the member's, ever, and
+    everyone's today (China time). Counted only for the rules that need them (0 otherwise)."""
+
+    by_member: int = 0
+    today: int = 0
+
+
+def redeem_refusal(reward: Reward, quantity: int, now: datetime, taken: Taken,
+                   available: int | None = None) -> FailedPrecondition | None:
+    """The refusal a redeem of `quantity` units of `reward` meets now, or None: THE check, shared
+    by Redeem (inside its transaction, the reward's row locked, `available` left to the ledger's
+    hold) and QuoteRedemption (a read, with the member's available points), so a quote never
+    says yes where the redeem then says no. In order: the validity window, the stock, the
+    per-member limit, the daily quota, the member's points."""
     if not valid_at(reward, now):
-        raise FailedPrecondition(f"{reward.display_name} cannot be redeemed now (outside its validity window)",
-                                 reason="REWARD_NOT_VALID")
+        return FailedPrecondition(f"{reward.display_name} cannot be redeemed now (outside its validity window)",
+                                  reason="REWARD_NOT_VALID")
+    if reward.stock != UNLIMITED and reward.stock < quantity:
+        return out_of_stock(reward)
+    if reward.per_volunteer_limit and taken.by_member + quantity > reward.per_volunteer_limit:
+        return FailedPrecondition(f"a member may redeem at most {reward.per_volunteer_limit} of "
+                                  f"{reward.display_name}", reason="MEMBER_LIMIT_REACHED")
+    if reward.daily_quota and taken.today + quantity > reward.daily_quota:
+        return FailedPrecondition(f"today's quota of {reward.display_name} is used up", reason="DAILY_QUOTA_REACHED")
+    if available is not None and available < int(reward.points) * quantity:
+        return insufficient_points()
+    return None
+
+
+def check_redeemable(reward: Reward, quantity: int, now: datetime, taken: Taken) -> None:
+    """Raise the refusal `redeem_refusal` finds (Redeem's side of the shared check)."""
+    refusal = redeem_refusal(reward, quantity, now, taken)
+    if refusal is not None:
+        raise refusal
+
+
+def price(reward: Reward, quantity: int, expected_points: int) -> int:
+    """The points `quantity` of `reward` cost; refused when the terminal expected another price
+    (0: it did not say)."""
     points = int(reward.points) * quantity
     if expected_points and expected_points != points:
         raise FailedPrecondition(f"the price is now {points} points, not {expected_points}; quote again",
@@ -65,35 +102,18 @@ def price(reward: Reward, quantity: int, expected_points: int, now: datetime) ->
 
 
 def needs_lock(reward: Reward) -> bool:
-    """Whether a redeem must take the reward's row: to count its stock, or to check a limit
-    against every committed redemption. Without either, concurrent tills need not queue."""
-    return reward.stock != UNLIMITED or bool(reward.per_volunteer_limit) or bool(reward.daily_quota)
+    """Whether a redeem must take the reward's row before counting: to check a limit against
+    every committed redemption. (Stock alone needs no lock: the conditional update that takes
+    it is the last word.) Without limits, concurrent tills need not queue."""
+    return bool(reward.per_volunteer_limit) or bool(reward.daily_quota)
 
 
 def out_of_stock(reward: Reward) -> FailedPrecondition:
     return FailedPrecondition(f"{reward.display_name} is out of stock", reason="OUT_OF_STOCK")
 
 
-def check_member_limit(reward: Reward, quantity: int, already: int) -> None:
-    """`already`: units of this reward the member holds in live (not voided) redemptions."""
-    if reward.per_volunteer_limit and already + quantity > reward.per_volunteer_limit:
-        raise FailedPrecondition(f"a member may redeem at most {reward.per_volunteer_limit} of "
-                                 f"{reward.display_name}", reason="MEMBER_LIMIT_REACHED")
-
-
-def check_daily_quota(reward: Reward, quantity: int, today: int) -> None:
-    """`today`: units of this reward in live redemptions made today (China time)."""
-    if reward.daily_quota and today + quantity > reward.daily_quota:
-        raise FailedPrecondition(f"today's quota of {reward.display_name} is used up", reason="DAILY_QUOTA_REACHED")
-
-
-def quote_refusal(reward: Reward, quantity: int, points: int, available: int) -> str:
-    """Why a redeem would be refused now ("" if it would not): the quote a till shows."""
-    if reward.stock != UNLIMITED and reward.stock < quantity:
-        return "OUT_OF_STOCK"
-    if available < points:
-        return "INSUFFICIENT_POINTS"
-    return ""
+def insufficient_points() -> FailedPrecondition:
+    return FailedPrecondition("the member does not have enough points", reason="INSUFFICIENT_POINTS")
 
 
 def refused(row: Redemption) -> FailedPrecondition:

@@ -6,9 +6,12 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Concurrency. Reserving takes the reward's row (the stock update) before counting the member's
-and the day's redemptions, so the limit checks of one reward never interleave; a reward with
-unlimited stock and no limits is not locked at all, so concurrent tills do not queue on it.
+Concurrency. Reserving a reward with a per-member limit or a daily quota takes the reward's row
+before counting the member's and the day's redemptions, so the limit checks of one reward never
+interleave; the shared check (`redemption_rules.redeem_refusal`, the one QuoteRedemption runs
+too) then judges the row read under that lock. Stock is taken by a conditional update, the last
+word whether the row was locked or not; a reward with unlimited stock and no limits is not
+locked at all, so concurrent tills do not queue on it.
 Two first attempts of one request id race on the unique key (merchant, request id): the loser's
 transaction is retried and finds the winner's row. Every later step is a conditional update on
 the row's state, so of two paths settling one redemption (the call, a cancel, recovery) exactly
@@ -51,13 +54,15 @@ _BY_REQUEST = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("mercha
 _BY_ID = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("merchant_id"), R.id == sa.bindparam("rid"))
 _REWARD = sa.select(REWARDS).where(REWARDS.c.merchant_id == sa.bindparam("merchant_id"),
                                    REWARDS.c.id == sa.bindparam("reward_id"))
-# Takes `q` units (the row's lock serialises the limit checks that follow).
+# Takes the reward's row and hands it back as it is now (the limit checks that follow run under the lock).
+_LOCK_REWARD = (REWARDS.update()
+                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
+                .values(version=REWARDS.c.version + 1).returning(*REWARDS.c))
+# Takes `q` units, only if there are that many: the last word on stock, locked or not.
 _TAKE_STOCK = (REWARDS.update()
                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"),
-                      sa.or_(REWARDS.c.stock == UNLIMITED, REWARDS.c.stock >= sa.bindparam("q")))
-               .values(stock=sa.case((REWARDS.c.stock == UNLIMITED, UNLIMITED),
-                                     else_=REWARDS.c.stock - sa.bindparam("q")),
-                       version=REWARDS.c.version + 1))
+                      REWARDS.c.stock >= sa.bindparam("q"))
+               .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
 _LIVE_UNITS = sa.select(sa.func.coalesce(sa.func.sum(R.quantity), 0)).where(
     R.merchant_id == sa.bindparam("m_id"), R.reward_id == sa.bindparam("r_id"), R.state != VOIDED)
 _MEMBER_UNITS = _LIVE_UNITS.where(R.volunteer_id == sa.bindparam("volunteer_id"))
@@ -102,6 +107,22 @@ class SqlRedemptionStore:
         async with self.db.reading() as conn:
             row = (await conn.execute(_REWARD, {"merchant_id": merchant_id, "reward_id": reward_id})).first()
         return None if row is None else loaded(Reward, row)
+
+    async def taken(self, reward: Reward, volunteer_id: str, now: datetime) -> rules.Taken:
+        async with self.db.reading() as conn:
+            return await self._taken(conn, reward, volunteer_id, now)
+
+    @staticmethod
+    async def _taken(conn: AsyncConnection, reward: Reward, volunteer_id: str, now: datetime) -> rules.Taken:
+        """What the member and the day have taken of `reward`, counted only for the limits it has."""
+        keys = {"m_id": reward.merchant_id, "r_id": reward.id}
+        by_member = today = 0
+        if reward.per_volunteer_limit:
+            by_member = int((await conn.execute(_MEMBER_UNITS, {**keys, "volunteer_id": volunteer_id})).scalar_one())
+        if reward.daily_quota:
+            start, end = times.day_bounds(times.local_day(now))
+            today = int((await conn.execute(_DAY_UNITS, {**keys, "start": start, "end": end})).scalar_one())
+        return rules.Taken(by_member=by_member, today=today)
 
     async def get(self, merchant_id: str, redemption_id: str) -> Redemption | None:
         async with self.db.reading() as conn:
@@ -149,25 +170,23 @@ class SqlRedemptionStore:
         return await run_in_transaction(self.db, reserve)
 
     async def _reserve(self, conn: AsyncConnection, r: Reservation) -> Redemption:
+        keys = {"m_id": r.merchant_id, "r_id": r.reward_id}
         found = (await conn.execute(_REWARD, {"merchant_id": r.merchant_id, "reward_id": r.reward_id})).first()
         if found is None:
             raise NotFound(f"merchant {r.merchant_id} has no reward {r.reward_id}", reason="REWARD_NOT_FOUND")
         item = loaded(Reward, found)
-        points = rules.price(item, r.quantity, r.expected_points, r.now)
+        taken = rules.Taken()
         if rules.needs_lock(item):
-            # The stock update also locks the reward's row (PostgreSQL), so the counts below see
-            # every committed redemption of this reward and no two of them interleave.
-            keys = {"m_id": r.merchant_id, "r_id": r.reward_id}
-            taken = await conn.execute(_TAKE_STOCK, {**keys, "q": r.quantity})
-            if taken.rowcount != 1:
-                raise rules.out_of_stock(item)
-            if item.per_volunteer_limit:
-                mine = (await conn.execute(_MEMBER_UNITS, {**keys, "volunteer_id": r.member.volunteer_id}))
-                rules.check_member_limit(item, r.quantity, int(mine.scalar_one()))
-            if item.daily_quota:
-                start, end = times.day_bounds(times.local_day(r.now))
-                today = await conn.execute(_DAY_UNITS, {**keys, "start": start, "end": end})
-                rules.check_daily_quota(item, r.quantity, int(today.scalar_one()))
+            # Taking the reward's row (PostgreSQL; SQLite's writer holds the database) before
+            # counting means the counts see every committed redemption of this reward and no
+            # two limit checks of it interleave; the row read under the lock is the one checked.
+            item = loaded(Reward, (await conn.execute(_LOCK_REWARD, keys)).one())
+            taken = await self._taken(conn, item, r.member.volunteer_id, r.now)
+        rules.check_redeemable(item, r.quantity, r.now, taken)
+        points = rules.price(item, r.quantity, r.expected_points)
+        if item.stock != UNLIMITED and (await conn.execute(_TAKE_STOCK, {**keys, "q": r.quantity})).rowcount != 1:
+            # Unlocked (no limits to count): a concurrent redeem took the last units since the read.
+            raise rules.out_of_stock(item)
         rid = f"r-{uuid.uuid4().hex[:20]}"
         row = (await conn.execute(_INSERT, dict(
             id=rid, merchant_id=r.merchant_id, request_id=r.request_id, fingerprint=r.fingerprint,

@@ -101,6 +101,7 @@ class Quote:
     points: int
     available_points: int
     refusal_reason: str  # "" when the redeem would go through
+    refusal_message: str = ""  # what the redeem would say
 
     @property
     def redeemable(self) -> bool:
@@ -120,6 +121,11 @@ class RedemptionStore(Protocol):
     async def session(self, session_id: str) -> SessionRow | None: ...
 
     async def reward(self, merchant_id: str, reward_id: str) -> Reward | None: ...
+
+    async def taken(self, reward: Reward, volunteer_id: str, now: datetime) -> rules.Taken:
+        """What the member (ever) and everyone today hold of `reward` in live redemptions, as the
+        reserve step counts it (a read: no lock)."""
+        ...
 
     async def reserve(self, reservation: Reservation) -> Redemption:
         """Step 1: the PENDING row (or the one a concurrent first attempt of the same request
@@ -189,7 +195,9 @@ class Redemptions:
         return await self.get(merchant_id, redemption_id)
 
     async def quote(self, who: TerminalCaller, reward_name: str, session_id: str, quantity: int) -> Quote:
-        """What a redeem would cost and whether it would go through now (nothing is reserved)."""
+        """What a redeem would cost and whether it would go through now (nothing is reserved):
+        the same rules the redeem applies (`redemption_rules.redeem_refusal`), on the same counts,
+        with the member's available points for the hold's check."""
         merchant_id, reward_id = names.parse_reward("reward", reward_name)
         rules.check_merchant(who, merchant_id)
         rules.check_quantity(quantity)
@@ -197,9 +205,12 @@ class Redemptions:
         item = await self.store.reward(merchant_id, reward_id)
         if item is None:
             raise NotFound(f"merchant {merchant_id} has no reward {reward_id}", reason="REWARD_NOT_FOUND")
-        points = int(item.points) * quantity
+        now = self.clock.now()
+        taken = await self.store.taken(item, member.volunteer_id, now)
         available = await self.points.available(member.community_path, member.volunteer_id)
-        return Quote(points, available, rules.quote_refusal(item, quantity, points, available))
+        refusal = rules.redeem_refusal(item, quantity, now, taken, available)
+        return Quote(int(item.points) * quantity, available, refusal.reason if refusal else "",
+                     refusal.message if refusal else "")
 
     # -- redeem --------------------------------------------------------------------------------
 
@@ -208,7 +219,7 @@ class Redemptions:
         merchant_id, reward_id = names.parse_reward("reward", reward_name)
         rules.check_merchant(who, merchant_id)
         rules.check_quantity(quantity)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         rules.check_expected_points(expected_points)
         # What was asked, without the member session: a POS restarted mid-redeem resolves the
         # volunteer's code again and retries with a new session; the retry is the same request
@@ -254,7 +265,8 @@ class Redemptions:
             hold = await self.points.place_hold(row.community_path, row.hold_id, row.volunteer_id, int(row.points),
                                                 self.hold_timeout_seconds, source)
         except InsufficientPoints:
-            return await self._void(row, "INSUFFICIENT_POINTS", "the member does not have enough points")
+            short = rules.insufficient_points()
+            return await self._void(row, short.reason, short.message)
         except PointsRefused as refusal:
             return await self._void(row, "LEDGER_REFUSED", f"volunteer-points refused the hold: {refusal.message}")
         if self.after_hold is not None:
@@ -324,7 +336,7 @@ class Redemptions:
     async def cancel(self, who: TerminalCaller, parent: str, request_id: str) -> Redemption:
         merchant_id = names.parse_merchant("parent", parent)
         rules.check_merchant(who, merchant_id)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         row = await self.store.by_request(merchant_id, request_id)
         if row is None:
             raise NotFound(f"no redemption with request id {request_id}", reason="REDEMPTION_NOT_FOUND")
@@ -386,7 +398,7 @@ class Redemptions:
                      reason: str) -> tuple[Refund, Redemption]:
         merchant_id, redemption_id = names.parse_redemption("name", name)
         rules.check_merchant(who, merchant_id)
-        names.request_id(request_id)
+        fields.request_id(request_id, required=True)
         reason = fields.text("reason", reason, 200, required=True)
         rules.check_refund_points(points)
         digest = fingerprint(redemption_id, points, reason)

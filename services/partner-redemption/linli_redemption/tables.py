@@ -61,6 +61,21 @@ class Terminal(RedemptionTable, table=True):
     secret_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
+class HeldSecret(RedemptionTable, table=True):
+    """The nonce a terminal secret issued under a request id is derived from, so that a retry of
+    that request is shown the same secret (terminal_secrets: the secret itself is never stored).
+    Deleted when the secret is replaced or the terminal revoked, and once past `expire_time`."""
+
+    __tablename__ = "rd_held_secret"
+    # sha256(caller ‖ method ‖ request id), hex.
+    request_key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, index=True))
+    nonce: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # Which key the secret was derived with (a prefix of a hash of it, not the key).
+    key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    expire_time: datetime = Field(sa_column=sa.Column(When, nullable=False, index=True))
+
+
 class Reward(RedemptionTable, table=True):
     __tablename__ = "rd_reward"
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), primary_key=True))
@@ -81,7 +96,7 @@ class Restock(RedemptionTable, table=True):
     __tablename__ = "rd_restock"
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     reward_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
     units: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
@@ -122,7 +137,7 @@ class Redemption(RedemptionTable, table=True):
     )
     id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     terminal_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
@@ -160,7 +175,7 @@ class Refund(RedemptionTable, table=True):
     redemption_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_redemption.id"), nullable=False,
                                                    index=True))
     merchant_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
@@ -190,7 +205,7 @@ class DutySwap(RedemptionTable, table=True):
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     version: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     first_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     second_index: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
@@ -203,16 +218,35 @@ class Need(RedemptionTable, table=True):
     detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
     raised_by: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
     create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    # What kind of help (a slug, e.g. elderly-meals): resources of the same category match it.
+    category: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    # When it came in (may be before it was recorded); NULL only on needs recorded before rd0005,
+    # whose receive time is their create time.
+    receive_time: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    # The member unit on duty when it came in (the rotating duty); "" when there was no rotation.
+    duty_partner_id: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False,
+                                                                  server_default=""))
+    state: str = Field(default="open", sa_column=sa.Column(sa.String(16), nullable=False,
+                                                           server_default="open"))  # open | matched | met
 
 
 class Resource(RedemptionTable, table=True):
     __tablename__ = "rd_resource"
+    __table_args__ = (sa.Index("ix_rd_resource_category", "category", "community_path"),)
     id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
     title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
     partner_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_partner.id"), nullable=False))
     create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    category: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    # Availability: China-time days `YYYY-MM-DD` ("" open-ended), ISO weekdays served
+    # (comma-separated 1–7, "" every day), and how many live projects it can serve (0: no limit).
+    available_from: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False, server_default=""))
+    available_until: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False,
+                                                                 server_default=""))
+    weekdays: str = Field(default="", sa_column=sa.Column(sa.String(16), nullable=False, server_default=""))
+    capacity: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class Project(RedemptionTable, table=True):
@@ -220,21 +254,49 @@ class Project(RedemptionTable, table=True):
     __table_args__ = (sa.UniqueConstraint("community_path", "request_id", name="uq_rd_project_request"),)
     id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
-    request_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     need_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_need.id"), nullable=False))
+    # As given at creation (never changed; rd_project_resource indexes them).
     resource_ids: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # comma-separated
     owner: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # open | closed
+    state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # open | in_progress | done | cancelled
     outcome: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
     create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
     close_time: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+    # The last change of state (NULL only on projects made before rd0005: their create time).
+    update_time: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+
+
+class ProjectResource(RedemptionTable, table=True):
+    """Which resources a project uses: how many live projects a resource serves (its capacity)."""
+
+    __tablename__ = "rd_project_resource"
+    project_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_project.id"), primary_key=True))
+    resource_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_resource.id"), primary_key=True,
+                                                 index=True))
+
+
+class ProjectChange(RedemptionTable, table=True):
+    """A project's history: every change of state, who made it, when and why (append-only)."""
+
+    __tablename__ = "rd_project_change"
+    seq: int | None = Field(default=None, sa_column=sa.Column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    project_id: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("rd_project.id"), nullable=False,
+                                                index=True))
+    from_state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # "" at creation
+    to_state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    actor: str = Field(default="", sa_column=sa.Column(sa.String(128), nullable=False, server_default=""))
+    change_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
 # Core tables for statements (the same objects as `Model.__table__`, typed as `sa.Table`).
 PARTNERS = table(Partner)
 TERMINALS = table(Terminal)
+HELD_SECRETS = table(HeldSecret)
 REWARDS = table(Reward)
 RESTOCKS = table(Restock)
 MEMBER_CARDS = table(MemberCard)
@@ -246,3 +308,5 @@ DUTY_SWAPS = table(DutySwap)
 NEEDS = table(Need)
 RESOURCES = table(Resource)
 PROJECTS = table(Project)
+PROJECT_RESOURCES = table(ProjectResource)
+PROJECT_CHANGES = table(ProjectChange)

@@ -1,7 +1,8 @@
 """POS terminals: their credentials (`authorization: Terminal {terminal_id}:{secret}`), the
 runtime `Authenticator` that checks them, and the operators' side (create, rotate, revoke, list).
 
-A secret is 256 random bits, shown once (at creation or rotation) and stored as
+A secret is 256 bits, shown at creation or rotation — and again to a retry of that request
+(same request id; see `terminal_secrets` for how without storing it) — and stored as
 sha256(salt ‖ secret); rotation replaces it, revocation ends the terminal. Every POS call is
 checked against the database, so a rotation or revocation takes effect on the next call.
 """
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli_redemption.tables import PARTNERS, TERMINALS, Terminal
-from linli_runtime import paging
+from linli_redemption.tables import HELD_SECRETS, PARTNERS, TERMINALS, Terminal
+from linli_redemption.terminal_secrets import SecretMaker, not_held
+from linli_runtime import paging, times
 from linli_runtime.auth import Principal, PrincipalKind, Role
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -41,7 +44,7 @@ class TerminalCaller:
 
 @dataclass(frozen=True)
 class IssuedSecret:
-    """A terminal and the secret it was just given (shown once, never stored)."""
+    """A terminal and the secret it was just given (never stored; see terminal_secrets)."""
 
     terminal: Terminal
     secret: str
@@ -52,10 +55,15 @@ class IssuedSecret:
 
 
 def new_secret() -> tuple[str, str, str]:
-    """(secret, salt, hash)."""
-    secret = secrets.token_urlsafe(32)
+    """(secret, salt, hash) of a secret drawn at random."""
+    secret = SecretMaker.drawn()
+    return (secret, *salted(secret))
+
+
+def salted(secret: str) -> tuple[str, str]:
+    """(salt, hash): how a secret is stored."""
     salt = secrets.token_hex(16)
-    return secret, salt, hash_secret(salt, secret)
+    return salt, hash_secret(salt, secret)
 
 
 def hash_secret(salt: str, secret: str) -> str:
@@ -110,26 +118,47 @@ class TerminalAuthenticator:
 
 class Terminals:
     """The operators' side: a merchant's terminals and their secrets. (The merchant is checked
-    by the caller first: `partners.Partners.merchant`.)"""
+    by the caller first: `partners.Partners.merchant`.) Creating and rotating are steps of the
+    caller's transaction (the API runs them once per request id); `held` is the request's key
+    (`terminal_secrets.request_key`) when it has an id, so that a retry is shown the same secret."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db, self.clock = db, clock
+    def __init__(self, db: Database, clock: Clock, maker: SecretMaker) -> None:
+        self.db, self.clock, self.maker = db, clock, maker
 
-    async def create(self, merchant_id: str, terminal_id: str, display_name: str) -> IssuedSecret:
-        secret, salt, digest = new_secret()
+    def _secret(self, held: str | None) -> tuple[str, str | None]:
+        """(secret, nonce to keep): derived when a retry may ask for it again, else drawn."""
+        if held is None:
+            return self.maker.drawn(), None
+        return self.maker.derived()
+
+    async def _hold(self, conn: AsyncConnection, held: str | None, terminal_id: str, nonce: str | None) -> None:
+        """Keep the nonce of a secret issued under a request id; forget every older one of the
+        terminal (a secret replaced is never shown again) and any past its time."""
+        now = self.clock.now()
+        await conn.execute(HELD_SECRETS.delete().where(sa.or_(HELD_SECRETS.c.terminal_id == terminal_id,
+                                                              HELD_SECRETS.c.expire_time <= now)))
+        if held is not None and nonce is not None:
+            await conn.execute(HELD_SECRETS.insert().values(
+                request_key=held, terminal_id=terminal_id, nonce=nonce, key_id=self.maker.key_id,
+                expire_time=self.maker.expire_time(now)))
+
+    async def create(self, session: AsyncSession, merchant_id: str, terminal_id: str, display_name: str, *,
+                     held: str | None = None) -> IssuedSecret:
+        conn = await session.connection()
+        secret, nonce = self._secret(held)
+        salt, digest = salted(secret)
         now = self.clock.now()
         by_id = sa.select(TERMINALS).where(TERMINALS.c.id == terminal_id)
-
-        async def create(conn: AsyncConnection) -> Terminal:
-            if (await conn.execute(by_id)).first() is not None:
-                raise AlreadyExists(f"terminal {terminal_id} exists; rotate its secret instead",
-                                    reason="TERMINAL_EXISTS")
-            await conn.execute(TERMINALS.insert().values(
-                id=terminal_id, merchant_id=merchant_id, display_name=display_name, secret_salt=salt,
-                secret_hash=digest, create_time=now, secret_time=now))
-            return loaded(Terminal, (await conn.execute(by_id)).one())
-
-        return IssuedSecret(await run_in_transaction(self.db, create), secret)
+        taken = (await conn.execute(by_id)).first()
+        if taken is not None:
+            # Terminal ids are global; another merchant's terminal is not named as such.
+            advice = "rotate its secret instead" if taken.merchant_id == merchant_id else "choose another id"
+            raise AlreadyExists(f"terminal id {terminal_id} is taken; {advice}", reason="TERMINAL_EXISTS")
+        await conn.execute(TERMINALS.insert().values(
+            id=terminal_id, merchant_id=merchant_id, display_name=display_name, secret_salt=salt,
+            secret_hash=digest, create_time=now, secret_time=now))
+        await self._hold(conn, held, terminal_id, nonce)
+        return IssuedSecret(loaded(Terminal, (await conn.execute(by_id)).one()), secret)
 
     async def get(self, merchant_id: str, terminal_id: str) -> Terminal:
         async with self.db.reading() as conn:
@@ -139,18 +168,41 @@ class Terminals:
             raise NotFound(f"merchant {merchant_id} has no terminal {terminal_id}", reason="TERMINAL_NOT_FOUND")
         return loaded(Terminal, row)
 
-    async def rotate_secret(self, found: Terminal) -> IssuedSecret:
+    async def rotate_secret(self, session: AsyncSession, found: Terminal, *, held: str | None = None) -> IssuedSecret:
         """A new secret for `found` (from `get`); the old one stops working at once."""
-        if found.state != ACTIVE:
+        conn = await session.connection()
+        key = TERMINALS.c.id == found.id
+        current = loaded(Terminal, (await conn.execute(sa.select(TERMINALS).where(key))).one())
+        if current.state != ACTIVE:
             raise FailedPrecondition("a revoked terminal stays revoked; create a new one", reason="TERMINAL_REVOKED")
-        secret, salt, digest = new_secret()
-        await self.db.write_one(TERMINALS.update().where(TERMINALS.c.id == found.id).values(
-            secret_salt=salt, secret_hash=digest, secret_time=self.clock.now()))
-        return IssuedSecret(await self.get(found.merchant_id, found.id), secret)
+        secret, nonce = self._secret(held)
+        salt, digest = salted(secret)
+        await conn.execute(TERMINALS.update().where(key).values(secret_salt=salt, secret_hash=digest,
+                                                                secret_time=self.clock.now()))
+        await self._hold(conn, held, found.id, nonce)
+        return IssuedSecret(loaded(Terminal, (await conn.execute(sa.select(TERMINALS).where(key))).one()), secret)
+
+    async def shown_again(self, held: str, terminal_id: str) -> str:
+        """The secret the request keyed `held` issued to `terminal_id`, while it is held and
+        still the terminal's secret (else SECRET_NOT_HELD)."""
+        async with self.db.reading() as conn:
+            kept = (await conn.execute(sa.select(HELD_SECRETS).where(HELD_SECRETS.c.request_key == held))).first()
+            terminal = (await conn.execute(sa.select(TERMINALS).where(TERMINALS.c.id == terminal_id))).first()
+        if (kept is None or terminal is None or kept.terminal_id != terminal_id or kept.key_id != self.maker.key_id
+                or times.as_utc(kept.expire_time) <= self.clock.now()):
+            raise not_held()
+        secret = self.maker.derive(kept.nonce)
+        if not hmac.compare_digest(hash_secret(terminal.secret_salt, secret), terminal.secret_hash):
+            raise not_held()
+        return secret
 
     async def revoke(self, found: Terminal) -> Terminal:
-        """End `found` (from `get`) for good."""
-        await self.db.write_one(TERMINALS.update().where(TERMINALS.c.id == found.id).values(state=REVOKED))
+        """End `found` (from `get`) for good (its secrets are never shown again)."""
+        async def revoke(conn: AsyncConnection) -> None:
+            await conn.execute(TERMINALS.update().where(TERMINALS.c.id == found.id).values(state=REVOKED))
+            await self._hold(conn, None, found.id, None)
+
+        await run_in_transaction(self.db, revoke)
         return await self.get(found.merchant_id, found.id)
 
     async def list(self, merchant_id: str, page_token: str, size: int) -> tuple[list[Terminal], str]:

@@ -6,9 +6,10 @@ terminals, volunteers with points and member sessions."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -27,12 +28,14 @@ from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 HEALTH = "jinchengyijing-health"
+# As every replica in a deployment shares one (LINLI_TERMINAL_SECRET_KEY).
+TERMINAL_SECRET_KEY = "test-only-terminal-secret-key-0123456789"
 CANTEEN = "fengxiang-canteen"
 Metadata = tuple[tuple[str, str], ...]
 
 
 @pytest.fixture
-def points_database_url(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def points_database_url(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """volunteer-points' own database, on the same engine as `database_url`."""
     if database_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'points.db'}"
@@ -55,14 +58,17 @@ async def points_app(points_database_url: str, nats_server: NatsServer, clock: M
 
 @pytest.fixture
 async def make_app(database_url: str, nats_server: NatsServer, clock: ManualClock,
-                   points_app: PointsApp) -> AsyncIterator[Callable[[], Awaitable[RedemptionApp]]]:
-    """Start a partner-redemption (again, for restart tests) on the test's database."""
+                   points_app: PointsApp) -> AsyncIterator[Callable[..., Awaitable[RedemptionApp]]]:
+    """Start a partner-redemption (again, for restart tests) on the test's database; keyword
+    arguments override its settings."""
     apps: list[RedemptionApp] = []
 
-    async def start() -> RedemptionApp:
-        settings = RedemptionSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                                      jwt_secret=TEST_JWT_SECRET, demo_data=True, recovery_interval=0.05,
-                                      recovery_grace=30)
+    async def start(**overrides: Any) -> RedemptionApp:
+        settings = RedemptionSettings(**{
+            **dict(port=0, database_url=database_url, nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET,
+                   demo_data=True, recovery_interval=0.05, recovery_grace=30,
+                   terminal_secret_key=TERMINAL_SECRET_KEY),
+            **overrides})
         app = create_app(settings, clock, points_addr=f"127.0.0.1:{points_app.port}")
         await app.start()
         apps.append(app)

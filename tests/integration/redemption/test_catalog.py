@@ -31,6 +31,11 @@ async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) 
                                                                                         stock=-2)), "reward.stock"),
         (admin_pb2.CreateRewardRequest(parent="merchants/x y", reward_id="r1",
                                        reward=rpb.Reward(display_name="x", points=1)), "parent"),
+        # A Timestamp out of its range (protobuf refuses to convert it) is the caller's mistake, not INTERNAL.
+        (admin_pb2.CreateRewardRequest(parent=parent, reward_id="r1", reward=rpb.Reward(
+            display_name="x", points=1, valid_from=Timestamp(seconds=1, nanos=-1))), "reward.valid_from"),
+        (admin_pb2.CreateRewardRequest(parent=parent, reward_id="r1", reward=rpb.Reward(
+            display_name="x", points=1, valid_until=Timestamp(seconds=2**40))), "reward.valid_until"),
     ]
     for request, field in bad:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -101,14 +106,14 @@ async def test_operators_add_partners_and_a_suspended_merchant_s_terminals_are_r
         assert (refused.value.code(), error_info(refused.value)[1]) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
 
     till = await kit.terminal("new-bakery")
-    request = pb.ListRewardsRequest(parent="merchants/new-bakery")
-    await kit.pos.ListRewards(request, metadata=till)
+    rewards = pb.ListRewardsRequest(parent="merchants/new-bakery")
+    await kit.pos.ListRewards(rewards, metadata=till)
     await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
         name="partners/new-bakery", state=rpb.PARTNER_STATE_SUSPENDED), metadata=kit.worker)
     with pytest.raises(grpc.aio.AioRpcError) as suspended:
-        await kit.pos.ListRewards(request, metadata=till)
+        await kit.pos.ListRewards(rewards, metadata=till)
     assert (suspended.value.code(), error_info(suspended.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED,
                                                                        "MERCHANT_SUSPENDED")
     await kit.partners.SetPartnerState(admin_pb2.SetPartnerStateRequest(
         name="partners/new-bakery", state=rpb.PARTNER_STATE_ACTIVE), metadata=kit.worker)
-    await kit.pos.ListRewards(request, metadata=till)
+    await kit.pos.ListRewards(rewards, metadata=till)

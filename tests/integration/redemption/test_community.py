@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.redemption.v1 import community_pb2 as pb
@@ -49,30 +50,37 @@ async def test_rotating_duty_lists_and_project_events(kit: Kit, channel: grpc.ai
     nc = await nats.connect(nats_server.url)
     seen: list[str] = []
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         seen.append(EventEnvelope.FromString(msg.data).subject)
 
     await nc.subscribe("redemption.project.*", cb=on_message)
     try:
+        needs_before = len((await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU), metadata=md)).needs)
         need = (await stub.CreateNeed(pb.CreateNeedRequest(community_path=FENGSHU, title="独居老人助餐",
-                                                           raised_by="锦尚春天"), metadata=md)).need
+                                                           category="elderly-meals", raised_by="锦尚春天"),
+                                      metadata=md)).need
         res = (await stub.CreateResource(pb.CreateResourceRequest(
-            community_path=FENGSHU, title="每日午餐20份", partner_id="fengxiang-canteen"), metadata=md)).resource
+            community_path=FENGSHU, title="每日午餐20份", category="elderly-meals", partner_id="fengxiang-canteen"),
+            metadata=md)).resource
         request = pb.CreateProjectRequest(community_path=FENGSHU, title="爱心午餐", need_id=need.need_id,
                                           resource_ids=[res.resource_id], owner="fengxiang-canteen", request_id="p1")
         created = (await stub.CreateProject(request, metadata=md)).project
         assert (await stub.CreateProject(request, metadata=md)).project.project_id == created.project_id
         closed = (await stub.CloseProject(pb.CloseProjectRequest(community_path=FENGSHU, project_id=created.project_id,
                                                                  outcome="84 elders served"), metadata=md)).project
-        assert closed.state == pb.PROJECT_STATE_CLOSED
+        assert closed.state == pb.PROJECT_STATE_DONE  # the old CloseProject: started, then done
         await wait_until(lambda: _both(seen), what="project created and closed events")
         assert seen.count("redemption.project.created") == 1
+        ended = await stub.ListProjects(pb.ListProjectsRequest(community_path=FENGSHU, state=pb.PROJECT_STATE_CLOSED,
+                                                               page_size=100), metadata=md)
+        assert created.project_id in {p.project_id for p in ended.projects}
         open_only = await stub.ListProjects(pb.ListProjectsRequest(community_path=FENGSHU,
                                                                    state=pb.PROJECT_STATE_OPEN), metadata=md)
-        assert list(open_only.projects) == []
-        assert len((await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU), metadata=md)).needs) == 1
-        assert len((await stub.ListResources(pb.ListResourcesRequest(community_path=FENGSHU),
-                                             metadata=md)).resources) == 1
+        assert created.project_id not in {p.project_id for p in open_only.projects}
+        assert len((await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU),
+                                         metadata=md)).needs) == needs_before + 1
+        assert res.resource_id in {r.resource_id for r in (await stub.ListResources(pb.ListResourcesRequest(
+            community_path=FENGSHU), metadata=md)).resources}
     finally:
         await nc.close()
 
@@ -80,8 +88,8 @@ async def test_rotating_duty_lists_and_project_events(kit: Kit, channel: grpc.ai
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU), metadata=outsider)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    for bad_request in [pb.CreateNeedRequest(community_path=FENGSHU, title=""),
-                        pb.CreateNeedRequest(community_path=FENGSHU, title="x" * 201)]:
+    for bad_request in [pb.CreateNeedRequest(community_path=FENGSHU, title="", category="x"),
+                        pb.CreateNeedRequest(community_path=FENGSHU, title="x" * 201, category="x")]:
         with pytest.raises(grpc.aio.AioRpcError) as invalid:
             await stub.CreateNeed(bad_request, metadata=md)
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -91,14 +99,21 @@ async def _both(seen: list[str]) -> bool:
     return {"redemption.project.created", "redemption.project.closed"} <= set(seen)
 
 
-async def test_demo_seeding_twice_adds_nothing(kit: Kit, make_app: Any) -> None:
+async def test_demo_seeding_twice_adds_nothing(kit: Kit, make_app: Any, channel: grpc.aio.Channel) -> None:
     from linli.redemption.v1 import admin_pb2
 
-    async def count() -> int:
+    stub = community_pb2_grpc.CommunityServiceStub(channel)
+
+    async def count() -> tuple[int, int, int, int]:
         reply = await kit.partners.ListPartners(admin_pb2.ListPartnersRequest(community_path=FENGSHU, page_size=100),
                                                 metadata=kit.worker)
-        return len(reply.partners)
+        lists = [await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU, page_size=100), metadata=kit.worker),
+                 await stub.ListResources(pb.ListResourcesRequest(community_path=FENGSHU, page_size=100),
+                                          metadata=kit.worker),
+                 await stub.ListProjects(pb.ListProjectsRequest(community_path=FENGSHU, page_size=100),
+                                         metadata=kit.worker)]
+        return len(reply.partners), len(lists[0].needs), len(lists[1].resources), len(lists[2].projects)
 
     before = await count()
     await make_app()  # a second instance on the same database seeds again
-    assert before == await count() == 67
+    assert before == await count() == (67, 9, 9, 8)

@@ -10,6 +10,7 @@ import grpc
 import nats
 import pytest
 from linli_redemption.app import RedemptionApp
+from nats.aio.msg import Msg
 
 from linli.events.v1 import redemption_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -37,7 +38,7 @@ async def test_a_redemption_holds_posts_records_and_announces_itself(
     nc = await nats.connect(nats_server.url)
     seen: list[EventEnvelope] = []
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         seen.append(EventEnvelope.FromString(msg.data))
 
     await nc.subscribe("redemption.>", cb=on_message)

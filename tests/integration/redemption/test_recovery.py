@@ -85,7 +85,7 @@ async def test_recovery_commits_a_redemption_whose_hold_was_posted_before_the_cr
         crashed.set()
         raise RuntimeError("crash after PostHold")
 
-    app.redemptions._commit = crash_before_commit  # type: ignore[method-assign]
+    app.redemptions._commit = crash_before_commit  # type: ignore[method-assign,assignment]
     request = pb.RedeemRequest(reward=reward, member_session=session, quantity=1, request_id="posted")
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await kit.pos.Redeem(request, metadata=till)
@@ -98,7 +98,7 @@ async def test_recovery_commits_a_redemption_whose_hold_was_posted_before_the_cr
             reply = await kit.pos.Redeem(request, metadata=till)
         except grpc.aio.AioRpcError:
             return False
-        return reply.redemption.state == rpb.REDEMPTION_STATE_COMMITTED
+        return bool(reply.redemption.state == rpb.REDEMPTION_STATE_COMMITTED)
     await wait_until(committed, what="recovery committing the posted redemption")
     b = await kit.balance(volunteer)
     assert (b.balance, b.held) == (75, 0)

@@ -221,21 +221,22 @@ class MemoryStore:
                    and (volunteer_id is None or r.volunteer_id == volunteer_id)
                    and (day is None or day[0] <= r.create_time < day[1]))
 
+    async def taken(self, reward: Reward, volunteer_id: str, now: datetime) -> rules.Taken:
+        day = times.day_bounds(times.local_day(now))
+        return rules.Taken(
+            by_member=self._live_units(reward.merchant_id, reward.id, volunteer_id=volunteer_id)
+            if reward.per_volunteer_limit else 0,
+            today=self._live_units(reward.merchant_id, reward.id, day=day) if reward.daily_quota else 0)
+
     async def reserve(self, reservation: Reservation) -> Redemption:
         r = reservation
         item = self.rewards.get((r.merchant_id, r.reward_id))
         if item is None:
             raise NotFound(f"merchant {r.merchant_id} has no reward {r.reward_id}", reason="REWARD_NOT_FOUND")
-        points = rules.price(item, r.quantity, r.expected_points, r.now)
-        if rules.needs_lock(item):
-            if item.stock != rules.UNLIMITED and item.stock < r.quantity:
-                raise rules.out_of_stock(item)
-            rules.check_member_limit(item, r.quantity, self._live_units(r.merchant_id, r.reward_id,
-                                                                        volunteer_id=r.member.volunteer_id))
-            day = times.day_bounds(times.local_day(r.now))
-            rules.check_daily_quota(item, r.quantity, self._live_units(r.merchant_id, r.reward_id, day=day))
-            if item.stock != rules.UNLIMITED:  # taken last: a refusal above leaves nothing (a rolled-back tx)
-                item.stock -= r.quantity
+        rules.check_redeemable(item, r.quantity, r.now, await self.taken(item, r.member.volunteer_id, r.now))
+        points = rules.price(item, r.quantity, r.expected_points)
+        if item.stock != rules.UNLIMITED:  # taken last: a refusal above leaves nothing (a rolled-back tx)
+            item.stock -= r.quantity
         rid = f"r-{uuid.uuid4().hex[:20]}"
         self.redemptions[rid] = Redemption(
             id=rid, merchant_id=r.merchant_id, request_id=r.request_id, fingerprint=r.fingerprint,

@@ -3,10 +3,15 @@ header."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from linli_redemption import names
 from linli_redemption.members import mask_name
+from linli_redemption.settings import RedemptionSettings
+from linli_redemption.terminal_secrets import SecretMaker, request_key
 from linli_redemption.terminals import TerminalAuthenticator, hash_secret, new_secret
+from pydantic import ValidationError
 
 from linli_runtime import paging, times
 from linli_runtime.errors import InvalidArgument, Unauthenticated
@@ -29,16 +34,12 @@ def test_names_are_built_as_they_are_parsed() -> None:
     assert names.refund_name("m", "r-1", "rf-2") == "merchants/m/redemptions/r-1/refunds/rf-2"
 
 
-def test_operator_chosen_ids_and_request_ids_keep_the_service_s_stricter_rules() -> None:
+def test_operator_chosen_ids_keep_the_service_s_stricter_rule_and_request_ids_the_shared_one() -> None:
     assert names.slug("reward_id", "flu-vaccine-2") == "flu-vaccine-2"
     for bad in ["", "-x", "Upper", "under_score", "x" * 41]:
         with pytest.raises(InvalidArgument):
             names.slug("reward_id", bad)
-    assert names.request_id("pos-1:retry.2_a") == "pos-1:retry.2_a"
-    for bad in ["", "x" * 65, "has space", "中文"]:
-        with pytest.raises(InvalidArgument) as refused:
-            names.request_id(bad)
-        assert [v.field for v in refused.value.violations] == ["request_id"]
+    assert not hasattr(names, "request_id")  # one rule across services: linli_runtime.fields.request_id
 
 
 MASKS = [("王秀英", "王*英"), ("李四", "李*"), ("欧阳建国", "欧**国"), ("A", "A*")]
@@ -63,6 +64,32 @@ def test_days_are_iso_dates() -> None:
     for bad in ["2026-11-7", "07/11/2026", "2026-02-30", ""]:
         with pytest.raises(InvalidArgument):
             times.parse_date("date", bad)
+
+
+def test_a_held_secret_is_derived_from_its_nonce_under_the_service_s_key_only() -> None:
+    maker = SecretMaker("k" * 32, timedelta(hours=24))
+    secret, nonce = maker.derived()
+    assert len(secret) == 43 and len(nonce) == 64 and secret not in nonce
+    assert maker.derive(nonce) == secret == SecretMaker("k" * 32, timedelta(hours=1)).derive(nonce)
+    other = SecretMaker("j" * 32, timedelta(hours=24))
+    assert other.derive(nonce) != secret and other.key_id != maker.key_id
+    assert "k" * 8 not in maker.key_id and maker.derived()[1] != nonce
+    unset = SecretMaker("", timedelta(hours=24))  # a random key per process
+    assert unset.key_id != SecretMaker("", timedelta(hours=24)).key_id
+
+
+def test_a_request_key_belongs_to_one_caller_method_and_id() -> None:
+    key = request_key("worker-li", "CreateTerminal", "r-1")
+    assert len(key) == 64 and "r-1" not in key
+    assert len({key, request_key("worker-wang", "CreateTerminal", "r-1"),
+                request_key("worker-li", "RotateTerminalSecret", "r-1"),
+                request_key("worker-li", "CreateTerminal", "r-2")}) == 4
+
+
+def test_a_terminal_secret_key_is_at_least_32_characters() -> None:
+    assert RedemptionSettings(terminal_secret_key="x" * 32).terminal_secret_key == "x" * 32
+    with pytest.raises(ValidationError):
+        RedemptionSettings(terminal_secret_key="short")
 
 
 def test_secrets_are_random_and_stored_salted() -> None:

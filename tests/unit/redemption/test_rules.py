@@ -52,47 +52,67 @@ def test_a_terminal_acts_for_its_own_merchant_only() -> None:
     assert other.value.reason == "OTHER_MERCHANT"
 
 
-def test_the_price_is_the_reward_s_times_the_quantity_inside_its_validity_window() -> None:
-    assert rules.price(reward(), 3, 0, NOW) == 120
-    assert rules.price(reward(), 3, 120, NOW) == 120
+def refusal_of(item: Reward, quantity: int = 1, when: datetime = NOW, taken: rules.Taken | None = None,
+               available: int | None = None) -> str:
+    """The reason `redeem_refusal` gives ("" when it lets the redeem through)."""
+    found = rules.redeem_refusal(item, quantity, when, taken or rules.Taken(), available)
+    return found.reason if found else ""
+
+
+def test_the_price_is_the_reward_s_times_the_quantity_and_must_be_the_one_expected() -> None:
+    assert rules.price(reward(), 3, 0) == 120
+    assert rules.price(reward(), 3, 120) == 120
     with pytest.raises(FailedPrecondition) as changed:
-        rules.price(reward(), 3, 100, NOW)
+        rules.price(reward(), 3, 100)
     assert reason(changed) == "PRICE_CHANGED" and changed.value.metadata == {"points": "120"}
+
+
+def test_a_reward_is_redeemable_only_inside_its_validity_window() -> None:
     window = reward(valid_from=NOW, valid_until=NOW + timedelta(days=1))
-    assert rules.price(window, 1, 0, NOW) == 40  # from is inclusive
+    assert refusal_of(window, when=NOW) == ""  # from is inclusive
     for outside in (NOW - timedelta(seconds=1), NOW + timedelta(days=1)):  # until is exclusive
-        with pytest.raises(FailedPrecondition) as invalid:
-            rules.price(window, 1, 0, outside)
-        assert reason(invalid) == "REWARD_NOT_VALID"
+        assert refusal_of(window, when=outside) == "REWARD_NOT_VALID"
     naive = reward(valid_until=datetime(2026, 11, 7, 8, 0))  # as SQLite hands it back: UTC
-    assert not rules.valid_at(naive, NOW)
+    assert not rules.valid_at(naive, NOW) and refusal_of(naive) == "REWARD_NOT_VALID"
 
 
-def test_only_counted_or_limited_rewards_take_the_row_lock() -> None:
+def test_only_limited_rewards_take_the_row_lock_before_counting() -> None:
     assert not rules.needs_lock(reward())
-    assert rules.needs_lock(reward(stock=5))
+    assert not rules.needs_lock(reward(stock=5))  # the conditional stock update is the last word
     assert rules.needs_lock(reward(per_volunteer_limit=1))
     assert rules.needs_lock(reward(daily_quota=10))
 
 
-def test_the_member_limit_and_the_daily_quota_count_what_is_already_redeemed() -> None:
+def test_stock_the_member_limit_and_the_daily_quota_count_what_is_already_taken() -> None:
+    assert refusal_of(reward(stock=2), 2) == "" and refusal_of(reward(stock=1), 2) == "OUT_OF_STOCK"
     limited = reward(per_volunteer_limit=2, daily_quota=3)
-    rules.check_member_limit(limited, 2, 0)
-    rules.check_daily_quota(limited, 1, 2)
-    with pytest.raises(FailedPrecondition) as member:
-        rules.check_member_limit(limited, 1, 2)
-    assert reason(member) == "MEMBER_LIMIT_REACHED"
-    with pytest.raises(FailedPrecondition) as quota:
-        rules.check_daily_quota(limited, 2, 2)
-    assert reason(quota) == "DAILY_QUOTA_REACHED"
-    rules.check_member_limit(reward(), 100, 1000)  # 0: no limit
-    rules.check_daily_quota(reward(), 100, 1000)
+    assert refusal_of(limited, 2, taken=rules.Taken(by_member=0)) == ""
+    assert refusal_of(limited, 1, taken=rules.Taken(today=2)) == ""
+    assert refusal_of(limited, 1, taken=rules.Taken(by_member=2)) == "MEMBER_LIMIT_REACHED"
+    assert refusal_of(limited, 2, taken=rules.Taken(today=2)) == "DAILY_QUOTA_REACHED"
+    assert refusal_of(reward(), 100, taken=rules.Taken(1000, 1000)) == ""  # 0: no limit, no quota
 
 
-def test_a_quote_names_the_first_reason_a_redeem_would_be_refused() -> None:
-    assert rules.quote_refusal(reward(stock=2), 2, 80, 80) == ""
-    assert rules.quote_refusal(reward(stock=1), 2, 80, 80) == "OUT_OF_STOCK"
-    assert rules.quote_refusal(reward(), 2, 80, 79) == "INSUFFICIENT_POINTS"
+def test_the_member_s_points_are_checked_only_when_known() -> None:
+    assert refusal_of(reward(), 2, available=80) == ""
+    assert refusal_of(reward(), 2, available=79) == "INSUFFICIENT_POINTS"
+    assert refusal_of(reward(), 2) == ""  # Redeem leaves the points to the ledger's hold
+
+
+def test_the_first_rule_broken_is_the_one_named_in_redeem_s_order() -> None:
+    everything_wrong = reward(stock=0, per_volunteer_limit=1, daily_quota=1, valid_from=NOW + timedelta(days=1))
+    taken = rules.Taken(by_member=1, today=1)
+    assert refusal_of(everything_wrong, taken=taken, available=0) == "REWARD_NOT_VALID"
+    assert refusal_of(reward(stock=0, per_volunteer_limit=1), taken=taken, available=0) == "OUT_OF_STOCK"
+    assert refusal_of(reward(per_volunteer_limit=1, daily_quota=1), taken=taken, available=0) == (
+        "MEMBER_LIMIT_REACHED")
+    assert refusal_of(reward(daily_quota=1), taken=taken, available=0) == "DAILY_QUOTA_REACHED"
+    refusal = rules.redeem_refusal(reward(daily_quota=1), 1, NOW, taken)
+    assert refusal is not None and "first-aid kit" in refusal.message
+    with pytest.raises(FailedPrecondition) as raised:
+        rules.check_redeemable(reward(daily_quota=1), 1, NOW, taken)
+    assert reason(raised) == "DAILY_QUOTA_REACHED"
+    rules.check_redeemable(reward(), 1, NOW, rules.Taken())
 
 
 @pytest.mark.parametrize(("value", "field"), [(0, "quantity"), (101, "quantity"), (-1, "quantity")])

@@ -19,13 +19,19 @@ from linli_redemption.redemption_rules import UNLIMITED
 from linli_redemption.tables import Reward
 from linli_runtime import fields, paging
 from linli_runtime.auth import OPERATORS, require_role
+from linli_runtime.errors import InvalidArgument
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
 def _when(reward: rpb.Reward, field: Literal["valid_from", "valid_until"]) -> datetime | None:
-    """A set Timestamp field as a UTC instant (unset: None)."""
-    return getattr(reward, field).ToDatetime(tzinfo=UTC) if reward.HasField(field) else None
+    """A set Timestamp field as a UTC instant (unset: None); one out of range is INVALID_ARGUMENT."""
+    if not reward.HasField(field):
+        return None
+    try:
+        return getattr(reward, field).ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument.field(f"reward.{field}", "is not a valid time") from exc
 
 
 class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
@@ -69,5 +75,5 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
         found = await self._reward(request.name)
         require_role(*OPERATORS)
         units = fields.in_range("units", request.units, 1, 1_000_000)
-        request_id = names.request_id(request.request_id)
+        request_id = fields.request_id(request.request_id, required=True)
         return pb.RestockRewardResponse(reward=reward_pb(await self.catalog.restock(found, units, request_id)))

@@ -8,12 +8,24 @@ from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import community_pb2 as cpb
 from linli.redemption.v1 import resources_pb2 as pb
 from linli_redemption import names
-from linli_redemption.community import CLOSED, OPEN, resource_ids_of
+from linli_redemption.community import NEED_MATCHED, NEED_MET, NEED_OPEN, receive_time_of
 from linli_redemption.duty import DutyPeriod
+from linli_redemption.matching import Suggestion, weekdays_of
 from linli_redemption.partners import ACTIVE, MEMBER_UNIT, MERCHANT, SIGNED_PARTNER, SUSPENDED, accepts_points
+from linli_redemption.projects import CANCELLED, DONE, IN_PROGRESS, OPEN, resource_ids_of
 from linli_redemption.redemption_rules import COMMITTED, PENDING, VOIDED
 from linli_redemption.settlement import DailySettlement, Reconciliation
-from linli_redemption.tables import Need, Partner, Project, Redemption, Refund, Resource, Reward, Terminal
+from linli_redemption.tables import (
+    Need,
+    Partner,
+    Project,
+    ProjectChange,
+    Redemption,
+    Refund,
+    Resource,
+    Reward,
+    Terminal,
+)
 from linli_redemption.terminals import ACTIVE as TERMINAL_ACTIVE
 from linli_runtime.times import to_timestamp
 
@@ -24,8 +36,12 @@ PARTNER_STATES = {ACTIVE: pb.PARTNER_STATE_ACTIVE, SUSPENDED: pb.PARTNER_STATE_S
 STATE_NAMES = {v: k for k, v in PARTNER_STATES.items()}
 REDEMPTION_STATES = {PENDING: pb.REDEMPTION_STATE_PENDING, COMMITTED: pb.REDEMPTION_STATE_COMMITTED,
                      VOIDED: pb.REDEMPTION_STATE_VOIDED}
-PROJECT_STATES = {OPEN: cpb.PROJECT_STATE_OPEN, CLOSED: cpb.PROJECT_STATE_CLOSED}
-PROJECT_STATE_NAMES = {v: k for k, v in PROJECT_STATES.items()}
+PROJECT_STATES = {OPEN: cpb.PROJECT_STATE_OPEN, IN_PROGRESS: cpb.PROJECT_STATE_IN_PROGRESS,
+                  DONE: cpb.PROJECT_STATE_DONE, CANCELLED: cpb.PROJECT_STATE_CANCELLED}
+# A ListProjects filter: the states it stands for (CLOSED: every ended project).
+PROJECT_FILTERS = {**{v: (k,) for k, v in PROJECT_STATES.items()}, cpb.PROJECT_STATE_CLOSED: (DONE, CANCELLED)}
+NEED_STATES = {NEED_OPEN: cpb.NEED_STATE_OPEN, NEED_MATCHED: cpb.NEED_STATE_MATCHED, NEED_MET: cpb.NEED_STATE_MET}
+NEED_STATE_NAMES = {v: k for k, v in NEED_STATES.items()}
 
 
 def partner_pb(row: Partner) -> pb.Partner:
@@ -100,14 +116,33 @@ def project_pb(row: Project) -> cpb.Project:
     return cpb.Project(project_id=row.id, community_path=row.community_path, title=row.title, need_id=row.need_id,
                        resource_ids=resource_ids_of(row), owner=row.owner, state=PROJECT_STATES[row.state],
                        outcome=row.outcome, create_time=to_timestamp(row.create_time),
-                       close_time=to_timestamp(row.close_time))
+                       close_time=to_timestamp(row.close_time),
+                       update_time=to_timestamp(row.update_time or row.create_time))
+
+
+def project_change_pb(row: ProjectChange) -> cpb.ProjectChange:
+    return cpb.ProjectChange(from_state=PROJECT_STATES.get(row.from_state, cpb.PROJECT_STATE_UNSPECIFIED),
+                             to_state=PROJECT_STATES[row.to_state], note=row.note, actor=row.actor,
+                             change_time=to_timestamp(row.change_time))
 
 
 def need_pb(row: Need) -> cpb.Need:
     return cpb.Need(need_id=row.id, community_path=row.community_path, title=row.title, detail=row.detail,
-                    raised_by=row.raised_by, create_time=to_timestamp(row.create_time))
+                    raised_by=row.raised_by, create_time=to_timestamp(row.create_time), category=row.category,
+                    receive_time=to_timestamp(receive_time_of(row)), duty_partner_id=row.duty_partner_id,
+                    state=NEED_STATES[row.state])
 
 
 def resource_pb(row: Resource) -> cpb.Resource:
     return cpb.Resource(resource_id=row.id, community_path=row.community_path, title=row.title, detail=row.detail,
-                        partner_id=row.partner_id, create_time=to_timestamp(row.create_time))
+                        partner_id=row.partner_id, create_time=to_timestamp(row.create_time), category=row.category,
+                        available_from=row.available_from, available_until=row.available_until,
+                        weekdays=weekdays_of(row), capacity=row.capacity)
+
+
+def suggestion_pb(rank: int, s: Suggestion, partner_names: dict[str, str]) -> cpb.ResourceSuggestion:
+    return cpb.ResourceSuggestion(
+        resource=resource_pb(s.resource), rank=rank, score=s.score, available=s.available,
+        partner_display_name=partner_names.get(s.resource.partner_id, ""),
+        reasons=[cpb.MatchReason(code=r.code, description=r.text, description_en=r.text_en, points=r.points,
+                                 against=r.against) for r in s.reasons])

@@ -1,7 +1,11 @@
 """linli.redemption.v1.PartnerService: operators manage a community's partners and merchants'
-POS terminals."""
+POS terminals. CreatePartner, CreateTerminal and RotateTerminalSecret are idempotent by
+request id; a retried CreateTerminal or RotateTerminalSecret is shown the same secret (the
+stored reply leaves it out; it is derived again, see terminal_secrets)."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import grpc
 
@@ -10,9 +14,10 @@ from linli.redemption.v1 import admin_pb2_grpc
 from linli_redemption import names
 from linli_redemption.api import access
 from linli_redemption.api.convert import KIND_NAMES, STATE_NAMES, partner_pb, terminal_pb
+from linli_redemption.api.writes import Writes
 from linli_redemption.partners import NewPartner, Partners
 from linli_redemption.tables import Terminal
-from linli_redemption.terminals import Terminals
+from linli_redemption.terminals import IssuedSecret, Terminals, authorization_value
 from linli_runtime import fields, paging
 from linli_runtime.auth import OPERATORS, require_role
 from linli_runtime.errors import InvalidArgument
@@ -20,9 +25,18 @@ from linli_runtime.errors import InvalidArgument
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PartnerService"].full_name
 
 
+SecretReply = TypeVar("SecretReply", pb.CreateTerminalResponse, pb.RotateTerminalSecretResponse)
+
+
+def kept(issued: list[IssuedSecret], made: IssuedSecret) -> IssuedSecret:
+    """Note `made` (the secret drawn for a request without an id is answered from it)."""
+    issued.append(made)
+    return made
+
+
 class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
-    def __init__(self, partners: Partners, terminals: Terminals) -> None:
-        self.partners, self.terminals = partners, terminals
+    def __init__(self, partners: Partners, terminals: Terminals, writes: Writes) -> None:
+        self.partners, self.terminals, self.writes = partners, terminals, writes
 
     async def ListPartners(self, request: pb.ListPartnersRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListPartnersResponse:
@@ -49,14 +63,16 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
         partner_id = names.slug("partner_id", request.partner_id)
         if given.kind not in KIND_NAMES:
             raise InvalidArgument.field("partner.kind", "must be MEMBER_UNIT, SIGNED_PARTNER or MERCHANT")
-        created = await self.partners.create(NewPartner(
+        new = NewPartner(
             partner_id=partner_id, community_path=path, kind=KIND_NAMES[given.kind],
             display_name=fields.text("partner.display_name", given.display_name, 200, required=True),
             display_name_en=fields.text("partner.display_name_en", given.display_name_en, 200),
             contact=fields.text("partner.contact", given.contact, 200),
             agreement=fields.text("partner.agreement", given.agreement, 200),
-            placeholder=given.placeholder))
-        return pb.CreatePartnerResponse(partner=partner_pb(created))
+            placeholder=given.placeholder)
+        return await self.writes.once(request, pb.CreatePartnerResponse,
+                                      lambda session: self.partners.create(session, new),
+                                      lambda created: pb.CreatePartnerResponse(partner=partner_pb(created)))
 
     async def SetPartnerState(self, request: pb.SetPartnerStateRequest,
                               context: grpc.aio.ServicerContext) -> pb.SetPartnerStateResponse:
@@ -75,9 +91,13 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
         require_role(*OPERATORS)
         terminal_id = names.slug("terminal_id", request.terminal_id)
         display = fields.text("display_name", request.display_name, 100)
-        issued = await self.terminals.create(merchant.id, terminal_id, display)
-        return pb.CreateTerminalResponse(terminal=terminal_pb(issued.terminal), secret=issued.secret,
-                                         authorization=issued.authorization)
+        held = self.writes.held_key(request)
+        issued: list[IssuedSecret] = []
+        reply = await self.writes.once(
+            request, pb.CreateTerminalResponse,
+            lambda session: self.terminals.create(session, merchant.id, terminal_id, display, held=held),
+            lambda made: pb.CreateTerminalResponse(terminal=terminal_pb(kept(issued, made).terminal)))
+        return await self._with_secret(reply, held, issued)
 
     async def _terminal(self, name: str) -> Terminal:
         merchant_id, terminal_id = names.parse_terminal("name", name)
@@ -88,9 +108,22 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                                    context: grpc.aio.ServicerContext) -> pb.RotateTerminalSecretResponse:
         found = await self._terminal(request.name)
         require_role(*OPERATORS)
-        issued = await self.terminals.rotate_secret(found)
-        return pb.RotateTerminalSecretResponse(terminal=terminal_pb(issued.terminal), secret=issued.secret,
-                                               authorization=issued.authorization)
+        held = self.writes.held_key(request)
+        issued: list[IssuedSecret] = []
+        reply = await self.writes.once(
+            request, pb.RotateTerminalSecretResponse,
+            lambda session: self.terminals.rotate_secret(session, found, held=held),
+            lambda made: pb.RotateTerminalSecretResponse(terminal=terminal_pb(kept(issued, made).terminal)))
+        return await self._with_secret(reply, held, issued)
+
+    async def _with_secret(self, reply: SecretReply, held: str | None, issued: list[IssuedSecret]) -> SecretReply:
+        """The reply with its secret: the one just drawn when the request has no id, else the one
+        derived again for this request id (the first call and every retry alike; the reply
+        stored for retries never holds it)."""
+        terminal_id = reply.terminal.terminal_id
+        secret = issued[-1].secret if held is None else await self.terminals.shown_again(held, terminal_id)
+        reply.secret, reply.authorization = secret, authorization_value(terminal_id, secret)
+        return reply
 
     async def RevokeTerminal(self, request: pb.RevokeTerminalRequest,
                              context: grpc.aio.ServicerContext) -> pb.RevokeTerminalResponse:

@@ -50,7 +50,8 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
                               context: grpc.aio.ServicerContext) -> pb.QuoteRedemptionResponse:
         quote = await self.redemptions.quote(terminal(), request.reward, request.member_session, request.quantity)
         return pb.QuoteRedemptionResponse(points=quote.points, available_points=quote.available_points,
-                                          redeemable=quote.redeemable, refusal_reason=quote.refusal_reason)
+                                          redeemable=quote.redeemable, refusal_reason=quote.refusal_reason,
+                                          refusal_message=quote.refusal_message)
 
     async def Redeem(self, request: pb.RedeemRequest, context: grpc.aio.ServicerContext) -> pb.RedeemResponse:
         row = await self.redemptions.redeem(terminal(), request.reward, request.member_session, request.quantity,

@@ -170,28 +170,115 @@ Global___ProjectCreated: _TypeAlias = ProjectCreated  # noqa: Y015
 
 @_typing.final
 class ProjectClosed(_message.Message):
-    """ProjectClosed: subject `redemption.project.closed`."""
+    """ProjectClosed: subject `redemption.project.closed` — a project ended (done or cancelled)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PROJECT_ID_FIELD_NUMBER: _builtins.int
     COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     community_path: _builtins.str
     outcome: _builtins.str
-    """What came of it (free text)."""
+    """What came of it, or why it was cancelled (free text)."""
+    state: _builtins.str
+    """`DONE` or `CANCELLED`."""
     def __init__(
         self,
         *,
         project_id: _builtins.str = ...,
         community_path: _builtins.str = ...,
         outcome: _builtins.str = ...,
+        state: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "outcome", b"outcome", "project_id", b"project_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "outcome", b"outcome", "project_id", b"project_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProjectClosed: _TypeAlias = ProjectClosed  # noqa: Y015
+
+@_typing.final
+class ProjectStateChanged(_message.Message):
+    """ProjectStateChanged: subject `redemption.project.state_changed` — every change of a
+    project's state after its creation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    FROM_STATE_FIELD_NUMBER: _builtins.int
+    TO_STATE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    community_path: _builtins.str
+    need_id: _builtins.str
+    from_state: _builtins.str
+    """`OPEN`, `IN_PROGRESS`, `DONE` or `CANCELLED`."""
+    to_state: _builtins.str
+    note: _builtins.str
+    actor: _builtins.str
+    """Who made the change (an account)."""
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        need_id: _builtins.str = ...,
+        from_state: _builtins.str = ...,
+        to_state: _builtins.str = ...,
+        note: _builtins.str = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "community_path", b"community_path", "from_state", b"from_state", "need_id", b"need_id", "note", b"note", "project_id", b"project_id", "to_state", b"to_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProjectStateChanged: _TypeAlias = ProjectStateChanged  # noqa: Y015
+
+@_typing.final
+class NeedRecorded(_message.Message):
+    """NeedRecorded: subject `redemption.need.recorded` — a residents' need, recorded against the
+    member unit on duty when it came in (who collects it and marshals resources for it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    DUTY_PARTNER_ID_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    need_id: _builtins.str
+    community_path: _builtins.str
+    title: _builtins.str
+    category: _builtins.str
+    duty_partner_id: _builtins.str
+    """The member unit on duty (a partner id); empty when the community had no rotation."""
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        need_id: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        title: _builtins.str = ...,
+        category: _builtins.str = ...,
+        duty_partner_id: _builtins.str = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receive_time", b"receive_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "community_path", b"community_path", "duty_partner_id", b"duty_partner_id", "need_id", b"need_id", "receive_time", b"receive_time", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NeedRecorded: _TypeAlias = NeedRecorded  # noqa: Y015

@@ -129,8 +129,14 @@ class CreatePartnerRequest(_message.Message):
 
     PARTNER_ID_FIELD_NUMBER: _builtins.int
     PARTNER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     partner_id: _builtins.str
     """1–40 characters of `[a-z0-9-]`."""
+    request_id: _builtins.str
+    """Optional (AIP-155), reused on retry: 1–128 characters of `[A-Za-z0-9._:-]`. The same id
+    again returns the first answer; with a different request it is ALREADY_EXISTS (reason
+    REQUEST_ID_REUSED).
+    """
     @_builtins.property
     def partner(self) -> _resources_pb2.Partner:
         """The partner; `community_path`, `kind` and `display_name` are required; `name`, `state`,
@@ -142,10 +148,11 @@ class CreatePartnerRequest(_message.Message):
         *,
         partner_id: _builtins.str = ...,
         partner: _resources_pb2.Partner | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner", "partner_id", b"partner_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner", b"partner", "partner_id", b"partner_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -229,22 +236,26 @@ class CreateTerminalRequest(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     TERMINAL_ID_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """`merchants/{merchant}`."""
     terminal_id: _builtins.str
     """1–40 characters of `[a-z0-9-]`."""
     display_name: _builtins.str
     """Up to 100 characters."""
+    request_id: _builtins.str
+    """Optional (AIP-155), as in CreatePartnerRequest; a retry is shown the same secret."""
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         terminal_id: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "parent", b"parent", "terminal_id", b"terminal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "parent", b"parent", "request_id", b"request_id", "terminal_id", b"terminal_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,7 +263,9 @@ Global___CreateTerminalRequest: _TypeAlias = CreateTerminalRequest  # noqa: Y015
 
 @_typing.final
 class CreateTerminalResponse(_message.Message):
-    """CreateTerminalResponse carries the terminal and its secret (shown once)."""
+    """CreateTerminalResponse carries the terminal and its secret (shown again only to a retry of
+    the same request id).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -286,16 +299,20 @@ class RotateTerminalSecretRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`merchants/{merchant}/terminals/{terminal}`."""
+    request_id: _builtins.str
+    """Optional (AIP-155), as in CreatePartnerRequest; a retry is shown the same secret."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -303,7 +320,9 @@ Global___RotateTerminalSecretRequest: _TypeAlias = RotateTerminalSecretRequest  
 
 @_typing.final
 class RotateTerminalSecretResponse(_message.Message):
-    """RotateTerminalSecretResponse carries the new secret (shown once)."""
+    """RotateTerminalSecretResponse carries the new secret (shown again only to a retry of the same
+    request id).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

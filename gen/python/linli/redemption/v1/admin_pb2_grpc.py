@@ -105,7 +105,7 @@ class PartnerServiceServicer:
 
     def CreatePartner(self, request, context):
         """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
-        is taken).
+        is taken). Idempotent by request id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,8 +120,11 @@ class PartnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateTerminal(self, request, context):
-        """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
-        time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
+        """CreateTerminal registers a POS terminal for a merchant and returns its secret (stored
+        hashed, never in clear); a taken terminal id is ALREADY_EXISTS. Idempotent by request id:
+        a retry is shown the same secret for LINLI_TERMINAL_SECRET_REPLAY_HOURS (24 h) while it is
+        the terminal's current secret — after that, or once the secret was replaced or the
+        terminal revoked, FAILED_PRECONDITION (reason SECRET_NOT_HELD): rotate it with a new id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +132,7 @@ class PartnerServiceServicer:
 
     def RotateTerminalSecret(self, request, context):
         """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once.
+        Idempotent by request id, the secret shown again as for CreateTerminal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,18 +44,23 @@ class PartnerServiceStub:
     """GetPartner returns one partner."""
     CreatePartner: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreatePartnerRequest, _admin_pb2.CreatePartnerResponse]
     """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
-    is taken).
+    is taken). Idempotent by request id.
     """
     SetPartnerState: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPartnerStateRequest, _admin_pb2.SetPartnerStateResponse]
     """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
     refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
     """
     CreateTerminal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateTerminalRequest, _admin_pb2.CreateTerminalResponse]
-    """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
-    time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
+    """CreateTerminal registers a POS terminal for a merchant and returns its secret (stored
+    hashed, never in clear); a taken terminal id is ALREADY_EXISTS. Idempotent by request id:
+    a retry is shown the same secret for LINLI_TERMINAL_SECRET_REPLAY_HOURS (24 h) while it is
+    the terminal's current secret — after that, or once the secret was replaced or the
+    terminal revoked, FAILED_PRECONDITION (reason SECRET_NOT_HELD): rotate it with a new id.
     """
     RotateTerminalSecret: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RotateTerminalSecretRequest, _admin_pb2.RotateTerminalSecretResponse]
-    """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once."""
+    """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once.
+    Idempotent by request id, the secret shown again as for CreateTerminal.
+    """
     RevokeTerminal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeTerminalRequest, _admin_pb2.RevokeTerminalResponse]
     """RevokeTerminal stops a terminal for good (idempotent)."""
     ListTerminals: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListTerminalsRequest, _admin_pb2.ListTerminalsResponse]
@@ -77,18 +82,23 @@ class PartnerServiceAsyncStub(PartnerServiceStub):
     """GetPartner returns one partner."""
     CreatePartner: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreatePartnerRequest, _admin_pb2.CreatePartnerResponse]  # type: ignore[assignment]
     """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
-    is taken).
+    is taken). Idempotent by request id.
     """
     SetPartnerState: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPartnerStateRequest, _admin_pb2.SetPartnerStateResponse]  # type: ignore[assignment]
     """SetPartnerState suspends or reactivates a partner; a suspended merchant's terminals are
     refused (UNAUTHENTICATED, reason MERCHANT_SUSPENDED) until it is active again.
     """
     CreateTerminal: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateTerminalRequest, _admin_pb2.CreateTerminalResponse]  # type: ignore[assignment]
-    """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
-    time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
+    """CreateTerminal registers a POS terminal for a merchant and returns its secret (stored
+    hashed, never in clear); a taken terminal id is ALREADY_EXISTS. Idempotent by request id:
+    a retry is shown the same secret for LINLI_TERMINAL_SECRET_REPLAY_HOURS (24 h) while it is
+    the terminal's current secret — after that, or once the secret was replaced or the
+    terminal revoked, FAILED_PRECONDITION (reason SECRET_NOT_HELD): rotate it with a new id.
     """
     RotateTerminalSecret: _aio.UnaryUnaryMultiCallable[_admin_pb2.RotateTerminalSecretRequest, _admin_pb2.RotateTerminalSecretResponse]  # type: ignore[assignment]
-    """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once."""
+    """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once.
+    Idempotent by request id, the secret shown again as for CreateTerminal.
+    """
     RevokeTerminal: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeTerminalRequest, _admin_pb2.RevokeTerminalResponse]  # type: ignore[assignment]
     """RevokeTerminal stops a terminal for good (idempotent)."""
     ListTerminals: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListTerminalsRequest, _admin_pb2.ListTerminalsResponse]  # type: ignore[assignment]
@@ -125,7 +135,7 @@ class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.CreatePartnerResponse, _abc.Awaitable[_admin_pb2.CreatePartnerResponse]]:
         """CreatePartner adds a member unit, signed partner or merchant (ALREADY_EXISTS when the id
-        is taken).
+        is taken). Idempotent by request id.
         """
 
     @_abc_1.abstractmethod
@@ -144,8 +154,11 @@ class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.CreateTerminalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.CreateTerminalResponse, _abc.Awaitable[_admin_pb2.CreateTerminalResponse]]:
-        """CreateTerminal registers a POS terminal for a merchant and returns its secret — the only
-        time the secret is shown (it is stored hashed); a taken terminal id is ALREADY_EXISTS.
+        """CreateTerminal registers a POS terminal for a merchant and returns its secret (stored
+        hashed, never in clear); a taken terminal id is ALREADY_EXISTS. Idempotent by request id:
+        a retry is shown the same secret for LINLI_TERMINAL_SECRET_REPLAY_HOURS (24 h) while it is
+        the terminal's current secret — after that, or once the secret was replaced or the
+        terminal revoked, FAILED_PRECONDITION (reason SECRET_NOT_HELD): rotate it with a new id.
         """
 
     @_abc_1.abstractmethod
@@ -154,7 +167,9 @@ class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RotateTerminalSecretRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RotateTerminalSecretResponse, _abc.Awaitable[_admin_pb2.RotateTerminalSecretResponse]]:
-        """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once."""
+        """RotateTerminalSecret replaces a terminal's secret; the old one stops working at once.
+        Idempotent by request id, the secret shown again as for CreateTerminal.
+        """
 
     @_abc_1.abstractmethod
     def RevokeTerminal(

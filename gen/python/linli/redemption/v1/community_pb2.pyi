@@ -20,6 +20,32 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _NeedState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _NeedStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NeedState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    NEED_STATE_UNSPECIFIED: _NeedState.ValueType  # 0
+    NEED_STATE_OPEN: _NeedState.ValueType  # 1
+    """Waiting for a project."""
+    NEED_STATE_MATCHED: _NeedState.ValueType  # 2
+    """A live project has it."""
+    NEED_STATE_MET: _NeedState.ValueType  # 3
+    """Its project is done."""
+
+class NeedState(_NeedState, metaclass=_NeedStateEnumTypeWrapper):
+    """NeedState is how far a need is from being met."""
+
+NEED_STATE_UNSPECIFIED: NeedState.ValueType  # 0
+NEED_STATE_OPEN: NeedState.ValueType  # 1
+"""Waiting for a project."""
+NEED_STATE_MATCHED: NeedState.ValueType  # 2
+"""A live project has it."""
+NEED_STATE_MET: NeedState.ValueType  # 3
+"""Its project is done."""
+Global___NeedState: _TypeAlias = NeedState  # noqa: Y015
+
 class _ProjectState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -28,14 +54,28 @@ class _ProjectStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProjectS
     DESCRIPTOR: _descriptor.EnumDescriptor
     PROJECT_STATE_UNSPECIFIED: _ProjectState.ValueType  # 0
     PROJECT_STATE_OPEN: _ProjectState.ValueType  # 1
+    """Matched, not started yet."""
     PROJECT_STATE_CLOSED: _ProjectState.ValueType  # 2
+    """As a filter in ListProjects: DONE or CANCELLED. (Before DONE and CANCELLED existed a
+    closed project was CLOSED; such projects are DONE now, and no project is CLOSED.)
+    """
+    PROJECT_STATE_IN_PROGRESS: _ProjectState.ValueType  # 3
+    PROJECT_STATE_DONE: _ProjectState.ValueType  # 4
+    PROJECT_STATE_CANCELLED: _ProjectState.ValueType  # 5
 
 class ProjectState(_ProjectState, metaclass=_ProjectStateEnumTypeWrapper):
-    """ProjectState is whether a project is running."""
+    """ProjectState is where a project is: OPEN → IN_PROGRESS → DONE, or CANCELLED before DONE."""
 
 PROJECT_STATE_UNSPECIFIED: ProjectState.ValueType  # 0
 PROJECT_STATE_OPEN: ProjectState.ValueType  # 1
+"""Matched, not started yet."""
 PROJECT_STATE_CLOSED: ProjectState.ValueType  # 2
+"""As a filter in ListProjects: DONE or CANCELLED. (Before DONE and CANCELLED existed a
+closed project was CLOSED; such projects are DONE now, and no project is CLOSED.)
+"""
+PROJECT_STATE_IN_PROGRESS: ProjectState.ValueType  # 3
+PROJECT_STATE_DONE: ProjectState.ValueType  # 4
+PROJECT_STATE_CANCELLED: ProjectState.ValueType  # 5
 Global___ProjectState: _TypeAlias = ProjectState  # noqa: Y015
 
 @_typing.final
@@ -253,14 +293,31 @@ class Need(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     RAISED_BY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    DUTY_PARTNER_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     need_id: _builtins.str
     community_path: _builtins.str
     title: _builtins.str
     detail: _builtins.str
     raised_by: _builtins.str
     """Who raised it (free text: a resident, a compound, a grid worker)."""
+    category: _builtins.str
+    """What kind of help, a slug (e.g. `elderly-meals`): resources of the same category match it."""
+    duty_partner_id: _builtins.str
+    """The member unit on duty when it came in (a partner id); empty when the community had no
+    rotation then.
+    """
+    state: Global___NeedState.ValueType
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was recorded."""
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """When it came in (may be before it was recorded)."""
+
     def __init__(
         self,
         *,
@@ -270,10 +327,14 @@ class Need(_message.Message):
         detail: _builtins.str = ...,
         raised_by: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        category: _builtins.str = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        duty_partner_id: _builtins.str = ...,
+        state: Global___NeedState.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "receive_time", b"receive_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "create_time", b"create_time", "detail", b"detail", "need_id", b"need_id", "raised_by", b"raised_by", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "community_path", b"community_path", "create_time", b"create_time", "detail", b"detail", "duty_partner_id", b"duty_partner_id", "need_id", b"need_id", "raised_by", b"raised_by", "receive_time", b"receive_time", "state", b"state", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -291,14 +352,30 @@ class Resource(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     PARTNER_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FROM_FIELD_NUMBER: _builtins.int
+    AVAILABLE_UNTIL_FIELD_NUMBER: _builtins.int
+    WEEKDAYS_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
     resource_id: _builtins.str
     community_path: _builtins.str
     title: _builtins.str
     detail: _builtins.str
     partner_id: _builtins.str
     """The partner offering it."""
+    category: _builtins.str
+    """What kind of help it gives, a slug (matched against needs' categories)."""
+    available_from: _builtins.str
+    """First and last day it is available, `YYYY-MM-DD` (China time); empty: open-ended."""
+    available_until: _builtins.str
+    capacity: _builtins.int
+    """How many live (open or in-progress) projects it can serve at once; 0: no limit."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def weekdays(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """ISO weekdays it serves (1 = Monday … 7 = Sunday); empty: every day."""
+
     def __init__(
         self,
         *,
@@ -308,10 +385,15 @@ class Resource(_message.Message):
         detail: _builtins.str = ...,
         partner_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        category: _builtins.str = ...,
+        available_from: _builtins.str = ...,
+        available_until: _builtins.str = ...,
+        weekdays: _abc.Iterable[_builtins.int] | None = ...,
+        capacity: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "create_time", b"create_time", "detail", b"detail", "partner_id", b"partner_id", "resource_id", b"resource_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_from", b"available_from", "available_until", b"available_until", "capacity", b"capacity", "category", b"category", "community_path", b"community_path", "create_time", b"create_time", "detail", b"detail", "partner_id", b"partner_id", "resource_id", b"resource_id", "title", b"title", "weekdays", b"weekdays"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -333,6 +415,7 @@ class Project(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     community_path: _builtins.str
     title: _builtins.str
@@ -340,12 +423,19 @@ class Project(_message.Message):
     owner: _builtins.str
     state: Global___ProjectState.ValueType
     outcome: _builtins.str
+    """What came of it (DONE), or why it was cancelled (CANCELLED)."""
     @_builtins.property
     def resource_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def close_time(self) -> _timestamp_pb2.Timestamp: ...
+    def close_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ended (DONE or CANCELLED)."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When its state last changed."""
+
     def __init__(
         self,
         *,
@@ -359,14 +449,52 @@ class Project(_message.Message):
         outcome: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "community_path", b"community_path", "create_time", b"create_time", "need_id", b"need_id", "outcome", b"outcome", "owner", b"owner", "project_id", b"project_id", "resource_ids", b"resource_ids", "state", b"state", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "community_path", b"community_path", "create_time", b"create_time", "need_id", b"need_id", "outcome", b"outcome", "owner", b"owner", "project_id", b"project_id", "resource_ids", b"resource_ids", "state", b"state", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Project: _TypeAlias = Project  # noqa: Y015
+
+@_typing.final
+class ProjectChange(_message.Message):
+    """ProjectChange is one change of a project's state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STATE_FIELD_NUMBER: _builtins.int
+    TO_STATE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    from_state: Global___ProjectState.ValueType
+    """UNSPECIFIED for the project's creation."""
+    to_state: Global___ProjectState.ValueType
+    note: _builtins.str
+    """Why (the outcome when done, the reason when cancelled)."""
+    actor: _builtins.str
+    """Who made the change (the caller's account)."""
+    @_builtins.property
+    def change_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_state: Global___ProjectState.ValueType = ...,
+        to_state: Global___ProjectState.ValueType = ...,
+        note: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        change_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change_time", b"change_time", "from_state", b"from_state", "note", b"note", "to_state", b"to_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProjectChange: _TypeAlias = ProjectChange  # noqa: Y015
 
 @_typing.final
 class CreateNeedRequest(_message.Message):
@@ -378,6 +506,9 @@ class CreateNeedRequest(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     RAISED_BY_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     title: _builtins.str
     """Required, up to 200 characters."""
@@ -385,6 +516,14 @@ class CreateNeedRequest(_message.Message):
     """Up to 2000 characters."""
     raised_by: _builtins.str
     """Up to 200 characters."""
+    category: _builtins.str
+    """Required: 1–63 characters of `[a-z0-9_-]` (e.g. `elderly-meals`)."""
+    request_id: _builtins.str
+    """Optional, reused on retry (see the service)."""
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """When it came in; unset: now. Not in the future, not more than 366 days ago."""
+
     def __init__(
         self,
         *,
@@ -392,10 +531,13 @@ class CreateNeedRequest(_message.Message):
         title: _builtins.str = ...,
         detail: _builtins.str = ...,
         raised_by: _builtins.str = ...,
+        category: _builtins.str = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receive_time", b"receive_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "detail", b"detail", "raised_by", b"raised_by", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "community_path", b"community_path", "detail", b"detail", "raised_by", b"raised_by", "receive_time", b"receive_time", "request_id", b"request_id", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -432,19 +574,23 @@ class ListNeedsRequest(_message.Message):
     COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    state: Global___NeedState.ValueType
+    """Only this state (UNSPECIFIED: all)."""
     def __init__(
         self,
         *,
         community_path: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        state: Global___NeedState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -485,11 +631,32 @@ class CreateResourceRequest(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     PARTNER_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FROM_FIELD_NUMBER: _builtins.int
+    AVAILABLE_UNTIL_FIELD_NUMBER: _builtins.int
+    WEEKDAYS_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     title: _builtins.str
+    """Required, up to 200 characters."""
     detail: _builtins.str
+    """Up to 2000 characters."""
     partner_id: _builtins.str
-    """A partner of the community."""
+    """A partner of the community or of a place above it."""
+    category: _builtins.str
+    """Required: 1–63 characters of `[a-z0-9_-]`."""
+    available_from: _builtins.str
+    """`YYYY-MM-DD` or empty; `available_until` not before `available_from`."""
+    available_until: _builtins.str
+    capacity: _builtins.int
+    """0 … 10 000 live projects at once; 0: no limit."""
+    request_id: _builtins.str
+    """Optional, reused on retry (see the service)."""
+    @_builtins.property
+    def weekdays(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Different ISO weekdays 1–7; empty: every day."""
+
     def __init__(
         self,
         *,
@@ -497,10 +664,16 @@ class CreateResourceRequest(_message.Message):
         title: _builtins.str = ...,
         detail: _builtins.str = ...,
         partner_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        available_from: _builtins.str = ...,
+        available_until: _builtins.str = ...,
+        weekdays: _abc.Iterable[_builtins.int] | None = ...,
+        capacity: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "detail", b"detail", "partner_id", b"partner_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_from", b"available_from", "available_until", b"available_until", "capacity", b"capacity", "category", b"category", "community_path", b"community_path", "detail", b"detail", "partner_id", b"partner_id", "request_id", b"request_id", "title", b"title", "weekdays", b"weekdays"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -581,6 +754,142 @@ class ListResourcesResponse(_message.Message):
 Global___ListResourcesResponse: _TypeAlias = ListResourcesResponse  # noqa: Y015
 
 @_typing.final
+class SuggestResourcesRequest(_message.Message):
+    """SuggestResourcesRequest names the need."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    NEED_ID_FIELD_NUMBER: _builtins.int
+    MAX_SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    need_id: _builtins.str
+    max_suggestions: _builtins.int
+    """1 … 50; 0 means 10."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        need_id: _builtins.str = ...,
+        max_suggestions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "max_suggestions", b"max_suggestions", "need_id", b"need_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestResourcesRequest: _TypeAlias = SuggestResourcesRequest  # noqa: Y015
+
+@_typing.final
+class MatchReason(_message.Message):
+    """MatchReason is one reason for a suggestion's place."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_EN_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    AGAINST_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """Stable: CATEGORY_MATCH, AVAILABLE, SAME_COMMUNITY, FROM_ABOVE, ON_DUTY_UNIT, CAPACITY_LEFT,
+    NO_CAPACITY_LIMIT, SERVES_EVERY_DAY, SERVES_THAT_DAY, NOT_THAT_DAY, and against it
+    PARTNER_SUSPENDED, NOT_YET_AVAILABLE, NO_LONGER_AVAILABLE, FULLY_COMMITTED.
+    """
+    description: _builtins.str
+    """For people, in Chinese."""
+    description_en: _builtins.str
+    points: _builtins.int
+    """What it adds to the score."""
+    against: _builtins.bool
+    """True when it makes the resource unavailable."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        description_en: _builtins.str = ...,
+        points: _builtins.int = ...,
+        against: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["against", b"against", "code", b"code", "description", b"description", "description_en", b"description_en", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchReason: _TypeAlias = MatchReason  # noqa: Y015
+
+@_typing.final
+class ResourceSuggestion(_message.Message):
+    """ResourceSuggestion is one resource that could meet the need."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    RANK_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    PARTNER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    rank: _builtins.int
+    """1 for the best."""
+    score: _builtins.int
+    """The sum of the reasons' points."""
+    available: _builtins.bool
+    """False when a reason is against it (it is listed after every available one)."""
+    partner_display_name: _builtins.str
+    """The display name of the partner offering it."""
+    @_builtins.property
+    def resource(self) -> Global___Resource: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchReason]: ...
+    def __init__(
+        self,
+        *,
+        resource: Global___Resource | None = ...,
+        rank: _builtins.int = ...,
+        score: _builtins.int = ...,
+        available: _builtins.bool = ...,
+        reasons: _abc.Iterable[Global___MatchReason] | None = ...,
+        partner_display_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resource", b"resource"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "partner_display_name", b"partner_display_name", "rank", b"rank", "reasons", b"reasons", "resource", b"resource", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResourceSuggestion: _TypeAlias = ResourceSuggestion  # noqa: Y015
+
+@_typing.final
+class SuggestResourcesResponse(_message.Message):
+    """SuggestResourcesResponse carries the need and the suggestions, best first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEED_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def need(self) -> Global___Need: ...
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResourceSuggestion]: ...
+    def __init__(
+        self,
+        *,
+        need: Global___Need | None = ...,
+        suggestions: _abc.Iterable[Global___ResourceSuggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["need", b"need"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["need", b"need", "suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestResourcesResponse: _TypeAlias = SuggestResourcesResponse  # noqa: Y015
+
+@_typing.final
 class CreateProjectRequest(_message.Message):
     """CreateProjectRequest matches a need with resources."""
 
@@ -595,12 +904,13 @@ class CreateProjectRequest(_message.Message):
     community_path: _builtins.str
     title: _builtins.str
     need_id: _builtins.str
+    """An open need of the community."""
     owner: _builtins.str
     """Required, up to 200 characters."""
     request_id: _builtins.str
     @_builtins.property
     def resource_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """1 … 20 resources of the community."""
+        """1 … 20 resources of the community or of places above it."""
 
     def __init__(
         self,
@@ -641,6 +951,218 @@ class CreateProjectResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateProjectResponse: _TypeAlias = CreateProjectResponse  # noqa: Y015
+
+@_typing.final
+class GetProjectRequest(_message.Message):
+    """GetProjectRequest names the project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    project_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProjectRequest: _TypeAlias = GetProjectRequest  # noqa: Y015
+
+@_typing.final
+class GetProjectResponse(_message.Message):
+    """GetProjectResponse carries the project and its history, oldest change first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> Global___Project: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProjectChange]: ...
+    def __init__(
+        self,
+        *,
+        project: Global___Project | None = ...,
+        history: _abc.Iterable[Global___ProjectChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProjectResponse: _TypeAlias = GetProjectResponse  # noqa: Y015
+
+@_typing.final
+class StartProjectRequest(_message.Message):
+    """StartProjectRequest names the project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    project_id: _builtins.str
+    note: _builtins.str
+    """Optional, up to 2000 characters."""
+    request_id: _builtins.str
+    """Optional, reused on retry (see the service)."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "note", b"note", "project_id", b"project_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartProjectRequest: _TypeAlias = StartProjectRequest  # noqa: Y015
+
+@_typing.final
+class StartProjectResponse(_message.Message):
+    """StartProjectResponse carries the project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> Global___Project: ...
+    def __init__(
+        self,
+        *,
+        project: Global___Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartProjectResponse: _TypeAlias = StartProjectResponse  # noqa: Y015
+
+@_typing.final
+class CompleteProjectRequest(_message.Message):
+    """CompleteProjectRequest names the project and its outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    project_id: _builtins.str
+    outcome: _builtins.str
+    """Required, up to 2000 characters."""
+    request_id: _builtins.str
+    """Optional, reused on retry (see the service)."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "outcome", b"outcome", "project_id", b"project_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteProjectRequest: _TypeAlias = CompleteProjectRequest  # noqa: Y015
+
+@_typing.final
+class CompleteProjectResponse(_message.Message):
+    """CompleteProjectResponse carries the project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> Global___Project: ...
+    def __init__(
+        self,
+        *,
+        project: Global___Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteProjectResponse: _TypeAlias = CompleteProjectResponse  # noqa: Y015
+
+@_typing.final
+class CancelProjectRequest(_message.Message):
+    """CancelProjectRequest names the project and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    project_id: _builtins.str
+    reason: _builtins.str
+    """Required, up to 2000 characters."""
+    request_id: _builtins.str
+    """Optional, reused on retry (see the service)."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "project_id", b"project_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelProjectRequest: _TypeAlias = CancelProjectRequest  # noqa: Y015
+
+@_typing.final
+class CancelProjectResponse(_message.Message):
+    """CancelProjectResponse carries the project."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def project(self) -> Global___Project: ...
+    def __init__(
+        self,
+        *,
+        project: Global___Project | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelProjectResponse: _TypeAlias = CancelProjectResponse  # noqa: Y015
 
 @_typing.final
 class CloseProjectRequest(_message.Message):

@@ -27,10 +27,16 @@ if _version_not_supported:
 
 class CommunityServiceStub:
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     def __init__(self, channel):
@@ -74,10 +80,35 @@ class CommunityServiceStub:
                 request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.ListResourcesRequest.SerializeToString,
                 response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.ListResourcesResponse.FromString,
                 _registered_method=True)
+        self.SuggestResources = channel.unary_unary(
+                '/linli.redemption.v1.CommunityService/SuggestResources',
+                request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesResponse.FromString,
+                _registered_method=True)
         self.CreateProject = channel.unary_unary(
                 '/linli.redemption.v1.CommunityService/CreateProject',
                 request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectRequest.SerializeToString,
                 response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectResponse.FromString,
+                _registered_method=True)
+        self.GetProject = channel.unary_unary(
+                '/linli.redemption.v1.CommunityService/GetProject',
+                request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectResponse.FromString,
+                _registered_method=True)
+        self.StartProject = channel.unary_unary(
+                '/linli.redemption.v1.CommunityService/StartProject',
+                request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectResponse.FromString,
+                _registered_method=True)
+        self.CompleteProject = channel.unary_unary(
+                '/linli.redemption.v1.CommunityService/CompleteProject',
+                request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectResponse.FromString,
+                _registered_method=True)
+        self.CancelProject = channel.unary_unary(
+                '/linli.redemption.v1.CommunityService/CancelProject',
+                request_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectResponse.FromString,
                 _registered_method=True)
         self.CloseProject = channel.unary_unary(
                 '/linli.redemption.v1.CommunityService/CloseProject',
@@ -93,10 +124,16 @@ class CommunityServiceStub:
 
 class CommunityServiceServicer:
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     def SetDutyRotation(self, request, context):
@@ -122,21 +159,22 @@ class CommunityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateNeed(self, request, context):
-        """CreateNeed records a residents' need.
+        """CreateNeed records a residents' need against the member unit on duty when it came in.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListNeeds(self, request, context):
-        """ListNeeds lists a community's needs, newest first.
+        """ListNeeds lists a community's needs, newest first, optionally in one state.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateResource(self, request, context):
-        """CreateResource records a resource a partner offers.
+        """CreateResource records a resource a partner of the community (or of a place above it)
+        offers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,22 +187,65 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestResources(self, request, context):
+        """SuggestResources ranks the resources that could meet a need — its category, offered in its
+        community or above it — best first, available ones before unavailable ones, each with the
+        reasons for its place (community, availability, capacity, the unit on duty, weekdays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateProject(self, request, context):
-        """CreateProject matches a need with resources under an owner (idempotent by request id).
+        """CreateProject matches an open need with resources under an owner (idempotent by request
+        id); the need becomes MATCHED. A need that is not open is FAILED_PRECONDITION
+        (NEED_NOT_OPEN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProject(self, request, context):
+        """GetProject returns a project and its history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartProject(self, request, context):
+        """StartProject moves an open project to IN_PROGRESS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteProject(self, request, context):
+        """CompleteProject moves a project in progress to DONE with its outcome; its need is MET.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelProject(self, request, context):
+        """CancelProject moves an open or in-progress project to CANCELLED with the reason; its need
+        is open again (unless another live project has it). Any other change of state is
+        FAILED_PRECONDITION (PROJECT_STATE_CHANGE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CloseProject(self, request, context):
-        """CloseProject closes an open project with its outcome (closing a closed one returns it).
+        """CloseProject completes a project with its outcome, starting it first if it is still open
+        (closing a done one again with the same outcome returns it). Kept for older clients: use
+        StartProject and CompleteProject.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListProjects(self, request, context):
-        """ListProjects lists a community's projects, newest first, optionally only open or closed.
+        """ListProjects lists a community's projects, newest first, optionally in one state.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,10 +289,35 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.ListResourcesRequest.FromString,
                     response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.ListResourcesResponse.SerializeToString,
             ),
+            'SuggestResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestResources,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesResponse.SerializeToString,
+            ),
             'CreateProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProject,
                     request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectRequest.FromString,
                     response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectResponse.SerializeToString,
+            ),
+            'GetProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProject,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectResponse.SerializeToString,
+            ),
+            'StartProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartProject,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectResponse.SerializeToString,
+            ),
+            'CompleteProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteProject,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectResponse.SerializeToString,
+            ),
+            'CancelProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelProject,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectResponse.SerializeToString,
             ),
             'CloseProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseProject,
@@ -233,10 +339,16 @@ def add_CommunityServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class CommunityService:
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     @staticmethod
@@ -429,6 +541,33 @@ class CommunityService:
             _registered_method=True)
 
     @staticmethod
+    def SuggestResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.CommunityService/SuggestResources',
+            linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_community__pb2.SuggestResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateProject(request,
             target,
             options=(),
@@ -445,6 +584,114 @@ class CommunityService:
             '/linli.redemption.v1.CommunityService/CreateProject',
             linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectRequest.SerializeToString,
             linli_dot_redemption_dot_v1_dot_community__pb2.CreateProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.CommunityService/GetProject',
+            linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_community__pb2.GetProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.CommunityService/StartProject',
+            linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_community__pb2.StartProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.CommunityService/CompleteProject',
+            linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_community__pb2.CompleteProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.CommunityService/CancelProject',
+            linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_community__pb2.CancelProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

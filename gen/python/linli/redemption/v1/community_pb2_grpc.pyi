@@ -28,10 +28,16 @@ GRPC_VERSION: str
 
 class CommunityServiceStub:
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     @_typing.overload
@@ -47,27 +53,57 @@ class CommunityServiceStub:
     SwapDuty: _grpc.UnaryUnaryMultiCallable[_community_pb2.SwapDutyRequest, _community_pb2.SwapDutyResponse]
     """SwapDuty exchanges the units on duty in two periods (idempotent by request id)."""
     CreateNeed: _grpc.UnaryUnaryMultiCallable[_community_pb2.CreateNeedRequest, _community_pb2.CreateNeedResponse]
-    """CreateNeed records a residents' need."""
+    """CreateNeed records a residents' need against the member unit on duty when it came in."""
     ListNeeds: _grpc.UnaryUnaryMultiCallable[_community_pb2.ListNeedsRequest, _community_pb2.ListNeedsResponse]
-    """ListNeeds lists a community's needs, newest first."""
+    """ListNeeds lists a community's needs, newest first, optionally in one state."""
     CreateResource: _grpc.UnaryUnaryMultiCallable[_community_pb2.CreateResourceRequest, _community_pb2.CreateResourceResponse]
-    """CreateResource records a resource a partner offers."""
+    """CreateResource records a resource a partner of the community (or of a place above it)
+    offers.
+    """
     ListResources: _grpc.UnaryUnaryMultiCallable[_community_pb2.ListResourcesRequest, _community_pb2.ListResourcesResponse]
     """ListResources lists a community's resources, newest first."""
+    SuggestResources: _grpc.UnaryUnaryMultiCallable[_community_pb2.SuggestResourcesRequest, _community_pb2.SuggestResourcesResponse]
+    """SuggestResources ranks the resources that could meet a need — its category, offered in its
+    community or above it — best first, available ones before unavailable ones, each with the
+    reasons for its place (community, availability, capacity, the unit on duty, weekdays).
+    """
     CreateProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.CreateProjectRequest, _community_pb2.CreateProjectResponse]
-    """CreateProject matches a need with resources under an owner (idempotent by request id)."""
+    """CreateProject matches an open need with resources under an owner (idempotent by request
+    id); the need becomes MATCHED. A need that is not open is FAILED_PRECONDITION
+    (NEED_NOT_OPEN).
+    """
+    GetProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.GetProjectRequest, _community_pb2.GetProjectResponse]
+    """GetProject returns a project and its history."""
+    StartProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.StartProjectRequest, _community_pb2.StartProjectResponse]
+    """StartProject moves an open project to IN_PROGRESS."""
+    CompleteProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.CompleteProjectRequest, _community_pb2.CompleteProjectResponse]
+    """CompleteProject moves a project in progress to DONE with its outcome; its need is MET."""
+    CancelProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.CancelProjectRequest, _community_pb2.CancelProjectResponse]
+    """CancelProject moves an open or in-progress project to CANCELLED with the reason; its need
+    is open again (unless another live project has it). Any other change of state is
+    FAILED_PRECONDITION (PROJECT_STATE_CHANGE_NOT_ALLOWED).
+    """
     CloseProject: _grpc.UnaryUnaryMultiCallable[_community_pb2.CloseProjectRequest, _community_pb2.CloseProjectResponse]
-    """CloseProject closes an open project with its outcome (closing a closed one returns it)."""
+    """CloseProject completes a project with its outcome, starting it first if it is still open
+    (closing a done one again with the same outcome returns it). Kept for older clients: use
+    StartProject and CompleteProject.
+    """
     ListProjects: _grpc.UnaryUnaryMultiCallable[_community_pb2.ListProjectsRequest, _community_pb2.ListProjectsResponse]
-    """ListProjects lists a community's projects, newest first, optionally only open or closed."""
+    """ListProjects lists a community's projects, newest first, optionally in one state."""
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -80,26 +116,56 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     SwapDuty: _aio.UnaryUnaryMultiCallable[_community_pb2.SwapDutyRequest, _community_pb2.SwapDutyResponse]  # type: ignore[assignment]
     """SwapDuty exchanges the units on duty in two periods (idempotent by request id)."""
     CreateNeed: _aio.UnaryUnaryMultiCallable[_community_pb2.CreateNeedRequest, _community_pb2.CreateNeedResponse]  # type: ignore[assignment]
-    """CreateNeed records a residents' need."""
+    """CreateNeed records a residents' need against the member unit on duty when it came in."""
     ListNeeds: _aio.UnaryUnaryMultiCallable[_community_pb2.ListNeedsRequest, _community_pb2.ListNeedsResponse]  # type: ignore[assignment]
-    """ListNeeds lists a community's needs, newest first."""
+    """ListNeeds lists a community's needs, newest first, optionally in one state."""
     CreateResource: _aio.UnaryUnaryMultiCallable[_community_pb2.CreateResourceRequest, _community_pb2.CreateResourceResponse]  # type: ignore[assignment]
-    """CreateResource records a resource a partner offers."""
+    """CreateResource records a resource a partner of the community (or of a place above it)
+    offers.
+    """
     ListResources: _aio.UnaryUnaryMultiCallable[_community_pb2.ListResourcesRequest, _community_pb2.ListResourcesResponse]  # type: ignore[assignment]
     """ListResources lists a community's resources, newest first."""
+    SuggestResources: _aio.UnaryUnaryMultiCallable[_community_pb2.SuggestResourcesRequest, _community_pb2.SuggestResourcesResponse]  # type: ignore[assignment]
+    """SuggestResources ranks the resources that could meet a need — its category, offered in its
+    community or above it — best first, available ones before unavailable ones, each with the
+    reasons for its place (community, availability, capacity, the unit on duty, weekdays).
+    """
     CreateProject: _aio.UnaryUnaryMultiCallable[_community_pb2.CreateProjectRequest, _community_pb2.CreateProjectResponse]  # type: ignore[assignment]
-    """CreateProject matches a need with resources under an owner (idempotent by request id)."""
+    """CreateProject matches an open need with resources under an owner (idempotent by request
+    id); the need becomes MATCHED. A need that is not open is FAILED_PRECONDITION
+    (NEED_NOT_OPEN).
+    """
+    GetProject: _aio.UnaryUnaryMultiCallable[_community_pb2.GetProjectRequest, _community_pb2.GetProjectResponse]  # type: ignore[assignment]
+    """GetProject returns a project and its history."""
+    StartProject: _aio.UnaryUnaryMultiCallable[_community_pb2.StartProjectRequest, _community_pb2.StartProjectResponse]  # type: ignore[assignment]
+    """StartProject moves an open project to IN_PROGRESS."""
+    CompleteProject: _aio.UnaryUnaryMultiCallable[_community_pb2.CompleteProjectRequest, _community_pb2.CompleteProjectResponse]  # type: ignore[assignment]
+    """CompleteProject moves a project in progress to DONE with its outcome; its need is MET."""
+    CancelProject: _aio.UnaryUnaryMultiCallable[_community_pb2.CancelProjectRequest, _community_pb2.CancelProjectResponse]  # type: ignore[assignment]
+    """CancelProject moves an open or in-progress project to CANCELLED with the reason; its need
+    is open again (unless another live project has it). Any other change of state is
+    FAILED_PRECONDITION (PROJECT_STATE_CHANGE_NOT_ALLOWED).
+    """
     CloseProject: _aio.UnaryUnaryMultiCallable[_community_pb2.CloseProjectRequest, _community_pb2.CloseProjectResponse]  # type: ignore[assignment]
-    """CloseProject closes an open project with its outcome (closing a closed one returns it)."""
+    """CloseProject completes a project with its outcome, starting it first if it is still open
+    (closing a done one again with the same outcome returns it). Kept for older clients: use
+    StartProject and CompleteProject.
+    """
     ListProjects: _aio.UnaryUnaryMultiCallable[_community_pb2.ListProjectsRequest, _community_pb2.ListProjectsResponse]  # type: ignore[assignment]
-    """ListProjects lists a community's projects, newest first, optionally only open or closed."""
+    """ListProjects lists a community's projects, newest first, optionally in one state."""
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """CommunityService: the member units' rotating duty and the three lists of a community —
-    needs (from residents), resources (offered by partners) and projects (a need matched with
-    resources, with an owner and a status). Reads need a token whose scope reaches the
-    community; writes need community_worker or wider. Project creation and closing publish
-    `redemption.project.created` / `redemption.project.closed`.
+    needs (from residents, each recorded against the member unit on duty when it came in),
+    resources (offered by partners, with a category and availability) and projects (a need
+    matched with resources, with an owner and a status: open → in progress → done, or
+    cancelled, with its history). SuggestResources ranks the resources that could meet a need,
+    with the reason for each. Reads need a token whose scope reaches the community; writes need
+    community_worker or wider. Events: `redemption.need.recorded`, `redemption.project.created`,
+    `redemption.project.state_changed` and, when a project ends, `redemption.project.closed`.
+    Writes that take a `request_id` are idempotent by it (AIP-155: 1–128 characters of
+    `[A-Za-z0-9._:-]`; the same id again returns the first answer, with a different request it is
+    ALREADY_EXISTS, reason REQUEST_ID_REUSED).
     """
 
     @_abc_1.abstractmethod
@@ -134,7 +200,7 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_pb2.CreateNeedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.CreateNeedResponse, _abc.Awaitable[_community_pb2.CreateNeedResponse]]:
-        """CreateNeed records a residents' need."""
+        """CreateNeed records a residents' need against the member unit on duty when it came in."""
 
     @_abc_1.abstractmethod
     def ListNeeds(
@@ -142,7 +208,7 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_pb2.ListNeedsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.ListNeedsResponse, _abc.Awaitable[_community_pb2.ListNeedsResponse]]:
-        """ListNeeds lists a community's needs, newest first."""
+        """ListNeeds lists a community's needs, newest first, optionally in one state."""
 
     @_abc_1.abstractmethod
     def CreateResource(
@@ -150,7 +216,9 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_pb2.CreateResourceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.CreateResourceResponse, _abc.Awaitable[_community_pb2.CreateResourceResponse]]:
-        """CreateResource records a resource a partner offers."""
+        """CreateResource records a resource a partner of the community (or of a place above it)
+        offers.
+        """
 
     @_abc_1.abstractmethod
     def ListResources(
@@ -161,12 +229,61 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         """ListResources lists a community's resources, newest first."""
 
     @_abc_1.abstractmethod
+    def SuggestResources(
+        self,
+        request: _community_pb2.SuggestResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_pb2.SuggestResourcesResponse, _abc.Awaitable[_community_pb2.SuggestResourcesResponse]]:
+        """SuggestResources ranks the resources that could meet a need — its category, offered in its
+        community or above it — best first, available ones before unavailable ones, each with the
+        reasons for its place (community, availability, capacity, the unit on duty, weekdays).
+        """
+
+    @_abc_1.abstractmethod
     def CreateProject(
         self,
         request: _community_pb2.CreateProjectRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.CreateProjectResponse, _abc.Awaitable[_community_pb2.CreateProjectResponse]]:
-        """CreateProject matches a need with resources under an owner (idempotent by request id)."""
+        """CreateProject matches an open need with resources under an owner (idempotent by request
+        id); the need becomes MATCHED. A need that is not open is FAILED_PRECONDITION
+        (NEED_NOT_OPEN).
+        """
+
+    @_abc_1.abstractmethod
+    def GetProject(
+        self,
+        request: _community_pb2.GetProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_pb2.GetProjectResponse, _abc.Awaitable[_community_pb2.GetProjectResponse]]:
+        """GetProject returns a project and its history."""
+
+    @_abc_1.abstractmethod
+    def StartProject(
+        self,
+        request: _community_pb2.StartProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_pb2.StartProjectResponse, _abc.Awaitable[_community_pb2.StartProjectResponse]]:
+        """StartProject moves an open project to IN_PROGRESS."""
+
+    @_abc_1.abstractmethod
+    def CompleteProject(
+        self,
+        request: _community_pb2.CompleteProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_pb2.CompleteProjectResponse, _abc.Awaitable[_community_pb2.CompleteProjectResponse]]:
+        """CompleteProject moves a project in progress to DONE with its outcome; its need is MET."""
+
+    @_abc_1.abstractmethod
+    def CancelProject(
+        self,
+        request: _community_pb2.CancelProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_pb2.CancelProjectResponse, _abc.Awaitable[_community_pb2.CancelProjectResponse]]:
+        """CancelProject moves an open or in-progress project to CANCELLED with the reason; its need
+        is open again (unless another live project has it). Any other change of state is
+        FAILED_PRECONDITION (PROJECT_STATE_CHANGE_NOT_ALLOWED).
+        """
 
     @_abc_1.abstractmethod
     def CloseProject(
@@ -174,7 +291,10 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_pb2.CloseProjectRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.CloseProjectResponse, _abc.Awaitable[_community_pb2.CloseProjectResponse]]:
-        """CloseProject closes an open project with its outcome (closing a closed one returns it)."""
+        """CloseProject completes a project with its outcome, starting it first if it is still open
+        (closing a done one again with the same outcome returns it). Kept for older clients: use
+        StartProject and CompleteProject.
+        """
 
     @_abc_1.abstractmethod
     def ListProjects(
@@ -182,6 +302,6 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_pb2.ListProjectsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_pb2.ListProjectsResponse, _abc.Awaitable[_community_pb2.ListProjectsResponse]]:
-        """ListProjects lists a community's projects, newest first, optionally only open or closed."""
+        """ListProjects lists a community's projects, newest first, optionally in one state."""
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

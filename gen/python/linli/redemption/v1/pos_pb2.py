@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from linli.redemption.v1 import resources_pb2 as linli_dot_redemption_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlinli/redemption/v1/pos.proto\x12\x13linli.redemption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#linli/redemption/v1/resources.proto\"/\n\x18ResolveMemberCodeRequest\x12\x13\n\x0bmember_code\x18\x01 \x01(\t\"\x95\x01\n\x19ResolveMemberCodeResponse\x12\x16\n\x0emember_session\x18\x01 \x01(\t\x12\x15\n\rmasked_member\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x12ListRewardsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\\\n\x13ListRewardsResponse\x12,\n\x07rewards\x18\x01 \x03(\x0b\x32\x1b.linli.redemption.v1.Reward\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x16QuoteRedemptionRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x16\n\x0emember_session\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"o\n\x17QuoteRedemptionResponse\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12\x18\n\x10\x61vailable_points\x18\x02 \x01(\x03\x12\x12\n\nredeemable\x18\x03 \x01(\x08\x12\x16\n\x0erefusal_reason\x18\x04 \x01(\t\"v\n\rRedeemRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x16\n\x0emember_session\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x17\n\x0f\x65xpected_points\x18\x05 \x01(\x03\"E\n\x0eRedeemResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"$\n\x14GetRedemptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x15GetRedemptionResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"=\n\x17\x43\x61ncelRedemptionRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"O\n\x18\x43\x61ncelRedemptionResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"[\n\x17RefundRedemptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"|\n\x18RefundRedemptionResponse\x12+\n\x06refund\x18\x01 \x01(\x0b\x32\x1b.linli.redemption.v1.Refund\x12\x33\n\nredemption\x18\x02 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"9\n\x19GetDailySettlementRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\"V\n\x1aGetDailySettlementResponse\x12\x38\n\nsettlement\x18\x01 \x01(\x0b\x32$.linli.redemption.v1.DailySettlement2\xe4\x06\n\nPosService\x12r\n\x11ResolveMemberCode\x12-.linli.redemption.v1.ResolveMemberCodeRequest\x1a..linli.redemption.v1.ResolveMemberCodeResponse\x12`\n\x0bListRewards\x12\'.linli.redemption.v1.ListRewardsRequest\x1a(.linli.redemption.v1.ListRewardsResponse\x12l\n\x0fQuoteRedemption\x12+.linli.redemption.v1.QuoteRedemptionRequest\x1a,.linli.redemption.v1.QuoteRedemptionResponse\x12Q\n\x06Redeem\x12\".linli.redemption.v1.RedeemRequest\x1a#.linli.redemption.v1.RedeemResponse\x12\x66\n\rGetRedemption\x12).linli.redemption.v1.GetRedemptionRequest\x1a*.linli.redemption.v1.GetRedemptionResponse\x12o\n\x10\x43\x61ncelRedemption\x12,.linli.redemption.v1.CancelRedemptionRequest\x1a-.linli.redemption.v1.CancelRedemptionResponse\x12o\n\x10RefundRedemption\x12,.linli.redemption.v1.RefundRedemptionRequest\x1a-.linli.redemption.v1.RefundRedemptionResponse\x12u\n\x12GetDailySettlement\x12..linli.redemption.v1.GetDailySettlementRequest\x1a/.linli.redemption.v1.GetDailySettlementResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlinli/redemption/v1/pos.proto\x12\x13linli.redemption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#linli/redemption/v1/resources.proto\"/\n\x18ResolveMemberCodeRequest\x12\x13\n\x0bmember_code\x18\x01 \x01(\t\"\x95\x01\n\x19ResolveMemberCodeResponse\x12\x16\n\x0emember_session\x18\x01 \x01(\t\x12\x15\n\rmasked_member\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x12ListRewardsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\\\n\x13ListRewardsResponse\x12,\n\x07rewards\x18\x01 \x03(\x0b\x32\x1b.linli.redemption.v1.Reward\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x16QuoteRedemptionRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x16\n\x0emember_session\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"\x88\x01\n\x17QuoteRedemptionResponse\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12\x18\n\x10\x61vailable_points\x18\x02 \x01(\x03\x12\x12\n\nredeemable\x18\x03 \x01(\x08\x12\x16\n\x0erefusal_reason\x18\x04 \x01(\t\x12\x17\n\x0frefusal_message\x18\x05 \x01(\t\"v\n\rRedeemRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x16\n\x0emember_session\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x17\n\x0f\x65xpected_points\x18\x05 \x01(\x03\"E\n\x0eRedeemResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"$\n\x14GetRedemptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x15GetRedemptionResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"=\n\x17\x43\x61ncelRedemptionRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"O\n\x18\x43\x61ncelRedemptionResponse\x12\x33\n\nredemption\x18\x01 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"[\n\x17RefundRedemptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"|\n\x18RefundRedemptionResponse\x12+\n\x06refund\x18\x01 \x01(\x0b\x32\x1b.linli.redemption.v1.Refund\x12\x33\n\nredemption\x18\x02 \x01(\x0b\x32\x1f.linli.redemption.v1.Redemption\"9\n\x19GetDailySettlementRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\"V\n\x1aGetDailySettlementResponse\x12\x38\n\nsettlement\x18\x01 \x01(\x0b\x32$.linli.redemption.v1.DailySettlement2\xe4\x06\n\nPosService\x12r\n\x11ResolveMemberCode\x12-.linli.redemption.v1.ResolveMemberCodeRequest\x1a..linli.redemption.v1.ResolveMemberCodeResponse\x12`\n\x0bListRewards\x12\'.linli.redemption.v1.ListRewardsRequest\x1a(.linli.redemption.v1.ListRewardsResponse\x12l\n\x0fQuoteRedemption\x12+.linli.redemption.v1.QuoteRedemptionRequest\x1a,.linli.redemption.v1.QuoteRedemptionResponse\x12Q\n\x06Redeem\x12\".linli.redemption.v1.RedeemRequest\x1a#.linli.redemption.v1.RedeemResponse\x12\x66\n\rGetRedemption\x12).linli.redemption.v1.GetRedemptionRequest\x1a*.linli.redemption.v1.GetRedemptionResponse\x12o\n\x10\x43\x61ncelRedemption\x12,.linli.redemption.v1.CancelRedemptionRequest\x1a-.linli.redemption.v1.CancelRedemptionResponse\x12o\n\x10RefundRedemption\x12,.linli.redemption.v1.RefundRedemptionRequest\x1a-.linli.redemption.v1.RefundRedemptionResponse\x12u\n\x12GetDailySettlement\x12..linli.redemption.v1.GetDailySettlementRequest\x1a/.linli.redemption.v1.GetDailySettlementResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,28 +43,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTREWARDSRESPONSE']._serialized_end=494
   _globals['_QUOTEREDEMPTIONREQUEST']._serialized_start=496
   _globals['_QUOTEREDEMPTIONREQUEST']._serialized_end=578
-  _globals['_QUOTEREDEMPTIONRESPONSE']._serialized_start=580
-  _globals['_QUOTEREDEMPTIONRESPONSE']._serialized_end=691
-  _globals['_REDEEMREQUEST']._serialized_start=693
-  _globals['_REDEEMREQUEST']._serialized_end=811
-  _globals['_REDEEMRESPONSE']._serialized_start=813
-  _globals['_REDEEMRESPONSE']._serialized_end=882
-  _globals['_GETREDEMPTIONREQUEST']._serialized_start=884
-  _globals['_GETREDEMPTIONREQUEST']._serialized_end=920
-  _globals['_GETREDEMPTIONRESPONSE']._serialized_start=922
-  _globals['_GETREDEMPTIONRESPONSE']._serialized_end=998
-  _globals['_CANCELREDEMPTIONREQUEST']._serialized_start=1000
-  _globals['_CANCELREDEMPTIONREQUEST']._serialized_end=1061
-  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_start=1063
-  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_end=1142
-  _globals['_REFUNDREDEMPTIONREQUEST']._serialized_start=1144
-  _globals['_REFUNDREDEMPTIONREQUEST']._serialized_end=1235
-  _globals['_REFUNDREDEMPTIONRESPONSE']._serialized_start=1237
-  _globals['_REFUNDREDEMPTIONRESPONSE']._serialized_end=1361
-  _globals['_GETDAILYSETTLEMENTREQUEST']._serialized_start=1363
-  _globals['_GETDAILYSETTLEMENTREQUEST']._serialized_end=1420
-  _globals['_GETDAILYSETTLEMENTRESPONSE']._serialized_start=1422
-  _globals['_GETDAILYSETTLEMENTRESPONSE']._serialized_end=1508
-  _globals['_POSSERVICE']._serialized_start=1511
-  _globals['_POSSERVICE']._serialized_end=2379
+  _globals['_QUOTEREDEMPTIONRESPONSE']._serialized_start=581
+  _globals['_QUOTEREDEMPTIONRESPONSE']._serialized_end=717
+  _globals['_REDEEMREQUEST']._serialized_start=719
+  _globals['_REDEEMREQUEST']._serialized_end=837
+  _globals['_REDEEMRESPONSE']._serialized_start=839
+  _globals['_REDEEMRESPONSE']._serialized_end=908
+  _globals['_GETREDEMPTIONREQUEST']._serialized_start=910
+  _globals['_GETREDEMPTIONREQUEST']._serialized_end=946
+  _globals['_GETREDEMPTIONRESPONSE']._serialized_start=948
+  _globals['_GETREDEMPTIONRESPONSE']._serialized_end=1024
+  _globals['_CANCELREDEMPTIONREQUEST']._serialized_start=1026
+  _globals['_CANCELREDEMPTIONREQUEST']._serialized_end=1087
+  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_start=1089
+  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_end=1168
+  _globals['_REFUNDREDEMPTIONREQUEST']._serialized_start=1170
+  _globals['_REFUNDREDEMPTIONREQUEST']._serialized_end=1261
+  _globals['_REFUNDREDEMPTIONRESPONSE']._serialized_start=1263
+  _globals['_REFUNDREDEMPTIONRESPONSE']._serialized_end=1387
+  _globals['_GETDAILYSETTLEMENTREQUEST']._serialized_start=1389
+  _globals['_GETDAILYSETTLEMENTREQUEST']._serialized_end=1446
+  _globals['_GETDAILYSETTLEMENTRESPONSE']._serialized_start=1448
+  _globals['_GETDAILYSETTLEMENTRESPONSE']._serialized_end=1534
+  _globals['_POSSERVICE']._serialized_start=1537
+  _globals['_POSSERVICE']._serialized_end=2405
 # @@protoc_insertion_point(module_scope)

@@ -169,12 +169,15 @@ class QuoteRedemptionResponse(_message.Message):
     AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
     REDEEMABLE_FIELD_NUMBER: _builtins.int
     REFUSAL_REASON_FIELD_NUMBER: _builtins.int
+    REFUSAL_MESSAGE_FIELD_NUMBER: _builtins.int
     points: _builtins.int
     available_points: _builtins.int
     redeemable: _builtins.bool
     """True when Redeem would be expected to succeed now."""
     refusal_reason: _builtins.str
     """When not redeemable: the reason Redeem would give (e.g. INSUFFICIENT_POINTS)."""
+    refusal_message: _builtins.str
+    """When not redeemable: the message Redeem would give, to show at the till."""
     def __init__(
         self,
         *,
@@ -182,10 +185,11 @@ class QuoteRedemptionResponse(_message.Message):
         available_points: _builtins.int = ...,
         redeemable: _builtins.bool = ...,
         refusal_reason: _builtins.str = ...,
+        refusal_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "points", b"points", "redeemable", b"redeemable", "refusal_reason", b"refusal_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "points", b"points", "redeemable", b"redeemable", "refusal_message", b"refusal_message", "refusal_reason", b"refusal_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -208,8 +212,9 @@ class RedeemRequest(_message.Message):
     quantity: _builtins.int
     """1 … 100."""
     request_id: _builtins.str
-    """Chosen by the POS, unique per merchant, reused on every retry: 1–64 characters of
-    `[A-Za-z0-9._:-]`. The same id with a different request is ALREADY_EXISTS.
+    """Chosen by the POS, unique per merchant, reused on every retry: 1–128 characters of
+    `[A-Za-z0-9._:-]` (the rule of every Linli service). The same id with a different request
+    is ALREADY_EXISTS.
     """
     expected_points: _builtins.int
     """Points the POS showed the customer (from QuoteRedemption); when set and different from

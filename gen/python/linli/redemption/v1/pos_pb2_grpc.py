@@ -131,7 +131,12 @@ class PosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QuoteRedemption(self, request, context):
-        """QuoteRedemption prices a reward for a member session, without changing anything.
+        """QuoteRedemption prices a reward for a member session, without changing anything, and
+        says whether Redeem would go through now: it applies every rule Redeem applies, from the
+        same check — the validity window (REWARD_NOT_VALID), stock (OUT_OF_STOCK), the per-member
+        limit (MEMBER_LIMIT_REACHED), the daily quota (DAILY_QUOTA_REACHED) and the member's
+        available points (INSUFFICIENT_POINTS) — so a quote that says yes is not refused by a
+        Redeem made at once after it (unless someone else redeemed in between).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

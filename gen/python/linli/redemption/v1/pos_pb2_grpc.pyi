@@ -60,7 +60,13 @@ class PosServiceStub:
     ListRewards: _grpc.UnaryUnaryMultiCallable[_pos_pb2.ListRewardsRequest, _pos_pb2.ListRewardsResponse]
     """ListRewards lists the merchant's rewards that can be redeemed now."""
     QuoteRedemption: _grpc.UnaryUnaryMultiCallable[_pos_pb2.QuoteRedemptionRequest, _pos_pb2.QuoteRedemptionResponse]
-    """QuoteRedemption prices a reward for a member session, without changing anything."""
+    """QuoteRedemption prices a reward for a member session, without changing anything, and
+    says whether Redeem would go through now: it applies every rule Redeem applies, from the
+    same check — the validity window (REWARD_NOT_VALID), stock (OUT_OF_STOCK), the per-member
+    limit (MEMBER_LIMIT_REACHED), the daily quota (DAILY_QUOTA_REACHED) and the member's
+    available points (INSUFFICIENT_POINTS) — so a quote that says yes is not refused by a
+    Redeem made at once after it (unless someone else redeemed in between).
+    """
     Redeem: _grpc.UnaryUnaryMultiCallable[_pos_pb2.RedeemRequest, _pos_pb2.RedeemResponse]
     """Redeem charges points for a reward: stock is reserved, the points are held and then posted
     in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
@@ -118,7 +124,13 @@ class PosServiceAsyncStub(PosServiceStub):
     ListRewards: _aio.UnaryUnaryMultiCallable[_pos_pb2.ListRewardsRequest, _pos_pb2.ListRewardsResponse]  # type: ignore[assignment]
     """ListRewards lists the merchant's rewards that can be redeemed now."""
     QuoteRedemption: _aio.UnaryUnaryMultiCallable[_pos_pb2.QuoteRedemptionRequest, _pos_pb2.QuoteRedemptionResponse]  # type: ignore[assignment]
-    """QuoteRedemption prices a reward for a member session, without changing anything."""
+    """QuoteRedemption prices a reward for a member session, without changing anything, and
+    says whether Redeem would go through now: it applies every rule Redeem applies, from the
+    same check — the validity window (REWARD_NOT_VALID), stock (OUT_OF_STOCK), the per-member
+    limit (MEMBER_LIMIT_REACHED), the daily quota (DAILY_QUOTA_REACHED) and the member's
+    available points (INSUFFICIENT_POINTS) — so a quote that says yes is not refused by a
+    Redeem made at once after it (unless someone else redeemed in between).
+    """
     Redeem: _aio.UnaryUnaryMultiCallable[_pos_pb2.RedeemRequest, _pos_pb2.RedeemResponse]  # type: ignore[assignment]
     """Redeem charges points for a reward: stock is reserved, the points are held and then posted
     in volunteer-points, and the redemption is recorded — all or nothing. Refusals are
@@ -191,7 +203,13 @@ class PosServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pos_pb2.QuoteRedemptionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pos_pb2.QuoteRedemptionResponse, _abc.Awaitable[_pos_pb2.QuoteRedemptionResponse]]:
-        """QuoteRedemption prices a reward for a member session, without changing anything."""
+        """QuoteRedemption prices a reward for a member session, without changing anything, and
+        says whether Redeem would go through now: it applies every rule Redeem applies, from the
+        same check — the validity window (REWARD_NOT_VALID), stock (OUT_OF_STOCK), the per-member
+        limit (MEMBER_LIMIT_REACHED), the daily quota (DAILY_QUOTA_REACHED) and the member's
+        available points (INSUFFICIENT_POINTS) — so a quote that says yes is not refused by a
+        Redeem made at once after it (unless someone else redeemed in between).
+        """
 
     @_abc_1.abstractmethod
     def Redeem(
