@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Most tests wait on servers and processes, not the CPU: three xdist workers keep 2 cores busy.
+TEST_WORKERS ?= 3
 
 .DEFAULT_GOAL := help
 .PHONY: help install proto lint test test-fast run run-cluster bench token clean
@@ -34,7 +36,7 @@ lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime 
 
 test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless Chromium)
 	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP) ## unit tests only: pure, in memory, under 30 s (no processes, sockets or databases)
 	$(BIN)/pytest tests/unit

@@ -34,7 +34,7 @@ from tests.e2e.deploy.faultkit import (
 )
 from tests.e2e.deploy.pulse_service import PULSE, REPLICA_HEADER, received
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[3]
 ECHO = ServiceDescriptor(name="echo", module="linli_runtime.testing.echo", default_port=0)

@@ -19,7 +19,7 @@ from linli_runtime.registry import installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
