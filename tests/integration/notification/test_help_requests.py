@@ -15,7 +15,7 @@ from linli_notification.sweeper import Sweeper
 from linli.events.v1 import notification_pb2 as ev
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, Harness, ms_wan_request
 
@@ -30,7 +30,7 @@ async def file_request(h: Harness, request_id: str = "", **overrides: object) ->
 async def outbox_subjects(h: Harness) -> list[str]:
     async with h.app.db.transaction() as session:
         conn = await session.connection()
-        return [r.subject for r in await conn.execute(sa.select(outbox.c.subject).order_by(outbox.c.seq))]
+        return [r.subject for r in await conn.execute(sa.select(OUTBOX.c.subject).order_by(OUTBOX.c.seq))]
 
 
 async def test_saturday_request_goes_to_the_saturday_duty_worker_and_skips_the_closed_canteen(h: Harness) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from linli.events.v1 import notification_pb2 as ev
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
 
@@ -39,8 +39,8 @@ async def get(h: Harness, name: str) -> pb.HelpRequest:
 async def events(h: Harness, subject: str) -> list[ev.HelpRequestChanged]:
     async with h.app.db.transaction() as session:
         conn = await session.connection()
-        rows = await conn.execute(sa.select(outbox.c.data).where(outbox.c.subject == subject)
-                                  .order_by(outbox.c.seq))
+        rows = await conn.execute(sa.select(OUTBOX.c.data).where(OUTBOX.c.subject == subject)
+                                  .order_by(OUTBOX.c.seq))
         found = []
         for (data,) in rows:
             changed = ev.HelpRequestChanged()

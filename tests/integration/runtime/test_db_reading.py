@@ -6,23 +6,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from linli_runtime.db import Database
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
 
 
 async def test_reading_sees_committed_writes_and_write_one_counts_the_rows_it_changed(db: Database) -> None:
-    insert = outbox.insert().values(event_id=sa.bindparam("eid"), subject="t.row.written", data=b"x",
+    insert = OUTBOX.insert().values(event_id=sa.bindparam("eid"), subject="t.row.written", data=b"x",
                                     created_at=sa.func.now(), attempts=0)
     assert await db.write_one(insert, {"eid": "e-1"}) == 1
     assert await db.write_one(insert, {"eid": "e-2"}) == 1
-    bump = outbox.update().where(outbox.c.event_id.in_(["e-1", "e-2", "e-none"])).values(attempts=3)
+    bump = OUTBOX.update().where(OUTBOX.c.event_id.in_(["e-1", "e-2", "e-none"])).values(attempts=3)
     assert await db.write_one(bump) == 2
     async with db.reading() as conn:
-        rows = (await conn.execute(sa.select(outbox.c.event_id, outbox.c.attempts)
-                                   .order_by(outbox.c.event_id))).all()
+        rows = (await conn.execute(sa.select(OUTBOX.c.event_id, OUTBOX.c.attempts)
+                                   .order_by(OUTBOX.c.event_id))).all()
         assert [tuple(r) for r in rows] == [("e-1", 3), ("e-2", 3)]
         # A reader never blocks a writer. On PostgreSQL the reading connection holds no
         # transaction (autocommit), so its next statement sees the write; SQLite's deferred read
         # transaction keeps the snapshot of its first read.
-        assert await db.write_one(outbox.delete().where(outbox.c.event_id == "e-1")) == 1
-        left = (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
+        assert await db.write_one(OUTBOX.delete().where(OUTBOX.c.event_id == "e-1")) == 1
+        left = (await conn.execute(sa.select(sa.func.count()).select_from(OUTBOX))).scalar_one()
         assert left == (2 if db.is_sqlite else 1)

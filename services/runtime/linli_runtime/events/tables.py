@@ -96,10 +96,3 @@ OUTBOX = table(OutboxEvent)
 INBOX = table(InboxEntry)
 DEAD_LETTERS = table(DeadLetter)
 REQUEST_IDS = table(AnsweredRequest)
-
-# The names these tables had before they were models; services and tests written against them
-# keep working while they move to the names above.
-outbox = OUTBOX
-inbox = INBOX
-dead_letter = DEAD_LETTERS
-request_ids = REQUEST_IDS
