@@ -15,10 +15,10 @@ from linli_cli.awards import award_dict, ranked
 from linli_cli.compound import disclosure_dict
 from linli_cli.duty import shift_dict
 from linli_cli.help_requests import request_dict
-from linli_cli.redemptions import redemption_dict
-from linli_cli.votes import vote_dict
 from linli_cli.org import counts, unit_dict
 from linli_cli.output import when
+from linli_cli.redemptions import redemption_dict
+from linli_cli.votes import vote_dict
 
 
 def test_org_units_name_their_kind_and_compound_type_in_words() -> None:
