@@ -129,7 +129,7 @@ def show_one(out: Console, h: pb.HelpRequest, verb: str, *, full: bool = False) 
         out.print(f"  who needs help: {who_needs_help(h)}")
     out.print(f"  filed {local(h.create_time)} by {h.reporter_id or '-'} ({d['reporter_role']})")
     for s in h.suggestions:
-        out.print(f"  open now: {s.display_name} {s.phone}")
+        out.print(f"  open when filed: {s.display_name} {s.phone}")
     if h.resolution:
         out.print(f"  resolution: {h.resolution}" + (f" (helpers {', '.join(h.helper_ids)})" if h.helper_ids else ""))
     for f in h.follow_ups:

@@ -77,7 +77,9 @@ async def resolve(kind: Kind, value: str, parent_path: str | None, *, what: str,
         raise CliError(f"not found: no {kind.noun} {ident} in {area} (ids as `{kind.list_command}` shows them)",
                        ExitCode.NOT_FOUND)
     if len(matches) > 1:
-        shown = ", ".join(matches[:3]) + (", …" if len(matches) > 3 else "")
+        # Ids alone when they share the parent; full names when found across a wider scope.
+        labels = [kind.ident(n) if parent_path is not None else n for n in matches]
+        shown = ", ".join(labels[:3]) + (", …" if len(labels) > 3 else "")
         raise usage(f"{what}: {ident} matches {len(matches)} {kind.noun}s in {area} ({shown}); "
                     "give more of the id, or the full name")
     return matches[0]

@@ -112,21 +112,23 @@ def show_tally(out: Console, v: vote_pb2.Vote, verb: str = "vote") -> None:
     special = d["matter"] in {m.value for m in SPECIAL}
     state = f"closed: [bold]{d['outcome']}[/]" if v.closed else f"open until {local(v.close_time)}"
     out.print(f"{verb} [bold]{d['id'][:SHORT]}[/] {v.title} ({d['matter']}, "
-              f"{'special: 3/4' if special else 'ordinary: more than 1/2'} of participants) — {state}")
+              f"{'a special' if special else 'an ordinary'} matter) — {state}")
     t = v.tally
     table = titled(f"{v.compound_path} — tally")
-    for column in ("", "area m²", "of electorate", "households", "of electorate "):
-        table.add_column(column, justify="left" if not column else "right")
-    table.add_row("electorate", f"{t.electorate_area_dm2 / 100:,.2f}", "", str(t.electorate_households), "")
-    table.add_row("participating", f"{t.participating_area_dm2 / 100:,.2f}",
-                  share(t.participating_area_dm2, t.electorate_area_dm2), str(t.participating_households),
-                  share(t.participating_households, t.electorate_households))
-    table.add_row("for", f"{t.for_area_dm2 / 100:,.2f}", share(t.for_area_dm2, t.participating_area_dm2) + " of part.",
-                  str(t.for_households), share(t.for_households, t.participating_households) + " of part.")
+    for column in ("", "area m²", "households", "needs"):
+        table.add_column(column, justify="right" if column in ("area m²", "households") else "left")
+    table.add_row("electorate", f"{t.electorate_area_dm2 / 100:,.2f}", str(t.electorate_households), "")
+    table.add_row("participating",
+                  f"{t.participating_area_dm2 / 100:,.2f} ({share(t.participating_area_dm2, t.electorate_area_dm2)}) "
+                  f"{mark(t.quorum_by_area)}",
+                  f"{t.participating_households} ({share(t.participating_households, t.electorate_households)}) "
+                  f"{mark(t.quorum_by_households)}", "2/3 of the electorate, by area and by households")
+    table.add_row("for", f"{t.for_area_dm2 / 100:,.2f} ({share(t.for_area_dm2, t.participating_area_dm2)}) "
+                         f"{mark(t.approved_by_area)}",
+                  f"{t.for_households} ({share(t.for_households, t.participating_households)}) "
+                  f"{mark(t.approved_by_households)}",
+                  ("3/4" if special else "more than 1/2") + " of the participants, by area and by households")
     out.print(table)
-    out.print(f"quorum (2/3 of area and of households): area {mark(t.quorum_by_area)}, households "
-              f"{mark(t.quorum_by_households)}; approval: area {mark(t.approved_by_area)}, households "
-              f"{mark(t.approved_by_households)}")
     if not v.closed:
         out.print(f"outcome if closed now: [bold]{d['tally']['outcome_if_closed_now']}[/]")
     if v.unconfirmed_paper_ballots:
