@@ -119,15 +119,16 @@ def test_vote_refusals_have_their_exit_codes(cli: Cli) -> None:
 
 def test_a_period_is_sealed_and_its_chain_verified(cli: Cli) -> None:
     path = new_compound(cli, seal=False)
+    trustee = cli.token(Role.TRUSTEE, path, subject=fresh("property-company"))  # keeps the compound's books
     worker = cli.token(Role.COMMUNITY_WORKER, FENGSHU)
     request_id = fresh("seal")
-    sealed = cli.run("periods", "close", path, "--period", last_month(), "--request-id", request_id, "--json",
-                     token=worker)
+    sealed = cli.run("periods", "close", "--period", last_month(), "--request-id", request_id, "--json",
+                     token=trustee)
     assert sealed.code == 0, sealed.err
     assert (sealed.json["period"], sealed.json["compound_path"]) == (last_month(), path)
     assert sealed.json["publish_time"].endswith("+08:00") and len(sealed.json["seal_hash"]) == 64
     again = cli.run("periods", "close", path, "--period", last_month(), "--request-id", request_id, "--json",
-                    token=worker)
+                    token=trustee)
     assert again.code == 0 and again.json["seal_hash"] == sealed.json["seal_hash"], again.err
     verified = cli.run("periods", "verify", path, "--json", token=worker)
     assert verified.json == {"compound_path": path, "valid": True, "checked": 1, "broken_disclosure": "",
@@ -135,10 +136,13 @@ def test_a_period_is_sealed_and_its_chain_verified(cli: Cli) -> None:
     assert [d["period"] for d in cli.run("compound", "disclosures", path, "--json", token=worker).json[
         "disclosures"]] == [last_month()]
     officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    other_trustee = cli.token(Role.TRUSTEE, SHENGJIAN)
     cli.refuse([
-        (6, ["permission denied"], ["periods", "close", path, "--period", last_month()], officer),
+        (6, ["permission denied"], ["periods", "close", path, "--period", last_month()], other_trustee),
+        (6, ["permission denied", "ROLE_NOT_ALLOWED"], ["periods", "close", path, "--period", last_month()], worker),
         (6, ["permission denied"], ["periods", "verify", path], officer),
-        (2, ["--period"], ["periods", "close", path, "--period", "2026-13"], worker),
+        (2, ["--period"], ["periods", "close", path, "--period", "2026-13"], trustee),
+        (1, ["PERIOD_CLOSED"], ["periods", "close", path, "--period", last_month()], trustee),
         (4, ["not found"], ["periods", "verify", f"{FENGSHU}/no-such-compound"], worker),
         (2, ["COMPOUND"], ["periods", "verify"], worker),
     ])
