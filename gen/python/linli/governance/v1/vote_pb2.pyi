@@ -489,7 +489,7 @@ class ListVotesRequest(_message.Message):
     state: Global___VoteState.ValueType
     """Only votes in this state (UNSPECIFIED: all)."""
     page_size: _builtins.int
-    """1 … 1000; 0 means 100."""
+    """0 means 100; more than 200 is coerced to 200 (each vote carries its live tally)."""
     page_token: _builtins.str
     def __init__(
         self,
