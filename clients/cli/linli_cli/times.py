@@ -24,8 +24,8 @@ def parse_moment(value: str, what: str, now: datetime, *, day_end: bool = False)
     end with `day_end`. A usage error naming `what` otherwise."""
     text = value.strip()
     relative = RELATIVE.fullmatch(text)
-    if relative:
-        return now + timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})
+    if relative:  # to the second, as every time is shown
+        return (now + timedelta(**{UNITS[relative.group(2)]: int(relative.group(1))})).replace(microsecond=0)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -46,6 +46,10 @@ def test_moments_are_china_time_unless_an_offset_is_given(text: str, expected: d
     assert parse_moment(text, "--at", NOW) == expected
 
 
+def test_a_relative_moment_is_to_the_second_as_times_are_shown() -> None:
+    assert parse_moment("+30m", "--at", NOW + timedelta(microseconds=999_999)) == NOW + timedelta(minutes=30)
+
+
 def test_a_deadline_day_means_its_end_and_must_lie_ahead() -> None:
     assert parse_future("2026-11-20", "--closes", NOW) == datetime(2026, 11, 21, tzinfo=CHINA)
     for past in ("2026-11-07 10:59", "2026-11-06", "+0s"):
