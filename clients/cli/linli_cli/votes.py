@@ -128,12 +128,15 @@ def show_tally(out: Console, v: vote_pb2.Vote, verb: str = "vote") -> None:
                   f"{t.for_households} ({share(t.for_households, t.participating_households)}) "
                   f"{mark(t.approved_by_households)}",
                   ("3/4" if special else "more than 1/2") + " of the participants, by area and by households")
+    if v.unconfirmed_paper_ballots:
+        table.add_row("[yellow]unconfirmed paper[/]", "", f"[yellow]{v.unconfirmed_paper_ballots}[/]",
+                      "a second officer's recount (linli votes recount)")
     out.print(table)
     if not v.closed:
         out.print(f"outcome if closed now: [bold]{d['tally']['outcome_if_closed_now']}[/]")
     if v.unconfirmed_paper_ballots:
-        out.print(f"[yellow]{v.unconfirmed_paper_ballots} paper ballot(s) not yet confirmed[/] by a second officer "
-                  f"(`linli votes recount`): shown apart, not final; the vote cannot close until they are")
+        out.print(f"[yellow]{v.unconfirmed_paper_ballots} paper ballot(s) not yet confirmed[/] by a second officer: "
+                  "not final, and the vote cannot close until they are")
 
 
 def compound_option(given: str | None) -> str | None:
@@ -243,7 +246,8 @@ def list_votes(path: Annotated[str | None, typer.Argument(
         for v in found:
             d = vote_dict(v)
             outcome = d["outcome"] if v.closed else f"open ({d['tally']['outcome_if_closed_now']} now)"
-            table.add_row(d["id"][:SHORT], v.compound_path.removeprefix(where + "/") or v.compound_path, v.title,
+            below = v.compound_path.removeprefix(where + "/")
+            table.add_row(d["id"][:SHORT], below if below != v.compound_path else below.rsplit("/", 1)[-1], v.title,
                           d["matter"], local(v.close_time), outcome,
                           f"{v.tally.participating_households}/{v.tally.electorate_households}",
                           str(v.unconfirmed_paper_ballots or ""))
@@ -333,7 +337,7 @@ def ballot(ident: Ident, household: Households, choice: Annotated[Choice, typer.
     data = {"vote": vote_dict(v), "channel": "paper" if paper else "online", "choice": choice.value, "ballots": done}
 
     def render(out: Console) -> None:
-        out.print(f"{len(done)} {'paper' if paper else 'online'} ballot(s) {choice.value} recorded")
+        out.print(f"{len(done)} {'paper' if paper else 'online'} ballot(s) recorded: {choice.value}")
         show_tally(out, v)
 
     emit(as_json, data, render)
