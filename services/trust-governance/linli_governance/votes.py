@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -81,23 +81,6 @@ def check_channel(channel: int) -> None:
 def check_state(state: int) -> None:
     if state not in STATES:
         raise InvalidArgument.field("state", "must be OPEN, CLOSED or unset (all)")
-
-
-def list_key(created_at: datetime, vote_id: str) -> str:
-    """A page token's key: the last vote's creation time and id (ids break ties of the same
-    instant), newest first."""
-    return f"{times.as_utc(created_at).isoformat()}|{vote_id}"
-
-
-def parse_list_key(key: str) -> tuple[datetime, str]:
-    when, _, vote_id = key.partition("|")
-    try:
-        created_at = times.as_utc(datetime.fromisoformat(when))
-    except ValueError:
-        created_at = None
-    if created_at is None or not vote_id:
-        raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
-    return created_at, vote_id
 
 
 def budget_year(compound_path: str, subject: str) -> int:
@@ -338,8 +321,6 @@ async def list_page(
     compounds), newest first, each with its live tally, and the next page's token. NOT_FOUND
     for a place that does not exist."""
     check_state(state)
-    kind = f"ListVotes:{path}:{state}"
-    after = paging.decode_token(kind, page_token)
     query = select(VOTES).where(
         or_(VOTES.c.compound_path == path, VOTES.c.compound_path.startswith(path + "/", autoescape=True))
     )
@@ -347,17 +328,11 @@ async def list_page(
         query = query.where(VOTES.c.closed.is_(False))
     elif state == vote_pb2.VOTE_STATE_CLOSED:
         query = query.where(VOTES.c.closed.is_(True))
-    if after:
-        created_at, vote_id = parse_list_key(after)
-        query = query.where(
-            or_(VOTES.c.created_at < created_at, and_(VOTES.c.created_at == created_at, VOTES.c.vote_id < vote_id))
-        )
     async with db.session() as session:
         await org_tree.require_unit(session, path)
         conn = await session.connection()
-        newest_first = query.order_by(VOTES.c.created_at.desc(), VOTES.c.vote_id.desc()).limit(size + 1)
-        rows = typed_all(Vote, (await conn.execute(newest_first)).all())
-        page = rows[:size]
-        views = [await _view(conn, vote) for vote in page]
-    token = paging.encode_token(kind, list_key(page[-1].created_at, page[-1].vote_id)) if len(rows) > size else ""
-    return views, token
+        rows, token = await paging.newest_first_page(
+            conn, query, VOTES.c.created_at, VOTES.c.vote_id, kind=f"ListVotes:{path}:{state}",
+            page_token=page_token, size=size,
+        )
+        return [await _view(conn, vote) for vote in typed_all(Vote, rows)], token
