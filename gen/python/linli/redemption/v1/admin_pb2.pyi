@@ -819,7 +819,7 @@ class ListRedemptionsRequest(_message.Message):
     state: _resources_pb2.RedemptionState.ValueType
     """Only redemptions in this state (UNSPECIFIED: all)."""
     page_size: _builtins.int
-    """1 … 100; 0 means 50."""
+    """0 means 100; more than 1000 is coerced to 1000."""
     page_token: _builtins.str
     def __init__(
         self,

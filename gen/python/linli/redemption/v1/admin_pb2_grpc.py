@@ -880,9 +880,9 @@ class SettlementService:
 
 
 class RedemptionAdminServiceStub:
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     def __init__(self, channel):
@@ -899,9 +899,9 @@ class RedemptionAdminServiceStub:
 
 
 class RedemptionAdminServiceServicer:
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     def ListRedemptions(self, request, context):
@@ -929,9 +929,9 @@ def add_RedemptionAdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RedemptionAdminService:
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     @staticmethod

@@ -361,9 +361,9 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class RedemptionAdminServiceStub:
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     @_typing.overload
@@ -377,9 +377,9 @@ class RedemptionAdminServiceStub:
 
 @_typing.type_check_only
 class RedemptionAdminServiceAsyncStub(RedemptionAdminServiceStub):
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -389,9 +389,9 @@ class RedemptionAdminServiceAsyncStub(RedemptionAdminServiceStub):
     """
 
 class RedemptionAdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """RedemptionAdminService: the redemptions at a community's merchants, for its operators — what
-    is waiting (PENDING: being completed or recovered), what went through, what was voided. Served
-    on the operators' listener only, never on the POS API.
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
     """
 
     @_abc_1.abstractmethod
