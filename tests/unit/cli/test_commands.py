@@ -189,17 +189,6 @@ def test_the_roster_limit_follows_the_servers_message_limit() -> None:
     assert limit - 8 * 1024 <= roster.MAX_FILE_BYTES < limit
 
 
-def test_a_short_id_within_the_tokens_community_goes_to_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Parsed, placed in the token's community and sent: nothing listens, so exit 5, not a usage error.
-    assert linli("login", "--role", "community_worker", "--scope", FENGSHU)[0] == 0
-    for args in (["help-requests", "ack", "h-1a2b"], ["help-requests", "list"], ["duty", "now"],
-                 ["adjustments", "list"], ["redemptions", "pending"]):
-        code, _, err = linli(*args)
-        assert code == 5 and "cannot reach" in one_line_error(err), args
-    code, _, err = linli("votes", "tally", "7f3a")  # a community token: its compounds' votes are searched
-    assert code == 5 and "trust-governance" in one_line_error(err)
-
-
 def leaf_commands(command: object, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], object]]:
     children = getattr(command, "commands", None)
     if children is None:
