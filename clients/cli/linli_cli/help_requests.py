@@ -101,7 +101,8 @@ def request_dict(h: pb.HelpRequest) -> dict[str, Any]:
                             for s in h.suggestions],
             "follow_ups": [{"name": f.name, "day_offset": f.day_offset, "due_time": when(f.due_time),
                             "assignee_id": f.assignee_id, "done": f.done, "done_by": f.done_by,
-                            "done_time": when(f.done_time), "note": f.note} for f in h.follow_ups],
+                            "done_time": when(f.done_time), "note": f.note, "early_reason": f.early_reason}
+                           for f in h.follow_ups],
             "thanks": [{"kind": t.kind, "text": t.text, "from": getattr(t, "from"),
                         "recipient_ids": list(t.recipient_ids), "record_time": when(t.record_time),
                         "recorded_by": t.recorded_by} for t in h.thanks],
@@ -133,7 +134,9 @@ def show_one(out: Console, h: pb.HelpRequest, verb: str, *, full: bool = False) 
     if h.resolution:
         out.print(f"  resolution: {h.resolution}" + (f" (helpers {', '.join(h.helper_ids)})" if h.helper_ids else ""))
     for f in h.follow_ups:
-        done = f" — done {local(f.done_time)} by {f.done_by}: {f.note}" if f.done else f" — {f.assignee_id or 'duty'}"
+        early = f" (early: {f.early_reason})" if f.early_reason else ""
+        done = (f" — done {local(f.done_time)} by {f.done_by}{early}: {f.note}" if f.done
+                else f" — {f.assignee_id or 'duty'}")
         out.print(f"  follow-up day {f.day_offset}: due {local(f.due_time)}{done}")
     for t in h.thanks:
         to = f" to {', '.join(t.recipient_ids)}" if t.recipient_ids else ""
@@ -360,16 +363,26 @@ def follow_up(ident: Ident,
               note: Annotated[str, typer.Option(help="How the person is doing, what was done.")],
               day: Annotated[int | None, typer.Option(help="The follow-up this many days after resolution "
                                                       "(default: the first not done).", min=1, max=365)] = None,
+              early_reason: Annotated[str, typer.Option(help="Why it is done before its due time (required "
+                                                        "then: the service refuses an early follow-up "
+                                                        "without one).")] = "",
               community: CommunityOption = None, request_id: RequestId = "",
               token: Token = None, as_json: Json = False) -> None:
-    """Record a follow-up visit or call after resolution."""
+    """Record a follow-up visit or call after resolution (before its due time, say why with
+    --early-reason)."""
 
     def record(stub: Any, name: str, rid: str, current: pb.HelpRequest | None) -> Awaitable[Any]:
         assert current is not None
         chosen = pick_follow_up(current, day)
-        return stub.RecordFollowUp(pb.RecordFollowUpRequest(name=chosen.name, request_id=rid, note=note))  # type: ignore[no-any-return]
+        return stub.RecordFollowUp(pb.RecordFollowUpRequest(  # type: ignore[no-any-return]
+            name=chosen.name, request_id=rid, note=note, early_reason=early_reason))
 
-    h = change(ident, community, token, request_id, record, needs_current=True)
+    try:
+        h = change(ident, community, token, request_id, record, needs_current=True)
+    except CliError as exc:
+        if "FOLLOW_UP_NOT_DUE" in exc.message:
+            exc.message += " (here: --early-reason \"…\")"
+        raise
     emit(as_json, request_dict(h), lambda out: show_one(out, h, "followed up"))
 
 

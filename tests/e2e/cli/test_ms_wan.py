@@ -67,10 +67,15 @@ def test_ms_wans_saturday_from_the_canteen_to_the_silk_banner(cli: Cli) -> None:
     assert [f["day_offset"] for f in resolved.json["follow_ups"]] == [1, 3, 7]
     assert all(f["due_time"].endswith(CHINA_OFFSET) for f in resolved.json["follow_ups"])
 
-    followed = cli.run("help-requests", "follow-up", ident, "--note", "精神好多了，能下床了", "--json", token=worker)
+    # The day-1 follow-up is due tomorrow: done today, it needs a reason.
+    too_soon = cli.run("help-requests", "follow-up", ident, "--note", "精神好多了，能下床了", token=worker)
+    assert too_soon.failed_with(1, "FOLLOW_UP_NOT_DUE", "--early-reason")
+    followed = cli.run("help-requests", "follow-up", ident, "--note", "精神好多了，能下床了", "--early-reason",
+                       "她打电话来说想当面道谢", "--json", token=worker)
     assert followed.code == 0, followed.err
     first = followed.json["follow_ups"][0]
-    assert (first["done"], first["done_by"], first["note"]) == (True, duty, "精神好多了，能下床了")
+    assert (first["done"], first["done_by"], first["note"], first["early_reason"]) == (
+        True, duty, "精神好多了，能下床了", "她打电话来说想当面道谢")
     thanked = cli.run("help-requests", "thanks", ident, "--kind", "banner", "--text", "排忧解难办实事 服务居民暖人心",
                       "--from", "万阿姨", "--to", duty, "--to", "v-001", "--json", token=worker)
     assert thanked.code == 0, thanked.err
@@ -90,6 +95,18 @@ def test_ms_wans_saturday_from_the_canteen_to_the_silk_banner(cli: Cli) -> None:
 
     closed = cli.run("help-requests", "close", short, "--note", "已康复", "--json", token=worker)
     assert closed.code == 0 and closed.json["status"] == "closed", closed.err
+
+
+def test_the_canteen_cancels_what_it_filed_with_its_compound_token(cli: Cli) -> None:
+    canteen = cli.token(Role.RESIDENT, JINSHANG, subject=fresh("canteen"))
+    filed = cli.run("help-requests", "file", "--category", "errand", "--description", "取药", "--reporter-role",
+                    "canteen_staff", "--json", token=canteen)
+    assert filed.code == 0 and filed.json["compound_path"] == JINSHANG, filed.err
+    cancelled = cli.run("help-requests", "cancel", filed.json["id"], "--reason", "邻居已帮忙取回", "--json",
+                        token=canteen)
+    assert cancelled.code == 0 and cancelled.json["status"] == "cancelled", cancelled.err
+    other = cli.token(Role.RESIDENT, JINSHANG, subject=fresh("neighbour"))
+    assert cli.run("help-requests", "cancel", filed.json["id"], "--reason", "x", token=other).failed_with(6)
 
 
 def test_a_worker_files_in_the_tokens_community_and_cancels_by_id(cli: Cli) -> None:

@@ -64,7 +64,7 @@ def test_a_help_request_speaks_in_lowercase_words_and_china_times() -> None:
     assert d["create_time"] == when(created) == "2026-11-07T05:20:00+08:00"
     assert d["follow_ups"] == [{"name": "communities/c/helpRequests/h-1/followUps/1", "day_offset": 1,
                                 "due_time": None, "assignee_id": "", "done": False, "done_by": "",
-                                "done_time": None, "note": ""}]
+                                "done_time": None, "note": "", "early_reason": ""}]
     assert d["thanks"] == [{"kind": "banner", "text": "排忧解难办实事", "from": "万阿姨",
                             "recipient_ids": ["worker-zhao"], "record_time": None, "recorded_by": ""}]
     assert d["history"] == [{"from_status": None, "to_status": "submitted", "actor_id": "canteen",
