@@ -1,7 +1,8 @@
 """RedemptionAdminService.ListRedemptions: a community's redemptions for its staff — newest
 first, by merchant and by state (PENDING while a redeem is between its hold and its commit),
 paged (AIP-158) — refused for bad input, outside the caller's scope, to residents and to POS
-terminals, on SQLite and PostgreSQL."""
+terminals; a merchant the caller cannot see is NOT_FOUND as for none at all; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -152,3 +153,18 @@ async def test_other_communities_residents_and_pos_terminals_are_refused(kit: Ki
     with pytest.raises(grpc.aio.AioRpcError) as anonymous:
         await admin.ListRedemptions(admin_pb2.ListRedemptionsRequest(community_path=FENGSHU))
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # A merchant of a community the caller cannot see is as unknown as one nobody registered
+    # (issue 16, defect 11): the same NOT_FOUND, nothing naming the other community.
+    elsewhere = "chengdu/chongzhou/yangma/chongjianglu"
+    await kit.partners.CreatePartner(admin_pb2.CreatePartnerRequest(partner_id="far-shop", partner=rpb.Partner(
+        community_path=elsewhere, kind=rpb.PARTNER_KIND_MERCHANT, display_name="远方小店")), metadata=kit.service)
+    answers = []
+    for merchant in ("far-shop", "no-such-shop"):
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await admin.ListRedemptions(admin_pb2.ListRedemptionsRequest(
+                community_path=FENGSHU, merchant=f"merchants/{merchant}"), metadata=kit.worker)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        assert elsewhere not in f"{unknown.value.details()} {unknown.value.trailing_metadata()}"
+        answers.append((unknown.value.details().replace(merchant, "M"), error_info(unknown.value)))
+    assert answers[0] == answers[1]

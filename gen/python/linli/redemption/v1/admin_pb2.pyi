@@ -815,7 +815,9 @@ class ListRedemptionsRequest(_message.Message):
     community_path: _builtins.str
     """The community whose merchants' redemptions are listed; within the caller's scope."""
     merchant: _builtins.str
-    """Only this merchant's, `merchants/{merchant}` (a merchant of the community); empty: all."""
+    """Only this merchant's, `merchants/{merchant}` (a merchant of the community); empty: all.
+    A merchant outside the caller's scope is NOT_FOUND, as for an id nobody uses.
+    """
     state: _resources_pb2.RedemptionState.ValueType
     """Only redemptions in this state (UNSPECIFIED: all)."""
     page_size: _builtins.int
