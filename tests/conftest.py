@@ -11,3 +11,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.xdist_group("clusters"))
+        # The session's demo platform (every service with demo data) starts inside the setup of
+        # whichever test asks for it first; on busy cores that alone took 80-90 s of the test's
+        # 120. Its start is bounded on its own (wait_until_serving, 60 s a service), so such
+        # tests time their call only.
+        if "demo_platform" in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(float(item.config.getini("timeout")), func_only=True))

@@ -31,8 +31,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_runtime.clock import ManualClock
 from linli_runtime.demo import load
-from linli_runtime.events.tables import inbox as applied
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import INBOX, OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 from linli_runtime.times import local as to_local
@@ -90,10 +89,10 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
         """Every help event published so far has been turned into notices by our consumer."""
         async with app.db.session() as session:
             conn = await session.connection()
-            published = set((await conn.execute(select(outbox.c.event_id).where(
-                outbox.c.subject.in_(HELP_SUBJECTS)))).scalars())
-            done = set((await conn.execute(select(applied.c.event_id).where(
-                applied.c.consumer == "notification-help"))).scalars())
+            published = set((await conn.execute(select(OUTBOX.c.event_id).where(
+                OUTBOX.c.subject.in_(HELP_SUBJECTS)))).scalars())
+            done = set((await conn.execute(select(INBOX.c.event_id).where(
+                INBOX.c.consumer == "notification-help"))).scalars())
         return published <= done
 
     async def settle() -> None:  # let our own consumers turn the events into notices, then send them

@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "year": ("linli_cli.awards", "year_app"),
     "roster": ("linli_cli.roster", "app"),
     "help-requests": ("linli_cli.help_requests", "app"),
+    "duty": ("linli_cli.duty", "app"),
+    "votes": ("linli_cli.votes", "app"),
+    "periods": ("linli_cli.periods", "app"),
+    "adjustments": ("linli_cli.adjustments", "app"),
+    "redemptions": ("linli_cli.redemptions", "app"),
     "settlement": ("linli_cli.settlement", "app"),
     "pos": ("linli_cli.pos", "app"),
     "token": ("linli_runtime.cli", "token_app"),
@@ -86,7 +91,9 @@ def main() -> None:
 
     Sign in with `linli login --role R --scope S`; every command takes --json (one JSON
     document on stdout) and --token (or LINLI_TOKEN). Services are found through
-    <SERVICE>_SERVICE_ADDR (default: make run's 127.0.0.1:50051-50054).
+    <SERVICE>_SERVICE_ADDR (default: make run's 127.0.0.1:50051-50054). Things are named by
+    the ids the lists show, within your token's community or compound (or --community,
+    --compound); times are China time with the offset (+08:00), in --json too.
 
     Exit codes: 0 ok, 1 refused or failed, 2 usage or invalid argument, 3 not signed in or
     token expired, 4 not found, 5 service unreachable, 6 permission denied, 7 a check failed

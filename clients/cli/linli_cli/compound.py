@@ -174,7 +174,11 @@ def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> N
 @app.command("verify")
 def verify(path: Compound, token: Token = None, as_json: Json = False) -> None:
     """Recompute every seal and ledger figure of the disclosure chain; exit 7 when it is broken."""
-    compound = names.org_path(path)
+    verify_chain(names.org_path(path), token, as_json)
+
+
+def verify_chain(compound: str, token: str | None, as_json: bool) -> None:
+    """VerifyDisclosureChain, shown; a broken chain is exit 7 naming the first bad disclosure."""
 
     async def fetch() -> disclosure_pb2.VerifyDisclosureChainResponse:
         async with session.client(GOVERNANCE, token) as c:

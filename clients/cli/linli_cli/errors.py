@@ -78,6 +78,9 @@ def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, termina
         return CliError(f"not found: {message}{tag}", ExitCode.NOT_FOUND)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:
         return CliError(f"cannot reach {service} at {address}: is `make run` running?", ExitCode.UNAVAILABLE)
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return CliError(f"{service} at {address} does not offer this call: is it older than this linli?",
+                        ExitCode.FAILED)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             message = f"{service} at {address} did not answer in time"

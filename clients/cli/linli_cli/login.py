@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from linli_cli import session
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, usage
-from linli_cli.output import Json, Token, emit
+from linli_cli.output import Json, Token, clock_time, emit, iso
 from linli_runtime.auth import Role, TokenSigner, normalize_path
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.settings import ServiceSettings
@@ -39,11 +38,11 @@ def login(
     path = session.store_token(token)
     who = session.identity(None)
     assert who is not None
-    data = {"subject": subject, "role": role.value, "scope": normalized, "expires_at": _iso(who.expires_at),
+    data = {"subject": subject, "role": role.value, "scope": normalized, "expires_at": iso(who.expires_at),
             "token_file": str(path)}
     emit(as_json, data, lambda out: out.print(
         f"signed in as [bold]{subject}[/] ({role.value}, scope {normalized or '(everything)'}) until "
-        f"{who.expires_at:%Y-%m-%d %H:%M} UTC; token stored in {path}"))
+        f"{clock_time(who.expires_at)}; token stored in {path}"))
 
 
 def logout(as_json: Json = False) -> None:
@@ -61,7 +60,7 @@ def whoami(token: Token = None, as_json: Json = False) -> None:
         raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
     c = who.claims
     data = {"subject": c.get("sub", ""), "role": c.get("role", ""), "scope": c.get("scope", ""),
-            "kind": c.get("kind", ""), "expires_at": _iso(who.expires_at), "expired": who.expired,
+            "kind": c.get("kind", ""), "expires_at": iso(who.expires_at), "expired": who.expired,
             "source": who.source}
 
     def render(out: Console) -> None:
@@ -72,10 +71,5 @@ def whoami(token: Token = None, as_json: Json = False) -> None:
 
     emit(as_json, data, render)
     if who.expired:
-        raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)",
-                       ExitCode.UNAUTHENTICATED)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        raise CliError(f"{NOT_SIGNED_IN} (it expired at {clock_time(who.expires_at)})", ExitCode.UNAUTHENTICATED)
 

@@ -1,7 +1,10 @@
 """Output: rich tables for people, or with `--json` one JSON document on stdout for scripts
 (snake_case keys that stay stable; amounts in integer fen or points, as the services keep
 them). Progress bars and notes go to stderr, and only when stderr is a terminal, so stdout
-stays clean and a failure leaves exactly one line on stderr."""
+stays clean and a failure leaves exactly one line on stderr.
+
+Times are China time with the offset, everywhere: `2026-11-10T09:05:00+08:00` in JSON,
+`2026-11-10 09:05+08:00` in tables — the services store UTC, people read Asia/Shanghai."""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,7 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-CHINA = ZoneInfo("Asia/Shanghai")
+from linli_runtime.times import SHANGHAI, from_timestamp, iso_local
+
+CHINA = SHANGHAI
 
 # Every command takes these two; typer reads LINLI_TOKEN when --token is absent.
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys) instead of tables.")]
@@ -71,17 +75,28 @@ def yuan(fen: int) -> str:
 
 
 def when(ts: Timestamp) -> str | None:
-    """A protobuf timestamp as ISO 8601 in UTC, or None when unset."""
-    if not ts.seconds and not ts.nanos:
-        return None
-    return ts.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    """A protobuf timestamp as ISO 8601 in China time with its offset (`…T09:05:00+08:00`), or
+    None when unset."""
+    moment = from_timestamp(ts)
+    return iso(moment) if moment is not None else None
+
+
+def iso(moment: datetime) -> str:
+    """An instant as ISO 8601 in China time with its offset, to the second."""
+    return iso_local(moment, CHINA)
 
 
 def local(ts: Timestamp) -> str:
-    """For tables: China time, to the minute."""
-    if not ts.seconds and not ts.nanos:
-        return ""
-    return ts.ToDatetime(tzinfo=UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    """For tables: China time to the minute, with the offset (`2026-11-10 09:05+08:00`)."""
+    moment = from_timestamp(ts)
+    return clock_time(moment) if moment is not None else ""
+
+
+def clock_time(moment: datetime) -> str:
+    """`2026-11-10 09:05+08:00`."""
+    shown = moment.astimezone(CHINA)
+    offset = shown.strftime("%z")
+    return f"{shown:%Y-%m-%d %H:%M}{offset[:3]}:{offset[3:]}"
 
 
 def today() -> datetime:

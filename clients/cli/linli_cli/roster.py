@@ -23,6 +23,16 @@ from linli_cli.output import Json, Token, emit, progress, titled
 from linli_cli.volunteers import POINTS, Community
 
 app = typer.Typer(help="Import volunteers from a spreadsheet.", no_args_is_help=True)
+# The services accept messages up to 8 MiB (linli_runtime.server.SERVER_OPTIONS; a unit test
+# keeps the two equal). The file travels in one message with a few other fields, so a file
+# this large is refused before it is read: sending it could only fail, after a long upload.
+SERVER_MESSAGE_LIMIT = 8 * 1024 * 1024
+ENVELOPE = 4 * 1024
+MAX_FILE_BYTES = SERVER_MESSAGE_LIMIT - ENVELOPE
+
+
+def mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 def data_rows(content: bytes) -> int | None:
@@ -53,6 +63,11 @@ def import_roster(community: Community,
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise usage(f"FILE: {file.name} must be a .csv or .xlsx file")
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise usage(f"FILE: {file.name} is {mib(size)}; the service accepts at most {mib(MAX_FILE_BYTES)} "
+                    f"per import (its message limit is {SERVER_MESSAGE_LIMIT // (1024 * 1024)} MiB): "
+                    "split it into smaller files")
     content = file.read_bytes()
     mode = volunteers_pb2.IMPORT_MODE_ALL_OR_NOTHING if strict else volunteers_pb2.IMPORT_MODE_PER_ROW
     request = (volunteers_pb2.ImportRosterRequest(community_path=path, csv_content=content, mode=mode)

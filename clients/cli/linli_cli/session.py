@@ -20,6 +20,7 @@ import grpc
 import jwt
 
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
+from linli_cli.output import clock_time
 from linli_runtime.clients import make_channel
 from linli_runtime.registry import service_address
 
@@ -106,7 +107,7 @@ def require_identity(token_option: str | None) -> Identity:
     if who is None:
         raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
     if who.expired:
-        raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)", ExitCode.UNAUTHENTICATED)
+        raise CliError(f"{NOT_SIGNED_IN} (it expired at {clock_time(who.expires_at)})", ExitCode.UNAUTHENTICATED)
     return who
 
 

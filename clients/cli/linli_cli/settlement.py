@@ -19,10 +19,10 @@ app = typer.Typer(help="Merchants' settlement with the points ledger.", no_args_
 REDEMPTION = "partner-redemption"
 
 
-def merchant_id(value: str) -> str:
+def merchant_id(value: str, what: str = "MERCHANT") -> str:
     merchant = value.removeprefix("merchants/").removeprefix("partners/")
     if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", merchant):
-        raise usage(f"MERCHANT: {value!r} is not a merchant id (e.g. jinchengyijing-health)")
+        raise usage(f"{what}: {value!r} is not a merchant id (e.g. jinchengyijing-health)")
     return merchant
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from linli.redemption.v1 import admin_pb2_grpc, community_pb2_grpc, pos_pb2_grpc
-from linli_redemption.api import cards, catalog, community, partners, pos, settlement
+from linli_redemption.api import cards, catalog, community, partners, pos, redemptions, settlement
 from linli_redemption.api.writes import Writes
 from linli_redemption.catalog import Catalog
 from linli_redemption.community import Community
@@ -28,6 +28,7 @@ from linli_redemption.members import Members
 from linli_redemption.partners import Partners
 from linli_redemption.points_client import PointsClient
 from linli_redemption.projects import Projects
+from linli_redemption.redemption_list import RedemptionList
 from linli_redemption.redemption_store import SqlRedemptionStore
 from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
@@ -106,6 +107,7 @@ class RedemptionApp(ServiceApp):
         self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
                                        refund_window=timedelta(hours=settings.refund_window_hours))
         self.settlement = Settlement(self.db, self.points)
+        self.redemption_list = RedemptionList(self.db)
         self.duty = Duty(self.db)
         self.community = Community(self.db, self.clock, self.make_event)
         self.projects = Projects(self.db, self.clock, self.make_event)
@@ -126,6 +128,9 @@ class RedemptionApp(ServiceApp):
         self.add_service(admin_pb2_grpc.add_SettlementServiceServicer_to_server,
                          settlement.SettlementServicer(self.partners, self.settlement, self.clock),
                          settlement.FULL_NAME)
+        self.add_service(admin_pb2_grpc.add_RedemptionAdminServiceServicer_to_server,
+                         redemptions.RedemptionAdminServicer(self.partners, self.redemption_list),
+                         redemptions.FULL_NAME)
         self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
                          community.CommunityServicer(self.duty, self.community, self.projects, self.writes),
                          community.FULL_NAME)

@@ -14,12 +14,14 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, Select
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.times import as_utc
 
 _SEPARATOR = "\x1f"  # a control character: never part of a kind or a key
 
@@ -63,6 +65,10 @@ def decode_token(kind: str, token: str) -> str:
     raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
 
 
+def _bad_token() -> InvalidArgument:
+    return InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
+
+
 def decode_int_token(kind: str, token: str) -> int:
     """As `decode_token`, for lists keyed by a sequence number; 0 for the first page."""
     key = decode_token(kind, token)
@@ -87,3 +93,30 @@ async def keyset_page(conn: AsyncConnection, query: Select[Any], key: ColumnElem
         return rows, ""
     page = rows[:size]
     return page, encode_token(kind, getattr(page[-1], str(key.key)))
+
+
+async def newest_first_page(conn: AsyncConnection, query: Select[Any], created: ColumnElement[datetime],
+                            ident: ColumnElement[str], *, kind: str, page_token: str,
+                            size: int) -> tuple[Sequence[Row[Any]], str]:
+    """One page of `query`, newest `created` first — ties (rows of the same instant) by `ident`,
+    unique, descending — resuming after the (created, ident) key in `page_token`, and the
+    token for the next page ("" on the last one). For tables keyed by an id rather than a
+    sequence number; rows added while a client pages are newer than its key and never shift
+    the pages it has not read yet."""
+    key = decode_token(kind, page_token)
+    if key:
+        when, _, after = key.partition(_SEPARATOR)
+        try:
+            moment = as_utc(datetime.fromisoformat(when))
+        except ValueError:
+            raise _bad_token() from None
+        if not after:
+            raise _bad_token()
+        query = query.where(or_(created < moment, and_(created == moment, ident < after)))
+    rows = (await conn.execute(query.order_by(created.desc(), ident.desc()).limit(size + 1))).all()
+    if len(rows) <= size:
+        return rows, ""
+    page = rows[:size]
+    last = page[-1]
+    return page, encode_token(kind, f"{as_utc(getattr(last, str(created.key))).isoformat()}{_SEPARATOR}"
+                                    f"{getattr(last, str(ident.key))}")

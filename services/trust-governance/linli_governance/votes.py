@@ -1,7 +1,8 @@
 """Owners' votes: electorate snapshot, one ballot per household, tally by art. 278, and the
 result applied to what the vote decided (a budget becomes APPROVED).
 
-`get` opens its own session; the changes are steps of the caller's transaction.
+`get` and `list_page` open their own session; the changes are steps of the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,10 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.governance.v1 import vote_pb2
 from linli_governance import accounts, art278, names, org_tree
 from linli_governance.tables import BALLOTS, ELECTORATE, VOTES, Ballot, Vote
-from linli_runtime import times
+from linli_runtime import paging, times
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from linli_runtime.models import typed
+from linli_runtime.models import typed, typed_all
 
 M = vote_pb2.VoteMatter
 SPECIAL = {M.VOTE_MATTER_RAISE_MAINTENANCE_FUND, M.VOTE_MATTER_REBUILD, M.VOTE_MATTER_CHANGE_COMMON_USE}
@@ -40,6 +41,10 @@ OUTCOMES = {
 }
 CHOICES = (vote_pb2.BALLOT_CHOICE_FOR, vote_pb2.BALLOT_CHOICE_AGAINST, vote_pb2.BALLOT_CHOICE_ABSTAIN)
 CHANNELS = (vote_pb2.BALLOT_CHANNEL_ONLINE, vote_pb2.BALLOT_CHANNEL_PAPER)
+STATES = (vote_pb2.VOTE_STATE_UNSPECIFIED, vote_pb2.VOTE_STATE_OPEN, vote_pb2.VOTE_STATE_CLOSED)
+# Each listed vote carries its live tally (two small queries): pages stay smaller than the
+# runtime's usual maximum.
+MAX_LIST_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,11 @@ def check_choice(choice: int) -> None:
 def check_channel(channel: int) -> None:
     if channel not in CHANNELS:
         raise InvalidArgument.field("channel", "must be ONLINE or PAPER")
+
+
+def check_state(state: int) -> None:
+    if state not in STATES:
+        raise InvalidArgument.field("state", "must be OPEN, CLOSED or unset (all)")
 
 
 def budget_year(compound_path: str, subject: str) -> int:
@@ -302,3 +312,27 @@ async def get(db: Database, compound_path: str, vote_id: str) -> VoteView:
     async with db.session() as session:
         conn = await session.connection()
         return await _view(conn, await _row(conn, compound_path, vote_id))
+
+
+async def list_page(
+    db: Database, path: str, *, state: int, page_token: str, size: int
+) -> tuple[list[VoteView], str]:
+    """One page of the votes of the compounds at or below `path` (a compound, or a place above
+    compounds), newest first, each with its live tally, and the next page's token. NOT_FOUND
+    for a place that does not exist."""
+    check_state(state)
+    query = select(VOTES).where(
+        or_(VOTES.c.compound_path == path, VOTES.c.compound_path.startswith(path + "/", autoescape=True))
+    )
+    if state == vote_pb2.VOTE_STATE_OPEN:
+        query = query.where(VOTES.c.closed.is_(False))
+    elif state == vote_pb2.VOTE_STATE_CLOSED:
+        query = query.where(VOTES.c.closed.is_(True))
+    async with db.session() as session:
+        await org_tree.require_unit(session, path)
+        conn = await session.connection()
+        rows, token = await paging.newest_first_page(
+            conn, query, VOTES.c.created_at, VOTES.c.vote_id, kind=f"ListVotes:{path}:{state}",
+            page_token=page_token, size=size,
+        )
+        return [await _view(conn, vote) for vote in typed_all(Vote, rows)], token

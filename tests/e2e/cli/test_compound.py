@@ -32,8 +32,9 @@ def last_month() -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-def new_compound(cli: Cli) -> str:
-    """A compound in Fengshu with a draft budget, one income, one expense and last month sealed."""
+def new_compound(cli: Cli, *, seal: bool = True) -> str:
+    """A compound in Fengshu with a draft budget, one income, one expense and last month sealed
+    (unless `seal` is false)."""
 
     async def work(channel: grpc.aio.Channel) -> str:
         org = org_pb2_grpc.OrgServiceStub(channel)
@@ -53,8 +54,9 @@ def new_compound(cli: Cli) -> str:
             compound_path=unit.path, budget_line="cleaning", amount_fen=45_000, memo="保洁 November",
             voucher=account_pb2.Voucher(file_ref="vouchers/cli.pdf", sha256=hashlib.sha256(b"cli").hexdigest()),
             request_id=uuid.uuid4().hex))
-        await disclosure_pb2_grpc.DisclosureServiceStub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
-            compound_path=unit.path, period=last_month(), request_id=uuid.uuid4().hex))
+        if seal:
+            await disclosure_pb2_grpc.DisclosureServiceStub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
+                compound_path=unit.path, period=last_month(), request_id=uuid.uuid4().hex))
         return str(unit.path)
 
     return cli.grpc(GOVERNANCE, work)

@@ -56,7 +56,7 @@ def test_help_request_commands_refuse_bad_arguments_and_other_scopes(cli: Cli) -
         (2, ["--description"], [*file, "--category", "meal"], token),
         (6, ["permission denied"], [*file, "--category", "meal", "--description", "x"], officer),
         (6, ["permission denied"], ["help-requests", "list", FENGSHU], officer),
-        (2, ["NAME"], ["help-requests", "ack", "h-123"], token),
+        (2, ["ID"], ["help-requests", "ack", "h-1"], token),
         (4, ["not found"], ["help-requests", "ack", missing], token),
         (2, ["--resolution"], ["help-requests", "resolve", missing], token),
         (2, ["--status"], ["help-requests", "list", FENGSHU, "--status", "lost"], token),

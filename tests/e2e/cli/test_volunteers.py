@@ -165,7 +165,10 @@ def test_roster_import_refuses_bad_files_and_out_of_scope_communities(cli: Cli, 
     (tmp_path / "header.csv").write_text("id,name\n1,x\n")
     (tmp_path / "roster.txt").write_text("volunteer_id,display_name\n")
     good = write_csv(tmp_path / "good.csv", ["g-1,郑一,,,"])
+    with (tmp_path / "huge.xlsx").open("wb") as huge:  # 50 MB, sparse: over the services' 8 MiB messages
+        huge.truncate(50 * 1000 * 1000)
     cli.refuse([
+        (2, ["huge.xlsx is 47.7 MiB", "8 MiB"], ["roster", "import", path, str(tmp_path / "huge.xlsx")], token),
         (2, ["csv_content", "header"], ["roster", "import", path, str(tmp_path / "header.csv")], token),
         (2, [".csv or .xlsx"], ["roster", "import", path, str(tmp_path / "roster.txt")], token),
         (2, ["does not exist"], ["roster", "import", path, str(tmp_path / "missing.csv")], token),

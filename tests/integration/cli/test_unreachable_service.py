@@ -26,3 +26,23 @@ def test_a_service_that_is_down_fails_with_exit_5_naming_it(tmp_path: Path, monk
     assert (result.exit_code, result.stdout) == (5, "")
     assert result.stderr.strip().splitlines() == [
         f"error: cannot reach trust-governance at {nobody}: is `make run` running?"]
+
+
+def test_an_id_placed_in_the_tokens_community_or_compound_goes_to_the_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed, placed by the token's scope and sent: nothing listens, so exit 5 — not a usage
+    error for a place the operator left out."""
+    for name in ("LINLI_TOKEN", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
+    nobody = f"127.0.0.1:{free_port()}"
+    for service in session.SERVICES:
+        monkeypatch.setenv(service.upper().replace("-", "_") + "_SERVICE_ADDR", nobody)
+    runner = CliRunner()
+    fengshu = "chengdu/jinjiang/chenglonglu/fengshu"
+    assert runner.invoke(linli_app.app, ["login", "--role", "community_worker", "--scope", fengshu]).exit_code == 0
+    for args in (["help-requests", "ack", "h-1a2b"], ["help-requests", "list"], ["duty", "now"],
+                 ["adjustments", "list"], ["redemptions", "pending"], ["votes", "tally", "7f3a"]):
+        result = runner.invoke(linli_app.app, args, prog_name="linli")
+        assert result.exit_code == 5, (args, result.stderr)
+        assert result.stderr.strip().splitlines()[0].startswith("error: cannot reach"), args

@@ -22,7 +22,7 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import EventFactory
 from linli_runtime.events.streams import POINTS
-from linli_runtime.events.tables import inbox, outbox
+from linli_runtime.events.tables import INBOX, OUTBOX
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
@@ -97,8 +97,8 @@ def token_for(signer: TokenSigner) -> Callable[..., Metadata]:
 async def everything_sent(db: Database) -> bool:
     """Whether the relay has published (and JetStream acknowledged) every event in the outbox."""
     async with db.engine.connect() as conn:
-        unsent = (await conn.execute(sa.select(sa.func.count()).select_from(outbox)
-                                     .where(outbox.c.sent_at.is_(None)))).scalar_one()
+        unsent = (await conn.execute(sa.select(sa.func.count()).select_from(OUTBOX)
+                                     .where(OUTBOX.c.sent_at.is_(None)))).scalar_one()
     return unsent == 0
 
 
@@ -121,6 +121,6 @@ async def published(app: PointsApp, subject: str, payload: type[M]) -> list[M]:
 async def applied(db: Database, consumer: str, event_ids: list[str]) -> bool:
     """Whether `consumer` has applied (recorded in its inbox) every one of `event_ids`."""
     async with db.engine.connect() as conn:
-        done = (await conn.execute(sa.select(sa.func.count()).select_from(inbox).where(
-            inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)))).scalar_one()
+        done = (await conn.execute(sa.select(sa.func.count()).select_from(INBOX).where(
+            INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)))).scalar_one()
     return int(done) == len(set(event_ids))

@@ -17,7 +17,7 @@ from linli_points.ledger.sweeper import hold_sweeper
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
-from linli_runtime.events.tables import outbox
+from linli_runtime.events.tables import OUTBOX
 
 from .conftest import FENGSHU
 
@@ -36,7 +36,7 @@ def hold(hid: str, amount: int, timeout: int = 300, debit: str = WAN) -> Transfe
 
 async def subjects(ledger: Ledger) -> list[str]:
     async with ledger.db.engine.connect() as conn:
-        return list((await conn.execute(sa.select(outbox.c.subject).order_by(outbox.c.seq))).scalars())
+        return list((await conn.execute(sa.select(OUTBOX.c.subject).order_by(OUTBOX.c.seq))).scalars())
 
 
 async def test_transfer_moves_points_and_replay_returns_the_first_result(ledger: Ledger) -> None:

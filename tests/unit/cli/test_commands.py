@@ -15,12 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from linli_cli import app as linli_app
-from linli_cli import session
+from linli_cli import roster, session
 from linli_cli.output import enum_name, yuan
 from linli_runtime.auth import TokenSigner
+from linli_runtime.server import SERVER_OPTIONS
 from linli_runtime.settings import ServiceSettings
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
 SIGNED_IN_ENV_VARS = ("LINLI_TOKEN", "XDG_CONFIG_HOME")
 
 
@@ -101,7 +103,43 @@ def test_an_expired_token_is_refused_before_any_call(monkeypatch: pytest.MonkeyP
     (["year", "close", FENGSHU], "--year"),
     (["roster", "import", FENGSHU, "/no/such/file.csv"], "does not exist"),
     (["help-requests", "file", FENGSHU, "--category", "haircut", "--description", "x"], "--category"),
-    (["help-requests", "ack", "h-1"], "NAME"),
+    (["help-requests", "ack", "h-1"], "ID"),
+    (["help-requests", "ack", "communities/x/helpRequests"], "ID"),
+    (["help-requests", "ack", "h 1234"], "ID"),
+    (["help-requests", "show", "h-1234", "--community", "成都"], "--community"),
+    (["help-requests", "follow-up", "h-1234", "--note", "better", "--day", "0"], "--day"),
+    (["help-requests", "thanks", "h-1234", "--text", "谢谢", "--kind", "flowers"], "--kind"),
+    (["help-requests", "cancel", "h-1234"], "--reason"),
+    (["help-requests", "list"], "COMMUNITY"),
+    (["help-requests", "file", "--category", "meal", "--description", "x", "--compound", FENGSHU], "--compound"),
+    (["votes", "create", SHENGJIAN, "--title", "t", "--matter", "budget", "--closes", "+7d"], "--budget"),
+    (["votes", "create", SHENGJIAN, "--title", "t", "--matter", "other", "--closes", "+7d", "--budget", "2026"],
+     "--budget"),
+    (["votes", "create", SHENGJIAN, "--title", "t", "--matter", "vibes", "--closes", "+7d"], "--matter"),
+    (["votes", "create", SHENGJIAN, "--title", "t", "--matter", "other", "--closes", "soon"], "--closes"),
+    (["votes", "create", SHENGJIAN, "--title", "t", "--matter", "other", "--closes", "2020-01-01"], "--closes"),
+    (["votes", "create", "--title", "t", "--matter", "other", "--closes", "+7d"], "COMPOUND"),
+    (["votes", "list"], "PATH"),
+    (["votes", "tally", "ab"], "VOTE"),
+    (["votes", "tally", "compounds/x/ballots/1"], "VOTE"),
+    (["votes", "tally", "abcd"], "--compound"),
+    (["votes", "ballot", "abcd", "--choice", "for"], "--household"),
+    (["votes", "ballot", "abcd", "--household", "b1/h101", "--choice", "maybe"], "--choice"),
+    (["votes", "recount", "abcd", "--household", "b1/h101"], "--choice"),
+    (["periods", "close", SHENGJIAN, "--period", "2026-13"], "--period"),
+    (["periods", "close", SHENGJIAN], "--period"),
+    (["periods", "close", "--period", "2026-10"], "COMPOUND"),
+    (["periods", "verify"], "COMPOUND"),
+    (["adjustments", "request", "--volunteer", "v-1", "--points", "200000", "--reason", "x"], "--points"),
+    (["adjustments", "request", "--volunteer", "v-1", "--points", "5", "--reason", "x"], "--community"),
+    (["adjustments", "approve", "adj-1"], "--community"),
+    (["adjustments", "list", "--community", FENGSHU, "--state", "lost"], "--state"),
+    (["duty", "now"], "COMMUNITY"),
+    (["duty", "now", FENGSHU, "--at", "tomorrow"], "--at"),
+    (["duty", "swap", FENGSHU, "--date", "1.1.2026", "--from", "a", "--to", "b"], "--date"),
+    (["redemptions", "pending"], "COMMUNITY"),
+    (["redemptions", "list", FENGSHU, "--state", "lost"], "--state"),
+    (["redemptions", "list", FENGSHU, "--merchant", "bad shop!"], "--merchant"),
     (["help-requests", "list", FENGSHU, "--status", "lost"], "--status"),
     (["settlement", "show", "bad shop!"], "MERCHANT"),
     (["settlement", "show", "jinchengyijing-health", "--date", "27.11.2026"], "--date"),
@@ -125,6 +163,32 @@ def test_roster_import_refuses_files_that_are_not_csv_or_xlsx(tmp_path: Path) ->
     assert code == 2 and ".csv or .xlsx" in one_line_error(err)
 
 
+def test_a_roster_over_the_servers_message_limit_is_refused_before_it_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "roster.csv"
+    with big.open("wb") as f:  # sparse: 50 MB on paper, nothing on disk
+        f.truncate(50 * 1000 * 1000)
+
+    def never(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", never)
+    code, out, err = linli("roster", "import", FENGSHU, str(big), "--token", "x.y.z")
+    assert (code, out) == (2, "")
+    assert "roster.csv is 47.7 MiB" in one_line_error(err) and "8 MiB" in err
+    at_limit = tmp_path / "roster.xlsx"
+    with at_limit.open("wb") as f:
+        f.truncate(roster.MAX_FILE_BYTES + 1)
+    code, _, err = linli("roster", "import", FENGSHU, str(at_limit), "--token", "x.y.z")
+    assert code == 2 and "roster.xlsx" in one_line_error(err)
+
+
+def test_the_roster_limit_follows_the_servers_message_limit() -> None:
+    limit = dict(SERVER_OPTIONS)["grpc.max_receive_message_length"]
+    assert roster.SERVER_MESSAGE_LIMIT == limit
+    assert limit - 8 * 1024 <= roster.MAX_FILE_BYTES < limit
+
+
 def leaf_commands(command: object, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], object]]:
     children = getattr(command, "commands", None)
     if children is None:
@@ -136,7 +200,7 @@ def leaf_commands(command: object, path: tuple[str, ...]) -> Iterator[tuple[tupl
 
 def test_every_command_takes_json_except_the_long_running_platform() -> None:
     leaves = [leaf for name in linli_app.COMMANDS for leaf in leaf_commands(linli_app.load(name), (name,))]
-    assert len(leaves) >= 25
+    assert len(leaves) >= 50
     for path, command in leaves:
         if path in {("platform", "run"), ("platform", "run-cluster")}:
             continue

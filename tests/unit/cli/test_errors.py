@@ -93,6 +93,12 @@ def test_deadline_exceeded_is_unavailable_with_the_address() -> None:
     assert error.code == 5 and f"volunteer-points at {ADDRESS} did not answer in time" in error.message
 
 
+def test_a_service_older_than_the_cli_is_named_rather_than_method_not_found() -> None:
+    error = from_rpc(failed(grpc.StatusCode.UNIMPLEMENTED, "Method not found!"), "partner-redemption", ADDRESS)
+    assert error.code == 1
+    assert error.message == f"partner-redemption at {ADDRESS} does not offer this call: is it older than this linli?"
+
+
 @pytest.mark.parametrize("code", [grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS,
                                   grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL])
 def test_other_refusals_exit_1_with_message_and_reason_on_one_line(code: grpc.StatusCode) -> None:

@@ -64,3 +64,17 @@ async def test_a_sequence_keyed_list_refuses_a_token_whose_key_is_no_number() ->
         await paging.keyset_page(None, sa.select(items), items.c.seq, kind="items",  # type: ignore[arg-type]
                                  page_token=forged, size=10)
     assert caught.value.violations[0].field == "page_token"
+
+
+
+@pytest.mark.parametrize("key", ["not-a-time\x1fab", "2026-11-07T03:00:00+00:00\x1f", "2026-11-07T03:00:00+00:00"])
+async def test_a_newest_first_list_refuses_a_token_whose_key_is_no_time_and_id(key: str) -> None:
+    """The token's kind matches, its key does not parse: INVALID_ARGUMENT before any query."""
+    import sqlalchemy as sa
+
+    items = sa.Table("items", sa.MetaData(), sa.Column("id", sa.String, primary_key=True),
+                     sa.Column("created", sa.DateTime(timezone=True)))
+    with pytest.raises(InvalidArgument) as caught:
+        await paging.newest_first_page(None, sa.select(items), items.c.created, items.c.id,  # type: ignore[arg-type]
+                                       kind="items", page_token=paging.encode_token("items", key), size=5)
+    assert caught.value.violations[0].field == "page_token"

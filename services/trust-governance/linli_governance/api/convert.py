@@ -178,6 +178,7 @@ def vote(v: VoteView) -> vote_pb2.Vote:
             outcome=OUTCOMES[t.outcome],
         ),
         unconfirmed_paper_ballots=v.unconfirmed_paper_ballots,
+        create_time=to_timestamp(row.created_at),
     )
 
 

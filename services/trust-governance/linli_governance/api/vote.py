@@ -6,7 +6,7 @@ from linli.governance.v1 import vote_pb2, vote_pb2_grpc
 from linli_governance import names, votes
 from linli_governance.api import convert
 from linli_governance.api.base import VOTE_OFFICERS, Api
-from linli_runtime import fields
+from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
 from linli_runtime.auth import Role, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
@@ -97,6 +97,14 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
     async def GetVote(self, request: vote_pb2.GetVoteRequest, context: Any) -> vote_pb2.GetVoteResponse:
         path, vote_id = self.scoped_child("name", request.name, names.VOTES)
         return vote_pb2.GetVoteResponse(vote=convert.vote(await votes.get(self.db, path, vote_id)))
+
+    async def ListVotes(self, request: vote_pb2.ListVotesRequest, context: Any) -> vote_pb2.ListVotesResponse:
+        path = self.scoped_path("path", request.path)
+        size = paging.page_size(request.page_size, maximum=votes.MAX_LIST_PAGE)
+        views, token = await votes.list_page(
+            self.db, path, state=request.state, page_token=request.page_token, size=size
+        )
+        return vote_pb2.ListVotesResponse(votes=[convert.vote(v) for v in views], next_page_token=token)
 
     async def CloseVote(self, request: vote_pb2.CloseVoteRequest, context: Any) -> vote_pb2.CloseVoteResponse:
         require_role(*VOTE_OFFICERS)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -53,6 +55,28 @@ VOTE_MATTER_HIRE_TRUSTEE: VoteMatter.ValueType  # 13
 VOTE_MATTER_SPENDING_APPROVAL: VoteMatter.ValueType  # 14
 VOTE_MATTER_OTHER: VoteMatter.ValueType  # 15
 Global___VoteMatter: _TypeAlias = VoteMatter  # noqa: Y015
+
+class _VoteState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VoteStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VoteState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VOTE_STATE_UNSPECIFIED: _VoteState.ValueType  # 0
+    VOTE_STATE_OPEN: _VoteState.ValueType  # 1
+    """Not closed yet: taking ballots until its close time, then waiting for CloseVote."""
+    VOTE_STATE_CLOSED: _VoteState.ValueType  # 2
+    """Closed: its outcome is final."""
+
+class VoteState(_VoteState, metaclass=_VoteStateEnumTypeWrapper):
+    """VoteState says whether a vote is still open (for filtering lists)."""
+
+VOTE_STATE_UNSPECIFIED: VoteState.ValueType  # 0
+VOTE_STATE_OPEN: VoteState.ValueType  # 1
+"""Not closed yet: taking ballots until its close time, then waiting for CloseVote."""
+VOTE_STATE_CLOSED: VoteState.ValueType  # 2
+"""Closed: its outcome is final."""
+Global___VoteState: _TypeAlias = VoteState  # noqa: Y015
 
 class _BallotChoice:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -188,6 +212,7 @@ class Vote(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     TALLY_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_PAPER_BALLOTS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/votes/{vote}`."""
     compound_path: _builtins.str
@@ -203,6 +228,8 @@ class Vote(_message.Message):
     def close_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def tally(self) -> Global___Tally: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -216,10 +243,11 @@ class Vote(_message.Message):
         outcome: Global___VoteOutcome.ValueType = ...,
         tally: Global___Tally | None = ...,
         unconfirmed_paper_ballots: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "tally", b"tally"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "tally", b"tally"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "create_time", b"create_time", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -443,6 +471,66 @@ class GetVoteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetVoteResponse: _TypeAlias = GetVoteResponse  # noqa: Y015
+
+@_typing.final
+class ListVotesRequest(_message.Message):
+    """ListVotesRequest pages through the votes of a compound, or of every compound below a wider
+    place (a community, a street), within the caller's scope.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Org path of a compound or of a place above compounds."""
+    state: Global___VoteState.ValueType
+    """Only votes in this state (UNSPECIFIED: all)."""
+    page_size: _builtins.int
+    """0 means 100; more than 200 is coerced to 200 (each vote carries its live tally)."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        state: Global___VoteState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "path", b"path", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVotesRequest: _TypeAlias = ListVotesRequest  # noqa: Y015
+
+@_typing.final
+class ListVotesResponse(_message.Message):
+    """ListVotesResponse is one page, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def votes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Vote]: ...
+    def __init__(
+        self,
+        *,
+        votes: _abc.Iterable[Global___Vote] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "votes", b"votes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVotesResponse: _TypeAlias = ListVotesResponse  # noqa: Y015
 
 @_typing.final
 class CloseVoteRequest(_message.Message):

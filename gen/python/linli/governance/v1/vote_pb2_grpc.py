@@ -53,6 +53,11 @@ class VoteServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.FromString,
                 _registered_method=True)
+        self.ListVotes = channel.unary_unary(
+                '/linli.governance.v1.VoteService/ListVotes',
+                request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesResponse.FromString,
+                _registered_method=True)
         self.RecountPaperBallot = channel.unary_unary(
                 '/linli.governance.v1.VoteService/RecountPaperBallot',
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.RecountPaperBallotRequest.SerializeToString,
@@ -93,6 +98,14 @@ class VoteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVotes(self, request, context):
+        """ListVotes lists the votes of the compounds at or below a place, newest first, each with
+        its current tally.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecountPaperBallot(self, request, context):
         """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
         same choice confirms it; a different one replaces the entry, which then needs yet another
@@ -126,6 +139,11 @@ def add_VoteServiceServicer_to_server(servicer, server):
                     servicer.GetVote,
                     request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.SerializeToString,
+            ),
+            'ListVotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVotes,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesResponse.SerializeToString,
             ),
             'RecountPaperBallot': grpc.unary_unary_rpc_method_handler(
                     servicer.RecountPaperBallot,
@@ -223,6 +241,33 @@ class VoteService:
             '/linli.governance.v1.VoteService/GetVote',
             linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.VoteService/ListVotes',
+            linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_vote__pb2.ListVotesResponse.FromString,
             options,
             channel_credentials,
             insecure,

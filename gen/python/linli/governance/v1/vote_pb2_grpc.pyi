@@ -43,6 +43,10 @@ class VoteServiceStub:
     """CastBallot records one household's ballot; a second ballot is refused."""
     GetVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]
     """GetVote returns the vote with its current tally."""
+    ListVotes: _grpc.UnaryUnaryMultiCallable[_vote_pb2.ListVotesRequest, _vote_pb2.ListVotesResponse]
+    """ListVotes lists the votes of the compounds at or below a place, newest first, each with
+    its current tally.
+    """
     RecountPaperBallot: _grpc.UnaryUnaryMultiCallable[_vote_pb2.RecountPaperBallotRequest, _vote_pb2.RecountPaperBallotResponse]
     """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
     same choice confirms it; a different one replaces the entry, which then needs yet another
@@ -66,6 +70,10 @@ class VoteServiceAsyncStub(VoteServiceStub):
     """CastBallot records one household's ballot; a second ballot is refused."""
     GetVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]  # type: ignore[assignment]
     """GetVote returns the vote with its current tally."""
+    ListVotes: _aio.UnaryUnaryMultiCallable[_vote_pb2.ListVotesRequest, _vote_pb2.ListVotesResponse]  # type: ignore[assignment]
+    """ListVotes lists the votes of the compounds at or below a place, newest first, each with
+    its current tally.
+    """
     RecountPaperBallot: _aio.UnaryUnaryMultiCallable[_vote_pb2.RecountPaperBallotRequest, _vote_pb2.RecountPaperBallotResponse]  # type: ignore[assignment]
     """RecountPaperBallot is a second officer entering a paper ballot again from the paper: the
     same choice confirms it; a different one replaces the entry, which then needs yet another
@@ -104,6 +112,16 @@ class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_vote_pb2.GetVoteResponse, _abc.Awaitable[_vote_pb2.GetVoteResponse]]:
         """GetVote returns the vote with its current tally."""
+
+    @_abc_1.abstractmethod
+    def ListVotes(
+        self,
+        request: _vote_pb2.ListVotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vote_pb2.ListVotesResponse, _abc.Awaitable[_vote_pb2.ListVotesResponse]]:
+        """ListVotes lists the votes of the compounds at or below a place, newest first, each with
+        its current tally.
+        """
 
     @_abc_1.abstractmethod
     def RecountPaperBallot(

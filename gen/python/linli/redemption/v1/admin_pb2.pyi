@@ -802,6 +802,70 @@ class GetMerchantSettlementResponse(_message.Message):
 Global___GetMerchantSettlementResponse: _TypeAlias = GetMerchantSettlementResponse  # noqa: Y015
 
 @_typing.final
+class ListRedemptionsRequest(_message.Message):
+    """ListRedemptionsRequest names the community and the filters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    MERCHANT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    """The community whose merchants' redemptions are listed; within the caller's scope."""
+    merchant: _builtins.str
+    """Only this merchant's, `merchants/{merchant}` (a merchant of the community); empty: all.
+    A merchant outside the caller's scope is NOT_FOUND, as for an id nobody uses.
+    """
+    state: _resources_pb2.RedemptionState.ValueType
+    """Only redemptions in this state (UNSPECIFIED: all)."""
+    page_size: _builtins.int
+    """0 means 100; more than 1000 is coerced to 1000."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        merchant: _builtins.str = ...,
+        state: _resources_pb2.RedemptionState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "merchant", b"merchant", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedemptionsRequest: _TypeAlias = ListRedemptionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRedemptionsResponse(_message.Message):
+    """ListRedemptionsResponse is one page, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def redemptions(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.Redemption]: ...
+    def __init__(
+        self,
+        *,
+        redemptions: _abc.Iterable[_resources_pb2.Redemption] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "redemptions", b"redemptions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedemptionsResponse: _TypeAlias = ListRedemptionsResponse  # noqa: Y015
+
+@_typing.final
 class ReconcileDayRequest(_message.Message):
     """ReconcileDayRequest names the community and the day."""
 

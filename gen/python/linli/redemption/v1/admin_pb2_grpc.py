@@ -877,3 +877,86 @@ class SettlementService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RedemptionAdminServiceStub:
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListRedemptions = channel.unary_unary(
+                '/linli.redemption.v1.RedemptionAdminService/ListRedemptions',
+                request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsResponse.FromString,
+                _registered_method=True)
+
+
+class RedemptionAdminServiceServicer:
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    def ListRedemptions(self, request, context):
+        """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
+        first, optionally in one state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RedemptionAdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListRedemptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedemptions,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'linli.redemption.v1.RedemptionAdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('linli.redemption.v1.RedemptionAdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RedemptionAdminService:
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    @staticmethod
+    def ListRedemptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.RedemptionAdminService/ListRedemptions',
+            linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_admin__pb2.ListRedemptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

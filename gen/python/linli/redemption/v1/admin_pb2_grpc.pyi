@@ -359,3 +359,49 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RedemptionAdminServiceStub:
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RedemptionAdminServiceAsyncStub: ...
+    ListRedemptions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListRedemptionsRequest, _admin_pb2.ListRedemptionsResponse]
+    """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
+    first, optionally in one state.
+    """
+
+@_typing.type_check_only
+class RedemptionAdminServiceAsyncStub(RedemptionAdminServiceStub):
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListRedemptions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListRedemptionsRequest, _admin_pb2.ListRedemptionsResponse]  # type: ignore[assignment]
+    """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
+    first, optionally in one state.
+    """
+
+class RedemptionAdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """RedemptionAdminService: the redemptions at a community's merchants, for its staff (operators
+    and the party committee) — what is waiting (PENDING: being completed or recovered), what went
+    through, what was voided. Not for POS terminals: a terminal credential is PERMISSION_DENIED.
+    """
+
+    @_abc_1.abstractmethod
+    def ListRedemptions(
+        self,
+        request: _admin_pb2.ListRedemptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListRedemptionsResponse, _abc.Awaitable[_admin_pb2.ListRedemptionsResponse]]:
+        """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
+        first, optionally in one state.
+        """
+
+def add_RedemptionAdminServiceServicer_to_server(servicer: RedemptionAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
