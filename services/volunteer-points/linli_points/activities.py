@@ -187,13 +187,7 @@ class Activities:
                       volunteer_id: str) -> SignUp:
         """Credit the activity's points, within the category's daily and monthly caps."""
         now = self._now()
-        today = local_day(now)
-        points = activity.points
-        for cap, period in ((category.daily_cap, day_bounds(today)),
-                            (category.monthly_cap, month_bounds(f"{today:%Y-%m}"))):
-            if cap:
-                earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
-                points = capped(points, cap, earned)
+        points = await within_caps(conn, path, volunteer_id, category, activity.points, now)
         transfer_id = ""
         if points > 0:
             transfer_id = credit_transfer_id(activity.activity_id, volunteer_id)
@@ -224,6 +218,21 @@ async def upsert_category(conn: AsyncConnection, path: str, slug: str, change: C
     found = await find(conn, TaskCategory, community_path=path, slug=slug)
     assert found is not None
     return found
+
+
+async def within_caps(conn: AsyncConnection, path: str, volunteer_id: str, category: TaskCategory, points: int,
+                      now: datetime) -> int:
+    """What of `points` the category's daily and monthly caps (Asia/Shanghai) still let the
+    volunteer earn at `now`: the caps count what the ledger credited for the category
+    (ledger.queries.credited_for). Every credit for work goes through this: activities and
+    help requests alike."""
+    today = local_day(now)
+    for cap, period in ((category.daily_cap, day_bounds(today)),
+                        (category.monthly_cap, month_bounds(f"{today:%Y-%m}"))):
+        if cap:
+            earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
+            points = capped(points, cap, earned)
+    return points
 
 
 async def category_points(conn: AsyncConnection, path: str, slug: str) -> int | None:

@@ -3,6 +3,10 @@
     proposed ──(another worker approves)──▶ approved: a ledger transfer, in the same transaction
         └─────(anyone allowed rejects)────▶ rejected
 
+The service also proposes adjustments itself, for work it may not credit alone: a help
+request's helpers beyond the resolving worker's limit (help_credits.py). Such a proposal carries
+the task category and the help request; approved, its transfer is that category's credit.
+
 A correction is never an edit: approving one records a transfer between system/issuance and
 the volunteer (`adjustment:{id}`), so the history shows it and a mistaken one is fixed by a
 counter-adjustment. The proposer may not approve their own proposal. Approving or rejecting
@@ -52,17 +56,10 @@ class Adjustments:
     async def propose(self, path: str, adjustment_id: str, *, volunteer_id: str, points: int, reason: str,
                       proposed_by: str) -> Adjustment:
         """Propose `points` (negative: taken back) for a volunteer; a repeat answers the first."""
-        who = proposed_by[:ID]
-
-        async def work(conn: AsyncConnection) -> Adjustment:
-            created, _ = await create_once(
-                conn, Adjustment, {"community_path": path, "adjustment_id": adjustment_id},
-                {"volunteer_id": volunteer_id, "points": points, "reason": reason,
-                 "state": int(AdjustmentState.PROPOSED), "proposed_by": who, "proposed_at": self._now()},
-                fingerprint(volunteer_id, points, reason, proposed_by), "adjustment")
-            return created
-
-        return await run_in_transaction(self.db, work)
+        now = self._now()
+        return await run_in_transaction(self.db, lambda conn: propose(
+            conn, path, adjustment_id, volunteer_id=volunteer_id, points=points, reason=reason,
+            proposed_by=proposed_by, now=now))
 
     async def approve(self, path: str, adjustment_id: str, *, approver: str) -> Adjustment:
         who = approver[:ID]
@@ -79,9 +76,12 @@ class Adjustments:
             account = volunteer_account(found.volunteer_id)
             debit, credit = (ISSUANCE, account) if found.points > 0 else (account, ISSUANCE)
             transfer_id = adjustment_transfer_id(adjustment_id)
+            # Work the service held for approval is credited as that work (its category's caps
+            # count it); a manual correction as an adjustment.
             await self.ledger.transfer_in(conn, TransferRequest(
                 community_path=path, transfer_id=transfer_id, debit_account=debit, credit_account=credit,
-                amount=abs(found.points), reason="adjustment", source=names.adjustment_source(adjustment_id)))
+                amount=abs(found.points), reason=found.category or "adjustment",
+                source=found.source or names.adjustment_source(adjustment_id)))
             await conn.execute(ADJUSTMENTS.update().where(*_key(path, adjustment_id)).values(
                 state=int(AdjustmentState.APPROVED), decided_by=who, decided_at=self._now(),
                 transfer_id=transfer_id))
@@ -112,6 +112,22 @@ class Adjustments:
 
     def _now(self) -> datetime:
         return self.ledger.now()
+
+
+async def propose(conn: AsyncConnection, path: str, adjustment_id: str, *, volunteer_id: str, points: int,
+                  reason: str, proposed_by: str, now: datetime, category: str = "", source: str = "") -> Adjustment:
+    """Record a proposal inside the caller's transaction (a repeat answers the first; the same id
+    with other content is ALREADY_EXISTS). `category` and `source` are for work the service
+    proposes itself (help_credits.py)."""
+    created, _ = await create_once(
+        conn, Adjustment, {"community_path": path, "adjustment_id": adjustment_id},
+        {"volunteer_id": volunteer_id, "points": points, "reason": reason[:200],
+         "state": int(AdjustmentState.PROPOSED), "proposed_by": proposed_by[:ID], "proposed_at": now,
+         "category": category, "source": source[:200]},
+        # (category and source only when given: proposals made before they existed still match)
+        fingerprint(volunteer_id, points, reason, proposed_by, *((category, source) if category or source else ())),
+        "adjustment")
+    return created
 
 
 def _key(path: str, adjustment_id: str) -> tuple[sa.ColumnElement[bool], ...]:

@@ -1,7 +1,7 @@
 """volunteer-points: `python -m linli_points.app` (settings from the environment).
 
-`PointsApp` builds the domain — the ledger, people, activities, pairings, rankings, awards,
-adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
+`PointsApp` builds the domain — the ledger, people, activities, help credits, pairings,
+rankings, awards, adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
 sweeper while the service serves.
 """
 
@@ -23,6 +23,7 @@ from linli_points.api import activities, adjustments, awards, ledger, pairings, 
 from linli_points.awards import Awards
 from linli_points.consumers import help_request_credits
 from linli_points.demo import seed_demo
+from linli_points.help_credits import HelpCredits, Limits
 from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import hold_sweeper
 from linli_points.pairings import Pairings
@@ -53,13 +54,15 @@ class PointsApp(ServiceApp):
         self.rankings = Rankings(self.db)
         self.awards = Awards(self.db, self.clock, self.make_event)
         self.adjustments = Adjustments(self.ledger)
+        self.help_credits = HelpCredits(self.db, self.clock, self.ledger, Limits(
+            daily=settings.help_credit_daily_limit, monthly=settings.help_credit_monthly_limit))
         for register, servicer, full_name in (
             (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger),
              ledger.FULL_NAME),
             (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
              volunteers.VolunteerServicer(self.people, self.roster), volunteers.FULL_NAME),
             (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
-             activities.ActivityServicer(self.activities), activities.FULL_NAME),
+             activities.ActivityServicer(self.activities, self.help_credits), activities.FULL_NAME),
             (pairings_pb2_grpc.add_PairingServiceServicer_to_server, pairings.PairingServicer(self.pairings),
              pairings.FULL_NAME),
             (awards_pb2_grpc.add_AwardServiceServicer_to_server,
@@ -68,7 +71,7 @@ class PointsApp(ServiceApp):
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
         ):
             self.add_service(register, servicer, full_name)
-        self.add_consumer(help_request_credits(self.ledger))
+        self.add_consumer(help_request_credits(self.help_credits))
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
 

@@ -11,3 +11,8 @@ class PointsSettings(ServiceSettings):
     service_name: str = "volunteer-points"
     # Seconds between sweeps for holds past their timeout.
     hold_sweep_interval: float = Field(default=1.0, gt=0)
+    # Points one worker may credit to the helpers of the help requests they resolve, per day and
+    # per month (Asia/Shanghai), before further credits wait for a second account's approval
+    # (an Adjustment). 0: every help credit needs a second approval.
+    help_credit_daily_limit: int = Field(default=30, ge=0)
+    help_credit_monthly_limit: int = Field(default=200, ge=0)

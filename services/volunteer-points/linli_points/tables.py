@@ -27,7 +27,8 @@ from linli_points.ledger.tables import (
 )
 
 __all__ = [
-    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "HoldRecord", "Membership",
+    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "HelpCredit", "HoldRecord",
+    "Membership",
     "MonthClose", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
     "Volunteer", "YearClose", "metadata",
 ]
@@ -36,6 +37,8 @@ metadata = PointsTable.metadata
 
 PATH = 255  # an org path
 ID = 64  # a caller-chosen id
+HELP_REQUEST = 255  # a help request's resource name (notification's)
+WORKER = 128  # an account id as notification records it (its ids run to 128 characters)
 
 
 def _path() -> sa.Column[str]:
@@ -242,3 +245,35 @@ class Adjustment(PointsTable, table=True):
     proposed_at: datetime = Field(sa_column=_when())
     decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # Set when the service proposed it for work it may not credit alone (help_credits.py): the
+    # category the approved transfer is for (its reason, so caps count it) and what earned it.
+    category: str = Field(default="", sa_column=_text(ID, default=""))
+    source: str = Field(default="", sa_column=_text(200, default=""))
+
+
+# -- help requests --------------------------------------------------------------------------------
+
+class HelpCredit(PointsTable, table=True):
+    """What became of one helper named on a resolved help request (help_credits.py): one row
+    per (community, request, volunteer), written with the credit, the proposal or the refusal,
+    so a second report of the same request changes nothing."""
+
+    __tablename__ = "points_help_credit"
+    __table_args__ = (
+        sa.UniqueConstraint("community_path", "help_request", "volunteer_id", name="uq_points_help_credit"),
+        # A worker's credits in a day or month (the per-worker limit).
+        sa.Index("ix_points_help_credit_worker", "community_path", "resolved_by", "created_at"),
+    )
+
+    id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(PATH), nullable=False))
+    help_request: str = Field(sa_column=sa.Column(sa.String(HELP_REQUEST), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # help_credits.HelpCreditState
+    points: int = Field(sa_column=sa.Column(Points, nullable=False))
+    resolved_by: str = Field(sa_column=sa.Column(sa.String(WORKER), nullable=False))
+    transfer_id: str = Field(default="", sa_column=_text(160, default=""))
+    adjustment_id: str = Field(default="", sa_column=_text(ID, default=""))
+    note: str = Field(default="", sa_column=_text(200, default=""))
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_when())

@@ -9,22 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-import nats
-import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from linli_points.app import PointsApp, create_app
 from linli_points.settings import PointsSettings
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.points.v1 import activities_pb2 as act
-from linli.points.v1 import (
-    activities_pb2_grpc,
-    adjustments_pb2_grpc,
-    awards_pb2_grpc,
-    ledger_pb2_grpc,
-    pairings_pb2_grpc,
-    volunteers_pb2_grpc,
-)
 from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
 from linli.points.v1 import ledger_pb2 as led
@@ -32,43 +21,9 @@ from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
-from linli_runtime.testing.waiting import wait_until
 
-from .conftest import FENGSHU, SHENGJIAN, Metadata, applied, published
-
-
-class Stubs:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
-        self.activities = activities_pb2_grpc.ActivityServiceStub(channel)
-        self.pairings = pairings_pb2_grpc.PairingServiceStub(channel)
-        self.awards = awards_pb2_grpc.AwardServiceStub(channel)
-        self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
-        self.adjustments = adjustments_pb2_grpc.AdjustmentServiceStub(channel)
-
-
-@pytest.fixture
-def stubs(channel: grpc.aio.Channel) -> Stubs:
-    return Stubs(channel)
-
-
-def ts(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
-async def expect_error(call: Any, code: grpc.StatusCode, reason: str = "", field: str = "") -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    got_reason, fields = error_info(caught.value)
-    if reason:
-        assert got_reason == reason
-    if field:
-        assert fields == [field]
+from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, expect_error, published, ts
 
 
 async def people(s: Stubs, md: Metadata) -> None:
@@ -308,6 +263,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                                 check_in_code="1"), metadata=md),
         s.activities.ConfirmCompletion(act.ConfirmCompletionRequest(community_path=SHENGJIAN, activity_id="a",
                                                                     volunteer_ids=["v"]), metadata=md),
+        s.activities.ListHelpCredits(act.ListHelpCreditsRequest(community_path=SHENGJIAN), metadata=md),
         s.pairings.CreateElder(par.CreateElderRequest(elder=par.Elder(
             community_path=SHENGJIAN, elder_id="e", display_name="x")), metadata=md),
         s.pairings.CreatePairing(par.CreatePairingRequest(pairing=par.Pairing(
@@ -431,45 +387,6 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
             ("little-maple-leaf", 72), ("red-maple-vanguard", 24)]
         assert issued.balance < 0
         assert sum(c.placeholder for c in cats.task_categories) == 4
-
-
-async def test_resolved_help_requests_credit_their_helpers_once(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, nats_server: NatsServer
-) -> None:
-    from linli.events.v1.notification_pb2 import HelpRequestResolved
-    from linli_runtime.events import make_event
-
-    async def bus_ready() -> bool:
-        return app.bus.ready  # the service has created its streams
-
-    await wait_until(bus_ready, what="the service connected to NATS")
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    request = f"{FENGSHU}/helpRequests/h-wan-meal"
-    payload = HelpRequestResolved(help_request=request, community_path=FENGSHU, category="meal",
-                                  volunteer_ids=["v-li", "v-zhao", "v-li"])
-    # the same request reported by two events (a retrying publisher): credited once
-    reports = [make_event("notification.help_request.credited", payload, org_scope=FENGSHU, source="notification")
-               for _ in range(2)]
-    for envelope in reports:
-        await js.publish(envelope.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
-    poison = make_event("notification.help_request.credited", led.Transfer(), org_scope=FENGSHU, source="x")
-    await js.publish(poison.subject, poison.SerializeToString())
-    await nc.close()
-
-    async def credited() -> bool:
-        got = [await s.ledger.GetBalance(led.GetBalanceRequest(community_path=FENGSHU, account=f"volunteers/{v}"),
-                                         metadata=as_worker) for v in ("v-li", "v-zhao")]
-        return all(b.balance == 10 for b in got)
-
-    s = stubs
-    await wait_until(credited, what="helpers credited")
-    await wait_until(lambda: applied(app.db, "points-help-request-credits", [e.event_id for e in reports]),
-                     what="the consumer to apply the duplicate report too")
-    history = await s.ledger.ListTransfers(led.ListTransfersRequest(community_path=FENGSHU,
-                                                                    account="volunteers/v-li"), metadata=as_worker)
-    assert [(e.transfer.reason, e.change) for e in history.entries] == [("helping-people-in-difficulty", 10)]
-    assert history.entries[0].transfer.source == request
 
 
 async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(

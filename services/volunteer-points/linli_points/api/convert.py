@@ -80,6 +80,14 @@ def category_pb(c: tables.TaskCategory) -> act.TaskCategory:
     )
 
 
+def help_credit_pb(c: tables.HelpCredit) -> act.HelpCredit:
+    return act.HelpCredit(
+        community_path=c.community_path, help_request=c.help_request, volunteer_id=c.volunteer_id,
+        state=cast(act.HelpCreditState.ValueType, c.state), points=c.points, resolved_by=c.resolved_by,
+        transfer_id=c.transfer_id, adjustment_id=c.adjustment_id, note=c.note, create_time=to_timestamp(c.created_at),
+    )
+
+
 def activity_pb(a: tables.Activity) -> act.Activity:
     return act.Activity(community_path=a.community_path, activity_id=a.activity_id, title=a.title,
                         category=a.category, points=a.points, start_time=to_timestamp(a.start_time))
@@ -135,5 +143,6 @@ def adjustment_pb(a: tables.Adjustment) -> adj.Adjustment:
         community_path=a.community_path, adjustment_id=a.adjustment_id, volunteer_id=a.volunteer_id,
         points=a.points, reason=a.reason, state=cast(adj.AdjustmentState.ValueType, a.state),
         proposed_by=a.proposed_by, decided_by=a.decided_by, transfer_id=a.transfer_id,
-        propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at),
+        propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at), category=a.category,
+        source=a.source,
     )

@@ -77,6 +77,11 @@ class ActivityServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.FromString,
                 _registered_method=True)
+        self.ListHelpCredits = channel.unary_unary(
+                '/linli.points.v1.ActivityService/ListHelpCredits',
+                request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.FromString,
+                _registered_method=True)
 
 
 class ActivityServiceServicer:
@@ -144,6 +149,18 @@ class ActivityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHelpCredits(self, request, context):
+        """ListHelpCredits lists what became of each helper named when a help request was resolved
+        (notification's `notification.help_request.credited` event), newest first: credited
+        within the `helping-people-in-difficulty` category's caps, held for a second approval
+        (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+        of the community, nothing left under the caps). Readable by operators and the party
+        committee within scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ActivityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +198,11 @@ def add_ActivityServiceServicer_to_server(servicer, server):
                     servicer.ConfirmCompletion,
                     request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.SerializeToString,
+            ),
+            'ListHelpCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHelpCredits,
+                    request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -380,6 +402,33 @@ class ActivityService:
             '/linli.points.v1.ActivityService/ConfirmCompletion',
             linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHelpCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.ActivityService/ListHelpCredits',
+            linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,14 @@ class ActivityServiceStub:
     confirming again credits nothing more. A volunteer who did not check in is
     FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
     """
+    ListHelpCredits: _grpc.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]
+    """ListHelpCredits lists what became of each helper named when a help request was resolved
+    (notification's `notification.help_request.credited` event), newest first: credited
+    within the `helping-people-in-difficulty` category's caps, held for a second approval
+    (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+    of the community, nothing left under the caps). Readable by operators and the party
+    committee within scope.
+    """
 
 @_typing.type_check_only
 class ActivityServiceAsyncStub(ActivityServiceStub):
@@ -100,6 +108,14 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
     """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
     confirming again credits nothing more. A volunteer who did not check in is
     FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+    """
+    ListHelpCredits: _aio.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]  # type: ignore[assignment]
+    """ListHelpCredits lists what became of each helper named when a help request was resolved
+    (notification's `notification.help_request.credited` event), newest first: credited
+    within the `helping-people-in-difficulty` category's caps, held for a second approval
+    (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+    of the community, nothing left under the caps). Readable by operators and the party
+    committee within scope.
     """
 
 class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -176,6 +192,20 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
         """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
         confirming again credits nothing more. A volunteer who did not check in is
         FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+        """
+
+    @_abc_1.abstractmethod
+    def ListHelpCredits(
+        self,
+        request: _activities_pb2.ListHelpCreditsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_activities_pb2.ListHelpCreditsResponse, _abc.Awaitable[_activities_pb2.ListHelpCreditsResponse]]:
+        """ListHelpCredits lists what became of each helper named when a help request was resolved
+        (notification's `notification.help_request.credited` event), newest first: credited
+        within the `helping-people-in-difficulty` category's caps, held for a second approval
+        (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+        of the community, nothing left under the caps). Readable by operators and the party
+        committee within scope.
         """
 
 def add_ActivityServiceServicer_to_server(servicer: ActivityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

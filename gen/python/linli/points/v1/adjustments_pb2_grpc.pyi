@@ -31,6 +31,10 @@ class AdjustmentServiceStub:
     second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
     `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
 
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
+
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
     """
@@ -59,6 +63,10 @@ class AdjustmentServiceAsyncStub(AdjustmentServiceStub):
     second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
     `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
 
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
+
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
     """
@@ -82,6 +90,10 @@ class AdjustmentServiceServicer(metaclass=_abc_1.ABCMeta):
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
     second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
     `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
