@@ -31,6 +31,7 @@ from linli_points.people import People
 from linli_points.rankings import Rankings
 from linli_points.roster import Roster
 from linli_points.settings import PointsSettings
+from linli_points.workers import Workers
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import NOTIFICATION, POINTS
 from linli_runtime.migrations import MigrationSet
@@ -48,7 +49,8 @@ class PointsApp(ServiceApp):
         self.ledger = Ledger(self.db, self.clock, self.make_event)
         self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
         self.people = People(self.db, self.clock)
-        self.roster = Roster(self.db, self.clock)
+        self.workers = Workers(settings.worker_processes)
+        self.roster = Roster(self.db, self.clock, self.workers)
         self.activities = Activities(self.db, self.clock, self.ledger)
         self.pairings = Pairings(self.db, self.clock, self.make_event)
         self.rankings = Rankings(self.db)
@@ -83,6 +85,7 @@ class PointsApp(ServiceApp):
     async def stop(self, grace: float | None = None) -> None:
         await self.sweeper.stop()
         await super().stop(grace)
+        await self.workers.close()
 
 
 def create_app(settings: PointsSettings | None = None, clock: Clock | None = None) -> PointsApp:

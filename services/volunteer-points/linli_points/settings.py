@@ -16,3 +16,6 @@ class PointsSettings(ServiceSettings):
     # (an Adjustment). 0: every help credit needs a second approval.
     help_credit_daily_limit: int = Field(default=30, ge=0)
     help_credit_monthly_limit: int = Field(default=200, ge=0)
+    # Worker processes that read roster workbooks and draw certificates off the event loop
+    # (workers.py); at most this many such jobs run at once, the others wait their turn.
+    worker_processes: int = Field(default=1, ge=1, le=8)

@@ -1,0 +1,230 @@
+"""Reading a roster file — a CSV file or an Excel workbook — into rows and rejections.
+
+Pure functions of the file's bytes, free of the database and of gRPC, so that they run in a
+worker process (workers.py) and never on the service's event loop: a workbook is a zip of XML
+that can expand far beyond its size, and even a bounded one costs openpyxl a second or more.
+
+Bounds, each checked before the work it protects and refused with INVALID_ARGUMENT naming the
+field the file came in and the limit:
+
+- the file: at most `MAX_BYTES` (2 MiB);
+- a workbook unpacked: at most `MAX_UNPACKED` bytes of parts (read from the zip's directory,
+  before anything is inflated);
+- the first sheet's extent (its `<dimension>`, or computed by one pass over the rows when the
+  workbook has none): at most a header and `MAX_ROWS` rows, `MAX_COLUMNS` columns — a sheet
+  claiming A1:XFD5000 is 82 million cells once openpyxl pads its rows, and is refused here;
+- rows are then streamed with openpyxl's read-only reader, never more than `MAX_COLUMNS`
+  wide: each cell at most `MAX_CELL_CHARS` characters, the CSV they make at most `MAX_BYTES`.
+
+A workbook becomes CSV text (dates as YYYY-MM-DD, whole numbers without '.0') so that both
+formats go through the same row checks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from linli_runtime.errors import InvalidArgument
+from linli_runtime.fields import ID
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_UNPACKED = 32 * 1024 * 1024
+MAX_ROWS = 5000
+MAX_COLUMNS = 64  # A … BL: the roster's 7 columns and room for a sheet's stray ones
+MAX_CELL_CHARS = 1000
+REQUIRED = ("volunteer_id", "display_name")
+KNOWN = (*REQUIRED, "family_id", "family_name", "team_ids", "join_date", "person_id")
+# A workbook is a zip file; a workbook sent as CSV (before `xlsx_content` existed) starts so.
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class RosterRow:
+    line: int
+    volunteer_id: str
+    display_name: str
+    family_id: str = ""
+    family_name: str = ""
+    team_ids: list[str] = field(default_factory=list)
+    join_date: date | None = None
+    person_id: str = ""
+
+
+@dataclass
+class Rejection:
+    line: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Rows that passed the checks, the rejections, and how many data rows the file has."""
+
+    rows: list[RosterRow]
+    rejections: list[Rejection]
+    total: int
+
+
+def parse_file(content: bytes, field_name: str, known_teams: set[str], today: date, *, workbook: bool) -> Parsed:
+    """Check and read a roster file that came in `field_name` (a workbook or CSV text)."""
+    text = xlsx_to_csv(content, field_name) if workbook else content
+    return parse(text, known_teams, today, field_name)
+
+
+def column_letters(number: int) -> str:
+    """1 → A, 64 → BL, 16384 → XFD."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
+    """The first sheet of a workbook as CSV, within the bounds above."""
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # only roster imports need it
+
+    def refuse(description: str) -> InvalidArgument:
+        return InvalidArgument.field(field_name, description, reason="ROSTER_FILE_TOO_LARGE")
+
+    if len(content) > MAX_BYTES:
+        raise refuse(f"must be at most {MAX_BYTES} bytes (this file has {len(content)})")
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(part.file_size for part in archive.infolist())
+    except zipfile.BadZipFile:
+        raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx)") from None
+    if unpacked > MAX_UNPACKED:
+        raise refuse(f"unpacks to {unpacked // (1024 * 1024)} MiB; a roster workbook may unpack to at most "
+                     f"{MAX_UNPACKED // (1024 * 1024)} MiB")
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx)") from exc
+    try:
+        if not book.worksheets:
+            raise InvalidArgument.field(field_name, "has no sheet")
+        sheet = book.worksheets[0]
+        if not (sheet.max_row and sheet.max_column):
+            sheet.calculate_dimension(force=True)  # no <dimension>: one pass over the rows, unpadded
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0
+        if rows > MAX_ROWS + 1 or columns > MAX_COLUMNS:
+            raise refuse(
+                f"the first sheet spans A1:{column_letters(columns)}{rows} ({rows} rows × {columns} columns); a "
+                f"roster may have at most {MAX_ROWS + 1} rows (a header and {MAX_ROWS} volunteers) and {MAX_COLUMNS} "
+                f"columns (A–{column_letters(MAX_COLUMNS)}) — delete the empty rows and columns beyond the data")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for number, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
+            if number > MAX_ROWS + 1:
+                raise refuse(f"must have at most {MAX_ROWS} rows below the header")
+            cells = [_cell(value) for value in row]
+            while cells and not cells[-1]:
+                cells.pop()  # a sheet's rows are padded to its widest: the padding is not data
+            for column, value in enumerate(cells, start=1):
+                if len(value) > MAX_CELL_CHARS:
+                    raise refuse(f"cell {column_letters(column)}{number} holds {len(value)} characters; at most "
+                                 f"{MAX_CELL_CHARS}")
+            writer.writerow(cells)
+            if out.tell() > MAX_BYTES:
+                raise refuse(f"holds more than {MAX_BYTES} bytes of text")
+        return out.getvalue().encode()
+    finally:
+        book.close()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse(content: bytes, known_teams: set[str], today: date, field_name: str = "csv_content") -> Parsed:
+    """The rows of CSV text (a workbook's, converted) checked one by one."""
+    if len(content) > MAX_BYTES:
+        raise InvalidArgument.field(field_name, f"must be at most {MAX_BYTES} bytes")
+    try:
+        text = content.decode("utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError:
+        raise InvalidArgument.field(field_name, "must be UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InvalidArgument.field(field_name, f"is not readable as CSV ({exc})") from None
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InvalidArgument.field(field_name, f"the header row lacks {', '.join(missing)}")
+    unknown = [c for c in header if c not in KNOWN]
+    if unknown:
+        raise InvalidArgument.field(field_name, f"unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+    good: list[RosterRow] = []
+    rejected: list[Rejection] = []
+    seen: dict[str, int] = {}
+    total = 0
+    try:
+        for raw in reader:
+            total += 1
+            if total > MAX_ROWS:
+                raise InvalidArgument.field(field_name, f"must have at most {MAX_ROWS} rows")
+            line = reader.line_num
+            values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            if None in raw:
+                rejected.append(Rejection(line, "", "the row has more cells than the header"))
+                continue
+            problem = _check(values, known_teams, today)
+            if problem is not None:
+                rejected.append(Rejection(line, *problem))
+                continue
+            volunteer_id = values["volunteer_id"]
+            if volunteer_id in seen:
+                rejected.append(Rejection(line, "volunteer_id", f"repeats line {seen[volunteer_id]}"))
+                continue
+            seen[volunteer_id] = line
+            good.append(RosterRow(
+                line=line, volunteer_id=volunteer_id, display_name=values["display_name"],
+                family_id=values.get("family_id", ""), family_name=values.get("family_name", ""),
+                team_ids=[t.strip() for t in values.get("team_ids", "").split(";") if t.strip()],
+                join_date=date.fromisoformat(values["join_date"]) if values.get("join_date") else None,
+                person_id=values.get("person_id", ""),
+            ))
+    except csv.Error as exc:
+        raise InvalidArgument.field(field_name, f"is not readable as CSV at line {reader.line_num} ({exc})") from None
+    return Parsed(good, rejected, total)
+
+
+def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[str, str] | None:
+    for column in ("volunteer_id", "family_id", "person_id"):
+        value = values.get(column, "")
+        if (value or column == "volunteer_id") and not ID.match(value):
+            return column, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'"
+    for column, value in values.items():
+        if "\x00" in value:
+            return column, "must not contain NUL characters"
+    if not values["display_name"] or len(values["display_name"]) > 100:
+        return "display_name", "is required, at most 100 characters"
+    if values.get("family_name") and not values.get("family_id"):
+        return "family_id", "is required when family_name is given"
+    if len(values.get("family_name", "")) > 100:
+        return "family_name", "must be at most 100 characters"
+    for team in (t.strip() for t in values.get("team_ids", "").split(";") if t.strip()):
+        if team not in known_teams:
+            return "team_ids", f"team {team!r} does not exist in this community"
+    if values.get("join_date"):
+        try:
+            if len(values["join_date"]) != 10 or date.fromisoformat(values["join_date"]) > today:
+                return "join_date", "must be a date written YYYY-MM-DD, not in the future"
+        except ValueError:
+            return "join_date", "must be a date written YYYY-MM-DD"
+    return None

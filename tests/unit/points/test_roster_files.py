@@ -1,0 +1,71 @@
+"""Reading roster files within bounds (roster_files.py): a workbook whose sheet spans column
+XFD is refused from its extent before any row is expanded, a cell or an unpacked workbook
+beyond its limit is refused naming the limit, and refusals name the field the file came in."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from linli_points.roster_files import (
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_UNPACKED,
+    column_letters,
+    parse_file,
+    xlsx_to_csv,
+)
+
+from linli_runtime.errors import InvalidArgument
+
+from .workbooks import big_roster, hostile, workbook
+
+TODAY = date(2026, 11, 7)
+
+
+def refusal(content: bytes, field: str = "xlsx_content") -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as caught:
+        xlsx_to_csv(content, field)
+    assert [v.field for v in caught.value.violations] == [field]
+    return caught.value
+
+
+def test_column_letters() -> None:
+    assert [column_letters(n) for n in (1, 26, 27, 64, 16384)] == ["A", "Z", "AA", "BL", "XFD"]
+
+
+@pytest.mark.parametrize("claims_extent", [True, False])
+def test_a_sheet_out_to_column_xfd_is_refused_before_its_rows_are_expanded(claims_extent: bool) -> None:
+    started = time.perf_counter()
+    refused = refusal(hostile(claims_extent=claims_extent))
+    assert time.perf_counter() - started < 2.0, "refused from the extent, not after 82 million cells"
+    assert refused.reason == "ROSTER_FILE_TOO_LARGE"
+    assert "A1:XFD5000" in refused.message and f"{MAX_COLUMNS} columns (A–BL)" in refused.message
+
+
+def test_rows_cells_and_unpacked_size_have_limits_that_the_refusal_names() -> None:
+    header = ["volunteer_id", "display_name"]
+    assert "at most 5001 rows" in refusal(workbook([header] * 5002, dimension="A1:B5002")).message
+    long_cell = refusal(workbook([header, ["v-1", "x" * (MAX_CELL_CHARS + 1)]], dimension="A1:B2"))
+    assert f"cell B2 holds {MAX_CELL_CHARS + 1} characters; at most {MAX_CELL_CHARS}" in long_cell.message
+    padding = {"xl/media/padding.bin": b"\0" * (MAX_UNPACKED + 1)}
+    assert "may unpack to at most 32 MiB" in refusal(workbook([header], extra=padding)).message
+    assert "not an Excel workbook" in refusal(b"PK\x03\x04 but no zip", "csv_content").message
+
+
+def test_an_honest_workbook_at_the_limits_is_read_with_trailing_padding_dropped() -> None:
+    parsed = parse_file(big_roster(), "xlsx_content", set(), TODAY, workbook=True)
+    assert (parsed.total, len(parsed.rows), len(parsed.rejections)) == (5000, 0, 5000)
+    assert {r.field for r in parsed.rejections} == {"team_ids"}
+    padded = workbook([["volunteer_id", "display_name", "", ""], ["v-1", "王", "", ""]], dimension="A1:D2")
+    assert parse_file(padded, "xlsx_content", set(), TODAY, workbook=True).rows[0].volunteer_id == "v-1"
+
+
+def test_row_checks_of_a_workbook_name_the_field_it_came_in() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_file(workbook([["name"], ["x"]]), "xlsx_content", set(), TODAY, workbook=True)
+    assert [v.field for v in caught.value.violations] == ["xlsx_content"]
+    with pytest.raises(InvalidArgument) as caught:
+        parse_file(b"name\nx\n", "csv_content", set(), TODAY, workbook=False)
+    assert [v.field for v in caught.value.violations] == ["csv_content"]
