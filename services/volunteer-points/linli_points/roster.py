@@ -14,7 +14,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.people import create_family, create_volunteer, join_team, team_ids
-from linli_points.roster_files import Parsed, Rejection, RosterRow, parse_file
+from linli_points.roster_files import Parsed, Rejection, RosterRow, parse_file, precheck
 from linli_points.workers import Workers
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -52,6 +52,8 @@ class Roster:
     async def import_file(self, path: str, content: bytes, field_name: str, *, workbook: bool,
                           all_or_nothing: bool) -> ImportReport:
         """Import a roster that came in the request field `field_name` (named by any refusal)."""
+        if workbook:
+            precheck(content, field_name)  # what costs nothing is refused now, not after waiting for a worker
         now = self.clock.now()
         today = local_day(now)
         async with self.db.engine.connect() as conn:

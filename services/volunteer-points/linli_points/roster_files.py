@@ -13,6 +13,8 @@ field the file came in and the limit:
 - the first sheet's extent (its `<dimension>`, or computed by one pass over the rows when the
   workbook has none): at most a header and `MAX_ROWS` rows, `MAX_COLUMNS` columns — a sheet
   claiming A1:XFD5000 is 82 million cells once openpyxl pads its rows, and is refused here;
+  the first three cost next to nothing and `precheck` runs them on the request loop, before a
+  file waits its turn for a worker;
 - rows are then streamed with openpyxl's read-only reader, never more than `MAX_COLUMNS`
   wide: each cell at most `MAX_CELL_CHARS` characters, the CSV they make at most `MAX_BYTES`.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -85,23 +88,85 @@ def column_letters(number: int) -> str:
     return letters
 
 
+def _refusal(field_name: str, description: str) -> InvalidArgument:
+    return InvalidArgument.field(field_name, description, reason="ROSTER_FILE_TOO_LARGE")
+
+
+def _extent_refusal(field_name: str, rows: int, columns: int) -> InvalidArgument | None:
+    if rows <= MAX_ROWS + 1 and columns <= MAX_COLUMNS:
+        return None
+    return _refusal(
+        field_name,
+        f"the first sheet spans A1:{column_letters(columns)}{rows} ({rows} rows × {columns} columns); a roster may "
+        f"have at most {MAX_ROWS + 1} rows (a header and {MAX_ROWS} volunteers) and {MAX_COLUMNS} columns "
+        f"(A–{column_letters(MAX_COLUMNS)}) — delete the empty rows and columns beyond the data")
+
+
+_FIRST_SHEET = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\b(?:\w+:)?id=\"([^\"]+)\"")
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(rb"\b(Id|Target)=\"([^\"]+)\"")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\bref=\"(?:[A-Z]+\d+:)?([A-Z]+)(\d+)\"")
+_HEAD = 64 * 1024  # of a sheet's XML: where its <dimension> is
+
+
+def precheck(content: bytes, field_name: str = "xlsx_content") -> None:
+    """The checks that cost next to nothing, for the request loop itself, so that a hostile file
+    is refused at once rather than after waiting its turn for a worker: the file's size, the
+    zip directory's unpacked sizes, and the extent the first sheet claims (read from the first
+    64 KiB of its XML). What it cannot tell (a sheet without <dimension>) `xlsx_to_csv` checks."""
+    if len(content) > MAX_BYTES:
+        raise _refusal(field_name, f"must be at most {MAX_BYTES} bytes (this file has {len(content)})")
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            parts = {part.filename: part for part in archive.infolist()}
+            unpacked = sum(part.file_size for part in parts.values())
+            if unpacked > MAX_UNPACKED:
+                raise _refusal(field_name, f"unpacks to {unpacked // (1024 * 1024)} MiB; a roster workbook may "
+                                           f"unpack to at most {MAX_UNPACKED // (1024 * 1024)} MiB")
+            sheet = _first_sheet(archive, parts)
+            if sheet is None:
+                return
+            with archive.open(sheet) as stream:
+                head = stream.read(_HEAD)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError):
+        raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx)") from None
+    extent = _DIMENSION.search(head)
+    if extent is not None:
+        refused = _extent_refusal(field_name, int(extent.group(2)), _column_number(extent.group(1).decode()))
+        if refused is not None:
+            raise refused
+
+
+def _first_sheet(archive: zipfile.ZipFile, parts: dict[str, zipfile.ZipInfo]) -> str | None:
+    """The part name of the workbook's first sheet, read as openpyxl would (the first <sheet> of
+    xl/workbook.xml through its relationship); None when the workbook is laid out otherwise."""
+    book, rels = parts.get("xl/workbook.xml"), parts.get("xl/_rels/workbook.xml.rels")
+    if book is None or rels is None or book.file_size > _HEAD * 16 or rels.file_size > _HEAD * 16:
+        return None
+    first = _FIRST_SHEET.search(archive.read(book))
+    if first is None:
+        return None
+    for relationship in _RELATIONSHIP.findall(archive.read(rels)):
+        attributes = dict(_ATTRIBUTE.findall(relationship))
+        if attributes.get(b"Id") == first.group(1) and b"Target" in attributes:
+            target = attributes[b"Target"].decode()
+            name = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            return name if name in parts else None
+    return None
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
 def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
     """The first sheet of a workbook as CSV, within the bounds above."""
     from openpyxl import load_workbook  # type: ignore[import-untyped]  # only roster imports need it
 
-    def refuse(description: str) -> InvalidArgument:
-        return InvalidArgument.field(field_name, description, reason="ROSTER_FILE_TOO_LARGE")
-
-    if len(content) > MAX_BYTES:
-        raise refuse(f"must be at most {MAX_BYTES} bytes (this file has {len(content)})")
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            unpacked = sum(part.file_size for part in archive.infolist())
-    except zipfile.BadZipFile:
-        raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx)") from None
-    if unpacked > MAX_UNPACKED:
-        raise refuse(f"unpacks to {unpacked // (1024 * 1024)} MiB; a roster workbook may unpack to at most "
-                     f"{MAX_UNPACKED // (1024 * 1024)} MiB")
+    precheck(content, field_name)
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
@@ -112,27 +177,24 @@ def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
         sheet = book.worksheets[0]
         if not (sheet.max_row and sheet.max_column):
             sheet.calculate_dimension(force=True)  # no <dimension>: one pass over the rows, unpadded
-        rows, columns = sheet.max_row or 0, sheet.max_column or 0
-        if rows > MAX_ROWS + 1 or columns > MAX_COLUMNS:
-            raise refuse(
-                f"the first sheet spans A1:{column_letters(columns)}{rows} ({rows} rows × {columns} columns); a "
-                f"roster may have at most {MAX_ROWS + 1} rows (a header and {MAX_ROWS} volunteers) and {MAX_COLUMNS} "
-                f"columns (A–{column_letters(MAX_COLUMNS)}) — delete the empty rows and columns beyond the data")
+        refused = _extent_refusal(field_name, sheet.max_row or 0, sheet.max_column or 0)
+        if refused is not None:
+            raise refused
         out = io.StringIO()
         writer = csv.writer(out)
         for number, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
             if number > MAX_ROWS + 1:
-                raise refuse(f"must have at most {MAX_ROWS} rows below the header")
+                raise _refusal(field_name, f"must have at most {MAX_ROWS} rows below the header")
             cells = [_cell(value) for value in row]
             while cells and not cells[-1]:
                 cells.pop()  # a sheet's rows are padded to its widest: the padding is not data
             for column, value in enumerate(cells, start=1):
                 if len(value) > MAX_CELL_CHARS:
-                    raise refuse(f"cell {column_letters(column)}{number} holds {len(value)} characters; at most "
-                                 f"{MAX_CELL_CHARS}")
+                    raise _refusal(field_name, f"cell {column_letters(column)}{number} holds {len(value)} "
+                                               f"characters; at most {MAX_CELL_CHARS}")
             writer.writerow(cells)
             if out.tell() > MAX_BYTES:
-                raise refuse(f"holds more than {MAX_BYTES} bytes of text")
+                raise _refusal(field_name, f"holds more than {MAX_BYTES} bytes of text")
         return out.getvalue().encode()
     finally:
         book.close()

@@ -14,6 +14,7 @@ from linli_points.roster_files import (
     MAX_UNPACKED,
     column_letters,
     parse_file,
+    precheck,
     xlsx_to_csv,
 )
 
@@ -69,3 +70,13 @@ def test_row_checks_of_a_workbook_name_the_field_it_came_in() -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse_file(b"name\nx\n", "csv_content", set(), TODAY, workbook=False)
     assert [v.field for v in caught.value.violations] == ["csv_content"]
+
+
+def test_the_precheck_reads_the_claimed_extent_without_parsing_the_workbook() -> None:
+    started = time.perf_counter()
+    with pytest.raises(InvalidArgument) as caught:
+        precheck(hostile(), "xlsx_content")
+    assert time.perf_counter() - started < 0.2
+    assert "A1:XFD5000" in caught.value.message
+    precheck(hostile(claims_extent=False), "xlsx_content")  # no claim: left to the full check
+    precheck(big_roster(), "xlsx_content")
