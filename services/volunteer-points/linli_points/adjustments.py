@@ -7,8 +7,9 @@ The service also proposes adjustments itself, for work it may not credit alone: 
 request's helpers beyond the resolving worker's limit (help_credits.py). Such a proposal carries
 the task category and the help request; approved, its transfer is that category's credit.
 
-A correction is never an edit: approving one records a transfer between system/issuance and
-the volunteer (`adjustment:{id}`), so the history shows it and a mistaken one is fixed by a
+A correction is never an edit: approving one records a transfer between the volunteer and a
+funding source (the one named, else the default; a debit named no source goes back to
+system/issuance) — funding.py — (`adjustment:{id}`), so the history shows it and a mistaken one is fixed by a
 counter-adjustment. The proposer may not approve their own proposal. Approving or rejecting
 again answers the decision as it stands.
 """
@@ -22,7 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points import names
-from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.funding import issuing_account, returning_account
+from linli_points.funding import source as source_of
+from linli_points.ledger.accounts import volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.records import create_once, find
@@ -54,12 +57,12 @@ class Adjustments:
         self.db = ledger.db
 
     async def propose(self, path: str, adjustment_id: str, *, volunteer_id: str, points: int, reason: str,
-                      proposed_by: str) -> Adjustment:
+                      proposed_by: str, funding_source: str = "") -> Adjustment:
         """Propose `points` (negative: taken back) for a volunteer; a repeat answers the first."""
         now = self._now()
         return await run_in_transaction(self.db, lambda conn: propose(
             conn, path, adjustment_id, volunteer_id=volunteer_id, points=points, reason=reason,
-            proposed_by=proposed_by, now=now))
+            proposed_by=proposed_by, now=now, funding_source=funding_source))
 
     async def approve(self, path: str, adjustment_id: str, *, approver: str) -> Adjustment:
         who = approver[:ID]
@@ -74,7 +77,10 @@ class Adjustments:
                 raise FailedPrecondition("a second person must approve an adjustment; you proposed it",
                                          reason="SAME_APPROVER")
             account = volunteer_account(found.volunteer_id)
-            debit, credit = (ISSUANCE, account) if found.points > 0 else (account, ISSUANCE)
+            if found.points > 0:
+                debit, credit = await issuing_account(conn, path, found.funding_source), account
+            else:
+                debit, credit = account, await returning_account(conn, path, found.funding_source)
             transfer_id = adjustment_transfer_id(adjustment_id)
             # Work the service held for approval is credited as that work (its category's caps
             # count it); a manual correction as an adjustment.
@@ -115,18 +121,21 @@ class Adjustments:
 
 
 async def propose(conn: AsyncConnection, path: str, adjustment_id: str, *, volunteer_id: str, points: int,
-                  reason: str, proposed_by: str, now: datetime, category: str = "", source: str = "") -> Adjustment:
+                  reason: str, proposed_by: str, now: datetime, category: str = "", source: str = "",
+                  funding_source: str = "") -> Adjustment:
     """Record a proposal inside the caller's transaction (a repeat answers the first; the same id
     with other content is ALREADY_EXISTS). `category` and `source` are for work the service
-    proposes itself (help_credits.py)."""
+    proposes itself (help_credits.py); `funding_source` must exist (NOT_FOUND)."""
+    if funding_source:
+        await source_of(conn, path, funding_source)
+    # (the newer fields only when given: proposals made before they existed still match)
+    newer = (category, source, funding_source) if category or source or funding_source else ()
     created, _ = await create_once(
         conn, Adjustment, {"community_path": path, "adjustment_id": adjustment_id},
         {"volunteer_id": volunteer_id, "points": points, "reason": reason[:200],
          "state": int(AdjustmentState.PROPOSED), "proposed_by": proposed_by[:ID], "proposed_at": now,
-         "category": category, "source": source[:200]},
-        # (category and source only when given: proposals made before they existed still match)
-        fingerprint(volunteer_id, points, reason, proposed_by, *((category, source) if category or source else ())),
-        "adjustment")
+         "category": category, "source": source[:200], "funding_source": funding_source},
+        fingerprint(volunteer_id, points, reason, proposed_by, *newer), "adjustment")
     return created
 
 

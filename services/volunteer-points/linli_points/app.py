@@ -1,7 +1,7 @@
 """volunteer-points: `python -m linli_points.app` (settings from the environment).
 
-`PointsApp` builds the domain — the ledger, people, activities, help credits, pairings,
-rankings, awards, adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
+`PointsApp` builds the domain — the ledger, funding sources, people, activities, help credits,
+pairings, rankings, awards, adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
 sweeper while the service serves.
 """
 
@@ -13,16 +13,18 @@ from linli.points.v1 import (
     activities_pb2_grpc,
     adjustments_pb2_grpc,
     awards_pb2_grpc,
+    funding_pb2_grpc,
     ledger_pb2_grpc,
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
 )
 from linli_points.activities import Activities
 from linli_points.adjustments import Adjustments
-from linli_points.api import activities, adjustments, awards, ledger, pairings, volunteers
+from linli_points.api import activities, adjustments, awards, funding, ledger, pairings, volunteers
 from linli_points.awards import Awards
 from linli_points.consumers import help_request_credits
 from linli_points.demo import seed_demo
+from linli_points.funding import Funding
 from linli_points.help_credits import HelpCredits, Limits
 from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import hold_sweeper
@@ -56,6 +58,7 @@ class PointsApp(ServiceApp):
         self.rankings = Rankings(self.db)
         self.awards = Awards(self.db, self.clock, self.make_event)
         self.adjustments = Adjustments(self.ledger)
+        self.funding = Funding(self.ledger)
         self.help_credits = HelpCredits(self.db, self.clock, self.ledger, Limits(
             daily=settings.help_credit_daily_limit, monthly=settings.help_credit_monthly_limit))
         for register, servicer, full_name in (
@@ -71,6 +74,8 @@ class PointsApp(ServiceApp):
              awards.AwardServicer(self.awards, self.rankings), awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
+            (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding),
+             funding.FULL_NAME),
         ):
             self.add_service(register, servicer, full_name)
         self.add_consumer(help_request_credits(self.help_credits))

@@ -1,8 +1,10 @@
-"""Fengshu's part of the demo data set (chengdu.toml): 8 task categories, 2 teams, 72
-volunteers in 71 families, 84 elders living alone each paired with a family, some points
-earned and this month's visits. Names of people are placeholders (the article gives counts,
-not names). Seeding is idempotent: every row is created once by its fixed id, every credit is
-a ledger transfer with a fixed id, so a second start adds nothing."""
+"""Fengshu's part of the demo data set (chengdu.toml): the 5 funding sources the article names
+with their budgets, 8 task categories (each paid for by a source), 2 teams, 72 volunteers in 71
+families, 84 elders living alone each paired with a family, some points earned (drawn on the
+sources' budgets) and this month's visits. Names of people and the budgets are placeholders
+(the article gives counts, not names or amounts). Seeding is idempotent: every row is created
+once by its fixed id, every credit and budget is a ledger transfer with a fixed id, so a
+second start adds nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.activities import CategoryChange, upsert_category
-from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.funding import FundingKind, budget_transfer_id, create_source, issuing_account
+from linli_points.ledger.accounts import ISSUANCE, funding_account, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.pairings import Confirmation, create_elder, create_pairing, visit_month
@@ -21,6 +24,7 @@ from linli_points.people import create_family, create_team, create_volunteer, jo
 from linli_points.records import create_once
 from linli_points.tables import Visit
 from linli_runtime import demo
+from linli_runtime.errors import AlreadyExists
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
@@ -53,13 +57,22 @@ async def seed_demo(app: PointsApp) -> None:
 async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> None:
     path = data["path"]
     now = ledger.now()
+    paid_by: dict[str, str] = {}
+    for source in data["funding_sources"]:
+        await create_source(conn, path, source["slug"], name=source["name"], name_en=source["name_en"],
+                            kind=FundingKind[source["kind"].upper()], now=now)
+        await ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=budget_transfer_id(source["slug"], "demo"), debit_account=ISSUANCE,
+            credit_account=funding_account(source["slug"]), amount=source["budget"], reason="budget",
+            source="演示数据：年度预算 (demo budget)"))
+        paid_by.update({slug: source["slug"] for slug in source["categories"]})
     for category in data["task_categories"]:
         slug = category["slug"]
         await upsert_category(conn, path, slug, CategoryChange(
             display_name=category["name"], display_name_en=category["name_en"],
             default_points=CATEGORY_POINTS.get(slug, 5), daily_cap=0,
             monthly_cap=30 if slug == "collecting-opinions" else 0,
-            placeholder=bool(category.get("placeholder", False)),
+            placeholder=bool(category.get("placeholder", False)), funding_source=paid_by.get(slug, ""),
         ))
     for team in data["teams"]:
         await create_team(conn, path, team["slug"], team["name"])
@@ -74,10 +87,14 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
         if v <= VANGUARD_MEMBERS:
             await join_team(conn, path, "red-maple-vanguard", volunteer_id, START)
         category = list(CATEGORY_POINTS)[v % len(CATEGORY_POINTS)]
-        await ledger.transfer_in(conn, TransferRequest(
-            community_path=path, transfer_id=f"demo:points:{volunteer_id}", debit_account=ISSUANCE,
-            credit_account=volunteer_account(volunteer_id), amount=20 + (v * 37) % 180, reason=category,
-            source="demo"))
+        try:
+            await ledger.transfer_in(conn, TransferRequest(
+                community_path=path, transfer_id=f"demo:points:{volunteer_id}",
+                debit_account=await issuing_account(conn, path, paid_by.get(category, "")),
+                credit_account=volunteer_account(volunteer_id), amount=20 + (v * 37) % 180, reason=category,
+                source="demo"))
+        except AlreadyExists:
+            pass  # seeded unfunded by a version before funding sources: those points stay as they were
 
     for e in range(1, n_elders + 1):
         elder_id, family = f"e-{e:03d}", (e - 1) % n_families + 1  # 13 families look after two elders

@@ -11,7 +11,8 @@ outcome — a refused helper never makes the event fail, so the event is not dea
     over the resolving worker's limit ───────────▶ AWAITING_APPROVAL (an Adjustment proposed in
                                                                        the worker's name: a second
                                                                        account must approve it)
-    the points cannot be issued (budget spent…) ─▶ REFUSED           (the reason in `note`)
+    the points cannot be issued (the funding
+    source's budget is spent…) ─────────────────▶ REFUSED           (the reason in `note`)
     otherwise ─────────────────────────────────────▶ CREDITED          (a ledger transfer)
 
 The points are the `helping-people-in-difficulty` category's default points (10 when the
@@ -39,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points import adjustments
 from linli_points.activities import within_caps
-from linli_points.ledger.accounts import ISSUANCE, is_valid_id, volunteer_account
+from linli_points.funding import issuing_account
+from linli_points.ledger.accounts import is_valid_id, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.records import exists, find
@@ -153,12 +155,13 @@ class HelpCredits:
                 conn, path, adjustment_id, volunteer_id=volunteer_id, points=points,
                 reason=f"help request credit held for approval: {over}",
                 proposed_by=resolved.resolved_by or UNKNOWN_WORKER, now=now, category=HELP_CATEGORY,
-                source=resolved.help_request)
+                source=resolved.help_request, funding_source=category.funding_source if category else "")
             return HelpCreditState.AWAITING_APPROVAL, points, over, "", adjustment_id
         transfer_id = help_transfer_id(resolved.help_request, volunteer_id)
         try:
+            issuer = await issuing_account(conn, path, category.funding_source if category else "")
             await self.ledger.transfer_in(conn, TransferRequest(
-                community_path=path, transfer_id=transfer_id, debit_account=ISSUANCE,
+                community_path=path, transfer_id=transfer_id, debit_account=issuer,
                 credit_account=volunteer_account(volunteer_id), amount=points, reason=HELP_CATEGORY,
                 source=resolved.help_request[:200]))
         except AlreadyExists:

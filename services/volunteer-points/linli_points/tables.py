@@ -21,14 +21,16 @@ from linli_points.ledger.tables import (
     AccountSlot,
     HoldRecord,
     Id,
+    Lot,
+    LotUse,
     Points,
     PointsTable,
     TransferRecord,
 )
 
 __all__ = [
-    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "HelpCredit", "HoldRecord",
-    "Membership",
+    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "FundingSource", "HelpCredit",
+    "HoldRecord", "Lot", "LotUse", "Membership",
     "MonthClose", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
     "Volunteer", "YearClose", "metadata",
 ]
@@ -124,6 +126,8 @@ class TaskCategory(PointsTable, table=True):
     monthly_cap: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
     placeholder: bool = Field(default=False,
                               sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    # The funding source its points are issued from ("": the community's default).
+    funding_source: str = Field(default="", sa_column=_text(ID, default=""))
 
 
 class Activity(PointsTable, table=True):
@@ -249,6 +253,27 @@ class Adjustment(PointsTable, table=True):
     # category the approved transfer is for (its reason, so caps count it) and what earned it.
     category: str = Field(default="", sa_column=_text(ID, default=""))
     source: str = Field(default="", sa_column=_text(200, default=""))
+    # The funding source a credit draws on / a debit returns to ("": the default / system/issuance).
+    funding_source: str = Field(default="", sa_column=_text(ID, default=""))
+
+
+# -- funding --------------------------------------------------------------------------------------
+
+class FundingSource(PointsTable, table=True):
+    """Who pays for a community's points (funding.py); its budget is the ledger account
+    `funding/{source_id}`."""
+
+    __tablename__ = "points_funding_source"
+
+    community_path: str = Field(sa_column=_path())
+    source_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    display_name_en: str = Field(default="", sa_column=_text(100, default=""))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # funding.FundingKind
+    is_default: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                                server_default=sa.false()))
+    fingerprint: str = Field(sa_column=_fingerprint())
+    created_at: datetime = Field(sa_column=_when())
 
 
 # -- help requests --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from linli.points.v1 import (
     activities_pb2_grpc,
     adjustments_pb2_grpc,
     awards_pb2_grpc,
+    funding_pb2_grpc,
     ledger_pb2_grpc,
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
@@ -144,6 +145,7 @@ class Stubs:
         self.awards = awards_pb2_grpc.AwardServiceStub(channel)
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
         self.adjustments = adjustments_pb2_grpc.AdjustmentServiceStub(channel)
+        self.funding = funding_pb2_grpc.FundingServiceStub(channel)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from linli.events.v1 import points_pb2 as events_pb
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
+from linli.points.v1 import funding_pb2 as fu
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
@@ -287,9 +288,18 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.adjustments.RejectAdjustment(adj.RejectAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
                                        metadata=md),
         s.adjustments.ListAdjustments(adj.ListAdjustmentsRequest(community_path=SHENGJIAN), metadata=md),
+        s.funding.CreateFundingSource(fu.CreateFundingSourceRequest(funding_source=fu.FundingSource(
+            community_path=SHENGJIAN, source_id="f", display_name="x", kind=fu.FUNDING_KIND_OTHER)), metadata=md),
+        s.funding.ListFundingSources(fu.ListFundingSourcesRequest(community_path=SHENGJIAN), metadata=md),
+        s.funding.SetDefaultFundingSource(fu.SetDefaultFundingSourceRequest(community_path=SHENGJIAN,
+                                                                            source_id="f"), metadata=md),
+        s.funding.AddFundingBudget(fu.AddFundingBudgetRequest(community_path=SHENGJIAN, source_id="f",
+                                                              request_id="r", points=1), metadata=md),
+        s.funding.GetFundingReport(fu.GetFundingReportRequest(community_path=SHENGJIAN), metadata=md),
     ]
-    services = (vol, act, par, aw, adj)
-    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService", "AdjustmentService"}
+    services = (vol, act, par, aw, adj, fu)
+    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService", "AdjustmentService",
+             "FundingService"}
     total = sum(len(m.DESCRIPTOR.services_by_name[n].methods) for m in services for n in names
                 if n in m.DESCRIPTOR.services_by_name)
     assert len(elsewhere) == total  # one call per method
@@ -379,6 +389,8 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
                                                              metadata=md)
                 issued = await s.ledger.GetBalance(led.GetBalanceRequest(community_path=FENGSHU,
                                                                          account="system/issuance"), metadata=md)
+                report = await s.funding.GetFundingReport(fu.GetFundingReportRequest(community_path=FENGSHU),
+                                                          metadata=md)
         finally:
             await app.stop(grace=1)
         assert (len(vols.volunteers), len(fams.families), len(pairs.pairings), len(cats.task_categories)) == (
@@ -387,6 +399,12 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
             ("little-maple-leaf", 72), ("red-maple-vanguard", 24)]
         assert issued.balance < 0
         assert sum(c.placeholder for c in cats.task_categories) == 4
+        # every demo point is paid for by one of the article's five sources, within its budget
+        assert [line.display_name for line in report.lines] == [
+            "社区慈善微基金", "上级项目经费", "微基金立项", "社区合伙人资源共享", "社区社会企业"]
+        assert report.total.budget == 49000 and report.total.issued == report.total.outstanding > 0
+        assert report.total.budget_remaining == report.total.budget - report.total.issued
+        assert all(c.funding_source for c in cats.task_categories)
 
 
 async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(

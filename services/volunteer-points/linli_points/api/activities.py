@@ -55,6 +55,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
             daily_cap=in_range("task_category.daily_cap", c.daily_cap, 0, MAX_CATEGORY_POINTS),
             monthly_cap=in_range("task_category.monthly_cap", c.monthly_cap, 0, MAX_CATEGORY_POINTS),
             placeholder=c.placeholder,
+            funding_source=ident("task_category.funding_source", c.funding_source) if c.funding_source else "",
         )
         updated = await self.activities.update_category(path, slug, change, allow_missing=request.allow_missing)
         return pb.UpdateTaskCategoryResponse(task_category=category_pb(updated))

@@ -9,11 +9,14 @@ from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
+from linli.points.v1 import funding_pb2 as fu
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_points import names, tables
+from linli_points.funding import UNFUNDED_NAME
 from linli_points.ledger.model import Hold, Transfer
+from linli_points.ledger.queries import SourceTotals
 from linli_points.pairings import Compliance
 from linli_points.people import TeamSize
 from linli_points.rankings import Ranked
@@ -76,7 +79,7 @@ def category_pb(c: tables.TaskCategory) -> act.TaskCategory:
     return act.TaskCategory(
         community_path=c.community_path, slug=c.slug, display_name=c.display_name,
         display_name_en=c.display_name_en, default_points=c.default_points, daily_cap=c.daily_cap,
-        monthly_cap=c.monthly_cap, placeholder=c.placeholder,
+        monthly_cap=c.monthly_cap, placeholder=c.placeholder, funding_source=c.funding_source,
     )
 
 
@@ -144,5 +147,27 @@ def adjustment_pb(a: tables.Adjustment) -> adj.Adjustment:
         points=a.points, reason=a.reason, state=cast(adj.AdjustmentState.ValueType, a.state),
         proposed_by=a.proposed_by, decided_by=a.decided_by, transfer_id=a.transfer_id,
         propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at), category=a.category,
-        source=a.source,
+        source=a.source, funding_source=a.funding_source,
+    )
+
+
+# -- funding --------------------------------------------------------------------------------------
+
+def funding_line_pb(t: SourceTotals, source: tables.FundingSource | None = None) -> fu.FundingLine:
+    """A source's figures; without a source row, the unfunded line ("" source), a total, or a
+    funding account no source describes (named by its id)."""
+    name = source.display_name if source is not None else (UNFUNDED_NAME if not t.source else t.source)
+    return fu.FundingLine(
+        source_id=t.source, display_name=name, kind=cast(fu.FundingKind.ValueType, source.kind if source else 0),
+        budget=t.budget, budget_remaining=t.budget_remaining, issued=t.issued, redeemed=t.redeemed,
+        expired=t.expired, returned=t.returned, outstanding=t.outstanding,
+    )
+
+
+def funding_source_pb(s: tables.FundingSource, figures: SourceTotals | None) -> fu.FundingSource:
+    return fu.FundingSource(
+        community_path=s.community_path, source_id=s.source_id, display_name=s.display_name,
+        display_name_en=s.display_name_en, kind=cast(fu.FundingKind.ValueType, s.kind), is_default=s.is_default,
+        create_time=to_timestamp(s.created_at),
+        figures=funding_line_pb(figures or SourceTotals(s.source_id), s),
     )

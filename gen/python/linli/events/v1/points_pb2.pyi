@@ -173,6 +173,7 @@ class PointsCredited(_message.Message):
     POINTS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     transfer_id: _builtins.str
     community_path: _builtins.str
     volunteer_id: _builtins.str
@@ -181,6 +182,10 @@ class PointsCredited(_message.Message):
     """Why: task category slug, `help_request`, `adjustment`, …"""
     source: _builtins.str
     """What earned them (activity, help request, …), as a resource name."""
+    funding_source: _builtins.str
+    """The funding source that issued them (its id); empty for points issued unfunded from
+    `system/issuance`.
+    """
     def __init__(
         self,
         *,
@@ -190,10 +195,11 @@ class PointsCredited(_message.Message):
         points: _builtins.int = ...,
         reason: _builtins.str = ...,
         source: _builtins.str = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "points", b"points", "reason", b"reason", "source", b"source", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "funding_source", b"funding_source", "points", b"points", "reason", b"reason", "source", b"source", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -199,6 +199,7 @@ class TaskCategory(_message.Message):
     DAILY_CAP_FIELD_NUMBER: _builtins.int
     MONTHLY_CAP_FIELD_NUMBER: _builtins.int
     PLACEHOLDER_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     slug: _builtins.str
     """e.g. `governance`, `mediating-disputes`."""
@@ -211,6 +212,10 @@ class TaskCategory(_message.Message):
     monthly_cap: _builtins.int
     placeholder: _builtins.bool
     """True for the four categories the source article does not name (plausible fillers)."""
+    funding_source: _builtins.str
+    """The funding source this category's points are issued from (FundingService); empty: the
+    community's default source. An unknown source is NOT_FOUND.
+    """
     def __init__(
         self,
         *,
@@ -222,10 +227,11 @@ class TaskCategory(_message.Message):
         daily_cap: _builtins.int = ...,
         monthly_cap: _builtins.int = ...,
         placeholder: _builtins.bool = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "daily_cap", b"daily_cap", "default_points", b"default_points", "display_name", b"display_name", "display_name_en", b"display_name_en", "monthly_cap", b"monthly_cap", "placeholder", b"placeholder", "slug", b"slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "daily_cap", b"daily_cap", "default_points", b"default_points", "display_name", b"display_name", "display_name_en", b"display_name_en", "funding_source", b"funding_source", "monthly_cap", b"monthly_cap", "placeholder", b"placeholder", "slug", b"slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

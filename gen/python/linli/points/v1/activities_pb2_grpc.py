@@ -29,8 +29,11 @@ class ActivityServiceStub:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -88,8 +91,11 @@ class ActivityServiceServicer:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -216,8 +222,11 @@ class ActivityService:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
