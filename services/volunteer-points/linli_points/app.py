@@ -2,7 +2,7 @@
 
 `PointsApp` builds the domain — the ledger, funding sources, people, activities, help credits,
 pairings, rankings, awards, adjustments — mounts their servicers, adds the help-request consumer, and runs the hold
-sweeper while the service serves.
+sweeper and the care schedule (mid-month reminders, month closes) while the service serves.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from linli_points.activities import Activities
 from linli_points.adjustments import Adjustments
 from linli_points.api import activities, adjustments, awards, funding, ledger, pairings, volunteers
 from linli_points.awards import Awards
+from linli_points.care import care_schedule
 from linli_points.consumers import help_request_credits
 from linli_points.demo import seed_demo
 from linli_points.funding import Funding
@@ -43,7 +44,7 @@ MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 
 
 class PointsApp(ServiceApp):
-    """The service: the runtime's app, the domain objects, and the ledger's hold sweeper."""
+    """The service: the runtime's app, the domain objects, the hold sweeper and the care schedule."""
 
     def __init__(self, settings: PointsSettings, clock: Clock | None = None) -> None:
         super().__init__("volunteer-points", settings, migrations=[MIGRATIONS], streams=[POINTS, NOTIFICATION],
@@ -55,6 +56,8 @@ class PointsApp(ServiceApp):
         self.roster = Roster(self.db, self.clock, self.workers)
         self.activities = Activities(self.db, self.clock, self.ledger)
         self.pairings = Pairings(self.db, self.clock, self.make_event)
+        self.care = care_schedule(self.pairings, self.clock, interval=settings.care_check_interval,
+                                  reminder_day=settings.care_reminder_day)
         self.rankings = Rankings(self.db)
         self.awards = Awards(self.db, self.clock, self.make_event)
         self.adjustments = Adjustments(self.ledger)
@@ -85,10 +88,12 @@ class PointsApp(ServiceApp):
     async def start(self) -> int:
         port = await super().start()
         self.sweeper.start()
+        self.care.start()
         return port
 
     async def stop(self, grace: float | None = None) -> None:
         await self.sweeper.stop()
+        await self.care.stop()
         await super().stop(grace)
         await self.workers.close()
 

@@ -1,10 +1,11 @@
 """Fengshu's part of the demo data set (chengdu.toml): the 5 funding sources the article names
 with their budgets, 8 task categories (each paid for by a source), 2 teams, 72 volunteers in 71
 families, 84 elders living alone each paired with a family, some points earned (drawn on the
-sources' budgets) and this month's visits. Names of people and the budgets are placeholders
-(the article gives counts, not names or amounts). Seeding is idempotent: every row is created
-once by its fixed id, every credit and budget is a ledger transfer with a fixed id, so a
-second start adds nothing."""
+sources' budgets), and visits of this month and the last (each with its type: most pairings
+on track, a few short — the care schedule reminds and alerts about those). Names of people
+and the budgets are placeholders (the article gives counts, not names or amounts). Seeding is
+idempotent: every row is created once by its fixed id, every credit and budget is a ledger
+transfer with a fixed id, so a second start adds nothing."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.activities import CategoryChange, upsert_category
+from linli_points.care import previous_month
 from linli_points.funding import FundingKind, budget_transfer_id, create_source, issuing_account
 from linli_points.ledger.accounts import ISSUANCE, funding_account, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.pairings import Confirmation, create_elder, create_pairing, visit_month
+from linli_points.pairings import Confirmation, VisitType, create_elder, create_pairing, visit_month
 from linli_points.people import create_family, create_team, create_volunteer, join_team
 from linli_points.records import create_once
 from linli_points.tables import Visit
 from linli_runtime import demo
 from linli_runtime.errors import AlreadyExists
+from linli_runtime.times import month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "建国", "桂兰", "志强", "淑珍", "国华", "玉梅", "德明", "丽华", "文斌", "海燕", "春生"]
 START = date(2026, 1, 1)
 VANGUARD_MEMBERS = 24  # of the 72, also in the party-member vanguard (placeholder share)
+VISIT_TYPES = (VisitType.COMPANIONSHIP, VisitType.HOME_CLEANING, VisitType.WARM_SUPPORT, VisitType.HEALTH_CARE)
 
 
 def person_name(i: int) -> str:
@@ -101,13 +105,20 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
         await create_elder(conn, path, elder_id, f"{person_name(e + 100)} (placeholder)")
         await create_pairing(conn, path, f"p-{e:03d}", elder_id=elder_id, family_id=f"f-{family:03d}",
                              start=START, required=data["visits_per_month"])
-        # This month so far: most pairings on track, some short (for the compliance view).
-        for n in range(2 if e <= 60 else 1 if e <= 75 else 0):
-            when = now - timedelta(minutes=10 * (n + 1))
+        # This month so far: most pairings on track, some short (for the compliance view and
+        # the mid-month reminders); last month all but a few (the care schedule's lapse alerts).
+        last_month = month_bounds(previous_month(visit_month(now)))[0]
+        visits = [(f"demo:visit:{e:03d}:{n}", now - timedelta(minutes=10 * (n + 1)), fingerprint("demo-visit", e, n))
+                  for n in range(2 if e <= 60 else 1 if e <= 75 else 0)]
+        visits += [(f"demo:visit-before:{e:03d}:{n}", last_month + timedelta(days=3 + 9 * n, hours=2),
+                    fingerprint("demo-visit-before", e, n)) for n in range(2 if e <= 80 else 1 if e <= 82 else 0)]
+        for n, (visit_id, when, made_of) in enumerate(visits):
+            kind = VISIT_TYPES[(e + n) % len(VISIT_TYPES)]
             await create_once(
-                conn, Visit, {"community_path": path, "visit_id": f"demo:visit:{e:03d}:{n}"},
+                conn, Visit, {"community_path": path, "visit_id": visit_id},
                 {"pairing_id": f"p-{e:03d}", "month": visit_month(when), "visit_time": when,
-                 "volunteer_id": f"v-{family:03d}", "confirmation": int(Confirmation.ELDER), "note": "demo"},
+                 "volunteer_id": f"v-{family:03d}", "confirmation": int(Confirmation.ELDER), "note": "demo",
+                 "visit_type": int(kind)},
                 # Demo visits are created once by id; their time is whenever the first seed ran.
-                fingerprint("demo-visit", e, n), "visit",
+                made_of, "visit",
             )

@@ -19,3 +19,7 @@ class PointsSettings(ServiceSettings):
     # Worker processes that read roster workbooks and draw certificates off the event loop
     # (workers.py); at most this many such jobs run at once, the others wait their turn.
     worker_processes: int = Field(default=1, ge=1, le=8)
+    # Seconds between passes of the care schedule (care.py: mid-month reminders, month closes).
+    care_check_interval: float = Field(default=300.0, gt=0)
+    # From this day of the month (Asia/Shanghai) pairings short of visits are reminded.
+    care_reminder_day: int = Field(default=15, ge=1, le=28)

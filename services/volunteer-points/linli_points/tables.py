@@ -30,9 +30,8 @@ from linli_points.ledger.tables import (
 
 __all__ = [
     "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "FundingSource", "HelpCredit",
-    "HoldRecord", "Lot", "LotUse", "Membership",
-    "MonthClose", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
-    "Volunteer", "YearClose", "metadata",
+    "HoldRecord", "Lot", "LotUse", "Membership", "MonthClose", "MonthReminder", "Pairing", "PointsTable", "SignUp",
+    "TaskCategory", "Team", "TransferRecord", "Visit", "Volunteer", "YearClose", "metadata",
 ]
 
 metadata = PointsTable.metadata
@@ -193,6 +192,8 @@ class Visit(PointsTable, table=True):
     confirmation: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # pairings.Confirmation
     note: str = Field(default="", sa_column=_text(500, default=""))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # pairings.VisitType (0: logged before visits had types)
+    visit_type: int = Field(default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0"))
 
 
 class MonthClose(PointsTable, table=True):
@@ -203,6 +204,18 @@ class MonthClose(PointsTable, table=True):
     evaluated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     lapsed: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     closed_at: datetime = Field(sa_column=_when())
+
+
+class MonthReminder(PointsTable, table=True):
+    """The mid-month reminders of a community's month, sent (care.py): its key makes them once."""
+
+    __tablename__ = "points_month_reminder"
+
+    community_path: str = Field(sa_column=_path())
+    month: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
+    evaluated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    reminded: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    sent_at: datetime = Field(sa_column=_when())
 
 
 # -- awards ---------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Fixtures for volunteer-points integration tests: a migrated database with a ledger on a
-manual clock, and the whole service on a free port with real NATS."""
+manual clock, the whole service on a free port with real NATS, and — for what crosses services
+by event — the notification service beside it, on its own database and the same clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -12,6 +15,9 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from linli_notification.app import NotificationApp
+from linli_notification.demo import seed
+from linli_notification.settings import NotificationSettings
 from linli_points.app import MIGRATIONS, PointsApp, create_app
 from linli_points.ledger.store import Ledger
 from linli_points.settings import PointsSettings
@@ -34,7 +40,7 @@ from linli_runtime.events import EventFactory
 from linli_runtime.events.streams import POINTS
 from linli_runtime.events.tables import inbox, outbox
 from linli_runtime.migrations import upgrade
-from linli_runtime.processes import NatsServer
+from linli_runtime.processes import EmbeddedPostgres, NatsServer
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
@@ -168,3 +174,29 @@ async def expect_error(call: Any, code: grpc.StatusCode, reason: str = "", field
         assert got_reason == reason
     if field:
         assert fields == [field]
+
+
+@pytest.fixture
+def notification_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """notification's own database, on the same engine as volunteer-points' (no service reads
+    another's tables)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
+        return
+    pg: EmbeddedPostgres = request.getfixturevalue("embedded_postgres")
+    name = f"n_{uuid.uuid4().hex[:12]}"
+    yield pg.database_url(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture
+async def notification(notification_url: str, nats_server: NatsServer, clock: ManualClock,
+                       app: PointsApp) -> AsyncIterator[NotificationApp]:
+    settings = NotificationSettings(port=0, database_url=notification_url, nats_url=nats_server.url,
+                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
+    service = NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []})
+    service.on_start(seed)
+    await service.start()
+    await service.bus.wait_ready(15)
+    yield service
+    await service.stop(grace=1)

@@ -146,12 +146,15 @@ async def test_pairing_compliance_and_lapse_events_once_per_month(
             metadata=md)
     clock.set(datetime(2026, 11, 20, 4, tzinfo=UTC))
     for n, (vid, pid) in enumerate((("v-wan", "p-1"), ("v-li", "p-1"), ("v-zhao", "p-2"))):
-        await s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+        logged = await s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id=pid, visit_id=f"visit-{n}", visit_time=ts(datetime(2026, 11, 3 + n, 2, tzinfo=UTC)),
-            volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md)
+            volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER,
+            visit_type=events_pb.VISIT_TYPE_HOME_CLEANING)), metadata=md)
+        assert logged.visit.visit_type == events_pb.VISIT_TYPE_HOME_CLEANING
     await expect_error(s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
         pairing_id="p-2", visit_id="visit-x", visit_time=ts(datetime(2026, 11, 5, tzinfo=UTC)),
-        volunteer_id="v-wan", confirmation=par.VISIT_CONFIRMATION_PROXY)), metadata=md),
+        volunteer_id="v-wan", confirmation=par.VISIT_CONFIRMATION_PROXY,
+        visit_type=events_pb.VISIT_TYPE_COMPANIONSHIP)), metadata=md),
         grpc.StatusCode.FAILED_PRECONDITION, "NOT_IN_FAMILY")
     short = await s.pairings.ListPairingCompliance(par.ListPairingComplianceRequest(
         community_path=FENGSHU, month="2026-11", only_short=True), metadata=md)
@@ -335,8 +338,14 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             community_path=FENGSHU, pairing_id="p", family_id="f", elder_id="e", start_date="yesterday")),
             metadata=md), "pairing.start_date"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
-            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)))),
-            metadata=md), "visit.confirmation"),
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            visit_type=events_pb.VISIT_TYPE_OTHER)), metadata=md), "visit.confirmation"),
+        (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md), "visit.visit_type"),
+        (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            confirmation=par.VISIT_CONFIRMATION_ELDER, visit_type=42)), metadata=md), "visit.visit_type"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id="p", visit_id="x", volunteer_id="v", confirmation=par.VISIT_CONFIRMATION_ELDER)),
             metadata=md), "visit.visit_time"),

@@ -5,17 +5,13 @@ to real NATS, and volunteer-points' consumer credits, holds for approval or refu
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import grpc
 import nats
 import pytest
 import sqlalchemy as sa
 from linli_notification.app import NotificationApp
-from linli_notification.demo import seed
-from linli_notification.settings import NotificationSettings
 from linli_points.app import PointsApp
 
 from linli.events.v1.notification_pb2 import HelpRequestResolved
@@ -28,8 +24,7 @@ from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.events import make_event
 from linli_runtime.events.tables import dead_letter
-from linli_runtime.processes import EmbeddedPostgres, NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU_NAME, SATURDAY_11AM, ms_wan_request
 
@@ -41,32 +36,6 @@ CONSUMER = "points-help-request-credits"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(SATURDAY_11AM)  # both services on one clock: Ms Wan's Saturday
-
-
-@pytest.fixture
-def notification_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """notification's own database, on the same engine as volunteer-points' (no service reads
-    another's tables)."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
-        return
-    pg: EmbeddedPostgres = request.getfixturevalue("embedded_postgres")
-    name = f"n_{uuid.uuid4().hex[:12]}"
-    yield pg.database_url(name)
-    pg.drop_database(name)
-
-
-@pytest.fixture
-async def notification(notification_url: str, nats_server: NatsServer, clock: ManualClock,
-                       app: PointsApp) -> AsyncIterator[NotificationApp]:
-    settings = NotificationSettings(port=0, database_url=notification_url, nats_url=nats_server.url,
-                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
-    service = NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []})
-    service.on_start(seed)
-    await service.start()
-    await service.bus.wait_ready(15)
-    yield service
-    await service.stop(grace=1)
 
 
 async def dead_letters(app: PointsApp) -> list[str]:

@@ -12,11 +12,12 @@ import pytest
 from linli_points.activities import SignUpState, capped
 from linli_points.adjustments import AdjustmentState
 from linli_points.awards import Rule, assign_tiers, awards_csv, export_filename, rule_of
+from linli_points.care import previous_month
 from linli_points.funding import FundingKind
 from linli_points.help_credits import HelpCreditState
 from linli_points.ledger.accounts import check_account, volunteer_of
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
-from linli_points.pairings import Compliance, Confirmation, visit_month
+from linli_points.pairings import Compliance, Confirmation, VisitType, visit_month
 from linli_points.rankings import Ranked, period_bounds, rank
 from linli_points.tables import Award, Pairing
 
@@ -166,9 +167,13 @@ def test_a_pairing_is_short_while_its_visits_are_fewer_than_required() -> None:
 @pytest.mark.parametrize("ours, theirs", [
     (SignUpState, act.SignUpState), (AdjustmentState, adj.AdjustmentState), (Confirmation, par.VisitConfirmation),
     (HoldState, led.HoldState), (Kind, led.TransferKind), (HelpCreditState, act.HelpCreditState),
-    (FundingKind, fu.FundingKind),
+    (FundingKind, fu.FundingKind), (VisitType, events.VisitType),
 ])
 def test_stored_states_use_the_protos_numbers(ours: type[IntEnum], theirs: Any) -> None:
     prefix = theirs.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # e.g. SIGN_UP_STATE_
     assert {m.name: int(m) for m in ours} == {
         name.removeprefix(prefix): number for name, number in theirs.items() if number != 0}
+
+
+def test_the_month_before() -> None:
+    assert [previous_month(m) for m in ("2026-11", "2026-01", "2000-10")] == ["2026-10", "2025-12", "2000-09"]

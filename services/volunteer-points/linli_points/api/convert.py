@@ -118,7 +118,8 @@ def pairing_pb(p: tables.Pairing) -> par.Pairing:
 def visit_pb(v: tables.Visit) -> par.Visit:
     return par.Visit(pairing_id=v.pairing_id, visit_id=v.visit_id, visit_time=to_timestamp(v.visit_time),
                      volunteer_id=v.volunteer_id,
-                     confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note)
+                     confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note,
+                     visit_type=cast(events.VisitType.ValueType, v.visit_type))
 
 
 def compliance_pb(c: Compliance) -> par.PairingCompliance:
