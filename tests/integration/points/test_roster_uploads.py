@@ -19,10 +19,11 @@ from tests.unit.points.workbooks import big_roster, hostile, workbook
 
 from .conftest import FENGSHU, Metadata, Stubs, expect_error
 
-# Generous: an idle call here takes a few milliseconds; parsing on the event loop stalled every
-# call for seconds (3 s each, 17 s for five uploads at once).
-BALANCE_BOUND_S = 1.0
-UPLOADS_BOUND_S = 30.0
+# Generous, for a shared machine under load: an idle call here takes a few milliseconds; parsing
+# on the event loop stalled every call for seconds (3 s each, 17 s for five uploads at once, on
+# an idle machine). Uploads get the deadline the CLI gives them.
+BALANCE_BOUND_S = 2.5
+UPLOADS_BOUND_S = 120.0
 
 
 async def test_five_uploads_at_once_never_stall_other_calls(app: PointsApp, stubs: Stubs, as_worker: Metadata) -> None:
@@ -44,7 +45,7 @@ async def test_five_uploads_at_once_never_stall_other_calls(app: PointsApp, stub
         try:
             reply = await s.volunteers.ImportRoster(vol.ImportRosterRequest(
                 community_path=FENGSHU, xlsx_content=content, mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker,
-                timeout=UPLOADS_BOUND_S)  # as the CLI gives an upload (the channel's default is 5 s)
+                timeout=UPLOADS_BOUND_S)  # the channel's default is 5 s
             return grpc.StatusCode.OK, "", [], reply
         except grpc.aio.AioRpcError as refused:
             return refused.code(), refused.details() or "", error_info(refused)[1], None
