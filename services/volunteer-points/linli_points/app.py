@@ -59,7 +59,7 @@ class PointsApp(ServiceApp):
         self.care = care_schedule(self.pairings, self.clock, interval=settings.care_check_interval,
                                   reminder_day=settings.care_reminder_day)
         self.rankings = Rankings(self.db)
-        self.awards = Awards(self.db, self.clock, self.make_event)
+        self.awards = Awards(self.db, self.clock, self.make_event, self.workers, settings.certificate_font)
         self.adjustments = Adjustments(self.ledger)
         self.funding = Funding(self.ledger)
         self.help_credits = HelpCredits(self.db, self.clock, self.ledger, Limits(

@@ -1,7 +1,8 @@
 """Fengshu's part of the demo data set (chengdu.toml): the 5 funding sources the article names
 with their budgets, 8 task categories (each paid for by a source), 2 teams, 72 volunteers in 71
-families, 84 elders living alone each paired with a family, some points earned (drawn on the
-sources' budgets), and visits of this month and the last (each with its type: most pairings
+families, 84 elders living alone each paired with a family, some points earned this year and
+last (drawn on the sources' budgets; last year closed, so its Red Maple Guardians have
+certificates), and visits of this month and the last (each with its type: most pairings
 on track, a few short — the care schedule reminds and alerts about those). Names of people
 and the budgets are placeholders (the article gives counts, not names or amounts). Seeding is
 idempotent: every row is created once by its fixed id, every credit and budget is a ledger
@@ -10,12 +11,13 @@ transfer with a fixed id, so a second start adds nothing."""
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.activities import CategoryChange, upsert_category
+from linli_points.awards import Awards, rule_of
 from linli_points.care import previous_month
 from linli_points.funding import FundingKind, budget_transfer_id, create_source, issuing_account
 from linli_points.ledger.accounts import ISSUANCE, funding_account, volunteer_account
@@ -26,8 +28,9 @@ from linli_points.people import create_family, create_team, create_volunteer, jo
 from linli_points.records import create_once
 from linli_points.tables import Visit
 from linli_runtime import demo
+from linli_runtime.clock import ManualClock
 from linli_runtime.errors import AlreadyExists
-from linli_runtime.times import month_bounds
+from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
@@ -54,13 +57,20 @@ def person_name(i: int) -> str:
 async def seed_demo(app: PointsApp) -> None:
     data = demo.load()["fengshu"]
     ledger = Ledger(app.db, app.clock)  # no events: the demo's starting state is not news
-    await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data))
+    last_year = local_day(ledger.now()).year - 1
+    # Last year's points, dated in its December, so that its awards can be given (and their
+    # certificates fetched) at once.
+    last_years_ledger = Ledger(app.db, ManualClock(datetime(last_year, 12, 1, 2, tzinfo=UTC)))
+    awards = Awards(app.db, app.clock, None)
+    await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data, last_years_ledger, awards))
     log.info("demo data seeded", extra={"community": data["path"], "volunteers": data["volunteers"]})
 
 
-async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> None:
+async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any], last_years_ledger: Ledger,
+                awards: Awards) -> None:
     path = data["path"]
     now = ledger.now()
+    last_year = local_day(last_years_ledger.now()).year
     paid_by: dict[str, str] = {}
     for source in data["funding_sources"]:
         await create_source(conn, path, source["slug"], name=source["name"], name_en=source["name_en"],
@@ -91,6 +101,11 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
         if v <= VANGUARD_MEMBERS:
             await join_team(conn, path, "red-maple-vanguard", volunteer_id, START)
         category = list(CATEGORY_POINTS)[v % len(CATEGORY_POINTS)]
+        await last_years_ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=f"demo:points-{last_year}:{volunteer_id}",
+            debit_account=await issuing_account(conn, path, paid_by.get(category, "")),
+            credit_account=volunteer_account(volunteer_id), amount=10 + (v * 53) % 150, reason=category,
+            source="demo"))
         try:
             await ledger.transfer_in(conn, TransferRequest(
                 community_path=path, transfer_id=f"demo:points:{volunteer_id}",
@@ -99,6 +114,11 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
                 source="demo"))
         except AlreadyExists:
             pass  # seeded unfunded by a version before funding sources: those points stay as they were
+
+    # Last year closed: gold, silver and bronze Red Maple Guardians, their certificates ready to
+    # draw (AwardService.GetAwardCertificate), no reward handed over yet.
+    await awards.close_in(conn, path, last_year, rule_of((0, 0, 0), (0, 0, 0)), closed_by="demo",
+                          issuer_name=data["award_issuer"])
 
     for e in range(1, n_elders + 1):
         elder_id, family = f"e-{e:03d}", (e - 1) % n_families + 1  # 13 families look after two elders

@@ -23,3 +23,6 @@ class PointsSettings(ServiceSettings):
     care_check_interval: float = Field(default=300.0, gt=0)
     # From this day of the month (Asia/Shanghai) pairings short of visits are reminded.
     care_reminder_day: int = Field(default=15, ge=1, le=28)
+    # A font file with Chinese characters for award certificates (.ttf/.otf/.ttc); empty: found
+    # at run time through fontconfig or the usual font directories (certificates.py).
+    certificate_font: str = ""

@@ -29,9 +29,10 @@ from linli_points.ledger.tables import (
 )
 
 __all__ = [
-    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "FundingSource", "HelpCredit",
-    "HoldRecord", "Lot", "LotUse", "Membership", "MonthClose", "MonthReminder", "Pairing", "PointsTable", "SignUp",
-    "TaskCategory", "Team", "TransferRecord", "Visit", "Volunteer", "YearClose", "metadata",
+    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "AwardCertificate", "Elder", "Family",
+    "FundingSource", "HelpCredit", "HoldRecord", "Lot", "LotUse", "Membership", "MonthClose", "MonthReminder",
+    "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit", "Volunteer", "YearClose",
+    "metadata",
 ]
 
 metadata = PointsTable.metadata
@@ -231,6 +232,10 @@ class YearClose(PointsTable, table=True):
     # "count" or "percent": how the three numbers above were meant.
     rule_kind: str = Field(default="count", sa_column=_text(10, default="count"))
     closed_at: datetime = Field(sa_column=_when())
+    # The account that closed it ("" for closes made before it was recorded).
+    closed_by: str = Field(default="", sa_column=_text(WORKER, default=""))
+    # In whose name the certificates are given ("": the community, by its path).
+    issuer_name: str = Field(default="", sa_column=_text(100, default=""))
 
 
 class Award(PointsTable, table=True):
@@ -243,6 +248,24 @@ class Award(PointsTable, table=True):
     tier: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.AwardTier
     rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     points_earned: int = Field(sa_column=sa.Column(Points, nullable=False))
+    # The material reward, once handed over (what, to whom, by whom, when).
+    reward_item: str = Field(default="", sa_column=_text(200, default=""))
+    reward_received_by: str = Field(default="", sa_column=_text(100, default=""))
+    reward_handed_over_by: str = Field(default="", sa_column=_text(WORKER, default=""))
+    reward_handed_over_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class AwardCertificate(PointsTable, table=True):
+    """An award's certificate as first drawn (certificates.py), kept so the same bytes come back."""
+
+    __tablename__ = "points_award_certificate"
+
+    community_path: str = Field(sa_column=_path())
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    volunteer_id: str = Field(sa_column=_id())
+    pdf: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_when())
 
 
 # -- adjustments ----------------------------------------------------------------------------------

@@ -284,6 +284,10 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(community_path=SHENGJIAN, year=2025,
+                                                                   volunteer_id="v"), metadata=md),
+        s.awards.RecordRewardHandover(aw.RecordRewardHandoverRequest(
+            community_path=SHENGJIAN, year=2025, volunteer_id="v", item="x", received_by="x"), metadata=md),
         s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
             community_path=SHENGJIAN, adjustment_id="a", volunteer_id="v", points=1, reason="x"), metadata=md),
         s.adjustments.ApproveAdjustment(adj.ApproveAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
@@ -400,6 +404,11 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
                                                                          account="system/issuance"), metadata=md)
                 report = await s.funding.GetFundingReport(fu.GetFundingReportRequest(community_path=FENGSHU),
                                                           metadata=md)
+                last_year = await s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=2025),
+                                                      metadata=md)
+                gold = last_year.awards[0]
+                certificate = await s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(
+                    community_path=FENGSHU, year=2025, volunteer_id=gold.volunteer_id), metadata=md, timeout=60)
         finally:
             await app.stop(grace=1)
         assert (len(vols.volunteers), len(fams.families), len(pairs.pairings), len(cats.task_categories)) == (
@@ -414,6 +423,11 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
         assert report.total.budget == 49000 and report.total.issued == report.total.outstanding > 0
         assert report.total.budget_remaining == report.total.budget - report.total.issued
         assert all(c.funding_source for c in cats.task_categories)
+        # last year is closed: its Red Maple Guardians can have their certificates
+        assert (last_year.year_close.closed_by, last_year.year_close.issuer_name) == (
+            "demo", "中共枫树社区委员会　枫树社区居民委员会")
+        assert [a.tier for a in last_year.awards][:1] == [events_pb.AWARD_TIER_GOLD] and len(last_year.awards) >= 6
+        assert certificate.pdf_content.startswith(b"%PDF-")
 
 
 async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(
@@ -526,7 +540,8 @@ async def test_roster_import_reads_excel_workbooks(stubs: Stubs, as_worker: Meta
     buffer = io.BytesIO()
     book.save(buffer)
     report = await stubs.volunteers.ImportRoster(vol.ImportRosterRequest(
-        community_path=FENGSHU, xlsx_content=buffer.getvalue(), mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker)
+        community_path=FENGSHU, xlsx_content=buffer.getvalue(), mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker,
+        timeout=120)  # as the CLI: the first file starts the worker process
     assert (report.rows_total, report.rows_imported) == (3, 2)
     assert [(r.line, r.field) for r in report.rejections] == [(4, "volunteer_id")]
     got = await stubs.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=FENGSHU, volunteer_id="302"),

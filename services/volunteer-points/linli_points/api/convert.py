@@ -134,10 +134,20 @@ def ranking_pb(r: Ranked) -> aw.Ranking:
 
 
 def award_pb(a: tables.Award) -> aw.Award:
+    reward = None
+    if a.reward_handed_over_at is not None:
+        reward = aw.RewardHandover(item=a.reward_item, received_by=a.reward_received_by,
+                                   handed_over_by=a.reward_handed_over_by,
+                                   handover_time=to_timestamp(a.reward_handed_over_at))
     return aw.Award(name=names.award_name(a.community_path, a.year, a.volunteer_id),
                     community_path=a.community_path, year=a.year, volunteer_id=a.volunteer_id,
                     display_name=a.display_name, tier=cast(events.AwardTier.ValueType, a.tier), rank=a.rank,
-                    points_earned=a.points_earned)
+                    points_earned=a.points_earned, reward=reward)
+
+
+def year_close_pb(c: tables.YearClose) -> aw.YearClose:
+    return aw.YearClose(community_path=c.community_path, year=c.year, closed_by=c.closed_by,
+                        close_time=to_timestamp(c.closed_at), issuer_name=c.issuer_name)
 
 
 # -- adjustments ----------------------------------------------------------------------------------
