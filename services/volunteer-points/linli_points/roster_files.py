@@ -10,13 +10,16 @@ field the file came in and the limit:
 - the file: at most `MAX_BYTES` (2 MiB);
 - a workbook unpacked: at most `MAX_UNPACKED` bytes of parts (read from the zip's directory,
   before anything is inflated);
-- the first sheet's extent (its `<dimension>`, or computed by one pass over the rows when the
-  workbook has none): at most a header and `MAX_ROWS` rows, `MAX_COLUMNS` columns — a sheet
-  claiming A1:XFD5000 is 82 million cells once openpyxl pads its rows, and is refused here;
-  the first three cost next to nothing and `precheck` runs them on the request loop, before a
-  file waits its turn for a worker;
-- rows are then streamed with openpyxl's read-only reader, never more than `MAX_COLUMNS`
-  wide: each cell at most `MAX_CELL_CHARS` characters, the CSV they make at most `MAX_BYTES`.
+- the first sheet's extent: at most a header and `MAX_ROWS` rows, `MAX_COLUMNS` columns — a
+  sheet out to column XFD on 5,000 rows is 82 million cells once openpyxl pads its rows. The
+  extent the sheet claims (its `<dimension>`) is refused first; the first three checks cost next
+  to nothing and `precheck` runs them on the request loop, before a file waits its turn for a
+  worker. Then the extent its cells really reach is measured by one streaming pass over the
+  sheet's XML that keeps two numbers (`sheet_extent`), never by openpyxl, which pads every row
+  to its widest cell while it counts (35 s for a 700 KB workbook without a `<dimension>`), and
+  whose reader trusts a claimed extent that may be short of the data;
+- rows are then streamed with openpyxl's read-only reader within that measured extent: each
+  cell at most `MAX_CELL_CHARS` characters, the CSV they make at most `MAX_BYTES`.
 
 A workbook becomes CSV text (dates as YYYY-MM-DD, whole numbers without '.0') so that both
 formats go through the same row checks.
@@ -30,6 +33,8 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import IO
+from xml.parsers import expat
 
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import ID
@@ -113,7 +118,7 @@ def precheck(content: bytes, field_name: str = "xlsx_content") -> None:
     """The checks that cost next to nothing, for the request loop itself, so that a hostile file
     is refused at once rather than after waiting its turn for a worker: the file's size, the
     zip directory's unpacked sizes, and the extent the first sheet claims (read from the first
-    64 KiB of its XML). What it cannot tell (a sheet without <dimension>) `xlsx_to_csv` checks."""
+    64 KiB of its XML). What the sheet's cells really reach `xlsx_to_csv` measures, in a worker."""
     if len(content) > MAX_BYTES:
         raise _refusal(field_name, f"must be at most {MAX_BYTES} bytes (this file has {len(content)})")
     try:
@@ -162,12 +167,72 @@ def _column_number(letters: str) -> int:
     return number
 
 
+_CELL_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+
+
+class _Malformed(ValueError):
+    """The sheet's XML is not a worksheet's."""
+
+
+def sheet_extent(stream: IO[bytes]) -> tuple[int, int]:
+    """(rows, columns) that a worksheet's cells reach, from one streaming pass over its XML
+    (`<row r=…>` and `<c r=…>`, positions counted where they are left out, as openpyxl does);
+    only rows with a cell count. Nothing is kept but the numbers: no row is padded, no tree built."""
+    rows = columns = row = column = 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal rows, columns, row, column
+        local = name.rpartition(":")[2]
+        if local == "row":
+            number = attributes.get("r")
+            row = int(number) if number is not None and number.isdigit() else row + 1
+            column = 0
+        elif local == "c":
+            reference = attributes.get("r")
+            if reference is None:
+                column += 1
+            else:
+                parts = _CELL_REFERENCE.fullmatch(reference)
+                if parts is None:
+                    raise _Malformed(reference)
+                column = _column_number(parts.group(1))
+            rows, columns = max(rows, row), max(columns, column)
+
+    def no_doctype(*_: object) -> None:
+        raise _Malformed("a worksheet has no document type declaration")
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = no_doctype  # no entities to expand, however defined
+    parser.ParseFile(stream)
+    return rows, columns
+
+
+def _check_extent(content: bytes, part: str, field_name: str) -> tuple[int, int]:
+    """The extent the cells of the sheet in `part` reach, refused beyond the limits."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive, archive.open(part) as stream:
+            rows, columns = sheet_extent(stream)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, expat.ExpatError, ValueError):
+        raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx): its first sheet cannot be "
+                                                "read") from None
+    refused = _extent_refusal(field_name, rows, columns)
+    if refused is not None:
+        raise refused
+    return rows, columns
+
+
 def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
     """The first sheet of a workbook as CSV, within the bounds above."""
+    precheck(content, field_name)
+    # The first sheet measured before openpyxl opens the workbook: opening a sheet without a
+    # <dimension> costs openpyxl a pass over all of it, to look for one.
+    part = _first_sheet_of(content)
+    extent = _check_extent(content, part, field_name) if part is not None else None
     from openpyxl import load_workbook  # type: ignore[import-untyped]  # only roster imports need it
 
-    precheck(content, field_name)
     try:
+        # read-only: rows are read only when iterated
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
         raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx)") from exc
@@ -175,16 +240,22 @@ def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
         if not book.worksheets:
             raise InvalidArgument.field(field_name, "has no sheet")
         sheet = book.worksheets[0]
-        if not (sheet.max_row and sheet.max_column):
-            sheet.calculate_dimension(force=True)  # no <dimension>: one pass over the rows, unpadded
-        refused = _extent_refusal(field_name, sheet.max_row or 0, sheet.max_column or 0)
-        if refused is not None:
-            raise refused
+        # What is measured must be what is read: the part openpyxl reads for this sheet (its
+        # read-only sheet's path), measured again if it is not the one found above.
+        read = getattr(sheet, "_worksheet_path", None) or part
+        if read is None:
+            raise InvalidArgument.field(field_name, "is not an Excel workbook (.xlsx): its first sheet cannot be "
+                                                    "found")
+        if extent is None or read != part:
+            extent = _check_extent(content, read, field_name)
+        rows, columns = extent
+        if rows == 0:
+            return b""  # no cells: the row checks say the header is missing
         out = io.StringIO()
         writer = csv.writer(out)
-        for number, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
-            if number > MAX_ROWS + 1:
-                raise _refusal(field_name, f"must have at most {MAX_ROWS} rows below the header")
+        # Within the measured extent, not the one the sheet claims: a short claim would drop rows.
+        for number, row in enumerate(sheet.iter_rows(min_row=1, max_row=rows, max_col=columns, values_only=True),
+                                     start=1):
             cells = [_cell(value) for value in row]
             while cells and not cells[-1]:
                 cells.pop()  # a sheet's rows are padded to its widest: the padding is not data
@@ -198,6 +269,11 @@ def xlsx_to_csv(content: bytes, field_name: str = "xlsx_content") -> bytes:
         return out.getvalue().encode()
     finally:
         book.close()
+
+
+def _first_sheet_of(content: bytes) -> str | None:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return _first_sheet(archive, {part.filename: part for part in archive.infolist()})
 
 
 def _cell(value: object) -> str:
