@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 from linli_notification.app import NotificationApp
 from linli_points.app import PointsApp
+from linli_points.help_credits import Limits
 
+from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.events.v1.notification_pb2 import HelpRequestResolved
 from linli.notification.v1 import notification_pb2 as npb
 from linli.notification.v1 import notification_pb2_grpc as npb_grpc
@@ -28,7 +30,7 @@ from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU_NAME, SATURDAY_11AM, ms_wan_request
 
-from .conftest import FENGSHU, Metadata, Stubs, applied, expect_error
+from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, applied, expect_error
 
 CONSUMER = "points-help-request-credits"
 
@@ -129,7 +131,8 @@ async def test_helpers_must_be_volunteers_within_caps_and_a_workers_limit_needs_
 
 
 async def test_a_report_repeated_or_malformed_is_applied_once_or_dead_lettered(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, nats_server: NatsServer
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, nats_server: NatsServer, clock: ManualClock,
+    token_for: Callable[..., Metadata]
 ) -> None:
     s = stubs
     await helping_people(s, as_worker)
@@ -144,9 +147,13 @@ async def test_a_report_repeated_or_malformed_is_applied_once_or_dead_lettered(
                             org_scope=FENGSHU, source="notification")
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    for envelope in [*reports, no_request]:
-        await js.publish(envelope.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
-    await nc.close()
+
+    async def publish(*envelopes: EventEnvelope) -> None:
+        for envelope in envelopes:
+            await js.publish(envelope.subject, envelope.SerializeToString(),
+                             headers={"Nats-Msg-Id": envelope.event_id})
+
+    await publish(*reports, no_request)
 
     await wait_until(lambda: applied(app.db, CONSUMER, [e.event_id for e in reports]),
                      what="the consumer to apply both reports")
@@ -165,6 +172,29 @@ async def test_a_report_repeated_or_malformed_is_applied_once_or_dead_lettered(
         ("v-li", act.HELP_CREDIT_STATE_CREDITED), ("v-zhao", act.HELP_CREDIT_STATE_CREDITED),
         ("x" * 64, act.HELP_CREDIT_STATE_NOT_A_VOLUNTEER)]
     assert await dead_letters(app) == [no_request.event_id]
+
+    # Two days on (the same month): a volunteer of another community is not one of this one's,
+    # and the worker's monthly limit counts the days before (the settings' limits, lowered here).
+    await s.volunteers.CreateVolunteer(vol.CreateVolunteerRequest(volunteer=vol.Volunteer(
+        community_path=SHENGJIAN, volunteer_id="v-chen", display_name="陈")),
+        metadata=token_for("community_worker", scope=SHENGJIAN))
+    app.help_credits.limits = Limits(daily=30, monthly=25)
+    clock.advance(days=2)
+    later = f"{FENGSHU}/helpRequests/h-zhang-errand"
+    third = make_event("notification.help_request.credited", HelpRequestResolved(
+        help_request=later, community_path=FENGSHU, category="errand", volunteer_ids=["v-wan", "v-chen"],
+        resolved_by="worker-zhao"), org_scope=FENGSHU, source="notification")
+    await publish(third)
+    await nc.close()
+    await wait_until(lambda: applied(app.db, CONSUMER, [third.event_id]), what="the consumer to apply the report")
+    page = await s.activities.ListHelpCredits(act.ListHelpCreditsRequest(community_path=FENGSHU), metadata=as_worker)
+    got = {c.volunteer_id: c for c in page.help_credits if c.help_request == later}
+    assert (got["v-chen"].state, got["v-chen"].points) == (act.HELP_CREDIT_STATE_NOT_A_VOLUNTEER, 0)
+    assert (got["v-wan"].state, got["v-wan"].points) == (act.HELP_CREDIT_STATE_AWAITING_APPROVAL, 10)
+    assert "worker-zhao has credited 20 of a monthly limit of 25" in got["v-wan"].note
+    elsewhere = await s.ledger.GetBalance(led.GetBalanceRequest(community_path=SHENGJIAN, account="volunteers/v-chen"),
+                                          metadata=token_for("community_worker", scope=SHENGJIAN))
+    assert elsewhere.balance == 0
 
 
 async def test_help_credits_are_read_only_within_scope(stubs: Stubs, token_for: Callable[..., Metadata]) -> None:
