@@ -37,6 +37,13 @@ RUN test -n "${SERVICE_MODULE}" || (echo "build with --build-arg SERVICE_MODULE=
 RUN groupadd --system --gid 10001 linli \
     && useradd --system --uid 10001 --gid linli --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin linli
+# volunteer-points draws the award certificates (WeasyPrint): Pango and a font with Chinese
+# characters, in its image only (the font is ~90 MB the other services do without).
+RUN if [ "${SERVICE_MODULE}" = "linli_points.app" ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 COPY --from=build /opt/linli /opt/linli
 ENV PATH=/opt/linli/bin:${PATH} \
     PYTHONUNBUFFERED=1 \

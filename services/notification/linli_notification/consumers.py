@@ -45,7 +45,8 @@ class NoticeConsumers:
 
     def specs(self) -> list[ConsumerSpec]:
         return [
-            ConsumerSpec("notification-points", "POINTS", ["points.award.granted", "points.pairing.lapsed"],
+            ConsumerSpec("notification-points", "POINTS",
+                         ["points.award.granted", "points.pairing.lapsed", "points.pairing.reminded"],
                          self.on_points),
             ConsumerSpec("notification-redemption", "REDEMPTION", ["redemption.redemption.committed"],
                          self.on_redemption),
@@ -75,6 +76,16 @@ class NoticeConsumers:
                                       elder=lapse.elder_name or lapse.elder_id, month=lapse.month,
                                       done=lapse.visits_done, required=lapse.visits_required),
                          subject_resource=lapse.pairing, org_path=lapse.community_path)
+        elif event.event_type == "points.pairing.reminded":
+            # Mid-month: the family's volunteers (the worker on duty when the family has none).
+            due = event.payload(points_pb2.PairingReminded)
+            recipients = list(due.volunteer_ids) or [await self._worker_for(conn, due.community_path)]
+            await notify(conn, now, event_id=event.id, recipients=[r for r in recipients if r],
+                         kind="pairing.reminded",
+                         context=dict(family=due.family_name or due.family_id, elder=due.elder_name or due.elder_id,
+                                      month=due.month, done=due.visits_done, required=due.visits_required,
+                                      month_ends=due.month_ends),
+                         subject_resource=due.pairing, org_path=due.community_path)
 
     async def on_redemption(self, event: Event, session: AsyncSession) -> None:
         conn = await session.connection()

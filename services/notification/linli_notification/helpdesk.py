@@ -312,7 +312,8 @@ class HelpDesk:
                 help_request_id=request_id, number=number, day_offset=days, due_at=now + timedelta(days=days)))
         await self._publish(conn, "notification.help_request.credited", ev.HelpRequestResolved(
             help_request=help_request_name(row.community_path, request_id), community_path=row.community_path,
-            category=row.category, volunteer_ids=helpers, resolved_at=to_timestamp(now)), row.community_path)
+            category=row.category, volunteer_ids=helpers, resolved_at=to_timestamp(now), resolved_by=actor),
+            row.community_path)
         return await load(conn, request_id)
 
     async def record_follow_up(self, tx: AsyncSession, path: str, request_id: str, number: int, actor: str,

@@ -1,6 +1,7 @@
 """Task categories and activities: a volunteer signs up, checks in with the activity's code,
 and a worker confirms completion, which credits the activity's points through the ledger in
-the same transaction — within the category's daily and monthly caps.
+the same transaction — within the category's daily and monthly caps, from the category's
+funding source (funding.py; refused when its budget is spent).
 
     sign-up ──(code)──▶ checked in ──(worker confirms)──▶ confirmed (points credited, or 0 at a cap)
 
@@ -22,8 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points import names
+from linli_points.funding import issuing_account, source
 from linli_points.ledger import queries
-from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.ledger.accounts import volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.people import volunteer
@@ -61,6 +63,7 @@ class CategoryChange:
     daily_cap: int
     monthly_cap: int
     placeholder: bool
+    funding_source: str = ""  # "": the community's default source
 
 
 def credit_transfer_id(activity_id: str, volunteer_id: str) -> str:
@@ -187,18 +190,13 @@ class Activities:
                       volunteer_id: str) -> SignUp:
         """Credit the activity's points, within the category's daily and monthly caps."""
         now = self._now()
-        today = local_day(now)
-        points = activity.points
-        for cap, period in ((category.daily_cap, day_bounds(today)),
-                            (category.monthly_cap, month_bounds(f"{today:%Y-%m}"))):
-            if cap:
-                earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
-                points = capped(points, cap, earned)
+        points = await within_caps(conn, path, volunteer_id, category, activity.points, now)
         transfer_id = ""
         if points > 0:
             transfer_id = credit_transfer_id(activity.activity_id, volunteer_id)
             await self.ledger.transfer_in(conn, TransferRequest(
-                community_path=path, transfer_id=transfer_id, debit_account=ISSUANCE,
+                community_path=path, transfer_id=transfer_id,
+                debit_account=await issuing_account(conn, path, category.funding_source),
                 credit_account=volunteer_account(volunteer_id), amount=points, reason=category.slug,
                 source=names.activity_source(activity.activity_id)))
         await conn.execute(SIGN_UPS.update().where(*_sign_up_key(path, activity.activity_id, volunteer_id))
@@ -213,9 +211,12 @@ class Activities:
 # -- inside a transaction -------------------------------------------------------------------------
 
 async def upsert_category(conn: AsyncConnection, path: str, slug: str, change: CategoryChange) -> TaskCategory:
+    if change.funding_source:
+        await source(conn, path, change.funding_source)  # NOT_FOUND unless it exists
     values = {"display_name": change.display_name, "display_name_en": change.display_name_en,
               "default_points": change.default_points, "daily_cap": change.daily_cap,
-              "monthly_cap": change.monthly_cap, "placeholder": change.placeholder}
+              "monthly_cap": change.monthly_cap, "placeholder": change.placeholder,
+              "funding_source": change.funding_source}
     if await exists(conn, TaskCategory, community_path=path, slug=slug):
         await conn.execute(CATEGORIES.update().where(CATEGORIES.c.community_path == path, CATEGORIES.c.slug == slug)
                            .values(**values))
@@ -224,6 +225,21 @@ async def upsert_category(conn: AsyncConnection, path: str, slug: str, change: C
     found = await find(conn, TaskCategory, community_path=path, slug=slug)
     assert found is not None
     return found
+
+
+async def within_caps(conn: AsyncConnection, path: str, volunteer_id: str, category: TaskCategory, points: int,
+                      now: datetime) -> int:
+    """What of `points` the category's daily and monthly caps (Asia/Shanghai) still let the
+    volunteer earn at `now`: the caps count what the ledger credited for the category
+    (ledger.queries.credited_for). Every credit for work goes through this: activities and
+    help requests alike."""
+    today = local_day(now)
+    for cap, period in ((category.daily_cap, day_bounds(today)),
+                        (category.monthly_cap, month_bounds(f"{today:%Y-%m}"))):
+        if cap:
+            earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
+            points = capped(points, cap, earned)
+    return points
 
 
 async def category_points(conn: AsyncConnection, path: str, slug: str) -> int | None:

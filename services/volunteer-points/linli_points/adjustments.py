@@ -3,8 +3,13 @@
     proposed ──(another worker approves)──▶ approved: a ledger transfer, in the same transaction
         └─────(anyone allowed rejects)────▶ rejected
 
-A correction is never an edit: approving one records a transfer between system/issuance and
-the volunteer (`adjustment:{id}`), so the history shows it and a mistaken one is fixed by a
+The service also proposes adjustments itself, for work it may not credit alone: a help
+request's helpers beyond the resolving worker's limit (help_credits.py). Such a proposal carries
+the task category and the help request; approved, its transfer is that category's credit.
+
+A correction is never an edit: approving one records a transfer between the volunteer and a
+funding source (the one named, else the default; a debit named no source goes back to
+system/issuance) — funding.py — (`adjustment:{id}`), so the history shows it and a mistaken one is fixed by a
 counter-adjustment. The proposer may not approve their own proposal. Approving or rejecting
 again answers the decision as it stands.
 """
@@ -18,7 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points import names
-from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.funding import issuing_account, returning_account
+from linli_points.funding import source as source_of
+from linli_points.ledger.accounts import volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.records import create_once, find
@@ -50,19 +57,12 @@ class Adjustments:
         self.db = ledger.db
 
     async def propose(self, path: str, adjustment_id: str, *, volunteer_id: str, points: int, reason: str,
-                      proposed_by: str) -> Adjustment:
+                      proposed_by: str, funding_source: str = "") -> Adjustment:
         """Propose `points` (negative: taken back) for a volunteer; a repeat answers the first."""
-        who = proposed_by[:ID]
-
-        async def work(conn: AsyncConnection) -> Adjustment:
-            created, _ = await create_once(
-                conn, Adjustment, {"community_path": path, "adjustment_id": adjustment_id},
-                {"volunteer_id": volunteer_id, "points": points, "reason": reason,
-                 "state": int(AdjustmentState.PROPOSED), "proposed_by": who, "proposed_at": self._now()},
-                fingerprint(volunteer_id, points, reason, proposed_by), "adjustment")
-            return created
-
-        return await run_in_transaction(self.db, work)
+        now = self._now()
+        return await run_in_transaction(self.db, lambda conn: propose(
+            conn, path, adjustment_id, volunteer_id=volunteer_id, points=points, reason=reason,
+            proposed_by=proposed_by, now=now, funding_source=funding_source))
 
     async def approve(self, path: str, adjustment_id: str, *, approver: str) -> Adjustment:
         who = approver[:ID]
@@ -77,11 +77,17 @@ class Adjustments:
                 raise FailedPrecondition("a second person must approve an adjustment; you proposed it",
                                          reason="SAME_APPROVER")
             account = volunteer_account(found.volunteer_id)
-            debit, credit = (ISSUANCE, account) if found.points > 0 else (account, ISSUANCE)
+            if found.points > 0:
+                debit, credit = await issuing_account(conn, path, found.funding_source), account
+            else:
+                debit, credit = account, await returning_account(conn, path, found.funding_source)
             transfer_id = adjustment_transfer_id(adjustment_id)
+            # Work the service held for approval is credited as that work (its category's caps
+            # count it); a manual correction as an adjustment.
             await self.ledger.transfer_in(conn, TransferRequest(
                 community_path=path, transfer_id=transfer_id, debit_account=debit, credit_account=credit,
-                amount=abs(found.points), reason="adjustment", source=names.adjustment_source(adjustment_id)))
+                amount=abs(found.points), reason=found.category or "adjustment",
+                source=found.source or names.adjustment_source(adjustment_id)))
             await conn.execute(ADJUSTMENTS.update().where(*_key(path, adjustment_id)).values(
                 state=int(AdjustmentState.APPROVED), decided_by=who, decided_at=self._now(),
                 transfer_id=transfer_id))
@@ -112,6 +118,25 @@ class Adjustments:
 
     def _now(self) -> datetime:
         return self.ledger.now()
+
+
+async def propose(conn: AsyncConnection, path: str, adjustment_id: str, *, volunteer_id: str, points: int,
+                  reason: str, proposed_by: str, now: datetime, category: str = "", source: str = "",
+                  funding_source: str = "") -> Adjustment:
+    """Record a proposal inside the caller's transaction (a repeat answers the first; the same id
+    with other content is ALREADY_EXISTS). `category` and `source` are for work the service
+    proposes itself (help_credits.py); `funding_source` must exist (NOT_FOUND)."""
+    if funding_source:
+        await source_of(conn, path, funding_source)
+    # (the newer fields only when given: proposals made before they existed still match)
+    newer = (category, source, funding_source) if category or source or funding_source else ()
+    created, _ = await create_once(
+        conn, Adjustment, {"community_path": path, "adjustment_id": adjustment_id},
+        {"volunteer_id": volunteer_id, "points": points, "reason": reason[:200],
+         "state": int(AdjustmentState.PROPOSED), "proposed_by": proposed_by[:ID], "proposed_at": now,
+         "category": category, "source": source[:200], "funding_source": funding_source},
+        fingerprint(volunteer_id, points, reason, proposed_by, *newer), "adjustment")
+    return created
 
 
 def _key(path: str, adjustment_id: str) -> tuple[sa.ColumnElement[bool], ...]:

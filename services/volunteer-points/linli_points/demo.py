@@ -1,26 +1,36 @@
-"""Fengshu's part of the demo data set (chengdu.toml): 8 task categories, 2 teams, 72
-volunteers in 71 families, 84 elders living alone each paired with a family, some points
-earned and this month's visits. Names of people are placeholders (the article gives counts,
-not names). Seeding is idempotent: every row is created once by its fixed id, every credit is
-a ledger transfer with a fixed id, so a second start adds nothing."""
+"""Fengshu's part of the demo data set (chengdu.toml): the 5 funding sources the article names
+with their budgets, 8 task categories (each paid for by a source), 2 teams, 72 volunteers in 71
+families, 84 elders living alone each paired with a family, some points earned this year and
+last (drawn on the sources' budgets; last year closed, so its Red Maple Guardians have
+certificates), and visits of this month and the last (each with its type: most pairings
+on track, a few short — the care schedule reminds and alerts about those). Names of people
+and the budgets are placeholders (the article gives counts, not names or amounts). Seeding is
+idempotent: every row is created once by its fixed id, every credit and budget is a ledger
+transfer with a fixed id, so a second start adds nothing."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.activities import CategoryChange, upsert_category
-from linli_points.ledger.accounts import ISSUANCE, volunteer_account
+from linli_points.awards import Awards, rule_of
+from linli_points.care import previous_month
+from linli_points.funding import FundingKind, budget_transfer_id, create_source, issuing_account
+from linli_points.ledger.accounts import ISSUANCE, funding_account, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.pairings import Confirmation, create_elder, create_pairing, visit_month
+from linli_points.pairings import Confirmation, VisitType, create_elder, create_pairing, visit_month
 from linli_points.people import create_family, create_team, create_volunteer, join_team
 from linli_points.records import create_once
 from linli_points.tables import Visit
 from linli_runtime import demo
+from linli_runtime.clock import ManualClock
+from linli_runtime.errors import AlreadyExists
+from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
@@ -37,6 +47,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "建国", "桂兰", "志强", "淑珍", "国华", "玉梅", "德明", "丽华", "文斌", "海燕", "春生"]
 START = date(2026, 1, 1)
 VANGUARD_MEMBERS = 24  # of the 72, also in the party-member vanguard (placeholder share)
+VISIT_TYPES = (VisitType.COMPANIONSHIP, VisitType.HOME_CLEANING, VisitType.WARM_SUPPORT, VisitType.HEALTH_CARE)
 
 
 def person_name(i: int) -> str:
@@ -46,20 +57,36 @@ def person_name(i: int) -> str:
 async def seed_demo(app: PointsApp) -> None:
     data = demo.load()["fengshu"]
     ledger = Ledger(app.db, app.clock)  # no events: the demo's starting state is not news
-    await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data))
+    last_year = local_day(ledger.now()).year - 1
+    # Last year's points, dated in its December, so that its awards can be given (and their
+    # certificates fetched) at once.
+    last_years_ledger = Ledger(app.db, ManualClock(datetime(last_year, 12, 1, 2, tzinfo=UTC)))
+    awards = Awards(app.db, app.clock, None)
+    await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data, last_years_ledger, awards))
     log.info("demo data seeded", extra={"community": data["path"], "volunteers": data["volunteers"]})
 
 
-async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> None:
+async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any], last_years_ledger: Ledger,
+                awards: Awards) -> None:
     path = data["path"]
     now = ledger.now()
+    last_year = local_day(last_years_ledger.now()).year
+    paid_by: dict[str, str] = {}
+    for source in data["funding_sources"]:
+        await create_source(conn, path, source["slug"], name=source["name"], name_en=source["name_en"],
+                            kind=FundingKind[source["kind"].upper()], now=now)
+        await ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=budget_transfer_id(source["slug"], "demo"), debit_account=ISSUANCE,
+            credit_account=funding_account(source["slug"]), amount=source["budget"], reason="budget",
+            source="演示数据：年度预算 (demo budget)"))
+        paid_by.update({slug: source["slug"] for slug in source["categories"]})
     for category in data["task_categories"]:
         slug = category["slug"]
         await upsert_category(conn, path, slug, CategoryChange(
             display_name=category["name"], display_name_en=category["name_en"],
             default_points=CATEGORY_POINTS.get(slug, 5), daily_cap=0,
             monthly_cap=30 if slug == "collecting-opinions" else 0,
-            placeholder=bool(category.get("placeholder", False)),
+            placeholder=bool(category.get("placeholder", False)), funding_source=paid_by.get(slug, ""),
         ))
     for team in data["teams"]:
         await create_team(conn, path, team["slug"], team["name"])
@@ -74,23 +101,44 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any]) -> 
         if v <= VANGUARD_MEMBERS:
             await join_team(conn, path, "red-maple-vanguard", volunteer_id, START)
         category = list(CATEGORY_POINTS)[v % len(CATEGORY_POINTS)]
-        await ledger.transfer_in(conn, TransferRequest(
-            community_path=path, transfer_id=f"demo:points:{volunteer_id}", debit_account=ISSUANCE,
-            credit_account=volunteer_account(volunteer_id), amount=20 + (v * 37) % 180, reason=category,
+        await last_years_ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=f"demo:points-{last_year}:{volunteer_id}",
+            debit_account=await issuing_account(conn, path, paid_by.get(category, "")),
+            credit_account=volunteer_account(volunteer_id), amount=10 + (v * 53) % 150, reason=category,
             source="demo"))
+        try:
+            await ledger.transfer_in(conn, TransferRequest(
+                community_path=path, transfer_id=f"demo:points:{volunteer_id}",
+                debit_account=await issuing_account(conn, path, paid_by.get(category, "")),
+                credit_account=volunteer_account(volunteer_id), amount=20 + (v * 37) % 180, reason=category,
+                source="demo"))
+        except AlreadyExists:
+            pass  # seeded unfunded by a version before funding sources: those points stay as they were
+
+    # Last year closed: gold, silver and bronze Red Maple Guardians, their certificates ready to
+    # draw (AwardService.GetAwardCertificate), no reward handed over yet.
+    await awards.close_in(conn, path, last_year, rule_of((0, 0, 0), (0, 0, 0)), closed_by="demo",
+                          issuer_name=data["award_issuer"])
 
     for e in range(1, n_elders + 1):
         elder_id, family = f"e-{e:03d}", (e - 1) % n_families + 1  # 13 families look after two elders
         await create_elder(conn, path, elder_id, f"{person_name(e + 100)} (placeholder)")
         await create_pairing(conn, path, f"p-{e:03d}", elder_id=elder_id, family_id=f"f-{family:03d}",
                              start=START, required=data["visits_per_month"])
-        # This month so far: most pairings on track, some short (for the compliance view).
-        for n in range(2 if e <= 60 else 1 if e <= 75 else 0):
-            when = now - timedelta(minutes=10 * (n + 1))
+        # This month so far: most pairings on track, some short (for the compliance view and
+        # the mid-month reminders); last month all but a few (the care schedule's lapse alerts).
+        last_month = month_bounds(previous_month(visit_month(now)))[0]
+        visits = [(f"demo:visit:{e:03d}:{n}", now - timedelta(minutes=10 * (n + 1)), fingerprint("demo-visit", e, n))
+                  for n in range(2 if e <= 60 else 1 if e <= 75 else 0)]
+        visits += [(f"demo:visit-before:{e:03d}:{n}", last_month + timedelta(days=3 + 9 * n, hours=2),
+                    fingerprint("demo-visit-before", e, n)) for n in range(2 if e <= 80 else 1 if e <= 82 else 0)]
+        for n, (visit_id, when, made_of) in enumerate(visits):
+            kind = VISIT_TYPES[(e + n) % len(VISIT_TYPES)]
             await create_once(
-                conn, Visit, {"community_path": path, "visit_id": f"demo:visit:{e:03d}:{n}"},
+                conn, Visit, {"community_path": path, "visit_id": visit_id},
                 {"pairing_id": f"p-{e:03d}", "month": visit_month(when), "visit_time": when,
-                 "volunteer_id": f"v-{family:03d}", "confirmation": int(Confirmation.ELDER), "note": "demo"},
+                 "volunteer_id": f"v-{family:03d}", "confirmation": int(Confirmation.ELDER), "note": "demo",
+                 "visit_type": int(kind)},
                 # Demo visits are created once by id; their time is whenever the first seed ran.
-                fingerprint("demo-visit", e, n), "visit",
+                made_of, "visit",
             )

@@ -5,9 +5,14 @@ every pairing owes its elder `visits_required` visits a month (DOMAIN.md: at lea
   each new visit publishes `points.visit.logged` with the month's count so far.
 - Compliance: the pairings active in a month (started by its last day) with their visits in
   it, shortest first — what a community worker follows up during the month.
+- Reminding a month (from its 15th: care.py decides when) publishes `points.pairing.reminded`
+  for each pairing short of its visits so far, to the family's volunteers, once: the reminder
+  row's primary key, as below.
 - Closing a month (once it has ended) publishes `points.pairing.lapsed` for each pairing that
   fell short, once: the close row's primary key makes a concurrent second close fail and
-  retry as a replay of the first.
+  retry as a replay of the first. care.py closes each month soon after it ends; CloseMonth
+  does the same on demand.
+- A visit says what it was for (VisitType: 暖心帮扶, 亲情陪护, 居家清扫, …).
 
 Months are calendar months in Asia/Shanghai (`YYYY-MM`); a visit belongs to the month of its
 local time.
@@ -18,15 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import IntEnum
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
 from linli_points import names
-from linli_points.people import family_names, volunteer
+from linli_points.people import family_members, family_names, volunteer
 from linli_points.records import create_once, exists, find
-from linli_points.tables import Elder, Family, MonthClose, Pairing, Visit
+from linli_points.tables import Elder, Family, MonthClose, MonthReminder, Pairing, Visit
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -37,10 +43,22 @@ from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 ELDERS, PAIRINGS, VISITS, MONTH_CLOSES = table(Elder), table(Pairing), table(Visit), table(MonthClose)
+MONTH_REMINDERS = table(MonthReminder)
 DEFAULT_VISITS_REQUIRED = 2  # DOMAIN.md: at least two visits a month per pairing
 MAX_VISITS_REQUIRED = 31
 # A visit logged from a phone whose clock runs a little fast is still today's visit.
 FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+class VisitType(IntEnum):
+    """What a visit was for; numbers match linli.events.v1.VisitType."""
+
+    WARM_SUPPORT = 1  # 暖心帮扶
+    COMPANIONSHIP = 2  # 亲情陪护
+    HOME_CLEANING = 3  # 居家清扫
+    HEALTH_CARE = 4  # 健康关怀
+    ERRANDS = 5  # 代购代办
+    OTHER = 6
 
 
 class Confirmation(IntEnum):
@@ -58,6 +76,13 @@ class Compliance:
     @property
     def short(self) -> bool:
         return self.visits_done < self.pairing.visits_required
+
+
+@dataclass(frozen=True)
+class Reminded:
+    pairings_evaluated: int
+    pairings_reminded: int
+    newly_reminded: bool  # False: reminded before; nothing was published again
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,7 @@ class Pairings:
         return loaded_all(Pairing, rows), next_token
 
     async def log_visit(self, path: str, visit_id: str, *, pairing_id: str, volunteer_id: str, when: datetime,
-                        confirmation: Confirmation, note: str) -> Visit:
+                        confirmation: Confirmation, note: str, visit_type: VisitType) -> Visit:
         """Record a visit by a volunteer of the pairing's family (a repeat answers the first)."""
         if when > self.clock.now() + FUTURE_TOLERANCE:
             raise InvalidArgument.field("visit.visit_time", "must not be in the future")
@@ -113,8 +138,9 @@ class Pairings:
             visit, created = await create_once(
                 conn, Visit, {"community_path": path, "visit_id": visit_id},
                 {"pairing_id": pairing_id, "month": month, "visit_time": when, "volunteer_id": volunteer_id,
-                 "confirmation": int(confirmation), "note": note},
-                fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation), note), "visit")
+                 "confirmation": int(confirmation), "note": note, "visit_type": int(visit_type)},
+                fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation), note, int(visit_type)),
+                "visit")
             if created:
                 count = (await conn.execute(sa.select(sa.func.count()).select_from(VISITS).where(
                     VISITS.c.community_path == path, VISITS.c.pairing_id == pairing_id,
@@ -122,7 +148,7 @@ class Pairings:
                 await publish_in(conn, self.make_event("points.visit.logged", events.VisitLogged(
                     pairing=names.pairing_name(path, pairing_id), community_path=path, family_id=pairing.family_id,
                     elder_id=pairing.elder_id, volunteer_id=volunteer_id, visit_id=visit_id, month=month,
-                    visits_this_month=count), path))
+                    visits_this_month=count, visit_type=cast(events.VisitType.ValueType, int(visit_type))), path))
             return visit
 
         return await run_in_transaction(self.db, work)
@@ -137,6 +163,42 @@ class Pairings:
             found = [c for c in found if c.short]
         more = offset + size < len(found)
         return found[offset:offset + size], encode_token("compliance", offset + size) if more else ""
+
+    async def remind(self, path: str, month: str) -> Reminded:
+        """Remind every family whose pairing is short of its visits in `month` so far; reminding
+        the same month again answers the first and publishes nothing."""
+
+        async def work(conn: AsyncConnection) -> Reminded:
+            done = await find(conn, MonthReminder, community_path=path, month=month)
+            if done is not None:
+                return Reminded(done.evaluated, done.reminded, newly_reminded=False)
+            found = await compliance(conn, path, month)
+            short = [c for c in found if c.short]
+            families = await family_names(conn, path, {c.pairing.family_id for c in short})
+            elders = await elder_names(conn, path, {c.pairing.elder_id for c in short})
+            members = await family_members(conn, path, {c.pairing.family_id for c in short})
+            _, end = month_bounds(month)
+            last_day = local_day(end - timedelta(microseconds=1))
+            for c in short:
+                p = c.pairing
+                await publish_in(conn, self.make_event("points.pairing.reminded", events.PairingReminded(
+                    pairing=names.pairing_name(path, p.pairing_id), community_path=path, family_id=p.family_id,
+                    family_name=families.get(p.family_id, ""), elder_id=p.elder_id,
+                    elder_name=elders.get(p.elder_id, ""), month=month, visits_done=c.visits_done,
+                    visits_required=p.visits_required, volunteer_ids=members.get(p.family_id, []),
+                    month_ends=last_day.isoformat()), path))
+            # The row's primary key makes a concurrent second reminder fail and retry as a replay.
+            await conn.execute(MONTH_REMINDERS.insert().values(community_path=path, month=month, evaluated=len(found),
+                                                               reminded=len(short), sent_at=self.clock.now()))
+            return Reminded(len(found), len(short), newly_reminded=True)
+
+        return await run_in_transaction(self.db, work)
+
+    async def communities(self) -> list[str]:
+        """The communities that have pairings."""
+        async with self.db.engine.connect() as conn:
+            return list((await conn.execute(
+                sa.select(PAIRINGS.c.community_path).distinct().order_by(PAIRINGS.c.community_path))).scalars())
 
     async def close_month(self, path: str, month: str) -> MonthClosed:
         """Publish a lapse for every pairing short of visits in `month`, once the month is over;

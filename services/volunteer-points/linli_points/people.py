@@ -206,3 +206,17 @@ async def family_names(conn: AsyncConnection, path: str, family_ids: Iterable[st
     rows = await conn.execute(sa.select(FAMILIES.c.family_id, FAMILIES.c.display_name).where(
         FAMILIES.c.community_path == path, FAMILIES.c.family_id.in_(wanted)))
     return {family_id: name for family_id, name in rows}
+
+
+async def family_members(conn: AsyncConnection, path: str, family_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The volunteers of each family, by id."""
+    wanted = list(family_ids)
+    if not wanted:
+        return {}
+    members: dict[str, list[str]] = {}
+    for family_id, volunteer_id in await conn.execute(
+            sa.select(VOLUNTEERS.c.family_id, VOLUNTEERS.c.volunteer_id)
+            .where(VOLUNTEERS.c.community_path == path, VOLUNTEERS.c.family_id.in_(wanted))
+            .order_by(VOLUNTEERS.c.volunteer_id)):
+        members.setdefault(family_id, []).append(volunteer_id)
+    return members

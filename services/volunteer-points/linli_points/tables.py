@@ -21,21 +21,26 @@ from linli_points.ledger.tables import (
     AccountSlot,
     HoldRecord,
     Id,
+    Lot,
+    LotUse,
     Points,
     PointsTable,
     TransferRecord,
 )
 
 __all__ = [
-    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "Elder", "Family", "HoldRecord", "Membership",
-    "MonthClose", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
-    "Volunteer", "YearClose", "metadata",
+    "Account", "AccountSlot", "Activity", "Adjustment", "Award", "AwardCertificate", "Elder", "Family",
+    "FundingSource", "HelpCredit", "HoldRecord", "Lot", "LotUse", "Membership", "MonthClose", "MonthReminder",
+    "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit", "Volunteer", "YearClose",
+    "metadata",
 ]
 
 metadata = PointsTable.metadata
 
 PATH = 255  # an org path
 ID = 64  # a caller-chosen id
+HELP_REQUEST = 255  # a help request's resource name (notification's)
+WORKER = 128  # an account id as notification records it (its ids run to 128 characters)
 
 
 def _path() -> sa.Column[str]:
@@ -121,6 +126,8 @@ class TaskCategory(PointsTable, table=True):
     monthly_cap: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
     placeholder: bool = Field(default=False,
                               sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    # The funding source its points are issued from ("": the community's default).
+    funding_source: str = Field(default="", sa_column=_text(ID, default=""))
 
 
 class Activity(PointsTable, table=True):
@@ -186,6 +193,8 @@ class Visit(PointsTable, table=True):
     confirmation: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # pairings.Confirmation
     note: str = Field(default="", sa_column=_text(500, default=""))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # pairings.VisitType (0: logged before visits had types)
+    visit_type: int = Field(default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0"))
 
 
 class MonthClose(PointsTable, table=True):
@@ -196,6 +205,18 @@ class MonthClose(PointsTable, table=True):
     evaluated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     lapsed: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     closed_at: datetime = Field(sa_column=_when())
+
+
+class MonthReminder(PointsTable, table=True):
+    """The mid-month reminders of a community's month, sent (care.py): its key makes them once."""
+
+    __tablename__ = "points_month_reminder"
+
+    community_path: str = Field(sa_column=_path())
+    month: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
+    evaluated: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    reminded: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    sent_at: datetime = Field(sa_column=_when())
 
 
 # -- awards ---------------------------------------------------------------------------------------
@@ -211,6 +232,10 @@ class YearClose(PointsTable, table=True):
     # "count" or "percent": how the three numbers above were meant.
     rule_kind: str = Field(default="count", sa_column=_text(10, default="count"))
     closed_at: datetime = Field(sa_column=_when())
+    # The account that closed it ("" for closes made before it was recorded).
+    closed_by: str = Field(default="", sa_column=_text(WORKER, default=""))
+    # In whose name the certificates are given ("": the community, by its path).
+    issuer_name: str = Field(default="", sa_column=_text(100, default=""))
 
 
 class Award(PointsTable, table=True):
@@ -223,6 +248,24 @@ class Award(PointsTable, table=True):
     tier: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.AwardTier
     rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     points_earned: int = Field(sa_column=sa.Column(Points, nullable=False))
+    # The material reward, once handed over (what, to whom, by whom, when).
+    reward_item: str = Field(default="", sa_column=_text(200, default=""))
+    reward_received_by: str = Field(default="", sa_column=_text(100, default=""))
+    reward_handed_over_by: str = Field(default="", sa_column=_text(WORKER, default=""))
+    reward_handed_over_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class AwardCertificate(PointsTable, table=True):
+    """An award's certificate as first drawn (certificates.py), kept so the same bytes come back."""
+
+    __tablename__ = "points_award_certificate"
+
+    community_path: str = Field(sa_column=_path())
+    year: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    volunteer_id: str = Field(sa_column=_id())
+    pdf: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_when())
 
 
 # -- adjustments ----------------------------------------------------------------------------------
@@ -242,3 +285,56 @@ class Adjustment(PointsTable, table=True):
     proposed_at: datetime = Field(sa_column=_when())
     decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # Set when the service proposed it for work it may not credit alone (help_credits.py): the
+    # category the approved transfer is for (its reason, so caps count it) and what earned it.
+    category: str = Field(default="", sa_column=_text(ID, default=""))
+    source: str = Field(default="", sa_column=_text(200, default=""))
+    # The funding source a credit draws on / a debit returns to ("": the default / system/issuance).
+    funding_source: str = Field(default="", sa_column=_text(ID, default=""))
+
+
+# -- funding --------------------------------------------------------------------------------------
+
+class FundingSource(PointsTable, table=True):
+    """Who pays for a community's points (funding.py); its budget is the ledger account
+    `funding/{source_id}`."""
+
+    __tablename__ = "points_funding_source"
+
+    community_path: str = Field(sa_column=_path())
+    source_id: str = Field(sa_column=_id())
+    display_name: str = Field(sa_column=_text(100))
+    display_name_en: str = Field(default="", sa_column=_text(100, default=""))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # funding.FundingKind
+    is_default: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False,
+                                                                server_default=sa.false()))
+    fingerprint: str = Field(sa_column=_fingerprint())
+    created_at: datetime = Field(sa_column=_when())
+
+
+# -- help requests --------------------------------------------------------------------------------
+
+class HelpCredit(PointsTable, table=True):
+    """What became of one helper named on a resolved help request (help_credits.py): one row
+    per (community, request, volunteer), written with the credit, the proposal or the refusal,
+    so a second report of the same request changes nothing."""
+
+    __tablename__ = "points_help_credit"
+    __table_args__ = (
+        sa.UniqueConstraint("community_path", "help_request", "volunteer_id", name="uq_points_help_credit"),
+        # A worker's credits in a day or month (the per-worker limit).
+        sa.Index("ix_points_help_credit_worker", "community_path", "resolved_by", "created_at"),
+    )
+
+    id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(PATH), nullable=False))
+    help_request: str = Field(sa_column=sa.Column(sa.String(HELP_REQUEST), nullable=False))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
+    state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # help_credits.HelpCreditState
+    points: int = Field(sa_column=sa.Column(Points, nullable=False))
+    resolved_by: str = Field(sa_column=sa.Column(sa.String(WORKER), nullable=False))
+    transfer_id: str = Field(default="", sa_column=_text(160, default=""))
+    adjustment_id: str = Field(default="", sa_column=_text(ID, default=""))
+    note: str = Field(default="", sa_column=_text(200, default=""))
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_when())

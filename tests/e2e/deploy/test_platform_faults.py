@@ -76,7 +76,11 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCl
     assert {d.name for d in services} >= {"partner-redemption", "volunteer-points", "notification"}
     cluster = LocalCluster(tmp_path / "var", services=services, fixed_ports=False, demo_data=True,
                            extra_env={"LINLI_LOG_LEVEL": "INFO",
-                                      "LINLI_DELIVERY_FILE": str(tmp_path / "deliveries.jsonl")})
+                                      "LINLI_DELIVERY_FILE": str(tmp_path / "deliveries.jsonl"),
+                                      # Every help credit lands directly: not held for a second
+                                      # approval past a desk worker's daily limit (volunteer-points).
+                                      "LINLI_HELP_CREDIT_DAILY_LIMIT": "1000000",
+                                      "LINLI_HELP_CREDIT_MONTHLY_LIMIT": "1000000"})
     try:
         cluster.start()
         yield cluster

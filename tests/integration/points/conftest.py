@@ -1,21 +1,37 @@
 """Fixtures for volunteer-points integration tests: a migrated database with a ledger on a
-manual clock, and the whole service on a free port with real NATS."""
+manual clock, the whole service on a free port with real NATS, and — for what crosses services
+by event — the notification service beside it, on its own database and the same clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from linli_notification.app import NotificationApp
+from linli_notification.demo import seed
+from linli_notification.settings import NotificationSettings
 from linli_points.app import MIGRATIONS, PointsApp, create_app
 from linli_points.ledger.store import Ledger
 from linli_points.settings import PointsSettings
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli.points.v1 import ledger_pb2_grpc
+from linli.points.v1 import (
+    activities_pb2_grpc,
+    adjustments_pb2_grpc,
+    awards_pb2_grpc,
+    funding_pb2_grpc,
+    ledger_pb2_grpc,
+    pairings_pb2_grpc,
+    volunteers_pb2_grpc,
+)
 from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
@@ -24,7 +40,8 @@ from linli_runtime.events import EventFactory
 from linli_runtime.events.streams import POINTS
 from linli_runtime.events.tables import INBOX, OUTBOX
 from linli_runtime.migrations import upgrade
-from linli_runtime.processes import NatsServer
+from linli_runtime.processes import EmbeddedPostgres, NatsServer
+from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
@@ -124,3 +141,62 @@ async def applied(db: Database, consumer: str, event_ids: list[str]) -> bool:
         done = (await conn.execute(sa.select(sa.func.count()).select_from(INBOX).where(
             INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)))).scalar_one()
     return int(done) == len(set(event_ids))
+
+
+class Stubs:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
+        self.activities = activities_pb2_grpc.ActivityServiceStub(channel)
+        self.pairings = pairings_pb2_grpc.PairingServiceStub(channel)
+        self.awards = awards_pb2_grpc.AwardServiceStub(channel)
+        self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
+        self.adjustments = adjustments_pb2_grpc.AdjustmentServiceStub(channel)
+        self.funding = funding_pb2_grpc.FundingServiceStub(channel)
+
+
+@pytest.fixture
+def stubs(channel: grpc.aio.Channel) -> Stubs:
+    return Stubs(channel)
+
+
+def ts(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+async def expect_error(call: Any, code: grpc.StatusCode, reason: str = "", field: str = "") -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() == code, caught.value.details()
+    got_reason, fields = error_info(caught.value)
+    if reason:
+        assert got_reason == reason
+    if field:
+        assert fields == [field]
+
+
+@pytest.fixture
+def notification_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """notification's own database, on the same engine as volunteer-points' (no service reads
+    another's tables)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
+        return
+    pg: EmbeddedPostgres = request.getfixturevalue("embedded_postgres")
+    name = f"n_{uuid.uuid4().hex[:12]}"
+    yield pg.database_url(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture
+async def notification(notification_url: str, nats_server: NatsServer, clock: ManualClock,
+                       app: PointsApp) -> AsyncIterator[NotificationApp]:
+    settings = NotificationSettings(port=0, database_url=notification_url, nats_url=nats_server.url,
+                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
+    service = NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []})
+    service.on_start(seed)
+    await service.start()
+    await service.bus.wait_ready(15)
+    yield service
+    await service.stop(grace=1)

@@ -9,66 +9,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-import nats
-import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from linli_points.app import PointsApp, create_app
 from linli_points.settings import PointsSettings
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.points.v1 import activities_pb2 as act
-from linli.points.v1 import (
-    activities_pb2_grpc,
-    adjustments_pb2_grpc,
-    awards_pb2_grpc,
-    ledger_pb2_grpc,
-    pairings_pb2_grpc,
-    volunteers_pb2_grpc,
-)
 from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
+from linli.points.v1 import funding_pb2 as fu
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
-from linli_runtime.testing.waiting import wait_until
 
-from .conftest import FENGSHU, SHENGJIAN, Metadata, applied, published
-
-
-class Stubs:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
-        self.activities = activities_pb2_grpc.ActivityServiceStub(channel)
-        self.pairings = pairings_pb2_grpc.PairingServiceStub(channel)
-        self.awards = awards_pb2_grpc.AwardServiceStub(channel)
-        self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
-        self.adjustments = adjustments_pb2_grpc.AdjustmentServiceStub(channel)
-
-
-@pytest.fixture
-def stubs(channel: grpc.aio.Channel) -> Stubs:
-    return Stubs(channel)
-
-
-def ts(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
-async def expect_error(call: Any, code: grpc.StatusCode, reason: str = "", field: str = "") -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    got_reason, fields = error_info(caught.value)
-    if reason:
-        assert got_reason == reason
-    if field:
-        assert fields == [field]
+from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, expect_error, published, ts
 
 
 async def people(s: Stubs, md: Metadata) -> None:
@@ -190,12 +146,15 @@ async def test_pairing_compliance_and_lapse_events_once_per_month(
             metadata=md)
     clock.set(datetime(2026, 11, 20, 4, tzinfo=UTC))
     for n, (vid, pid) in enumerate((("v-wan", "p-1"), ("v-li", "p-1"), ("v-zhao", "p-2"))):
-        await s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+        logged = await s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id=pid, visit_id=f"visit-{n}", visit_time=ts(datetime(2026, 11, 3 + n, 2, tzinfo=UTC)),
-            volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md)
+            volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER,
+            visit_type=events_pb.VISIT_TYPE_HOME_CLEANING)), metadata=md)
+        assert logged.visit.visit_type == events_pb.VISIT_TYPE_HOME_CLEANING
     await expect_error(s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
         pairing_id="p-2", visit_id="visit-x", visit_time=ts(datetime(2026, 11, 5, tzinfo=UTC)),
-        volunteer_id="v-wan", confirmation=par.VISIT_CONFIRMATION_PROXY)), metadata=md),
+        volunteer_id="v-wan", confirmation=par.VISIT_CONFIRMATION_PROXY,
+        visit_type=events_pb.VISIT_TYPE_COMPANIONSHIP)), metadata=md),
         grpc.StatusCode.FAILED_PRECONDITION, "NOT_IN_FAMILY")
     short = await s.pairings.ListPairingCompliance(par.ListPairingComplianceRequest(
         community_path=FENGSHU, month="2026-11", only_short=True), metadata=md)
@@ -308,6 +267,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                                 check_in_code="1"), metadata=md),
         s.activities.ConfirmCompletion(act.ConfirmCompletionRequest(community_path=SHENGJIAN, activity_id="a",
                                                                     volunteer_ids=["v"]), metadata=md),
+        s.activities.ListHelpCredits(act.ListHelpCreditsRequest(community_path=SHENGJIAN), metadata=md),
         s.pairings.CreateElder(par.CreateElderRequest(elder=par.Elder(
             community_path=SHENGJIAN, elder_id="e", display_name="x")), metadata=md),
         s.pairings.CreatePairing(par.CreatePairingRequest(pairing=par.Pairing(
@@ -324,6 +284,10 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(community_path=SHENGJIAN, year=2025,
+                                                                   volunteer_id="v"), metadata=md),
+        s.awards.RecordRewardHandover(aw.RecordRewardHandoverRequest(
+            community_path=SHENGJIAN, year=2025, volunteer_id="v", item="x", received_by="x"), metadata=md),
         s.adjustments.ProposeAdjustment(adj.ProposeAdjustmentRequest(
             community_path=SHENGJIAN, adjustment_id="a", volunteer_id="v", points=1, reason="x"), metadata=md),
         s.adjustments.ApproveAdjustment(adj.ApproveAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
@@ -331,9 +295,18 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.adjustments.RejectAdjustment(adj.RejectAdjustmentRequest(community_path=SHENGJIAN, adjustment_id="a"),
                                        metadata=md),
         s.adjustments.ListAdjustments(adj.ListAdjustmentsRequest(community_path=SHENGJIAN), metadata=md),
+        s.funding.CreateFundingSource(fu.CreateFundingSourceRequest(funding_source=fu.FundingSource(
+            community_path=SHENGJIAN, source_id="f", display_name="x", kind=fu.FUNDING_KIND_OTHER)), metadata=md),
+        s.funding.ListFundingSources(fu.ListFundingSourcesRequest(community_path=SHENGJIAN), metadata=md),
+        s.funding.SetDefaultFundingSource(fu.SetDefaultFundingSourceRequest(community_path=SHENGJIAN,
+                                                                            source_id="f"), metadata=md),
+        s.funding.AddFundingBudget(fu.AddFundingBudgetRequest(community_path=SHENGJIAN, source_id="f",
+                                                              request_id="r", points=1), metadata=md),
+        s.funding.GetFundingReport(fu.GetFundingReportRequest(community_path=SHENGJIAN), metadata=md),
     ]
-    services = (vol, act, par, aw, adj)
-    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService", "AdjustmentService"}
+    services = (vol, act, par, aw, adj, fu)
+    names = {"VolunteerService", "ActivityService", "PairingService", "AwardService", "AdjustmentService",
+             "FundingService"}
     total = sum(len(m.DESCRIPTOR.services_by_name[n].methods) for m in services for n in names
                 if n in m.DESCRIPTOR.services_by_name)
     assert len(elsewhere) == total  # one call per method
@@ -369,8 +342,14 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             community_path=FENGSHU, pairing_id="p", family_id="f", elder_id="e", start_date="yesterday")),
             metadata=md), "pairing.start_date"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
-            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)))),
-            metadata=md), "visit.confirmation"),
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            visit_type=events_pb.VISIT_TYPE_OTHER)), metadata=md), "visit.confirmation"),
+        (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md), "visit.visit_type"),
+        (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
+            pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
+            confirmation=par.VISIT_CONFIRMATION_ELDER, visit_type=42)), metadata=md), "visit.visit_type"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id="p", visit_id="x", volunteer_id="v", confirmation=par.VISIT_CONFIRMATION_ELDER)),
             metadata=md), "visit.visit_time"),
@@ -423,6 +402,13 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
                                                              metadata=md)
                 issued = await s.ledger.GetBalance(led.GetBalanceRequest(community_path=FENGSHU,
                                                                          account="system/issuance"), metadata=md)
+                report = await s.funding.GetFundingReport(fu.GetFundingReportRequest(community_path=FENGSHU),
+                                                          metadata=md)
+                last_year = await s.awards.ListAwards(aw.ListAwardsRequest(community_path=FENGSHU, year=2025),
+                                                      metadata=md)
+                gold = last_year.awards[0]
+                certificate = await s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(
+                    community_path=FENGSHU, year=2025, volunteer_id=gold.volunteer_id), metadata=md, timeout=60)
         finally:
             await app.stop(grace=1)
         assert (len(vols.volunteers), len(fams.families), len(pairs.pairings), len(cats.task_categories)) == (
@@ -431,45 +417,17 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
             ("little-maple-leaf", 72), ("red-maple-vanguard", 24)]
         assert issued.balance < 0
         assert sum(c.placeholder for c in cats.task_categories) == 4
-
-
-async def test_resolved_help_requests_credit_their_helpers_once(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, nats_server: NatsServer
-) -> None:
-    from linli.events.v1.notification_pb2 import HelpRequestResolved
-    from linli_runtime.events import make_event
-
-    async def bus_ready() -> bool:
-        return app.bus.ready  # the service has created its streams
-
-    await wait_until(bus_ready, what="the service connected to NATS")
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    request = f"{FENGSHU}/helpRequests/h-wan-meal"
-    payload = HelpRequestResolved(help_request=request, community_path=FENGSHU, category="meal",
-                                  volunteer_ids=["v-li", "v-zhao", "v-li"])
-    # the same request reported by two events (a retrying publisher): credited once
-    reports = [make_event("notification.help_request.credited", payload, org_scope=FENGSHU, source="notification")
-               for _ in range(2)]
-    for envelope in reports:
-        await js.publish(envelope.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": envelope.event_id})
-    poison = make_event("notification.help_request.credited", led.Transfer(), org_scope=FENGSHU, source="x")
-    await js.publish(poison.subject, poison.SerializeToString())
-    await nc.close()
-
-    async def credited() -> bool:
-        got = [await s.ledger.GetBalance(led.GetBalanceRequest(community_path=FENGSHU, account=f"volunteers/{v}"),
-                                         metadata=as_worker) for v in ("v-li", "v-zhao")]
-        return all(b.balance == 10 for b in got)
-
-    s = stubs
-    await wait_until(credited, what="helpers credited")
-    await wait_until(lambda: applied(app.db, "points-help-request-credits", [e.event_id for e in reports]),
-                     what="the consumer to apply the duplicate report too")
-    history = await s.ledger.ListTransfers(led.ListTransfersRequest(community_path=FENGSHU,
-                                                                    account="volunteers/v-li"), metadata=as_worker)
-    assert [(e.transfer.reason, e.change) for e in history.entries] == [("helping-people-in-difficulty", 10)]
-    assert history.entries[0].transfer.source == request
+        # every demo point is paid for by one of the article's five sources, within its budget
+        assert [line.display_name for line in report.lines] == [
+            "社区慈善微基金", "上级项目经费", "微基金立项", "社区合伙人资源共享", "社区社会企业"]
+        assert report.total.budget == 49000 and report.total.issued == report.total.outstanding > 0
+        assert report.total.budget_remaining == report.total.budget - report.total.issued
+        assert all(c.funding_source for c in cats.task_categories)
+        # last year is closed: its Red Maple Guardians can have their certificates
+        assert (last_year.year_close.closed_by, last_year.year_close.issuer_name) == (
+            "demo", "中共枫树社区委员会　枫树社区居民委员会")
+        assert [a.tier for a in last_year.awards][:1] == [events_pb.AWARD_TIER_GOLD] and len(last_year.awards) >= 6
+        assert certificate.pdf_content.startswith(b"%PDF-")
 
 
 async def test_adjustments_need_a_second_approver_and_are_transfers_not_edits(
@@ -582,7 +540,8 @@ async def test_roster_import_reads_excel_workbooks(stubs: Stubs, as_worker: Meta
     buffer = io.BytesIO()
     book.save(buffer)
     report = await stubs.volunteers.ImportRoster(vol.ImportRosterRequest(
-        community_path=FENGSHU, xlsx_content=buffer.getvalue(), mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker)
+        community_path=FENGSHU, xlsx_content=buffer.getvalue(), mode=vol.IMPORT_MODE_PER_ROW), metadata=as_worker,
+        timeout=120)  # as the CLI: the first file starts the worker process
     assert (report.rows_total, report.rows_imported) == (3, 2)
     assert [(r.line, r.field) for r in report.rejections] == [(4, "volunteer_id")]
     got = await stubs.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=FENGSHU, volunteer_id="302"),

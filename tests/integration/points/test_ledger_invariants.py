@@ -1,6 +1,9 @@
 """Property test: whatever sequence of transfers, holds, posts, voids, expiries, reversals and
-replays happens, a community's posted balances sum to zero, no volunteer account goes below
-zero (posted or available), and each account's held points equal its pending holds."""
+replays happens — with points issued unfunded and from funding sources' budgets, returned to
+them and moved between volunteers — a community's posted balances sum to zero, no account but
+system/issuance goes below zero (posted or available: so no funding source beyond its budget),
+each account's held points equal its pending holds, each volunteer's lots add up to their
+balance, and per funding source issued = outstanding + redeemed + expired + returned."""
 
 from __future__ import annotations
 
@@ -12,22 +15,28 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, volunteer_account
+from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, funding_account, volunteer_account
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
+from linli_points.ledger.queries import funding_totals
 from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import hold_sweeper
-from linli_points.ledger.tables import accounts, holds, transfers
+from linli_points.ledger.tables import accounts, holds, lots, transfers
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import DomainError
 
 VOLUNTEERS = [volunteer_account(f"v{i}") for i in range(3)]
 volunteer = st.sampled_from(VOLUNTEERS)
+fund = st.sampled_from([funding_account("fa"), funding_account("fb")])
 amount = st.integers(min_value=1, max_value=40)
 ref = st.integers(min_value=0, max_value=30)  # refers to an earlier id by position
 
 operation = st.one_of(
     st.tuples(st.just("credit"), volunteer, amount),
+    st.tuples(st.just("budget"), fund, st.integers(min_value=1, max_value=80)),
+    st.tuples(st.just("fund_credit"), fund, volunteer, amount),
+    st.tuples(st.just("return"), volunteer, fund, amount),
+    st.tuples(st.just("write_off"), volunteer, amount),
     st.tuples(st.just("spend"), volunteer, amount),
     st.tuples(st.just("move"), volunteer, volunteer, amount),
     st.tuples(st.just("expire_points"), volunteer, amount),
@@ -59,6 +68,14 @@ async def apply(ledger: Ledger, clock: ManualClock, path: str, ops: list[tuple[A
             match op:
                 case ("credit", to, points):
                     await record(ledger, TransferRequest(path, tid, ISSUANCE, to, points))
+                case ("budget", to, points):
+                    await record(ledger, TransferRequest(path, tid, ISSUANCE, to, points))
+                case ("fund_credit", frm, to, points):
+                    await record(ledger, TransferRequest(path, tid, frm, to, points))
+                case ("return", frm, to, points):
+                    await record(ledger, TransferRequest(path, tid, frm, to, points))
+                case ("write_off", frm, points):
+                    await record(ledger, TransferRequest(path, tid, frm, ISSUANCE, points))
                 case ("spend", frm, points):
                     await record(ledger, TransferRequest(path, tid, frm, REDEMPTION_CLEARING, points))
                 case ("move", frm, to, points) if frm != to:
@@ -102,11 +119,22 @@ async def check_invariants(ledger: Ledger, path: str) -> None:
                 )
             ).all()
         )
+        in_lots = dict((await conn.execute(
+            sa.select(lots.c.account_id, sa.func.sum(lots.c.remaining)).where(lots.c.community_path == path)
+            .group_by(lots.c.account_id))).all())
+        assert all(remaining >= 0 for (remaining,) in await conn.execute(
+            sa.select(lots.c.remaining).where(lots.c.community_path == path)))
+        sources = await funding_totals(conn, path)
     for row in rows:
         posted = row.credits_posted - row.debits_posted
         assert row.debits_pending == int(pending.get(row.name, 0)), row
         if row.name != ISSUANCE:
             assert posted >= 0 and posted - row.debits_pending >= 0, row
+        if row.name.startswith("volunteers/"):
+            assert int(in_lots.get(row.id, 0)) == posted, (row, "lots must add up to the balance")
+    for t in sources.values():
+        assert t.issued == t.outstanding + t.redeemed + t.expired + t.returned, t
+        assert t.outstanding >= 0 and t.issued >= 0, t
 
 
 async def test_balances_sum_to_zero_after_any_sequence(ledger: Ledger, clock: ManualClock) -> None:

@@ -128,3 +128,15 @@ def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
         assert not included(junk), f"{junk} should stay out of the build context"
     # The README is part of the package metadata (pyproject readme =), so it must be there.
     assert included("README.md") and included("pyproject.toml") and included("constraints.txt")
+
+
+def test_the_volunteer_points_image_can_draw_certificates() -> None:
+    """Award certificates are PDFs drawn by WeasyPrint with a CJK font (issue 14, item 8): the
+    volunteer-points image has Pango and such a font; the other images do without them."""
+    from linli_points.descriptor import SERVICE
+
+    [run] = [args for args in FINAL.all("RUN") if "fonts-noto-cjk" in args]
+    assert f'if [ "${{SERVICE_MODULE}}" = "{SERVICE.module}" ]' in run
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-noto-cjk"):
+        assert package in run.split()
+    assert "--no-install-recommends" in run and "rm -rf /var/lib/apt/lists/*" in run

@@ -13,7 +13,8 @@ PACKAGE = Path(linli_points.__file__).parent
 SQL = re.compile(r"\bsa\.|\bselect\(|\binsert\(|\bupdate\(|\bdelete\(|sqlalchemy|run_in_transaction|\.transaction\(|"
                  r"\.engine\b")
 GRPC = re.compile(r"^\s*(import grpc|from grpc\b)", re.MULTILINE)
-LEDGER_TABLES = re.compile(r"ledger\.tables\b|ledger import tables|\b(Account|AccountSlot|TransferRecord|HoldRecord)\b")
+LEDGER_TABLES = re.compile(r"ledger\.tables\b|ledger import tables|"
+                           r"\b(Account|AccountSlot|TransferRecord|HoldRecord|Lot|LotUse)\b")
 
 
 def sources(under: Path = PACKAGE) -> dict[str, str]:

@@ -12,15 +12,19 @@ import pytest
 from linli_points.activities import SignUpState, capped
 from linli_points.adjustments import AdjustmentState
 from linli_points.awards import Rule, assign_tiers, awards_csv, export_filename, rule_of
+from linli_points.care import previous_month
+from linli_points.funding import FundingKind
+from linli_points.help_credits import HelpCreditState
 from linli_points.ledger.accounts import check_account, volunteer_of
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
-from linli_points.pairings import Compliance, Confirmation, visit_month
+from linli_points.pairings import Compliance, Confirmation, VisitType, visit_month
 from linli_points.rankings import Ranked, period_bounds, rank
 from linli_points.tables import Award, Pairing
 
 from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import adjustments_pb2 as adj
+from linli.points.v1 import funding_pb2 as fu
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli_runtime.errors import InvalidArgument
@@ -31,12 +35,13 @@ FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 
 
 @pytest.mark.parametrize("name", ["volunteers/v-001", "system/issuance", "system/redemption-clearing",
-                                  "system/expiry", "volunteers/a.b:c_d-e"])
+                                  "system/expiry", "volunteers/a.b:c_d-e", "funding/charity-micro-fund"])
 def test_account_names_accepted(name: str) -> None:
     assert check_account("account", name) == name
 
 
-@pytest.mark.parametrize("name", ["", "volunteers/", "volunteers/a/b", "system/bank", "merchants/x",
+@pytest.mark.parametrize("name", ["", "volunteers/", "volunteers/a/b", "system/bank", "merchants/x", "funding/",
+                                  "funding/a b",
                                   "volunteers/" + "x" * 65, "volunteers/万"])
 def test_account_names_refused_naming_the_field(name: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
@@ -161,9 +166,14 @@ def test_a_pairing_is_short_while_its_visits_are_fewer_than_required() -> None:
 
 @pytest.mark.parametrize("ours, theirs", [
     (SignUpState, act.SignUpState), (AdjustmentState, adj.AdjustmentState), (Confirmation, par.VisitConfirmation),
-    (HoldState, led.HoldState), (Kind, led.TransferKind),
+    (HoldState, led.HoldState), (Kind, led.TransferKind), (HelpCreditState, act.HelpCreditState),
+    (FundingKind, fu.FundingKind), (VisitType, events.VisitType),
 ])
 def test_stored_states_use_the_protos_numbers(ours: type[IntEnum], theirs: Any) -> None:
     prefix = theirs.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # e.g. SIGN_UP_STATE_
     assert {m.name: int(m) for m in ours} == {
         name.removeprefix(prefix): number for name, number in theirs.items() if number != 0}
+
+
+def test_the_month_before() -> None:
+    assert [previous_month(m) for m in ("2026-11", "2026-01", "2000-10")] == ["2026-10", "2025-12", "2000-09"]

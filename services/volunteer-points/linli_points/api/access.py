@@ -38,6 +38,16 @@ def require_worker_or_self(volunteer_id: str) -> Principal:
     return require_writer()
 
 
+def require_reader_or_self(volunteer_id: str) -> Principal:
+    """Operators and the party committee read anyone's in scope; a volunteer only their own."""
+    who = caller()
+    if who.role == Role.VOLUNTEER:
+        if who.subject != volunteer_id:
+            raise PermissionDenied("a volunteer may read only their own", reason="NOT_SELF")
+        return who
+    return require_reader()
+
+
 def require_ledger_writer() -> None:
     """Services and platform administrators (require_role with no roles lets only them pass)."""
     require_role()

@@ -1,5 +1,6 @@
-"""linli.points.v1.ActivityService: task categories, activities, sign-up, check-in, and the
-confirmation that credits points through the ledger (activities.py)."""
+"""linli.points.v1.ActivityService: task categories, activities, sign-up, check-in, the
+confirmation that credits points through the ledger (activities.py), and what became of the
+helpers of resolved help requests (help_credits.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from linli_points.activities import (
     CategoryChange,
 )
 from linli_points.api.access import community, require_reader, require_worker_or_self, require_writer
-from linli_points.api.convert import activity_pb, category_pb, sign_up_pb
+from linli_points.api.convert import activity_pb, category_pb, help_credit_pb, sign_up_pb
+from linli_points.help_credits import HelpCredits
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, in_range, text
 from linli_runtime.paging import page_size
@@ -25,8 +27,9 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
 
 class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
-    def __init__(self, activities: Activities) -> None:
+    def __init__(self, activities: Activities, help_credits: HelpCredits) -> None:
         self.activities = activities
+        self.help_credits = help_credits
 
     async def ListTaskCategories(
         self, request: pb.ListTaskCategoriesRequest, context: grpc.aio.ServicerContext
@@ -52,6 +55,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
             daily_cap=in_range("task_category.daily_cap", c.daily_cap, 0, MAX_CATEGORY_POINTS),
             monthly_cap=in_range("task_category.monthly_cap", c.monthly_cap, 0, MAX_CATEGORY_POINTS),
             placeholder=c.placeholder,
+            funding_source=ident("task_category.funding_source", c.funding_source) if c.funding_source else "",
         )
         updated = await self.activities.update_category(path, slug, change, allow_missing=request.allow_missing)
         return pb.UpdateTaskCategoryResponse(task_category=category_pb(updated))
@@ -112,3 +116,12 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         volunteer_ids = sorted({ident("volunteer_ids", v) for v in request.volunteer_ids})
         confirmed = await self.activities.confirm_completion(path, activity_id, volunteer_ids)
         return pb.ConfirmCompletionResponse(sign_ups=[sign_up_pb(s, with_code=False) for s in confirmed])
+
+    async def ListHelpCredits(
+        self, request: pb.ListHelpCreditsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListHelpCreditsResponse:
+        path = community(request.community_path)
+        require_reader()
+        found, next_token = await self.help_credits.list_page(path, page_token=request.page_token,
+                                                              size=page_size(request.page_size))
+        return pb.ListHelpCreditsResponse(help_credits=[help_credit_pb(c) for c in found], next_page_token=next_token)

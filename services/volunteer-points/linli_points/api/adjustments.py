@@ -31,8 +31,10 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
         if request.points == 0 or abs(request.points) > MAX_ADJUSTMENT:
             raise InvalidArgument.field("points", f"must be between -{MAX_ADJUSTMENT} and {MAX_ADJUSTMENT}, not 0")
         reason = text("reason", request.reason, 200, required=True)
+        funding_source = ident("funding_source", request.funding_source) if request.funding_source else ""
         proposed = await self.adjustments.propose(path, adjustment_id, volunteer_id=volunteer_id,
-                                                  points=request.points, reason=reason, proposed_by=who.subject)
+                                                  points=request.points, reason=reason, proposed_by=who.subject,
+                                                  funding_source=funding_source)
         return pb.ProposeAdjustmentResponse(adjustment=adjustment_pb(proposed))
 
     async def ApproveAdjustment(

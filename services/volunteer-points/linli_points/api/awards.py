@@ -7,13 +7,23 @@ import grpc
 
 from linli.points.v1 import awards_pb2 as pb
 from linli.points.v1 import awards_pb2_grpc
-from linli_points.api.access import community, require_reader, require_writer
-from linli_points.api.convert import award_pb, ranking_pb
-from linli_points.awards import FIRST_YEAR, LAST_YEAR, MAX_TIER_COUNT, Awards, awards_csv, export_filename, rule_of
+from linli_points.api.access import community, require_reader, require_reader_or_self, require_writer
+from linli_points.api.convert import award_pb, ranking_pb, year_close_pb
+from linli_points.awards import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_TIER_COUNT,
+    Awards,
+    Handover,
+    awards_csv,
+    export_filename,
+    rule_of,
+)
 from linli_points.rankings import Rankings, period_bounds
 from linli_runtime.errors import InvalidArgument
-from linli_runtime.fields import ident, in_range
+from linli_runtime.fields import ident, in_range, text
 from linli_runtime.paging import page_size
+from linli_runtime.times import as_utc
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AwardService"].full_name
 
@@ -42,7 +52,7 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
 
     async def CloseYear(self, request: pb.CloseYearRequest, context: grpc.aio.ServicerContext) -> pb.CloseYearResponse:
         path = community(request.community_path)
-        require_writer()
+        who = require_writer()
         year = _year(request.year)
         counts = (request.gold_count, request.silver_count, request.bronze_count)
         percents = (request.gold_percent, request.silver_percent, request.bronze_percent)
@@ -55,8 +65,11 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
             raise InvalidArgument.field("gold_percent", "give ranks per tier or shares per tier, not both")
         if sum(percents) > 100:
             raise InvalidArgument.field("bronze_percent", "the shares must add up to at most 100")
-        granted, newly = await self.awards.close_year(path, year, rule_of(counts, percents))
-        return pb.CloseYearResponse(awards=[award_pb(a) for a in granted], newly_closed=newly)
+        issuer = text("issuer_name", request.issuer_name, 100)
+        granted, close, newly = await self.awards.close_year(path, year, rule_of(counts, percents),
+                                                             closed_by=who.subject, issuer_name=issuer)
+        return pb.CloseYearResponse(awards=[award_pb(a) for a in granted], newly_closed=newly,
+                                    year_close=year_close_pb(close))
 
     async def ListAwards(
         self, request: pb.ListAwardsRequest, context: grpc.aio.ServicerContext
@@ -64,9 +77,10 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         path = community(request.community_path)
         require_reader()
         year = _year(request.year)
-        found, next_token = await self.awards.list_page(path, year, page_token=request.page_token,
-                                                        size=page_size(request.page_size))
-        return pb.ListAwardsResponse(awards=[award_pb(a) for a in found], next_page_token=next_token)
+        found, next_token, close = await self.awards.list_page(path, year, page_token=request.page_token,
+                                                               size=page_size(request.page_size))
+        return pb.ListAwardsResponse(awards=[award_pb(a) for a in found], next_page_token=next_token,
+                                     year_close=year_close_pb(close) if close is not None else None)
 
     async def ExportAwards(
         self, request: pb.ExportAwardsRequest, context: grpc.aio.ServicerContext
@@ -76,3 +90,27 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         year = _year(request.year)
         return pb.ExportAwardsResponse(filename=export_filename(path, year),
                                        csv_content=awards_csv(await self.awards.export(path, year)))
+
+    async def GetAwardCertificate(
+        self, request: pb.GetAwardCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAwardCertificateResponse:
+        path = community(request.community_path)
+        year = _year(request.year)
+        volunteer_id = ident("volunteer_id", request.volunteer_id)
+        require_reader_or_self(volunteer_id)
+        drawn = await self.awards.certificate(path, year, volunteer_id)
+        return pb.GetAwardCertificateResponse(filename=drawn.filename, pdf_content=drawn.pdf, sha256=drawn.sha256)
+
+    async def RecordRewardHandover(
+        self, request: pb.RecordRewardHandoverRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordRewardHandoverResponse:
+        path = community(request.community_path)
+        who = require_writer()
+        year = _year(request.year)
+        volunteer_id = ident("volunteer_id", request.volunteer_id)
+        given = Handover(item=text("item", request.item, 200, required=True),
+                         received_by=text("received_by", request.received_by, 100, required=True),
+                         handed_over_by=who.subject,
+                         when=as_utc(request.handover_time.ToDatetime()) if request.HasField("handover_time") else None)
+        award = await self.awards.hand_over(path, year, volunteer_id, given)
+        return pb.RecordRewardHandoverResponse(award=award_pb(award))

@@ -9,11 +9,14 @@ from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import activities_pb2 as act
 from linli.points.v1 import adjustments_pb2 as adj
 from linli.points.v1 import awards_pb2 as aw
+from linli.points.v1 import funding_pb2 as fu
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_points import names, tables
+from linli_points.funding import UNFUNDED_NAME
 from linli_points.ledger.model import Hold, Transfer
+from linli_points.ledger.queries import SourceTotals
 from linli_points.pairings import Compliance
 from linli_points.people import TeamSize
 from linli_points.rankings import Ranked
@@ -76,7 +79,15 @@ def category_pb(c: tables.TaskCategory) -> act.TaskCategory:
     return act.TaskCategory(
         community_path=c.community_path, slug=c.slug, display_name=c.display_name,
         display_name_en=c.display_name_en, default_points=c.default_points, daily_cap=c.daily_cap,
-        monthly_cap=c.monthly_cap, placeholder=c.placeholder,
+        monthly_cap=c.monthly_cap, placeholder=c.placeholder, funding_source=c.funding_source,
+    )
+
+
+def help_credit_pb(c: tables.HelpCredit) -> act.HelpCredit:
+    return act.HelpCredit(
+        community_path=c.community_path, help_request=c.help_request, volunteer_id=c.volunteer_id,
+        state=cast(act.HelpCreditState.ValueType, c.state), points=c.points, resolved_by=c.resolved_by,
+        transfer_id=c.transfer_id, adjustment_id=c.adjustment_id, note=c.note, create_time=to_timestamp(c.created_at),
     )
 
 
@@ -107,7 +118,8 @@ def pairing_pb(p: tables.Pairing) -> par.Pairing:
 def visit_pb(v: tables.Visit) -> par.Visit:
     return par.Visit(pairing_id=v.pairing_id, visit_id=v.visit_id, visit_time=to_timestamp(v.visit_time),
                      volunteer_id=v.volunteer_id,
-                     confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note)
+                     confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note,
+                     visit_type=cast(events.VisitType.ValueType, v.visit_type))
 
 
 def compliance_pb(c: Compliance) -> par.PairingCompliance:
@@ -122,10 +134,20 @@ def ranking_pb(r: Ranked) -> aw.Ranking:
 
 
 def award_pb(a: tables.Award) -> aw.Award:
+    reward = None
+    if a.reward_handed_over_at is not None:
+        reward = aw.RewardHandover(item=a.reward_item, received_by=a.reward_received_by,
+                                   handed_over_by=a.reward_handed_over_by,
+                                   handover_time=to_timestamp(a.reward_handed_over_at))
     return aw.Award(name=names.award_name(a.community_path, a.year, a.volunteer_id),
                     community_path=a.community_path, year=a.year, volunteer_id=a.volunteer_id,
                     display_name=a.display_name, tier=cast(events.AwardTier.ValueType, a.tier), rank=a.rank,
-                    points_earned=a.points_earned)
+                    points_earned=a.points_earned, reward=reward)
+
+
+def year_close_pb(c: tables.YearClose) -> aw.YearClose:
+    return aw.YearClose(community_path=c.community_path, year=c.year, closed_by=c.closed_by,
+                        close_time=to_timestamp(c.closed_at), issuer_name=c.issuer_name)
 
 
 # -- adjustments ----------------------------------------------------------------------------------
@@ -135,5 +157,28 @@ def adjustment_pb(a: tables.Adjustment) -> adj.Adjustment:
         community_path=a.community_path, adjustment_id=a.adjustment_id, volunteer_id=a.volunteer_id,
         points=a.points, reason=a.reason, state=cast(adj.AdjustmentState.ValueType, a.state),
         proposed_by=a.proposed_by, decided_by=a.decided_by, transfer_id=a.transfer_id,
-        propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at),
+        propose_time=to_timestamp(a.proposed_at), decide_time=to_timestamp(a.decided_at), category=a.category,
+        source=a.source, funding_source=a.funding_source,
+    )
+
+
+# -- funding --------------------------------------------------------------------------------------
+
+def funding_line_pb(t: SourceTotals, source: tables.FundingSource | None = None) -> fu.FundingLine:
+    """A source's figures; without a source row, the unfunded line ("" source), a total, or a
+    funding account no source describes (named by its id)."""
+    name = source.display_name if source is not None else (UNFUNDED_NAME if not t.source else t.source)
+    return fu.FundingLine(
+        source_id=t.source, display_name=name, kind=cast(fu.FundingKind.ValueType, source.kind if source else 0),
+        budget=t.budget, budget_remaining=t.budget_remaining, issued=t.issued, redeemed=t.redeemed,
+        expired=t.expired, returned=t.returned, outstanding=t.outstanding,
+    )
+
+
+def funding_source_pb(s: tables.FundingSource, figures: SourceTotals | None) -> fu.FundingSource:
+    return fu.FundingSource(
+        community_path=s.community_path, source_id=s.source_id, display_name=s.display_name,
+        display_name_en=s.display_name_en, kind=cast(fu.FundingKind.ValueType, s.kind), is_default=s.is_default,
+        create_time=to_timestamp(s.created_at),
+        figures=funding_line_pb(figures or SourceTotals(s.source_id), s),
     )

@@ -9,13 +9,14 @@ from linli.points.v1 import pairings_pb2 as pb
 from linli.points.v1 import pairings_pb2_grpc
 from linli_points.api.access import community, require_reader, require_worker_or_self, require_writer
 from linli_points.api.convert import compliance_pb, elder_pb, pairing_pb, visit_pb
-from linli_points.pairings import MAX_VISITS_REQUIRED, Confirmation, Pairings
+from linli_points.pairings import MAX_VISITS_REQUIRED, Confirmation, Pairings, VisitType
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, text
 from linli_runtime.paging import page_size
 from linli_runtime.times import as_utc, parse_date, parse_month
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PairingService"].full_name
+VISIT_TYPES = ", ".join(f"VISIT_TYPE_{t.name}" for t in VisitType)
 
 
 class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
@@ -69,9 +70,12 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
             raise InvalidArgument.field("visit.visit_time", "is required")
         if v.confirmation not in (pb.VISIT_CONFIRMATION_ELDER, pb.VISIT_CONFIRMATION_PROXY):
             raise InvalidArgument.field("visit.confirmation", "must say who confirmed the visit: ELDER or PROXY")
+        if v.visit_type not in {int(t) for t in VisitType}:
+            raise InvalidArgument.field("visit.visit_type", f"say what the visit was for: one of {VISIT_TYPES}")
         logged = await self.pairings.log_visit(
             path, visit_id, pairing_id=pairing_id, volunteer_id=volunteer_id, when=as_utc(v.visit_time.ToDatetime()),
-            confirmation=Confirmation(v.confirmation), note=text("visit.note", v.note, 500, strip=False))
+            confirmation=Confirmation(v.confirmation), note=text("visit.note", v.note, 500, strip=False),
+            visit_type=VisitType(v.visit_type))
         return pb.LogVisitResponse(visit=visit_pb(logged))
 
     async def ListPairingCompliance(

@@ -9,7 +9,8 @@ from linli.points.v1 import volunteers_pb2_grpc
 from linli_points.api.access import community, require_reader, require_writer
 from linli_points.api.convert import family_pb, membership_pb, team_pb, team_size_pb, volunteer_pb
 from linli_points.people import People
-from linli_points.roster import Roster, xlsx_to_csv
+from linli_points.roster import Roster
+from linli_points.roster_files import ZIP_MAGIC
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident
 from linli_runtime.paging import page_size
@@ -114,14 +115,17 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         require_writer()
         if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
             raise InvalidArgument.field("mode", "choose ALL_OR_NOTHING or PER_ROW")
-        if request.WhichOneof("content") == "xlsx_content":
-            content = xlsx_to_csv(request.xlsx_content)
+        which = request.WhichOneof("content")
+        if which == "xlsx_content":
+            content, workbook = request.xlsx_content, True
         elif request.csv_content:
-            content = request.csv_content
+            # Deprecated, for one release: a workbook sent in csv_content (as clients did before
+            # xlsx_content existed) is still read as a workbook; refusals name csv_content.
+            content, workbook = request.csv_content, request.csv_content.startswith(ZIP_MAGIC)
         else:
-            raise InvalidArgument.field("csv_content", "is required (or xlsx_content)")
-        report = await self.roster.import_csv(path, content,
-                                              all_or_nothing=request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING)
+            raise InvalidArgument.field("csv_content", "is required (or xlsx_content for an Excel workbook)")
+        report = await self.roster.import_file(path, content, which or "csv_content", workbook=workbook,
+                                               all_or_nothing=request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING)
         return pb.ImportRosterResponse(
             rows_total=report.rows_total, rows_imported=report.rows_imported,
             rejections=[pb.RowRejection(line=r.line, field=r.field, reason=r.reason) for r in report.rejections],

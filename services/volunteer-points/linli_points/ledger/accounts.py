@@ -13,6 +13,9 @@ SYSTEM_ACCOUNTS = frozenset({ISSUANCE, REDEMPTION_CLEARING, EXPIRY})
 MAY_GO_NEGATIVE = frozenset({ISSUANCE})
 
 VOLUNTEER_PREFIX = "volunteers/"
+# A funding source's remaining budget: points move from it to the volunteers it pays for, and
+# it may not go below zero (see funding.py and ledger/lots.py).
+FUNDING_PREFIX = "funding/"
 
 
 def volunteer_account(volunteer_id: str) -> str:
@@ -22,6 +25,23 @@ def volunteer_account(volunteer_id: str) -> str:
 def volunteer_of(account: str) -> str | None:
     """The volunteer id of a `volunteers/{id}` account, else None."""
     return account[len(VOLUNTEER_PREFIX):] if account.startswith(VOLUNTEER_PREFIX) else None
+
+
+def funding_account(source_id: str) -> str:
+    return FUNDING_PREFIX + source_id
+
+
+def funding_of(account: str) -> str | None:
+    """The funding source id of a `funding/{id}` account, else None."""
+    return account[len(FUNDING_PREFIX):] if account.startswith(FUNDING_PREFIX) else None
+
+
+def issued_from(account: str) -> str | None:
+    """The funding source points moved out of `account` are issued from: the source's id for
+    `funding/{id}`, "" for system/issuance (unfunded); None when the account issues nothing."""
+    if account == ISSUANCE:
+        return ""
+    return funding_of(account)
 
 
 def is_valid_id(value: str) -> bool:
@@ -34,11 +54,12 @@ def check_account(field: str, name: str) -> str:
     """`name` if it names an account, else INVALID_ARGUMENT naming `field`."""
     if name in SYSTEM_ACCOUNTS:
         return name
-    volunteer = volunteer_of(name)
-    if volunteer is not None and is_valid_id(volunteer):
+    owner = volunteer_of(name) or funding_of(name)
+    if owner is not None and is_valid_id(owner):
         return name
     raise InvalidArgument.field(
         field,
-        f"{name!r} is not an account; use 'volunteers/{{id}}' or one of {', '.join(sorted(SYSTEM_ACCOUNTS))}",
+        f"{name!r} is not an account; use 'volunteers/{{id}}', 'funding/{{source_id}}' or one of "
+        f"{', '.join(sorted(SYSTEM_ACCOUNTS))}",
     )
 

@@ -1,5 +1,6 @@
 """What the rest of the service asks of the ledger's history: points earned per volunteer in a
-period (rankings, year-end awards) and points credited for one reason (activity caps).
+period (rankings, year-end awards), points credited for one reason (activity caps), and what
+each funding source issued and what became of it (the funding report).
 
 The ledger's tables are read only through the ledger package; these are its answers to those
 questions. They take the caller's connection, so a question asked inside a transaction (an
@@ -9,25 +10,27 @@ sees. Both are range scans on `ix_points_transfer_period` (community, created_at
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points.ledger.accounts import ISSUANCE, VOLUNTEER_PREFIX, volunteer_account
+from linli_points.ledger.accounts import FUNDING_PREFIX, ISSUANCE, VOLUNTEER_PREFIX, funding_account, volunteer_account
+from linli_points.ledger.lots import Flow, Origin
 from linli_points.ledger.model import Kind
 from linli_points.ledger.store import POSTED_KINDS
-from linli_points.ledger.tables import transfers
+from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
 
 async def earned_per_volunteer(conn: AsyncConnection, path: str, period: Period) -> dict[str, int]:
-    """Points each volunteer of `path` earned in the period: credits from system/issuance net
-    of those returned to it (reversals, negative adjustments), by volunteer id. A volunteer
+    """Points each volunteer of `path` earned in the period: credits from system/issuance or a
+    funding source net of those returned to them (reversals, negative adjustments), by volunteer id. A volunteer
     whose returns outweigh their credits in the period has a negative total."""
-    is_credit = sa.and_(transfers.c.debit_account == ISSUANCE, transfers.c.credit_account.startswith(VOLUNTEER_PREFIX))
-    is_return = sa.and_(transfers.c.credit_account == ISSUANCE, transfers.c.debit_account.startswith(VOLUNTEER_PREFIX))
+    is_credit = sa.and_(_issuing(transfers.c.debit_account), transfers.c.credit_account.startswith(VOLUNTEER_PREFIX))
+    is_return = sa.and_(_issuing(transfers.c.credit_account), transfers.c.debit_account.startswith(VOLUNTEER_PREFIX))
     account = sa.case((is_credit, transfers.c.credit_account), else_=transfers.c.debit_account)
     signed = sa.case((is_credit, transfers.c.amount), else_=-transfers.c.amount)
     query = (
@@ -41,14 +44,85 @@ async def earned_per_volunteer(conn: AsyncConnection, path: str, period: Period)
 
 
 async def credited_for(conn: AsyncConnection, path: str, volunteer_id: str, reason: str, period: Period) -> int:
-    """Points credited to a volunteer from system/issuance with `reason` (a task category) by
-    direct transfers in the period — what a category's daily and monthly caps count."""
+    """Points credited to a volunteer from system/issuance or a funding source with `reason` (a
+    task category) by direct transfers in the period — what a category's daily and monthly caps
+    count."""
     total = (await conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(transfers.c.amount), 0)).where(
-            transfers.c.community_path == path, transfers.c.debit_account == ISSUANCE,
+            transfers.c.community_path == path, _issuing(transfers.c.debit_account),
             transfers.c.credit_account == volunteer_account(volunteer_id), transfers.c.reason == reason,
             transfers.c.kind == int(Kind.DIRECT),
             transfers.c.created_at >= period[0], transfers.c.created_at < period[1],
         )
     )).scalar_one()
     return int(total)
+
+
+def _issuing(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """The account issues points: system/issuance or a funding source's."""
+    return sa.or_(column == ISSUANCE, column.startswith(FUNDING_PREFIX))
+
+
+@dataclass
+class SourceTotals:
+    """A funding source's points (source "" is the unfunded: issued from system/issuance).
+    issued = outstanding + redeemed + expired + returned (lots.py)."""
+
+    source: str
+    budget: int = 0  # moved from system/issuance to the source's account, net of withdrawals
+    budget_remaining: int = 0  # the source's account balance: what it may still issue
+    issued: int = 0
+    redeemed: int = 0  # net of refunds
+    expired: int = 0
+    returned: int = 0
+    outstanding: int = 0  # what volunteers still hold
+
+
+async def funding_totals(conn: AsyncConnection, path: str) -> dict[str, SourceTotals]:
+    """Every funding source of `path` with points or budget, by id ("" for unfunded points)."""
+    found: dict[str, SourceTotals] = {}
+
+    def of(source: str) -> SourceTotals:
+        return found.setdefault(source, SourceTotals(source))
+
+    issued = sa.case((lots.c.origin.in_([int(Origin.ISSUED), int(Origin.OPENING)]), lots.c.amount), else_=0)
+    for source, total_issued, outstanding in await conn.execute(
+            sa.select(lots.c.source, sa.func.sum(issued), sa.func.sum(lots.c.remaining))
+            .where(lots.c.community_path == path).group_by(lots.c.source)):
+        of(source).issued, of(source).outstanding = int(total_issued), int(outstanding)
+    for source, flow, amount in await conn.execute(
+            sa.select(lot_uses.c.source, lot_uses.c.flow, sa.func.sum(lot_uses.c.amount))
+            .where(lot_uses.c.community_path == path, lot_uses.c.flow != int(Flow.MOVED))
+            .group_by(lot_uses.c.source, lot_uses.c.flow)):
+        totals = of(source)
+        if flow == Flow.REDEEMED:
+            totals.redeemed += int(amount)
+        elif flow == Flow.EXPIRED:
+            totals.expired += int(amount)
+        else:
+            totals.returned += int(amount)
+    posted = [int(k) for k in POSTED_KINDS]
+    budget = sa.case((transfers.c.debit_account == ISSUANCE, transfers.c.amount), else_=-transfers.c.amount)
+    funded = sa.case((transfers.c.debit_account == ISSUANCE, transfers.c.credit_account),
+                     else_=transfers.c.debit_account)
+    for account, amount in await conn.execute(
+            sa.select(funded, sa.func.sum(budget)).where(
+                transfers.c.community_path == path, transfers.c.kind.in_(posted),
+                sa.or_(sa.and_(transfers.c.debit_account == ISSUANCE,
+                               transfers.c.credit_account.startswith(FUNDING_PREFIX)),
+                       sa.and_(transfers.c.credit_account == ISSUANCE,
+                               transfers.c.debit_account.startswith(FUNDING_PREFIX))))
+            .group_by(funded)):
+        of(account[len(FUNDING_PREFIX):]).budget = int(amount)
+    for name, balance in await conn.execute(
+            sa.select(accounts.c.name, accounts.c.credits_posted - accounts.c.debits_posted).where(
+                accounts.c.community_path == path, accounts.c.name.startswith(FUNDING_PREFIX))):
+        of(name[len(FUNDING_PREFIX):]).budget_remaining = int(balance)
+    return found
+
+
+async def budget_remaining(conn: AsyncConnection, path: str, source: str) -> int:
+    """What a funding source may still issue (its account's posted balance; 0 before any budget)."""
+    balance = (await conn.execute(sa.select(accounts.c.credits_posted - accounts.c.debits_posted).where(
+        accounts.c.community_path == path, accounts.c.name == funding_account(source)))).scalar_one_or_none()
+    return int(balance or 0)

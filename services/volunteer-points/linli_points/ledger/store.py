@@ -46,12 +46,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
+from linli_points.ledger import lots
 from linli_points.ledger.accounts import (
     EXPIRY,
-    ISSUANCE,
     MAY_GO_NEGATIVE,
     SYSTEM_ACCOUNTS,
     VOLUNTEER_PREFIX,
+    funding_of,
+    issued_from,
     volunteer_of,
 )
 from linli_points.ledger.model import (
@@ -522,11 +524,22 @@ class Ledger:
             totals = await self._totals(conn, debit)
             available = totals["credits_posted"] - totals["debits_posted"] - totals["debits_pending"]
             if available < amount:
+                source = funding_of(request.debit_account)
+                if source is not None:
+                    raise FailedPrecondition(
+                        f"funding source {source!r} has {max(available, 0)} points of budget left, {amount} needed; "
+                        "add to its budget (FundingService.AddFundingBudget) or draw on another source",
+                        reason="FUNDING_BUDGET_EXHAUSTED",
+                        metadata={"source": source, "available": str(max(available, 0))},
+                    )
                 raise FailedPrecondition(
                     f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
                     reason="INSUFFICIENT_POINTS",
                     metadata={"account": request.debit_account, "available": str(max(available, 0))},
                 )
+        # Which of a volunteer's points leave (funding attribution): decided, and refused, before
+        # anything is written.
+        takes = await lots.plan_outflow(conn, request, debit)
         d: dict[str, int] = {}
         c: dict[str, int] = {}
         if kind == Kind.PENDING:
@@ -537,10 +550,10 @@ class Ledger:
             d["debits_posted"], c["credits_posted"] = amount, amount
             if kind == Kind.POST:
                 d["debits_pending"], c["credits_pending"] = -amount, -amount
-            # Points earned: what came from issuance, net of what went back to it.
-            if request.debit_account == ISSUANCE and volunteer_of(request.credit_account) is not None:
+            # Points earned: what came from issuance or a funding source, net of what went back.
+            if issued_from(request.debit_account) is not None and volunteer_of(request.credit_account) is not None:
                 c["earned"] = amount
-            elif request.credit_account == ISSUANCE and volunteer_of(request.debit_account) is not None:
+            elif issued_from(request.credit_account) is not None and volunteer_of(request.debit_account) is not None:
                 d["earned"] = -amount
         # Locked rows first, then the unlocked ones — volunteers before the system accounts' slots,
         # so a transaction holds a slot's lock only for its last few statements.
@@ -579,7 +592,9 @@ class Ledger:
         result = await conn.execute(_INSERT_TRANSFER, values)
         seq = result.inserted_primary_key[0]  # type: ignore[index]
         transfer = _transfer(_Row(seq=seq, **values))
-        if kind in (Kind.DIRECT, Kind.POST) and request.debit_account == ISSUANCE:
+        await lots.record(conn, request, seq, debit, credit, takes)
+        source = issued_from(request.debit_account)
+        if kind in (Kind.DIRECT, Kind.POST) and source is not None:
             volunteer = volunteer_of(request.credit_account)
             if volunteer is not None:
                 await self._publish(
@@ -587,6 +602,7 @@ class Ledger:
                     events.PointsCredited(
                         transfer_id=request.transfer_id, community_path=request.community_path,
                         volunteer_id=volunteer, points=amount, reason=request.reason, source=request.source,
+                        funding_source=source,
                     ),
                     request.community_path,
                 )

@@ -15,6 +15,11 @@ with SQLAlchemy Core statements built from the models' tables (the ledger is the
   volunteer's history with a running balance is a plain range scan.
 - `points_hold`: the state of each pending transfer (PENDING → POSTED | VOIDED | EXPIRED);
   the transfers themselves never change.
+- `points_lot`, `points_lot_use`: where each volunteer's points came from (lots.py). A lot is
+  points one transfer brought into a volunteer's account from one funding source, with what
+  is left of them; a use is points a transfer took out of a lot, and what became of them
+  (redeemed, expired, returned, moved). The remaining of a volunteer's lots always add up to
+  the account's posted balance; the funding report sums these two tables.
 """
 
 from __future__ import annotations
@@ -126,8 +131,48 @@ class HoldRecord(PointsTable, table=True):
                                          sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
 
 
+class Lot(PointsTable, table=True):
+    """Points of one funding source that one transfer brought into a volunteer's account."""
+
+    __tablename__ = "points_lot"
+
+    account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), primary_key=True,
+                                                autoincrement=False))
+    # The transfer that brought them (0: the balance the account held when lots began, p0007).
+    seq: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
+    # The funding source's id; "" for points issued from system/issuance (unfunded).
+    source: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    origin: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # lots.Origin
+    amount: int = Field(sa_column=sa.Column(Points, nullable=False))
+    remaining: int = Field(sa_column=sa.Column(Points, nullable=False))
+
+
+class LotUse(PointsTable, table=True):
+    """Points a transfer took out of a lot (negative: a refund that gave them back)."""
+
+    __tablename__ = "points_lot_use"
+    __table_args__ = (
+        sa.Index("ix_points_lot_use_report", "community_path", "source", "flow"),
+        sa.Index("ix_points_lot_use_restores", "restores_seq"),
+    )
+
+    id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
+    transfer_seq: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_transfer.seq"), nullable=False))
+    account_id: int = Field(sa_column=sa.Column(Id, nullable=False))
+    lot_seq: int = Field(sa_column=sa.Column(Id, nullable=False))
+    source: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    flow: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # lots.Flow
+    amount: int = Field(sa_column=sa.Column(Points, nullable=False))
+    # For a refund: the transfer whose use it gives back.
+    restores_seq: int | None = Field(default=None, sa_column=sa.Column(Id, nullable=True))
+
+
 # The Core tables the ledger's statements are built from (the hot path: no ORM unit of work).
 accounts = table(Account)
 account_slots = table(AccountSlot)
 transfers = table(TransferRecord)
 holds = table(HoldRecord)
+lots = table(Lot)
+lot_uses = table(LotUse)

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"linli/events/v1/notification.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n\x12HelpRequestChanged\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".linli.events.v1.HelpRequestStatus\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\t\x12\x18\n\x10\x65scalation_level\x18\x06 \x01(\x05\x12.\n\nchanged_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13suggested_providers\x18\x08 \x03(\t\"\x9d\x01\n\x13HelpRequestResolved\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x15\n\rvolunteer_ids\x18\x04 \x03(\t\x12/\n\x0bresolved_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x0b\x46ollowUpDue\x12\x11\n\tfollow_up\x18\x01 \x01(\t\x12\x14\n\x0chelp_request\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0b\x61ssignee_id\x18\x04 \x01(\t\x12\x12\n\nday_offset\x18\x05 \x01(\x05\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x0eThanksRecorded\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0c\n\x04\x66rom\x18\x05 \x01(\t\x12\x15\n\rrecipient_ids\x18\x06 \x03(\t*\xd2\x02\n\x11HelpRequestStatus\x12#\n\x1fHELP_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dHELP_REQUEST_STATUS_SUBMITTED\x10\x01\x12 \n\x1cHELP_REQUEST_STATUS_ASSIGNED\x10\x02\x12$\n HELP_REQUEST_STATUS_ACKNOWLEDGED\x10\x03\x12#\n\x1fHELP_REQUEST_STATUS_IN_PROGRESS\x10\x04\x12 \n\x1cHELP_REQUEST_STATUS_RESOLVED\x10\x05\x12#\n\x1fHELP_REQUEST_STATUS_FOLLOWED_UP\x10\x06\x12\x1e\n\x1aHELP_REQUEST_STATUS_CLOSED\x10\x07\x12!\n\x1dHELP_REQUEST_STATUS_CANCELLED\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"linli/events/v1/notification.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n\x12HelpRequestChanged\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".linli.events.v1.HelpRequestStatus\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\t\x12\x18\n\x10\x65scalation_level\x18\x06 \x01(\x05\x12.\n\nchanged_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13suggested_providers\x18\x08 \x03(\t\"\xb2\x01\n\x13HelpRequestResolved\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x15\n\rvolunteer_ids\x18\x04 \x03(\t\x12/\n\x0bresolved_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bresolved_by\x18\x06 \x01(\t\"\xa3\x01\n\x0b\x46ollowUpDue\x12\x11\n\tfollow_up\x18\x01 \x01(\t\x12\x14\n\x0chelp_request\x18\x02 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x03 \x01(\t\x12\x13\n\x0b\x61ssignee_id\x18\x04 \x01(\t\x12\x12\n\nday_offset\x18\x05 \x01(\x05\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x0eThanksRecorded\x12\x14\n\x0chelp_request\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0c\n\x04\x66rom\x18\x05 \x01(\t\x12\x15\n\rrecipient_ids\x18\x06 \x03(\t*\xd2\x02\n\x11HelpRequestStatus\x12#\n\x1fHELP_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dHELP_REQUEST_STATUS_SUBMITTED\x10\x01\x12 \n\x1cHELP_REQUEST_STATUS_ASSIGNED\x10\x02\x12$\n HELP_REQUEST_STATUS_ACKNOWLEDGED\x10\x03\x12#\n\x1fHELP_REQUEST_STATUS_IN_PROGRESS\x10\x04\x12 \n\x1cHELP_REQUEST_STATUS_RESOLVED\x10\x05\x12#\n\x1fHELP_REQUEST_STATUS_FOLLOWED_UP\x10\x06\x12\x1e\n\x1aHELP_REQUEST_STATUS_CLOSED\x10\x07\x12!\n\x1dHELP_REQUEST_STATUS_CANCELLED\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.events.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HELPREQUESTSTATUS']._serialized_start=807
-  _globals['_HELPREQUESTSTATUS']._serialized_end=1145
+  _globals['_HELPREQUESTSTATUS']._serialized_start=828
+  _globals['_HELPREQUESTSTATUS']._serialized_end=1166
   _globals['_HELPREQUESTCHANGED']._serialized_start=89
   _globals['_HELPREQUESTCHANGED']._serialized_end=349
   _globals['_HELPREQUESTRESOLVED']._serialized_start=352
-  _globals['_HELPREQUESTRESOLVED']._serialized_end=509
-  _globals['_FOLLOWUPDUE']._serialized_start=512
-  _globals['_FOLLOWUPDUE']._serialized_end=675
-  _globals['_THANKSRECORDED']._serialized_start=677
-  _globals['_THANKSRECORDED']._serialized_end=804
+  _globals['_HELPREQUESTRESOLVED']._serialized_end=530
+  _globals['_FOLLOWUPDUE']._serialized_start=533
+  _globals['_FOLLOWUPDUE']._serialized_end=696
+  _globals['_THANKSRECORDED']._serialized_start=698
+  _globals['_THANKSRECORDED']._serialized_end=825
 # @@protoc_insertion_point(module_scope)

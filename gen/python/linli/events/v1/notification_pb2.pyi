@@ -124,9 +124,15 @@ class HelpRequestResolved(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     VOLUNTEER_IDS_FIELD_NUMBER: _builtins.int
     RESOLVED_AT_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_FIELD_NUMBER: _builtins.int
     help_request: _builtins.str
     community_path: _builtins.str
     category: _builtins.str
+    resolved_by: _builtins.str
+    """The account that resolved the request (a worker id): volunteer-points counts the points
+    each worker credits to helpers against its per-worker limits. Empty from publishers older
+    than this field; such credits share one limit.
+    """
     @_builtins.property
     def volunteer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -139,10 +145,11 @@ class HelpRequestResolved(_message.Message):
         category: _builtins.str = ...,
         volunteer_ids: _abc.Iterable[_builtins.str] | None = ...,
         resolved_at: _timestamp_pb2.Timestamp | None = ...,
+        resolved_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resolved_at", b"resolved_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "community_path", b"community_path", "help_request", b"help_request", "resolved_at", b"resolved_at", "volunteer_ids", b"volunteer_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "community_path", b"community_path", "help_request", b"help_request", "resolved_at", b"resolved_at", "resolved_by", b"resolved_by", "volunteer_ids", b"volunteer_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

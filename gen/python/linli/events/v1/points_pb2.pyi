@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -63,6 +65,42 @@ POINTS_HOLD_STATE_VOIDED: PointsHoldState.ValueType  # 3
 POINTS_HOLD_STATE_EXPIRED: PointsHoldState.ValueType  # 4
 Global___PointsHoldState: _TypeAlias = PointsHoldState  # noqa: Y015
 
+class _VisitType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VisitTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VisitType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VISIT_TYPE_UNSPECIFIED: _VisitType.ValueType  # 0
+    VISIT_TYPE_WARM_SUPPORT: _VisitType.ValueType  # 1
+    """暖心帮扶: help with daily needs (shopping lists, small repairs, paperwork)."""
+    VISIT_TYPE_COMPANIONSHIP: _VisitType.ValueType  # 2
+    """亲情陪护: company, a chat, a walk."""
+    VISIT_TYPE_HOME_CLEANING: _VisitType.ValueType  # 3
+    """居家清扫: cleaning the elder's home."""
+    VISIT_TYPE_HEALTH_CARE: _VisitType.ValueType  # 4
+    """健康关怀: checking on health, medicines, going along to the doctor."""
+    VISIT_TYPE_ERRANDS: _VisitType.ValueType  # 5
+    """代购代办: errands run for the elder."""
+    VISIT_TYPE_OTHER: _VisitType.ValueType  # 6
+
+class VisitType(_VisitType, metaclass=_VisitTypeEnumTypeWrapper):
+    """What a home visit to a paired elder was for (DOMAIN.md: company, cleaning, care)."""
+
+VISIT_TYPE_UNSPECIFIED: VisitType.ValueType  # 0
+VISIT_TYPE_WARM_SUPPORT: VisitType.ValueType  # 1
+"""暖心帮扶: help with daily needs (shopping lists, small repairs, paperwork)."""
+VISIT_TYPE_COMPANIONSHIP: VisitType.ValueType  # 2
+"""亲情陪护: company, a chat, a walk."""
+VISIT_TYPE_HOME_CLEANING: VisitType.ValueType  # 3
+"""居家清扫: cleaning the elder's home."""
+VISIT_TYPE_HEALTH_CARE: VisitType.ValueType  # 4
+"""健康关怀: checking on health, medicines, going along to the doctor."""
+VISIT_TYPE_ERRANDS: VisitType.ValueType  # 5
+"""代购代办: errands run for the elder."""
+VISIT_TYPE_OTHER: VisitType.ValueType  # 6
+Global___VisitType: _TypeAlias = VisitType  # noqa: Y015
+
 @_typing.final
 class YearEndAwardGranted(_message.Message):
     """YearEndAwardGranted: subject `points.award.granted`, one per award. The notification
@@ -116,7 +154,9 @@ Global___YearEndAwardGranted: _TypeAlias = YearEndAwardGranted  # noqa: Y015
 @_typing.final
 class PairingLapsed(_message.Message):
     """PairingLapsed: subject `points.pairing.lapsed`: a family paired with an elder made fewer
-    visits in a month than required. The notification service tells the community worker.
+    visits in a month than required. Published once per pairing and month when the month is
+    closed — by volunteer-points' own schedule soon after the month ends (Asia/Shanghai), or by
+    CloseMonth. The notification service tells the community worker.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -173,6 +213,7 @@ class PointsCredited(_message.Message):
     POINTS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     transfer_id: _builtins.str
     community_path: _builtins.str
     volunteer_id: _builtins.str
@@ -181,6 +222,10 @@ class PointsCredited(_message.Message):
     """Why: task category slug, `help_request`, `adjustment`, …"""
     source: _builtins.str
     """What earned them (activity, help request, …), as a resource name."""
+    funding_source: _builtins.str
+    """The funding source that issued them (its id); empty for points issued unfunded from
+    `system/issuance`.
+    """
     def __init__(
         self,
         *,
@@ -190,10 +235,11 @@ class PointsCredited(_message.Message):
         points: _builtins.int = ...,
         reason: _builtins.str = ...,
         source: _builtins.str = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "points", b"points", "reason", b"reason", "source", b"source", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "funding_source", b"funding_source", "points", b"points", "reason", b"reason", "source", b"source", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -258,6 +304,7 @@ class VisitLogged(_message.Message):
     VISIT_ID_FIELD_NUMBER: _builtins.int
     MONTH_FIELD_NUMBER: _builtins.int
     VISITS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    VISIT_TYPE_FIELD_NUMBER: _builtins.int
     pairing: _builtins.str
     community_path: _builtins.str
     family_id: _builtins.str
@@ -268,6 +315,7 @@ class VisitLogged(_message.Message):
     """Month of the visit, `YYYY-MM`."""
     visits_this_month: _builtins.int
     """Confirmed visits of the pairing in that month, this one included."""
+    visit_type: Global___VisitType.ValueType
     def __init__(
         self,
         *,
@@ -279,11 +327,72 @@ class VisitLogged(_message.Message):
         visit_id: _builtins.str = ...,
         month: _builtins.str = ...,
         visits_this_month: _builtins.int = ...,
+        visit_type: Global___VisitType.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_id", b"visit_id", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_id", b"visit_id", "visit_type", b"visit_type", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VisitLogged: _TypeAlias = VisitLogged  # noqa: Y015
+
+@_typing.final
+class PairingReminded(_message.Message):
+    """PairingReminded: subject `points.pairing.reminded`: mid-month (from the 15th, Asia/Shanghai)
+    a pairing has fewer visits so far than it owes the month; published once per pairing and
+    month by volunteer-points' own schedule. The notification service reminds the family's
+    volunteers.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRING_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
+    FAMILY_NAME_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
+    ELDER_NAME_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    VISITS_DONE_FIELD_NUMBER: _builtins.int
+    VISITS_REQUIRED_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_IDS_FIELD_NUMBER: _builtins.int
+    MONTH_ENDS_FIELD_NUMBER: _builtins.int
+    pairing: _builtins.str
+    community_path: _builtins.str
+    family_id: _builtins.str
+    family_name: _builtins.str
+    elder_id: _builtins.str
+    elder_name: _builtins.str
+    month: _builtins.str
+    """Month, `YYYY-MM`."""
+    visits_done: _builtins.int
+    visits_required: _builtins.int
+    month_ends: _builtins.str
+    """The month's last day, `YYYY-MM-DD`."""
+    @_builtins.property
+    def volunteer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The volunteers of the family (who receive the reminder)."""
+
+    def __init__(
+        self,
+        *,
+        pairing: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        family_id: _builtins.str = ...,
+        family_name: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
+        elder_name: _builtins.str = ...,
+        month: _builtins.str = ...,
+        visits_done: _builtins.int = ...,
+        visits_required: _builtins.int = ...,
+        volunteer_ids: _abc.Iterable[_builtins.str] | None = ...,
+        month_ends: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "elder_name", b"elder_name", "family_id", b"family_id", "family_name", b"family_name", "month", b"month", "month_ends", b"month_ends", "pairing", b"pairing", "visits_done", b"visits_done", "visits_required", b"visits_required", "volunteer_ids", b"volunteer_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PairingReminded: _TypeAlias = PairingReminded  # noqa: Y015

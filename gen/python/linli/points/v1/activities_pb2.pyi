@@ -20,6 +20,44 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _HelpCreditState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HelpCreditStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HelpCreditState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HELP_CREDIT_STATE_UNSPECIFIED: _HelpCreditState.ValueType  # 0
+    HELP_CREDIT_STATE_CREDITED: _HelpCreditState.ValueType  # 1
+    """Points credited (perhaps fewer than the category's points: `points` says how many)."""
+    HELP_CREDIT_STATE_CAPPED: _HelpCreditState.ValueType  # 2
+    """The category's daily or monthly cap left nothing to credit."""
+    HELP_CREDIT_STATE_AWAITING_APPROVAL: _HelpCreditState.ValueType  # 3
+    """Over the resolving worker's limit: an Adjustment (`adjustment_id`) awaits a second
+    account's approval (AdjustmentService).
+    """
+    HELP_CREDIT_STATE_NOT_A_VOLUNTEER: _HelpCreditState.ValueType  # 4
+    """Not a volunteer of the community: nothing credited."""
+    HELP_CREDIT_STATE_REFUSED: _HelpCreditState.ValueType  # 5
+    """Refused for another reason (`note` says which, e.g. a funding source's budget is spent)."""
+
+class HelpCreditState(_HelpCreditState, metaclass=_HelpCreditStateEnumTypeWrapper):
+    """HelpCreditState says what became of a helper named on a resolved help request."""
+
+HELP_CREDIT_STATE_UNSPECIFIED: HelpCreditState.ValueType  # 0
+HELP_CREDIT_STATE_CREDITED: HelpCreditState.ValueType  # 1
+"""Points credited (perhaps fewer than the category's points: `points` says how many)."""
+HELP_CREDIT_STATE_CAPPED: HelpCreditState.ValueType  # 2
+"""The category's daily or monthly cap left nothing to credit."""
+HELP_CREDIT_STATE_AWAITING_APPROVAL: HelpCreditState.ValueType  # 3
+"""Over the resolving worker's limit: an Adjustment (`adjustment_id`) awaits a second
+account's approval (AdjustmentService).
+"""
+HELP_CREDIT_STATE_NOT_A_VOLUNTEER: HelpCreditState.ValueType  # 4
+"""Not a volunteer of the community: nothing credited."""
+HELP_CREDIT_STATE_REFUSED: HelpCreditState.ValueType  # 5
+"""Refused for another reason (`note` says which, e.g. a funding source's budget is spent)."""
+Global___HelpCreditState: _TypeAlias = HelpCreditState  # noqa: Y015
+
 class _SignUpState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -41,6 +79,113 @@ SIGN_UP_STATE_CONFIRMED: SignUpState.ValueType  # 3
 Global___SignUpState: _TypeAlias = SignUpState  # noqa: Y015
 
 @_typing.final
+class HelpCredit(_message.Message):
+    """HelpCredit is one helper of one resolved help request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    HELP_REQUEST_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_FIELD_NUMBER: _builtins.int
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    ADJUSTMENT_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    help_request: _builtins.str
+    """The help request's resource name (`communities/…/helpRequests/…`)."""
+    volunteer_id: _builtins.str
+    state: Global___HelpCreditState.ValueType
+    points: _builtins.int
+    """Points credited, or proposed for approval."""
+    resolved_by: _builtins.str
+    """The worker who resolved the request (empty when the event did not say)."""
+    transfer_id: _builtins.str
+    """The ledger transfer when credited."""
+    adjustment_id: _builtins.str
+    """The adjustment awaiting approval when AWAITING_APPROVAL."""
+    note: _builtins.str
+    """Why, in words, when not simply credited."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        help_request: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        state: Global___HelpCreditState.ValueType = ...,
+        points: _builtins.int = ...,
+        resolved_by: _builtins.str = ...,
+        transfer_id: _builtins.str = ...,
+        adjustment_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustment_id", b"adjustment_id", "community_path", b"community_path", "create_time", b"create_time", "help_request", b"help_request", "note", b"note", "points", b"points", "resolved_by", b"resolved_by", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HelpCredit: _TypeAlias = HelpCredit  # noqa: Y015
+
+@_typing.final
+class ListHelpCreditsRequest(_message.Message):
+    """ListHelpCreditsRequest pages through a community's help credits, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHelpCreditsRequest: _TypeAlias = ListHelpCreditsRequest  # noqa: Y015
+
+@_typing.final
+class ListHelpCreditsResponse(_message.Message):
+    """ListHelpCreditsResponse is one page."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HELP_CREDITS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def help_credits(self) -> _containers.RepeatedCompositeFieldContainer[Global___HelpCredit]: ...
+    def __init__(
+        self,
+        *,
+        help_credits: _abc.Iterable[Global___HelpCredit] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["help_credits", b"help_credits", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHelpCreditsResponse: _TypeAlias = ListHelpCreditsResponse  # noqa: Y015
+
+@_typing.final
 class TaskCategory(_message.Message):
     """TaskCategory is a kind of volunteer work and its points rule."""
 
@@ -54,6 +199,7 @@ class TaskCategory(_message.Message):
     DAILY_CAP_FIELD_NUMBER: _builtins.int
     MONTHLY_CAP_FIELD_NUMBER: _builtins.int
     PLACEHOLDER_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     slug: _builtins.str
     """e.g. `governance`, `mediating-disputes`."""
@@ -66,6 +212,10 @@ class TaskCategory(_message.Message):
     monthly_cap: _builtins.int
     placeholder: _builtins.bool
     """True for the four categories the source article does not name (plausible fillers)."""
+    funding_source: _builtins.str
+    """The funding source this category's points are issued from (FundingService); empty: the
+    community's default source. An unknown source is NOT_FOUND.
+    """
     def __init__(
         self,
         *,
@@ -77,10 +227,11 @@ class TaskCategory(_message.Message):
         daily_cap: _builtins.int = ...,
         monthly_cap: _builtins.int = ...,
         placeholder: _builtins.bool = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "daily_cap", b"daily_cap", "default_points", b"default_points", "display_name", b"display_name", "display_name_en", b"display_name_en", "monthly_cap", b"monthly_cap", "placeholder", b"placeholder", "slug", b"slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "daily_cap", b"daily_cap", "default_points", b"default_points", "display_name", b"display_name", "display_name_en", b"display_name_en", "funding_source", b"funding_source", "monthly_cap", b"monthly_cap", "placeholder", b"placeholder", "slug", b"slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

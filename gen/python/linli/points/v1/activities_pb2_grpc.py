@@ -29,8 +29,11 @@ class ActivityServiceStub:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -77,14 +80,22 @@ class ActivityServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.FromString,
                 _registered_method=True)
+        self.ListHelpCredits = channel.unary_unary(
+                '/linli.points.v1.ActivityService/ListHelpCredits',
+                request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.FromString,
+                _registered_method=True)
 
 
 class ActivityServiceServicer:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -144,6 +155,18 @@ class ActivityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHelpCredits(self, request, context):
+        """ListHelpCredits lists what became of each helper named when a help request was resolved
+        (notification's `notification.help_request.credited` event), newest first: credited
+        within the `helping-people-in-difficulty` category's caps, held for a second approval
+        (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+        of the community, nothing left under the caps). Readable by operators and the party
+        committee within scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ActivityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +205,11 @@ def add_ActivityServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.SerializeToString,
             ),
+            'ListHelpCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHelpCredits,
+                    request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.points.v1.ActivityService', rpc_method_handlers)
@@ -194,8 +222,11 @@ class ActivityService:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -380,6 +411,33 @@ class ActivityService:
             '/linli.points.v1.ActivityService/ConfirmCompletion',
             linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHelpCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.ActivityService/ListHelpCredits',
+            linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_activities__pb2.ListHelpCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,8 +30,11 @@ class ActivityServiceStub:
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -64,14 +67,25 @@ class ActivityServiceStub:
     confirming again credits nothing more. A volunteer who did not check in is
     FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
     """
+    ListHelpCredits: _grpc.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]
+    """ListHelpCredits lists what became of each helper named when a help request was resolved
+    (notification's `notification.help_request.credited` event), newest first: credited
+    within the `helping-people-in-difficulty` category's caps, held for a second approval
+    (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+    of the community, nothing left under the caps). Readable by operators and the party
+    committee within scope.
+    """
 
 @_typing.type_check_only
 class ActivityServiceAsyncStub(ActivityServiceStub):
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -101,13 +115,24 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
     confirming again credits nothing more. A volunteer who did not check in is
     FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
     """
+    ListHelpCredits: _aio.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]  # type: ignore[assignment]
+    """ListHelpCredits lists what became of each helper named when a help request was resolved
+    (notification's `notification.help_request.credited` event), newest first: credited
+    within the `helping-people-in-difficulty` category's caps, held for a second approval
+    (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+    of the community, nothing left under the caps). Readable by operators and the party
+    committee within scope.
+    """
 
 class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
     """ActivityService: what earns points. A community worker publishes an activity in a task
     category; volunteers sign up and receive a one-time check-in code; at the activity they check
     in with it; afterwards a worker confirms who completed it, and only then are points credited
-    (a ledger transfer from `system/issuance`, id `activity:{activity_id}:{volunteer_id}`, and a
-    `points.points.credited` event, in one transaction).
+    (a ledger transfer from the category's funding source — `funding/{source_id}`, see
+    FundingService — or from `system/issuance` in a community without sources; id
+    `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
+    transaction). A source whose budget is spent refuses the confirmation (FAILED_PRECONDITION,
+    FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
     (or wider); a volunteer may sign up and check in themself.
@@ -176,6 +201,20 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
         """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
         confirming again credits nothing more. A volunteer who did not check in is
         FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+        """
+
+    @_abc_1.abstractmethod
+    def ListHelpCredits(
+        self,
+        request: _activities_pb2.ListHelpCreditsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_activities_pb2.ListHelpCreditsResponse, _abc.Awaitable[_activities_pb2.ListHelpCreditsResponse]]:
+        """ListHelpCredits lists what became of each helper named when a help request was resolved
+        (notification's `notification.help_request.credited` event), newest first: credited
+        within the `helping-people-in-difficulty` category's caps, held for a second approval
+        (an Adjustment) when the resolving worker is over their limit, or refused (not a volunteer
+        of the community, nothing left under the caps). Readable by operators and the party
+        committee within scope.
         """
 
 def add_ActivityServiceServicer_to_server(servicer: ActivityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!linli/points/v1/adjustments.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\nAdjustment\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .linli.points.v1.AdjustmentState\x12\x13\n\x0bproposed_by\x18\x07 \x01(\t\x12\x12\n\ndecided_by\x18\x08 \x01(\t\x12\x13\n\x0btransfer_id\x18\t \x01(\t\x12\x30\n\x0cpropose_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x18ProposeAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"L\n\x19ProposeAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"I\n\x18\x41pproveAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\"L\n\x19\x41pproveAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"H\n\x17RejectAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\"K\n\x18RejectAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"W\n\x16ListAdjustmentsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x17ListAdjustmentsResponse\x12\x30\n\x0b\x61\x64justments\x18\x01 \x03(\x0b\x32\x1b.linli.points.v1.Adjustment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x90\x01\n\x0f\x41\x64justmentState\x12 \n\x1c\x41\x44JUSTMENT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_PROPOSED\x10\x01\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_APPROVED\x10\x02\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_REJECTED\x10\x03\x32\xba\x03\n\x11\x41\x64justmentService\x12j\n\x11ProposeAdjustment\x12).linli.points.v1.ProposeAdjustmentRequest\x1a*.linli.points.v1.ProposeAdjustmentResponse\x12j\n\x11\x41pproveAdjustment\x12).linli.points.v1.ApproveAdjustmentRequest\x1a*.linli.points.v1.ApproveAdjustmentResponse\x12g\n\x10RejectAdjustment\x12(.linli.points.v1.RejectAdjustmentRequest\x1a).linli.points.v1.RejectAdjustmentResponse\x12\x64\n\x0fListAdjustments\x12\'.linli.points.v1.ListAdjustmentsRequest\x1a(.linli.points.v1.ListAdjustmentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!linli/points/v1/adjustments.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x02\n\nAdjustment\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .linli.points.v1.AdjustmentState\x12\x13\n\x0bproposed_by\x18\x07 \x01(\t\x12\x12\n\ndecided_by\x18\x08 \x01(\t\x12\x13\n\x0btransfer_id\x18\t \x01(\t\x12\x30\n\x0cpropose_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\x12\x16\n\x0e\x66unding_source\x18\x0e \x01(\t\"\x97\x01\n\x18ProposeAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x66unding_source\x18\x06 \x01(\t\"L\n\x19ProposeAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"I\n\x18\x41pproveAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\"L\n\x19\x41pproveAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"H\n\x17RejectAdjustmentRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x15\n\radjustment_id\x18\x02 \x01(\t\"K\n\x18RejectAdjustmentResponse\x12/\n\nadjustment\x18\x01 \x01(\x0b\x32\x1b.linli.points.v1.Adjustment\"W\n\x16ListAdjustmentsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x17ListAdjustmentsResponse\x12\x30\n\x0b\x61\x64justments\x18\x01 \x03(\x0b\x32\x1b.linli.points.v1.Adjustment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x90\x01\n\x0f\x41\x64justmentState\x12 \n\x1c\x41\x44JUSTMENT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_PROPOSED\x10\x01\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_APPROVED\x10\x02\x12\x1d\n\x19\x41\x44JUSTMENT_STATE_REJECTED\x10\x03\x32\xba\x03\n\x11\x41\x64justmentService\x12j\n\x11ProposeAdjustment\x12).linli.points.v1.ProposeAdjustmentRequest\x1a*.linli.points.v1.ProposeAdjustmentResponse\x12j\n\x11\x41pproveAdjustment\x12).linli.points.v1.ApproveAdjustmentRequest\x1a*.linli.points.v1.ApproveAdjustmentResponse\x12g\n\x10RejectAdjustment\x12(.linli.points.v1.RejectAdjustmentRequest\x1a).linli.points.v1.RejectAdjustmentResponse\x12\x64\n\x0fListAdjustments\x12\'.linli.points.v1.ListAdjustmentsRequest\x1a(.linli.points.v1.ListAdjustmentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.points.v1.adjustments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ADJUSTMENTSTATE']._serialized_start=1116
-  _globals['_ADJUSTMENTSTATE']._serialized_end=1260
+  _globals['_ADJUSTMENTSTATE']._serialized_start=1199
+  _globals['_ADJUSTMENTSTATE']._serialized_end=1343
   _globals['_ADJUSTMENT']._serialized_start=88
-  _globals['_ADJUSTMENT']._serialized_end=411
-  _globals['_PROPOSEADJUSTMENTREQUEST']._serialized_start=413
-  _globals['_PROPOSEADJUSTMENTREQUEST']._serialized_end=540
-  _globals['_PROPOSEADJUSTMENTRESPONSE']._serialized_start=542
-  _globals['_PROPOSEADJUSTMENTRESPONSE']._serialized_end=618
-  _globals['_APPROVEADJUSTMENTREQUEST']._serialized_start=620
-  _globals['_APPROVEADJUSTMENTREQUEST']._serialized_end=693
-  _globals['_APPROVEADJUSTMENTRESPONSE']._serialized_start=695
-  _globals['_APPROVEADJUSTMENTRESPONSE']._serialized_end=771
-  _globals['_REJECTADJUSTMENTREQUEST']._serialized_start=773
-  _globals['_REJECTADJUSTMENTREQUEST']._serialized_end=845
-  _globals['_REJECTADJUSTMENTRESPONSE']._serialized_start=847
-  _globals['_REJECTADJUSTMENTRESPONSE']._serialized_end=922
-  _globals['_LISTADJUSTMENTSREQUEST']._serialized_start=924
-  _globals['_LISTADJUSTMENTSREQUEST']._serialized_end=1011
-  _globals['_LISTADJUSTMENTSRESPONSE']._serialized_start=1013
-  _globals['_LISTADJUSTMENTSRESPONSE']._serialized_end=1113
-  _globals['_ADJUSTMENTSERVICE']._serialized_start=1263
-  _globals['_ADJUSTMENTSERVICE']._serialized_end=1705
+  _globals['_ADJUSTMENT']._serialized_end=469
+  _globals['_PROPOSEADJUSTMENTREQUEST']._serialized_start=472
+  _globals['_PROPOSEADJUSTMENTREQUEST']._serialized_end=623
+  _globals['_PROPOSEADJUSTMENTRESPONSE']._serialized_start=625
+  _globals['_PROPOSEADJUSTMENTRESPONSE']._serialized_end=701
+  _globals['_APPROVEADJUSTMENTREQUEST']._serialized_start=703
+  _globals['_APPROVEADJUSTMENTREQUEST']._serialized_end=776
+  _globals['_APPROVEADJUSTMENTRESPONSE']._serialized_start=778
+  _globals['_APPROVEADJUSTMENTRESPONSE']._serialized_end=854
+  _globals['_REJECTADJUSTMENTREQUEST']._serialized_start=856
+  _globals['_REJECTADJUSTMENTREQUEST']._serialized_end=928
+  _globals['_REJECTADJUSTMENTRESPONSE']._serialized_start=930
+  _globals['_REJECTADJUSTMENTRESPONSE']._serialized_end=1005
+  _globals['_LISTADJUSTMENTSREQUEST']._serialized_start=1007
+  _globals['_LISTADJUSTMENTSREQUEST']._serialized_end=1094
+  _globals['_LISTADJUSTMENTSRESPONSE']._serialized_start=1096
+  _globals['_LISTADJUSTMENTSRESPONSE']._serialized_end=1196
+  _globals['_ADJUSTMENTSERVICE']._serialized_start=1346
+  _globals['_ADJUSTMENTSERVICE']._serialized_end=1788
 # @@protoc_insertion_point(module_scope)

@@ -57,6 +57,9 @@ class Adjustment(_message.Message):
     TRANSFER_ID_FIELD_NUMBER: _builtins.int
     PROPOSE_TIME_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     adjustment_id: _builtins.str
     volunteer_id: _builtins.str
@@ -68,6 +71,19 @@ class Adjustment(_message.Message):
     decided_by: _builtins.str
     transfer_id: _builtins.str
     """The ledger transfer, once approved."""
+    category: _builtins.str
+    """The task category the points are for, when the adjustment credits work the service
+    held for approval (a help request credit over the resolving worker's limit): the
+    approved transfer then counts towards that category's caps. Empty for manual corrections.
+    """
+    source: _builtins.str
+    """What earned the points when the service proposed it (the help request's name); empty for
+    manual corrections.
+    """
+    funding_source: _builtins.str
+    """The funding source a credit draws on, or a debit returns to (FundingService); empty: a
+    credit draws on the community's default source, a debit returns to `system/issuance`.
+    """
     @_builtins.property
     def propose_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -86,10 +102,13 @@ class Adjustment(_message.Message):
         transfer_id: _builtins.str = ...,
         propose_time: _timestamp_pb2.Timestamp | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
+        category: _builtins.str = ...,
+        source: _builtins.str = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "propose_time", b"propose_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustment_id", b"adjustment_id", "community_path", b"community_path", "decide_time", b"decide_time", "decided_by", b"decided_by", "points", b"points", "propose_time", b"propose_time", "proposed_by", b"proposed_by", "reason", b"reason", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustment_id", b"adjustment_id", "category", b"category", "community_path", b"community_path", "decide_time", b"decide_time", "decided_by", b"decided_by", "funding_source", b"funding_source", "points", b"points", "propose_time", b"propose_time", "proposed_by", b"proposed_by", "reason", b"reason", "source", b"source", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -106,6 +125,7 @@ class ProposeAdjustmentRequest(_message.Message):
     VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
     POINTS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FUNDING_SOURCE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     adjustment_id: _builtins.str
     volunteer_id: _builtins.str
@@ -113,6 +133,11 @@ class ProposeAdjustmentRequest(_message.Message):
     """-100 000 … 100 000, not 0."""
     reason: _builtins.str
     """Required, up to 200 characters."""
+    funding_source: _builtins.str
+    """Optional: the funding source to draw on (a credit) or return to (a debit); an unknown
+    source is NOT_FOUND. A debit returned to a source must be points it issued (approving is
+    FAILED_PRECONDITION, SOURCE_POINTS_SHORT, otherwise).
+    """
     def __init__(
         self,
         *,
@@ -121,10 +146,11 @@ class ProposeAdjustmentRequest(_message.Message):
         volunteer_id: _builtins.str = ...,
         points: _builtins.int = ...,
         reason: _builtins.str = ...,
+        funding_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustment_id", b"adjustment_id", "community_path", b"community_path", "points", b"points", "reason", b"reason", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustment_id", b"adjustment_id", "community_path", b"community_path", "funding_source", b"funding_source", "points", b"points", "reason", b"reason", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,8 +27,14 @@ if _version_not_supported:
 
 class AdjustmentServiceStub:
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
@@ -64,8 +70,14 @@ class AdjustmentServiceStub:
 
 class AdjustmentServiceServicer:
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
@@ -135,8 +147,14 @@ def add_AdjustmentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AdjustmentService:
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).

@@ -28,8 +28,14 @@ GRPC_VERSION: str
 
 class AdjustmentServiceStub:
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
@@ -56,8 +62,14 @@ class AdjustmentServiceStub:
 @_typing.type_check_only
 class AdjustmentServiceAsyncStub(AdjustmentServiceStub):
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).
@@ -80,8 +92,14 @@ class AdjustmentServiceAsyncStub(AdjustmentServiceStub):
 
 class AdjustmentServiceServicer(metaclass=_abc_1.ABCMeta):
     """AdjustmentService: manual corrections of a volunteer's points. One operator proposes, a
-    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from
-    `system/issuance` for a credit, back to it for a debit). Nothing is ever edited.
+    second approves; only then is a ledger transfer made (`adjustment:{adjustment_id}`: from the
+    funding source for a credit — the one named, else the community's default, else
+    `system/issuance` — and back to the source named, else `system/issuance`, for a debit).
+    Nothing is ever edited.
+
+    The service proposes adjustments itself for credits it may not make alone: a help request's
+    helpers over the resolving worker's limit (ActivityService.ListHelpCredits) are proposed in
+    that worker's name, so another account must approve them.
 
     Scope and errors as in VolunteerService; proposing and deciding need community_worker (or
     wider). The approver must not be the proposer (FAILED_PRECONDITION, reason SAME_APPROVER).

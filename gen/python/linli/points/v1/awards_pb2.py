@@ -22,36 +22,49 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from linli.events.v1 import points_pb2 as linli_dot_events_dot_v1_dot_points__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/points/v1/awards.proto\x12\x0flinli.points.v1\x1a\x1clinli/events/v1/points.proto\"Z\n\x07Ranking\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x15\n\rpoints_earned\x18\x04 \x01(\x03\"\xb6\x01\n\x05\x41ward\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04year\x18\x03 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12(\n\x04tier\x18\x06 \x01(\x0e\x32\x1a.linli.events.v1.AwardTier\x12\x0c\n\x04rank\x18\x07 \x01(\x05\x12\x15\n\rpoints_earned\x18\x08 \x01(\x03\"u\n\x13ListRankingsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x14ListRankingsResponse\x12*\n\x08rankings\x18\x01 \x03(\x0b\x32\x18.linli.points.v1.Ranking\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xbe\x01\n\x10\x43loseYearRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x12\n\ngold_count\x18\x03 \x01(\x05\x12\x14\n\x0csilver_count\x18\x04 \x01(\x05\x12\x14\n\x0c\x62ronze_count\x18\x05 \x01(\x05\x12\x14\n\x0cgold_percent\x18\x06 \x01(\x05\x12\x16\n\x0esilver_percent\x18\x07 \x01(\x05\x12\x16\n\x0e\x62ronze_percent\x18\x08 \x01(\x05\"Q\n\x11\x43loseYearResponse\x12&\n\x06\x61wards\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Award\x12\x14\n\x0cnewly_closed\x18\x02 \x01(\x08\"`\n\x11ListAwardsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"U\n\x12ListAwardsResponse\x12&\n\x06\x61wards\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Award\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x13\x45xportAwardsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\"=\n\x14\x45xportAwardsResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x13\n\x0b\x63sv_content\x18\x02 \x01(\x0c\x32\xf3\x02\n\x0c\x41wardService\x12[\n\x0cListRankings\x12$.linli.points.v1.ListRankingsRequest\x1a%.linli.points.v1.ListRankingsResponse\x12R\n\tCloseYear\x12!.linli.points.v1.CloseYearRequest\x1a\".linli.points.v1.CloseYearResponse\x12U\n\nListAwards\x12\".linli.points.v1.ListAwardsRequest\x1a#.linli.points.v1.ListAwardsResponse\x12[\n\x0c\x45xportAwards\x12$.linli.points.v1.ExportAwardsRequest\x1a%.linli.points.v1.ExportAwardsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/points/v1/awards.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clinli/events/v1/points.proto\"\x89\x01\n\tYearClose\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x11\n\tclosed_by\x18\x03 \x01(\t\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bissuer_name\x18\x05 \x01(\t\"~\n\x0eRewardHandover\x12\x0c\n\x04item\x18\x01 \x01(\t\x12\x13\n\x0breceived_by\x18\x02 \x01(\t\x12\x16\n\x0ehanded_over_by\x18\x03 \x01(\t\x12\x31\n\rhandover_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x07Ranking\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x15\n\rpoints_earned\x18\x04 \x01(\x03\"\xe7\x01\n\x05\x41ward\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04year\x18\x03 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12(\n\x04tier\x18\x06 \x01(\x0e\x32\x1a.linli.events.v1.AwardTier\x12\x0c\n\x04rank\x18\x07 \x01(\x05\x12\x15\n\rpoints_earned\x18\x08 \x01(\x03\x12/\n\x06reward\x18\t \x01(\x0b\x32\x1f.linli.points.v1.RewardHandover\"u\n\x13ListRankingsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x14ListRankingsResponse\x12*\n\x08rankings\x18\x01 \x03(\x0b\x32\x18.linli.points.v1.Ranking\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd3\x01\n\x10\x43loseYearRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x12\n\ngold_count\x18\x03 \x01(\x05\x12\x14\n\x0csilver_count\x18\x04 \x01(\x05\x12\x14\n\x0c\x62ronze_count\x18\x05 \x01(\x05\x12\x14\n\x0cgold_percent\x18\x06 \x01(\x05\x12\x16\n\x0esilver_percent\x18\x07 \x01(\x05\x12\x16\n\x0e\x62ronze_percent\x18\x08 \x01(\x05\x12\x13\n\x0bissuer_name\x18\t \x01(\t\"\x81\x01\n\x11\x43loseYearResponse\x12&\n\x06\x61wards\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Award\x12\x14\n\x0cnewly_closed\x18\x02 \x01(\x08\x12.\n\nyear_close\x18\x03 \x01(\x0b\x32\x1a.linli.points.v1.YearClose\"`\n\x11ListAwardsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x85\x01\n\x12ListAwardsResponse\x12&\n\x06\x61wards\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Award\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12.\n\nyear_close\x18\x03 \x01(\x0b\x32\x1a.linli.points.v1.YearClose\";\n\x13\x45xportAwardsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\"=\n\x14\x45xportAwardsResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x13\n\x0b\x63sv_content\x18\x02 \x01(\x0c\"X\n\x1aGetAwardCertificateRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\"T\n\x1bGetAwardCertificateResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x13\n\x0bpdf_content\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\xaf\x01\n\x1bRecordRewardHandoverRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04year\x18\x02 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0c\n\x04item\x18\x04 \x01(\t\x12\x13\n\x0breceived_by\x18\x05 \x01(\t\x12\x31\n\rhandover_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x1cRecordRewardHandoverResponse\x12%\n\x05\x61ward\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Award2\xda\x04\n\x0c\x41wardService\x12[\n\x0cListRankings\x12$.linli.points.v1.ListRankingsRequest\x1a%.linli.points.v1.ListRankingsResponse\x12R\n\tCloseYear\x12!.linli.points.v1.CloseYearRequest\x1a\".linli.points.v1.CloseYearResponse\x12U\n\nListAwards\x12\".linli.points.v1.ListAwardsRequest\x1a#.linli.points.v1.ListAwardsResponse\x12[\n\x0c\x45xportAwards\x12$.linli.points.v1.ExportAwardsRequest\x1a%.linli.points.v1.ExportAwardsResponse\x12p\n\x13GetAwardCertificate\x12+.linli.points.v1.GetAwardCertificateRequest\x1a,.linli.points.v1.GetAwardCertificateResponse\x12s\n\x14RecordRewardHandover\x12,.linli.points.v1.RecordRewardHandoverRequest\x1a-.linli.points.v1.RecordRewardHandoverResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.points.v1.awards_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RANKING']._serialized_start=79
-  _globals['_RANKING']._serialized_end=169
-  _globals['_AWARD']._serialized_start=172
-  _globals['_AWARD']._serialized_end=354
-  _globals['_LISTRANKINGSREQUEST']._serialized_start=356
-  _globals['_LISTRANKINGSREQUEST']._serialized_end=473
-  _globals['_LISTRANKINGSRESPONSE']._serialized_start=475
-  _globals['_LISTRANKINGSRESPONSE']._serialized_end=566
-  _globals['_CLOSEYEARREQUEST']._serialized_start=569
-  _globals['_CLOSEYEARREQUEST']._serialized_end=759
-  _globals['_CLOSEYEARRESPONSE']._serialized_start=761
-  _globals['_CLOSEYEARRESPONSE']._serialized_end=842
-  _globals['_LISTAWARDSREQUEST']._serialized_start=844
-  _globals['_LISTAWARDSREQUEST']._serialized_end=940
-  _globals['_LISTAWARDSRESPONSE']._serialized_start=942
-  _globals['_LISTAWARDSRESPONSE']._serialized_end=1027
-  _globals['_EXPORTAWARDSREQUEST']._serialized_start=1029
-  _globals['_EXPORTAWARDSREQUEST']._serialized_end=1088
-  _globals['_EXPORTAWARDSRESPONSE']._serialized_start=1090
-  _globals['_EXPORTAWARDSRESPONSE']._serialized_end=1151
-  _globals['_AWARDSERVICE']._serialized_start=1154
-  _globals['_AWARDSERVICE']._serialized_end=1525
+  _globals['_YEARCLOSE']._serialized_start=113
+  _globals['_YEARCLOSE']._serialized_end=250
+  _globals['_REWARDHANDOVER']._serialized_start=252
+  _globals['_REWARDHANDOVER']._serialized_end=378
+  _globals['_RANKING']._serialized_start=380
+  _globals['_RANKING']._serialized_end=470
+  _globals['_AWARD']._serialized_start=473
+  _globals['_AWARD']._serialized_end=704
+  _globals['_LISTRANKINGSREQUEST']._serialized_start=706
+  _globals['_LISTRANKINGSREQUEST']._serialized_end=823
+  _globals['_LISTRANKINGSRESPONSE']._serialized_start=825
+  _globals['_LISTRANKINGSRESPONSE']._serialized_end=916
+  _globals['_CLOSEYEARREQUEST']._serialized_start=919
+  _globals['_CLOSEYEARREQUEST']._serialized_end=1130
+  _globals['_CLOSEYEARRESPONSE']._serialized_start=1133
+  _globals['_CLOSEYEARRESPONSE']._serialized_end=1262
+  _globals['_LISTAWARDSREQUEST']._serialized_start=1264
+  _globals['_LISTAWARDSREQUEST']._serialized_end=1360
+  _globals['_LISTAWARDSRESPONSE']._serialized_start=1363
+  _globals['_LISTAWARDSRESPONSE']._serialized_end=1496
+  _globals['_EXPORTAWARDSREQUEST']._serialized_start=1498
+  _globals['_EXPORTAWARDSREQUEST']._serialized_end=1557
+  _globals['_EXPORTAWARDSRESPONSE']._serialized_start=1559
+  _globals['_EXPORTAWARDSRESPONSE']._serialized_end=1620
+  _globals['_GETAWARDCERTIFICATEREQUEST']._serialized_start=1622
+  _globals['_GETAWARDCERTIFICATEREQUEST']._serialized_end=1710
+  _globals['_GETAWARDCERTIFICATERESPONSE']._serialized_start=1712
+  _globals['_GETAWARDCERTIFICATERESPONSE']._serialized_end=1796
+  _globals['_RECORDREWARDHANDOVERREQUEST']._serialized_start=1799
+  _globals['_RECORDREWARDHANDOVERREQUEST']._serialized_end=1974
+  _globals['_RECORDREWARDHANDOVERRESPONSE']._serialized_start=1976
+  _globals['_RECORDREWARDHANDOVERRESPONSE']._serialized_end=2045
+  _globals['_AWARDSERVICE']._serialized_start=2048
+  _globals['_AWARDSERVICE']._serialized_end=2650
 # @@protoc_insertion_point(module_scope)

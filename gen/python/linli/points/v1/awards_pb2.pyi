@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from linli.events.v1 import points_pb2 as _points_pb2
 import builtins as _builtins
@@ -18,6 +19,76 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class YearClose(_message.Message):
+    """YearClose is a community's closed year."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    CLOSED_BY_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    ISSUER_NAME_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    year: _builtins.int
+    closed_by: _builtins.str
+    """The account that closed it (empty for closes made before this was recorded)."""
+    issuer_name: _builtins.str
+    """In whose name the certificates are given (empty: the community, by its path)."""
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        year: _builtins.int = ...,
+        closed_by: _builtins.str = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        issuer_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed_by", b"closed_by", "community_path", b"community_path", "issuer_name", b"issuer_name", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___YearClose: _TypeAlias = YearClose  # noqa: Y015
+
+@_typing.final
+class RewardHandover(_message.Message):
+    """RewardHandover is a material reward given to an award's volunteer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_FIELD_NUMBER: _builtins.int
+    RECEIVED_BY_FIELD_NUMBER: _builtins.int
+    HANDED_OVER_BY_FIELD_NUMBER: _builtins.int
+    HANDOVER_TIME_FIELD_NUMBER: _builtins.int
+    item: _builtins.str
+    """What was given, e.g. `米面油礼包`."""
+    received_by: _builtins.str
+    """Who received it (the volunteer, or who took it for them)."""
+    handed_over_by: _builtins.str
+    """The account that handed it over (recorded from the caller)."""
+    @_builtins.property
+    def handover_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        item: _builtins.str = ...,
+        received_by: _builtins.str = ...,
+        handed_over_by: _builtins.str = ...,
+        handover_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["handover_time", b"handover_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["handed_over_by", b"handed_over_by", "handover_time", b"handover_time", "item", b"item", "received_by", b"received_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewardHandover: _TypeAlias = RewardHandover  # noqa: Y015
 
 @_typing.final
 class Ranking(_message.Message):
@@ -63,6 +134,7 @@ class Award(_message.Message):
     TIER_FIELD_NUMBER: _builtins.int
     RANK_FIELD_NUMBER: _builtins.int
     POINTS_EARNED_FIELD_NUMBER: _builtins.int
+    REWARD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`{community_path}/awards/{year}/{volunteer_id}`."""
     community_path: _builtins.str
@@ -72,6 +144,10 @@ class Award(_message.Message):
     tier: _points_pb2.AwardTier.ValueType
     rank: _builtins.int
     points_earned: _builtins.int
+    @_builtins.property
+    def reward(self) -> Global___RewardHandover:
+        """The material reward, once handed over."""
+
     def __init__(
         self,
         *,
@@ -83,10 +159,11 @@ class Award(_message.Message):
         tier: _points_pb2.AwardTier.ValueType = ...,
         rank: _builtins.int = ...,
         points_earned: _builtins.int = ...,
+        reward: Global___RewardHandover | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reward", b"reward"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "display_name", b"display_name", "name", b"name", "points_earned", b"points_earned", "rank", b"rank", "tier", b"tier", "volunteer_id", b"volunteer_id", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "display_name", b"display_name", "name", b"name", "points_earned", b"points_earned", "rank", b"rank", "reward", b"reward", "tier", b"tier", "volunteer_id", b"volunteer_id", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -166,6 +243,7 @@ class CloseYearRequest(_message.Message):
     GOLD_PERCENT_FIELD_NUMBER: _builtins.int
     SILVER_PERCENT_FIELD_NUMBER: _builtins.int
     BRONZE_PERCENT_FIELD_NUMBER: _builtins.int
+    ISSUER_NAME_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     year: _builtins.int
     gold_count: _builtins.int
@@ -176,6 +254,10 @@ class CloseYearRequest(_message.Message):
     """Or shares of the ranked volunteers per tier, 0 … 100 (not together with counts)."""
     silver_percent: _builtins.int
     bronze_percent: _builtins.int
+    issuer_name: _builtins.str
+    """In whose name the certificates are given, e.g. `中共枫树社区委员会　枫树社区居民委员会`
+    (optional, up to 100 characters; a repeated close must give the same or none).
+    """
     def __init__(
         self,
         *,
@@ -187,10 +269,11 @@ class CloseYearRequest(_message.Message):
         gold_percent: _builtins.int = ...,
         silver_percent: _builtins.int = ...,
         bronze_percent: _builtins.int = ...,
+        issuer_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bronze_count", b"bronze_count", "bronze_percent", b"bronze_percent", "community_path", b"community_path", "gold_count", b"gold_count", "gold_percent", b"gold_percent", "silver_count", b"silver_count", "silver_percent", b"silver_percent", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bronze_count", b"bronze_count", "bronze_percent", b"bronze_percent", "community_path", b"community_path", "gold_count", b"gold_count", "gold_percent", b"gold_percent", "issuer_name", b"issuer_name", "silver_count", b"silver_count", "silver_percent", b"silver_percent", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -204,19 +287,25 @@ class CloseYearResponse(_message.Message):
 
     AWARDS_FIELD_NUMBER: _builtins.int
     NEWLY_CLOSED_FIELD_NUMBER: _builtins.int
+    YEAR_CLOSE_FIELD_NUMBER: _builtins.int
     newly_closed: _builtins.bool
     """False when the year had been closed before."""
     @_builtins.property
     def awards(self) -> _containers.RepeatedCompositeFieldContainer[Global___Award]: ...
+    @_builtins.property
+    def year_close(self) -> Global___YearClose:
+        """Who closed it and when."""
+
     def __init__(
         self,
         *,
         awards: _abc.Iterable[Global___Award] | None = ...,
         newly_closed: _builtins.bool = ...,
+        year_close: Global___YearClose | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["year_close", b"year_close"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["awards", b"awards", "newly_closed", b"newly_closed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awards", b"awards", "newly_closed", b"newly_closed", "year_close", b"year_close"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -260,18 +349,24 @@ class ListAwardsResponse(_message.Message):
 
     AWARDS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    YEAR_CLOSE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     @_builtins.property
     def awards(self) -> _containers.RepeatedCompositeFieldContainer[Global___Award]: ...
+    @_builtins.property
+    def year_close(self) -> Global___YearClose:
+        """The close (unset before the year is closed)."""
+
     def __init__(
         self,
         *,
         awards: _abc.Iterable[Global___Award] | None = ...,
         next_page_token: _builtins.str = ...,
+        year_close: Global___YearClose | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["year_close", b"year_close"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["awards", b"awards", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awards", b"awards", "next_page_token", b"next_page_token", "year_close", b"year_close"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -325,3 +420,122 @@ class ExportAwardsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportAwardsResponse: _TypeAlias = ExportAwardsResponse  # noqa: Y015
+
+@_typing.final
+class GetAwardCertificateRequest(_message.Message):
+    """GetAwardCertificateRequest names the award."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    year: _builtins.int
+    volunteer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        year: _builtins.int = ...,
+        volunteer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "volunteer_id", b"volunteer_id", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAwardCertificateRequest: _TypeAlias = GetAwardCertificateRequest  # noqa: Y015
+
+@_typing.final
+class GetAwardCertificateResponse(_message.Message):
+    """GetAwardCertificateResponse carries the PDF."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILENAME_FIELD_NUMBER: _builtins.int
+    PDF_CONTENT_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    filename: _builtins.str
+    """Suggested file name, e.g. `fengshu-2026-gold-v-007.pdf`."""
+    pdf_content: _builtins.bytes
+    sha256: _builtins.str
+    """Lowercase hex SHA-256 of `pdf_content`."""
+    def __init__(
+        self,
+        *,
+        filename: _builtins.str = ...,
+        pdf_content: _builtins.bytes = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "pdf_content", b"pdf_content", "sha256", b"sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAwardCertificateResponse: _TypeAlias = GetAwardCertificateResponse  # noqa: Y015
+
+@_typing.final
+class RecordRewardHandoverRequest(_message.Message):
+    """RecordRewardHandoverRequest says what was given to whom."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    RECEIVED_BY_FIELD_NUMBER: _builtins.int
+    HANDOVER_TIME_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    year: _builtins.int
+    volunteer_id: _builtins.str
+    item: _builtins.str
+    """Required, up to 200 characters."""
+    received_by: _builtins.str
+    """Required, up to 100 characters."""
+    @_builtins.property
+    def handover_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional; default now."""
+
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        year: _builtins.int = ...,
+        volunteer_id: _builtins.str = ...,
+        item: _builtins.str = ...,
+        received_by: _builtins.str = ...,
+        handover_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["handover_time", b"handover_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "handover_time", b"handover_time", "item", b"item", "received_by", b"received_by", "volunteer_id", b"volunteer_id", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordRewardHandoverRequest: _TypeAlias = RecordRewardHandoverRequest  # noqa: Y015
+
+@_typing.final
+class RecordRewardHandoverResponse(_message.Message):
+    """RecordRewardHandoverResponse carries the award with its reward."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AWARD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def award(self) -> Global___Award: ...
+    def __init__(
+        self,
+        *,
+        award: Global___Award | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["award", b"award"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["award", b"award"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordRewardHandoverResponse: _TypeAlias = RecordRewardHandoverResponse  # noqa: Y015

@@ -37,7 +37,13 @@ class AwardServiceStub:
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     def __init__(self, channel):
@@ -66,6 +72,16 @@ class AwardServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.FromString,
                 _registered_method=True)
+        self.GetAwardCertificate = channel.unary_unary(
+                '/linli.points.v1.AwardService/GetAwardCertificate',
+                request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateResponse.FromString,
+                _registered_method=True)
+        self.RecordRewardHandover = channel.unary_unary(
+                '/linli.points.v1.AwardService/RecordRewardHandover',
+                request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.FromString,
+                _registered_method=True)
 
 
 class AwardServiceServicer:
@@ -80,7 +96,13 @@ class AwardServiceServicer:
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     def ListRankings(self, request, context):
@@ -114,6 +136,25 @@ class AwardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAwardCertificate(self, request, context):
+        """GetAwardCertificate returns an award's certificate (a PDF). NOT_FOUND for a volunteer
+        without an award that year; FAILED_PRECONDITION (reason NO_CJK_FONT) when the server has
+        no font with Chinese characters to draw it with (the message says how to install one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordRewardHandover(self, request, context):
+        """RecordRewardHandover records that an award's material reward was handed over: what, to
+        whom, when (default: now; not in the future, not before the close); the caller is recorded
+        as who handed it over. Repeating it with the same item and recipient returns the record;
+        another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AwardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +178,16 @@ def add_AwardServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.SerializeToString,
             ),
+            'GetAwardCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAwardCertificate,
+                    request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateResponse.SerializeToString,
+            ),
+            'RecordRewardHandover': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRewardHandover,
+                    request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.points.v1.AwardService', rpc_method_handlers)
@@ -157,7 +208,13 @@ class AwardService:
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     @staticmethod
@@ -258,6 +315,60 @@ class AwardService:
             '/linli.points.v1.AwardService/ExportAwards',
             linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_awards__pb2.ExportAwardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAwardCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.AwardService/GetAwardCertificate',
+            linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_awards__pb2.GetAwardCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordRewardHandover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.AwardService/RecordRewardHandover',
+            linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.FromString,
             options,
             channel_credentials,
             insecure,

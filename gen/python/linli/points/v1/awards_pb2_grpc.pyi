@@ -38,7 +38,13 @@ class AwardServiceStub:
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     @_typing.overload
@@ -58,6 +64,17 @@ class AwardServiceStub:
     """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
     so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
     """
+    GetAwardCertificate: _grpc.UnaryUnaryMultiCallable[_awards_pb2.GetAwardCertificateRequest, _awards_pb2.GetAwardCertificateResponse]
+    """GetAwardCertificate returns an award's certificate (a PDF). NOT_FOUND for a volunteer
+    without an award that year; FAILED_PRECONDITION (reason NO_CJK_FONT) when the server has
+    no font with Chinese characters to draw it with (the message says how to install one).
+    """
+    RecordRewardHandover: _grpc.UnaryUnaryMultiCallable[_awards_pb2.RecordRewardHandoverRequest, _awards_pb2.RecordRewardHandoverResponse]
+    """RecordRewardHandover records that an award's material reward was handed over: what, to
+    whom, when (default: now; not in the future, not before the close); the caller is recorded
+    as who handed it over. Repeating it with the same item and recipient returns the record;
+    another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
+    """
 
 @_typing.type_check_only
 class AwardServiceAsyncStub(AwardServiceStub):
@@ -72,7 +89,13 @@ class AwardServiceAsyncStub(AwardServiceStub):
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -89,6 +112,17 @@ class AwardServiceAsyncStub(AwardServiceStub):
     """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
     so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
     """
+    GetAwardCertificate: _aio.UnaryUnaryMultiCallable[_awards_pb2.GetAwardCertificateRequest, _awards_pb2.GetAwardCertificateResponse]  # type: ignore[assignment]
+    """GetAwardCertificate returns an award's certificate (a PDF). NOT_FOUND for a volunteer
+    without an award that year; FAILED_PRECONDITION (reason NO_CJK_FONT) when the server has
+    no font with Chinese characters to draw it with (the message says how to install one).
+    """
+    RecordRewardHandover: _aio.UnaryUnaryMultiCallable[_awards_pb2.RecordRewardHandoverRequest, _awards_pb2.RecordRewardHandoverResponse]  # type: ignore[assignment]
+    """RecordRewardHandover records that an award's material reward was handed over: what, to
+    whom, when (default: now; not in the future, not before the close); the caller is recorded
+    as who handed it over. Repeating it with the same item and recipient returns the record;
+    another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
+    """
 
 class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
     """AwardService: leaderboards from points earned (not the balance) and the year-end "Red Maple
@@ -102,7 +136,13 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
     (so any share of a non-empty ranking gives at least one rank). Volunteers with no points
     earned get nothing.
 
-    Scope and errors as in VolunteerService; CloseYear needs community_worker or wider.
+    Each close records who closed it. Each award has a certificate — a PDF in Chinese (with an
+    English line), the CJK font embedded — drawn once on first request and kept, so the same
+    bytes come back every time; and the material reward is recorded when it is handed over
+    (what, to whom, by whom, when).
+
+    Scope and errors as in VolunteerService; CloseYear and RecordRewardHandover need
+    community_worker or wider; a volunteer may fetch their own certificate.
     """
 
     @_abc_1.abstractmethod
@@ -140,6 +180,29 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_awards_pb2.ExportAwardsResponse, _abc.Awaitable[_awards_pb2.ExportAwardsResponse]]:
         """ExportAwards returns a closed year's awards as a CSV file (UTF-8 with a byte-order mark,
         so spreadsheet programs show the Chinese names): rank, tier, volunteer id, name, points.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAwardCertificate(
+        self,
+        request: _awards_pb2.GetAwardCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_awards_pb2.GetAwardCertificateResponse, _abc.Awaitable[_awards_pb2.GetAwardCertificateResponse]]:
+        """GetAwardCertificate returns an award's certificate (a PDF). NOT_FOUND for a volunteer
+        without an award that year; FAILED_PRECONDITION (reason NO_CJK_FONT) when the server has
+        no font with Chinese characters to draw it with (the message says how to install one).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordRewardHandover(
+        self,
+        request: _awards_pb2.RecordRewardHandoverRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_awards_pb2.RecordRewardHandoverResponse, _abc.Awaitable[_awards_pb2.RecordRewardHandoverResponse]]:
+        """RecordRewardHandover records that an award's material reward was handed over: what, to
+        whom, when (default: now; not in the future, not before the close); the caller is recorded
+        as who handed it over. Repeating it with the same item and recipient returns the record;
+        another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
         """
 
 def add_AwardServiceServicer_to_server(servicer: AwardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

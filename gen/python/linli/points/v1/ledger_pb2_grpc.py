@@ -34,9 +34,14 @@ class LedgerServiceStub:
     - `system/issuance`             where earned points come from; the only account that may go
     below zero (its balance is minus the points in circulation);
     - `system/redemption-clearing`  where redeemed points go (partner merchants' POS);
-    - `system/expiry`               where expired points go.
+    - `system/expiry`               where expired points go;
+    - `funding/{source_id}`         a funding source's remaining budget (FundingService); points
+    for work are issued from it; never below zero (a debit
+    beyond it is FAILED_PRECONDITION, FUNDING_BUDGET_EXHAUSTED).
     Accounts open implicitly on first use. A balance is credits minus debits of posted
-    transfers, so the balances of all accounts of a community always sum to zero.
+    transfers, so the balances of all accounts of a community always sum to zero. Points in a
+    volunteer's account keep the source that issued them; what leaves the account takes the
+    oldest first (see FundingService for the rule).
 
     Transfers are immutable and carry an id the caller chooses (1–64 characters of
     `[A-Za-z0-9._:-]`). Sending the same id again with the same content returns the first
@@ -117,9 +122,14 @@ class LedgerServiceServicer:
     - `system/issuance`             where earned points come from; the only account that may go
     below zero (its balance is minus the points in circulation);
     - `system/redemption-clearing`  where redeemed points go (partner merchants' POS);
-    - `system/expiry`               where expired points go.
+    - `system/expiry`               where expired points go;
+    - `funding/{source_id}`         a funding source's remaining budget (FundingService); points
+    for work are issued from it; never below zero (a debit
+    beyond it is FAILED_PRECONDITION, FUNDING_BUDGET_EXHAUSTED).
     Accounts open implicitly on first use. A balance is credits minus debits of posted
-    transfers, so the balances of all accounts of a community always sum to zero.
+    transfers, so the balances of all accounts of a community always sum to zero. Points in a
+    volunteer's account keep the source that issued them; what leaves the account takes the
+    oldest first (see FundingService for the rule).
 
     Transfers are immutable and carry an id the caller chooses (1–64 characters of
     `[A-Za-z0-9._:-]`). Sending the same id again with the same content returns the first
@@ -288,9 +298,14 @@ class LedgerService:
     - `system/issuance`             where earned points come from; the only account that may go
     below zero (its balance is minus the points in circulation);
     - `system/redemption-clearing`  where redeemed points go (partner merchants' POS);
-    - `system/expiry`               where expired points go.
+    - `system/expiry`               where expired points go;
+    - `funding/{source_id}`         a funding source's remaining budget (FundingService); points
+    for work are issued from it; never below zero (a debit
+    beyond it is FAILED_PRECONDITION, FUNDING_BUDGET_EXHAUSTED).
     Accounts open implicitly on first use. A balance is credits minus debits of posted
-    transfers, so the balances of all accounts of a community always sum to zero.
+    transfers, so the balances of all accounts of a community always sum to zero. Points in a
+    volunteer's account keep the source that issued them; what leaves the account takes the
+    oldest first (see FundingService for the rule).
 
     Transfers are immutable and carry an id the caller chooses (1–64 characters of
     `[A-Za-z0-9._:-]`). Sending the same id again with the same content returns the first

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from linli.events.v1 import points_pb2 as _points_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -119,12 +120,17 @@ class Visit(_message.Message):
     VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
     CONFIRMATION_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    VISIT_TYPE_FIELD_NUMBER: _builtins.int
     pairing_id: _builtins.str
     visit_id: _builtins.str
     volunteer_id: _builtins.str
     """The volunteer who visited."""
     confirmation: Global___VisitConfirmation.ValueType
     note: _builtins.str
+    visit_type: _points_pb2.VisitType.ValueType
+    """What the visit was for; required by LogVisit (UNSPECIFIED only on visits logged before
+    types existed).
+    """
     @_builtins.property
     def visit_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -136,10 +142,11 @@ class Visit(_message.Message):
         volunteer_id: _builtins.str = ...,
         confirmation: Global___VisitConfirmation.ValueType = ...,
         note: _builtins.str = ...,
+        visit_type: _points_pb2.VisitType.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["visit_time", b"visit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation", "note", b"note", "pairing_id", b"pairing_id", "visit_id", b"visit_id", "visit_time", b"visit_time", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation", "note", b"note", "pairing_id", b"pairing_id", "visit_id", b"visit_id", "visit_time", b"visit_time", "visit_type", b"visit_type", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,6 +30,12 @@ class PairingServiceStub:
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
 
+    Care runs by itself: the service checks every community's pairings on its own clock
+    (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
+    reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
+    ends it is closed, one `points.pairing.lapsed` per pairing that fell short (to the worker on
+    duty). Nobody needs to call CloseMonth; calling it is harmless (idempotent).
+
     Scope, roles and errors as in VolunteerService.
     """
 
@@ -61,6 +67,12 @@ class PairingServiceAsyncStub(PairingServiceStub):
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
 
+    Care runs by itself: the service checks every community's pairings on its own clock
+    (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
+    reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
+    ends it is closed, one `points.pairing.lapsed` per pairing that fell short (to the worker on
+    duty). Nobody needs to call CloseMonth; calling it is harmless (idempotent).
+
     Scope, roles and errors as in VolunteerService.
     """
 
@@ -87,6 +99,12 @@ class PairingServiceAsyncStub(PairingServiceStub):
 class PairingServiceServicer(metaclass=_abc_1.ABCMeta):
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
+
+    Care runs by itself: the service checks every community's pairings on its own clock
+    (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
+    reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
+    ends it is closed, one `points.pairing.lapsed` per pairing that fell short (to the worker on
+    duty). Nobody needs to call CloseMonth; calling it is harmless (idempotent).
 
     Scope, roles and errors as in VolunteerService.
     """

@@ -54,7 +54,10 @@ class ImportRosterRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     csv_content: _builtins.bytes
-    """A CSV file in UTF-8."""
+    """A CSV file in UTF-8. Deprecated use, kept working until linli.points.v2: an Excel
+    workbook sent here (recognised by its zip signature) is read as a workbook; send
+    workbooks in `xlsx_content`.
+    """
     xlsx_content: _builtins.bytes
     """An Excel workbook (.xlsx); its first sheet is read."""
     mode: Global___ImportMode.ValueType

@@ -171,11 +171,19 @@ class VolunteerServiceServicer:
 
     def ImportRoster(self, request, context):
         """ImportRoster creates volunteers, their families and team memberships from a CSV file
-        (UTF-8) or an Excel workbook (its first sheet), with a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
-        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`). Every rejected row
+        (UTF-8, in `csv_content`) or an Excel workbook (its first sheet, in `xlsx_content`), with
+        a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
+        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`. Every rejected row
         is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
         row is good; PER_ROW imports the good rows. Rows already imported are accepted again
         unchanged, so a file may be imported twice.
+
+        Limits, checked before the file is expanded and refused with INVALID_ARGUMENT naming the
+        field the file came in (reason ROSTER_FILE_TOO_LARGE) and the limit: 2 MiB per file;
+        5 000 rows below the header; a workbook's parts at most 32 MiB unpacked, its first sheet at
+        most 64 columns (A–BL) — the sheet's extent counts, empty cells included — and 1 000
+        characters per cell. Files are read off the service's request loop, one at a time per
+        worker process: other calls keep being answered while a file is read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
