@@ -10,13 +10,13 @@ from linli.notification.v1 import notification_pb2, notification_pb2_grpc
 from linli_notification.api.duty_roster import DutyRosterServicer
 from linli_notification.api.help_requests import HelpRequestServicer
 from linli_notification.api.inbox import InboxServicer
+from linli_notification.channels import configured_providers
 from linli_notification.community import Communities
 from linli_notification.consumers import NoticeConsumers
 from linli_notification.dispatcher import Dispatcher
-from linli_notification.gateways import HttpSmsGateway, WeChatSubscribeGateway
 from linli_notification.helpdesk import HelpDesk
 from linli_notification.notices import Inbox
-from linli_notification.providers import CHANNELS, FileProvider, Provider, ProviderTable
+from linli_notification.providers import ProviderTable, close_providers
 from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
 from linli_runtime.clock import Clock
@@ -27,20 +27,6 @@ from linli_runtime.tasks import PeriodicTask
 
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 SERVICES = notification_pb2.DESCRIPTOR.services_by_name
-
-
-def configured_providers(settings: NotificationSettings) -> dict[str, list[Provider]]:
-    """Gateways from the settings; the local file provider for a channel with none (`make run`)."""
-    local = FileProvider(settings.delivery_path())
-    sms: list[Provider] = [HttpSmsGateway(f"sms-{i + 1}", url.strip(), settings.sms_api_key)
-                           for i, url in enumerate(settings.sms_gateways.split(",")) if url.strip()]
-    wechat: list[Provider] = []
-    if settings.wechat_app_id and settings.wechat_template_id:
-        wechat.append(WeChatSubscribeGateway(settings.wechat_app_id, settings.wechat_secret,
-                                             settings.wechat_template_id, base_url=settings.wechat_api_base))
-    table = {"sms": sms or [local], "wechat": wechat or [local]}
-    assert set(table) == set(CHANNELS)
-    return table
 
 
 class NotificationApp(ServiceApp):
@@ -56,7 +42,8 @@ class NotificationApp(ServiceApp):
         self.communities = Communities(self.db)
         self.inbox = Inbox(self.db, self.clock)
         if providers is None:
-            providers = configured_providers(settings)
+            providers = configured_providers(settings, self.clock)
+        self.providers = providers
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
         self.sweeper = Sweeper(self.helpdesk, self.dispatcher)
         self._sweeping: PeriodicTask | None = (
@@ -87,6 +74,7 @@ class NotificationApp(ServiceApp):
         if self._sweeping is not None:
             await self._sweeping.stop()
         await super().stop(grace)
+        await close_providers(p for providers in self.providers.values() for p in providers)
 
 
 def create_app(settings: NotificationSettings | None = None, *, clock: Clock | None = None,

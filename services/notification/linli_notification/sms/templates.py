@@ -1,10 +1,10 @@
 """Which approved template a vendor sends for a message, and the values that fill it.
 
-Operators register templates with the vendor and configure, per vendor, a JSON object from
-message kind to template id (`{"one_time_code": "SMS_123", "*": "SMS_456"}`): `*` is used for
-any kind without its own. The values are the message's `params`, in order — named for Aliyun
-(`${code}`, `${minutes}`; `${title}`, `${body}`), positional for Tencent (`{1}`, `{2}`) — each
-cut to the vendor's length limit for a variable.
+Operators register templates with the vendor and configure, per vendor, which template each
+message kind uses (`one_time_code=SMS_123,*=SMS_456`): `*` is used for any kind without its own.
+The values are the message's `params`, in order — named for Aliyun (`${code}`, `${minutes}`;
+`${title}`, `${body}`), positional for Tencent (`{1}`, `{2}`) — each cut to the vendor's length
+limit for a variable.
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ DEFAULT_MAX_PARAM_CHARS = 35
 class VendorTemplates:
     codes: Mapping[str, str] = field(default_factory=dict)
     max_param_chars: int = DEFAULT_MAX_PARAM_CHARS
+
+    @classmethod
+    def parse(cls, text: str, setting: str) -> VendorTemplates:
+        """From a setting's value, `kind=template` comma-separated; ValueError naming `setting`."""
+        codes: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            kind, _, code = (piece.strip() for piece in item.partition("="))
+            if not kind or not code:
+                raise ValueError(f"{setting}: {item!r} is not kind=template (e.g. one_time_code=SMS_1234,*=SMS_5678)")
+            codes[kind] = code
+        return cls(codes)
 
     def code_for(self, vendor: str, kind: str) -> str:
         """The template for `kind`; a ProviderError naming the setting when there is none (the
