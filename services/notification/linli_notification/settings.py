@@ -1,6 +1,6 @@
 """notification's settings, from the environment (`LINLI_*`, beside the runtime's `PORT`,
 `DATABASE_URL`, `NATS_URL`). Under `make run` nothing needs setting: with no SMS or WeChat
-provider configured, messages go to the local delivery file.
+provider configured, messages (one-time codes included) go to the local delivery file.
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ class NotificationSettings(ServiceSettings):
     wechat_template_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
 
+    # -- one-time codes (OneTimeCodeService) ----------------------------------------------------
+    # The OAuth clients whose service tokens may send one-time codes (comma-separated): the
+    # identity service's own, `svc-identity`. Another OIDC provider must put the client's id in
+    # the token's `client_id` claim.
+    one_time_code_clients: str = "svc-identity"
+
     def delivery_path(self) -> Path:
         if self.delivery_file:
             return Path(self.delivery_file)
@@ -70,3 +76,6 @@ class NotificationSettings(ServiceSettings):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             return Path(url.database).parent / "notification-deliveries.jsonl"
         return Path("var") / "notification-deliveries.jsonl"
+
+    def code_senders(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.one_time_code_clients.split(",") if c.strip())
