@@ -13,6 +13,9 @@ What a failure means decides what happens next:
 Real gateways (an SMS vendor, the WeChat API) implement `Provider` (`gateways.py`,
 `linli_notification.sms`); `FileProvider` writes JSON lines to a file for `make run`. Providers
 holding connections have `aclose()`, called once when the service stops (`close_providers`).
+
+Every attempt is counted by provider and outcome (`linli_notification_provider_sends_total`:
+sent, failed, throttled, rejected), so a vendor that starts failing shows before residents say so.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client import Counter
+
 CHANNELS = ("sms", "wechat")
+
+PROVIDER_SENDS = Counter("linli_notification_provider_sends", "Messages handed to an outbound provider, by outcome "
+                         "(sent, failed, throttled, rejected).", ["channel", "provider", "outcome"])
 
 # The kind of a one-time code's message (sign-in by phone): vendors' templates are looked up by it.
 ONE_TIME_CODE = "one_time_code"
@@ -105,19 +113,26 @@ async def send_with_failover(providers: Sequence[Provider], message: OutboundMes
     errors: list[str] = []
     failures: list[ProviderError] = []
     for provider in providers:
+        def count(outcome: str, provider: Provider = provider) -> None:
+            PROVIDER_SENDS.labels(message.channel, provider.name, outcome).inc()
+
         try:
             await provider.send(message)
         except RecipientRejected as exc:
+            count("rejected")
             errors.append(f"{provider.name}: {exc}")
             raise RecipientRejected("; ".join(errors)) from None
         except ProviderError as exc:
+            count("throttled" if isinstance(exc, Throttled) else "failed")
             errors.append(f"{provider.name}: {exc}")
             failures.append(exc)
             continue
         except Exception as exc:  # a provider's own bug must not stop the failover either
+            count("failed")
             errors.append(f"{provider.name}: {type(exc).__name__}: {exc}")
             failures.append(ProviderError(str(exc)))
             continue
+        count("sent")
         return SendResult(provider.name, tuple(errors))
     summary = "; ".join(errors) or f"no provider for channel {message.channel!r}"
     if failures and all(isinstance(f, Throttled) for f in failures):
