@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,21 +31,23 @@ from linli_identity.api.grants import GrantServicer
 from linli_identity.api.keys import SigningKeyServicer
 from linli_identity.grants import Grants
 from linli_identity.keys import KeyRing
-from linli_identity.oauth.clients import Clients, provision
+from linli_identity.notification_client import NotificationSmsSender
+from linli_identity.oauth.clients import SERVICE_PREFIX, Clients, provision
 from linli_identity.oauth.codes import AuthorizationCodes
 from linli_identity.oauth.device import DeviceCodes
 from linli_identity.oauth.refresh import RefreshTokens
 from linli_identity.oauth.server import OAuthServer
 from linli_identity.sessions import WebSessions
 from linli_identity.settings import IdentitySettings
-from linli_identity.sms import DevFileSmsSender, NotificationSmsSender, SmsCodes, SmsPolicy, SmsSender
+from linli_identity.sms import DevFileSmsSender, SmsCodes, SmsPolicy, SmsSender
 from linli_identity.tokens import TokenIssuer
 from linli_identity.web.app import IssuerWeb
+from linli_runtime.auth import PrincipalKind, Role, TokenSigner
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.events.streams import IDENTITY
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.oidc import OidcAuthenticator, StaticJwks, TokenVerifier
-from linli_runtime.registry import installed_services
+from linli_runtime.registry import installed_services, service_address
 from linli_runtime.server import ServiceApp
 from linli_runtime.tasks import PeriodicTask
 
@@ -60,9 +63,28 @@ def platform_services() -> list[str]:
     return [d.name for d in installed_services() if d.protocol == "grpc" and d.name != NAME]
 
 
-def sms_sender(settings: IdentitySettings) -> SmsSender:
+class OwnServiceToken:
+    """identity's own token for calling other services: a service token of its client
+    `svc-identity` (the client notification lets have sign-in codes sent), re-issued well
+    before it expires."""
+
+    def __init__(self, signer: TokenSigner, ttl: int = 3600) -> None:
+        self.signer, self.ttl = signer, ttl
+        self._token, self._issued = "", 0.0
+
+    def __call__(self) -> str:
+        if not self._token or time.monotonic() - self._issued > self.ttl / 2:
+            self._token = self.signer.issue(NAME, role=Role.SERVICE, kind=PrincipalKind.SERVICE, ttl_seconds=self.ttl,
+                                            extra={"client_id": f"{SERVICE_PREFIX}{NAME}"})
+            self._issued = time.monotonic()
+        return self._token
+
+
+def sms_sender(settings: IdentitySettings, token: OwnServiceToken) -> SmsSender:
+    """The development file (`dev`, `make run`), or the notification service (`notification`,
+    at its NOTIFICATION_SERVICE_ADDR)."""
     if settings.sms_sender == "notification":
-        return NotificationSmsSender()
+        return NotificationSmsSender(service_address("notification"), token)
     return DevFileSmsSender(settings.sms_dir())
 
 
@@ -91,7 +113,7 @@ class IdentityApp(ServiceApp):
         self.devices = DeviceCodes(self.clock)
         self.refresh = RefreshTokens(self.clock, timedelta(seconds=settings.refresh_token_ttl_seconds))
         self.sessions = WebSessions(self.db, self.clock, timedelta(seconds=settings.session_ttl_seconds))
-        self.sms = SmsCodes(self.db, self.clock, sms or sms_sender(settings), SmsPolicy(
+        self.sms = SmsCodes(self.db, self.clock, sms or sms_sender(settings, OwnServiceToken(self.signer)), SmsPolicy(
             ttl=timedelta(seconds=settings.sms_code_ttl_seconds), max_attempts=settings.sms_max_attempts,
             per_phone_per_hour=settings.sms_per_phone_per_hour,
             per_address_per_hour=settings.sms_per_address_per_hour,
@@ -190,6 +212,9 @@ class IdentityApp(ServiceApp):
         if self._socket is not None:
             self._socket.close()
         await super().stop(grace)
+        close = getattr(self.sms.sender, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def create_app(settings: IdentitySettings | None = None, *, clock: Clock | None = None,

@@ -65,8 +65,9 @@ class IdentitySettings(ServiceSettings):
     sms_per_address_per_hour: int = Field(default=20, ge=1)
     # Seconds before the same phone may ask for another code.
     sms_resend_seconds: int = Field(default=60, ge=0)
-    # Who sends SMS codes: `dev` writes them to a file (below); `notification` — the production
-    # seam, through the notification service's SMS gateway — is not available yet.
+    # Who sends SMS codes: `dev` writes them to a file (below); `notification` has the
+    # notification service send them (its OneTimeCodeService at NOTIFICATION_SERVICE_ADDR,
+    # through the SMS vendors configured there).
     sms_sender: str = Field(default="dev", pattern="^(dev|notification)$")
     # The development SMS sender writes codes here (`make run`: "the dev gateway shows it").
     # Empty: beside the SQLite database, else var/.

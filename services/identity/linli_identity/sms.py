@@ -15,9 +15,14 @@ Codes leave through an `SmsSender`:
 
 - `DevFileSmsSender` (`make run`, tests): appends each code to `codes.jsonl` under the
   service's var dir and logs where — the development gateway that "shows" the code;
-- `NotificationSmsSender`: the production seam. It will call the notification service's SMS
-  gateway (its providers, failover and delivery log) once notification offers an RPC for
-  one-time codes; until then selecting it fails at start-up rather than silently not sending.
+- `notification_client.NotificationSmsSender` (`LINLI_SMS_SENDER=notification`): the
+  notification service's `OneTimeCodeService` over gRPC, which sends through the SMS vendors
+  configured there (Aliyun, Tencent Cloud, relays) with failover, records each send without the
+  code, and limits codes per number once more behind the limits here.
+
+A sender that cannot send raises `SmsNotSent` saying why — the number refused, the vendors
+busy, or nothing reachable — and the sign-in page says so; the challenge stays (nobody knows
+its code) and a new one may be asked for within the limits.
 """
 
 from __future__ import annotations
@@ -49,7 +54,24 @@ CODE_DIGITS = 6
 
 
 class SmsSender(Protocol):
-    async def send_code(self, phone: str, code: str, *, expires_in: int) -> None: ...
+    async def send_code(self, phone: str, code: str, *, expires_in: int, request_id: str = "") -> None:
+        """Send `code` to `phone` (E.164) now; `request_id` (the challenge's id) makes a retry
+        send nothing twice. Raises `SmsNotSent` when it cannot."""
+
+
+REJECTED = "rejected"  # the number cannot receive SMS (a vendor refused it)
+BUSY = "busy"  # the number had its codes, or every vendor is rate-limiting
+UNAVAILABLE = "unavailable"  # nothing could send it now
+
+
+class SmsNotSent(Exception):
+    """The code did not go out: `problem` is REJECTED, BUSY (with `retry_after` seconds when
+    known) or UNAVAILABLE."""
+
+    def __init__(self, problem: str, detail: str = "", *, retry_after: int | None = None) -> None:
+        super().__init__(f"{problem}: {detail}" if detail else problem)
+        self.problem = problem
+        self.retry_after = retry_after
 
 
 class DevFileSmsSender:
@@ -63,7 +85,7 @@ class DevFileSmsSender:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
-    async def send_code(self, phone: str, code: str, *, expires_in: int) -> None:
+    async def send_code(self, phone: str, code: str, *, expires_in: int, request_id: str = "") -> None:
         line = json.dumps({"phone": phone, "code": code, "expires_in": expires_in,
                            "text": f"【邻里】您的登录验证码是 {code}，{expires_in // 60} 分钟内有效。"
                                    f" Your Linli sign-in code is {code}."}, ensure_ascii=False)
@@ -81,18 +103,6 @@ class DevFileSmsSender:
             if entry["phone"] == phone:
                 found = str(entry["code"])
         return found
-
-
-class NotificationSmsSender:
-    """PRODUCTION SEAM: SMS codes through the notification service's SMS gateway. Not wired yet
-    (notification has no RPC for one-time codes); choosing it refuses to start."""
-
-    def __init__(self) -> None:
-        raise RuntimeError("LINLI_SMS_SENDER=notification is not available yet: the notification service has no "
-                           "RPC for one-time codes; use the development sender (dev) until it has")
-
-    async def send_code(self, phone: str, code: str, *, expires_in: int) -> None:  # pragma: no cover
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,8 @@ class SmsCodes:
 
     async def send(self, phone: str, address: str) -> str:
         """A new code for `phone`, sent; returns the challenge id the code form carries. Raises
-        `ratelimit.TooManyRequests` when a limit is reached."""
+        `ratelimit.TooManyRequests` when a limit is reached, `SmsNotSent` when the sender could
+        not send."""
         now = self.clock.now()
         hour = timedelta(hours=1)
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
@@ -142,7 +153,8 @@ class SmsCodes:
             await conn.execute(CHALLENGES.insert().values(
                 id=challenge_id, phone=phone, code_hash=digest(code, salt=challenge_id), created_at=now,
                 expires_at=now + self.policy.ttl, attempts=0))
-        await self.sender.send_code(phone, code, expires_in=int(self.policy.ttl.total_seconds()))
+        await self.sender.send_code(phone, code, expires_in=int(self.policy.ttl.total_seconds()),
+                                    request_id=challenge_id)
         return challenge_id
 
     async def confirm(self, challenge_id: str, code: str) -> Confirmation:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linli.notification.v1 import notification_pb2, notification_pb2_grpc
+from linli.notification.v1 import notification_pb2, notification_pb2_grpc, one_time_codes_pb2, one_time_codes_pb2_grpc
 from linli_notification.api.duty_roster import DutyRosterServicer
 from linli_notification.api.help_requests import HelpRequestServicer
 from linli_notification.api.inbox import InboxServicer
+from linli_notification.api.one_time_codes import OneTimeCodeServicer
+from linli_notification.channels import configured_providers
 from linli_notification.community import Communities
 from linli_notification.consumers import NoticeConsumers
 from linli_notification.dispatcher import Dispatcher
-from linli_notification.gateways import HttpSmsGateway, WeChatSubscribeGateway
 from linli_notification.helpdesk import HelpDesk
 from linli_notification.notices import Inbox
-from linli_notification.providers import CHANNELS, FileProvider, Provider, ProviderTable
+from linli_notification.one_time_codes import OneTimeCodes
+from linli_notification.providers import ProviderTable, close_providers
 from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
 from linli_runtime.clock import Clock
@@ -27,26 +29,14 @@ from linli_runtime.tasks import PeriodicTask
 
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 SERVICES = notification_pb2.DESCRIPTOR.services_by_name
-
-
-def configured_providers(settings: NotificationSettings) -> dict[str, list[Provider]]:
-    """Gateways from the settings; the local file provider for a channel with none (`make run`)."""
-    local = FileProvider(settings.delivery_path())
-    sms: list[Provider] = [HttpSmsGateway(f"sms-{i + 1}", url.strip(), settings.sms_api_key)
-                           for i, url in enumerate(settings.sms_gateways.split(",")) if url.strip()]
-    wechat: list[Provider] = []
-    if settings.wechat_app_id and settings.wechat_template_id:
-        wechat.append(WeChatSubscribeGateway(settings.wechat_app_id, settings.wechat_secret,
-                                             settings.wechat_template_id, base_url=settings.wechat_api_base))
-    table = {"sms": sms or [local], "wechat": wechat or [local]}
-    assert set(table) == set(CHANNELS)
-    return table
+CODE_SERVICES = one_time_codes_pb2.DESCRIPTOR.services_by_name
 
 
 class NotificationApp(ServiceApp):
-    """The ServiceApp plus the help desk, the inbox and the sweeper (escalations, follow-ups,
-    deliveries). A sweep interval of 0 leaves the sweeper to whoever calls
-    `sweeper.run_once()` (tests, with a ManualClock)."""
+    """The ServiceApp plus the help desk, the inbox, the sweeper (escalations, follow-ups,
+    deliveries) and one-time codes. A sweep interval of 0 leaves the sweeper to whoever calls
+    `sweeper.run_once()` (tests, with a ManualClock). The outbound providers come from the
+    settings (`channels.py`) unless given, and are closed when the app stops."""
 
     def __init__(self, settings: NotificationSettings, *, clock: Clock | None = None,
                  providers: ProviderTable | None = None) -> None:
@@ -56,8 +46,10 @@ class NotificationApp(ServiceApp):
         self.communities = Communities(self.db)
         self.inbox = Inbox(self.db, self.clock)
         if providers is None:
-            providers = configured_providers(settings)
+            providers = configured_providers(settings, self.clock)
+        self.providers = providers
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
+        self.one_time_codes = OneTimeCodes(self.db, self.clock, providers.get("sms", ()))
         self.sweeper = Sweeper(self.helpdesk, self.dispatcher)
         self._sweeping: PeriodicTask | None = (
             self.sweeper.periodic(settings.sweep_interval_seconds) if settings.sweep_interval_seconds > 0 else None)
@@ -69,6 +61,9 @@ class NotificationApp(ServiceApp):
                          SERVICES["DutyRosterService"].full_name)
         self.add_service(notification_pb2_grpc.add_InboxServiceServicer_to_server, InboxServicer(self.inbox),
                          SERVICES["InboxService"].full_name)
+        self.add_service(one_time_codes_pb2_grpc.add_OneTimeCodeServiceServicer_to_server,
+                         OneTimeCodeServicer(self.one_time_codes, settings.code_senders()),
+                         CODE_SERVICES["OneTimeCodeService"].full_name)
         for spec in NoticeConsumers(self.clock).specs():
             self.add_consumer(spec)
         if settings.demo_data:
@@ -87,6 +82,8 @@ class NotificationApp(ServiceApp):
         if self._sweeping is not None:
             await self._sweeping.stop()
         await super().stop(grace)
+        # After the drain: a call still sending a code needs its gateway's connections.
+        await close_providers(p for providers in self.providers.values() for p in providers)
 
 
 def create_app(settings: NotificationSettings | None = None, *, clock: Clock | None = None,

@@ -1,5 +1,7 @@
 """Delivering notices over external channels, with failover between providers and retry with
-backoff when every provider fails.
+backoff when every provider fails — no sooner than a throttling provider asked; a recipient the
+provider refuses outright (`RecipientRejected`: not a mobile number, not subscribed) fails at
+once, with no retry.
 
 Each due delivery is first leased (its next attempt pushed out by LEASE, conditional on the
 value read), so two sweepers — in one process or in two replicas — never send it twice; the
@@ -17,7 +19,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from linli_notification.providers import OutboundMessage, ProviderError, ProviderTable, send_with_failover
+from linli_notification.providers import (
+    OutboundMessage,
+    ProviderError,
+    ProviderTable,
+    RecipientRejected,
+    send_with_failover,
+)
 from linli_notification.tables import Delivery, delivery, notice
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -37,6 +45,7 @@ class DueDelivery:
 
     delivery: Delivery
     recipient_id: str
+    kind: str
     title: str
     body: str
 
@@ -58,11 +67,11 @@ class Dispatcher:
             async with self.db.transaction() as session:
                 conn = await session.connection()
                 rows = (await conn.execute(
-                    sa.select(delivery, notice.c.recipient_id, notice.c.title, notice.c.body)
+                    sa.select(delivery, notice.c.recipient_id, notice.c.kind, notice.c.title, notice.c.body)
                     .join(notice, notice.c.id == delivery.c.notice_id)
                     .where(delivery.c.state.in_(("pending", "deferred")), delivery.c.next_attempt_at <= now)
                     .order_by(delivery.c.seq).limit(limit))).all()
-            due = [DueDelivery(typed(Delivery, r), r.recipient_id, r.title, r.body) for r in rows]
+            due = [DueDelivery(typed(Delivery, r), r.recipient_id, r.kind, r.title, r.body) for r in rows]
             sent = 0
             for item in due:
                 if await self._lease(item.delivery, now):
@@ -79,18 +88,23 @@ class Dispatcher:
 
     async def _attempt(self, due: DueDelivery) -> int:
         row = due.delivery
-        message = OutboundMessage(row.notice_id, due.recipient_id, row.channel, row.address, due.title, due.body)
+        message = OutboundMessage(row.notice_id, due.recipient_id, row.channel, row.address, due.title, due.body,
+                                  kind=due.kind, params={"title": due.title, "body": due.body})
         attempts = row.attempts + 1
         values: dict[str, Any]
         try:
             result = await send_with_failover(self.providers.get(row.channel, ()), message)
         except ProviderError as exc:
             now = self.clock.now()
-            gave_up = attempts >= self.max_attempts
+            gave_up = attempts >= self.max_attempts or isinstance(exc, RecipientRejected)
+            wait = self.backoff[min(attempts, len(self.backoff)) - 1]
+            if exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
             values = dict(attempts=attempts, last_error=str(exc)[:1000], state="failed" if gave_up else "pending",
-                          next_attempt_at=None if gave_up else now + self.backoff[min(attempts, len(self.backoff)) - 1])
+                          next_attempt_at=None if gave_up else now + wait)
             log.warning("delivery failed", extra={"notice": row.notice_id, "channel": row.channel,
-                                                  "attempts": attempts, "gave_up": gave_up, "error": str(exc)})
+                                                  "attempts": attempts, "gave_up": gave_up,
+                                                  "rejected": isinstance(exc, RecipientRejected), "error": str(exc)})
             sent = 0
         else:
             values = dict(attempts=attempts, state="sent", provider=result.provider, sent_at=self.clock.now(),

@@ -17,6 +17,7 @@ HELP_REQUESTS = "helpRequests"
 DUTY_SHIFTS = "dutyShifts"
 DUTY_SWAPS = "dutySwaps"
 PROVIDERS = "providers"
+ONE_TIME_CODE_DELIVERIES = "oneTimeCodeDeliveries"
 
 # Ids of people (workers, reporters, helpers, recipients) and of our resources: 1-128 letters,
 # digits, '_', '.' or '-', starting with a letter or digit. Stricter than the runtime's
@@ -113,3 +114,7 @@ def parse_notice(field: str, name: str) -> tuple[str, str]:
         raise InvalidArgument.field(field, "must look like recipients/{recipient}/notices/{notice}")
     return parts[1], parts[3]
 
+
+def one_time_code_name(ident: str) -> str:
+    """`oneTimeCodeDeliveries/{id}`: the record of one one-time code sent."""
+    return f"{ONE_TIME_CODE_DELIVERIES}/{ident}"

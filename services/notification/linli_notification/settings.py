@@ -1,10 +1,18 @@
+"""notification's settings, from the environment (`LINLI_*`, beside the runtime's `PORT`,
+`DATABASE_URL`, `NATS_URL`). Under `make run` nothing needs setting: with no SMS or WeChat
+provider configured, messages (one-time codes included) go to the local delivery file.
+"""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import AliasChoices, Field, SecretStr
 from sqlalchemy.engine import make_url
 
 from linli_runtime.settings import ServiceSettings
+
+SMS_PROVIDERS = ("aliyun", "tencent", "http")
 
 
 class NotificationSettings(ServiceSettings):
@@ -14,16 +22,52 @@ class NotificationSettings(ServiceSettings):
     # Where the local provider writes SMS / WeChat messages (`make run`): one JSON per line.
     # Empty: next to the SQLite database (var/ under `make run`), else var/.
     delivery_file: str = ""
+    # A CA bundle (PEM) that outbound gateways are verified with instead of the public CAs: an
+    # in-house SMS relay under a private CA. Empty: the public CAs (the vendors' APIs).
+    gateway_ca_file: str = ""
 
-    # Outbound gateways; when none is configured for a channel the local file provider is used.
-    # SMS: comma-separated endpoint URLs, tried in this order (failover).
+    # -- outbound SMS: the providers, in failover order ---------------------------------------
+    # Which SMS providers to use, in this order (comma-separated: aliyun, tencent, http). Empty:
+    # every configured one, in that order; with none configured, the local delivery file.
+    sms_providers: str = ""
+    # http: comma-separated endpoint URLs of SMS relays, tried in this order, with a bearer key.
     sms_gateways: str = ""
     sms_api_key: str = ""
-    # WeChat subscription messages: app id, secret and the template notices use.
+    # aliyun: Dysmsapi SendSms. The AccessKey (a RAM user allowed SendSms only), also read from
+    # Aliyun's own ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET.
+    aliyun_access_key_id: str = Field(default="", validation_alias=AliasChoices(
+        "LINLI_ALIYUN_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_ID"))
+    aliyun_access_key_secret: SecretStr = Field(default=SecretStr(""), validation_alias=AliasChoices(
+        "LINLI_ALIYUN_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
+    # The approved signature (签名, e.g. 邻里社区) and templates, `kind=template` comma-separated,
+    # `*` for every kind without its own: `one_time_code=SMS_1234,*=SMS_5678`.
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_templates: str = ""
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com"
+    # tencent: SMS SendSms. The API key (a CAM sub-user allowed SendSms only), also read from
+    # Tencent's own TENCENTCLOUD_SECRET_ID / _KEY; the SMS application's SdkAppId; the approved
+    # signature and templates (as for aliyun: `one_time_code=1234567,*=7654321`).
+    tencent_secret_id: str = Field(default="", validation_alias=AliasChoices(
+        "LINLI_TENCENT_SECRET_ID", "TENCENTCLOUD_SECRET_ID"))
+    tencent_secret_key: SecretStr = Field(default=SecretStr(""), validation_alias=AliasChoices(
+        "LINLI_TENCENT_SECRET_KEY", "TENCENTCLOUD_SECRET_KEY"))
+    tencent_sms_app_id: str = ""
+    tencent_sms_sign_name: str = ""
+    tencent_sms_templates: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+
+    # -- WeChat subscription messages: app id, secret and the template notices use -------------
     wechat_app_id: str = ""
     wechat_secret: str = ""
     wechat_template_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
+
+    # -- one-time codes (OneTimeCodeService) ----------------------------------------------------
+    # The OAuth clients whose service tokens may send one-time codes (comma-separated): the
+    # identity service's own, `svc-identity`. Another OIDC provider must put the client's id in
+    # the token's `client_id` claim.
+    one_time_code_clients: str = "svc-identity"
 
     def delivery_path(self) -> Path:
         if self.delivery_file:
@@ -32,3 +76,6 @@ class NotificationSettings(ServiceSettings):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             return Path(url.database).parent / "notification-deliveries.jsonl"
         return Path("var") / "notification-deliveries.jsonl"
+
+    def code_senders(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.one_time_code_clients.split(",") if c.strip())

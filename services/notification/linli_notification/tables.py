@@ -247,6 +247,49 @@ class Subscription(NotificationTable, table=True):
     org_path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
 
 
+class OneTimeCode(NotificationTable, table=True):
+    """One one-time code sent by SMS (sign-in by phone), for audit: for whom (masked), why, at
+    whose request, through which provider, with what outcome — never the code. (Not even its
+    hash: a 6-digit code's hash is the code to anyone who tries a million, and it is valid for
+    minutes after it is written.) `request_id` is the caller's (identity's challenge), unique
+    per caller: a retry gets the first answer; `fingerprint` is what was asked, without the code
+    or the full number (`linli_runtime.transactions.fingerprint` of the masked number, purpose,
+    locale and lifetime)."""
+
+    __tablename__ = "nf_one_time_code"
+    __table_args__ = (sa.UniqueConstraint("requested_by", "request_id", name="uq_nf_one_time_code_request"),)
+    seq: int | None = Field(default=None, sa_column=_seq())
+    id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    requested_by: str = Field(sa_column=_text(128))
+    client_id: str = Field(default="", sa_column=_text(128, default=""))
+    request_id: str = Field(sa_column=_text(128))
+    fingerprint: str = Field(sa_column=_text(64))
+    masked_phone: str = Field(sa_column=_text(32))
+    purpose: str = Field(sa_column=_text(32))
+    locale: str = Field(sa_column=_text(8))
+    state: str = Field(sa_column=_text(16))  # sending, sent, rejected, throttled, failed
+    provider: str = Field(default="", sa_column=_text(64, default=""))
+    # What the providers said when they failed (the code blanked out).
+    errors: str = Field(default="", sa_column=_text(1000, default=""))
+    retry_after_seconds: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(When, nullable=True))
+
+
+class OneTimeCodeSend(NotificationTable, table=True):
+    """A code sent (or being sent) to a number, counted by the per-number limits. The number is
+    kept as a SHA-256 digest, and only as long as the longest limit's window (a day): rows are
+    deleted after that by the next send. (A digest of a phone number hides it from a glance,
+    not from someone who tries every number — hence the day.) A send that did not go out is
+    not counted: its row is deleted when it ends."""
+
+    __tablename__ = "nf_one_time_code_send"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    phone_digest: str = Field(sa_column=_text(64, index=True))
+    record_id: str = Field(sa_column=_text(64))
+    sent_at: datetime = Field(sa_column=sa.Column(When, nullable=False, index=True))
+
+
 metadata = NotificationTable.metadata
 
 community = table(Community)
@@ -262,3 +305,5 @@ notice = table(Notice)
 delivery = table(Delivery)
 preferences = table(Preferences)
 subscription = table(Subscription)
+one_time_code = table(OneTimeCode)
+one_time_code_send = table(OneTimeCodeSend)

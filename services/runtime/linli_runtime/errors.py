@@ -83,6 +83,14 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
+class ResourceExhausted(DomainError):
+    """A rate limit or quota was reached; `metadata["retry_after_seconds"]`, when given, says
+    when trying again makes sense."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
 class Unavailable(DomainError):
     """A dependency is down; the client may retry later with the same request id."""
 

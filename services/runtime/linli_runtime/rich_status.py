@@ -26,3 +26,17 @@ def details(error: grpc.aio.AioRpcError) -> tuple[str, list[tuple[str, str]]]:
             detail.Unpack(bad)
             violations += [(v.field, v.description) for v in bad.field_violations]
     return reason, violations
+
+
+def error_metadata(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The ErrorInfo's metadata (e.g. `retry_after_seconds`); {} when there is none to trust."""
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        return {}
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return dict(info.metadata)
+    return {}

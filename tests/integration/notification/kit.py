@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
-from linli_notification.providers import OutboundMessage, ProviderError
+from linli_notification.providers import OutboundMessage, ProviderError, RecipientRejected, Throttled
 from linli_notification.settings import NotificationSettings
 from linli_notification.tables import Notice, notice
 
@@ -35,17 +35,24 @@ SATURDAY_11AM = datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
 @dataclass
 class RecordingProvider:
     """A stand-in for an SMS / WeChat gateway: fails its first `fail_times` sends (or every send
-    when `down`), then records what it sent."""
+    when `down`; throttling, asking for `throttle_seconds`, when that is set; refusing the
+    recipient when `reject`), then records what it sent."""
 
     name: str
     fail_times: int = 0
     down: bool = False
+    throttle_seconds: int = 0
+    reject: bool = False
     calls: int = 0
     sent: list[OutboundMessage] = field(default_factory=list)
 
     async def send(self, message: OutboundMessage) -> None:
         self.calls += 1
+        if self.reject:
+            raise RecipientRejected(f"{self.name}: 43101 the recipient did not subscribe")
         if self.down or self.calls <= self.fail_times:
+            if self.throttle_seconds:
+                raise Throttled(f"{self.name} throttled", timedelta(seconds=self.throttle_seconds))
             raise ProviderError(f"{self.name} unavailable")
         self.sent.append(message)
 

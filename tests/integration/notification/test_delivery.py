@@ -161,6 +161,38 @@ async def test_every_provider_down_gives_up_after_the_last_attempt(h: Harness) -
     assert (n.deliveries[0].state, n.deliveries[0].attempts) == ("failed", 6)
 
 
+@pytest.mark.parametrize("wechat_providers", [[{"name": "busy", "fail_times": 1, "throttle_seconds": 600}]],
+                         indirect=True)
+async def test_a_throttling_provider_is_tried_again_no_sooner_than_it_asked(h: Harness) -> None:
+    await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7")
+    await publish(h, "points.award.granted", award(), FENGSHU)
+    await wait_until(lambda: _any(h, "volunteer-007"), what="notice")
+    busy = h.wechat[0]
+    assert (await h.app.sweeper.run_once()).sent == 0 and busy.calls == 1
+    h.clock.advance(seconds=599)  # the first backoff (30 s) is long past, the provider's wish is not
+    assert (await h.app.sweeper.run_once()).sent == 0 and busy.calls == 1
+    h.clock.advance(seconds=1)
+    assert (await h.app.sweeper.run_once()).sent == 1 and busy.calls == 2
+    [n] = await inbox(h, "volunteer-007")
+    assert (n.deliveries[0].state, n.deliveries[0].attempts) == ("sent", 2)
+
+
+@pytest.mark.parametrize("wechat_providers", [[{"name": "wx", "reject": True}, {"name": "standby"}]],
+                         indirect=True)
+async def test_a_recipient_the_provider_refuses_fails_at_once_without_retry(h: Harness) -> None:
+    await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7")
+    await publish(h, "points.award.granted", award(), FENGSHU)
+    await wait_until(lambda: _any(h, "volunteer-007"), what="notice")
+    wx, standby = h.wechat
+    assert (await h.app.sweeper.run_once()).sent == 0
+    h.clock.advance(hours=3)
+    await h.app.sweeper.run_once()
+    assert wx.calls == 1 and standby.calls == 0, "no other provider, no later attempt does better"
+    [n] = await inbox(h, "volunteer-007")
+    [d] = n.deliveries
+    assert (d.state, d.attempts) == ("failed", 1) and "43101" in d.last_error
+
+
 async def test_quiet_hours_defer_external_delivery_but_critical_notices_bypass_them(h: Harness) -> None:
     h.clock.set(h.clock.now().replace(hour=15))  # 23:00 in Chengdu
     await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7", quiet_start="22:00",

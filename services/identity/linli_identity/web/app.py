@@ -19,7 +19,7 @@ from linli_identity.oauth.errors import OAuthError
 from linli_identity.oauth.server import AuthorizeError, AuthorizeRequest, OAuthServer
 from linli_identity.ratelimit import TooManyRequests
 from linli_identity.sessions import COOKIE, Session, WebSessions
-from linli_identity.sms import EXPIRED, LOCKED, SmsCodes
+from linli_identity.sms import BUSY, EXPIRED, LOCKED, REJECTED, SmsCodes, SmsNotSent
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument
 
@@ -46,6 +46,9 @@ ERRORS = {
                        "This number has no account yet; ask your community office."),
     "user_code": Text("设备代码无效或已过期，请核对后重试。",
                       "That device code is unknown or expired; check it and retry."),
+    REJECTED: Text("无法向该号码发送短信，请核对号码。", "Text messages cannot be sent to that number; check it."),
+    "sms_unavailable": Text("短信暂时无法发送，请稍后再试。", "The text message could not be sent just now; try again "
+                                                         "in a moment."),
 }
 
 
@@ -185,11 +188,21 @@ class IssuerWeb:
         try:
             challenge = await self.sms.send(phone, request.client.host if request.client else "unknown")
         except TooManyRequests as exc:
-            return self._page("signin.html", 429, {"Retry-After": str(exc.retry_after)},
-                              csrf_token=session.csrf_token, next=next_path, phone=form.get("phone", "")[:40],
-                              error=Text(f"请求过于频繁，请 {exc.retry_after} 秒后再试。",
-                                         f"Too many requests; try again in {exc.retry_after} seconds."))
+            return self._too_many(session, next_path, form.get("phone", ""), exc.retry_after)
+        except SmsNotSent as exc:
+            if exc.problem == BUSY:
+                return self._too_many(session, next_path, form.get("phone", ""), exc.retry_after or 60)
+            rejected = exc.problem == REJECTED
+            return self._page("signin.html", 400 if rejected else 503, csrf_token=session.csrf_token,
+                              next=next_path, phone=form.get("phone", "")[:40],
+                              error=ERRORS[REJECTED if rejected else "sms_unavailable"])
         return self._code_page(session, next_path, challenge, phone)
+
+    def _too_many(self, session: Session, next_path: str, phone: str, retry_after: int) -> HTMLResponse:
+        return self._page("signin.html", 429, {"Retry-After": str(retry_after)}, csrf_token=session.csrf_token,
+                          next=next_path, phone=phone[:40],
+                          error=Text(f"请求过于频繁，请 {retry_after} 秒后再试。",
+                                     f"Too many requests; try again in {retry_after} seconds."))
 
     def _code_page(self, session: Session, next_path: str, challenge: str, phone: str, status: int = 200,
                    error: Text | None = None) -> HTMLResponse:

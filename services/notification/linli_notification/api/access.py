@@ -1,12 +1,13 @@
 """Who may do what in this service, on top of `linli_runtime.auth`: community staff
 (`auth.STAFF`) run help requests and rosters within their scope; whoever filed a request
 follows it and may cancel it, even with a token for their compound only; a person reads and
-changes only their own inbox and preferences."""
+changes only their own inbox and preferences; one-time codes are sent for the identity service
+alone (`require_code_sender`)."""
 
 from __future__ import annotations
 
 from linli_notification.helpdesk import Filing
-from linli_runtime.auth import STAFF, Principal, Role, caller, require_role
+from linli_runtime.auth import STAFF, Principal, Role, caller, may_act_as, require_role
 from linli_runtime.errors import NotFound, PermissionDenied
 
 
@@ -46,4 +47,17 @@ def require_self(recipient_id: str) -> Principal:
     if who.subject != recipient_id and who.role not in (Role.PLATFORM_ADMIN.value, Role.SERVICE.value):
         raise PermissionDenied("you may read and change only your own notices and preferences",
                                reason="NOT_YOUR_INBOX", metadata={"recipient": recipient_id})
+    return who
+
+
+def require_code_sender(clients: frozenset[str]) -> Principal:
+    """A service token (the `service` role at the root, exactly: a platform admin is not enough)
+    issued to one of `clients` — its `client_id` claim, which only the issuer sets. Anyone
+    else, a person with every role included, may not make the platform send SMS codes."""
+    who = caller()
+    client = str(who.claims.get("client_id", ""))
+    if may_act_as(who, [Role.SERVICE], "", exact=True) is None or client not in clients:
+        raise PermissionDenied("only the identity service may send one-time codes (a service token of client "
+                               f"{' or '.join(sorted(clients)) or '(none allowed)'})", reason="NOT_A_CODE_SENDER",
+                               metadata={"client_id": client})
     return who

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 from linli.notification.v1 import notification_pb2 as pb
+from linli.notification.v1 import one_time_codes_pb2 as otc_pb
 from linli_notification import names
 from linli_notification.community import Settings, hours_of
 from linli_notification.helpdesk import HelpRequestRecord
 from linli_notification.notices import NoticeRecord, Prefs
 from linli_notification.sla_stats import UrgencyStats
-from linli_notification.tables import DutyShift, DutySwap, HelpRequest, Provider
+from linli_notification.tables import DutyShift, DutySwap, HelpRequest, OneTimeCode, Provider
 from linli_runtime.times import hhmm, to_timestamp
 
 
@@ -105,3 +106,14 @@ def preferences(p: Prefs) -> pb.Preferences:
         quiet_start=hhmm(p.quiet_start) if p.quiet_start is not None else "",
         quiet_end=hhmm(p.quiet_end) if p.quiet_end is not None else "",
         subscribed_paths=p.subscribed_paths, utc_offset_minutes=p.utc_offset_minutes)
+
+
+PURPOSES = {"sign_in": otc_pb.ONE_TIME_CODE_PURPOSE_SIGN_IN, "verify_phone": otc_pb.ONE_TIME_CODE_PURPOSE_VERIFY_PHONE}
+
+
+def one_time_code(row: OneTimeCode) -> otc_pb.OneTimeCodeDelivery:
+    return otc_pb.OneTimeCodeDelivery(
+        name=names.one_time_code_name(row.id), masked_phone=row.masked_phone,
+        purpose=PURPOSES.get(row.purpose, otc_pb.ONE_TIME_CODE_PURPOSE_UNSPECIFIED), provider=row.provider,
+        failover_errors=row.errors, requested_by=row.requested_by, create_time=to_timestamp(row.created_at),
+        send_time=to_timestamp(row.finished_at))
