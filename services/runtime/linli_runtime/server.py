@@ -78,7 +78,8 @@ class ServiceApp:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.signer = TokenSigner(settings.jwt_secret, settings.jwt_issuer)
-        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
+                           statement_cache_size=settings.database_statement_cache_size)
         self.bus = EventBus.from_settings(settings, name=name, streams=streams)
         self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
         self.migrations = list(migrations)

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     # PostgreSQL connections the service keeps open (and as many more at a peak, opened and
     # closed per burst): at least the calls it serves concurrently, or the overflow churns.
     database_pool_size: int = Field(default=10, ge=1)
+    # asyncpg's prepared statements kept per connection. 0 behind PgBouncer in transaction mode
+    # (Kubernetes' Pooler): a statement prepared on one server connection is unknown to the next.
+    database_statement_cache_size: int = Field(default=100, ge=0)
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "LINLI_NATS_URL")
     )
