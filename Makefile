@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TEST_WORKERS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto lint test test-fast run run-cluster bench token clean
+.PHONY: help install proto lint lock test test-fast run run-cluster bench token clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
 # Every package under services/ (the runtime, each service, the portal) and clients/: a new one is
 # checked from the day it exists.
 PACKAGES := $(wildcard services/*/linli_*) $(wildcard clients/*/linli_*)
+
+lock: $(STAMP) ## requirements*.lock: the image's dependencies pinned by constraints.txt, with hashes
+	$(BIN)/python tools/lock.py
 
 lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime and the CLI, buf lint
 	$(BIN)/ruff check .

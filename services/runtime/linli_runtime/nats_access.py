@@ -98,11 +98,12 @@ def authorization_conf(passwords: Mapping[str, str], access: Mapping[str, Servic
     lines.append(f"    {{user: {_value(ADMIN_USER)}, password: {_value(passwords[ADMIN_USER])}}}")
     for entry in access.values():
         perms = entry.permissions()
-        lines.append(f"    {{user: {_value(entry.user)}, password: {_value(passwords[entry.user])},")
-        lines.append("     permissions: {")
-        lines.append("       publish: {allow: [" + ", ".join(_value(s) for s in perms["publish"]["allow"]) + "]}")
-        lines.append("       subscribe: {allow: [" + ", ".join(_value(s) for s in perms["subscribe"]["allow"]) + "]}")
-        lines.append("     }}")
+        lines.append(f"    {{user: {_value(entry.user)}, password: {_value(passwords[entry.user])}, permissions: {{")
+        lines.append("      publish: {allow: [")
+        lines += [f"        {_value(subject)}" for subject in perms["publish"]["allow"]]
+        lines.append("      ]}")
+        lines.append("      subscribe: {allow: [" + ", ".join(_value(s) for s in perms["subscribe"]["allow"]) + "]}")
+        lines.append("    }}")
     lines += ["  ]", "}", ""]
     return "\n".join(lines)
 

@@ -127,7 +127,8 @@ def planned_services(compose: Doc, protocol: str = "grpc") -> list[ServiceDescri
     for name, spec in compose["services"].items():
         module = (spec.get("build") or {}).get("args", {}).get("SERVICE_MODULE")
         kind = (spec.get("labels") or {}).get(PROTOCOL_LABEL, "grpc")
-        if module and not spec.get("profiles") and kind == protocol:
+        one_shot = spec.get("restart") == "no"  # a job built from a service's image (tls-init)
+        if module and not spec.get("profiles") and not one_shot and kind == protocol:
             planned.append(ServiceDescriptor(name=name, module=module, default_port=int(spec["environment"]["PORT"]),
                                              protocol=kind))
     return planned
