@@ -1,6 +1,7 @@
 """Just enough of kustomize to render deploy/k8s where `kubectl kustomize` is not installed:
 resources, components (their resources and patches), namespace, labels, configMap/secret
-generators (with merge), images (newName, newTag) and JSON 6902 patches. Generated names get no hash suffix. `test_minikustomize_matches_kubectl` keeps it
+generators (with merge), images (newName, newTag) and JSON 6902 patches. Generated names get
+no hash suffix. `test_minikustomize_matches_kubectl` keeps it
 honest against the real thing wherever kubectl is present."""
 
 from __future__ import annotations
