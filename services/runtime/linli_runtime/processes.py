@@ -131,11 +131,14 @@ class NatsServer:
             return self
         self.store_dir.mkdir(parents=True, exist_ok=True)
         if self.config:
-            self.config_file.write_text(self.config)
-            self.config_file.chmod(0o600)  # it holds the users' passwords
+            fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # users' passwords
+            with os.fdopen(fd, "w") as f:
+                f.write(self.config)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         wait_for_port(self.host, self.port, timeout, self.proc)
+        # Where this store's server listens, for tools that come later (linli platform backup).
+        self.store_dir.with_name(self.store_dir.name + ".url").write_text(self.url)
         return self
 
     @property
