@@ -166,7 +166,7 @@ async def test_no_one_gets_in_without_the_ca_or_the_right_password(secured: Secu
     with pytest.raises(Exception):  # noqa: B017  (the plain client fails the server's TLS)
         await secured.connect("volunteer-points", tls=False)
     for user, password in ((None, None), ("volunteer-points", "not-the-password"), ("nobody", "x")):
-        with pytest.raises(Exception, match="(?i)authorization"):
+        with pytest.raises(Exception, match=r"(?i)authorization"):
             await secured.connect(user, password)
 
 
