@@ -77,6 +77,7 @@ ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
     ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION"),
                   consumers=(("NOTIFICATION", "points-help-request-credits"),)),
     ServiceAccess("partner-redemption", "redemption", ("REDEMPTION",)),
+    ServiceAccess("identity", "identity", ("IDENTITY",)),
     ServiceAccess("notification", "notification", ("GOVERNANCE", "POINTS", "REDEMPTION", "NOTIFICATION"),
                   consumers=(("POINTS", "notification-points"), ("REDEMPTION", "notification-redemption"),
                              ("GOVERNANCE", "notification-governance"), ("NOTIFICATION", "notification-help"))),
