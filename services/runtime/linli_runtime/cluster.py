@@ -139,10 +139,10 @@ class LocalCluster:
         self.extra_env = extra_env or {}
         self.streams = list(STREAMS.values()) if streams is None else streams
         self.nats = nats_cluster(self.var_dir / "nats", self.logs, nats_nodes, fixed_ports=fixed_ports)
-        # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
-        self.security = NatsSecurity(self.var_dir, access)
         self.postgres: EmbeddedPostgres | None = None
         self.descriptors = installed_services() if services is None else services
+        # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
+        self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
         self.services: list[Replica] = []
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,15 @@ HOSTS = ("127.0.0.1", "localhost")
 
 
 class NatsSecurity:
-    def __init__(self, var_dir: Path, access: Mapping[str, ServiceAccess] | None = None) -> None:
+    def __init__(self, var_dir: Path, access: Mapping[str, ServiceAccess] | None = None,
+                 services: Iterable[str] = ()) -> None:
+        """`access`: the users (linli_runtime.nats_access.ACCESS unless given). A service among
+        `services` that the table does not know (a test's echo service) gets a user of its own
+        that may publish `<name>.>` and use no stream — enough to connect."""
         self.directory = Path(var_dir) / "tls"
         self.access = dict(ACCESS if access is None else access)
+        for name in services:
+            self.access.setdefault(name, ServiceAccess(name, name, ()))
         self.pki = LocalPki(self.directory)
         self.users_file = self.directory / "nats-users.json"
         self.passwords: dict[str, str] = {}

@@ -206,7 +206,7 @@ class LocalPlatform:
         self.descriptors = installed_services() if services is None else services
         self.services: list[RunningService] = []
         # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
-        self.security = NatsSecurity(self.var_dir, access)
+        self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
 
     def database_url(self, descriptor: ServiceDescriptor) -> str | None:
         """The service's own database (SQLite file or PostgreSQL database); None when it owns none."""
