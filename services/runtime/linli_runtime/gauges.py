@@ -1,7 +1,7 @@
 """Gauges read from state rather than counted as things happen: how many dead letters each of a
 service's consumers left (`linli_dead_letter_events`), and how full the service's JetStream
 streams are (`linli_jetstream_stream_bytes` against `linli_jetstream_stream_max_bytes`). The
-alerts in deploy/k8s/base/monitoring watch them.
+alerts in deploy/k8s/components/monitoring watch them.
 
 A `PeriodicTask` refreshes them every `interval` seconds; reading them costs one grouped count on
 an (almost always empty) table and one STREAM.INFO per stream. The outbox backlog gauges are the

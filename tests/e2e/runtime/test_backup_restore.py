@@ -50,7 +50,7 @@ from tests.e2e.deploy.platform_load import (
 )
 from tests.e2e.deploy.test_platform_faults import HELP_SUBJECTS, errors_logged
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # two platform starts on a shared machine
 
 SERVICES = [d for d in installed_services() if d.owns_database]
 LINLI = Path(sys.executable).parent / "linli"

@@ -8,6 +8,7 @@ app actually uses: its streams and its consumers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from linli_runtime.nats_access import ACCESS, ADMIN_USER
 from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.processes import NatsServer
 from linli_runtime.registry import installed_services
+from linli_runtime.testing.waiting import wait_until
 from linli_runtime.tls import client_context
 from tests.unit.deploy.deploykit import REPO
 
@@ -102,14 +104,23 @@ async def stream_messages(secured: SecuredNats, stream: str) -> int:
 
 
 async def violations(client: Client, errors: list[Exception], action: Any) -> list[str]:
-    """Run `action`, let the server answer, and return the permission violations it reported."""
+    """Start `action` and return the permission violations the server reported for it. A refused
+    JetStream request never gets a reply, so the violation is awaited rather than the request's
+    timeout (which would make every refusal cost a second)."""
+    task = asyncio.ensure_future(action)
+
+    def reported() -> list[str]:
+        return [str(e) for e in errors if "permissions violation" in str(e).lower()]
+
     try:
-        await action
-    except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
-        pass  # a refused JetStream request gets no reply
-    await client.flush(timeout=2)
-    await asyncio.sleep(0.05)  # the server's -ERR arrives after the PONG at the latest
-    return [str(e) for e in errors if "permissions violation" in str(e).lower()]
+        await wait_until(lambda: reported() or task.done(), timeout=5, what="the server's answer")
+        if not reported():  # it finished: the server handles what it sent before the PONG
+            await client.flush(timeout=2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.Error):
+            await task
+    return reported()
 
 
 @pytest.mark.parametrize("service", sorted(ACCESS))
