@@ -23,7 +23,7 @@ log = logging.getLogger("linli.notification.sweeper")
 
 K = TypeVar("K", str, int)
 
-# Refreshed by every pass; the alert HelpRequestsPastSla (deploy/k8s/components/monitoring) watches it.
+# Refreshed by every pass; the alert LinliHelpRequestsPastSla (deploy/k8s/components/monitoring) watches it.
 OVERDUE = Gauge("linli_help_requests_overdue", "Help requests still waiting for an acknowledgement that missed "
                 "their SLA (escalated at least once, or past the deadline now).")
 

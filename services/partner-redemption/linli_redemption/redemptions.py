@@ -69,7 +69,7 @@ from linli_runtime.transactions import fingerprint
 log = logging.getLogger("linli.redemption.saga")
 
 # PENDING redemptions older than the recovery grace, as the last recovery pass found them (at
-# most its batch): one that stays above zero pass after pass is stuck (alert RedemptionsStuck).
+# most its batch): one that stays above zero pass after pass is stuck (alert LinliRedemptionsStuck).
 STUCK = Gauge("linli_redemptions_stuck", "PENDING redemptions older than the recovery grace, seen by the last "
               "recovery pass.")
 
@@ -377,7 +377,7 @@ class Redemptions:
         """Settle PENDING redemptions and unfinished refunds older than `grace`; returns how many
         it looked at."""
         stuck, refunds = await self.store.stuck(self.clock.now() - grace, limit)
-        STUCK.set(len(stuck))  # the alert RedemptionsStuck watches it across passes
+        STUCK.set(len(stuck))  # the alert LinliRedemptionsStuck watches it across passes
         for row in stuck:
             await self._recover(row)
         for item in refunds:

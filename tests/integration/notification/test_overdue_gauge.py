@@ -1,4 +1,4 @@
-"""`linli_help_requests_overdue` (the alert HelpRequestsPastSla): every sweeper pass counts the
+"""`linli_help_requests_overdue` (the alert LinliHelpRequestsPastSla): every sweeper pass counts the
 requests still unacknowledged past their deadline or already escalated, through the real API
 with a ManualClock; acknowledging one takes it off the count."""
 

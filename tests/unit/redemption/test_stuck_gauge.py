@@ -1,4 +1,4 @@
-"""`linli_redemptions_stuck` (the alert RedemptionsStuck): each recovery pass reports the PENDING
+"""`linli_redemptions_stuck` (the alert LinliRedemptionsStuck): each recovery pass reports the PENDING
 redemptions past the grace it found; one it cannot settle (volunteer-points down) stays counted
 pass after pass, which is what the alert waits for, and the count falls once a pass settles it."""
 
