@@ -29,7 +29,9 @@ Why it is consistent enough — the order and the argument:
    An event whose effect is in the restored database is in the same database's inbox (they
    commit together), so it is acknowledged without effect; one whose effect is not is applied.
    So every event committed before the cut exists once in the streams (its outbox row or the
-   export), and has its effect once in every consumer — none lost, none applied twice.
+   export), and has its effect once in every consumer — none lost, none applied twice. The
+   imported messages keep their stream sequences, which the dead letters name, so a poison
+   message delivered again is recorded once.
 
 The platform may be running (its nats-server is found through var/nats.url) or stopped (a
 nats-server is started on var/nats for the export, and on the new var/nats for the restore).
@@ -196,8 +198,12 @@ async def import_jetstream(url: str, connect: dict[str, Any], source: Path, prog
         for name, raw in configs.items():
             config = StreamConfig.from_response(dict(raw))
             config.num_replicas = 1
-            await js.add_stream(config)
             lines = (source / f"{name}.jsonl").read_text().splitlines()
+            # The messages keep their sequence numbers (a stream of limits only ever loses its
+            # oldest): dead letters name the sequence, so a redelivered poison message is
+            # recognised as the one already recorded.
+            config.first_seq = int(json.loads(lines[0])["seq"]) if lines else None
+            await js.add_stream(config)
             task = progress.add_task(f"JetStream {name}", total=len(lines))
             pending = []
             for line in lines:

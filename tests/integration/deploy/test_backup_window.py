@@ -130,3 +130,40 @@ async def test_an_event_published_after_the_export_began_is_sent_again_and_appli
 
 async def _both(db: Database, wanted: set[str]) -> bool:
     return await applied(db) == wanted
+
+
+async def test_restored_messages_keep_their_stream_sequences(tmp_path: Path) -> None:
+    """A stream that has aged out its oldest messages is restored with the same sequences
+    (dead letters name them), not renumbered from 1."""
+    original = Node(tmp_path / "var")
+    await original.start()
+    try:
+        ids = [await original.write(f"event {i}") for i in range(3)]
+        await original.relay_everything()
+        assert original.bus is not None
+        await original.bus.js.purge_stream(STREAM.name, seq=2)  # the oldest gone, as max_age does
+        target = tmp_path / "backup"
+        (target / JETSTREAM).mkdir(parents=True)
+        display = progress_display()
+        with display:
+            began, counts = await export_jetstream(original.server.url, original.security.admin_options(),
+                                                   target / JETSTREAM, display)
+            copied = copy_databases({"window": original.var_dir / "window.db"}, target, display)
+        Manifest(format=FORMAT, created_at=began.isoformat(), jetstream_from=began.isoformat(),
+                 cut_at=began.isoformat(), databases=copied, streams=counts).write(target)
+    finally:
+        await original.stop()
+    assert counts == {"WINDOW": 2}
+
+    await asyncio.to_thread(restore, target, tmp_path / "restored")
+    restored = Node(tmp_path / "restored")
+    await restored.start()
+    try:
+        assert restored.bus is not None
+        info = await restored.bus.js.stream_info(STREAM.name)
+        assert (info.state.first_seq, info.state.last_seq) == (2, 3)
+        for seq, event_id in ((2, ids[1]), (3, ids[2])):
+            msg = await restored.bus.js.get_msg(STREAM.name, seq)
+            assert msg.headers is not None and msg.headers["Nats-Msg-Id"] == event_id
+    finally:
+        await restored.stop()
