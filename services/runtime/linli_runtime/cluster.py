@@ -38,7 +38,6 @@ from linli_runtime.platform import (
     claim_port,
     console,
     launch,
-    nats_env,
     port_is_free,
     service_env,
     stop_services,
@@ -166,8 +165,8 @@ class LocalCluster:
                 port = (claim_port(label, d.default_port + k * REPLICA_PORT_STRIDE)
                         if self.fixed_ports and d.default_port else free_port())
                 self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k))
-        config = self.security.prepare().server_config(cluster=True)
         with console.status(f"starting a {len(self.nats)}-node NATS JetStream cluster…"):
+            config = self.security.prepare().server_config(cluster=True)
             for node in self.nats:
                 node.config = config
                 node.start()
@@ -181,7 +180,7 @@ class LocalCluster:
             d = replica.descriptor
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
                                       database_url=self.postgres.database_url(d.db_name) if d.owns_database else None,
-                                      demo_data=self.demo_data, extra={**nats_env(self.security, d), **extra})
+                                      demo_data=self.demo_data, extra={**self.security.env_for(d), **extra})
         # Replica 0 of every service first, then the second ones: the first replica migrates the
         # database and seeds demo data, the others find it done. Within a wave, services with the
         # same start_order start together (the org tree's owner before its consumers).

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from linli_runtime.nats_access import ACCESS, ADMIN_USER, ServiceAccess, authorization_conf
+from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.tls import LocalPki, client_context
 
 SERVER_CERT = "nats"
@@ -76,6 +77,11 @@ class NatsSecurity:
                            "(its subjects, streams and consumers)")
         return {"LINLI_NATS_USER": entry.user, "LINLI_NATS_PASSWORD": self.passwords[entry.user],
                 "LINLI_NATS_TLS_CA": str(self.pki.ca_file)}
+
+    def env_for(self, descriptor: ServiceDescriptor) -> dict[str, str]:
+        """`service_env` of a platform process: a service on the event bus (one that owns a
+        database) gets its user and the CA; an HTTP gateway (the portal) uses no NATS."""
+        return self.service_env(descriptor.name) if descriptor.owns_database else {}
 
     def admin_options(self) -> dict[str, Any]:
         """nats.connect(...) keyword arguments for the administrator (operators' tools, tests)."""

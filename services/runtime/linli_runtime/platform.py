@@ -23,7 +23,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from linli_runtime.nats_access import ServiceAccess
 from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
@@ -131,11 +130,6 @@ def service_env(service: RunningService, *, addresses: dict[str, str], database_
     }
 
 
-def nats_env(security: NatsSecurity, descriptor: ServiceDescriptor) -> dict[str, str]:
-    """The NATS user and CA of a service that uses the event bus (an HTTP gateway does not)."""
-    return security.service_env(descriptor.name) if descriptor.owns_database else {}
-
-
 def launch(service: RunningService, env: dict[str, str]) -> None:
     """Start `python -m <module>` for `service`, its output appended to its log file."""
     if service.log_file is not None:
@@ -195,8 +189,7 @@ class LocalPlatform:
 
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
-                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False,
-                 access: dict[str, ServiceAccess] | None = None) -> None:
+                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False) -> None:
         self.var_dir = var_dir.resolve()
         self.default_ports = default_ports
         self.demo_data = demo_data
@@ -205,8 +198,8 @@ class LocalPlatform:
         self.nats = NatsServer(self.var_dir / "nats", port=port, log_file=self.var_dir / "logs" / "nats-server.log")
         self.descriptors = installed_services() if services is None else services
         self.services: list[RunningService] = []
-        # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
-        self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
+        # TLS and a user per service (linli_runtime.nats_access.ACCESS; a test's service gets its own).
+        self.security = NatsSecurity(self.var_dir, services=[d.name for d in self.descriptors if d.owns_database])
 
     def database_url(self, descriptor: ServiceDescriptor) -> str | None:
         """The service's own database (SQLite file or PostgreSQL database); None when it owns none."""
@@ -223,14 +216,14 @@ class LocalPlatform:
         for d in self.descriptors:
             port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
-        self.nats.config = self.security.prepare().server_config(cluster=False)
         with console.status("starting nats-server (JetStream)…"):
+            self.nats.config = self.security.prepare().server_config(cluster=False)
             self.nats.start()
         addresses = self.addresses()
         for service in self.services:
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
                               nats_url=self.nats.url, demo_data=self.demo_data,
-                              extra=nats_env(self.security, service.descriptor))
+                              extra=self.security.env_for(service.descriptor))
             launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
                 wait_until_serving(service)

@@ -34,12 +34,6 @@ class ServiceSettings(BaseSettings):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "LINLI_NATS_URL")
     )
-    # Stream replicas: 1 for one local nats-server, 3 in a JetStream cluster.
-    stream_replicas: int = 1
-    # What each of the platform's streams keeps (bytes per replica: "1GiB", "512MiB"; and days).
-    # Every NATS node holds a replica of every stream: their sum must fit its max_file_store.
-    stream_max_bytes: ByteSize = Field(default=ByteSize(1024**3), ge=1024**2)
-    stream_max_age_days: float = Field(default=30, gt=0)
     # This service's NATS account (a user with permissions on its own subjects only; empty: none,
     # for a server without authorization) and TLS: the CA that signed the server's certificate
     # turns TLS on; a client certificate and key are sent when the server asks for one.
@@ -48,6 +42,12 @@ class ServiceSettings(BaseSettings):
     nats_tls_ca: str = ""
     nats_tls_cert: str = ""
     nats_tls_key: str = ""
+    # What each of the platform's streams keeps (bytes per replica: "1GiB", "512MiB"; and days).
+    # Every NATS node holds a replica of every stream: their sum must fit its max_file_store.
+    stream_max_bytes: ByteSize = Field(default=ByteSize(1024**3), ge=1024**2)
+    stream_max_age_days: float = Field(default=30, gt=0)
+    # Stream replicas: 1 for one local nats-server, 3 in a JetStream cluster.
+    stream_replicas: int = 1
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "linli"
     log_level: str = "INFO"

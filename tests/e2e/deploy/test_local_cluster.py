@@ -51,9 +51,10 @@ def make_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
     def make(services: list[ServiceDescriptor], **kwargs: object) -> LocalCluster:
+        kwargs.setdefault("access", TEST_ACCESS)
         cluster = LocalCluster(tmp_path / f"var{len(made)}", services=services, fixed_ports=False, demo_data=False,
                                extra_env={"PYTHONPATH": pythonpath, "LINLI_LOG_LEVEL": "INFO"},
-                               access=TEST_ACCESS, **kwargs)  # type: ignore[arg-type]
+                               **kwargs)  # type: ignore[arg-type]
         made.append(cluster)
         return cluster
 

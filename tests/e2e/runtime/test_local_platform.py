@@ -11,20 +11,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from linli_runtime.nats_access import ServiceAccess
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 ECHO = ServiceDescriptor(name="echo", module="linli_runtime.testing.echo", default_port=0)
-# The echo service's NATS user beside the platform's: it publishes and consumes nothing.
-ACCESS = {"echo": ServiceAccess("echo", "echo", ())}
 
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
-    platform = LocalPlatform(tmp_path / "var", nats_port=0, services=[ECHO], access=ACCESS)
+    platform = LocalPlatform(tmp_path / "var", nats_port=0, services=[ECHO])
     yield platform
     platform.stop()
 
@@ -46,7 +43,7 @@ def test_runner_starts_nats_and_services_stops_them_and_reuses_data(platform: Lo
     assert all(p is not None and p.returncode == 0 for p in procs), "services exited cleanly on SIGTERM"
     assert not platform.nats.running
 
-    again = LocalPlatform(platform.var_dir, nats_port=0, services=[ECHO], access=ACCESS)
+    again = LocalPlatform(platform.var_dir, nats_port=0, services=[ECHO])
     try:
         again.start()
         assert health(again.services[0].address) == health_pb2.HealthCheckResponse.SERVING
