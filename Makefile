@@ -29,6 +29,10 @@ proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
 # checked from the day it exists.
 PACKAGES := $(wildcard services/*/linli_*) $(wildcard clients/*/linli_*)
 
+.PHONY: lock
+lock: $(STAMP) ## requirements*.lock: the image's dependencies pinned by constraints.txt, with hashes
+	$(BIN)/python tools/lock.py
+
 lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime and the CLI, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(PACKAGES)
@@ -36,6 +40,7 @@ lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime 
 
 test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless Chromium)
 	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"
+	@command -v pgbouncer >/dev/null 2>&1 || echo "*** pgbouncer is not installed: the test behind a transaction pooler will be SKIPPED (with CI=true it FAILS). Install it: apt-get install -y pgbouncer ***"
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP) ## unit tests only: pure, in memory, under 30 s (no processes, sockets or databases)

@@ -155,6 +155,9 @@ class DueWork:
     overdue: list[str]  # help request ids whose acknowledgement is overdue
     follow_ups: list[int]  # follow-ups (by seq) due and not yet given to anyone
     opened: list[str]  # open help request ids with a provider whose current opening is not suggested yet
+    # Requests still waiting for an acknowledgement that missed their SLA (escalated, or past
+    # the deadline now): the metric linli_help_requests_overdue.
+    past_sla: int = 0
 
 
 # -- reading rows (in the caller's transaction) ------------------------------------------------
@@ -396,7 +399,11 @@ class HelpDesk:
                 follow_up.c.assignee_id == "", follow_up.c.done_at.is_(None), follow_up.c.due_at <= now).order_by(
                 follow_up.c.seq).limit(SWEEP_BATCH)))
             opened = await _opened_since_suggested(conn, now)
-            return DueWork(list(unrouted.scalars()), list(overdue.scalars()), list(due.scalars()), opened)
+            past_sla = (await conn.execute(sa.select(sa.func.count()).select_from(help_request).where(
+                help_request.c.status == pb.STATUS_ASSIGNED,
+                sa.or_(help_request.c.escalation_level > 0, help_request.c.ack_deadline <= now)))).scalar_one()
+            return DueWork(list(unrouted.scalars()), list(overdue.scalars()), list(due.scalars()), opened,
+                           int(past_sla))
 
     async def route(self, request_id: str) -> bool:
         async with self.db.transaction() as session:

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from prometheus_client import Gauge
+
 from linli_notification.dispatcher import Dispatcher
 from linli_notification.helpdesk import HelpDesk
 from linli_runtime.tasks import PeriodicTask
@@ -20,6 +22,10 @@ from linli_runtime.tasks import PeriodicTask
 log = logging.getLogger("linli.notification.sweeper")
 
 K = TypeVar("K", str, int)
+
+# Refreshed by every pass; the alert LinliHelpRequestsPastSla (deploy/k8s/components/monitoring) watches it.
+OVERDUE = Gauge("linli_help_requests_overdue", "Help requests still waiting for an acknowledgement that missed "
+                "their SLA (escalated at least once, or past the deadline now).")
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Sweeper:
         async with self._lock:
             result = SweepResult()
             due = await self.desk.due_work()
+            OVERDUE.set(due.past_sla)
             # One transaction per item: one bad row must not hold back the others.
             for request_id in due.unrouted:
                 result.routed += await self._each(self.desk.route, request_id)

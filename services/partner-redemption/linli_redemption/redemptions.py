@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from prometheus_client import Gauge
+
 from linli.events.v1 import redemption_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_redemption import names
@@ -65,6 +67,11 @@ from linli_runtime.times import to_timestamp
 from linli_runtime.transactions import fingerprint
 
 log = logging.getLogger("linli.redemption.saga")
+
+# PENDING redemptions older than the recovery grace, as the last recovery pass found them (at
+# most its batch): one that stays above zero pass after pass is stuck (alert LinliRedemptionsStuck).
+STUCK = Gauge("linli_redemptions_stuck", "PENDING redemptions older than the recovery grace, seen by the last "
+              "recovery pass.")
 
 MERCHANT_NAME_TTL = 60.0  # seconds a merchant's display name is reused (it only labels the event)
 
@@ -370,6 +377,7 @@ class Redemptions:
         """Settle PENDING redemptions and unfinished refunds older than `grace`; returns how many
         it looked at."""
         stuck, refunds = await self.store.stuck(self.clock.now() - grace, limit)
+        STUCK.set(len(stuck))  # the alert LinliRedemptionsStuck watches it across passes
         for row in stuck:
             await self._recover(row)
         for item in refunds:

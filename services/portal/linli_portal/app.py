@@ -27,6 +27,7 @@ from linli_portal.objections import ObjectionForm
 from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize, token_of, verify
 from linli_runtime.auth import TokenSigner, normalize_path
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.metrics import HttpMetrics
 
 log = logging.getLogger("linli.portal")
 HERE = Path(__file__).parent
@@ -72,6 +73,7 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
     app = FastAPI(title="Linli portal", description="Residents' compound pages and operators' dashboards",
                   version="0.1.0", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(HttpMetrics, service="portal")  # linli_http_server_* on the metrics port
 
     @app.middleware("http")
     async def safety_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:

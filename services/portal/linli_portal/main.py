@@ -11,6 +11,7 @@ from linli_portal.backends import Backends, ServiceToken
 from linli_portal.settings import PortalSettings, service_addresses
 from linli_runtime.auth import TokenSigner
 from linli_runtime.logs import configure_logging
+from linli_runtime.metrics import serve_metrics
 
 
 def main() -> None:
@@ -21,6 +22,7 @@ def main() -> None:
     addresses = service_addresses()
     app = create_app(lambda: Backends(addresses, token), signer, cities=settings.cities,
                      secure_cookies=settings.portal_secure_cookies)
+    serve_metrics(settings.metrics_port, settings.host)
     logging.getLogger("linli.portal").info("portal listening", extra={"port": settings.port})
     # uvicorn handles SIGTERM itself: it stops accepting, finishes in-flight requests, then exits.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),

@@ -23,6 +23,8 @@ class PortalSettings(BaseSettings):
     # Mark the sign-in cookie Secure (set it when TLS terminates in front of the portal).
     portal_secure_cookies: bool = False
     log_level: str = "INFO"
+    # Prometheus exposition port (/metrics, as the services); 0 turns it off.
+    metrics_port: int = 0
     # The cities whose compounds the start page lists (the org tree has no list of cities).
     portal_cities: str = "chengdu"
 

@@ -9,7 +9,9 @@ On loopback it starts what a production deployment runs on several machines:
   replicas (as in production: replicas are stateless, the database is not);
 - two replicas of every installed service on different ports; every `<SERVICE>_SERVICE_ADDR`
   lists all replicas of that service, comma-separated, which `linli_runtime.clients.make_channel`
-  turns into one gRPC channel balancing round_robin across them.
+  turns into one gRPC channel balancing round_robin across them;
+- TLS on the NATS client port and on the routes between the nodes, and one NATS user per
+  service limited to its own subjects (linli_runtime.nats_security, the CA under var/cluster/tls).
 
 The pieces are `linli_runtime.platform`'s (launch, wait_until_serving, stop_services,
 supervise); only the topology is new. Tests drive `LocalCluster` directly to kill and restart
@@ -22,12 +24,15 @@ import asyncio
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
 from rich.table import Table
 
-from linli_runtime.events.streams import STREAMS, StreamSpec, ensure_stream
+from linli_runtime.events.streams import DAY, STREAMS, StreamLimits, StreamSpec, ensure_stream
+from linli_runtime.nats_access import ServiceAccess
+from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.platform import (
     RunningService,
     claim_port,
@@ -41,6 +46,7 @@ from linli_runtime.platform import (
 )
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
+from linli_runtime.settings import ServiceSettings
 
 CLUSTER_NAME = "linli"
 # Replica k of a service listens on default_port + k * REPLICA_PORT_STRIDE (50051, 50151, …),
@@ -81,11 +87,14 @@ def nats_cluster(store: Path, logs: Path, nodes: int, *, fixed_ports: bool) -> l
     return servers
 
 
-async def ensure_streams(nats_url: str, streams: list[StreamSpec], replicas: int, timeout: float = 30) -> None:
+async def ensure_streams(nats_url: str, streams: list[StreamSpec], replicas: int, timeout: float = 30,
+                         **connect: Any) -> None:
     """Create the platform's streams with `replicas` replicas once JetStream has a meta leader
     (a fresh cluster needs a moment to elect one). Services do the same at start-up; doing it
     here first means no service waits on the election and the replica count is visible at once."""
-    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2, max_reconnect_attempts=-1)
+    settings = ServiceSettings()  # the limits the services will ask for (LINLI_STREAM_MAX_*)
+    limits = StreamLimits(int(settings.stream_max_bytes), settings.stream_max_age_days * DAY)
+    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2, max_reconnect_attempts=-1, **connect)
     try:
         js = nc.jetstream(timeout=5)
         loop = asyncio.get_running_loop()
@@ -93,7 +102,7 @@ async def ensure_streams(nats_url: str, streams: list[StreamSpec], replicas: int
         while True:
             try:
                 for spec in streams:
-                    await ensure_stream(js, spec, replicas)
+                    await ensure_stream(js, spec, replicas, limits)
                 return
             except (nats.errors.Error, TimeoutError) as exc:
                 if loop.time() > deadline:
@@ -116,6 +125,7 @@ class LocalCluster:
         fixed_ports: bool = True,
         extra_env: dict[str, str] | None = None,
         streams: list[StreamSpec] | None = None,
+        access: dict[str, ServiceAccess] | None = None,
     ) -> None:
         if stream_replicas > nats_nodes:
             raise ValueError(f"{stream_replicas} stream replicas need at least as many NATS nodes, not {nats_nodes}")
@@ -130,6 +140,8 @@ class LocalCluster:
         self.nats = nats_cluster(self.var_dir / "nats", self.logs, nats_nodes, fixed_ports=fixed_ports)
         self.postgres: EmbeddedPostgres | None = None
         self.descriptors = installed_services() if services is None else services
+        # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
+        self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
         self.services: list[Replica] = []
 
     @property
@@ -154,9 +166,12 @@ class LocalCluster:
                         if self.fixed_ports and d.default_port else free_port())
                 self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k))
         with console.status(f"starting a {len(self.nats)}-node NATS JetStream cluster…"):
+            config = self.security.prepare().server_config(cluster=True)
             for node in self.nats:
+                node.config = config
                 node.start()
-            asyncio.run(ensure_streams(self.nats_url, self.streams, self.stream_replicas))
+            asyncio.run(ensure_streams(self.nats_url, self.streams, self.stream_replicas,
+                                       **self.security.admin_options()))
         with console.status("starting PostgreSQL (embedded)…"):
             self.postgres = EmbeddedPostgres(self.var_dir / "postgres")
         addresses = self.addresses()
@@ -165,7 +180,7 @@ class LocalCluster:
             d = replica.descriptor
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
                                       database_url=self.postgres.database_url(d.db_name) if d.owns_database else None,
-                                      demo_data=self.demo_data, extra=extra)
+                                      demo_data=self.demo_data, extra={**self.security.env_for(d), **extra})
         # Replica 0 of every service first, then the second ones: the first replica migrates the
         # database and seeds demo data, the others find it done. Within a wave, services with the
         # same start_order start together (the org tree's owner before its consumers).

@@ -41,7 +41,8 @@ def async_url(url: str) -> URL:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, statement_cache_size: int = 100,
+                 echo: bool = False) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -51,6 +52,12 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # asyncpg's statement cache and SQLAlchemy's in front of it. 0 behind PgBouncer in
+            # transaction mode: consecutive transactions of one connection may run on different
+            # server connections, so no prepared statement may outlive its transaction
+            # (tests/integration/deploy/test_pooler.py).
+            kwargs["connect_args"] = {"statement_cache_size": statement_cache_size,
+                                      "prepared_statement_cache_size": statement_cache_size}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if not self.is_sqlite:
             self._ping_idle_connections()

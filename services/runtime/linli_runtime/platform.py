@@ -1,7 +1,10 @@
 """The local platform runner behind `make run`: a nats-server with JetStream and every
 installed service as its own process, on SQLite files under var/, with demo data, each on its
 documented port. Ctrl-C (or SIGTERM) stops the services gracefully — callers first, each drained
-before the services it calls are signalled — then NATS. Starting again reuses var/."""
+before the services it calls are signalled — then NATS. Starting again reuses var/.
+
+NATS takes TLS only and one user per service (linli_runtime.nats_security: the CA under
+var/tls), as Compose and Kubernetes configure it."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
 
@@ -194,6 +198,8 @@ class LocalPlatform:
         self.nats = NatsServer(self.var_dir / "nats", port=port, log_file=self.var_dir / "logs" / "nats-server.log")
         self.descriptors = installed_services() if services is None else services
         self.services: list[RunningService] = []
+        # TLS and a user per service (linli_runtime.nats_access.ACCESS; a test's service gets its own).
+        self.security = NatsSecurity(self.var_dir, services=[d.name for d in self.descriptors if d.owns_database])
 
     def database_url(self, descriptor: ServiceDescriptor) -> str | None:
         """The service's own database (SQLite file or PostgreSQL database); None when it owns none."""
@@ -211,11 +217,13 @@ class LocalPlatform:
             port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
         with console.status("starting nats-server (JetStream)…"):
+            self.nats.config = self.security.prepare().server_config(cluster=False)
             self.nats.start()
         addresses = self.addresses()
         for service in self.services:
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
-                              nats_url=self.nats.url, demo_data=self.demo_data)
+                              nats_url=self.nats.url, demo_data=self.demo_data,
+                              extra=self.security.env_for(service.descriptor))
             launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
                 wait_until_serving(service)

@@ -92,6 +92,7 @@ class NatsServer:
         cluster_port: int | None = None,
         routes: list[str] | None = None,
         log_file: Path | None = None,
+        config: str = "",
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -101,6 +102,9 @@ class NatsServer:
         self.cluster_port = cluster_port
         self.routes = routes or []
         self.log_file = log_file or self.store_dir / "nats-server.log"
+        # A configuration file beside the flags (TLS, users: linli_runtime.nats_security); the
+        # flags win where both say something.
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -114,15 +118,27 @@ class NatsServer:
             cmd += ["--cluster_name", self.cluster_name, "--cluster", f"nats://{self.host}:{self.cluster_port}"]
             if self.routes:
                 cmd += ["--routes", ",".join(self.routes)]
+        if self.config:
+            cmd += ["-c", str(self.config_file)]
         return cmd
+
+    @property
+    def config_file(self) -> Path:
+        return self.store_dir.with_name(self.store_dir.name + ".conf")
 
     def start(self, timeout: float = 15.0) -> NatsServer:
         if self.running:
             return self
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        if self.config:
+            fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # users' passwords
+            with os.fdopen(fd, "w") as f:
+                f.write(self.config)
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         wait_for_port(self.host, self.port, timeout, self.proc)
+        # Where this store's server listens, for tools that come later (linli platform backup).
+        self.store_dir.with_name(self.store_dir.name + ".url").write_text(self.url)
         return self
 
     @property

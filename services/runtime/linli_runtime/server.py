@@ -34,6 +34,7 @@ from linli_runtime.events.consumer import ConsumerSpec, EventConsumer
 from linli_runtime.events.envelope import EventFactory
 from linli_runtime.events.outbox import OutboxRelay
 from linli_runtime.events.streams import StreamSpec
+from linli_runtime.gauges import RuntimeGauges
 from linli_runtime.interceptors import (
     AuthenticationInterceptor,
     Authenticator,
@@ -77,11 +78,13 @@ class ServiceApp:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.signer = TokenSigner(settings.jwt_secret, settings.jwt_issuer)
-        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
-        self.bus = EventBus(settings.nats_url, name=name, streams=streams, replicas=settings.stream_replicas)
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
+                           statement_cache_size=settings.database_statement_cache_size)
+        self.bus = EventBus.from_settings(settings, name=name, streams=streams)
         self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
         self.migrations = list(migrations)
         self.consumers: list[EventConsumer] = []
+        self.gauges: RuntimeGauges | None = None  # dead letters and stream use, from start()
         # Domain code takes `app.make_event` (subject, payload, scope) → EventEnvelope.
         self.make_event = EventFactory(name, self.clock)
         self.health = HealthServicer()
@@ -128,6 +131,8 @@ class ServiceApp:
         self.relay.start()
         for consumer in self.consumers:
             consumer.start()
+        self.gauges = RuntimeGauges(self.name, self.db, self.bus, [c.spec.name for c in self.consumers])
+        self.gauges.start()
 
         server = grpc.aio.server(
             interceptors=[
@@ -175,6 +180,8 @@ class ServiceApp:
         if self._server is not None:
             stops.append(self._server.stop(grace))
         await asyncio.gather(*stops)
+        if self.gauges is not None:
+            await self.gauges.stop()
         await self.relay.stop()
         await self.bus.close()
         await self.db.dispose()

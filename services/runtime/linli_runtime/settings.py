@@ -7,7 +7,7 @@ Every service reads the same base settings; a service adds its own by subclassin
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A fixed development key, so that `make run` and tokens issued by `linli token issue` agree
@@ -28,9 +28,24 @@ class ServiceSettings(BaseSettings):
     # PostgreSQL connections the service keeps open (and as many more at a peak, opened and
     # closed per burst): at least the calls it serves concurrently, or the overflow churns.
     database_pool_size: int = Field(default=10, ge=1)
+    # asyncpg's prepared statements kept per connection. 0 behind PgBouncer in transaction mode
+    # (Kubernetes' Pooler): a statement prepared on one server connection is unknown to the next.
+    database_statement_cache_size: int = Field(default=100, ge=0)
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "LINLI_NATS_URL")
     )
+    # This service's NATS account (a user with permissions on its own subjects only; empty: none,
+    # for a server without authorization) and TLS: the CA that signed the server's certificate
+    # turns TLS on; a client certificate and key are sent when the server asks for one.
+    nats_user: str = ""
+    nats_password: str = ""
+    nats_tls_ca: str = ""
+    nats_tls_cert: str = ""
+    nats_tls_key: str = ""
+    # What each of the platform's streams keeps (bytes per replica: "1GiB", "512MiB"; and days).
+    # Every NATS node holds a replica of every stream: their sum must fit its max_file_store.
+    stream_max_bytes: ByteSize = Field(default=ByteSize(1024**3), ge=1024**2)
+    stream_max_age_days: float = Field(default=30, gt=0)
     # Stream replicas: 1 for one local nats-server, 3 in a JetStream cluster.
     stream_replicas: int = 1
     jwt_secret: str = DEV_JWT_SECRET

@@ -77,8 +77,8 @@ class Producer:
             await asyncio.sleep(self.pause)
 
 
-async def stream_infos(nats_url: str, names: list[str]) -> list[Any]:
-    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2)
+async def stream_infos(cluster: LocalCluster, names: list[str]) -> list[Any]:
+    nc = await nats.connect(servers=cluster.nats_url.split(","), connect_timeout=2, **cluster.security.admin_options())
     try:
         js = nc.jetstream(timeout=5)
         return [await js.stream_info(name) for name in names]
@@ -88,21 +88,21 @@ async def stream_infos(nats_url: str, names: list[str]) -> list[Any]:
 
 async def stream_leader(cluster: LocalCluster, stream: str) -> int:
     """Index in `cluster.nats` of the node leading `stream`."""
-    [info] = await stream_infos(cluster.nats_url, [stream])
+    [info] = await stream_infos(cluster, [stream])
     return next(i for i, node in enumerate(cluster.nats) if node.name == info.cluster.leader)
 
 
 async def stream_whole(cluster: LocalCluster, stream: str) -> bool:
     """Every replica of `stream` is current (a restarted node has caught up)."""
-    [info] = await stream_infos(cluster.nats_url, [stream])
+    [info] = await stream_infos(cluster, [stream])
     replicas = info.cluster.replicas or []
     return len(replicas) == len(cluster.nats) - 1 and all(r.current for r in replicas)
 
 
-async def consumers_settled(nats_url: str, streams: list[str]) -> bool:
+async def consumers_settled(cluster: LocalCluster, streams: list[str]) -> bool:
     """Every durable consumer of `streams` has settled all it was given and nothing waits for it
     (see linli_runtime.testing.waiting.consumer_settled): no redelivery is coming."""
-    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2)
+    nc = await nats.connect(servers=cluster.nats_url.split(","), connect_timeout=2, **cluster.security.admin_options())
     try:
         js = nc.jetstream(timeout=5)
         for stream in streams:

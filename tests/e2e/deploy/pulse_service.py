@@ -24,11 +24,14 @@ from linli_runtime.context import current_request_id
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.events import ConsumerSpec, Event, OutboxRelay, StreamSpec, make_event, publish_in
 from linli_runtime.events.tables import OUTBOX
+from linli_runtime.nats_access import ServiceAccess
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME
 
 PULSE = StreamSpec("PULSE", ("pulse.>",), "fault-test beats")
+# Its NATS user: its own subjects, its stream and its consumer (linli_runtime.nats_access).
+PULSE_ACCESS = ServiceAccess("pulse", "pulse", ("PULSE",), consumers=(("PULSE", "pulse-counter"),))
 REPLICA_HEADER = "x-linli-replica"
 
 metadata = MetaData()

@@ -21,6 +21,7 @@ from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
 from linli_runtime.events.streams import STREAMS
 from linli_runtime.events.tables import DEAD_LETTERS, OUTBOX
+from linli_runtime.nats_access import ACCESS, ServiceAccess
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
@@ -32,13 +33,15 @@ from tests.e2e.deploy.faultkit import (
     stream_infos,
     stream_whole,
 )
-from tests.e2e.deploy.pulse_service import PULSE, REPLICA_HEADER, received
+from tests.e2e.deploy.pulse_service import PULSE, PULSE_ACCESS, REPLICA_HEADER, received
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[3]
 ECHO = ServiceDescriptor(name="echo", module="linli_runtime.testing.echo", default_port=0)
 PULSE_SERVICE = ServiceDescriptor(name="pulse", module="tests.e2e.deploy.pulse_service", default_port=0)
+# The test services' NATS users beside the platform's (echo publishes nothing).
+TEST_ACCESS = {**ACCESS, "echo": ServiceAccess("echo", "echo", ()), "pulse": PULSE_ACCESS}
 
 
 @pytest.fixture
@@ -48,6 +51,7 @@ def make_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
     def make(services: list[ServiceDescriptor], **kwargs: object) -> LocalCluster:
+        kwargs.setdefault("access", TEST_ACCESS)
         cluster = LocalCluster(tmp_path / f"var{len(made)}", services=services, fixed_ports=False, demo_data=False,
                                extra_env={"PYTHONPATH": pythonpath, "LINLI_LOG_LEVEL": "INFO"},
                                **kwargs)  # type: ignore[arg-type]
@@ -90,7 +94,7 @@ def test_cluster_replicates_streams_three_ways_and_balances_calls_over_two_repli
     cluster.start()
 
     assert len(cluster.nats) == 3 and all(node.running for node in cluster.nats)
-    for info in asyncio.run(stream_infos(cluster.nats_url, list(STREAMS))):
+    for info in asyncio.run(stream_infos(cluster, list(STREAMS))):
         assert info.config.num_replicas == 3, info.config.name  # type: ignore[attr-defined]
         assert info.cluster.leader and len(info.cluster.replicas) == 2  # type: ignore[attr-defined]
 
@@ -145,7 +149,7 @@ async def fault_scenario(cluster: LocalCluster, token: str) -> None:
 
         await wait_until(all_consumed, 40, "every accepted event to be consumed", interval=0.2)
         # A duplicate delivered late would come before the consumers have settled everything.
-        await wait_until(lambda: consumers_settled(cluster.nats_url, [PULSE.name]), 40,
+        await wait_until(lambda: consumers_settled(cluster, [PULSE.name]), 40,
                          "the consumers to settle every message", interval=0.2)
         async with db.engine.connect() as conn:
             messages = [row.message for row in await conn.execute(select(received.c.message))]

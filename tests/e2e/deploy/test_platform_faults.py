@@ -190,7 +190,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
 
         await wait_until(settled, 90, "every event to be published and consumed", interval=0.2)
         # A duplicate delivered late would come before the consumers have settled everything.
-        await wait_until(lambda: consumers_settled(cluster.nats_url, sorted(STREAMS)), 60,
+        await wait_until(lambda: consumers_settled(cluster, sorted(STREAMS)), 60,
                          "every consumer to settle every message", interval=0.2)
 
         # -- the records: each accepted redemption committed once, nothing else left behind --

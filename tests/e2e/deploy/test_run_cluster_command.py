@@ -49,9 +49,13 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             proc.send_signal(signal.SIGINT)
             assert proc.wait(60) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            if proc.poll() is None:  # a failed check: Ctrl-C first, or its services outlive it
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     assert "stopped; data kept under" in log.read_text(errors="replace")
     for node in (1, 2, 3):
         assert (tmp_path / "var" / "nats" / f"n{node}" / "jetstream").is_dir()

@@ -1,6 +1,7 @@
 """deploy/k8s through the real tools: every rendered manifest passes `kubernetes-validate
---strict` (the custom resources it cannot know are checked by structure in
-tests/unit/deploy/test_k8s_manifests.py), `nats-server -t` accepts the NATS configuration, and
+--strict` for every Kubernetes release from 1.30 to 1.33 and the newest it bundles (the custom
+resources it cannot know — CloudNativePG, cert-manager, the Prometheus Operator — are checked by
+structure in tests/unit/deploy), `nats-server -t` accepts the NATS configuration, and
 the in-process kustomize stand-in the unit tier renders with builds what `kubectl kustomize`
 builds."""
 
@@ -20,18 +21,20 @@ import yaml
 from tests.unit.deploy.deploykit import (
     OVERLAYS,
     Doc,
+    checkable_nats_conf,
     find,
     kubectl,
     kubectl_render,
     load_compose,
     nats_conf,
+    nats_test_env,
     planned_services,
     render,
 )
 
-# A current release and the newest schemas kubernetes-validate bundles.
-K8S_VERSIONS = ("1.34.0", kubernetes_validate.latest_version())
-CUSTOM_API_GROUPS = {"postgresql.cnpg.io"}
+# The releases issue 15 names (1.30–1.33), and the newest schemas kubernetes-validate bundles.
+K8S_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", kubernetes_validate.latest_version())
+CUSTOM_API_GROUPS = {"postgresql.cnpg.io", "cert-manager.io", "monitoring.coreos.com"}
 VALIDATE = str(Path(sys.executable).parent / "kubernetes-validate")
 PLANNED = planned_services(load_compose())
 
@@ -67,11 +70,15 @@ def test_kubernetes_validate_rejects_what_it_should(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_nats_configuration_is_valid_for_nats_server(overlay: str, tmp_path: Path) -> None:
-    conf = tmp_path / "nats.conf"
-    conf.write_text(nats_conf(render(overlay)))
+    # The files cert-manager writes into the secret nats-tls, the users' passwords, the store
+    # limit the StatefulSet sets.
+    conf = checkable_nats_conf(nats_conf(render(overlay)), tmp_path, ("tls.crt", "tls.key", "ca.crt"))
+    [statefulset] = find(render(overlay), "StatefulSet", "nats")
+    [limit] = [e["value"] for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]
+               if e["name"] == "JS_MAX_FILE_STORE"]
     nats_server = Path(sys.executable).parent / "nats-server"
     out = subprocess.run([str(nats_server), "-c", str(conf), "-t"], capture_output=True, text=True,
-                         env={"POD_NAME": "nats-0"})
+                         env=nats_test_env(POD_NAME="nats-0", JS_MAX_FILE_STORE=limit))
     assert out.returncode == 0, out.stderr
 
 

@@ -127,7 +127,8 @@ def planned_services(compose: Doc, protocol: str = "grpc") -> list[ServiceDescri
     for name, spec in compose["services"].items():
         module = (spec.get("build") or {}).get("args", {}).get("SERVICE_MODULE")
         kind = (spec.get("labels") or {}).get(PROTOCOL_LABEL, "grpc")
-        if module and not spec.get("profiles") and kind == protocol:
+        one_shot = spec.get("restart") == "no"  # a job built from a service's image (tls-init)
+        if module and not spec.get("profiles") and not one_shot and kind == protocol:
             planned.append(ServiceDescriptor(name=name, module=module, default_port=int(spec["environment"]["PORT"]),
                                              protocol=kind))
     return planned
@@ -308,3 +309,27 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
         if (target["kind"], target["name"]) != ("Deployment", d.name):
             problems.append(f"{where} {d.name}: HPA scales {target['kind']}/{target['name']}")
     return problems
+
+
+def checkable_nats_conf(conf: str, directory: Path, cert_names: tuple[str, str, str]) -> Path:
+    """`conf` laid out where `nats-server -t` can read everything it names: its auth.conf beside
+    it, and a certificate (linli_runtime.tls) where /etc/nats/tls/ was, under the file names
+    `cert_names` (certificate, key, CA) that deployment's files use."""
+    from linli_runtime.tls import LocalPki
+
+    pki = LocalPki(directory / "tls").ensure(servers={"nats": ["localhost"]})
+    pair = pki.server("nats")
+    cert, key, ca = cert_names
+    for source, name in ((pair.cert, cert), (pair.key, key), (pki.ca_file, ca)):
+        (directory / "tls" / name).write_bytes(source.read_bytes())
+    (directory / "auth.conf").write_text((REPO / "deploy" / "nats" / "auth.conf").read_text())
+    path = directory / "nats.conf"
+    path.write_text(conf.replace("/etc/nats/tls/", f"{directory / 'tls'}/"))
+    return path
+
+
+def nats_test_env(**extra: str) -> dict[str, str]:
+    """Every environment variable the NATS configurations read, with test values."""
+    from linli_runtime.nats_access import environment_passwords
+
+    return {**{p.lstrip("$"): "test-password" for p in environment_passwords().values()}, **extra}

@@ -1,6 +1,7 @@
 """Just enough of kustomize to render deploy/k8s where `kubectl kustomize` is not installed:
-resources, namespace, labels, configMap/secret generators (with merge), images and JSON 6902
-patches. Generated names get no hash suffix. `test_minikustomize_matches_kubectl` keeps it
+resources, components (their resources and patches), namespace, labels, configMap/secret
+generators (with merge), images (newName, newTag) and JSON 6902 patches. Generated names get
+no hash suffix. `test_minikustomize_matches_kubectl` keeps it
 honest against the real thing wherever kubectl is present."""
 
 from __future__ import annotations
@@ -26,19 +27,17 @@ def build(directory: Path) -> list[Doc]:
             docs += build(path)
         else:
             docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for component in spec.get("components", []):
+        docs = _component(directory / component, docs)
     generated = _generate(directory, spec, docs)
     docs = [*generated, *docs]
-    for patch in spec.get("patches", []):
-        for doc in docs:
-            if _targets(patch.get("target", {}), doc):
-                for op in yaml.safe_load(patch["patch"]):
-                    _apply(doc, op)
+    _patch(spec, docs)
     for image in spec.get("images", []):
         for doc in docs:
             for container in _containers(doc):
-                name, _, _tag = container["image"].partition(":")
+                name, _, tag = container["image"].partition(":")
                 if name == image["name"]:
-                    container["image"] = f"{image.get('newName', name)}:{image['newTag']}"
+                    container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}"
     if "namespace" in spec:
         for doc in docs:
             if doc["kind"] not in CLUSTER_SCOPED:
@@ -46,6 +45,24 @@ def build(directory: Path) -> list[Doc]:
     for label_set in spec.get("labels", []):
         for doc in docs:
             doc["metadata"].setdefault("labels", {}).update(label_set["pairs"])
+    return docs
+
+
+def _patch(spec: Doc, docs: list[Doc]) -> None:
+    for patch in spec.get("patches", []):
+        for doc in docs:
+            if _targets(patch.get("target", {}), doc):
+                for op in yaml.safe_load(patch["patch"]):
+                    _apply(doc, op)
+
+
+def _component(directory: Path, docs: list[Doc]) -> list[Doc]:
+    """A kustomize Component: its resources join the parent's, then its patches apply to all."""
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert spec.get("kind") == "Component", f"{directory} is not a Component"
+    for resource in spec.get("resources", []):
+        docs = [*docs, *[doc for doc in yaml.safe_load_all((directory / resource).read_text()) if doc]]
+    _patch(spec, docs)
     return docs
 
 

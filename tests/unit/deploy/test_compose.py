@@ -22,11 +22,14 @@ def test_nats_runs_as_a_three_node_jetstream_cluster() -> None:
     for name in nodes:
         node = COMPOSE["services"][name]
         assert node["environment"]["NATS_SERVER_NAME"] == name
-        data, conf = node["volumes"]
+        data, conf, auth, tls = node["volumes"]
         assert data == f"{name}-data:/data"
         host_path, mounted, _ = conf.split(":")
         assert mounted == node["command"][node["command"].index("--config") + 1]
         conf_files.add(host_path)
+        # auth.conf beside it (the config's `include ./auth.conf`), the certificates read-only.
+        assert auth == "./deploy/nats/auth.conf:/etc/nats/auth.conf:ro"
+        assert tls == "tls:/etc/nats/tls:ro"
         assert "healthz" in " ".join(node["healthcheck"]["test"])
     [conf_path] = conf_files
     conf = (REPO / conf_path).read_text()
@@ -58,11 +61,11 @@ def test_postgres_creates_a_database_and_role_per_service_at_initialisation() ->
 def test_every_named_volume_is_declared_and_used() -> None:
     declared = set(COMPOSE["volumes"])
     used = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s.get("volumes", [])
-            if not v.startswith((".", "/"))}
-    assert declared == used == {"pgdata", "nats-1-data", "nats-2-data", "nats-3-data"}
+            if not v.startswith((".", "/", "${"))}  # bind mounts: files, the backup folder
+    assert declared == used == {"pgdata", "tls", "nats-1-data", "nats-2-data", "nats-3-data"}
     for s in COMPOSE["services"].values():
         for v in s.get("volumes", []):
-            if v.startswith("."):
+            if v.startswith(".") and not v.startswith("${"):
                 assert (REPO / v.split(":")[0]).exists(), v
 
 

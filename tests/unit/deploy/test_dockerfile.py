@@ -63,8 +63,11 @@ def env_of(stage: Stage) -> dict[str, str]:
 def test_it_is_multi_stage_on_a_slim_python_base() -> None:
     assert [s.name for s in STAGES] == ["build", "runtime"]
     assert GLOBAL_ARGS["PYTHON_VERSION"] == "3.11", "the interpreter the test suite runs on"
+    # Registry-qualified, the registry a build argument (Docker Hub or a mirror of it).
+    assert GLOBAL_ARGS["BASE_REGISTRY"] == "docker.io"
     for stage in STAGES:
-        assert re.fullmatch(r"python:\$\{PYTHON_VERSION\}-slim(-\w+)?", stage.base), stage.base
+        assert re.fullmatch(r"\$\{BASE_REGISTRY\}/library/python:\$\{PYTHON_VERSION\}-slim(-\w+)?", stage.base), \
+            stage.base
     copies = FINAL.all("COPY")
     assert copies == ["--from=build /opt/linli /opt/linli"], "the final stage takes only the built venv"
 

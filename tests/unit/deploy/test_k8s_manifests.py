@@ -82,7 +82,8 @@ def test_dev_generates_every_secret_the_services_and_the_database_need() -> None
         password = base64.b64decode(db_secret["data"]["password"]).decode()
         uri = base64.b64decode(db_secret["data"]["uri"]).decode()
         assert username == d.db_name, "CloudNativePG manages the role named in the secret"
-        assert uri == f"postgresql://{username}:{password}@linli-pg-rw:5432/{d.db_name}"
+        # Through the PgBouncer Pooler (postgres/pooler.yaml), never straight to the primary.
+        assert uri == f"postgresql://{username}:{password}@linli-pg-pooler-rw:5432/{d.db_name}"
     # Production generates none: they are created out of band (README "Running at scale").
     assert find(render("overlays/production"), "Secret") == []
 

@@ -3,19 +3,27 @@
 A service must start and serve while NATS is down (events wait in the outbox), so the
 connection is made in the background and retried until it succeeds; after that, nats-py
 reconnects by itself.
+
+It connects as the service's own NATS user (`LINLI_NATS_USER`/`LINLI_NATS_PASSWORD`, limited
+to its own subjects: linli_runtime.nats_access) and over TLS when given a context
+(`LINLI_NATS_TLS_CA`: `from_settings`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable
+from typing import Any
 
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from linli_runtime.events.streams import StreamSpec, ensure_stream
+from linli_runtime.events.streams import DAY, StreamLimits, StreamSpec, ensure_stream
+from linli_runtime.settings import ServiceSettings
+from linli_runtime.tls import client_context
 
 log = logging.getLogger("linli.events.bus")
 
@@ -28,15 +36,29 @@ class EventBus:
         name: str,
         streams: Iterable[StreamSpec] = (),
         replicas: int = 1,
+        limits: StreamLimits | None = None,
+        tls: ssl.SSLContext | None = None,
+        user: str = "",
+        password: str = "",
     ) -> None:
         self.servers = [u.strip() for u in url.split(",") if u.strip()]
         self.name = name
         self.streams = list(streams)
         self.replicas = replicas
+        self.limits = limits or StreamLimits()
+        self.tls = tls
+        self.user = user
+        self.password = password
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, *, name: str, streams: Iterable[StreamSpec] = ()) -> EventBus:
+        return cls(settings.nats_url, name=name, streams=streams, replicas=settings.stream_replicas,
+                   limits=StreamLimits(int(settings.stream_max_bytes), settings.stream_max_age_days * DAY),
+                   **connect_options(settings))
 
     @property
     def ready(self) -> bool:
@@ -76,6 +98,7 @@ class EventBus:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    **self._auth(),
                 )
             except Exception as exc:  # NoServersError, OSError, TimeoutError …
                 log.warning("NATS unreachable, retrying", extra={"servers": self.servers, "error": str(exc),
@@ -88,7 +111,7 @@ class EventBus:
             while True:
                 try:
                     for spec in self.streams:
-                        await ensure_stream(self._js, spec, self.replicas)
+                        await ensure_stream(self._js, spec, self.replicas, self.limits)
                     break
                 except Exception as exc:  # JetStream not ready yet (cluster electing a leader)
                     log.warning("could not ensure streams, retrying", extra={"error": str(exc)})
@@ -97,6 +120,14 @@ class EventBus:
             log.info("NATS connected", extra={"servers": self.servers})
             self._ready.set()
             return
+
+    def _auth(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            options["tls"] = self.tls
+        if self.user:
+            options.update(user=self.user, password=self.password)
+        return options
 
     async def _on_error(self, exc: Exception) -> None:
         log.debug("NATS error", extra={"error": str(exc)})
@@ -121,3 +152,10 @@ class EventBus:
                 log.warning("NATS flush on close failed", extra={"error": repr(exc)})
             await self._nc.close()
         self._ready.clear()
+
+
+def connect_options(settings: ServiceSettings) -> dict[str, Any]:
+    """TLS and credentials for `EventBus` (and any other NATS client of a service) from settings."""
+    tls = client_context(settings.nats_tls_ca, settings.nats_tls_cert or None,
+                         settings.nats_tls_key or None) if settings.nats_tls_ca else None
+    return {"tls": tls, "user": settings.nats_user, "password": settings.nats_password}

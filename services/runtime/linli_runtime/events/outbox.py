@@ -13,6 +13,10 @@ relays do not publish the same rows at the same time.
 The relay is a `PeriodicTask` whose pass publishes everything unsent: it runs every
 `poll_interval`, and at once when a transaction that wrote outbox rows commits (the database's
 commit hook wakes it). A failed pass backs off (growing, jittered) before the next.
+
+Every pass (at most every `gauge_interval`) also refreshes the backlog gauges
+`linli_outbox_unsent_events` and `linli_outbox_oldest_unsent_age_seconds` — NATS down
+included, which is when the backlog grows and the alert must see it.
 """
 
 from __future__ import annotations
@@ -31,9 +35,15 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.tables import OUTBOX, OutboxEvent
-from linli_runtime.metrics import OUTBOX_PENDING, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from linli_runtime.metrics import (
+    OUTBOX_OLDEST_UNSENT_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    OUTBOX_UNSENT,
+)
 from linli_runtime.models import loaded_all
 from linli_runtime.tasks import PeriodicTask
+from linli_runtime.times import as_utc
 
 log = logging.getLogger("linli.events.outbox")
 
@@ -70,6 +80,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         lease: timedelta = timedelta(seconds=30),
         retention: timedelta = timedelta(days=2),
+        gauge_interval: float = 5.0,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -81,6 +92,8 @@ class OutboxRelay:
         self.lease = lease
         self.retention = retention
         self._last_prune: datetime | None = None
+        self.gauge_interval = gauge_interval
+        self._gauges_at: float | None = None  # loop time of the last backlog refresh
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
         self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
@@ -94,6 +107,7 @@ class OutboxRelay:
 
     async def _publish_pending(self) -> None:
         """One pass: every unsent row, batch after batch, then (now and then) prune sent rows."""
+        await self._refresh_backlog_gauges()
         if not self.bus.ready or self._backoff is not None:
             return  # NATS down: events wait. Backing off: the timer wakes the relay.
         try:
@@ -149,7 +163,6 @@ class OutboxRelay:
         """Publish one leased batch; returns how many rows it leased."""
         rows = await self._claim()
         if not rows:
-            OUTBOX_PENDING.labels(self.service).set(0)
             return 0
         js = self.bus.js
         futures = []
@@ -195,6 +208,28 @@ class OutboxRelay:
                 )
         except Exception:
             log.warning("could not release outbox lease; rows wait for the lease to expire")
+
+    async def _refresh_backlog_gauges(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._gauges_at is not None and now - self._gauges_at < self.gauge_interval:
+            return
+        self._gauges_at = now
+        try:
+            count, oldest = await self.backlog()
+        except Exception as exc:  # the gauges must never stop the relay
+            log.debug("could not read the outbox backlog", extra={"error": repr(exc)})
+            return
+        OUTBOX_UNSENT.labels(self.service).set(count)
+        age = (self.clock.now() - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
+        OUTBOX_OLDEST_UNSENT_AGE.labels(self.service).set(max(0.0, age))
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait unsent, and when the oldest of them was written (one indexed read)."""
+        async with self.db.reading() as conn:
+            row = (await conn.execute(
+                select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.sent_at.is_(None))
+            )).one()
+        return int(row[0]), row[1]
 
     async def pending(self) -> int:
         async with self.db.session() as session:
