@@ -25,7 +25,7 @@ from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.events import make_event
-from linli_runtime.events.tables import dead_letter
+from linli_runtime.events.tables import DEAD_LETTERS
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU_NAME, SATURDAY_11AM, ms_wan_request
@@ -42,7 +42,7 @@ def clock() -> ManualClock:
 
 async def dead_letters(app: PointsApp) -> list[str]:
     async with app.db.engine.connect() as conn:
-        return [r.event_id for r in await conn.execute(sa.select(dead_letter.c.event_id))]
+        return [r.event_id for r in await conn.execute(sa.select(DEAD_LETTERS.c.event_id))]
 
 
 async def helping_people(s: Stubs, md: Metadata) -> None:
