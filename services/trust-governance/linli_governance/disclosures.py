@@ -141,6 +141,15 @@ def surplus_share(figures: dict[str, Any], share_bp: int, available: int) -> int
     return min(max(0, surplus * share_bp // 10_000), available)
 
 
+def check_objection_account(body: dict[str, Any], account: str) -> None:
+    """An objection names a line of the disclosure, or none: "" objects to the disclosure as a
+    whole (what a resident has to say about a month that shows nothing, or about its totals)."""
+    lines = {*body["income"], *body["expenses"]}
+    if account and account not in lines:
+        allowed = ", ".join(sorted(lines)) or "none; leave it empty to object to the disclosure as a whole"
+        raise InvalidArgument.field("account", f"must be a line of the disclosure or empty: {allowed}")
+
+
 def check_chain_link(row: Disclosure, previous_seal: str, figures: dict[str, Any]) -> str:
     """Why one disclosure of a chain no longer holds ("" when it does): its link to the
     previous seal, its seal over the stored body, its figures against its transfers."""
@@ -350,12 +359,7 @@ async def file_objection(
         raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
     conn = await session.connection()
     disclosure = await _by_name(conn, names.disclosure_name(compound_path, period))
-    body = content(disclosure)
-    lines = {*body["income"], *body["expenses"]}
-    if account not in lines:
-        raise InvalidArgument.field(
-            "account", f"must be a line of the disclosure: {', '.join(sorted(lines)) or 'none'}"
-        )
+    check_objection_account(content(disclosure), account)
     objection_id = uuid.uuid4().hex
     await conn.execute(
         OBJECTIONS.insert().values(

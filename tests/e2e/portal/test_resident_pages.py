@@ -103,6 +103,31 @@ def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, l
     assert len([o for o in ledger.objections(latest.name) if o.text == data["text"]]) == 1
 
 
+def test_an_empty_month_takes_an_objection_to_the_disclosure_as_a_whole(web: httpx.Client, ledger: Ledger) -> None:
+    """Issue 16 defect 12: a sealed month without a single transfer has no line to pick, yet a
+    resident may well object ("we paid our fees, where are they?"): the form offers the
+    disclosure as a whole, and filing it works."""
+    path = ledger.new_compound()
+    empty = ledger.close_period(path)
+    assert (empty.transfer_count, list(empty.income), list(empty.expenses)) == (0, [], [])
+    html = web.get(f"/c/{path}").text
+    assert '<option value="" selected>整份公示 The disclosure as a whole</option>' in html
+    assert "本期没有收支记录" in html
+    fields = {"request_id": re.search(r'name="request_id" value="([0-9a-f]{32})"', html).group(1),  # type: ignore[union-attr]
+              "account": "", "kind": "objection", "household": f"{path}/b1/h001",
+              "text": "本月物业费已经缴纳，为什么公示里没有收入？"}
+    reply = web.post(f"/c/{path}/objections", data=fields)
+    assert reply.status_code == 201, reply.text
+    assert "整份公示 The disclosure as a whole" in reply.text
+    [filed] = ledger.objections(empty.name)
+    assert (filed.account, filed.text, filed.household_path) == ("", fields["text"], f"{path}/b1/h001")
+    # A line that the empty month does not have is still refused, and nothing more is filed.
+    refused = web.post(f"/c/{path}/objections", data={**fields, "account": "income:parking",
+                                                         "request_id": uuid.uuid4().hex})
+    assert refused.status_code == 422 and "请选择公示中的一项" in refused.text
+    assert len(ledger.objections(empty.name)) == 1
+
+
 BAD = [
     ({"text": ""}, "text", "请写明您的问题"),
     ({"text": "   短  "}, "text", "至少4个字"),

@@ -59,7 +59,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         household = runtime_names.org_path("household_path", request.household_path) if request.household_path else ""
         require_scope(household or path)
         text = fields.text("text", request.text, 2000, required=True)
-        fields.text("account", request.account, 80, required=True)
+        fields.text("account", request.account, 80)  # empty: the disclosure as a whole
         return await self.write(
             request,
             disclosure_pb2.FileObjectionResponse,

@@ -356,7 +356,9 @@ Global___VerifyDisclosureChainResponse: _TypeAlias = VerifyDisclosureChainRespon
 
 @_typing.final
 class Objection(_message.Message):
-    """Objection is a resident's query on a disclosure line, answered by a deadline."""
+    """Objection is a resident's query on a disclosure line (or the whole disclosure), answered by a
+    deadline.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -372,7 +374,7 @@ class Objection(_message.Message):
     """`compounds/{compound}/disclosures/{period}/objections/{id}`."""
     kind: Global___ObjectionKind.ValueType
     account: _builtins.str
-    """The disclosure line's account."""
+    """The disclosure line's account; empty when the objection is to the disclosure as a whole."""
     text: _builtins.str
     household_path: _builtins.str
     overdue: _builtins.bool
@@ -418,7 +420,9 @@ class FileObjectionRequest(_message.Message):
     """Disclosure name."""
     kind: Global___ObjectionKind.ValueType
     account: _builtins.str
-    """Must be a line of the disclosure."""
+    """A line of the disclosure (its account), or empty to object to the disclosure as a whole
+    (a month that shows no lines can still be objected to).
+    """
     text: _builtins.str
     household_path: _builtins.str
     request_id: _builtins.str

@@ -105,7 +105,8 @@ class DisclosureServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FileObjection(self, request, context):
-        """FileObjection records a resident's objection or inspection request on a line.
+        """FileObjection records a resident's objection or inspection request on a line, or on the
+        disclosure as a whole.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

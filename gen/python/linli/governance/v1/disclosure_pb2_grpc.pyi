@@ -47,7 +47,9 @@ class DisclosureServiceStub:
     the first disclosure that does not match.
     """
     FileObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]
-    """FileObjection records a resident's objection or inspection request on a line."""
+    """FileObjection records a resident's objection or inspection request on a line, or on the
+    disclosure as a whole.
+    """
     ListObjections: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]
     """ListObjections lists a disclosure's objections."""
 
@@ -70,7 +72,9 @@ class DisclosureServiceAsyncStub(DisclosureServiceStub):
     the first disclosure that does not match.
     """
     FileObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]  # type: ignore[assignment]
-    """FileObjection records a resident's objection or inspection request on a line."""
+    """FileObjection records a resident's objection or inspection request on a line, or on the
+    disclosure as a whole.
+    """
     ListObjections: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]  # type: ignore[assignment]
     """ListObjections lists a disclosure's objections."""
 
@@ -120,7 +124,9 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _disclosure_pb2.FileObjectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.FileObjectionResponse, _abc.Awaitable[_disclosure_pb2.FileObjectionResponse]]:
-        """FileObjection records a resident's objection or inspection request on a line."""
+        """FileObjection records a resident's objection or inspection request on a line, or on the
+        disclosure as a whole.
+        """
 
     @_abc_1.abstractmethod
     def ListObjections(
