@@ -48,12 +48,56 @@ MAX_LIST_PAGE = 200
 
 
 @dataclass(frozen=True)
+class Unconfirmed:
+    """Paper ballots entered but not yet confirmed by a second officer: shown beside the tally,
+    counted in none of its figures (a typing error must not swing the live outcome)."""
+
+    households: int = 0
+    area_dm2: int = 0
+    for_households: int = 0
+    for_area_dm2: int = 0
+
+
+@dataclass(frozen=True)
+class CastBallot:
+    """A ballot as stored, reduced to what the count needs."""
+
+    area_dm2: int
+    choice: int
+    channel: int
+    confirmed: bool
+
+    @property
+    def counts(self) -> bool:
+        """Online ballots count at once; paper ones once a second officer has confirmed them."""
+        return self.channel != vote_pb2.BALLOT_CHANNEL_PAPER or self.confirmed
+
+
+def split_ballots(ballots: list[CastBallot]) -> tuple[list[art278.Ballot], Unconfirmed]:
+    """The ballots art. 278 counts, and the unconfirmed paper ballots kept apart."""
+    counted = [art278.Ballot(b.area_dm2, b.choice == vote_pb2.BALLOT_CHOICE_FOR) for b in ballots if b.counts]
+    waiting = [b for b in ballots if not b.counts]
+    in_favour = [b for b in waiting if b.choice == vote_pb2.BALLOT_CHOICE_FOR]
+    return counted, Unconfirmed(
+        households=len(waiting),
+        area_dm2=sum(b.area_dm2 for b in waiting),
+        for_households=len(in_favour),
+        for_area_dm2=sum(b.area_dm2 for b in in_favour),
+    )
+
+
+@dataclass(frozen=True)
 class VoteView:
-    """A vote with its live tally and the paper ballots still waiting for a recount."""
+    """A vote with its live tally (counted ballots only) and the paper ballots still waiting
+    for a recount, apart."""
 
     vote: Vote
     tally: art278.Tally
-    unconfirmed_paper_ballots: int
+    unconfirmed: Unconfirmed
+
+    @property
+    def unconfirmed_paper_ballots(self) -> int:
+        return self.unconfirmed.households
 
     @property
     def name(self) -> str:
@@ -114,7 +158,7 @@ async def _row(conn: AsyncConnection, compound_path: str, vote_id: str, *, lock:
     return typed(Vote, row)
 
 
-async def _tally(conn: AsyncConnection, vote: Vote) -> art278.Tally:
+async def _tally(conn: AsyncConnection, vote: Vote) -> tuple[art278.Tally, Unconfirmed]:
     area, count = (
         await conn.execute(
             select(func.coalesce(func.sum(ELECTORATE.c.area_dm2), 0), func.count()).where(
@@ -122,37 +166,23 @@ async def _tally(conn: AsyncConnection, vote: Vote) -> art278.Tally:
             )
         )
     ).one()
-    cast_ballots = await conn.execute(
-        select(ELECTORATE.c.area_dm2, BALLOTS.c.choice)
+    rows = await conn.execute(
+        select(ELECTORATE.c.area_dm2, BALLOTS.c.choice, BALLOTS.c.channel, BALLOTS.c.confirmed_by)
         .join(
             BALLOTS,
             (BALLOTS.c.vote_id == ELECTORATE.c.vote_id) & (BALLOTS.c.household_path == ELECTORATE.c.household_path),
         )
         .where(ELECTORATE.c.vote_id == vote.vote_id)
     )
-    return art278.tally(
-        int(area),
-        int(count),
-        [art278.Ballot(area_dm2=b.area_dm2, consent=b.choice == vote_pb2.BALLOT_CHOICE_FOR) for b in cast_ballots],
-        rule_for(vote.matter),
+    counted, unconfirmed = split_ballots(
+        [CastBallot(r.area_dm2, r.choice, r.channel, r.confirmed_by is not None) for r in rows]
     )
+    return art278.tally(int(area), int(count), counted, rule_for(vote.matter)), unconfirmed
 
 
-async def _unconfirmed(conn: AsyncConnection, vote_id: str) -> int:
-    count = (
-        await conn.execute(
-            select(func.count()).where(
-                BALLOTS.c.vote_id == vote_id,
-                BALLOTS.c.channel == vote_pb2.BALLOT_CHANNEL_PAPER,
-                BALLOTS.c.confirmed_by.is_(None),
-            )
-        )
-    ).scalar_one()
-    return int(count)
-
-
-async def _view(conn: AsyncConnection, vote: Vote, tally: art278.Tally | None = None) -> VoteView:
-    return VoteView(vote, tally or await _tally(conn, vote), await _unconfirmed(conn, vote.vote_id))
+async def _view(conn: AsyncConnection, vote: Vote) -> VoteView:
+    tally, unconfirmed = await _tally(conn, vote)
+    return VoteView(vote, tally, unconfirmed)
 
 
 async def create(
@@ -291,18 +321,18 @@ async def close(session: AsyncSession, compound_path: str, vote_id: str, *, when
         raise FailedPrecondition("the vote is already closed", reason="VOTE_CLOSED")
     if when < times.as_utc(vote.close_time):
         raise FailedPrecondition("the vote is still open until its close time", reason="VOTE_STILL_OPEN")
-    unconfirmed = await _unconfirmed(conn, vote_id)
-    if unconfirmed:
+    result, unconfirmed = await _tally(conn, vote)
+    if unconfirmed.households:
         raise FailedPrecondition(
-            f"{unconfirmed} paper ballot(s) still need a second officer's recount", reason="PAPER_BALLOTS_UNCONFIRMED"
+            f"{unconfirmed.households} paper ballot(s) still need a second officer's recount",
+            reason="PAPER_BALLOTS_UNCONFIRMED",
         )
-    result = await _tally(conn, vote)
     outcome = OUTCOMES[result.outcome]
     await conn.execute(VOTES.update().where(VOTES.c.vote_id == vote_id).values(closed=True, outcome=outcome))
     if outcome == vote_pb2.VOTE_OUTCOME_PASSED and vote.matter == M.VOTE_MATTER_BUDGET:
         year = budget_year(compound_path, vote.subject)
         await accounts.approve_budget(session, compound_path, year, names.vote_name(compound_path, vote_id))
-    return await _view(conn, await _row(conn, compound_path, vote_id), result)
+    return await _view(conn, await _row(conn, compound_path, vote_id))
 
 
 # -- reads ------------------------------------------------------------------------------------------

@@ -281,6 +281,24 @@ def test_a_paper_ballot_is_confirmed_by_another_officer_reading_the_same_choice(
 P = project_pb2.ProjectStatus
 
 
+def test_unconfirmed_paper_ballots_are_kept_apart_from_the_count() -> None:
+    """Issue 16 defect 13: two of three ballots typed in from paper and not yet recounted must
+    not make the live outcome PASSED; they are shown apart."""
+    FOR, AGAINST = vote_pb2.BALLOT_CHOICE_FOR, vote_pb2.BALLOT_CHOICE_AGAINST
+    ONLINE, PAPER = vote_pb2.BALLOT_CHANNEL_ONLINE, vote_pb2.BALLOT_CHANNEL_PAPER
+    ballots = [
+        votes.CastBallot(10_000, FOR, ONLINE, confirmed=False),
+        votes.CastBallot(12_000, FOR, PAPER, confirmed=False),
+        votes.CastBallot(9_000, AGAINST, PAPER, confirmed=False),
+        votes.CastBallot(11_000, FOR, PAPER, confirmed=True),
+    ]
+    counted, unconfirmed = votes.split_ballots(ballots)
+    assert [(b.area_dm2, b.consent) for b in counted] == [(10_000, True), (11_000, True)]
+    assert unconfirmed == votes.Unconfirmed(households=2, area_dm2=21_000, for_households=1, for_area_dm2=12_000)
+    tally = votes.art278.tally(42_000, 4, counted, Rule.ORDINARY)
+    assert tally.participating_households == 2 and tally.outcome.value == "no_quorum"
+
+
 def test_projects_move_forward_or_are_cancelled_and_spend_nets_reversals() -> None:
     projects.check_transition(P.PROJECT_STATUS_PLANNED, P.PROJECT_STATUS_IN_PROGRESS)
     projects.check_transition(P.PROJECT_STATUS_COMPLETED, P.PROJECT_STATUS_COMPLETED)  # more photos

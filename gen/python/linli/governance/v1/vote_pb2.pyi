@@ -146,7 +146,11 @@ Global___VoteOutcome: _TypeAlias = VoteOutcome  # noqa: Y015
 
 @_typing.final
 class Tally(_message.Message):
-    """Tally is the count, in area (dm²) and households."""
+    """Tally is the count, in area (dm²) and households, of the ballots that count: online ballots
+    and paper ballots confirmed by a second officer's recount. Paper ballots still waiting for
+    their recount are shown apart (`unconfirmed_*`) and count in no other figure nor in the
+    outcome until they are confirmed.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -161,6 +165,10 @@ class Tally(_message.Message):
     APPROVED_BY_AREA_FIELD_NUMBER: _builtins.int
     APPROVED_BY_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_AREA_DM2_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FOR_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FOR_AREA_DM2_FIELD_NUMBER: _builtins.int
     electorate_area_dm2: _builtins.int
     electorate_households: _builtins.int
     participating_area_dm2: _builtins.int
@@ -172,7 +180,14 @@ class Tally(_message.Message):
     approved_by_area: _builtins.bool
     approved_by_households: _builtins.bool
     outcome: Global___VoteOutcome.ValueType
-    """What the outcome would be if the vote closed now."""
+    """What the outcome would be if the vote closed now, on the counted ballots only."""
+    unconfirmed_households: _builtins.int
+    """Paper ballots entered but not yet confirmed by a recount: how many, their area, and how
+    many of them (and how much area) read FOR. Not part of any figure above.
+    """
+    unconfirmed_area_dm2: _builtins.int
+    unconfirmed_for_households: _builtins.int
+    unconfirmed_for_area_dm2: _builtins.int
     def __init__(
         self,
         *,
@@ -187,10 +202,14 @@ class Tally(_message.Message):
         approved_by_area: _builtins.bool = ...,
         approved_by_households: _builtins.bool = ...,
         outcome: Global___VoteOutcome.ValueType = ...,
+        unconfirmed_households: _builtins.int = ...,
+        unconfirmed_area_dm2: _builtins.int = ...,
+        unconfirmed_for_households: _builtins.int = ...,
+        unconfirmed_for_area_dm2: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by_area", b"approved_by_area", "approved_by_households", b"approved_by_households", "electorate_area_dm2", b"electorate_area_dm2", "electorate_households", b"electorate_households", "for_area_dm2", b"for_area_dm2", "for_households", b"for_households", "outcome", b"outcome", "participating_area_dm2", b"participating_area_dm2", "participating_households", b"participating_households", "quorum_by_area", b"quorum_by_area", "quorum_by_households", b"quorum_by_households"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by_area", b"approved_by_area", "approved_by_households", b"approved_by_households", "electorate_area_dm2", b"electorate_area_dm2", "electorate_households", b"electorate_households", "for_area_dm2", b"for_area_dm2", "for_households", b"for_households", "outcome", b"outcome", "participating_area_dm2", b"participating_area_dm2", "participating_households", b"participating_households", "quorum_by_area", b"quorum_by_area", "quorum_by_households", b"quorum_by_households", "unconfirmed_area_dm2", b"unconfirmed_area_dm2", "unconfirmed_for_area_dm2", b"unconfirmed_for_area_dm2", "unconfirmed_for_households", b"unconfirmed_for_households", "unconfirmed_households", b"unconfirmed_households"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
