@@ -42,6 +42,35 @@ class BudgetRow:
         return f"{100 * self.actual_fen / self.budget_fen:.0f}%" if self.budget_fen else "—"
 
 
+FUND_KINDS = {
+    disclosure_pb2.FUND_MOVEMENT_KIND_ALLOCATION: ("结余转入", "Surplus share in"),
+    disclosure_pb2.FUND_MOVEMENT_KIND_USE: ("按业主表决支出", "Spent under an owners' vote"),
+    disclosure_pb2.FUND_MOVEMENT_KIND_REVERSAL: ("支出冲回", "Spending reversed"),
+}
+
+
+@dataclass
+class FundMove:
+    """One movement of the maintenance fund in the latest disclosure."""
+
+    transfer: str
+    zh: str
+    en: str
+    amount_fen: int
+    vote: str  # the vote's id (the last segment of its name), "" when none
+    memo: str
+
+    @property
+    def amount(self) -> str:
+        return yuan(self.amount_fen)
+
+
+def fund_moves(d: disclosure_pb2.Disclosure) -> list[FundMove]:
+    return [FundMove(m.transfer, *FUND_KINDS.get(m.kind, ("", "")), m.amount_fen,
+                     m.owners_decision.rsplit("/", 1)[-1] if m.owners_decision else "", m.memo)
+            for m in d.fund_movements]
+
+
 @dataclass
 class Chain:
     valid: bool
@@ -62,6 +91,7 @@ class CompoundView:
     income: list[Line] = field(default_factory=list)
     expenses: list[Line] = field(default_factory=list)
     budget_rows: list[BudgetRow] = field(default_factory=list)
+    fund_moves: list[FundMove] = field(default_factory=list)
 
     @property
     def latest(self) -> disclosure_pb2.Disclosure | None:
@@ -159,6 +189,8 @@ async def load(b: Backends, path: str) -> CompoundView:
         view.income = [Line(x.account, *account_names(x.account), x.amount_fen) for x in latest.income]
         view.expenses = [Line(x.account, *account_names(x.account, titles), x.amount_fen, x.budget_fen,
                               x.year_actual_fen) for x in latest.expenses]
+    if latest is not None:
+        view.fund_moves = fund_moves(latest)
     if budget is not None:
         view.budget_rows = [BudgetRow(line.code, *account_names(f"expense:{line.code}", titles), line.amount_fen,
                                       line.actual_fen) for line in budget.lines]

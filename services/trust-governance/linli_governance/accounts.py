@@ -6,6 +6,12 @@ a compound always sum to zero. Balances are debits minus credits: `cash:operatin
 `cash:maintenance_fund` are positive when money is there, `income:*` accounts grow negative,
 `expense:*` accounts positive. Transfers are never edited: a mistake is undone by a reversal.
 
+The maintenance fund (`cash:maintenance_fund`) is real money: the period close moves the
+surplus share into it (disclosures.py), and it is spent only by `spend_fund`, under a passed
+USE_MAINTENANCE_FUND owners' vote that carries the amount and the purpose, by a transfer citing
+the vote (`fund_use:maintenance` ← `cash:maintenance_fund`). Fund uses are not expenses of the
+operating budget: they never reduce a period's surplus.
+
 Spending above the compound's threshold is stored PENDING and touches no balance until both the
 owners' committee and the supervisor approve; the second approval posts it, once (the transfer
 row is locked while it changes state). Cash accounts never go below zero — the operating account
@@ -54,6 +60,7 @@ from linli_runtime.models import typed, typed_all
 
 OPERATING = "cash:operating"
 FUND = "cash:maintenance_fund"
+FUND_USE = "fund_use:maintenance"
 CASH_ACCOUNTS = (OPERATING, FUND)
 DEFAULT_THRESHOLD_FEN = 500_000  # 5,000 yuan
 DEFAULT_SURPLUS_SHARE_BP = 3_000  # 30 %
@@ -181,6 +188,13 @@ def check_decidable(transfer: Transfer, when: datetime) -> None:
 def check_reversible(transfer: Transfer) -> None:
     if transfer.state != S.TRANSFER_STATE_POSTED:
         raise FailedPrecondition("only a posted transfer can be reversed", reason="NOT_POSTED")
+    if transfer.kind in (K.TRANSFER_KIND_FUND_ALLOCATION, K.TRANSFER_KIND_REMUNERATION):
+        # Reversing the fund's allocation would take money out of the fund without a vote.
+        raise FailedPrecondition(
+            "a period close's own postings (the fund's share, the trustee's pay) are part of its sealed disclosure "
+            "and are not reversed; money leaves the fund only under a USE_MAINTENANCE_FUND vote",
+            reason="CLOSE_POSTING_NOT_REVERSIBLE",
+        )
     if transfer.kind == K.TRANSFER_KIND_REVERSAL:
         raise FailedPrecondition(
             "a reversal is not reversed again; post a new transfer instead", reason="REVERSAL_OF_REVERSAL"
@@ -280,9 +294,13 @@ async def _move(
     result = await conn.execute(ACCOUNTS.update().where(guard).values(balance_fen=ACCOUNTS.c.balance_fen - amount))
     if result.rowcount != 1:
         balance = await balance_of(conn, compound_path, credit)
+        rule = (
+            "the maintenance fund never goes below zero"
+            if credit == FUND
+            else "the operating account may go below zero only with a passed SPENDING_APPROVAL vote (owners_decision)"
+        )
         raise FailedPrecondition(
-            f"{credit} holds {balance} fen, less than {amount} fen; the operating account may go below zero "
-            "only with a passed owners' vote (owners_decision)",
+            f"{credit} holds {balance} fen, less than {amount} fen; {rule}",
             reason="INSUFFICIENT_FUNDS",
             metadata={"account": credit, "balance_fen": str(balance), "amount_fen": str(amount)},
         )
@@ -356,17 +374,26 @@ async def record_income(
     return await transfer_view(conn, compound_path, tid)
 
 
-async def check_owners_decision(conn: AsyncConnection, compound_path: str, decision: str) -> None:
-    """A decision is a closed, passed vote of the same compound on spending."""
+async def passed_decision(conn: AsyncConnection, compound_path: str, decision: str, matter: int) -> Vote:
+    """A closed, passed vote of the same compound on `matter`, locked (spending under it is
+    decided one at a time)."""
     vote_compound, vote_id = names.parse_compound_child("owners_decision", decision, names.VOTES)
-    row = (await conn.execute(select(VOTES).where(VOTES.c.vote_id == vote_id))).first()
+    row = (await conn.execute(select(VOTES).where(VOTES.c.vote_id == vote_id).with_for_update())).first()
     vote = typed(Vote, row) if row is not None else None
     if vote is None or vote_compound != compound_path or vote.compound_path != compound_path:
         raise NotFound(f"owners' decision {decision} does not exist in this compound", reason="VOTE_NOT_FOUND")
     if not vote.closed or vote.outcome != vote_pb2.VOTE_OUTCOME_PASSED:
         raise FailedPrecondition(f"vote {decision} has not passed", reason="DECISION_NOT_PASSED")
-    if vote.matter not in (vote_pb2.VOTE_MATTER_SPENDING_APPROVAL, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND):
-        raise FailedPrecondition(f"vote {decision} did not decide on spending", reason="DECISION_WRONG_MATTER")
+    if vote.matter != matter:
+        wanted = vote_pb2.VoteMatter.Name(cast(Any, matter)).removeprefix("VOTE_MATTER_")
+        raise FailedPrecondition(f"vote {decision} is not a {wanted} vote", reason="DECISION_WRONG_MATTER")
+    return vote
+
+
+async def check_owners_decision(conn: AsyncConnection, compound_path: str, decision: str) -> None:
+    """A decision that lets the operating account go below zero is a closed, passed
+    SPENDING_APPROVAL vote of the same compound, used once."""
+    await passed_decision(conn, compound_path, decision, vote_pb2.VOTE_MATTER_SPENDING_APPROVAL)
     # One decision allows one expense, not an open line of credit.
     used = (
         await conn.execute(
@@ -456,6 +483,67 @@ async def record_expense(
             allow_negative_operating=bool(owners_decision),
             **values,
         )
+    return await transfer_view(conn, compound_path, tid)
+
+
+def fund_use_left(vote: Vote, used_fen: int) -> int:
+    """What a USE_MAINTENANCE_FUND decision still allows after `used_fen` was paid under it."""
+    return max(0, vote.amount_fen - used_fen)
+
+
+async def fund_used(conn: AsyncConnection, decision: str) -> int:
+    """What has been paid from the fund under a decision: its fund uses, less those reversed."""
+    used = (
+        await conn.execute(
+            select(func.coalesce(func.sum(TRANSFERS.c.amount_fen), 0)).where(
+                TRANSFERS.c.owners_decision == decision,
+                TRANSFERS.c.kind == K.TRANSFER_KIND_FUND_USE,
+                TRANSFERS.c.state == S.TRANSFER_STATE_POSTED,
+                TRANSFERS.c.reversed_by.is_(None),
+            )
+        )
+    ).scalar_one()
+    return int(used)
+
+
+async def spend_fund(
+    session: AsyncSession,
+    compound_path: str,
+    *,
+    owners_decision: str,
+    amount: int,
+    memo: str,
+    voucher: Voucher,
+    when: datetime,
+) -> TransferView:
+    """Pay from the maintenance fund under a passed USE_MAINTENANCE_FUND vote: the payments citing
+    the vote stay within its amount, the fund never goes below zero, the transfer names the vote
+    and (unless told otherwise) its purpose."""
+    conn = await session.connection()
+    await require_settings(conn, compound_path)
+    vote = await passed_decision(conn, compound_path, owners_decision, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND)
+    used = await fund_used(conn, owners_decision)
+    left = fund_use_left(vote, used)
+    if amount > left:
+        raise FailedPrecondition(
+            f"vote {owners_decision} allows {vote.amount_fen} fen from the fund; {used} fen are paid under it, "
+            f"so at most {left} fen more",
+            reason="DECISION_AMOUNT_EXCEEDED",
+            metadata={"allowed_fen": str(vote.amount_fen), "used_fen": str(used), "left_fen": str(left)},
+        )
+    tid = await post_transfer(
+        session,
+        compound_path,
+        kind=K.TRANSFER_KIND_FUND_USE,
+        debit=FUND_USE,
+        credit=FUND,
+        amount=amount,
+        when=when,
+        memo=memo or vote.purpose,
+        voucher_ref=voucher.file_ref,
+        voucher_sha256=voucher.sha256,
+        owners_decision=owners_decision,
+    )
     return await transfer_view(conn, compound_path, tid)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2
-from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout
+from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
+from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout, votes
 from linli_governance.tables import AccountSettings
 from linli_runtime import demo, times
 from linli_runtime.events.envelope import EventFactory
@@ -189,12 +189,13 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             ),
             when=when,
         )
+    fund: dict[str, Any] = demo.load()["chongzhou"]["shengjian_fund"]
     await accounts.update_settings(
         session,
         AccountSettings(
             compound_path=SHENGJIAN,
             approval_threshold_fen=500_000,
-            surplus_share_bp=2_000,
+            surplus_share_bp=int(fund["surplus_share_bp"]),
             period_kind=account_pb2.PERIOD_KIND_MONTHLY,
         ),
     )
@@ -267,9 +268,12 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             [("cleaning", 480_000), ("security", 499_000), ("overhead_wires", 460_000)],
         ),
     }
+    households = [path for path, _ in await org_tree.households(session, SHENGJIAN)]
     for month, (incomes, expenses) in months.items():
         for day, (category, amount) in enumerate(incomes, start=3):
             await accounts.record_income(session, SHENGJIAN, category, amount, "demo", when=_at(month, day))
+        for use in (u for u in fund["uses"] if u["month"] == month):
+            await spend_from_fund(session, households, use, month)
         for day, (line, amount) in enumerate(expenses, start=12):
             # Below the approval threshold (5,000 yuan), so these post at once.
             await accounts.record_expense(
@@ -288,6 +292,47 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             )
         await disclosures.close_period(session, make_event, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
     return True
+
+
+async def spend_from_fund(session: AsyncSession, households: list[str], use: dict[str, Any], month: int) -> None:
+    """The owners vote to use the maintenance fund (all but two households for, on the 2nd-9th
+    of the month), then the trustee pays the contractor from the fund citing the vote."""
+    decision = await votes.create(
+        session,
+        SHENGJIAN,
+        title=use["title"],
+        matter=vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
+        subject="",
+        close_time=_at(month, 9, 20),
+        when=_at(month, 2),
+        amount_fen=int(use["amount_fen"]),
+        purpose=use["purpose"],
+    )
+    for i, household in enumerate(households[:-2]):
+        choice = vote_pb2.BALLOT_CHOICE_AGAINST if i == 0 else vote_pb2.BALLOT_CHOICE_FOR
+        await votes.cast(
+            session,
+            SHENGJIAN,
+            decision.vote.vote_id,
+            household_path=household,
+            choice=choice,
+            channel=vote_pb2.BALLOT_CHANNEL_ONLINE,
+            entered_by="demo",
+            when=_at(month, 3 + i % 5),
+        )
+    closed = await votes.close(session, SHENGJIAN, decision.vote.vote_id, when=_at(month, 10))
+    await accounts.spend_fund(
+        session,
+        SHENGJIAN,
+        owners_decision=closed.name,
+        amount=int(use["amount_fen"]),
+        memo="",
+        voucher=accounts.Voucher(
+            file_ref=f"vouchers/2026-{month:02d}/fund-{month}.pdf",
+            sha256=hashlib.sha256(f"fund{month}".encode()).hexdigest(),
+        ),
+        when=_at(month, 15),
+    )
 
 
 async def seed_demo_data(app: ServiceApp) -> None:

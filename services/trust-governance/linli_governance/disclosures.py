@@ -1,8 +1,10 @@
 """Period close and sealed disclosures (公示), and the objections owners file against them.
 
 Closing a period takes every posted transfer not yet disclosed and posted before the period's
-end, pays the trustee by the contract's rule, moves the contract's share of the surplus into the
-maintenance fund, and seals a body computed from those transfers: SHA-256 over the previous seal
+end, pays the trustee by the contract's rule, moves the compound's share of the surplus into the
+maintenance fund (real money: `cash:maintenance_fund`, spent only under owners' votes, see
+accounts.py), lists the fund's movements of the period (in at the close, out under each vote),
+and seals a body computed from those transfers: SHA-256 over the previous seal
 and the canonical JSON. The transfers are stamped with the disclosure's name, so verification
 can recompute every total from the ledger and tell which disclosure no longer matches.
 
@@ -60,6 +62,13 @@ LEDGER_KEYS = (
     "transfer_count",
     "ledger_digest",
 )
+# Figures added to sealed bodies later: checked when the body has them (a body sealed before
+# holds none; the seal covers the body, so none can be dropped from a sealed one unnoticed).
+LATER_LEDGER_KEYS = ("fund",)
+FUND_KINDS: dict[int, str] = {
+    account_pb2.TRANSFER_KIND_FUND_ALLOCATION: "allocation",
+    account_pb2.TRANSFER_KIND_FUND_USE: "use",
+}
 
 
 class Posting(Protocol):
@@ -75,6 +84,10 @@ class Posting(Protocol):
     def amount_fen(self) -> int: ...
     @property
     def kind(self) -> int: ...
+    @property
+    def owners_decision(self) -> str: ...
+    @property
+    def memo(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -104,11 +117,26 @@ def content(disclosure: Disclosure) -> dict[str, Any]:
     return body
 
 
+def fund_movement(r: Posting) -> dict[str, Any] | None:
+    """How a transfer moved the maintenance fund (None when it did not touch it)."""
+    if accounts.FUND not in (r.debit_account, r.credit_account):
+        return None
+    signed = r.amount_fen if r.debit_account == accounts.FUND else -r.amount_fen
+    return {
+        "transfer": r.transfer_id,
+        "kind": FUND_KINDS.get(r.kind, "reversal"),
+        "amount_fen": signed,
+        "owners_decision": r.owners_decision,
+        "memo": r.memo,
+    }
+
+
 def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund: int) -> dict[str, Any]:
     """Everything in a disclosure that follows from its transfers alone."""
     income: dict[str, int] = {}
     expense: dict[str, int] = {}
     operating, fund, to_fund = opening_operating, opening_fund, 0
+    movements: list[dict[str, Any]] = []
     for r in rows:
         for account, sign in ((r.debit_account, 1), (r.credit_account, -1)):
             if account.startswith("income:"):
@@ -121,6 +149,8 @@ def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund
                 fund += sign * r.amount_fen
         if r.kind == account_pb2.TRANSFER_KIND_FUND_ALLOCATION:
             to_fund += r.amount_fen
+        if (movement := fund_movement(r)) is not None:
+            movements.append(movement)
     return {
         "income": dict(sorted(income.items())),
         "expenses": dict(sorted(expense.items())),
@@ -129,6 +159,13 @@ def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund
         "to_maintenance_fund_fen": to_fund,
         "operating_balance_fen": operating,
         "maintenance_fund_balance_fen": fund,
+        "fund": {
+            "opening_fen": opening_fund,
+            "in_fen": sum(m["amount_fen"] for m in movements if m["amount_fen"] > 0),
+            "out_fen": -sum(m["amount_fen"] for m in movements if m["amount_fen"] < 0),
+            "closing_fen": fund,
+            "movements": movements,
+        },
         "transfer_count": len(rows),
         "ledger_digest": ledger_digest((r.transfer_id, r.debit_account, r.credit_account, r.amount_fen) for r in rows),
     }
@@ -158,7 +195,8 @@ def check_chain_link(row: Disclosure, previous_seal: str, figures: dict[str, Any
     if seal(previous_seal, row.body) != row.seal_hash:
         return "seal_mismatch: the stored content no longer hashes to its seal"
     body = content(row)
-    differing = [k for k in LEDGER_KEYS if body.get(k) != figures[k]]
+    keys = [*LEDGER_KEYS, *(k for k in LATER_LEDGER_KEYS if k in body)]
+    differing = [k for k in keys if body.get(k) != figures[k]]
     if differing:
         return f"ledger_mismatch: {', '.join(differing)} differ from the ledger entries"
     return ""

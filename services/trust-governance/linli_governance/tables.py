@@ -163,6 +163,10 @@ class Vote(GovernanceTable, table=True):
     closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
     outcome: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     created_at: datetime = Field(sa_column=_when())
+    # What a spending decision allows (USE_MAINTENANCE_FUND, SPENDING_APPROVAL): at most this
+    # much, for this purpose.
+    amount_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    purpose: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
 
 
 class Elector(GovernanceTable, table=True):

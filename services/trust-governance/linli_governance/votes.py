@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.governance.v1 import vote_pb2
 from linli_governance import accounts, art278, names, org_tree
 from linli_governance.tables import BALLOTS, ELECTORATE, VOTES, Ballot, Vote
-from linli_runtime import paging, times
+from linli_runtime import fields, paging, times
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.models import typed, typed_all
@@ -127,6 +127,33 @@ def check_state(state: int) -> None:
         raise InvalidArgument.field("state", "must be OPEN, CLOSED or unset (all)")
 
 
+# Decisions about money carry how much and what for: the fund's (required, so that the transfers
+# citing the vote can be held to it) and a spending approval's (optional).
+CARRY_AMOUNT = {M.VOTE_MATTER_USE_MAINTENANCE_FUND, M.VOTE_MATTER_SPENDING_APPROVAL}
+PURPOSE_LEN = 500
+
+
+def check_decision(matter: int, amount_fen: int, purpose: str) -> str:
+    """The amount and purpose a vote carries: required for USE_MAINTENANCE_FUND, allowed for
+    SPENDING_APPROVAL, refused for every other matter. Returns the purpose, trimmed."""
+    purpose = fields.text("purpose", purpose, PURPOSE_LEN)
+    if matter not in CARRY_AMOUNT:
+        if amount_fen or purpose:
+            raise InvalidArgument.field(
+                "amount_fen" if amount_fen else "purpose",
+                "only USE_MAINTENANCE_FUND and SPENDING_APPROVAL votes carry an amount and a purpose",
+            )
+        return ""
+    if matter == M.VOTE_MATTER_USE_MAINTENANCE_FUND:
+        if amount_fen <= 0:
+            raise InvalidArgument.field("amount_fen", "a vote to use the maintenance fund says how much (fen, > 0)")
+        if not purpose:
+            raise InvalidArgument.field("purpose", "a vote to use the maintenance fund says what the money is for")
+    if amount_fen:
+        accounts.amount(amount_fen)
+    return purpose
+
+
 def budget_year(compound_path: str, subject: str) -> int:
     """The year of the budget a BUDGET vote decides on (`subject` names it)."""
     budget_compound, year = names.parse_compound_child("subject", subject, names.BUDGETS)
@@ -194,8 +221,11 @@ async def create(
     subject: str,
     close_time: datetime,
     when: datetime,
+    amount_fen: int = 0,
+    purpose: str = "",
 ) -> VoteView:
     rule_for(matter)
+    purpose = check_decision(matter, amount_fen, purpose)
     await org_tree.require_compound(session, compound_path)
     if close_time <= when:
         raise InvalidArgument.field("close_time", "must be in the future")
@@ -219,6 +249,8 @@ async def create(
             closed=False,
             outcome=vote_pb2.VOTE_OUTCOME_OPEN,
             created_at=when,
+            amount_fen=amount_fen,
+            purpose=purpose,
         )
     )
     await conn.execute(

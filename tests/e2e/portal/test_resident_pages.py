@@ -49,6 +49,24 @@ def test_the_compound_page_shows_the_ledgers_latest_disclosure(web: httpx.Client
     assert latest.seal_hash in html
 
 
+def test_the_maintenance_fund_shows_its_movements_and_the_vote_behind_each_use(web: httpx.Client,
+                                                                              ledger: Ledger) -> None:
+    """Issue 14 item 1: the latest disclosure's fund movements — the surplus share in, the use
+    under the owners' vote out — between the opening and closing balances."""
+    latest = ledger.disclosures()[-1]
+    uses = [m for m in latest.fund_movements if m.owners_decision]
+    assert uses, "the demo pays for the charging shed from the fund"
+    html = web.get(f"/c/{SHENGJIAN}").text
+    table = html.split('id="fund-table"')[1].split("</table>")[0]
+    assert f'data-fen="{latest.maintenance_fund_opening_fen}"' in table
+    assert f'data-fen="{latest.maintenance_fund_balance_fen}"' in table
+    for m in latest.fund_movements:
+        assert re.search(rf'<tr data-fund="{re.escape(m.transfer)}">.*?data-fen="{m.amount_fen}">'
+                         rf"{re.escape(yuan(m.amount_fen))}</td>", table, re.S), m.transfer
+    assert "按业主表决支出" in table and uses[0].owners_decision.rsplit("/", 1)[1][:8] in table
+    assert "充电棚" in table
+
+
 def test_budget_vs_actual_is_a_chart_with_a_text_alternative(web: httpx.Client) -> None:
     html = web.get(f"/c/{SHENGJIAN}").text
     charts = re.findall(r'<svg class="chart"[^>]*role="img"[^>]*aria-labelledby="([^"]+)"', html)

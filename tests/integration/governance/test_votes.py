@@ -24,7 +24,9 @@ async def compound(gov: Governance) -> list[str]:
     return await add_households(gov, JINSHENG, [10_000, 10_000, 10_000])
 
 
-async def open_vote(gov: Governance, matter: int, subject: str = "", days: int = 7) -> vote_pb2.Vote:
+async def open_vote(
+    gov: Governance, matter: int, subject: str = "", days: int = 7, amount_fen: int = 0, purpose: str = ""
+) -> vote_pb2.Vote:
     close = Timestamp()
     close.FromDatetime(gov.clock.now() + timedelta(days=days))
     reply = await gov.caller("owners_committee", JINSHENG)(
@@ -36,6 +38,8 @@ async def open_vote(gov: Governance, matter: int, subject: str = "", days: int =
             subject=subject,
             close_time=close,
             request_id=rid(),
+            amount_fen=amount_fen,
+            purpose=purpose,
         ),
     )
     return reply.vote

@@ -281,6 +281,34 @@ def test_a_paper_ballot_is_confirmed_by_another_officer_reading_the_same_choice(
 P = project_pb2.ProjectStatus
 
 
+def test_a_fund_vote_carries_how_much_and_what_for_and_others_carry_neither() -> None:
+    use, approval, other = (
+        vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
+        vote_pb2.VOTE_MATTER_SPENDING_APPROVAL,
+        vote_pb2.VOTE_MATTER_OTHER,
+    )
+    assert votes.check_decision(use, 150_000, "  充电棚维修 ") == "充电棚维修"
+    assert votes.check_decision(approval, 0, "") == ""
+    assert votes.check_decision(other, 0, "") == ""
+    for matter, amount, purpose, field in [
+        (use, 0, "充电棚维修", "amount_fen"),
+        (use, 150_000, " ", "purpose"),
+        (use, 10**14, "x", "amount_fen"),
+        (other, 1, "", "amount_fen"),
+        (vote_pb2.VOTE_MATTER_BUDGET, 0, "x", "purpose"),
+    ]:
+        with pytest.raises(InvalidArgument) as caught:
+            votes.check_decision(matter, amount, purpose)
+        assert field_of(caught) == field
+
+
+def test_the_close_postings_are_not_reversed_so_the_fund_loses_nothing_without_a_vote() -> None:
+    for kind in (account_pb2.TRANSFER_KIND_FUND_ALLOCATION, account_pb2.TRANSFER_KIND_REMUNERATION):
+        with pytest.raises(FailedPrecondition) as caught:
+            accounts.check_reversible(transfer(kind=kind, state=account_pb2.TRANSFER_STATE_POSTED))
+        assert reason_of(caught) == "CLOSE_POSTING_NOT_REVERSIBLE"
+
+
 def test_unconfirmed_paper_ballots_are_kept_apart_from_the_count() -> None:
     """Issue 16 defect 13: two of three ballots typed in from paper and not yet recounted must
     not make the live outcome PASSED; they are shown apart."""

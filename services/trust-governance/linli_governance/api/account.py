@@ -32,6 +32,12 @@ def _same_compound(field: str, name: str, collection: str, compound_path: str) -
     return ident
 
 
+def _voucher(voucher: account_pb2.Voucher) -> accounts.Voucher:
+    fields.text("voucher.file_ref", voucher.file_ref, 500, required=True)
+    fields.sha256_hex("voucher.sha256", voucher.sha256, required=True)
+    return accounts.Voucher(voucher.file_ref, voucher.sha256)
+
+
 class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def GetAccountSettings(
         self, request: account_pb2.GetAccountSettingsRequest, context: Any
@@ -78,9 +84,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         fields.slug("budget_line", request.budget_line)
         amount = accounts.amount(request.amount_fen)
         memo = fields.text("memo", request.memo, 2000)
-        fields.text("voucher.file_ref", request.voucher.file_ref, 500, required=True)
-        fields.sha256_hex("voucher.sha256", request.voucher.sha256, required=True)
-        voucher = accounts.Voucher(request.voucher.file_ref, request.voucher.sha256)
+        voucher = _voucher(request.voucher)
         if request.owners_decision:
             _same_compound("owners_decision", request.owners_decision, names.VOTES, path)
         project_id = _same_compound("project", request.project, names.PROJECTS, path) if request.project else ""
@@ -99,6 +103,35 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
                 when=self.now(),
             ),
             lambda posted: account_pb2.RecordExpenseResponse(transfer=convert.transfer(posted)),
+            request_id_required=True,
+        )
+
+    async def SpendMaintenanceFund(
+        self, request: account_pb2.SpendMaintenanceFundRequest, context: Any
+    ) -> account_pb2.SpendMaintenanceFundResponse:
+        require_role(*BOOKKEEPERS)
+        path = self.scoped_path("compound_path", request.compound_path)
+        if not request.owners_decision:
+            raise InvalidArgument.field(
+                "owners_decision", "the maintenance fund is spent only under a passed USE_MAINTENANCE_FUND vote"
+            )
+        _same_compound("owners_decision", request.owners_decision, names.VOTES, path)
+        amount = accounts.amount(request.amount_fen)
+        memo = fields.text("memo", request.memo, 2000)
+        voucher = _voucher(request.voucher)
+        return await self.write(
+            request,
+            account_pb2.SpendMaintenanceFundResponse,
+            lambda session: accounts.spend_fund(
+                session,
+                path,
+                owners_decision=request.owners_decision,
+                amount=amount,
+                memo=memo,
+                voucher=voucher,
+                when=self.now(),
+            ),
+            lambda posted: account_pb2.SpendMaintenanceFundResponse(transfer=convert.transfer(posted)),
             request_id_required=True,
         )
 

@@ -7,6 +7,7 @@ Enum fields are stored as their numbers; `X.ValueType(n)` gives them the message
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from linli.governance.v1 import (
     account_pb2,
@@ -183,6 +184,8 @@ def vote(v: VoteView) -> vote_pb2.Vote:
         ),
         unconfirmed_paper_ballots=v.unconfirmed_paper_ballots,
         create_time=to_timestamp(row.created_at),
+        amount_fen=row.amount_fen,
+        purpose=row.purpose,
     )
 
 
@@ -220,7 +223,36 @@ def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
         seal_hash=d.seal_hash,
         previous_seal_hash=d.previous_seal_hash,
         publish_time=to_timestamp(d.published_at),
+        **fund_figures(d.compound_path, body.get("fund")),
     )
+
+
+FUND_MOVEMENT_KINDS = {
+    "allocation": disclosure_pb2.FUND_MOVEMENT_KIND_ALLOCATION,
+    "use": disclosure_pb2.FUND_MOVEMENT_KIND_USE,
+    "reversal": disclosure_pb2.FUND_MOVEMENT_KIND_REVERSAL,
+}
+
+
+def fund_figures(compound_path: str, fund: dict[str, Any] | None) -> dict[str, Any]:
+    """The maintenance fund's part of a disclosure (none in a body sealed before it was kept)."""
+    if not fund:
+        return {}
+    return {
+        "maintenance_fund_opening_fen": fund["opening_fen"],
+        "fund_in_fen": fund["in_fen"],
+        "fund_out_fen": fund["out_fen"],
+        "fund_movements": [
+            disclosure_pb2.FundMovement(
+                transfer=names.transfer_name(compound_path, m["transfer"]),
+                kind=FUND_MOVEMENT_KINDS[m["kind"]],
+                amount_fen=m["amount_fen"],
+                owners_decision=m["owners_decision"],
+                memo=m["memo"],
+            )
+            for m in fund["movements"]
+        ],
+    }
 
 
 def chain_check(c: ChainCheck) -> disclosure_pb2.VerifyDisclosureChainResponse:

@@ -29,6 +29,7 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
         if not request.HasField("close_time"):
             raise InvalidArgument.field("close_time", "is required")
         close_time = as_utc(request.close_time.ToDatetime())
+        purpose = votes.check_decision(request.matter, request.amount_fen, request.purpose)
         return await self.write(
             request,
             vote_pb2.CreateVoteResponse,
@@ -40,6 +41,8 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
                 subject=request.subject,
                 close_time=close_time,
                 when=self.now(),
+                amount_fen=request.amount_fen,
+                purpose=purpose,
             ),
             lambda vote: vote_pb2.CreateVoteResponse(vote=convert.vote(vote)),
         )

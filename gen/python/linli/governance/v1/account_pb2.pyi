@@ -58,6 +58,10 @@ class _TransferKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Transfer
     TRANSFER_KIND_REVERSAL: _TransferKind.ValueType  # 4
     TRANSFER_KIND_REMUNERATION: _TransferKind.ValueType  # 5
     """The trustee's remuneration, posted by the contract's rule at period close."""
+    TRANSFER_KIND_FUND_USE: _TransferKind.ValueType  # 6
+    """Spending from the maintenance fund under a passed USE_MAINTENANCE_FUND vote (debits
+    `fund_use:maintenance`, credits `cash:maintenance_fund`).
+    """
 
 class TransferKind(_TransferKind, metaclass=_TransferKindEnumTypeWrapper):
     """TransferKind says what a transfer is for."""
@@ -70,6 +74,10 @@ TRANSFER_KIND_FUND_ALLOCATION: TransferKind.ValueType  # 3
 TRANSFER_KIND_REVERSAL: TransferKind.ValueType  # 4
 TRANSFER_KIND_REMUNERATION: TransferKind.ValueType  # 5
 """The trustee's remuneration, posted by the contract's rule at period close."""
+TRANSFER_KIND_FUND_USE: TransferKind.ValueType  # 6
+"""Spending from the maintenance fund under a passed USE_MAINTENANCE_FUND vote (debits
+`fund_use:maintenance`, credits `cash:maintenance_fund`).
+"""
 Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
 
 class _TransferState:
@@ -220,7 +228,9 @@ class Transfer(_message.Message):
     reversed_by: _builtins.str
     """Name of the transfer that reversed this one."""
     owners_decision: _builtins.str
-    """A passed owners' vote that allows the operating account to go negative."""
+    """The owners' vote the transfer rests on: a passed SPENDING_APPROVAL vote that allows the
+    operating account to go negative, or the USE_MAINTENANCE_FUND vote a fund use cites.
+    """
     disclosure: _builtins.str
     """Name of the disclosure that included it, once disclosed."""
     project: _builtins.str
@@ -463,9 +473,9 @@ class RecordExpenseRequest(_message.Message):
     """> 0."""
     memo: _builtins.str
     owners_decision: _builtins.str
-    """`compounds/{compound}/votes/{vote}` of a passed SPENDING_APPROVAL or USE_MAINTENANCE_FUND
-    vote, needed only when the operating account would go below zero; one decision covers one
-    expense.
+    """`compounds/{compound}/votes/{vote}` of a passed SPENDING_APPROVAL vote, needed only when the
+    operating account would go below zero; one decision covers one expense. (The maintenance
+    fund is spent with SpendMaintenanceFund, never by RecordExpense.)
     """
     request_id: _builtins.str
     """Required: the transfer's idempotency key."""
@@ -518,6 +528,73 @@ class RecordExpenseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordExpenseResponse: _TypeAlias = RecordExpenseResponse  # noqa: Y015
+
+@_typing.final
+class SpendMaintenanceFundRequest(_message.Message):
+    """SpendMaintenanceFundRequest pays for what a USE_MAINTENANCE_FUND vote decided."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    VOUCHER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    owners_decision: _builtins.str
+    """`compounds/{compound}/votes/{vote}`: a closed, passed USE_MAINTENANCE_FUND vote of the
+    compound. Several payments (a deposit, the balance) may cite it, together up to its amount.
+    """
+    amount_fen: _builtins.int
+    """> 0, at most what the vote still allows and what the fund holds."""
+    memo: _builtins.str
+    """Defaults to the vote's purpose."""
+    request_id: _builtins.str
+    """Required: the transfer's idempotency key."""
+    @_builtins.property
+    def voucher(self) -> Global___Voucher:
+        """Required: the invoice or receipt."""
+
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        owners_decision: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        memo: _builtins.str = ...,
+        voucher: Global___Voucher | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "compound_path", b"compound_path", "memo", b"memo", "owners_decision", b"owners_decision", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendMaintenanceFundRequest: _TypeAlias = SpendMaintenanceFundRequest  # noqa: Y015
+
+@_typing.final
+class SpendMaintenanceFundResponse(_message.Message):
+    """SpendMaintenanceFundResponse carries the posted fund use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transfer(self) -> Global___Transfer: ...
+    def __init__(
+        self,
+        *,
+        transfer: Global___Transfer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendMaintenanceFundResponse: _TypeAlias = SpendMaintenanceFundResponse  # noqa: Y015
 
 @_typing.final
 class ApproveTransferRequest(_message.Message):

@@ -69,6 +69,11 @@ class TrustAccountServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.FromString,
                 _registered_method=True)
+        self.SpendMaintenanceFund = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/SpendMaintenanceFund',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.FromString,
+                _registered_method=True)
         self.ReverseTransfer = channel.unary_unary(
                 '/linli.governance.v1.TrustAccountService/ReverseTransfer',
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ReverseTransferRequest.SerializeToString,
@@ -153,6 +158,15 @@ class TrustAccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SpendMaintenanceFund(self, request, context):
+        """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+        passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+        by a transfer that cites the vote. Nothing else takes money out of the fund.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReverseTransfer(self, request, context):
         """ReverseTransfer corrects a posted transfer by posting its mirror image.
         """
@@ -227,6 +241,11 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     servicer.RejectTransfer,
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.SerializeToString,
+            ),
+            'SpendMaintenanceFund': grpc.unary_unary_rpc_method_handler(
+                    servicer.SpendMaintenanceFund,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.SerializeToString,
             ),
             'ReverseTransfer': grpc.unary_unary_rpc_method_handler(
                     servicer.ReverseTransfer,
@@ -426,6 +445,33 @@ class TrustAccountService:
             '/linli.governance.v1.TrustAccountService/RejectTransfer',
             linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SpendMaintenanceFund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/SpendMaintenanceFund',
+            linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.FromString,
             options,
             channel_credentials,
             insecure,

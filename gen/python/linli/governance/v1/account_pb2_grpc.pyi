@@ -54,6 +54,11 @@ class TrustAccountServiceStub:
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
     transfer never posts.
     """
+    SpendMaintenanceFund: _grpc.UnaryUnaryMultiCallable[_account_pb2.SpendMaintenanceFundRequest, _account_pb2.SpendMaintenanceFundResponse]
+    """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+    passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+    by a transfer that cites the vote. Nothing else takes money out of the fund.
+    """
     ReverseTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
     GetTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetTransferRequest, _account_pb2.GetTransferResponse]
@@ -92,6 +97,11 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     RejectTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]  # type: ignore[assignment]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
     transfer never posts.
+    """
+    SpendMaintenanceFund: _aio.UnaryUnaryMultiCallable[_account_pb2.SpendMaintenanceFundRequest, _account_pb2.SpendMaintenanceFundResponse]  # type: ignore[assignment]
+    """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+    passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+    by a transfer that cites the vote. Nothing else takes money out of the fund.
     """
     ReverseTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]  # type: ignore[assignment]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
@@ -164,6 +174,17 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_account_pb2.RejectTransferResponse, _abc.Awaitable[_account_pb2.RejectTransferResponse]]:
         """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
         transfer never posts.
+        """
+
+    @_abc_1.abstractmethod
+    def SpendMaintenanceFund(
+        self,
+        request: _account_pb2.SpendMaintenanceFundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.SpendMaintenanceFundResponse, _abc.Awaitable[_account_pb2.SpendMaintenanceFundResponse]]:
+        """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+        passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+        by a transfer that cites the vote. Nothing else takes money out of the fund.
         """
 
     @_abc_1.abstractmethod

@@ -20,6 +20,32 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _FundMovementKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FundMovementKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FundMovementKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FUND_MOVEMENT_KIND_UNSPECIFIED: _FundMovementKind.ValueType  # 0
+    FUND_MOVEMENT_KIND_ALLOCATION: _FundMovementKind.ValueType  # 1
+    """The surplus share moved in at the period close."""
+    FUND_MOVEMENT_KIND_USE: _FundMovementKind.ValueType  # 2
+    """Spent under a passed USE_MAINTENANCE_FUND vote."""
+    FUND_MOVEMENT_KIND_REVERSAL: _FundMovementKind.ValueType  # 3
+    """A fund use corrected (the money came back)."""
+
+class FundMovementKind(_FundMovementKind, metaclass=_FundMovementKindEnumTypeWrapper):
+    """FundMovementKind says which way money moved in the maintenance fund."""
+
+FUND_MOVEMENT_KIND_UNSPECIFIED: FundMovementKind.ValueType  # 0
+FUND_MOVEMENT_KIND_ALLOCATION: FundMovementKind.ValueType  # 1
+"""The surplus share moved in at the period close."""
+FUND_MOVEMENT_KIND_USE: FundMovementKind.ValueType  # 2
+"""Spent under a passed USE_MAINTENANCE_FUND vote."""
+FUND_MOVEMENT_KIND_REVERSAL: FundMovementKind.ValueType  # 3
+"""A fund use corrected (the money came back)."""
+Global___FundMovementKind: _TypeAlias = FundMovementKind  # noqa: Y015
+
 class _ObjectionKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -71,6 +97,47 @@ class DisclosureLine(_message.Message):
 Global___DisclosureLine: _TypeAlias = DisclosureLine  # noqa: Y015
 
 @_typing.final
+class FundMovement(_message.Message):
+    """FundMovement is one movement of the maintenance fund in a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    POST_TIME_FIELD_NUMBER: _builtins.int
+    transfer: _builtins.str
+    """The transfer."""
+    kind: Global___FundMovementKind.ValueType
+    amount_fen: _builtins.int
+    """Into the fund (> 0) or out of it (< 0), in fen."""
+    owners_decision: _builtins.str
+    """The USE_MAINTENANCE_FUND vote a use cites."""
+    memo: _builtins.str
+    """What it was for (the transfer's memo)."""
+    @_builtins.property
+    def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transfer: _builtins.str = ...,
+        kind: Global___FundMovementKind.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        owners_decision: _builtins.str = ...,
+        memo: _builtins.str = ...,
+        post_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["post_time", b"post_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "kind", b"kind", "memo", b"memo", "owners_decision", b"owners_decision", "post_time", b"post_time", "transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundMovement: _TypeAlias = FundMovement  # noqa: Y015
+
+@_typing.final
 class Disclosure(_message.Message):
     """Disclosure is a sealed period report."""
 
@@ -95,6 +162,10 @@ class Disclosure(_message.Message):
     SEAL_HASH_FIELD_NUMBER: _builtins.int
     PREVIOUS_SEAL_HASH_FIELD_NUMBER: _builtins.int
     PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_FUND_OPENING_FEN_FIELD_NUMBER: _builtins.int
+    FUND_MOVEMENTS_FIELD_NUMBER: _builtins.int
+    FUND_IN_FEN_FIELD_NUMBER: _builtins.int
+    FUND_OUT_FEN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}`."""
     compound_path: _builtins.str
@@ -110,6 +181,13 @@ class Disclosure(_message.Message):
     transfer_count: _builtins.int
     seal_hash: _builtins.str
     previous_seal_hash: _builtins.str
+    maintenance_fund_opening_fen: _builtins.int
+    """The maintenance fund in the period: balance at the start, every movement (allocations in,
+    uses out under owners' votes), and money in and out; the closing balance is
+    `maintenance_fund_balance_fen`.
+    """
+    fund_in_fen: _builtins.int
+    fund_out_fen: _builtins.int
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -124,6 +202,8 @@ class Disclosure(_message.Message):
 
     @_builtins.property
     def publish_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def fund_movements(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundMovement]: ...
     def __init__(
         self,
         *,
@@ -146,10 +226,14 @@ class Disclosure(_message.Message):
         seal_hash: _builtins.str = ...,
         previous_seal_hash: _builtins.str = ...,
         publish_time: _timestamp_pb2.Timestamp | None = ...,
+        maintenance_fund_opening_fen: _builtins.int = ...,
+        fund_movements: _abc.Iterable[Global___FundMovement] | None = ...,
+        fund_in_fen: _builtins.int = ...,
+        fund_out_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start", "publish_time", b"publish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -232,6 +232,8 @@ class Vote(_message.Message):
     TALLY_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_PAPER_BALLOTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/votes/{vote}`."""
     compound_path: _builtins.str
@@ -243,6 +245,12 @@ class Vote(_message.Message):
     outcome: Global___VoteOutcome.ValueType
     unconfirmed_paper_ballots: _builtins.int
     """Paper ballots still waiting for a second officer's recount."""
+    amount_fen: _builtins.int
+    """The most that may be spent under this decision (USE_MAINTENANCE_FUND, SPENDING_APPROVAL),
+    in fen; 0 when the vote carries no amount.
+    """
+    purpose: _builtins.str
+    """What the money is for (USE_MAINTENANCE_FUND, SPENDING_APPROVAL)."""
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -263,10 +271,12 @@ class Vote(_message.Message):
         tally: Global___Tally | None = ...,
         unconfirmed_paper_ballots: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        amount_fen: _builtins.int = ...,
+        purpose: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "tally", b"tally"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "create_time", b"create_time", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "create_time", b"create_time", "matter", b"matter", "name", b"name", "outcome", b"outcome", "purpose", b"purpose", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -284,12 +294,22 @@ class CreateVoteRequest(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     title: _builtins.str
     matter: Global___VoteMatter.ValueType
     subject: _builtins.str
     """For BUDGET votes: the budget's name (required)."""
     request_id: _builtins.str
+    amount_fen: _builtins.int
+    """USE_MAINTENANCE_FUND votes (required) and SPENDING_APPROVAL votes (optional): the most the
+    owners allow to be spent under this decision, in fen (> 0).
+    """
+    purpose: _builtins.str
+    """USE_MAINTENANCE_FUND votes (required) and SPENDING_APPROVAL votes (optional): what the money
+    is for, e.g. `2栋电动车充电棚维修 repair the e-bike charging shed of building 2`.
+    """
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp:
         """Must be in the future."""
@@ -303,10 +323,12 @@ class CreateVoteRequest(_message.Message):
         subject: _builtins.str = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        purpose: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "compound_path", b"compound_path", "matter", b"matter", "request_id", b"request_id", "subject", b"subject", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "close_time", b"close_time", "compound_path", b"compound_path", "matter", b"matter", "purpose", b"purpose", "request_id", b"request_id", "subject", b"subject", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
