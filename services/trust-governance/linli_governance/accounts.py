@@ -12,9 +12,12 @@ USE_MAINTENANCE_FUND owners' vote that carries the amount and the purpose, by a 
 the vote (`fund_use:maintenance` ← `cash:maintenance_fund`). Fund uses are not expenses of the
 operating budget: they never reduce a period's surplus.
 
-Spending above the compound's threshold is stored PENDING and touches no balance until both the
-owners' committee and the supervisor approve; the second approval posts it, once (the transfer
-row is locked while it changes state). Cash accounts never go below zero — the operating account
+Budgets bind: spending is booked against a line of the year's budget, and only once an owners'
+vote has APPROVED that budget. Spending above the compound's threshold is stored PENDING and
+touches no balance until both the owners' committee and the supervisor approve; spending that
+would take its line beyond the line's budget (posted and pending spending of the year included)
+waits for the owners' committee (as well). The last approval a transfer needs posts it, once
+(the transfer row is locked while it changes state). Cash accounts never go below zero — the operating account
 may, only with a passed owners' vote recorded on the transfer.
 
 Reads (`get_settings`, `get_transfer`, `list_transfers`, `balances`, `get_budget`) open their
@@ -73,6 +76,9 @@ FIRST_BUDGET_YEAR, LAST_BUDGET_YEAR = 2000, 2100
 K = account_pb2.TransferKind
 S = account_pb2.TransferState
 PARTIES = (account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE, account_pb2.APPROVAL_PARTY_SUPERVISOR)
+# A transfer's required approvals, stored as bits (Transfer.required_approvals).
+PARTY_BITS = {account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE: 1, account_pb2.APPROVAL_PARTY_SUPERVISOR: 2}
+BOTH_PARTIES = 3
 INCOME_ACCOUNTS = {
     account_pb2.INCOME_CATEGORY_PROPERTY_FEES: "income:property_fees",
     account_pb2.INCOME_CATEGORY_PARKING: "income:parking",
@@ -168,6 +174,50 @@ def validate_budget(year: int, lines: Sequence[NewBudgetLine]) -> None:
         fields.text(f"lines[{i}].title", line.title, 200, required=True)
         if line.amount_fen < 0:
             raise InvalidArgument.field(f"lines[{i}].amount_fen", "must not be negative")
+
+
+def parties_of(bits: int) -> list[int]:
+    """The approving parties a transfer waits for, in party order."""
+    return [party for party in PARTIES if bits & PARTY_BITS[party]]
+
+
+def over_budget(line_budget_fen: int, committed_fen: int, amount: int) -> int:
+    """How far beyond its budget an expense takes its line, given what the year has already
+    spent or proposed on it (0 within budget)."""
+    return max(0, committed_fen + amount - line_budget_fen) if amount > 0 else 0
+
+
+def approvals_needed(amount: int, threshold_fen: int, over_budget_fen: int) -> int:
+    """Who must approve before an expense posts (bits of PARTY_BITS): both parties above the
+    threshold; the owners' committee for an overspend of the line (the budget was the owners'
+    decision, so going beyond it is theirs to allow); nobody otherwise."""
+    needed = BOTH_PARTIES if amount > threshold_fen else 0
+    if over_budget_fen > 0:
+        needed |= PARTY_BITS[account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE]
+    return needed
+
+
+def check_budget_approved(budget: Budget | None, compound_path: str, year: int) -> None:
+    """Spending needs the year's budget, approved by an owners' vote."""
+    if budget is None:
+        raise FailedPrecondition(
+            f"the compound has no budget for {year}; spending needs a budget line", reason="NO_BUDGET"
+        )
+    if budget.state != account_pb2.BUDGET_STATE_APPROVED:
+        raise FailedPrecondition(
+            f"{names.budget_name(compound_path, year)} is a draft: spending needs the budget approved by an "
+            "owners' BUDGET vote first",
+            reason="BUDGET_NOT_APPROVED",
+        )
+
+
+def check_party_needed(transfer: Transfer, party: int) -> None:
+    if party not in parties_of(transfer.required_approvals):
+        raise FailedPrecondition(
+            f"this transfer does not wait for {account_pb2.ApprovalParty.Name(cast(Any, party))}; it waits for "
+            + ", ".join(account_pb2.ApprovalParty.Name(cast(Any, p)) for p in parties_of(transfer.required_approvals)),
+            reason="APPROVAL_NOT_NEEDED",
+        )
 
 
 def lapsed(created_at: datetime, when: datetime) -> bool:
@@ -424,17 +474,16 @@ async def record_expense(
     conn = await session.connection()
     settings = await require_settings(conn, compound_path)
     year = local_year(when)
-    if (
+    # The budget row is locked: expenses on one compound's budget are weighed one at a time.
+    budget_row = (
         await conn.execute(
-            select(BUDGETS.c.state).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year)
+            select(BUDGETS).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year).with_for_update()
         )
-    ).first() is None:
-        raise FailedPrecondition(
-            f"the compound has no budget for {year}; spending needs a budget line", reason="NO_BUDGET"
-        )
+    ).first()
+    check_budget_approved(typed(Budget, budget_row) if budget_row is not None else None, compound_path, year)
     line = (
         await conn.execute(
-            select(BUDGET_LINES.c.code).where(
+            select(BUDGET_LINES.c.amount_fen).where(
                 BUDGET_LINES.c.compound_path == compound_path,
                 BUDGET_LINES.c.year == year,
                 BUDGET_LINES.c.code == budget_line,
@@ -443,6 +492,11 @@ async def record_expense(
     ).first()
     if line is None:
         raise InvalidArgument.field("budget_line", f"{budget_line!r} is not a line of the {year} budget")
+    committed = (await year_actuals(conn, compound_path, year)).get(budget_line, 0) + await _pending_on_line(
+        conn, compound_path, budget_line, year, when
+    )
+    overspend = over_budget(int(line.amount_fen), committed, amount)
+    needed = approvals_needed(amount, settings.approval_threshold_fen, overspend)
     if owners_decision:
         await check_owners_decision(conn, compound_path, owners_decision)
     if project_id:
@@ -457,9 +511,11 @@ async def record_expense(
         "voucher_ref": voucher.file_ref,
         "voucher_sha256": voucher.sha256,
         "owners_decision": owners_decision,
+        "over_budget_fen": overspend,
+        "required_approvals": needed,
     }
     debit = expense_account(budget_line)
-    if amount > settings.approval_threshold_fen:
+    if needed:
         tid = await _insert_transfer(
             conn,
             compound_path,
@@ -547,6 +603,24 @@ async def spend_fund(
     return await transfer_view(conn, compound_path, tid)
 
 
+async def _pending_on_line(conn: AsyncConnection, compound_path: str, line: str, year: int, when: datetime) -> int:
+    """Expenses on a budget line proposed in the year and still waiting (not lapsed)."""
+    start, end = times.year_bounds(year)
+    pending = (
+        await conn.execute(
+            select(func.coalesce(func.sum(TRANSFERS.c.amount_fen), 0)).where(
+                TRANSFERS.c.compound_path == compound_path,
+                TRANSFERS.c.state == S.TRANSFER_STATE_PENDING,
+                TRANSFERS.c.budget_line == line,
+                TRANSFERS.c.created_at >= start,
+                TRANSFERS.c.created_at < end,
+                TRANSFERS.c.created_at > when - PENDING_LIFETIME,
+            )
+        )
+    ).scalar_one()
+    return int(pending)
+
+
 async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_id: str) -> Transfer:
     row = (
         await conn.execute(select(TRANSFERS).where(TRANSFERS.c.transfer_id == transfer_id).with_for_update())
@@ -580,6 +654,7 @@ async def approve(
     conn = await session.connection()
     transfer = await _locked_transfer(conn, compound_path, transfer_id)
     check_decidable(transfer, when)
+    check_party_needed(transfer, party)
     given = set((await conn.execute(select(APPROVALS.c.party).where(APPROVALS.c.transfer_id == transfer_id))).scalars())
     if party in given:
         raise AlreadyExists(
@@ -589,7 +664,7 @@ async def approve(
     await conn.execute(
         APPROVALS.insert().values(transfer_id=transfer_id, party=party, approved_by=approver, approved_at=when)
     )
-    if given | {party} >= set(PARTIES):
+    if given | {party} >= set(parties_of(transfer.required_approvals)):
         await _move(
             conn,
             compound_path,
@@ -612,6 +687,7 @@ async def reject(
     conn = await session.connection()
     transfer = await _locked_transfer(conn, compound_path, transfer_id)
     check_decidable(transfer, when)
+    check_party_needed(transfer, party)
     party_name = account_pb2.ApprovalParty.Name(cast(Any, party))
     memo = f"{transfer.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
     await conn.execute(

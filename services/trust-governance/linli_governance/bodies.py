@@ -57,12 +57,14 @@ class NewCommittee:
 
 @dataclass(frozen=True)
 class Standard:
-    """A service standard of the contract: what is measured, in which unit, and the target."""
+    """A service standard of the contract: what is measured, in which unit, the target, and on
+    which side of it the standard is met (AT_LEAST unless it says AT_MOST)."""
 
     code: str
     description: str
     unit: str
     target: int
+    direction: int = bodies_pb2.STANDARD_DIRECTION_UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def validate_contract(c: NewContract) -> None:
         _name(s.unit, f"contract.service_standards[{i}].unit", 50)
         if s.target <= 0:
             raise InvalidArgument.field(f"contract.service_standards[{i}].target", "must be a positive measure")
+        if s.direction not in bodies_pb2.StandardDirection.values():
+            raise InvalidArgument.field(f"contract.service_standards[{i}].direction", "must be AT_LEAST or AT_MOST")
 
 
 def validate_meeting(m: NewMeeting) -> None:
@@ -254,7 +258,14 @@ async def update_contract(session: AsyncSession, c: NewContract) -> Contract:
             income_share_bp=c.income_share_bp,
             cap_fen=c.cap_fen,
             standards=[
-                {"code": s.code, "description": s.description, "unit": s.unit, "target": s.target} for s in c.standards
+                {
+                    "code": s.code,
+                    "description": s.description,
+                    "unit": s.unit,
+                    "target": s.target,
+                    "direction": s.direction,
+                }
+                for s in c.standards
             ],
             supervisor_name=c.supervisor_name.strip(),
             hired_by_vote=c.hired_by_vote,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
-from linli_governance import accounts, bodies, disclosures, org_tree, projects, rollout, votes
+from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, service_levels, votes
 from linli_governance.tables import AccountSettings
 from linli_runtime import demo, times
 from linli_runtime.events.envelope import EventFactory
@@ -221,13 +221,25 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             income_share_bp=800,
             cap_fen=600_000,
             standards=[
-                bodies.Standard("sweeping", "公共区域每日清扫 common areas swept daily", "times per week", 7),
-                bodies.Standard("repair_response", "报修24小时内响应 repairs answered", "hours", 24),
+                bodies.Standard(
+                    "sweeping",
+                    "公共区域每日清扫 common areas swept daily",
+                    "times per week",
+                    7,
+                    bodies_pb2.STANDARD_DIRECTION_AT_LEAST,
+                ),
+                bodies.Standard(
+                    "repair_response",
+                    "报修24小时内响应 repairs answered within 24 hours",
+                    "hours",
+                    24,
+                    bodies_pb2.STANDARD_DIRECTION_AT_MOST,
+                ),
             ],
             supervisor_name="信托监察人（示例）",
         ),
     )
-    await accounts.create_budget(
+    budget = await accounts.create_budget(
         session,
         SHENGJIAN,
         2026,
@@ -238,6 +250,16 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             accounts.NewBudgetLine("repairs", "共用设施维修 Repairs", 6_000_000),
             accounts.NewBudgetLine("overhead_wires", "飞线整治 Overhead wires", 1_500_000),
         ],
+    )
+    # Budgets bind: the owners approve the year's budget before anything is spent against it.
+    households = [path for path, _ in await org_tree.households(session, SHENGJIAN)]
+    await owners_vote(
+        session,
+        households,
+        title="2026年度物业预算 The 2026 budget",
+        matter=vote_pb2.VOTE_MATTER_BUDGET,
+        month=3,
+        subject=names.budget_name(SHENGJIAN, budget.budget.year),
     )
     wires = await projects.create(
         session,
@@ -268,7 +290,11 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
             [("cleaning", 480_000), ("security", 499_000), ("overhead_wires", 460_000)],
         ),
     }
-    households = [path for path, _ in await org_tree.households(session, SHENGJIAN)]
+    # What the trustee's service standards measured (the repair answered late in October).
+    levels = {
+        9: [("sweeping", 7, ""), ("repair_response", 18, "")],
+        10: [("sweeping", 7, ""), ("repair_response", 30, "10月12日水泵报修次日傍晚才到场 the pump call waited 30 h")],
+    }
     for month, (incomes, expenses) in months.items():
         for day, (category, amount) in enumerate(incomes, start=3):
             await accounts.record_income(session, SHENGJIAN, category, amount, "demo", when=_at(month, day))
@@ -290,41 +316,77 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
                 when=_at(month, day),
                 project_id=wires_id if line == "overhead_wires" else "",
             )
+        for code, measured, note in levels[month]:
+            await service_levels.record(
+                session,
+                SHENGJIAN,
+                f"2026-{month:02d}",
+                code,
+                measured=measured,
+                note=note,
+                recorded_by="demo",
+                when=_at(month, 28),
+            )
         await disclosures.close_period(session, make_event, SHENGJIAN, f"2026-{month:02d}", when=_at(month + 1, 1, 9))
     return True
 
 
-async def spend_from_fund(session: AsyncSession, households: list[str], use: dict[str, Any], month: int) -> None:
-    """The owners vote to use the maintenance fund (all but two households for, on the 2nd-9th
-    of the month), then the trustee pays the contractor from the fund citing the vote."""
-    decision = await votes.create(
+async def owners_vote(
+    session: AsyncSession,
+    households: list[str],
+    *,
+    title: str,
+    matter: int,
+    month: int,
+    subject: str = "",
+    amount_fen: int = 0,
+    purpose: str = "",
+) -> str:
+    """An owners' vote of Shengjian held from the 2nd to the 9th of `month`: all households but
+    two take part, one of them against; closed on the 10th. Returns the vote's name."""
+    vote = await votes.create(
         session,
         SHENGJIAN,
-        title=use["title"],
-        matter=vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
-        subject="",
+        title=title,
+        matter=matter,
+        subject=subject,
         close_time=_at(month, 9, 20),
         when=_at(month, 2),
-        amount_fen=int(use["amount_fen"]),
-        purpose=use["purpose"],
+        amount_fen=amount_fen,
+        purpose=purpose,
     )
     for i, household in enumerate(households[:-2]):
         choice = vote_pb2.BALLOT_CHOICE_AGAINST if i == 0 else vote_pb2.BALLOT_CHOICE_FOR
         await votes.cast(
             session,
             SHENGJIAN,
-            decision.vote.vote_id,
+            vote.vote.vote_id,
             household_path=household,
             choice=choice,
             channel=vote_pb2.BALLOT_CHANNEL_ONLINE,
             entered_by="demo",
             when=_at(month, 3 + i % 5),
         )
-    closed = await votes.close(session, SHENGJIAN, decision.vote.vote_id, when=_at(month, 10))
+    closed = await votes.close(session, SHENGJIAN, vote.vote.vote_id, when=_at(month, 10))
+    return closed.name
+
+
+async def spend_from_fund(session: AsyncSession, households: list[str], use: dict[str, Any], month: int) -> None:
+    """The owners vote to use the maintenance fund, then the trustee pays the contractor from
+    the fund citing the vote."""
+    decision = await owners_vote(
+        session,
+        households,
+        title=use["title"],
+        matter=vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
+        month=month,
+        amount_fen=int(use["amount_fen"]),
+        purpose=use["purpose"],
+    )
     await accounts.spend_fund(
         session,
         SHENGJIAN,
-        owners_decision=closed.name,
+        owners_decision=decision,
         amount=int(use["amount_fen"]),
         memo="",
         voucher=accounts.Voucher(

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
-from linli_governance import accounts, bodies, names, org_tree
+from linli_governance import accounts, bodies, names, org_tree, service_levels
 from linli_governance.periods import Period, local_year, parse_period
 from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
 from linli_governance.tables import (
@@ -318,6 +318,9 @@ async def close_period(
         }
         for line in await accounts.budget_lines(conn, compound_path, year)
     }
+    # The contract's service standards against what was measured in the period (sealed with the
+    # books: what the owners paid for, and what they got).
+    body["service_levels"] = await service_levels.for_disclosure(conn, compound_path, label)
     await accounts.void_lapsed(conn, compound_path, when)
     pending = (
         await conn.execute(

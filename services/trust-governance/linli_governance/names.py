@@ -11,6 +11,7 @@ check needs no database read and a replayed request is checked exactly like a ne
     compounds/{compound}/disclosures/{period}/objections/{objection id}
     compounds/{compound}/meetings/{meeting id}
     compounds/{compound}/projects/{project id}
+    compounds/{compound}/periods/{period}/serviceLevels/{standard code}
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ DISCLOSURES = "disclosures"
 OBJECTIONS = "objections"
 MEETINGS = "meetings"
 PROJECTS = "projects"
+PERIODS = "periods"
+SERVICE_LEVELS = "serviceLevels"
 
 
 def compound_child(compound_path: str, collection: str, ident: str) -> str:
@@ -63,3 +66,7 @@ def meeting_name(compound_path: str, meeting_id: str) -> str:
 
 def project_name(compound_path: str, project_id: str) -> str:
     return compound_child(compound_path, PROJECTS, project_id)
+
+
+def service_level_name(compound_path: str, period: str, code: str) -> str:
+    return f"{compound_child(compound_path, PERIODS, period)}/{SERVICE_LEVELS}/{code}"

@@ -121,6 +121,11 @@ class Transfer(GovernanceTable, table=True):
     # The disclosure that sealed this transfer (NULL until its period is closed).
     disclosure: str | None = Field(default=None, sa_column=sa.Column(sa.String(600), nullable=True))
     project: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+    # The parties an expense waits (or waited) for before posting, as bits (1 the owners'
+    # committee, 2 the supervisor): 3 above the threshold, 1 for an overspend below it, 0 none.
+    required_approvals: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    # How far the expense took its budget line beyond the year's budget when proposed.
+    over_budget_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
 
 
 class Approval(GovernanceTable, table=True):
@@ -147,6 +152,24 @@ class BudgetLine(GovernanceTable, table=True):
     title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     amount_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+class ServiceLevel(GovernanceTable, table=True):
+    """What a service standard of the trust contract measured in a period; the standard's terms
+    are copied from the contract when recorded (a later contract does not rewrite the past)."""
+
+    __tablename__ = "gov_service_levels"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    period: str = Field(sa_column=sa.Column(sa.String(8), primary_key=True))
+    code: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    description: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    unit: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    target: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    direction: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    measured: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    recorded_at: datetime = Field(sa_column=_when())
 
 
 # -- owners' votes ------------------------------------------------------------------------------
@@ -293,6 +316,7 @@ TRANSFERS = table(Transfer)
 APPROVALS = table(Approval)
 BUDGETS = table(Budget)
 BUDGET_LINES = table(BudgetLine)
+SERVICE_LEVELS = table(ServiceLevel)
 VOTES = table(Vote)
 ELECTORATE = table(Elector)
 BALLOTS = table(Ballot)

@@ -67,6 +67,20 @@ def test_the_maintenance_fund_shows_its_movements_and_the_vote_behind_each_use(w
     assert "充电棚" in table
 
 
+def test_the_budget_is_the_owners_and_the_service_standards_are_disclosed(web: httpx.Client, ledger: Ledger) -> None:
+    """Issue 14 item 2: the page says the budget was approved by the owners' vote, and shows the
+    period's service standards against their targets (October's late repair missed its)."""
+    latest = ledger.disclosures()[-1]
+    html = web.get(f"/c/{SHENGJIAN}").text
+    assert "预算已经业主大会表决通过" in html and "Approved by the owners' vote." in html
+    table = html.split('id="service-level-table"')[1].split("</table>")[0]
+    assert [s.code for s in latest.service_levels] == ["sweeping", "repair_response"]
+    for s in latest.service_levels:
+        expected = "met" if s.met else "missed"
+        assert re.search(rf'<tr data-standard="{s.code}">.*?data-met="{expected}"', table, re.S), s.code
+    assert 'data-met="missed"' in table and "≤ 24" in table
+
+
 def test_budget_vs_actual_is_a_chart_with_a_text_alternative(web: httpx.Client) -> None:
     html = web.get(f"/c/{SHENGJIAN}").text
     charts = re.findall(r'<svg class="chart"[^>]*role="img"[^>]*aria-labelledby="([^"]+)"', html)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from linli.governance.v1 import account_pb2, org_pb2
+from linli.governance.v1 import account_pb2, org_pb2, vote_pb2
 from linli_runtime.testing.errors import error_info, has_rich_status
 
 CITY = "chengdu"
@@ -116,11 +118,74 @@ BUDGET_2026 = [
 ]
 
 
-async def with_budget(gov: Any, compound: str, year: int = 2026) -> account_pb2.Budget:
+async def households_of(gov: Any, compound: str) -> list[str]:
+    """Every household of a compound, read through the org tree."""
+    found = []
+    buildings = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=compound, page_size=500))
+    for building in buildings.org_units:
+        homes = await gov.admin(
+            gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=building.path, page_size=500)
+        )
+        found += [h.path for h in homes.org_units if h.kind == org_pb2.ORG_UNIT_KIND_HOUSEHOLD]
+    return found
+
+
+async def approve_by_vote(gov: Any, compound: str, budget: str) -> str:
+    """The owners approve a budget: a BUDGET vote every household votes for, closed a minute
+    later (the compound gets one household, in building `b0`, if it has none)."""
+    homes = await households_of(gov, compound)
+    if not homes:
+        await unit(gov, compound, "b0", org_pb2.ORG_UNIT_KIND_BUILDING, "0栋")
+        homes = [
+            (
+                await unit(
+                    gov, f"{compound}/b0", "h000", org_pb2.ORG_UNIT_KIND_HOUSEHOLD, "0号", exclusive_area_dm2=9_000
+                )
+            ).path
+        ]
+    close = Timestamp()
+    close.FromDatetime(gov.clock.now() + timedelta(minutes=1))
+    committee = gov.caller("owners_committee", compound)
+    vote = (
+        await committee(
+            gov.votes.CreateVote,
+            vote_pb2.CreateVoteRequest(
+                compound_path=compound,
+                title="年度预算表决 Budget vote",
+                matter=vote_pb2.VOTE_MATTER_BUDGET,
+                subject=budget,
+                close_time=close,
+                request_id=rid(),
+            ),
+        )
+    ).vote
+    for home in homes:
+        await gov.caller("resident", home)(
+            gov.votes.CastBallot,
+            vote_pb2.CastBallotRequest(
+                vote=vote.name,
+                household_path=home,
+                choice=vote_pb2.BALLOT_CHOICE_FOR,
+                channel=vote_pb2.BALLOT_CHANNEL_ONLINE,
+                request_id=rid(),
+            ),
+        )
+    gov.clock.advance(minutes=1)
+    closed = await committee(gov.votes.CloseVote, vote_pb2.CloseVoteRequest(name=vote.name, request_id=rid()))
+    assert closed.vote.outcome == vote_pb2.VOTE_OUTCOME_PASSED
+    return str(vote.name)
+
+
+async def with_budget(gov: Any, compound: str, year: int = 2026, *, approved: bool = True) -> account_pb2.Budget:
+    """The year's budget (BUDGET_2026's lines), approved by the owners' vote unless told not to:
+    spending needs an approved budget."""
     reply = await gov.admin(
         gov.account.CreateBudget,
         account_pb2.CreateBudgetRequest(compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()),
     )
+    if approved:
+        await approve_by_vote(gov, compound, reply.budget.name)
+        reply = await gov.admin(gov.account.GetBudget, account_pb2.GetBudgetRequest(name=reply.budget.name))
     return reply.budget
 
 

@@ -87,7 +87,7 @@ async def test_a_household_votes_once_whatever_the_channel(gov: Governance, comp
 
 
 async def test_budget_vote_passes_by_art_278_and_approves_the_budget(gov: Governance, compound: list[str]) -> None:
-    budget = await with_budget(gov, JINSHENG)
+    budget = await with_budget(gov, JINSHENG, approved=False)
     assert budget.state == account_pb2.BUDGET_STATE_DRAFT
     vote = await open_vote(gov, vote_pb2.VOTE_MATTER_BUDGET, subject=budget.name)
     await ballot(gov, vote.name, compound[0], FOR)

@@ -7,10 +7,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, votes
+from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, service_levels, votes
 from linli_governance.art278 import Rule
 from linli_governance.sealing import GENESIS, canonical_json, seal
-from linli_governance.tables import AccountSettings, Ballot, Disclosure, OrgUnit, Transfer
+from linli_governance.tables import AccountSettings, Ballot, Budget, Disclosure, OrgUnit, ServiceLevel, Transfer
 
 from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
 from linli_runtime.errors import FailedPrecondition, InvalidArgument
@@ -197,6 +197,62 @@ def transfer(**change: object) -> Transfer:
     )
     values.update(change)
     return Transfer(**values)  # type: ignore[arg-type]
+
+
+def test_who_must_approve_an_expense() -> None:
+    committee, supervisor = account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE, account_pb2.APPROVAL_PARTY_SUPERVISOR
+    assert accounts.over_budget(1_200_000, 1_000_000, 200_000) == 0  # exactly the budget
+    assert accounts.over_budget(1_200_000, 1_000_000, 300_000) == 100_000
+    assert accounts.over_budget(1_200_000, 1_500_000, 1) == 300_001  # the line is over already
+    assert accounts.parties_of(accounts.approvals_needed(100, 500_000, 0)) == []
+    assert accounts.parties_of(accounts.approvals_needed(100, 500_000, 1)) == [committee]
+    assert accounts.parties_of(accounts.approvals_needed(600_000, 500_000, 0)) == [committee, supervisor]
+    assert accounts.parties_of(accounts.approvals_needed(600_000, 500_000, 9)) == [committee, supervisor]
+    pending_overspend = transfer(required_approvals=1)
+    accounts.check_party_needed(pending_overspend, committee)
+    with pytest.raises(FailedPrecondition) as caught:
+        accounts.check_party_needed(pending_overspend, supervisor)
+    assert reason_of(caught) == "APPROVAL_NOT_NEEDED"
+
+
+def test_spending_needs_an_approved_budget() -> None:
+    approved = Budget(compound_path=COMPOUND, year=2026, state=account_pb2.BUDGET_STATE_APPROVED)
+    accounts.check_budget_approved(approved, COMPOUND, 2026)
+    for budget, reason in [
+        (None, "NO_BUDGET"),
+        (Budget(compound_path=COMPOUND, year=2026, state=account_pb2.BUDGET_STATE_DRAFT), "BUDGET_NOT_APPROVED"),
+    ]:
+        with pytest.raises(FailedPrecondition) as caught:
+            accounts.check_budget_approved(budget, COMPOUND, 2026)
+        assert reason_of(caught) == reason
+
+
+def test_a_service_standard_is_met_on_its_side_of_the_target_and_disclosed_when_unrecorded() -> None:
+    at_least, at_most = bodies_pb2.STANDARD_DIRECTION_AT_LEAST, bodies_pb2.STANDARD_DIRECTION_AT_MOST
+    assert service_levels.met(at_least, 7, 7) and not service_levels.met(at_least, 6, 7)
+    assert service_levels.met(at_most, 24, 24) and not service_levels.met(at_most, 25, 24)
+    assert service_levels.met(bodies_pb2.STANDARD_DIRECTION_UNSPECIFIED, 8, 7)  # read as AT_LEAST
+    standards = [
+        {"code": "sweeping", "description": "清扫", "unit": "times per week", "target": 7},
+        {"code": "repair_response", "description": "报修", "unit": "hours", "target": 24, "direction": at_most},
+    ]
+    recorded = ServiceLevel(
+        compound_path=COMPOUND,
+        period="2026-10",
+        code="repair_response",
+        description="报修",
+        unit="hours",
+        target=24,
+        direction=at_most,
+        measured=30,
+        recorded_by="t",
+        recorded_at=NOW,
+    )
+    lines = service_levels.disclosure_lines(standards, {"repair_response": recorded})
+    assert [(x["code"], x["measured"], x["met"]) for x in lines] == [
+        ("sweeping", None, None),
+        ("repair_response", 30, False),
+    ]
 
 
 def test_a_pending_expense_is_decidable_for_thirty_days() -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import bodies_pb2, bodies_pb2_grpc, project_pb2, project_pb2_grpc
-from linli_governance import accounts, bodies, names, projects
+from linli_governance import accounts, bodies, names, projects, service_levels
 from linli_governance.api import convert
 from linli_governance.api.base import BODY_KEEPERS, Api
+from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, require_role
 
@@ -77,6 +78,39 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
         return bodies_pb2.ListMeetingRecordsResponse(
             meetings=[convert.meeting(m) for m in items], next_page_token=token
         )
+
+
+    async def RecordServiceLevel(
+        self, request: bodies_pb2.RecordServiceLevelRequest, context: Any
+    ) -> bodies_pb2.RecordServiceLevelResponse:
+        # The trustee reports what it did; the committee and the supervisor may record their check.
+        who = require_role(*BOOKKEEPERS, Role.TRUST_SUPERVISOR)
+        path = self.scoped_path("compound_path", request.compound_path)
+        parse_period(request.period)
+        fields.slug("code", request.code)
+        note = service_levels.check_measure(request.measured, request.note)
+        return await self.write(
+            request,
+            bodies_pb2.RecordServiceLevelResponse,
+            lambda session: service_levels.record(
+                session,
+                path,
+                request.period,
+                request.code,
+                measured=request.measured,
+                note=note,
+                recorded_by=who.subject,
+                when=self.now(),
+            ),
+            lambda measure: bodies_pb2.RecordServiceLevelResponse(service_level=convert.service_level(measure)),
+        )
+
+    async def ListServiceLevels(
+        self, request: bodies_pb2.ListServiceLevelsRequest, context: Any
+    ) -> bodies_pb2.ListServiceLevelsResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        measures = await service_levels.list_for_period(self.db, path, request.period)
+        return bodies_pb2.ListServiceLevelsResponse(service_levels=[convert.service_level(m) for m in measures])
 
 
 class ProjectServicer(Api, project_pb2_grpc.ProjectServiceServicer):

@@ -18,7 +18,7 @@ from linli.governance.v1 import (
     rollout_pb2,
     vote_pb2,
 )
-from linli_governance import accounts, bodies, disclosures, names, rollout
+from linli_governance import accounts, bodies, disclosures, names, rollout, service_levels
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
 from linli_governance.tables import AccountSettings, Committee, Contract, Disclosure, Meeting, OrgUnit
@@ -120,6 +120,8 @@ def transfer(v: accounts.TransferView) -> account_pb2.Transfer:
         post_time=to_timestamp(t.posted_at),
         disclosure=t.disclosure or "",
         project=names.project_name(path, t.project) if t.project else "",
+        required_approvals=[account_pb2.ApprovalParty.ValueType(p) for p in accounts.parties_of(t.required_approvals)],
+        over_budget_fen=t.over_budget_fen,
     )
 
 
@@ -224,6 +226,19 @@ def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
         previous_seal_hash=d.previous_seal_hash,
         publish_time=to_timestamp(d.published_at),
         **fund_figures(d.compound_path, body.get("fund")),
+        service_levels=[
+            disclosure_pb2.ServiceLevelLine(
+                code=s["code"],
+                description=s["description"],
+                unit=s["unit"],
+                target=s["target"],
+                direction=bodies_pb2.StandardDirection.ValueType(s["direction"]),
+                recorded=s["measured"] is not None,
+                measured=s["measured"] or 0,
+                met=bool(s["met"]),
+            )
+            for s in body.get("service_levels", [])
+        ],
     )
 
 
@@ -322,9 +337,30 @@ def contract_from(m: bodies_pb2.TrustContract, compound_path: str) -> bodies.New
         fixed_fen=m.remuneration.fixed_fen,
         income_share_bp=m.remuneration.income_share_basis_points,
         cap_fen=m.remuneration.cap_fen,
-        standards=[bodies.Standard(s.code, s.description, s.unit, s.target) for s in m.service_standards],
+        standards=[
+            bodies.Standard(s.code, s.description, s.unit, s.target, s.direction) for s in m.service_standards
+        ],
         supervisor_name=m.supervisor_name,
         hired_by_vote=m.hired_by_vote,
+    )
+
+
+def service_level(m: service_levels.Measure) -> bodies_pb2.ServiceLevel:
+    lv = m.level
+    return bodies_pb2.ServiceLevel(
+        name=m.name,
+        compound_path=lv.compound_path,
+        period=lv.period,
+        code=lv.code,
+        description=lv.description,
+        unit=lv.unit,
+        target=lv.target,
+        direction=bodies_pb2.StandardDirection.ValueType(lv.direction),
+        measured=lv.measured,
+        met=m.met,
+        note=lv.note,
+        recorded_by=lv.recorded_by,
+        record_time=to_timestamp(lv.recorded_at),
     )
 
 

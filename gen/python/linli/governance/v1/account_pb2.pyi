@@ -210,6 +210,8 @@ class Transfer(_message.Message):
     POST_TIME_FIELD_NUMBER: _builtins.int
     DISCLOSURE_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FEN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/transfers/{transfer}`, compound = path with '/' as '~'."""
     compound_path: _builtins.str
@@ -235,6 +237,10 @@ class Transfer(_message.Message):
     """Name of the disclosure that included it, once disclosed."""
     project: _builtins.str
     """Improvement project the spending is for, if any."""
+    over_budget_fen: _builtins.int
+    """How far beyond its budget line the expense took (or would take) the year's spending, in
+    fen; 0 within budget.
+    """
     @_builtins.property
     def voucher(self) -> Global___Voucher: ...
     @_builtins.property
@@ -243,6 +249,12 @@ class Transfer(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def required_approvals(self) -> _containers.RepeatedScalarFieldContainer[Global___ApprovalParty.ValueType]:
+        """The parties whose approval a pending expense needs before it posts: both above the
+        threshold, the owners' committee alone for an overspend below it.
+        """
+
     def __init__(
         self,
         *,
@@ -264,10 +276,12 @@ class Transfer(_message.Message):
         post_time: _timestamp_pb2.Timestamp | None = ...,
         disclosure: _builtins.str = ...,
         project: _builtins.str = ...,
+        required_approvals: _abc.Iterable[Global___ApprovalParty.ValueType] | None = ...,
+        over_budget_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "post_time", b"post_time", "voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "over_budget_fen", b"over_budget_fen", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "required_approvals", b"required_approvals", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,7 +482,9 @@ class RecordExpenseRequest(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     budget_line: _builtins.str
-    """A line of the compound's budget for the current year."""
+    """A line of the compound's budget for the current year; the budget must be APPROVED by an
+    owners' vote.
+    """
     amount_fen: _builtins.int
     """> 0."""
     memo: _builtins.str
@@ -509,7 +525,9 @@ Global___RecordExpenseRequest: _TypeAlias = RecordExpenseRequest  # noqa: Y015
 
 @_typing.final
 class RecordExpenseResponse(_message.Message):
-    """RecordExpenseResponse carries the transfer (POSTED, or PENDING above the threshold)."""
+    """RecordExpenseResponse carries the transfer (POSTED, or PENDING above the threshold or beyond
+    the line's budget).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -626,7 +644,7 @@ Global___ApproveTransferRequest: _TypeAlias = ApproveTransferRequest  # noqa: Y0
 
 @_typing.final
 class ApproveTransferResponse(_message.Message):
-    """ApproveTransferResponse carries the transfer (POSTED once both approved)."""
+    """ApproveTransferResponse carries the transfer (POSTED once every required party approved)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -28,9 +28,11 @@ if _version_not_supported:
 class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def __init__(self, channel):
@@ -109,9 +111,11 @@ class TrustAccountServiceStub:
 class TrustAccountServiceServicer:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def GetAccountSettings(self, request, context):
@@ -136,15 +140,16 @@ class TrustAccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordExpense(self, request, context):
-        """RecordExpense posts (or, above the threshold, proposes) spending against a budget line.
+        """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+        (PENDING) when it is above the threshold or would overspend the line.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ApproveTransfer(self, request, context):
-        """ApproveTransfer records one party's approval of a pending expense; the second approval
-        posts it.
+        """ApproveTransfer records one party's approval of a pending expense; the last approval it
+        needs (`required_approvals`) posts it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -288,9 +293,11 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
 class TrustAccountService:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @staticmethod

@@ -29,9 +29,11 @@ GRPC_VERSION: str
 class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @_typing.overload
@@ -45,10 +47,12 @@ class TrustAccountServiceStub:
     RecordIncome: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]
-    """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+    """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+    (PENDING) when it is above the threshold or would overspend the line.
+    """
     ApproveTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]
-    """ApproveTransfer records one party's approval of a pending expense; the second approval
-    posts it.
+    """ApproveTransfer records one party's approval of a pending expense; the last approval it
+    needs (`required_approvals`) posts it.
     """
     RejectTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
@@ -76,9 +80,11 @@ class TrustAccountServiceStub:
 class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -89,10 +95,12 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     RecordIncome: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]  # type: ignore[assignment]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]  # type: ignore[assignment]
-    """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+    """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+    (PENDING) when it is above the threshold or would overspend the line.
+    """
     ApproveTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]  # type: ignore[assignment]
-    """ApproveTransfer records one party's approval of a pending expense; the second approval
-    posts it.
+    """ApproveTransfer records one party's approval of a pending expense; the last approval it
+    needs (`required_approvals`) posts it.
     """
     RejectTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]  # type: ignore[assignment]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
@@ -119,9 +127,11 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
 class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @_abc_1.abstractmethod
@@ -154,7 +164,9 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.RecordExpenseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.RecordExpenseResponse, _abc.Awaitable[_account_pb2.RecordExpenseResponse]]:
-        """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+        """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+        (PENDING) when it is above the threshold or would overspend the line.
+        """
 
     @_abc_1.abstractmethod
     def ApproveTransfer(
@@ -162,8 +174,8 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.ApproveTransferRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.ApproveTransferResponse, _abc.Awaitable[_account_pb2.ApproveTransferResponse]]:
-        """ApproveTransfer records one party's approval of a pending expense; the second approval
-        posts it.
+        """ApproveTransfer records one party's approval of a pending expense; the last approval it
+        needs (`required_approvals`) posts it.
         """
 
     @_abc_1.abstractmethod

@@ -25,17 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/governance/v1/bodies.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\x0f\x43ommitteeMember\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x30\n\x04role\x18\x02 \x01(\x0e\x32\".linli.governance.v1.CommitteeRole\x12\x16\n\x0ehousehold_path\x18\x03 \x01(\t\"\xa7\x01\n\x0fOwnersCommittee\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x16\n\x0e\x66ormation_date\x18\x02 \x01(\t\x12\x15\n\rterm_end_date\x18\x03 \x01(\t\x12\x35\n\x07members\x18\x04 \x03(\x0b\x32$.linli.governance.v1.CommitteeMember\x12\x17\n\x0f\x65lected_by_vote\x18\x05 \x01(\t\"2\n\x19GetOwnersCommitteeRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\"U\n\x1aGetOwnersCommitteeResponse\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\"k\n\x1cUpdateOwnersCommitteeRequest\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"X\n\x1dUpdateOwnersCommitteeResponse\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\"Y\n\x10RemunerationRule\x12\x11\n\tfixed_fen\x18\x01 \x01(\x03\x12!\n\x19income_share_basis_points\x18\x02 \x01(\x05\x12\x0f\n\x07\x63\x61p_fen\x18\x03 \x01(\x03\"R\n\x0fServiceStandard\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\x03\"\x90\x02\n\rTrustContract\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x14\n\x0ctrustee_name\x18\x02 \x01(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12;\n\x0cremuneration\x18\x05 \x01(\x0b\x32%.linli.governance.v1.RemunerationRule\x12?\n\x11service_standards\x18\x06 \x03(\x0b\x32$.linli.governance.v1.ServiceStandard\x12\x17\n\x0fsupervisor_name\x18\x07 \x01(\t\x12\x15\n\rhired_by_vote\x18\x08 \x01(\t\"0\n\x17GetTrustContractRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\"P\n\x18GetTrustContractResponse\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\"f\n\x1aUpdateTrustContractRequest\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"S\n\x1bUpdateTrustContractResponse\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\"R\n\x08\x41ttendee\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x30\n\x05party\x18\x02 \x01(\x0e\x32!.linli.governance.v1.MeetingParty\"\xc8\x01\n\rMeetingRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x03 \x01(\t\x12\x30\n\tattendees\x18\x04 \x03(\x0b\x32\x1d.linli.governance.v1.Attendee\x12\x0e\n\x06topics\x18\x05 \x03(\t\x12\x11\n\tdecisions\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x1a\x43reateMeetingRecordRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\x12\x30\n\tattendees\x18\x03 \x03(\x0b\x32\x1d.linli.governance.v1.Attendee\x12\x0e\n\x06topics\x18\x04 \x03(\t\x12\x11\n\tdecisions\x18\x05 \x03(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"R\n\x1b\x43reateMeetingRecordResponse\x12\x33\n\x07meeting\x18\x01 \x01(\x0b\x32\".linli.governance.v1.MeetingRecord\"Y\n\x19ListMeetingRecordsRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1aListMeetingRecordsResponse\x12\x34\n\x08meetings\x18\x01 \x03(\x0b\x32\".linli.governance.v1.MeetingRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x83\x01\n\rCommitteeRole\x12\x1e\n\x1a\x43OMMITTEE_ROLE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43OMMITTEE_ROLE_CHAIR\x10\x01\x12\x1d\n\x19\x43OMMITTEE_ROLE_VICE_CHAIR\x10\x02\x12\x19\n\x15\x43OMMITTEE_ROLE_MEMBER\x10\x03*\x9b\x01\n\x0cMeetingParty\x12\x1d\n\x19MEETING_PARTY_UNSPECIFIED\x10\x00\x12$\n MEETING_PARTY_PARTY_ORGANISATION\x10\x01\x12\"\n\x1eMEETING_PARTY_OWNERS_COMMITTEE\x10\x02\x12\"\n\x1eMEETING_PARTY_PROPERTY_COMPANY\x10\x03\x32\xea\x05\n\x15GovernanceBodyService\x12u\n\x12GetOwnersCommittee\x12..linli.governance.v1.GetOwnersCommitteeRequest\x1a/.linli.governance.v1.GetOwnersCommitteeResponse\x12~\n\x15UpdateOwnersCommittee\x12\x31.linli.governance.v1.UpdateOwnersCommitteeRequest\x1a\x32.linli.governance.v1.UpdateOwnersCommitteeResponse\x12o\n\x10GetTrustContract\x12,.linli.governance.v1.GetTrustContractRequest\x1a-.linli.governance.v1.GetTrustContractResponse\x12x\n\x13UpdateTrustContract\x12/.linli.governance.v1.UpdateTrustContractRequest\x1a\x30.linli.governance.v1.UpdateTrustContractResponse\x12x\n\x13\x43reateMeetingRecord\x12/.linli.governance.v1.CreateMeetingRecordRequest\x1a\x30.linli.governance.v1.CreateMeetingRecordResponse\x12u\n\x12ListMeetingRecords\x12..linli.governance.v1.ListMeetingRecordsRequest\x1a/.linli.governance.v1.ListMeetingRecordsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/governance/v1/bodies.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\x0f\x43ommitteeMember\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x30\n\x04role\x18\x02 \x01(\x0e\x32\".linli.governance.v1.CommitteeRole\x12\x16\n\x0ehousehold_path\x18\x03 \x01(\t\"\xa7\x01\n\x0fOwnersCommittee\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x16\n\x0e\x66ormation_date\x18\x02 \x01(\t\x12\x15\n\rterm_end_date\x18\x03 \x01(\t\x12\x35\n\x07members\x18\x04 \x03(\x0b\x32$.linli.governance.v1.CommitteeMember\x12\x17\n\x0f\x65lected_by_vote\x18\x05 \x01(\t\"2\n\x19GetOwnersCommitteeRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\"U\n\x1aGetOwnersCommitteeResponse\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\"k\n\x1cUpdateOwnersCommitteeRequest\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"X\n\x1dUpdateOwnersCommitteeResponse\x12\x37\n\tcommittee\x18\x01 \x01(\x0b\x32$.linli.governance.v1.OwnersCommittee\"Y\n\x10RemunerationRule\x12\x11\n\tfixed_fen\x18\x01 \x01(\x03\x12!\n\x19income_share_basis_points\x18\x02 \x01(\x05\x12\x0f\n\x07\x63\x61p_fen\x18\x03 \x01(\x03\"\x8d\x01\n\x0fServiceStandard\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\x03\x12\x39\n\tdirection\x18\x05 \x01(\x0e\x32&.linli.governance.v1.StandardDirection\"\xb2\x02\n\x0cServiceLevel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0e\n\x06target\x18\x07 \x01(\x03\x12\x39\n\tdirection\x18\x08 \x01(\x0e\x32&.linli.governance.v1.StandardDirection\x12\x10\n\x08measured\x18\t \x01(\x03\x12\x0b\n\x03met\x18\n \x01(\x08\x12\x0c\n\x04note\x18\x0b \x01(\t\x12\x13\n\x0brecorded_by\x18\x0c \x01(\t\x12/\n\x0brecord_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\x19RecordServiceLevelRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x10\n\x08measured\x18\x04 \x01(\x03\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"V\n\x1aRecordServiceLevelResponse\x12\x38\n\rservice_level\x18\x01 \x01(\x0b\x32!.linli.governance.v1.ServiceLevel\"A\n\x18ListServiceLevelsRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"V\n\x19ListServiceLevelsResponse\x12\x39\n\x0eservice_levels\x18\x01 \x03(\x0b\x32!.linli.governance.v1.ServiceLevel\"\x90\x02\n\rTrustContract\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x14\n\x0ctrustee_name\x18\x02 \x01(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12;\n\x0cremuneration\x18\x05 \x01(\x0b\x32%.linli.governance.v1.RemunerationRule\x12?\n\x11service_standards\x18\x06 \x03(\x0b\x32$.linli.governance.v1.ServiceStandard\x12\x17\n\x0fsupervisor_name\x18\x07 \x01(\t\x12\x15\n\rhired_by_vote\x18\x08 \x01(\t\"0\n\x17GetTrustContractRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\"P\n\x18GetTrustContractResponse\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\"f\n\x1aUpdateTrustContractRequest\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"S\n\x1bUpdateTrustContractResponse\x12\x34\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\".linli.governance.v1.TrustContract\"R\n\x08\x41ttendee\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x30\n\x05party\x18\x02 \x01(\x0e\x32!.linli.governance.v1.MeetingParty\"\xc8\x01\n\rMeetingRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x03 \x01(\t\x12\x30\n\tattendees\x18\x04 \x03(\x0b\x32\x1d.linli.governance.v1.Attendee\x12\x0e\n\x06topics\x18\x05 \x03(\t\x12\x11\n\tdecisions\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x1a\x43reateMeetingRecordRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\x12\x30\n\tattendees\x18\x03 \x03(\x0b\x32\x1d.linli.governance.v1.Attendee\x12\x0e\n\x06topics\x18\x04 \x03(\t\x12\x11\n\tdecisions\x18\x05 \x03(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"R\n\x1b\x43reateMeetingRecordResponse\x12\x33\n\x07meeting\x18\x01 \x01(\x0b\x32\".linli.governance.v1.MeetingRecord\"Y\n\x19ListMeetingRecordsRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1aListMeetingRecordsResponse\x12\x34\n\x08meetings\x18\x01 \x03(\x0b\x32\".linli.governance.v1.MeetingRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x83\x01\n\rCommitteeRole\x12\x1e\n\x1a\x43OMMITTEE_ROLE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43OMMITTEE_ROLE_CHAIR\x10\x01\x12\x1d\n\x19\x43OMMITTEE_ROLE_VICE_CHAIR\x10\x02\x12\x19\n\x15\x43OMMITTEE_ROLE_MEMBER\x10\x03*x\n\x11StandardDirection\x12\"\n\x1eSTANDARD_DIRECTION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTANDARD_DIRECTION_AT_LEAST\x10\x01\x12\x1e\n\x1aSTANDARD_DIRECTION_AT_MOST\x10\x02*\x9b\x01\n\x0cMeetingParty\x12\x1d\n\x19MEETING_PARTY_UNSPECIFIED\x10\x00\x12$\n MEETING_PARTY_PARTY_ORGANISATION\x10\x01\x12\"\n\x1eMEETING_PARTY_OWNERS_COMMITTEE\x10\x02\x12\"\n\x1eMEETING_PARTY_PROPERTY_COMPANY\x10\x03\x32\xd5\x07\n\x15GovernanceBodyService\x12u\n\x12GetOwnersCommittee\x12..linli.governance.v1.GetOwnersCommitteeRequest\x1a/.linli.governance.v1.GetOwnersCommitteeResponse\x12~\n\x15UpdateOwnersCommittee\x12\x31.linli.governance.v1.UpdateOwnersCommitteeRequest\x1a\x32.linli.governance.v1.UpdateOwnersCommitteeResponse\x12o\n\x10GetTrustContract\x12,.linli.governance.v1.GetTrustContractRequest\x1a-.linli.governance.v1.GetTrustContractResponse\x12x\n\x13UpdateTrustContract\x12/.linli.governance.v1.UpdateTrustContractRequest\x1a\x30.linli.governance.v1.UpdateTrustContractResponse\x12x\n\x13\x43reateMeetingRecord\x12/.linli.governance.v1.CreateMeetingRecordRequest\x1a\x30.linli.governance.v1.CreateMeetingRecordResponse\x12u\n\x12ListMeetingRecords\x12..linli.governance.v1.ListMeetingRecordsRequest\x1a/.linli.governance.v1.ListMeetingRecordsResponse\x12u\n\x12RecordServiceLevel\x12..linli.governance.v1.RecordServiceLevelRequest\x1a/.linli.governance.v1.RecordServiceLevelResponse\x12r\n\x11ListServiceLevels\x12-.linli.governance.v1.ListServiceLevelsRequest\x1a..linli.governance.v1.ListServiceLevelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.governance.v1.bodies_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMMITTEEROLE']._serialized_start=2229
-  _globals['_COMMITTEEROLE']._serialized_end=2360
-  _globals['_MEETINGPARTY']._serialized_start=2363
-  _globals['_MEETINGPARTY']._serialized_end=2518
+  _globals['_COMMITTEEROLE']._serialized_start=2976
+  _globals['_COMMITTEEROLE']._serialized_end=3107
+  _globals['_STANDARDDIRECTION']._serialized_start=3109
+  _globals['_STANDARDDIRECTION']._serialized_end=3229
+  _globals['_MEETINGPARTY']._serialized_start=3232
+  _globals['_MEETINGPARTY']._serialized_end=3387
   _globals['_COMMITTEEMEMBER']._serialized_start=90
   _globals['_COMMITTEEMEMBER']._serialized_end=203
   _globals['_OWNERSCOMMITTEE']._serialized_start=206
@@ -50,30 +52,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEOWNERSCOMMITTEERESPONSE']._serialized_end=711
   _globals['_REMUNERATIONRULE']._serialized_start=713
   _globals['_REMUNERATIONRULE']._serialized_end=802
-  _globals['_SERVICESTANDARD']._serialized_start=804
-  _globals['_SERVICESTANDARD']._serialized_end=886
-  _globals['_TRUSTCONTRACT']._serialized_start=889
-  _globals['_TRUSTCONTRACT']._serialized_end=1161
-  _globals['_GETTRUSTCONTRACTREQUEST']._serialized_start=1163
-  _globals['_GETTRUSTCONTRACTREQUEST']._serialized_end=1211
-  _globals['_GETTRUSTCONTRACTRESPONSE']._serialized_start=1213
-  _globals['_GETTRUSTCONTRACTRESPONSE']._serialized_end=1293
-  _globals['_UPDATETRUSTCONTRACTREQUEST']._serialized_start=1295
-  _globals['_UPDATETRUSTCONTRACTREQUEST']._serialized_end=1397
-  _globals['_UPDATETRUSTCONTRACTRESPONSE']._serialized_start=1399
-  _globals['_UPDATETRUSTCONTRACTRESPONSE']._serialized_end=1482
-  _globals['_ATTENDEE']._serialized_start=1484
-  _globals['_ATTENDEE']._serialized_end=1566
-  _globals['_MEETINGRECORD']._serialized_start=1569
-  _globals['_MEETINGRECORD']._serialized_end=1769
-  _globals['_CREATEMEETINGRECORDREQUEST']._serialized_start=1772
-  _globals['_CREATEMEETINGRECORDREQUEST']._serialized_end=1942
-  _globals['_CREATEMEETINGRECORDRESPONSE']._serialized_start=1944
-  _globals['_CREATEMEETINGRECORDRESPONSE']._serialized_end=2026
-  _globals['_LISTMEETINGRECORDSREQUEST']._serialized_start=2028
-  _globals['_LISTMEETINGRECORDSREQUEST']._serialized_end=2117
-  _globals['_LISTMEETINGRECORDSRESPONSE']._serialized_start=2119
-  _globals['_LISTMEETINGRECORDSRESPONSE']._serialized_end=2226
-  _globals['_GOVERNANCEBODYSERVICE']._serialized_start=2521
-  _globals['_GOVERNANCEBODYSERVICE']._serialized_end=3267
+  _globals['_SERVICESTANDARD']._serialized_start=805
+  _globals['_SERVICESTANDARD']._serialized_end=946
+  _globals['_SERVICELEVEL']._serialized_start=949
+  _globals['_SERVICELEVEL']._serialized_end=1255
+  _globals['_RECORDSERVICELEVELREQUEST']._serialized_start=1258
+  _globals['_RECORDSERVICELEVELREQUEST']._serialized_end=1390
+  _globals['_RECORDSERVICELEVELRESPONSE']._serialized_start=1392
+  _globals['_RECORDSERVICELEVELRESPONSE']._serialized_end=1478
+  _globals['_LISTSERVICELEVELSREQUEST']._serialized_start=1480
+  _globals['_LISTSERVICELEVELSREQUEST']._serialized_end=1545
+  _globals['_LISTSERVICELEVELSRESPONSE']._serialized_start=1547
+  _globals['_LISTSERVICELEVELSRESPONSE']._serialized_end=1633
+  _globals['_TRUSTCONTRACT']._serialized_start=1636
+  _globals['_TRUSTCONTRACT']._serialized_end=1908
+  _globals['_GETTRUSTCONTRACTREQUEST']._serialized_start=1910
+  _globals['_GETTRUSTCONTRACTREQUEST']._serialized_end=1958
+  _globals['_GETTRUSTCONTRACTRESPONSE']._serialized_start=1960
+  _globals['_GETTRUSTCONTRACTRESPONSE']._serialized_end=2040
+  _globals['_UPDATETRUSTCONTRACTREQUEST']._serialized_start=2042
+  _globals['_UPDATETRUSTCONTRACTREQUEST']._serialized_end=2144
+  _globals['_UPDATETRUSTCONTRACTRESPONSE']._serialized_start=2146
+  _globals['_UPDATETRUSTCONTRACTRESPONSE']._serialized_end=2229
+  _globals['_ATTENDEE']._serialized_start=2231
+  _globals['_ATTENDEE']._serialized_end=2313
+  _globals['_MEETINGRECORD']._serialized_start=2316
+  _globals['_MEETINGRECORD']._serialized_end=2516
+  _globals['_CREATEMEETINGRECORDREQUEST']._serialized_start=2519
+  _globals['_CREATEMEETINGRECORDREQUEST']._serialized_end=2689
+  _globals['_CREATEMEETINGRECORDRESPONSE']._serialized_start=2691
+  _globals['_CREATEMEETINGRECORDRESPONSE']._serialized_end=2773
+  _globals['_LISTMEETINGRECORDSREQUEST']._serialized_start=2775
+  _globals['_LISTMEETINGRECORDSREQUEST']._serialized_end=2864
+  _globals['_LISTMEETINGRECORDSRESPONSE']._serialized_start=2866
+  _globals['_LISTMEETINGRECORDSRESPONSE']._serialized_end=2973
+  _globals['_GOVERNANCEBODYSERVICE']._serialized_start=3390
+  _globals['_GOVERNANCEBODYSERVICE']._serialized_end=4371
 # @@protoc_insertion_point(module_scope)

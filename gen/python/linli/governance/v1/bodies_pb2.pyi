@@ -40,6 +40,30 @@ COMMITTEE_ROLE_VICE_CHAIR: CommitteeRole.ValueType  # 2
 COMMITTEE_ROLE_MEMBER: CommitteeRole.ValueType  # 3
 Global___CommitteeRole: _TypeAlias = CommitteeRole  # noqa: Y015
 
+class _StandardDirection:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StandardDirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StandardDirection.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STANDARD_DIRECTION_UNSPECIFIED: _StandardDirection.ValueType  # 0
+    """Read as AT_LEAST."""
+    STANDARD_DIRECTION_AT_LEAST: _StandardDirection.ValueType  # 1
+    """Met when the measure reaches the target (e.g. sweeps per week)."""
+    STANDARD_DIRECTION_AT_MOST: _StandardDirection.ValueType  # 2
+    """Met when the measure stays within the target (e.g. hours to answer a repair call)."""
+
+class StandardDirection(_StandardDirection, metaclass=_StandardDirectionEnumTypeWrapper):
+    """StandardDirection says which side of its target a service standard is met on."""
+
+STANDARD_DIRECTION_UNSPECIFIED: StandardDirection.ValueType  # 0
+"""Read as AT_LEAST."""
+STANDARD_DIRECTION_AT_LEAST: StandardDirection.ValueType  # 1
+"""Met when the measure reaches the target (e.g. sweeps per week)."""
+STANDARD_DIRECTION_AT_MOST: StandardDirection.ValueType  # 2
+"""Met when the measure stays within the target (e.g. hours to answer a repair call)."""
+Global___StandardDirection: _TypeAlias = StandardDirection  # noqa: Y015
+
 class _MeetingParty:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -257,6 +281,7 @@ class ServiceStandard(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """E.g. `cleaning_frequency`."""
     description: _builtins.str
@@ -264,6 +289,7 @@ class ServiceStandard(_message.Message):
     unit: _builtins.str
     """E.g. `times per week`."""
     target: _builtins.int
+    direction: Global___StandardDirection.ValueType
     def __init__(
         self,
         *,
@@ -271,14 +297,188 @@ class ServiceStandard(_message.Message):
         description: _builtins.str = ...,
         unit: _builtins.str = ...,
         target: _builtins.int = ...,
+        direction: Global___StandardDirection.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "direction", b"direction", "target", b"target", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceStandard: _TypeAlias = ServiceStandard  # noqa: Y015
+
+@_typing.final
+class ServiceLevel(_message.Message):
+    """ServiceLevel is what one service standard measured in one period, against its target."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORD_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/periods/{period}/serviceLevels/{code}`."""
+    compound_path: _builtins.str
+    period: _builtins.str
+    """`YYYY-MM` or `YYYY-Qn`, as the compound closes its books."""
+    code: _builtins.str
+    """The standard's code, description, unit, target and direction as the contract had them
+    when the measure was recorded.
+    """
+    description: _builtins.str
+    unit: _builtins.str
+    target: _builtins.int
+    direction: Global___StandardDirection.ValueType
+    measured: _builtins.int
+    met: _builtins.bool
+    """Whether the measure met the target."""
+    note: _builtins.str
+    recorded_by: _builtins.str
+    """Who recorded it."""
+    @_builtins.property
+    def record_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        target: _builtins.int = ...,
+        direction: Global___StandardDirection.ValueType = ...,
+        measured: _builtins.int = ...,
+        met: _builtins.bool = ...,
+        note: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        record_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record_time", b"record_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "compound_path", b"compound_path", "description", b"description", "direction", b"direction", "measured", b"measured", "met", b"met", "name", b"name", "note", b"note", "period", b"period", "record_time", b"record_time", "recorded_by", b"recorded_by", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevel: _TypeAlias = ServiceLevel  # noqa: Y015
+
+@_typing.final
+class RecordServiceLevelRequest(_message.Message):
+    """RecordServiceLevelRequest records a measure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    period: _builtins.str
+    """A period not yet closed."""
+    code: _builtins.str
+    """A standard of the compound's trust contract."""
+    measured: _builtins.int
+    """>= 0, in the standard's unit."""
+    note: _builtins.str
+    """How it was measured, what went wrong; up to 1,000 characters."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+        code: _builtins.str = ...,
+        measured: _builtins.int = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "compound_path", b"compound_path", "measured", b"measured", "note", b"note", "period", b"period", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceLevelRequest: _TypeAlias = RecordServiceLevelRequest  # noqa: Y015
+
+@_typing.final
+class RecordServiceLevelResponse(_message.Message):
+    """RecordServiceLevelResponse carries the record."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service_level(self) -> Global___ServiceLevel: ...
+    def __init__(
+        self,
+        *,
+        service_level: Global___ServiceLevel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["service_level", b"service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service_level", b"service_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceLevelResponse: _TypeAlias = RecordServiceLevelResponse  # noqa: Y015
+
+@_typing.final
+class ListServiceLevelsRequest(_message.Message):
+    """ListServiceLevelsRequest names a compound and a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    period: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "period", b"period"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListServiceLevelsRequest: _TypeAlias = ListServiceLevelsRequest  # noqa: Y015
+
+@_typing.final
+class ListServiceLevelsResponse(_message.Message):
+    """ListServiceLevelsResponse lists the period's records in the contract's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_LEVELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevel]: ...
+    def __init__(
+        self,
+        *,
+        service_levels: _abc.Iterable[Global___ServiceLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service_levels", b"service_levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListServiceLevelsResponse: _TypeAlias = ListServiceLevelsResponse  # noqa: Y015
 
 @_typing.final
 class TrustContract(_message.Message):

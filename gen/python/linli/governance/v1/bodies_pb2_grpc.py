@@ -67,6 +67,16 @@ class GovernanceBodyServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.FromString,
                 _registered_method=True)
+        self.RecordServiceLevel = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/RecordServiceLevel',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.FromString,
+                _registered_method=True)
+        self.ListServiceLevels = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/ListServiceLevels',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceBodyServiceServicer:
@@ -117,6 +127,22 @@ class GovernanceBodyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordServiceLevel(self, request, context):
+        """RecordServiceLevel records what a service standard of the trust contract measured in a
+        period (cleaning frequency, repair response time…) against its target; recorded again before
+        the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServiceLevels(self, request, context):
+        """ListServiceLevels lists what was recorded for a period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceBodyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +175,16 @@ def add_GovernanceBodyServiceServicer_to_server(servicer, server):
                     servicer.ListMeetingRecords,
                     request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.SerializeToString,
+            ),
+            'RecordServiceLevel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordServiceLevel,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.SerializeToString,
+            ),
+            'ListServiceLevels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServiceLevels,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +352,60 @@ class GovernanceBodyService:
             '/linli.governance.v1.GovernanceBodyService/ListMeetingRecords',
             linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordServiceLevel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/RecordServiceLevel',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServiceLevels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/ListServiceLevels',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

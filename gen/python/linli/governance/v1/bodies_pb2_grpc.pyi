@@ -48,6 +48,13 @@ class GovernanceBodyServiceStub:
     """CreateMeetingRecord records a three-party meeting and its decisions."""
     ListMeetingRecords: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.ListMeetingRecordsRequest, _bodies_pb2.ListMeetingRecordsResponse]
     """ListMeetingRecords lists a compound's meetings, oldest first."""
+    RecordServiceLevel: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.RecordServiceLevelRequest, _bodies_pb2.RecordServiceLevelResponse]
+    """RecordServiceLevel records what a service standard of the trust contract measured in a
+    period (cleaning frequency, repair response time…) against its target; recorded again before
+    the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+    """
+    ListServiceLevels: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.ListServiceLevelsRequest, _bodies_pb2.ListServiceLevelsResponse]
+    """ListServiceLevels lists what was recorded for a period."""
 
 @_typing.type_check_only
 class GovernanceBodyServiceAsyncStub(GovernanceBodyServiceStub):
@@ -69,6 +76,13 @@ class GovernanceBodyServiceAsyncStub(GovernanceBodyServiceStub):
     """CreateMeetingRecord records a three-party meeting and its decisions."""
     ListMeetingRecords: _aio.UnaryUnaryMultiCallable[_bodies_pb2.ListMeetingRecordsRequest, _bodies_pb2.ListMeetingRecordsResponse]  # type: ignore[assignment]
     """ListMeetingRecords lists a compound's meetings, oldest first."""
+    RecordServiceLevel: _aio.UnaryUnaryMultiCallable[_bodies_pb2.RecordServiceLevelRequest, _bodies_pb2.RecordServiceLevelResponse]  # type: ignore[assignment]
+    """RecordServiceLevel records what a service standard of the trust contract measured in a
+    period (cleaning frequency, repair response time…) against its target; recorded again before
+    the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+    """
+    ListServiceLevels: _aio.UnaryUnaryMultiCallable[_bodies_pb2.ListServiceLevelsRequest, _bodies_pb2.ListServiceLevelsResponse]  # type: ignore[assignment]
+    """ListServiceLevels lists what was recorded for a period."""
 
 class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
     """GovernanceBodyService keeps a compound's governance bodies: the owners' committee, the trust
@@ -123,5 +137,24 @@ class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_bodies_pb2.ListMeetingRecordsResponse, _abc.Awaitable[_bodies_pb2.ListMeetingRecordsResponse]]:
         """ListMeetingRecords lists a compound's meetings, oldest first."""
+
+    @_abc_1.abstractmethod
+    def RecordServiceLevel(
+        self,
+        request: _bodies_pb2.RecordServiceLevelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.RecordServiceLevelResponse, _abc.Awaitable[_bodies_pb2.RecordServiceLevelResponse]]:
+        """RecordServiceLevel records what a service standard of the trust contract measured in a
+        period (cleaning frequency, repair response time…) against its target; recorded again before
+        the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+        """
+
+    @_abc_1.abstractmethod
+    def ListServiceLevels(
+        self,
+        request: _bodies_pb2.ListServiceLevelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.ListServiceLevelsResponse, _abc.Awaitable[_bodies_pb2.ListServiceLevelsResponse]]:
+        """ListServiceLevels lists what was recorded for a period."""
 
 def add_GovernanceBodyServiceServicer_to_server(servicer: GovernanceBodyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

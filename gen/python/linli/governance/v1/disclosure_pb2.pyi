@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from linli.governance.v1 import bodies_pb2 as _bodies_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -138,6 +139,51 @@ class FundMovement(_message.Message):
 Global___FundMovement: _TypeAlias = FundMovement  # noqa: Y015
 
 @_typing.final
+class ServiceLevelLine(_message.Message):
+    """ServiceLevelLine is one service standard of the trust contract in a disclosure: its target,
+    and what was measured in the period (or that nothing was recorded).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    RECORDED_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    description: _builtins.str
+    unit: _builtins.str
+    target: _builtins.int
+    direction: _bodies_pb2.StandardDirection.ValueType
+    recorded: _builtins.bool
+    """False when nobody recorded a measure for the period: then `measured` and `met` say nothing."""
+    measured: _builtins.int
+    met: _builtins.bool
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        target: _builtins.int = ...,
+        direction: _bodies_pb2.StandardDirection.ValueType = ...,
+        recorded: _builtins.bool = ...,
+        measured: _builtins.int = ...,
+        met: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "direction", b"direction", "measured", b"measured", "met", b"met", "recorded", b"recorded", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevelLine: _TypeAlias = ServiceLevelLine  # noqa: Y015
+
+@_typing.final
 class Disclosure(_message.Message):
     """Disclosure is a sealed period report."""
 
@@ -166,6 +212,7 @@ class Disclosure(_message.Message):
     FUND_MOVEMENTS_FIELD_NUMBER: _builtins.int
     FUND_IN_FEN_FIELD_NUMBER: _builtins.int
     FUND_OUT_FEN_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVELS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}`."""
     compound_path: _builtins.str
@@ -204,6 +251,10 @@ class Disclosure(_message.Message):
     def publish_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def fund_movements(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundMovement]: ...
+    @_builtins.property
+    def service_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelLine]:
+        """The trust contract's service standards, measured against their targets in the period."""
+
     def __init__(
         self,
         *,
@@ -230,10 +281,11 @@ class Disclosure(_message.Message):
         fund_movements: _abc.Iterable[Global___FundMovement] | None = ...,
         fund_in_fen: _builtins.int = ...,
         fund_out_fen: _builtins.int = ...,
+        service_levels: _abc.Iterable[Global___ServiceLevelLine] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start", "publish_time", b"publish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "service_levels", b"service_levels", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
