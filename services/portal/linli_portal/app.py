@@ -181,7 +181,9 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
         return JSONResponse({
             "compound": MessageToDict(view.unit),
             "chain": {"valid": view.chain.valid, "checked": view.chain.checked,
-                      "broken_period": view.chain.broken_period, "reason": view.chain.reason},
+                      "broken_period": view.chain.broken_period, "reason": view.chain.reason,
+                      "published_head_seal_hash": view.chain.head_seal,
+                      "published_head_period": view.chain.head_period},
             "disclosures": [MessageToDict(d) for d in view.disclosures],
             "budget": MessageToDict(view.budget) if view.budget else None,
         })

@@ -77,6 +77,38 @@ class Chain:
     checked: int
     broken_period: str = ""
     reason: str = ""
+    # The head published outside the database that the chain was held against ("" unchecked).
+    head_seal: str = ""
+    head_period: str = ""
+
+
+KIND_NAMES = {
+    "income": ("收入", "Income"),
+    "expense": ("支出", "Expense"),
+    "fund_allocation": ("转入维修基金", "To the fund"),
+    "fund_use": ("维修基金支出", "From the fund"),
+    "remuneration": ("受托人酬金", "Trustee's pay"),
+    "reversal": ("冲正", "Reversal"),
+}
+
+
+@dataclass
+class SealedLine:
+    """One transfer the latest disclosure seals, as residents read it."""
+
+    transfer: str
+    zh: str
+    en: str
+    account_zh: str
+    account_en: str
+    counterparty: str
+    amount_fen: int
+    posted: str
+    voucher: str  # the voucher's SHA-256
+
+    @property
+    def amount(self) -> str:
+        return yuan(self.amount_fen)
 
 
 @dataclass
@@ -92,6 +124,7 @@ class CompoundView:
     expenses: list[Line] = field(default_factory=list)
     budget_rows: list[BudgetRow] = field(default_factory=list)
     fund_moves: list[FundMove] = field(default_factory=list)
+    sealed_lines: list[SealedLine] = field(default_factory=list)
 
     @property
     def latest(self) -> disclosure_pb2.Disclosure | None:
@@ -114,6 +147,20 @@ class CompoundView:
                   for d in self.disclosures]
         desc = "; ".join(f"{d.period}: {yuan(d.maintenance_fund_balance_fen)}" for d in self.disclosures)
         return charts.columns(points, title="维修基金余额 Maintenance fund balance by period", desc=desc)
+
+
+async def _none() -> None:
+    return None
+
+
+def sealed_lines(d: disclosure_pb2.Disclosure, titles: dict[str, str]) -> list[SealedLine]:
+    found = []
+    for t in d.transfers:
+        spent = t.debit_account if t.debit_account.startswith(("expense:", "fund_use:")) else t.credit_account
+        account = t.credit_account if t.kind == "income" else spent
+        found.append(SealedLine(t.transfer, *KIND_NAMES.get(t.kind, (t.kind, t.kind)), *account_names(account, titles),
+                                t.counterparty, t.amount_fen, datetime_text(t.post_time), t.voucher_sha256))
+    return found
 
 
 def compound_name(path: str) -> str:
@@ -180,9 +227,13 @@ async def load(b: Backends, path: str) -> CompoundView:
     )
     latest = disclosures[-1] if disclosures else None
     year = int(latest.period[:4]) if latest else 0
-    budget = await _budget(b, path, year) if year else None
+    budget, full = await asyncio.gather(
+        _budget(b, path, year) if year else _none(),
+        b.disclosures.GetDisclosure(disclosure_pb2.GetDisclosureRequest(name=latest.name)) if latest else _none(),
+    )
     chain = Chain(verdict.valid, verdict.checked, verdict.broken_disclosure.rsplit("/", 1)[-1] if
-                  verdict.broken_disclosure else "", verdict.reason)
+                  verdict.broken_disclosure else "", verdict.reason,
+                  verdict.published_head_seal_hash if verdict.head_checked else "", verdict.published_head_period)
     view = CompoundView(path, unit, ancestors, disclosures, budget, chain, homes)
     titles = {line.code: line.title for line in budget.lines} if budget else {}
     if latest is not None:
@@ -191,6 +242,8 @@ async def load(b: Backends, path: str) -> CompoundView:
                               x.year_actual_fen) for x in latest.expenses]
     if latest is not None:
         view.fund_moves = fund_moves(latest)
+    if full is not None:
+        view.sealed_lines = sealed_lines(full.disclosure, titles)
     if budget is not None:
         view.budget_rows = [BudgetRow(line.code, *account_names(f"expense:{line.code}", titles), line.amount_fen,
                                       line.actual_fen) for line in budget.lines]

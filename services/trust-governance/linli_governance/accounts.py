@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, vote_pb2
-from linli_governance import names
+from linli_governance import names, vouchers
 from linli_governance.periods import local_year
 from linli_governance.tables import (
     ACCOUNT_SETTINGS,
@@ -91,7 +91,8 @@ INCOME_CATEGORIES = "PROPERTY_FEES, PARKING, ADVERTISING, EBIKE_CHARGING or OTHE
 
 @dataclass(frozen=True)
 class Voucher:
-    """The file an expense rests on (an invoice, a receipt) and its SHA-256."""
+    """The file an expense rests on (an invoice, a receipt): its SHA-256, a voucher the compound
+    holds (vouchers.py), and how the bookkeeper refers to it ("" for the voucher's name)."""
 
     file_ref: str
     sha256: str
@@ -406,7 +407,14 @@ async def post_transfer(
 
 
 async def record_income(
-    session: AsyncSession, compound_path: str, category: int, amount: int, memo: str, *, when: datetime
+    session: AsyncSession,
+    compound_path: str,
+    category: int,
+    amount: int,
+    memo: str,
+    *,
+    when: datetime,
+    counterparty: str = "",
 ) -> TransferView:
     account = income_account(category)
     conn = await session.connection()
@@ -420,6 +428,7 @@ async def record_income(
         amount=amount,
         when=when,
         memo=memo,
+        counterparty=counterparty,
     )
     return await transfer_view(conn, compound_path, tid)
 
@@ -469,6 +478,7 @@ async def record_expense(
     voucher: Voucher,
     owners_decision: str,
     when: datetime,
+    counterparty: str,
     project_id: str = "",
 ) -> TransferView:
     conn = await session.connection()
@@ -492,6 +502,7 @@ async def record_expense(
     ).first()
     if line is None:
         raise InvalidArgument.field("budget_line", f"{budget_line!r} is not a line of the {year} budget")
+    await vouchers.require_uploaded(conn, compound_path, voucher.sha256)
     committed = (await year_actuals(conn, compound_path, year)).get(budget_line, 0) + await _pending_on_line(
         conn, compound_path, budget_line, year, when
     )
@@ -508,9 +519,10 @@ async def record_expense(
         "project": project_id or None,
         "budget_line": budget_line,
         "memo": memo,
-        "voucher_ref": voucher.file_ref,
+        "voucher_ref": voucher.file_ref or names.voucher_name(compound_path, voucher.sha256),
         "voucher_sha256": voucher.sha256,
         "owners_decision": owners_decision,
+        "counterparty": counterparty,
         "over_budget_fen": overspend,
         "required_approvals": needed,
     }
@@ -571,12 +583,14 @@ async def spend_fund(
     memo: str,
     voucher: Voucher,
     when: datetime,
+    counterparty: str,
 ) -> TransferView:
     """Pay from the maintenance fund under a passed USE_MAINTENANCE_FUND vote: the payments citing
     the vote stay within its amount, the fund never goes below zero, the transfer names the vote
     and (unless told otherwise) its purpose."""
     conn = await session.connection()
     await require_settings(conn, compound_path)
+    await vouchers.require_uploaded(conn, compound_path, voucher.sha256)
     vote = await passed_decision(conn, compound_path, owners_decision, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND)
     used = await fund_used(conn, owners_decision)
     left = fund_use_left(vote, used)
@@ -596,9 +610,10 @@ async def spend_fund(
         amount=amount,
         when=when,
         memo=memo or vote.purpose,
-        voucher_ref=voucher.file_ref,
+        voucher_ref=voucher.file_ref or names.voucher_name(compound_path, voucher.sha256),
         voucher_sha256=voucher.sha256,
         owners_decision=owners_decision,
+        counterparty=counterparty,
     )
     return await transfer_view(conn, compound_path, tid)
 
@@ -716,6 +731,7 @@ async def reverse(
         memo=reason,
         reverses=transfer_id,
         project=original.project,
+        counterparty=original.counterparty,
         allow_negative_operating=bool(original.owners_decision),
     )
     await conn.execute(TRANSFERS.update().where(TRANSFERS.c.transfer_id == transfer_id).values(reversed_by=new_id))

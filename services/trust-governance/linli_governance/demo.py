@@ -4,7 +4,6 @@ skipped, so starting twice adds nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +11,20 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
-from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, service_levels, votes
+from linli_governance import (
+    accounts,
+    bodies,
+    disclosures,
+    names,
+    org_tree,
+    projects,
+    rollout,
+    service_levels,
+    votes,
+    vouchers,
+)
 from linli_governance.tables import AccountSettings
+from linli_governance.vouchers import VoucherStore
 from linli_runtime import demo, times
 from linli_runtime.events.envelope import EventFactory
 from linli_runtime.server import ServiceApp
@@ -164,10 +175,50 @@ def _at(month: int, day: int, hour: int = 10) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=times.SHANGHAI).astimezone(UTC)
 
 
-async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) -> bool:
+PAYEES = {
+    "cleaning": "示例保洁服务部 (placeholder)",
+    "security": "示例保安服务公司 (placeholder)",
+    "greening": "示例园林绿化队 (placeholder)",
+    "repairs": "示例维修服务部 (placeholder)",
+    "overhead_wires": "示例电力安装队 (placeholder)",
+}
+
+
+def demo_pdf(text: str) -> bytes:
+    """A one-page PDF saying `text` (ASCII): the demo's stand-in for a scanned invoice."""
+    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 360 144]/Contents 4 0 R"
+        b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+        + f"4 0 obj<</Length {len(stream)}>>stream\n".encode()
+        + stream
+        + b"\nendstream endobj\n5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+async def demo_voucher(session: AsyncSession, store: VoucherStore, text: str, when: datetime) -> accounts.Voucher:
+    """Upload the demo's invoice for `text`; name it as the bookkeeper would."""
+    stored = await vouchers.upload(
+        session,
+        store,
+        SHENGJIAN,
+        demo_pdf(text),
+        media_type="application/pdf",
+        filename=f"{text}.pdf",
+        uploaded_by="demo",
+        when=when,
+    )
+    return accounts.Voucher(file_ref=f"{text}.pdf", sha256=stored.row.sha256)
+
+
+async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory, store: VoucherStore) -> bool:
     """An illustrative trust account for Shengjian (生建小区; the article names the practice,
-    not the figures): households, committee, contract, an approved-style budget, two months of
-    postings and their sealed disclosures with the surplus share moved to the maintenance fund."""
+    not the figures): households, committee, contract, a budget the owners approve by vote, two
+    months of postings with their invoices stored, the service standards measured, and their
+    sealed disclosures with the surplus share moved to the maintenance fund and a repair paid
+    from it under the owners' vote."""
     building = f"{SHENGJIAN}/b1"
     if await org_tree.find(session, building) is not None:
         return False
@@ -299,7 +350,7 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
         for day, (category, amount) in enumerate(incomes, start=3):
             await accounts.record_income(session, SHENGJIAN, category, amount, "demo", when=_at(month, day))
         for use in (u for u in fund["uses"] if u["month"] == month):
-            await spend_from_fund(session, households, use, month)
+            await spend_from_fund(session, store, households, use, month)
         for day, (line, amount) in enumerate(expenses, start=12):
             # Below the approval threshold (5,000 yuan), so these post at once.
             await accounts.record_expense(
@@ -308,10 +359,8 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory) 
                 budget_line=line,
                 amount=amount,
                 memo="demo",
-                voucher=accounts.Voucher(
-                    file_ref=f"vouchers/2026-{month:02d}/{line}.pdf",
-                    sha256=hashlib.sha256(f"{month}{line}".encode()).hexdigest(),
-                ),
+                voucher=await demo_voucher(session, store, f"invoice 2026-{month:02d} {line}", _at(month, day)),
+                counterparty=PAYEES[line],
                 owners_decision="",
                 when=_at(month, day),
                 project_id=wires_id if line == "overhead_wires" else "",
@@ -371,7 +420,9 @@ async def owners_vote(
     return closed.name
 
 
-async def spend_from_fund(session: AsyncSession, households: list[str], use: dict[str, Any], month: int) -> None:
+async def spend_from_fund(
+    session: AsyncSession, store: VoucherStore, households: list[str], use: dict[str, Any], month: int
+) -> None:
     """The owners vote to use the maintenance fund, then the trustee pays the contractor from
     the fund citing the vote."""
     decision = await owners_vote(
@@ -389,10 +440,8 @@ async def spend_from_fund(session: AsyncSession, households: list[str], use: dic
         owners_decision=decision,
         amount=int(use["amount_fen"]),
         memo="",
-        voucher=accounts.Voucher(
-            file_ref=f"vouchers/2026-{month:02d}/fund-{month}.pdf",
-            sha256=hashlib.sha256(f"fund{month}".encode()).hexdigest(),
-        ),
+        voucher=await demo_voucher(session, store, f"invoice 2026-{month:02d} maintenance fund", _at(month, 15)),
+        counterparty=use["counterparty"],
         when=_at(month, 15),
     )
 
@@ -401,5 +450,7 @@ async def seed_demo_data(app: ServiceApp) -> None:
     """The app's start-up hook (`LINLI_DEMO_DATA=true`): everything in one transaction."""
     async with app.db.transaction() as session:
         created = await seed(session, app.make_event, app.clock.now())
-        books = await seed_shengjian_books(session, app.make_event)
+        # The GovernanceApp's voucher store (the hook is typed for any ServiceApp).
+        store: VoucherStore = app.vouchers  # type: ignore[attr-defined]
+        books = await seed_shengjian_books(session, app.make_event, store)
     log.info("demo data seeded", extra={"org_units_created": created, "shengjian_books": books})

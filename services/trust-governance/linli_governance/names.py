@@ -12,6 +12,7 @@ check needs no database read and a replayed request is checked exactly like a ne
     compounds/{compound}/meetings/{meeting id}
     compounds/{compound}/projects/{project id}
     compounds/{compound}/periods/{period}/serviceLevels/{standard code}
+    compounds/{compound}/vouchers/{sha256}
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OBJECTIONS = "objections"
 MEETINGS = "meetings"
 PROJECTS = "projects"
 PERIODS = "periods"
+VOUCHERS = "vouchers"
 SERVICE_LEVELS = "serviceLevels"
 
 
@@ -70,3 +72,7 @@ def project_name(compound_path: str, project_id: str) -> str:
 
 def service_level_name(compound_path: str, period: str, code: str) -> str:
     return f"{compound_child(compound_path, PERIODS, period)}/{SERVICE_LEVELS}/{code}"
+
+
+def voucher_name(compound_path: str, sha256: str) -> str:
+    return compound_child(compound_path, VOUCHERS, sha256)

@@ -126,6 +126,22 @@ class Transfer(GovernanceTable, table=True):
     required_approvals: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     # How far the expense took its budget line beyond the year's budget when proposed.
     over_budget_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    # Who was paid, or who paid.
+    counterparty: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+
+
+class StoredVoucher(GovernanceTable, table=True):
+    """A voucher file of a compound; its bytes live in the voucher store under their SHA-256
+    (content-addressed: the same file is kept once, whoever uploads it)."""
+
+    __tablename__ = "gov_vouchers"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    media_type: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    filename: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    size_bytes: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    uploaded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    uploaded_at: datetime = Field(sa_column=_when())
 
 
 class Approval(GovernanceTable, table=True):
@@ -313,6 +329,7 @@ ROLLOUT_STEPS = table(RolloutStep)
 ACCOUNT_SETTINGS = table(AccountSettings)
 ACCOUNTS = table(AccountBalance)
 TRANSFERS = table(Transfer)
+VOUCHERS = table(StoredVoucher)
 APPROVALS = table(Approval)
 BUDGETS = table(Budget)
 BUDGET_LINES = table(BudgetLine)

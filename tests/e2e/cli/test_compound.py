@@ -3,7 +3,6 @@ compound of the test's own, whose disclosure the test then tampers with."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import sqlite3
@@ -23,7 +22,7 @@ from linli.governance.v1 import (
 from linli_cli.output import CHINA
 from linli_runtime.auth import Role
 from tests.e2e.cli.clikit import FENGSHU, SHENGJIAN, Cli, fresh
-from tests.e2e.governance.books import add_households, approved_budget
+from tests.e2e.governance.books import add_households, approved_budget, spend
 
 GOVERNANCE = "trust-governance"
 
@@ -50,10 +49,7 @@ def new_compound(cli: Cli, *, seal: bool = True) -> str:
         await accounts.RecordIncome(account_pb2.RecordIncomeRequest(
             compound_path=unit.path, category=account_pb2.INCOME_CATEGORY_PARKING, amount_fen=120_000,
             request_id=uuid.uuid4().hex))
-        await accounts.RecordExpense(account_pb2.RecordExpenseRequest(
-            compound_path=unit.path, budget_line="cleaning", amount_fen=45_000, memo="保洁 November",
-            voucher=account_pb2.Voucher(file_ref="vouchers/cli.pdf", sha256=hashlib.sha256(b"cli").hexdigest()),
-            request_id=uuid.uuid4().hex))
+        await spend(channel, unit.path, "cleaning", 45_000, memo="保洁 November")
         if seal:
             await disclosure_pb2_grpc.DisclosureServiceStub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
                 compound_path=unit.path, period=last_month(), request_id=uuid.uuid4().hex))

@@ -75,3 +75,24 @@ async def approved_budget(channel: grpc.aio.Channel, compound: str, households: 
     await owners_approve(channel, compound, draft.name, households)
     budget: account_pb2.Budget = (await accounts.GetBudget(account_pb2.GetBudgetRequest(name=draft.name))).budget
     return budget
+
+
+def invoice_pdf(text: str) -> bytes:
+    """A small PDF saying `text` (ASCII): an invoice as the tests upload it."""
+    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+            + f"4 0 obj<</Length {len(stream)}>>stream\n".encode() + stream + b"\nendstream endobj\n%%EOF\n")
+
+
+async def spend(channel: grpc.aio.Channel, compound: str, line: str, amount_fen: int, *, memo: str = "",
+                counterparty: str = "测试保洁服务部") -> account_pb2.Transfer:
+    """An expense the real way: its invoice uploaded first, then named by its hash."""
+    accounts = account_pb2_grpc.TrustAccountServiceStub(channel)
+    stored = (await accounts.UploadVoucher(account_pb2.UploadVoucherRequest(
+        compound_path=compound, content=invoice_pdf(f"{line} {rid()}"), media_type="application/pdf",
+        filename=f"{line}.pdf", request_id=rid()))).voucher
+    transfer: account_pb2.Transfer = (await accounts.RecordExpense(account_pb2.RecordExpenseRequest(
+        compound_path=compound, budget_line=line, amount_fen=amount_fen, memo=memo,
+        voucher=account_pb2.Voucher(file_ref=stored.filename, sha256=stored.sha256), counterparty=counterparty,
+        request_id=rid()))).transfer
+    return transfer

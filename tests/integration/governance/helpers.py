@@ -40,7 +40,38 @@ def rid() -> str:
 
 
 def voucher(text: str = "invoice") -> account_pb2.Voucher:
+    """A voucher reference to a file nobody uploaded (for checks that refuse before looking)."""
     return account_pb2.Voucher(file_ref=f"vouchers/{text}.pdf", sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def invoice_pdf(text: str) -> bytes:
+    """A small PDF saying `text` (ASCII): an invoice as the tests upload it."""
+    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 360 144]/Contents 4 0 R>>endobj\n"
+        + f"4 0 obj<</Length {len(stream)}>>stream\n".encode()
+        + stream
+        + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+async def upload_voucher(gov: Any, compound: str, text: str = "") -> account_pb2.Voucher:
+    """Upload an invoice for `compound` (a fresh one unless `text` is given) and refer to it."""
+    text = text or f"invoice {rid()}"
+    stored = (
+        await gov.admin(
+            gov.account.UploadVoucher,
+            account_pb2.UploadVoucherRequest(
+                compound_path=compound,
+                content=invoice_pdf(text),
+                media_type="application/pdf",
+                filename=f"{text}.pdf",
+                request_id=rid(),
+            ),
+        )
+    ).voucher
+    return account_pb2.Voucher(file_ref=stored.filename, sha256=stored.sha256)
 
 
 async def expect_error(
@@ -208,7 +239,8 @@ async def expense(
             compound_path=compound,
             budget_line=line,
             amount_fen=amount,
-            voucher=voucher(rid()),
+            voucher=await upload_voucher(gov, compound),
+            counterparty="崇州某保洁服务部",
             owners_decision=owners_decision,
             request_id=rid(),
         ),

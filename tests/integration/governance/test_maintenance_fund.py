@@ -22,7 +22,7 @@ from .helpers import (
     expense,
     income,
     rid,
-    voucher,
+    upload_voucher,
     with_budget,
 )
 from .test_votes import FOR, ballot, close_vote, open_vote
@@ -75,7 +75,8 @@ async def spend(
             owners_decision=decision,
             amount_fen=amount,
             memo=memo,
-            voucher=voucher(rid()),
+            voucher=await upload_voucher(gov, JINSHENG),
+            counterparty="崇州某电气维修部",
             request_id=rid(),
         ),
     )

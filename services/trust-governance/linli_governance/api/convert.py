@@ -7,7 +7,10 @@ Enum fields are stored as their numbers; `X.ValueType(n)` gives them the message
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.governance.v1 import (
     account_pb2,
@@ -18,7 +21,7 @@ from linli.governance.v1 import (
     rollout_pb2,
     vote_pb2,
 )
-from linli_governance import accounts, bodies, disclosures, names, rollout, service_levels
+from linli_governance import accounts, bodies, disclosures, names, rollout, service_levels, vouchers
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
 from linli_governance.tables import AccountSettings, Committee, Contract, Disclosure, Meeting, OrgUnit
@@ -122,6 +125,7 @@ def transfer(v: accounts.TransferView) -> account_pb2.Transfer:
         project=names.project_name(path, t.project) if t.project else "",
         required_approvals=[account_pb2.ApprovalParty.ValueType(p) for p in accounts.parties_of(t.required_approvals)],
         over_budget_fen=t.over_budget_fen,
+        counterparty=t.counterparty,
     )
 
 
@@ -194,9 +198,41 @@ def vote(v: VoteView) -> vote_pb2.Vote:
 # -- disclosures ----------------------------------------------------------------------------------
 
 
-def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
+def _posted(text: str) -> Timestamp | None:
+    if not text:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC))
+    return stamp
+
+
+def disclosed_transfer(compound_path: str, line: dict[str, Any]) -> disclosure_pb2.DisclosedTransfer:
+    return disclosure_pb2.DisclosedTransfer(
+        transfer=names.transfer_name(compound_path, line["transfer"]),
+        kind=line["kind"],
+        debit_account=line["debit"],
+        credit_account=line["credit"],
+        amount_fen=line["amount_fen"],
+        budget_line=line["budget_line"],
+        counterparty=line["counterparty"],
+        post_time=_posted(line["posted_at"]),
+        voucher_ref=line["voucher_ref"],
+        voucher_sha256=line["voucher_sha256"],
+        owners_decision=line["owners_decision"],
+        memo=line["memo"],
+    )
+
+
+def disclosure(d: Disclosure, *, full: bool = False) -> disclosure_pb2.Disclosure:
+    """A disclosure; `full` adds its sealed transfer lines and the sealed body itself (GetDisclosure)."""
     body = disclosures.content(d)
     budget_of = body.get("budget", {})
+    whole: dict[str, Any] = {}
+    if full:
+        whole = {
+            "transfers": [disclosed_transfer(d.compound_path, line) for line in body.get("lines", [])],
+            "sealed_body": d.body,
+        }
     return disclosure_pb2.Disclosure(
         name=d.name,
         compound_path=d.compound_path,
@@ -239,6 +275,8 @@ def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
             )
             for s in body.get("service_levels", [])
         ],
+        sequence=body.get("sequence", 0),
+        **whole,
     )
 
 
@@ -270,9 +308,29 @@ def fund_figures(compound_path: str, fund: dict[str, Any] | None) -> dict[str, A
     }
 
 
-def chain_check(c: ChainCheck) -> disclosure_pb2.VerifyDisclosureChainResponse:
+def chain_check(c: ChainCheck, external_head: str = "") -> disclosure_pb2.VerifyDisclosureChainResponse:
     return disclosure_pb2.VerifyDisclosureChainResponse(
-        valid=c.valid, checked=c.checked, broken_disclosure=c.broken_disclosure, reason=c.reason
+        valid=c.valid,
+        checked=c.checked,
+        broken_disclosure=c.broken_disclosure,
+        reason=c.reason,
+        published_head_seal_hash=external_head or (c.head.seal_hash if c.head else ""),
+        published_head_period=c.head.period if c.head and not external_head else "",
+        head_checked=bool(c.head or external_head),
+    )
+
+
+def stored_voucher(v: vouchers.Voucher) -> account_pb2.StoredVoucher:
+    r = v.row
+    return account_pb2.StoredVoucher(
+        name=v.name,
+        compound_path=r.compound_path,
+        sha256=r.sha256,
+        media_type=r.media_type,
+        filename=r.filename,
+        size_bytes=r.size_bytes,
+        uploaded_by=r.uploaded_by,
+        upload_time=to_timestamp(r.uploaded_at),
     )
 
 

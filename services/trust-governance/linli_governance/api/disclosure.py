@@ -23,7 +23,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
             request,
             disclosure_pb2.ClosePeriodResponse,
             lambda session: disclosures.close_period(session, self.make_event, path, request.period, when=self.now()),
-            lambda sealed: disclosure_pb2.ClosePeriodResponse(disclosure=convert.disclosure(sealed)),
+            lambda sealed: disclosure_pb2.ClosePeriodResponse(disclosure=convert.disclosure(sealed, full=True)),
             request_id_required=True,
         )
 
@@ -32,7 +32,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
     ) -> disclosure_pb2.GetDisclosureResponse:
         path, period = self.scoped_child("name", request.name, names.DISCLOSURES)
         found = await disclosures.get(self.db, path, period)
-        return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found))
+        return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found, full=True))
 
     async def ListDisclosures(
         self, request: disclosure_pb2.ListDisclosuresRequest, context: Any
@@ -49,7 +49,11 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         self, request: disclosure_pb2.VerifyDisclosureChainRequest, context: Any
     ) -> disclosure_pb2.VerifyDisclosureChainResponse:
         path = self.scoped_path("compound_path", request.compound_path)
-        return convert.chain_check(await disclosures.verify_chain(self.db, path))
+        external = request.published_head_seal_hash
+        if external:
+            fields.sha256_hex("published_head_seal_hash", external, required=True)
+        check = await disclosures.verify_chain(self.db, self.heads, path, external_head=external)
+        return convert.chain_check(check, external)
 
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any

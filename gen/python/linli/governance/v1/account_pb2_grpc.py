@@ -106,6 +106,16 @@ class TrustAccountServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.FromString,
                 _registered_method=True)
+        self.UploadVoucher = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/UploadVoucher',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.FromString,
+                _registered_method=True)
+        self.GetVoucher = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/GetVoucher',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.FromString,
+                _registered_method=True)
 
 
 class TrustAccountServiceServicer:
@@ -214,6 +224,23 @@ class TrustAccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadVoucher(self, request, context):
+        """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+        work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+        Expenses and fund uses name their voucher by that hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVoucher(self, request, context):
+        """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+        compound's officers and bookkeepers and to its owners (residents of its households).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrustAccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +308,16 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     servicer.GetBudget,
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.SerializeToString,
+            ),
+            'UploadVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadVoucher,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.SerializeToString,
+            ),
+            'GetVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVoucher,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -641,6 +678,60 @@ class TrustAccountService:
             '/linli.governance.v1.TrustAccountService/GetBudget',
             linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/UploadVoucher',
+            linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/GetVoucher',
+            linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,6 +75,15 @@ class TrustAccountServiceStub:
     """CreateBudget drafts an annual budget by line; an owners' vote approves it."""
     GetBudget: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetBudgetRequest, _account_pb2.GetBudgetResponse]
     """GetBudget returns a budget with budget vs actual per line."""
+    UploadVoucher: _grpc.UnaryUnaryMultiCallable[_account_pb2.UploadVoucherRequest, _account_pb2.UploadVoucherResponse]
+    """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+    work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+    Expenses and fund uses name their voucher by that hash.
+    """
+    GetVoucher: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetVoucherRequest, _account_pb2.GetVoucherResponse]
+    """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+    compound's officers and bookkeepers and to its owners (residents of its households).
+    """
 
 @_typing.type_check_only
 class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
@@ -123,6 +132,15 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """CreateBudget drafts an annual budget by line; an owners' vote approves it."""
     GetBudget: _aio.UnaryUnaryMultiCallable[_account_pb2.GetBudgetRequest, _account_pb2.GetBudgetResponse]  # type: ignore[assignment]
     """GetBudget returns a budget with budget vs actual per line."""
+    UploadVoucher: _aio.UnaryUnaryMultiCallable[_account_pb2.UploadVoucherRequest, _account_pb2.UploadVoucherResponse]  # type: ignore[assignment]
+    """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+    work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+    Expenses and fund uses name their voucher by that hash.
+    """
+    GetVoucher: _aio.UnaryUnaryMultiCallable[_account_pb2.GetVoucherRequest, _account_pb2.GetVoucherResponse]  # type: ignore[assignment]
+    """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+    compound's officers and bookkeepers and to its owners (residents of its households).
+    """
 
 class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
@@ -246,5 +264,26 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.GetBudgetResponse, _abc.Awaitable[_account_pb2.GetBudgetResponse]]:
         """GetBudget returns a budget with budget vs actual per line."""
+
+    @_abc_1.abstractmethod
+    def UploadVoucher(
+        self,
+        request: _account_pb2.UploadVoucherRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.UploadVoucherResponse, _abc.Awaitable[_account_pb2.UploadVoucherResponse]]:
+        """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+        work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+        Expenses and fund uses name their voucher by that hash.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVoucher(
+        self,
+        request: _account_pb2.GetVoucherRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.GetVoucherResponse, _abc.Awaitable[_account_pb2.GetVoucherResponse]]:
+        """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+        compound's officers and bookkeepers and to its owners (residents of its households).
+        """
 
 def add_TrustAccountServiceServicer_to_server(servicer: TrustAccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -98,6 +98,63 @@ class DisclosureLine(_message.Message):
 Global___DisclosureLine: _TypeAlias = DisclosureLine  # noqa: Y015
 
 @_typing.final
+class DisclosedTransfer(_message.Message):
+    """DisclosedTransfer is one transfer line a disclosure seals, as the ledger had it at the close."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DEBIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    CREDIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BUDGET_LINE_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
+    POST_TIME_FIELD_NUMBER: _builtins.int
+    VOUCHER_REF_FIELD_NUMBER: _builtins.int
+    VOUCHER_SHA256_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    transfer: _builtins.str
+    """`compounds/{compound}/transfers/{transfer}`."""
+    kind: _builtins.str
+    """`income`, `expense`, `fund_allocation`, `reversal`, `remuneration` or `fund_use`."""
+    debit_account: _builtins.str
+    credit_account: _builtins.str
+    amount_fen: _builtins.int
+    budget_line: _builtins.str
+    counterparty: _builtins.str
+    voucher_ref: _builtins.str
+    voucher_sha256: _builtins.str
+    owners_decision: _builtins.str
+    memo: _builtins.str
+    @_builtins.property
+    def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transfer: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        debit_account: _builtins.str = ...,
+        credit_account: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        budget_line: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
+        post_time: _timestamp_pb2.Timestamp | None = ...,
+        voucher_ref: _builtins.str = ...,
+        voucher_sha256: _builtins.str = ...,
+        owners_decision: _builtins.str = ...,
+        memo: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["post_time", b"post_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "counterparty", b"counterparty", "credit_account", b"credit_account", "debit_account", b"debit_account", "kind", b"kind", "memo", b"memo", "owners_decision", b"owners_decision", "post_time", b"post_time", "transfer", b"transfer", "voucher_ref", b"voucher_ref", "voucher_sha256", b"voucher_sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisclosedTransfer: _TypeAlias = DisclosedTransfer  # noqa: Y015
+
+@_typing.final
 class FundMovement(_message.Message):
     """FundMovement is one movement of the maintenance fund in a period."""
 
@@ -213,6 +270,9 @@ class Disclosure(_message.Message):
     FUND_IN_FEN_FIELD_NUMBER: _builtins.int
     FUND_OUT_FEN_FIELD_NUMBER: _builtins.int
     SERVICE_LEVELS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    SEALED_BODY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}`."""
     compound_path: _builtins.str
@@ -235,6 +295,12 @@ class Disclosure(_message.Message):
     """
     fund_in_fen: _builtins.int
     fund_out_fen: _builtins.int
+    sequence: _builtins.int
+    """The disclosure's place in its compound's chain (1 for the first)."""
+    sealed_body: _builtins.str
+    """GetDisclosure only: the sealed body exactly as hashed (RFC 8785 canonical JSON), so that
+    anyone can recompute `seal_hash` = SHA-256(previous_seal_hash + "\\n" + sealed_body).
+    """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -254,6 +320,10 @@ class Disclosure(_message.Message):
     @_builtins.property
     def service_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelLine]:
         """The trust contract's service standards, measured against their targets in the period."""
+
+    @_builtins.property
+    def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___DisclosedTransfer]:
+        """GetDisclosure only: every transfer line the seal covers, in ledger order."""
 
     def __init__(
         self,
@@ -282,10 +352,13 @@ class Disclosure(_message.Message):
         fund_in_fen: _builtins.int = ...,
         fund_out_fen: _builtins.int = ...,
         service_levels: _abc.Iterable[Global___ServiceLevelLine] | None = ...,
+        sequence: _builtins.int = ...,
+        transfers: _abc.Iterable[Global___DisclosedTransfer] | None = ...,
+        sealed_body: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start", "publish_time", b"publish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "service_levels", b"service_levels", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "sealed_body", b"sealed_body", "sequence", b"sequence", "service_levels", b"service_levels", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count", "transfers", b"transfers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -444,15 +517,22 @@ class VerifyDisclosureChainRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_SEAL_HASH_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
+    published_head_seal_hash: _builtins.str
+    """Optional: a seal the caller learned outside the service (the notice of a publication, a
+    printed disclosure). The chain must contain it; the service's own register of published
+    heads is checked in any case.
+    """
     def __init__(
         self,
         *,
         compound_path: _builtins.str = ...,
+        published_head_seal_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "published_head_seal_hash", b"published_head_seal_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,12 +548,29 @@ class VerifyDisclosureChainResponse(_message.Message):
     CHECKED_FIELD_NUMBER: _builtins.int
     BROKEN_DISCLOSURE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_SEAL_HASH_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_PERIOD_FIELD_NUMBER: _builtins.int
+    HEAD_CHECKED_FIELD_NUMBER: _builtins.int
     valid: _builtins.bool
     checked: _builtins.int
     broken_disclosure: _builtins.str
     """First disclosure that failed, empty when valid."""
     reason: _builtins.str
-    """What failed: `seal_mismatch`, `chain_mismatch` or `ledger_mismatch`, with detail."""
+    """What failed, with detail: `chain_mismatch` (a link to the previous seal), `seal_mismatch`
+    (the stored body no longer hashes to its seal), `format_mismatch` (the body is not the
+    canonical form, or not at its place in the chain), `ledger_mismatch` (a sealed transfer
+    line or figure differs from the ledger: amount, posting time, voucher hash…),
+    `missing_disclosure` (transfers are stamped with a disclosure that is not in the chain) or
+    `head_mismatch` (the published head is not in the chain: the newest disclosure was deleted
+    or replaced).
+    """
+    published_head_seal_hash: _builtins.str
+    """The newest head published outside the database for this compound (the register's, or
+    the caller's when given), its period, and whether it could be checked (false while the
+    register cannot be reached or before anything was published).
+    """
+    published_head_period: _builtins.str
+    head_checked: _builtins.bool
     def __init__(
         self,
         *,
@@ -481,10 +578,13 @@ class VerifyDisclosureChainResponse(_message.Message):
         checked: _builtins.int = ...,
         broken_disclosure: _builtins.str = ...,
         reason: _builtins.str = ...,
+        published_head_seal_hash: _builtins.str = ...,
+        published_head_period: _builtins.str = ...,
+        head_checked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_disclosure", b"broken_disclosure", "checked", b"checked", "reason", b"reason", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_disclosure", b"broken_disclosure", "checked", b"checked", "head_checked", b"head_checked", "published_head_period", b"published_head_period", "published_head_seal_hash", b"published_head_seal_hash", "reason", b"reason", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -29,6 +29,15 @@ class DisclosureServiceStub:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def __init__(self, channel):
@@ -73,6 +82,15 @@ class DisclosureServiceServicer:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def ClosePeriod(self, request, context):
@@ -97,7 +115,8 @@ class DisclosureServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyDisclosureChain(self, request, context):
-        """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+        """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+        from the ledger, checks the newest disclosure against the published chain head, and names
         the first disclosure that does not match.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -164,6 +183,15 @@ class DisclosureService:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @staticmethod

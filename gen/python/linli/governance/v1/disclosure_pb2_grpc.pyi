@@ -30,6 +30,15 @@ class DisclosureServiceStub:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @_typing.overload
@@ -43,7 +52,8 @@ class DisclosureServiceStub:
     ListDisclosures: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.ListDisclosuresRequest, _disclosure_pb2.ListDisclosuresResponse]
     """ListDisclosures lists a compound's disclosures, oldest first."""
     VerifyDisclosureChain: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.VerifyDisclosureChainRequest, _disclosure_pb2.VerifyDisclosureChainResponse]
-    """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+    """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+    from the ledger, checks the newest disclosure against the published chain head, and names
     the first disclosure that does not match.
     """
     FileObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]
@@ -58,6 +68,15 @@ class DisclosureServiceAsyncStub(DisclosureServiceStub):
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -68,7 +87,8 @@ class DisclosureServiceAsyncStub(DisclosureServiceStub):
     ListDisclosures: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.ListDisclosuresRequest, _disclosure_pb2.ListDisclosuresResponse]  # type: ignore[assignment]
     """ListDisclosures lists a compound's disclosures, oldest first."""
     VerifyDisclosureChain: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.VerifyDisclosureChainRequest, _disclosure_pb2.VerifyDisclosureChainResponse]  # type: ignore[assignment]
-    """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+    """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+    from the ledger, checks the newest disclosure against the published chain head, and names
     the first disclosure that does not match.
     """
     FileObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]  # type: ignore[assignment]
@@ -82,6 +102,15 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @_abc_1.abstractmethod
@@ -114,7 +143,8 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _disclosure_pb2.VerifyDisclosureChainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.VerifyDisclosureChainResponse, _abc.Awaitable[_disclosure_pb2.VerifyDisclosureChainResponse]]:
-        """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+        """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+        from the ledger, checks the newest disclosure against the published chain head, and names
         the first disclosure that does not match.
         """
 
