@@ -21,7 +21,7 @@ from linli.governance.v1 import (
     vote_pb2,
     vote_pb2_grpc,
 )
-from linli_governance import consumers
+from linli_governance import consumers, votes
 from linli_governance.api.account import TrustAccountServicer
 from linli_governance.api.bodies import GovernanceBodyServicer, ProjectServicer
 from linli_governance.api.disclosure import DisclosureServicer
@@ -36,6 +36,7 @@ from linli_runtime.events.streams import GOVERNANCE
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
+from linli_runtime.tasks import PeriodicTask
 
 NAME = "trust-governance"
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
@@ -92,8 +93,26 @@ class GovernanceApp(ServiceApp):
         )
         for spec in consumers.specs(HeadKeeper(self.heads)):
             self.add_consumer(spec)
+        # Votes open and close on their schedule by this clock; 0 turns the loop off (tests run
+        # its passes themselves with a ManualClock).
+        self.vote_schedule = PeriodicTask(
+            "governance-vote-schedule",
+            lambda: votes.run_schedule(self.db, self.clock.now()),
+            interval=settings.vote_schedule_interval or 1.0,
+        )
         if settings.demo_data:
             self.on_start(seed_demo_data)
+
+
+    async def start(self) -> int:
+        port = await super().start()
+        if self.governance_settings.vote_schedule_interval > 0:
+            self.vote_schedule.start()
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.vote_schedule.stop()
+        await super().stop(grace)
 
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> GovernanceApp:

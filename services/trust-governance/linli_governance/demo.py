@@ -15,15 +15,17 @@ from linli_governance import (
     accounts,
     bodies,
     disclosures,
+    formation,
     names,
     org_tree,
+    owners,
     projects,
     rollout,
     service_levels,
     votes,
     vouchers,
 )
-from linli_governance.tables import AccountSettings
+from linli_governance.tables import AccountSettings, UnitOwner
 from linli_governance.vouchers import VoucherStore
 from linli_runtime import demo, times
 from linli_runtime.events.envelope import EventFactory
@@ -261,6 +263,7 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory, 
                 bodies.Member("业委会委员（示例）", bodies_pb2.COMMITTEE_ROLE_MEMBER, f"{building}/h203"),
             ],
         ),
+        when=when,
     )
     await bodies.update_contract(
         session,
@@ -302,8 +305,15 @@ async def seed_shengjian_books(session: AsyncSession, make_event: EventFactory, 
             accounts.NewBudgetLine("overhead_wires", "飞线整治 Overhead wires", 1_500_000),
         ],
     )
-    # Budgets bind: the owners approve the year's budget before anything is spent against it.
+    # The owners' register: the last two units of building 1 are still unsold, the developer's
+    # (together one owner, as art. 278's judicial interpretation counts them).
     households = [path for path, _ in await org_tree.households(session, SHENGJIAN)]
+    for unsold in households[-2:]:
+        await owners.register_unit(
+            session,
+            UnitOwner(household_path=unsold, compound_path=SHENGJIAN, holding=vote_pb2.UNIT_HOLDING_DEVELOPER_HELD),
+        )
+    # Budgets bind: the owners approve the year's budget before anything is spent against it.
     await owners_vote(
         session,
         households,
@@ -446,6 +456,57 @@ async def spend_from_fund(
     )
 
 
+JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+
+
+async def seed_jiangnanting_formation(session: AsyncSession, make_event: EventFactory) -> bool:
+    """Jiangnanting (江楠庭小区) had no owners' committee; the community party committee leads the
+    forming of its first one (the article). The demo shows it under way: the preparatory group
+    set up and the candidates nominated, the election still to be called."""
+    building = f"{JIANGNANTING}/b1"
+    if await org_tree.find(session, building) is not None:
+        return False
+    when = _at(10, 15)
+    await org_tree.create(
+        session, make_event, org_tree.NewUnit(JIANGNANTING, "b1", org_tree.BUILDING, "1栋", "Building 1"), when=when
+    )
+    homes = []
+    for i in range(7):
+        unit = await org_tree.create(
+            session,
+            make_event,
+            org_tree.NewUnit(building, f"h{i + 1:03d}", org_tree.HOUSEHOLD, f"{i + 1}号", exclusive_area_dm2=9_500),
+            when=when,
+        )
+        homes.append(unit.path)
+    P = bodies_pb2.PreparatoryParty
+    await formation.start(
+        session,
+        JIANGNANTING,
+        "2026-10-15",
+        [
+            formation.GroupMember("怀远镇政府代表（示例）", P.PREPARATORY_PARTY_STREET_OFFICE),
+            formation.GroupMember("定江桥社区党委代表（示例）", P.PREPARATORY_PARTY_COMMUNITY),
+            *(formation.GroupMember(f"业主代表{i + 1}（示例）", P.PREPARATORY_PARTY_OWNER, homes[i]) for i in range(3)),
+        ],
+        when=when,
+    )
+    await formation.nominate(
+        session,
+        JIANGNANTING,
+        [
+            bodies.Member(
+                f"候选人{i + 1}（示例）",
+                bodies_pb2.COMMITTEE_ROLE_CHAIR if i == 0 else bodies_pb2.COMMITTEE_ROLE_MEMBER,
+                homes[i],
+            )
+            for i in range(5)
+        ],
+        when=_at(11, 5),
+    )
+    return True
+
+
 async def seed_demo_data(app: ServiceApp) -> None:
     """The app's start-up hook (`LINLI_DEMO_DATA=true`): everything in one transaction."""
     async with app.db.transaction() as session:
@@ -453,4 +514,8 @@ async def seed_demo_data(app: ServiceApp) -> None:
         # The GovernanceApp's voucher store (the hook is typed for any ServiceApp).
         store: VoucherStore = app.vouchers  # type: ignore[attr-defined]
         books = await seed_shengjian_books(session, app.make_event, store)
-    log.info("demo data seeded", extra={"org_units_created": created, "shengjian_books": books})
+        forming = await seed_jiangnanting_formation(session, app.make_event)
+    log.info(
+        "demo data seeded",
+        extra={"org_units_created": created, "shengjian_books": books, "jiangnanting_formation": forming},
+    )

@@ -61,6 +61,8 @@ from linli_runtime.events.envelope import EventFactory
 from linli_runtime.models import typed, typed_all
 
 S = account_pb2.TransferState
+OB = disclosure_pb2.ObjectionState
+RES = disclosure_pb2.ObjectionResolution
 OBJECTION_DAYS = 15
 OBJECTION_KINDS = (disclosure_pb2.OBJECTION_KIND_OBJECTION, disclosure_pb2.OBJECTION_KIND_INSPECTION)
 REMUNERATION = "expense:trustee_remuneration"
@@ -121,6 +123,11 @@ class ChainCheck:
 class ObjectionView:
     objection: Objection
     overdue: bool
+
+    @property
+    def answered_late(self) -> bool:
+        o = self.objection
+        return o.answered_at is not None and times.as_utc(o.answered_at) > times.as_utc(o.deadline)
 
     @property
     def name(self) -> str:
@@ -462,7 +469,96 @@ async def file_objection(
 
 
 def _objection_view(objection: Objection, now: datetime) -> ObjectionView:
-    return ObjectionView(objection, overdue=now >= times.as_utc(objection.deadline))
+    unanswered = objection.state == OB.OBJECTION_STATE_OPEN
+    return ObjectionView(objection, overdue=unanswered and now >= times.as_utc(objection.deadline))
+
+
+async def _locked_objection(conn: AsyncConnection, compound_path: str, period: str, objection_id: str) -> Objection:
+    disclosure = names.disclosure_name(compound_path, period)
+    row = (
+        await conn.execute(select(OBJECTIONS).where(OBJECTIONS.c.objection_id == objection_id).with_for_update())
+    ).first()
+    if row is None or row.disclosure != disclosure:
+        raise NotFound(
+            f"{names.objection_name(disclosure, objection_id)} does not exist", reason="OBJECTION_NOT_FOUND"
+        )
+    return typed(Objection, row)
+
+
+def check_answerable(objection: Objection) -> None:
+    if objection.state == OB.OBJECTION_STATE_ANSWERED:
+        raise FailedPrecondition("the objection is answered already; close it with a record", reason="ALREADY_ANSWERED")
+    if objection.state == OB.OBJECTION_STATE_CLOSED:
+        raise FailedPrecondition("the objection is closed", reason="OBJECTION_CLOSED")
+
+
+def check_closable(objection: Objection, resolution: int, household_path: str) -> None:
+    """Withdrawn by its own household at any time before it is closed; accepted or dismissed
+    only once answered (the record says what the owner was told)."""
+    if objection.state == OB.OBJECTION_STATE_CLOSED:
+        raise FailedPrecondition("the objection is closed", reason="OBJECTION_CLOSED")
+    if resolution == RES.OBJECTION_RESOLUTION_WITHDRAWN:
+        if not objection.household_path or household_path != objection.household_path:
+            raise FailedPrecondition(
+                "only the household that filed an objection may withdraw it", reason="NOT_THE_FILER"
+            )
+    elif resolution in (RES.OBJECTION_RESOLUTION_ACCEPTED, RES.OBJECTION_RESOLUTION_DISMISSED):
+        if objection.state != OB.OBJECTION_STATE_ANSWERED:
+            raise FailedPrecondition(
+                "answer the objection before closing it as accepted or dismissed", reason="ANSWER_FIRST"
+            )
+    else:
+        raise InvalidArgument.field("resolution", "must be ACCEPTED, DISMISSED or WITHDRAWN")
+
+
+async def answer_objection(
+    session: AsyncSession,
+    compound_path: str,
+    period: str,
+    objection_id: str,
+    *,
+    answer: str,
+    answered_by: str,
+    when: datetime,
+) -> ObjectionView:
+    conn = await session.connection()
+    objection = await _locked_objection(conn, compound_path, period, objection_id)
+    check_answerable(objection)
+    await conn.execute(
+        OBJECTIONS.update()
+        .where(OBJECTIONS.c.objection_id == objection_id)
+        .values(state=OB.OBJECTION_STATE_ANSWERED, answer=answer, answered_by=answered_by, answered_at=when)
+    )
+    return _objection_view(await _locked_objection(conn, compound_path, period, objection_id), when)
+
+
+async def close_objection(
+    session: AsyncSession,
+    compound_path: str,
+    period: str,
+    objection_id: str,
+    *,
+    resolution: int,
+    note: str,
+    closed_by: str,
+    household_path: str,
+    when: datetime,
+) -> ObjectionView:
+    conn = await session.connection()
+    objection = await _locked_objection(conn, compound_path, period, objection_id)
+    check_closable(objection, resolution, household_path)
+    await conn.execute(
+        OBJECTIONS.update()
+        .where(OBJECTIONS.c.objection_id == objection_id)
+        .values(
+            state=OB.OBJECTION_STATE_CLOSED,
+            resolution=resolution,
+            closing_note=note,
+            closed_by=closed_by,
+            closed_at=when,
+        )
+    )
+    return _objection_view(await _locked_objection(conn, compound_path, period, objection_id), when)
 
 
 # -- reads ------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ async def gov(
         nats_url=nats_server.url,
         jwt_secret=TEST_JWT_SECRET,
         voucher_dir=str(tmp_path / "vouchers"),
+        vote_schedule_interval=0,  # the tests run the schedule's passes themselves
     )
     app = create_app(settings, clock)
     await app.start()

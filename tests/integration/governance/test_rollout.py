@@ -9,7 +9,7 @@ from linli_governance.demo import SHENGJIAN, seed_demo_data
 from linli_governance.rollout import CHECKLIST
 from linli_governance.tables import ORG_UNITS
 
-from linli.governance.v1 import disclosure_pb2, org_pb2, rollout_pb2, vote_pb2
+from linli.governance.v1 import bodies_pb2, disclosure_pb2, org_pb2, rollout_pb2, vote_pb2
 
 from .conftest import Governance
 from .helpers import JIANGNANTING, JINSHENG, YANGMA, build_chongzhou, expect_error, rid
@@ -171,6 +171,17 @@ async def test_chongzhou_demo_rolls_up_to_14_adopted_and_3_importing_and_seeds_o
         280_000,
     )
     assert october.maintenance_fund_opening_fen == september.maintenance_fund_balance_fen
+    # Two of Shengjian's twelve units are the developer's, unsold: eleven owners vote.
+    owners = await city(gov.votes.ListOwners, vote_pb2.ListOwnersRequest(compound_path=SHENGJIAN))
+    assert owners.total_owners == 11
+    assert [len(o.households) for o in owners.owners if o.owner_id == "developer"] == [2]
+    # Jiangnanting forms its first committee: the preparatory group and the candidates are there.
+    forming = await city(
+        gov.bodies.GetCommitteeFormation,
+        bodies_pb2.GetCommitteeFormationRequest(compound_path="chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"),
+    )
+    assert forming.formation.stage == bodies_pb2.FORMATION_STAGE_CANDIDATES
+    assert len(forming.formation.candidates) == 5
     assert october.maintenance_fund_balance_fen == sum(d.to_maintenance_fund_fen for d in listed.disclosures) - 280_000
     verified = await city(
         gov.disclosures.VerifyDisclosureChain, disclosure_pb2.VerifyDisclosureChainRequest(compound_path=SHENGJIAN)

@@ -12,7 +12,7 @@ from linli_governance.art278 import Rule
 from linli_governance.sealing import GENESIS, canonical_json, seal
 from linli_governance.tables import AccountSettings, Ballot, Budget, Disclosure, OrgUnit, ServiceLevel, Transfer
 
-from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
+from linli.governance.v1 import account_pb2, bodies_pb2, disclosure_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
 from linli_runtime.errors import FailedPrecondition, InvalidArgument
 
 NOW = datetime(2026, 11, 10, 2, tzinfo=UTC)
@@ -488,3 +488,91 @@ def test_a_chain_link_names_what_broke() -> None:
     assert disclosures.check_chain_link(row, GENESIS, {**figures, "income_fen": 1}).startswith("ledger_mismatch")
     row.body = canonical_json({**figures, "income_fen": 1})
     assert disclosures.check_chain_link(row, GENESIS, figures).startswith("seal_mismatch")
+
+
+# -- votes and bodies (issue 14 item 4) ------------------------------------------------------------
+
+
+def test_a_preparatory_group_is_led_by_the_street_office_and_half_owners() -> None:
+    from linli_governance import formation
+
+    P = bodies_pb2.PreparatoryParty
+    street = formation.GroupMember("街道办", P.PREPARATORY_PARTY_STREET_OFFICE)
+    owner = formation.GroupMember("业主", P.PREPARATORY_PARTY_OWNER, f"{COMPOUND}/b1/h1")
+    community = formation.GroupMember("社区", P.PREPARATORY_PARTY_COMMUNITY)
+    formation.validate_group(COMPOUND, [street, owner])
+    for group, field in [
+        ([owner, community], "preparatory_group"),  # nobody from the street office
+        ([street, community, owner], "preparatory_group"),  # owners fewer than half
+        ([street, formation.GroupMember("业主", P.PREPARATORY_PARTY_OWNER, "elsewhere/h1")], "preparatory_group[1]"),
+    ]:
+        with pytest.raises(InvalidArgument) as caught:
+            formation.validate_group(COMPOUND, group)
+        assert field_of(caught).startswith(field)
+
+
+def test_candidates_are_an_odd_five_to_eleven_owners_with_one_chair() -> None:
+    from linli_governance import formation
+
+    def slate(n: int, chairs: int = 1) -> list[bodies.Member]:
+        return [
+            bodies.Member(
+                f"c{i}",
+                bodies_pb2.COMMITTEE_ROLE_CHAIR if i < chairs else bodies_pb2.COMMITTEE_ROLE_MEMBER,
+                f"{COMPOUND}/b1/h{i}",
+            )
+            for i in range(n)
+        ]
+
+    formation.validate_candidates(COMPOUND, slate(5))
+    formation.validate_candidates(COMPOUND, slate(11))
+    for candidates in (slate(4), slate(6), slate(13), slate(5, chairs=2)):
+        with pytest.raises(InvalidArgument) as caught:
+            formation.validate_candidates(COMPOUND, candidates)
+        assert field_of(caught) == "candidates"
+    assert formation.first_term_end("2026-11-09") == "2031-11-08"
+    assert formation.first_term_end("2028-02-29") == "2033-02-27"
+
+
+def test_a_membership_change_ends_who_leaves_and_starts_who_joins() -> None:
+    from linli_governance.tables import CommitteeMembership
+
+    def on(name: str, role: int) -> CommitteeMembership:
+        return CommitteeMembership(term_id="t", display_name=name, role=role, start_date="2026-03-01", seq=len(name))
+
+    chair, member = bodies_pb2.COMMITTEE_ROLE_CHAIR, bodies_pb2.COMMITTEE_ROLE_MEMBER
+    ending, starting = bodies.membership_changes(
+        [on("张", chair), on("李", member)], [bodies.Member("张", member), bodies.Member("王", chair)]
+    )
+    assert [m.display_name for m in ending] == ["张", "李"]  # 张 changes role: that membership ends
+    assert [m.display_name for m in starting] == ["张", "王"]
+
+
+def test_an_objection_closes_once_answered_or_withdrawn_by_its_household() -> None:
+    from linli_governance.tables import Objection
+
+    def objection(state: int) -> Objection:
+        return Objection(
+            objection_id="o",
+            disclosure="d",
+            kind=1,
+            account="",
+            text="?",
+            household_path=f"{COMPOUND}/b1/h1",
+            created_at=NOW,
+            deadline=NOW,
+            state=state,
+        )
+
+    res = disclosure_pb2.ObjectionResolution
+    opened, answered = disclosure_pb2.OBJECTION_STATE_OPEN, disclosure_pb2.OBJECTION_STATE_ANSWERED
+    disclosures.check_closable(objection(answered), res.OBJECTION_RESOLUTION_DISMISSED, "")
+    disclosures.check_closable(objection(opened), res.OBJECTION_RESOLUTION_WITHDRAWN, f"{COMPOUND}/b1/h1")
+    for state, resolution, household, reason in [
+        (opened, res.OBJECTION_RESOLUTION_ACCEPTED, "", "ANSWER_FIRST"),
+        (opened, res.OBJECTION_RESOLUTION_WITHDRAWN, f"{COMPOUND}/b1/h2", "NOT_THE_FILER"),
+        (disclosure_pb2.OBJECTION_STATE_CLOSED, res.OBJECTION_RESOLUTION_DISMISSED, "", "OBJECTION_CLOSED"),
+    ]:
+        with pytest.raises(FailedPrecondition) as caught:
+            disclosures.check_closable(objection(state), resolution, household)
+        assert reason_of(caught) == reason

@@ -21,10 +21,11 @@ from linli.governance.v1 import (
     rollout_pb2,
     vote_pb2,
 )
-from linli_governance import accounts, bodies, disclosures, names, rollout, service_levels, vouchers
+from linli_governance import accounts, bodies, disclosures, names, owners, rollout, service_levels, vouchers
+from linli_governance import formation as formation_module
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
-from linli_governance.tables import AccountSettings, Committee, Contract, Disclosure, Meeting, OrgUnit
+from linli_governance.tables import AccountSettings, Contract, Disclosure, Meeting, OrgUnit, UnitOwner
 from linli_governance.votes import OUTCOMES, VoteView
 from linli_runtime.times import to_timestamp
 
@@ -192,6 +193,37 @@ def vote(v: VoteView) -> vote_pb2.Vote:
         create_time=to_timestamp(row.created_at),
         amount_fen=row.amount_fen,
         purpose=row.purpose,
+        open_time=to_timestamp(row.open_time),
+        opened=row.opened,
+    )
+
+
+def unit_owner(u: UnitOwner) -> vote_pb2.UnitOwner:
+    return vote_pb2.UnitOwner(
+        household_path=u.household_path,
+        owner_id=u.owner_id,
+        owner_name=u.owner_name,
+        holding=vote_pb2.UnitHolding.ValueType(u.holding),
+    )
+
+
+def unit_owner_from(m: vote_pb2.UnitOwner, household_path: str) -> UnitOwner:
+    return UnitOwner(
+        household_path=household_path,
+        compound_path="",
+        owner_id=m.owner_id,
+        owner_name=m.owner_name,
+        holding=m.holding,
+    )
+
+
+def owner(o: owners.Owner) -> vote_pb2.Owner:
+    return vote_pb2.Owner(
+        owner_id=o.voter.key.removeprefix("owner:"),
+        display_name=o.display_name,
+        holding=vote_pb2.UnitHolding.ValueType(o.holding),
+        households=list(o.voter.households),
+        area_dm2=o.voter.area_dm2,
     )
 
 
@@ -345,19 +377,60 @@ def objection(v: ObjectionView) -> disclosure_pb2.Objection:
         create_time=to_timestamp(o.created_at),
         deadline=to_timestamp(o.deadline),
         overdue=v.overdue,
+        state=disclosure_pb2.ObjectionState.ValueType(o.state),
+        answer=o.answer,
+        answered_by=o.answered_by,
+        answer_time=to_timestamp(o.answered_at),
+        answered_late=v.answered_late,
+        resolution=disclosure_pb2.ObjectionResolution.ValueType(o.resolution),
+        closing_note=o.closing_note,
+        closed_by=o.closed_by,
+        close_time=to_timestamp(o.closed_at),
     )
 
 
 # -- governance bodies ----------------------------------------------------------------------------
 
 
-def committee(c: Committee) -> bodies_pb2.OwnersCommittee:
+def committee(v: bodies.TermView, *, history: bool = False) -> bodies_pb2.OwnersCommittee:
+    """A committee term: its current members, or (`history`) every membership it had."""
+    t = v.term
     return bodies_pb2.OwnersCommittee(
-        compound_path=c.compound_path,
-        formation_date=c.formation_date,
-        term_end_date=c.term_end_date,
-        members=[bodies_pb2.CommitteeMember(**m) for m in c.members],
-        elected_by_vote=c.elected_by_vote,
+        compound_path=t.compound_path,
+        formation_date=t.formation_date,
+        term_end_date=t.term_end_date,
+        members=[
+            bodies_pb2.CommitteeMember(
+                display_name=m.display_name,
+                role=bodies_pb2.CommitteeRole.ValueType(m.role),
+                household_path=m.household_path,
+                start_date=m.start_date,
+                end_date=m.end_date or "",
+            )
+            for m in (v.members if history else v.current_members)
+        ],
+        elected_by_vote=t.elected_by_vote,
+        term_number=t.number,
+        end_date=t.ended_date or "",
+        filed_date=t.filed_date,
+        filing_reference=t.filing_reference,
+    )
+
+
+def formation(v: formation_module.FormationView) -> bodies_pb2.CommitteeFormation:
+    f = v.formation
+    return bodies_pb2.CommitteeFormation(
+        compound_path=f.compound_path,
+        stage=bodies_pb2.FormationStage.ValueType(f.stage),
+        group_formed_date=f.group_formed_date,
+        preparatory_group=[bodies_pb2.PreparatoryMember(**m) for m in f.preparatory_group],
+        candidates=[bodies_pb2.CommitteeMember(**m) for m in f.candidates],
+        election_vote=f.election_vote,
+        elected_date=f.elected_date,
+        term_number=v.term_number,
+        filed_date=v.filed_date,
+        filing_reference=v.filing_reference,
+        update_time=to_timestamp(f.updated_at),
     )
 
 

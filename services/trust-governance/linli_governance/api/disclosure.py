@@ -9,7 +9,7 @@ from linli_governance.api.base import Api
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import BOOKKEEPERS, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, caller, require_role, require_scope
 
 
 class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
@@ -93,4 +93,52 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         )
         return disclosure_pb2.ListObjectionsResponse(
             objections=[convert.objection(o) for o in items], next_page_token=token
+        )
+
+    async def AnswerObjection(
+        self, request: disclosure_pb2.AnswerObjectionRequest, context: Any
+    ) -> disclosure_pb2.AnswerObjectionResponse:
+        who = require_role(*BOOKKEEPERS)
+        path, period, objection_id = names.parse_objection("name", request.name)
+        require_scope(path)
+        answer = fields.text("answer", request.answer, 2000, required=True)
+        return await self.write(
+            request,
+            disclosure_pb2.AnswerObjectionResponse,
+            lambda session: disclosures.answer_objection(
+                session, path, period, objection_id, answer=answer, answered_by=who.subject, when=self.now()
+            ),
+            lambda answered: disclosure_pb2.AnswerObjectionResponse(objection=convert.objection(answered)),
+        )
+
+    async def CloseObjection(
+        self, request: disclosure_pb2.CloseObjectionRequest, context: Any
+    ) -> disclosure_pb2.CloseObjectionResponse:
+        path, period, objection_id = names.parse_objection("name", request.name)
+        note = fields.text("note", request.note, 2000)
+        household = ""
+        if request.resolution == disclosure_pb2.OBJECTION_RESOLUTION_WITHDRAWN:
+            # The household that filed it withdraws it (or an officer for it, on paper).
+            household = runtime_names.org_path("household_path", request.household_path)
+            who = caller()
+            require_scope(household)
+        else:
+            # The owners' committee (or the officers who support it) closes an answered objection.
+            who = require_role(Role.OWNERS_COMMITTEE, *STAFF)
+            require_scope(path)
+        return await self.write(
+            request,
+            disclosure_pb2.CloseObjectionResponse,
+            lambda session: disclosures.close_objection(
+                session,
+                path,
+                period,
+                objection_id,
+                resolution=request.resolution,
+                note=note,
+                closed_by=who.subject,
+                household_path=household,
+                when=self.now(),
+            ),
+            lambda closed: disclosure_pb2.CloseObjectionResponse(objection=convert.objection(closed)),
         )

@@ -65,6 +65,54 @@ OBJECTION_KIND_OBJECTION: ObjectionKind.ValueType  # 1
 OBJECTION_KIND_INSPECTION: ObjectionKind.ValueType  # 2
 Global___ObjectionKind: _TypeAlias = ObjectionKind  # noqa: Y015
 
+class _ObjectionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ObjectionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObjectionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OBJECTION_STATE_UNSPECIFIED: _ObjectionState.ValueType  # 0
+    OBJECTION_STATE_OPEN: _ObjectionState.ValueType  # 1
+    """Waiting for an answer."""
+    OBJECTION_STATE_ANSWERED: _ObjectionState.ValueType  # 2
+    OBJECTION_STATE_CLOSED: _ObjectionState.ValueType  # 3
+
+class ObjectionState(_ObjectionState, metaclass=_ObjectionStateEnumTypeWrapper):
+    """ObjectionState is where an objection stands."""
+
+OBJECTION_STATE_UNSPECIFIED: ObjectionState.ValueType  # 0
+OBJECTION_STATE_OPEN: ObjectionState.ValueType  # 1
+"""Waiting for an answer."""
+OBJECTION_STATE_ANSWERED: ObjectionState.ValueType  # 2
+OBJECTION_STATE_CLOSED: ObjectionState.ValueType  # 3
+Global___ObjectionState: _TypeAlias = ObjectionState  # noqa: Y015
+
+class _ObjectionResolution:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ObjectionResolutionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObjectionResolution.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OBJECTION_RESOLUTION_UNSPECIFIED: _ObjectionResolution.ValueType  # 0
+    OBJECTION_RESOLUTION_ACCEPTED: _ObjectionResolution.ValueType  # 1
+    """The objection was right: the books were corrected (a reversal) or the vouchers shown."""
+    OBJECTION_RESOLUTION_DISMISSED: _ObjectionResolution.ValueType  # 2
+    """The line stands; the answer explains why."""
+    OBJECTION_RESOLUTION_WITHDRAWN: _ObjectionResolution.ValueType  # 3
+    """Withdrawn by the household that filed it."""
+
+class ObjectionResolution(_ObjectionResolution, metaclass=_ObjectionResolutionEnumTypeWrapper):
+    """ObjectionResolution is how an objection ended."""
+
+OBJECTION_RESOLUTION_UNSPECIFIED: ObjectionResolution.ValueType  # 0
+OBJECTION_RESOLUTION_ACCEPTED: ObjectionResolution.ValueType  # 1
+"""The objection was right: the books were corrected (a reversal) or the vouchers shown."""
+OBJECTION_RESOLUTION_DISMISSED: ObjectionResolution.ValueType  # 2
+"""The line stands; the answer explains why."""
+OBJECTION_RESOLUTION_WITHDRAWN: ObjectionResolution.ValueType  # 3
+"""Withdrawn by the household that filed it."""
+Global___ObjectionResolution: _TypeAlias = ObjectionResolution  # noqa: Y015
+
 @_typing.final
 class DisclosureLine(_message.Message):
     """DisclosureLine is one amount in a disclosure."""
@@ -606,6 +654,15 @@ class Objection(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    ANSWER_TIME_FIELD_NUMBER: _builtins.int
+    ANSWERED_LATE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    CLOSING_NOTE_FIELD_NUMBER: _builtins.int
+    CLOSED_BY_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}/objections/{id}`."""
     kind: Global___ObjectionKind.ValueType
@@ -614,12 +671,25 @@ class Objection(_message.Message):
     text: _builtins.str
     household_path: _builtins.str
     overdue: _builtins.bool
+    """Not answered, and the deadline has passed."""
+    state: Global___ObjectionState.ValueType
+    answer: _builtins.str
+    answered_by: _builtins.str
+    answered_late: _builtins.bool
+    """Answered after the deadline."""
+    resolution: Global___ObjectionResolution.ValueType
+    closing_note: _builtins.str
+    closed_by: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """15 days after filing."""
 
+    @_builtins.property
+    def answer_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -631,14 +701,132 @@ class Objection(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
         overdue: _builtins.bool = ...,
+        state: Global___ObjectionState.ValueType = ...,
+        answer: _builtins.str = ...,
+        answered_by: _builtins.str = ...,
+        answer_time: _timestamp_pb2.Timestamp | None = ...,
+        answered_late: _builtins.bool = ...,
+        resolution: Global___ObjectionResolution.ValueType = ...,
+        closing_note: _builtins.str = ...,
+        closed_by: _builtins.str = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_time", b"answer_time", "close_time", b"close_time", "create_time", b"create_time", "deadline", b"deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "create_time", b"create_time", "deadline", b"deadline", "household_path", b"household_path", "kind", b"kind", "name", b"name", "overdue", b"overdue", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "answer", b"answer", "answer_time", b"answer_time", "answered_by", b"answered_by", "answered_late", b"answered_late", "close_time", b"close_time", "closed_by", b"closed_by", "closing_note", b"closing_note", "create_time", b"create_time", "deadline", b"deadline", "household_path", b"household_path", "kind", b"kind", "name", b"name", "overdue", b"overdue", "resolution", b"resolution", "state", b"state", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Objection: _TypeAlias = Objection  # noqa: Y015
+
+@_typing.final
+class AnswerObjectionRequest(_message.Message):
+    """AnswerObjectionRequest answers an objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Objection name."""
+    answer: _builtins.str
+    """Required; up to 2,000 characters."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        answer: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerObjectionRequest: _TypeAlias = AnswerObjectionRequest  # noqa: Y015
+
+@_typing.final
+class AnswerObjectionResponse(_message.Message):
+    """AnswerObjectionResponse carries the objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def objection(self) -> Global___Objection: ...
+    def __init__(
+        self,
+        *,
+        objection: Global___Objection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerObjectionResponse: _TypeAlias = AnswerObjectionResponse  # noqa: Y015
+
+@_typing.final
+class CloseObjectionRequest(_message.Message):
+    """CloseObjectionRequest closes an objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Objection name."""
+    resolution: Global___ObjectionResolution.ValueType
+    note: _builtins.str
+    """Why, what was corrected; up to 2,000 characters."""
+    household_path: _builtins.str
+    """A resident withdrawing their own objection: their household (as filed)."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        resolution: Global___ObjectionResolution.ValueType = ...,
+        note: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_path", b"household_path", "name", b"name", "note", b"note", "request_id", b"request_id", "resolution", b"resolution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseObjectionRequest: _TypeAlias = CloseObjectionRequest  # noqa: Y015
+
+@_typing.final
+class CloseObjectionResponse(_message.Message):
+    """CloseObjectionResponse carries the closed objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def objection(self) -> Global___Objection: ...
+    def __init__(
+        self,
+        *,
+        objection: Global___Objection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseObjectionResponse: _TypeAlias = CloseObjectionResponse  # noqa: Y015
 
 @_typing.final
 class FileObjectionRequest(_message.Message):

@@ -76,6 +76,16 @@ class DisclosureServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.FromString,
                 _registered_method=True)
+        self.AnswerObjection = channel.unary_unary(
+                '/linli.governance.v1.DisclosureService/AnswerObjection',
+                request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.FromString,
+                _registered_method=True)
+        self.CloseObjection = channel.unary_unary(
+                '/linli.governance.v1.DisclosureService/CloseObjection',
+                request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.FromString,
+                _registered_method=True)
 
 
 class DisclosureServiceServicer:
@@ -138,6 +148,21 @@ class DisclosureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnswerObjection(self, request, context):
+        """AnswerObjection records the trustee's (or the committee's) answer to an objection, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseObjection(self, request, context):
+        """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+        or an officer once answered, or withdrawn by the household that filed it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisclosureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +195,16 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
                     servicer.ListObjections,
                     request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.SerializeToString,
+            ),
+            'AnswerObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerObjection,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.SerializeToString,
+            ),
+            'CloseObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseObjection,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +381,60 @@ class DisclosureService:
             '/linli.governance.v1.DisclosureService/ListObjections',
             linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.DisclosureService/AnswerObjection',
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.DisclosureService/CloseObjection',
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,12 @@ class DisclosureServiceStub:
     """
     ListObjections: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]
     """ListObjections lists a disclosure's objections."""
+    AnswerObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.AnswerObjectionRequest, _disclosure_pb2.AnswerObjectionResponse]
+    """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+    CloseObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.CloseObjectionRequest, _disclosure_pb2.CloseObjectionResponse]
+    """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+    or an officer once answered, or withdrawn by the household that filed it.
+    """
 
 @_typing.type_check_only
 class DisclosureServiceAsyncStub(DisclosureServiceStub):
@@ -97,6 +103,12 @@ class DisclosureServiceAsyncStub(DisclosureServiceStub):
     """
     ListObjections: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]  # type: ignore[assignment]
     """ListObjections lists a disclosure's objections."""
+    AnswerObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.AnswerObjectionRequest, _disclosure_pb2.AnswerObjectionResponse]  # type: ignore[assignment]
+    """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+    CloseObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.CloseObjectionRequest, _disclosure_pb2.CloseObjectionResponse]  # type: ignore[assignment]
+    """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+    or an officer once answered, or withdrawn by the household that filed it.
+    """
 
 class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
@@ -165,5 +177,23 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.ListObjectionsResponse, _abc.Awaitable[_disclosure_pb2.ListObjectionsResponse]]:
         """ListObjections lists a disclosure's objections."""
+
+    @_abc_1.abstractmethod
+    def AnswerObjection(
+        self,
+        request: _disclosure_pb2.AnswerObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_disclosure_pb2.AnswerObjectionResponse, _abc.Awaitable[_disclosure_pb2.AnswerObjectionResponse]]:
+        """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+
+    @_abc_1.abstractmethod
+    def CloseObjection(
+        self,
+        request: _disclosure_pb2.CloseObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_disclosure_pb2.CloseObjectionResponse, _abc.Awaitable[_disclosure_pb2.CloseObjectionResponse]]:
+        """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+        or an officer once answered, or withdrawn by the household that filed it.
+        """
 
 def add_DisclosureServiceServicer_to_server(servicer: DisclosureServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
