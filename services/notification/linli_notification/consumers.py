@@ -105,7 +105,10 @@ class NoticeConsumers:
                      context=dict(compound=disclosure.compound_name, period=disclosure.period,
                                   income=yuan(disclosure.income_fen), expense=yuan(disclosure.expense_fen),
                                   to_fund=yuan(disclosure.to_maintenance_fund_fen),
-                                  fund_balance=yuan(disclosure.maintenance_fund_balance_fen)),
+                                  fund_balance=yuan(disclosure.maintenance_fund_balance_fen),
+                                  # The compound's chain head, published to its residents: whoever
+                                  # keeps it can tell a later deletion or replacement of this disclosure.
+                                  seal=disclosure.seal_hash, sequence=disclosure.sequence),
                      subject_resource=disclosure.disclosure, org_path=disclosure.compound_path)
 
     async def on_help(self, event: Event, session: AsyncSession) -> None:

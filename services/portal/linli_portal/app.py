@@ -23,7 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from linli.governance.v1 import disclosure_pb2, org_pb2
 from linli_portal import compound, dashboard, fmt
 from linli_portal.backends import Backends
-from linli_portal.objections import ObjectionForm
+from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
 from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize, token_of, verify
 from linli_runtime.auth import TokenSigner, normalize_path
 from linli_runtime.errors import InvalidArgument
@@ -139,7 +139,7 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
     async def compound_page(request: Request, path: str, form: ObjectionForm | None = None, status: int = 200,
                             notice: str = "") -> Response:
         view = await compound.load(b, path)
-        form = form or ObjectionForm(account=view.lines[0].account if view.lines else "")
+        form = form or ObjectionForm(account=view.lines[0].account if view.lines else WHOLE)
         return page(request, "compound.html", status, v=view, form=form, notice=notice)
 
     @app.get("/c/{raw_path:path}", response_class=HTMLResponse)
@@ -170,7 +170,7 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
                 raise
             form.errors["form"] = f"未能提交 Not filed: {exc.details()}"
             return page(request, "compound.html", 422, v=view, form=form, notice="")
-        names = {line.account: f"{line.zh} {line.en}" for line in view.lines}
+        names = {WHOLE: WHOLE_NAME, **{line.account: f"{line.zh} {line.en}" for line in view.lines}}
         return page(request, "objection_filed.html", 201, v=view, objection=reply.objection,
                     line_name=names.get(reply.objection.account, reply.objection.account))
 
@@ -181,7 +181,9 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
         return JSONResponse({
             "compound": MessageToDict(view.unit),
             "chain": {"valid": view.chain.valid, "checked": view.chain.checked,
-                      "broken_period": view.chain.broken_period, "reason": view.chain.reason},
+                      "broken_period": view.chain.broken_period, "reason": view.chain.reason,
+                      "published_head_seal_hash": view.chain.head_seal,
+                      "published_head_period": view.chain.head_period},
             "disclosures": [MessageToDict(d) for d in view.disclosures],
             "budget": MessageToDict(view.budget) if view.budget else None,
         })

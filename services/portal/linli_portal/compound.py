@@ -42,12 +42,73 @@ class BudgetRow:
         return f"{100 * self.actual_fen / self.budget_fen:.0f}%" if self.budget_fen else "—"
 
 
+FUND_KINDS = {
+    disclosure_pb2.FUND_MOVEMENT_KIND_ALLOCATION: ("结余转入", "Surplus share in"),
+    disclosure_pb2.FUND_MOVEMENT_KIND_USE: ("按业主表决支出", "Spent under an owners' vote"),
+    disclosure_pb2.FUND_MOVEMENT_KIND_REVERSAL: ("支出冲回", "Spending reversed"),
+}
+
+
+@dataclass
+class FundMove:
+    """One movement of the maintenance fund in the latest disclosure."""
+
+    transfer: str
+    zh: str
+    en: str
+    amount_fen: int
+    vote: str  # the vote's id (the last segment of its name), "" when none
+    memo: str
+
+    @property
+    def amount(self) -> str:
+        return yuan(self.amount_fen)
+
+
+def fund_moves(d: disclosure_pb2.Disclosure) -> list[FundMove]:
+    return [FundMove(m.transfer, *FUND_KINDS.get(m.kind, ("", "")), m.amount_fen,
+                     m.owners_decision.rsplit("/", 1)[-1] if m.owners_decision else "", m.memo)
+            for m in d.fund_movements]
+
+
 @dataclass
 class Chain:
     valid: bool
     checked: int
     broken_period: str = ""
     reason: str = ""
+    # The head published outside the database that the chain was held against ("" unchecked).
+    head_seal: str = ""
+    head_period: str = ""
+
+
+KIND_NAMES = {
+    "income": ("收入", "Income"),
+    "expense": ("支出", "Expense"),
+    "fund_allocation": ("转入维修基金", "To the fund"),
+    "fund_use": ("维修基金支出", "From the fund"),
+    "remuneration": ("受托人酬金", "Trustee's pay"),
+    "reversal": ("冲正", "Reversal"),
+}
+
+
+@dataclass
+class SealedLine:
+    """One transfer the latest disclosure seals, as residents read it."""
+
+    transfer: str
+    zh: str
+    en: str
+    account_zh: str
+    account_en: str
+    counterparty: str
+    amount_fen: int
+    posted: str
+    voucher: str  # the voucher's SHA-256
+
+    @property
+    def amount(self) -> str:
+        return yuan(self.amount_fen)
 
 
 @dataclass
@@ -62,6 +123,8 @@ class CompoundView:
     income: list[Line] = field(default_factory=list)
     expenses: list[Line] = field(default_factory=list)
     budget_rows: list[BudgetRow] = field(default_factory=list)
+    fund_moves: list[FundMove] = field(default_factory=list)
+    sealed_lines: list[SealedLine] = field(default_factory=list)
 
     @property
     def latest(self) -> disclosure_pb2.Disclosure | None:
@@ -84,6 +147,20 @@ class CompoundView:
                   for d in self.disclosures]
         desc = "; ".join(f"{d.period}: {yuan(d.maintenance_fund_balance_fen)}" for d in self.disclosures)
         return charts.columns(points, title="维修基金余额 Maintenance fund balance by period", desc=desc)
+
+
+async def _none() -> None:
+    return None
+
+
+def sealed_lines(d: disclosure_pb2.Disclosure, titles: dict[str, str]) -> list[SealedLine]:
+    found = []
+    for t in d.transfers:
+        spent = t.debit_account if t.debit_account.startswith(("expense:", "fund_use:")) else t.credit_account
+        account = t.credit_account if t.kind == "income" else spent
+        found.append(SealedLine(t.transfer, *KIND_NAMES.get(t.kind, (t.kind, t.kind)), *account_names(account, titles),
+                                t.counterparty, t.amount_fen, datetime_text(t.post_time), t.voucher_sha256))
+    return found
 
 
 def compound_name(path: str) -> str:
@@ -150,15 +227,23 @@ async def load(b: Backends, path: str) -> CompoundView:
     )
     latest = disclosures[-1] if disclosures else None
     year = int(latest.period[:4]) if latest else 0
-    budget = await _budget(b, path, year) if year else None
+    budget, full = await asyncio.gather(
+        _budget(b, path, year) if year else _none(),
+        b.disclosures.GetDisclosure(disclosure_pb2.GetDisclosureRequest(name=latest.name)) if latest else _none(),
+    )
     chain = Chain(verdict.valid, verdict.checked, verdict.broken_disclosure.rsplit("/", 1)[-1] if
-                  verdict.broken_disclosure else "", verdict.reason)
+                  verdict.broken_disclosure else "", verdict.reason,
+                  verdict.published_head_seal_hash if verdict.head_checked else "", verdict.published_head_period)
     view = CompoundView(path, unit, ancestors, disclosures, budget, chain, homes)
     titles = {line.code: line.title for line in budget.lines} if budget else {}
     if latest is not None:
         view.income = [Line(x.account, *account_names(x.account), x.amount_fen) for x in latest.income]
         view.expenses = [Line(x.account, *account_names(x.account, titles), x.amount_fen, x.budget_fen,
                               x.year_actual_fen) for x in latest.expenses]
+    if latest is not None:
+        view.fund_moves = fund_moves(latest)
+    if full is not None:
+        view.sealed_lines = sealed_lines(full.disclosure, titles)
     if budget is not None:
         view.budget_rows = [BudgetRow(line.code, *account_names(f"expense:{line.code}", titles), line.amount_fen,
                                       line.actual_fen) for line in budget.lines]

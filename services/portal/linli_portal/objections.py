@@ -14,6 +14,10 @@ KINDS = {"objection": disclosure_pb2.OBJECTION_KIND_OBJECTION, "inspection": dis
 MAX_TEXT = 2000
 MIN_TEXT = 4
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+# The form's choice for an objection to the disclosure as a whole (no line named): a month that
+# shows nothing can still be wrong ("we paid our fees, where are they?").
+WHOLE = ""
+WHOLE_NAME = "整份公示 The disclosure as a whole"
 
 
 @dataclass
@@ -27,7 +31,7 @@ class ObjectionForm:
 
     def validate(self, accounts: set[str], households: set[str]) -> bool:
         self.text = self.text.strip()
-        if self.account not in accounts:
+        if self.account != WHOLE and self.account not in accounts:
             self.errors["account"] = "请选择公示中的一项 Choose a line of the disclosure"
         if self.kind not in KINDS:
             self.errors["kind"] = "请选择“提出异议”或“申请查阅凭证” Choose an objection or an inspection request"

@@ -72,7 +72,9 @@ class ServiceAccess:
 
 ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
     ServiceAccess("trust-governance", "governance", ("GOVERNANCE",),
-                  # The register of disclosure-chain heads (trust-governance's chain_heads).
+                  # The register of disclosure-chain heads (trust-governance's chain_heads), kept
+                  # by its consumer of its own governance.disclosure.published.
+                  consumers=(("GOVERNANCE", "governance-chain-heads"),),
                   kv_buckets=("LINLI_DISCLOSURE_HEADS",)),
     ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION"),
                   consumers=(("NOTIFICATION", "points-help-request-credits"),)),

@@ -6,9 +6,18 @@ a compound always sum to zero. Balances are debits minus credits: `cash:operatin
 `cash:maintenance_fund` are positive when money is there, `income:*` accounts grow negative,
 `expense:*` accounts positive. Transfers are never edited: a mistake is undone by a reversal.
 
-Spending above the compound's threshold is stored PENDING and touches no balance until both the
-owners' committee and the supervisor approve; the second approval posts it, once (the transfer
-row is locked while it changes state). Cash accounts never go below zero — the operating account
+The maintenance fund (`cash:maintenance_fund`) is real money: the period close moves the
+surplus share into it (disclosures.py), and it is spent only by `spend_fund`, under a passed
+USE_MAINTENANCE_FUND owners' vote that carries the amount and the purpose, by a transfer citing
+the vote (`fund_use:maintenance` ← `cash:maintenance_fund`). Fund uses are not expenses of the
+operating budget: they never reduce a period's surplus.
+
+Budgets bind: spending is booked against a line of the year's budget, and only once an owners'
+vote has APPROVED that budget. Spending above the compound's threshold is stored PENDING and
+touches no balance until both the owners' committee and the supervisor approve; spending that
+would take its line beyond the line's budget (posted and pending spending of the year included)
+waits for the owners' committee (as well). The last approval a transfer needs posts it, once
+(the transfer row is locked while it changes state). Cash accounts never go below zero — the operating account
 may, only with a passed owners' vote recorded on the transfer.
 
 Reads (`get_settings`, `get_transfer`, `list_transfers`, `balances`, `get_budget`) open their
@@ -31,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, vote_pb2
-from linli_governance import names
+from linli_governance import names, vouchers
 from linli_governance.periods import local_year
 from linli_governance.tables import (
     ACCOUNT_SETTINGS,
@@ -54,6 +63,7 @@ from linli_runtime.models import typed, typed_all
 
 OPERATING = "cash:operating"
 FUND = "cash:maintenance_fund"
+FUND_USE = "fund_use:maintenance"
 CASH_ACCOUNTS = (OPERATING, FUND)
 DEFAULT_THRESHOLD_FEN = 500_000  # 5,000 yuan
 DEFAULT_SURPLUS_SHARE_BP = 3_000  # 30 %
@@ -66,6 +76,9 @@ FIRST_BUDGET_YEAR, LAST_BUDGET_YEAR = 2000, 2100
 K = account_pb2.TransferKind
 S = account_pb2.TransferState
 PARTIES = (account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE, account_pb2.APPROVAL_PARTY_SUPERVISOR)
+# A transfer's required approvals, stored as bits (Transfer.required_approvals).
+PARTY_BITS = {account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE: 1, account_pb2.APPROVAL_PARTY_SUPERVISOR: 2}
+BOTH_PARTIES = 3
 INCOME_ACCOUNTS = {
     account_pb2.INCOME_CATEGORY_PROPERTY_FEES: "income:property_fees",
     account_pb2.INCOME_CATEGORY_PARKING: "income:parking",
@@ -78,7 +91,8 @@ INCOME_CATEGORIES = "PROPERTY_FEES, PARKING, ADVERTISING, EBIKE_CHARGING or OTHE
 
 @dataclass(frozen=True)
 class Voucher:
-    """The file an expense rests on (an invoice, a receipt) and its SHA-256."""
+    """The file an expense rests on (an invoice, a receipt): its SHA-256, a voucher the compound
+    holds (vouchers.py), and how the bookkeeper refers to it ("" for the voucher's name)."""
 
     file_ref: str
     sha256: str
@@ -163,6 +177,50 @@ def validate_budget(year: int, lines: Sequence[NewBudgetLine]) -> None:
             raise InvalidArgument.field(f"lines[{i}].amount_fen", "must not be negative")
 
 
+def parties_of(bits: int) -> list[int]:
+    """The approving parties a transfer waits for, in party order."""
+    return [party for party in PARTIES if bits & PARTY_BITS[party]]
+
+
+def over_budget(line_budget_fen: int, committed_fen: int, amount: int) -> int:
+    """How far beyond its budget an expense takes its line, given what the year has already
+    spent or proposed on it (0 within budget)."""
+    return max(0, committed_fen + amount - line_budget_fen) if amount > 0 else 0
+
+
+def approvals_needed(amount: int, threshold_fen: int, over_budget_fen: int) -> int:
+    """Who must approve before an expense posts (bits of PARTY_BITS): both parties above the
+    threshold; the owners' committee for an overspend of the line (the budget was the owners'
+    decision, so going beyond it is theirs to allow); nobody otherwise."""
+    needed = BOTH_PARTIES if amount > threshold_fen else 0
+    if over_budget_fen > 0:
+        needed |= PARTY_BITS[account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE]
+    return needed
+
+
+def check_budget_approved(budget: Budget | None, compound_path: str, year: int) -> None:
+    """Spending needs the year's budget, approved by an owners' vote."""
+    if budget is None:
+        raise FailedPrecondition(
+            f"the compound has no budget for {year}; spending needs a budget line", reason="NO_BUDGET"
+        )
+    if budget.state != account_pb2.BUDGET_STATE_APPROVED:
+        raise FailedPrecondition(
+            f"{names.budget_name(compound_path, year)} is a draft: spending needs the budget approved by an "
+            "owners' BUDGET vote first",
+            reason="BUDGET_NOT_APPROVED",
+        )
+
+
+def check_party_needed(transfer: Transfer, party: int) -> None:
+    if party not in parties_of(transfer.required_approvals):
+        raise FailedPrecondition(
+            f"this transfer does not wait for {account_pb2.ApprovalParty.Name(cast(Any, party))}; it waits for "
+            + ", ".join(account_pb2.ApprovalParty.Name(cast(Any, p)) for p in parties_of(transfer.required_approvals)),
+            reason="APPROVAL_NOT_NEEDED",
+        )
+
+
 def lapsed(created_at: datetime, when: datetime) -> bool:
     return when >= times.as_utc(created_at) + PENDING_LIFETIME
 
@@ -181,6 +239,13 @@ def check_decidable(transfer: Transfer, when: datetime) -> None:
 def check_reversible(transfer: Transfer) -> None:
     if transfer.state != S.TRANSFER_STATE_POSTED:
         raise FailedPrecondition("only a posted transfer can be reversed", reason="NOT_POSTED")
+    if transfer.kind in (K.TRANSFER_KIND_FUND_ALLOCATION, K.TRANSFER_KIND_REMUNERATION):
+        # Reversing the fund's allocation would take money out of the fund without a vote.
+        raise FailedPrecondition(
+            "a period close's own postings (the fund's share, the trustee's pay) are part of its sealed disclosure "
+            "and are not reversed; money leaves the fund only under a USE_MAINTENANCE_FUND vote",
+            reason="CLOSE_POSTING_NOT_REVERSIBLE",
+        )
     if transfer.kind == K.TRANSFER_KIND_REVERSAL:
         raise FailedPrecondition(
             "a reversal is not reversed again; post a new transfer instead", reason="REVERSAL_OF_REVERSAL"
@@ -280,9 +345,13 @@ async def _move(
     result = await conn.execute(ACCOUNTS.update().where(guard).values(balance_fen=ACCOUNTS.c.balance_fen - amount))
     if result.rowcount != 1:
         balance = await balance_of(conn, compound_path, credit)
+        rule = (
+            "the maintenance fund never goes below zero"
+            if credit == FUND
+            else "the operating account may go below zero only with a passed SPENDING_APPROVAL vote (owners_decision)"
+        )
         raise FailedPrecondition(
-            f"{credit} holds {balance} fen, less than {amount} fen; the operating account may go below zero "
-            "only with a passed owners' vote (owners_decision)",
+            f"{credit} holds {balance} fen, less than {amount} fen; {rule}",
             reason="INSUFFICIENT_FUNDS",
             metadata={"account": credit, "balance_fen": str(balance), "amount_fen": str(amount)},
         )
@@ -338,7 +407,14 @@ async def post_transfer(
 
 
 async def record_income(
-    session: AsyncSession, compound_path: str, category: int, amount: int, memo: str, *, when: datetime
+    session: AsyncSession,
+    compound_path: str,
+    category: int,
+    amount: int,
+    memo: str,
+    *,
+    when: datetime,
+    counterparty: str = "",
 ) -> TransferView:
     account = income_account(category)
     conn = await session.connection()
@@ -352,21 +428,31 @@ async def record_income(
         amount=amount,
         when=when,
         memo=memo,
+        counterparty=counterparty,
     )
     return await transfer_view(conn, compound_path, tid)
 
 
-async def check_owners_decision(conn: AsyncConnection, compound_path: str, decision: str) -> None:
-    """A decision is a closed, passed vote of the same compound on spending."""
+async def passed_decision(conn: AsyncConnection, compound_path: str, decision: str, matter: int) -> Vote:
+    """A closed, passed vote of the same compound on `matter`, locked (spending under it is
+    decided one at a time)."""
     vote_compound, vote_id = names.parse_compound_child("owners_decision", decision, names.VOTES)
-    row = (await conn.execute(select(VOTES).where(VOTES.c.vote_id == vote_id))).first()
+    row = (await conn.execute(select(VOTES).where(VOTES.c.vote_id == vote_id).with_for_update())).first()
     vote = typed(Vote, row) if row is not None else None
     if vote is None or vote_compound != compound_path or vote.compound_path != compound_path:
         raise NotFound(f"owners' decision {decision} does not exist in this compound", reason="VOTE_NOT_FOUND")
     if not vote.closed or vote.outcome != vote_pb2.VOTE_OUTCOME_PASSED:
         raise FailedPrecondition(f"vote {decision} has not passed", reason="DECISION_NOT_PASSED")
-    if vote.matter not in (vote_pb2.VOTE_MATTER_SPENDING_APPROVAL, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND):
-        raise FailedPrecondition(f"vote {decision} did not decide on spending", reason="DECISION_WRONG_MATTER")
+    if vote.matter != matter:
+        wanted = vote_pb2.VoteMatter.Name(cast(Any, matter)).removeprefix("VOTE_MATTER_")
+        raise FailedPrecondition(f"vote {decision} is not a {wanted} vote", reason="DECISION_WRONG_MATTER")
+    return vote
+
+
+async def check_owners_decision(conn: AsyncConnection, compound_path: str, decision: str) -> None:
+    """A decision that lets the operating account go below zero is a closed, passed
+    SPENDING_APPROVAL vote of the same compound, used once."""
+    await passed_decision(conn, compound_path, decision, vote_pb2.VOTE_MATTER_SPENDING_APPROVAL)
     # One decision allows one expense, not an open line of credit.
     used = (
         await conn.execute(
@@ -392,22 +478,22 @@ async def record_expense(
     voucher: Voucher,
     owners_decision: str,
     when: datetime,
+    counterparty: str,
     project_id: str = "",
 ) -> TransferView:
     conn = await session.connection()
     settings = await require_settings(conn, compound_path)
     year = local_year(when)
-    if (
+    # The budget row is locked: expenses on one compound's budget are weighed one at a time.
+    budget_row = (
         await conn.execute(
-            select(BUDGETS.c.state).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year)
+            select(BUDGETS).where(BUDGETS.c.compound_path == compound_path, BUDGETS.c.year == year).with_for_update()
         )
-    ).first() is None:
-        raise FailedPrecondition(
-            f"the compound has no budget for {year}; spending needs a budget line", reason="NO_BUDGET"
-        )
+    ).first()
+    check_budget_approved(typed(Budget, budget_row) if budget_row is not None else None, compound_path, year)
     line = (
         await conn.execute(
-            select(BUDGET_LINES.c.code).where(
+            select(BUDGET_LINES.c.amount_fen).where(
                 BUDGET_LINES.c.compound_path == compound_path,
                 BUDGET_LINES.c.year == year,
                 BUDGET_LINES.c.code == budget_line,
@@ -416,6 +502,12 @@ async def record_expense(
     ).first()
     if line is None:
         raise InvalidArgument.field("budget_line", f"{budget_line!r} is not a line of the {year} budget")
+    await vouchers.require_uploaded(conn, compound_path, voucher.sha256)
+    committed = (await year_actuals(conn, compound_path, year)).get(budget_line, 0) + await _pending_on_line(
+        conn, compound_path, budget_line, year, when
+    )
+    overspend = over_budget(int(line.amount_fen), committed, amount)
+    needed = approvals_needed(amount, settings.approval_threshold_fen, overspend)
     if owners_decision:
         await check_owners_decision(conn, compound_path, owners_decision)
     if project_id:
@@ -427,12 +519,15 @@ async def record_expense(
         "project": project_id or None,
         "budget_line": budget_line,
         "memo": memo,
-        "voucher_ref": voucher.file_ref,
+        "voucher_ref": voucher.file_ref or names.voucher_name(compound_path, voucher.sha256),
         "voucher_sha256": voucher.sha256,
         "owners_decision": owners_decision,
+        "counterparty": counterparty,
+        "over_budget_fen": overspend,
+        "required_approvals": needed,
     }
     debit = expense_account(budget_line)
-    if amount > settings.approval_threshold_fen:
+    if needed:
         tid = await _insert_transfer(
             conn,
             compound_path,
@@ -457,6 +552,88 @@ async def record_expense(
             **values,
         )
     return await transfer_view(conn, compound_path, tid)
+
+
+def fund_use_left(vote: Vote, used_fen: int) -> int:
+    """What a USE_MAINTENANCE_FUND decision still allows after `used_fen` was paid under it."""
+    return max(0, vote.amount_fen - used_fen)
+
+
+async def fund_used(conn: AsyncConnection, decision: str) -> int:
+    """What has been paid from the fund under a decision: its fund uses, less those reversed."""
+    used = (
+        await conn.execute(
+            select(func.coalesce(func.sum(TRANSFERS.c.amount_fen), 0)).where(
+                TRANSFERS.c.owners_decision == decision,
+                TRANSFERS.c.kind == K.TRANSFER_KIND_FUND_USE,
+                TRANSFERS.c.state == S.TRANSFER_STATE_POSTED,
+                TRANSFERS.c.reversed_by.is_(None),
+            )
+        )
+    ).scalar_one()
+    return int(used)
+
+
+async def spend_fund(
+    session: AsyncSession,
+    compound_path: str,
+    *,
+    owners_decision: str,
+    amount: int,
+    memo: str,
+    voucher: Voucher,
+    when: datetime,
+    counterparty: str,
+) -> TransferView:
+    """Pay from the maintenance fund under a passed USE_MAINTENANCE_FUND vote: the payments citing
+    the vote stay within its amount, the fund never goes below zero, the transfer names the vote
+    and (unless told otherwise) its purpose."""
+    conn = await session.connection()
+    await require_settings(conn, compound_path)
+    await vouchers.require_uploaded(conn, compound_path, voucher.sha256)
+    vote = await passed_decision(conn, compound_path, owners_decision, vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND)
+    used = await fund_used(conn, owners_decision)
+    left = fund_use_left(vote, used)
+    if amount > left:
+        raise FailedPrecondition(
+            f"vote {owners_decision} allows {vote.amount_fen} fen from the fund; {used} fen are paid under it, "
+            f"so at most {left} fen more",
+            reason="DECISION_AMOUNT_EXCEEDED",
+            metadata={"allowed_fen": str(vote.amount_fen), "used_fen": str(used), "left_fen": str(left)},
+        )
+    tid = await post_transfer(
+        session,
+        compound_path,
+        kind=K.TRANSFER_KIND_FUND_USE,
+        debit=FUND_USE,
+        credit=FUND,
+        amount=amount,
+        when=when,
+        memo=memo or vote.purpose,
+        voucher_ref=voucher.file_ref or names.voucher_name(compound_path, voucher.sha256),
+        voucher_sha256=voucher.sha256,
+        owners_decision=owners_decision,
+        counterparty=counterparty,
+    )
+    return await transfer_view(conn, compound_path, tid)
+
+
+async def _pending_on_line(conn: AsyncConnection, compound_path: str, line: str, year: int, when: datetime) -> int:
+    """Expenses on a budget line proposed in the year and still waiting (not lapsed)."""
+    start, end = times.year_bounds(year)
+    pending = (
+        await conn.execute(
+            select(func.coalesce(func.sum(TRANSFERS.c.amount_fen), 0)).where(
+                TRANSFERS.c.compound_path == compound_path,
+                TRANSFERS.c.state == S.TRANSFER_STATE_PENDING,
+                TRANSFERS.c.budget_line == line,
+                TRANSFERS.c.created_at >= start,
+                TRANSFERS.c.created_at < end,
+                TRANSFERS.c.created_at > when - PENDING_LIFETIME,
+            )
+        )
+    ).scalar_one()
+    return int(pending)
 
 
 async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_id: str) -> Transfer:
@@ -492,6 +669,7 @@ async def approve(
     conn = await session.connection()
     transfer = await _locked_transfer(conn, compound_path, transfer_id)
     check_decidable(transfer, when)
+    check_party_needed(transfer, party)
     given = set((await conn.execute(select(APPROVALS.c.party).where(APPROVALS.c.transfer_id == transfer_id))).scalars())
     if party in given:
         raise AlreadyExists(
@@ -501,7 +679,7 @@ async def approve(
     await conn.execute(
         APPROVALS.insert().values(transfer_id=transfer_id, party=party, approved_by=approver, approved_at=when)
     )
-    if given | {party} >= set(PARTIES):
+    if given | {party} >= set(parties_of(transfer.required_approvals)):
         await _move(
             conn,
             compound_path,
@@ -524,6 +702,7 @@ async def reject(
     conn = await session.connection()
     transfer = await _locked_transfer(conn, compound_path, transfer_id)
     check_decidable(transfer, when)
+    check_party_needed(transfer, party)
     party_name = account_pb2.ApprovalParty.Name(cast(Any, party))
     memo = f"{transfer.memo}\n[voided by {party_name} ({who}): {reason}]".strip()
     await conn.execute(
@@ -552,6 +731,7 @@ async def reverse(
         memo=reason,
         reverses=transfer_id,
         project=original.project,
+        counterparty=original.counterparty,
         allow_negative_operating=bool(original.owners_decision),
     )
     await conn.execute(TRANSFERS.update().where(TRANSFERS.c.transfer_id == transfer_id).values(reversed_by=new_id))

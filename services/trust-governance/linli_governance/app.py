@@ -21,30 +21,41 @@ from linli.governance.v1 import (
     vote_pb2,
     vote_pb2_grpc,
 )
-from linli_governance import consumers
+from linli_governance import consumers, votes
 from linli_governance.api.account import TrustAccountServicer
 from linli_governance.api.bodies import GovernanceBodyServicer, ProjectServicer
 from linli_governance.api.disclosure import DisclosureServicer
 from linli_governance.api.org import OrgServicer, RolloutServicer
 from linli_governance.api.vote import VoteServicer
+from linli_governance.chain_heads import HeadKeeper, HeadRegister, JetStreamHeadRegister
 from linli_governance.demo import seed_demo_data
 from linli_governance.settings import GovernanceSettings
+from linli_governance.vouchers import make_store
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import GOVERNANCE
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
+from linli_runtime.tasks import PeriodicTask
 
 NAME = "trust-governance"
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 
 
 class GovernanceApp(ServiceApp):
-    """The ServiceApp with the seven governance services mounted. No background loop yet: a
-    pending expense lapses when it is next decided on or at the period close."""
+    """The ServiceApp with the seven governance services mounted, the voucher store, and the
+    register of published chain heads kept by a consumer of the service's own
+    `governance.disclosure.published` events. A pending expense lapses when it is next decided on
+    or at the period close."""
 
-    def __init__(self, settings: ServiceSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, clock: Clock | None = None, heads: HeadRegister | None = None
+    ) -> None:
+        settings = settings if isinstance(settings, GovernanceSettings) else GovernanceSettings(**settings.model_dump())
         super().__init__(NAME, settings, migrations=[MIGRATIONS], streams=[GOVERNANCE], clock=clock)
+        self.governance_settings = settings
+        self.vouchers = make_store(settings)
+        self.heads: HeadRegister = heads or JetStreamHeadRegister(self.bus)
         self.add_service(
             org_pb2_grpc.add_OrgServiceServicer_to_server,
             OrgServicer(self),
@@ -80,10 +91,28 @@ class GovernanceApp(ServiceApp):
             ProjectServicer(self),
             project_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name,
         )
-        for spec in consumers.specs():
+        for spec in consumers.specs(HeadKeeper(self.heads)):
             self.add_consumer(spec)
+        # Votes open and close on their schedule by this clock; 0 turns the loop off (tests run
+        # its passes themselves with a ManualClock).
+        self.vote_schedule = PeriodicTask(
+            "governance-vote-schedule",
+            lambda: votes.run_schedule(self.db, self.clock.now()),
+            interval=settings.vote_schedule_interval or 1.0,
+        )
         if settings.demo_data:
             self.on_start(seed_demo_data)
+
+
+    async def start(self) -> int:
+        port = await super().start()
+        if self.governance_settings.vote_schedule_interval > 0:
+            self.vote_schedule.start()
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.vote_schedule.stop()
+        await super().stop(grace)
 
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> GovernanceApp:

@@ -7,9 +7,20 @@ of the owners take part. A matter then passes with:
 - other matters (using the maintenance fund, budgets, electing the committee, hiring the
   trustee, …): MORE than half of the participating area AND of the participating owners.
 
-Each household is one owner with one ballot (the register has no person-level ownership).
-Abstentions count as participation but not as consent. All comparisons are on integers
-(cross-multiplied), so "exactly 2/3" never depends on floating point.
+Who is an owner, and with what area, is the Supreme People's Court's interpretation on disputes
+over the distinct ownership of buildings (法释〔2009〕7号, amended 2020), arts. 8 and 9, applied by
+`electorate`:
+
+- area (art. 8): every unit's exclusive floor area counts, the developer's unsold units
+  included;
+- owners (art. 9): one unit is one owner — but all the units the developer has not sold, or
+  has sold and not delivered, count together as ONE owner, and one buyer of several units is
+  ONE owner.
+
+So each owner has one ballot that carries the area of all their units. A unit the owners'
+register has no entry for is its own owner. Abstentions count as participation but not as
+consent. All comparisons are on integers (cross-multiplied), so "exactly 2/3" never depends on
+floating point.
 """
 
 from __future__ import annotations
@@ -28,6 +39,48 @@ class Outcome(Enum):
     PASSED = "passed"
     NO_QUORUM = "no_quorum"
     REJECTED = "rejected"
+
+
+DEVELOPER = "developer"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit (household) as the owners' register has it: its area, and its owner's register id
+    ("" when unregistered: the unit is its own owner), or held by the developer."""
+
+    household: str
+    area_dm2: int
+    owner_id: str = ""
+    developer_held: bool = False
+
+
+@dataclass(frozen=True)
+class Voter:
+    """One owner as art. 278 counts them: one ballot, the area of all their units."""
+
+    key: str
+    area_dm2: int
+    households: tuple[str, ...]
+
+
+def owner_key(unit: Unit) -> str:
+    """Whose ballot a unit's area goes with: the developer (all its unsold or undelivered units
+    together), the registered owner, or the unit itself."""
+    if unit.developer_held:
+        return DEVELOPER
+    return f"owner:{unit.owner_id}" if unit.owner_id else unit.household
+
+
+def electorate(units: Iterable[Unit]) -> list[Voter]:
+    """The owners of a compound by the judicial interpretation's arts. 8-9, in key order."""
+    grouped: dict[str, list[Unit]] = {}
+    for unit in units:
+        grouped.setdefault(owner_key(unit), []).append(unit)
+    return [
+        Voter(key, sum(u.area_dm2 for u in held), tuple(sorted(u.household for u in held)))
+        for key, held in sorted(grouped.items())
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Governance bodies: the owners' committee, the trust contract (trustee, remuneration rule,
 service standards, supervisor) and three-party meeting records.
 
-A compound has one current committee and one current contract, each replaced whole; meetings
-are an append-only record. Reads open their own session; the changes are steps of the caller's
-transaction.
+The committee keeps its history: terms (elected, begun, ended, filed with the street office)
+and, within a term, memberships with their start and end — nothing is replaced. A new formation
+date begins a new term and ends the current one; the same formation date changes the current
+term's members (those who leave end today, those who join start today). The contract is one
+current record, replaced whole; meetings are an append-only record. Reads open their own
+session; the changes are steps of the caller's transaction.
 """
 
 from __future__ import annotations
@@ -14,13 +17,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import bodies_pb2, vote_pb2
 from linli_governance import names, org_tree
-from linli_governance.tables import COMMITTEES, CONTRACTS, MEETINGS, VOTES, Committee, Contract, Meeting, Vote
+from linli_governance.periods import local_date
+from linli_governance.tables import (
+    COMMITTEE_MEMBERS,
+    COMMITTEE_TERMS,
+    CONTRACTS,
+    MEETINGS,
+    VOTES,
+    CommitteeMembership,
+    CommitteeTerm,
+    Contract,
+    Meeting,
+    Vote,
+)
 from linli_runtime import fields, paging, times
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -57,12 +72,14 @@ class NewCommittee:
 
 @dataclass(frozen=True)
 class Standard:
-    """A service standard of the contract: what is measured, in which unit, and the target."""
+    """A service standard of the contract: what is measured, in which unit, the target, and on
+    which side of it the standard is met (AT_LEAST unless it says AT_MOST)."""
 
     code: str
     description: str
     unit: str
     target: int
+    direction: int = bodies_pb2.STANDARD_DIRECTION_UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -113,18 +130,23 @@ def validate_committee(c: NewCommittee) -> None:
     start = times.parse_date("committee.formation_date", c.formation_date)
     if times.parse_date("committee.term_end_date", c.term_end_date) <= start:
         raise InvalidArgument.field("committee.term_end_date", "must be after the formation date")
-    if not c.members:
-        raise InvalidArgument.field("committee.members", "a committee has members")
+    validate_members(c.compound_path, c.members)
+
+
+def validate_members(compound_path: str, members: Sequence[Member], field: str = "committee.members") -> None:
+    """Named members in a committee role, of the compound's households, exactly one chairing."""
+    if not members:
+        raise InvalidArgument.field(field, "a committee has members")
     chairs = 0
-    for i, m in enumerate(c.members):
-        _name(m.display_name, f"committee.members[{i}].display_name")
+    for i, m in enumerate(members):
+        _name(m.display_name, f"{field}[{i}].display_name")
         if m.role not in COMMITTEE_ROLES:
-            raise InvalidArgument.field(f"committee.members[{i}].role", "must be CHAIR, VICE_CHAIR or MEMBER")
+            raise InvalidArgument.field(f"{field}[{i}].role", "must be CHAIR, VICE_CHAIR or MEMBER")
         chairs += m.role == bodies_pb2.COMMITTEE_ROLE_CHAIR
-        if m.household_path and not m.household_path.startswith(c.compound_path + "/"):
-            raise InvalidArgument.field(f"committee.members[{i}].household_path", "must be in the compound")
+        if m.household_path and not m.household_path.startswith(compound_path + "/"):
+            raise InvalidArgument.field(f"{field}[{i}].household_path", "must be in the compound")
     if chairs != 1:
-        raise InvalidArgument.field("committee.members", "exactly one member chairs the committee")
+        raise InvalidArgument.field(field, "exactly one member chairs the committee")
 
 
 def validate_contract(c: NewContract) -> None:
@@ -149,6 +171,8 @@ def validate_contract(c: NewContract) -> None:
         _name(s.unit, f"contract.service_standards[{i}].unit", 50)
         if s.target <= 0:
             raise InvalidArgument.field(f"contract.service_standards[{i}].target", "must be a positive measure")
+        if s.direction not in bodies_pb2.StandardDirection.values():
+            raise InvalidArgument.field(f"contract.service_standards[{i}].direction", "must be AT_LEAST or AT_MOST")
 
 
 def validate_meeting(m: NewMeeting) -> None:
@@ -196,7 +220,74 @@ async def passed_vote(conn: AsyncConnection, compound_path: str, name: str, matt
 # -- owners' committee -------------------------------------------------------------------------------
 
 
-async def update_committee(session: AsyncSession, c: NewCommittee) -> Committee:
+@dataclass(frozen=True)
+class TermView:
+    """A committee term and its memberships in the order they began (the current members are
+    those without an end date)."""
+
+    term: CommitteeTerm
+    members: list[CommitteeMembership]
+
+    @property
+    def current_members(self) -> list[CommitteeMembership]:
+        return [m for m in self.members if m.end_date is None]
+
+
+def _key(display_name: str, role: int, household_path: str) -> tuple[str, int, str]:
+    return display_name.strip(), role, household_path
+
+
+def membership_changes(
+    current: Sequence[CommitteeMembership], wanted: Sequence[Member]
+) -> tuple[list[CommitteeMembership], list[Member]]:
+    """Within a term: the memberships that end (not wanted any more, or in another role) and the
+    members who start."""
+    on = {_key(m.display_name, m.role, m.household_path): m for m in current}
+    keys = {_key(m.display_name, m.role, m.household_path) for m in wanted}
+    ending = [m for k, m in on.items() if k not in keys]
+    starting = [m for m in wanted if _key(m.display_name, m.role, m.household_path) not in on]
+    return ending, starting
+
+
+async def _current_term(conn: AsyncConnection, compound_path: str, *, lock: bool = False) -> CommitteeTerm | None:
+    query = select(COMMITTEE_TERMS).where(
+        COMMITTEE_TERMS.c.compound_path == compound_path, COMMITTEE_TERMS.c.ended_date.is_(None)
+    )
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    return typed(CommitteeTerm, row) if row is not None else None
+
+
+async def _term_view(conn: AsyncConnection, term: CommitteeTerm) -> TermView:
+    members = typed_all(
+        CommitteeMembership,
+        await conn.execute(
+            select(COMMITTEE_MEMBERS)
+            .where(COMMITTEE_MEMBERS.c.term_id == term.term_id)
+            .order_by(COMMITTEE_MEMBERS.c.seq)
+        ),
+    )
+    return TermView(term, members)
+
+
+async def _start(conn: AsyncConnection, term_id: str, members: Sequence[Member], date: str) -> None:
+    if members:
+        await conn.execute(
+            COMMITTEE_MEMBERS.insert(),
+            [
+                {
+                    "term_id": term_id,
+                    "display_name": m.display_name.strip(),
+                    "role": m.role,
+                    "household_path": m.household_path,
+                    "start_date": date,
+                    "end_date": None,
+                }
+                for m in members
+            ],
+        )
+
+
+async def update_committee(session: AsyncSession, c: NewCommittee, *, when: datetime) -> TermView:
     validate_committee(c)
     await org_tree.require_compound(session, c.compound_path)
     conn = await session.connection()
@@ -204,32 +295,122 @@ async def update_committee(session: AsyncSession, c: NewCommittee) -> Committee:
         await passed_vote(
             conn, c.compound_path, c.elected_by_vote, vote_pb2.VOTE_MATTER_ELECT_COMMITTEE, "committee.elected_by_vote"
         )
-    await conn.execute(COMMITTEES.delete().where(COMMITTEES.c.compound_path == c.compound_path))
+    current = await _current_term(conn, c.compound_path, lock=True)
+    if current is not None and current.formation_date == c.formation_date:
+        # The same term: its members change, and each change is dated.
+        today = local_date(when)
+        ending, starting = membership_changes((await _term_view(conn, current)).current_members, c.members)
+        if ending:
+            await conn.execute(
+                COMMITTEE_MEMBERS.update()
+                .where(COMMITTEE_MEMBERS.c.seq.in_([m.seq for m in ending]))
+                .values(end_date=max(today, current.formation_date))
+            )
+        await _start(conn, current.term_id, starting, max(today, current.formation_date))
+        await conn.execute(
+            COMMITTEE_TERMS.update()
+            .where(COMMITTEE_TERMS.c.term_id == current.term_id)
+            .values(term_end_date=c.term_end_date, elected_by_vote=c.elected_by_vote or current.elected_by_vote)
+        )
+        return await _term_view(conn, await _require_current(conn, c.compound_path))
+    if current is not None:
+        if c.formation_date < current.formation_date:
+            raise FailedPrecondition(
+                f"the current term began on {current.formation_date}; a new term cannot begin before it",
+                reason="TERM_ORDER",
+            )
+        # A new term: the current one ends the day the new one begins, with its memberships.
+        await conn.execute(
+            COMMITTEE_TERMS.update()
+            .where(COMMITTEE_TERMS.c.term_id == current.term_id)
+            .values(ended_date=c.formation_date)
+        )
+        await conn.execute(
+            COMMITTEE_MEMBERS.update()
+            .where(COMMITTEE_MEMBERS.c.term_id == current.term_id, COMMITTEE_MEMBERS.c.end_date.is_(None))
+            .values(end_date=c.formation_date)
+        )
+    last = (
+        await conn.execute(
+            select(func.coalesce(func.max(COMMITTEE_TERMS.c.number), 0)).where(
+                COMMITTEE_TERMS.c.compound_path == c.compound_path
+            )
+        )
+    ).scalar_one()
+    term_id = uuid.uuid4().hex
     await conn.execute(
-        COMMITTEES.insert().values(
+        COMMITTEE_TERMS.insert().values(
+            term_id=term_id,
             compound_path=c.compound_path,
+            number=int(last) + 1,
             formation_date=c.formation_date,
             term_end_date=c.term_end_date,
-            members=[
-                {"display_name": m.display_name.strip(), "role": m.role, "household_path": m.household_path}
-                for m in c.members
-            ],
             elected_by_vote=c.elected_by_vote,
+            ended_date=None,
+            created_at=when,
         )
     )
-    return await _committee(conn, c.compound_path)
+    await _start(conn, term_id, c.members, c.formation_date)
+    return await _term_view(conn, await _require_current(conn, c.compound_path))
 
 
-async def _committee(conn: AsyncConnection, compound_path: str) -> Committee:
-    row = (await conn.execute(select(COMMITTEES).where(COMMITTEES.c.compound_path == compound_path))).first()
-    if row is None:
+async def _require_current(conn: AsyncConnection, compound_path: str) -> CommitteeTerm:
+    term = await _current_term(conn, compound_path)
+    if term is None:
         raise NotFound(f"compound '{compound_path}' has no owners' committee yet", reason="COMMITTEE_NOT_FOUND")
-    return typed(Committee, row)
+    return term
 
 
-async def get_committee(db: Database, compound_path: str) -> Committee:
+async def file_term(session: AsyncSession, compound_path: str, date: str, reference: str) -> TermView:
+    """Record the current term's filing with the street office (备案)."""
+    times.parse_date("date", date)
+    reference = fields.text("filing_reference", reference, 100, required=True)
+    conn = await session.connection()
+    term = await _require_current(conn, compound_path)
+    if date < term.formation_date:
+        raise InvalidArgument.field("date", f"must not be before the term began ({term.formation_date})")
+    if term.filed_date:
+        raise FailedPrecondition(
+            f"term {term.number} was filed on {term.filed_date} ({term.filing_reference})", reason="TERM_ALREADY_FILED"
+        )
+    await conn.execute(
+        COMMITTEE_TERMS.update()
+        .where(COMMITTEE_TERMS.c.term_id == term.term_id)
+        .values(filed_date=date, filing_reference=reference)
+    )
+    return await _term_view(conn, await _require_current(conn, compound_path))
+
+
+async def has_committee(conn: AsyncConnection, compound_path: str) -> bool:
+    """Whether the compound ever had a committee term."""
+    found = (
+        await conn.execute(select(COMMITTEE_TERMS.c.term_id).where(COMMITTEE_TERMS.c.compound_path == compound_path))
+    ).first()
+    return found is not None
+
+
+async def get_committee(db: Database, compound_path: str) -> TermView:
     async with db.session() as session:
-        return await _committee(await session.connection(), compound_path)
+        conn = await session.connection()
+        return await _term_view(conn, await _require_current(conn, compound_path))
+
+
+async def list_terms(db: Database, compound_path: str, *, page_token: str, size: int) -> tuple[list[TermView], str]:
+    """One page of a compound's terms, newest first, each with all its memberships."""
+    kind = f"ListCommitteeTerms:{compound_path}"
+    before = paging.decode_int_token(kind, page_token)
+    async with db.session() as session:
+        await org_tree.require_compound(session, compound_path)
+        conn = await session.connection()
+        query = select(COMMITTEE_TERMS).where(COMMITTEE_TERMS.c.compound_path == compound_path)
+        if before:
+            query = query.where(COMMITTEE_TERMS.c.number < before)
+        rows = typed_all(
+            CommitteeTerm, await conn.execute(query.order_by(COMMITTEE_TERMS.c.number.desc()).limit(size + 1))
+        )
+        views = [await _term_view(conn, t) for t in rows[:size]]
+    token = paging.encode_token(kind, rows[size - 1].number) if len(rows) > size else ""
+    return views, token
 
 
 # -- trust contract -----------------------------------------------------------------------------------
@@ -254,7 +435,14 @@ async def update_contract(session: AsyncSession, c: NewContract) -> Contract:
             income_share_bp=c.income_share_bp,
             cap_fen=c.cap_fen,
             standards=[
-                {"code": s.code, "description": s.description, "unit": s.unit, "target": s.target} for s in c.standards
+                {
+                    "code": s.code,
+                    "description": s.description,
+                    "unit": s.unit,
+                    "target": s.target,
+                    "direction": s.direction,
+                }
+                for s in c.standards
             ],
             supervisor_name=c.supervisor_name.strip(),
             hired_by_vote=c.hired_by_vote,

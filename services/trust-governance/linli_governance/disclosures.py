@@ -1,10 +1,16 @@
 """Period close and sealed disclosures (公示), and the objections owners file against them.
 
 Closing a period takes every posted transfer not yet disclosed and posted before the period's
-end, pays the trustee by the contract's rule, moves the contract's share of the surplus into the
-maintenance fund, and seals a body computed from those transfers: SHA-256 over the previous seal
-and the canonical JSON. The transfers are stamped with the disclosure's name, so verification
-can recompute every total from the ledger and tell which disclosure no longer matches.
+end, pays the trustee by the contract's rule, moves the compound's share of the surplus into the
+maintenance fund (real money: `cash:maintenance_fund`, spent only under owners' votes, see
+accounts.py), lists the fund's movements of the period (in at the close, out under each vote),
+and seals a body computed from those transfers — every transfer line it summarises, its figures,
+its place in the chain — as SHA-256 over the previous seal and the body's RFC 8785 canonical
+JSON (sealing.py documents the form). The transfers are stamped with the disclosure's name, so
+verification rebuilds every line and total from the ledger and tells which disclosure, which
+transfer and which field no longer match. Each seal is announced on the GOVERNANCE stream
+(`governance.disclosure.published`) and kept in the register of published heads outside the
+database (chain_heads.py): a newest disclosure deleted from the database is found missing.
 
 Reads (`get`, `list_page`, `verify_chain`, `list_objections`) open their own session;
 `close_period` and `file_objection` are steps of the caller's transaction.
@@ -25,9 +31,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
-from linli_governance import accounts, bodies, names, org_tree
+from linli_governance import accounts, bodies, names, org_tree, service_levels
+from linli_governance.chain_heads import HeadRegister, PublishedHead
 from linli_governance.periods import Period, local_year, parse_period
-from linli_governance.sealing import GENESIS, canonical_json, ledger_digest, seal
+from linli_governance.sealing import (
+    FORMAT,
+    GENESIS,
+    canonical_json,
+    is_canonical,
+    ledger_digest,
+    line_difference,
+    seal,
+    sealed_line,
+)
 from linli_governance.tables import (
     ACCOUNT_SETTINGS,
     DISCLOSURES,
@@ -45,6 +61,8 @@ from linli_runtime.events.envelope import EventFactory
 from linli_runtime.models import typed, typed_all
 
 S = account_pb2.TransferState
+OB = disclosure_pb2.ObjectionState
+RES = disclosure_pb2.ObjectionResolution
 OBJECTION_DAYS = 15
 OBJECTION_KINDS = (disclosure_pb2.OBJECTION_KIND_OBJECTION, disclosure_pb2.OBJECTION_KIND_INSPECTION)
 REMUNERATION = "expense:trustee_remuneration"
@@ -60,6 +78,13 @@ LEDGER_KEYS = (
     "transfer_count",
     "ledger_digest",
 )
+# Figures added to sealed bodies later: checked when the body has them (a body sealed before
+# holds none; the seal covers the body, so none can be dropped from a sealed one unnoticed).
+LATER_LEDGER_KEYS = ("fund",)
+FUND_KINDS: dict[int, str] = {
+    account_pb2.TRANSFER_KIND_FUND_ALLOCATION: "allocation",
+    account_pb2.TRANSFER_KIND_FUND_USE: "use",
+}
 
 
 class Posting(Protocol):
@@ -75,23 +100,34 @@ class Posting(Protocol):
     def amount_fen(self) -> int: ...
     @property
     def kind(self) -> int: ...
+    @property
+    def owners_decision(self) -> str: ...
+    @property
+    def memo(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class ChainCheck:
     """The result of checking a compound's disclosures oldest first: how many were looked at,
-    and the first that no longer holds (with why) when one does not."""
+    the first that no longer holds (with why) when one does not, and the published head it was
+    held against (none when the register had none or could not be reached)."""
 
     valid: bool
     checked: int
     broken_disclosure: str = ""
     reason: str = ""
+    head: PublishedHead | None = None
 
 
 @dataclass(frozen=True)
 class ObjectionView:
     objection: Objection
     overdue: bool
+
+    @property
+    def answered_late(self) -> bool:
+        o = self.objection
+        return o.answered_at is not None and times.as_utc(o.answered_at) > times.as_utc(o.deadline)
 
     @property
     def name(self) -> str:
@@ -104,11 +140,26 @@ def content(disclosure: Disclosure) -> dict[str, Any]:
     return body
 
 
+def fund_movement(r: Posting) -> dict[str, Any] | None:
+    """How a transfer moved the maintenance fund (None when it did not touch it)."""
+    if accounts.FUND not in (r.debit_account, r.credit_account):
+        return None
+    signed = r.amount_fen if r.debit_account == accounts.FUND else -r.amount_fen
+    return {
+        "transfer": r.transfer_id,
+        "kind": FUND_KINDS.get(r.kind, "reversal"),
+        "amount_fen": signed,
+        "owners_decision": r.owners_decision,
+        "memo": r.memo,
+    }
+
+
 def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund: int) -> dict[str, Any]:
     """Everything in a disclosure that follows from its transfers alone."""
     income: dict[str, int] = {}
     expense: dict[str, int] = {}
     operating, fund, to_fund = opening_operating, opening_fund, 0
+    movements: list[dict[str, Any]] = []
     for r in rows:
         for account, sign in ((r.debit_account, 1), (r.credit_account, -1)):
             if account.startswith("income:"):
@@ -121,6 +172,8 @@ def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund
                 fund += sign * r.amount_fen
         if r.kind == account_pb2.TRANSFER_KIND_FUND_ALLOCATION:
             to_fund += r.amount_fen
+        if (movement := fund_movement(r)) is not None:
+            movements.append(movement)
     return {
         "income": dict(sorted(income.items())),
         "expenses": dict(sorted(expense.items())),
@@ -129,6 +182,13 @@ def ledger_figures(rows: Sequence[Posting], opening_operating: int, opening_fund
         "to_maintenance_fund_fen": to_fund,
         "operating_balance_fen": operating,
         "maintenance_fund_balance_fen": fund,
+        "fund": {
+            "opening_fen": opening_fund,
+            "in_fen": sum(m["amount_fen"] for m in movements if m["amount_fen"] > 0),
+            "out_fen": -sum(m["amount_fen"] for m in movements if m["amount_fen"] < 0),
+            "closing_fen": fund,
+            "movements": movements,
+        },
         "transfer_count": len(rows),
         "ledger_digest": ledger_digest((r.transfer_id, r.debit_account, r.credit_account, r.amount_fen) for r in rows),
     }
@@ -141,15 +201,44 @@ def surplus_share(figures: dict[str, Any], share_bp: int, available: int) -> int
     return min(max(0, surplus * share_bp // 10_000), available)
 
 
-def check_chain_link(row: Disclosure, previous_seal: str, figures: dict[str, Any]) -> str:
+def check_objection_account(body: dict[str, Any], account: str) -> None:
+    """An objection names a line of the disclosure, or none: "" objects to the disclosure as a
+    whole (what a resident has to say about a month that shows nothing, or about its totals)."""
+    lines = {*body["income"], *body["expenses"]}
+    if account and account not in lines:
+        allowed = ", ".join(sorted(lines)) or "none; leave it empty to object to the disclosure as a whole"
+        raise InvalidArgument.field("account", f"must be a line of the disclosure or empty: {allowed}")
+
+
+def check_chain_link(
+    row: Disclosure,
+    previous_seal: str,
+    figures: dict[str, Any],
+    *,
+    position: int = 1,
+    lines: list[dict[str, Any]] | None = None,
+) -> str:
     """Why one disclosure of a chain no longer holds ("" when it does): its link to the
-    previous seal, its seal over the stored body, its figures against its transfers."""
+    previous seal, its seal over the stored body, its form and place in the chain, every sealed
+    transfer line against the ledger's (`lines`), its figures against its transfers."""
     if row.previous_seal_hash != previous_seal:
         return "chain_mismatch: previous_seal_hash is not the seal of the disclosure before it"
     if seal(previous_seal, row.body) != row.seal_hash:
         return "seal_mismatch: the stored content no longer hashes to its seal"
     body = content(row)
-    differing = [k for k in LEDGER_KEYS if body.get(k) != figures[k]]
+    if body.get("format") == FORMAT:
+        if not is_canonical(row.body):
+            return "format_mismatch: the stored body is not in RFC 8785 canonical form"
+        if body.get("sequence") != position or body.get("previous_seal_hash") != previous_seal:
+            return (
+                f"format_mismatch: the body says it is disclosure {body.get('sequence')} of its chain, not {position}"
+            )
+        transfer, what = line_difference(body.get("lines", []), lines or [])
+        if what:
+            named = names.transfer_name(row.compound_path, transfer) if transfer else "the lines"
+            return f"ledger_mismatch: {named}: {what}"
+    keys = [*LEDGER_KEYS, *(k for k in LATER_LEDGER_KEYS if k in body)]
+    differing = [k for k in keys if body.get(k) != figures[k]]
     if differing:
         return f"ledger_mismatch: {', '.join(differing)} differ from the ledger entries"
     return ""
@@ -213,6 +302,7 @@ async def close_period(
             f"period {label} starts before the end of {chain[-1].period}, already closed", reason="PERIOD_OUT_OF_ORDER"
         )
     previous = chain[-1] if chain else None
+    sequence = len(chain) + 1
     opening = content(previous) if previous else {}
     opening_operating = opening.get("operating_balance_fen", 0)
     opening_fund = opening.get("maintenance_fund_balance_fen", 0)
@@ -244,6 +334,7 @@ async def close_period(
             amount=pay,
             when=when,
             memo=f"{label}: trustee remuneration under the trust contract",
+            counterparty=contract.trustee_name if contract else "",
         )
         await _stamp(conn, tid, name)
         draft = ledger_figures(await _disclosed(conn, name), opening_operating, opening_fund)
@@ -260,7 +351,9 @@ async def close_period(
             memo=f"{label}: {settings.surplus_share_bp / 100:g}% of the surplus to the maintenance fund",
         )
         await _stamp(conn, tid, name)
-    body = ledger_figures(await _disclosed(conn, name), opening_operating, opening_fund)
+    disclosed = await _disclosed(conn, name)
+    body = ledger_figures(disclosed, opening_operating, opening_fund)
+    body["lines"] = [sealed_line(t) for t in disclosed]
 
     year = local_year(period.start)
     actual = await accounts.year_actuals(conn, compound_path, year, until=period.end)
@@ -271,6 +364,9 @@ async def close_period(
         }
         for line in await accounts.budget_lines(conn, compound_path, year)
     }
+    # The contract's service standards against what was measured in the period (sealed with the
+    # books: what the owners paid for, and what they got).
+    body["service_levels"] = await service_levels.for_disclosure(conn, compound_path, label)
     await accounts.void_lapsed(conn, compound_path, when)
     pending = (
         await conn.execute(
@@ -285,7 +381,11 @@ async def close_period(
     ).all()
     body["pending_transfers"] = [names.transfer_name(compound_path, p.transfer_id) for p in pending]
     body["pending_fen"] = sum(p.amount_fen for p in pending)
+    previous_seal = previous.seal_hash if previous else GENESIS
     body.update(
+        format=FORMAT,
+        sequence=sequence,
+        previous_seal_hash=previous_seal,
         compound_path=compound_path,
         period=label,
         period_start=period.start.isoformat(),
@@ -293,7 +393,6 @@ async def close_period(
     )
 
     body_json = canonical_json(body)
-    previous_seal = previous.seal_hash if previous else GENESIS
     seal_hash = seal(previous_seal, body_json)
     await conn.execute(
         DISCLOSURES.insert().values(
@@ -321,6 +420,7 @@ async def close_period(
         maintenance_fund_balance_fen=body["maintenance_fund_balance_fen"],
         seal_hash=seal_hash,
         previous_seal_hash=previous_seal,
+        sequence=sequence,
     )
     await publish_in(session, make_event("governance.disclosure.published", event, compound_path))
     return await _by_name(conn, name)
@@ -350,12 +450,7 @@ async def file_objection(
         raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
     conn = await session.connection()
     disclosure = await _by_name(conn, names.disclosure_name(compound_path, period))
-    body = content(disclosure)
-    lines = {*body["income"], *body["expenses"]}
-    if account not in lines:
-        raise InvalidArgument.field(
-            "account", f"must be a line of the disclosure: {', '.join(sorted(lines)) or 'none'}"
-        )
+    check_objection_account(content(disclosure), account)
     objection_id = uuid.uuid4().hex
     await conn.execute(
         OBJECTIONS.insert().values(
@@ -374,7 +469,96 @@ async def file_objection(
 
 
 def _objection_view(objection: Objection, now: datetime) -> ObjectionView:
-    return ObjectionView(objection, overdue=now >= times.as_utc(objection.deadline))
+    unanswered = objection.state == OB.OBJECTION_STATE_OPEN
+    return ObjectionView(objection, overdue=unanswered and now >= times.as_utc(objection.deadline))
+
+
+async def _locked_objection(conn: AsyncConnection, compound_path: str, period: str, objection_id: str) -> Objection:
+    disclosure = names.disclosure_name(compound_path, period)
+    row = (
+        await conn.execute(select(OBJECTIONS).where(OBJECTIONS.c.objection_id == objection_id).with_for_update())
+    ).first()
+    if row is None or row.disclosure != disclosure:
+        raise NotFound(
+            f"{names.objection_name(disclosure, objection_id)} does not exist", reason="OBJECTION_NOT_FOUND"
+        )
+    return typed(Objection, row)
+
+
+def check_answerable(objection: Objection) -> None:
+    if objection.state == OB.OBJECTION_STATE_ANSWERED:
+        raise FailedPrecondition("the objection is answered already; close it with a record", reason="ALREADY_ANSWERED")
+    if objection.state == OB.OBJECTION_STATE_CLOSED:
+        raise FailedPrecondition("the objection is closed", reason="OBJECTION_CLOSED")
+
+
+def check_closable(objection: Objection, resolution: int, household_path: str) -> None:
+    """Withdrawn by its own household at any time before it is closed; accepted or dismissed
+    only once answered (the record says what the owner was told)."""
+    if objection.state == OB.OBJECTION_STATE_CLOSED:
+        raise FailedPrecondition("the objection is closed", reason="OBJECTION_CLOSED")
+    if resolution == RES.OBJECTION_RESOLUTION_WITHDRAWN:
+        if not objection.household_path or household_path != objection.household_path:
+            raise FailedPrecondition(
+                "only the household that filed an objection may withdraw it", reason="NOT_THE_FILER"
+            )
+    elif resolution in (RES.OBJECTION_RESOLUTION_ACCEPTED, RES.OBJECTION_RESOLUTION_DISMISSED):
+        if objection.state != OB.OBJECTION_STATE_ANSWERED:
+            raise FailedPrecondition(
+                "answer the objection before closing it as accepted or dismissed", reason="ANSWER_FIRST"
+            )
+    else:
+        raise InvalidArgument.field("resolution", "must be ACCEPTED, DISMISSED or WITHDRAWN")
+
+
+async def answer_objection(
+    session: AsyncSession,
+    compound_path: str,
+    period: str,
+    objection_id: str,
+    *,
+    answer: str,
+    answered_by: str,
+    when: datetime,
+) -> ObjectionView:
+    conn = await session.connection()
+    objection = await _locked_objection(conn, compound_path, period, objection_id)
+    check_answerable(objection)
+    await conn.execute(
+        OBJECTIONS.update()
+        .where(OBJECTIONS.c.objection_id == objection_id)
+        .values(state=OB.OBJECTION_STATE_ANSWERED, answer=answer, answered_by=answered_by, answered_at=when)
+    )
+    return _objection_view(await _locked_objection(conn, compound_path, period, objection_id), when)
+
+
+async def close_objection(
+    session: AsyncSession,
+    compound_path: str,
+    period: str,
+    objection_id: str,
+    *,
+    resolution: int,
+    note: str,
+    closed_by: str,
+    household_path: str,
+    when: datetime,
+) -> ObjectionView:
+    conn = await session.connection()
+    objection = await _locked_objection(conn, compound_path, period, objection_id)
+    check_closable(objection, resolution, household_path)
+    await conn.execute(
+        OBJECTIONS.update()
+        .where(OBJECTIONS.c.objection_id == objection_id)
+        .values(
+            state=OB.OBJECTION_STATE_CLOSED,
+            resolution=resolution,
+            closing_note=note,
+            closed_by=closed_by,
+            closed_at=when,
+        )
+    )
+    return _objection_view(await _locked_objection(conn, compound_path, period, objection_id), when)
 
 
 # -- reads ------------------------------------------------------------------------------------------
@@ -399,25 +583,82 @@ async def list_page(db: Database, compound_path: str, *, page_token: str, size: 
     return typed_all(Disclosure, rows), token
 
 
-async def verify_chain(db: Database, compound_path: str) -> ChainCheck:
-    """Check, oldest first: the link to the previous seal, the seal over the stored body, and
-    the body's ledger figures against the transfers stamped with it. NOT_FOUND for a place that
-    does not exist (it has no chain to call valid)."""
+def check_head(chain: Sequence[Disclosure], head: PublishedHead) -> str:
+    """Why the chain does not hold a published head ("" when it does). The chain may have grown
+    past it (a newer disclosure not announced yet); it may not lack it or hold another seal in its
+    place."""
+    if head.sequence > len(chain):
+        return (
+            f"head_mismatch: {head.disclosure} (disclosure {head.sequence}, seal {head.seal_hash[:16]}…) was "
+            f"published but the chain holds only {len(chain)}: the newest disclosure was deleted"
+        )
+    if chain[head.sequence - 1].seal_hash != head.seal_hash:
+        return (
+            f"head_mismatch: disclosure {head.sequence} of the chain does not carry the published seal "
+            f"{head.seal_hash[:16]}… of {head.disclosure}: it was replaced"
+        )
+    return ""
+
+
+async def _orphaned(conn: AsyncConnection, compound_path: str, chain: Sequence[Disclosure]) -> str | None:
+    """A disclosure name that transfers are stamped with but the chain lacks."""
+    stamped = await conn.execute(
+        select(TRANSFERS.c.disclosure)
+        .where(TRANSFERS.c.compound_path == compound_path, TRANSFERS.c.disclosure.is_not(None))
+        .distinct()
+    )
+    known = {d.name for d in chain}
+    return next((str(name) for (name,) in stamped if name not in known), None)
+
+
+async def verify_chain(db: Database, heads: HeadRegister, compound_path: str, *, external_head: str = "") -> ChainCheck:
+    """Check, oldest first: the link to the previous seal, the seal over the stored body, its form
+    and place, every sealed transfer line and figure against the transfers stamped with it; then
+    that no transfer is stamped with a disclosure the chain lacks, and that the chain holds the
+    head published outside the database (the register's, and `external_head` when a caller
+    brings one). NOT_FOUND for a place that does not exist (it has no chain to call valid)."""
     async with db.session() as session:
         await org_tree.require_unit(session, compound_path)
         conn = await session.connection()
         previous_seal = GENESIS
         operating = fund = 0
-        checked = 0
-        for row in await _chain(conn, compound_path):
-            checked += 1
-            figures = ledger_figures(await _disclosed(conn, row.name), operating, fund)
-            reason = check_chain_link(row, previous_seal, figures)
+        chain = await _chain(conn, compound_path)
+        for position, row in enumerate(chain, start=1):
+            transfers = await _disclosed(conn, row.name)
+            figures = ledger_figures(transfers, operating, fund)
+            lines = [sealed_line(t) for t in transfers]
+            reason = check_chain_link(row, previous_seal, figures, position=position, lines=lines)
             if reason:
-                return ChainCheck(valid=False, checked=checked, broken_disclosure=row.name, reason=reason)
+                return ChainCheck(valid=False, checked=position, broken_disclosure=row.name, reason=reason)
             previous_seal = row.seal_hash
             operating, fund = figures["operating_balance_fen"], figures["maintenance_fund_balance_fen"]
-    return ChainCheck(valid=True, checked=checked)
+        orphan = await _orphaned(conn, compound_path, chain)
+    if orphan is not None:
+        return ChainCheck(
+            valid=False,
+            checked=len(chain) + 1,
+            broken_disclosure=orphan,
+            reason=f"missing_disclosure: transfers are stamped with {orphan}, which is not in the chain",
+        )
+    head = await heads.latest(compound_path)
+    if head is not None and (reason := check_head(chain, head)):
+        return ChainCheck(
+            valid=False,
+            checked=min(head.sequence, len(chain) + 1),
+            broken_disclosure=head.disclosure,
+            reason=reason,
+            head=head,
+        )
+    if external_head:
+        if external_head not in {d.seal_hash for d in chain}:
+            return ChainCheck(
+                valid=False,
+                checked=len(chain),
+                broken_disclosure=chain[-1].name if chain else "",
+                reason=f"head_mismatch: the seal {external_head[:16]}… you hold is not in the chain",
+                head=head,
+            )
+    return ChainCheck(valid=True, checked=len(chain), head=head)
 
 
 async def list_objections(

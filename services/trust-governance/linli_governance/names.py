@@ -11,11 +11,15 @@ check needs no database read and a replayed request is checked exactly like a ne
     compounds/{compound}/disclosures/{period}/objections/{objection id}
     compounds/{compound}/meetings/{meeting id}
     compounds/{compound}/projects/{project id}
+    compounds/{compound}/periods/{period}/serviceLevels/{standard code}
+    compounds/{compound}/vouchers/{sha256}
+    compounds/{compound}/committeeFormation                 (a singleton)
 """
 
 from __future__ import annotations
 
 from linli_runtime import names
+from linli_runtime.errors import InvalidArgument
 
 COMPOUNDS = "compounds"
 VOTES = "votes"
@@ -25,6 +29,9 @@ DISCLOSURES = "disclosures"
 OBJECTIONS = "objections"
 MEETINGS = "meetings"
 PROJECTS = "projects"
+PERIODS = "periods"
+VOUCHERS = "vouchers"
+SERVICE_LEVELS = "serviceLevels"
 
 
 def compound_child(compound_path: str, collection: str, ident: str) -> str:
@@ -63,3 +70,24 @@ def meeting_name(compound_path: str, meeting_id: str) -> str:
 
 def project_name(compound_path: str, project_id: str) -> str:
     return compound_child(compound_path, PROJECTS, project_id)
+
+
+def service_level_name(compound_path: str, period: str, code: str) -> str:
+    return f"{compound_child(compound_path, PERIODS, period)}/{SERVICE_LEVELS}/{code}"
+
+
+def voucher_name(compound_path: str, sha256: str) -> str:
+    return compound_child(compound_path, VOUCHERS, sha256)
+
+
+def formation_name(compound_path: str) -> str:
+    return f"{names.parent_name(COMPOUNDS, compound_path)}/committeeFormation"
+
+
+def parse_objection(field: str, name: str) -> tuple[str, str, str]:
+    """`compounds/{compound}/disclosures/{period}/objections/{id}` → (compound path, period, id)."""
+    disclosure, sep, objection_id = name.rpartition(f"/{OBJECTIONS}/")
+    if not sep or not objection_id or "/" in objection_id:
+        raise InvalidArgument.field(field, "must look like compounds/{compound}/disclosures/{period}/objections/{id}")
+    compound_path, period = parse_compound_child(field, disclosure, DISCLOSURES)
+    return compound_path, period, objection_id

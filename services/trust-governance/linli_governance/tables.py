@@ -121,6 +121,27 @@ class Transfer(GovernanceTable, table=True):
     # The disclosure that sealed this transfer (NULL until its period is closed).
     disclosure: str | None = Field(default=None, sa_column=sa.Column(sa.String(600), nullable=True))
     project: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+    # The parties an expense waits (or waited) for before posting, as bits (1 the owners'
+    # committee, 2 the supervisor): 3 above the threshold, 1 for an overspend below it, 0 none.
+    required_approvals: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    # How far the expense took its budget line beyond the year's budget when proposed.
+    over_budget_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    # Who was paid, or who paid.
+    counterparty: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+
+
+class StoredVoucher(GovernanceTable, table=True):
+    """A voucher file of a compound; its bytes live in the voucher store under their SHA-256
+    (content-addressed: the same file is kept once, whoever uploads it)."""
+
+    __tablename__ = "gov_vouchers"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    media_type: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    filename: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    size_bytes: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    uploaded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    uploaded_at: datetime = Field(sa_column=_when())
 
 
 class Approval(GovernanceTable, table=True):
@@ -149,6 +170,24 @@ class BudgetLine(GovernanceTable, table=True):
     position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
 
+class ServiceLevel(GovernanceTable, table=True):
+    """What a service standard of the trust contract measured in a period; the standard's terms
+    are copied from the contract when recorded (a later contract does not rewrite the past)."""
+
+    __tablename__ = "gov_service_levels"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    period: str = Field(sa_column=sa.Column(sa.String(8), primary_key=True))
+    code: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    description: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    unit: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    target: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    direction: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    measured: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    recorded_at: datetime = Field(sa_column=_when())
+
+
 # -- owners' votes ------------------------------------------------------------------------------
 
 
@@ -163,23 +202,35 @@ class Vote(GovernanceTable, table=True):
     closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
     outcome: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     created_at: datetime = Field(sa_column=_when())
+    # What a spending decision allows (USE_MAINTENANCE_FUND, SPENDING_APPROVAL): at most this
+    # much, for this purpose.
+    amount_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    purpose: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    # Ballots are taken from `open_time` (the scheduler opens the vote then, fixing the
+    # electorate) until `close_time`.
+    open_time: datetime = Field(sa_column=_when())
+    opened: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
 
 
 class Elector(GovernanceTable, table=True):
-    """The electorate is fixed when a vote opens: households added later do not vote."""
+    """The electorate is fixed when a vote opens: households added later do not vote. `voter` is
+    the unit's owner as art. 278 counts owners (art278.electorate)."""
 
     __tablename__ = "gov_vote_electorate"
     vote_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
     household_path: str = Field(sa_column=_path(primary_key=True))
     area_dm2: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    voter: str = Field(default="", sa_column=sa.Column(sa.String(512), nullable=False, server_default=""))
 
 
 class Ballot(GovernanceTable, table=True):
-    """The primary key is the one-ballot-per-household rule."""
+    """One ballot per owner (the unique voter), cast from any of the owner's units."""
 
     __tablename__ = "gov_ballots"
+    __table_args__ = (sa.UniqueConstraint("vote_id", "voter", name="uq_gov_ballots_voter"),)
     vote_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
     household_path: str = Field(sa_column=_path(primary_key=True))
+    voter: str = Field(default="", sa_column=sa.Column(sa.String(512), nullable=False, server_default=""))
     choice: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     channel: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     entered_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
@@ -218,20 +269,79 @@ class Objection(GovernanceTable, table=True):
     household_path: str = Field(default="", sa_column=_path(nullable=False, server_default=""))
     created_at: datetime = Field(sa_column=_when())
     deadline: datetime = Field(sa_column=_when())
+    # The answer and the closing record (disclosure_pb2.ObjectionState / ObjectionResolution).
+    state: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+    answer: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    answered_by: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    answered_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    resolution: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    closing_note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    closed_by: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    closed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
 
-# -- governance bodies: one current committee and one current contract per compound (replaced
-# whole); meetings are an append-only record --------------------------------------------------
+class UnitOwner(GovernanceTable, table=True):
+    """The owners' register: who owns a unit (a household). A unit without an entry is its own
+    owner; an owner of several units has one `owner_id` on each; the developer's units are
+    DEVELOPER_HELD."""
+
+    __tablename__ = "gov_unit_owners"
+    household_path: str = Field(sa_column=_path(primary_key=True))
+    compound_path: str = Field(sa_column=_path(nullable=False, index=True))
+    owner_id: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
+    owner_name: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    holding: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
 
-class Committee(GovernanceTable, table=True):
-    __tablename__ = "gov_committees"
-    compound_path: str = Field(sa_column=_path(primary_key=True))
+# -- governance bodies: committee terms and memberships keep their history; one current contract
+# per compound (replaced whole); meetings are an append-only record ---------------------------
+
+
+class CommitteeTerm(GovernanceTable, table=True):
+    """One term of a compound's owners' committee; the current one has no `ended_date`."""
+
+    __tablename__ = "gov_committee_terms"
+    __table_args__ = (sa.UniqueConstraint("compound_path", "number", name="uq_gov_committee_terms_number"),)
+    term_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    compound_path: str = Field(sa_column=_path(nullable=False))
+    number: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     formation_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
     term_end_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    # [{"display_name", "role", "household_path"}, …]
-    members: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     elected_by_vote: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+    ended_date: str | None = Field(default=None, sa_column=sa.Column(sa.String(10), nullable=True))
+    filed_date: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False, server_default=""))
+    filing_reference: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=_when())
+
+
+class CommitteeMembership(GovernanceTable, table=True):
+    """A member of a term in one role, from `start_date` until `end_date` (none while on)."""
+
+    __tablename__ = "gov_committee_members"
+    seq: int | None = Field(default=None, sa_column=_seq())
+    term_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, index=True))
+    display_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    role: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    household_path: str = Field(default="", sa_column=_path(nullable=False, server_default=""))
+    start_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    end_date: str | None = Field(default=None, sa_column=sa.Column(sa.String(10), nullable=True))
+
+
+class CommitteeFormation(GovernanceTable, table=True):
+    """The forming of a compound's first committee (bodies_pb2.FormationStage)."""
+
+    __tablename__ = "gov_committee_formations"
+    compound_path: str = Field(sa_column=_path(primary_key=True))
+    stage: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    group_formed_date: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    # [{"display_name", "party", "household_path"}, …]
+    preparatory_group: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # [{"display_name", "role", "household_path"}, …]
+    candidates: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    election_vote: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+    elected_date: str = Field(default="", sa_column=sa.Column(sa.String(10), nullable=False, server_default=""))
+    term_id: str = Field(default="", sa_column=sa.Column(sa.String(32), nullable=False, server_default=""))
+    updated_at: datetime = Field(sa_column=_when())
 
 
 class Contract(GovernanceTable, table=True):
@@ -286,15 +396,20 @@ ROLLOUT_STEPS = table(RolloutStep)
 ACCOUNT_SETTINGS = table(AccountSettings)
 ACCOUNTS = table(AccountBalance)
 TRANSFERS = table(Transfer)
+VOUCHERS = table(StoredVoucher)
 APPROVALS = table(Approval)
 BUDGETS = table(Budget)
 BUDGET_LINES = table(BudgetLine)
+SERVICE_LEVELS = table(ServiceLevel)
 VOTES = table(Vote)
 ELECTORATE = table(Elector)
 BALLOTS = table(Ballot)
 DISCLOSURES = table(Disclosure)
 OBJECTIONS = table(Objection)
-COMMITTEES = table(Committee)
+COMMITTEE_TERMS = table(CommitteeTerm)
+COMMITTEE_MEMBERS = table(CommitteeMembership)
+FORMATIONS = table(CommitteeFormation)
+UNIT_OWNERS = table(UnitOwner)
 CONTRACTS = table(Contract)
 MEETINGS = table(Meeting)
 PROJECTS = table(Project)

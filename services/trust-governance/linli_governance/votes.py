@@ -1,5 +1,8 @@
-"""Owners' votes: electorate snapshot, one ballot per household, tally by art. 278, and the
-result applied to what the vote decided (a budget becomes APPROVED).
+"""Owners' votes: opened and closed on their schedule by the service's clock (`run_schedule`, a
+PeriodicTask of the app), the electorate fixed when a vote opens — owners as art. 278 and its
+judicial interpretation count them (art278.electorate over the owners' register, owners.py) —,
+one ballot per owner, tally by art. 278, and the result applied to what the vote decided (a
+budget becomes APPROVED, an election begins the first committee's term).
 
 `get` and `list_page` open their own session; the changes are steps of the caller's
 transaction.
@@ -7,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import vote_pb2
-from linli_governance import accounts, art278, names, org_tree
+from linli_governance import accounts, art278, names, org_tree, owners
 from linli_governance.tables import BALLOTS, ELECTORATE, VOTES, Ballot, Vote
-from linli_runtime import paging, times
+from linli_runtime import fields, paging, times
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.models import typed, typed_all
 
+log = logging.getLogger("linli.governance.votes")
 M = vote_pb2.VoteMatter
 SPECIAL = {M.VOTE_MATTER_RAISE_MAINTENANCE_FUND, M.VOTE_MATTER_REBUILD, M.VOTE_MATTER_CHANGE_COMMON_USE}
 ORDINARY = {
@@ -48,12 +53,56 @@ MAX_LIST_PAGE = 200
 
 
 @dataclass(frozen=True)
+class Unconfirmed:
+    """Paper ballots entered but not yet confirmed by a second officer: shown beside the tally,
+    counted in none of its figures (a typing error must not swing the live outcome)."""
+
+    households: int = 0
+    area_dm2: int = 0
+    for_households: int = 0
+    for_area_dm2: int = 0
+
+
+@dataclass(frozen=True)
+class CastBallot:
+    """A ballot as stored, reduced to what the count needs."""
+
+    area_dm2: int
+    choice: int
+    channel: int
+    confirmed: bool
+
+    @property
+    def counts(self) -> bool:
+        """Online ballots count at once; paper ones once a second officer has confirmed them."""
+        return self.channel != vote_pb2.BALLOT_CHANNEL_PAPER or self.confirmed
+
+
+def split_ballots(ballots: list[CastBallot]) -> tuple[list[art278.Ballot], Unconfirmed]:
+    """The ballots art. 278 counts, and the unconfirmed paper ballots kept apart."""
+    counted = [art278.Ballot(b.area_dm2, b.choice == vote_pb2.BALLOT_CHOICE_FOR) for b in ballots if b.counts]
+    waiting = [b for b in ballots if not b.counts]
+    in_favour = [b for b in waiting if b.choice == vote_pb2.BALLOT_CHOICE_FOR]
+    return counted, Unconfirmed(
+        households=len(waiting),
+        area_dm2=sum(b.area_dm2 for b in waiting),
+        for_households=len(in_favour),
+        for_area_dm2=sum(b.area_dm2 for b in in_favour),
+    )
+
+
+@dataclass(frozen=True)
 class VoteView:
-    """A vote with its live tally and the paper ballots still waiting for a recount."""
+    """A vote with its live tally (counted ballots only) and the paper ballots still waiting
+    for a recount, apart."""
 
     vote: Vote
     tally: art278.Tally
-    unconfirmed_paper_ballots: int
+    unconfirmed: Unconfirmed
+
+    @property
+    def unconfirmed_paper_ballots(self) -> int:
+        return self.unconfirmed.households
 
     @property
     def name(self) -> str:
@@ -81,6 +130,33 @@ def check_channel(channel: int) -> None:
 def check_state(state: int) -> None:
     if state not in STATES:
         raise InvalidArgument.field("state", "must be OPEN, CLOSED or unset (all)")
+
+
+# Decisions about money carry how much and what for: the fund's (required, so that the transfers
+# citing the vote can be held to it) and a spending approval's (optional).
+CARRY_AMOUNT = {M.VOTE_MATTER_USE_MAINTENANCE_FUND, M.VOTE_MATTER_SPENDING_APPROVAL}
+PURPOSE_LEN = 500
+
+
+def check_decision(matter: int, amount_fen: int, purpose: str) -> str:
+    """The amount and purpose a vote carries: required for USE_MAINTENANCE_FUND, allowed for
+    SPENDING_APPROVAL, refused for every other matter. Returns the purpose, trimmed."""
+    purpose = fields.text("purpose", purpose, PURPOSE_LEN)
+    if matter not in CARRY_AMOUNT:
+        if amount_fen or purpose:
+            raise InvalidArgument.field(
+                "amount_fen" if amount_fen else "purpose",
+                "only USE_MAINTENANCE_FUND and SPENDING_APPROVAL votes carry an amount and a purpose",
+            )
+        return ""
+    if matter == M.VOTE_MATTER_USE_MAINTENANCE_FUND:
+        if amount_fen <= 0:
+            raise InvalidArgument.field("amount_fen", "a vote to use the maintenance fund says how much (fen, > 0)")
+        if not purpose:
+            raise InvalidArgument.field("purpose", "a vote to use the maintenance fund says what the money is for")
+    if amount_fen:
+        accounts.amount(amount_fen)
+    return purpose
 
 
 def budget_year(compound_path: str, subject: str) -> int:
@@ -114,45 +190,48 @@ async def _row(conn: AsyncConnection, compound_path: str, vote_id: str, *, lock:
     return typed(Vote, row)
 
 
-async def _tally(conn: AsyncConnection, vote: Vote) -> art278.Tally:
-    area, count = (
-        await conn.execute(
-            select(func.coalesce(func.sum(ELECTORATE.c.area_dm2), 0), func.count()).where(
-                ELECTORATE.c.vote_id == vote.vote_id
-            )
+async def _tally(conn: AsyncConnection, vote: Vote) -> tuple[art278.Tally, Unconfirmed]:
+    """The live count: each owner's ballot carries the area of all the owner's units. A vote
+    not opened yet has no electorate: an empty tally."""
+    voters = {
+        r.voter: int(r.area)
+        for r in await conn.execute(
+            select(ELECTORATE.c.voter, func.sum(ELECTORATE.c.area_dm2).label("area"))
+            .where(ELECTORATE.c.vote_id == vote.vote_id)
+            .group_by(ELECTORATE.c.voter)
         )
-    ).one()
-    cast_ballots = await conn.execute(
-        select(ELECTORATE.c.area_dm2, BALLOTS.c.choice)
-        .join(
-            BALLOTS,
-            (BALLOTS.c.vote_id == ELECTORATE.c.vote_id) & (BALLOTS.c.household_path == ELECTORATE.c.household_path),
+    }
+    if not voters:
+        return art278.Tally(0, 0, 0, 0, 0, 0, False, False, False, False), Unconfirmed()
+    rows = await conn.execute(
+        select(BALLOTS.c.voter, BALLOTS.c.choice, BALLOTS.c.channel, BALLOTS.c.confirmed_by).where(
+            BALLOTS.c.vote_id == vote.vote_id
         )
-        .where(ELECTORATE.c.vote_id == vote.vote_id)
     )
-    return art278.tally(
-        int(area),
-        int(count),
-        [art278.Ballot(area_dm2=b.area_dm2, consent=b.choice == vote_pb2.BALLOT_CHOICE_FOR) for b in cast_ballots],
-        rule_for(vote.matter),
+    counted, unconfirmed = split_ballots(
+        [CastBallot(voters.get(r.voter, 0), r.choice, r.channel, r.confirmed_by is not None) for r in rows]
     )
+    return art278.tally(sum(voters.values()), len(voters), counted, rule_for(vote.matter)), unconfirmed
 
 
-async def _unconfirmed(conn: AsyncConnection, vote_id: str) -> int:
-    count = (
-        await conn.execute(
-            select(func.count()).where(
-                BALLOTS.c.vote_id == vote_id,
-                BALLOTS.c.channel == vote_pb2.BALLOT_CHANNEL_PAPER,
-                BALLOTS.c.confirmed_by.is_(None),
-            )
-        )
-    ).scalar_one()
-    return int(count)
+async def _open(session: AsyncSession, vote_id: str, compound_path: str) -> int:
+    """Fix the electorate: every unit with its area and its owner as art. 278 counts them.
+    Returns how many owners."""
+    conn = await session.connection()
+    units = await owners.units(session, compound_path)
+    rows = [
+        {"vote_id": vote_id, "household_path": u.household, "area_dm2": u.area_dm2, "voter": art278.owner_key(u)}
+        for u in units
+    ]
+    if rows:
+        await conn.execute(ELECTORATE.insert(), rows)
+    await conn.execute(VOTES.update().where(VOTES.c.vote_id == vote_id).values(opened=True))
+    return len({r["voter"] for r in rows})
 
 
-async def _view(conn: AsyncConnection, vote: Vote, tally: art278.Tally | None = None) -> VoteView:
-    return VoteView(vote, tally or await _tally(conn, vote), await _unconfirmed(conn, vote.vote_id))
+async def _view(conn: AsyncConnection, vote: Vote) -> VoteView:
+    tally, unconfirmed = await _tally(conn, vote)
+    return VoteView(vote, tally, unconfirmed)
 
 
 async def create(
@@ -164,18 +243,27 @@ async def create(
     subject: str,
     close_time: datetime,
     when: datetime,
+    amount_fen: int = 0,
+    purpose: str = "",
+    open_time: datetime | None = None,
 ) -> VoteView:
     rule_for(matter)
+    purpose = check_decision(matter, amount_fen, purpose)
     await org_tree.require_compound(session, compound_path)
+    opens = max(open_time or when, when)
     if close_time <= when:
         raise InvalidArgument.field("close_time", "must be in the future")
+    if close_time <= opens:
+        raise InvalidArgument.field("close_time", "must be after the open time")
     conn = await session.connection()
     if matter == M.VOTE_MATTER_BUDGET:
         await accounts.budget_view(conn, compound_path, budget_year(compound_path, subject))
+    elif matter == M.VOTE_MATTER_ELECT_COMMITTEE and subject:
+        if subject != names.formation_name(compound_path):
+            raise InvalidArgument.field("subject", "an election names the compound's committee formation, or nothing")
     elif subject:
-        raise InvalidArgument.field("subject", "only BUDGET votes are bound to a resource so far")
-    electorate = await org_tree.households(session, compound_path)
-    if not electorate:
+        raise InvalidArgument.field("subject", "only BUDGET and committee election votes are bound to a resource")
+    if not await org_tree.households(session, compound_path):
         raise FailedPrecondition("the compound has no households to vote", reason="NO_ELECTORATE")
     vote_id = uuid.uuid4().hex
     await conn.execute(
@@ -189,12 +277,14 @@ async def create(
             closed=False,
             outcome=vote_pb2.VOTE_OUTCOME_OPEN,
             created_at=when,
+            amount_fen=amount_fen,
+            purpose=purpose,
+            open_time=opens,
+            opened=False,
         )
     )
-    await conn.execute(
-        ELECTORATE.insert(),
-        [{"vote_id": vote_id, "household_path": path, "area_dm2": area} for path, area in electorate],
-    )
+    if opens <= when:
+        await _open(session, vote_id, compound_path)
     return await _view(conn, await _row(conn, compound_path, vote_id))
 
 
@@ -215,24 +305,28 @@ async def cast(
     vote = await _row(conn, compound_path, vote_id)
     if vote.closed or times.as_utc(vote.close_time) <= when:
         raise FailedPrecondition("the vote is closed", reason="VOTE_CLOSED")
-    voter = (
+    if not vote.opened or when < times.as_utc(vote.open_time):
+        raise FailedPrecondition(
+            f"the vote opens at {times.as_utc(vote.open_time).isoformat()}; ballots are taken from then",
+            reason="VOTE_NOT_OPEN",
+        )
+    elector = (
         await conn.execute(
-            select(ELECTORATE.c.area_dm2).where(
+            select(ELECTORATE.c.voter).where(
                 ELECTORATE.c.vote_id == vote_id, ELECTORATE.c.household_path == household_path
             )
         )
     ).first()
-    if voter is None:
+    if elector is None:
         raise InvalidArgument.field("household_path", "is not a household of this vote's electorate")
+    voter = str(elector.voter)
     already = AlreadyExists(
-        "this household has already voted; one ballot per household",
+        "this owner has already voted (one ballot per owner, whichever of their units it is cast from)",
         reason="BALLOT_ALREADY_CAST",
         metadata={"household_path": household_path},
     )
     earlier = (
-        await conn.execute(
-            select(BALLOTS.c.choice).where(BALLOTS.c.vote_id == vote_id, BALLOTS.c.household_path == household_path)
-        )
+        await conn.execute(select(BALLOTS.c.choice).where(BALLOTS.c.vote_id == vote_id, BALLOTS.c.voter == voter))
     ).first()
     if earlier is not None:
         raise already
@@ -244,6 +338,7 @@ async def cast(
                 BALLOTS.insert().values(
                     vote_id=vote_id,
                     household_path=household_path,
+                    voter=voter,
                     choice=choice,
                     channel=channel,
                     entered_by=entered_by,
@@ -291,18 +386,64 @@ async def close(session: AsyncSession, compound_path: str, vote_id: str, *, when
         raise FailedPrecondition("the vote is already closed", reason="VOTE_CLOSED")
     if when < times.as_utc(vote.close_time):
         raise FailedPrecondition("the vote is still open until its close time", reason="VOTE_STILL_OPEN")
-    unconfirmed = await _unconfirmed(conn, vote_id)
-    if unconfirmed:
+    result, unconfirmed = await _tally(conn, vote)
+    if unconfirmed.households:
         raise FailedPrecondition(
-            f"{unconfirmed} paper ballot(s) still need a second officer's recount", reason="PAPER_BALLOTS_UNCONFIRMED"
+            f"{unconfirmed.households} paper ballot(s) still need a second officer's recount",
+            reason="PAPER_BALLOTS_UNCONFIRMED",
         )
-    result = await _tally(conn, vote)
     outcome = OUTCOMES[result.outcome]
     await conn.execute(VOTES.update().where(VOTES.c.vote_id == vote_id).values(closed=True, outcome=outcome))
+    name = names.vote_name(compound_path, vote_id)
     if outcome == vote_pb2.VOTE_OUTCOME_PASSED and vote.matter == M.VOTE_MATTER_BUDGET:
         year = budget_year(compound_path, vote.subject)
-        await accounts.approve_budget(session, compound_path, year, names.vote_name(compound_path, vote_id))
-    return await _view(conn, await _row(conn, compound_path, vote_id), result)
+        await accounts.approve_budget(session, compound_path, year, name)
+    if vote.matter == M.VOTE_MATTER_ELECT_COMMITTEE and vote.subject:
+        # formation → votes (it calls elections): imported here to keep the module graph acyclic.
+        from linli_governance import formation
+
+        passed = outcome == vote_pb2.VOTE_OUTCOME_PASSED
+        await formation.election_closed(session, compound_path, name, passed, when=when)
+    return await _view(conn, await _row(conn, compound_path, vote_id))
+
+
+async def run_schedule(db: Database, now: datetime) -> tuple[int, int]:
+    """One pass of the schedule: open the votes whose open time has come, close those whose close
+    time has passed (each in its own transaction; a vote still waiting for paper recounts stays
+    open and is closed by a later pass). Returns (opened, closed)."""
+    async with db.session() as session:
+        conn = await session.connection()
+        due_open = (
+            await conn.execute(
+                select(VOTES.c.vote_id, VOTES.c.compound_path).where(
+                    VOTES.c.opened.is_(False), VOTES.c.closed.is_(False), VOTES.c.open_time <= now
+                )
+            )
+        ).all()
+        due_close = (
+            await conn.execute(
+                select(VOTES.c.vote_id, VOTES.c.compound_path).where(
+                    VOTES.c.opened.is_(True), VOTES.c.closed.is_(False), VOTES.c.close_time <= now
+                )
+            )
+        ).all()
+    opened = closed = 0
+    for vote_id, compound_path in due_open:
+        async with db.transaction() as session:
+            vote = await _row(await session.connection(), compound_path, vote_id, lock=True)
+            if not vote.opened:
+                await _open(session, vote_id, compound_path)
+                opened += 1
+    for vote_id, compound_path in due_close:
+        try:
+            async with db.transaction() as session:
+                await close(session, compound_path, vote_id, when=now)
+            closed += 1
+        except FailedPrecondition as waiting:
+            if waiting.reason not in ("PAPER_BALLOTS_UNCONFIRMED", "VOTE_CLOSED"):
+                raise
+            log.info("vote not closed on schedule", extra={"vote": vote_id, "why": str(waiting.reason)})
+    return opened, closed
 
 
 # -- reads ------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ compound of the test's own, whose disclosure the test then tampers with."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import sqlite3
@@ -23,6 +22,7 @@ from linli.governance.v1 import (
 from linli_cli.output import CHINA
 from linli_runtime.auth import Role
 from tests.e2e.cli.clikit import FENGSHU, SHENGJIAN, Cli, fresh
+from tests.e2e.governance.books import add_households, approved_budget, spend
 
 GOVERNANCE = "trust-governance"
 
@@ -33,8 +33,8 @@ def last_month() -> str:
 
 
 def new_compound(cli: Cli, *, seal: bool = True) -> str:
-    """A compound in Fengshu with a draft budget, one income, one expense and last month sealed
-    (unless `seal` is false)."""
+    """A compound in Fengshu with two households, a budget its owners approved, one income, one
+    expense and last month sealed (unless `seal` is false)."""
 
     async def work(channel: grpc.aio.Channel) -> str:
         org = org_pb2_grpc.OrgServiceStub(channel)
@@ -42,18 +42,14 @@ def new_compound(cli: Cli, *, seal: bool = True) -> str:
             parent_path=FENGSHU, slug=fresh("cli"), kind=org_pb2.ORG_UNIT_KIND_COMPOUND, display_name="测试小区",
             compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL, request_id=uuid.uuid4().hex))).org_unit
         accounts = account_pb2_grpc.TrustAccountServiceStub(channel)
-        year = datetime.now(CHINA).year
-        await accounts.CreateBudget(account_pb2.CreateBudgetRequest(
-            compound_path=unit.path, year=year, request_id=uuid.uuid4().hex,
-            lines=[account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=1_000_000),
-                   account_pb2.BudgetLine(code="repairs", title="维修 Repairs", amount_fen=500_000)]))
+        homes = await add_households(channel, unit.path)
+        await approved_budget(channel, unit.path, homes, [
+            account_pb2.BudgetLine(code="cleaning", title="保洁 Cleaning", amount_fen=1_000_000),
+            account_pb2.BudgetLine(code="repairs", title="维修 Repairs", amount_fen=500_000)])
         await accounts.RecordIncome(account_pb2.RecordIncomeRequest(
             compound_path=unit.path, category=account_pb2.INCOME_CATEGORY_PARKING, amount_fen=120_000,
             request_id=uuid.uuid4().hex))
-        await accounts.RecordExpense(account_pb2.RecordExpenseRequest(
-            compound_path=unit.path, budget_line="cleaning", amount_fen=45_000, memo="保洁 November",
-            voucher=account_pb2.Voucher(file_ref="vouchers/cli.pdf", sha256=hashlib.sha256(b"cli").hexdigest()),
-            request_id=uuid.uuid4().hex))
+        await spend(channel, unit.path, "cleaning", 45_000, memo="保洁 November")
         if seal:
             await disclosure_pb2_grpc.DisclosureServiceStub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
                 compound_path=unit.path, period=last_month(), request_id=uuid.uuid4().hex))
@@ -79,7 +75,7 @@ def test_account_budget_and_disclosures_of_a_compound_match_its_books(cli: Cli) 
     assert budget.code == 0, budget.err
     lines = {x["code"]: x for x in budget.json["lines"]}
     assert lines["cleaning"]["actual_fen"] == 45_000 and lines["cleaning"]["remaining_fen"] == 955_000
-    assert budget.json["total_budget_fen"] == 1_500_000 and budget.json["state"] == "draft"
+    assert budget.json["total_budget_fen"] == 1_500_000 and budget.json["state"] == "approved"
     human = cli.run("compound", "budget", path, token=token).out
     assert "¥10,000.00" in human and "¥450.00" in human and "total" in human
 

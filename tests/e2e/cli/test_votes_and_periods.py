@@ -30,7 +30,9 @@ def test_an_owners_vote_from_creation_to_its_final_tally(cli: Cli) -> None:
     ident, close_time = vote["id"], datetime.fromisoformat(vote["close_time"])
     assert (vote["compound_path"], vote["matter"], vote["closed"], vote["outcome"]) == (
         SHENGJIAN, "change_common_use", False, "open")
-    assert vote["close_time"].endswith("+08:00") and vote["tally"]["electorate_households"] == 12
+    # Twelve units, eleven owners: the developer's two unsold units (b1/h303, b1/h304) are one
+    # owner, as art. 278's judicial interpretation counts them.
+    assert vote["close_time"].endswith("+08:00") and vote["tally"]["electorate_households"] == 11
 
     # Two households vote online with their own tokens; the committee types in eight paper ballots.
     for household in HOUSEHOLDS[:2]:
@@ -81,7 +83,9 @@ def test_an_owners_vote_from_creation_to_its_final_tally(cli: Cli) -> None:
     asyncio.run(wait_until(lambda: datetime.now(UTC) >= close_time, timeout=60, interval=0.2,
                            what="the vote's close time"))
     closed = cli.run("votes", "close", short, "--json", token=chair)
-    assert closed.code == 0, closed.err
+    if closed.code != 0:  # the service's own schedule closed it first (issue 14 item 4): as good
+        assert closed.failed_with(1, "VOTE_CLOSED")
+        closed = cli.run("votes", "tally", short, "--json", token=chair)
     assert (closed.json["closed"], closed.json["outcome"], closed.json["unconfirmed_paper_ballots"]) == (
         True, "passed", 0)
     assert "closed: passed" in cli.run("votes", "tally", short, token=chair).out

@@ -4,16 +4,19 @@ the ledger it must agree with, read over gRPC."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import grpc
 import httpx
 import pytest
 
-from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc
+from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc, org_pb2, org_pb2_grpc
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
+from linli_runtime.times import SHANGHAI
 from tools.portal_demo_activity import Activity, add_activity
 
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
@@ -61,12 +64,48 @@ class Ledger:
                 disclosure=disclosure, page_size=1000), metadata=self.metadata, timeout=10)
         return list(reply.objections)
 
+    def new_compound(self, *, households: int = 2) -> str:
+        """A compound of the test's own in Fengshu (so that what the test does to it touches no
+        other test), with a building and `households` households, and nothing on its books."""
+        slug = f"portal-{uuid.uuid4().hex[:8]}"
+        with grpc.insecure_channel(self.address) as channel:
+            org = org_pb2_grpc.OrgServiceStub(channel)
+
+            def create(parent: str, slug: str, kind: int, name: str, **extra: object) -> str:
+                reply = org.CreateOrgUnit(org_pb2.CreateOrgUnitRequest(
+                    parent_path=parent, slug=slug, kind=kind, display_name=name, request_id=uuid.uuid4().hex,
+                    **extra), metadata=self.metadata, timeout=10)  # type: ignore[arg-type]
+                return str(reply.org_unit.path)
+
+            path = create(FENGSHU, slug, org_pb2.ORG_UNIT_KIND_COMPOUND, "测试小区",
+                          compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL)
+            building = create(path, "b1", org_pb2.ORG_UNIT_KIND_BUILDING, "1栋")
+            for i in range(households):
+                create(building, f"h{i + 1:03d}", org_pb2.ORG_UNIT_KIND_HOUSEHOLD, f"{i + 1}号",
+                       exclusive_area_dm2=9_000)
+        return path
+
+    def close_period(self, compound: str, period: str = "") -> disclosure_pb2.Disclosure:
+        """Seal `period` (last month in Shanghai by default) of a compound."""
+        with grpc.insecure_channel(self.address) as channel:
+            reply = self._stub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
+                compound_path=compound, period=period or last_month(), request_id=uuid.uuid4().hex),
+                metadata=self.metadata, timeout=10)
+        disclosure: disclosure_pb2.Disclosure = reply.disclosure
+        return disclosure
+
     def verify(self, compound: str = SHENGJIAN) -> disclosure_pb2.VerifyDisclosureChainResponse:
         with grpc.insecure_channel(self.address) as channel:
             reply: disclosure_pb2.VerifyDisclosureChainResponse = self._stub(channel).VerifyDisclosureChain(
                 disclosure_pb2.VerifyDisclosureChainRequest(compound_path=compound), metadata=self.metadata,
                 timeout=10)
         return reply
+
+
+def last_month() -> str:
+    """The month before this one, as the services' clock (the real one) sees it in Shanghai."""
+    first = datetime.now(SHANGHAI).replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
 @pytest.fixture(scope="session")

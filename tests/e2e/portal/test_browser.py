@@ -130,6 +130,24 @@ def test_a_resident_files_an_objection_on_a_phone(phone: Any, portal_url: str, l
     accessible(phone)
 
 
+def test_a_resident_objects_to_an_empty_month_on_a_phone(phone: Any, portal_url: str, ledger: Ledger) -> None:
+    """An empty month: the only choice is the disclosure as a whole, and sending it files it."""
+    path = ledger.new_compound()
+    empty = ledger.close_period(path)
+    phone.goto(f"{portal_url}/c/{path}")
+    assert phone.locator("#f-account option").all_inner_texts() == ["整份公示 The disclosure as a whole"]
+    accessible(phone)
+    phone.fill("#f-text", "本月物业费已经缴纳，为什么公示里没有收入？")
+    phone.click("button[type=submit]")
+    phone.wait_for_selector("#objection-filed")
+    assert "已收到您的异议" in phone.locator("h1").inner_text()
+    assert "整份公示" in phone.locator("main").inner_text()
+    [filed] = ledger.objections(empty.name)
+    assert filed.account == "" and filed.name == phone.locator("#objection-name").inner_text()
+    accessible(phone)
+    shoot(phone, "empty-month-objection-375.png")
+
+
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_an_operator_signs_in_and_reads_the_city_dashboard(request: pytest.FixtureRequest, portal_url: str,
                                                           demo_platform: DemoPlatform, activity: Activity,

@@ -49,6 +49,38 @@ def test_the_compound_page_shows_the_ledgers_latest_disclosure(web: httpx.Client
     assert latest.seal_hash in html
 
 
+def test_the_maintenance_fund_shows_its_movements_and_the_vote_behind_each_use(web: httpx.Client,
+                                                                              ledger: Ledger) -> None:
+    """Issue 14 item 1: the latest disclosure's fund movements — the surplus share in, the use
+    under the owners' vote out — between the opening and closing balances."""
+    latest = ledger.disclosures()[-1]
+    uses = [m for m in latest.fund_movements if m.owners_decision]
+    assert uses, "the demo pays for the charging shed from the fund"
+    html = web.get(f"/c/{SHENGJIAN}").text
+    table = html.split('id="fund-table"')[1].split("</table>")[0]
+    assert f'data-fen="{latest.maintenance_fund_opening_fen}"' in table
+    assert f'data-fen="{latest.maintenance_fund_balance_fen}"' in table
+    for m in latest.fund_movements:
+        assert re.search(rf'<tr data-fund="{re.escape(m.transfer)}">.*?data-fen="{m.amount_fen}">'
+                         rf"{re.escape(yuan(m.amount_fen))}</td>", table, re.S), m.transfer
+    assert "按业主表决支出" in table and uses[0].owners_decision.rsplit("/", 1)[1][:8] in table
+    assert "充电棚" in table
+
+
+def test_the_budget_is_the_owners_and_the_service_standards_are_disclosed(web: httpx.Client, ledger: Ledger) -> None:
+    """Issue 14 item 2: the page says the budget was approved by the owners' vote, and shows the
+    period's service standards against their targets (October's late repair missed its)."""
+    latest = ledger.disclosures()[-1]
+    html = web.get(f"/c/{SHENGJIAN}").text
+    assert "预算已经业主大会表决通过" in html and "Approved by the owners' vote." in html
+    table = html.split('id="service-level-table"')[1].split("</table>")[0]
+    assert [s.code for s in latest.service_levels] == ["sweeping", "repair_response"]
+    for s in latest.service_levels:
+        expected = "met" if s.met else "missed"
+        assert re.search(rf'<tr data-standard="{s.code}">.*?data-met="{expected}"', table, re.S), s.code
+    assert 'data-met="missed"' in table and "≤ 24" in table
+
+
 def test_budget_vs_actual_is_a_chart_with_a_text_alternative(web: httpx.Client) -> None:
     html = web.get(f"/c/{SHENGJIAN}").text
     charts = re.findall(r'<svg class="chart"[^>]*role="img"[^>]*aria-labelledby="([^"]+)"', html)
@@ -101,6 +133,31 @@ def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, l
     again = web.post(f"/c/{SHENGJIAN}/objections", data=data)
     assert first.status_code == again.status_code == 201
     assert len([o for o in ledger.objections(latest.name) if o.text == data["text"]]) == 1
+
+
+def test_an_empty_month_takes_an_objection_to_the_disclosure_as_a_whole(web: httpx.Client, ledger: Ledger) -> None:
+    """Issue 16 defect 12: a sealed month without a single transfer has no line to pick, yet a
+    resident may well object ("we paid our fees, where are they?"): the form offers the
+    disclosure as a whole, and filing it works."""
+    path = ledger.new_compound()
+    empty = ledger.close_period(path)
+    assert (empty.transfer_count, list(empty.income), list(empty.expenses)) == (0, [], [])
+    html = web.get(f"/c/{path}").text
+    assert '<option value="" selected>整份公示 The disclosure as a whole</option>' in html
+    assert "本期没有收支记录" in html
+    fields = {"request_id": re.search(r'name="request_id" value="([0-9a-f]{32})"', html).group(1),  # type: ignore[union-attr]
+              "account": "", "kind": "objection", "household": f"{path}/b1/h001",
+              "text": "本月物业费已经缴纳，为什么公示里没有收入？"}
+    reply = web.post(f"/c/{path}/objections", data=fields)
+    assert reply.status_code == 201, reply.text
+    assert "整份公示 The disclosure as a whole" in reply.text
+    [filed] = ledger.objections(empty.name)
+    assert (filed.account, filed.text, filed.household_path) == ("", fields["text"], f"{path}/b1/h001")
+    # A line that the empty month does not have is still refused, and nothing more is filed.
+    refused = web.post(f"/c/{path}/objections", data={**fields, "account": "income:parking",
+                                                         "request_id": uuid.uuid4().hex})
+    assert refused.status_code == 422 and "请选择公示中的一项" in refused.text
+    assert len(ledger.objections(empty.name)) == 1
 
 
 BAD = [

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from linli_governance.app import GovernanceApp, create_app
+from linli_governance.settings import GovernanceSettings
 
 from linli.governance.v1 import (
     account_pb2_grpc,
@@ -24,7 +26,6 @@ from linli_runtime.auth import PrincipalKind, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 from .helpers import Caller
@@ -76,9 +77,18 @@ class Governance:
 
 
 @pytest.fixture
-async def gov(database_url: str, nats_server: NatsServer, signer: TokenSigner) -> AsyncIterator[Governance]:
+async def gov(
+    database_url: str, nats_server: NatsServer, signer: TokenSigner, tmp_path: Path
+) -> AsyncIterator[Governance]:
     clock = ManualClock()
-    settings = ServiceSettings(port=0, database_url=database_url, nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
+    settings = GovernanceSettings(
+        port=0,
+        database_url=database_url,
+        nats_url=nats_server.url,
+        jwt_secret=TEST_JWT_SECRET,
+        voucher_dir=str(tmp_path / "vouchers"),
+        vote_schedule_interval=0,  # the tests run the schedule's passes themselves
+    )
     app = create_app(settings, clock)
     await app.start()
     try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from linli.governance.v1 import account_pb2, org_pb2
+from linli.governance.v1 import account_pb2, org_pb2, vote_pb2
 from linli_runtime.testing.errors import error_info, has_rich_status
 
 CITY = "chengdu"
@@ -38,7 +40,38 @@ def rid() -> str:
 
 
 def voucher(text: str = "invoice") -> account_pb2.Voucher:
+    """A voucher reference to a file nobody uploaded (for checks that refuse before looking)."""
     return account_pb2.Voucher(file_ref=f"vouchers/{text}.pdf", sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def invoice_pdf(text: str) -> bytes:
+    """A small PDF saying `text` (ASCII): an invoice as the tests upload it."""
+    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 360 144]/Contents 4 0 R>>endobj\n"
+        + f"4 0 obj<</Length {len(stream)}>>stream\n".encode()
+        + stream
+        + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+async def upload_voucher(gov: Any, compound: str, text: str = "") -> account_pb2.Voucher:
+    """Upload an invoice for `compound` (a fresh one unless `text` is given) and refer to it."""
+    text = text or f"invoice {rid()}"
+    stored = (
+        await gov.admin(
+            gov.account.UploadVoucher,
+            account_pb2.UploadVoucherRequest(
+                compound_path=compound,
+                content=invoice_pdf(text),
+                media_type="application/pdf",
+                filename=f"{text}.pdf",
+                request_id=rid(),
+            ),
+        )
+    ).voucher
+    return account_pb2.Voucher(file_ref=stored.filename, sha256=stored.sha256)
 
 
 async def expect_error(
@@ -116,11 +149,74 @@ BUDGET_2026 = [
 ]
 
 
-async def with_budget(gov: Any, compound: str, year: int = 2026) -> account_pb2.Budget:
+async def households_of(gov: Any, compound: str) -> list[str]:
+    """Every household of a compound, read through the org tree."""
+    found = []
+    buildings = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=compound, page_size=500))
+    for building in buildings.org_units:
+        homes = await gov.admin(
+            gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=building.path, page_size=500)
+        )
+        found += [h.path for h in homes.org_units if h.kind == org_pb2.ORG_UNIT_KIND_HOUSEHOLD]
+    return found
+
+
+async def approve_by_vote(gov: Any, compound: str, budget: str) -> str:
+    """The owners approve a budget: a BUDGET vote every household votes for, closed a minute
+    later (the compound gets one household, in building `b0`, if it has none)."""
+    homes = await households_of(gov, compound)
+    if not homes:
+        await unit(gov, compound, "b0", org_pb2.ORG_UNIT_KIND_BUILDING, "0栋")
+        homes = [
+            (
+                await unit(
+                    gov, f"{compound}/b0", "h000", org_pb2.ORG_UNIT_KIND_HOUSEHOLD, "0号", exclusive_area_dm2=9_000
+                )
+            ).path
+        ]
+    close = Timestamp()
+    close.FromDatetime(gov.clock.now() + timedelta(minutes=1))
+    committee = gov.caller("owners_committee", compound)
+    vote = (
+        await committee(
+            gov.votes.CreateVote,
+            vote_pb2.CreateVoteRequest(
+                compound_path=compound,
+                title="年度预算表决 Budget vote",
+                matter=vote_pb2.VOTE_MATTER_BUDGET,
+                subject=budget,
+                close_time=close,
+                request_id=rid(),
+            ),
+        )
+    ).vote
+    for home in homes:
+        await gov.caller("resident", home)(
+            gov.votes.CastBallot,
+            vote_pb2.CastBallotRequest(
+                vote=vote.name,
+                household_path=home,
+                choice=vote_pb2.BALLOT_CHOICE_FOR,
+                channel=vote_pb2.BALLOT_CHANNEL_ONLINE,
+                request_id=rid(),
+            ),
+        )
+    gov.clock.advance(minutes=1)
+    closed = await committee(gov.votes.CloseVote, vote_pb2.CloseVoteRequest(name=vote.name, request_id=rid()))
+    assert closed.vote.outcome == vote_pb2.VOTE_OUTCOME_PASSED
+    return str(vote.name)
+
+
+async def with_budget(gov: Any, compound: str, year: int = 2026, *, approved: bool = True) -> account_pb2.Budget:
+    """The year's budget (BUDGET_2026's lines), approved by the owners' vote unless told not to:
+    spending needs an approved budget."""
     reply = await gov.admin(
         gov.account.CreateBudget,
         account_pb2.CreateBudgetRequest(compound_path=compound, year=year, lines=BUDGET_2026, request_id=rid()),
     )
+    if approved:
+        await approve_by_vote(gov, compound, reply.budget.name)
+        reply = await gov.admin(gov.account.GetBudget, account_pb2.GetBudgetRequest(name=reply.budget.name))
     return reply.budget
 
 
@@ -143,7 +239,8 @@ async def expense(
             compound_path=compound,
             budget_line=line,
             amount_fen=amount,
-            voucher=voucher(rid()),
+            voucher=await upload_voucher(gov, compound),
+            counterparty="崇州某保洁服务部",
             owners_decision=owners_decision,
             request_id=rid(),
         ),

@@ -11,7 +11,17 @@ import pytest
 from linli.governance.v1 import account_pb2, bodies_pb2, disclosure_pb2, project_pb2
 
 from .conftest import Governance
-from .helpers import JIANGNANTING, JINSHENG, build_chongzhou, expect_error, expense, income, rid, voucher, with_budget
+from .helpers import (
+    JIANGNANTING,
+    JINSHENG,
+    build_chongzhou,
+    expect_error,
+    expense,
+    income,
+    rid,
+    upload_voucher,
+    with_budget,
+)
 
 CHAIR, MEMBER = bodies_pb2.COMMITTEE_ROLE_CHAIR, bodies_pb2.COMMITTEE_ROLE_MEMBER
 
@@ -226,7 +236,8 @@ async def test_project_spending_comes_from_the_ledger(books: Governance) -> None
                 compound_path=JINSHENG,
                 budget_line=line,
                 amount_fen=amount,
-                voucher=voucher(rid()),
+                voucher=await upload_voucher(books, JINSHENG),
+                counterparty="崇州某电动车棚安装队",
                 project=shed.name,
                 request_id=rid(),
             ),

@@ -424,3 +424,40 @@ async def test_the_close_records_lapsed_expenses_as_voided(books: Governance) ->
     assert list(august.pending_transfers) == [fresh.name] and august.pending_fen == 700_000
     voided = (await trustee(books.account.GetTransfer, account_pb2.GetTransferRequest(name=stale.name))).transfer
     assert voided.state == account_pb2.TRANSFER_STATE_VOIDED and "lapsed" in voided.memo
+
+
+async def test_an_empty_month_is_sealed_and_takes_an_objection_to_the_whole_disclosure(books: Governance) -> None:
+    """Issue 16 defect 12: a month without a transfer still seals, and an owner may object to
+    the disclosure as a whole (no line named); naming a line it does not have is refused."""
+    books.clock.set(datetime(2026, 9, 1, 1, tzinfo=UTC))
+    empty = await close(books, "2026-08")
+    assert (empty.transfer_count, list(empty.income), list(empty.expenses)) == (0, [], [])
+    resident = books.caller("resident", f"{JINSHENG}/b1/h001")
+    filed = (
+        await resident(
+            books.disclosures.FileObjection,
+            disclosure_pb2.FileObjectionRequest(
+                disclosure=empty.name,
+                kind=disclosure_pb2.OBJECTION_KIND_OBJECTION,
+                account="",
+                text="本月物业费已经缴纳，为什么公示里没有收入？",
+                household_path=f"{JINSHENG}/b1/h001",
+                request_id=rid(),
+            ),
+        )
+    ).objection
+    assert filed.account == "" and filed.name.startswith(empty.name + "/objections/")
+    await expect_error(
+        resident(
+            books.disclosures.FileObjection,
+            disclosure_pb2.FileObjectionRequest(
+                disclosure=empty.name,
+                kind=disclosure_pb2.OBJECTION_KIND_OBJECTION,
+                account="income:parking",
+                text="停车费呢？",
+                household_path=f"{JINSHENG}/b1/h001",
+            ),
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        field="account",
+    )

@@ -56,7 +56,9 @@ async def test_votes_are_listed_newest_first_with_their_tally_and_filtered_by_st
 
     listed = (await list_votes(gov, JINSHENG)).votes
     assert [v.name for v in listed] == [second.name, first.name]
-    assert listed[0].tally.participating_households == 2 and listed[0].unconfirmed_paper_ballots == 1
+    # The paper ballot waits for its recount apart from the count (issue 16 defect 13).
+    assert listed[0].tally.participating_households == 1 and listed[0].unconfirmed_paper_ballots == 1
+    assert listed[0].tally.unconfirmed_households == 1
     assert listed[0].create_time.ToDatetime() > listed[1].create_time.ToDatetime()
     assert (listed[1].closed, listed[1].outcome) == (True, vote_pb2.VOTE_OUTCOME_PASSED)
     assert [v.name for v in (await list_votes(gov, JINSHENG, OPEN)).votes] == [second.name]

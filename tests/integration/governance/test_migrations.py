@@ -3,6 +3,8 @@ them again is a no-op."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -27,6 +29,72 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
         assert all(name.startswith("gov_") for name in metadata.tables)
         async with db.engine.connect() as conn:
             stored = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()
-            assert list(stored) == ["gov0004"]
+            assert list(stored) == ["gov0008"]
+    finally:
+        await db.dispose()
+
+
+async def test_data_made_before_moves_forward(database_url: str) -> None:
+    """A database at gov0007 with a committee, a vote with a ballot and pending and posted
+    expenses: gov0008 folds the committee into its first term with dated memberships, makes
+    every household its own owner in votes made before, and gov0006's approvals stand."""
+    from alembic import command
+
+    from linli_runtime.migrations import RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE, MigrationSet, alembic_config
+
+    db = Database(database_url)
+    try:
+        await upgrade(db, MigrationSet(RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE))
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(MIGRATIONS, sync), "gov0007"))
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO gov_committees (compound_path, formation_date, term_end_date, members, "
+                    "elected_by_vote) VALUES ('c/x', '2026-03-01', '2031-02-28', :members, '')"
+                ),
+                {"members": '[{"display_name": "张主任", "role": 1, "household_path": "c/x/b1/h1"}]'},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO gov_votes (vote_id, compound_path, title, matter, subject, close_time, closed, "
+                    "outcome, created_at) VALUES ('v1', 'c/x', 't', 15, '', :t, false, 1, :t)"
+                ),
+                {"t": datetime(2026, 10, 1, tzinfo=UTC)},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO gov_vote_electorate (vote_id, household_path, area_dm2) "
+                    "VALUES ('v1', 'c/x/b1/h1', 9000)"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO gov_ballots (vote_id, household_path, choice, channel, entered_by, cast_at) "
+                    "VALUES ('v1', 'c/x/b1/h1', 1, 1, 'r', :t)"
+                ),
+                {"t": datetime(2026, 10, 2, tzinfo=UTC)},
+            )
+        await upgrade(db, MIGRATIONS)
+        async with db.engine.connect() as conn:
+            term = (await conn.execute(sa.text("SELECT * FROM gov_committee_terms"))).mappings().one()
+            assert (term["compound_path"], term["number"], term["formation_date"], term["ended_date"]) == (
+                "c/x",
+                1,
+                "2026-03-01",
+                None,
+            )
+            member = (await conn.execute(sa.text("SELECT * FROM gov_committee_members"))).mappings().one()
+            assert (member["term_id"], member["display_name"], member["start_date"], member["end_date"]) == (
+                term["term_id"],
+                "张主任",
+                "2026-03-01",
+                None,
+            )
+            assert (await conn.execute(sa.text("SELECT voter FROM gov_vote_electorate"))).scalar_one() == "c/x/b1/h1"
+            assert (await conn.execute(sa.text("SELECT voter FROM gov_ballots"))).scalar_one() == "c/x/b1/h1"
+            opened = (await conn.execute(sa.text("SELECT opened FROM gov_votes"))).scalar_one()
+            assert bool(opened)
+            assert not (await conn.run_sync(lambda sync: sa.inspect(sync).has_table("gov_committees")))
     finally:
         await db.dispose()

@@ -9,7 +9,7 @@ from linli_governance.demo import SHENGJIAN, seed_demo_data
 from linli_governance.rollout import CHECKLIST
 from linli_governance.tables import ORG_UNITS
 
-from linli.governance.v1 import disclosure_pb2, org_pb2, rollout_pb2
+from linli.governance.v1 import bodies_pb2, disclosure_pb2, org_pb2, rollout_pb2, vote_pb2
 
 from .conftest import Governance
 from .helpers import JIANGNANTING, JINSHENG, YANGMA, build_chongzhou, expect_error, rid
@@ -156,13 +156,33 @@ async def test_chongzhou_demo_rolls_up_to_14_adopted_and_3_importing_and_seeds_o
     )
     assert shengjian.rollout.stage == S.ROLLOUT_STAGE_ADOPTED
     assert shengjian.rollout.compound_type == org_pb2.COMPOUND_TYPE_RESETTLEMENT
-    # Shengjian's illustrative books: two sealed months, the surplus share in the maintenance fund.
+    # Shengjian's illustrative books: two sealed months, the surplus share in the maintenance fund,
+    # and October's repair of the charging shed paid from the fund under the owners' vote.
     listed = await city(gov.disclosures.ListDisclosures, disclosure_pb2.ListDisclosuresRequest(compound_path=SHENGJIAN))
     assert [d.period for d in listed.disclosures] == ["2026-09", "2026-10"]
     assert all(d.to_maintenance_fund_fen > 0 for d in listed.disclosures)
-    assert listed.disclosures[-1].maintenance_fund_balance_fen == sum(
-        d.to_maintenance_fund_fen for d in listed.disclosures
+    september, october = listed.disclosures
+    [use] = [m for m in october.fund_movements if m.kind == disclosure_pb2.FUND_MOVEMENT_KIND_USE]
+    assert use.amount_fen == -280_000 and "充电棚" in use.memo
+    decision = (await city(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=use.owners_decision))).vote
+    assert (decision.matter, decision.outcome, decision.amount_fen) == (
+        vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
+        vote_pb2.VOTE_OUTCOME_PASSED,
+        280_000,
     )
+    assert october.maintenance_fund_opening_fen == september.maintenance_fund_balance_fen
+    # Two of Shengjian's twelve units are the developer's, unsold: eleven owners vote.
+    owners = await city(gov.votes.ListOwners, vote_pb2.ListOwnersRequest(compound_path=SHENGJIAN))
+    assert owners.total_owners == 11
+    assert [len(o.households) for o in owners.owners if o.owner_id == "developer"] == [2]
+    # Jiangnanting forms its first committee: the preparatory group and the candidates are there.
+    forming = await city(
+        gov.bodies.GetCommitteeFormation,
+        bodies_pb2.GetCommitteeFormationRequest(compound_path="chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"),
+    )
+    assert forming.formation.stage == bodies_pb2.FORMATION_STAGE_CANDIDATES
+    assert len(forming.formation.candidates) == 5
+    assert october.maintenance_fund_balance_fen == sum(d.to_maintenance_fund_fen for d in listed.disclosures) - 280_000
     verified = await city(
         gov.disclosures.VerifyDisclosureChain, disclosure_pb2.VerifyDisclosureChainRequest(compound_path=SHENGJIAN)
     )

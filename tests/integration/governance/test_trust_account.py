@@ -50,7 +50,7 @@ async def test_income_and_expense_post_as_double_entry(books: Governance) -> Non
     parking = await income(books, trustee, JINSHENG, 230_000, account_pb2.INCOME_CATEGORY_PARKING)
     spent = await expense(books, trustee, JINSHENG, 150_000)
     assert fees.state == parking.state == spent.state == account_pb2.TRANSFER_STATE_POSTED
-    assert (spent.debit_account, spent.credit_account, spent.voucher.file_ref.startswith("vouchers/")) == (
+    assert (spent.debit_account, spent.credit_account, spent.voucher.file_ref.startswith("invoice ")) == (
         "expense:cleaning",
         OPERATING,
         True,
@@ -302,14 +302,21 @@ async def test_a_retried_posting_posts_once_and_a_reused_id_is_refused(books: Go
 async def test_bad_input_names_the_field(books: Governance) -> None:
     trustee = books.caller("trustee", JINSHENG)
     good = account_pb2.RecordExpenseRequest(
-        compound_path=JINSHENG, budget_line="cleaning", amount_fen=100, voucher=voucher(), request_id="x"
+        compound_path=JINSHENG,
+        budget_line="cleaning",
+        amount_fen=100,
+        voucher=voucher(),
+        counterparty="某保洁服务部",
+        request_id="x",
     )
     cases = [
         ({"amount_fen": 0}, "amount_fen"),
         ({"amount_fen": -5}, "amount_fen"),
         ({"budget_line": "gardening"}, "budget_line"),
         ({"budget_line": "Not A Slug"}, "budget_line"),
-        ({"voucher": account_pb2.Voucher(sha256=voucher().sha256)}, "voucher.file_ref"),
+        ({"voucher": account_pb2.Voucher(file_ref="f.pdf")}, "voucher.sha256"),
+        ({"counterparty": ""}, "counterparty"),
+        ({"counterparty": "x" * 201}, "counterparty"),
         ({"voucher": account_pb2.Voucher(file_ref="f.pdf", sha256="abc")}, "voucher.sha256"),
         ({"compound_path": ""}, "compound_path"),
         ({"owners_decision": "votes/1"}, "owners_decision"),

@@ -68,6 +68,9 @@ async def test_the_same_event_delivered_three_times_gives_one_notice(h: Harness)
     assert len(h.wechat[0].sent) == 1, "and one WeChat message"
 
 
+SEAL = "5e" * 32
+
+
 async def test_award_redemption_and_disclosure_reach_the_right_people_through_the_bus(h: Harness) -> None:
     # Two residents subscribed to 生建小区, one to another compound; one English reader.
     await set_prefs(h, "resident-a", subscribed_paths=[SHENGJIAN])
@@ -81,7 +84,7 @@ async def test_award_redemption_and_disclosure_reach_the_right_people_through_th
     await publish(h, "governance.disclosure.published", governance_pb2.DisclosurePublished(
         disclosure="compounds/x/disclosures/2026-10", compound_path=SHENGJIAN, compound_name="生建小区",
         period="2026-10", income_fen=1234500, expense_fen=1000000, to_maintenance_fund_fen=234500,
-        maintenance_fund_balance_fen=9876500), SHENGJIAN, source="trust-governance")
+        maintenance_fund_balance_fen=9876500, seal_hash=SEAL, sequence=7), SHENGJIAN, source="trust-governance")
 
     async def delivered() -> bool:
         return all([await h.notices_of(r) for r in ("volunteer-012", "volunteer-007", "resident-a", "resident-b")])
@@ -94,6 +97,8 @@ async def test_award_redemption_and_disclosure_reach_the_right_people_through_th
     assert zh.title == "生建小区2026-10收支公示已发布" and "12345.00元" in zh.body
     [en] = await inbox(h, "resident-b")
     assert en.title == "生建小区: accounts for 2026-10 published", "English for an English reader"
+    # The chain head is published to the compound's residents (issue 14 item 3), whole.
+    assert f"第7份公示的封存码：{SEAL}" in zh.body and f"Seal of disclosure no. 7: {SEAL}" in en.body
     assert await h.notices_of("resident-c") == [], "another compound's resident hears nothing"
     assert await h.notices_of("volunteer-012") and len(await h.notices_of("volunteer-012")) == 1
 

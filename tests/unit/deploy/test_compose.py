@@ -62,7 +62,7 @@ def test_every_named_volume_is_declared_and_used() -> None:
     declared = set(COMPOSE["volumes"])
     used = {v.split(":")[0] for s in COMPOSE["services"].values() for v in s.get("volumes", [])
             if not v.startswith((".", "/", "${"))}  # bind mounts: files, the backup folder
-    assert declared == used == {"pgdata", "tls", "nats-1-data", "nats-2-data", "nats-3-data"}
+    assert declared == used == {"pgdata", "tls", "nats-1-data", "nats-2-data", "nats-3-data", "governance-vouchers"}
     for s in COMPOSE["services"].values():
         for v in s.get("volumes", []):
             if v.startswith(".") and not v.startswith("${"):

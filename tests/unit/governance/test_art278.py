@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from linli_governance.art278 import (
+    DEVELOPER,
     Ballot,
     Outcome,
     Rule,
+    Unit,
     at_least_three_quarters,
     at_least_two_thirds,
+    electorate,
     more_than_half,
     tally,
 )
@@ -110,3 +113,51 @@ def test_abstentions_count_towards_participation_but_not_consent() -> None:
 def test_an_empty_electorate_is_refused() -> None:
     with pytest.raises(ValueError):
         tally(0, 0, [], Rule.ORDINARY)
+
+
+# -- owners as the judicial interpretation (法释〔2009〕7号 arts. 8-9) counts them -----------------
+
+
+def test_unregistered_units_are_each_their_own_owner() -> None:
+    voters = electorate([Unit("c/b1/h101", 9_000), Unit("c/b1/h102", 11_000)])
+    assert [(v.key, v.area_dm2, v.households) for v in voters] == [
+        ("c/b1/h101", 9_000, ("c/b1/h101",)),
+        ("c/b1/h102", 11_000, ("c/b1/h102",)),
+    ]
+
+
+def test_one_buyer_of_several_units_is_one_owner_with_all_their_area() -> None:
+    voters = electorate(
+        [Unit("c/b1/h101", 9_000, "zhang"), Unit("c/b2/h301", 12_000, "zhang"), Unit("c/b1/h102", 10_000, "li")]
+    )
+    assert [(v.key, v.area_dm2, len(v.households)) for v in voters] == [
+        ("owner:li", 10_000, 1),
+        ("owner:zhang", 21_000, 2),
+    ]
+
+
+def test_the_developers_unsold_and_undelivered_units_are_one_owner() -> None:
+    units = [Unit(f"c/b9/h{i}", 8_000, developer_held=True) for i in range(5)] + [Unit("c/b1/h101", 9_000)]
+    voters = electorate(units)
+    developer = next(v for v in voters if v.key == DEVELOPER)
+    assert (developer.area_dm2, len(developer.households), len(voters)) == (40_000, 5, 2)
+
+
+def test_counted_that_way_a_developer_with_most_of_the_area_cannot_pass_a_vote_alone() -> None:
+    """8 unsold units (64,000 dm²) and 3 owners (30,000 dm²): by area the developer alone holds
+    more than 2/3 of the electorate's area, but it is one owner of four, so it cannot make the
+    quorum alone — and with the three owners against, the headcount rejects."""
+    voters = electorate(
+        [Unit(f"c/b9/h{i}", 8_000, developer_held=True) for i in range(8)]
+        + [Unit(f"c/b1/h10{i}", 10_000) for i in range(3)]
+    )
+    area = sum(v.area_dm2 for v in voters)
+    alone = tally(area, len(voters), [Ballot(64_000, True)], Rule.ORDINARY)
+    assert (len(voters), alone.quorum_by_area, alone.quorum_by_households) == (4, True, False)
+    assert alone.outcome is Outcome.NO_QUORUM
+    everyone = tally(area, len(voters), [Ballot(64_000, True)] + [Ballot(10_000, False)] * 3, Rule.ORDINARY)
+    assert (everyone.approved_by_area, everyone.approved_by_households, everyone.outcome) == (
+        True,
+        False,
+        Outcome.REJECTED,
+    )

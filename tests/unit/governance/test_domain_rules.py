@@ -7,12 +7,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, votes
+from linli_governance import accounts, bodies, disclosures, names, org_tree, projects, rollout, service_levels, votes
 from linli_governance.art278 import Rule
 from linli_governance.sealing import GENESIS, canonical_json, seal
-from linli_governance.tables import AccountSettings, Ballot, Disclosure, OrgUnit, Transfer
+from linli_governance.tables import AccountSettings, Ballot, Budget, Disclosure, OrgUnit, ServiceLevel, Transfer
 
-from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
+from linli.governance.v1 import account_pb2, bodies_pb2, disclosure_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
 from linli_runtime.errors import FailedPrecondition, InvalidArgument
 
 NOW = datetime(2026, 11, 10, 2, tzinfo=UTC)
@@ -199,6 +199,62 @@ def transfer(**change: object) -> Transfer:
     return Transfer(**values)  # type: ignore[arg-type]
 
 
+def test_who_must_approve_an_expense() -> None:
+    committee, supervisor = account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE, account_pb2.APPROVAL_PARTY_SUPERVISOR
+    assert accounts.over_budget(1_200_000, 1_000_000, 200_000) == 0  # exactly the budget
+    assert accounts.over_budget(1_200_000, 1_000_000, 300_000) == 100_000
+    assert accounts.over_budget(1_200_000, 1_500_000, 1) == 300_001  # the line is over already
+    assert accounts.parties_of(accounts.approvals_needed(100, 500_000, 0)) == []
+    assert accounts.parties_of(accounts.approvals_needed(100, 500_000, 1)) == [committee]
+    assert accounts.parties_of(accounts.approvals_needed(600_000, 500_000, 0)) == [committee, supervisor]
+    assert accounts.parties_of(accounts.approvals_needed(600_000, 500_000, 9)) == [committee, supervisor]
+    pending_overspend = transfer(required_approvals=1)
+    accounts.check_party_needed(pending_overspend, committee)
+    with pytest.raises(FailedPrecondition) as caught:
+        accounts.check_party_needed(pending_overspend, supervisor)
+    assert reason_of(caught) == "APPROVAL_NOT_NEEDED"
+
+
+def test_spending_needs_an_approved_budget() -> None:
+    approved = Budget(compound_path=COMPOUND, year=2026, state=account_pb2.BUDGET_STATE_APPROVED)
+    accounts.check_budget_approved(approved, COMPOUND, 2026)
+    for budget, reason in [
+        (None, "NO_BUDGET"),
+        (Budget(compound_path=COMPOUND, year=2026, state=account_pb2.BUDGET_STATE_DRAFT), "BUDGET_NOT_APPROVED"),
+    ]:
+        with pytest.raises(FailedPrecondition) as caught:
+            accounts.check_budget_approved(budget, COMPOUND, 2026)
+        assert reason_of(caught) == reason
+
+
+def test_a_service_standard_is_met_on_its_side_of_the_target_and_disclosed_when_unrecorded() -> None:
+    at_least, at_most = bodies_pb2.STANDARD_DIRECTION_AT_LEAST, bodies_pb2.STANDARD_DIRECTION_AT_MOST
+    assert service_levels.met(at_least, 7, 7) and not service_levels.met(at_least, 6, 7)
+    assert service_levels.met(at_most, 24, 24) and not service_levels.met(at_most, 25, 24)
+    assert service_levels.met(bodies_pb2.STANDARD_DIRECTION_UNSPECIFIED, 8, 7)  # read as AT_LEAST
+    standards = [
+        {"code": "sweeping", "description": "清扫", "unit": "times per week", "target": 7},
+        {"code": "repair_response", "description": "报修", "unit": "hours", "target": 24, "direction": at_most},
+    ]
+    recorded = ServiceLevel(
+        compound_path=COMPOUND,
+        period="2026-10",
+        code="repair_response",
+        description="报修",
+        unit="hours",
+        target=24,
+        direction=at_most,
+        measured=30,
+        recorded_by="t",
+        recorded_at=NOW,
+    )
+    lines = service_levels.disclosure_lines(standards, {"repair_response": recorded})
+    assert [(x["code"], x["measured"], x["met"]) for x in lines] == [
+        ("sweeping", None, None),
+        ("repair_response", 30, False),
+    ]
+
+
 def test_a_pending_expense_is_decidable_for_thirty_days() -> None:
     accounts.check_decidable(transfer(), NOW + accounts.PENDING_LIFETIME - timedelta(seconds=1))
     with pytest.raises(FailedPrecondition) as caught:
@@ -279,6 +335,52 @@ def test_a_paper_ballot_is_confirmed_by_another_officer_reading_the_same_choice(
 # -- projects ---------------------------------------------------------------------------------------
 
 P = project_pb2.ProjectStatus
+
+
+def test_a_fund_vote_carries_how_much_and_what_for_and_others_carry_neither() -> None:
+    use, approval, other = (
+        vote_pb2.VOTE_MATTER_USE_MAINTENANCE_FUND,
+        vote_pb2.VOTE_MATTER_SPENDING_APPROVAL,
+        vote_pb2.VOTE_MATTER_OTHER,
+    )
+    assert votes.check_decision(use, 150_000, "  充电棚维修 ") == "充电棚维修"
+    assert votes.check_decision(approval, 0, "") == ""
+    assert votes.check_decision(other, 0, "") == ""
+    for matter, amount, purpose, field in [
+        (use, 0, "充电棚维修", "amount_fen"),
+        (use, 150_000, " ", "purpose"),
+        (use, 10**14, "x", "amount_fen"),
+        (other, 1, "", "amount_fen"),
+        (vote_pb2.VOTE_MATTER_BUDGET, 0, "x", "purpose"),
+    ]:
+        with pytest.raises(InvalidArgument) as caught:
+            votes.check_decision(matter, amount, purpose)
+        assert field_of(caught) == field
+
+
+def test_the_close_postings_are_not_reversed_so_the_fund_loses_nothing_without_a_vote() -> None:
+    for kind in (account_pb2.TRANSFER_KIND_FUND_ALLOCATION, account_pb2.TRANSFER_KIND_REMUNERATION):
+        with pytest.raises(FailedPrecondition) as caught:
+            accounts.check_reversible(transfer(kind=kind, state=account_pb2.TRANSFER_STATE_POSTED))
+        assert reason_of(caught) == "CLOSE_POSTING_NOT_REVERSIBLE"
+
+
+def test_unconfirmed_paper_ballots_are_kept_apart_from_the_count() -> None:
+    """Issue 16 defect 13: two of three ballots typed in from paper and not yet recounted must
+    not make the live outcome PASSED; they are shown apart."""
+    FOR, AGAINST = vote_pb2.BALLOT_CHOICE_FOR, vote_pb2.BALLOT_CHOICE_AGAINST
+    ONLINE, PAPER = vote_pb2.BALLOT_CHANNEL_ONLINE, vote_pb2.BALLOT_CHANNEL_PAPER
+    ballots = [
+        votes.CastBallot(10_000, FOR, ONLINE, confirmed=False),
+        votes.CastBallot(12_000, FOR, PAPER, confirmed=False),
+        votes.CastBallot(9_000, AGAINST, PAPER, confirmed=False),
+        votes.CastBallot(11_000, FOR, PAPER, confirmed=True),
+    ]
+    counted, unconfirmed = votes.split_ballots(ballots)
+    assert [(b.area_dm2, b.consent) for b in counted] == [(10_000, True), (11_000, True)]
+    assert unconfirmed == votes.Unconfirmed(households=2, area_dm2=21_000, for_households=1, for_area_dm2=12_000)
+    tally = votes.art278.tally(42_000, 4, counted, Rule.ORDINARY)
+    assert tally.participating_households == 2 and tally.outcome.value == "no_quorum"
 
 
 def test_projects_move_forward_or_are_cancelled_and_spend_nets_reversals() -> None:
@@ -386,3 +488,91 @@ def test_a_chain_link_names_what_broke() -> None:
     assert disclosures.check_chain_link(row, GENESIS, {**figures, "income_fen": 1}).startswith("ledger_mismatch")
     row.body = canonical_json({**figures, "income_fen": 1})
     assert disclosures.check_chain_link(row, GENESIS, figures).startswith("seal_mismatch")
+
+
+# -- votes and bodies (issue 14 item 4) ------------------------------------------------------------
+
+
+def test_a_preparatory_group_is_led_by_the_street_office_and_half_owners() -> None:
+    from linli_governance import formation
+
+    P = bodies_pb2.PreparatoryParty
+    street = formation.GroupMember("街道办", P.PREPARATORY_PARTY_STREET_OFFICE)
+    owner = formation.GroupMember("业主", P.PREPARATORY_PARTY_OWNER, f"{COMPOUND}/b1/h1")
+    community = formation.GroupMember("社区", P.PREPARATORY_PARTY_COMMUNITY)
+    formation.validate_group(COMPOUND, [street, owner])
+    for group, field in [
+        ([owner, community], "preparatory_group"),  # nobody from the street office
+        ([street, community, owner], "preparatory_group"),  # owners fewer than half
+        ([street, formation.GroupMember("业主", P.PREPARATORY_PARTY_OWNER, "elsewhere/h1")], "preparatory_group[1]"),
+    ]:
+        with pytest.raises(InvalidArgument) as caught:
+            formation.validate_group(COMPOUND, group)
+        assert field_of(caught).startswith(field)
+
+
+def test_candidates_are_an_odd_five_to_eleven_owners_with_one_chair() -> None:
+    from linli_governance import formation
+
+    def slate(n: int, chairs: int = 1) -> list[bodies.Member]:
+        return [
+            bodies.Member(
+                f"c{i}",
+                bodies_pb2.COMMITTEE_ROLE_CHAIR if i < chairs else bodies_pb2.COMMITTEE_ROLE_MEMBER,
+                f"{COMPOUND}/b1/h{i}",
+            )
+            for i in range(n)
+        ]
+
+    formation.validate_candidates(COMPOUND, slate(5))
+    formation.validate_candidates(COMPOUND, slate(11))
+    for candidates in (slate(4), slate(6), slate(13), slate(5, chairs=2)):
+        with pytest.raises(InvalidArgument) as caught:
+            formation.validate_candidates(COMPOUND, candidates)
+        assert field_of(caught) == "candidates"
+    assert formation.first_term_end("2026-11-09") == "2031-11-08"
+    assert formation.first_term_end("2028-02-29") == "2033-02-27"
+
+
+def test_a_membership_change_ends_who_leaves_and_starts_who_joins() -> None:
+    from linli_governance.tables import CommitteeMembership
+
+    def on(name: str, role: int) -> CommitteeMembership:
+        return CommitteeMembership(term_id="t", display_name=name, role=role, start_date="2026-03-01", seq=len(name))
+
+    chair, member = bodies_pb2.COMMITTEE_ROLE_CHAIR, bodies_pb2.COMMITTEE_ROLE_MEMBER
+    ending, starting = bodies.membership_changes(
+        [on("张", chair), on("李", member)], [bodies.Member("张", member), bodies.Member("王", chair)]
+    )
+    assert [m.display_name for m in ending] == ["张", "李"]  # 张 changes role: that membership ends
+    assert [m.display_name for m in starting] == ["张", "王"]
+
+
+def test_an_objection_closes_once_answered_or_withdrawn_by_its_household() -> None:
+    from linli_governance.tables import Objection
+
+    def objection(state: int) -> Objection:
+        return Objection(
+            objection_id="o",
+            disclosure="d",
+            kind=1,
+            account="",
+            text="?",
+            household_path=f"{COMPOUND}/b1/h1",
+            created_at=NOW,
+            deadline=NOW,
+            state=state,
+        )
+
+    res = disclosure_pb2.ObjectionResolution
+    opened, answered = disclosure_pb2.OBJECTION_STATE_OPEN, disclosure_pb2.OBJECTION_STATE_ANSWERED
+    disclosures.check_closable(objection(answered), res.OBJECTION_RESOLUTION_DISMISSED, "")
+    disclosures.check_closable(objection(opened), res.OBJECTION_RESOLUTION_WITHDRAWN, f"{COMPOUND}/b1/h1")
+    for state, resolution, household, reason in [
+        (opened, res.OBJECTION_RESOLUTION_ACCEPTED, "", "ANSWER_FIRST"),
+        (opened, res.OBJECTION_RESOLUTION_WITHDRAWN, f"{COMPOUND}/b1/h2", "NOT_THE_FILER"),
+        (disclosure_pb2.OBJECTION_STATE_CLOSED, res.OBJECTION_RESOLUTION_DISMISSED, "", "OBJECTION_CLOSED"),
+    ]:
+        with pytest.raises(FailedPrecondition) as caught:
+            disclosures.check_closable(objection(state), resolution, household)
+        assert reason_of(caught) == reason

@@ -3,6 +3,7 @@ checks, the operator check, and the chain badge's honest states."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -75,6 +76,19 @@ def test_each_bad_field_gets_its_message(change: dict[str, str], field: str) -> 
     form = ObjectionForm(**{"account": "income:parking", "kind": "objection", "text": "请说明停车费", **change})
     assert not form.validate(ACCOUNTS, HOMES)
     assert list(form.errors) == [field] and any(ord(c) > 127 for c in form.errors[field])
+
+
+def test_an_objection_may_name_no_line_and_is_then_on_the_whole_disclosure() -> None:
+    form = ObjectionForm(account="", kind="objection", text="本月为什么没有收入？")
+    assert form.validate(set(), HOMES) and form.request("compounds/c/disclosures/2026-10").account == ""
+
+
+def test_an_empty_disclosure_offers_the_whole_disclosure_only() -> None:
+    d = disclosure_pb2.Disclosure(name="compounds/c~x/disclosures/2026-10", period="2026-10")
+    html = render_compound(Chain(True, 1), [d])
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', html.split('id="f-account"')[1].split(
+        "</select>")[0])
+    assert options == [("", "整份公示 The disclosure as a whole")]
 
 
 def test_a_tampered_request_id_is_replaced() -> None:

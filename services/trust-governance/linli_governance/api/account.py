@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import account_pb2, account_pb2_grpc
-from linli_governance import accounts, names
+from linli_governance import accounts, names, vouchers
 from linli_governance.api import convert
-from linli_governance.api.base import Api
+from linli_governance.api.base import Api, require_owner_or_scope
 from linli_runtime import fields, paging
 from linli_runtime.auth import BOOKKEEPERS, Role, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
 
+COUNTERPARTY_LEN = 200
 # Each party approves for itself: the committee's token cannot stand in for the supervisor.
 PARTY_ROLES = {
     account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE: Role.OWNERS_COMMITTEE,
@@ -30,6 +31,16 @@ def _same_compound(field: str, name: str, collection: str, compound_path: str) -
     if path != compound_path:
         raise InvalidArgument.field(field, f"must be a {collection[:-1]} of the same compound")
     return ident
+
+
+def _voucher(voucher: account_pb2.Voucher) -> accounts.Voucher:
+    file_ref = fields.text("voucher.file_ref", voucher.file_ref, 500)
+    fields.sha256_hex("voucher.sha256", voucher.sha256, required=True)
+    return accounts.Voucher(file_ref, voucher.sha256)
+
+
+def _counterparty(value: str, *, required: bool) -> str:
+    return fields.text("counterparty", value, COUNTERPARTY_LEN, required=required)
 
 
 class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
@@ -62,10 +73,13 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         accounts.income_account(request.category)
         amount = accounts.amount(request.amount_fen)
         memo = fields.text("memo", request.memo, 2000)
+        payer = _counterparty(request.counterparty, required=False)
         return await self.write(
             request,
             account_pb2.RecordIncomeResponse,
-            lambda session: accounts.record_income(session, path, request.category, amount, memo, when=self.now()),
+            lambda session: accounts.record_income(
+                session, path, request.category, amount, memo, when=self.now(), counterparty=payer
+            ),
             lambda posted: account_pb2.RecordIncomeResponse(transfer=convert.transfer(posted)),
             request_id_required=True,
         )
@@ -78,9 +92,8 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         fields.slug("budget_line", request.budget_line)
         amount = accounts.amount(request.amount_fen)
         memo = fields.text("memo", request.memo, 2000)
-        fields.text("voucher.file_ref", request.voucher.file_ref, 500, required=True)
-        fields.sha256_hex("voucher.sha256", request.voucher.sha256, required=True)
-        voucher = accounts.Voucher(request.voucher.file_ref, request.voucher.sha256)
+        voucher = _voucher(request.voucher)
+        payee = _counterparty(request.counterparty, required=True)
         if request.owners_decision:
             _same_compound("owners_decision", request.owners_decision, names.VOTES, path)
         project_id = _same_compound("project", request.project, names.PROJECTS, path) if request.project else ""
@@ -97,8 +110,40 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
                 voucher=voucher,
                 owners_decision=request.owners_decision,
                 when=self.now(),
+                counterparty=payee,
             ),
             lambda posted: account_pb2.RecordExpenseResponse(transfer=convert.transfer(posted)),
+            request_id_required=True,
+        )
+
+    async def SpendMaintenanceFund(
+        self, request: account_pb2.SpendMaintenanceFundRequest, context: Any
+    ) -> account_pb2.SpendMaintenanceFundResponse:
+        require_role(*BOOKKEEPERS)
+        path = self.scoped_path("compound_path", request.compound_path)
+        if not request.owners_decision:
+            raise InvalidArgument.field(
+                "owners_decision", "the maintenance fund is spent only under a passed USE_MAINTENANCE_FUND vote"
+            )
+        _same_compound("owners_decision", request.owners_decision, names.VOTES, path)
+        amount = accounts.amount(request.amount_fen)
+        memo = fields.text("memo", request.memo, 2000)
+        voucher = _voucher(request.voucher)
+        payee = _counterparty(request.counterparty, required=True)
+        return await self.write(
+            request,
+            account_pb2.SpendMaintenanceFundResponse,
+            lambda session: accounts.spend_fund(
+                session,
+                path,
+                owners_decision=request.owners_decision,
+                amount=amount,
+                memo=memo,
+                voucher=voucher,
+                when=self.now(),
+                counterparty=payee,
+            ),
+            lambda posted: account_pb2.SpendMaintenanceFundResponse(transfer=convert.transfer(posted)),
             request_id_required=True,
         )
 
@@ -186,6 +231,37 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
             lambda session: accounts.create_budget(session, path, request.year, lines),
             lambda created: account_pb2.CreateBudgetResponse(budget=convert.budget(created)),
         )
+
+    async def UploadVoucher(
+        self, request: account_pb2.UploadVoucherRequest, context: Any
+    ) -> account_pb2.UploadVoucherResponse:
+        who = require_role(*BOOKKEEPERS)
+        path = self.scoped_path("compound_path", request.compound_path)
+        filename = vouchers.check_upload(
+            request.content, request.media_type, request.filename, self.settings.voucher_max_bytes
+        )
+        return await self.write(
+            request,
+            account_pb2.UploadVoucherResponse,
+            lambda session: vouchers.upload(
+                session,
+                self.vouchers,
+                path,
+                request.content,
+                media_type=request.media_type,
+                filename=filename,
+                uploaded_by=who.subject,
+                when=self.now(),
+            ),
+            lambda stored: account_pb2.UploadVoucherResponse(voucher=convert.stored_voucher(stored)),
+        )
+
+    async def GetVoucher(self, request: account_pb2.GetVoucherRequest, context: Any) -> account_pb2.GetVoucherResponse:
+        path, sha256 = names.parse_compound_child("name", request.name, names.VOUCHERS)
+        fields.sha256_hex("name", sha256, required=True)
+        require_owner_or_scope(path)
+        voucher, content = await vouchers.get(self.db, self.vouchers, path, sha256)
+        return account_pb2.GetVoucherResponse(voucher=convert.stored_voucher(voucher), content=content)
 
     async def GetBudget(self, request: account_pb2.GetBudgetRequest, context: Any) -> account_pb2.GetBudgetResponse:
         path, year = names.parse_compound_child("name", request.name, names.BUDGETS)

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli_governance import names
 from linli_runtime import fields, idempotency
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import STAFF, Role, require_scope
+from linli_runtime.auth import STAFF, Role, caller, path_within, require_scope
 
 if TYPE_CHECKING:
     from linli_governance.app import GovernanceApp
@@ -29,11 +29,23 @@ VOTE_OFFICERS = (Role.OWNERS_COMMITTEE, Role.COMMUNITY_WORKER, Role.STREET_OFFIC
 BODY_KEEPERS = (*STAFF, Role.OWNERS_COMMITTEE)
 
 
+def require_owner_or_scope(compound_path: str) -> None:
+    """The compound's officers (its scope or a wider one), or one of its owners: a resident whose
+    scope is a household of the compound (what the owners' own books are open to)."""
+    who = caller()
+    if who.role == Role.RESIDENT.value and path_within(who.scope, compound_path) and who.scope != compound_path:
+        return
+    require_scope(compound_path)
+
+
 class Api:
     def __init__(self, app: GovernanceApp) -> None:
         self.db = app.db
         self.clock = app.clock
         self.make_event = app.make_event
+        self.settings = app.governance_settings
+        self.vouchers = app.vouchers
+        self.heads = app.heads
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -3,11 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import bodies_pb2, bodies_pb2_grpc, project_pb2, project_pb2_grpc
-from linli_governance import accounts, bodies, names, projects
+from linli_governance import accounts, bodies, formation, names, projects, service_levels
 from linli_governance.api import convert
 from linli_governance.api.base import BODY_KEEPERS, Api
-from linli_runtime import fields, paging
+from linli_governance.periods import parse_period
+from linli_runtime import fields, paging, times
 from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, require_role
+from linli_runtime.errors import InvalidArgument
+from linli_runtime.times import as_utc
 
 
 class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer):
@@ -19,6 +22,85 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
             committee=convert.committee(await bodies.get_committee(self.db, path))
         )
 
+    async def ListCommitteeTerms(
+        self, request: bodies_pb2.ListCommitteeTermsRequest, context: Any
+    ) -> bodies_pb2.ListCommitteeTermsResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        terms, token = await bodies.list_terms(
+            self.db, path, page_token=request.page_token, size=paging.page_size(request.page_size)
+        )
+        return bodies_pb2.ListCommitteeTermsResponse(
+            terms=[convert.committee(t, history=True) for t in terms], next_page_token=token
+        )
+
+    async def StartCommitteeFormation(
+        self, request: bodies_pb2.StartCommitteeFormationRequest, context: Any
+    ) -> bodies_pb2.StartCommitteeFormationResponse:
+        require_role(*STAFF)
+        path = self.scoped_path("compound_path", request.compound_path)
+        group = [formation.GroupMember(m.display_name, m.party, m.household_path) for m in request.preparatory_group]
+        times.parse_date("date", request.date)
+        formation.validate_group(path, group)
+        return await self.write(
+            request,
+            bodies_pb2.StartCommitteeFormationResponse,
+            lambda session: formation.start(session, path, request.date, group, when=self.now()),
+            lambda started: bodies_pb2.StartCommitteeFormationResponse(formation=convert.formation(started)),
+        )
+
+    async def NominateCommitteeCandidates(
+        self, request: bodies_pb2.NominateCommitteeCandidatesRequest, context: Any
+    ) -> bodies_pb2.NominateCommitteeCandidatesResponse:
+        require_role(*STAFF)
+        path = self.scoped_path("compound_path", request.compound_path)
+        candidates = [bodies.Member(m.display_name, m.role, m.household_path) for m in request.candidates]
+        formation.validate_candidates(path, candidates)
+        return await self.write(
+            request,
+            bodies_pb2.NominateCommitteeCandidatesResponse,
+            lambda session: formation.nominate(session, path, candidates, when=self.now()),
+            lambda nominated: bodies_pb2.NominateCommitteeCandidatesResponse(formation=convert.formation(nominated)),
+        )
+
+    async def CallCommitteeElection(
+        self, request: bodies_pb2.CallCommitteeElectionRequest, context: Any
+    ) -> bodies_pb2.CallCommitteeElectionResponse:
+        require_role(*STAFF)
+        path = self.scoped_path("compound_path", request.compound_path)
+        if not request.HasField("close_time"):
+            raise InvalidArgument.field("close_time", "is required")
+        close_time = as_utc(request.close_time.ToDatetime())
+        open_time = as_utc(request.open_time.ToDatetime()) if request.HasField("open_time") else None
+        return await self.write(
+            request,
+            bodies_pb2.CallCommitteeElectionResponse,
+            lambda session: formation.call_election(
+                session, path, open_time=open_time, close_time=close_time, when=self.now()
+            ),
+            lambda called: bodies_pb2.CallCommitteeElectionResponse(formation=convert.formation(called)),
+        )
+
+    async def FileCommitteeTerm(
+        self, request: bodies_pb2.FileCommitteeTermRequest, context: Any
+    ) -> bodies_pb2.FileCommitteeTermResponse:
+        require_role(*BODY_KEEPERS)
+        path = self.scoped_path("compound_path", request.compound_path)
+        times.parse_date("date", request.date)
+        return await self.write(
+            request,
+            bodies_pb2.FileCommitteeTermResponse,
+            lambda session: formation.file_term(
+                session, path, request.date, request.filing_reference, when=self.now()
+            ),
+            lambda filed: bodies_pb2.FileCommitteeTermResponse(committee=convert.committee(filed)),
+        )
+
+    async def GetCommitteeFormation(
+        self, request: bodies_pb2.GetCommitteeFormationRequest, context: Any
+    ) -> bodies_pb2.GetCommitteeFormationResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        return bodies_pb2.GetCommitteeFormationResponse(formation=convert.formation(await formation.get(self.db, path)))
+
     async def UpdateOwnersCommittee(
         self, request: bodies_pb2.UpdateOwnersCommitteeRequest, context: Any
     ) -> bodies_pb2.UpdateOwnersCommitteeResponse:
@@ -29,7 +111,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
         return await self.write(
             request,
             bodies_pb2.UpdateOwnersCommitteeResponse,
-            lambda session: bodies.update_committee(session, committee),
+            lambda session: bodies.update_committee(session, committee, when=self.now()),
             lambda saved: bodies_pb2.UpdateOwnersCommitteeResponse(committee=convert.committee(saved)),
         )
 
@@ -77,6 +159,39 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
         return bodies_pb2.ListMeetingRecordsResponse(
             meetings=[convert.meeting(m) for m in items], next_page_token=token
         )
+
+
+    async def RecordServiceLevel(
+        self, request: bodies_pb2.RecordServiceLevelRequest, context: Any
+    ) -> bodies_pb2.RecordServiceLevelResponse:
+        # The trustee reports what it did; the committee and the supervisor may record their check.
+        who = require_role(*BOOKKEEPERS, Role.TRUST_SUPERVISOR)
+        path = self.scoped_path("compound_path", request.compound_path)
+        parse_period(request.period)
+        fields.slug("code", request.code)
+        note = service_levels.check_measure(request.measured, request.note)
+        return await self.write(
+            request,
+            bodies_pb2.RecordServiceLevelResponse,
+            lambda session: service_levels.record(
+                session,
+                path,
+                request.period,
+                request.code,
+                measured=request.measured,
+                note=note,
+                recorded_by=who.subject,
+                when=self.now(),
+            ),
+            lambda measure: bodies_pb2.RecordServiceLevelResponse(service_level=convert.service_level(measure)),
+        )
+
+    async def ListServiceLevels(
+        self, request: bodies_pb2.ListServiceLevelsRequest, context: Any
+    ) -> bodies_pb2.ListServiceLevelsResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        measures = await service_levels.list_for_period(self.db, path, request.period)
+        return bodies_pb2.ListServiceLevelsResponse(service_levels=[convert.service_level(m) for m in measures])
 
 
 class ProjectServicer(Api, project_pb2_grpc.ProjectServiceServicer):

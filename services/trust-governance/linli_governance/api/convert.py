@@ -7,6 +7,10 @@ Enum fields are stored as their numbers; `X.ValueType(n)` gives them the message
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.governance.v1 import (
     account_pb2,
@@ -17,10 +21,11 @@ from linli.governance.v1 import (
     rollout_pb2,
     vote_pb2,
 )
-from linli_governance import accounts, bodies, disclosures, names, rollout
+from linli_governance import accounts, bodies, disclosures, names, owners, rollout, service_levels, vouchers
+from linli_governance import formation as formation_module
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
-from linli_governance.tables import AccountSettings, Committee, Contract, Disclosure, Meeting, OrgUnit
+from linli_governance.tables import AccountSettings, Contract, Disclosure, Meeting, OrgUnit, UnitOwner
 from linli_governance.votes import OUTCOMES, VoteView
 from linli_runtime.times import to_timestamp
 
@@ -119,6 +124,9 @@ def transfer(v: accounts.TransferView) -> account_pb2.Transfer:
         post_time=to_timestamp(t.posted_at),
         disclosure=t.disclosure or "",
         project=names.project_name(path, t.project) if t.project else "",
+        required_approvals=[account_pb2.ApprovalParty.ValueType(p) for p in accounts.parties_of(t.required_approvals)],
+        over_budget_fen=t.over_budget_fen,
+        counterparty=t.counterparty,
     )
 
 
@@ -176,18 +184,87 @@ def vote(v: VoteView) -> vote_pb2.Vote:
             approved_by_area=t.approved_by_area,
             approved_by_households=t.approved_by_households,
             outcome=OUTCOMES[t.outcome],
+            unconfirmed_households=v.unconfirmed.households,
+            unconfirmed_area_dm2=v.unconfirmed.area_dm2,
+            unconfirmed_for_households=v.unconfirmed.for_households,
+            unconfirmed_for_area_dm2=v.unconfirmed.for_area_dm2,
         ),
         unconfirmed_paper_ballots=v.unconfirmed_paper_ballots,
         create_time=to_timestamp(row.created_at),
+        amount_fen=row.amount_fen,
+        purpose=row.purpose,
+        open_time=to_timestamp(row.open_time),
+        opened=row.opened,
+    )
+
+
+def unit_owner(u: UnitOwner) -> vote_pb2.UnitOwner:
+    return vote_pb2.UnitOwner(
+        household_path=u.household_path,
+        owner_id=u.owner_id,
+        owner_name=u.owner_name,
+        holding=vote_pb2.UnitHolding.ValueType(u.holding),
+    )
+
+
+def unit_owner_from(m: vote_pb2.UnitOwner, household_path: str) -> UnitOwner:
+    return UnitOwner(
+        household_path=household_path,
+        compound_path="",
+        owner_id=m.owner_id,
+        owner_name=m.owner_name,
+        holding=m.holding,
+    )
+
+
+def owner(o: owners.Owner) -> vote_pb2.Owner:
+    return vote_pb2.Owner(
+        owner_id=o.voter.key.removeprefix("owner:"),
+        display_name=o.display_name,
+        holding=vote_pb2.UnitHolding.ValueType(o.holding),
+        households=list(o.voter.households),
+        area_dm2=o.voter.area_dm2,
     )
 
 
 # -- disclosures ----------------------------------------------------------------------------------
 
 
-def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
+def _posted(text: str) -> Timestamp | None:
+    if not text:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC))
+    return stamp
+
+
+def disclosed_transfer(compound_path: str, line: dict[str, Any]) -> disclosure_pb2.DisclosedTransfer:
+    return disclosure_pb2.DisclosedTransfer(
+        transfer=names.transfer_name(compound_path, line["transfer"]),
+        kind=line["kind"],
+        debit_account=line["debit"],
+        credit_account=line["credit"],
+        amount_fen=line["amount_fen"],
+        budget_line=line["budget_line"],
+        counterparty=line["counterparty"],
+        post_time=_posted(line["posted_at"]),
+        voucher_ref=line["voucher_ref"],
+        voucher_sha256=line["voucher_sha256"],
+        owners_decision=line["owners_decision"],
+        memo=line["memo"],
+    )
+
+
+def disclosure(d: Disclosure, *, full: bool = False) -> disclosure_pb2.Disclosure:
+    """A disclosure; `full` adds its sealed transfer lines and the sealed body itself (GetDisclosure)."""
     body = disclosures.content(d)
     budget_of = body.get("budget", {})
+    whole: dict[str, Any] = {}
+    if full:
+        whole = {
+            "transfers": [disclosed_transfer(d.compound_path, line) for line in body.get("lines", [])],
+            "sealed_body": d.body,
+        }
     return disclosure_pb2.Disclosure(
         name=d.name,
         compound_path=d.compound_path,
@@ -216,12 +293,76 @@ def disclosure(d: Disclosure) -> disclosure_pb2.Disclosure:
         seal_hash=d.seal_hash,
         previous_seal_hash=d.previous_seal_hash,
         publish_time=to_timestamp(d.published_at),
+        **fund_figures(d.compound_path, body.get("fund")),
+        service_levels=[
+            disclosure_pb2.ServiceLevelLine(
+                code=s["code"],
+                description=s["description"],
+                unit=s["unit"],
+                target=s["target"],
+                direction=bodies_pb2.StandardDirection.ValueType(s["direction"]),
+                recorded=s["measured"] is not None,
+                measured=s["measured"] or 0,
+                met=bool(s["met"]),
+            )
+            for s in body.get("service_levels", [])
+        ],
+        sequence=body.get("sequence", 0),
+        **whole,
     )
 
 
-def chain_check(c: ChainCheck) -> disclosure_pb2.VerifyDisclosureChainResponse:
+FUND_MOVEMENT_KINDS = {
+    "allocation": disclosure_pb2.FUND_MOVEMENT_KIND_ALLOCATION,
+    "use": disclosure_pb2.FUND_MOVEMENT_KIND_USE,
+    "reversal": disclosure_pb2.FUND_MOVEMENT_KIND_REVERSAL,
+}
+
+
+def fund_figures(compound_path: str, fund: dict[str, Any] | None) -> dict[str, Any]:
+    """The maintenance fund's part of a disclosure (none in a body sealed before it was kept)."""
+    if not fund:
+        return {}
+    return {
+        "maintenance_fund_opening_fen": fund["opening_fen"],
+        "fund_in_fen": fund["in_fen"],
+        "fund_out_fen": fund["out_fen"],
+        "fund_movements": [
+            disclosure_pb2.FundMovement(
+                transfer=names.transfer_name(compound_path, m["transfer"]),
+                kind=FUND_MOVEMENT_KINDS[m["kind"]],
+                amount_fen=m["amount_fen"],
+                owners_decision=m["owners_decision"],
+                memo=m["memo"],
+            )
+            for m in fund["movements"]
+        ],
+    }
+
+
+def chain_check(c: ChainCheck, external_head: str = "") -> disclosure_pb2.VerifyDisclosureChainResponse:
     return disclosure_pb2.VerifyDisclosureChainResponse(
-        valid=c.valid, checked=c.checked, broken_disclosure=c.broken_disclosure, reason=c.reason
+        valid=c.valid,
+        checked=c.checked,
+        broken_disclosure=c.broken_disclosure,
+        reason=c.reason,
+        published_head_seal_hash=external_head or (c.head.seal_hash if c.head else ""),
+        published_head_period=c.head.period if c.head and not external_head else "",
+        head_checked=bool(c.head or external_head),
+    )
+
+
+def stored_voucher(v: vouchers.Voucher) -> account_pb2.StoredVoucher:
+    r = v.row
+    return account_pb2.StoredVoucher(
+        name=v.name,
+        compound_path=r.compound_path,
+        sha256=r.sha256,
+        media_type=r.media_type,
+        filename=r.filename,
+        size_bytes=r.size_bytes,
+        uploaded_by=r.uploaded_by,
+        upload_time=to_timestamp(r.uploaded_at),
     )
 
 
@@ -236,19 +377,60 @@ def objection(v: ObjectionView) -> disclosure_pb2.Objection:
         create_time=to_timestamp(o.created_at),
         deadline=to_timestamp(o.deadline),
         overdue=v.overdue,
+        state=disclosure_pb2.ObjectionState.ValueType(o.state),
+        answer=o.answer,
+        answered_by=o.answered_by,
+        answer_time=to_timestamp(o.answered_at),
+        answered_late=v.answered_late,
+        resolution=disclosure_pb2.ObjectionResolution.ValueType(o.resolution),
+        closing_note=o.closing_note,
+        closed_by=o.closed_by,
+        close_time=to_timestamp(o.closed_at),
     )
 
 
 # -- governance bodies ----------------------------------------------------------------------------
 
 
-def committee(c: Committee) -> bodies_pb2.OwnersCommittee:
+def committee(v: bodies.TermView, *, history: bool = False) -> bodies_pb2.OwnersCommittee:
+    """A committee term: its current members, or (`history`) every membership it had."""
+    t = v.term
     return bodies_pb2.OwnersCommittee(
-        compound_path=c.compound_path,
-        formation_date=c.formation_date,
-        term_end_date=c.term_end_date,
-        members=[bodies_pb2.CommitteeMember(**m) for m in c.members],
-        elected_by_vote=c.elected_by_vote,
+        compound_path=t.compound_path,
+        formation_date=t.formation_date,
+        term_end_date=t.term_end_date,
+        members=[
+            bodies_pb2.CommitteeMember(
+                display_name=m.display_name,
+                role=bodies_pb2.CommitteeRole.ValueType(m.role),
+                household_path=m.household_path,
+                start_date=m.start_date,
+                end_date=m.end_date or "",
+            )
+            for m in (v.members if history else v.current_members)
+        ],
+        elected_by_vote=t.elected_by_vote,
+        term_number=t.number,
+        end_date=t.ended_date or "",
+        filed_date=t.filed_date,
+        filing_reference=t.filing_reference,
+    )
+
+
+def formation(v: formation_module.FormationView) -> bodies_pb2.CommitteeFormation:
+    f = v.formation
+    return bodies_pb2.CommitteeFormation(
+        compound_path=f.compound_path,
+        stage=bodies_pb2.FormationStage.ValueType(f.stage),
+        group_formed_date=f.group_formed_date,
+        preparatory_group=[bodies_pb2.PreparatoryMember(**m) for m in f.preparatory_group],
+        candidates=[bodies_pb2.CommitteeMember(**m) for m in f.candidates],
+        election_vote=f.election_vote,
+        elected_date=f.elected_date,
+        term_number=v.term_number,
+        filed_date=v.filed_date,
+        filing_reference=v.filing_reference,
+        update_time=to_timestamp(f.updated_at),
     )
 
 
@@ -286,9 +468,30 @@ def contract_from(m: bodies_pb2.TrustContract, compound_path: str) -> bodies.New
         fixed_fen=m.remuneration.fixed_fen,
         income_share_bp=m.remuneration.income_share_basis_points,
         cap_fen=m.remuneration.cap_fen,
-        standards=[bodies.Standard(s.code, s.description, s.unit, s.target) for s in m.service_standards],
+        standards=[
+            bodies.Standard(s.code, s.description, s.unit, s.target, s.direction) for s in m.service_standards
+        ],
         supervisor_name=m.supervisor_name,
         hired_by_vote=m.hired_by_vote,
+    )
+
+
+def service_level(m: service_levels.Measure) -> bodies_pb2.ServiceLevel:
+    lv = m.level
+    return bodies_pb2.ServiceLevel(
+        name=m.name,
+        compound_path=lv.compound_path,
+        period=lv.period,
+        code=lv.code,
+        description=lv.description,
+        unit=lv.unit,
+        target=lv.target,
+        direction=bodies_pb2.StandardDirection.ValueType(lv.direction),
+        measured=lv.measured,
+        met=m.met,
+        note=lv.note,
+        recorded_by=lv.recorded_by,
+        record_time=to_timestamp(lv.recorded_at),
     )
 
 

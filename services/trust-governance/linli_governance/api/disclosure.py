@@ -9,7 +9,7 @@ from linli_governance.api.base import Api
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import BOOKKEEPERS, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, caller, require_role, require_scope
 
 
 class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
@@ -23,7 +23,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
             request,
             disclosure_pb2.ClosePeriodResponse,
             lambda session: disclosures.close_period(session, self.make_event, path, request.period, when=self.now()),
-            lambda sealed: disclosure_pb2.ClosePeriodResponse(disclosure=convert.disclosure(sealed)),
+            lambda sealed: disclosure_pb2.ClosePeriodResponse(disclosure=convert.disclosure(sealed, full=True)),
             request_id_required=True,
         )
 
@@ -32,7 +32,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
     ) -> disclosure_pb2.GetDisclosureResponse:
         path, period = self.scoped_child("name", request.name, names.DISCLOSURES)
         found = await disclosures.get(self.db, path, period)
-        return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found))
+        return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found, full=True))
 
     async def ListDisclosures(
         self, request: disclosure_pb2.ListDisclosuresRequest, context: Any
@@ -49,7 +49,11 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         self, request: disclosure_pb2.VerifyDisclosureChainRequest, context: Any
     ) -> disclosure_pb2.VerifyDisclosureChainResponse:
         path = self.scoped_path("compound_path", request.compound_path)
-        return convert.chain_check(await disclosures.verify_chain(self.db, path))
+        external = request.published_head_seal_hash
+        if external:
+            fields.sha256_hex("published_head_seal_hash", external, required=True)
+        check = await disclosures.verify_chain(self.db, self.heads, path, external_head=external)
+        return convert.chain_check(check, external)
 
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any
@@ -59,7 +63,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         household = runtime_names.org_path("household_path", request.household_path) if request.household_path else ""
         require_scope(household or path)
         text = fields.text("text", request.text, 2000, required=True)
-        fields.text("account", request.account, 80, required=True)
+        fields.text("account", request.account, 80)  # empty: the disclosure as a whole
         return await self.write(
             request,
             disclosure_pb2.FileObjectionResponse,
@@ -89,4 +93,52 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         )
         return disclosure_pb2.ListObjectionsResponse(
             objections=[convert.objection(o) for o in items], next_page_token=token
+        )
+
+    async def AnswerObjection(
+        self, request: disclosure_pb2.AnswerObjectionRequest, context: Any
+    ) -> disclosure_pb2.AnswerObjectionResponse:
+        who = require_role(*BOOKKEEPERS)
+        path, period, objection_id = names.parse_objection("name", request.name)
+        require_scope(path)
+        answer = fields.text("answer", request.answer, 2000, required=True)
+        return await self.write(
+            request,
+            disclosure_pb2.AnswerObjectionResponse,
+            lambda session: disclosures.answer_objection(
+                session, path, period, objection_id, answer=answer, answered_by=who.subject, when=self.now()
+            ),
+            lambda answered: disclosure_pb2.AnswerObjectionResponse(objection=convert.objection(answered)),
+        )
+
+    async def CloseObjection(
+        self, request: disclosure_pb2.CloseObjectionRequest, context: Any
+    ) -> disclosure_pb2.CloseObjectionResponse:
+        path, period, objection_id = names.parse_objection("name", request.name)
+        note = fields.text("note", request.note, 2000)
+        household = ""
+        if request.resolution == disclosure_pb2.OBJECTION_RESOLUTION_WITHDRAWN:
+            # The household that filed it withdraws it (or an officer for it, on paper).
+            household = runtime_names.org_path("household_path", request.household_path)
+            who = caller()
+            require_scope(household)
+        else:
+            # The owners' committee (or the officers who support it) closes an answered objection.
+            who = require_role(Role.OWNERS_COMMITTEE, *STAFF)
+            require_scope(path)
+        return await self.write(
+            request,
+            disclosure_pb2.CloseObjectionResponse,
+            lambda session: disclosures.close_objection(
+                session,
+                path,
+                period,
+                objection_id,
+                resolution=request.resolution,
+                note=note,
+                closed_by=who.subject,
+                household_path=household,
+                when=self.now(),
+            ),
+            lambda closed: disclosure_pb2.CloseObjectionResponse(objection=convert.objection(closed)),
         )

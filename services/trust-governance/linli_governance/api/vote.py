@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import vote_pb2, vote_pb2_grpc
-from linli_governance import names, votes
+from linli_governance import names, owners, votes
 from linli_governance.api import convert
-from linli_governance.api.base import VOTE_OFFICERS, Api
+from linli_governance.api.base import BODY_KEEPERS, VOTE_OFFICERS, Api
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
 from linli_runtime.auth import Role, require_role, require_scope
@@ -29,6 +29,8 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
         if not request.HasField("close_time"):
             raise InvalidArgument.field("close_time", "is required")
         close_time = as_utc(request.close_time.ToDatetime())
+        open_time = as_utc(request.open_time.ToDatetime()) if request.HasField("open_time") else None
+        purpose = votes.check_decision(request.matter, request.amount_fen, request.purpose)
         return await self.write(
             request,
             vote_pb2.CreateVoteResponse,
@@ -40,6 +42,9 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
                 subject=request.subject,
                 close_time=close_time,
                 when=self.now(),
+                amount_fen=request.amount_fen,
+                purpose=purpose,
+                open_time=open_time,
             ),
             lambda vote: vote_pb2.CreateVoteResponse(vote=convert.vote(vote)),
         )
@@ -114,4 +119,27 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
             vote_pb2.CloseVoteResponse,
             lambda session: votes.close(session, path, vote_id, when=self.now()),
             lambda vote: vote_pb2.CloseVoteResponse(vote=convert.vote(vote)),
+        )
+
+    async def UpdateUnitOwner(
+        self, request: vote_pb2.UpdateUnitOwnerRequest, context: Any
+    ) -> vote_pb2.UpdateUnitOwnerResponse:
+        require_role(*BODY_KEEPERS)
+        household = runtime_names.org_path("unit_owner.household_path", request.unit_owner.household_path)
+        require_scope(household)
+        entry = owners.check_entry(convert.unit_owner_from(request.unit_owner, household))
+        return await self.write(
+            request,
+            vote_pb2.UpdateUnitOwnerResponse,
+            lambda session: owners.register_unit(session, entry),
+            lambda saved: vote_pb2.UpdateUnitOwnerResponse(unit_owner=convert.unit_owner(saved)),
+        )
+
+    async def ListOwners(self, request: vote_pb2.ListOwnersRequest, context: Any) -> vote_pb2.ListOwnersResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        page, token, total, area = await owners.list_owners(
+            self.db, path, page_token=request.page_token, size=paging.page_size(request.page_size)
+        )
+        return vote_pb2.ListOwnersResponse(
+            owners=[convert.owner(o) for o in page], next_page_token=token, total_owners=total, total_area_dm2=area
         )

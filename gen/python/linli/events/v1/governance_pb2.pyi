@@ -142,6 +142,7 @@ class DisclosurePublished(_message.Message):
     MAINTENANCE_FUND_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     SEAL_HASH_FIELD_NUMBER: _builtins.int
     PREVIOUS_SEAL_HASH_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
     disclosure: _builtins.str
     """Resource name, e.g. `compounds/chengdu~chongzhou~longxing~x~shengjian/disclosures/2026-10`."""
     compound_path: _builtins.str
@@ -156,8 +157,13 @@ class DisclosurePublished(_message.Message):
     to_maintenance_fund_fen: _builtins.int
     maintenance_fund_balance_fen: _builtins.int
     seal_hash: _builtins.str
-    """Hex SHA-256 of this disclosure, chained to the previous one."""
+    """Hex SHA-256 of this disclosure, chained to the previous one: the compound's chain head once
+    published. Anyone holding it can tell a deleted or replaced newest disclosure
+    (VerifyDisclosureChain's `published_head_seal_hash`).
+    """
     previous_seal_hash: _builtins.str
+    sequence: _builtins.int
+    """The disclosure's place in the compound's chain (1 for the first): the head covers this many."""
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -177,10 +183,11 @@ class DisclosurePublished(_message.Message):
         maintenance_fund_balance_fen: _builtins.int = ...,
         seal_hash: _builtins.str = ...,
         previous_seal_hash: _builtins.str = ...,
+        sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_name", b"compound_name", "compound_path", b"compound_path", "disclosure", b"disclosure", "expense_fen", b"expense_fen", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "seal_hash", b"seal_hash", "to_maintenance_fund_fen", b"to_maintenance_fund_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_name", b"compound_name", "compound_path", b"compound_path", "disclosure", b"disclosure", "expense_fen", b"expense_fen", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "seal_hash", b"seal_hash", "sequence", b"sequence", "to_maintenance_fund_fen", b"to_maintenance_fund_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -58,6 +58,10 @@ class _TransferKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Transfer
     TRANSFER_KIND_REVERSAL: _TransferKind.ValueType  # 4
     TRANSFER_KIND_REMUNERATION: _TransferKind.ValueType  # 5
     """The trustee's remuneration, posted by the contract's rule at period close."""
+    TRANSFER_KIND_FUND_USE: _TransferKind.ValueType  # 6
+    """Spending from the maintenance fund under a passed USE_MAINTENANCE_FUND vote (debits
+    `fund_use:maintenance`, credits `cash:maintenance_fund`).
+    """
 
 class TransferKind(_TransferKind, metaclass=_TransferKindEnumTypeWrapper):
     """TransferKind says what a transfer is for."""
@@ -70,6 +74,10 @@ TRANSFER_KIND_FUND_ALLOCATION: TransferKind.ValueType  # 3
 TRANSFER_KIND_REVERSAL: TransferKind.ValueType  # 4
 TRANSFER_KIND_REMUNERATION: TransferKind.ValueType  # 5
 """The trustee's remuneration, posted by the contract's rule at period close."""
+TRANSFER_KIND_FUND_USE: TransferKind.ValueType  # 6
+"""Spending from the maintenance fund under a passed USE_MAINTENANCE_FUND vote (debits
+`fund_use:maintenance`, credits `cash:maintenance_fund`).
+"""
 Global___TransferKind: _TypeAlias = TransferKind  # noqa: Y015
 
 class _TransferState:
@@ -161,9 +169,13 @@ class Voucher(_message.Message):
     FILE_REF_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     file_ref: _builtins.str
-    """Where the file is kept, e.g. `vouchers/2026/10/invoice-0042.pdf`."""
+    """How the bookkeeper refers to the file, e.g. `invoice-0042.pdf`; defaults to the stored
+    voucher's name, `compounds/{compound}/vouchers/{sha256}`.
+    """
     sha256: _builtins.str
-    """Hex SHA-256 of the file (64 lowercase hex digits)."""
+    """Hex SHA-256 of the file (64 lowercase hex digits): a voucher uploaded to the compound with
+    UploadVoucher.
+    """
     def __init__(
         self,
         *,
@@ -177,6 +189,157 @@ class Voucher(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Voucher: _TypeAlias = Voucher  # noqa: Y015
+
+@_typing.final
+class StoredVoucher(_message.Message):
+    """StoredVoucher is a voucher file kept by the service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    UPLOADED_BY_FIELD_NUMBER: _builtins.int
+    UPLOAD_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/vouchers/{sha256}`."""
+    compound_path: _builtins.str
+    sha256: _builtins.str
+    media_type: _builtins.str
+    """`application/pdf`, `image/jpeg`, `image/png` or `image/webp`."""
+    filename: _builtins.str
+    """The name it was uploaded under."""
+    size_bytes: _builtins.int
+    uploaded_by: _builtins.str
+    @_builtins.property
+    def upload_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        compound_path: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        uploaded_by: _builtins.str = ...,
+        upload_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["upload_time", b"upload_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "filename", b"filename", "media_type", b"media_type", "name", b"name", "sha256", b"sha256", "size_bytes", b"size_bytes", "upload_time", b"upload_time", "uploaded_by", b"uploaded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredVoucher: _TypeAlias = StoredVoucher  # noqa: Y015
+
+@_typing.final
+class UploadVoucherRequest(_message.Message):
+    """UploadVoucherRequest carries a voucher file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    content: _builtins.bytes
+    """The file, at most 6 MiB by default (LINLI_VOUCHER_MAX_BYTES)."""
+    media_type: _builtins.str
+    """Must match the content: a PDF, a JPEG, a PNG or a WebP image."""
+    filename: _builtins.str
+    """E.g. `invoice-0042.pdf`; up to 200 characters."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+        media_type: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "content", b"content", "filename", b"filename", "media_type", b"media_type", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadVoucherRequest: _TypeAlias = UploadVoucherRequest  # noqa: Y015
+
+@_typing.final
+class UploadVoucherResponse(_message.Message):
+    """UploadVoucherResponse carries the stored voucher (the same for the same bytes)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOUCHER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def voucher(self) -> Global___StoredVoucher: ...
+    def __init__(
+        self,
+        *,
+        voucher: Global___StoredVoucher | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadVoucherResponse: _TypeAlias = UploadVoucherResponse  # noqa: Y015
+
+@_typing.final
+class GetVoucherRequest(_message.Message):
+    """GetVoucherRequest names a voucher."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/vouchers/{sha256}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoucherRequest: _TypeAlias = GetVoucherRequest  # noqa: Y015
+
+@_typing.final
+class GetVoucherResponse(_message.Message):
+    """GetVoucherResponse carries the voucher and its content."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOUCHER_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    @_builtins.property
+    def voucher(self) -> Global___StoredVoucher: ...
+    def __init__(
+        self,
+        *,
+        voucher: Global___StoredVoucher | None = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "voucher", b"voucher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoucherResponse: _TypeAlias = GetVoucherResponse  # noqa: Y015
 
 @_typing.final
 class Transfer(_message.Message):
@@ -202,6 +365,9 @@ class Transfer(_message.Message):
     POST_TIME_FIELD_NUMBER: _builtins.int
     DISCLOSURE_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: _builtins.int
+    OVER_BUDGET_FEN_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/transfers/{transfer}`, compound = path with '/' as '~'."""
     compound_path: _builtins.str
@@ -220,11 +386,19 @@ class Transfer(_message.Message):
     reversed_by: _builtins.str
     """Name of the transfer that reversed this one."""
     owners_decision: _builtins.str
-    """A passed owners' vote that allows the operating account to go negative."""
+    """The owners' vote the transfer rests on: a passed SPENDING_APPROVAL vote that allows the
+    operating account to go negative, or the USE_MAINTENANCE_FUND vote a fund use cites.
+    """
     disclosure: _builtins.str
     """Name of the disclosure that included it, once disclosed."""
     project: _builtins.str
     """Improvement project the spending is for, if any."""
+    over_budget_fen: _builtins.int
+    """How far beyond its budget line the expense took (or would take) the year's spending, in
+    fen; 0 within budget.
+    """
+    counterparty: _builtins.str
+    """Who was paid (expenses, fund uses, the trustee's pay) or who paid (income, when known)."""
     @_builtins.property
     def voucher(self) -> Global___Voucher: ...
     @_builtins.property
@@ -233,6 +407,12 @@ class Transfer(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def required_approvals(self) -> _containers.RepeatedScalarFieldContainer[Global___ApprovalParty.ValueType]:
+        """The parties whose approval a pending expense needs before it posts: both above the
+        threshold, the owners' committee alone for an overspend below it.
+        """
+
     def __init__(
         self,
         *,
@@ -254,10 +434,13 @@ class Transfer(_message.Message):
         post_time: _timestamp_pb2.Timestamp | None = ...,
         disclosure: _builtins.str = ...,
         project: _builtins.str = ...,
+        required_approvals: _abc.Iterable[Global___ApprovalParty.ValueType] | None = ...,
+        over_budget_fen: _builtins.int = ...,
+        counterparty: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "post_time", b"post_time", "voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "counterparty", b"counterparty", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "over_budget_fen", b"over_budget_fen", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "required_approvals", b"required_approvals", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -396,6 +579,7 @@ class RecordIncomeRequest(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     category: Global___IncomeCategory.ValueType
     amount_fen: _builtins.int
@@ -403,6 +587,8 @@ class RecordIncomeRequest(_message.Message):
     memo: _builtins.str
     request_id: _builtins.str
     """Required: the transfer's idempotency key."""
+    counterparty: _builtins.str
+    """Who paid, when it is one payer (an advertiser, the charging operator); up to 200 characters."""
     def __init__(
         self,
         *,
@@ -411,10 +597,11 @@ class RecordIncomeRequest(_message.Message):
         amount_fen: _builtins.int = ...,
         memo: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "category", b"category", "compound_path", b"compound_path", "memo", b"memo", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "category", b"category", "compound_path", b"compound_path", "counterparty", b"counterparty", "memo", b"memo", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -456,16 +643,19 @@ class RecordExpenseRequest(_message.Message):
     OWNERS_DECISION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     budget_line: _builtins.str
-    """A line of the compound's budget for the current year."""
+    """A line of the compound's budget for the current year; the budget must be APPROVED by an
+    owners' vote.
+    """
     amount_fen: _builtins.int
     """> 0."""
     memo: _builtins.str
     owners_decision: _builtins.str
-    """`compounds/{compound}/votes/{vote}` of a passed SPENDING_APPROVAL or USE_MAINTENANCE_FUND
-    vote, needed only when the operating account would go below zero; one decision covers one
-    expense.
+    """`compounds/{compound}/votes/{vote}` of a passed SPENDING_APPROVAL vote, needed only when the
+    operating account would go below zero; one decision covers one expense. (The maintenance
+    fund is spent with SpendMaintenanceFund, never by RecordExpense.)
     """
     request_id: _builtins.str
     """Required: the transfer's idempotency key."""
@@ -473,6 +663,8 @@ class RecordExpenseRequest(_message.Message):
     """`compounds/{compound}/projects/{project}` when the spending is for an improvement project;
     its budget line must be the project's.
     """
+    counterparty: _builtins.str
+    """Required: who is paid (the cleaning company, the contractor); up to 200 characters."""
     @_builtins.property
     def voucher(self) -> Global___Voucher:
         """Required."""
@@ -488,10 +680,11 @@ class RecordExpenseRequest(_message.Message):
         owners_decision: _builtins.str = ...,
         request_id: _builtins.str = ...,
         project: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "compound_path", b"compound_path", "memo", b"memo", "owners_decision", b"owners_decision", "project", b"project", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "compound_path", b"compound_path", "counterparty", b"counterparty", "memo", b"memo", "owners_decision", b"owners_decision", "project", b"project", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,7 +692,9 @@ Global___RecordExpenseRequest: _TypeAlias = RecordExpenseRequest  # noqa: Y015
 
 @_typing.final
 class RecordExpenseResponse(_message.Message):
-    """RecordExpenseResponse carries the transfer (POSTED, or PENDING above the threshold)."""
+    """RecordExpenseResponse carries the transfer (POSTED, or PENDING above the threshold or beyond
+    the line's budget).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -518,6 +713,77 @@ class RecordExpenseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordExpenseResponse: _TypeAlias = RecordExpenseResponse  # noqa: Y015
+
+@_typing.final
+class SpendMaintenanceFundRequest(_message.Message):
+    """SpendMaintenanceFundRequest pays for what a USE_MAINTENANCE_FUND vote decided."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    VOUCHER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    owners_decision: _builtins.str
+    """`compounds/{compound}/votes/{vote}`: a closed, passed USE_MAINTENANCE_FUND vote of the
+    compound. Several payments (a deposit, the balance) may cite it, together up to its amount.
+    """
+    amount_fen: _builtins.int
+    """> 0, at most what the vote still allows and what the fund holds."""
+    memo: _builtins.str
+    """Defaults to the vote's purpose."""
+    request_id: _builtins.str
+    """Required: the transfer's idempotency key."""
+    counterparty: _builtins.str
+    """Required: who is paid; up to 200 characters."""
+    @_builtins.property
+    def voucher(self) -> Global___Voucher:
+        """Required: the invoice or receipt."""
+
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        owners_decision: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        memo: _builtins.str = ...,
+        voucher: Global___Voucher | None = ...,
+        request_id: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "compound_path", b"compound_path", "counterparty", b"counterparty", "memo", b"memo", "owners_decision", b"owners_decision", "request_id", b"request_id", "voucher", b"voucher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendMaintenanceFundRequest: _TypeAlias = SpendMaintenanceFundRequest  # noqa: Y015
+
+@_typing.final
+class SpendMaintenanceFundResponse(_message.Message):
+    """SpendMaintenanceFundResponse carries the posted fund use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transfer(self) -> Global___Transfer: ...
+    def __init__(
+        self,
+        *,
+        transfer: Global___Transfer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendMaintenanceFundResponse: _TypeAlias = SpendMaintenanceFundResponse  # noqa: Y015
 
 @_typing.final
 class ApproveTransferRequest(_message.Message):
@@ -549,7 +815,7 @@ Global___ApproveTransferRequest: _TypeAlias = ApproveTransferRequest  # noqa: Y0
 
 @_typing.final
 class ApproveTransferResponse(_message.Message):
-    """ApproveTransferResponse carries the transfer (POSTED once both approved)."""
+    """ApproveTransferResponse carries the transfer (POSTED once every required party approved)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

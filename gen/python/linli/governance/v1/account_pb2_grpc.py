@@ -28,9 +28,11 @@ if _version_not_supported:
 class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def __init__(self, channel):
@@ -69,6 +71,11 @@ class TrustAccountServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.FromString,
                 _registered_method=True)
+        self.SpendMaintenanceFund = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/SpendMaintenanceFund',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.FromString,
+                _registered_method=True)
         self.ReverseTransfer = channel.unary_unary(
                 '/linli.governance.v1.TrustAccountService/ReverseTransfer',
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ReverseTransferRequest.SerializeToString,
@@ -99,14 +106,26 @@ class TrustAccountServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.FromString,
                 _registered_method=True)
+        self.UploadVoucher = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/UploadVoucher',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.FromString,
+                _registered_method=True)
+        self.GetVoucher = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/GetVoucher',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.FromString,
+                _registered_method=True)
 
 
 class TrustAccountServiceServicer:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def GetAccountSettings(self, request, context):
@@ -131,15 +150,16 @@ class TrustAccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordExpense(self, request, context):
-        """RecordExpense posts (or, above the threshold, proposes) spending against a budget line.
+        """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+        (PENDING) when it is above the threshold or would overspend the line.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ApproveTransfer(self, request, context):
-        """ApproveTransfer records one party's approval of a pending expense; the second approval
-        posts it.
+        """ApproveTransfer records one party's approval of a pending expense; the last approval it
+        needs (`required_approvals`) posts it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +168,15 @@ class TrustAccountServiceServicer:
     def RejectTransfer(self, request, context):
         """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
         transfer never posts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SpendMaintenanceFund(self, request, context):
+        """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+        passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+        by a transfer that cites the vote. Nothing else takes money out of the fund.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,6 +224,23 @@ class TrustAccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadVoucher(self, request, context):
+        """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+        work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+        Expenses and fund uses name their voucher by that hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVoucher(self, request, context):
+        """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+        compound's officers and bookkeepers and to its owners (residents of its households).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrustAccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +274,11 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectTransferResponse.SerializeToString,
             ),
+            'SpendMaintenanceFund': grpc.unary_unary_rpc_method_handler(
+                    servicer.SpendMaintenanceFund,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.SerializeToString,
+            ),
             'ReverseTransfer': grpc.unary_unary_rpc_method_handler(
                     servicer.ReverseTransfer,
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ReverseTransferRequest.FromString,
@@ -258,6 +309,16 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.SerializeToString,
             ),
+            'UploadVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadVoucher,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.SerializeToString,
+            ),
+            'GetVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVoucher,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.governance.v1.TrustAccountService', rpc_method_handlers)
@@ -269,9 +330,11 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
 class TrustAccountService:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @staticmethod
@@ -437,6 +500,33 @@ class TrustAccountService:
             _registered_method=True)
 
     @staticmethod
+    def SpendMaintenanceFund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/SpendMaintenanceFund',
+            linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.SpendMaintenanceFundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ReverseTransfer(request,
             target,
             options=(),
@@ -588,6 +678,60 @@ class TrustAccountService:
             '/linli.governance.v1.TrustAccountService/GetBudget',
             linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_account__pb2.GetBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/UploadVoucher',
+            linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.UploadVoucherResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/GetVoucher',
+            linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.GetVoucherResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,9 +29,11 @@ GRPC_VERSION: str
 class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @_typing.overload
@@ -45,14 +47,21 @@ class TrustAccountServiceStub:
     RecordIncome: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]
-    """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+    """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+    (PENDING) when it is above the threshold or would overspend the line.
+    """
     ApproveTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]
-    """ApproveTransfer records one party's approval of a pending expense; the second approval
-    posts it.
+    """ApproveTransfer records one party's approval of a pending expense; the last approval it
+    needs (`required_approvals`) posts it.
     """
     RejectTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
     transfer never posts.
+    """
+    SpendMaintenanceFund: _grpc.UnaryUnaryMultiCallable[_account_pb2.SpendMaintenanceFundRequest, _account_pb2.SpendMaintenanceFundResponse]
+    """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+    passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+    by a transfer that cites the vote. Nothing else takes money out of the fund.
     """
     ReverseTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
@@ -66,14 +75,25 @@ class TrustAccountServiceStub:
     """CreateBudget drafts an annual budget by line; an owners' vote approves it."""
     GetBudget: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetBudgetRequest, _account_pb2.GetBudgetResponse]
     """GetBudget returns a budget with budget vs actual per line."""
+    UploadVoucher: _grpc.UnaryUnaryMultiCallable[_account_pb2.UploadVoucherRequest, _account_pb2.UploadVoucherResponse]
+    """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+    work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+    Expenses and fund uses name their voucher by that hash.
+    """
+    GetVoucher: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetVoucherRequest, _account_pb2.GetVoucherResponse]
+    """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+    compound's officers and bookkeepers and to its owners (residents of its households).
+    """
 
 @_typing.type_check_only
 class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -84,14 +104,21 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     RecordIncome: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]  # type: ignore[assignment]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]  # type: ignore[assignment]
-    """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+    """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+    (PENDING) when it is above the threshold or would overspend the line.
+    """
     ApproveTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]  # type: ignore[assignment]
-    """ApproveTransfer records one party's approval of a pending expense; the second approval
-    posts it.
+    """ApproveTransfer records one party's approval of a pending expense; the last approval it
+    needs (`required_approvals`) posts it.
     """
     RejectTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]  # type: ignore[assignment]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
     transfer never posts.
+    """
+    SpendMaintenanceFund: _aio.UnaryUnaryMultiCallable[_account_pb2.SpendMaintenanceFundRequest, _account_pb2.SpendMaintenanceFundResponse]  # type: ignore[assignment]
+    """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+    passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+    by a transfer that cites the vote. Nothing else takes money out of the fund.
     """
     ReverseTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ReverseTransferRequest, _account_pb2.ReverseTransferResponse]  # type: ignore[assignment]
     """ReverseTransfer corrects a posted transfer by posting its mirror image."""
@@ -105,13 +132,24 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """CreateBudget drafts an annual budget by line; an owners' vote approves it."""
     GetBudget: _aio.UnaryUnaryMultiCallable[_account_pb2.GetBudgetRequest, _account_pb2.GetBudgetResponse]  # type: ignore[assignment]
     """GetBudget returns a budget with budget vs actual per line."""
+    UploadVoucher: _aio.UnaryUnaryMultiCallable[_account_pb2.UploadVoucherRequest, _account_pb2.UploadVoucherResponse]  # type: ignore[assignment]
+    """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+    work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+    Expenses and fund uses name their voucher by that hash.
+    """
+    GetVoucher: _aio.UnaryUnaryMultiCallable[_account_pb2.GetVoucherRequest, _account_pb2.GetVoucherResponse]  # type: ignore[assignment]
+    """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+    compound's officers and bookkeepers and to its owners (residents of its households).
+    """
 
 class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
-    above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve; the operating account never goes below zero unless a passed owners'
-    vote says it may.
+    needs the year's budget approved by an owners' vote and is booked against one of its lines;
+    spending above the compound's threshold waits until both the owners' committee and the trust
+    supervisor approve, and spending that would take a line beyond its budget waits for the
+    owners' committee; the operating account never goes below zero unless a passed owners' vote
+    says it may.
     """
 
     @_abc_1.abstractmethod
@@ -144,7 +182,9 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.RecordExpenseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.RecordExpenseResponse, _abc.Awaitable[_account_pb2.RecordExpenseResponse]]:
-        """RecordExpense posts (or, above the threshold, proposes) spending against a budget line."""
+        """RecordExpense posts spending against a line of the year's approved budget, or proposes it
+        (PENDING) when it is above the threshold or would overspend the line.
+        """
 
     @_abc_1.abstractmethod
     def ApproveTransfer(
@@ -152,8 +192,8 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.ApproveTransferRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.ApproveTransferResponse, _abc.Awaitable[_account_pb2.ApproveTransferResponse]]:
-        """ApproveTransfer records one party's approval of a pending expense; the second approval
-        posts it.
+        """ApproveTransfer records one party's approval of a pending expense; the last approval it
+        needs (`required_approvals`) posts it.
         """
 
     @_abc_1.abstractmethod
@@ -164,6 +204,17 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_account_pb2.RejectTransferResponse, _abc.Awaitable[_account_pb2.RejectTransferResponse]]:
         """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
         transfer never posts.
+        """
+
+    @_abc_1.abstractmethod
+    def SpendMaintenanceFund(
+        self,
+        request: _account_pb2.SpendMaintenanceFundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.SpendMaintenanceFundResponse, _abc.Awaitable[_account_pb2.SpendMaintenanceFundResponse]]:
+        """SpendMaintenanceFund pays from the maintenance fund (`cash:maintenance_fund`): only under a
+        passed USE_MAINTENANCE_FUND owners' vote of the compound, up to the amount the vote carries,
+        by a transfer that cites the vote. Nothing else takes money out of the fund.
         """
 
     @_abc_1.abstractmethod
@@ -213,5 +264,26 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.GetBudgetResponse, _abc.Awaitable[_account_pb2.GetBudgetResponse]]:
         """GetBudget returns a budget with budget vs actual per line."""
+
+    @_abc_1.abstractmethod
+    def UploadVoucher(
+        self,
+        request: _account_pb2.UploadVoucherRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.UploadVoucherResponse, _abc.Awaitable[_account_pb2.UploadVoucherResponse]]:
+        """UploadVoucher stores the file an expense rests on (an invoice, a receipt, a photo of the
+        work), content-addressed by its SHA-256: uploading the same bytes again stores nothing new.
+        Expenses and fund uses name their voucher by that hash.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVoucher(
+        self,
+        request: _account_pb2.GetVoucherRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.GetVoucherResponse, _abc.Awaitable[_account_pb2.GetVoucherResponse]]:
+        """GetVoucher returns a stored voucher and its content, checked against its hash, to the
+        compound's officers and bookkeepers and to its owners (residents of its households).
+        """
 
 def add_TrustAccountServiceServicer_to_server(servicer: TrustAccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -40,6 +40,82 @@ COMMITTEE_ROLE_VICE_CHAIR: CommitteeRole.ValueType  # 2
 COMMITTEE_ROLE_MEMBER: CommitteeRole.ValueType  # 3
 Global___CommitteeRole: _TypeAlias = CommitteeRole  # noqa: Y015
 
+class _FormationStage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FormationStageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FormationStage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FORMATION_STAGE_UNSPECIFIED: _FormationStage.ValueType  # 0
+    FORMATION_STAGE_PREPARATORY_GROUP: _FormationStage.ValueType  # 1
+    FORMATION_STAGE_CANDIDATES: _FormationStage.ValueType  # 2
+    FORMATION_STAGE_ELECTION: _FormationStage.ValueType  # 3
+    FORMATION_STAGE_ELECTED: _FormationStage.ValueType  # 4
+    FORMATION_STAGE_FILED: _FormationStage.ValueType  # 5
+
+class FormationStage(_FormationStage, metaclass=_FormationStageEnumTypeWrapper):
+    """FormationStage is where the forming of a compound's first committee stands."""
+
+FORMATION_STAGE_UNSPECIFIED: FormationStage.ValueType  # 0
+FORMATION_STAGE_PREPARATORY_GROUP: FormationStage.ValueType  # 1
+FORMATION_STAGE_CANDIDATES: FormationStage.ValueType  # 2
+FORMATION_STAGE_ELECTION: FormationStage.ValueType  # 3
+FORMATION_STAGE_ELECTED: FormationStage.ValueType  # 4
+FORMATION_STAGE_FILED: FormationStage.ValueType  # 5
+Global___FormationStage: _TypeAlias = FormationStage  # noqa: Y015
+
+class _PreparatoryParty:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PreparatoryPartyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PreparatoryParty.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PREPARATORY_PARTY_UNSPECIFIED: _PreparatoryParty.ValueType  # 0
+    PREPARATORY_PARTY_STREET_OFFICE: _PreparatoryParty.ValueType  # 1
+    """The street office or town government (it leads the group)."""
+    PREPARATORY_PARTY_COMMUNITY: _PreparatoryParty.ValueType  # 2
+    """The community party organisation or residents' committee."""
+    PREPARATORY_PARTY_OWNER: _PreparatoryParty.ValueType  # 3
+    PREPARATORY_PARTY_DEVELOPER: _PreparatoryParty.ValueType  # 4
+    PREPARATORY_PARTY_PROPERTY_COMPANY: _PreparatoryParty.ValueType  # 5
+
+class PreparatoryParty(_PreparatoryParty, metaclass=_PreparatoryPartyEnumTypeWrapper):
+    """PreparatoryParty is whom a member of the preparatory group stands for."""
+
+PREPARATORY_PARTY_UNSPECIFIED: PreparatoryParty.ValueType  # 0
+PREPARATORY_PARTY_STREET_OFFICE: PreparatoryParty.ValueType  # 1
+"""The street office or town government (it leads the group)."""
+PREPARATORY_PARTY_COMMUNITY: PreparatoryParty.ValueType  # 2
+"""The community party organisation or residents' committee."""
+PREPARATORY_PARTY_OWNER: PreparatoryParty.ValueType  # 3
+PREPARATORY_PARTY_DEVELOPER: PreparatoryParty.ValueType  # 4
+PREPARATORY_PARTY_PROPERTY_COMPANY: PreparatoryParty.ValueType  # 5
+Global___PreparatoryParty: _TypeAlias = PreparatoryParty  # noqa: Y015
+
+class _StandardDirection:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StandardDirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StandardDirection.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STANDARD_DIRECTION_UNSPECIFIED: _StandardDirection.ValueType  # 0
+    """Read as AT_LEAST."""
+    STANDARD_DIRECTION_AT_LEAST: _StandardDirection.ValueType  # 1
+    """Met when the measure reaches the target (e.g. sweeps per week)."""
+    STANDARD_DIRECTION_AT_MOST: _StandardDirection.ValueType  # 2
+    """Met when the measure stays within the target (e.g. hours to answer a repair call)."""
+
+class StandardDirection(_StandardDirection, metaclass=_StandardDirectionEnumTypeWrapper):
+    """StandardDirection says which side of its target a service standard is met on."""
+
+STANDARD_DIRECTION_UNSPECIFIED: StandardDirection.ValueType  # 0
+"""Read as AT_LEAST."""
+STANDARD_DIRECTION_AT_LEAST: StandardDirection.ValueType  # 1
+"""Met when the measure reaches the target (e.g. sweeps per week)."""
+STANDARD_DIRECTION_AT_MOST: StandardDirection.ValueType  # 2
+"""Met when the measure stays within the target (e.g. hours to answer a repair call)."""
+Global___StandardDirection: _TypeAlias = StandardDirection  # noqa: Y015
+
 class _MeetingParty:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -71,20 +147,27 @@ class CommitteeMember(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
     display_name: _builtins.str
     role: Global___CommitteeRole.ValueType
     household_path: _builtins.str
     """The member's household in the compound."""
+    start_date: _builtins.str
+    """Output only: `YYYY-MM-DD` the membership (in this role) began, and ended ("" while on)."""
+    end_date: _builtins.str
     def __init__(
         self,
         *,
         display_name: _builtins.str = ...,
         role: Global___CommitteeRole.ValueType = ...,
         household_path: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "household_path", b"household_path", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "end_date", b"end_date", "household_path", b"household_path", "role", b"role", "start_date", b"start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -101,6 +184,10 @@ class OwnersCommittee(_message.Message):
     TERM_END_DATE_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
     ELECTED_BY_VOTE_FIELD_NUMBER: _builtins.int
+    TERM_NUMBER_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    FILED_DATE_FIELD_NUMBER: _builtins.int
+    FILING_REFERENCE_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     formation_date: _builtins.str
     """`YYYY-MM-DD`."""
@@ -108,6 +195,13 @@ class OwnersCommittee(_message.Message):
     """`YYYY-MM-DD`, after the formation date."""
     elected_by_vote: _builtins.str
     """A passed ELECT_COMMITTEE vote of the compound, when elected through the platform."""
+    term_number: _builtins.int
+    """Output only: the term's number (1 for the first committee), when it ended ("" for the
+    current one), and its filing with the street office.
+    """
+    end_date: _builtins.str
+    filed_date: _builtins.str
+    filing_reference: _builtins.str
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitteeMember]: ...
     def __init__(
@@ -118,14 +212,412 @@ class OwnersCommittee(_message.Message):
         term_end_date: _builtins.str = ...,
         members: _abc.Iterable[Global___CommitteeMember] | None = ...,
         elected_by_vote: _builtins.str = ...,
+        term_number: _builtins.int = ...,
+        end_date: _builtins.str = ...,
+        filed_date: _builtins.str = ...,
+        filing_reference: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "elected_by_vote", b"elected_by_vote", "formation_date", b"formation_date", "members", b"members", "term_end_date", b"term_end_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "elected_by_vote", b"elected_by_vote", "end_date", b"end_date", "filed_date", b"filed_date", "filing_reference", b"filing_reference", "formation_date", b"formation_date", "members", b"members", "term_end_date", b"term_end_date", "term_number", b"term_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OwnersCommittee: _TypeAlias = OwnersCommittee  # noqa: Y015
+
+@_typing.final
+class ListCommitteeTermsRequest(_message.Message):
+    """ListCommitteeTermsRequest names a compound."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommitteeTermsRequest: _TypeAlias = ListCommitteeTermsRequest  # noqa: Y015
+
+@_typing.final
+class ListCommitteeTermsResponse(_message.Message):
+    """ListCommitteeTermsResponse is one page of terms, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___OwnersCommittee]: ...
+    def __init__(
+        self,
+        *,
+        terms: _abc.Iterable[Global___OwnersCommittee] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "terms", b"terms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommitteeTermsResponse: _TypeAlias = ListCommitteeTermsResponse  # noqa: Y015
+
+@_typing.final
+class PreparatoryMember(_message.Message):
+    """PreparatoryMember is one member of the preparatory group."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    display_name: _builtins.str
+    party: Global___PreparatoryParty.ValueType
+    household_path: _builtins.str
+    """Owners: their household in the compound."""
+    def __init__(
+        self,
+        *,
+        display_name: _builtins.str = ...,
+        party: Global___PreparatoryParty.ValueType = ...,
+        household_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "household_path", b"household_path", "party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreparatoryMember: _TypeAlias = PreparatoryMember  # noqa: Y015
+
+@_typing.final
+class CommitteeFormation(_message.Message):
+    """CommitteeFormation is the forming of a compound's first committee, step by step."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    GROUP_FORMED_DATE_FIELD_NUMBER: _builtins.int
+    PREPARATORY_GROUP_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    ELECTION_VOTE_FIELD_NUMBER: _builtins.int
+    ELECTED_DATE_FIELD_NUMBER: _builtins.int
+    TERM_NUMBER_FIELD_NUMBER: _builtins.int
+    FILED_DATE_FIELD_NUMBER: _builtins.int
+    FILING_REFERENCE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    stage: Global___FormationStage.ValueType
+    group_formed_date: _builtins.str
+    """`YYYY-MM-DD` the preparatory group was formed."""
+    election_vote: _builtins.str
+    """The ELECT_COMMITTEE vote called (the latest, when one failed and another was called)."""
+    elected_date: _builtins.str
+    """Once elected: the date and the term begun (its number)."""
+    term_number: _builtins.int
+    filed_date: _builtins.str
+    filing_reference: _builtins.str
+    @_builtins.property
+    def preparatory_group(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreparatoryMember]: ...
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitteeMember]: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        stage: Global___FormationStage.ValueType = ...,
+        group_formed_date: _builtins.str = ...,
+        preparatory_group: _abc.Iterable[Global___PreparatoryMember] | None = ...,
+        candidates: _abc.Iterable[Global___CommitteeMember] | None = ...,
+        election_vote: _builtins.str = ...,
+        elected_date: _builtins.str = ...,
+        term_number: _builtins.int = ...,
+        filed_date: _builtins.str = ...,
+        filing_reference: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "compound_path", b"compound_path", "elected_date", b"elected_date", "election_vote", b"election_vote", "filed_date", b"filed_date", "filing_reference", b"filing_reference", "group_formed_date", b"group_formed_date", "preparatory_group", b"preparatory_group", "stage", b"stage", "term_number", b"term_number", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitteeFormation: _TypeAlias = CommitteeFormation  # noqa: Y015
+
+@_typing.final
+class StartCommitteeFormationRequest(_message.Message):
+    """StartCommitteeFormationRequest records the preparatory group."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    PREPARATORY_GROUP_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    date: _builtins.str
+    """`YYYY-MM-DD`."""
+    request_id: _builtins.str
+    @_builtins.property
+    def preparatory_group(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreparatoryMember]: ...
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        date: _builtins.str = ...,
+        preparatory_group: _abc.Iterable[Global___PreparatoryMember] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "date", b"date", "preparatory_group", b"preparatory_group", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartCommitteeFormationRequest: _TypeAlias = StartCommitteeFormationRequest  # noqa: Y015
+
+@_typing.final
+class StartCommitteeFormationResponse(_message.Message):
+    """StartCommitteeFormationResponse carries the formation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def formation(self) -> Global___CommitteeFormation: ...
+    def __init__(
+        self,
+        *,
+        formation: Global___CommitteeFormation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartCommitteeFormationResponse: _TypeAlias = StartCommitteeFormationResponse  # noqa: Y015
+
+@_typing.final
+class NominateCommitteeCandidatesRequest(_message.Message):
+    """NominateCommitteeCandidatesRequest records the candidates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitteeMember]: ...
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        candidates: _abc.Iterable[Global___CommitteeMember] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "compound_path", b"compound_path", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NominateCommitteeCandidatesRequest: _TypeAlias = NominateCommitteeCandidatesRequest  # noqa: Y015
+
+@_typing.final
+class NominateCommitteeCandidatesResponse(_message.Message):
+    """NominateCommitteeCandidatesResponse carries the formation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def formation(self) -> Global___CommitteeFormation: ...
+    def __init__(
+        self,
+        *,
+        formation: Global___CommitteeFormation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NominateCommitteeCandidatesResponse: _TypeAlias = NominateCommitteeCandidatesResponse  # noqa: Y015
+
+@_typing.final
+class CallCommitteeElectionRequest(_message.Message):
+    """CallCommitteeElectionRequest opens the election vote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    OPEN_TIME_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def open_time(self) -> _timestamp_pb2.Timestamp:
+        """Unset: now."""
+
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        open_time: _timestamp_pb2.Timestamp | None = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "open_time", b"open_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "compound_path", b"compound_path", "open_time", b"open_time", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallCommitteeElectionRequest: _TypeAlias = CallCommitteeElectionRequest  # noqa: Y015
+
+@_typing.final
+class CallCommitteeElectionResponse(_message.Message):
+    """CallCommitteeElectionResponse carries the formation (with the vote's name)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def formation(self) -> Global___CommitteeFormation: ...
+    def __init__(
+        self,
+        *,
+        formation: Global___CommitteeFormation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallCommitteeElectionResponse: _TypeAlias = CallCommitteeElectionResponse  # noqa: Y015
+
+@_typing.final
+class FileCommitteeTermRequest(_message.Message):
+    """FileCommitteeTermRequest records the filing of the current term."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    FILING_REFERENCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    date: _builtins.str
+    """`YYYY-MM-DD`, not before the term began."""
+    filing_reference: _builtins.str
+    """The street office's filing number."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        date: _builtins.str = ...,
+        filing_reference: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "date", b"date", "filing_reference", b"filing_reference", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileCommitteeTermRequest: _TypeAlias = FileCommitteeTermRequest  # noqa: Y015
+
+@_typing.final
+class FileCommitteeTermResponse(_message.Message):
+    """FileCommitteeTermResponse carries the filed term."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMITTEE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def committee(self) -> Global___OwnersCommittee: ...
+    def __init__(
+        self,
+        *,
+        committee: Global___OwnersCommittee | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["committee", b"committee"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committee", b"committee"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileCommitteeTermResponse: _TypeAlias = FileCommitteeTermResponse  # noqa: Y015
+
+@_typing.final
+class GetCommitteeFormationRequest(_message.Message):
+    """GetCommitteeFormationRequest names a compound."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCommitteeFormationRequest: _TypeAlias = GetCommitteeFormationRequest  # noqa: Y015
+
+@_typing.final
+class GetCommitteeFormationResponse(_message.Message):
+    """GetCommitteeFormationResponse carries the formation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def formation(self) -> Global___CommitteeFormation: ...
+    def __init__(
+        self,
+        *,
+        formation: Global___CommitteeFormation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formation", b"formation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCommitteeFormationResponse: _TypeAlias = GetCommitteeFormationResponse  # noqa: Y015
 
 @_typing.final
 class GetOwnersCommitteeRequest(_message.Message):
@@ -257,6 +749,7 @@ class ServiceStandard(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """E.g. `cleaning_frequency`."""
     description: _builtins.str
@@ -264,6 +757,7 @@ class ServiceStandard(_message.Message):
     unit: _builtins.str
     """E.g. `times per week`."""
     target: _builtins.int
+    direction: Global___StandardDirection.ValueType
     def __init__(
         self,
         *,
@@ -271,14 +765,188 @@ class ServiceStandard(_message.Message):
         description: _builtins.str = ...,
         unit: _builtins.str = ...,
         target: _builtins.int = ...,
+        direction: Global___StandardDirection.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "direction", b"direction", "target", b"target", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceStandard: _TypeAlias = ServiceStandard  # noqa: Y015
+
+@_typing.final
+class ServiceLevel(_message.Message):
+    """ServiceLevel is what one service standard measured in one period, against its target."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORD_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/periods/{period}/serviceLevels/{code}`."""
+    compound_path: _builtins.str
+    period: _builtins.str
+    """`YYYY-MM` or `YYYY-Qn`, as the compound closes its books."""
+    code: _builtins.str
+    """The standard's code, description, unit, target and direction as the contract had them
+    when the measure was recorded.
+    """
+    description: _builtins.str
+    unit: _builtins.str
+    target: _builtins.int
+    direction: Global___StandardDirection.ValueType
+    measured: _builtins.int
+    met: _builtins.bool
+    """Whether the measure met the target."""
+    note: _builtins.str
+    recorded_by: _builtins.str
+    """Who recorded it."""
+    @_builtins.property
+    def record_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        target: _builtins.int = ...,
+        direction: Global___StandardDirection.ValueType = ...,
+        measured: _builtins.int = ...,
+        met: _builtins.bool = ...,
+        note: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        record_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record_time", b"record_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "compound_path", b"compound_path", "description", b"description", "direction", b"direction", "measured", b"measured", "met", b"met", "name", b"name", "note", b"note", "period", b"period", "record_time", b"record_time", "recorded_by", b"recorded_by", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevel: _TypeAlias = ServiceLevel  # noqa: Y015
+
+@_typing.final
+class RecordServiceLevelRequest(_message.Message):
+    """RecordServiceLevelRequest records a measure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    period: _builtins.str
+    """A period not yet closed."""
+    code: _builtins.str
+    """A standard of the compound's trust contract."""
+    measured: _builtins.int
+    """>= 0, in the standard's unit."""
+    note: _builtins.str
+    """How it was measured, what went wrong; up to 1,000 characters."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+        code: _builtins.str = ...,
+        measured: _builtins.int = ...,
+        note: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "compound_path", b"compound_path", "measured", b"measured", "note", b"note", "period", b"period", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceLevelRequest: _TypeAlias = RecordServiceLevelRequest  # noqa: Y015
+
+@_typing.final
+class RecordServiceLevelResponse(_message.Message):
+    """RecordServiceLevelResponse carries the record."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service_level(self) -> Global___ServiceLevel: ...
+    def __init__(
+        self,
+        *,
+        service_level: Global___ServiceLevel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["service_level", b"service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service_level", b"service_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceLevelResponse: _TypeAlias = RecordServiceLevelResponse  # noqa: Y015
+
+@_typing.final
+class ListServiceLevelsRequest(_message.Message):
+    """ListServiceLevelsRequest names a compound and a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    period: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        period: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "period", b"period"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListServiceLevelsRequest: _TypeAlias = ListServiceLevelsRequest  # noqa: Y015
+
+@_typing.final
+class ListServiceLevelsResponse(_message.Message):
+    """ListServiceLevelsResponse lists the period's records in the contract's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_LEVELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevel]: ...
+    def __init__(
+        self,
+        *,
+        service_levels: _abc.Iterable[Global___ServiceLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service_levels", b"service_levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListServiceLevelsResponse: _TypeAlias = ListServiceLevelsResponse  # noqa: Y015
 
 @_typing.final
 class TrustContract(_message.Message):

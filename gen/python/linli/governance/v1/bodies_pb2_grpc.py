@@ -47,6 +47,36 @@ class GovernanceBodyServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeResponse.FromString,
                 _registered_method=True)
+        self.ListCommitteeTerms = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/ListCommitteeTerms',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsResponse.FromString,
+                _registered_method=True)
+        self.StartCommitteeFormation = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/StartCommitteeFormation',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationResponse.FromString,
+                _registered_method=True)
+        self.NominateCommitteeCandidates = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/NominateCommitteeCandidates',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesResponse.FromString,
+                _registered_method=True)
+        self.CallCommitteeElection = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/CallCommitteeElection',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionResponse.FromString,
+                _registered_method=True)
+        self.FileCommitteeTerm = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/FileCommitteeTerm',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermResponse.FromString,
+                _registered_method=True)
+        self.GetCommitteeFormation = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/GetCommitteeFormation',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationResponse.FromString,
+                _registered_method=True)
         self.GetTrustContract = channel.unary_unary(
                 '/linli.governance.v1.GovernanceBodyService/GetTrustContract',
                 request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.GetTrustContractRequest.SerializeToString,
@@ -67,6 +97,16 @@ class GovernanceBodyServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.FromString,
                 _registered_method=True)
+        self.RecordServiceLevel = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/RecordServiceLevel',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.FromString,
+                _registered_method=True)
+        self.ListServiceLevels = channel.unary_unary(
+                '/linli.governance.v1.GovernanceBodyService/ListServiceLevels',
+                request_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceBodyServiceServicer:
@@ -76,14 +116,61 @@ class GovernanceBodyServiceServicer:
     """
 
     def GetOwnersCommittee(self, request, context):
-        """GetOwnersCommittee returns the compound's current committee.
+        """GetOwnersCommittee returns the compound's current committee (its current term and members).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateOwnersCommittee(self, request, context):
-        """UpdateOwnersCommittee replaces the committee (a new term or a change of members).
+        """UpdateOwnersCommittee records a new term (a new formation date: the current term ends) or a
+        change of members within the current term (leaving members end, new ones start). Nothing is
+        replaced: every term and membership keeps its dates (ListCommitteeTerms).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCommitteeTerms(self, request, context):
+        """ListCommitteeTerms lists a compound's committee terms, newest first, each with every member
+        it had and their dates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartCommitteeFormation(self, request, context):
+        """StartCommitteeFormation records the preparatory group (筹备组) of a compound's first
+        committee: a street office (or town) representative and owners making up at least half.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NominateCommitteeCandidates(self, request, context):
+        """NominateCommitteeCandidates records the candidates (5 to 11, an odd number, one to chair).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CallCommitteeElection(self, request, context):
+        """CallCommitteeElection opens the owners' ELECT_COMMITTEE vote on the candidates; when it
+        passes, the first term begins with them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileCommitteeTerm(self, request, context):
+        """FileCommitteeTerm records that the current term was filed with the street office (备案).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCommitteeFormation(self, request, context):
+        """GetCommitteeFormation returns where the forming of the first committee stands.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,6 +204,22 @@ class GovernanceBodyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordServiceLevel(self, request, context):
+        """RecordServiceLevel records what a service standard of the trust contract measured in a
+        period (cleaning frequency, repair response time…) against its target; recorded again before
+        the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServiceLevels(self, request, context):
+        """ListServiceLevels lists what was recorded for a period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceBodyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +232,36 @@ def add_GovernanceBodyServiceServicer_to_server(servicer, server):
                     servicer.UpdateOwnersCommittee,
                     request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeResponse.SerializeToString,
+            ),
+            'ListCommitteeTerms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCommitteeTerms,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsResponse.SerializeToString,
+            ),
+            'StartCommitteeFormation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCommitteeFormation,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationResponse.SerializeToString,
+            ),
+            'NominateCommitteeCandidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.NominateCommitteeCandidates,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesResponse.SerializeToString,
+            ),
+            'CallCommitteeElection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallCommitteeElection,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionResponse.SerializeToString,
+            ),
+            'FileCommitteeTerm': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileCommitteeTerm,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermResponse.SerializeToString,
+            ),
+            'GetCommitteeFormation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCommitteeFormation,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationResponse.SerializeToString,
             ),
             'GetTrustContract': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrustContract,
@@ -149,6 +282,16 @@ def add_GovernanceBodyServiceServicer_to_server(servicer, server):
                     servicer.ListMeetingRecords,
                     request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.SerializeToString,
+            ),
+            'RecordServiceLevel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordServiceLevel,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.SerializeToString,
+            ),
+            'ListServiceLevels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServiceLevels,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -208,6 +351,168 @@ class GovernanceBodyService:
             '/linli.governance.v1.GovernanceBodyService/UpdateOwnersCommittee',
             linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_bodies__pb2.UpdateOwnersCommitteeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommitteeTerms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/ListCommitteeTerms',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListCommitteeTermsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCommitteeFormation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/StartCommitteeFormation',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.StartCommitteeFormationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NominateCommitteeCandidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/NominateCommitteeCandidates',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.NominateCommitteeCandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallCommitteeElection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/CallCommitteeElection',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.CallCommitteeElectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileCommitteeTerm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/FileCommitteeTerm',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.FileCommitteeTermResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCommitteeFormation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/GetCommitteeFormation',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.GetCommitteeFormationResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -316,6 +621,60 @@ class GovernanceBodyService:
             '/linli.governance.v1.GovernanceBodyService/ListMeetingRecords',
             linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_bodies__pb2.ListMeetingRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordServiceLevel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/RecordServiceLevel',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.RecordServiceLevelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServiceLevels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.GovernanceBodyService/ListServiceLevels',
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_bodies__pb2.ListServiceLevelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

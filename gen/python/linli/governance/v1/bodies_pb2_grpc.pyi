@@ -37,9 +37,30 @@ class GovernanceBodyServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> GovernanceBodyServiceAsyncStub: ...
     GetOwnersCommittee: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.GetOwnersCommitteeRequest, _bodies_pb2.GetOwnersCommitteeResponse]
-    """GetOwnersCommittee returns the compound's current committee."""
+    """GetOwnersCommittee returns the compound's current committee (its current term and members)."""
     UpdateOwnersCommittee: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.UpdateOwnersCommitteeRequest, _bodies_pb2.UpdateOwnersCommitteeResponse]
-    """UpdateOwnersCommittee replaces the committee (a new term or a change of members)."""
+    """UpdateOwnersCommittee records a new term (a new formation date: the current term ends) or a
+    change of members within the current term (leaving members end, new ones start). Nothing is
+    replaced: every term and membership keeps its dates (ListCommitteeTerms).
+    """
+    ListCommitteeTerms: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.ListCommitteeTermsRequest, _bodies_pb2.ListCommitteeTermsResponse]
+    """ListCommitteeTerms lists a compound's committee terms, newest first, each with every member
+    it had and their dates.
+    """
+    StartCommitteeFormation: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.StartCommitteeFormationRequest, _bodies_pb2.StartCommitteeFormationResponse]
+    """StartCommitteeFormation records the preparatory group (筹备组) of a compound's first
+    committee: a street office (or town) representative and owners making up at least half.
+    """
+    NominateCommitteeCandidates: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.NominateCommitteeCandidatesRequest, _bodies_pb2.NominateCommitteeCandidatesResponse]
+    """NominateCommitteeCandidates records the candidates (5 to 11, an odd number, one to chair)."""
+    CallCommitteeElection: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.CallCommitteeElectionRequest, _bodies_pb2.CallCommitteeElectionResponse]
+    """CallCommitteeElection opens the owners' ELECT_COMMITTEE vote on the candidates; when it
+    passes, the first term begins with them.
+    """
+    FileCommitteeTerm: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.FileCommitteeTermRequest, _bodies_pb2.FileCommitteeTermResponse]
+    """FileCommitteeTerm records that the current term was filed with the street office (备案)."""
+    GetCommitteeFormation: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.GetCommitteeFormationRequest, _bodies_pb2.GetCommitteeFormationResponse]
+    """GetCommitteeFormation returns where the forming of the first committee stands."""
     GetTrustContract: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.GetTrustContractRequest, _bodies_pb2.GetTrustContractResponse]
     """GetTrustContract returns the compound's trust contract."""
     UpdateTrustContract: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.UpdateTrustContractRequest, _bodies_pb2.UpdateTrustContractResponse]
@@ -48,6 +69,13 @@ class GovernanceBodyServiceStub:
     """CreateMeetingRecord records a three-party meeting and its decisions."""
     ListMeetingRecords: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.ListMeetingRecordsRequest, _bodies_pb2.ListMeetingRecordsResponse]
     """ListMeetingRecords lists a compound's meetings, oldest first."""
+    RecordServiceLevel: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.RecordServiceLevelRequest, _bodies_pb2.RecordServiceLevelResponse]
+    """RecordServiceLevel records what a service standard of the trust contract measured in a
+    period (cleaning frequency, repair response time…) against its target; recorded again before
+    the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+    """
+    ListServiceLevels: _grpc.UnaryUnaryMultiCallable[_bodies_pb2.ListServiceLevelsRequest, _bodies_pb2.ListServiceLevelsResponse]
+    """ListServiceLevels lists what was recorded for a period."""
 
 @_typing.type_check_only
 class GovernanceBodyServiceAsyncStub(GovernanceBodyServiceStub):
@@ -58,9 +86,30 @@ class GovernanceBodyServiceAsyncStub(GovernanceBodyServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetOwnersCommittee: _aio.UnaryUnaryMultiCallable[_bodies_pb2.GetOwnersCommitteeRequest, _bodies_pb2.GetOwnersCommitteeResponse]  # type: ignore[assignment]
-    """GetOwnersCommittee returns the compound's current committee."""
+    """GetOwnersCommittee returns the compound's current committee (its current term and members)."""
     UpdateOwnersCommittee: _aio.UnaryUnaryMultiCallable[_bodies_pb2.UpdateOwnersCommitteeRequest, _bodies_pb2.UpdateOwnersCommitteeResponse]  # type: ignore[assignment]
-    """UpdateOwnersCommittee replaces the committee (a new term or a change of members)."""
+    """UpdateOwnersCommittee records a new term (a new formation date: the current term ends) or a
+    change of members within the current term (leaving members end, new ones start). Nothing is
+    replaced: every term and membership keeps its dates (ListCommitteeTerms).
+    """
+    ListCommitteeTerms: _aio.UnaryUnaryMultiCallable[_bodies_pb2.ListCommitteeTermsRequest, _bodies_pb2.ListCommitteeTermsResponse]  # type: ignore[assignment]
+    """ListCommitteeTerms lists a compound's committee terms, newest first, each with every member
+    it had and their dates.
+    """
+    StartCommitteeFormation: _aio.UnaryUnaryMultiCallable[_bodies_pb2.StartCommitteeFormationRequest, _bodies_pb2.StartCommitteeFormationResponse]  # type: ignore[assignment]
+    """StartCommitteeFormation records the preparatory group (筹备组) of a compound's first
+    committee: a street office (or town) representative and owners making up at least half.
+    """
+    NominateCommitteeCandidates: _aio.UnaryUnaryMultiCallable[_bodies_pb2.NominateCommitteeCandidatesRequest, _bodies_pb2.NominateCommitteeCandidatesResponse]  # type: ignore[assignment]
+    """NominateCommitteeCandidates records the candidates (5 to 11, an odd number, one to chair)."""
+    CallCommitteeElection: _aio.UnaryUnaryMultiCallable[_bodies_pb2.CallCommitteeElectionRequest, _bodies_pb2.CallCommitteeElectionResponse]  # type: ignore[assignment]
+    """CallCommitteeElection opens the owners' ELECT_COMMITTEE vote on the candidates; when it
+    passes, the first term begins with them.
+    """
+    FileCommitteeTerm: _aio.UnaryUnaryMultiCallable[_bodies_pb2.FileCommitteeTermRequest, _bodies_pb2.FileCommitteeTermResponse]  # type: ignore[assignment]
+    """FileCommitteeTerm records that the current term was filed with the street office (备案)."""
+    GetCommitteeFormation: _aio.UnaryUnaryMultiCallable[_bodies_pb2.GetCommitteeFormationRequest, _bodies_pb2.GetCommitteeFormationResponse]  # type: ignore[assignment]
+    """GetCommitteeFormation returns where the forming of the first committee stands."""
     GetTrustContract: _aio.UnaryUnaryMultiCallable[_bodies_pb2.GetTrustContractRequest, _bodies_pb2.GetTrustContractResponse]  # type: ignore[assignment]
     """GetTrustContract returns the compound's trust contract."""
     UpdateTrustContract: _aio.UnaryUnaryMultiCallable[_bodies_pb2.UpdateTrustContractRequest, _bodies_pb2.UpdateTrustContractResponse]  # type: ignore[assignment]
@@ -69,6 +118,13 @@ class GovernanceBodyServiceAsyncStub(GovernanceBodyServiceStub):
     """CreateMeetingRecord records a three-party meeting and its decisions."""
     ListMeetingRecords: _aio.UnaryUnaryMultiCallable[_bodies_pb2.ListMeetingRecordsRequest, _bodies_pb2.ListMeetingRecordsResponse]  # type: ignore[assignment]
     """ListMeetingRecords lists a compound's meetings, oldest first."""
+    RecordServiceLevel: _aio.UnaryUnaryMultiCallable[_bodies_pb2.RecordServiceLevelRequest, _bodies_pb2.RecordServiceLevelResponse]  # type: ignore[assignment]
+    """RecordServiceLevel records what a service standard of the trust contract measured in a
+    period (cleaning frequency, repair response time…) against its target; recorded again before
+    the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+    """
+    ListServiceLevels: _aio.UnaryUnaryMultiCallable[_bodies_pb2.ListServiceLevelsRequest, _bodies_pb2.ListServiceLevelsResponse]  # type: ignore[assignment]
+    """ListServiceLevels lists what was recorded for a period."""
 
 class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
     """GovernanceBodyService keeps a compound's governance bodies: the owners' committee, the trust
@@ -82,7 +138,7 @@ class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _bodies_pb2.GetOwnersCommitteeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_bodies_pb2.GetOwnersCommitteeResponse, _abc.Awaitable[_bodies_pb2.GetOwnersCommitteeResponse]]:
-        """GetOwnersCommittee returns the compound's current committee."""
+        """GetOwnersCommittee returns the compound's current committee (its current term and members)."""
 
     @_abc_1.abstractmethod
     def UpdateOwnersCommittee(
@@ -90,7 +146,64 @@ class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _bodies_pb2.UpdateOwnersCommitteeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_bodies_pb2.UpdateOwnersCommitteeResponse, _abc.Awaitable[_bodies_pb2.UpdateOwnersCommitteeResponse]]:
-        """UpdateOwnersCommittee replaces the committee (a new term or a change of members)."""
+        """UpdateOwnersCommittee records a new term (a new formation date: the current term ends) or a
+        change of members within the current term (leaving members end, new ones start). Nothing is
+        replaced: every term and membership keeps its dates (ListCommitteeTerms).
+        """
+
+    @_abc_1.abstractmethod
+    def ListCommitteeTerms(
+        self,
+        request: _bodies_pb2.ListCommitteeTermsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.ListCommitteeTermsResponse, _abc.Awaitable[_bodies_pb2.ListCommitteeTermsResponse]]:
+        """ListCommitteeTerms lists a compound's committee terms, newest first, each with every member
+        it had and their dates.
+        """
+
+    @_abc_1.abstractmethod
+    def StartCommitteeFormation(
+        self,
+        request: _bodies_pb2.StartCommitteeFormationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.StartCommitteeFormationResponse, _abc.Awaitable[_bodies_pb2.StartCommitteeFormationResponse]]:
+        """StartCommitteeFormation records the preparatory group (筹备组) of a compound's first
+        committee: a street office (or town) representative and owners making up at least half.
+        """
+
+    @_abc_1.abstractmethod
+    def NominateCommitteeCandidates(
+        self,
+        request: _bodies_pb2.NominateCommitteeCandidatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.NominateCommitteeCandidatesResponse, _abc.Awaitable[_bodies_pb2.NominateCommitteeCandidatesResponse]]:
+        """NominateCommitteeCandidates records the candidates (5 to 11, an odd number, one to chair)."""
+
+    @_abc_1.abstractmethod
+    def CallCommitteeElection(
+        self,
+        request: _bodies_pb2.CallCommitteeElectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.CallCommitteeElectionResponse, _abc.Awaitable[_bodies_pb2.CallCommitteeElectionResponse]]:
+        """CallCommitteeElection opens the owners' ELECT_COMMITTEE vote on the candidates; when it
+        passes, the first term begins with them.
+        """
+
+    @_abc_1.abstractmethod
+    def FileCommitteeTerm(
+        self,
+        request: _bodies_pb2.FileCommitteeTermRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.FileCommitteeTermResponse, _abc.Awaitable[_bodies_pb2.FileCommitteeTermResponse]]:
+        """FileCommitteeTerm records that the current term was filed with the street office (备案)."""
+
+    @_abc_1.abstractmethod
+    def GetCommitteeFormation(
+        self,
+        request: _bodies_pb2.GetCommitteeFormationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.GetCommitteeFormationResponse, _abc.Awaitable[_bodies_pb2.GetCommitteeFormationResponse]]:
+        """GetCommitteeFormation returns where the forming of the first committee stands."""
 
     @_abc_1.abstractmethod
     def GetTrustContract(
@@ -123,5 +236,24 @@ class GovernanceBodyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_bodies_pb2.ListMeetingRecordsResponse, _abc.Awaitable[_bodies_pb2.ListMeetingRecordsResponse]]:
         """ListMeetingRecords lists a compound's meetings, oldest first."""
+
+    @_abc_1.abstractmethod
+    def RecordServiceLevel(
+        self,
+        request: _bodies_pb2.RecordServiceLevelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.RecordServiceLevelResponse, _abc.Awaitable[_bodies_pb2.RecordServiceLevelResponse]]:
+        """RecordServiceLevel records what a service standard of the trust contract measured in a
+        period (cleaning frequency, repair response time…) against its target; recorded again before
+        the period is closed, it replaces the earlier figure. The period's disclosure carries them.
+        """
+
+    @_abc_1.abstractmethod
+    def ListServiceLevels(
+        self,
+        request: _bodies_pb2.ListServiceLevelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bodies_pb2.ListServiceLevelsResponse, _abc.Awaitable[_bodies_pb2.ListServiceLevelsResponse]]:
+        """ListServiceLevels lists what was recorded for a period."""
 
 def add_GovernanceBodyServiceServicer_to_server(servicer: GovernanceBodyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

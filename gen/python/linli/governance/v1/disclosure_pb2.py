@@ -23,47 +23,68 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from linli.governance.v1 import bodies_pb2 as linli_dot_governance_dot_v1_dot_bodies__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$linli/governance/v1/disclosure.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x0e\x44isclosureLine\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\namount_fen\x18\x02 \x01(\x03\x12\x12\n\nbudget_fen\x18\x03 \x01(\x03\x12\x17\n\x0fyear_actual_fen\x18\x04 \x01(\x03\"\xdc\x04\n\nDisclosure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x30\n\x0cperiod_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x06income\x18\x06 \x03(\x0b\x32#.linli.governance.v1.DisclosureLine\x12\x35\n\x08\x65xpenses\x18\x07 \x03(\x0b\x32#.linli.governance.v1.DisclosureLine\x12\x12\n\nincome_fen\x18\x08 \x01(\x03\x12\x13\n\x0b\x65xpense_fen\x18\t \x01(\x03\x12\x13\n\x0bsurplus_fen\x18\n \x01(\x03\x12\x1f\n\x17to_maintenance_fund_fen\x18\x0b \x01(\x03\x12\x1d\n\x15operating_balance_fen\x18\x0c \x01(\x03\x12$\n\x1cmaintenance_fund_balance_fen\x18\r \x01(\x03\x12\x19\n\x11pending_transfers\x18\x0e \x03(\t\x12\x13\n\x0bpending_fen\x18\x0f \x01(\x03\x12\x16\n\x0etransfer_count\x18\x10 \x01(\x05\x12\x11\n\tseal_hash\x18\x11 \x01(\t\x12\x1a\n\x12previous_seal_hash\x18\x12 \x01(\t\x12\x30\n\x0cpublish_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x12\x43losePeriodRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"J\n\x13\x43losePeriodResponse\x12\x33\n\ndisclosure\x18\x01 \x01(\x0b\x32\x1f.linli.governance.v1.Disclosure\"$\n\x14GetDisclosureRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x15GetDisclosureResponse\x12\x33\n\ndisclosure\x18\x01 \x01(\x0b\x32\x1f.linli.governance.v1.Disclosure\"V\n\x16ListDisclosuresRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"h\n\x17ListDisclosuresResponse\x12\x34\n\x0b\x64isclosures\x18\x01 \x03(\x0b\x32\x1f.linli.governance.v1.Disclosure\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x1cVerifyDisclosureChainRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\"j\n\x1dVerifyDisclosureChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x05\x12\x19\n\x11\x62roken_disclosure\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xf2\x01\n\tObjection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".linli.governance.v1.ObjectionKind\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x08 \x01(\x08\"\xa7\x01\n\x14\x46ileObjectionRequest\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".linli.governance.v1.ObjectionKind\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"J\n\x15\x46ileObjectionResponse\x12\x31\n\tobjection\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.Objection\"R\n\x15ListObjectionsRequest\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x16ListObjectionsResponse\x12\x32\n\nobjections\x18\x01 \x03(\x0b\x32\x1e.linli.governance.v1.Objection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*l\n\rObjectionKind\x12\x1e\n\x1aOBJECTION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_KIND_OBJECTION\x10\x01\x12\x1d\n\x19OBJECTION_KIND_INSPECTION\x10\x02\x32\x9e\x05\n\x11\x44isclosureService\x12`\n\x0b\x43losePeriod\x12\'.linli.governance.v1.ClosePeriodRequest\x1a(.linli.governance.v1.ClosePeriodResponse\x12\x66\n\rGetDisclosure\x12).linli.governance.v1.GetDisclosureRequest\x1a*.linli.governance.v1.GetDisclosureResponse\x12l\n\x0fListDisclosures\x12+.linli.governance.v1.ListDisclosuresRequest\x1a,.linli.governance.v1.ListDisclosuresResponse\x12~\n\x15VerifyDisclosureChain\x12\x31.linli.governance.v1.VerifyDisclosureChainRequest\x1a\x32.linli.governance.v1.VerifyDisclosureChainResponse\x12\x66\n\rFileObjection\x12).linli.governance.v1.FileObjectionRequest\x1a*.linli.governance.v1.FileObjectionResponse\x12i\n\x0eListObjections\x12*.linli.governance.v1.ListObjectionsRequest\x1a+.linli.governance.v1.ListObjectionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$linli/governance/v1/disclosure.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a linli/governance/v1/bodies.proto\"b\n\x0e\x44isclosureLine\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x12\n\namount_fen\x18\x02 \x01(\x03\x12\x12\n\nbudget_fen\x18\x03 \x01(\x03\x12\x17\n\x0fyear_actual_fen\x18\x04 \x01(\x03\"\xa4\x02\n\x11\x44isclosedTransfer\x12\x10\n\x08transfer\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x15\n\rdebit_account\x18\x03 \x01(\t\x12\x16\n\x0e\x63redit_account\x18\x04 \x01(\t\x12\x12\n\namount_fen\x18\x05 \x01(\x03\x12\x13\n\x0b\x62udget_line\x18\x06 \x01(\t\x12\x14\n\x0c\x63ounterparty\x18\x07 \x01(\t\x12-\n\tpost_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvoucher_ref\x18\t \x01(\t\x12\x16\n\x0evoucher_sha256\x18\n \x01(\t\x12\x17\n\x0fowners_decision\x18\x0b \x01(\t\x12\x0c\n\x04memo\x18\x0c \x01(\t\"\xbf\x01\n\x0c\x46undMovement\x12\x10\n\x08transfer\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.linli.governance.v1.FundMovementKind\x12\x12\n\namount_fen\x18\x03 \x01(\x03\x12\x17\n\x0fowners_decision\x18\x04 \x01(\t\x12\x0c\n\x04memo\x18\x05 \x01(\t\x12-\n\tpost_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x01\n\x10ServiceLevelLine\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\x03\x12\x39\n\tdirection\x18\x05 \x01(\x0e\x32&.linli.governance.v1.StandardDirection\x12\x10\n\x08recorded\x18\x06 \x01(\x08\x12\x10\n\x08measured\x18\x07 \x01(\x03\x12\x0b\n\x03met\x18\x08 \x01(\x08\"\x89\x07\n\nDisclosure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x30\n\x0cperiod_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x06income\x18\x06 \x03(\x0b\x32#.linli.governance.v1.DisclosureLine\x12\x35\n\x08\x65xpenses\x18\x07 \x03(\x0b\x32#.linli.governance.v1.DisclosureLine\x12\x12\n\nincome_fen\x18\x08 \x01(\x03\x12\x13\n\x0b\x65xpense_fen\x18\t \x01(\x03\x12\x13\n\x0bsurplus_fen\x18\n \x01(\x03\x12\x1f\n\x17to_maintenance_fund_fen\x18\x0b \x01(\x03\x12\x1d\n\x15operating_balance_fen\x18\x0c \x01(\x03\x12$\n\x1cmaintenance_fund_balance_fen\x18\r \x01(\x03\x12\x19\n\x11pending_transfers\x18\x0e \x03(\t\x12\x13\n\x0bpending_fen\x18\x0f \x01(\x03\x12\x16\n\x0etransfer_count\x18\x10 \x01(\x05\x12\x11\n\tseal_hash\x18\x11 \x01(\t\x12\x1a\n\x12previous_seal_hash\x18\x12 \x01(\t\x12\x30\n\x0cpublish_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x1cmaintenance_fund_opening_fen\x18\x14 \x01(\x03\x12\x39\n\x0e\x66und_movements\x18\x15 \x03(\x0b\x32!.linli.governance.v1.FundMovement\x12\x13\n\x0b\x66und_in_fen\x18\x16 \x01(\x03\x12\x14\n\x0c\x66und_out_fen\x18\x17 \x01(\x03\x12=\n\x0eservice_levels\x18\x18 \x03(\x0b\x32%.linli.governance.v1.ServiceLevelLine\x12\x10\n\x08sequence\x18\x19 \x01(\x05\x12\x39\n\ttransfers\x18\x1a \x03(\x0b\x32&.linli.governance.v1.DisclosedTransfer\x12\x13\n\x0bsealed_body\x18\x1b \x01(\t\"O\n\x12\x43losePeriodRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"J\n\x13\x43losePeriodResponse\x12\x33\n\ndisclosure\x18\x01 \x01(\x0b\x32\x1f.linli.governance.v1.Disclosure\"$\n\x14GetDisclosureRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x15GetDisclosureResponse\x12\x33\n\ndisclosure\x18\x01 \x01(\x0b\x32\x1f.linli.governance.v1.Disclosure\"V\n\x16ListDisclosuresRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"h\n\x17ListDisclosuresResponse\x12\x34\n\x0b\x64isclosures\x18\x01 \x03(\x0b\x32\x1f.linli.governance.v1.Disclosure\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"W\n\x1cVerifyDisclosureChainRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12 \n\x18published_head_seal_hash\x18\x02 \x01(\t\"\xc1\x01\n\x1dVerifyDisclosureChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x05\x12\x19\n\x11\x62roken_disclosure\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12 \n\x18published_head_seal_hash\x18\x05 \x01(\t\x12\x1d\n\x15published_head_period\x18\x06 \x01(\t\x12\x14\n\x0chead_checked\x18\x07 \x01(\x08\"\xaa\x04\n\tObjection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".linli.governance.v1.ObjectionKind\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x08 \x01(\x08\x12\x32\n\x05state\x18\t \x01(\x0e\x32#.linli.governance.v1.ObjectionState\x12\x0e\n\x06\x61nswer\x18\n \x01(\t\x12\x13\n\x0b\x61nswered_by\x18\x0b \x01(\t\x12/\n\x0b\x61nswer_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ranswered_late\x18\r \x01(\x08\x12<\n\nresolution\x18\x0e \x01(\x0e\x32(.linli.governance.v1.ObjectionResolution\x12\x14\n\x0c\x63losing_note\x18\x0f \x01(\t\x12\x11\n\tclosed_by\x18\x10 \x01(\t\x12.\n\nclose_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x16\x41nswerObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"L\n\x17\x41nswerObjectionResponse\x12\x31\n\tobjection\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.Objection\"\x9d\x01\n\x15\x43loseObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12<\n\nresolution\x18\x02 \x01(\x0e\x32(.linli.governance.v1.ObjectionResolution\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"K\n\x16\x43loseObjectionResponse\x12\x31\n\tobjection\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.Objection\"\xa7\x01\n\x14\x46ileObjectionRequest\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".linli.governance.v1.ObjectionKind\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"J\n\x15\x46ileObjectionResponse\x12\x31\n\tobjection\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.Objection\"R\n\x15ListObjectionsRequest\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x16ListObjectionsResponse\x12\x32\n\nobjections\x18\x01 \x03(\x0b\x32\x1e.linli.governance.v1.Objection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x96\x01\n\x10\x46undMovementKind\x12\"\n\x1e\x46UND_MOVEMENT_KIND_UNSPECIFIED\x10\x00\x12!\n\x1d\x46UND_MOVEMENT_KIND_ALLOCATION\x10\x01\x12\x1a\n\x16\x46UND_MOVEMENT_KIND_USE\x10\x02\x12\x1f\n\x1b\x46UND_MOVEMENT_KIND_REVERSAL\x10\x03*l\n\rObjectionKind\x12\x1e\n\x1aOBJECTION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_KIND_OBJECTION\x10\x01\x12\x1d\n\x19OBJECTION_KIND_INSPECTION\x10\x02*\x85\x01\n\x0eObjectionState\x12\x1f\n\x1bOBJECTION_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14OBJECTION_STATE_OPEN\x10\x01\x12\x1c\n\x18OBJECTION_STATE_ANSWERED\x10\x02\x12\x1a\n\x16OBJECTION_STATE_CLOSED\x10\x03*\xa6\x01\n\x13ObjectionResolution\x12$\n OBJECTION_RESOLUTION_UNSPECIFIED\x10\x00\x12!\n\x1dOBJECTION_RESOLUTION_ACCEPTED\x10\x01\x12\"\n\x1eOBJECTION_RESOLUTION_DISMISSED\x10\x02\x12\"\n\x1eOBJECTION_RESOLUTION_WITHDRAWN\x10\x03\x32\xf7\x06\n\x11\x44isclosureService\x12`\n\x0b\x43losePeriod\x12\'.linli.governance.v1.ClosePeriodRequest\x1a(.linli.governance.v1.ClosePeriodResponse\x12\x66\n\rGetDisclosure\x12).linli.governance.v1.GetDisclosureRequest\x1a*.linli.governance.v1.GetDisclosureResponse\x12l\n\x0fListDisclosures\x12+.linli.governance.v1.ListDisclosuresRequest\x1a,.linli.governance.v1.ListDisclosuresResponse\x12~\n\x15VerifyDisclosureChain\x12\x31.linli.governance.v1.VerifyDisclosureChainRequest\x1a\x32.linli.governance.v1.VerifyDisclosureChainResponse\x12\x66\n\rFileObjection\x12).linli.governance.v1.FileObjectionRequest\x1a*.linli.governance.v1.FileObjectionResponse\x12i\n\x0eListObjections\x12*.linli.governance.v1.ListObjectionsRequest\x1a+.linli.governance.v1.ListObjectionsResponse\x12l\n\x0f\x41nswerObjection\x12+.linli.governance.v1.AnswerObjectionRequest\x1a,.linli.governance.v1.AnswerObjectionResponse\x12i\n\x0e\x43loseObjection\x12*.linli.governance.v1.CloseObjectionRequest\x1a+.linli.governance.v1.CloseObjectionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.governance.v1.disclosure_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTIONKIND']._serialized_start=2109
-  _globals['_OBJECTIONKIND']._serialized_end=2217
-  _globals['_DISCLOSURELINE']._serialized_start=94
-  _globals['_DISCLOSURELINE']._serialized_end=192
-  _globals['_DISCLOSURE']._serialized_start=195
-  _globals['_DISCLOSURE']._serialized_end=799
-  _globals['_CLOSEPERIODREQUEST']._serialized_start=801
-  _globals['_CLOSEPERIODREQUEST']._serialized_end=880
-  _globals['_CLOSEPERIODRESPONSE']._serialized_start=882
-  _globals['_CLOSEPERIODRESPONSE']._serialized_end=956
-  _globals['_GETDISCLOSUREREQUEST']._serialized_start=958
-  _globals['_GETDISCLOSUREREQUEST']._serialized_end=994
-  _globals['_GETDISCLOSURERESPONSE']._serialized_start=996
-  _globals['_GETDISCLOSURERESPONSE']._serialized_end=1072
-  _globals['_LISTDISCLOSURESREQUEST']._serialized_start=1074
-  _globals['_LISTDISCLOSURESREQUEST']._serialized_end=1160
-  _globals['_LISTDISCLOSURESRESPONSE']._serialized_start=1162
-  _globals['_LISTDISCLOSURESRESPONSE']._serialized_end=1266
-  _globals['_VERIFYDISCLOSURECHAINREQUEST']._serialized_start=1268
-  _globals['_VERIFYDISCLOSURECHAINREQUEST']._serialized_end=1321
-  _globals['_VERIFYDISCLOSURECHAINRESPONSE']._serialized_start=1323
-  _globals['_VERIFYDISCLOSURECHAINRESPONSE']._serialized_end=1429
-  _globals['_OBJECTION']._serialized_start=1432
-  _globals['_OBJECTION']._serialized_end=1674
-  _globals['_FILEOBJECTIONREQUEST']._serialized_start=1677
-  _globals['_FILEOBJECTIONREQUEST']._serialized_end=1844
-  _globals['_FILEOBJECTIONRESPONSE']._serialized_start=1846
-  _globals['_FILEOBJECTIONRESPONSE']._serialized_end=1920
-  _globals['_LISTOBJECTIONSREQUEST']._serialized_start=1922
-  _globals['_LISTOBJECTIONSREQUEST']._serialized_end=2004
-  _globals['_LISTOBJECTIONSRESPONSE']._serialized_start=2006
-  _globals['_LISTOBJECTIONSRESPONSE']._serialized_end=2107
-  _globals['_DISCLOSURESERVICE']._serialized_start=2220
-  _globals['_DISCLOSURESERVICE']._serialized_end=2890
+  _globals['_FUNDMOVEMENTKIND']._serialized_start=3953
+  _globals['_FUNDMOVEMENTKIND']._serialized_end=4103
+  _globals['_OBJECTIONKIND']._serialized_start=4105
+  _globals['_OBJECTIONKIND']._serialized_end=4213
+  _globals['_OBJECTIONSTATE']._serialized_start=4216
+  _globals['_OBJECTIONSTATE']._serialized_end=4349
+  _globals['_OBJECTIONRESOLUTION']._serialized_start=4352
+  _globals['_OBJECTIONRESOLUTION']._serialized_end=4518
+  _globals['_DISCLOSURELINE']._serialized_start=128
+  _globals['_DISCLOSURELINE']._serialized_end=226
+  _globals['_DISCLOSEDTRANSFER']._serialized_start=229
+  _globals['_DISCLOSEDTRANSFER']._serialized_end=521
+  _globals['_FUNDMOVEMENT']._serialized_start=524
+  _globals['_FUNDMOVEMENT']._serialized_end=715
+  _globals['_SERVICELEVELLINE']._serialized_start=718
+  _globals['_SERVICELEVELLINE']._serialized_end=909
+  _globals['_DISCLOSURE']._serialized_start=912
+  _globals['_DISCLOSURE']._serialized_end=1817
+  _globals['_CLOSEPERIODREQUEST']._serialized_start=1819
+  _globals['_CLOSEPERIODREQUEST']._serialized_end=1898
+  _globals['_CLOSEPERIODRESPONSE']._serialized_start=1900
+  _globals['_CLOSEPERIODRESPONSE']._serialized_end=1974
+  _globals['_GETDISCLOSUREREQUEST']._serialized_start=1976
+  _globals['_GETDISCLOSUREREQUEST']._serialized_end=2012
+  _globals['_GETDISCLOSURERESPONSE']._serialized_start=2014
+  _globals['_GETDISCLOSURERESPONSE']._serialized_end=2090
+  _globals['_LISTDISCLOSURESREQUEST']._serialized_start=2092
+  _globals['_LISTDISCLOSURESREQUEST']._serialized_end=2178
+  _globals['_LISTDISCLOSURESRESPONSE']._serialized_start=2180
+  _globals['_LISTDISCLOSURESRESPONSE']._serialized_end=2284
+  _globals['_VERIFYDISCLOSURECHAINREQUEST']._serialized_start=2286
+  _globals['_VERIFYDISCLOSURECHAINREQUEST']._serialized_end=2373
+  _globals['_VERIFYDISCLOSURECHAINRESPONSE']._serialized_start=2376
+  _globals['_VERIFYDISCLOSURECHAINRESPONSE']._serialized_end=2569
+  _globals['_OBJECTION']._serialized_start=2572
+  _globals['_OBJECTION']._serialized_end=3126
+  _globals['_ANSWEROBJECTIONREQUEST']._serialized_start=3128
+  _globals['_ANSWEROBJECTIONREQUEST']._serialized_end=3202
+  _globals['_ANSWEROBJECTIONRESPONSE']._serialized_start=3204
+  _globals['_ANSWEROBJECTIONRESPONSE']._serialized_end=3280
+  _globals['_CLOSEOBJECTIONREQUEST']._serialized_start=3283
+  _globals['_CLOSEOBJECTIONREQUEST']._serialized_end=3440
+  _globals['_CLOSEOBJECTIONRESPONSE']._serialized_start=3442
+  _globals['_CLOSEOBJECTIONRESPONSE']._serialized_end=3517
+  _globals['_FILEOBJECTIONREQUEST']._serialized_start=3520
+  _globals['_FILEOBJECTIONREQUEST']._serialized_end=3687
+  _globals['_FILEOBJECTIONRESPONSE']._serialized_start=3689
+  _globals['_FILEOBJECTIONRESPONSE']._serialized_end=3763
+  _globals['_LISTOBJECTIONSREQUEST']._serialized_start=3765
+  _globals['_LISTOBJECTIONSREQUEST']._serialized_end=3847
+  _globals['_LISTOBJECTIONSRESPONSE']._serialized_start=3849
+  _globals['_LISTOBJECTIONSRESPONSE']._serialized_end=3950
+  _globals['_DISCLOSURESERVICE']._serialized_start=4521
+  _globals['_DISCLOSURESERVICE']._serialized_end=5408
 # @@protoc_insertion_point(module_scope)

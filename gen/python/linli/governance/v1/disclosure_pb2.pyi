@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from linli.governance.v1 import bodies_pb2 as _bodies_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,32 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _FundMovementKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FundMovementKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FundMovementKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FUND_MOVEMENT_KIND_UNSPECIFIED: _FundMovementKind.ValueType  # 0
+    FUND_MOVEMENT_KIND_ALLOCATION: _FundMovementKind.ValueType  # 1
+    """The surplus share moved in at the period close."""
+    FUND_MOVEMENT_KIND_USE: _FundMovementKind.ValueType  # 2
+    """Spent under a passed USE_MAINTENANCE_FUND vote."""
+    FUND_MOVEMENT_KIND_REVERSAL: _FundMovementKind.ValueType  # 3
+    """A fund use corrected (the money came back)."""
+
+class FundMovementKind(_FundMovementKind, metaclass=_FundMovementKindEnumTypeWrapper):
+    """FundMovementKind says which way money moved in the maintenance fund."""
+
+FUND_MOVEMENT_KIND_UNSPECIFIED: FundMovementKind.ValueType  # 0
+FUND_MOVEMENT_KIND_ALLOCATION: FundMovementKind.ValueType  # 1
+"""The surplus share moved in at the period close."""
+FUND_MOVEMENT_KIND_USE: FundMovementKind.ValueType  # 2
+"""Spent under a passed USE_MAINTENANCE_FUND vote."""
+FUND_MOVEMENT_KIND_REVERSAL: FundMovementKind.ValueType  # 3
+"""A fund use corrected (the money came back)."""
+Global___FundMovementKind: _TypeAlias = FundMovementKind  # noqa: Y015
 
 class _ObjectionKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -37,6 +64,54 @@ OBJECTION_KIND_UNSPECIFIED: ObjectionKind.ValueType  # 0
 OBJECTION_KIND_OBJECTION: ObjectionKind.ValueType  # 1
 OBJECTION_KIND_INSPECTION: ObjectionKind.ValueType  # 2
 Global___ObjectionKind: _TypeAlias = ObjectionKind  # noqa: Y015
+
+class _ObjectionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ObjectionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObjectionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OBJECTION_STATE_UNSPECIFIED: _ObjectionState.ValueType  # 0
+    OBJECTION_STATE_OPEN: _ObjectionState.ValueType  # 1
+    """Waiting for an answer."""
+    OBJECTION_STATE_ANSWERED: _ObjectionState.ValueType  # 2
+    OBJECTION_STATE_CLOSED: _ObjectionState.ValueType  # 3
+
+class ObjectionState(_ObjectionState, metaclass=_ObjectionStateEnumTypeWrapper):
+    """ObjectionState is where an objection stands."""
+
+OBJECTION_STATE_UNSPECIFIED: ObjectionState.ValueType  # 0
+OBJECTION_STATE_OPEN: ObjectionState.ValueType  # 1
+"""Waiting for an answer."""
+OBJECTION_STATE_ANSWERED: ObjectionState.ValueType  # 2
+OBJECTION_STATE_CLOSED: ObjectionState.ValueType  # 3
+Global___ObjectionState: _TypeAlias = ObjectionState  # noqa: Y015
+
+class _ObjectionResolution:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ObjectionResolutionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObjectionResolution.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OBJECTION_RESOLUTION_UNSPECIFIED: _ObjectionResolution.ValueType  # 0
+    OBJECTION_RESOLUTION_ACCEPTED: _ObjectionResolution.ValueType  # 1
+    """The objection was right: the books were corrected (a reversal) or the vouchers shown."""
+    OBJECTION_RESOLUTION_DISMISSED: _ObjectionResolution.ValueType  # 2
+    """The line stands; the answer explains why."""
+    OBJECTION_RESOLUTION_WITHDRAWN: _ObjectionResolution.ValueType  # 3
+    """Withdrawn by the household that filed it."""
+
+class ObjectionResolution(_ObjectionResolution, metaclass=_ObjectionResolutionEnumTypeWrapper):
+    """ObjectionResolution is how an objection ended."""
+
+OBJECTION_RESOLUTION_UNSPECIFIED: ObjectionResolution.ValueType  # 0
+OBJECTION_RESOLUTION_ACCEPTED: ObjectionResolution.ValueType  # 1
+"""The objection was right: the books were corrected (a reversal) or the vouchers shown."""
+OBJECTION_RESOLUTION_DISMISSED: ObjectionResolution.ValueType  # 2
+"""The line stands; the answer explains why."""
+OBJECTION_RESOLUTION_WITHDRAWN: ObjectionResolution.ValueType  # 3
+"""Withdrawn by the household that filed it."""
+Global___ObjectionResolution: _TypeAlias = ObjectionResolution  # noqa: Y015
 
 @_typing.final
 class DisclosureLine(_message.Message):
@@ -71,6 +146,149 @@ class DisclosureLine(_message.Message):
 Global___DisclosureLine: _TypeAlias = DisclosureLine  # noqa: Y015
 
 @_typing.final
+class DisclosedTransfer(_message.Message):
+    """DisclosedTransfer is one transfer line a disclosure seals, as the ledger had it at the close."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DEBIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    CREDIT_ACCOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BUDGET_LINE_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
+    POST_TIME_FIELD_NUMBER: _builtins.int
+    VOUCHER_REF_FIELD_NUMBER: _builtins.int
+    VOUCHER_SHA256_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    transfer: _builtins.str
+    """`compounds/{compound}/transfers/{transfer}`."""
+    kind: _builtins.str
+    """`income`, `expense`, `fund_allocation`, `reversal`, `remuneration` or `fund_use`."""
+    debit_account: _builtins.str
+    credit_account: _builtins.str
+    amount_fen: _builtins.int
+    budget_line: _builtins.str
+    counterparty: _builtins.str
+    voucher_ref: _builtins.str
+    voucher_sha256: _builtins.str
+    owners_decision: _builtins.str
+    memo: _builtins.str
+    @_builtins.property
+    def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transfer: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        debit_account: _builtins.str = ...,
+        credit_account: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        budget_line: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
+        post_time: _timestamp_pb2.Timestamp | None = ...,
+        voucher_ref: _builtins.str = ...,
+        voucher_sha256: _builtins.str = ...,
+        owners_decision: _builtins.str = ...,
+        memo: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["post_time", b"post_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "budget_line", b"budget_line", "counterparty", b"counterparty", "credit_account", b"credit_account", "debit_account", b"debit_account", "kind", b"kind", "memo", b"memo", "owners_decision", b"owners_decision", "post_time", b"post_time", "transfer", b"transfer", "voucher_ref", b"voucher_ref", "voucher_sha256", b"voucher_sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisclosedTransfer: _TypeAlias = DisclosedTransfer  # noqa: Y015
+
+@_typing.final
+class FundMovement(_message.Message):
+    """FundMovement is one movement of the maintenance fund in a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    POST_TIME_FIELD_NUMBER: _builtins.int
+    transfer: _builtins.str
+    """The transfer."""
+    kind: Global___FundMovementKind.ValueType
+    amount_fen: _builtins.int
+    """Into the fund (> 0) or out of it (< 0), in fen."""
+    owners_decision: _builtins.str
+    """The USE_MAINTENANCE_FUND vote a use cites."""
+    memo: _builtins.str
+    """What it was for (the transfer's memo)."""
+    @_builtins.property
+    def post_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transfer: _builtins.str = ...,
+        kind: Global___FundMovementKind.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        owners_decision: _builtins.str = ...,
+        memo: _builtins.str = ...,
+        post_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["post_time", b"post_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "kind", b"kind", "memo", b"memo", "owners_decision", b"owners_decision", "post_time", b"post_time", "transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundMovement: _TypeAlias = FundMovement  # noqa: Y015
+
+@_typing.final
+class ServiceLevelLine(_message.Message):
+    """ServiceLevelLine is one service standard of the trust contract in a disclosure: its target,
+    and what was measured in the period (or that nothing was recorded).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    RECORDED_FIELD_NUMBER: _builtins.int
+    MEASURED_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    description: _builtins.str
+    unit: _builtins.str
+    target: _builtins.int
+    direction: _bodies_pb2.StandardDirection.ValueType
+    recorded: _builtins.bool
+    """False when nobody recorded a measure for the period: then `measured` and `met` say nothing."""
+    measured: _builtins.int
+    met: _builtins.bool
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        target: _builtins.int = ...,
+        direction: _bodies_pb2.StandardDirection.ValueType = ...,
+        recorded: _builtins.bool = ...,
+        measured: _builtins.int = ...,
+        met: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "direction", b"direction", "measured", b"measured", "met", b"met", "recorded", b"recorded", "target", b"target", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevelLine: _TypeAlias = ServiceLevelLine  # noqa: Y015
+
+@_typing.final
 class Disclosure(_message.Message):
     """Disclosure is a sealed period report."""
 
@@ -95,6 +313,14 @@ class Disclosure(_message.Message):
     SEAL_HASH_FIELD_NUMBER: _builtins.int
     PREVIOUS_SEAL_HASH_FIELD_NUMBER: _builtins.int
     PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_FUND_OPENING_FEN_FIELD_NUMBER: _builtins.int
+    FUND_MOVEMENTS_FIELD_NUMBER: _builtins.int
+    FUND_IN_FEN_FIELD_NUMBER: _builtins.int
+    FUND_OUT_FEN_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVELS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    SEALED_BODY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}`."""
     compound_path: _builtins.str
@@ -110,6 +336,19 @@ class Disclosure(_message.Message):
     transfer_count: _builtins.int
     seal_hash: _builtins.str
     previous_seal_hash: _builtins.str
+    maintenance_fund_opening_fen: _builtins.int
+    """The maintenance fund in the period: balance at the start, every movement (allocations in,
+    uses out under owners' votes), and money in and out; the closing balance is
+    `maintenance_fund_balance_fen`.
+    """
+    fund_in_fen: _builtins.int
+    fund_out_fen: _builtins.int
+    sequence: _builtins.int
+    """The disclosure's place in its compound's chain (1 for the first)."""
+    sealed_body: _builtins.str
+    """GetDisclosure only: the sealed body exactly as hashed (RFC 8785 canonical JSON), so that
+    anyone can recompute `seal_hash` = SHA-256(previous_seal_hash + "\\n" + sealed_body).
+    """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -124,6 +363,16 @@ class Disclosure(_message.Message):
 
     @_builtins.property
     def publish_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def fund_movements(self) -> _containers.RepeatedCompositeFieldContainer[Global___FundMovement]: ...
+    @_builtins.property
+    def service_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelLine]:
+        """The trust contract's service standards, measured against their targets in the period."""
+
+    @_builtins.property
+    def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___DisclosedTransfer]:
+        """GetDisclosure only: every transfer line the seal covers, in ledger order."""
+
     def __init__(
         self,
         *,
@@ -146,10 +395,18 @@ class Disclosure(_message.Message):
         seal_hash: _builtins.str = ...,
         previous_seal_hash: _builtins.str = ...,
         publish_time: _timestamp_pb2.Timestamp | None = ...,
+        maintenance_fund_opening_fen: _builtins.int = ...,
+        fund_movements: _abc.Iterable[Global___FundMovement] | None = ...,
+        fund_in_fen: _builtins.int = ...,
+        fund_out_fen: _builtins.int = ...,
+        service_levels: _abc.Iterable[Global___ServiceLevelLine] | None = ...,
+        sequence: _builtins.int = ...,
+        transfers: _abc.Iterable[Global___DisclosedTransfer] | None = ...,
+        sealed_body: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start", "publish_time", b"publish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "expense_fen", b"expense_fen", "expenses", b"expenses", "fund_in_fen", b"fund_in_fen", "fund_movements", b"fund_movements", "fund_out_fen", b"fund_out_fen", "income", b"income", "income_fen", b"income_fen", "maintenance_fund_balance_fen", b"maintenance_fund_balance_fen", "maintenance_fund_opening_fen", b"maintenance_fund_opening_fen", "name", b"name", "operating_balance_fen", b"operating_balance_fen", "pending_fen", b"pending_fen", "pending_transfers", b"pending_transfers", "period", b"period", "period_end", b"period_end", "period_start", b"period_start", "previous_seal_hash", b"previous_seal_hash", "publish_time", b"publish_time", "seal_hash", b"seal_hash", "sealed_body", b"sealed_body", "sequence", b"sequence", "service_levels", b"service_levels", "surplus_fen", b"surplus_fen", "to_maintenance_fund_fen", b"to_maintenance_fund_fen", "transfer_count", b"transfer_count", "transfers", b"transfers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -308,15 +565,22 @@ class VerifyDisclosureChainRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_SEAL_HASH_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
+    published_head_seal_hash: _builtins.str
+    """Optional: a seal the caller learned outside the service (the notice of a publication, a
+    printed disclosure). The chain must contain it; the service's own register of published
+    heads is checked in any case.
+    """
     def __init__(
         self,
         *,
         compound_path: _builtins.str = ...,
+        published_head_seal_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "published_head_seal_hash", b"published_head_seal_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -332,12 +596,29 @@ class VerifyDisclosureChainResponse(_message.Message):
     CHECKED_FIELD_NUMBER: _builtins.int
     BROKEN_DISCLOSURE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_SEAL_HASH_FIELD_NUMBER: _builtins.int
+    PUBLISHED_HEAD_PERIOD_FIELD_NUMBER: _builtins.int
+    HEAD_CHECKED_FIELD_NUMBER: _builtins.int
     valid: _builtins.bool
     checked: _builtins.int
     broken_disclosure: _builtins.str
     """First disclosure that failed, empty when valid."""
     reason: _builtins.str
-    """What failed: `seal_mismatch`, `chain_mismatch` or `ledger_mismatch`, with detail."""
+    """What failed, with detail: `chain_mismatch` (a link to the previous seal), `seal_mismatch`
+    (the stored body no longer hashes to its seal), `format_mismatch` (the body is not the
+    canonical form, or not at its place in the chain), `ledger_mismatch` (a sealed transfer
+    line or figure differs from the ledger: amount, posting time, voucher hash…),
+    `missing_disclosure` (transfers are stamped with a disclosure that is not in the chain) or
+    `head_mismatch` (the published head is not in the chain: the newest disclosure was deleted
+    or replaced).
+    """
+    published_head_seal_hash: _builtins.str
+    """The newest head published outside the database for this compound (the register's, or
+    the caller's when given), its period, and whether it could be checked (false while the
+    register cannot be reached or before anything was published).
+    """
+    published_head_period: _builtins.str
+    head_checked: _builtins.bool
     def __init__(
         self,
         *,
@@ -345,10 +626,13 @@ class VerifyDisclosureChainResponse(_message.Message):
         checked: _builtins.int = ...,
         broken_disclosure: _builtins.str = ...,
         reason: _builtins.str = ...,
+        published_head_seal_hash: _builtins.str = ...,
+        published_head_period: _builtins.str = ...,
+        head_checked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_disclosure", b"broken_disclosure", "checked", b"checked", "reason", b"reason", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_disclosure", b"broken_disclosure", "checked", b"checked", "head_checked", b"head_checked", "published_head_period", b"published_head_period", "published_head_seal_hash", b"published_head_seal_hash", "reason", b"reason", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -356,7 +640,9 @@ Global___VerifyDisclosureChainResponse: _TypeAlias = VerifyDisclosureChainRespon
 
 @_typing.final
 class Objection(_message.Message):
-    """Objection is a resident's query on a disclosure line, answered by a deadline."""
+    """Objection is a resident's query on a disclosure line (or the whole disclosure), answered by a
+    deadline.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -368,20 +654,42 @@ class Objection(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    ANSWER_TIME_FIELD_NUMBER: _builtins.int
+    ANSWERED_LATE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    CLOSING_NOTE_FIELD_NUMBER: _builtins.int
+    CLOSED_BY_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/disclosures/{period}/objections/{id}`."""
     kind: Global___ObjectionKind.ValueType
     account: _builtins.str
-    """The disclosure line's account."""
+    """The disclosure line's account; empty when the objection is to the disclosure as a whole."""
     text: _builtins.str
     household_path: _builtins.str
     overdue: _builtins.bool
+    """Not answered, and the deadline has passed."""
+    state: Global___ObjectionState.ValueType
+    answer: _builtins.str
+    answered_by: _builtins.str
+    answered_late: _builtins.bool
+    """Answered after the deadline."""
+    resolution: Global___ObjectionResolution.ValueType
+    closing_note: _builtins.str
+    closed_by: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """15 days after filing."""
 
+    @_builtins.property
+    def answer_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -393,14 +701,132 @@ class Objection(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
         overdue: _builtins.bool = ...,
+        state: Global___ObjectionState.ValueType = ...,
+        answer: _builtins.str = ...,
+        answered_by: _builtins.str = ...,
+        answer_time: _timestamp_pb2.Timestamp | None = ...,
+        answered_late: _builtins.bool = ...,
+        resolution: Global___ObjectionResolution.ValueType = ...,
+        closing_note: _builtins.str = ...,
+        closed_by: _builtins.str = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_time", b"answer_time", "close_time", b"close_time", "create_time", b"create_time", "deadline", b"deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "create_time", b"create_time", "deadline", b"deadline", "household_path", b"household_path", "kind", b"kind", "name", b"name", "overdue", b"overdue", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "answer", b"answer", "answer_time", b"answer_time", "answered_by", b"answered_by", "answered_late", b"answered_late", "close_time", b"close_time", "closed_by", b"closed_by", "closing_note", b"closing_note", "create_time", b"create_time", "deadline", b"deadline", "household_path", b"household_path", "kind", b"kind", "name", b"name", "overdue", b"overdue", "resolution", b"resolution", "state", b"state", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Objection: _TypeAlias = Objection  # noqa: Y015
+
+@_typing.final
+class AnswerObjectionRequest(_message.Message):
+    """AnswerObjectionRequest answers an objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Objection name."""
+    answer: _builtins.str
+    """Required; up to 2,000 characters."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        answer: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerObjectionRequest: _TypeAlias = AnswerObjectionRequest  # noqa: Y015
+
+@_typing.final
+class AnswerObjectionResponse(_message.Message):
+    """AnswerObjectionResponse carries the objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def objection(self) -> Global___Objection: ...
+    def __init__(
+        self,
+        *,
+        objection: Global___Objection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerObjectionResponse: _TypeAlias = AnswerObjectionResponse  # noqa: Y015
+
+@_typing.final
+class CloseObjectionRequest(_message.Message):
+    """CloseObjectionRequest closes an objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Objection name."""
+    resolution: Global___ObjectionResolution.ValueType
+    note: _builtins.str
+    """Why, what was corrected; up to 2,000 characters."""
+    household_path: _builtins.str
+    """A resident withdrawing their own objection: their household (as filed)."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        resolution: Global___ObjectionResolution.ValueType = ...,
+        note: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_path", b"household_path", "name", b"name", "note", b"note", "request_id", b"request_id", "resolution", b"resolution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseObjectionRequest: _TypeAlias = CloseObjectionRequest  # noqa: Y015
+
+@_typing.final
+class CloseObjectionResponse(_message.Message):
+    """CloseObjectionResponse carries the closed objection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def objection(self) -> Global___Objection: ...
+    def __init__(
+        self,
+        *,
+        objection: Global___Objection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseObjectionResponse: _TypeAlias = CloseObjectionResponse  # noqa: Y015
 
 @_typing.final
 class FileObjectionRequest(_message.Message):
@@ -418,7 +844,9 @@ class FileObjectionRequest(_message.Message):
     """Disclosure name."""
     kind: Global___ObjectionKind.ValueType
     account: _builtins.str
-    """Must be a line of the disclosure."""
+    """A line of the disclosure (its account), or empty to object to the disclosure as a whole
+    (a month that shows no lines can still be objected to).
+    """
     text: _builtins.str
     household_path: _builtins.str
     request_id: _builtins.str

@@ -29,6 +29,15 @@ class DisclosureServiceStub:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def __init__(self, channel):
@@ -67,12 +76,31 @@ class DisclosureServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.FromString,
                 _registered_method=True)
+        self.AnswerObjection = channel.unary_unary(
+                '/linli.governance.v1.DisclosureService/AnswerObjection',
+                request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.FromString,
+                _registered_method=True)
+        self.CloseObjection = channel.unary_unary(
+                '/linli.governance.v1.DisclosureService/CloseObjection',
+                request_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.FromString,
+                _registered_method=True)
 
 
 class DisclosureServiceServicer:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def ClosePeriod(self, request, context):
@@ -97,7 +125,8 @@ class DisclosureServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyDisclosureChain(self, request, context):
-        """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+        """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+        from the ledger, checks the newest disclosure against the published chain head, and names
         the first disclosure that does not match.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -105,7 +134,8 @@ class DisclosureServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FileObjection(self, request, context):
-        """FileObjection records a resident's objection or inspection request on a line.
+        """FileObjection records a resident's objection or inspection request on a line, or on the
+        disclosure as a whole.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,6 +143,21 @@ class DisclosureServiceServicer:
 
     def ListObjections(self, request, context):
         """ListObjections lists a disclosure's objections.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnswerObjection(self, request, context):
+        """AnswerObjection records the trustee's (or the committee's) answer to an objection, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseObjection(self, request, context):
+        """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+        or an officer once answered, or withdrawn by the household that filed it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,6 +196,16 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.SerializeToString,
             ),
+            'AnswerObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerObjection,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.SerializeToString,
+            ),
+            'CloseObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseObjection,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.governance.v1.DisclosureService', rpc_method_handlers)
@@ -163,6 +218,15 @@ class DisclosureService:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @staticmethod
@@ -317,6 +381,60 @@ class DisclosureService:
             '/linli.governance.v1.DisclosureService/ListObjections',
             linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_disclosure__pb2.ListObjectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.DisclosureService/AnswerObjection',
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.AnswerObjectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.DisclosureService/CloseObjection',
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_disclosure__pb2.CloseObjectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,15 @@ class DisclosureServiceStub:
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @_typing.overload
@@ -43,19 +52,37 @@ class DisclosureServiceStub:
     ListDisclosures: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.ListDisclosuresRequest, _disclosure_pb2.ListDisclosuresResponse]
     """ListDisclosures lists a compound's disclosures, oldest first."""
     VerifyDisclosureChain: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.VerifyDisclosureChainRequest, _disclosure_pb2.VerifyDisclosureChainResponse]
-    """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+    """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+    from the ledger, checks the newest disclosure against the published chain head, and names
     the first disclosure that does not match.
     """
     FileObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]
-    """FileObjection records a resident's objection or inspection request on a line."""
+    """FileObjection records a resident's objection or inspection request on a line, or on the
+    disclosure as a whole.
+    """
     ListObjections: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]
     """ListObjections lists a disclosure's objections."""
+    AnswerObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.AnswerObjectionRequest, _disclosure_pb2.AnswerObjectionResponse]
+    """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+    CloseObjection: _grpc.UnaryUnaryMultiCallable[_disclosure_pb2.CloseObjectionRequest, _disclosure_pb2.CloseObjectionResponse]
+    """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+    or an officer once answered, or withdrawn by the household that filed it.
+    """
 
 @_typing.type_check_only
 class DisclosureServiceAsyncStub(DisclosureServiceStub):
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -66,18 +93,36 @@ class DisclosureServiceAsyncStub(DisclosureServiceStub):
     ListDisclosures: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.ListDisclosuresRequest, _disclosure_pb2.ListDisclosuresResponse]  # type: ignore[assignment]
     """ListDisclosures lists a compound's disclosures, oldest first."""
     VerifyDisclosureChain: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.VerifyDisclosureChainRequest, _disclosure_pb2.VerifyDisclosureChainResponse]  # type: ignore[assignment]
-    """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+    """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+    from the ledger, checks the newest disclosure against the published chain head, and names
     the first disclosure that does not match.
     """
     FileObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.FileObjectionRequest, _disclosure_pb2.FileObjectionResponse]  # type: ignore[assignment]
-    """FileObjection records a resident's objection or inspection request on a line."""
+    """FileObjection records a resident's objection or inspection request on a line, or on the
+    disclosure as a whole.
+    """
     ListObjections: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.ListObjectionsRequest, _disclosure_pb2.ListObjectionsResponse]  # type: ignore[assignment]
     """ListObjections lists a disclosure's objections."""
+    AnswerObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.AnswerObjectionRequest, _disclosure_pb2.AnswerObjectionResponse]  # type: ignore[assignment]
+    """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+    CloseObjection: _aio.UnaryUnaryMultiCallable[_disclosure_pb2.CloseObjectionRequest, _disclosure_pb2.CloseObjectionResponse]  # type: ignore[assignment]
+    """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+    or an officer once answered, or withdrawn by the household that filed it.
+    """
 
 class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
     """DisclosureService closes a compound's books for a period and publishes a sealed disclosure
     (公示) generated from the ledger, its SHA-256 chained to the previous one, so anyone can
     check that no past figure was changed.
+
+    The seal covers every transfer line the disclosure summarises (amount, accounts, budget line,
+    counterparty, posting time, voucher reference and hash, decision, memo) and its position in the
+    chain: seal = SHA-256(previous seal || "\\n" || body), the body being RFC 8785 canonical JSON
+    (`sealed_body`; README "Sealed disclosures" documents every field). Each seal is published
+    outside the database: on the GOVERNANCE stream (`governance.disclosure.published`, which the
+    notification service turns into notices to the compound's residents), in a register of chain
+    heads kept in NATS JetStream, and in the next disclosure (`previous_seal_hash`), so that a
+    deleted newest disclosure is found missing against the published head.
     """
 
     @_abc_1.abstractmethod
@@ -110,7 +155,8 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _disclosure_pb2.VerifyDisclosureChainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.VerifyDisclosureChainResponse, _abc.Awaitable[_disclosure_pb2.VerifyDisclosureChainResponse]]:
-        """VerifyDisclosureChain recomputes every seal and every total from the ledger and names
+        """VerifyDisclosureChain recomputes every seal, every sealed transfer line and every total
+        from the ledger, checks the newest disclosure against the published chain head, and names
         the first disclosure that does not match.
         """
 
@@ -120,7 +166,9 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _disclosure_pb2.FileObjectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.FileObjectionResponse, _abc.Awaitable[_disclosure_pb2.FileObjectionResponse]]:
-        """FileObjection records a resident's objection or inspection request on a line."""
+        """FileObjection records a resident's objection or inspection request on a line, or on the
+        disclosure as a whole.
+        """
 
     @_abc_1.abstractmethod
     def ListObjections(
@@ -129,5 +177,23 @@ class DisclosureServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_disclosure_pb2.ListObjectionsResponse, _abc.Awaitable[_disclosure_pb2.ListObjectionsResponse]]:
         """ListObjections lists a disclosure's objections."""
+
+    @_abc_1.abstractmethod
+    def AnswerObjection(
+        self,
+        request: _disclosure_pb2.AnswerObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_disclosure_pb2.AnswerObjectionResponse, _abc.Awaitable[_disclosure_pb2.AnswerObjectionResponse]]:
+        """AnswerObjection records the trustee's (or the committee's) answer to an objection, once."""
+
+    @_abc_1.abstractmethod
+    def CloseObjection(
+        self,
+        request: _disclosure_pb2.CloseObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_disclosure_pb2.CloseObjectionResponse, _abc.Awaitable[_disclosure_pb2.CloseObjectionResponse]]:
+        """CloseObjection closes an objection with a record of how it ended: by the owners' committee
+        or an officer once answered, or withdrawn by the household that filed it.
+        """
 
 def add_DisclosureServiceServicer_to_server(servicer: DisclosureServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

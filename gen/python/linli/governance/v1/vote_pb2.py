@@ -25,51 +25,65 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elinli/governance/v1/vote.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x02\n\x05Tally\x12\x1b\n\x13\x65lectorate_area_dm2\x18\x01 \x01(\x03\x12\x1d\n\x15\x65lectorate_households\x18\x02 \x01(\x05\x12\x1e\n\x16participating_area_dm2\x18\x03 \x01(\x03\x12 \n\x18participating_households\x18\x04 \x01(\x05\x12\x14\n\x0c\x66or_area_dm2\x18\x05 \x01(\x03\x12\x16\n\x0e\x66or_households\x18\x06 \x01(\x05\x12\x16\n\x0equorum_by_area\x18\x07 \x01(\x08\x12\x1c\n\x14quorum_by_households\x18\x08 \x01(\x08\x12\x18\n\x10\x61pproved_by_area\x18\t \x01(\x08\x12\x1e\n\x16\x61pproved_by_households\x18\n \x01(\x08\x12\x31\n\x07outcome\x18\x0b \x01(\x0e\x32 .linli.governance.v1.VoteOutcome\"\xee\x02\n\x04Vote\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12/\n\x06matter\x18\x04 \x01(\x0e\x32\x1f.linli.governance.v1.VoteMatter\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12.\n\nclose_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63losed\x18\x07 \x01(\x08\x12\x31\n\x07outcome\x18\x08 \x01(\x0e\x32 .linli.governance.v1.VoteOutcome\x12)\n\x05tally\x18\t \x01(\x0b\x32\x1a.linli.governance.v1.Tally\x12!\n\x19unconfirmed_paper_ballots\x18\n \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x01\n\x11\x43reateVoteRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12/\n\x06matter\x18\x03 \x01(\x0e\x32\x1f.linli.governance.v1.VoteMatter\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12.\n\nclose_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"=\n\x12\x43reateVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"\xb5\x01\n\x11\x43\x61stBallotRequest\x12\x0c\n\x04vote\x18\x01 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x02 \x01(\t\x12\x31\n\x06\x63hoice\x18\x03 \x01(\x0e\x32!.linli.governance.v1.BallotChoice\x12\x33\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\".linli.governance.v1.BallotChannel\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"=\n\x12\x43\x61stBallotResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"\x88\x01\n\x19RecountPaperBallotRequest\x12\x0c\n\x04vote\x18\x01 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x02 \x01(\t\x12\x31\n\x06\x63hoice\x18\x03 \x01(\x0e\x32!.linli.governance.v1.BallotChoice\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"X\n\x1aRecountPaperBallotResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\x12\x11\n\tconfirmed\x18\x02 \x01(\x08\"\x1e\n\x0eGetVoteRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x0fGetVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"v\n\x10ListVotesRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.linli.governance.v1.VoteState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"V\n\x11ListVotesResponse\x12(\n\x05votes\x18\x01 \x03(\x0b\x32\x19.linli.governance.v1.Vote\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x10\x43loseVoteRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"<\n\x11\x43loseVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote*\xc4\x02\n\nVoteMatter\x12\x1b\n\x17VOTE_MATTER_UNSPECIFIED\x10\x00\x12&\n\"VOTE_MATTER_RAISE_MAINTENANCE_FUND\x10\x01\x12\x17\n\x13VOTE_MATTER_REBUILD\x10\x02\x12!\n\x1dVOTE_MATTER_CHANGE_COMMON_USE\x10\x03\x12$\n VOTE_MATTER_USE_MAINTENANCE_FUND\x10\n\x12\x16\n\x12VOTE_MATTER_BUDGET\x10\x0b\x12\x1f\n\x1bVOTE_MATTER_ELECT_COMMITTEE\x10\x0c\x12\x1c\n\x18VOTE_MATTER_HIRE_TRUSTEE\x10\r\x12!\n\x1dVOTE_MATTER_SPENDING_APPROVAL\x10\x0e\x12\x15\n\x11VOTE_MATTER_OTHER\x10\x0f*S\n\tVoteState\x12\x1a\n\x16VOTE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fVOTE_STATE_OPEN\x10\x01\x12\x15\n\x11VOTE_STATE_CLOSED\x10\x02*z\n\x0c\x42\x61llotChoice\x12\x1d\n\x19\x42\x41LLOT_CHOICE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42\x41LLOT_CHOICE_FOR\x10\x01\x12\x19\n\x15\x42\x41LLOT_CHOICE_AGAINST\x10\x02\x12\x19\n\x15\x42\x41LLOT_CHOICE_ABSTAIN\x10\x03*d\n\rBallotChannel\x12\x1e\n\x1a\x42\x41LLOT_CHANNEL_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41LLOT_CHANNEL_ONLINE\x10\x01\x12\x18\n\x14\x42\x41LLOT_CHANNEL_PAPER\x10\x02*\x92\x01\n\x0bVoteOutcome\x12\x1c\n\x18VOTE_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11VOTE_OUTCOME_OPEN\x10\x01\x12\x17\n\x13VOTE_OUTCOME_PASSED\x10\x02\x12\x1a\n\x16VOTE_OUTCOME_NO_QUORUM\x10\x03\x12\x19\n\x15VOTE_OUTCOME_REJECTED\x10\x04\x32\xd0\x04\n\x0bVoteService\x12]\n\nCreateVote\x12&.linli.governance.v1.CreateVoteRequest\x1a\'.linli.governance.v1.CreateVoteResponse\x12]\n\nCastBallot\x12&.linli.governance.v1.CastBallotRequest\x1a\'.linli.governance.v1.CastBallotResponse\x12T\n\x07GetVote\x12#.linli.governance.v1.GetVoteRequest\x1a$.linli.governance.v1.GetVoteResponse\x12Z\n\tListVotes\x12%.linli.governance.v1.ListVotesRequest\x1a&.linli.governance.v1.ListVotesResponse\x12u\n\x12RecountPaperBallot\x12..linli.governance.v1.RecountPaperBallotRequest\x1a/.linli.governance.v1.RecountPaperBallotResponse\x12Z\n\tCloseVote\x12%.linli.governance.v1.CloseVoteRequest\x1a&.linli.governance.v1.CloseVoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elinli/governance/v1/vote.proto\x12\x13linli.governance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x03\n\x05Tally\x12\x1b\n\x13\x65lectorate_area_dm2\x18\x01 \x01(\x03\x12\x1d\n\x15\x65lectorate_households\x18\x02 \x01(\x05\x12\x1e\n\x16participating_area_dm2\x18\x03 \x01(\x03\x12 \n\x18participating_households\x18\x04 \x01(\x05\x12\x14\n\x0c\x66or_area_dm2\x18\x05 \x01(\x03\x12\x16\n\x0e\x66or_households\x18\x06 \x01(\x05\x12\x16\n\x0equorum_by_area\x18\x07 \x01(\x08\x12\x1c\n\x14quorum_by_households\x18\x08 \x01(\x08\x12\x18\n\x10\x61pproved_by_area\x18\t \x01(\x08\x12\x1e\n\x16\x61pproved_by_households\x18\n \x01(\x08\x12\x31\n\x07outcome\x18\x0b \x01(\x0e\x32 .linli.governance.v1.VoteOutcome\x12\x1e\n\x16unconfirmed_households\x18\x0c \x01(\x05\x12\x1c\n\x14unconfirmed_area_dm2\x18\r \x01(\x03\x12\"\n\x1aunconfirmed_for_households\x18\x0e \x01(\x05\x12 \n\x18unconfirmed_for_area_dm2\x18\x0f \x01(\x03\"\xd2\x03\n\x04Vote\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12/\n\x06matter\x18\x04 \x01(\x0e\x32\x1f.linli.governance.v1.VoteMatter\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12.\n\nclose_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63losed\x18\x07 \x01(\x08\x12\x31\n\x07outcome\x18\x08 \x01(\x0e\x32 .linli.governance.v1.VoteOutcome\x12)\n\x05tally\x18\t \x01(\x0b\x32\x1a.linli.governance.v1.Tally\x12!\n\x19unconfirmed_paper_ballots\x18\n \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\namount_fen\x18\x0c \x01(\x03\x12\x0f\n\x07purpose\x18\r \x01(\t\x12-\n\topen_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06opened\x18\x0f \x01(\x08\"|\n\tUnitOwner\x12\x16\n\x0ehousehold_path\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x12\n\nowner_name\x18\x03 \x01(\t\x12\x31\n\x07holding\x18\x04 \x01(\x0e\x32 .linli.governance.v1.UnitHolding\"\x88\x01\n\x05Owner\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x31\n\x07holding\x18\x03 \x01(\x0e\x32 .linli.governance.v1.UnitHolding\x12\x12\n\nhouseholds\x18\x04 \x03(\t\x12\x10\n\x08\x61rea_dm2\x18\x05 \x01(\x03\"`\n\x16UpdateUnitOwnerRequest\x12\x32\n\nunit_owner\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.UnitOwner\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"M\n\x17UpdateUnitOwnerResponse\x12\x32\n\nunit_owner\x18\x01 \x01(\x0b\x32\x1e.linli.governance.v1.UnitOwner\"Q\n\x11ListOwnersRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x87\x01\n\x12ListOwnersResponse\x12*\n\x06owners\x18\x01 \x03(\x0b\x32\x1a.linli.governance.v1.Owner\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0ctotal_owners\x18\x03 \x01(\x05\x12\x16\n\x0etotal_area_dm2\x18\x04 \x01(\x03\"\x93\x02\n\x11\x43reateVoteRequest\x12\x15\n\rcompound_path\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12/\n\x06matter\x18\x03 \x01(\x0e\x32\x1f.linli.governance.v1.VoteMatter\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12.\n\nclose_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x12\n\namount_fen\x18\x07 \x01(\x03\x12\x0f\n\x07purpose\x18\x08 \x01(\t\x12-\n\topen_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x12\x43reateVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"\xb5\x01\n\x11\x43\x61stBallotRequest\x12\x0c\n\x04vote\x18\x01 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x02 \x01(\t\x12\x31\n\x06\x63hoice\x18\x03 \x01(\x0e\x32!.linli.governance.v1.BallotChoice\x12\x33\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\".linli.governance.v1.BallotChannel\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"=\n\x12\x43\x61stBallotResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"\x88\x01\n\x19RecountPaperBallotRequest\x12\x0c\n\x04vote\x18\x01 \x01(\t\x12\x16\n\x0ehousehold_path\x18\x02 \x01(\t\x12\x31\n\x06\x63hoice\x18\x03 \x01(\x0e\x32!.linli.governance.v1.BallotChoice\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"X\n\x1aRecountPaperBallotResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\x12\x11\n\tconfirmed\x18\x02 \x01(\x08\"\x1e\n\x0eGetVoteRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x0fGetVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote\"v\n\x10ListVotesRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.linli.governance.v1.VoteState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"V\n\x11ListVotesResponse\x12(\n\x05votes\x18\x01 \x03(\x0b\x32\x19.linli.governance.v1.Vote\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x10\x43loseVoteRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"<\n\x11\x43loseVoteResponse\x12\'\n\x04vote\x18\x01 \x01(\x0b\x32\x19.linli.governance.v1.Vote*\xc4\x02\n\nVoteMatter\x12\x1b\n\x17VOTE_MATTER_UNSPECIFIED\x10\x00\x12&\n\"VOTE_MATTER_RAISE_MAINTENANCE_FUND\x10\x01\x12\x17\n\x13VOTE_MATTER_REBUILD\x10\x02\x12!\n\x1dVOTE_MATTER_CHANGE_COMMON_USE\x10\x03\x12$\n VOTE_MATTER_USE_MAINTENANCE_FUND\x10\n\x12\x16\n\x12VOTE_MATTER_BUDGET\x10\x0b\x12\x1f\n\x1bVOTE_MATTER_ELECT_COMMITTEE\x10\x0c\x12\x1c\n\x18VOTE_MATTER_HIRE_TRUSTEE\x10\r\x12!\n\x1dVOTE_MATTER_SPENDING_APPROVAL\x10\x0e\x12\x15\n\x11VOTE_MATTER_OTHER\x10\x0f*S\n\tVoteState\x12\x1a\n\x16VOTE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fVOTE_STATE_OPEN\x10\x01\x12\x15\n\x11VOTE_STATE_CLOSED\x10\x02*z\n\x0c\x42\x61llotChoice\x12\x1d\n\x19\x42\x41LLOT_CHOICE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42\x41LLOT_CHOICE_FOR\x10\x01\x12\x19\n\x15\x42\x41LLOT_CHOICE_AGAINST\x10\x02\x12\x19\n\x15\x42\x41LLOT_CHOICE_ABSTAIN\x10\x03*d\n\rBallotChannel\x12\x1e\n\x1a\x42\x41LLOT_CHANNEL_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41LLOT_CHANNEL_ONLINE\x10\x01\x12\x18\n\x14\x42\x41LLOT_CHANNEL_PAPER\x10\x02*\x92\x01\n\x0bVoteOutcome\x12\x1c\n\x18VOTE_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11VOTE_OUTCOME_OPEN\x10\x01\x12\x17\n\x13VOTE_OUTCOME_PASSED\x10\x02\x12\x1a\n\x16VOTE_OUTCOME_NO_QUORUM\x10\x03\x12\x19\n\x15VOTE_OUTCOME_REJECTED\x10\x04*d\n\x0bUnitHolding\x12\x1c\n\x18UNIT_HOLDING_UNSPECIFIED\x10\x00\x12\x16\n\x12UNIT_HOLDING_OWNED\x10\x01\x12\x1f\n\x1bUNIT_HOLDING_DEVELOPER_HELD\x10\x02\x32\x9d\x06\n\x0bVoteService\x12]\n\nCreateVote\x12&.linli.governance.v1.CreateVoteRequest\x1a\'.linli.governance.v1.CreateVoteResponse\x12]\n\nCastBallot\x12&.linli.governance.v1.CastBallotRequest\x1a\'.linli.governance.v1.CastBallotResponse\x12T\n\x07GetVote\x12#.linli.governance.v1.GetVoteRequest\x1a$.linli.governance.v1.GetVoteResponse\x12Z\n\tListVotes\x12%.linli.governance.v1.ListVotesRequest\x1a&.linli.governance.v1.ListVotesResponse\x12u\n\x12RecountPaperBallot\x12..linli.governance.v1.RecountPaperBallotRequest\x1a/.linli.governance.v1.RecountPaperBallotResponse\x12Z\n\tCloseVote\x12%.linli.governance.v1.CloseVoteRequest\x1a&.linli.governance.v1.CloseVoteResponse\x12l\n\x0fUpdateUnitOwner\x12+.linli.governance.v1.UpdateUnitOwnerRequest\x1a,.linli.governance.v1.UpdateUnitOwnerResponse\x12]\n\nListOwners\x12&.linli.governance.v1.ListOwnersRequest\x1a\'.linli.governance.v1.ListOwnersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.governance.v1.vote_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VOTEMATTER']._serialized_start=1952
-  _globals['_VOTEMATTER']._serialized_end=2276
-  _globals['_VOTESTATE']._serialized_start=2278
-  _globals['_VOTESTATE']._serialized_end=2361
-  _globals['_BALLOTCHOICE']._serialized_start=2363
-  _globals['_BALLOTCHOICE']._serialized_end=2485
-  _globals['_BALLOTCHANNEL']._serialized_start=2487
-  _globals['_BALLOTCHANNEL']._serialized_end=2587
-  _globals['_VOTEOUTCOME']._serialized_start=2590
-  _globals['_VOTEOUTCOME']._serialized_end=2736
+  _globals['_VOTEMATTER']._serialized_start=2931
+  _globals['_VOTEMATTER']._serialized_end=3255
+  _globals['_VOTESTATE']._serialized_start=3257
+  _globals['_VOTESTATE']._serialized_end=3340
+  _globals['_BALLOTCHOICE']._serialized_start=3342
+  _globals['_BALLOTCHOICE']._serialized_end=3464
+  _globals['_BALLOTCHANNEL']._serialized_start=3466
+  _globals['_BALLOTCHANNEL']._serialized_end=3566
+  _globals['_VOTEOUTCOME']._serialized_start=3569
+  _globals['_VOTEOUTCOME']._serialized_end=3715
+  _globals['_UNITHOLDING']._serialized_start=3717
+  _globals['_UNITHOLDING']._serialized_end=3817
   _globals['_TALLY']._serialized_start=89
-  _globals['_TALLY']._serialized_end=431
-  _globals['_VOTE']._serialized_start=434
-  _globals['_VOTE']._serialized_end=800
-  _globals['_CREATEVOTEREQUEST']._serialized_start=803
-  _globals['_CREATEVOTEREQUEST']._serialized_end=994
-  _globals['_CREATEVOTERESPONSE']._serialized_start=996
-  _globals['_CREATEVOTERESPONSE']._serialized_end=1057
-  _globals['_CASTBALLOTREQUEST']._serialized_start=1060
-  _globals['_CASTBALLOTREQUEST']._serialized_end=1241
-  _globals['_CASTBALLOTRESPONSE']._serialized_start=1243
-  _globals['_CASTBALLOTRESPONSE']._serialized_end=1304
-  _globals['_RECOUNTPAPERBALLOTREQUEST']._serialized_start=1307
-  _globals['_RECOUNTPAPERBALLOTREQUEST']._serialized_end=1443
-  _globals['_RECOUNTPAPERBALLOTRESPONSE']._serialized_start=1445
-  _globals['_RECOUNTPAPERBALLOTRESPONSE']._serialized_end=1533
-  _globals['_GETVOTEREQUEST']._serialized_start=1535
-  _globals['_GETVOTEREQUEST']._serialized_end=1565
-  _globals['_GETVOTERESPONSE']._serialized_start=1567
-  _globals['_GETVOTERESPONSE']._serialized_end=1625
-  _globals['_LISTVOTESREQUEST']._serialized_start=1627
-  _globals['_LISTVOTESREQUEST']._serialized_end=1745
-  _globals['_LISTVOTESRESPONSE']._serialized_start=1747
-  _globals['_LISTVOTESRESPONSE']._serialized_end=1833
-  _globals['_CLOSEVOTEREQUEST']._serialized_start=1835
-  _globals['_CLOSEVOTEREQUEST']._serialized_end=1887
-  _globals['_CLOSEVOTERESPONSE']._serialized_start=1889
-  _globals['_CLOSEVOTERESPONSE']._serialized_end=1949
-  _globals['_VOTESERVICE']._serialized_start=2739
-  _globals['_VOTESERVICE']._serialized_end=3331
+  _globals['_TALLY']._serialized_end=563
+  _globals['_VOTE']._serialized_start=566
+  _globals['_VOTE']._serialized_end=1032
+  _globals['_UNITOWNER']._serialized_start=1034
+  _globals['_UNITOWNER']._serialized_end=1158
+  _globals['_OWNER']._serialized_start=1161
+  _globals['_OWNER']._serialized_end=1297
+  _globals['_UPDATEUNITOWNERREQUEST']._serialized_start=1299
+  _globals['_UPDATEUNITOWNERREQUEST']._serialized_end=1395
+  _globals['_UPDATEUNITOWNERRESPONSE']._serialized_start=1397
+  _globals['_UPDATEUNITOWNERRESPONSE']._serialized_end=1474
+  _globals['_LISTOWNERSREQUEST']._serialized_start=1476
+  _globals['_LISTOWNERSREQUEST']._serialized_end=1557
+  _globals['_LISTOWNERSRESPONSE']._serialized_start=1560
+  _globals['_LISTOWNERSRESPONSE']._serialized_end=1695
+  _globals['_CREATEVOTEREQUEST']._serialized_start=1698
+  _globals['_CREATEVOTEREQUEST']._serialized_end=1973
+  _globals['_CREATEVOTERESPONSE']._serialized_start=1975
+  _globals['_CREATEVOTERESPONSE']._serialized_end=2036
+  _globals['_CASTBALLOTREQUEST']._serialized_start=2039
+  _globals['_CASTBALLOTREQUEST']._serialized_end=2220
+  _globals['_CASTBALLOTRESPONSE']._serialized_start=2222
+  _globals['_CASTBALLOTRESPONSE']._serialized_end=2283
+  _globals['_RECOUNTPAPERBALLOTREQUEST']._serialized_start=2286
+  _globals['_RECOUNTPAPERBALLOTREQUEST']._serialized_end=2422
+  _globals['_RECOUNTPAPERBALLOTRESPONSE']._serialized_start=2424
+  _globals['_RECOUNTPAPERBALLOTRESPONSE']._serialized_end=2512
+  _globals['_GETVOTEREQUEST']._serialized_start=2514
+  _globals['_GETVOTEREQUEST']._serialized_end=2544
+  _globals['_GETVOTERESPONSE']._serialized_start=2546
+  _globals['_GETVOTERESPONSE']._serialized_end=2604
+  _globals['_LISTVOTESREQUEST']._serialized_start=2606
+  _globals['_LISTVOTESREQUEST']._serialized_end=2724
+  _globals['_LISTVOTESRESPONSE']._serialized_start=2726
+  _globals['_LISTVOTESRESPONSE']._serialized_end=2812
+  _globals['_CLOSEVOTEREQUEST']._serialized_start=2814
+  _globals['_CLOSEVOTEREQUEST']._serialized_end=2866
+  _globals['_CLOSEVOTERESPONSE']._serialized_start=2868
+  _globals['_CLOSEVOTERESPONSE']._serialized_end=2928
+  _globals['_VOTESERVICE']._serialized_start=3820
+  _globals['_VOTESERVICE']._serialized_end=4617
 # @@protoc_insertion_point(module_scope)

@@ -144,9 +144,40 @@ VOTE_OUTCOME_NO_QUORUM: VoteOutcome.ValueType  # 3
 VOTE_OUTCOME_REJECTED: VoteOutcome.ValueType  # 4
 Global___VoteOutcome: _TypeAlias = VoteOutcome  # noqa: Y015
 
+class _UnitHolding:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UnitHoldingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UnitHolding.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UNIT_HOLDING_UNSPECIFIED: _UnitHolding.ValueType  # 0
+    UNIT_HOLDING_OWNED: _UnitHolding.ValueType  # 1
+    """Sold and delivered to its owner."""
+    UNIT_HOLDING_DEVELOPER_HELD: _UnitHolding.ValueType  # 2
+    """Still the developer's: unsold, or sold but not yet delivered. All such units of a compound
+    are together one owner.
+    """
+
+class UnitHolding(_UnitHolding, metaclass=_UnitHoldingEnumTypeWrapper):
+    """UnitHolding says how a unit is held, for counting owners."""
+
+UNIT_HOLDING_UNSPECIFIED: UnitHolding.ValueType  # 0
+UNIT_HOLDING_OWNED: UnitHolding.ValueType  # 1
+"""Sold and delivered to its owner."""
+UNIT_HOLDING_DEVELOPER_HELD: UnitHolding.ValueType  # 2
+"""Still the developer's: unsold, or sold but not yet delivered. All such units of a compound
+are together one owner.
+"""
+Global___UnitHolding: _TypeAlias = UnitHolding  # noqa: Y015
+
 @_typing.final
 class Tally(_message.Message):
-    """Tally is the count, in area (dm²) and households."""
+    """Tally is the count, in area (dm²) and owners (`*_households`: owners as art. 278 counts them,
+    see VoteService), of the ballots that count: online ballots
+    and paper ballots confirmed by a second officer's recount. Paper ballots still waiting for
+    their recount are shown apart (`unconfirmed_*`) and count in no other figure nor in the
+    outcome until they are confirmed.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -161,6 +192,10 @@ class Tally(_message.Message):
     APPROVED_BY_AREA_FIELD_NUMBER: _builtins.int
     APPROVED_BY_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_AREA_DM2_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FOR_HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FOR_AREA_DM2_FIELD_NUMBER: _builtins.int
     electorate_area_dm2: _builtins.int
     electorate_households: _builtins.int
     participating_area_dm2: _builtins.int
@@ -172,7 +207,14 @@ class Tally(_message.Message):
     approved_by_area: _builtins.bool
     approved_by_households: _builtins.bool
     outcome: Global___VoteOutcome.ValueType
-    """What the outcome would be if the vote closed now."""
+    """What the outcome would be if the vote closed now, on the counted ballots only."""
+    unconfirmed_households: _builtins.int
+    """Paper ballots entered but not yet confirmed by a recount: how many, their area, and how
+    many of them (and how much area) read FOR. Not part of any figure above.
+    """
+    unconfirmed_area_dm2: _builtins.int
+    unconfirmed_for_households: _builtins.int
+    unconfirmed_for_area_dm2: _builtins.int
     def __init__(
         self,
         *,
@@ -187,10 +229,14 @@ class Tally(_message.Message):
         approved_by_area: _builtins.bool = ...,
         approved_by_households: _builtins.bool = ...,
         outcome: Global___VoteOutcome.ValueType = ...,
+        unconfirmed_households: _builtins.int = ...,
+        unconfirmed_area_dm2: _builtins.int = ...,
+        unconfirmed_for_households: _builtins.int = ...,
+        unconfirmed_for_area_dm2: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by_area", b"approved_by_area", "approved_by_households", b"approved_by_households", "electorate_area_dm2", b"electorate_area_dm2", "electorate_households", b"electorate_households", "for_area_dm2", b"for_area_dm2", "for_households", b"for_households", "outcome", b"outcome", "participating_area_dm2", b"participating_area_dm2", "participating_households", b"participating_households", "quorum_by_area", b"quorum_by_area", "quorum_by_households", b"quorum_by_households"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by_area", b"approved_by_area", "approved_by_households", b"approved_by_households", "electorate_area_dm2", b"electorate_area_dm2", "electorate_households", b"electorate_households", "for_area_dm2", b"for_area_dm2", "for_households", b"for_households", "outcome", b"outcome", "participating_area_dm2", b"participating_area_dm2", "participating_households", b"participating_households", "quorum_by_area", b"quorum_by_area", "quorum_by_households", b"quorum_by_households", "unconfirmed_area_dm2", b"unconfirmed_area_dm2", "unconfirmed_for_area_dm2", b"unconfirmed_for_area_dm2", "unconfirmed_for_households", b"unconfirmed_for_households", "unconfirmed_households", b"unconfirmed_households"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,6 +259,10 @@ class Vote(_message.Message):
     TALLY_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_PAPER_BALLOTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    OPEN_TIME_FIELD_NUMBER: _builtins.int
+    OPENED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/votes/{vote}`."""
     compound_path: _builtins.str
@@ -224,12 +274,27 @@ class Vote(_message.Message):
     outcome: Global___VoteOutcome.ValueType
     unconfirmed_paper_ballots: _builtins.int
     """Paper ballots still waiting for a second officer's recount."""
+    amount_fen: _builtins.int
+    """The most that may be spent under this decision (USE_MAINTENANCE_FUND, SPENDING_APPROVAL),
+    in fen; 0 when the vote carries no amount.
+    """
+    purpose: _builtins.str
+    """What the money is for (USE_MAINTENANCE_FUND, SPENDING_APPROVAL)."""
+    opened: _builtins.bool
+    """Whether the vote has opened (its electorate is fixed)."""
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def tally(self) -> Global___Tally: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def open_time(self) -> _timestamp_pb2.Timestamp:
+        """When ballots start to be taken; the service opens the vote then (fixing its electorate) and
+        closes it at `close_time`, by its own clock (a vote with paper ballots still waiting for a
+        recount closes once they are recounted).
+        """
+
     def __init__(
         self,
         *,
@@ -244,14 +309,195 @@ class Vote(_message.Message):
         tally: Global___Tally | None = ...,
         unconfirmed_paper_ballots: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        amount_fen: _builtins.int = ...,
+        purpose: _builtins.str = ...,
+        open_time: _timestamp_pb2.Timestamp | None = ...,
+        opened: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "tally", b"tally"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "open_time", b"open_time", "tally", b"tally"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "create_time", b"create_time", "matter", b"matter", "name", b"name", "outcome", b"outcome", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "close_time", b"close_time", "closed", b"closed", "compound_path", b"compound_path", "create_time", b"create_time", "matter", b"matter", "name", b"name", "open_time", b"open_time", "opened", b"opened", "outcome", b"outcome", "purpose", b"purpose", "subject", b"subject", "tally", b"tally", "title", b"title", "unconfirmed_paper_ballots", b"unconfirmed_paper_ballots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Vote: _TypeAlias = Vote  # noqa: Y015
+
+@_typing.final
+class UnitOwner(_message.Message):
+    """UnitOwner is one unit's entry in the owners' register."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    OWNER_NAME_FIELD_NUMBER: _builtins.int
+    HOLDING_FIELD_NUMBER: _builtins.int
+    household_path: _builtins.str
+    owner_id: _builtins.str
+    """The owner's register id (the same on each of an owner's units), e.g. a property certificate
+    holder number; empty for DEVELOPER_HELD units.
+    """
+    owner_name: _builtins.str
+    holding: Global___UnitHolding.ValueType
+    def __init__(
+        self,
+        *,
+        household_path: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        owner_name: _builtins.str = ...,
+        holding: Global___UnitHolding.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holding", b"holding", "household_path", b"household_path", "owner_id", b"owner_id", "owner_name", b"owner_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitOwner: _TypeAlias = UnitOwner  # noqa: Y015
+
+@_typing.final
+class Owner(_message.Message):
+    """Owner is one owner as a vote counts them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    HOLDING_FIELD_NUMBER: _builtins.int
+    HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    AREA_DM2_FIELD_NUMBER: _builtins.int
+    owner_id: _builtins.str
+    """The register id; `developer` for the developer's units; a household path for a unit never
+    registered (its own owner).
+    """
+    display_name: _builtins.str
+    holding: Global___UnitHolding.ValueType
+    area_dm2: _builtins.int
+    """The sum of the units' exclusive areas."""
+    @_builtins.property
+    def households(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        owner_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        holding: Global___UnitHolding.ValueType = ...,
+        households: _abc.Iterable[_builtins.str] | None = ...,
+        area_dm2: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["area_dm2", b"area_dm2", "display_name", b"display_name", "holding", b"holding", "households", b"households", "owner_id", b"owner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Owner: _TypeAlias = Owner  # noqa: Y015
+
+@_typing.final
+class UpdateUnitOwnerRequest(_message.Message):
+    """UpdateUnitOwnerRequest records one unit's owner."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_OWNER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def unit_owner(self) -> Global___UnitOwner: ...
+    def __init__(
+        self,
+        *,
+        unit_owner: Global___UnitOwner | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_owner", b"unit_owner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "unit_owner", b"unit_owner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateUnitOwnerRequest: _TypeAlias = UpdateUnitOwnerRequest  # noqa: Y015
+
+@_typing.final
+class UpdateUnitOwnerResponse(_message.Message):
+    """UpdateUnitOwnerResponse carries the entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_OWNER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def unit_owner(self) -> Global___UnitOwner: ...
+    def __init__(
+        self,
+        *,
+        unit_owner: Global___UnitOwner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_owner", b"unit_owner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit_owner", b"unit_owner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateUnitOwnerResponse: _TypeAlias = UpdateUnitOwnerResponse  # noqa: Y015
+
+@_typing.final
+class ListOwnersRequest(_message.Message):
+    """ListOwnersRequest names a compound."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOwnersRequest: _TypeAlias = ListOwnersRequest  # noqa: Y015
+
+@_typing.final
+class ListOwnersResponse(_message.Message):
+    """ListOwnersResponse is one page of owners, by owner id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_OWNERS_FIELD_NUMBER: _builtins.int
+    TOTAL_AREA_DM2_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    total_owners: _builtins.int
+    """The whole compound, as a vote opened now would count it."""
+    total_area_dm2: _builtins.int
+    @_builtins.property
+    def owners(self) -> _containers.RepeatedCompositeFieldContainer[Global___Owner]: ...
+    def __init__(
+        self,
+        *,
+        owners: _abc.Iterable[Global___Owner] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_owners: _builtins.int = ...,
+        total_area_dm2: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "owners", b"owners", "total_area_dm2", b"total_area_dm2", "total_owners", b"total_owners"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOwnersResponse: _TypeAlias = ListOwnersResponse  # noqa: Y015
 
 @_typing.final
 class CreateVoteRequest(_message.Message):
@@ -265,15 +511,32 @@ class CreateVoteRequest(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    OPEN_TIME_FIELD_NUMBER: _builtins.int
     compound_path: _builtins.str
     title: _builtins.str
     matter: Global___VoteMatter.ValueType
     subject: _builtins.str
-    """For BUDGET votes: the budget's name (required)."""
+    """For BUDGET votes: the budget's name (required); for ELECT_COMMITTEE votes called by
+    CallCommitteeElection: the compound's committee formation.
+    """
     request_id: _builtins.str
+    amount_fen: _builtins.int
+    """USE_MAINTENANCE_FUND votes (required) and SPENDING_APPROVAL votes (optional): the most the
+    owners allow to be spent under this decision, in fen (> 0).
+    """
+    purpose: _builtins.str
+    """USE_MAINTENANCE_FUND votes (required) and SPENDING_APPROVAL votes (optional): what the money
+    is for, e.g. `2栋电动车充电棚维修 repair the e-bike charging shed of building 2`.
+    """
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp:
-        """Must be in the future."""
+        """Must be in the future, and after `open_time`."""
+
+    @_builtins.property
+    def open_time(self) -> _timestamp_pb2.Timestamp:
+        """When ballots start to be taken (unset: now). The electorate is fixed when the vote opens."""
 
     def __init__(
         self,
@@ -284,10 +547,13 @@ class CreateVoteRequest(_message.Message):
         subject: _builtins.str = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        purpose: _builtins.str = ...,
+        open_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "open_time", b"open_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "compound_path", b"compound_path", "matter", b"matter", "request_id", b"request_id", "subject", b"subject", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "close_time", b"close_time", "compound_path", b"compound_path", "matter", b"matter", "open_time", b"open_time", "purpose", b"purpose", "request_id", b"request_id", "subject", b"subject", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

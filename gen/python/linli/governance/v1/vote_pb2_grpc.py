@@ -29,7 +29,12 @@ class VoteServiceStub:
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     def __init__(self, channel):
@@ -68,13 +73,28 @@ class VoteServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteResponse.FromString,
                 _registered_method=True)
+        self.UpdateUnitOwner = channel.unary_unary(
+                '/linli.governance.v1.VoteService/UpdateUnitOwner',
+                request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerResponse.FromString,
+                _registered_method=True)
+        self.ListOwners = channel.unary_unary(
+                '/linli.governance.v1.VoteService/ListOwners',
+                request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersResponse.FromString,
+                _registered_method=True)
 
 
 class VoteServiceServicer:
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     def CreateVote(self, request, context):
@@ -122,6 +142,22 @@ class VoteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateUnitOwner(self, request, context):
+        """UpdateUnitOwner records who owns a household (unit) of a compound in the owners' register:
+        an owner of several units is registered on each; the developer's unsold or undelivered units
+        are DEVELOPER_HELD. A unit never registered is its own owner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOwners(self, request, context):
+        """ListOwners lists a compound's owners as a vote counts them: their units and area.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VoteServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +191,16 @@ def add_VoteServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteResponse.SerializeToString,
             ),
+            'UpdateUnitOwner': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateUnitOwner,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerResponse.SerializeToString,
+            ),
+            'ListOwners': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOwners,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.governance.v1.VoteService', rpc_method_handlers)
@@ -167,7 +213,12 @@ class VoteService:
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     @staticmethod
@@ -322,6 +373,60 @@ class VoteService:
             '/linli.governance.v1.VoteService/CloseVote',
             linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_vote__pb2.CloseVoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateUnitOwner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.VoteService/UpdateUnitOwner',
+            linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_vote__pb2.UpdateUnitOwnerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOwners(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.VoteService/ListOwners',
+            linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_vote__pb2.ListOwnersResponse.FromString,
             options,
             channel_credentials,
             insecure,

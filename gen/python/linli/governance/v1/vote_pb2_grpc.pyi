@@ -30,7 +30,12 @@ class VoteServiceStub:
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     @_typing.overload
@@ -54,13 +59,25 @@ class VoteServiceStub:
     """
     CloseVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.CloseVoteRequest, _vote_pb2.CloseVoteResponse]
     """CloseVote ends a vote after its close time and applies the result to what it decides."""
+    UpdateUnitOwner: _grpc.UnaryUnaryMultiCallable[_vote_pb2.UpdateUnitOwnerRequest, _vote_pb2.UpdateUnitOwnerResponse]
+    """UpdateUnitOwner records who owns a household (unit) of a compound in the owners' register:
+    an owner of several units is registered on each; the developer's unsold or undelivered units
+    are DEVELOPER_HELD. A unit never registered is its own owner.
+    """
+    ListOwners: _grpc.UnaryUnaryMultiCallable[_vote_pb2.ListOwnersRequest, _vote_pb2.ListOwnersResponse]
+    """ListOwners lists a compound's owners as a vote counts them: their units and area."""
 
 @_typing.type_check_only
 class VoteServiceAsyncStub(VoteServiceStub):
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -81,12 +98,24 @@ class VoteServiceAsyncStub(VoteServiceStub):
     """
     CloseVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.CloseVoteRequest, _vote_pb2.CloseVoteResponse]  # type: ignore[assignment]
     """CloseVote ends a vote after its close time and applies the result to what it decides."""
+    UpdateUnitOwner: _aio.UnaryUnaryMultiCallable[_vote_pb2.UpdateUnitOwnerRequest, _vote_pb2.UpdateUnitOwnerResponse]  # type: ignore[assignment]
+    """UpdateUnitOwner records who owns a household (unit) of a compound in the owners' register:
+    an owner of several units is registered on each; the developer's unsold or undelivered units
+    are DEVELOPER_HELD. A unit never registered is its own owner.
+    """
+    ListOwners: _aio.UnaryUnaryMultiCallable[_vote_pb2.ListOwnersRequest, _vote_pb2.ListOwnersResponse]  # type: ignore[assignment]
+    """ListOwners lists a compound's owners as a vote counts them: their units and area."""
 
 class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
     """VoteService runs owners' votes under PRC Civil Code art. 278: participation needs owners
     holding at least 2/3 of the exclusive area and at least 2/3 of the owners; special matters
     need at least 3/4 of the participating area and owners; ordinary matters more than half of
-    both. One ballot per household, online or on paper (entered by an officer).
+    both. Owners are counted as the Supreme People's Court's interpretation on building
+    ownership (法释〔2009〕7号 arts. 8-9) counts them: each unit's exclusive area counts; each unit
+    is one owner, except that one owner of several units is one owner, and the developer's unsold
+    (or sold but not delivered) units together are one owner. One ballot per owner, cast from any
+    of the owner's units, online or on paper (entered by an officer). Votes open and close by their
+    schedule on the service's clock.
     """
 
     @_abc_1.abstractmethod
@@ -141,5 +170,24 @@ class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_vote_pb2.CloseVoteResponse, _abc.Awaitable[_vote_pb2.CloseVoteResponse]]:
         """CloseVote ends a vote after its close time and applies the result to what it decides."""
+
+    @_abc_1.abstractmethod
+    def UpdateUnitOwner(
+        self,
+        request: _vote_pb2.UpdateUnitOwnerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vote_pb2.UpdateUnitOwnerResponse, _abc.Awaitable[_vote_pb2.UpdateUnitOwnerResponse]]:
+        """UpdateUnitOwner records who owns a household (unit) of a compound in the owners' register:
+        an owner of several units is registered on each; the developer's unsold or undelivered units
+        are DEVELOPER_HELD. A unit never registered is its own owner.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOwners(
+        self,
+        request: _vote_pb2.ListOwnersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vote_pb2.ListOwnersResponse, _abc.Awaitable[_vote_pb2.ListOwnersResponse]]:
+        """ListOwners lists a compound's owners as a vote counts them: their units and area."""
 
 def add_VoteServiceServicer_to_server(servicer: VoteServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
