@@ -219,6 +219,10 @@ def test_a_backup_under_load_restores_every_committed_redemption_balance_and_eve
     monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("LINLI_RECOVERY_GRACE", "1")  # settle the backup's PENDING redemptions promptly
     monkeypatch.setenv("LINLI_RECOVERY_INTERVAL", "0.5")
+    # Every resolved help request is credited (as in the fault test): a worker's daily and monthly
+    # help-credit limits would otherwise hold most credits for a second approval.
+    monkeypatch.setenv("LINLI_HELP_CREDIT_DAILY_LIMIT", "1000000")
+    monkeypatch.setenv("LINLI_HELP_CREDIT_MONTHLY_LIMIT", "1000000")
     monkeypatch.setenv("LINLI_DELIVERY_FILE", str(tmp_path / "deliveries.jsonl"))
     backup_dir = tmp_path / "backup"
     original = platform(tmp_path / "var", demo_data=True)
