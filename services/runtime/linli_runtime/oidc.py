@@ -201,20 +201,39 @@ def _principal_kind(value: object) -> PrincipalKind:
     return PrincipalKind.SERVICE if value == "service" else PrincipalKind.PERSON
 
 
+def claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """The value at a claim name or a dotted path into nested claims (`realm_access.grants`);
+    None when absent. A claim whose own name contains dots is found by that name first."""
+    if path in claims:
+        return claims[path]
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _grant(item: object) -> Grant:
+    if isinstance(item, str):
+        # "role@scope" (a multivalued attribute in another provider); "role" alone: the whole platform.
+        role, _, scope = item.partition("@")
+        item = {"role": role.strip(), "scope": scope.strip()}
+    if not (isinstance(item, dict) and isinstance(item.get("role"), str) and isinstance(item.get("scope"), str)
+            and item["role"]):
+        raise ValueError("each grant must be an object with a role and a scope, or a 'role@scope' string")
+    try:
+        return Grant(item["role"], normalize_path(item["scope"]))
+    except InvalidArgument as exc:
+        raise ValueError(f"grant scope {item['scope']!r} is not an org path") from exc
+
+
 def _grants(value: object) -> tuple[Grant, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise ValueError("the grants claim must be a list")
-    grants = []
-    for item in value:
-        if not (isinstance(item, dict) and isinstance(item.get("role"), str) and isinstance(item.get("scope"), str)):
-            raise ValueError("each grant must be an object with a role and a scope")
-        try:
-            grants.append(Grant(item["role"], normalize_path(item["scope"])))
-        except InvalidArgument as exc:
-            raise ValueError(f"grant scope {item['scope']!r} is not an org path") from exc
-    return tuple(grants)
+    return tuple(_grant(item) for item in value)
 
 
 class TokenVerifier:
@@ -230,7 +249,7 @@ class TokenVerifier:
         audience: str = AUDIENCE,
         clock: Clock | None = None,
         algorithms: tuple[str, ...] = ALGORITHMS,
-        grants_claim: str = "grants",
+        grants_claim: str = "grants",  # a claim name or a dotted path (see `claim_at`)
         cache_size: int = 4096,
         issued_at_skew_seconds: int = 60,
     ) -> None:
@@ -293,7 +312,7 @@ class TokenVerifier:
             if issued_at > now + self.issued_at_skew_seconds:
                 raise ValueError("the token was issued in the future")
             registry.validate({k: v for k, v in claims.items() if k != "iat"})
-            grants = _grants(claims.get(self.grants_claim))
+            grants = _grants(claim_at(claims, self.grants_claim))
         except ExpiredTokenError as exc:
             raise Unauthenticated("the access token has expired; refresh it or sign in again",
                                   reason="TOKEN_EXPIRED") from exc
