@@ -248,7 +248,7 @@ def allows(*roles: str | Role) -> Callable[[F], F]:
 
 def allowed_roles(method: object) -> frozenset[str]:
     """The restricted roles `method` names with `@allows` (none for an unmarked method)."""
-    found = getattr(method, ALLOWED_ATTRIBUTE, frozenset())
+    found: object = getattr(method, ALLOWED_ATTRIBUTE, frozenset())
     return found if isinstance(found, frozenset) else frozenset()
 
 

@@ -45,7 +45,7 @@ CHANNEL_OPTIONS = [
 
 # Where a channel's bearer token comes from: asked on every call (so a renewed token is used at
 # once); may be a coroutine function, like `ClientCredentials`.
-TokenSource = Callable[[], "str | None | Awaitable[str | None]"]
+TokenSource = Callable[[], "str | Awaitable[str | None] | None"]
 
 
 def target_for(addresses: str) -> str:

@@ -49,6 +49,7 @@ from joserfc.jwk import KeySet
 from linli_runtime.auth import AUDIENCE, NO_SCOPE, Grant, Principal, PrincipalKind, normalize_path
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.errors import InvalidArgument, Unauthenticated, Unavailable
+from linli_runtime.settings import IssuerSettings
 
 log = logging.getLogger("linli.oidc")
 
@@ -348,3 +349,23 @@ class OidcAuthenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the authorization header must read 'Bearer <token>'", reason="TOKEN_INVALID")
         return await self.verifier.verify(token.strip())
+
+
+def issuer_keys(settings: IssuerSettings, *, clock: Clock | None = None) -> KeySource:
+    """The issuer's public keys as the settings name them: LINLI_JWKS_URL, else the JWKS its
+    discovery document names (none when no issuer is set: every token is then refused, and a
+    ServiceApp refuses to start)."""
+    ca_file = settings.issuer_ca_file or None
+    if settings.jwks_url:
+        return RemoteJwks(settings.jwks_url, ca_file=ca_file, clock=clock)
+    if settings.issuer_url:
+        return RemoteJwks.from_issuer(settings.issuer_url, ca_file=ca_file, clock=clock)
+    return StaticJwks({"keys": []})
+
+
+def verifier_from_settings(settings: IssuerSettings, *, clock: Clock | None = None) -> TokenVerifier:
+    """The verifier a service (or the portal) uses: issuer, audience, keys and the grants claim
+    from its settings. Token lifetimes are judged on real time (`clock` for tests of expiry),
+    even when a test drives the service's domain clock."""
+    return TokenVerifier(issuer=settings.issuer_url, keys=issuer_keys(settings, clock=clock),
+                         audience=settings.token_audience, grants_claim=settings.grants_claim, clock=clock)

@@ -51,7 +51,7 @@ from linli_runtime.interceptors import (
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
-from linli_runtime.oidc import KeySource, OidcAuthenticator, RemoteJwks, StaticJwks, TokenVerifier
+from linli_runtime.oidc import KeySource, OidcAuthenticator, TokenVerifier, verifier_from_settings
 from linli_runtime.processes import port_holder
 from linli_runtime.service_token import ClientCredentials
 from linli_runtime.settings import ServiceSettings
@@ -86,9 +86,7 @@ class ServiceApp:
         self.settings = settings
         self.clock = clock or SystemClock()
         # Token lifetimes are judged on real time even when a test drives the domain's clock.
-        self.verifier = verifier or TokenVerifier(issuer=settings.issuer_url, keys=issuer_keys(settings),
-                                                  audience=settings.token_audience,
-                                                  grants_claim=settings.grants_claim)
+        self.verifier = verifier or verifier_from_settings(settings)
         self._credentials: TokenSource | None = None
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
                            statement_cache_size=settings.database_statement_cache_size)
@@ -242,13 +240,3 @@ class ServiceApp:
         configure_logging(self.name, self.settings.log_level, self.settings.log_json)
         asyncio.run(self.serve())
 
-
-def issuer_keys(settings: ServiceSettings) -> KeySource:
-    """The issuer's public keys as the settings name them: LINLI_JWKS_URL, else the JWKS its
-    discovery document names (none yet when no issuer is set: start-up then refuses)."""
-    ca_file = settings.issuer_ca_file or None
-    if settings.jwks_url:
-        return RemoteJwks(settings.jwks_url, ca_file=ca_file)
-    if settings.issuer_url:
-        return RemoteJwks.from_issuer(settings.issuer_url, ca_file=ca_file)
-    return StaticJwks({"keys": []})

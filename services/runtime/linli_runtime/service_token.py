@@ -31,17 +31,10 @@ import httpx
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.errors import Unavailable
 from linli_runtime.oidc import DISCOVERY_PATH
-from linli_runtime.settings import ServiceSettings
+from linli_runtime.registry import service_client_id
+from linli_runtime.settings import IssuerSettings
 
 log = logging.getLogger("linli.service_token")
-
-SERVICE_CLIENT_PREFIX = "svc-"
-
-
-def service_client_id(service: str) -> str:
-    """The client the issuer provisions for platform service `service`."""
-    return f"{SERVICE_CLIENT_PREFIX}{service}"
-
 
 def read_secret(path: Path) -> str:
     """A client secret from its file (warning when others may read it: it is a credential)."""
@@ -90,7 +83,7 @@ class ClientCredentials:
         self.fetches = 0  # how many tokens were fetched (tests watch the caching)
 
     @classmethod
-    def from_settings(cls, settings: ServiceSettings, *, clock: Clock | None = None) -> ClientCredentials:
+    def from_settings(cls, settings: IssuerSettings, *, clock: Clock | None = None) -> ClientCredentials:
         """This service's credentials from its settings; ValueError naming what is missing."""
         if not settings.client_secret_file:
             raise ValueError(f"{settings.service_name} calls other services: set LINLI_CLIENT_SECRET_FILE to the "
