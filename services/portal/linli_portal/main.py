@@ -27,7 +27,7 @@ def main() -> None:
     public = ClientCredentials.from_settings(settings)
     signin = SignInClient(issuer=settings.issuer_url, client_id=settings.signin_client_id,
                           secret_file=settings.signin_secret_path(), redirect_uri=settings.redirect_uri,
-                          token_url=settings.token_url, ca_file=settings.issuer_ca_file or None)
+                          internal_url=settings.issuer_internal_url, ca_file=settings.issuer_ca_file or None)
     addresses = service_addresses()
     app = create_app(lambda: Backends(addresses, public), verifier, signin, cities=settings.cities,
                      secure_cookies=settings.portal_secure_cookies)

@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from linli_runtime.oidc import DISCOVERY_PATH
+from linli_runtime.oidc import DISCOVERY_PATH, reached_at
 
 SESSION_COOKIE = "linli_session"
 REFRESH_COOKIE = "linli_refresh"
@@ -104,13 +104,13 @@ class SignInClient:
     """The portal's OAuth client at the issuer (discovery, token and revocation endpoints)."""
 
     def __init__(self, *, issuer: str, client_id: str, secret_file: Path, redirect_uri: str,
-                 token_url: str = "", ca_file: str | None = None, timeout: float = 10.0,
+                 internal_url: str = "", ca_file: str | None = None, timeout: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.secret_file = secret_file
         self.redirect_uri = redirect_uri
-        self._token_url = token_url
+        self.internal_url = internal_url.rstrip("/")
         self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self._timeout = timeout
         self._transport = transport
@@ -123,13 +123,15 @@ class SignInClient:
         if self._discovery is None:
             try:
                 async with self._client() as client:
-                    found = (await client.get(self.issuer + DISCOVERY_PATH)).raise_for_status().json()
+                    found = (await client.get((self.internal_url or self.issuer) + DISCOVERY_PATH)
+                             ).raise_for_status().json()
             except (httpx.HTTPError, ValueError) as exc:
                 raise SignInFailed(f"the issuer at {self.issuer} cannot be reached: {exc}") from exc
             self._discovery = found if isinstance(found, dict) else {}
         return self._discovery
 
     async def authorization_url(self, pending: Pending) -> str:
+        # The browser goes there: the public URL, as discovery names it.
         endpoint = (await self._endpoints()).get("authorization_endpoint") or f"{self.issuer}/oauth/authorize"
         query = {"response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
                  "scope": "openid offline_access", "state": pending.state, "nonce": pending.nonce,
@@ -139,8 +141,7 @@ class SignInClient:
     async def _post(self, endpoint_key: str, form: dict[str, str]) -> httpx.Response:
         endpoints = await self._endpoints()
         fallback = {"token_endpoint": "/oauth/token", "revocation_endpoint": "/oauth/revoke"}[endpoint_key]
-        url = (self._token_url if endpoint_key == "token_endpoint" and self._token_url
-               else endpoints.get(endpoint_key) or self.issuer + fallback)
+        url = reached_at(str(endpoints.get(endpoint_key) or self.issuer + fallback), self.issuer, self.internal_url)
         secret = (await asyncio.to_thread(self.secret_file.read_text, "utf-8")).strip()
         try:
             async with self._client() as client:

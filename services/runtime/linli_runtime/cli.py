@@ -133,6 +133,7 @@ def platform_create_admin(
     var_dir: Annotated[Path, typer.Option(help="The data folder of `make run` (its identity.db).")] = Path("var"),
     database_url: Annotated[str | None, typer.Option(
         envvar="DATABASE_URL", help="The identity service's database (default: <var-dir>/identity.db).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The first platform admin of a fresh installation — refused once one exists (then admins
     grant admins). No password: the admin signs in at the issuer with the phone and an SMS code."""
@@ -157,6 +158,10 @@ def platform_create_admin(
         account_id = asyncio.run(create())
     except DomainError as exc:
         fail(exc.message, 2 if exc.code.name == "INVALID_ARGUMENT" else 1)
+    if as_json:
+        print(json.dumps({"account": account_name(account_id), "name": name, "role": "platform_admin"},
+                         ensure_ascii=False))
+        return
     print(f"{account_name(account_id)} ({name}) is the platform admin. Sign in with {phone} and the SMS code: "
           "`linli login` (the CLI) or the web portal's sign-in.")
 

@@ -60,6 +60,15 @@ JWKS_PATH = "/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
+def reached_at(url: str, public: str, internal: str) -> str:
+    """`url` (an endpoint the issuer's discovery names under its public URL) as this process
+    reaches it: under `internal` when one is set (LINLI_ISSUER_INTERNAL_URL), else unchanged."""
+    public, internal = public.rstrip("/"), internal.rstrip("/")
+    if internal and public and (url == public or url.startswith(public + "/")):
+        return internal + url[len(public):]
+    return url
+
+
 @contextmanager
 def quiet_eddsa() -> Iterator[None]:
     """joserfc warns on every use of "EdDSA": RFC 9864 deprecates the polymorphic name in favour
@@ -131,11 +140,15 @@ class RemoteJwks:
         timeout: float = 5.0,
         ca_file: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        public_url: str = "",
+        internal_url: str = "",
     ) -> None:
         if not jwks_url and not discovery_url:
             raise ValueError("RemoteJwks needs a JWKS URL or the issuer's discovery URL")
         self.jwks_url = jwks_url
         self.discovery_url = discovery_url
+        # The issuer's public URL and where this process reaches it (see `reached_at`).
+        self.public_url, self.internal_url = public_url, internal_url
         self.clock = clock or SystemClock()
         self.min_refresh_seconds = min_refresh_seconds
         self.max_age_seconds = max_age_seconds
@@ -148,10 +161,11 @@ class RemoteJwks:
         self.fetches = 0  # how many times the JWKS was fetched (tests watch the rate limit)
 
     @classmethod
-    def from_issuer(cls, issuer: str, **kwargs: Any) -> RemoteJwks:
+    def from_issuer(cls, issuer: str, *, internal_url: str = "", **kwargs: Any) -> RemoteJwks:
         """Keys found through the issuer's OIDC discovery document (`jwks_uri`), as any OIDC
-        provider publishes them."""
-        return cls(discovery_url=issuer.rstrip("/") + DISCOVERY_PATH, **kwargs)
+        provider publishes them; fetched at `internal_url` when the public one is not reachable."""
+        base = (internal_url or issuer).rstrip("/")
+        return cls(discovery_url=base + DISCOVERY_PATH, public_url=issuer, internal_url=internal_url, **kwargs)
 
     def _age(self) -> float | None:
         if self._fetched_at is None:
@@ -190,7 +204,7 @@ class RemoteJwks:
                     found = (await client.get(self.discovery_url)).raise_for_status().json().get("jwks_uri")
                     if not isinstance(found, str) or not found:
                         raise ValueError(f"{self.discovery_url} names no jwks_uri")
-                    self.jwks_url = found
+                    self.jwks_url = reached_at(found, self.public_url, self.internal_url)
                 document = (await client.get(self.jwks_url)).raise_for_status().json()
             self._keys = _key_set(document)
         except (httpx.HTTPError, ValueError, JoseError) as exc:
@@ -359,7 +373,8 @@ def issuer_keys(settings: IssuerSettings, *, clock: Clock | None = None) -> KeyS
     if settings.jwks_url:
         return RemoteJwks(settings.jwks_url, ca_file=ca_file, clock=clock)
     if settings.issuer_url:
-        return RemoteJwks.from_issuer(settings.issuer_url, ca_file=ca_file, clock=clock)
+        return RemoteJwks.from_issuer(settings.issuer_url, internal_url=settings.issuer_internal_url, ca_file=ca_file,
+                                      clock=clock)
     return StaticJwks({"keys": []})
 
 

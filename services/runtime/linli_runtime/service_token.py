@@ -30,17 +30,14 @@ import httpx
 
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.errors import Unavailable
-from linli_runtime.oidc import DISCOVERY_PATH
+from linli_runtime.oidc import DISCOVERY_PATH, reached_at
 from linli_runtime.registry import service_client_id
 from linli_runtime.settings import IssuerSettings
 
 log = logging.getLogger("linli.service_token")
 
 def read_secret(path: Path) -> str:
-    """A client secret from its file (warning when others may read it: it is a credential)."""
-    if path.stat().st_mode & 0o077:
-        log.warning("the client secret file is readable by others; make it mode 0600 (or 0400)",
-                    extra={"file": str(path)})
+    """A client secret from its file (`make run` writes it 0600; a deployment mounts a Secret)."""
     secret = path.read_text(encoding="utf-8").strip()
     if not secret:
         raise ValueError(f"{path} is empty: it must hold the client's secret")
@@ -55,21 +52,21 @@ class ClientCredentials:
         *,
         client_id: str,
         secret_file: Path,
-        issuer: str = "",
-        token_url: str = "",
+        issuer: str,
+        internal_url: str = "",
         clock: Clock | None = None,
         ca_file: str | None = None,
         timeout: float = 5.0,
         retry_seconds: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not issuer and not token_url:
-            raise ValueError("ClientCredentials needs the issuer's URL (its discovery names the token endpoint) "
-                             "or the token endpoint's URL")
+        if not issuer:
+            raise ValueError("ClientCredentials needs the issuer's URL (its discovery names the token endpoint)")
         self.client_id = client_id
         self.secret_file = secret_file
         self.issuer = issuer.rstrip("/")
-        self.token_url = token_url
+        self.internal_url = internal_url.rstrip("/")
+        self.token_url = ""
         self.clock = clock or SystemClock()
         self.retry_seconds = retry_seconds
         self._timeout = timeout
@@ -88,11 +85,11 @@ class ClientCredentials:
         if not settings.client_secret_file:
             raise ValueError(f"{settings.service_name} calls other services: set LINLI_CLIENT_SECRET_FILE to the "
                              "file holding its client secret (and LINLI_ISSUER_URL)")
-        if not settings.issuer_url and not settings.token_url:
+        if not settings.issuer_url:
             raise ValueError("set LINLI_ISSUER_URL: the issuer this service gets its token from")
         return cls(client_id=settings.client_id or service_client_id(settings.service_name),
                    secret_file=Path(settings.client_secret_file), issuer=settings.issuer_url,
-                   token_url=settings.token_url, clock=clock, ca_file=settings.issuer_ca_file or None)
+                   internal_url=settings.issuer_internal_url, clock=clock, ca_file=settings.issuer_ca_file or None)
 
     def _valid(self, now: datetime) -> bool:
         return bool(self._token) and self._expires is not None and now < self._expires - timedelta(seconds=5)
@@ -124,11 +121,12 @@ class ClientCredentials:
 
     async def _endpoint(self, client: httpx.AsyncClient) -> str:
         if not self.token_url:
-            discovery = (await client.get(self.issuer + DISCOVERY_PATH)).raise_for_status().json()
+            where = (self.internal_url or self.issuer) + DISCOVERY_PATH
+            discovery = (await client.get(where)).raise_for_status().json()
             found = discovery.get("token_endpoint") if isinstance(discovery, dict) else None
             if not isinstance(found, str) or not found:
-                raise ValueError(f"{self.issuer}{DISCOVERY_PATH} names no token_endpoint")
-            self.token_url = found
+                raise ValueError(f"{where} names no token_endpoint")
+            self.token_url = reached_at(found, self.issuer, self.internal_url)
         return self.token_url
 
     async def _fetch(self, now: datetime) -> None:

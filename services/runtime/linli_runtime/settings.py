@@ -28,7 +28,7 @@ class IssuerSettings(BaseSettings):
     issuer_url: str = ""
     # The `aud` every accepted token must carry.
     token_audience: str = "linli"
-    # The JWKS to fetch instead of the one discovery names (an issuer reached by another address).
+    # The JWKS to fetch instead of the one discovery names (keys published elsewhere).
     jwks_url: str = ""
     # CA bundle (PEM) to trust for an https issuer signed by a private CA; empty: the system's.
     issuer_ca_file: str = ""
@@ -42,9 +42,11 @@ class IssuerSettings(BaseSettings):
     client_id: str = ""
     # A file holding the client secret (mode 0600; a mounted Secret in Kubernetes).
     client_secret_file: str = ""
-    # The token endpoint to use instead of the one discovery names (an issuer reached inside the
-    # cluster at another address than its public `iss`).
-    token_url: str = ""
+    # Where this process reaches the issuer when its public URL (LINLI_ISSUER_URL, the tokens'
+    # `iss`, what browsers open) is not reachable from inside: `http://identity:8090` in compose,
+    # `http://identity-issuer:8090` in Kubernetes. Discovery is fetched there, and every endpoint
+    # it names under the public URL (JWKS, token, revocation) is reached under this one instead.
+    issuer_internal_url: str = ""
 
 
 class ServiceSettings(IssuerSettings):
