@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import pytest
@@ -48,6 +48,7 @@ from linli_runtime.server import ServiceApp
 
 TEST_ISSUER_URL = "https://issuer.linli.test"
 GrantLike = Grant | tuple[str, str]
+App = TypeVar("App", bound=ServiceApp)
 
 
 class TestIssuer:
@@ -137,7 +138,7 @@ class TestIssuer:
 
     # -- services under test ------------------------------------------------------------------------
 
-    def trust(self, app: ServiceApp) -> ServiceApp:
+    def trust(self, app: App) -> App:
         """Make an in-process service verify this issuer's tokens (its keys as a StaticJwks) and
         call other services with tokens from it."""
         app.use_issuer(self.url, self.keys(), self.service_credentials(app.name))
