@@ -123,11 +123,20 @@ def logout(as_json: Json = False) -> None:
         if stored is not None else "already signed out"))
 
 
-def whoami(token: Token = None, as_json: Json = False) -> None:
+def whoami(token: Token = None, as_json: Json = False,
+           access_token: Annotated[bool, typer.Option(
+               "--access-token", help="Print only the (renewed) access token, for grpcurl and scripts.")] = False,
+           ) -> None:
     """Show who the CLI acts as: the account, its grants, and when the access token lapses."""
     who = session.identity(token)
     if who is None:
         raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
+    if access_token:
+        if who.expired:
+            raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)",
+                           ExitCode.UNAUTHENTICATED)
+        print(who.token)
+        return
     data = _describe(who)
 
     def render(out: Console) -> None:

@@ -227,3 +227,10 @@ def serve_test_issuer(issuer: TestIssuer | None = None) -> Iterator[TestIssuer]:
 def issuer() -> TestIssuer:
     """A fresh test issuer (see the module docstring)."""
     return TestIssuer()
+
+
+@pytest.fixture
+def served_issuer() -> Iterator[TestIssuer]:
+    """A fresh test issuer behind HTTP on loopback, for services started as processes."""
+    with serve_test_issuer() as served:
+        yield served

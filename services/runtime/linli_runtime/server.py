@@ -13,9 +13,10 @@ consumers, gRPC server with health (SERVING) and reflection.
 Callers are authenticated with access tokens from the issuer at `LINLI_ISSUER_URL`, checked
 against its JWKS (`app.verifier`; the service holds no signing key). A service that calls
 another uses `app.credentials()` as its channel's token: its own client credentials at the
-issuer. Tests in one process give both from a test issuer instead (`app.use_issuer`). Shutdown on SIGTERM/SIGINT:
-health NOT_SERVING, stop taking calls and drain in-flight ones (grace period), stop
-consumers, flush the outbox relay, close NATS and the database.
+issuer. Tests in one process give both from a test issuer instead (`app.use_issuer`).
+
+Shutdown on SIGTERM/SIGINT: health NOT_SERVING, stop taking calls and drain in-flight ones
+(grace period), stop consumers, flush the outbox relay, close NATS and the database.
 """
 
 from __future__ import annotations
@@ -239,4 +240,3 @@ class ServiceApp:
     def main(self) -> None:
         configure_logging(self.name, self.settings.log_level, self.settings.log_json)
         asyncio.run(self.serve())
-

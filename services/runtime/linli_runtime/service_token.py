@@ -36,6 +36,7 @@ from linli_runtime.settings import IssuerSettings
 
 log = logging.getLogger("linli.service_token")
 
+
 def read_secret(path: Path) -> str:
     """A client secret from its file (`make run` writes it 0600; a deployment mounts a Secret)."""
     secret = path.read_text(encoding="utf-8").strip()

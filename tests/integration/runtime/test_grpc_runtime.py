@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from linli_identity.testing import TestIssuer, serve_test_issuer
+from linli_identity.testing import TestIssuer
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli_runtime.auth import PrincipalKind, Role, allows
@@ -38,12 +38,6 @@ async def app(database_url: str, nats_server: NatsServer, issuer: TestIssuer) ->
     await app.start()
     yield app
     await app.stop(grace=1)
-
-
-@pytest.fixture
-def served_issuer() -> Iterator[TestIssuer]:
-    with serve_test_issuer() as served:
-        yield served
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ def test_the_stored_sign_in_is_private_and_whoami_shows_the_account_and_its_gran
         "issuer": issuer.url, "expires_at": "-", "expired": False, "source": str(path)}
     code, out, _ = linli("whoami")
     assert code == 0 and "何书记" in out and f"community_worker at {FENGSHU}" in out
+    assert linli("whoami", "--access-token")[1].strip() == token  # for grpcurl and scripts
 
     code, out, _ = linli("logout", "--json")
     assert (code, json.loads(out)["removed"], json.loads(out)["revoked"]) == (0, True, False)
