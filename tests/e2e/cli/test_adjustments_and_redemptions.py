@@ -45,7 +45,7 @@ def test_an_adjustment_moves_points_only_once_a_second_person_approves(cli: Cli)
 
 def test_adjustment_refusals_have_their_exit_codes(cli: Cli) -> None:
     worker = cli.token(Role.COMMUNITY_WORKER, FENGSHU)
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     request = ["adjustments", "request", "--volunteer", "v-050", "--reason", "x"]
     cli.refuse([
         (2, ["points"], [*request, "--points", "0"], worker),
@@ -73,7 +73,7 @@ def test_redemptions_list_what_went_through_and_what_is_pending(cli: Cli) -> Non
     assert all(r["state"] == "pending" for r in pending.json["redemptions"])
     assert request_id in cli.run("redemptions", "list", token=operator).out
 
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     cli.refuse([
         (6, ["permission denied"], ["redemptions", "pending", FENGSHU], officer),
         (2, ["--merchant"], ["redemptions", "list", "--merchant", "bad shop!"], operator),

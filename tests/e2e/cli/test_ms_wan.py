@@ -144,7 +144,7 @@ def test_help_request_and_duty_refusals_have_their_exit_codes(cli: Cli) -> None:
     worker = cli.token(Role.COMMUNITY_WORKER, FENGSHU, subject="worker-li")
     filed = cli.run("help-requests", "file", FENGSHU, "--category", "meal", "--description", "x", "--json",
                     token=worker).json
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     elsewhere = cli.token(Role.COMMUNITY_WORKER, "chengdu/chongzhou/longxing/longxing-community")
     city = cli.token(Role.CITY_OPERATOR, "chengdu")
     cli.refuse([

@@ -16,6 +16,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from linli_runtime import auth
+from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.platform import IssuerWiring, RunningService, service_env
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
@@ -36,6 +37,9 @@ from tests.unit.deploy.deploykit import (
 KEY_NAME = re.compile(r"jwt|signing|sign_key|private_key|privkey|key_encryption|hs256|hmac|\bpem\b|_pem|token_secret",
                       re.IGNORECASE)
 PRIVATE_PEM = "PRIVATE KEY-----"
+# Shared Secrets of which a service may mount only these (public) items: cert-manager's CA,
+# whose certificate every service trusts for NATS's TLS (its key stays with cert-manager).
+PUBLIC_SECRET_ITEMS = {"linli-ca": {"ca.crt"}}
 # What signs tokens in code: a service that can call these can mint a token.
 SIGNING_CALLS = {("jwt", "encode"), ("jws", "serialize_compact"), ("OKPKey", "generate_key"),
                  ("RSAKey", "generate_key"), ("ECKey", "generate_key")}
@@ -95,11 +99,14 @@ def k8s_problems(docs: tuple[dict[str, Any], ...], name: str, own_secrets: set[s
                     problems.append(f"{where} {name}: {var} comes from Secret {secret}, a signing key")
         referenced = set()
         for volume in spec.get("volumes") or []:
-            if "secret" in volume:
-                referenced.add(volume["secret"]["secretName"])
-            for source in (volume.get("projected") or {}).get("sources") or []:
-                if "secret" in source:
-                    referenced.add(source["secret"]["name"])
+            sources = [volume["secret"] | {"name": volume["secret"]["secretName"]}] if "secret" in volume else []
+            sources += [s["secret"] for s in (volume.get("projected") or {}).get("sources") or [] if "secret" in s]
+            for source in sources:
+                items = {item["key"] for item in source.get("items") or []}
+                public = PUBLIC_SECRET_ITEMS.get(source["name"])
+                if public is not None and items and items <= public:
+                    continue  # only the public part of a shared Secret (the CA's certificate)
+                referenced.add(source["name"])
         if referenced - own_secrets:
             problems.append(f"{where} {name}: mounts Secrets {sorted(referenced - own_secrets)} besides its own")
     return problems
@@ -115,8 +122,9 @@ def make_run_env(descriptor: ServiceDescriptor, tmp: Path) -> dict[str, str]:
     """What `make run` adds to a service's environment (the runner's own environment aside)."""
     service = RunningService(descriptor, descriptor.default_port, tmp / f"{descriptor.name}.log")
     wiring = IssuerWiring.for_platform(tmp, 8090, [service])
+    nats = NatsSecurity(tmp, services=[descriptor.name]).prepare()
     full = service_env(service, addresses={}, database_url=None, nats_url="nats://127.0.0.1:4222", demo_data=True,
-                       extra=wiring.env(descriptor))
+                       extra={**nats.env_for(descriptor), **wiring.env(descriptor)})
     import os
 
     return {k: v for k, v in full.items() if os.environ.get(k) != v}
@@ -199,11 +207,14 @@ def test_a_key_in_kubernetes_is_found() -> None:
                                                                                         "key": "secret"}}})
     deployment["spec"]["template"]["spec"]["volumes"].append({"name": "keys", "secret": {
         "secretName": "linli-identity-keys"}})
+    # The CA's certificate alone is fine; its key is not.
+    deployment["spec"]["template"]["spec"]["volumes"].append({"name": "ca-key", "secret": {
+        "secretName": "linli-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}, {"key": "tls.key", "path": "k"}]}})
     own = {f"linli-client-{c}" for c in own_clients(d)} | {f"linli-{d.name}-db"}
     assert k8s_problems(tuple(docs), d.name, own, "k8s") == [
         f"k8s {d.name}: LINLI_SIGNING_KEY looks like a signing key",
         f"k8s {d.name}: LINLI_SIGNING_KEY comes from Secret linli-jwt, a signing key",
-        f"k8s {d.name}: mounts Secrets ['linli-identity-keys'] besides its own",
+        f"k8s {d.name}: mounts Secrets ['linli-ca', 'linli-identity-keys'] besides its own",
     ]
 
 
