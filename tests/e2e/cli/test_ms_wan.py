@@ -53,7 +53,7 @@ def test_ms_wans_saturday_from_the_canteen_to_the_silk_banner(cli: Cli) -> None:
     assert mine.code == 0, mine.err
     listed = next(h for h in mine.json["help_requests"] if h["id"] == ident)
     assert (listed["on_behalf_of"], listed["contact"], listed["compound_path"]) == ("万阿姨", "138-0000-0000", JINSHANG)
-    table = cli.run("help-requests", "list", token=worker).out
+    table = cli.run("help-requests", "list", "--assignee", duty, "--status", "assigned", token=worker).out
     assert ident in table and "万阿姨, 138-0000-0000, jinshang-chuntian" in table
 
     short = ident[:8]  # a unique beginning of the id, within the worker's community
