@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TEST_WORKERS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto lint test test-fast run run-cluster bench token clean
+.PHONY: help install proto lint test test-fast run run-cluster bench login sms-codes clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,8 +59,11 @@ bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare e
 	$(BIN)/python -m bench.points_ledger
 	$(BIN)/python -m bench.pos_redeem
 
-token: $(STAMP) ## issue a local operator token: make token ROLE=city_operator SCOPE=chengdu
-	@$(BIN)/linli token issue --role $(or $(ROLE),platform_admin) --scope '$(SCOPE)'
+login: $(STAMP) ## sign the CLI in at the local issuer (confirm the code in a browser, phone + SMS code)
+	@$(BIN)/linli login
+
+sms-codes: $(STAMP) ## the sign-in codes the development SMS gateway "sent" under make run
+	@$(BIN)/linli platform sms-codes
 
 clean: ## remove the venv and local data (var/)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from linli_identity.testing import serve_test_issuer
+
 from bench.stats import median, percentile, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.processes import NatsServer
-
-SECRET = "linli-bench-signing-key-0123456789abcdef"
 
 
 def start(module: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
@@ -61,14 +60,16 @@ async def load(port: int, token: str | None, calls: int, concurrency: int) -> tu
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
+    # The runtime verifies tokens against a test issuer's JWKS (identity's token code, served on
+    # loopback), fetched once and cached as from the real issuer.
+    with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp, serve_test_issuer() as issuer:
         nats = NatsServer(Path(tmp) / "nats").start()
-        runtime_env = {"PORT": "0", "NATS_URL": nats.url, "LINLI_JWT_SECRET": SECRET,
+        runtime_env = {"PORT": "0", "NATS_URL": nats.url, "LINLI_ISSUER_URL": issuer.url,
                        "DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'echo.db'}",
                        "LINLI_LOG_LEVEL": "INFO"}
         bare, bare_port = start("bench.bare_echo", {})
         full, full_port = start("linli_runtime.testing.echo", runtime_env)
-        token = TokenSigner(SECRET).issue("bench", role="community_worker", scope="chengdu")
+        token = issuer.issue("bench", role="community_worker", scope="chengdu")
         results: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "runtime": []}
         try:
             for _ in range(args.rounds):

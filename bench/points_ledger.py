@@ -28,17 +28,16 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+from linli_identity.testing import TestIssuer
 from linli_points.app import create_app
 from linli_points.settings import PointsSettings
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
 
-SECRET = "linli-bench-signing-key-0123456789abcdef"
 COMMUNITY = "chengdu/bench/c0000"
 
 
@@ -120,10 +119,12 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             # A pooled connection per call in flight (plus the relay's and sweeper's), or the
             # overflow connections are opened and closed per burst.
             app = create_app(PointsSettings(port=free_port(), database_url=url, nats_url=nats.url,
-                                            jwt_secret=SECRET, log_json=False, log_level="WARNING",
+                                            log_json=False, log_level="WARNING",
                                             database_pool_size=args.concurrency + 4), clock)
+            issuer = TestIssuer()  # identity's token code in memory; the app verifies its keys
+            issuer.trust(app)
             await app.start()
-            md = (("authorization", f"Bearer {TokenSigner(SECRET).issue_service_token('bench')}"),)
+            md = issuer.bearer("bench", role="service", kind="service")
             try:
                 results["echo_calls_per_s"] = await bench_echo(args.calls, args.concurrency)
                 async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import grpc
 import psutil
+from linli_identity.testing import TestIssuer, serve_test_issuer
 
 from bench.stats import percentile, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
@@ -49,7 +50,6 @@ from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-SECRET = "bench-signing-key-0123456789abcdef-0123"
 POOL_SIZE = 40
 
 
@@ -96,7 +96,7 @@ async def bench_echo(clients: int, seconds: float) -> tuple[float, list[float]]:
 def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     # A connection per concurrent call (plus the relay's and recovery's): see database_pool_size.
-    full = {**os.environ, **env, "PORT": str(port), "LINLI_JWT_SECRET": SECRET, "LINLI_LOG_LEVEL": "WARNING",
+    full = {**os.environ, **env, "PORT": str(port), "LINLI_LOG_LEVEL": "WARNING",
             "LINLI_DATABASE_POOL_SIZE": str(POOL_SIZE)}
     proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
@@ -224,10 +224,10 @@ class RedeemResult:
     profiles: list[list[str]]
 
 
-async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
-    """volunteer-points and partner-redemption each in a process of their own (as deployed)."""
-    from linli_runtime.auth import TokenSigner
-
+async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> RedeemResult:
+    """volunteer-points and partner-redemption each in a process of their own (as deployed), both
+    trusting a test issuer (identity's token code, served on loopback); partner-redemption gets
+    its token there with its own client credentials, as from identity."""
     nats = NatsServer(tmp / "nats").start()
     pg = None if args.sqlite else EmbeddedPostgres(tmp / "pg" / "data")
     procs: list[subprocess.Popen[bytes]] = []
@@ -236,15 +236,16 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
             return pg.database_url(name) if pg else f"sqlite+aiosqlite:///{tmp / (name + '.db')}"
 
         points, points_addr = start_service("linli_points.app", {
-            "DATABASE_URL": url("points"), "NATS_URL": nats.url}, tmp / "points.log")
+            "DATABASE_URL": url("points"), "NATS_URL": nats.url,
+            **issuer.env_for("volunteer-points", tmp / "clients")}, tmp / "points.log")
         procs.append(points)
         app, app_addr = start_service("linli_redemption.app", {
             "DATABASE_URL": url("redemption"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
-            "VOLUNTEER_POINTS_SERVICE_ADDR": points_addr}, tmp / "redemption.log")
+            "VOLUNTEER_POINTS_SERVICE_ADDR": points_addr, **issuer.env_for("partner-redemption", tmp / "clients")},
+            tmp / "redemption.log")
         procs.append(app)
-        signer = TokenSigner(SECRET)
-        service = (("authorization", "Bearer " + signer.issue_service_token("bench")),)
-        worker = (("authorization", "Bearer " + signer.issue("bench", role="community_worker", scope=FENGSHU)),)
+        service = issuer.bearer("bench", role="service", kind="service")
+        worker = issuer.bearer("bench", role="community_worker", scope=FENGSHU)
         async with make_channel(app_addr, default_timeout=30) as ch, \
                 make_channel(points_addr, default_timeout=30) as pch:
             pos = pos_pb2_grpc.PosServiceStub(ch)
@@ -325,8 +326,8 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path) -> RedeemResult:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="linli-bench-pos-") as tmp:
-        result = await bench_redeem(args, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="linli-bench-pos-") as tmp, serve_test_issuer() as issuer:
+        result = await bench_redeem(args, Path(tmp), issuer)
     echo_rate, echo_lat = await bench_echo(args.terminals, args.seconds)
     engine = "SQLite" if args.sqlite else "PostgreSQL"
     redeem_lat = result.latencies

@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["linli_runtime.testing.fixtures", "linli_runtime.testing.platform"]
+pytest_plugins = ["linli_runtime.testing.fixtures", "linli_runtime.testing.platform", "linli_identity.testing"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from linli_identity.testing import TestIssuer
 from linli_notification.app import NotificationApp
 from linli_notification.consumers import HELP_SUBJECTS
 from linli_notification.demo import HEAD, fengshu, seed
@@ -54,26 +55,30 @@ async def run(workdir: Path) -> int:
                                     nats_url=nats.url, sweep_interval_seconds=0, log_level="WARNING",
                                     delivery_file=str(workdir / "deliveries.jsonl"))
     app = NotificationApp(settings, clock=clock)
+    # Its own token issuer in memory (the identity service's token code): the story's people
+    # carry tokens from it, as they would from the platform's issuer.
+    issuer = TestIssuer()
+    issuer.trust(app)
     app.on_start(seed)
     try:
         await app.start()
         await app.bus.wait_ready(15)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            await story(app, clock, channel)
+            await story(app, clock, channel, issuer)
     finally:
         await app.stop(grace=1)
         nats.stop()
     return 0
 
 
-async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Channel) -> None:
+async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Channel, issuer: TestIssuer) -> None:
     data = fengshu()
     path = data["path"]
     parent = "communities/" + path.replace("/", "~")
     wan = load()["ms_wan"]
 
     def md(subject: str, role: str = "community_worker") -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {app.signer.issue(subject, role=role, scope=path)}"),)
+        return issuer.bearer(subject, role=role, scope=path)
 
     help_stub = pb_grpc.HelpRequestServiceStub(channel)
     inbox = pb_grpc.InboxServiceStub(channel)

@@ -3,26 +3,27 @@ redemptions to show (the demo data set seeds neither): files help requests in Fe
 the duty worker acknowledge some, and redeems points at the demo POS terminal. Everything goes
 through the services' public gRPC APIs, as a resident, a worker and a POS terminal would.
 
+    .venv/bin/linli login                                # as Fengshu's worker Li (+8613800000003)
     .venv/bin/python tools/portal_demo_activity.py       # against `make run` (ports 50051…)
 
-Addresses come from `<SERVICE>_SERVICE_ADDR` (defaults: the `make run` ports); tokens are signed
-with LINLI_JWT_SECRET or the development key. Each run adds new records (fresh request ids).
+Addresses come from `<SERVICE>_SERVICE_ADDR` (defaults: the `make run` ports); the worker's token
+from the CLI's sign-in (or LINLI_TOKEN). The requests are filed by the worker, or by a resident of
+Jinshang Chuntian when a resident's token is given (the tests do). Each run adds new records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from dataclasses import dataclass, field
 
 from linli.notification.v1 import notification_pb2 as help_pb2
 from linli.notification.v1 import notification_pb2_grpc as help_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.registry import service_address
-from linli_runtime.settings import DEV_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 COMPOUND = f"{FENGSHU}/jinshang-chuntian"
@@ -50,12 +51,12 @@ def addresses_from_env() -> dict[str, str]:
     }
 
 
-async def add_activity(addresses: dict[str, str], signer: TokenSigner, *, volunteers: tuple[str, ...] = (
-        "v-001", "v-002", "v-003")) -> Activity:
+async def add_activity(addresses: dict[str, str], worker: str, resident: str | None = None, *,
+                       volunteers: tuple[str, ...] = ("v-001", "v-002", "v-003")) -> Activity:
+    """`worker`: a Fengshu community worker's access token; `resident`: a Jinshang Chuntian
+    resident's (files the help requests; the worker does when there is none)."""
     done = Activity()
-    resident = signer.issue("resident-demo", role="resident", scope=COMPOUND)
-    worker = signer.issue("worker-li", role="community_worker", scope=FENGSHU)
-    async with make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=resident) as channel:
+    async with make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=resident or worker) as channel:
         desk = help_grpc.HelpRequestServiceStub(channel)
         for urgency, category, text, acknowledge in HELP:
             created = await desk.CreateHelpRequest(help_pb2.CreateHelpRequestRequest(
@@ -88,8 +89,12 @@ async def add_activity(addresses: dict[str, str], signer: TokenSigner, *, volunt
 
 
 def main() -> None:
-    signer = TokenSigner(os.environ.get("LINLI_JWT_SECRET", DEV_JWT_SECRET))
-    done = asyncio.run(add_activity(addresses_from_env(), signer))
+    from linli_cli.session import identity
+
+    who = identity(os.environ.get("LINLI_TOKEN"))
+    if who is None or who.expired:
+        sys.exit("sign in first as a Fengshu community worker: .venv/bin/linli login (+8613800000003 under make run)")
+    done = asyncio.run(add_activity(addresses_from_env(), who.token))
     print(f"help requests filed: {len(done.help_requests)}; redemptions: "
           + ", ".join(f"{merchant} {points} points" for _, merchant, points in done.redemptions))
 

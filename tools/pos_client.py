@@ -5,9 +5,10 @@
     .venv/bin/python tools/pos_client.py code --volunteer v-001     # the member code only
 
 `redeem` plays both sides of the counter: it asks MemberCardService for the volunteer's current
-member code (what the volunteer's app would show; needs an operator token, issued here with
-LINLI_JWT_SECRET or the development key), then, as the terminal, resolves the code, quotes and
-redeems with a fresh request id — retrying the same request id if the network drops the reply.
+member code (what the volunteer's app would show; needs a community worker's token: sign in
+first with `.venv/bin/linli login` — e.g. as Fengshu's worker Li, +8613800000003 — or pass
+`--token` / LINLI_TOKEN), then, as the terminal, resolves the code, quotes and redeems with a
+fresh request id — retrying the same request id if the network drops the reply.
 The terminal credential defaults to the demo terminal `make run` seeds. The same flow, with
 tables and `--json`, is `linli pos redeem` (the member code and retry logic live in
 `linli_cli.pos` and are shared).
@@ -27,15 +28,17 @@ import grpc
 from linli.redemption.v1 import pos_pb2, pos_pb2_grpc
 from linli_cli.pos import DEMO_CREDENTIAL, DEMO_REWARD, FENGSHU, redeem_with_retry
 from linli_cli.pos import member_code as fetch_member_code
-from linli_runtime.auth import TokenSigner
+from linli_cli.session import identity
 from linli_runtime.registry import service_address
-from linli_runtime.settings import DEV_JWT_SECRET
 
 
 def operator(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    signer = TokenSigner(os.environ.get("LINLI_JWT_SECRET", DEV_JWT_SECRET))
-    return (("authorization", "Bearer " + signer.issue("pos-client-demo", role="community_worker",
-                                                        scope=args.community)),)
+    """The signed-in community worker's token (`linli login`), or --token / LINLI_TOKEN."""
+    who = identity(args.token)
+    if who is None or who.expired:
+        sys.exit("sign in first: .venv/bin/linli login (as a community worker of the volunteer's community, "
+                 "e.g. +8613800000003 under make run), or pass --token")
+    return (("authorization", f"Bearer {who.token}"),)
 
 
 async def member_code(channel: grpc.aio.Channel, args: argparse.Namespace) -> str:
@@ -94,6 +97,8 @@ def main() -> None:
         p.add_argument("--address", default=service_address("partner-redemption"))
         p.add_argument("--community", default=FENGSHU)
         p.add_argument("--volunteer", default="v-001")
+        p.add_argument("--token", default=os.environ.get("LINLI_TOKEN"),
+                       help="a community worker's access token (default: the `linli login` sign-in)")
     r.add_argument("--credential", default=os.environ.get("LINLI_POS_CREDENTIAL", DEMO_CREDENTIAL),
                    help="the terminal's 'Terminal {id}:{secret}' value")
     r.add_argument("--reward", default=DEMO_REWARD)

@@ -1,5 +1,5 @@
 """The `linli` command: every area's commands under one typer app, plus the runtime's
-`token` and `platform` commands. Failures of any command end here as one line on stderr and
+`platform` commands. Failures of any command end here as one line on stderr and
 the exit code of `linli_cli.errors.ExitCode`.
 
 Areas are imported when their command runs (each brings its own gRPC stubs), so a command
@@ -41,7 +41,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redemptions": ("linli_cli.redemptions", "app"),
     "settlement": ("linli_cli.settlement", "app"),
     "pos": ("linli_cli.pos", "app"),
-    "token": ("linli_runtime.cli", "token_app"),
     "platform": ("linli_runtime.cli", "platform_app"),
 }
 
@@ -89,7 +88,8 @@ app = typer.Typer(cls=LinliGroup, no_args_is_help=True, pretty_exceptions_enable
 def main() -> None:
     """Linli (邻里): trust-based property governance and volunteer points — the operators' console.
 
-    Sign in with `linli login --role R --scope S`; every command takes --json (one JSON
+    Sign in with `linli login` (confirm the code it shows at the issuer's page, with your phone
+    number and an SMS code); every command takes --json (one JSON
     document on stdout) and --token (or LINLI_TOKEN). Services are found through
     <SERVICE>_SERVICE_ADDR (default: make run's 127.0.0.1:50051-50054). Things are named by
     the ids the lists show, within your token's community or compound (or --community,

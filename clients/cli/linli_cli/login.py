@@ -1,75 +1,162 @@
-"""`linli login | logout | whoami`: a local token signed with the platform's key
-(LINLI_JWT_SECRET, the development key under `make run`), kept in the config directory."""
+"""`linli login | logout | whoami`: signing in at the platform's issuer with the OAuth device
+flow (RFC 8628) — the CLI shows a code, the person confirms it in a browser on the issuer's
+page (after signing in there with phone + SMS code), and the CLI receives its tokens. Nobody
+types or pastes a token; the CLI never sees the person's SMS code.
+
+The sign-in is kept in the config directory (session.py: access + refresh token, mode 0600)
+and renewed transparently; `linli logout` revokes it at the issuer and forgets it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+import time
+from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from linli_cli import session
-from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, usage
+from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode
 from linli_cli.output import Json, Token, clock_time, emit, iso
-from linli_runtime.auth import Role, TokenSigner, normalize_path
-from linli_runtime.errors import InvalidArgument
-from linli_runtime.settings import ServiceSettings
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+Issuer = Annotated[str | None, typer.Option(
+    "--issuer", help="The platform's token issuer (default: LINLI_ISSUER_URL, else make run's http://127.0.0.1:8090).")]
 
 
-def login(
-    role: Annotated[Role, typer.Option(help="What you may do.", case_sensitive=False)],
-    scope: Annotated[str, typer.Option(help="Org path you may reach, e.g. chengdu/chongzhou ('' = everything).")],
-    subject: Annotated[str, typer.Option(help="Who you are (person or worker id).")] = "local-operator",
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=30 * 24 * 3600)] = 12 * 3600,
-    as_json: Json = False,
-) -> None:
-    """Sign in: issue a token for ROLE within SCOPE and store it (mode 0600)."""
+def _discover(client: httpx.Client, issuer: str) -> dict[str, Any]:
     try:
-        normalized = normalize_path(scope)
-    except InvalidArgument as exc:
-        raise usage(f"--scope: {exc.violations[0].description if exc.violations else exc.message}") from None
-    settings = ServiceSettings()
-    try:
-        token = TokenSigner(settings.jwt_secret, settings.jwt_issuer).issue(
-            subject, role=role, scope=normalized, ttl_seconds=ttl)
-    except ValueError as exc:  # a signing key that is too short
-        raise CliError(f"cannot sign a token: {exc}") from None
-    path = session.store_token(token)
-    who = session.identity(None)
-    assert who is not None
-    data = {"subject": subject, "role": role.value, "scope": normalized, "expires_at": iso(who.expires_at),
-            "token_file": str(path)}
+        reply = client.get(f"{issuer}/.well-known/openid-configuration")
+    except httpx.HTTPError as exc:
+        raise session.issuer_unreachable(issuer, exc) from None
+    if reply.status_code != 200:
+        raise CliError(f"{issuer} is not an OIDC issuer (discovery answered HTTP {reply.status_code})")
+    found: dict[str, Any] = reply.json()
+    if not found.get("device_authorization_endpoint"):
+        raise CliError(f"the issuer at {issuer} offers no device sign-in (RFC 8628)")
+    return found
+
+
+def _say(message: str) -> None:
+    """To stderr, at once: stdout stays one JSON document with --json, and a person (or a test
+    reading the stream) sees the code while the CLI waits."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def login(issuer: Issuer = None, as_json: Json = False) -> None:
+    """Sign in: confirm the code shown here at the issuer's page in a browser (phone + SMS code
+    there), then the CLI keeps the sign-in (mode 0600) and renews it as needed."""
+    base = (issuer or session.default_issuer()).rstrip("/")
+    with httpx.Client(timeout=15) as client:
+        endpoints = _discover(client, base)
+        try:
+            started = client.post(endpoints["device_authorization_endpoint"],
+                                  data={"client_id": session.CLI_CLIENT, "scope": "openid offline_access"})
+        except httpx.HTTPError as exc:
+            raise session.issuer_unreachable(base, exc) from None
+        if started.status_code != 200:
+            raise CliError(f"the issuer refused to start a sign-in: {started.text[:200]}")
+        device = started.json()
+        _say(f"请在浏览器中打开 {device['verification_uri']} 并确认代码 {device['user_code']}\n"
+             f"To sign in, open {device.get('verification_uri_complete') or device['verification_uri']}\n"
+             f"and confirm the code {device['user_code']} (sign in there with your phone number and the SMS code).\n"
+             "Waiting… (Ctrl-C to give up)")
+        tokens = _poll(client, endpoints["token_endpoint"], str(device["device_code"]), int(device.get("interval", 5)),
+                       time.monotonic() + float(device.get("expires_in", 600)))
+    stored = {"issuer": base, "client_id": session.CLI_CLIENT, "token_endpoint": endpoints["token_endpoint"],
+              "revocation_endpoint": endpoints.get("revocation_endpoint", ""),
+              "access_token": tokens["access_token"], "refresh_token": tokens.get("refresh_token", ""),
+              "expires_at": time.time() + float(tokens.get("expires_in", 0))}
+    path = session.store_session(stored)
+    who = session.Identity(stored["access_token"], str(path), session.read_claims(stored["access_token"]))
+    data = _describe(who) | {"session_file": str(path)}
     emit(as_json, data, lambda out: out.print(
-        f"signed in as [bold]{subject}[/] ({role.value}, scope {normalized or '(everything)'}) until "
-        f"{clock_time(who.expires_at)}; token stored in {path}"))
+        f"signed in as [bold]{data['name']}[/] ({data['account']}): {_grants_text(who.grants)}; "
+        f"sign-in kept in {path}"))
+
+
+def _poll(client: httpx.Client, endpoint: str, device_code: str, interval: int, deadline: float) -> dict[str, Any]:
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        try:
+            reply = client.post(endpoint, data={"grant_type": DEVICE_GRANT, "device_code": device_code,
+                                                "client_id": session.CLI_CLIENT})
+        except httpx.HTTPError as exc:
+            raise session.issuer_unreachable(endpoint, exc) from None
+        body: dict[str, Any] = reply.json()
+        if reply.status_code == 200:
+            return body
+        error = body.get("error", "")
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            interval += 5
+            continue
+        if error == "access_denied":
+            raise CliError("the sign-in was denied at the issuer's page", ExitCode.UNAUTHENTICATED)
+        if error == "expired_token":
+            break
+        raise CliError(f"the issuer refused the sign-in: {body.get('error_description') or error}",
+                       ExitCode.UNAUTHENTICATED)
+    raise CliError("the code expired before it was confirmed: run linli login again", ExitCode.UNAUTHENTICATED)
 
 
 def logout(as_json: Json = False) -> None:
-    """Sign out: forget the stored token."""
-    removed = session.forget_token()
-    path = session.token_file()
-    emit(as_json, {"signed_out": True, "removed": removed, "token_file": str(path)},
-         lambda out: out.print(f"signed out (removed {path})" if removed else "already signed out"))
+    """Sign out: revoke the sign-in at the issuer (its refresh tokens stop at once) and forget it."""
+    stored = session.forget_session()
+    revoked = False
+    if stored is not None and stored.get("refresh_token") and stored.get("revocation_endpoint"):
+        try:
+            reply = httpx.post(str(stored["revocation_endpoint"]), timeout=10, data={
+                "token": stored["refresh_token"], "token_type_hint": "refresh_token",
+                "client_id": stored.get("client_id", session.CLI_CLIENT)})
+            revoked = reply.status_code == 200
+        except httpx.HTTPError:
+            revoked = False  # forgotten here all the same; the issuer's copy lapses with its lifetime
+    path = session.session_file()
+    data = {"signed_out": True, "removed": stored is not None, "revoked": revoked, "session_file": str(path)}
+    emit(as_json, data, lambda out: out.print(
+        ("signed out" + (" (revoked at the issuer)" if revoked else "") + f"; removed {path}")
+        if stored is not None else "already signed out"))
 
 
-def whoami(token: Token = None, as_json: Json = False) -> None:
-    """Show who the CLI acts as: subject, role, scope and when the token expires."""
+def whoami(token: Token = None, as_json: Json = False,
+           access_token: Annotated[bool, typer.Option(
+               "--access-token", help="Print only the (renewed) access token, for grpcurl and scripts.")] = False,
+           ) -> None:
+    """Show who the CLI acts as: the account, its grants, and when the access token lapses."""
     who = session.identity(token)
     if who is None:
         raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
-    c = who.claims
-    data = {"subject": c.get("sub", ""), "role": c.get("role", ""), "scope": c.get("scope", ""),
-            "kind": c.get("kind", ""), "expires_at": iso(who.expires_at), "expired": who.expired,
-            "source": who.source}
+    if access_token:
+        if who.expired:
+            raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)",
+                           ExitCode.UNAUTHENTICATED)
+        print(who.token)
+        return
+    data = _describe(who)
 
     def render(out: Console) -> None:
         table = Table(show_header=False, box=None)
-        for key in ("subject", "role", "scope", "kind", "expires_at", "source"):
-            table.add_row(key, str(data[key]) or "(everything)" if key == "scope" else str(data[key]))
+        for key in ("account", "name", "kind", "issuer", "expires_at", "source"):
+            table.add_row(key, str(data[key]))
+        table.add_row("grants", _grants_text(who.grants))
         out.print(table)
 
     emit(as_json, data, render)
     if who.expired:
         raise CliError(f"{NOT_SIGNED_IN} (it expired at {clock_time(who.expires_at)})", ExitCode.UNAUTHENTICATED)
 
+
+def _describe(who: session.Identity) -> dict[str, Any]:
+    c = who.claims
+    return {"account": f"accounts/{c.get('sub', '')}", "subject": c.get("sub", ""), "name": c.get("name", ""),
+            "kind": c.get("kind", ""), "grants": who.grants, "issuer": c.get("iss", ""),
+            "expires_at": iso(who.expires_at), "expired": who.expired, "source": who.source}
+
+
+def _grants_text(grants: list[dict[str, str]]) -> str:
+    return ", ".join(f"{g['role']} at {g['scope'] or '(everything)'}" for g in grants) or "no grants yet"

@@ -1,14 +1,19 @@
 """Who the CLI acts as and where the services are.
 
-The token comes from `--token`, else `LINLI_TOKEN`, else the file `linli login` wrote
-(`$LINLI_CONFIG_DIR/token`, by default `~/.config/linli/token`, mode 0600). Service addresses
-come from `<SERVICE>_SERVICE_ADDR` with the `make run` ports as defaults.
+The token comes from `--token`, else `LINLI_TOKEN`, else the sign-in `linli login` stored
+(`$LINLI_CONFIG_DIR/session.json`, by default `~/.config/linli/session.json`, mode 0600: the
+issuer, the access token and the refresh token). A stored access token about to lapse is
+renewed with the refresh token before the command runs (the issuer rotates it: the new one is
+stored), so a sign-in lasts as long as the refresh token. Service addresses come from
+`<SERVICE>_SERVICE_ADDR` with the `make run` ports as defaults.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import httpx
 import jwt
 
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
@@ -37,27 +43,73 @@ def config_dir() -> Path:
     return Path(base) / "linli"
 
 
-def token_file() -> Path:
-    return config_dir() / "token"
+# The CLI's client at the issuer: public (no secret), device flow and refresh tokens.
+CLI_CLIENT = "linli-cli"
+DEFAULT_ISSUER = "http://127.0.0.1:8090"
+# Renew a stored access token this long before it lapses.
+RENEW_BEFORE = 30
 
 
-def store_token(token: str) -> Path:
-    """Write the token readable by its owner only (created 0600, never world-readable)."""
-    path = token_file()
+def default_issuer() -> str:
+    return (os.environ.get("LINLI_ISSUER_URL") or DEFAULT_ISSUER).rstrip("/")
+
+
+def session_file() -> Path:
+    return config_dir() / "session.json"
+
+
+def store_session(stored: dict[str, Any]) -> Path:
+    """Write the sign-in readable by its owner only (created 0600, never world-readable)."""
+    path = session_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
+        json.dump(stored, f)
     os.chmod(path, 0o600)  # an older file may have been created with other bits
     return path
 
 
-def forget_token() -> bool:
-    path = token_file()
+def load_session() -> dict[str, Any] | None:
+    path = session_file()
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return stored if isinstance(stored, dict) and stored.get("access_token") else None
+
+
+def forget_session() -> dict[str, Any] | None:
+    """Remove the stored sign-in; returns what it held (to revoke its refresh token)."""
+    stored = load_session()
+    path = session_file()
     if path.exists():
         path.unlink()
-        return True
-    return False
+    return stored
+
+
+def issuer_unreachable(issuer: str, exc: Exception) -> CliError:
+    return CliError(f"cannot reach the token issuer at {issuer} ({exc}): is `make run` running?", ExitCode.UNAVAILABLE)
+
+
+def renewed(stored: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored sign-in with a fresh access token (refresh-token grant, rotated), or None when
+    the issuer refuses (the sign-in was revoked, the account disabled, the token expired)."""
+    issuer = str(stored.get("issuer", ""))
+    endpoint = str(stored.get("token_endpoint") or f"{issuer}/oauth/token")
+    try:
+        reply = httpx.post(endpoint, timeout=15, data={
+            "grant_type": "refresh_token", "client_id": stored.get("client_id", CLI_CLIENT),
+            "refresh_token": stored.get("refresh_token", "")})
+    except httpx.HTTPError as exc:
+        raise issuer_unreachable(issuer, exc) from None
+    if reply.status_code != 200:
+        return None
+    body = reply.json()
+    return {**stored, "access_token": body["access_token"],
+            "refresh_token": body.get("refresh_token", stored.get("refresh_token", "")),
+            "expires_at": time.time() + float(body.get("expires_in", 0))}
 
 
 @dataclass(frozen=True)
@@ -75,8 +127,18 @@ class Identity:
         return self.expires_at <= datetime.now(UTC)
 
     @property
+    def grants(self) -> list[dict[str, str]]:
+        """The account's grants the token carries: [{"role": …, "scope": …}]."""
+        found = self.claims.get("grants")
+        return [{"role": str(g.get("role", "")), "scope": str(g.get("scope", ""))} for g in found
+                if isinstance(g, dict)] if isinstance(found, list) else []
+
+    @property
     def scope(self) -> str:
-        return str(self.claims.get("scope", ""))
+        """The org scope commands default to: the one place the token's grants are for ("" —
+        the whole platform, or several places: then a command asks where)."""
+        scopes = {g["scope"] for g in self.grants}
+        return scopes.pop() if len(scopes) == 1 else ""
 
 
 def read_claims(token: str) -> dict[str, Any]:
@@ -90,16 +152,21 @@ def read_claims(token: str) -> dict[str, Any]:
 
 def identity(token_option: str | None) -> Identity | None:
     """The token to use, or None when not signed in. `token_option` is `--token`, which typer
-    fills from LINLI_TOKEN when the option is absent."""
+    fills from LINLI_TOKEN when the option is absent. A stored sign-in is renewed first when
+    its access token is about to lapse."""
     if token_option:
         source = "LINLI_TOKEN" if os.environ.get("LINLI_TOKEN") == token_option else "option"
         return Identity(token_option.strip(), source, read_claims(token_option.strip()))
-    path = token_file()
-    if path.exists():
-        token = path.read_text().strip()
-        if token:
-            return Identity(token, str(path), read_claims(token))
-    return None
+    stored = load_session()
+    if stored is None:
+        return None
+    if float(stored.get("expires_at", 0)) - time.time() < RENEW_BEFORE and stored.get("refresh_token"):
+        fresh = renewed(stored)
+        if fresh is not None:
+            store_session(fresh)
+            stored = fresh
+    token = str(stored["access_token"])
+    return Identity(token, str(session_file()), read_claims(token))
 
 
 def require_identity(token_option: str | None) -> Identity:

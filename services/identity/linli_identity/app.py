@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from linli_identity.api.keys import SigningKeyServicer
 from linli_identity.grants import Grants
 from linli_identity.keys import KeyRing
 from linli_identity.notification_client import NotificationSmsSender
-from linli_identity.oauth.clients import SERVICE_PREFIX, Clients, provision
+from linli_identity.oauth.clients import Clients, provision
 from linli_identity.oauth.codes import AuthorizationCodes
 from linli_identity.oauth.device import DeviceCodes
 from linli_identity.oauth.refresh import RefreshTokens
@@ -40,14 +39,14 @@ from linli_identity.oauth.server import OAuthServer
 from linli_identity.sessions import WebSessions
 from linli_identity.settings import IdentitySettings
 from linli_identity.sms import DevFileSmsSender, SmsCodes, SmsPolicy, SmsSender
-from linli_identity.tokens import TokenIssuer
+from linli_identity.tokens import Subject, TokenIssuer
 from linli_identity.web.app import IssuerWeb
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
+from linli_runtime.auth import Grant, PrincipalKind, Role
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.events.streams import IDENTITY
 from linli_runtime.migrations import MigrationSet
-from linli_runtime.oidc import OidcAuthenticator, StaticJwks, TokenVerifier
-from linli_runtime.registry import installed_services, service_address
+from linli_runtime.oidc import StaticJwks, TokenVerifier
+from linli_runtime.registry import installed_services, service_address, service_client_id
 from linli_runtime.server import ServiceApp
 from linli_runtime.tasks import PeriodicTask
 
@@ -58,25 +57,29 @@ MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 SERVICES = identity_pb2.DESCRIPTOR.services_by_name
 
 
-def platform_services() -> list[str]:
-    """The services that get a client-credentials client: every installed gRPC service but us."""
-    return [d.name for d in installed_services() if d.protocol == "grpc" and d.name != NAME]
+def platform_services() -> dict[str, str]:
+    """The services that get a client-credentials client — every installed one but the issuer —
+    with the role their tokens carry (`service`; `portal` for the web portal)."""
+    return {d.name: d.client_role for d in installed_services() if not d.issuer and d.client_role}
 
 
 class OwnServiceToken:
-    """identity's own token for calling other services: a service token of its client
-    `svc-identity` (the client notification lets have sign-in codes sent), re-issued well
-    before it expires."""
+    """identity's own token for calling other services (notification, to have sign-in codes
+    sent): as the issuer it signs it itself, with its active key, as client `svc-identity` — the
+    client notification lets ask — carrying `service` at the root; re-issued once half its
+    lifetime is gone. It has no client secret and no service account: nothing but the issuer
+    can make this token, and the issuer needs no credentials to ask itself."""
 
-    def __init__(self, signer: TokenSigner, ttl: int = 3600) -> None:
-        self.signer, self.ttl = signer, ttl
-        self._token, self._issued = "", 0.0
+    def __init__(self, tokens: TokenIssuer) -> None:
+        self.tokens = tokens
+        self._token, self._renew_at = "", 0.0
 
     def __call__(self) -> str:
-        if not self._token or time.monotonic() - self._issued > self.ttl / 2:
-            self._token = self.signer.issue(NAME, role=Role.SERVICE, kind=PrincipalKind.SERVICE, ttl_seconds=self.ttl,
-                                            extra={"client_id": f"{SERVICE_PREFIX}{NAME}"})
-            self._issued = time.monotonic()
+        now = self.tokens.clock.now().timestamp()
+        if not self._token or now >= self._renew_at:
+            subject = Subject(NAME, NAME, PrincipalKind.SERVICE.value, (Grant(Role.SERVICE.value, ""),))
+            issued = self.tokens.access_token(subject, client_id=service_client_id(NAME), scope="")
+            self._token, self._renew_at = issued.token, now + issued.expires_in / 2
         return self._token
 
 
@@ -93,15 +96,16 @@ class IdentityApp(ServiceApp):
     clients for (default: the installed ones); tests pass their own `clock` and `sms`."""
 
     def __init__(self, settings: IdentitySettings, *, clock: Clock | None = None, sms: SmsSender | None = None,
-                 services: list[str] | None = None) -> None:
+                 services: list[str] | dict[str, str] | None = None) -> None:
         clock = clock or SystemClock()
         # The admin API trusts only this issuer's tokens, checked against its own key ring in-process.
         self.verifier = TokenVerifier(issuer=settings.issuer_url, keys=StaticJwks(lambda: self.keys.jwks()),
                                       clock=clock)
         super().__init__(NAME, settings, migrations=[MIGRATIONS], streams=[IDENTITY], clock=clock,
-                         authenticators=[OidcAuthenticator(self.verifier)])
+                         verifier=self.verifier)
         self.identity_settings = settings
-        self.services = platform_services() if services is None else services
+        self.services: dict[str, str] = (platform_services() if services is None else
+                                         services if isinstance(services, dict) else dict.fromkeys(services, "service"))
         lifetime = timedelta(seconds=settings.access_token_ttl_seconds)
         self.keys = KeyRing(self.db, self.clock, token_lifetime=lifetime,
                             rotation_period=timedelta(days=settings.key_rotation_days),
@@ -113,12 +117,12 @@ class IdentityApp(ServiceApp):
         self.devices = DeviceCodes(self.clock)
         self.refresh = RefreshTokens(self.clock, timedelta(seconds=settings.refresh_token_ttl_seconds))
         self.sessions = WebSessions(self.db, self.clock, timedelta(seconds=settings.session_ttl_seconds))
-        self.sms = SmsCodes(self.db, self.clock, sms or sms_sender(settings, OwnServiceToken(self.signer)), SmsPolicy(
+        self.tokens = TokenIssuer(self.keys, self.clock, issuer=settings.issuer_url, lifetime=lifetime)
+        self.sms = SmsCodes(self.db, self.clock, sms or sms_sender(settings, OwnServiceToken(self.tokens)), SmsPolicy(
             ttl=timedelta(seconds=settings.sms_code_ttl_seconds), max_attempts=settings.sms_max_attempts,
             per_phone_per_hour=settings.sms_per_phone_per_hour,
             per_address_per_hour=settings.sms_per_address_per_hour,
             resend_gap=timedelta(seconds=settings.sms_resend_seconds)))
-        self.tokens = TokenIssuer(self.keys, self.clock, issuer=settings.issuer_url, lifetime=lifetime)
         self.oauth = OAuthServer(self.db, issuer_url=settings.issuer_url, accounts=self.accounts, grants=self.grants,
                                  clients=self.clients, codes=self.codes, devices=self.devices, refresh=self.refresh,
                                  tokens=self.tokens)
@@ -154,7 +158,8 @@ class IdentityApp(ServiceApp):
             log.warning("signing keys are stored unencrypted; set LINLI_KEY_ENCRYPTION_KEY in production")
         await self.keys.ensure_active()
         if self.identity_settings.provision_clients:
-            await provision(self.db, self.clients, self.accounts, secrets_dir=self.identity_settings.secrets_dir(),
+            await provision(self.db, self.clients, self.accounts, self.grants,
+                            secrets_dir=self.identity_settings.secrets_dir(),
                             portal_redirect_uris=self.identity_settings.portal_redirects(), services=self.services)
 
     async def purge(self) -> None:
@@ -218,7 +223,7 @@ class IdentityApp(ServiceApp):
 
 
 def create_app(settings: IdentitySettings | None = None, *, clock: Clock | None = None,
-               sms: SmsSender | None = None, services: list[str] | None = None) -> IdentityApp:
+               sms: SmsSender | None = None, services: list[str] | dict[str, str] | None = None) -> IdentityApp:
     return IdentityApp(settings or IdentitySettings(service_name=NAME), clock=clock, sms=sms, services=services)
 
 

@@ -22,8 +22,9 @@ A grantor may give role R at scope S only if it holds an active grant G such tha
 | anyone else | nothing |
 
 Revoking follows the same rule (whoever could grant it may revoke it; self-revocation
-included, so a person may always give up a role). `service` is never granted: a service's token
-carries it because the service signed in with its own client credentials.
+included, so a person may always give up a role). The machine roles are never granted:
+`service` comes with a platform service's own client credentials, and `portal` (read-only, the
+web portal's public pages) is recorded once for the portal's client by provisioning.
 
 `merchant` covers a partner merchant's staff too (their POS terminals have credentials of
 their own): no separate `merchant_staff` role is needed yet.
@@ -36,14 +37,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from linli_runtime.auth import Grant, Role, path_within
+from linli_runtime.auth import MACHINE_ROLES, Grant, Role, path_within
 
 PLATFORM, CITY, DISTRICT, STREET, COMMUNITY, COMPOUND = 0, 1, 2, 3, 4, 5
 
 COMMUNITY_ROLES = frozenset({Role.COMMUNITY_WORKER, Role.PARTY_COMMITTEE, Role.OWNERS_COMMITTEE, Role.TRUSTEE,
                              Role.RESIDENT, Role.VOLUNTEER, Role.MERCHANT})
 
-GRANTABLE: frozenset[Role] = frozenset(r for r in Role if r is not Role.SERVICE)
+# The machine roles (service, portal) come with a client's credentials, never from a grant.
+GRANTABLE: frozenset[Role] = frozenset(r for r in Role if r.value not in MACHINE_ROLES)
 
 MAY_GRANT: dict[Role, frozenset[Role]] = {
     Role.PLATFORM_ADMIN: GRANTABLE,
@@ -86,6 +88,8 @@ def role_level_problem(role: Role, scope: str) -> str | None:
     """Why `role` cannot be granted at `scope` whoever grants it; None when it can."""
     if role is Role.SERVICE:
         return "the service role is never granted: services sign in with their own client credentials"
+    if role is Role.PORTAL:
+        return "the portal role is never granted: only the web portal's own client carries it"
     exact = EXACT_LEVEL.get(role)
     if exact is not None and level(scope) != exact:
         return f"{role} is granted only for the whole platform (an empty scope)"

@@ -1,6 +1,6 @@
 """Demo accounts for `make run` (LINLI_DEMO_DATA=true): one person per kind of authority, with
-grants at the places of the demo data set (chengdu.toml). Idempotent: an account whose phone
-exists is left as it is.
+grants at the places of the demo data set (chengdu.toml) — README "Accounts and sign-in" lists
+them. Idempotent: an account whose phone exists is left as it is.
 
 They sign in like anyone: phone number, then the code the development SMS gateway writes to
 var/identity-sms/codes.jsonl. No passwords exist anywhere. Never enable demo data in production.
@@ -16,14 +16,25 @@ from linli_identity.accounts import BOOTSTRAP, PERSON
 from linli_runtime.auth import Role
 from linli_runtime.demo import load
 
-# phone, display name, role, scope (None: the demo data set's place of that name)
+JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+
+# phone, display name, role, scope (a bare name: the demo data set's place of that name). The
+# Fengshu workers' notes name the ids the notification service's demo duty roster uses for them.
 PEOPLE: list[tuple[str, str, Role, str]] = [
     ("+8613800000000", "平台管理员 Platform admin", Role.PLATFORM_ADMIN, ""),
-    ("+8613800000001", "成都市运营 Chengdu operator", Role.CITY_OPERATOR, "chengdu"),
-    ("+8613800000002", "成龙路街道干部 Chenglonglu officer", Role.STREET_OFFICER, "chengdu/jinjiang/chenglonglu"),
-    ("+8613800000003", "枫树社区工作者 Fengshu worker", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000001", "成都市运营 Chengdu city operator", Role.CITY_OPERATOR, "chengdu"),
+    ("+8613800000002", "成龙路街道干部 Chenglonglu street officer", Role.STREET_OFFICER,
+     "chengdu/jinjiang/chenglonglu"),
+    ("+8613800000003", "李社工 Fengshu worker Li (weekday duty, worker-li)", Role.COMMUNITY_WORKER, "fengshu"),
     ("+8613800000004", "羊马街道信托监察人 Yangma trust supervisor", Role.TRUST_SUPERVISOR, "chengdu/chongzhou/yangma"),
-    ("+8613800000005", "枫树志愿者 Fengshu volunteer", Role.VOLUNTEER, "fengshu"),
+    ("+8613800000005", "枫树志愿者 Fengshu volunteer (v-001)", Role.VOLUNTEER, "fengshu"),
+    ("+8613800000006", "何书记 Fengshu head He (worker-he)", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000007", "赵社工 Fengshu worker Zhao (Saturday duty, worker-zhao)", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000008", "江楠庭受托人记账员 Jiangnanting trustee's bookkeeper", Role.TRUSTEE, JIANGNANTING),
+    ("+8613800000009", "江楠庭业委会委员 Jiangnanting owners' committee member", Role.OWNERS_COMMITTEE, JIANGNANTING),
+    ("+8613800000010", "怀远镇信托监察人 Huaiyuan trust supervisor (Jiangnanting)", Role.TRUST_SUPERVISOR,
+     "chengdu/chongzhou/huaiyuan"),
+    ("+8613800000011", "枫树社区卫生服务中心 Fengshu merchant (jinchengyijing-health)", Role.MERCHANT, "fengshu"),
 ]
 
 

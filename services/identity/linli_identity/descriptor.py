@@ -11,4 +11,7 @@ SERVICE = ServiceDescriptor(
     # Every other service verifies tokens against its keys: start it first.
     start_order=5,
     description="accounts, role grants at org scopes, signing keys; the OIDC token issuer (HTTP)",
+    issuer=True,
+    http_port=HTTP_PORT,
+    client_role="",
 )

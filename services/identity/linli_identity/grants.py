@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1 import identity_pb2 as events_pb2
 from linli_identity import authority
-from linli_identity.accounts import ACTIVE, BOOTSTRAP, SERVICE, MakeEvent, scope_within
+from linli_identity.accounts import ACTIVE, BOOTSTRAP, PROVISIONING, SERVICE, MakeEvent, scope_within
 from linli_identity.names import account_name, grant_name, new_grant_id
 from linli_identity.tables import Account, RoleGrant
 from linli_runtime import fields, paging
@@ -53,6 +53,10 @@ def parse_role(field: str, value: str) -> Role:
         raise InvalidArgument.field(field, f"is not a role; roles are: {', '.join(r.value for r in Role)}") from None
 
 
+# What a platform service's tokens carry (client credentials): the service role at the root.
+SERVICE_GRANT = Grant(Role.SERVICE.value, "")
+
+
 class Grants:
     def __init__(self, clock: Clock, make_event: MakeEvent) -> None:
         self.clock = clock
@@ -68,7 +72,7 @@ class Grants:
     async def actor(self, session: AsyncSession, account_id: str) -> Actor:
         """The caller as an actor; PERMISSION_DENIED when its account is missing or disabled
         (a token outlives a disabling by at most its lifetime — not here). A service account
-        acts with the one grant its tokens carry, `service` at the root."""
+        acts with what its tokens carry (`machine_grants`)."""
         conn = await session.connection()
         row = (await conn.execute(sa.select(ACCOUNTS.c.status, ACCOUNTS.c.kind)
                                   .where(ACCOUNTS.c.id == account_id))).first()
@@ -76,8 +80,13 @@ class Grants:
             raise PermissionDenied("your account is disabled or unknown here; ask an administrator",
                                    reason="ACCOUNT_DISABLED")
         if row.kind == SERVICE:
-            return Actor(account_id, (Grant(Role.SERVICE.value, ""),))
+            return Actor(account_id, await self.machine_grants(session, account_id))
         return Actor(account_id, await self.active_for(session, account_id))
+
+    async def machine_grants(self, session: AsyncSession, account_id: str) -> tuple[Grant, ...]:
+        """What a service account's tokens carry: the machine role provisioning recorded for
+        it (`portal` for the web portal's client), else `service` at the root."""
+        return await self.active_for(session, account_id) or (SERVICE_GRANT,)
 
     async def _event(self, session: AsyncSession, verb: str, grant: RoleGrant, actor: str, reason: str) -> None:
         payload = events_pb2.GrantChanged(
@@ -98,6 +107,9 @@ class Grants:
         if account.status != ACTIVE:
             raise FailedPrecondition(f"{account_name(account.id)} is disabled; enable it before granting it a role",
                                      reason="ACCOUNT_DISABLED")
+        if account.kind == SERVICE:
+            raise FailedPrecondition(f"{account_name(account.id)} is a service account: roles are granted to people; "
+                                     "a service's power comes with its client", reason="SERVICE_ACCOUNT")
         if account.id == actor.account_id:
             raise PermissionDenied("nobody grants a role to themselves: ask another administrator",
                                    reason="SELF_GRANT")
@@ -137,6 +149,23 @@ class Grants:
                                      reason="ADMIN_EXISTS")
         return await self.record(session, account_id=account.id, role=Role.PLATFORM_ADMIN, scope="", by=BOOTSTRAP,
                                   reason="bootstrap: the first platform admin of a fresh installation")
+
+    async def set_machine_role(self, session: AsyncSession, *, account_id: str, role: Role, reason: str) -> None:
+        """Provisioning only: make `role` at the root the one grant of service account
+        `account_id` (revoking any other), recorded as given by provisioning."""
+        now = self.clock.now()
+        conn = await session.connection()
+        held = typed_all(RoleGrant, (await conn.execute(sa.select(GRANTS).where(
+            GRANTS.c.account_id == account_id, GRANTS.c.revoked_at.is_(None)))).all())
+        for grant in held:
+            if (grant.role, grant.scope) == (role.value, ""):
+                continue
+            await conn.execute(GRANTS.update().where(GRANTS.c.id == grant.id).values(
+                revoked_at=now, revoked_by=PROVISIONING, revoke_reason=reason))
+            changed = grant.model_copy(update={"revoked_at": now, "revoked_by": PROVISIONING, "revoke_reason": reason})
+            await self._event(session, "revoked", changed, PROVISIONING, reason)
+        if not any((g.role, g.scope) == (role.value, "") for g in held):
+            await self.record(session, account_id=account_id, role=role, scope="", by=PROVISIONING, reason=reason)
 
     async def get(self, session: AsyncSession, account_id: str, grant_id: str) -> RoleGrant:
         conn = await session.connection()

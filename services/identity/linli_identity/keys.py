@@ -67,6 +67,12 @@ class KeyInfo:
     drop_after: datetime | None
 
 
+def generate_key(now: datetime) -> tuple[str, OKPKey]:
+    """A new Ed25519 signing key and its kid (creation time + random, so kids sort by age)."""
+    kid = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    return kid, OKPKey.generate_key(CURVE, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+
+
 class KeyRing:
     def __init__(self, db: Database, clock: Clock, *, token_lifetime: timedelta, rotation_period: timedelta,
                  encryption_key: str = "") -> None:
@@ -116,8 +122,7 @@ class KeyRing:
     # -- changing ---------------------------------------------------------------------------------
 
     def _new_key(self, now: datetime) -> SigningKey:
-        kid = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-        key = OKPKey.generate_key(CURVE, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+        kid, key = generate_key(now)
         return SigningKey(kid=kid, algorithm=ALGORITHM, public_jwk=json.dumps(key.as_dict(private=False)),
                           private_pem=key.as_pem(private=True, password=self._password),
                           encrypted=self._password is not None, created_at=now)

@@ -32,7 +32,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -86,7 +86,8 @@ class DevFileSmsSender:
             handle.write(line + "\n")
 
     async def send_code(self, phone: str, code: str, *, expires_in: int, request_id: str = "") -> None:
-        line = json.dumps({"phone": phone, "code": code, "expires_in": expires_in,
+        line = json.dumps({"sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "phone": phone,
+                           "code": code, "expires_in": expires_in,
                            "text": f"【邻里】您的登录验证码是 {code}，{expires_in // 60} 分钟内有效。"
                                    f" Your Linli sign-in code is {code}."}, ensure_ascii=False)
         await asyncio.to_thread(self._append, line)

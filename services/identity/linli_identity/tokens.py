@@ -27,11 +27,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from joserfc import jwt
+from joserfc.jwk import OKPKey
 
-from linli_identity.keys import ALGORITHM, KeyRing
+from linli_identity.keys import ALGORITHM
 from linli_runtime.auth import AUDIENCE, Grant
 from linli_runtime.clock import Clock
 from linli_runtime.oidc import quiet_eddsa
@@ -82,12 +83,23 @@ class IssuedToken:
     expires_in: int
 
 
+class SigningKeys(Protocol):
+    """Where the active signing key comes from: the `KeyRing` (the service), or a test issuer's
+    keys in memory (`linli_identity.testing`)."""
+
+    def signing_key(self) -> tuple[str, OKPKey]: ...
+
+
 class TokenIssuer:
-    def __init__(self, keys: KeyRing, clock: Clock, *, issuer: str, lifetime: timedelta) -> None:
+    def __init__(self, keys: SigningKeys, clock: Clock, *, issuer: str, lifetime: timedelta) -> None:
         self.keys = keys
         self.clock = clock
         self.issuer = issuer
         self.lifetime = lifetime
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A JWS of `claims` with the active key (`typ` at+jwt for access tokens)."""
+        return self._sign(claims)
 
     def _sign(self, claims: dict[str, Any]) -> str:
         kid, key = self.keys.signing_key()

@@ -2,7 +2,8 @@
 
 The app builds the domain objects, mounts the servicers, and runs the recovery loop (stuck
 redemptions, unfinished refunds) as a `PeriodicTask`. It holds one long-lived channel to
-volunteer-points, authenticated with this service's own token.
+volunteer-points, authenticated with this service's own token: its client credentials at the
+platform's issuer (`ServiceApp.credentials`), renewed before they expire.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,20 +68,6 @@ def install_fault(redemptions: Redemptions, where: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     redemptions.after_hold = die
-
-
-class ServiceToken:
-    """This service's token for volunteer-points, re-issued well before it expires."""
-
-    def __init__(self, app: ServiceApp, ttl: int = 24 * 3600) -> None:
-        self.app, self.ttl = app, ttl
-        self._token, self._issued = "", 0.0
-
-    def __call__(self) -> str:
-        if time.monotonic() - self._issued > self.ttl / 2 or not self._token:
-            self._token = self.app.signer.issue_service_token(self.app.name, ttl_seconds=self.ttl)
-            self._issued = time.monotonic()
-        return self._token
 
 
 class RedemptionApp(ServiceApp):
@@ -143,7 +129,7 @@ class RedemptionApp(ServiceApp):
             self.on_start(lambda app: seed_demo(self.db, self.clock))
 
     async def start(self) -> int:
-        self.points_channel = make_channel(self.points_addr, token=ServiceToken(self))
+        self.points_channel = make_channel(self.points_addr, token=self.credentials())
         self.points.bind(self.points_channel)
         port = await super().start()
         self.recovery.start()

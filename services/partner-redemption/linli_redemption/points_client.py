@@ -32,6 +32,7 @@ from linli_redemption.points import (
     TransferKind,
     volunteer_account,
 )
+from linli_runtime.errors import Unavailable
 from linli_runtime.times import as_utc
 
 R = TypeVar("R", bound=Message)
@@ -99,6 +100,8 @@ class PointsClient:
             return await method(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as error:
             raise translate(error, what) from error
+        except Unavailable as error:  # no token from the issuer: the call never left, retry later
+            raise PointsUnavailable(what) from error
 
     async def place_hold(self, community: str, hold_id: str, volunteer_id: str, amount: int,
                          timeout_seconds: int, source: str) -> Hold:

@@ -1,10 +1,12 @@
 """The portal's HTTP routes: public compound pages for residents (no sign-in), operator
-dashboards behind a bearer token, sign-in/out, a health check, and JSON twins of the pages."""
+dashboards for people signed in at the platform's issuer (signin.py), sign-in/out, a health
+check, and JSON twins of the pages."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,10 +26,24 @@ from linli.governance.v1 import disclosure_pb2, org_pb2
 from linli_portal import compound, dashboard, fmt
 from linli_portal.backends import Backends
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
-from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize, token_of, verify
-from linli_runtime.auth import TokenSigner, normalize_path
-from linli_runtime.errors import InvalidArgument
+from linli_portal.operators import OutOfScope, SignInNeeded, authorize, home_scope, token_of, verify
+from linli_portal.signin import (
+    REFRESH_COOKIE,
+    REFRESH_TTL,
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    SIGNIN_TTL,
+    Pending,
+    SignInClient,
+    SignInFailed,
+    TokenSet,
+    expires_at,
+    needs_renewal,
+)
+from linli_runtime.auth import normalize_path
+from linli_runtime.errors import DomainError, InvalidArgument
 from linli_runtime.metrics import HttpMetrics
+from linli_runtime.oidc import TokenVerifier
 
 log = logging.getLogger("linli.portal")
 HERE = Path(__file__).parent
@@ -59,9 +75,11 @@ class _Live:
         return getattr(self.backends, name)
 
 
-def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, cities: list[str] | None = None,
-               secure_cookies: bool = False) -> FastAPI:
-    """`make_backends` is called once, in the server's event loop, on the first request."""
+def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, signin: SignInClient, *,
+               cities: list[str] | None = None, secure_cookies: bool = False) -> FastAPI:
+    """`make_backends` is called once, in the server's event loop, on the first request;
+    `verifier` checks people's access tokens against the issuer's JWKS; `signin` is the
+    portal's OAuth client there."""
     live = _Live(make_backends)
 
     @asynccontextmanager
@@ -84,13 +102,47 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
             response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
-        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout"))
+        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout", "/auth"))
         if private or request.method != "GET" or response.status_code != 200:
             response.headers["Cache-Control"] = "no-store"
         elif request.url.path.startswith(("/c/", "/api/compounds/")) or request.url.path == "/":
             response.headers["Cache-Control"] = "public, max-age=60"
         return response
     b: Backends = live  # type: ignore[assignment]
+
+    def set_session(response: Response, tokens: TokenSet) -> None:
+        response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax", secure=secure_cookies,
+                            path="/", max_age=max(60, int(expires_at(tokens.access_token) - time.time())))
+        if tokens.refresh_token:
+            response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, httponly=True, samesite="lax",
+                                secure=secure_cookies, path="/", max_age=REFRESH_TTL)
+
+    def end_session(response: Response) -> None:
+        for name in (SESSION_COOKIE, REFRESH_COOKIE):
+            response.delete_cookie(name, path="/", secure=secure_cookies, httponly=True, samesite="lax")
+
+    @app.middleware("http")
+    async def renew_session(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        """Before an operator page: an access token about to lapse is renewed with the refresh
+        token (the account's grants as they are now), transparently; a refused renewal ends the
+        session (the page then asks to sign in)."""
+        renewed: TokenSet | None = None
+        ended = False
+        refresh = request.cookies.get(REFRESH_COOKIE, "")
+        if refresh and request.url.path.startswith(("/ops", "/api/ops")) and \
+                "authorization" not in request.headers and needs_renewal(request.cookies.get(SESSION_COOKIE, "")):
+            try:
+                renewed = await signin.refresh(refresh)
+                request.state.access_token = renewed.access_token
+            except SignInFailed as exc:
+                log.info("session renewal refused", extra={"reason": str(exc)})
+                ended = True
+        response: Response = await call_next(request)
+        if renewed is not None:
+            set_session(response, renewed)
+        elif ended:
+            end_session(response)
+        return response
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -111,6 +163,12 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": "PERMISSION_DENIED", "message": exc.en}, status_code=403)
         return error_page(request, 403, exc.zh, exc.en)
+
+    @app.exception_handler(DomainError)
+    async def platform_error(request: Request, exc: DomainError) -> Response:
+        log.warning("the portal could not act", extra={"reason": exc.reason, "details": exc.message})
+        return error_page(request, 503, "服务暂时不可用，请稍后再试。",
+                          f"The platform is not answering ({exc.reason}); please try again shortly.")
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def backend_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
@@ -190,28 +248,51 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
 
     # -- operators -------------------------------------------------------------------------------
 
-    @app.get("/signin", response_class=HTMLResponse)
-    async def signin_form(request: Request, next: str = "") -> Response:
-        return page(request, "signin.html", next=_safe_next(next), error="")
-
-    @app.post("/signin", response_class=HTMLResponse)
-    async def signin(request: Request, token: str = Form(""), next: str = Form("")) -> Response:
-        token = token.strip().removeprefix("Bearer ").strip()
+    @app.get("/signin")
+    async def signin_start(request: Request, next: str = "") -> Response:
+        """Off to the issuer's sign-in page (phone + SMS code); it sends the person back to
+        /auth/callback with a code."""
+        pending = Pending.start(_safe_next(next))
         try:
-            principal = verify(signer, token)
-        except SignInNeeded as exc:
-            return page(request, "signin.html", 400, next=_safe_next(next), error=exc.reason)
-        target = _safe_next(next) or (f"/ops/{principal.scope}" if principal.scope else "/ops/")
+            target = await signin.authorization_url(pending)
+        except SignInFailed as exc:
+            return error_page(request, 503, "登录服务暂时不可用，请稍后再试。", f"Sign-in is not available: {exc}")
         response = RedirectResponse(target, status_code=303)
-        exp = int(principal.claims.get("exp", 0))  # type: ignore[call-overload]
-        response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies, path="/",
-                            max_age=max(60, exp - int(time.time())))
+        response.set_cookie(SIGNIN_COOKIE, pending.cookie(), max_age=SIGNIN_TTL, path="/auth", httponly=True,
+                            samesite="lax", secure=secure_cookies)
+        return response
+
+    @app.get("/auth/callback")
+    async def signin_callback(request: Request, code: str = "", state: str = "", error: str = "",
+                              iss: str = "") -> Response:
+        pending = Pending.from_cookie(request.cookies.get(SIGNIN_COOKIE, ""))
+        if error:
+            return error_page(request, 400, "登录已取消或未完成。", f"Sign-in did not complete ({error[:60]}).")
+        if pending is None or not state or not secrets.compare_digest(state, pending.state):
+            return error_page(request, 400, "登录已过期，请重新登录。",
+                              "This sign-in has expired or did not start here; please sign in again.")
+        if iss and iss.rstrip("/") != signin.issuer:
+            return error_page(request, 400, "登录响应来自未知的签发方。",
+                              "The sign-in answer came from another issuer.")
+        try:
+            tokens = await signin.exchange(code, pending)
+            principal = await verifier.verify(tokens.access_token)
+        except (SignInFailed, DomainError) as exc:
+            return error_page(request, 400, "登录未成功，请重新登录。", f"Sign-in failed: {exc}")
+        scope = home_scope(principal)
+        target = pending.next or (f"/ops/{scope}" if scope else "/ops/" if scope == "" else "/")
+        response = RedirectResponse(target, status_code=303)
+        set_session(response, tokens)
+        response.delete_cookie(SIGNIN_COOKIE, path="/auth")
         return response
 
     @app.post("/signout")
-    async def signout() -> Response:
+    async def signout(request: Request) -> Response:
+        refresh = request.cookies.get(REFRESH_COOKIE, "")
+        if refresh:
+            await signin.revoke(refresh)
         response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        end_session(response)
         return response
 
     @app.get("/ops/", response_class=HTMLResponse)
@@ -220,9 +301,12 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
         if scope:
             path = clean_path(scope)
             return RedirectResponse(f"/ops/{path}" if path else "/ops/", status_code=303)
-        principal = verify(signer, token_of(request))
-        if principal.scope:
-            return RedirectResponse(f"/ops/{principal.scope}", status_code=303)
+        principal = await verify(verifier, token_of(request))
+        home = home_scope(principal)
+        if home is None:
+            await authorize(verifier, request, "")  # says why this account may not open operator pages
+        if home:
+            return RedirectResponse(f"/ops/{home}", status_code=303)
         units = await asyncio.gather(*(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=c)) for c in cities or []))
         return page(request, "ops_index.html", cities=[u.org_unit for u in units], principal=principal)
 
@@ -231,7 +315,7 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
         path = clean_path(raw_path)
         if not path:
             return error_page(request, 404, "没有这个地区。", f"There is no org unit {raw_path!r}.")
-        operator = authorize(signer, request, path)
+        operator = await authorize(verifier, request, path)
         days = 30 if days >= 30 else 7
         view = await dashboard.load(b, path, operator.token, days=days)
         return page(request, "dashboard.html", d=view, operator=operator.principal, stages=dashboard.STAGES,
@@ -240,7 +324,7 @@ def create_app(make_backends: Callable[[], Backends], signer: TokenSigner, *, ci
     @app.get("/api/ops/{raw_path:path}")
     async def ops_json(request: Request, raw_path: str, days: int = 7) -> Response:
         path = clean_path(raw_path) or "-"
-        operator = authorize(signer, request, path)
+        operator = await authorize(verifier, request, path)
         view = await dashboard.load(b, path, operator.token, days=30 if days >= 30 else 7)
         return JSONResponse({
             "path": path, "headline": view.headline, "compound_count": view.compound_count,

@@ -1,11 +1,11 @@
 """One gRPC channel per service, shared by every page. Public pages call with the portal's own
-service token (the channel default); operator pages pass the operator's token on each call, so
-the services themselves decide what that operator may see."""
+token (the channel default): its client credentials at the issuer (`svc-portal`), whose one
+role, `portal`, the services accept only on the public reads those pages show. Operator pages
+pass the operator's token on each call, so the services themselves decide what that operator
+may see."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -14,32 +14,11 @@ from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_g
 from linli.notification.v1 import notification_pb2_grpc
 from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2_grpc
-from linli_runtime.auth import TokenSigner
-from linli_runtime.clients import make_channel
-
-
-class ServiceToken:
-    """The portal's service token: configured, or signed here and renewed well before expiry."""
-
-    TTL = 24 * 3600
-
-    def __init__(self, signer: TokenSigner, configured: str = "") -> None:
-        self.signer = signer
-        self.configured = configured
-        self._token = ""
-        self._renew_at = 0.0
-
-    def __call__(self) -> str:
-        if self.configured:
-            return self.configured
-        if time.monotonic() >= self._renew_at:
-            self._token = self.signer.issue_service_token("portal", ttl_seconds=self.TTL)
-            self._renew_at = time.monotonic() + self.TTL / 2
-        return self._token
+from linli_runtime.clients import TokenSource, make_channel
 
 
 class Backends:
-    def __init__(self, addresses: dict[str, str], service_token: Callable[[], str | None]) -> None:
+    def __init__(self, addresses: dict[str, str], service_token: TokenSource) -> None:
         self.channels: dict[str, grpc.aio.Channel] = {
             key: make_channel(address, token=service_token) for key, address in addresses.items()
         }

@@ -8,4 +8,6 @@ SERVICE = ServiceDescriptor(
     start_order=900,
     description="web portal: residents' compound pages and operators' dashboards (HTTP)",
     protocol="http",
+    # Its public pages read with a token of its own that carries only the read-only `portal` role.
+    client_role="portal",
 )

@@ -1,6 +1,7 @@
-"""Who may open operator pages: a bearer token (the `Authorization` header, or the HttpOnly
-cookie the sign-in page sets) of an operator role whose scope reaches the page's org unit.
-The portal checks this for a clear page; the services check the same token again on every call."""
+"""Who may open operator pages: a person whose access token (the HttpOnly session cookie the
+sign-in sets, or an `Authorization: Bearer` header for the JSON API) carries a grant of an
+operator role whose scope reaches the page's org unit. The portal checks this for a clear page;
+the services check the same token again on every call."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from linli_runtime.auth import Principal, PrincipalKind, Role, TokenSigner, path_within
+from linli_portal.signin import SESSION_COOKIE
+from linli_runtime.auth import Principal, PrincipalKind, Role, may_act_as
 from linli_runtime.errors import DomainError
+from linli_runtime.oidc import TokenVerifier
 
-COOKIE = "linli_operator_token"
-OPERATOR_ROLES = {Role.PLATFORM_ADMIN, Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER,
-                  Role.PARTY_COMMITTEE}
+OPERATOR_ROLES = (Role.PLATFORM_ADMIN, Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER,
+                  Role.PARTY_COMMITTEE)
 
 
 class SignInNeeded(Exception):
-    """No token, or one that is not valid (expired, wrong key): the caller must sign in."""
+    """No token, or one that is not valid (expired, another issuer's): the caller must sign in."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -40,29 +42,47 @@ class Operator:
 
 
 def token_of(request: Request) -> str:
+    """The request's access token: the Authorization header, else the session cookie (or the
+    token the session was just renewed with, see app.renew_session)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.cookies.get(COOKIE, "").strip()
+    renewed = getattr(request.state, "access_token", "")
+    return str(renewed or request.cookies.get(SESSION_COOKIE, "")).strip()
 
 
-def verify(signer: TokenSigner, token: str) -> Principal:
+async def verify(verifier: TokenVerifier, token: str) -> Principal:
     if not token:
         raise SignInNeeded("请先登录 Please sign in")
     try:
-        return signer.verify(token)
+        return await verifier.verify(token)
     except DomainError as exc:
         raise SignInNeeded(f"令牌无效或已过期 The token is not valid: {exc}") from exc
 
 
-def authorize(signer: TokenSigner, request: Request, path: str) -> Operator:
-    principal = verify(signer, token_of(request))
-    if principal.kind != PrincipalKind.OPERATOR or principal.role not in OPERATOR_ROLES:
-        raise OutOfScope(f"角色“{principal.role}”不能查看运营页面。",
-                         f"The role '{principal.role}' cannot open operator pages; "
-                         f"it needs one of {', '.join(sorted(OPERATOR_ROLES))}.")
-    if not path_within(path, principal.scope):
-        scope = principal.scope or "(whole platform)"
-        raise OutOfScope(f"您的令牌范围是 {scope}，不包括 {path}。",
-                         f"Your token's scope is {scope}, which does not include {path}.")
-    return Operator(token_of(request), principal)
+def operator_scopes(principal: Principal) -> list[str]:
+    """The scopes of the principal's operator grants, broadest first."""
+    wanted = {r.value for r in OPERATOR_ROLES}
+    return sorted({g.scope for g in principal.effective_grants if g.role in wanted}, key=lambda s: (s.count("/"), s))
+
+
+def home_scope(principal: Principal) -> str | None:
+    """Where an operator lands after signing in: their broadest operator scope ("" = the platform)."""
+    scopes = operator_scopes(principal)
+    return scopes[0] if scopes else None
+
+
+async def authorize(verifier: TokenVerifier, request: Request, path: str) -> Operator:
+    token = token_of(request)
+    principal = await verify(verifier, token)
+    scopes = operator_scopes(principal) if principal.kind == PrincipalKind.PERSON else []
+    if not scopes:
+        held = ", ".join(sorted({g.role for g in principal.effective_grants})) or "none"
+        raise OutOfScope(f"您的角色（{held}）不能查看运营页面。",
+                         f"Your roles ({held}) cannot open operator pages; "
+                         f"they need one of {', '.join(sorted(r.value for r in OPERATOR_ROLES))}.")
+    if may_act_as(principal, OPERATOR_ROLES, path, exact=True) is None:
+        reach = ", ".join(s or "(whole platform)" for s in scopes)
+        raise OutOfScope(f"您的授权范围是 {reach}，不包括 {path}。",
+                         f"Your grants reach {reach}, which does not include {path}.")
+    return Operator(token, principal)

@@ -1,46 +1,45 @@
-"""Authentication and scope.
+"""Authorisation: who the caller is, and what it may do where.
 
-Operators and services carry signed tokens (JWT, HS256, PyJWT). A token names its subject, its
-kind (operator or service), a role and an org scope: a path in the org tree such as
-`chengdu/jinjiang/chenglonglu/fengshu`. A caller may see and change only what lies at or below
-its scope; the empty scope is the whole platform (service tokens, the platform admin).
+Every caller carries an access token from the platform's one OIDC issuer (verified against its
+JWKS by `linli_runtime.oidc`; no service holds a signing key) or, for a POS terminal, the
+terminal's own credential. The token names an account (`sub`) and carries the account's
+*grants*: (role, scope) pairs, each given by someone with authority over that scope, where a
+scope is a path in the org tree such as `chengdu/jinjiang/chenglonglu/fengshu` and the empty
+scope is the whole platform. A grant reaches its scope and everything below it.
 
-Handlers call `require_scope(path)` (and `require_role(...)`) before touching anything; the
-authentication interceptor has already put the caller into a contextvar.
+Handlers ask `authorize(*roles, path=…)` ("may this caller act as one of these roles at this
+place?", answered with the grant that allows it). The older `require_scope(path)` and
+`require_role(...)` read a principal's single role and scope: a token with exactly one grant
+has it there too (see `linli_runtime.oidc`); with several, its legacy scope is `NO_SCOPE`,
+which reaches nothing, so code still using them refuses such callers rather than guessing.
 
-Tokens from the identity service's issuer (verified by `linli_runtime.oidc`) carry the
-account's *grants* instead of one role and scope: a list of (role, scope) pairs, each given by
-someone with authority over that scope. `Principal.grants` holds them and `authorize(roles,
-path)` answers "may this caller act as one of these roles at this place?" with the grant it
-used. Until the services switch over, the HS256 `TokenSigner` path stays: a principal from it
-has no grants, and its one role at its one scope counts as a single grant (`effective_grants`).
+Some roles are *restricted* (`RESTRICTED_ROLES`): a token carrying one is refused on every
+method except those that name the role with `@allows(role)` — the web portal's read-only
+`portal` role reaches only the public reads its pages show.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
-import jwt
-
-from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.context import current_principal
 from linli_runtime.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
+# The audience of every access token the platform's services accept.
 AUDIENCE = "linli"
-ALGORITHM = "HS256"
 
 
 class PrincipalKind(StrEnum):
-    OPERATOR = "operator"
-    SERVICE = "service"
-    TERMINAL = "terminal"
-    # A person's account at the identity service (operators, workers, residents, volunteers…):
-    # what it may do comes from its grants, not from its kind.
+    # A person's account at the issuer (operators, workers, residents, volunteers…): what it
+    # may do comes from its grants, not from its kind.
     PERSON = "person"
+    # A machine that signed in with its own client credentials (a platform service, the portal).
+    SERVICE = "service"
+    # A POS terminal, by its own credential (partner-redemption's POS API only).
+    TERMINAL = "terminal"
 
 
 class Role(StrEnum):
@@ -59,7 +58,18 @@ class Role(StrEnum):
     # Supervises a trust (the street office or its appointee): the second approval above a
     # compound's threshold, beside the owners' committee.
     TRUST_SUPERVISOR = "trust_supervisor"
+    # A platform service acting for itself (client credentials): passes role checks anywhere.
     SERVICE = "service"
+    # The web portal's public pages (client credentials of the portal): read-only, and only on
+    # the methods that name it (`@allows(Role.PORTAL)`). Never granted to a person.
+    PORTAL = "portal"
+
+
+# Roles a token may use only on methods that name them with `@allows` (see the module
+# docstring): everywhere else a caller holding one is PERMISSION_DENIED.
+RESTRICTED_ROLES: frozenset[str] = frozenset({Role.PORTAL.value})
+# Roles that come with a machine's client credentials, never from a grant to a person.
+MACHINE_ROLES: frozenset[str] = frozenset({Role.SERVICE.value, Role.PORTAL.value})
 
 
 # Role groups the services share. A service names its own narrower groups beside its API.
@@ -117,8 +127,8 @@ class Principal:
     scope: str
     token_id: str = ""
     claims: dict[str, object] = field(default_factory=dict, compare=False)
-    # The account's grants at the time its token was issued (identity-issued tokens); empty for
-    # HS256 tokens, whose `role` at `scope` is their one grant (see `effective_grants`).
+    # The account's grants at the time its token was issued; empty for principals made in code
+    # (a POS terminal), whose `role` at `scope` is their one grant (see `effective_grants`).
     grants: tuple[Grant, ...] = ()
 
     def can_reach(self, path: str) -> bool:
@@ -135,107 +145,6 @@ class Principal:
         if self.role and self.scope != NO_SCOPE:
             return (Grant(self.role, self.scope),)
         return ()
-
-
-class TokenSigner:
-    """Issues and verifies tokens with one shared secret (rotate by deploying a new secret;
-    tokens are short-lived)."""
-
-    def __init__(self, secret: str, issuer: str = "linli", *, cache_size: int = 4096,
-                 clock: Clock | None = None) -> None:
-        if len(secret) < 32:
-            raise ValueError("the token signing secret must be at least 32 characters long")
-        self._secret = secret
-        self._issuer = issuer
-        # A client sends the same token on every call; checking its signature and claims once
-        # and remembering the result until it expires saves that work on each later call.
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
-        self._cache_size = cache_size
-        self._clock = clock or SystemClock()
-
-    def issue(
-        self,
-        subject: str,
-        *,
-        role: str,
-        scope: str = "",
-        kind: PrincipalKind = PrincipalKind.OPERATOR,
-        ttl_seconds: int = 3600,
-        now: float | None = None,
-        extra: dict[str, object] | None = None,
-    ) -> str:
-        issued = int(now if now is not None else self._clock.now().timestamp())
-        claims: dict[str, object] = {
-            **(extra or {}),
-            "iss": self._issuer,
-            "aud": AUDIENCE,
-            "sub": subject,
-            "kind": str(kind),
-            "role": str(role),
-            "scope": normalize_path(scope),
-            "iat": issued,
-            "exp": issued + ttl_seconds,
-            "jti": uuid.uuid4().hex,
-        }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
-
-    def issue_service_token(self, service: str, ttl_seconds: int = 24 * 3600) -> str:
-        return self.issue(
-            service, role=Role.SERVICE, scope="", kind=PrincipalKind.SERVICE, ttl_seconds=ttl_seconds
-        )
-
-    def verify(self, token: str) -> Principal:
-        now = self._clock.now().timestamp()
-        cached = self._verified.get(token)
-        if cached is not None:
-            principal, expires = cached
-            if now < expires:
-                self._verified.move_to_end(token)
-                return principal
-            del self._verified[token]
-        principal = self._verify_uncached(token, now)
-        self._verified[token] = (principal, float(principal.claims["exp"]))  # type: ignore[arg-type]
-        if len(self._verified) > self._cache_size:
-            self._verified.popitem(last=False)
-        return principal
-
-    def _verify_uncached(self, token: str, now: float) -> Principal:
-        try:
-            # Expiry is checked against our clock below, so tests can move time.
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"], "verify_exp": False,
-                         "verify_iat": False},
-            )
-            if not isinstance(claims["exp"], int | float):
-                raise jwt.InvalidTokenError("exp is not a number")
-        except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(
-                f"the access token is not valid ({exc}); send 'authorization: Bearer <token>'",
-                reason="TOKEN_INVALID",
-            ) from exc
-        if claims["exp"] <= now:
-            raise Unauthenticated(
-                "the access token has expired; sign in again or issue a new token", reason="TOKEN_EXPIRED"
-            )
-        try:
-            kind = PrincipalKind(str(claims.get("kind", PrincipalKind.OPERATOR)))
-            scope = normalize_path(str(claims.get("scope", "")))
-        except (ValueError, InvalidArgument) as exc:
-            raise Unauthenticated("the access token carries a malformed kind or scope",
-                                  reason="TOKEN_INVALID") from exc
-        return Principal(
-            subject=str(claims["sub"]),
-            kind=kind,
-            role=str(claims.get("role", "")),
-            scope=scope,
-            token_id=str(claims.get("jti", "")),
-            claims=claims,
-        )
 
 
 def caller() -> Principal:
@@ -314,3 +223,41 @@ def authorize(*roles: str | Role, path: str, principal: Principal | None = None,
             metadata={"path": target, "roles": ",".join(sorted(map(str, roles)))},
         )
     return grant
+
+
+F = TypeVar("F", bound=Callable[..., object])
+ALLOWED_ATTRIBUTE = "__linli_allows__"
+
+
+def allows(*roles: str | Role) -> Callable[[F], F]:
+    """Mark a servicer method as open to restricted `roles` (see `RESTRICTED_ROLES`):
+
+        @allows(Role.PORTAL)
+        async def GetOrgUnit(self, request, context): ...
+
+    The method still checks scope and roles as usual; the mark only lifts the blanket refusal
+    the authentication interceptor gives restricted callers everywhere else."""
+
+    def mark(method: F) -> F:
+        setattr(method, ALLOWED_ATTRIBUTE, frozenset(str(r) for r in roles) | getattr(method, ALLOWED_ATTRIBUTE,
+                                                                                        frozenset()))
+        return method
+
+    return mark
+
+
+def allowed_roles(method: object) -> frozenset[str]:
+    """The restricted roles `method` names with `@allows` (none for an unmarked method)."""
+    found: object = getattr(method, ALLOWED_ATTRIBUTE, frozenset())
+    return found if isinstance(found, frozenset) else frozenset()
+
+
+def restricted_refusal(principal: Principal, allowed: frozenset[str], method: str) -> PermissionDenied | None:
+    """PERMISSION_DENIED when `principal` holds a restricted role that `method` does not allow."""
+    held = {g.role for g in principal.effective_grants} | ({principal.role} if principal.role else set())
+    refused = sorted((held & RESTRICTED_ROLES) - allowed)
+    if not refused:
+        return None
+    return PermissionDenied(
+        f"a {refused[0]} token may not call {method}: it reaches only the methods open to it",
+        reason="RESTRICTED_ROLE", metadata={"role": refused[0]})

@@ -1,10 +1,11 @@
-"""`linli`: the command line for operators and developers (typer + rich).
+"""`linli platform …`: running the platform on this machine (typer + rich).
 
-    linli token issue --role city_operator --scope chengdu/chongzhou
     linli platform run
     linli platform run-cluster
     linli platform backup DIR      (the embedded default, running or not)
     linli platform restore DIR     (into a fresh var/)
+    linli platform create-admin --phone +8613800000000 --name 张三
+    linli platform sms-codes
 """
 
 from __future__ import annotations
@@ -18,15 +19,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner, normalize_path
 from linli_runtime.errors import DomainError
-from linli_runtime.settings import ServiceSettings
 
 app = typer.Typer(help="Linli (邻里): trust-based property governance and volunteer points.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-token_app = typer.Typer(help="Access tokens for operators, services and scripts.", no_args_is_help=True)
 platform_app = typer.Typer(help="Run the platform on this machine.", no_args_is_help=True)
-app.add_typer(token_app, name="token")
 app.add_typer(platform_app, name="platform")
 err = Console(stderr=True)
 FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a second platform beside a running one); "
@@ -36,30 +33,6 @@ FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a secon
 def fail(message: str, code: int = 1) -> None:
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(code)
-
-
-@token_app.command("issue")
-def issue_token(
-    role: Annotated[Role, typer.Option(help="What the bearer may do.")] = Role.CITY_OPERATOR,
-    scope: Annotated[str, typer.Option(help="Org path the bearer may reach, e.g. chengdu/chongzhou; "
-                                       "empty for the whole platform.")] = "",
-    subject: Annotated[str, typer.Option(help="Who the token is for.")] = "local-operator",
-    kind: Annotated[PrincipalKind, typer.Option(help="operator or service.")] = PrincipalKind.OPERATOR,
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=30 * 24 * 3600)] = 12 * 3600,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of the bare token.")] = False,
-) -> None:
-    """Issue a signed token with the key in LINLI_JWT_SECRET (the development key by default)."""
-    settings = ServiceSettings()
-    try:
-        token = TokenSigner(settings.jwt_secret, settings.jwt_issuer).issue(
-            subject, role=role, scope=scope, kind=kind, ttl_seconds=ttl)
-    except (DomainError, ValueError) as exc:
-        fail(str(exc), 2)
-    if as_json:
-        print(json.dumps({"token": token, "subject": subject, "role": role.value, "scope": normalize_path(scope),
-                          "kind": kind.value, "expires_in": ttl}))
-    else:
-        print(token)
 
 
 @platform_app.command("run")
@@ -151,3 +124,70 @@ def platform_services(as_json: Annotated[bool, typer.Option("--json")] = False) 
         return
     for s in services:
         print(f"{s.name:20} 127.0.0.1:{s.default_port:<6} {s.addr_env}")
+
+
+@platform_app.command("create-admin")
+def platform_create_admin(
+    phone: Annotated[str, typer.Option(help="The admin's mobile number, e.g. +8613800000000 (they sign in with it).")],
+    name: Annotated[str, typer.Option(help="The admin's name as others see it.")],
+    var_dir: Annotated[Path, typer.Option(help="The data folder of `make run` (its identity.db).")] = Path("var"),
+    database_url: Annotated[str | None, typer.Option(
+        envvar="DATABASE_URL", help="The identity service's database (default: <var-dir>/identity.db).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The first platform admin of a fresh installation — refused once one exists (then admins
+    grant admins). No password: the admin signs in at the issuer with the phone and an SMS code."""
+    import asyncio
+
+    # The identity service's own bootstrap (linli_identity.bootstrap), run against its database.
+    from linli_identity.bootstrap import create_first_admin
+    from linli_identity.names import account_name
+
+    from linli_runtime.db import Database
+
+    url = database_url or f"sqlite+aiosqlite:///{(var_dir / 'identity.db').resolve()}"
+
+    async def create() -> str:
+        db = Database(url)
+        try:
+            return await create_first_admin(db, phone, name)
+        finally:
+            await db.dispose()
+
+    try:
+        account_id = asyncio.run(create())
+    except DomainError as exc:
+        fail(exc.message, 2 if exc.code.name == "INVALID_ARGUMENT" else 1)
+    if as_json:
+        print(json.dumps({"account": account_name(account_id), "name": name, "role": "platform_admin"},
+                         ensure_ascii=False))
+        return
+    print(f"{account_name(account_id)} ({name}) is the platform admin. Sign in with {phone} and the SMS code: "
+          "`linli login` (the CLI) or the web portal's sign-in.")
+
+
+@platform_app.command("sms-codes")
+def platform_sms_codes(
+    phone: Annotated[str | None, typer.Option(help="Only codes sent to this number.")] = None,
+    last: Annotated[int, typer.Option(help="How many of the latest codes to show.", min=1)] = 5,
+    var_dir: Annotated[Path, typer.Option(help="The data folder of `make run`.")] = Path("var"),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The sign-in codes the development SMS gateway "sent" under `make run` (it writes them to
+    <var-dir>/identity-sms/codes.jsonl instead of sending them)."""
+    path = Path(os.environ.get("LINLI_SMS_DEV_DIR") or var_dir / "identity-sms") / "codes.jsonl"
+    if not path.exists():
+        fail(f"no codes yet: {path} does not exist (is `make run` running, and did you ask for a code?)")
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    wanted = "".join(c for c in phone if c.isdigit()) if phone else ""
+    if wanted:
+        entries = [e for e in entries if str(e.get("phone", "")).lstrip("+").endswith(wanted.removeprefix("86"))]
+    entries = entries[-last:]
+    if as_json:
+        print(json.dumps(entries, ensure_ascii=False))
+        return
+    if not entries:
+        fail(f"no codes{' for ' + phone if phone else ''} in {path}")
+    for entry in entries:
+        print(f"{entry.get('sent_at', ''):25} {entry.get('phone', ''):16} {entry.get('code', '')}")
+    print(f"(from {path})")

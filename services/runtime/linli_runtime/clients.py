@@ -1,15 +1,18 @@
 """Client channels to other services (and for tests and tools).
 
 One long-lived channel per downstream service. Every call gets a deadline (the caller's, or a
-default), the caller's credentials, and the current request id; UNAVAILABLE (and only that)
+default), the caller's credentials (a fixed token, or a source asked on every call — a
+service's own `service_token.ClientCredentials`, renewed before it expires), and the current
+request id; UNAVAILABLE (and only that)
 is retried by gRPC's own retry policy, so a retry never repeats a call that may have done
 something — non-idempotent writes carry a request id besides.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -40,6 +43,11 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# Where a channel's bearer token comes from: asked on every call (so a renewed token is used at
+# once); may be a coroutine function, like `ClientCredentials`.
+TokenSource = Callable[[], "str | Awaitable[str | None] | None"]
+
+
 def target_for(addresses: str) -> str:
     """`host:port` stays as is; a comma-separated list of replicas becomes one `ipv4:` target
     that round_robin balances across."""
@@ -53,11 +61,11 @@ class _CallDefaults(
     grpc.aio.UnaryUnaryClientInterceptor,
     grpc.aio.UnaryStreamClientInterceptor,
 ):
-    def __init__(self, token: Callable[[], str | None], default_timeout: float) -> None:
+    def __init__(self, token: TokenSource, default_timeout: float) -> None:
         self.token = token
         self.default_timeout = default_timeout
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    async def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         keys = {k for k, _ in metadata}
         if "x-request-id" not in keys:
@@ -65,8 +73,12 @@ class _CallDefaults(
         traceparent = traceparent_var.get()
         if traceparent and "traceparent" not in keys:
             metadata.add("traceparent", traceparent)
-        token = self.token()
-        if token and "authorization" not in keys:
+        token: Any = None
+        if "authorization" not in keys:
+            token = self.token()
+            if inspect.isawaitable(token):
+                token = await token
+        if token:
             metadata.add("authorization", f"Bearer {token}")
         return grpc.aio.ClientCallDetails(
             method=details.method,
@@ -77,20 +89,21 @@ class _CallDefaults(
         )
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        return await continuation(await self._details(client_call_details), request)
 
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        return await continuation(await self._details(client_call_details), request)
 
 
 def make_channel(
     addresses: str,
     *,
-    token: str | Callable[[], str | None] | None = None,
+    token: str | TokenSource | None = None,
     default_timeout: float = 5.0,
 ) -> grpc.aio.Channel:
-    """A channel to `addresses` (`host:port` or a comma-separated list of replicas)."""
-    token_fn: Callable[[], str | None] = token if callable(token) else (lambda: token)  # type: ignore[assignment,return-value]
+    """A channel to `addresses` (`host:port` or a comma-separated list of replicas), calling
+    with `token` (a fixed bearer token or a `TokenSource`)."""
+    token_fn: TokenSource = token if callable(token) else (lambda: token)
     return grpc.aio.insecure_channel(
         target_for(addresses),
         options=CHANNEL_OPTIONS,

@@ -34,14 +34,17 @@ from linli_runtime.events.streams import DAY, STREAMS, StreamLimits, StreamSpec,
 from linli_runtime.nats_access import ServiceAccess
 from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.platform import (
+    IssuerWiring,
     RunningService,
     claim_port,
     console,
+    issuer_of,
     launch,
     port_is_free,
     service_env,
     stop_services,
     supervise,
+    wait_http_ready,
     wait_until_serving,
 )
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
@@ -143,6 +146,8 @@ class LocalCluster:
         # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
         self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
         self.services: list[Replica] = []
+        self.issuer: IssuerWiring | None = None
+        self.issuer_ports: dict[int, int] = {}  # replica index → the issuer's HTTP port on it
 
     @property
     def nats_url(self) -> str:
@@ -165,6 +170,15 @@ class LocalCluster:
                 port = (claim_port(label, d.default_port + k * REPLICA_PORT_STRIDE)
                         if self.fixed_ports and d.default_port else free_port())
                 self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k))
+        issuer = issuer_of(self.descriptors)
+        if issuer is not None:
+            # Every replica of the issuer serves HTTP on a port of its own; all of them sign with
+            # replica 0's URL as `iss`, which the services trust (a load balancer in production).
+            stride = REPLICA_PORT_STRIDE
+            self.issuer_ports = {k: claim_port(f"{issuer.name}#{k} (issuer)", issuer.http_port + k * stride)
+                                 if self.fixed_ports and issuer.http_port else free_port()
+                                 for k in range(self.replica_count)}
+            self.issuer = IssuerWiring.for_platform(self.var_dir, self.issuer_ports[0], self.services)
         with console.status(f"starting a {len(self.nats)}-node NATS JetStream cluster…"):
             config = self.security.prepare().server_config(cluster=True)
             for node in self.nats:
@@ -178,9 +192,11 @@ class LocalCluster:
         extra = {"LINLI_STREAM_REPLICAS": str(self.stream_replicas), **self.extra_env}
         for replica in self.services:
             d = replica.descriptor
+            wiring = self.issuer.env(d, self.issuer_ports.get(replica.index)) if self.issuer is not None else {}
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
                                       database_url=self.postgres.database_url(d.db_name) if d.owns_database else None,
-                                      demo_data=self.demo_data, extra={**self.security.env_for(d), **extra})
+                                      demo_data=self.demo_data,
+                                      extra={**self.security.env_for(d), **wiring, **extra})
         # Replica 0 of every service first, then the second ones: the first replica migrates the
         # database and seeds demo data, the others find it done. Within a wave, services with the
         # same start_order start together (the org tree's owner before its consumers).
@@ -193,7 +209,15 @@ class LocalCluster:
                 launch(replica, replica.env)
             with console.status(f"starting {', '.join(r.label for r in wave)}…"):
                 for replica in wave:
-                    wait_until_serving(replica)
+                    self.wait_ready(replica)
+
+    def wait_ready(self, replica: Replica, timeout: float = 60) -> None:
+        """SERVING, and for the issuer its HTTP side answering too."""
+        wait_until_serving(replica, timeout)
+        if replica.descriptor.issuer and replica.proc is not None:
+            port = self.issuer_ports.get(replica.index)
+            if port and not wait_http_ready(f"127.0.0.1:{port}", 30, replica.proc):
+                raise RuntimeError(f"{replica.label}'s issuer did not answer on port {port}; see {replica.log_path}")
 
     # -- faults, for tests and demonstrations ---------------------------------------------------
 
@@ -214,7 +238,7 @@ class LocalCluster:
 
     def restart_replica(self, replica: Replica, timeout: float = 60) -> None:
         launch(replica, replica.env)
-        wait_until_serving(replica, timeout)
+        self.wait_ready(replica, timeout)
 
     # -- supervision ----------------------------------------------------------------------------
 
@@ -230,6 +254,8 @@ class LocalCluster:
         for d in self.descriptors:
             table.add_row(f"{d.name} ×{self.replica_count}", self.addresses()[d.addr_env],
                           "\n".join(str(r.log_path) for r in self.replicas_of(d.name)))
+        if self.issuer is not None:
+            table.add_row("token issuer (OIDC)", self.issuer.url, f"client secrets: {self.issuer.secrets_dir}")
         table.add_row("streams", f"{len(self.streams)} × {self.stream_replicas} replicas",
                       ", ".join(s.name for s in self.streams))
         return table

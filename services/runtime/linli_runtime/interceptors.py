@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import grpc
 from sqlalchemy.exc import OperationalError
 
-from linli_runtime.auth import Principal, TokenSigner
+from linli_runtime.auth import Principal, restricted_refusal
 from linli_runtime.context import new_request_id, principal_var, request_id_var, traceparent_var
 from linli_runtime.error_status import rich_status
 from linli_runtime.errors import DomainError, Unauthenticated, Unavailable
@@ -217,29 +217,18 @@ class Authenticator(Protocol):
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None: ...
 
 
-class BearerTokenAuthenticator:
-    def __init__(self, signer: TokenSigner) -> None:
-        self.signer = signer
-
-    async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None:
-        header = metadata.get("authorization")
-        if header is None:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("the authorization header must read 'Bearer <token>'",
-                                  reason="TOKEN_INVALID")
-        return self.signer.verify(token.strip())
-
-
 class AuthenticationInterceptor(_ScopeInterceptor):
     """Every non-public method needs a principal; scope and role checks are the handler's
-    (see `linli_runtime.auth.require_scope`)."""
+    (see `linli_runtime.auth.authorize`). A principal holding a restricted role is refused here
+    on every method that does not open itself to that role (`allowed`: full method name →
+    roles, from `linli_runtime.auth.allows`)."""
 
     applies_to_public_methods = False
 
-    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+    def __init__(self, authenticators: Sequence[Authenticator],
+                 allowed: Mapping[str, frozenset[str]] | None = None) -> None:
         self.authenticators = list(authenticators)
+        self.allowed = allowed if allowed is not None else {}
 
     @asynccontextmanager
     async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -251,10 +240,13 @@ class AuthenticationInterceptor(_ScopeInterceptor):
                 break
         if principal is None:
             raise Unauthenticated(
-                f"{method} needs credentials: send 'authorization: Bearer <token>' "
-                "(issue one locally with `linli token issue`)",
+                f"{method} needs credentials: send 'authorization: Bearer <token>' with an access token "
+                "from the platform's issuer (sign in with `linli login`)",
                 reason="CREDENTIALS_MISSING",
             )
+        refusal = restricted_refusal(principal, self.allowed.get(method, frozenset()), method)
+        if refusal is not None:
+            raise refusal
         token = principal_var.set(principal)
         try:
             yield

@@ -49,6 +49,7 @@ from joserfc.jwk import KeySet
 from linli_runtime.auth import AUDIENCE, NO_SCOPE, Grant, Principal, PrincipalKind, normalize_path
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.errors import InvalidArgument, Unauthenticated, Unavailable
+from linli_runtime.settings import IssuerSettings
 
 log = logging.getLogger("linli.oidc")
 
@@ -57,6 +58,15 @@ log = logging.getLogger("linli.oidc")
 ALGORITHMS: tuple[str, ...] = ("EdDSA", "RS256")
 JWKS_PATH = "/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+def reached_at(url: str, public: str, internal: str) -> str:
+    """`url` (an endpoint the issuer's discovery names under its public URL) as this process
+    reaches it: under `internal` when one is set (LINLI_ISSUER_INTERNAL_URL), else unchanged."""
+    public, internal = public.rstrip("/"), internal.rstrip("/")
+    if internal and public and (url == public or url.startswith(public + "/")):
+        return internal + url[len(public):]
+    return url
 
 
 @contextmanager
@@ -130,11 +140,15 @@ class RemoteJwks:
         timeout: float = 5.0,
         ca_file: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        public_url: str = "",
+        internal_url: str = "",
     ) -> None:
         if not jwks_url and not discovery_url:
             raise ValueError("RemoteJwks needs a JWKS URL or the issuer's discovery URL")
         self.jwks_url = jwks_url
         self.discovery_url = discovery_url
+        # The issuer's public URL and where this process reaches it (see `reached_at`).
+        self.public_url, self.internal_url = public_url, internal_url
         self.clock = clock or SystemClock()
         self.min_refresh_seconds = min_refresh_seconds
         self.max_age_seconds = max_age_seconds
@@ -147,10 +161,11 @@ class RemoteJwks:
         self.fetches = 0  # how many times the JWKS was fetched (tests watch the rate limit)
 
     @classmethod
-    def from_issuer(cls, issuer: str, **kwargs: Any) -> RemoteJwks:
+    def from_issuer(cls, issuer: str, *, internal_url: str = "", **kwargs: Any) -> RemoteJwks:
         """Keys found through the issuer's OIDC discovery document (`jwks_uri`), as any OIDC
-        provider publishes them."""
-        return cls(discovery_url=issuer.rstrip("/") + DISCOVERY_PATH, **kwargs)
+        provider publishes them; fetched at `internal_url` when the public one is not reachable."""
+        base = (internal_url or issuer).rstrip("/")
+        return cls(discovery_url=base + DISCOVERY_PATH, public_url=issuer, internal_url=internal_url, **kwargs)
 
     def _age(self) -> float | None:
         if self._fetched_at is None:
@@ -189,7 +204,7 @@ class RemoteJwks:
                     found = (await client.get(self.discovery_url)).raise_for_status().json().get("jwks_uri")
                     if not isinstance(found, str) or not found:
                         raise ValueError(f"{self.discovery_url} names no jwks_uri")
-                    self.jwks_url = found
+                    self.jwks_url = reached_at(found, self.public_url, self.internal_url)
                 document = (await client.get(self.jwks_url)).raise_for_status().json()
             self._keys = _key_set(document)
         except (httpx.HTTPError, ValueError, JoseError) as exc:
@@ -201,20 +216,39 @@ def _principal_kind(value: object) -> PrincipalKind:
     return PrincipalKind.SERVICE if value == "service" else PrincipalKind.PERSON
 
 
+def claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """The value at a claim name or a dotted path into nested claims (`realm_access.grants`);
+    None when absent. A claim whose own name contains dots is found by that name first."""
+    if path in claims:
+        return claims[path]
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _grant(item: object) -> Grant:
+    if isinstance(item, str):
+        # "role@scope" (a multivalued attribute in another provider); "role" alone: the whole platform.
+        role, _, scope = item.partition("@")
+        item = {"role": role.strip(), "scope": scope.strip()}
+    if not (isinstance(item, dict) and isinstance(item.get("role"), str) and isinstance(item.get("scope"), str)
+            and item["role"]):
+        raise ValueError("each grant must be an object with a role and a scope, or a 'role@scope' string")
+    try:
+        return Grant(item["role"], normalize_path(item["scope"]))
+    except InvalidArgument as exc:
+        raise ValueError(f"grant scope {item['scope']!r} is not an org path") from exc
+
+
 def _grants(value: object) -> tuple[Grant, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise ValueError("the grants claim must be a list")
-    grants = []
-    for item in value:
-        if not (isinstance(item, dict) and isinstance(item.get("role"), str) and isinstance(item.get("scope"), str)):
-            raise ValueError("each grant must be an object with a role and a scope")
-        try:
-            grants.append(Grant(item["role"], normalize_path(item["scope"])))
-        except InvalidArgument as exc:
-            raise ValueError(f"grant scope {item['scope']!r} is not an org path") from exc
-    return tuple(grants)
+    return tuple(_grant(item) for item in value)
 
 
 class TokenVerifier:
@@ -230,7 +264,7 @@ class TokenVerifier:
         audience: str = AUDIENCE,
         clock: Clock | None = None,
         algorithms: tuple[str, ...] = ALGORITHMS,
-        grants_claim: str = "grants",
+        grants_claim: str = "grants",  # a claim name or a dotted path (see `claim_at`)
         cache_size: int = 4096,
         issued_at_skew_seconds: int = 60,
     ) -> None:
@@ -293,7 +327,7 @@ class TokenVerifier:
             if issued_at > now + self.issued_at_skew_seconds:
                 raise ValueError("the token was issued in the future")
             registry.validate({k: v for k, v in claims.items() if k != "iat"})
-            grants = _grants(claims.get(self.grants_claim))
+            grants = _grants(claim_at(claims, self.grants_claim))
         except ExpiredTokenError as exc:
             raise Unauthenticated("the access token has expired; refresh it or sign in again",
                                   reason="TOKEN_EXPIRED") from exc
@@ -329,3 +363,24 @@ class OidcAuthenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the authorization header must read 'Bearer <token>'", reason="TOKEN_INVALID")
         return await self.verifier.verify(token.strip())
+
+
+def issuer_keys(settings: IssuerSettings, *, clock: Clock | None = None) -> KeySource:
+    """The issuer's public keys as the settings name them: LINLI_JWKS_URL, else the JWKS its
+    discovery document names (none when no issuer is set: every token is then refused, and a
+    ServiceApp refuses to start)."""
+    ca_file = settings.issuer_ca_file or None
+    if settings.jwks_url:
+        return RemoteJwks(settings.jwks_url, ca_file=ca_file, clock=clock)
+    if settings.issuer_url:
+        return RemoteJwks.from_issuer(settings.issuer_url, internal_url=settings.issuer_internal_url, ca_file=ca_file,
+                                      clock=clock)
+    return StaticJwks({"keys": []})
+
+
+def verifier_from_settings(settings: IssuerSettings, *, clock: Clock | None = None) -> TokenVerifier:
+    """The verifier a service (or the portal) uses: issuer, audience, keys and the grants claim
+    from its settings. Token lifetimes are judged on real time (`clock` for tests of expiry),
+    even when a test drives the service's domain clock."""
+    return TokenVerifier(issuer=settings.issuer_url, keys=issuer_keys(settings, clock=clock),
+                         audience=settings.token_audience, grants_claim=settings.grants_claim, clock=clock)

@@ -130,6 +130,56 @@ def service_env(service: RunningService, *, addresses: dict[str, str], database_
     }
 
 
+@dataclass(frozen=True)
+class IssuerWiring:
+    """How a local platform is wired to its token issuer (the service whose descriptor says
+    `issuer`, identity): the issuer's URL, and where the OAuth clients' secrets and the
+    development SMS gateway's codes live. `env(descriptor)` is what each process gets on top of
+    `service_env`: the issuer its provisioning settings; every other service the issuer's URL,
+    its own client id and the path of its own secret file (0600, written by the issuer's
+    provisioning) — and no key of any kind."""
+
+    url: str
+    http_port: int
+    secrets_dir: Path
+    sms_dir: Path
+    portal_redirect_uris: tuple[str, ...] = ()
+
+    @classmethod
+    def for_platform(cls, var_dir: Path, http_port: int, services: Sequence[RunningService]) -> IssuerWiring:
+        redirects = tuple(f"http://{s.address}/auth/callback" for s in services
+                          if s.descriptor.client_role == "portal")
+        return cls(url=f"http://127.0.0.1:{http_port}", http_port=http_port,
+                   secrets_dir=var_dir / "identity-clients", sms_dir=var_dir / "identity-sms",
+                   portal_redirect_uris=redirects)
+
+    def secret_file(self, descriptor: ServiceDescriptor) -> Path:
+        return self.secrets_dir / f"{descriptor.client_id}.secret"
+
+    def env(self, descriptor: ServiceDescriptor, http_port: int | None = None) -> dict[str, str]:
+        if descriptor.issuer:
+            return {"LINLI_HTTP_PORT": str(http_port or self.http_port), "LINLI_ISSUER_URL": self.url,
+                    "LINLI_CLIENT_SECRETS_DIR": str(self.secrets_dir), "LINLI_SMS_DEV_DIR": str(self.sms_dir),
+                    "LINLI_PORTAL_REDIRECT_URIS": ",".join(self.portal_redirect_uris),
+                    "LINLI_PROVISION_CLIENTS": "true"}
+        return {"LINLI_ISSUER_URL": self.url, "LINLI_CLIENT_ID": descriptor.client_id,
+                "LINLI_CLIENT_SECRET_FILE": str(self.secret_file(descriptor))}
+
+    def sign_in_help(self) -> str:
+        """What the startup summary tells people about signing in."""
+        login = ".venv/bin/linli login" + ("" if self.url == "http://127.0.0.1:8090" else f" --issuer {self.url}")
+        return (f"Token issuer (OIDC): [bold]{self.url}[/]  — sign-in pages, discovery, JWKS\n"
+                f"Sign in:  [bold]{login}[/]"
+                "   (demo people: README \"Accounts and sign-in\"; e.g. +8613800000001, the Chengdu city operator)\n"
+                f"SMS codes (the development gateway, nothing is sent): [bold].venv/bin/linli platform sms-codes[/]"
+                f"  or {self.sms_dir / 'codes.jsonl'}\n"
+                "A fresh install without demo data: [bold].venv/bin/linli platform create-admin --phone … --name …[/]")
+
+
+def issuer_of(descriptors: Sequence[ServiceDescriptor]) -> ServiceDescriptor | None:
+    return next((d for d in descriptors if d.issuer), None)
+
+
 def launch(service: RunningService, env: dict[str, str]) -> None:
     """Start `python -m <module>` for `service`, its output appended to its log file."""
     if service.log_file is not None:
@@ -138,6 +188,14 @@ def launch(service: RunningService, env: dict[str, str]) -> None:
     service.log_file = log_file
     service.proc = subprocess.Popen([sys.executable, "-m", service.descriptor.module], env=env,
                                     stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_issuer_ready(service: RunningService, wiring: IssuerWiring, timeout: float = 30) -> None:
+    """The issuer's HTTP side (discovery, JWKS, tokens) answers: it starts just after gRPC."""
+    assert service.proc is not None
+    if not wait_http_ready(wiring.url.removeprefix("http://"), timeout, service.proc):
+        raise RuntimeError(f"{service.descriptor.name}'s issuer did not answer at {wiring.url}/healthz; "
+                           f"see {service.log_path}")
 
 
 def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
@@ -189,8 +247,11 @@ class LocalPlatform:
 
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
-                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False) -> None:
+                 services: list[ServiceDescriptor] | None = None, default_ports: bool = False,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.var_dir = var_dir.resolve()
+        self.extra_env = extra_env or {}
+        self.issuer: IssuerWiring | None = None
         self.default_ports = default_ports
         self.demo_data = demo_data
         self.database_url_base = database_url_base
@@ -216,17 +277,25 @@ class LocalPlatform:
         for d in self.descriptors:
             port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
             self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
+        issuer = issuer_of(self.descriptors)
+        if issuer is not None:
+            http_port = claim_port(f"{issuer.name} (issuer)", issuer.http_port) \
+                if self.default_ports and issuer.http_port else free_port()
+            self.issuer = IssuerWiring.for_platform(self.var_dir, http_port, self.services)
         with console.status("starting nats-server (JetStream)…"):
             self.nats.config = self.security.prepare().server_config(cluster=False)
             self.nats.start()
         addresses = self.addresses()
         for service in self.services:
+            wiring = self.issuer.env(service.descriptor) if self.issuer is not None else {}
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
                               nats_url=self.nats.url, demo_data=self.demo_data,
-                              extra=self.security.env_for(service.descriptor))
+                              extra={**self.security.env_for(service.descriptor), **wiring, **self.extra_env})
             launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
                 wait_until_serving(service)
+                if service.descriptor.issuer and self.issuer is not None:
+                    wait_issuer_ready(service, self.issuer)
 
     def addresses(self) -> dict[str, str]:
         """`<SERVICE>_SERVICE_ADDR` → address: what every service and client is started with
@@ -241,6 +310,8 @@ class LocalPlatform:
         table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.log_file.relative_to(self.var_dir)))
         for s in self.services:
             address = f"http://{s.address}/" if s.descriptor.protocol == "http" else s.address
+            if s.descriptor.issuer and self.issuer is not None:
+                address += f"\nissuer {self.issuer.url}"
             table.add_row(s.descriptor.name, address, str(s.log_path.relative_to(self.var_dir)))
         return table
 
@@ -259,6 +330,7 @@ class Supervised(Protocol):
     """What `supervise` runs: LocalPlatform here, LocalCluster in linli_runtime.cluster."""
 
     var_dir: Path
+    issuer: IssuerWiring | None
 
     @property
     def services(self) -> Sequence[RunningService]: ...
@@ -293,9 +365,10 @@ def supervise(platform: Supervised) -> int:
         console.print(platform.summary())
         if not platform.services:
             console.print("[yellow]No services are installed yet[/]: only the infrastructure is running.")
+        if platform.issuer is not None:
+            console.print(platform.issuer.sign_in_help())
         console.print(
-            "Try it:  [bold]TOKEN=$(.venv/bin/linli token issue --role city_operator --scope chengdu)[/]\n"
-            "         [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
+            "Try it:  [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
             f"Logs are JSON lines under {platform.var_dir / 'logs'}. Press Ctrl-C to stop everything."
         )
         # The command's own main thread watching its children (no event loop runs here): a plain

@@ -18,6 +18,11 @@ from importlib.metadata import entry_points
 GROUP = "linli.services"
 
 
+def service_client_id(service: str) -> str:
+    """The OAuth client the issuer provisions for platform service `service` (client credentials)."""
+    return f"svc-{service}"
+
+
 @dataclass(frozen=True)
 class ServiceDescriptor:
     name: str  # e.g. "volunteer-points"
@@ -30,6 +35,20 @@ class ServiceDescriptor:
     # "grpc": a ServiceApp, ready when grpc.health.v1 says SERVING (the platform's services);
     # "http": an HTTP gateway (the web portal), ready when GET /healthz answers 200.
     protocol: str = "grpc"
+    # The role the token of its client credentials at the issuer carries (`svc-<name>`): `service`
+    # for a platform service, `portal` for the web portal's read-only public pages.
+    client_role: str = "service"
+    # This is the platform's token issuer (identity): it starts first, holds the signing keys
+    # and provisions every other service's client; the others trust it (LINLI_ISSUER_URL).
+    issuer: bool = False
+    # A documented HTTP port served beside the gRPC one (the issuer's sign-in pages and OIDC
+    # endpoints); 0: none.
+    http_port: int = 0
+
+    @property
+    def client_id(self) -> str:
+        """Its OAuth client at the issuer (client credentials, one per service)."""
+        return service_client_id(self.name)
 
     @property
     def addr_env(self) -> str:

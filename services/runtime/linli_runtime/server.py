@@ -8,9 +8,15 @@
     app.main()          # runs until SIGTERM / SIGINT
 
 Start-up: migrations, NATS (in the background: serving does not wait for it), outbox relay,
-consumers, gRPC server with health (SERVING) and reflection. Shutdown on SIGTERM/SIGINT:
-health NOT_SERVING, stop taking calls and drain in-flight ones (grace period), stop
-consumers, flush the outbox relay, close NATS and the database.
+consumers, gRPC server with health (SERVING) and reflection.
+
+Callers are authenticated with access tokens from the issuer at `LINLI_ISSUER_URL`, checked
+against its JWKS (`app.verifier`; the service holds no signing key). A service that calls
+another uses `app.credentials()` as its channel's token: its own client credentials at the
+issuer. Tests in one process give both from a test issuer instead (`app.use_issuer`).
+
+Shutdown on SIGTERM/SIGINT: health NOT_SERVING, stop taking calls and drain in-flight ones
+(grace period), stop consumers, flush the outbox relay, close NATS and the database.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from linli_runtime.auth import TokenSigner
+from linli_runtime.auth import allowed_roles
+from linli_runtime.clients import TokenSource
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
@@ -38,7 +45,6 @@ from linli_runtime.gauges import RuntimeGauges
 from linli_runtime.interceptors import (
     AuthenticationInterceptor,
     Authenticator,
-    BearerTokenAuthenticator,
     ErrorMappingInterceptor,
     ObservabilityInterceptor,
     RequestIdInterceptor,
@@ -46,8 +52,10 @@ from linli_runtime.interceptors import (
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
+from linli_runtime.oidc import KeySource, OidcAuthenticator, TokenVerifier, verifier_from_settings
 from linli_runtime.processes import port_holder
-from linli_runtime.settings import DEV_JWT_SECRET, ServiceSettings
+from linli_runtime.service_token import ClientCredentials
+from linli_runtime.settings import ServiceSettings
 
 log = logging.getLogger("linli.server")
 
@@ -73,11 +81,14 @@ class ServiceApp:
         streams: Iterable[StreamSpec] = (),
         clock: Clock | None = None,
         authenticators: Sequence[Authenticator] = (),
+        verifier: TokenVerifier | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.signer = TokenSigner(settings.jwt_secret, settings.jwt_issuer)
+        # Token lifetimes are judged on real time even when a test drives the domain's clock.
+        self.verifier = verifier or verifier_from_settings(settings)
+        self._credentials: TokenSource | None = None
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
                            statement_cache_size=settings.database_statement_cache_size)
         self.bus = EventBus.from_settings(settings, name=name, streams=streams)
@@ -90,7 +101,7 @@ class ServiceApp:
         self.health = HealthServicer()
         self.port: int | None = None
         self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]] = []
-        self._authenticators = [*authenticators, BearerTokenAuthenticator(self.signer)]
+        self._authenticators = [*authenticators, OidcAuthenticator(self.verifier)]
         self._server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
         self._on_start: list[Callable[[ServiceApp], Any]] = []
@@ -107,6 +118,21 @@ class ServiceApp:
         self.consumers.append(consumer)
         return consumer
 
+    def use_issuer(self, issuer: str, keys: KeySource, credentials: TokenSource | None = None) -> None:
+        """Trust `issuer` with `keys` given in-process, and call other services with
+        `credentials`, instead of what the settings name (tests: a test issuer's StaticJwks)."""
+        self.verifier.issuer = issuer
+        self.verifier.keys = keys
+        if credentials is not None:
+            self._credentials = credentials
+
+    def credentials(self) -> TokenSource:
+        """This service's own token source, for channels to the services it calls: its client
+        credentials at the issuer (LINLI_CLIENT_ID, LINLI_CLIENT_SECRET_FILE)."""
+        if self._credentials is None:
+            self._credentials = ClientCredentials.from_settings(self.settings)
+        return self._credentials
+
     def on_start(self, hook: Callable[[ServiceApp], Any]) -> None:
         """Run `hook(app)` after migrations, before serving (e.g. loading demo data)."""
         self._on_start.append(hook)
@@ -120,8 +146,9 @@ class ServiceApp:
 
     async def start(self) -> int:
         """Migrate, connect, serve. Returns the bound port."""
-        if self.settings.jwt_secret == DEV_JWT_SECRET:
-            log.warning("using the development token signing key; set LINLI_JWT_SECRET in production")
+        if not self.verifier.issuer:
+            raise RuntimeError(f"{self.name} trusts no token issuer: set LINLI_ISSUER_URL (under `make run`: "
+                               "http://127.0.0.1:8090, the identity service)")
         await upgrade(self.db, *self.migrations)
         for hook in self._on_start:
             result = hook(self)
@@ -139,7 +166,7 @@ class ServiceApp:
                 RequestIdInterceptor(),
                 ObservabilityInterceptor(self.name),
                 ErrorMappingInterceptor(self.name),
-                AuthenticationInterceptor(self._authenticators),
+                AuthenticationInterceptor(self._authenticators, self.restricted_access()),
             ],
             options=SERVER_OPTIONS,
         )
@@ -167,6 +194,16 @@ class ServiceApp:
         serve_metrics(self.settings.metrics_port, self.settings.host)
         log.info("serving", extra={"service": self.name, "address": f"{self.settings.host}:{self.port}"})
         return self.port
+
+    def restricted_access(self) -> dict[str, frozenset[str]]:
+        """Full method name → the restricted roles its servicer method opens it to (`@allows`)."""
+        opened: dict[str, frozenset[str]] = {}
+        for _, servicer, full_name in self._services:
+            for attribute in dir(type(servicer)):
+                roles = allowed_roles(getattr(type(servicer), attribute, None))
+                if roles:
+                    opened[f"/{full_name}/{attribute}"] = roles
+        return opened
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: see the module docstring for the order."""

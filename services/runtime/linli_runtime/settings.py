@@ -3,6 +3,10 @@
 Every service reads the same base settings; a service adds its own by subclassing
 `ServiceSettings`. Names follow the deployment convention: `PORT`, `DATABASE_URL`, `NATS_URL`,
 `<NAME>_SERVICE_ADDR` for downstream services, and `LINLI_*` for the rest.
+
+A service holds no signing key: it trusts the issuer at `LINLI_ISSUER_URL` (tokens checked
+against its published keys) and, when it calls other services, signs in there with its own
+client id and secret (`LINLI_CLIENT_ID`, `LINLI_CLIENT_SECRET_FILE`).
 """
 
 from __future__ import annotations
@@ -10,15 +14,42 @@ from __future__ import annotations
 from pydantic import AliasChoices, ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A fixed development key, so that `make run` and tokens issued by `linli token issue` agree
-# without any setup. Start-up logs a warning when it is in use; production sets LINLI_JWT_SECRET.
-DEV_JWT_SECRET = "linli-dev-only-signing-key-change-me-in-production"
 
+class IssuerSettings(BaseSettings):
+    """Whom a process trusts for access tokens, and how it gets its own: every service, and the
+    web portal (which is not a ServiceApp)."""
 
-class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore", populate_by_name=True)
 
     service_name: str = "linli"
+    # -- tokens: whom the service trusts (linli_runtime.oidc) ---------------------------------
+    # The OIDC issuer whose access tokens the service accepts (`iss`), e.g. http://127.0.0.1:8090
+    # under `make run`; its discovery document names the JWKS.
+    issuer_url: str = ""
+    # The `aud` every accepted token must carry.
+    token_audience: str = "linli"
+    # The JWKS to fetch instead of the one discovery names (keys published elsewhere).
+    jwks_url: str = ""
+    # CA bundle (PEM) to trust for an https issuer signed by a private CA; empty: the system's.
+    issuer_ca_file: str = ""
+    # Where a token carries the account's grants: a claim name, or a dotted path into nested
+    # claims (`realm_access.linli_grants`); its value a list of {"role", "scope"} objects or of
+    # "role@scope" strings (what a Keycloak multivalued attribute mapper gives). See README
+    # "Another OIDC provider".
+    grants_claim: str = "grants"
+    # -- calling other services: this service's own client credentials (service_token.py) --------
+    # Empty: `svc-<service name>`, the client the issuer provisions for each platform service.
+    client_id: str = ""
+    # A file holding the client secret (mode 0600; a mounted Secret in Kubernetes).
+    client_secret_file: str = ""
+    # Where this process reaches the issuer when its public URL (LINLI_ISSUER_URL, the tokens'
+    # `iss`, what browsers open) is not reachable from inside: `http://identity:8090` in compose,
+    # `http://identity-issuer:8090` in Kubernetes. Discovery is fetched there, and every endpoint
+    # it names under the public URL (JWKS, token, revocation) is reached under this one instead.
+    issuer_internal_url: str = ""
+
+
+class ServiceSettings(IssuerSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=0, validation_alias=AliasChoices("PORT", "LINLI_PORT"))
     database_url: str = Field(
@@ -48,8 +79,6 @@ class ServiceSettings(BaseSettings):
     stream_max_age_days: float = Field(default=30, gt=0)
     # Stream replicas: 1 for one local nats-server, 3 in a JetStream cluster.
     stream_replicas: int = 1
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_issuer: str = "linli"
     log_level: str = "INFO"
     log_json: bool = True
     # Prometheus exposition port; 0 turns the HTTP endpoint off.

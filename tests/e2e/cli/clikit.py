@@ -58,7 +58,8 @@ class Cli:
         self.platform = platform
         self.config_dir = config_dir
         env = {k: v for k, v in os.environ.items() if k != "LINLI_TOKEN"}
-        self.env = {**env, **platform.addresses, "LINLI_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
+        self.env = {**env, **platform.addresses, "LINLI_ISSUER_URL": platform.issuer_url,
+                    "LINLI_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
 
     def run(self, *args: str, token: str | None = None, env: dict[str, str] | None = None,
             config_dir: Path | None = None) -> Result:
@@ -78,6 +79,8 @@ class Cli:
             assert result.failed_with(code, *fragments), args
 
     def token(self, role: Role, scope: str, subject: str = "e2e-cli") -> str:
+        """A person's token from the platform's issuer (signed in through its pages): `subject` is
+        the test person's name; the token's `sub` is their account id."""
         return self.platform.token(role, scope, subject)
 
     @property

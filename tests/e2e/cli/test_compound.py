@@ -113,13 +113,13 @@ def test_verify_exits_7_naming_a_tampered_disclosure(cli: Cli) -> None:
 
 def test_compound_commands_refuse_out_of_scope_missing_and_bad_arguments(cli: Cli) -> None:
     fengshu_worker = cli.token(Role.COMMUNITY_WORKER, FENGSHU)
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     cli.refuse([
         *((6, ["permission denied"], ["compound", command, SHENGJIAN], fengshu_worker)
           for command in ("account", "budget", "disclosures", "verify")),
         (4, ["2001"], ["compound", "budget", SHENGJIAN, "--year", "2001"], officer),
         (2, ["--year"], ["compound", "budget", SHENGJIAN, "--year", "1999"], officer),
-        (4, ["no-such"], ["compound", "account", "chengdu/chongzhou/no-such"], officer),
+        (4, ["no-such"], ["compound", "account", "chengdu/chongzhou/longxing/no-such"], officer),
         (2, ["PATH"], ["compound", "verify", "chengdu/chongzhou/乱"], officer),
         (2, ["PATH"], ["compound", "account"], officer),
     ])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from linli_runtime.auth import Role
+from linli_runtime.testing.platform import subject_of
 from tests.e2e.cli.clikit import FENGSHU, Cli
 
 HEALTH = "jinchengyijing-health"
@@ -14,6 +15,7 @@ CHECK = f"merchants/{HEALTH}/rewards/blood-pressure-check"
 
 def test_a_help_request_is_filed_listed_acknowledged_and_resolved(cli: Cli) -> None:
     token = cli.token(Role.COMMUNITY_WORKER, FENGSHU, subject="worker-cli")
+    me = subject_of(token)  # the worker's account: who acknowledges is recorded by account
     marker = f"needs lunch today ({uuid.uuid4().hex[:6]})"
     filed = cli.run("help-requests", "file", FENGSHU, "--category", "meal", "--urgency", "high",
                     "--description", marker, "--on-behalf-of", "wan", "--json", token=token)
@@ -28,8 +30,8 @@ def test_a_help_request_is_filed_listed_acknowledged_and_resolved(cli: Cli) -> N
 
     acked = cli.run("help-requests", "ack", name, "--json", token=token)
     assert acked.code == 0, acked.err
-    assert acked.json["status"] == "acknowledged" and acked.json["assignee_id"] == "worker-cli"
-    mine = cli.run("help-requests", "list", FENGSHU, "--assignee", "worker-cli", "--status", "acknowledged",
+    assert acked.json["status"] == "acknowledged" and acked.json["assignee_id"] == me
+    mine = cli.run("help-requests", "list", FENGSHU, "--assignee", me, "--status", "acknowledged",
                    "--json", token=token).json["help_requests"]
     assert [h["name"] for h in mine] == [name]
 
@@ -47,7 +49,7 @@ def test_a_help_request_is_filed_listed_acknowledged_and_resolved(cli: Cli) -> N
 def test_help_request_commands_refuse_bad_arguments_and_other_scopes(cli: Cli) -> None:
     token = cli.token(Role.COMMUNITY_WORKER, FENGSHU, subject="worker-cli")
     before = cli.run("help-requests", "list", FENGSHU, "--limit", "0", "--json", token=token).json["count"]
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     missing = "communities/chengdu~jinjiang~chenglonglu~fengshu/helpRequests/h-0000000000000000"
     file = ["help-requests", "file", FENGSHU]
     cli.refuse([
@@ -109,7 +111,7 @@ def test_pos_refusals_change_nothing(cli: Cli) -> None:
         (2, ["--member-code"], ["pos", "quote", "--member-code", "1234"], None),
         (1, ["MEMBER_CODE_INVALID"], ["pos", "quote", "--member-code", "00000000000000"], None),
         (6, ["permission denied"], ["pos", "member-code", "--volunteer", "v-041"],
-         cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")),
+         cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")),
         (3, ["linli login"], ["pos", "member-code", "--volunteer", "v-041"], None),
     ])
     assert cli.run("pos", "quote", "--volunteer", "v-041", "--json", token=operator).json["available_points"] == before
@@ -127,10 +129,11 @@ def test_settlement_show_reconciles_the_merchants_day_with_the_ledger(cli: Cli) 
     quiet = cli.run("settlement", "show", f"merchants/{HEALTH}", "--date", "2026-01-01", "--json", token=operator)
     assert (quiet.json["redemption_count"], quiet.json["net_points"]) == (0, 0)
 
+    longxing = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     cli.refuse([
         (2, ["--date"], ["settlement", "show", HEALTH, "--date", "27/11/2026"], operator),
         (4, ["not found"], ["settlement", "show", "no-such-shop"], operator),
         (2, ["MERCHANT"], ["settlement", "show", "bad shop!"], operator),
         # Outside the token's scope a merchant is as unknown as one nobody registered (issue 16, defect 11).
-        (4, ["not found"], ["settlement", "show", HEALTH], cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")),
+        (4, ["not found"], ["settlement", "show", HEALTH], longxing),
     ])

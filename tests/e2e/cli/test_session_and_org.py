@@ -1,69 +1,120 @@
-"""`linli login | whoami | logout`, token overrides, the org tree and roll-up, and the failures
-every command shares (not signed in, expired or foreign token, out of scope, service down)."""
+"""`linli login | whoami | logout` against the platform's issuer (the device flow, confirmed on
+the issuer's page by a person signed in with phone + the development gateway's SMS code), token
+overrides, the org tree and roll-up, and the failures every command shares (not signed in,
+expired or foreign token, out of scope, service down)."""
 
 from __future__ import annotations
 
+import json
+import re
 import stat
+import subprocess
 import time
 from pathlib import Path
 
-from linli_runtime.auth import Role, TokenSigner
-from tests.e2e.cli.clikit import FENGSHU, SHENGJIAN, Cli
+import httpx
+from linli_identity.testing import TestIssuer
+
+from linli_runtime.auth import Role
+from linli_runtime.testing.platform import subject_of
+from linli_runtime.testing.signin import IssuerBrowser
+from tests.e2e.cli.clikit import FENGSHU, LINLI, SHENGJIAN, Cli
+
+USER_CODE = re.compile(r"confirm the code ([A-Z]{4}-[A-Z]{4})")
 
 
-def test_login_stores_a_private_token_that_whoami_shows_and_logout_forgets(cli: Cli, tmp_path: Path) -> None:
+def login(cli: Cli, home: Path, phone: str) -> subprocess.CompletedProcess[str]:
+    """`linli login --json` as a person does it: the CLI prints a code, the person confirms it on
+    the issuer's page in a browser (signing in there with phone + SMS code), the CLI finishes."""
+    proc = subprocess.Popen([str(LINLI), "login", "--json"], env={**cli.env, "LINLI_CONFIG_DIR": str(home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    shown = ""
+    try:
+        while not (found := USER_CODE.search(shown)):
+            line = proc.stderr.readline()
+            assert line, f"linli login printed no code: {shown}"
+            shown += line
+        assert cli.platform.issuer_url + "/device" in shown
+        browser = IssuerBrowser(cli.platform.issuer_url, cli.platform.issuer.sms_file)
+        try:
+            browser.sign_in(phone)
+            browser.approve_device(found.group(1))
+        finally:
+            browser.close()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, shown + err)
+
+
+def test_login_with_the_device_flow_stores_a_private_sign_in_that_logout_revokes(cli: Cli, tmp_path: Path) -> None:
+    worker = cli.platform.person(Role.COMMUNITY_WORKER, FENGSHU, "李社工 e2e")
     home = tmp_path / "config"
-    signed = cli.run("login", "--role", "community_worker", "--scope", FENGSHU, "--subject", "worker-he",
-                     "--json", config_dir=home)
-    assert signed.code == 0, signed.err
-    assert signed.json["scope"] == FENGSHU and signed.json["role"] == "community_worker"
-    token_file = home / "token"
-    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    signed = login(cli, home, worker.phone)
+    assert signed.returncode == 0, signed.stderr
+    data = json.loads(signed.stdout)
+    assert data["account"] == worker.account and data["name"] == "李社工 e2e"
+    assert data["grants"] == [{"role": "community_worker", "scope": FENGSHU}]
+    stored = home / "session.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and data["session_file"] == str(stored)
+    session = json.loads(stored.read_text())
+    assert session["issuer"] == cli.platform.issuer_url and session["refresh_token"]
 
     who = cli.run("whoami", "--json", config_dir=home)
     assert who.code == 0, who.err
-    assert {k: who.json[k] for k in ("subject", "role", "scope", "expired", "source")} == {
-        "subject": "worker-he", "role": "community_worker", "scope": FENGSHU, "expired": False,
-        "source": str(token_file)}
-    human = cli.run("whoami", config_dir=home)
-    assert "worker-he" in human.out and FENGSHU in human.out
-
-    # The stored token is what every command uses: a Fengshu worker lists Fengshu's volunteers.
+    assert (who.json["account"], who.json["expired"], who.json["source"]) == (worker.account, False, str(stored))
+    assert "李社工 e2e" in cli.run("whoami", config_dir=home).out
+    # The stored sign-in is what every command uses: a Fengshu worker lists Fengshu's volunteers.
     assert cli.run("volunteers", "list", FENGSHU, "--json", config_dir=home).json["count"] >= 72
 
     out = cli.run("logout", "--json", config_dir=home)
-    assert out.code == 0 and out.json["removed"] is True and not token_file.exists()
+    assert out.code == 0 and out.json["removed"] is True and out.json["revoked"] is True and not stored.exists()
+    refreshed = httpx.post(f"{cli.platform.issuer_url}/oauth/token", data={
+        "grant_type": "refresh_token", "client_id": "linli-cli", "refresh_token": session["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant", "revoked at the issuer"
     assert cli.run("whoami", config_dir=home).failed_with(3, "not signed in", "linli login")
     assert cli.run("org", "rollup", "chengdu/chongzhou", config_dir=home).failed_with(3, "run linli login")
 
 
+def test_a_lapsed_access_token_is_renewed_with_the_refresh_token(cli: Cli, tmp_path: Path) -> None:
+    operator = cli.platform.person(Role.CITY_OPERATOR, "chengdu/chongzhou", "崇州运营 e2e")
+    browser = IssuerBrowser(cli.platform.issuer_url, cli.platform.issuer.sms_file)
+    try:
+        browser.sign_in(operator.phone)
+        tokens = browser.device_tokens()
+    finally:
+        browser.close()
+    home = tmp_path / "config"
+    home.mkdir()
+    stored = home / "session.json"
+    stored.write_text(json.dumps({"issuer": cli.platform.issuer_url, "client_id": "linli-cli",
+                                  "token_endpoint": f"{cli.platform.issuer_url}/oauth/token",
+                                  "access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                                  "expires_at": time.time() - 5}))  # as if it lapsed a moment ago
+    rollup = cli.run("org", "rollup", "chengdu/chongzhou", "--json", config_dir=home)
+    assert rollup.code == 0, rollup.err
+    renewed = json.loads(stored.read_text())
+    assert renewed["access_token"] != tokens.access_token and renewed["refresh_token"] != tokens.refresh_token
+    assert renewed["expires_at"] > time.time() + 60 and stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
 def test_token_option_and_linli_token_override_the_stored_token(cli: Cli, tmp_path: Path) -> None:
-    home = tmp_path / "config"
-    assert cli.run("login", "--role", "city_operator", "--scope", "chengdu/chongzhou", config_dir=home).code == 0
     fengshu = cli.token(Role.COMMUNITY_WORKER, FENGSHU, subject="from-env")
-    by_env = cli.run("whoami", "--json", token=fengshu, config_dir=home)
-    assert by_env.json["subject"] == "from-env" and by_env.json["source"] == "LINLI_TOKEN"
-    by_option = cli.run("whoami", "--json", "--token", cli.token(Role.STREET_OFFICER, "chengdu/chongzhou", "opt"),
-                        config_dir=home)
-    assert by_option.json["subject"] == "opt" and by_option.json["source"] == "option"
-
-
-def test_login_refuses_bad_arguments_and_keeps_the_previous_sign_in(cli: Cli, tmp_path: Path) -> None:
-    home = tmp_path / "config"
-    assert cli.run("login", "--role", "city_operator", "--scope", "chengdu", config_dir=home).code == 0
-    before = (home / "token").read_text()
-    assert cli.run("login", "--role", "mayor", "--scope", "chengdu", config_dir=home).failed_with(2, "--role")
-    assert cli.run("login", "--role", "city_operator", "--scope", "chengdu/崇州", config_dir=home).failed_with(
-        2, "--scope")
-    assert cli.run("login", "--role", "city_operator", config_dir=home).failed_with(2, "--scope")
-    assert (home / "token").read_text() == before
+    by_env = cli.run("whoami", "--json", token=fengshu)
+    assert by_env.json["subject"] == subject_of(fengshu) and by_env.json["source"] == "LINLI_TOKEN"
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing", "opt")
+    by_option = cli.run("whoami", "--json", "--token", officer)
+    assert by_option.json["subject"] == subject_of(officer) and by_option.json["source"] == "option"
 
 
 def test_expired_foreign_and_malformed_tokens_are_refused_with_exit_3(cli: Cli) -> None:
-    expired = cli.platform.signer.issue("old", role=Role.CITY_OPERATOR, scope="chengdu", ttl_seconds=60,
-                                        now=time.time() - 3600)
+    # Tokens the platform's issuer never signed, one named after it: refused by the services.
+    forger = TestIssuer(cli.platform.issuer_url)
+    expired = forger.issue("old", role=Role.CITY_OPERATOR, scope="chengdu", ttl_seconds=60, now=time.time() - 3600)
     assert cli.run("org", "rollup", "chengdu/chongzhou", token=expired).failed_with(3, "expired", "linli login")
-    foreign = TokenSigner("some-other-platform-key-0123456789abcdef").issue("x", role="city_operator", scope="chengdu")
+    foreign = forger.issue("x", role=Role.CITY_OPERATOR, scope="chengdu")
     assert cli.run("org", "rollup", "chengdu/chongzhou", token=foreign).failed_with(3, "linli login")
     assert cli.run("org", "rollup", "chengdu/chongzhou", token="not-a-jwt").failed_with(3, "linli login")
 

@@ -140,7 +140,7 @@ def test_a_period_is_sealed_and_its_chain_verified(cli: Cli) -> None:
                              "reason": ""}
     assert [d["period"] for d in cli.run("compound", "disclosures", path, "--json", token=worker).json[
         "disclosures"]] == [last_month()]
-    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou")
+    officer = cli.token(Role.STREET_OFFICER, "chengdu/chongzhou/longxing")
     other_trustee = cli.token(Role.TRUSTEE, SHENGJIAN)
     cli.refuse([
         (6, ["permission denied"], ["periods", "close", path, "--period", last_month()], other_trustee),

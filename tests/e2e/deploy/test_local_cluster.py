@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from linli_identity.testing import TestIssuer
 from sqlalchemy import func, select
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
+from linli_runtime.auth import PrincipalKind, Role
 from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
@@ -23,7 +24,6 @@ from linli_runtime.events.streams import STREAMS
 from linli_runtime.events.tables import DEAD_LETTERS, OUTBOX
 from linli_runtime.nats_access import ACCESS, ServiceAccess
 from linli_runtime.registry import ServiceDescriptor
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 from tests.e2e.deploy.faultkit import (
     Producer,
@@ -45,15 +45,17 @@ TEST_ACCESS = {**ACCESS, "echo": ServiceAccess("echo", "echo", ()), "pulse": PUL
 
 
 @pytest.fixture
-def make_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LocalCluster]]:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+def make_cluster(tmp_path: Path, served_issuer: TestIssuer) -> Iterator[Callable[..., LocalCluster]]:
     made: list[LocalCluster] = []
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
     def make(services: list[ServiceDescriptor], **kwargs: object) -> LocalCluster:
         kwargs.setdefault("access", TEST_ACCESS)
         cluster = LocalCluster(tmp_path / f"var{len(made)}", services=services, fixed_ports=False, demo_data=False,
-                               extra_env={"PYTHONPATH": pythonpath, "LINLI_LOG_LEVEL": "INFO"},
+                               # Test services in place of the platform's: they trust a test issuer
+                               # (keys over HTTP) instead of identity.
+                               extra_env={"PYTHONPATH": pythonpath, "LINLI_LOG_LEVEL": "INFO",
+                                          "LINLI_ISSUER_URL": served_issuer.url},
                                **kwargs)  # type: ignore[arg-type]
         made.append(cluster)
         return cluster
@@ -64,9 +66,8 @@ def make_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
 
 
 @pytest.fixture
-def token() -> str:
-    return TokenSigner(TEST_JWT_SECRET).issue("cluster-test", role=Role.PLATFORM_ADMIN, scope="",
-                                               kind=PrincipalKind.SERVICE)
+def token(served_issuer: TestIssuer) -> str:
+    return served_issuer.issue("cluster-test", role=Role.PLATFORM_ADMIN, scope="", kind=PrincipalKind.SERVICE)
 
 
 def echo_calls_served(log_path: Path) -> int:

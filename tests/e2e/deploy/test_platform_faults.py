@@ -15,6 +15,10 @@ restarted. Afterwards:
   resolution, one ledger credit per resolved help request for the volunteer who helped;
 - nothing was dead-lettered, nothing is left unsent in an outbox, and the restarted NATS node
   has caught up.
+
+Every token comes from the platform's own issuer (identity, two replicas like the rest): the
+people sign in through its pages (phone + the development SMS gateway's code), and the services
+call each other with their own client credentials.
 """
 
 from __future__ import annotations
@@ -36,19 +40,17 @@ from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_redemption.tables import REDEMPTIONS
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
 from linli_runtime.events.streams import STREAMS
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX, OUTBOX
 from linli_runtime.registry import installed_services
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.platform import DEMO_ADMIN_PHONE, TEST_ISSUER_ENV, IssuerClient
 from linli_runtime.testing.waiting import wait_until
 from tests.e2e.deploy.faultkit import Producer, accepted_more, consumers_settled, lose_and_restore, stream_whole
 from tests.e2e.deploy.platform_load import (
     FENGSHU,
-    HEAD,
     REWARD_POINTS,
     TERMINAL,
     Balances,
@@ -62,6 +64,9 @@ from tests.e2e.deploy.platform_load import (
 # test's time under pytest-timeout; on 2 busy cores that alone takes up to ~100 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+# The demo data's people (linli_identity.demo): Fengshu's worker Li shows member codes, its head
+# He runs the help desk.
+WORKER_PHONE, HEAD_PHONE = "+8613800000003", "+8613800000006"
 POS_TILLS = 6  # concurrent POS clients, each redeeming for a volunteer of its own
 POS_VOLUNTEERS = [f"v-{i:03d}" for i in range(1, POS_TILLS + 1)]
 HELP_DESKS = 2
@@ -70,12 +75,11 @@ TOP_UP = 5_000  # points issued to each redeeming volunteer first: the load neve
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     services = installed_services()
     assert {d.name for d in services} >= {"partner-redemption", "volunteer-points", "notification"}
     cluster = LocalCluster(tmp_path / "var", services=services, fixed_ports=False, demo_data=True,
-                           extra_env={"LINLI_LOG_LEVEL": "INFO",
+                           extra_env={"LINLI_LOG_LEVEL": "INFO", **TEST_ISSUER_ENV,
                                       "LINLI_DELIVERY_FILE": str(tmp_path / "deliveries.jsonl"),
                                       # Every help credit lands directly: not held for a second
                                       # approval past a desk worker's daily limit (volunteer-points).
@@ -135,12 +139,18 @@ def notice_counts(rows: list[sa.Row]) -> Counter[tuple[str, str]]:  # type: igno
     return Counter((r.kind, r.subject_resource) for r in rows)
 
 
+def issuer_of(cluster: LocalCluster) -> IssuerClient:
+    assert cluster.issuer is not None
+    [identity] = [r for r in cluster.services if r.descriptor.issuer and r.index == 0]
+    return IssuerClient(cluster.issuer, identity.address)
+
+
 async def run_load_through_faults(cluster: LocalCluster) -> tuple[Producer, PosTerminal, Producer, HelpDesk, Balances]:
     """Start the load, lose and restore a NATS node and a replica of every service, stop the load."""
-    signer = TokenSigner(TEST_JWT_SECRET)
-    admin = signer.issue("fault-test", role=Role.PLATFORM_ADMIN, scope="", kind=PrincipalKind.SERVICE)
-    worker = signer.issue("worker-li", role=Role.COMMUNITY_WORKER, scope=FENGSHU)  # shows member codes
-    head = signer.issue(HEAD, role=Role.COMMUNITY_WORKER, scope=FENGSHU)
+    issuer = issuer_of(cluster)
+    admin, worker, head = [await asyncio.to_thread(issuer.token_for, phone)
+                           for phone in (DEMO_ADMIN_PHONE, WORKER_PHONE, HEAD_PHONE)]
+    issuer.close()
     addresses = cluster.addresses()
     async with (make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=admin) as points,
                 make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as redemption,
@@ -169,7 +179,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
     filed = set(desks.accepted.values())
     assert len(filed) == len(desks.accepted)
     helped = {name: desk.resolved[name] for name in filed}
-    signer = TokenSigner(TEST_JWT_SECRET)
+    issuer = issuer_of(cluster)
     dbs = Databases(cluster)
     try:
         # -- converge: every outbox sent, every consumer caught up with what it should consume --
@@ -222,7 +232,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
         earned: Counter[str] = Counter()
         for credit in helper_credits:
             earned[credit.credit_account.removeprefix("volunteers/")] += credit.amount
-        points_token = signer.issue("fault-test", role=Role.PLATFORM_ADMIN, scope="", kind=PrincipalKind.SERVICE)
+        points_token = await asyncio.to_thread(issuer.token_for, DEMO_ADMIN_PHONE)
         addresses = cluster.addresses()
         async with make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=points_token) as points:
             after = await balances(points, POS_VOLUNTEERS + HELPERS)
@@ -243,7 +253,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
         assert clearing.credits_pending + slots.credits_pending == 0
 
         # -- settlement: each redemption counted once, and the records reconcile with the ledger --
-        worker = signer.issue("worker-li", role=Role.COMMUNITY_WORKER, scope=FENGSHU)
+        worker = await asyncio.to_thread(issuer.token_for, WORKER_PHONE)
         days = sorted({str(r.ledger_day) for r in records})
         async with make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as channel:
             pos, admin = pos_pb2_grpc.PosServiceStub(channel), admin_pb2_grpc.SettlementServiceStub(channel)
@@ -280,6 +290,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
             await wait_until(partial(stream_whole, cluster, stream), 30, f"{stream} to have every replica current",
                              interval=0.2)
     finally:
+        issuer.close()
         await dbs.dispose()
 
 

@@ -16,7 +16,6 @@ import pytest
 
 from linli_runtime.events.streams import STREAMS
 from linli_runtime.registry import installed_services
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -28,7 +27,7 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(linli), "platform", "run-cluster", "--var-dir", str(tmp_path / "var"),
                                  "--no-demo-data", "--free-ports"], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "200"})
+                                env={**os.environ, "COLUMNS": "200"})
         try:
             def running() -> bool:
                 text = log.read_text(errors="replace")
@@ -46,6 +45,8 @@ def test_run_cluster_comes_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             assert "PostgreSQL" in text and f"{len(STREAMS)} × 3 replicas" in text
             for d in installed_services():
                 assert f"{d.name} ×2" in text
+            # The issuer (identity, started first) and how to sign in.
+            assert "token issuer (OIDC)" in text and "linli login --issuer http://127.0.0.1:" in text
             proc.send_signal(signal.SIGINT)
             assert proc.wait(60) == 0
         finally:

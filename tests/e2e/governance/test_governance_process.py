@@ -9,20 +9,18 @@ from pathlib import Path
 import grpc
 import pytest
 from linli_governance.descriptor import SERVICE
+from linli_identity.testing import TestIssuer
 
 from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 # Port 0: a free port, so a developer's own `make run` on 50051 does not get in the way.
 GOVERNANCE = dataclasses.replace(SERVICE, default_port=0)
 
 
 @pytest.fixture
-def token(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
-    return TokenSigner(TEST_JWT_SECRET).issue("city-op", role="city_operator", scope="chengdu")
+def token(served_issuer: TestIssuer) -> str:
+    return served_issuer.issue("city-op", role="city_operator", scope="chengdu")
 
 
 def ask(address: str, token: str) -> tuple[str, int]:
@@ -37,8 +35,11 @@ def ask(address: str, token: str) -> tuple[str, int]:
     return summary.headline, len(towns.org_units)
 
 
-def test_demo_platform_answers_and_restarts_without_duplicates(tmp_path: Path, token: str) -> None:
-    platform = LocalPlatform(tmp_path / "var", nats_port=0, services=[GOVERNANCE])
+def test_demo_platform_answers_and_restarts_without_duplicates(tmp_path: Path, token: str,
+                                                              served_issuer: TestIssuer) -> None:
+    # The process trusts the test issuer, fetching its keys over HTTP as from identity.
+    trust = {"LINLI_ISSUER_URL": served_issuer.url}
+    platform = LocalPlatform(tmp_path / "var", nats_port=0, services=[GOVERNANCE], extra_env=trust)
     try:
         platform.start()
         [service] = platform.services
@@ -47,7 +48,7 @@ def test_demo_platform_answers_and_restarts_without_duplicates(tmp_path: Path, t
         platform.stop()
     assert service.proc is not None and service.proc.returncode == 0, "stopped cleanly on SIGTERM"
 
-    again = LocalPlatform(tmp_path / "var", nats_port=0, services=[GOVERNANCE])
+    again = LocalPlatform(tmp_path / "var", nats_port=0, services=[GOVERNANCE], extra_env=trust)
     try:
         again.start()
         assert ask(again.services[0].address, token) == ("崇州市: 14 adopted, 3 importing", 5)

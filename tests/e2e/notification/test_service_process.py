@@ -10,13 +10,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 from linli_notification.descriptor import SERVICE
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -31,15 +30,15 @@ def sent_titled(var_dir: Path, title: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served_issuer: TestIssuer) -> Path:
+    monkeypatch.setenv("LINLI_ISSUER_URL", served_issuer.url)  # the process fetches its keys over HTTP
     monkeypatch.setenv("LINLI_SWEEP_INTERVAL_SECONDS", "0.2")
     return tmp_path / "var"
 
 
-def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: Path) -> None:
-    md = (("authorization", "Bearer " + TokenSigner(TEST_JWT_SECRET).issue(
-        "worker-he", role="community_worker", scope=FENGSHU)),)
+def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: Path,
+                                                                      served_issuer: TestIssuer) -> None:
+    md = served_issuer.bearer("worker-he", role="community_worker", scope=FENGSHU)
     for round_ in (1, 2):
         platform = LocalPlatform(var_dir, nats_port=0, services=[SERVICE])
         try:

@@ -7,16 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-import pytest
+from linli_identity.testing import TestIssuer
 from linli_points.descriptor import SERVICE
 
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2_grpc
 from linli.points.v1 import volunteers_pb2 as vol
-from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.registry import ServiceDescriptor
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 # Any free port: the fixed local port may be taken by a `make run` on this machine.
@@ -27,20 +25,19 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-def start(var_dir: Path) -> LocalPlatform:
-    platform = LocalPlatform(var_dir, nats_port=0, services=[POINTS], demo_data=True)
+def start(var_dir: Path, issuer: TestIssuer) -> LocalPlatform:
+    platform = LocalPlatform(var_dir, nats_port=0, services=[POINTS], demo_data=True,
+                             extra_env={"LINLI_ISSUER_URL": issuer.url})
     platform.start()
     return platform
 
 
 def test_points_service_runs_redeems_through_holds_and_restarts_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, served_issuer: TestIssuer
 ) -> None:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
-    signer = TokenSigner(TEST_JWT_SECRET)
-    service = bearer(signer.issue_service_token("partner-redemption"))
-    worker = bearer(signer.issue("worker-li", role="community_worker", scope=FENGSHU))
-    platform = start(tmp_path / "var")
+    service = bearer(served_issuer.issue_service_token("partner-redemption"))
+    worker = bearer(served_issuer.issue("worker-li", role="community_worker", scope=FENGSHU))
+    platform = start(tmp_path / "var", served_issuer)
     try:
         [running] = platform.services
         with grpc.insecure_channel(running.address) as channel:
@@ -62,7 +59,7 @@ def test_points_service_runs_redeems_through_holds_and_restarts_cleanly(
         platform.stop()
     assert all(p is not None and p.returncode == 0 for p in procs), "exited cleanly on SIGTERM"
 
-    again = start(tmp_path / "var")
+    again = start(tmp_path / "var", served_issuer)
     try:
         with grpc.insecure_channel(again.services[0].address) as channel:
             volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel).ListVolunteers(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc, org_pb2, org_pb2_grpc
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
+from linli_runtime.testing.signin import IssuerBrowser
 from linli_runtime.times import SHANGHAI
 from tools.portal_demo_activity import Activity, add_activity
 
@@ -38,8 +40,31 @@ def web(portal_url: str) -> Iterator[httpx.Client]:
 def activity(demo_platform: DemoPlatform) -> Activity:
     """Help requests and POS redemptions in Fengshu, once per session (the demo data has none).
     On a thread of its own: Playwright's sync API may already run an event loop on this one."""
+    worker = demo_platform.token(Role.COMMUNITY_WORKER, FENGSHU, "李社工 portal")
+    resident = demo_platform.token(Role.RESIDENT, f"{FENGSHU}/jinshang-chuntian", "居民 portal")
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, add_activity(demo_platform.addresses, demo_platform.signer)).result()
+        return pool.submit(asyncio.run, add_activity(demo_platform.addresses, worker, resident)).result()
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def sign_in(web: httpx.Client, platform: DemoPlatform, phone: str, next_page: str = "") -> httpx.Response:
+    """A person signs in to the portal as a browser would, over plain HTTP: the portal sends them
+    to the issuer (code + PKCE), they sign in there with phone + the dev gateway's code and press
+    continue, the issuer sends them back to /auth/callback. Returns the callback's answer (its
+    Set-Cookie and the page it redirects to); `web` keeps the session cookies."""
+    start = web.get("/signin", params={"next": next_page} if next_page else None)
+    assert start.status_code == 303, start.text
+    browser = IssuerBrowser(platform.issuer_url, platform.issuer.sms_file)
+    try:
+        browser.sign_in(phone)
+        callback = browser.authorize(start.headers["location"])
+    finally:
+        browser.close()
+    assert callback.startswith(str(web.base_url)), callback
+    return web.get(callback.removeprefix(str(web.base_url).rstrip("/")))
 
 
 class Ledger:

@@ -1,6 +1,7 @@
 """The portal in headless Chromium (Debian's `chromium`, driven by Playwright; never a
 downloaded browser): a resident reads a demo compound's disclosure and files an objection, an
-operator signs in and reads the city's dashboard — at a phone's 375 px and on a desktop, with
+operator signs in through the issuer's pages (phone + the code from the development SMS
+gateway, then "continue") and reads the city's dashboard — at a phone's 375 px and on a desktop, with
 basic accessibility checks on every page. Screenshots go to var/screenshots/ for review.
 
 Without chromium these tests are skipped with a loud reason, except under CI=true, where they
@@ -19,8 +20,8 @@ from typing import Any
 import pytest
 from linli_portal.fmt import yuan
 
-from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
+from linli_runtime.testing.signin import latest_code
 from tests.e2e.portal.conftest import SHENGJIAN, Ledger
 from tools.portal_demo_activity import Activity
 
@@ -148,16 +149,30 @@ def test_a_resident_objects_to_an_empty_month_on_a_phone(phone: Any, portal_url:
     shoot(phone, "empty-month-objection-375.png")
 
 
+def sign_in_at_the_issuer(page: Any, platform: DemoPlatform, phone: str) -> None:
+    """The issuer's pages as a person meets them: phone number, the SMS code (from the development
+    gateway's file), then continue back to the portal."""
+    page.wait_for_selector("#phone")
+    assert page.url.startswith(f"{platform.issuer_url}/signin")
+    page.fill("#phone", phone)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#code")
+    code = latest_code(platform.issuer.sms_file, phone)
+    assert code is not None
+    page.fill("#code", code)
+    page.locator("form", has=page.locator("#code")).locator("button[type=submit]").click()
+    page.wait_for_selector("button[value=approve]")
+    assert page.url.startswith(f"{platform.issuer_url}/oauth/authorize")
+    page.click("button[value=approve]")
+
+
 @pytest.mark.parametrize("size", ["phone", "desktop"])
-def test_an_operator_signs_in_and_reads_the_city_dashboard(request: pytest.FixtureRequest, portal_url: str,
-                                                          demo_platform: DemoPlatform, activity: Activity,
-                                                          size: str) -> None:
+def test_an_operator_signs_in_through_the_issuer_and_reads_the_city_dashboard(
+        request: pytest.FixtureRequest, portal_url: str, demo_platform: DemoPlatform, activity: Activity,
+        size: str) -> None:
     page = request.getfixturevalue(size)
     page.goto(f"{portal_url}/ops/chengdu")
-    assert "/signin" in page.url
-    accessible(page)
-    page.fill("#f-token", demo_platform.token(Role.CITY_OPERATOR, scope="chengdu", subject="operator-wang"))
-    page.click("button[type=submit]")
+    sign_in_at_the_issuer(page, demo_platform, "+8613800000001")  # the demo Chengdu city operator
     page.wait_for_selector("#rollout-headline")
     assert page.url == f"{portal_url}/ops/chengdu"
     assert "14 adopted, 3 importing" in page.locator("#rollout-headline").inner_text()
@@ -172,13 +187,18 @@ def test_an_operator_signs_in_and_reads_the_city_dashboard(request: pytest.Fixtu
     page.click("form.filter button[type=submit]")
     page.wait_for_url(f"{portal_url}/ops/chengdu/chongzhou")
     assert "崇州市 运营看板" in page.locator("h1").inner_text()
+    # Signing out ends the session: the dashboard asks to sign in again.
+    page.click("form[action='/signout'] button")
+    page.wait_for_url(f"{portal_url}/")
+    page.goto(f"{portal_url}/ops/chengdu")
+    assert page.url.startswith(demo_platform.issuer_url)
 
 
-def test_a_token_out_of_scope_gets_the_reason_in_the_browser(phone: Any, portal_url: str,
-                                                             demo_platform: DemoPlatform) -> None:
+def test_an_account_out_of_scope_gets_the_reason_in_the_browser(phone: Any, portal_url: str,
+                                                                demo_platform: DemoPlatform) -> None:
     phone.goto(f"{portal_url}/signin?next=/ops/chengdu")
-    phone.fill("#f-token", demo_platform.token(Role.COMMUNITY_WORKER, scope="chengdu/jinjiang/chenglonglu/fengshu"))
-    phone.click("button[type=submit]")
+    sign_in_at_the_issuer(phone, demo_platform, "+8613800000003")  # the demo Fengshu worker
+    phone.wait_for_selector("h1")
     assert "无权查看" in phone.locator("h1").inner_text()
     assert "does not include chengdu" in phone.locator("main").inner_text()
     accessible(phone)

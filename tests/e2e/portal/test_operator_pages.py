@@ -1,6 +1,8 @@
-"""Operators' dashboards: no token → sign in (401 for the JSON API), a token that does not reach
-the page → 403 with the reason, a good one (header or the sign-in cookie) → the figures the
-services give that operator."""
+"""Operators' dashboards: signing in through the platform's issuer (authorization code + PKCE:
+the portal sends the browser there, the person signs in with phone + SMS code, comes back with
+a code the portal exchanges), the session cookies, renewal and sign-out; no token → sign in (401
+for the JSON API), a token that does not reach the page → 403 with the reason, a good one (the
+session, or a bearer header for the JSON API) → the figures the services give that operator."""
 
 from __future__ import annotations
 
@@ -9,25 +11,38 @@ import html
 import grpc
 import httpx
 import pytest
+from linli_identity.testing import TestIssuer
 
 from linli.governance.v1 import rollout_pb2, rollout_pb2_grpc
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
+from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
-from tests.e2e.portal.conftest import FENGSHU
+from tests.e2e.portal.conftest import FENGSHU, query_of, sign_in
 from tools.portal_demo_activity import Activity
+
+# The demo data's Chengdu city operator and Fengshu worker (linli_identity.demo).
+CITY_OPERATOR, FENGSHU_WORKER = "+8613800000001", "+8613800000003"
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_without_a_token_the_page_sends_you_to_sign_in(web: httpx.Client) -> None:
+def test_without_a_session_the_page_sends_you_to_the_issuer(web: httpx.Client, demo_platform: DemoPlatform,
+                                                            portal_url: str) -> None:
     reply = web.get("/ops/chengdu?days=30")
     assert reply.status_code == 303
     assert reply.headers["location"] == "/signin?next=/ops/chengdu?days=30"
-    signin = web.get(reply.headers["location"])
-    assert signin.status_code == 200 and 'name="next" value="/ops/chengdu?days=30"' in signin.text
-    assert '<label for="f-token">' in signin.text
+    start = web.get(reply.headers["location"])
+    assert start.status_code == 303
+    target = start.headers["location"]
+    assert target.startswith(f"{demo_platform.issuer_url}/oauth/authorize?")
+    asked = query_of(target)
+    assert (asked["client_id"], asked["response_type"], asked["code_challenge_method"]) == (
+        "linli-portal", "code", "S256")
+    assert asked["redirect_uri"] == f"{portal_url}/auth/callback"
+    assert asked["state"] and len(asked["code_challenge"]) == 43
+    cookie = start.headers["set-cookie"]
+    assert "linli_signin=" in cookie and "HttpOnly" in cookie and "Path=/auth" in cookie
 
 
 def test_without_a_token_the_json_api_is_401(web: httpx.Client) -> None:
@@ -35,11 +50,62 @@ def test_without_a_token_the_json_api_is_401(web: httpx.Client) -> None:
     assert reply.status_code == 401 and reply.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("token", ["not-a-jwt", TokenSigner("x" * 40).issue("mallory", role="city_operator")])
-def test_a_bad_token_is_401(web: httpx.Client, token: str) -> None:
+@pytest.mark.parametrize("token", ["not-a-jwt", "forged"])
+def test_a_bad_token_is_401(web: httpx.Client, demo_platform: DemoPlatform, token: str) -> None:
+    if token == "forged":  # named after the platform's issuer, signed with another key
+        token = TestIssuer(demo_platform.issuer_url).issue("mallory", role="city_operator", scope="chengdu")
     reply = web.get("/ops/chengdu", headers=bearer(token))
     assert reply.status_code == 401
     assert "not valid" in reply.json()["message"]
+
+
+def test_signing_in_through_the_issuer_sets_the_session_and_signing_out_ends_it(
+        web: httpx.Client, demo_platform: DemoPlatform) -> None:
+    back = sign_in(web, demo_platform, CITY_OPERATOR, "/ops/chengdu/chongzhou")
+    assert back.status_code == 303 and back.headers["location"] == "/ops/chengdu/chongzhou"
+    cookies = back.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith("linli_session="))
+    refresh = next(c for c in cookies if c.startswith("linli_refresh="))
+    for cookie in (session, refresh):
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    page = web.get("/ops/chengdu/chongzhou")
+    assert page.status_code == 200 and "崇州市 运营看板" in page.text
+    held = web.cookies.get("linli_refresh")
+    out = web.post("/signout")
+    assert out.status_code == 303
+    assert web.get("/ops/chengdu/chongzhou").status_code == 303
+    # The sign-in was revoked at the issuer, not just forgotten here.
+    secret = demo_platform.issuer.wiring.secrets_dir / "linli-portal.secret"
+    again = httpx.post(f"{demo_platform.issuer_url}/oauth/token", auth=("linli-portal", secret.read_text().strip()),
+                       data={"grant_type": "refresh_token", "refresh_token": held})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_a_lapsing_session_is_renewed_with_the_refresh_token(web: httpx.Client, demo_platform: DemoPlatform) -> None:
+    sign_in(web, demo_platform, CITY_OPERATOR, "/ops/chengdu")
+    first = web.cookies.get("linli_session")
+    web.cookies.delete("linli_session")  # as if it had lapsed in the browser
+    page = web.get("/ops/chengdu/chongzhou")
+    assert page.status_code == 200 and "崇州市 运营看板" in page.text
+    renewed = [c for c in page.headers.get_list("set-cookie") if c.startswith("linli_session=")]
+    assert renewed and first not in renewed[0]
+
+
+def test_sign_in_without_next_goes_to_the_accounts_scope(web: httpx.Client, demo_platform: DemoPlatform) -> None:
+    assert sign_in(web, demo_platform, FENGSHU_WORKER).headers["location"] == f"/ops/{FENGSHU}"
+
+
+@pytest.mark.parametrize("next_page", ["https://evil.example/", "//evil.example/x"])
+def test_sign_in_never_sends_you_elsewhere(web: httpx.Client, demo_platform: DemoPlatform, next_page: str) -> None:
+    assert sign_in(web, demo_platform, CITY_OPERATOR, next_page).headers["location"] == "/ops/chengdu"
+
+
+def test_a_callback_that_did_not_start_here_or_was_cancelled_signs_nobody_in(web: httpx.Client) -> None:
+    web.get("/signin")  # a sign-in in flight, with its state
+    forged = web.get("/auth/callback", params={"code": "x", "state": "not-the-state"})
+    assert forged.status_code == 400 and "登录已过期" in forged.text and "linli_session" not in str(forged.headers)
+    cancelled = web.get("/auth/callback", params={"error": "access_denied", "state": "x"})
+    assert cancelled.status_code == 400 and "登录已取消" in cancelled.text
 
 
 def test_a_token_for_another_scope_gets_a_403_page_with_the_reason(web: httpx.Client,
@@ -47,53 +113,22 @@ def test_a_token_for_another_scope_gets_a_403_page_with_the_reason(web: httpx.Cl
     token = demo_platform.token(Role.COMMUNITY_WORKER, scope=FENGSHU)
     reply = web.get("/ops/chengdu", headers=bearer(token))
     assert reply.status_code == 403
-    assert f"您的令牌范围是 {FENGSHU}，不包括 chengdu" in reply.text
-    assert f"Your token's scope is {FENGSHU}, which does not include chengdu." in html.unescape(reply.text)
+    assert f"您的授权范围是 {FENGSHU}，不包括 chengdu" in reply.text
+    assert f"Your grants reach {FENGSHU}, which does not include chengdu." in html.unescape(reply.text)
     assert web.get("/api/ops/chengdu/chongzhou", headers=bearer(token)).status_code == 403
     # …while its own community opens.
     assert web.get(f"/ops/{FENGSHU}", headers=bearer(token)).status_code == 200
 
 
 def test_a_resident_token_cannot_open_operator_pages(web: httpx.Client, demo_platform: DemoPlatform) -> None:
-    token = demo_platform.token(Role.RESIDENT, scope=FENGSHU)
+    token = demo_platform.token(Role.RESIDENT, scope=f"{FENGSHU}/jinshang-chuntian")
     reply = web.get(f"/ops/{FENGSHU}", headers=bearer(token))
     assert reply.status_code == 403 and "cannot open operator pages" in html.unescape(reply.text)
 
 
-def test_a_service_token_cannot_open_operator_pages(web: httpx.Client, demo_platform: DemoPlatform) -> None:
-    token = demo_platform.signer.issue("portal", role=Role.SERVICE, kind=PrincipalKind.SERVICE)
+def test_the_portals_own_token_cannot_open_operator_pages(web: httpx.Client, demo_platform: DemoPlatform) -> None:
+    token = demo_platform.service_token("portal")  # read-only public pages: not an operator
     assert web.get("/ops/chengdu", headers=bearer(token)).status_code == 403
-
-
-def test_sign_in_sets_an_httponly_cookie_and_opens_the_dashboard(web: httpx.Client,
-                                                                 demo_platform: DemoPlatform) -> None:
-    token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
-    reply = web.post("/signin", data={"token": token, "next": "/ops/chengdu/chongzhou"})
-    assert reply.status_code == 303 and reply.headers["location"] == "/ops/chengdu/chongzhou"
-    cookie = reply.headers["set-cookie"]
-    assert "linli_operator_token=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
-    page = web.get("/ops/chengdu/chongzhou")
-    assert page.status_code == 200 and "崇州市 运营看板" in page.text
-    out = web.post("/signout")
-    assert out.status_code == 303
-    assert web.get("/ops/chengdu/chongzhou").status_code == 303
-
-
-def test_sign_in_without_next_goes_to_the_tokens_scope(web: httpx.Client, demo_platform: DemoPlatform) -> None:
-    token = demo_platform.token(Role.STREET_OFFICER, scope="chengdu/chongzhou/longxing")
-    reply = web.post("/signin", data={"token": f"Bearer {token}"})
-    assert reply.headers["location"] == "/ops/chengdu/chongzhou/longxing"
-
-
-@pytest.mark.parametrize("next_page", ["https://evil.example/", "//evil.example/x"])
-def test_sign_in_never_sends_you_elsewhere(web: httpx.Client, demo_platform: DemoPlatform, next_page: str) -> None:
-    token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
-    assert web.post("/signin", data={"token": token, "next": next_page}).headers["location"] == "/ops/chengdu"
-
-
-def test_sign_in_with_a_bad_token_says_so(web: httpx.Client) -> None:
-    reply = web.post("/signin", data={"token": "nonsense"})
-    assert reply.status_code == 400 and "令牌无效或已过期" in reply.text and "set-cookie" not in reply.headers
 
 
 def test_the_city_dashboard_shows_what_the_services_say(web: httpx.Client, demo_platform: DemoPlatform,

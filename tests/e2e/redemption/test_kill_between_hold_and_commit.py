@@ -24,14 +24,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import ledger_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2
-from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import wait_serving
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -40,13 +39,14 @@ TERMINAL = (("authorization", "Terminal fengshu-demo-pos:demo-only-fengshu-pos-s
 VOLUNTEER = "v-001"
 PRICE = 10
 Metadata = tuple[tuple[str, str], ...]
+SERVICE_OF = {"points": "volunteer-points", "redemption": "partner-redemption"}
 
 
 class Stack:
     """volunteer-points (kept running) and partner-redemption (started, killed, restarted)."""
 
-    def __init__(self, tmp: Path, nats: NatsServer, urls: dict[str, str]) -> None:
-        self.tmp, self.nats, self.urls = tmp, nats, urls
+    def __init__(self, tmp: Path, nats: NatsServer, urls: dict[str, str], issuer: TestIssuer) -> None:
+        self.tmp, self.nats, self.urls, self.issuer = tmp, nats, urls, issuer
         self.points: subprocess.Popen[bytes] | None = None
         self.redemption: subprocess.Popen[bytes] | None = None
         self.points_addr = self.redemption_addr = ""
@@ -54,8 +54,11 @@ class Stack:
 
     def _start(self, module: str, name: str, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        env = {**os.environ, "PORT": str(port), "NATS_URL": self.nats.url, "LINLI_JWT_SECRET": TEST_JWT_SECRET,
-               "LINLI_DEMO_DATA": "true", "DATABASE_URL": self.urls[name], **extra}
+        # Both trust the test issuer over HTTP; partner-redemption gets its token from it with its
+        # own client credentials, as from identity.
+        env = {**os.environ, "PORT": str(port), "NATS_URL": self.nats.url, "LINLI_DEMO_DATA": "true",
+               "DATABASE_URL": self.urls[name], **self.issuer.env_for(SERVICE_OF[name], self.tmp / "clients"),
+               **extra}
         if "LINLI_FAULT_KILL_AT" not in extra:  # armed only where a test asks for it
             env.pop("LINLI_FAULT_KILL_AT", None)
         log = self.tmp / f"{name}-{self.starts}.log"
@@ -86,7 +89,8 @@ class Stack:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def stack(request: pytest.FixtureRequest, tmp_path: Path, nats_server: NatsServer) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path: Path, nats_server: NatsServer,
+          served_issuer: TestIssuer) -> Iterator[Stack]:
     names = {"points": f"k_pts_{uuid.uuid4().hex[:8]}", "redemption": f"k_rd_{uuid.uuid4().hex[:8]}"}
     pg: EmbeddedPostgres | None = None
     if request.param == "postgresql":
@@ -94,7 +98,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, nats_server: NatsServe
         urls = {key: pg.database_url(name) for key, name in names.items()}
     else:
         urls = {key: f"sqlite+aiosqlite:///{tmp_path / key}.db" for key in names}
-    s = Stack(tmp_path, nats_server, urls)
+    s = Stack(tmp_path, nats_server, urls, served_issuer)
     try:
         s.start_points()
         yield s
@@ -110,10 +114,10 @@ class Till:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        signer = TokenSigner(TEST_JWT_SECRET)
-        self.worker: Metadata = (("authorization", "Bearer " + signer.issue("worker", role="community_worker",
+        issuer = stack.issuer
+        self.worker: Metadata = (("authorization", "Bearer " + issuer.issue("worker", role="community_worker",
                                                                              scope=FENGSHU)),)
-        self.service: Metadata = (("authorization", "Bearer " + signer.issue_service_token("partner-redemption")),)
+        self.service: Metadata = (("authorization", "Bearer " + issuer.issue_service_token("partner-redemption")),)
 
     def redemption(self) -> grpc.Channel:
         return grpc.insecure_channel(self.stack.redemption_addr)

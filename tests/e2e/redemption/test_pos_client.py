@@ -1,10 +1,12 @@
-"""The documented one-liner as an integrator runs it: volunteer-points and partner-redemption as
-processes of their own (demo data, SQLite, a real nats-server), the sample POS client
+"""The documented one-liner as an integrator runs it: identity (the token issuer),
+volunteer-points and partner-redemption as processes of their own (demo data, SQLite, a real
+nats-server; the community worker signed in through the issuer's pages), the sample POS client
 (`tools/pos_client.py`) redeeming volunteer v-001's points at the demo terminal — and the same
 request id sent again by a second client process charging nothing more."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -13,45 +15,54 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from linli_identity.descriptor import SERVICE as IDENTITY
+from linli_points.descriptor import SERVICE as POINTS
+from linli_redemption.descriptor import SERVICE as REDEMPTION
 
-from linli_runtime.platform import wait_serving
-from linli_runtime.processes import NatsServer, free_port
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.platform import LocalPlatform
+from linli_runtime.processes import free_port
+from linli_runtime.testing.platform import TEST_ISSUER_ENV
+from linli_runtime.testing.signin import IssuerBrowser
 
 ROOT = Path(__file__).resolve().parents[3]
+# The demo data's Fengshu community worker (linli_identity.demo), who may show member codes.
+WORKER_PHONE = "+8613800000003"
+
+
+@dataclasses.dataclass
+class Stack:
+    address: str  # partner-redemption
+    worker_token: str
 
 
 @pytest.fixture
-def services(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(module: str, name: str, extra: dict[str, str]) -> str:
-        port = free_port()
-        env = {**os.environ, "PORT": str(port), "NATS_URL": nats_server.url, "LINLI_JWT_SECRET": TEST_JWT_SECRET,
-               "LINLI_DEMO_DATA": "true", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / name}.db", **extra}
-        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL,
-                                stderr=(tmp_path / f"{name}.log").open("wb"))
-        procs.append(proc)
-        assert wait_serving(f"127.0.0.1:{port}", 90, proc), (tmp_path / f"{name}.log").read_text()[-2000:]
-        return f"127.0.0.1:{port}"
-
+def services(tmp_path: Path) -> Iterator[Stack]:
+    """identity (the issuer), volunteer-points and partner-redemption as `make run` starts them:
+    partner-redemption calls volunteer-points with its own client credentials."""
+    platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[IDENTITY, POINTS, REDEMPTION],
+                             demo_data=True, extra_env=TEST_ISSUER_ENV)
     try:
-        points = start("linli_points.app", "points", {})
-        yield start("linli_redemption.app", "redemption", {"VOLUNTEER_POINTS_SERVICE_ADDR": points})
+        platform.start()
+        assert platform.issuer is not None
+        browser = IssuerBrowser(platform.issuer.url, platform.issuer.sms_dir / "codes.jsonl")
+        try:
+            browser.sign_in(WORKER_PHONE)  # phone + the code from the dev SMS gateway
+            token = browser.device_tokens().access_token
+        finally:
+            browser.close()
+        [redemption] = [s for s in platform.services if s.descriptor.name == REDEMPTION.name]
+        yield Stack(redemption.address, token)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+        platform.stop()
 
 
-def pos_client(address: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "pos_client.py"), "redeem", "--address", address,
-                           *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                          env={**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET})
+def pos_client(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "pos_client.py"), "redeem", "--address",
+                           stack.address, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "LINLI_TOKEN": stack.worker_token})
 
 
-def test_the_sample_pos_client_redeems_at_the_demo_terminal_once_per_request_id(services: str) -> None:
+def test_the_sample_pos_client_redeems_at_the_demo_terminal_once_per_request_id(services: Stack) -> None:
     first = pos_client(services, "--volunteer", "v-001", "--request-id", "e2e-1")
     assert first.returncode == 0, first.stderr
     available = int(re.search(r"(\d+) points available", first.stdout).group(1))  # type: ignore[union-attr]

@@ -39,8 +39,8 @@ class CallerServicer(echo_pb2_grpc.EchoServiceServicer):
 
     def callee(self) -> echo_pb2_grpc.EchoServiceStub:
         if self._callee is None:  # made on first use, inside the server's event loop
-            channel = make_channel(os.environ[CALLEE.addr_env],
-                                   token=self.app.signer.issue_service_token(CALLER.name))
+            # Its own client credentials at the issuer, as partner-redemption's.
+            channel = make_channel(os.environ[CALLEE.addr_env], token=self.app.credentials())
             self._callee = echo_pb2_grpc.EchoServiceStub(channel)
         return self._callee
 

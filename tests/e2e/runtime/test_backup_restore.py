@@ -27,20 +27,17 @@ from linli_points.ledger.tables import holds, transfers
 from linli_redemption.tables import REDEMPTIONS
 
 from linli.notification.v1 import notification_pb2 as npb
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
 from linli_runtime.backup import Manifest
 from linli_runtime.clients import make_channel
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX, OUTBOX
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.processes import free_port
 from linli_runtime.registry import installed_services
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.platform import DEMO_ADMIN_PHONE, TEST_ISSUER_ENV, IssuerClient
 from linli_runtime.testing.waiting import consumer_settled, wait_until
 from tests.e2e.deploy.faultkit import Producer, accepted_more
 from tests.e2e.deploy.platform_load import (
-    FENGSHU,
     FENGSHU_PARENT,
-    HEAD,
     REWARD_POINTS,
     Balances,
     HelpDesk,
@@ -48,7 +45,7 @@ from tests.e2e.deploy.platform_load import (
     balances,
     top_up,
 )
-from tests.e2e.deploy.test_platform_faults import HELP_SUBJECTS, errors_logged
+from tests.e2e.deploy.test_platform_faults import HEAD_PHONE, HELP_SUBJECTS, WORKER_PHONE, errors_logged
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # two platform starts on a shared machine
 
@@ -65,20 +62,30 @@ FLOWS = [("partner-redemption", COMMITTED, "notification", "notification-redempt
 
 
 def platform(var_dir: Path, *, demo_data: bool) -> LocalPlatform:
-    return LocalPlatform(var_dir, nats_port=free_port(), demo_data=demo_data, services=SERVICES, default_ports=False)
+    # TEST_ISSUER_ENV: the restored issuer keeps the original's SMS rate-limit rows, and the same
+    # people sign in again at once.
+    return LocalPlatform(var_dir, nats_port=free_port(), demo_data=demo_data, services=SERVICES, default_ports=False,
+                         extra_env=TEST_ISSUER_ENV)
 
 
-def signer_tokens() -> dict[str, str]:
-    signer = TokenSigner(TEST_JWT_SECRET)
-    return {"admin": signer.issue("backup-test", role=Role.PLATFORM_ADMIN, scope="", kind=PrincipalKind.SERVICE),
-            "worker": signer.issue("worker-li", role=Role.COMMUNITY_WORKER, scope=FENGSHU),
-            "head": signer.issue(HEAD, role=Role.COMMUNITY_WORKER, scope=FENGSHU)}
+def issued_tokens(running: LocalPlatform) -> dict[str, str]:
+    """Tokens from the running platform's own issuer (identity, whose accounts and keys a backup
+    carries): the demo platform admin, Fengshu's worker Li and its head He, each signed in by
+    phone with the development gateway's code."""
+    assert running.issuer is not None
+    [identity] = [s for s in running.services if s.descriptor.issuer]
+    issuer = IssuerClient(running.issuer, identity.address)
+    try:
+        admin, worker, head = (issuer.token_for(phone) for phone in (DEMO_ADMIN_PHONE, WORKER_PHONE, HEAD_PHONE))
+    finally:
+        issuer.close()
+    return {"admin": admin, "worker": worker, "head": head}
 
 
 async def load_while_backing_up(running: LocalPlatform,
                                 target: Path) -> tuple[Balances, subprocess.CompletedProcess[str]]:
     """Redemptions and help requests before, during and after `linli platform backup`."""
-    tokens = signer_tokens()
+    tokens = await asyncio.to_thread(issued_tokens, running)
     addresses = running.addresses()
     async with (make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=tokens["admin"]) as points,
                 make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=tokens["worker"]) as redemption,
@@ -177,7 +184,7 @@ async def check_restored(running: LocalPlatform, backed_up: Databases, before: B
                                                           transfers.c.amount).where(transfers.c.transfer_id.like("help:%")))
         sources = Counter(c.source for c in credits)
         assert all(n == 1 for n in sources.values()), "one credit per resolved help request"
-        tokens = signer_tokens()
+        tokens = await asyncio.to_thread(issued_tokens, running)
         async with make_channel(running.addresses()["VOLUNTEER_POINTS_SERVICE_ADDR"], token=tokens["admin"]) as points:
             after = await balances(points, POS_VOLUNTEERS + HELPERS)
         per_volunteer = Counter(r.volunteer_id for r in committed)
@@ -216,7 +223,6 @@ async def check_restored(running: LocalPlatform, backed_up: Databases, before: B
 
 def test_a_backup_under_load_restores_every_committed_redemption_balance_and_event_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("LINLI_RECOVERY_GRACE", "1")  # settle the backup's PENDING redemptions promptly
     monkeypatch.setenv("LINLI_RECOVERY_INTERVAL", "0.5")
     # Every resolved help request is credited (as in the fault test): a worker's daily and monthly

@@ -26,7 +26,6 @@ from linli_runtime.processes import NatsServer, free_port, wait_for_port
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import echo_app
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 TIME_WAIT = "06"
 
@@ -62,9 +61,13 @@ def health(address: str) -> int:
         return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status)
 
 
+# The echo services are asked for their health only: the issuer they would trust is never reached.
+NO_CALLS = {"LINLI_ISSUER_URL": "https://issuer.linli.test"}
+
+
 @pytest.fixture
 def platform_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+    monkeypatch.setenv("LINLI_ISSUER_URL", NO_CALLS["LINLI_ISSUER_URL"])
 
 
 def test_a_port_left_in_time_wait_is_the_services_port_again(tmp_path: Path, platform_env: None) -> None:
@@ -127,7 +130,7 @@ def test_the_run_command_exits_with_the_reason_when_a_documented_port_is_taken(
         "default_ports=True)\n"
         "sys.exit(supervise(platform))\n"
     )
-    env = {**os.environ, "LINLI_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "200"}
+    env = {**os.environ, **NO_CALLS, "COLUMNS": "200"}
     runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env)
     try:
@@ -146,7 +149,7 @@ async def test_a_second_server_on_a_port_a_service_serves_is_refused_not_shared(
     service started twice) would bind the same port and silently take half its calls."""
     def settings(port: int, name: str) -> ServiceSettings:
         return ServiceSettings(port=port, database_url=f"sqlite+aiosqlite:///{tmp_path / name}",
-                               nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
+                               nats_url=nats_server.url, issuer_url=NO_CALLS["LINLI_ISSUER_URL"])
 
     first = echo_app(settings(0, "first.db"))
     port = await first.start()

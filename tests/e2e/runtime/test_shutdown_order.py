@@ -18,12 +18,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.platform import LocalPlatform, RunningService
 from linli_runtime.processes import free_port
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 from tests.e2e.runtime.chain_service import CALLEE, CALLER
 
@@ -31,10 +30,10 @@ WORKERS = 8
 
 
 @pytest.fixture
-def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPlatform]:
-    monkeypatch.setenv("LINLI_JWT_SECRET", TEST_JWT_SECRET)
+def platform(tmp_path: Path, served_issuer: TestIssuer) -> Iterator[LocalPlatform]:
+    # Both trust a test issuer over HTTP; the caller gets its token there with its own client credentials.
     platform = LocalPlatform(tmp_path / "var", nats_port=free_port(), services=[CALLEE, CALLER],
-                             default_ports=False)
+                             default_ports=False, extra_env=served_issuer.env_for(CALLER.name, tmp_path / "clients"))
     try:
         yield platform
     finally:
@@ -82,12 +81,12 @@ class Load:
 
 
 async def test_stopping_under_load_drains_the_caller_before_the_callee_is_signalled(
-    platform: LocalPlatform,
+    platform: LocalPlatform, served_issuer: TestIssuer
 ) -> None:
     await asyncio.to_thread(platform.start)
     callee, caller = platform.services
     assert (callee.descriptor, caller.descriptor) == (CALLEE, CALLER)
-    token = TokenSigner(TEST_JWT_SECRET).issue("pos-7", role="community_worker", scope="chengdu")
+    token = served_issuer.issue("pos-7", role="community_worker", scope="chengdu")
     load = Load(caller.address, token)
     running = asyncio.create_task(load.run())
     await wait_until(lambda: load.codes.count(grpc.StatusCode.OK) >= 2 * WORKERS,

@@ -19,7 +19,6 @@ import pytest
 from linli_runtime.platform import wait_serving
 from linli_runtime.processes import free_port
 from linli_runtime.registry import installed_services
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from tests.unit.deploy.deploykit import REPO, load_compose, planned_services
 
 COMPOSE = load_compose()
@@ -38,7 +37,8 @@ def container_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
         "PORT": str(port),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
         "NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nobody there: serving does not wait for NATS
-        "LINLI_JWT_SECRET": TEST_JWT_SECRET,
+        # The issuer it would trust (no call here needs a token: it is never reached).
+        "LINLI_ISSUER_URL": "https://issuer.linli.test",
         **extra,
     }
 

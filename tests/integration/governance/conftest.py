@@ -12,6 +12,7 @@ import grpc
 import pytest
 from linli_governance.app import GovernanceApp, create_app
 from linli_governance.settings import GovernanceSettings
+from linli_identity.testing import TestIssuer
 
 from linli.governance.v1 import (
     account_pb2_grpc,
@@ -22,11 +23,10 @@ from linli.governance.v1 import (
     rollout_pb2_grpc,
     vote_pb2_grpc,
 )
-from linli_runtime.auth import PrincipalKind, TokenSigner
+from linli_runtime.auth import PrincipalKind
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 from .helpers import Caller
 
@@ -35,7 +35,7 @@ from .helpers import Caller
 class Governance:
     app: GovernanceApp
     clock: ManualClock
-    signer: TokenSigner
+    issuer: TestIssuer
     channel: grpc.aio.Channel
 
     @property
@@ -67,9 +67,9 @@ class Governance:
         return disclosure_pb2_grpc.DisclosureServiceStub(self.channel)
 
     def caller(
-        self, role: str, scope: str = "", subject: str = "tester", kind: PrincipalKind = PrincipalKind.OPERATOR
+        self, role: str, scope: str = "", subject: str = "tester", kind: PrincipalKind = PrincipalKind.PERSON
     ) -> Caller:
-        return Caller(self.signer.issue(subject, role=role, scope=scope, kind=kind, ttl_seconds=3600))
+        return Caller(self.issuer.issue(subject, role=role, scope=scope, kind=kind, ttl_seconds=3600))
 
     @property
     def admin(self) -> Caller:
@@ -78,21 +78,20 @@ class Governance:
 
 @pytest.fixture
 async def gov(
-    database_url: str, nats_server: NatsServer, signer: TokenSigner, tmp_path: Path
+    database_url: str, nats_server: NatsServer, issuer: TestIssuer, tmp_path: Path
 ) -> AsyncIterator[Governance]:
     clock = ManualClock()
     settings = GovernanceSettings(
         port=0,
         database_url=database_url,
         nats_url=nats_server.url,
-        jwt_secret=TEST_JWT_SECRET,
         voucher_dir=str(tmp_path / "vouchers"),
         vote_schedule_interval=0,  # the tests run the schedule's passes themselves
     )
-    app = create_app(settings, clock)
+    app = issuer.trust(create_app(settings, clock))
     await app.start()
     try:
         async with make_channel(f"127.0.0.1:{app.port}") as channel:
-            yield Governance(app, clock, signer, channel)
+            yield Governance(app, clock, issuer, channel)
     finally:
         await app.stop(grace=1)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import jwt
 import pytest
 from linli_identity.bootstrap import create_first_admin
+from linli_identity.testing import TestIssuer
 
 from linli.events.v1 import identity_pb2 as events_pb2
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.identity.v1 import identity_pb2 as pb
-from linli_runtime.auth import TokenSigner
 from linli_runtime.errors import FailedPrecondition
 from linli_runtime.testing.errors import error_info
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 from .conftest import Caller, Identity, grant_msg, rid
@@ -35,8 +35,12 @@ async def expect(code: grpc.StatusCode, call: object) -> grpc.aio.AioRpcError:
 async def test_no_token_or_a_token_not_from_the_issuer_is_unauthenticated(identity: Identity) -> None:
     request = pb.GetAccountRequest(name="accounts/me")
     await expect(grpc.StatusCode.UNAUTHENTICATED, identity.accounts.GetAccount(request))
-    legacy = TokenSigner(TEST_JWT_SECRET).issue("admin", role="platform_admin")
-    await expect(grpc.StatusCode.UNAUTHENTICATED, Caller(legacy)(identity.accounts.GetAccount, request))
+    # A shared-key token (what the platform used before the issuer) and one from another issuer.
+    legacy = jwt.encode({"sub": "admin", "role": "platform_admin", "aud": "linli", "iss": identity.issuer,
+                         "exp": 2_000_000_000, "iat": 1_700_000_000}, "s" * 40, algorithm="HS256")
+    other = TestIssuer(identity.issuer).issue("admin", role="platform_admin")
+    for token in (legacy, other):
+        await expect(grpc.StatusCode.UNAUTHENTICATED, Caller(token)(identity.accounts.GetAccount, request))
 
 
 async def test_the_bootstrap_makes_one_first_admin_and_refuses_a_second(identity: Identity) -> None:

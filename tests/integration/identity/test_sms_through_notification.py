@@ -23,8 +23,7 @@ from linli_notification.sms.templates import VendorTemplates
 from linli_notification.tables import one_time_code
 
 from linli_runtime.clock import ManualClock
-from linli_runtime.processes import NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.processes import NatsServer, free_port
 from tests.integration.notification.fakes import FakeAliyunSms, Loopback
 
 from .browser import hidden_fields
@@ -54,17 +53,21 @@ async def platform(nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.
     vendor_api = Loopback(vendor.handle)
     aliyun = AliyunSms(access_key_id="LTAI-test", access_key_secret="aliyun-secret", sign_name="邻里社区",
                        templates=VendorTemplates({"one_time_code": "SMS_100001"}), endpoint=vendor_api.url, clock=clock)
-    notification = NotificationApp(NotificationSettings(
-        port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}", nats_url=nats_server.url,
-        jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0), clock=clock, providers={"sms": [aliyun], "wechat": []})
-    await notification.start()
-    monkeypatch.setenv("NOTIFICATION_SERVICE_ADDR", f"127.0.0.1:{notification.port}")
+    # identity first (it calls notification only when a code is asked for, at this port);
+    # notification then trusts identity's real issuer, its keys fetched over HTTP (JWKS).
+    notification_port = free_port()
+    monkeypatch.setenv("NOTIFICATION_SERVICE_ADDR", f"127.0.0.1:{notification_port}")
     identity = create_app(settings_for(f"sqlite+aiosqlite:///{tmp_path / 'identity.db'}", nats_server.url, tmp_path,
-                                       sms_sender="notification", jwt_secret=TEST_JWT_SECRET),
+                                       sms_sender="notification"),
                           clock=clock, services=SERVICES)
     assert isinstance(identity.sms.sender, NotificationSmsSender), "the settings chose notification"
     await identity.start()
+    notification = NotificationApp(NotificationSettings(
+        port=notification_port, database_url=f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}",
+        nats_url=nats_server.url, sweep_interval_seconds=0, issuer_url=identity.issuer_url),
+        clock=clock, providers={"sms": [aliyun], "wechat": []})
     try:
+        await notification.start()
         async with httpx.AsyncClient(base_url=identity.issuer_url, timeout=20, follow_redirects=False) as browser:
             yield Platform(identity, notification, vendor, browser)
     finally:

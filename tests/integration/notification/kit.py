@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 import sqlalchemy as sa
+from linli_identity.testing import TestIssuer
 from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
 from linli_notification.providers import OutboundMessage, ProviderError, RecipientRejected, Throttled
@@ -19,11 +20,9 @@ from linli_notification.tables import Notice, notice
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
 from linli_runtime.models import typed_all
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 FENGSHU_NAME = "communities/chengdu~jinjiang~chenglonglu~fengshu"
@@ -62,11 +61,11 @@ class Harness:
     app: NotificationApp
     clock: ManualClock
     channel: grpc.aio.Channel
-    signer: TokenSigner
+    issuer: TestIssuer
     wechat: list[RecordingProvider]
 
     def token(self, subject: str = "worker-zhao", role: str = "community_worker", scope: str = FENGSHU) -> str:
-        return self.signer.issue(subject, role=role, scope=scope)
+        return self.issuer.issue(subject, role=role, scope=scope)
 
     def md(self, subject: str = "worker-zhao", role: str = "community_worker",
            scope: str = FENGSHU) -> tuple[tuple[str, str], ...]:
@@ -109,15 +108,15 @@ def wechat_providers(request: pytest.FixtureRequest) -> list[RecordingProvider]:
 
 
 @pytest.fixture
-async def h(database_url: str, nats_server: NatsServer, signer: TokenSigner,
+async def h(database_url: str, nats_server: NatsServer, issuer: TestIssuer,
                   wechat_providers: list[RecordingProvider]) -> AsyncIterator[Harness]:
     clock = ManualClock(SATURDAY_11AM)
     settings = NotificationSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
-    app = NotificationApp(settings, clock=clock, providers={"wechat": wechat_providers, "sms": []})
+                                    sweep_interval_seconds=0)
+    app = issuer.trust(NotificationApp(settings, clock=clock, providers={"wechat": wechat_providers, "sms": []}))
     app.on_start(seed)
     await app.start()
     await app.bus.wait_ready(15)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-        yield Harness(app, clock, channel, signer, wechat_providers)
+        yield Harness(app, clock, channel, issuer, wechat_providers)
     await app.stop(grace=1)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 import sqlalchemy as sa
+from linli_identity.testing import TestIssuer
 from linli_notification.app import NotificationApp
 from linli_notification.settings import NotificationSettings
 from linli_notification.sms.aliyun import AliyunSms
@@ -23,12 +24,11 @@ from linli_notification.tables import metadata
 
 from linli.notification.v1 import one_time_codes_pb2 as pb
 from linli.notification.v1 import one_time_codes_pb2_grpc as pb_grpc
-from linli_runtime.auth import PrincipalKind, Role, TokenSigner
+from linli_runtime.auth import PrincipalKind, Role
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
 from linli_runtime.rich_status import error_metadata
 from linli_runtime.testing.errors import error_info
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from tests.integration.notification.fakes import FakeAliyunSms, Loopback
 
 T0 = datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
@@ -42,11 +42,10 @@ class Codes:
     clock: ManualClock
     vendor: FakeAliyunSms
     stub: pb_grpc.OneTimeCodeServiceStub
-    signer: TokenSigner
+    issuer: TestIssuer
 
     def identity(self, client_id: str = "svc-identity", subject: str = "identity") -> tuple[tuple[str, str], ...]:
-        token = self.signer.issue(subject, role=Role.SERVICE, kind=PrincipalKind.SERVICE,
-                                  extra={"client_id": client_id} if client_id else None)
+        token = self.issuer.issue(subject, role=Role.SERVICE, kind=PrincipalKind.SERVICE, client_id=client_id)
         return (("authorization", f"Bearer {token}"),)
 
     async def send(self, code: str = "482913", phone: str = PHONE, request_id: str = "",
@@ -64,19 +63,19 @@ class Codes:
 
 
 @pytest.fixture
-async def codes(database_url: str, nats_server: NatsServer, signer: TokenSigner) -> AsyncIterator[Codes]:
+async def codes(database_url: str, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[Codes]:
     clock = ManualClock(T0)
     vendor = FakeAliyunSms(clock.now)
     server = Loopback(vendor.handle)
     aliyun = AliyunSms(access_key_id="LTAI-test", access_key_secret="aliyun-secret", sign_name="邻里社区",
                        templates=VendorTemplates({"one_time_code": "SMS_100001"}), endpoint=server.url, clock=clock)
     settings = NotificationSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
-    app = NotificationApp(settings, clock=clock, providers={"sms": [aliyun], "wechat": []})
+                                    sweep_interval_seconds=0)
+    app = issuer.trust(NotificationApp(settings, clock=clock, providers={"sms": [aliyun], "wechat": []}))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            yield Codes(app, clock, vendor, pb_grpc.OneTimeCodeServiceStub(channel), signer)
+            yield Codes(app, clock, vendor, pb_grpc.OneTimeCodeServiceStub(channel), issuer)
     finally:
         await app.stop(grace=1)
         server.close()
@@ -84,7 +83,7 @@ async def codes(database_url: str, nats_server: NatsServer, signer: TokenSigner)
 
 async def test_only_the_identity_services_token_may_send_codes(codes: Codes) -> None:
     request = pb.SendOneTimeCodeRequest(phone=PHONE, code="482913", purpose=SIGN_IN)
-    admin = codes.signer.issue("admin-1", role=Role.PLATFORM_ADMIN)
+    admin = codes.issuer.issue("admin-1", role=Role.PLATFORM_ADMIN)
     for who in [(("authorization", f"Bearer {admin}"),), codes.identity(client_id=""),
                 codes.identity(client_id="svc-volunteer-points", subject="volunteer-points")]:
         with pytest.raises(grpc.aio.AioRpcError) as denied:

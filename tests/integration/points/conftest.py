@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from linli_identity.testing import TestIssuer
 from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
 from linli_notification.settings import NotificationSettings
@@ -32,7 +33,7 @@ from linli.points.v1 import (
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
 )
-from linli_runtime.auth import PrincipalKind, TokenSigner
+from linli_runtime.auth import PrincipalKind
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
@@ -42,7 +43,6 @@ from linli_runtime.events.tables import INBOX, OUTBOX
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
 from linli_runtime.testing.errors import error_info
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -68,10 +68,11 @@ def ledger(points_db: Database, clock: ManualClock) -> Ledger:
 
 
 @pytest.fixture
-async def app(database_url: str, nats_server: NatsServer, clock: ManualClock) -> AsyncIterator[PointsApp]:
+async def app(database_url: str, nats_server: NatsServer, clock: ManualClock,
+              issuer: TestIssuer) -> AsyncIterator[PointsApp]:
     settings = PointsSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                              jwt_secret=TEST_JWT_SECRET, hold_sweep_interval=0.05)
-    app = create_app(settings, clock)
+                              hold_sweep_interval=0.05)
+    app = issuer.trust(create_app(settings, clock))
     await app.start()
     yield app
     await app.stop(grace=1)
@@ -93,20 +94,20 @@ def bearer(token: str) -> Metadata:
 
 
 @pytest.fixture
-def as_service(signer: TokenSigner) -> Metadata:
-    return bearer(signer.issue_service_token("partner-redemption"))
+def as_service(issuer: TestIssuer) -> Metadata:
+    return bearer(issuer.issue_service_token("partner-redemption"))
 
 
 @pytest.fixture
-def as_worker(signer: TokenSigner) -> Metadata:
-    return bearer(signer.issue("worker-li", role="community_worker", scope=FENGSHU))
+def as_worker(issuer: TestIssuer) -> Metadata:
+    return bearer(issuer.issue("worker-li", role="community_worker", scope=FENGSHU))
 
 
 @pytest.fixture
-def token_for(signer: TokenSigner) -> Callable[..., Metadata]:
+def token_for(issuer: TestIssuer) -> Callable[..., Metadata]:
     def issue(role: str, scope: str = FENGSHU, subject: str = "someone",
-              kind: PrincipalKind = PrincipalKind.OPERATOR) -> Metadata:
-        return bearer(signer.issue(subject, role=role, scope=scope, kind=kind))
+              kind: PrincipalKind = PrincipalKind.PERSON) -> Metadata:
+        return bearer(issuer.issue(subject, role=role, scope=scope, kind=kind))
 
     return issue
 
@@ -191,10 +192,10 @@ def notification_url(database_url: str, tmp_path: Path, request: pytest.FixtureR
 
 @pytest.fixture
 async def notification(notification_url: str, nats_server: NatsServer, clock: ManualClock,
-                       app: PointsApp) -> AsyncIterator[NotificationApp]:
+                       app: PointsApp, issuer: TestIssuer) -> AsyncIterator[NotificationApp]:
     settings = NotificationSettings(port=0, database_url=notification_url, nats_url=nats_server.url,
-                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
-    service = NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []})
+                                    sweep_interval_seconds=0)
+    service = issuer.trust(NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []}))
     service.on_start(seed)
     await service.start()
     await service.bus.wait_ready(15)

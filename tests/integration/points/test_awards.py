@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp, create_app
 from linli_points.settings import PointsSettings
 from pypdf import PdfReader
@@ -21,7 +22,6 @@ from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 from .conftest import FENGSHU, Metadata, Stubs, expect_error, ts
 
@@ -174,17 +174,17 @@ async def test_the_material_reward_is_recorded_once_with_who_when_and_what(
 
 
 async def test_a_server_without_a_chinese_font_says_how_to_get_one(
-    database_url: str, nats_server: NatsServer, clock: ManualClock, signer: Any, tmp_path: Any
+    database_url: str, nats_server: NatsServer, clock: ManualClock, issuer: TestIssuer, tmp_path: Any
 ) -> None:
-    settings = PointsSettings(port=0, database_url=database_url, nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET,
+    settings = PointsSettings(port=0, database_url=database_url, nats_url=nats_server.url,
                               certificate_font=str(tmp_path / "no-such-font.ttc"))
-    app: PointsApp = create_app(settings, clock)
+    app: PointsApp = issuer.trust(create_app(settings, clock))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
             s = Stubs(channel)
-            md = (("authorization", f"Bearer {signer.issue('worker-li', role='community_worker', scope=FENGSHU)}"),)
-            service = (("authorization", f"Bearer {signer.issue_service_token('partner-redemption')}"),)
+            md = (("authorization", f"Bearer {issuer.issue('worker-li', role='community_worker', scope=FENGSHU)}"),)
+            service = (("authorization", f"Bearer {issuer.issue_service_token('partner-redemption')}"),)
             await closed_2026(s, service, md, clock)
             try:
                 await s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(

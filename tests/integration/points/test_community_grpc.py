@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp, create_app
 from linli_points.settings import PointsSettings
 
@@ -22,7 +23,6 @@ from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, expect_error, published, ts
 
@@ -381,12 +381,12 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
 
 
 async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: NatsServer, clock: ManualClock,
-                                            signer: Any) -> None:
+                                            issuer: TestIssuer) -> None:
     settings = PointsSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                              jwt_secret=TEST_JWT_SECRET, demo_data=True)
-    md = (("authorization", f"Bearer {signer.issue('w', role='community_worker', scope=FENGSHU)}"),)
+                              demo_data=True)
+    md = (("authorization", f"Bearer {issuer.issue('w', role='community_worker', scope=FENGSHU)}"),)
     for _ in range(2):  # a restart seeds nothing new
-        app = create_app(settings, clock)
+        app = issuer.trust(create_app(settings, clock))
         await app.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp
 from linli_points.app import create_app as create_points_app
 from linli_points.settings import PointsSettings
@@ -20,11 +21,9 @@ from linli_redemption.app import RedemptionApp, RedemptionSettings, create_app
 
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 HEALTH = "jinchengyijing-health"
@@ -47,29 +46,30 @@ def points_database_url(database_url: str, request: pytest.FixtureRequest, tmp_p
 
 
 @pytest.fixture
-async def points_app(points_database_url: str, nats_server: NatsServer, clock: ManualClock) -> AsyncIterator[PointsApp]:
+async def points_app(points_database_url: str, nats_server: NatsServer, clock: ManualClock,
+                     issuer: TestIssuer) -> AsyncIterator[PointsApp]:
     settings = PointsSettings(port=0, database_url=points_database_url, nats_url=nats_server.url,
-                              jwt_secret=TEST_JWT_SECRET, hold_sweep_interval=0.05)
-    app = create_points_app(settings, clock)
+                              hold_sweep_interval=0.05)
+    app = issuer.trust(create_points_app(settings, clock))
     await app.start()
     yield app
     await app.stop(grace=1)
 
 
 @pytest.fixture
-async def make_app(database_url: str, nats_server: NatsServer, clock: ManualClock,
-                   points_app: PointsApp) -> AsyncIterator[Callable[..., Awaitable[RedemptionApp]]]:
+async def make_app(database_url: str, nats_server: NatsServer, clock: ManualClock, points_app: PointsApp,
+                   issuer: TestIssuer) -> AsyncIterator[Callable[..., Awaitable[RedemptionApp]]]:
     """Start a partner-redemption (again, for restart tests) on the test's database; keyword
     arguments override its settings."""
     apps: list[RedemptionApp] = []
 
     async def start(**overrides: Any) -> RedemptionApp:
         settings = RedemptionSettings(**{
-            **dict(port=0, database_url=database_url, nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET,
+            **dict(port=0, database_url=database_url, nats_url=nats_server.url,
                    demo_data=True, recovery_interval=0.05, recovery_grace=30,
                    terminal_secret_key=TERMINAL_SECRET_KEY),
             **overrides})
-        app = create_app(settings, clock, points_addr=f"127.0.0.1:{points_app.port}")
+        app = issuer.trust(create_app(settings, clock, points_addr=f"127.0.0.1:{points_app.port}"))
         await app.start()
         apps.append(app)
         return app
@@ -101,13 +101,13 @@ def bearer(token: str) -> Metadata:
 
 
 @pytest.fixture
-def as_service(signer: TokenSigner) -> Metadata:
-    return bearer(signer.issue_service_token("test"))
+def as_service(issuer: TestIssuer) -> Metadata:
+    return bearer(issuer.issue_service_token("test"))
 
 
 @pytest.fixture
-def as_worker(signer: TokenSigner) -> Metadata:
-    return bearer(signer.issue("worker-li", role="community_worker", scope=FENGSHU))
+def as_worker(issuer: TestIssuer) -> Metadata:
+    return bearer(issuer.issue("worker-li", role="community_worker", scope=FENGSHU))
 
 
 @dataclass

@@ -3,11 +3,10 @@ who may see a member code."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from linli_identity.testing import TestIssuer
 
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
@@ -68,10 +67,10 @@ async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) 
     assert error_info(invalid.value)[0] == "REWARD_NOT_VALID"
 
 
-async def test_a_volunteer_sees_only_their_own_member_code(kit: Kit, signer: Any) -> None:
+async def test_a_volunteer_sees_only_their_own_member_code(kit: Kit, issuer: TestIssuer) -> None:
     mine = await kit.volunteer(0)
     other = await kit.volunteer(0, name="李建国")
-    me = bearer(signer.issue(mine, role="volunteer", scope=FENGSHU))
+    me = bearer(issuer.issue(mine, role="volunteer", scope=FENGSHU))
     own = await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id=mine),
                                         metadata=me)
     assert len(own.member_code) == 14

@@ -8,12 +8,12 @@ from typing import Any
 import grpc
 import nats
 import pytest
+from linli_identity.testing import TestIssuer
 from nats.aio.msg import Msg
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import community_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 
@@ -21,7 +21,7 @@ from .conftest import FENGSHU, Kit, bearer
 
 
 async def test_rotating_duty_lists_and_project_events(kit: Kit, channel: grpc.aio.Channel, nats_server: NatsServer,
-                                                      signer: TokenSigner) -> None:
+                                                      issuer: TestIssuer) -> None:
     stub = community_pb2_grpc.CommunityServiceStub(channel)
     md = kit.worker
     demo = await stub.ListDutyPeriods(pb.ListDutyPeriodsRequest(community_path=FENGSHU, from_date="2026-11-07",
@@ -84,7 +84,7 @@ async def test_rotating_duty_lists_and_project_events(kit: Kit, channel: grpc.ai
     finally:
         await nc.close()
 
-    outsider = bearer(signer.issue("x", role="community_worker", scope="chengdu/chongzhou"))
+    outsider = bearer(issuer.issue("x", role="community_worker", scope="chengdu/chongzhou"))
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await stub.ListNeeds(pb.ListNeedsRequest(community_path=FENGSHU), metadata=outsider)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -11,12 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 from linli_redemption.app import RedemptionApp
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.waiting import wait_until
@@ -51,7 +51,7 @@ async def redeem(kit: Kit, till: Metadata, reward: str, request_id: str, points:
 
 
 async def test_staff_see_their_communitys_redemptions_newest_first_by_merchant_and_state(
-        kit: Kit, admin: Any, clock: ManualClock, signer: TokenSigner) -> None:
+        kit: Kit, admin: Any, clock: ManualClock, issuer: TestIssuer) -> None:
     health, canteen = await kit.terminal(HEALTH), await kit.terminal(CANTEEN)
     check, lunch = await kit.reward(points=10), await kit.reward(points=15, merchant=CANTEEN)
     dear = await kit.reward(points=500)
@@ -75,7 +75,7 @@ async def test_staff_see_their_communitys_redemptions_newest_first_by_merchant_a
                                                state=COMMITTED)] == ["l-2"]
     # Pages of one follow one another without gaps or repeats.
     assert [r.request_id for r in await listed(admin, kit.worker, page_size=1)] == ["l-4", "l-3", "l-2", "l-1"]
-    party = bearer(signer.issue("party-1", role="party_committee", scope=FENGSHU))
+    party = bearer(issuer.issue("party-1", role="party_committee", scope=FENGSHU))
     assert len(await listed(admin, party)) == 4
 
 
@@ -136,14 +136,14 @@ async def test_bad_input_is_invalid_argument_naming_the_field(kit: Kit, admin: A
 
 
 async def test_other_communities_residents_and_pos_terminals_are_refused(kit: Kit, admin: Any,
-                                                                         signer: TokenSigner) -> None:
+                                                                         issuer: TestIssuer) -> None:
     till = await kit.terminal()
     await redeem(kit, till, await kit.reward(points=1), "s-1")
     refusals = [
-        (bearer(signer.issue("w", role="community_worker", scope="chengdu/chongzhou")), "OUT_OF_SCOPE"),
-        (bearer(signer.issue("r", role="resident", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
-        (bearer(signer.issue("v", role="volunteer", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
-        (bearer(signer.issue("m", role="merchant", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
+        (bearer(issuer.issue("w", role="community_worker", scope="chengdu/chongzhou")), "OUT_OF_SCOPE"),
+        (bearer(issuer.issue("r", role="resident", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
+        (bearer(issuer.issue("v", role="volunteer", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
+        (bearer(issuer.issue("m", role="merchant", scope=FENGSHU)), "ROLE_NOT_ALLOWED"),
         (till, "ROLE_NOT_ALLOWED"),  # a POS terminal: this list spans every merchant
     ]
     for md, reason in refusals:

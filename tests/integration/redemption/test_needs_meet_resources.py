@@ -14,13 +14,13 @@ import grpc
 import nats
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from linli_identity.testing import TestIssuer
 
 from linli.events.v1 import redemption_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.redemption.v1 import admin_pb2, community_pb2_grpc
 from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
@@ -194,9 +194,9 @@ async def test_a_cancelled_project_hands_its_need_back(kit: Kit, stub: community
         ("res-demo-after-school-care", False)]
 
 
-async def test_a_resource_offered_above_the_community_serves_it(kit: Kit, signer: TokenSigner,
+async def test_a_resource_offered_above_the_community_serves_it(kit: Kit, issuer: TestIssuer,
                                                                 stub: community_pb2_grpc.CommunityServiceStub) -> None:
-    officer = bearer(signer.issue("officer-zhao", role="street_officer", scope=STREET))
+    officer = bearer(issuer.issue("officer-zhao", role="street_officer", scope=STREET))
     await kit.partners.CreatePartner(admin_pb2.CreatePartnerRequest(partner_id="chenglong-ngo", partner=rpb.Partner(
         community_path=STREET, kind=rpb.PARTNER_KIND_SIGNED_PARTNER, display_name="成龙路社工站")), metadata=officer)
     street_checks = (await stub.CreateResource(pb.CreateResourceRequest(
@@ -314,11 +314,11 @@ async def test_bad_input_on_every_new_field_is_invalid_argument_naming_it(
         assert (await refusal(call, request, md))[:2] == (grpc.StatusCode.NOT_FOUND, reason)
 
 
-async def test_callers_outside_the_scope(kit: Kit, signer: TokenSigner,
+async def test_callers_outside_the_scope(kit: Kit, issuer: TestIssuer,
                                          stub: community_pb2_grpc.CommunityServiceStub) -> None:
-    outsider = bearer(signer.issue("outsider", role="community_worker", scope="chengdu/chongzhou"))
-    resident = bearer(signer.issue("resident-1", role="resident", scope=FENGSHU))
-    neighbour = bearer(signer.issue("worker-hong", role="community_worker", scope=NEIGHBOUR))
+    outsider = bearer(issuer.issue("outsider", role="community_worker", scope="chengdu/chongzhou"))
+    resident = bearer(issuer.issue("resident-1", role="resident", scope=FENGSHU))
+    neighbour = bearer(issuer.issue("worker-hong", role="community_worker", scope=NEIGHBOUR))
     denied = (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     project = "prj-demo-haircuts"
     for call, request in [

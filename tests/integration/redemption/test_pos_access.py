@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from linli_identity.testing import TestIssuer
 from linli_redemption.app import RedemptionApp
 
 from linli.redemption.v1 import admin_pb2
@@ -197,9 +198,9 @@ async def test_every_malformed_field_is_invalid_argument_naming_it(kit: Kit) -> 
     assert (await kit.balance(volunteer)).balance == 50
 
 
-async def test_operator_services_check_scope_and_role(kit: Kit, signer: Any) -> None:
-    other = bearer(signer.issue("someone", role="community_worker", scope="chengdu/chongzhou"))
-    resident = bearer(signer.issue("r", role="resident", scope="chengdu/jinjiang/chenglonglu/fengshu"))
+async def test_operator_services_check_scope_and_role(kit: Kit, issuer: TestIssuer) -> None:
+    other = bearer(issuer.issue("someone", role="community_worker", scope="chengdu/chongzhou"))
+    resident = bearer(issuer.issue("r", role="resident", scope="chengdu/jinjiang/chenglonglu/fengshu"))
     listed = await kit.partners.ListPartners(admin_pb2.ListPartnersRequest(
         community_path="chengdu/jinjiang/chenglonglu/fengshu", page_size=100), metadata=kit.worker)
     kinds = [p.kind for p in listed.partners]

@@ -12,12 +12,12 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
+from linli_identity.testing import TestIssuer
 from linli_redemption.app import RedemptionApp
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.testing.errors import error_info
@@ -57,7 +57,7 @@ async def nowhere_in_the_database(app: RedemptionApp, *secrets: str) -> bool:
     return True
 
 
-async def test_create_partner_is_idempotent_by_request_id(kit: Kit, signer: TokenSigner) -> None:
+async def test_create_partner_is_idempotent_by_request_id(kit: Kit, issuer: TestIssuer) -> None:
     request = admin_pb2.CreatePartnerRequest(partner_id="maple-bakery", request_id="partner-1", partner=rpb.Partner(
         community_path=FENGSHU, kind=rpb.PARTNER_KIND_MERCHANT, display_name="枫树面包坊"))
     first = await kit.partners.CreatePartner(request, metadata=kit.worker)
@@ -69,7 +69,7 @@ async def test_create_partner_is_idempotent_by_request_id(kit: Kit, signer: Toke
     assert (await refusal(kit.partners.CreatePartner, other, kit.worker))[:2] == (
         grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
     # Another caller's id is another request: the partner id is simply taken.
-    colleague = bearer(signer.issue("worker-wang", role="community_worker", scope=FENGSHU))
+    colleague = bearer(issuer.issue("worker-wang", role="community_worker", scope=FENGSHU))
     assert (await refusal(kit.partners.CreatePartner, request, colleague))[:2] == (
         grpc.StatusCode.ALREADY_EXISTS, "PARTNER_EXISTS")
     # Without an id a retry is a second request.

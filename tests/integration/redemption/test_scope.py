@@ -13,10 +13,10 @@ from typing import Any
 import grpc
 import pytest
 from grpc_status import rpc_status
+from linli_identity.testing import TestIssuer
 
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import resources_pb2 as rpb
-from linli_runtime.auth import TokenSigner
 from linli_runtime.testing.errors import error_info
 
 from .conftest import FENGSHU, HEALTH, Kit, Metadata, bearer
@@ -64,8 +64,8 @@ def everything_said(error: grpc.aio.AioRpcError) -> str:
 
 
 @pytest.mark.parametrize("role", ["city_operator", "resident"])
-async def test_an_outsider_cannot_tell_a_partner_or_merchant_exists(kit: Kit, signer: TokenSigner, role: str) -> None:
-    outsider = bearer(signer.issue("outsider", role=role, scope="chengdu/chongzhou"))
+async def test_an_outsider_cannot_tell_a_partner_or_merchant_exists(kit: Kit, issuer: TestIssuer, role: str) -> None:
+    outsider = bearer(issuer.issue("outsider", role=role, scope="chengdu/chongzhou"))
     for label, call, request in merchant_calls(kit):
         existing = await refusal(call, request(HEALTH), outsider)
         nobody = await refusal(call, request(NOBODY), outsider)
@@ -81,9 +81,9 @@ async def test_an_outsider_cannot_tell_a_partner_or_merchant_exists(kit: Kit, si
     assert "fengshu" not in everything_said(unit)
 
 
-async def test_inside_the_scope_the_same_calls_answer(kit: Kit, signer: TokenSigner) -> None:
-    resident = bearer(signer.issue("r", role="resident", scope=FENGSHU))
-    street = bearer(signer.issue("s", role="street_officer", scope="chengdu/jinjiang/chenglonglu"))
+async def test_inside_the_scope_the_same_calls_answer(kit: Kit, issuer: TestIssuer) -> None:
+    resident = bearer(issuer.issue("r", role="resident", scope=FENGSHU))
+    street = bearer(issuer.issue("s", role="street_officer", scope="chengdu/jinjiang/chenglonglu"))
     for md in [resident, street, kit.worker]:
         got = await kit.partners.GetPartner(admin_pb2.GetPartnerRequest(name=f"partners/{HEALTH}"), metadata=md)
         assert got.partner.community_path == FENGSHU
@@ -96,8 +96,8 @@ async def test_inside_the_scope_the_same_calls_answer(kit: Kit, signer: TokenSig
     assert (denied.code(), error_info(denied)[0]) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED")
 
 
-async def test_naming_an_outside_community_yourself_is_permission_denied(kit: Kit, signer: TokenSigner) -> None:
-    outsider = bearer(signer.issue("outsider", role="city_operator", scope="chengdu/chongzhou"))
+async def test_naming_an_outside_community_yourself_is_permission_denied(kit: Kit, issuer: TestIssuer) -> None:
+    outsider = bearer(issuer.issue("outsider", role="city_operator", scope="chengdu/chongzhou"))
     denied = await refusal(kit.partners.ListPartners, admin_pb2.ListPartnersRequest(community_path=FENGSHU), outsider)
     assert (denied.code(), error_info(denied)[0]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     # Creating a partner whose id is taken elsewhere says only that the id is taken.

@@ -13,16 +13,15 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from linli_identity.testing import TestIssuer
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clients import make_channel
 from linli_runtime.errors import FieldViolation, InvalidArgument
 from linli_runtime.processes import NatsServer
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME, EchoServicer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 LONG = 5000
@@ -48,10 +47,10 @@ class ShoutingServicer(EchoServicer):
 
 
 @pytest.fixture
-async def app(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[ServiceApp]:
+async def app(tmp_path: Path, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[ServiceApp]:
     settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
-                               nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
-    app = ServiceApp("echo", settings)
+                               nats_url=nats_server.url)
+    app = issuer.trust(ServiceApp("echo", settings))
     app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, ShoutingServicer(), FULL_NAME)
     await app.start()
     yield app
@@ -64,14 +63,14 @@ async def stub(app: ServiceApp) -> AsyncIterator[echo_pb2_grpc.EchoServiceStub]:
         yield echo_pb2_grpc.EchoServiceStub(channel)
 
 
-def bearer(signer: TokenSigner) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {signer.issue('worker-li', role='community_worker', scope=FENGSHU)}"),)
+def bearer(issuer: TestIssuer) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {issuer.issue('worker-li', role='community_worker', scope=FENGSHU)}"),)
 
 
-async def refused(stub: echo_pb2_grpc.EchoServiceStub, signer: TokenSigner,
+async def refused(stub: echo_pb2_grpc.EchoServiceStub, issuer: TestIssuer,
                   request: echo_pb2.EchoRequest) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.Echo(request, metadata=bearer(signer), timeout=10)
+        await stub.Echo(request, metadata=bearer(issuer), timeout=10)
     return caught.value
 
 
@@ -97,9 +96,9 @@ def assert_bounded(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.Error
 
 
 async def test_a_5000_character_field_is_invalid_argument_with_a_bounded_message(
-    stub: echo_pb2_grpc.EchoServiceStub, signer: TokenSigner
+    stub: echo_pb2_grpc.EchoServiceStub, issuer: TestIssuer
 ) -> None:
-    error = await refused(stub, signer, echo_pb2.EchoRequest(message="hi", org_path="!" * LONG))
+    error = await refused(stub, issuer, echo_pb2.EchoRequest(message="hi", org_path="!" * LONG))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     _info, violations = assert_bounded(error)
     assert (error.details() or "").startswith("org_path: segment '!!!")
@@ -108,9 +107,9 @@ async def test_a_5000_character_field_is_invalid_argument_with_a_bounded_message
 
 
 async def test_a_5000_character_path_outside_the_scope_is_permission_denied_with_bounded_details(
-    stub: echo_pb2_grpc.EchoServiceStub, signer: TokenSigner
+    stub: echo_pb2_grpc.EchoServiceStub, issuer: TestIssuer
 ) -> None:
-    error = await refused(stub, signer, echo_pb2.EchoRequest(message="hi", org_path="a" * LONG))
+    error = await refused(stub, issuer, echo_pb2.EchoRequest(message="hi", org_path="a" * LONG))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()
     info, _ = assert_bounded(error)
     assert info.reason == "OUT_OF_SCOPE"
@@ -119,9 +118,9 @@ async def test_a_5000_character_path_outside_the_scope_is_permission_denied_with
 
 
 async def test_an_error_echoing_input_everywhere_stays_within_the_metadata_limit(
-    stub: echo_pb2_grpc.EchoServiceStub, signer: TokenSigner
+    stub: echo_pb2_grpc.EchoServiceStub, issuer: TestIssuer
 ) -> None:
-    error = await refused(stub, signer, echo_pb2.EchoRequest(message="shout:" + "x" * LONG))
+    error = await refused(stub, issuer, echo_pb2.EchoRequest(message="shout:" + "x" * LONG))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     info, violations = assert_bounded(error)
     assert info.reason.startswith("SHOUTED_")

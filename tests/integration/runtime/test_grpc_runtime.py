@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,25 +17,24 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from linli_identity.testing import TestIssuer
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import PrincipalKind, TokenSigner
+from linli_runtime.auth import PrincipalKind, Role, allows
 from linli_runtime.clients import make_channel
 from linli_runtime.processes import NatsServer
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
-from linli_runtime.testing.echo import FULL_NAME, echo_app
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
+from linli_runtime.testing.echo import FULL_NAME, EchoServicer, echo_app
 from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 
 
 @pytest.fixture
-async def app(database_url: str, nats_server: NatsServer) -> AsyncIterator[ServiceApp]:
-    settings = ServiceSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                               jwt_secret=TEST_JWT_SECRET)
-    app = echo_app(settings)
+async def app(database_url: str, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[ServiceApp]:
+    settings = ServiceSettings(port=0, database_url=database_url, nats_url=nats_server.url)
+    app = issuer.trust(echo_app(settings))
     await app.start()
     yield app
     await app.stop(grace=1)
@@ -63,8 +63,8 @@ def details_of(error: grpc.aio.AioRpcError) -> list[object]:
     return found
 
 
-async def test_call_within_scope_succeeds_and_echoes_request_id(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
-    token = signer.issue("worker-li", role="community_worker", scope=FENGSHU)
+async def test_call_within_scope_succeeds_and_echoes_request_id(channel: grpc.aio.Channel, issuer: TestIssuer) -> None:
+    token = issuer.issue("worker-li", role="community_worker", scope=FENGSHU)
     stub = echo_pb2_grpc.EchoServiceStub(channel)
     call = stub.Echo(echo_pb2.EchoRequest(message="你好", org_path=f"{FENGSHU}/fengxiang-compound"),
                      metadata=(*bearer(token), ("x-request-id", "req-123")))
@@ -94,10 +94,11 @@ async def test_missing_or_bad_credentials_are_unauthenticated(
     assert info.domain == "linli.echo"
 
 
-async def test_token_signed_with_another_key_or_expired_is_unauthenticated(channel: grpc.aio.Channel) -> None:
+async def test_token_signed_with_another_key_or_expired_is_unauthenticated(channel: grpc.aio.Channel,
+                                                                          issuer: TestIssuer) -> None:
     stub = echo_pb2_grpc.EchoServiceStub(channel)
-    forged = TokenSigner("someone-elses-key-0123456789abcdefghij").issue("mallory", role="platform_admin")
-    expired = TokenSigner(TEST_JWT_SECRET).issue("li", role="community_worker", ttl_seconds=60, now=1_000_000)
+    forged = TestIssuer(issuer.url).issue("mallory", role="platform_admin")  # same issuer name, other key
+    expired = issuer.issue("li", role="community_worker", ttl_seconds=60, now=1_000_000)
     for token, reason in ((forged, "TOKEN_INVALID"), (expired, "TOKEN_EXPIRED")):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Echo(echo_pb2.EchoRequest(message="hi"), metadata=bearer(token))
@@ -114,9 +115,9 @@ async def test_token_signed_with_another_key_or_expired_is_unauthenticated(chann
     ],
 )
 async def test_call_outside_scope_is_permission_denied(
-    channel: grpc.aio.Channel, signer: TokenSigner, path: str
+    channel: grpc.aio.Channel, issuer: TestIssuer, path: str
 ) -> None:
-    token = signer.issue("worker-li", role="community_worker", scope=FENGSHU)
+    token = issuer.issue("worker-li", role="community_worker", scope=FENGSHU)
     stub = echo_pb2_grpc.EchoServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Echo(echo_pb2.EchoRequest(message="hi", org_path=path), metadata=bearer(token))
@@ -126,19 +127,47 @@ async def test_call_outside_scope_is_permission_denied(
     assert info.reason == "OUT_OF_SCOPE" and dict(info.metadata) == {"path": path, "scope": FENGSHU}  # type: ignore[attr-defined]
 
 
-async def test_service_token_reaches_every_scope(channel: grpc.aio.Channel, signer: TokenSigner) -> None:
+async def test_service_token_reaches_every_scope(channel: grpc.aio.Channel, issuer: TestIssuer) -> None:
     stub = echo_pb2_grpc.EchoServiceStub(channel)
-    token = signer.issue_service_token("partner-redemption")
+    token = issuer.issue_service_token("partner-redemption")
     reply = await stub.Echo(echo_pb2.EchoRequest(message="hi", org_path="chengdu/chongzhou"), metadata=bearer(token))
     assert reply.caller == "partner-redemption"
-    assert signer.verify(token).kind == PrincipalKind.SERVICE
+    assert (await issuer.verify(token)).kind == PrincipalKind.SERVICE
+
+
+class PortalEcho(EchoServicer):
+    """The echo method opened to the read-only portal role, as a public read is."""
+
+    @allows(Role.PORTAL)
+    async def Echo(self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> echo_pb2.EchoResponse:
+        return await super().Echo(request, context)
+
+
+async def test_the_portal_role_reaches_only_the_methods_that_allow_it(channel: grpc.aio.Channel, issuer: TestIssuer,
+                                                                    nats_server: NatsServer, tmp_path: Path) -> None:
+    portal = bearer(issuer.issue("acc_portal", role=Role.PORTAL, kind=PrincipalKind.SERVICE))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await echo_pb2_grpc.EchoServiceStub(channel).Echo(echo_pb2.EchoRequest(message="hi"), metadata=portal)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert details_of(refused.value)[0].reason == "RESTRICTED_ROLE"  # type: ignore[attr-defined]
+    settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+                               nats_url=nats_server.url)
+    opened = issuer.trust(ServiceApp("echo", settings))
+    opened.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, PortalEcho(), FULL_NAME)
+    await opened.start()
+    try:
+        async with make_channel(f"127.0.0.1:{opened.port}") as other:
+            reply = await echo_pb2_grpc.EchoServiceStub(other).Echo(echo_pb2.EchoRequest(message="hi"), metadata=portal)
+        assert reply.caller == "acc_portal"
+    finally:
+        await opened.stop(grace=1)
 
 
 async def test_bad_input_is_invalid_argument_with_field_violation(
-    channel: grpc.aio.Channel, signer: TokenSigner
+    channel: grpc.aio.Channel, issuer: TestIssuer
 ) -> None:
     stub = echo_pb2_grpc.EchoServiceStub(channel)
-    token = signer.issue("li", role="community_worker", scope=FENGSHU)
+    token = issuer.issue("li", role="community_worker", scope=FENGSHU)
     for request, field in ((echo_pb2.EchoRequest(message=""), "message"),
                            (echo_pb2.EchoRequest(message="x", org_path="chengdu/锦江"), "org_path")):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -163,14 +192,15 @@ async def test_health_and_reflection_need_no_credentials(channel: grpc.aio.Chann
 
 
 async def test_sigterm_drains_the_in_flight_call_then_exits(
-    tmp_path, nats_server: NatsServer, signer: TokenSigner
+    tmp_path: Path, nats_server: NatsServer, served_issuer: TestIssuer
 ) -> None:
+    issuer = served_issuer  # the process fetches its keys over HTTP, as from the real issuer
     env = {
         **os.environ,
         "PORT": "0",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
         "NATS_URL": nats_server.url,
-        "LINLI_JWT_SECRET": TEST_JWT_SECRET,
+        "LINLI_ISSUER_URL": issuer.url,
         "LINLI_SHUTDOWN_GRACE": "10",
     }
     proc = subprocess.Popen([sys.executable, "-m", "linli_runtime.testing.echo"], env=env,  # noqa: ASYNC220
@@ -180,7 +210,7 @@ async def test_sigterm_drains_the_in_flight_call_then_exits(
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
         assert line.startswith("READY "), line
         port = int(line.split()[1])
-        token = signer.issue("li", role="community_worker", scope=FENGSHU)
+        token = issuer.issue("li", role="community_worker", scope=FENGSHU)
         async with make_channel(f"127.0.0.1:{port}", token=token, default_timeout=20) as channel:
             stub = echo_pb2_grpc.EchoServiceStub(channel)
             await stub.Echo(echo_pb2.EchoRequest(message="warm-up"))

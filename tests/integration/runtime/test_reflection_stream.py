@@ -20,22 +20,22 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from linli_identity.testing import TestIssuer
 
 from linli_runtime.processes import NatsServer
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME, echo_app
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 
 @pytest.fixture
-async def app(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[ServiceApp]:
+async def app(tmp_path: Path, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[ServiceApp]:
     settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
-                               nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
-    app = echo_app(settings)
+                               nats_url=nats_server.url)
+    app = issuer.trust(echo_app(settings))
     await app.start()
     yield app
     await app.stop(grace=1)

@@ -12,18 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from linli_identity.testing import TestIssuer
 from typer.testing import CliRunner
 
 from linli_cli import app as linli_app
 from linli_cli import roster, session
 from linli_cli.output import enum_name, yuan
-from linli_runtime.auth import TokenSigner
 from linli_runtime.server import SERVER_OPTIONS
-from linli_runtime.settings import ServiceSettings
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
-SIGNED_IN_ENV_VARS = ("LINLI_TOKEN", "XDG_CONFIG_HOME")
+SIGNED_IN_ENV_VARS = ("LINLI_TOKEN", "XDG_CONFIG_HOME", "LINLI_ISSUER_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -48,52 +47,66 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
-def test_login_stores_the_token_for_its_owner_only_and_whoami_reads_it(config: Path) -> None:
-    code, out, _ = linli("login", "--role", "community_worker", "--scope", "/Chengdu/jinjiang/chenglonglu/fengshu/",
-                         "--subject", "worker-he", "--json")
-    assert code == 0
-    signed = json.loads(out)
-    assert set(signed) == {"subject", "role", "scope", "expires_at", "token_file"}
-    assert (signed["scope"], signed["role"], signed["token_file"]) == (FENGSHU, "community_worker",
-                                                                       str(config / "token"))
-    assert stat.S_IMODE((config / "token").stat().st_mode) == 0o600
-    token = (config / "token").read_text().strip()
-    settings = ServiceSettings()
-    principal = TokenSigner(settings.jwt_secret, settings.jwt_issuer).verify(token)  # the platform's key signed it
-    assert (principal.subject, principal.scope) == ("worker-he", FENGSHU)
+def signed_in(issuer: TestIssuer, token: str, *, lapses_in: float = 600) -> Path:
+    """What `linli login` stores after the device flow (no revocation endpoint: nothing to call)."""
+    return session.store_session({"issuer": issuer.url, "client_id": session.CLI_CLIENT,
+                                  "token_endpoint": f"{issuer.url}/oauth/token", "revocation_endpoint": "",
+                                  "access_token": token, "refresh_token": "r-1", "expires_at": time.time() + lapses_in})
+
+
+def test_the_stored_sign_in_is_private_and_whoami_shows_the_account_and_its_grants(config: Path,
+                                                                                  issuer: TestIssuer) -> None:
+    token = issuer.issue("acc_he", name="何书记", grants=[("community_worker", FENGSHU), ("volunteer", FENGSHU)])
+    path = signed_in(issuer, token)
+    assert path == config / "session.json" and stat.S_IMODE(path.stat().st_mode) == 0o600
 
     code, out, _ = linli("whoami", "--json")
     assert code == 0
     assert json.loads(out) | {"expires_at": "-"} == {
-        "subject": "worker-he", "role": "community_worker", "scope": FENGSHU, "kind": "operator",
-        "expires_at": "-", "expired": False, "source": str(config / "token")}
+        "account": "accounts/acc_he", "subject": "acc_he", "name": "何书记", "kind": "person",
+        "grants": [{"role": "community_worker", "scope": FENGSHU}, {"role": "volunteer", "scope": FENGSHU}],
+        "issuer": issuer.url, "expires_at": "-", "expired": False, "source": str(path)}
+    code, out, _ = linli("whoami")
+    assert code == 0 and "何书记" in out and f"community_worker at {FENGSHU}" in out
+    assert linli("whoami", "--access-token")[1].strip() == token  # for grpcurl and scripts
 
     code, out, _ = linli("logout", "--json")
-    assert (code, json.loads(out)["removed"]) == (0, True) and not (config / "token").exists()
+    assert (code, json.loads(out)["removed"], json.loads(out)["revoked"]) == (0, True, False)
+    assert not path.exists()
     code, _, err = linli("whoami")
     assert code == 3 and "run linli login" in one_line_error(err)
 
 
-def test_a_token_in_linli_token_wins_over_the_stored_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert linli("login", "--role", "city_operator", "--scope", "chengdu")[0] == 0
-    settings = ServiceSettings()
-    monkeypatch.setenv("LINLI_TOKEN", TokenSigner(settings.jwt_secret).issue("env", role="resident", scope=FENGSHU))
+def test_a_token_in_linli_token_wins_over_the_stored_one(monkeypatch: pytest.MonkeyPatch, issuer: TestIssuer) -> None:
+    signed_in(issuer, issuer.issue("acc_op", role="city_operator", scope="chengdu"))
+    monkeypatch.setenv("LINLI_TOKEN", issuer.issue("acc_env", role="resident", scope=FENGSHU))
     who = json.loads(linli("whoami", "--json")[1])
-    assert (who["subject"], who["source"]) == ("env", "LINLI_TOKEN")
+    assert (who["subject"], who["source"]) == ("acc_env", "LINLI_TOKEN")
 
 
-def test_an_expired_token_is_refused_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    expired = TokenSigner(ServiceSettings().jwt_secret).issue("old", role="city_operator", scope="chengdu",
-                                                              ttl_seconds=60, now=time.time() - 600)
+def test_the_default_scope_is_the_one_place_the_grants_are_for(issuer: TestIssuer) -> None:
+    one = session.Identity("t", "x", session.read_claims(issuer.issue("a", role="community_worker", scope=FENGSHU)))
+    assert one.scope == FENGSHU
+    two = issuer.issue("a", grants=[("community_worker", FENGSHU), ("street_officer", "chengdu/jinjiang/chenglonglu")])
+    assert session.Identity("t", "x", session.read_claims(two)).scope == ""
+
+
+def test_an_expired_token_is_refused_before_any_call(issuer: TestIssuer) -> None:
+    expired = issuer.issue("old", role="city_operator", scope="chengdu", ttl_seconds=60, now=time.time() - 600)
     code, _, err = linli("org", "rollup", "chengdu", "--token", expired)
     assert code == 3 and "expired at" in one_line_error(err)
     code, out, err = linli("whoami", "--json", "--token", expired)
     assert code == 3 and json.loads(out)["expired"] is True and "expired" in one_line_error(err)
 
 
+def test_there_is_no_way_to_mint_a_token_here() -> None:
+    code, _, err = linli("token", "issue", "--role", "city_operator")
+    assert code == 2 and "token" in one_line_error(err)
+    code, _, err = linli("login", "--role", "city_operator", "--scope", "chengdu")
+    assert code == 2 and "--role" in one_line_error(err)
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
-    (["login", "--role", "mayor", "--scope", "chengdu"], "--role"),
-    (["login", "--role", "city_operator", "--scope", "成都"], "--scope"),
     (["org", "tree", "chengdu", "--depth", "9"], "--depth"),
     (["org", "rollup", "chengdu/Chong zhou"], "PATH"),
     (["compound", "budget", "chengdu/x", "--year", "1999"], "--year"),
@@ -150,8 +163,9 @@ def test_an_expired_token_is_refused_before_any_call(monkeypatch: pytest.MonkeyP
     (["pos", "redeem", "--quantity", "0"], "--quantity"),
     (["nonsense"], "nonsense"),
 ])
-def test_bad_arguments_exit_2_with_one_line_naming_the_argument(args: list[str], fragment: str) -> None:
-    assert linli("login", "--role", "platform_admin", "--scope", "")[0] == 0
+def test_bad_arguments_exit_2_with_one_line_naming_the_argument(args: list[str], fragment: str,
+                                                                issuer: TestIssuer) -> None:
+    signed_in(issuer, issuer.issue("acc_admin", role="platform_admin"))
     code, out, err = linli(*args)
     assert (code, out) == (2, "")
     assert fragment in one_line_error(err)
@@ -206,7 +220,7 @@ def test_every_command_takes_json_except_the_long_running_platform() -> None:
             continue
         options = {opt for param in command.params for opt in param.opts}  # type: ignore[attr-defined]
         assert "--json" in options, path
-        if path[0] not in ("login", "logout", "token", "platform", "pos"):
+        if path[0] not in ("login", "logout", "platform", "pos"):
             assert "--token" in options, path
 
 

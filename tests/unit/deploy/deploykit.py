@@ -57,7 +57,8 @@ def env_names(settings_cls: type[BaseSettings]) -> dict[str, set[str]]:
 
 
 ENV_READ = re.compile(r"""os\.(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*["']([A-Z][A-Z0-9_]*)["']""")
-SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*(?:ServiceSettings|BaseSettings)\s*\)", re.MULTILINE)
+SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*(?:ServiceSettings|IssuerSettings|BaseSettings)\s*\)",
+                               re.MULTILINE)
 # A compose service's label saying it is an HTTP service (the web portal) rather than a gRPC one.
 # The one health probe of every image: gRPC health or GET /healthz, by the service's protocol.
 HEALTH_PROBE = ["CMD", "python", "-m", "linli_runtime.healthcheck"]
@@ -288,7 +289,7 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
             problems.append(f"{where} {d.name}: resources.{part} needs cpu and memory")
     env = container_env(container, docs)
     problems += [f"{where} {d.name}: environment lacks {m}" for m in missing(required, env.names)]
-    for secret_env in ("DATABASE_URL", "LINLI_JWT_SECRET"):
+    for secret_env in ("DATABASE_URL", "LINLI_KEY_ENCRYPTION_KEY"):
         if secret_env in env.names and secret_env not in env.secret_refs:
             problems.append(f"{where} {d.name}: {secret_env} must come from a Secret")
     if env.literal.get("LINLI_HOST", "0.0.0.0") != "0.0.0.0":

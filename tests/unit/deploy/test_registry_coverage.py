@@ -50,7 +50,9 @@ def test_the_runtime_settings_map_to_the_variables_the_deployment_sets() -> None
     assert names["port"] == {"PORT", "LINLI_PORT"}
     assert names["database_url"] == {"DATABASE_URL", "LINLI_DATABASE_URL"}
     assert names["stream_replicas"] == {"LINLI_STREAM_REPLICAS"}
-    assert names["jwt_secret"] == {"LINLI_JWT_SECRET"}
+    assert names["issuer_url"] == {"LINLI_ISSUER_URL"}
+    assert names["client_secret_file"] == {"LINLI_CLIENT_SECRET_FILE"}
+    assert "jwt_secret" not in names and "jwt_issuer" not in names  # no shared signing key any more
 
 
 def test_compose_and_k8s_carry_the_platform_services() -> None:

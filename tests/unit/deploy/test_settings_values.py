@@ -57,7 +57,11 @@ def test_compose_settings_parse_with_the_example_env(descriptor: ServiceDescript
     assert settings.host == "0.0.0.0"
     assert settings.service_name == descriptor.name
     assert settings.stream_replicas == 3
-    assert settings.jwt_secret == DOTENV["LINLI_JWT_SECRET"] and len(settings.jwt_secret) >= 32
+    assert settings.issuer_url == DOTENV["LINLI_ISSUER_URL"] and settings.issuer_internal_url == "http://identity:8090"
+    assert settings.token_audience == "linli" and settings.grants_claim == "grants"
+    if not descriptor.name == "identity":  # it calls nobody: no client of its own
+        assert settings.client_id == f"svc-{descriptor.name}"
+        assert settings.client_secret_file == f"/run/secrets/svc-{descriptor.name}.secret"
     password = DOTENV[descriptor.db_name.upper() + "_DB_PASSWORD"]
     assert settings.database_url == f"postgresql://{descriptor.db_name}:{password}@postgres:5432/{descriptor.db_name}"
     assert settings.metrics_port == 9464 and settings.log_json is True and settings.demo_data is False
@@ -65,9 +69,12 @@ def test_compose_settings_parse_with_the_example_env(descriptor: ServiceDescript
 
 
 def test_compose_refuses_to_start_without_the_secrets() -> None:
+    raw = COMPOSE["services"]["identity"]["environment"]
+    with pytest.raises(AssertionError, match="LINLI_KEY_ENCRYPTION_KEY is required"):
+        interpolate(raw["LINLI_KEY_ENCRYPTION_KEY"], {})
     raw = COMPOSE["services"][PLANNED[0].name]["environment"]
-    with pytest.raises(AssertionError, match="LINLI_JWT_SECRET is required"):
-        interpolate(raw["LINLI_JWT_SECRET"], {})
+    with pytest.raises(AssertionError, match="TRUST_GOVERNANCE_DB_PASSWORD"):
+        interpolate(raw["DATABASE_URL"], {})
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -87,7 +94,7 @@ def test_k8s_settings_parse(overlay: str, monkeypatch: pytest.MonkeyPatch) -> No
         settings = settings_from(values, monkeypatch)
         assert settings.port == d.default_port and settings.host == "0.0.0.0" and settings.service_name == d.name
         assert settings.database_url.startswith("postgresql://") and settings.database_url.endswith(f"/{d.db_name}")
-        assert len(settings.jwt_secret) >= 32
+        assert settings.issuer_url.startswith("https://") and settings.issuer_internal_url
         assert settings.shutdown_grace + 5 < spec["terminationGracePeriodSeconds"], "drain fits the grace period"
         ports = {p["name"]: p["containerPort"] for p in spec["containers"][0]["ports"]}
         assert settings.metrics_port == ports["metrics"]
@@ -103,7 +110,9 @@ def test_compose_portal_settings_parse_with_the_example_env(monkeypatch: pytest.
     raw = COMPOSE["services"]["portal"]["environment"]
     settings = portal_settings_from({k: interpolate(str(v), DOTENV) for k, v in raw.items()}, monkeypatch)
     assert (settings.port, settings.host) == (8080, "0.0.0.0")
-    assert settings.jwt_secret == DOTENV["LINLI_JWT_SECRET"]
+    assert settings.issuer_url == DOTENV["LINLI_ISSUER_URL"] and settings.client_id == "svc-portal"
+    assert settings.signin_secret_path().name == "linli-portal.secret"
+    assert settings.redirect_uri == "http://127.0.0.1:8080/auth/callback"
     assert settings.cities == ["chengdu"] and settings.portal_secure_cookies is False
 
 
@@ -116,3 +125,4 @@ def test_k8s_portal_settings_parse(overlay: str, monkeypatch: pytest.MonkeyPatch
     settings = portal_settings_from(values, monkeypatch)
     assert (settings.port, settings.host) == (8080, "0.0.0.0")
     assert settings.portal_secure_cookies is overlay.endswith("production"), "HTTPS-only cookies behind TLS"
+    assert settings.client_id == "svc-portal" and settings.signin_secret_path().name == "linli-portal.secret"

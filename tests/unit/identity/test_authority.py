@@ -58,10 +58,13 @@ def test_who_may_grant_what_where(held: Grant, role: Role, scope: str, allowed: 
     assert (authority.authority_for([held], role, scope) is not None) is allowed
 
 
-def test_every_role_but_service_is_grantable_by_the_platform_admin_somewhere() -> None:
+def test_every_role_but_the_machine_roles_is_grantable_by_the_platform_admin_somewhere() -> None:
     for role in Role:
-        if role is Role.SERVICE:
+        if role in (Role.SERVICE, Role.PORTAL):
+            # Never granted to anyone, anywhere: they come with a machine's client credentials.
             assert authority.role_level_problem(role, "") is not None
+            assert authority.role_level_problem(role, "a/b/c/d/e/f") is not None
+            assert all(role not in may for may in authority.MAY_GRANT.values())
             continue
         deepest = "a/b/c/d/e/f"
         scope = "" if role is Role.PLATFORM_ADMIN else deepest

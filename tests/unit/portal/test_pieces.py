@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 from fastapi import Request
+from linli_identity.testing import TestIssuer
 from linli_portal import charts
 from linli_portal.app import templates
 from linli_portal.compound import Chain, CompoundView
 from linli_portal.fmt import account_names, yuan, yuan_short
 from linli_portal.objections import ObjectionForm
-from linli_portal.operators import COOKIE, OutOfScope, SignInNeeded, authorize
+from linli_portal.operators import OutOfScope, SignInNeeded, authorize
+from linli_portal.signin import SESSION_COOKIE, Pending, needs_renewal
 from starlette.datastructures import Headers
 
 from linli.governance.v1 import disclosure_pb2, org_pb2
-from linli_runtime.auth import PrincipalKind, TokenSigner
-
-SECRET = "s" * 40
+from linli_runtime.auth import PrincipalKind
 
 
 @pytest.mark.parametrize(("fen", "text"), [(0, "¥0.00"), (5, "¥0.05"), (123_456_789, "¥1,234,567.89"),
@@ -99,32 +99,56 @@ def test_a_tampered_request_id_is_replaced() -> None:
 def request_with(headers: dict[str, str] | None = None, cookie: str = "") -> Request:
     raw = dict(headers or {})
     if cookie:
-        raw["cookie"] = f"{COOKIE}={cookie}"
+        raw["cookie"] = f"{SESSION_COOKIE}={cookie}"
     return Request({"type": "http", "headers": Headers(raw).raw, "method": "GET", "path": "/"})
 
 
-def test_the_operator_check() -> None:
-    signer = TokenSigner(SECRET)
-    token = signer.issue("wang", role="street_officer", scope="chengdu/chongzhou")
-    assert authorize(signer, request_with(cookie=token), "chengdu/chongzhou/longxing").principal.subject == "wang"
-    assert authorize(signer, request_with({"authorization": f"Bearer {token}"}), "chengdu/chongzhou").token == token
+async def test_the_operator_check(issuer: TestIssuer) -> None:
+    verifier = issuer.verifier()
+    token = issuer.issue("wang", role="street_officer", scope="chengdu/chongzhou")
+    assert (await authorize(verifier, request_with(cookie=token), "chengdu/chongzhou/longxing")).principal.subject \
+        == "wang"
+    assert (await authorize(verifier, request_with({"authorization": f"Bearer {token}"}), "chengdu/chongzhou")).token \
+        == token
     with pytest.raises(OutOfScope, match="does not include chengdu/jinjiang"):
-        authorize(signer, request_with(cookie=token), "chengdu/jinjiang")
+        await authorize(verifier, request_with(cookie=token), "chengdu/jinjiang")
     with pytest.raises(OutOfScope, match=r"does not include chengdu\.$"):
-        authorize(signer, request_with(cookie=token), "chengdu")
+        await authorize(verifier, request_with(cookie=token), "chengdu")
     with pytest.raises(SignInNeeded):
-        authorize(signer, request_with(), "chengdu/chongzhou")
-    with pytest.raises(SignInNeeded):
-        authorize(signer, request_with(cookie=TokenSigner("t" * 40).issue("x", role="city_operator")), "chengdu")
-    expired = signer.issue("wang", role="city_operator", scope="chengdu", ttl_seconds=1, now=1_000_000)
+        await authorize(verifier, request_with(), "chengdu/chongzhou")
+    with pytest.raises(SignInNeeded):  # another issuer's key
+        await authorize(verifier, request_with(cookie=TestIssuer().issue("x", role="city_operator")), "chengdu")
+    expired = issuer.issue("wang", role="city_operator", scope="chengdu", ttl_seconds=1, now=1_000_000)
     with pytest.raises(SignInNeeded, match="expired"):
-        authorize(signer, request_with(cookie=expired), "chengdu")
-    resident = signer.issue("li", role="resident", scope="chengdu")
+        await authorize(verifier, request_with(cookie=expired), "chengdu")
+    resident = issuer.issue("li", role="resident", scope="chengdu/chongzhou/longxing/longxing-community/shengjian")
     with pytest.raises(OutOfScope, match="cannot open operator pages"):
-        authorize(signer, request_with(cookie=resident), "chengdu")
-    service = signer.issue("svc", role="platform_admin", kind=PrincipalKind.SERVICE)
-    with pytest.raises(OutOfScope):
-        authorize(signer, request_with(cookie=service), "chengdu")
+        await authorize(verifier, request_with(cookie=resident), "chengdu")
+    for machine in (issuer.issue("svc", role="platform_admin", kind=PrincipalKind.SERVICE),
+                    issuer.issue_service_token("portal")):
+        with pytest.raises(OutOfScope):
+            await authorize(verifier, request_with(cookie=machine), "chengdu")
+    # Several grants: any operator grant that reaches the page opens it.
+    both = issuer.issue("he", grants=[("volunteer", "chengdu/jinjiang/chenglonglu/fengshu"),
+                                      ("community_worker", "chengdu/jinjiang/chenglonglu/fengshu")])
+    assert (await authorize(verifier, request_with(cookie=both), "chengdu/jinjiang/chenglonglu/fengshu")).token == both
+
+
+def test_the_sign_in_in_flight_round_trips_its_cookie_and_uses_s256() -> None:
+    import base64
+    import hashlib
+
+    pending = Pending.start("/ops/chengdu")
+    assert Pending.from_cookie(pending.cookie()) == pending
+    assert Pending.from_cookie("not base64 json") is None
+    digest = base64.urlsafe_b64encode(hashlib.sha256(pending.verifier.encode()).digest()).decode().rstrip("=")
+    assert pending.challenge == digest and len(pending.verifier) >= 43
+
+
+def test_a_session_is_renewed_shortly_before_its_token_lapses(issuer: TestIssuer) -> None:
+    assert not needs_renewal(issuer.issue("a", role="city_operator", scope="chengdu", ttl_seconds=600))
+    assert needs_renewal(issuer.issue("a", role="city_operator", scope="chengdu", ttl_seconds=30))
+    assert needs_renewal("") and needs_renewal("garbage")
 
 
 def render_compound(chain: Chain, disclosures: list[disclosure_pb2.Disclosure]) -> str:

@@ -224,6 +224,22 @@ def person(*grants: Grant) -> Principal:
     return Principal("acc_x", PrincipalKind.PERSON, "", NO_SCOPE, grants=grants)
 
 
+async def test_another_providers_claim_mapping_a_dotted_path_and_role_at_scope_strings(key: OKPKey,
+                                                                                       clock: ManualClock) -> None:
+    """Keycloak puts a multivalued user attribute under a nested claim as plain strings."""
+    verifier = TokenVerifier(issuer=ISSUER, keys=StaticJwks(jwks(key)), clock=clock,
+                             grants_claim="realm_access.linli_grants")
+    nested = {"realm_access": {"roles": ["offline_access"],
+                               "linli_grants": [f"community_worker@{FENGSHU}", "city_operator@Chengdu"]}}
+    principal = await verifier.verify(sign(key, claims(clock, grants=None, **nested)))
+    assert principal.grants == (Grant("community_worker", FENGSHU), Grant("city_operator", "chengdu"))
+    # A claim that is not there is no grant at all; a malformed one refuses the token.
+    assert (await verifier.verify(sign(key, claims(clock, grants=None, jti="none")))).grants == ()
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(sign(key, claims(clock, grants=None, jti="bad",
+                                               realm_access={"linli_grants": ["@chengdu"]})))
+
+
 def test_authorize_needs_the_role_at_a_scope_containing_the_path() -> None:
     who = person(Grant("community_worker", FENGSHU),
                  Grant("resident", "chengdu/chongzhou/yangma/chongjianglu/jinsheng"))
@@ -244,7 +260,7 @@ def test_the_narrowest_named_grant_is_the_one_used_and_admins_pass_unless_exact(
 
 
 def test_a_legacy_principal_counts_its_role_at_its_scope_as_one_grant() -> None:
-    legacy = Principal("v-001", PrincipalKind.OPERATOR, "volunteer", FENGSHU)
+    legacy = Principal("v-001", PrincipalKind.PERSON, "volunteer", FENGSHU)
     assert may_act_as(legacy, ["volunteer"], f"{FENGSHU}/a") == Grant("volunteer", FENGSHU)
     assert may_act_as(legacy, ["volunteer"], "chengdu/chongzhou") is None
     assert legacy.can_reach(FENGSHU) and not legacy.can_reach("chengdu")

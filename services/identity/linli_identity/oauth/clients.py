@@ -4,15 +4,18 @@
 |---|---|---|
 | `linli-portal` | confidential (secret) | authorization_code (PKCE S256 required), refresh_token |
 | `linli-cli` | public (no secret) | device_code, refresh_token |
-| `svc-<service>` (one per platform service) | confidential | client_credentials |
+| `svc-<service>` (one per platform service, the portal too) | confidential | client_credentials |
 
 A service client acts as a service account of its own (`kind=service`); its tokens carry the
-one grant `service` at the root scope. Secrets are random (32 bytes, URL-safe), shown once — in
-a file written by provisioning — and stored as SHA-256 digests.
+one grant `service` at the root scope — or the service's own machine role when it has one: the
+web portal's `svc-portal` carries only `portal` (read-only public pages), recorded on its account
+by provisioning. Secrets are random (32 bytes, URL-safe) and stored as SHA-256 digests.
 
-`provision` creates the platform's clients idempotently: a client that exists keeps its secret
-if its secret file is still there; a confidential client whose file is gone gets a new secret
-(the old one stops working) and a new file.
+`provision` creates the platform's clients idempotently, and the secret *file* of each
+confidential client (`<secrets dir>/<client_id>.secret`, mode 0600) is the truth: a file that
+exists gives the client its secret (a deployment mounts its Secrets there; a rotated Secret is
+taken up at the next start), a missing one makes provisioning choose a new secret and write
+the file (`make run`; the old secret stops working).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +34,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_identity.accounts import PROVISIONING, SERVICE, Accounts
+from linli_identity.grants import Grants
 from linli_identity.hashing import digest, matches
 from linli_identity.oauth.errors import OAuthError, invalid_client
 from linli_identity.tables import OAuthClient
+from linli_runtime.auth import Grant, Role
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.models import table, typed
@@ -135,21 +140,30 @@ def secret_file(directory: Path, client_id: str) -> Path:
     return directory / f"{client_id}.secret"
 
 
-async def provision(db: Database, clients: Clients, accounts: Accounts, *, secrets_dir: Path,
-                    portal_redirect_uris: Iterable[str], services: Iterable[str]) -> list[str]:
-    """Create the platform's clients if missing (see the module docstring); returns the ids of
-    the clients whose secret was (re)written."""
+def _read_secret(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    secret = path.read_text(encoding="utf-8").strip()
+    return secret or None
+
+
+async def provision(db: Database, clients: Clients, accounts: Accounts, grants: Grants, *, secrets_dir: Path,
+                    portal_redirect_uris: Iterable[str], services: Mapping[str, str]) -> list[str]:
+    """Create the platform's clients if missing (see the module docstring): the portal's, the
+    CLI's, and one per platform service in `services` (name → the role its tokens carry).
+    Returns the ids of the clients whose secret was newly written to a file."""
     written: list[str] = []
-    Wanted = tuple[str, str, list[str], list[str], bool, str | None]
+    Wanted = tuple[str, str, list[str], list[str], bool, str | None, str]
     wanted: list[Wanted] = [(PORTAL, "邻里门户 Linli portal", [AUTHORIZATION_CODE, REFRESH_TOKEN],
-                             list(portal_redirect_uris), True, None)]
-    wanted.append((CLI, "linli 命令行 Linli CLI", [DEVICE_CODE, REFRESH_TOKEN], [], False, None))
-    wanted += [(f"{SERVICE_PREFIX}{name}", name, [CLIENT_CREDENTIALS], [], True, name) for name in services]
-    for client_id, display_name, grant_types, redirects, confidential, service in wanted:
+                             list(portal_redirect_uris), True, None, "")]
+    wanted.append((CLI, "linli 命令行 Linli CLI", [DEVICE_CODE, REFRESH_TOKEN], [], False, None, ""))
+    wanted += [(f"{SERVICE_PREFIX}{name}", name, [CLIENT_CREDENTIALS], [], True, name, role)
+               for name, role in services.items()]
+    for client_id, display_name, grant_types, redirects, confidential, service, role in wanted:
         for attempt in range(2):
             try:
-                if await _provision_one(db, clients, accounts, secrets_dir, client_id, display_name, grant_types,
-                                        redirects, confidential, service):
+                if await _provision_one(db, clients, accounts, grants, secrets_dir, client_id, display_name,
+                                        grant_types, redirects, confidential, service, role):
                     written.append(client_id)
                 break
             except IntegrityError:
@@ -161,23 +175,39 @@ async def provision(db: Database, clients: Clients, accounts: Accounts, *, secre
     return written
 
 
-async def _provision_one(db: Database, clients: Clients, accounts: Accounts, secrets_dir: Path, client_id: str,
-                         display_name: str, grant_types: list[str], redirects: list[str], confidential: bool,
-                         service: str | None) -> bool:
-    """One client, in one transaction; True when its secret was (re)written."""
+async def _provision_one(db: Database, clients: Clients, accounts: Accounts, grants: Grants, secrets_dir: Path,
+                         client_id: str, display_name: str, grant_types: list[str], redirects: list[str],
+                         confidential: bool, service: str | None, role: str) -> bool:
+    """One client, in one transaction; True when its secret was newly written to its file."""
+    given = await asyncio.to_thread(_read_secret, secret_file(secrets_dir, client_id)) if confidential else None
     async with db.transaction() as session:
-        existing = await clients.get(session, client_id)
-        account_id = existing.account_id if existing is not None else None
+        row = await clients._row(session, client_id)
+        account_id = row.account_id if row is not None else None
         if service is not None and account_id is None:
             account = await accounts.create(session, display_name=service, phone=None, kind=SERVICE,
                                             created_by=PROVISIONING, reason=f"client credentials of {service}")
             account_id = account.id
-        secret = None
-        if confidential and (existing is None or not secret_file(secrets_dir, client_id).exists()):
-            secret = new_secret()
+        if account_id is not None and role and role != Role.SERVICE.value:
+            await _machine_role(session, grants, account_id, Role(role), service or client_id)
+        secret, write = None, False
+        if confidential and given is not None:
+            if row is None or row.secret_hash is None or not matches(given, row.secret_hash, salt=client_id):
+                secret = given  # the deployment's Secret (or a file kept from an earlier start)
+        elif confidential:
+            secret, write = new_secret(), True
         await clients.save(session, client_id=client_id, display_name=display_name, grant_types=grant_types,
                            redirect_uris=redirects, secret=secret, account_id=account_id)
-        if secret is not None:
+        if write and secret is not None:
             # Written before the commit: a failed write rolls the new secret back with it.
             await asyncio.to_thread(_write_secret, secrets_dir, client_id, secret)
-    return secret is not None
+    return write
+
+
+async def _machine_role(session: AsyncSession, grants: Grants, account_id: str, role: Role, service: str) -> None:
+    """Record `role` at the root for a service account once (its tokens then carry it instead
+    of `service`); any other grant it holds is revoked, so the account has that one role."""
+    held = await grants.active_for(session, account_id)
+    if held == (Grant(role.value, ""),):
+        return
+    await grants.set_machine_role(session, account_id=account_id, role=role,
+                                  reason=f"the machine role of {service}'s client")

@@ -87,6 +87,18 @@ class RefreshTokens:
                                      family_id=stored.family_id)
         return Rotated(successor, stored.account_id, stored.scope)
 
+    async def revoke(self, session: AsyncSession, token: str, client_id: str, reason: str) -> bool:
+        """End `token`'s whole family (its sign-in), if it is a refresh token of `client_id`;
+        False when it is not (unknown, another client's, or an access token)."""
+        conn = await session.connection()
+        row = (await conn.execute(sa.select(TOKENS.c.family_id, TOKENS.c.client_id)
+                                  .where(TOKENS.c.token_hash == digest(token)))).first()
+        if row is None or row.client_id != client_id:
+            return False
+        await conn.execute(TOKENS.update().where(TOKENS.c.family_id == row.family_id, TOKENS.c.revoked_at.is_(None))
+                           .values(revoked_at=self.clock.now(), revoke_reason=reason))
+        return True
+
     async def purge(self, session: AsyncSession, before: timedelta = timedelta(days=7)) -> None:
         """Forget tokens that expired more than `before` ago (reuse of those is refused as unknown)."""
         conn = await session.connection()

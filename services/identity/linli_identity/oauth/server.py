@@ -7,8 +7,12 @@ Token endpoint (`POST /oauth/token`), by `grant_type`:
 |---|---|---|
 | authorization_code | portal (secret) | access + refresh (+ ID token with `openid`); PKCE verifier checked |
 | refresh_token | portal, CLI | access + a new refresh token; the old one is spent (reuse revokes the family) |
-| client_credentials | a service (secret) | access token with the grant `service` at the root; no refresh token |
+| client_credentials | a service (secret) | access token with `service` at the root (the portal's: `portal`) |
 | urn:ietf:params:oauth:grant-type:device_code | CLI (public) | access + refresh once the person approved |
+
+Revocation (`POST /oauth/revoke`, RFC 7009): a refresh token ends with every token of its
+sign-in (its family); an access token cannot be recalled — it lapses within its lifetime — so
+the answer is 200 either way, as the RFC asks.
 
 Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form (one method at a
 time); a public client sends its `client_id` only. Every token is for an *active* account: a
@@ -47,12 +51,10 @@ from linli_identity.oauth.device import DeviceCodes
 from linli_identity.oauth.errors import OAuthError
 from linli_identity.oauth.refresh import RefreshTokens, Refused
 from linli_identity.tokens import Subject, TokenIssuer
-from linli_runtime.auth import Grant, Role
 from linli_runtime.db import Database
 
 SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_SCOPE = "openid"
-SERVICE_GRANT = Grant(Role.SERVICE.value, "")
 
 
 def parse_scope(value: str) -> str:
@@ -203,9 +205,10 @@ class OAuthServer:
             raise OAuthError("invalid_scope", "client credentials take no scope: the token is the service's")
         async with self.db.session() as session:
             account = await self.accounts.find(session, client.account_id)
-        if account is None or account.status != ACTIVE:
-            raise errors.invalid_grant("the service account is disabled")
-        subject = Subject(account.id, account.display_name, account.kind, (SERVICE_GRANT,))
+            if account is None or account.status != ACTIVE:
+                raise errors.invalid_grant("the service account is disabled")
+            carried = await self.grants.machine_grants(session, account.id)
+        subject = Subject(account.id, account.display_name, account.kind, carried)
         access = self.tokens.access_token(subject, client_id=client.client_id, scope="")
         return {"access_token": access.token, "token_type": "Bearer", "expires_in": access.expires_in}
 
@@ -219,6 +222,18 @@ class OAuthServer:
                 subject = await self.subject(session, result.account_id)
                 return await self._tokens(session, client, subject, result.scope)
         raise OAuthError(result.error, DEVICE_ERRORS.get(result.error, "the device code is not valid"))
+
+    # -- the revocation endpoint (RFC 7009) --------------------------------------------------------
+
+    async def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+        client_id, secret = client_credentials(form, authorization)
+        token = form.get("token", "")
+        if not token:
+            raise errors.invalid_request("token is required")
+        async with self.db.transaction() as session:
+            client = await self.clients.authenticate(session, client_id, secret)
+            if form.get("token_type_hint", "refresh_token") in ("refresh_token", "access_token"):
+                await self.refresh.revoke(session, token, client.client_id, "revoked by the client")
 
     # -- the device authorization endpoint (RFC 8628 §3.1) ----------------------------------------
 
@@ -287,6 +302,8 @@ class OAuthServer:
             "authorization_endpoint": f"{base}/oauth/authorize",
             "token_endpoint": f"{base}/oauth/token",
             "device_authorization_endpoint": f"{base}/oauth/device_authorization",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "jwks_uri": f"{base}/jwks.json",
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

@@ -84,6 +84,7 @@ class IssuerWeb:
             Route("/jwks.json", self.jwks),
             Route("/oauth/token", self.token, methods=["POST"]),
             Route("/oauth/device_authorization", self.device_authorization, methods=["POST"]),
+            Route("/oauth/revoke", self.revoke, methods=["POST"]),
             Route("/oauth/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/signin", self.signin, methods=["GET", "POST"]),
             Route("/signin/code", self.signin_code, methods=["POST"]),
@@ -115,6 +116,14 @@ class IssuerWeb:
             headers = {**NO_STORE, **({"WWW-Authenticate": "Basic"} if exc.status == 401 else {})}
             return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
         return JSONResponse(body, headers=NO_STORE)
+
+    async def revoke(self, request: Request) -> Response:
+        try:
+            await self.oauth.revoke(await self._form(request), request.headers.get("authorization"))
+        except OAuthError as exc:
+            headers = {**NO_STORE, **({"WWW-Authenticate": "Basic"} if exc.status == 401 else {})}
+            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        return Response(status_code=200, headers=NO_STORE)
 
     async def device_authorization(self, request: Request) -> Response:
         try:

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from linli_runtime.auth import TokenSigner
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
-
-TEST_JWT_SECRET = "linli-test-signing-key-0123456789abcdef"
 
 
 @pytest.fixture
@@ -58,11 +55,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
-
-
-@pytest.fixture
-def signer() -> TokenSigner:
-    return TokenSigner(TEST_JWT_SECRET)
 
 
 @pytest.fixture

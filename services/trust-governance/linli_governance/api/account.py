@@ -7,7 +7,7 @@ from linli_governance import accounts, names, vouchers
 from linli_governance.api import convert
 from linli_governance.api.base import Api, require_owner_or_scope
 from linli_runtime import fields, paging
-from linli_runtime.auth import BOOKKEEPERS, Role, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, Role, allows, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
 
 COUNTERPARTY_LEN = 200
@@ -263,6 +263,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         voucher, content = await vouchers.get(self.db, self.vouchers, path, sha256)
         return account_pb2.GetVoucherResponse(voucher=convert.stored_voucher(voucher), content=content)
 
+    @allows(Role.PORTAL)
     async def GetBudget(self, request: account_pb2.GetBudgetRequest, context: Any) -> account_pb2.GetBudgetResponse:
         path, year = names.parse_compound_child("name", request.name, names.BUDGETS)
         if not year.isdigit():

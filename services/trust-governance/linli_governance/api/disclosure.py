@@ -9,7 +9,7 @@ from linli_governance.api.base import Api
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, caller, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, allows, caller, require_role, require_scope
 
 
 class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
@@ -27,6 +27,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
             request_id_required=True,
         )
 
+    @allows(Role.PORTAL)  # the public compound page shows the latest sealed disclosure in full
     async def GetDisclosure(
         self, request: disclosure_pb2.GetDisclosureRequest, context: Any
     ) -> disclosure_pb2.GetDisclosureResponse:
@@ -34,6 +35,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         found = await disclosures.get(self.db, path, period)
         return disclosure_pb2.GetDisclosureResponse(disclosure=convert.disclosure(found, full=True))
 
+    @allows(Role.PORTAL)
     async def ListDisclosures(
         self, request: disclosure_pb2.ListDisclosuresRequest, context: Any
     ) -> disclosure_pb2.ListDisclosuresResponse:
@@ -45,6 +47,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
             disclosures=[convert.disclosure(d) for d in items], next_page_token=token
         )
 
+    @allows(Role.PORTAL)
     async def VerifyDisclosureChain(
         self, request: disclosure_pb2.VerifyDisclosureChainRequest, context: Any
     ) -> disclosure_pb2.VerifyDisclosureChainResponse:
@@ -55,6 +58,9 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         check = await disclosures.verify_chain(self.db, self.heads, path, external_head=external)
         return convert.chain_check(check, external)
 
+    # The portal's public objection form files with the portal's token: the one write the portal
+    # role may make, until the form is bound to a signed-in owner (issue 12, abuse limits).
+    @allows(Role.PORTAL)
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any
     ) -> disclosure_pb2.FileObjectionResponse:

@@ -8,7 +8,7 @@ from linli_governance.api import convert
 from linli_governance.api.base import Api
 from linli_governance.periods import local_date
 from linli_runtime import fields, names, paging, times
-from linli_runtime.auth import OPERATORS, STAFF, require_role, require_scope
+from linli_runtime.auth import OPERATORS, STAFF, Role, allows, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
 
 
@@ -35,10 +35,12 @@ class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
             lambda created: org_pb2.CreateOrgUnitResponse(org_unit=convert.org_unit(created)),
         )
 
+    @allows(Role.PORTAL)
     async def GetOrgUnit(self, request: org_pb2.GetOrgUnitRequest, context: Any) -> org_pb2.GetOrgUnitResponse:
         path = self.scoped_path("path", request.path)
         return org_pb2.GetOrgUnitResponse(org_unit=convert.org_unit(await org_tree.get(self.db, path)))
 
+    @allows(Role.PORTAL)
     async def ListOrgUnits(self, request: org_pb2.ListOrgUnitsRequest, context: Any) -> org_pb2.ListOrgUnitsResponse:
         path = self.scoped_path("parent_path", request.parent_path)
         units, token = await org_tree.list_children(
