@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from linli_identity.testing import TestIssuer
 from linli_notification.app import NotificationApp
 from linli_notification.settings import NotificationSettings
 from opentelemetry.sdk.trace import ReadableSpan
@@ -20,7 +21,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from linli.redemption.v1 import pos_pb2 as pb
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 from linli_runtime.tracing import exporting_to
 
@@ -48,12 +48,12 @@ def notification_database_url(database_url: str, request: pytest.FixtureRequest,
 
 
 @pytest.fixture
-async def notification(notification_database_url: str, nats_server: NatsServer,
-                       clock: ManualClock) -> AsyncIterator[NotificationApp]:
+async def notification(notification_database_url: str, nats_server: NatsServer, clock: ManualClock,
+                       issuer: TestIssuer) -> AsyncIterator[NotificationApp]:
     """notification, whose consumer tells the volunteer about their redemption."""
     settings = NotificationSettings(port=0, database_url=notification_database_url, nats_url=nats_server.url,
-                                    jwt_secret=TEST_JWT_SECRET, sweep_interval_seconds=0)
-    app = NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []})
+                                    sweep_interval_seconds=0)
+    app = issuer.trust(NotificationApp(settings, clock=clock, providers={"wechat": [], "sms": []}))
     await app.start()
     yield app
     await app.stop(grace=1)

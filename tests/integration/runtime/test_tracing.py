@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from linli_identity.testing import TestIssuer
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,7 +20,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import func, select
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import TokenSigner
 from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, EventConsumer, OutboxRelay
 from linli_runtime.events.bus import EventBus
@@ -28,7 +28,6 @@ from linli_runtime.processes import NatsServer
 from linli_runtime.server import ServiceApp
 from linli_runtime.settings import ServiceSettings
 from linli_runtime.testing.echo import FULL_NAME, echo_app
-from linli_runtime.testing.fixtures import TEST_JWT_SECRET
 from linli_runtime.testing.waiting import wait_until
 from linli_runtime.tracing import Tracing, exporting_to
 from tests.integration.runtime.eventkit import Recorder, Topic, applied_counts, create_test_tables, write_events
@@ -44,10 +43,10 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[ServiceApp]:
+async def app(tmp_path: Path, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[ServiceApp]:
     settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
-                               nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
-    app = echo_app(settings)
+                               nats_url=nats_server.url)
+    app = issuer.trust(echo_app(settings))
     await app.start()
     yield app
     await app.stop(grace=1)
@@ -58,10 +57,10 @@ def server_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
 
 
 async def test_calls_are_server_spans_with_their_final_status_and_health_checks_are_untraced(
-    app: ServiceApp, spans: InMemorySpanExporter
+    app: ServiceApp, spans: InMemorySpanExporter, issuer: TestIssuer
 ) -> None:
     assert app.tracing.enabled
-    token = TokenSigner(TEST_JWT_SECRET).issue("tester", role="platform_admin")
+    token = issuer.issue("tester", role="platform_admin")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         echo = echo_pb2_grpc.EchoServiceStub(channel)
         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
@@ -175,7 +174,7 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 async def test_with_an_otlp_endpoint_a_service_sends_its_spans_there(
-    tmp_path: Path, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch, issuer: TestIssuer
 ) -> None:
     receiver = Receiver()
     server = grpc.aio.server()
@@ -185,11 +184,11 @@ async def test_with_an_otlp_endpoint_a_service_sends_its_spans_there(
     try:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
         settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
-                                   nats_url=nats_server.url, jwt_secret=TEST_JWT_SECRET)
-        app = echo_app(settings)
+                                   nats_url=nats_server.url)
+        app = issuer.trust(echo_app(settings))
         await app.start()
         try:
-            token = TokenSigner(TEST_JWT_SECRET).issue("tester", role="platform_admin")
+            token = issuer.issue("tester", role="platform_admin")
             async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 await echo_pb2_grpc.EchoServiceStub(channel).Echo(
                     echo_pb2.EchoRequest(message="hi"), metadata=(("authorization", f"Bearer {token}"),))
