@@ -42,6 +42,7 @@ lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime 
 	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against $(PROTO_BASELINE)
+	$(BIN)/python tools/error_reasons.py --check
 
 .PHONY: proto-release
 proto-release: $(STAMP) ## release the protos: the baseline `make lint` checks breaking changes against
