@@ -33,10 +33,20 @@ PACKAGES := $(wildcard services/*/linli_*) $(wildcard clients/*/linli_*)
 lock: $(STAMP) ## requirements*.lock: the image's dependencies pinned by constraints.txt, with hashes
 	$(BIN)/python tools/lock.py
 
-lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime and the CLI, buf lint
+# The contract as last released (buf image): `make lint` refuses changes that would break a client
+# built against it; `make proto-release` accepts the protos as they are, when a release is cut.
+PROTO_BASELINE := protos/baseline.binpb
+
+lint: $(STAMP) ## ruff, mypy --strict on every service, the portal, the runtime and the CLI, buf lint and breaking
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/buf lint
+	$(BIN)/buf breaking --against $(PROTO_BASELINE)
+	$(BIN)/python tools/error_reasons.py --check
+
+.PHONY: proto-release
+proto-release: $(STAMP) ## release the protos: the baseline `make lint` checks breaking changes against
+	$(BIN)/buf build --exclude-source-info -o $(PROTO_BASELINE)
 
 test: $(STAMP) ## run the whole test suite (real NATS, real PostgreSQL, headless Chromium)
 	@command -v chromium >/dev/null 2>&1 || echo "*** chromium is not installed: the web portal's browser tests will be SKIPPED (with CI=true they FAIL). Install it: apt-get install -y chromium ***"

@@ -49,6 +49,7 @@ from linli_runtime.oidc import StaticJwks, TokenVerifier
 from linli_runtime.registry import installed_services, service_address, service_client_id
 from linli_runtime.server import ServiceApp
 from linli_runtime.tasks import PeriodicTask
+from linli_runtime.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger("linli.identity")
 
@@ -83,11 +84,11 @@ class OwnServiceToken:
         return self._token
 
 
-def sms_sender(settings: IdentitySettings, token: OwnServiceToken) -> SmsSender:
+def sms_sender(settings: IdentitySettings, token: OwnServiceToken, tracing: Tracing = NO_TRACING) -> SmsSender:
     """The development file (`dev`, `make run`), or the notification service (`notification`,
     at its NOTIFICATION_SERVICE_ADDR)."""
     if settings.sms_sender == "notification":
-        return NotificationSmsSender(service_address("notification"), token)
+        return NotificationSmsSender(service_address("notification"), token, tracing=tracing)
     return DevFileSmsSender(settings.sms_dir())
 
 
@@ -118,7 +119,8 @@ class IdentityApp(ServiceApp):
         self.refresh = RefreshTokens(self.clock, timedelta(seconds=settings.refresh_token_ttl_seconds))
         self.sessions = WebSessions(self.db, self.clock, timedelta(seconds=settings.session_ttl_seconds))
         self.tokens = TokenIssuer(self.keys, self.clock, issuer=settings.issuer_url, lifetime=lifetime)
-        self.sms = SmsCodes(self.db, self.clock, sms or sms_sender(settings, OwnServiceToken(self.tokens)), SmsPolicy(
+        sender = sms or sms_sender(settings, OwnServiceToken(self.tokens), self.tracing)
+        self.sms = SmsCodes(self.db, self.clock, sender, SmsPolicy(
             ttl=timedelta(seconds=settings.sms_code_ttl_seconds), max_attempts=settings.sms_max_attempts,
             per_phone_per_hour=settings.sms_per_phone_per_hour,
             per_address_per_hour=settings.sms_per_address_per_hour,
@@ -189,7 +191,7 @@ class IdentityApp(ServiceApp):
         self._set_issuer(settings.issuer_url or f"{scheme}://{settings.host}:{self.http_port}")
         port = await super().start()
         config = uvicorn.Config(
-            self.web().app(), log_config=None, access_log=False, lifespan="off", proxy_headers=True,
+            self.tracing.asgi(self.web().app()), log_config=None, access_log=False, lifespan="off", proxy_headers=True,
             forwarded_allow_ips=settings.trusted_proxies,
             timeout_graceful_shutdown=int(settings.shutdown_grace),
             ssl_certfile=settings.issuer_tls_cert_file or None, ssl_keyfile=settings.issuer_tls_key_file or None)

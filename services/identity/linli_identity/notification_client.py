@@ -30,6 +30,7 @@ from linli_identity.accounts import masked_phone
 from linli_identity.sms import BUSY, REJECTED, UNAVAILABLE, SmsNotSent
 from linli_runtime.clients import make_channel
 from linli_runtime.rich_status import details, error_metadata
+from linli_runtime.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger("linli.identity.sms")
 
@@ -45,15 +46,17 @@ class NotificationSmsSender:
     service's own, as client `svc-identity`). The channel opens on the first code, inside the
     running event loop, and is closed by `aclose()`."""
 
-    def __init__(self, address: str, token: TokenSource, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, address: str, token: TokenSource, *, timeout: float = DEFAULT_TIMEOUT,
+                 tracing: Tracing = NO_TRACING) -> None:
         self.address = address
         self.token = token
         self.timeout = timeout
+        self.tracing = tracing
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> pb_grpc.OneTimeCodeServiceStub:
         if self._channel is None:
-            self._channel = make_channel(self.address, default_timeout=self.timeout)
+            self._channel = make_channel(self.address, default_timeout=self.timeout, tracing=self.tracing)
         return pb_grpc.OneTimeCodeServiceStub(self._channel)
 
     async def _bearer(self) -> str:

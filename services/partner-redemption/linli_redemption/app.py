@@ -129,7 +129,7 @@ class RedemptionApp(ServiceApp):
             self.on_start(lambda app: seed_demo(self.db, self.clock))
 
     async def start(self) -> int:
-        self.points_channel = make_channel(self.points_addr, token=self.credentials())
+        self.points_channel = make_channel(self.points_addr, token=self.credentials(), tracing=self.tracing)
         self.points.bind(self.points_channel)
         port = await super().start()
         self.recovery.start()

@@ -44,6 +44,7 @@ from linli_runtime.auth import normalize_path
 from linli_runtime.errors import DomainError, InvalidArgument
 from linli_runtime.metrics import HttpMetrics
 from linli_runtime.oidc import TokenVerifier
+from linli_runtime.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger("linli.portal")
 HERE = Path(__file__).parent
@@ -76,10 +77,12 @@ class _Live:
 
 
 def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, signin: SignInClient, *,
-               cities: list[str] | None = None, secure_cookies: bool = False) -> FastAPI:
+               cities: list[str] | None = None, secure_cookies: bool = False,
+               tracing: Tracing = NO_TRACING) -> FastAPI:
     """`make_backends` is called once, in the server's event loop, on the first request;
     `verifier` checks people's access tokens against the issuer's JWKS; `signin` is the
-    portal's OAuth client there."""
+    portal's OAuth client there. With `tracing` on, every request is a SERVER span (FastAPI's
+    instrumentation), parent of the calls its page makes (give `make_backends` the same tracing)."""
     live = _Live(make_backends)
 
     @asynccontextmanager
@@ -87,11 +90,13 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         yield
         if live.backends is not None:
             await live.backends.close()
+        await tracing.shutdown()
 
     app = FastAPI(title="Linli portal", description="Residents' compound pages and operators' dashboards",
                   version="0.1.0", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(HttpMetrics, service="portal")  # linli_http_server_* on the metrics port
+    tracing.instrument_fastapi(app)
 
     @app.middleware("http")
     async def safety_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:

@@ -15,12 +15,14 @@ from linli.notification.v1 import notification_pb2_grpc
 from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2_grpc
 from linli_runtime.clients import TokenSource, make_channel
+from linli_runtime.tracing import NO_TRACING, Tracing
 
 
 class Backends:
-    def __init__(self, addresses: dict[str, str], service_token: TokenSource) -> None:
+    def __init__(self, addresses: dict[str, str], service_token: TokenSource,
+                 tracing: Tracing = NO_TRACING) -> None:
         self.channels: dict[str, grpc.aio.Channel] = {
-            key: make_channel(address, token=service_token) for key, address in addresses.items()
+            key: make_channel(address, token=service_token, tracing=tracing) for key, address in addresses.items()
         }
         gov, points = self.channels["governance"], self.channels["points"]
         self.org = org_pb2_grpc.OrgServiceStub(gov)

@@ -15,6 +15,7 @@ from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.oidc import verifier_from_settings
 from linli_runtime.service_token import ClientCredentials
+from linli_runtime.tracing import Tracing
 
 
 def main() -> None:
@@ -29,8 +30,9 @@ def main() -> None:
                           secret_file=settings.signin_secret_path(), redirect_uri=settings.redirect_uri,
                           internal_url=settings.issuer_internal_url, ca_file=settings.issuer_ca_file or None)
     addresses = service_addresses()
-    app = create_app(lambda: Backends(addresses, public), verifier, signin, cities=settings.cities,
-                     secure_cookies=settings.portal_secure_cookies)
+    tracing = Tracing.from_settings("portal", settings)
+    app = create_app(lambda: Backends(addresses, public, tracing), verifier, signin, cities=settings.cities,
+                     secure_cookies=settings.portal_secure_cookies, tracing=tracing)
     serve_metrics(settings.metrics_port, settings.host)
     logging.getLogger("linli.portal").info("portal listening", extra={
         "port": settings.port, "issuer": settings.issuer_url, "signin_secret": str(Path(signin.secret_file))})

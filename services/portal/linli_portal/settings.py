@@ -1,6 +1,7 @@
 """The portal's settings. Not a ServiceSettings: the portal has no database and no event bus —
-only a port, the issuer it trusts and signs people in at, its two OAuth clients there, and
-where the services listen. It holds no signing key."""
+only a port, the issuer it trusts and signs people in at, its two OAuth clients there, where
+the services listen, and where its spans go (OTEL_EXPORTER_OTLP_ENDPOINT, from IssuerSettings'
+TracingSettings). It holds no signing key."""
 
 from __future__ import annotations
 

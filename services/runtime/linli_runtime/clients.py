@@ -2,8 +2,9 @@
 
 One long-lived channel per downstream service. Every call gets a deadline (the caller's, or a
 default), the caller's credentials (a fixed token, or a source asked on every call — a
-service's own `service_token.ClientCredentials`, renewed before it expires), and the current
-request id; UNAVAILABLE (and only that)
+service's own `service_token.ClientCredentials`, renewed before it expires), the current
+request id and, when the service traces, a CLIENT span whose W3C trace context travels in the
+metadata (linli_runtime.tracing); UNAVAILABLE (and only that)
 is retried by gRPC's own retry policy, so a retry never repeats a call that may have done
 something — non-idempotent writes carry a request id besides.
 """
@@ -17,7 +18,8 @@ from typing import Any
 
 import grpc
 
-from linli_runtime.context import new_request_id, request_id_var, traceparent_var
+from linli_runtime.context import new_request_id, request_id_var
+from linli_runtime.tracing import NO_TRACING, Tracing
 
 RETRY_SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
@@ -70,9 +72,6 @@ class _CallDefaults(
         keys = {k for k, _ in metadata}
         if "x-request-id" not in keys:
             metadata.add("x-request-id", request_id_var.get() or new_request_id())
-        traceparent = traceparent_var.get()
-        if traceparent and "traceparent" not in keys:
-            metadata.add("traceparent", traceparent)
         token: Any = None
         if "authorization" not in keys:
             token = self.token()
@@ -100,12 +99,14 @@ def make_channel(
     *,
     token: str | TokenSource | None = None,
     default_timeout: float = 5.0,
+    tracing: Tracing = NO_TRACING,
 ) -> grpc.aio.Channel:
     """A channel to `addresses` (`host:port` or a comma-separated list of replicas), calling
-    with `token` (a fixed bearer token or a `TokenSource`)."""
+    with `token` (a fixed bearer token or a `TokenSource`); a service passes its `tracing`, so
+    that its calls are spans of the trace they belong to."""
     token_fn: TokenSource = token if callable(token) else (lambda: token)
     return grpc.aio.insecure_channel(
         target_for(addresses),
         options=CHANNEL_OPTIONS,
-        interceptors=[_CallDefaults(token_fn, default_timeout)],
+        interceptors=[_CallDefaults(token_fn, default_timeout), *tracing.client_interceptors()],
     )

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
 request_id_var: ContextVar[str | None] = ContextVar("linli_request_id", default=None)
 principal_var: ContextVar[Principal | None] = ContextVar("linli_principal", default=None)
-traceparent_var: ContextVar[str | None] = ContextVar("linli_traceparent", default=None)
 
 
 def new_request_id() -> str:

@@ -20,7 +20,7 @@ import grpc
 from sqlalchemy.exc import OperationalError
 
 from linli_runtime.auth import Principal, restricted_refusal
-from linli_runtime.context import new_request_id, principal_var, request_id_var, traceparent_var
+from linli_runtime.context import new_request_id, principal_var, request_id_var
 from linli_runtime.error_status import rich_status
 from linli_runtime.errors import DomainError, Unauthenticated, Unavailable
 from linli_runtime.metrics import GRPC_HANDLED, GRPC_LATENCY
@@ -141,13 +141,11 @@ class RequestIdInterceptor(_ScopeInterceptor):
         if not (0 < len(rid) <= 128 and rid.isascii() and rid.isprintable()):
             rid = new_request_id()
         rid_token = request_id_var.set(rid)
-        tp_token = traceparent_var.set(md.get("traceparent"))
         try:
             await context.send_initial_metadata((("x-request-id", rid),))
             yield
         finally:
             request_id_var.reset(rid_token)
-            traceparent_var.reset(tp_token)
 
 
 class ObservabilityInterceptor(_ScopeInterceptor):
@@ -179,6 +177,13 @@ class ObservabilityInterceptor(_ScopeInterceptor):
             )
 
 
+async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
+    """`context.abort_with_status(status)`, said as `abort`: the tracing's context wrapper
+    (linli_runtime.tracing) sees `abort` and sets the call's span status from it, while
+    `abort_with_status` would go to the wrapped context directly."""
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
 class ErrorMappingInterceptor(_ScopeInterceptor):
     """Domain errors become their status with rich details; an unexpected exception is logged
     with its stack and becomes INTERNAL carrying only the request id (never a stack trace)."""
@@ -191,17 +196,16 @@ class ErrorMappingInterceptor(_ScopeInterceptor):
         try:
             yield
         except DomainError as error:
-            await context.abort_with_status(rich_status(error, self.domain))
+            await _abort(context, rich_status(error, self.domain))
         except grpc.aio.AbortError:
             raise
         except OperationalError as error:
             # The database is busy or unreachable: nothing was committed, so the caller may
             # safely retry with the same request id.
             log.warning("database unavailable", extra={"method": method, "error": str(error.orig)})
-            await context.abort_with_status(
-                rich_status(Unavailable("the database is busy or unreachable; retry with the same "
-                                        "request id", reason="DATABASE_UNAVAILABLE"), self.domain)
-            )
+            await _abort(context, rich_status(Unavailable(
+                "the database is busy or unreachable; retry with the same request id",
+                reason="DATABASE_UNAVAILABLE"), self.domain))
         except Exception:
             log.exception("unhandled error", extra={"method": method})
             await context.abort(

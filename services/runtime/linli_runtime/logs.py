@@ -1,11 +1,13 @@
 """Structured JSON logs, one object per line, with the request id and caller of the call
-that produced them (from contextvars)."""
+that produced them (from contextvars), and its trace id when it is traced (linli_runtime.tracing):
+the log lines of a trace are one search away from its spans."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 from linli_runtime.context import principal_var, request_id_var
@@ -24,6 +26,10 @@ class _ContextFilter(logging.Filter):
         principal = principal_var.get()
         if principal is not None:
             record.caller = principal.subject
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            record.trace_id = trace.format_trace_id(span.trace_id)
+            record.span_id = trace.format_span_id(span.span_id)
         return True
 
 

@@ -15,8 +15,13 @@ against its JWKS (`app.verifier`; the service holds no signing key). A service t
 another uses `app.credentials()` as its channel's token: its own client credentials at the
 issuer. Tests in one process give both from a test issuer instead (`app.use_issuer`).
 
+Tracing (`app.tracing`, from the settings' OTLP endpoint; off by default) covers the server, the
+database, the relay and the consumers; a service passes it to the channels it makes
+(`make_channel(..., tracing=app.tracing)`).
+
 Shutdown on SIGTERM/SIGINT: health NOT_SERVING, stop taking calls and drain in-flight ones
-(grace period), stop consumers, flush the outbox relay, close NATS and the database.
+(grace period), stop consumers, flush the outbox relay, close NATS and the database, export the
+last spans.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from linli_runtime.oidc import KeySource, OidcAuthenticator, TokenVerifier, veri
 from linli_runtime.processes import port_holder
 from linli_runtime.service_token import ClientCredentials
 from linli_runtime.settings import ServiceSettings
+from linli_runtime.tracing import Tracing
 
 log = logging.getLogger("linli.server")
 
@@ -89,10 +95,12 @@ class ServiceApp:
         # Token lifetimes are judged on real time even when a test drives the domain's clock.
         self.verifier = verifier or verifier_from_settings(settings)
         self._credentials: TokenSource | None = None
+        self.tracing = Tracing.from_settings(name, settings)
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
                            statement_cache_size=settings.database_statement_cache_size)
+        self.tracing.instrument_engine(self.db.engine)
         self.bus = EventBus.from_settings(settings, name=name, streams=streams)
-        self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock)
+        self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock, tracing=self.tracing)
         self.migrations = list(migrations)
         self.consumers: list[EventConsumer] = []
         self.gauges: RuntimeGauges | None = None  # dead letters and stream use, from start()
@@ -114,7 +122,7 @@ class ServiceApp:
         self._services.append((register, servicer, full_name))
 
     def add_consumer(self, spec: ConsumerSpec) -> EventConsumer:
-        consumer = EventConsumer(spec, self.db, self.bus, clock=self.clock)
+        consumer = EventConsumer(spec, self.db, self.bus, clock=self.clock, tracing=self.tracing)
         self.consumers.append(consumer)
         return consumer
 
@@ -163,6 +171,7 @@ class ServiceApp:
 
         server = grpc.aio.server(
             interceptors=[
+                *self.tracing.server_interceptors(),  # outermost: its span covers the others
                 RequestIdInterceptor(),
                 ObservabilityInterceptor(self.name),
                 ErrorMappingInterceptor(self.name),
@@ -222,6 +231,7 @@ class ServiceApp:
         await self.relay.stop()
         await self.bus.close()
         await self.db.dispose()
+        await self.tracing.shutdown()
         log.info("stopped")
 
     async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:

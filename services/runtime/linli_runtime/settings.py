@@ -15,9 +15,23 @@ from pydantic import AliasChoices, ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class IssuerSettings(BaseSettings):
+class TracingSettings(BaseSettings):
+    """Where a process's spans go (linli_runtime.tracing). No endpoint: tracing is off, and costs nothing."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore", populate_by_name=True)
+
+    # An OTLP/gRPC receiver: an OpenTelemetry Collector, Jaeger or Tempo (`http://collector:4317`;
+    # http:// is plaintext, https:// TLS). The standard variable's name, as every OTel SDK reads it.
+    otlp_endpoint: str = Field(
+        default="", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "LINLI_OTLP_ENDPOINT")
+    )
+    # Share of new traces kept (0..1); a call that arrives with a trace keeps its caller's decision.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class IssuerSettings(TracingSettings):
     """Whom a process trusts for access tokens, and how it gets its own: every service, and the
-    web portal (which is not a ServiceApp)."""
+    web portal (which is not a ServiceApp). (And, from TracingSettings, where its spans go.)"""
 
     model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore", populate_by_name=True)
 

@@ -44,6 +44,7 @@ from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
+from linli_runtime.tracing import NO_TRACING, Tracing
 from linli_runtime.transactions import is_conflict
 
 log = logging.getLogger("linli.events.consumer")
@@ -111,11 +112,13 @@ class _HandlerFailed(Exception):
 
 
 class EventConsumer:
-    def __init__(self, spec: ConsumerSpec, db: Database, bus: EventBus, *, clock: Clock | None = None) -> None:
+    def __init__(self, spec: ConsumerSpec, db: Database, bus: EventBus, *, clock: Clock | None = None,
+                 tracing: Tracing = NO_TRACING) -> None:
         self.spec = spec
         self.db = db
         self.bus = bus
         self.clock = clock or SystemClock()
+        self.tracing = tracing
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -241,7 +244,8 @@ class EventConsumer:
                     results.append(_Result("dead-letter", error=error))
                 elif fresh.pop(event.id, None) is not None:
                     try:
-                        await self.spec.handler(event, session)
+                        with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
+                            await self.spec.handler(event, session)
                     except Exception as exc:
                         if is_conflict(exc):
                             # A deadlock with another replica's batch is the batching's doing, not
@@ -270,7 +274,8 @@ class EventConsumer:
                 )
                 if inserted.rowcount == 0:
                     return _Result("duplicate", event_id=event.id)
-                await self.spec.handler(event, session)
+                with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
+                    await self.spec.handler(event, session)
             return _Result("applied", event_id=event.id, occurred_at=event.occurred_at)
         except Exception as exc:
             return await self._failure(msg, event, exc)

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_runtime.clock import Clock, SystemClock
-from linli_runtime.context import request_id_var, traceparent_var
+from linli_runtime.context import request_id_var
 
 M = TypeVar("M", bound=Message)
 
@@ -32,7 +32,8 @@ def make_event(
     event_id: str | None = None,
 ) -> EventEnvelope:
     """An envelope for `payload`, stamped with a fresh id, the time, and the current call's
-    request id and trace context. `subject` is `<context>.<entity>.<verb>[.<more>]`."""
+    request id (its trace context is written when it is published: `publish_in`). `subject` is
+    `<context>.<entity>.<verb>[.<more>]`."""
     tokens = subject.split(".")
     if len(tokens) < 3 or not all(tokens):
         raise ValueError(f"event subject {subject!r} must read <context>.<entity>.<past-tense-verb>")
@@ -49,9 +50,6 @@ def make_event(
         request_id=request_id_var.get() or "",
         causation_id=causation_id,
     )
-    traceparent = traceparent_var.get()
-    if traceparent:
-        envelope.trace_context["traceparent"] = traceparent
     envelope.payload.Pack(payload)
     return envelope
 

@@ -44,6 +44,7 @@ from linli_runtime.metrics import (
 from linli_runtime.models import loaded_all
 from linli_runtime.tasks import PeriodicTask
 from linli_runtime.times import as_utc
+from linli_runtime.tracing import NO_TRACING, Tracing, stamp
 
 log = logging.getLogger("linli.events.outbox")
 
@@ -52,8 +53,10 @@ TYPE_HEADER = "Linli-Event-Type"
 
 
 async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope) -> None:
-    """Write `event` to the outbox inside the caller's open transaction."""
+    """Write `event` to the outbox inside the caller's open transaction, with the trace context
+    of the work that wrote it (the current span's, when tracing)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
+    stamp(event)
     created = event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else None
     await conn.execute(
         OUTBOX.insert().values(
@@ -81,11 +84,13 @@ class OutboxRelay:
         lease: timedelta = timedelta(seconds=30),
         retention: timedelta = timedelta(days=2),
         gauge_interval: float = 5.0,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.db = db
         self.bus = bus
         self.service = service
         self.clock = clock or SystemClock()
+        self.tracing = tracing
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
@@ -166,18 +171,24 @@ class OutboxRelay:
             return 0
         js = self.bus.js
         futures = []
+        spans = []  # one PRODUCER span per event when tracing, each a child of its envelope's context
         try:
             for row in rows:
                 headers = {MSG_ID_HEADER: row.event_id, TYPE_HEADER: row.subject}
+                spans.append(self.tracing.start_publish(row.subject, row.event_id, row.data, headers))
                 futures.append(await js.publish_async(row.subject, row.data, headers=headers))
             results = await asyncio.wait_for(
                 asyncio.gather(*futures, return_exceptions=True), self.publish_timeout
             )
-        except BaseException:
+        except BaseException as exc:
             for fut in futures:
                 fut.cancel()
+            for span in spans:
+                self.tracing.end_publish(span, exc)
             await self._release(rows)
             raise
+        for span, result in zip(spans, results, strict=True):
+            self.tracing.end_publish(span, result)
         acked = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
         failed = [row for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
         if acked:
