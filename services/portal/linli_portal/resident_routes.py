@@ -145,7 +145,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
         home = me.household(household)
         text = text.strip()
         error = ""
-        if home is None or not home.is_owner or not disclosure.startswith(f"compounds/{home.compound_path}/"):
+        if home is None or not home.is_owner or not disclosure.startswith(residents.compound_name(home.compound_path) + "/"):
             error = "请选择您房屋所在小区的一期公示。 Choose a disclosure of your compound."
         elif not 4 <= len(text) <= 2000:
             error = "请写明您的问题（4–2000字）。 Say what you are asking about (4–2,000 characters)."
@@ -339,8 +339,11 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
                     raise
                 error = f"未能保存 Not saved: {problem(exc)}"
         if error:
-            notices, prefs_now = await residents.inbox_of(b, me)
-            return page(request, "me_inbox.html", 422, me=me, notices=notices, prefs=prefs_now, notice="",
+            notices, _ = await residents.inbox_of(b, me)
+            # The form again as it was sent, with what to fix.
+            sent = npb.Preferences(language=language, channels=channels, phone=phone, quiet_start=quiet_start,
+                                   quiet_end=quiet_end)
+            return page(request, "me_inbox.html", 422, me=me, notices=notices, prefs=sent, notice="",
                         error=error, channels=residents.CHANNELS)
         return back("/me/inbox", "已保存。 Saved.")
 
@@ -354,7 +357,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
 
     async def disclosure(path: str, period: str) -> disclosure_pb2.Disclosure:
         reply = await b.disclosures.GetDisclosure(disclosure_pb2.GetDisclosureRequest(
-            name=f"compounds/{path}/disclosures/{period}"))
+            name=f"{residents.compound_name(path)}/disclosures/{period}"))
         found: disclosure_pb2.Disclosure = reply.disclosure
         return found
 
@@ -377,7 +380,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
 
         me = await me_of(request)
         reply = await b.accounts.GetVoucher(account_pb2.GetVoucherRequest(
-            name=f"compounds/{clean(raw_path)}/vouchers/{sha256}"), **me.md)
+            name=f"{residents.compound_name(clean(raw_path))}/vouchers/{sha256}"), **me.md)
         return Response(reply.content, media_type=reply.voucher.media_type or "application/octet-stream",
                         headers={"Content-Disposition": f'inline; filename="{sha256[:12]}"'})
 

@@ -264,6 +264,11 @@ def community_name(path: str) -> str:
     return "communities/" + path.replace("/", "~")
 
 
+def compound_name(path: str) -> str:
+    """`compounds/{compound}`, the org path written with `~` (trust-governance's names)."""
+    return "compounds/" + path.replace("/", "~")
+
+
 async def help_requests_of(b: Backends, me: Me) -> list[tuple[Household, npb.HelpRequest]]:
     """The requests about the person's households, newest first."""
     found: list[tuple[Household, npb.HelpRequest]] = []
