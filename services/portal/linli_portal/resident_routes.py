@@ -145,7 +145,8 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
         home = me.household(household)
         text = text.strip()
         error = ""
-        if home is None or not home.is_owner or not disclosure.startswith(residents.compound_name(home.compound_path) + "/"):
+        of_compound = home is not None and disclosure.startswith(residents.compound_name(home.compound_path) + "/")
+        if home is None or not home.is_owner or not of_compound:
             error = "请选择您房屋所在小区的一期公示。 Choose a disclosure of your compound."
         elif not 4 <= len(text) <= 2000:
             error = "请写明您的问题（4–2000字）。 Say what you are asking about (4–2,000 characters)."
