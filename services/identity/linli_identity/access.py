@@ -58,8 +58,8 @@ def may_create(actor: Actor, kind: str) -> bool:
 
 
 def may_disable(actor: Actor, account_id: str, account_grants: Iterable[Grant]) -> bool:
-    if actor.account_id == account_id:
-        return False
+    if actor.account_id == account_id or not is_administrator(actor):
+        return False  # an owner may take back the household grant they gave, not stop an account
     held = list(account_grants)
     if not held:
         return is_administrator(actor)

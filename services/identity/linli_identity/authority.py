@@ -19,6 +19,8 @@ A grantor may give role R at scope S only if it holds an active grant G such tha
 | street_officer | trust_supervisor and the community-level roles (community_worker, party_committee, |
 |   | owners_committee, trustee, resident, volunteer, merchant), within its street |
 | community_worker | volunteer, resident, merchant, owners_committee, within its community |
+| owners_committee | resident for one household of its compound (an owner bound to a unit of the owners' register) |
+| resident | household_member for its household (a family member or tenant), from a grant for that household |
 | anyone else | nothing |
 
 Revoking follows the same rule (whoever could grant it may revoke it; self-revocation
@@ -31,6 +33,10 @@ their own): no separate `merchant_staff` role is needed yet.
 
 Org levels are path depths: city 1 (`chengdu`), district 2, street/town 3, community 4, compound 5,
 building 6, household 7; the empty path (depth 0) is the whole platform.
+
+Of these grantors only the first four *administer* accounts (`ADMINISTERING`: create them, look
+them up by phone, see those without a grant): a committee member or an owner grants to an account
+whose id its holder shows them (the portal's "My page" shows it), and finds no one by phone.
 """
 
 from __future__ import annotations
@@ -39,10 +45,10 @@ from collections.abc import Iterable
 
 from linli_runtime.auth import MACHINE_ROLES, Grant, Role, path_within
 
-PLATFORM, CITY, DISTRICT, STREET, COMMUNITY, COMPOUND = 0, 1, 2, 3, 4, 5
+PLATFORM, CITY, DISTRICT, STREET, COMMUNITY, COMPOUND, BUILDING, HOUSEHOLD = 0, 1, 2, 3, 4, 5, 6, 7
 
 COMMUNITY_ROLES = frozenset({Role.COMMUNITY_WORKER, Role.PARTY_COMMITTEE, Role.OWNERS_COMMITTEE, Role.TRUSTEE,
-                             Role.RESIDENT, Role.VOLUNTEER, Role.MERCHANT})
+                             Role.RESIDENT, Role.HOUSEHOLD_MEMBER, Role.VOLUNTEER, Role.MERCHANT})
 
 # The machine roles (service, portal) come with a client's credentials, never from a grant.
 GRANTABLE: frozenset[Role] = frozenset(r for r in Role if r.value not in MACHINE_ROLES)
@@ -52,7 +58,14 @@ MAY_GRANT: dict[Role, frozenset[Role]] = {
     Role.CITY_OPERATOR: GRANTABLE - {Role.PLATFORM_ADMIN},
     Role.STREET_OFFICER: COMMUNITY_ROLES | {Role.TRUST_SUPERVISOR},
     Role.COMMUNITY_WORKER: frozenset({Role.VOLUNTEER, Role.RESIDENT, Role.MERCHANT, Role.OWNERS_COMMITTEE}),
+    Role.OWNERS_COMMITTEE: frozenset({Role.RESIDENT}),
+    Role.RESIDENT: frozenset({Role.HOUSEHOLD_MEMBER}),
 }
+# A resident grants only from a grant for one household (an owner's), never from a wider one.
+GRANTS_FROM_LEVEL: dict[Role, int] = {Role.RESIDENT: HOUSEHOLD}
+# The committee and owners bind people to households, one household per grant: never to a
+# whole compound (a resident grant for a compound is the staff's to give).
+GRANTS_AT_LEVEL: dict[Role, int] = {Role.OWNERS_COMMITTEE: HOUSEHOLD, Role.RESIDENT: HOUSEHOLD}
 
 # The broadest place a role may be granted at (a grant may always be narrower).
 BROADEST_LEVEL: dict[Role, int] = {
@@ -67,6 +80,7 @@ BROADEST_LEVEL: dict[Role, int] = {
     Role.OWNERS_COMMITTEE: COMPOUND,
     Role.TRUSTEE: COMPOUND,
     Role.RESIDENT: COMPOUND,
+    Role.HOUSEHOLD_MEMBER: HOUSEHOLD,
 }
 # Only the platform admin is granted at the root: a platform-wide role, and nothing more.
 EXACT_LEVEL: dict[Role, int] = {Role.PLATFORM_ADMIN: PLATFORM}
@@ -76,7 +90,7 @@ LEVEL_NAMES = {0: "the whole platform", 1: "city", 2: "district", 3: "street or 
 
 
 # The roles whose holders administer accounts (create them, look them up, disable them).
-ADMINISTERING = frozenset(MAY_GRANT)
+ADMINISTERING = frozenset({Role.PLATFORM_ADMIN, Role.CITY_OPERATOR, Role.STREET_OFFICER, Role.COMMUNITY_WORKER})
 
 
 def level(scope: str) -> int:
@@ -105,6 +119,12 @@ def may_grant(held: Grant, role: Role, scope: str) -> bool:
     try:
         grantor_role = Role(held.role)
     except ValueError:
+        return False
+    from_level = GRANTS_FROM_LEVEL.get(grantor_role)
+    if from_level is not None and level(held.scope) != from_level:
+        return False
+    at_level = GRANTS_AT_LEVEL.get(grantor_role)
+    if at_level is not None and level(scope) != at_level:
         return False
     return role in MAY_GRANT.get(grantor_role, frozenset()) and path_within(scope, held.scope)
 

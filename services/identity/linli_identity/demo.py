@@ -17,6 +17,8 @@ from linli_runtime.auth import Role
 from linli_runtime.demo import load
 
 JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
+JINSHANG = "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"
 
 # phone, display name, role, scope (a bare name: the demo data set's place of that name). The
 # Fengshu workers' notes name the ids the notification service's demo duty roster uses for them.
@@ -35,6 +37,13 @@ PEOPLE: list[tuple[str, str, Role, str]] = [
     ("+8613800000010", "怀远镇信托监察人 Huaiyuan trust supervisor (Jiangnanting)", Role.TRUST_SUPERVISOR,
      "chengdu/chongzhou/huaiyuan"),
     ("+8613800000011", "枫树社区卫生服务中心 Fengshu merchant (jinchengyijing-health)", Role.MERCHANT, "fengshu"),
+    # Residents (issue 13): owners bound to their units of the owners' register, a family member
+    # the owner added, and Ms Wan at home in Jinshang Chuntian (governance's demo seeds the units).
+    ("+8613800000012", "王女士 Shengjian owner Wang (1栋101室)", Role.RESIDENT, f"{SHENGJIAN}/b1/h101"),
+    ("+8613800000013", "陈先生 Shengjian owner Chen (1栋102室)", Role.RESIDENT, f"{SHENGJIAN}/b1/h102"),
+    ("+8613800000014", "王女士的女儿 Wang's daughter (family, 1栋101室)", Role.HOUSEHOLD_MEMBER,
+     f"{SHENGJIAN}/b1/h101"),
+    ("+8613800000015", "万阿姨 Ms Wan (锦尚春天3栋201室)", Role.RESIDENT, f"{JINSHANG}/b3/h201"),
 ]
 
 

@@ -100,6 +100,7 @@ class NewHelpRequest:
     compound_path: str = ""
     on_behalf_of: str = ""
     contact: str = ""
+    household_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Filing:
     filed_by: str
     community_path: str
     compound_path: str  # "" when the request names no compound
+    household_path: str = ""  # "" when the request names no household
 
 
 @dataclass(frozen=True)
@@ -245,28 +247,43 @@ class HelpDesk:
         """Who filed the request and where it is (None when there is no such request in the
         community). The filer is the account recorded on its first transition — not the
         `reporter_id`, which the filer may set to anyone."""
-        query = sa.select(transition.c.actor_id, help_request.c.community_path, help_request.c.compound_path).join(
+        query = sa.select(transition.c.actor_id, help_request.c.community_path, help_request.c.compound_path,
+                          help_request.c.household_path).join(
             transition, transition.c.help_request_id == help_request.c.id).where(
             help_request.c.id == request_id, help_request.c.community_path == path,
             transition.c.from_status == pb.STATUS_UNSPECIFIED).order_by(transition.c.seq).limit(1)
         async with self.db.transaction() as session:
             row = (await (await session.connection()).execute(query)).first()
-        return Filing(row.actor_id, row.community_path, row.compound_path) if row else None
+        return Filing(row.actor_id, row.community_path, row.compound_path, row.household_path) if row else None
 
     async def list(self, scope: CommunityScope, *, status: int, assignee_id: str, page_token: str,
-                   size: int) -> tuple[list[HelpRequest], str]:
-        """Newest first; only `status` / `assignee_id` when set."""
+                   size: int, household_path: str = "") -> tuple[list[HelpRequest], str]:
+        """Newest first; only `status` / `assignee_id` / `household_path` when set."""
         parent = "communities/-" if scope.every_within else community_name(scope.path)
-        kind = f"help|{parent}|{scope.path}|{status}|{assignee_id}"
+        kind = f"help|{parent}|{scope.path}|{status}|{assignee_id}|{household_path}"
         query = sa.select(help_request).where(scope.condition())
         if status:
             query = query.where(help_request.c.status == status)
         if assignee_id:
             query = query.where(help_request.c.assignee_id == assignee_id)
+        if household_path:
+            query = query.where(help_request.c.household_path == household_path)
         async with self.db.session() as session:
             rows, next_token = await keyset_page(await session.connection(), query, help_request.c.seq, kind=kind,
                                                  page_token=page_token, size=size, newest_first=True)
         return typed_all(HelpRequest, rows), next_token
+
+    async def community_thanks(self, community_path: str, *, page_token: str,
+                               size: int) -> tuple[Sequence[tuple[Thanks, str]], str]:
+        """The community's thanks, newest first, each with its request's category."""
+        query = sa.select(thanks, help_request.c.category.label("category")).join(
+            help_request, help_request.c.id == thanks.c.help_request_id).where(
+            help_request.c.community_path == community_path)
+        async with self.db.session() as session:
+            rows, next_token = await keyset_page(await session.connection(), query, thanks.c.seq,
+                                                 kind=f"thanks|{community_path}", page_token=page_token, size=size,
+                                                 newest_first=True)
+        return [(typed(Thanks, row), str(row.category)) for row in rows], next_token
 
     # -- the API's changes, in the transaction it hands over ---------------------------------
 
@@ -279,7 +296,8 @@ class HelpDesk:
         reporter = new.reporter_id or actor
         await conn.execute(help_request.insert().values(
             id=request_id, community_path=community_path, compound_path=new.compound_path,
-            reporter_id=reporter, reporter_role=new.reporter_role, on_behalf_of=new.on_behalf_of,
+            household_path=new.household_path, reporter_id=reporter, reporter_role=new.reporter_role,
+            on_behalf_of=new.on_behalf_of,
             contact=new.contact, category=new.category, urgency=new.urgency, description=new.description,
             status=pb.STATUS_SUBMITTED, created_at=now, updated_at=now))
         await self._suggest(conn, await _row(conn, request_id), now, refresh=True)

@@ -93,11 +93,14 @@ class HelpRequest(NotificationTable, table=True):
     __table_args__ = (
         sa.Index("ix_nf_help_request_community", "community_path", "seq"),
         sa.Index("ix_nf_help_request_deadline", "status", "ack_deadline"),
+        sa.Index("ix_nf_help_request_household", "household_path", "seq"),
     )
     seq: int | None = Field(default=None, sa_column=_seq())
     id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     community_path: str = Field(sa_column=_text(255))
     compound_path: str = Field(default="", sa_column=_text(255, default=""))
+    # The household of the person who needs help ("" when not known): its people follow it.
+    household_path: str = Field(default="", sa_column=_text(255, default=""))
     reporter_id: str = Field(sa_column=_text(128))
     reporter_role: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     on_behalf_of: str = Field(default="", sa_column=_text(200, default=""))

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from google.protobuf.json_format import MessageToDict
 
 from linli.governance.v1 import disclosure_pb2, org_pb2
-from linli_portal import compound, dashboard, fmt
+from linli_portal import compound, dashboard, fmt, resident_routes
 from linli_portal.backends import Backends
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
 from linli_portal.operators import OutOfScope, SignInNeeded, authorize, home_scope, token_of, verify
@@ -107,7 +107,8 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
             response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
-        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout", "/auth"))
+        private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout", "/auth", "/me", "/api/me",
+                                               "/vouchers"))
         if private or request.method != "GET" or response.status_code != 200:
             response.headers["Cache-Control"] = "no-store"
         elif request.url.path.startswith(("/c/", "/api/compounds/")) or request.url.path == "/":
@@ -134,7 +135,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         renewed: TokenSet | None = None
         ended = False
         refresh = request.cookies.get(REFRESH_COOKIE, "")
-        if refresh and request.url.path.startswith(("/ops", "/api/ops")) and \
+        if refresh and request.url.path.startswith(("/ops", "/api/ops", "/me", "/api/me", "/vouchers")) and \
                 "authorization" not in request.headers and needs_renewal(request.cookies.get(SESSION_COOKIE, "")):
             try:
                 renewed = await signin.refresh(refresh)
@@ -285,11 +286,14 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         except (SignInFailed, DomainError) as exc:
             return error_page(request, 400, "登录未成功，请重新登录。", f"Sign-in failed: {exc}")
         scope = home_scope(principal)
-        target = pending.next or (f"/ops/{scope}" if scope else "/ops/" if scope == "" else "/")
+        # Operators land on their dashboard, everyone else (owners, family, tenants) on My page.
+        target = pending.next or (f"/ops/{scope}" if scope else "/ops/" if scope == "" else "/me")
         response = RedirectResponse(target, status_code=303)
         set_session(response, tokens)
         response.delete_cookie(SIGNIN_COOKIE, path="/auth")
         return response
+
+    resident_routes.mount(app, b, verifier, page, error_page)
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:

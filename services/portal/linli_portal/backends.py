@@ -10,7 +10,8 @@ from typing import Any
 
 import grpc
 
-from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc
+from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc, vote_pb2_grpc
+from linli.identity.v1 import identity_pb2_grpc
 from linli.notification.v1 import notification_pb2_grpc
 from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2_grpc
@@ -35,6 +36,11 @@ class Backends:
         self.settlements = admin_pb2_grpc.SettlementServiceStub(self.channels["redemption"])
         self.help_requests = notification_pb2_grpc.HelpRequestServiceStub(self.channels["notification"])
         self.roster = notification_pb2_grpc.DutyRosterServiceStub(self.channels["notification"])
+        # Residents' pages (residents.py), called with the resident's own token.
+        self.votes = vote_pb2_grpc.VoteServiceStub(gov)
+        self.inbox = notification_pb2_grpc.InboxServiceStub(self.channels["notification"])
+        if "identity" in self.channels:
+            self.grants = identity_pb2_grpc.GrantServiceStub(self.channels["identity"])
 
     async def close(self) -> None:
         for channel in self.channels.values():

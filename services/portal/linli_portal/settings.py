@@ -65,4 +65,6 @@ def service_addresses() -> dict[str, str]:
         "points": service_address("volunteer-points"),
         "redemption": service_address("partner-redemption"),
         "notification": service_address("notification"),
+        # An owner adds a family member or tenant (a grant, given with the owner's own token).
+        "identity": service_address("identity"),
     }

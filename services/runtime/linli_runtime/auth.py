@@ -52,7 +52,12 @@ class Role(StrEnum):
     PARTY_COMMITTEE = "party_committee"
     OWNERS_COMMITTEE = "owners_committee"
     TRUSTEE = "trustee"
+    # An owner of a household (a grant for the household, confirmed by the owners' committee or
+    # a community worker against the owners' register): votes for it, reads the owners' books.
     RESIDENT = "resident"
+    # A family member or tenant an owner added to their household (a grant for the household,
+    # given by its owner): asks for help, reads the inbox; never votes.
+    HOUSEHOLD_MEMBER = "household_member"
     VOLUNTEER = "volunteer"
     MERCHANT = "merchant"
     # Supervises a trust (the street office or its appointee): the second approval above a

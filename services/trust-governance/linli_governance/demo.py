@@ -5,9 +5,10 @@ skipped, so starting twice adds nothing."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, bodies_pb2, org_pb2, project_pb2, rollout_pb2, vote_pb2
@@ -25,7 +26,7 @@ from linli_governance import (
     votes,
     vouchers,
 )
-from linli_governance.tables import AccountSettings, UnitOwner
+from linli_governance.tables import VOTES, AccountSettings, UnitOwner
 from linli_governance.vouchers import VoucherStore
 from linli_runtime import demo, times
 from linli_runtime.events.envelope import EventFactory
@@ -507,6 +508,53 @@ async def seed_jiangnanting_formation(session: AsyncSession, make_event: EventFa
     return True
 
 
+JINSHANG = "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"
+# The residents' side (issue 13): Ms Wan's flat in Jinshang Chuntian and her neighbour's, and the
+# names of the two Shengjian owners whose demo accounts are bound to their units
+# (linli_identity/demo.py; README "Accounts and sign-in").
+MS_WAN_HOME = f"{JINSHANG}/b3/h201"
+REGISTERED_OWNERS = [("b1/h101", "sj-0101", "王女士"), ("b1/h102", "sj-0102", "陈先生")]
+OPEN_VOTE_TITLE = "在1栋旁增设电动车充电棚 Add an e-bike charging shed beside building 1"
+
+
+async def seed_residents(session: AsyncSession, make_event: EventFactory, now: datetime) -> bool:
+    """What residents need to try the portal's My page: homes, names in the owners' register, and
+    an owners' vote open now (one more whenever the last has closed)."""
+    created = False
+    building = f"{JINSHANG}/b3"
+    if await org_tree.find(session, JINSHANG) is not None and await org_tree.find(session, building) is None:
+        await org_tree.create(
+            session, make_event, org_tree.NewUnit(JINSHANG, "b3", org_tree.BUILDING, "3栋", "Building 3"), when=now
+        )
+        for slug, area in (("h201", 6_250), ("h202", 7_480)):
+            await org_tree.create(
+                session,
+                make_event,
+                org_tree.NewUnit(building, slug, org_tree.HOUSEHOLD, f"{slug[1:]}室", exclusive_area_dm2=area),
+                when=now,
+            )
+        created = True
+    if await org_tree.find(session, f"{SHENGJIAN}/b1") is None:
+        return created
+    for unit, owner_id, name in REGISTERED_OWNERS:
+        await owners.register_unit(
+            session,
+            UnitOwner(household_path=f"{SHENGJIAN}/{unit}", compound_path=SHENGJIAN, owner_id=owner_id,
+                      owner_name=name, holding=vote_pb2.UNIT_HOLDING_OWNED),
+        )
+    conn = await session.connection()
+    still_open = (
+        await conn.execute(select(VOTES.c.vote_id).where(VOTES.c.compound_path == SHENGJIAN, VOTES.c.closed.is_(False)))
+    ).first()
+    if still_open is None:
+        await votes.create(
+            session, SHENGJIAN, title=OPEN_VOTE_TITLE, matter=vote_pb2.VOTE_MATTER_OTHER, subject="",
+            close_time=now + timedelta(days=30), when=now,
+        )
+        created = True
+    return created
+
+
 async def seed_demo_data(app: ServiceApp) -> None:
     """The app's start-up hook (`LINLI_DEMO_DATA=true`): everything in one transaction."""
     async with app.db.transaction() as session:
@@ -515,7 +563,9 @@ async def seed_demo_data(app: ServiceApp) -> None:
         store: VoucherStore = app.vouchers  # type: ignore[attr-defined]
         books = await seed_shengjian_books(session, app.make_event, store)
         forming = await seed_jiangnanting_formation(session, app.make_event)
+        homes = await seed_residents(session, app.make_event, app.clock.now())
     log.info(
         "demo data seeded",
-        extra={"org_units_created": created, "shengjian_books": books, "jiangnanting_formation": forming},
+        extra={"org_units_created": created, "shengjian_books": books, "jiangnanting_formation": forming,
+               "residents": homes},
     )

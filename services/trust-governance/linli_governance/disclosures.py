@@ -662,15 +662,19 @@ async def verify_chain(db: Database, heads: HeadRegister, compound_path: str, *,
 
 
 async def list_objections(
-    db: Database, disclosure: str, *, page_token: str, size: int, now: datetime
+    db: Database, disclosure: str, *, page_token: str, size: int, now: datetime, household_path: str = ""
 ) -> tuple[list[ObjectionView], str]:
-    """One page of a disclosure's objections, oldest first, each overdue or not at `now`."""
+    """One page of a disclosure's objections (only `household_path`'s, when given), oldest
+    first, each overdue or not at `now`."""
+    query = select(OBJECTIONS).where(OBJECTIONS.c.disclosure == disclosure)
+    if household_path:
+        query = query.where(OBJECTIONS.c.household_path == household_path)
     async with db.session() as session:
         rows, token = await paging.keyset_page(
             await session.connection(),
-            select(OBJECTIONS).where(OBJECTIONS.c.disclosure == disclosure),
+            query,
             OBJECTIONS.c.seq,
-            kind=f"ListObjections:{disclosure}",
+            kind=f"ListObjections:{disclosure}:{household_path}",
             page_token=page_token,
             size=size,
         )

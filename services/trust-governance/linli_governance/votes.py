@@ -1,8 +1,9 @@
 """Owners' votes: opened and closed on their schedule by the service's clock (`run_schedule`, a
 PeriodicTask of the app), the electorate fixed when a vote opens — owners as art. 278 and its
 judicial interpretation count them (art278.electorate over the owners' register, owners.py) —,
-one ballot per owner, tally by art. 278, and the result applied to what the vote decided (a
-budget becomes APPROVED, an election begins the first committee's term).
+one ballot per owner (an online one changeable until the close, the latest choice counting),
+tally by art. 278, and the result applied to what the vote decided (a budget becomes APPROVED,
+an election begins the first committee's term).
 
 `get` and `list_page` open their own session; the changes are steps of the caller's
 transaction.
@@ -167,6 +168,12 @@ def budget_year(compound_path: str, subject: str) -> int:
     return int(year)
 
 
+def may_change(earlier_channel: int, channel: int) -> bool:
+    """An online ballot may be replaced by the same owner's new online ballot until the close; a
+    paper ballot is what the owner signed, and stands (a second one of any kind is refused)."""
+    return earlier_channel == vote_pb2.BALLOT_CHANNEL_ONLINE and channel == vote_pb2.BALLOT_CHANNEL_ONLINE
+
+
 def recount_result(entered: Ballot, choice: int, officer: str) -> bool:
     """Four eyes on paper: does this reading confirm the entry? Refuses a second reading by the
     officer who made the entry, and a ballot already confirmed."""
@@ -326,10 +333,23 @@ async def cast(
         metadata={"household_path": household_path},
     )
     earlier = (
-        await conn.execute(select(BALLOTS.c.choice).where(BALLOTS.c.vote_id == vote_id, BALLOTS.c.voter == voter))
+        await conn.execute(
+            select(BALLOTS.c.channel, BALLOTS.c.household_path).where(
+                BALLOTS.c.vote_id == vote_id, BALLOTS.c.voter == voter
+            )
+        )
     ).first()
     if earlier is not None:
-        raise already
+        if not may_change(int(earlier.channel), channel):
+            raise already
+        # The owner changes their mind before the close: the latest online choice counts, cast
+        # from whichever of their units (still one row per owner).
+        await conn.execute(
+            BALLOTS.update()
+            .where(BALLOTS.c.vote_id == vote_id, BALLOTS.c.voter == voter)
+            .values(household_path=household_path, choice=choice, entered_by=entered_by, cast_at=when)
+        )
+        return await _view(conn, vote)
     try:
         # A savepoint, so that a simultaneous second ballot (PostgreSQL blocks it on the primary
         # key until the first commits) is refused as a duplicate rather than a conflict.
@@ -447,6 +467,29 @@ async def run_schedule(db: Database, now: datetime) -> tuple[int, int]:
 
 
 # -- reads ------------------------------------------------------------------------------------------
+
+
+async def ballot_of(db: Database, compound_path: str, vote_id: str, household_path: str) -> Ballot:
+    """The ballot that counts for the owner of `household_path` (cast from any of their units);
+    NOT_FOUND while they have not voted."""
+    async with db.session() as session:
+        conn = await session.connection()
+        await _row(conn, compound_path, vote_id)
+        voter = (
+            await conn.execute(
+                select(ELECTORATE.c.voter).where(
+                    ELECTORATE.c.vote_id == vote_id, ELECTORATE.c.household_path == household_path
+                )
+            )
+        ).first()
+        row = None
+        if voter is not None:
+            row = (
+                await conn.execute(select(BALLOTS).where(BALLOTS.c.vote_id == vote_id, BALLOTS.c.voter == voter.voter))
+            ).first()
+    if row is None:
+        raise NotFound("this household's owner has not voted in this vote", reason="BALLOT_NOT_FOUND")
+    return typed(Ballot, row)
 
 
 async def get(db: Database, compound_path: str, vote_id: str) -> VoteView:

@@ -316,6 +316,24 @@ async def test_objections_on_a_line_carry_a_deadline(books: Governance) -> None:
         books.disclosures.ListObjections, disclosure_pb2.ListObjectionsRequest(disclosure=august.name)
     )
     assert [o.overdue for o in listed.objections] == [True]
+    # The household follows its own objections; a neighbour sees none of them, and a resident
+    # lists nothing without naming their household.
+    own = await resident(
+        books.disclosures.ListObjections,
+        disclosure_pb2.ListObjectionsRequest(disclosure=august.name, household_path=f"{JINSHENG}/b1/h001"),
+    )
+    assert [o.name for o in own.objections] == [filed.name]
+    neighbour = books.caller("resident", f"{JINSHENG}/b1/h002")
+    mine = await neighbour(
+        books.disclosures.ListObjections,
+        disclosure_pb2.ListObjectionsRequest(disclosure=august.name, household_path=f"{JINSHENG}/b1/h002"),
+    )
+    assert list(mine.objections) == []
+    for request in (
+        disclosure_pb2.ListObjectionsRequest(disclosure=august.name, household_path=f"{JINSHENG}/b1/h001"),
+        disclosure_pb2.ListObjectionsRequest(disclosure=august.name),
+    ):
+        await expect_error(neighbour(books.disclosures.ListObjections, request), grpc.StatusCode.PERMISSION_DENIED)
     await expect_error(
         resident(
             books.disclosures.FileObjection,

@@ -106,8 +106,11 @@ async def test_bad_input_is_invalid_argument_naming_the_field(gov: Governance, h
 async def test_out_of_scope_callers_and_unknown_places_learn_nothing(gov: Governance, households: list[str]) -> None:
     await open_vote(gov, vote_pb2.VOTE_MATTER_OTHER)
     for role, scope in (("owners_committee", JIANGNANTING), ("street_officer", "chengdu/jinjiang"),
-                        ("resident", households[0])):
+                        ("resident", f"{JIANGNANTING}/b1/h001")):
         await expect_error(list_votes(gov, JINSHENG, role=role, scope=scope), grpc.StatusCode.PERMISSION_DENIED)
+    # An owner lists the votes of their own compound (they vote in them), not of the wider place.
+    assert (await list_votes(gov, JINSHENG, role="resident", scope=households[0])).votes
+    await expect_error(list_votes(gov, YANGMA, role="resident", scope=households[0]), grpc.StatusCode.PERMISSION_DENIED)
     await expect_error(list_votes(gov, f"{YANGMA}/no-such-community"), grpc.StatusCode.NOT_FOUND,
                        reason="ORG_UNIT_NOT_FOUND")
     # Outside the scope, an unknown place is refused like a known one: no existence oracle.

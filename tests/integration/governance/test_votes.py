@@ -73,17 +73,48 @@ async def close_vote(gov: Governance, name: str) -> vote_pb2.Vote:
     return reply.vote
 
 
-async def test_a_household_votes_once_whatever_the_channel(gov: Governance, compound: list[str]) -> None:
+async def test_a_household_votes_once_and_may_change_its_online_ballot_until_the_close(
+    gov: Governance, compound: list[str]
+) -> None:
     vote = await open_vote(gov, vote_pb2.VOTE_MATTER_ELECT_COMMITTEE)
     await ballot(gov, vote.name, compound[0], FOR)
-    for channel in (ONLINE, PAPER):
-        await expect_error(
-            ballot(gov, vote.name, compound[0], AGAINST, channel),
-            grpc.StatusCode.ALREADY_EXISTS,
-            reason="BALLOT_ALREADY_CAST",
-        )
+    # Online again: the owner changed their mind; still one ballot, the latest choice.
+    changed = await ballot(gov, vote.name, compound[0], AGAINST)
+    assert (changed.tally.participating_households, changed.tally.for_households) == (1, 0)
+    mine = await gov.caller("resident", compound[0])(
+        gov.votes.GetBallot, vote_pb2.GetBallotRequest(vote=vote.name, household_path=compound[0])
+    )
+    assert (mine.ballot.choice, mine.ballot.channel, mine.ballot.counted) == (AGAINST, ONLINE, True)
+    # A paper ballot for an owner who voted online is refused: one ballot per owner.
+    await expect_error(
+        ballot(gov, vote.name, compound[0], FOR, PAPER), grpc.StatusCode.ALREADY_EXISTS, reason="BALLOT_ALREADY_CAST"
+    )
+    # A ballot entered on paper is final: the owner cannot change it online.
+    await ballot(gov, vote.name, compound[1], FOR, PAPER)
+    await expect_error(
+        ballot(gov, vote.name, compound[1], AGAINST), grpc.StatusCode.ALREADY_EXISTS, reason="BALLOT_ALREADY_CAST"
+    )
+    # Neighbours read their own ballot only.
+    await expect_error(
+        gov.caller("resident", compound[2])(
+            gov.votes.GetBallot, vote_pb2.GetBallotRequest(vote=vote.name, household_path=compound[0])
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    await expect_error(
+        gov.caller("resident", compound[2])(
+            gov.votes.GetBallot, vote_pb2.GetBallotRequest(vote=vote.name, household_path=compound[2])
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        reason="BALLOT_NOT_FOUND",
+    )
     tally = (await gov.admin(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=vote.name))).vote.tally
-    assert (tally.participating_households, tally.for_households, tally.electorate_households) == (1, 1, 3)
+    assert (tally.participating_households, tally.for_households, tally.electorate_households) == (1, 0, 3)
+    # After the close nothing changes any more.
+    gov.clock.advance(days=8)
+    await expect_error(
+        ballot(gov, vote.name, compound[0], FOR), grpc.StatusCode.FAILED_PRECONDITION, reason="VOTE_CLOSED"
+    )
 
 
 async def test_budget_vote_passes_by_art_278_and_approves_the_budget(gov: Governance, compound: list[str]) -> None:
@@ -209,7 +240,9 @@ async def test_simultaneous_ballots_from_one_household_count_once(gov: Governanc
         *[ballot(gov, vote.name, compound[0], FOR, channel) for channel in (ONLINE, PAPER, ONLINE, PAPER)],
         return_exceptions=True,
     )
-    assert sum(isinstance(r, vote_pb2.Vote) for r in results) == 1
+    # One ballot is stored; a later online one may replace an online first one (a change of mind),
+    # every other is refused as a second ballot.
+    assert sum(isinstance(r, vote_pb2.Vote) for r in results) >= 1
     assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if isinstance(r, grpc.aio.AioRpcError))
     tally = (await gov.admin(gov.votes.GetVote, vote_pb2.GetVoteRequest(name=vote.name))).vote.tally
     # Counted at once if the online ballot won, apart until recounted if the paper one did.

@@ -60,6 +60,10 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, status=42), INVALID, "status"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=""), INVALID, "parent"),
     ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, assignee_id="a b"), INVALID, "assignee_id"),
+    ("help", "ListHelpRequests", pb.ListHelpRequestsRequest(parent=C, household_path="chengdu/elsewhere/b1/h1"),
+     INVALID, "household_path"),
+    ("help", "ListCommunityThanks", pb.ListCommunityThanksRequest(parent="nowhere"), INVALID, "parent"),
+    ("help", "ListCommunityThanks", pb.ListCommunityThanksRequest(parent=C, page_size=-1), INVALID, "page_size"),
     ("help", "SummarizeHelpRequests", pb.SummarizeHelpRequestsRequest(parent=""), INVALID, "parent"),
     ("help", "SummarizeHelpRequests", pb.SummarizeHelpRequestsRequest(
         parent=C, start_time=Timestamp(seconds=1_800_000_000), end_time=Timestamp(seconds=1_700_000_000)),

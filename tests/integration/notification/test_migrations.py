@@ -19,7 +19,7 @@ from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-HEAD = "nt0005"
+HEAD = "nt0006"
 
 
 async def differences(db: Database) -> list[object]:

@@ -47,7 +47,18 @@ CASES = [
     (WORKER, Role.VOLUNTEER, "chengdu/jinjiang/chenglonglu/other", False),  # a sibling community
     (Grant("volunteer", FENGSHU), Role.VOLUNTEER, FENGSHU, False),
     (Grant("trust_supervisor", YANGMA), Role.OWNERS_COMMITTEE, JINSHENG, False),
-    (Grant("owners_committee", JINSHENG), Role.RESIDENT, JINSHENG, False),
+    (Grant("owners_committee", JINSHENG), Role.RESIDENT, JINSHENG, False),  # a household at a time
+    # Household bindings (issue 13): the committee binds an owner to a unit of its compound; the
+    # owner adds a family member or tenant to that unit only; a tenant adds no one.
+    (Grant("owners_committee", JINSHENG), Role.RESIDENT, f"{JINSHENG}/b1/h001", True),
+    (Grant("owners_committee", JINSHENG), Role.RESIDENT, f"{YANGMA}/x/other/b1/h001", False),
+    (Grant("owners_committee", JINSHENG), Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h001", False),
+    (Grant("resident", f"{JINSHENG}/b1/h001"), Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h001", True),
+    (Grant("resident", f"{JINSHENG}/b1/h001"), Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h002", False),
+    (Grant("resident", f"{JINSHENG}/b1/h001"), Role.RESIDENT, f"{JINSHENG}/b1/h001", False),
+    (Grant("resident", JINSHENG), Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h001", False),  # not an owner's grant
+    (Grant("household_member", f"{JINSHENG}/b1/h001"), Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h001", False),
+    (WORKER, Role.HOUSEHOLD_MEMBER, f"{COMPOUND}/b1/h001", False),
     (Grant("service", ""), Role.VOLUNTEER, FENGSHU, False),
 ]
 
@@ -66,7 +77,7 @@ def test_every_role_but_the_machine_roles_is_grantable_by_the_platform_admin_som
             assert authority.role_level_problem(role, "a/b/c/d/e/f") is not None
             assert all(role not in may for may in authority.MAY_GRANT.values())
             continue
-        deepest = "a/b/c/d/e/f"
+        deepest = "a/b/c/d/e/f/g"  # a household
         scope = "" if role is Role.PLATFORM_ADMIN else deepest
         assert authority.role_level_problem(role, scope) is None, role
         assert authority.authority_for([ADMIN], role, scope) == ADMIN
@@ -82,6 +93,7 @@ def test_every_role_but_the_machine_roles_is_grantable_by_the_platform_admin_som
     (Role.TRUSTEE, FENGSHU),
     (Role.OWNERS_COMMITTEE, FENGSHU),
     (Role.RESIDENT, FENGSHU),
+    (Role.HOUSEHOLD_MEMBER, JINSHENG),  # a household, never a compound
 ])
 def test_no_role_is_granted_broader_than_its_level(role: Role, scope: str) -> None:
     assert authority.role_level_problem(role, scope) is not None
@@ -124,3 +136,18 @@ def test_service_accounts_are_created_by_platform_admins_only_and_keys_managed_b
     assert access.may_create(actor(ADMIN), "service")
     assert not access.may_create(actor(Grant("volunteer", FENGSHU)), "person")
     assert access.may_manage_keys(actor(ADMIN)) and not access.may_manage_keys(actor(CITY))
+
+
+def test_owners_and_committee_members_bind_households_but_administer_no_accounts() -> None:
+    owner = actor(Grant("resident", f"{JINSHENG}/b1/h001"), account="acc_owner")
+    committee = actor(Grant("owners_committee", JINSHENG))
+    tenant_grants = [Grant("household_member", f"{JINSHENG}/b1/h001")]
+    for who in (owner, committee):
+        assert not access.is_administrator(who)
+        assert not access.may_create(who, "person")
+        assert not access.may_see(who, "acc_new", [])
+        assert not access.may_list_scope(who, JINSHENG)
+    # The owner takes back the grant they gave (RevokeGrant follows the granting rule) but cannot
+    # stop the tenant's account.
+    assert authority.authority_for(owner.grants, Role.HOUSEHOLD_MEMBER, f"{JINSHENG}/b1/h001") is not None
+    assert not access.may_disable(owner, "acc_tenant", tenant_grants)

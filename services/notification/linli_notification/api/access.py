@@ -31,6 +31,22 @@ def is_filer(who: Principal, filing: Filing | None) -> bool:
             and who.can_reach(filing.compound_path or filing.community_path))
 
 
+# The grants that make someone one of a household's people (issue 13): its owner (`resident`,
+# bound by the committee or a community worker) and the family members or tenants they added.
+HOUSEHOLD_ROLES = (Role.RESIDENT, Role.HOUSEHOLD_MEMBER)
+
+
+def of_household(who: Principal, household_path: str) -> bool:
+    """`who` holds a grant for the household (or a place that contains it) as one of its people."""
+    return bool(household_path) and may_act_as(who, HOUSEHOLD_ROLES, household_path, exact=True) is not None
+
+
+def follows(who: Principal, filing: Filing | None) -> bool:
+    """Whoever filed the request, or one of the people of the household it is about (Ms Wan,
+    when the canteen filed for her)."""
+    return is_filer(who, filing) or (filing is not None and of_household(who, filing.household_path))
+
+
 def require_staff_or_filer(who: Principal, path: str, request_id: str, filing: Filing | None, action: str) -> None:
     """Community staff within their scope, or whoever filed the request, may `action` it."""
     if (who.can_reach(path) and is_staff(who)) or is_filer(who, filing):

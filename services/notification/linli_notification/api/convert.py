@@ -11,7 +11,7 @@ from linli_notification.community import Settings, hours_of
 from linli_notification.helpdesk import HelpRequestRecord
 from linli_notification.notices import NoticeRecord, Prefs
 from linli_notification.sla_stats import UrgencyStats
-from linli_notification.tables import DutyShift, DutySwap, HelpRequest, OneTimeCode, Provider
+from linli_notification.tables import DutyShift, DutySwap, HelpRequest, OneTimeCode, Provider, Thanks
 from linli_runtime.times import hhmm, to_timestamp
 
 
@@ -21,7 +21,7 @@ def help_request(row: HelpRequest, record: HelpRequestRecord | None = None) -> p
     out = pb.HelpRequest(
         name=name, community_path=row.community_path, compound_path=row.compound_path,
         reporter_id=row.reporter_id, reporter_role=pb.ReporterRole.ValueType(row.reporter_role),
-        on_behalf_of=row.on_behalf_of, contact=row.contact, category=row.category,
+        on_behalf_of=row.on_behalf_of, contact=row.contact, category=row.category, household_path=row.household_path,
         urgency=pb.Urgency.ValueType(row.urgency), description=row.description,
         status=pb.Status.ValueType(row.status), assignee_id=row.assignee_id, escalation_level=row.escalation_level,
         acknowledge_by=to_timestamp(row.ack_deadline), create_time=to_timestamp(row.created_at),
@@ -45,6 +45,13 @@ def help_request(row: HelpRequest, record: HelpRequestRecord | None = None) -> p
                           record_time=to_timestamp(t.recorded_at), recorded_by=t.recorded_by)
         setattr(given, "from", t.from_name)  # `from` is a Python keyword
         out.thanks.append(given)
+    return out
+
+
+def community_thanks(t: Thanks, category: str) -> pb.CommunityThanks:
+    out = pb.CommunityThanks(kind=t.kind, text=t.text, category=category,
+                             helper_count=len(json.loads(t.recipient_ids)), record_time=to_timestamp(t.recorded_at))
+    setattr(out, "from", t.from_name)  # `from` is a Python keyword
     return out
 
 

@@ -13,7 +13,13 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification import sla_stats
 from linli_notification.api import convert
-from linli_notification.api.access import is_filer, require_staff, require_staff_or_filer
+from linli_notification.api.access import (
+    follows,
+    is_staff,
+    of_household,
+    require_staff,
+    require_staff_or_filer,
+)
 from linli_notification.helpdesk import (
     CATEGORIES,
     THANKS_KINDS,
@@ -25,7 +31,7 @@ from linli_notification.helpdesk import (
 )
 from linli_notification.names import HELP_REQUESTS, parse_child, parse_community, parse_follow_up, valid_id
 from linli_runtime import fields, idempotency
-from linli_runtime.auth import Principal, caller, path_within, require_scope
+from linli_runtime.auth import Principal, Role, allows, caller, path_within, require_scope
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument
@@ -33,6 +39,16 @@ from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 
 R = TypeVar("R", bound=Message)
+THANKS_PAGE = 20
+MAX_THANKS_PAGE = 100
+# A compound is the fifth level of the org tree (city/district/street/community/compound).
+COMPOUND_DEPTH = 5
+
+
+def compound_of(household_path: str) -> str:
+    """The compound a household lies in ("" for a path too short to be a household)."""
+    parts = household_path.split("/")
+    return "/".join(parts[:COMPOUND_DEPTH]) if len(parts) > COMPOUND_DEPTH else ""
 Step = Callable[[AsyncSession, str, str, Principal], Awaitable[HelpRequestRecord]]
 
 
@@ -75,13 +91,24 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
             compound_path = org_path("help_request.compound_path", given.compound_path)
             if not path_within(compound_path, community_path) or compound_path == community_path:
                 raise InvalidArgument.field("help_request.compound_path", f"must lie within {community_path}")
+        household_path = ""
+        if given.household_path:
+            household_path = org_path("help_request.household_path", given.household_path)
+            compound_path = compound_path or compound_of(household_path)
+            if not compound_path or not path_within(compound_path, community_path) or \
+                    not household_path.startswith(compound_path + "/"):
+                raise InvalidArgument.field("help_request.household_path",
+                                            f"must be a household of {compound_path or community_path}")
         who = caller()
-        # Residents and canteen staff may hold a token for their compound only.
-        if not (who.can_reach(community_path) or (compound_path and who.can_reach(compound_path))):
+        # Residents and canteen staff may hold a token for their compound only; a household's
+        # people (owner, family, tenant) a grant for their household only.
+        if not (who.can_reach(community_path) or (compound_path and who.can_reach(compound_path))
+                or of_household(who, household_path)):
             require_scope(community_path, who)
         new = NewHelpRequest(category=given.category, urgency=given.urgency or pb.URGENCY_NORMAL,
                              reporter_role=given.reporter_role, description=description, reporter_id=given.reporter_id,
-                             compound_path=compound_path, on_behalf_of=on_behalf_of, contact=contact)
+                             compound_path=compound_path, on_behalf_of=on_behalf_of, contact=contact,
+                             household_path=household_path)
 
         async def body(tx: AsyncSession) -> pb.CreateHelpRequestResponse:
             record = await self.desk.create(tx, community_path, new, who.subject)
@@ -93,22 +120,33 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     async def GetHelpRequest(self, request: pb.GetHelpRequestRequest, context: Any) -> pb.GetHelpRequestResponse:
         path, request_id = parse_child("name", request.name, HELP_REQUESTS)
         who = caller()
-        # Whoever filed a request may follow it, even with a token for their compound only.
-        if not who.can_reach(path) and not is_filer(who, await self.desk.filing(path, request_id)):
+        # Whoever filed a request may follow it, even with a token for their compound only; so may
+        # the people of the household it is about.
+        if not who.can_reach(path) and not follows(who, await self.desk.filing(path, request_id)):
             require_scope(path, who)
         record = await self.desk.get(path, request_id)
         return pb.GetHelpRequestResponse(help_request=convert.help_request_record(record))
 
     async def ListHelpRequests(self, request: pb.ListHelpRequestsRequest,
                                context: Any) -> pb.ListHelpRequestsResponse:
-        scope = _communities(request.parent)
         size = page_size(request.page_size)
         if request.status not in pb.Status.values():
             raise InvalidArgument.field("status", "is not a known status")
         if request.assignee_id:
             valid_id("assignee_id", request.assignee_id)
+        household = ""
+        if request.household_path:
+            household = org_path("household_path", request.household_path)
+            community = parse_community("parent", request.parent)
+            if not household.startswith(community + "/"):
+                raise InvalidArgument.field("household_path", f"must be a household of {community}")
+            who = caller()
+            # A household's people list the requests about it; staff within their scope too.
+            scope = CommunityScope(community if of_household(who, household) else require_scope(community, who))
+        else:
+            scope = _communities(request.parent)
         rows, next_token = await self.desk.list(scope, status=request.status, assignee_id=request.assignee_id,
-                                                page_token=request.page_token, size=size)
+                                                page_token=request.page_token, size=size, household_path=household)
         return pb.ListHelpRequestsResponse(help_requests=[convert.help_request(r) for r in rows],
                                            next_page_token=next_token)
 
@@ -200,6 +238,22 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         # Stored as given (the checks above look at the trimmed text, as they always have).
         thanks = NewThanks(kind=given.kind, text=given.text, from_name=getattr(given, "from"),
                            recipient_ids=list(given.recipient_ids))
+        path, request_id = parse_child("name", request.name, HELP_REQUESTS)
+        who = caller()
+        # Staff record the thanks they were given (a banner brought in); the person helped thanks
+        # the helpers themselves: whoever filed the request, or the people of its household.
+        filing = await self.desk.filing(path, request_id)
+        if not ((who.can_reach(path) and is_staff(who)) or follows(who, filing)):
+            require_staff_or_filer(who, path, request_id, filing, "thank for")  # says why not
         return await self._change(
             "RecordThanks", request, pb.RecordThanksResponse, request.name,
-            lambda tx, path, rid, who: self.desk.record_thanks(tx, path, rid, who.subject, thanks))
+            lambda tx, path, rid, who: self.desk.record_thanks(tx, path, rid, who.subject, thanks), authorised=who)
+
+    @allows(Role.PORTAL)  # the community's public page shows its thanks
+    async def ListCommunityThanks(self, request: pb.ListCommunityThanksRequest,
+                                  context: Any) -> pb.ListCommunityThanksResponse:
+        community = require_scope(parse_community("parent", request.parent))
+        size = page_size(request.page_size, default=THANKS_PAGE, maximum=MAX_THANKS_PAGE)
+        found, next_token = await self.desk.community_thanks(community, page_token=request.page_token, size=size)
+        return pb.ListCommunityThanksResponse(thanks=[convert.community_thanks(t, category) for t, category in found],
+                                              next_page_token=next_token)

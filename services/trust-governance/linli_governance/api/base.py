@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli_governance import names
 from linli_runtime import fields, idempotency
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import STAFF, Role, caller, path_within, require_scope
+from linli_runtime.auth import STAFF, Principal, Role, caller, may_act_as, require_scope
 
 if TYPE_CHECKING:
     from linli_governance.app import GovernanceApp
@@ -29,13 +29,39 @@ VOTE_OFFICERS = (Role.OWNERS_COMMITTEE, Role.COMMUNITY_WORKER, Role.STREET_OFFIC
 BODY_KEEPERS = (*STAFF, Role.OWNERS_COMMITTEE)
 
 
+# A compound is the fifth level of the org tree (city/district/street/community/compound): its path
+# has four slashes, and its households lie two levels below (building/household).
+COMPOUND_DEPTH = 4
+
+
+def owner_households(compound_path: str, who: Principal | None = None) -> list[str]:
+    """The households of `compound_path` whose resident (owner) the caller is: its `resident`
+    grants at a household of the compound (one owner may hold several units). Read from the
+    token's grants, so an owner of two units is one of the compound's owners from either."""
+    principal = who or caller()
+    return [
+        g.scope
+        for g in principal.effective_grants
+        if g.role == Role.RESIDENT.value and g.scope.count("/") > COMPOUND_DEPTH
+        and "/".join(g.scope.split("/")[: COMPOUND_DEPTH + 1]) == compound_path
+    ]
+
+
 def require_owner_or_scope(compound_path: str) -> None:
     """The compound's officers (its scope or a wider one), or one of its owners: a resident whose
-    scope is a household of the compound (what the owners' own books are open to)."""
-    who = caller()
-    if who.role == Role.RESIDENT.value and path_within(who.scope, compound_path) and who.scope != compound_path:
+    grant is for a household of the compound (what the owners' own books are open to)."""
+    if owner_households(compound_path):
         return
     require_scope(compound_path)
+
+
+def require_household(household_path: str) -> Principal:
+    """The household's own resident (by a grant for it, whatever else the token carries), or an
+    officer whose scope reaches it."""
+    who = caller()
+    if may_act_as(who, [Role.RESIDENT], household_path) is None:
+        require_scope(household_path, who)
+    return who
 
 
 class Api:

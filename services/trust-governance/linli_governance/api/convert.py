@@ -25,7 +25,7 @@ from linli_governance import accounts, bodies, disclosures, names, owners, rollo
 from linli_governance import formation as formation_module
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
-from linli_governance.tables import AccountSettings, Contract, Disclosure, Meeting, OrgUnit, UnitOwner
+from linli_governance.tables import AccountSettings, Ballot, Contract, Disclosure, Meeting, OrgUnit, UnitOwner
 from linli_governance.votes import OUTCOMES, VoteView
 from linli_runtime.times import to_timestamp
 
@@ -159,6 +159,17 @@ def budget_lines_from(lines: list[account_pb2.BudgetLine]) -> list[accounts.NewB
 
 
 # -- votes ----------------------------------------------------------------------------------------
+
+
+def ballot(vote_name: str, b: Ballot) -> vote_pb2.Ballot:
+    return vote_pb2.Ballot(
+        vote=vote_name,
+        household_path=b.household_path,
+        choice=vote_pb2.BallotChoice.ValueType(b.choice),
+        channel=vote_pb2.BallotChannel.ValueType(b.channel),
+        cast_time=to_timestamp(b.cast_at),
+        counted=b.channel != vote_pb2.BALLOT_CHANNEL_PAPER or b.confirmed_by is not None,
+    )
 
 
 def vote(v: VoteView) -> vote_pb2.Vote:

@@ -5,11 +5,12 @@ from typing import Any
 from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc
 from linli_governance import disclosures, names
 from linli_governance.api import convert
-from linli_governance.api.base import Api
+from linli_governance.api.base import Api, require_household
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, allows, caller, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, allows, require_role, require_scope
+from linli_runtime.errors import InvalidArgument
 
 
 class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
@@ -67,7 +68,10 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         path, period = names.parse_compound_child("disclosure", request.disclosure, names.DISCLOSURES)
         # A resident files for their household; officers for the compound.
         household = runtime_names.org_path("household_path", request.household_path) if request.household_path else ""
-        require_scope(household or path)
+        if household:
+            require_household(household)
+        else:
+            require_scope(path)
         text = fields.text("text", request.text, 2000, required=True)
         fields.text("account", request.account, 80)  # empty: the disclosure as a whole
         return await self.write(
@@ -89,13 +93,23 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
     async def ListObjections(
         self, request: disclosure_pb2.ListObjectionsRequest, context: Any
     ) -> disclosure_pb2.ListObjectionsResponse:
-        path, period = self.scoped_child("disclosure", request.disclosure, names.DISCLOSURES)
+        path, period = names.parse_compound_child("disclosure", request.disclosure, names.DISCLOSURES)
+        household = ""
+        if request.household_path:
+            # A household's residents follow their own objections and the answers they got.
+            household = runtime_names.org_path("household_path", request.household_path)
+            if not household.startswith(path + "/"):
+                raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
+            require_household(household)
+        else:
+            require_scope(path)
         items, token = await disclosures.list_objections(
             self.db,
             names.disclosure_name(path, period),
             page_token=request.page_token,
             size=paging.page_size(request.page_size),
             now=self.now(),
+            household_path=household,
         )
         return disclosure_pb2.ListObjectionsResponse(
             objections=[convert.objection(o) for o in items], next_page_token=token
@@ -126,8 +140,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         if request.resolution == disclosure_pb2.OBJECTION_RESOLUTION_WITHDRAWN:
             # The household that filed it withdraws it (or an officer for it, on paper).
             household = runtime_names.org_path("household_path", request.household_path)
-            who = caller()
-            require_scope(household)
+            who = require_household(household)
         else:
             # The owners' committee (or the officers who support it) closes an answered objection.
             who = require_role(Role.OWNERS_COMMITTEE, *STAFF)

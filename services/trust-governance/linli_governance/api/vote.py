@@ -5,10 +5,10 @@ from typing import Any
 from linli.governance.v1 import vote_pb2, vote_pb2_grpc
 from linli_governance import names, owners, votes
 from linli_governance.api import convert
-from linli_governance.api.base import BODY_KEEPERS, VOTE_OFFICERS, Api
+from linli_governance.api.base import BODY_KEEPERS, VOTE_OFFICERS, Api, require_household, require_owner_or_scope
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import Role, require_role, require_scope
+from linli_runtime.auth import Role, authorize, caller, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.times import as_utc
 
@@ -58,9 +58,10 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
             who = require_role(*VOTE_OFFICERS)
             require_scope(path)
         else:
-            # Online ballots come from the household itself (a resident token scoped to it).
-            who = require_role(Role.RESIDENT)
-            require_scope(household)
+            # Online ballots come from the household itself: a resident grant for it (an owner of
+            # several units holds one for each, in one token).
+            authorize(Role.RESIDENT, path=household)
+            who = caller()
         return await self.write(
             request,
             vote_pb2.CastBallotResponse,
@@ -99,12 +100,23 @@ class VoteServicer(Api, vote_pb2_grpc.VoteServiceServicer):
             lambda result: vote_pb2.RecountPaperBallotResponse(vote=convert.vote(result[0]), confirmed=result[1]),
         )
 
+    async def GetBallot(self, request: vote_pb2.GetBallotRequest, context: Any) -> vote_pb2.GetBallotResponse:
+        path, vote_id = names.parse_compound_child("vote", request.vote, names.VOTES)
+        household = _household_of(path, request.household_path)
+        require_household(household)
+        ballot = await votes.ballot_of(self.db, path, vote_id, household)
+        return vote_pb2.GetBallotResponse(ballot=convert.ballot(request.vote, ballot))
+
     async def GetVote(self, request: vote_pb2.GetVoteRequest, context: Any) -> vote_pb2.GetVoteResponse:
-        path, vote_id = self.scoped_child("name", request.name, names.VOTES)
+        # The compound's officers, and its owners (who vote in it).
+        path, vote_id = names.parse_compound_child("name", request.name, names.VOTES)
+        require_owner_or_scope(path)
         return vote_pb2.GetVoteResponse(vote=convert.vote(await votes.get(self.db, path, vote_id)))
 
     async def ListVotes(self, request: vote_pb2.ListVotesRequest, context: Any) -> vote_pb2.ListVotesResponse:
-        path = self.scoped_path("path", request.path)
+        # Officers list the votes within their scope; an owner those of their own compound.
+        path = runtime_names.org_path("path", request.path)
+        require_owner_or_scope(path)
         size = paging.page_size(request.page_size, maximum=votes.MAX_LIST_PAGE)
         views, token = await votes.list_page(
             self.db, path, state=request.state, page_token=request.page_token, size=size

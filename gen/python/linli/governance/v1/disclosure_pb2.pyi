@@ -899,19 +899,25 @@ class ListObjectionsRequest(_message.Message):
     DISCLOSURE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
     disclosure: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    household_path: _builtins.str
+    """Only the objections filed for this household. A resident lists their own household's
+    objections (with the answers) this way; unset, the whole list is for the compound's officers.
+    """
     def __init__(
         self,
         *,
         disclosure: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        household_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosure", b"disclosure", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosure", b"disclosure", "household_path", b"household_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

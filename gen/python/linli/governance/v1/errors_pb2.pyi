@@ -178,6 +178,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "the voucher store refused the file (HTTP …)" """
     VOUCHER_STORE_UNAVAILABLE: _ErrorReason.ValueType  # 77
     """UNAVAILABLE: "the voucher store does not answer: …" """
+    BALLOT_NOT_FOUND: _ErrorReason.ValueType  # 78
+    """NOT_FOUND: "this household's owner has not voted in this vote" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` trust-governance puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -345,4 +347,6 @@ VOUCHER_STORE_REFUSED: ErrorReason.ValueType  # 76
 """UNAVAILABLE: "the voucher store refused the file (HTTP …)" """
 VOUCHER_STORE_UNAVAILABLE: ErrorReason.ValueType  # 77
 """UNAVAILABLE: "the voucher store does not answer: …" """
+BALLOT_NOT_FOUND: ErrorReason.ValueType  # 78
+"""NOT_FOUND: "this household's owner has not voted in this vote" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

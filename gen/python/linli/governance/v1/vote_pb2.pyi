@@ -639,6 +639,94 @@ class CastBallotResponse(_message.Message):
 Global___CastBallotResponse: _TypeAlias = CastBallotResponse  # noqa: Y015
 
 @_typing.final
+class Ballot(_message.Message):
+    """Ballot is the ballot an owner cast in a vote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    CHOICE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CAST_TIME_FIELD_NUMBER: _builtins.int
+    COUNTED_FIELD_NUMBER: _builtins.int
+    vote: _builtins.str
+    """The vote's name."""
+    household_path: _builtins.str
+    """The unit the ballot was cast from (one of the owner's units)."""
+    choice: Global___BallotChoice.ValueType
+    channel: Global___BallotChannel.ValueType
+    counted: _builtins.bool
+    """Paper ballots: confirmed by a second officer's recount (online ballots are always true)."""
+    @_builtins.property
+    def cast_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was cast, or last changed."""
+
+    def __init__(
+        self,
+        *,
+        vote: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        choice: Global___BallotChoice.ValueType = ...,
+        channel: Global___BallotChannel.ValueType = ...,
+        cast_time: _timestamp_pb2.Timestamp | None = ...,
+        counted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cast_time", b"cast_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cast_time", b"cast_time", "channel", b"channel", "choice", b"choice", "counted", b"counted", "household_path", b"household_path", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Ballot: _TypeAlias = Ballot  # noqa: Y015
+
+@_typing.final
+class GetBallotRequest(_message.Message):
+    """GetBallotRequest names a vote and a household of its electorate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    vote: _builtins.str
+    household_path: _builtins.str
+    def __init__(
+        self,
+        *,
+        vote: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_path", b"household_path", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBallotRequest: _TypeAlias = GetBallotRequest  # noqa: Y015
+
+@_typing.final
+class GetBallotResponse(_message.Message):
+    """GetBallotResponse carries the ballot of the household's owner (NOT_FOUND while none is cast)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BALLOT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ballot(self) -> Global___Ballot: ...
+    def __init__(
+        self,
+        *,
+        ballot: Global___Ballot | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ballot", b"ballot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ballot", b"ballot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBallotResponse: _TypeAlias = GetBallotResponse  # noqa: Y015
+
+@_typing.final
 class RecountPaperBallotRequest(_message.Message):
     """RecountPaperBallotRequest re-enters one paper ballot."""
 

@@ -53,6 +53,11 @@ class VoteServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotResponse.FromString,
                 _registered_method=True)
+        self.GetBallot = channel.unary_unary(
+                '/linli.governance.v1.VoteService/GetBallot',
+                request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotResponse.FromString,
+                _registered_method=True)
         self.GetVote = channel.unary_unary(
                 '/linli.governance.v1.VoteService/GetVote',
                 request_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetVoteRequest.SerializeToString,
@@ -105,7 +110,17 @@ class VoteServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CastBallot(self, request, context):
-        """CastBallot records one household's ballot; a second ballot is refused.
+        """CastBallot records one owner's ballot. Online, the owner may change it by casting again (from
+        any of their units) until the vote closes: the latest choice counts. A ballot entered on paper
+        is final: a second ballot for that owner, online or on paper, is refused (ALREADY_EXISTS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBallot(self, request, context):
+        """GetBallot returns the ballot that counts for a household's owner in a vote: to the
+        household's own residents (and the vote's officers), so an owner sees what they chose.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,6 +185,11 @@ def add_VoteServiceServicer_to_server(servicer, server):
                     servicer.CastBallot,
                     request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotResponse.SerializeToString,
+            ),
+            'GetBallot': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBallot,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotResponse.SerializeToString,
             ),
             'GetVote': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVote,
@@ -265,6 +285,33 @@ class VoteService:
             '/linli.governance.v1.VoteService/CastBallot',
             linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_vote__pb2.CastBallotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBallot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.VoteService/GetBallot',
+            linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_vote__pb2.GetBallotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,7 +45,14 @@ class VoteServiceStub:
     CreateVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.CreateVoteRequest, _vote_pb2.CreateVoteResponse]
     """CreateVote opens a vote, snapshotting the compound's households as the electorate."""
     CastBallot: _grpc.UnaryUnaryMultiCallable[_vote_pb2.CastBallotRequest, _vote_pb2.CastBallotResponse]
-    """CastBallot records one household's ballot; a second ballot is refused."""
+    """CastBallot records one owner's ballot. Online, the owner may change it by casting again (from
+    any of their units) until the vote closes: the latest choice counts. A ballot entered on paper
+    is final: a second ballot for that owner, online or on paper, is refused (ALREADY_EXISTS).
+    """
+    GetBallot: _grpc.UnaryUnaryMultiCallable[_vote_pb2.GetBallotRequest, _vote_pb2.GetBallotResponse]
+    """GetBallot returns the ballot that counts for a household's owner in a vote: to the
+    household's own residents (and the vote's officers), so an owner sees what they chose.
+    """
     GetVote: _grpc.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]
     """GetVote returns the vote with its current tally."""
     ListVotes: _grpc.UnaryUnaryMultiCallable[_vote_pb2.ListVotesRequest, _vote_pb2.ListVotesResponse]
@@ -84,7 +91,14 @@ class VoteServiceAsyncStub(VoteServiceStub):
     CreateVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.CreateVoteRequest, _vote_pb2.CreateVoteResponse]  # type: ignore[assignment]
     """CreateVote opens a vote, snapshotting the compound's households as the electorate."""
     CastBallot: _aio.UnaryUnaryMultiCallable[_vote_pb2.CastBallotRequest, _vote_pb2.CastBallotResponse]  # type: ignore[assignment]
-    """CastBallot records one household's ballot; a second ballot is refused."""
+    """CastBallot records one owner's ballot. Online, the owner may change it by casting again (from
+    any of their units) until the vote closes: the latest choice counts. A ballot entered on paper
+    is final: a second ballot for that owner, online or on paper, is refused (ALREADY_EXISTS).
+    """
+    GetBallot: _aio.UnaryUnaryMultiCallable[_vote_pb2.GetBallotRequest, _vote_pb2.GetBallotResponse]  # type: ignore[assignment]
+    """GetBallot returns the ballot that counts for a household's owner in a vote: to the
+    household's own residents (and the vote's officers), so an owner sees what they chose.
+    """
     GetVote: _aio.UnaryUnaryMultiCallable[_vote_pb2.GetVoteRequest, _vote_pb2.GetVoteResponse]  # type: ignore[assignment]
     """GetVote returns the vote with its current tally."""
     ListVotes: _aio.UnaryUnaryMultiCallable[_vote_pb2.ListVotesRequest, _vote_pb2.ListVotesResponse]  # type: ignore[assignment]
@@ -132,7 +146,20 @@ class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _vote_pb2.CastBallotRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vote_pb2.CastBallotResponse, _abc.Awaitable[_vote_pb2.CastBallotResponse]]:
-        """CastBallot records one household's ballot; a second ballot is refused."""
+        """CastBallot records one owner's ballot. Online, the owner may change it by casting again (from
+        any of their units) until the vote closes: the latest choice counts. A ballot entered on paper
+        is final: a second ballot for that owner, online or on paper, is refused (ALREADY_EXISTS).
+        """
+
+    @_abc_1.abstractmethod
+    def GetBallot(
+        self,
+        request: _vote_pb2.GetBallotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vote_pb2.GetBallotResponse, _abc.Awaitable[_vote_pb2.GetBallotResponse]]:
+        """GetBallot returns the ballot that counts for a household's owner in a vote: to the
+        household's own residents (and the vote's officers), so an owner sees what they chose.
+        """
 
     @_abc_1.abstractmethod
     def GetVote(

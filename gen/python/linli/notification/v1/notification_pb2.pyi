@@ -122,6 +122,7 @@ class HelpRequest(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     FOLLOW_UPS_FIELD_NUMBER: _builtins.int
     THANKS_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name."""
     community_path: _builtins.str
@@ -147,6 +148,11 @@ class HelpRequest(_message.Message):
     """0 duty worker, 1 backup, 2 community head."""
     resolution: _builtins.str
     """Resolution text and the volunteers who helped."""
+    household_path: _builtins.str
+    """The household of the person who needs help, when known (within `compound_path`): its
+    residents and family members follow the request and may thank the helpers, whoever filed it
+    (the canteen staff did for Ms Wan).
+    """
     @_builtins.property
     def acknowledge_by(self) -> _timestamp_pb2.Timestamp:
         """When the assignee must acknowledge by (unset once acknowledged)."""
@@ -195,10 +201,11 @@ class HelpRequest(_message.Message):
         history: _abc.Iterable[Global___StatusChange] | None = ...,
         follow_ups: _abc.Iterable[Global___FollowUp] | None = ...,
         thanks: _abc.Iterable[Global___Thanks] | None = ...,
+        household_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "assignee_id", b"assignee_id", "category", b"category", "community_path", b"community_path", "compound_path", b"compound_path", "contact", b"contact", "create_time", b"create_time", "description", b"description", "escalation_level", b"escalation_level", "follow_ups", b"follow_ups", "helper_ids", b"helper_ids", "history", b"history", "name", b"name", "on_behalf_of", b"on_behalf_of", "reporter_id", b"reporter_id", "reporter_role", b"reporter_role", "resolution", b"resolution", "status", b"status", "suggestions", b"suggestions", "thanks", b"thanks", "update_time", b"update_time", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "assignee_id", b"assignee_id", "category", b"category", "community_path", b"community_path", "compound_path", b"compound_path", "contact", b"contact", "create_time", b"create_time", "description", b"description", "escalation_level", b"escalation_level", "follow_ups", b"follow_ups", "helper_ids", b"helper_ids", "history", b"history", "household_path", b"household_path", "name", b"name", "on_behalf_of", b"on_behalf_of", "reporter_id", b"reporter_id", "reporter_role", b"reporter_role", "resolution", b"resolution", "status", b"status", "suggestions", b"suggestions", "thanks", b"thanks", "update_time", b"update_time", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -379,7 +386,8 @@ class CreateHelpRequestRequest(_message.Message):
     @_builtins.property
     def help_request(self) -> Global___HelpRequest:
         """Fields to set: reporter_id (defaults to the caller), reporter_role, on_behalf_of, contact,
-        category, urgency, description, compound_path.
+        category, urgency, description, compound_path, household_path (a resident or a family member
+        files for their own household; staff for any household of the community).
         """
 
     def __init__(
@@ -473,6 +481,7 @@ class ListHelpRequestsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """`communities/{community}`, or `communities/-` for every community within the caller's scope."""
     page_size: _builtins.int
@@ -482,6 +491,10 @@ class ListHelpRequestsRequest(_message.Message):
     """Only requests in this status, when set."""
     assignee_id: _builtins.str
     """Only requests this person is responsible for now, when set ("my requests")."""
+    household_path: _builtins.str
+    """Only the requests about this household, when set: what its residents and family members list
+    (with a grant for the household; staff within their scope).
+    """
     def __init__(
         self,
         *,
@@ -490,10 +503,11 @@ class ListHelpRequestsRequest(_message.Message):
         page_token: _builtins.str = ...,
         status: Global___Status.ValueType = ...,
         assignee_id: _builtins.str = ...,
+        household_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "household_path", b"household_path", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -879,6 +893,98 @@ class RecordThanksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordThanksResponse: _TypeAlias = RecordThanksResponse  # noqa: Y015
+
+@_typing.final
+class ListCommunityThanksRequest(_message.Message):
+    """ListCommunityThanksRequest names a community."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`communities/{community}`."""
+    page_size: _builtins.int
+    """0 means 20; at most 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommunityThanksRequest: _TypeAlias = ListCommunityThanksRequest  # noqa: Y015
+
+@_typing.final
+class CommunityThanks(_message.Message):
+    """CommunityThanks is one thanks as a community's public page shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    FROM_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    HELPER_COUNT_FIELD_NUMBER: _builtins.int
+    RECORD_TIME_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`banner` (a silk banner, 锦旗) or `message`."""
+    text: _builtins.str
+    category: _builtins.str
+    """What the help was about (the request's category: meal, medical…)."""
+    helper_count: _builtins.int
+    """How many people were thanked (workers and volunteers)."""
+    @_builtins.property
+    def record_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+        category: _builtins.str = ...,
+        helper_count: _builtins.int = ...,
+        record_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record_time", b"record_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "from", b"from", "helper_count", b"helper_count", "kind", b"kind", "record_time", b"record_time", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommunityThanks: _TypeAlias = CommunityThanks  # noqa: Y015
+
+@_typing.final
+class ListCommunityThanksResponse(_message.Message):
+    """ListCommunityThanksResponse is one page, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THANKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def thanks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommunityThanks]: ...
+    def __init__(
+        self,
+        *,
+        thanks: _abc.Iterable[Global___CommunityThanks] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "thanks", b"thanks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommunityThanksResponse: _TypeAlias = ListCommunityThanksResponse  # noqa: Y015
 
 @_typing.final
 class SummarizeHelpRequestsRequest(_message.Message):

@@ -90,6 +90,11 @@ class HelpRequestServiceStub:
                 request_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.SerializeToString,
                 response_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.FromString,
                 _registered_method=True)
+        self.ListCommunityThanks = channel.unary_unary(
+                '/linli.notification.v1.HelpRequestService/ListCommunityThanks',
+                request_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksRequest.SerializeToString,
+                response_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksResponse.FromString,
+                _registered_method=True)
         self.SummarizeHelpRequests = channel.unary_unary(
                 '/linli.notification.v1.HelpRequestService/SummarizeHelpRequests',
                 request_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.SummarizeHelpRequestsRequest.SerializeToString,
@@ -176,6 +181,15 @@ class HelpRequestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCommunityThanks(self, request, context):
+        """ListCommunityThanks lists the thanks given in a community (banners and messages), newest
+        first, for its public page: what was said, by whom as they signed it, and when — nothing of
+        the request itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SummarizeHelpRequests(self, request, context):
         """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
         against the community's SLA, and how many wait now (for operators' dashboards).
@@ -236,6 +250,11 @@ def add_HelpRequestServiceServicer_to_server(servicer, server):
                     servicer.RecordThanks,
                     request_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.FromString,
                     response_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.SerializeToString,
+            ),
+            'ListCommunityThanks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCommunityThanks,
+                    request_deserializer=linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksRequest.FromString,
+                    response_serializer=linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksResponse.SerializeToString,
             ),
             'SummarizeHelpRequests': grpc.unary_unary_rpc_method_handler(
                     servicer.SummarizeHelpRequests,
@@ -519,6 +538,33 @@ class HelpRequestService:
             '/linli.notification.v1.HelpRequestService/RecordThanks',
             linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksRequest.SerializeToString,
             linli_dot_notification_dot_v1_dot_notification__pb2.RecordThanksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommunityThanks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.notification.v1.HelpRequestService/ListCommunityThanks',
+            linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksRequest.SerializeToString,
+            linli_dot_notification_dot_v1_dot_notification__pb2.ListCommunityThanksResponse.FromString,
             options,
             channel_credentials,
             insecure,

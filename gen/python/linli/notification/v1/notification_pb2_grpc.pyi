@@ -59,6 +59,11 @@ class HelpRequestServiceStub:
     """CancelHelpRequest withdraws a request that is not resolved yet."""
     RecordThanks: _grpc.UnaryUnaryMultiCallable[_notification_pb2.RecordThanksRequest, _notification_pb2.RecordThanksResponse]
     """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+    ListCommunityThanks: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListCommunityThanksRequest, _notification_pb2.ListCommunityThanksResponse]
+    """ListCommunityThanks lists the thanks given in a community (banners and messages), newest
+    first, for its public page: what was said, by whom as they signed it, and when — nothing of
+    the request itself.
+    """
     SummarizeHelpRequests: _grpc.UnaryUnaryMultiCallable[_notification_pb2.SummarizeHelpRequestsRequest, _notification_pb2.SummarizeHelpRequestsResponse]
     """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
     against the community's SLA, and how many wait now (for operators' dashboards).
@@ -95,6 +100,11 @@ class HelpRequestServiceAsyncStub(HelpRequestServiceStub):
     """CancelHelpRequest withdraws a request that is not resolved yet."""
     RecordThanks: _aio.UnaryUnaryMultiCallable[_notification_pb2.RecordThanksRequest, _notification_pb2.RecordThanksResponse]  # type: ignore[assignment]
     """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+    ListCommunityThanks: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListCommunityThanksRequest, _notification_pb2.ListCommunityThanksResponse]  # type: ignore[assignment]
+    """ListCommunityThanks lists the thanks given in a community (banners and messages), newest
+    first, for its public page: what was said, by whom as they signed it, and when — nothing of
+    the request itself.
+    """
     SummarizeHelpRequests: _aio.UnaryUnaryMultiCallable[_notification_pb2.SummarizeHelpRequestsRequest, _notification_pb2.SummarizeHelpRequestsResponse]  # type: ignore[assignment]
     """SummarizeHelpRequests says, per community and urgency, how soon requests were acknowledged
     against the community's SLA, and how many wait now (for operators' dashboards).
@@ -188,6 +198,17 @@ class HelpRequestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.RecordThanksResponse, _abc.Awaitable[_notification_pb2.RecordThanksResponse]]:
         """RecordThanks records thanks (a silk banner, a message) against a request and its helpers."""
+
+    @_abc_1.abstractmethod
+    def ListCommunityThanks(
+        self,
+        request: _notification_pb2.ListCommunityThanksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.ListCommunityThanksResponse, _abc.Awaitable[_notification_pb2.ListCommunityThanksResponse]]:
+        """ListCommunityThanks lists the thanks given in a community (banners and messages), newest
+        first, for its public page: what was said, by whom as they signed it, and when — nothing of
+        the request itself.
+        """
 
     @_abc_1.abstractmethod
     def SummarizeHelpRequests(
