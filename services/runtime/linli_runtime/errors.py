@@ -8,10 +8,16 @@ caller sees INTERNAL with the request id only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+
+
+# The ErrorInfo metadata key saying, in whole seconds, when a refused call may be tried again;
+# the error interceptor adds a `google.rpc.RetryInfo` with the same delay.
+RETRY_AFTER_KEY = "retry_after_seconds"
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,18 @@ class Unauthenticated(DomainError):
 
 class ResourceExhausted(DomainError):
     """A rate limit or quota was reached; `metadata["retry_after_seconds"]`, when given, says
-    when trying again makes sense."""
+    when trying again makes sense — the caller also receives it as a `google.rpc.RetryInfo`
+    (see `error_status`)."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
+    @classmethod
+    def retry_after(cls, message: str, seconds: float, *, reason: str,
+                    metadata: Mapping[str, str] | None = None) -> ResourceExhausted:
+        """A refusal that says when to try again: `seconds`, rounded up to whole seconds (at least 1)."""
+        wait = max(1, math.ceil(seconds))
+        return cls(message, reason=reason, metadata={**(metadata or {}), RETRY_AFTER_KEY: str(wait)})
 
 
 class Unavailable(DomainError):
