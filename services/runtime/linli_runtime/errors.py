@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import grpc
 
-
 # The ErrorInfo metadata key saying, in whole seconds, when a refused call may be tried again;
 # the error interceptor adds a `google.rpc.RetryInfo` with the same delay.
 RETRY_AFTER_KEY = "retry_after_seconds"
