@@ -66,6 +66,7 @@ from linli_runtime.errors import (
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
+    retry_after,
 )
 from linli_runtime.models import typed
 from linli_runtime.times import as_utc
@@ -211,8 +212,8 @@ class OneTimeCodes:
             log.warning("one-time code refused: the number had its codes",
                         extra={"phone": record.masked_phone, "retry_after_seconds": wait,
                                "requested_by": record.requested_by})
-            raise ResourceExhausted.retry_after(f"{record.masked_phone} has been sent as many codes as it may for "
-                                                f"now; try again in {wait} s", wait, reason="PHONE_RATE_LIMITED")
+            raise ResourceExhausted(f"{record.masked_phone} has been sent as many codes as it may for now; "
+                                    f"try again in {wait} s", reason="PHONE_RATE_LIMITED", metadata=retry_after(wait))
         await conn.execute(one_time_code_send.insert().values(phone_digest=digest, record_id=record.id, sent_at=now))
 
     async def _find(self, requested_by: str, request_id: str) -> OneTimeCode | None:

@@ -148,10 +148,9 @@ class Members:
         now = self.clock.now()
         try:
             step = member_codes.verify(card.secret, otp, now)
-        except FailedPrecondition as refused:
-            left = await self.guard.wrong_code(who.terminal_id)
-            raise FailedPrecondition(refused.message, reason=refused.reason,
-                                     metadata={"wrong_codes_left": str(left)}) from None
+        except FailedPrecondition as refused:  # wrong or expired: counted against the terminal
+            refused.metadata["wrong_codes_left"] = str(await self.guard.wrong_code(who.terminal_id))
+            raise
         await self.guard.right_code(counted)
         if not in_community(card.community_path, who.community_path):
             raise FailedPrecondition("this member belongs to another community's programme",

@@ -32,7 +32,7 @@ from linli_redemption.pos_limits import Limit, PosLimits, lockout_ends, wrong_co
 from linli_redemption.tables import LOCKOUTS, RATE_COUNTS
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import ResourceExhausted
+from linli_runtime.errors import ResourceExhausted, retry_after
 from linli_runtime.times import as_utc
 from linli_runtime.transactions import run_in_transaction
 
@@ -57,11 +57,9 @@ async def bump(conn: AsyncConnection, key: str, limit: Limit, now: datetime) -> 
     return counted
 
 
-async def bump_within(conn: AsyncConnection, key: str, limit: Limit, now: datetime, *, message: str,
-                      reason: str) -> None:
-    """Count one call; refuse it (RESOURCE_EXHAUSTED with the wait) when it is one too many."""
-    if limit.exceeded_by(await bump(conn, key, limit, now)):
-        raise ResourceExhausted.retry_after(message, (limit.window_end(now) - now).total_seconds(), reason=reason)
+def wait_if_over(counted: int, limit: Limit, now: datetime) -> dict[str, str] | None:
+    """The refusal's retry metadata when the `counted`-th call of the window is one too many."""
+    return retry_after((limit.window_end(now) - now).total_seconds()) if limit.exceeded_by(counted) else None
 
 
 @dataclass(frozen=True)
@@ -87,19 +85,22 @@ class PosGuard:
             until = (await conn.execute(sa.select(LOCKOUTS.c.until).where(
                 LOCKOUTS.c.key == f"wrong:t:{terminal_id}"))).scalar_one_or_none()
             if until is not None and as_utc(until) > now:
-                wait = as_utc(until) - now
-                raise ResourceExhausted.retry_after(
-                    f"this terminal sent too many wrong member codes and may resolve none until "
-                    f"{as_utc(until):%H:%M:%S} UTC (本终端输错会员码次数过多，已暂停使用)",
-                    wait.total_seconds(), reason="TERMINAL_LOCKED_OUT")
-            await bump_within(conn, f"resolve:t:{terminal_id}", self.limits.resolves_per_terminal, now,
-                              message="this terminal is resolving member codes too fast; slow down (操作过于频繁)",
-                              reason="TERMINAL_RATE_LIMITED")
+                raise ResourceExhausted(f"this terminal sent too many wrong member codes and may resolve none until "
+                                        f"{as_utc(until):%H:%M:%S} UTC (本终端输错会员码次数过多，已暂停使用)",
+                                        reason="TERMINAL_LOCKED_OUT",
+                                        metadata=retry_after((as_utc(until) - now).total_seconds()))
+            resolves = self.limits.resolves_per_terminal
+            wait = wait_if_over(await bump(conn, f"resolve:t:{terminal_id}", resolves, now), resolves, now)
+            if wait is not None:
+                raise ResourceExhausted("this terminal is resolving member codes too fast; slow down (操作过于频繁)",
+                                        reason="TERMINAL_RATE_LIMITED", metadata=wait)
             if member is None:
                 return None
-            await bump_within(conn, f"wrong:m:{member}", limit, now,
-                              message="this member card has had too many wrong codes; the member may try again "
-                                      "later (该会员码输错次数过多，请稍后再试)", reason="MEMBER_CODE_TRIES_EXHAUSTED")
+            wait = wait_if_over(await bump(conn, f"wrong:m:{member}", limit, now), limit, now)
+            if wait is not None:
+                raise ResourceExhausted("this member card has had too many wrong codes; the member may try again "
+                                        "later (该会员码输错次数过多，请稍后再试)",
+                                        reason="MEMBER_CODE_TRIES_EXHAUSTED", metadata=wait)
             return Try(f"wrong:m:{member}", limit.window_of(now))
 
         return await run_in_transaction(self.db, work)
@@ -137,11 +138,14 @@ class PosGuard:
         now = self.clock.now()
 
         async def work(conn: AsyncConnection) -> None:
-            await bump_within(conn, f"redeem:t:{terminal_id}", self.limits.redeems_per_terminal, now,
-                              message="this terminal is redeeming too fast; slow down (操作过于频繁)",
-                              reason="TERMINAL_RATE_LIMITED")
-            await bump_within(conn, f"redeem:m:{member}", self.limits.redeems_per_member, now,
-                              message="this member has redeemed as often as allowed for now; try again later "
-                                      "(该会员兑换过于频繁，请稍后再试)", reason="MEMBER_RATE_LIMITED")
+            by_till, by_member = self.limits.redeems_per_terminal, self.limits.redeems_per_member
+            wait = wait_if_over(await bump(conn, f"redeem:t:{terminal_id}", by_till, now), by_till, now)
+            if wait is not None:
+                raise ResourceExhausted("this terminal is redeeming too fast; slow down (操作过于频繁)",
+                                        reason="TERMINAL_RATE_LIMITED", metadata=wait)
+            wait = wait_if_over(await bump(conn, f"redeem:m:{member}", by_member, now), by_member, now)
+            if wait is not None:
+                raise ResourceExhausted("this member has redeemed as often as allowed for now; try again later "
+                                        "(该会员兑换过于频繁，请稍后再试)", reason="MEMBER_RATE_LIMITED", metadata=wait)
 
         await run_in_transaction(self.db, work)

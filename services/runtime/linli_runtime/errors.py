@@ -88,6 +88,12 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
+def retry_after(seconds: float, **metadata: str) -> dict[str, str]:
+    """ErrorInfo metadata saying when to try again: `seconds` rounded up to whole seconds (at
+    least 1), beside `metadata` — `ResourceExhausted(…, metadata=retry_after(wait))`."""
+    return {**metadata, RETRY_AFTER_KEY: str(max(1, math.ceil(seconds)))}
+
+
 class ResourceExhausted(DomainError):
     """A rate limit or quota was reached; `metadata["retry_after_seconds"]`, when given, says
     when trying again makes sense — the caller also receives it as a `google.rpc.RetryInfo`
@@ -96,12 +102,6 @@ class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
 
-    @classmethod
-    def retry_after(cls, message: str, seconds: float, *, reason: str,
-                    metadata: Mapping[str, str] | None = None) -> ResourceExhausted:
-        """A refusal that says when to try again: `seconds`, rounded up to whole seconds (at least 1)."""
-        wait = max(1, math.ceil(seconds))
-        return cls(message, reason=reason, metadata={**(metadata or {}), RETRY_AFTER_KEY: str(wait)})
 
 
 class Unavailable(DomainError):

@@ -8,7 +8,14 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from linli_runtime.error_status import DETAIL_LIMITS, TRAILER_BUDGET, bounded_text, rich_status, trailer_bytes
-from linli_runtime.errors import DomainError, FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
+from linli_runtime.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    retry_after,
+)
 
 
 def status_of(error: DomainError) -> status_pb2.Status:
@@ -56,7 +63,7 @@ def test_a_long_word_is_cut_in_the_middle_so_the_sentence_still_reads() -> None:
     (900, {"terminal": "t-1"}, 900),
 ])
 def test_a_refusal_that_says_when_carries_retry_info(seconds: float, metadata: dict[str, str], delay: int) -> None:
-    error = ResourceExhausted.retry_after("locked; try again later", seconds, reason="LOCKED", metadata=metadata)
+    error = ResourceExhausted("locked; try again later", reason="LOCKED", metadata=retry_after(seconds, **metadata))
     status = status_of(error)
     info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info) and status.details[-1].Unpack(retry)
