@@ -49,7 +49,8 @@ class NotificationApp(ServiceApp):
             providers = configured_providers(settings, self.clock)
         self.providers = providers
         self.dispatcher = Dispatcher(self.db, self.clock, providers)
-        self.one_time_codes = OneTimeCodes(self.db, self.clock, providers.get("sms", ()))
+        self.one_time_codes = OneTimeCodes(self.db, self.clock, providers.get("sms", ()),
+                                           settings.one_time_code_limits())
         self.sweeper = Sweeper(self.helpdesk, self.dispatcher)
         self._sweeping: PeriodicTask | None = (
             self.sweeper.periodic(settings.sweep_interval_seconds) if settings.sweep_interval_seconds > 0 else None)

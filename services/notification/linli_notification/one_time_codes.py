@@ -9,13 +9,15 @@ see the table) and is blanked out of providers' error texts before they are reco
 
 | outcome | record state | answer |
 |---|---|---|
-| the number had its codes (`LIMITS`) | none | RESOURCE_EXHAUSTED, PHONE_RATE_LIMITED, `retry_after_seconds` |
+| the number had its codes (`limits`) | none | RESOURCE_EXHAUSTED, PHONE_RATE_LIMITED, RetryInfo |
 | a provider took it | `sent` | the record |
 | a provider refused the number itself | `rejected` | INVALID_ARGUMENT, reason PHONE_REJECTED |
 | every provider throttled | `throttled` | RESOURCE_EXHAUSTED, reason SMS_THROTTLED, `retry_after_seconds` |
 | otherwise no provider took it | `failed` | UNAVAILABLE, reason SMS_UNAVAILABLE |
 
-A number gets at most one code every 30 s, 6 an hour and 10 a day (`LIMITS`): the backstop
+A number gets at most one code every 30 s, 6 an hour and 10 a day (`LIMITS`, the defaults of
+the settings LINLI_ONE_TIME_CODE_GAP_SECONDS, LINLI_ONE_TIME_CODES_PER_NUMBER_PER_HOUR and
+_PER_DAY): the backstop
 should a caller misbehave, a little looser than identity's own limits in front of it (by default
 one a minute, 5 an hour) and close to what the vendors allow anyway (Aliyun: one a minute, 5 an
 hour, 10 a day per number). Codes that did not go out do not count.
@@ -64,6 +66,7 @@ from linli_runtime.errors import (
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
+    retry_after,
 )
 from linli_runtime.models import typed
 from linli_runtime.times import as_utc
@@ -84,8 +87,8 @@ class Limit:
     window: timedelta  # …within this long
 
 
-# One every 30 s, 6 an hour, 10 a day (see the module docstring). The longest window is how long
-# a number's digest is kept.
+# One every 30 s, 6 an hour, 10 a day by default (see the module docstring and the settings). The
+# longest window is how long a number's digest is kept.
 LIMITS = (Limit(1, timedelta(seconds=30)), Limit(6, timedelta(hours=1)), Limit(10, timedelta(days=1)))
 
 
@@ -131,10 +134,12 @@ def blank(text: str, code: str) -> str:
 
 
 class OneTimeCodes:
-    def __init__(self, db: Database, clock: Clock, providers: Sequence[Provider]) -> None:
+    def __init__(self, db: Database, clock: Clock, providers: Sequence[Provider],
+                 limits: Sequence[Limit] = LIMITS) -> None:
         self.db = db
         self.clock = clock
         self.providers = providers
+        self.limits = tuple(limits)
 
     async def send(self, request: CodeRequest, *, requested_by: str, client_id: str) -> OneTimeCode:
         """Send the code now (see the module docstring for the outcomes); the record when sent."""
@@ -197,19 +202,18 @@ class OneTimeCodes:
         past the longest window go first (no number's digest is kept longer)."""
         now = self.clock.now()
         await conn.execute(one_time_code_send.delete().where(
-            one_time_code_send.c.sent_at <= now - max(limit.window for limit in LIMITS)))
+            one_time_code_send.c.sent_at <= now - max(limit.window for limit in self.limits)))
         digest = phone_digest(phone)
         sent = [as_utc(t) for t in (await conn.execute(
             sa.select(one_time_code_send.c.sent_at).where(one_time_code_send.c.phone_digest == digest)
             .order_by(one_time_code_send.c.sent_at))).scalars()]
-        wait = wait_for(sent, now)
+        wait = wait_for(sent, now, self.limits)
         if wait is not None:
             log.warning("one-time code refused: the number had its codes",
                         extra={"phone": record.masked_phone, "retry_after_seconds": wait,
                                "requested_by": record.requested_by})
             raise ResourceExhausted(f"{record.masked_phone} has been sent as many codes as it may for now; "
-                                    f"try again in {wait} s", reason="PHONE_RATE_LIMITED",
-                                    metadata={"retry_after_seconds": str(wait)})
+                                    f"try again in {wait} s", reason="PHONE_RATE_LIMITED", metadata=retry_after(wait))
         await conn.execute(one_time_code_send.insert().values(phone_digest=digest, record_id=record.id, sent_at=now))
 
     async def _find(self, requested_by: str, request_id: str) -> OneTimeCode | None:

@@ -5,11 +5,13 @@ provider configured, messages (one-time codes included) go to the local delivery
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from sqlalchemy.engine import make_url
 
+from linli_notification.one_time_codes import Limit as CodeLimit
 from linli_runtime.settings import ServiceSettings
 
 SMS_PROVIDERS = ("aliyun", "tencent", "http")
@@ -68,6 +70,13 @@ class NotificationSettings(ServiceSettings):
     # identity service's own, `svc-identity`. Another OIDC provider must put the client's id in
     # the token's `client_id` claim.
     one_time_code_clients: str = "svc-identity"
+    # How many codes one number may be sent (one_time_codes.py): at most one every this many
+    # seconds, this many an hour and this many a day — a backstop a little looser than identity's
+    # own limits in front of it (LINLI_SMS_PER_PHONE_PER_HOUR, LINLI_SMS_RESEND_SECONDS there),
+    # close to what the SMS vendors allow anyway (Aliyun: one a minute, 5 an hour, 10 a day).
+    one_time_code_gap_seconds: int = Field(default=30, ge=1, le=3600)
+    one_time_codes_per_number_per_hour: int = Field(default=6, ge=1)
+    one_time_codes_per_number_per_day: int = Field(default=10, ge=1)
 
     def delivery_path(self) -> Path:
         if self.delivery_file:
@@ -76,6 +85,11 @@ class NotificationSettings(ServiceSettings):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             return Path(url.database).parent / "notification-deliveries.jsonl"
         return Path("var") / "notification-deliveries.jsonl"
+
+    def one_time_code_limits(self) -> tuple[CodeLimit, ...]:
+        return (CodeLimit(1, timedelta(seconds=self.one_time_code_gap_seconds)),
+                CodeLimit(self.one_time_codes_per_number_per_hour, timedelta(hours=1)),
+                CodeLimit(self.one_time_codes_per_number_per_day, timedelta(days=1)))
 
     def code_senders(self) -> frozenset[str]:
         return frozenset(c.strip() for c in self.one_time_code_clients.split(",") if c.strip())

@@ -27,6 +27,7 @@ from linli_redemption.duty import Duty
 from linli_redemption.members import Members
 from linli_redemption.partners import Partners
 from linli_redemption.points_client import PointsClient
+from linli_redemption.pos_guard import PosGuard
 from linli_redemption.projects import Projects
 from linli_redemption.redemption_list import RedemptionList
 from linli_redemption.redemption_store import SqlRedemptionStore
@@ -89,9 +90,11 @@ class RedemptionApp(ServiceApp):
             settings.terminal_secret_key, timedelta(hours=settings.terminal_secret_replay_hours)))
         self.writes = Writes(self.db, self.clock)
         self.catalog = Catalog(self.db, self.clock)
-        self.members = Members(self.db, self.clock, self.points)
+        self.pos_guard = PosGuard(self.db, self.clock, settings.pos_limits())
+        self.members = Members(self.db, self.clock, self.points, self.pos_guard)
         self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
-                                       refund_window=timedelta(hours=settings.refund_window_hours))
+                                       refund_window=timedelta(hours=settings.refund_window_hours),
+                                       guard=self.pos_guard)
         self.settlement = Settlement(self.db, self.points)
         self.redemption_list = RedemptionList(self.db)
         self.duty = Duty(self.db)

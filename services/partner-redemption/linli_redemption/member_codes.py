@@ -70,6 +70,9 @@ def verify(secret_hex: str, otp: str, now: datetime) -> int:
     raise wrong_code()
 
 
-def wrong_code() -> FailedPrecondition:
+def wrong_code(wrong_codes_left: int | None = None) -> FailedPrecondition:
+    """The refusal of a wrong code; `wrong_codes_left` (ErrorInfo metadata) says how many more
+    the terminal may send before it is locked out (pos_limits)."""
+    metadata = {} if wrong_codes_left is None else {"wrong_codes_left": str(wrong_codes_left)}
     return FailedPrecondition("this member code is not valid; ask the member to show it again",
-                              reason="MEMBER_CODE_INVALID")
+                              reason="MEMBER_CODE_INVALID", metadata=metadata)

@@ -2,7 +2,10 @@
 
 A volunteer shows a member code (see `member_codes`); the terminal resolves it into a member
 session of its own, and every later POS call about that member names the session. A session
-belongs to the terminal that opened it and lasts `member_codes.SESSION_TTL`.
+belongs to the terminal that opened it and lasts `member_codes.SESSION_TTL`. Resolving is
+guarded against guessing (`pos_guard`, `pos_limits`): a locked-out or too-fast terminal and an
+over-tried card are refused before the code is looked at, and every wrong code counts against
+the terminal that sent it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_redemption import member_codes
 from linli_redemption.points import Points, PointsRefused
+from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.tables import MEMBER_CARDS, MEMBER_SESSIONS, MemberCard
 from linli_redemption.tables import MemberSession as SessionRow
 from linli_redemption.terminals import TerminalCaller
@@ -90,8 +94,8 @@ def in_community(card_path: str, terminal_path: str) -> bool:
 
 
 class Members:
-    def __init__(self, db: Database, clock: Clock, points: Points) -> None:
-        self.db, self.clock, self.points = db, clock, points
+    def __init__(self, db: Database, clock: Clock, points: Points, guard: PosGuard) -> None:
+        self.db, self.clock, self.points, self.guard = db, clock, points, guard
 
     async def card(self, community_path: str, volunteer_id: str, *, issue: bool) -> MemberCard:
         """The volunteer's card; issued on first use when `issue` (the name comes from
@@ -136,11 +140,18 @@ class Members:
         number, otp = member_codes.split_code(code)
         async with self.db.reading() as conn:
             row = (await conn.execute(sa.select(MEMBER_CARDS).where(MEMBER_CARDS.c.card_number == number))).first()
-        if row is None:
-            raise member_codes.wrong_code()
-        card = loaded(MemberCard, row)
+        card = loaded(MemberCard, row) if row is not None else None
+        counted = await self.guard.before_code(
+            who.terminal_id, member_key(card.community_path, card.volunteer_id) if card else None)
+        if card is None or counted is None:
+            raise member_codes.wrong_code(await self.guard.wrong_code(who.terminal_id))
         now = self.clock.now()
-        step = member_codes.verify(card.secret, otp, now)
+        try:
+            step = member_codes.verify(card.secret, otp, now)
+        except FailedPrecondition as refused:  # wrong or expired: counted against the terminal
+            refused.metadata["wrong_codes_left"] = str(await self.guard.wrong_code(who.terminal_id))
+            raise
+        await self.guard.right_code(counted)
         if not in_community(card.community_path, who.community_path):
             raise FailedPrecondition("this member belongs to another community's programme",
                                      reason="MEMBER_OUTSIDE_COMMUNITY")

@@ -3,8 +3,11 @@ every service's (`PORT`, `DATABASE_URL`, `NATS_URL`, …)."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from datetime import timedelta
 
+from pydantic import Field, field_validator, model_validator
+
+from linli_redemption.pos_limits import HOUR, MAX_GUESS_SUCCESS, MINUTE, Limit, PosLimits, guess_success_bound
 from linli_runtime.settings import ServiceSettings
 
 
@@ -24,6 +27,40 @@ class RedemptionSettings(ServiceSettings):
     terminal_secret_key: str = Field(default="", repr=False)
     # How long (hours) a retry of the request that issued a terminal secret is shown it again.
     terminal_secret_replay_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+
+    # -- abuse limits at the POS (pos_limits: what each counts and what guessing can win) ---------
+    # ResolveMemberCode calls per terminal per minute.
+    pos_resolves_per_terminal_per_minute: int = Field(default=30, ge=1)
+    # Wrong codes tried against one member card per hour, from any terminal: the limit that
+    # bounds guessing (refused above what would give a guesser 1 % a day).
+    pos_wrong_codes_per_member_per_hour: int = Field(default=10, ge=1)
+    # Wrong, expired or unknown codes a terminal may send within the window before it is locked out…
+    pos_wrong_codes_before_lockout: int = Field(default=5, ge=1)
+    pos_wrong_code_window_seconds: int = Field(default=600, ge=60)
+    # …and for how long (seconds).
+    pos_lockout_seconds: int = Field(default=900, ge=60)
+    # New Redeem requests per terminal per minute, and per member per hour (from any terminal).
+    pos_redeems_per_terminal_per_minute: int = Field(default=30, ge=1)
+    pos_redeems_per_member_per_hour: int = Field(default=20, ge=1)
+
+    def pos_limits(self) -> PosLimits:
+        return PosLimits(
+            resolves_per_terminal=Limit(self.pos_resolves_per_terminal_per_minute, MINUTE),
+            wrong_codes_per_member=Limit(self.pos_wrong_codes_per_member_per_hour, HOUR),
+            wrong_codes_per_terminal=Limit(self.pos_wrong_codes_before_lockout,
+                                           timedelta(seconds=self.pos_wrong_code_window_seconds)),
+            lockout=timedelta(seconds=self.pos_lockout_seconds),
+            redeems_per_terminal=Limit(self.pos_redeems_per_terminal_per_minute, MINUTE),
+            redeems_per_member=Limit(self.pos_redeems_per_member_per_hour, HOUR))
+
+    @model_validator(mode="after")
+    def _guessing_stays_hopeless(self) -> RedemptionSettings:
+        bound = guess_success_bound(self.pos_limits())
+        if bound >= MAX_GUESS_SUCCESS:
+            raise ValueError(f"LINLI_POS_WRONG_CODES_PER_MEMBER_PER_HOUR={self.pos_wrong_codes_per_member_per_hour} "
+                             f"would let a guesser hit a member code with a chance of {bound:.1%} a day; "
+                             f"keep it below {MAX_GUESS_SUCCESS:.0%}")
+        return self
 
     @field_validator("terminal_secret_key")
     @classmethod

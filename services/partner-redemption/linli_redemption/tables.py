@@ -294,6 +294,27 @@ class ProjectChange(RedemptionTable, table=True):
 
 
 # Core tables for statements (the same objects as `Model.__table__`, typed as `sa.Table`).
+
+class RateCount(RedemptionTable, table=True):
+    """How many calls one limited thing made in one fixed window (pos_guard, pos_limits): every
+    replica counts in the same row, by one atomic upsert. A key keeps only its current window's
+    row (older ones go when a new window starts), so the table holds at most one row per
+    terminal or member and limit."""
+
+    __tablename__ = "rd_rate_count"
+    key: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    window_no: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+class Lockout(RedemptionTable, table=True):
+    """A terminal locked out of resolving member codes until `until` (too many wrong codes)."""
+
+    __tablename__ = "rd_lockout"
+    key: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    until: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
 PARTNERS = table(Partner)
 TERMINALS = table(Terminal)
 HELD_SECRETS = table(HeldSecret)
@@ -310,3 +331,5 @@ RESOURCES = table(Resource)
 PROJECTS = table(Project)
 PROJECT_RESOURCES = table(ProjectResource)
 PROJECT_CHANGES = table(ProjectChange)
+RATE_COUNTS = table(RateCount)
+LOCKOUTS = table(Lockout)

@@ -1,5 +1,6 @@
 """A domain error as the `google.rpc.Status` its caller receives: its code and message, one
-ErrorInfo (AIP-193), BadRequest field violations — bounded whatever the input.
+ErrorInfo (AIP-193), BadRequest field violations, and a RetryInfo when the error says when to
+try again (`retry_after_seconds`) — bounded whatever the input.
 
 Error messages and details often echo the caller's input ("segment '…' must use only…", an
 ErrorInfo naming the path asked for). The trailers carrying them must stay far below the
@@ -15,11 +16,11 @@ import re
 from dataclasses import dataclass, replace
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from linli_runtime.errors import DomainError
+from linli_runtime.errors import RETRY_AFTER_KEY, DomainError
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ def trailer_bytes(status: status_pb2.Status) -> int:
     return message + 4 * ((int(status.ByteSize()) + 2) // 3)
 
 
+def retry_seconds(error: DomainError) -> int | None:
+    """The whole seconds `error` asks its caller to wait (its `retry_after_seconds`), or None."""
+    value = error.metadata.get(RETRY_AFTER_KEY, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _status(error: DomainError, domain: str, limits: DetailLimits) -> status_pb2.Status:
     metadata = {shorten(k, MAX_KEY): shorten(v, limits.value)
                 for k, v in list(error.metadata.items())[: limits.entries]}
@@ -87,6 +94,11 @@ def _status(error: DomainError, domain: str, limits: DetailLimits) -> status_pb2
         bad = any_pb2.Any()
         bad.Pack(error_details_pb2.BadRequest(field_violations=shown))
         details.append(bad)
+    wait = retry_seconds(error)
+    if wait is not None:
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=wait)))
+        details.append(retry)
     return status_pb2.Status(code=error.code.value[0], message=bounded_text(error.message, limits), details=details)
 
 

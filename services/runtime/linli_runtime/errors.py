@@ -8,10 +8,15 @@ caller sees INTERNAL with the request id only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+
+# The ErrorInfo metadata key saying, in whole seconds, when a refused call may be tried again;
+# the error interceptor adds a `google.rpc.RetryInfo` with the same delay.
+RETRY_AFTER_KEY = "retry_after_seconds"
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,20 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
+def retry_after(seconds: float, **metadata: str) -> dict[str, str]:
+    """ErrorInfo metadata saying when to try again: `seconds` rounded up to whole seconds (at
+    least 1), beside `metadata` — `ResourceExhausted(…, metadata=retry_after(wait))`."""
+    return {**metadata, RETRY_AFTER_KEY: str(max(1, math.ceil(seconds)))}
+
+
 class ResourceExhausted(DomainError):
     """A rate limit or quota was reached; `metadata["retry_after_seconds"]`, when given, says
-    when trying again makes sense."""
+    when trying again makes sense — the caller also receives it as a `google.rpc.RetryInfo`
+    (see `error_status`)."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
 
 
 class Unavailable(DomainError):

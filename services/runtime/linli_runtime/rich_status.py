@@ -40,3 +40,18 @@ def error_metadata(error: grpc.aio.AioRpcError) -> dict[str, str]:
             detail.Unpack(info)
             return dict(info.metadata)
     return {}
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> float | None:
+    """Seconds the server asked the caller to wait before trying again (`google.rpc.RetryInfo`),
+    or None when it said nothing."""
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return float(info.retry_delay.ToTimedelta().total_seconds())
+    return None

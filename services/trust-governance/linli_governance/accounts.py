@@ -13,8 +13,10 @@ the vote (`fund_use:maintenance` ← `cash:maintenance_fund`). Fund uses are not
 operating budget: they never reduce a period's surplus.
 
 Budgets bind: spending is booked against a line of the year's budget, and only once an owners'
-vote has APPROVED that budget. Spending above the compound's threshold is stored PENDING and
-touches no balance until both the owners' committee and the supervisor approve; spending that
+vote has APPROVED that budget. Spending above the compound's threshold — alone, or summed with
+what the same payee was paid on the same line in the 30 days before (a split spend) — is stored
+PENDING and touches no balance until both the owners' committee and the supervisor approve, by
+two different accounts, neither the one that recorded it (authority.py); spending that
 would take its line beyond the line's budget (posted and pending spending of the year included)
 waits for the owners' committee (as well). The last approval a transfer needs posts it, once
 (the transfer row is locked while it changes state). Cash accounts never go below zero — the operating account
@@ -40,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.governance.v1 import account_pb2, vote_pb2
-from linli_governance import names, vouchers
+from linli_governance import authority, names, vouchers
 from linli_governance.periods import local_year
 from linli_governance.tables import (
     ACCOUNT_SETTINGS,
@@ -188,11 +190,12 @@ def over_budget(line_budget_fen: int, committed_fen: int, amount: int) -> int:
     return max(0, committed_fen + amount - line_budget_fen) if amount > 0 else 0
 
 
-def approvals_needed(amount: int, threshold_fen: int, over_budget_fen: int) -> int:
+def approvals_needed(amount: int, threshold_fen: int, over_budget_fen: int, payee_recent_fen: int = 0) -> int:
     """Who must approve before an expense posts (bits of PARTY_BITS): both parties above the
-    threshold; the owners' committee for an overspend of the line (the budget was the owners'
-    decision, so going beyond it is theirs to allow); nobody otherwise."""
-    needed = BOTH_PARTIES if amount > threshold_fen else 0
+    threshold, alone or with the same payee's recent expenses on the line (`payee_recent_fen`,
+    authority.split_total); the owners' committee for an overspend of the line (the budget was
+    the owners' decision, so going beyond it is theirs to allow); nobody otherwise."""
+    needed = BOTH_PARTIES if authority.needs_both_parties(amount, payee_recent_fen, threshold_fen) else 0
     if over_budget_fen > 0:
         needed |= PARTY_BITS[account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE]
     return needed
@@ -480,6 +483,7 @@ async def record_expense(
     when: datetime,
     counterparty: str,
     project_id: str = "",
+    recorded_by: str = "",
 ) -> TransferView:
     conn = await session.connection()
     settings = await require_settings(conn, compound_path)
@@ -507,7 +511,9 @@ async def record_expense(
         conn, compound_path, budget_line, year, when
     )
     overspend = over_budget(int(line.amount_fen), committed, amount)
-    needed = approvals_needed(amount, settings.approval_threshold_fen, overspend)
+    payee_recent = authority.split_total(amount, counterparty, await _recent_on_line(conn, compound_path,
+                                                                                       budget_line, when))
+    needed = approvals_needed(amount, settings.approval_threshold_fen, overspend, payee_recent)
     if owners_decision:
         await check_owners_decision(conn, compound_path, owners_decision)
     if project_id:
@@ -525,6 +531,8 @@ async def record_expense(
         "counterparty": counterparty,
         "over_budget_fen": overspend,
         "required_approvals": needed,
+        "recorded_by": recorded_by[:200],
+        "payee_recent_fen": payee_recent,
     }
     debit = expense_account(budget_line)
     if needed:
@@ -636,6 +644,24 @@ async def _pending_on_line(conn: AsyncConnection, compound_path: str, line: str,
     return int(pending)
 
 
+async def _recent_on_line(conn: AsyncConnection, compound_path: str, line: str,
+                          when: datetime) -> list[tuple[str, int]]:
+    """(payee, amount) of the expenses on a budget line in the split window before `when`: posted
+    and not reversed, or still pending (voided ones paid nobody)."""
+    rows = await conn.execute(
+        select(TRANSFERS.c.counterparty, TRANSFERS.c.amount_fen).where(
+            TRANSFERS.c.compound_path == compound_path,
+            TRANSFERS.c.kind == K.TRANSFER_KIND_EXPENSE,
+            TRANSFERS.c.budget_line == line,
+            TRANSFERS.c.created_at > when - authority.SPLIT_WINDOW,
+            TRANSFERS.c.created_at <= when,
+            ((TRANSFERS.c.state == S.TRANSFER_STATE_POSTED) & TRANSFERS.c.reversed_by.is_(None))
+            | (TRANSFERS.c.state == S.TRANSFER_STATE_PENDING),
+        )
+    )
+    return [(r.counterparty, int(r.amount_fen)) for r in rows]
+
+
 async def _locked_transfer(conn: AsyncConnection, compound_path: str, transfer_id: str) -> Transfer:
     row = (
         await conn.execute(select(TRANSFERS).where(TRANSFERS.c.transfer_id == transfer_id).with_for_update())
@@ -670,16 +696,21 @@ async def approve(
     transfer = await _locked_transfer(conn, compound_path, transfer_id)
     check_decidable(transfer, when)
     check_party_needed(transfer, party)
-    given = set((await conn.execute(select(APPROVALS.c.party).where(APPROVALS.c.transfer_id == transfer_id))).scalars())
+    given = {
+        a.party: a.approved_by
+        for a in await conn.execute(select(APPROVALS).where(APPROVALS.c.transfer_id == transfer_id))
+    }
     if party in given:
         raise AlreadyExists(
             f"{account_pb2.ApprovalParty.Name(cast(Any, party))} has already approved this transfer",
             reason="ALREADY_APPROVED",
         )
+    # Two parties, two accounts; never the account that recorded the expense.
+    authority.check_approver(approver, party, given, transfer.recorded_by)
     await conn.execute(
         APPROVALS.insert().values(transfer_id=transfer_id, party=party, approved_by=approver, approved_at=when)
     )
-    if given | {party} >= set(parties_of(transfer.required_approvals)):
+    if set(given) | {party} >= set(parties_of(transfer.required_approvals)):
         await _move(
             conn,
             compound_path,

@@ -13,6 +13,7 @@ check needs no database read and a replayed request is checked exactly like a ne
     compounds/{compound}/projects/{project id}
     compounds/{compound}/periods/{period}/serviceLevels/{standard code}
     compounds/{compound}/vouchers/{sha256}
+    compounds/{compound}/settingsChanges/{change id}
     compounds/{compound}/committeeFormation                 (a singleton)
 """
 
@@ -32,6 +33,7 @@ PROJECTS = "projects"
 PERIODS = "periods"
 VOUCHERS = "vouchers"
 SERVICE_LEVELS = "serviceLevels"
+SETTINGS_CHANGES = "settingsChanges"
 
 
 def compound_child(compound_path: str, collection: str, ident: str) -> str:
@@ -50,6 +52,10 @@ def vote_name(compound_path: str, vote_id: str) -> str:
 
 def transfer_name(compound_path: str, transfer_id: str) -> str:
     return compound_child(compound_path, TRANSFERS, transfer_id)
+
+
+def settings_change_name(compound_path: str, change_id: str) -> str:
+    return compound_child(compound_path, SETTINGS_CHANGES, change_id)
 
 
 def budget_name(compound_path: str, year: int) -> str:

@@ -128,6 +128,11 @@ class Transfer(GovernanceTable, table=True):
     over_budget_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     # Who was paid, or who paid.
     counterparty: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    # The account (token `sub`) that recorded it: it may not approve it ("" before gov0009).
+    recorded_by: str = Field(default="", sa_column=sa.Column(sa.String(200), nullable=False, server_default=""))
+    # Expenses: the same payee's expenses on the same line in the 30 days up to this one, this
+    # one included (authority.split_total): above the threshold, both parties approve.
+    payee_recent_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
 
 
 class StoredVoucher(GovernanceTable, table=True):
@@ -147,6 +152,35 @@ class StoredVoucher(GovernanceTable, table=True):
 class Approval(GovernanceTable, table=True):
     __tablename__ = "gov_approvals"
     transfer_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    party: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    approved_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    approved_at: datetime = Field(sa_column=_when())
+
+
+class SettingsChange(GovernanceTable, table=True):
+    """A change of a compound's account settings: proposed, then applied once the owners'
+    committee and the supervisor approved it (settings_changes.py), or at once under a passed
+    owners' vote."""
+
+    __tablename__ = "gov_settings_changes"
+    __table_args__ = (sa.Index("ix_gov_settings_changes_compound", "compound_path", "seq"),)
+    seq: int | None = Field(default=None, sa_column=_seq())
+    change_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    compound_path: str = Field(sa_column=_path(nullable=False))
+    approval_threshold_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    surplus_share_bp: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    period_kind: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    state: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))  # account_pb2.SettingsChangeState
+    proposed_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    owners_decision: str = Field(default="", sa_column=sa.Column(sa.String(600), nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=_when())
+    decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    rejection_reason: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False, server_default=""))
+
+
+class SettingsChangeApproval(GovernanceTable, table=True):
+    __tablename__ = "gov_settings_change_approvals"
+    change_id: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
     party: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     approved_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     approved_at: datetime = Field(sa_column=_when())
@@ -398,6 +432,8 @@ ACCOUNTS = table(AccountBalance)
 TRANSFERS = table(Transfer)
 VOUCHERS = table(StoredVoucher)
 APPROVALS = table(Approval)
+SETTINGS_CHANGES = table(SettingsChange)
+SETTINGS_CHANGE_APPROVALS = table(SettingsChangeApproval)
 BUDGETS = table(Budget)
 BUDGET_LINES = table(BudgetLine)
 SERVICE_LEVELS = table(ServiceLevel)

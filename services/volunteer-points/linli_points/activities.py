@@ -9,10 +9,19 @@ Confirming is idempotent: a confirmed sign-up is answered as it is, and the cred
 id (`activity:{activity}:{volunteer}`) makes a retried credit land once. Caps count what the
 ledger credited for the category (ledger.queries.credited_for) in the volunteer's day and
 month, in Asia/Shanghai.
+
+One worker cannot create, confirm and credit an activity's points alone beyond a limit
+(solo_limits): a worker who confirms an activity they created acts alone (checking volunteers
+in is open to workers too), and once what they credited so alone in the day or month (per
+community) would pass LINLI_ACTIVITY_SOLO_DAILY_LIMIT / _MONTHLY_LIMIT, the sign-up is
+confirmed with 0 credited and its points are proposed as an Adjustment in the worker's name
+(`activity-credit:{digest}`, the category's credit once approved) that another account must
+approve. Activities created by another account are credited as before: two accounts took part.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -22,7 +31,7 @@ from enum import IntEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points import names
+from linli_points import adjustments, names
 from linli_points.funding import issuing_account, source
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import volunteer_account
@@ -30,6 +39,7 @@ from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.people import volunteer
 from linli_points.records import create_once, exists, find
+from linli_points.solo_limits import Limits, breach
 from linli_points.tables import ID, Activity, SignUp, TaskCategory
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -70,16 +80,24 @@ def credit_transfer_id(activity_id: str, volunteer_id: str) -> str:
     return f"activity:{activity_id}:{volunteer_id}"
 
 
+def held_credit_id(activity_id: str, volunteer_id: str) -> str:
+    """The id of the Adjustment holding a credit a worker could not give alone (at most 64
+    characters, no '/')."""
+    digest = hashlib.sha256(f"{activity_id}\x1f{volunteer_id}".encode()).hexdigest()[:32]
+    return f"activity-credit:{digest}"
+
+
 def capped(points: int, cap: int, earned: int) -> int:
     """What of `points` fits under `cap` (0: no cap) when `earned` already counts towards it."""
     return min(points, max(0, cap - earned)) if cap else points
 
 
 class Activities:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger) -> None:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger, solo_limits: Limits) -> None:
         self.db = db
         self.clock = clock
         self.ledger = ledger
+        self.solo_limits = solo_limits
 
     # -- task categories ---------------------------------------------------------------------------
 
@@ -164,9 +182,12 @@ class Activities:
 
         return await run_in_transaction(self.db, work)
 
-    async def confirm_completion(self, path: str, activity_id: str, volunteer_ids: list[str]) -> list[SignUp]:
+    async def confirm_completion(self, path: str, activity_id: str, volunteer_ids: list[str], *,
+                                 confirmed_by: str) -> list[SignUp]:
         """Confirm that the volunteers (sorted, distinct) took part, crediting the points of those
-        not confirmed before. All or nothing: one who did not check in refuses the whole call."""
+        not confirmed before — or holding them for a second account when `confirmed_by` created
+        the activity and is over its limit. All or nothing: one who did not check in refuses the
+        whole call."""
 
         async def work(conn: AsyncConnection) -> list[SignUp]:
             found = await _activity(conn, path, activity_id)
@@ -180,19 +201,30 @@ class Activities:
                         f"volunteer {volunteer_id!r} did not check in to {activity_id!r}; nothing was confirmed",
                         reason="NOT_CHECKED_IN", metadata={"volunteer_id": volunteer_id})
                 if row.state == SignUpState.CHECKED_IN:
-                    row = await self._credit(conn, path, found, category, volunteer_id)
+                    row = await self._credit(conn, path, found, category, volunteer_id, confirmed_by[:ID])
                 confirmed.append(row)
             return confirmed
 
         return await run_in_transaction(self.db, work)
 
     async def _credit(self, conn: AsyncConnection, path: str, activity: Activity, category: TaskCategory,
-                      volunteer_id: str) -> SignUp:
-        """Credit the activity's points, within the category's daily and monthly caps."""
+                      volunteer_id: str, worker: str) -> SignUp:
+        """Credit the activity's points, within the category's daily and monthly caps — or hold
+        them for a second account when the worker acts alone beyond its limit."""
         now = self._now()
         points = await within_caps(conn, path, volunteer_id, category, activity.points, now)
-        transfer_id = ""
-        if points > 0:
+        transfer_id = adjustment_id = ""
+        over = (await self._over_solo_limit(conn, path, worker, points, now)
+                if points > 0 and activity.created_by == worker else "")
+        if over:
+            adjustment_id = held_credit_id(activity.activity_id, volunteer_id)
+            await adjustments.propose(
+                conn, path, adjustment_id, volunteer_id=volunteer_id, points=points,
+                reason=f"activity credit held for approval: {over}", proposed_by=worker, now=now,
+                category=category.slug, source=names.activity_source(activity.activity_id),
+                funding_source=category.funding_source)
+            points = 0
+        elif points > 0:
             transfer_id = credit_transfer_id(activity.activity_id, volunteer_id)
             await self.ledger.transfer_in(conn, TransferRequest(
                 community_path=path, transfer_id=transfer_id,
@@ -201,8 +233,17 @@ class Activities:
                 source=names.activity_source(activity.activity_id)))
         await conn.execute(SIGN_UPS.update().where(*_sign_up_key(path, activity.activity_id, volunteer_id))
                            .values(state=int(SignUpState.CONFIRMED), confirmed_at=now, points_credited=points,
-                                   transfer_id=transfer_id))
+                                   transfer_id=transfer_id, confirmed_by=worker, adjustment_id=adjustment_id))
         return await _existing_sign_up(conn, path, activity.activity_id, volunteer_id)
+
+    async def _over_solo_limit(self, conn: AsyncConnection, path: str, worker: str, points: int,
+                               now: datetime) -> str:
+        """Why crediting `points` more on an activity the worker created and confirms needs a
+        second account, or "" when it does not."""
+        today = local_day(now)
+        return breach(self.solo_limits, points=points, who=worker, what="alone on activities they created",
+                      credited_today=await solo_credited(conn, path, worker, day_bounds(today)),
+                      credited_this_month=await solo_credited(conn, path, worker, month_bounds(f"{today:%Y-%m}")))
 
     def _now(self) -> datetime:
         return as_utc(self.clock.now())
@@ -240,6 +281,18 @@ async def within_caps(conn: AsyncConnection, path: str, volunteer_id: str, categ
             earned = await queries.credited_for(conn, path, volunteer_id, category.slug, period)
             points = capped(points, cap, earned)
     return points
+
+
+async def solo_credited(conn: AsyncConnection, path: str, worker: str, period: tuple[datetime, datetime]) -> int:
+    """Points `worker` credited in `path` during the period by confirming activities it created."""
+    total = (await conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(SIGN_UPS.c.points_credited), 0))
+        .select_from(SIGN_UPS.join(ACTIVITIES, sa.and_(ACTIVITIES.c.community_path == SIGN_UPS.c.community_path,
+                                                       ACTIVITIES.c.activity_id == SIGN_UPS.c.activity_id)))
+        .where(SIGN_UPS.c.community_path == path, SIGN_UPS.c.confirmed_by == worker,
+               ACTIVITIES.c.created_by == worker, SIGN_UPS.c.confirmed_at >= period[0],
+               SIGN_UPS.c.confirmed_at < period[1]))).scalar_one()
+    return int(total)
 
 
 async def category_points(conn: AsyncConnection, path: str, slug: str) -> int | None:

@@ -26,7 +26,7 @@ from linli_points.care import care_schedule
 from linli_points.consumers import help_request_credits
 from linli_points.demo import seed_demo
 from linli_points.funding import Funding
-from linli_points.help_credits import HelpCredits, Limits
+from linli_points.help_credits import HelpCredits
 from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import hold_sweeper
 from linli_points.pairings import Pairings
@@ -34,6 +34,7 @@ from linli_points.people import People
 from linli_points.rankings import Rankings
 from linli_points.roster import Roster
 from linli_points.settings import PointsSettings
+from linli_points.solo_limits import Limits
 from linli_points.workers import Workers
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import NOTIFICATION, POINTS
@@ -54,7 +55,8 @@ class PointsApp(ServiceApp):
         self.people = People(self.db, self.clock)
         self.workers = Workers(settings.worker_processes)
         self.roster = Roster(self.db, self.clock, self.workers)
-        self.activities = Activities(self.db, self.clock, self.ledger)
+        self.activities = Activities(self.db, self.clock, self.ledger, Limits(
+            daily=settings.activity_solo_daily_limit, monthly=settings.activity_solo_monthly_limit))
         self.pairings = Pairings(self.db, self.clock, self.make_event)
         self.care = care_schedule(self.pairings, self.clock, interval=settings.care_check_interval,
                                   reminder_day=settings.care_reminder_day)

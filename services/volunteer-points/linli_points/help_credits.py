@@ -8,7 +8,7 @@ outcome — a refused helper never makes the event fail, so the event is not dea
 
     not a volunteer of the community ─────────────▶ NOT_A_VOLUNTEER   (nothing credited)
     the category's caps leave nothing ───────────▶ CAPPED            (activities.within_caps)
-    over the resolving worker's limit ───────────▶ AWAITING_APPROVAL (an Adjustment proposed in
+    over the resolving worker's limit ───────────▶ AWAITING_APPROVAL (solo_limits; an Adjustment proposed in
                                                                        the worker's name: a second
                                                                        account must approve it)
     the points cannot be issued (the funding
@@ -45,6 +45,7 @@ from linli_points.ledger.accounts import is_valid_id, volunteer_account
 from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.records import exists, find
+from linli_points.solo_limits import Limits, breach
 from linli_points.tables import HELP_REQUEST, ID, WORKER, HelpCredit, TaskCategory, Volunteer
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -70,14 +71,6 @@ class HelpCreditState(IntEnum):
     AWAITING_APPROVAL = 3
     NOT_A_VOLUNTEER = 4
     REFUSED = 5
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Points one worker may credit to helpers without a second approval (0: none)."""
-
-    daily: int
-    monthly: int
 
 
 @dataclass(frozen=True)
@@ -174,13 +167,9 @@ class HelpCredits:
     async def _over_limit(self, conn: AsyncConnection, path: str, worker: str, points: int, now: datetime) -> str:
         """Why crediting `points` more for `worker` needs a second approval, or "" when it does not."""
         today = local_day(now)
-        for name, limit, period in (("daily", self.limits.daily, day_bounds(today)),
-                                    ("monthly", self.limits.monthly, month_bounds(f"{today:%Y-%m}"))):
-            credited = await credited_by(conn, path, worker, period)
-            if credited + points > limit:
-                who = worker[:64] or "the resolving worker (not named by the event)"
-                return f"{who} has credited {credited} of a {name} limit of {limit} points to helpers"
-        return ""
+        return breach(self.limits, points=points, who=worker[:64] or "the resolving worker (not named by the event)",
+                      credited_today=await credited_by(conn, path, worker, day_bounds(today)),
+                      credited_this_month=await credited_by(conn, path, worker, month_bounds(f"{today:%Y-%m}")))
 
     async def list_page(self, path: str, *, page_token: str, size: int) -> tuple[list[HelpCredit], str]:
         """A community's help credits, newest first."""

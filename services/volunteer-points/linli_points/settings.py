@@ -16,6 +16,11 @@ class PointsSettings(ServiceSettings):
     # (an Adjustment). 0: every help credit needs a second approval.
     help_credit_daily_limit: int = Field(default=30, ge=0)
     help_credit_monthly_limit: int = Field(default=200, ge=0)
+    # Points one worker may credit per day and per month (Asia/Shanghai) by confirming activities
+    # they created themselves — acting alone — before further such credits wait for a second
+    # account's approval (an Adjustment; solo_limits). 0: every such credit needs a second approval.
+    activity_solo_daily_limit: int = Field(default=200, ge=0)
+    activity_solo_monthly_limit: int = Field(default=1000, ge=0)
     # Worker processes that read roster workbooks and draw certificates off the event loop
     # (workers.py); at most this many such jobs run at once, the others wait their turn.
     worker_processes: int = Field(default=1, ge=1, le=8)

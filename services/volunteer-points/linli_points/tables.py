@@ -155,6 +155,10 @@ class SignUp(PointsTable, table=True):
     transfer_id: str = Field(default="", sa_column=_text(160, default=""))
     checked_in_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     confirmed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # The account that confirmed it; when it also created the activity and was over its limit,
+    # the Adjustment holding the points (solo_limits).
+    confirmed_by: str = Field(default="", sa_column=_text(ID, default=""))
+    adjustment_id: str = Field(default="", sa_column=_text(ID, default=""))
 
 
 # -- pairings -------------------------------------------------------------------------------------

@@ -84,7 +84,12 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
                                       # Every help credit lands directly: not held for a second
                                       # approval past a desk worker's daily limit (volunteer-points).
                                       "LINLI_HELP_CREDIT_DAILY_LIMIT": "1000000",
-                                      "LINLI_HELP_CREDIT_MONTHLY_LIMIT": "1000000"})
+                                      "LINLI_HELP_CREDIT_MONTHLY_LIMIT": "1000000",
+                                      # One demo till serves the whole load: past the POS abuse
+                                      # limits a real till never reaches (partner-redemption).
+                                      "LINLI_POS_RESOLVES_PER_TERMINAL_PER_MINUTE": "1000000",
+                                      "LINLI_POS_REDEEMS_PER_TERMINAL_PER_MINUTE": "1000000",
+                                      "LINLI_POS_REDEEMS_PER_MEMBER_PER_HOUR": "1000000"})
     try:
         cluster.start()
         yield cluster

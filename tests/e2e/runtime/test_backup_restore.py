@@ -229,6 +229,9 @@ def test_a_backup_under_load_restores_every_committed_redemption_balance_and_eve
     # help-credit limits would otherwise hold most credits for a second approval.
     monkeypatch.setenv("LINLI_HELP_CREDIT_DAILY_LIMIT", "1000000")
     monkeypatch.setenv("LINLI_HELP_CREDIT_MONTHLY_LIMIT", "1000000")
+    # One demo till serves the whole load: past the POS abuse limits a real till never reaches.
+    for limit in ("RESOLVES_PER_TERMINAL_PER_MINUTE", "REDEEMS_PER_TERMINAL_PER_MINUTE", "REDEEMS_PER_MEMBER_PER_HOUR"):
+        monkeypatch.setenv(f"LINLI_POS_{limit}", "1000000")
     monkeypatch.setenv("LINLI_DELIVERY_FILE", str(tmp_path / "deliveries.jsonl"))
     backup_dir = tmp_path / "backup"
     original = platform(tmp_path / "var", demo_data=True)

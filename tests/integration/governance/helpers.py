@@ -253,3 +253,24 @@ async def balances(gov: Any, compound: str) -> dict[str, int]:
     found = {b.account: b.balance_fen for b in reply.balances}
     assert sum(found.values()) == 0, f"balances must sum to zero: {found}"
     return found
+
+
+async def settle_account_settings(gov: Any, compound: str, *, threshold_fen: int, surplus_share_bp: int = 3_000,
+                                  period_kind: int = account_pb2.PERIOD_KIND_MONTHLY) -> account_pb2.AccountSettings:
+    """Change a compound's account settings the only way one may without an owners' vote: the
+    trustee proposes, the owners' committee and the supervisor approve (two more accounts)."""
+    proposed = await gov.caller("trustee", compound, subject="trustee-bookkeeper")(
+        gov.account.UpdateAccountSettings,
+        account_pb2.UpdateAccountSettingsRequest(
+            settings=account_pb2.AccountSettings(compound_path=compound, approval_threshold_fen=threshold_fen,
+                                                 surplus_share_basis_points=surplus_share_bp,
+                                                 period_kind=period_kind),
+            request_id=rid()))
+    for role, subject, party in (("owners_committee", "committee-chair", account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE),
+                                 ("trust_supervisor", "supervisor", account_pb2.APPROVAL_PARTY_SUPERVISOR)):
+        approved = await gov.caller(role, compound, subject=subject)(
+            gov.account.ApproveSettingsChange,
+            account_pb2.ApproveSettingsChangeRequest(name=proposed.change.name, party=party, request_id=rid()))
+    assert approved.change.state == account_pb2.SETTINGS_CHANGE_STATE_APPLIED
+    settings: account_pb2.AccountSettings = approved.settings
+    return settings

@@ -21,6 +21,7 @@ from .helpers import (
     expense,
     income,
     rid,
+    settle_account_settings,
     with_budget,
 )
 
@@ -35,25 +36,15 @@ async def books(gov: Governance) -> Governance:
     2,000,000 fen (so that only the budget decides), and money in the account."""
     await build_chongzhou(gov)
     await with_budget(gov, JINSHENG)
-    await gov.admin(
-        gov.account.UpdateAccountSettings,
-        account_pb2.UpdateAccountSettingsRequest(
-            settings=account_pb2.AccountSettings(
-                compound_path=JINSHENG,
-                approval_threshold_fen=2_000_000,
-                surplus_share_basis_points=3_000,
-                period_kind=account_pb2.PERIOD_KIND_MONTHLY,
-            ),
-            request_id=rid(),
-        ),
-    )
+    await settle_account_settings(gov, JINSHENG, threshold_fen=2_000_000)
     await income(gov, gov.caller("trustee", JINSHENG), JINSHENG, 20_000_000)
     return gov
 
 
 async def decide(gov: Governance, name: str, party: int, *, reject: bool = False) -> account_pb2.Transfer:
-    role = "owners_committee" if party == COMMITTEE else "trust_supervisor"
-    who = gov.caller(role, JINSHENG)
+    role, subject = ("owners_committee", "committee-chair") if party == COMMITTEE else ("trust_supervisor",
+                                                                                        "supervisor")
+    who = gov.caller(role, JINSHENG, subject=subject)
     if reject:
         request = account_pb2.RejectTransferRequest(name=name, party=party, reason="超预算不同意", request_id=rid())
         return (await who(gov.account.RejectTransfer, request)).transfer

@@ -80,8 +80,9 @@ async def verify(gov: Governance, compound: str = JINSHENG) -> disclosure_pb2.Ve
 
 async def random_month(gov: Governance, rng: random.Random, month: int) -> None:
     trustee = gov.caller("trustee", JINSHENG)
-    committee = gov.caller("owners_committee", JINSHENG)
-    supervisor = gov.caller("trust_supervisor", JINSHENG)
+    # Two more accounts: the parties approve with their own (authority.py).
+    committee = gov.caller("owners_committee", JINSHENG, subject="committee-chair")
+    supervisor = gov.caller("trust_supervisor", JINSHENG, subject="supervisor")
     gov.clock.set(datetime(2026, month, 2, 1, tzinfo=UTC))
     posted: list[account_pb2.Transfer] = []
     for _ in range(12):

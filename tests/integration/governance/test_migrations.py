@@ -29,7 +29,7 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
         assert all(name.startswith("gov_") for name in metadata.tables)
         async with db.engine.connect() as conn:
             stored = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()
-            assert list(stored) == ["gov0008"]
+            assert list(stored) == ["gov0009"]
     finally:
         await db.dispose()
 

@@ -113,8 +113,8 @@ async def test_spend_above_threshold_stays_pending_with_one_approval_and_posts_o
 
 async def test_both_approvals_arriving_together_post_exactly_once(books: Governance) -> None:
     trustee = books.caller("trustee", JINSHENG)
-    committee = books.caller("owners_committee", JINSHENG)
-    supervisor = books.caller("trust_supervisor", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG, subject="committee-chair")
+    supervisor = books.caller("trust_supervisor", JINSHENG, subject="supervisor")
     await income(books, trustee, JINSHENG, 5_000_000)
     pending = [await expense(books, trustee, JINSHENG, 600_000 + i, "repairs") for i in range(3)]
     results = await asyncio.gather(
@@ -138,24 +138,30 @@ async def test_both_approvals_arriving_together_post_exactly_once(books: Governa
 
 async def test_only_the_named_party_may_approve(books: Governance) -> None:
     trustee = books.caller("trustee", JINSHENG)
-    committee = books.caller("owners_committee", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG, subject="committee-chair")
     await income(books, trustee, JINSHENG, 2_000_000)
     shed = await expense(books, trustee, JINSHENG, 900_000, "ebike_shed")
     await expect_error(
         committee(books.account.ApproveTransfer, approve(shed.name, SUPERVISOR)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="ROLE_NOT_ALLOWED",
+        reason="NO_GRANT",
     )
     await expect_error(
         trustee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="ROLE_NOT_ALLOWED",
+        reason="NO_GRANT",
     )
     elsewhere = books.caller("owners_committee", JIANGNANTING)
     await expect_error(
         elsewhere(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="OUT_OF_SCOPE",
+        reason="NO_GRANT",
+    )
+    # A platform admin's grant does not stand in for a party's own.
+    await expect_error(
+        books.admin(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
+        grpc.StatusCode.PERMISSION_DENIED,
+        reason="NO_GRANT",
     )
     await expect_error(
         committee(books.account.ApproveTransfer, approve(shed.name, 0)), grpc.StatusCode.INVALID_ARGUMENT, field="party"
@@ -477,8 +483,8 @@ async def test_a_replayed_request_id_is_still_scope_checked(books: Governance) -
 
 async def test_either_party_may_refuse_a_pending_expense_and_it_never_posts(books: Governance) -> None:
     trustee = books.caller("trustee", JINSHENG)
-    committee = books.caller("owners_committee", JINSHENG)
-    supervisor = books.caller("trust_supervisor", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG, subject="committee-chair")
+    supervisor = books.caller("trust_supervisor", JINSHENG, subject="supervisor")
     await income(books, trustee, JINSHENG, 2_000_000)
     shed = await expense(books, trustee, JINSHENG, 700_000, "ebike_shed")
     await committee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE))
@@ -523,14 +529,14 @@ async def test_either_party_may_refuse_a_pending_expense_and_it_never_posts(book
             books.account.RejectTransfer, account_pb2.RejectTransferRequest(name=shed.name, party=COMMITTEE, reason="x")
         ),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="ROLE_NOT_ALLOWED",
+        reason="NO_GRANT",
     )
 
 
 async def test_an_undecided_expense_lapses_after_thirty_days(books: Governance) -> None:
     trustee = books.caller("trustee", JINSHENG)
-    committee = books.caller("owners_committee", JINSHENG)
-    supervisor = books.caller("trust_supervisor", JINSHENG)
+    committee = books.caller("owners_committee", JINSHENG, subject="committee-chair")
+    supervisor = books.caller("trust_supervisor", JINSHENG, subject="supervisor")
     await income(books, trustee, JINSHENG, 2_000_000)
     shed = await expense(books, trustee, JINSHENG, 700_000, "ebike_shed")
     await committee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from linli.notification.v1 import one_time_codes_pb2_grpc as pb_grpc
 from linli_runtime.auth import PrincipalKind, Role
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
-from linli_runtime.rich_status import error_metadata
+from linli_runtime.rich_status import error_metadata, retry_delay
 from linli_runtime.testing.errors import error_info
 from tests.integration.notification.fakes import FakeAliyunSms, Loopback
 
@@ -62,16 +63,18 @@ class Codes:
         return error_info(raised.value)[0], error_metadata(raised.value), raised.value.details() or ""
 
 
-@pytest.fixture
-async def codes(database_url: str, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[Codes]:
+@asynccontextmanager
+async def serving(database_url: str, nats_server: NatsServer, issuer: TestIssuer,
+                  **settings: object) -> AsyncIterator[Codes]:
+    """A notification service sending through the stand-in Aliyun API; `settings` override its own."""
     clock = ManualClock(T0)
     vendor = FakeAliyunSms(clock.now)
     server = Loopback(vendor.handle)
     aliyun = AliyunSms(access_key_id="LTAI-test", access_key_secret="aliyun-secret", sign_name="邻里社区",
                        templates=VendorTemplates({"one_time_code": "SMS_100001"}), endpoint=server.url, clock=clock)
-    settings = NotificationSettings(port=0, database_url=database_url, nats_url=nats_server.url,
-                                    sweep_interval_seconds=0)
-    app = issuer.trust(NotificationApp(settings, clock=clock, providers={"sms": [aliyun], "wechat": []}))
+    config = NotificationSettings(**{"port": 0, "database_url": database_url, "nats_url": nats_server.url,
+                                     "sweep_interval_seconds": 0, **settings})  # type: ignore[arg-type]
+    app = issuer.trust(NotificationApp(config, clock=clock, providers={"sms": [aliyun], "wechat": []}))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
@@ -79,6 +82,12 @@ async def codes(database_url: str, nats_server: NatsServer, issuer: TestIssuer) 
     finally:
         await app.stop(grace=1)
         server.close()
+
+
+@pytest.fixture
+async def codes(database_url: str, nats_server: NatsServer, issuer: TestIssuer) -> AsyncIterator[Codes]:
+    async with serving(database_url, nats_server, issuer) as served:
+        yield served
 
 
 async def test_only_the_identity_services_token_may_send_codes(codes: Codes) -> None:
@@ -152,6 +161,26 @@ async def test_a_number_gets_one_code_per_30_s_6_an_hour_10_a_day(codes: Codes) 
     _, meta, _ = await codes.refused(grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert int(meta["retry_after_seconds"]) == 24 * 3600 - (5 * 3600 + 6 * 30), "ten a day: the first one must age out"
     assert len([r for r in codes.vendor.sent if r["PhoneNumbers"] == "13800000000"]) == 10
+
+
+async def test_the_limits_per_number_are_settings(database_url: str, nats_server: NatsServer,
+                                                   issuer: TestIssuer) -> None:
+    async with serving(database_url, nats_server, issuer, one_time_code_gap_seconds=120,
+                       one_time_codes_per_number_per_hour=2, one_time_codes_per_number_per_day=3) as codes:
+        await codes.send()
+        with pytest.raises(grpc.aio.AioRpcError) as gap:
+            await codes.send()
+        assert gap.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and retry_delay(gap.value) == 120
+        codes.clock.advance(minutes=2)
+        await codes.send()
+        codes.clock.advance(minutes=2)
+        _, meta, _ = await codes.refused(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert meta["retry_after_seconds"] == str(3600 - 4 * 60), "two an hour"
+        codes.clock.advance(hours=1)
+        await codes.send()
+        codes.clock.advance(hours=1)
+        _, meta, _ = await codes.refused(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert int(meta["retry_after_seconds"]) == 24 * 3600 - (2 * 3600 + 4 * 60), "three a day"
 
 
 async def test_the_vendors_answers_become_statuses_to_act_on(codes: Codes) -> None:

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from linli_notification.app import NotificationApp
 from linli_points.app import PointsApp
-from linli_points.help_credits import Limits
+from linli_points.solo_limits import Limits
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.events.v1.notification_pb2 import HelpRequestResolved

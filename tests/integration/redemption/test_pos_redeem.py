@@ -5,11 +5,13 @@ lost replies, cancel, refunds and the day's settlement against the ledger."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import grpc
 import nats
 import pytest
 from linli_redemption.app import RedemptionApp
+from linli_redemption.pos_limits import HOUR, MINUTE, Limit
 from nats.aio.msg import Msg
 
 from linli.events.v1 import redemption_pb2 as events_pb
@@ -79,7 +81,16 @@ async def _has(seen: list[EventEnvelope], subject: str) -> bool:
     return any(e.subject == subject for e in seen)
 
 
-async def test_100_concurrent_redeems_against_a_balance_for_10_succeed_exactly_10_times(kit: Kit) -> None:
+def without_redeem_limits(app: RedemptionApp) -> None:
+    """Concurrency is the point here, not the POS abuse limits (tested in test_pos_limits)."""
+    app.pos_guard.limits = replace(app.pos_guard.limits, redeems_per_terminal=Limit(1000, MINUTE),
+                                   redeems_per_member=Limit(1000, HOUR))
+
+
+async def test_100_concurrent_redeems_against_a_balance_for_10_succeed_exactly_10_times(
+    kit: Kit, app: RedemptionApp
+) -> None:
+    without_redeem_limits(app)
     till = await kit.terminal()
     volunteer = await kit.volunteer(10)
     reward = await kit.reward(points=1)
@@ -96,7 +107,8 @@ async def test_100_concurrent_redeems_against_a_balance_for_10_succeed_exactly_1
     assert (b.balance, b.held, b.available) == (0, 0, 0)
 
 
-async def test_50_concurrent_redeems_of_a_reward_with_stock_5_succeed_5_times(kit: Kit) -> None:
+async def test_50_concurrent_redeems_of_a_reward_with_stock_5_succeed_5_times(kit: Kit, app: RedemptionApp) -> None:
+    without_redeem_limits(app)
     till = await kit.terminal()
     volunteer = await kit.volunteer(1000)
     reward = await kit.reward(points=2, stock=5)

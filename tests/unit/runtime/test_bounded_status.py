@@ -8,10 +8,17 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from linli_runtime.error_status import DETAIL_LIMITS, TRAILER_BUDGET, bounded_text, rich_status, trailer_bytes
-from linli_runtime.errors import FieldViolation, InvalidArgument, PermissionDenied
+from linli_runtime.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    retry_after,
+)
 
 
-def status_of(error: InvalidArgument | PermissionDenied) -> status_pb2.Status:
+def status_of(error: DomainError) -> status_pb2.Status:
     grpc_status = rich_status(error, "linli.test")
     [(key, value)] = grpc_status.trailing_metadata
     assert key == "grpc-status-details-bin"
@@ -48,3 +55,23 @@ def test_a_long_word_is_cut_in_the_middle_so_the_sentence_still_reads() -> None:
     text = bounded_text("org_path: segment '" + "!" * 5000 + "' must use only ASCII letters", DETAIL_LIMITS[0])
     assert text.startswith("org_path: segment '!!!") and text.endswith("!!!!!!' must use only ASCII letters")
     assert "…" in text and len(text) < 200
+
+
+@pytest.mark.parametrize(("seconds", "metadata", "delay"), [
+    (0.2, {}, 1),  # rounded up, never 0: "try again at once" would be a lie
+    (59.01, {}, 60),
+    (900, {"terminal": "t-1"}, 900),
+])
+def test_a_refusal_that_says_when_carries_retry_info(seconds: float, metadata: dict[str, str], delay: int) -> None:
+    error = ResourceExhausted("locked; try again later", reason="LOCKED", metadata=retry_after(seconds, **metadata))
+    status = status_of(error)
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info) and status.details[-1].Unpack(retry)
+    assert retry.retry_delay.seconds == delay and info.metadata["retry_after_seconds"] == str(delay)
+    assert {k: v for k, v in info.metadata.items() if k != "retry_after_seconds"} == metadata
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5", "0"])
+def test_no_retry_info_without_a_positive_wait(value: str) -> None:
+    status = status_of(ResourceExhausted("busy", reason="BUSY", metadata={"retry_after_seconds": value}))
+    assert not any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)

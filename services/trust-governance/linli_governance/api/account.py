@@ -3,26 +3,40 @@ from __future__ import annotations
 from typing import Any
 
 from linli.governance.v1 import account_pb2, account_pb2_grpc
-from linli_governance import accounts, names, vouchers
+from linli_governance import accounts, names, settings_changes, vouchers
 from linli_governance.api import convert
 from linli_governance.api.base import Api, require_owner_or_scope
+from linli_governance.authority import PARTY_ROLES
 from linli_runtime import fields, paging
-from linli_runtime.auth import BOOKKEEPERS, Role, allows, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, Principal, Role, allows, authorize, caller, require_role, require_scope
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.names import org_path
 
 COUNTERPARTY_LEN = 200
-# Each party approves for itself: the committee's token cannot stand in for the supervisor.
-PARTY_ROLES = {
-    account_pb2.APPROVAL_PARTY_OWNERS_COMMITTEE: Role.OWNERS_COMMITTEE,
-    account_pb2.APPROVAL_PARTY_SUPERVISOR: Role.TRUST_SUPERVISOR,
-}
+# Who may ask for new account settings (the change still waits for both parties, or a vote).
+SETTINGS_PROPOSERS = (*BOOKKEEPERS, Role.TRUST_SUPERVISOR)
 
 
 def _party_role(party: int) -> Role:
-    role = PARTY_ROLES.get(account_pb2.ApprovalParty.ValueType(party))
+    role = PARTY_ROLES.get(party)
     if role is None:
         raise InvalidArgument.field("party", "must be OWNERS_COMMITTEE or SUPERVISOR")
     return role
+
+
+def _acting_as(roles: tuple[Role, ...], field: str, path: str) -> tuple[str, Principal]:
+    """The compound path of `field`, normalised, and the caller, who holds a grant of one of
+    `roles` covering it (whatever else it holds: one account may carry several grants)."""
+    compound_path = org_path(field, path)
+    authorize(*roles, path=compound_path)
+    return compound_path, caller()
+
+
+def _approver(party: int, compound_path: str) -> Principal:
+    """The caller, holding the party's own grant at the compound: each party approves for itself,
+    and a platform admin's or a service's grant does not stand in (authority.py)."""
+    authorize(_party_role(party), path=compound_path, exact=True)
+    return caller()
 
 
 def _same_compound(field: str, name: str, collection: str, compound_path: str) -> str:
@@ -54,15 +68,61 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def UpdateAccountSettings(
         self, request: account_pb2.UpdateAccountSettingsRequest, context: Any
     ) -> account_pb2.UpdateAccountSettingsResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("settings.compound_path", request.settings.compound_path)
+        path, who = _acting_as(SETTINGS_PROPOSERS, "settings.compound_path", request.settings.compound_path)
         settings = convert.settings_from(request.settings, path)
         accounts.validate_settings(settings)
+        if request.owners_decision:
+            _same_compound("owners_decision", request.owners_decision, names.VOTES, path)
         return await self.write(
             request,
             account_pb2.UpdateAccountSettingsResponse,
-            lambda session: accounts.update_settings(session, settings),
-            lambda saved: account_pb2.UpdateAccountSettingsResponse(settings=convert.account_settings(saved)),
+            lambda session: settings_changes.propose(
+                session, settings, proposed_by=who.subject, owners_decision=request.owners_decision, when=self.now()
+            ),
+            lambda done: account_pb2.UpdateAccountSettingsResponse(
+                settings=convert.account_settings(done[1]), change=convert.settings_change(done[0])
+            ),
+        )
+
+    async def ApproveSettingsChange(
+        self, request: account_pb2.ApproveSettingsChangeRequest, context: Any
+    ) -> account_pb2.ApproveSettingsChangeResponse:
+        path, change_id = names.parse_compound_child("name", request.name, names.SETTINGS_CHANGES)
+        who = _approver(request.party, path)
+        return await self.write(
+            request,
+            account_pb2.ApproveSettingsChangeResponse,
+            lambda session: settings_changes.approve(
+                session, path, change_id, request.party, approver=who.subject, when=self.now()
+            ),
+            lambda done: account_pb2.ApproveSettingsChangeResponse(
+                change=convert.settings_change(done[0]), settings=convert.account_settings(done[1])
+            ),
+        )
+
+    async def RejectSettingsChange(
+        self, request: account_pb2.RejectSettingsChangeRequest, context: Any
+    ) -> account_pb2.RejectSettingsChangeResponse:
+        path, change_id = names.parse_compound_child("name", request.name, names.SETTINGS_CHANGES)
+        _approver(request.party, path)
+        reason = fields.text("reason", request.reason, 400, required=True)
+        return await self.write(
+            request,
+            account_pb2.RejectSettingsChangeResponse,
+            lambda session: settings_changes.reject(session, path, change_id, request.party, reason, when=self.now()),
+            lambda rejected: account_pb2.RejectSettingsChangeResponse(change=convert.settings_change(rejected)),
+        )
+
+    async def ListSettingsChanges(
+        self, request: account_pb2.ListSettingsChangesRequest, context: Any
+    ) -> account_pb2.ListSettingsChangesResponse:
+        path = self.scoped_path("compound_path", request.compound_path)
+        size = paging.page_size(request.page_size)
+        changes, token = await settings_changes.list_page(
+            self.db, path, page_token=request.page_token, size=size, now=self.now()
+        )
+        return account_pb2.ListSettingsChangesResponse(
+            changes=[convert.settings_change(c) for c in changes], next_page_token=token
         )
 
     async def RecordIncome(
@@ -87,8 +147,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def RecordExpense(
         self, request: account_pb2.RecordExpenseRequest, context: Any
     ) -> account_pb2.RecordExpenseResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path, who = _acting_as(BOOKKEEPERS, "compound_path", request.compound_path)
         fields.slug("budget_line", request.budget_line)
         amount = accounts.amount(request.amount_fen)
         memo = fields.text("memo", request.memo, 2000)
@@ -111,6 +170,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
                 owners_decision=request.owners_decision,
                 when=self.now(),
                 counterparty=payee,
+                recorded_by=who.subject,
             ),
             lambda posted: account_pb2.RecordExpenseResponse(transfer=convert.transfer(posted)),
             request_id_required=True,
@@ -151,8 +211,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         self, request: account_pb2.ApproveTransferRequest, context: Any
     ) -> account_pb2.ApproveTransferResponse:
         path, transfer_id = names.parse_compound_child("name", request.name, names.TRANSFERS)
-        who = require_role(_party_role(request.party))
-        require_scope(path)
+        who = _approver(request.party, path)
         return await self.write(
             request,
             account_pb2.ApproveTransferResponse,
@@ -167,8 +226,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         self, request: account_pb2.RejectTransferRequest, context: Any
     ) -> account_pb2.RejectTransferResponse:
         path, transfer_id = names.parse_compound_child("name", request.name, names.TRANSFERS)
-        who = require_role(_party_role(request.party))
-        require_scope(path)
+        who = _approver(request.party, path)
         reason = fields.text("reason", request.reason, 500, required=True)
         return await self.write(
             request,

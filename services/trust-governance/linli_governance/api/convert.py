@@ -21,7 +21,17 @@ from linli.governance.v1 import (
     rollout_pb2,
     vote_pb2,
 )
-from linli_governance import accounts, bodies, disclosures, names, owners, rollout, service_levels, vouchers
+from linli_governance import (
+    accounts,
+    bodies,
+    disclosures,
+    names,
+    owners,
+    rollout,
+    service_levels,
+    settings_changes,
+    vouchers,
+)
 from linli_governance import formation as formation_module
 from linli_governance.disclosures import ChainCheck, ObjectionView
 from linli_governance.projects import ProjectView
@@ -127,6 +137,24 @@ def transfer(v: accounts.TransferView) -> account_pb2.Transfer:
         required_approvals=[account_pb2.ApprovalParty.ValueType(p) for p in accounts.parties_of(t.required_approvals)],
         over_budget_fen=t.over_budget_fen,
         counterparty=t.counterparty,
+        recorded_by=t.recorded_by,
+        payee_recent_fen=t.payee_recent_fen,
+    )
+
+
+def settings_change(v: settings_changes.ChangeView) -> account_pb2.SettingsChange:
+    c = v.change
+    return account_pb2.SettingsChange(
+        name=names.settings_change_name(c.compound_path, c.change_id),
+        compound_path=c.compound_path,
+        settings=account_settings(v.settings),
+        state=account_pb2.SettingsChangeState.ValueType(v.state),
+        proposed_by=c.proposed_by,
+        approvals=[account_pb2.ApprovalParty.ValueType(p) for p in v.approvals],
+        owners_decision=c.owners_decision,
+        create_time=to_timestamp(c.created_at),
+        decide_time=to_timestamp(c.decided_at),
+        rejection_reason=c.rejection_reason,
     )
 
 

@@ -107,14 +107,15 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         self, request: pb.ConfirmCompletionRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConfirmCompletionResponse:
         path = community(request.community_path)
-        require_writer()
+        who = require_writer()
         activity_id = ident("activity_id", request.activity_id)
         if not request.volunteer_ids:
             raise InvalidArgument.field("volunteer_ids", "name at least one volunteer")
         if len(request.volunteer_ids) > MAX_CONFIRMED_AT_ONCE:
             raise InvalidArgument.field("volunteer_ids", f"at most {MAX_CONFIRMED_AT_ONCE} per call")
         volunteer_ids = sorted({ident("volunteer_ids", v) for v in request.volunteer_ids})
-        confirmed = await self.activities.confirm_completion(path, activity_id, volunteer_ids)
+        confirmed = await self.activities.confirm_completion(path, activity_id, volunteer_ids,
+                                                             confirmed_by=who.subject)
         return pb.ConfirmCompletionResponse(sign_ups=[sign_up_pb(s, with_code=False) for s in confirmed])
 
     async def ListHelpCredits(

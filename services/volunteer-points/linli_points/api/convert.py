@@ -100,7 +100,7 @@ def sign_up_pb(s: tables.SignUp, *, with_code: bool = True) -> act.SignUp:
     return act.SignUp(
         activity_id=s.activity_id, volunteer_id=s.volunteer_id, state=cast(act.SignUpState.ValueType, s.state),
         check_in_code=s.check_in_code if with_code else "", points_credited=s.points_credited,
-        transfer_id=s.transfer_id,
+        transfer_id=s.transfer_id, confirmed_by=s.confirmed_by, adjustment_id=s.adjustment_id,
     )
 
 

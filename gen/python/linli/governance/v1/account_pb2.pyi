@@ -142,6 +142,36 @@ PERIOD_KIND_MONTHLY: PeriodKind.ValueType  # 1
 PERIOD_KIND_QUARTERLY: PeriodKind.ValueType  # 2
 Global___PeriodKind: _TypeAlias = PeriodKind  # noqa: Y015
 
+class _SettingsChangeState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SettingsChangeStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SettingsChangeState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SETTINGS_CHANGE_STATE_UNSPECIFIED: _SettingsChangeState.ValueType  # 0
+    SETTINGS_CHANGE_STATE_PENDING: _SettingsChangeState.ValueType  # 1
+    """Waiting for the owners' committee and the trust supervisor."""
+    SETTINGS_CHANGE_STATE_APPLIED: _SettingsChangeState.ValueType  # 2
+    """In force (approved by both, or under an owners' decision)."""
+    SETTINGS_CHANGE_STATE_REJECTED: _SettingsChangeState.ValueType  # 3
+    """Refused by an approving party."""
+    SETTINGS_CHANGE_STATE_LAPSED: _SettingsChangeState.ValueType  # 4
+    """Nobody decided within 30 days; propose it again."""
+
+class SettingsChangeState(_SettingsChangeState, metaclass=_SettingsChangeStateEnumTypeWrapper):
+    """SettingsChangeState: a proposed change waits, then applies or is refused."""
+
+SETTINGS_CHANGE_STATE_UNSPECIFIED: SettingsChangeState.ValueType  # 0
+SETTINGS_CHANGE_STATE_PENDING: SettingsChangeState.ValueType  # 1
+"""Waiting for the owners' committee and the trust supervisor."""
+SETTINGS_CHANGE_STATE_APPLIED: SettingsChangeState.ValueType  # 2
+"""In force (approved by both, or under an owners' decision)."""
+SETTINGS_CHANGE_STATE_REJECTED: SettingsChangeState.ValueType  # 3
+"""Refused by an approving party."""
+SETTINGS_CHANGE_STATE_LAPSED: SettingsChangeState.ValueType  # 4
+"""Nobody decided within 30 days; propose it again."""
+Global___SettingsChangeState: _TypeAlias = SettingsChangeState  # noqa: Y015
+
 class _BudgetState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -368,6 +398,8 @@ class Transfer(_message.Message):
     REQUIRED_APPROVALS_FIELD_NUMBER: _builtins.int
     OVER_BUDGET_FEN_FIELD_NUMBER: _builtins.int
     COUNTERPARTY_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    PAYEE_RECENT_FEN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`compounds/{compound}/transfers/{transfer}`, compound = path with '/' as '~'."""
     compound_path: _builtins.str
@@ -399,6 +431,14 @@ class Transfer(_message.Message):
     """
     counterparty: _builtins.str
     """Who was paid (expenses, fund uses, the trustee's pay) or who paid (income, when known)."""
+    recorded_by: _builtins.str
+    """The account (token `sub`) that recorded it; it may not approve it."""
+    payee_recent_fen: _builtins.int
+    """Expenses: what the same payee was paid and proposed on the same budget line in the 30 days
+    up to this expense, this one included (payees compared ignoring case, spaces and full-width
+    forms). Above the threshold the expense waits for both approvals even when it alone is
+    below it: a spend split to stay under the threshold is sent to approval.
+    """
     @_builtins.property
     def voucher(self) -> Global___Voucher: ...
     @_builtins.property
@@ -437,10 +477,12 @@ class Transfer(_message.Message):
         required_approvals: _abc.Iterable[Global___ApprovalParty.ValueType] | None = ...,
         over_budget_fen: _builtins.int = ...,
         counterparty: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        payee_recent_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "post_time", b"post_time", "voucher", b"voucher"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "counterparty", b"counterparty", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "over_budget_fen", b"over_budget_fen", "owners_decision", b"owners_decision", "post_time", b"post_time", "project", b"project", "required_approvals", b"required_approvals", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "approvals", b"approvals", "budget_line", b"budget_line", "compound_path", b"compound_path", "counterparty", b"counterparty", "create_time", b"create_time", "credit_account", b"credit_account", "debit_account", b"debit_account", "disclosure", b"disclosure", "kind", b"kind", "memo", b"memo", "name", b"name", "over_budget_fen", b"over_budget_fen", "owners_decision", b"owners_decision", "payee_recent_fen", b"payee_recent_fen", "post_time", b"post_time", "project", b"project", "recorded_by", b"recorded_by", "required_approvals", b"required_approvals", "reversed_by", b"reversed_by", "reverses", b"reverses", "state", b"state", "voucher", b"voucher"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -523,13 +565,20 @@ Global___GetAccountSettingsResponse: _TypeAlias = GetAccountSettingsResponse  # 
 
 @_typing.final
 class UpdateAccountSettingsRequest(_message.Message):
-    """UpdateAccountSettingsRequest replaces the settings."""
+    """UpdateAccountSettingsRequest asks for new settings."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SETTINGS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    owners_decision: _builtins.str
+    """`compounds/{compound}/votes/{vote}`: a closed, passed HIRE_TRUSTEE vote of the compound (the
+    owners' decision on the trust contract, whose rules these are) — the settings apply at once,
+    and the vote may not be cited for another change. Empty: the change is proposed and waits
+    for the committee's and the supervisor's approvals.
+    """
     @_builtins.property
     def settings(self) -> Global___AccountSettings: ...
     def __init__(
@@ -537,10 +586,11 @@ class UpdateAccountSettingsRequest(_message.Message):
         *,
         settings: Global___AccountSettings | None = ...,
         request_id: _builtins.str = ...,
+        owners_decision: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "settings", b"settings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owners_decision", b"owners_decision", "request_id", b"request_id", "settings", b"settings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -548,25 +598,257 @@ Global___UpdateAccountSettingsRequest: _TypeAlias = UpdateAccountSettingsRequest
 
 @_typing.final
 class UpdateAccountSettingsResponse(_message.Message):
-    """UpdateAccountSettingsResponse carries the new settings."""
+    """UpdateAccountSettingsResponse carries the settings in force after the call, and the change."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SETTINGS_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> Global___AccountSettings:
+        """Unchanged while the change waits for approval."""
+
+    @_builtins.property
+    def change(self) -> Global___SettingsChange:
+        """APPLIED under an owners' decision, else PENDING."""
+
+    def __init__(
+        self,
+        *,
+        settings: Global___AccountSettings | None = ...,
+        change: Global___SettingsChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAccountSettingsResponse: _TypeAlias = UpdateAccountSettingsResponse  # noqa: Y015
+
+@_typing.final
+class SettingsChange(_message.Message):
+    """SettingsChange is a change of a compound's account settings and who approved it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PROPOSED_BY_FIELD_NUMBER: _builtins.int
+    APPROVALS_FIELD_NUMBER: _builtins.int
+    OWNERS_DECISION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    REJECTION_REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/settingsChanges/{change}`."""
+    compound_path: _builtins.str
+    state: Global___SettingsChangeState.ValueType
+    proposed_by: _builtins.str
+    """The account that proposed it (it may not approve it)."""
+    owners_decision: _builtins.str
+    """The owners' vote it was applied under, if any."""
+    rejection_reason: _builtins.str
+    """Why it was refused."""
+    @_builtins.property
+    def settings(self) -> Global___AccountSettings:
+        """The settings asked for."""
+
+    @_builtins.property
+    def approvals(self) -> _containers.RepeatedScalarFieldContainer[Global___ApprovalParty.ValueType]:
+        """The parties that approved it so far, in party order."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied, refused or lapsed."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        compound_path: _builtins.str = ...,
+        settings: Global___AccountSettings | None = ...,
+        state: Global___SettingsChangeState.ValueType = ...,
+        proposed_by: _builtins.str = ...,
+        approvals: _abc.Iterable[Global___ApprovalParty.ValueType] | None = ...,
+        owners_decision: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        rejection_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "decide_time", b"decide_time", "settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "compound_path", b"compound_path", "create_time", b"create_time", "decide_time", b"decide_time", "name", b"name", "owners_decision", b"owners_decision", "proposed_by", b"proposed_by", "rejection_reason", b"rejection_reason", "settings", b"settings", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettingsChange: _TypeAlias = SettingsChange  # noqa: Y015
+
+@_typing.final
+class ApproveSettingsChangeRequest(_message.Message):
+    """ApproveSettingsChangeRequest records one party's approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`compounds/{compound}/settingsChanges/{change}`."""
+    party: Global___ApprovalParty.ValueType
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        party: Global___ApprovalParty.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "party", b"party", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveSettingsChangeRequest: _TypeAlias = ApproveSettingsChangeRequest  # noqa: Y015
+
+@_typing.final
+class ApproveSettingsChangeResponse(_message.Message):
+    """ApproveSettingsChangeResponse carries the change (APPLIED by the last approval) and the
+    settings in force.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___SettingsChange: ...
     @_builtins.property
     def settings(self) -> Global___AccountSettings: ...
     def __init__(
         self,
         *,
+        change: Global___SettingsChange | None = ...,
         settings: Global___AccountSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "settings", b"settings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___UpdateAccountSettingsResponse: _TypeAlias = UpdateAccountSettingsResponse  # noqa: Y015
+Global___ApproveSettingsChangeResponse: _TypeAlias = ApproveSettingsChangeResponse  # noqa: Y015
+
+@_typing.final
+class RejectSettingsChangeRequest(_message.Message):
+    """RejectSettingsChangeRequest refuses a proposed change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    party: Global___ApprovalParty.ValueType
+    reason: _builtins.str
+    """Why; required."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        party: Global___ApprovalParty.ValueType = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "party", b"party", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectSettingsChangeRequest: _TypeAlias = RejectSettingsChangeRequest  # noqa: Y015
+
+@_typing.final
+class RejectSettingsChangeResponse(_message.Message):
+    """RejectSettingsChangeResponse carries the refused change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___SettingsChange: ...
+    def __init__(
+        self,
+        *,
+        change: Global___SettingsChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectSettingsChangeResponse: _TypeAlias = RejectSettingsChangeResponse  # noqa: Y015
+
+@_typing.final
+class ListSettingsChangesRequest(_message.Message):
+    """ListSettingsChangesRequest pages through a compound's settings changes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPOUND_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    compound_path: _builtins.str
+    page_size: _builtins.int
+    """At most 1000; 0 means 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        compound_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_path", b"compound_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSettingsChangesRequest: _TypeAlias = ListSettingsChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListSettingsChangesResponse(_message.Message):
+    """ListSettingsChangesResponse is one page, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettingsChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___SettingsChange] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSettingsChangesResponse: _TypeAlias = ListSettingsChangesResponse  # noqa: Y015
 
 @_typing.final
 class RecordIncomeRequest(_message.Message):

@@ -29,10 +29,13 @@ class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     def __init__(self, channel):
@@ -50,6 +53,21 @@ class TrustAccountServiceStub:
                 '/linli.governance.v1.TrustAccountService/UpdateAccountSettings',
                 request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsResponse.FromString,
+                _registered_method=True)
+        self.ApproveSettingsChange = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/ApproveSettingsChange',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeResponse.FromString,
+                _registered_method=True)
+        self.RejectSettingsChange = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/RejectSettingsChange',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeResponse.FromString,
+                _registered_method=True)
+        self.ListSettingsChanges = channel.unary_unary(
+                '/linli.governance.v1.TrustAccountService/ListSettingsChanges',
+                request_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesResponse.FromString,
                 _registered_method=True)
         self.RecordIncome = channel.unary_unary(
                 '/linli.governance.v1.TrustAccountService/RecordIncome',
@@ -122,10 +140,13 @@ class TrustAccountServiceServicer:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     def GetAccountSettings(self, request, context):
@@ -136,7 +157,32 @@ class TrustAccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAccountSettings(self, request, context):
-        """UpdateAccountSettings sets them (from the trust contract).
+        """UpdateAccountSettings changes them: at once under a passed HIRE_TRUSTEE owners' vote (the
+        trust contract's decision) cited as `owners_decision`, else by proposing a SettingsChange
+        that applies once the owners' committee and the trust supervisor have approved it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveSettingsChange(self, request, context):
+        """ApproveSettingsChange records one party's approval of a proposed settings change (by an
+        account holding that party's grant, not the proposer's, not one that approved for the other
+        party); the last approval applies it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectSettingsChange(self, request, context):
+        """RejectSettingsChange refuses a proposed settings change: either party may.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSettingsChanges(self, request, context):
+        """ListSettingsChanges lists a compound's settings changes, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -159,7 +205,9 @@ class TrustAccountServiceServicer:
 
     def ApproveTransfer(self, request, context):
         """ApproveTransfer records one party's approval of a pending expense; the last approval it
-        needs (`required_approvals`) posts it.
+        needs (`required_approvals`) posts it. The caller needs that party's own grant at the
+        compound (a platform admin's does not stand in), and may not be the account that recorded
+        the expense or one that already approved it for the other party.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -254,6 +302,21 @@ def add_TrustAccountServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsResponse.SerializeToString,
             ),
+            'ApproveSettingsChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveSettingsChange,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeResponse.SerializeToString,
+            ),
+            'RejectSettingsChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectSettingsChange,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeResponse.SerializeToString,
+            ),
+            'ListSettingsChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSettingsChanges,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesResponse.SerializeToString,
+            ),
             'RecordIncome': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordIncome,
                     request_deserializer=linli_dot_governance_dot_v1_dot_account__pb2.RecordIncomeRequest.FromString,
@@ -331,10 +394,13 @@ class TrustAccountService:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     @staticmethod
@@ -381,6 +447,87 @@ class TrustAccountService:
             '/linli.governance.v1.TrustAccountService/UpdateAccountSettings',
             linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_account__pb2.UpdateAccountSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveSettingsChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/ApproveSettingsChange',
+            linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.ApproveSettingsChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectSettingsChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/RejectSettingsChange',
+            linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.RejectSettingsChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSettingsChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.TrustAccountService/ListSettingsChanges',
+            linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_account__pb2.ListSettingsChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

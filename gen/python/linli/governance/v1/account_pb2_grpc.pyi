@@ -30,10 +30,13 @@ class TrustAccountServiceStub:
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     @_typing.overload
@@ -43,7 +46,19 @@ class TrustAccountServiceStub:
     GetAccountSettings: _grpc.UnaryUnaryMultiCallable[_account_pb2.GetAccountSettingsRequest, _account_pb2.GetAccountSettingsResponse]
     """GetAccountSettings returns a compound's threshold, surplus share and period."""
     UpdateAccountSettings: _grpc.UnaryUnaryMultiCallable[_account_pb2.UpdateAccountSettingsRequest, _account_pb2.UpdateAccountSettingsResponse]
-    """UpdateAccountSettings sets them (from the trust contract)."""
+    """UpdateAccountSettings changes them: at once under a passed HIRE_TRUSTEE owners' vote (the
+    trust contract's decision) cited as `owners_decision`, else by proposing a SettingsChange
+    that applies once the owners' committee and the trust supervisor have approved it.
+    """
+    ApproveSettingsChange: _grpc.UnaryUnaryMultiCallable[_account_pb2.ApproveSettingsChangeRequest, _account_pb2.ApproveSettingsChangeResponse]
+    """ApproveSettingsChange records one party's approval of a proposed settings change (by an
+    account holding that party's grant, not the proposer's, not one that approved for the other
+    party); the last approval applies it.
+    """
+    RejectSettingsChange: _grpc.UnaryUnaryMultiCallable[_account_pb2.RejectSettingsChangeRequest, _account_pb2.RejectSettingsChangeResponse]
+    """RejectSettingsChange refuses a proposed settings change: either party may."""
+    ListSettingsChanges: _grpc.UnaryUnaryMultiCallable[_account_pb2.ListSettingsChangesRequest, _account_pb2.ListSettingsChangesResponse]
+    """ListSettingsChanges lists a compound's settings changes, newest first."""
     RecordIncome: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _grpc.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]
@@ -52,7 +67,9 @@ class TrustAccountServiceStub:
     """
     ApproveTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]
     """ApproveTransfer records one party's approval of a pending expense; the last approval it
-    needs (`required_approvals`) posts it.
+    needs (`required_approvals`) posts it. The caller needs that party's own grant at the
+    compound (a platform admin's does not stand in), and may not be the account that recorded
+    the expense or one that already approved it for the other party.
     """
     RejectTransfer: _grpc.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
@@ -90,17 +107,32 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetAccountSettings: _aio.UnaryUnaryMultiCallable[_account_pb2.GetAccountSettingsRequest, _account_pb2.GetAccountSettingsResponse]  # type: ignore[assignment]
     """GetAccountSettings returns a compound's threshold, surplus share and period."""
     UpdateAccountSettings: _aio.UnaryUnaryMultiCallable[_account_pb2.UpdateAccountSettingsRequest, _account_pb2.UpdateAccountSettingsResponse]  # type: ignore[assignment]
-    """UpdateAccountSettings sets them (from the trust contract)."""
+    """UpdateAccountSettings changes them: at once under a passed HIRE_TRUSTEE owners' vote (the
+    trust contract's decision) cited as `owners_decision`, else by proposing a SettingsChange
+    that applies once the owners' committee and the trust supervisor have approved it.
+    """
+    ApproveSettingsChange: _aio.UnaryUnaryMultiCallable[_account_pb2.ApproveSettingsChangeRequest, _account_pb2.ApproveSettingsChangeResponse]  # type: ignore[assignment]
+    """ApproveSettingsChange records one party's approval of a proposed settings change (by an
+    account holding that party's grant, not the proposer's, not one that approved for the other
+    party); the last approval applies it.
+    """
+    RejectSettingsChange: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectSettingsChangeRequest, _account_pb2.RejectSettingsChangeResponse]  # type: ignore[assignment]
+    """RejectSettingsChange refuses a proposed settings change: either party may."""
+    ListSettingsChanges: _aio.UnaryUnaryMultiCallable[_account_pb2.ListSettingsChangesRequest, _account_pb2.ListSettingsChangesResponse]  # type: ignore[assignment]
+    """ListSettingsChanges lists a compound's settings changes, newest first."""
     RecordIncome: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordIncomeRequest, _account_pb2.RecordIncomeResponse]  # type: ignore[assignment]
     """RecordIncome posts fees, parking, advertising, e-bike charging or other income."""
     RecordExpense: _aio.UnaryUnaryMultiCallable[_account_pb2.RecordExpenseRequest, _account_pb2.RecordExpenseResponse]  # type: ignore[assignment]
@@ -109,7 +141,9 @@ class TrustAccountServiceAsyncStub(TrustAccountServiceStub):
     """
     ApproveTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.ApproveTransferRequest, _account_pb2.ApproveTransferResponse]  # type: ignore[assignment]
     """ApproveTransfer records one party's approval of a pending expense; the last approval it
-    needs (`required_approvals`) posts it.
+    needs (`required_approvals`) posts it. The caller needs that party's own grant at the
+    compound (a platform admin's does not stand in), and may not be the account that recorded
+    the expense or one that already approved it for the other party.
     """
     RejectTransfer: _aio.UnaryUnaryMultiCallable[_account_pb2.RejectTransferRequest, _account_pb2.RejectTransferResponse]  # type: ignore[assignment]
     """RejectTransfer voids a pending expense: either approving party may refuse it, and a voided
@@ -146,10 +180,13 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """TrustAccountService keeps each compound's trust common account: a double-entry ledger in
     integer fen. Entries are immutable; a mistake is corrected by a reversing transfer. Spending
     needs the year's budget approved by an owners' vote and is booked against one of its lines;
-    spending above the compound's threshold waits until both the owners' committee and the trust
-    supervisor approve, and spending that would take a line beyond its budget waits for the
-    owners' committee; the operating account never goes below zero unless a passed owners' vote
-    says it may.
+    spending above the compound's threshold — alone, or with what the same payee was paid on the
+    same line in the 30 days before — waits until both the owners' committee and the trust
+    supervisor approve, by two different accounts, neither the one that recorded it; spending
+    that would take a line beyond its budget waits for the owners' committee; the operating
+    account never goes below zero unless a passed owners' vote says it may. The account settings
+    (the threshold among them) bind the trustee, so no one account changes them: a change waits
+    for the committee and the supervisor, or rests on a passed owners' vote.
     """
 
     @_abc_1.abstractmethod
@@ -166,7 +203,37 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_pb2.UpdateAccountSettingsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.UpdateAccountSettingsResponse, _abc.Awaitable[_account_pb2.UpdateAccountSettingsResponse]]:
-        """UpdateAccountSettings sets them (from the trust contract)."""
+        """UpdateAccountSettings changes them: at once under a passed HIRE_TRUSTEE owners' vote (the
+        trust contract's decision) cited as `owners_decision`, else by proposing a SettingsChange
+        that applies once the owners' committee and the trust supervisor have approved it.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveSettingsChange(
+        self,
+        request: _account_pb2.ApproveSettingsChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ApproveSettingsChangeResponse, _abc.Awaitable[_account_pb2.ApproveSettingsChangeResponse]]:
+        """ApproveSettingsChange records one party's approval of a proposed settings change (by an
+        account holding that party's grant, not the proposer's, not one that approved for the other
+        party); the last approval applies it.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectSettingsChange(
+        self,
+        request: _account_pb2.RejectSettingsChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.RejectSettingsChangeResponse, _abc.Awaitable[_account_pb2.RejectSettingsChangeResponse]]:
+        """RejectSettingsChange refuses a proposed settings change: either party may."""
+
+    @_abc_1.abstractmethod
+    def ListSettingsChanges(
+        self,
+        request: _account_pb2.ListSettingsChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_pb2.ListSettingsChangesResponse, _abc.Awaitable[_account_pb2.ListSettingsChangesResponse]]:
+        """ListSettingsChanges lists a compound's settings changes, newest first."""
 
     @_abc_1.abstractmethod
     def RecordIncome(
@@ -193,7 +260,9 @@ class TrustAccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_pb2.ApproveTransferResponse, _abc.Awaitable[_account_pb2.ApproveTransferResponse]]:
         """ApproveTransfer records one party's approval of a pending expense; the last approval it
-        needs (`required_approvals`) posts it.
+        needs (`required_approvals`) posts it. The caller needs that party's own grant at the
+        compound (a platform admin's does not stand in), and may not be the account that recorded
+        the expense or one that already approved it for the other party.
         """
 
     @_abc_1.abstractmethod

@@ -180,6 +180,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "the voucher store does not answer: …" """
     BALLOT_NOT_FOUND: _ErrorReason.ValueType  # 78
     """NOT_FOUND: "this household's owner has not voted in this vote" """
+    SETTINGS_CHANGE_PENDING: _ErrorReason.ValueType  # 79
+    """FAILED_PRECONDITION: "… is still waiting for approval; have it approved or rejected before proposing another ch…" """
+    SETTINGS_UNCHANGED: _ErrorReason.ValueType  # 80
+    """FAILED_PRECONDITION: "the settings asked for are the settings in force; nothing to change" """
+    SETTINGS_CHANGE_NOT_FOUND: _ErrorReason.ValueType  # 81
+    """NOT_FOUND: "settings change … does not exist" """
+    OWN_PROPOSAL: _ErrorReason.ValueType  # 82
+    """PERMISSION_DENIED: "you recorded or proposed this yourself; another account must approve it (不得审批本人提出的事项)" """
+    SAME_ACCOUNT: _ErrorReason.ValueType  # 83
+    """PERMISSION_DENIED: "you approved this already as …; the … approval must come from another account (两方审批须由不同账户…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` trust-governance puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -349,4 +359,14 @@ VOUCHER_STORE_UNAVAILABLE: ErrorReason.ValueType  # 77
 """UNAVAILABLE: "the voucher store does not answer: …" """
 BALLOT_NOT_FOUND: ErrorReason.ValueType  # 78
 """NOT_FOUND: "this household's owner has not voted in this vote" """
+SETTINGS_CHANGE_PENDING: ErrorReason.ValueType  # 79
+"""FAILED_PRECONDITION: "… is still waiting for approval; have it approved or rejected before proposing another ch…" """
+SETTINGS_UNCHANGED: ErrorReason.ValueType  # 80
+"""FAILED_PRECONDITION: "the settings asked for are the settings in force; nothing to change" """
+SETTINGS_CHANGE_NOT_FOUND: ErrorReason.ValueType  # 81
+"""NOT_FOUND: "settings change … does not exist" """
+OWN_PROPOSAL: ErrorReason.ValueType  # 82
+"""PERMISSION_DENIED: "you recorded or proposed this yourself; another account must approve it (不得审批本人提出的事项)" """
+SAME_ACCOUNT: ErrorReason.ValueType  # 83
+"""PERMISSION_DENIED: "you approved this already as …; the … approval must come from another account (两方审批须由不同账户…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/points/v1/activities.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n\nHelpCredit\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x14\n\x0chelp_request\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12/\n\x05state\x18\x04 \x01(\x0e\x32 .linli.points.v1.HelpCreditState\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12\x13\n\x0bresolved_by\x18\x06 \x01(\t\x12\x13\n\x0btransfer_id\x18\x07 \x01(\t\x12\x15\n\radjustment_id\x18\x08 \x01(\t\x12\x0c\n\x04note\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x16ListHelpCreditsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x17ListHelpCreditsResponse\x12\x31\n\x0chelp_credits\x18\x01 \x03(\x0b\x32\x1b.linli.points.v1.HelpCredit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd0\x01\n\x0cTaskCategory\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_points\x18\x05 \x01(\x03\x12\x11\n\tdaily_cap\x18\x06 \x01(\x03\x12\x13\n\x0bmonthly_cap\x18\x07 \x01(\x03\x12\x13\n\x0bplaceholder\x18\x08 \x01(\x08\x12\x16\n\x0e\x66unding_source\x18\t \x01(\t\"\x98\x01\n\x08\x41\x63tivity\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x01\n\x06SignUp\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.linli.points.v1.SignUpState\x12\x15\n\rcheck_in_code\x18\x04 \x01(\t\x12\x17\n\x0fpoints_credited\x18\x05 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x06 \x01(\t\"Z\n\x19ListTaskCategoriesRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x1aListTaskCategoriesResponse\x12\x36\n\x0ftask_categories\x18\x01 \x03(\x0b\x32\x1d.linli.points.v1.TaskCategory\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"h\n\x19UpdateTaskCategoryRequest\x12\x34\n\rtask_category\x18\x01 \x01(\x0b\x32\x1d.linli.points.v1.TaskCategory\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\"R\n\x1aUpdateTaskCategoryResponse\x12\x34\n\rtask_category\x18\x01 \x01(\x0b\x32\x1d.linli.points.v1.TaskCategory\"D\n\x15\x43reateActivityRequest\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\"E\n\x16\x43reateActivityResponse\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\"A\n\x12GetActivityRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\"m\n\x13GetActivityResponse\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\x12)\n\x08sign_ups\x18\x02 \x03(\x0b\x32\x17.linli.points.v1.SignUp\"R\n\rSignUpRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\":\n\x0eSignUpResponse\x12(\n\x07sign_up\x18\x01 \x01(\x0b\x32\x17.linli.points.v1.SignUp\"j\n\x0e\x43heckInRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x15\n\rcheck_in_code\x18\x04 \x01(\t\";\n\x0f\x43heckInResponse\x12(\n\x07sign_up\x18\x01 \x01(\x0b\x32\x17.linli.points.v1.SignUp\"^\n\x18\x43onfirmCompletionRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x15\n\rvolunteer_ids\x18\x03 \x03(\t\"F\n\x19\x43onfirmCompletionResponse\x12)\n\x08sign_ups\x18\x01 \x03(\x0b\x32\x17.linli.points.v1.SignUp*\xe1\x01\n\x0fHelpCreditState\x12!\n\x1dHELP_CREDIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aHELP_CREDIT_STATE_CREDITED\x10\x01\x12\x1c\n\x18HELP_CREDIT_STATE_CAPPED\x10\x02\x12\'\n#HELP_CREDIT_STATE_AWAITING_APPROVAL\x10\x03\x12%\n!HELP_CREDIT_STATE_NOT_A_VOLUNTEER\x10\x04\x12\x1d\n\x19HELP_CREDIT_STATE_REFUSED\x10\x05*\x84\x01\n\x0bSignUpState\x12\x1d\n\x19SIGN_UP_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SIGN_UP_STATE_SIGNED_UP\x10\x01\x12\x1c\n\x18SIGN_UP_STATE_CHECKED_IN\x10\x02\x12\x1b\n\x17SIGN_UP_STATE_CONFIRMED\x10\x03\x32\x97\x06\n\x0f\x41\x63tivityService\x12m\n\x12ListTaskCategories\x12*.linli.points.v1.ListTaskCategoriesRequest\x1a+.linli.points.v1.ListTaskCategoriesResponse\x12m\n\x12UpdateTaskCategory\x12*.linli.points.v1.UpdateTaskCategoryRequest\x1a+.linli.points.v1.UpdateTaskCategoryResponse\x12\x61\n\x0e\x43reateActivity\x12&.linli.points.v1.CreateActivityRequest\x1a\'.linli.points.v1.CreateActivityResponse\x12X\n\x0bGetActivity\x12#.linli.points.v1.GetActivityRequest\x1a$.linli.points.v1.GetActivityResponse\x12I\n\x06SignUp\x12\x1e.linli.points.v1.SignUpRequest\x1a\x1f.linli.points.v1.SignUpResponse\x12L\n\x07\x43heckIn\x12\x1f.linli.points.v1.CheckInRequest\x1a .linli.points.v1.CheckInResponse\x12j\n\x11\x43onfirmCompletion\x12).linli.points.v1.ConfirmCompletionRequest\x1a*.linli.points.v1.ConfirmCompletionResponse\x12\x64\n\x0fListHelpCredits\x12\'.linli.points.v1.ListHelpCreditsRequest\x1a(.linli.points.v1.ListHelpCreditsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/points/v1/activities.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n\nHelpCredit\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x14\n\x0chelp_request\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12/\n\x05state\x18\x04 \x01(\x0e\x32 .linli.points.v1.HelpCreditState\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12\x13\n\x0bresolved_by\x18\x06 \x01(\t\x12\x13\n\x0btransfer_id\x18\x07 \x01(\t\x12\x15\n\radjustment_id\x18\x08 \x01(\t\x12\x0c\n\x04note\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x16ListHelpCreditsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x17ListHelpCreditsResponse\x12\x31\n\x0chelp_credits\x18\x01 \x03(\x0b\x32\x1b.linli.points.v1.HelpCredit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd0\x01\n\x0cTaskCategory\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_points\x18\x05 \x01(\x03\x12\x11\n\tdaily_cap\x18\x06 \x01(\x03\x12\x13\n\x0bmonthly_cap\x18\x07 \x01(\x03\x12\x13\n\x0bplaceholder\x18\x08 \x01(\x08\x12\x16\n\x0e\x66unding_source\x18\t \x01(\t\"\x98\x01\n\x08\x41\x63tivity\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x06SignUp\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.linli.points.v1.SignUpState\x12\x15\n\rcheck_in_code\x18\x04 \x01(\t\x12\x17\n\x0fpoints_credited\x18\x05 \x01(\x03\x12\x13\n\x0btransfer_id\x18\x06 \x01(\t\x12\x14\n\x0c\x63onfirmed_by\x18\x07 \x01(\t\x12\x15\n\radjustment_id\x18\x08 \x01(\t\"Z\n\x19ListTaskCategoriesRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x1aListTaskCategoriesResponse\x12\x36\n\x0ftask_categories\x18\x01 \x03(\x0b\x32\x1d.linli.points.v1.TaskCategory\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"h\n\x19UpdateTaskCategoryRequest\x12\x34\n\rtask_category\x18\x01 \x01(\x0b\x32\x1d.linli.points.v1.TaskCategory\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\"R\n\x1aUpdateTaskCategoryResponse\x12\x34\n\rtask_category\x18\x01 \x01(\x0b\x32\x1d.linli.points.v1.TaskCategory\"D\n\x15\x43reateActivityRequest\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\"E\n\x16\x43reateActivityResponse\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\"A\n\x12GetActivityRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\"m\n\x13GetActivityResponse\x12+\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x19.linli.points.v1.Activity\x12)\n\x08sign_ups\x18\x02 \x03(\x0b\x32\x17.linli.points.v1.SignUp\"R\n\rSignUpRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\":\n\x0eSignUpResponse\x12(\n\x07sign_up\x18\x01 \x01(\x0b\x32\x17.linli.points.v1.SignUp\"j\n\x0e\x43heckInRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x15\n\rcheck_in_code\x18\x04 \x01(\t\";\n\x0f\x43heckInResponse\x12(\n\x07sign_up\x18\x01 \x01(\x0b\x32\x17.linli.points.v1.SignUp\"^\n\x18\x43onfirmCompletionRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\x15\n\rvolunteer_ids\x18\x03 \x03(\t\"F\n\x19\x43onfirmCompletionResponse\x12)\n\x08sign_ups\x18\x01 \x03(\x0b\x32\x17.linli.points.v1.SignUp*\xe1\x01\n\x0fHelpCreditState\x12!\n\x1dHELP_CREDIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aHELP_CREDIT_STATE_CREDITED\x10\x01\x12\x1c\n\x18HELP_CREDIT_STATE_CAPPED\x10\x02\x12\'\n#HELP_CREDIT_STATE_AWAITING_APPROVAL\x10\x03\x12%\n!HELP_CREDIT_STATE_NOT_A_VOLUNTEER\x10\x04\x12\x1d\n\x19HELP_CREDIT_STATE_REFUSED\x10\x05*\x84\x01\n\x0bSignUpState\x12\x1d\n\x19SIGN_UP_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SIGN_UP_STATE_SIGNED_UP\x10\x01\x12\x1c\n\x18SIGN_UP_STATE_CHECKED_IN\x10\x02\x12\x1b\n\x17SIGN_UP_STATE_CONFIRMED\x10\x03\x32\x97\x06\n\x0f\x41\x63tivityService\x12m\n\x12ListTaskCategories\x12*.linli.points.v1.ListTaskCategoriesRequest\x1a+.linli.points.v1.ListTaskCategoriesResponse\x12m\n\x12UpdateTaskCategory\x12*.linli.points.v1.UpdateTaskCategoryRequest\x1a+.linli.points.v1.UpdateTaskCategoryResponse\x12\x61\n\x0e\x43reateActivity\x12&.linli.points.v1.CreateActivityRequest\x1a\'.linli.points.v1.CreateActivityResponse\x12X\n\x0bGetActivity\x12#.linli.points.v1.GetActivityRequest\x1a$.linli.points.v1.GetActivityResponse\x12I\n\x06SignUp\x12\x1e.linli.points.v1.SignUpRequest\x1a\x1f.linli.points.v1.SignUpResponse\x12L\n\x07\x43heckIn\x12\x1f.linli.points.v1.CheckInRequest\x1a .linli.points.v1.CheckInResponse\x12j\n\x11\x43onfirmCompletion\x12).linli.points.v1.ConfirmCompletionRequest\x1a*.linli.points.v1.ConfirmCompletionResponse\x12\x64\n\x0fListHelpCredits\x12\'.linli.points.v1.ListHelpCreditsRequest\x1a(.linli.points.v1.ListHelpCreditsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.points.v1.activities_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HELPCREDITSTATE']._serialized_start=2282
-  _globals['_HELPCREDITSTATE']._serialized_end=2507
-  _globals['_SIGNUPSTATE']._serialized_start=2510
-  _globals['_SIGNUPSTATE']._serialized_end=2642
+  _globals['_HELPCREDITSTATE']._serialized_start=2327
+  _globals['_HELPCREDITSTATE']._serialized_end=2552
+  _globals['_SIGNUPSTATE']._serialized_start=2555
+  _globals['_SIGNUPSTATE']._serialized_end=2687
   _globals['_HELPCREDIT']._serialized_start=87
   _globals['_HELPCREDIT']._serialized_end=360
   _globals['_LISTHELPCREDITSREQUEST']._serialized_start=362
@@ -47,35 +47,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTIVITY']._serialized_start=766
   _globals['_ACTIVITY']._serialized_end=918
   _globals['_SIGNUP']._serialized_start=921
-  _globals['_SIGNUP']._serialized_end=1086
-  _globals['_LISTTASKCATEGORIESREQUEST']._serialized_start=1088
-  _globals['_LISTTASKCATEGORIESREQUEST']._serialized_end=1178
-  _globals['_LISTTASKCATEGORIESRESPONSE']._serialized_start=1180
-  _globals['_LISTTASKCATEGORIESRESPONSE']._serialized_end=1289
-  _globals['_UPDATETASKCATEGORYREQUEST']._serialized_start=1291
-  _globals['_UPDATETASKCATEGORYREQUEST']._serialized_end=1395
-  _globals['_UPDATETASKCATEGORYRESPONSE']._serialized_start=1397
-  _globals['_UPDATETASKCATEGORYRESPONSE']._serialized_end=1479
-  _globals['_CREATEACTIVITYREQUEST']._serialized_start=1481
-  _globals['_CREATEACTIVITYREQUEST']._serialized_end=1549
-  _globals['_CREATEACTIVITYRESPONSE']._serialized_start=1551
-  _globals['_CREATEACTIVITYRESPONSE']._serialized_end=1620
-  _globals['_GETACTIVITYREQUEST']._serialized_start=1622
-  _globals['_GETACTIVITYREQUEST']._serialized_end=1687
-  _globals['_GETACTIVITYRESPONSE']._serialized_start=1689
-  _globals['_GETACTIVITYRESPONSE']._serialized_end=1798
-  _globals['_SIGNUPREQUEST']._serialized_start=1800
-  _globals['_SIGNUPREQUEST']._serialized_end=1882
-  _globals['_SIGNUPRESPONSE']._serialized_start=1884
-  _globals['_SIGNUPRESPONSE']._serialized_end=1942
-  _globals['_CHECKINREQUEST']._serialized_start=1944
-  _globals['_CHECKINREQUEST']._serialized_end=2050
-  _globals['_CHECKINRESPONSE']._serialized_start=2052
-  _globals['_CHECKINRESPONSE']._serialized_end=2111
-  _globals['_CONFIRMCOMPLETIONREQUEST']._serialized_start=2113
-  _globals['_CONFIRMCOMPLETIONREQUEST']._serialized_end=2207
-  _globals['_CONFIRMCOMPLETIONRESPONSE']._serialized_start=2209
-  _globals['_CONFIRMCOMPLETIONRESPONSE']._serialized_end=2279
-  _globals['_ACTIVITYSERVICE']._serialized_start=2645
-  _globals['_ACTIVITYSERVICE']._serialized_end=3436
+  _globals['_SIGNUP']._serialized_end=1131
+  _globals['_LISTTASKCATEGORIESREQUEST']._serialized_start=1133
+  _globals['_LISTTASKCATEGORIESREQUEST']._serialized_end=1223
+  _globals['_LISTTASKCATEGORIESRESPONSE']._serialized_start=1225
+  _globals['_LISTTASKCATEGORIESRESPONSE']._serialized_end=1334
+  _globals['_UPDATETASKCATEGORYREQUEST']._serialized_start=1336
+  _globals['_UPDATETASKCATEGORYREQUEST']._serialized_end=1440
+  _globals['_UPDATETASKCATEGORYRESPONSE']._serialized_start=1442
+  _globals['_UPDATETASKCATEGORYRESPONSE']._serialized_end=1524
+  _globals['_CREATEACTIVITYREQUEST']._serialized_start=1526
+  _globals['_CREATEACTIVITYREQUEST']._serialized_end=1594
+  _globals['_CREATEACTIVITYRESPONSE']._serialized_start=1596
+  _globals['_CREATEACTIVITYRESPONSE']._serialized_end=1665
+  _globals['_GETACTIVITYREQUEST']._serialized_start=1667
+  _globals['_GETACTIVITYREQUEST']._serialized_end=1732
+  _globals['_GETACTIVITYRESPONSE']._serialized_start=1734
+  _globals['_GETACTIVITYRESPONSE']._serialized_end=1843
+  _globals['_SIGNUPREQUEST']._serialized_start=1845
+  _globals['_SIGNUPREQUEST']._serialized_end=1927
+  _globals['_SIGNUPRESPONSE']._serialized_start=1929
+  _globals['_SIGNUPRESPONSE']._serialized_end=1987
+  _globals['_CHECKINREQUEST']._serialized_start=1989
+  _globals['_CHECKINREQUEST']._serialized_end=2095
+  _globals['_CHECKINRESPONSE']._serialized_start=2097
+  _globals['_CHECKINRESPONSE']._serialized_end=2156
+  _globals['_CONFIRMCOMPLETIONREQUEST']._serialized_start=2158
+  _globals['_CONFIRMCOMPLETIONREQUEST']._serialized_end=2252
+  _globals['_CONFIRMCOMPLETIONRESPONSE']._serialized_start=2254
+  _globals['_CONFIRMCOMPLETIONRESPONSE']._serialized_end=2324
+  _globals['_ACTIVITYSERVICE']._serialized_start=2690
+  _globals['_ACTIVITYSERVICE']._serialized_end=3481
 # @@protoc_insertion_point(module_scope)

@@ -288,6 +288,8 @@ class SignUp(_message.Message):
     CHECK_IN_CODE_FIELD_NUMBER: _builtins.int
     POINTS_CREDITED_FIELD_NUMBER: _builtins.int
     TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    CONFIRMED_BY_FIELD_NUMBER: _builtins.int
+    ADJUSTMENT_ID_FIELD_NUMBER: _builtins.int
     activity_id: _builtins.str
     volunteer_id: _builtins.str
     state: Global___SignUpState.ValueType
@@ -297,6 +299,12 @@ class SignUp(_message.Message):
     """Points credited on confirmation (after caps)."""
     transfer_id: _builtins.str
     """The ledger transfer that credited them."""
+    confirmed_by: _builtins.str
+    """The account that confirmed it."""
+    adjustment_id: _builtins.str
+    """When the confirming worker also created the activity and was over their limit: the
+    Adjustment holding the points (0 credited here) until another account approves it.
+    """
     def __init__(
         self,
         *,
@@ -306,10 +314,12 @@ class SignUp(_message.Message):
         check_in_code: _builtins.str = ...,
         points_credited: _builtins.int = ...,
         transfer_id: _builtins.str = ...,
+        confirmed_by: _builtins.str = ...,
+        adjustment_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "check_in_code", b"check_in_code", "points_credited", b"points_credited", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "adjustment_id", b"adjustment_id", "check_in_code", b"check_in_code", "confirmed_by", b"confirmed_by", "points_credited", b"points_credited", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

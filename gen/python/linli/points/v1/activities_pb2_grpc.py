@@ -149,7 +149,10 @@ class ActivityServiceServicer:
     def ConfirmCompletion(self, request, context):
         """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
         confirming again credits nothing more. A volunteer who did not check in is
-        FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+        FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone. A worker
+        confirming an activity they created themselves acts alone: beyond their daily and monthly
+        limit (LINLI_ACTIVITY_SOLO_DAILY_LIMIT / _MONTHLY_LIMIT) a credit is held as an Adjustment
+        in their name (`adjustment_id`) that another account must approve.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -65,7 +65,10 @@ class ActivityServiceStub:
     ConfirmCompletion: _grpc.UnaryUnaryMultiCallable[_activities_pb2.ConfirmCompletionRequest, _activities_pb2.ConfirmCompletionResponse]
     """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
     confirming again credits nothing more. A volunteer who did not check in is
-    FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+    FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone. A worker
+    confirming an activity they created themselves acts alone: beyond their daily and monthly
+    limit (LINLI_ACTIVITY_SOLO_DAILY_LIMIT / _MONTHLY_LIMIT) a credit is held as an Adjustment
+    in their name (`adjustment_id`) that another account must approve.
     """
     ListHelpCredits: _grpc.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]
     """ListHelpCredits lists what became of each helper named when a help request was resolved
@@ -113,7 +116,10 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
     ConfirmCompletion: _aio.UnaryUnaryMultiCallable[_activities_pb2.ConfirmCompletionRequest, _activities_pb2.ConfirmCompletionResponse]  # type: ignore[assignment]
     """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
     confirming again credits nothing more. A volunteer who did not check in is
-    FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+    FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone. A worker
+    confirming an activity they created themselves acts alone: beyond their daily and monthly
+    limit (LINLI_ACTIVITY_SOLO_DAILY_LIMIT / _MONTHLY_LIMIT) a credit is held as an Adjustment
+    in their name (`adjustment_id`) that another account must approve.
     """
     ListHelpCredits: _aio.UnaryUnaryMultiCallable[_activities_pb2.ListHelpCreditsRequest, _activities_pb2.ListHelpCreditsResponse]  # type: ignore[assignment]
     """ListHelpCredits lists what became of each helper named when a help request was resolved
@@ -200,7 +206,10 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_activities_pb2.ConfirmCompletionResponse, _abc.Awaitable[_activities_pb2.ConfirmCompletionResponse]]:
         """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
         confirming again credits nothing more. A volunteer who did not check in is
-        FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone.
+        FAILED_PRECONDITION (reason NOT_CHECKED_IN) and nothing is credited for anyone. A worker
+        confirming an activity they created themselves acts alone: beyond their daily and monthly
+        limit (LINLI_ACTIVITY_SOLO_DAILY_LIMIT / _MONTHLY_LIMIT) a credit is held as an Adjustment
+        in their name (`adjustment_id`) that another account must approve.
         """
 
     @_abc_1.abstractmethod

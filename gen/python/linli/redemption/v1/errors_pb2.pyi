@@ -142,6 +142,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "volunteer-points did not answer (…); retry with the same request id" """
     REDEMPTION_PENDING: _ErrorReason.ValueType  # 59
     """UNAVAILABLE: "the redemption is still being settled; retry with the same request id" """
+    MEMBER_CODE_TRIES_EXHAUSTED: _ErrorReason.ValueType  # 60
+    """RESOURCE_EXHAUSTED: "this member card has had too many wrong codes; the member may try again later (该会员码输错次数过多…" """
+    MEMBER_RATE_LIMITED: _ErrorReason.ValueType  # 61
+    """RESOURCE_EXHAUSTED: "this member has redeemed as often as allowed for now; try again later (该会员兑换过于频繁，请稍后再试)" """
+    TERMINAL_LOCKED_OUT: _ErrorReason.ValueType  # 62
+    """RESOURCE_EXHAUSTED: "this terminal sent too many wrong member codes and may resolve none until … UTC (本终端输错会员码…" """
+    TERMINAL_RATE_LIMITED: _ErrorReason.ValueType  # 63
+    """RESOURCE_EXHAUSTED: "this terminal is resolving member codes too fast; slow down (操作过于频繁)" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` partner-redemption puts in the `google.rpc.ErrorInfo`
@@ -274,4 +282,12 @@ LEDGER_UNAVAILABLE: ErrorReason.ValueType  # 58
 """UNAVAILABLE: "volunteer-points did not answer (…); retry with the same request id" """
 REDEMPTION_PENDING: ErrorReason.ValueType  # 59
 """UNAVAILABLE: "the redemption is still being settled; retry with the same request id" """
+MEMBER_CODE_TRIES_EXHAUSTED: ErrorReason.ValueType  # 60
+"""RESOURCE_EXHAUSTED: "this member card has had too many wrong codes; the member may try again later (该会员码输错次数过多…" """
+MEMBER_RATE_LIMITED: ErrorReason.ValueType  # 61
+"""RESOURCE_EXHAUSTED: "this member has redeemed as often as allowed for now; try again later (该会员兑换过于频繁，请稍后再试)" """
+TERMINAL_LOCKED_OUT: ErrorReason.ValueType  # 62
+"""RESOURCE_EXHAUSTED: "this terminal sent too many wrong member codes and may resolve none until … UTC (本终端输错会员码…" """
+TERMINAL_RATE_LIMITED: ErrorReason.ValueType  # 63
+"""RESOURCE_EXHAUSTED: "this terminal is resolving member codes too fast; slow down (操作过于频繁)" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
