@@ -70,18 +70,22 @@ class Database:
         self._commit_hooks: list[Callable[[], None]] = []
         engines = [self.engine]
         # A SQLite file's writes go through one writer connection that runs its statements on the
-        # loop's thread and commits concurrent transactions in groups (see sqlite_writer.py);
-        # reads stay on aiosqlite's threads. (An in-memory database is one connection: no writer.)
+        # loop's thread and commits concurrent transactions in groups, and the hot paths' reads
+        # (`reading()`) through connections that run on the loop's thread too (see
+        # sqlite_writer.py); ORM reads (`session()`) stay on aiosqlite's threads. (An in-memory
+        # database is one connection: neither.)
         self._writer: SqliteWriter | None = None
+        self._hot_reader: AsyncEngine | None = None
         if sqlite_file:
-            writer_engine = create_async_engine(
-                self.url, echo=echo, poolclass=NullPool,
-                async_creator=InlineConnection.opener(database, busy_timeout=self.write_lock_timeout))
+            opener = InlineConnection.opener(database, busy_timeout=self.write_lock_timeout)
+            writer_engine = create_async_engine(self.url, echo=echo, poolclass=NullPool, async_creator=opener)
             self._writer = SqliteWriter(writer_engine, lock_timeout=self.write_lock_timeout)
-            engines.append(writer_engine)
+            self._hot_reader = create_async_engine(self.url, echo=echo, async_creator=opener,
+                                                   pool_size=4, max_overflow=8)
+            engines += [writer_engine, self._hot_reader]
         for engine in engines:
             if self.is_sqlite:
-                # The writer never waits inside SQLite: it sleeps on the loop between tries.
+                # The inline connections never wait inside SQLite: they sleep on the loop between tries.
                 _configure_sqlite(engine, busy_timeout_ms=0 if engine is not self.engine else 30000)
             event.listen(engine.sync_engine, "commit", self._after_commit)
             event.listen(engine.sync_engine, "rollback", self._after_rollback)
@@ -178,7 +182,13 @@ class Database:
 
         On PostgreSQL it runs in autocommit: under READ COMMITTED every statement sees its own
         snapshot anyway, so a transaction around reads adds nothing but BEGIN and ROLLBACK — two
-        round trips per read (a sixth of a POS redeem's database traffic)."""
+        round trips per read (a sixth of a POS redeem's database traffic). On a SQLite file it
+        runs on the loop's thread (no thread hop per statement; see sqlite_writer.py), in a
+        deferred read transaction: one snapshot for the block."""
+        if self._hot_reader is not None:
+            async with self._hot_reader.connect() as conn:
+                yield await conn.execution_options(linli_read_only=True)
+            return
         if self.is_sqlite:
             async with self.session() as session:
                 yield await session.connection()
@@ -203,6 +213,8 @@ class Database:
         if self._writer is not None:
             await self._writer.close()
             await self._writer.engine.dispose()
+        if self._hot_reader is not None:
+            await self._hot_reader.dispose()
         await self.engine.dispose()
 
 

@@ -8,12 +8,17 @@ of waiting for tens of microseconds of SQLite. An indexed SQLite statement in WA
 less than the hop, so the writer connection runs its statements where the transaction's code
 runs. SQLite has one writer at a time anyway: a second connection would only queue.
 
+The hot paths' reads (`Database.reading()`: the relay's claims, a POS redeem's lookups) run on
+the loop's thread as well, on a small pool of such connections: under load a thread hop waits
+for the GIL as well as the scheduler (measured: a relay's one-statement read took a second
+while the writers kept the loop busy).
+
 What keeps the loop free:
 - A lock held by another connection (a migration, another process) is waited for with
-  `asyncio.sleep`, never inside SQLite (`busy_timeout` is 0 on this connection).
-- Reads outside a transaction (`Database.session()`, `Database.reading()`) stay on aiosqlite's
-  threads: a report's long scan must not stop the loop. Statements inside a write transaction
-  run here; keep bulk work in batches (as the ledger's sweeper does), not one giant statement.
+  `asyncio.sleep`, never inside SQLite (`busy_timeout` is 0 on these connections).
+- ORM reads (`Database.session()`) stay on aiosqlite's threads: a report's long scan must not
+  stop the loop. Statements inside a write transaction and in `reading()` run here; keep them
+  indexed and bulk work in batches (as the ledger's sweeper does), not one giant statement.
 
 Group commit: transactions queue for the writer in order. When one ends, SQLite's transaction
 stays open until the loop's next turn: the transactions ready to run by then (other requests)
