@@ -26,7 +26,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
+from linli_runtime.events.envelope import from_timestamp
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.metrics import (
     OUTBOX_OLDEST_UNSENT_AGE,
@@ -61,7 +62,7 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope)
     of the work that wrote it (the current span's, when tracing)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
     stamp(event)
-    created = event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else datetime.now(UTC)
+    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
     await conn.execute(_INSERT, {"event_id": event.event_id, "subject": event.subject,
                                  "data": event.SerializeToString(), "created_at": created, "attempts": 0})
     conn.info[OUTBOX_DIRTY] = True
@@ -83,6 +84,7 @@ class _Flight:
     rows: list[Row[Any]]
     acks: list[asyncio.Future[PubAck]]
     spans: list[Any]  # one PRODUCER span per row when tracing (Tracing.start_publish), else none
+    sent_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     @property
     def acked(self) -> bool:
@@ -93,6 +95,18 @@ class _Flight:
             ack.cancel()
         for span in self.spans:
             Tracing.end_publish(span, error)
+
+
+async def _first_of(ack: asyncio.Future[PubAck], committed: asyncio.Event, timeout: float) -> None:
+    """Return when `ack` is done or `committed` is set (or after `timeout`)."""
+    if ack.done() or committed.is_set():
+        return
+    commit = asyncio.ensure_future(committed.wait())
+    either: set[asyncio.Future[Any]] = {ack, commit}
+    try:
+        await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        commit.cancel()
 
 
 class OutboxRelay:
@@ -129,10 +143,12 @@ class OutboxRelay:
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
         self._published = OUTBOX_PUBLISHED.labels(service)
+        self._committed = asyncio.Event()  # set by each commit that wrote outbox rows
         self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
 
     def wake(self) -> None:
+        self._committed.set()
         self._task.wake()
 
     def start(self) -> None:
@@ -205,15 +221,17 @@ class OutboxRelay:
         return len(rows)
 
     async def publish_all(self) -> int:
-        """Publish every unsent row; returns how many. Pipelined: the next batch is claimed and
-        sent while JetStream acknowledges the ones before it (up to `window` batches in flight,
-        acknowledged and marked in order), so the relay waits for a round trip per pass, not per
-        batch."""
+        """Publish every unsent row, and keep publishing what commits meanwhile, until nothing is
+        in flight; returns how many. Pipelined: rows are claimed and sent while JetStream
+        acknowledges the batches before them (up to `window` in flight, marked sent in order),
+        so a new commit waits for one claim, not for the PubAcks of earlier batches."""
+        loop = asyncio.get_running_loop()
         in_flight: deque[_Flight] = deque()
         after: int | None = None
         total = 0
         try:
             while True:
+                self._committed.clear()  # a commit from now on is claimed by the next round
                 rows = await self._claim(after)
                 if rows:
                     in_flight.append(await self._send(rows))
@@ -221,12 +239,17 @@ class OutboxRelay:
                     total += len(rows)
                 more = len(rows) == self.batch_size
                 done: list[_Flight] = []
-                while in_flight and (not more or len(in_flight) >= self.window or in_flight[0].acked):
+                while in_flight and (in_flight[0].acked or len(in_flight) >= self.window
+                                     or loop.time() - in_flight[0].sent_at > self.publish_timeout):
                     done.append(in_flight.popleft())
                 if done:
                     await self._settle(done)
-                if not more and not in_flight:
+                if more:
+                    continue
+                if not in_flight:
                     return total
+                # Nothing more to claim now: wait for the oldest batch's PubAcks or a new commit.
+                await _first_of(in_flight[0].acks[-1], self._committed, self.publish_timeout)
         except BaseException as exc:
             rows = [row for flight in in_flight for row in flight.rows]
             for flight in in_flight:
