@@ -26,7 +26,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -130,7 +129,7 @@ class _Result:
     event_id: str | None = None
     error: str = ""
     nak_delay: float = 0.0
-    occurred_at: datetime | None = None
+    occurred_at: float | None = None  # the event's time, seconds since the epoch (for the lag)
 
 
 class _HandlerFailed(Exception):
@@ -291,7 +290,7 @@ class EventConsumer:
             results.update(zip(pending, together, strict=True))
             break
         ordered = [results[i] for i in range(len(msgs))]
-        now = self.clock.now()
+        now = self.clock.now().timestamp()
         for msg, result in zip(msgs, ordered, strict=True):
             await self._settle(msg, result, now)
         return [r.outcome for r in ordered]
@@ -324,7 +323,7 @@ class EventConsumer:
                             # count it towards the event's max_deliver.
                             raise
                         raise _HandlerFailed(position, event, exc) from exc
-                    results.append(_Result("applied", event_id=event.id, occurred_at=event.occurred_at))
+                    results.append(_Result("applied", event_id=event.id, occurred_at=_seconds(event)))
                 else:  # already applied, or the same event twice in one batch
                     results.append(_Result("duplicate", event_id=event.id))
         return results
@@ -347,7 +346,7 @@ class EventConsumer:
                     return _Result("duplicate", event_id=event.id)
                 with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
                     await self.spec.handler(event, session)
-            return _Result("applied", event_id=event.id, occurred_at=event.occurred_at)
+            return _Result("applied", event_id=event.id, occurred_at=_seconds(event))
         except Exception as exc:
             return await self._failure(msg, event, exc)
 
@@ -370,7 +369,7 @@ class EventConsumer:
         await self._dead_letter_alone(msg, event.id, error)
         return _Result("dead-letter", event_id=event.id, error=error)
 
-    async def _settle(self, msg: Msg, result: _Result, now: datetime | None = None) -> None:
+    async def _settle(self, msg: Msg, result: _Result, now: float | None = None) -> None:
         """Tell JetStream how it went — only after the transaction committed."""
         if result.outcome in ("applied", "duplicate"):
             await msg.ack()
@@ -380,7 +379,7 @@ class EventConsumer:
             await msg.nak(delay=result.nak_delay or None)
         self._consumed[result.outcome].inc()
         if result.occurred_at is not None:
-            lag = ((now or self.clock.now()) - result.occurred_at).total_seconds()
+            lag = (now or self.clock.now().timestamp()) - result.occurred_at
             self._lag.observe(max(0.0, lag))
 
     async def _dead_letter_alone(self, msg: Msg, event_id: str | None, error: str) -> None:
@@ -408,6 +407,11 @@ class EventConsumer:
         log.error("event dead-lettered", extra={"consumer": self.spec.name, "event_id": event_id,
                                                 "stream_seq": meta.sequence.stream, "error": error})
 
+
+
+def _seconds(event: Event) -> float:
+    when = event.envelope.occurred_at
+    return when.seconds + when.nanos / 1e9
 
 
 def _decode(msg: Msg) -> Event | None:
