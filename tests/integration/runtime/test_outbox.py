@@ -31,6 +31,16 @@ async def test_event_in_rolled_back_transaction_is_never_published(
     assert await stream_event_ids(bus, topic) == committed
 
 
+async def test_events_written_in_one_call_are_published_in_order(
+    db: Database, bus: EventBus, relay: OutboxRelay, topic: Topic
+) -> None:
+    events = [topic.event(f"batch-{i}") for i in range(5)]
+    async with db.transaction() as session:
+        await publish_in(session, *events)
+    await wait_until(lambda: _pending_is(relay, 0), what="the batch published")
+    assert await stream_event_ids(bus, topic) == [e.event_id for e in events]
+
+
 async def test_events_written_while_nats_is_down_are_all_delivered_once_after_restart(
     db: Database, bus: EventBus, relay: OutboxRelay, topic: Topic, nats_server: NatsServer
 ) -> None:

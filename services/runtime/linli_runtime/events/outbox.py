@@ -57,15 +57,22 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 TYPE_HEADER = "Linli-Event-Type"
 
 
-async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope) -> None:
-    """Write `event` to the outbox inside the caller's open transaction, with the trace context
-    of the work that wrote it (the current span's, when tracing)."""
+async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope, *more: EventEnvelope) -> None:
+    """Write `event` (and `more`, in order) to the outbox inside the caller's open transaction,
+    each with the trace context of the work that wrote it (the current span's, when tracing).
+    Several events in one call are one statement and one round trip (a batch of requests
+    committed together, a year-end close)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
-    stamp(event)
-    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
-    await conn.execute(_INSERT, {"event_id": event.event_id, "subject": event.subject,
-                                 "data": event.SerializeToString(), "created_at": created, "attempts": 0})
+    rows = [_row(e) for e in (event, *more)]
+    await conn.execute(_INSERT, rows if more else rows[0])
     conn.info[OUTBOX_DIRTY] = True
+
+
+def _row(event: EventEnvelope) -> dict[str, object]:
+    stamp(event)  # before it is serialised: the trace context travels in the envelope
+    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
+    return {"event_id": event.event_id, "subject": event.subject, "data": event.SerializeToString(),
+            "created_at": created, "attempts": 0}
 
 
 # One statement, its parameters bound per event: built once, compiled once (building it per
