@@ -26,7 +26,9 @@ run in it, each in a savepoint released when it ends, and then the group commits
 member's `transaction()` returns only after that commit — a caller never sees success before
 its changes are durable.
 A member that fails rolls back to its own savepoint and fails alone; the others commit. A
-commit that fails fails every member of the group (none of their changes were committed).
+commit that fails fails every member of the group (none of their changes were committed). A
+member cancelled while it waits for the group's commit is committed all the same, like a
+transaction cancelled after its COMMIT was sent.
 """
 
 from __future__ import annotations
