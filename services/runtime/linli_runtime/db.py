@@ -79,7 +79,7 @@ class Database:
         if sqlite_file:
             opener = InlineConnection.opener(database, busy_timeout=self.write_lock_timeout)
             writer_engine = create_async_engine(self.url, echo=echo, poolclass=NullPool, async_creator=opener)
-            self._writer = SqliteWriter(writer_engine, lock_timeout=self.write_lock_timeout)
+            self._writer = SqliteWriter(writer_engine, path=database, lock_timeout=self.write_lock_timeout)
             self._hot_reader = create_async_engine(self.url, echo=echo, async_creator=opener,
                                                    pool_size=4, max_overflow=8)
             engines += [writer_engine, self._hot_reader]

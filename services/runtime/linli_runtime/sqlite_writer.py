@@ -16,6 +16,11 @@ while the writers kept the loop busy).
 What keeps the loop free:
 - A lock held by another connection (a migration, another process) is waited for with
   `asyncio.sleep`, never inside SQLite (`busy_timeout` is 0 on these connections).
+- Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a thread:
+  SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, and on the
+  loop's thread that commit held the loop for 90–170 ms (measured on a busy 2-core machine).
+  These connections turn it off; after a commit the writer starts a PASSIVE checkpoint (it
+  waits for no reader and no writer) on a thread, at most every `checkpoint_interval`.
 - ORM reads (`Database.session()`) stay on aiosqlite's threads: a report's long scan must not
   stop the loop. Statements inside a write transaction and in `reading()` run here; keep them
   indexed and bulk work in batches (as the ledger's sweeper does), not one giant statement.
@@ -29,6 +34,13 @@ A member that fails rolls back to its own savepoint and fails alone; the others 
 commit that fails fails every member of the group (none of their changes were committed). A
 member cancelled while it waits for the group's commit is committed all the same, like a
 transaction cancelled after its COMMIT was sent.
+
+Some errors end SQLite's whole transaction, not just the statement: disk full, an I/O error, a
+statement's `OR ROLLBACK` or a trigger's `RAISE(ROLLBACK)`. Then the group's earlier members'
+changes are gone with it: they fail too (OperationalError, "retry"), never succeed with changes
+that were not committed, and the next transaction starts a new group on a fresh connection.
+A constraint checked only at COMMIT (DEFERRABLE INITIALLY DEFERRED) would fail its whole group
+the same way: the schema declares none, keep it so.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -71,6 +84,7 @@ class InlineConnection:
         async def connect() -> InlineConnection:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=0")  # waits happen in _run, off SQLite
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on a thread (SqliteWriter)
             return cls(conn, busy_timeout)
 
         return connect
@@ -93,6 +107,11 @@ class InlineConnection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        """SQLite's own answer (SQLAlchemy's may still believe in a transaction SQLite ended)."""
+        return self._conn.in_transaction
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self)
@@ -198,16 +217,30 @@ class _Group:
             self.committed.exception()  # retrieved: a group without waiters logs nothing
 
 
+class GroupRolledBack(OperationalError):
+    """SQLite ended a group's transaction under its members (an error that rolls back the whole
+    transaction, not just its statement): their changes were not committed."""
+
+
 class SqliteWriter:
     """The process's one SQLite writer connection, shared in turn by every write transaction."""
 
-    def __init__(self, engine: AsyncEngine, *, lock_timeout: float) -> None:
+    def __init__(self, engine: AsyncEngine, *, path: str, lock_timeout: float,
+                 checkpoint_interval: float = 1.0) -> None:
         self.engine = engine
+        self.path = path
         self.lock_timeout = lock_timeout
+        self.checkpoint_interval = checkpoint_interval
         self._lock = asyncio.Lock()
+        self._queued = 0  # tasks between wanting the lock and holding it
         self._conn: AsyncConnection | None = None
         self._group: _Group | None = None  # the open transaction's members, if it has any yet
         self.commits = 0  # SQLite commits (a test and the benchmark read it)
+        self.checkpoints = 0  # checkpoints done on the thread (a test reads it)
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._checkpointed_at: float | None = None  # loop time the last checkpoint started
+        self._checkpointer: sqlite3.Connection | None = None  # used on the checkpoint thread only
+        self._checkpointer_lock = threading.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -226,9 +259,20 @@ class SqliteWriter:
                     yield session
             except BaseException as exc:
                 await session.close()
-                await self._after_failure(conn, group, exc)
+                if await self._after_failure(conn, group) and (original := _ended_by(exc)) is not exc:
+                    # The session's rollback to the savepoint SQLite had already dropped hides
+                    # the error that ended the transaction: report that one.
+                    raise original from None
                 raise
             await session.close()
+            if not _sqlite_in_transaction(conn):
+                # The block swallowed an error that ended SQLite's transaction and went on
+                # (its later statements ran in autocommit): none of this group is sure to stand.
+                error = GroupRolledBack("COMMIT", None, RuntimeError(
+                    "SQLite ended this transaction early (the block went on after an error that "
+                    "rolled it back); what it wrote afterwards may stand: check before retrying"))
+                await self._lose_group(group, error)
+                raise error
             if group is None:
                 # Commit on the loop's next turn, not now: the transactions that are ready to run
                 # (requests that arrived meanwhile) run first and join this one.
@@ -240,15 +284,20 @@ class SqliteWriter:
         await asyncio.shield(group.committed)
 
     async def _acquire(self, timeout: float | None) -> None:
-        if not self._lock.locked():  # free: taken at once, no timer to arm and cancel
+        # Free and nobody queued: taken at once, no timer to arm and cancel. (Free with a task
+        # queued means it was just released to that task: this one queues behind it, timer and all.)
+        if not self._lock.locked() and not self._queued:
             await self._lock.acquire()
             return
+        self._queued += 1
         try:
             async with asyncio.timeout(timeout):
                 await self._lock.acquire()
         except TimeoutError as exc:
             raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError(
                 f"no write slot within {timeout}s")) from exc
+        finally:
+            self._queued -= 1
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
@@ -259,6 +308,11 @@ class SqliteWriter:
         assert self._conn is not None
         self._group = None
         try:
+            if not _sqlite_in_transaction(self._conn):
+                # Python's sqlite3 makes COMMIT outside a transaction a no-op: without this
+                # check the members of a group SQLite rolled back would be told "committed".
+                raise GroupRolledBack("COMMIT", None, RuntimeError(
+                    "SQLite rolled back this transaction's group before its commit; nothing was committed"))
             await self._conn.commit()
         except BaseException as exc:
             group.fail(exc)
@@ -267,6 +321,33 @@ class SqliteWriter:
         self.commits += 1
         if not group.committed.done():
             group.committed.set_result(None)
+        self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        """Start a checkpoint on a thread unless one runs or one started within the interval."""
+        if self._checkpointing is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        if self._checkpointed_at is not None and now - self._checkpointed_at < self.checkpoint_interval:
+            return
+        self._checkpointed_at = now
+        self._checkpointing = asyncio.create_task(self._checkpoint(), name="sqlite-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._checkpoint_on_thread)
+            self.checkpoints += 1
+        except Exception as exc:  # the WAL grows until the next one succeeds
+            log.warning("SQLite checkpoint failed", extra={"error": repr(exc)})
+        finally:
+            self._checkpointing = None
+
+    def _checkpoint_on_thread(self) -> None:
+        with self._checkpointer_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # PASSIVE: copies what no reader still needs, waits for nobody (busy_timeout unused).
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     async def _close(self, group: _Group) -> None:
         """Commit `group` once every transaction ready or queued before it has had its turn."""
@@ -279,18 +360,30 @@ class SqliteWriter:
         finally:
             self._lock.release()
 
-    async def _after_failure(self, conn: AsyncConnection, group: _Group | None, exc: BaseException) -> None:
+    async def _after_failure(self, conn: AsyncConnection, group: _Group | None) -> bool:
         """A member's work was rolled back: its savepoint, or — the first of a group — SQLite's
         whole transaction (the session rolls back only a transaction it used: one that ran no
-        statement is rolled back here). If SQLite's transaction is gone, so is the group's work."""
-        if group is None:
+        statement is rolled back here). If SQLite's transaction is gone, so is the group's work:
+        its members fail and the connection is replaced. Returns whether SQLite's transaction
+        was gone."""
+        if group is None:  # alone in SQLite's transaction: nobody else's work to lose
             if conn.in_transaction() and not conn.invalidated:
                 await conn.rollback()
-            return
-        if conn.in_transaction() and not conn.invalidated:
-            return
-        self._group = None
-        group.fail(exc)
+            return False
+        if not conn.invalidated and conn.in_transaction() and _sqlite_in_transaction(conn):
+            return False  # rolled back to its savepoint: the group's work stands
+        await self._lose_group(group, GroupRolledBack("ROLLBACK", None, RuntimeError(
+            "a transaction committed together with this one failed and SQLite rolled back them "
+            "all; nothing of this one was committed: retry")))
+        return True
+
+    async def _lose_group(self, group: _Group | None, error: BaseException) -> None:
+        """SQLite's transaction ended under the group: fail its members, start afresh."""
+        if self._group is group:
+            self._group = None
+        if group is not None:
+            group.fail(error)
+        await self._drop_connection()
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -311,3 +404,26 @@ class SqliteWriter:
                 self._conn = None
         finally:
             self._lock.release()
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+        with self._checkpointer_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
+
+
+def _ended_by(exc: BaseException) -> BaseException:
+    """The error behind a failed rollback to a savepoint SQLite had already dropped."""
+    error: BaseException | None = exc
+    while error is not None and "no such savepoint" in str(error):
+        error = error.__context__
+    return error or exc
+
+
+def _sqlite_in_transaction(conn: AsyncConnection) -> bool:
+    """Whether SQLite itself has a transaction open on the writer's connection."""
+    try:
+        driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
+    except Exception:  # closed or invalidated: no transaction there
+        return False
+    return isinstance(driver, InlineConnection) and driver.in_transaction

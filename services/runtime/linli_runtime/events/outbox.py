@@ -130,6 +130,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         lease: timedelta = timedelta(seconds=30),
         retention: timedelta = timedelta(days=2),
+        prune_batch: int = 1000,
         gauge_interval: float = 5.0,
         tracing: Tracing = NO_TRACING,
     ) -> None:
@@ -144,6 +145,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.lease = lease
         self.retention = retention
+        self.prune_batch = prune_batch  # sent rows deleted per statement
         self._last_prune: datetime | None = None
         self.gauge_interval = gauge_interval
         self._gauges_at: float | None = None  # loop time of the last backlog refresh
@@ -391,11 +393,13 @@ class OutboxRelay:
         if self._last_prune is not None and now - self._last_prune < timedelta(minutes=10):
             return
         self._last_prune = now
-        async with self.db.transaction() as session:
-            conn = await session.connection()
-            await conn.execute(
-                delete(OUTBOX).where(and_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.sent_at < now - self.retention))
-            )
+        # In batches, each a statement of its own: one DELETE of a busy day's rows would hold
+        # SQLite's writer — and there the event loop (sqlite_writer.py) — for seconds.
+        old = (select(OUTBOX.c.seq)
+               .where(and_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.sent_at < now - self.retention))
+               .order_by(OUTBOX.c.sent_at).limit(self.prune_batch).scalar_subquery())
+        while await self.db.write_one(delete(OUTBOX).where(OUTBOX.c.seq.in_(old))) >= self.prune_batch:
+            pass
 
     async def stop(self, flush_timeout: float = 5.0) -> None:
         await self._task.stop()
