@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli_runtime.sqlite_writer import InlineConnection, SqliteWriter
+from linli_runtime.sqlite_writer import InlineConnection, SqliteWriter, plain_savepoints
 
 # Set on a connection's `info` by `publish_in`; the commit hook sees it and wakes the relay.
 OUTBOX_DIRTY = "linli_outbox_dirty"
@@ -79,6 +79,7 @@ class Database:
         if sqlite_file:
             opener = InlineConnection.opener(database, busy_timeout=self.write_lock_timeout)
             writer_engine = create_async_engine(self.url, echo=echo, poolclass=NullPool, async_creator=opener)
+            plain_savepoints(writer_engine)
             self._writer = SqliteWriter(writer_engine, path=database, lock_timeout=self.write_lock_timeout)
             self._hot_reader = create_async_engine(self.url, echo=echo, async_creator=opener,
                                                    pool_size=4, max_overflow=8)

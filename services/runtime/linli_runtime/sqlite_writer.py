@@ -53,7 +53,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -254,15 +254,20 @@ class SqliteWriter:
             # rolls all of it back: there is nothing else in it); the next ones in savepoints.
             mode = "create_savepoint" if group is not None else "rollback_only"
             session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode=mode)
+            raised: BaseException | None = None  # by the block itself
             try:
                 async with session.begin():
-                    yield session
+                    try:
+                        yield session
+                    except BaseException as exc:
+                        raised = exc
+                        raise
             except BaseException as exc:
                 await session.close()
-                if await self._after_failure(conn, group) and (original := _ended_by(exc)) is not exc:
-                    # The session's rollback to the savepoint SQLite had already dropped hides
-                    # the error that ended the transaction: report that one.
-                    raise original from None
+                if await self._after_failure(conn, group) and raised is not None and exc is not raised:
+                    # The session's rollback to a savepoint SQLite had already dropped (with its
+                    # whole transaction) hides the error that ended it: report that one.
+                    raise raised from None
                 raise
             await session.close()
             if not _sqlite_in_transaction(conn):
@@ -412,12 +417,25 @@ class SqliteWriter:
                 self._checkpointer = None
 
 
-def _ended_by(exc: BaseException) -> BaseException:
-    """The error behind a failed rollback to a savepoint SQLite had already dropped."""
-    error: BaseException | None = exc
-    while error is not None and "no such savepoint" in str(error):
-        error = error.__context__
-    return error or exc
+def plain_savepoints(engine: AsyncEngine) -> None:
+    """The writer engine's savepoints (two per grouped transaction) as plain SQL on SQLite's
+    connection: SQLAlchemy compiles each SAVEPOINT and RELEASE afresh (a new name each time)
+    and runs it like a query — a quarter of a one-event transaction's CPU (measured)."""
+    dialect = engine.sync_engine.dialect
+
+    def run(connection: Any, sql: str) -> None:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, InlineConnection), "the writer engine connects with InlineConnection"
+        try:
+            driver._conn.execute(sql)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+    dialect.do_savepoint = lambda connection, name: run(connection, f"SAVEPOINT {name}")  # type: ignore[method-assign]
+    dialect.do_release_savepoint = (  # type: ignore[method-assign]
+        lambda connection, name: run(connection, f"RELEASE SAVEPOINT {name}"))
+    dialect.do_rollback_to_savepoint = (  # type: ignore[method-assign]
+        lambda connection, name: run(connection, f"ROLLBACK TO SAVEPOINT {name}"))
 
 
 def _sqlite_in_transaction(conn: AsyncConnection) -> bool:
