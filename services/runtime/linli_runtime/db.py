@@ -84,6 +84,8 @@ class Database:
             self._hot_reader = create_async_engine(self.url, echo=echo, async_creator=opener,
                                                    pool_size=4, max_overflow=8)
             engines += [writer_engine, self._hot_reader]
+        # Every engine that runs this database's statements (tracing instruments each).
+        self.engines: tuple[AsyncEngine, ...] = tuple(engines)
         for engine in engines:
             if self.is_sqlite:
                 # The inline connections never wait inside SQLite: they sleep on the loop between tries.
