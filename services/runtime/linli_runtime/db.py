@@ -19,8 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from linli_runtime.sqlite_writer import InlineConnection, SqliteWriter, plain_savepoints
 
 # Set on a connection's `info` by `publish_in`; the commit hook sees it and wakes the relay.
 OUTBOX_DIRTY = "linli_outbox_dirty"
@@ -45,10 +48,13 @@ class Database:
                  echo: bool = False) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.write_lock_timeout = 30.0
         kwargs: dict[str, Any] = {"echo": echo}
+        database = self.url.database or ""
+        sqlite_file = self.is_sqlite and database not in ("", ":memory:") and not database.startswith("file:")
         if self.is_sqlite:
-            if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            if sqlite_file:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
@@ -62,11 +68,30 @@ class Database:
         if not self.is_sqlite:
             self._ping_idle_connections()
         self._commit_hooks: list[Callable[[], None]] = []
-        if self.is_sqlite:
-            self._configure_sqlite()
-        sync_engine = self.engine.sync_engine
-        event.listen(sync_engine, "commit", self._after_commit)
-        event.listen(sync_engine, "rollback", self._after_rollback)
+        engines = [self.engine]
+        # A SQLite file's writes go through one writer connection that runs its statements on the
+        # loop's thread and commits concurrent transactions in groups, and the hot paths' reads
+        # (`reading()`) through connections that run on the loop's thread too (see
+        # sqlite_writer.py); ORM reads (`session()`) stay on aiosqlite's threads. (An in-memory
+        # database is one connection: neither.)
+        self._writer: SqliteWriter | None = None
+        self._hot_reader: AsyncEngine | None = None
+        if sqlite_file:
+            opener = InlineConnection.opener(database, busy_timeout=self.write_lock_timeout)
+            writer_engine = create_async_engine(self.url, echo=echo, poolclass=NullPool, async_creator=opener)
+            plain_savepoints(writer_engine)
+            self._writer = SqliteWriter(writer_engine, path=database, lock_timeout=self.write_lock_timeout)
+            self._hot_reader = create_async_engine(self.url, echo=echo, async_creator=opener,
+                                                   pool_size=4, max_overflow=8)
+            engines += [writer_engine, self._hot_reader]
+        # Every engine that runs this database's statements (tracing instruments each).
+        self.engines: tuple[AsyncEngine, ...] = tuple(engines)
+        for engine in engines:
+            if self.is_sqlite:
+                # The inline connections never wait inside SQLite: they sleep on the loop between tries.
+                _configure_sqlite(engine, busy_timeout_ms=0 if engine is not self.engine else 30000)
+            event.listen(engine.sync_engine, "commit", self._after_commit)
+            event.listen(engine.sync_engine, "rollback", self._after_rollback)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # Reads take no write lock on SQLite (a deferred BEGIN; see _on_begin).
         self._read_sessionmaker = async_sessionmaker(
@@ -74,34 +99,9 @@ class Database:
         )
         # SQLite has one writer at a time. Queueing writers here, in order, beats letting them
         # collide in SQLite, whose busy handler makes the losers sleep and poll (measured: ~10x
-        # fewer commits/s with 8 concurrent writers). PostgreSQL needs no such queue.
+        # fewer commits/s with 8 concurrent writers). PostgreSQL needs no such queue. (The
+        # SQLite writer has its own queue; this one serves an in-memory database.)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
-        self.write_lock_timeout = 30.0
-
-    def _configure_sqlite(self) -> None:
-        sync_engine = self.engine.sync_engine
-
-        @event.listens_for(sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # SQLAlchemy, not the driver, emits BEGIN (see _on_begin).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
-            # writes fails with SQLITE_BUSY when another writer got there first, and busy_timeout
-            # cannot help it; with IMMEDIATE the second writer simply waits its turn. Sessions
-            # opened with `db.session()` are for reads and begin deferred.
-            if conn.get_execution_options().get("linli_read_only"):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _ping_idle_connections(self) -> None:
         """Like `pool_pre_ping`, but only for connections that sat idle: with asyncpg a ping is
@@ -147,7 +147,15 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one write transaction: committed when the block ends, rolled back if
-        it raises. Do not open a second one inside it (on SQLite that waits for itself)."""
+        it raises. Do not open a second one inside it (on SQLite that waits for itself).
+
+        On a SQLite file the block may share SQLite's transaction with the transactions queued
+        behind it (group commit); it still commits or rolls back on its own, and returns only
+        once its changes are committed."""
+        if self._writer is not None:
+            async with self._writer.transaction() as writing:
+                yield writing
+            return
         if self._write_lock is None:
             async with self.sessionmaker() as session, session.begin():
                 yield session
@@ -177,7 +185,13 @@ class Database:
 
         On PostgreSQL it runs in autocommit: under READ COMMITTED every statement sees its own
         snapshot anyway, so a transaction around reads adds nothing but BEGIN and ROLLBACK — two
-        round trips per read (a sixth of a POS redeem's database traffic)."""
+        round trips per read (a sixth of a POS redeem's database traffic). On a SQLite file it
+        runs on the loop's thread (no thread hop per statement; see sqlite_writer.py), in a
+        deferred read transaction: one snapshot for the block."""
+        if self._hot_reader is not None:
+            async with self._hot_reader.connect() as conn:
+                yield await conn.execution_options(linli_read_only=True)
+            return
         if self.is_sqlite:
             async with self.session() as session:
                 yield await session.connection()
@@ -199,4 +213,35 @@ class Database:
             return int(result.rowcount)
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            await self._writer.engine.dispose()
+        if self._hot_reader is not None:
+            await self._hot_reader.dispose()
         await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the driver, emits BEGIN (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
+        # writes fails with SQLITE_BUSY when another writer got there first, and busy_timeout
+        # cannot help it; with IMMEDIATE the second writer simply waits its turn. Sessions
+        # opened with `db.session()` are for reads and begin deferred.
+        if conn.get_execution_options().get("linli_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -98,7 +98,8 @@ class ServiceApp:
         self.tracing = Tracing.from_settings(name, settings)
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size,
                            statement_cache_size=settings.database_statement_cache_size)
-        self.tracing.instrument_engine(self.db.engine)
+        for engine in self.db.engines:  # on a SQLite file, writes and hot reads have engines of their own
+            self.tracing.instrument_engine(engine)
         self.bus = EventBus.from_settings(settings, name=name, streams=streams)
         self.relay = OutboxRelay(self.db, self.bus, service=name, clock=self.clock, tracing=self.tracing)
         self.migrations = list(migrations)

@@ -131,6 +131,32 @@ async def test_poison_message_is_dead_lettered_not_redelivered(
     assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
+async def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_rest_commits(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    """One fetched batch, applied in one transaction: the poison event's handler fails after
+    writing, so its write is rolled back with it; it alone is dead-lettered and termed, and the
+    others are applied once and acked."""
+    values = ["ok-1", "poison", "ok-2", "ok-3"]
+    await write_events(db, topic, values, per_tx=4)
+    await wait_until(lambda: _pending_is(published, 0), what="events published")
+    recorder = Recorder(fail_with={"poison": PoisonMessage("refers to a volunteer that does not exist")})
+    consumer = EventConsumer(spec_for(topic, recorder), db, bus)
+    sub = await consumer._subscribe()
+    msgs = await sub.fetch(len(values), timeout=5)
+    assert len(msgs) == len(values), "the four events in one batch"
+
+    assert await consumer.process_batch(msgs) == ["applied", "dead-letter", "applied", "applied"]
+
+    assert await applied_counts(db) == {"ok-1": 1, "ok-2": 1, "ok-3": 1}, "the poison event's write rolled back"
+    assert recorder.calls.count("poison") == 1
+    [row] = await _dead_letter_rows(db)
+    assert row.error.startswith("poison:") and row.event_id is not None
+    assert await _inbox_is(db, 3), "the dead-lettered event is not in the inbox"
+    await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                     what="three acked, the poison event terminated")
+
+
 async def test_failing_handler_is_retried_then_dead_lettered_after_max_deliver(
     db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
 ) -> None:

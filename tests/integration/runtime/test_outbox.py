@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.runtime.eventkit import Topic, stream_event_ids, write_events
@@ -29,6 +32,16 @@ async def test_event_in_rolled_back_transaction_is_never_published(
 
     await wait_until(published, what="the committed event in the stream")
     assert await stream_event_ids(bus, topic) == committed
+
+
+async def test_events_written_in_one_call_are_published_in_order(
+    db: Database, bus: EventBus, relay: OutboxRelay, topic: Topic
+) -> None:
+    events = [topic.event(f"batch-{i}") for i in range(5)]
+    async with db.transaction() as session:
+        await publish_in(session, *events)
+    await wait_until(lambda: _pending_is(relay, 0), what="the batch published")
+    assert await stream_event_ids(bus, topic) == [e.event_id for e in events]
 
 
 async def test_events_written_while_nats_is_down_are_all_delivered_once_after_restart(
@@ -93,3 +106,35 @@ async def test_two_relays_sharing_a_database_publish_each_event_once(
 
 async def _pending_is(relay: OutboxRelay, n: int) -> bool:
     return await relay.pending() == n
+
+
+async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_stay(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """Pruning deletes a few rows per statement (one DELETE of a busy day's rows would hold
+    SQLite's writer, and with it the event loop, for seconds); every old sent row still goes."""
+    clock = ManualClock(datetime.now(UTC))
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60, clock=clock, prune_batch=2,
+                        retention=timedelta(days=1))
+    await write_events(db, topic, [f"old-{i}" for i in range(5)])
+    assert await relay.publish_all() == 5
+    clock.advance(timedelta(days=1, seconds=1))
+    young = await write_events(db, topic, ["young"])
+    assert await relay.publish_all() == 1
+    unsent = await write_events(db, topic, ["unsent"])
+    statements: list[int] = []
+    write_one = db.write_one
+
+    async def counted(statement: Any, params: Any = None) -> int:
+        statements.append(changed := await write_one(statement, params))
+        return changed
+
+    db.write_one = counted  # type: ignore[method-assign]
+    try:
+        await relay._prune()
+    finally:
+        db.write_one = write_one  # type: ignore[method-assign]
+    assert statements == [2, 2, 1], "five old rows, two per statement"
+    async with db.reading() as conn:
+        left = set((await conn.execute(select(OUTBOX.c.event_id))).scalars())
+    assert left == set(young + unsent)

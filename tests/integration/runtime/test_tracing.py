@@ -98,7 +98,8 @@ async def test_an_event_joins_the_trace_of_the_work_that_wrote_it(
 ) -> None:
     await create_test_tables(db)
     tracing = Tracing.from_settings("producer", ServiceSettings())
-    tracing.instrument_engine(db.engine)
+    for engine in db.engines:
+        tracing.instrument_engine(engine)
     relay = OutboxRelay(db, bus, service="producer", poll_interval=0.05, tracing=tracing)
     recorder = Recorder(fail_with={"poison": ValueError("cannot apply this")})
     spec = ConsumerSpec(name="traced", stream=topic.spec.name, subjects=[f"{topic.root}.>"], handler=recorder,

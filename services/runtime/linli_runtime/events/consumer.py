@@ -22,19 +22,21 @@ handled in a transaction of its own. Failures:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -94,13 +96,40 @@ def _insert_ignore(conn: AsyncConnection, table, **values):  # type: ignore[no-u
     return dialect.insert(table).values(**values).on_conflict_do_nothing()
 
 
+# Record a batch of event ids in the inbox and return those that were not there yet: one statement
+# (compiled once, whatever the batch size) instead of a SELECT and an INSERT.
+_INBOX_CLAIM = {
+    "postgresql": text(
+        f"INSERT INTO {INBOX.name} (consumer, event_id, applied_at) "
+        "SELECT :consumer, id, :now FROM unnest(CAST(:ids AS VARCHAR[])) AS id "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    ).bindparams(bindparam("now", type_=INBOX.c.applied_at.type), bindparam("ids", type_=ARRAY(String))),
+    "sqlite": text(
+        f"INSERT INTO {INBOX.name} (consumer, event_id, applied_at) "
+        "SELECT :consumer, value, :now FROM json_each(:ids) WHERE true "  # WHERE: see SQLite's upsert parsing note
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    ).bindparams(bindparam("now", type_=INBOX.c.applied_at.type)),
+}
+
+
+def _inbox_claim(conn: AsyncConnection) -> TextClause:
+    return _INBOX_CLAIM[conn.dialect.name]
+
+
+def _id_list(conn: AsyncConnection, ids: list[str]) -> object:
+    return ids if conn.dialect.name == "postgresql" else json.dumps(ids)
+
+
+OUTCOMES = ("applied", "duplicate", "retry", "dead-letter", "returned")
+
+
 @dataclass(frozen=True)
 class _Result:
-    outcome: str  # applied, duplicate, retry, dead-letter, returned
+    outcome: str  # one of OUTCOMES
     event_id: str | None = None
     error: str = ""
     nak_delay: float = 0.0
-    occurred_at: datetime | None = None
+    occurred_at: float | None = None  # the event's time, seconds since the epoch (for the lag)
 
 
 class _HandlerFailed(Exception):
@@ -121,6 +150,10 @@ class EventConsumer:
         self.tracing = tracing
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The metrics' children, bound once (looking a child up by its labels costs more than
+        # counting with it).
+        self._consumed = {outcome: EVENTS_CONSUMED.labels(spec.name, outcome) for outcome in OUTCOMES}
+        self._lag = EVENT_LAG.labels(spec.name)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.spec.name}")
@@ -150,41 +183,80 @@ class EventConsumer:
         # pull that returns as soon as a message is there) and backs off only after a failure.
         delay = 0.2
         sub = None
-        while not self._stopping.is_set():
-            try:
-                if not self.bus.ready:
-                    await asyncio.wait_for(self._stopping.wait(), 0.2)
-                    continue
-            except TimeoutError:
-                continue
-            try:
-                if sub is None:
-                    sub = await self._subscribe()
-                    delay = 0.2
+        # The next batch, fetched while this one is applied: the round trip to JetStream overlaps
+        # the database's. Batches are still applied one after the other, in stream order.
+        ahead: asyncio.Task[list[Msg]] | None = None
+        try:
+            while not self._stopping.is_set():
                 try:
-                    msgs = await sub.fetch(1, timeout=1)  # returns as soon as one message is there
+                    if not self.bus.ready:
+                        await asyncio.wait_for(self._stopping.wait(), 0.2)
+                        continue
                 except TimeoutError:
                     continue
-                if self.spec.batch > 1:
-                    # Then whatever else is waiting, briefly: a pull that asks for a whole batch at
-                    # once is held by the server until the batch fills or the request expires,
-                    # which under moderate load adds its full timeout to every event's lag.
+                try:
+                    if sub is None:
+                        sub = await self._subscribe()
+                        delay = 0.2
+                    if ahead is None:
+                        msgs = await self._fetch(sub)
+                    else:
+                        msgs, ahead = await ahead, None
+                    if not msgs:
+                        continue
+                    ahead = asyncio.create_task(self._fetch(sub), name=f"consumer-{self.spec.name}-fetch")
+                    await self.process_batch(msgs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer round failed; retrying", extra={
+                        "consumer": self.spec.name, "error": repr(exc), "retry_in_s": delay})
+                    if not self.bus.ready:
+                        sub = None
+                        await self._give_back(ahead)
+                        ahead = None
                     try:
-                        msgs += await sub.fetch(self.spec.batch - 1, timeout=0.02)
+                        await asyncio.wait_for(self._stopping.wait(), delay)
                     except TimeoutError:
                         pass
-                await self.process_batch(msgs)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer round failed; retrying", extra={
-                    "consumer": self.spec.name, "error": repr(exc), "retry_in_s": delay})
-                sub = None if not self.bus.ready else sub
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 5.0)
+                    delay = min(delay * 2, 5.0)
+        except asyncio.CancelledError:
+            if ahead is not None:
+                ahead.cancel()  # its messages come back after ack_wait
+                ahead = None
+            raise
+        finally:
+            await self._give_back(ahead)
+
+    async def _fetch(self, sub: Any) -> list[Msg]:
+        """The next batch: as soon as one message is there, with whatever else is waiting."""
+        try:
+            msgs: list[Msg] = await sub.fetch(1, timeout=1)
+        except TimeoutError:
+            return []
+        if self.spec.batch > 1:
+            # Then whatever else is waiting, briefly: a pull that asks for a whole batch at once
+            # is held by the server until the batch fills or the request expires, which under
+            # moderate load adds its full timeout to every event's lag.
+            try:
+                msgs += await sub.fetch(self.spec.batch - 1, timeout=0.02)
+            except TimeoutError:
+                pass
+        return msgs
+
+    async def _give_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
+        """Return a batch fetched ahead but not applied (stopping): JetStream redelivers it now,
+        not after ack_wait."""
+        if ahead is None:
+            return
+        await asyncio.wait([ahead])
+        if ahead.cancelled() or ahead.exception() is not None:
+            return  # a fetch that failed holds nothing to give back
+        for msg in ahead.result():
+            try:
+                await msg.nak()
+            except Exception:  # NATS gone: the messages come back after ack_wait
+                return
 
     async def process(self, msg: Msg) -> str:
         """Handle one message in a transaction of its own; returns its outcome."""
@@ -218,31 +290,29 @@ class EventConsumer:
             results.update(zip(pending, together, strict=True))
             break
         ordered = [results[i] for i in range(len(msgs))]
+        now = self.clock.now().timestamp()
         for msg, result in zip(msgs, ordered, strict=True):
-            await self._settle(msg, result)
+            await self._settle(msg, result, now)
         return [r.outcome for r in ordered]
 
     async def _process_together(self, msgs: Sequence[Msg]) -> list[_Result]:
         """The fast path: the whole batch in one transaction; raises if anything fails."""
         events: list[Event | None] = [_decode(msg) for msg in msgs]
-        ids = [e.id for e in events if e is not None]
+        ids = list(dict.fromkeys(e.id for e in events if e is not None))
         results: list[_Result] = []
         async with self.db.transaction() as session:
             conn = await session.connection()
-            seen: set[str] = set((await conn.execute(
-                select(INBOX.c.event_id).where(INBOX.c.consumer == self.spec.name, INBOX.c.event_id.in_(ids))
+            # One statement records the whole batch in the inbox and answers which ids are new.
+            fresh: set[str] = set((await conn.execute(
+                _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": self.clock.now()}
             )).scalars()) if ids else set()
-            now = self.clock.now()
-            fresh: dict[str, Event] = {e.id: e for e in events if e is not None and e.id not in seen}
-            if fresh:
-                await conn.execute(INBOX.insert(), [
-                    {"consumer": self.spec.name, "event_id": event_id, "applied_at": now} for event_id in fresh])
             for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
                 if event is None:
                     error = UNDECODABLE
                     await self._record_dead_letter(conn, msg, None, error)
                     results.append(_Result("dead-letter", error=error))
-                elif fresh.pop(event.id, None) is not None:
+                elif event.id in fresh:
+                    fresh.discard(event.id)  # the same event twice in one batch is applied once
                     try:
                         with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
                             await self.spec.handler(event, session)
@@ -253,7 +323,7 @@ class EventConsumer:
                             # count it towards the event's max_deliver.
                             raise
                         raise _HandlerFailed(position, event, exc) from exc
-                    results.append(_Result("applied", event_id=event.id, occurred_at=event.occurred_at))
+                    results.append(_Result("applied", event_id=event.id, occurred_at=_seconds(event)))
                 else:  # already applied, or the same event twice in one batch
                     results.append(_Result("duplicate", event_id=event.id))
         return results
@@ -276,7 +346,7 @@ class EventConsumer:
                     return _Result("duplicate", event_id=event.id)
                 with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
                     await self.spec.handler(event, session)
-            return _Result("applied", event_id=event.id, occurred_at=event.occurred_at)
+            return _Result("applied", event_id=event.id, occurred_at=_seconds(event))
         except Exception as exc:
             return await self._failure(msg, event, exc)
 
@@ -299,7 +369,7 @@ class EventConsumer:
         await self._dead_letter_alone(msg, event.id, error)
         return _Result("dead-letter", event_id=event.id, error=error)
 
-    async def _settle(self, msg: Msg, result: _Result) -> None:
+    async def _settle(self, msg: Msg, result: _Result, now: float | None = None) -> None:
         """Tell JetStream how it went — only after the transaction committed."""
         if result.outcome in ("applied", "duplicate"):
             await msg.ack()
@@ -307,10 +377,10 @@ class EventConsumer:
             await msg.term()
         else:
             await msg.nak(delay=result.nak_delay or None)
-        EVENTS_CONSUMED.labels(self.spec.name, result.outcome).inc()
+        self._consumed[result.outcome].inc()
         if result.occurred_at is not None:
-            lag = (self.clock.now() - result.occurred_at).total_seconds()
-            EVENT_LAG.labels(self.spec.name).observe(max(0.0, lag))
+            lag = (now or self.clock.now().timestamp()) - result.occurred_at
+            self._lag.observe(max(0.0, lag))
 
     async def _dead_letter_alone(self, msg: Msg, event_id: str | None, error: str) -> None:
         async with self.db.transaction() as session:
@@ -337,6 +407,11 @@ class EventConsumer:
         log.error("event dead-lettered", extra={"consumer": self.spec.name, "event_id": event_id,
                                                 "stream_seq": meta.sequence.stream, "error": error})
 
+
+
+def _seconds(event: Event) -> float:
+    when = event.envelope.occurred_at
+    return when.seconds + when.nanos / 1e9
 
 
 def _decode(msg: Msg) -> Event | None:

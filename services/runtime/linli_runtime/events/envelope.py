@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -38,8 +39,7 @@ def make_event(
     if len(tokens) < 3 or not all(tokens):
         raise ValueError(f"event subject {subject!r} must read <context>.<entity>.<past-tense-verb>")
     when = occurred_at or (clock or _system_clock).now()
-    ts = Timestamp()
-    ts.FromDatetime(when)
+    ts = to_timestamp(when)
     envelope = EventEnvelope(
         event_id=event_id or uuid.uuid4().hex,
         type=event_type or ".".join(tokens[:3]),
@@ -52,6 +52,20 @@ def make_event(
     )
     envelope.payload.Pack(payload)
     return envelope
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_timestamp(when: datetime) -> Timestamp:
+    """`Timestamp.FromDatetime` (a naive time is UTC), in C arithmetic: every event pays it."""
+    since = (when if when.tzinfo is not None else when.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    """`Timestamp.ToDatetime(tzinfo=UTC)`, in C arithmetic."""
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
 class EventFactory:
@@ -76,8 +90,8 @@ class Event:
     stream_seq: int = 0
     deliveries: int = 1
 
-    @property
-    def id(self) -> str:
+    @cached_property
+    def id(self) -> str:  # read many times per batch (inbox, dedupe, results): once from protobuf
         return self.envelope.event_id
 
     @property

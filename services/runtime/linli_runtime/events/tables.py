@@ -3,7 +3,9 @@ migrations, see linli_runtime/migrations), each declared once as a SQLModel mode
 runtime's own registry (its MetaData holds these four tables and nothing else).
 
 The hot paths (the outbox relay, the consumers' inbox, request ids) build Core statements from
-`OUTBOX`, `INBOX`, `DEAD_LETTERS` and `REQUEST_IDS` and read rows back as the models.
+`OUTBOX`, `INBOX`, `DEAD_LETTERS` and `REQUEST_IDS` and read rows back as the models — except
+the relay, which reads only the four columns it publishes as plain rows (building a model per
+event cost it a quarter of its time).
 """
 
 from __future__ import annotations

@@ -1,0 +1,27 @@
+"""The envelope's time conversions agree with protobuf's own (FromDatetime / ToDatetime), which
+they replace on the hot path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from linli_runtime.events.envelope import from_timestamp, to_timestamp
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+@pytest.mark.parametrize("when", [
+    datetime(2026, 11, 7, 9, 0, 0, 123456, tzinfo=SHANGHAI),
+    datetime(2026, 1, 1, 1, 2, 3, 999999),  # naive: UTC, as protobuf reads it
+    datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+    datetime(2038, 1, 19, 3, 14, 8, tzinfo=UTC),
+])
+def test_timestamps_match_protobuf(when: datetime) -> None:
+    expected = Timestamp()
+    expected.FromDatetime(when)
+    ours = to_timestamp(when)
+    assert (ours.seconds, ours.nanos) == (expected.seconds, expected.nanos)
+    assert from_timestamp(ours) == expected.ToDatetime(tzinfo=UTC)
