@@ -3,9 +3,10 @@
 The app builds the domain objects, mounts the servicers, and runs the recovery loop (stuck
 redemptions, unfinished refunds) as a `PeriodicTask`. PosService is served on the service's port
 and on the public POS edge (LINLI_POS_PORT: a listener of its own, TLS only, serving PosService
-and health alone); every other API only on the service's port, which stays inside the platform. It holds one long-lived channel to
-volunteer-points, authenticated with this service's own token: its client credentials at the
-platform's issuer (`ServiceApp.credentials`), renewed before they expire.
+and health alone); every other API only on the service's port, which stays inside the platform.
+It holds one long-lived channel to volunteer-points, authenticated with this service's own
+token (its client credentials at the platform's issuer, `ServiceApp.credentials`, renewed
+before they expire) and, over TLS, with its certificate when mTLS asks for one.
 """
 
 from __future__ import annotations

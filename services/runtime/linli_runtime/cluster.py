@@ -36,7 +36,6 @@ from rich.table import Table
 from linli_runtime.events.streams import DAY, STREAMS, StreamLimits, StreamSpec, ensure_stream
 from linli_runtime.nats_access import ServiceAccess
 from linli_runtime.nats_security import NatsSecurity
-from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.platform import (
     IssuerWiring,
     RunningService,
@@ -52,6 +51,7 @@ from linli_runtime.platform import (
     wait_http_ready,
     wait_until_serving,
 )
+from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
