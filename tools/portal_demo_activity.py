@@ -6,7 +6,8 @@ through the services' public gRPC APIs, as a resident, a worker and a POS termin
     .venv/bin/linli login                                # as Fengshu's worker Li (+8613800000003)
     .venv/bin/python tools/portal_demo_activity.py       # against `make run` (ports 50051…)
 
-Addresses come from `<SERVICE>_SERVICE_ADDR` (defaults: the `make run` ports); the worker's token
+Addresses come from `<SERVICE>_SERVICE_ADDR` (defaults: the `make run` ports), the CA to trust
+as the CLI finds it (LINLI_GRPC_TLS_CA, else make run's var/tls/ca.pem); the worker's token
 from the CLI's sign-in (or LINLI_TOKEN). The requests are filed by the worker, or by a resident of
 Jinshang Chuntian when a resident's token is given (the tests do). Each run adds new records.
 """
@@ -23,6 +24,7 @@ from linli.notification.v1 import notification_pb2 as help_pb2
 from linli.notification.v1 import notification_pb2_grpc as help_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
 from linli_runtime.clients import make_channel
+from linli_runtime.grpc_tls import GrpcTls, client_trust
 from linli_runtime.registry import service_address
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -52,11 +54,14 @@ def addresses_from_env() -> dict[str, str]:
 
 
 async def add_activity(addresses: dict[str, str], worker: str, resident: str | None = None, *,
-                       volunteers: tuple[str, ...] = ("v-001", "v-002", "v-003")) -> Activity:
+                       volunteers: tuple[str, ...] = ("v-001", "v-002", "v-003"),
+                       tls: GrpcTls | None = None) -> Activity:
     """`worker`: a Fengshu community worker's access token; `resident`: a Jinshang Chuntian
-    resident's (files the help requests; the worker does when there is none)."""
+    resident's (files the help requests; the worker does when there is none); `tls`: what the
+    channels trust (default: as the CLI finds it)."""
     done = Activity()
-    async with make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=resident or worker) as channel:
+    tls = client_trust() if tls is None else tls
+    async with make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=resident or worker, tls=tls) as channel:
         desk = help_grpc.HelpRequestServiceStub(channel)
         for urgency, category, text, acknowledge in HELP:
             created = await desk.CreateHelpRequest(help_pb2.CreateHelpRequestRequest(
@@ -69,7 +74,7 @@ async def add_activity(addresses: dict[str, str], worker: str, resident: str | N
                 await desk.AcknowledgeHelpRequest(help_pb2.AcknowledgeHelpRequestRequest(
                     name=name, request_id=uuid.uuid4().hex), metadata=(("authorization", f"Bearer {worker}"),))
     terminal = (("authorization", DEMO_TERMINAL),)
-    async with make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as channel:
+    async with make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker, tls=tls) as channel:
         cards = admin_pb2_grpc.MemberCardServiceStub(channel)
         pos = pos_pb2_grpc.PosServiceStub(channel)
         for i, volunteer in enumerate(volunteers):

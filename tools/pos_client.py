@@ -9,6 +9,12 @@ member code (what the volunteer's app would show; needs a community worker's tok
 first with `.venv/bin/linli login` — e.g. as Fengshu's worker Li, +8613800000003 — or pass
 `--token` / LINLI_TOKEN), then, as the terminal, resolves the code, quotes and redeems with a
 fresh request id — retrying the same request id if the network drops the reply.
+
+The terminal talks to partner-redemption's public POS edge (`--address`, default
+PARTNER_REDEMPTION_POS_ADDR or make run's 127.0.0.1:50443), which speaks TLS only and serves
+PosService and health alone; it trusts `--ca` (default LINLI_GRPC_TLS_CA, else make run's
+var/tls/ca.pem when run in the repository, else the system's CAs — a public certificate). The
+member code comes from the service's own port (`--admin-address`), never open to shops.
 The terminal credential defaults to the demo terminal `make run` seeds. The same flow, with
 tables and `--json`, is `linli pos redeem` (the member code and retry logic live in
 `linli_cli.pos` and are shared).
@@ -29,7 +35,8 @@ from linli.redemption.v1 import pos_pb2, pos_pb2_grpc
 from linli_cli.pos import DEMO_CREDENTIAL, DEMO_REWARD, FENGSHU, redeem_with_retry
 from linli_cli.pos import member_code as fetch_member_code
 from linli_cli.session import identity
-from linli_runtime.registry import service_address
+from linli_runtime.grpc_tls import client_trust
+from linli_runtime.registry import pos_address, service_address
 
 
 def operator(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -46,27 +53,38 @@ async def member_code(channel: grpc.aio.Channel, args: argparse.Namespace) -> st
     return await fetch_member_code(channel, args.community, args.volunteer, operator(args))
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
+def open_channel(address: str, ca: str | None, *, edge: bool) -> grpc.aio.Channel:
     """One address, or a comma-separated list of replicas balanced round_robin (a POS should
-    keep one long-lived channel like this)."""
+    keep one long-lived channel like this: the server ends it now and then, and it reconnects —
+    onto new replicas too). The POS edge (`edge`) speaks TLS only: trust `ca`, else the
+    system's CAs; the service's own port speaks what `ca` says (plaintext without one)."""
+    tls = client_trust(ca)
     parts = [a.strip() for a in address.split(",") if a.strip()]
-    if len(parts) == 1:
-        return grpc.aio.insecure_channel(parts[0])
-    config = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
-    return grpc.aio.insecure_channel("ipv4:" + ",".join(parts), options=[("grpc.service_config", config)])
+    options: list[tuple[str, str]] = []
+    target = parts[0]
+    if len(parts) > 1:
+        options = [("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+                   *tls.channel_options(address)]
+        target = "ipv4:" + ",".join(parts)
+    if tls.trusts:
+        return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options)
+    if edge:
+        return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+    return grpc.aio.insecure_channel(target, options=options)
 
 
 async def code(args: argparse.Namespace) -> int:
-    async with open_channel(args.address) as channel:
+    async with open_channel(args.admin_address, args.ca, edge=False) as channel:
         print(await member_code(channel, args))
     return 0
 
 
 async def redeem(args: argparse.Namespace) -> int:
     terminal = (("authorization", args.credential),)
-    async with open_channel(args.address) as channel:
+    async with open_channel(args.admin_address, args.ca, edge=False) as admin:
+        code = await member_code(admin, args)
+    async with open_channel(args.address, args.ca, edge=True) as channel:
         pos = pos_pb2_grpc.PosServiceStub(channel)
-        code = await member_code(channel, args)
         print(f"member code shown by the volunteer: {code}")
         member = await pos.ResolveMemberCode(pos_pb2.ResolveMemberCodeRequest(member_code=code),
                                              metadata=terminal, timeout=10)
@@ -94,11 +112,16 @@ def main() -> None:
     c = sub.add_parser("code", help="print a volunteer's current member code")
     r = sub.add_parser("redeem", help="member code → resolve → quote → redeem")
     for p in (c, r):
-        p.add_argument("--address", default=service_address("partner-redemption"))
+        p.add_argument("--admin-address", default=service_address("partner-redemption"),
+                       help="partner-redemption's own port, for the member code (default: %(default)s)")
+        p.add_argument("--ca", default=None, help="the CA to trust (default: LINLI_GRPC_TLS_CA, else make run's "
+                                                  "var/tls/ca.pem when run in the repository)")
         p.add_argument("--community", default=FENGSHU)
         p.add_argument("--volunteer", default="v-001")
         p.add_argument("--token", default=os.environ.get("LINLI_TOKEN"),
                        help="a community worker's access token (default: the `linli login` sign-in)")
+    r.add_argument("--address", default=pos_address("partner-redemption"),
+                   help="the POS edge, or comma-separated replicas (default: %(default)s)")
     r.add_argument("--credential", default=os.environ.get("LINLI_POS_CREDENTIAL", DEMO_CREDENTIAL),
                    help="the terminal's 'Terminal {id}:{secret}' value")
     r.add_argument("--reward", default=DEMO_REWARD)

@@ -8,8 +8,9 @@ starts in a fraction of the time it would take to load them all."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -85,13 +86,17 @@ app = typer.Typer(cls=LinliGroup, no_args_is_help=True, pretty_exceptions_enable
 
 
 @app.callback()
-def main() -> None:
+def main(ca: Annotated[str | None, typer.Option(
+        "--ca", metavar="FILE", help="The CA the services' TLS certificates are signed by (default: LINLI_GRPC_TLS_CA, "
+        "else make run's var/tls/ca.pem when run in the repository; LINLI_GRPC_TLS_CA= (empty): plaintext).")] = None,
+         ) -> None:
     """Linli (邻里): trust-based property governance and volunteer points — the operators' console.
 
     Sign in with `linli login` (confirm the code it shows at the issuer's page, with your phone
     number and an SMS code); every command takes --json (one JSON
     document on stdout) and --token (or LINLI_TOKEN). Services are found through
-    <SERVICE>_SERVICE_ADDR (default: make run's 127.0.0.1:50051-50054). Things are named by
+    <SERVICE>_SERVICE_ADDR (default: make run's 127.0.0.1:50051-50055), over TLS when a CA is
+    trusted (--ca; make run's var/tls/ca.pem is found when run in the repository). Things are named by
     the ids the lists show, within your token's community or compound (or --community,
     --compound); times are China time with the offset (+08:00), in --json too.
 
@@ -99,3 +104,5 @@ def main() -> None:
     token expired, 4 not found, 5 service unreachable, 6 permission denied, 7 a check failed
     (broken disclosure chain, unbalanced day, rejected rows with --strict).
     """
+    if ca is not None:  # what every channel of this run trusts (linli_runtime.grpc_tls.client_trust)
+        os.environ["LINLI_GRPC_TLS_CA"] = ca

@@ -53,12 +53,30 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, terminal: bool = False) -> CliError:
+def tls_hint(details: str, ca: str) -> str:
+    """What to do when a connection failed over a TLS mismatch (`ca`: the CA the channel
+    trusted, "" for plaintext): a plaintext channel the server hung up on, or a handshake that
+    failed. Empty when the failure looks like anything else (nothing listening)."""
+    if not ca and "Socket closed" in details:
+        return (" (if it speaks TLS, trust its CA: --ca FILE or LINLI_GRPC_TLS_CA; make run's is var/tls/ca.pem, "
+                "found when linli runs in the repository)")
+    if ca and "handshake failed" in details.lower():
+        if "CERTIFICATE_VERIFY_FAILED" in details:
+            return f" (its TLS certificate is not signed by the CA trusted here, {ca}: give its CA with --ca)"
+        if "WRONG_VERSION_NUMBER" in details:
+            return " (it does not speak TLS: LINLI_GRPC_TLS_CA= (empty) talks to it in plaintext)"
+        return f" (the TLS handshake failed: {one_line(details)[-160:]})"
+    return ""
+
+
+def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, terminal: bool = False,
+             ca: str = "") -> CliError:
     """The one-line reason and exit code for a failed call to `service` at `address`.
 
     A status the service raised itself carries an ErrorInfo; UNAVAILABLE without one is the
-    channel failing to connect. `terminal` marks calls made with a POS terminal's credential
-    (whose UNAUTHENTICATED means the credential, not the operator's sign-in)."""
+    channel failing to connect (`ca`: the CA it trusted, "" for plaintext — a TLS mismatch gets
+    a hint). `terminal` marks calls made with a POS terminal's credential (whose UNAUTHENTICATED
+    means the credential, not the operator's sign-in)."""
     code = error.code()
     message = one_line(error.details() or code.name)
     reason, violations = rich_status.details(error)
@@ -77,7 +95,8 @@ def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, termina
     if code == grpc.StatusCode.NOT_FOUND:
         return CliError(f"not found: {message}{tag}", ExitCode.NOT_FOUND)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:
-        return CliError(f"cannot reach {service} at {address}: is `make run` running?", ExitCode.UNAVAILABLE)
+        return CliError(f"cannot reach {service} at {address}: is `make run` running?"
+                        f"{tls_hint(error.details() or '', ca)}", ExitCode.UNAVAILABLE)
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return CliError(f"{service} at {address} does not offer this call: is it older than this linli?",
                         ExitCode.FAILED)

@@ -1,7 +1,9 @@
 """`linli pos member-code | rewards | quote | redeem`: a POS simulator on the PUBLIC POS API
 (`linli.redemption.v1.PosService`, `authorization: Terminal {id}:{secret}`), as a merchant's
-till would use it. Only `member-code` (and `--volunteer`, which fetches one) uses the operator's
-token: it plays the volunteer's app showing a member code (MemberCardService.GetMemberCode).
+till would use it: at partner-redemption's POS edge (PARTNER_REDEMPTION_POS_ADDR, make run's
+127.0.0.1:50443), over TLS. Only `member-code` (and `--volunteer`, which fetches one) uses the
+operator's token, at the service's own port: it plays the volunteer's app showing a member code
+(MemberCardService.GetMemberCode), an API the POS edge does not serve.
 
 The shared pieces (`member_code`, `redeem_with_retry`, the demo constants) are also what the
 sample client `tools/pos_client.py` runs on."""
@@ -56,8 +58,10 @@ async def redeem_with_retry(pos: pos_pb2_grpc.PosServiceStub, request: pos_pb2.R
 
 Credential = Annotated[str, typer.Option(envvar="LINLI_POS_CREDENTIAL", show_envvar=True,
                                          help="The terminal's 'Terminal {id}:{secret}' (default: the demo terminal).")]
-Address = Annotated[str | None, typer.Option(help="partner-redemption's address(es), comma-separated replicas "
-                                             "(default: PARTNER_REDEMPTION_SERVICE_ADDR or 127.0.0.1:50053).")]
+Address = Annotated[str | None, typer.Option(help="partner-redemption's POS edge, comma-separated replicas "
+                                             "(default: PARTNER_REDEMPTION_POS_ADDR or 127.0.0.1:50443).")]
+AdminAddress = Annotated[str | None, typer.Option(help="partner-redemption's own port, for member codes "
+                                                  "(default: PARTNER_REDEMPTION_SERVICE_ADDR or 127.0.0.1:50053).")]
 Community = Annotated[str, typer.Option(help="The volunteer's community.")]
 Volunteer = Annotated[str, typer.Option(help="Fetch this volunteer's current member code (needs linli login).")]
 # The parameter is member_code_ so it does not shadow member_code() above.
@@ -69,7 +73,8 @@ Quantity = Annotated[int, typer.Option(min=1, max=100, help="Units.")]
 def terminal_client(credential: str, address: str | None) -> session.Client:
     if not credential.startswith("Terminal ") or ":" not in credential:
         raise usage("--credential: give the terminal's credential as 'Terminal {terminal_id}:{secret}'")
-    return session.Client(REDEMPTION, address=address, metadata=(("authorization", credential),), terminal=True)
+    return session.Client(REDEMPTION, address=session.pos_edge_of(REDEMPTION, address),
+                          metadata=(("authorization", credential),), terminal=True)
 
 
 def reward_name(value: str) -> str:
@@ -95,7 +100,7 @@ async def code_for(member: str, volunteer: str, community: str, token: str | Non
 
 @app.command("member-code")
 def show_member_code(volunteer: Annotated[str, typer.Option(help="The volunteer's id.")],
-                     community: Community = FENGSHU, address: Address = None,
+                     community: Community = FENGSHU, address: AdminAddress = None,
                      token: Token = None, as_json: Json = False) -> None:
     """The member code a volunteer's app shows now (operators within scope may fetch it)."""
 
@@ -167,12 +172,13 @@ def member_dict(m: pos_pb2.ResolveMemberCodeResponse) -> dict[str, Any]:
 @app.command("quote")
 def quote(reward: Reward = DEMO_REWARD, quantity: Quantity = 1, member_code_: MemberCode = "",
           volunteer: Volunteer = "", community: Community = FENGSHU, credential: Credential = DEMO_CREDENTIAL,
-          address: Address = None, token: Token = None, as_json: Json = False) -> None:
+          address: Address = None, admin_address: AdminAddress = None, token: Token = None,
+          as_json: Json = False) -> None:
     """Price a reward for the member at the till, without changing anything."""
     target = reward_name(reward)
 
     async def work() -> tuple[Any, Any]:
-        code = await code_for(member_code_, volunteer, community, token, address)
+        code = await code_for(member_code_, volunteer, community, token, admin_address)
         c = terminal_client(credential, address)
         try:
             return await member_and_quote(c, code, target, quantity)
@@ -196,14 +202,14 @@ def redeem(reward: Reward = DEMO_REWARD, quantity: Quantity = 1,
            request_id: Annotated[str, typer.Option(help="The till's request id (default: a fresh one); send it "
                                                         "again for the same volunteer (a new member code is "
                                                         "fine) to retry without charging twice.")] = "",
-           credential: Credential = DEMO_CREDENTIAL, address: Address = None,
+           credential: Credential = DEMO_CREDENTIAL, address: Address = None, admin_address: AdminAddress = None,
            token: Token = None, as_json: Json = False) -> None:
     """Member code → resolve → quote → redeem, retrying a lost reply with the same request id."""
     target = reward_name(reward)
     rid = request_id or f"cli-{uuid.uuid4().hex}"
 
     async def work() -> tuple[Any, Any, Any]:
-        code = await code_for(member_code_, volunteer, community, token, address)
+        code = await code_for(member_code_, volunteer, community, token, admin_address)
         c = terminal_client(credential, address)
         try:
             member, q = await member_and_quote(c, code, target, quantity)

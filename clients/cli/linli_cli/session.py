@@ -5,7 +5,9 @@ The token comes from `--token`, else `LINLI_TOKEN`, else the sign-in `linli logi
 issuer, the access token and the refresh token). A stored access token about to lapse is
 renewed with the refresh token before the command runs (the issuer rotates it: the new one is
 stored), so a sign-in lasts as long as the refresh token. Service addresses come from
-`<SERVICE>_SERVICE_ADDR` with the `make run` ports as defaults.
+`<SERVICE>_SERVICE_ADDR` with the `make run` ports as defaults, reached over TLS when a CA is
+trusted: the root option `--ca`, else LINLI_GRPC_TLS_CA, else make run's var/tls/ca.pem when the
+CLI runs in the repository (linli_runtime.grpc_tls.client_trust).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import jwt
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
 from linli_cli.output import clock_time
 from linli_runtime.clients import make_channel
-from linli_runtime.registry import service_address
+from linli_runtime.grpc_tls import GrpcTls, TlsConfigError, client_trust
+from linli_runtime.registry import pos_address, service_address
 
 T = TypeVar("T")
 
@@ -182,6 +185,20 @@ def address_of(service: str, override: str | None = None) -> str:
     return override or service_address(service)
 
 
+def pos_edge_of(service: str, override: str | None = None) -> str:
+    """Where terminals reach `service`'s public POS edge (`<SERVICE>_POS_ADDR`, make run: 50443)."""
+    return override or pos_address(service)
+
+
+def channel_tls() -> GrpcTls:
+    """What the CLI's channels trust (see the module docstring; the root option `--ca` sets
+    LINLI_GRPC_TLS_CA for the run)."""
+    try:
+        return client_trust()
+    except TlsConfigError as exc:
+        raise CliError(f"--ca / LINLI_GRPC_TLS_*: {exc}", ExitCode.USAGE) from None
+
+
 class Client:
     """One service reached with one credential. `call` runs a stub method and turns a failed
     call into a CliError with a one-line reason."""
@@ -192,7 +209,8 @@ class Client:
         self.address = address_of(service, address)
         self.metadata = metadata
         self.terminal = terminal
-        self.channel = make_channel(self.address, token=token, default_timeout=timeout)
+        self.tls = channel_tls()
+        self.channel = make_channel(self.address, token=token, default_timeout=timeout, tls=self.tls)
 
     def stub(self, stub_class: Callable[[grpc.aio.Channel], T]) -> T:
         return stub_class(self.channel)
@@ -206,7 +224,7 @@ class Client:
         try:
             return await calls
         except grpc.aio.AioRpcError as error:
-            raise from_rpc(error, self.service, self.address, terminal=self.terminal) from None
+            raise from_rpc(error, self.service, self.address, terminal=self.terminal, ca=self.tls.ca_file) from None
 
     async def change(self, calls: Awaitable[T], request_id: str) -> T:
         """Like `guard`, for a change sent with `request_id`: when its outcome is unknown (the

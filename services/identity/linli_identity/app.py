@@ -44,6 +44,7 @@ from linli_identity.web.app import IssuerWeb
 from linli_runtime.auth import Grant, PrincipalKind, Role
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.events.streams import IDENTITY
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.oidc import StaticJwks, TokenVerifier
 from linli_runtime.registry import installed_services, service_address, service_client_id
@@ -84,11 +85,12 @@ class OwnServiceToken:
         return self._token
 
 
-def sms_sender(settings: IdentitySettings, token: OwnServiceToken, tracing: Tracing = NO_TRACING) -> SmsSender:
+def sms_sender(settings: IdentitySettings, token: OwnServiceToken, tls: GrpcTls,
+               tracing: Tracing = NO_TRACING) -> SmsSender:
     """The development file (`dev`, `make run`), or the notification service (`notification`,
-    at its NOTIFICATION_SERVICE_ADDR)."""
+    at its NOTIFICATION_SERVICE_ADDR, over TLS as `tls` says)."""
     if settings.sms_sender == "notification":
-        return NotificationSmsSender(service_address("notification"), token, tracing=tracing)
+        return NotificationSmsSender(service_address("notification"), token, tls=tls, tracing=tracing)
     return DevFileSmsSender(settings.sms_dir())
 
 
@@ -119,7 +121,7 @@ class IdentityApp(ServiceApp):
         self.refresh = RefreshTokens(self.clock, timedelta(seconds=settings.refresh_token_ttl_seconds))
         self.sessions = WebSessions(self.db, self.clock, timedelta(seconds=settings.session_ttl_seconds))
         self.tokens = TokenIssuer(self.keys, self.clock, issuer=settings.issuer_url, lifetime=lifetime)
-        sender = sms or sms_sender(settings, OwnServiceToken(self.tokens), self.tracing)
+        sender = sms or sms_sender(settings, OwnServiceToken(self.tokens), self.grpc_tls, self.tracing)
         self.sms = SmsCodes(self.db, self.clock, sender, SmsPolicy(
             ttl=timedelta(seconds=settings.sms_code_ttl_seconds), max_attempts=settings.sms_max_attempts,
             per_phone_per_hour=settings.sms_per_phone_per_hour,

@@ -29,6 +29,7 @@ from linli.notification.v1 import one_time_codes_pb2_grpc as pb_grpc
 from linli_identity.accounts import masked_phone
 from linli_identity.sms import BUSY, REJECTED, UNAVAILABLE, SmsNotSent
 from linli_runtime.clients import make_channel
+from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
 from linli_runtime.rich_status import details, error_metadata
 from linli_runtime.tracing import NO_TRACING, Tracing
 
@@ -43,20 +44,22 @@ TokenSource = Callable[[], "str | Awaitable[str]"]
 
 class NotificationSmsSender:
     """An `SmsSender` calling notification at `address` with the token `token()` gives (this
-    service's own, as client `svc-identity`). The channel opens on the first code, inside the
-    running event loop, and is closed by `aclose()`."""
+    service's own, as client `svc-identity`), over TLS as `tls` says (the service's own). The
+    channel opens on the first code, inside the running event loop, and is closed by `aclose()`."""
 
     def __init__(self, address: str, token: TokenSource, *, timeout: float = DEFAULT_TIMEOUT,
-                 tracing: Tracing = NO_TRACING) -> None:
+                 tracing: Tracing = NO_TRACING, tls: GrpcTls = PLAINTEXT) -> None:
         self.address = address
         self.token = token
         self.timeout = timeout
         self.tracing = tracing
+        self.tls = tls
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> pb_grpc.OneTimeCodeServiceStub:
         if self._channel is None:
-            self._channel = make_channel(self.address, default_timeout=self.timeout, tracing=self.tracing)
+            self._channel = make_channel(self.address, default_timeout=self.timeout, tracing=self.tracing,
+                                         tls=self.tls)
         return pb_grpc.OneTimeCodeServiceStub(self._channel)
 
     async def _bearer(self) -> str:

@@ -1,9 +1,12 @@
 """partner-redemption: `python -m linli_redemption.app` (settings from the environment).
 
 The app builds the domain objects, mounts the servicers, and runs the recovery loop (stuck
-redemptions, unfinished refunds) as a `PeriodicTask`. It holds one long-lived channel to
-volunteer-points, authenticated with this service's own token: its client credentials at the
-platform's issuer (`ServiceApp.credentials`), renewed before they expire.
+redemptions, unfinished refunds) as a `PeriodicTask`. PosService is served on the service's port
+and on the public POS edge (LINLI_POS_PORT: a listener of its own, TLS only, serving PosService
+and health alone); every other API only on the service's port, which stays inside the platform.
+It holds one long-lived channel to volunteer-points, authenticated with this service's own
+token (its client credentials at the platform's issuer, `ServiceApp.credentials`, renewed
+before they expire) and, over TLS, with its certificate when mTLS asks for one.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from linli_runtime.clients import make_channel
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import REDEMPTION
 from linli_runtime.migrations import MigrationSet
-from linli_runtime.server import ServiceApp
+from linli_runtime.server import INTERNAL, ServiceApp
 from linli_runtime.tasks import PeriodicTask
 
 log = logging.getLogger("linli.redemption")
+# The public listener terminals reach (see the module docstring).
+POS_EDGE = "pos"
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
 POINTS_ADDR_ENV = "VOLUNTEER_POINTS_SERVICE_ADDR"
 # TEST ONLY — never set in a deployment. `LINLI_FAULT_KILL_AT=redeem.after_hold` makes the
@@ -104,10 +109,16 @@ class RedemptionApp(ServiceApp):
         self.recovery = PeriodicTask("redemption-recovery", lambda: self.redemptions.recover_once(recovery_grace),
                                      interval=settings.recovery_interval)
 
-        # The servicers.
+        # The servicers: PosService on the public edge too, the rest on the service's own port only.
+        pos_port = settings.wanted_pos_port()
+        edge: tuple[str, ...] = (INTERNAL,)
+        if pos_port is not None:
+            self.add_listener(POS_EDGE, pos_port, public=True,
+                              tls=self.grpc_tls.with_certificate(settings.pos_tls_cert, settings.pos_tls_key))
+            edge = (INTERNAL, POS_EDGE)
         self.add_service(pos_pb2_grpc.add_PosServiceServicer_to_server,
                          pos.PosServicer(self.members, self.redemptions, self.catalog, self.settlement, self.points,
-                                         self.clock), pos.FULL_NAME)
+                                         self.clock), pos.FULL_NAME, listeners=edge)
         self.add_service(admin_pb2_grpc.add_PartnerServiceServicer_to_server,
                          partners.PartnerServicer(self.partners, self.terminals, self.writes), partners.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
@@ -132,7 +143,8 @@ class RedemptionApp(ServiceApp):
             self.on_start(lambda app: seed_demo(self.db, self.clock))
 
     async def start(self) -> int:
-        self.points_channel = make_channel(self.points_addr, token=self.credentials(), tracing=self.tracing)
+        self.points_channel = make_channel(self.points_addr, token=self.credentials(), tracing=self.tracing,
+                                           tls=self.grpc_tls)
         self.points.bind(self.points_channel)
         port = await super().start()
         self.recovery.start()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator, model_validator
 
+from linli_redemption.descriptor import POS_PORT, SERVICE
 from linli_redemption.pos_limits import HOUR, MAX_GUESS_SUCCESS, MINUTE, Limit, PosLimits, guess_success_bound
 from linli_runtime.settings import ServiceSettings
 
@@ -27,6 +28,21 @@ class RedemptionSettings(ServiceSettings):
     terminal_secret_key: str = Field(default="", repr=False)
     # How long (hours) a retry of the request that issued a terminal secret is shown it again.
     terminal_secret_replay_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+    # The public POS edge: a listener of its own serving PosService and health alone (never the
+    # partner, catalogue, settlement or community APIs), TLS only, for merchants' terminals.
+    # -1: 50443 when PORT is partner-redemption's fixed local port (`make run`), else none;
+    # 0: a free port.
+    pos_port: int = Field(default=-1, ge=-1)
+    # The edge's own certificate (e.g. one a public CA signed for the POS host name); empty: the
+    # service's (LINLI_GRPC_TLS_CERT / _KEY).
+    pos_tls_cert: str = ""
+    pos_tls_key: str = Field(default="", repr=False)
+
+    def wanted_pos_port(self) -> int | None:
+        """The POS edge's port to bind (0: a free one), or None: no POS edge."""
+        if self.pos_port >= 0:
+            return self.pos_port
+        return POS_PORT if self.port == SERVICE.default_port else None
 
     # -- abuse limits at the POS (pos_limits: what each counts and what guessing can win) ---------
     # ResolveMemberCode calls per terminal per minute.

@@ -2,7 +2,8 @@
 token (the channel default): its client credentials at the issuer (`svc-portal`), whose one
 role, `portal`, the services accept only on the public reads those pages show. Operator pages
 pass the operator's token on each call, so the services themselves decide what that operator
-may see."""
+may see. Channels speak TLS when the portal trusts the platform's CA (LINLI_GRPC_TLS_CA), and
+present the portal's certificate when the services ask for one (mTLS)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from linli.notification.v1 import notification_pb2_grpc
 from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2_grpc
 from linli_runtime.clients import TokenSource, make_channel
+from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
 from linli_runtime.tracing import NO_TRACING, Tracing
 
 
 class Backends:
     def __init__(self, addresses: dict[str, str], service_token: TokenSource,
-                 tracing: Tracing = NO_TRACING) -> None:
+                 tracing: Tracing = NO_TRACING, tls: GrpcTls = PLAINTEXT) -> None:
         self.channels: dict[str, grpc.aio.Channel] = {
-            key: make_channel(address, token=service_token, tracing=tracing) for key, address in addresses.items()
+            key: make_channel(address, token=service_token, tracing=tracing, tls=tls)
+            for key, address in addresses.items()
         }
         gov, points = self.channels["governance"], self.channels["points"]
         self.org = org_pb2_grpc.OrgServiceStub(gov)

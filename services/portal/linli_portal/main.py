@@ -11,6 +11,7 @@ from linli_portal.app import create_app
 from linli_portal.backends import Backends
 from linli_portal.settings import PortalSettings, service_addresses
 from linli_portal.signin import SignInClient
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.oidc import verifier_from_settings
@@ -31,7 +32,8 @@ def main() -> None:
                           internal_url=settings.issuer_internal_url, ca_file=settings.issuer_ca_file or None)
     addresses = service_addresses()
     tracing = Tracing.from_settings("portal", settings)
-    app = create_app(lambda: Backends(addresses, public, tracing), verifier, signin, cities=settings.cities,
+    tls = GrpcTls.from_settings(settings)
+    app = create_app(lambda: Backends(addresses, public, tracing, tls), verifier, signin, cities=settings.cities,
                      secure_cookies=settings.portal_secure_cookies, tracing=tracing)
     serve_metrics(settings.metrics_port, settings.host)
     logging.getLogger("linli.portal").info("portal listening", extra={

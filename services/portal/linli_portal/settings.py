@@ -19,7 +19,8 @@ SIGNIN_CLIENT = "linli-portal"
 class PortalSettings(IssuerSettings):
     # From IssuerSettings: LINLI_ISSUER_URL, LINLI_TOKEN_AUDIENCE, LINLI_JWKS_URL, LINLI_ISSUER_CA_FILE,
     # LINLI_GRANTS_CLAIM, LINLI_TOKEN_URL, and LINLI_CLIENT_ID / LINLI_CLIENT_SECRET_FILE: the client
-    # whose tokens (role `portal`, read-only) the public pages read with (default `svc-portal`).
+    # whose tokens (role `portal`, read-only) the public pages read with (default `svc-portal`);
+    # LINLI_GRPC_TLS_CA / _CERT / _KEY and LINLI_GRPC_MTLS: TLS on its channels to the services.
     service_name: str = "portal"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, validation_alias=AliasChoices("PORT", "LINLI_PORT"))

@@ -26,6 +26,8 @@ app = typer.Typer(help="Linli (邻里): trust-based property governance and volu
 platform_app = typer.Typer(help="Run the platform on this machine.", no_args_is_help=True)
 app.add_typer(platform_app, name="platform")
 err = Console(stderr=True)
+MTLS_HELP = ("Mutual TLS: every gRPC server also asks its clients for a certificate from the local CA (the "
+             "services present theirs; people's tools var/tls/operator.pem, which the CLI finds beside the CA).")
 FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a second platform beside a running one); "
                    "the summary says where. Without it a documented port another process holds stops the start.")
 
@@ -43,13 +45,14 @@ def platform_run(
     postgres: Annotated[str | None, typer.Option(
         help="Base URL of a PostgreSQL server; each service uses its own database on it.")] = None,
     free_ports: Annotated[bool, typer.Option("--free-ports", help=FREE_PORTS_HELP)] = False,
+    mtls: Annotated[bool, typer.Option("--mtls", help=MTLS_HELP)] = False,
 ) -> None:
-    """Start nats-server and every service on its documented port; Ctrl-C stops them cleanly,
-    callers before the services they call."""
+    """Start nats-server and every service on its documented port, gRPC over TLS (the local CA in
+    <var-dir>/tls); Ctrl-C stops them cleanly, callers before the services they call."""
     from linli_runtime.platform import run
 
     raise typer.Exit(run(var_dir, nats_port, demo_data, postgres or os.environ.get("LINLI_POSTGRES_URL"),
-                         free_ports=free_ports))
+                         free_ports=free_ports, mtls=mtls))
 
 
 @platform_app.command("run-cluster")
@@ -60,12 +63,13 @@ def platform_run_cluster(
     replicas: Annotated[int, typer.Option(help="Replicas of every service.", min=1, max=4)] = 2,
     demo_data: Annotated[bool, typer.Option(help="Load the demo data set (Chongzhou, Fengshu).")] = True,
     free_ports: Annotated[bool, typer.Option("--free-ports", help=FREE_PORTS_HELP)] = False,
+    mtls: Annotated[bool, typer.Option("--mtls", help=MTLS_HELP)] = False,
 ) -> None:
     """Start a NATS cluster, PostgreSQL and several replicas of every service; Ctrl-C stops them."""
     from linli_runtime.cluster import run_cluster
 
     raise typer.Exit(run_cluster(var_dir, nats_nodes=nats_nodes, replicas=replicas, demo_data=demo_data,
-                                 free_ports=free_ports))
+                                 free_ports=free_ports, mtls=mtls))
 
 
 @platform_app.command("backup")
@@ -119,11 +123,14 @@ def platform_services(as_json: Annotated[bool, typer.Option("--json")] = False) 
 
     services = installed_services()
     if as_json:
-        print(json.dumps([{"name": s.name, "module": s.module, "port": s.default_port, "addr_env": s.addr_env}
+        print(json.dumps([{"name": s.name, "module": s.module, "port": s.default_port, "addr_env": s.addr_env,
+                           **({"pos_port": s.pos_port, "pos_addr_env": s.pos_addr_env} if s.pos_port else {})}
                           for s in services]))
         return
     for s in services:
         print(f"{s.name:20} 127.0.0.1:{s.default_port:<6} {s.addr_env}")
+        if s.pos_port:
+            print(f"{'  (POS edge)':20} 127.0.0.1:{s.pos_port:<6} {s.pos_addr_env}")
 
 
 @platform_app.command("create-admin")

@@ -7,6 +7,11 @@ request id and, when the service traces, a CLIENT span whose W3C trace context t
 metadata (linli_runtime.tracing); UNAVAILABLE (and only that)
 is retried by gRPC's own retry policy, so a retry never repeats a call that may have done
 something — non-idempotent writes carry a request id besides.
+
+With `tls` (linli_runtime.grpc_tls: a service passes `app.grpc_tls`) the channel speaks TLS,
+trusting the platform's CA alone, and presents the caller's certificate when the server asks
+(mTLS). Servers end connections after a while (`grpc_max_connection_age`): the channel then
+reconnects, re-resolving the target, so it spreads onto replicas added since.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import grpc
 
 from linli_runtime.context import new_request_id, request_id_var
+from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
 from linli_runtime.tracing import NO_TRACING, Tracing
 
 RETRY_SERVICE_CONFIG = {
@@ -100,13 +106,16 @@ def make_channel(
     token: str | TokenSource | None = None,
     default_timeout: float = 5.0,
     tracing: Tracing = NO_TRACING,
+    tls: GrpcTls = PLAINTEXT,
 ) -> grpc.aio.Channel:
     """A channel to `addresses` (`host:port` or a comma-separated list of replicas), calling
-    with `token` (a fixed bearer token or a `TokenSource`); a service passes its `tracing`, so
-    that its calls are spans of the trace they belong to."""
+    with `token` (a fixed bearer token or a `TokenSource`), over TLS when `tls` trusts a CA; a
+    service passes its `tracing`, so that its calls are spans of the trace they belong to, and
+    its `grpc_tls`."""
     token_fn: TokenSource = token if callable(token) else (lambda: token)
-    return grpc.aio.insecure_channel(
-        target_for(addresses),
-        options=CHANNEL_OPTIONS,
-        interceptors=[_CallDefaults(token_fn, default_timeout), *tracing.client_interceptors()],
-    )
+    interceptors = [_CallDefaults(token_fn, default_timeout), *tracing.client_interceptors()]
+    if tls.trusts:
+        return grpc.aio.secure_channel(target_for(addresses), tls.channel_credentials(),
+                                       options=[*CHANNEL_OPTIONS, *tls.channel_options(addresses)],
+                                       interceptors=interceptors)
+    return grpc.aio.insecure_channel(target_for(addresses), options=CHANNEL_OPTIONS, interceptors=interceptors)

@@ -11,7 +11,10 @@ On loopback it starts what a production deployment runs on several machines:
   lists all replicas of that service, comma-separated, which `linli_runtime.clients.make_channel`
   turns into one gRPC channel balancing round_robin across them;
 - TLS on the NATS client port and on the routes between the nodes, and one NATS user per
-  service limited to its own subjects (linli_runtime.nats_security, the CA under var/cluster/tls).
+  service limited to its own subjects (linli_runtime.nats_security, the CA under var/cluster/tls);
+  gRPC over TLS with a certificate per service from the same CA (linli_runtime.platform_tls);
+- partner-redemption's POS edge on every replica (50443, 50543, …), `PARTNER_REDEMPTION_POS_ADDR`
+  listing them all.
 
 The pieces are `linli_runtime.platform`'s (launch, wait_until_serving, stop_services,
 supervise); only the topology is new. Tests drive `LocalCluster` directly to kill and restart
@@ -41,12 +44,14 @@ from linli_runtime.platform import (
     issuer_of,
     launch,
     port_is_free,
+    pos_env,
     service_env,
     stop_services,
     supervise,
     wait_http_ready,
     wait_until_serving,
 )
+from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
@@ -129,6 +134,7 @@ class LocalCluster:
         extra_env: dict[str, str] | None = None,
         streams: list[StreamSpec] | None = None,
         access: dict[str, ServiceAccess] | None = None,
+        mtls: bool = False,
     ) -> None:
         if stream_replicas > nats_nodes:
             raise ValueError(f"{stream_replicas} stream replicas need at least as many NATS nodes, not {nats_nodes}")
@@ -145,6 +151,7 @@ class LocalCluster:
         self.descriptors = installed_services() if services is None else services
         # TLS and a user per service (`access`: linli_runtime.nats_access.ACCESS unless given).
         self.security = NatsSecurity(self.var_dir, access, [d.name for d in self.descriptors if d.owns_database])
+        self.tls = PlatformTls(self.var_dir, mtls=mtls)
         self.services: list[Replica] = []
         self.issuer: IssuerWiring | None = None
         self.issuer_ports: dict[int, int] = {}  # replica index → the issuer's HTTP port on it
@@ -160,6 +167,16 @@ class LocalCluster:
         """`<SERVICE>_SERVICE_ADDR` → every replica's address, comma-separated (round_robin)."""
         return {d.addr_env: ",".join(r.address for r in self.replicas_of(d.name)) for d in self.descriptors}
 
+    def pos_addresses(self) -> dict[str, str]:
+        """`<SERVICE>_POS_ADDR` → every replica's POS edge, comma-separated."""
+        return {d.pos_addr_env: ",".join(r.pos_address for r in self.replicas_of(d.name))
+                for d in self.descriptors if d.pos_port}
+
+    def client_env(self) -> dict[str, str]:
+        """What a client of the cluster (the CLI, the sample POS client) runs with."""
+        issuer = {"LINLI_ISSUER_URL": self.issuer.url} if self.issuer is not None else {}
+        return {**self.addresses(), **self.pos_addresses(), **self.tls.client_env(), **issuer}
+
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         # Every documented port first: one held by another process stops the start before
@@ -169,7 +186,11 @@ class LocalCluster:
                 label = f"{d.name}#{k}"
                 port = (claim_port(label, d.default_port + k * REPLICA_PORT_STRIDE)
                         if self.fixed_ports and d.default_port else free_port())
-                self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k))
+                pos_port = 0
+                if d.pos_port:
+                    pos_port = (claim_port(f"{label} (POS edge)", d.pos_port + k * REPLICA_PORT_STRIDE)
+                                if self.fixed_ports else free_port())
+                self.services.append(Replica(d, port, self.logs / f"{d.name}-{k}.log", index=k, pos_port=pos_port))
         issuer = issuer_of(self.descriptors)
         if issuer is not None:
             # Every replica of the issuer serves HTTP on a port of its own; all of them sign with
@@ -188,6 +209,7 @@ class LocalCluster:
                                        **self.security.admin_options()))
         with console.status("starting PostgreSQL (embedded)…"):
             self.postgres = EmbeddedPostgres(self.var_dir / "postgres")
+        self.tls.prepare(d.name for d in self.descriptors)
         addresses = self.addresses()
         extra = {"LINLI_STREAM_REPLICAS": str(self.stream_replicas), **self.extra_env}
         for replica in self.services:
@@ -196,7 +218,8 @@ class LocalCluster:
             replica.env = service_env(replica, addresses=addresses, nats_url=self.nats_url,
                                       database_url=self.postgres.database_url(d.db_name) if d.owns_database else None,
                                       demo_data=self.demo_data,
-                                      extra={**self.security.env_for(d), **wiring, **extra})
+                                      extra={**self.security.env_for(d), **wiring, **self.tls.env_for(d.name),
+                                             **pos_env(replica), **extra})
         # Replica 0 of every service first, then the second ones: the first replica migrates the
         # database and seeds demo data, the others find it done. Within a wave, services with the
         # same start_order start together (the org tree's owner before its consumers).
@@ -213,7 +236,7 @@ class LocalCluster:
 
     def wait_ready(self, replica: Replica, timeout: float = 60) -> None:
         """SERVING, and for the issuer its HTTP side answering too."""
-        wait_until_serving(replica, timeout)
+        wait_until_serving(replica, timeout, tls=self.tls.client)
         if replica.descriptor.issuer and replica.proc is not None:
             port = self.issuer_ports.get(replica.index)
             if port and not wait_http_ready(f"127.0.0.1:{port}", 30, replica.proc):
@@ -252,7 +275,10 @@ class LocalCluster:
         if self.postgres is not None:
             table.add_row("PostgreSQL (embedded)", self.postgres.socket_uri, str(self.var_dir / "postgres"))
         for d in self.descriptors:
-            table.add_row(f"{d.name} ×{self.replica_count}", self.addresses()[d.addr_env],
+            where = self.addresses()[d.addr_env] + " (TLS)"
+            if d.pos_port:
+                where += f"\nPOS edge {self.pos_addresses()[d.pos_addr_env]}"
+            table.add_row(f"{d.name} ×{self.replica_count}", where,
                           "\n".join(str(r.log_path) for r in self.replicas_of(d.name)))
         if self.issuer is not None:
             table.add_row("token issuer (OIDC)", self.issuer.url, f"client secrets: {self.issuer.secrets_dir}")
@@ -275,10 +301,12 @@ class LocalCluster:
             self.postgres = None
 
 
-def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool, free_ports: bool = False) -> int:
+def run_cluster(var_dir: Path, *, nats_nodes: int, replicas: int, demo_data: bool, free_ports: bool = False,
+                mtls: bool = False) -> int:
     try:
         cluster = LocalCluster(var_dir, nats_nodes=nats_nodes, replicas=replicas,
-                               stream_replicas=min(3, nats_nodes), demo_data=demo_data, fixed_ports=not free_ports)
+                               stream_replicas=min(3, nats_nodes), demo_data=demo_data, fixed_ports=not free_ports,
+                               mtls=mtls)
     except ValueError as exc:
         console.print(f"[red]{exc}[/]")
         return 2

@@ -4,7 +4,14 @@ documented port. Ctrl-C (or SIGTERM) stops the services gracefully — callers f
 before the services it calls are signalled — then NATS. Starting again reuses var/.
 
 NATS takes TLS only and one user per service (linli_runtime.nats_security: the CA under
-var/tls), as Compose and Kubernetes configure it."""
+var/tls), as Compose and Kubernetes configure it. Every gRPC server speaks TLS only, with a
+certificate from the same CA (linli_runtime.platform_tls); services, the portal, the CLI and the
+sample POS client trust var/tls/ca.pem (mTLS between them with `--mtls`). partner-redemption's
+POS edge listens on a port of its own (50443), serving PosService and health alone.
+
+The issuer's HTTP side (sign-in pages, discovery, JWKS) stays plain HTTP on loopback: people's
+browsers open its pages, and a browser trusts no CA made here without an install into the
+system's store; in a deployment it sits behind the Gateway's TLS (deploy/k8s/base/gateway)."""
 
 from __future__ import annotations
 
@@ -23,7 +30,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
 from linli_runtime.nats_security import NatsSecurity
+from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
 
@@ -70,15 +79,21 @@ class RunningService:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
+    pos_port: int = 0  # its public POS edge (descriptor.pos_port), when it has one
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pos_address(self) -> str:
+        return f"127.0.0.1:{self.pos_port}" if self.pos_port else ""
 
-def wait_serving(address: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+
+def wait_serving(address: str, timeout: float, proc: subprocess.Popen[bytes], tls: GrpcTls = PLAINTEXT) -> bool:
+    """Ask grpc.health.v1 at `address` (over TLS when `tls` trusts a CA) until it says SERVING."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -176,6 +191,11 @@ class IssuerWiring:
                 "A fresh install without demo data: [bold].venv/bin/linli platform create-admin --phone … --name …[/]")
 
 
+def pos_env(service: RunningService) -> dict[str, str]:
+    """The public POS edge's port, for the service that has one."""
+    return {"LINLI_POS_PORT": str(service.pos_port)} if service.pos_port else {}
+
+
 def issuer_of(descriptors: Sequence[ServiceDescriptor]) -> ServiceDescriptor | None:
     return next((d for d in descriptors if d.issuer), None)
 
@@ -198,11 +218,14 @@ def wait_issuer_ready(service: RunningService, wiring: IssuerWiring, timeout: fl
                            f"see {service.log_path}")
 
 
-def wait_until_serving(service: RunningService, timeout: float = 60) -> None:
+def wait_until_serving(service: RunningService, timeout: float = 60, tls: GrpcTls = PLAINTEXT) -> None:
     """Wait for the health check to say SERVING; raise with the log's tail when it never does."""
     assert service.proc is not None, "launch() the service first"
-    ready = wait_http_ready if service.descriptor.protocol == "http" else wait_serving
-    if not ready(service.address, timeout, service.proc):
+    if service.descriptor.protocol == "http":
+        ready = wait_http_ready(service.address, timeout, service.proc)
+    else:
+        ready = wait_serving(service.address, timeout, service.proc, tls)
+    if not ready:
         tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
         raise RuntimeError(f"{service.descriptor.name} did not come up on {service.address}; last log lines:\n"
                            + "\n".join(tail))
@@ -248,7 +271,7 @@ class LocalPlatform:
     def __init__(self, var_dir: Path, *, nats_port: int = 4222, demo_data: bool = True,
                  database_url_base: str | None = None,
                  services: list[ServiceDescriptor] | None = None, default_ports: bool = False,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, mtls: bool = False) -> None:
         self.var_dir = var_dir.resolve()
         self.extra_env = extra_env or {}
         self.issuer: IssuerWiring | None = None
@@ -261,6 +284,8 @@ class LocalPlatform:
         self.services: list[RunningService] = []
         # TLS and a user per service (linli_runtime.nats_access.ACCESS; a test's service gets its own).
         self.security = NatsSecurity(self.var_dir, services=[d.name for d in self.descriptors if d.owns_database])
+        # gRPC over TLS from the same CA: a certificate per process (mTLS between them if asked).
+        self.tls = PlatformTls(self.var_dir, mtls=mtls)
 
     def database_url(self, descriptor: ServiceDescriptor) -> str | None:
         """The service's own database (SQLite file or PostgreSQL database); None when it owns none."""
@@ -276,7 +301,10 @@ class LocalPlatform:
         (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
         for d in self.descriptors:
             port = claim_port(d.name, d.default_port) if self.default_ports and d.default_port else free_port()
-            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log"))
+            pos_port = 0
+            if d.pos_port:
+                pos_port = claim_port(f"{d.name} (POS edge)", d.pos_port) if self.default_ports else free_port()
+            self.services.append(RunningService(d, port, self.var_dir / "logs" / f"{d.name}.log", pos_port=pos_port))
         issuer = issuer_of(self.descriptors)
         if issuer is not None:
             http_port = claim_port(f"{issuer.name} (issuer)", issuer.http_port) \
@@ -285,15 +313,18 @@ class LocalPlatform:
         with console.status("starting nats-server (JetStream)…"):
             self.nats.config = self.security.prepare().server_config(cluster=False)
             self.nats.start()
+        self.tls.prepare(d.name for d in self.descriptors)
         addresses = self.addresses()
         for service in self.services:
             wiring = self.issuer.env(service.descriptor) if self.issuer is not None else {}
             env = service_env(service, addresses=addresses, database_url=self.database_url(service.descriptor),
                               nats_url=self.nats.url, demo_data=self.demo_data,
-                              extra={**self.security.env_for(service.descriptor), **wiring, **self.extra_env})
+                              extra={**self.security.env_for(service.descriptor), **wiring,
+                                     **self.tls.env_for(service.descriptor.name), **pos_env(service),
+                                     **self.extra_env})
             launch(service, env)
             with console.status(f"starting {service.descriptor.name} on {service.address}…"):
-                wait_until_serving(service)
+                wait_until_serving(service, tls=self.tls.client)
                 if service.descriptor.issuer and self.issuer is not None:
                     wait_issuer_ready(service, self.issuer)
 
@@ -302,6 +333,16 @@ class LocalPlatform:
         (the same shape as `LocalCluster.addresses`)."""
         return {s.descriptor.addr_env: s.address for s in self.services}
 
+    def pos_addresses(self) -> dict[str, str]:
+        """`<SERVICE>_POS_ADDR` → the public POS edge's address, for terminals."""
+        return {s.descriptor.pos_addr_env: s.pos_address for s in self.services if s.pos_port}
+
+    def client_env(self) -> dict[str, str]:
+        """What a client of this platform (the CLI, the sample POS client) runs with: where every
+        service and edge listens, the CA it trusts, the issuer it signs in at."""
+        issuer = {"LINLI_ISSUER_URL": self.issuer.url} if self.issuer is not None else {}
+        return {**self.addresses(), **self.pos_addresses(), **self.tls.client_env(), **issuer}
+
     def summary(self) -> Table:
         table = Table(title="Linli is running", title_justify="left")
         table.add_column("component")
@@ -309,9 +350,11 @@ class LocalPlatform:
         table.add_column("log (under the data folder)")
         table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.log_file.relative_to(self.var_dir)))
         for s in self.services:
-            address = f"http://{s.address}/" if s.descriptor.protocol == "http" else s.address
+            address = f"http://{s.address}/" if s.descriptor.protocol == "http" else f"{s.address} (TLS)"
             if s.descriptor.issuer and self.issuer is not None:
                 address += f"\nissuer {self.issuer.url}"
+            if s.pos_port:
+                address += f"\nPOS edge {s.pos_address} (TLS)"
             table.add_row(s.descriptor.name, address, str(s.log_path.relative_to(self.var_dir)))
         return table
 
@@ -331,6 +374,7 @@ class Supervised(Protocol):
 
     var_dir: Path
     issuer: IssuerWiring | None
+    tls: PlatformTls
 
     @property
     def services(self) -> Sequence[RunningService]: ...
@@ -341,11 +385,11 @@ class Supervised(Protocol):
 
 
 def run(var_dir: Path, nats_port: int, demo_data: bool, database_url_base: str | None, *,
-        free_ports: bool = False) -> int:
+        free_ports: bool = False, mtls: bool = False) -> int:
     """`make run`: the documented ports (or PortInUse, naming who holds one), unless asked for
     free ones — a second platform beside a running one, saying where it listens."""
     platform = LocalPlatform(var_dir, nats_port=nats_port, demo_data=demo_data,
-                             database_url_base=database_url_base, default_ports=not free_ports)
+                             database_url_base=database_url_base, default_ports=not free_ports, mtls=mtls)
     return supervise(platform)
 
 
@@ -367,8 +411,14 @@ def supervise(platform: Supervised) -> int:
             console.print("[yellow]No services are installed yet[/]: only the infrastructure is running.")
         if platform.issuer is not None:
             console.print(platform.issuer.sign_in_help())
+        ca = os.path.relpath(platform.tls.ca_file)
+        mtls = (f" -cert {os.path.relpath(platform.tls.client.cert_file)} -key "
+                f"{os.path.relpath(platform.tls.client.key_file)}") if platform.tls.mtls else ""
         console.print(
-            "Try it:  [bold]grpcurl -plaintext 127.0.0.1:<port> list[/]   (health and reflection need no token)\n"
+            f"gRPC speaks TLS only (mTLS: {'on' if platform.tls.mtls else 'off'}); clients trust the local CA "
+            f"[bold]{ca}[/] (the CLI finds it when run from here; else --ca or LINLI_GRPC_TLS_CA)\n"
+            f"Try it:  [bold]grpcurl -cacert {ca}{mtls} 127.0.0.1:<port> list[/]   "
+            "(health and reflection need no token)\n"
             f"Logs are JSON lines under {platform.var_dir / 'logs'}. Press Ctrl-C to stop everything."
         )
         # The command's own main thread watching its children (no event loop runs here): a plain

@@ -44,6 +44,10 @@ class ServiceDescriptor:
     # A documented HTTP port served beside the gRPC one (the issuer's sign-in pages and OIDC
     # endpoints); 0: none.
     http_port: int = 0
+    # A documented public gRPC port served beside the service's own (partner-redemption's POS
+    # edge: PosService and health alone, TLS only); 0: none. The platform passes it as
+    # LINLI_POS_PORT; clients find it at <SERVICE>_POS_ADDR.
+    pos_port: int = 0
 
     @property
     def client_id(self) -> str:
@@ -54,6 +58,11 @@ class ServiceDescriptor:
     def addr_env(self) -> str:
         """The environment variable other services read its address from."""
         return self.name.upper().replace("-", "_") + "_SERVICE_ADDR"
+
+    @property
+    def pos_addr_env(self) -> str:
+        """The environment variable clients read its public POS edge's address from."""
+        return self.name.upper().replace("-", "_") + "_POS_ADDR"
 
     @property
     def owns_database(self) -> bool:
@@ -82,4 +91,15 @@ def service_address(name: str) -> str:
     for descriptor in installed_services():
         if descriptor.name == name:
             return os.environ.get(descriptor.addr_env) or f"127.0.0.1:{descriptor.default_port}"
+    raise KeyError(f"no installed service named {name!r}")
+
+
+def pos_address(name: str) -> str:
+    """Where a terminal reaches service `name`'s public POS edge: its `<SERVICE>_POS_ADDR`, else
+    its fixed local POS port on loopback (`make run`)."""
+    for descriptor in installed_services():
+        if descriptor.name == name:
+            if not descriptor.pos_port:
+                raise KeyError(f"{name} serves no POS edge")
+            return os.environ.get(descriptor.pos_addr_env) or f"127.0.0.1:{descriptor.pos_port}"
     raise KeyError(f"no installed service named {name!r}")

@@ -17,7 +17,17 @@ issuer. Tests in one process give both from a test issuer instead (`app.use_issu
 
 Tracing (`app.tracing`, from the settings' OTLP endpoint; off by default) covers the server, the
 database, the relay and the consumers; a service passes it to the channels it makes
-(`make_channel(..., tracing=app.tracing)`).
+(`make_channel(..., tracing=app.tracing, tls=app.grpc_tls)`).
+
+Listeners: the service's port (PORT) serves every servicer; `add_listener` opens another port
+serving only the servicers mounted on it (`add_service(..., listeners=...)`) plus health and
+reflection of those alone — partner-redemption's public POS edge. With a certificate
+(LINLI_GRPC_TLS_CERT/_KEY, linli_runtime.grpc_tls) every listener speaks TLS only; with
+LINLI_GRPC_MTLS the service's own port also requires a client certificate from the platform's
+CA, while a public listener never does (terminals have none) and refuses to start without TLS.
+LINLI_HEALTH_PORT adds a plaintext port serving health alone, for probes that cannot speak TLS.
+Every server ends a connection after LINLI_GRPC_MAX_CONNECTION_AGE (GOAWAY, then a grace for
+in-flight calls), so long-lived clients spread onto new replicas.
 
 Shutdown on SIGTERM/SIGINT: health NOT_SERVING, stop taking calls and drain in-flight ones
 (grace period), stop consumers, flush the outbox relay, close NATS and the database, export the
@@ -29,7 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -47,6 +58,7 @@ from linli_runtime.events.envelope import EventFactory
 from linli_runtime.events.outbox import OutboxRelay
 from linli_runtime.events.streams import StreamSpec
 from linli_runtime.gauges import RuntimeGauges
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.interceptors import (
     AuthenticationInterceptor,
     Authenticator,
@@ -75,6 +87,30 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 ]
+# The service's own port: every servicer, health and reflection.
+INTERNAL = "internal"
+HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def connection_age_options(settings: ServiceSettings) -> list[tuple[str, int]]:
+    """How long a client connection may live, and the grace its in-flight calls get after the
+    server's GOAWAY (gRPC adds ±10 % jitter, so clients do not all reconnect at once)."""
+    if not settings.grpc_max_connection_age:
+        return []
+    return [("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.grpc_max_connection_age_grace * 1000))]
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A port of the service. `public`: reached from outside the platform (shops' networks):
+    TLS is required and no client certificate is asked for. `tls`: its certificate, when not
+    the service's own."""
+
+    name: str
+    port: int
+    public: bool = False
+    tls: GrpcTls | None = None
 
 
 class ServiceApp:
@@ -108,19 +144,35 @@ class ServiceApp:
         # Domain code takes `app.make_event` (subject, payload, scope) → EventEnvelope.
         self.make_event = EventFactory(name, self.clock)
         self.health = HealthServicer()
-        self.port: int | None = None
-        self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]] = []
+        # TLS for this service's servers and for the channels it opens to others.
+        self.grpc_tls = GrpcTls.from_settings(settings)
+        self.port: int | None = None  # the service's own port, once bound
+        self.ports: dict[str, int] = {}  # listener name → bound port (INTERNAL, "health", added ones)
+        self._listeners: dict[str, Listener] = {INTERNAL: Listener(INTERNAL, settings.port)}
+        self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str, frozenset[str]]] = []
         self._authenticators = [*authenticators, OidcAuthenticator(self.verifier)]
-        self._server: grpc.aio.Server | None = None
+        self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
         self._on_start: list[Callable[[ServiceApp], Any]] = []
 
     # -- assembly ----------------------------------------------------------------------------
 
-    def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
+    def add_service(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str, *,
+                    listeners: Collection[str] = (INTERNAL,)) -> None:
         """Mount a servicer: `register` is the generated `add_XServiceServicer_to_server`,
-        `full_name` its `package.Service` name (for health and reflection)."""
-        self._services.append((register, servicer, full_name))
+        `full_name` its `package.Service` name (for health and reflection); served on the
+        service's own port, and on each other listener named in `listeners`."""
+        unknown = set(listeners) - set(self._listeners)
+        if unknown:
+            raise ValueError(f"{full_name}: no listener {sorted(unknown)} (add_listener first)")
+        self._services.append((register, servicer, full_name, frozenset(listeners)))
+
+    def add_listener(self, name: str, port: int, *, public: bool = True, tls: GrpcTls | None = None) -> None:
+        """Another port (0: a free one), serving only the servicers mounted on it by name, with
+        health and reflection of those alone. See the module docstring for `public`."""
+        if name in self._listeners:
+            raise ValueError(f"listener {name!r} exists")
+        self._listeners[name] = Listener(name, port, public, tls)
 
     def add_consumer(self, spec: ConsumerSpec) -> EventConsumer:
         consumer = EventConsumer(spec, self.db, self.bus, clock=self.clock, tracing=self.tracing)
@@ -170,45 +222,77 @@ class ServiceApp:
         self.gauges = RuntimeGauges(self.name, self.db, self.bus, [c.spec.name for c in self.consumers])
         self.gauges.start()
 
-        server = grpc.aio.server(
-            interceptors=[
-                *self.tracing.server_interceptors(),  # outermost: its span covers the others
-                RequestIdInterceptor(),
-                ObservabilityInterceptor(self.name),
-                ErrorMappingInterceptor(self.name),
-                AuthenticationInterceptor(self._authenticators, self.restricted_access()),
-            ],
-            options=SERVER_OPTIONS,
-        )
-        names = [full for _, _, full in self._services]
-        for register, servicer, _ in self._services:
-            register(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server,
-        )
-        address = f"{self.settings.host}:{self.settings.port}"
         try:
-            self.port = server.add_insecure_port(address)
-        except RuntimeError:  # grpc raises where older versions returned 0
-            self.port = 0
-        if self.port == 0:
-            port = self.settings.port
-            held = f": port {port} is held by {port_holder(port)}" if port else ""
-            raise RuntimeError(f"could not listen on {address}{held}")
-        await server.start()
-        self._server = server
-        for full in [*names, ""]:
+            for listener in self._listeners.values():
+                self.ports[listener.name] = await self._serve(listener)
+            if self.settings.health_port:
+                self.ports["health"] = await self._serve_health(self.settings.health_port)
+        except BaseException:
+            # A port that cannot be bound stops the start: the ports already open close again.
+            await asyncio.gather(*(server.stop(0) for server in self._servers))
+            self._servers.clear()
+            raise
+        self.port = self.ports[INTERNAL]
+        for full in [*(full for _, _, full, _ in self._services), ""]:
             await self.health.set(full, health_pb2.HealthCheckResponse.SERVING)
         serve_metrics(self.settings.metrics_port, self.settings.host)
-        log.info("serving", extra={"service": self.name, "address": f"{self.settings.host}:{self.port}"})
+        log.info("serving", extra={"service": self.name, "address": f"{self.settings.host}:{self.port}",
+                                   "ports": self.ports, "tls": self.grpc_tls.serves_tls, "mtls": self.grpc_tls.mtls})
         return self.port
+
+    def _new_server(self, interceptors: Sequence[Any] = ()) -> grpc.aio.Server:
+        return grpc.aio.server(interceptors=list(interceptors),
+                               options=[*SERVER_OPTIONS, *connection_age_options(self.settings)])
+
+    async def _serve(self, listener: Listener) -> int:
+        """One listener's server: its servicers, health, reflection of those; TLS as configured."""
+        tls = listener.tls or self.grpc_tls
+        if listener.public and not tls.serves_tls:
+            raise RuntimeError(f"{self.name}'s public listener {listener.name!r} serves TLS only: set "
+                               "LINLI_GRPC_TLS_CERT and LINLI_GRPC_TLS_KEY (or the listener's own certificate)")
+        server = self._new_server([
+            *self.tracing.server_interceptors(),  # outermost: its span covers the others
+            RequestIdInterceptor(),
+            ObservabilityInterceptor(self.name),
+            ErrorMappingInterceptor(self.name),
+            AuthenticationInterceptor(self._authenticators, self.restricted_access()),
+        ])
+        names = []
+        for register, servicer, full_name, listeners in self._services:
+            if listener.name == INTERNAL or listener.name in listeners:
+                register(servicer, server)
+                names.append(full_name)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection([*names, HEALTH_NAME, reflection.SERVICE_NAME], server)
+        credentials = tls.server_credentials(client_auth=tls.mtls and not listener.public) \
+            if tls.serves_tls else None
+        return await self._bind(server, listener.port, credentials, listener.name)
+
+    async def _serve_health(self, port: int) -> int:
+        """Health alone, plaintext: what a probe that cannot speak TLS asks."""
+        server = self._new_server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        return await self._bind(server, port, None, "health")
+
+    async def _bind(self, server: grpc.aio.Server, port: int, credentials: grpc.ServerCredentials | None,
+                    name: str) -> int:
+        address = f"{self.settings.host}:{port}"
+        try:
+            bound = server.add_secure_port(address, credentials) if credentials is not None \
+                else server.add_insecure_port(address)
+        except RuntimeError:  # grpc raises where older versions returned 0
+            bound = 0
+        if bound == 0:
+            held = f": port {port} is held by {port_holder(port)}" if port else ""
+            raise RuntimeError(f"{self.name} could not listen on {address} ({name}){held}")
+        await server.start()
+        self._servers.append(server)
+        return int(bound)
 
     def restricted_access(self) -> dict[str, frozenset[str]]:
         """Full method name → the restricted roles its servicer method opens it to (`@allows`)."""
         opened: dict[str, frozenset[str]] = {}
-        for _, servicer, full_name in self._services:
+        for _, servicer, full_name, _ in self._services:
             for attribute in dir(type(servicer)):
                 roles = allowed_roles(getattr(type(servicer), attribute, None))
                 if roles:
@@ -224,8 +308,7 @@ class ServiceApp:
         log.info("shutting down", extra={"grace_s": grace})
         await self.health.enter_graceful_shutdown()
         stops = [consumer.stop() for consumer in self.consumers]
-        if self._server is not None:
-            stops.append(self._server.stop(grace))
+        stops += [server.stop(grace) for server in self._servers]
         await asyncio.gather(*stops)
         if self.gauges is not None:
             await self.gauges.stop()

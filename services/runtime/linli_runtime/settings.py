@@ -7,6 +7,10 @@ Every service reads the same base settings; a service adds its own by subclassin
 A service holds no signing key: it trusts the issuer at `LINLI_ISSUER_URL` (tokens checked
 against its published keys) and, when it calls other services, signs in there with its own
 client id and secret (`LINLI_CLIENT_ID`, `LINLI_CLIENT_SECRET_FILE`).
+
+gRPC speaks TLS when given a certificate (`LINLI_GRPC_TLS_CERT`/`_KEY`: the servers) and a CA
+(`LINLI_GRPC_TLS_CA`: the channels), mutual TLS between services with `LINLI_GRPC_MTLS`
+(linli_runtime.grpc_tls).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ class TracingSettings(BaseSettings):
 
 
 class IssuerSettings(TracingSettings):
-    """Whom a process trusts for access tokens, and how it gets its own: every service, and the
-    web portal (which is not a ServiceApp). (And, from TracingSettings, where its spans go.)"""
+    """Whom a process trusts — the issuer of access tokens, the CA behind the services' gRPC
+    certificates — and how it proves who it is (its client credentials, its certificate): every
+    service, and the web portal (which is not a ServiceApp). (And, from TracingSettings, where its
+    spans go.)"""
 
     model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore", populate_by_name=True)
 
@@ -61,6 +67,19 @@ class IssuerSettings(TracingSettings):
     # `http://identity-issuer:8090` in Kubernetes. Discovery is fetched there, and every endpoint
     # it names under the public URL (JWKS, token, revocation) is reached under this one instead.
     issuer_internal_url: str = ""
+    # -- gRPC over TLS (linli_runtime.grpc_tls): every service, and the portal's channels ----------
+    # The CA (PEM) the platform's gRPC certificates are signed by. Set: every channel this process
+    # opens speaks TLS and checks the server's certificate against it (and its host name); with
+    # grpc_mtls a server also requires clients to present a certificate it signed.
+    grpc_tls_ca: str = ""
+    # This process's certificate and key (PEM). Both set: its gRPC servers speak TLS only (reloaded
+    # when the files change, as cert-manager renews them); as a client it presents them when a
+    # server asks (mTLS). Its name (DNS SAN) is the host name clients dial: `volunteer-points`, …
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = Field(default="", repr=False)
+    # Mutual TLS: servers accept only clients with a certificate from grpc_tls_ca (services, the
+    # portal, operators given one). Public listeners (the POS edge) never ask terminals for one.
+    grpc_mtls: bool = False
 
 
 class ServiceSettings(IssuerSettings):
@@ -99,4 +118,12 @@ class ServiceSettings(IssuerSettings):
     metrics_port: int = 0
     # Seconds in-flight calls get to finish after SIGTERM.
     shutdown_grace: float = 10.0
+    # Seconds a client's connection lives before the server asks it to reconnect (HTTP/2 GOAWAY,
+    # ±10 % jitter; in-flight calls finish within the grace): long-lived channels — POS terminals,
+    # other services — then spread onto replicas added since they connected. 0: forever.
+    grpc_max_connection_age: float = Field(default=300.0, ge=0)
+    grpc_max_connection_age_grace: float = Field(default=30.0, ge=0)
+    # A plaintext port serving grpc.health.v1 alone, for probes that cannot speak TLS (Kubernetes'
+    # native gRPC probes); 0: none.
+    health_port: int = Field(default=0, ge=0)
     demo_data: bool = False

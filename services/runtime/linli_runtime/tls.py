@@ -17,7 +17,9 @@ their holder in the common name and a DNS SAN (a service's identity for mTLS, e.
 and issues the rest. Keys are ECDSA P-256.
 
 `python -m linli_runtime.tls DIR --server nats=nats-1,nats-2,localhost --client volunteer-points`
-does the same from a shell (the Compose job).
+does the same from a shell (the Compose job); `--service volunteer-points=volunteer-points,localhost`
+issues a server certificate like `--server` whose key, like a client's, is handed to `--owner`
+(a service's gRPC certificate, read by the non-root service).
 """
 
 from __future__ import annotations
@@ -223,21 +225,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--server", action="append", default=[], metavar="NAME=HOST,HOST",
                         help="a server certificate NAME for these hosts (DNS names or IP addresses)")
+    parser.add_argument("--service", action="append", default=[], metavar="NAME=HOST,HOST",
+                        help="a service's gRPC certificate (server and client use) for these hosts, its key "
+                             "handed to --owner")
     parser.add_argument("--client", action="append", default=[], metavar="NAME", help="a client certificate")
     parser.add_argument("--owner", metavar="UID:GID",
-                        help="hand the client keys to this user (a non-root service reading them)")
+                        help="hand the keys of --client and --service certificates to this user (a non-root "
+                             "service reading them)")
     args = parser.parse_args(argv)
     servers: dict[str, Sequence[str]] = {}
-    for item in args.server:
-        name, _, hosts = item.partition("=")
-        if not name or not hosts:
-            parser.error(f"--server {item!r}: expected NAME=HOST[,HOST…]")
-        servers[name] = [h.strip() for h in hosts.split(",") if h.strip()]
+    for flag, items in (("--server", args.server), ("--service", args.service)):
+        for item in items:
+            name, _, hosts = item.partition("=")
+            if not name or not hosts:
+                parser.error(f"{flag} {item!r}: expected NAME=HOST[,HOST…]")
+            servers[name] = [h.strip() for h in hosts.split(",") if h.strip()]
     pki = LocalPki(args.directory).ensure(servers=servers, clients=args.client)
     if args.owner:
         uid, _, gid = args.owner.partition(":")
-        for name in args.client:
-            pair = pki.client(name)
+        owned = [*args.client, *(item.partition("=")[0] for item in args.service)]
+        for name in owned:
+            pair = pki.pair(name)
             for path in (pair.cert, pair.key):
                 os.chown(path, int(uid), int(gid or uid))
     print(f"CA {pki.ca_file}; servers: {', '.join(servers) or '-'}; clients: {', '.join(args.client) or '-'}")

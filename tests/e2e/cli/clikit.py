@@ -1,7 +1,8 @@
 """Driving the real `linli` executable against the session's demo platform.
 
 `run(...)` starts the console script as a user would (its own process, the platform's
-`<SERVICE>_SERVICE_ADDR` in its environment, a config directory of the test's own), and
+`<SERVICE>_SERVICE_ADDR`, POS edge and CA in its environment — TLS as under `make run` — and a
+config directory of the test's own), and
 returns exit code, stdout and stderr. Setup that the CLI does not offer (a compound of the
 test's own, backdated points) goes through the services' gRPC APIs, or — where no API can
 do it — straight to a service's SQLite file, said so where it happens."""
@@ -23,7 +24,6 @@ from typing import Any, TypeVar
 import grpc
 
 from linli_runtime.auth import Role
-from linli_runtime.clients import make_channel
 from linli_runtime.testing.platform import DemoPlatform
 
 LINLI = Path(sys.executable).parent / "linli"
@@ -58,8 +58,7 @@ class Cli:
         self.platform = platform
         self.config_dir = config_dir
         env = {k: v for k, v in os.environ.items() if k != "LINLI_TOKEN"}
-        self.env = {**env, **platform.addresses, "LINLI_ISSUER_URL": platform.issuer_url,
-                    "LINLI_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
+        self.env = {**env, **platform.client_env, "LINLI_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
 
     def run(self, *args: str, token: str | None = None, env: dict[str, str] | None = None,
             config_dir: Path | None = None) -> Result:
@@ -91,7 +90,7 @@ class Cli:
         """Setup through a service's public API, as a platform admin unless told otherwise."""
 
         async def go() -> T:
-            async with make_channel(self.platform.address(service), token=token or self.admin) as channel:
+            async with self.platform.channel(service, token=token or self.admin) as channel:
                 return await work(channel)
 
         return asyncio.run(go())

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli_runtime.auth import PrincipalKind, Role
-from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
 from linli_runtime.events.streams import STREAMS
@@ -80,8 +79,8 @@ def echo_calls_served(log_path: Path) -> int:
     return count
 
 
-async def call_echo(address: str, token: str, n: int) -> None:
-    async with make_channel(address, token=token) as channel:
+async def call_echo(cluster: LocalCluster, address: str, token: str, n: int) -> None:
+    async with cluster.tls.channel(address, token=token) as channel:
         stub = echo_pb2_grpc.EchoServiceStub(channel)
         for i in range(n):
             reply = await stub.Echo(echo_pb2.EchoRequest(message=f"hello {i}"))
@@ -109,13 +108,13 @@ def test_cluster_replicates_streams_three_ways_and_balances_calls_over_two_repli
         assert replica.env["NATS_URL"] == cluster.nats_url and cluster.nats_url.count(",") == 2
         assert replica.env["DATABASE_URL"].startswith("postgresql+asyncpg://")
 
-    asyncio.run(call_echo(address, token, 40))
+    asyncio.run(call_echo(cluster, address, token, 40))
     served = [echo_calls_served(r.log_path) for r in replicas]
     # round_robin alternates once both connections are up (the first calls may all go to one).
     assert sum(served) == 40 and min(served) >= 10, f"round_robin should spread the calls: {served}"
 
     cluster.kill_replica(replicas[0])
-    asyncio.run(call_echo(address, token, 10))  # the channel routes around the dead replica
+    asyncio.run(call_echo(cluster, address, token, 10))  # the channel routes around the dead replica
     assert echo_calls_served(replicas[1].log_path) == served[1] + 10
 
 
@@ -123,7 +122,7 @@ async def fault_scenario(cluster: LocalCluster, token: str) -> None:
     assert cluster.postgres is not None
     db = Database(cluster.postgres.database_url(PULSE_SERVICE.db_name))
     try:
-        async with make_channel(cluster.addresses()[PULSE_SERVICE.addr_env], token=token) as channel:
+        async with cluster.tls.channel(cluster.addresses()[PULSE_SERVICE.addr_env], token=token) as channel:
             stub = echo_pb2_grpc.EchoServiceStub(channel)
 
             async def beat(key: str, request_id: str) -> str:

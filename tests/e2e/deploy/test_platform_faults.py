@@ -40,7 +40,6 @@ from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_redemption.tables import REDEMPTIONS
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
-from linli_runtime.clients import make_channel
 from linli_runtime.cluster import LocalCluster
 from linli_runtime.db import Database
 from linli_runtime.events.streams import STREAMS
@@ -147,7 +146,7 @@ def notice_counts(rows: list[sa.Row]) -> Counter[tuple[str, str]]:  # type: igno
 def issuer_of(cluster: LocalCluster) -> IssuerClient:
     assert cluster.issuer is not None
     [identity] = [r for r in cluster.services if r.descriptor.issuer and r.index == 0]
-    return IssuerClient(cluster.issuer, identity.address)
+    return IssuerClient(cluster.issuer, identity.address, cluster.tls)
 
 
 async def run_load_through_faults(cluster: LocalCluster) -> tuple[Producer, PosTerminal, Producer, HelpDesk, Balances]:
@@ -157,9 +156,10 @@ async def run_load_through_faults(cluster: LocalCluster) -> tuple[Producer, PosT
                            for phone in (DEMO_ADMIN_PHONE, WORKER_PHONE, HEAD_PHONE)]
     issuer.close()
     addresses = cluster.addresses()
-    async with (make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=admin) as points,
-                make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as redemption,
-                make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=head) as notification):
+    tls = cluster.tls
+    async with (tls.channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=admin) as points,
+                tls.channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as redemption,
+                tls.channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=head) as notification):
         await top_up(points, POS_VOLUNTEERS, TOP_UP)
         before = await balances(points, POS_VOLUNTEERS + HELPERS)
         terminal, desk = PosTerminal(redemption, POS_VOLUNTEERS), HelpDesk(notification, HELPERS)
@@ -239,7 +239,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
             earned[credit.credit_account.removeprefix("volunteers/")] += credit.amount
         points_token = await asyncio.to_thread(issuer.token_for, DEMO_ADMIN_PHONE)
         addresses = cluster.addresses()
-        async with make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=points_token) as points:
+        async with cluster.tls.channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=points_token) as points:
             after = await balances(points, POS_VOLUNTEERS + HELPERS)
         for v in POS_VOLUNTEERS:
             assert after[v].held == 0
@@ -260,7 +260,7 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
         # -- settlement: each redemption counted once, and the records reconcile with the ledger --
         worker = await asyncio.to_thread(issuer.token_for, WORKER_PHONE)
         days = sorted({str(r.ledger_day) for r in records})
-        async with make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as channel:
+        async with cluster.tls.channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=worker) as channel:
             pos, admin = pos_pb2_grpc.PosServiceStub(channel), admin_pb2_grpc.SettlementServiceStub(channel)
             count = points_total = 0
             for day in days:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import grpc
 import pytest
 from linli_governance.descriptor import SERVICE
 from linli_identity.testing import TestIssuer
 
 from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_grpc
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.platform import LocalPlatform
 
 # Port 0: a free port, so a developer's own `make run` on 50051 does not get in the way.
@@ -23,9 +23,9 @@ def token(served_issuer: TestIssuer) -> str:
     return served_issuer.issue("city-op", role="city_operator", scope="chengdu")
 
 
-def ask(address: str, token: str) -> tuple[str, int]:
+def ask(address: str, token: str, tls: GrpcTls) -> tuple[str, int]:
     metadata = (("authorization", f"Bearer {token}"),)
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address) as channel:
         summary = rollout_pb2_grpc.RolloutServiceStub(channel).SummarizeRollout(
             rollout_pb2.SummarizeRolloutRequest(path="chengdu/chongzhou"), metadata=metadata, timeout=10
         )
@@ -43,7 +43,7 @@ def test_demo_platform_answers_and_restarts_without_duplicates(tmp_path: Path, t
     try:
         platform.start()
         [service] = platform.services
-        assert ask(service.address, token) == ("崇州市: 14 adopted, 3 importing", 5)
+        assert ask(service.address, token, platform.tls.client) == ("崇州市: 14 adopted, 3 importing", 5)
     finally:
         platform.stop()
     assert service.proc is not None and service.proc.returncode == 0, "stopped cleanly on SIGTERM"
@@ -51,6 +51,6 @@ def test_demo_platform_answers_and_restarts_without_duplicates(tmp_path: Path, t
     again = LocalPlatform(tmp_path / "var", nats_port=0, services=[GOVERNANCE], extra_env=trust)
     try:
         again.start()
-        assert ask(again.services[0].address, token) == ("崇州市: 14 adopted, 3 importing", 5)
+        assert ask(again.services[0].address, token, again.tls.client) == ("崇州市: 14 adopted, 3 importing", 5)
     finally:
         again.stop()

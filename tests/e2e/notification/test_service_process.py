@@ -8,7 +8,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import grpc
 import pytest
 from linli_identity.testing import TestIssuer
 from linli_notification.descriptor import SERVICE
@@ -44,7 +43,7 @@ def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: P
         try:
             platform.start()
             [service] = platform.services
-            with grpc.insecure_channel(service.address) as channel:
+            with platform.tls.sync_channel(service.address) as channel:
                 roster = pb_grpc.DutyRosterServiceStub(channel)
                 shifts = roster.ListDutyShifts(pb.ListDutyShiftsRequest(parent=PARENT, page_size=100),
                                                metadata=md, timeout=10)

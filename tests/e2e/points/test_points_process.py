@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 from linli_identity.testing import TestIssuer
 from linli_points.descriptor import SERVICE
 
@@ -40,7 +39,7 @@ def test_points_service_runs_redeems_through_holds_and_restarts_cleanly(
     platform = start(tmp_path / "var", served_issuer)
     try:
         [running] = platform.services
-        with grpc.insecure_channel(running.address) as channel:
+        with platform.tls.sync_channel(running.address) as channel:
             ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
             account = led.GetBalanceRequest(community_path=FENGSHU, account="volunteers/v-001")
             before = ledger.GetBalance(account, metadata=worker, timeout=10)
@@ -61,7 +60,7 @@ def test_points_service_runs_redeems_through_holds_and_restarts_cleanly(
 
     again = start(tmp_path / "var", served_issuer)
     try:
-        with grpc.insecure_channel(again.services[0].address) as channel:
+        with again.tls.sync_channel(again.services[0].address) as channel:
             volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel).ListVolunteers(
                 vol.ListVolunteersRequest(community_path=FENGSHU, page_size=1000), metadata=worker, timeout=10)
             assert len(volunteers.volunteers) == 72

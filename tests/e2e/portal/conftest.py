@@ -43,7 +43,8 @@ def activity(demo_platform: DemoPlatform) -> Activity:
     worker = demo_platform.token(Role.COMMUNITY_WORKER, FENGSHU, "李社工 portal")
     resident = demo_platform.token(Role.RESIDENT, f"{FENGSHU}/jinshang-chuntian", "居民 portal")
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, add_activity(demo_platform.addresses, worker, resident)).result()
+        return pool.submit(asyncio.run, add_activity(demo_platform.addresses, worker, resident,
+                                                     tls=demo_platform.platform.tls.client)).result()
 
 
 def query_of(location: str) -> dict[str, str]:
@@ -71,6 +72,7 @@ class Ledger:
     """trust-governance's own answers, to check the pages' figures against."""
 
     def __init__(self, platform: DemoPlatform) -> None:
+        self.platform = platform
         self.address = platform.address("trust-governance")
         self.metadata = (("authorization", f"Bearer {platform.token(Role.PLATFORM_ADMIN)}"),)
 
@@ -78,13 +80,13 @@ class Ledger:
         return disclosure_pb2_grpc.DisclosureServiceStub(channel)
 
     def disclosures(self, compound: str = SHENGJIAN) -> list[disclosure_pb2.Disclosure]:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.platform.sync_channel(self.address) as channel:
             reply = self._stub(channel).ListDisclosures(disclosure_pb2.ListDisclosuresRequest(
                 compound_path=compound, page_size=100), metadata=self.metadata, timeout=10)
         return list(reply.disclosures)
 
     def objections(self, disclosure: str) -> list[disclosure_pb2.Objection]:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.platform.sync_channel(self.address) as channel:
             reply = self._stub(channel).ListObjections(disclosure_pb2.ListObjectionsRequest(
                 disclosure=disclosure, page_size=1000), metadata=self.metadata, timeout=10)
         return list(reply.objections)
@@ -93,7 +95,7 @@ class Ledger:
         """A compound of the test's own in Fengshu (so that what the test does to it touches no
         other test), with a building and `households` households, and nothing on its books."""
         slug = f"portal-{uuid.uuid4().hex[:8]}"
-        with grpc.insecure_channel(self.address) as channel:
+        with self.platform.sync_channel(self.address) as channel:
             org = org_pb2_grpc.OrgServiceStub(channel)
 
             def create(parent: str, slug: str, kind: int, name: str, **extra: object) -> str:
@@ -112,7 +114,7 @@ class Ledger:
 
     def close_period(self, compound: str, period: str = "") -> disclosure_pb2.Disclosure:
         """Seal `period` (last month in Shanghai by default) of a compound."""
-        with grpc.insecure_channel(self.address) as channel:
+        with self.platform.sync_channel(self.address) as channel:
             reply = self._stub(channel).ClosePeriod(disclosure_pb2.ClosePeriodRequest(
                 compound_path=compound, period=period or last_month(), request_id=uuid.uuid4().hex),
                 metadata=self.metadata, timeout=10)
@@ -120,7 +122,7 @@ class Ledger:
         return disclosure
 
     def verify(self, compound: str = SHENGJIAN) -> disclosure_pb2.VerifyDisclosureChainResponse:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.platform.sync_channel(self.address) as channel:
             reply: disclosure_pb2.VerifyDisclosureChainResponse = self._stub(channel).VerifyDisclosureChain(
                 disclosure_pb2.VerifyDisclosureChainRequest(compound_path=compound), metadata=self.metadata,
                 timeout=10)

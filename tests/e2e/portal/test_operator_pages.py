@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 
-import grpc
 import httpx
 import pytest
 from linli_identity.testing import TestIssuer
@@ -135,7 +134,7 @@ def test_the_city_dashboard_shows_what_the_services_say(web: httpx.Client, demo_
                                                         activity: Activity) -> None:
     token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
     body = web.get("/api/ops/chengdu", headers=bearer(token)).json()
-    with grpc.insecure_channel(demo_platform.address("trust-governance")) as channel:
+    with demo_platform.sync_channel("trust-governance") as channel:
         summary = rollout_pb2_grpc.RolloutServiceStub(channel).SummarizeRollout(
             rollout_pb2.SummarizeRolloutRequest(path="chengdu"), metadata=(("authorization", f"Bearer {token}"),))
     assert body["headline"] == summary.headline and body["compound_count"] == summary.compound_count

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import linli_verify
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -48,7 +47,7 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 def open_vote(platform: DemoPlatform, compound: str, title: str) -> vote_pb2.Vote:
     close = Timestamp()
     close.FromDatetime(datetime.now(UTC) + timedelta(days=3))
-    with grpc.insecure_channel(platform.address("trust-governance")) as channel:
+    with platform.sync_channel("trust-governance") as channel:
         reply = vote_pb2_grpc.VoteServiceStub(channel).CreateVote(vote_pb2.CreateVoteRequest(
             compound_path=compound, title=title, matter=vote_pb2.VOTE_MATTER_OTHER, close_time=close,
             request_id=rid()), metadata=bearer(platform.token(Role.PLATFORM_ADMIN)), timeout=15)
@@ -57,7 +56,7 @@ def open_vote(platform: DemoPlatform, compound: str, title: str) -> vote_pb2.Vot
 
 
 def get_vote(platform: DemoPlatform, name: str) -> vote_pb2.Vote:
-    with grpc.insecure_channel(platform.address("trust-governance")) as channel:
+    with platform.sync_channel("trust-governance") as channel:
         reply = vote_pb2_grpc.VoteServiceStub(channel).GetVote(vote_pb2.GetVoteRequest(name=name),
                                                                metadata=bearer(platform.token()), timeout=15)
     vote: vote_pb2.Vote = reply.vote
@@ -139,7 +138,7 @@ def test_ms_wans_story_from_her_side(browser: Any, phone: Any, portal_url: str, 
         staff.context.close()
     # The duty worker takes it and resolves it (gRPC, as the CLI does), then makes a follow-up call.
     worker = bearer(demo_platform.token(Role.COMMUNITY_WORKER, FENGSHU, "值班社工 duty e2e"))
-    with grpc.insecure_channel(demo_platform.address("notification")) as channel:
+    with demo_platform.sync_channel("notification") as channel:
         desk = npb_grpc.HelpRequestServiceStub(channel)
         [request] = [r for r in desk.ListHelpRequests(npb.ListHelpRequestsRequest(
             parent=FENGSHU_NAME, household_path=home), metadata=worker, timeout=15).help_requests]
@@ -245,14 +244,14 @@ def test_household_a_sees_nothing_of_household_b(portal_url: str, demo_platform:
     b_token = bearer(demo_platform.token(Role.RESIDENT, b_home, "户B household B"))
     secret = f"B-only-{uuid.uuid4().hex[:8]}"
     # Household B votes, objects and asks for help, with its own token.
-    with grpc.insecure_channel(demo_platform.address("trust-governance")) as channel:
+    with demo_platform.sync_channel("trust-governance") as channel:
         vote_pb2_grpc.VoteServiceStub(channel).CastBallot(vote_pb2.CastBallotRequest(
             vote=vote.name, household_path=b_home, choice=vote_pb2.BALLOT_CHOICE_AGAINST,
             channel=vote_pb2.BALLOT_CHANNEL_ONLINE, request_id=rid()), metadata=b_token, timeout=15)
         disclosure_pb2_grpc.DisclosureServiceStub(channel).FileObjection(disclosure_pb2.FileObjectionRequest(
             disclosure=disclosure.name, kind=disclosure_pb2.OBJECTION_KIND_OBJECTION, text=f"objection {secret}",
             household_path=b_home, request_id=rid()), metadata=b_token, timeout=15)
-    with grpc.insecure_channel(demo_platform.address("notification")) as channel:
+    with demo_platform.sync_channel("notification") as channel:
         filed = npb_grpc.HelpRequestServiceStub(channel).CreateHelpRequest(npb.CreateHelpRequestRequest(
             parent=FENGSHU_NAME, request_id=rid(), help_request=npb.HelpRequest(
                 category="repair", reporter_role=npb.REPORTER_ROLE_RESIDENT, household_path=b_home,

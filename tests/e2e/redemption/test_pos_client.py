@@ -1,8 +1,10 @@
 """The documented one-liner as an integrator runs it: identity (the token issuer),
-volunteer-points and partner-redemption as processes of their own (demo data, SQLite, a real
-nats-server; the community worker signed in through the issuer's pages), the sample POS client
-(`tools/pos_client.py`) redeeming volunteer v-001's points at the demo terminal — and the same
-request id sent again by a second client process charging nothing more."""
+volunteer-points and partner-redemption as processes of their own, as `make run` starts them
+(demo data, SQLite, a real nats-server, gRPC over TLS from the local CA; the community worker
+signed in through the issuer's pages), the sample POS client (`tools/pos_client.py`) redeeming
+volunteer v-001's points at the demo terminal over TLS at partner-redemption's POS edge — and
+the same request id sent again by a second client process charging nothing more. The edge takes
+no plaintext and serves no admin API."""
 
 from __future__ import annotations
 
@@ -14,11 +16,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from linli_identity.descriptor import SERVICE as IDENTITY
 from linli_points.descriptor import SERVICE as POINTS
 from linli_redemption.descriptor import SERVICE as REDEMPTION
 
+from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
+from linli_cli.pos import DEMO_CREDENTIAL
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.processes import free_port
 from linli_runtime.testing.platform import TEST_ISSUER_ENV
@@ -31,8 +37,11 @@ WORKER_PHONE = "+8613800000003"
 
 @dataclasses.dataclass
 class Stack:
-    address: str  # partner-redemption
+    address: str  # partner-redemption's own port
+    pos_address: str  # its public POS edge
     worker_token: str
+    client_env: dict[str, str]  # addresses, POS edge, the CA
+    tls: GrpcTls  # what clients of the platform trust
 
 
 @pytest.fixture
@@ -51,15 +60,17 @@ def services(tmp_path: Path) -> Iterator[Stack]:
         finally:
             browser.close()
         [redemption] = [s for s in platform.services if s.descriptor.name == REDEMPTION.name]
-        yield Stack(redemption.address, token)
+        yield Stack(redemption.address, redemption.pos_address, token, platform.client_env(), platform.tls.client)
     finally:
         platform.stop()
 
 
 def pos_client(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "pos_client.py"), "redeem", "--address",
-                           stack.address, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                          env={**os.environ, "LINLI_TOKEN": stack.worker_token})
+    """The sample client with the platform's environment: the POS edge and the service's port
+    from PARTNER_REDEMPTION_POS_ADDR / _SERVICE_ADDR, the CA from LINLI_GRPC_TLS_CA."""
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "pos_client.py"), "redeem", *args],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, **stack.client_env, "LINLI_TOKEN": stack.worker_token})
 
 
 def test_the_sample_pos_client_redeems_at_the_demo_terminal_once_per_request_id(services: Stack) -> None:
@@ -74,3 +85,24 @@ def test_the_sample_pos_client_redeems_at_the_demo_terminal_once_per_request_id(
     dear = pos_client(services, "--volunteer", "v-001", "--reward",
                       "merchants/jinchengyijing-health/rewards/flu-vaccine-voucher", "--quantity", "50")
     assert dear.returncode == 1 and "FAILED_PRECONDITION" in dear.stderr
+
+
+async def test_the_pos_edge_takes_tls_only_and_serves_no_admin_api(services: Stack) -> None:
+    terminal = (("authorization", DEMO_CREDENTIAL),)
+    rewards = pos_pb2.ListRewardsRequest(parent="merchants/jinchengyijing-health")
+    async with grpc.aio.insecure_channel(services.pos_address) as plaintext:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pos_pb2_grpc.PosServiceStub(plaintext).ListRewards(rewards, metadata=terminal, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    worker = (("authorization", f"Bearer {services.worker_token}"),)
+    partners = admin_pb2.ListPartnersRequest(community_path="chengdu/jinjiang/chenglonglu/fengshu")
+    async with grpc.aio.secure_channel(services.pos_address, services.tls.channel_credentials()) as edge:
+        assert (await pos_pb2_grpc.PosServiceStub(edge).ListRewards(rewards, metadata=terminal, timeout=10)).rewards
+        for credential in (terminal, worker):
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await admin_pb2_grpc.PartnerServiceStub(edge).ListPartners(partners, metadata=credential, timeout=10)
+            assert missing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # The worker reaches the same API on the service's own port.
+    async with grpc.aio.secure_channel(services.address, services.tls.channel_credentials()) as inside:
+        assert (await admin_pb2_grpc.PartnerServiceStub(inside).ListPartners(partners, metadata=worker,
+                                                                            timeout=10)).partners

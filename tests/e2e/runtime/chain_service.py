@@ -40,7 +40,7 @@ class CallerServicer(echo_pb2_grpc.EchoServiceServicer):
     def callee(self) -> echo_pb2_grpc.EchoServiceStub:
         if self._callee is None:  # made on first use, inside the server's event loop
             # Its own client credentials at the issuer, as partner-redemption's.
-            channel = make_channel(os.environ[CALLEE.addr_env], token=self.app.credentials())
+            channel = make_channel(os.environ[CALLEE.addr_env], token=self.app.credentials(), tls=self.app.grpc_tls)
             self._callee = echo_pb2_grpc.EchoServiceStub(channel)
         return self._callee
 

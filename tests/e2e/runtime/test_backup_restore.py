@@ -28,7 +28,6 @@ from linli_redemption.tables import REDEMPTIONS
 
 from linli.notification.v1 import notification_pb2 as npb
 from linli_runtime.backup import Manifest
-from linli_runtime.clients import make_channel
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX, OUTBOX
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.processes import free_port
@@ -74,7 +73,7 @@ def issued_tokens(running: LocalPlatform) -> dict[str, str]:
     phone with the development gateway's code."""
     assert running.issuer is not None
     [identity] = [s for s in running.services if s.descriptor.issuer]
-    issuer = IssuerClient(running.issuer, identity.address)
+    issuer = IssuerClient(running.issuer, identity.address, running.tls)
     try:
         admin, worker, head = (issuer.token_for(phone) for phone in (DEMO_ADMIN_PHONE, WORKER_PHONE, HEAD_PHONE))
     finally:
@@ -87,9 +86,10 @@ async def load_while_backing_up(running: LocalPlatform,
     """Redemptions and help requests before, during and after `linli platform backup`."""
     tokens = await asyncio.to_thread(issued_tokens, running)
     addresses = running.addresses()
-    async with (make_channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=tokens["admin"]) as points,
-                make_channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=tokens["worker"]) as redemption,
-                make_channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=tokens["head"]) as notification):
+    tls = running.tls
+    async with (tls.channel(addresses["VOLUNTEER_POINTS_SERVICE_ADDR"], token=tokens["admin"]) as points,
+                tls.channel(addresses["PARTNER_REDEMPTION_SERVICE_ADDR"], token=tokens["worker"]) as redemption,
+                tls.channel(addresses["NOTIFICATION_SERVICE_ADDR"], token=tokens["head"]) as notification):
         await top_up(points, POS_VOLUNTEERS, 5_000)
         before = await balances(points, POS_VOLUNTEERS + HELPERS)
         tills = Producer(PosTerminal(redemption, POS_VOLUNTEERS))
@@ -185,7 +185,8 @@ async def check_restored(running: LocalPlatform, backed_up: Databases, before: B
         sources = Counter(c.source for c in credits)
         assert all(n == 1 for n in sources.values()), "one credit per resolved help request"
         tokens = await asyncio.to_thread(issued_tokens, running)
-        async with make_channel(running.addresses()["VOLUNTEER_POINTS_SERVICE_ADDR"], token=tokens["admin"]) as points:
+        async with running.tls.channel(running.addresses()["VOLUNTEER_POINTS_SERVICE_ADDR"],
+                                       token=tokens["admin"]) as points:
             after = await balances(points, POS_VOLUNTEERS + HELPERS)
         per_volunteer = Counter(r.volunteer_id for r in committed)
         for v in POS_VOLUNTEERS:

@@ -27,9 +27,12 @@ def test_every_installed_service_serves_on_its_own_free_port(demo_platform: Demo
             with urllib.request.urlopen(f"http://{address}/healthz", timeout=5) as reply:
                 assert reply.status == 200
             continue
-        with grpc.insecure_channel(address) as channel:
+        with demo_platform.sync_channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as plaintext:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE, d.name  # type: ignore[attr-defined]
 
 
 def test_only_services_that_own_a_database_are_given_one(demo_platform: DemoPlatform) -> None:
@@ -65,7 +68,7 @@ def test_each_service_is_given_the_issuer_and_its_own_client_secret_file(demo_pl
 
 def test_the_portals_own_token_reads_public_pages_and_nothing_else(demo_platform: DemoPlatform) -> None:
     portal = (("authorization", f"Bearer {demo_platform.service_token('portal')}"),)
-    with grpc.insecure_channel(demo_platform.address("trust-governance")) as channel:
+    with demo_platform.sync_channel("trust-governance") as channel:
         unit = org_pb2_grpc.OrgServiceStub(channel).GetOrgUnit(org_pb2.GetOrgUnitRequest(path="chengdu"),
                                                                metadata=portal, timeout=10)
         assert unit.org_unit.path == "chengdu"
@@ -73,7 +76,7 @@ def test_the_portals_own_token_reads_public_pages_and_nothing_else(demo_platform
             rollout_pb2_grpc.RolloutServiceStub(channel).SummarizeRollout(
                 rollout_pb2.SummarizeRolloutRequest(path="chengdu"), metadata=portal, timeout=10)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
-    with grpc.insecure_channel(demo_platform.address("volunteer-points")) as channel, \
+    with demo_platform.sync_channel("volunteer-points") as channel, \
             pytest.raises(grpc.RpcError) as refused:
         volunteers_pb2_grpc.VolunteerServiceStub(channel).ListVolunteers(volunteers_pb2.ListVolunteersRequest(
             community_path="chengdu/jinjiang/chenglonglu/fengshu"), metadata=portal, timeout=10)
@@ -87,8 +90,22 @@ def test_people_and_services_get_their_tokens_from_the_issuer(demo_platform: Dem
                   demo_platform.token(Role.COMMUNITY_WORKER, "chengdu/jinjiang/chenglonglu/fengshu")):
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["iss"] == demo_platform.issuer_url and jwt.get_unverified_header(token)["alg"] == "EdDSA"
-    with grpc.insecure_channel(demo_platform.address("trust-governance")) as channel:
+    with demo_platform.sync_channel("trust-governance") as channel:
         summary = rollout_pb2_grpc.RolloutServiceStub(channel).SummarizeRollout(
             rollout_pb2.SummarizeRolloutRequest(path="chengdu/chongzhou"),
             metadata=(("authorization", f"Bearer {demo_platform.token(Role.CITY_OPERATOR, 'chengdu')}"),), timeout=10)
     assert summary.headline == "崇州市: 14 adopted, 3 importing"
+
+
+def test_each_process_is_given_its_own_certificate_and_the_platforms_ca(demo_platform: DemoPlatform) -> None:
+    """`make run`'s TLS: one CA under var/tls, a certificate per process (the portal's too: it
+    presents it when mTLS asks); partner-redemption its POS edge's port."""
+    tls = demo_platform.platform.tls
+    for running in demo_platform.platform.services:
+        assert running.proc is not None
+        env = environ_of(running.proc.pid)
+        own = tls.pki.server(running.descriptor.name)
+        assert (env["LINLI_GRPC_TLS_CA"], env["LINLI_GRPC_TLS_CERT"], env["LINLI_GRPC_TLS_KEY"]) == (
+            str(tls.ca_file), str(own.cert), str(own.key)), running.descriptor.name
+        assert stat.S_IMODE(own.key.stat().st_mode) == 0o600
+        assert ("LINLI_POS_PORT" in env) == bool(running.descriptor.pos_port), running.descriptor.name

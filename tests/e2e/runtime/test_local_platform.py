@@ -1,5 +1,5 @@
-"""The local runner behind `make run`: NATS and services as real processes, stopped cleanly,
-data reused on the next start."""
+"""The local runner behind `make run`: NATS and services as real processes, gRPC over TLS from
+the local CA under var/tls (plaintext refused), stopped cleanly, data reused on the next start."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from linli_identity.descriptor import SERVICE as IDENTITY
 
+from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
 from linli_runtime.platform import LocalPlatform
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.testing.platform import TEST_ISSUER_ENV
@@ -30,15 +31,20 @@ def platform(tmp_path: Path):  # type: ignore[no-untyped-def]
     platform.stop()
 
 
-def health(address: str) -> int:
-    with grpc.insecure_channel(address) as channel:
+def health(address: str, tls: GrpcTls) -> int:
+    with tls.sync_channel(address) as channel:
         return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status)
 
 
 def test_runner_starts_nats_and_services_stops_them_and_reuses_data(platform: LocalPlatform) -> None:
     platform.start()
     [echo] = platform.services
-    assert health(echo.address) == health_pb2.HealthCheckResponse.SERVING
+    assert health(echo.address, platform.tls.client) == health_pb2.HealthCheckResponse.SERVING
+    # TLS only, with a certificate from var/tls/ca.pem — the CA the CLI finds there.
+    assert platform.tls.ca_file == platform.var_dir / "tls" / "ca.pem"
+    with pytest.raises(grpc.RpcError) as plaintext:
+        health(echo.address, PLAINTEXT)
+    assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
     assert platform.nats.running
     database = platform.var_dir / "echo.db"
     assert database.exists()
@@ -50,7 +56,7 @@ def test_runner_starts_nats_and_services_stops_them_and_reuses_data(platform: Lo
     again = LocalPlatform(platform.var_dir, nats_port=0, services=[ECHO], extra_env=NO_CALLS)
     try:
         again.start()
-        assert health(again.services[0].address) == health_pb2.HealthCheckResponse.SERVING
+        assert health(again.services[0].address, again.tls.client) == health_pb2.HealthCheckResponse.SERVING
         assert database.exists()
     finally:
         again.stop()

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.platform import LocalPlatform, PortInUse
 from linli_runtime.processes import NatsServer, free_port, wait_for_port
 from linli_runtime.registry import ServiceDescriptor
@@ -56,8 +56,8 @@ def leave_in_time_wait(port: int) -> None:
     listener.close()
 
 
-def health(address: str) -> int:
-    with grpc.insecure_channel(address) as channel:
+def health(address: str, tls: GrpcTls) -> int:
+    with tls.sync_channel(address) as channel:
         return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status)
 
 
@@ -80,7 +80,7 @@ def test_a_port_left_in_time_wait_is_the_services_port_again(tmp_path: Path, pla
         platform.start()
         [echo] = platform.services
         assert echo.port == port, "the documented port, not a random one"
-        assert health(f"127.0.0.1:{port}") == health_pb2.HealthCheckResponse.SERVING
+        assert health(f"127.0.0.1:{port}", platform.tls.client) == health_pb2.HealthCheckResponse.SERVING
     finally:
         platform.stop()
 

@@ -21,6 +21,7 @@ import pytest
 from linli_identity.testing import TestIssuer
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.platform import LocalPlatform, RunningService
 from linli_runtime.processes import free_port
 from linli_runtime.testing.waiting import wait_until
@@ -53,15 +54,17 @@ def when(entries: list[dict[str, object]], message: str) -> datetime:
 class Load:
     """WORKERS clients calling the caller back to back until told to stop; every answer kept."""
 
-    def __init__(self, address: str, token: str) -> None:
+    def __init__(self, address: str, token: str, tls: GrpcTls) -> None:
         self.address = address
         self.token = token
+        self.tls = tls
         self.codes: list[grpc.StatusCode] = []
         self.refused: list[str] = []  # request ids of the calls that did not succeed
         self.stop = threading.Event()
 
     async def worker(self, n: int) -> None:
-        async with grpc.aio.insecure_channel(self.address) as channel:
+        # A bare channel (no retries), over TLS as make run serves.
+        async with grpc.aio.secure_channel(self.address, self.tls.channel_credentials()) as channel:
             stub = echo_pb2_grpc.EchoServiceStub(channel)
             i = 0
             while not self.stop.is_set():
@@ -87,7 +90,7 @@ async def test_stopping_under_load_drains_the_caller_before_the_callee_is_signal
     callee, caller = platform.services
     assert (callee.descriptor, caller.descriptor) == (CALLEE, CALLER)
     token = served_issuer.issue("pos-7", role="community_worker", scope="chengdu")
-    load = Load(caller.address, token)
+    load = Load(caller.address, token, platform.tls.client)
     running = asyncio.create_task(load.run())
     await wait_until(lambda: load.codes.count(grpc.StatusCode.OK) >= 2 * WORKERS,
                      what="the load to be flowing", timeout=60)

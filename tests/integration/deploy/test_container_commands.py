@@ -1,5 +1,6 @@
 """The commands the images run — the health check, the entrypoint, the demo-data seeder — run
-here natively against a real service (the runtime's echo service), as the container would."""
+here natively against a real service (the runtime's echo service), as the container would:
+in plaintext, and over (mutual) TLS as compose and Kubernetes run them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.platform import wait_serving
 from linli_runtime.processes import free_port
 from linli_runtime.registry import installed_services
+from linli_runtime.tls import LocalPki
 from tests.unit.deploy.deploykit import REPO, load_compose, planned_services
 
 COMPOSE = load_compose()
@@ -138,3 +141,46 @@ def test_the_demo_seeder_fails_when_the_service_cannot_start(tmp_path: Path) -> 
     env = container_env(tmp_path, free_port(), LINLI_SERVICE_MODULE="linli_no_such_service.main")
     done = subprocess.run([sys.executable, *seed[1:]], env=env, capture_output=True, timeout=60)
     assert done.returncode != 0
+
+
+def tls_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    """Compose's TLS settings for the echo service: its certificate from the tls-init job's CA
+    (for its name and 127.0.0.1), mutual TLS on."""
+    pki = LocalPki(tmp_path / "tls").ensure(servers={"echo": ["echo", "localhost", "127.0.0.1"]})
+    pair = pki.server("echo")
+    return container_env(tmp_path, port, LINLI_GRPC_TLS_CA=str(pki.ca_file), LINLI_GRPC_TLS_CERT=str(pair.cert),
+                         LINLI_GRPC_TLS_KEY=str(pair.key), LINLI_GRPC_MTLS="true", **extra)
+
+
+def test_the_health_check_and_the_seeder_speak_mutual_tls_to_a_service_that_does(tmp_path: Path) -> None:
+    port = free_port()
+    env = tls_env(tmp_path, port)
+    seed = COMPOSE["services"][f"seed-{SERVICE}"]["entrypoint"]
+    seeded = subprocess.run([sys.executable, *seed[1:]], env={**env, "LINLI_DEMO_DATA": "true"}, capture_output=True,
+                            timeout=90)
+    assert seeded.returncode == 0, seeded.stderr.decode()[-2000:]
+    proc = subprocess.Popen(entrypoint(), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        own = GrpcTls(env["LINLI_GRPC_TLS_CA"], env["LINLI_GRPC_TLS_CERT"], env["LINLI_GRPC_TLS_KEY"])
+        assert wait_serving(f"127.0.0.1:{port}", 30, proc, own)
+        assert subprocess.run(health_command(), env=env, timeout=20).returncode == 0  # its own certificate
+        plaintext = {k: v for k, v in env.items() if not k.startswith("LINLI_GRPC_TLS")}
+        assert subprocess.run(health_command(), env=plaintext, capture_output=True, timeout=20).returncode != 0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_the_health_check_asks_the_plaintext_health_port_when_there_is_one(tmp_path: Path) -> None:
+    """Kubernetes' way: kubelet's gRPC probes speak no TLS, so the service serves health alone
+    on LINLI_HEALTH_PORT; the image's probe asks there too."""
+    port, health_port = free_port(), free_port()
+    env = tls_env(tmp_path, port, LINLI_HEALTH_PORT=str(health_port))
+    proc = subprocess.Popen(entrypoint(), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        plaintext = {k: v for k, v in env.items() if not k.startswith("LINLI_GRPC_TLS")}
+        assert wait_serving(f"127.0.0.1:{health_port}", 30, proc)
+        assert subprocess.run(health_command(), env=plaintext, timeout=20).returncode == 0
+    finally:
+        proc.terminate()
+        proc.wait(30)

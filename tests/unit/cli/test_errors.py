@@ -10,7 +10,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from linli_cli import session
-from linli_cli.errors import CliError, ExitCode, from_rpc
+from linli_cli.errors import CliError, ExitCode, from_rpc, tls_hint
 
 ADDRESS = "127.0.0.1:50051"
 
@@ -125,3 +125,20 @@ async def test_a_change_whose_outcome_is_unknown_says_how_to_retry_it_once() -> 
         assert "rid-2" not in down.value.message
     finally:
         await client.close()
+
+
+def test_a_tls_mismatch_says_what_to_give() -> None:
+    """Plaintext to a TLS port (the server hangs up), a certificate from another CA, TLS to a
+    plaintext port: each unreachable service says what to change; nothing listening says nothing more."""
+    plaintext = tls_hint("failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:50051: "
+                         "Socket closed", "")
+    assert "--ca FILE or LINLI_GRPC_TLS_CA" in plaintext and "var/tls/ca.pem" in plaintext
+    other_ca = tls_hint("last error: UNKNOWN: ipv4:127.0.0.1:50051: Tls handshake failed (TSI_PROTOCOL_FAILURE): "
+                        "SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED",
+                        "ca.pem")
+    assert "not signed by the CA trusted here, ca.pem" in other_ca
+    to_plaintext = tls_hint("Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: "
+                            "error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER", "ca.pem")
+    assert "does not speak TLS" in to_plaintext
+    assert tls_hint("failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:9: "
+                    "Connection refused", "") == ""

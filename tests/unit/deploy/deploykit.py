@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import itertools
 import re
 import shutil
 import subprocess
@@ -63,6 +64,10 @@ SETTINGS_SUBCLASS = re.compile(r"^class\s+\w+\(\s*[\w.]*(?:ServiceSettings|Issue
 # The one health probe of every image: gRPC health or GET /healthz, by the service's protocol.
 HEALTH_PROBE = ["CMD", "python", "-m", "linli_runtime.healthcheck"]
 PROTOCOL_LABEL = "org.linli.protocol"
+# Where compose mounts the tls volume (the tls-init job's CA and certificates) and where each
+# Kubernetes pod mounts its cert-manager gRPC certificate.
+COMPOSE_TLS_DIR = "/etc/linli/tls"
+K8S_GRPC_TLS_DIR = "/etc/linli/grpc"
 
 
 def package_dir(descriptor: ServiceDescriptor) -> Path | None:
@@ -194,6 +199,7 @@ def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set
         problems.append(f"compose {d.name}: PORT={env.get('PORT')!r}, expected {d.default_port}")
     if env.get("LINLI_HOST") != "0.0.0.0":
         problems.append(f"compose {d.name}: LINLI_HOST must be 0.0.0.0 inside a container")
+    problems += compose_tls_problems(d, compose, spec, env)
     if d.protocol == "http":
         return problems + _compose_http_problems(d, spec)
     if not env.get("DATABASE_URL", "").startswith("postgresql://") or not env["DATABASE_URL"].endswith(f"/{d.db_name}"):
@@ -210,6 +216,37 @@ def compose_problems(d: ServiceDescriptor, compose: Doc, required: dict[str, set
         problems.append(f"compose {d.name}: no demo-data seeder seed-{d.name} in profile 'demo'")
     elif str(seed["environment"].get("LINLI_DEMO_DATA")) != "true":
         problems.append(f"compose seed-{d.name}: LINLI_DEMO_DATA must be true")
+    return problems
+
+
+def tls_init_certificates(compose: Doc) -> dict[str, list[str]]:
+    """The services' gRPC certificates the tls-init job issues: name → the hosts it names."""
+    entrypoint = (compose.get("services", {}).get("tls-init") or {}).get("entrypoint") or []
+    issued: dict[str, list[str]] = {}
+    for flag, value in itertools.pairwise(entrypoint):
+        if flag == "--service":
+            name, _, hosts = str(value).partition("=")
+            issued[name] = hosts.split(",")
+    return issued
+
+
+def compose_tls_problems(d: ServiceDescriptor, compose: Doc, spec: Doc, env: dict[str, str]) -> list[str]:
+    """gRPC over TLS in compose: the service mounts the tls volume, is given the CA and its own
+    certificate, which the tls-init job issues for its name and 127.0.0.1 (the health check's)."""
+    problems = []
+    if f"tls:{COMPOSE_TLS_DIR}:ro" not in (spec.get("volumes") or []):
+        problems.append(f"compose {d.name}: must mount the tls volume read-only at {COMPOSE_TLS_DIR}")
+    wanted = {"LINLI_GRPC_TLS_CA": f"{COMPOSE_TLS_DIR}/ca.pem",
+              "LINLI_GRPC_TLS_CERT": f"{COMPOSE_TLS_DIR}/{d.name}.pem",
+              "LINLI_GRPC_TLS_KEY": f"{COMPOSE_TLS_DIR}/{d.name}-key.pem"}
+    for name, path in wanted.items():
+        if env.get(name) != path:
+            problems.append(f"compose {d.name}: {name} must be {path}, not {env.get(name)!r}")
+    hosts = tls_init_certificates(compose).get(d.name)
+    if hosts is None:
+        problems.append(f"compose {d.name}: the tls-init job issues it no certificate (--service {d.name}=…)")
+    elif not {d.name, "127.0.0.1"} <= set(hosts):
+        problems.append(f"compose {d.name}: its certificate must name {d.name} and 127.0.0.1, not {hosts}")
     return problems
 
 
@@ -270,12 +307,19 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
     named_ports = [p for p in container.get("ports", []) if p.get("name") == port_name]
     if not named_ports or (d.default_port and named_ports[0]["containerPort"] != d.default_port):
         problems.append(f"{where} {d.name}: container needs a port named {port_name} = {d.default_port}")
+    env = container_env(container, docs)
+    health_port = env.literal.get("LINLI_HEALTH_PORT", "0")
     for probe in ("readinessProbe", "livenessProbe"):
         if d.protocol == "http":
             if ((container.get(probe) or {}).get("httpGet") or {}).get("path") != "/healthz":
                 problems.append(f"{where} {d.name}: {probe} must be an httpGet probe on /healthz")
         elif "grpc" not in (container.get(probe) or {}):
             problems.append(f"{where} {d.name}: {probe} must be a native grpc probe")
+        elif str(container[probe]["grpc"].get("port")) != health_port or health_port == "0":
+            # kubelet's gRPC probes speak no TLS: they ask the plaintext health-only port.
+            problems.append(f"{where} {d.name}: {probe} must ask the health port LINLI_HEALTH_PORT "
+                            f"({health_port}), not {container[probe]['grpc'].get('port')}")
+    problems += k8s_tls_problems(d, docs, spec, container, env, where)
     if spec.get("serviceAccountName") != d.name:
         problems.append(f"{where} {d.name}: runs as ServiceAccount {spec.get('serviceAccountName')!r}")
     security = container.get("securityContext") or {}
@@ -287,7 +331,6 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
     for part in ("requests", "limits"):
         if not {"cpu", "memory"} <= set(resources.get(part) or {}):
             problems.append(f"{where} {d.name}: resources.{part} needs cpu and memory")
-    env = container_env(container, docs)
     problems += [f"{where} {d.name}: environment lacks {m}" for m in missing(required, env.names)]
     for secret_env in ("DATABASE_URL", "LINLI_KEY_ENCRYPTION_KEY"):
         if secret_env in env.names and secret_env not in env.secret_refs:
@@ -309,6 +352,38 @@ def k8s_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], required: dict[str
         target = hpa["spec"]["scaleTargetRef"]
         if (target["kind"], target["name"]) != ("Deployment", d.name):
             problems.append(f"{where} {d.name}: HPA scales {target['kind']}/{target['name']}")
+    return problems
+
+
+def k8s_tls_problems(d: ServiceDescriptor, docs: tuple[Doc, ...], spec: Doc, container: Doc, env: PodEnv,
+                     where: str) -> list[str]:
+    """gRPC over TLS in Kubernetes: the pod mounts a Secret that a cert-manager Certificate
+    (issued by an Issuer of the same deployment) fills with a certificate for the service's name,
+    usable by a server and a client (mTLS), and the settings point into that mount."""
+    problems = []
+    mounts = {m["name"]: m for m in container.get("volumeMounts") or []}
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    mounted = [volumes.get(name, {}) for name, m in mounts.items() if m.get("mountPath") == K8S_GRPC_TLS_DIR]
+    secret = ((mounted[0].get("secret") or {}).get("secretName") if mounted else None)
+    if secret is None:
+        return [f"{where} {d.name}: must mount its gRPC certificate's Secret at {K8S_GRPC_TLS_DIR}"]
+    certificates = [c for c in find(docs, "Certificate") if c["spec"].get("secretName") == secret]
+    if not certificates:
+        problems.append(f"{where} {d.name}: no cert-manager Certificate fills the Secret {secret}")
+    for certificate in certificates:
+        cert_spec = certificate["spec"]
+        if d.name not in (cert_spec.get("dnsNames") or []):
+            problems.append(f"{where} {d.name}: its certificate {certificate['metadata']['name']} "
+                            f"does not name {d.name}")
+        if not {"server auth", "client auth"} <= set(cert_spec.get("usages") or []):
+            problems.append(f"{where} {d.name}: its certificate must allow server auth and client auth (mTLS)")
+        issuer = cert_spec.get("issuerRef") or {}
+        if not find(docs, issuer.get("kind", "Issuer"), issuer.get("name")):
+            problems.append(f"{where} {d.name}: its certificate's issuer {issuer.get('name')!r} is not deployed")
+    for name, file in (("LINLI_GRPC_TLS_CA", "ca.crt"), ("LINLI_GRPC_TLS_CERT", "tls.crt"),
+                       ("LINLI_GRPC_TLS_KEY", "tls.key")):
+        if env.literal.get(name) != f"{K8S_GRPC_TLS_DIR}/{file}":
+            problems.append(f"{where} {d.name}: {name} must be {K8S_GRPC_TLS_DIR}/{file}")
     return problems
 
 

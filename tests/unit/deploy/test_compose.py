@@ -5,10 +5,19 @@ nats-server -t) run in tests/integration/deploy/test_compose_tools.py."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 from linli_runtime.settings import ServiceSettings
-from tests.unit.deploy.deploykit import COMPOSE_FILE, REPO, env_names, load_compose, planned_services
+from tests.unit.deploy.deploykit import (
+    COMPOSE_FILE,
+    REPO,
+    compose_tls_problems,
+    env_names,
+    load_compose,
+    planned_services,
+    tls_init_certificates,
+)
 
 COMPOSE = load_compose()
 PLANNED = planned_services(COMPOSE)
@@ -86,9 +95,9 @@ def test_services_start_only_on_healthy_infrastructure_and_demo_data_is_opt_in()
     exposed = {p for s in COMPOSE["services"].values() for p in s.get("ports", [])
                if not str(p).startswith("127.0.0.1:")}
     # The issuer's HTTP port too: people's browsers and the CLI sign in there.
-    assert exposed == {"${LINLI_POS_PORT:-50053}:50053", "${LINLI_PORTAL_PORT:-8080}:8080",
+    assert exposed == {"${LINLI_POS_PORT:-50443}:50443", "${LINLI_PORTAL_PORT:-8080}:8080",
                        "${LINLI_ISSUER_PORT:-8090}:8090"}, \
-        "only the POS port, the web portal and the token issuer leave the host"
+        "only the POS edge, the web portal and the token issuer leave the host"
 
 
 def test_env_example_documents_every_setting_and_every_variable_compose_reads() -> None:
@@ -98,3 +107,38 @@ def test_env_example_documents_every_setting_and_every_variable_compose_reads() 
     defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", ENV_EXAMPLE, re.MULTILINE))
     assert used <= defined, used - defined
     assert "<SERVICE>_SERVICE_ADDR" in ENV_EXAMPLE
+
+
+def test_the_pos_edge_is_partner_redemptions_only_port_beyond_the_host_and_speaks_tls() -> None:
+    spec = COMPOSE["services"]["partner-redemption"]
+    env = spec["environment"]
+    assert env["LINLI_POS_PORT"] == "50443" and env["PORT"] == "50053"
+    assert spec["ports"] == ["${LINLI_POS_PORT:-50443}:50443", "127.0.0.1:50053:50053"]
+    # Its certificate names the host terminals reach, or the edge is given one of its own.
+    assert "${LINLI_POS_HOST:-localhost}" in tls_init_certificates(COMPOSE)["partner-redemption"]
+    assert {"LINLI_POS_TLS_CERT", "LINLI_POS_TLS_KEY"} <= set(env)
+    # The tls-init job hands the services' keys to the services' user, and keeps NATS's.
+    entrypoint = COMPOSE["services"]["tls-init"]["entrypoint"]
+    assert entrypoint[entrypoint.index("--owner") + 1] == "10001:10001"
+    assert "nats=nats-1,nats-2,nats-3,localhost,127.0.0.1" == entrypoint[entrypoint.index("--server") + 1]
+
+
+def test_every_service_mounts_a_certificate_of_its_own_and_a_missing_one_is_found() -> None:
+    for d in [*PLANNED, *planned_services(COMPOSE, protocol="http")]:
+        spec = COMPOSE["services"][d.name]
+        env = {str(k): str(v) for k, v in spec["environment"].items()}
+        assert compose_tls_problems(d, COMPOSE, spec, env) == [], d.name
+    d = PLANNED[0]
+    broken = copy.deepcopy(COMPOSE)
+    spec = broken["services"][d.name]
+    spec["volumes"] = [v for v in spec["volumes"] if not v.startswith("tls:")]
+    spec["environment"]["LINLI_GRPC_TLS_CERT"] = "/etc/linli/tls/portal.pem"
+    entrypoint = broken["services"]["tls-init"]["entrypoint"]
+    at = entrypoint.index(next(e for e in entrypoint if e.startswith(f"{d.name}=")))
+    del entrypoint[at - 1:at + 1]
+    env = {str(k): str(v) for k, v in spec["environment"].items()}
+    assert compose_tls_problems(d, broken, spec, env) == [
+        f"compose {d.name}: must mount the tls volume read-only at /etc/linli/tls",
+        f"compose {d.name}: LINLI_GRPC_TLS_CERT must be /etc/linli/tls/{d.name}.pem, not '/etc/linli/tls/portal.pem'",
+        f"compose {d.name}: the tls-init job issues it no certificate (--service {d.name}=…)",
+    ]

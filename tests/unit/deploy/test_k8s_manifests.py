@@ -1,16 +1,28 @@
-"""deploy/k8s, by structure: the custom resources kubernetes-validate cannot know (CloudNativePG)
-and the NATS cluster; the overlays differ where they should; NetworkPolicies open only the POS
-port to the outside. The tools' own checks (kubernetes-validate --strict, nats-server -t, kubectl
-kustomize) run in tests/integration/deploy/test_k8s_tools.py."""
+"""deploy/k8s, by structure: the custom resources kubernetes-validate cannot know (CloudNativePG,
+cert-manager, Gateway API) and the NATS cluster; the overlays differ where they should;
+NetworkPolicies open only the POS edge, the portal and the issuer to the outside, and the
+Gateway terminates TLS for those three, its POS route reaching the POS edge's port alone. The
+tools' own checks (kubernetes-validate --strict, nats-server -t, kubectl kustomize) run in
+tests/integration/deploy/test_k8s_tools.py."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import re
 
 import pytest
 
-from tests.unit.deploy.deploykit import OVERLAYS, Doc, find, load_compose, nats_conf, planned_services, render
+from tests.unit.deploy.deploykit import (
+    OVERLAYS,
+    Doc,
+    container_env,
+    find,
+    load_compose,
+    nats_conf,
+    planned_services,
+    render,
+)
 
 PLANNED = planned_services(load_compose())
 
@@ -135,8 +147,9 @@ def test_overlays_size_the_services_for_their_environment() -> None:
             [hpa] = find(docs, "HorizontalPodAutoscaler", d.name)
             assert deployment["spec"]["replicas"] == replicas, (overlay, d.name)
             assert hpa["spec"]["minReplicas"] == hpa_min and hpa["spec"]["maxReplicas"] > hpa_min
+    # The public entry is the Gateway's (its implementation makes the load balancer), not the Service's.
     [pos] = find(render("overlays/production"), "Service", "partner-redemption-pos")
-    assert pos["spec"]["type"] == "LoadBalancer"
+    assert pos["spec"]["type"] == "ClusterIP"
 
 
 # -- NetworkPolicies --------------------------------------------------------------------------
@@ -179,7 +192,8 @@ def test_only_the_pos_port_the_portal_and_the_issuer_are_reachable_from_outside_
     assert "ingress" not in deny["spec"]
     open_to = reachable_from_outside(docs)
     # The issuer's HTTP port (8090): browsers and the CLI sign in there; its gRPC admin API stays inside.
-    assert {k for k, who in open_to.items() if who == "anyone"} == {("partner-redemption", 50053), ("portal", 8080),
+    # partner-redemption's POS edge (50443), never its own port 50053 (every other API).
+    assert {k for k, who in open_to.items() if who == "anyone"} == {("partner-redemption", 50443), ("portal", 8080),
                                                                     ("identity", 8090)}
     # The rest is opened only to named namespaces: the database operator and metrics scraping.
     others = {who for who in open_to.values() if who != "anyone"}
@@ -197,3 +211,111 @@ def test_everything_lands_in_the_linli_namespace(overlay: str) -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == "linli", (doc["kind"], doc["metadata"]["name"])
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "linli"
+
+
+# -- the Gateway: TLS for the public names, the POS route to the POS edge alone ------------------
+
+POS_SERVICES = {"linli.redemption.v1.PosService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+                "grpc.reflection.v1.ServerReflection"}
+
+
+def listener_problems(docs: tuple[Doc, ...], parent: Doc, route: Doc) -> list[str]:
+    """The route's listener terminates TLS for the route's host names with a certificate that a
+    deployed cert-manager Certificate issues for that name."""
+    name = route["metadata"]["name"]
+    gateways = find(docs, "Gateway", parent["name"])
+    if not gateways:
+        return [f"route {name}: no Gateway {parent['name']}"]
+    listeners = {item["name"]: item for item in gateways[0]["spec"]["listeners"]}
+    listener = listeners.get(parent.get("sectionName", ""))
+    if listener is None:
+        return [f"route {name}: attached to no listener of its own"]
+    problems = []
+    tls = listener.get("tls") or {}
+    if listener.get("protocol") != "HTTPS" or tls.get("mode") != "Terminate":
+        problems.append(f"route {name}: its listener {listener['name']} must terminate TLS (HTTPS)")
+    if route["spec"].get("hostnames") != [listener.get("hostname")]:
+        problems.append(f"route {name}: its host names are not its listener's")
+    for ref in tls.get("certificateRefs") or []:
+        issued = [c for c in find(docs, "Certificate") if c["spec"].get("secretName") == ref["name"]]
+        if not issued or listener.get("hostname") not in issued[0]["spec"].get("dnsNames", []):
+            problems.append(f"route {name}: no Certificate issues {ref['name']} for {listener.get('hostname')}")
+        elif not find(docs, issued[0]["spec"]["issuerRef"].get("kind", "Issuer"),
+                      issued[0]["spec"]["issuerRef"]["name"]):
+            problems.append(f"route {name}: the issuer of {ref['name']} is not deployed")
+    return problems
+
+
+def pos_route_problems(docs: tuple[Doc, ...]) -> list[str]:
+    """The GRPCRoute `pos`: behind a TLS-terminating listener, it sends PosService, health and
+    reflection — nothing else — to partner-redemption's POS edge alone: a Service port whose
+    target is the container port LINLI_POS_PORT names (never the service's own port), reached
+    over TLS again (a BackendTLSPolicy checking a name partner-redemption's certificate carries)."""
+    routes = find(docs, "GRPCRoute", "pos")
+    if not routes:
+        return ["no GRPCRoute pos"]
+    route = routes[0]
+    problems = []
+    for parent in route["spec"]["parentRefs"]:
+        problems += listener_problems(docs, parent, route)
+    matched = {m["method"]["service"] for rule in route["spec"]["rules"] for m in rule.get("matches") or []}
+    if not matched or matched - POS_SERVICES:
+        problems.append(f"route pos: sends {sorted(matched - POS_SERVICES) or 'every service'} to the POS edge")
+    [deployment] = find(docs, "Deployment", "partner-redemption")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = container_env(container, docs)
+    edge_port = int(env.literal.get("LINLI_POS_PORT", "0"))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for rule in route["spec"]["rules"]:
+        for backend in rule.get("backendRefs") or []:
+            services = find(docs, "Service", backend["name"])
+            if not services:
+                problems.append(f"route pos: no Service {backend['name']}")
+                continue
+            [port] = [p for p in services[0]["spec"]["ports"] if p["port"] == backend["port"]] or [{}]
+            target = port.get("targetPort")
+            target = ports.get(target, target) if isinstance(target, str) else target
+            if not edge_port or target != edge_port or target == int(env.literal.get("PORT", "0")):
+                problems.append(f"route pos: reaches {backend['name']}:{backend['port']} → container port {target}, "
+                                f"not the POS edge (LINLI_POS_PORT={edge_port or 'unset'})")
+                continue
+            policies = [b for b in find(docs, "BackendTLSPolicy") if any(
+                t["name"] == backend["name"] and t.get("sectionName") == port.get("name")
+                for t in b["spec"]["targetRefs"])]
+            [certificate] = [c for c in find(docs, "Certificate") if c["metadata"]["name"] == "partner-redemption-grpc"]
+            if not policies or policies[0]["spec"]["validation"]["hostname"] not in certificate["spec"]["dnsNames"]:
+                problems.append(f"route pos: the hop to {backend['name']} is not TLS checked against the pods' name")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_pos_route_reaches_the_pos_edge_only_behind_the_gateways_tls(overlay: str) -> None:
+    assert pos_route_problems(render(overlay)) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_portal_and_the_issuer_are_behind_the_gateways_tls(overlay: str) -> None:
+    docs = render(overlay)
+    for name, backend in (("portal", ("portal", 8080)), ("issuer", ("identity-issuer", 8090))):
+        [route] = find(docs, "HTTPRoute", name)
+        for parent in route["spec"]["parentRefs"]:
+            assert listener_problems(docs, parent, route) == [], name
+        assert [(b["name"], b["port"]) for r in route["spec"]["rules"] for b in r["backendRefs"]] == [backend]
+    [issuer] = find(docs, "Issuer", "linli-public")
+    # Production asks Let's Encrypt; a development cluster issues them from Linli's own CA.
+    assert ("ca" in issuer["spec"]) == (overlay == "overlays/dev")
+
+
+def test_a_pos_route_to_the_services_own_port_or_to_admin_apis_is_found() -> None:
+    docs = copy.deepcopy(list(render("overlays/production")))
+    [route] = find(docs, "GRPCRoute", "pos")
+    route["spec"]["rules"][0]["matches"].append({"method": {"service": "linli.redemption.v1.PartnerService"}})
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": "partner-redemption", "port": 50053}]
+    [gateway] = find(docs, "Gateway", "linli-edge")
+    [listener] = [item for item in gateway["spec"]["listeners"] if item["name"] == "pos"]
+    listener["protocol"], listener["tls"] = "HTTP", {}
+    assert pos_route_problems(tuple(docs)) == [
+        "route pos: its listener pos must terminate TLS (HTTPS)",
+        "route pos: sends ['linli.redemption.v1.PartnerService'] to the POS edge",
+        "route pos: reaches partner-redemption:50053 → container port 50053, not the POS edge (LINLI_POS_PORT=50443)",
+    ]

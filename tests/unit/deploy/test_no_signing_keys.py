@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from linli_runtime import auth
 from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.platform import IssuerWiring, RunningService, service_env
+from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
 from tests.unit.deploy.deploykit import (
@@ -112,6 +113,13 @@ def k8s_problems(docs: tuple[dict[str, Any], ...], name: str, own_secrets: set[s
     return problems
 
 
+def own_k8s_secrets(descriptor: ServiceDescriptor) -> set[str]:
+    """The Secrets a service's pods may mount: its OAuth clients', its database's, and its own gRPC
+    certificate's (a TLS key: it proves the pod is the service, it signs no token)."""
+    return ({f"linli-client-{c}" for c in own_clients(descriptor)} | {f"linli-{descriptor.name}-db"}
+            | {f"{descriptor.name}-grpc-tls"})
+
+
 def own_clients(descriptor: ServiceDescriptor) -> set[str]:
     """The OAuth clients whose secrets a service may hold: its own (the portal: also the one
     people sign in through)."""
@@ -123,8 +131,9 @@ def make_run_env(descriptor: ServiceDescriptor, tmp: Path) -> dict[str, str]:
     service = RunningService(descriptor, descriptor.default_port, tmp / f"{descriptor.name}.log")
     wiring = IssuerWiring.for_platform(tmp, 8090, [service])
     nats = NatsSecurity(tmp, services=[descriptor.name]).prepare()
+    tls = PlatformTls(tmp).prepare([descriptor.name])
     full = service_env(service, addresses={}, database_url=None, nats_url="nats://127.0.0.1:4222", demo_data=True,
-                       extra={**nats.env_for(descriptor), **wiring.env(descriptor)})
+                       extra={**nats.env_for(descriptor), **wiring.env(descriptor), **tls.env_for(descriptor.name)})
     import os
 
     return {k: v for k, v in full.items() if os.environ.get(k) != v}
@@ -158,8 +167,7 @@ def test_no_service_but_the_issuer_holds_a_key_in_compose(descriptor: ServiceDes
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("descriptor", SERVICES, ids=lambda d: d.name)
 def test_no_service_but_the_issuer_holds_a_key_in_kubernetes(descriptor: ServiceDescriptor, overlay: str) -> None:
-    own = {f"linli-client-{c}" for c in own_clients(descriptor)} | {f"linli-{descriptor.name}-db"}
-    assert k8s_problems(render(overlay), descriptor.name, own, overlay) == []
+    assert k8s_problems(render(overlay), descriptor.name, own_k8s_secrets(descriptor), overlay) == []
 
 
 @pytest.mark.parametrize("descriptor", SERVICES, ids=lambda d: d.name)
@@ -169,7 +177,9 @@ def test_make_run_gives_a_service_the_issuer_url_and_its_own_secret_file_only(de
     assert env_problems(f"make run {descriptor.name}", env) == []
     assert env["LINLI_ISSUER_URL"] == "http://127.0.0.1:8090"
     assert env["LINLI_CLIENT_SECRET_FILE"] == str(tmp_path / "identity-clients" / f"{descriptor.client_id}.secret")
-    assert not {k for k in env if "SECRET" in k or "KEY" in k} - {"LINLI_CLIENT_SECRET_FILE"}
+    # Its own TLS key (its gRPC certificate's) and nothing else that is secret.
+    assert env["LINLI_GRPC_TLS_KEY"] == str(tmp_path / "tls" / f"{descriptor.name}-key.pem")
+    assert not {k for k in env if "SECRET" in k or "KEY" in k} - {"LINLI_CLIENT_SECRET_FILE", "LINLI_GRPC_TLS_KEY"}
 
 
 # -- the checks bite -------------------------------------------------------------------------------
@@ -210,8 +220,7 @@ def test_a_key_in_kubernetes_is_found() -> None:
     # The CA's certificate alone is fine; its key is not.
     deployment["spec"]["template"]["spec"]["volumes"].append({"name": "ca-key", "secret": {
         "secretName": "linli-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}, {"key": "tls.key", "path": "k"}]}})
-    own = {f"linli-client-{c}" for c in own_clients(d)} | {f"linli-{d.name}-db"}
-    assert k8s_problems(tuple(docs), d.name, own, "k8s") == [
+    assert k8s_problems(tuple(docs), d.name, own_k8s_secrets(d), "k8s") == [
         f"k8s {d.name}: LINLI_SIGNING_KEY looks like a signing key",
         f"k8s {d.name}: LINLI_SIGNING_KEY comes from Secret linli-jwt, a signing key",
         f"k8s {d.name}: mounts Secrets ['linli-ca', 'linli-identity-keys'] besides its own",

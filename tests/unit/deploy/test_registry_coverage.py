@@ -182,3 +182,25 @@ def test_an_http_service_needs_no_database_and_nobody_needs_its_address() -> Non
     assert "setting database_url" not in required and "setting nats_url" not in required
     assert "TRUST_GOVERNANCE_SERVICE_ADDR" in required and d.addr_env not in required
     assert d.addr_env not in required_env(PLANNED[0], every_service())
+
+
+def test_a_service_without_its_grpc_certificate_or_probed_on_its_tls_port_fails_the_checks() -> None:
+    docs = copy.deepcopy(list(render("overlays/production")))
+    d = PLANNED[1]
+    [deployment] = find(docs, "Deployment", d.name)
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    container["livenessProbe"]["grpc"]["port"] = d.default_port  # kubelet cannot speak TLS to it
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "grpc-tls"]
+    assert k8s_problems(d, tuple(docs), required_env(d, every_service(), [ServiceSettings])) == [
+        f"k8s {d.name}: livenessProbe must ask the health port LINLI_HEALTH_PORT (8081), not {d.default_port}",
+        f"k8s {d.name}: must mount its gRPC certificate's Secret at /etc/linli/grpc",
+    ]
+    docs = copy.deepcopy(list(render("overlays/production")))
+    [certificate] = find(docs, "Certificate", f"{d.name}-grpc")
+    certificate["spec"]["dnsNames"] = ["someone-else"]
+    certificate["spec"]["usages"] = ["server auth"]
+    assert k8s_problems(d, tuple(docs), required_env(d, every_service(), [ServiceSettings])) == [
+        f"k8s {d.name}: its certificate {d.name}-grpc does not name {d.name}",
+        f"k8s {d.name}: its certificate must allow server auth and client auth (mTLS)",
+    ]

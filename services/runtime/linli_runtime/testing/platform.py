@@ -1,6 +1,7 @@
 """A running demo platform for end-to-end tests of the faces people use (CLI, web portal):
 nats-server and every installed service as real processes on free ports, SQLite files, the
-demo data set loaded — the identity service among them, so every token comes from its issuer.
+demo data set loaded — the identity service among them, so every token comes from its issuer —
+and gRPC over TLS as under `make run` (`channel`, `sync_channel`: clients trusting its CA).
 One per test session — starting it costs seconds, and tests against it must create their own
 records (fresh request ids, new names) rather than assume a pristine state."""
 
@@ -20,7 +21,9 @@ import pytest
 from linli.identity.v1 import identity_pb2 as pb
 from linli.identity.v1 import identity_pb2_grpc
 from linli_runtime.auth import Role, normalize_path
+from linli_runtime.clients import TokenSource
 from linli_runtime.platform import IssuerWiring, LocalPlatform
+from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import free_port
 from linli_runtime.registry import ServiceDescriptor
 from linli_runtime.testing.signin import IssuerBrowser, Tokens
@@ -48,8 +51,9 @@ class IssuerClient:
     role through the identity admin API by the demo platform admin; services use their own client
     credentials. Tokens are kept and refreshed (refresh-token grant) before they lapse."""
 
-    def __init__(self, wiring: IssuerWiring, identity_address: str) -> None:
+    def __init__(self, wiring: IssuerWiring, identity_address: str, tls: PlatformTls) -> None:
         self.wiring = wiring
+        self.tls = tls
         self.url = wiring.url
         self.identity_address = identity_address
         self.sms_file = wiring.sms_dir / "codes.jsonl"
@@ -89,7 +93,7 @@ class IssuerClient:
             self._next_phone += 1
             phone = f"+86{self._next_phone}"
             admin = (("authorization", f"Bearer {self.token_for(DEMO_ADMIN_PHONE)}"),)
-            with grpc.insecure_channel(self.identity_address) as channel:
+            with self.tls.sync_channel(self.identity_address) as channel:
                 accounts = identity_pb2_grpc.AccountServiceStub(channel)
                 grants = identity_pb2_grpc.GrantServiceStub(channel)
                 account = accounts.CreateAccount(pb.CreateAccountRequest(account=pb.Account(
@@ -131,7 +135,7 @@ class DemoPlatform:
         self.var_dir = platform.var_dir
         if platform.issuer is None:
             raise RuntimeError("the demo platform needs the identity service (its token issuer) installed")
-        self.issuer = IssuerClient(platform.issuer, self.address("identity"))
+        self.issuer = IssuerClient(platform.issuer, self.address("identity"), platform.tls)
 
     @property
     def issuer_url(self) -> str:
@@ -154,6 +158,28 @@ class DemoPlatform:
     def addresses(self) -> dict[str, str]:
         """`<SERVICE>_SERVICE_ADDR` → address, the environment a client of the platform needs."""
         return self.platform.addresses()
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """Addresses, POS edges, the CA and the issuer: what the CLI and the POS client run with."""
+        return self.platform.client_env()
+
+    def pos_address(self, service: str = "partner-redemption") -> str:
+        """Where `service`'s public POS edge listens."""
+        for running in self.platform.services:
+            if running.descriptor.name == service and running.pos_port:
+                return running.pos_address
+        raise KeyError(f"{service} runs no POS edge")
+
+    def channel(self, service_or_address: str, *, token: str | TokenSource | None = None,
+                default_timeout: float = 5.0) -> grpc.aio.Channel:
+        """A TLS channel (trusting the platform's CA) to a service by name, or to an address."""
+        address = service_or_address if ":" in service_or_address else self.address(service_or_address)
+        return self.platform.tls.channel(address, token=token, default_timeout=default_timeout)
+
+    def sync_channel(self, service_or_address: str) -> grpc.Channel:
+        address = service_or_address if ":" in service_or_address else self.address(service_or_address)
+        return self.platform.tls.sync_channel(address)
 
     def token(self, role: Role | str = Role.PLATFORM_ADMIN, scope: str = "", subject: str = "e2e-test") -> str:
         """An access token of a person holding `role` at `scope`: the demo platform admin for
