@@ -19,8 +19,8 @@ Handlers ask one of:
 | does any of the caller's grants reach `path` (reads open to everyone there)? | `reach(path)` |
 | where may the caller act as one of `roles`? (list methods filter by it) | `scopes_for(*roles)` |
 
-Refusals say why: `OUT_OF_SCOPE` when no grant of the caller reaches the place at all,
-`ROLE_NOT_ALLOWED` when some do but none in a role that may do this. Platform admins and
+Refusals say why: `OUT_OF_SCOPE` when nothing the caller holds is at, above or below the place,
+`ROLE_NOT_ALLOWED` when something is but in no role that may do this. Platform admins and
 services pass every role check (`OVERRIDING_ROLES`) unless a check is `exact`.
 
 Some callers are *restricted*: a token holding a role of `RESTRICTED_ROLES` (the web portal's
@@ -206,7 +206,10 @@ def authorize(*roles: str | Role, path: str, principal: Principal | None = None,
     if grant is not None:
         return grant
     target = normalize_path(path)
-    if not who.can_reach(target):
+    # Nothing the caller holds is at, above or below the place: it is simply not theirs. A
+    # grant there, or within it (a resident of one of a compound's households), makes it a
+    # matter of role.
+    if not any(g.covers(target) or path_within(g.scope, target) for g in who.grants):
         raise out_of_scope(who, target)
     needed = ", ".join(sorted(map(str, roles))) or "(platform admins and services only)"
     raise PermissionDenied(
