@@ -45,7 +45,7 @@ async def accounts_of(conn: AsyncConnection, path: str, volunteer_ids: Iterable[
         return []
     rows = await conn.execute(sa.select(VOLUNTEER_ACCOUNTS.c.volunteer_id, VOLUNTEER_ACCOUNTS.c.account_id).where(
         VOLUNTEER_ACCOUNTS.c.community_path == path, VOLUNTEER_ACCOUNTS.c.volunteer_id.in_(wanted)))
-    bound = dict(rows.tuples().all())
+    bound = {volunteer: account for volunteer, account in rows}
     missing = [v for v in wanted if v not in bound]
     if missing:
         log.info("volunteers with no account get no notice", extra={"community": path, "volunteers": missing})
@@ -60,6 +60,6 @@ async def people(conn: AsyncConnection, path: str, ids: Iterable[str], volunteer
     known = set(volunteers)
     rows = await conn.execute(sa.select(VOLUNTEER_ACCOUNTS.c.volunteer_id, VOLUNTEER_ACCOUNTS.c.account_id).where(
         VOLUNTEER_ACCOUNTS.c.community_path == path, VOLUNTEER_ACCOUNTS.c.volunteer_id.in_(wanted)))
-    bound = dict(rows.tuples().all())
+    bound = {volunteer: account for volunteer, account in rows}
     out = [bound.get(i, i) for i in wanted if i in bound or i not in known]
     return list(dict.fromkeys(out))
