@@ -193,7 +193,7 @@ def out_of_scope(principal: Principal, path: str) -> PermissionDenied:
     """PERMISSION_DENIED: none of `principal`'s grants reaches `path` (normalised)."""
     scopes = ",".join(sorted({g.scope for g in principal.grants}))
     return PermissionDenied(
-        f"'{path or '/'}' is outside every scope you hold ({_scopes_text(principal)})",
+        f"'{path or '/'}' is outside your scope (your grants: {_scopes_text(principal)})",
         reason="OUT_OF_SCOPE", metadata={"path": path, "scope": scopes})
 
 
