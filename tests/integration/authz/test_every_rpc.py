@@ -172,3 +172,51 @@ def test_every_role_at_a_sibling_place_gets_nothing(platform: Platform, role: st
             if code not in REFUSED:
                 failures.append(f"{full} as {role}@{place}: {code.name}" + (f" {answer}"[:200] if answer else ""))
     assert failures == [] and rows > 150
+
+
+def test_a_person_with_two_grants_acts_as_each_at_its_place_and_lists_by_them(platform: Platform) -> None:
+    """community_worker at Fengshu and owners_committee at Jiangnanting, in one token."""
+    from linli.governance.v1 import vote_pb2, vote_pb2_grpc
+    from linli.notification.v1 import notification_pb2, notification_pb2_grpc
+    from linli.points.v1 import volunteers_pb2, volunteers_pb2_grpc
+    from tests.integration.authz.rpc_requests import FENGSHU, SHENGJIAN, rid, ts
+
+    jiangnanting = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+    grants = [(Role.COMMUNITY_WORKER.value, FENGSHU), (Role.OWNERS_COMMITTEE.value, jiangnanting)]
+    both = bearer(platform.issuer.issue(platform.person(*grants[0]), grants=grants))
+    admin = bearer(platform.issuer.issue("authz-admin", role=Role.PLATFORM_ADMIN))
+    volunteers = volunteers_pb2_grpc.VolunteerServiceStub(platform.channel("volunteer-points"))
+    votes = vote_pb2_grpc.VoteServiceStub(platform.channel("trust-governance"))
+
+    def vote(compound: str, md: tuple[tuple[str, str], ...]) -> str:
+        return str(votes.CreateVote(vote_pb2.CreateVoteRequest(
+            compound_path=compound, title="增设充电桩", matter=vote_pb2.VOTE_MATTER_OTHER, close_time=ts(7),
+            request_id=rid()), metadata=md, timeout=15).vote.name)
+
+    # As a community worker at Fengshu, as the owners' committee at Jiangnanting.
+    volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(volunteer=volunteers_pb2.Volunteer(
+        community_path=FENGSHU, volunteer_id="two-grants-v", display_name="双重")), metadata=both, timeout=15)
+    ours = vote(jiangnanting, both)
+    theirs = vote(SHENGJIAN, admin)
+    # Each role only at its own place.
+    with pytest.raises(grpc.RpcError) as refused:
+        vote(SHENGJIAN, both)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as refused:
+        volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(volunteer=volunteers_pb2.Volunteer(
+            community_path="chengdu/chongzhou/huaiyuan/dingjiangqiao", volunteer_id="x", display_name="x")),
+            metadata=both, timeout=15)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Lists over a wider place keep what the grants reach.
+    listed = votes.ListVotes(vote_pb2.ListVotesRequest(path="chengdu/chongzhou", page_size=100), metadata=both,
+                             timeout=15)
+    names = {v.name for v in listed.votes}
+    assert ours in names and theirs not in names
+    assert all(v.compound_path == jiangnanting for v in listed.votes)
+    everything = votes.ListVotes(vote_pb2.ListVotesRequest(path="chengdu/chongzhou", page_size=100),
+                                 metadata=admin, timeout=15)
+    assert {ours, theirs} <= {v.name for v in everything.votes}
+    desk = notification_pb2_grpc.HelpRequestServiceStub(platform.channel("notification"))
+    mine = desk.ListHelpRequests(notification_pb2.ListHelpRequestsRequest(parent="communities/-", page_size=100),
+                                 metadata=both, timeout=15)
+    assert mine.help_requests and {h.community_path for h in mine.help_requests} == {FENGSHU}
