@@ -1,8 +1,8 @@
 """volunteers: the person's account at the issuer (the `sub` of their tokens), one per
 community at most
 
-Revision ID: p0010
-Revises: p0009
+Revision ID: p0011
+Revises: p0010
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'p0010'
-down_revision: str | None = 'p0009'
+revision: str = 'p0011'
+down_revision: str | None = 'p0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """which account each community's volunteer is (from volunteer-points), so notices about a
 volunteer reach that person's inbox
 
-Revision ID: nt0006
-Revises: nt0005
+Revision ID: nt0007
+Revises: nt0006
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "nt0006"
-down_revision: str | None = "nt0005"
+revision: str = "nt0007"
+down_revision: str | None = "nt0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
