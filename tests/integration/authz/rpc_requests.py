@@ -201,6 +201,13 @@ def requests() -> dict[str, Call]:
         "linli.governance.v1.TrustAccountService/SpendMaintenanceFund": (g, gacc.SpendMaintenanceFundRequest(
             compound_path=g, owners_decision=f"{COMPOUND}/votes/v-1", amount_fen=100, memo="维修",
             request_id=rid(), voucher=gacc.Voucher(file_ref="v.pdf", sha256="ab" * 32))),
+        "linli.governance.v1.TrustAccountService/ApproveSettingsChange": (g, gacc.ApproveSettingsChangeRequest(
+            name=f"{COMPOUND}/settingsChanges/c-1", party=gacc.APPROVAL_PARTY_OWNERS_COMMITTEE, request_id=rid())),
+        "linli.governance.v1.TrustAccountService/RejectSettingsChange": (g, gacc.RejectSettingsChangeRequest(
+            name=f"{COMPOUND}/settingsChanges/c-1", party=gacc.APPROVAL_PARTY_OWNERS_COMMITTEE, reason="不同意",
+            request_id=rid())),
+        "linli.governance.v1.TrustAccountService/ListSettingsChanges": (g, gacc.ListSettingsChangesRequest(
+            compound_path=g)),
         "linli.governance.v1.TrustAccountService/ReverseTransfer": (g, gacc.ReverseTransferRequest(
             name=f"{COMPOUND}/transfers/t-1", reason="错记", request_id=rid())),
         "linli.governance.v1.TrustAccountService/GetTransfer": (g, gacc.GetTransferRequest(
@@ -276,6 +283,8 @@ def requests() -> dict[str, Call]:
         "linli.governance.v1.VoteService/CastBallot": (g, gvote.CastBallotRequest(
             vote=f"{COMPOUND}/votes/v-1", household_path=HOUSEHOLD, choice=gvote.BALLOT_CHOICE_FOR,
             channel=gvote.BALLOT_CHANNEL_ONLINE, request_id=rid())),
+        "linli.governance.v1.VoteService/GetBallot": (g, gvote.GetBallotRequest(
+            vote=f"{COMPOUND}/votes/v-1", household_path=HOUSEHOLD)),
         "linli.governance.v1.VoteService/GetVote": (g, gvote.GetVoteRequest(name=f"{COMPOUND}/votes/v-1")),
         "linli.governance.v1.VoteService/ListVotes": (g, gvote.ListVotesRequest(path=g)),
         "linli.governance.v1.VoteService/RecountPaperBallot": (g, gvote.RecountPaperBallotRequest(
@@ -387,6 +396,8 @@ def requests() -> dict[str, Call]:
             name=HELP_REQUEST, request_id=rid(), reason="不需要了")),
         "linli.notification.v1.HelpRequestService/RecordThanks": (f, nt.RecordThanksRequest(
             name=HELP_REQUEST, request_id=rid(), thanks=_thanks())),
+        "linli.notification.v1.HelpRequestService/ListCommunityThanks": (f, nt.ListCommunityThanksRequest(
+            parent=COMMUNITY)),
         "linli.notification.v1.HelpRequestService/SummarizeHelpRequests": (f, nt.SummarizeHelpRequestsRequest(
             parent=COMMUNITY)),
         "linli.notification.v1.DutyRosterService/GetCommunitySettings": (f, nt.GetCommunitySettingsRequest(
