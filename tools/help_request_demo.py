@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 from linli_identity.testing import TestIssuer
+from linli_notification import volunteer_accounts
 from linli_notification.app import NotificationApp
 from linli_notification.consumers import HELP_SUBJECTS
 from linli_notification.demo import HEAD, fengshu, seed
@@ -82,6 +83,10 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
 
     help_stub = pb_grpc.HelpRequestServiceStub(channel)
     inbox = pb_grpc.InboxServiceStub(channel)
+    # The helper volunteer-007 is a person with an account (here named as the volunteer is);
+    # volunteer-points publishes the binding, recorded here as notification's consumer would.
+    async with app.db.transaction() as session:
+        await volunteer_accounts.bind(await session.connection(), path, "volunteer-007", "volunteer-007")
 
     async def show(name: str) -> pb.HelpRequest:
         got: pb.HelpRequest = (await help_stub.GetHelpRequest(

@@ -83,8 +83,10 @@ class Accounts:
         await publish_in(session, self.make_event(f"identity.account.{verb}", payload, ""))
 
     async def create(self, session: AsyncSession, *, display_name: str, phone: str | None, kind: str,
-                     created_by: str, reason: str = "") -> Account:
-        """A new active account; ALREADY_EXISTS when another account has the phone number."""
+                     created_by: str, reason: str = "", account_id: str | None = None) -> Account:
+        """A new active account; ALREADY_EXISTS when another account has the phone number. Its
+        id is drawn here — except for the demo data's people, whose fixed ids (`account_id`,
+        linli_runtime.demo.demo_account_id) the other services' demo records are bound to."""
         name = fields.display_name("account.display_name", display_name)
         if kind not in KINDS:
             raise InvalidArgument.field("account.kind", "must be person or service")
@@ -93,7 +95,7 @@ class Accounts:
         if number is not None and await self.by_phone(session, number) is not None:
             raise AlreadyExists("an account with this phone number exists already; look it up by phone instead",
                                 reason="PHONE_TAKEN")
-        account = Account(id=new_account_id(), display_name=name, phone=number, kind=kind, status=ACTIVE,
+        account = Account(id=account_id or new_account_id(), display_name=name, phone=number, kind=kind, status=ACTIVE,
                           created_at=self.clock.now(), created_by=created_by)
         await conn.execute(ACCOUNTS.insert().values(**account.model_dump()))
         await self._event(session, "created", account, created_by, reason)

@@ -1,6 +1,8 @@
 """Demo accounts for `make run` (LINLI_DEMO_DATA=true): one person per kind of authority, with
 grants at the places of the demo data set (chengdu.toml) — README "Accounts and sign-in" lists
-them. Idempotent: an account whose phone exists is left as it is.
+them. Idempotent: an account whose phone exists is left as it is. Each has a fixed id
+(`linli_runtime.demo.demo_account_id` of its phone), so the other services' demo data bind their
+records to it: the Fengshu volunteer is volunteer `v-001` there (chengdu.toml, `demo_volunteer`).
 
 They sign in like anyone: phone number, then the code the development SMS gateway writes to
 var/identity-sms/codes.jsonl. No passwords exist anywhere. Never enable demo data in production.
@@ -14,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from linli_identity.accounts import BOOTSTRAP, PERSON
 from linli_runtime.auth import Role
-from linli_runtime.demo import load
+from linli_runtime.demo import demo_account_id, load
 
 JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
@@ -70,7 +72,8 @@ async def _seed(app: Any) -> None:
                 admin_id = admin_id or account.id
                 continue
             account = await app.accounts.create(session, display_name=name, phone=phone, kind=PERSON,
-                                                created_by=BOOTSTRAP, reason="demo data")
+                                                created_by=BOOTSTRAP, reason="demo data",
+                                                account_id=demo_account_id(phone))
             if role is Role.PLATFORM_ADMIN:
                 admin_id = account.id
             # Demo grants are recorded as given by the demo platform admin (the bootstrap for the admin).

@@ -1,7 +1,10 @@
 """Events from every service (and our own help-request events) → notices.
 
 Each consumer applies an event once (the runtime's inbox); `notices.notify` adds a unique
-(event, recipient, kind) so one event never gives anyone two notices."""
+(event, recipient, kind) so one event never gives anyone two notices. Recipients are accounts
+(inboxes are keyed by the `sub` of people's tokens): events that name a volunteer by the
+community's volunteer id are delivered to the account bound to that volunteer
+(`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
 from linli.events.v1 import notification_pb2 as ev
 from linli.notification.v1 import notification_pb2 as pb
-from linli_notification import helpdesk
+from linli_notification import helpdesk, volunteer_accounts
 from linli_notification.community import on_duty_at, settings_of
 from linli_notification.notices import notify, subscribers
 from linli_notification.tables import HelpRequest
@@ -46,7 +49,8 @@ class NoticeConsumers:
     def specs(self) -> list[ConsumerSpec]:
         return [
             ConsumerSpec("notification-points", "POINTS",
-                         ["points.award.granted", "points.pairing.lapsed", "points.pairing.reminded"],
+                         ["points.award.granted", "points.pairing.lapsed", "points.pairing.reminded",
+                          "points.volunteer.account_bound"],
                          self.on_points),
             ConsumerSpec("notification-redemption", "REDEMPTION", ["redemption.redemption.committed"],
                          self.on_redemption),
@@ -58,10 +62,14 @@ class NoticeConsumers:
     async def on_points(self, event: Event, session: AsyncSession) -> None:
         conn = await session.connection()
         now = self.clock.now()
-        if event.event_type == "points.award.granted":
+        if event.event_type == "points.volunteer.account_bound":
+            bound = event.payload(points_pb2.VolunteerAccountBound)
+            await volunteer_accounts.bind(conn, bound.community_path, bound.volunteer_id, bound.account_id)
+        elif event.event_type == "points.award.granted":
             award = event.payload(points_pb2.YearEndAwardGranted)
             tier, tier_en = TIERS.get(award.tier, ("", ""))
-            await notify(conn, now, event_id=event.id, recipients=[award.volunteer_id], kind="award.granted",
+            winner = await volunteer_accounts.accounts_of(conn, award.community_path, [award.volunteer_id])
+            await notify(conn, now, event_id=event.id, recipients=winner, kind="award.granted",
                          context=dict(name=award.volunteer_name or award.volunteer_id, year=award.year, tier=tier,
                                       tier_en=tier_en, rank=award.rank, points=award.points_earned),
                          subject_resource=award.award, org_path=award.community_path)
@@ -79,7 +87,8 @@ class NoticeConsumers:
         elif event.event_type == "points.pairing.reminded":
             # Mid-month: the family's volunteers (the worker on duty when the family has none).
             due = event.payload(points_pb2.PairingReminded)
-            recipients = list(due.volunteer_ids) or [await self._worker_for(conn, due.community_path)]
+            recipients = (await volunteer_accounts.accounts_of(conn, due.community_path, due.volunteer_ids)
+                          or [await self._worker_for(conn, due.community_path)])
             await notify(conn, now, event_id=event.id, recipients=[r for r in recipients if r],
                          kind="pairing.reminded",
                          context=dict(family=due.family_name or due.family_id, elder=due.elder_name or due.elder_id,
@@ -90,7 +99,8 @@ class NoticeConsumers:
     async def on_redemption(self, event: Event, session: AsyncSession) -> None:
         conn = await session.connection()
         done = event.payload(redemption_pb2.RedemptionCommitted)
-        await notify(conn, self.clock.now(), event_id=event.id, recipients=[done.volunteer_id],
+        member = await volunteer_accounts.accounts_of(conn, done.community_path, [done.volunteer_id])
+        await notify(conn, self.clock.now(), event_id=event.id, recipients=member,
                      kind="redemption.committed",
                      context=dict(reward=done.reward_name or done.reward_id, quantity=done.quantity,
                                   merchant=done.merchant_name or done.merchant_id, points=done.points,
@@ -125,7 +135,10 @@ class NoticeConsumers:
             return
         if kind == "notification.thanks.recorded":
             given = event.payload(ev.ThanksRecorded)
-            await notify(conn, now, event_id=event.id, recipients=list(given.recipient_ids), kind="thanks.recorded",
+            row = await self._request(conn, given.help_request)
+            thanked = await volunteer_accounts.people(conn, given.community_path, given.recipient_ids,
+                                                      volunteers=json.loads(row.helper_ids))
+            await notify(conn, now, event_id=event.id, recipients=thanked, kind="thanks.recorded",
                          context=dict(giver=getattr(given, "from"), kind=given.kind, text=given.text),
                          subject_resource=given.help_request, org_path=given.community_path)
             return
@@ -136,10 +149,12 @@ class NoticeConsumers:
                        level=changed.escalation_level, urgent=row.urgency >= pb.URGENCY_HIGH,
                        suggestions="、".join(f"{d}（{p}）" if p else d for _, d, p in json.loads(row.suggestions)))
         if kind in ("notification.help_request.acknowledged", "notification.help_request.resolved"):
-            # The person who reported it learns that someone is on it, and when it is done.
+            # The person who filed it learns that someone is on it, and when it is done: the
+            # account that filed it, not `reporter_id`, which the filer may set to anyone.
             template = "help_request." + kind.rsplit(".", 1)[1]
             context["assignee"] = changed.assignee_id
-            await notify(conn, now, event_id=event.id, recipients=[row.reporter_id], kind=template,
+            filer = await helpdesk.filed_by(conn, row.id)
+            await notify(conn, now, event_id=event.id, recipients=[filer], kind=template,
                          context=context, subject_resource=changed.help_request, org_path=changed.community_path)
             return
         if kind == "notification.help_request.suggested":

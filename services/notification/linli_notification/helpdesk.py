@@ -134,19 +134,33 @@ class HelpRequestRecord:
 @dataclass(frozen=True)
 class CommunityScope:
     """Which communities a list or summary covers: one (`path`), or with `every_within` every
-    community at or below `path` — `communities/-` (AIP-159), for a street officer or a city
-    operator watching many; "" is then the whole platform."""
+    community at or below `path` and each of `also` — `communities/-` (AIP-159), for a street
+    officer or a city operator watching many, or a person holding grants at several places;
+    "" is then the whole platform."""
 
     path: str
     every_within: bool = False
+    also: tuple[str, ...] = ()
+
+    @classmethod
+    def within(cls, scopes: Sequence[str]) -> CommunityScope:
+        """Every community within any of `scopes` (at least one)."""
+        return cls(scopes[0], every_within=True, also=tuple(scopes[1:]))
+
+    @property
+    def key(self) -> str:
+        """What the scope covers, for page tokens (a token is valid only for the same scope)."""
+        return ",".join((self.path, *self.also))
 
     def condition(self) -> sa.ColumnElement[bool]:
         column = help_request.c.community_path
         if not self.every_within:
             return column == self.path
-        if not self.path:
+        paths = (self.path, *self.also)
+        if "" in paths:
             return sa.true()
-        return sa.or_(column == self.path, column.startswith(self.path + "/", autoescape=True))
+        either = [sa.or_(column == p, column.startswith(p + "/", autoescape=True)) for p in paths]
+        return either[0] if len(either) == 1 else sa.or_(*either)
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,14 @@ class DueWork:
 async def find(conn: AsyncConnection, request_id: str) -> HelpRequest | None:
     row = (await conn.execute(sa.select(help_request).where(help_request.c.id == request_id))).first()
     return typed(HelpRequest, row) if row else None
+
+
+async def filed_by(conn: AsyncConnection, request_id: str) -> str:
+    """The account that filed the request (its first transition's actor), "" if unknown."""
+    actor = (await conn.execute(sa.select(transition.c.actor_id).where(
+        transition.c.help_request_id == request_id, transition.c.from_status == pb.STATUS_UNSPECIFIED)
+        .order_by(transition.c.seq).limit(1))).scalar()
+    return str(actor or "")
 
 
 async def _row(conn: AsyncConnection, request_id: str) -> HelpRequest:
@@ -260,7 +282,7 @@ class HelpDesk:
                    size: int, household_path: str = "") -> tuple[list[HelpRequest], str]:
         """Newest first; only `status` / `assignee_id` / `household_path` when set."""
         parent = "communities/-" if scope.every_within else community_name(scope.path)
-        kind = f"help|{parent}|{scope.path}|{status}|{assignee_id}|{household_path}"
+        kind = f"help|{parent}|{scope.key}|{status}|{assignee_id}|{household_path}"
         query = sa.select(help_request).where(scope.condition())
         if status:
             query = query.where(help_request.c.status == status)

@@ -241,6 +241,17 @@ class Preferences(NotificationTable, table=True):
                                                                      server_default="480"))
 
 
+class VolunteerAccount(NotificationTable, table=True):
+    """Which account a community's volunteer is (volunteer-points' `points.volunteer.account_bound`,
+    kept here): notices about a volunteer — awards, visit reminders, redemptions, thanks — go to
+    the account's inbox, because a volunteer id is unique only within its community."""
+
+    __tablename__ = "nf_volunteer_account"
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    volunteer_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    account_id: str = Field(sa_column=_text(128))
+
+
 class Subscription(NotificationTable, table=True):
     """A recipient hears about an org unit and everything below it (disclosures)."""
 

@@ -124,7 +124,7 @@ class RedemptionApp(ServiceApp):
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
                          catalog.CatalogServicer(self.partners, self.catalog), catalog.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,
-                         cards.MemberCardServicer(self.members), cards.FULL_NAME)
+                         cards.MemberCardServicer(self.members, self.points), cards.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_SettlementServiceServicer_to_server,
                          settlement.SettlementServicer(self.partners, self.settlement, self.clock),
                          settlement.FULL_NAME)

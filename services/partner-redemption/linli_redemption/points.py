@@ -136,6 +136,11 @@ class Points(Protocol):
         """The volunteer's display name (PointsNotFound for an unknown volunteer)."""
         ...
 
+    async def volunteer_account(self, community: str, volunteer_id: str) -> str:
+        """The account the volunteer is bound to ("" when none; PointsNotFound for an unknown
+        volunteer): who may see the volunteer's member code."""
+        ...
+
     def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
         """Every transfer touching the community's clearing account, oldest first."""
         ...

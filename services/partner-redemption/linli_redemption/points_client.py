@@ -148,6 +148,12 @@ class PointsClient:
                 community_path=community, volunteer_id=volunteer_id))
         return str(reply.volunteer.display_name)
 
+    async def volunteer_account(self, community: str, volunteer_id: str) -> str:
+        reply: volunteers_pb2.GetVolunteerResponse = await self._call(
+            "GetVolunteer", self.volunteers.GetVolunteer, volunteers_pb2.GetVolunteerRequest(
+                community_path=community, volunteer_id=volunteer_id))
+        return str(reply.volunteer.account_id)
+
     async def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
         token = ""
         while True:

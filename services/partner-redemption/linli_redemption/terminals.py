@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli_redemption.tables import HELD_SECRETS, PARTNERS, TERMINALS, Terminal
 from linli_redemption.terminal_secrets import SecretMaker, not_held
 from linli_runtime import paging, times
-from linli_runtime.auth import Principal, PrincipalKind, Role
+from linli_runtime.auth import Grant, Principal, PrincipalKind, Role
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Unauthenticated
@@ -75,8 +75,11 @@ def authorization_value(terminal_id: str, secret: str) -> str:
 
 
 def terminal_principal(terminal_id: str, merchant_id: str, community_path: str) -> Principal:
-    return Principal(subject=terminal_id, kind=PrincipalKind.TERMINAL, role=str(Role.MERCHANT),
-                     scope=community_path, claims={"merchant_id": merchant_id})
+    """A terminal acts for its merchant at its community (the grant), and only on the POS API
+    (the runtime refuses a TERMINAL principal on every method not `@allows`-ing it)."""
+    return Principal(subject=terminal_id, kind=PrincipalKind.TERMINAL,
+                     grants=(Grant(str(Role.MERCHANT), community_path),),
+                     claims={"merchant_id": merchant_id, "community_path": community_path})
 
 
 class TerminalAuthenticator:

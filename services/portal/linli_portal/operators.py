@@ -63,7 +63,7 @@ async def verify(verifier: TokenVerifier, token: str) -> Principal:
 def operator_scopes(principal: Principal) -> list[str]:
     """The scopes of the principal's operator grants, broadest first."""
     wanted = {r.value for r in OPERATOR_ROLES}
-    return sorted({g.scope for g in principal.effective_grants if g.role in wanted}, key=lambda s: (s.count("/"), s))
+    return sorted({g.scope for g in principal.grants if g.role in wanted}, key=lambda s: (s.count("/"), s))
 
 
 def home_scope(principal: Principal) -> str | None:
@@ -77,7 +77,7 @@ async def authorize(verifier: TokenVerifier, request: Request, path: str) -> Ope
     principal = await verify(verifier, token)
     scopes = operator_scopes(principal) if principal.kind == PrincipalKind.PERSON else []
     if not scopes:
-        held = ", ".join(sorted({g.role for g in principal.effective_grants})) or "none"
+        held = ", ".join(sorted({g.role for g in principal.grants})) or "none"
         raise OutOfScope(f"您的角色（{held}）不能查看运营页面。",
                          f"Your roles ({held}) cannot open operator pages; "
                          f"they need one of {', '.join(sorted(r.value for r in OPERATOR_ROLES))}.")

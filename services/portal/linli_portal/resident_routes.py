@@ -211,7 +211,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
             error = error or "请简单说明情况（2–2000字）。 Say briefly what is needed (2–2,000 characters)."
         if not error:
             if any(g.role == "resident" and g.scope.count("/") + 1 == residents.COMPOUND_DEPTH
-                   for g in me.principal.effective_grants) and role == npb.REPORTER_ROLE_WORKER:
+                   for g in me.principal.grants) and role == npb.REPORTER_ROLE_WORKER:
                 role = npb.REPORTER_ROLE_CANTEEN_STAFF
             try:
                 reply = await b.help_requests.CreateHelpRequest(npb.CreateHelpRequestRequest(

@@ -122,7 +122,7 @@ class Me:
         """Communities where this person may file for someone else: staff grants reaching a
         community, or a grant for a whole compound (the canteen's staff)."""
         found = []
-        for g in self.principal.effective_grants:
+        for g in self.principal.grants:
             depth = g.scope.count("/") + 1 if g.scope else 0
             if (g.role in STAFF_ROLES and depth <= COMMUNITY_DEPTH and depth >= 1) or (
                     g.role == Role.RESIDENT.value and depth == COMPOUND_DEPTH):
@@ -137,7 +137,7 @@ class Me:
 def households_of(principal: Principal) -> list[Household]:
     """The households the token's grants bind the person to, owners' first."""
     found: dict[str, Household] = {}
-    for g in principal.effective_grants:
+    for g in principal.grants:
         relation = HOUSEHOLD_ROLES.get(g.role)
         if relation and g.scope.count("/") + 1 == HOUSEHOLD_DEPTH:
             if g.scope not in found or relation == "owner":

@@ -2,20 +2,32 @@
 
 Every caller carries an access token from the platform's one OIDC issuer (verified against its
 JWKS by `linli_runtime.oidc`; no service holds a signing key) or, for a POS terminal, the
-terminal's own credential. The token names an account (`sub`) and carries the account's
-*grants*: (role, scope) pairs, each given by someone with authority over that scope, where a
-scope is a path in the org tree such as `chengdu/jinjiang/chenglonglu/fengshu` and the empty
-scope is the whole platform. A grant reaches its scope and everything below it.
+terminal's own credential. The token names an account (`sub`, the global account id — the key
+of everything a service keeps about a person) and carries the account's *grants*: (role, scope)
+pairs, each given by someone with authority over that scope, where a scope is a path in the org
+tree such as `chengdu/jinjiang/chenglonglu/fengshu` and the empty scope is the whole platform. A
+grant reaches its scope and everything below it. A principal has no single "role" or "scope":
+a person holding community_worker at Fengshu and owners_committee at Jiangnanting acts as each
+at its place.
 
-Handlers ask `authorize(*roles, path=…)` ("may this caller act as one of these roles at this
-place?", answered with the grant that allows it). The older `require_scope(path)` and
-`require_role(...)` read a principal's single role and scope: a token with exactly one grant
-has it there too (see `linli_runtime.oidc`); with several, its legacy scope is `NO_SCOPE`,
-which reaches nothing, so code still using them refuses such callers rather than guessing.
+Handlers ask one of:
 
-Some roles are *restricted* (`RESTRICTED_ROLES`): a token carrying one is refused on every
-method except those that name the role with `@allows(role)` — the web portal's read-only
-`portal` role reaches only the public reads its pages show.
+| question | function |
+|---|---|
+| may the caller act as one of `roles` at `path`? (the grant that allows it) | `authorize(*roles, path=…)` |
+| the same, answering the normalised path | `authorized_path(*roles, path=…)` |
+| does any of the caller's grants reach `path` (reads open to everyone there)? | `reach(path)` |
+| where may the caller act as one of `roles`? (list methods filter by it) | `scopes_for(*roles)` |
+
+Refusals say why: `OUT_OF_SCOPE` when nothing the caller holds is at, above or below the place,
+`ROLE_NOT_ALLOWED` when something is but in no role that may do this. Platform admins and
+services pass every role check (`OVERRIDING_ROLES`) unless a check is `exact`.
+
+Some callers are *restricted*: a token holding a role of `RESTRICTED_ROLES` (the web portal's
+read-only `portal`) and a POS terminal's credential (`PrincipalKind.TERMINAL`) are refused on
+every method except those that open themselves with `@allows(role or kind)` — the portal
+reaches only the public reads its pages show, a terminal only the POS API. The authentication
+interceptor applies the rule before any handler runs.
 """
 
 from __future__ import annotations
@@ -118,38 +130,26 @@ class Grant:
         return path_within(path, self.scope)
 
 
-# What a principal's legacy `scope` is when its grants do not come down to one role at one
-# place: a value no normalised path lies within, so `require_scope` refuses everything and the
-# caller must be checked with `authorize` (which reads the grants).
-NO_SCOPE = "/"
-
-
 @dataclass(frozen=True)
 class Principal:
+    """An authenticated caller: the account (`subject`), what kind of caller it is, and its
+    grants at the time its token was issued (a POS terminal: `merchant` at its community)."""
+
     subject: str
     kind: PrincipalKind
-    role: str
-    scope: str
+    grants: tuple[Grant, ...] = ()
     token_id: str = ""
     claims: dict[str, object] = field(default_factory=dict, compare=False)
-    # The account's grants at the time its token was issued; empty for principals made in code
-    # (a POS terminal), whose `role` at `scope` is their one grant (see `effective_grants`).
-    grants: tuple[Grant, ...] = ()
 
     def can_reach(self, path: str) -> bool:
+        """True when some grant of the caller, in any role, covers `path`."""
         target = normalize_path(path)
-        if self.grants:
-            return any(g.covers(target) for g in self.grants)
-        return path_within(target, self.scope)
+        return any(g.covers(target) for g in self.grants)
 
-    @property
-    def effective_grants(self) -> tuple[Grant, ...]:
-        """The grants to check: the token's grants, else its legacy role at its scope."""
-        if self.grants:
-            return self.grants
-        if self.role and self.scope != NO_SCOPE:
-            return (Grant(self.role, self.scope),)
-        return ()
+    def holds(self, *roles: str | Role) -> bool:
+        """True when the caller holds one of `roles` somewhere (exactly: no overriding)."""
+        wanted = {str(r) for r in roles}
+        return any(g.role in wanted for g in self.grants)
 
 
 def caller() -> Principal:
@@ -161,81 +161,104 @@ def caller() -> Principal:
     return principal
 
 
-def require_scope(path: str, principal: Principal | None = None) -> str:
-    """Refuse with PERMISSION_DENIED unless `path` lies within the caller's scope. Returns the
-    normalised path, so handlers use exactly what was checked."""
-    who = principal or caller()
-    normalized = normalize_path(path)
-    if not path_within(normalized, who.scope):
-        raise PermissionDenied(
-            f"'{normalized or '/'}' is outside your scope '{who.scope or '/'}'",
-            reason="OUT_OF_SCOPE",
-            metadata={"path": normalized, "scope": who.scope},
-        )
-    return normalized
-
-
-def require_role(*roles: str | Role, principal: Principal | None = None) -> Principal:
-    """Refuse with PERMISSION_DENIED unless the caller holds one of `roles` (platform admins and
-    services pass every role check; scope checks still apply)."""
-    who = principal or caller()
-    allowed = {str(r) for r in roles} | {Role.PLATFORM_ADMIN.value, Role.SERVICE.value}
-    if who.role not in allowed:
-        raise PermissionDenied(
-            f"role '{who.role}' may not do this; it needs one of: {', '.join(sorted(map(str, roles)))}",
-            reason="ROLE_NOT_ALLOWED",
-            metadata={"role": who.role},
-        )
-    return who
-
-
-def scopes_filter(paths: Iterable[str], principal: Principal | None = None) -> list[str]:
-    """Keep only the paths the caller may see (for list methods)."""
-    who = principal or caller()
-    return [p for p in paths if path_within(p, who.scope)]
-
-
-# Roles that pass every role check of `authorize` unless `exact=True` (as with `require_role`).
+# Roles that pass every role check of `authorize` unless `exact=True`.
 OVERRIDING_ROLES = frozenset({Role.PLATFORM_ADMIN.value, Role.SERVICE.value})
+
+
+def _depth(scope: str) -> int:
+    return scope.count("/") + (1 if scope else 0)
 
 
 def may_act_as(principal: Principal, roles: Iterable[str | Role], path: str, *, exact: bool = False) -> Grant | None:
     """The grant by which `principal` may act as one of `roles` at `path`, or None.
 
     A grant counts when its role is one of `roles` and `path` lies within its scope. Unless
-    `exact`, a platform_admin or service grant counts for any role (as `require_role` lets them
-    pass). Of several grants that count, the one for a named role at the narrowest scope is
-    returned — the most precise answer to "by what right", for audit records."""
+    `exact`, a platform_admin or service grant counts for any role. Of several grants that
+    count, the one for a named role at the narrowest scope is returned — the most precise
+    answer to "by what right", for audit records."""
     wanted = {str(r) for r in roles}
     target = normalize_path(path)
-    candidates = [g for g in principal.effective_grants if g.covers(target)
+    candidates = [g for g in principal.grants if g.covers(target)
                   and (g.role in wanted or (not exact and g.role in OVERRIDING_ROLES))]
     if not candidates:
         return None
-    return max(candidates, key=lambda g: (g.role in wanted, g.scope.count("/") + (1 if g.scope else 0)))
+    return max(candidates, key=lambda g: (g.role in wanted, _depth(g.scope)))
+
+
+def _scopes_text(principal: Principal) -> str:
+    return ", ".join(sorted({f"{g.role}@{g.scope or '/'}" for g in principal.grants})) or "no grants"
+
+
+def out_of_scope(principal: Principal, path: str) -> PermissionDenied:
+    """PERMISSION_DENIED: none of `principal`'s grants reaches `path` (normalised)."""
+    scopes = ",".join(sorted({g.scope for g in principal.grants}))
+    return PermissionDenied(
+        f"'{path or '/'}' is outside your scope (your grants: {_scopes_text(principal)})",
+        reason="OUT_OF_SCOPE", metadata={"path": path, "scope": scopes})
 
 
 def authorize(*roles: str | Role, path: str, principal: Principal | None = None, exact: bool = False) -> Grant:
-    """Refuse with PERMISSION_DENIED unless the caller may act as one of `roles` at `path`;
-    return the grant used (see `may_act_as`)."""
+    """Refuse with PERMISSION_DENIED unless the caller may act as one of `roles` at `path`
+    (`OUT_OF_SCOPE` when nothing it holds reaches `path`, else `ROLE_NOT_ALLOWED`); return the
+    grant used (see `may_act_as`)."""
     who = principal or caller()
     grant = may_act_as(who, roles, path, exact=exact)
-    if grant is None:
-        target = normalize_path(path)
-        raise PermissionDenied(
-            f"you hold no grant of {', '.join(sorted(map(str, roles)))} that covers '{target or '/'}'",
-            reason="NO_GRANT",
-            metadata={"path": target, "roles": ",".join(sorted(map(str, roles)))},
-        )
-    return grant
+    if grant is not None:
+        return grant
+    target = normalize_path(path)
+    # Nothing the caller holds is at, above or below the place: it is simply not theirs. A
+    # grant there, or within it (a resident of one of a compound's households), makes it a
+    # matter of role.
+    if not any(g.covers(target) or path_within(g.scope, target) for g in who.grants):
+        raise out_of_scope(who, target)
+    needed = ", ".join(sorted(map(str, roles))) or "(platform admins and services only)"
+    raise PermissionDenied(
+        f"your grants at '{target or '/'}' ({_scopes_text(who)}) do not allow this; it needs one of: {needed}",
+        reason="ROLE_NOT_ALLOWED",
+        metadata={"path": target, "roles": ",".join(sorted(map(str, roles)))},
+    )
+
+
+def authorized_path(*roles: str | Role, path: str, principal: Principal | None = None, exact: bool = False) -> str:
+    """`authorize`, answering the normalised `path` — what the handler then uses, exactly as
+    checked."""
+    authorize(*roles, path=path, principal=principal, exact=exact)
+    return normalize_path(path)
+
+
+def reach(path: str, principal: Principal | None = None) -> str:
+    """The normalised `path`, when some grant of the caller (any role) covers it; else
+    PERMISSION_DENIED `OUT_OF_SCOPE`. For reads open to everyone who belongs to a place."""
+    who = principal or caller()
+    target = normalize_path(path)
+    if not who.can_reach(target):
+        raise out_of_scope(who, target)
+    return target
+
+
+def scopes_for(*roles: str | Role, principal: Principal | None = None, exact: bool = False) -> tuple[str, ...]:
+    """The scopes at which the caller may act as one of `roles` (with no roles: in any role),
+    none inside another, sorted; `("",)` is the whole platform. List methods keep what lies
+    within one of them (`within_any`)."""
+    who = principal or caller()
+    wanted = {str(r) for r in roles}
+    found = {g.scope for g in who.grants
+             if not wanted or g.role in wanted or (not exact and g.role in OVERRIDING_ROLES)}
+    return tuple(sorted(s for s in found if not any(o != s and path_within(s, o) for o in found)))
+
+
+def within_any(path: str, scopes: Iterable[str]) -> bool:
+    """True when `path` lies within one of `scopes` (as `scopes_for` answers them)."""
+    return any(path_within(path, scope) for scope in scopes)
 
 
 F = TypeVar("F", bound=Callable[..., object])
 ALLOWED_ATTRIBUTE = "__linli_allows__"
 
 
-def allows(*roles: str | Role) -> Callable[[F], F]:
-    """Mark a servicer method as open to restricted `roles` (see `RESTRICTED_ROLES`):
+def allows(*roles: str | Role | PrincipalKind) -> Callable[[F], F]:
+    """Mark a servicer method as open to restricted callers: `roles` of `RESTRICTED_ROLES`, or
+    `PrincipalKind.TERMINAL` for POS terminals (see the module docstring):
 
         @allows(Role.PORTAL)
         async def GetOrgUnit(self, request, context): ...
@@ -252,17 +275,28 @@ def allows(*roles: str | Role) -> Callable[[F], F]:
 
 
 def allowed_roles(method: object) -> frozenset[str]:
-    """The restricted roles `method` names with `@allows` (none for an unmarked method)."""
+    """The restricted roles (and kinds) `method` names with `@allows` (none for an unmarked method)."""
     found: object = getattr(method, ALLOWED_ATTRIBUTE, frozenset())
     return found if isinstance(found, frozenset) else frozenset()
 
 
+def restricted_marks(principal: Principal) -> frozenset[str]:
+    """What restricts `principal`: the restricted roles it holds, and `terminal` for a POS terminal."""
+    held = {g.role for g in principal.grants} & RESTRICTED_ROLES
+    if principal.kind == PrincipalKind.TERMINAL:
+        held.add(PrincipalKind.TERMINAL.value)
+    return frozenset(held)
+
+
 def restricted_refusal(principal: Principal, allowed: frozenset[str], method: str) -> PermissionDenied | None:
-    """PERMISSION_DENIED when `principal` holds a restricted role that `method` does not allow."""
-    held = {g.role for g in principal.effective_grants} | ({principal.role} if principal.role else set())
-    refused = sorted((held & RESTRICTED_ROLES) - allowed)
+    """PERMISSION_DENIED when `principal` is restricted (a restricted role, a POS terminal) and
+    `method` does not open itself to it."""
+    refused = sorted(restricted_marks(principal) - allowed)
     if not refused:
         return None
+    if refused[0] == PrincipalKind.TERMINAL.value:
+        return PermissionDenied(f"a POS terminal's credential may not call {method}: it reaches only the POS API",
+                                reason="RESTRICTED_ROLE", metadata={"role": refused[0]})
     return PermissionDenied(
         f"a {refused[0]} token may not call {method}: it reaches only the methods open to it",
         reason="RESTRICTED_ROLE", metadata={"role": refused[0]})

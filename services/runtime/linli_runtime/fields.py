@@ -19,6 +19,10 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # AIP-155 request ids: one rule in every service (a UUID fits, as do most clients' own ids).
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# A person's account at the issuer, as its tokens' `sub` names it: `acc_…` from the embedded
+# issuer, a UUID or similar from another OIDC provider. The rule of the ids notification keeps
+# people's inboxes under, so any account can have one.
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def text(field: str, value: str, max_len: int, *, required: bool = False, strip: bool = True) -> str:
@@ -43,6 +47,15 @@ def ident(field: str, value: str) -> str:
     """A caller-chosen id: 1–64 letters, digits, '.', '_', ':' or '-'."""
     if not ID.match(value):
         raise InvalidArgument.field(field, "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
+def account_id(field: str, value: str) -> str:
+    """An account id (a token's `sub`): 1-128 letters, digits, '_', '.' or '-', starting with a
+    letter or digit (`acc_…`)."""
+    if not ACCOUNT_ID.match(value):
+        raise InvalidArgument.field(field, "must be an account id (the `sub` of the person's tokens, e.g. acc_…): "
+                                           "1-128 letters, digits, '_', '.' or '-'")
     return value
 
 

@@ -20,10 +20,7 @@ branch on):
   `iat`, `sub` present — judged on the verifier's clock (a `ManualClock` in tests).
 
 The principal it gives names the account (`sub`) and carries the token's `grants` (a list of
-`{"role", "scope"}`) as `Principal.grants`; `linli_runtime.auth.authorize` checks them. A
-principal with exactly one grant also has it as its legacy `role`/`scope`, so code still calling
-`require_role`/`require_scope` keeps working; with none or several, its legacy scope is
-`NO_SCOPE`, which reaches nothing, and the code must use `authorize`.
+`{"role", "scope"}`) as `Principal.grants`; `linli_runtime.auth.authorize` checks them.
 
 `StaticJwks` takes the keys directly: tests in one process, and the issuer checking its own
 tokens without calling itself over HTTP.
@@ -46,7 +43,7 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from linli_runtime.auth import AUDIENCE, NO_SCOPE, Grant, Principal, PrincipalKind, normalize_path
+from linli_runtime.auth import AUDIENCE, Grant, Principal, PrincipalKind, normalize_path
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.errors import InvalidArgument, Unauthenticated, Unavailable
 from linli_runtime.settings import IssuerSettings
@@ -335,12 +332,9 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"the access token is not valid ({exc}); send 'authorization: Bearer <token>' with a token "
                 "from the platform's issuer", reason="TOKEN_INVALID") from exc
-        role, scope = (grants[0].role, grants[0].scope) if len(grants) == 1 else ("", NO_SCOPE)
         return Principal(
             subject=str(claims["sub"]),
             kind=_principal_kind(claims.get("kind")),
-            role=role,
-            scope=scope,
             token_id=str(claims.get("jti", "")),
             claims=dict(claims),
             grants=grants,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -498,16 +499,21 @@ async def get(db: Database, compound_path: str, vote_id: str) -> VoteView:
         return await _view(conn, await _row(conn, compound_path, vote_id))
 
 
+def _at_or_below(path: str) -> ColumnElement[bool]:
+    return or_(VOTES.c.compound_path == path, VOTES.c.compound_path.startswith(path + "/", autoescape=True))
+
+
 async def list_page(
-    db: Database, path: str, *, state: int, page_token: str, size: int
+    db: Database, path: str, *, state: int, page_token: str, size: int, within: Sequence[str] = ()
 ) -> tuple[list[VoteView], str]:
     """One page of the votes of the compounds at or below `path` (a compound, or a place above
-    compounds), newest first, each with its live tally, and the next page's token. NOT_FOUND
-    for a place that does not exist."""
+    compounds) — only those within one of `within` when given (the caller's grants below
+    `path`) — newest first, each with its live tally, and the next page's token. NOT_FOUND for
+    a place that does not exist."""
     check_state(state)
-    query = select(VOTES).where(
-        or_(VOTES.c.compound_path == path, VOTES.c.compound_path.startswith(path + "/", autoescape=True))
-    )
+    query = select(VOTES).where(_at_or_below(path))
+    if within:
+        query = query.where(or_(*(_at_or_below(scope) for scope in within)))
     if state == vote_pb2.VOTE_STATE_OPEN:
         query = query.where(VOTES.c.closed.is_(False))
     elif state == vote_pb2.VOTE_STATE_CLOSED:
@@ -516,7 +522,7 @@ async def list_page(
         await org_tree.require_unit(session, path)
         conn = await session.connection()
         rows, token = await paging.newest_first_page(
-            conn, query, VOTES.c.created_at, VOTES.c.vote_id, kind=f"ListVotes:{path}:{state}",
+            conn, query, VOTES.c.created_at, VOTES.c.vote_id, kind=f"ListVotes:{path}:{state}:{','.join(within)}",
             page_token=page_token, size=size,
         )
         return [await _view(conn, vote) for vote in typed_all(Vote, rows)], token

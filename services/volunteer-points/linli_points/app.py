@@ -52,7 +52,7 @@ class PointsApp(ServiceApp):
                          clock=clock)
         self.ledger = Ledger(self.db, self.clock, self.make_event)
         self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
-        self.people = People(self.db, self.clock)
+        self.people = People(self.db, self.clock, self.make_event)
         self.workers = Workers(settings.worker_processes)
         self.roster = Roster(self.db, self.clock, self.workers)
         self.activities = Activities(self.db, self.clock, self.ledger, Limits(
@@ -67,16 +67,16 @@ class PointsApp(ServiceApp):
         self.help_credits = HelpCredits(self.db, self.clock, self.ledger, Limits(
             daily=settings.help_credit_daily_limit, monthly=settings.help_credit_monthly_limit))
         for register, servicer, full_name in (
-            (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger),
+            (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger, self.people),
              ledger.FULL_NAME),
             (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
              volunteers.VolunteerServicer(self.people, self.roster), volunteers.FULL_NAME),
             (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
-             activities.ActivityServicer(self.activities, self.help_credits), activities.FULL_NAME),
-            (pairings_pb2_grpc.add_PairingServiceServicer_to_server, pairings.PairingServicer(self.pairings),
-             pairings.FULL_NAME),
+             activities.ActivityServicer(self.activities, self.help_credits, self.people), activities.FULL_NAME),
+            (pairings_pb2_grpc.add_PairingServiceServicer_to_server,
+             pairings.PairingServicer(self.pairings, self.people), pairings.FULL_NAME),
             (awards_pb2_grpc.add_AwardServiceServicer_to_server,
-             awards.AwardServicer(self.awards, self.rankings), awards.FULL_NAME),
+             awards.AwardServicer(self.awards, self.rankings, self.people), awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
             (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding),

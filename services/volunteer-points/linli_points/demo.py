@@ -63,6 +63,10 @@ async def seed_demo(app: PointsApp) -> None:
     last_years_ledger = Ledger(app.db, ManualClock(datetime(last_year, 12, 1, 2, tzinfo=UTC)))
     awards = Awards(app.db, app.clock, None)
     await run_in_transaction(app.db, lambda conn: _seed(conn, ledger, data, last_years_ledger, awards))
+    # The demo volunteer (linli_identity.demo) is v-001: bound to their account, published (once)
+    # so that notification delivers v-001's notices to that person's inbox.
+    person = data["demo_volunteer"]
+    await app.people.bind_account(data["path"], person["volunteer_id"], demo.demo_account_id(person["phone"]))
     log.info("demo data seeded", extra={"community": data["path"], "volunteers": data["volunteers"]})
 
 

@@ -6,6 +6,13 @@ people at once (roster.py), and the other domain modules can ask who someone is.
 
 Creates are idempotent by the caller's id (records.create_once). A membership is a period: it
 is open until the volunteer leaves, and joining again opens a new one.
+
+A volunteer may be bound to a person's account at the issuer (`account_id`, the `sub` of their
+tokens; see tables.Volunteer): `bind_account` sets it and publishes
+`points.volunteer.account_bound`, so services that address a volunteer by id deliver to the
+account; `volunteer_of_account` / `volunteers_of_account` answer "which volunteer is this
+person here / anywhere" — how a volunteer's own calls are recognised (api/access.py) and how an
+app finds the records of the person signed in.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from linli.events.v1 import points_pb2 as events
+from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.records import create_once, exists, find
 from linli_points.tables import Family, Membership, Team, Volunteer
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import loaded, loaded_all, table
 from linli_runtime.paging import keyset_page
 from linli_runtime.transactions import fingerprint, run_in_transaction
@@ -36,16 +46,53 @@ class TeamSize:
 
 
 class People:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
         self.db = db
         self.clock = clock
+        self.make_event = make_event
 
     async def create_volunteer(self, path: str, volunteer_id: str, name: str, *, person_id: str = "",
-                               family_id: str = "") -> Volunteer:
+                               family_id: str = "", account_id: str = "") -> Volunteer:
         now = self.clock.now()
-        created, _ = await run_in_transaction(self.db, lambda conn: create_volunteer(
-            conn, path, volunteer_id, name, person_id=person_id, family_id=family_id, now=now))
-        return created
+
+        async def work(conn: AsyncConnection) -> Volunteer:
+            created, new = await create_volunteer(conn, path, volunteer_id, name, person_id=person_id,
+                                                  family_id=family_id, account_id=account_id, now=now)
+            if new and account_id:
+                await publish_in(conn, account_bound(self.make_event, path, volunteer_id, account_id))
+            return created
+
+        return await run_in_transaction(self.db, work)
+
+    async def bind_account(self, path: str, volunteer_id: str, account_id: str) -> Volunteer:
+        """Bind the volunteer to `account_id` ("" unbinds); a repeat changes nothing and publishes
+        nothing."""
+
+        async def work(conn: AsyncConnection) -> Volunteer:
+            found = await volunteer(conn, path, volunteer_id)
+            if found.account_id == account_id:
+                return found
+            if account_id:
+                await _account_free(conn, path, account_id, volunteer_id)
+            await conn.execute(VOLUNTEERS.update().where(
+                VOLUNTEERS.c.community_path == path, VOLUNTEERS.c.volunteer_id == volunteer_id).values(
+                account_id=account_id))
+            await publish_in(conn, account_bound(self.make_event, path, volunteer_id, account_id))
+            return await volunteer(conn, path, volunteer_id)
+
+        return await run_in_transaction(self.db, work)
+
+    async def volunteer_of_account(self, path: str, account_id: str) -> Volunteer | None:
+        """The volunteer of community `path` bound to `account_id`, if any."""
+        async with self.db.engine.connect() as conn:
+            return await volunteer_of_account(conn, path, account_id)
+
+    async def volunteers_of_account(self, account_id: str) -> list[Volunteer]:
+        """Every volunteer record bound to `account_id`, in any community (by community)."""
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(sa.select(VOLUNTEERS).where(VOLUNTEERS.c.account_id == account_id)
+                                      .order_by(VOLUNTEERS.c.community_path))
+        return loaded_all(Volunteer, rows)
 
     async def get_volunteer(self, path: str, volunteer_id: str) -> Volunteer:
         async with self.db.engine.connect() as conn:
@@ -54,11 +101,13 @@ class People:
             raise NotFound(f"volunteer {volunteer_id!r} does not exist in {path}", reason="VOLUNTEER_NOT_FOUND")
         return found
 
-    async def list_volunteers(self, path: str, *, family_id: str = "", page_token: str,
+    async def list_volunteers(self, path: str, *, family_id: str = "", account_id: str = "", page_token: str,
                               size: int) -> tuple[list[Volunteer], str]:
         query = sa.select(VOLUNTEERS).where(VOLUNTEERS.c.community_path == path)
         if family_id:
             query = query.where(VOLUNTEERS.c.family_id == family_id)
+        if account_id:
+            query = query.where(VOLUNTEERS.c.account_id == account_id)
         async with self.db.engine.connect() as conn:
             rows, next_token = await keyset_page(conn, query, VOLUNTEERS.c.volunteer_id, kind="volunteers",
                                                  page_token=page_token, size=size)
@@ -125,14 +174,46 @@ class People:
 # -- inside a transaction -------------------------------------------------------------------------
 
 async def create_volunteer(conn: AsyncConnection, path: str, volunteer_id: str, name: str, *, person_id: str = "",
-                           family_id: str = "", now: datetime) -> tuple[Volunteer, bool]:
+                           family_id: str = "", account_id: str = "", now: datetime) -> tuple[Volunteer, bool]:
+    """Create once (see the module docstring). Binding an account here publishes nothing: the
+    caller that binds (People.create_volunteer, the demo seeder) publishes the event."""
     if family_id and not await exists(conn, Family, community_path=path, family_id=family_id):
         raise NotFound(f"family {family_id!r} does not exist in {path}", reason="FAMILY_NOT_FOUND")
+    # The account joins the fingerprint only when given, so volunteers created before accounts
+    # existed are recognised again by what created them.
+    digest = fingerprint(name, person_id, family_id, *([account_id] if account_id else []))
+    if account_id and not await exists(conn, Volunteer, community_path=path, volunteer_id=volunteer_id):
+        await _account_free(conn, path, account_id, volunteer_id)
     return await create_once(
         conn, Volunteer, {"community_path": path, "volunteer_id": volunteer_id},
-        {"display_name": name, "person_id": person_id, "family_id": family_id, "created_at": now},
-        fingerprint(name, person_id, family_id), "volunteer",
+        {"display_name": name, "person_id": person_id, "family_id": family_id, "account_id": account_id,
+         "created_at": now},
+        digest, "volunteer",
     )
+
+
+def account_bound(make_event: EventFactory, path: str, volunteer_id: str, account_id: str) -> EventEnvelope:
+    """The `points.volunteer.account_bound` event of a binding ("" account: unbound)."""
+    return make_event("points.volunteer.account_bound", events.VolunteerAccountBound(
+        community_path=path, volunteer_id=volunteer_id, account_id=account_id), path)
+
+
+async def _account_free(conn: AsyncConnection, path: str, account_id: str, volunteer_id: str) -> None:
+    """ALREADY_EXISTS when another volunteer of `path` is bound to `account_id`."""
+    other = await volunteer_of_account(conn, path, account_id)
+    if other is not None and other.volunteer_id != volunteer_id:
+        raise AlreadyExists(f"account {account_id} is already bound to volunteer {other.volunteer_id!r} in {path}; "
+                            "unbind it there first", reason="ACCOUNT_ALREADY_BOUND",
+                            metadata={"volunteer_id": other.volunteer_id})
+
+
+async def volunteer_of_account(conn: AsyncConnection, path: str, account_id: str) -> Volunteer | None:
+    """The volunteer of community `path` bound to `account_id`, if any (never for "")."""
+    if not account_id:
+        return None
+    row = (await conn.execute(sa.select(VOLUNTEERS).where(
+        VOLUNTEERS.c.community_path == path, VOLUNTEERS.c.account_id == account_id))).first()
+    return loaded(Volunteer, row) if row is not None else None
 
 
 async def create_family(conn: AsyncConnection, path: str, family_id: str, name: str,

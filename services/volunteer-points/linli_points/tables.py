@@ -66,7 +66,17 @@ def _fingerprint() -> sa.Column[str]:
 # -- people ---------------------------------------------------------------------------------------
 
 class Volunteer(PointsTable, table=True):
+    """A volunteer of one community. `account_id` binds the record to a person's account at the
+    issuer (the `sub` of their tokens; "" while unbound): a volunteer id is unique only within
+    its community, the account everywhere, so "this volunteer is the caller" is decided by it
+    (api/access.py). One account has at most one volunteer per community (the partial unique
+    index); a person volunteering in two communities has two records bound to one account."""
+
     __tablename__ = "points_volunteer"
+    __table_args__ = (
+        sa.Index("ix_points_volunteer_account", "account_id", "community_path", unique=True,
+                 sqlite_where=sa.text("account_id != ''"), postgresql_where=sa.text("account_id != ''")),
+    )
 
     community_path: str = Field(sa_column=_path())
     volunteer_id: str = Field(sa_column=_id())
@@ -75,6 +85,7 @@ class Volunteer(PointsTable, table=True):
     family_id: str = Field(default="", sa_column=_text(ID, default=""))
     fingerprint: str = Field(sa_column=_fingerprint())
     created_at: datetime = Field(sa_column=_when())
+    account_id: str = Field(default="", sa_column=_text(WORKER, default=""))
 
 
 class Family(PointsTable, table=True):

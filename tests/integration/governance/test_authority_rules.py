@@ -105,7 +105,7 @@ async def test_a_spend_above_the_threshold_posts_with_two_accounts_and_not_with_
     third = await spend(gov, who["trustee"], 700_000)
     for party in (COMMITTEE, SUPERVISOR):
         await expect_error(approve(gov, gov.admin, third.name, party), grpc.StatusCode.PERMISSION_DENIED,
-                           reason="NO_GRANT")
+                           reason="ROLE_NOT_ALLOWED")
 
 
 async def test_nobody_approves_what_they_recorded(gov: Governance) -> None:
@@ -179,9 +179,9 @@ async def test_the_trustee_cannot_raise_its_own_threshold_alone(gov: Governance)
     # The trustee holds no approving grant; a trustee on the committee may not approve its own
     # proposal; one account with both grants approves once; the platform admin not at all.
     await expect_error(approve_change(gov, who["trustee"], change.name, COMMITTEE),
-                       grpc.StatusCode.PERMISSION_DENIED, reason="NO_GRANT")
+                       grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
     await expect_error(approve_change(gov, gov.admin, change.name, SUPERVISOR),
-                       grpc.StatusCode.PERMISSION_DENIED, reason="NO_GRANT")
+                       grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
     assert (await approve_change(gov, who["both"], change.name, COMMITTEE)).change.state == \
         account_pb2.SETTINGS_CHANGE_STATE_PENDING
     await expect_error(approve_change(gov, who["both"], change.name, SUPERVISOR),

@@ -144,24 +144,24 @@ async def test_only_the_named_party_may_approve(books: Governance) -> None:
     await expect_error(
         committee(books.account.ApproveTransfer, approve(shed.name, SUPERVISOR)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="NO_GRANT",
+        reason="ROLE_NOT_ALLOWED",
     )
     await expect_error(
         trustee(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="NO_GRANT",
+        reason="ROLE_NOT_ALLOWED",
     )
     elsewhere = books.caller("owners_committee", JIANGNANTING)
     await expect_error(
         elsewhere(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="NO_GRANT",
+        reason="OUT_OF_SCOPE",
     )
     # A platform admin's grant does not stand in for a party's own.
     await expect_error(
         books.admin(books.account.ApproveTransfer, approve(shed.name, COMMITTEE)),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="NO_GRANT",
+        reason="ROLE_NOT_ALLOWED",
     )
     await expect_error(
         committee(books.account.ApproveTransfer, approve(shed.name, 0)), grpc.StatusCode.INVALID_ARGUMENT, field="party"
@@ -529,7 +529,7 @@ async def test_either_party_may_refuse_a_pending_expense_and_it_never_posts(book
             books.account.RejectTransfer, account_pb2.RejectTransferRequest(name=shed.name, party=COMMITTEE, reason="x")
         ),
         grpc.StatusCode.PERMISSION_DENIED,
-        reason="NO_GRANT",
+        reason="ROLE_NOT_ALLOWED",
     )
 
 

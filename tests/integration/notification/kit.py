@@ -12,6 +12,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from linli_identity.testing import TestIssuer
+from linli_notification import volunteer_accounts
 from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
 from linli_notification.providers import OutboundMessage, ProviderError, RecipientRejected, Throttled
@@ -82,6 +83,15 @@ class Harness:
     @property
     def inbox(self) -> pb_grpc.InboxServiceStub:
         return pb_grpc.InboxServiceStub(self.channel)
+
+    async def bind(self, *volunteers: str, path: str = FENGSHU, account: str = "") -> None:
+        """Bind volunteers of `path` to accounts (each to `account`, else to an account named as
+        the volunteer is), as the consumer of volunteer-points' `points.volunteer.account_bound`
+        records it: notices about a volunteer go to that account's inbox."""
+        async with self.app.db.transaction() as session:
+            conn = await session.connection()
+            for volunteer in volunteers:
+                await volunteer_accounts.bind(conn, path, volunteer, account or volunteer)
 
     async def notices_of(self, recipient: str) -> list[Notice]:
         async with self.app.db.transaction() as session:

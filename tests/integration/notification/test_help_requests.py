@@ -91,6 +91,7 @@ async def test_acknowledged_in_time_never_escalates(h: Harness) -> None:
 
 
 async def test_lifecycle_records_who_and_when_schedules_follow_ups_and_thanks(h: Harness) -> None:
+    await h.bind("volunteer-007", "volunteer-012")  # the helpers, thanked in their accounts' inboxes
     request = await file_request(h)
     name = request.name
     md = h.md("worker-zhao")

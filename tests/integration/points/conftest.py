@@ -5,7 +5,7 @@ by event — the notification service beside it, on its own database and the sam
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +33,7 @@ from linli.points.v1 import (
     pairings_pb2_grpc,
     volunteers_pb2_grpc,
 )
+from linli.points.v1 import volunteers_pb2 as vpb
 from linli_runtime.auth import PrincipalKind
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
@@ -101,6 +102,37 @@ def as_service(issuer: TestIssuer) -> Metadata:
 @pytest.fixture
 def as_worker(issuer: TestIssuer) -> Metadata:
     return bearer(issuer.issue("worker-li", role="community_worker", scope=FENGSHU))
+
+
+def account_of(volunteer_id: str, path: str = FENGSHU) -> str:
+    """The account a test binds to `volunteer_id` of `path`: one per (community, volunteer), as
+    the issuer's accounts are one per person."""
+    return f"acc-{path.rsplit('/', 1)[-1]}-{volunteer_id}"
+
+
+@pytest.fixture
+def as_volunteer(channel: grpc.aio.Channel, as_worker: Metadata,
+                 issuer: TestIssuer) -> Callable[..., Awaitable[Metadata]]:
+    """`await as_volunteer("v-wan")`: the volunteer exists in Fengshu (made if need be) bound to
+    its own account, and this is that person's volunteer token (volunteer-points recognises a
+    volunteer's own calls by the binding, not by a volunteer id in the token)."""
+    volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
+
+    async def token(volunteer_id: str, path: str = FENGSHU, name: str = "志愿者") -> Metadata:
+        account = account_of(volunteer_id, path)
+        worker = as_worker if path == FENGSHU else bearer(issuer.issue("worker", role="community_worker", scope=path))
+        try:
+            await volunteers.CreateVolunteer(vpb.CreateVolunteerRequest(volunteer=vpb.Volunteer(
+                community_path=path, volunteer_id=volunteer_id, display_name=name, account_id=account)),
+                metadata=worker)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+            await volunteers.BindVolunteerAccount(vpb.BindVolunteerAccountRequest(
+                community_path=path, volunteer_id=volunteer_id, account_id=account), metadata=worker)
+        return bearer(issuer.issue(account, role="volunteer", scope=path))
+
+    return token
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ a server without a CJK font says so; the material reward is recorded once when h
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +60,8 @@ def pdf_text(content: bytes) -> tuple[str, set[str]]:
 
 
 async def test_the_close_records_who_closed_it_and_certificates_are_pdfs_in_chinese(
-    stubs: Stubs, as_service: Metadata, token_for: Callable[..., Metadata], clock: ManualClock
+    stubs: Stubs, as_service: Metadata, token_for: Callable[..., Metadata],
+    as_volunteer: Callable[..., Awaitable[Metadata]], clock: ManualClock
 ) -> None:
     s = stubs
     li = token_for("community_worker", subject="worker-li")
@@ -89,14 +90,14 @@ async def test_the_close_records_who_closed_it_and_certificates_are_pdfs_in_chin
         assert words in text, f"{words!r} missing from the certificate's text"
     assert embedded, "the font is embedded, so the Chinese shows on any device"
     # Drawn once: the same bytes every time, to the volunteer too.
-    own = await s.awards.GetAwardCertificate(ask, metadata=token_for("volunteer", subject="v-wan"), timeout=60)
+    own = await s.awards.GetAwardCertificate(ask, metadata=await as_volunteer("v-wan"), timeout=60)
     assert (own.pdf_content, own.sha256) == (first.pdf_content, first.sha256)
     silver, _ = pdf_text((await s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(
         community_path=FENGSHU, year=2026, volunteer_id="v-li"), metadata=zhang, timeout=60)).pdf_content)
     assert "银牌·红枫卫士" in silver and "李建国" in silver
 
     refused = [
-        (s.awards.GetAwardCertificate(ask, metadata=token_for("volunteer", subject="v-li")),
+        (s.awards.GetAwardCertificate(ask, metadata=await as_volunteer("v-li")),
          grpc.StatusCode.PERMISSION_DENIED, "NOT_SELF"),
         (s.awards.GetAwardCertificate(ask, metadata=token_for("community_worker", scope="chengdu/chongzhou")),
          grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"),
@@ -118,7 +119,8 @@ async def test_the_close_records_who_closed_it_and_certificates_are_pdfs_in_chin
 
 
 async def test_the_material_reward_is_recorded_once_with_who_when_and_what(
-    stubs: Stubs, as_service: Metadata, token_for: Callable[..., Metadata], clock: ManualClock
+    stubs: Stubs, as_service: Metadata, token_for: Callable[..., Metadata],
+    as_volunteer: Callable[..., Awaitable[Metadata]], clock: ManualClock
 ) -> None:
     s = stubs
     li = token_for("community_worker", subject="worker-li")
@@ -164,7 +166,7 @@ async def test_the_material_reward_is_recorded_once_with_who_when_and_what(
     for request, field in bad:
         await expect_error(s.awards.RecordRewardHandover(request, metadata=li), grpc.StatusCode.INVALID_ARGUMENT,
                            field=field)
-    for caller in (token_for("party_committee"), token_for("volunteer", subject="v-zhao")):
+    for caller in (token_for("party_committee"), await as_volunteer("v-zhao")):
         await expect_error(s.awards.RecordRewardHandover(aw.RecordRewardHandoverRequest(
             community_path=FENGSHU, year=2026, volunteer_id="v-zhao", item="x", received_by="x"), metadata=caller),
             grpc.StatusCode.PERMISSION_DENIED)

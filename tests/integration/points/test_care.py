@@ -21,7 +21,7 @@ from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 from linli_runtime.testing.waiting import wait_until
 
-from .conftest import FENGSHU, Metadata, Stubs, published, ts
+from .conftest import FENGSHU, Metadata, Stubs, account_of, published, ts
 
 # Asia/Shanghai is UTC+8: these are local times.
 NOV_10 = datetime(2026, 11, 10, 2, tzinfo=UTC)
@@ -30,13 +30,15 @@ DEC_1_0010 = datetime(2026, 11, 30, 16, 10, tzinfo=UTC)
 
 
 async def pairs(s: Stubs, md: Metadata) -> None:
-    """f-1 (v-wan, v-li) with e-1, f-2 (v-zhao) with e-2, both from 1 November."""
+    """f-1 (v-wan, v-li) with e-1, f-2 (v-zhao) with e-2, both from 1 November; each volunteer
+    bound to their account."""
     for fid in ("f-1", "f-2"):
         await s.volunteers.CreateFamily(vol.CreateFamilyRequest(family=vol.Family(
             community_path=FENGSHU, family_id=fid, display_name=f"{fid}家")), metadata=md)
     for vid, fid in (("v-wan", "f-1"), ("v-li", "f-1"), ("v-zhao", "f-2")):
         await s.volunteers.CreateVolunteer(vol.CreateVolunteerRequest(volunteer=vol.Volunteer(
-            community_path=FENGSHU, volunteer_id=vid, display_name=vid, family_id=fid)), metadata=md)
+            community_path=FENGSHU, volunteer_id=vid, display_name=vid, family_id=fid,
+            account_id=account_of(vid))), metadata=md)
     for pid, fid, eid, name in (("p-1", "f-1", "e-1", "张爷爷"), ("p-2", "f-2", "e-2", "刘奶奶")):
         await s.pairings.CreateElder(par.CreateElderRequest(elder=par.Elder(
             community_path=FENGSHU, elder_id=eid, display_name=name)), metadata=md)
@@ -110,5 +112,6 @@ async def test_reminders_mid_month_and_lapses_at_month_end_run_by_themselves_onc
             await notices(notification, "pairing.lapsed"))
 
     await wait_until(delivered, what="notification to deliver the reminder and the lapse")
-    assert await notices(notification, "pairing.reminded") == [("v-zhao", "探访提醒：刘奶奶本月还需探访")]
+    # To v-zhao's account (the volunteer id is Fengshu's alone: inboxes are per account).
+    assert await notices(notification, "pairing.reminded") == [(account_of("v-zhao"), "探访提醒：刘奶奶本月还需探访")]
     assert len(await notices(notification, "pairing.lapsed")) == 1

@@ -4,7 +4,7 @@ rankings and year-end awards through gRPC on a running service (SQLite and Postg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,14 +80,15 @@ async def test_volunteers_families_teams_are_created_once_and_listed(stubs: Stub
 
 
 async def test_only_confirmed_work_earns_points_once_within_caps(
-    app: PointsApp, stubs: Stubs, as_worker: Metadata, token_for: Callable[..., Metadata]
+    app: PointsApp, stubs: Stubs, as_worker: Metadata, token_for: Callable[..., Metadata],
+    as_volunteer: Callable[..., Awaitable[Metadata]]
 ) -> None:
     s, md = stubs, as_worker
     await people(s, md)
     for activity_id in ("a-1", "a-2"):
         await s.activities.CreateActivity(act.CreateActivityRequest(activity=act.Activity(
             community_path=FENGSHU, activity_id=activity_id, title="业主议事会", category="governance")), metadata=md)
-    wan = token_for("volunteer", subject="v-wan")
+    wan = await as_volunteer("v-wan")
     signed = await s.activities.SignUp(act.SignUpRequest(community_path=FENGSHU, activity_id="a-1",
                                                          volunteer_id="v-wan"), metadata=wan)
     again = await s.activities.SignUp(act.SignUpRequest(community_path=FENGSHU, activity_id="a-1",
@@ -243,6 +244,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             community_path=SHENGJIAN, volunteer_id="v", display_name="x")), metadata=md),
         s.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=SHENGJIAN, volunteer_id="v"), metadata=md),
         s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=SHENGJIAN), metadata=md),
+        s.volunteers.BindVolunteerAccount(vol.BindVolunteerAccountRequest(
+            community_path=SHENGJIAN, volunteer_id="v", account_id="acc-x"), metadata=md),
         s.volunteers.CreateFamily(vol.CreateFamilyRequest(family=vol.Family(
             community_path=SHENGJIAN, family_id="f", display_name="x")), metadata=md),
         s.volunteers.ListFamilies(vol.ListFamiliesRequest(community_path=SHENGJIAN), metadata=md),

@@ -5,7 +5,7 @@ the bus, scope and role checks and field validation on every method."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -277,10 +277,10 @@ async def test_every_method_checks_credentials_scope_and_role(
 
 
 async def test_volunteer_reads_only_their_own_account(
-    ledger_stub: Stub, as_service: Metadata, token_for: Callable[..., Metadata]
+    ledger_stub: Stub, as_service: Metadata, as_volunteer: Callable[..., Awaitable[Metadata]]
 ) -> None:
     await fund(ledger_stub, as_service, 9)
-    wan = token_for("volunteer", subject="v-wan")
+    wan = await as_volunteer("v-wan")
     assert (await balance(ledger_stub, wan)).balance == 9
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await balance(ledger_stub, wan, account="volunteers/v-li")

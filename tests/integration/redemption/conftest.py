@@ -130,10 +130,12 @@ class Kit:
             display_name="till"), metadata=self.worker)
         return (("authorization", reply.authorization),)
 
-    async def volunteer(self, points: int, volunteer_id: str = "", name: str = "王秀英") -> str:
+    async def volunteer(self, points: int, volunteer_id: str = "", name: str = "王秀英", account_id: str = "") -> str:
+        """A new volunteer of Fengshu with `points`, bound to `account_id` (the person's account) if given."""
         volunteer_id = volunteer_id or f"v-{uuid.uuid4().hex[:8]}"
         await self.volunteers.CreateVolunteer(volunteers_pb2.CreateVolunteerRequest(volunteer=volunteers_pb2.Volunteer(
-            community_path=FENGSHU, volunteer_id=volunteer_id, display_name=name)), metadata=self.service)
+            community_path=FENGSHU, volunteer_id=volunteer_id, display_name=name, account_id=account_id)),
+            metadata=self.service)
         if points:
             await self.ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
                 community_path=FENGSHU, transfer_id=f"fund-{volunteer_id}", debit_account="system/issuance",

@@ -68,9 +68,11 @@ async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) 
 
 
 async def test_a_volunteer_sees_only_their_own_member_code(kit: Kit, issuer: TestIssuer) -> None:
-    mine = await kit.volunteer(0)
-    other = await kit.volunteer(0, name="李建国")
-    me = bearer(issuer.issue(mine, role="volunteer", scope=FENGSHU))
+    """Their own: the volunteer volunteer-points has bound to their account — not a volunteer
+    whose id happens to be their token's subject."""
+    mine = await kit.volunteer(0, account_id="acc-wan")
+    other = await kit.volunteer(0, name="李建国", account_id="acc-li")
+    me = bearer(issuer.issue("acc-wan", role="volunteer", scope=FENGSHU))
     own = await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id=mine),
                                         metadata=me)
     assert len(own.member_code) == 14
@@ -78,6 +80,11 @@ async def test_a_volunteer_sees_only_their_own_member_code(kit: Kit, issuer: Tes
         await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id=other),
                                       metadata=me)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A token whose subject is the volunteer id is nobody's card (ids are unique per community only).
+    with pytest.raises(grpc.aio.AioRpcError) as named:
+        await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id=mine),
+                                      metadata=bearer(issuer.issue(mine, role="volunteer", scope=FENGSHU)))
+    assert error_info(named.value)[0] == "NOT_YOUR_CARD"
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await kit.cards.GetMemberCode(admin_pb2.GetMemberCodeRequest(community_path=FENGSHU, volunteer_id="v-nobody"),
                                       metadata=kit.worker)

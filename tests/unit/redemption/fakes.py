@@ -59,6 +59,7 @@ class FakePoints:
     clock: Clock
     balances: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)  # volunteer id → the account bound to it
     holds: dict[str, LedgerHold] = field(default_factory=dict)
     reversals: dict[str, Transfer] = field(default_factory=dict)
     clearing: list[ClearingEntry] = field(default_factory=list)
@@ -145,6 +146,12 @@ class FakePoints:
         if volunteer_id not in self.names:
             raise PointsNotFound("VOLUNTEER_NOT_FOUND", f"no volunteer {volunteer_id}")
         return self.names[volunteer_id]
+
+    async def volunteer_account(self, community: str, volunteer_id: str) -> str:
+        self._enter("GetVolunteer")
+        if volunteer_id not in self.names:
+            raise PointsNotFound("VOLUNTEER_NOT_FOUND", f"no volunteer {volunteer_id}")
+        return self.accounts.get(volunteer_id, "")
 
     async def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
         self._enter("ListTransfers")

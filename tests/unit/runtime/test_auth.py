@@ -9,12 +9,14 @@ from linli_runtime.auth import (
     Role,
     allowed_roles,
     allows,
+    authorize,
+    authorized_path,
     normalize_path,
     path_within,
-    require_role,
-    require_scope,
+    reach,
     restricted_refusal,
-    scopes_filter,
+    scopes_for,
+    within_any,
 )
 from linli_runtime.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
@@ -22,7 +24,7 @@ FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 
 
 def worker(scope: str = FENGSHU, role: str = "community_worker") -> Principal:
-    return Principal(subject="li", kind=PrincipalKind.PERSON, role=role, scope=scope)
+    return Principal(subject="li", kind=PrincipalKind.PERSON, grants=(Grant(role, scope),))
 
 
 @pytest.mark.parametrize(
@@ -47,26 +49,42 @@ def test_normalize_path() -> None:
             normalize_path(bad)
 
 
-def test_require_scope_and_role() -> None:
-    assert require_scope(f"{FENGSHU}/Compound-1", worker()) == f"{FENGSHU}/compound-1"
+def test_authorize_reach_and_the_reason_of_a_refusal() -> None:
+    assert authorized_path("community_worker", path=f"{FENGSHU}/Compound-1", principal=worker()) == \
+        f"{FENGSHU}/compound-1"
+    assert reach(f"/{FENGSHU}/", worker(role="volunteer")) == FENGSHU
     with pytest.raises(PermissionDenied) as denied:
-        require_scope("chengdu/chongzhou", worker())
+        reach("chengdu/chongzhou", worker())
     assert denied.value.reason == "OUT_OF_SCOPE"
-    assert require_role("community_worker", principal=worker()).subject == "li"
-    assert require_role("city_operator", principal=worker(role="platform_admin")).role == "platform_admin"
+    with pytest.raises(PermissionDenied) as outside:
+        authorize("community_worker", path="chengdu/chongzhou", principal=worker())
+    assert outside.value.reason == "OUT_OF_SCOPE"
+    assert authorize("city_operator", path=FENGSHU, principal=worker(scope="", role="platform_admin")) == \
+        Grant("platform_admin", "")
     with pytest.raises(PermissionDenied) as wrong_role:
-        require_role("city_operator", principal=worker())
+        authorize("city_operator", path=FENGSHU, principal=worker())
     assert wrong_role.value.reason == "ROLE_NOT_ALLOWED"
+    with pytest.raises(PermissionDenied):  # exact: the admin's override does not count
+        authorize("service", path="", principal=worker(scope="", role="platform_admin"), exact=True)
 
 
-def test_scopes_filter_keeps_only_reachable_paths() -> None:
-    paths = [FENGSHU, f"{FENGSHU}/a", "chengdu/chongzhou/x"]
-    assert scopes_filter(paths, worker()) == [FENGSHU, f"{FENGSHU}/a"]
+def test_scopes_for_keeps_the_widest_scope_of_each_branch() -> None:
+    who = Principal("li", PrincipalKind.PERSON, grants=(
+        Grant("community_worker", FENGSHU), Grant("community_worker", f"{FENGSHU}/a"),
+        Grant("street_officer", "chengdu/chongzhou/yangma"), Grant("resident", "chengdu/x/y/z/h")))
+    assert scopes_for("community_worker", "street_officer", principal=who) == ("chengdu/chongzhou/yangma", FENGSHU)
+    assert scopes_for(principal=who) == ("chengdu/chongzhou/yangma", FENGSHU, "chengdu/x/y/z/h")
+    scopes = scopes_for("community_worker", principal=who)
+    assert [p for p in [FENGSHU, f"{FENGSHU}/a", "chengdu/chongzhou/x"] if within_any(p, scopes)] == \
+        [FENGSHU, f"{FENGSHU}/a"]
+    admin = worker(scope="", role="platform_admin")
+    assert scopes_for("community_worker", principal=admin) == ("",)
+    assert scopes_for("community_worker", principal=admin, exact=True) == ()
 
 
 def test_no_principal_is_unauthenticated() -> None:
     with pytest.raises(Unauthenticated):
-        require_scope(FENGSHU)
+        reach(FENGSHU)
 
 
 class Servicer:
@@ -77,7 +95,7 @@ class Servicer:
 
 
 def portal() -> Principal:
-    return Principal("acc_portal", PrincipalKind.SERVICE, "portal", "", grants=(Grant("portal", ""),))
+    return Principal("acc_portal", PrincipalKind.SERVICE, grants=(Grant("portal", ""),))
 
 
 def test_a_restricted_role_reaches_only_the_methods_that_name_it() -> None:
@@ -88,5 +106,19 @@ def test_a_restricted_role_reaches_only_the_methods_that_name_it() -> None:
     assert refused is not None and refused.reason == "RESTRICTED_ROLE" and "portal" in refused.message
     # Everyone else is not concerned by the mark.
     assert restricted_refusal(worker(), frozenset(), "/x.OrgService/CreateOrgUnit") is None
-    service = Principal("acc_svc", PrincipalKind.SERVICE, "service", "", grants=(Grant("service", ""),))
+    service = Principal("acc_svc", PrincipalKind.SERVICE, grants=(Grant("service", ""),))
     assert restricted_refusal(service, frozenset(), "/x.OrgService/CreateOrgUnit") is None
+
+
+class PosServicer:
+    @allows(PrincipalKind.TERMINAL)
+    async def Redeem(self) -> None: ...
+
+
+def test_a_pos_terminal_reaches_only_the_methods_open_to_terminals() -> None:
+    till = Principal("t-1", PrincipalKind.TERMINAL, grants=(Grant("merchant", FENGSHU),))
+    assert restricted_refusal(till, allowed_roles(PosServicer.Redeem), "/x.PosService/Redeem") is None
+    refused = restricted_refusal(till, allowed_roles(Servicer.GetOrgUnit), "/x.OrgService/GetOrgUnit")
+    assert refused is not None and refused.reason == "RESTRICTED_ROLE" and "POS API" in refused.message
+    # A person holding the merchant role is not a terminal.
+    assert restricted_refusal(worker(role="merchant"), frozenset(), "/x.OrgService/GetOrgUnit") is None

@@ -16,7 +16,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OKPKey, RSAKey
 
-from linli_runtime.auth import NO_SCOPE, Grant, Principal, PrincipalKind, authorize, may_act_as, require_scope
+from linli_runtime.auth import Grant, Principal, PrincipalKind, authorize, may_act_as, reach, scopes_for
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import PermissionDenied, Unauthenticated
 from linli_runtime.oidc import OidcAuthenticator, RemoteJwks, StaticJwks, TokenVerifier, quiet_eddsa
@@ -68,8 +68,6 @@ async def test_a_good_token_gives_the_account_and_its_grants(verifier: TokenVeri
     assert principal.subject == "acc_aaaaaaaaaaaaaaaaaaaa"
     assert principal.kind is PrincipalKind.PERSON
     assert principal.grants == (Grant("community_worker", FENGSHU),)
-    # One grant: the legacy fields mirror it, so require_scope/require_role keep working.
-    assert (principal.role, principal.scope) == ("community_worker", FENGSHU)
 
 
 async def test_rs256_is_accepted_too(clock: ManualClock) -> None:
@@ -206,22 +204,28 @@ async def test_the_authenticator_refuses_a_bad_bearer_and_ignores_no_header(veri
         await auth.authenticate({"authorization": "Basic abc"})
 
 
-async def test_several_grants_leave_the_legacy_scope_reaching_nothing(verifier: TokenVerifier, key: OKPKey,
-                                                                      clock: ManualClock) -> None:
-    token = sign(key, claims(clock, grants=[{"role": "volunteer", "scope": FENGSHU},
-                                            {"role": "resident", "scope": f"{FENGSHU}/jinshang-chuntian"}]))
+async def test_a_person_with_several_grants_acts_in_each_at_its_place(verifier: TokenVerifier, key: OKPKey,
+                                                                       clock: ManualClock) -> None:
+    jiangnanting = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
+    token = sign(key, claims(clock, grants=[{"role": "community_worker", "scope": FENGSHU},
+                                            {"role": "owners_committee", "scope": jiangnanting}]))
     principal = await verifier.verify(token)
-    assert principal.scope == NO_SCOPE and principal.role == ""
-    with pytest.raises(PermissionDenied):
-        require_scope(FENGSHU, principal)
-    assert authorize("volunteer", path=f"{FENGSHU}/x", principal=principal) == Grant("volunteer", FENGSHU)
+    assert authorize("community_worker", path=f"{FENGSHU}/x", principal=principal) == \
+        Grant("community_worker", FENGSHU)
+    assert authorize("owners_committee", path=jiangnanting, principal=principal).scope == jiangnanting
+    with pytest.raises(PermissionDenied) as wrong_role:  # each role only at its own place
+        authorize("owners_committee", path=FENGSHU, principal=principal)
+    assert wrong_role.value.reason == "ROLE_NOT_ALLOWED"
+    assert reach(jiangnanting, principal) == jiangnanting
+    assert scopes_for("community_worker", "owners_committee", principal=principal) == (jiangnanting, FENGSHU)
+    assert scopes_for("community_worker", principal=principal) == (FENGSHU,)
 
 
 # -- authorize / may_act_as ------------------------------------------------------------------------
 
 
 def person(*grants: Grant) -> Principal:
-    return Principal("acc_x", PrincipalKind.PERSON, "", NO_SCOPE, grants=grants)
+    return Principal("acc_x", PrincipalKind.PERSON, grants=grants)
 
 
 async def test_another_providers_claim_mapping_a_dotted_path_and_role_at_scope_strings(key: OKPKey,
@@ -246,9 +250,10 @@ def test_authorize_needs_the_role_at_a_scope_containing_the_path() -> None:
     assert authorize("community_worker", path=f"{FENGSHU}/jinshang-chuntian", principal=who).scope == FENGSHU
     with pytest.raises(PermissionDenied) as denied:
         authorize("community_worker", path="chengdu/jinjiang/chenglonglu/fengshu2", principal=who)
-    assert denied.value.reason == "NO_GRANT"
-    with pytest.raises(PermissionDenied):
+    assert denied.value.reason == "OUT_OF_SCOPE"  # nothing the caller holds reaches that place
+    with pytest.raises(PermissionDenied) as wrong_role:
         authorize("trustee", path=FENGSHU, principal=who)
+    assert wrong_role.value.reason == "ROLE_NOT_ALLOWED"  # something does, but not as a trustee
 
 
 def test_the_narrowest_named_grant_is_the_one_used_and_admins_pass_unless_exact() -> None:
@@ -257,11 +262,4 @@ def test_the_narrowest_named_grant_is_the_one_used_and_admins_pass_unless_exact(
     assert may_act_as(who, ["community_worker"], FENGSHU) == Grant("community_worker", FENGSHU)
     assert may_act_as(who, ["trust_supervisor"], FENGSHU) == Grant("platform_admin", "")
     assert may_act_as(who, ["trust_supervisor"], FENGSHU, exact=True) is None
-
-
-def test_a_legacy_principal_counts_its_role_at_its_scope_as_one_grant() -> None:
-    legacy = Principal("v-001", PrincipalKind.PERSON, "volunteer", FENGSHU)
-    assert may_act_as(legacy, ["volunteer"], f"{FENGSHU}/a") == Grant("volunteer", FENGSHU)
-    assert may_act_as(legacy, ["volunteer"], "chengdu/chongzhou") is None
-    assert legacy.can_reach(FENGSHU) and not legacy.can_reach("chengdu")
 

@@ -1,26 +1,44 @@
-"""Who may do what in this service, on top of `linli_runtime.auth`: community staff
-(`auth.STAFF`) run help requests and rosters within their scope; whoever filed a request
-follows it and may cancel it, even with a token for their compound only; a person reads and
-changes only their own inbox and preferences; one-time codes are sent for the identity service
-alone (`require_code_sender`)."""
+"""Who may do what in this service, on top of `linli_runtime.auth` (grants):
+
+- community staff (`auth.STAFF`) at a community run its help requests and duty roster;
+- its volunteers, with its staff (`HELP_READERS`), list and read its help requests — without the
+  contact details of the person who needs help (phone, WeChat id);
+- those details only the handlers see (`HANDLERS`: its community workers, the duty worker among
+  them; platform admins and services), and those who follow the request;
+- whoever filed a request (its first transition's actor: an account) follows it and may cancel
+  it, even with a grant for their compound only; so do the people of the household it is about
+  (`HOUSEHOLD_ROLES` there: owner, family, tenant), who may also thank the helpers;
+- a person reads and changes only their own inbox and preferences (`recipients/{account id}`);
+- the identity service alone sends one-time codes (`require_code_sender`).
+
+People are their accounts: the token's `sub`, which is global. A request's `reporter_id` is
+what the filer says about who reported it and gives no rights."""
 
 from __future__ import annotations
 
 from linli_notification.helpdesk import Filing
-from linli_runtime.auth import STAFF, Principal, Role, caller, may_act_as, require_role
+from linli_runtime.auth import STAFF, Grant, Principal, Role, authorize, caller, may_act_as
 from linli_runtime.errors import NotFound, PermissionDenied
 
+# Who may list and read a community's help requests (what was asked, where, by when).
+HELP_READERS: tuple[Role, ...] = (*STAFF, Role.VOLUNTEER)
+# Who handles them, and so may see how to reach the person: the community's workers (the duty
+# worker among them); platform admins and services pass as everywhere.
+HANDLERS: tuple[Role, ...] = (Role.COMMUNITY_WORKER,)
 
-def require_staff() -> Principal:
-    return require_role(*STAFF)
+
+def staff(path: str) -> Grant:
+    """Community staff at `path`, else PERMISSION_DENIED."""
+    return authorize(*STAFF, path=path)
 
 
-def is_staff(who: Principal) -> bool:
-    try:
-        require_role(*STAFF, principal=who)
-    except PermissionDenied:
-        return False
-    return True
+def is_staff(who: Principal, path: str) -> bool:
+    return may_act_as(who, STAFF, path) is not None
+
+
+def handles(who: Principal, path: str) -> bool:
+    """May `who` see the contact details of the help requests of community `path`?"""
+    return may_act_as(who, HANDLERS, path) is not None
 
 
 def is_filer(who: Principal, filing: Filing | None) -> bool:
@@ -48,8 +66,8 @@ def follows(who: Principal, filing: Filing | None) -> bool:
 
 
 def require_staff_or_filer(who: Principal, path: str, request_id: str, filing: Filing | None, action: str) -> None:
-    """Community staff within their scope, or whoever filed the request, may `action` it."""
-    if (who.can_reach(path) and is_staff(who)) or is_filer(who, filing):
+    """Community staff at `path`, or whoever filed the request, may `action` it."""
+    if is_staff(who, path) or is_filer(who, filing):
         return
     if filing is None and who.can_reach(path):
         raise NotFound(f"help request {request_id!r} does not exist in {path}", reason="HELP_REQUEST_NOT_FOUND")
@@ -58,11 +76,12 @@ def require_staff_or_filer(who: Principal, path: str, request_id: str, filing: F
 
 
 def require_self(recipient_id: str) -> Principal:
-    """The recipient themselves (platform admins and services too)."""
+    """The recipient themselves — the account their tokens name — or a platform admin or a service."""
     who = caller()
-    if who.subject != recipient_id and who.role not in (Role.PLATFORM_ADMIN.value, Role.SERVICE.value):
-        raise PermissionDenied("you may read and change only your own notices and preferences",
-                               reason="NOT_YOUR_INBOX", metadata={"recipient": recipient_id})
+    if who.subject != recipient_id and may_act_as(who, (), "") is None:
+        raise PermissionDenied("you may read and change only your own notices and preferences "
+                               "(recipients/{your account id})", reason="NOT_YOUR_INBOX",
+                               metadata={"recipient": recipient_id})
     return who
 
 

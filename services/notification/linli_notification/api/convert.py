@@ -15,13 +15,17 @@ from linli_notification.tables import DutyShift, DutySwap, HelpRequest, OneTimeC
 from linli_runtime.times import hhmm, to_timestamp
 
 
-def help_request(row: HelpRequest, record: HelpRequestRecord | None = None) -> pb.HelpRequest:
-    """A request as listed; with its record, also its history, follow-ups and thanks."""
+def help_request(row: HelpRequest, record: HelpRequestRecord | None = None, *,
+                 with_contact: bool = True) -> pb.HelpRequest:
+    """A request as listed; with its record, also its history, follow-ups and thanks. Without
+    `with_contact`, the contact details are left out (api/access.py says who may see them)."""
     name = names.help_request_name(row.community_path, row.id)
     out = pb.HelpRequest(
         name=name, community_path=row.community_path, compound_path=row.compound_path,
         reporter_id=row.reporter_id, reporter_role=pb.ReporterRole.ValueType(row.reporter_role),
-        on_behalf_of=row.on_behalf_of, contact=row.contact, category=row.category, household_path=row.household_path,
+        on_behalf_of=row.on_behalf_of, contact=row.contact if with_contact else "",
+        contact_withheld=not with_contact and bool(row.contact), category=row.category,
+        household_path=row.household_path,
         urgency=pb.Urgency.ValueType(row.urgency), description=row.description,
         status=pb.Status.ValueType(row.status), assignee_id=row.assignee_id, escalation_level=row.escalation_level,
         acknowledge_by=to_timestamp(row.ack_deadline), create_time=to_timestamp(row.created_at),
@@ -55,8 +59,8 @@ def community_thanks(t: Thanks, category: str) -> pb.CommunityThanks:
     return out
 
 
-def help_request_record(record: HelpRequestRecord) -> pb.HelpRequest:
-    return help_request(record.request, record)
+def help_request_record(record: HelpRequestRecord, *, with_contact: bool = True) -> pb.HelpRequest:
+    return help_request(record.request, record, with_contact=with_contact)
 
 
 def stats(s: UrgencyStats) -> pb.HelpRequestStats:

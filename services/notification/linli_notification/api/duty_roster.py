@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification.api import convert
-from linli_notification.api.access import require_staff
+from linli_notification.api.access import staff
 from linli_notification.community import (
     DEFAULT_SLA_MINUTES,
     DEFAULT_UTC_OFFSET_MINUTES,
@@ -30,7 +30,7 @@ from linli_notification.names import (
     valid_id,
 )
 from linli_runtime import fields, idempotency
-from linli_runtime.auth import require_scope
+from linli_runtime.auth import reach
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument
@@ -46,7 +46,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
 
     async def GetCommunitySettings(self, request: pb.GetCommunitySettingsRequest,
                                    context: Any) -> pb.GetCommunitySettingsResponse:
-        path = require_scope(parse_settings("name", request.name))
+        path = reach(parse_settings("name", request.name))
         return pb.GetCommunitySettingsResponse(settings=convert.settings(await self.communities.settings(path)))
 
     async def UpdateCommunitySettings(self, request: pb.UpdateCommunitySettingsRequest,
@@ -66,7 +66,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
             slas[f"sla_{key}_minutes"] = minutes or DEFAULT_SLA_MINUTES[urgency]
         fields.in_range("settings.utc_offset_minutes", s.utc_offset_minutes, MIN_UTC_OFFSET_MINUTES,
                         MAX_UTC_OFFSET_MINUTES)
-        require_scope(path, require_staff())
+        staff(path)
         saved = await self.communities.update_settings(Settings(
             path=path, head_id=s.head_id, utc_offset_minutes=s.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES,
             **slas))
@@ -90,7 +90,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
                        worker_id=valid_id("duty_shift.worker_id", shift.worker_id),
                        backup_id=valid_id("duty_shift.backup_id", shift.backup_id) if shift.backup_id else "",
                        note=fields.text("duty_shift.note", shift.note, 500))
-        require_scope(path, require_staff())
+        staff(path)
 
         async def body(tx: AsyncSession) -> pb.CreateDutyShiftResponse:
             return pb.CreateDutyShiftResponse(duty_shift=convert.shift(
@@ -100,14 +100,14 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
                                       body)
 
     async def ListDutyShifts(self, request: pb.ListDutyShiftsRequest, context: Any) -> pb.ListDutyShiftsResponse:
-        path = require_scope(parse_community("parent", request.parent))
+        path = reach(parse_community("parent", request.parent))
         size = page_size(request.page_size)
         rows, next_token = await self.communities.shifts(path, page_token=request.page_token, size=size)
         return pb.ListDutyShiftsResponse(duty_shifts=[convert.shift(r) for r in rows], next_page_token=next_token)
 
     async def DeleteDutyShift(self, request: pb.DeleteDutyShiftRequest, context: Any) -> pb.DeleteDutyShiftResponse:
         path, ident = parse_child("name", request.name, DUTY_SHIFTS)
-        require_scope(path, require_staff())
+        staff(path)
         await self.communities.delete_shift(path, ident)
         return pb.DeleteDutyShiftResponse()
 
@@ -121,7 +121,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         taker = valid_id("duty_swap.to_worker_id", swap.to_worker_id)
         if giver == taker:
             raise InvalidArgument.field("duty_swap.to_worker_id", "must differ from from_worker_id")
-        require_scope(path, require_staff())
+        staff(path)
 
         async def body(tx: AsyncSession) -> pb.CreateDutySwapResponse:
             return pb.CreateDutySwapResponse(duty_swap=convert.swap(
@@ -130,7 +130,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         return await idempotency.once(self.db, self.clock, "CreateDutySwap", request, pb.CreateDutySwapResponse, body)
 
     async def GetOnDuty(self, request: pb.GetOnDutyRequest, context: Any) -> pb.GetOnDutyResponse:
-        path = require_scope(parse_community("parent", request.parent))
+        path = reach(parse_community("parent", request.parent))
         when = as_utc(request.time.ToDatetime()) if request.HasField("time") else self.clock.now()
         settings, duty = await self.communities.on_duty(path, when)
         if duty is None:
@@ -155,7 +155,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
             if closes <= opens:
                 raise InvalidArgument.field(f"provider.opening_hours[{i}].close_time", "must be after open_time")
             hours.append((h.weekday, opens, closes))
-        require_scope(path, require_staff())
+        staff(path)
         new = NewProvider(display_name=display, category=category, phone=phone, priority=p.priority,
                           opening_hours=hours)
 
@@ -166,7 +166,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         return await idempotency.once(self.db, self.clock, "CreateProvider", request, pb.CreateProviderResponse, body)
 
     async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
-        path = require_scope(parse_community("parent", request.parent))
+        path = reach(parse_community("parent", request.parent))
         size = page_size(request.page_size)
         rows, next_token = await self.communities.providers(path, request.category, page_token=request.page_token,
                                                             size=size)

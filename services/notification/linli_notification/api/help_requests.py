@@ -14,11 +14,13 @@ from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_notification import sla_stats
 from linli_notification.api import convert
 from linli_notification.api.access import (
+    HELP_READERS,
     follows,
+    handles,
     is_staff,
     of_household,
-    require_staff,
     require_staff_or_filer,
+    staff,
 )
 from linli_notification.helpdesk import (
     CATEGORIES,
@@ -31,10 +33,10 @@ from linli_notification.helpdesk import (
 )
 from linli_notification.names import HELP_REQUESTS, parse_child, parse_community, parse_follow_up, valid_id
 from linli_runtime import fields, idempotency
-from linli_runtime.auth import Principal, Role, allows, caller, path_within, require_scope
+from linli_runtime.auth import Principal, Role, allows, authorized_path, caller, path_within, reach, scopes_for
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import InvalidArgument
+from linli_runtime.errors import InvalidArgument, PermissionDenied
 from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 
@@ -53,11 +55,17 @@ Step = Callable[[AsyncSession, str, str, Principal], Awaitable[HelpRequestRecord
 
 
 def _communities(parent: str) -> CommunityScope:
-    """The communities a list's parent names. `communities/-` (AIP-159) means every community
-    within the caller's scope (a street officer or city operator watching many)."""
+    """The communities a list's parent names, where the caller may read help requests
+    (HELP_READERS). `communities/-` (AIP-159) means every community within the caller's grants
+    of those roles (a street officer or city operator watching many, a person with grants at
+    several places)."""
     if parent == "communities/-":
-        return CommunityScope(caller().scope, every_within=True)
-    return CommunityScope(require_scope(parse_community("parent", parent)))
+        scopes = scopes_for(*HELP_READERS)
+        if not scopes:
+            raise PermissionDenied("you hold no grant that lets you read help requests anywhere (it takes one of: "
+                                   f"{', '.join(sorted(map(str, HELP_READERS)))})", reason="ROLE_NOT_ALLOWED")
+        return CommunityScope.within(scopes)
+    return CommunityScope(authorized_path(*HELP_READERS, path=parse_community("parent", parent)))
 
 
 class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
@@ -100,11 +108,11 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
                 raise InvalidArgument.field("help_request.household_path",
                                             f"must be a household of {compound_path or community_path}")
         who = caller()
-        # Residents and canteen staff may hold a token for their compound only; a household's
-        # people (owner, family, tenant) a grant for their household only.
-        if not (who.can_reach(community_path) or (compound_path and who.can_reach(compound_path))
-                or of_household(who, household_path)):
-            require_scope(community_path, who)
+        # Anyone who belongs to the community may ask for help there; residents and canteen
+        # staff may hold a grant for their compound only, a household's people (owner, family,
+        # tenant) one for their household only.
+        if not ((compound_path and who.can_reach(compound_path)) or of_household(who, household_path)):
+            reach(community_path, who)
         new = NewHelpRequest(category=given.category, urgency=given.urgency or pb.URGENCY_NORMAL,
                              reporter_role=given.reporter_role, description=description, reporter_id=given.reporter_id,
                              compound_path=compound_path, on_behalf_of=on_behalf_of, contact=contact,
@@ -121,11 +129,14 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         path, request_id = parse_child("name", request.name, HELP_REQUESTS)
         who = caller()
         # Whoever filed a request may follow it, even with a token for their compound only; so may
-        # the people of the household it is about.
-        if not who.can_reach(path) and not follows(who, await self.desk.filing(path, request_id)):
-            require_scope(path, who)
+        # the people of the household it is about — the contact details included. Else the
+        # community's readers, the contact details for its handlers.
+        follower = follows(who, await self.desk.filing(path, request_id))
+        if not follower:
+            authorized_path(*HELP_READERS, path=path, principal=who)
         record = await self.desk.get(path, request_id)
-        return pb.GetHelpRequestResponse(help_request=convert.help_request_record(record))
+        return pb.GetHelpRequestResponse(help_request=convert.help_request_record(
+            record, with_contact=follower or handles(who, path)))
 
     async def ListHelpRequests(self, request: pb.ListHelpRequestsRequest,
                                context: Any) -> pb.ListHelpRequestsResponse:
@@ -140,15 +151,17 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
             community = parse_community("parent", request.parent)
             if not household.startswith(community + "/"):
                 raise InvalidArgument.field("household_path", f"must be a household of {community}")
-            who = caller()
-            # A household's people list the requests about it; staff within their scope too.
-            scope = CommunityScope(community if of_household(who, household) else require_scope(community, who))
+            # A household's people list the requests about it; the community's readers too.
+            mine = of_household(caller(), household)
+            scope = CommunityScope(community if mine else authorized_path(*HELP_READERS, path=community))
         else:
-            scope = _communities(request.parent)
+            mine, scope = False, _communities(request.parent)
         rows, next_token = await self.desk.list(scope, status=request.status, assignee_id=request.assignee_id,
                                                 page_token=request.page_token, size=size, household_path=household)
-        return pb.ListHelpRequestsResponse(help_requests=[convert.help_request(r) for r in rows],
-                                           next_page_token=next_token)
+        who = caller()
+        return pb.ListHelpRequestsResponse(
+            help_requests=[convert.help_request(r, with_contact=mine or handles(who, r.community_path)) for r in rows],
+            next_page_token=next_token)
 
     async def SummarizeHelpRequests(self, request: pb.SummarizeHelpRequestsRequest,
                                     context: Any) -> pb.SummarizeHelpRequestsResponse:
@@ -163,17 +176,19 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def _change(self, method: str, request: Message, response_cls: type[R], name: str, step: Step, *,
-                      authorised: Principal | None = None) -> R:
+                      authorised: Principal | None = None, follower: bool = False) -> R:
         """Run `step` on the named request in the AIP-155 transaction, answering with the request.
-        Community staff within their scope only, unless the caller was `authorised` already."""
+        Community staff at its community only, unless the caller was `authorised` already; the
+        contact details for its handlers and a `follower` (the filer, the household's people)."""
         path, request_id = parse_child("name", name, HELP_REQUESTS)
-        who = authorised or require_staff()
+        who = authorised or caller()
         if authorised is None:
-            require_scope(path, who)
+            staff(path)
+        with_contact = follower or handles(who, path)
 
         async def body(tx: AsyncSession) -> R:
             record = await step(tx, path, request_id, who)
-            return response_cls(help_request=convert.help_request_record(record))
+            return response_cls(help_request=convert.help_request_record(record, with_contact=with_contact))
 
         return await idempotency.once(self.db, self.clock, method, request, response_cls, body)
 
@@ -220,10 +235,12 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         path, request_id = parse_child("name", request.name, HELP_REQUESTS)
         who = caller()
         # Staff may cancel; so may whoever filed it, even with a token for their compound only.
-        require_staff_or_filer(who, path, request_id, await self.desk.filing(path, request_id), "cancel")
+        filing = await self.desk.filing(path, request_id)
+        require_staff_or_filer(who, path, request_id, filing, "cancel")
         return await self._change(
             "CancelHelpRequest", request, pb.CancelHelpRequestResponse, request.name,
-            lambda tx, path, rid, who: self.desk.cancel(tx, path, rid, who.subject, reason), authorised=who)
+            lambda tx, path, rid, who: self.desk.cancel(tx, path, rid, who.subject, reason), authorised=who,
+            follower=follows(who, filing))
 
     async def RecordThanks(self, request: pb.RecordThanksRequest, context: Any) -> pb.RecordThanksResponse:
         if not request.HasField("thanks"):
@@ -243,16 +260,18 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         # Staff record the thanks they were given (a banner brought in); the person helped thanks
         # the helpers themselves: whoever filed the request, or the people of its household.
         filing = await self.desk.filing(path, request_id)
-        if not ((who.can_reach(path) and is_staff(who)) or follows(who, filing)):
+        follower = follows(who, filing)
+        if not (is_staff(who, path) or follower):
             require_staff_or_filer(who, path, request_id, filing, "thank for")  # says why not
         return await self._change(
             "RecordThanks", request, pb.RecordThanksResponse, request.name,
-            lambda tx, path, rid, who: self.desk.record_thanks(tx, path, rid, who.subject, thanks), authorised=who)
+            lambda tx, path, rid, who: self.desk.record_thanks(tx, path, rid, who.subject, thanks), authorised=who,
+            follower=follower)
 
     @allows(Role.PORTAL)  # the community's public page shows its thanks
     async def ListCommunityThanks(self, request: pb.ListCommunityThanksRequest,
                                   context: Any) -> pb.ListCommunityThanksResponse:
-        community = require_scope(parse_community("parent", request.parent))
+        community = reach(parse_community("parent", request.parent))
         size = page_size(request.page_size, default=THANKS_PAGE, maximum=MAX_THANKS_PAGE)
         found, next_token = await self.desk.community_thanks(community, page_token=request.page_token, size=size)
         return pb.ListCommunityThanksResponse(thanks=[convert.community_thanks(t, category) for t, category in found],

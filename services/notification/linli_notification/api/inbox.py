@@ -18,7 +18,8 @@ from linli_notification.names import parse_notice, parse_recipient
 from linli_notification.notices import LANGUAGES, Inbox, Prefs
 from linli_notification.providers import CHANNELS
 from linli_runtime import fields
-from linli_runtime.errors import InvalidArgument, PermissionDenied
+from linli_runtime.auth import out_of_scope
+from linli_runtime.errors import InvalidArgument
 from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 from linli_runtime.times import parse_hhmm
@@ -72,8 +73,7 @@ class InboxServicer(pb_grpc.InboxServiceServicer):
         who = require_self(recipient)
         for path in paths:  # a resident hears about their own compound, not every compound
             if not who.can_reach(path):
-                raise PermissionDenied(f"you may not subscribe to '{path}', outside your scope '{who.scope or '/'}'",
-                                       reason="OUT_OF_SCOPE", metadata={"path": path, "scope": who.scope})
+                raise out_of_scope(who, path)
         prefs = Prefs(recipient, language, list(dict.fromkeys(p.channels)), p.phone, p.wechat_openid, quiet_start,
                       quiet_end, p.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES, paths)
         return pb.UpdatePreferencesResponse(preferences=convert.preferences(await self.inbox.update_preferences(prefs)))

@@ -1,4 +1,11 @@
-"""Who is calling, for the servicers: a POS terminal, or an operator inside a community's scope.
+"""Who is calling, for the servicers: a POS terminal, or a person with grants at a community.
+
+POS terminals reach only the POS API (the runtime refuses their credential everywhere else:
+`PosServicer`'s methods alone are marked `@allows(PrincipalKind.TERMINAL)`). People: operators
+(`auth.OPERATORS`) change a community's partners, terminals, rewards and lists (`writer`); its
+staff read terminals, settlement and redemptions (`staff_reader`); anyone whose grants reach the
+community reads its public lists — partners, rewards, duty periods, needs, resources, projects
+(`community`).
 
 Partners and merchants are named by their id alone, so the caller does not say which community
 they ask about: one outside the caller's scope is NOT_FOUND, worded as for an id nobody uses
@@ -12,7 +19,7 @@ from linli_redemption import names
 from linli_redemption.partners import Partners, merchant_not_found, partner_not_found
 from linli_redemption.tables import Partner
 from linli_redemption.terminals import TerminalCaller
-from linli_runtime.auth import OPERATORS, PrincipalKind, caller, path_within, require_role, require_scope
+from linli_runtime.auth import OPERATORS, STAFF, PrincipalKind, authorized_path, caller, reach
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 
 
@@ -22,26 +29,32 @@ def terminal() -> TerminalCaller:
     if who.kind != PrincipalKind.TERMINAL:
         raise PermissionDenied("the POS API takes terminal credentials ('authorization: Terminal {id}:{secret}')",
                                reason="TERMINAL_ONLY")
-    return TerminalCaller(who.subject, str(who.claims["merchant_id"]), who.scope)
+    return TerminalCaller(who.subject, str(who.claims["merchant_id"]), str(who.claims["community_path"]))
+
+
+def _required(path: str, field: str) -> str:
+    if not path.strip("/ "):
+        raise InvalidArgument.field(field, "is required")
+    return path
 
 
 def community(path: str, field: str = "community_path") -> str:
-    """A required community path inside the caller's scope."""
-    normalized = require_scope(path)
-    if not normalized:
-        raise InvalidArgument.field(field, "is required")
-    return normalized
+    """A required community path that one of the caller's grants reaches (any role)."""
+    return reach(_required(path, field))
 
 
-def writer(path: str) -> str:
+def writer(path: str, field: str = "community_path") -> str:
     """As `community`, for an operator who may change things there."""
-    normalized = community(path)
-    require_role(*OPERATORS)
-    return normalized
+    return authorized_path(*OPERATORS, path=_required(path, field))
+
+
+def staff_reader(path: str, field: str = "community_path") -> str:
+    """As `community`, for the community's staff (operators and the party committee)."""
+    return authorized_path(*STAFF, path=_required(path, field))
 
 
 def _visible(found: Partner) -> bool:
-    return path_within(found.community_path, caller().scope)
+    return caller().can_reach(found.community_path)
 
 
 async def partner(partners: Partners, partner_id: str) -> Partner:

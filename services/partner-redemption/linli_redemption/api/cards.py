@@ -7,38 +7,47 @@ import grpc
 
 from linli.redemption.v1 import admin_pb2 as pb
 from linli.redemption.v1 import admin_pb2_grpc
-from linli_redemption.members import Members, mask_name
+from linli_redemption.api.access import writer
+from linli_redemption.members import Members, check_volunteer_id, mask_name
+from linli_redemption.points import Points, PointsRefused
 from linli_runtime import times
-from linli_runtime.auth import OPERATORS, Role, caller, require_role, require_scope
+from linli_runtime.auth import OPERATORS, Role, caller, may_act_as, normalize_path
 from linli_runtime.errors import PermissionDenied
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["MemberCardService"].full_name
 
 
-def _may_see(community_path: str, volunteer_id: str) -> None:
-    who = caller()
-    if who.role == Role.VOLUNTEER:
-        if who.subject != volunteer_id:
-            raise PermissionDenied("a volunteer may see only their own member code", reason="NOT_YOUR_CARD")
-        require_scope(community_path)
-        return
-    require_scope(community_path)
-    require_role(*OPERATORS)
-
-
 class MemberCardServicer(admin_pb2_grpc.MemberCardServiceServicer):
-    def __init__(self, members: Members) -> None:
+    def __init__(self, members: Members, points: Points) -> None:
         self.members = members
+        self.points = points
+
+    async def _may_see(self, community_path: str, volunteer_id: str) -> None:
+        """Operators of the community see any volunteer's card; a volunteer only their own: the
+        volunteer volunteer-points has bound to their account (never a token's subject compared
+        with a volunteer id, which is unique only within its community)."""
+        who = caller()
+        path = normalize_path(community_path)
+        if may_act_as(who, OPERATORS, path) is not None or may_act_as(who, [Role.VOLUNTEER], path, exact=True) is None:
+            writer(community_path)  # operators pass; anyone else is told why not
+            return
+        try:
+            account = await self.points.volunteer_account(path, check_volunteer_id(volunteer_id))
+        except PointsRefused:
+            account = ""  # no such volunteer: the same answer as someone else's
+        if account != who.subject:
+            raise PermissionDenied("a volunteer may see only their own member code (the volunteer bound to your "
+                                   "account)", reason="NOT_YOUR_CARD")
 
     async def IssueMemberCard(self, request: pb.IssueMemberCardRequest,
                               context: grpc.aio.ServicerContext) -> pb.IssueMemberCardResponse:
-        _may_see(request.community_path, request.volunteer_id)
+        await self._may_see(request.community_path, request.volunteer_id)
         card = await self.members.card(request.community_path, request.volunteer_id, issue=True)
         return pb.IssueMemberCardResponse(card_number=card.card_number, community_path=card.community_path,
                                           volunteer_id=card.volunteer_id, masked_member=mask_name(card.display_name))
 
     async def GetMemberCode(self, request: pb.GetMemberCodeRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetMemberCodeResponse:
-        _may_see(request.community_path, request.volunteer_id)
+        await self._may_see(request.community_path, request.volunteer_id)
         code, expires = await self.members.current_code(request.community_path, request.volunteer_id)
         return pb.GetMemberCodeResponse(member_code=code, expire_time=times.to_timestamp(expires))

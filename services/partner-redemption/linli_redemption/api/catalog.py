@@ -18,7 +18,7 @@ from linli_redemption.partners import Partners
 from linli_redemption.redemption_rules import UNLIMITED
 from linli_redemption.tables import Reward
 from linli_runtime import fields, paging
-from linli_runtime.auth import OPERATORS, require_role
+from linli_runtime.auth import OPERATORS, authorize
 from linli_runtime.errors import InvalidArgument
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -41,7 +41,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
     async def CreateReward(self, request: pb.CreateRewardRequest,
                            context: grpc.aio.ServicerContext) -> pb.CreateRewardResponse:
         merchant = await access.merchant_named(self.partners, request.parent)
-        require_role(*OPERATORS)
+        authorize(*OPERATORS, path=merchant.community_path)
         reward_id = names.slug("reward_id", request.reward_id)
         given = request.reward
         created = await self.catalog.create(merchant.id, NewReward(
@@ -55,9 +55,12 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
             valid_from=_when(given, "valid_from"), valid_until=_when(given, "valid_until")))
         return pb.CreateRewardResponse(reward=reward_pb(created))
 
-    async def _reward(self, name: str) -> Reward:
+    async def _reward(self, name: str, *, change: bool = False) -> Reward:
+        """The reward `name` names, where the caller's grants reach (operators when `change`)."""
         merchant_id, reward_id = names.parse_reward("name", name)
-        await access.merchant(self.partners, merchant_id)
+        merchant = await access.merchant(self.partners, merchant_id)
+        if change:
+            authorize(*OPERATORS, path=merchant.community_path)
         return await self.catalog.get(merchant_id, reward_id)
 
     async def GetReward(self, request: pb.GetRewardRequest, context: grpc.aio.ServicerContext) -> pb.GetRewardResponse:
@@ -72,8 +75,7 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
 
     async def RestockReward(self, request: pb.RestockRewardRequest,
                             context: grpc.aio.ServicerContext) -> pb.RestockRewardResponse:
-        found = await self._reward(request.name)
-        require_role(*OPERATORS)
+        found = await self._reward(request.name, change=True)
         units = fields.in_range("units", request.units, 1, 1_000_000)
         request_id = fields.request_id(request.request_id, required=True)
         return pb.RestockRewardResponse(reward=reward_pb(await self.catalog.restock(found, units, request_id)))

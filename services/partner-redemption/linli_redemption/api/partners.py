@@ -19,7 +19,7 @@ from linli_redemption.partners import NewPartner, Partners
 from linli_redemption.tables import Terminal
 from linli_redemption.terminals import IssuedSecret, Terminals, authorization_value
 from linli_runtime import fields, paging
-from linli_runtime.auth import OPERATORS, require_role
+from linli_runtime.auth import OPERATORS, authorize
 from linli_runtime.errors import InvalidArgument
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PartnerService"].full_name
@@ -58,8 +58,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def CreatePartner(self, request: pb.CreatePartnerRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreatePartnerResponse:
         given = request.partner
-        path = access.community(given.community_path, "partner.community_path")
-        require_role(*OPERATORS)
+        path = access.writer(given.community_path, "partner.community_path")
         partner_id = names.slug("partner_id", request.partner_id)
         if given.kind not in KIND_NAMES:
             raise InvalidArgument.field("partner.kind", "must be MEMBER_UNIT, SIGNED_PARTNER or MERCHANT")
@@ -77,7 +76,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def SetPartnerState(self, request: pb.SetPartnerStateRequest,
                               context: grpc.aio.ServicerContext) -> pb.SetPartnerStateResponse:
         found = await access.partner(self.partners, names.parse_partner("name", request.name))
-        require_role(*OPERATORS)
+        authorize(*OPERATORS, path=found.community_path)
         if request.state not in STATE_NAMES:
             raise InvalidArgument.field("state", "must be ACTIVE or SUSPENDED")
         return pb.SetPartnerStateResponse(partner=partner_pb(
@@ -88,7 +87,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def CreateTerminal(self, request: pb.CreateTerminalRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateTerminalResponse:
         merchant = await access.merchant_named(self.partners, request.parent)
-        require_role(*OPERATORS)
+        authorize(*OPERATORS, path=merchant.community_path)
         terminal_id = names.slug("terminal_id", request.terminal_id)
         display = fields.text("display_name", request.display_name, 100)
         held = self.writes.held_key(request)
@@ -100,14 +99,15 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
         return await self._with_secret(reply, held, issued)
 
     async def _terminal(self, name: str) -> Terminal:
+        """The terminal `name` names, for an operator of its merchant's community."""
         merchant_id, terminal_id = names.parse_terminal("name", name)
-        await access.merchant(self.partners, merchant_id)
+        merchant = await access.merchant(self.partners, merchant_id)
+        authorize(*OPERATORS, path=merchant.community_path)
         return await self.terminals.get(merchant_id, terminal_id)
 
     async def RotateTerminalSecret(self, request: pb.RotateTerminalSecretRequest,
                                    context: grpc.aio.ServicerContext) -> pb.RotateTerminalSecretResponse:
         found = await self._terminal(request.name)
-        require_role(*OPERATORS)
         held = self.writes.held_key(request)
         issued: list[IssuedSecret] = []
         reply = await self.writes.once(
@@ -128,12 +128,12 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
     async def RevokeTerminal(self, request: pb.RevokeTerminalRequest,
                              context: grpc.aio.ServicerContext) -> pb.RevokeTerminalResponse:
         found = await self._terminal(request.name)
-        require_role(*OPERATORS)
         return pb.RevokeTerminalResponse(terminal=terminal_pb(await self.terminals.revoke(found)))
 
     async def ListTerminals(self, request: pb.ListTerminalsRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListTerminalsResponse:
         merchant = await access.merchant_named(self.partners, request.parent)
+        access.staff_reader(merchant.community_path)
         terminals, next_token = await self.terminals.list(merchant.id, request.page_token,
                                                           paging.page_size(request.page_size))
         return pb.ListTerminalsResponse(terminals=[terminal_pb(t) for t in terminals], next_page_token=next_token)

@@ -17,6 +17,7 @@ from linli_redemption.redemption_rules import COMMITTED, check_merchant
 from linli_redemption.redemptions import Redemptions
 from linli_redemption.settlement import Settlement
 from linli_runtime import paging, times
+from linli_runtime.auth import PrincipalKind, allows
 from linli_runtime.clock import Clock
 from linli_runtime.errors import Unavailable
 
@@ -29,6 +30,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
         self.members, self.redemptions, self.catalog = members, redemptions, catalog
         self.settlement, self.points, self.clock = settlement, points, clock
 
+    @allows(PrincipalKind.TERMINAL)
     async def ResolveMemberCode(self, request: pb.ResolveMemberCodeRequest,
                                 context: grpc.aio.ServicerContext) -> pb.ResolveMemberCodeResponse:
         session = await self.members.resolve(terminal(), request.member_code)
@@ -37,6 +39,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
                                             available_points=available,
                                             expire_time=times.to_timestamp(session.expire_time))
 
+    @allows(PrincipalKind.TERMINAL)
     async def ListRewards(self, request: pb.ListRewardsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListRewardsResponse:
         who = terminal()
@@ -46,6 +49,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
                                                       paging.page_size(request.page_size), valid_at=self.clock.now())
         return pb.ListRewardsResponse(rewards=[reward_pb(r) for r in rewards], next_page_token=next_token)
 
+    @allows(PrincipalKind.TERMINAL)
     async def QuoteRedemption(self, request: pb.QuoteRedemptionRequest,
                               context: grpc.aio.ServicerContext) -> pb.QuoteRedemptionResponse:
         quote = await self.redemptions.quote(terminal(), request.reward, request.member_session, request.quantity)
@@ -53,6 +57,7 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
                                           redeemable=quote.redeemable, refusal_reason=quote.refusal_reason,
                                           refusal_message=quote.refusal_message)
 
+    @allows(PrincipalKind.TERMINAL)
     async def Redeem(self, request: pb.RedeemRequest, context: grpc.aio.ServicerContext) -> pb.RedeemResponse:
         row = await self.redemptions.redeem(terminal(), request.reward, request.member_session, request.quantity,
                                             request.request_id, request.expected_points)
@@ -61,22 +66,26 @@ class PosServicer(pos_pb2_grpc.PosServiceServicer):
                               reason="REDEMPTION_PENDING")
         return pb.RedeemResponse(redemption=redemption_pb(row))
 
+    @allows(PrincipalKind.TERMINAL)
     async def GetRedemption(self, request: pb.GetRedemptionRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetRedemptionResponse:
         row = await self.redemptions.get_for(terminal(), request.name)
         return pb.GetRedemptionResponse(redemption=redemption_pb(row))
 
+    @allows(PrincipalKind.TERMINAL)
     async def CancelRedemption(self, request: pb.CancelRedemptionRequest,
                                context: grpc.aio.ServicerContext) -> pb.CancelRedemptionResponse:
         row = await self.redemptions.cancel(terminal(), request.parent, request.request_id)
         return pb.CancelRedemptionResponse(redemption=redemption_pb(row))
 
+    @allows(PrincipalKind.TERMINAL)
     async def RefundRedemption(self, request: pb.RefundRedemptionRequest,
                                context: grpc.aio.ServicerContext) -> pb.RefundRedemptionResponse:
         item, row = await self.redemptions.refund(terminal(), request.name, request.request_id, request.points,
                                                   request.reason)
         return pb.RefundRedemptionResponse(refund=refund_pb(item), redemption=redemption_pb(row))
 
+    @allows(PrincipalKind.TERMINAL)
     async def GetDailySettlement(self, request: pb.GetDailySettlementRequest,
                                  context: grpc.aio.ServicerContext) -> pb.GetDailySettlementResponse:
         who = terminal()

@@ -14,7 +14,6 @@ from linli_redemption.api.convert import REDEMPTION_STATES, redemption_pb
 from linli_redemption.partners import Partners
 from linli_redemption.redemption_list import RedemptionList
 from linli_runtime import paging
-from linli_runtime.auth import STAFF, require_role
 from linli_runtime.errors import InvalidArgument
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["RedemptionAdminService"].full_name
@@ -27,8 +26,7 @@ class RedemptionAdminServicer(admin_pb2_grpc.RedemptionAdminServiceServicer):
 
     async def ListRedemptions(self, request: pb.ListRedemptionsRequest,
                               context: grpc.aio.ServicerContext) -> pb.ListRedemptionsResponse:
-        path = access.community(request.community_path)
-        require_role(*STAFF)
+        path = access.staff_reader(request.community_path)
         if request.state != rpb.REDEMPTION_STATE_UNSPECIFIED and request.state not in STATE_NAMES:
             raise InvalidArgument.field("state", "must be PENDING, COMMITTED, VOIDED or unset (all)")
         merchant_id = None

@@ -24,12 +24,13 @@ class SettlementServicer(admin_pb2_grpc.SettlementServiceServicer):
     async def GetMerchantSettlement(self, request: pb.GetMerchantSettlementRequest,
                                     context: grpc.aio.ServicerContext) -> pb.GetMerchantSettlementResponse:
         merchant = await access.merchant_named(self.partners, request.parent)
+        access.staff_reader(merchant.community_path)
         day = times.parse_date("date", request.date) if request.date else times.local_day(self.clock.now())
         settled = await self.settlement.merchant_day(merchant.id, day.isoformat())
         return pb.GetMerchantSettlementResponse(settlement=settlement_pb(settled))
 
     async def ReconcileDay(self, request: pb.ReconcileDayRequest,
                            context: grpc.aio.ServicerContext) -> pb.ReconcileDayResponse:
-        path = access.community(request.community_path)
+        path = access.staff_reader(request.community_path)
         day = times.parse_date("date", request.date).isoformat()
         return reconciliation_pb(await self.settlement.reconcile(path, day), self.clock.now())

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import grpc
 
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
-from linli_runtime.auth import caller, require_scope
+from linli_runtime.auth import caller, reach
 from linli_runtime.context import current_request_id
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.server import ServiceApp
@@ -29,7 +29,7 @@ class EchoServicer(echo_pb2_grpc.EchoServiceServicer):
         if not request.message:
             raise InvalidArgument.field("message", "must not be empty")
         if request.org_path:
-            require_scope(request.org_path)
+            reach(request.org_path)
         if request.delay_ms:
             if self.on_hold is not None:
                 self.on_hold(request.message)

@@ -8,7 +8,7 @@ from linli_governance.api import convert
 from linli_governance.api.base import Api, require_owner_or_scope
 from linli_governance.authority import PARTY_ROLES
 from linli_runtime import fields, paging
-from linli_runtime.auth import BOOKKEEPERS, Principal, Role, allows, authorize, caller, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, Principal, Role, allows, authorize, caller, reach
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.names import org_path
 
@@ -128,8 +128,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def RecordIncome(
         self, request: account_pb2.RecordIncomeRequest, context: Any
     ) -> account_pb2.RecordIncomeResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
         accounts.income_account(request.category)
         amount = accounts.amount(request.amount_fen)
         memo = fields.text("memo", request.memo, 2000)
@@ -179,8 +178,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def SpendMaintenanceFund(
         self, request: account_pb2.SpendMaintenanceFundRequest, context: Any
     ) -> account_pb2.SpendMaintenanceFundResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
         if not request.owners_decision:
             raise InvalidArgument.field(
                 "owners_decision", "the maintenance fund is spent only under a passed USE_MAINTENANCE_FUND vote"
@@ -240,8 +238,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def ReverseTransfer(
         self, request: account_pb2.ReverseTransferRequest, context: Any
     ) -> account_pb2.ReverseTransferResponse:
-        require_role(*BOOKKEEPERS)
-        path, transfer_id = self.scoped_child("name", request.name, names.TRANSFERS)
+        path, transfer_id = self.scoped_child("name", request.name, names.TRANSFERS, *BOOKKEEPERS)
         reason = fields.text("reason", request.reason, 500, required=True)
         return await self.write(
             request,
@@ -279,8 +276,7 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def CreateBudget(
         self, request: account_pb2.CreateBudgetRequest, context: Any
     ) -> account_pb2.CreateBudgetResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
         lines = convert.budget_lines_from(list(request.lines))
         accounts.validate_budget(request.year, lines)
         return await self.write(
@@ -293,8 +289,8 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
     async def UploadVoucher(
         self, request: account_pb2.UploadVoucherRequest, context: Any
     ) -> account_pb2.UploadVoucherResponse:
-        who = require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
+        who = caller()
         filename = vouchers.check_upload(
             request.content, request.media_type, request.filename, self.settings.voucher_max_bytes
         )
@@ -326,5 +322,5 @@ class TrustAccountServicer(Api, account_pb2_grpc.TrustAccountServiceServicer):
         path, year = names.parse_compound_child("name", request.name, names.BUDGETS)
         if not year.isdigit():
             raise InvalidArgument.field("name", "the budget's id is its year")
-        require_scope(path)
+        reach(path)
         return account_pb2.GetBudgetResponse(budget=convert.budget(await accounts.get_budget(self.db, path, int(year))))

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli_governance import names
 from linli_runtime import fields, idempotency
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import STAFF, Principal, Role, caller, may_act_as, require_scope
+from linli_runtime.auth import STAFF, Principal, Role, authorized_path, caller, may_act_as, reach
 
 if TYPE_CHECKING:
     from linli_governance.app import GovernanceApp
@@ -41,7 +41,7 @@ def owner_households(compound_path: str, who: Principal | None = None) -> list[s
     principal = who or caller()
     return [
         g.scope
-        for g in principal.effective_grants
+        for g in principal.grants
         if g.role == Role.RESIDENT.value and g.scope.count("/") > COMPOUND_DEPTH
         and "/".join(g.scope.split("/")[: COMPOUND_DEPTH + 1]) == compound_path
     ]
@@ -52,7 +52,7 @@ def require_owner_or_scope(compound_path: str) -> None:
     grant is for a household of the compound (what the owners' own books are open to)."""
     if owner_households(compound_path):
         return
-    require_scope(compound_path)
+    reach(compound_path)
 
 
 def require_household(household_path: str) -> Principal:
@@ -60,7 +60,7 @@ def require_household(household_path: str) -> Principal:
     officer whose scope reaches it."""
     who = caller()
     if may_act_as(who, [Role.RESIDENT], household_path) is None:
-        require_scope(household_path, who)
+        reach(household_path, who)
     return who
 
 
@@ -77,16 +77,19 @@ class Api:
         return self.clock.now()
 
     @staticmethod
-    def scoped_path(field: str, path: str) -> str:
-        """An org path field, normalised, inside the caller's scope (else PERMISSION_DENIED)."""
-        return require_scope(runtime_names.org_path(field, path))
+    def scoped_path(field: str, path: str, *roles: Role) -> str:
+        """An org path field, normalised, where the caller may act as one of `roles` — with no
+        roles, where any grant of the caller reaches (reads open to everyone there) — else
+        PERMISSION_DENIED."""
+        target = runtime_names.org_path(field, path)
+        return authorized_path(*roles, path=target) if roles else reach(target)
 
     @staticmethod
-    def scoped_child(field: str, name: str, collection: str) -> tuple[str, str]:
-        """`compounds/{c}/{collection}/{id}` → (compound path, id), the compound inside the
-        caller's scope."""
+    def scoped_child(field: str, name: str, collection: str, *roles: Role) -> tuple[str, str]:
+        """`compounds/{c}/{collection}/{id}` → (compound path, id), the compound checked as
+        `scoped_path` checks it."""
         path, ident = names.parse_compound_child(field, name, collection)
-        return require_scope(path), ident
+        return (authorized_path(*roles, path=path) if roles else reach(path)), ident
 
     async def write(
         self,

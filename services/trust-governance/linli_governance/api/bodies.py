@@ -8,7 +8,7 @@ from linli_governance.api import convert
 from linli_governance.api.base import BODY_KEEPERS, Api
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging, times
-from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, require_role
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.times import as_utc
 
@@ -36,8 +36,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def StartCommitteeFormation(
         self, request: bodies_pb2.StartCommitteeFormationRequest, context: Any
     ) -> bodies_pb2.StartCommitteeFormationResponse:
-        require_role(*STAFF)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *STAFF)
         group = [formation.GroupMember(m.display_name, m.party, m.household_path) for m in request.preparatory_group]
         times.parse_date("date", request.date)
         formation.validate_group(path, group)
@@ -51,8 +50,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def NominateCommitteeCandidates(
         self, request: bodies_pb2.NominateCommitteeCandidatesRequest, context: Any
     ) -> bodies_pb2.NominateCommitteeCandidatesResponse:
-        require_role(*STAFF)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *STAFF)
         candidates = [bodies.Member(m.display_name, m.role, m.household_path) for m in request.candidates]
         formation.validate_candidates(path, candidates)
         return await self.write(
@@ -65,8 +63,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def CallCommitteeElection(
         self, request: bodies_pb2.CallCommitteeElectionRequest, context: Any
     ) -> bodies_pb2.CallCommitteeElectionResponse:
-        require_role(*STAFF)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *STAFF)
         if not request.HasField("close_time"):
             raise InvalidArgument.field("close_time", "is required")
         close_time = as_utc(request.close_time.ToDatetime())
@@ -83,8 +80,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def FileCommitteeTerm(
         self, request: bodies_pb2.FileCommitteeTermRequest, context: Any
     ) -> bodies_pb2.FileCommitteeTermResponse:
-        require_role(*BODY_KEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BODY_KEEPERS)
         times.parse_date("date", request.date)
         return await self.write(
             request,
@@ -104,8 +100,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def UpdateOwnersCommittee(
         self, request: bodies_pb2.UpdateOwnersCommitteeRequest, context: Any
     ) -> bodies_pb2.UpdateOwnersCommitteeResponse:
-        require_role(*BODY_KEEPERS)
-        path = self.scoped_path("committee.compound_path", request.committee.compound_path)
+        path = self.scoped_path("committee.compound_path", request.committee.compound_path, *BODY_KEEPERS)
         committee = convert.committee_from(request.committee, path)
         bodies.validate_committee(committee)
         return await self.write(
@@ -124,8 +119,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def UpdateTrustContract(
         self, request: bodies_pb2.UpdateTrustContractRequest, context: Any
     ) -> bodies_pb2.UpdateTrustContractResponse:
-        require_role(Role.OWNERS_COMMITTEE, *STAFF)
-        path = self.scoped_path("contract.compound_path", request.contract.compound_path)
+        path = self.scoped_path("contract.compound_path", request.contract.compound_path, Role.OWNERS_COMMITTEE, *STAFF)
         contract = convert.contract_from(request.contract, path)
         bodies.validate_contract(contract)
         return await self.write(
@@ -138,8 +132,7 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
     async def CreateMeetingRecord(
         self, request: bodies_pb2.CreateMeetingRecordRequest, context: Any
     ) -> bodies_pb2.CreateMeetingRecordResponse:
-        require_role(*BODY_KEEPERS, Role.TRUSTEE)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BODY_KEEPERS, Role.TRUSTEE)
         meeting = convert.meeting_from(request)
         bodies.validate_meeting(meeting)
         return await self.write(
@@ -165,8 +158,8 @@ class GovernanceBodyServicer(Api, bodies_pb2_grpc.GovernanceBodyServiceServicer)
         self, request: bodies_pb2.RecordServiceLevelRequest, context: Any
     ) -> bodies_pb2.RecordServiceLevelResponse:
         # The trustee reports what it did; the committee and the supervisor may record their check.
-        who = require_role(*BOOKKEEPERS, Role.TRUST_SUPERVISOR)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS, Role.TRUST_SUPERVISOR)
+        who = caller()
         parse_period(request.period)
         fields.slug("code", request.code)
         note = service_levels.check_measure(request.measured, request.note)
@@ -198,8 +191,7 @@ class ProjectServicer(Api, project_pb2_grpc.ProjectServiceServicer):
     async def CreateProject(
         self, request: project_pb2.CreateProjectRequest, context: Any
     ) -> project_pb2.CreateProjectResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
         projects.check_kind(request.kind)
         title = fields.text("title", request.title, 300, required=True)
         fields.slug("budget_line", request.budget_line)
@@ -235,8 +227,7 @@ class ProjectServicer(Api, project_pb2_grpc.ProjectServiceServicer):
     async def UpdateProjectStatus(
         self, request: project_pb2.UpdateProjectStatusRequest, context: Any
     ) -> project_pb2.UpdateProjectStatusResponse:
-        require_role(*BOOKKEEPERS)
-        path, project_id = self.scoped_child("name", request.name, names.PROJECTS)
+        path, project_id = self.scoped_child("name", request.name, names.PROJECTS, *BOOKKEEPERS)
         projects.check_status(request.status)
         for i, ref in enumerate(request.photo_refs):
             fields.text(f"photo_refs[{i}]", ref, 500, required=True)

@@ -9,7 +9,7 @@ from linli_governance.api.base import Api, require_household
 from linli_governance.periods import parse_period
 from linli_runtime import fields, paging
 from linli_runtime import names as runtime_names
-from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, allows, require_role, require_scope
+from linli_runtime.auth import BOOKKEEPERS, STAFF, Role, allows, authorize, caller, reach
 from linli_runtime.errors import InvalidArgument
 
 
@@ -17,8 +17,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
     async def ClosePeriod(
         self, request: disclosure_pb2.ClosePeriodRequest, context: Any
     ) -> disclosure_pb2.ClosePeriodResponse:
-        require_role(*BOOKKEEPERS)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *BOOKKEEPERS)
         parse_period(request.period)
         return await self.write(
             request,
@@ -71,7 +70,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         if household:
             require_household(household)
         else:
-            require_scope(path)
+            reach(path)
         text = fields.text("text", request.text, 2000, required=True)
         fields.text("account", request.account, 80)  # empty: the disclosure as a whole
         return await self.write(
@@ -102,7 +101,7 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
                 raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
             require_household(household)
         else:
-            require_scope(path)
+            reach(path)
         items, token = await disclosures.list_objections(
             self.db,
             names.disclosure_name(path, period),
@@ -118,9 +117,9 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
     async def AnswerObjection(
         self, request: disclosure_pb2.AnswerObjectionRequest, context: Any
     ) -> disclosure_pb2.AnswerObjectionResponse:
-        who = require_role(*BOOKKEEPERS)
         path, period, objection_id = names.parse_objection("name", request.name)
-        require_scope(path)
+        authorize(*BOOKKEEPERS, path=path)
+        who = caller()
         answer = fields.text("answer", request.answer, 2000, required=True)
         return await self.write(
             request,
@@ -143,8 +142,8 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
             who = require_household(household)
         else:
             # The owners' committee (or the officers who support it) closes an answered objection.
-            who = require_role(Role.OWNERS_COMMITTEE, *STAFF)
-            require_scope(path)
+            authorize(Role.OWNERS_COMMITTEE, *STAFF, path=path)
+            who = caller()
         return await self.write(
             request,
             disclosure_pb2.CloseObjectionResponse,

@@ -8,13 +8,12 @@ from linli_governance.api import convert
 from linli_governance.api.base import Api
 from linli_governance.periods import local_date
 from linli_runtime import fields, names, paging, times
-from linli_runtime.auth import OPERATORS, STAFF, Role, allows, require_role, require_scope
+from linli_runtime.auth import OPERATORS, STAFF, Role, allows, authorize
 from linli_runtime.errors import InvalidArgument
 
 
 class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
     async def CreateOrgUnit(self, request: org_pb2.CreateOrgUnitRequest, context: Any) -> org_pb2.CreateOrgUnitResponse:
-        require_role(*OPERATORS)
         parent = names.org_path("parent_path", request.parent_path) if request.parent_path.strip() else ""
         unit = org_tree.NewUnit(
             parent_path=parent,
@@ -26,8 +25,8 @@ class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
             exclusive_area_dm2=request.exclusive_area_dm2,
         )
         org_tree.validate(unit)
-        # A new unit must lie inside the caller's scope (a street officer adds to their street).
-        require_scope(unit.path)
+        # Operators add units where they may act (a street officer to their street).
+        authorize(*OPERATORS, path=unit.path)
         return await self.write(
             request,
             org_pb2.CreateOrgUnitResponse,
@@ -57,8 +56,7 @@ class RolloutServicer(Api, rollout_pb2_grpc.RolloutServiceServicer):
     async def AdvanceRollout(
         self, request: rollout_pb2.AdvanceRolloutRequest, context: Any
     ) -> rollout_pb2.AdvanceRolloutResponse:
-        require_role(*STAFF)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *STAFF)
         if request.stage in (rollout_pb2.ROLLOUT_STAGE_UNSPECIFIED, rollout_pb2.ROLLOUT_STAGE_NOT_STARTED):
             raise InvalidArgument.field("stage", "must be SURVEYED, PILOT, IMPORTING, ADOPTED or EXITED")
         if request.date:
@@ -83,8 +81,7 @@ class RolloutServicer(Api, rollout_pb2_grpc.RolloutServiceServicer):
     async def UpdateRolloutChecklistItem(
         self, request: rollout_pb2.UpdateRolloutChecklistItemRequest, context: Any
     ) -> rollout_pb2.UpdateRolloutChecklistItemResponse:
-        require_role(*STAFF)
-        path = self.scoped_path("compound_path", request.compound_path)
+        path = self.scoped_path("compound_path", request.compound_path, *STAFF)
         if not request.key:
             raise InvalidArgument.field("key", "is required")
         return await self.write(

@@ -1,63 +1,97 @@
-"""Who may call what in volunteer-points, on top of linli_runtime.auth.
+"""Who may call what in volunteer-points, on top of linli_runtime.auth (grants).
 
-Every method names a community (`community_path`) that must lie within the caller's scope.
-Operators (OPERATORS) run the programme there and the party committee also reads it (STAFF);
-a volunteer acts only for themself (signs up, checks in, logs a visit, reads their account).
-The ledger's writes are for services and platform administrators only: operators change
-points through activities and adjustments, which leave a reason.
+Every method names a community (`community_path`); the caller needs a grant there:
+
+| who | may | helper |
+|---|---|---|
+| operators (OPERATORS) at the community | run the programme (writes other than the ledger's) | `writer` |
+| operators and the party committee (STAFF) | read it | `reader` |
+| a volunteer (the `volunteer` role there) | act and read for themself only | `worker_or_self`, … |
+| services and platform administrators | write the ledger directly | `ledger_writer` |
+
+"Themself" is decided by the volunteer record's account binding (`Volunteer.account_id`, the
+`sub` of the person's tokens — see people.py), never by comparing a token's subject with a
+volunteer id: volunteer ids are unique only within a community, so `v-001` of Chongzhou is not
+`v-001` of Fengshu. A volunteer asking about another volunteer, or one whose record is not
+bound to them, is refused with NOT_SELF / NOT_OWN_ACCOUNT (the same answer whether or not that
+volunteer exists).
 """
 
 from __future__ import annotations
 
 from linli_points.ledger.accounts import volunteer_of
-from linli_runtime.auth import OPERATORS, STAFF, Principal, Role, caller, require_role, require_scope
+from linli_points.people import People
+from linli_runtime.auth import OPERATORS, STAFF, Principal, Role, authorized_path, caller, may_act_as
 from linli_runtime.errors import PermissionDenied
 from linli_runtime.names import org_path
 
 
-def community(path: str, field: str = "community_path") -> str:
-    """The normalised community path of `field`, checked against the caller's scope."""
-    return require_scope(org_path(field, path))
+def writer(path: str, field: str = "community_path") -> str:
+    """The normalised community of `field`, where the caller may run the programme."""
+    return authorized_path(*OPERATORS, path=org_path(field, path))
 
 
-def require_writer() -> Principal:
-    return require_role(*OPERATORS)
+def reader(path: str, field: str = "community_path") -> str:
+    """The normalised community of `field`, where the caller may read the programme."""
+    return authorized_path(*STAFF, path=org_path(field, path))
 
 
-def require_reader() -> Principal:
-    return require_role(*STAFF)
+def ledger_writer(path: str, field: str = "community_path") -> str:
+    """Services and platform administrators only (no role named: only the overriding ones pass)."""
+    return authorized_path(path=org_path(field, path))
 
 
-def require_worker_or_self(volunteer_id: str) -> Principal:
-    """Workers act for anyone in scope; a volunteer only for themself."""
+async def _is_self(people: People, who: Principal, path: str, volunteer_id: str) -> bool:
+    """The caller holds the volunteer role at `path` and the volunteer's record is bound to it."""
+    if may_act_as(who, [Role.VOLUNTEER], path, exact=True) is None:
+        return False
+    mine = await people.volunteer_of_account(path, who.subject)
+    return mine is not None and mine.volunteer_id == volunteer_id
+
+
+async def worker_or_self(people: People, path: str, volunteer_id: str, field: str = "community_path") -> str:
+    """Operators act for anyone in their community; a volunteer only for themself."""
+    target = org_path(field, path)
     who = caller()
-    if who.role == Role.VOLUNTEER:
-        if who.subject != volunteer_id:
-            raise PermissionDenied("a volunteer may act only for themself", reason="NOT_SELF")
-        return who
-    return require_writer()
+    if may_act_as(who, OPERATORS, target) is None:
+        if not await _is_self(people, who, target, volunteer_id):
+            if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
+                raise PermissionDenied("a volunteer may act only for themself (the volunteer bound to your account)",
+                                       reason="NOT_SELF", metadata={"volunteer_id": volunteer_id})
+            return writer(target)  # says why: outside every scope, or a role that may not
+    return target
 
 
-def require_reader_or_self(volunteer_id: str) -> Principal:
-    """Operators and the party committee read anyone's in scope; a volunteer only their own."""
+async def reader_or_self(people: People, path: str, volunteer_id: str, field: str = "community_path") -> str:
+    """Operators and the party committee read anyone's in their community; a volunteer only their own."""
+    target = org_path(field, path)
     who = caller()
-    if who.role == Role.VOLUNTEER:
-        if who.subject != volunteer_id:
-            raise PermissionDenied("a volunteer may read only their own", reason="NOT_SELF")
-        return who
-    return require_reader()
+    if may_act_as(who, STAFF, target) is None:
+        if not await _is_self(people, who, target, volunteer_id):
+            if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
+                raise PermissionDenied("a volunteer may read only their own (the volunteer bound to your account)",
+                                       reason="NOT_SELF", metadata={"volunteer_id": volunteer_id})
+            return reader(target)
+    return target
 
 
-def require_ledger_writer() -> None:
-    """Services and platform administrators (require_role with no roles lets only them pass)."""
-    require_role()
-
-
-def require_account_reader(account: str) -> None:
-    """Operators and the party committee read any account in scope; a volunteer only their own."""
+async def account_reader(people: People, path: str, account: str, field: str = "community_path") -> str:
+    """Operators and the party committee read any account of their community; a volunteer only
+    the account of the volunteer bound to them."""
+    target = org_path(field, path)
     who = caller()
-    if who.role == Role.VOLUNTEER:
-        if volunteer_of(account) != who.subject:
-            raise PermissionDenied("a volunteer may read only their own account", reason="NOT_OWN_ACCOUNT")
-        return
-    require_reader()
+    if may_act_as(who, STAFF, target) is None:
+        owner = volunteer_of(account)
+        if owner is None or not await _is_self(people, who, target, owner):
+            if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
+                raise PermissionDenied("a volunteer may read only their own account (the volunteer bound to your "
+                                       "account)", reason="NOT_OWN_ACCOUNT", metadata={"account": account})
+            return reader(target)
+    return target
+
+
+def may_list_own(path: str, account_id: str) -> bool:
+    """The caller asks for its own records (`account_id` is its subject) in a community one of
+    its grants reaches — open to anyone who belongs there, whatever the role."""
+    who = caller()
+    return bool(account_id) and account_id == who.subject and who.can_reach(path)

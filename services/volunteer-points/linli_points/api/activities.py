@@ -15,9 +15,11 @@ from linli_points.activities import (
     Activities,
     CategoryChange,
 )
-from linli_points.api.access import community, require_reader, require_worker_or_self, require_writer
+from linli_points.api.access import reader, worker_or_self, writer
 from linli_points.api.convert import activity_pb, category_pb, help_credit_pb, sign_up_pb
 from linli_points.help_credits import HelpCredits
+from linli_points.people import People
+from linli_runtime.auth import caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, in_range, text
 from linli_runtime.paging import page_size
@@ -27,15 +29,15 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
 
 class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
-    def __init__(self, activities: Activities, help_credits: HelpCredits) -> None:
+    def __init__(self, activities: Activities, help_credits: HelpCredits, people: People) -> None:
         self.activities = activities
         self.help_credits = help_credits
+        self.people = people
 
     async def ListTaskCategories(
         self, request: pb.ListTaskCategoriesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTaskCategoriesResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.activities.list_categories(path, page_token=request.page_token,
                                                                   size=page_size(request.page_size))
         return pb.ListTaskCategoriesResponse(task_categories=[category_pb(c) for c in found],
@@ -45,8 +47,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         self, request: pb.UpdateTaskCategoryRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTaskCategoryResponse:
         c = request.task_category
-        path = community(c.community_path, "task_category.community_path")
-        require_writer()
+        path = writer(c.community_path, "task_category.community_path")
         slug = ident("task_category.slug", c.slug)
         change = CategoryChange(
             display_name=display_name("task_category.display_name", c.display_name),
@@ -64,8 +65,8 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         self, request: pb.CreateActivityRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateActivityResponse:
         a = request.activity
-        path = community(a.community_path, "activity.community_path")
-        who = require_writer()
+        path = writer(a.community_path, "activity.community_path")
+        who = caller()
         activity_id = ident("activity.activity_id", a.activity_id)
         title = text("activity.title", a.title, 200, required=True)
         category = ident("activity.category", a.category)
@@ -80,34 +81,31 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
     async def GetActivity(
         self, request: pb.GetActivityRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetActivityResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, sign_ups = await self.activities.get_activity(path, ident("activity_id", request.activity_id))
         return pb.GetActivityResponse(activity=activity_pb(found), sign_ups=[sign_up_pb(s) for s in sign_ups])
 
     async def SignUp(self, request: pb.SignUpRequest, context: grpc.aio.ServicerContext) -> pb.SignUpResponse:
-        path = community(request.community_path)
         activity_id = ident("activity_id", request.activity_id)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
-        require_worker_or_self(volunteer_id)
+        path = await worker_or_self(self.people, request.community_path, volunteer_id)
         signed = await self.activities.sign_up(path, activity_id, volunteer_id)
         return pb.SignUpResponse(sign_up=sign_up_pb(signed))
 
     async def CheckIn(self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext) -> pb.CheckInResponse:
-        path = community(request.community_path)
         activity_id = ident("activity_id", request.activity_id)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
         if not request.check_in_code:
             raise InvalidArgument.field("check_in_code", "is required")
-        require_worker_or_self(volunteer_id)
+        path = await worker_or_self(self.people, request.community_path, volunteer_id)
         checked = await self.activities.check_in(path, activity_id, volunteer_id, request.check_in_code)
         return pb.CheckInResponse(sign_up=sign_up_pb(checked))
 
     async def ConfirmCompletion(
         self, request: pb.ConfirmCompletionRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConfirmCompletionResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         activity_id = ident("activity_id", request.activity_id)
         if not request.volunteer_ids:
             raise InvalidArgument.field("volunteer_ids", "name at least one volunteer")
@@ -121,8 +119,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
     async def ListHelpCredits(
         self, request: pb.ListHelpCreditsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListHelpCreditsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.help_credits.list_page(path, page_token=request.page_token,
                                                               size=page_size(request.page_size))
         return pb.ListHelpCreditsResponse(help_credits=[help_credit_pb(c) for c in found], next_page_token=next_token)

@@ -8,8 +8,9 @@ import grpc
 from linli.points.v1 import adjustments_pb2 as pb
 from linli.points.v1 import adjustments_pb2_grpc
 from linli_points.adjustments import MAX_ADJUSTMENT, Adjustments
-from linli_points.api.access import community, require_reader, require_writer
+from linli_points.api.access import reader, writer
 from linli_points.api.convert import adjustment_pb
+from linli_runtime.auth import caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import ident, text
 from linli_runtime.paging import page_size
@@ -24,8 +25,8 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
     async def ProposeAdjustment(
         self, request: pb.ProposeAdjustmentRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProposeAdjustmentResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         adjustment_id = ident("adjustment_id", request.adjustment_id)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
         if request.points == 0 or abs(request.points) > MAX_ADJUSTMENT:
@@ -40,8 +41,8 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
     async def ApproveAdjustment(
         self, request: pb.ApproveAdjustmentRequest, context: grpc.aio.ServicerContext
     ) -> pb.ApproveAdjustmentResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         approved = await self.adjustments.approve(path, ident("adjustment_id", request.adjustment_id),
                                                   approver=who.subject)
         return pb.ApproveAdjustmentResponse(adjustment=adjustment_pb(approved))
@@ -49,8 +50,8 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
     async def RejectAdjustment(
         self, request: pb.RejectAdjustmentRequest, context: grpc.aio.ServicerContext
     ) -> pb.RejectAdjustmentResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         rejected = await self.adjustments.reject(path, ident("adjustment_id", request.adjustment_id),
                                                  decider=who.subject)
         return pb.RejectAdjustmentResponse(adjustment=adjustment_pb(rejected))
@@ -58,8 +59,7 @@ class AdjustmentServicer(adjustments_pb2_grpc.AdjustmentServiceServicer):
     async def ListAdjustments(
         self, request: pb.ListAdjustmentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAdjustmentsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.adjustments.list_page(path, page_token=request.page_token,
                                                              size=page_size(request.page_size))
         return pb.ListAdjustmentsResponse(adjustments=[adjustment_pb(a) for a in found], next_page_token=next_token)

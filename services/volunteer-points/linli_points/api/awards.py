@@ -7,7 +7,7 @@ import grpc
 
 from linli.points.v1 import awards_pb2 as pb
 from linli.points.v1 import awards_pb2_grpc
-from linli_points.api.access import community, require_reader, require_reader_or_self, require_writer
+from linli_points.api.access import reader, reader_or_self, writer
 from linli_points.api.convert import award_pb, ranking_pb, year_close_pb
 from linli_points.awards import (
     FIRST_YEAR,
@@ -19,7 +19,9 @@ from linli_points.awards import (
     export_filename,
     rule_of,
 )
+from linli_points.people import People
 from linli_points.rankings import Rankings, period_bounds
+from linli_runtime.auth import caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import ident, in_range, text
 from linli_runtime.paging import page_size
@@ -35,15 +37,15 @@ def _year(value: int) -> int:
 
 
 class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
-    def __init__(self, awards: Awards, rankings: Rankings) -> None:
+    def __init__(self, awards: Awards, rankings: Rankings, people: People) -> None:
         self.awards = awards
         self.rankings = rankings
+        self.people = people
 
     async def ListRankings(
         self, request: pb.ListRankingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRankingsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         period = period_bounds("period", request.period)
         team_id = ident("team_id", request.team_id) if request.team_id else ""
         board, next_token = await self.rankings.page(path, period, team_id=team_id, page_token=request.page_token,
@@ -51,8 +53,8 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         return pb.ListRankingsResponse(rankings=[ranking_pb(r) for r in board], next_page_token=next_token)
 
     async def CloseYear(self, request: pb.CloseYearRequest, context: grpc.aio.ServicerContext) -> pb.CloseYearResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         year = _year(request.year)
         counts = (request.gold_count, request.silver_count, request.bronze_count)
         percents = (request.gold_percent, request.silver_percent, request.bronze_percent)
@@ -74,8 +76,7 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
     async def ListAwards(
         self, request: pb.ListAwardsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAwardsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         year = _year(request.year)
         found, next_token, close = await self.awards.list_page(path, year, page_token=request.page_token,
                                                                size=page_size(request.page_size))
@@ -85,8 +86,7 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
     async def ExportAwards(
         self, request: pb.ExportAwardsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ExportAwardsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         year = _year(request.year)
         return pb.ExportAwardsResponse(filename=export_filename(path, year),
                                        csv_content=awards_csv(await self.awards.export(path, year)))
@@ -94,18 +94,17 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
     async def GetAwardCertificate(
         self, request: pb.GetAwardCertificateRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAwardCertificateResponse:
-        path = community(request.community_path)
         year = _year(request.year)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
-        require_reader_or_self(volunteer_id)
+        path = await reader_or_self(self.people, request.community_path, volunteer_id)
         drawn = await self.awards.certificate(path, year, volunteer_id)
         return pb.GetAwardCertificateResponse(filename=drawn.filename, pdf_content=drawn.pdf, sha256=drawn.sha256)
 
     async def RecordRewardHandover(
         self, request: pb.RecordRewardHandoverRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordRewardHandoverResponse:
-        path = community(request.community_path)
-        who = require_writer()
+        path = writer(request.community_path)
+        who = caller()
         year = _year(request.year)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
         given = Handover(item=text("item", request.item, 200, required=True),

@@ -50,7 +50,7 @@ def hold_pb(h: Hold) -> led.Hold:
 def volunteer_pb(v: tables.Volunteer) -> vol.Volunteer:
     return vol.Volunteer(
         community_path=v.community_path, volunteer_id=v.volunteer_id, display_name=v.display_name,
-        person_id=v.person_id, family_id=v.family_id, create_time=to_timestamp(v.created_at),
+        person_id=v.person_id, family_id=v.family_id, create_time=to_timestamp(v.created_at), account_id=v.account_id,
     )
 
 

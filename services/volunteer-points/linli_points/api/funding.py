@@ -7,7 +7,7 @@ import grpc
 
 from linli.points.v1 import funding_pb2 as pb
 from linli.points.v1 import funding_pb2_grpc
-from linli_points.api.access import community, require_reader, require_writer
+from linli_points.api.access import reader, writer
 from linli_points.api.convert import funding_line_pb, funding_source_pb
 from linli_points.funding import MAX_BUDGET_CHANGE, Funding, FundingKind
 from linli_runtime.errors import InvalidArgument
@@ -27,8 +27,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         self, request: pb.CreateFundingSourceRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateFundingSourceResponse:
         f = request.funding_source
-        path = community(f.community_path, "funding_source.community_path")
-        require_writer()
+        path = writer(f.community_path, "funding_source.community_path")
         source_id = ident("funding_source.source_id", f.source_id)
         if f.kind not in {int(k) for k in FundingKind}:
             raise InvalidArgument.field("funding_source.kind", f"say what kind of money it is: one of {KINDS}")
@@ -41,8 +40,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def ListFundingSources(
         self, request: pb.ListFundingSourcesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFundingSourcesResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.funding.list_page(path, page_token=request.page_token,
                                                          size=page_size(request.page_size))
         return pb.ListFundingSourcesResponse(funding_sources=[funding_source_pb(s, t) for s, t in found],
@@ -51,8 +49,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def SetDefaultFundingSource(
         self, request: pb.SetDefaultFundingSourceRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetDefaultFundingSourceResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         chosen = await self.funding.set_default(path, ident("source_id", request.source_id))
         figures = await self.funding.figures(path, chosen.source_id)
         return pb.SetDefaultFundingSourceResponse(funding_source=funding_source_pb(chosen, figures))
@@ -60,8 +57,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def AddFundingBudget(
         self, request: pb.AddFundingBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.AddFundingBudgetResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         source_id = ident("source_id", request.source_id)
         rid = request_id(request.request_id, required=True)
         if request.points == 0 or abs(request.points) > MAX_BUDGET_CHANGE:
@@ -75,8 +71,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def GetFundingReport(
         self, request: pb.GetFundingReportRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetFundingReportResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         report = await self.funding.report(path)
         return pb.GetFundingReportResponse(lines=[funding_line_pb(line.totals, line.source) for line in report.lines],
                                            total=funding_line_pb(report.total), report_time=to_timestamp(report.as_of))

@@ -6,14 +6,17 @@ import grpc
 
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
-from linli_points.api.access import community, require_account_reader, require_ledger_writer, require_writer
+from linli_points.api.access import account_reader, ledger_writer, writer
 from linli_points.api.convert import hold_pb, transfer_pb
 from linli_points.ledger.accounts import check_account
 from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest
 from linli_points.ledger.store import Ledger, in_slots
+from linli_points.people import People
 from linli_runtime import paging
+from linli_runtime.auth import reach
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import ident, in_range, text
+from linli_runtime.names import org_path
 from linli_runtime.times import day_bounds, local_day, parse_date
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
@@ -46,14 +49,14 @@ def _decode_history_token(token: str) -> tuple[int, int | None]:
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, people: People) -> None:
         self.ledger = ledger
+        self.people = people
 
     async def CreateTransfer(
         self, request: pb.CreateTransferRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTransferResponse:
-        path = community(request.community_path)
-        require_ledger_writer()
+        path = ledger_writer(request.community_path)
         ident("transfer_id", request.transfer_id)
         debit, credit = _accounts(request.debit_account, request.credit_account)
         recorded = await self.ledger.transfer(
@@ -69,8 +72,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def ReverseTransfer(
         self, request: pb.ReverseTransferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReverseTransferResponse:
-        path = community(request.community_path)
-        require_ledger_writer()
+        path = ledger_writer(request.community_path)
         ident("transfer_id", request.transfer_id)
         if not 1 <= len(request.reversed_transfer_id) <= 160:
             raise InvalidArgument.field("reversed_transfer_id", "is required (at most 160 characters)")
@@ -83,8 +85,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.ReverseTransferResponse(transfer=transfer_pb(recorded.transfer), created=recorded.created)
 
     async def PlaceHold(self, request: pb.PlaceHoldRequest, context: grpc.aio.ServicerContext) -> pb.PlaceHoldResponse:
-        path = community(request.community_path)
-        require_ledger_writer()
+        path = ledger_writer(request.community_path)
         ident("hold_id", request.hold_id)
         debit, credit = _accounts(request.debit_account, request.credit_account)
         in_range("timeout_seconds", request.timeout_seconds, 1, MAX_HOLD_SECONDS)
@@ -99,22 +100,19 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.PlaceHoldResponse(hold=hold_pb(hold), created=created)
 
     async def PostHold(self, request: pb.PostHoldRequest, context: grpc.aio.ServicerContext) -> pb.PostHoldResponse:
-        path = community(request.community_path)
-        require_ledger_writer()
+        path = ledger_writer(request.community_path)
         resolution = await self.ledger.post_hold(path, ident("hold_id", request.hold_id))
         return pb.PostHoldResponse(hold=hold_pb(resolution.hold), transfer=transfer_pb(resolution.transfer))
 
     async def VoidHold(self, request: pb.VoidHoldRequest, context: grpc.aio.ServicerContext) -> pb.VoidHoldResponse:
-        path = community(request.community_path)
-        require_ledger_writer()
+        path = ledger_writer(request.community_path)
         resolution = await self.ledger.void_hold(path, ident("hold_id", request.hold_id))
         return pb.VoidHoldResponse(hold=hold_pb(resolution.hold), transfer=transfer_pb(resolution.transfer))
 
     async def ExpirePoints(
         self, request: pb.ExpirePointsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ExpirePointsResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         cutoff_day = parse_date("earned_before", request.earned_before)
         if cutoff_day > local_day(self.ledger.now()) or cutoff_day.year < 2000:
             raise InvalidArgument.field("earned_before", "must be a day from 2000 on, not in the future")
@@ -123,18 +121,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.ExpirePointsResponse(volunteers_affected=affected, points_expired=expired)
 
     async def GetHold(self, request: pb.GetHoldRequest, context: grpc.aio.ServicerContext) -> pb.GetHoldResponse:
-        path = community(request.community_path)
+        path = org_path("community_path", request.community_path)
         hold_id = ident("hold_id", request.hold_id)
+        reach(path)  # nothing about a community outside the caller's grants, not even whether a hold exists
         hold = await self.ledger.get_hold(path, hold_id)
-        require_account_reader(hold.transfer.debit_account)
+        await account_reader(self.people, path, hold.transfer.debit_account)
         return pb.GetHoldResponse(hold=hold_pb(hold))
 
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBalanceResponse:
-        path = community(request.community_path)
         account = check_account("account", request.account)
-        require_account_reader(account)
+        path = await account_reader(self.people, request.community_path, account)
         b = await self.ledger.balance(path, account)
         return pb.GetBalanceResponse(
             community_path=path, account=account, balance=b.balance, available=b.available, held=b.held,
@@ -144,9 +142,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def ListTransfers(
         self, request: pb.ListTransfersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTransfersResponse:
-        path = community(request.community_path)
         account = check_account("account", request.account)
-        require_account_reader(account)
+        path = await account_reader(self.people, request.community_path, account)
         size = paging.page_size(request.page_size)
         after, balance = _decode_history_token(request.page_token)
         entries, last = await self.ledger.history(path, account, after, size,

@@ -7,9 +7,10 @@ import grpc
 
 from linli.points.v1 import pairings_pb2 as pb
 from linli.points.v1 import pairings_pb2_grpc
-from linli_points.api.access import community, require_reader, require_worker_or_self, require_writer
+from linli_points.api.access import reader, worker_or_self, writer
 from linli_points.api.convert import compliance_pb, elder_pb, pairing_pb, visit_pb
 from linli_points.pairings import MAX_VISITS_REQUIRED, Confirmation, Pairings, VisitType
+from linli_points.people import People
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, text
 from linli_runtime.paging import page_size
@@ -20,15 +21,15 @@ VISIT_TYPES = ", ".join(f"VISIT_TYPE_{t.name}" for t in VisitType)
 
 
 class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
-    def __init__(self, pairings: Pairings) -> None:
+    def __init__(self, pairings: Pairings, people: People) -> None:
         self.pairings = pairings
+        self.people = people
 
     async def CreateElder(
         self, request: pb.CreateElderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateElderResponse:
         e = request.elder
-        path = community(e.community_path, "elder.community_path")
-        require_writer()
+        path = writer(e.community_path, "elder.community_path")
         created = await self.pairings.create_elder(path, ident("elder.elder_id", e.elder_id),
                                                    display_name("elder.display_name", e.display_name))
         return pb.CreateElderResponse(elder=elder_pb(created))
@@ -37,8 +38,7 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
         self, request: pb.CreatePairingRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreatePairingResponse:
         p = request.pairing
-        path = community(p.community_path, "pairing.community_path")
-        require_writer()
+        path = writer(p.community_path, "pairing.community_path")
         pairing_id = ident("pairing.pairing_id", p.pairing_id)
         family_id = ident("pairing.family_id", p.family_id)
         elder_id = ident("pairing.elder_id", p.elder_id)
@@ -53,19 +53,17 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
     async def ListPairings(
         self, request: pb.ListPairingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPairingsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.pairings.list_pairings(path, page_token=request.page_token,
                                                               size=page_size(request.page_size))
         return pb.ListPairingsResponse(pairings=[pairing_pb(p) for p in found], next_page_token=next_token)
 
     async def LogVisit(self, request: pb.LogVisitRequest, context: grpc.aio.ServicerContext) -> pb.LogVisitResponse:
-        path = community(request.community_path)
         v = request.visit
         visit_id = ident("visit.visit_id", v.visit_id)
         pairing_id = ident("visit.pairing_id", v.pairing_id)
         volunteer_id = ident("visit.volunteer_id", v.volunteer_id)
-        require_worker_or_self(volunteer_id)
+        path = await worker_or_self(self.people, request.community_path, volunteer_id)
         if not v.HasField("visit_time"):
             raise InvalidArgument.field("visit.visit_time", "is required")
         if v.confirmation not in (pb.VISIT_CONFIRMATION_ELDER, pb.VISIT_CONFIRMATION_PROXY):
@@ -81,8 +79,7 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
     async def ListPairingCompliance(
         self, request: pb.ListPairingComplianceRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPairingComplianceResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         month = parse_month("month", request.month)
         found, next_token = await self.pairings.compliance_page(
             path, month, only_short=request.only_short, page_token=request.page_token,
@@ -93,8 +90,7 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
     async def CloseMonth(
         self, request: pb.CloseMonthRequest, context: grpc.aio.ServicerContext
     ) -> pb.CloseMonthResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         closed = await self.pairings.close_month(path, parse_month("month", request.month))
         return pb.CloseMonthResponse(pairings_evaluated=closed.pairings_evaluated,
                                      pairings_lapsed=closed.pairings_lapsed, newly_closed=closed.newly_closed)

@@ -6,13 +6,14 @@ import grpc
 
 from linli.points.v1 import volunteers_pb2 as pb
 from linli.points.v1 import volunteers_pb2_grpc
-from linli_points.api.access import community, require_reader, require_writer
+from linli_points.api.access import may_list_own, reader, writer
 from linli_points.api.convert import family_pb, membership_pb, team_pb, team_size_pb, volunteer_pb
 from linli_points.people import People
 from linli_points.roster import Roster
 from linli_points.roster_files import ZIP_MAGIC
 from linli_runtime.errors import InvalidArgument
-from linli_runtime.fields import display_name, ident
+from linli_runtime.fields import account_id, display_name, ident
+from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 from linli_runtime.times import parse_date
 
@@ -28,31 +29,41 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         self, request: pb.CreateVolunteerRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateVolunteerResponse:
         v = request.volunteer
-        path = community(v.community_path, "volunteer.community_path")
-        require_writer()
+        path = writer(v.community_path, "volunteer.community_path")
         created = await self.people.create_volunteer(
             path, ident("volunteer.volunteer_id", v.volunteer_id),
             display_name("volunteer.display_name", v.display_name),
             person_id=ident("volunteer.person_id", v.person_id) if v.person_id else "",
-            family_id=ident("volunteer.family_id", v.family_id) if v.family_id else "")
+            family_id=ident("volunteer.family_id", v.family_id) if v.family_id else "",
+            account_id=account_id("volunteer.account_id", v.account_id) if v.account_id else "")
         return pb.CreateVolunteerResponse(volunteer=volunteer_pb(created))
+
+    async def BindVolunteerAccount(
+        self, request: pb.BindVolunteerAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BindVolunteerAccountResponse:
+        path = writer(request.community_path)
+        volunteer_id = ident("volunteer_id", request.volunteer_id)
+        account = account_id("account_id", request.account_id) if request.account_id else ""
+        bound = await self.people.bind_account(path, volunteer_id, account)
+        return pb.BindVolunteerAccountResponse(volunteer=volunteer_pb(bound))
 
     async def GetVolunteer(
         self, request: pb.GetVolunteerRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetVolunteerResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found = await self.people.get_volunteer(path, ident("volunteer_id", request.volunteer_id))
         return pb.GetVolunteerResponse(volunteer=volunteer_pb(found))
 
     async def ListVolunteers(
         self, request: pb.ListVolunteersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListVolunteersResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = org_path("community_path", request.community_path)
+        account = account_id("account_id", request.account_id) if request.account_id else ""
+        if not may_list_own(path, account):  # anyone may find their own record where they belong
+            reader(path)
         size = page_size(request.page_size)
         family_id = ident("family_id", request.family_id) if request.family_id else ""
-        found, next_token = await self.people.list_volunteers(path, family_id=family_id,
+        found, next_token = await self.people.list_volunteers(path, family_id=family_id, account_id=account,
                                                               page_token=request.page_token, size=size)
         return pb.ListVolunteersResponse(volunteers=[volunteer_pb(v) for v in found], next_page_token=next_token)
 
@@ -60,8 +71,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         self, request: pb.CreateFamilyRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateFamilyResponse:
         f = request.family
-        path = community(f.community_path, "family.community_path")
-        require_writer()
+        path = writer(f.community_path, "family.community_path")
         created = await self.people.create_family(path, ident("family.family_id", f.family_id),
                                                   display_name("family.display_name", f.display_name))
         return pb.CreateFamilyResponse(family=family_pb(created))
@@ -69,8 +79,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
     async def ListFamilies(
         self, request: pb.ListFamiliesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFamiliesResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.people.list_families(path, page_token=request.page_token,
                                                             size=page_size(request.page_size))
         return pb.ListFamiliesResponse(families=[family_pb(f) for f in found], next_page_token=next_token)
@@ -79,30 +88,26 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         self, request: pb.CreateTeamRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTeamResponse:
         t = request.team
-        path = community(t.community_path, "team.community_path")
-        require_writer()
+        path = writer(t.community_path, "team.community_path")
         created = await self.people.create_team(path, ident("team.team_id", t.team_id),
                                                 display_name("team.display_name", t.display_name))
         return pb.CreateTeamResponse(team=team_pb(created))
 
     async def ListTeams(self, request: pb.ListTeamsRequest, context: grpc.aio.ServicerContext) -> pb.ListTeamsResponse:
-        path = community(request.community_path)
-        require_reader()
+        path = reader(request.community_path)
         found, next_token = await self.people.list_teams(path, page_token=request.page_token,
                                                          size=page_size(request.page_size))
         return pb.ListTeamsResponse(teams=[team_size_pb(t) for t in found], next_page_token=next_token)
 
     async def JoinTeam(self, request: pb.JoinTeamRequest, context: grpc.aio.ServicerContext) -> pb.JoinTeamResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         joined = await self.people.join_team(path, ident("team_id", request.team_id),
                                              ident("volunteer_id", request.volunteer_id),
                                              parse_date("join_date", request.join_date))
         return pb.JoinTeamResponse(membership=membership_pb(joined))
 
     async def LeaveTeam(self, request: pb.LeaveTeamRequest, context: grpc.aio.ServicerContext) -> pb.LeaveTeamResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         left = await self.people.leave_team(path, ident("team_id", request.team_id),
                                             ident("volunteer_id", request.volunteer_id),
                                             parse_date("leave_date", request.leave_date))
@@ -111,8 +116,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
     async def ImportRoster(
         self, request: pb.ImportRosterRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportRosterResponse:
-        path = community(request.community_path)
-        require_writer()
+        path = writer(request.community_path)
         if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
             raise InvalidArgument.field("mode", "choose ALL_OR_NOTHING or PER_ROW")
         which = request.WhichOneof("content")

@@ -396,3 +396,35 @@ class PairingReminded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PairingReminded: _TypeAlias = PairingReminded  # noqa: Y015
+
+@_typing.final
+class VolunteerAccountBound(_message.Message):
+    """VolunteerAccountBound: subject `points.volunteer.account_bound`: a volunteer record now
+    carries a person's account at the issuer (or none: `account_id` empty). Services that address
+    a volunteer by the community's volunteer id (notices of awards, reminders, redemptions,
+    thanks) deliver to that account — a volunteer id is unique only within its community.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    volunteer_id: _builtins.str
+    account_id: _builtins.str
+    """`acc_…`, or empty when the volunteer was unbound."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolunteerAccountBound: _TypeAlias = VolunteerAccountBound  # noqa: Y015

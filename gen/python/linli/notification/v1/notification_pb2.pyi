@@ -123,6 +123,7 @@ class HelpRequest(_message.Message):
     FOLLOW_UPS_FIELD_NUMBER: _builtins.int
     THANKS_FIELD_NUMBER: _builtins.int
     HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    CONTACT_WITHHELD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name."""
     community_path: _builtins.str
@@ -152,6 +153,10 @@ class HelpRequest(_message.Message):
     """The household of the person who needs help, when known (within `compound_path`): its
     residents and family members follow the request and may thank the helpers, whoever filed it
     (the canteen staff did for Ms Wan).
+    """
+    contact_withheld: _builtins.bool
+    """True when `contact` was left out because the caller may not see it (see the service
+    comment); the request has contact details then only if the filer gave some.
     """
     @_builtins.property
     def acknowledge_by(self) -> _timestamp_pb2.Timestamp:
@@ -202,10 +207,11 @@ class HelpRequest(_message.Message):
         follow_ups: _abc.Iterable[Global___FollowUp] | None = ...,
         thanks: _abc.Iterable[Global___Thanks] | None = ...,
         household_path: _builtins.str = ...,
+        contact_withheld: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "assignee_id", b"assignee_id", "category", b"category", "community_path", b"community_path", "compound_path", b"compound_path", "contact", b"contact", "create_time", b"create_time", "description", b"description", "escalation_level", b"escalation_level", "follow_ups", b"follow_ups", "helper_ids", b"helper_ids", "history", b"history", "household_path", b"household_path", "name", b"name", "on_behalf_of", b"on_behalf_of", "reporter_id", b"reporter_id", "reporter_role", b"reporter_role", "resolution", b"resolution", "status", b"status", "suggestions", b"suggestions", "thanks", b"thanks", "update_time", b"update_time", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_by", b"acknowledge_by", "assignee_id", b"assignee_id", "category", b"category", "community_path", b"community_path", "compound_path", b"compound_path", "contact", b"contact", "contact_withheld", b"contact_withheld", "create_time", b"create_time", "description", b"description", "escalation_level", b"escalation_level", "follow_ups", b"follow_ups", "helper_ids", b"helper_ids", "history", b"history", "household_path", b"household_path", "name", b"name", "on_behalf_of", b"on_behalf_of", "reporter_id", b"reporter_id", "reporter_role", b"reporter_role", "resolution", b"resolution", "status", b"status", "suggestions", b"suggestions", "thanks", b"thanks", "update_time", b"update_time", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

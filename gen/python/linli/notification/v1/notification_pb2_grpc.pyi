@@ -33,6 +33,15 @@ class HelpRequestServiceStub:
     Resource names: `communities/{community}/helpRequests/{help_request}` where `{community}`
     is the community's org path with `/` written as `~`
     (`communities/chengdu~jinjiang~chenglonglu~fengshu/helpRequests/h-1a2b…`).
+
+    Who reads what: a community's staff (city operator, street officer, community worker, party
+    committee) and its volunteers list and read its requests; the contact details of the person
+    who needs help (`contact`: a phone number or WeChat id) only the community's workers — who
+    handle requests, the duty worker among them — platform admins, and those who follow the
+    request (whoever filed it, the people of the household it is about) see; for everyone else
+    they are left out (`contact_withheld`). Residents, merchants and the compounds' bodies do not
+    list a community's requests: they follow their own by name (or by household). People are
+    named by their account (the `sub` of their tokens): the filer, assignees, actors.
     """
 
     @_typing.overload
@@ -77,6 +86,15 @@ class HelpRequestServiceAsyncStub(HelpRequestServiceStub):
     Resource names: `communities/{community}/helpRequests/{help_request}` where `{community}`
     is the community's org path with `/` written as `~`
     (`communities/chengdu~jinjiang~chenglonglu~fengshu/helpRequests/h-1a2b…`).
+
+    Who reads what: a community's staff (city operator, street officer, community worker, party
+    committee) and its volunteers list and read its requests; the contact details of the person
+    who needs help (`contact`: a phone number or WeChat id) only the community's workers — who
+    handle requests, the duty worker among them — platform admins, and those who follow the
+    request (whoever filed it, the people of the household it is about) see; for everyone else
+    they are left out (`contact_withheld`). Residents, merchants and the compounds' bodies do not
+    list a community's requests: they follow their own by name (or by household). People are
+    named by their account (the `sub` of their tokens): the filer, assignees, actors.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -117,6 +135,15 @@ class HelpRequestServiceServicer(metaclass=_abc_1.ABCMeta):
     Resource names: `communities/{community}/helpRequests/{help_request}` where `{community}`
     is the community's org path with `/` written as `~`
     (`communities/chengdu~jinjiang~chenglonglu~fengshu/helpRequests/h-1a2b…`).
+
+    Who reads what: a community's staff (city operator, street officer, community worker, party
+    committee) and its volunteers list and read its requests; the contact details of the person
+    who needs help (`contact`: a phone number or WeChat id) only the community's workers — who
+    handle requests, the duty worker among them — platform admins, and those who follow the
+    request (whoever filed it, the people of the household it is about) see; for everyone else
+    they are left out (`contact_withheld`). Residents, merchants and the compounds' bodies do not
+    list a community's requests: they follow their own by name (or by household). People are
+    named by their account (the `sub` of their tokens): the filer, assignees, actors.
     """
 
     @_abc_1.abstractmethod

@@ -136,6 +136,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "the token issuer's keys could not be fetched; try again shortly" """
     WORKER_UNAVAILABLE: _ErrorReason.ValueType  # 56
     """UNAVAILABLE: "the service could not finish this file right now; try again" """
+    ACCOUNT_ALREADY_BOUND: _ErrorReason.ValueType  # 57
+    """ALREADY_EXISTS: "account … is already bound to volunteer … in …; unbind it there first" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` volunteer-points puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -261,4 +263,6 @@ JWKS_UNAVAILABLE: ErrorReason.ValueType  # 55
 """UNAVAILABLE: "the token issuer's keys could not be fetched; try again shortly" """
 WORKER_UNAVAILABLE: ErrorReason.ValueType  # 56
 """UNAVAILABLE: "the service could not finish this file right now; try again" """
+ACCOUNT_ALREADY_BOUND: ErrorReason.ValueType  # 57
+"""ALREADY_EXISTS: "account … is already bound to volunteer … in …; unbind it there first" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -148,6 +148,7 @@ class Volunteer(_message.Message):
     PERSON_ID_FIELD_NUMBER: _builtins.int
     FAMILY_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     volunteer_id: _builtins.str
     display_name: _builtins.str
@@ -155,6 +156,10 @@ class Volunteer(_message.Message):
     """Links the volunteers of one person across communities (optional)."""
     family_id: _builtins.str
     """The volunteer's family, if any."""
+    account_id: _builtins.str
+    """The person's account at the issuer (`acc_…`, the `sub` of their tokens), if bound; see the
+    service comment. Set on create, or later with BindVolunteerAccount.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -166,10 +171,11 @@ class Volunteer(_message.Message):
         person_id: _builtins.str = ...,
         family_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "create_time", b"create_time", "display_name", b"display_name", "family_id", b"family_id", "person_id", b"person_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "create_time", b"create_time", "display_name", b"display_name", "family_id", b"family_id", "person_id", b"person_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -369,12 +375,17 @@ class ListVolunteersRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     FAMILY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     page_size: _builtins.int
     """1 … 1000; 0 means 100."""
     page_token: _builtins.str
     family_id: _builtins.str
     """Only members of this family (optional)."""
+    account_id: _builtins.str
+    """Only the volunteer bound to this account (optional). A caller may always ask for its own
+    account (the `sub` of its token) in a community its grants reach.
+    """
     def __init__(
         self,
         *,
@@ -382,10 +393,11 @@ class ListVolunteersRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         family_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "family_id", b"family_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "family_id", b"family_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,3 +725,53 @@ class LeaveTeamResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LeaveTeamResponse: _TypeAlias = LeaveTeamResponse  # noqa: Y015
+
+@_typing.final
+class BindVolunteerAccountRequest(_message.Message):
+    """BindVolunteerAccountRequest names the volunteer and the account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    volunteer_id: _builtins.str
+    account_id: _builtins.str
+    """The account at the issuer (`acc_…`); empty unbinds."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BindVolunteerAccountRequest: _TypeAlias = BindVolunteerAccountRequest  # noqa: Y015
+
+@_typing.final
+class BindVolunteerAccountResponse(_message.Message):
+    """BindVolunteerAccountResponse carries the volunteer as now stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUNTEER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volunteer(self) -> Global___Volunteer: ...
+    def __init__(
+        self,
+        *,
+        volunteer: Global___Volunteer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["volunteer", b"volunteer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["volunteer", b"volunteer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BindVolunteerAccountResponse: _TypeAlias = BindVolunteerAccountResponse  # noqa: Y015

@@ -34,6 +34,12 @@ class VolunteerServiceStub:
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     def __init__(self, channel):
@@ -56,6 +62,11 @@ class VolunteerServiceStub:
                 '/linli.points.v1.VolunteerService/ListVolunteers',
                 request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.FromString,
+                _registered_method=True)
+        self.BindVolunteerAccount = channel.unary_unary(
+                '/linli.points.v1.VolunteerService/BindVolunteerAccount',
+                request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountResponse.FromString,
                 _registered_method=True)
         self.CreateFamily = channel.unary_unary(
                 '/linli.points.v1.VolunteerService/CreateFamily',
@@ -103,6 +114,12 @@ class VolunteerServiceServicer:
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     def CreateVolunteer(self, request, context):
@@ -121,7 +138,18 @@ class VolunteerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListVolunteers(self, request, context):
-        """ListVolunteers lists a community's volunteers by id.
+        """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
+        open to that account itself (a volunteer finding their own record in a community).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BindVolunteerAccount(self, request, context):
+        """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
+        with an empty `account_id`). One account is bound to at most one volunteer per community
+        (ALREADY_EXISTS, reason ACCOUNT_ALREADY_BOUND, names the other). Idempotent. Publishes
+        `points.volunteer.account_bound`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,6 +235,11 @@ def add_VolunteerServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.SerializeToString,
             ),
+            'BindVolunteerAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.BindVolunteerAccount,
+                    request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountResponse.SerializeToString,
+            ),
             'CreateFamily': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateFamily,
                     request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.CreateFamilyRequest.FromString,
@@ -259,6 +292,12 @@ class VolunteerService:
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     @staticmethod
@@ -332,6 +371,33 @@ class VolunteerService:
             '/linli.points.v1.VolunteerService/ListVolunteers',
             linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BindVolunteerAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.VolunteerService/BindVolunteerAccount',
+            linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,12 @@ class VolunteerServiceStub:
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     @_typing.overload
@@ -48,7 +54,15 @@ class VolunteerServiceStub:
     GetVolunteer: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.GetVolunteerRequest, _volunteers_pb2.GetVolunteerResponse]
     """GetVolunteer returns one volunteer."""
     ListVolunteers: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.ListVolunteersRequest, _volunteers_pb2.ListVolunteersResponse]
-    """ListVolunteers lists a community's volunteers by id."""
+    """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
+    open to that account itself (a volunteer finding their own record in a community).
+    """
+    BindVolunteerAccount: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.BindVolunteerAccountRequest, _volunteers_pb2.BindVolunteerAccountResponse]
+    """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
+    with an empty `account_id`). One account is bound to at most one volunteer per community
+    (ALREADY_EXISTS, reason ACCOUNT_ALREADY_BOUND, names the other). Idempotent. Publishes
+    `points.volunteer.account_bound`.
+    """
     CreateFamily: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.CreateFamilyRequest, _volunteers_pb2.CreateFamilyResponse]
     """CreateFamily registers a volunteer family."""
     ListFamilies: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.ListFamiliesRequest, _volunteers_pb2.ListFamiliesResponse]
@@ -88,6 +102,12 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -98,7 +118,15 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     GetVolunteer: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.GetVolunteerRequest, _volunteers_pb2.GetVolunteerResponse]  # type: ignore[assignment]
     """GetVolunteer returns one volunteer."""
     ListVolunteers: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ListVolunteersRequest, _volunteers_pb2.ListVolunteersResponse]  # type: ignore[assignment]
-    """ListVolunteers lists a community's volunteers by id."""
+    """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
+    open to that account itself (a volunteer finding their own record in a community).
+    """
+    BindVolunteerAccount: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.BindVolunteerAccountRequest, _volunteers_pb2.BindVolunteerAccountResponse]  # type: ignore[assignment]
+    """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
+    with an empty `account_id`). One account is bound to at most one volunteer per community
+    (ALREADY_EXISTS, reason ACCOUNT_ALREADY_BOUND, names the other). Idempotent. Publishes
+    `points.volunteer.account_bound`.
+    """
     CreateFamily: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.CreateFamilyRequest, _volunteers_pb2.CreateFamilyResponse]  # type: ignore[assignment]
     """CreateFamily registers a volunteer family."""
     ListFamilies: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ListFamiliesRequest, _volunteers_pb2.ListFamiliesResponse]  # type: ignore[assignment]
@@ -137,6 +165,12 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
     content is ALREADY_EXISTS. Writes need the community_worker role (or a wider operator role)
     within scope; reads any operator role within scope. A community outside the caller's scope is
     PERMISSION_DENIED; a malformed field INVALID_ARGUMENT naming the field.
+
+    A volunteer record may carry the person's account at the issuer (`account_id`, the `sub` of
+    their access tokens): that binding — not an id in a token — is what makes a volunteer token
+    "this volunteer" for the methods a volunteer calls for themself (sign-up, check-in, visits,
+    their balance and history, their certificate, their member code at partner-redemption). A
+    person finds their own records with ListVolunteers filtered by their own `account_id`.
     """
 
     @_abc_1.abstractmethod
@@ -163,7 +197,21 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _volunteers_pb2.ListVolunteersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_volunteers_pb2.ListVolunteersResponse, _abc.Awaitable[_volunteers_pb2.ListVolunteersResponse]]:
-        """ListVolunteers lists a community's volunteers by id."""
+        """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
+        open to that account itself (a volunteer finding their own record in a community).
+        """
+
+    @_abc_1.abstractmethod
+    def BindVolunteerAccount(
+        self,
+        request: _volunteers_pb2.BindVolunteerAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_volunteers_pb2.BindVolunteerAccountResponse, _abc.Awaitable[_volunteers_pb2.BindVolunteerAccountResponse]]:
+        """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
+        with an empty `account_id`). One account is bound to at most one volunteer per community
+        (ALREADY_EXISTS, reason ACCOUNT_ALREADY_BOUND, names the other). Idempotent. Publishes
+        `points.volunteer.account_bound`.
+        """
 
     @_abc_1.abstractmethod
     def CreateFamily(
