@@ -37,6 +37,7 @@ from linli_notification.consumers import HELP_SUBJECTS  # notification-help's fi
 from linli_notification.tables import notice
 from linli_points.ledger.model import HoldState
 from linli_points.ledger.tables import account_slots, accounts, holds, transfers
+from linli_points.tables import Volunteer
 from linli_redemption.tables import REDEMPTIONS
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
@@ -283,7 +284,14 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
         assert len(await published(dbs, "notification", credited_subject)) == len(filed)
         notices = notice_counts(await dbs.rows("notification", sa.select(notice.c.kind, notice.c.subject_resource)))
         receipts = {resource: n for (kind, resource), n in notices.items() if kind == "redemption.committed"}
-        assert receipts == dict.fromkeys(redeemed, 1), "one receipt notice per accepted redemption"
+        # A receipt goes to the inbox of the account a volunteer is bound to (issue 12: people are
+        # accounts): one per accepted redemption of a bound volunteer, none for an unbound one.
+        volunteer = Volunteer.__table__.c
+        bound = {r.volunteer_id for r in await dbs.rows("volunteer-points", sa.select(volunteer.volunteer_id).where(
+            volunteer.community_path == FENGSHU, volunteer.account_id != ""))}
+        expected = {name: 1 for name, accepted in redeemed.items() if accepted.volunteer_id in bound}
+        assert expected, "the load redeems for at least one volunteer bound to an account"
+        assert receipts == expected, "one receipt notice per accepted redemption of a bound volunteer"
         for kind in ("help_request.assigned", "help_request.acknowledged", "help_request.resolved"):
             got = {resource: n for (k, resource), n in notices.items() if k == kind}
             assert got == dict.fromkeys(filed, 1), f"one {kind} notice per help request"
