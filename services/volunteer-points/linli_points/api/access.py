@@ -19,6 +19,8 @@ volunteer exists).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from linli_points.ledger.accounts import volunteer_of
 from linli_points.people import People
 from linli_runtime.auth import OPERATORS, STAFF, Principal, Role, authorized_path, caller, may_act_as
@@ -49,30 +51,30 @@ async def _is_self(people: People, who: Principal, path: str, volunteer_id: str)
     return mine is not None and mine.volunteer_id == volunteer_id
 
 
-async def worker_or_self(people: People, path: str, volunteer_id: str, field: str = "community_path") -> str:
-    """Operators act for anyone in their community; a volunteer only for themself."""
+async def _staff_or_self(people: People, path: str, volunteer_id: str, field: str, *, staff: tuple[Role, ...],
+                         fallback: Callable[[str], str], may: str) -> str:
+    """`path` when the caller holds one of `staff` there or is the volunteer bound to its account;
+    a volunteer asking about another is refused NOT_SELF; anyone else gets `fallback`'s answer."""
     target = org_path(field, path)
     who = caller()
-    if may_act_as(who, OPERATORS, target) is None:
-        if not await _is_self(people, who, target, volunteer_id):
-            if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
-                raise PermissionDenied("a volunteer may act only for themself (the volunteer bound to your account)",
-                                       reason="NOT_SELF", metadata={"volunteer_id": volunteer_id})
-            return writer(target)  # says why: outside every scope, or a role that may not
+    if may_act_as(who, staff, target) is None and not await _is_self(people, who, target, volunteer_id):
+        if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
+            raise PermissionDenied(f"a volunteer may {may} (the volunteer bound to your account)",
+                                   reason="NOT_SELF", metadata={"volunteer_id": volunteer_id})
+        return fallback(target)  # says why: outside every scope, or a role that may not
     return target
+
+
+async def worker_or_self(people: People, path: str, volunteer_id: str, field: str = "community_path") -> str:
+    """Operators act for anyone in their community; a volunteer only for themself."""
+    return await _staff_or_self(people, path, volunteer_id, field, staff=OPERATORS, fallback=writer,
+                                may="act only for themself")
 
 
 async def reader_or_self(people: People, path: str, volunteer_id: str, field: str = "community_path") -> str:
     """Operators and the party committee read anyone's in their community; a volunteer only their own."""
-    target = org_path(field, path)
-    who = caller()
-    if may_act_as(who, STAFF, target) is None:
-        if not await _is_self(people, who, target, volunteer_id):
-            if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is not None:
-                raise PermissionDenied("a volunteer may read only their own (the volunteer bound to your account)",
-                                       reason="NOT_SELF", metadata={"volunteer_id": volunteer_id})
-            return reader(target)
-    return target
+    return await _staff_or_self(people, path, volunteer_id, field, staff=STAFF, fallback=reader,
+                                may="read only their own")
 
 
 async def account_reader(people: People, path: str, account: str, field: str = "community_path") -> str:
