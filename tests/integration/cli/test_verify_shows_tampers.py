@@ -25,7 +25,6 @@ async def verify(gov: Governance, config_dir: Path) -> Result:  # noqa: F811
     env = {
         "LINLI_TOKEN": gov.caller("street_officer", "chengdu/chongzhou", subject="e2e-cli").token,
         "LINLI_CONFIG_DIR": str(config_dir),
-        "LINLI_GRPC_TLS_CA": "",  # the test's server is plaintext: never pick up a var/tls/ca.pem from `make run`
         **{s.upper().replace("-", "_") + "_SERVICE_ADDR": f"127.0.0.1:{gov.app.port}" for s in session.SERVICES},
     }
 
