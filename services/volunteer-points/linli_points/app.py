@@ -84,7 +84,7 @@ class PointsApp(ServiceApp):
              awards.AwardServicer(self.awards, self.rankings, self.people), awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
-            (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding),
+            (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding, self.places),
              funding.FULL_NAME),
         ):
             self.add_service(register, servicer, full_name)
