@@ -19,6 +19,7 @@ from linli.runtime.v1 import dead_letters_pb2 as pb
 from linli.runtime.v1 import dead_letters_pb2_grpc as pb_grpc
 from linli_cli import session
 from linli_cli.errors import CliError, ExitCode, usage
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, local, note, titled, when
 from linli_runtime.registry import installed_services
 
@@ -60,6 +61,7 @@ def as_dict(d: pb.DeadLetter) -> dict[str, Any]:
 
 
 @app.command("list")
+@exportable
 def list_(service: Annotated[list[str] | None, typer.Option(
               "--service", help="Only this service (repeatable; default: every service).")] = None,
           state: Annotated[str, typer.Option(help="pending, replayed, discarded or all.")] = "pending",
