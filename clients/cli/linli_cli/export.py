@@ -132,6 +132,8 @@ def table(document: Any, rows_key: str = "") -> tuple[list[str], list[list[Any]]
 
 
 def csv_text(columns: list[str], cells: list[list[Any]]) -> str:
+    if not columns:
+        return ""  # an empty list names no columns: an empty file, not a blank line
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)

@@ -39,6 +39,6 @@ def test_lists_export_to_csv_and_xlsx_with_the_rows_json_shows(cli: Cli, tmp_pat
     assert (nodes[0]["path"], nodes[0]["depth"]) == ("chengdu/chongzhou", "0")
     assert {n["depth"] for n in nodes} == {"0", "1", "2"}
     letters = cli.run("dead-letters", "list", "--csv", "-", token=cli.admin)
-    assert (letters.code == 0 and letters.out.splitlines()[0] == "value") or letters.out == "" or \
-        letters.out.startswith("name,"), letters.out
+    # The demo platform has no dead letters unless a test made one: an empty export, or the rows.
+    assert letters.code == 0 and (letters.out == "" or letters.out.startswith("name,")), letters
     assert cli.run("volunteers", "list", FENGSHU, "--xlsx", "-", token=token).failed_with(2, "--xlsx")

@@ -28,6 +28,7 @@ async def svc(tmp_path: Path, nats_server: NatsServer, issuer: TestIssuer, clock
         monkeypatch.setenv("VOLUNTEER_POINTS_SERVICE_ADDR", f"127.0.0.1:{s.app.port}")
         monkeypatch.setenv("LINLI_CONFIG_DIR", str(tmp_path / "linli"))
         monkeypatch.delenv("LINLI_TOKEN", raising=False)
+        monkeypatch.setenv("COLUMNS", "200")  # the table's cells unwrapped, whatever terminal runs the tests
         yield s
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from linli_identity.testing import TestIssuer
 from linli_governance.app import GovernanceApp
 from linli_governance.app import create_app as create_governance
+from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp
 from linli_points.app import create_app as create_points
 from linli_points.settings import PointsSettings

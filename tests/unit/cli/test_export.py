@@ -34,6 +34,7 @@ def test_the_documents_list_becomes_rows_with_dotted_columns() -> None:
         ["v-2", "李叔", "20", "", "", "", "", "true"]]
     assert export.rows_of({"a": [{"x": 1}], "b": [{"y": 2}]}, "b")[0] == [{"y": 2}]
     assert export.rows_of({"id": "one"})[0] == [{"id": "one"}], "a single record is one row"
+    assert export.csv_text(*export.table({"dead_letters": []})[:2]) == "", "an empty list: an empty file"
 
 
 def test_exportable_adds_the_options_and_writes_the_files(tmp_path: Path) -> None:
