@@ -235,8 +235,10 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
         def url(name: str) -> str:
             return pg.database_url(name) if pg else f"sqlite+aiosqlite:///{tmp / (name + '.db')}"
 
+        # Demo data: volunteer-points then knows Fengshu (its demo learns the demo's org tree), as
+        # it would from trust-governance's events.
         points, points_addr = start_service("linli_points.app", {
-            "DATABASE_URL": url("points"), "NATS_URL": nats.url,
+            "DATABASE_URL": url("points"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
             **issuer.env_for("volunteer-points", tmp / "clients")}, tmp / "points.log")
         procs.append(points)
         app, app_addr = start_service("linli_redemption.app", {

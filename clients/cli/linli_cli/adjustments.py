@@ -18,6 +18,7 @@ from rich.console import Console
 from linli.points.v1 import adjustments_pb2 as pb
 from linli.points.v1 import adjustments_pb2_grpc as pb_grpc
 from linli_cli import names, session
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 from linli_cli.volunteers import POINTS
 
@@ -116,6 +117,7 @@ def reject(ident: Ident, community: CommunityOption = None, token: Token = None,
 
 
 @app.command("list")
+@exportable
 def list_adjustments(community: CommunityOption = None,
                      state: Annotated[State | None, typer.Option(help="Only adjustments in this state.")] = None,
                      token: Token = None, as_json: Json = False) -> None:

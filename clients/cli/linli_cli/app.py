@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redemptions": ("linli_cli.redemptions", "app"),
     "settlement": ("linli_cli.settlement", "app"),
     "pos": ("linli_cli.pos", "app"),
+    "dead-letters": ("linli_cli.dead_letters", "app"),
     "platform": ("linli_runtime.cli", "platform_app"),
 }
 

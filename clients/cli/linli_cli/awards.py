@@ -14,6 +14,7 @@ from rich.console import Console
 from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli_cli import names, session
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, progress, titled, today
 from linli_cli.volunteers import POINTS, Community, all_volunteers
 
@@ -82,6 +83,7 @@ async def board(c: session.Client, path: str, period: str, by: By) -> list[dict[
                                                                                                  strict=True)})
 
 
+@exportable
 def leaderboard(community: Community,
                 year: Annotated[int | None, typer.Option(help="Year (default: this year).", min=2000, max=2200)] = None,
                 by: Annotated[By, typer.Option(help="Rank volunteers, families or teams.")] = By.VOLUNTEER,

@@ -12,6 +12,7 @@ from rich.console import Console
 from linli.governance.v1 import account_pb2, account_pb2_grpc, disclosure_pb2, disclosure_pb2_grpc
 from linli_cli import names, session
 from linli_cli.errors import CliError, ExitCode
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, today, when, yuan
 
 app = typer.Typer(help="A compound's trust account, budget, disclosures and their verification.",
@@ -82,6 +83,7 @@ def account(path: Compound, token: Token = None, as_json: Json = False) -> None:
 
 
 @app.command("budget")
+@exportable
 def budget(path: Compound,
            year: Annotated[int | None, typer.Option(help="Budget year (default: this year).",
                                                     min=2000, max=2200)] = None,
@@ -137,6 +139,7 @@ def disclosure_dict(d: disclosure_pb2.Disclosure) -> dict[str, Any]:
 
 
 @app.command("disclosures")
+@exportable
 def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> None:
     """The compound's sealed disclosures (公示), oldest first."""
     compound = names.org_path(path)

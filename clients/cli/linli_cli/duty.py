@@ -16,6 +16,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_cli import names, session
 from linli_cli.errors import usage
+from linli_cli.export import exportable
 from linli_cli.help_requests import NOTIFICATION, CommunityArg, community_arg
 from linli_cli.output import CHINA, Json, Token, clock_time, emit, iso, titled
 from linli_cli.times import parse_moment
@@ -63,6 +64,7 @@ def shift_dict(s: pb.DutyShift) -> dict[str, Any]:
 
 
 @app.command("shifts")
+@exportable
 def shifts(community: CommunityArg = None, token: Token = None, as_json: Json = False) -> None:
     """The community's shifts: weekly ones by weekday, then dated ones (a dated roster replaces the
     week's shifts that day)."""

@@ -23,6 +23,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_cli import names, session, shortids
 from linli_cli.errors import CliError, usage
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 
 app = typer.Typer(help="Help requests: file, list, show, acknowledge, start, resolve, follow up, thank, close, "
@@ -256,6 +257,7 @@ def file_request(category: Annotated[Category, typer.Option(help="What kind of h
 
 
 @app.command("list")
+@exportable
 def list_requests(community: CommunityArg = None,
                   status: Annotated[Status | None, typer.Option(help="Only requests in this status.")] = None,
                   assignee: Annotated[str, typer.Option(help="Only requests this person is responsible for.")] = "",

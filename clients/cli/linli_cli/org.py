@@ -13,6 +13,7 @@ from rich.tree import Tree
 from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_grpc
 from linli_cli import session
 from linli_cli.errors import usage
+from linli_cli.export import exportable, tree_rows
 from linli_cli.names import org_path
 from linli_cli.output import Json, Token, emit, enum_name, titled
 
@@ -42,6 +43,7 @@ def unit_dict(unit: org_pb2.OrgUnit) -> dict[str, Any]:
 
 
 @app.command("tree")
+@exportable(rows=tree_rows)
 def tree(path: Path = None,
          depth: Annotated[int, typer.Option(help="Levels below PATH to show (4 reaches a city's compounds).",
                                             min=1, max=7)] = 4,
@@ -90,6 +92,7 @@ def counts(stage_counts: Any) -> dict[str, int]:
 
 
 @app.command("rollup")
+@exportable(rows_key="by_street")
 def rollup(path: Path = None, token: Token = None, as_json: Json = False) -> None:
     """The trust-model roll-up of PATH: compounds by stage, by street/town and by type."""
     target = default_path(path, token)

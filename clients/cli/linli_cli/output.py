@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from linli_cli import export
+from linli_cli.errors import usage
 from linli_runtime.times import SHANGHAI, from_timestamp, iso_local
 
 CHINA = SHANGHAI
@@ -43,6 +45,13 @@ def stderr() -> Console:
 
 
 def emit(as_json: bool, data: Any, render: Callable[[Console], None]) -> None:
+    target = export.requested.get()
+    if target is not None and target.wanted:  # --csv FILE / --xlsx FILE: the file instead of the table
+        if as_json and target.csv == "-":
+            raise usage("--json and --csv - both write to stdout: choose one")
+        export.write(data, target)
+        if not as_json:
+            return
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
     else:

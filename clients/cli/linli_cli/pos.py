@@ -21,6 +21,7 @@ from rich.console import Console
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2
 from linli_cli import names, session
 from linli_cli.errors import usage
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, enum_name, when
 
 app = typer.Typer(help="A POS terminal simulator on the public POS API.", no_args_is_help=True)
@@ -116,6 +117,7 @@ def show_member_code(volunteer: Annotated[str, typer.Option(help="The volunteer'
 
 
 @app.command("rewards")
+@exportable
 def rewards(merchant: Annotated[str, typer.Option(help="merchants/{merchant} (the terminal's own).")] =
             "merchants/jinchengyijing-health",
             credential: Credential = DEMO_CREDENTIAL, address: Address = None, as_json: Json = False) -> None:

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, resources_pb2
 from linli_cli import session
+from linli_cli.export import exportable
 from linli_cli.help_requests import CommunityArg, community_arg
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 from linli_cli.settlement import REDEMPTION, merchant_id
@@ -82,6 +83,7 @@ def listing(community: str | None, merchant: str, state: State | None, limit: in
 
 
 @app.command("list")
+@exportable
 def list_redemptions(community: CommunityArg = None, merchant: Merchant = "",
                      state: Annotated[State | None, typer.Option(help="Only redemptions in this state.")] = None,
                      limit: Limit = 50, token: Token = None, as_json: Json = False) -> None:
@@ -90,6 +92,7 @@ def list_redemptions(community: CommunityArg = None, merchant: Merchant = "",
 
 
 @app.command("pending")
+@exportable
 def pending(community: CommunityArg = None, merchant: Merchant = "", limit: Limit = 0,
             token: Token = None, as_json: Json = False) -> None:
     """Redemptions still pending: being completed, or waiting for recovery to finish or void them."""

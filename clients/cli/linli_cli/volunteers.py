@@ -12,6 +12,7 @@ from rich.console import Console
 from linli.points.v1 import pairings_pb2, pairings_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli_cli import names, session
 from linli_cli.errors import usage
+from linli_cli.export import exportable
 from linli_cli.output import Json, Token, emit, titled, today
 
 app = typer.Typer(help="A community's volunteers.", no_args_is_help=True)
@@ -34,6 +35,7 @@ async def all_volunteers(c: session.Client, community: str, family_id: str = "")
 
 
 @app.command("list")
+@exportable
 def list_volunteers(community: Community,
                     family: Annotated[str, typer.Option(help="Only this family's members.")] = "",
                     token: Token = None, as_json: Json = False) -> None:
@@ -69,6 +71,7 @@ def month_option(value: str | None) -> str:
 
 
 @pairings_app.command("short")
+@exportable
 def short(community: Community,
           month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month, China time).")] = None,
           token: Token = None, as_json: Json = False) -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from linli.governance.v1 import vote_pb2, vote_pb2_grpc
 from linli_cli import names, session, shortids
 from linli_cli.errors import CliError, usage
+from linli_cli.export import exportable
 from linli_cli.output import CHINA, Json, Token, emit, enum_name, local, progress, titled, when
 from linli_cli.times import parse_future
 
@@ -213,6 +214,7 @@ def create(title: Annotated[str, typer.Option(help="What the owners decide, in a
 
 
 @app.command("list")
+@exportable
 def list_votes(path: Annotated[str | None, typer.Argument(
                    metavar="[PATH]", help="A compound, or a wider place whose compounds' votes to list "
                    "(default: your token's scope).")] = None,

@@ -21,9 +21,11 @@ from linli_notification.one_time_codes import OneTimeCodes
 from linli_notification.providers import ProviderTable, close_providers
 from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
+from linli_notification.tables import known_org_unit
 from linli_runtime.clock import Clock
 from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS, REDEMPTION
 from linli_runtime.migrations import MigrationSet
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.server import ServiceApp
 from linli_runtime.tasks import PeriodicTask
 
@@ -44,6 +46,8 @@ class NotificationApp(ServiceApp):
                          streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
         self.helpdesk = HelpDesk(self.db, self.clock, self.make_event)
         self.communities = Communities(self.db)
+        # The places trust-governance announced: new things go only where one is known and open.
+        self.places = KnownUnits(self.db, known_org_unit, "notification")
         self.inbox = Inbox(self.db, self.clock)
         if providers is None:
             providers = configured_providers(settings, self.clock)
@@ -55,10 +59,10 @@ class NotificationApp(ServiceApp):
         self._sweeping: PeriodicTask | None = (
             self.sweeper.periodic(settings.sweep_interval_seconds) if settings.sweep_interval_seconds > 0 else None)
         self.add_service(notification_pb2_grpc.add_HelpRequestServiceServicer_to_server,
-                         HelpRequestServicer(self.helpdesk, self.db, self.clock),
+                         HelpRequestServicer(self.helpdesk, self.db, self.clock, self.places),
                          SERVICES["HelpRequestService"].full_name)
         self.add_service(notification_pb2_grpc.add_DutyRosterServiceServicer_to_server,
-                         DutyRosterServicer(self.communities, self.db, self.clock),
+                         DutyRosterServicer(self.communities, self.db, self.clock, self.places),
                          SERVICES["DutyRosterService"].full_name)
         self.add_service(notification_pb2_grpc.add_InboxServiceServicer_to_server, InboxServicer(self.inbox),
                          SERVICES["InboxService"].full_name)

@@ -4,7 +4,11 @@ Each consumer applies an event once (the runtime's inbox); `notices.notify` adds
 (event, recipient, kind) so one event never gives anyone two notices. Recipients are accounts
 (inboxes are keyed by the `sub` of people's tokens): events that name a volunteer by the
 community's volunteer id are delivered to the account bound to that volunteer
-(`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`)."""
+(`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`).
+
+`governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
+`linli_runtime.org_units`): help requests, duty shifts and swaps, providers and a community's
+settings are accepted only for a known, open place."""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli_notification import helpdesk, volunteer_accounts
 from linli_notification.community import on_duty_at, settings_of
 from linli_notification.notices import notify, subscribers
-from linli_notification.tables import HelpRequest
+from linli_notification.tables import HelpRequest, known_org_unit
+from linli_runtime import org_units
 from linli_runtime.clock import Clock
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
 
@@ -57,6 +62,7 @@ class NoticeConsumers:
             ConsumerSpec("notification-governance", "GOVERNANCE", ["governance.disclosure.published"],
                          self.on_governance),
             ConsumerSpec("notification-help", "NOTIFICATION", list(HELP_SUBJECTS), self.on_help),
+            org_units.consumer("notification-org-units", known_org_unit, self.clock),
         ]
 
     async def on_points(self, event: Event, session: AsyncSession) -> None:

@@ -13,7 +13,8 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli_notification import community as comm
 from linli_notification import helpdesk
 from linli_notification.notices import Prefs, prefs_of, save_prefs
-from linli_notification.tables import help_request, transition
+from linli_notification.tables import help_request, known_org_unit, transition
+from linli_runtime import org_units
 from linli_runtime.demo import load
 from linli_runtime.server import ServiceApp
 
@@ -61,6 +62,8 @@ async def seed_connection(conn: AsyncConnection) -> None:
 
 
 async def seed(app: ServiceApp) -> None:
+    # The places the demo names, as governance's events announce them (they may come later).
+    await org_units.learn_demo_tree(app.db, known_org_unit, app.clock.now())
     async with app.db.transaction() as session:
         await seed_connection(await session.connection())
 

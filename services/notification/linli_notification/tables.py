@@ -304,6 +304,21 @@ class OneTimeCodeSend(NotificationTable, table=True):
     sent_at: datetime = Field(sa_column=sa.Column(When, nullable=False, index=True))
 
 
+class KnownOrgUnit(NotificationTable, table=True):
+    """A place down to compounds, as governance's org-unit events last described it
+    (`linli_runtime.org_units`): what notification knows exists and is open."""
+
+    __tablename__ = "nf_org_unit"
+    path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    parent_path: str = Field(sa_column=_text(255))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.OrgUnitKind
+    name: str = Field(sa_column=_text(200))
+    name_en: str = Field(sa_column=_text(200))
+    closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    revision: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    learned_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
 metadata = NotificationTable.metadata
 
 community = table(Community)
@@ -321,3 +336,4 @@ preferences = table(Preferences)
 subscription = table(Subscription)
 one_time_code = table(OneTimeCode)
 one_time_code_send = table(OneTimeCodeSend)
+known_org_unit = table(KnownOrgUnit)

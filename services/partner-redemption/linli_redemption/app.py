@@ -24,7 +24,7 @@ from linli_redemption.api import cards, catalog, community, partners, pos, redem
 from linli_redemption.api.writes import Writes
 from linli_redemption.catalog import Catalog
 from linli_redemption.community import Community
-from linli_redemption.consumers import CONSUMERS
+from linli_redemption.consumers import consumers
 from linli_redemption.demo import seed_demo
 from linli_redemption.duty import Duty
 from linli_redemption.members import Members
@@ -37,13 +37,14 @@ from linli_redemption.redemption_store import SqlRedemptionStore
 from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
 from linli_redemption.settlement import Settlement
-from linli_redemption.tables import Redemption
+from linli_redemption.tables import KNOWN_ORG_UNITS, Redemption
 from linli_redemption.terminal_secrets import SecretMaker
 from linli_redemption.terminals import TerminalAuthenticator, Terminals
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import Clock
-from linli_runtime.events.streams import REDEMPTION
+from linli_runtime.events.streams import GOVERNANCE, REDEMPTION
 from linli_runtime.migrations import MigrationSet
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.server import INTERNAL, ServiceApp
 from linli_runtime.tasks import PeriodicTask
 
@@ -80,8 +81,8 @@ class RedemptionApp(ServiceApp):
     def __init__(self, settings: RedemptionSettings, clock: Clock | None = None,
                  points_addr: str | None = None) -> None:
         terminal_auth = TerminalAuthenticator()
-        super().__init__("partner-redemption", settings, migrations=[MIGRATIONS], streams=[REDEMPTION], clock=clock,
-                         authenticators=[terminal_auth])
+        super().__init__("partner-redemption", settings, migrations=[MIGRATIONS], streams=[REDEMPTION, GOVERNANCE],
+                         clock=clock, authenticators=[terminal_auth])
         terminal_auth.db = self.db
         self.points_addr = points_addr or os.environ.get(POINTS_ADDR_ENV, "")
         if not self.points_addr:
@@ -105,6 +106,8 @@ class RedemptionApp(ServiceApp):
         self.duty = Duty(self.db)
         self.community = Community(self.db, self.clock, self.make_event)
         self.projects = Projects(self.db, self.clock, self.make_event)
+        # The places trust-governance announced: new things go only where one is known and open.
+        self.places = KnownUnits(self.db, KNOWN_ORG_UNITS, "partner-redemption")
         recovery_grace = timedelta(seconds=settings.recovery_grace)
         self.recovery = PeriodicTask("redemption-recovery", lambda: self.redemptions.recover_once(recovery_grace),
                                      interval=settings.recovery_interval)
@@ -120,7 +123,8 @@ class RedemptionApp(ServiceApp):
                          pos.PosServicer(self.members, self.redemptions, self.catalog, self.settlement, self.points,
                                          self.clock), pos.FULL_NAME, listeners=edge)
         self.add_service(admin_pb2_grpc.add_PartnerServiceServicer_to_server,
-                         partners.PartnerServicer(self.partners, self.terminals, self.writes), partners.FULL_NAME)
+                         partners.PartnerServicer(self.partners, self.terminals, self.writes, self.places),
+                         partners.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_CatalogServiceServicer_to_server,
                          catalog.CatalogServicer(self.partners, self.catalog), catalog.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_MemberCardServiceServicer_to_server,
@@ -132,9 +136,10 @@ class RedemptionApp(ServiceApp):
                          redemptions.RedemptionAdminServicer(self.partners, self.redemption_list),
                          redemptions.FULL_NAME)
         self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
-                         community.CommunityServicer(self.duty, self.community, self.projects, self.writes),
+                         community.CommunityServicer(self.duty, self.community, self.projects, self.writes,
+                                                     self.places),
                          community.FULL_NAME)
-        for spec in CONSUMERS:
+        for spec in consumers(self.clock):
             self.add_consumer(spec)
 
         if os.environ.get(FAULT_ENV):

@@ -22,6 +22,7 @@ from linli_redemption.partners import MEMBER_UNIT, MERCHANT, SIGNED_PARTNER
 from linli_redemption.projects import DONE, IN_PROGRESS, OPEN
 from linli_redemption.tables import (
     DUTY_ROTATIONS,
+    KNOWN_ORG_UNITS,
     NEEDS,
     PARTNERS,
     PROJECT_CHANGES,
@@ -32,7 +33,7 @@ from linli_redemption.tables import (
     TERMINALS,
 )
 from linli_redemption.terminals import hash_secret
-from linli_runtime import demo, times
+from linli_runtime import demo, org_units, times
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.transactions import fingerprint, run_in_transaction
@@ -64,6 +65,8 @@ DEFAULT_REWARDS = [("voucher-10", "10元代金券", 20, 50)]
 
 
 async def seed_demo(db: Database, clock: Clock) -> None:
+    # The places the demo names, as governance's events announce them (they may come later).
+    await org_units.learn_demo_tree(db, KNOWN_ORG_UNITS, clock.now())
     data = demo.load()["fengshu"]
     now = clock.now()
     await run_in_transaction(db, lambda conn: _seed(conn, now, data))

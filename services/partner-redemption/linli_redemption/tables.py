@@ -293,6 +293,21 @@ class ProjectChange(RedemptionTable, table=True):
     change_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
+class KnownOrgUnit(RedemptionTable, table=True):
+    """A place down to compounds, as governance's org-unit events last described it
+    (`linli_runtime.org_units`): what partner-redemption knows exists and is open."""
+
+    __tablename__ = "rd_org_unit"
+    path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    parent_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.OrgUnitKind
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    name_en: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    revision: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    learned_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
 # Core tables for statements (the same objects as `Model.__table__`, typed as `sa.Table`).
 
 class RateCount(RedemptionTable, table=True):
@@ -333,3 +348,4 @@ PROJECT_RESOURCES = table(ProjectResource)
 PROJECT_CHANGES = table(ProjectChange)
 RATE_COUNTS = table(RateCount)
 LOCKOUTS = table(Lockout)
+KNOWN_ORG_UNITS = table(KnownOrgUnit)

@@ -23,9 +23,10 @@ from fastapi.templating import Jinja2Templates
 from google.protobuf.json_format import MessageToDict
 
 from linli.governance.v1 import disclosure_pb2, org_pb2
-from linli_portal import compound, dashboard, fmt, resident_routes
+from linli_portal import compound, dashboard, fmt, open_datasets, resident_routes
 from linli_portal.backends import Backends
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
+from linli_portal.open_data import LICENCE_LINE
 from linli_portal.operators import OutOfScope, SignInNeeded, authorize, home_scope, token_of, verify
 from linli_portal.signin import (
     REFRESH_COOKIE,
@@ -53,7 +54,7 @@ CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'n
       "form-action 'self'; base-uri 'none'"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(yuan=fmt.yuan, date_text=fmt.date_text, datetime_text=fmt.datetime_text,
-                             percent=fmt.percent)
+                             percent=fmt.percent, open_licence=LICENCE_LINE)
 
 
 def clean_path(raw: str) -> str | None:
@@ -111,10 +112,11 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
                                                "/vouchers"))
         if private or request.method != "GET" or response.status_code != 200:
             response.headers["Cache-Control"] = "no-store"
-        elif request.url.path.startswith(("/c/", "/api/compounds/")) or request.url.path == "/":
+        elif request.url.path.startswith(("/c/", "/api/compounds/", "/open/")) or request.url.path == "/":
             response.headers["Cache-Control"] = "public, max-age=60"
         return response
     b: Backends = live  # type: ignore[assignment]
+    open_datasets.mount(app, b)  # /open/v1/…: disclosures, budgets and awards as CSV, JSON, XLSX
 
     def set_session(response: Response, tokens: TokenSet) -> None:
         response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax", secure=secure_cookies,

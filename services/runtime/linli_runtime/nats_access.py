@@ -76,13 +76,15 @@ ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
                   # by its consumer of its own governance.disclosure.published.
                   consumers=(("GOVERNANCE", "governance-chain-heads"),),
                   kv_buckets=("LINLI_DISCLOSURE_HEADS",)),
-    ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION"),
-                  consumers=(("NOTIFICATION", "points-help-request-credits"),)),
-    ServiceAccess("partner-redemption", "redemption", ("REDEMPTION",)),
+    ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION", "GOVERNANCE"),
+                  consumers=(("NOTIFICATION", "points-help-request-credits"), ("GOVERNANCE", "points-org-units"))),
+    ServiceAccess("partner-redemption", "redemption", ("REDEMPTION", "GOVERNANCE"),
+                  consumers=(("GOVERNANCE", "redemption-org-units"),)),
     ServiceAccess("identity", "identity", ("IDENTITY",)),
     ServiceAccess("notification", "notification", ("GOVERNANCE", "POINTS", "REDEMPTION", "NOTIFICATION"),
                   consumers=(("POINTS", "notification-points"), ("REDEMPTION", "notification-redemption"),
-                             ("GOVERNANCE", "notification-governance"), ("NOTIFICATION", "notification-help"))),
+                             ("GOVERNANCE", "notification-governance"), ("NOTIFICATION", "notification-help"),
+                             ("GOVERNANCE", "notification-org-units"))),
 )}
 
 

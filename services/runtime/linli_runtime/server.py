@@ -8,7 +8,8 @@
     app.main()          # runs until SIGTERM / SIGINT
 
 Start-up: migrations, NATS (in the background: serving does not wait for it), outbox relay,
-consumers, gRPC server with health (SERVING) and reflection.
+consumers, gRPC server with health (SERVING) and reflection, and the runtime's own
+DeadLetterService beside the service's servicers.
 
 Callers are authenticated with access tokens from the issuer at `LINLI_ISSUER_URL`, checked
 against its JWKS (`app.verifier`; the service holds no signing key). A service that calls
@@ -48,10 +49,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from linli.runtime.v1 import dead_letters_pb2_grpc
 from linli_runtime.auth import allowed_roles
 from linli_runtime.clients import TokenSource
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
+from linli_runtime.dead_letter_service import FULL_NAME as DEAD_LETTERS_FULL_NAME
+from linli_runtime.dead_letter_service import DeadLetterServicer
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.consumer import ConsumerSpec, EventConsumer
 from linli_runtime.events.envelope import EventFactory
@@ -154,6 +158,12 @@ class ServiceApp:
         self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
         self._on_start: list[Callable[[ServiceApp], Any]] = []
+        # The subject root of the events this service publishes (`volunteer-points` → `points`):
+        # the runtime's own announcements (a dead letter replayed) go there too.
+        self.context = name.rsplit("-", 1)[-1]
+        # Every service serves its dead letters to operators (list, show, replay, discard).
+        self.add_service(dead_letters_pb2_grpc.add_DeadLetterServiceServicer_to_server, DeadLetterServicer(self),
+                         DEAD_LETTERS_FULL_NAME)
 
     # -- assembly ----------------------------------------------------------------------------
 

@@ -1,7 +1,10 @@
 """The org tree: city → district → street/town → community → compound → building → household.
 
 Creating a unit writes it and its `governance.org_unit.created` event in one transaction; a
-new compound also gets its rollout record and trust-account settings.
+new compound also gets its rollout record and trust-account settings. A unit's path, parent and
+kind never change (they are its identity everywhere); renaming, closing and reopening it raise
+its revision and publish `governance.org_unit.updated` with its whole state, in the same
+transaction. Nothing is added below a closed unit.
 
 Reads (`get`, `list_children`) open their own session; `create` is a step of the caller's
 transaction (the API runs it at most once per request id, see `linli_runtime.idempotency`).
@@ -23,7 +26,7 @@ from linli_governance import accounts, rollout
 from linli_governance.tables import ORG_UNITS, OrgUnit
 from linli_runtime import fields, paging
 from linli_runtime.db import Database
-from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import publish_in
 from linli_runtime.events.envelope import EventFactory
 from linli_runtime.models import typed, typed_all
@@ -120,6 +123,7 @@ async def create(session: AsyncSession, make_event: EventFactory, unit: NewUnit,
                 metadata={"path": unit.parent_path},
             )
         check_parent(unit, parent)
+        await require_open(session, parent)
     if await find(session, unit.path) is not None:
         raise AlreadyExists(f"org unit '{unit.path}' already exists", metadata={"path": unit.path})
     conn = await session.connection()
@@ -137,6 +141,8 @@ async def create(session: AsyncSession, make_event: EventFactory, unit: NewUnit,
                     compound_type=unit.compound_type,
                     exclusive_area_dm2=unit.exclusive_area_dm2,
                     created_at=when,
+                    revision=1,
+                    updated_at=when,
                 )
             )
     except IntegrityError as exc:
@@ -150,9 +156,106 @@ async def create(session: AsyncSession, make_event: EventFactory, unit: NewUnit,
         kind=cast(Any, unit.kind),  # the two enums share their numbers
         name=unit.display_name.strip(),
         name_en=unit.display_name_en.strip(),
+        revision=1,
     )
     await publish_in(session, make_event("governance.org_unit.created", payload, unit.path))
     return await require_unit(session, unit.path)
+
+
+async def closed_above(session: AsyncSession, path: str) -> OrgUnit | None:
+    """The nearest closed unit at or above `path`, if any: closing a unit closes its subtree."""
+    segments = path.split("/")
+    lineage = ["/".join(segments[:i]) for i in range(1, len(segments) + 1)]
+    conn = await session.connection()
+    rows = (await conn.execute(select(ORG_UNITS).where(
+        ORG_UNITS.c.path.in_(lineage), ORG_UNITS.c.closed_at.is_not(None)))).all()
+    closed = typed_all(OrgUnit, rows)
+    return max(closed, key=lambda u: len(u.path)) if closed else None
+
+
+async def require_open(session: AsyncSession, unit: OrgUnit) -> None:
+    closed = await closed_above(session, unit.path)
+    if closed is not None:
+        where = "it was" if closed.path == unit.path else f"'{closed.path}' above it was"
+        raise FailedPrecondition(
+            f"org unit '{unit.path}' is closed ({where} closed: {closed.status_reason or 'no reason given'}); "
+            "reopen it first", reason="ORG_UNIT_CLOSED", metadata={"path": unit.path, "closed": closed.path})
+
+
+@dataclass(frozen=True)
+class Rename:
+    display_name: str | None = None  # None: unchanged
+    display_name_en: str | None = None
+
+
+def validate_rename(change: Rename) -> None:
+    if change.display_name is None and change.display_name_en is None:
+        raise InvalidArgument.field("update_mask", "name display_name and/or display_name_en")
+    if change.display_name is not None:
+        fields.text("org_unit.display_name", change.display_name, 200, required=True)
+    if change.display_name_en is not None:
+        fields.text("org_unit.display_name_en", change.display_name_en, 200)
+
+
+async def rename(session: AsyncSession, make_event: EventFactory, path: str, change: Rename, *,
+                 when: datetime) -> OrgUnit:
+    """New names; unchanged names change nothing (no new revision, no event)."""
+    validate_rename(change)
+    unit = await require_unit(session, path)
+    values: dict[str, str] = {}
+    if change.display_name is not None and change.display_name.strip() != unit.display_name:
+        values["display_name"] = change.display_name.strip()
+    if change.display_name_en is not None and change.display_name_en.strip() != unit.display_name_en:
+        values["display_name_en"] = change.display_name_en.strip()
+    if not values:
+        return unit
+    changed = ["name" if key == "display_name" else "name_en" for key in values]
+    return await _change(session, make_event, unit, values, changed, when=when)
+
+
+async def close(session: AsyncSession, make_event: EventFactory, path: str, reason: str, *,
+                when: datetime) -> OrgUnit:
+    reason = fields.text("reason", reason, 500, required=True)
+    unit = await require_unit(session, path)
+    if unit.closed_at is not None:
+        raise FailedPrecondition(f"org unit '{path}' is already closed", reason="ORG_UNIT_CLOSED",
+                                 metadata={"path": path})
+    return await _change(session, make_event, unit, {"closed_at": when, "status_reason": reason}, ["closed"],
+                         when=when)
+
+
+async def reopen(session: AsyncSession, make_event: EventFactory, path: str, reason: str, *,
+                 when: datetime) -> OrgUnit:
+    reason = fields.text("reason", reason, 500, required=True)
+    unit = await require_unit(session, path)
+    if unit.closed_at is None:
+        raise FailedPrecondition(f"org unit '{path}' is open", reason="ORG_UNIT_OPEN", metadata={"path": path})
+    return await _change(session, make_event, unit, {"closed_at": None, "status_reason": reason}, ["closed"],
+                         when=when)
+
+
+async def _change(session: AsyncSession, make_event: EventFactory, unit: OrgUnit, values: dict[str, Any],
+                  changed: list[str], *, when: datetime) -> OrgUnit:
+    """Write `values` at the next revision and announce the unit's whole new state."""
+    conn = await session.connection()
+    written = await conn.execute(ORG_UNITS.update().where(
+        ORG_UNITS.c.path == unit.path, ORG_UNITS.c.revision == unit.revision,
+    ).values(**values, revision=unit.revision + 1, updated_at=when))
+    if written.rowcount != 1:  # another change of the same unit committed first
+        raise Aborted(f"org unit '{unit.path}' changed meanwhile; try again", reason="CONCURRENT_CHANGE")
+    now = await require_unit(session, unit.path)
+    payload = events_pb2.OrgUnitUpdated(
+        path=now.path,
+        parent_path=now.parent_path or "",
+        kind=cast(Any, now.kind),
+        name=now.display_name,
+        name_en=now.display_name_en,
+        closed=now.closed_at is not None,
+        revision=now.revision,
+        changed_fields=changed,
+    )
+    await publish_in(session, make_event("governance.org_unit.updated", payload, now.path))
+    return now
 
 
 async def households(session: AsyncSession, compound_path: str) -> list[tuple[str, int]]:

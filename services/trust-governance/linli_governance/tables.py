@@ -56,6 +56,14 @@ class OrgUnit(GovernanceTable, table=True):
     compound_type: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     exclusive_area_dm2: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     created_at: datetime = Field(sa_column=_when())
+    # 1 when created, one more with each rename, close or reopen: published with every change, so
+    # the services that keep a copy never let an older state overwrite a newer one (gov0010).
+    revision: int = Field(default=1, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="1"))
+    updated_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # Set while closed: nothing new is added below a closed unit, here or in any other service.
+    closed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # Why it was last closed or reopened.
+    status_reason: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False, server_default=""))
 
 
 class Rollout(GovernanceTable, table=True):

@@ -23,7 +23,7 @@ from linli_points.adjustments import Adjustments
 from linli_points.api import activities, adjustments, awards, funding, ledger, pairings, volunteers
 from linli_points.awards import Awards
 from linli_points.care import care_schedule
-from linli_points.consumers import help_request_credits
+from linli_points.consumers import help_request_credits, org_units
 from linli_points.demo import seed_demo
 from linli_points.funding import Funding
 from linli_points.help_credits import HelpCredits
@@ -35,10 +35,12 @@ from linli_points.rankings import Rankings
 from linli_points.roster import Roster
 from linli_points.settings import PointsSettings
 from linli_points.solo_limits import Limits
+from linli_points.tables import KNOWN_ORG_UNITS
 from linli_points.workers import Workers
 from linli_runtime.clock import Clock
-from linli_runtime.events.streams import NOTIFICATION, POINTS
+from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS
 from linli_runtime.migrations import MigrationSet
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.server import ServiceApp
 
 MIGRATIONS = MigrationSet(Path(__file__).parent / "migrations")
@@ -48,8 +50,8 @@ class PointsApp(ServiceApp):
     """The service: the runtime's app, the domain objects, the hold sweeper and the care schedule."""
 
     def __init__(self, settings: PointsSettings, clock: Clock | None = None) -> None:
-        super().__init__("volunteer-points", settings, migrations=[MIGRATIONS], streams=[POINTS, NOTIFICATION],
-                         clock=clock)
+        super().__init__("volunteer-points", settings, migrations=[MIGRATIONS],
+                         streams=[POINTS, NOTIFICATION, GOVERNANCE], clock=clock)
         self.ledger = Ledger(self.db, self.clock, self.make_event)
         self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
         self.people = People(self.db, self.clock, self.make_event)
@@ -66,24 +68,28 @@ class PointsApp(ServiceApp):
         self.funding = Funding(self.ledger)
         self.help_credits = HelpCredits(self.db, self.clock, self.ledger, Limits(
             daily=settings.help_credit_daily_limit, monthly=settings.help_credit_monthly_limit))
+        # The places trust-governance announced: new things go only where one is known and open.
+        self.places = KnownUnits(self.db, KNOWN_ORG_UNITS, "volunteer-points")
         for register, servicer, full_name in (
             (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger, self.people),
              ledger.FULL_NAME),
             (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
-             volunteers.VolunteerServicer(self.people, self.roster), volunteers.FULL_NAME),
+             volunteers.VolunteerServicer(self.people, self.roster, self.places), volunteers.FULL_NAME),
             (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
-             activities.ActivityServicer(self.activities, self.help_credits, self.people), activities.FULL_NAME),
+             activities.ActivityServicer(self.activities, self.help_credits, self.people, self.places),
+             activities.FULL_NAME),
             (pairings_pb2_grpc.add_PairingServiceServicer_to_server,
-             pairings.PairingServicer(self.pairings, self.people), pairings.FULL_NAME),
+             pairings.PairingServicer(self.pairings, self.people, self.places), pairings.FULL_NAME),
             (awards_pb2_grpc.add_AwardServiceServicer_to_server,
              awards.AwardServicer(self.awards, self.rankings, self.people), awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
-            (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding),
+            (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding, self.places),
              funding.FULL_NAME),
         ):
             self.add_service(register, servicer, full_name)
         self.add_consumer(help_request_credits(self.help_credits))
+        self.add_consumer(org_units(self.clock))
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
 

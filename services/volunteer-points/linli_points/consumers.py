@@ -4,6 +4,10 @@
 held for a second approval or refused, each recorded (help_credits.py). Applied once per event
 (the runtime's inbox). Only an event that cannot be read (no community, no request, a malformed
 path) is dead-lettered; a helper who is refused is not a reason to.
+
+`governance.org_unit.created|updated` → the places volunteer-points knows (points_org_unit,
+see `linli_runtime.org_units`): volunteers, families, teams, categories, activities, elders and
+pairings are created only in a known, open place.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1.notification_pb2 import HelpRequestResolved
 from linli_points.help_credits import HelpCredits, Resolved, fits
+from linli_points.tables import KNOWN_ORG_UNITS
+from linli_runtime import org_units as known_units
 from linli_runtime.auth import normalize_path
+from linli_runtime.clock import Clock
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
 
@@ -34,3 +41,7 @@ def help_request_credits(credits: HelpCredits) -> ConsumerSpec:
 
     return ConsumerSpec(name="points-help-request-credits", stream="NOTIFICATION", subjects=[HELP_CREDITED],
                         handler=credit_helpers)
+
+
+def org_units(clock: Clock) -> ConsumerSpec:
+    return known_units.consumer("points-org-units", KNOWN_ORG_UNITS, clock)

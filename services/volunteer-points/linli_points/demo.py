@@ -26,8 +26,8 @@ from linli_points.ledger.store import Ledger
 from linli_points.pairings import Confirmation, VisitType, create_elder, create_pairing, visit_month
 from linli_points.people import create_family, create_team, create_volunteer, join_team
 from linli_points.records import create_once
-from linli_points.tables import Visit
-from linli_runtime import demo
+from linli_points.tables import KNOWN_ORG_UNITS, Visit
+from linli_runtime import demo, org_units
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import AlreadyExists
 from linli_runtime.times import local_day, month_bounds
@@ -55,6 +55,8 @@ def person_name(i: int) -> str:
 
 
 async def seed_demo(app: PointsApp) -> None:
+    # The places the demo names, as governance's events announce them (they may come later).
+    await org_units.learn_demo_tree(app.db, KNOWN_ORG_UNITS, app.clock.now())
     data = demo.load()["fengshu"]
     ledger = Ledger(app.db, app.clock)  # no events: the demo's starting state is not news
     last_year = local_day(ledger.now()).year - 1

@@ -27,12 +27,13 @@ from linli_points.ledger.tables import (
     PointsTable,
     TransferRecord,
 )
+from linli_runtime.models import table
 
 __all__ = [
     "Account", "AccountSlot", "Activity", "Adjustment", "Award", "AwardCertificate", "Elder", "Family",
-    "FundingSource", "HelpCredit", "HoldRecord", "Lot", "LotUse", "Membership", "MonthClose", "MonthReminder",
-    "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit", "Volunteer", "YearClose",
-    "metadata",
+    "FundingSource", "HelpCredit", "HoldRecord", "KnownOrgUnit", "Lot", "LotUse", "Membership", "MonthClose",
+    "MonthReminder", "Pairing", "PointsTable", "SignUp", "TaskCategory", "Team", "TransferRecord", "Visit",
+    "Volunteer", "YearClose", "metadata",
 ]
 
 metadata = PointsTable.metadata
@@ -353,3 +354,24 @@ class HelpCredit(PointsTable, table=True):
     note: str = Field(default="", sa_column=_text(200, default=""))
     event_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     created_at: datetime = Field(sa_column=_when())
+
+
+# -- the org tree, as trust-governance announces it ------------------------------------------------
+
+class KnownOrgUnit(PointsTable, table=True):
+    """A place down to compounds, as governance's org-unit events last described it
+    (`linli_runtime.org_units`): what volunteer-points knows exists and is open."""
+
+    __tablename__ = "points_org_unit"
+
+    path: str = Field(sa_column=_path())
+    parent_path: str = Field(sa_column=_text(PATH))
+    kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))  # linli.events.v1.OrgUnitKind
+    name: str = Field(sa_column=_text(200))
+    name_en: str = Field(sa_column=_text(200))
+    closed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    revision: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    learned_at: datetime = Field(sa_column=_when())
+
+
+KNOWN_ORG_UNITS = table(KnownOrgUnit)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -23,8 +24,10 @@ from typing import Any, TypeVar
 
 import grpc
 
+from linli.governance.v1 import org_pb2, org_pb2_grpc
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
+from linli_runtime.testing.waiting import wait_until
 
 LINLI = Path(sys.executable).parent / "linli"
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -97,6 +100,26 @@ class Cli:
 
     def database(self, service: str) -> Path:
         return self.platform.var_dir / (service.replace("-", "_") + ".db")
+
+    def new_community(self, parent: str = CHENGLONGLU) -> str:
+        """A community of the test's own: created in trust-governance, as an operator would, and
+        waited for until volunteer-points has learned it from governance's event (its table read
+        straight from its SQLite file: no API lists the places a service knows)."""
+        path = f"{parent}/{fresh('cli')}"
+
+        async def create(channel: grpc.aio.Channel) -> None:
+            await org_pb2_grpc.OrgServiceStub(channel).CreateOrgUnit(org_pb2.CreateOrgUnitRequest(
+                parent_path=parent, slug=path.rsplit("/", 1)[-1], kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+                display_name="测试社区", request_id=uuid.uuid4().hex))
+
+        self.grpc("trust-governance", create)
+
+        def known() -> bool:
+            with sqlite3.connect(self.database("volunteer-points")) as db:
+                return db.execute("SELECT 1 FROM points_org_unit WHERE path = ?", (path,)).fetchone() is not None
+
+        asyncio.run(wait_until(known, what=f"volunteer-points to learn {path}"))
+        return path
 
 
 def fresh(prefix: str) -> str:

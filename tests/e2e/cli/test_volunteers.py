@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli_runtime.auth import Role
-from tests.e2e.cli.clikit import CHENGLONGLU, FENGSHU, Cli, fresh
+from tests.e2e.cli.clikit import CHENGLONGLU, FENGSHU, Cli
 
 POINTS = "volunteer-points"
 
@@ -69,7 +69,7 @@ def community_with_points_earned_in(cli: Cli, year: int) -> str:
     """A community of the test's own with three volunteers who earned 30, 20 and 10 points in
     `year`. The ledger dates every transfer now and no API writes the past, so the test moves
     the transfers' dates back in the service's SQLite file."""
-    path = f"{CHENGLONGLU}/{fresh('cli')}"
+    path = cli.new_community()
 
     async def work(channel: grpc.aio.Channel) -> None:
         people = volunteers_pb2_grpc.VolunteerServiceStub(channel)
@@ -118,7 +118,7 @@ def write_csv(path: Path, rows: list[str]) -> Path:
 
 
 def test_roster_import_reports_rejected_rows_and_imports_the_good_ones(cli: Cli, tmp_path: Path) -> None:
-    path = f"{CHENGLONGLU}/{fresh('cli')}"
+    path = cli.new_community()
     token = cli.token(Role.STREET_OFFICER, CHENGLONGLU)
     roster = write_csv(tmp_path / "roster.csv", [
         "r-1,王一,fam-1,王家,2026-01-05", "r-2,王二,fam-1,王家,", "bad id!,李三,,,", "r-4,赵四,,,2999-01-01",
@@ -135,7 +135,7 @@ def test_roster_import_reports_rejected_rows_and_imports_the_good_ones(cli: Cli,
 
 
 def test_roster_import_strict_imports_nothing_and_exits_7(cli: Cli, tmp_path: Path) -> None:
-    path = f"{CHENGLONGLU}/{fresh('cli')}"
+    path = cli.new_community()
     token = cli.token(Role.STREET_OFFICER, CHENGLONGLU)
     roster = write_csv(tmp_path / "roster.csv", ["s-1,孙一,,,", "s-1,孙一 again,,,"])
     strict = cli.run("roster", "import", path, str(roster), "--strict", "--json", token=token)
@@ -145,7 +145,7 @@ def test_roster_import_strict_imports_nothing_and_exits_7(cli: Cli, tmp_path: Pa
 
 
 def test_roster_import_reads_xlsx_workbooks(cli: Cli, tmp_path: Path) -> None:
-    path = f"{CHENGLONGLU}/{fresh('cli')}"
+    path = cli.new_community()
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -160,7 +160,7 @@ def test_roster_import_reads_xlsx_workbooks(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_roster_import_refuses_bad_files_and_out_of_scope_communities(cli: Cli, tmp_path: Path) -> None:
-    path = f"{CHENGLONGLU}/{fresh('cli')}"
+    path = cli.new_community()
     token = cli.token(Role.STREET_OFFICER, CHENGLONGLU)
     (tmp_path / "header.csv").write_text("id,name\n1,x\n")
     (tmp_path / "roster.txt").write_text("volunteer_id,display_name\n")

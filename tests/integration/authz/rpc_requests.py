@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -42,6 +43,7 @@ from linli.redemption.v1 import admin_pb2 as radm
 from linli.redemption.v1 import community_pb2 as rcom
 from linli.redemption.v1 import pos_pb2 as rpos
 from linli.redemption.v1 import resources_pb2 as rres
+from linli.runtime.v1 import dead_letters_pb2 as dl
 from linli_runtime.demo import demo_account_id
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -177,6 +179,14 @@ def requests() -> dict[str, Call]:
             parent_path=g, slug="b9", kind=gorg.ORG_UNIT_KIND_BUILDING, display_name="9栋")),
         "linli.governance.v1.OrgService/GetOrgUnit": (g, gorg.GetOrgUnitRequest(path=g)),
         "linli.governance.v1.OrgService/ListOrgUnits": (g, gorg.ListOrgUnitsRequest(parent_path=g)),
+        # A unit is renamed, closed and reopened from above (by whoever manages its parent).
+        "linli.governance.v1.OrgService/UpdateOrgUnit": (g, gorg.UpdateOrgUnitRequest(
+            org_unit=gorg.OrgUnit(path=g, display_name="生建小区（更名）"),
+            update_mask=FieldMask(paths=["display_name"]), request_id=rid())),
+        "linli.governance.v1.OrgService/CloseOrgUnit": (g, gorg.CloseOrgUnitRequest(
+            path=g, reason="合并", request_id=rid())),
+        "linli.governance.v1.OrgService/ReopenOrgUnit": (g, gorg.ReopenOrgUnitRequest(
+            path=g, reason="撤销合并", request_id=rid())),
         "linli.governance.v1.RolloutService/GetRollout": (g, groll.GetRolloutRequest(compound_path=g)),
         "linli.governance.v1.RolloutService/AdvanceRollout": (g, groll.AdvanceRolloutRequest(
             compound_path=g, stage=groll.ROLLOUT_STAGE_SURVEYED)),
@@ -446,6 +456,13 @@ def requests() -> dict[str, Call]:
         "linli.identity.v1.SigningKeyService/ListSigningKeys": ("", idn.ListSigningKeysRequest()),
         "linli.identity.v1.SigningKeyService/RotateSigningKeys": ("", idn.RotateSigningKeysRequest(
             reason="轮换", request_id=rid())),
+        # -- every service: the runtime's dead letters (operators only; one of another place is
+        # as unknown as an id nobody uses) ---------------------------------------------------------
+        "linli.runtime.v1.DeadLetterService/GetDeadLetter": (f, dl.GetDeadLetterRequest(name="deadLetters/999999")),
+        "linli.runtime.v1.DeadLetterService/ReplayDeadLetter": (f, dl.ReplayDeadLetterRequest(
+            name="deadLetters/999999", reason="原因已排除", request_id=rid())),
+        "linli.runtime.v1.DeadLetterService/DiscardDeadLetter": (f, dl.DiscardDeadLetterRequest(
+            name="deadLetters/999999", reason="误发", request_id=rid())),
     }
     return {f"/{name}": Call(target, request) for name, (target, request) in table.items()}
 
@@ -456,6 +473,9 @@ UNSCOPED = {
     # Any administrator (a community worker anywhere…) may make a person's account: an account
     # holds nothing until someone with authority over a place grants it a role there.
     "/linli.identity.v1.AccountService/CreateAccount": "an account is at no place until granted",
+    # Operators list the dead letters of the places they operate (a city operator their city's,
+    # an administrator all): the list names no place; others are refused (test_dead_letters.py).
+    "/linli.runtime.v1.DeadLetterService/ListDeadLetters": "lists by the caller's operator grants",
 }
 
 # Deliberately public: no credentials at all (probes and tooling; the OIDC endpoints are HTTP).

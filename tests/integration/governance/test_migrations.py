@@ -6,13 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from linli_governance.app import MIGRATIONS
 from linli_governance.tables import metadata
 
+from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.events.v1.governance_pb2 import OrgUnitUpdated
 from linli_runtime.db import Database
-from linli_runtime.migrations import upgrade
+from linli_runtime.events.tables import OUTBOX
+from linli_runtime.migrations import alembic_config, upgrade
 
 
 async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) -> None:
@@ -29,7 +33,7 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
         assert all(name.startswith("gov_") for name in metadata.tables)
         async with db.engine.connect() as conn:
             stored = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()
-            assert list(stored) == ["gov0009"]
+            assert list(stored) == ["gov0010"]
     finally:
         await db.dispose()
 
@@ -96,5 +100,42 @@ async def test_data_made_before_moves_forward(database_url: str) -> None:
             opened = (await conn.execute(sa.text("SELECT opened FROM gov_votes"))).scalar_one()
             assert bool(opened)
             assert not (await conn.run_sync(lambda sync: sa.inspect(sync).has_table("gov_committees")))
+    finally:
+        await db.dispose()
+
+
+async def test_gov0010_announces_the_existing_tree_to_the_services_that_keep_a_copy(database_url: str) -> None:
+    """Units made before revisions existed reach the new org-unit consumers: the upgrade puts one
+    `governance.org_unit.updated` per unit down to compounds into the outbox (households stay)."""
+    db = Database(database_url)
+    try:
+        await upgrade(db)  # the runtime's own tables
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(MIGRATIONS, sync), "gov0004"))
+            units = sa.table("gov_org_units", *(sa.column(c) for c in (
+                "path", "parent_path", "kind", "display_name", "display_name_en", "compound_type",
+                "exclusive_area_dm2", "created_at")))
+            when = datetime(2026, 1, 1, tzinfo=UTC)
+            await conn.execute(units.insert(), [
+                dict(path="chengdu", parent_path=None, kind=1, display_name="成都市", display_name_en="Chengdu",
+                     compound_type=0, exclusive_area_dm2=0, created_at=when),
+                dict(path="chengdu/x", parent_path="chengdu", kind=2, display_name="某区", display_name_en="",
+                     compound_type=0, exclusive_area_dm2=0, created_at=when),
+                dict(path="chengdu/x/y/z/c/b/h", parent_path="chengdu/x/y/z/c/b", kind=7, display_name="101",
+                     display_name_en="", compound_type=0, exclusive_area_dm2=9000, created_at=when),
+            ])
+        await upgrade(db, MIGRATIONS)
+        await upgrade(db, MIGRATIONS)  # announced once
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(OUTBOX.c.subject, OUTBOX.c.data))).all()
+            revisions = (await conn.execute(sa.text("SELECT path, revision FROM gov_org_units ORDER BY path"))).all()
+        assert {r.subject for r in rows} == {"governance.org_unit.updated"}
+        announced = []
+        for row in rows:
+            payload = OrgUnitUpdated()
+            assert EventEnvelope.FromString(row.data).payload.Unpack(payload)
+            announced.append((payload.path, payload.parent_path, payload.name, payload.revision, payload.closed))
+        assert sorted(announced) == [("chengdu", "", "成都市", 1, False), ("chengdu/x", "chengdu", "某区", 1, False)]
+        assert [tuple(r) for r in revisions] == [("chengdu", 1), ("chengdu/x", 1), ("chengdu/x/y/z/c/b/h", 1)]
     finally:
         await db.dispose()

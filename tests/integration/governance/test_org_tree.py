@@ -3,8 +3,11 @@ ids, and scope."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -240,3 +243,90 @@ async def test_every_service_refuses_calls_without_credentials(gov: Governance) 
     ]
     for call in calls:
         await expect_error(call, grpc.StatusCode.UNAUTHENTICATED)
+
+
+async def test_a_rename_close_and_reopen_each_raise_the_revision_and_are_announced_whole(gov: Governance) -> None:
+    await build_chongzhou(gov)
+    community = f"{YANGMA}/chongjianglu"
+    renamed = (await gov.admin(gov.org.UpdateOrgUnit, org_pb2.UpdateOrgUnitRequest(
+        org_unit=org_pb2.OrgUnit(path=community, display_name="崇江路社区（新）", display_name_en="Chongjianglu"),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name", "display_name_en"]),
+        request_id=rid()))).org_unit
+    assert (renamed.display_name, renamed.display_name_en, renamed.revision) == ("崇江路社区（新）", "Chongjianglu", 2)
+    # The same names again change nothing: no new revision, no event.
+    same = (await gov.admin(gov.org.UpdateOrgUnit, org_pb2.UpdateOrgUnitRequest(
+        org_unit=org_pb2.OrgUnit(path=community, display_name="崇江路社区（新）"),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name"])))).org_unit
+    assert same.revision == 2
+    closed = (await gov.admin(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(
+        path=community, reason="并入定江桥社区 merged", request_id=rid()))).org_unit
+    assert (closed.closed, closed.revision, closed.status_reason) == (True, 3, "并入定江桥社区 merged")
+    assert closed.HasField("close_time")
+    # Nothing new below a closed unit; closing twice is said plainly.
+    await expect_error(gov.admin(gov.org.CreateOrgUnit, org_pb2.CreateOrgUnitRequest(
+        parent_path=community, slug="late", kind=org_pb2.ORG_UNIT_KIND_COMPOUND, display_name="迟到小区",
+        compound_type=org_pb2.COMPOUND_TYPE_COMMERCIAL)), grpc.StatusCode.FAILED_PRECONDITION, reason="ORG_UNIT_CLOSED")
+    await expect_error(gov.admin(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=community, reason="again")),
+                       grpc.StatusCode.FAILED_PRECONDITION, reason="ORG_UNIT_CLOSED")
+    reopened = (await gov.admin(gov.org.ReopenOrgUnit, org_pb2.ReopenOrgUnitRequest(
+        path=community, reason="撤销合并 the merger was called off"))).org_unit
+    assert (reopened.closed, reopened.revision) == (False, 4) and not reopened.HasField("close_time")
+
+    async def updates() -> list[events_pb2.OrgUnitUpdated]:
+        found = []
+        for e in await governance_events(gov):
+            if e.subject == "governance.org_unit.updated":
+                p = events_pb2.OrgUnitUpdated()
+                assert e.payload.Unpack(p)
+                found.append(p)
+        return found
+
+    announced = await wait_until(lambda: updates_when(updates, 3), what="three org_unit.updated events")
+    assert [(u.revision, u.name, u.closed, list(u.changed_fields)) for u in announced] == [
+        (2, "崇江路社区（新）", False, ["name", "name_en"]),
+        (3, "崇江路社区（新）", True, ["closed"]),
+        (4, "崇江路社区（新）", False, ["closed"]),
+    ]
+    assert {(u.path, u.parent_path, u.kind) for u in announced} == {
+        (community, YANGMA, events_pb2.ORG_UNIT_KIND_COMMUNITY)}
+
+
+async def updates_when(read: Any, count: int) -> Any:
+    found = await read()
+    return found if len(found) >= count else None
+
+
+async def test_changing_a_unit_is_refused_with_reasons(gov: Governance) -> None:
+    await build_chongzhou(gov)
+    community = f"{YANGMA}/chongjianglu"
+    # A unit is managed from above: its own worker may not close it, its street officer may. (A
+    # grant within the unit's parent makes it a matter of role, as `authorize` answers everywhere.)
+    worker = gov.caller("community_worker", community)
+    await expect_error(worker(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=community, reason="x")),
+                       grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
+    officer = gov.caller("street_officer", YANGMA)
+    await officer(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=community, reason="merged"))
+    await expect_error(officer(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=YANGMA, reason="x")),
+                       grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
+    elsewhere = gov.caller("street_officer", "chengdu/jinjiang/chenglonglu")
+    await expect_error(elsewhere(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=community, reason="x")),
+                       grpc.StatusCode.PERMISSION_DENIED, reason="OUT_OF_SCOPE")
+    resident = gov.caller("resident", YANGMA)
+    await expect_error(resident(gov.org.ReopenOrgUnit, org_pb2.ReopenOrgUnitRequest(path=community, reason="x")),
+                       grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_NOT_ALLOWED")
+    for request, field in [
+        (org_pb2.UpdateOrgUnitRequest(org_unit=org_pb2.OrgUnit(path=JINSHENG, display_name="x")), "update_mask"),
+        (org_pb2.UpdateOrgUnitRequest(org_unit=org_pb2.OrgUnit(path=JINSHENG, parent_path=HUAIYUAN),
+                                      update_mask=field_mask_pb2.FieldMask(paths=["parent_path"])), "update_mask"),
+        (org_pb2.UpdateOrgUnitRequest(org_unit=org_pb2.OrgUnit(path=JINSHENG, display_name=" "),
+                                      update_mask=field_mask_pb2.FieldMask(paths=["display_name"])),
+         "org_unit.display_name"),
+    ]:
+        await expect_error(gov.admin(gov.org.UpdateOrgUnit, request), grpc.StatusCode.INVALID_ARGUMENT, field=field)
+    await expect_error(gov.admin(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=JINSHENG, reason=" ")),
+                       grpc.StatusCode.INVALID_ARGUMENT, field="reason")
+    await expect_error(gov.admin(gov.org.ReopenOrgUnit, org_pb2.ReopenOrgUnitRequest(path=JINSHENG, reason="x")),
+                       grpc.StatusCode.FAILED_PRECONDITION, reason="ORG_UNIT_OPEN")
+    await expect_error(gov.admin(gov.org.CloseOrgUnit, org_pb2.CloseOrgUnitRequest(path=f"{YANGMA}/nowhere",
+                                                                                   reason="x")),
+                       grpc.StatusCode.NOT_FOUND, reason="ORG_UNIT_NOT_FOUND")

@@ -17,10 +17,11 @@ from linli_notification.app import NotificationApp
 from linli_notification.demo import seed
 from linli_notification.providers import OutboundMessage, ProviderError, RecipientRejected, Throttled
 from linli_notification.settings import NotificationSettings
-from linli_notification.tables import Notice, notice
+from linli_notification.tables import Notice, known_org_unit, notice
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
+from linli_runtime import org_units
 from linli_runtime.clock import ManualClock
 from linli_runtime.models import typed_all
 from linli_runtime.processes import NatsServer
@@ -92,6 +93,12 @@ class Harness:
             conn = await session.connection()
             for volunteer in volunteers:
                 await volunteer_accounts.bind(conn, path, volunteer, account or volunteer)
+
+    async def learn_place(self, path: str, kind: int = 4, name: str = "新社区") -> None:
+        """Teach the service a place as governance's OrgUnitCreated would (communities by default)."""
+        parent = path.rsplit("/", 1)[0]
+        await org_units.learn_all(self.app.db, known_org_unit, [org_units.UnitState(
+            path, parent, kind, name, "", closed=False, revision=1)], self.clock.now())
 
     async def notices_of(self, recipient: str) -> list[Notice]:
         async with self.app.db.transaction() as session:

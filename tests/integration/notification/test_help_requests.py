@@ -192,6 +192,7 @@ async def test_same_request_id_gives_the_same_answer_and_other_content_is_refuse
 async def test_nobody_on_duty_goes_to_the_head_and_no_head_waits_for_the_roster(h: Harness) -> None:
     other = "chengdu/jinjiang/chenglonglu/other"
     other_name = "communities/chengdu~jinjiang~chenglonglu~other"
+    await h.learn_place(other)
     admin = h.md("op", role="city_operator", scope="chengdu")
     reply = await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=other_name, help_request=ms_wan_request(compound_path="")), metadata=admin)
@@ -288,7 +289,8 @@ async def test_communities_dash_lists_every_community_within_the_callers_scope(h
     await file_request(h)
     operator = h.md("op", role="city_operator", scope="chengdu")
     await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
-        parent="communities/chengdu~chongzhou~longxing~shengjian", help_request=ms_wan_request(compound_path="")),
+        parent="communities/chengdu~chongzhou~longxing~longxing-community",
+        help_request=ms_wan_request(compound_path="")),
         metadata=operator)
     everything = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent="communities/-"),
                                                metadata=operator)

@@ -19,7 +19,7 @@ from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-HEAD = "nt0007"
+HEAD = "nt0008"
 
 
 async def differences(db: Database) -> list[object]:

@@ -22,6 +22,7 @@ from linli_notification.settings import NotificationSettings
 from linli_points.app import MIGRATIONS, PointsApp, create_app
 from linli_points.ledger.store import Ledger
 from linli_points.settings import PointsSettings
+from linli_points.tables import KNOWN_ORG_UNITS
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import (
@@ -34,6 +35,7 @@ from linli.points.v1 import (
     volunteers_pb2_grpc,
 )
 from linli.points.v1 import volunteers_pb2 as vpb
+from linli_runtime import org_units
 from linli_runtime.auth import PrincipalKind
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
@@ -75,6 +77,8 @@ async def app(database_url: str, nats_server: NatsServer, clock: ManualClock,
                               hold_sweep_interval=0.05)
     app = issuer.trust(create_app(settings, clock))
     await app.start()
+    # The places the tests name, learned as governance's events would teach them.
+    await org_units.learn_demo_tree(app.db, KNOWN_ORG_UNITS, clock.now())
     yield app
     await app.stop(grace=1)
 

@@ -14,12 +14,14 @@ import grpc
 from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp, create_app
 from linli_points.settings import PointsSettings
+from linli_points.tables import KNOWN_ORG_UNITS
 from pypdf import PdfReader
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.points.v1 import awards_pb2 as aw
 from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import volunteers_pb2 as vol
+from linli_runtime import org_units
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import NatsServer
 
@@ -182,6 +184,7 @@ async def test_a_server_without_a_chinese_font_says_how_to_get_one(
                               certificate_font=str(tmp_path / "no-such-font.ttc"))
     app: PointsApp = issuer.trust(create_app(settings, clock))
     await app.start()
+    await org_units.learn_demo_tree(app.db, KNOWN_ORG_UNITS, clock.now())  # as governance's events would
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
             s = Stubs(channel)

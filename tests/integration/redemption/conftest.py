@@ -17,10 +17,12 @@ from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp
 from linli_points.app import create_app as create_points_app
 from linli_points.settings import PointsSettings
+from linli_points.tables import KNOWN_ORG_UNITS
 from linli_redemption.app import RedemptionApp, RedemptionSettings, create_app
 
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc, resources_pb2
+from linli_runtime import org_units
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
@@ -52,6 +54,8 @@ async def points_app(points_database_url: str, nats_server: NatsServer, clock: M
                               hold_sweep_interval=0.05)
     app = issuer.trust(create_points_app(settings, clock))
     await app.start()
+    # The places the tests name, learned as governance's events would teach them.
+    await org_units.learn_demo_tree(app.db, KNOWN_ORG_UNITS, clock.now())
     yield app
     await app.stop(grace=1)
 

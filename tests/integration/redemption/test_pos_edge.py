@@ -20,11 +20,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from linli_identity.testing import TestIssuer
 from linli_points.app import create_app as create_points_app
 from linli_points.settings import PointsSettings
+from linli_points.tables import KNOWN_ORG_UNITS
 from linli_redemption.app import POS_EDGE, RedemptionApp, RedemptionSettings, create_app
 
 from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
 from linli.redemption.v1 import resources_pb2 as rpb
+from linli_runtime import org_units
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.grpc_tls import GrpcTls
@@ -72,6 +74,8 @@ async def deployed(tmp_path: Path, nats_server: NatsServer, clock: ManualClock,
     try:
         await points.start()
         started.append(points)
+        # The places the test names, learned as governance's events would teach them.
+        await org_units.learn_demo_tree(points.db, KNOWN_ORG_UNITS, clock.now())
         app = issuer.trust(create_app(RedemptionSettings(
             port=0, pos_port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'redemption.db'}",
             nats_url=nats_server.url, demo_data=True, terminal_secret_key=TERMINAL_SECRET_KEY,

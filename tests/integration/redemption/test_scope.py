@@ -102,6 +102,6 @@ async def test_naming_an_outside_community_yourself_is_permission_denied(kit: Ki
     assert (denied.code(), error_info(denied)[0]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     # Creating a partner whose id is taken elsewhere says only that the id is taken.
     taken = await refusal(kit.partners.CreatePartner, admin_pb2.CreatePartnerRequest(
-        partner_id=HEALTH, partner=rpb.Partner(community_path="chengdu/chongzhou/x", kind=rpb.PARTNER_KIND_MERCHANT,
-                                               display_name="x")), outsider)
+        partner_id=HEALTH, partner=rpb.Partner(community_path="chengdu/chongzhou/yangma/chongjianglu",
+                                               kind=rpb.PARTNER_KIND_MERCHANT, display_name="x")), outsider)
     assert taken.code() == grpc.StatusCode.ALREADY_EXISTS and "fengshu" not in everything_said(taken)

@@ -227,3 +227,16 @@ def test_every_command_takes_json_except_the_long_running_platform() -> None:
 def test_amounts_and_enum_names_render_for_people() -> None:
     assert (yuan(0), yuan(5), yuan(123456789), yuan(-120000)) == ("¥0.00", "¥0.05", "¥1,234,567.89", "-¥1,200.00")
     assert enum_name("ROLLOUT_STAGE_NOT_STARTED", "ROLLOUT_STAGE_") == "not_started"
+
+
+def test_every_list_command_exports_to_csv_and_xlsx() -> None:
+    lists = {("adjustments", "list"), ("compound", "budget"), ("compound", "disclosures"), ("dead-letters", "list"),
+             ("duty", "shifts"), ("help-requests", "list"), ("leaderboard",), ("org", "tree"), ("org", "rollup"),
+             ("pos", "rewards"), ("redemptions", "list"), ("redemptions", "pending"), ("volunteers", "list"),
+             ("pairings", "short"), ("votes", "list")}
+    leaves = dict(leaf for name in linli_app.COMMANDS for leaf in leaf_commands(linli_app.load(name), (name,)))
+    for path in lists:
+        options = {opt for param in leaves[path].params for opt in param.opts}  # type: ignore[attr-defined]
+        assert {"--csv", "--xlsx"} <= options, path
+    listing = [p for p in leaves if p[-1] in ("list", "short", "shifts", "pending", "tree", "rewards")]
+    assert set(listing) <= lists, "a list command without --csv/--xlsx"

@@ -34,15 +34,17 @@ from linli_runtime.auth import reach
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 from linli_runtime.times import as_utc, parse_date, parse_hhmm
 
 
 class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
-    def __init__(self, communities: Communities, db: Database, clock: Clock) -> None:
+    def __init__(self, communities: Communities, db: Database, clock: Clock, places: KnownUnits) -> None:
         self.communities = communities
         self.db = db  # for AIP-155 request ids (linli_runtime.idempotency)
         self.clock = clock
+        self.places = places
 
     async def GetCommunitySettings(self, request: pb.GetCommunitySettingsRequest,
                                    context: Any) -> pb.GetCommunitySettingsResponse:
@@ -67,6 +69,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         fields.in_range("settings.utc_offset_minutes", s.utc_offset_minutes, MIN_UTC_OFFSET_MINUTES,
                         MAX_UTC_OFFSET_MINUTES)
         staff(path)
+        await self.places.require(path, field="settings.name")
         saved = await self.communities.update_settings(Settings(
             path=path, head_id=s.head_id, utc_offset_minutes=s.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES,
             **slas))
@@ -91,6 +94,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
                        backup_id=valid_id("duty_shift.backup_id", shift.backup_id) if shift.backup_id else "",
                        note=fields.text("duty_shift.note", shift.note, 500))
         staff(path)
+        await self.places.require(path, field="parent")
 
         async def body(tx: AsyncSession) -> pb.CreateDutyShiftResponse:
             return pb.CreateDutyShiftResponse(duty_shift=convert.shift(
@@ -122,6 +126,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         if giver == taker:
             raise InvalidArgument.field("duty_swap.to_worker_id", "must differ from from_worker_id")
         staff(path)
+        await self.places.require(path, field="parent")
 
         async def body(tx: AsyncSession) -> pb.CreateDutySwapResponse:
             return pb.CreateDutySwapResponse(duty_swap=convert.swap(
@@ -156,6 +161,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
                 raise InvalidArgument.field(f"provider.opening_hours[{i}].close_time", "must be after open_time")
             hours.append((h.weekday, opens, closes))
         staff(path)
+        await self.places.require(path, field="parent")
         new = NewProvider(display_name=display, category=category, phone=phone, priority=p.priority,
                           opening_hours=hours)
 

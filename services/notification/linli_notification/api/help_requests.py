@@ -38,6 +38,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 from linli_runtime.names import org_path
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 
 R = TypeVar("R", bound=Message)
@@ -69,10 +70,11 @@ def _communities(parent: str) -> CommunityScope:
 
 
 class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
-    def __init__(self, desk: HelpDesk, db: Database, clock: Clock) -> None:
+    def __init__(self, desk: HelpDesk, db: Database, clock: Clock, places: KnownUnits) -> None:
         self.desk = desk
         self.db = db  # for AIP-155 request ids (linli_runtime.idempotency)
         self.clock = clock
+        self.places = places
 
     # -- intake and reading ------------------------------------------------------------------
 
@@ -113,6 +115,8 @@ class HelpRequestServicer(pb_grpc.HelpRequestServiceServicer):
         # tenant) one for their household only.
         if not ((compound_path and who.can_reach(compound_path)) or of_household(who, household_path)):
             reach(community_path, who)
+        await self.places.require(compound_path or community_path,
+                                  field="help_request.compound_path" if compound_path else "parent")
         new = NewHelpRequest(category=given.category, urgency=given.urgency or pb.URGENCY_NORMAL,
                              reporter_role=given.reporter_role, description=description, reporter_id=given.reporter_id,
                              compound_path=compound_path, on_behalf_of=on_behalf_of, contact=contact,

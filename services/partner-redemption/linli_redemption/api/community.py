@@ -38,6 +38,7 @@ from linli_redemption.projects import CANCELLED, DONE, IN_PROGRESS, NewProject, 
 from linli_runtime import fields, paging, times
 from linli_runtime.auth import caller
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.org_units import KnownUnits
 
 Changing = pb.StartProjectRequest | pb.CompleteProjectRequest | pb.CancelProjectRequest
 Changed = TypeVar("Changed", pb.StartProjectResponse, pb.CompleteProjectResponse, pb.CancelProjectResponse)
@@ -46,14 +47,15 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["CommunityService"].full_name
 
 
 class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
-    def __init__(self, duty: Duty, lists: Community, projects: Projects, writes: Writes) -> None:
-        self.duty, self.lists, self.projects, self.writes = duty, lists, projects, writes
+    def __init__(self, duty: Duty, lists: Community, projects: Projects, writes: Writes, places: KnownUnits) -> None:
+        self.duty, self.lists, self.projects, self.writes, self.places = duty, lists, projects, writes, places
 
     # -- rotating duty -------------------------------------------------------------------------
 
     async def SetDutyRotation(self, request: pb.SetDutyRotationRequest,
                               context: grpc.aio.ServicerContext) -> pb.SetDutyRotationResponse:
         path = writer(request.community_path)
+        await self.places.require(path)
         ids = check_units(request.partner_ids)
         start = times.parse_date("start_date", request.start_date)
         days = fields.in_range("period_days", request.period_days, 1, 366)
@@ -82,6 +84,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
     async def CreateNeed(self, request: pb.CreateNeedRequest,
                          context: grpc.aio.ServicerContext) -> pb.CreateNeedResponse:
         path = writer(request.community_path)
+        await self.places.require(path)
         new = NewNeed(title=fields.text("title", request.title, 200, required=True),
                       category=category(request.category),
                       detail=fields.text("detail", request.detail, 2000),
@@ -104,6 +107,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
     async def CreateResource(self, request: pb.CreateResourceRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateResourceResponse:
         path = writer(request.community_path)
+        await self.places.require(path)
         new = NewResource(
             title=fields.text("title", request.title, 200, required=True), category=category(request.category),
             partner_id=fields.ident("partner_id", request.partner_id),
@@ -138,6 +142,7 @@ class CommunityServicer(community_pb2_grpc.CommunityServiceServicer):
     async def CreateProject(self, request: pb.CreateProjectRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreateProjectResponse:
         path = writer(request.community_path)
+        await self.places.require(path)
         request_id = fields.request_id(request.request_id, required=True)
         title = fields.text("title", request.title, 200, required=True)
         owner = fields.text("owner", request.owner, 200, required=True)

@@ -21,6 +21,7 @@ from linli_redemption.terminals import IssuedSecret, Terminals, authorization_va
 from linli_runtime import fields, paging
 from linli_runtime.auth import OPERATORS, authorize
 from linli_runtime.errors import InvalidArgument
+from linli_runtime.org_units import KnownUnits
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["PartnerService"].full_name
 
@@ -35,8 +36,8 @@ def kept(issued: list[IssuedSecret], made: IssuedSecret) -> IssuedSecret:
 
 
 class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
-    def __init__(self, partners: Partners, terminals: Terminals, writes: Writes) -> None:
-        self.partners, self.terminals, self.writes = partners, terminals, writes
+    def __init__(self, partners: Partners, terminals: Terminals, writes: Writes, places: KnownUnits) -> None:
+        self.partners, self.terminals, self.writes, self.places = partners, terminals, writes, places
 
     async def ListPartners(self, request: pb.ListPartnersRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListPartnersResponse:
@@ -59,6 +60,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
                             context: grpc.aio.ServicerContext) -> pb.CreatePartnerResponse:
         given = request.partner
         path = access.writer(given.community_path, "partner.community_path")
+        await self.places.require(path, field="partner.community_path")
         partner_id = names.slug("partner_id", request.partner_id)
         if given.kind not in KIND_NAMES:
             raise InvalidArgument.field("partner.kind", "must be MEMBER_UNIT, SIGNED_PARTNER or MERCHANT")

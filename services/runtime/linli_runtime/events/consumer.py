@@ -17,6 +17,9 @@ handled in a transaction of its own. Failures:
   delay; after `max_deliver` attempts the message is dead-lettered instead of looping.
 - `PoisonMessage`, or an envelope that does not decode: recorded in the dead-letter table and
   `term`ed at once: redelivery cannot help.
+
+An operator lists dead letters and replays (through `apply_in`, the path a delivery takes) or
+discards them: `linli_runtime.dead_letters`, served on every service as DeadLetterService.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,18 +340,27 @@ class EventConsumer:
             return _Result("dead-letter", error=error)
         try:
             async with self.db.transaction() as session:
-                conn = await session.connection()
-                inserted = await conn.execute(
-                    _insert_ignore(conn, INBOX, consumer=self.spec.name, event_id=event.id,
-                                   applied_at=self.clock.now())
-                )
-                if inserted.rowcount == 0:
+                if not await self.apply_in(session, event, msg.headers):
                     return _Result("duplicate", event_id=event.id)
-                with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
-                    await self.spec.handler(event, session)
             return _Result("applied", event_id=event.id, occurred_at=_seconds(event))
         except Exception as exc:
             return await self._failure(msg, event, exc)
+
+    async def apply_in(self, session: AsyncSession, event: Event, headers: Mapping[str, str] | None = None) -> bool:
+        """Apply `event` once in the caller's transaction: record its id in the inbox and, unless
+        it was there already, run the handler (in its CONSUMER span, linked to the publish span
+        the message's `headers` name). Returns whether the handler ran. The one path a delivery
+        takes alone — and a dead letter's replay (linli_runtime.dead_letters; no headers: the
+        span still joins the writer's trace through the envelope)."""
+        conn = await session.connection()
+        inserted = await conn.execute(
+            _insert_ignore(conn, INBOX, consumer=self.spec.name, event_id=event.id, applied_at=self.clock.now())
+        )
+        if inserted.rowcount == 0:
+            return False
+        with self.tracing.consuming(self.spec.name, event.envelope, headers):
+            await self.spec.handler(event, session)
+        return True
 
     async def _failure(self, msg: Msg, event: Event, exc: Exception) -> _Result:
         """A handler failed (its transaction rolled back): retry later, or dead-letter."""
@@ -402,6 +414,7 @@ class EventConsumer:
                 error=error[:4000],
                 deliveries=meta.num_delivered,
                 recorded_at=self.clock.now(),
+                org_scope=_scope_of(msg),
             )
         )
         log.error("event dead-lettered", extra={"consumer": self.spec.name, "event_id": event_id,
@@ -412,6 +425,14 @@ class EventConsumer:
 def _seconds(event: Event) -> float:
     when = event.envelope.occurred_at
     return when.seconds + when.nanos / 1e9
+
+
+def _scope_of(msg: Msg) -> str:
+    """The org scope of a message's envelope ("" when it does not decode)."""
+    try:
+        return EventEnvelope.FromString(msg.data).org_scope[:255]
+    except DecodeError:
+        return ""
 
 
 def _decode(msg: Msg) -> Event | None:

@@ -23,6 +23,9 @@ class RuntimeTable(SQLModel, registry=registry()):
     """Base of the runtime's tables: their own MetaData, apart from every service's."""
 
 
+# An empty-string server default written so that SQLite reflects it as it was declared ('').
+EMPTY = sa.text("''")
+
 # BigInteger on PostgreSQL, but INTEGER on SQLite so the column is the rowid alias (autoincrement).
 Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -76,6 +79,16 @@ class DeadLetter(RuntimeTable, table=True):
     error: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     deliveries: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     recorded_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # The event's org scope ("" when it did not decode): a city operator sees their city's only.
+    org_scope: str = Field(default="", sa_column=sa.Column(sa.String(255), nullable=False, server_default=EMPTY))
+    # What an operator did with it (linli_runtime.dead_letters): pending → replayed | discarded,
+    # once, with who, when and why (rt0003).
+    state: str = Field(default="pending", sa_column=sa.Column(sa.String(16), nullable=False,
+                                                              server_default="pending"))
+    resolved_by: str = Field(default="", sa_column=sa.Column(sa.String(128), nullable=False, server_default=EMPTY))
+    resolved_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    resolution_reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=EMPTY))
+    replay_outcome: str = Field(default="", sa_column=sa.Column(sa.String(32), nullable=False, server_default=EMPTY))
 
 
 class AnsweredRequest(RuntimeTable, table=True):

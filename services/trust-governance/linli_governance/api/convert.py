@@ -52,6 +52,11 @@ def org_unit(u: OrgUnit) -> org_pb2.OrgUnit:
         compound_type=org_pb2.CompoundType.ValueType(u.compound_type),
         exclusive_area_dm2=u.exclusive_area_dm2,
         create_time=to_timestamp(u.created_at),
+        closed=u.closed_at is not None,
+        close_time=to_timestamp(u.closed_at) if u.closed_at is not None else None,
+        update_time=to_timestamp(u.updated_at or u.created_at),
+        revision=u.revision,
+        status_reason=u.status_reason,
     )
 
 

@@ -11,6 +11,9 @@ from linli_runtime import fields, names, paging, times
 from linli_runtime.auth import OPERATORS, STAFF, Role, allows, authorize
 from linli_runtime.errors import InvalidArgument
 
+# What UpdateOrgUnit may change: a unit's names. Path, parent and kind are its identity.
+RENAMEABLE = frozenset({"display_name", "display_name_en"})
+
 
 class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
     async def CreateOrgUnit(self, request: org_pb2.CreateOrgUnitRequest, context: Any) -> org_pb2.CreateOrgUnitResponse:
@@ -46,6 +49,55 @@ class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
             self.db, path, page_token=request.page_token, size=paging.page_size(request.page_size)
         )
         return org_pb2.ListOrgUnitsResponse(org_units=[convert.org_unit(u) for u in units], next_page_token=token)
+
+    async def UpdateOrgUnit(self, request: org_pb2.UpdateOrgUnitRequest, context: Any) -> org_pb2.UpdateOrgUnitResponse:
+        path = self.managed_path("org_unit.path", request.org_unit.path)
+        paths = set(request.update_mask.paths)
+        if not paths or paths - RENAMEABLE:
+            raise InvalidArgument.field("update_mask", "name display_name and/or display_name_en (path, parent and "
+                                                       "kind never change; use CloseOrgUnit to close a unit)")
+        change = org_tree.Rename(
+            display_name=request.org_unit.display_name if "display_name" in paths else None,
+            display_name_en=request.org_unit.display_name_en if "display_name_en" in paths else None,
+        )
+        org_tree.validate_rename(change)
+        return await self.write(
+            request,
+            org_pb2.UpdateOrgUnitResponse,
+            lambda session: org_tree.rename(session, self.make_event, path, change, when=self.now()),
+            lambda unit: org_pb2.UpdateOrgUnitResponse(org_unit=convert.org_unit(unit)),
+        )
+
+    async def CloseOrgUnit(self, request: org_pb2.CloseOrgUnitRequest, context: Any) -> org_pb2.CloseOrgUnitResponse:
+        path = self.managed_path("path", request.path)
+        reason = fields.text("reason", request.reason, 500, required=True)
+        return await self.write(
+            request,
+            org_pb2.CloseOrgUnitResponse,
+            lambda session: org_tree.close(session, self.make_event, path, reason, when=self.now()),
+            lambda unit: org_pb2.CloseOrgUnitResponse(org_unit=convert.org_unit(unit)),
+        )
+
+    async def ReopenOrgUnit(
+        self, request: org_pb2.ReopenOrgUnitRequest, context: Any
+    ) -> org_pb2.ReopenOrgUnitResponse:
+        path = self.managed_path("path", request.path)
+        reason = fields.text("reason", request.reason, 500, required=True)
+        return await self.write(
+            request,
+            org_pb2.ReopenOrgUnitResponse,
+            lambda session: org_tree.reopen(session, self.make_event, path, reason, when=self.now()),
+            lambda unit: org_pb2.ReopenOrgUnitResponse(org_unit=convert.org_unit(unit)),
+        )
+
+    @staticmethod
+    def managed_path(field: str, path: str) -> str:
+        """A unit is renamed, closed and reopened from above: the caller's scope must cover its
+        parent (a community worker cannot close her own community; a city needs the whole
+        platform's scope)."""
+        normalized = names.org_path(field, path)
+        authorize(*OPERATORS, path=normalized.rsplit("/", 1)[0] if "/" in normalized else "")
+        return normalized
 
 
 class RolloutServicer(Api, rollout_pb2_grpc.RolloutServiceServicer):

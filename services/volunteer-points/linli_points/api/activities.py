@@ -22,6 +22,7 @@ from linli_points.people import People
 from linli_runtime.auth import caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, in_range, text
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 from linli_runtime.times import as_utc
 
@@ -29,10 +30,11 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
 
 class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
-    def __init__(self, activities: Activities, help_credits: HelpCredits, people: People) -> None:
+    def __init__(self, activities: Activities, help_credits: HelpCredits, people: People, places: KnownUnits) -> None:
         self.activities = activities
         self.help_credits = help_credits
         self.people = people
+        self.places = places
 
     async def ListTaskCategories(
         self, request: pb.ListTaskCategoriesRequest, context: grpc.aio.ServicerContext
@@ -48,6 +50,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
     ) -> pb.UpdateTaskCategoryResponse:
         c = request.task_category
         path = writer(c.community_path, "task_category.community_path")
+        await self.places.require(path, field="task_category.community_path")
         slug = ident("task_category.slug", c.slug)
         change = CategoryChange(
             display_name=display_name("task_category.display_name", c.display_name),
@@ -67,6 +70,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         a = request.activity
         path = writer(a.community_path, "activity.community_path")
         who = caller()
+        await self.places.require(path, field="activity.community_path")
         activity_id = ident("activity.activity_id", a.activity_id)
         title = text("activity.title", a.title, 200, required=True)
         category = ident("activity.category", a.category)

@@ -21,9 +21,10 @@ from linli_points.awards import (
 )
 from linli_points.people import People
 from linli_points.rankings import Rankings, period_bounds
-from linli_runtime.auth import caller
+from linli_runtime.auth import STAFF, Role, allows, authorized_path, caller
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import ident, in_range, text
+from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 from linli_runtime.times import as_utc
 
@@ -73,10 +74,14 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         return pb.CloseYearResponse(awards=[award_pb(a) for a in granted], newly_closed=newly,
                                     year_close=year_close_pb(close))
 
+    # The year's awards are announced in public: the portal's open data publishes them (names as
+    # announced, never volunteers' ids — the portal leaves those out).
+    @allows(Role.PORTAL)
     async def ListAwards(
         self, request: pb.ListAwardsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAwardsResponse:
-        path = reader(request.community_path)
+        # Staff read them where they work; the portal, for the open data, anywhere (its one grant is at the root).
+        path = authorized_path(*STAFF, Role.PORTAL, path=org_path("community_path", request.community_path))
         year = _year(request.year)
         found, next_token, close = await self.awards.list_page(path, year, page_token=request.page_token,
                                                                size=page_size(request.page_size))

@@ -12,6 +12,7 @@ from linli_points.api.convert import funding_line_pb, funding_source_pb
 from linli_points.funding import MAX_BUDGET_CHANGE, Funding, FundingKind
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, request_id, text
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 from linli_runtime.times import to_timestamp
 
@@ -20,14 +21,16 @@ KINDS = ", ".join(k.name for k in FundingKind)
 
 
 class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
-    def __init__(self, funding: Funding) -> None:
+    def __init__(self, funding: Funding, places: KnownUnits) -> None:
         self.funding = funding
+        self.places = places
 
     async def CreateFundingSource(
         self, request: pb.CreateFundingSourceRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateFundingSourceResponse:
         f = request.funding_source
         path = writer(f.community_path, "funding_source.community_path")
+        await self.places.require(path, field="funding_source.community_path")
         source_id = ident("funding_source.source_id", f.source_id)
         if f.kind not in {int(k) for k in FundingKind}:
             raise InvalidArgument.field("funding_source.kind", f"say what kind of money it is: one of {KINDS}")

@@ -13,6 +13,7 @@ from linli_points.pairings import MAX_VISITS_REQUIRED, Confirmation, Pairings, V
 from linli_points.people import People
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import display_name, ident, text
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 from linli_runtime.times import as_utc, parse_date, parse_month
 
@@ -21,15 +22,17 @@ VISIT_TYPES = ", ".join(f"VISIT_TYPE_{t.name}" for t in VisitType)
 
 
 class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
-    def __init__(self, pairings: Pairings, people: People) -> None:
+    def __init__(self, pairings: Pairings, people: People, places: KnownUnits) -> None:
         self.pairings = pairings
         self.people = people
+        self.places = places
 
     async def CreateElder(
         self, request: pb.CreateElderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateElderResponse:
         e = request.elder
         path = writer(e.community_path, "elder.community_path")
+        await self.places.require(path, field="elder.community_path")
         created = await self.pairings.create_elder(path, ident("elder.elder_id", e.elder_id),
                                                    display_name("elder.display_name", e.display_name))
         return pb.CreateElderResponse(elder=elder_pb(created))
@@ -39,6 +42,7 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
     ) -> pb.CreatePairingResponse:
         p = request.pairing
         path = writer(p.community_path, "pairing.community_path")
+        await self.places.require(path, field="pairing.community_path")
         pairing_id = ident("pairing.pairing_id", p.pairing_id)
         family_id = ident("pairing.family_id", p.family_id)
         elder_id = ident("pairing.elder_id", p.elder_id)

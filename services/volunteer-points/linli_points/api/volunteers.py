@@ -14,6 +14,7 @@ from linli_points.roster_files import ZIP_MAGIC
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import account_id, display_name, ident
 from linli_runtime.names import org_path
+from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
 from linli_runtime.times import parse_date
 
@@ -21,15 +22,17 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["VolunteerService"].full_name
 
 
 class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
-    def __init__(self, people: People, roster: Roster) -> None:
+    def __init__(self, people: People, roster: Roster, places: KnownUnits) -> None:
         self.people = people
         self.roster = roster
+        self.places = places
 
     async def CreateVolunteer(
         self, request: pb.CreateVolunteerRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateVolunteerResponse:
         v = request.volunteer
         path = writer(v.community_path, "volunteer.community_path")
+        await self.places.require(path, field="volunteer.community_path")
         created = await self.people.create_volunteer(
             path, ident("volunteer.volunteer_id", v.volunteer_id),
             display_name("volunteer.display_name", v.display_name),
@@ -72,6 +75,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
     ) -> pb.CreateFamilyResponse:
         f = request.family
         path = writer(f.community_path, "family.community_path")
+        await self.places.require(path, field="family.community_path")
         created = await self.people.create_family(path, ident("family.family_id", f.family_id),
                                                   display_name("family.display_name", f.display_name))
         return pb.CreateFamilyResponse(family=family_pb(created))
@@ -89,6 +93,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
     ) -> pb.CreateTeamResponse:
         t = request.team
         path = writer(t.community_path, "team.community_path")
+        await self.places.require(path, field="team.community_path")
         created = await self.people.create_team(path, ident("team.team_id", t.team_id),
                                                 display_name("team.display_name", t.display_name))
         return pb.CreateTeamResponse(team=team_pb(created))
@@ -117,6 +122,7 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         self, request: pb.ImportRosterRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportRosterResponse:
         path = writer(request.community_path)
+        await self.places.require(path)
         if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
             raise InvalidArgument.field("mode", "choose ALL_OR_NOTHING or PER_ROW")
         which = request.WhichOneof("content")

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/events/v1/governance.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"~\n\x0eOrgUnitCreated\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.linli.events.v1.OrgUnitKind\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07name_en\x18\x05 \x01(\t\"~\n\x0eOrgUnitUpdated\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.linli.events.v1.OrgUnitKind\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07name_en\x18\x05 \x01(\t\"\xfa\x02\n\x13\x44isclosurePublished\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x15\n\rcompound_name\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x30\n\x0cperiod_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nincome_fen\x18\x07 \x01(\x03\x12\x13\n\x0b\x65xpense_fen\x18\x08 \x01(\x03\x12\x1f\n\x17to_maintenance_fund_fen\x18\t \x01(\x03\x12$\n\x1cmaintenance_fund_balance_fen\x18\n \x01(\x03\x12\x11\n\tseal_hash\x18\x0b \x01(\t\x12\x1a\n\x12previous_seal_hash\x18\x0c \x01(\t\x12\x10\n\x08sequence\x18\r \x01(\x05*\xec\x01\n\x0bOrgUnitKind\x12\x1d\n\x19ORG_UNIT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12ORG_UNIT_KIND_CITY\x10\x01\x12\x1a\n\x16ORG_UNIT_KIND_DISTRICT\x10\x02\x12\x18\n\x14ORG_UNIT_KIND_STREET\x10\x03\x12\x1b\n\x17ORG_UNIT_KIND_COMMUNITY\x10\x04\x12\x1a\n\x16ORG_UNIT_KIND_COMPOUND\x10\x05\x12\x1a\n\x16ORG_UNIT_KIND_BUILDING\x10\x06\x12\x1b\n\x17ORG_UNIT_KIND_HOUSEHOLD\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n linli/events/v1/governance.proto\x12\x0flinli.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n\x0eOrgUnitCreated\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.linli.events.v1.OrgUnitKind\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07name_en\x18\x05 \x01(\t\x12\x10\n\x08revision\x18\x06 \x01(\x03\"\xb8\x01\n\x0eOrgUnitUpdated\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.linli.events.v1.OrgUnitKind\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07name_en\x18\x05 \x01(\t\x12\x0e\n\x06\x63losed\x18\x06 \x01(\x08\x12\x10\n\x08revision\x18\x07 \x01(\x03\x12\x16\n\x0e\x63hanged_fields\x18\x08 \x03(\t\"\xfa\x02\n\x13\x44isclosurePublished\x12\x12\n\ndisclosure\x18\x01 \x01(\t\x12\x15\n\rcompound_path\x18\x02 \x01(\t\x12\x15\n\rcompound_name\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x30\n\x0cperiod_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nincome_fen\x18\x07 \x01(\x03\x12\x13\n\x0b\x65xpense_fen\x18\x08 \x01(\x03\x12\x1f\n\x17to_maintenance_fund_fen\x18\t \x01(\x03\x12$\n\x1cmaintenance_fund_balance_fen\x18\n \x01(\x03\x12\x11\n\tseal_hash\x18\x0b \x01(\t\x12\x1a\n\x12previous_seal_hash\x18\x0c \x01(\t\x12\x10\n\x08sequence\x18\r \x01(\x05*\xec\x01\n\x0bOrgUnitKind\x12\x1d\n\x19ORG_UNIT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12ORG_UNIT_KIND_CITY\x10\x01\x12\x1a\n\x16ORG_UNIT_KIND_DISTRICT\x10\x02\x12\x18\n\x14ORG_UNIT_KIND_STREET\x10\x03\x12\x1b\n\x17ORG_UNIT_KIND_COMMUNITY\x10\x04\x12\x1a\n\x16ORG_UNIT_KIND_COMPOUND\x10\x05\x12\x1a\n\x16ORG_UNIT_KIND_BUILDING\x10\x06\x12\x1b\n\x17ORG_UNIT_KIND_HOUSEHOLD\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.events.v1.governance_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORGUNITKIND']._serialized_start=724
-  _globals['_ORGUNITKIND']._serialized_end=960
-  _globals['_ORGUNITCREATED']._serialized_start=86
-  _globals['_ORGUNITCREATED']._serialized_end=212
-  _globals['_ORGUNITUPDATED']._serialized_start=214
-  _globals['_ORGUNITUPDATED']._serialized_end=340
-  _globals['_DISCLOSUREPUBLISHED']._serialized_start=343
-  _globals['_DISCLOSUREPUBLISHED']._serialized_end=721
+  _globals['_ORGUNITKIND']._serialized_start=802
+  _globals['_ORGUNITKIND']._serialized_end=1038
+  _globals['_ORGUNITCREATED']._serialized_start=87
+  _globals['_ORGUNITCREATED']._serialized_end=231
+  _globals['_ORGUNITUPDATED']._serialized_start=234
+  _globals['_ORGUNITUPDATED']._serialized_end=418
+  _globals['_DISCLOSUREPUBLISHED']._serialized_start=421
+  _globals['_DISCLOSUREPUBLISHED']._serialized_end=799
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -63,6 +65,7 @@ class OrgUnitCreated(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     NAME_EN_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """Org path, e.g. `chengdu/jinjiang/chenglonglu/fengshu`."""
     parent_path: _builtins.str
@@ -72,6 +75,8 @@ class OrgUnitCreated(_message.Message):
     """Display name, Chinese first, e.g. `枫树社区`."""
     name_en: _builtins.str
     """English name when known, e.g. `Fengshu`."""
+    revision: _builtins.int
+    """The unit's revision: 1 when created (0 in events published before revisions existed)."""
     def __init__(
         self,
         *,
@@ -80,10 +85,11 @@ class OrgUnitCreated(_message.Message):
         kind: Global___OrgUnitKind.ValueType = ...,
         name: _builtins.str = ...,
         name_en: _builtins.str = ...,
+        revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name", "name_en", b"name_en", "parent_path", b"parent_path", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name", "name_en", b"name_en", "parent_path", b"parent_path", "path", b"path", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -91,7 +97,10 @@ Global___OrgUnitCreated: _TypeAlias = OrgUnitCreated  # noqa: Y015
 
 @_typing.final
 class OrgUnitUpdated(_message.Message):
-    """OrgUnitUpdated: subject `governance.org_unit.updated` (renamed or moved)."""
+    """OrgUnitUpdated: subject `governance.org_unit.updated` — renamed, closed or reopened. It
+    carries the unit's whole state, so a consumer keeps the state of the highest revision it has
+    seen and needs no other event (path, parent and kind never change: they are its identity).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -100,11 +109,24 @@ class OrgUnitUpdated(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     NAME_EN_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELDS_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     parent_path: _builtins.str
     kind: Global___OrgUnitKind.ValueType
     name: _builtins.str
     name_en: _builtins.str
+    closed: _builtins.bool
+    """Closed units, and everything below them, take no new work."""
+    revision: _builtins.int
+    """One more than the unit's previous revision."""
+    @_builtins.property
+    def changed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What this change touched: `name`, `name_en`, `closed` (empty in a re-announcement of the
+        whole tree, which changes nothing).
+        """
+
     def __init__(
         self,
         *,
@@ -113,10 +135,13 @@ class OrgUnitUpdated(_message.Message):
         kind: Global___OrgUnitKind.ValueType = ...,
         name: _builtins.str = ...,
         name_en: _builtins.str = ...,
+        closed: _builtins.bool = ...,
+        revision: _builtins.int = ...,
+        changed_fields: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name", "name_en", b"name_en", "parent_path", b"parent_path", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_fields", b"changed_fields", "closed", b"closed", "kind", b"kind", "name", b"name", "name_en", b"name_en", "parent_path", b"parent_path", "path", b"path", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -190,6 +190,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "you recorded or proposed this yourself; another account must approve it (不得审批本人提出的事项)" """
     SAME_ACCOUNT: _ErrorReason.ValueType  # 83
     """PERMISSION_DENIED: "you approved this already as …; the … approval must come from another account (两方审批须由不同账户…" """
+    CONSUMER_GONE: _ErrorReason.ValueType  # 84
+    """FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+    DEAD_LETTER_RESOLVED: _ErrorReason.ValueType  # 85
+    """FAILED_PRECONDITION: "… was … by … already (…)" """
+    ORG_UNIT_CLOSED: _ErrorReason.ValueType  # 86
+    """FAILED_PRECONDITION: "org unit '…' is closed (… closed: …); reopen it first" """
+    ORG_UNIT_OPEN: _ErrorReason.ValueType  # 87
+    """FAILED_PRECONDITION: "org unit '…' is open" """
+    REPLAY_FAILED: _ErrorReason.ValueType  # 88
+    """FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+    UNDECODABLE: _ErrorReason.ValueType  # 89
+    """FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+    DEAD_LETTER_NOT_FOUND: _ErrorReason.ValueType  # 90
+    """NOT_FOUND: "there is no dead letter … here" """
+    ORG_UNIT_UNKNOWN: _ErrorReason.ValueType  # 91
+    """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+    OPERATORS_ONLY: _ErrorReason.ValueType  # 92
+    """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` trust-governance puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -369,4 +387,22 @@ OWN_PROPOSAL: ErrorReason.ValueType  # 82
 """PERMISSION_DENIED: "you recorded or proposed this yourself; another account must approve it (不得审批本人提出的事项)" """
 SAME_ACCOUNT: ErrorReason.ValueType  # 83
 """PERMISSION_DENIED: "you approved this already as …; the … approval must come from another account (两方审批须由不同账户…" """
+CONSUMER_GONE: ErrorReason.ValueType  # 84
+"""FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+DEAD_LETTER_RESOLVED: ErrorReason.ValueType  # 85
+"""FAILED_PRECONDITION: "… was … by … already (…)" """
+ORG_UNIT_CLOSED: ErrorReason.ValueType  # 86
+"""FAILED_PRECONDITION: "org unit '…' is closed (… closed: …); reopen it first" """
+ORG_UNIT_OPEN: ErrorReason.ValueType  # 87
+"""FAILED_PRECONDITION: "org unit '…' is open" """
+REPLAY_FAILED: ErrorReason.ValueType  # 88
+"""FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+UNDECODABLE: ErrorReason.ValueType  # 89
+"""FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+DEAD_LETTER_NOT_FOUND: ErrorReason.ValueType  # 90
+"""NOT_FOUND: "there is no dead letter … here" """
+ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 91
+"""NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+OPERATORS_ONLY: ErrorReason.ValueType  # 92
+"""PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -88,6 +89,11 @@ class OrgUnit(_message.Message):
     COMPOUND_TYPE_FIELD_NUMBER: _builtins.int
     EXCLUSIVE_AREA_DM2_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    STATUS_REASON_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """Org path, e.g. `chengdu/chongzhou/longxing/longxing-community/shengjian`."""
     parent_path: _builtins.str
@@ -101,8 +107,24 @@ class OrgUnit(_message.Message):
     """Compounds only."""
     exclusive_area_dm2: _builtins.int
     """Households only: exclusive floor area (专有部分面积) in square decimetres (0.01 m²)."""
+    closed: _builtins.bool
+    """Output only: closed units take no new work anywhere (nor does anything below them)."""
+    revision: _builtins.int
+    """Output only: 1 when created, one more with each change; the events carry it so that a
+    consumer never lets an older state overwrite a newer one.
+    """
+    status_reason: _builtins.str
+    """Output only: why it was closed (or reopened), as the last close or reopen gave it."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when it was closed; unset while open."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only: the last change (creation, rename, close, reopen)."""
+
     def __init__(
         self,
         *,
@@ -114,10 +136,15 @@ class OrgUnit(_message.Message):
         compound_type: Global___CompoundType.ValueType = ...,
         exclusive_area_dm2: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        closed: _builtins.bool = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        revision: _builtins.int = ...,
+        status_reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compound_type", b"compound_type", "create_time", b"create_time", "display_name", b"display_name", "display_name_en", b"display_name_en", "exclusive_area_dm2", b"exclusive_area_dm2", "kind", b"kind", "parent_path", b"parent_path", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed", b"closed", "compound_type", b"compound_type", "create_time", b"create_time", "display_name", b"display_name", "display_name_en", b"display_name_en", "exclusive_area_dm2", b"exclusive_area_dm2", "kind", b"kind", "parent_path", b"parent_path", "path", b"path", "revision", b"revision", "status_reason", b"status_reason", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,3 +315,163 @@ class ListOrgUnitsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListOrgUnitsResponse: _TypeAlias = ListOrgUnitsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateOrgUnitRequest(_message.Message):
+    """UpdateOrgUnitRequest renames a unit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): the same id returns the first answer."""
+    @_builtins.property
+    def org_unit(self) -> Global___OrgUnit:
+        """The unit, by `path`, with the new values of the fields named in `update_mask`."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """`display_name` and/or `display_name_en`; other fields are refused (path, parent and kind
+        never change; close and reopen have their own methods).
+        """
+
+    def __init__(
+        self,
+        *,
+        org_unit: Global___OrgUnit | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateOrgUnitRequest: _TypeAlias = UpdateOrgUnitRequest  # noqa: Y015
+
+@_typing.final
+class UpdateOrgUnitResponse(_message.Message):
+    """UpdateOrgUnitResponse carries the unit as it now is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def org_unit(self) -> Global___OrgUnit: ...
+    def __init__(
+        self,
+        *,
+        org_unit: Global___OrgUnit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateOrgUnitResponse: _TypeAlias = UpdateOrgUnitResponse  # noqa: Y015
+
+@_typing.final
+class CloseOrgUnitRequest(_message.Message):
+    """CloseOrgUnitRequest names the unit and says why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    reason: _builtins.str
+    """Required: why, kept with the unit (e.g. `merged into 定江桥社区 by the 2026 reorganisation`)."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): the same id returns the first answer."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseOrgUnitRequest: _TypeAlias = CloseOrgUnitRequest  # noqa: Y015
+
+@_typing.final
+class CloseOrgUnitResponse(_message.Message):
+    """CloseOrgUnitResponse carries the closed unit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def org_unit(self) -> Global___OrgUnit: ...
+    def __init__(
+        self,
+        *,
+        org_unit: Global___OrgUnit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseOrgUnitResponse: _TypeAlias = CloseOrgUnitResponse  # noqa: Y015
+
+@_typing.final
+class ReopenOrgUnitRequest(_message.Message):
+    """ReopenOrgUnitRequest names the unit and says why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    reason: _builtins.str
+    """Required: why it is open again."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): the same id returns the first answer."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReopenOrgUnitRequest: _TypeAlias = ReopenOrgUnitRequest  # noqa: Y015
+
+@_typing.final
+class ReopenOrgUnitResponse(_message.Message):
+    """ReopenOrgUnitResponse carries the reopened unit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_UNIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def org_unit(self) -> Global___OrgUnit: ...
+    def __init__(
+        self,
+        *,
+        org_unit: Global___OrgUnit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_unit", b"org_unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReopenOrgUnitResponse: _TypeAlias = ReopenOrgUnitResponse  # noqa: Y015

@@ -29,7 +29,12 @@ class OrgServiceStub:
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     def __init__(self, channel):
@@ -53,13 +58,33 @@ class OrgServiceStub:
                 request_serializer=linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsRequest.SerializeToString,
                 response_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsResponse.FromString,
                 _registered_method=True)
+        self.UpdateOrgUnit = channel.unary_unary(
+                '/linli.governance.v1.OrgService/UpdateOrgUnit',
+                request_serializer=linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitResponse.FromString,
+                _registered_method=True)
+        self.CloseOrgUnit = channel.unary_unary(
+                '/linli.governance.v1.OrgService/CloseOrgUnit',
+                request_serializer=linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitResponse.FromString,
+                _registered_method=True)
+        self.ReopenOrgUnit = channel.unary_unary(
+                '/linli.governance.v1.OrgService/ReopenOrgUnit',
+                request_serializer=linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitRequest.SerializeToString,
+                response_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitResponse.FromString,
+                _registered_method=True)
 
 
 class OrgServiceServicer:
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     def CreateOrgUnit(self, request, context):
@@ -83,6 +108,29 @@ class OrgServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateOrgUnit(self, request, context):
+        """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
+        The caller's scope must cover the unit's parent: a unit is managed from above.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseOrgUnit(self, request, context):
+        """CloseOrgUnit closes a unit and, with it, everything below it: the other services then
+        refuse new work there (FAILED_PRECONDITION) and keep what they hold readable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReopenOrgUnit(self, request, context):
+        """ReopenOrgUnit reopens a closed unit (a mistaken close).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrgServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -101,6 +149,21 @@ def add_OrgServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsRequest.FromString,
                     response_serializer=linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsResponse.SerializeToString,
             ),
+            'UpdateOrgUnit': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrgUnit,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitResponse.SerializeToString,
+            ),
+            'CloseOrgUnit': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseOrgUnit,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitResponse.SerializeToString,
+            ),
+            'ReopenOrgUnit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenOrgUnit,
+                    request_deserializer=linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitRequest.FromString,
+                    response_serializer=linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'linli.governance.v1.OrgService', rpc_method_handlers)
@@ -113,7 +176,12 @@ class OrgService:
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     @staticmethod
@@ -187,6 +255,87 @@ class OrgService:
             '/linli.governance.v1.OrgService/ListOrgUnits',
             linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsRequest.SerializeToString,
             linli_dot_governance_dot_v1_dot_org__pb2.ListOrgUnitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrgUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.OrgService/UpdateOrgUnit',
+            linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_org__pb2.UpdateOrgUnitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseOrgUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.OrgService/CloseOrgUnit',
+            linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_org__pb2.CloseOrgUnitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenOrgUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.governance.v1.OrgService/ReopenOrgUnit',
+            linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitRequest.SerializeToString,
+            linli_dot_governance_dot_v1_dot_org__pb2.ReopenOrgUnitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,7 +30,12 @@ class OrgServiceStub:
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     @_typing.overload
@@ -43,13 +48,28 @@ class OrgServiceStub:
     """GetOrgUnit returns one unit by path."""
     ListOrgUnits: _grpc.UnaryUnaryMultiCallable[_org_pb2.ListOrgUnitsRequest, _org_pb2.ListOrgUnitsResponse]
     """ListOrgUnits lists the direct children of a unit, in path order."""
+    UpdateOrgUnit: _grpc.UnaryUnaryMultiCallable[_org_pb2.UpdateOrgUnitRequest, _org_pb2.UpdateOrgUnitResponse]
+    """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
+    The caller's scope must cover the unit's parent: a unit is managed from above.
+    """
+    CloseOrgUnit: _grpc.UnaryUnaryMultiCallable[_org_pb2.CloseOrgUnitRequest, _org_pb2.CloseOrgUnitResponse]
+    """CloseOrgUnit closes a unit and, with it, everything below it: the other services then
+    refuse new work there (FAILED_PRECONDITION) and keep what they hold readable.
+    """
+    ReopenOrgUnit: _grpc.UnaryUnaryMultiCallable[_org_pb2.ReopenOrgUnitRequest, _org_pb2.ReopenOrgUnitResponse]
+    """ReopenOrgUnit reopens a closed unit (a mistaken close)."""
 
 @_typing.type_check_only
 class OrgServiceAsyncStub(OrgServiceStub):
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -59,12 +79,27 @@ class OrgServiceAsyncStub(OrgServiceStub):
     """GetOrgUnit returns one unit by path."""
     ListOrgUnits: _aio.UnaryUnaryMultiCallable[_org_pb2.ListOrgUnitsRequest, _org_pb2.ListOrgUnitsResponse]  # type: ignore[assignment]
     """ListOrgUnits lists the direct children of a unit, in path order."""
+    UpdateOrgUnit: _aio.UnaryUnaryMultiCallable[_org_pb2.UpdateOrgUnitRequest, _org_pb2.UpdateOrgUnitResponse]  # type: ignore[assignment]
+    """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
+    The caller's scope must cover the unit's parent: a unit is managed from above.
+    """
+    CloseOrgUnit: _aio.UnaryUnaryMultiCallable[_org_pb2.CloseOrgUnitRequest, _org_pb2.CloseOrgUnitResponse]  # type: ignore[assignment]
+    """CloseOrgUnit closes a unit and, with it, everything below it: the other services then
+    refuse new work there (FAILED_PRECONDITION) and keep what they hold readable.
+    """
+    ReopenOrgUnit: _aio.UnaryUnaryMultiCallable[_org_pb2.ReopenOrgUnitRequest, _org_pb2.ReopenOrgUnitResponse]  # type: ignore[assignment]
+    """ReopenOrgUnit reopens a closed unit (a mistaken close)."""
 
 class OrgServiceServicer(metaclass=_abc_1.ABCMeta):
     """OrgService owns the org tree: city → district / county-level city → street or town →
     community → residential compound → building → household. It is the source of truth for the
     org paths in operators' token scopes; other services learn of units from
-    `governance.org_unit.created` events.
+    `governance.org_unit.created` and `governance.org_unit.updated` events.
+
+    A unit's path, parent and kind are its identity: every grant and every other service's records
+    name it by path. They never change; a reorganisation creates the new unit and closes the old
+    one. What changes is its names (UpdateOrgUnit) and whether it is open (CloseOrgUnit,
+    ReopenOrgUnit), each change published with the unit's whole state and a new revision.
     """
 
     @_abc_1.abstractmethod
@@ -90,5 +125,33 @@ class OrgServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_org_pb2.ListOrgUnitsResponse, _abc.Awaitable[_org_pb2.ListOrgUnitsResponse]]:
         """ListOrgUnits lists the direct children of a unit, in path order."""
+
+    @_abc_1.abstractmethod
+    def UpdateOrgUnit(
+        self,
+        request: _org_pb2.UpdateOrgUnitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_org_pb2.UpdateOrgUnitResponse, _abc.Awaitable[_org_pb2.UpdateOrgUnitResponse]]:
+        """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
+        The caller's scope must cover the unit's parent: a unit is managed from above.
+        """
+
+    @_abc_1.abstractmethod
+    def CloseOrgUnit(
+        self,
+        request: _org_pb2.CloseOrgUnitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_org_pb2.CloseOrgUnitResponse, _abc.Awaitable[_org_pb2.CloseOrgUnitResponse]]:
+        """CloseOrgUnit closes a unit and, with it, everything below it: the other services then
+        refuse new work there (FAILED_PRECONDITION) and keep what they hold readable.
+        """
+
+    @_abc_1.abstractmethod
+    def ReopenOrgUnit(
+        self,
+        request: _org_pb2.ReopenOrgUnitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_org_pb2.ReopenOrgUnitResponse, _abc.Awaitable[_org_pb2.ReopenOrgUnitResponse]]:
+        """ReopenOrgUnit reopens a closed unit (a mistaken close)."""
 
 def add_OrgServiceServicer_to_server(servicer: OrgServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -78,6 +78,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "this service could not get its access token from the issuer (…); try again shortly" """
     JWKS_UNAVAILABLE: _ErrorReason.ValueType  # 27
     """UNAVAILABLE: "the token issuer's keys could not be fetched; try again shortly" """
+    CONSUMER_GONE: _ErrorReason.ValueType  # 28
+    """FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+    DEAD_LETTER_RESOLVED: _ErrorReason.ValueType  # 29
+    """FAILED_PRECONDITION: "… was … by … already (…)" """
+    ORG_UNIT_CLOSED: _ErrorReason.ValueType  # 30
+    """FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+    REPLAY_FAILED: _ErrorReason.ValueType  # 31
+    """FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+    UNDECODABLE: _ErrorReason.ValueType  # 32
+    """FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+    DEAD_LETTER_NOT_FOUND: _ErrorReason.ValueType  # 33
+    """NOT_FOUND: "there is no dead letter … here" """
+    ORG_UNIT_UNKNOWN: _ErrorReason.ValueType  # 34
+    """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+    OPERATORS_ONLY: _ErrorReason.ValueType  # 35
+    """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` identity puts in the `google.rpc.ErrorInfo` (AIP-193) of an
@@ -145,4 +161,20 @@ ISSUER_UNAVAILABLE: ErrorReason.ValueType  # 26
 """UNAVAILABLE: "this service could not get its access token from the issuer (…); try again shortly" """
 JWKS_UNAVAILABLE: ErrorReason.ValueType  # 27
 """UNAVAILABLE: "the token issuer's keys could not be fetched; try again shortly" """
+CONSUMER_GONE: ErrorReason.ValueType  # 28
+"""FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+DEAD_LETTER_RESOLVED: ErrorReason.ValueType  # 29
+"""FAILED_PRECONDITION: "… was … by … already (…)" """
+ORG_UNIT_CLOSED: ErrorReason.ValueType  # 30
+"""FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+REPLAY_FAILED: ErrorReason.ValueType  # 31
+"""FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+UNDECODABLE: ErrorReason.ValueType  # 32
+"""FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+DEAD_LETTER_NOT_FOUND: ErrorReason.ValueType  # 33
+"""NOT_FOUND: "there is no dead letter … here" """
+ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 34
+"""NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+OPERATORS_ONLY: ErrorReason.ValueType  # 35
+"""PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

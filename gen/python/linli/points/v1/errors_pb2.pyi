@@ -138,6 +138,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: "the service could not finish this file right now; try again" """
     ACCOUNT_ALREADY_BOUND: _ErrorReason.ValueType  # 57
     """ALREADY_EXISTS: "account … is already bound to volunteer … in …; unbind it there first" """
+    CONSUMER_GONE: _ErrorReason.ValueType  # 58
+    """FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+    DEAD_LETTER_RESOLVED: _ErrorReason.ValueType  # 59
+    """FAILED_PRECONDITION: "… was … by … already (…)" """
+    ORG_UNIT_CLOSED: _ErrorReason.ValueType  # 60
+    """FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+    REPLAY_FAILED: _ErrorReason.ValueType  # 61
+    """FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+    UNDECODABLE: _ErrorReason.ValueType  # 62
+    """FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+    DEAD_LETTER_NOT_FOUND: _ErrorReason.ValueType  # 63
+    """NOT_FOUND: "there is no dead letter … here" """
+    ORG_UNIT_UNKNOWN: _ErrorReason.ValueType  # 64
+    """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+    OPERATORS_ONLY: _ErrorReason.ValueType  # 65
+    """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` volunteer-points puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -265,4 +281,20 @@ WORKER_UNAVAILABLE: ErrorReason.ValueType  # 56
 """UNAVAILABLE: "the service could not finish this file right now; try again" """
 ACCOUNT_ALREADY_BOUND: ErrorReason.ValueType  # 57
 """ALREADY_EXISTS: "account … is already bound to volunteer … in …; unbind it there first" """
+CONSUMER_GONE: ErrorReason.ValueType  # 58
+"""FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+DEAD_LETTER_RESOLVED: ErrorReason.ValueType  # 59
+"""FAILED_PRECONDITION: "… was … by … already (…)" """
+ORG_UNIT_CLOSED: ErrorReason.ValueType  # 60
+"""FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+REPLAY_FAILED: ErrorReason.ValueType  # 61
+"""FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+UNDECODABLE: ErrorReason.ValueType  # 62
+"""FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+DEAD_LETTER_NOT_FOUND: ErrorReason.ValueType  # 63
+"""NOT_FOUND: "there is no dead letter … here" """
+ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 64
+"""NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+OPERATORS_ONLY: ErrorReason.ValueType  # 65
+"""PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -150,6 +150,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """RESOURCE_EXHAUSTED: "this terminal sent too many wrong member codes and may resolve none until … UTC (本终端输错会员码…" """
     TERMINAL_RATE_LIMITED: _ErrorReason.ValueType  # 63
     """RESOURCE_EXHAUSTED: "this terminal is resolving member codes too fast; slow down (操作过于频繁)" """
+    CONSUMER_GONE: _ErrorReason.ValueType  # 64
+    """FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+    DEAD_LETTER_RESOLVED: _ErrorReason.ValueType  # 65
+    """FAILED_PRECONDITION: "… was … by … already (…)" """
+    ORG_UNIT_CLOSED: _ErrorReason.ValueType  # 66
+    """FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+    REPLAY_FAILED: _ErrorReason.ValueType  # 67
+    """FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+    UNDECODABLE: _ErrorReason.ValueType  # 68
+    """FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+    DEAD_LETTER_NOT_FOUND: _ErrorReason.ValueType  # 69
+    """NOT_FOUND: "there is no dead letter … here" """
+    ORG_UNIT_UNKNOWN: _ErrorReason.ValueType  # 70
+    """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+    OPERATORS_ONLY: _ErrorReason.ValueType  # 71
+    """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` partner-redemption puts in the `google.rpc.ErrorInfo`
@@ -290,4 +306,20 @@ TERMINAL_LOCKED_OUT: ErrorReason.ValueType  # 62
 """RESOURCE_EXHAUSTED: "this terminal sent too many wrong member codes and may resolve none until … UTC (本终端输错会员码…" """
 TERMINAL_RATE_LIMITED: ErrorReason.ValueType  # 63
 """RESOURCE_EXHAUSTED: "this terminal is resolving member codes too fast; slow down (操作过于频繁)" """
+CONSUMER_GONE: ErrorReason.ValueType  # 64
+"""FAILED_PRECONDITION: "… has no consumer named '…' any more: nothing can apply this event; discard it" """
+DEAD_LETTER_RESOLVED: ErrorReason.ValueType  # 65
+"""FAILED_PRECONDITION: "… was … by … already (…)" """
+ORG_UNIT_CLOSED: ErrorReason.ValueType  # 66
+"""FAILED_PRECONDITION: "…: '…' is closed in trust-governance (…): nothing new can be added there; what is already…" """
+REPLAY_FAILED: ErrorReason.ValueType  # 67
+"""FAILED_PRECONDITION: "the consumer '…' still fails on this event: … — fix the cause, then replay it again" """
+UNDECODABLE: ErrorReason.ValueType  # 68
+"""FAILED_PRECONDITION: "this message never decoded as an event: replaying it cannot help; discard it" """
+DEAD_LETTER_NOT_FOUND: ErrorReason.ValueType  # 69
+"""NOT_FOUND: "there is no dead letter … here" """
+ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 70
+"""NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
+OPERATORS_ONLY: ErrorReason.ValueType  # 71
+"""PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
