@@ -5,6 +5,7 @@ on free loopback ports, and stop what they started."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -14,8 +15,81 @@ import time
 from pathlib import Path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+# Ports handed out by free_port() come from below the kernel's ephemeral range. A port the
+# kernel picked for bind(0) is released at once, and until its taker binds it the kernel may hand
+# the same number to any other bind(0) or outgoing connection — in CI another service's health
+# listener took a port chosen for volunteer-points a moment before it bound it. Ports outside
+# the ephemeral range are never handed out by the kernel, and a reservation file per port keeps
+# parallel test workers (and a developer's `make run`) from choosing the same one.
+_FALLBACK_EPHEMERAL = (32768, 60999)
+_LOWEST = 10000
+_RESERVATIONS = Path(os.environ.get("TMPDIR", "/tmp")) / f"linli-ports-{os.getuid()}"
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _FALLBACK_EPHEMERAL
+
+
+def _candidates() -> list[int]:
+    low, high = _ephemeral_range()
+    ports = [p for p in range(_LOWEST, 65536) if not low <= p <= high]
+    random.shuffle(ports)
+    return ports
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reserve(port: int) -> bool:
+    """Claim `port` for this process's lifetime; a claim whose process has gone is taken over."""
+    _RESERVATIONS.mkdir(parents=True, exist_ok=True)
+    claim = _RESERVATIONS / str(port)
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                holder = int(claim.read_text() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder == os.getpid() or (holder and _alive(holder)):
+                return False
+            claim.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port nothing listens on, that the kernel will not hand to anyone else and that no
+    other Linli process chose: for a child process to bind a moment later."""
+    for port in _candidates():
+        if _bindable(host, port) and _reserve(port):
+            if _bindable(host, port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # every port taken: the old way
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
