@@ -67,15 +67,18 @@ async def test_consumer_that_crashes_mid_batch_gets_redelivery_and_applies_each_
     await write_events(db, topic, values)
     await wait_until(lambda: _pending_is(published, 0), what="events published")
 
-    # First life: the process dies inside v4's handler, with v5..v9 fetched but never acked.
-    # The batch's transaction rolls back: nothing of it was applied, nothing acked.
+    # First life: the process dies inside v4's handler. How many events one fetch returns is
+    # the server's business (a batch may hold v0..v9 or stop short), so the test asserts what
+    # holds whatever the batches were: the batch v4 was in rolled back, nothing of it applied.
     first = Recorder(fail_with={"v4": Crash()})
     await run_until_crash(EventConsumer(spec_for(topic, first), db, bus))
-    assert first.calls == values[:5]
-    assert await applied_counts(db) == {}
+    assert first.calls[-1] == "v4"
+    after_first = await applied_counts(db)
+    assert "v4" not in after_first and set(after_first) <= set(values[:4])
+    assert set(after_first.values()) <= {1}
 
-    # Second life: dies after committing the batch, while acking v6 (the worst moment):
-    # v0..v5 acked, v6..v9 applied but never acked.
+    # Second life: dies after committing a batch, while acking v6 (the worst moment): the batch
+    # that held v6 is applied, and v6 (with whatever followed it in that batch) is never acked.
     second = Recorder()
     consumer = EventConsumer(spec_for(topic, second), db, bus)
     real_process_batch = consumer.process_batch
@@ -90,19 +93,25 @@ async def test_consumer_that_crashes_mid_batch_gets_redelivery_and_applies_each_
 
     consumer.process_batch = die_while_acking_v6  # type: ignore[method-assign]
     await run_until_crash(consumer)
-    assert sorted(second.calls) == sorted(values)
+    after_second = await applied_counts(db)
+    assert "v6" in second.calls and after_second.get("v6") == 1
+    assert set(after_second.values()) == {1}
 
-    # Third life: redelivery after ack_wait finishes the job; v6 is seen again but not re-applied.
+    # Third life: redelivery after ack_wait finishes the job; v6 is delivered again but not
+    # re-applied, and nothing committed in an earlier life is applied twice.
     third = Recorder()
     consumer = EventConsumer(spec_for(topic, third), db, bus)
     consumer.start()
     try:
         await wait_until(lambda: _applied(db, len(values)), what="every event applied after the crashes")
         await wait_until(lambda: _inbox_is(db, len(values)), what="inbox complete")
+        await wait_until(lambda: consumer_settled(bus.js, topic.spec.name, "test-consumer"),
+                         what="every redelivery acked")
     finally:
         await consumer.stop()
     assert await applied_counts(db) == dict.fromkeys(values, 1)
-    assert third.calls == [], "events committed before the crash were redelivered but not applied again"
+    assert not set(third.calls) & set(after_second), \
+        "events committed before the crash were redelivered but not applied again"
 
 
 async def test_poison_message_is_dead_lettered_not_redelivered(
