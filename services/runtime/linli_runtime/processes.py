@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-
 # Ports handed out by free_port() come from below the kernel's ephemeral range. A port the
 # kernel picked for bind(0) is released at once, and until its taker binds it the kernel may hand
 # the same number to any other bind(0) or outgoing connection — in CI another service's health
