@@ -1,11 +1,13 @@
-"""`linli leaderboard` and `linli year close`: points earned ranked by volunteer, family or
-team (AwardService.ListRankings, summed by family or team here), and the year-end "Red Maple
-Guardian" awards (AwardService.CloseYear, idempotent)."""
+"""`linli leaderboard` and `linli year close | certificate`: points earned ranked by volunteer,
+family or team (AwardService.ListRankings, summed by family or team here), the year-end "Red
+Maple Guardian" awards (AwardService.CloseYear, idempotent) and an award's certificate, a PDF
+in Chinese (AwardService.GetAwardCertificate)."""
 
 from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +21,7 @@ from linli_cli.output import Json, Token, emit, enum_name, progress, titled, tod
 from linli_cli.volunteers import POINTS, Community, all_volunteers
 
 year_app = typer.Typer(help="Year-end close and awards.", no_args_is_help=True)
+CERTIFICATE_DEADLINE = 60.0  # seconds
 MEDALS = {"gold": "🥇 gold", "silver": "🥈 silver", "bronze": "🥉 bronze"}
 
 
@@ -164,3 +167,31 @@ def close(community: Community,
             out.print(table)
 
     emit(as_json, data, render)
+
+
+@year_app.command("certificate")
+def certificate(community: Community,
+                year: Annotated[int, typer.Option(help="The closed year of the award.", min=2000, max=2200)],
+                volunteer: Annotated[str, typer.Option(help="The Guardian's volunteer id, e.g. v-065.")],
+                out_file: Annotated[Path | None, typer.Option(
+                    "--out", "-o", metavar="FILE", help="Where to write the PDF (default: its own file name, "
+                    "e.g. fengshu-2025-gold-v-065.pdf, in this folder).")] = None,
+                token: Token = None, as_json: Json = False) -> None:
+    """Save a Red Maple Guardian's certificate (荣誉证书, a PDF in Chinese) of a closed year."""
+    path = names.org_path(community, "COMMUNITY")
+
+    async def fetch() -> awards_pb2.GetAwardCertificateResponse:
+        async with session.client(POINTS, token) as c:
+            stub = c.stub(awards_pb2_grpc.AwardServiceStub)
+            # The first request draws the PDF (WeasyPrint, seconds on a busy server); later ones
+            # read it back: a longer deadline than a list's.
+            return await c.call(stub.GetAwardCertificate, awards_pb2.GetAwardCertificateRequest(  # type: ignore[no-any-return]
+                community_path=path, year=year, volunteer_id=volunteer), timeout=CERTIFICATE_DEADLINE)
+
+    r = session.run(fetch())
+    target = out_file or Path(Path(r.filename).name)  # the service's name, never a path it chose
+    target.write_bytes(r.pdf_content)
+    data = {"community_path": path, "year": year, "volunteer_id": volunteer, "file": str(target),
+            "bytes": len(r.pdf_content), "sha256": r.sha256}
+    emit(as_json, data, lambda out: out.print(f"{year} certificate of {volunteer} saved to [bold]{target}[/] "
+                                              f"({len(r.pdf_content):,} bytes, sha256 {r.sha256[:12]}…)"))

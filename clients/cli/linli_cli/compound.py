@@ -1,6 +1,7 @@
-"""`linli compound account | budget | disclosures | verify`: a compound's trust account
-(TrustAccountService), its budget against actual spending, its sealed disclosures and the
-verification of their hash chain (DisclosureService)."""
+"""`linli compound account | budget | disclosures | fund | verify`: a compound's trust account
+(TrustAccountService), its budget against actual spending, its sealed disclosures, the
+maintenance fund's movements they disclose and the verification of their hash chain
+(DisclosureService)."""
 
 from __future__ import annotations
 
@@ -144,18 +145,7 @@ def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> N
     """The compound's sealed disclosures (公示), oldest first."""
     compound = names.org_path(path)
 
-    async def fetch() -> list[disclosure_pb2.Disclosure]:
-        async with session.client(GOVERNANCE, token) as c:
-            stub = c.stub(disclosure_pb2_grpc.DisclosureServiceStub)
-
-            async def page(tok: str) -> tuple[list[disclosure_pb2.Disclosure], str]:
-                r = await c.call(stub.ListDisclosures, disclosure_pb2.ListDisclosuresRequest(
-                    compound_path=compound, page_size=100, page_token=tok))
-                return list(r.disclosures), r.next_page_token
-
-            return await session.pages(page)
-
-    found = session.run(fetch())
+    found = session.run(_disclosures(compound, token))
     data = {"compound_path": compound, "disclosures": [disclosure_dict(d) for d in found]}
 
     def render(out: Console) -> None:
@@ -172,6 +162,58 @@ def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> N
         out.print(table)
 
     emit(as_json, data, render)
+
+
+def fund_movement_dict(period: str, m: disclosure_pb2.FundMovement) -> dict[str, Any]:
+    return {"period": period, "transfer": m.transfer,
+            "kind": enum_name(disclosure_pb2.FundMovementKind.Name(m.kind), "FUND_MOVEMENT_KIND_"),
+            "amount_fen": m.amount_fen, "owners_decision": m.owners_decision, "memo": m.memo,
+            "post_time": when(m.post_time)}
+
+
+@app.command("fund")
+@exportable(rows_key="movements")
+def fund(path: Compound, token: Token = None, as_json: Json = False) -> None:
+    """The maintenance fund (维修基金) as the sealed disclosures show it: each period's opening
+    balance, the surplus share moved in, every use with the owners' vote it cites, the closing
+    balance."""
+    compound = names.org_path(path)
+    found = session.run(_disclosures(compound, token))
+    periods = [{"period": d.period, "opening_fen": d.maintenance_fund_opening_fen,
+                "closing_fen": d.maintenance_fund_balance_fen} for d in found]
+    movements = [fund_movement_dict(d.period, m) for d in found for m in d.fund_movements]
+    data = {"compound_path": compound, "balance_fen": found[-1].maintenance_fund_balance_fen if found else 0,
+            "periods": periods, "movements": movements}
+
+    def render(out: Console) -> None:
+        if not found:
+            out.print(f"{compound} has no disclosures yet: the fund has shown no movement")
+            return
+        table = titled(f"{compound} — 维修基金 maintenance fund")
+        for column in ("period", "movement", "amount", "owners' vote", "purpose"):
+            table.add_column(column, justify="right" if column == "amount" else "left")
+        for d in found:
+            table.add_row(d.period, "opening balance", yuan(d.maintenance_fund_opening_fen), "", "")
+            for m in movements:
+                if m["period"] == d.period:
+                    table.add_row("", m["kind"], yuan(m["amount_fen"]), m["owners_decision"].rsplit("/", 1)[-1] or "-",
+                                  m["memo"])
+            table.add_row("", "[bold]closing balance[/]", yuan(d.maintenance_fund_balance_fen), "", "")
+        out.print(table)
+
+    emit(as_json, data, render)
+
+
+async def _disclosures(compound: str, token: str | None) -> list[disclosure_pb2.Disclosure]:
+    async with session.client(GOVERNANCE, token) as c:
+        stub = c.stub(disclosure_pb2_grpc.DisclosureServiceStub)
+
+        async def page(tok: str) -> tuple[list[disclosure_pb2.Disclosure], str]:
+            r = await c.call(stub.ListDisclosures, disclosure_pb2.ListDisclosuresRequest(
+                compound_path=compound, page_size=100, page_token=tok))
+            return list(r.disclosures), r.next_page_token
+
+        return await session.pages(page)
 
 
 @app.command("verify")

@@ -13,7 +13,6 @@ PostgreSQL the loser fails on the primary key at commit, rolls back, and answers
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -22,17 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from linli_runtime import fields
 from linli_runtime.clock import Clock
 from linli_runtime.context import current_principal
 from linli_runtime.db import Database
-from linli_runtime.errors import AlreadyExists, FieldViolation, InvalidArgument, Unavailable
+from linli_runtime.errors import AlreadyExists, FieldViolation, Unavailable
 from linli_runtime.events.tables import REQUEST_IDS, AnsweredRequest
 from linli_runtime.models import loaded
 
 R = TypeVar("R", bound=Message)
-
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-
 
 def fingerprint(request: Message) -> str:
     """What the request asks for, without its request id."""
@@ -81,8 +78,7 @@ async def once(
     if not request_id:
         async with db.transaction() as session:
             return await body(session)
-    if not REQUEST_ID.match(request_id):
-        raise InvalidArgument.field("request_id", "use 1–128 letters, digits, '_', '.', ':' or '-' (e.g. a UUID)")
+    fields.request_id(request_id)  # the one rule of every service, and its one message
     if caller is None:
         principal = current_principal()
         caller = principal.subject if principal is not None else ""

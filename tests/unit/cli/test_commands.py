@@ -155,6 +155,11 @@ def test_there_is_no_way_to_mint_a_token_here() -> None:
     (["redemptions", "list", FENGSHU, "--merchant", "bad shop!"], "--merchant"),
     (["help-requests", "list", FENGSHU, "--status", "lost"], "--status"),
     (["settlement", "show", "bad shop!"], "MERCHANT"),
+    (["funding", "report"], "COMMUNITY"),
+    (["funding", "report", "/"], "COMMUNITY"),
+    (["projects", "list", FENGSHU, "--state", "lost"], "--state"),
+    (["year", "certificate", FENGSHU, "--volunteer", "v-065"], "--year"),
+    (["year", "certificate", FENGSHU, "--year", "2025"], "--volunteer"),
     (["settlement", "show", "jinchengyijing-health", "--date", "27.11.2026"], "--date"),
     (["pos", "quote", "--member-code", "1234"], "--member-code"),
     (["pos", "quote"], "--member-code"),
@@ -233,7 +238,8 @@ def test_every_list_command_exports_to_csv_and_xlsx() -> None:
     lists = {("adjustments", "list"), ("compound", "budget"), ("compound", "disclosures"), ("dead-letters", "list"),
              ("duty", "shifts"), ("help-requests", "list"), ("leaderboard",), ("org", "tree"), ("org", "rollup"),
              ("pos", "rewards"), ("redemptions", "list"), ("redemptions", "pending"), ("volunteers", "list"),
-             ("pairings", "short"), ("votes", "list")}
+             ("pairings", "short"), ("votes", "list"), ("compound", "fund"), ("funding", "report"),
+             ("projects", "list")}
     leaves = dict(leaf for name in linli_app.COMMANDS for leaf in leaf_commands(linli_app.load(name), (name,)))
     for path in lists:
         options = {opt for param in leaves[path].params for opt in param.opts}  # type: ignore[attr-defined]
