@@ -1,0 +1,214 @@
+"""Check-in by the organiser's rotating QR code and visits confirmed (issue 13), in headless
+Chromium at 375 px on the demo platform: the organiser's page shows the QR code of a signed,
+short-lived URL; a volunteer who opens it (signing in on the way) is checked in, and credited
+once when the organiser confirms; a replayed URL and one for an activity outside its window
+show the reason on the page. A volunteer logs a visit to the paired elder, the community worker
+confirms it from their page, and it earns its points. Accessibility as on every page;
+screenshots in var/screenshots."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from linli.points.v1 import activities_pb2 as apb
+from linli.points.v1 import activities_pb2_grpc, ledger_pb2_grpc, pairings_pb2_grpc, volunteers_pb2_grpc
+from linli.points.v1 import ledger_pb2 as led
+from linli.points.v1 import pairings_pb2 as ppb
+from linli.points.v1 import volunteers_pb2 as vpb
+from linli_runtime.auth import Role
+from linli_runtime.testing.platform import DemoPlatform, Person
+from tests.e2e.portal.conftest import FENGSHU
+from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issuer
+
+# The fixtures: Chromium, and a page at 375 px.
+from tests.e2e.portal.test_browser import browser as browser
+from tests.e2e.portal.test_browser import phone as phone
+
+SLUG = FENGSHU.replace("/", "~")
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def stamp(when: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(when)
+    return out
+
+
+class Programme:
+    """Fengshu's volunteer programme over gRPC, as its community worker."""
+
+    def __init__(self, platform: DemoPlatform) -> None:
+        self.platform = platform
+        self.md = bearer(platform.token(Role.COMMUNITY_WORKER, FENGSHU, "李社工 check-in e2e"))
+
+    def activity(self, title: str, start: datetime, end: datetime) -> str:
+        activity_id = f"e2e-{uuid.uuid4().hex[:10]}"
+        with self.platform.sync_channel("volunteer-points") as channel:
+            activities_pb2_grpc.ActivityServiceStub(channel).CreateActivity(apb.CreateActivityRequest(
+                activity=apb.Activity(community_path=FENGSHU, activity_id=activity_id, title=title,
+                                      category="governance", start_time=stamp(start), end_time=stamp(end))),
+                metadata=self.md, timeout=15)
+        return activity_id
+
+    def volunteer(self, person: Person, family_id: str = "") -> str:
+        volunteer_id = f"v-e2e-{uuid.uuid4().hex[:8]}"
+        with self.platform.sync_channel("volunteer-points") as channel:
+            volunteers_pb2_grpc.VolunteerServiceStub(channel).CreateVolunteer(vpb.CreateVolunteerRequest(
+                volunteer=vpb.Volunteer(community_path=FENGSHU, volunteer_id=volunteer_id, display_name=person.name,
+                                        account_id=person.account.removeprefix("accounts/"), family_id=family_id)),
+                metadata=self.md, timeout=15)
+        return volunteer_id
+
+    def family_paired_with(self, elder_name: str) -> str:
+        """A new family paired with a new elder; the family's id."""
+        tag = uuid.uuid4().hex[:8]
+        family_id, elder_id = f"f-e2e-{tag}", f"e-e2e-{tag}"
+        with self.platform.sync_channel("volunteer-points") as channel:
+            volunteers_pb2_grpc.VolunteerServiceStub(channel).CreateFamily(vpb.CreateFamilyRequest(
+                family=vpb.Family(community_path=FENGSHU, family_id=family_id, display_name="测试家庭")),
+                metadata=self.md, timeout=15)
+            pairings = pairings_pb2_grpc.PairingServiceStub(channel)
+            pairings.CreateElder(ppb.CreateElderRequest(elder=ppb.Elder(
+                community_path=FENGSHU, elder_id=elder_id, display_name=elder_name)), metadata=self.md, timeout=15)
+            pairings.CreatePairing(ppb.CreatePairingRequest(pairing=ppb.Pairing(
+                community_path=FENGSHU, pairing_id=f"p-e2e-{tag}", family_id=family_id, elder_id=elder_id,
+                start_date="2026-01-01")), metadata=self.md, timeout=15)
+        return family_id
+
+    def sign_up(self, activity_id: str, volunteer_id: str) -> None:
+        with self.platform.sync_channel("volunteer-points") as channel:
+            activities_pb2_grpc.ActivityServiceStub(channel).SignUp(apb.SignUpRequest(
+                community_path=FENGSHU, activity_id=activity_id, volunteer_id=volunteer_id),
+                metadata=self.md, timeout=15)
+
+    def balance(self, volunteer_id: str) -> int:
+        with self.platform.sync_channel("volunteer-points") as channel:
+            reply = ledger_pb2_grpc.LedgerServiceStub(channel).GetBalance(led.GetBalanceRequest(
+                community_path=FENGSHU, account=f"volunteers/{volunteer_id}"), metadata=self.md, timeout=15)
+        return int(reply.balance)
+
+
+def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_the_window(
+        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform) -> None:
+    programme = Programme(demo_platform)
+    now = datetime.now(UTC)
+    meeting = programme.activity("楼道议事会 e2e", now - timedelta(minutes=5), now + timedelta(hours=1))
+    tomorrow = programme.activity("明天的清扫 e2e", now + timedelta(days=1), now + timedelta(days=1, hours=1))
+    person = demo_platform.person(Role.VOLUNTEER, FENGSHU, "志愿者 check-in e2e")
+    volunteer_id = programme.volunteer(person)
+    for activity_id in (meeting, tomorrow):
+        programme.sign_up(activity_id, volunteer_id)
+
+    organiser = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN").new_page()
+    try:
+        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{meeting}")
+        sign_in_at_the_issuer(organiser, demo_platform, demo_platform.person(
+            Role.COMMUNITY_WORKER, FENGSHU, "组织者 organiser e2e").phone)
+        organiser.wait_for_selector("#qr svg")
+        # The page reloads itself when the code rotates (no JavaScript).
+        refresh = organiser.locator("meta[http-equiv=refresh]").get_attribute("content")
+        assert refresh is not None and 2 <= int(refresh) <= 30
+        url = organiser.locator("#check-in-url").get_attribute("href")
+        assert url is not None and url.startswith(f"{portal_url}/me/checkin/{SLUG}/{meeting}?t=")
+        assert "楼道议事会" in organiser.locator("h1").inner_text()
+        accessible(organiser)
+        shoot(organiser, "organiser-checkin-375.png")
+
+        # The volunteer opens the URL: to the issuer to sign in, and straight back to check in.
+        phone.goto(url)
+        sign_in_at_the_issuer(phone, demo_platform, person.phone)
+        phone.wait_for_selector("#checked-in")
+        assert "签到成功" in phone.locator("#checked-in").inner_text()
+        assert "楼道议事会" in phone.locator("main h2").inner_text()
+        accessible(phone)
+        shoot(phone, "me-checkin-375.png")
+
+        # The same URL again (a replay, a reload): refused, with the reason on the page.
+        phone.goto(url)
+        phone.wait_for_selector("#refused")
+        assert phone.locator("#refused").get_attribute("data-reason") == "ALREADY_CHECKED_IN"
+        assert "重复签到无效" in phone.locator("#refused").inner_text()
+        accessible(phone)
+        shoot(phone, "me-checkin-replayed-375.png")
+
+        # The organiser sees the check-in and confirms it: the points are credited, once.
+        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{meeting}")
+        row = organiser.locator(f"li.sign-up[data-volunteer='{volunteer_id}']")
+        assert "已签到" in row.inner_text()
+        organiser.click("#confirm")
+        organiser.wait_for_selector("#notice")
+        assert "记入 10 积分" in organiser.locator("#notice").inner_text()
+        assert "已确认完成" in organiser.locator(f"li.sign-up[data-volunteer='{volunteer_id}']").inner_text()
+        organiser.click("#confirm")  # nothing checked any more: nothing more credited
+        assert programme.balance(volunteer_id) == 10
+
+        # Tomorrow's activity: the organiser may show its code, but it checks nobody in today.
+        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{tomorrow}")
+        later = organiser.locator("#check-in-url").get_attribute("href")
+        assert later is not None
+    finally:
+        organiser.context.close()
+    phone.goto(later)
+    phone.wait_for_selector("#refused")
+    assert phone.locator("#refused").get_attribute("data-reason") == "OUTSIDE_CHECK_IN_WINDOW"
+    assert "不在本活动的签到时间内" in phone.locator("#refused").inner_text()
+    accessible(phone)
+    # A token that is not the organiser's is refused too.
+    phone.goto(f"{portal_url}/me/checkin/{SLUG}/{meeting}?t=1.AAAAAAAAAAAAAAAAAAAAAA")
+    phone.wait_for_selector("#refused")
+    assert phone.locator("#refused").get_attribute("data-reason") == "CHECK_IN_TOKEN_INVALID"
+    assert programme.balance(volunteer_id) == 10
+
+
+def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_pages(
+        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform) -> None:
+    programme = Programme(demo_platform)
+    family_id = programme.family_paired_with("孙奶奶 e2e")
+    person = demo_platform.person(Role.VOLUNTEER, FENGSHU, "探访志愿者 visits e2e")
+    volunteer_id = programme.volunteer(person, family_id)
+    before = programme.balance(volunteer_id)
+
+    phone.goto(f"{portal_url}/me/visits")
+    sign_in_at_the_issuer(phone, demo_platform, person.phone)
+    phone.wait_for_selector("form[action='/me/visits']")
+    assert "孙奶奶" in phone.locator("form[action='/me/visits'] fieldset").first.inner_text()
+    accessible(phone)
+    phone.click("form[action='/me/visits'] button[type=submit]")  # no type chosen: refused, nothing logged
+    assert "探访类型" in phone.locator("#error").inner_text()
+    phone.check("input[name=visit_type][value='2']")  # 亲情陪护
+    phone.fill("textarea[name=note]", "陪孙奶奶聊天 e2e")
+    phone.click("form[action='/me/visits'] button[type=submit]")
+    phone.wait_for_selector("#notice")
+    row = phone.locator("#my-visits li.visit").first
+    assert "亲情陪护" in row.inner_text() and "待确认" in row.inner_text()
+    visit_id = row.get_attribute("data-visit")
+    accessible(phone)
+    shoot(phone, "me-visits-375.png")
+
+    worker = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN").new_page()
+    try:
+        worker.goto(f"{portal_url}/me/visits/review")
+        sign_in_at_the_issuer(worker, demo_platform, demo_platform.person(
+            Role.COMMUNITY_WORKER, FENGSHU, "探访审核 review e2e").phone)
+        pending = worker.locator(f"li.visit[data-visit='{visit_id}']")
+        pending.wait_for()
+        assert volunteer_id in pending.inner_text()
+        accessible(worker)
+        shoot(worker, "worker-visits-375.png")
+        pending.locator("button.confirm").click()
+        worker.wait_for_selector("#notice")
+        assert "获得 5 积分" in worker.locator("#notice").inner_text()
+        assert worker.locator(f"li.visit[data-visit='{visit_id}']").count() == 0
+    finally:
+        worker.context.close()
+    phone.goto(f"{portal_url}/me/visits")
+    row = phone.locator(f"#my-visits li.visit[data-visit='{visit_id}']")
+    assert "已确认" in row.inner_text() and "+5" in row.inner_text()
+    assert programme.balance(volunteer_id) == before + 5
