@@ -59,9 +59,10 @@ def check_in_url(base: str, community_path: str, activity_id: str, token: str) -
 def qr_svg(url: str) -> str:
     """The URL as an inline SVG QR code (no image request, nothing for a script to do)."""
     out = io.BytesIO()
-    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True,
+    # A viewBox instead of a fixed size: the page scales it to the phone's width.
+    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, omitsize=True,
                                     title="签到二维码 Check-in QR code", svgclass="qr", dark="#000", light="#fff")
-    return out.getvalue().decode()
+    return out.getvalue().decode().replace("<svg ", '<svg role="img" ', 1)
 
 
 def refresh_seconds(rotate_time: Timestamp, now: datetime | None = None) -> int:

@@ -14,6 +14,8 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from linli.notification.v1 import notification_pb2 as npb
+from linli.notification.v1 import notification_pb2_grpc as npb_grpc
 from linli.points.v1 import activities_pb2 as apb
 from linli.points.v1 import activities_pb2_grpc, ledger_pb2_grpc, pairings_pb2_grpc, volunteers_pb2_grpc
 from linli.points.v1 import ledger_pb2 as led
@@ -21,7 +23,7 @@ from linli.points.v1 import pairings_pb2 as ppb
 from linli.points.v1 import volunteers_pb2 as vpb
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform, Person
-from tests.e2e.portal.conftest import FENGSHU
+from tests.e2e.portal.conftest import FENGSHU, Ledger
 from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issuer
 
 # The fixtures: Chromium, and a page at 375 px.
@@ -212,3 +214,24 @@ def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_
     row = phone.locator(f"#my-visits li.visit[data-visit='{visit_id}']")
     assert "已确认" in row.inner_text() and "+5" in row.inner_text()
     assert programme.balance(volunteer_id) == before + 5
+
+
+def test_an_owner_subscribes_to_the_compounds_notices_from_the_inbox(
+        phone: Any, portal_url: str, demo_platform: DemoPlatform, ledger: Ledger) -> None:
+    compound = ledger.new_compound(households=1)
+    owner = demo_platform.person(Role.RESIDENT, f"{compound}/b1/h001", "订阅 e2e owner")
+    phone.goto(f"{portal_url}/me/inbox")
+    sign_in_at_the_issuer(phone, demo_platform, owner.phone)
+    box = phone.locator(f"input[name=subscribed][value='{compound}']")
+    box.wait_for()
+    assert not box.is_checked()
+    box.check()
+    phone.click("form[action='/me/inbox/preferences'] button[type=submit]")
+    phone.wait_for_selector("#notice")
+    assert phone.locator(f"input[name=subscribed][value='{compound}']").is_checked()
+    accessible(phone)
+    name = f"recipients/{owner.account.removeprefix('accounts/')}/preferences"
+    with demo_platform.sync_channel("notification") as channel:
+        prefs = npb_grpc.InboxServiceStub(channel).GetPreferences(npb.GetPreferencesRequest(name=name), metadata=bearer(
+            demo_platform.issuer.token_for(owner.phone)), timeout=15).preferences
+    assert list(prefs.subscribed_paths) == [compound]
