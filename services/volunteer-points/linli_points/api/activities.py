@@ -102,7 +102,7 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         volunteer_id = ident("volunteer_id", request.volunteer_id)
         path = await worker_or_self(self.people, request.community_path, volunteer_id)
         signed = await self.activities.sign_up(path, activity_id, volunteer_id)
-        return pb.SignUpResponse(sign_up=sign_up_pb(signed))
+        return pb.SignUpResponse(sign_up=sign_up_pb(signed, with_code=False))  # retired: shown to workers only
 
     async def CheckIn(self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext) -> pb.CheckInResponse:
         activity_id = ident("activity_id", request.activity_id)
