@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 import grpc
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from google.protobuf.json_format import MessageToDict
 
 from linli.points.v1 import pairings_pb2 as ppb
 from linli_portal import checkin, residents, visits
@@ -44,6 +45,16 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
     @app.get("/me/visits", response_class=HTMLResponse)
     async def my_visits(request: Request, notice: str = "") -> Response:
         return await my_visits_page(request, await me_of(request), notice=notice)
+
+    @app.get("/api/me/visits")
+    async def my_visits_json(request: Request) -> Response:
+        mine = await visits.my_volunteering(b, await me_of(request))
+        return JSONResponse({"volunteering": [{
+            "community_path": m.community_path, "volunteer_id": m.volunteer.volunteer_id,
+            "family_id": m.volunteer.family_id,
+            "pairings": [{"pairing_id": p.pairing_id, "elder_id": p.elder_id, "elder": p.elder_display_name}
+                         for p in m.pairings],
+            "visits": [MessageToDict(v) for v in m.visits]} for m in mine]})
 
     @app.post("/me/visits", response_class=HTMLResponse)
     async def log_visit(request: Request, community: str = Form(""), pairing: str = Form(""),

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.notification.v1 import notification_pb2 as npb
@@ -23,7 +24,8 @@ from linli.points.v1 import pairings_pb2 as ppb
 from linli.points.v1 import volunteers_pb2 as vpb
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform, Person
-from tests.e2e.portal.conftest import FENGSHU, Ledger
+from linli_runtime.times import SHANGHAI
+from tests.e2e.portal.conftest import FENGSHU, Ledger, sign_in
 from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issuer
 
 # The fixtures: Chromium, and a page at 375 px.
@@ -89,6 +91,12 @@ class Programme:
             activities_pb2_grpc.ActivityServiceStub(channel).SignUp(apb.SignUpRequest(
                 community_path=FENGSHU, activity_id=activity_id, volunteer_id=volunteer_id),
                 metadata=self.md, timeout=15)
+
+    def activity_now(self, activity_id: str) -> apb.GetActivityResponse:
+        with self.platform.sync_channel("volunteer-points") as channel:
+            reply: apb.GetActivityResponse = activities_pb2_grpc.ActivityServiceStub(channel).GetActivity(
+                apb.GetActivityRequest(community_path=FENGSHU, activity_id=activity_id), metadata=self.md, timeout=15)
+        return reply
 
     def balance(self, volunteer_id: str) -> int:
         with self.platform.sync_channel("volunteer-points") as channel:
@@ -214,6 +222,18 @@ def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_
     row = phone.locator(f"#my-visits li.visit[data-visit='{visit_id}']")
     assert "已确认" in row.inner_text() and "+5" in row.inner_text()
     assert programme.balance(volunteer_id) == before + 5
+    # The JSON twin; and another family's volunteer sees none of it.
+    twin = phone.request.get(f"{portal_url}/api/me/visits").json()["volunteering"]
+    assert [(m["volunteer_id"], [v["visitId"] for v in m["visits"]]) for m in twin] == [(volunteer_id, [visit_id])]
+    other = demo_platform.person(Role.VOLUNTEER, FENGSHU, "另一家 other family e2e")
+    programme.volunteer(other, programme.family_paired_with("周爷爷 e2e"))
+    with httpx.Client(base_url=portal_url, timeout=30, follow_redirects=False) as web:
+        sign_in(web, demo_platform, other.phone, "/me/visits")
+        for page in ("/me/visits", "/api/me/visits"):
+            reply = web.get(page)
+            assert reply.status_code == 200, (page, reply.text[:300])
+            for leak in (visit_id, volunteer_id, "孙奶奶", "陪孙奶奶聊天"):
+                assert leak not in reply.text, f"{page} shows the other family's {leak}"
 
 
 def test_an_owner_subscribes_to_the_compounds_notices_from_the_inbox(
@@ -235,3 +255,14 @@ def test_an_owner_subscribes_to_the_compounds_notices_from_the_inbox(
         prefs = npb_grpc.InboxServiceStub(channel).GetPreferences(npb.GetPreferencesRequest(name=name), metadata=bearer(
             demo_platform.issuer.token_for(owner.phone)), timeout=15).preferences
     assert list(prefs.subscribed_paths) == [compound]
+
+
+def test_the_demo_has_a_meeting_open_for_check_in_today_with_the_demo_volunteer_signed_up(
+        demo_platform: DemoPlatform) -> None:
+    """What README's first page has a newcomer try under `make run`."""
+    today = datetime.now(SHANGHAI).strftime("%Y%m%d")
+    found = Programme(demo_platform).activity_now(f"demo-meeting-{today}")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    opens = found.activity.start_time.ToDatetime() - timedelta(minutes=30)
+    assert opens <= now < found.activity.end_time.ToDatetime()
+    assert [u.volunteer_id for u in found.sign_ups] == ["v-001"]
