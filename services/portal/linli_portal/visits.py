@@ -22,7 +22,7 @@ from linli.points.v1 import volunteers_pb2 as vpb
 from linli_portal.backends import Backends
 from linli_portal.fmt import CST
 from linli_portal.operators import OPERATOR_ROLES
-from linli_portal.residents import COMMUNITY_DEPTH, Me
+from linli_portal.residents import COMMUNITY_DEPTH, Me, prefix
 from linli_runtime.auth import Role
 
 VISIT_TYPES: dict[int, tuple[str, str]] = {
@@ -81,14 +81,16 @@ async def my_volunteering(b: Backends, me: Me) -> list[MyVolunteering]:
 
 @dataclass
 class Review:
-    """A community's visits waiting for a worker."""
+    """Visits waiting for me: as a worker, a community's pending visits; as an elder (my account
+    bound to an elder's record), the pending visits to me."""
 
     community_path: str
     visits: list[ppb.Visit]
+    elder_name: str = ""  # set when I review as the elder
 
 
 async def to_review(b: Backends, me: Me) -> list[Review]:
-    async def one(path: str) -> Review | None:
+    async def as_worker(path: str) -> Review | None:
         try:
             found = await b.pairings.ListVisits(ppb.ListVisitsRequest(
                 community_path=path, state=ppb.VISIT_STATE_PENDING, page_size=100), **me.md)
@@ -98,8 +100,21 @@ async def to_review(b: Backends, me: Me) -> list[Review]:
             return None
         return Review(path, list(found.visits))
 
-    found = await asyncio.gather(*(one(p) for p in communities_as(me, {r.value for r in OPERATOR_ROLES})))
-    return [r for r in found if r is not None]
+    async def as_elder(path: str) -> Review | None:
+        elders = await b.pairings.ListElders(ppb.ListEldersRequest(
+            community_path=path, account_id=me.account_id, page_size=1), **me.md)
+        if not elders.elders:
+            return None
+        elder = elders.elders[0]
+        found = await b.pairings.ListVisits(ppb.ListVisitsRequest(
+            community_path=path, elder_id=elder.elder_id, state=ppb.VISIT_STATE_PENDING, page_size=100), **me.md)
+        return Review(path, list(found.visits), elder.display_name or elder.elder_id)
+
+    worker_of = communities_as(me, {r.value for r in OPERATOR_ROLES})
+    # Wherever any of my grants lies (an elder's is usually for their home, below the community).
+    belong = sorted({prefix(g.scope, COMMUNITY_DEPTH) for g in me.principal.grants} - {""})
+    found = await asyncio.gather(*(as_worker(p) for p in worker_of), *(as_elder(p) for p in belong))
+    return [r for r in found if r is not None and (r.visits or not r.elder_name)]
 
 
 def parse_local(value: str) -> datetime | None:

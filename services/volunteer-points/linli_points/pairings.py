@@ -179,6 +179,16 @@ class Pairings:
                                                        kind="visits", page_token=page_token, size=size)
         return [(loaded(Visit, row), str(row.elder_id)) for row in rows], next_token
 
+    async def list_elders(self, path: str, *, page_token: str, size: int,
+                          account_id: str = "") -> tuple[list[Elder], str]:
+        query = sa.select(ELDERS).where(ELDERS.c.community_path == path)
+        if account_id:
+            query = query.where(ELDERS.c.account_id == account_id)
+        async with self.db.engine.connect() as conn:
+            rows, next_token = await keyset_page(conn, query, ELDERS.c.elder_id, kind="elders",
+                                                 page_token=page_token, size=size)
+        return loaded_all(Elder, rows), next_token
+
     async def elder_of_account(self, path: str, account_id: str) -> Elder | None:
         """The elder of `path` bound to `account_id`, if any (never for "")."""
         if not account_id:

@@ -70,8 +70,8 @@ class Programme:
                 metadata=self.md, timeout=15)
         return volunteer_id
 
-    def family_paired_with(self, elder_name: str) -> str:
-        """A new family paired with a new elder; the family's id."""
+    def family_paired_with(self, elder_name: str, elder: Person | None = None) -> str:
+        """A new family paired with a new elder (bound to `elder`'s account if given); the family's id."""
         tag = uuid.uuid4().hex[:8]
         family_id, elder_id = f"f-e2e-{tag}", f"e-e2e-{tag}"
         with self.platform.sync_channel("volunteer-points") as channel:
@@ -80,7 +80,8 @@ class Programme:
                 metadata=self.md, timeout=15)
             pairings = pairings_pb2_grpc.PairingServiceStub(channel)
             pairings.CreateElder(ppb.CreateElderRequest(elder=ppb.Elder(
-                community_path=FENGSHU, elder_id=elder_id, display_name=elder_name)), metadata=self.md, timeout=15)
+                community_path=FENGSHU, elder_id=elder_id, display_name=elder_name,
+                account_id=elder.account.removeprefix("accounts/") if elder else "")), metadata=self.md, timeout=15)
             pairings.CreatePairing(ppb.CreatePairingRequest(pairing=ppb.Pairing(
                 community_path=FENGSHU, pairing_id=f"p-e2e-{tag}", family_id=family_id, elder_id=elder_id,
                 start_date="2026-01-01")), metadata=self.md, timeout=15)
@@ -180,7 +181,8 @@ def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_th
 def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_pages(
         browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform) -> None:
     programme = Programme(demo_platform)
-    family_id = programme.family_paired_with("孙奶奶 e2e")
+    grandma = demo_platform.person(Role.RESIDENT, f"{FENGSHU}/jinshang-chuntian", "孙奶奶 elder e2e")
+    family_id = programme.family_paired_with("孙奶奶 e2e", grandma)
     person = demo_platform.person(Role.VOLUNTEER, FENGSHU, "探访志愿者 visits e2e")
     volunteer_id = programme.volunteer(person, family_id)
     before = programme.balance(volunteer_id)
@@ -222,9 +224,34 @@ def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_
     row = phone.locator(f"#my-visits li.visit[data-visit='{visit_id}']")
     assert "已确认" in row.inner_text() and "+5" in row.inner_text()
     assert programme.balance(volunteer_id) == before + 5
+    # Another visit: 孙奶奶 herself (her account is bound to her record) says it did not happen.
+    phone.check("input[name=visit_type][value='3']")  # 居家清扫
+    phone.click("form[action='/me/visits'] button[type=submit]")
+    phone.wait_for_selector("#notice")
+    # Logged in the same minute as the first, perhaps: found by its type, not its place.
+    second = phone.locator("#my-visits li.visit", has_text="居家清扫").get_attribute("data-visit")
+    assert second is not None and second != visit_id
+    elder = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN").new_page()
+    try:
+        elder.goto(f"{portal_url}/me/visits/review")
+        sign_in_at_the_issuer(elder, demo_platform, grandma.phone)
+        mine = elder.locator(f"li.visit[data-visit='{second}']")
+        mine.wait_for()
+        assert "来看望我的探访" in elder.locator("main h2").first.inner_text()
+        accessible(elder)
+        mine.locator("input[name=reason]").fill("那天没有人来")
+        mine.locator("button.reject").click()
+        elder.wait_for_selector("#notice")
+    finally:
+        elder.context.close()
+    phone.goto(f"{portal_url}/me/visits")
+    row = phone.locator(f"#my-visits li.visit[data-visit='{second}']")
+    assert "未通过" in row.inner_text() and "那天没有人来" in row.inner_text()
+    assert programme.balance(volunteer_id) == before + 5  # a rejected visit earns nothing
     # The JSON twin; and another family's volunteer sees none of it.
     twin = phone.request.get(f"{portal_url}/api/me/visits").json()["volunteering"]
-    assert [(m["volunteer_id"], [v["visitId"] for v in m["visits"]]) for m in twin] == [(volunteer_id, [visit_id])]
+    assert [(m["volunteer_id"], sorted(v["visitId"] for v in m["visits"])) for m in twin] == [
+        (volunteer_id, sorted([second, visit_id]))]
     other = demo_platform.person(Role.VOLUNTEER, FENGSHU, "另一家 other family e2e")
     programme.volunteer(other, programme.family_paired_with("周爷爷 e2e"))
     with httpx.Client(base_url=portal_url, timeout=30, follow_redirects=False) as web:

@@ -163,6 +163,7 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.PairingService/ListPairingCompliance": (f, par.ListPairingComplianceRequest(
             community_path=f, month="2026-01")),
         "linli.points.v1.PairingService/ListVisits": (f, par.ListVisitsRequest(community_path=f)),
+        "linli.points.v1.PairingService/ListElders": (f, par.ListEldersRequest(community_path=f)),
         "linli.points.v1.PairingService/ConfirmVisit": (f, par.ConfirmVisitRequest(community_path=f,
                                                                                    visit_id="demo:visit:001:0")),
         "linli.points.v1.PairingService/RejectVisit": (f, par.RejectVisitRequest(

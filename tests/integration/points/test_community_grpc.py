@@ -289,6 +289,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.pairings.ListPairingCompliance(par.ListPairingComplianceRequest(community_path=SHENGJIAN, month="2026-01"),
                                          metadata=md),
         s.pairings.ListVisits(par.ListVisitsRequest(community_path=SHENGJIAN), metadata=md),
+        s.pairings.ListElders(par.ListEldersRequest(community_path=SHENGJIAN), metadata=md),
         s.pairings.ConfirmVisit(par.ConfirmVisitRequest(community_path=SHENGJIAN, visit_id="x"), metadata=md),
         s.pairings.RejectVisit(par.RejectVisitRequest(community_path=SHENGJIAN, visit_id="x", reason="没来"),
                                metadata=md),

@@ -89,7 +89,13 @@ async def test_a_visit_counts_and_earns_only_once_the_elder_confirms_it(
     await expect_error(s.pairings.ConfirmVisit(confirm, metadata=bearer(issuer.issue(
         "acc-other", role="resident", scope=f"{SHENGJIAN}/b1-101"))), grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
-    # The elder sees what is waiting for her and confirms it; twice at once credits once.
+    # The elder finds herself (her own account), sees what is waiting for her and confirms it;
+    # three times at once credits once.
+    me = await s.pairings.ListElders(par.ListEldersRequest(community_path=FENGSHU, account_id=ELDER_ACCOUNT),
+                                     metadata=who["liu"])
+    assert [e.elder_id for e in me.elders] == ["e-liu"]
+    await expect_error(s.pairings.ListElders(par.ListEldersRequest(community_path=FENGSHU), metadata=who["liu"]),
+                       grpc.StatusCode.PERMISSION_DENIED)
     pending = await s.pairings.ListVisits(par.ListVisitsRequest(
         community_path=FENGSHU, elder_id="e-liu", state=par.VISIT_STATE_PENDING), metadata=who["liu"])
     assert [(v.visit_id, v.elder_id) for v in pending.visits] == [("visit-1", "e-liu")]

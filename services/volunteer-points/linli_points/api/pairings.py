@@ -11,7 +11,7 @@ from linli_points.api.access import reader, reader_or_self, worker_or_self, writ
 from linli_points.api.convert import compliance_pb, elder_pb, pairing_pb, visit_pb
 from linli_points.pairings import MAX_VISITS_REQUIRED, Confirmation, Pairings, VisitFilter, VisitState, VisitType
 from linli_points.people import People
-from linli_runtime.auth import OPERATORS, STAFF, Role, caller, may_act_as
+from linli_runtime.auth import OPERATORS, STAFF, Role, caller, may_act_as, path_within
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 from linli_runtime.fields import display_name, ident, text
 from linli_runtime.names import org_path
@@ -58,6 +58,21 @@ class PairingServicer(pairings_pb2_grpc.PairingServiceServicer):
         created = await self.pairings.create_pairing(path, pairing_id, family_id=family_id, elder_id=elder_id,
                                                      start=start, required=p.visits_required)
         return pb.CreatePairingResponse(pairing=pairing_pb(created))
+
+    async def ListElders(
+        self, request: pb.ListEldersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListEldersResponse:
+        account_id = text("account_id", request.account_id, 64)
+        target = org_path("community_path", request.community_path)
+        # An elder's grant is usually for their home, below the community: belonging there is
+        # enough to find one's own record.
+        who = caller()
+        own = bool(account_id) and account_id == who.subject and any(
+            g.covers(target) or path_within(g.scope, target) for g in who.grants)
+        path = target if own else reader(target)
+        found, next_token = await self.pairings.list_elders(path, page_token=request.page_token,
+                                                            size=page_size(request.page_size), account_id=account_id)
+        return pb.ListEldersResponse(elders=[elder_pb(e) for e in found], next_page_token=next_token)
 
     async def ListPairings(
         self, request: pb.ListPairingsRequest, context: grpc.aio.ServicerContext

@@ -331,6 +331,62 @@ class CreatePairingResponse(_message.Message):
 Global___CreatePairingResponse: _TypeAlias = CreatePairingResponse  # noqa: Y015
 
 @_typing.final
+class ListEldersRequest(_message.Message):
+    """ListEldersRequest pages through a community's elders."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    account_id: _builtins.str
+    """Only the elder bound to this account."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEldersRequest: _TypeAlias = ListEldersRequest  # noqa: Y015
+
+@_typing.final
+class ListEldersResponse(_message.Message):
+    """ListEldersResponse is one page."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ELDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def elders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Elder]: ...
+    def __init__(
+        self,
+        *,
+        elders: _abc.Iterable[Global___Elder] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elders", b"elders", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEldersResponse: _TypeAlias = ListEldersResponse  # noqa: Y015
+
+@_typing.final
 class ListPairingsRequest(_message.Message):
     """ListPairingsRequest pages through a community's pairings."""
 

@@ -61,6 +61,11 @@ class PairingServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingResponse.FromString,
                 _registered_method=True)
+        self.ListElders = channel.unary_unary(
+                '/linli.points.v1.PairingService/ListElders',
+                request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.FromString,
+                _registered_method=True)
         self.ListPairings = channel.unary_unary(
                 '/linli.points.v1.PairingService/ListPairings',
                 request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListPairingsRequest.SerializeToString,
@@ -127,6 +132,15 @@ class PairingServiceServicer:
 
     def CreatePairing(self, request, context):
         """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListElders(self, request, context):
+        """ListElders lists a community's elders by id. Operators and the party committee list all;
+        anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+        community their grants reach (an elder finds the visits waiting for them this way).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,6 +217,11 @@ def add_PairingServiceServicer_to_server(servicer, server):
                     servicer.CreatePairing,
                     request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingResponse.SerializeToString,
+            ),
+            'ListElders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListElders,
+                    request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.SerializeToString,
             ),
             'ListPairings': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPairings,
@@ -311,6 +330,33 @@ class PairingService:
             '/linli.points.v1.PairingService/CreatePairing',
             linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListElders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.PairingService/ListElders',
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class PairingServiceStub:
     """CreateElder registers an elder living alone (idempotent by elder id)."""
     CreatePairing: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.CreatePairingRequest, _pairings_pb2.CreatePairingResponse]
     """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
+    ListElders: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListEldersRequest, _pairings_pb2.ListEldersResponse]
+    """ListElders lists a community's elders by id. Operators and the party committee list all;
+    anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+    community their grants reach (an elder finds the visits waiting for them this way).
+    """
     ListPairings: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingsRequest, _pairings_pb2.ListPairingsResponse]
     """ListPairings lists a community's pairings by id."""
     LogVisit: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.LogVisitRequest, _pairings_pb2.LogVisitResponse]
@@ -111,6 +116,11 @@ class PairingServiceAsyncStub(PairingServiceStub):
     """CreateElder registers an elder living alone (idempotent by elder id)."""
     CreatePairing: _aio.UnaryUnaryMultiCallable[_pairings_pb2.CreatePairingRequest, _pairings_pb2.CreatePairingResponse]  # type: ignore[assignment]
     """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
+    ListElders: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListEldersRequest, _pairings_pb2.ListEldersResponse]  # type: ignore[assignment]
+    """ListElders lists a community's elders by id. Operators and the party committee list all;
+    anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+    community their grants reach (an elder finds the visits waiting for them this way).
+    """
     ListPairings: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingsRequest, _pairings_pb2.ListPairingsResponse]  # type: ignore[assignment]
     """ListPairings lists a community's pairings by id."""
     LogVisit: _aio.UnaryUnaryMultiCallable[_pairings_pb2.LogVisitRequest, _pairings_pb2.LogVisitResponse]  # type: ignore[assignment]
@@ -177,6 +187,17 @@ class PairingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_pairings_pb2.CreatePairingResponse, _abc.Awaitable[_pairings_pb2.CreatePairingResponse]]:
         """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
+
+    @_abc_1.abstractmethod
+    def ListElders(
+        self,
+        request: _pairings_pb2.ListEldersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pairings_pb2.ListEldersResponse, _abc.Awaitable[_pairings_pb2.ListEldersResponse]]:
+        """ListElders lists a community's elders by id. Operators and the party committee list all;
+        anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+        community their grants reach (an elder finds the visits waiting for them this way).
+        """
 
     @_abc_1.abstractmethod
     def ListPairings(
