@@ -3,18 +3,24 @@ Chromium at 375 px on the demo platform: the organiser's page shows the QR code 
 short-lived URL; a volunteer who opens it (signing in on the way) is checked in, and credited
 once when the organiser confirms; a replayed URL and one for an activity outside its window
 show the reason on the page. A volunteer logs a visit to the paired elder, the community worker
-confirms it from their page, and it earns its points. Accessibility as on every page;
-screenshots in var/screenshots."""
+confirms it from their page, and it earns its points; the elder rejects another. All of it in
+a community of the module's own (the demo's Fengshu keeps its 72 volunteers for the tests that
+count them). Accessibility as on every page; screenshots in var/screenshots."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from linli.governance.v1 import org_pb2, org_pb2_grpc
 from linli.notification.v1 import notification_pb2 as npb
 from linli.notification.v1 import notification_pb2_grpc as npb_grpc
 from linli.points.v1 import activities_pb2 as apb
@@ -24,6 +30,7 @@ from linli.points.v1 import pairings_pb2 as ppb
 from linli.points.v1 import volunteers_pb2 as vpb
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform, Person
+from linli_runtime.testing.waiting import wait_until
 from linli_runtime.times import SHANGHAI
 from tests.e2e.portal.conftest import FENGSHU, Ledger, sign_in
 from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issuer
@@ -32,7 +39,7 @@ from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issu
 from tests.e2e.portal.test_browser import browser as browser
 from tests.e2e.portal.test_browser import phone as phone
 
-SLUG = FENGSHU.replace("/", "~")
+CHENGLONGLU = FENGSHU.rsplit("/", 1)[0]
 
 
 def bearer(token: str) -> tuple[tuple[str, str]]:
@@ -45,18 +52,52 @@ def stamp(when: datetime) -> Timestamp:
     return out
 
 
-class Programme:
-    """Fengshu's volunteer programme over gRPC, as its community worker."""
+@pytest.fixture(scope="module")
+def community(demo_platform: DemoPlatform) -> str:
+    """A community of the module's own beside Fengshu, created in trust-governance as an operator
+    would, and waited for until volunteer-points has learned it from governance's event (read
+    from its SQLite file: no API lists the places a service knows)."""
+    path = f"{CHENGLONGLU}/checkin-{uuid.uuid4().hex[:8]}"
+    with demo_platform.sync_channel("trust-governance") as channel:
+        org_pb2_grpc.OrgServiceStub(channel).CreateOrgUnit(org_pb2.CreateOrgUnitRequest(
+            parent_path=CHENGLONGLU, slug=path.rsplit("/", 1)[-1], kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+            display_name="签到测试社区", request_id=uuid.uuid4().hex),
+            metadata=bearer(demo_platform.token(Role.PLATFORM_ADMIN)), timeout=15)
 
-    def __init__(self, platform: DemoPlatform) -> None:
+    def known() -> bool:
+        with sqlite3.connect(demo_platform.var_dir / "volunteer_points.db") as db:
+            return db.execute("SELECT 1 FROM points_org_unit WHERE path = ?", (path,)).fetchone() is not None
+
+    # On a thread of its own: Playwright's sync API may already run an event loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, wait_until(known, what=f"volunteer-points to learn {path}")).result()
+    programme = Programme(demo_platform, path)
+    for slug, name, points in (("governance", "参与社区治理", 10), ("elderly-visits", "关爱老人", 5)):
+        programme.category(slug, name, points)
+    return path
+
+
+class Programme:
+    """A community's volunteer programme over gRPC, as its community worker."""
+
+    def __init__(self, platform: DemoPlatform, community: str) -> None:
         self.platform = platform
-        self.md = bearer(platform.token(Role.COMMUNITY_WORKER, FENGSHU, "李社工 check-in e2e"))
+        self.community = community
+        self.slug = community.replace("/", "~")
+        self.md = bearer(platform.token(Role.COMMUNITY_WORKER, community, "李社工 check-in e2e"))
+
+    def category(self, slug: str, name: str, points: int) -> None:
+        with self.platform.sync_channel("volunteer-points") as channel:
+            activities_pb2_grpc.ActivityServiceStub(channel).UpdateTaskCategory(apb.UpdateTaskCategoryRequest(
+                task_category=apb.TaskCategory(community_path=self.community, slug=slug, display_name=name,
+                                               default_points=points), allow_missing=True),
+                metadata=self.md, timeout=15)
 
     def activity(self, title: str, start: datetime, end: datetime) -> str:
         activity_id = f"e2e-{uuid.uuid4().hex[:10]}"
         with self.platform.sync_channel("volunteer-points") as channel:
             activities_pb2_grpc.ActivityServiceStub(channel).CreateActivity(apb.CreateActivityRequest(
-                activity=apb.Activity(community_path=FENGSHU, activity_id=activity_id, title=title,
+                activity=apb.Activity(community_path=self.community, activity_id=activity_id, title=title,
                                       category="governance", start_time=stamp(start), end_time=stamp(end))),
                 metadata=self.md, timeout=15)
         return activity_id
@@ -65,8 +106,9 @@ class Programme:
         volunteer_id = f"v-e2e-{uuid.uuid4().hex[:8]}"
         with self.platform.sync_channel("volunteer-points") as channel:
             volunteers_pb2_grpc.VolunteerServiceStub(channel).CreateVolunteer(vpb.CreateVolunteerRequest(
-                volunteer=vpb.Volunteer(community_path=FENGSHU, volunteer_id=volunteer_id, display_name=person.name,
-                                        account_id=person.account.removeprefix("accounts/"), family_id=family_id)),
+                volunteer=vpb.Volunteer(community_path=self.community, volunteer_id=volunteer_id,
+                                        display_name=person.name, family_id=family_id,
+                                        account_id=person.account.removeprefix("accounts/"))),
                 metadata=self.md, timeout=15)
         return volunteer_id
 
@@ -76,58 +118,59 @@ class Programme:
         family_id, elder_id = f"f-e2e-{tag}", f"e-e2e-{tag}"
         with self.platform.sync_channel("volunteer-points") as channel:
             volunteers_pb2_grpc.VolunteerServiceStub(channel).CreateFamily(vpb.CreateFamilyRequest(
-                family=vpb.Family(community_path=FENGSHU, family_id=family_id, display_name="测试家庭")),
+                family=vpb.Family(community_path=self.community, family_id=family_id, display_name="测试家庭")),
                 metadata=self.md, timeout=15)
             pairings = pairings_pb2_grpc.PairingServiceStub(channel)
             pairings.CreateElder(ppb.CreateElderRequest(elder=ppb.Elder(
-                community_path=FENGSHU, elder_id=elder_id, display_name=elder_name,
+                community_path=self.community, elder_id=elder_id, display_name=elder_name,
                 account_id=elder.account.removeprefix("accounts/") if elder else "")), metadata=self.md, timeout=15)
             pairings.CreatePairing(ppb.CreatePairingRequest(pairing=ppb.Pairing(
-                community_path=FENGSHU, pairing_id=f"p-e2e-{tag}", family_id=family_id, elder_id=elder_id,
+                community_path=self.community, pairing_id=f"p-e2e-{tag}", family_id=family_id, elder_id=elder_id,
                 start_date="2026-01-01")), metadata=self.md, timeout=15)
         return family_id
 
     def sign_up(self, activity_id: str, volunteer_id: str) -> None:
         with self.platform.sync_channel("volunteer-points") as channel:
             activities_pb2_grpc.ActivityServiceStub(channel).SignUp(apb.SignUpRequest(
-                community_path=FENGSHU, activity_id=activity_id, volunteer_id=volunteer_id),
+                community_path=self.community, activity_id=activity_id, volunteer_id=volunteer_id),
                 metadata=self.md, timeout=15)
 
     def activity_now(self, activity_id: str) -> apb.GetActivityResponse:
         with self.platform.sync_channel("volunteer-points") as channel:
             reply: apb.GetActivityResponse = activities_pb2_grpc.ActivityServiceStub(channel).GetActivity(
-                apb.GetActivityRequest(community_path=FENGSHU, activity_id=activity_id), metadata=self.md, timeout=15)
+                apb.GetActivityRequest(community_path=self.community, activity_id=activity_id), metadata=self.md,
+                timeout=15)
         return reply
 
     def balance(self, volunteer_id: str) -> int:
         with self.platform.sync_channel("volunteer-points") as channel:
             reply = ledger_pb2_grpc.LedgerServiceStub(channel).GetBalance(led.GetBalanceRequest(
-                community_path=FENGSHU, account=f"volunteers/{volunteer_id}"), metadata=self.md, timeout=15)
+                community_path=self.community, account=f"volunteers/{volunteer_id}"), metadata=self.md, timeout=15)
         return int(reply.balance)
 
 
 def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_the_window(
-        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform) -> None:
-    programme = Programme(demo_platform)
+        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform, community: str) -> None:
+    programme = Programme(demo_platform, community)
     now = datetime.now(UTC)
     meeting = programme.activity("楼道议事会 e2e", now - timedelta(minutes=5), now + timedelta(hours=1))
     tomorrow = programme.activity("明天的清扫 e2e", now + timedelta(days=1), now + timedelta(days=1, hours=1))
-    person = demo_platform.person(Role.VOLUNTEER, FENGSHU, "志愿者 check-in e2e")
+    person = demo_platform.person(Role.VOLUNTEER, community, "志愿者 check-in e2e")
     volunteer_id = programme.volunteer(person)
     for activity_id in (meeting, tomorrow):
         programme.sign_up(activity_id, volunteer_id)
 
     organiser = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN").new_page()
     try:
-        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{meeting}")
+        organiser.goto(f"{portal_url}/me/organise/{programme.slug}/{meeting}")
         sign_in_at_the_issuer(organiser, demo_platform, demo_platform.person(
-            Role.COMMUNITY_WORKER, FENGSHU, "组织者 organiser e2e").phone)
+            Role.COMMUNITY_WORKER, community, "组织者 organiser e2e").phone)
         organiser.wait_for_selector("#qr svg")
         # The page reloads itself when the code rotates (no JavaScript).
         refresh = organiser.locator("meta[http-equiv=refresh]").get_attribute("content")
         assert refresh is not None and 2 <= int(refresh) <= 30
         url = organiser.locator("#check-in-url").get_attribute("href")
-        assert url is not None and url.startswith(f"{portal_url}/me/checkin/{SLUG}/{meeting}?t=")
+        assert url is not None and url.startswith(f"{portal_url}/me/checkin/{programme.slug}/{meeting}?t=")
         assert "楼道议事会" in organiser.locator("h1").inner_text()
         accessible(organiser)
         shoot(organiser, "organiser-checkin-375.png")
@@ -150,7 +193,7 @@ def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_th
         shoot(phone, "me-checkin-replayed-375.png")
 
         # The organiser sees the check-in and confirms it: the points are credited, once.
-        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{meeting}")
+        organiser.goto(f"{portal_url}/me/organise/{programme.slug}/{meeting}")
         row = organiser.locator(f"li.sign-up[data-volunteer='{volunteer_id}']")
         assert "已签到" in row.inner_text()
         organiser.click("#confirm")
@@ -161,7 +204,7 @@ def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_th
         assert programme.balance(volunteer_id) == 10
 
         # Tomorrow's activity: the organiser may show its code, but it checks nobody in today.
-        organiser.goto(f"{portal_url}/me/organise/{SLUG}/{tomorrow}")
+        organiser.goto(f"{portal_url}/me/organise/{programme.slug}/{tomorrow}")
         later = organiser.locator("#check-in-url").get_attribute("href")
         assert later is not None
     finally:
@@ -172,18 +215,18 @@ def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_th
     assert "不在本活动的签到时间内" in phone.locator("#refused").inner_text()
     accessible(phone)
     # A token that is not the organiser's is refused too.
-    phone.goto(f"{portal_url}/me/checkin/{SLUG}/{meeting}?t=1.AAAAAAAAAAAAAAAAAAAAAA")
+    phone.goto(f"{portal_url}/me/checkin/{programme.slug}/{meeting}?t=1.AAAAAAAAAAAAAAAAAAAAAA")
     phone.wait_for_selector("#refused")
     assert phone.locator("#refused").get_attribute("data-reason") == "CHECK_IN_TOKEN_INVALID"
     assert programme.balance(volunteer_id) == 10
 
 
 def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_pages(
-        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform) -> None:
-    programme = Programme(demo_platform)
-    grandma = demo_platform.person(Role.RESIDENT, f"{FENGSHU}/jinshang-chuntian", "孙奶奶 elder e2e")
+        browser: Any, phone: Any, portal_url: str, demo_platform: DemoPlatform, community: str) -> None:
+    programme = Programme(demo_platform, community)
+    grandma = demo_platform.person(Role.RESIDENT, f"{community}/home/1/101", "孙奶奶 elder e2e")
     family_id = programme.family_paired_with("孙奶奶 e2e", grandma)
-    person = demo_platform.person(Role.VOLUNTEER, FENGSHU, "探访志愿者 visits e2e")
+    person = demo_platform.person(Role.VOLUNTEER, community, "探访志愿者 visits e2e")
     volunteer_id = programme.volunteer(person, family_id)
     before = programme.balance(volunteer_id)
 
@@ -208,7 +251,7 @@ def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_
     try:
         worker.goto(f"{portal_url}/me/visits/review")
         sign_in_at_the_issuer(worker, demo_platform, demo_platform.person(
-            Role.COMMUNITY_WORKER, FENGSHU, "探访审核 review e2e").phone)
+            Role.COMMUNITY_WORKER, community, "探访审核 review e2e").phone)
         pending = worker.locator(f"li.visit[data-visit='{visit_id}']")
         pending.wait_for()
         assert volunteer_id in pending.inner_text()
@@ -252,7 +295,7 @@ def test_a_volunteer_logs_a_visit_and_the_community_worker_confirms_it_from_the_
     twin = phone.request.get(f"{portal_url}/api/me/visits").json()["volunteering"]
     assert [(m["volunteer_id"], sorted(v["visitId"] for v in m["visits"])) for m in twin] == [
         (volunteer_id, sorted([second, visit_id]))]
-    other = demo_platform.person(Role.VOLUNTEER, FENGSHU, "另一家 other family e2e")
+    other = demo_platform.person(Role.VOLUNTEER, community, "另一家 other family e2e")
     programme.volunteer(other, programme.family_paired_with("周爷爷 e2e"))
     with httpx.Client(base_url=portal_url, timeout=30, follow_redirects=False) as web:
         sign_in(web, demo_platform, other.phone, "/me/visits")
@@ -288,7 +331,7 @@ def test_the_demo_has_a_meeting_open_for_check_in_today_with_the_demo_volunteer_
         demo_platform: DemoPlatform) -> None:
     """What README's first page has a newcomer try under `make run`."""
     today = datetime.now(SHANGHAI).strftime("%Y%m%d")
-    found = Programme(demo_platform).activity_now(f"demo-meeting-{today}")
+    found = Programme(demo_platform, FENGSHU).activity_now(f"demo-meeting-{today}")
     now = datetime.now(UTC).replace(tzinfo=None)
     opens = found.activity.start_time.ToDatetime() - timedelta(minutes=30)
     assert opens <= now < found.activity.end_time.ToDatetime()
