@@ -203,8 +203,15 @@ def test_a_volunteer_checks_in_through_the_organisers_qr_url_once_and_only_in_th
         organiser.click("#confirm")  # nothing checked any more: nothing more credited
         assert programme.balance(volunteer_id) == 10
 
-        # Tomorrow's activity: the organiser may show its code, but it checks nobody in today.
-        organiser.goto(f"{portal_url}/me/organise/{programme.slug}/{tomorrow}")
+        # Tomorrow's activity, found from the organiser's start page by its id: the organiser may
+        # show its code, but it checks nobody in today.
+        organiser.goto(f"{portal_url}/me/organise")
+        accessible(organiser)
+        organiser.fill("#o-community", community)
+        organiser.fill("#o-activity", tomorrow)
+        organiser.click("form[action='/me/organise'] button[type=submit]")
+        organiser.wait_for_selector("#qr svg")
+        assert organiser.url == f"{portal_url}/me/organise/{programme.slug}/{tomorrow}"
         later = organiser.locator("#check-in-url").get_attribute("href")
         assert later is not None
     finally:
