@@ -327,11 +327,16 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
             error = "选择短信时请填写手机号。 Give a phone number for SMS."
         elif "wechat" in channels and not current.wechat_openid:
             error = "尚未绑定微信，暂不能选择微信。 WeChat is not linked to this account yet."
+        # The compounds of my households I may subscribe to (their notices: disclosures, votes);
+        # subscriptions made elsewhere (e.g. by the CLI) are kept as they are.
+        mine = sorted({h.compound_path for h in me.households if h.compound_path})
+        ticked = {p for p in form.getlist("subscribed") if isinstance(p, str) and p in mine}
+        subscribed = [p for p in current.subscribed_paths if p not in mine] + sorted(ticked)
         if not error:
             prefs = npb.Preferences(
                 name=f"recipients/{me.account_id}/preferences", language=language if language in ("zh", "en") else "zh",
                 channels=channels, phone=phone, wechat_openid=current.wechat_openid, quiet_start=quiet_start,
-                quiet_end=quiet_end, subscribed_paths=list(current.subscribed_paths),
+                quiet_end=quiet_end, subscribed_paths=subscribed,
                 utc_offset_minutes=current.utc_offset_minutes)
             try:
                 await b.inbox.UpdatePreferences(npb.UpdatePreferencesRequest(preferences=prefs), **me.md)
@@ -343,7 +348,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
             notices, _ = await residents.inbox_of(b, me)
             # The form again as it was sent, with what to fix.
             sent = npb.Preferences(language=language, channels=channels, phone=phone, quiet_start=quiet_start,
-                                   quiet_end=quiet_end)
+                                   quiet_end=quiet_end, subscribed_paths=subscribed)
             return page(request, "me_inbox.html", 422, me=me, notices=notices, prefs=sent, notice="",
                         error=error, channels=residents.CHANNELS)
         return back("/me/inbox", "已保存。 Saved.")

@@ -1,9 +1,17 @@
-"""Task categories and activities: a volunteer signs up, checks in with the activity's code,
-and a worker confirms completion, which credits the activity's points through the ledger in
-the same transaction — within the category's daily and monthly caps, from the category's
-funding source (funding.py; refused when its budget is spent).
+"""Task categories and activities: a volunteer signs up, checks in by opening the organiser's
+rotating QR code during the activity's window (check_in_tokens.py), and a worker confirms
+completion, which credits the activity's points through the ledger in the same transaction —
+within the category's daily and monthly caps, from the category's funding source (funding.py;
+refused when its budget is spent).
 
-    sign-up ──(code)──▶ checked in ──(worker confirms)──▶ confirmed (points credited, or 0 at a cap)
+    sign-up ──(organiser's QR, in the window)──▶ checked in ──(worker confirms)──▶ confirmed
+            ──(a worker's word)───────────────▶            (points credited, or 0 at a cap)
+
+Checking in counts once: the sign-up moves from SIGNED_UP to CHECKED_IN by a conditional
+update, so a replayed URL, a second tab or a concurrent retry finds it checked in and is
+refused (ALREADY_CHECKED_IN). The six-digit codes sign-ups used to carry proved nothing (the
+volunteer had the code before going anywhere): new sign-ups get none, and a worker checking
+someone in by hand (CheckIn) needs no code — their account is the proof.
 
 Confirming is idempotent: a confirmed sign-up is answered as it is, and the credit's transfer
 id (`activity:{activity}:{volunteer}`) makes a retried credit land once. Caps count what the
@@ -22,16 +30,14 @@ approve. Activities created by another account are credited as before: two accou
 from __future__ import annotations
 
 import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points import adjustments, names
+from linli_points import adjustments, check_in_tokens, names
 from linli_points.funding import issuing_account, source
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import volunteer_account
@@ -43,7 +49,7 @@ from linli_points.solo_limits import Limits, breach
 from linli_points.tables import ID, Activity, SignUp, TaskCategory
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import FailedPrecondition, NotFound
+from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from linli_runtime.models import loaded_all, table
 from linli_runtime.paging import keyset_page
 from linli_runtime.times import as_utc, day_bounds, local_day, month_bounds
@@ -53,6 +59,10 @@ CATEGORIES, ACTIVITIES, SIGN_UPS = table(TaskCategory), table(Activity), table(S
 MAX_ACTIVITY_POINTS = 10_000
 MAX_CATEGORY_POINTS = MAX_ACTIVITY_POINTS * 100  # a category's default points and caps
 MAX_CONFIRMED_AT_ONCE = 500
+# The check-in window: from a little before the start (people arrive early) to the end.
+CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
+DEFAULT_DURATION = timedelta(hours=2)
+MAX_DURATION = timedelta(hours=24)
 
 
 class SignUpState(IntEnum):
@@ -61,6 +71,20 @@ class SignUpState(IntEnum):
     SIGNED_UP = 1
     CHECKED_IN = 2
     CONFIRMED = 3
+
+
+class CheckInMethod(IntEnum):
+    """Numbers match linli.points.v1.CheckInMethod."""
+
+    ORGANISER_QR = 1
+    WORKER = 2
+
+
+@dataclass(frozen=True)
+class CheckInToken:
+    minted: check_in_tokens.Minted
+    activity: Activity
+    window: tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,15 @@ def held_credit_id(activity_id: str, volunteer_id: str) -> str:
     characters, no '/')."""
     digest = hashlib.sha256(f"{activity_id}\x1f{volunteer_id}".encode()).hexdigest()[:32]
     return f"activity-credit:{digest}"
+
+
+def check_in_window(activity: Activity) -> tuple[datetime, datetime] | None:
+    """When check-in by the organiser's QR code is open, or None for an unscheduled activity."""
+    if activity.start_time is None:
+        return None
+    start = as_utc(activity.start_time)
+    end = as_utc(activity.end_time) if activity.end_time is not None else start + DEFAULT_DURATION
+    return start - CHECK_IN_OPENS_BEFORE, end
 
 
 def capped(points: int, cap: int, earned: int) -> int:
@@ -122,8 +155,9 @@ class Activities:
     # -- activities ---------------------------------------------------------------------------------
 
     async def create_activity(self, path: str, activity_id: str, *, title: str, category: str, points: int,
-                              start: datetime | None, created_by: str) -> Activity:
-        """An activity of a category, worth `points` (0: the category's default points)."""
+                              start: datetime | None, created_by: str, end: datetime | None = None) -> Activity:
+        """An activity of a category, worth `points` (0: the category's default points), from
+        `start` to `end` (checked by the caller; None: DEFAULT_DURATION after the start)."""
 
         async def work(conn: AsyncConnection) -> Activity:
             found = await find(conn, TaskCategory, community_path=path, slug=category)
@@ -132,8 +166,9 @@ class Activities:
             created, _ = await create_once(
                 conn, Activity, {"community_path": path, "activity_id": activity_id},
                 {"title": title, "category": category, "points": points or found.default_points,
-                 "start_time": start, "created_by": created_by[:ID]},
-                fingerprint(title, category, points, start), "activity",
+                 "start_time": start, "end_time": end, "created_by": created_by[:ID]},
+                # An end in the fingerprint only when given: retries of older requests still match.
+                fingerprint(title, category, points, start, *([end] if end else [])), "activity",
             )
             return created
 
@@ -149,7 +184,7 @@ class Activities:
         return found, loaded_all(SignUp, rows)
 
     async def sign_up(self, path: str, activity_id: str, volunteer_id: str) -> SignUp:
-        """Sign a volunteer up (a repeat answers the same sign-up, with the same check-in code)."""
+        """Sign a volunteer up (a repeat answers the same sign-up)."""
 
         async def work(conn: AsyncConnection) -> SignUp:
             await _activity(conn, path, activity_id)
@@ -159,26 +194,78 @@ class Activities:
                 return found
             await conn.execute(SIGN_UPS.insert().values(
                 community_path=path, activity_id=activity_id, volunteer_id=volunteer_id,
-                state=int(SignUpState.SIGNED_UP), check_in_code=f"{secrets.randbelow(10**6):06d}"))
+                state=int(SignUpState.SIGNED_UP), check_in_code=""))
             return await _existing_sign_up(conn, path, activity_id, volunteer_id)
 
         return await run_in_transaction(self.db, work)
 
-    async def check_in(self, path: str, activity_id: str, volunteer_id: str, code: str) -> SignUp:
-        """Check in with the code given at sign-up (a repeat changes nothing)."""
+    async def check_in(self, path: str, activity_id: str, volunteer_id: str) -> SignUp:
+        """Check a volunteer in on a worker's word (a repeat changes nothing)."""
 
         async def work(conn: AsyncConnection) -> SignUp:
             found = await _sign_up(conn, path, activity_id, volunteer_id)
             if found is None:
                 raise NotFound(f"volunteer {volunteer_id!r} has not signed up for {activity_id!r}",
                                reason="SIGN_UP_NOT_FOUND")
-            if not hmac.compare_digest(found.check_in_code.encode(), code.encode()):
-                raise FailedPrecondition("the check-in code is wrong", reason="CHECK_IN_CODE_WRONG")
-            if found.state != SignUpState.SIGNED_UP:
-                return found
-            await conn.execute(SIGN_UPS.update().where(*_sign_up_key(path, activity_id, volunteer_id))
-                               .values(state=int(SignUpState.CHECKED_IN), checked_in_at=self._now()))
+            if found.state == SignUpState.SIGNED_UP:
+                await _mark_checked_in(conn, path, activity_id, volunteer_id, self._now(), CheckInMethod.WORKER)
             return await _existing_sign_up(conn, path, activity_id, volunteer_id)
+
+        return await run_in_transaction(self.db, work)
+
+    async def issue_check_in_token(self, path: str, activity_id: str) -> CheckInToken:
+        """The token of the current step for the organiser's screen (making the activity's key
+        on first use)."""
+
+        async def work(conn: AsyncConnection) -> CheckInToken:
+            found = await _activity(conn, path, activity_id)
+            window = check_in_window(found)
+            if window is None:
+                raise FailedPrecondition(
+                    f"activity {activity_id!r} has no start time, so it has no check-in window; "
+                    "create it with start_time (and end_time)", reason="ACTIVITY_NOT_SCHEDULED")
+            if not found.check_in_key:
+                # Conditional: of two replicas making a key at once, one wins and both use its key.
+                await conn.execute(ACTIVITIES.update().where(
+                    ACTIVITIES.c.community_path == path, ACTIVITIES.c.activity_id == activity_id,
+                    ACTIVITIES.c.check_in_key == "").values(check_in_key=check_in_tokens.new_key()))
+                found = await _activity(conn, path, activity_id)
+            return CheckInToken(check_in_tokens.mint(found.check_in_key, path, activity_id, self._now()), found,
+                                window)
+
+        return await run_in_transaction(self.db, work)
+
+    async def check_in_with_token(self, path: str, activity_id: str, volunteer_id: str,
+                                  token: str) -> tuple[SignUp, Activity]:
+        """Check the volunteer in with the organiser's token: once, inside the window."""
+
+        async def work(conn: AsyncConnection) -> tuple[SignUp, Activity]:
+            now = self._now()
+            found = await _activity(conn, path, activity_id)
+            try:
+                check_in_tokens.verify(found.check_in_key, path, activity_id, token, now)
+            except check_in_tokens.TokenRefused as refused:
+                if refused.kind == "expired":
+                    raise FailedPrecondition(str(refused), reason="CHECK_IN_TOKEN_EXPIRED") from None
+                raise PermissionDenied(str(refused), reason="CHECK_IN_TOKEN_INVALID") from None
+            window = check_in_window(found)
+            if window is None or not window[0] <= now < window[1]:
+                opens, closes = window or (now, now)
+                raise FailedPrecondition(
+                    f"check-in for {activity_id!r} is open from {opens:%Y-%m-%d %H:%M} to {closes:%H:%M} UTC only",
+                    reason="OUTSIDE_CHECK_IN_WINDOW",
+                    metadata={"window_start": opens.isoformat(), "window_end": closes.isoformat()})
+            row = await _sign_up(conn, path, activity_id, volunteer_id)
+            if row is None:
+                raise FailedPrecondition(f"volunteer {volunteer_id!r} has not signed up for {activity_id!r}; "
+                                         "sign up first", reason="NOT_SIGNED_UP")
+            marked = await _mark_checked_in(conn, path, activity_id, volunteer_id, now, CheckInMethod.ORGANISER_QR)
+            if not marked:
+                when = as_utc(row.checked_in_at) if row.checked_in_at else now
+                raise AlreadyExists(f"volunteer {volunteer_id!r} checked in to {activity_id!r} already "
+                                    f"(at {when:%H:%M:%S} UTC); a check-in counts once", reason="ALREADY_CHECKED_IN",
+                                    metadata={"check_in_time": when.isoformat()})
+            return await _existing_sign_up(conn, path, activity_id, volunteer_id), found
 
         return await run_in_transaction(self.db, work)
 
@@ -307,6 +394,16 @@ async def _activity(conn: AsyncConnection, path: str, activity_id: str) -> Activ
     if found is None:
         raise NotFound(f"activity {activity_id!r} does not exist in {path}", reason="ACTIVITY_NOT_FOUND")
     return found
+
+
+async def _mark_checked_in(conn: AsyncConnection, path: str, activity_id: str, volunteer_id: str, now: datetime,
+                           method: CheckInMethod) -> bool:
+    """SIGNED_UP → CHECKED_IN; False when the sign-up was no longer SIGNED_UP (checked in before,
+    perhaps by a concurrent call: the condition makes it count once)."""
+    done = await conn.execute(SIGN_UPS.update().where(
+        *_sign_up_key(path, activity_id, volunteer_id), SIGN_UPS.c.state == int(SignUpState.SIGNED_UP))
+        .values(state=int(SignUpState.CHECKED_IN), checked_in_at=now, check_in_method=int(method)))
+    return bool(done.rowcount)
 
 
 def _sign_up_key(path: str, activity_id: str, volunteer_id: str) -> tuple[sa.ColumnElement[bool], ...]:

@@ -59,7 +59,7 @@ class PointsApp(ServiceApp):
         self.roster = Roster(self.db, self.clock, self.workers)
         self.activities = Activities(self.db, self.clock, self.ledger, Limits(
             daily=settings.activity_solo_daily_limit, monthly=settings.activity_solo_monthly_limit))
-        self.pairings = Pairings(self.db, self.clock, self.make_event)
+        self.pairings = Pairings(self.db, self.clock, self.make_event, self.ledger)
         self.care = care_schedule(self.pairings, self.clock, interval=settings.care_check_interval,
                                   reminder_day=settings.care_reminder_day)
         self.rankings = Rankings(self.db)

@@ -3,7 +3,9 @@ with their budgets, 8 task categories (each paid for by a source), 2 teams, 72 v
 families, 84 elders living alone each paired with a family, some points earned this year and
 last (drawn on the sources' budgets; last year closed, so its Red Maple Guardians have
 certificates), and visits of this month and the last (each with its type: most pairings
-on track, a few short — the care schedule reminds and alerts about those). Names of people
+on track, a few short — the care schedule reminds and alerts about those). Each day the
+platform starts, a "community meeting" of that day (Asia/Shanghai, open for check-in all day)
+with the demo volunteer v-001 signed up, so the organiser's QR check-in can be tried at once. Names of people
 and the budgets are placeholders (the article gives counts, not names or amounts). Seeding is
 idempotent: every row is created once by its fixed id, every credit and budget is a ledger
 transfer with a fixed id, so a second start adds nothing."""
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_points.activities import CategoryChange, upsert_category
+from linli_points.activities import CHECK_IN_OPENS_BEFORE, CategoryChange, SignUpState, upsert_category
 from linli_points.awards import Awards, rule_of
 from linli_points.care import previous_month
 from linli_points.funding import FundingKind, budget_transfer_id, create_source, issuing_account
@@ -25,12 +27,13 @@ from linli_points.ledger.model import TransferRequest
 from linli_points.ledger.store import Ledger
 from linli_points.pairings import Confirmation, VisitType, create_elder, create_pairing, visit_month
 from linli_points.people import create_family, create_team, create_volunteer, join_team
-from linli_points.records import create_once
-from linli_points.tables import KNOWN_ORG_UNITS, Visit
+from linli_points.records import create_once, exists
+from linli_points.tables import KNOWN_ORG_UNITS, Activity, SignUp, Visit
 from linli_runtime import demo, org_units
 from linli_runtime.clock import ManualClock
 from linli_runtime.errors import AlreadyExists
-from linli_runtime.times import local_day, month_bounds
+from linli_runtime.models import table
+from linli_runtime.times import day_bounds, local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 if TYPE_CHECKING:
@@ -69,7 +72,31 @@ async def seed_demo(app: PointsApp) -> None:
     # so that notification delivers v-001's notices to that person's inbox.
     person = data["demo_volunteer"]
     await app.people.bind_account(data["path"], person["volunteer_id"], demo.demo_account_id(person["phone"]))
+    today = local_day(ledger.now())
+    await run_in_transaction(app.db, lambda conn: _todays_activity(conn, data["path"], today,
+                                                                   person["volunteer_id"]))
     log.info("demo data seeded", extra={"community": data["path"], "volunteers": data["volunteers"]})
+
+
+def todays_activity_id(day: date) -> str:
+    return f"demo-meeting-{day:%Y%m%d}"
+
+
+async def _todays_activity(conn: AsyncConnection, path: str, day: date, volunteer_id: str) -> None:
+    """Today's demo activity, its check-in open from midnight to midnight in Shanghai (the
+    window opens CHECK_IN_OPENS_BEFORE the start), with the demo volunteer signed up."""
+    start, end = day_bounds(day)
+    activity_id = todays_activity_id(day)
+    await create_once(
+        conn, Activity, {"community_path": path, "activity_id": activity_id},
+        {"title": f"社区议事会（演示，{day:%m月%d日}全天可扫码签到）", "category": "governance",
+         "points": CATEGORY_POINTS["governance"], "start_time": start + CHECK_IN_OPENS_BEFORE, "end_time": end,
+         "created_by": "demo"},
+        fingerprint("demo-activity", activity_id), "activity")
+    if not await exists(conn, SignUp, community_path=path, activity_id=activity_id, volunteer_id=volunteer_id):
+        await conn.execute(table(SignUp).insert().values(
+            community_path=path, activity_id=activity_id, volunteer_id=volunteer_id,
+            state=int(SignUpState.SIGNED_UP), check_in_code=""))
 
 
 async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any], last_years_ledger: Ledger,

@@ -1,8 +1,14 @@
 """Elders living alone, each paired with a volunteer family, and the monthly visiting rule:
 every pairing owes its elder `visits_required` visits a month (DOMAIN.md: at least two).
 
-- A visit is logged by a volunteer of the pairing's family, confirmed by the elder or a proxy;
-  each new visit publishes `points.visit.logged` with the month's count so far.
+- A visit is logged by a volunteer of the pairing's family and is PENDING until the elder (the
+  account bound to the elder's record) or a community worker confirms it — or rejects it with a
+  reason. Only a confirmed visit counts toward the month and earns points: the
+  `elderly-visits` category's, within its caps, from its funding source, by a ledger transfer
+  with the fixed id `visit:{visit_id}` in the confirming transaction (a retried confirmation
+  credits once). Deciding is a conditional update from PENDING, so of two concurrent decisions
+  one wins and the other answers what was decided. Each new visit publishes
+  `points.visit.logged` with the month's confirmed count so far.
 - Compliance: the pairings active in a month (started by its last day) with their visits in
   it, shortest first — what a community worker follows up during the month.
 - Reminding a month (from its 15th: care.py decides when) publishes `points.pairing.reminded`
@@ -30,15 +36,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1 import points_pb2 as events
 from linli_points import names
+from linli_points.activities import within_caps
+from linli_points.funding import issuing_account
+from linli_points.ledger.accounts import volunteer_account
+from linli_points.ledger.model import TransferRequest
+from linli_points.ledger.store import Ledger
 from linli_points.people import family_members, family_names, volunteer
 from linli_points.records import create_once, exists, find
-from linli_points.tables import Elder, Family, MonthClose, MonthReminder, Pairing, Visit
+from linli_points.tables import Elder, Family, MonthClose, MonthReminder, Pairing, TaskCategory, Visit
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import loaded, loaded_all, table
-from linli_runtime.paging import decode_int_token, encode_token, keyset_page
+from linli_runtime.paging import decode_int_token, encode_token, keyset_page, newest_first_page
 from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
@@ -62,10 +73,35 @@ class VisitType(IntEnum):
 
 
 class Confirmation(IntEnum):
-    """Who confirmed a visit took place; numbers match linli.points.v1.VisitConfirmation."""
+    """Who the volunteer says vouched for a visit; numbers match linli.points.v1.VisitConfirmation
+    (a visit stores 0 when the volunteer did not say)."""
 
     ELDER = 1
     PROXY = 2
+
+
+class VisitState(IntEnum):
+    """Numbers match linli.points.v1.VisitState."""
+
+    PENDING = 1
+    CONFIRMED = 2
+    REJECTED = 3
+
+
+# The task category whose points a confirmed visit earns (DOMAIN.md: 关爱老人).
+VISIT_CATEGORY = "elderly-visits"
+
+
+def visit_transfer_id(visit_id: str) -> str:
+    return f"visit:{visit_id}"
+
+
+@dataclass(frozen=True)
+class VisitFilter:
+    state: int = 0  # 0: any
+    pairing_id: str = ""
+    volunteer_id: str = ""
+    elder_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,13 +134,14 @@ def visit_month(when: datetime) -> str:
 
 
 class Pairings:
-    def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory, ledger: Ledger) -> None:
         self.db = db
         self.clock = clock
         self.make_event = make_event
+        self.ledger = ledger
 
-    async def create_elder(self, path: str, elder_id: str, name: str) -> Elder:
-        return await run_in_transaction(self.db, lambda conn: create_elder(conn, path, elder_id, name))
+    async def create_elder(self, path: str, elder_id: str, name: str, account_id: str = "") -> Elder:
+        return await run_in_transaction(self.db, lambda conn: create_elder(conn, path, elder_id, name, account_id))
 
     async def create_pairing(self, path: str, pairing_id: str, *, family_id: str, elder_id: str, start: date,
                              required: int) -> Pairing:
@@ -113,15 +150,118 @@ class Pairings:
             conn, path, pairing_id, family_id=family_id, elder_id=elder_id, start=start,
             required=required or DEFAULT_VISITS_REQUIRED))
 
-    async def list_pairings(self, path: str, *, page_token: str, size: int) -> tuple[list[Pairing], str]:
+    async def list_pairings(self, path: str, *, page_token: str, size: int,
+                            family_id: str = "") -> tuple[list[Pairing], dict[str, str], str]:
+        """A page of pairings (only `family_id`'s when given) and their elders' names by id."""
+        query = sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path)
+        if family_id:
+            query = query.where(PAIRINGS.c.family_id == family_id)
         async with self.db.engine.connect() as conn:
-            rows, next_token = await keyset_page(
-                conn, sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path), PAIRINGS.c.pairing_id,
-                kind="pairings", page_token=page_token, size=size)
-        return loaded_all(Pairing, rows), next_token
+            rows, next_token = await keyset_page(conn, query, PAIRINGS.c.pairing_id, kind="pairings",
+                                                 page_token=page_token, size=size)
+            found = loaded_all(Pairing, rows)
+            elders = await elder_names(conn, path, {p.elder_id for p in found})
+        return found, elders, next_token
+
+    async def list_visits(self, path: str, where: VisitFilter, *, page_token: str,
+                          size: int) -> tuple[list[tuple[Visit, str]], str]:
+        """A page of visits, newest first, each with its elder's id."""
+        query = (sa.select(VISITS, PAIRINGS.c.elder_id.label("elder_id"))
+                 .join(PAIRINGS, sa.and_(PAIRINGS.c.community_path == VISITS.c.community_path,
+                                         PAIRINGS.c.pairing_id == VISITS.c.pairing_id))
+                 .where(VISITS.c.community_path == path))
+        for column, value in ((VISITS.c.state, where.state), (VISITS.c.pairing_id, where.pairing_id),
+                              (VISITS.c.volunteer_id, where.volunteer_id), (PAIRINGS.c.elder_id, where.elder_id)):
+            if value:
+                query = query.where(column == value)
+        async with self.db.engine.connect() as conn:
+            rows, next_token = await newest_first_page(conn, query, VISITS.c.visit_time, VISITS.c.visit_id,
+                                                       kind="visits", page_token=page_token, size=size)
+        return [(loaded(Visit, row), str(row.elder_id)) for row in rows], next_token
+
+    async def list_elders(self, path: str, *, page_token: str, size: int,
+                          account_id: str = "") -> tuple[list[Elder], str]:
+        query = sa.select(ELDERS).where(ELDERS.c.community_path == path)
+        if account_id:
+            query = query.where(ELDERS.c.account_id == account_id)
+        async with self.db.engine.connect() as conn:
+            rows, next_token = await keyset_page(conn, query, ELDERS.c.elder_id, kind="elders",
+                                                 page_token=page_token, size=size)
+        return loaded_all(Elder, rows), next_token
+
+    async def elder_of_account(self, path: str, account_id: str) -> Elder | None:
+        """The elder of `path` bound to `account_id`, if any (never for "")."""
+        if not account_id:
+            return None
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(sa.select(ELDERS).where(
+                ELDERS.c.community_path == path, ELDERS.c.account_id == account_id))).first()
+        return loaded(Elder, row) if row is not None else None
+
+    async def visit_and_elder(self, path: str, visit_id: str) -> tuple[Visit, Elder]:
+        """The visit and the elder it was to (NOT_FOUND unless the visit exists)."""
+        async with self.db.engine.connect() as conn:
+            found = await _visit(conn, path, visit_id)
+            pairing = await find(conn, Pairing, community_path=path, pairing_id=found.pairing_id)
+            assert pairing is not None, "a pairing is never deleted"
+            elder = await find(conn, Elder, community_path=path, elder_id=pairing.elder_id)
+            assert elder is not None, "an elder is never deleted"
+        return found, elder
+
+    async def decide_visit(self, path: str, visit_id: str, *, confirm: bool, decided_by: str,
+                           note: str = "") -> Visit:
+        """Confirm (crediting the visit's points) or reject a pending visit; deciding the same way
+        again answers the visit as it is, the other way is FAILED_PRECONDITION."""
+        wanted = VisitState.CONFIRMED if confirm else VisitState.REJECTED
+
+        def settled(found: Visit) -> Visit:
+            if found.state == wanted:
+                return found
+            raise FailedPrecondition(
+                f"visit {visit_id!r} was {VisitState(found.state).name.lower()} already", reason="VISIT_DECIDED",
+                metadata={"state": VisitState(found.state).name})
+
+        async def work(conn: AsyncConnection) -> Visit:
+            found = await _visit(conn, path, visit_id)
+            if found.state != VisitState.PENDING:
+                return settled(found)
+            now = self.clock.now()
+            # Claim the decision first: of concurrent deciders one updates the row, the others
+            # (waiting on its lock) find it decided and answer what was decided.
+            claimed = await conn.execute(VISITS.update().where(
+                VISITS.c.community_path == path, VISITS.c.visit_id == visit_id,
+                VISITS.c.state == int(VisitState.PENDING)).values(
+                state=int(wanted), decided_by=decided_by[:64], decided_at=now, decision_note=note))
+            if not claimed.rowcount:
+                return settled(await _visit(conn, path, visit_id))
+            if confirm:
+                points, transfer_id = await self._credit(conn, path, found, now)
+                await conn.execute(VISITS.update().where(
+                    VISITS.c.community_path == path, VISITS.c.visit_id == visit_id).values(
+                    points_credited=points, transfer_id=transfer_id))
+            return await _visit(conn, path, visit_id)
+
+        return await run_in_transaction(self.db, work)
+
+    async def _credit(self, conn: AsyncConnection, path: str, visit: Visit, now: datetime) -> tuple[int, str]:
+        """The confirmed visit's points (the `elderly-visits` category's, within its caps) to the
+        visitor: (points, transfer id), (0, "") without such a category or under a spent cap."""
+        category = await find(conn, TaskCategory, community_path=path, slug=VISIT_CATEGORY)
+        if category is None:
+            return 0, ""
+        points = await within_caps(conn, path, visit.volunteer_id, category, category.default_points, now)
+        if points <= 0:
+            return 0, ""
+        transfer_id = visit_transfer_id(visit.visit_id)
+        await self.ledger.transfer_in(conn, TransferRequest(
+            community_path=path, transfer_id=transfer_id,
+            debit_account=await issuing_account(conn, path, category.funding_source),
+            credit_account=volunteer_account(visit.volunteer_id), amount=points, reason=category.slug,
+            source=names.pairing_name(path, visit.pairing_id)))
+        return points, transfer_id
 
     async def log_visit(self, path: str, visit_id: str, *, pairing_id: str, volunteer_id: str, when: datetime,
-                        confirmation: Confirmation, note: str, visit_type: VisitType) -> Visit:
+                        confirmation: Confirmation | None, note: str, visit_type: VisitType) -> Visit:
         """Record a visit by a volunteer of the pairing's family (a repeat answers the first)."""
         if when > self.clock.now() + FUTURE_TOLERANCE:
             raise InvalidArgument.field("visit.visit_time", "must not be in the future")
@@ -138,13 +278,14 @@ class Pairings:
             visit, created = await create_once(
                 conn, Visit, {"community_path": path, "visit_id": visit_id},
                 {"pairing_id": pairing_id, "month": month, "visit_time": when, "volunteer_id": volunteer_id,
-                 "confirmation": int(confirmation), "note": note, "visit_type": int(visit_type)},
-                fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation), note, int(visit_type)),
+                 "confirmation": int(confirmation or 0), "note": note, "visit_type": int(visit_type),
+                 "state": int(VisitState.PENDING)},
+                fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation or 0), note, int(visit_type)),
                 "visit")
             if created:
                 count = (await conn.execute(sa.select(sa.func.count()).select_from(VISITS).where(
                     VISITS.c.community_path == path, VISITS.c.pairing_id == pairing_id,
-                    VISITS.c.month == month))).scalar_one()
+                    VISITS.c.month == month, VISITS.c.state == int(VisitState.CONFIRMED)))).scalar_one()
                 await publish_in(conn, self.make_event("points.visit.logged", events.VisitLogged(
                     pairing=names.pairing_name(path, pairing_id), community_path=path, family_id=pairing.family_id,
                     elder_id=pairing.elder_id, volunteer_id=volunteer_id, visit_id=visit_id, month=month,
@@ -231,10 +372,18 @@ class Pairings:
 
 # -- inside a transaction -------------------------------------------------------------------------
 
-async def create_elder(conn: AsyncConnection, path: str, elder_id: str, name: str) -> Elder:
+async def create_elder(conn: AsyncConnection, path: str, elder_id: str, name: str, account_id: str = "") -> Elder:
     created, _ = await create_once(conn, Elder, {"community_path": path, "elder_id": elder_id},
-                                   {"display_name": name}, fingerprint(name), "elder")
+                                   {"display_name": name, "account_id": account_id},
+                                   fingerprint(name, *([account_id] if account_id else [])), "elder")
     return created
+
+
+async def _visit(conn: AsyncConnection, path: str, visit_id: str) -> Visit:
+    found = await find(conn, Visit, community_path=path, visit_id=visit_id)
+    if found is None:
+        raise NotFound(f"visit {visit_id!r} does not exist in {path}", reason="VISIT_NOT_FOUND")
+    return found
 
 
 async def create_pairing(conn: AsyncConnection, path: str, pairing_id: str, *, family_id: str, elder_id: str,
@@ -256,7 +405,8 @@ async def compliance(conn: AsyncConnection, path: str, month: str) -> list[Compl
     last_day = local_day(end - timedelta(microseconds=1))
     done = (
         sa.select(sa.func.count()).where(VISITS.c.community_path == PAIRINGS.c.community_path,
-                                         VISITS.c.pairing_id == PAIRINGS.c.pairing_id, VISITS.c.month == month)
+                                         VISITS.c.pairing_id == PAIRINGS.c.pairing_id, VISITS.c.month == month,
+                                         VISITS.c.state == int(VisitState.CONFIRMED))
         .scalar_subquery()
     )
     rows = (await conn.execute(

@@ -151,8 +151,13 @@ class Activity(PointsTable, table=True):
     category: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
     points: int = Field(sa_column=sa.Column(Points, nullable=False))
     start_time: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # The end of the check-in window (None: activities.DEFAULT_DURATION after the start).
+    end_time: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     created_by: str = Field(sa_column=sa.Column(sa.String(ID), nullable=False))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # The key of the organiser's rotating check-in tokens (check_in_tokens.py), made on first
+    # use; never leaves this service ("" until then).
+    check_in_key: str = Field(default="", sa_column=_text(64, default=""))
 
 
 class SignUp(PointsTable, table=True):
@@ -166,6 +171,8 @@ class SignUp(PointsTable, table=True):
     points_credited: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
     transfer_id: str = Field(default="", sa_column=_text(160, default=""))
     checked_in_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # How: activities.CheckInMethod (0 before check-in).
+    check_in_method: int = Field(default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0"))
     confirmed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     # The account that confirmed it; when it also created the activity and was over its limit,
     # the Adjustment holding the points (solo_limits).
@@ -182,6 +189,9 @@ class Elder(PointsTable, table=True):
     elder_id: str = Field(sa_column=_id())
     display_name: str = Field(sa_column=_text(100))
     fingerprint: str = Field(sa_column=_fingerprint())
+    # The elder's own account (the `sub` of their tokens), "" when they have none: it may
+    # confirm the visits to them.
+    account_id: str = Field(default="", sa_column=_text(ID, default=""))
 
 
 class Pairing(PointsTable, table=True):
@@ -198,7 +208,8 @@ class Pairing(PointsTable, table=True):
 
 class Visit(PointsTable, table=True):
     __tablename__ = "points_visit"
-    __table_args__ = (sa.Index("ix_points_visit_month", "community_path", "month", "pairing_id"),)
+    __table_args__ = (sa.Index("ix_points_visit_month", "community_path", "month", "pairing_id"),
+                      sa.Index("ix_points_visit_state", "community_path", "state", "visit_time"))
 
     community_path: str = Field(sa_column=_path())
     visit_id: str = Field(sa_column=_id())
@@ -211,6 +222,14 @@ class Visit(PointsTable, table=True):
     fingerprint: str = Field(sa_column=_fingerprint())
     # pairings.VisitType (0: logged before visits had types)
     visit_type: int = Field(default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0"))
+    # pairings.VisitState: LogVisit writes PENDING; rows from before confirmation existed (and
+    # the demo's) are CONFIRMED, the server default.
+    state: int = Field(default=2, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="2"))
+    decided_by: str = Field(default="", sa_column=_text(ID, default=""))
+    decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    decision_note: str = Field(default="", sa_column=_text(500, default=""))
+    points_credited: int = Field(default=0, sa_column=sa.Column(Points, nullable=False, server_default="0"))
+    transfer_id: str = Field(default="", sa_column=_text(160, default=""))
 
 
 class MonthClose(PointsTable, table=True):

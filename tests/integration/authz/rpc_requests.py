@@ -143,7 +143,11 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.ActivityService/SignUp": (f, act.SignUpRequest(community_path=f, activity_id="a-1",
                                                                         volunteer_id=V)),
         "linli.points.v1.ActivityService/CheckIn": (f, act.CheckInRequest(
-            community_path=f, activity_id="a-1", volunteer_id=V, check_in_code="123456")),
+            community_path=f, activity_id="a-1", volunteer_id=V)),
+        "linli.points.v1.ActivityService/IssueCheckInToken": (f, act.IssueCheckInTokenRequest(
+            community_path=f, activity_id="a-1")),
+        "linli.points.v1.ActivityService/CheckInWithToken": (f, act.CheckInWithTokenRequest(
+            community_path=f, activity_id="a-1", token="1000.AAAAAAAAAAAAAAAAAAAAAA")),
         "linli.points.v1.ActivityService/ConfirmCompletion": (f, act.ConfirmCompletionRequest(
             community_path=f, activity_id="a-1", volunteer_ids=[V])),
         "linli.points.v1.ActivityService/ListHelpCredits": (f, act.ListHelpCreditsRequest(community_path=f)),
@@ -158,6 +162,12 @@ def requests() -> dict[str, Call]:
             confirmation=par.VISIT_CONFIRMATION_ELDER, visit_type=points_events.VISIT_TYPE_COMPANIONSHIP))),
         "linli.points.v1.PairingService/ListPairingCompliance": (f, par.ListPairingComplianceRequest(
             community_path=f, month="2026-01")),
+        "linli.points.v1.PairingService/ListVisits": (f, par.ListVisitsRequest(community_path=f)),
+        "linli.points.v1.PairingService/ListElders": (f, par.ListEldersRequest(community_path=f)),
+        "linli.points.v1.PairingService/ConfirmVisit": (f, par.ConfirmVisitRequest(community_path=f,
+                                                                                   visit_id="demo:visit:001:0")),
+        "linli.points.v1.PairingService/RejectVisit": (f, par.RejectVisitRequest(
+            community_path=f, visit_id="demo:visit:001:0", reason="没有来过")),
         "linli.points.v1.PairingService/CloseMonth": (f, par.CloseMonthRequest(community_path=f, month="2026-01")),
         "linli.points.v1.AwardService/ListRankings": (f, awd.ListRankingsRequest(community_path=f, period="2026")),
         "linli.points.v1.AwardService/CloseYear": (f, awd.CloseYearRequest(community_path=f, year=2020)),

@@ -269,6 +269,19 @@ async def test_inbox_lists_pages_and_marks_read(h: Harness) -> None:
             name="recipients/volunteer-007/preferences", subscribed_paths=[SHENGJIAN])),
             metadata=h.md("volunteer-007", role="resident", scope=JINSHANG))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, "another compound's accounts"
+    # An owner's grant is for their household: the compound above it is theirs to hear about
+    # (issue 13's inbox), its neighbour compound and the community are not.
+    home = f"{JINSHANG}/3/201"
+    saved = await h.inbox.UpdatePreferences(pb.UpdatePreferencesRequest(preferences=pb.Preferences(
+        name="recipients/owner-303/preferences", subscribed_paths=[JINSHANG])),
+        metadata=h.md("owner-303", role="resident", scope=home))
+    assert list(saved.preferences.subscribed_paths) == [JINSHANG]
+    for elsewhere in (SHENGJIAN, JINSHANG.rsplit("/", 1)[0]):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await h.inbox.UpdatePreferences(pb.UpdatePreferencesRequest(preferences=pb.Preferences(
+                name="recipients/owner-303/preferences", subscribed_paths=[elsewhere])),
+                metadata=h.md("owner-303", role="resident", scope=home))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, elsewhere
 
 
 async def test_escalation_notices_reach_backup_and_head(h: Harness) -> None:

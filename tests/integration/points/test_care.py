@@ -66,6 +66,8 @@ async def test_reminders_mid_month_and_lapses_at_month_end_run_by_themselves_onc
         await s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id=pid, visit_id=f"visit-{n}", visit_time=ts(datetime(2026, 11, 3 + n, 2, tzinfo=UTC)),
             volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER, visit_type=kind)), metadata=md)
+        await s.pairings.ConfirmVisit(par.ConfirmVisitRequest(community_path=FENGSHU, visit_id=f"visit-{n}"),
+                                      metadata=md)  # only confirmed visits count
     logged = await published(app, "points.visit.logged", events_pb.VisitLogged)
     assert [e.visit_type for e in logged] == [events_pb.VISIT_TYPE_COMPANIONSHIP, events_pb.VISIT_TYPE_HOME_CLEANING,
                                               events_pb.VISIT_TYPE_WARM_SUPPORT]

@@ -93,7 +93,7 @@ async def test_only_confirmed_work_earns_points_once_within_caps(
                                                          volunteer_id="v-wan"), metadata=wan)
     again = await s.activities.SignUp(act.SignUpRequest(community_path=FENGSHU, activity_id="a-1",
                                                         volunteer_id="v-wan"), metadata=wan)
-    assert signed.sign_up.check_in_code == again.sign_up.check_in_code and len(signed.sign_up.check_in_code) == 6
+    assert signed.sign_up == again.sign_up and not signed.sign_up.check_in_code  # codes are retired
     await expect_error(s.activities.SignUp(act.SignUpRequest(community_path=FENGSHU, activity_id="a-1",
                                                              volunteer_id="v-li"), metadata=wan),
                        grpc.StatusCode.PERMISSION_DENIED, "NOT_SELF")
@@ -102,12 +102,12 @@ async def test_only_confirmed_work_earns_points_once_within_caps(
     confirm = act.ConfirmCompletionRequest(community_path=FENGSHU, activity_id="a-1", volunteer_ids=["v-wan"])
     await expect_error(s.activities.ConfirmCompletion(confirm, metadata=md), grpc.StatusCode.FAILED_PRECONDITION,
                        "NOT_CHECKED_IN")  # signed up is not enough
-    wrong = "零零零零零零"  # not even digits: refused, not a server error
+    # A volunteer checks in with the organiser's QR code (test_check_in_qr.py), not by asking.
     await expect_error(s.activities.CheckIn(act.CheckInRequest(
-        community_path=FENGSHU, activity_id="a-1", volunteer_id="v-wan", check_in_code=wrong), metadata=wan),
-        grpc.StatusCode.FAILED_PRECONDITION, "CHECK_IN_CODE_WRONG")
-    await s.activities.CheckIn(act.CheckInRequest(community_path=FENGSHU, activity_id="a-1", volunteer_id="v-wan",
-                                                  check_in_code=signed.sign_up.check_in_code), metadata=wan)
+        community_path=FENGSHU, activity_id="a-1", volunteer_id="v-wan"), metadata=wan),
+        grpc.StatusCode.PERMISSION_DENIED, "USE_ORGANISER_QR_CODE")
+    await s.activities.CheckIn(act.CheckInRequest(community_path=FENGSHU, activity_id="a-1", volunteer_id="v-wan"),
+                               metadata=md)
     # v-li signed up but did not check in: confirming both credits nobody
     await expect_error(s.activities.ConfirmCompletion(act.ConfirmCompletionRequest(
         community_path=FENGSHU, activity_id="a-1", volunteer_ids=["v-wan", "v-li"]), metadata=md),
@@ -152,6 +152,8 @@ async def test_pairing_compliance_and_lapse_events_once_per_month(
             volunteer_id=vid, confirmation=par.VISIT_CONFIRMATION_ELDER,
             visit_type=events_pb.VISIT_TYPE_HOME_CLEANING)), metadata=md)
         assert logged.visit.visit_type == events_pb.VISIT_TYPE_HOME_CLEANING
+        await s.pairings.ConfirmVisit(par.ConfirmVisitRequest(community_path=FENGSHU, visit_id=f"visit-{n}"),
+                                      metadata=md)  # only confirmed visits count (test_visits.py)
     await expect_error(s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
         pairing_id="p-2", visit_id="visit-x", visit_time=ts(datetime(2026, 11, 5, tzinfo=UTC)),
         volunteer_id="v-wan", confirmation=par.VISIT_CONFIRMATION_PROXY,
@@ -266,8 +268,12 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.activities.GetActivity(act.GetActivityRequest(community_path=SHENGJIAN, activity_id="a"), metadata=md),
         s.activities.SignUp(act.SignUpRequest(community_path=SHENGJIAN, activity_id="a", volunteer_id="v"),
                             metadata=md),
-        s.activities.CheckIn(act.CheckInRequest(community_path=SHENGJIAN, activity_id="a", volunteer_id="v",
-                                                check_in_code="1"), metadata=md),
+        s.activities.CheckIn(act.CheckInRequest(community_path=SHENGJIAN, activity_id="a", volunteer_id="v"),
+                             metadata=md),
+        s.activities.IssueCheckInToken(act.IssueCheckInTokenRequest(community_path=SHENGJIAN, activity_id="a"),
+                                       metadata=md),
+        s.activities.CheckInWithToken(act.CheckInWithTokenRequest(community_path=SHENGJIAN, activity_id="a",
+                                                                  token="1.x"), metadata=md),
         s.activities.ConfirmCompletion(act.ConfirmCompletionRequest(community_path=SHENGJIAN, activity_id="a",
                                                                     volunteer_ids=["v"]), metadata=md),
         s.activities.ListHelpCredits(act.ListHelpCreditsRequest(community_path=SHENGJIAN), metadata=md),
@@ -282,6 +288,11 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md),
         s.pairings.ListPairingCompliance(par.ListPairingComplianceRequest(community_path=SHENGJIAN, month="2026-01"),
                                          metadata=md),
+        s.pairings.ListVisits(par.ListVisitsRequest(community_path=SHENGJIAN), metadata=md),
+        s.pairings.ListElders(par.ListEldersRequest(community_path=SHENGJIAN), metadata=md),
+        s.pairings.ConfirmVisit(par.ConfirmVisitRequest(community_path=SHENGJIAN, visit_id="x"), metadata=md),
+        s.pairings.RejectVisit(par.RejectVisitRequest(community_path=SHENGJIAN, visit_id="x", reason="没来"),
+                               metadata=md),
         s.pairings.CloseMonth(par.CloseMonthRequest(community_path=SHENGJIAN, month="2026-01"), metadata=md),
         s.awards.ListRankings(aw.ListRankingsRequest(community_path=SHENGJIAN, period="2026"), metadata=md),
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
@@ -334,8 +345,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         (s.activities.CreateActivity(act.CreateActivityRequest(activity=act.Activity(
             community_path=FENGSHU, activity_id="a", title="x", category="c", points=-1)), metadata=md),
          "activity.points"),
-        (s.activities.CheckIn(act.CheckInRequest(community_path=FENGSHU, activity_id="a", volunteer_id="v"),
-                              metadata=md), "check_in_code"),
+        (s.activities.CheckInWithToken(act.CheckInWithTokenRequest(activity_id="a", token="1.x"),
+                                       metadata=md), "community_path"),
         (s.activities.ConfirmCompletion(act.ConfirmCompletionRequest(community_path=FENGSHU, activity_id="a"),
                                         metadata=md), "volunteer_ids"),
         (s.activities.UpdateTaskCategory(act.UpdateTaskCategoryRequest(task_category=act.TaskCategory(
@@ -346,7 +357,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             metadata=md), "pairing.start_date"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
-            visit_type=events_pb.VISIT_TYPE_OTHER)), metadata=md), "visit.confirmation"),
+            confirmation=7, visit_type=events_pb.VISIT_TYPE_OTHER)), metadata=md), "visit.confirmation"),
         (s.pairings.LogVisit(par.LogVisitRequest(community_path=FENGSHU, visit=par.Visit(
             pairing_id="p", visit_id="x", volunteer_id="v", visit_time=ts(datetime(2026, 1, 2, tzinfo=UTC)),
             confirmation=par.VISIT_CONFIRMATION_ELDER)), metadata=md), "visit.visit_type"),

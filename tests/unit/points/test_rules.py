@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any
 
 import pytest
-from linli_points.activities import SignUpState, capped
+from linli_points.activities import CheckInMethod, SignUpState, capped
 from linli_points.adjustments import AdjustmentState
 from linli_points.awards import Rule, assign_tiers, awards_csv, export_filename, rule_of
 from linli_points.care import previous_month
@@ -17,7 +17,7 @@ from linli_points.funding import FundingKind
 from linli_points.help_credits import HelpCreditState
 from linli_points.ledger.accounts import check_account, volunteer_of
 from linli_points.ledger.model import HoldState, Kind, TransferRequest
-from linli_points.pairings import Compliance, Confirmation, VisitType, visit_month
+from linli_points.pairings import Compliance, Confirmation, VisitState, VisitType, visit_month
 from linli_points.rankings import Ranked, period_bounds, rank
 from linli_points.tables import Award, Pairing
 
@@ -167,7 +167,8 @@ def test_a_pairing_is_short_while_its_visits_are_fewer_than_required() -> None:
 @pytest.mark.parametrize("ours, theirs", [
     (SignUpState, act.SignUpState), (AdjustmentState, adj.AdjustmentState), (Confirmation, par.VisitConfirmation),
     (HoldState, led.HoldState), (Kind, led.TransferKind), (HelpCreditState, act.HelpCreditState),
-    (FundingKind, fu.FundingKind), (VisitType, events.VisitType),
+    (FundingKind, fu.FundingKind), (VisitType, events.VisitType), (CheckInMethod, act.CheckInMethod),
+    (VisitState, par.VisitState),
 ])
 def test_stored_states_use_the_protos_numbers(ours: type[IntEnum], theirs: Any) -> None:
     prefix = theirs.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")  # e.g. SIGN_UP_STATE_

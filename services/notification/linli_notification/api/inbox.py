@@ -24,6 +24,8 @@ from linli_runtime.names import org_path
 from linli_runtime.paging import page_size
 from linli_runtime.times import parse_hhmm
 
+COMPOUND_DEPTH = 5  # city/district/street/community/compound
+
 
 class InboxServicer(pb_grpc.InboxServiceServicer):
     def __init__(self, inbox: Inbox) -> None:
@@ -71,8 +73,12 @@ class InboxServicer(pb_grpc.InboxServiceServicer):
         fields.in_range("preferences.utc_offset_minutes", p.utc_offset_minutes, MIN_UTC_OFFSET_MINUTES,
                         MAX_UTC_OFFSET_MINUTES)
         who = require_self(recipient)
-        for path in paths:  # a resident hears about their own compound, not every compound
-            if not who.can_reach(path):
+        # A resident hears about their own compound, not every compound: a path their grants
+        # reach, or the compound of their home (their grant is for the household below it).
+        homes = {"/".join(g.scope.split("/")[:COMPOUND_DEPTH]) for g in who.grants
+                 if g.scope.count("/") + 1 >= COMPOUND_DEPTH}
+        for path in paths:
+            if not who.can_reach(path) and path not in homes:
                 raise out_of_scope(who, path)
         prefs = Prefs(recipient, language, list(dict.fromkeys(p.channels)), p.phone, p.wechat_openid, quiet_start,
                       quiet_end, p.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES, paths)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from linli_points.ledger.accounts import volunteer_of
 from linli_points.people import People
+from linli_points.tables import Volunteer
 from linli_runtime.auth import OPERATORS, STAFF, Principal, Role, authorized_path, caller, may_act_as
 from linli_runtime.errors import PermissionDenied
 from linli_runtime.names import org_path
@@ -90,6 +91,24 @@ async def account_reader(people: People, path: str, account: str, field: str = "
                                        "account)", reason="NOT_OWN_ACCOUNT", metadata={"account": account})
             return reader(target)
     return target
+
+
+async def volunteer_here(people: People, path: str, field: str = "community_path") -> Volunteer:
+    """The volunteer of `field`'s community bound to the caller's account — who a volunteer's
+    own act (a check-in) is for; anyone else is refused NOT_A_VOLUNTEER_HERE."""
+    target = org_path(field, path)
+    who = caller()
+    if may_act_as(who, [Role.VOLUNTEER], target, exact=True) is None:
+        if not who.can_reach(target):
+            writer(target)  # refuses as every call out of the caller's scope is refused (OUT_OF_SCOPE)
+        raise PermissionDenied(f"only volunteers of {target} may do this, and your account holds no volunteer "
+                               "grant there", reason="NOT_A_VOLUNTEER_HERE", metadata={"community_path": target})
+    mine = await people.volunteer_of_account(target, who.subject)
+    if mine is None:
+        raise PermissionDenied(f"your account is not bound to a volunteer of {target}; ask the community worker "
+                               "to bind it (BindVolunteerAccount)", reason="NOT_A_VOLUNTEER_HERE",
+                               metadata={"community_path": target})
+    return mine
 
 
 def may_list_own(path: str, account_id: str) -> bool:

@@ -12,19 +12,22 @@ from linli_points.activities import (
     MAX_ACTIVITY_POINTS,
     MAX_CATEGORY_POINTS,
     MAX_CONFIRMED_AT_ONCE,
+    MAX_DURATION,
     Activities,
     CategoryChange,
 )
-from linli_points.api.access import reader, worker_or_self, writer
+from linli_points.api.access import reader, volunteer_here, worker_or_self, writer
 from linli_points.api.convert import activity_pb, category_pb, help_credit_pb, sign_up_pb
+from linli_points.check_in_tokens import TOKEN
 from linli_points.help_credits import HelpCredits
 from linli_points.people import People
-from linli_runtime.auth import caller
-from linli_runtime.errors import InvalidArgument
+from linli_runtime.auth import OPERATORS, Role, caller, may_act_as
+from linli_runtime.errors import InvalidArgument, PermissionDenied
 from linli_runtime.fields import display_name, ident, in_range, text
+from linli_runtime.names import org_path
 from linli_runtime.org_units import KnownUnits
 from linli_runtime.paging import page_size
-from linli_runtime.times import as_utc
+from linli_runtime.times import as_utc, to_timestamp
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
@@ -78,8 +81,13 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
             raise InvalidArgument.field("activity.points",
                                         f"must be between 0 (category default) and {MAX_ACTIVITY_POINTS}")
         start = as_utc(a.start_time.ToDatetime()) if a.HasField("start_time") else None
+        end = as_utc(a.end_time.ToDatetime()) if a.HasField("end_time") else None
+        if end is not None and start is None:
+            raise InvalidArgument.field("activity.end_time", "needs a start_time")
+        if end is not None and start is not None and not start < end <= start + MAX_DURATION:
+            raise InvalidArgument.field("activity.end_time", "must be after start_time, at most 24 hours later")
         created = await self.activities.create_activity(path, activity_id, title=title, category=category,
-                                                        points=a.points, start=start, created_by=who.subject)
+                                                        points=a.points, start=start, created_by=who.subject, end=end)
         return pb.CreateActivityResponse(activity=activity_pb(created))
 
     async def GetActivity(
@@ -94,16 +102,43 @@ class ActivityServicer(activities_pb2_grpc.ActivityServiceServicer):
         volunteer_id = ident("volunteer_id", request.volunteer_id)
         path = await worker_or_self(self.people, request.community_path, volunteer_id)
         signed = await self.activities.sign_up(path, activity_id, volunteer_id)
-        return pb.SignUpResponse(sign_up=sign_up_pb(signed))
+        return pb.SignUpResponse(sign_up=sign_up_pb(signed, with_code=False))  # retired: shown to workers only
 
     async def CheckIn(self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext) -> pb.CheckInResponse:
         activity_id = ident("activity_id", request.activity_id)
         volunteer_id = ident("volunteer_id", request.volunteer_id)
-        if not request.check_in_code:
-            raise InvalidArgument.field("check_in_code", "is required")
-        path = await worker_or_self(self.people, request.community_path, volunteer_id)
-        checked = await self.activities.check_in(path, activity_id, volunteer_id, request.check_in_code)
+        target = org_path("community_path", request.community_path)
+        who = caller()
+        if may_act_as(who, OPERATORS, target) is None and may_act_as(who, [Role.VOLUNTEER], target, exact=True):
+            # The sign-up codes that used to pass here proved nothing; a volunteer checks in
+            # with what the organiser's screen shows.
+            raise PermissionDenied("a volunteer checks in by opening the organiser's QR code (CheckInWithToken); "
+                                   "CheckIn is a worker's word", reason="USE_ORGANISER_QR_CODE")
+        path = writer(target)
+        checked = await self.activities.check_in(path, activity_id, volunteer_id)
         return pb.CheckInResponse(sign_up=sign_up_pb(checked))
+
+    async def IssueCheckInToken(
+        self, request: pb.IssueCheckInTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueCheckInTokenResponse:
+        path = writer(request.community_path)
+        issued = await self.activities.issue_check_in_token(path, ident("activity_id", request.activity_id))
+        return pb.IssueCheckInTokenResponse(
+            token=issued.minted.token, expire_time=to_timestamp(issued.minted.expire_time),
+            rotate_time=to_timestamp(issued.minted.rotate_time), window_start_time=to_timestamp(issued.window[0]),
+            window_end_time=to_timestamp(issued.window[1]), activity=activity_pb(issued.activity))
+
+    async def CheckInWithToken(
+        self, request: pb.CheckInWithTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckInWithTokenResponse:
+        volunteer = await volunteer_here(self.people, request.community_path)
+        activity_id = ident("activity_id", request.activity_id)
+        if not TOKEN.match(request.token):
+            raise InvalidArgument.field("token", "is not a check-in token: open the URL of the organiser's QR code "
+                                                 "as it is")
+        checked, activity = await self.activities.check_in_with_token(
+            volunteer.community_path, activity_id, volunteer.volunteer_id, request.token)
+        return pb.CheckInWithTokenResponse(sign_up=sign_up_pb(checked, with_code=False), activity=activity_pb(activity))
 
     async def ConfirmCompletion(
         self, request: pb.ConfirmCompletionRequest, context: grpc.aio.ServicerContext

@@ -14,6 +14,7 @@ from linli.points.v1 import ledger_pb2 as led
 from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_points import names, tables
+from linli_points.activities import check_in_window
 from linli_points.funding import UNFUNDED_NAME
 from linli_points.ledger.model import Hold, Transfer
 from linli_points.ledger.queries import SourceTotals
@@ -92,14 +93,18 @@ def help_credit_pb(c: tables.HelpCredit) -> act.HelpCredit:
 
 
 def activity_pb(a: tables.Activity) -> act.Activity:
+    window = check_in_window(a)
     return act.Activity(community_path=a.community_path, activity_id=a.activity_id, title=a.title,
-                        category=a.category, points=a.points, start_time=to_timestamp(a.start_time))
+                        category=a.category, points=a.points, start_time=to_timestamp(a.start_time),
+                        end_time=to_timestamp(window[1] if window else None))
 
 
 def sign_up_pb(s: tables.SignUp, *, with_code: bool = True) -> act.SignUp:
     return act.SignUp(
         activity_id=s.activity_id, volunteer_id=s.volunteer_id, state=cast(act.SignUpState.ValueType, s.state),
         check_in_code=s.check_in_code if with_code else "", points_credited=s.points_credited,
+        check_in_time=to_timestamp(s.checked_in_at),
+        check_in_method=cast(act.CheckInMethod.ValueType, s.check_in_method),
         transfer_id=s.transfer_id, confirmed_by=s.confirmed_by, adjustment_id=s.adjustment_id,
     )
 
@@ -107,19 +112,24 @@ def sign_up_pb(s: tables.SignUp, *, with_code: bool = True) -> act.SignUp:
 # -- pairings -------------------------------------------------------------------------------------
 
 def elder_pb(e: tables.Elder) -> par.Elder:
-    return par.Elder(community_path=e.community_path, elder_id=e.elder_id, display_name=e.display_name)
+    return par.Elder(community_path=e.community_path, elder_id=e.elder_id, display_name=e.display_name,
+                     account_id=e.account_id)
 
 
-def pairing_pb(p: tables.Pairing) -> par.Pairing:
+def pairing_pb(p: tables.Pairing, elder_name: str = "") -> par.Pairing:
     return par.Pairing(community_path=p.community_path, pairing_id=p.pairing_id, family_id=p.family_id,
-                       elder_id=p.elder_id, start_date=p.start_date.isoformat(), visits_required=p.visits_required)
+                       elder_id=p.elder_id, start_date=p.start_date.isoformat(), visits_required=p.visits_required,
+                       elder_display_name=elder_name)
 
 
-def visit_pb(v: tables.Visit) -> par.Visit:
+def visit_pb(v: tables.Visit, elder_id: str = "") -> par.Visit:
     return par.Visit(pairing_id=v.pairing_id, visit_id=v.visit_id, visit_time=to_timestamp(v.visit_time),
                      volunteer_id=v.volunteer_id,
                      confirmation=cast(par.VisitConfirmation.ValueType, v.confirmation), note=v.note,
-                     visit_type=cast(events.VisitType.ValueType, v.visit_type))
+                     visit_type=cast(events.VisitType.ValueType, v.visit_type),
+                     state=cast(par.VisitState.ValueType, v.state), decided_by=v.decided_by,
+                     decide_time=to_timestamp(v.decided_at), decision_note=v.decision_note,
+                     points_credited=v.points_credited, transfer_id=v.transfer_id, elder_id=elder_id)
 
 
 def compliance_pb(c: Compliance) -> par.PairingCompliance:

@@ -292,7 +292,9 @@ Global___PointsHoldChanged: _TypeAlias = PointsHoldChanged  # noqa: Y015
 
 @_typing.final
 class VisitLogged(_message.Message):
-    """VisitLogged: subject `points.visit.logged`: a family member visited a paired elder."""
+    """VisitLogged: subject `points.visit.logged`: a family member logged a visit to a paired elder
+    (pending until the elder or a worker confirms it: PairingService.ConfirmVisit).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -314,7 +316,9 @@ class VisitLogged(_message.Message):
     month: _builtins.str
     """Month of the visit, `YYYY-MM`."""
     visits_this_month: _builtins.int
-    """Confirmed visits of the pairing in that month, this one included."""
+    """Confirmed visits of the pairing in that month so far (this one, still pending, not
+    included; visits logged before confirmation existed counted themselves).
+    """
     visit_type: Global___VisitType.ValueType
     def __init__(
         self,

@@ -18,6 +18,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _HelpCreditState:
@@ -77,6 +82,28 @@ SIGN_UP_STATE_SIGNED_UP: SignUpState.ValueType  # 1
 SIGN_UP_STATE_CHECKED_IN: SignUpState.ValueType  # 2
 SIGN_UP_STATE_CONFIRMED: SignUpState.ValueType  # 3
 Global___SignUpState: _TypeAlias = SignUpState  # noqa: Y015
+
+class _CheckInMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CheckInMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CheckInMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHECK_IN_METHOD_UNSPECIFIED: _CheckInMethod.ValueType  # 0
+    CHECK_IN_METHOD_ORGANISER_QR: _CheckInMethod.ValueType  # 1
+    """By opening the organiser's rotating QR code (CheckInWithToken)."""
+    CHECK_IN_METHOD_WORKER: _CheckInMethod.ValueType  # 2
+    """On a worker's word (CheckIn), or with a sign-up code before they were retired."""
+
+class CheckInMethod(_CheckInMethod, metaclass=_CheckInMethodEnumTypeWrapper):
+    """CheckInMethod says how a volunteer was checked in."""
+
+CHECK_IN_METHOD_UNSPECIFIED: CheckInMethod.ValueType  # 0
+CHECK_IN_METHOD_ORGANISER_QR: CheckInMethod.ValueType  # 1
+"""By opening the organiser's rotating QR code (CheckInWithToken)."""
+CHECK_IN_METHOD_WORKER: CheckInMethod.ValueType  # 2
+"""On a worker's word (CheckIn), or with a sign-up code before they were retired."""
+Global___CheckInMethod: _TypeAlias = CheckInMethod  # noqa: Y015
 
 @_typing.final
 class HelpCredit(_message.Message):
@@ -249,6 +276,7 @@ class Activity(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     POINTS_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     activity_id: _builtins.str
     title: _builtins.str
@@ -258,6 +286,13 @@ class Activity(_message.Message):
     """Points per confirmed volunteer; 0 on create means the category's default."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ends; check-in with the organiser's QR code is open from 30 minutes before
+        `start_time` until `end_time`. Unset on create: two hours after the start. Must be after
+        `start_time`, at most 24 hours later; needs a `start_time`.
+        """
+
     def __init__(
         self,
         *,
@@ -267,10 +302,11 @@ class Activity(_message.Message):
         category: _builtins.str = ...,
         points: _builtins.int = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "category", b"category", "community_path", b"community_path", "points", b"points", "start_time", b"start_time", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "category", b"category", "community_path", b"community_path", "end_time", b"end_time", "points", b"points", "start_time", b"start_time", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -287,16 +323,31 @@ class SignUp(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     CHECK_IN_CODE_FIELD_NUMBER: _builtins.int
     POINTS_CREDITED_FIELD_NUMBER: _builtins.int
+    CHECK_IN_TIME_FIELD_NUMBER: _builtins.int
+    CHECK_IN_METHOD_FIELD_NUMBER: _builtins.int
     TRANSFER_ID_FIELD_NUMBER: _builtins.int
     CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     ADJUSTMENT_ID_FIELD_NUMBER: _builtins.int
     activity_id: _builtins.str
     volunteer_id: _builtins.str
     state: Global___SignUpState.ValueType
-    check_in_code: _builtins.str
-    """The one-time check-in code (shown to the volunteer and to workers only)."""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def check_in_code(self) -> _builtins.str:
+        """Retired: sign-ups made since check-in by the organiser's QR code carry none; older ones
+        keep theirs (shown to workers only), and it no longer checks anyone in.
+        """
+
+    @check_in_code.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def check_in_code(self, value: _builtins.str) -> None:
+        """Retired: sign-ups made since check-in by the organiser's QR code carry none; older ones
+        keep theirs (shown to workers only), and it no longer checks anyone in.
+        """
+
     points_credited: _builtins.int
     """Points credited on confirmation (after caps)."""
+    check_in_method: Global___CheckInMethod.ValueType
     transfer_id: _builtins.str
     """The ledger transfer that credited them."""
     confirmed_by: _builtins.str
@@ -305,6 +356,10 @@ class SignUp(_message.Message):
     """When the confirming worker also created the activity and was over their limit: the
     Adjustment holding the points (0 credited here) until another account approves it.
     """
+    @_builtins.property
+    def check_in_time(self) -> _timestamp_pb2.Timestamp:
+        """When the volunteer checked in, and how."""
+
     def __init__(
         self,
         *,
@@ -313,13 +368,15 @@ class SignUp(_message.Message):
         state: Global___SignUpState.ValueType = ...,
         check_in_code: _builtins.str = ...,
         points_credited: _builtins.int = ...,
+        check_in_time: _timestamp_pb2.Timestamp | None = ...,
+        check_in_method: Global___CheckInMethod.ValueType = ...,
         transfer_id: _builtins.str = ...,
         confirmed_by: _builtins.str = ...,
         adjustment_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check_in_time", b"check_in_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "adjustment_id", b"adjustment_id", "check_in_code", b"check_in_code", "confirmed_by", b"confirmed_by", "points_credited", b"points_credited", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "adjustment_id", b"adjustment_id", "check_in_code", b"check_in_code", "check_in_method", b"check_in_method", "check_in_time", b"check_in_time", "confirmed_by", b"confirmed_by", "points_credited", b"points_credited", "state", b"state", "transfer_id", b"transfer_id", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -669,3 +726,128 @@ class ConfirmCompletionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfirmCompletionResponse: _TypeAlias = ConfirmCompletionResponse  # noqa: Y015
+
+@_typing.final
+class IssueCheckInTokenRequest(_message.Message):
+    """IssueCheckInTokenRequest names the activity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "community_path", b"community_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueCheckInTokenRequest: _TypeAlias = IssueCheckInTokenRequest  # noqa: Y015
+
+@_typing.final
+class IssueCheckInTokenResponse(_message.Message):
+    """IssueCheckInTokenResponse carries the token to show (in the URL the QR code encodes)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    ROTATE_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_START_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """Opaque, URL-safe: pass it unchanged to CheckInWithToken with the same community and activity."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """After this the token is refused as expired."""
+
+    @_builtins.property
+    def rotate_time(self) -> _timestamp_pb2.Timestamp:
+        """When the next token is minted (show the new one then)."""
+
+    @_builtins.property
+    def window_start_time(self) -> _timestamp_pb2.Timestamp:
+        """When check-in opens and closes."""
+
+    @_builtins.property
+    def window_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        rotate_time: _timestamp_pb2.Timestamp | None = ...,
+        window_start_time: _timestamp_pb2.Timestamp | None = ...,
+        window_end_time: _timestamp_pb2.Timestamp | None = ...,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "expire_time", b"expire_time", "rotate_time", b"rotate_time", "window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "expire_time", b"expire_time", "rotate_time", b"rotate_time", "token", b"token", "window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueCheckInTokenResponse: _TypeAlias = IssueCheckInTokenResponse  # noqa: Y015
+
+@_typing.final
+class CheckInWithTokenRequest(_message.Message):
+    """CheckInWithTokenRequest is what the URL of the organiser's QR code carries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    activity_id: _builtins.str
+    token: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "community_path", b"community_path", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckInWithTokenRequest: _TypeAlias = CheckInWithTokenRequest  # noqa: Y015
+
+@_typing.final
+class CheckInWithTokenResponse(_message.Message):
+    """CheckInWithTokenResponse carries the caller's sign-up, checked in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGN_UP_FIELD_NUMBER: _builtins.int
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sign_up(self) -> Global___SignUp: ...
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        sign_up: Global___SignUp | None = ...,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "sign_up", b"sign_up"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "sign_up", b"sign_up"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckInWithTokenResponse: _TypeAlias = CheckInWithTokenResponse  # noqa: Y015

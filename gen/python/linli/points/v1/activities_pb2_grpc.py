@@ -27,8 +27,10 @@ if _version_not_supported:
 
 class ActivityServiceStub:
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -36,7 +38,7 @@ class ActivityServiceStub:
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     def __init__(self, channel):
@@ -75,6 +77,16 @@ class ActivityServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInResponse.FromString,
                 _registered_method=True)
+        self.IssueCheckInToken = channel.unary_unary(
+                '/linli.points.v1.ActivityService/IssueCheckInToken',
+                request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenResponse.FromString,
+                _registered_method=True)
+        self.CheckInWithToken = channel.unary_unary(
+                '/linli.points.v1.ActivityService/CheckInWithToken',
+                request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenResponse.FromString,
+                _registered_method=True)
         self.ConfirmCompletion = channel.unary_unary(
                 '/linli.points.v1.ActivityService/ConfirmCompletion',
                 request_serializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.SerializeToString,
@@ -89,8 +101,10 @@ class ActivityServiceStub:
 
 class ActivityServiceServicer:
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -98,7 +112,7 @@ class ActivityServiceServicer:
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     def ListTaskCategories(self, request, context):
@@ -131,16 +145,45 @@ class ActivityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SignUp(self, request, context):
-        """SignUp registers a volunteer for an activity and returns their one-time check-in code
-        (idempotent: signing up again returns the same sign-up and code).
+        """SignUp registers a volunteer for an activity (idempotent: signing up again returns the
+        same sign-up). Sign-ups no longer carry a check-in code: a code handed to the volunteer
+        proved nothing about being there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CheckIn(self, request, context):
-        """CheckIn marks a volunteer present; the code works once (a repeat by the same volunteer
-        returns the same sign-up). A wrong code is FAILED_PRECONDITION, reason CHECK_IN_CODE_WRONG.
+        """CheckIn marks a volunteer present on a worker's word (a volunteer without a phone; a
+        repeat returns the same sign-up). Workers only: a volunteer checks in with the
+        organiser's QR code (CheckInWithToken) and is refused here (PERMISSION_DENIED,
+        USE_ORGANISER_QR_CODE). `check_in_code` is ignored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCheckInToken(self, request, context):
+        """IssueCheckInToken mints the check-in token the organiser's screen shows as a QR code: an
+        HMAC over the activity and the current 30-second step, with a key that only this service
+        holds (one per activity, made on first use). A token is accepted until `expire_time`
+        (90 s after its step began), so a screen refreshed every `rotate_time` always shows a
+        good one. Community workers (OPERATORS) of the activity's community. An activity with no
+        start time cannot be checked into this way (FAILED_PRECONDITION, ACTIVITY_NOT_SCHEDULED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckInWithToken(self, request, context):
+        """CheckInWithToken checks the caller in: the volunteer of the community bound to the
+        caller's account (a volunteer of another community is PERMISSION_DENIED, OUT_OF_SCOPE; a
+        worker, or an account bound to no volunteer there, PERMISSION_DENIED, NOT_A_VOLUNTEER_HERE). Refused, changing nothing: a token not minted
+        by IssueCheckInToken for this activity (PERMISSION_DENIED, CHECK_IN_TOKEN_INVALID), an
+        expired one (FAILED_PRECONDITION, CHECK_IN_TOKEN_EXPIRED), outside the activity's window
+        (FAILED_PRECONDITION, OUTSIDE_CHECK_IN_WINDOW), not signed up (FAILED_PRECONDITION,
+        NOT_SIGNED_UP), already checked in — a replayed URL, the same token or any other
+        (ALREADY_EXISTS, ALREADY_CHECKED_IN): a check-in counts once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,6 +246,16 @@ def add_ActivityServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInResponse.SerializeToString,
             ),
+            'IssueCheckInToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCheckInToken,
+                    request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenResponse.SerializeToString,
+            ),
+            'CheckInWithToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckInWithToken,
+                    request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenResponse.SerializeToString,
+            ),
             'ConfirmCompletion': grpc.unary_unary_rpc_method_handler(
                     servicer.ConfirmCompletion,
                     request_deserializer=linli_dot_points_dot_v1_dot_activities__pb2.ConfirmCompletionRequest.FromString,
@@ -223,8 +276,10 @@ def add_ActivityServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ActivityService:
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -232,7 +287,7 @@ class ActivityService:
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     @staticmethod
@@ -387,6 +442,60 @@ class ActivityService:
             '/linli.points.v1.ActivityService/CheckIn',
             linli_dot_points_dot_v1_dot_activities__pb2.CheckInRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_activities__pb2.CheckInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCheckInToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.ActivityService/IssueCheckInToken',
+            linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_activities__pb2.IssueCheckInTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckInWithToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.ActivityService/CheckInWithToken',
+            linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_activities__pb2.CheckInWithTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

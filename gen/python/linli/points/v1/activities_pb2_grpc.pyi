@@ -28,8 +28,10 @@ GRPC_VERSION: str
 
 class ActivityServiceStub:
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -37,7 +39,7 @@ class ActivityServiceStub:
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     @_typing.overload
@@ -55,12 +57,33 @@ class ActivityServiceStub:
     GetActivity: _grpc.UnaryUnaryMultiCallable[_activities_pb2.GetActivityRequest, _activities_pb2.GetActivityResponse]
     """GetActivity returns an activity with its sign-ups."""
     SignUp: _grpc.UnaryUnaryMultiCallable[_activities_pb2.SignUpRequest, _activities_pb2.SignUpResponse]
-    """SignUp registers a volunteer for an activity and returns their one-time check-in code
-    (idempotent: signing up again returns the same sign-up and code).
+    """SignUp registers a volunteer for an activity (idempotent: signing up again returns the
+    same sign-up). Sign-ups no longer carry a check-in code: a code handed to the volunteer
+    proved nothing about being there.
     """
     CheckIn: _grpc.UnaryUnaryMultiCallable[_activities_pb2.CheckInRequest, _activities_pb2.CheckInResponse]
-    """CheckIn marks a volunteer present; the code works once (a repeat by the same volunteer
-    returns the same sign-up). A wrong code is FAILED_PRECONDITION, reason CHECK_IN_CODE_WRONG.
+    """CheckIn marks a volunteer present on a worker's word (a volunteer without a phone; a
+    repeat returns the same sign-up). Workers only: a volunteer checks in with the
+    organiser's QR code (CheckInWithToken) and is refused here (PERMISSION_DENIED,
+    USE_ORGANISER_QR_CODE). `check_in_code` is ignored.
+    """
+    IssueCheckInToken: _grpc.UnaryUnaryMultiCallable[_activities_pb2.IssueCheckInTokenRequest, _activities_pb2.IssueCheckInTokenResponse]
+    """IssueCheckInToken mints the check-in token the organiser's screen shows as a QR code: an
+    HMAC over the activity and the current 30-second step, with a key that only this service
+    holds (one per activity, made on first use). A token is accepted until `expire_time`
+    (90 s after its step began), so a screen refreshed every `rotate_time` always shows a
+    good one. Community workers (OPERATORS) of the activity's community. An activity with no
+    start time cannot be checked into this way (FAILED_PRECONDITION, ACTIVITY_NOT_SCHEDULED).
+    """
+    CheckInWithToken: _grpc.UnaryUnaryMultiCallable[_activities_pb2.CheckInWithTokenRequest, _activities_pb2.CheckInWithTokenResponse]
+    """CheckInWithToken checks the caller in: the volunteer of the community bound to the
+    caller's account (a volunteer of another community is PERMISSION_DENIED, OUT_OF_SCOPE; a
+    worker, or an account bound to no volunteer there, PERMISSION_DENIED, NOT_A_VOLUNTEER_HERE). Refused, changing nothing: a token not minted
+    by IssueCheckInToken for this activity (PERMISSION_DENIED, CHECK_IN_TOKEN_INVALID), an
+    expired one (FAILED_PRECONDITION, CHECK_IN_TOKEN_EXPIRED), outside the activity's window
+    (FAILED_PRECONDITION, OUTSIDE_CHECK_IN_WINDOW), not signed up (FAILED_PRECONDITION,
+    NOT_SIGNED_UP), already checked in — a replayed URL, the same token or any other
+    (ALREADY_EXISTS, ALREADY_CHECKED_IN): a check-in counts once.
     """
     ConfirmCompletion: _grpc.UnaryUnaryMultiCallable[_activities_pb2.ConfirmCompletionRequest, _activities_pb2.ConfirmCompletionResponse]
     """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
@@ -82,8 +105,10 @@ class ActivityServiceStub:
 @_typing.type_check_only
 class ActivityServiceAsyncStub(ActivityServiceStub):
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -91,7 +116,7 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -106,12 +131,33 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
     GetActivity: _aio.UnaryUnaryMultiCallable[_activities_pb2.GetActivityRequest, _activities_pb2.GetActivityResponse]  # type: ignore[assignment]
     """GetActivity returns an activity with its sign-ups."""
     SignUp: _aio.UnaryUnaryMultiCallable[_activities_pb2.SignUpRequest, _activities_pb2.SignUpResponse]  # type: ignore[assignment]
-    """SignUp registers a volunteer for an activity and returns their one-time check-in code
-    (idempotent: signing up again returns the same sign-up and code).
+    """SignUp registers a volunteer for an activity (idempotent: signing up again returns the
+    same sign-up). Sign-ups no longer carry a check-in code: a code handed to the volunteer
+    proved nothing about being there.
     """
     CheckIn: _aio.UnaryUnaryMultiCallable[_activities_pb2.CheckInRequest, _activities_pb2.CheckInResponse]  # type: ignore[assignment]
-    """CheckIn marks a volunteer present; the code works once (a repeat by the same volunteer
-    returns the same sign-up). A wrong code is FAILED_PRECONDITION, reason CHECK_IN_CODE_WRONG.
+    """CheckIn marks a volunteer present on a worker's word (a volunteer without a phone; a
+    repeat returns the same sign-up). Workers only: a volunteer checks in with the
+    organiser's QR code (CheckInWithToken) and is refused here (PERMISSION_DENIED,
+    USE_ORGANISER_QR_CODE). `check_in_code` is ignored.
+    """
+    IssueCheckInToken: _aio.UnaryUnaryMultiCallable[_activities_pb2.IssueCheckInTokenRequest, _activities_pb2.IssueCheckInTokenResponse]  # type: ignore[assignment]
+    """IssueCheckInToken mints the check-in token the organiser's screen shows as a QR code: an
+    HMAC over the activity and the current 30-second step, with a key that only this service
+    holds (one per activity, made on first use). A token is accepted until `expire_time`
+    (90 s after its step began), so a screen refreshed every `rotate_time` always shows a
+    good one. Community workers (OPERATORS) of the activity's community. An activity with no
+    start time cannot be checked into this way (FAILED_PRECONDITION, ACTIVITY_NOT_SCHEDULED).
+    """
+    CheckInWithToken: _aio.UnaryUnaryMultiCallable[_activities_pb2.CheckInWithTokenRequest, _activities_pb2.CheckInWithTokenResponse]  # type: ignore[assignment]
+    """CheckInWithToken checks the caller in: the volunteer of the community bound to the
+    caller's account (a volunteer of another community is PERMISSION_DENIED, OUT_OF_SCOPE; a
+    worker, or an account bound to no volunteer there, PERMISSION_DENIED, NOT_A_VOLUNTEER_HERE). Refused, changing nothing: a token not minted
+    by IssueCheckInToken for this activity (PERMISSION_DENIED, CHECK_IN_TOKEN_INVALID), an
+    expired one (FAILED_PRECONDITION, CHECK_IN_TOKEN_EXPIRED), outside the activity's window
+    (FAILED_PRECONDITION, OUTSIDE_CHECK_IN_WINDOW), not signed up (FAILED_PRECONDITION,
+    NOT_SIGNED_UP), already checked in — a replayed URL, the same token or any other
+    (ALREADY_EXISTS, ALREADY_CHECKED_IN): a check-in counts once.
     """
     ConfirmCompletion: _aio.UnaryUnaryMultiCallable[_activities_pb2.ConfirmCompletionRequest, _activities_pb2.ConfirmCompletionResponse]  # type: ignore[assignment]
     """ConfirmCompletion credits the points of checked-in volunteers. Idempotent per volunteer:
@@ -132,8 +178,10 @@ class ActivityServiceAsyncStub(ActivityServiceStub):
 
 class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
     """ActivityService: what earns points. A community worker publishes an activity in a task
-    category; volunteers sign up and receive a one-time check-in code; at the activity they check
-    in with it; afterwards a worker confirms who completed it, and only then are points credited
+    category with its time window; volunteers sign up; at the activity they check in by opening
+    the organiser's rotating QR code (IssueCheckInToken / CheckInWithToken: a signed URL that
+    lives about a minute, valid only inside the window); afterwards a worker confirms who
+    completed it, and only then are points credited
     (a ledger transfer from the category's funding source — `funding/{source_id}`, see
     FundingService — or from `system/issuance` in a community without sources; id
     `activity:{activity_id}:{volunteer_id}`; and a `points.points.credited` event, in one
@@ -141,7 +189,7 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
     FUNDING_BUDGET_EXHAUSTED) and nothing is credited.
 
     Scope and errors as in VolunteerService. Publishing and confirming need community_worker
-    (or wider); a volunteer may sign up and check in themself.
+    (or wider); a volunteer may sign up and check in themself (with the organiser's token only).
     """
 
     @_abc_1.abstractmethod
@@ -184,8 +232,9 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _activities_pb2.SignUpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_activities_pb2.SignUpResponse, _abc.Awaitable[_activities_pb2.SignUpResponse]]:
-        """SignUp registers a volunteer for an activity and returns their one-time check-in code
-        (idempotent: signing up again returns the same sign-up and code).
+        """SignUp registers a volunteer for an activity (idempotent: signing up again returns the
+        same sign-up). Sign-ups no longer carry a check-in code: a code handed to the volunteer
+        proved nothing about being there.
         """
 
     @_abc_1.abstractmethod
@@ -194,8 +243,40 @@ class ActivityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _activities_pb2.CheckInRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_activities_pb2.CheckInResponse, _abc.Awaitable[_activities_pb2.CheckInResponse]]:
-        """CheckIn marks a volunteer present; the code works once (a repeat by the same volunteer
-        returns the same sign-up). A wrong code is FAILED_PRECONDITION, reason CHECK_IN_CODE_WRONG.
+        """CheckIn marks a volunteer present on a worker's word (a volunteer without a phone; a
+        repeat returns the same sign-up). Workers only: a volunteer checks in with the
+        organiser's QR code (CheckInWithToken) and is refused here (PERMISSION_DENIED,
+        USE_ORGANISER_QR_CODE). `check_in_code` is ignored.
+        """
+
+    @_abc_1.abstractmethod
+    def IssueCheckInToken(
+        self,
+        request: _activities_pb2.IssueCheckInTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_activities_pb2.IssueCheckInTokenResponse, _abc.Awaitable[_activities_pb2.IssueCheckInTokenResponse]]:
+        """IssueCheckInToken mints the check-in token the organiser's screen shows as a QR code: an
+        HMAC over the activity and the current 30-second step, with a key that only this service
+        holds (one per activity, made on first use). A token is accepted until `expire_time`
+        (90 s after its step began), so a screen refreshed every `rotate_time` always shows a
+        good one. Community workers (OPERATORS) of the activity's community. An activity with no
+        start time cannot be checked into this way (FAILED_PRECONDITION, ACTIVITY_NOT_SCHEDULED).
+        """
+
+    @_abc_1.abstractmethod
+    def CheckInWithToken(
+        self,
+        request: _activities_pb2.CheckInWithTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_activities_pb2.CheckInWithTokenResponse, _abc.Awaitable[_activities_pb2.CheckInWithTokenResponse]]:
+        """CheckInWithToken checks the caller in: the volunteer of the community bound to the
+        caller's account (a volunteer of another community is PERMISSION_DENIED, OUT_OF_SCOPE; a
+        worker, or an account bound to no volunteer there, PERMISSION_DENIED, NOT_A_VOLUNTEER_HERE). Refused, changing nothing: a token not minted
+        by IssueCheckInToken for this activity (PERMISSION_DENIED, CHECK_IN_TOKEN_INVALID), an
+        expired one (FAILED_PRECONDITION, CHECK_IN_TOKEN_EXPIRED), outside the activity's window
+        (FAILED_PRECONDITION, OUTSIDE_CHECK_IN_WINDOW), not signed up (FAILED_PRECONDITION,
+        NOT_SIGNED_UP), already checked in — a replayed URL, the same token or any other
+        (ALREADY_EXISTS, ALREADY_CHECKED_IN): a check-in counts once.
         """
 
     @_abc_1.abstractmethod

@@ -14,6 +14,11 @@ if sys.version_info >= (3, 10):
 else:
     from typing_extensions import TypeAlias as _TypeAlias
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _ErrorReason:
@@ -38,8 +43,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: "adjustment … was approved; propose a counter-adjustment" """
     ADJUSTMENT_REJECTED: _ErrorReason.ValueType  # 7
     """FAILED_PRECONDITION: "adjustment … was rejected" """
-    CHECK_IN_CODE_WRONG: _ErrorReason.ValueType  # 8
-    """FAILED_PRECONDITION: "the check-in code is wrong" """
+    @_builtins.property
+    @_deprecated("""This enum value has been marked as deprecated using proto enum value options.""")
+    def CHECK_IN_CODE_WRONG(self) -> _ErrorReason.ValueType:   # 8
+        """FAILED_PRECONDITION: "the check-in code is wrong" """
     FUNDING_BUDGET_EXHAUSTED: _ErrorReason.ValueType  # 9
     """FAILED_PRECONDITION: "funding source … has … points of budget left, … needed; add to its budget (FundingService…" """
     HOLD_EXPIRED: _ErrorReason.ValueType  # 10
@@ -154,6 +161,32 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
     OPERATORS_ONLY: _ErrorReason.ValueType  # 65
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+    ALREADY_CHECKED_IN: _ErrorReason.ValueType  # 66
+    """ALREADY_EXISTS: "volunteer … checked in to … already (at … UTC); a check-in counts once" """
+    ACTIVITY_NOT_SCHEDULED: _ErrorReason.ValueType  # 67
+    """FAILED_PRECONDITION: "activity … has no start time, so it has no check-in window; create it with start_time (an…" """
+    CHECK_IN_TOKEN_EXPIRED: _ErrorReason.ValueType  # 68
+    """FAILED_PRECONDITION"""
+    NOT_SIGNED_UP: _ErrorReason.ValueType  # 69
+    """FAILED_PRECONDITION: "volunteer … has not signed up for …; sign up first" """
+    OUTSIDE_CHECK_IN_WINDOW: _ErrorReason.ValueType  # 70
+    """FAILED_PRECONDITION: "check-in for … is open from … to … UTC only" """
+    CHECK_IN_TOKEN_INVALID: _ErrorReason.ValueType  # 71
+    """PERMISSION_DENIED"""
+    NOT_A_VOLUNTEER_HERE: _ErrorReason.ValueType  # 72
+    """PERMISSION_DENIED: "only volunteers of … may do this, and your account holds no volunteer grant there" """
+    USE_ORGANISER_QR_CODE: _ErrorReason.ValueType  # 73
+    """PERMISSION_DENIED: "a volunteer checks in by opening the organiser's QR code (CheckInWithToken); CheckIn is a…" """
+    VISIT_DECIDED: _ErrorReason.ValueType  # 74
+    """FAILED_PRECONDITION: "visit … was … already" """
+    VISIT_NOT_FOUND: _ErrorReason.ValueType  # 75
+    """NOT_FOUND: "visit … does not exist in …" """
+    NOT_OWN_FAMILY: _ErrorReason.ValueType  # 76
+    """PERMISSION_DENIED: "a volunteer may list only their own family's pairings" """
+    NOT_THE_ELDER: _ErrorReason.ValueType  # 77
+    """PERMISSION_DENIED: "only the elder visited (their bound account) or a community worker may confirm or reject …" """
+    OWN_VISIT: _ErrorReason.ValueType  # 78
+    """PERMISSION_DENIED: "a volunteer cannot confirm or reject their own visit: the elder or a community worker does" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` volunteer-points puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -297,4 +330,30 @@ ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 64
 """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
 OPERATORS_ONLY: ErrorReason.ValueType  # 65
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+ALREADY_CHECKED_IN: ErrorReason.ValueType  # 66
+"""ALREADY_EXISTS: "volunteer … checked in to … already (at … UTC); a check-in counts once" """
+ACTIVITY_NOT_SCHEDULED: ErrorReason.ValueType  # 67
+"""FAILED_PRECONDITION: "activity … has no start time, so it has no check-in window; create it with start_time (an…" """
+CHECK_IN_TOKEN_EXPIRED: ErrorReason.ValueType  # 68
+"""FAILED_PRECONDITION"""
+NOT_SIGNED_UP: ErrorReason.ValueType  # 69
+"""FAILED_PRECONDITION: "volunteer … has not signed up for …; sign up first" """
+OUTSIDE_CHECK_IN_WINDOW: ErrorReason.ValueType  # 70
+"""FAILED_PRECONDITION: "check-in for … is open from … to … UTC only" """
+CHECK_IN_TOKEN_INVALID: ErrorReason.ValueType  # 71
+"""PERMISSION_DENIED"""
+NOT_A_VOLUNTEER_HERE: ErrorReason.ValueType  # 72
+"""PERMISSION_DENIED: "only volunteers of … may do this, and your account holds no volunteer grant there" """
+USE_ORGANISER_QR_CODE: ErrorReason.ValueType  # 73
+"""PERMISSION_DENIED: "a volunteer checks in by opening the organiser's QR code (CheckInWithToken); CheckIn is a…" """
+VISIT_DECIDED: ErrorReason.ValueType  # 74
+"""FAILED_PRECONDITION: "visit … was … already" """
+VISIT_NOT_FOUND: ErrorReason.ValueType  # 75
+"""NOT_FOUND: "visit … does not exist in …" """
+NOT_OWN_FAMILY: ErrorReason.ValueType  # 76
+"""PERMISSION_DENIED: "a volunteer may list only their own family's pairings" """
+NOT_THE_ELDER: ErrorReason.ValueType  # 77
+"""PERMISSION_DENIED: "only the elder visited (their bound account) or a community worker may confirm or reject …" """
+OWN_VISIT: ErrorReason.ValueType  # 78
+"""PERMISSION_DENIED: "a volunteer cannot confirm or reject their own visit: the elder or a community worker does" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -26,47 +26,65 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from linli.events.v1 import points_pb2 as linli_dot_events_dot_v1_dot_points__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elinli/points/v1/pairings.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clinli/events/v1/points.proto\"G\n\x05\x45lder\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x87\x01\n\x07Pairing\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x12\n\npairing_id\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x04 \x01(\t\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x17\n\x0fvisits_required\x18\x06 \x01(\x05\"\xeb\x01\n\x05Visit\x12\x12\n\npairing_id\x18\x01 \x01(\t\x12\x10\n\x08visit_id\x18\x02 \x01(\t\x12.\n\nvisit_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x38\n\x0c\x63onfirmation\x18\x05 \x01(\x0e\x32\".linli.points.v1.VisitConfirmation\x12\x0c\n\x04note\x18\x06 \x01(\t\x12.\n\nvisit_type\x18\x07 \x01(\x0e\x32\x1a.linli.events.v1.VisitType\"b\n\x11PairingCompliance\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\x12\x13\n\x0bvisits_done\x18\x02 \x01(\x05\x12\r\n\x05short\x18\x03 \x01(\x08\";\n\x12\x43reateElderRequest\x12%\n\x05\x65lder\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Elder\"<\n\x13\x43reateElderResponse\x12%\n\x05\x65lder\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Elder\"A\n\x14\x43reatePairingRequest\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\"B\n\x15\x43reatePairingResponse\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\"T\n\x13ListPairingsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x14ListPairingsResponse\x12*\n\x08pairings\x18\x01 \x03(\x0b\x32\x18.linli.points.v1.Pairing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x0fLogVisitRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12%\n\x05visit\x18\x02 \x01(\x0b\x32\x16.linli.points.v1.Visit\"9\n\x10LogVisitResponse\x12%\n\x05visit\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Visit\"\x80\x01\n\x1cListPairingComplianceRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x12\n\nonly_short\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"n\n\x1dListPairingComplianceResponse\x12\x34\n\x08pairings\x18\x01 \x03(\x0b\x32\".linli.points.v1.PairingCompliance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x11\x43loseMonthRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\"_\n\x12\x43loseMonthResponse\x12\x1a\n\x12pairings_evaluated\x18\x01 \x01(\x05\x12\x17\n\x0fpairings_lapsed\x18\x02 \x01(\x05\x12\x14\n\x0cnewly_closed\x18\x03 \x01(\x08*s\n\x11VisitConfirmation\x12\"\n\x1eVISIT_CONFIRMATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18VISIT_CONFIRMATION_ELDER\x10\x01\x12\x1c\n\x18VISIT_CONFIRMATION_PROXY\x10\x02\x32\xc7\x04\n\x0ePairingService\x12X\n\x0b\x43reateElder\x12#.linli.points.v1.CreateElderRequest\x1a$.linli.points.v1.CreateElderResponse\x12^\n\rCreatePairing\x12%.linli.points.v1.CreatePairingRequest\x1a&.linli.points.v1.CreatePairingResponse\x12[\n\x0cListPairings\x12$.linli.points.v1.ListPairingsRequest\x1a%.linli.points.v1.ListPairingsResponse\x12O\n\x08LogVisit\x12 .linli.points.v1.LogVisitRequest\x1a!.linli.points.v1.LogVisitResponse\x12v\n\x15ListPairingCompliance\x12-.linli.points.v1.ListPairingComplianceRequest\x1a..linli.points.v1.ListPairingComplianceResponse\x12U\n\nCloseMonth\x12\".linli.points.v1.CloseMonthRequest\x1a#.linli.points.v1.CloseMonthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elinli/points/v1/pairings.proto\x12\x0flinli.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clinli/events/v1/points.proto\"[\n\x05\x45lder\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\"\xa3\x01\n\x07Pairing\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x12\n\npairing_id\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x04 \x01(\t\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x17\n\x0fvisits_required\x18\x06 \x01(\x05\x12\x1a\n\x12\x65lder_display_name\x18\x07 \x01(\t\"\xb3\x03\n\x05Visit\x12\x12\n\npairing_id\x18\x01 \x01(\t\x12\x10\n\x08visit_id\x18\x02 \x01(\t\x12.\n\nvisit_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x38\n\x0c\x63onfirmation\x18\x05 \x01(\x0e\x32\".linli.points.v1.VisitConfirmation\x12\x0c\n\x04note\x18\x06 \x01(\t\x12.\n\nvisit_type\x18\x07 \x01(\x0e\x32\x1a.linli.events.v1.VisitType\x12*\n\x05state\x18\x08 \x01(\x0e\x32\x1b.linli.points.v1.VisitState\x12\x12\n\ndecided_by\x18\t \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdecision_note\x18\x0b \x01(\t\x12\x17\n\x0fpoints_credited\x18\x0c \x01(\x03\x12\x13\n\x0btransfer_id\x18\r \x01(\t\x12\x10\n\x08\x65lder_id\x18\x0e \x01(\t\"b\n\x11PairingCompliance\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\x12\x13\n\x0bvisits_done\x18\x02 \x01(\x05\x12\r\n\x05short\x18\x03 \x01(\x08\";\n\x12\x43reateElderRequest\x12%\n\x05\x65lder\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Elder\"<\n\x13\x43reateElderResponse\x12%\n\x05\x65lder\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Elder\"A\n\x14\x43reatePairingRequest\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\"B\n\x15\x43reatePairingResponse\x12)\n\x07pairing\x18\x01 \x01(\x0b\x32\x18.linli.points.v1.Pairing\"f\n\x11ListEldersRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\"U\n\x12ListEldersResponse\x12&\n\x06\x65lders\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Elder\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x13ListPairingsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tfamily_id\x18\x04 \x01(\t\"[\n\x14ListPairingsResponse\x12*\n\x08pairings\x18\x01 \x03(\x0b\x32\x18.linli.points.v1.Pairing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x0fLogVisitRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12%\n\x05visit\x18\x02 \x01(\x0b\x32\x16.linli.points.v1.Visit\"9\n\x10LogVisitResponse\x12%\n\x05visit\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Visit\"\x80\x01\n\x1cListPairingComplianceRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x12\n\nonly_short\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"n\n\x1dListPairingComplianceResponse\x12\x34\n\x08pairings\x18\x01 \x03(\x0b\x32\".linli.points.v1.PairingCompliance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x11\x43loseMonthRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\"_\n\x12\x43loseMonthResponse\x12\x1a\n\x12pairings_evaluated\x18\x01 \x01(\x05\x12\x17\n\x0fpairings_lapsed\x18\x02 \x01(\x05\x12\x14\n\x0cnewly_closed\x18\x03 \x01(\x08\"\xba\x01\n\x11ListVisitsRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.linli.points.v1.VisitState\x12\x12\n\npairing_id\x18\x03 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"U\n\x12ListVisitsResponse\x12&\n\x06visits\x18\x01 \x03(\x0b\x32\x16.linli.points.v1.Visit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x13\x43onfirmVisitRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x10\n\x08visit_id\x18\x02 \x01(\t\"=\n\x14\x43onfirmVisitResponse\x12%\n\x05visit\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Visit\"N\n\x12RejectVisitRequest\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x10\n\x08visit_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x13RejectVisitResponse\x12%\n\x05visit\x18\x01 \x01(\x0b\x32\x16.linli.points.v1.Visit*s\n\x11VisitConfirmation\x12\"\n\x1eVISIT_CONFIRMATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18VISIT_CONFIRMATION_ELDER\x10\x01\x12\x1c\n\x18VISIT_CONFIRMATION_PROXY\x10\x02*w\n\nVisitState\x12\x1b\n\x17VISIT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13VISIT_STATE_PENDING\x10\x01\x12\x19\n\x15VISIT_STATE_CONFIRMED\x10\x02\x12\x18\n\x14VISIT_STATE_REJECTED\x10\x03\x32\xac\x07\n\x0ePairingService\x12X\n\x0b\x43reateElder\x12#.linli.points.v1.CreateElderRequest\x1a$.linli.points.v1.CreateElderResponse\x12^\n\rCreatePairing\x12%.linli.points.v1.CreatePairingRequest\x1a&.linli.points.v1.CreatePairingResponse\x12U\n\nListElders\x12\".linli.points.v1.ListEldersRequest\x1a#.linli.points.v1.ListEldersResponse\x12[\n\x0cListPairings\x12$.linli.points.v1.ListPairingsRequest\x1a%.linli.points.v1.ListPairingsResponse\x12O\n\x08LogVisit\x12 .linli.points.v1.LogVisitRequest\x1a!.linli.points.v1.LogVisitResponse\x12U\n\nListVisits\x12\".linli.points.v1.ListVisitsRequest\x1a#.linli.points.v1.ListVisitsResponse\x12[\n\x0c\x43onfirmVisit\x12$.linli.points.v1.ConfirmVisitRequest\x1a%.linli.points.v1.ConfirmVisitResponse\x12X\n\x0bRejectVisit\x12#.linli.points.v1.RejectVisitRequest\x1a$.linli.points.v1.RejectVisitResponse\x12v\n\x15ListPairingCompliance\x12-.linli.points.v1.ListPairingComplianceRequest\x1a..linli.points.v1.ListPairingComplianceResponse\x12U\n\nCloseMonth\x12\".linli.points.v1.CloseMonthRequest\x1a#.linli.points.v1.CloseMonthResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.points.v1.pairings_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VISITCONFIRMATION']._serialized_start=1641
-  _globals['_VISITCONFIRMATION']._serialized_end=1756
+  _globals['_VISITCONFIRMATION']._serialized_start=2645
+  _globals['_VISITCONFIRMATION']._serialized_end=2760
+  _globals['_VISITSTATE']._serialized_start=2762
+  _globals['_VISITSTATE']._serialized_end=2881
   _globals['_ELDER']._serialized_start=114
-  _globals['_ELDER']._serialized_end=185
-  _globals['_PAIRING']._serialized_start=188
-  _globals['_PAIRING']._serialized_end=323
-  _globals['_VISIT']._serialized_start=326
-  _globals['_VISIT']._serialized_end=561
-  _globals['_PAIRINGCOMPLIANCE']._serialized_start=563
-  _globals['_PAIRINGCOMPLIANCE']._serialized_end=661
-  _globals['_CREATEELDERREQUEST']._serialized_start=663
-  _globals['_CREATEELDERREQUEST']._serialized_end=722
-  _globals['_CREATEELDERRESPONSE']._serialized_start=724
-  _globals['_CREATEELDERRESPONSE']._serialized_end=784
-  _globals['_CREATEPAIRINGREQUEST']._serialized_start=786
-  _globals['_CREATEPAIRINGREQUEST']._serialized_end=851
-  _globals['_CREATEPAIRINGRESPONSE']._serialized_start=853
-  _globals['_CREATEPAIRINGRESPONSE']._serialized_end=919
-  _globals['_LISTPAIRINGSREQUEST']._serialized_start=921
-  _globals['_LISTPAIRINGSREQUEST']._serialized_end=1005
-  _globals['_LISTPAIRINGSRESPONSE']._serialized_start=1007
-  _globals['_LISTPAIRINGSRESPONSE']._serialized_end=1098
-  _globals['_LOGVISITREQUEST']._serialized_start=1100
-  _globals['_LOGVISITREQUEST']._serialized_end=1180
-  _globals['_LOGVISITRESPONSE']._serialized_start=1182
-  _globals['_LOGVISITRESPONSE']._serialized_end=1239
-  _globals['_LISTPAIRINGCOMPLIANCEREQUEST']._serialized_start=1242
-  _globals['_LISTPAIRINGCOMPLIANCEREQUEST']._serialized_end=1370
-  _globals['_LISTPAIRINGCOMPLIANCERESPONSE']._serialized_start=1372
-  _globals['_LISTPAIRINGCOMPLIANCERESPONSE']._serialized_end=1482
-  _globals['_CLOSEMONTHREQUEST']._serialized_start=1484
-  _globals['_CLOSEMONTHREQUEST']._serialized_end=1542
-  _globals['_CLOSEMONTHRESPONSE']._serialized_start=1544
-  _globals['_CLOSEMONTHRESPONSE']._serialized_end=1639
-  _globals['_PAIRINGSERVICE']._serialized_start=1759
-  _globals['_PAIRINGSERVICE']._serialized_end=2342
+  _globals['_ELDER']._serialized_end=205
+  _globals['_PAIRING']._serialized_start=208
+  _globals['_PAIRING']._serialized_end=371
+  _globals['_VISIT']._serialized_start=374
+  _globals['_VISIT']._serialized_end=809
+  _globals['_PAIRINGCOMPLIANCE']._serialized_start=811
+  _globals['_PAIRINGCOMPLIANCE']._serialized_end=909
+  _globals['_CREATEELDERREQUEST']._serialized_start=911
+  _globals['_CREATEELDERREQUEST']._serialized_end=970
+  _globals['_CREATEELDERRESPONSE']._serialized_start=972
+  _globals['_CREATEELDERRESPONSE']._serialized_end=1032
+  _globals['_CREATEPAIRINGREQUEST']._serialized_start=1034
+  _globals['_CREATEPAIRINGREQUEST']._serialized_end=1099
+  _globals['_CREATEPAIRINGRESPONSE']._serialized_start=1101
+  _globals['_CREATEPAIRINGRESPONSE']._serialized_end=1167
+  _globals['_LISTELDERSREQUEST']._serialized_start=1169
+  _globals['_LISTELDERSREQUEST']._serialized_end=1271
+  _globals['_LISTELDERSRESPONSE']._serialized_start=1273
+  _globals['_LISTELDERSRESPONSE']._serialized_end=1358
+  _globals['_LISTPAIRINGSREQUEST']._serialized_start=1360
+  _globals['_LISTPAIRINGSREQUEST']._serialized_end=1463
+  _globals['_LISTPAIRINGSRESPONSE']._serialized_start=1465
+  _globals['_LISTPAIRINGSRESPONSE']._serialized_end=1556
+  _globals['_LOGVISITREQUEST']._serialized_start=1558
+  _globals['_LOGVISITREQUEST']._serialized_end=1638
+  _globals['_LOGVISITRESPONSE']._serialized_start=1640
+  _globals['_LOGVISITRESPONSE']._serialized_end=1697
+  _globals['_LISTPAIRINGCOMPLIANCEREQUEST']._serialized_start=1700
+  _globals['_LISTPAIRINGCOMPLIANCEREQUEST']._serialized_end=1828
+  _globals['_LISTPAIRINGCOMPLIANCERESPONSE']._serialized_start=1830
+  _globals['_LISTPAIRINGCOMPLIANCERESPONSE']._serialized_end=1940
+  _globals['_CLOSEMONTHREQUEST']._serialized_start=1942
+  _globals['_CLOSEMONTHREQUEST']._serialized_end=2000
+  _globals['_CLOSEMONTHRESPONSE']._serialized_start=2002
+  _globals['_CLOSEMONTHRESPONSE']._serialized_end=2097
+  _globals['_LISTVISITSREQUEST']._serialized_start=2100
+  _globals['_LISTVISITSREQUEST']._serialized_end=2286
+  _globals['_LISTVISITSRESPONSE']._serialized_start=2288
+  _globals['_LISTVISITSRESPONSE']._serialized_end=2373
+  _globals['_CONFIRMVISITREQUEST']._serialized_start=2375
+  _globals['_CONFIRMVISITREQUEST']._serialized_end=2438
+  _globals['_CONFIRMVISITRESPONSE']._serialized_start=2440
+  _globals['_CONFIRMVISITRESPONSE']._serialized_end=2501
+  _globals['_REJECTVISITREQUEST']._serialized_start=2503
+  _globals['_REJECTVISITREQUEST']._serialized_end=2581
+  _globals['_REJECTVISITRESPONSE']._serialized_start=2583
+  _globals['_REJECTVISITRESPONSE']._serialized_end=2643
+  _globals['_PAIRINGSERVICE']._serialized_start=2884
+  _globals['_PAIRINGSERVICE']._serialized_end=3824
 # @@protoc_insertion_point(module_scope)

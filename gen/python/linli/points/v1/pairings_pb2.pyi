@@ -34,7 +34,7 @@ class _VisitConfirmationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Vis
     """A family proxy confirmed (the elder cannot)."""
 
 class VisitConfirmation(_VisitConfirmation, metaclass=_VisitConfirmationEnumTypeWrapper):
-    """Who confirmed a visit."""
+    """Who the volunteer says vouched for a visit when logging it (ConfirmVisit is what counts)."""
 
 VISIT_CONFIRMATION_UNSPECIFIED: VisitConfirmation.ValueType  # 0
 VISIT_CONFIRMATION_ELDER: VisitConfirmation.ValueType  # 1
@@ -42,6 +42,32 @@ VISIT_CONFIRMATION_ELDER: VisitConfirmation.ValueType  # 1
 VISIT_CONFIRMATION_PROXY: VisitConfirmation.ValueType  # 2
 """A family proxy confirmed (the elder cannot)."""
 Global___VisitConfirmation: _TypeAlias = VisitConfirmation  # noqa: Y015
+
+class _VisitState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VisitStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VisitState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VISIT_STATE_UNSPECIFIED: _VisitState.ValueType  # 0
+    VISIT_STATE_PENDING: _VisitState.ValueType  # 1
+    """Logged, waiting for the elder or a worker."""
+    VISIT_STATE_CONFIRMED: _VisitState.ValueType  # 2
+    """Confirmed: counts toward the month and earned its points."""
+    VISIT_STATE_REJECTED: _VisitState.ValueType  # 3
+    """Rejected (`decision_note` says why): counts for nothing."""
+
+class VisitState(_VisitState, metaclass=_VisitStateEnumTypeWrapper):
+    """Where a logged visit stands."""
+
+VISIT_STATE_UNSPECIFIED: VisitState.ValueType  # 0
+VISIT_STATE_PENDING: VisitState.ValueType  # 1
+"""Logged, waiting for the elder or a worker."""
+VISIT_STATE_CONFIRMED: VisitState.ValueType  # 2
+"""Confirmed: counts toward the month and earned its points."""
+VISIT_STATE_REJECTED: VisitState.ValueType  # 3
+"""Rejected (`decision_note` says why): counts for nothing."""
+Global___VisitState: _TypeAlias = VisitState  # noqa: Y015
 
 @_typing.final
 class Elder(_message.Message):
@@ -52,19 +78,25 @@ class Elder(_message.Message):
     COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
     ELDER_ID_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     elder_id: _builtins.str
     display_name: _builtins.str
+    account_id: _builtins.str
+    """The elder's own account at the issuer (the `sub` of their tokens), if they have one: it may
+    confirm or reject the visits to them. Set on CreateElder.
+    """
     def __init__(
         self,
         *,
         community_path: _builtins.str = ...,
         elder_id: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "display_name", b"display_name", "elder_id", b"elder_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "display_name", b"display_name", "elder_id", b"elder_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -82,6 +114,7 @@ class Pairing(_message.Message):
     ELDER_ID_FIELD_NUMBER: _builtins.int
     START_DATE_FIELD_NUMBER: _builtins.int
     VISITS_REQUIRED_FIELD_NUMBER: _builtins.int
+    ELDER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     pairing_id: _builtins.str
     family_id: _builtins.str
@@ -90,6 +123,8 @@ class Pairing(_message.Message):
     """`YYYY-MM-DD`."""
     visits_required: _builtins.int
     """Confirmed visits required per month (0 on create: the community's rule, 2)."""
+    elder_display_name: _builtins.str
+    """The elder's name (output only)."""
     def __init__(
         self,
         *,
@@ -99,10 +134,11 @@ class Pairing(_message.Message):
         elder_id: _builtins.str = ...,
         start_date: _builtins.str = ...,
         visits_required: _builtins.int = ...,
+        elder_display_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "pairing_id", b"pairing_id", "start_date", b"start_date", "visits_required", b"visits_required"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_display_name", b"elder_display_name", "elder_id", b"elder_id", "family_id", b"family_id", "pairing_id", b"pairing_id", "start_date", b"start_date", "visits_required", b"visits_required"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -121,6 +157,13 @@ class Visit(_message.Message):
     CONFIRMATION_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     VISIT_TYPE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    DECISION_NOTE_FIELD_NUMBER: _builtins.int
+    POINTS_CREDITED_FIELD_NUMBER: _builtins.int
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
     pairing_id: _builtins.str
     visit_id: _builtins.str
     volunteer_id: _builtins.str
@@ -131,8 +174,20 @@ class Visit(_message.Message):
     """What the visit was for; required by LogVisit (UNSPECIFIED only on visits logged before
     types existed).
     """
+    state: Global___VisitState.ValueType
+    """Output only: where it stands (visits logged before confirmation existed are CONFIRMED),
+    who decided, when, why (a rejection's reason), the points it earned and their transfer.
+    """
+    decided_by: _builtins.str
+    decision_note: _builtins.str
+    points_credited: _builtins.int
+    transfer_id: _builtins.str
+    elder_id: _builtins.str
+    """Output only: the elder visited."""
     @_builtins.property
     def visit_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -143,10 +198,17 @@ class Visit(_message.Message):
         confirmation: Global___VisitConfirmation.ValueType = ...,
         note: _builtins.str = ...,
         visit_type: _points_pb2.VisitType.ValueType = ...,
+        state: Global___VisitState.ValueType = ...,
+        decided_by: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        decision_note: _builtins.str = ...,
+        points_credited: _builtins.int = ...,
+        transfer_id: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["visit_time", b"visit_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "visit_time", b"visit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation", "note", b"note", "pairing_id", b"pairing_id", "visit_id", b"visit_id", "visit_time", b"visit_time", "visit_type", b"visit_type", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation", "decide_time", b"decide_time", "decided_by", b"decided_by", "decision_note", b"decision_note", "elder_id", b"elder_id", "note", b"note", "pairing_id", b"pairing_id", "points_credited", b"points_credited", "state", b"state", "transfer_id", b"transfer_id", "visit_id", b"visit_id", "visit_time", b"visit_time", "visit_type", b"visit_type", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -269,6 +331,62 @@ class CreatePairingResponse(_message.Message):
 Global___CreatePairingResponse: _TypeAlias = CreatePairingResponse  # noqa: Y015
 
 @_typing.final
+class ListEldersRequest(_message.Message):
+    """ListEldersRequest pages through a community's elders."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    account_id: _builtins.str
+    """Only the elder bound to this account."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEldersRequest: _TypeAlias = ListEldersRequest  # noqa: Y015
+
+@_typing.final
+class ListEldersResponse(_message.Message):
+    """ListEldersResponse is one page."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ELDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def elders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Elder]: ...
+    def __init__(
+        self,
+        *,
+        elders: _abc.Iterable[Global___Elder] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elders", b"elders", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEldersResponse: _TypeAlias = ListEldersResponse  # noqa: Y015
+
+@_typing.final
 class ListPairingsRequest(_message.Message):
     """ListPairingsRequest pages through a community's pairings."""
 
@@ -277,19 +395,25 @@ class ListPairingsRequest(_message.Message):
     COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    family_id: _builtins.str
+    """Only this family's pairings; a volunteer of the family may list them (operators and the
+    party committee list any).
+    """
     def __init__(
         self,
         *,
         community_path: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        family_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "family_id", b"family_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -480,3 +604,163 @@ class CloseMonthResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloseMonthResponse: _TypeAlias = CloseMonthResponse  # noqa: Y015
+
+@_typing.final
+class ListVisitsRequest(_message.Message):
+    """ListVisitsRequest filters a community's visits (every filter optional, combined with AND)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAIRING_ID_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    state: Global___VisitState.ValueType
+    pairing_id: _builtins.str
+    volunteer_id: _builtins.str
+    elder_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        state: Global___VisitState.ValueType = ...,
+        pairing_id: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "page_size", b"page_size", "page_token", b"page_token", "pairing_id", b"pairing_id", "state", b"state", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVisitsRequest: _TypeAlias = ListVisitsRequest  # noqa: Y015
+
+@_typing.final
+class ListVisitsResponse(_message.Message):
+    """ListVisitsResponse is one page, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISITS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Visit]: ...
+    def __init__(
+        self,
+        *,
+        visits: _abc.Iterable[Global___Visit] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "visits", b"visits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVisitsResponse: _TypeAlias = ListVisitsResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmVisitRequest(_message.Message):
+    """ConfirmVisitRequest names the visit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    visit_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        visit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "visit_id", b"visit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmVisitRequest: _TypeAlias = ConfirmVisitRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmVisitResponse(_message.Message):
+    """ConfirmVisitResponse carries the visit as it stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def visit(self) -> Global___Visit: ...
+    def __init__(
+        self,
+        *,
+        visit: Global___Visit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmVisitResponse: _TypeAlias = ConfirmVisitResponse  # noqa: Y015
+
+@_typing.final
+class RejectVisitRequest(_message.Message):
+    """RejectVisitRequest names the visit and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    visit_id: _builtins.str
+    reason: _builtins.str
+    """Required: what the volunteer is told (at most 500 characters)."""
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        visit_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "reason", b"reason", "visit_id", b"visit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectVisitRequest: _TypeAlias = RejectVisitRequest  # noqa: Y015
+
+@_typing.final
+class RejectVisitResponse(_message.Message):
+    """RejectVisitResponse carries the visit as it stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def visit(self) -> Global___Visit: ...
+    def __init__(
+        self,
+        *,
+        visit: Global___Visit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectVisitResponse: _TypeAlias = RejectVisitResponse  # noqa: Y015

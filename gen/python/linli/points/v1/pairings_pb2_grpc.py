@@ -29,6 +29,13 @@ class PairingServiceStub:
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
 
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
+
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
     reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
@@ -54,6 +61,11 @@ class PairingServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingResponse.FromString,
                 _registered_method=True)
+        self.ListElders = channel.unary_unary(
+                '/linli.points.v1.PairingService/ListElders',
+                request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.FromString,
+                _registered_method=True)
         self.ListPairings = channel.unary_unary(
                 '/linli.points.v1.PairingService/ListPairings',
                 request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListPairingsRequest.SerializeToString,
@@ -63,6 +75,21 @@ class PairingServiceStub:
                 '/linli.points.v1.PairingService/LogVisit',
                 request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitResponse.FromString,
+                _registered_method=True)
+        self.ListVisits = channel.unary_unary(
+                '/linli.points.v1.PairingService/ListVisits',
+                request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsResponse.FromString,
+                _registered_method=True)
+        self.ConfirmVisit = channel.unary_unary(
+                '/linli.points.v1.PairingService/ConfirmVisit',
+                request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitResponse.FromString,
+                _registered_method=True)
+        self.RejectVisit = channel.unary_unary(
+                '/linli.points.v1.PairingService/RejectVisit',
+                request_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitResponse.FromString,
                 _registered_method=True)
         self.ListPairingCompliance = channel.unary_unary(
                 '/linli.points.v1.PairingService/ListPairingCompliance',
@@ -79,6 +106,13 @@ class PairingServiceStub:
 class PairingServiceServicer:
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
+
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
 
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
@@ -103,6 +137,15 @@ class PairingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListElders(self, request, context):
+        """ListElders lists a community's elders by id. Operators and the party committee list all;
+        anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+        community their grants reach (an elder finds the visits waiting for them this way).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPairings(self, request, context):
         """ListPairings lists a community's pairings by id.
         """
@@ -111,8 +154,36 @@ class PairingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def LogVisit(self, request, context):
-        """LogVisit records a visit confirmed by the elder or a family proxy (idempotent by visit
-        id); publishes `points.visit.logged`.
+        """LogVisit records a visit by a volunteer of the pairing's family, PENDING until confirmed
+        (idempotent by visit id: the visit id is the request id); publishes `points.visit.logged`
+        (with the month's confirmed visits so far).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVisits(self, request, context):
+        """ListVisits lists a community's visits, newest first, filtered by state, pairing, volunteer or
+        elder. Operators and the party committee read all; a volunteer reads their own
+        (`volunteer_id` = theirs), an elder's bound account the visits to that elder (`elder_id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmVisit(self, request, context):
+        """ConfirmVisit confirms a pending visit: it counts toward the month, and its points are
+        credited. By the community's operators or the elder's bound account. Confirming again
+        answers the visit as it is; a rejected visit is FAILED_PRECONDITION (VISIT_DECIDED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectVisit(self, request, context):
+        """RejectVisit rejects a pending visit with a reason the volunteer reads; nothing is credited.
+        Who may: as ConfirmVisit. Rejecting again answers the visit; a confirmed visit is
+        FAILED_PRECONDITION (VISIT_DECIDED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +218,11 @@ def add_PairingServiceServicer_to_server(servicer, server):
                     request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.CreatePairingResponse.SerializeToString,
             ),
+            'ListElders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListElders,
+                    request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.SerializeToString,
+            ),
             'ListPairings': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPairings,
                     request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListPairingsRequest.FromString,
@@ -156,6 +232,21 @@ def add_PairingServiceServicer_to_server(servicer, server):
                     servicer.LogVisit,
                     request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitResponse.SerializeToString,
+            ),
+            'ListVisits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVisits,
+                    request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsResponse.SerializeToString,
+            ),
+            'ConfirmVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmVisit,
+                    request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitResponse.SerializeToString,
+            ),
+            'RejectVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectVisit,
+                    request_deserializer=linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitResponse.SerializeToString,
             ),
             'ListPairingCompliance': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPairingCompliance,
@@ -178,6 +269,13 @@ def add_PairingServiceServicer_to_server(servicer, server):
 class PairingService:
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
+
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
 
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
@@ -243,6 +341,33 @@ class PairingService:
             _registered_method=True)
 
     @staticmethod
+    def ListElders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.PairingService/ListElders',
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListEldersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListPairings(request,
             target,
             options=(),
@@ -286,6 +411,87 @@ class PairingService:
             '/linli.points.v1.PairingService/LogVisit',
             linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_pairings__pb2.LogVisitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVisits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.PairingService/ListVisits',
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_pairings__pb2.ListVisitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.PairingService/ConfirmVisit',
+            linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_pairings__pb2.ConfirmVisitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.PairingService/RejectVisit',
+            linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_pairings__pb2.RejectVisitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,13 @@ class PairingServiceStub:
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
 
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
+
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
     reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
@@ -47,11 +54,32 @@ class PairingServiceStub:
     """CreateElder registers an elder living alone (idempotent by elder id)."""
     CreatePairing: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.CreatePairingRequest, _pairings_pb2.CreatePairingResponse]
     """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
+    ListElders: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListEldersRequest, _pairings_pb2.ListEldersResponse]
+    """ListElders lists a community's elders by id. Operators and the party committee list all;
+    anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+    community their grants reach (an elder finds the visits waiting for them this way).
+    """
     ListPairings: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingsRequest, _pairings_pb2.ListPairingsResponse]
     """ListPairings lists a community's pairings by id."""
     LogVisit: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.LogVisitRequest, _pairings_pb2.LogVisitResponse]
-    """LogVisit records a visit confirmed by the elder or a family proxy (idempotent by visit
-    id); publishes `points.visit.logged`.
+    """LogVisit records a visit by a volunteer of the pairing's family, PENDING until confirmed
+    (idempotent by visit id: the visit id is the request id); publishes `points.visit.logged`
+    (with the month's confirmed visits so far).
+    """
+    ListVisits: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListVisitsRequest, _pairings_pb2.ListVisitsResponse]
+    """ListVisits lists a community's visits, newest first, filtered by state, pairing, volunteer or
+    elder. Operators and the party committee read all; a volunteer reads their own
+    (`volunteer_id` = theirs), an elder's bound account the visits to that elder (`elder_id`).
+    """
+    ConfirmVisit: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ConfirmVisitRequest, _pairings_pb2.ConfirmVisitResponse]
+    """ConfirmVisit confirms a pending visit: it counts toward the month, and its points are
+    credited. By the community's operators or the elder's bound account. Confirming again
+    answers the visit as it is; a rejected visit is FAILED_PRECONDITION (VISIT_DECIDED).
+    """
+    RejectVisit: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.RejectVisitRequest, _pairings_pb2.RejectVisitResponse]
+    """RejectVisit rejects a pending visit with a reason the volunteer reads; nothing is credited.
+    Who may: as ConfirmVisit. Rejecting again answers the visit; a confirmed visit is
+    FAILED_PRECONDITION (VISIT_DECIDED).
     """
     ListPairingCompliance: _grpc.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingComplianceRequest, _pairings_pb2.ListPairingComplianceResponse]
     """ListPairingCompliance answers "which pairings are short this month": every active
@@ -67,6 +95,13 @@ class PairingServiceAsyncStub(PairingServiceStub):
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
 
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
+
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
     reminded once (`points.pairing.reminded`, to the family's volunteers); soon after a month
@@ -81,11 +116,32 @@ class PairingServiceAsyncStub(PairingServiceStub):
     """CreateElder registers an elder living alone (idempotent by elder id)."""
     CreatePairing: _aio.UnaryUnaryMultiCallable[_pairings_pb2.CreatePairingRequest, _pairings_pb2.CreatePairingResponse]  # type: ignore[assignment]
     """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
+    ListElders: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListEldersRequest, _pairings_pb2.ListEldersResponse]  # type: ignore[assignment]
+    """ListElders lists a community's elders by id. Operators and the party committee list all;
+    anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+    community their grants reach (an elder finds the visits waiting for them this way).
+    """
     ListPairings: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingsRequest, _pairings_pb2.ListPairingsResponse]  # type: ignore[assignment]
     """ListPairings lists a community's pairings by id."""
     LogVisit: _aio.UnaryUnaryMultiCallable[_pairings_pb2.LogVisitRequest, _pairings_pb2.LogVisitResponse]  # type: ignore[assignment]
-    """LogVisit records a visit confirmed by the elder or a family proxy (idempotent by visit
-    id); publishes `points.visit.logged`.
+    """LogVisit records a visit by a volunteer of the pairing's family, PENDING until confirmed
+    (idempotent by visit id: the visit id is the request id); publishes `points.visit.logged`
+    (with the month's confirmed visits so far).
+    """
+    ListVisits: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListVisitsRequest, _pairings_pb2.ListVisitsResponse]  # type: ignore[assignment]
+    """ListVisits lists a community's visits, newest first, filtered by state, pairing, volunteer or
+    elder. Operators and the party committee read all; a volunteer reads their own
+    (`volunteer_id` = theirs), an elder's bound account the visits to that elder (`elder_id`).
+    """
+    ConfirmVisit: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ConfirmVisitRequest, _pairings_pb2.ConfirmVisitResponse]  # type: ignore[assignment]
+    """ConfirmVisit confirms a pending visit: it counts toward the month, and its points are
+    credited. By the community's operators or the elder's bound account. Confirming again
+    answers the visit as it is; a rejected visit is FAILED_PRECONDITION (VISIT_DECIDED).
+    """
+    RejectVisit: _aio.UnaryUnaryMultiCallable[_pairings_pb2.RejectVisitRequest, _pairings_pb2.RejectVisitResponse]  # type: ignore[assignment]
+    """RejectVisit rejects a pending visit with a reason the volunteer reads; nothing is credited.
+    Who may: as ConfirmVisit. Rejecting again answers the visit; a confirmed visit is
+    FAILED_PRECONDITION (VISIT_DECIDED).
     """
     ListPairingCompliance: _aio.UnaryUnaryMultiCallable[_pairings_pb2.ListPairingComplianceRequest, _pairings_pb2.ListPairingComplianceResponse]  # type: ignore[assignment]
     """ListPairingCompliance answers "which pairings are short this month": every active
@@ -99,6 +155,13 @@ class PairingServiceAsyncStub(PairingServiceStub):
 class PairingServiceServicer(metaclass=_abc_1.ABCMeta):
     """PairingService: volunteer families paired with elders living alone, the visits they log, and
     the rule "at least `visits_required` confirmed visits per calendar month" per pairing.
+
+    A visit a volunteer logs is PENDING until the elder (through the account bound to the elder's
+    record, when there is one) or a community worker confirms it (ConfirmVisit) or rejects it
+    with a reason (RejectVisit). Only a confirmed visit counts toward the month's visits and earns
+    points: the `elderly-visits` task category's points, within its caps, from its funding source
+    (ledger transfer `visit:{visit_id}` to the visitor; none when the community has no such
+    category). A volunteer cannot confirm their own visit.
 
     Care runs by itself: the service checks every community's pairings on its own clock
     (calendar months in Asia/Shanghai). From the 15th, each pairing short of its visits so far is
@@ -126,6 +189,17 @@ class PairingServiceServicer(metaclass=_abc_1.ABCMeta):
         """CreatePairing pairs a family with an elder from `start_date` (idempotent by pairing id)."""
 
     @_abc_1.abstractmethod
+    def ListElders(
+        self,
+        request: _pairings_pb2.ListEldersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pairings_pb2.ListEldersResponse, _abc.Awaitable[_pairings_pb2.ListEldersResponse]]:
+        """ListElders lists a community's elders by id. Operators and the party committee list all;
+        anyone may ask for the elder bound to their own account (`account_id` = their `sub`) in a
+        community their grants reach (an elder finds the visits waiting for them this way).
+        """
+
+    @_abc_1.abstractmethod
     def ListPairings(
         self,
         request: _pairings_pb2.ListPairingsRequest,
@@ -139,8 +213,42 @@ class PairingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pairings_pb2.LogVisitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pairings_pb2.LogVisitResponse, _abc.Awaitable[_pairings_pb2.LogVisitResponse]]:
-        """LogVisit records a visit confirmed by the elder or a family proxy (idempotent by visit
-        id); publishes `points.visit.logged`.
+        """LogVisit records a visit by a volunteer of the pairing's family, PENDING until confirmed
+        (idempotent by visit id: the visit id is the request id); publishes `points.visit.logged`
+        (with the month's confirmed visits so far).
+        """
+
+    @_abc_1.abstractmethod
+    def ListVisits(
+        self,
+        request: _pairings_pb2.ListVisitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pairings_pb2.ListVisitsResponse, _abc.Awaitable[_pairings_pb2.ListVisitsResponse]]:
+        """ListVisits lists a community's visits, newest first, filtered by state, pairing, volunteer or
+        elder. Operators and the party committee read all; a volunteer reads their own
+        (`volunteer_id` = theirs), an elder's bound account the visits to that elder (`elder_id`).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmVisit(
+        self,
+        request: _pairings_pb2.ConfirmVisitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pairings_pb2.ConfirmVisitResponse, _abc.Awaitable[_pairings_pb2.ConfirmVisitResponse]]:
+        """ConfirmVisit confirms a pending visit: it counts toward the month, and its points are
+        credited. By the community's operators or the elder's bound account. Confirming again
+        answers the visit as it is; a rejected visit is FAILED_PRECONDITION (VISIT_DECIDED).
+        """
+
+    @_abc_1.abstractmethod
+    def RejectVisit(
+        self,
+        request: _pairings_pb2.RejectVisitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pairings_pb2.RejectVisitResponse, _abc.Awaitable[_pairings_pb2.RejectVisitResponse]]:
+        """RejectVisit rejects a pending visit with a reason the volunteer reads; nothing is credited.
+        Who may: as ConfirmVisit. Rejecting again answers the visit; a confirmed visit is
+        FAILED_PRECONDITION (VISIT_DECIDED).
         """
 
     @_abc_1.abstractmethod
