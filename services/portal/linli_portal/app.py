@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from google.protobuf.json_format import MessageToDict
 
 from linli.governance.v1 import disclosure_pb2, org_pb2
-from linli_portal import compound, dashboard, fmt, open_datasets, resident_routes
+from linli_portal import compound, dashboard, fmt, open_datasets, resident_routes, volunteer_routes
 from linli_portal.backends import Backends
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
 from linli_portal.open_data import LICENCE_LINE
@@ -296,6 +296,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         return response
 
     resident_routes.mount(app, b, verifier, page, error_page)
+    volunteer_routes.mount(app, b, verifier, page, error_page)
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:

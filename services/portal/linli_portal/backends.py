@@ -14,7 +14,7 @@ import grpc
 from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc, vote_pb2_grpc
 from linli.identity.v1 import identity_pb2_grpc
 from linli.notification.v1 import notification_pb2_grpc
-from linli.points.v1 import awards_pb2_grpc, volunteers_pb2_grpc
+from linli.points.v1 import awards_pb2_grpc, ledger_pb2_grpc, volunteers_pb2_grpc
 from linli.redemption.v1 import admin_pb2_grpc
 from linli_runtime.clients import TokenSource, make_channel
 from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
@@ -42,6 +42,11 @@ class Backends:
         # Residents' pages (residents.py), called with the resident's own token.
         self.votes = vote_pb2_grpc.VoteServiceStub(gov)
         self.inbox = notification_pb2_grpc.InboxServiceStub(self.channels["notification"])
+        # Volunteers' pages (volunteer.py), called with the volunteer's own token.
+        self.ledger = ledger_pb2_grpc.LedgerServiceStub(points)
+        self.catalog = admin_pb2_grpc.CatalogServiceStub(self.channels["redemption"])
+        self.member_cards = admin_pb2_grpc.MemberCardServiceStub(self.channels["redemption"])
+        self.redemptions = admin_pb2_grpc.RedemptionAdminServiceStub(self.channels["redemption"])
         if "identity" in self.channels:
             self.grants = identity_pb2_grpc.GrantServiceStub(self.channels["identity"])
 
