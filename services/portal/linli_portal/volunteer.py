@@ -357,9 +357,14 @@ async def circle_of(b: Backends, me: Me, mine: MyVolunteer, this_year: int) -> C
     return Circle(mine, reply.profile, awards)
 
 
+# Drawing a certificate the first time (HTML → PDF with the CJK font embedded, in a worker process
+# of volunteer-points) takes seconds, more on a busy machine: beyond the channels' 5 s default.
+CERTIFICATE_TIMEOUT = 60.0
+
+
 async def certificate(b: Backends, me: Me, mine: MyVolunteer, year: int) -> awards_pb2.GetAwardCertificateResponse:
     reply: awards_pb2.GetAwardCertificateResponse = await b.awards.GetAwardCertificate(
         awards_pb2.GetAwardCertificateRequest(community_path=mine.community_path, year=year,
-                                              volunteer_id=mine.volunteer_id), **me.md)
+                                              volunteer_id=mine.volunteer_id), timeout=CERTIFICATE_TIMEOUT, **me.md)
     return reply
 
