@@ -244,6 +244,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             community_path=SHENGJIAN, volunteer_id="v", display_name="x")), metadata=md),
         s.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=SHENGJIAN, volunteer_id="v"), metadata=md),
         s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=SHENGJIAN), metadata=md),
+        s.volunteers.GetVolunteerProfile(vol.GetVolunteerProfileRequest(community_path=SHENGJIAN, volunteer_id="v"),
+                                         metadata=md),
         s.volunteers.BindVolunteerAccount(vol.BindVolunteerAccountRequest(
             community_path=SHENGJIAN, volunteer_id="v", account_id="acc-x"), metadata=md),
         s.volunteers.CreateFamily(vol.CreateFamilyRequest(family=vol.Family(
