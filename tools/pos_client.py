@@ -3,6 +3,7 @@
     .venv/bin/python tools/pos_client.py redeem --volunteer v-001 \\
         --reward merchants/jinchengyijing-health/rewards/blood-pressure-check
     .venv/bin/python tools/pos_client.py code --volunteer v-001     # the member code only
+    .venv/bin/python tools/pos_client.py redeem --member-code 12345678901234   # the code the volunteer shows
 
 `redeem` plays both sides of the counter: it asks MemberCardService for the volunteer's current
 member code (what the volunteer's app would show; needs a community worker's token: sign in
@@ -81,8 +82,10 @@ async def code(args: argparse.Namespace) -> int:
 
 async def redeem(args: argparse.Namespace) -> int:
     terminal = (("authorization", args.credential),)
-    async with open_channel(args.admin_address, args.ca, edge=False) as admin:
-        code = await member_code(admin, args)
+    code = "".join(args.member_code.split())  # as read off the volunteer's phone (the portal's 我的 → 会员码)
+    if not code:
+        async with open_channel(args.admin_address, args.ca, edge=False) as admin:
+            code = await member_code(admin, args)
     async with open_channel(args.address, args.ca, edge=True) as channel:
         pos = pos_pb2_grpc.PosServiceStub(channel)
         print(f"member code shown by the volunteer: {code}")
@@ -127,6 +130,9 @@ def main() -> None:
     r.add_argument("--reward", default=DEMO_REWARD)
     r.add_argument("--quantity", type=int, default=1)
     r.add_argument("--request-id", default="")
+    r.add_argument("--member-code", default="",
+                   help="the 14 digits the volunteer shows (the portal's member code page); without it the code is "
+                        "fetched with an operator's token, standing in for the volunteer's phone")
     args = parser.parse_args()
     sys.exit(asyncio.run(redeem(args) if args.command == "redeem" else code(args)))
 

@@ -133,7 +133,7 @@ class RedemptionApp(ServiceApp):
                          settlement.SettlementServicer(self.partners, self.settlement, self.clock),
                          settlement.FULL_NAME)
         self.add_service(admin_pb2_grpc.add_RedemptionAdminServiceServicer_to_server,
-                         redemptions.RedemptionAdminServicer(self.partners, self.redemption_list),
+                         redemptions.RedemptionAdminServicer(self.partners, self.redemption_list, self.points),
                          redemptions.FULL_NAME)
         self.add_service(community_pb2_grpc.add_CommunityServiceServicer_to_server,
                          community.CommunityServicer(self.duty, self.community, self.projects, self.writes,

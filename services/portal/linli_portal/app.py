@@ -23,7 +23,16 @@ from fastapi.templating import Jinja2Templates
 from google.protobuf.json_format import MessageToDict
 
 from linli.governance.v1 import disclosure_pb2, org_pb2
-from linli_portal import checkin_routes, compound, dashboard, fmt, open_datasets, resident_routes, visit_routes
+from linli_portal import (
+    checkin_routes,
+    compound,
+    dashboard,
+    fmt,
+    open_datasets,
+    resident_routes,
+    visit_routes,
+    volunteer_routes,
+)
 from linli_portal.backends import Backends
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
 from linli_portal.open_data import LICENCE_LINE
@@ -298,6 +307,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
     resident_routes.mount(app, b, verifier, page, error_page)
     checkin_routes.mount(app, b, verifier, page, error_page)  # /me/organise, /me/checkin
     visit_routes.mount(app, b, verifier, page, error_page)  # /me/visits, /me/visits/review
+    volunteer_routes.mount(app, b, verifier, page, error_page)
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:

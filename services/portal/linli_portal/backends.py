@@ -14,7 +14,13 @@ import grpc
 from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc, vote_pb2_grpc
 from linli.identity.v1 import identity_pb2_grpc
 from linli.notification.v1 import notification_pb2_grpc
-from linli.points.v1 import activities_pb2_grpc, awards_pb2_grpc, pairings_pb2_grpc, volunteers_pb2_grpc
+from linli.points.v1 import (
+    activities_pb2_grpc,
+    awards_pb2_grpc,
+    ledger_pb2_grpc,
+    pairings_pb2_grpc,
+    volunteers_pb2_grpc,
+)
 from linli.redemption.v1 import admin_pb2_grpc
 from linli_runtime.clients import TokenSource, make_channel
 from linli_runtime.grpc_tls import PLAINTEXT, GrpcTls
@@ -45,6 +51,11 @@ class Backends:
         # Check-in and visits (checkin_routes.py, visit_routes.py), with the person's own token.
         self.activities = activities_pb2_grpc.ActivityServiceStub(points)
         self.pairings = pairings_pb2_grpc.PairingServiceStub(points)
+        # Volunteers' pages (volunteer.py), called with the volunteer's own token.
+        self.ledger = ledger_pb2_grpc.LedgerServiceStub(points)
+        self.catalog = admin_pb2_grpc.CatalogServiceStub(self.channels["redemption"])
+        self.member_cards = admin_pb2_grpc.MemberCardServiceStub(self.channels["redemption"])
+        self.redemptions = admin_pb2_grpc.RedemptionAdminServiceStub(self.channels["redemption"])
         if "identity" in self.channels:
             self.grants = identity_pb2_grpc.GrantServiceStub(self.channels["identity"])
 

@@ -31,6 +31,7 @@ from linli_points.ledger.store import Ledger
 from linli_points.ledger.sweeper import hold_sweeper
 from linli_points.pairings import Pairings
 from linli_points.people import People
+from linli_points.profiles import Profiles
 from linli_points.rankings import Rankings
 from linli_points.roster import Roster
 from linli_points.settings import PointsSettings
@@ -74,7 +75,8 @@ class PointsApp(ServiceApp):
             (ledger_pb2_grpc.add_LedgerServiceServicer_to_server, ledger.LedgerServicer(self.ledger, self.people),
              ledger.FULL_NAME),
             (volunteers_pb2_grpc.add_VolunteerServiceServicer_to_server,
-             volunteers.VolunteerServicer(self.people, self.roster, self.places), volunteers.FULL_NAME),
+             volunteers.VolunteerServicer(self.people, self.roster, self.places, Profiles(self.db)),
+             volunteers.FULL_NAME),
             (activities_pb2_grpc.add_ActivityServiceServicer_to_server,
              activities.ActivityServicer(self.activities, self.help_credits, self.people, self.places),
              activities.FULL_NAME),

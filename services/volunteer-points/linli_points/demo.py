@@ -148,6 +148,14 @@ async def _seed(conn: AsyncConnection, ledger: Ledger, data: dict[str, Any], las
         except AlreadyExists:
             pass  # seeded unfunded by a version before funding sources: those points stay as they were
 
+    # The demo volunteer (+86 138 0000 0005) made many home visits last year: enough to be one of
+    # its bronze Red Maple Guardians, so their own page shows an award and its certificate.
+    guardian = data["demo_volunteer"]["volunteer_id"]
+    await last_years_ledger.transfer_in(conn, TransferRequest(
+        community_path=path, transfer_id=f"demo:points-{last_year}:{guardian}:visits",
+        debit_account=await issuing_account(conn, path, paid_by.get("elderly-visits", "")),
+        credit_account=volunteer_account(guardian), amount=84, reason="elderly-visits", source="demo"))
+
     # Last year closed: gold, silver and bronze Red Maple Guardians, their certificates ready to
     # draw (AwardService.GetAwardCertificate), no reward handed over yet.
     await awards.close_in(conn, path, last_year, rule_of((0, 0, 0), (0, 0, 0)), closed_by="demo",

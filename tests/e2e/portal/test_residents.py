@@ -262,7 +262,10 @@ def test_household_a_sees_nothing_of_household_b(portal_url: str, demo_platform:
     with httpx.Client(base_url=portal_url, timeout=30, follow_redirects=False) as web:
         sign_in(web, demo_platform, a.phone, "/me")
         pages = ["/me", "/me/votes", "/me/objections", "/me/help", "/me/inbox", "/api/me", "/api/me/votes",
-                 "/api/me/objections", "/api/me/help", "/api/me/inbox"]
+                 "/api/me/objections", "/api/me/help", "/api/me/inbox",
+                 # the volunteers' pages (test_volunteer_pages.py walks them as volunteer A and B)
+                 "/me/points", "/me/member-code", "/me/rewards", "/me/team", "/api/me/points", "/api/me/member-code",
+                 "/api/me/rewards", "/api/me/team"]
         for page in pages:
             reply = web.get(page)
             assert reply.status_code == 200, (page, reply.status_code, reply.text[:300])

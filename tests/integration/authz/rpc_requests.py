@@ -116,6 +116,8 @@ def requests() -> dict[str, Call]:
             community_path=f, volunteer_id="authz-v", display_name="测试"))),
         "linli.points.v1.VolunteerService/GetVolunteer": (f, vol.GetVolunteerRequest(community_path=f,
                                                                                       volunteer_id=V)),
+        "linli.points.v1.VolunteerService/GetVolunteerProfile": (f, vol.GetVolunteerProfileRequest(
+            community_path=f, volunteer_id=V)),
         "linli.points.v1.VolunteerService/ListVolunteers": (f, vol.ListVolunteersRequest(community_path=f)),
         "linli.points.v1.VolunteerService/BindVolunteerAccount": (f, vol.BindVolunteerAccountRequest(
             community_path=f, volunteer_id=V, account_id="acc-someone")),

@@ -246,6 +246,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
             community_path=SHENGJIAN, volunteer_id="v", display_name="x")), metadata=md),
         s.volunteers.GetVolunteer(vol.GetVolunteerRequest(community_path=SHENGJIAN, volunteer_id="v"), metadata=md),
         s.volunteers.ListVolunteers(vol.ListVolunteersRequest(community_path=SHENGJIAN), metadata=md),
+        s.volunteers.GetVolunteerProfile(vol.GetVolunteerProfileRequest(community_path=SHENGJIAN, volunteer_id="v"),
+                                         metadata=md),
         s.volunteers.BindVolunteerAccount(vol.BindVolunteerAccountRequest(
             community_path=SHENGJIAN, volunteer_id="v", account_id="acc-x"), metadata=md),
         s.volunteers.CreateFamily(vol.CreateFamilyRequest(family=vol.Family(
@@ -441,6 +443,9 @@ async def test_demo_data_seeds_fengshu_once(database_url: str, nats_server: Nats
         assert (last_year.year_close.closed_by, last_year.year_close.issuer_name) == (
             "demo", "中共枫树社区委员会　枫树社区居民委员会")
         assert [a.tier for a in last_year.awards][:1] == [events_pb.AWARD_TIER_GOLD] and len(last_year.awards) >= 6
+        # …and the demo volunteer (v-001, the phone +86 138 0000 0005) is one of them, for their own page.
+        assert [(a.tier, a.rank) for a in last_year.awards if a.volunteer_id == "v-001"] == [
+            (events_pb.AWARD_TIER_BRONZE, 5)]
         assert certificate.pdf_content.startswith(b"%PDF-")
 
 

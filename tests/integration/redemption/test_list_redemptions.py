@@ -79,6 +79,40 @@ async def test_staff_see_their_communitys_redemptions_newest_first_by_merchant_a
     assert len(await listed(admin, party)) == 4
 
 
+async def test_a_volunteer_lists_only_their_own_redemptions(kit: Kit, admin: Any, clock: ManualClock,
+                                                          issuer: TestIssuer) -> None:
+    """Filtered by the volunteer bound to their account (volunteer-points' binding, not a token
+    subject compared with a volunteer id); another volunteer's list is NOT_YOUR_REDEMPTIONS."""
+    till = await kit.terminal()
+    reward = await kit.reward(points=5)
+    mine = await kit.volunteer(20, account_id="acc-mine")
+    other = await kit.volunteer(20, name="李建国", account_id="acc-other")
+    for volunteer_id, request_id in ((mine, "own-1"), (other, "other-1"), (mine, "own-2")):
+        session = await kit.session(till, volunteer_id)
+        await kit.pos.Redeem(pb.RedeemRequest(reward=reward, member_session=session, quantity=1,
+                                              request_id=request_id), metadata=till)
+        clock.advance(seconds=61)  # the next member code
+    me = bearer(issuer.issue("acc-mine", role="volunteer", scope=FENGSHU))
+    assert [r.request_id for r in await listed(admin, me, volunteer_id=mine)] == ["own-2", "own-1"]
+    assert [r.request_id for r in await listed(admin, kit.worker, volunteer_id=other)] == ["other-1"]
+    named = bearer(issuer.issue(mine, role="volunteer", scope=FENGSHU))  # the local id as a subject
+    for md, volunteer_id in ((me, other), (me, "v-nobody"), (named, mine)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await admin.ListRedemptions(admin_pb2.ListRedemptionsRequest(
+                community_path=FENGSHU, volunteer_id=volunteer_id), metadata=md)
+        assert (refused.value.code(), error_info(refused.value)[0]) == (
+            grpc.StatusCode.PERMISSION_DENIED, "NOT_YOUR_REDEMPTIONS")
+    with pytest.raises(grpc.aio.AioRpcError) as elsewhere:
+        await admin.ListRedemptions(admin_pb2.ListRedemptionsRequest(
+            community_path="chengdu/chongzhou/yangma/chongjianglu", volunteer_id=mine), metadata=me)
+    assert elsewhere.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as malformed:
+        await admin.ListRedemptions(admin_pb2.ListRedemptionsRequest(community_path=FENGSHU, volunteer_id="a b"),
+                                    metadata=me)
+    assert (malformed.value.code(), error_info(malformed.value)[1]) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                                        ["volunteer_id"])
+
+
 async def test_a_redeem_between_hold_and_commit_is_listed_as_pending(kit: Kit, admin: Any,
                                                                      app: RedemptionApp) -> None:
     till = await kit.terminal()

@@ -15,11 +15,24 @@ caller nothing they did not say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from linli_redemption import names
 from linli_redemption.partners import Partners, merchant_not_found, partner_not_found
+from linli_redemption.points import Points, PointsRefused
 from linli_redemption.tables import Partner
 from linli_redemption.terminals import TerminalCaller
-from linli_runtime.auth import OPERATORS, STAFF, PrincipalKind, authorized_path, caller, reach
+from linli_runtime.auth import (
+    OPERATORS,
+    STAFF,
+    PrincipalKind,
+    Role,
+    authorized_path,
+    caller,
+    may_act_as,
+    normalize_path,
+    reach,
+)
 from linli_runtime.errors import InvalidArgument, PermissionDenied
 
 
@@ -76,3 +89,23 @@ async def merchant(partners: Partners, merchant_id: str) -> Partner:
 async def merchant_named(partners: Partners, name: str, field: str = "parent") -> Partner:
     """The merchant `merchants/{id}` names, inside the caller's scope."""
     return await merchant(partners, names.parse_merchant(field, name))
+
+
+async def staff_or_own_volunteer(points: Points, community_path: str, volunteer_id: str, *,
+                                 staff: tuple[Role, ...], fallback: Callable[[str], str], refusal: PermissionDenied
+                                 ) -> str:
+    """The community, when the caller holds one of `staff` there or is the volunteer volunteer-points
+    has bound to their account (never a token's subject compared with a volunteer id, which is
+    unique only within its community). Another volunteer's is `refusal`; anyone else gets
+    `fallback`'s answer (outside every scope, or a role that may not)."""
+    who = caller()
+    path = normalize_path(community_path)
+    if may_act_as(who, staff, path) is not None or may_act_as(who, [Role.VOLUNTEER], path, exact=True) is None:
+        return fallback(community_path)
+    try:
+        account = await points.volunteer_account(path, volunteer_id)
+    except PointsRefused:
+        account = ""  # no such volunteer: the same answer as someone else's
+    if account != who.subject:
+        raise refusal
+    return path

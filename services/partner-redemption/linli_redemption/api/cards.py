@@ -7,11 +7,11 @@ import grpc
 
 from linli.redemption.v1 import admin_pb2 as pb
 from linli.redemption.v1 import admin_pb2_grpc
-from linli_redemption.api.access import writer
+from linli_redemption.api.access import staff_or_own_volunteer, writer
 from linli_redemption.members import Members, check_volunteer_id, mask_name
-from linli_redemption.points import Points, PointsRefused
+from linli_redemption.points import Points
 from linli_runtime import times
-from linli_runtime.auth import OPERATORS, Role, caller, may_act_as, normalize_path
+from linli_runtime.auth import OPERATORS
 from linli_runtime.errors import PermissionDenied
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["MemberCardService"].full_name
@@ -23,21 +23,11 @@ class MemberCardServicer(admin_pb2_grpc.MemberCardServiceServicer):
         self.points = points
 
     async def _may_see(self, community_path: str, volunteer_id: str) -> None:
-        """Operators of the community see any volunteer's card; a volunteer only their own: the
-        volunteer volunteer-points has bound to their account (never a token's subject compared
-        with a volunteer id, which is unique only within its community)."""
-        who = caller()
-        path = normalize_path(community_path)
-        if may_act_as(who, OPERATORS, path) is not None or may_act_as(who, [Role.VOLUNTEER], path, exact=True) is None:
-            writer(community_path)  # operators pass; anyone else is told why not
-            return
-        try:
-            account = await self.points.volunteer_account(path, check_volunteer_id(volunteer_id))
-        except PointsRefused:
-            account = ""  # no such volunteer: the same answer as someone else's
-        if account != who.subject:
-            raise PermissionDenied("a volunteer may see only their own member code (the volunteer bound to your "
-                                   "account)", reason="NOT_YOUR_CARD")
+        """Operators of the community see any volunteer's card; a volunteer only their own."""
+        await staff_or_own_volunteer(self.points, community_path, check_volunteer_id(volunteer_id), staff=OPERATORS,
+                                     fallback=writer, refusal=PermissionDenied(
+                                         "a volunteer may see only their own member code (the volunteer bound to "
+                                         "your account)", reason="NOT_YOUR_CARD"))
 
     async def IssueMemberCard(self, request: pb.IssueMemberCardRequest,
                               context: grpc.aio.ServicerContext) -> pb.IssueMemberCardResponse:

@@ -20,6 +20,7 @@ from linli_points.ledger.model import Hold, Transfer
 from linli_points.ledger.queries import SourceTotals
 from linli_points.pairings import Compliance
 from linli_points.people import TeamSize
+from linli_points.profiles import Profile
 from linli_points.rankings import Ranked
 from linli_runtime.times import to_timestamp
 
@@ -72,6 +73,14 @@ def team_size_pb(t: TeamSize) -> vol.Team:
 def membership_pb(m: tables.Membership) -> vol.Membership:
     return vol.Membership(team_id=m.team_id, volunteer_id=m.volunteer_id, join_date=m.join_date.isoformat(),
                           leave_date=m.leave_date.isoformat() if m.leave_date else "")
+
+
+def profile_pb(p: Profile) -> vol.VolunteerProfile:
+    return vol.VolunteerProfile(
+        volunteer=volunteer_pb(p.volunteer), family=family_pb(p.family) if p.family else None,
+        family_member_names=p.family_member_names,
+        teams=[vol.TeamMembership(team=team_pb(t), membership=membership_pb(m)) for t, m in p.teams],
+        pairings=[vol.PairedElder(pairing=pairing_pb(e.pairing), elder_display_name=e.elder_name) for e in p.pairings])
 
 
 # -- activities -----------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import grpc
 
 from linli.points.v1 import volunteers_pb2 as pb
 from linli.points.v1 import volunteers_pb2_grpc
-from linli_points.api.access import may_list_own, reader, writer
-from linli_points.api.convert import family_pb, membership_pb, team_pb, team_size_pb, volunteer_pb
+from linli_points.api.access import may_list_own, reader, reader_or_self, writer
+from linli_points.api.convert import family_pb, membership_pb, profile_pb, team_pb, team_size_pb, volunteer_pb
 from linli_points.people import People
+from linli_points.profiles import Profiles
 from linli_points.roster import Roster
 from linli_points.roster_files import ZIP_MAGIC
 from linli_runtime.errors import InvalidArgument
@@ -22,8 +23,9 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["VolunteerService"].full_name
 
 
 class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
-    def __init__(self, people: People, roster: Roster, places: KnownUnits) -> None:
+    def __init__(self, people: People, roster: Roster, places: KnownUnits, profiles: Profiles) -> None:
         self.people = people
+        self.profiles = profiles
         self.roster = roster
         self.places = places
 
@@ -56,6 +58,13 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         path = reader(request.community_path)
         found = await self.people.get_volunteer(path, ident("volunteer_id", request.volunteer_id))
         return pb.GetVolunteerResponse(volunteer=volunteer_pb(found))
+
+    async def GetVolunteerProfile(
+        self, request: pb.GetVolunteerProfileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetVolunteerProfileResponse:
+        volunteer_id = ident("volunteer_id", request.volunteer_id)
+        path = await reader_or_self(self.people, request.community_path, volunteer_id)
+        return pb.GetVolunteerProfileResponse(profile=profile_pb(await self.profiles.get(path, volunteer_id)))
 
     async def ListVolunteers(
         self, request: pb.ListVolunteersRequest, context: grpc.aio.ServicerContext

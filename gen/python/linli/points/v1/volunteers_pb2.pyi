@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from linli.points.v1 import pairings_pb2 as _pairings_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -364,6 +365,149 @@ class GetVolunteerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetVolunteerResponse: _TypeAlias = GetVolunteerResponse  # noqa: Y015
+
+@_typing.final
+class GetVolunteerProfileRequest(_message.Message):
+    """GetVolunteerProfileRequest names a volunteer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    volunteer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVolunteerProfileRequest: _TypeAlias = GetVolunteerProfileRequest  # noqa: Y015
+
+@_typing.final
+class GetVolunteerProfileResponse(_message.Message):
+    """GetVolunteerProfileResponse carries the profile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> Global___VolunteerProfile: ...
+    def __init__(
+        self,
+        *,
+        profile: Global___VolunteerProfile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVolunteerProfileResponse: _TypeAlias = GetVolunteerProfileResponse  # noqa: Y015
+
+@_typing.final
+class VolunteerProfile(_message.Message):
+    """VolunteerProfile is a volunteer with their family, teams and pairings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUNTEER_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    FAMILY_MEMBER_NAMES_FIELD_NUMBER: _builtins.int
+    TEAMS_FIELD_NUMBER: _builtins.int
+    PAIRINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volunteer(self) -> Global___Volunteer: ...
+    @_builtins.property
+    def family(self) -> Global___Family:
+        """The volunteer's family (unset when they belong to none)."""
+
+    @_builtins.property
+    def family_member_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The display names of the family's other volunteers, by volunteer id."""
+
+    @_builtins.property
+    def teams(self) -> _containers.RepeatedCompositeFieldContainer[Global___TeamMembership]:
+        """The teams the volunteer is a member of now, with since when."""
+
+    @_builtins.property
+    def pairings(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairedElder]:
+        """The family's pairings, by pairing id."""
+
+    def __init__(
+        self,
+        *,
+        volunteer: Global___Volunteer | None = ...,
+        family: Global___Family | None = ...,
+        family_member_names: _abc.Iterable[_builtins.str] | None = ...,
+        teams: _abc.Iterable[Global___TeamMembership] | None = ...,
+        pairings: _abc.Iterable[Global___PairedElder] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "volunteer", b"volunteer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "family_member_names", b"family_member_names", "pairings", b"pairings", "teams", b"teams", "volunteer", b"volunteer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolunteerProfile: _TypeAlias = VolunteerProfile  # noqa: Y015
+
+@_typing.final
+class TeamMembership(_message.Message):
+    """TeamMembership is a team and the volunteer's membership of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    MEMBERSHIP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def team(self) -> Global___Team: ...
+    @_builtins.property
+    def membership(self) -> Global___Membership: ...
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+        membership: Global___Membership | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["membership", b"membership", "team", b"team"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["membership", b"membership", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TeamMembership: _TypeAlias = TeamMembership  # noqa: Y015
+
+@_typing.final
+class PairedElder(_message.Message):
+    """PairedElder is a pairing of the family with the elder's name (and nothing else of the elder)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRING_FIELD_NUMBER: _builtins.int
+    ELDER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    elder_display_name: _builtins.str
+    @_builtins.property
+    def pairing(self) -> _pairings_pb2.Pairing: ...
+    def __init__(
+        self,
+        *,
+        pairing: _pairings_pb2.Pairing | None = ...,
+        elder_display_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pairing", b"pairing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elder_display_name", b"elder_display_name", "pairing", b"pairing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PairedElder: _TypeAlias = PairedElder  # noqa: Y015
 
 @_typing.final
 class ListVolunteersRequest(_message.Message):

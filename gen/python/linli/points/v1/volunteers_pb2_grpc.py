@@ -63,6 +63,11 @@ class VolunteerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.FromString,
                 _registered_method=True)
+        self.GetVolunteerProfile = channel.unary_unary(
+                '/linli.points.v1.VolunteerService/GetVolunteerProfile',
+                request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileResponse.FromString,
+                _registered_method=True)
         self.BindVolunteerAccount = channel.unary_unary(
                 '/linli.points.v1.VolunteerService/BindVolunteerAccount',
                 request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.BindVolunteerAccountRequest.SerializeToString,
@@ -140,6 +145,17 @@ class VolunteerServiceServicer:
     def ListVolunteers(self, request, context):
         """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
         open to that account itself (a volunteer finding their own record in a community).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVolunteerProfile(self, request, context):
+        """GetVolunteerProfile returns a volunteer with their family (and the names of its other
+        volunteers), their current teams, and their family's pairings with each elder's name — what
+        a volunteer's own page shows. No contact details of anyone are part of it. Staff read any
+        volunteer's of their community; a volunteer only their own (the volunteer bound to their
+        account; anyone else's is PERMISSION_DENIED, reason NOT_SELF).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +250,11 @@ def add_VolunteerServiceServicer_to_server(servicer, server):
                     servicer.ListVolunteers,
                     request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.SerializeToString,
+            ),
+            'GetVolunteerProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVolunteerProfile,
+                    request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileResponse.SerializeToString,
             ),
             'BindVolunteerAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.BindVolunteerAccount,
@@ -371,6 +392,33 @@ class VolunteerService:
             '/linli.points.v1.VolunteerService/ListVolunteers',
             linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_volunteers__pb2.ListVolunteersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVolunteerProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.VolunteerService/GetVolunteerProfile',
+            linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_volunteers__pb2.GetVolunteerProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

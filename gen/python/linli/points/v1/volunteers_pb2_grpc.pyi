@@ -57,6 +57,13 @@ class VolunteerServiceStub:
     """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
     open to that account itself (a volunteer finding their own record in a community).
     """
+    GetVolunteerProfile: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.GetVolunteerProfileRequest, _volunteers_pb2.GetVolunteerProfileResponse]
+    """GetVolunteerProfile returns a volunteer with their family (and the names of its other
+    volunteers), their current teams, and their family's pairings with each elder's name — what
+    a volunteer's own page shows. No contact details of anyone are part of it. Staff read any
+    volunteer's of their community; a volunteer only their own (the volunteer bound to their
+    account; anyone else's is PERMISSION_DENIED, reason NOT_SELF).
+    """
     BindVolunteerAccount: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.BindVolunteerAccountRequest, _volunteers_pb2.BindVolunteerAccountResponse]
     """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
     with an empty `account_id`). One account is bound to at most one volunteer per community
@@ -120,6 +127,13 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     ListVolunteers: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ListVolunteersRequest, _volunteers_pb2.ListVolunteersResponse]  # type: ignore[assignment]
     """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
     open to that account itself (a volunteer finding their own record in a community).
+    """
+    GetVolunteerProfile: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.GetVolunteerProfileRequest, _volunteers_pb2.GetVolunteerProfileResponse]  # type: ignore[assignment]
+    """GetVolunteerProfile returns a volunteer with their family (and the names of its other
+    volunteers), their current teams, and their family's pairings with each elder's name — what
+    a volunteer's own page shows. No contact details of anyone are part of it. Staff read any
+    volunteer's of their community; a volunteer only their own (the volunteer bound to their
+    account; anyone else's is PERMISSION_DENIED, reason NOT_SELF).
     """
     BindVolunteerAccount: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.BindVolunteerAccountRequest, _volunteers_pb2.BindVolunteerAccountResponse]  # type: ignore[assignment]
     """BindVolunteerAccount binds a volunteer to a person's account at the issuer (or unbinds it
@@ -199,6 +213,19 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_volunteers_pb2.ListVolunteersResponse, _abc.Awaitable[_volunteers_pb2.ListVolunteersResponse]]:
         """ListVolunteers lists a community's volunteers by id. Filtered by `account_id`, it is also
         open to that account itself (a volunteer finding their own record in a community).
+        """
+
+    @_abc_1.abstractmethod
+    def GetVolunteerProfile(
+        self,
+        request: _volunteers_pb2.GetVolunteerProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_volunteers_pb2.GetVolunteerProfileResponse, _abc.Awaitable[_volunteers_pb2.GetVolunteerProfileResponse]]:
+        """GetVolunteerProfile returns a volunteer with their family (and the names of its other
+        volunteers), their current teams, and their family's pairings with each elder's name — what
+        a volunteer's own page shows. No contact details of anyone are part of it. Staff read any
+        volunteer's of their community; a volunteer only their own (the volunteer bound to their
+        account; anyone else's is PERMISSION_DENIED, reason NOT_SELF).
         """
 
     @_abc_1.abstractmethod

@@ -812,6 +812,7 @@ class ListRedemptionsRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     """The community whose merchants' redemptions are listed; within the caller's scope."""
     merchant: _builtins.str
@@ -823,6 +824,8 @@ class ListRedemptionsRequest(_message.Message):
     page_size: _builtins.int
     """0 means 100; more than 1000 is coerced to 1000."""
     page_token: _builtins.str
+    volunteer_id: _builtins.str
+    """Only this volunteer's (optional): what the volunteer's own pages ask for."""
     def __init__(
         self,
         *,
@@ -831,10 +834,11 @@ class ListRedemptionsRequest(_message.Message):
         state: _resources_pb2.RedemptionState.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "merchant", b"merchant", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "merchant", b"merchant", "page_size", b"page_size", "page_token", b"page_token", "state", b"state", "volunteer_id", b"volunteer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

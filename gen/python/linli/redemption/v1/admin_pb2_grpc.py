@@ -906,7 +906,9 @@ class RedemptionAdminServiceServicer:
 
     def ListRedemptions(self, request, context):
         """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
-        first, optionally in one state.
+        first, optionally in one state, optionally of one volunteer. A volunteer may list their own
+        (`volunteer_id` of the volunteer volunteer-points has bound to their account; anyone else's
+        is PERMISSION_DENIED, reason NOT_YOUR_REDEMPTIONS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

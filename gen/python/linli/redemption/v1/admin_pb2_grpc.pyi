@@ -372,7 +372,9 @@ class RedemptionAdminServiceStub:
     def __new__(cls, channel: _aio.Channel) -> RedemptionAdminServiceAsyncStub: ...
     ListRedemptions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListRedemptionsRequest, _admin_pb2.ListRedemptionsResponse]
     """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
-    first, optionally in one state.
+    first, optionally in one state, optionally of one volunteer. A volunteer may list their own
+    (`volunteer_id` of the volunteer volunteer-points has bound to their account; anyone else's
+    is PERMISSION_DENIED, reason NOT_YOUR_REDEMPTIONS).
     """
 
 @_typing.type_check_only
@@ -385,7 +387,9 @@ class RedemptionAdminServiceAsyncStub(RedemptionAdminServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListRedemptions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListRedemptionsRequest, _admin_pb2.ListRedemptionsResponse]  # type: ignore[assignment]
     """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
-    first, optionally in one state.
+    first, optionally in one state, optionally of one volunteer. A volunteer may list their own
+    (`volunteer_id` of the volunteer volunteer-points has bound to their account; anyone else's
+    is PERMISSION_DENIED, reason NOT_YOUR_REDEMPTIONS).
     """
 
 class RedemptionAdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -401,7 +405,9 @@ class RedemptionAdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListRedemptionsResponse, _abc.Awaitable[_admin_pb2.ListRedemptionsResponse]]:
         """ListRedemptions lists the redemptions at a community's merchants (or one of them), newest
-        first, optionally in one state.
+        first, optionally in one state, optionally of one volunteer. A volunteer may list their own
+        (`volunteer_id` of the volunteer volunteer-points has bound to their account; anyone else's
+        is PERMISSION_DENIED, reason NOT_YOUR_REDEMPTIONS).
         """
 
 def add_RedemptionAdminServiceServicer_to_server(servicer: RedemptionAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -166,6 +166,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
     OPERATORS_ONLY: _ErrorReason.ValueType  # 71
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+    NOT_YOUR_REDEMPTIONS: _ErrorReason.ValueType  # 72
+    """PERMISSION_DENIED: "a volunteer may list only their own redemptions (the volunteer bound to your account)" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` partner-redemption puts in the `google.rpc.ErrorInfo`
@@ -322,4 +324,6 @@ ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 70
 """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
 OPERATORS_ONLY: ErrorReason.ValueType  # 71
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+NOT_YOUR_REDEMPTIONS: ErrorReason.ValueType  # 72
+"""PERMISSION_DENIED: "a volunteer may list only their own redemptions (the volunteer bound to your account)" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
