@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.notification.v1 import notification_pb2 as pb
-from linli_notification import roster
+from linli_notification import roster, workers
 from linli_notification.names import DUTY_SHIFTS, child_name
 from linli_notification.tables import (
     Community,
@@ -163,10 +163,19 @@ async def provider_ids(conn: AsyncConnection, path: str) -> set[str]:
 
 class Communities:
     """Settings, roster and providers as the DutyRosterService reads and changes them. The
-    creations a client may retry run in the caller's idempotent transaction (`create_*`)."""
+    creations a client may retry run in the caller's idempotent transaction (`create_*`).
 
-    def __init__(self, db: Database) -> None:
+    With `check_workers` (the identity service issues the tokens, and announces its grants)
+    the people a roster names — shift workers and backups, swaps, the head — must be the
+    community's workers (`workers.require_workers`), in the write's own transaction."""
+
+    def __init__(self, db: Database, *, check_workers: bool = True) -> None:
         self.db = db
+        self.check_workers = check_workers
+
+    async def _require_workers(self, conn: AsyncConnection, path: str, named: dict[str, str]) -> None:
+        if self.check_workers:
+            await workers.require_workers(conn, path, named)
 
     async def settings(self, path: str) -> Settings:
         async with self.db.transaction() as session:
@@ -174,7 +183,9 @@ class Communities:
 
     async def update_settings(self, settings: Settings) -> Settings:
         async with self.db.transaction() as session:
-            await save_settings(await session.connection(), settings)
+            conn = await session.connection()
+            await self._require_workers(conn, settings.path, {"settings.head_id": settings.head_id})
+            await save_settings(conn, settings)
         return settings
 
     async def on_duty(self, path: str, when: datetime) -> tuple[Settings, roster.OnDuty | None]:
@@ -184,11 +195,17 @@ class Communities:
             return settings, await on_duty_at(conn, path, when, settings.utc_offset_minutes)
 
     async def create_shift(self, tx: AsyncSession, path: str, shift: NewShift) -> DutyShift:
-        return await add_shift(await tx.connection(), path, shift)
+        conn = await tx.connection()
+        await self._require_workers(conn, path, {"duty_shift.worker_id": shift.worker_id,
+                                                 "duty_shift.backup_id": shift.backup_id})
+        return await add_shift(conn, path, shift)
 
     async def create_swap(self, tx: AsyncSession, path: str, on_date: str, from_worker_id: str,
                           to_worker_id: str) -> DutySwap:
-        return await add_swap(await tx.connection(), path, on_date, from_worker_id, to_worker_id)
+        conn = await tx.connection()
+        # The one giving the shifts away may have left already; the one taking them must be a worker.
+        await self._require_workers(conn, path, {"duty_swap.to_worker_id": to_worker_id})
+        return await add_swap(conn, path, on_date, from_worker_id, to_worker_id)
 
     async def create_provider(self, tx: AsyncSession, path: str, new: NewProvider) -> Provider:
         return await add_provider(await tx.connection(), path, new)

@@ -11,7 +11,7 @@ from linli_notification.tables import duty_shift, help_request, provider
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.paging import encode_token
 from linli_runtime.testing.errors import error_info, has_rich_status
-from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
+from tests.integration.notification.kit import FENGSHU_NAME, HE, Harness, ms_wan_request
 
 C = FENGSHU_NAME
 H = f"{C}/helpRequests/h-missing"
@@ -161,7 +161,7 @@ def field_of(error: grpc.aio.AioRpcError) -> str:
 
 async def test_bad_input_on_every_rpc_gets_the_right_status(h: Harness) -> None:
     stubs = {"help": h.help, "roster": h.roster, "inbox": h.inbox}
-    md = h.md("worker-he")
+    md = h.md(HE)
     covered = set()
     for service, method, request, code, field in CASES:
         covered.add(method)
