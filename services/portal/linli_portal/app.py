@@ -120,10 +120,14 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         response.headers["Referrer-Policy"] = "same-origin"
         private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout", "/auth", "/me", "/api/me",
                                                "/vouchers"))
-        if private or request.method != "GET" or response.status_code != 200:
+        # A public page seen signed in carries the person's own (a compound page: their households
+        # in its objection form): never kept by a shared cache, nor served to anyone else.
+        personal = bool(token_of(request))
+        if private or personal or request.method != "GET" or response.status_code != 200:
             response.headers["Cache-Control"] = "no-store"
         elif request.url.path.startswith(("/c/", "/api/compounds/", "/open/")) or request.url.path == "/":
             response.headers["Cache-Control"] = "public, max-age=60"
+            response.headers["Vary"] = "Cookie, Authorization"
         return response
     b: Backends = live  # type: ignore[assignment]
     open_datasets.mount(app, b)  # /open/v1/…: disclosures, budgets and awards as CSV, JSON, XLSX
