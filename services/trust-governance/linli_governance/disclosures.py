@@ -460,8 +460,8 @@ async def file_objection(
         if earlier is not None:
             what = "an inspection request" if kind == disclosure_pb2.OBJECTION_KIND_INSPECTION else "an objection"
             raise AlreadyExists(
-                f"your household already filed {what} on this disclosure "
-                f"({names.objection_name(disclosure.name, earlier)}): follow it and its answer there",
+                f"your household already filed {what} on this disclosure (id {earlier}): follow it and its "
+                "answer there (the portal's My objections)",
                 reason="OBJECTION_ALREADY_FILED")
     objection_id = uuid.uuid4().hex
     await conn.execute(

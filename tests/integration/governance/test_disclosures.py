@@ -505,8 +505,9 @@ async def test_an_objection_is_an_owners_one_per_household_per_disclosure(books:
     again = (await owner(books.disclosures.FileObjection, objection(first_id))).objection
     assert again.name == first.name, "a resubmitted form is the same objection"
     family = books.caller("resident", home, subject="acc_owner_spouse")
-    await expect_error(family(books.disclosures.FileObjection, objection(rid())), grpc.StatusCode.ALREADY_EXISTS,
-                       reason="OBJECTION_ALREADY_FILED")
+    refused = await expect_error(family(books.disclosures.FileObjection, objection(rid())),
+                                 grpc.StatusCode.ALREADY_EXISTS, reason="OBJECTION_ALREADY_FILED")
+    assert first.name.rsplit("/", 1)[-1] in (refused.details() or ""), "the message names the objection to follow"
     inspection = (await owner(books.disclosures.FileObjection,
                               objection(rid(), kind=disclosure_pb2.OBJECTION_KIND_INSPECTION))).objection
     await expect_error(owner(books.disclosures.FileObjection,
