@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 from linli_identity.testing import TestIssuer
-from linli_notification import volunteer_accounts
+from linli_notification import volunteer_accounts, workers
 from linli_notification.app import NotificationApp
 from linli_notification.consumers import HELP_SUBJECTS
 from linli_notification.demo import HEAD, WORKER_PHONES, fengshu, seed
@@ -93,8 +93,14 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     inbox = pb_grpc.InboxServiceStub(channel)
     # The helper volunteer-007 is a person with an account (here named as the volunteer is);
     # volunteer-points publishes the binding, recorded here as notification's consumer would.
+    # The roster's workers hold their grants in Fengshu, as identity announces them (its demo
+    # gives them; here, recorded as notification's consumer of identity.grant.granted would).
     async with app.db.transaction() as session:
-        await volunteer_accounts.bind(await session.connection(), path, "volunteer-007", "volunteer-007")
+        conn = await session.connection()
+        await volunteer_accounts.bind(conn, path, "volunteer-007", "volunteer-007")
+        for account in CALLED:
+            await workers.learn(conn, grant=f"accounts/{account}/grants/demo", account=account,
+                                role="community_worker", scope=path, granted=True)
 
     async def show(name: str) -> pb.HelpRequest:
         got: pb.HelpRequest = (await help_stub.GetHelpRequest(

@@ -44,7 +44,8 @@ class NotificationApp(ServiceApp):
                  providers: ProviderTable | None = None) -> None:
         super().__init__("notification", settings, migrations=[MIGRATIONS],
                          streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION, IDENTITY], clock=clock)
-        self.helpdesk = HelpDesk(self.db, self.clock, self.make_event)
+        self.helpdesk = HelpDesk(self.db, self.clock, self.make_event,
+                                 workers_only=settings.roster_requires_worker_grant)
         self.communities = Communities(self.db, check_workers=settings.roster_requires_worker_grant)
         # The places trust-governance announced: new things go only where one is known and open.
         self.places = KnownUnits(self.db, known_org_unit, "notification")
@@ -69,7 +70,7 @@ class NotificationApp(ServiceApp):
         self.add_service(one_time_codes_pb2_grpc.add_OneTimeCodeServiceServicer_to_server,
                          OneTimeCodeServicer(self.one_time_codes, settings.code_senders()),
                          CODE_SERVICES["OneTimeCodeService"].full_name)
-        for spec in NoticeConsumers(self.clock).specs():
+        for spec in NoticeConsumers(self.clock, workers_only=settings.roster_requires_worker_grant).specs():
             self.add_consumer(spec)
         if settings.demo_data:
             from linli_notification.demo import seed, seed_recent_requests

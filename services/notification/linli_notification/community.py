@@ -102,8 +102,10 @@ async def save_settings(conn: AsyncConnection, settings: Settings) -> None:
         await conn.execute(community.insert().values(**values))
 
 
-async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offset_minutes: int) -> roster.OnDuty | None:
-    """Who is on duty in the community at `when` (its roster, dated shifts and swaps)."""
+async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offset_minutes: int, *,
+                     workers_only: bool = False) -> roster.OnDuty | None:
+    """Who is on duty in the community at `when` (its roster, dated shifts and swaps); with
+    `workers_only`, of those only who still hold a community worker grant there (`workers`)."""
     shifts = [
         roster.Shift(s.id, s.weekday, s.on_date, s.start_minute, s.end_minute, s.worker_id, s.backup_id, s.seq or 0)
         for s in typed_all(DutyShift, await conn.execute(
@@ -114,7 +116,10 @@ async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offse
         for s in typed_all(DutySwap, await conn.execute(
             sa.select(duty_swap).where(duty_swap.c.community_path == path).order_by(duty_swap.c.seq)))
     ]
-    return roster.on_duty(shifts, swaps, when, utc_offset_minutes)
+    duty = roster.on_duty(shifts, swaps, when, utc_offset_minutes)
+    if duty is None or not workers_only:
+        return duty
+    return roster.standing(duty, await workers.workers_among(conn, path, (duty.worker_id, duty.backup_id)))
 
 
 def hours_of(text: str) -> list[tuple[int, int, int]]:
@@ -192,7 +197,8 @@ class Communities:
         async with self.db.transaction() as session:
             conn = await session.connection()
             settings = await settings_of(conn, path)
-            return settings, await on_duty_at(conn, path, when, settings.utc_offset_minutes)
+            return settings, await on_duty_at(conn, path, when, settings.utc_offset_minutes,
+                                              workers_only=self.check_workers)
 
     async def create_shift(self, tx: AsyncSession, path: str, shift: NewShift) -> DutyShift:
         conn = await tx.connection()

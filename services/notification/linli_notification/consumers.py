@@ -50,8 +50,9 @@ def yuan(fen: int) -> str:
 
 
 class NoticeConsumers:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, workers_only: bool = False) -> None:
         self.clock = clock
+        self.workers_only = workers_only  # as HelpDesk: the duty worker still holds their grant
 
     def specs(self) -> list[ConsumerSpec]:
         return [
@@ -194,5 +195,6 @@ class NoticeConsumers:
 
     async def _worker_for(self, conn: AsyncConnection, community_path: str) -> str:
         settings = await settings_of(conn, community_path)
-        duty = await on_duty_at(conn, community_path, self.clock.now(), settings.utc_offset_minutes)
+        duty = await on_duty_at(conn, community_path, self.clock.now(), settings.utc_offset_minutes,
+                                workers_only=self.workers_only)
         return duty.worker_id if duty else settings.head_id

@@ -14,7 +14,7 @@ from linli.events.v1 import identity_pb2
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.waiting import inbox_holds, wait_until
-from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, HE, ZHAO, Harness, ms_wan_request
+from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, HE, SUN, ZHAO, Harness, ms_wan_request
 from tests.integration.notification.test_delivery import publish
 
 NEWCOMER = "acc_newcomerqq7aaaaaaaaaa"
@@ -92,3 +92,19 @@ async def test_a_granted_account_is_on_duty_and_finds_the_request_in_its_own_inb
         await h.roster.CreateDutySwap(pb.CreateDutySwapRequest(parent=FENGSHU_NAME, duty_swap=pb.DutySwap(
             date="2026-11-08", from_worker_id=ZHAO, to_worker_id=NEWCOMER)), metadata=staff)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_worker_whose_grant_is_revoked_is_off_duty_at_once(h: Harness) -> None:
+    """Saturday is Zhao's, with Sun as backup. Zhao's grant revoked (identity's event): requests go
+    to Sun, and GetOnDuty says so; Sun's revoked too: to the head — whatever the roster says."""
+    staff = h.md(HE)
+    await grant_event(h, "revoked", ZHAO, FENGSHU, grant_id="grt-fengshu")  # as kit.grant_worker named it
+    on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME), metadata=staff)
+    assert (on_duty.worker_id, on_duty.backup_id) == (SUN, "")
+    first = (await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
+        parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=staff)).help_request
+    assert (first.assignee_id, first.escalation_level) == (SUN, 0)
+    await grant_event(h, "revoked", SUN, FENGSHU, grant_id="grt-fengshu")
+    second = (await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
+        parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=staff)).help_request
+    assert (second.assignee_id, second.escalation_level) == (HE, 2), "nobody on duty: the community head"
