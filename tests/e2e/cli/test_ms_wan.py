@@ -5,12 +5,14 @@ Then the duty roster commands, and the refusals every help-request command share
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from linli_notification.demo import WORKER_LI, WORKER_SUN, WORKER_ZHAO
 
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import subject_of
+from linli_runtime.testing.waiting import wait_until
 from tests.e2e.cli.clikit import FENGSHU, Cli, fresh
 
 JINSHANG = f"{FENGSHU}/jinshang-chuntian"
@@ -136,7 +138,11 @@ def test_duty_shifts_and_a_swap_that_changes_who_is_on_duty(cli: Cli) -> None:
     # 2099-11-07 is a Saturday: Zhao's day, until a swap gives it to a stand-in — worker Li, named
     # by her phone number (looked up in the identity service) as an operator knows her.
     at = "2099-11-07 11:00"
-    assert cli.run("duty", "now", "--at", at, "--json", token=worker).json["worker_id"] == WORKER_ZHAO
+
+    def on_duty_then() -> bool:  # once notification has learned identity's demo grants (its events)
+        return bool(cli.run("duty", "now", "--at", at, "--json", token=worker).json["worker_id"] == WORKER_ZHAO)
+
+    asyncio.run(wait_until(on_duty_then, timeout=30, interval=0.5, what="Zhao on duty on a Saturday"))
     swapped = cli.run("duty", "swap", "--date", "2099-11-07", "--from", f"accounts/{WORKER_ZHAO}", "--to",
                       "+86 138 0000 0003", "--json", token=worker)
     assert swapped.code == 0, swapped.err
