@@ -21,10 +21,10 @@ from pathlib import Path
 
 import grpc
 from linli_identity.testing import TestIssuer
-from linli_notification import volunteer_accounts
+from linli_notification import volunteer_accounts, workers
 from linli_notification.app import NotificationApp
 from linli_notification.consumers import HELP_SUBJECTS
-from linli_notification.demo import HEAD, fengshu, seed
+from linli_notification.demo import HEAD, WORKER_PHONES, fengshu, seed
 from linli_notification.helpdesk import LEVEL_NAMES, status_name
 from linli_notification.settings import NotificationSettings
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from sqlalchemy import select
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_runtime.clock import ManualClock
-from linli_runtime.demo import load
+from linli_runtime.demo import demo_account_id, load
 from linli_runtime.events.tables import INBOX, OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
@@ -47,6 +47,14 @@ def say(text: str = "") -> None:
 
 def local(clock: ManualClock) -> str:
     return to_local(clock.now()).strftime("%a %d %b %H:%M")
+
+
+# The demo roster names the Fengshu workers' accounts; the story calls them by name.
+CALLED = {demo_account_id(phone): f"worker-{name}" for name, phone in WORKER_PHONES.items()}
+
+
+def called(account: str) -> str:
+    return CALLED.get(account, account)
 
 
 async def run(workdir: Path) -> int:
@@ -85,13 +93,19 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     inbox = pb_grpc.InboxServiceStub(channel)
     # The helper volunteer-007 is a person with an account (here named as the volunteer is);
     # volunteer-points publishes the binding, recorded here as notification's consumer would.
+    # The roster's workers hold their grants in Fengshu, as identity announces them (its demo
+    # gives them; here, recorded as notification's consumer of identity.grant.granted would).
     async with app.db.transaction() as session:
-        await volunteer_accounts.bind(await session.connection(), path, "volunteer-007", "volunteer-007")
+        conn = await session.connection()
+        await volunteer_accounts.bind(conn, path, "volunteer-007", "volunteer-007")
+        for account in CALLED:
+            await workers.learn(conn, grant=f"accounts/{account}/grants/demo", account=account,
+                                role="community_worker", scope=path, granted=True)
 
     async def show(name: str) -> pb.HelpRequest:
         got: pb.HelpRequest = (await help_stub.GetHelpRequest(
             pb.GetHelpRequestRequest(name=name), metadata=md(HEAD))).help_request
-        who = got.assignee_id or "nobody"
+        who = called(got.assignee_id) or "nobody"
         say(f"   status {status_name(got.status)}, with {who} ({LEVEL_NAMES.get(got.escalation_level, '')})")
         return got
 
@@ -118,7 +132,7 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
             compound_path=wan["compound"], description="生病卧床，无法出门买饭")),
         metadata=md("canteen-staff-liu", role="resident"))).help_request
     say(f"   {filed.name}")
-    say(f"   routed to {filed.assignee_id} — Saturday's duty worker; must acknowledge within 30 minutes")
+    say(f"   routed to {called(filed.assignee_id)} — Saturday's duty worker; must acknowledge within 30 minutes")
     say(f"   open meal providers now: {', '.join(s.display_name for s in filed.suggestions)} "
         f"({data['canteen']} is closed on Saturdays)")
     await settle()
@@ -147,7 +161,7 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     await app.sweeper.run_once()
     got = (await help_stub.GetHelpRequest(pb.GetHelpRequestRequest(name=filed.name), metadata=md(HEAD))).help_request
     first = got.follow_ups[0]
-    say(f"{local(clock)} — day-1 follow-up given to {first.assignee_id} (Sunday's duty worker), who visits:")
+    say(f"{local(clock)} — day-1 follow-up given to {called(first.assignee_id)} (Sunday's duty worker), who visits:")
     await help_stub.RecordFollowUp(pb.RecordFollowUpRequest(name=first.name, note="精神好多了，能下床了"),
                                    metadata=md(first.assignee_id))
     thanks = pb.Thanks(kind="banner", text=wan["thanks"])
@@ -161,14 +175,15 @@ async def story(app: NotificationApp, clock: ManualClock, channel: grpc.aio.Chan
     for change in final.history:
         when = change.change_time.ToDatetime(tzinfo=UTC)
         say(f"   {to_local(when):%a %H:%M}  {status_name(change.from_status):>12} → "
-            f"{status_name(change.to_status):<12} by {change.actor_id:<18} {change.note}")
+            f"{status_name(change.to_status):<12} by {called(change.actor_id):<18} {change.note}")
     say("\nInboxes:")
-    for person in ("worker-zhao", "worker-sun", HEAD, "volunteer-007", "canteen-staff-liu"):
+    zhao, sun = demo_account_id(WORKER_PHONES["zhao"]), demo_account_id(WORKER_PHONES["sun"])
+    for person in (zhao, sun, HEAD, "volunteer-007", "canteen-staff-liu"):
         notices = (await inbox.ListNotices(pb.ListNoticesRequest(parent=f"recipients/{person}"),
                                            metadata=md(person))).notices
         for n in reversed(notices):
             channels = ", ".join(f"{d.channel}:{d.state}" for d in n.deliveries) or "inbox only"
-            say(f"   {person:<18} {n.title}  [{channels}]")
+            say(f"   {called(person):<18} {n.title}  [{channels}]")
 
 
 def main() -> int:

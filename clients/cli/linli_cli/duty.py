@@ -1,6 +1,8 @@
 """`linli duty now | shifts | swap`: a community's duty roster in the notification service
 (DutyRosterService) — who is on duty now (new help requests go to them), the weekly and dated
-shifts, and swaps (on one day another worker takes a worker's shifts)."""
+shifts, and swaps (on one day another worker takes a worker's shifts). The roster names people
+by their accounts (`acc_…`); `swap` also takes a phone number (`accounts.resolve`), and the
+account taken must hold a community worker's grant in the community."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from rich.console import Console
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
-from linli_cli import names, session
+from linli_cli import accounts, names, session
 from linli_cli.errors import usage
 from linli_cli.export import exportable
 from linli_cli.help_requests import NOTIFICATION, CommunityArg, community_arg
@@ -100,8 +102,10 @@ def shifts(community: CommunityArg = None, token: Token = None, as_json: Json = 
 
 @app.command("swap")
 def swap(date: Annotated[str, typer.Option(help="The day, YYYY-MM-DD (China time).")],
-         from_worker: Annotated[str, typer.Option("--from", help="The worker whose shifts are taken.")],
-         to_worker: Annotated[str, typer.Option("--to", help="The worker who takes them.")],
+         from_worker: Annotated[str, typer.Option("--from", help="The worker whose shifts are taken: account id "
+                                                  "(acc_…) or phone number.")],
+         to_worker: Annotated[str, typer.Option("--to", help="The worker who takes them: account id (acc_…) or "
+                                                "phone number; a community worker there.")],
          community: CommunityArg = None,
          request_id: Annotated[str, typer.Option(help="Idempotency key (default: a fresh one); repeat it to "
                                                  "retry safely.")] = "",
@@ -112,11 +116,13 @@ def swap(date: Annotated[str, typer.Option(help="The day, YYYY-MM-DD (China time
     path = community_arg(community, token)
 
     async def work() -> pb.DutySwap:
+        giver = await accounts.resolve(from_worker, "--from", token)
+        taker = await accounts.resolve(to_worker, "--to", token)
         async with session.client(NOTIFICATION, token) as c:
             rid = request_id or uuid.uuid4().hex
             r = await c.change(c.stub(Stub).CreateDutySwap(pb.CreateDutySwapRequest(
                 parent=names.community(path), request_id=rid,
-                duty_swap=pb.DutySwap(date=date, from_worker_id=from_worker, to_worker_id=to_worker))), rid)
+                duty_swap=pb.DutySwap(date=date, from_worker_id=giver, to_worker_id=taker))), rid)
             return r.duty_swap  # type: ignore[no-any-return]
 
     s = session.run(work())

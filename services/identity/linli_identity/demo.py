@@ -23,17 +23,18 @@ SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
 JINSHANG = "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"
 
 # phone, display name, role, scope (a bare name: the demo data set's place of that name). The
-# Fengshu workers' notes name the ids the notification service's demo duty roster uses for them.
+# Fengshu workers are the notification service's demo duty roster (linli_notification.demo
+# WORKER_PHONES): their shifts name these accounts.
 PEOPLE: list[tuple[str, str, Role, str]] = [
     ("+8613800000000", "平台管理员 Platform admin", Role.PLATFORM_ADMIN, ""),
     ("+8613800000001", "成都市运营 Chengdu city operator", Role.CITY_OPERATOR, "chengdu"),
     ("+8613800000002", "成龙路街道干部 Chenglonglu street officer", Role.STREET_OFFICER,
      "chengdu/jinjiang/chenglonglu"),
-    ("+8613800000003", "李社工 Fengshu worker Li (weekday duty, worker-li)", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000003", "李社工 Fengshu worker Li (weekday duty)", Role.COMMUNITY_WORKER, "fengshu"),
     ("+8613800000004", "羊马街道信托监察人 Yangma trust supervisor", Role.TRUST_SUPERVISOR, "chengdu/chongzhou/yangma"),
     ("+8613800000005", "枫树志愿者 Fengshu volunteer (v-001)", Role.VOLUNTEER, "fengshu"),
-    ("+8613800000006", "何书记 Fengshu head He (worker-he)", Role.COMMUNITY_WORKER, "fengshu"),
-    ("+8613800000007", "赵社工 Fengshu worker Zhao (Saturday duty, worker-zhao)", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000006", "何书记 Fengshu head He", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000007", "赵社工 Fengshu worker Zhao (Saturday duty)", Role.COMMUNITY_WORKER, "fengshu"),
     ("+8613800000008", "江楠庭受托人记账员 Jiangnanting trustee's bookkeeper", Role.TRUSTEE, JIANGNANTING),
     ("+8613800000009", "江楠庭业委会委员 Jiangnanting owners' committee member", Role.OWNERS_COMMITTEE, JIANGNANTING),
     ("+8613800000010", "怀远镇信托监察人 Huaiyuan trust supervisor (Jiangnanting)", Role.TRUST_SUPERVISOR,
@@ -46,6 +47,8 @@ PEOPLE: list[tuple[str, str, Role, str]] = [
     ("+8613800000014", "王女士的女儿 Wang's daughter (family, 1栋101室)", Role.HOUSEHOLD_MEMBER,
      f"{SHENGJIAN}/b1/h101"),
     ("+8613800000015", "万阿姨 Ms Wan (锦尚春天3栋201室)", Role.RESIDENT, f"{JINSHANG}/b3/h201"),
+    ("+8613800000016", "陈社工 Fengshu worker Chen (weekday evenings)", Role.COMMUNITY_WORKER, "fengshu"),
+    ("+8613800000017", "孙社工 Fengshu worker Sun (Sunday duty)", Role.COMMUNITY_WORKER, "fengshu"),
 ]
 
 

@@ -23,7 +23,7 @@ from linli_notification.settings import NotificationSettings
 from linli_notification.sweeper import Sweeper
 from linli_notification.tables import known_org_unit
 from linli_runtime.clock import Clock
-from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS, REDEMPTION
+from linli_runtime.events.streams import GOVERNANCE, IDENTITY, NOTIFICATION, POINTS, REDEMPTION
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.org_units import KnownUnits
 from linli_runtime.server import ServiceApp
@@ -43,9 +43,10 @@ class NotificationApp(ServiceApp):
     def __init__(self, settings: NotificationSettings, *, clock: Clock | None = None,
                  providers: ProviderTable | None = None) -> None:
         super().__init__("notification", settings, migrations=[MIGRATIONS],
-                         streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION], clock=clock)
-        self.helpdesk = HelpDesk(self.db, self.clock, self.make_event)
-        self.communities = Communities(self.db)
+                         streams=[GOVERNANCE, POINTS, REDEMPTION, NOTIFICATION, IDENTITY], clock=clock)
+        self.helpdesk = HelpDesk(self.db, self.clock, self.make_event,
+                                 workers_only=settings.roster_requires_worker_grant)
+        self.communities = Communities(self.db, check_workers=settings.roster_requires_worker_grant)
         # The places trust-governance announced: new things go only where one is known and open.
         self.places = KnownUnits(self.db, known_org_unit, "notification")
         self.inbox = Inbox(self.db, self.clock)
@@ -69,7 +70,7 @@ class NotificationApp(ServiceApp):
         self.add_service(one_time_codes_pb2_grpc.add_OneTimeCodeServiceServicer_to_server,
                          OneTimeCodeServicer(self.one_time_codes, settings.code_senders()),
                          CODE_SERVICES["OneTimeCodeService"].full_name)
-        for spec in NoticeConsumers(self.clock).specs():
+        for spec in NoticeConsumers(self.clock, workers_only=settings.roster_requires_worker_grant).specs():
             self.add_consumer(spec)
         if settings.demo_data:
             from linli_notification.demo import seed, seed_recent_requests

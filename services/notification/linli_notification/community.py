@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.notification.v1 import notification_pb2 as pb
-from linli_notification import roster
+from linli_notification import roster, workers
 from linli_notification.names import DUTY_SHIFTS, child_name
 from linli_notification.tables import (
     Community,
@@ -102,8 +102,10 @@ async def save_settings(conn: AsyncConnection, settings: Settings) -> None:
         await conn.execute(community.insert().values(**values))
 
 
-async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offset_minutes: int) -> roster.OnDuty | None:
-    """Who is on duty in the community at `when` (its roster, dated shifts and swaps)."""
+async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offset_minutes: int, *,
+                     workers_only: bool = False) -> roster.OnDuty | None:
+    """Who is on duty in the community at `when` (its roster, dated shifts and swaps); with
+    `workers_only`, of those only who still hold a community worker grant there (`workers`)."""
     shifts = [
         roster.Shift(s.id, s.weekday, s.on_date, s.start_minute, s.end_minute, s.worker_id, s.backup_id, s.seq or 0)
         for s in typed_all(DutyShift, await conn.execute(
@@ -114,7 +116,10 @@ async def on_duty_at(conn: AsyncConnection, path: str, when: datetime, utc_offse
         for s in typed_all(DutySwap, await conn.execute(
             sa.select(duty_swap).where(duty_swap.c.community_path == path).order_by(duty_swap.c.seq)))
     ]
-    return roster.on_duty(shifts, swaps, when, utc_offset_minutes)
+    duty = roster.on_duty(shifts, swaps, when, utc_offset_minutes)
+    if duty is None or not workers_only:
+        return duty
+    return roster.standing(duty, await workers.workers_among(conn, path, (duty.worker_id, duty.backup_id)))
 
 
 def hours_of(text: str) -> list[tuple[int, int, int]]:
@@ -163,10 +168,19 @@ async def provider_ids(conn: AsyncConnection, path: str) -> set[str]:
 
 class Communities:
     """Settings, roster and providers as the DutyRosterService reads and changes them. The
-    creations a client may retry run in the caller's idempotent transaction (`create_*`)."""
+    creations a client may retry run in the caller's idempotent transaction (`create_*`).
 
-    def __init__(self, db: Database) -> None:
+    With `check_workers` (the identity service issues the tokens, and announces its grants)
+    the people a roster names — shift workers and backups, swaps, the head — must be the
+    community's workers (`workers.require_workers`), in the write's own transaction."""
+
+    def __init__(self, db: Database, *, check_workers: bool = True) -> None:
         self.db = db
+        self.check_workers = check_workers
+
+    async def _require_workers(self, conn: AsyncConnection, path: str, named: dict[str, str]) -> None:
+        if self.check_workers:
+            await workers.require_workers(conn, path, named)
 
     async def settings(self, path: str) -> Settings:
         async with self.db.transaction() as session:
@@ -174,21 +188,30 @@ class Communities:
 
     async def update_settings(self, settings: Settings) -> Settings:
         async with self.db.transaction() as session:
-            await save_settings(await session.connection(), settings)
+            conn = await session.connection()
+            await self._require_workers(conn, settings.path, {"settings.head_id": settings.head_id})
+            await save_settings(conn, settings)
         return settings
 
     async def on_duty(self, path: str, when: datetime) -> tuple[Settings, roster.OnDuty | None]:
         async with self.db.transaction() as session:
             conn = await session.connection()
             settings = await settings_of(conn, path)
-            return settings, await on_duty_at(conn, path, when, settings.utc_offset_minutes)
+            return settings, await on_duty_at(conn, path, when, settings.utc_offset_minutes,
+                                              workers_only=self.check_workers)
 
     async def create_shift(self, tx: AsyncSession, path: str, shift: NewShift) -> DutyShift:
-        return await add_shift(await tx.connection(), path, shift)
+        conn = await tx.connection()
+        await self._require_workers(conn, path, {"duty_shift.worker_id": shift.worker_id,
+                                                 "duty_shift.backup_id": shift.backup_id})
+        return await add_shift(conn, path, shift)
 
     async def create_swap(self, tx: AsyncSession, path: str, on_date: str, from_worker_id: str,
                           to_worker_id: str) -> DutySwap:
-        return await add_swap(await tx.connection(), path, on_date, from_worker_id, to_worker_id)
+        conn = await tx.connection()
+        # The one giving the shifts away may have left already; the one taking them must be a worker.
+        await self._require_workers(conn, path, {"duty_swap.to_worker_id": to_worker_id})
+        return await add_swap(conn, path, on_date, from_worker_id, to_worker_id)
 
     async def create_provider(self, tx: AsyncSession, path: str, new: NewProvider) -> Provider:
         return await add_provider(await tx.connection(), path, new)

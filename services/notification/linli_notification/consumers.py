@@ -6,6 +6,8 @@ Each consumer applies an event once (the runtime's inbox); `notices.notify` adds
 community's volunteer id are delivered to the account bound to that volunteer
 (`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`).
 
+`identity.grant.granted|revoked` → the community workers who may be on duty (`workers`).
+
 `governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
 `linli_runtime.org_units`): help requests, duty shifts and swaps, providers and a community's
 settings are accepted only for a known, open place."""
@@ -18,10 +20,10 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
+from linli.events.v1 import governance_pb2, identity_pb2, points_pb2, redemption_pb2
 from linli.events.v1 import notification_pb2 as ev
 from linli.notification.v1 import notification_pb2 as pb
-from linli_notification import helpdesk, volunteer_accounts
+from linli_notification import helpdesk, volunteer_accounts, workers
 from linli_notification.community import on_duty_at, settings_of
 from linli_notification.notices import notify, subscribers
 from linli_notification.tables import HelpRequest, known_org_unit
@@ -48,8 +50,9 @@ def yuan(fen: int) -> str:
 
 
 class NoticeConsumers:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, workers_only: bool = False) -> None:
         self.clock = clock
+        self.workers_only = workers_only  # as HelpDesk: the duty worker still holds their grant
 
     def specs(self) -> list[ConsumerSpec]:
         return [
@@ -63,7 +66,15 @@ class NoticeConsumers:
                          self.on_governance),
             ConsumerSpec("notification-help", "NOTIFICATION", list(HELP_SUBJECTS), self.on_help),
             org_units.consumer("notification-org-units", known_org_unit, self.clock),
+            ConsumerSpec("notification-grants", "IDENTITY", ["identity.grant.granted", "identity.grant.revoked"],
+                         self.on_grant),
         ]
+
+    async def on_grant(self, event: Event, session: AsyncSession) -> None:
+        changed = event.payload(identity_pb2.GrantChanged)
+        await workers.learn(await session.connection(), grant=changed.grant, account=changed.account,
+                            role=changed.role, scope=changed.scope,
+                            granted=event.event_type == "identity.grant.granted")
 
     async def on_points(self, event: Event, session: AsyncSession) -> None:
         conn = await session.connection()
@@ -184,5 +195,6 @@ class NoticeConsumers:
 
     async def _worker_for(self, conn: AsyncConnection, community_path: str) -> str:
         settings = await settings_of(conn, community_path)
-        duty = await on_duty_at(conn, community_path, self.clock.now(), settings.utc_offset_minutes)
+        duty = await on_duty_at(conn, community_path, self.clock.now(), settings.utc_offset_minutes,
+                                workers_only=self.workers_only)
         return duty.worker_id if duty else settings.head_id

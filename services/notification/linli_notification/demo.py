@@ -15,20 +15,26 @@ from linli_notification import helpdesk
 from linli_notification.notices import Prefs, prefs_of, save_prefs
 from linli_notification.tables import help_request, known_org_unit, transition
 from linli_runtime import org_units
-from linli_runtime.demo import load
+from linli_runtime.demo import demo_account_id, load
 from linli_runtime.server import ServiceApp
 
-HEAD = "worker-he"  # community head (社区书记): last escalation level
+# Fengshu's community workers: the accounts linli_identity.demo makes for these phones, with a
+# community_worker grant in Fengshu (people are their accounts: the roster names accounts).
+WORKER_PHONES = {"he": "+8613800000006", "li": "+8613800000003", "chen": "+8613800000016",
+                 "zhao": "+8613800000007", "sun": "+8613800000017"}
+WORKER_HE, WORKER_LI, WORKER_CHEN, WORKER_ZHAO, WORKER_SUN = (
+    demo_account_id(WORKER_PHONES[n]) for n in ("he", "li", "chen", "zhao", "sun"))
+HEAD = WORKER_HE  # community head (社区书记): last escalation level
 # (id, weekday, start, end, worker, backup)
 SHIFTS = [
-    *[(f"s-fengshu-wd{d}", d, 8 * 60 + 30, 17 * 60 + 30, "worker-li", "worker-chen") for d in range(1, 6)],
-    *[(f"s-fengshu-ev{d}", d, 17 * 60 + 30, 24 * 60, "worker-chen", "worker-li") for d in range(1, 6)],
-    ("s-fengshu-sat", 6, 0, 24 * 60, "worker-zhao", "worker-sun"),
-    ("s-fengshu-sun", 7, 0, 24 * 60, "worker-sun", "worker-zhao"),
+    *[(f"s-fengshu-wd{d}", d, 8 * 60 + 30, 17 * 60 + 30, WORKER_LI, WORKER_CHEN) for d in range(1, 6)],
+    *[(f"s-fengshu-ev{d}", d, 17 * 60 + 30, 24 * 60, WORKER_CHEN, WORKER_LI) for d in range(1, 6)],
+    ("s-fengshu-sat", 6, 0, 24 * 60, WORKER_ZHAO, WORKER_SUN),
+    ("s-fengshu-sun", 7, 0, 24 * 60, WORKER_SUN, WORKER_ZHAO),
 ]
 CANTEEN_HOURS = [(d, 10 * 60 + 30, 19 * 60) for d in range(1, 6)]  # Monday–Friday
 RESTAURANT_HOURS = [(d, 10 * 60, 21 * 60) for d in range(1, 8)]
-WORKERS = ["worker-he", "worker-li", "worker-chen", "worker-zhao", "worker-sun"]
+WORKERS = [WORKER_HE, WORKER_LI, WORKER_CHEN, WORKER_ZHAO, WORKER_SUN]
 
 
 def fengshu() -> dict[str, Any]:

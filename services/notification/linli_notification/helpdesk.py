@@ -252,10 +252,14 @@ def _listed(providers: Sequence[roster.ProviderHours]) -> str:
 
 
 class HelpDesk:
-    def __init__(self, db: Database, clock: Clock, make_event: EventFactory) -> None:
+    """`workers_only`: route only to rostered people who still hold a community worker grant
+    there (`community.on_duty_at`), as identity announces its grants."""
+
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory, *, workers_only: bool = False) -> None:
         self.db = db
         self.clock = clock
         self.make_event = make_event
+        self.workers_only = workers_only
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -518,7 +522,8 @@ class HelpDesk:
                 return False
             now = self.clock.now()
             settings = await settings_of(conn, row.community_path)
-            duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
+            duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes,
+                                    workers_only=self.workers_only)
             assignee = duty.worker_id if duty else settings.head_id
             if not assignee:
                 return False
@@ -543,7 +548,8 @@ class HelpDesk:
             return False
         now = self.clock.now()
         settings = await settings_of(conn, row.community_path)
-        duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes)
+        duty = await on_duty_at(conn, row.community_path, now, settings.utc_offset_minutes,
+                                    workers_only=self.workers_only)
         if duty is not None:
             assignee, backup, level, note = duty.worker_id, duty.backup_id, 0, f"on duty (shift {duty.shift_id})"
         elif settings.head_id:

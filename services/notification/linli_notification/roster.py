@@ -61,6 +61,15 @@ def on_duty(shifts: Sequence[Shift], swaps: Sequence[Swap], when: datetime, utc_
     return OnDuty(shift.id, worker, backup if backup != worker else "")
 
 
+def standing(duty: OnDuty, workers: set[str]) -> OnDuty | None:
+    """`duty` without those who are no longer the community's workers (`workers`: who still
+    are): the backup steps up for a worker who left; with nobody left, None — the head takes it."""
+    present = [p for p in (duty.worker_id, duty.backup_id) if p and p in workers]
+    if not present:
+        return None
+    return OnDuty(duty.shift_id, present[0], present[1] if len(present) > 1 else "")
+
+
 @dataclass(frozen=True)
 class ProviderHours:
     id: str

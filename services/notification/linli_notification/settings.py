@@ -27,6 +27,10 @@ class NotificationSettings(ServiceSettings):
     # A CA bundle (PEM) that outbound gateways are verified with instead of the public CAs: an
     # in-house SMS relay under a private CA. Empty: the public CAs (the vendors' APIs).
     gateway_ca_file: str = ""
+    # The duty roster names only the community's workers: accounts holding a community_worker
+    # grant there, as the identity service announces its grants (the IDENTITY stream). Off
+    # (false) when another OIDC provider keeps the grants: then any account id is accepted.
+    roster_requires_worker_grant: bool = True
 
     # -- outbound SMS: the providers, in failover order ---------------------------------------
     # Which SMS providers to use, in this order (comma-separated: aliyun, tencent, http). Empty:

@@ -252,6 +252,18 @@ class VolunteerAccount(NotificationTable, table=True):
     account_id: str = Field(sa_column=_text(128))
 
 
+class WorkerGrant(NotificationTable, table=True):
+    """A community worker's grant, as identity announced it (`identity.grant.granted`, removed on
+    `identity.grant.revoked`): the accounts that may stand on a community's duty roster
+    (`workers`). Only the roles that handle help requests are kept."""
+
+    __tablename__ = "nf_worker_grant"
+    grant_name: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))  # accounts/{a}/grants/{g}
+    account_id: str = Field(sa_column=_text(128, index=True))
+    role: str = Field(sa_column=_text(64))
+    scope: str = Field(sa_column=_text(255))
+
+
 class Subscription(NotificationTable, table=True):
     """A recipient hears about an org unit and everything below it (disclosures)."""
 

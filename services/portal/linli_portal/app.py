@@ -30,6 +30,7 @@ from linli_portal import (
     fmt,
     open_datasets,
     resident_routes,
+    residents,
     visit_routes,
     volunteer_routes,
 )
@@ -119,10 +120,14 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         response.headers["Referrer-Policy"] = "same-origin"
         private = request.url.path.startswith(("/ops", "/api/ops", "/signin", "/signout", "/auth", "/me", "/api/me",
                                                "/vouchers"))
-        if private or request.method != "GET" or response.status_code != 200:
+        # A public page seen signed in carries the person's own (a compound page: their households
+        # in its objection form): never kept by a shared cache, nor served to anyone else.
+        personal = bool(token_of(request))
+        if private or personal or request.method != "GET" or response.status_code != 200:
             response.headers["Cache-Control"] = "no-store"
         elif request.url.path.startswith(("/c/", "/api/compounds/", "/open/")) or request.url.path == "/":
             response.headers["Cache-Control"] = "public, max-age=60"
+            response.headers["Vary"] = "Cookie, Authorization"
         return response
     b: Backends = live  # type: ignore[assignment]
     open_datasets.mount(app, b)  # /open/v1/…: disclosures, budgets and awards as CSV, JSON, XLSX
@@ -211,11 +216,32 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         groups = await _compound_directory(b, cities or ["chengdu"])
         return page(request, "home.html", groups=groups)
 
+    async def signed_in(request: Request) -> residents.Me | None:
+        """The person signed in on this browser (their grants, no further calls), or None."""
+        token = token_of(request)
+        if not token:
+            return None
+        try:
+            principal = await verify(verifier, token)
+        except SignInNeeded:
+            return None
+        return residents.Me(token, principal, residents.households_of(principal))
+
+    def own_households(me: residents.Me | None, view: compound.CompoundView) -> list[tuple[str, str]]:
+        """The households of this compound `me` owns (an objection is an owner's, for their home)."""
+        if me is None:
+            return []
+        labels = dict(view.households)
+        return [(h.path, labels.get(h.path, h.path)) for h in me.owned if h.compound_path == view.path]
+
     async def compound_page(request: Request, path: str, form: ObjectionForm | None = None, status: int = 200,
                             notice: str = "") -> Response:
         view = await compound.load(b, path)
-        form = form or ObjectionForm(account=view.lines[0].account if view.lines else WHOLE)
-        return page(request, "compound.html", status, v=view, form=form, notice=notice)
+        me = await signed_in(request)
+        mine = own_households(me, view)
+        form = form or ObjectionForm(account=view.lines[0].account if view.lines else WHOLE,
+                                     household=mine[0][0] if len(mine) == 1 else "")
+        return page(request, "compound.html", status, v=view, form=form, notice=notice, me=me, mine=mine)
 
     @app.get("/c/{raw_path:path}", response_class=HTMLResponse)
     async def compound_view(request: Request, raw_path: str) -> Response:
@@ -228,23 +254,34 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
     async def file_objection(request: Request, raw_path: str, account: str = Form(""), kind: str = Form(""),
                              text: str = Form(""), household: str = Form(""),
                              request_id: str = Form("")) -> Response:
+        """An owner, signed in, objects for their household with their own token (governance
+        refuses the portal's: an objection is always someone's, one per household per
+        disclosure). Anyone else is sent to sign in, and nothing is filed."""
         path = clean_path(raw_path)
         if not path:
             return error_page(request, 404, "没有这个小区。", f"There is no compound {raw_path!r}.")
+        me = await signed_in(request)
+        if me is None:
+            return RedirectResponse(f"/signin?next={quote('/c/' + path, safe='/')}", status_code=303)
         view = await compound.load(b, path)
+        mine = own_households(me, view)
         form = ObjectionForm(account=account, kind=kind, text=text, household=household, request_id=request_id)
         if view.latest is None:
             return error_page(request, 409, "这个小区还没有公示，暂不能提出异议。",
                               "This compound has no disclosure yet, so there is nothing to object to.")
-        if not form.validate({line.account for line in view.lines}, {p for p, _ in view.households}):
-            return page(request, "compound.html", 422, v=view, form=form, notice="")
+        if not mine:
+            return error_page(request, 403, "只有本小区的业主登录后才能提出异议或申请查阅凭证。",
+                              "Only an owner of a household in this compound, signed in, may object or ask to "
+                              "inspect the vouchers.")
+        if not form.validate({line.account for line in view.lines}, {p for p, _ in mine}, required=True):
+            return page(request, "compound.html", 422, v=view, form=form, notice="", me=me, mine=mine)
         try:
-            reply = await b.disclosures.FileObjection(form.request(view.latest.name))
+            reply = await b.disclosures.FileObjection(form.request(view.latest.name), **me.md)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS):
                 raise
             form.errors["form"] = f"未能提交 Not filed: {exc.details()}"
-            return page(request, "compound.html", 422, v=view, form=form, notice="")
+            return page(request, "compound.html", 422, v=view, form=form, notice="", me=me, mine=mine)
         names = {WHOLE: WHOLE_NAME, **{line.account: f"{line.zh} {line.en}" for line in view.lines}}
         return page(request, "objection_filed.html", 201, v=view, objection=reply.objection,
                     line_name=names.get(reply.objection.account, reply.objection.account))

@@ -1,5 +1,6 @@
-"""The residents' objection form: what it accepts, checked before anything is sent, with a
-message per field in both languages. The form carries a request id minted when the page was
+"""The owners' objection form on a compound's page: what it accepts, checked before anything is
+sent, with a message per field in both languages. Only a signed-in owner sees it, and files for
+one of their households (required) with their own token. The form carries a request id minted when the page was
 rendered, so submitting it twice (a double tap, a browser resubmit) files one objection."""
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class ObjectionForm:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     errors: dict[str, str] = field(default_factory=dict)
 
-    def validate(self, accounts: set[str], households: set[str]) -> bool:
+    def validate(self, accounts: set[str], households: set[str], *, required: bool = False) -> bool:
+        """`households`: those the signer may file for; with `required` one of them must be chosen."""
         self.text = self.text.strip()
         if self.account != WHOLE and self.account not in accounts:
             self.errors["account"] = "请选择公示中的一项 Choose a line of the disclosure"
@@ -41,8 +43,8 @@ class ObjectionForm:
         elif len(self.text) > MAX_TEXT:
             self.errors["text"] = (f"内容过长：{len(self.text)}字，最多{MAX_TEXT}字 "
                                    f"Too long: {len(self.text)} characters, at most {MAX_TEXT}")
-        if self.household and self.household not in households:
-            self.errors["household"] = "请选择本小区的房屋 Choose a household of this compound"
+        if (self.household or required) and self.household not in households:
+            self.errors["household"] = "请选择您在本小区的房屋 Choose your household in this compound"
         if not REQUEST_ID.match(self.request_id):
             self.request_id = uuid.uuid4().hex
         return not self.errors

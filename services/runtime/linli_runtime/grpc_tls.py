@@ -12,9 +12,9 @@ and presents — one answer for every server (server.py) and every channel (clie
   clientAuth too (linli_runtime.tls), so one certificate serves both ends.
 - A server reloads its certificate (and the CA it checks clients with) when the files change,
   at the next handshake: cert-manager renews a mounted Secret in place, and nobody restarts.
-  A channel reads its files once (a renewed client certificate is picked up by the next
-  channel; a service's long-lived channels by its next restart — keep certificates' lifetimes
-  well beyond a deployment's).
+  A channel made by `clients.make_channel` follows its files too (`clients.RenewingChannel`:
+  looked at every minute at most, a new connection with the renewed certificate for the calls
+  from then on), so a service's long-lived channels never present an expired certificate.
 
 Command-line clients (the CLI, the sample POS client) find their trust with `client_trust`:
 their `--ca`, else LINLI_GRPC_TLS_CA, else `make run`'s CA (var/tls/ca.pem) when it exists.

@@ -81,10 +81,10 @@ ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
     ServiceAccess("partner-redemption", "redemption", ("REDEMPTION", "GOVERNANCE"),
                   consumers=(("GOVERNANCE", "redemption-org-units"),)),
     ServiceAccess("identity", "identity", ("IDENTITY",)),
-    ServiceAccess("notification", "notification", ("GOVERNANCE", "POINTS", "REDEMPTION", "NOTIFICATION"),
+    ServiceAccess("notification", "notification", ("GOVERNANCE", "POINTS", "REDEMPTION", "NOTIFICATION", "IDENTITY"),
                   consumers=(("POINTS", "notification-points"), ("REDEMPTION", "notification-redemption"),
                              ("GOVERNANCE", "notification-governance"), ("NOTIFICATION", "notification-help"),
-                             ("GOVERNANCE", "notification-org-units"))),
+                             ("GOVERNANCE", "notification-org-units"), ("IDENTITY", "notification-grants"))),
 )}
 
 

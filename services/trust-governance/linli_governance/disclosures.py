@@ -451,6 +451,18 @@ async def file_objection(
     conn = await session.connection()
     disclosure = await _by_name(conn, names.disclosure_name(compound_path, period))
     check_objection_account(content(disclosure), account)
+    if household_path:
+        # One objection (and one inspection request) per household per disclosure: the owner
+        # follows it and adds to it there; a second would only split the trustee's answer.
+        earlier = (await conn.execute(select(OBJECTIONS.c.objection_id).where(
+            OBJECTIONS.c.disclosure == disclosure.name, OBJECTIONS.c.household_path == household_path,
+            OBJECTIONS.c.kind == kind))).scalar()
+        if earlier is not None:
+            what = "an inspection request" if kind == disclosure_pb2.OBJECTION_KIND_INSPECTION else "an objection"
+            raise AlreadyExists(
+                f"your household already filed {what} on this disclosure (id {earlier}): follow it and its "
+                "answer there (the portal's My objections)",
+                reason="OBJECTION_ALREADY_FILED")
     objection_id = uuid.uuid4().hex
     await conn.execute(
         OBJECTIONS.insert().values(

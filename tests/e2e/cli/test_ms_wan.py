@@ -5,10 +5,14 @@ Then the duty roster commands, and the refusals every help-request command share
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+
+from linli_notification.demo import WORKER_LI, WORKER_SUN, WORKER_ZHAO
 
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import subject_of
+from linli_runtime.testing.waiting import wait_until
 from tests.e2e.cli.clikit import FENGSHU, Cli, fresh
 
 JINSHANG = f"{FENGSHU}/jinshang-chuntian"
@@ -127,20 +131,32 @@ def test_duty_shifts_and_a_swap_that_changes_who_is_on_duty(cli: Cli) -> None:
     shifts = cli.run("duty", "shifts", FENGSHU, "--json", token=worker)
     assert shifts.code == 0, shifts.err
     saturday = next(s for s in shifts.json["duty_shifts"] if s["weekday"] == 6)
-    assert (saturday["worker_id"], saturday["backup_id"], saturday["start_time"]) == ("worker-zhao", "worker-sun",
+    assert (saturday["worker_id"], saturday["backup_id"], saturday["start_time"]) == (WORKER_ZHAO, WORKER_SUN,
                                                                                       "00:00")
     assert "Saturday" in cli.run("duty", "shifts", token=worker).out
 
-    # 2099-11-07 is a Saturday: worker-zhao's day, until a swap gives it to a stand-in.
+    # 2099-11-07 is a Saturday: Zhao's day, until a swap gives it to a stand-in — worker Li, named
+    # by her phone number (looked up in the identity service) as an operator knows her.
     at = "2099-11-07 11:00"
-    assert cli.run("duty", "now", "--at", at, "--json", token=worker).json["worker_id"] == "worker-zhao"
-    stand_in = fresh("worker")
-    swapped = cli.run("duty", "swap", "--date", "2099-11-07", "--from", "worker-zhao", "--to", stand_in, "--json",
-                      token=worker)
+
+    def on_duty_then() -> bool:  # once notification has learned identity's demo grants (its events)
+        return bool(cli.run("duty", "now", "--at", at, "--json", token=worker).json["worker_id"] == WORKER_ZHAO)
+
+    asyncio.run(wait_until(on_duty_then, timeout=30, interval=0.5, what="Zhao on duty on a Saturday"))
+    swapped = cli.run("duty", "swap", "--date", "2099-11-07", "--from", f"accounts/{WORKER_ZHAO}", "--to",
+                      "+86 138 0000 0003", "--json", token=worker)
     assert swapped.code == 0, swapped.err
+    assert swapped.json["to_worker_id"] == WORKER_LI
     now = cli.run("duty", "now", "--at", at, "--json", token=worker).json
-    assert (now["worker_id"], now["time"]) == (stand_in, "2099-11-07T11:00:00+08:00")
-    assert f"{stand_in}" in cli.run("duty", "now", FENGSHU, "--at", at, token=worker).out
+    assert (now["worker_id"], now["time"]) == (WORKER_LI, "2099-11-07T11:00:00+08:00")
+    assert WORKER_LI in cli.run("duty", "now", FENGSHU, "--at", at, token=worker).out
+    # Only the community's workers stand in: someone with no worker grant there, or no account.
+    cli.refuse([
+        (1, ["community_worker"], ["duty", "swap", "--date", "2099-11-14", "--from", WORKER_ZHAO, "--to",
+                                   fresh("acc_nobody")], worker),
+        (2, ["no account has the phone number +8613899999999"], ["duty", "swap", "--date", "2099-11-14", "--from",
+                                                                 WORKER_ZHAO, "--to", "13899999999"], worker),
+    ])
 
 
 def test_help_request_and_duty_refusals_have_their_exit_codes(cli: Cli) -> None:

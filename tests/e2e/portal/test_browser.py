@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from linli_portal.fmt import yuan
 
+from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
 from linli_runtime.testing.signin import latest_code
 from tests.e2e.portal.conftest import SHENGJIAN, Ledger
@@ -107,39 +108,54 @@ def test_a_resident_reads_the_disclosure_the_ledger_sealed(request: pytest.Fixtu
     shoot(page, "resident-375.png" if size == "phone" else "resident.png")
 
 
-def test_a_resident_files_an_objection_on_a_phone(phone: Any, portal_url: str, ledger: Ledger) -> None:
+def test_a_resident_files_an_objection_on_a_phone(phone: Any, portal_url: str, ledger: Ledger,
+                                                 demo_platform: DemoPlatform) -> None:
+    """Issue 12: the objection is an owner's. Signed out, the compound page offers sign-in; the
+    owner signs in at the issuer (phone + the dev gateway's code), comes back to the form with
+    their household chosen, and files with their own token."""
     latest = ledger.disclosures()[-1]
+    home = f"{SHENGJIAN}/b1/h{uuid.uuid4().hex[:6]}"
+    owner = demo_platform.person(Role.RESIDENT, home, "业主 browser objection")
     phone.goto(f"{portal_url}/c/{SHENGJIAN}")
+    assert phone.locator("#f-text").count() == 0, "no form for someone not signed in"
+    phone.click("#objection-sign-in a")
+    sign_in_at_the_issuer(phone, demo_platform, owner.phone)
+    phone.wait_for_selector("#f-text")
+    assert phone.url.startswith(f"{portal_url}/c/{SHENGJIAN}")
+    assert phone.locator("#f-household").input_value() == home
     # Sent empty first: the page comes back with the message, focusable, and nothing is filed.
     phone.select_option("#f-account", "expense:cleaning")
-    phone.click("button[type=submit]")
+    phone.click("#objection button[type=submit]")
     assert "请写明您的问题" in phone.locator("#form-errors").inner_text()
     assert phone.locator("#f-text").get_attribute("aria-invalid") == "true"
     accessible(phone)
     text = f"十月保洁支出请出示合同和发票 {uuid.uuid4().hex[:6]}"
     phone.select_option("#f-account", "expense:cleaning")
     phone.check("#f-kind-inspection")
-    phone.select_option("#f-household", f"{SHENGJIAN}/b1/h203")
     phone.fill("#f-text", text)
-    phone.click("button[type=submit]")
+    phone.click("#objection button[type=submit]")
     phone.wait_for_selector("#objection-filed")
     assert "已收到您的查阅申请" in phone.locator("h1").inner_text()
     name = phone.locator("#objection-name").inner_text()
     [filed] = [o for o in ledger.objections(latest.name) if o.name == name]
     assert filed.text == text and filed.account == "expense:cleaning"
-    assert filed.household_path == f"{SHENGJIAN}/b1/h203"
+    assert filed.household_path == home
     accessible(phone)
 
 
-def test_a_resident_objects_to_an_empty_month_on_a_phone(phone: Any, portal_url: str, ledger: Ledger) -> None:
+def test_a_resident_objects_to_an_empty_month_on_a_phone(phone: Any, portal_url: str, ledger: Ledger,
+                                                         demo_platform: DemoPlatform) -> None:
     """An empty month: the only choice is the disclosure as a whole, and sending it files it."""
     path = ledger.new_compound()
     empty = ledger.close_period(path)
-    phone.goto(f"{portal_url}/c/{path}")
+    owner = demo_platform.person(Role.RESIDENT, f"{path}/b1/h001", "业主 browser empty month")
+    phone.goto(f"{portal_url}/signin?next=/c/{path}")
+    sign_in_at_the_issuer(phone, demo_platform, owner.phone)
+    phone.wait_for_selector("#f-text")
     assert phone.locator("#f-account option").all_inner_texts() == ["整份公示 The disclosure as a whole"]
     accessible(phone)
     phone.fill("#f-text", "本月物业费已经缴纳，为什么公示里没有收入？")
-    phone.click("button[type=submit]")
+    phone.click("#objection button[type=submit]")
     phone.wait_for_selector("#objection-filed")
     assert "已收到您的异议" in phone.locator("h1").inner_text()
     assert "整份公示" in phone.locator("main").inner_text()

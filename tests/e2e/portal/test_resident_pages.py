@@ -1,6 +1,7 @@
 """Residents' pages against the running demo platform: the figures are the ledger's, the chain
-badge is the chain check's, and the objection form files in trust-governance — or, with bad
-input, files nothing and says why."""
+badge is the chain check's, and the objection form — a signed-in owner's, for their household —
+files in trust-governance, or, with bad input, files nothing and says why; signed out there is
+no form, only the way to sign in."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import httpx
 import pytest
 from linli_portal.fmt import yuan
 
+from linli_runtime.auth import Role
+from linli_runtime.testing.platform import DemoPlatform
 from tests.e2e.portal.conftest import SHENGJIAN, Ledger
+
+
+def as_owner(web: httpx.Client, platform: DemoPlatform, household: str = "") -> str:
+    """`web` acts for a test person owning `household` (a fresh one of Shengjian by default, as
+    each household files one objection per disclosure), with that person's token; returns it."""
+    household = household or f"{SHENGJIAN}/b9/h{uuid.uuid4().hex[:6]}"
+    token = platform.token(Role.RESIDENT, household, f"业主 owner {household.rsplit('/', 1)[-1]}")
+    web.headers["authorization"] = f"Bearer {token}"
+    return household
 
 
 def form_fields(html: str) -> dict[str, str]:
@@ -19,7 +31,9 @@ def form_fields(html: str) -> dict[str, str]:
     request_id = re.search(r'name="request_id" value="([0-9a-f]{32})"', html)
     account = re.search(r'<option value="([a-z_:]+)" selected>', html)
     assert request_id and account
-    return {"request_id": request_id.group(1), "account": account.group(1), "kind": "objection", "household": ""}
+    household = re.search(r'<option value="([^"]+)" selected>', html.split('id="f-household"')[1])
+    return {"request_id": request_id.group(1), "account": account.group(1), "kind": "objection",
+            "household": household.group(1) if household else ""}
 
 
 def test_the_start_page_lists_the_demo_compounds(web: httpx.Client) -> None:
@@ -111,22 +125,55 @@ def test_an_unknown_compound_is_a_404_page(web: httpx.Client, path: str) -> None
     assert "没有" in page.text and 'lang="en"' in page.text
 
 
-def test_an_objection_is_filed_in_governance_and_confirmed(web: httpx.Client, ledger: Ledger) -> None:
+def test_signed_out_there_is_no_objection_form_and_a_post_files_nothing(web: httpx.Client, ledger: Ledger) -> None:
+    """Issue 12: no anonymous objection. The public page offers owners a sign-in; a form posted
+    without a session is sent to sign in, and nothing reaches trust-governance."""
     latest = ledger.disclosures()[-1]
-    fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
+    html = web.get(f"/c/{SHENGJIAN}").text
+    assert 'id="objection-sign-in"' in html and f'action="/c/{SHENGJIAN}/objections' not in html
+    before = len(ledger.objections(latest.name))
+    reply = web.post(f"/c/{SHENGJIAN}/objections", data={
+        "request_id": uuid.uuid4().hex, "account": "income:parking", "kind": "objection",
+        "text": "匿名的异议 an anonymous objection", "household": f"{SHENGJIAN}/b1/h101"})
+    assert reply.status_code == 303 and reply.headers["location"] == f"/signin?next=/c/{SHENGJIAN}"
+    assert len(ledger.objections(latest.name)) == before
+
+
+def test_an_objection_is_filed_in_governance_and_confirmed(web: httpx.Client, ledger: Ledger,
+                                                           demo_platform: DemoPlatform) -> None:
+    latest = ledger.disclosures()[-1]
+    home = as_owner(web, demo_platform)
+    page = web.get(f"/c/{SHENGJIAN}")
+    assert page.headers["cache-control"] == "no-store", "a page with the owner's households is theirs alone"
+    fields = form_fields(page.text)
+    assert fields["household"] == home, "their one household here, chosen for them"
     text = f"停车费收入比上月少，请说明 {uuid.uuid4().hex[:8]}"
     reply = web.post(f"/c/{SHENGJIAN}/objections", data={
-        **fields, "account": "income:parking", "kind": "inspection", "text": text,
-        "household": f"{SHENGJIAN}/b1/h101"})
+        **fields, "account": "income:parking", "kind": "inspection", "text": text})
     assert reply.status_code == 201, reply.text
     assert "已收到您的查阅申请" in reply.text
     [filed] = [o for o in ledger.objections(latest.name) if o.text == text]
-    assert filed.account == "income:parking" and filed.household_path == f"{SHENGJIAN}/b1/h101"
+    assert filed.account == "income:parking" and filed.household_path == home
     assert filed.name in reply.text
+    # One inspection request per household per disclosure: a second is refused, and says why.
+    again = web.post(f"/c/{SHENGJIAN}/objections", data={
+        **fields, "account": "income:parking", "kind": "inspection", "text": text + "（再问一次）",
+        "request_id": uuid.uuid4().hex})
+    assert again.status_code == 422 and filed.name.rsplit("/", 1)[-1] in again.text
+    # Not an owner here: no form, and a post files nothing.
+    as_owner(web, demo_platform, "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian/b9/h901")
+    html = web.get(f"/c/{SHENGJIAN}").text
+    assert 'id="objection-owners-only"' in html and f'action="/c/{SHENGJIAN}/objections' not in html
+    refused = web.post(f"/c/{SHENGJIAN}/objections", data={**fields, "request_id": uuid.uuid4().hex,
+                                                            "text": "我不是这里的业主 not an owner here"})
+    assert refused.status_code == 403
+    assert len([o for o in ledger.objections(latest.name) if o.household_path == home]) == 1
 
 
-def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, ledger: Ledger) -> None:
+def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, ledger: Ledger,
+                                                            demo_platform: DemoPlatform) -> None:
     latest = ledger.disclosures()[-1]
+    as_owner(web, demo_platform)
     fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
     data = {**fields, "text": f"保洁费用请公开凭证 {uuid.uuid4().hex[:8]}"}
     first = web.post(f"/c/{SHENGJIAN}/objections", data=data)
@@ -135,13 +182,15 @@ def test_submitting_the_same_form_twice_files_one_objection(web: httpx.Client, l
     assert len([o for o in ledger.objections(latest.name) if o.text == data["text"]]) == 1
 
 
-def test_an_empty_month_takes_an_objection_to_the_disclosure_as_a_whole(web: httpx.Client, ledger: Ledger) -> None:
+def test_an_empty_month_takes_an_objection_to_the_disclosure_as_a_whole(web: httpx.Client, ledger: Ledger,
+                                                                        demo_platform: DemoPlatform) -> None:
     """Issue 16 defect 12: a sealed month without a single transfer has no line to pick, yet a
     resident may well object ("we paid our fees, where are they?"): the form offers the
     disclosure as a whole, and filing it works."""
     path = ledger.new_compound()
     empty = ledger.close_period(path)
     assert (empty.transfer_count, list(empty.income), list(empty.expenses)) == (0, [], [])
+    as_owner(web, demo_platform, f"{path}/b1/h001")
     html = web.get(f"/c/{path}").text
     assert '<option value="" selected>整份公示 The disclosure as a whole</option>' in html
     assert "本期没有收支记录" in html
@@ -166,15 +215,17 @@ BAD = [
     ({"text": "长" * 2001}, "text", "最多2000字"),
     ({"account": "income:lottery"}, "account", "请选择公示中的一项"),
     ({"kind": "complaint"}, "kind", "Choose an objection or an inspection request"),
-    ({"household": "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"}, "household", "本小区的房屋"),
+    ({"household": "chengdu/jinjiang/chenglonglu/fengshu/jinshang-chuntian"}, "household", "您在本小区的房屋"),
+    ({"household": f"{SHENGJIAN}/b1/h101"}, "household", "您在本小区的房屋"),
 ]
 
 
 @pytest.mark.parametrize(("change", "field", "message"), BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
-def test_a_bad_objection_files_nothing_and_says_why(web: httpx.Client, ledger: Ledger, change: dict[str, str],
-                                                    field: str, message: str) -> None:
+def test_a_bad_objection_files_nothing_and_says_why(web: httpx.Client, ledger: Ledger, demo_platform: DemoPlatform,
+                                                    change: dict[str, str], field: str, message: str) -> None:
     latest = ledger.disclosures()[-1]
     before = len(ledger.objections(latest.name))
+    as_owner(web, demo_platform, f"{SHENGJIAN}/b9/h999")
     fields = form_fields(web.get(f"/c/{SHENGJIAN}").text)
     reply = web.post(f"/c/{SHENGJIAN}/objections", data={**fields, "text": "请说明这一项的支出明细", **change})
     assert reply.status_code == 422

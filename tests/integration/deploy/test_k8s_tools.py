@@ -34,9 +34,10 @@ from tests.unit.deploy.deploykit import (
 
 # The releases issue 15 names (1.30–1.33), and the newest schemas kubernetes-validate bundles.
 K8S_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", kubernetes_validate.latest_version())
-# Custom resources: CloudNativePG, cert-manager, the Prometheus Operator, Gateway API (covered by
-# tests/unit/deploy/test_k8s_manifests.py).
-CUSTOM_API_GROUPS = {"postgresql.cnpg.io", "cert-manager.io", "monitoring.coreos.com", "gateway.networking.k8s.io"}
+# Custom resources: CloudNativePG, cert-manager and its trust-manager, the Prometheus Operator,
+# Gateway API (covered by tests/unit/deploy/test_k8s_manifests.py).
+CUSTOM_API_GROUPS = {"postgresql.cnpg.io", "cert-manager.io", "trust.cert-manager.io", "monitoring.coreos.com",
+                     "gateway.networking.k8s.io"}
 VALIDATE = str(Path(sys.executable).parent / "kubernetes-validate")
 PLANNED = planned_services(load_compose())
 

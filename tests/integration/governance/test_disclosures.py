@@ -15,6 +15,7 @@ from linli_governance.tables import TRANSFERS as transfers_table
 
 from linli.events.v1 import governance_pb2 as events_pb2
 from linli.governance.v1 import account_pb2, disclosure_pb2
+from linli_runtime.auth import PrincipalKind
 from linli_runtime.testing.waiting import wait_until
 
 from .conftest import Governance
@@ -480,3 +481,41 @@ async def test_an_empty_month_is_sealed_and_takes_an_objection_to_the_whole_disc
         grpc.StatusCode.INVALID_ARGUMENT,
         field="account",
     )
+
+
+async def test_an_objection_is_an_owners_one_per_household_per_disclosure(books: Governance) -> None:
+    """Issue 12: the portal's own token may file no objection (its public form is gone: owners
+    sign in and file with their own), and a household files one objection — and one inspection
+    request — per disclosure; the same request sent again answers the same objection."""
+    books.clock.set(datetime(2026, 9, 1, 1, tzinfo=UTC))
+    august = await close(books, "2026-08")
+    home = f"{JINSHENG}/b1/h001"
+
+    def objection(request_id: str, kind: int = disclosure_pb2.OBJECTION_KIND_OBJECTION,
+                  household: str = home) -> disclosure_pb2.FileObjectionRequest:
+        return disclosure_pb2.FileObjectionRequest(disclosure=august.name, kind=kind, text="本月收入为什么是零？",
+                                                   household_path=household, request_id=request_id)
+
+    portal = books.caller("portal", "", kind=PrincipalKind.SERVICE)
+    for anonymous in (objection(rid()), objection(rid(), household="")):
+        await expect_error(portal(books.disclosures.FileObjection, anonymous), grpc.StatusCode.PERMISSION_DENIED)
+    owner = books.caller("resident", home, subject="acc_owner")
+    first_id = rid()
+    first = (await owner(books.disclosures.FileObjection, objection(first_id))).objection
+    again = (await owner(books.disclosures.FileObjection, objection(first_id))).objection
+    assert again.name == first.name, "a resubmitted form is the same objection"
+    family = books.caller("resident", home, subject="acc_owner_spouse")
+    refused = await expect_error(family(books.disclosures.FileObjection, objection(rid())),
+                                 grpc.StatusCode.ALREADY_EXISTS, reason="OBJECTION_ALREADY_FILED")
+    assert first.name.rsplit("/", 1)[-1] in (refused.details() or ""), "the message names the objection to follow"
+    inspection = (await owner(books.disclosures.FileObjection,
+                              objection(rid(), kind=disclosure_pb2.OBJECTION_KIND_INSPECTION))).objection
+    await expect_error(owner(books.disclosures.FileObjection,
+                             objection(rid(), kind=disclosure_pb2.OBJECTION_KIND_INSPECTION)),
+                       grpc.StatusCode.ALREADY_EXISTS, reason="OBJECTION_ALREADY_FILED")
+    neighbour = books.caller("resident", f"{JINSHENG}/b1/h002", subject="acc_neighbour")
+    await neighbour(books.disclosures.FileObjection, objection(rid(), household=f"{JINSHENG}/b1/h002"))
+    listed = await books.caller("trustee", JINSHENG)(
+        books.disclosures.ListObjections, disclosure_pb2.ListObjectionsRequest(disclosure=august.name))
+    assert sorted(o.household_path for o in listed.objections) == [home, home, f"{JINSHENG}/b1/h002"]
+    assert {first.name, inspection.name} <= {o.name for o in listed.objections}

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from linli_identity.keys import SIGNING_LAG, KeyRing
 from linli_identity.tables import SigningKey
 
+from linli_runtime.clock import ManualClock
 from linli_runtime.errors import Unauthenticated
 from linli_runtime.models import table
 from linli_runtime.oidc import RemoteJwks, TokenVerifier
@@ -36,12 +37,22 @@ async def test_rotation_keeps_the_old_key_until_its_tokens_expire_then_drops_it(
     kids = lambda: [k["kid"] for k in identity.app.keys.jwks()["keys"]]  # noqa: E731
     assert old_kid in kids()
     lifetime = timedelta(seconds=identity.settings.access_token_ttl_seconds)
-    identity.clock.advance(lifetime + SIGNING_LAG)  # every token the old key signed has expired
+    before_drop = ManualClock(identity.clock.now())
+    identity.clock.advance(lifetime - timedelta(seconds=1))
+    await TokenVerifier(issuer=identity.issuer, clock=identity.clock, keys=RemoteJwks(
+        f"{identity.issuer}/jwks.json", clock=identity.clock)).verify(old_token)  # accepted to its last second
+    identity.clock.advance(SIGNING_LAG + timedelta(seconds=1))  # every token the old key signed has expired
     assert kids() == [identity.app.keys.signing_key()[0]]
     fresh = TokenVerifier(issuer=identity.issuer, clock=identity.clock,
                           keys=RemoteJwks(f"{identity.issuer}/jwks.json", clock=identity.clock))
     with pytest.raises(Unauthenticated):
-        await fresh.verify(old_token)  # expired, and its key is gone: refused either way
+        await fresh.verify(old_token)
+    # Refused for its key too, not only its age: a verifier whose clock still holds the token
+    # valid finds its kid in the JWKS no more.
+    lagging = TokenVerifier(issuer=identity.issuer, clock=before_drop,
+                            keys=RemoteJwks(f"{identity.issuer}/jwks.json", clock=before_drop))
+    with pytest.raises(Unauthenticated, match="does not publish"):
+        await lagging.verify(old_token)
     await identity.app.keys.maintain()
     async with identity.app.db.session() as session:
         conn = await session.connection()

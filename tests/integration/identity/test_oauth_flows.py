@@ -225,9 +225,19 @@ async def test_revoking_a_grant_shows_in_the_next_token_and_disabling_stops_refr
         identity.clock.advance(seconds=int(token["expires_in"]))  # type: ignore[call-overload]
         with pytest.raises(Exception, match="expired"):
             await verifier.verify(str(token["access_token"]))
+        # Signed in still, with a fresh access token, when the account is disabled:
+        latest = await client.refresh_token(refresh_token=str(refreshed["refresh_token"]))
         as_admin = await identity.caller(admin)  # the first admin token expired with the clock, too
         await as_admin(identity.accounts.DisableAccount, pb.DisableAccountRequest(
             name=f"accounts/{worker}", reason="left the community", request_id=rid()))
+        # its refresh token stops at once (never used before: not the reuse rule at work),
         with pytest.raises(AuthlibOAuthError) as stopped:
-            await client.refresh_token(refresh_token=str(refreshed["refresh_token"]))
+            await client.refresh_token(refresh_token=str(latest["refresh_token"]))
         assert stopped.value.error == "invalid_grant"
+        # and the access token it holds lives out its lifetime (at most 15 minutes), no longer.
+        assert int(latest["expires_in"]) <= 15 * 60
+        identity.clock.advance(seconds=int(latest["expires_in"]) - 1)
+        await verifier.verify(latest["access_token"])
+        identity.clock.advance(seconds=1)
+        with pytest.raises(Exception, match="expired"):
+            await verifier.verify(latest["access_token"])

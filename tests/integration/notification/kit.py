@@ -12,9 +12,9 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from linli_identity.testing import TestIssuer
-from linli_notification import volunteer_accounts
+from linli_notification import volunteer_accounts, workers
 from linli_notification.app import NotificationApp
-from linli_notification.demo import seed
+from linli_notification.demo import WORKER_CHEN, WORKER_HE, WORKER_LI, WORKER_SUN, WORKER_ZHAO, WORKERS, seed
 from linli_notification.providers import OutboundMessage, ProviderError, RecipientRejected, Throttled
 from linli_notification.settings import NotificationSettings
 from linli_notification.tables import Notice, known_org_unit, notice
@@ -29,6 +29,9 @@ from linli_runtime.processes import NatsServer
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 FENGSHU_NAME = "communities/chengdu~jinjiang~chenglonglu~fengshu"
 JINSHANG = f"{FENGSHU}/jinshang-chuntian"
+# The demo roster's Fengshu workers (their demo accounts): Zhao on Saturdays with Sun as backup,
+# Li on weekdays with Chen, He the community head.
+ZHAO, SUN, LI, CHEN, HE = WORKER_ZHAO, WORKER_SUN, WORKER_LI, WORKER_CHEN, WORKER_HE
 # Saturday 7 November 2026, 11:00 in Chengdu (UTC+8).
 SATURDAY_11AM = datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
 
@@ -66,10 +69,10 @@ class Harness:
     issuer: TestIssuer
     wechat: list[RecordingProvider]
 
-    def token(self, subject: str = "worker-zhao", role: str = "community_worker", scope: str = FENGSHU) -> str:
+    def token(self, subject: str = ZHAO, role: str = "community_worker", scope: str = FENGSHU) -> str:
         return self.issuer.issue(subject, role=role, scope=scope)
 
-    def md(self, subject: str = "worker-zhao", role: str = "community_worker",
+    def md(self, subject: str = ZHAO, role: str = "community_worker",
            scope: str = FENGSHU) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token(subject, role, scope)}"),)
 
@@ -93,6 +96,15 @@ class Harness:
             conn = await session.connection()
             for volunteer in volunteers:
                 await volunteer_accounts.bind(conn, path, volunteer, account or volunteer)
+
+    async def grant_worker(self, *accounts: str, path: str = FENGSHU, revoke: bool = False) -> None:
+        """Teach the service that `accounts` are community workers at `path` (or no longer are),
+        as its consumer of identity's `identity.grant.granted|revoked` records it."""
+        async with self.app.db.transaction() as session:
+            conn = await session.connection()
+            for account in accounts:
+                await workers.learn(conn, grant=f"accounts/{account}/grants/grt-{path.rsplit('/', 1)[-1]}",
+                                    account=account, role="community_worker", scope=path, granted=not revoke)
 
     async def learn_place(self, path: str, kind: int = 4, name: str = "新社区") -> None:
         """Teach the service a place as governance's OrgUnitCreated would (communities by default)."""
@@ -135,5 +147,8 @@ async def h(database_url: str, nats_server: NatsServer, issuer: TestIssuer,
     await app.start()
     await app.bus.wait_ready(15)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-        yield Harness(app, clock, channel, issuer, wechat_providers)
+        harness = Harness(app, clock, channel, issuer, wechat_providers)
+        # The demo roster's workers hold their grants, as identity's demo gives them.
+        await harness.grant_worker(*WORKERS)
+        yield harness
     await app.stop(grace=1)

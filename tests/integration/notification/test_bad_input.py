@@ -11,7 +11,7 @@ from linli_notification.tables import duty_shift, help_request, provider
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.paging import encode_token
 from linli_runtime.testing.errors import error_info, has_rich_status
-from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
+from tests.integration.notification.kit import FENGSHU_NAME, HE, Harness, ms_wan_request
 
 C = FENGSHU_NAME
 H = f"{C}/helpRequests/h-missing"
@@ -131,25 +131,25 @@ CASES: list[tuple[str, str, object, grpc.StatusCode, str]] = [
         weekday=1, open_time="12:00", close_time="10:00")])), INVALID, "provider.opening_hours[0].close_time"),
     ("roster", "ListProviders", pb.ListProvidersRequest(parent=C, page_size=-3), INVALID, "page_size"),
     ("inbox", "ListNotices", pb.ListNoticesRequest(parent="users/x"), INVALID, "parent"),
-    ("inbox", "ListNotices", pb.ListNoticesRequest(parent="recipients/worker-he", page_token="x"), INVALID,
+    ("inbox", "ListNotices", pb.ListNoticesRequest(parent=f"recipients/{HE}", page_token="x"), INVALID,
      "page_token"),
-    ("inbox", "MarkNoticeRead", pb.MarkNoticeReadRequest(name="recipients/worker-he/notices/n-none"), NOT_FOUND, ""),
-    ("inbox", "MarkNoticeRead", pb.MarkNoticeReadRequest(name="recipients/worker-he"), INVALID, "name"),
-    ("inbox", "GetPreferences", pb.GetPreferencesRequest(name="recipients/worker-he"), INVALID, "name"),
+    ("inbox", "MarkNoticeRead", pb.MarkNoticeReadRequest(name=f"recipients/{HE}/notices/n-none"), NOT_FOUND, ""),
+    ("inbox", "MarkNoticeRead", pb.MarkNoticeReadRequest(name=f"recipients/{HE}"), INVALID, "name"),
+    ("inbox", "GetPreferences", pb.GetPreferencesRequest(name=f"recipients/{HE}"), INVALID, "name"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(), INVALID, "preferences"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", language="fr")), INVALID, "preferences.language"),
+        name=f"recipients/{HE}/preferences", language="fr")), INVALID, "preferences.language"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", channels=["fax"])), INVALID, "preferences.channels"),
+        name=f"recipients/{HE}/preferences", channels=["fax"])), INVALID, "preferences.channels"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", channels=["sms"])), INVALID, "preferences.phone"),
+        name=f"recipients/{HE}/preferences", channels=["sms"])), INVALID, "preferences.phone"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", quiet_start="22:00")), INVALID, "preferences.quiet_end"),
+        name=f"recipients/{HE}/preferences", quiet_start="22:00")), INVALID, "preferences.quiet_end"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", quiet_start="25:00", quiet_end="07:00")), INVALID,
+        name=f"recipients/{HE}/preferences", quiet_start="25:00", quiet_end="07:00")), INVALID,
      "preferences.quiet_start"),
     ("inbox", "UpdatePreferences", pb.UpdatePreferencesRequest(preferences=pb.Preferences(
-        name="recipients/worker-he/preferences", subscribed_paths=["小区"])), INVALID, "preferences.subscribed_paths"),
+        name=f"recipients/{HE}/preferences", subscribed_paths=["小区"])), INVALID, "preferences.subscribed_paths"),
 ]
 
 
@@ -161,7 +161,7 @@ def field_of(error: grpc.aio.AioRpcError) -> str:
 
 async def test_bad_input_on_every_rpc_gets_the_right_status(h: Harness) -> None:
     stubs = {"help": h.help, "roster": h.roster, "inbox": h.inbox}
-    md = h.md("worker-he")
+    md = h.md(HE)
     covered = set()
     for service, method, request, code, field in CASES:
         covered.add(method)
@@ -202,7 +202,7 @@ async def test_out_of_scope_and_wrong_role_are_permission_denied(h: Harness) -> 
         (h.roster.GetCommunitySettings, pb.GetCommunitySettingsRequest(name=f"{C}/settings")),
         (h.help.CreateHelpRequest, pb.CreateHelpRequestRequest(parent=C, help_request=ms_wan_request(
             compound_path=""))),
-        (h.inbox.GetPreferences, pb.GetPreferencesRequest(name="recipients/worker-he/preferences")),
+        (h.inbox.GetPreferences, pb.GetPreferencesRequest(name=f"recipients/{HE}/preferences")),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call(request, metadata=elsewhere)

@@ -13,7 +13,7 @@ from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events import make_event
 from linli_runtime.testing.waiting import wait_until
-from tests.integration.notification.kit import FENGSHU, JINSHANG, Harness
+from tests.integration.notification.kit import FENGSHU, HE, JINSHANG, SUN, ZHAO, Harness
 
 SHENGJIAN = "chengdu/chongzhou/longxing/x/shengjian"
 
@@ -115,8 +115,8 @@ async def test_pairing_lapse_goes_to_the_worker_on_duty(h: Harness) -> None:
     await publish(h, "points.pairing.lapsed", points_pb2.PairingLapsed(
         pairing="p-1", community_path=FENGSHU, family_name="王家", elder_name="张爷爷", month="2026-10",
         visits_done=1, visits_required=2), FENGSHU)
-    await wait_until(lambda: _any(h, "worker-zhao"), what="lapse notice to Saturday's duty worker")
-    [lapse] = await h.notices_of("worker-zhao")
+    await wait_until(lambda: _any(h, ZHAO), what="lapse notice to Saturday's duty worker")
+    [lapse] = await h.notices_of(ZHAO)
     assert lapse.kind == "pairing.lapsed" and "张爷爷" in lapse.title
 
 
@@ -210,7 +210,7 @@ async def test_quiet_hours_defer_external_delivery_but_critical_notices_bypass_t
     h.clock.set(h.clock.now().replace(hour=15))  # 23:00 in Chengdu
     await set_prefs(h, "volunteer-007", channels=["wechat"], wechat_openid="openid-7", quiet_start="22:00",
                     quiet_end="07:00")
-    await set_prefs(h, "worker-zhao", channels=["wechat"], wechat_openid="openid-zhao", quiet_start="22:00",
+    await set_prefs(h, ZHAO, channels=["wechat"], wechat_openid="openid-zhao", quiet_start="22:00",
                     quiet_end="07:00")
     await publish(h, "points.award.granted", award(), FENGSHU)
     await wait_until(lambda: _any(h, "volunteer-007"), what="award notice")
@@ -219,17 +219,17 @@ async def test_quiet_hours_defer_external_delivery_but_critical_notices_bypass_t
         parent="communities/chengdu~jinjiang~chenglonglu~fengshu", help_request=pb.HelpRequest(
             reporter_role=pb.REPORTER_ROLE_NEIGHBOUR, category="medical", urgency=pb.URGENCY_CRITICAL,
             description="邻居摔倒了")), metadata=h.md("neighbour-1", role="resident"))
-    await wait_until(lambda: _any(h, "worker-zhao"), what="assignment notice")
+    await wait_until(lambda: _any(h, ZHAO), what="assignment notice")
     await h.app.sweeper.run_once()
-    assert [m.recipient_id for m in h.wechat[0].sent] == ["worker-zhao"]
+    assert [m.recipient_id for m in h.wechat[0].sent] == [ZHAO]
     [n] = await inbox(h, "volunteer-007")
     assert n.deliveries[0].state == "deferred"
     assert n.deliveries[0].next_attempt_time.ToDatetime().hour == 23, "07:00 local is 23:00 UTC"
     await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=urgent.help_request.name),
-                                        metadata=h.md("worker-zhao"))
+                                        metadata=h.md(ZHAO))
     h.clock.advance(hours=8)  # 07:00 in Chengdu
     await h.app.sweeper.run_once()
-    assert [m.recipient_id for m in h.wechat[0].sent] == ["worker-zhao", "volunteer-007"]
+    assert [m.recipient_id for m in h.wechat[0].sent] == [ZHAO, "volunteer-007"]
 
 
 async def test_inbox_lists_pages_and_marks_read(h: Harness) -> None:
@@ -294,9 +294,9 @@ async def test_escalation_notices_reach_backup_and_head(h: Harness) -> None:
     await h.app.sweeper.run_once()
     h.clock.advance(minutes=31)
     await h.app.sweeper.run_once()
-    for who in ("worker-zhao", "worker-sun", "worker-he"):
+    for who in (ZHAO, SUN, HE):
         await wait_until(lambda who=who: _any(h, who), what=f"notice for {who}")  # type: ignore[misc]
-    [backup] = await h.notices_of("worker-sun")
+    [backup] = await h.notices_of(SUN)
     assert backup.title.startswith("【升级】") and backup.critical and "邻家小馆" in backup.body
-    [zhao] = await h.notices_of("worker-zhao")
+    [zhao] = await h.notices_of(ZHAO)
     assert zhao.title == "新的求助：送餐（紧急）"

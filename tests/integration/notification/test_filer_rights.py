@@ -12,7 +12,7 @@ import pytest
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.testing.errors import error_info
-from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, JINSHANG, Harness, ms_wan_request
+from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, JINSHANG, ZHAO, Harness, ms_wan_request
 
 CANTEEN = "canteen-staff-liu"
 OTHER_COMPOUND = f"{FENGSHU}/fengxiang-huayuan"
@@ -80,7 +80,7 @@ async def test_staff_cancel_any_request_in_their_scope_and_a_resident_of_the_com
     h: Harness,
 ) -> None:
     first, second = await file(h), await file(h)
-    assert (await cancel(h, first.name, h.md("worker-zhao"))).status == pb.STATUS_CANCELLED
+    assert (await cancel(h, first.name, h.md(ZHAO))).status == pb.STATUS_CANCELLED
     elsewhere = h.md("worker-q", scope="chengdu/jinjiang/chenglonglu/fengshu2")
     assert (await refused(cancel(h, second.name, elsewhere))).code() == grpc.StatusCode.PERMISSION_DENIED
     resident = h.md("resident-9", role="resident", scope=FENGSHU)

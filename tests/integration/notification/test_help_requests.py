@@ -17,7 +17,7 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.waiting import wait_until
-from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, Harness, ms_wan_request
+from tests.integration.notification.kit import CHEN, FENGSHU, FENGSHU_NAME, HE, LI, SUN, ZHAO, Harness, ms_wan_request
 
 
 async def file_request(h: Harness, request_id: str = "", **overrides: object) -> pb.HelpRequest:
@@ -36,7 +36,7 @@ async def outbox_subjects(h: Harness) -> list[str]:
 async def test_saturday_request_goes_to_the_saturday_duty_worker_and_skips_the_closed_canteen(h: Harness) -> None:
     request = await file_request(h)
     assert request.status == pb.STATUS_ASSIGNED
-    assert request.assignee_id == "worker-zhao", "Saturday's duty worker in the demo roster"
+    assert request.assignee_id == ZHAO, "Saturday's duty worker in the demo roster"
     assert request.escalation_level == 0
     assert [s.display_name for s in request.suggestions] == ["邻家小馆"], "枫香小厨 is closed on Saturday"
     assert [(c.from_status, c.to_status, c.actor_id) for c in request.history] == [
@@ -47,7 +47,7 @@ async def test_saturday_request_goes_to_the_saturday_duty_worker_and_skips_the_c
     # On a weekday morning the same request goes to the weekday worker and the canteen is open.
     h.clock.set(h.clock.now() + timedelta(days=2))  # Monday 11:00
     monday = await file_request(h)
-    assert monday.assignee_id == "worker-li"
+    assert monday.assignee_id == LI
     assert [s.display_name for s in monday.suggestions] == ["枫香小厨", "邻家小馆"]
 
 
@@ -62,12 +62,12 @@ async def test_no_acknowledgement_escalates_exactly_once_per_level(h: Harness) -
                                    Sweeper(h.app.helpdesk, h.app.dispatcher).run_once())
     assert sum(r.escalated for r in results) == 1
     got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=request.name), metadata=h.md())).help_request
-    assert (got.escalation_level, got.assignee_id) == (1, "worker-sun"), "Saturday's backup"
+    assert (got.escalation_level, got.assignee_id) == (1, SUN), "Saturday's backup"
     assert (await h.app.sweeper.run_once()).escalated == 0
     h.clock.advance(minutes=31)
     assert (await h.app.sweeper.run_once()).escalated == 1
     got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=request.name), metadata=h.md())).help_request
-    assert (got.escalation_level, got.assignee_id) == (2, "worker-he"), "the community head"
+    assert (got.escalation_level, got.assignee_id) == (2, HE), "the community head"
     h.clock.advance(hours=5)
     for _ in range(3):
         assert (await h.app.sweeper.run_once()).escalated == 0, "nobody above the head"
@@ -78,7 +78,7 @@ async def test_no_acknowledgement_escalates_exactly_once_per_level(h: Harness) -
         "not acknowledged in time: escalated to the community head"]
     # Acknowledging stops it: the head takes it.
     acked = (await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=request.name),
-                                                 metadata=h.md("worker-he"))).help_request
+                                                 metadata=h.md(HE))).help_request
     assert acked.status == pb.STATUS_ACKNOWLEDGED and not acked.HasField("acknowledge_by")
 
 
@@ -94,7 +94,7 @@ async def test_lifecycle_records_who_and_when_schedules_follow_ups_and_thanks(h:
     await h.bind("volunteer-007", "volunteer-012")  # the helpers, thanked in their accounts' inboxes
     request = await file_request(h)
     name = request.name
-    md = h.md("worker-zhao")
+    md = h.md(ZHAO)
     h.clock.advance(minutes=3)
     await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=name), metadata=md)
     await h.help.StartHelpRequest(pb.StartHelpRequestRequest(name=name, note="从邻家小馆订餐"), metadata=md)
@@ -106,7 +106,7 @@ async def test_lifecycle_records_who_and_when_schedules_follow_ups_and_thanks(h:
     assert [f.day_offset for f in resolved.follow_ups] == [1, 3, 7]
     assert [c.to_status for c in resolved.history] == [
         pb.STATUS_SUBMITTED, pb.STATUS_ASSIGNED, pb.STATUS_ACKNOWLEDGED, pb.STATUS_IN_PROGRESS, pb.STATUS_RESOLVED]
-    assert [c.actor_id for c in resolved.history][2:] == ["worker-zhao"] * 3
+    assert [c.actor_id for c in resolved.history][2:] == [ZHAO] * 3
     assert resolved.history[-1].change_time.ToDatetime() == h.clock.now().replace(tzinfo=None)
 
     # Day 1 (Sunday): the follow-up goes to Sunday's duty worker.
@@ -114,10 +114,10 @@ async def test_lifecycle_records_who_and_when_schedules_follow_ups_and_thanks(h:
     assert (await h.app.sweeper.run_once()).follow_ups == 1
     assert (await h.app.sweeper.run_once()).follow_ups == 0, "assigned once"
     got = (await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=name), metadata=md)).help_request
-    assert got.follow_ups[0].assignee_id == "worker-sun" and not got.follow_ups[1].assignee_id
+    assert got.follow_ups[0].assignee_id == SUN and not got.follow_ups[1].assignee_id
     followed = (await h.help.RecordFollowUp(pb.RecordFollowUpRequest(
-        name=got.follow_ups[0].name, note="精神好多了"), metadata=h.md("worker-sun"))).help_request
-    assert followed.status == pb.STATUS_FOLLOWED_UP and followed.follow_ups[0].done_by == "worker-sun"
+        name=got.follow_ups[0].name, note="精神好多了"), metadata=h.md(SUN))).help_request
+    assert followed.status == pb.STATUS_FOLLOWED_UP and followed.follow_ups[0].done_by == SUN
     with pytest.raises(grpc.aio.AioRpcError) as again:
         await h.help.RecordFollowUp(pb.RecordFollowUpRequest(name=got.follow_ups[0].name, note="x"), metadata=md)
     assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -126,7 +126,7 @@ async def test_lifecycle_records_who_and_when_schedules_follow_ups_and_thanks(h:
     setattr(thanks, "from", "万阿姨")
     thanked = (await h.help.RecordThanks(pb.RecordThanksRequest(name=name, thanks=thanks),
                                          metadata=md)).help_request
-    assert list(thanked.thanks[0].recipient_ids) == ["worker-zhao", "volunteer-007", "volunteer-012"]
+    assert list(thanked.thanks[0].recipient_ids) == [ZHAO, "volunteer-007", "volunteer-012"]
     closed = (await h.help.CloseHelpRequest(pb.CloseHelpRequestRequest(name=name, note="康复"),
                                             metadata=md)).help_request
     assert closed.status == pb.STATUS_CLOSED
@@ -197,6 +197,7 @@ async def test_nobody_on_duty_goes_to_the_head_and_no_head_waits_for_the_roster(
     reply = await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=other_name, help_request=ms_wan_request(compound_path="")), metadata=admin)
     assert reply.help_request.status == pb.STATUS_SUBMITTED, "no roster, no head: waits"
+    await h.grant_worker("worker-x", "head-y", path=other)
     await h.roster.CreateDutyShift(pb.CreateDutyShiftRequest(parent=other_name, duty_shift=pb.DutyShift(
         weekday=6, start_time="00:00", end_time="24:00", worker_id="worker-x")), metadata=admin)
     assert (await h.app.sweeper.run_once()).routed == 1
@@ -214,18 +215,18 @@ async def test_nobody_on_duty_goes_to_the_head_and_no_head_waits_for_the_roster(
 
 
 async def test_duty_swap_and_holiday_roster_route_accordingly(h: Harness) -> None:
-    staff = h.md("worker-he")
+    staff = h.md(HE)
     await h.roster.CreateDutySwap(pb.CreateDutySwapRequest(parent=FENGSHU_NAME, duty_swap=pb.DutySwap(
-        date="2026-11-07", from_worker_id="worker-zhao", to_worker_id="worker-li")), metadata=staff)
+        date="2026-11-07", from_worker_id=ZHAO, to_worker_id=LI)), metadata=staff)
     on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME), metadata=staff)
-    assert (on_duty.worker_id, on_duty.backup_id, on_duty.head_id) == ("worker-li", "worker-sun", "worker-he")
-    assert (await file_request(h)).assignee_id == "worker-li"
+    assert (on_duty.worker_id, on_duty.backup_id, on_duty.head_id) == (LI, SUN, HE)
+    assert (await file_request(h)).assignee_id == LI
     # A holiday roster on Monday 9 November replaces the weekday shifts.
     await h.roster.CreateDutyShift(pb.CreateDutyShiftRequest(parent=FENGSHU_NAME, duty_shift=pb.DutyShift(
-        date="2026-11-09", start_time="00:00", end_time="24:00", worker_id="worker-sun", note="holiday")),
+        date="2026-11-09", start_time="00:00", end_time="24:00", worker_id=SUN, note="holiday")),
         metadata=staff)
     h.clock.advance(days=2)
-    assert (await file_request(h)).assignee_id == "worker-sun"
+    assert (await file_request(h)).assignee_id == SUN
 
 
 async def test_a_worker_sees_only_their_communitys_requests(h: Harness) -> None:
@@ -252,7 +253,7 @@ async def test_a_worker_sees_only_their_communitys_requests(h: Harness) -> None:
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     own = await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=resident)
-    assert own.help_request.assignee_id == "worker-zhao"
+    assert own.help_request.assignee_id == ZHAO
     followed = await h.help.GetHelpRequest(pb.GetHelpRequestRequest(name=own.help_request.name), metadata=resident)
     assert followed.help_request.name == own.help_request.name, "the reporter follows their own request"
     neighbour = h.md("neighbour-2", role="resident", scope=f"{FENGSHU}/jinshang-chuntian")
@@ -271,7 +272,7 @@ async def test_concurrent_acknowledgements_one_wins_and_the_sweeper_never_escala
     request = await file_request(h)
     h.clock.advance(minutes=31)  # overdue: the sweeper races the acknowledgements
     calls = [h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=request.name), metadata=h.md(w))
-             for w in ("worker-zhao", "worker-sun", "worker-he")]
+             for w in (ZHAO, SUN, HE)]
     results = await asyncio.gather(*calls, h.app.sweeper.run_once(), return_exceptions=True)
     acks = results[:3]
     won = [r for r in acks if not isinstance(r, BaseException)]
@@ -318,10 +319,10 @@ async def test_a_retried_transition_with_its_request_id_gets_the_first_answer(h:
     resolved = await h.help.ResolveHelpRequest(resolve, metadata=h.md())
     assert await h.help.ResolveHelpRequest(resolve, metadata=h.md()) == resolved
     assert (await outbox_subjects(h)).count("notification.help_request.credited") == 1, "credited once"
-    mine = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id="worker-zhao"),
+    mine = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id=ZHAO),
                                          metadata=h.md())
     assert [r.name for r in mine.help_requests] == [request.name]
-    others = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id="worker-li"),
+    others = await h.help.ListHelpRequests(pb.ListHelpRequestsRequest(parent=FENGSHU_NAME, assignee_id=LI),
                                            metadata=h.md())
     assert list(others.help_requests) == []
     # The canteen staff who filed it heard that someone took it, and that it was resolved.
@@ -334,20 +335,21 @@ async def test_a_retried_transition_with_its_request_id_gets_the_first_answer(h:
 async def test_roster_and_providers_through_the_api(h: Harness) -> None:
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    staff = h.md("worker-he")
+    staff = h.md(HE)
     monday_9am = Timestamp()
     monday_9am.FromDatetime(h.clock.now() + timedelta(days=2, hours=-2))  # Monday 09:00 local
     on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
-    assert (on_duty.worker_id, on_duty.backup_id) == ("worker-li", "worker-chen")
+    assert (on_duty.worker_id, on_duty.backup_id) == (LI, CHEN)
+    await h.grant_worker("worker-wu")
     made = (await h.roster.CreateDutyShift(pb.CreateDutyShiftRequest(
         parent=FENGSHU_NAME, request_id="shift-1", duty_shift=pb.DutyShift(
-            weekday=1, start_time="08:30", end_time="12:00", worker_id="worker-wu", backup_id="worker-li")),
+            weekday=1, start_time="08:30", end_time="12:00", worker_id="worker-wu", backup_id=LI)),
         metadata=staff)).duty_shift
     on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
     assert on_duty.worker_id == "worker-wu" and on_duty.duty_shift == made.name
     await h.roster.DeleteDutyShift(pb.DeleteDutyShiftRequest(name=made.name), metadata=staff)
     on_duty = await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME, time=monday_9am), metadata=staff)
-    assert on_duty.worker_id == "worker-li"
+    assert on_duty.worker_id == LI
     pages, token = [], ""
     while True:
         page = await h.roster.ListDutyShifts(pb.ListDutyShiftsRequest(
@@ -366,4 +368,4 @@ async def test_roster_and_providers_through_the_api(h: Harness) -> None:
     assert [s.display_name for s in (await file_request(h, category="medical")).suggestions] == ["社区卫生服务中心"]
     settings = (await h.roster.GetCommunitySettings(pb.GetCommunitySettingsRequest(
         name=f"{FENGSHU_NAME}/settings"), metadata=staff)).settings
-    assert (settings.head_id, settings.sla_high_minutes, settings.utc_offset_minutes) == ("worker-he", 30, 480)
+    assert (settings.head_id, settings.sla_high_minutes, settings.utc_offset_minutes) == (HE, 30, 480)

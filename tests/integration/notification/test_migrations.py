@@ -13,13 +13,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from linli_notification.app import MIGRATIONS
-from linli_notification.tables import community, metadata
+from linli_notification.demo import WORKER_CHEN, WORKER_HE, WORKER_LI, WORKER_ZHAO
+from linli_notification.tables import community, duty_shift, metadata, preferences
 
 from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-HEAD = "nt0008"
+HEAD = "nt0009"
 
 
 async def differences(db: Database) -> list[object]:
@@ -68,7 +69,7 @@ async def test_a_database_made_before_the_renaming_upgrades_from_where_it_stands
         await upgrade(db)  # the runtime's own tables, as the service always had them
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(old, sync), stands_at))
-            await conn.execute(community.insert().values(path=FENGSHU, head_id="worker-he"))
+            await conn.execute(community.insert().values(path=FENGSHU, head_id="head-wu"))
         assert await stored_revision(db) == [stands_at]
 
         await upgrade(db, MIGRATIONS)
@@ -76,8 +77,36 @@ async def test_a_database_made_before_the_renaming_upgrades_from_where_it_stands
         assert await differences(db) == [], "nf0001 → nt0002 drops the old request-id table; the rest follow"
         async with db.engine.connect() as conn:
             kept = (await conn.execute(sa.select(community.c.head_id).where(community.c.path == FENGSHU))).scalar()
-        assert kept == "worker-he", "the data stays"
+        assert kept == "head-wu", "the data stays"
         await upgrade(db, MIGRATIONS)
         assert await stored_revision(db) == [HEAD]
+    finally:
+        await db.dispose()
+
+
+async def test_the_demo_roster_moves_from_local_names_to_accounts(database_url: str) -> None:
+    """nt0009: a roster made when it named workers locally (`worker-li`) names the demo people's
+    accounts after the upgrade — shifts, the head, preferences — so help requests reach an inbox
+    someone can read; a local name that is no demo person's stays, for staff to re-roster."""
+    db = Database(database_url)
+    try:
+        await upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(MIGRATIONS, sync), "nt0008"))
+            await conn.execute(community.insert().values(path=FENGSHU, head_id="worker-he"))
+            for ident, worker, backup in (("s-1", "worker-li", "worker-chen"), ("s-2", "worker-wu", "worker-li")):
+                await conn.execute(duty_shift.insert().values(
+                    id=ident, community_path=FENGSHU, weekday=1, start_minute=0, end_minute=600, worker_id=worker,
+                    backup_id=backup, note=""))
+            await conn.execute(preferences.insert().values(recipient_id="worker-zhao", wechat_openid="openid-zhao"))
+        await upgrade(db, MIGRATIONS)
+        async with db.engine.connect() as conn:
+            head = (await conn.execute(sa.select(community.c.head_id))).scalar()
+            shifts = (await conn.execute(sa.select(duty_shift.c.id, duty_shift.c.worker_id, duty_shift.c.backup_id)
+                                         .order_by(duty_shift.c.id))).all()
+            prefs = (await conn.execute(sa.select(preferences.c.recipient_id, preferences.c.wechat_openid))).all()
+        assert head == WORKER_HE
+        assert [tuple(r) for r in shifts] == [("s-1", WORKER_LI, WORKER_CHEN), ("s-2", "worker-wu", WORKER_LI)]
+        assert [tuple(r) for r in prefs] == [(WORKER_ZHAO, "openid-zhao")]
     finally:
         await db.dispose()

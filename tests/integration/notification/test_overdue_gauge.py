@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from linli.notification.v1 import notification_pb2 as pb
-from tests.integration.notification.kit import Harness
+from tests.integration.notification.kit import SUN, Harness
 from tests.integration.notification.test_help_requests import file_request
 
 
@@ -25,6 +25,6 @@ async def test_the_overdue_gauge_counts_requests_past_their_sla_until_acknowledg
     assert (await h.app.sweeper.run_once()).escalated == 0
     assert overdue() == 1, "escalated, with a fresh deadline, and still not acknowledged"
     await h.help.AcknowledgeHelpRequest(pb.AcknowledgeHelpRequestRequest(name=request.name),
-                                        metadata=h.md("worker-sun"))
+                                        metadata=h.md(SUN))
     await h.app.sweeper.run_once()
     assert overdue() == 0

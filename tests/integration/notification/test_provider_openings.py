@@ -18,7 +18,7 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.waiting import wait_until
-from tests.integration.notification.kit import FENGSHU_NAME, Harness, ms_wan_request
+from tests.integration.notification.kit import FENGSHU_NAME, SUN, Harness, ms_wan_request
 
 SUGGESTED = "notification.help_request.suggested"
 
@@ -118,7 +118,7 @@ async def test_an_escalation_hands_on_the_providers_open_at_that_moment(h: Harne
     result = await h.app.sweeper.run_once()
     assert (result.escalated, result.suggested) == (1, 0), "the escalation itself carries the suggestion"
     got = await get(h, request.name)
-    assert (got.escalation_level, got.assignee_id) == (1, "worker-sun")
+    assert (got.escalation_level, got.assignee_id) == (1, SUN)
     assert shown(got) == ["邻家小馆"]
     assert "escalated to the backup" in got.history[-1].note and "邻家小馆" in got.history[-1].note
     [escalated] = await events(h, "notification.help_request.escalated")
@@ -126,5 +126,5 @@ async def test_an_escalation_hands_on_the_providers_open_at_that_moment(h: Harne
     assert (await h.app.sweeper.run_once()).suggested == 0, "that opening was suggested: not again"
     # The backup's notice names it.
     async def told() -> bool:
-        return any("邻家小馆" in n.body for n in await h.notices_of("worker-sun"))
+        return any("邻家小馆" in n.body for n in await h.notices_of(SUN))
     await wait_until(told, what="the backup's notice to name the open restaurant")

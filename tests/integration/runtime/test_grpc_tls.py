@@ -222,3 +222,49 @@ async def reflection_services(channel: grpc.aio.Channel) -> set[str]:
     async for reply in stub.ServerReflectionInfo(ask(), timeout=5):
         return {s.name for s in reply.list_services_response.service}
     raise AssertionError("no reflection reply")
+
+
+class CallerCertificate(echo_pb2_grpc.EchoServiceServicer):
+    """Answers with the common name of the certificate the caller presented (mTLS)."""
+
+    async def Echo(self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> echo_pb2.EchoResponse:
+        names = context.auth_context().get("x509_common_name") or [b""]
+        return echo_pb2.EchoResponse(message=names[0].decode())
+
+
+async def test_a_long_lived_channel_presents_its_renewed_client_certificate(
+        tmp_path: Path, pki: LocalPki, stranger: LocalPki, issuer: TestIssuer) -> None:
+    """cert-manager renews a service's certificate in place: its long-lived channels to other
+    services present the new one from their next call on (and a renewal the server cannot
+    trust shows at once, so the files are what is presented), without a restart."""
+    pki.ensure(clients=["caller", "caller-renewed"])
+    settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}",
+                               nats_url=f"nats://127.0.0.1:{free_port()}", **served_tls(pki, mtls=True))  # type: ignore[arg-type]
+    app = issuer.trust(ServiceApp("echo", settings))
+    app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, CallerCertificate(), FULL_NAME)
+    await app.start()
+    token = issuer.issue_service_token("partner-redemption")
+    held = pki.client("caller")
+    try:
+        async with make_channel(f"127.0.0.1:{app.port}", token=token, tls=trusting(pki, "caller"),
+                                certificate_check_seconds=0) as channel:
+            stub = echo_pb2_grpc.EchoServiceStub(channel)  # made once, as services make theirs
+
+            async def presented() -> str:
+                return str((await stub.Echo(echo_pb2.EchoRequest(message="x"), timeout=5)).message)
+
+            assert await presented() == "caller"
+
+            def renew(pair: object) -> None:
+                held.key.write_bytes(pair.key.read_bytes())  # type: ignore[attr-defined]
+                held.cert.write_bytes(pair.cert.read_bytes())  # type: ignore[attr-defined]
+                os.utime(held.cert, ns=(0, os.stat(held.cert).st_mtime_ns + 1_000_000))
+
+            renew(pki.client("caller-renewed"))
+            assert await presented() == "caller-renewed"
+            renew(stranger.client("caller"))  # not the platform's CA: the server refuses it
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await presented()
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await app.stop(grace=0.5)

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.notification.v1 import notification_pb2 as help_pb
-from linli_cli import names, shortids
+from linli_cli import accounts, names, shortids
 from linli_cli.errors import CliError, ExitCode
 from linli_cli.help_requests import pick_follow_up, who_needs_help
 from linli_cli.output import CHINA, clock_time, iso, local, when
@@ -176,3 +176,16 @@ def test_who_needs_help_says_whom_how_to_reach_them_and_where_as_far_as_known() 
     resident = help_pb.HelpRequest(reporter_id="resident-7", reporter_role=help_pb.REPORTER_ROLE_RESIDENT)
     assert who_needs_help(resident) == "resident-7"
     assert who_needs_help(help_pb.HelpRequest(reporter_role=help_pb.REPORTER_ROLE_WORKER, reporter_id="w")) == ""
+
+
+@pytest.mark.parametrize(("written", "query"), [
+    ("+86 138 0000 0003", "+8613800000003"), ("13800000003", "+8613800000003"), ("138-0000-0003", "+8613800000003"),
+    ("+44 20 7946 0000", "+442079460000"),
+])
+def test_a_person_named_by_phone_is_looked_up_in_e164(written: str, query: str) -> None:
+    assert accounts.looks_like_phone(written) and accounts.phone_query(written) == query
+
+
+@pytest.mark.parametrize("account", ["acc_abcdefghij234567abcd", "f47ac10b-58cc-4372-a567-0e02b2c3d479", "worker-li"])
+def test_an_account_id_is_not_taken_for_a_phone_number(account: str) -> None:
+    assert not accounts.looks_like_phone(account)

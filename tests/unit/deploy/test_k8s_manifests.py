@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +320,60 @@ def test_a_pos_route_to_the_services_own_port_or_to_admin_apis_is_found() -> Non
         "route pos: sends ['linli.redemption.v1.PartnerService'] to the POS edge",
         "route pos: reaches partner-redemption:50053 → container port 50053, not the POS edge (LINLI_POS_PORT=50443)",
     ]
+
+
+# -- the CA bundle: no manual step --------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def ca_bundle_problems(docs: tuple[Doc, ...]) -> list[str]:
+    """Every ConfigMap a BackendTLSPolicy trusts is made by the manifests: a ConfigMap of theirs,
+    or a trust-manager Bundle of that name writing the CA's certificate (`ca.crt` of the secret
+    of the Certificate that is the CA) into a ConfigMap in the namespace linli."""
+    made = {d["metadata"]["name"] for d in find(docs, "ConfigMap")}
+    bundles = {b["metadata"]["name"]: b for b in find(docs, "Bundle")}
+    cas = [c["spec"]["secretName"] for c in find(docs, "Certificate") if c["spec"].get("isCA")]
+    problems = []
+    trusted = {ref["name"] for policy in find(docs, "BackendTLSPolicy")
+               for ref in policy["spec"]["validation"].get("caCertificateRefs", []) if ref.get("kind") == "ConfigMap"}
+    if not trusted:
+        problems.append("no BackendTLSPolicy trusts a CA bundle")
+    for name in sorted(trusted):
+        if name in made:
+            continue
+        bundle = bundles.get(name)
+        if bundle is None:
+            problems.append(f"nothing makes the ConfigMap {name} (a manual step)")
+            continue
+        spec = bundle["spec"]
+        sources = [s.get("secret", {}) for s in spec.get("sources", [])]
+        if not sources or any(s.get("name") not in cas or s.get("key") != "ca.crt" for s in sources):
+            problems.append(f"Bundle {name}: sources {spec.get('sources')} are not the CA's certificate ({cas})")
+        target = spec.get("target", {})
+        if target.get("configMap", {}).get("key") != "ca.crt":
+            problems.append(f"Bundle {name}: writes no ConfigMap key ca.crt")
+        selector = target.get("namespaceSelector", {}).get("matchLabels", {})
+        if selector != {"kubernetes.io/metadata.name": "linli"}:
+            problems.append(f"Bundle {name}: its ConfigMap does not land in the namespace linli ({selector})")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ca_bundle_the_gateway_trusts_is_made_from_the_ca_by_trust_manager(overlay: str) -> None:
+    assert ca_bundle_problems(render(overlay)) == []
+
+
+def test_a_ca_bundle_left_to_a_manual_step_or_from_another_source_is_found() -> None:
+    docs = render("overlays/production")
+    without = tuple(d for d in docs if d["kind"] != "Bundle")
+    assert ca_bundle_problems(without) == ["nothing makes the ConfigMap linli-ca-bundle (a manual step)"]
+    wrong = copy.deepcopy(docs)
+    [bundle] = find(wrong, "Bundle")
+    bundle["spec"]["sources"] = [{"secret": {"name": "nats-tls", "key": "ca.crt"}}]
+    assert ca_bundle_problems(wrong) and "not the CA's certificate" in ca_bundle_problems(wrong)[0]
+
+
+def test_no_document_asks_an_operator_to_make_the_ca_bundle_by_hand() -> None:
+    for path in (REPO / "README.md", *sorted((REPO / "deploy").rglob("*.yaml"))):
+        assert "create configmap linli-ca-bundle" not in path.read_text(encoding="utf-8"), path

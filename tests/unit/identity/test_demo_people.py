@@ -20,3 +20,14 @@ def test_the_demo_volunteer_of_the_data_set_is_a_fengshu_volunteer_of_the_identi
     person = load()["fengshu"]["demo_volunteer"]
     [(role, scope)] = [(role, scope) for phone, _, role, scope in PEOPLE if phone == person["phone"]]
     assert (role, scope) == (Role.VOLUNTEER, "fengshu") and person["volunteer_id"] == "v-001"
+
+
+def test_the_demo_duty_roster_names_fengshu_workers_of_the_identity_demo() -> None:
+    """Notification's demo roster names accounts (issue 12): each is a demo person holding a
+    community_worker grant in Fengshu, so the roster's requests reach an inbox someone reads."""
+    from linli_notification import demo as roster
+
+    workers = {demo_account_id(phone) for phone, _, role, scope in PEOPLE
+               if role is Role.COMMUNITY_WORKER and scope == "fengshu"}
+    rostered = {worker for *_, worker, backup in roster.SHIFTS for worker in (worker, backup)} | {roster.HEAD}
+    assert rostered <= workers and set(roster.WORKERS) <= workers

@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from linli_notification.notices import Prefs
-from linli_notification.roster import OnDuty, ProviderHours, Shift, Swap, is_open, on_duty, open_alternatives
+from linli_notification.roster import (
+    OnDuty,
+    ProviderHours,
+    Shift,
+    Swap,
+    is_open,
+    on_duty,
+    open_alternatives,
+    standing,
+)
 
 CN = 480  # UTC+8
 CHENGDU = timezone(timedelta(minutes=CN))
@@ -90,3 +99,13 @@ def test_quiet_hours(start: int | None, end: int | None, hour: int, minute: int,
         assert until is None
     else:
         assert until is not None and (until.hour + 8) % 24 == until_local_hour and until > at(7, hour, minute)
+
+
+def test_someone_no_longer_a_worker_is_passed_over_for_the_backup_then_the_head() -> None:
+    """A revoked grant takes a person off duty at once, whatever the roster says (issue 12)."""
+    duty = OnDuty("s-1", "acc_zhao", "acc_sun")
+    assert standing(duty, {"acc_zhao", "acc_sun"}) == duty
+    assert standing(duty, {"acc_sun"}) == OnDuty("s-1", "acc_sun", "")
+    assert standing(duty, {"acc_zhao"}) == OnDuty("s-1", "acc_zhao", "")
+    assert standing(duty, set()) is None
+    assert standing(OnDuty("s-1", "acc_zhao", ""), {"acc_sun"}) is None

@@ -85,7 +85,7 @@ def test_an_objection_may_name_no_line_and_is_then_on_the_whole_disclosure() -> 
 
 def test_an_empty_disclosure_offers_the_whole_disclosure_only() -> None:
     d = disclosure_pb2.Disclosure(name="compounds/c~x/disclosures/2026-10", period="2026-10")
-    html = render_compound(Chain(True, 1), [d])
+    html = render_compound(Chain(True, 1), [d], mine=[("c/x/b1/h101", "1栋101室")])
     options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', html.split('id="f-account"')[1].split(
         "</select>")[0])
     assert options == [("", "整份公示 The disclosure as a whole")]
@@ -151,10 +151,33 @@ def test_a_session_is_renewed_shortly_before_its_token_lapses(issuer: TestIssuer
     assert needs_renewal("") and needs_renewal("garbage")
 
 
-def render_compound(chain: Chain, disclosures: list[disclosure_pb2.Disclosure]) -> str:
+def render_compound(chain: Chain, disclosures: list[disclosure_pb2.Disclosure], *, me: object = None,
+                    mine: list[tuple[str, str]] | None = None) -> str:
+    """The compound page as `me` (None: nobody signed in) sees it, owning `mine` there."""
     view = CompoundView("c/x", org_pb2.OrgUnit(path="c/x", display_name="某小区"), [], disclosures, None, chain)
-    context: dict[str, Any] = {"request": request_with(), "v": view, "form": ObjectionForm(), "notice": ""}
+    context: dict[str, Any] = {"request": request_with(), "v": view, "form": ObjectionForm(), "notice": "",
+                               "me": me or (object() if mine else None), "mine": mine or []}
     return templates.get_template("compound.html").render(context)
+
+
+def test_the_objection_form_is_for_signed_in_owners_only() -> None:
+    """Issue 12: no anonymous objection. Signed out, the page offers sign-in and no form; signed
+    in without an owner grant here, it says so; an owner chooses among their own households only."""
+    d = disclosure_pb2.Disclosure(name="compounds/c~x/disclosures/2026-10", period="2026-10")
+    signed_out = render_compound(Chain(True, 1), [d])
+    assert 'action="/c/c/x/objections' not in signed_out and 'href="/signin?next=/c/c/x%23objection"' in signed_out
+    stranger = render_compound(Chain(True, 1), [d], me=object())
+    assert 'action="/c/c/x/objections' not in stranger and 'id="objection-owners-only"' in stranger
+    owner = render_compound(Chain(True, 1), [d], mine=[("c/x/b1/h101", "1栋101室"), ("c/x/b2/h301", "2栋301室")])
+    homes = re.findall(r'<option value="([^"]*)"', owner.split('id="f-household"')[1].split("</select>")[0])
+    assert 'action="/c/c/x/objections' in owner and homes == ["", "c/x/b1/h101", "c/x/b2/h301"]
+
+
+def test_an_owner_must_name_their_household() -> None:
+    form = ObjectionForm(account="income:parking", kind="objection", text="请说明停车费")
+    assert not form.validate(ACCOUNTS, HOMES, required=True) and "household" in form.errors
+    neighbours = ObjectionForm(account="income:parking", kind="objection", text="请说明停车费", household="c/b9/h999")
+    assert not neighbours.validate(ACCOUNTS, HOMES, required=True) and "household" in neighbours.errors
 
 
 def test_a_broken_chain_says_where_it_broke() -> None:

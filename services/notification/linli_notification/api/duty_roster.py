@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.notification.v1 import notification_pb2 as pb
 from linli.notification.v1 import notification_pb2_grpc as pb_grpc
+from linli_notification import workers
 from linli_notification.api import convert
 from linli_notification.api.access import staff
 from linli_notification.community import (
@@ -27,7 +28,6 @@ from linli_notification.names import (
     parse_child,
     parse_community,
     parse_settings,
-    valid_id,
 )
 from linli_runtime import fields, idempotency
 from linli_runtime.auth import reach
@@ -57,8 +57,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
             raise InvalidArgument.field("settings", "is required")
         s = request.settings
         path = parse_settings("settings.name", s.name)
-        if s.head_id:
-            valid_id("settings.head_id", s.head_id)
+        head = workers.account_id("settings.head_id", s.head_id, required=False)
         slas = {}
         for key, urgency in (("critical", pb.URGENCY_CRITICAL), ("high", pb.URGENCY_HIGH),
                              ("normal", pb.URGENCY_NORMAL), ("low", pb.URGENCY_LOW)):
@@ -71,7 +70,7 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         staff(path)
         await self.places.require(path, field="settings.name")
         saved = await self.communities.update_settings(Settings(
-            path=path, head_id=s.head_id, utc_offset_minutes=s.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES,
+            path=path, head_id=head, utc_offset_minutes=s.utc_offset_minutes or DEFAULT_UTC_OFFSET_MINUTES,
             **slas))
         return pb.UpdateCommunitySettingsResponse(settings=convert.settings(saved))
 
@@ -90,8 +89,8 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
         if end <= start:
             raise InvalidArgument.field("duty_shift.end_time", "must be after start_time (split overnight shifts)")
         new = NewShift(weekday=shift.weekday, on_date=on_date, start_minute=start, end_minute=end,
-                       worker_id=valid_id("duty_shift.worker_id", shift.worker_id),
-                       backup_id=valid_id("duty_shift.backup_id", shift.backup_id) if shift.backup_id else "",
+                       worker_id=workers.account_id("duty_shift.worker_id", shift.worker_id),
+                       backup_id=workers.account_id("duty_shift.backup_id", shift.backup_id, required=False),
                        note=fields.text("duty_shift.note", shift.note, 500))
         staff(path)
         await self.places.require(path, field="parent")
@@ -121,8 +120,8 @@ class DutyRosterServicer(pb_grpc.DutyRosterServiceServicer):
             raise InvalidArgument.field("duty_swap", "is required")
         swap = request.duty_swap
         on_date = parse_date("duty_swap.date", swap.date).isoformat()
-        giver = valid_id("duty_swap.from_worker_id", swap.from_worker_id)
-        taker = valid_id("duty_swap.to_worker_id", swap.to_worker_id)
+        giver = workers.account_id("duty_swap.from_worker_id", swap.from_worker_id)
+        taker = workers.account_id("duty_swap.to_worker_id", swap.to_worker_id)
         if giver == taker:
             raise InvalidArgument.field("duty_swap.to_worker_id", "must differ from from_worker_id")
         staff(path)

@@ -58,9 +58,9 @@ class DisclosureServicer(Api, disclosure_pb2_grpc.DisclosureServiceServicer):
         check = await disclosures.verify_chain(self.db, self.heads, path, external_head=external)
         return convert.chain_check(check, external)
 
-    # The portal's public objection form files with the portal's token: the one write the portal
-    # role may make, until the form is bound to a signed-in owner (issue 12, abuse limits).
-    @allows(Role.PORTAL)
+    # An owner files for their household, signed in (the portal's "my household" pages send the
+    # owner's own token); officers may file for the compound. The portal's own `portal` role may
+    # not: an objection is always someone's, one per household per disclosure (issue 12).
     async def FileObjection(
         self, request: disclosure_pb2.FileObjectionRequest, context: Any
     ) -> disclosure_pb2.FileObjectionResponse:

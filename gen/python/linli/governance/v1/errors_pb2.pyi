@@ -208,6 +208,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
     OPERATORS_ONLY: _ErrorReason.ValueType  # 92
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+    OBJECTION_ALREADY_FILED: _ErrorReason.ValueType  # 93
+    """ALREADY_EXISTS: "your household already filed … on this disclosure (…): follow it and its answer there" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` trust-governance puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -405,4 +407,6 @@ ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 91
 """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
 OPERATORS_ONLY: ErrorReason.ValueType  # 92
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+OBJECTION_ALREADY_FILED: ErrorReason.ValueType  # 93
+"""ALREADY_EXISTS: "your household already filed … on this disclosure (…): follow it and its answer there" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -100,6 +100,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
     OPERATORS_ONLY: _ErrorReason.ValueType  # 38
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+    NOT_A_COMMUNITY_WORKER: _ErrorReason.ValueType  # 39
+    """FAILED_PRECONDITION: "…: accounts/… holds no community worker grant for …; grant it the community_worker role t…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` notification puts in the `google.rpc.ErrorInfo` (AIP-193) of
@@ -189,4 +191,6 @@ ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 37
 """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
 OPERATORS_ONLY: ErrorReason.ValueType  # 38
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+NOT_A_COMMUNITY_WORKER: ErrorReason.ValueType  # 39
+"""FAILED_PRECONDITION: "…: accounts/… holds no community worker grant for …; grant it the community_worker role t…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
