@@ -426,8 +426,9 @@ async def close_period(
     return await _by_name(conn, name)
 
 
-async def _by_name(conn: AsyncConnection, name: str) -> Disclosure:
-    row = (await conn.execute(select(DISCLOSURES).where(DISCLOSURES.c.name == name))).first()
+async def _by_name(conn: AsyncConnection, name: str, *, lock: bool = False) -> Disclosure:
+    query = select(DISCLOSURES).where(DISCLOSURES.c.name == name)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise NotFound(f"{name} does not exist", reason="DISCLOSURE_NOT_FOUND")
     return typed(Disclosure, row)
@@ -449,7 +450,10 @@ async def file_objection(
     if household_path and not household_path.startswith(compound_path + "/"):
         raise InvalidArgument.field("household_path", "must be a household of the disclosure's compound")
     conn = await session.connection()
-    disclosure = await _by_name(conn, names.disclosure_name(compound_path, period))
+    # The disclosure row is locked: two members of a household filing at once (different request
+    # ids) are weighed one after the other, so the second sees the first's objection (PostgreSQL;
+    # SQLite has one writer anyway).
+    disclosure = await _by_name(conn, names.disclosure_name(compound_path, period), lock=bool(household_path))
     check_objection_account(content(disclosure), account)
     if household_path:
         # One objection (and one inspection request) per household per disclosure: the owner

@@ -3,6 +3,7 @@ the close rules, the published event, objections with deadlines."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 
@@ -519,3 +520,30 @@ async def test_an_objection_is_an_owners_one_per_household_per_disclosure(books:
         books.disclosures.ListObjections, disclosure_pb2.ListObjectionsRequest(disclosure=august.name))
     assert sorted(o.household_path for o in listed.objections) == [home, home, f"{JINSHENG}/b1/h002"]
     assert {first.name, inspection.name} <= {o.name for o in listed.objections}
+
+
+async def test_a_household_filing_twice_at_once_files_one_objection(books: Governance) -> None:
+    """Two members of one household press "file" at the same moment with different request ids:
+    one objection is filed, the other is told to follow it (the disclosure row is locked while the
+    household's earlier objection is looked for)."""
+    books.clock.set(datetime(2026, 9, 1, 1, tzinfo=UTC))
+    august = await close(books, "2026-08")
+    home = f"{JINSHENG}/b1/h001"
+    members = [books.caller("resident", home, subject=f"acc_member_{i}") for i in range(6)]
+
+    async def file(member):  # type: ignore[no-untyped-def]
+        request = disclosure_pb2.FileObjectionRequest(
+            disclosure=august.name, kind=disclosure_pb2.OBJECTION_KIND_OBJECTION, text="物业费为什么涨了？",
+            household_path=home, request_id=rid())
+        try:
+            await member(books.disclosures.FileObjection, request)
+            return "filed"
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error.details()
+            return "refused"
+
+    outcomes = await asyncio.gather(*(file(m) for m in members))
+    assert sorted(outcomes) == ["filed"] + ["refused"] * 5
+    listed = await books.caller("trustee", JINSHENG)(
+        books.disclosures.ListObjections, disclosure_pb2.ListObjectionsRequest(disclosure=august.name))
+    assert [o.household_path for o in listed.objections] == [home]
