@@ -35,7 +35,7 @@ import functools
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -56,6 +56,7 @@ from linli_points.ledger.accounts import (
     issued_from,
     volunteer_of,
 )
+from linli_points.ledger.group_commit import GroupCommit
 from linli_points.ledger.model import (
     Balance,
     HistoryEntry,
@@ -70,7 +71,7 @@ from linli_points.ledger.model import (
 from linli_points.ledger.tables import account_slots, accounts, holds, transfers
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
-from linli_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
+from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.times import as_utc
 from linli_runtime.transactions import run_in_transaction
@@ -193,13 +194,16 @@ def _slot_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 
 class Ledger:
-    def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None, *,
+                 max_batch: int = 64) -> None:
         self.db = db
         self.clock = clock
         self._make_event = make_event
         # Slot accounts' rows as first read, {(community, name): row}: they are only ever read
         # unlocked for their id (their totals live in slots), and account rows are never deleted.
         self._slot_account_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        # Concurrent single transfers and holds are committed in groups (ledger/group_commit.py).
+        self.group_commit: GroupCommit[Any] = GroupCommit(self.run_each, max_batch=max_batch)
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -219,14 +223,42 @@ class Ledger:
             self._slot_account_rows.setdefault(key, row)
         return result
 
+    async def run_each(self, works: Sequence[Callable[[AsyncConnection], Awaitable[T]]]) -> list[T | DomainError]:
+        """Run each of `works` in a savepoint of one transaction, committed once: a work refused
+        with a domain error is rolled back alone and its error is its outcome; the others commit.
+        Retried whole after a race, like `run` (see ledger/group_commit.py for what that means
+        to each work)."""
+
+        async def each(conn: AsyncConnection) -> list[T | DomainError]:
+            outcomes: list[T | DomainError] = []
+            for work in works:
+                seen = dict(conn.info.get(_SEEN_SLOT_ACCOUNTS, {}))
+                try:
+                    async with conn.begin_nested():
+                        outcomes.append(await work(conn))
+                except DomainError as error:
+                    # Rows first read (or created) inside the rolled-back savepoint are not to
+                    # be cached: an account created there no longer exists.
+                    conn.info[_SEEN_SLOT_ACCOUNTS] = seen
+                    outcomes.append(error)
+            return outcomes
+
+        return await self.run(each)
+
+    async def transfer_many(self, requests: Sequence[TransferRequest]) -> list[Recorded | DomainError]:
+        """Record many DIRECT transfers in one transaction, each answered on its own (a refused
+        one is its error; the others commit): `CreateTransfers`, bulk credits."""
+        return await self.run_each([partial(self.transfer_in, request=request) for request in requests])
+
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
 
     # -- writes --------------------------------------------------------------------------------
 
     async def transfer(self, request: TransferRequest) -> Recorded:
-        """Record a DIRECT transfer (or replay it)."""
-        return await self.run(lambda conn: self.transfer_in(conn, request))
+        """Record a DIRECT transfer (or replay it), committed with the concurrent ones."""
+        recorded: Recorded = await self.group_commit(partial(self.transfer_in, request=request))
+        return recorded
 
     async def transfer_in(self, conn: AsyncConnection, request: TransferRequest) -> Recorded:
         """Record a DIRECT transfer inside the caller's transaction (e.g. with the activity
@@ -362,7 +394,8 @@ class Ledger:
             await self._hold_event(conn, "points.hold.placed", hold)
             return hold, True
 
-        return await self.run(work)
+        placed: tuple[Hold, bool] = await self.group_commit(work)  # committed with the concurrent ones
+        return placed
 
     async def post_hold(self, community_path: str, hold_id: str) -> Resolution:
         return await self._resolve(community_path, hold_id, Kind.POST)
