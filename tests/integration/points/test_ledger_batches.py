@@ -112,3 +112,22 @@ async def test_a_hold_batched_with_transfers_is_posted_once(ledger: Ledger) -> N
     assert (await ledger.balance(FENGSHU, WAN)).balance == 11 - amount
     assert (await ledger.balance(FENGSHU, REDEMPTION_CLEARING)).balance == amount
     assert (await ledger.balance(FENGSHU, ISSUANCE)).balance == -11
+
+
+async def test_a_request_refused_after_writing_is_rolled_back_alone(ledger: Ledger) -> None:
+    """The ledger refuses before it writes, so a batch runs without a savepoint per request;
+    should a request ever be refused after writing, the batch runs again with savepoints and
+    that request alone leaves nothing behind."""
+
+    async def writes_then_refuses(conn):  # type: ignore[no-untyped-def]
+        await ledger.transfer_in(conn, credit("late", LI, 4))
+        raise FailedPrecondition("refused after writing", reason="TEST_LATE_REFUSAL")
+
+    outcomes = await ledger.run_each([lambda conn: ledger.transfer_in(conn, credit("a", WAN, 1)),
+                                      writes_then_refuses,
+                                      lambda conn: ledger.transfer_in(conn, credit("b", ZHAO, 2))])
+    assert isinstance(outcomes[0], Recorded) and isinstance(outcomes[2], Recorded)
+    assert isinstance(outcomes[1], FailedPrecondition)
+    assert await transfer_ids(ledger) == ["a", "b"]
+    assert (await ledger.balance(FENGSHU, LI)).balance == 0
+    assert await ledger.community_sum(FENGSHU) == 0

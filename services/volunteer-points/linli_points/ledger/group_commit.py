@@ -7,7 +7,7 @@ as much as the statements. TigerBeetle's lesson: batch. Requests that arrive whi
 being written wait for the next one, so under load a batch holds what arrived during one
 commit, and alone a request waits for nothing but one turn of the event loop.
 
-    batcher = GroupCommit(ledger.run_each, max_batch=64, parallel=2)
+    batcher = GroupCommit(ledger.run_each, max_batch=64)
     recorded = await batcher(lambda conn: ledger.transfer_in(conn, request))
 
 How each request is kept on its own (`Ledger.run_each`): it runs in a savepoint of the batch's
@@ -45,7 +45,7 @@ class GroupCommit(Generic[T]):
     """Queues `work(conn)` callables and runs them in batches of up to `max_batch` through
     `run_each` (one transaction each), at most `parallel` batches at a time."""
 
-    def __init__(self, run_each: RunEach, *, max_batch: int = 64, parallel: int = 2) -> None:
+    def __init__(self, run_each: RunEach, *, max_batch: int = 64, parallel: int = 1) -> None:
         self.run_each = run_each
         self.max_batch = max_batch
         self.parallel = parallel
