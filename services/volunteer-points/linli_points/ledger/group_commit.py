@@ -50,6 +50,9 @@ class GroupCommit(Generic[T]):
         self.max_batch = max_batch
         self.parallel = parallel
         self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        # Flushers running, counted by themselves as they end (a task's done-callback runs a turn
+        # later: a request queued in between would find a flusher that will never take it).
+        self._running = 0
         self._flushers: set[asyncio.Task[None]] = set()
 
     async def __call__(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -61,7 +64,8 @@ class GroupCommit(Generic[T]):
             return await asyncio.create_task(work(conn), context=context)  # type: ignore[arg-type]
 
         self._queue.append((in_callers_context, future))
-        if len(self._flushers) < self.parallel:
+        if self._running < self.parallel:
+            self._running += 1
             # A flusher of its own context: a batch is nobody's call.
             task = asyncio.create_task(self._flush(), context=contextvars.Context())
             self._flushers.add(task)
@@ -69,7 +73,13 @@ class GroupCommit(Generic[T]):
         return await future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # the requests arriving in this turn of the loop join the batch
+        try:
+            await asyncio.sleep(0)  # the requests arriving in this turn of the loop join the batch
+            await self._drain()
+        finally:
+            self._running -= 1  # with no await since the queue was last seen empty
+
+    async def _drain(self) -> None:
         while self._queue:
             taken, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
             batch = [(work, future) for work, future in taken if not future.cancelled()]
