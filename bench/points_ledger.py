@@ -9,6 +9,7 @@ Reports (one line each, and JSON with --json):
 - transfers/s: `CreateTransfer` (issuance → volunteers, distinct ids) through the full service
   (auth, scope, error mapping, the ledger's locked transaction, an outbox event per credit);
 - hold+post/s: `PlaceHold` then `PostHold` pairs, as partner-redemption makes them;
+- batched transfers/s: `CreateTransfers`, `--batch` transfers per call, 2 calls in flight;
 - year-end close: `CloseYear` for every generated community, after bulk-loading volunteers and
   their credits (COPY) straight into the service's tables.
 
@@ -146,6 +147,17 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                                               metadata=md)
 
                     results["hold_post_pairs_per_s"] = await rate(args.calls, args.concurrency, hold_and_post)
+
+                    # CreateTransfers: `--batch` transfers per call, a few calls in flight.
+                    def batch(i: int) -> Awaitable[object]:
+                        return ledger.CreateTransfers(ledger_pb2.CreateTransfersRequest(
+                            community_path=COMMUNITY, transfers=[ledger_pb2.CreateTransferRequest(
+                                transfer_id=f"b{i}.{j}", debit_account="system/issuance",
+                                credit_account=f"volunteers/v{(i * args.batch + j) % args.accounts}", amount=10,
+                                reason="bench") for j in range(args.batch)]), metadata=md, timeout=600)
+
+                    calls = max(args.calls // args.batch, 4)
+                    results["batched_transfers_per_s"] = await rate(calls, 2, batch) * args.batch
                     results["ledger_vs_echo"] = results["transfers_per_s"] / results["echo_calls_per_s"]
 
                     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -171,6 +183,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=1000, help="transfers per CreateTransfers call")
     parser.add_argument("--accounts", type=int, default=200, help="volunteer accounts the transfers spread over")
     parser.add_argument("--close-volunteers", type=int, default=10_000)
     parser.add_argument("--communities", type=int, default=10)
@@ -184,5 +197,6 @@ if __name__ == "__main__":
         print(f"bare gRPC echo        {out['echo_calls_per_s']:10.0f} calls/s")
         print(f"ledger transfers      {out['transfers_per_s']:10.0f} /s   ({out['ledger_vs_echo']:.1%} of echo)")
         print(f"hold + post           {out['hold_post_pairs_per_s']:10.0f} pairs/s")
+        print(f"CreateTransfers       {out['batched_transfers_per_s']:10.0f} transfers/s ({options.batch} per call)")
         print(f"year-end close        {out['close_year_s']:10.1f} s for {out['close_volunteers']:.0f} volunteers in "
               f"{out['close_communities']:.0f} communities (bulk load {out['close_bulk_load_s']:.1f} s)")

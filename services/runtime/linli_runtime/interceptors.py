@@ -1,9 +1,18 @@
-"""Server interceptors: request id, access log and latency metrics, domain-error → status
-mapping, authentication. Servicers hold only domain logic.
+"""The server interceptor every service runs: request id, latency metrics and access log,
+domain-error → status mapping, authentication. Servicers hold only domain logic.
 
-Each interceptor is a `scope` (an async context manager) around the handler, so one
-definition serves unary and streaming methods alike. Order, outermost first:
-request id → observability → error mapping → authentication → handler.
+The request id comes back in the trailers of a unary answer, in the headers of a streamed one.
+
+One interceptor does all four, in this order around the handler (outermost first):
+request id → observability → error mapping → authentication → handler. It was four
+interceptors, each wrapping every call's handler in an async context manager of its own: half
+the server's CPU per call went there (bench.grpc_stack, issue 18). Now a method's wrapped handler
+is built once and reused (`_MethodCall`), its metric children are bound once per status code,
+the call's metadata is read once, and the access log is skipped outright when it is off
+(`LINLI_ACCESS_LOG=false`, or the `linli.grpc` logger above INFO).
+
+Public methods (health, reflection) get the request id and the error mapping only: no
+credential, no metrics, no access log (probes every few seconds would drown both).
 """
 
 from __future__ import annotations
@@ -12,8 +21,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol
 
 import grpc
@@ -30,11 +39,8 @@ log = logging.getLogger("linli.grpc")
 # Methods anyone may call: load balancers and grpcurl need them before they hold a token.
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-ContextFactory = Callable[[str, grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
-
-
-def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
-    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+_OK = grpc.StatusCode.OK
+REQUEST_ID = "x-request-id"
 
 
 class CallEnded(asyncio.CancelledError):
@@ -46,10 +52,10 @@ class CallEnded(asyncio.CancelledError):
 
 async def _stream(responses: Any, context: grpc.aio.ServicerContext) -> None:
     """Write what a streaming handler produces. `responses` is an async generator (the handler's
-    own) or an awaitable (an inner interceptor's wrapper, which writes itself). The generator is
-    closed here, in the call's own task, however the call ends — left to the garbage collector
-    it would be closed later in another task, whose context holds none of the call's context
-    variables (issue 16: 'Token … was created in a different Context')."""
+    own) or an awaitable (a wrapper that writes itself). The generator is closed here, in the
+    call's own task, however the call ends — left to the garbage collector it would be closed
+    later in another task, whose context holds none of the call's context variables (issue 16:
+    'Token … was created in a different Context')."""
     if inspect.isawaitable(responses):
         await responses
         return
@@ -63,155 +69,14 @@ async def _stream(responses: Any, context: grpc.aio.ServicerContext) -> None:
                 raise CallEnded(f"the response stream was closed: {error}") from error
 
 
-def _wrap(handler: grpc.RpcMethodHandler, method: str, scope: ContextFactory) -> grpc.RpcMethodHandler:
-    """A copy of `handler` whose behaviour runs inside `scope(method, context)`.
-
-    Streaming responses use gRPC's reader/writer API (a coroutine that writes) rather than an
-    async generator: gRPC abandons a generator at its `yield` when the client goes away while a
-    write is pending, and the scope's exit — resetting context variables, logging the call —
-    would then run whenever the garbage collector got to it, in another context. A coroutine
-    ends in the call's task, scope and all."""
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        uu = handler.unary_unary
-
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with scope(method, context):
-                return await uu(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
-    if handler.unary_stream is not None:
-        us = handler.unary_stream
-
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
-            async with scope(method, context):
-                await _stream(us(request, context), context)
-
-        return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
-    if handler.stream_unary is not None:
-        su = handler.stream_unary
-
-        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with scope(method, context):
-                return await su(requests, context)
-
-        return grpc.stream_unary_rpc_method_handler(stream_unary, **kwargs)
-    ss = handler.stream_stream
-
-    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> None:
-        async with scope(method, context):
-            await _stream(ss(requests, context), context)
-
-    return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)
-
-
-class _ScopeInterceptor(grpc.aio.ServerInterceptor):
-    """Base: wrap every (or every non-public) method's handler in `self.scope`."""
-
-    applies_to_public_methods = True
-
-    def scope(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
-        raise NotImplementedError
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or (
-            not self.applies_to_public_methods and method.startswith(PUBLIC_METHOD_PREFIXES)
-        ):
-            return handler
-        return _wrap(handler, method, self.scope)
-
-
-class RequestIdInterceptor(_ScopeInterceptor):
-    """Takes `x-request-id` from the caller (or makes one), puts it in a contextvar for logs
-    and events, and echoes it in the response headers."""
-
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        md = _metadata(context)
-        rid = md.get("x-request-id", "")
-        if not (0 < len(rid) <= 128 and rid.isascii() and rid.isprintable()):
-            rid = new_request_id()
-        rid_token = request_id_var.set(rid)
-        try:
-            await context.send_initial_metadata((("x-request-id", rid),))
-            yield
-        finally:
-            request_id_var.reset(rid_token)
-
-
-class ObservabilityInterceptor(_ScopeInterceptor):
-    """One access-log line and one latency observation per call, labelled by final status."""
-
-    applies_to_public_methods = False  # health probes every few seconds would drown the log
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            yield
-        except BaseException:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            if code == grpc.StatusCode.OK:  # cancelled by the client, or an unmapped failure
-                code = grpc.StatusCode.CANCELLED
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            GRPC_LATENCY.labels(self.service, method, code.name).observe(elapsed)
-            GRPC_HANDLED.labels(self.service, method, code.name).inc()
-            log.info(
-                "rpc",
-                extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 3)},
-            )
-
-
 async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
     """`context.abort_with_status(status)`, said as `abort`: the tracing's context wrapper
     (linli_runtime.tracing) sees `abort` and sets the call's span status from it, while
-    `abort_with_status` would go to the wrapped context directly."""
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-class ErrorMappingInterceptor(_ScopeInterceptor):
-    """Domain errors become their status with rich details; an unexpected exception is logged
-    with its stack and becomes INTERNAL carrying only the request id (never a stack trace)."""
-
-    def __init__(self, service: str) -> None:
-        self.domain = f"linli.{service}"
-
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        try:
-            yield
-        except DomainError as error:
-            await _abort(context, rich_status(error, self.domain))
-        except grpc.aio.AbortError:
-            raise
-        except OperationalError as error:
-            # The database is busy or unreachable: nothing was committed, so the caller may
-            # safely retry with the same request id.
-            log.warning("database unavailable", extra={"method": method, "error": str(error.orig)})
-            await _abort(context, rich_status(Unavailable(
-                "the database is busy or unreachable; retry with the same request id",
-                reason="DATABASE_UNAVAILABLE"), self.domain))
-        except Exception:
-            log.exception("unhandled error", extra={"method": method})
-            await context.abort(
-                grpc.StatusCode.INTERNAL,
-                f"internal error; quote request id {request_id_var.get()} when reporting it",
-            )
+    `abort_with_status` would go to the wrapped context directly. The trailers keep the request
+    id (an abort's trailers replace those set before)."""
+    rid = request_id_var.get()
+    trailers = (*status.trailing_metadata, (REQUEST_ID, rid)) if rid else status.trailing_metadata
+    await context.abort(status.code, status.details, trailers)
 
 
 class Authenticator(Protocol):
@@ -221,38 +86,191 @@ class Authenticator(Protocol):
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None: ...
 
 
-class AuthenticationInterceptor(_ScopeInterceptor):
-    """Every non-public method needs a principal; scope and role checks are the handler's
-    (see `linli_runtime.auth.authorize`). A principal holding a restricted role is refused here
-    on every method that does not open itself to that role (`allowed`: full method name →
-    roles, from `linli_runtime.auth.allows`)."""
+class _MethodCall:
+    """What the runtime does around each call of one method, with everything that depends only
+    on the method worked out once: whether it is public, the roles it opens to restricted
+    callers, its metric children by status code."""
 
-    applies_to_public_methods = False
+    def __init__(self, runtime: RuntimeInterceptor, method: str) -> None:
+        self.runtime = runtime
+        self.method = method
+        self.public = method.startswith(PUBLIC_METHOD_PREFIXES)
+        self.allowed = runtime.allowed.get(method, frozenset())
+        self._metrics: dict[grpc.StatusCode, tuple[Any, Any]] = {}
+        if not self.public:
+            self._children(_OK)
 
-    def __init__(self, authenticators: Sequence[Authenticator],
-                 allowed: Mapping[str, frozenset[str]] | None = None) -> None:
-        self.authenticators = list(authenticators)
-        self.allowed = allowed if allowed is not None else {}
+    def _children(self, code: grpc.StatusCode) -> tuple[Any, Any]:
+        children = self._metrics.get(code)
+        if children is None:
+            labels = (self.runtime.service, self.method, code.name)
+            children = (GRPC_LATENCY.labels(*labels), GRPC_HANDLED.labels(*labels))
+            self._metrics[code] = children
+        return children
 
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        md = _metadata(context)
+    async def run(self, context: grpc.aio.ServicerContext, handle: Callable[[], Awaitable[Any]],
+                  streams_out: bool = False) -> Any:
+        """Run `handle()` (the servicer's method, or its stream writer) as the call's handler."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        # Request id: the caller's (if it is a sane one) or a new one, for logs and events, and
+        # echoed to the caller: in the trailers of a call answered once (sent with the status,
+        # where headers of their own would cost a send of their own — a tenth of an echo's CPU),
+        # in the headers of a streamed answer (which the caller reads before the stream ends).
+        rid = metadata.get("x-request-id", "")
+        if not (0 < len(rid) <= 128 and rid.isascii() and rid.isprintable()):
+            rid = new_request_id()
+        rid_token = request_id_var.set(rid)
+        try:
+            if streams_out:
+                await context.send_initial_metadata(((REQUEST_ID, rid),))
+            else:
+                context.set_trailing_metadata(((REQUEST_ID, rid),))
+            if self.public:
+                return await self._mapped(context, metadata, handle)
+            started = time.perf_counter()
+            code = _OK
+            try:
+                return await self._mapped(context, metadata, handle)
+            except BaseException:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                if code == _OK:  # cancelled by the client, or an unmapped failure
+                    code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                latency, handled = self._children(code)
+                latency.observe(elapsed)
+                handled.inc()
+                if self.runtime.access_log and log.isEnabledFor(logging.INFO):
+                    log.info("rpc", extra={"method": self.method, "code": code.name,
+                                           "duration_ms": round(elapsed * 1000, 3)})
+        finally:
+            request_id_var.reset(rid_token)
+
+    async def _mapped(self, context: grpc.aio.ServicerContext, metadata: dict[str, str],
+                      handle: Callable[[], Awaitable[Any]]) -> Any:
+        """Domain errors become their status with rich details; an unexpected exception is
+        logged with its stack and becomes INTERNAL carrying only the request id (never a stack
+        trace)."""
+        domain = self.runtime.domain
+        try:
+            if self.public:
+                return await handle()
+            token = principal_var.set(await self._authenticate(metadata))
+            try:
+                return await handle()
+            finally:
+                principal_var.reset(token)
+        except DomainError as error:
+            await _abort(context, rich_status(error, domain))
+        except grpc.aio.AbortError:
+            raise
+        except OperationalError as error:
+            # The database is busy or unreachable: nothing was committed, so the caller may
+            # safely retry with the same request id.
+            log.warning("database unavailable", extra={"method": self.method, "error": str(error.orig)})
+            await _abort(context, rich_status(Unavailable(
+                "the database is busy or unreachable; retry with the same request id",
+                reason="DATABASE_UNAVAILABLE"), domain))
+        except Exception:
+            log.exception("unhandled error", extra={"method": self.method})
+            await context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"internal error; quote request id {request_id_var.get()} when reporting it",
+                ((REQUEST_ID, request_id_var.get() or ""),),
+            )
+
+    async def _authenticate(self, metadata: Mapping[str, str]) -> Principal:
+        """Every non-public method needs a principal; scope and role checks are the handler's
+        (`linli_runtime.auth.authorize`). A principal holding a restricted role is refused here
+        on every method that does not open itself to that role (`linli_runtime.auth.allows`)."""
         principal = None
-        for authenticator in self.authenticators:
-            principal = await authenticator.authenticate(md)
+        for authenticator in self.runtime.authenticators:
+            principal = await authenticator.authenticate(metadata)
             if principal is not None:
                 break
         if principal is None:
             raise Unauthenticated(
-                f"{method} needs credentials: send 'authorization: Bearer <token>' with an access token "
+                f"{self.method} needs credentials: send 'authorization: Bearer <token>' with an access token "
                 "from the platform's issuer (sign in with `linli login`)",
                 reason="CREDENTIALS_MISSING",
             )
-        refusal = restricted_refusal(principal, self.allowed.get(method, frozenset()), method)
+        refusal = restricted_refusal(principal, self.allowed, self.method)
         if refusal is not None:
             raise refusal
-        token = principal_var.set(principal)
-        try:
-            yield
-        finally:
-            principal_var.reset(token)
+        return principal
+
+
+def _wrap(handler: grpc.RpcMethodHandler, call: _MethodCall) -> grpc.RpcMethodHandler:
+    """A copy of `handler` whose behaviour runs inside `call.run`.
+
+    Streaming responses use gRPC's reader/writer API (a coroutine that writes) rather than an
+    async generator: gRPC abandons a generator at its `yield` when the client goes away while a
+    write is pending, and the runtime's exit — resetting context variables, counting the call —
+    would then run whenever the garbage collector got to it, in another context. A coroutine
+    ends in the call's task."""
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    run = call.run
+    if handler.unary_unary is not None:
+        uu = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await run(context, lambda: uu(request, context))
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
+    if handler.unary_stream is not None:
+        us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await run(context, lambda: _stream(us(request, context), context), True)
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
+    if handler.stream_unary is not None:
+        su = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await run(context, lambda: su(requests, context))
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, **kwargs)
+    ss = handler.stream_stream
+
+    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> None:
+        await run(context, lambda: _stream(ss(requests, context), context), True)
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)
+
+
+class RuntimeInterceptor(grpc.aio.ServerInterceptor):
+    """The runtime around every call (see the module docstring). `allowed`: full method name →
+    the restricted roles it opens to (`linli_runtime.auth.allows`); `access_log`: one log line
+    per call (off: not even the check of the logger's level)."""
+
+    def __init__(self, service: str, authenticators: Sequence[Authenticator],
+                 allowed: Mapping[str, frozenset[str]] | None = None, *, access_log: bool = True) -> None:
+        self.service = service
+        self.domain = f"linli.{service}"
+        self.authenticators = list(authenticators)
+        self.allowed = allowed if allowed is not None else {}
+        self.access_log = access_log
+        # method → (the servicer's handler, its wrapped copy): gRPC hands the same handler for a
+        # method on every call, so its copy is made once.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = _wrap(handler, _MethodCall(self, method))
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped

@@ -63,13 +63,7 @@ from linli_runtime.events.outbox import OutboxRelay
 from linli_runtime.events.streams import StreamSpec
 from linli_runtime.gauges import RuntimeGauges
 from linli_runtime.grpc_tls import GrpcTls
-from linli_runtime.interceptors import (
-    AuthenticationInterceptor,
-    Authenticator,
-    ErrorMappingInterceptor,
-    ObservabilityInterceptor,
-    RequestIdInterceptor,
-)
+from linli_runtime.interceptors import Authenticator, RuntimeInterceptor
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
@@ -262,10 +256,8 @@ class ServiceApp:
                                "LINLI_GRPC_TLS_CERT and LINLI_GRPC_TLS_KEY (or the listener's own certificate)")
         server = self._new_server([
             *self.tracing.server_interceptors(),  # outermost: its span covers the others
-            RequestIdInterceptor(),
-            ObservabilityInterceptor(self.name),
-            ErrorMappingInterceptor(self.name),
-            AuthenticationInterceptor(self._authenticators, self.restricted_access()),
+            RuntimeInterceptor(self.name, self._authenticators, self.restricted_access(),
+                               access_log=self.settings.access_log),
         ])
         names = []
         for register, servicer, full_name, listeners in self._services:

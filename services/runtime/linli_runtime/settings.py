@@ -114,6 +114,9 @@ class ServiceSettings(IssuerSettings):
     stream_replicas: int = 1
     log_level: str = "INFO"
     log_json: bool = True
+    # One log line per gRPC call (method, status, duration). Off (LINLI_ACCESS_LOG=false) it
+    # costs nothing: the metrics still count every call.
+    access_log: bool = True
     # Prometheus exposition port; 0 turns the HTTP endpoint off.
     metrics_port: int = 0
     # Seconds in-flight calls get to finish after SIGTERM.

@@ -236,6 +236,9 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
         ("CreateTransfer", lambda md: stub.CreateTransfer(pb.CreateTransferRequest(
             community_path=path, transfer_id="t", debit_account="system/issuance", credit_account=WAN, amount=1),
             metadata=md)),
+        ("CreateTransfers", lambda md: stub.CreateTransfers(pb.CreateTransfersRequest(
+            community_path=path, transfers=[pb.CreateTransferRequest(
+                transfer_id="t", debit_account="system/issuance", credit_account=WAN, amount=1)]), metadata=md)),
         ("ReverseTransfer", lambda md: stub.ReverseTransfer(pb.ReverseTransferRequest(
             community_path=path, transfer_id="r", reversed_transfer_id="t", reason="x"), metadata=md)),
         ("PlaceHold", lambda md: stub.PlaceHold(pb.PlaceHoldRequest(
@@ -253,6 +256,45 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
     ]
 
 
+async def test_create_transfers_answers_each_transfer_and_a_refused_one_fails_alone(
+    ledger_stub: Stub, as_service: Metadata
+) -> None:
+    await fund(ledger_stub, as_service, 5)
+    li = "volunteers/v-li"
+
+    def item(tid: str, debit: str, credit: str, amount: int, **more: Any) -> pb.CreateTransferRequest:
+        return pb.CreateTransferRequest(transfer_id=tid, debit_account=debit, credit_account=credit, amount=amount,
+                                        **{"reason": "import", **more})
+
+    reply = await ledger_stub.CreateTransfers(pb.CreateTransfersRequest(community_path=FENGSHU, transfers=[
+        item("b1", "system/issuance", li, 3),
+        item("b2", li, WAN, 4),                        # Li holds 3: no points
+        item("fund", "system/issuance", WAN, 6),       # `fund` named 5 points: a reused id
+        item("b3", "system/issuance", WAN, 0),         # a bad field
+        item("b4", "system/issuance", WAN, 1, community_path=SHENGJIAN),  # another community
+        item("fund", "system/issuance", WAN, 5, reason="governance"),  # a replay: the first result
+        item("b5", WAN, li, 5, community_path=FENGSHU),  # all of Wan's 5
+    ]), metadata=as_service)
+    refusals = [(r.refusal.code, r.refusal.reason, r.refusal.field) for r in reply.results]
+    assert refusals == [
+        (0, "", ""),
+        (grpc.StatusCode.FAILED_PRECONDITION.value[0], "INSUFFICIENT_POINTS", ""),
+        (grpc.StatusCode.ALREADY_EXISTS.value[0], "TRANSFER_ID_REUSED", ""),
+        (grpc.StatusCode.INVALID_ARGUMENT.value[0], "INVALID_ARGUMENT", "transfers[3].amount"),
+        (grpc.StatusCode.INVALID_ARGUMENT.value[0], "INVALID_ARGUMENT", "transfers[4].community_path"),
+        (0, "", ""), (0, "", "")]
+    assert "3 points available, 4 needed" in reply.results[1].refusal.message
+    assert [(r.transfer.transfer_id, r.created) for r in reply.results if r.HasField("transfer")] == [
+        ("b1", True), ("fund", False), ("b5", True)]
+    assert [(await balance(ledger_stub, as_service, a)).balance for a in (WAN, li)] == [0, 8]
+    for transfers, field in (([], "transfers"), ([item(f"x{i}", "system/issuance", WAN, 1) for i in range(1001)],
+                                                  "transfers")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await ledger_stub.CreateTransfers(pb.CreateTransfersRequest(community_path=FENGSHU, transfers=transfers),
+                                              metadata=as_service)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in caught.value.details()
+
+
 async def test_every_method_checks_credentials_scope_and_role(
     ledger_stub: Stub, token_for: Callable[..., Metadata]
 ) -> None:
@@ -267,7 +309,7 @@ async def test_every_method_checks_credentials_scope_and_role(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await target(md)
             assert caught.value.code() == code, name
-    writes = {"CreateTransfer", "ReverseTransfer", "PlaceHold", "PostHold", "VoidHold"}
+    writes = {"CreateTransfer", "CreateTransfers", "ReverseTransfer", "PlaceHold", "PostHold", "VoidHold"}
     for name, call in every_method(ledger_stub, FENGSHU):
         if name in writes:  # operators change points through activities and adjustments, not here
             with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -70,7 +70,8 @@ async def test_call_within_scope_succeeds_and_echoes_request_id(channel: grpc.ai
                      metadata=(*bearer(token), ("x-request-id", "req-123")))
     reply = await call
     assert (reply.message, reply.caller, reply.request_id) == ("你好", "worker-li", "req-123")
-    assert ("x-request-id", "req-123") in tuple(await call.initial_metadata())
+    # A unary answer carries it in its trailers (with the status, no send of headers of its own).
+    assert ("x-request-id", "req-123") in tuple(await call.trailing_metadata())
 
 
 @pytest.mark.parametrize(

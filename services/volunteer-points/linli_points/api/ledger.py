@@ -14,25 +14,43 @@ from linli_points.ledger.store import Ledger, in_slots
 from linli_points.people import People
 from linli_runtime import paging
 from linli_runtime.auth import reach
-from linli_runtime.errors import InvalidArgument
+from linli_runtime.errors import DomainError, InvalidArgument
 from linli_runtime.fields import ident, in_range, text
 from linli_runtime.names import org_path
 from linli_runtime.times import day_bounds, local_day, parse_date
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 MAX_HOLD_SECONDS = 86_400
+MAX_BATCH = 1000  # transfers per CreateTransfers: one transaction, a few MB of answer at most
 
 
 def _amount(value: int, field: str = "amount") -> int:
     return in_range(field, value, 1, MAX_AMOUNT)
 
 
-def _accounts(debit: str, credit: str) -> tuple[str, str]:
-    check_account("debit_account", debit)
-    check_account("credit_account", credit)
+def _accounts(debit: str, credit: str, prefix: str = "") -> tuple[str, str]:
+    check_account(f"{prefix}debit_account", debit)
+    check_account(f"{prefix}credit_account", credit)
     if debit == credit:
-        raise InvalidArgument.field("credit_account", "must differ from debit_account")
+        raise InvalidArgument.field(f"{prefix}credit_account", f"must differ from {prefix}debit_account")
     return debit, credit
+
+
+def _transfer_request(path: str, request: pb.CreateTransferRequest, prefix: str = "") -> TransferRequest:
+    """A CreateTransfer's fields checked (`prefix`: where they sit in a batch, `transfers[3].`)."""
+    ident(f"{prefix}transfer_id", request.transfer_id)
+    debit, credit = _accounts(request.debit_account, request.credit_account, prefix)
+    return TransferRequest(
+        community_path=path, transfer_id=request.transfer_id, debit_account=debit, credit_account=credit,
+        amount=_amount(request.amount, f"{prefix}amount"), kind=Kind.DIRECT,
+        reason=text(f"{prefix}reason", request.reason, 100, strip=False),
+        source=text(f"{prefix}source", request.source, 200, strip=False),
+    )
+
+
+def _refusal(error: DomainError) -> pb.TransferRefusal:
+    return pb.TransferRefusal(code=error.code.value[0], reason=error.reason, message=error.message,
+                              field=error.violations[0].field if error.violations else "")
 
 
 def _decode_history_token(token: str) -> tuple[int, int | None]:
@@ -57,17 +75,37 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.CreateTransferRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTransferResponse:
         path = ledger_writer(request.community_path)
-        ident("transfer_id", request.transfer_id)
-        debit, credit = _accounts(request.debit_account, request.credit_account)
-        recorded = await self.ledger.transfer(
-            TransferRequest(
-                community_path=path, transfer_id=request.transfer_id, debit_account=debit, credit_account=credit,
-                amount=_amount(request.amount), kind=Kind.DIRECT,
-                reason=text("reason", request.reason, 100, strip=False),
-                source=text("source", request.source, 200, strip=False),
-            )
-        )
+        recorded = await self.ledger.transfer(_transfer_request(path, request))
         return pb.CreateTransferResponse(transfer=transfer_pb(recorded.transfer), created=recorded.created)
+
+    async def CreateTransfers(
+        self, request: pb.CreateTransfersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateTransfersResponse:
+        path = ledger_writer(request.community_path)
+        if not 1 <= len(request.transfers) <= MAX_BATCH:
+            raise InvalidArgument.field("transfers",
+                                        f"must hold 1-{MAX_BATCH} transfers (got {len(request.transfers)})")
+        # A malformed transfer is refused alone, like one refused by the ledger.
+        outcomes: list[TransferRequest | DomainError] = []
+        for i, item in enumerate(request.transfers):
+            prefix = f"transfers[{i}]."
+            try:
+                if item.community_path and org_path(f"{prefix}community_path", item.community_path) != path:
+                    raise InvalidArgument.field(f"{prefix}community_path", f"must be empty or {path}: a batch "
+                                                "moves points within one community")
+                outcomes.append(_transfer_request(path, item, prefix))
+            except DomainError as error:
+                outcomes.append(error)
+        valid = [o for o in outcomes if isinstance(o, TransferRequest)]
+        recorded = iter(await self.ledger.transfer_many(valid) if valid else [])
+        results = []
+        for outcome in outcomes:
+            result = next(recorded) if isinstance(outcome, TransferRequest) else outcome
+            if isinstance(result, DomainError):
+                results.append(pb.CreateTransfersResult(refusal=_refusal(result)))
+            else:
+                results.append(pb.CreateTransfersResult(transfer=transfer_pb(result.transfer), created=result.created))
+        return pb.CreateTransfersResponse(results=results)
 
     async def ReverseTransfer(
         self, request: pb.ReverseTransferRequest, context: grpc.aio.ServicerContext

@@ -32,6 +32,7 @@ change one transaction at a time.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from enum import IntEnum
@@ -165,10 +166,9 @@ async def record(conn: AsyncConnection, request: TransferRequest, seq: int, debi
         flow = flow_to(request.credit_account)
         for t in takes:
             if t.lot_seq != SHORTFALL:
-                await conn.execute(lots.update().where(
-                    lots.c.account_id == debit["id"], lots.c.seq == t.lot_seq, lots.c.source == t.source)
-                    .values(remaining=lots.c.remaining - t.amount))
-        await conn.execute(lot_uses.insert(), [
+                await conn.execute(_TAKE_FROM_LOT, {"lot_account_id": debit["id"], "lot_seq": t.lot_seq,
+                                                    "lot_source": t.source, "taken": t.amount})
+        await conn.execute(_INSERT_USES, [
             {"transfer_seq": seq, "account_id": debit["id"], "lot_seq": t.lot_seq, "source": t.source,
              "community_path": path, "flow": int(flow), "amount": t.amount, "restores_seq": None} for t in takes])
     if volunteer_of(request.credit_account) is None:
@@ -219,7 +219,7 @@ async def _restore(conn: AsyncConnection, request: TransferRequest, seq: int, cr
         totals[source] = totals.get(source, 0) + amount
     for source, amount in totals.items():
         await _add_lot(conn, credit["id"], seq, source, path, Origin.RESTORED, amount)
-    await conn.execute(lot_uses.insert(), [
+    await conn.execute(_INSERT_USES, [
         {"transfer_seq": seq, "account_id": credit["id"], "lot_seq": seq, "source": source, "community_path": path,
          "flow": int(flow), "amount": -amount, "restores_seq": original} for source, amount in totals.items()])
 
@@ -233,12 +233,30 @@ def _flow_from(debit_account: str) -> Flow:
     return Flow.REDEEMED
 
 
-async def _add_lot(conn: AsyncConnection, account_id: int, seq: int, source: str, path: str, origin: Origin,
-                   amount: int) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(lots).values(account_id=account_id, seq=seq, source=source, community_path=path,
-                                         origin=int(origin), amount=amount, remaining=amount)
-    await conn.execute(insert.on_conflict_do_update(
+@functools.cache
+def _lot_upsert(dialect_name: str) -> Any:
+    """INSERT a lot … ON CONFLICT add to it. Built once per dialect with bind parameters: built
+    per call (its `excluded` alias copies every column) it cost more CPU than the rest of a
+    transfer (issue 18, profiled)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(lots).values(
+        account_id=sa.bindparam("account_id"), seq=sa.bindparam("seq"), source=sa.bindparam("source"),
+        community_path=sa.bindparam("community_path"), origin=sa.bindparam("origin"),
+        amount=sa.bindparam("amount"), remaining=sa.bindparam("remaining"))
+    return insert.on_conflict_do_update(
         index_elements=[lots.c.account_id, lots.c.seq, lots.c.source],
         set_={"amount": lots.c.amount + insert.excluded.amount,
-              "remaining": lots.c.remaining + insert.excluded.remaining}))
+              "remaining": lots.c.remaining + insert.excluded.remaining})
+
+
+_TAKE_FROM_LOT = lots.update().where(
+    lots.c.account_id == sa.bindparam("lot_account_id"), lots.c.seq == sa.bindparam("lot_seq"),
+    lots.c.source == sa.bindparam("lot_source")).values(remaining=lots.c.remaining - sa.bindparam("taken"))
+_INSERT_USES = lot_uses.insert()
+
+
+async def _add_lot(conn: AsyncConnection, account_id: int, seq: int, source: str, path: str, origin: Origin,
+                   amount: int) -> None:
+    await conn.execute(_lot_upsert(conn.dialect.name), {
+        "account_id": account_id, "seq": seq, "source": source, "community_path": path, "origin": int(origin),
+        "amount": amount, "remaining": amount})

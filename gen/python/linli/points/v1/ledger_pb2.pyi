@@ -263,6 +263,125 @@ class CreateTransferResponse(_message.Message):
 Global___CreateTransferResponse: _TypeAlias = CreateTransferResponse  # noqa: Y015
 
 @_typing.final
+class CreateTransfersRequest(_message.Message):
+    """CreateTransfersRequest carries the transfers of one community."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    @_builtins.property
+    def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateTransferRequest]:
+        """1 … 1 000 transfers; each one's `community_path` is empty or the request's."""
+
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        transfers: _abc.Iterable[Global___CreateTransferRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "transfers", b"transfers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTransfersRequest: _TypeAlias = CreateTransfersRequest  # noqa: Y015
+
+@_typing.final
+class CreateTransfersResponse(_message.Message):
+    """CreateTransfersResponse answers each transfer, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateTransfersResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CreateTransfersResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTransfersResponse: _TypeAlias = CreateTransfersResponse  # noqa: Y015
+
+@_typing.final
+class CreateTransfersResult(_message.Message):
+    """CreateTransfersResult is one transfer's outcome: `transfer` (and `created`) when it was
+    recorded or replayed, `refusal` when it was refused.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """False when this transfer replayed an earlier one with the same id."""
+    @_builtins.property
+    def transfer(self) -> Global___Transfer: ...
+    @_builtins.property
+    def refusal(self) -> Global___TransferRefusal: ...
+    def __init__(
+        self,
+        *,
+        transfer: Global___Transfer | None = ...,
+        created: _builtins.bool = ...,
+        refusal: Global___TransferRefusal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refusal", b"refusal", "transfer", b"transfer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "refusal", b"refusal", "transfer", b"transfer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTransfersResult: _TypeAlias = CreateTransfersResult  # noqa: Y015
+
+@_typing.final
+class TransferRefusal(_message.Message):
+    """TransferRefusal is why one transfer of a batch was refused: what CreateTransfer would have
+    answered for it alone.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The gRPC status code (google.rpc.Code): 3 INVALID_ARGUMENT, 6 ALREADY_EXISTS,
+    9 FAILED_PRECONDITION, …
+    """
+    reason: _builtins.str
+    """The ErrorInfo reason (ErrorReason), e.g. INSUFFICIENT_POINTS."""
+    message: _builtins.str
+    """For people: what was wrong and what to do."""
+    field: _builtins.str
+    """The field at fault, for a malformed one (`transfers[3].amount`)."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferRefusal: _TypeAlias = TransferRefusal  # noqa: Y015
+
+@_typing.final
 class ReverseTransferRequest(_message.Message):
     """ReverseTransferRequest names the transfer to reverse."""
 

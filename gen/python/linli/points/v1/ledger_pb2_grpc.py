@@ -71,6 +71,11 @@ class LedgerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferResponse.FromString,
                 _registered_method=True)
+        self.CreateTransfers = channel.unary_unary(
+                '/linli.points.v1.LedgerService/CreateTransfers',
+                request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersResponse.FromString,
+                _registered_method=True)
         self.ReverseTransfer = channel.unary_unary(
                 '/linli.points.v1.LedgerService/ReverseTransfer',
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ReverseTransferRequest.SerializeToString,
@@ -152,6 +157,20 @@ class LedgerServiceServicer:
         """CreateTransfer moves `amount` points from `debit_account` to `credit_account` at once.
         FAILED_PRECONDITION (reason INSUFFICIENT_POINTS) when the debit account may not go below
         zero and its available balance (posted balance minus pending holds) is short.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTransfers(self, request, context):
+        """CreateTransfers records up to 1 000 transfers of one community in one call and one
+        transaction (bulk work: activity credits, imports, corrections), each exactly as
+        CreateTransfer would record it alone, in the request's order. Every transfer gets its own
+        result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
+        refusal that CreateTransfer would have answered — a malformed field, no points, an id reused
+        with other content; a refused transfer leaves nothing behind and stops none of the others.
+        The call itself fails only for what concerns them all (no transfers, too many, a
+        community outside the caller's scope).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,6 +259,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.CreateTransfer,
                     request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferResponse.SerializeToString,
+            ),
+            'CreateTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTransfers,
+                    request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersResponse.SerializeToString,
             ),
             'ReverseTransfer': grpc.unary_unary_rpc_method_handler(
                     servicer.ReverseTransfer,
@@ -341,6 +365,33 @@ class LedgerService:
             '/linli.points.v1.LedgerService/CreateTransfer',
             linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.LedgerService/CreateTransfers',
+            linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_ledger__pb2.CreateTransfersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,6 +70,16 @@ class LedgerServiceStub:
     FAILED_PRECONDITION (reason INSUFFICIENT_POINTS) when the debit account may not go below
     zero and its available balance (posted balance minus pending holds) is short.
     """
+    CreateTransfers: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.CreateTransfersRequest, _ledger_pb2.CreateTransfersResponse]
+    """CreateTransfers records up to 1 000 transfers of one community in one call and one
+    transaction (bulk work: activity credits, imports, corrections), each exactly as
+    CreateTransfer would record it alone, in the request's order. Every transfer gets its own
+    result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
+    refusal that CreateTransfer would have answered — a malformed field, no points, an id reused
+    with other content; a refused transfer leaves nothing behind and stops none of the others.
+    The call itself fails only for what concerns them all (no transfers, too many, a
+    community outside the caller's scope).
+    """
     ReverseTransfer: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.ReverseTransferRequest, _ledger_pb2.ReverseTransferResponse]
     """ReverseTransfer moves points back along a posted transfer (a correction or a refund),
     all of them or part; the reversals of one transfer never exceed its amount
@@ -154,6 +164,16 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     """CreateTransfer moves `amount` points from `debit_account` to `credit_account` at once.
     FAILED_PRECONDITION (reason INSUFFICIENT_POINTS) when the debit account may not go below
     zero and its available balance (posted balance minus pending holds) is short.
+    """
+    CreateTransfers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.CreateTransfersRequest, _ledger_pb2.CreateTransfersResponse]  # type: ignore[assignment]
+    """CreateTransfers records up to 1 000 transfers of one community in one call and one
+    transaction (bulk work: activity credits, imports, corrections), each exactly as
+    CreateTransfer would record it alone, in the request's order. Every transfer gets its own
+    result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
+    refusal that CreateTransfer would have answered — a malformed field, no points, an id reused
+    with other content; a refused transfer leaves nothing behind and stops none of the others.
+    The call itself fails only for what concerns them all (no transfers, too many, a
+    community outside the caller's scope).
     """
     ReverseTransfer: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ReverseTransferRequest, _ledger_pb2.ReverseTransferResponse]  # type: ignore[assignment]
     """ReverseTransfer moves points back along a posted transfer (a correction or a refund),
@@ -242,6 +262,22 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         """CreateTransfer moves `amount` points from `debit_account` to `credit_account` at once.
         FAILED_PRECONDITION (reason INSUFFICIENT_POINTS) when the debit account may not go below
         zero and its available balance (posted balance minus pending holds) is short.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateTransfers(
+        self,
+        request: _ledger_pb2.CreateTransfersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.CreateTransfersResponse, _abc.Awaitable[_ledger_pb2.CreateTransfersResponse]]:
+        """CreateTransfers records up to 1 000 transfers of one community in one call and one
+        transaction (bulk work: activity credits, imports, corrections), each exactly as
+        CreateTransfer would record it alone, in the request's order. Every transfer gets its own
+        result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
+        refusal that CreateTransfer would have answered — a malformed field, no points, an id reused
+        with other content; a refused transfer leaves nothing behind and stops none of the others.
+        The call itself fails only for what concerns them all (no transfers, too many, a
+        community outside the caller's scope).
         """
 
     @_abc_1.abstractmethod
