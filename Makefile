@@ -19,7 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the platform with its dev tools
+# The CLI's Chinese catalogue, compiled (the .po is in git, the .mo is not: linli_cli.i18n
+# compiles a missing or stale one in memory, so this only saves that work on every run).
+CLI_MO := clients/cli/linli_cli/locale/zh_CN/LC_MESSAGES/linli_cli.mo
+$(CLI_MO): clients/cli/linli_cli/locale/zh_CN/LC_MESSAGES/linli_cli.po $(STAMP)
+	$(BIN)/python tools/cli_messages.py compile
+
+install: $(STAMP) $(CLI_MO) ## create .venv and install the platform with its dev tools
 
 proto: $(STAMP) ## generate Python code and stubs from protos/ into gen/python
 	rm -rf gen/python/linli

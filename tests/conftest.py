@@ -1,4 +1,10 @@
+import os
+
 import pytest
+
+# The `linli` CLI speaks the locale's language (linli_cli.i18n): the suite reads its English
+# whatever the machine's LANG, and the language tests (tests/*/cli/test_language.py) choose theirs.
+os.environ["LINLI_LANG"] = "en"
 
 pytest_plugins = ["linli_runtime.testing.fixtures", "linli_runtime.testing.platform", "linli_identity.testing"]
 

@@ -12,6 +12,7 @@ from linli.identity.v1 import identity_pb2 as pb
 from linli.identity.v1 import identity_pb2_grpc as pb_grpc
 from linli_cli import session
 from linli_cli.errors import usage
+from linli_cli.i18n import _
 
 IDENTITY = "identity"
 # A phone number as people write it: +86 138 0000 0003, 13800000003, 138-0000-0003.
@@ -35,7 +36,7 @@ async def resolve(value: str, option: str, token: str | None) -> str:
     """The account id `value` names: as given, or found by phone number."""
     value = value.strip().removeprefix("accounts/")
     if not value:
-        raise usage(f"{option}: name a person by account id (acc_…) or phone number")
+        raise usage(_("{option}: name a person by account id (acc_…) or phone number").format(option=option))
     if not looks_like_phone(value):
         return value
     phone = phone_query(value)
@@ -44,6 +45,7 @@ async def resolve(value: str, option: str, token: str | None) -> str:
             phone=phone, page_size=2))
     found = [str(a.name).removeprefix("accounts/") for a in reply.accounts]
     if len(found) != 1:
-        raise usage(f"{option}: no account has the phone number {phone}" if not found else
-                    f"{option}: several accounts have the phone number {phone}; give the account id")
+        raise usage((_("{option}: no account has the phone number {phone}") if not found else
+                     _("{option}: several accounts have the phone number {phone}; give the account id")).format(
+            option=option, phone=phone))
     return found[0]

@@ -19,6 +19,7 @@ from linli.points.v1 import adjustments_pb2 as pb
 from linli.points.v1 import adjustments_pb2_grpc as pb_grpc
 from linli_cli import names, session
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 from linli_cli.volunteers import POINTS
 
@@ -55,10 +56,13 @@ def adjustment_dict(a: pb.Adjustment) -> dict[str, Any]:
 def show_one(out: Console, a: pb.Adjustment, verb: str) -> None:
     d = adjustment_dict(a)
     sign = "+" if a.points > 0 else ""
-    out.print(f"{verb} [bold]{a.adjustment_id}[/]: {sign}{a.points:,} points for {a.volunteer_id} — {a.reason}")
-    decided = f", {d['state']} by {a.decided_by} at {local(a.decide_time)}" if a.decided_by else ""
-    out.print(f"  {d['state']}: requested by {a.proposed_by} at {local(a.propose_time)}{decided}"
-              + (f"; transfer {a.transfer_id}" if a.transfer_id else ""))
+    out.print(_("{verb} [bold]{id}[/]: {points} points for {volunteer} — {reason}").format(
+        verb=_(verb), id=a.adjustment_id, points=f"{sign}{a.points:,}", volunteer=a.volunteer_id, reason=a.reason))
+    decided = _(", {state} by {who} at {time}").format(
+        state=_(d["state"]), who=a.decided_by, time=local(a.decide_time)) if a.decided_by else ""
+    out.print(_("  {state}: requested by {who} at {time}").format(
+        state=_(d["state"]), who=a.proposed_by, time=local(a.propose_time)) + decided
+              + (_("; transfer {transfer}").format(transfer=a.transfer_id) if a.transfer_id else ""))
 
 
 @app.command("request")
@@ -82,7 +86,7 @@ def request(volunteer: Annotated[str, typer.Option(help="The volunteer's id.")],
             return r.adjustment  # type: ignore[no-any-return]
 
     a = session.run(work())
-    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, "requested"))
+    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, N_("requested")))
 
 
 def decide(approve: bool, ident: str, community: str | None, token: str | None) -> pb.Adjustment:
@@ -106,14 +110,14 @@ def decide(approve: bool, ident: str, community: str | None, token: str | None) 
 def approve(ident: Ident, community: CommunityOption = None, token: Token = None, as_json: Json = False) -> None:
     """Approve an adjustment someone else requested: the points move now."""
     a = decide(True, ident, community, token)
-    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, "approved"))
+    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, N_("approved")))
 
 
 @app.command("reject")
 def reject(ident: Ident, community: CommunityOption = None, token: Token = None, as_json: Json = False) -> None:
     """Reject an adjustment: it closes without moving points."""
     a = decide(False, ident, community, token)
-    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, "rejected"))
+    emit(as_json, adjustment_dict(a), lambda out: show_one(out, a, N_("rejected")))
 
 
 @app.command("list")
@@ -141,14 +145,15 @@ def list_adjustments(community: CommunityOption = None,
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{path}: no adjustments" + (f" {state.value}" if state else ""))
+            out.print(_("{path}: no adjustments {state}").format(path=path, state=_(state.value)) if state else
+                      _("{path}: no adjustments").format(path=path))
             return
-        table = titled(f"{path} — point adjustments")
+        table = titled(_("{path} — point adjustments").format(path=path))
         for column in ("id", "volunteer", "points", "reason", "state", "requested by", "requested", "decided by"):
             table.add_column(column, justify="right" if column == "points" else "left", no_wrap=column == "id")
         for a in found:
             d = adjustment_dict(a)
-            table.add_row(a.adjustment_id, a.volunteer_id, f"{a.points:+,}", a.reason, d["state"], a.proposed_by,
+            table.add_row(a.adjustment_id, a.volunteer_id, f"{a.points:+,}", a.reason, _(d["state"]), a.proposed_by,
                           local(a.propose_time), a.decided_by)
         out.print(table)
 

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from linli_cli.errors import CliError, ExitCode, one_line
+from linli_cli.i18n import _, install_typer_messages, localize
 
 try:  # typer ≥ 0.2x carries its own copy of click
     from typer._click.exceptions import UsageError
@@ -59,13 +60,19 @@ def load(name: str) -> Any:
         holder.add_typer(target, name=name)
     else:
         holder.command(name)(target)
-    return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+    return localize(typer.main.get_command(holder).commands[name])  # type: ignore[attr-defined]
 
 
 class LinliGroup(TyperGroup):
     """Loads commands lazily; turns a CliError raised anywhere below into `error: <reason>`
     and its exit code, and a usage error (a missing or malformed argument) into one line as
-    well, exit code 2."""
+    well, exit code 2. Help, messages and typer's own headings speak the run's language
+    (linli_cli.i18n)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        install_typer_messages()
+        localize(self)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(COMMANDS)
@@ -77,11 +84,12 @@ class LinliGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CliError as exc:
-            print(f"error: {one_line(exc.message)}", file=sys.stderr)
+            print(_("error: {reason}").format(reason=one_line(exc.message)), file=sys.stderr)
             ctx.exit(int(exc.code))
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            print(f"error: {one_line(exc.format_message())} (see {where} --help)", file=sys.stderr)
+            print(_("error: {reason} (see {command} --help)").format(reason=one_line(exc.format_message()),
+                                                                      command=where), file=sys.stderr)
             ctx.exit(int(ExitCode.USAGE))
 
 
@@ -105,7 +113,8 @@ def main(ca: Annotated[str | None, typer.Option(
 
     Exit codes: 0 ok, 1 refused or failed, 2 usage or invalid argument, 3 not signed in or
     token expired, 4 not found, 5 service unreachable, 6 permission denied, 7 a check failed
-    (broken disclosure chain, unbalanced day, rejected rows with --strict).
+    (broken disclosure chain, unbalanced day, rejected rows with --strict). Language: Chinese
+    where LANG, LC_ALL or LC_MESSAGES say zh_*, English otherwise; LINLI_LANG=zh or en chooses.
     """
     if ca is not None:  # what every channel of this run trusts (linli_runtime.grpc_tls.client_trust)
         os.environ["LINLI_GRPC_TLS_CA"] = ca

@@ -1,7 +1,12 @@
 """`linli leaderboard` and `linli year close | certificate`: points earned ranked by volunteer,
 family or team (AwardService.ListRankings, summed by family or team here), the year-end "Red
 Maple Guardian" awards (AwardService.CloseYear, idempotent) and an award's certificate, a PDF
-in Chinese (AwardService.GetAwardCertificate)."""
+in Chinese (AwardService.GetAwardCertificate).
+
+`year close` given a wider place (a street, a district, a city) closes the year in every
+community below it, one after another with a progress bar counting the communities: closing is
+per community in the service, and idempotent, so a run stopped half-way is finished by running
+it again."""
 
 from __future__ import annotations
 
@@ -14,15 +19,21 @@ import typer
 from rich.console import Console
 
 from linli.events.v1 import points_pb2 as events
+from linli.governance.v1 import org_pb2, org_pb2_grpc
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli_cli import names, session
+from linli_cli.errors import CliError, ExitCode
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, emit, enum_name, progress, titled, today
 from linli_cli.volunteers import POINTS, Community, all_volunteers
 
 year_app = typer.Typer(help="Year-end close and awards.", no_args_is_help=True)
 CERTIFICATE_DEADLINE = 60.0  # seconds
-MEDALS = {"gold": "🥇 gold", "silver": "🥈 silver", "bronze": "🥉 bronze"}
+MEDALS = {"gold": N_("🥇 gold"), "silver": N_("🥈 silver"), "bronze": N_("🥉 bronze")}
+
+
+BY_HEADERS = (N_("volunteer"), N_("family"), N_("team"))  # a ranking's second column: By's values
 
 
 class By(StrEnum):
@@ -106,9 +117,10 @@ def leaderboard(community: Community,
 
     def render(out: Console) -> None:
         if not rows:
-            out.print(f"{path}: no points earned in {period}")
+            out.print(_("{path}: no points earned in {period}").format(path=path, period=period))
             return
-        table = titled(f"{path} — {period} by {by.value} (top {len(shown)} of {len(rows)})")
+        table = titled(_("{path} — {period} by {by} (top {shown} of {count})").format(
+            path=path, period=period, by=_(by.value), shown=len(shown), count=len(rows)))
         for column in ("rank", by.value, "name", "points"):
             table.add_column(column, justify="right" if column in ("rank", "points") else "left")
         for r in shown:
@@ -132,20 +144,25 @@ def close(community: Community,
           bronze: Annotated[int, typer.Option(min=0, max=1000, help="Ranks given bronze.")] = 0,
           token: Token = None, as_json: Json = False) -> None:
     """Close a year: freeze its ranking and grant the Red Maple Guardian awards. Closing a
-    closed year changes nothing and shows the same awards."""
+    closed year changes nothing and shows the same awards. Given a street, a district or a
+    city, the year is closed in every community below it, community by community."""
     path = names.org_path(community, "COMMUNITY")
+    if len(path.split("/")) < names.COMMUNITY_DEPTH:
+        close_below(path, year, (gold, silver, bronze), token, as_json)
+        return
 
     async def work() -> awards_pb2.CloseYearResponse:
         async with session.client(POINTS, token) as c:
             stub = c.stub(awards_pb2_grpc.AwardServiceStub)
             with progress(not as_json) as bar:
-                task = bar.add_task(f"closing {year} for {path}", total=3)
-                bar.update(task, description=f"reading the {year} ranking")
+                task = bar.add_task(_("closing {year} for {path}").format(year=year, path=path), total=3)
+                bar.update(task, description=_("reading the {year} ranking").format(year=year))
                 board_rows = await rankings(c, path, str(year))
-                bar.update(task, advance=1, description=f"granting awards among {len(board_rows)} ranked volunteers")
+                bar.update(task, advance=1, description=_("granting awards among {count} ranked volunteers").format(
+                    count=len(board_rows)))
                 reply = await c.call(stub.CloseYear, awards_pb2.CloseYearRequest(
                     community_path=path, year=year, gold_count=gold, silver_count=silver, bronze_count=bronze))
-                bar.update(task, advance=1, description="awards recorded")
+                bar.update(task, advance=1, description=_("awards recorded"))
                 bar.update(task, advance=1)
             return reply  # type: ignore[no-any-return]
 
@@ -154,15 +171,16 @@ def close(community: Community,
     data = {"community_path": path, "year": year, "newly_closed": reply.newly_closed, "awards": granted}
 
     def render(out: Console) -> None:
-        head = (f"[bold]{year} closed[/] for {path}: {len(granted)} award(s)" if reply.newly_closed else
-                f"{year} was already closed for {path}; its {len(granted)} award(s) stand")
+        head = (_("[bold]{year} closed[/] for {path}: {count} award(s)") if reply.newly_closed else
+                _("{year} was already closed for {path}; its {count} award(s) stand")).format(
+            year=year, path=path, count=len(granted))
         out.print(head)
         if granted:
             table = titled(f"金银铜牌·红枫卫士 {year}")
             for column in ("rank", "tier", "volunteer", "name", "points"):
                 table.add_column(column, justify="right" if column in ("rank", "points") else "left")
             for a in granted:
-                table.add_row(str(a["rank"]), MEDALS.get(a["tier"], a["tier"]), a["volunteer_id"], a["display_name"],
+                table.add_row(str(a["rank"]), _(MEDALS.get(a["tier"], a["tier"])), a["volunteer_id"], a["display_name"],
                               f"{a['points_earned']:,}")
             out.print(table)
 
@@ -193,5 +211,75 @@ def certificate(community: Community,
     target.write_bytes(r.pdf_content)
     data = {"community_path": path, "year": year, "volunteer_id": volunteer, "file": str(target),
             "bytes": len(r.pdf_content), "sha256": r.sha256}
-    emit(as_json, data, lambda out: out.print(f"{year} certificate of {volunteer} saved to [bold]{target}[/] "
-                                              f"({len(r.pdf_content):,} bytes, sha256 {r.sha256[:12]}…)"))
+    emit(as_json, data, lambda out: out.print(
+        _("{year} certificate of {volunteer} saved to [bold]{file}[/] ({size} bytes, sha256 {sha}…)").format(
+            year=year, volunteer=volunteer, file=target, size=f"{len(r.pdf_content):,}", sha=r.sha256[:12])))
+
+
+GOVERNANCE = "trust-governance"
+
+
+async def communities_below(path: str, token: str | None) -> list[str]:
+    """The communities below a wider place, from trust-governance's org tree, in path order."""
+    async with session.client(GOVERNANCE, token) as c:
+        org = c.stub(org_pb2_grpc.OrgServiceStub)
+        level: list[org_pb2.OrgUnit] = []
+        parents = [path]
+        for _depth in range(len(path.split("/")), names.COMMUNITY_DEPTH):
+            level = []
+            for parent in parents:
+                async def page(tok: str, parent: str = parent) -> tuple[list[org_pb2.OrgUnit], str]:
+                    r = await c.call(org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(
+                        parent_path=parent, page_size=500, page_token=tok))
+                    return list(r.org_units), r.next_page_token
+
+                level += await session.pages(page)
+            parents = [u.path for u in level]
+        return sorted(u.path for u in level if u.kind == org_pb2.ORG_UNIT_KIND_COMMUNITY)
+
+
+def close_below(path: str, year: int, counts: tuple[int, int, int], token: str | None, as_json: bool) -> None:
+    """`year close` for every community below `path`, community by community."""
+    gold, silver, bronze = counts
+
+    async def work() -> list[tuple[str, awards_pb2.CloseYearResponse]]:
+        found = await communities_below(path, token)
+        if not found:
+            raise CliError(_("not found: no community below {path}").format(path=path), ExitCode.NOT_FOUND)
+        closed: list[tuple[str, awards_pb2.CloseYearResponse]] = []
+        async with session.client(POINTS, token) as c:
+            stub = c.stub(awards_pb2_grpc.AwardServiceStub)
+            with progress(not as_json) as bar:
+                task = bar.add_task(_("closing {year} below {path}").format(year=year, path=path), total=len(found))
+                for place in found:
+                    bar.update(task, description=_("closing {year}: {community}").format(year=year, community=place))
+                    try:
+                        reply = await c.call(stub.CloseYear, awards_pb2.CloseYearRequest(
+                            community_path=place, year=year, gold_count=gold, silver_count=silver,
+                            bronze_count=bronze))
+                    except CliError as exc:
+                        exc.message = _("{community}: {reason}; {count} of {total} communities closed before it "
+                                        "(run again to close the rest: closing is idempotent)").format(
+                            community=place, reason=exc.message, count=len(closed), total=len(found))
+                        raise
+                    closed.append((place, reply))
+                    bar.update(task, advance=1)
+        return closed
+
+    closed = session.run(work())
+    data = {"path": path, "year": year, "count": len(closed),
+            "communities": [{"community_path": place, "newly_closed": reply.newly_closed,
+                             "awards": [award_dict(a) for a in reply.awards]} for place, reply in closed]}
+
+    def render(out: Console) -> None:
+        newly = sum(1 for _place, reply in closed if reply.newly_closed)
+        out.print(_("[bold]{year}[/] below {path}: {count} communities, {newly} newly closed").format(
+            year=year, path=path, count=len(closed), newly=newly))
+        table = titled(_("{year} by community").format(year=year))
+        for column in ("community", "closed", "awards"):
+            table.add_column(column, justify="right" if column == "awards" else "left")
+        for place, reply in closed:
+            table.add_row(place, _("now") if reply.newly_closed else _("already"), str(len(reply.awards)))
+        out.print(table)
+
+    emit(as_json, data, render)

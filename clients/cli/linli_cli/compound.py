@@ -14,6 +14,7 @@ from linli.governance.v1 import account_pb2, account_pb2_grpc, disclosure_pb2, d
 from linli_cli import names, session
 from linli_cli.errors import CliError, ExitCode
 from linli_cli.export import exportable
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, today, when, yuan
 
 app = typer.Typer(help="A compound's trust account, budget, disclosures and their verification.",
@@ -60,19 +61,21 @@ def account(path: Compound, token: Token = None, as_json: Json = False) -> None:
     }
 
     def render(out: Console) -> None:
-        out.print(f"[bold]{compound}[/]: operating {yuan(balances.operating_fen)}, maintenance fund "
-                  f"{yuan(balances.maintenance_fund_fen)}, pending approval {yuan(balances.pending_fen)}")
-        out.print(f"rules: expenses above {yuan(settings.approval_threshold_fen)} need both approvals; "
-                  f"{settings.surplus_share_basis_points / 100:g} % of the surplus to the maintenance fund; "
-                  f"closes {data['settings']['period_kind']}")
-        table = titled("balances (debit − credit)")
+        out.print(_("[bold]{compound}[/]: operating {operating}, maintenance fund {fund}, pending approval "
+                    "{pending}").format(compound=compound, operating=yuan(balances.operating_fen),
+                                        fund=yuan(balances.maintenance_fund_fen), pending=yuan(balances.pending_fen)))
+        out.print(_("rules: expenses above {threshold} need both approvals; {share} % of the surplus to the "
+                    "maintenance fund; closes {period_kind}").format(
+            threshold=yuan(settings.approval_threshold_fen), share=f"{settings.surplus_share_basis_points / 100:g}",
+            period_kind=_(data["settings"]["period_kind"])))
+        table = titled(_("balances (debit − credit)"))
         table.add_column("account")
         table.add_column("balance", justify="right")
         for b in balances.balances:
             table.add_row(b.account, yuan(b.balance_fen))
         out.print(table)
         if pending:
-            waiting = titled("awaiting approval")
+            waiting = titled(_("awaiting approval"))
             for column in ("transfer", "line", "amount", "approved by", "memo"):
                 waiting.add_column(column, justify="right" if column == "amount" else "left")
             for t in data["pending_transfers"]:
@@ -112,11 +115,11 @@ def budget(path: Compound,
             "total_budget_fen": total_budget, "total_actual_fen": total_actual}
 
     def render(out: Console) -> None:
-        state = data["state"] + (f" by {b.approved_by_vote}" if b.approved_by_vote else "")
-        table = titled(f"{compound} — budget {b.year} ({state})")
+        state = _(data["state"]) + (_(" by {vote}").format(vote=b.approved_by_vote) if b.approved_by_vote else "")
+        table = titled(_("{compound} — budget {year} ({state})").format(compound=compound, year=b.year, state=state))
         for column in ("line", "title", "budget", "actual", "remaining", "used"):
             table.add_column(column, justify="left" if column in ("line", "title") else "right")
-        for x in [*lines, {"code": "[bold]total[/]", "title": "", "budget_fen": total_budget,
+        for x in [*lines, {"code": _("[bold]total[/]"), "title": "", "budget_fen": total_budget,
                            "actual_fen": total_actual, "remaining_fen": total_budget - total_actual}]:
             used = f"{100 * x['actual_fen'] / x['budget_fen']:.0f} %" if x["budget_fen"] else "-"
             over = x["remaining_fen"] < 0
@@ -150,9 +153,9 @@ def disclosures(path: Compound, token: Token = None, as_json: Json = False) -> N
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{compound} has no disclosures yet")
+            out.print(_("{compound} has no disclosures yet").format(compound=compound))
             return
-        table = titled(f"{compound} — disclosures")
+        table = titled(_("{compound} — disclosures").format(compound=compound))
         for column in ("period", "income", "expenses", "surplus", "to fund", "operating", "fund", "published", "seal"):
             table.add_column(column, justify="left" if column in ("period", "published", "seal") else "right")
         for d in found:
@@ -187,18 +190,18 @@ def fund(path: Compound, token: Token = None, as_json: Json = False) -> None:
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{compound} has no disclosures yet: the fund has shown no movement")
+            out.print(_("{compound} has no disclosures yet: the fund has shown no movement").format(compound=compound))
             return
-        table = titled(f"{compound} — 维修基金 maintenance fund")
+        table = titled(_("{compound} — maintenance fund").format(compound=compound))
         for column in ("period", "movement", "amount", "owners' vote", "purpose"):
             table.add_column(column, justify="right" if column == "amount" else "left")
         for d in found:
-            table.add_row(d.period, "opening balance", yuan(d.maintenance_fund_opening_fen), "", "")
+            table.add_row(d.period, _("opening balance"), yuan(d.maintenance_fund_opening_fen), "", "")
             for m in movements:
                 if m["period"] == d.period:
-                    table.add_row("", m["kind"], yuan(m["amount_fen"]), m["owners_decision"].rsplit("/", 1)[-1] or "-",
-                                  m["memo"])
-            table.add_row("", "[bold]closing balance[/]", yuan(d.maintenance_fund_balance_fen), "", "")
+                    table.add_row("", _(m["kind"]), yuan(m["amount_fen"]),
+                                  m["owners_decision"].rsplit("/", 1)[-1] or "-", m["memo"])
+            table.add_row("", _("[bold]closing balance[/]"), yuan(d.maintenance_fund_balance_fen), "", "")
         out.print(table)
 
     emit(as_json, data, render)
@@ -235,8 +238,11 @@ def verify_chain(compound: str, token: str | None, as_json: bool) -> None:
     data = {"compound_path": compound, "valid": r.valid, "checked": r.checked,
             "broken_disclosure": r.broken_disclosure, "reason": r.reason}
     emit(as_json, data, lambda out: out.print(
-        f"{compound}: no disclosures to verify" if r.valid and not r.checked else
-        f"[green]✓[/] {compound}: the chain of {r.checked} disclosure(s) verifies" if r.valid else
-        f"[red]✗[/] {compound}: {r.broken_disclosure} is broken after {r.checked - 1} good disclosure(s)"))
+        _("{compound}: no disclosures to verify").format(compound=compound) if r.valid and not r.checked else
+        _("[green]✓[/] {compound}: the chain of {count} disclosure(s) verifies").format(
+            compound=compound, count=r.checked) if r.valid else
+        _("[red]✗[/] {compound}: {disclosure} is broken after {count} good disclosure(s)").format(
+            compound=compound, disclosure=r.broken_disclosure, count=r.checked - 1)))
     if not r.valid:
-        raise CliError(f"disclosure chain broken at {r.broken_disclosure}: {r.reason}", ExitCode.CHECK_FAILED)
+        raise CliError(_("disclosure chain broken at {disclosure}: {reason}").format(
+            disclosure=r.broken_disclosure, reason=r.reason), ExitCode.CHECK_FAILED)

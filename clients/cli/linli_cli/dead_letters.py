@@ -20,6 +20,7 @@ from linli.runtime.v1 import dead_letters_pb2_grpc as pb_grpc
 from linli_cli import session
 from linli_cli.errors import CliError, ExitCode, usage
 from linli_cli.export import exportable
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, enum_name, local, note, titled, when
 from linli_runtime.registry import installed_services
 
@@ -40,8 +41,8 @@ def parse_name(value: str) -> tuple[str, str]:
     """`volunteer-points/12` (or `volunteer-points/deadLetters/12`) → (service, `deadLetters/12`)."""
     match = re.fullmatch(r"([a-z0-9-]+)/(?:deadLetters/)?(\d{1,18})", value.strip())
     if match is None or match.group(1) not in platform_services():
-        raise usage(f"NAME: {value!r} is not a dead letter: write SERVICE/ID as the list shows it "
-                    f"(services: {', '.join(platform_services())})")
+        raise usage(_("NAME: {value!r} is not a dead letter: write SERVICE/ID as the list shows it (services: "
+                      "{services})").format(value=value, services=", ".join(platform_services())))
     return match.group(1), f"deadLetters/{match.group(2)}"
 
 
@@ -69,11 +70,12 @@ def list_(service: Annotated[list[str] | None, typer.Option(
           token: Token = None, as_json: Json = False) -> None:
     """Dead letters with their reasons, newest first, from every service (or --service)."""
     if state not in STATES:
-        raise usage(f"--state: {state!r} is not one of {', '.join(STATES)}")
+        raise usage(_("--state: {state!r} is not one of {states}").format(state=state, states=", ".join(STATES)))
     names = service or platform_services()
     for name in names:
         if name not in platform_services():
-            raise usage(f"--service: {name!r} is not a platform service ({', '.join(platform_services())})")
+            raise usage(_("--service: {name!r} is not a platform service ({services})").format(
+                name=name, services=", ".join(platform_services())))
 
     async def fetch(name: str) -> list[pb.DeadLetter]:
         async with session.client(name, token) as c:
@@ -104,27 +106,27 @@ def list_(service: Annotated[list[str] | None, typer.Option(
     letters = session.run(fetch_all())
 
     def render(out: Console) -> None:
-        table = titled(f"dead letters ({state})")
+        table = titled(_("dead letters ({state})").format(state=_(state)))
         for column in ("name", "consumer", "subject", "org scope", "deliveries", "recorded", "state", "reason"):
             table.add_column(column, overflow="fold")
         for d in letters:
             table.add_row(short(d), d.consumer, d.subject, d.org_scope, str(d.deliveries), local(d.record_time),
-                          as_dict(d)["state"], d.reason[:160])
+                          _(as_dict(d)["state"]), d.reason[:160])
         out.print(table)
         if not letters:
-            out.print("none")
+            out.print(_("none"))
 
     emit(as_json, {"dead_letters": [as_dict(d) for d in letters]}, render)
 
 
 def _show(out: Console, d: pb.DeadLetter) -> None:
     data = as_dict(d)
-    table = titled(f"dead letter {short(d)}")
+    table = titled(_("dead letter {name}").format(name=short(d)))
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for key, value in data.items():
         if key != "payload_json" and value not in ("", None):
-            table.add_row(key, str(value))
+            table.add_row(_(key), str(value))
     out.print(table)
     if d.payload_json:
         out.print(d.payload_json, markup=False)
@@ -162,8 +164,9 @@ def replay(name: Annotated[str, typer.Argument(help="SERVICE/ID, as the list sho
 
     d = session.run(_one(name, token, act))
     emit(as_json, as_dict(d), lambda out: out.print(
-        f"replayed {short(d)} through {d.consumer}: {d.replay_outcome} (recorded: {d.resolved_by}, "
-        f"{local(d.resolve_time)}, “{d.resolution_reason}”)"))
+        _("replayed {name} through {consumer}: {outcome} (recorded: {who}, {time}, “{reason}”)").format(
+            name=short(d), consumer=d.consumer, outcome=d.replay_outcome, who=d.resolved_by,
+            time=local(d.resolve_time), reason=d.resolution_reason)))
 
 
 @app.command("discard")
@@ -179,5 +182,6 @@ def discard(name: Annotated[str, typer.Argument(help="SERVICE/ID, as the list sh
 
     d = session.run(_one(name, token, act))
     emit(as_json, as_dict(d), lambda out: out.print(
-        f"discarded {short(d)} (recorded: {d.resolved_by}, {local(d.resolve_time)}, “{d.resolution_reason}”)"))
+        _("discarded {name} (recorded: {who}, {time}, “{reason}”)").format(
+            name=short(d), who=d.resolved_by, time=local(d.resolve_time), reason=d.resolution_reason)))
 

@@ -20,12 +20,14 @@ from linli_cli import accounts, names, session
 from linli_cli.errors import usage
 from linli_cli.export import exportable
 from linli_cli.help_requests import NOTIFICATION, CommunityArg, community_arg
+from linli_cli.i18n import N_, _
 from linli_cli.output import CHINA, Json, Token, clock_time, emit, iso, titled
 from linli_cli.times import parse_moment
 
 app = typer.Typer(help="The duty roster: who is on duty now, the shifts, swaps.", no_args_is_help=True)
 Stub = pb_grpc.DutyRosterServiceStub
-WEEKDAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = ("", N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+            N_("Sunday"))
 
 
 @app.command("now")
@@ -50,11 +52,13 @@ def now(community: CommunityArg = None,
 
     def render(out: Console) -> None:
         if r.worker_id:
-            out.print(f"{path} at {clock_time(shown_at)}: [bold]{r.worker_id}[/] on duty, backup "
-                      f"{r.backup_id or '-'}, head {r.head_id or '-'} [dim]({r.duty_shift})[/]")
+            out.print(_("{path} at {time}: [bold]{worker}[/] on duty, backup {backup}, head {head} "
+                        "[dim]({shift})[/]").format(
+                path=path, time=clock_time(shown_at), worker=r.worker_id, backup=r.backup_id or "-",
+                head=r.head_id or "-", shift=r.duty_shift))
         else:
-            out.print(f"{path} at {clock_time(shown_at)}: nobody is rostered — requests go to the head, "
-                      f"[bold]{r.head_id or '(none set)'}[/]")
+            out.print(_("{path} at {time}: nobody is rostered — requests go to the head, [bold]{head}[/]").format(
+                path=path, time=clock_time(shown_at), head=r.head_id or _("(none set)")))
 
     emit(as_json, data, render)
 
@@ -88,13 +92,13 @@ def shifts(community: CommunityArg = None, token: Token = None, as_json: Json = 
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{path}: no duty shifts (every request goes to the head)")
+            out.print(_("{path}: no duty shifts (every request goes to the head)").format(path=path))
             return
-        table = titled(f"{path} — duty shifts (China time)")
+        table = titled(_("{path} — duty shifts (China time)").format(path=path))
         for column in ("day", "from", "to", "worker", "backup", "note"):
             table.add_column(column)
         for s in found:
-            table.add_row(s.date or WEEKDAYS[s.weekday], s.start_time, s.end_time, s.worker_id, s.backup_id, s.note)
+            table.add_row(s.date or _(WEEKDAYS[s.weekday]), s.start_time, s.end_time, s.worker_id, s.backup_id, s.note)
         out.print(table)
 
     emit(as_json, data, render)
@@ -112,7 +116,7 @@ def swap(date: Annotated[str, typer.Option(help="The day, YYYY-MM-DD (China time
          token: Token = None, as_json: Json = False) -> None:
     """On one day, another worker takes a worker's shifts (as worker or as backup)."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise usage(f"--date: {date!r} is not a date written YYYY-MM-DD")
+        raise usage(_("--date: {value!r} is not a date written YYYY-MM-DD").format(value=date))
     path = community_arg(community, token)
 
     async def work() -> pb.DutySwap:
@@ -129,4 +133,5 @@ def swap(date: Annotated[str, typer.Option(help="The day, YYYY-MM-DD (China time
     data = {"community_path": path, "name": s.name, "date": s.date, "from_worker_id": s.from_worker_id,
             "to_worker_id": s.to_worker_id}
     emit(as_json, data, lambda out: out.print(
-        f"on {s.date} [bold]{s.to_worker_id}[/] takes {s.from_worker_id}'s shifts in {path} [dim]({s.name})[/]"))
+        _("on {date} [bold]{to}[/] takes {from_}'s shifts in {path} [dim]({name})[/]").format(
+            date=s.date, to=s.to_worker_id, from_=s.from_worker_id, path=path, name=s.name)))

@@ -19,6 +19,7 @@ from enum import IntEnum
 
 import grpc
 
+from linli_cli.i18n import N_, _
 from linli_runtime import rich_status
 
 
@@ -33,16 +34,17 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 7
 
 
-NOT_SIGNED_IN = "not signed in or token expired: run linli login"
+NOT_SIGNED_IN = N_("not signed in or token expired: run linli login")
 
 
 class CliError(Exception):
     """Stops the command: `message` goes to stderr as one line, `code` is the exit status."""
 
-    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED, *, unreached: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.unreached = unreached  # the service was never reached: nothing can have been applied
 
 
 def usage(message: str) -> CliError:
@@ -58,14 +60,15 @@ def tls_hint(details: str, ca: str) -> str:
     trusted, "" for plaintext): a plaintext channel the server hung up on, or a handshake that
     failed. Empty when the failure looks like anything else (nothing listening)."""
     if not ca and "Socket closed" in details:
-        return (" (if it speaks TLS, trust its CA: --ca FILE or LINLI_GRPC_TLS_CA; make run's is var/tls/ca.pem, "
-                "found when linli runs in the repository)")
+        return _(" (if it speaks TLS, trust its CA: --ca FILE or LINLI_GRPC_TLS_CA; make run's is var/tls/ca.pem, "
+                 "found when linli runs in the repository)")
     if ca and "handshake failed" in details.lower():
         if "CERTIFICATE_VERIFY_FAILED" in details:
-            return f" (its TLS certificate is not signed by the CA trusted here, {ca}: give its CA with --ca)"
+            return _(" (its TLS certificate is not signed by the CA trusted here, {ca}: give its CA with --ca)").format(
+                ca=ca)
         if "WRONG_VERSION_NUMBER" in details:
-            return " (it does not speak TLS: LINLI_GRPC_TLS_CA= (empty) talks to it in plaintext)"
-        return f" (the TLS handshake failed: {one_line(details)[-160:]})"
+            return _(" (it does not speak TLS: LINLI_GRPC_TLS_CA= (empty) talks to it in plaintext)")
+        return _(" (the TLS handshake failed: {details})").format(details=one_line(details)[-160:])
     return ""
 
 
@@ -83,25 +86,28 @@ def from_rpc(error: grpc.aio.AioRpcError, service: str, address: str, *, termina
     tag = f" ({reason})" if reason and reason != code.name else ""
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if terminal:
-            return CliError(f"the terminal credential was refused: {message}{tag}", ExitCode.UNAUTHENTICATED)
-        return CliError(f"{NOT_SIGNED_IN} ({message})", ExitCode.UNAUTHENTICATED)
+            return CliError(_("the terminal credential was refused: {message}").format(message=message + tag),
+                            ExitCode.UNAUTHENTICATED)
+        return CliError(f"{_(NOT_SIGNED_IN)} ({message})", ExitCode.UNAUTHENTICATED)
     if code == grpc.StatusCode.PERMISSION_DENIED:
-        return CliError(f"permission denied: {message}{tag}", ExitCode.PERMISSION_DENIED)
+        return CliError(_("permission denied: {message}").format(message=message + tag), ExitCode.PERMISSION_DENIED)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         if violations:
             text = "; ".join(f"{field}: {description}" for field, description in violations)
-            return CliError(f"invalid argument: {one_line(text)}", ExitCode.USAGE)
-        return CliError(f"invalid argument: {message}", ExitCode.USAGE)
+            return CliError(_("invalid argument: {message}").format(message=one_line(text)), ExitCode.USAGE)
+        return CliError(_("invalid argument: {message}").format(message=message), ExitCode.USAGE)
     if code == grpc.StatusCode.NOT_FOUND:
-        return CliError(f"not found: {message}{tag}", ExitCode.NOT_FOUND)
+        return CliError(_("not found: {message}").format(message=message + tag), ExitCode.NOT_FOUND)
     if code == grpc.StatusCode.UNAVAILABLE and not reason:
-        return CliError(f"cannot reach {service} at {address}: is `make run` running?"
-                        f"{tls_hint(error.details() or '', ca)}", ExitCode.UNAVAILABLE)
+        return CliError(_("cannot reach {service} at {address}: is `make run` running?").format(
+            service=service, address=address) + tls_hint(error.details() or "", ca), ExitCode.UNAVAILABLE,
+            unreached=True)
     if code == grpc.StatusCode.UNIMPLEMENTED:
-        return CliError(f"{service} at {address} does not offer this call: is it older than this linli?",
-                        ExitCode.FAILED)
+        return CliError(_("{service} at {address} does not offer this call: is it older than this linli?").format(
+            service=service, address=address), ExitCode.FAILED)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            message = f"{service} at {address} did not answer in time"
-        return CliError(f"{message}{tag}: the outcome is not known yet", ExitCode.UNAVAILABLE)
+            message = _("{service} at {address} did not answer in time").format(service=service, address=address)
+        return CliError(_("{message}: the outcome is not known yet").format(message=message + tag),
+                        ExitCode.UNAVAILABLE)
     return CliError(f"{message}{tag}", ExitCode.FAILED)

@@ -28,6 +28,7 @@ from typing import Annotated, Any, TypeVar, overload
 import typer
 
 from linli_cli.errors import CliError, ExitCode, usage
+from linli_cli.i18n import _, ngettext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,7 +76,7 @@ def exportable(command: F | None = None, *, rows_key: str = "", rows: Rows | Non
         @functools.wraps(func)
         def wrapper(*args: Any, csv_file: str | None = None, xlsx_file: str | None = None, **kwargs: Any) -> Any:
             if xlsx_file == "-":
-                raise usage("--xlsx: a workbook needs a file name (--csv - writes to stdout)")
+                raise usage(_("--xlsx: a workbook needs a file name (--csv - writes to stdout)"))
             token = requested.set(Target(csv_file, xlsx_file, rows_key, rows))
             try:
                 return func(*args, **kwargs)
@@ -190,9 +191,11 @@ def write(document: Any, target: Target) -> None:
         if target.xlsx:
             Path(target.xlsx).write_bytes(xlsx_bytes(columns, cells, about))
     except OSError as exc:
-        raise CliError(f"cannot write {exc.filename}: {exc.strerror}", ExitCode.FAILED) from None
+        raise CliError(_("cannot write {file}: {reason}").format(file=exc.filename, reason=exc.strerror),
+                       ExitCode.FAILED) from None
     from linli_cli.output import note
 
     for name in (target.csv, target.xlsx):
         if name and name != "-":
-            note(f"wrote {len(cells)} row(s) to {name}")
+            note(ngettext("wrote {count} row to {file}", "wrote {count} rows to {file}", len(cells)).format(
+                count=len(cells), file=name))

@@ -13,11 +13,14 @@ from rich.console import Console
 from linli.points.v1 import funding_pb2, funding_pb2_grpc
 from linli_cli import names, session
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, emit, enum_name, titled, when
 from linli_cli.volunteers import POINTS, Community
 
 app = typer.Typer(help="Funding sources of the points and what became of them.", no_args_is_help=True)
 FIGURES = ("budget", "budget_remaining", "issued", "redeemed", "expired", "returned", "outstanding")
+FIGURE_HEADERS = (N_("budget"), N_("budget remaining"), N_("issued"), N_("redeemed"), N_("expired"), N_("returned"),
+                  N_("outstanding"))  # FIGURES as the table's headers
 
 
 def line_dict(line: funding_pb2.FundingLine) -> dict[str, Any]:
@@ -45,15 +48,15 @@ def report(community: Community, token: Token = None, as_json: Json = False) -> 
 
     def render(out: Console) -> None:
         if not r.lines:
-            out.print(f"{path} has issued no points yet")
+            out.print(_("{path} has issued no points yet").format(path=path))
             return
-        table = titled(f"{path} — 积分资金来源 funding of the points")
+        table = titled(_("{path} — funding of the points").format(path=path))
         table.add_column("source")
         table.add_column("kind")
         for figure in FIGURES:
             table.add_column(figure.replace("_", " "), justify="right")
-        for x in [*lines, {**total, "display_name": "[bold]total[/]", "kind": ""}]:
-            table.add_row(x["display_name"] or x["source_id"] or "(unfunded)", x["kind"],
+        for x in [*lines, {**total, "display_name": _("[bold]total[/]"), "kind": ""}]:
+            table.add_row(x["display_name"] or x["source_id"] or _("(unfunded)"), _(x["kind"]) if x["kind"] else "",
                           *(f"{x[figure]:,}" for figure in FIGURES))
         out.print(table)
 

@@ -24,14 +24,19 @@ from linli.notification.v1 import notification_pb2_grpc as pb_grpc
 from linli_cli import names, session, shortids
 from linli_cli.errors import CliError, usage
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 
 app = typer.Typer(help="Help requests: file, list, show, acknowledge, start, resolve, follow up, thank, close, "
                        "cancel.", no_args_is_help=True)
 NOTIFICATION = "notification"
-KIND = shortids.Kind(noun="help request", parent_kind="communities", collection="helpRequests",
+KIND = shortids.Kind(noun=N_("help request"), parent_kind="communities", collection="helpRequests",
                      complete=re.compile(r"h-[0-9a-f]{16}"), min_prefix=4, list_command="linli help-requests list")
 Stub = pb_grpc.HelpRequestServiceStub
+
+
+CATEGORIES = (N_("meal"), N_("medical"), N_("repair"), N_("companionship"), N_("errand"), N_("banner"),
+              N_("message"))  # Category's and ThanksKind's values, as people read them
 
 
 class Category(StrEnum):
@@ -123,32 +128,38 @@ def who_needs_help(h: pb.HelpRequest) -> str:
 
 def show_one(out: Console, h: pb.HelpRequest, verb: str, *, full: bool = False) -> None:
     d = request_dict(h)
-    out.print(f"{verb} [bold]{d['id']}[/] [dim]({h.name})[/]")
-    out.print(f"  status {d['status']}, assigned to {h.assignee_id or '-'} (escalation level {h.escalation_level})"
-              + (f", acknowledge by {local(h.acknowledge_by)}" if h.HasField("acknowledge_by") else ""))
-    out.print(f"  {d['urgency']} {h.category}: {h.description}")
+    out.print(_("{verb} [bold]{id}[/] [dim]({name})[/]").format(verb=_(verb), id=d["id"], name=h.name))
+    out.print(_("  status {status}, assigned to {assignee} (escalation level {level})").format(
+        status=_(d["status"]), assignee=h.assignee_id or "-", level=h.escalation_level)
+              + (_(", acknowledge by {time}").format(
+                  time=local(h.acknowledge_by)) if h.HasField("acknowledge_by") else ""))
+    out.print(f"  {_(d['urgency'])} {_(h.category)}: {h.description}")
     if who_needs_help(h):
-        out.print(f"  who needs help: {who_needs_help(h)}")
-    out.print(f"  filed {local(h.create_time)} by {h.reporter_id or '-'} ({d['reporter_role']})")
+        out.print(_("  who needs help: {who}").format(who=who_needs_help(h)))
+    out.print(_("  filed {time} by {reporter} ({role})").format(
+        time=local(h.create_time), reporter=h.reporter_id or "-", role=_(d["reporter_role"])))
     for s in h.suggestions:
-        out.print(f"  open when filed: {s.display_name} {s.phone}")
+        out.print(_("  open when filed: {name} {phone}").format(name=s.display_name, phone=s.phone))
     if h.resolution:
-        out.print(f"  resolution: {h.resolution}" + (f" (helpers {', '.join(h.helper_ids)})" if h.helper_ids else ""))
+        out.print(_("  resolution: {resolution}").format(resolution=h.resolution)
+                  + (_(" (helpers {helpers})").format(helpers=", ".join(h.helper_ids)) if h.helper_ids else ""))
     for f in h.follow_ups:
-        early = f" (early: {f.early_reason})" if f.early_reason else ""
-        done = (f" — done {local(f.done_time)} by {f.done_by}{early}: {f.note}" if f.done
-                else f" — {f.assignee_id or 'duty'}")
-        out.print(f"  follow-up day {f.day_offset}: due {local(f.due_time)}{done}")
+        early = _(" (early: {reason})").format(reason=f.early_reason) if f.early_reason else ""
+        done = (_(" — done {time} by {who}{early}: {note}").format(
+            time=local(f.done_time), who=f.done_by, early=early, note=f.note) if f.done
+                else f" — {f.assignee_id or _('duty')}")
+        out.print(_("  follow-up day {day}: due {time}").format(day=f.day_offset, time=local(f.due_time)) + done)
     for t in h.thanks:
-        to = f" to {', '.join(t.recipient_ids)}" if t.recipient_ids else ""
-        out.print(f"  thanks ({t.kind}) from {getattr(t, 'from') or '-'}{to}: {t.text}")
+        to = _(" to {recipients}").format(recipients=", ".join(t.recipient_ids)) if t.recipient_ids else ""
+        out.print(_("  thanks ({kind}) from {sender}").format(kind=_(t.kind), sender=getattr(t, "from") or "-")
+                  + f"{to}: {t.text}")
     if full and h.history:
-        table = titled("history")
+        table = titled(_("history"))
         for column in ("when", "from", "to", "by", "assignee", "note"):
             table.add_column(column)
         for c in h.history:
-            table.add_row(local(c.change_time), status_word(c.from_status) if c.from_status else "",
-                          status_word(c.to_status), c.actor_id, c.assignee_id, c.note)
+            table.add_row(local(c.change_time), _(status_word(c.from_status)) if c.from_status else "",
+                          _(status_word(c.to_status)), c.actor_id, c.assignee_id, c.note)
         out.print(table)
 
 
@@ -187,7 +198,7 @@ async def resolve(c: session.Client, ident: str, community: str | None, scope: s
         # `communities/-`: every community within the caller's scope (AIP-159).
         return [h.name for h in await all_requests(c, names.community(path) if path else "communities/-")]
 
-    return await shortids.resolve(KIND, ident, path, what="ID", area=path or scope or "the platform",
+    return await shortids.resolve(KIND, ident, path, what="ID", area=path or scope or _("the platform"),
                                   exists=exists, candidates=candidates)
 
 
@@ -236,7 +247,8 @@ def file_request(category: Annotated[Category, typer.Option(help="What kind of h
         if compound_path:
             path = names.enclosing(compound_path, names.COMMUNITY_DEPTH) or ""
             if not path or path == compound_path:
-                raise usage(f"--compound: {compound_path} is not a compound (give its whole org path)")
+                raise usage(_("--compound: {path} is not a compound (give its whole org path)").format(
+                    path=compound_path))
         else:
             path = community_arg(None, token)
     fields = pb.HelpRequest(category=category.value, description=description,
@@ -253,7 +265,7 @@ def file_request(category: Annotated[Category, typer.Option(help="What kind of h
             return r.help_request  # type: ignore[no-any-return]
 
     h = session.run(work())
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "filed"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("filed")))
 
 
 @app.command("list")
@@ -276,14 +288,15 @@ def list_requests(community: CommunityArg = None,
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{path}: no help requests" + (f" {status.value}" if status else ""))
+            out.print(_("{path}: no help requests {status}").format(path=path, status=_(status.value)) if status else
+                      _("{path}: no help requests").format(path=path))
             return
-        table = titled(f"{path} — help requests")
+        table = titled(_("{path} — help requests").format(path=path))
         for column in ("filed", "id", "status", "urgency", "category", "who needs help", "assignee", "description"):
             table.add_column(column, no_wrap=column == "id")
         for h in found:
-            table.add_row(local(h.create_time), KIND.ident(h.name), status_word(h.status),
-                          enum_name(pb.Urgency.Name(h.urgency), "URGENCY_"), h.category, who_needs_help(h),
+            table.add_row(local(h.create_time), KIND.ident(h.name), _(status_word(h.status)),
+                          _(enum_name(pb.Urgency.Name(h.urgency), "URGENCY_")), _(h.category), who_needs_help(h),
                           h.assignee_id, h.description[:60])
         out.print(table)
         out.print("[dim]linli help-requests show|ack|start|resolve|follow-up|thanks|close|cancel ID[/]")
@@ -306,7 +319,7 @@ def show(ident: Ident, community: CommunityOption = None, token: Token = None, a
             return r.help_request  # type: ignore[no-any-return]
 
     h = session.run(fetch())
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "help request", full=True))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("help request"), full=True))
 
 
 @app.command("ack")
@@ -315,7 +328,7 @@ def acknowledge(ident: Ident, community: CommunityOption = None, request_id: Req
     """Acknowledge a request: you take it, and its escalation stops."""
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.AcknowledgeHelpRequest(
         pb.AcknowledgeHelpRequestRequest(name=name, request_id=rid)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "acknowledged"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("acknowledged")))
 
 
 @app.command("start")
@@ -325,7 +338,7 @@ def start(ident: Ident, note: Annotated[str, typer.Option(help="What is being do
     """Mark work on a request begun."""
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.StartHelpRequest(
         pb.StartHelpRequestRequest(name=name, request_id=rid, note=note)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "started"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("started")))
 
 
 @app.command("resolve")
@@ -339,24 +352,27 @@ def resolve_request(ident: Ident,
     """Resolve a request: the need is met; follow-ups are scheduled and helpers credited."""
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.ResolveHelpRequest(
         pb.ResolveHelpRequestRequest(name=name, resolution=resolution, helper_ids=helper or [], request_id=rid)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "resolved"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("resolved")))
 
 
 def pick_follow_up(h: pb.HelpRequest, day: int | None) -> pb.FollowUp:
     """The follow-up to record: the one `day` days after resolution, else the first not done."""
     ident = KIND.ident(h.name)
     if not h.follow_ups:
-        raise CliError(f"{ident} has no follow-ups: they are scheduled when a request is resolved "
-                       f"(it is {status_word(h.status)})")
+        raise CliError(_("{id} has no follow-ups: they are scheduled when a request is resolved "
+                         "(it is {status})").format(
+            id=ident, status=_(status_word(h.status))))
     if day is not None:
         for f in h.follow_ups:
             if f.day_offset == day:
                 return f
         offered = ", ".join(str(f.day_offset) for f in h.follow_ups)
-        raise usage(f"--day: {ident} has follow-ups on days {offered} after resolution, not {day}")
+        raise usage(_("--day: {id} has follow-ups on days {offered} after resolution, not {day}").format(
+            id=ident, offered=offered, day=day))
     waiting = sorted((f for f in h.follow_ups if not f.done), key=lambda f: f.day_offset)
     if not waiting:
-        raise CliError(f"every follow-up of {ident} is done; close it with `linli help-requests close {ident}`")
+        raise CliError(_("every follow-up of {id} is done; close it with `linli help-requests close {id}`").format(
+            id=ident))
     return waiting[0]
 
 
@@ -385,7 +401,7 @@ def follow_up(ident: Ident,
         if "FOLLOW_UP_NOT_DUE" in exc.message:
             exc.message += " (here: --early-reason \"…\")"
         raise
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "followed up"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("followed up")))
 
 
 @app.command("thanks")
@@ -401,7 +417,7 @@ def thanks(ident: Ident,
     setattr(given, "from", sender)
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.RecordThanks(
         pb.RecordThanksRequest(name=name, request_id=rid, thanks=given)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "thanked"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("thanked")))
 
 
 @app.command("close")
@@ -411,7 +427,7 @@ def close(ident: Ident, note: Annotated[str, typer.Option(help="Why the care end
     """Close a resolved request: the care ends."""
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.CloseHelpRequest(
         pb.CloseHelpRequestRequest(name=name, request_id=rid, note=note)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "closed"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("closed")))
 
 
 @app.command("cancel")
@@ -421,4 +437,4 @@ def cancel(ident: Ident, reason: Annotated[str, typer.Option(help="Why it is wit
     """Withdraw a request that is not resolved yet (staff, or whoever filed it)."""
     h = change(ident, community, token, request_id, lambda stub, name, rid, _: stub.CancelHelpRequest(
         pb.CancelHelpRequestRequest(name=name, request_id=rid, reason=reason)))
-    emit(as_json, request_dict(h), lambda out: show_one(out, h, "cancelled"))
+    emit(as_json, request_dict(h), lambda out: show_one(out, h, N_("cancelled")))

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from linli_cli import session
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, clock_time, emit, iso
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -33,10 +34,11 @@ def _discover(client: httpx.Client, issuer: str) -> dict[str, Any]:
     except httpx.HTTPError as exc:
         raise session.issuer_unreachable(issuer, exc) from None
     if reply.status_code != 200:
-        raise CliError(f"{issuer} is not an OIDC issuer (discovery answered HTTP {reply.status_code})")
+        raise CliError(_("{issuer} is not an OIDC issuer (discovery answered HTTP {status})").format(
+            issuer=issuer, status=reply.status_code))
     found: dict[str, Any] = reply.json()
     if not found.get("device_authorization_endpoint"):
-        raise CliError(f"the issuer at {issuer} offers no device sign-in (RFC 8628)")
+        raise CliError(_("the issuer at {issuer} offers no device sign-in (RFC 8628)").format(issuer=issuer))
     return found
 
 
@@ -58,12 +60,11 @@ def login(issuer: Issuer = None, as_json: Json = False) -> None:
         except httpx.HTTPError as exc:
             raise session.issuer_unreachable(base, exc) from None
         if started.status_code != 200:
-            raise CliError(f"the issuer refused to start a sign-in: {started.text[:200]}")
+            raise CliError(_("the issuer refused to start a sign-in: {reason}").format(reason=started.text[:200]))
         device = started.json()
-        _say(f"请在浏览器中打开 {device['verification_uri']} 并确认代码 {device['user_code']}\n"
-             f"To sign in, open {device.get('verification_uri_complete') or device['verification_uri']}\n"
-             f"and confirm the code {device['user_code']} (sign in there with your phone number and the SMS code).\n"
-             "Waiting… (Ctrl-C to give up)")
+        _say(_("To sign in, open {url}\nand confirm the code {code} (sign in there with your phone number and the "
+               "SMS code).\nWaiting… (Ctrl-C to give up)").format(
+            url=device.get("verification_uri_complete") or device["verification_uri"], code=device["user_code"]))
         tokens = _poll(client, endpoints["token_endpoint"], str(device["device_code"]), int(device.get("interval", 5)),
                        time.monotonic() + float(device.get("expires_in", 600)))
     stored = {"issuer": base, "client_id": session.CLI_CLIENT, "token_endpoint": endpoints["token_endpoint"],
@@ -74,8 +75,8 @@ def login(issuer: Issuer = None, as_json: Json = False) -> None:
     who = session.Identity(stored["access_token"], str(path), session.read_claims(stored["access_token"]))
     data = _describe(who) | {"session_file": str(path)}
     emit(as_json, data, lambda out: out.print(
-        f"signed in as [bold]{data['name']}[/] ({data['account']}): {_grants_text(who.grants)}; "
-        f"sign-in kept in {path}"))
+        _("signed in as [bold]{name}[/] ({account}): {grants}; sign-in kept in {path}").format(
+            name=data["name"], account=data["account"], grants=_grants_text(who.grants), path=path)))
 
 
 def _poll(client: httpx.Client, endpoint: str, device_code: str, interval: int, deadline: float) -> dict[str, Any]:
@@ -96,12 +97,13 @@ def _poll(client: httpx.Client, endpoint: str, device_code: str, interval: int, 
             interval += 5
             continue
         if error == "access_denied":
-            raise CliError("the sign-in was denied at the issuer's page", ExitCode.UNAUTHENTICATED)
+            raise CliError(_("the sign-in was denied at the issuer's page"), ExitCode.UNAUTHENTICATED)
         if error == "expired_token":
             break
-        raise CliError(f"the issuer refused the sign-in: {body.get('error_description') or error}",
+        raise CliError(_("the issuer refused the sign-in: {reason}").format(
+            reason=body.get("error_description") or error),
                        ExitCode.UNAUTHENTICATED)
-    raise CliError("the code expired before it was confirmed: run linli login again", ExitCode.UNAUTHENTICATED)
+    raise CliError(_("the code expired before it was confirmed: run linli login again"), ExitCode.UNAUTHENTICATED)
 
 
 def logout(as_json: Json = False) -> None:
@@ -119,8 +121,9 @@ def logout(as_json: Json = False) -> None:
     path = session.session_file()
     data = {"signed_out": True, "removed": stored is not None, "revoked": revoked, "session_file": str(path)}
     emit(as_json, data, lambda out: out.print(
-        ("signed out" + (" (revoked at the issuer)" if revoked else "") + f"; removed {path}")
-        if stored is not None else "already signed out"))
+        (_("signed out (revoked at the issuer); removed {path}") if revoked else
+         _("signed out; removed {path}")).format(path=path)
+        if stored is not None else _("already signed out")))
 
 
 def whoami(token: Token = None, as_json: Json = False,
@@ -130,10 +133,11 @@ def whoami(token: Token = None, as_json: Json = False,
     """Show who the CLI acts as: the account, its grants, and when the access token lapses."""
     who = session.identity(token)
     if who is None:
-        raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
+        raise CliError(_(NOT_SIGNED_IN), ExitCode.UNAUTHENTICATED)
     if access_token:
         if who.expired:
-            raise CliError(f"{NOT_SIGNED_IN} (it expired at {who.expires_at:%Y-%m-%d %H:%M} UTC)",
+            raise CliError(_("{not_signed_in} (it expired at {time})").format(
+                not_signed_in=_(NOT_SIGNED_IN), time=f"{who.expires_at:%Y-%m-%d %H:%M} UTC"),
                            ExitCode.UNAUTHENTICATED)
         print(who.token)
         return
@@ -141,14 +145,15 @@ def whoami(token: Token = None, as_json: Json = False,
 
     def render(out: Console) -> None:
         table = Table(show_header=False, box=None)
-        for key in ("account", "name", "kind", "issuer", "expires_at", "source"):
-            table.add_row(key, str(data[key]))
-        table.add_row("grants", _grants_text(who.grants))
+        for key in (N_("account"), N_("name"), N_("kind"), N_("issuer"), N_("expires_at"), N_("source")):
+            table.add_row(_(key), str(data[key]))
+        table.add_row(_("grants"), _grants_text(who.grants))
         out.print(table)
 
     emit(as_json, data, render)
     if who.expired:
-        raise CliError(f"{NOT_SIGNED_IN} (it expired at {clock_time(who.expires_at)})", ExitCode.UNAUTHENTICATED)
+        raise CliError(_("{not_signed_in} (it expired at {time})").format(
+            not_signed_in=_(NOT_SIGNED_IN), time=clock_time(who.expires_at)), ExitCode.UNAUTHENTICATED)
 
 
 def _describe(who: session.Identity) -> dict[str, Any]:
@@ -159,4 +164,5 @@ def _describe(who: session.Identity) -> dict[str, Any]:
 
 
 def _grants_text(grants: list[dict[str, str]]) -> str:
-    return ", ".join(f"{g['role']} at {g['scope'] or '(everything)'}" for g in grants) or "no grants yet"
+    return ", ".join(_("{role} at {scope}").format(role=g["role"], scope=g["scope"] or _("(everything)"))
+                     for g in grants) or _("no grants yet")

@@ -8,6 +8,7 @@ inside exactly one compound (a canteen's or a resident's token)."""
 from __future__ import annotations
 
 from linli_cli.errors import usage
+from linli_cli.i18n import N_, _
 from linli_runtime.auth import normalize_path
 from linli_runtime.errors import InvalidArgument
 
@@ -23,7 +24,7 @@ def org_path(value: str, what: str = "PATH") -> str:
     except InvalidArgument as exc:
         raise usage(f"{what}: {exc.violations[0].description if exc.violations else exc.message}") from None
     if not path:
-        raise usage(f"{what}: give an org path such as chengdu/chongzhou")
+        raise usage(_("{what}: give an org path such as chengdu/chongzhou").format(what=what))
     return path
 
 
@@ -49,6 +50,9 @@ def enclosing(scope: str, depth: int) -> str | None:
     return "/".join(parts[:depth]) if len(parts) >= depth else None
 
 
+KINDS = (N_("community"), N_("compound"))  # what `place_for` may be asked for
+
+
 def place_for(given: str | None, scope: str, depth: int, kind: str, what: str) -> str:
     """The community (depth 4) or compound (depth 5) a command works on: the one given, else
     the one the token's scope lies in. A wider scope must say which (a usage error, exit 2)."""
@@ -56,6 +60,8 @@ def place_for(given: str | None, scope: str, depth: int, kind: str, what: str) -
         return org_path(given, what)
     inside = enclosing(scope, depth)
     if inside is None:
-        reach = f"reaches {scope}" if scope else "reaches the whole platform"
-        raise usage(f"{what}: say which {kind} (your token {reach}, more than one {kind})")
+        reach = _("your token reaches {scope}").format(
+            scope=scope) if scope else _("your token reaches the whole platform")
+        raise usage(_("{what}: say which {kind} ({reach}, more than one {kind})").format(
+            what=what, kind=_(kind), reach=reach))
     return inside

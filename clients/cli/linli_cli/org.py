@@ -14,6 +14,7 @@ from linli.governance.v1 import org_pb2, org_pb2_grpc, rollout_pb2, rollout_pb2_
 from linli_cli import session
 from linli_cli.errors import usage
 from linli_cli.export import exportable, tree_rows
+from linli_cli.i18n import N_, _
 from linli_cli.names import org_path
 from linli_cli.output import Json, Token, emit, enum_name, titled
 
@@ -30,7 +31,7 @@ def default_path(path: str | None, token: str | None) -> str:
         return org_path(path)
     scope = session.require_identity(token).scope
     if not scope:
-        raise usage("PATH: give an org path (your token reaches the whole platform), e.g. chengdu")
+        raise usage(_("PATH: give an org path (your token reaches the whole platform), e.g. chengdu"))
     return scope
 
 
@@ -109,16 +110,17 @@ def rollup(path: Path = None, token: Token = None, as_json: Json = False) -> Non
             "by_compound_type": [{"key": g.key, "counts": counts(g.counts)} for g in r.by_compound_type]}
 
     def render(out: Console) -> None:
-        out.print(f"[bold]{r.headline}[/]  ({r.compound_count} compounds)")
+        out.print(_("[bold]{headline}[/]  ({count} compounds)").format(headline=r.headline, count=r.compound_count))
         used = [s for s in STAGES if any(g["counts"].get(s) for g in data["by_street"] + data["by_compound_type"])]
-        for title, groups in (("by street / town", data["by_street"]), ("by compound type", data["by_compound_type"])):
-            table = titled(title)
-            table.add_column(title.removeprefix("by ").split(" / ")[0])
+        for title, column, groups in ((N_("by street / town"), N_("street / town"), data["by_street"]),
+                                      (N_("by compound type"), N_("compound type"), data["by_compound_type"])):
+            table = titled(_(title))
+            table.add_column(column)
             for stage in used:
                 table.add_column(stage, justify="right")
             for g in groups:
                 table.add_row(g["key"], *(str(g["counts"].get(s, 0)) for s in used))
-            table.add_row("[bold]total[/]", *(f"[bold]{data['totals'].get(s, 0)}[/]" for s in used))
+            table.add_row(_("[bold]total[/]"), *(f"[bold]{data['totals'].get(s, 0)}[/]" for s in used))
             out.print(table)
 
     emit(as_json, data, render)

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from linli_cli import export
 from linli_cli.errors import usage
+from linli_cli.i18n import _
 from linli_runtime.times import SHANGHAI, from_timestamp, iso_local
 
 CHINA = SHANGHAI
@@ -48,7 +49,7 @@ def emit(as_json: bool, data: Any, render: Callable[[Console], None]) -> None:
     target = export.requested.get()
     if target is not None and target.wanted:  # --csv FILE / --xlsx FILE: the file instead of the table
         if as_json and target.csv == "-":
-            raise usage("--json and --csv - both write to stdout: choose one")
+            raise usage(_("--json and --csv - both write to stdout: choose one"))
         export.write(data, target)
         if not as_json:
             return
@@ -117,6 +118,15 @@ def enum_name(value_name: str, prefix: str) -> str:
     return value_name.removeprefix(prefix).lower()
 
 
+class Headed(Table):
+    """A table whose column headers speak the run's language: headers are written in English
+    in the code (`table.add_column("points")`) and looked up in the catalogue here
+    (tools/cli_messages.py collects them from every `add_column` and `for column in (…)`)."""
+
+    def add_column(self, header: Any = "", *args: Any, **kwargs: Any) -> None:
+        super().add_column(_(header) if isinstance(header, str) and header else header, *args, **kwargs)
+
+
 def titled(title: str) -> Table:
     """A table at least as wide as its title (so the title never wraps above a narrow table)."""
-    return Table(title=title, title_justify="left", min_width=cell_len(title))
+    return Headed(title=title, title_justify="left", min_width=cell_len(title))

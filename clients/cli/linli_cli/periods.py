@@ -18,6 +18,7 @@ from linli.governance.v1 import disclosure_pb2, disclosure_pb2_grpc
 from linli_cli import names, session
 from linli_cli.compound import GOVERNANCE, disclosure_dict, verify_chain
 from linli_cli.errors import usage
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, local, titled, yuan
 
 app = typer.Typer(help="Close (seal) a compound's period, verify its disclosure chain.", no_args_is_help=True)
@@ -36,7 +37,8 @@ def compound_arg(given: str | None, token: str | None) -> str:
 def period_option(value: str) -> str:
     text = value.strip().upper()
     if not PERIOD.fullmatch(text):
-        raise usage(f"--period: {value!r} is not a period: YYYY-MM for a monthly compound, YYYY-Qn for a quarterly one")
+        raise usage(_("--period: {value!r} is not a period: YYYY-MM for a monthly compound, YYYY-Qn for a quarterly "
+                      "one").format(value=value))
     return text
 
 
@@ -63,8 +65,9 @@ def close(period: Annotated[str, typer.Option(help="YYYY-MM (monthly compounds) 
     data = disclosure_dict(d) | {"compound_path": path}
 
     def render(out: Console) -> None:
-        out.print(f"[bold]{d.period}[/] sealed for {path} at {local(d.publish_time)}: {d.name}")
-        table = titled("disclosure")
+        out.print(_("[bold]{period}[/] sealed for {path} at {time}: {name}").format(
+            period=d.period, path=path, time=local(d.publish_time), name=d.name))
+        table = titled(_("disclosure"))
         table.add_column("")
         table.add_column("amount", justify="right")
         for label, fen in (("income", d.income_fen), ("expenses", d.expense_fen), ("surplus", d.surplus_fen),
@@ -74,7 +77,8 @@ def close(period: Annotated[str, typer.Option(help="YYYY-MM (monthly compounds) 
                            ("pending approval (not in the figures)", d.pending_fen)):
             table.add_row(label, yuan(fen))
         out.print(table)
-        out.print(f"seal {d.seal_hash} (previous {d.previous_seal_hash or 'none: the first'})")
+        out.print(_("seal {seal} (previous {previous})").format(
+            seal=d.seal_hash, previous=d.previous_seal_hash or _("none: the first")))
 
     emit(as_json, data, render)
 

@@ -22,6 +22,7 @@ from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, pos_pb2, pos_pb2_grpc
 from linli_cli import names, session
 from linli_cli.errors import usage
 from linli_cli.export import exportable
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, enum_name, when
 
 app = typer.Typer(help="A POS terminal simulator on the public POS API.", no_args_is_help=True)
@@ -73,7 +74,7 @@ Quantity = Annotated[int, typer.Option(min=1, max=100, help="Units.")]
 
 def terminal_client(credential: str, address: str | None) -> session.Client:
     if not credential.startswith("Terminal ") or ":" not in credential:
-        raise usage("--credential: give the terminal's credential as 'Terminal {terminal_id}:{secret}'")
+        raise usage(_("--credential: give the terminal's credential as 'Terminal {{terminal_id}}:{{secret}}'").format())
     return session.Client(REDEMPTION, address=session.pos_edge_of(REDEMPTION, address),
                           metadata=(("authorization", credential),), terminal=True)
 
@@ -81,20 +82,21 @@ def terminal_client(credential: str, address: str | None) -> session.Client:
 def reward_name(value: str) -> str:
     parts = value.split("/")
     if len(parts) != 4 or parts[0] != "merchants" or parts[2] != "rewards" or not parts[1] or not parts[3]:
-        raise usage(f"--reward: {value!r} is not a reward name (merchants/{{merchant}}/rewards/{{reward}})")
+        raise usage(_("--reward: {value!r} is not a reward name (merchants/{{merchant}}/rewards/{{reward}})").format(
+            value=value))
     return value
 
 
 async def code_for(member: str, volunteer: str, community: str, token: str | None, address: str | None) -> str:
     """The code given, or the volunteer's current one fetched with the operator's token."""
     if member and volunteer:
-        raise usage("give --member-code or --volunteer, not both")
+        raise usage(_("give --member-code or --volunteer, not both"))
     if member:
         if not (member.isdigit() and len(member) == 14):
-            raise usage("--member-code: must be the 14 digits the volunteer shows")
+            raise usage(_("--member-code: must be the 14 digits the volunteer shows"))
         return member
     if not volunteer:
-        raise usage("give --member-code (what the volunteer shows) or --volunteer (fetch it, as an operator)")
+        raise usage(_("give --member-code (what the volunteer shows) or --volunteer (fetch it, as an operator)"))
     async with session.client(REDEMPTION, token, address=address) as c:
         return await c.guard(member_code(c.channel, names.org_path(community, "--community"), volunteer))
 
@@ -145,8 +147,9 @@ def rewards(merchant: Annotated[str, typer.Option(help="merchants/{merchant} (th
 
     def render(out: Console) -> None:
         for r in found:
-            stock = "unlimited" if r.stock < 0 else f"{r.stock} left"
-            out.print(f"{r.name}  {r.display_name}  [bold]{r.points}[/] points  ({stock})")
+            stock = _("unlimited") if r.stock < 0 else _("{count} left").format(count=r.stock)
+            out.print(_("{name}  {title}  [bold]{points}[/] points  ({stock})").format(
+                name=r.name, title=r.display_name, points=r.points, stock=stock))
 
     emit(as_json, data, render)
 
@@ -191,9 +194,11 @@ def quote(reward: Reward = DEMO_REWARD, quantity: Quantity = 1, member_code_: Me
     data = {"member": member_dict(member), "reward": target, "quantity": quantity, "points": q.points,
             "available_points": q.available_points, "redeemable": q.redeemable, "refusal_reason": q.refusal_reason}
     emit(as_json, data, lambda out: out.print(
-        f"member {member.masked_member}: {q.available_points} points available; {target} ×{quantity} costs "
-        f"[bold]{q.points}[/] points — " + ("redeemable" if q.redeemable else f"[red]not redeemable[/] "
-                                                                               f"({q.refusal_reason})")))
+        _("member {member}: {available} points available; {reward} ×{quantity} costs [bold]{points}[/] points — "
+          "{verdict}").format(
+            member=member.masked_member, available=q.available_points, reward=target, quantity=quantity,
+            points=q.points, verdict=_("redeemable") if q.redeemable else
+            _("[red]not redeemable[/] ({reason})").format(reason=q.refusal_reason))))
 
 
 
@@ -230,5 +235,7 @@ def redeem(reward: Reward = DEMO_REWARD, quantity: Quantity = 1,
                            "state": enum_name(resources_pb2.RedemptionState.Name(r.state), "REDEMPTION_STATE_"),
                            "transfer_id": r.transfer_id, "commit_time": when(r.commit_time)}}
     emit(as_json, data, lambda out: out.print(
-        f"member {member.masked_member} ({member.available_points} points available)\n"
-        f"redeemed: {r.name} {r.reward_name} ×{r.quantity} for [bold]{r.points}[/] points (request id {r.request_id})"))
+        _("member {member} ({available} points available)\nredeemed: {name} {reward} ×{quantity} for "
+          "[bold]{points}[/] points (request id {request_id})").format(
+            member=member.masked_member, available=member.available_points, name=r.name, reward=r.reward_name,
+            quantity=r.quantity, points=r.points, request_id=r.request_id)))

@@ -14,12 +14,16 @@ from linli.redemption.v1 import community_pb2 as pb
 from linli.redemption.v1 import community_pb2_grpc as pb_grpc
 from linli_cli import names, session
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 from linli_cli.volunteers import Community
 
 app = typer.Typer(help="Co-building projects: needs met by resources, with an owner and a state.",
                   no_args_is_help=True)
 REDEMPTION = "partner-redemption"
+
+
+STATES = (N_("in-progress"), N_("done"))  # State's values besides the common words (words.py)
 
 
 class State(StrEnum):
@@ -64,13 +68,14 @@ def list_projects(community: Community,
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{path} has no projects" + (f" {state.value}" if state else ""))
+            out.print(_("{path} has no projects {state}").format(path=path, state=_(state.value)) if state else
+                      _("{path} has no projects").format(path=path))
             return
-        table = titled(f"{path} — 共建项目 projects")
+        table = titled(_("{path} — co-building projects").format(path=path))
         for column in ("project", "title", "state", "owner", "need", "updated"):
             table.add_column(column)
         for p, x in zip(found, shown, strict=True):
-            table.add_row(x["project_id"], x["title"], x["state"], x["owner"], x["need_id"] or "-",
+            table.add_row(x["project_id"], x["title"], _(x["state"]), x["owner"], x["need_id"] or "-",
                           local(p.update_time))
         out.print(table)
 

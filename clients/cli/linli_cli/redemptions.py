@@ -14,6 +14,7 @@ from linli.redemption.v1 import admin_pb2, admin_pb2_grpc, resources_pb2
 from linli_cli import session
 from linli_cli.export import exportable
 from linli_cli.help_requests import CommunityArg, community_arg
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, enum_name, local, titled, when
 from linli_cli.settlement import REDEMPTION, merchant_id
 
@@ -63,18 +64,18 @@ def listing(community: str | None, merchant: str, state: State | None, limit: in
             "redemptions": [redemption_dict(r) for r in found]}
 
     def render(out: Console) -> None:
-        what = f"{state.value} redemptions" if state else "redemptions"
+        what = _("{state} redemptions").format(state=_(state.value)) if state else _("redemptions")
         where = f"{path}" + (f", {only}" if only else "")
         if not found:
-            out.print(f"{where}: no {what}")
+            out.print(_("{where}: no {what}").format(where=where, what=what))
             return
         table = titled(f"{where} — {what}")
         for column in ("time", "merchant", "terminal", "member", "reward", "qty", "points", "state", "request id"):
             table.add_column(column, justify="right" if column in ("qty", "points") else "left")
         for r in found:
             d = redemption_dict(r)
-            status = d["state"] + (f" ({r.void_reason})" if r.void_reason else "") + (
-                f", {r.refunded_points} refunded" if r.refunded_points else "")
+            status = _(d["state"]) + (f" ({r.void_reason})" if r.void_reason else "") + (
+                _(", {points} refunded").format(points=r.refunded_points) if r.refunded_points else "")
             table.add_row(local(r.create_time), r.merchant_id, r.terminal_id, r.masked_member, r.reward_name,
                           str(r.quantity), f"{r.points:,}", status, r.request_id)
         out.print(table)

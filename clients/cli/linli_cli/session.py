@@ -28,6 +28,7 @@ import httpx
 import jwt
 
 from linli_cli.errors import NOT_SIGNED_IN, CliError, ExitCode, from_rpc
+from linli_cli.i18n import _
 from linli_cli.output import clock_time
 from linli_runtime.clients import make_channel
 from linli_runtime.grpc_tls import GrpcTls, TlsConfigError, client_trust
@@ -93,7 +94,8 @@ def forget_session() -> dict[str, Any] | None:
 
 
 def issuer_unreachable(issuer: str, exc: Exception) -> CliError:
-    return CliError(f"cannot reach the token issuer at {issuer} ({exc}): is `make run` running?", ExitCode.UNAVAILABLE)
+    return CliError(_("cannot reach the token issuer at {issuer} ({error}): is `make run` running?").format(
+        issuer=issuer, error=exc), ExitCode.UNAVAILABLE)
 
 
 def renewed(stored: dict[str, Any]) -> dict[str, Any] | None:
@@ -149,7 +151,8 @@ def read_claims(token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError as exc:
-        raise CliError(f"the token is not a Linli token ({exc}): run linli login", ExitCode.UNAUTHENTICATED) from None
+        raise CliError(_("the token is not a Linli token ({error}): run linli login").format(error=exc),
+                       ExitCode.UNAUTHENTICATED) from None
     return claims
 
 
@@ -175,9 +178,10 @@ def identity(token_option: str | None) -> Identity | None:
 def require_identity(token_option: str | None) -> Identity:
     who = identity(token_option)
     if who is None:
-        raise CliError(NOT_SIGNED_IN, ExitCode.UNAUTHENTICATED)
+        raise CliError(_(NOT_SIGNED_IN), ExitCode.UNAUTHENTICATED)
     if who.expired:
-        raise CliError(f"{NOT_SIGNED_IN} (it expired at {clock_time(who.expires_at)})", ExitCode.UNAUTHENTICATED)
+        raise CliError(_("{not_signed_in} (it expired at {time})").format(
+            not_signed_in=_(NOT_SIGNED_IN), time=clock_time(who.expires_at)), ExitCode.UNAUTHENTICATED)
     return who
 
 
@@ -196,7 +200,7 @@ def channel_tls() -> GrpcTls:
     try:
         return client_trust()
     except TlsConfigError as exc:
-        raise CliError(f"--ca / LINLI_GRPC_TLS_*: {exc}", ExitCode.USAGE) from None
+        raise CliError(f"--ca / LINLI_GRPC_TLS_*: {exc}", ExitCode.USAGE) from None  # the runtime's words
 
 
 class Client:
@@ -218,6 +222,14 @@ class Client:
     async def call(self, method: Callable[..., Awaitable[T]], request: Any, **kwargs: Any) -> T:
         return await self.guard(method(request, metadata=self.metadata or None, **kwargs))
 
+    async def stream(self, method: Callable[..., Any], request: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The messages of a server-streaming call as they come, a failure becoming a CliError."""
+        try:
+            async for message in method(request, metadata=self.metadata or None, **kwargs):
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc(error, self.service, self.address, terminal=self.terminal, ca=self.tls.ca_file) from None
+
     async def guard(self, calls: Awaitable[T]) -> T:
         """Await `calls` (one call or several made on this client's channel), a failure
         becoming a CliError."""
@@ -232,8 +244,9 @@ class Client:
         try:
             return await self.guard(calls)
         except CliError as exc:
-            if exc.code == ExitCode.UNAVAILABLE and not exc.message.startswith("cannot reach"):
-                exc.message += f"; retry with --request-id {request_id} (the service applies it once)"
+            if exc.code == ExitCode.UNAVAILABLE and not exc.unreached:
+                exc.message += _("; retry with --request-id {request_id} (the service applies it once)").format(
+                    request_id=request_id)
             raise
 
     async def close(self) -> None:

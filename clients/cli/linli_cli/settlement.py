@@ -13,6 +13,7 @@ from rich.console import Console
 from linli.redemption.v1 import admin_pb2, admin_pb2_grpc
 from linli_cli import session
 from linli_cli.errors import CliError, ExitCode, usage
+from linli_cli.i18n import _
 from linli_cli.output import Json, Token, emit, titled, today
 
 app = typer.Typer(help="Merchants' settlement with the points ledger.", no_args_is_help=True)
@@ -22,7 +23,8 @@ REDEMPTION = "partner-redemption"
 def merchant_id(value: str, what: str = "MERCHANT") -> str:
     merchant = value.removeprefix("merchants/").removeprefix("partners/")
     if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", merchant):
-        raise usage(f"{what}: {value!r} is not a merchant id (e.g. jinchengyijing-health)")
+        raise usage(_("{what}: {value!r} is not a merchant id (e.g. jinchengyijing-health)").format(
+            what=what, value=value))
     return merchant
 
 
@@ -30,7 +32,7 @@ def day_option(value: str | None) -> str:
     if value is None:
         return today().strftime("%Y-%m-%d")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise usage(f"--date: {value!r} is not a date written YYYY-MM-DD")
+        raise usage(_("--date: {value!r} is not a date written YYYY-MM-DD").format(value=value))
     return value
 
 
@@ -72,14 +74,18 @@ def show(merchant: Annotated[str, typer.Argument(help="Merchant id, e.g. jinchen
         table.add_row(str(s.redemption_count), f"{s.redeemed_points:,}", str(s.refund_count),
                       f"{s.refunded_points:,}", f"[bold]{s.net_points:,}[/]")
         out.print(table)
-        verdict = "[green]✓ balanced[/]" if rec.balanced else f"[red]✗ {len(rec.mismatches)} mismatch(es)[/]"
-        out.print(f"ledger reconciliation of {partner.community_path} on {day}: {verdict} — recorded "
-                  f"{rec.recorded_redeemed_points:,} redeemed / {rec.recorded_refunded_points:,} refunded, ledger "
-                  f"{rec.ledger_redeemed_points:,} / {rec.ledger_refunded_points:,}")
+        verdict = (_("[green]✓ balanced[/]") if rec.balanced else
+                   _("[red]✗ {count} mismatch(es)[/]").format(count=len(rec.mismatches)))
+        out.print(_("ledger reconciliation of {community} on {day}: {verdict} — recorded {redeemed} redeemed / "
+                    "{refunded} refunded, ledger {ledger_redeemed} / {ledger_refunded}").format(
+            community=partner.community_path, day=day, verdict=verdict, redeemed=f"{rec.recorded_redeemed_points:,}",
+            refunded=f"{rec.recorded_refunded_points:,}", ledger_redeemed=f"{rec.ledger_redeemed_points:,}",
+            ledger_refunded=f"{rec.ledger_refunded_points:,}"))
         for m in rec.mismatches:
-            out.print(f"  {m.transfer_id}: recorded {m.recorded_points}, ledger {m.ledger_points}")
+            out.print(_("  {transfer}: recorded {recorded}, ledger {ledger}").format(
+                transfer=m.transfer_id, recorded=m.recorded_points, ledger=m.ledger_points))
 
     emit(as_json, data, render)
     if not rec.balanced:
-        raise CliError(f"{partner.community_path} on {day} does not reconcile with the ledger "
-                       f"({len(rec.mismatches)} mismatch(es))", ExitCode.CHECK_FAILED)
+        raise CliError(_("{community} on {day} does not reconcile with the ledger ({count} mismatch(es))").format(
+            community=partner.community_path, day=day, count=len(rec.mismatches)), ExitCode.CHECK_FAILED)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from linli_cli import names
 from linli_cli.errors import CliError, ExitCode, usage
+from linli_cli.i18n import _
 from linli_runtime.names import NAME_ID
 
 
@@ -43,16 +44,19 @@ class Kind:
             return None
         parts = value.split("/")
         if len(parts) != 4 or parts[2] != self.collection or not parts[1] or not NAME_ID.match(parts[3]):
-            raise usage(f"{what}: {value!r} is not a {self.noun} name "
-                        f"({self.parent_kind}/…/{self.collection}/…) nor an id as `{self.list_command}` shows")
+            raise usage(_("{what}: {value!r} is not a {noun} name ({pattern}) nor an id as `{command}` shows").format(
+                what=what, value=value, noun=_(self.noun), pattern=f"{self.parent_kind}/…/{self.collection}/…",
+                command=self.list_command))
         names.org_path(names.untilde(parts[1]), what)
         return value
 
     def checked_id(self, value: str, what: str) -> str:
         if not NAME_ID.match(value):
-            raise usage(f"{what}: {value!r} is not a {self.noun} id as `{self.list_command}` shows it")
+            raise usage(_("{what}: {value!r} is not a {noun} id as `{command}` shows it").format(
+                what=what, value=value, noun=_(self.noun), command=self.list_command))
         if len(value) < self.min_prefix:
-            raise usage(f"{what}: give at least {self.min_prefix} characters of the {self.noun} id")
+            raise usage(_("{what}: give at least {count} characters of the {noun} id").format(
+                what=what, count=self.min_prefix, noun=_(self.noun)))
         return value
 
 
@@ -74,14 +78,15 @@ async def resolve(kind: Kind, value: str, parent_path: str | None, *, what: str,
     exact = [n for n in found_names if kind.ident(n) == ident]
     matches = exact or sorted(n for n in found_names if kind.ident(n).startswith(ident))
     if not matches:
-        raise CliError(f"not found: no {kind.noun} {ident} in {area} (ids as `{kind.list_command}` shows them)",
-                       ExitCode.NOT_FOUND)
+        raise CliError(_("not found: no {noun} {ident} in {area} (ids as `{command}` shows them)").format(
+            noun=_(kind.noun), ident=ident, area=area, command=kind.list_command), ExitCode.NOT_FOUND)
     if len(matches) > 1:
         # Ids alone when they share the parent; full names when found across a wider scope.
         labels = [kind.ident(n) if parent_path is not None else n for n in matches]
         shown = ", ".join(labels[:3]) + (", …" if len(labels) > 3 else "")
-        raise usage(f"{what}: {ident} matches {len(matches)} {kind.noun}s in {area} ({shown}); "
-                    "give more of the id, or the full name")
+        raise usage(_("{what}: {ident} matches {count} {noun}s in {area} ({shown}); give more of the id, "
+                      "or the full name").format(what=what, ident=ident, count=len(matches), noun=_(kind.noun),
+                                                 area=area, shown=shown))
     return matches[0]
 
 

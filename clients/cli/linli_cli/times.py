@@ -12,11 +12,12 @@ import re
 from datetime import datetime, timedelta
 
 from linli_cli.errors import usage
+from linli_cli.i18n import N_, _
 from linli_cli.output import CHINA
 
 RELATIVE = re.compile(r"\+(\d{1,4})([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-SHAPES = "+7d, +12h, +30m, 2026-11-20 18:00 (China time) or 2026-11-20"
+SHAPES = N_("+7d, +12h, +30m, 2026-11-20 18:00 (China time) or 2026-11-20")
 
 
 def parse_moment(value: str, what: str, now: datetime, *, day_end: bool = False) -> datetime:
@@ -29,7 +30,8 @@ def parse_moment(value: str, what: str, now: datetime, *, day_end: bool = False)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise usage(f"{what}: {value!r} is not a time: give {SHAPES}") from None
+        raise usage(_("{what}: {value!r} is not a time: give {shapes}").format(
+            what=what, value=value, shapes=_(SHAPES))) from None
     if len(text) == 10 and day_end:
         parsed += timedelta(days=1)
     return parsed.replace(tzinfo=CHINA) if parsed.tzinfo is None else parsed
@@ -39,5 +41,5 @@ def parse_future(value: str, what: str, now: datetime) -> datetime:
     """A deadline: like parse_moment (a bare day meaning its end), and after `now`."""
     moment = parse_moment(value, what, now, day_end=True)
     if moment <= now:
-        raise usage(f"{what}: {value!r} is not in the future")
+        raise usage(_("{what}: {value!r} is not in the future").format(what=what, value=value))
     return moment

@@ -13,6 +13,7 @@ from linli.points.v1 import pairings_pb2, pairings_pb2_grpc, volunteers_pb2, vol
 from linli_cli import names, session
 from linli_cli.errors import usage
 from linli_cli.export import exportable
+from linli_cli.i18n import _, ngettext
 from linli_cli.output import Json, Token, emit, titled, today
 
 app = typer.Typer(help="A community's volunteers.", no_args_is_help=True)
@@ -52,7 +53,8 @@ def list_volunteers(community: Community,
                             "family_id": v.family_id, "person_id": v.person_id} for v in found]}
 
     def render(out: Console) -> None:
-        table = titled(f"{path} — {len(found)} volunteers")
+        table = titled(ngettext("{path} — {count} volunteer", "{path} — {count} volunteers", len(found)).format(
+            path=path, count=len(found)))
         for column in ("id", "name", "family", "person"):
             table.add_column(column)
         for v in found:
@@ -66,7 +68,7 @@ def month_option(value: str | None) -> str:
     if value is None:
         return today().strftime("%Y-%m")
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-        raise usage(f"--month: {value!r} is not a month written YYYY-MM")
+        raise usage(_("--month: {value!r} is not a month written YYYY-MM").format(value=value))
     return value
 
 
@@ -98,9 +100,11 @@ def short(community: Community,
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{path}: no pairing is short of visits in {the_month}")
+            out.print(_("{path}: no pairing is short of visits in {month}").format(path=path, month=the_month))
             return
-        table = titled(f"{path} — {len(found)} pairings short of visits in {the_month}")
+        table = titled(ngettext("{path} — {count} pairing short of visits in {month}",
+                                "{path} — {count} pairings short of visits in {month}", len(found)).format(
+            path=path, count=len(found), month=the_month))
         for column in ("pairing", "family", "elder", "visits"):
             table.add_column(column, justify="right" if column == "visits" else "left")
         for p in found:

@@ -23,12 +23,13 @@ from linli.governance.v1 import vote_pb2, vote_pb2_grpc
 from linli_cli import names, session, shortids
 from linli_cli.errors import CliError, usage
 from linli_cli.export import exportable
+from linli_cli.i18n import N_, _
 from linli_cli.output import CHINA, Json, Token, emit, enum_name, local, progress, titled, when
 from linli_cli.times import parse_future
 
 app = typer.Typer(help="Owners' votes: create, list, cast and recount ballots, tally, close.", no_args_is_help=True)
 GOVERNANCE = "trust-governance"
-KIND = shortids.Kind(noun="vote", parent_kind="compounds", collection="votes", complete=re.compile(r"[0-9a-f]{32}"),
+KIND = shortids.Kind(noun=N_("vote"), parent_kind="compounds", collection="votes", complete=re.compile(r"[0-9a-f]{32}"),
                      min_prefix=4, list_command="linli votes list")
 SHORT = 8  # characters of a vote id shown in tables
 Stub = vote_pb2_grpc.VoteServiceStub
@@ -47,6 +48,9 @@ class Matter(StrEnum):
 
 
 SPECIAL = {Matter.RAISE_MAINTENANCE_FUND, Matter.REBUILD, Matter.CHANGE_COMMON_USE}
+
+
+CHOICES = (N_("for"), N_("against"), N_("abstain"))  # Choice's values, as people read them
 
 
 class Choice(StrEnum):
@@ -108,36 +112,39 @@ def mark(ok: bool) -> str:
     return "[green]✓[/]" if ok else "[red]✗[/]"
 
 
-def show_tally(out: Console, v: vote_pb2.Vote, verb: str = "vote") -> None:
+def show_tally(out: Console, v: vote_pb2.Vote, verb: str = N_("vote")) -> None:
     d = vote_dict(v)
     special = d["matter"] in {m.value for m in SPECIAL}
-    state = f"closed: [bold]{d['outcome']}[/]" if v.closed else f"open until {local(v.close_time)}"
-    out.print(f"{verb} [bold]{d['id'][:SHORT]}[/] {v.title} ({d['matter']}, "
-              f"{'a special' if special else 'an ordinary'} matter) — {state}")
+    state = (_("closed: [bold]{outcome}[/]").format(outcome=_(d["outcome"])) if v.closed else
+             _("open until {time}").format(time=local(v.close_time)))
+    out.print((_("{verb} [bold]{id}[/] {title} ({matter}, a special matter) — {state}") if special else
+               _("{verb} [bold]{id}[/] {title} ({matter}, an ordinary matter) — {state}")).format(
+        verb=_(verb), id=d["id"][:SHORT], title=v.title, matter=_(d["matter"]), state=state))
     t = v.tally
-    table = titled(f"{v.compound_path} — tally")
+    table = titled(_("{compound} — tally").format(compound=v.compound_path))
     for column in ("", "area m²", "households", "needs"):
         table.add_column(column, justify="right" if column in ("area m²", "households") else "left")
-    table.add_row("electorate", f"{t.electorate_area_dm2 / 100:,.2f}", str(t.electorate_households), "")
-    table.add_row("participating",
+    table.add_row(_("electorate"), f"{t.electorate_area_dm2 / 100:,.2f}", str(t.electorate_households), "")
+    table.add_row(_("participating"),
                   f"{t.participating_area_dm2 / 100:,.2f} ({share(t.participating_area_dm2, t.electorate_area_dm2)}) "
                   f"{mark(t.quorum_by_area)}",
                   f"{t.participating_households} ({share(t.participating_households, t.electorate_households)}) "
-                  f"{mark(t.quorum_by_households)}", "2/3 of the electorate, by area and by households")
-    table.add_row("for", f"{t.for_area_dm2 / 100:,.2f} ({share(t.for_area_dm2, t.participating_area_dm2)}) "
+                  f"{mark(t.quorum_by_households)}", _("2/3 of the electorate, by area and by households"))
+    table.add_row(_("for"), f"{t.for_area_dm2 / 100:,.2f} ({share(t.for_area_dm2, t.participating_area_dm2)}) "
                          f"{mark(t.approved_by_area)}",
                   f"{t.for_households} ({share(t.for_households, t.participating_households)}) "
                   f"{mark(t.approved_by_households)}",
-                  ("3/4" if special else "more than 1/2") + " of the participants, by area and by households")
+                  _("3/4 of the participants, by area and by households") if special else
+                  _("more than 1/2 of the participants, by area and by households"))
     if v.unconfirmed_paper_ballots:
-        table.add_row("[yellow]unconfirmed paper[/]", "", f"[yellow]{v.unconfirmed_paper_ballots}[/]",
-                      "a second officer's recount (linli votes recount)")
+        table.add_row(_("[yellow]unconfirmed paper[/]"), "", f"[yellow]{v.unconfirmed_paper_ballots}[/]",
+                      _("a second officer's recount (linli votes recount)"))
     out.print(table)
     if not v.closed:
-        out.print(f"outcome if closed now: [bold]{d['tally']['outcome_if_closed_now']}[/]")
+        out.print(_("outcome if closed now: [bold]{outcome}[/]").format(outcome=_(d["tally"]["outcome_if_closed_now"])))
     if v.unconfirmed_paper_ballots:
-        out.print(f"[yellow]{v.unconfirmed_paper_ballots} paper ballot(s) not yet confirmed[/] by a second officer: "
-                  "not final, and the vote cannot close until they are")
+        out.print(_("[yellow]{count} paper ballot(s) not yet confirmed[/] by a second officer: not final, and the vote "
+                    "cannot close until they are").format(count=v.unconfirmed_paper_ballots))
 
 
 def compound_option(given: str | None) -> str | None:
@@ -165,7 +172,7 @@ async def resolve(c: session.Client, ident: str, compound: str | None, scope: st
     KIND.checked_id(ident, "VOTE")
     path = compound or names.enclosing(scope, names.COMPOUND_DEPTH)
     if path is None and not scope:
-        raise usage("--compound: say which compound (your token reaches the whole platform)")
+        raise usage(_("--compound: say which compound (your token reaches the whole platform)"))
     stub = c.stub(Stub)
 
     async def exists(name: str) -> bool:
@@ -196,7 +203,7 @@ def create(title: Annotated[str, typer.Option(help="What the owners decide, in a
         path = names.place_for(None, session.require_identity(token).scope, names.COMPOUND_DEPTH, "compound",
                                "COMPOUND")
     if (budget is None) == (matter is Matter.BUDGET):
-        raise usage("--budget: give the budget year with --matter budget, and only then")
+        raise usage(_("--budget: give the budget year with --matter budget, and only then"))
     close_at = parse_future(closes, "--closes", datetime.now(CHINA))
     request = vote_pb2.CreateVoteRequest(compound_path=path, title=title,
                                          matter=vote_pb2.VoteMatter.Value("VOTE_MATTER_" + matter.value.upper()),
@@ -210,7 +217,7 @@ def create(title: Annotated[str, typer.Option(help="What the owners decide, in a
             return r.vote  # type: ignore[no-any-return]
 
     v = session.run(work())
-    emit(as_json, vote_dict(v), lambda out: show_tally(out, v, "opened"))
+    emit(as_json, vote_dict(v), lambda out: show_tally(out, v, N_("opened")))
 
 
 @app.command("list")
@@ -227,7 +234,7 @@ def list_votes(path: Annotated[str | None, typer.Argument(
     else:
         where = session.require_identity(token).scope
         if not where:
-            raise usage("PATH: give a compound or a place (your token reaches the whole platform)")
+            raise usage(_("PATH: give a compound or a place (your token reaches the whole platform)"))
     wanted = vote_pb2.VoteState.Value("VOTE_STATE_" + state.value.upper()) if state else vote_pb2.VOTE_STATE_UNSPECIFIED
 
     async def fetch() -> list[vote_pb2.Vote]:
@@ -239,18 +246,20 @@ def list_votes(path: Annotated[str | None, typer.Argument(
 
     def render(out: Console) -> None:
         if not found:
-            out.print(f"{where}: no votes" + (f" {state.value}" if state else ""))
+            out.print(_("{where}: no votes {state}").format(where=where, state=_(state.value)) if state else
+                      _("{where}: no votes").format(where=where))
             return
-        table = titled(f"{where} — votes")
+        table = titled(_("{where} — votes").format(where=where))
         for column in ("id", "compound", "title", "matter", "closes", "state", "households", "unconfirmed"):
             table.add_column(column, justify="right" if column in ("households", "unconfirmed") else "left",
                              no_wrap=column == "id")
         for v in found:
             d = vote_dict(v)
-            outcome = d["outcome"] if v.closed else f"open ({d['tally']['outcome_if_closed_now']} now)"
+            outcome = _(d["outcome"]) if v.closed else _("open ({outcome} now)").format(
+                outcome=_(d["tally"]["outcome_if_closed_now"]))
             below = v.compound_path.removeprefix(where + "/")
             table.add_row(d["id"][:SHORT], below if below != v.compound_path else below.rsplit("/", 1)[-1], v.title,
-                          d["matter"], local(v.close_time), outcome,
+                          _(d["matter"]), local(v.close_time), outcome,
                           f"{v.tally.participating_households}/{v.tally.electorate_households}",
                           str(v.unconfirmed_paper_ballots or ""))
         out.print(table)
@@ -286,7 +295,7 @@ def enter(ident: str, compound: str | None, households: list[str], choice: Choic
     KIND.full_name(ident, "VOTE")
     given = compound_option(compound)
     if not households:
-        raise usage("--household: give at least one household")
+        raise usage(_("--household: give at least one household"))
     who = session.require_identity(token)
     base = request_id or uuid.uuid4().hex
 
@@ -299,7 +308,7 @@ def enter(ident: str, compound: str | None, households: list[str], choice: Choic
             done: list[dict[str, Any]] = []
             latest: vote_pb2.Vote | None = None
             with progress(not as_json) as bar:
-                task = bar.add_task(("recounting" if recount else "casting") + " ballots", total=len(paths))
+                task = bar.add_task(_("recounting ballots") if recount else _("casting ballots"), total=len(paths))
                 for path in paths:
                     rid = f"{base}:{hashlib.sha256(path.encode()).hexdigest()[:16]}"
                     try:
@@ -314,10 +323,12 @@ def enter(ident: str, compound: str | None, households: list[str], choice: Choic
                                 request_id=rid)), rid)
                             done.append({"household_path": path, "recorded": True})
                     except CliError as exc:
-                        before = f"; {len(done)} before it went through" if done else ""
+                        before = _("; {count} before it went through").format(count=len(done)) if done else ""
                         exc.message = f"{path.removeprefix(vote_compound + '/')}: {exc.message}{before}"
                         if not request_id:
-                            exc.message += f" (run again with --request-id {base} to finish the rest once)"
+                            exc.message += _(" (run again with --request-id {request_id} to finish the rest "
+                                             "once)").format(
+                                request_id=base)
                         raise
                     latest = r.vote
                     bar.advance(task)
@@ -339,7 +350,8 @@ def ballot(ident: Ident, household: Households, choice: Annotated[Choice, typer.
     data = {"vote": vote_dict(v), "channel": "paper" if paper else "online", "choice": choice.value, "ballots": done}
 
     def render(out: Console) -> None:
-        out.print(f"{len(done)} {'paper' if paper else 'online'} ballot(s) recorded: {choice.value}")
+        out.print((_("{count} paper ballot(s) recorded: {choice}") if paper else
+                   _("{count} online ballot(s) recorded: {choice}")).format(count=len(done), choice=_(choice.value)))
         show_tally(out, v)
 
     emit(as_json, data, render)
@@ -357,8 +369,8 @@ def recount(ident: Ident, household: Households,
 
     def render(out: Console) -> None:
         confirmed = sum(1 for d in done if d["confirmed"])
-        out.print(f"{confirmed} paper ballot(s) confirmed" +
-                  (f", {len(done) - confirmed} replaced (they need another officer's recount)"
+        out.print(_("{count} paper ballot(s) confirmed").format(count=confirmed) +
+                  (_(", {count} replaced (they need another officer's recount)").format(count=len(done) - confirmed)
                    if confirmed < len(done) else ""))
         show_tally(out, v)
 
@@ -382,4 +394,4 @@ def close(ident: Ident, compound: CompoundOption = None, request_id: RequestId =
             return r.vote  # type: ignore[no-any-return]
 
     v = session.run(work())
-    emit(as_json, vote_dict(v), lambda out: show_tally(out, v, "closed"))
+    emit(as_json, vote_dict(v), lambda out: show_tally(out, v, N_("closed")))

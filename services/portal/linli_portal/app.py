@@ -63,7 +63,7 @@ HERE = Path(__file__).parent
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; " \
       "form-action 'self'; base-uri 'none'"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(yuan=fmt.yuan, date_text=fmt.date_text, datetime_text=fmt.datetime_text,
+templates.env.globals.update(yuan=fmt.yuan, points=fmt.points, date_text=fmt.date_text, datetime_text=fmt.datetime_text,
                              percent=fmt.percent, open_licence=LICENCE_LINE)
 
 

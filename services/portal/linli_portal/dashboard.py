@@ -19,7 +19,7 @@ from linli.points.v1 import awards_pb2, volunteers_pb2
 from linli.redemption.v1 import admin_pb2, resources_pb2
 from linli_portal import charts
 from linli_portal.backends import Backends, as_operator
-from linli_portal.fmt import percent, today_cst
+from linli_portal.fmt import percent, points_short, today_cst
 
 STAGES = [
     (rollout_pb2.ROLLOUT_STAGE_NOT_STARTED, "未启动 Not started", "#9ca3af"),
@@ -136,7 +136,7 @@ class Dashboard:
                               label=lambda n: f"{n} 个小区")
 
     def activity_chart(self) -> str:
-        bars = [charts.Bar(c.name, c.points, f"{c.points:,} 分 · {c.active} 人")
+        bars = [charts.Bar(c.name, c.points, f"{points_short(c.points)} 分 · {c.active} 人")
                 for c in self.communities]
         desc = "; ".join(f"{c.name}: {c.points} points earned by {c.active} of {c.volunteers} volunteers"
                          for c in self.communities)
@@ -153,7 +153,7 @@ class Dashboard:
 
     def merchant_chart(self) -> str:
         rows = [m for m in self.merchants if m.redemptions]
-        bars = [charts.Bar(m.name, m.net, f"{m.net:,} 分 points · {m.redemptions} 笔") for m in rows]
+        bars = [charts.Bar(m.name, m.net, f"{points_short(m.net)} 分 points · {m.redemptions} 笔") for m in rows]
         desc = "; ".join(f"{m.name}: {m.redemptions} redemptions, {m.net} points net" for m in rows)
         return charts.hbars(bars, title=f"近{self.days}天兑换 Redemptions by merchant, last {self.days} days",
                             desc=desc)

@@ -1,10 +1,21 @@
-"""How figures read on the pages: money in yuan from integer fen, periods, accounts' names."""
+"""How figures read on the pages: money in yuan from integer fen, points, periods, accounts' names.
+
+Money and points are formatted by Babel for the reader's locale, the one helper every page and
+chart uses: Chinese readers (zh_CN, the pages' language) read ¥12,345.67 exactly and, where
+space is short (chart labels), ¥9.6万 and 1.2亿 — the 万/亿 they count in, not "96k"; the English
+spans and an English reader get ¥96K. Amounts stay integer fen until they are shown.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
+from babel.numbers import format_compact_decimal, format_decimal
 from google.protobuf.timestamp_pb2 import Timestamp
+
+ZH = "zh_CN"
+EN = "en"
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -21,23 +32,39 @@ EXPENSE_NAMES = {
 }
 
 
-def yuan(fen: int) -> str:
-    """`1234567` fen → `¥12,345.67` (negative with a minus sign)."""
-    sign = "−" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}¥{whole:,}.{cents:02d}"
+def _yuan_of(fen: int) -> Decimal:
+    return Decimal(int(fen)) / 100  # exact: fen are integers, never floats
 
 
-def yuan_short(fen: int) -> str:
-    """Axis labels: `¥96k`, `¥1.2m`."""
-    value = fen / 100
-    if abs(value) >= 1_000_000:
-        return f"¥{value / 1_000_000:.1f}m"
-    if abs(value) >= 100_000:
-        return f"¥{value / 1_000:.0f}k"
-    if abs(value) >= 1_000:
-        return f"¥{value / 1_000:.1f}k".replace(".0k", "k")
-    return f"¥{value:.0f}"
+def yuan(fen: int, locale: str = ZH) -> str:
+    """`1234567` fen → `¥12,345.67` (negative `-¥25.00`), exactly, to the fen: the locale's
+    grouping, and ¥ in either language (Babel's English would write CN¥)."""
+    return format_decimal(_yuan_of(fen), format="¥#,##0.00", locale=locale, decimal_quantization=True)
+
+
+def yuan_short(fen: int, locale: str = ZH) -> str:
+    """Chart labels: `¥9.6万`, `¥1.2亿` for Chinese readers, `¥96K`, `¥1.2M` for English ones;
+    below ten thousand yuan the whole yuan (`¥960`)."""
+    value = _yuan_of(fen)
+    sign = "-" if value < 0 else ""
+    return f"{sign}¥{_compact(abs(value), locale)}"
+
+
+def points(count: int, locale: str = ZH) -> str:
+    """Points as a full number: `96,000`."""
+    return format_decimal(int(count), locale=locale)
+
+
+def points_short(count: int, locale: str = ZH) -> str:
+    """Points where space is short: `9.6万` (zh_CN), `96K` (en); small counts whole."""
+    sign = "-" if count < 0 else ""
+    return f"{sign}{_compact(Decimal(abs(int(count))), locale)}"
+
+
+def _compact(value: Decimal, locale: str) -> str:
+    if value < 10_000:  # 万 starts at ten thousand: smaller amounts are read whole
+        return format_decimal(value.quantize(Decimal(1)), locale=locale)
+    return format_compact_decimal(value, locale=locale, fraction_digits=1)
 
 
 def percent(part: float, whole: float) -> str:

@@ -31,6 +31,7 @@ from linli.points.v1 import awards_pb2, ledger_pb2, volunteers_pb2
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_portal.backends import Backends
+from linli_portal.fmt import points
 from linli_portal.residents import COMMUNITY_DEPTH, Me, prefix
 from linli_runtime.auth import Role
 
@@ -81,8 +82,8 @@ def reason_names(reason: str, kind: int = ledger_pb2.TRANSFER_KIND_DIRECT) -> tu
 
 
 def signed_points(change: int) -> str:
-    """`+12`, `−5` (a real minus sign), `0`."""
-    return f"+{change}" if change > 0 else f"−{-change}" if change < 0 else "0"
+    """`+12`, `−5` (a real minus sign), `0`; grouped as fmt.points groups them (`+1,200`)."""
+    return f"+{points(change)}" if change > 0 else f"−{points(-change)}" if change < 0 else "0"
 
 
 def stock_text(stock: int) -> tuple[str, str]:

@@ -84,10 +84,12 @@ def target_for(addresses: str) -> str:
     return "ipv4:" + ",".join(p.replace("localhost", "127.0.0.1") for p in parts)
 
 
-class _CallDefaults(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-):
+class _CallDefaults:
+    """Request id, bearer token and default deadline on every call. One object per kind of call
+    (`_UnaryDefaults`, `_StreamDefaults`): grpc.aio files an interceptor under the first kind it
+    implements only (an if/elif over the kinds), so one implementing both never saw a
+    server-streaming call, which then went out without its token."""
+
     def __init__(self, token: TokenSource, default_timeout: float) -> None:
         self.token = token
         self.default_timeout = default_timeout
@@ -112,9 +114,13 @@ class _CallDefaults(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+class _UnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(await self._details(client_call_details), request)
 
+
+class _StreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(await self._details(client_call_details), request)
 
@@ -233,7 +239,8 @@ def make_channel(
     `RenewingChannel`, following its certificate files); a service passes its `tracing`, so
     that its calls are spans of the trace they belong to, and its `grpc_tls`."""
     token_fn: TokenSource = token if callable(token) else (lambda: token)
-    interceptors = [_CallDefaults(token_fn, default_timeout), *tracing.client_interceptors()]
+    interceptors = [_UnaryDefaults(token_fn, default_timeout), _StreamDefaults(token_fn, default_timeout),
+                    *tracing.client_interceptors()]
     if tls.trusts:
         def build() -> grpc.aio.Channel:
             return grpc.aio.secure_channel(target_for(addresses), tls.channel_credentials(),

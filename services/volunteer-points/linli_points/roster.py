@@ -7,6 +7,7 @@ content is accepted, so re-importing a file changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -22,12 +23,21 @@ from linli_runtime.errors import DomainError
 from linli_runtime.times import local_day
 from linli_runtime.transactions import run_in_transaction
 
+# Told (rows done, rows in the file) once the file is read and after every row imported or
+# refused, for a person watching a long import (VolunteerService.StreamImportRoster).
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
+
 
 @dataclass
 class ImportReport:
     rows_total: int = 0
     rows_imported: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    encoding: str = ""  # the CSV text's, as roster_files.decode read it; empty for a workbook
 
 
 async def _apply(conn: AsyncConnection, *, path: str, row: RosterRow, now: datetime, today: date) -> None:
@@ -50,7 +60,7 @@ class Roster:
         self.workers = workers
 
     async def import_file(self, path: str, content: bytes, field_name: str, *, workbook: bool,
-                          all_or_nothing: bool) -> ImportReport:
+                          all_or_nothing: bool, progress: Progress | None = None) -> ImportReport:
         """Import a roster that came in the request field `field_name` (named by any refusal)."""
         if workbook:
             precheck(content, field_name)  # what costs nothing is refused now, not after waiting for a worker
@@ -59,24 +69,28 @@ class Roster:
         async with self.db.engine.connect() as conn:
             known = await team_ids(conn, path)
         parsed = await self.workers.run(parse_file, content, field_name, known, today, workbook=workbook)
-        return await import_rows(self.db, path, parsed, all_or_nothing, now, today)
+        return await import_rows(self.db, path, parsed, all_or_nothing, now, today, progress or _no_progress)
 
 
 async def import_rows(db: Database, path: str, parsed: Parsed, all_or_nothing: bool, now: datetime,
-                      today: date) -> ImportReport:
+                      today: date, progress: Progress = _no_progress) -> ImportReport:
     rows, rejected = parsed.rows, list(parsed.rejections)
-    report = ImportReport(rows_total=parsed.total, rejections=rejected)
+    report = ImportReport(rows_total=parsed.total, rejections=rejected, encoding=parsed.encoding)
+    done = len(rejected)  # the rows refused while the file was read
+    progress(done, parsed.total)
     if all_or_nothing:
         if rejected:
+            progress(parsed.total, parsed.total)
             return report
 
         async def everything(conn: AsyncConnection) -> None:
-            for row in rows:
+            for number, row in enumerate(rows, start=1):
                 try:
                     await _apply(conn, path=path, row=row, now=now, today=today)
                 except DomainError as exc:
                     # Escaping the transaction rolls back every row imported before this one.
                     raise _RowRefused(Rejection(row.line, "", exc.message)) from exc
+                progress(number, parsed.total)  # a retried transaction starts again from 1
 
         try:
             await run_in_transaction(db, everything)
@@ -91,6 +105,8 @@ async def import_rows(db: Database, path: str, parsed: Parsed, all_or_nothing: b
             report.rows_imported += 1
         except DomainError as exc:
             report.rejections.append(Rejection(row.line, "", exc.message))
+        done += 1
+        progress(done, parsed.total)
     report.rejections.sort(key=lambda r: r.line)
     return report
 

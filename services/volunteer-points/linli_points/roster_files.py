@@ -23,6 +23,16 @@ field the file came in and the limit:
 
 A workbook becomes CSV text (dates as YYYY-MM-DD, whole numbers without '.0') so that both
 formats go through the same row checks.
+
+CSV text is read as Chinese offices save it: UTF-8 (with Excel's byte-order mark or without),
+else GB18030 — Excel's "CSV" on a Chinese Windows writes GBK, which GB18030 contains. The order
+is strict, not a guess: a GBK file is almost never valid UTF-8 (its two-byte characters break
+UTF-8's continuation rules), while any UTF-8 file would also "decode" as GB18030 into nonsense,
+so UTF-8 is tried first and the encoding read is reported back (`Parsed.encoding`).
+
+Headers may be the English column names or their Chinese names (`HEADER_ALIASES`, one table),
+in any case, with spaces, hyphens or underscores; a rejection names the column as the file
+writes it.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import csv
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import IO
 from xml.parsers import expat
@@ -46,6 +56,58 @@ MAX_COLUMNS = 64  # A … BL: the roster's 7 columns and room for a sheet's stra
 MAX_CELL_CHARS = 1000
 REQUIRED = ("volunteer_id", "display_name")
 KNOWN = (*REQUIRED, "family_id", "family_name", "team_ids", "join_date", "person_id")
+# Every name a roster's header may give a column, by the column it means: the English name
+# itself, spelled loosely, and the Chinese names offices use. Compared after `header_key`. A bare
+# "id" is not one: on a Chinese roster it is as likely the ID card number (身份证号) as ours.
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "volunteer_id": ("volunteer_id", "volunteer", "志愿者编号", "志愿者id", "志愿者号", "编号"),
+    "display_name": ("display_name", "name", "姓名", "名字", "志愿者姓名", "显示名"),
+    "family_id": ("family_id", "family", "家庭编号", "家庭id", "家庭号", "户号"),
+    "family_name": ("family_name", "家庭名称", "家庭名", "家庭"),
+    "team_ids": ("team_ids", "team_id", "teams", "team", "团队", "团队编号", "队伍", "队伍编号", "所属团队"),
+    "join_date": ("join_date", "joined", "加入日期", "入队日期", "加入时间"),
+    "person_id": ("person_id", "person", "人员编号", "居民编号"),
+}
+UTF8, UTF8_BOM, GB18030 = "UTF-8", "UTF-8 with BOM", "GB18030"
+
+
+def header_key(text: str) -> str:
+    """A header cell as the aliases are compared: trimmed (full-width spaces too), lower case,
+    spaces and hyphens as underscores. `Volunteer ID` → `volunteer_id`, `姓名 ` → `姓名`."""
+    key = text.replace("\u3000", " ").strip().lower()
+    return re.sub(r"[\s\-]+", "_", key)
+
+
+ALIASES: dict[str, str] = {header_key(alias): column for column, names in HEADER_ALIASES.items() for alias in names}
+
+
+def chinese_name(column: str) -> str:
+    """The first Chinese name of a column (`display_name` → 姓名)."""
+    return next(alias for alias in HEADER_ALIASES[column] if not alias.isascii())
+
+
+def column_for(header: str) -> str | None:
+    """The roster column a header cell names, or None."""
+    return ALIASES.get(header_key(header))
+
+
+def decode(content: bytes, field_name: str = "csv_content") -> tuple[str, str]:
+    """(the text, the encoding read): UTF-8 with or without a byte-order mark, else GB18030."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        try:
+            return content[3:].decode("utf-8"), UTF8_BOM
+        except UnicodeDecodeError:
+            raise InvalidArgument.field(field_name, "starts with a UTF-8 byte-order mark but is not UTF-8 "
+                                                    "text") from None
+    try:
+        return content.decode("utf-8"), UTF8
+    except UnicodeDecodeError:
+        pass
+    try:
+        return content.decode("gb18030"), GB18030
+    except UnicodeDecodeError:
+        raise InvalidArgument.field(field_name, "is neither UTF-8 nor GB18030/GBK text: save it as CSV (UTF-8) or "
+                                                "as an Excel workbook") from None
 # A workbook is a zip file; a workbook sent as CSV (before `xlsx_content` existed) starts so.
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -71,17 +133,20 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Parsed:
-    """Rows that passed the checks, the rejections, and how many data rows the file has."""
+    """Rows that passed the checks, the rejections, how many data rows the file has, and the
+    encoding its text was read in (empty for a workbook)."""
 
     rows: list[RosterRow]
     rejections: list[Rejection]
     total: int
+    encoding: str = ""
 
 
 def parse_file(content: bytes, field_name: str, known_teams: set[str], today: date, *, workbook: bool) -> Parsed:
     """Check and read a roster file that came in `field_name` (a workbook or CSV text)."""
-    text = xlsx_to_csv(content, field_name) if workbook else content
-    return parse(text, known_teams, today, field_name)
+    if workbook:
+        return replace(parse(xlsx_to_csv(content, field_name), known_teams, today, field_name), encoding="")
+    return parse(content, known_teams, today, field_name)
 
 
 def column_letters(number: int) -> str:
@@ -292,42 +357,37 @@ def parse(content: bytes, known_teams: set[str], today: date, field_name: str = 
     """The rows of CSV text (a workbook's, converted) checked one by one."""
     if len(content) > MAX_BYTES:
         raise InvalidArgument.field(field_name, f"must be at most {MAX_BYTES} bytes")
+    text, encoding = decode(content, field_name)
+    reader = csv.reader(io.StringIO(text))
     try:
-        text = content.decode("utf-8-sig")  # Excel writes a byte-order mark
-    except UnicodeDecodeError:
-        raise InvalidArgument.field(field_name, "must be UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        written = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
         raise InvalidArgument.field(field_name, f"is not readable as CSV ({exc})") from None
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidArgument.field(field_name, f"the header row lacks {', '.join(missing)}")
-    unknown = [c for c in header if c not in KNOWN]
-    if unknown:
-        raise InvalidArgument.field(field_name, f"unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+    header = _columns(written, field_name)
+    shown = dict(zip(header, written, strict=True))  # a column as the file writes it
     good: list[RosterRow] = []
     rejected: list[Rejection] = []
     seen: dict[str, int] = {}
     total = 0
     try:
-        for raw in reader:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line, as csv.DictReader skips them
             total += 1
             if total > MAX_ROWS:
                 raise InvalidArgument.field(field_name, f"must have at most {MAX_ROWS} rows")
             line = reader.line_num
-            values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-            if None in raw:
+            if len(cells) > len(header):
                 rejected.append(Rejection(line, "", "the row has more cells than the header"))
                 continue
+            values = {column: (cells[i] if i < len(cells) else "").strip() for i, column in enumerate(header)}
             problem = _check(values, known_teams, today)
             if problem is not None:
-                rejected.append(Rejection(line, *problem))
+                rejected.append(Rejection(line, shown.get(problem[0], problem[0]), problem[1]))
                 continue
             volunteer_id = values["volunteer_id"]
             if volunteer_id in seen:
-                rejected.append(Rejection(line, "volunteer_id", f"repeats line {seen[volunteer_id]}"))
+                rejected.append(Rejection(line, shown["volunteer_id"], f"repeats line {seen[volunteer_id]}"))
                 continue
             seen[volunteer_id] = line
             good.append(RosterRow(
@@ -339,7 +399,29 @@ def parse(content: bytes, known_teams: set[str], today: date, field_name: str = 
             ))
     except csv.Error as exc:
         raise InvalidArgument.field(field_name, f"is not readable as CSV at line {reader.line_num} ({exc})") from None
-    return Parsed(good, rejected, total)
+    return Parsed(good, rejected, total, encoding)
+
+
+def _columns(written: list[str], field_name: str) -> list[str]:
+    """The roster column of each header cell (English or Chinese names, `HEADER_ALIASES`)."""
+    columns: list[str] = []
+    unknown: list[str] = []
+    for cell in written:
+        column = column_for(cell)
+        if column is None:
+            unknown.append(cell or "(empty)")
+        elif column in columns:
+            first = written[columns.index(column)]
+            raise InvalidArgument.field(field_name, f"the columns {first} and {cell} both mean {column}")
+        columns.append(column or cell)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InvalidArgument.field(field_name, f"the header row lacks {', '.join(missing)} "
+                                                f"({', '.join(chinese_name(c) for c in missing)})")
+    if unknown:
+        raise InvalidArgument.field(field_name, f"unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN)} "
+                                                "or their Chinese names (姓名, 志愿者编号…)")
+    return columns
 
 
 def _check(values: dict[str, str], known_teams: set[str], today: date) -> tuple[str, str] | None:

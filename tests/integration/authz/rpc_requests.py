@@ -134,6 +134,9 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.VolunteerService/ImportRoster": (f, vol.ImportRosterRequest(
             community_path=f, csv_content="volunteer_id,display_name\nauthz-r,测试\n".encode(),
             mode=vol.IMPORT_MODE_PER_ROW)),
+        "linli.points.v1.VolunteerService/StreamImportRoster": (f, vol.StreamImportRosterRequest(
+            roster=vol.ImportRosterRequest(community_path=f, mode=vol.IMPORT_MODE_PER_ROW,
+                                           csv_content="volunteer_id,display_name\nauthz-r,测试\n".encode()))),
         "linli.points.v1.ActivityService/ListTaskCategories": (f, act.ListTaskCategoriesRequest(community_path=f)),
         "linli.points.v1.ActivityService/UpdateTaskCategory": (f, act.UpdateTaskCategoryRequest(
             task_category=act.TaskCategory(community_path=f, slug="authz-cat", display_name="测试"),

@@ -60,12 +60,19 @@ def rpcs(platform: Platform, service: str) -> Iterator[tuple[str, MethodDescript
 
 def call(platform: Platform, service: str, method: MethodDescriptor, full: str, request: Message | None,
          metadata: tuple[tuple[str, str], ...]) -> tuple[grpc.StatusCode, Any]:
-    """Call `full` with `request` (empty if None); (status, the answer or None)."""
+    """Call `full` with `request` (empty if None); (status, the answer or None). A streaming
+    answer is read to its end: its status is the call's, its last message the answer."""
     request = request if request is not None else GetMessageClass(method.input_type)()
     reply_cls = GetMessageClass(method.output_type)
-    stub = platform.channel(service).unary_unary(full, request_serializer=lambda m: m.SerializeToString(),
-                                                 response_deserializer=reply_cls.FromString)
+    channel = platform.channel(service)
     try:
+        if method.server_streaming:
+            messages = list(channel.unary_stream(full, request_serializer=lambda m: m.SerializeToString(),
+                                                 response_deserializer=reply_cls.FromString)(
+                request, metadata=metadata, timeout=30))
+            return grpc.StatusCode.OK, messages[-1] if messages else None
+        stub = channel.unary_unary(full, request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=reply_cls.FromString)
         return grpc.StatusCode.OK, stub(request, metadata=metadata, timeout=30)
     except grpc.RpcError as error:
         return error.code(), None

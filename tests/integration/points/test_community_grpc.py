@@ -237,6 +237,11 @@ async def test_rankings_and_year_end_close_is_idempotent_with_one_set_of_events(
                                                            events_pb.AWARD_TIER_GOLD)
 
 
+async def drained(call: Any) -> list[Any]:
+    """A server-streaming call read to its end (awaitable like a unary one, for expect_error)."""
+    return [message async for message in call]
+
+
 async def test_every_community_method_refuses_other_communities_and_malformed_input(
     stubs: Stubs, as_worker: Metadata
 ) -> None:
@@ -262,6 +267,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
                                                     leave_date="2026-01-01"), metadata=md),
         s.volunteers.ImportRoster(vol.ImportRosterRequest(community_path=SHENGJIAN, csv_content=b"x",
                                                           mode=vol.IMPORT_MODE_PER_ROW), metadata=md),
+        drained(s.volunteers.StreamImportRoster(vol.StreamImportRosterRequest(roster=vol.ImportRosterRequest(
+            community_path=SHENGJIAN, csv_content=b"x", mode=vol.IMPORT_MODE_PER_ROW)), metadata=md)),
         s.activities.ListTaskCategories(act.ListTaskCategoriesRequest(community_path=SHENGJIAN), metadata=md),
         s.activities.UpdateTaskCategory(act.UpdateTaskCategoryRequest(task_category=act.TaskCategory(
             community_path=SHENGJIAN, slug="c", display_name="x")), metadata=md),

@@ -12,7 +12,7 @@ from linli_identity.testing import TestIssuer
 from linli_portal import charts
 from linli_portal.app import templates
 from linli_portal.compound import Chain, CompoundView
-from linli_portal.fmt import account_names, yuan, yuan_short
+from linli_portal.fmt import EN, account_names, points, points_short, yuan, yuan_short
 from linli_portal.objections import ObjectionForm
 from linli_portal.operators import OutOfScope, SignInNeeded, authorize
 from linli_portal.signin import SESSION_COOKIE, Pending, needs_renewal
@@ -23,13 +23,23 @@ from linli_runtime.auth import PrincipalKind
 
 
 @pytest.mark.parametrize(("fen", "text"), [(0, "¥0.00"), (5, "¥0.05"), (123_456_789, "¥1,234,567.89"),
-                                           (-2_500, "−¥25.00")])
-def test_money_reads_in_yuan_from_integer_fen(fen: int, text: str) -> None:
-    assert yuan(fen) == text
+                                           (-2_500, "-¥25.00"), (10**17 + 1, "¥1,000,000,000,000,000.01")])
+def test_money_reads_in_yuan_from_integer_fen_exactly(fen: int, text: str) -> None:
+    assert yuan(fen) == text == yuan(fen, EN)
 
 
-def test_short_money_for_chart_labels() -> None:
-    assert [yuan_short(f) for f in (9_000, 960_000, 12_000_000, 250_000_000)] == ["¥90", "¥9.6k", "¥120k", "¥2.5m"]
+def test_short_money_for_chart_labels_counts_in_wan_and_yi_for_chinese_readers() -> None:
+    fens = (9_000, 96_000, 960_000, 9_600_000, 12_000_000, 250_000_000, 123_456_789_00, -960_000)
+    assert [yuan_short(f) for f in fens] == ["¥90", "¥960", "¥9,600", "¥9.6万", "¥12万", "¥250万", "¥1.2亿", "-¥9,600"]
+    assert [yuan_short(f, EN) for f in fens] == ["¥90", "¥960", "¥9,600", "¥96K", "¥120K", "¥2.5M", "¥123.5M",
+                                                 "-¥9,600"]
+
+
+def test_points_read_whole_or_in_wan() -> None:
+    assert [points(n) for n in (0, 960, 96_000, -1_200)] == ["0", "960", "96,000", "-1,200"]
+    assert [points_short(n) for n in (960, 9_999, 96_000, 1_234_567, 300_000_000)] == [
+        "960", "9,999", "9.6万", "123.5万", "3亿"]
+    assert points_short(96_000, EN) == "96K"
 
 
 def test_accounts_read_chinese_first_with_english() -> None:

@@ -26,7 +26,7 @@ NOW = datetime(2026, 12, 7, 4, 0, 30, tzinfo=UTC)
 
 
 def test_points_and_stock_read_plainly() -> None:
-    assert [volunteer.signed_points(n) for n in (12, -5, 0)] == ["+12", "−5", "0"]
+    assert [volunteer.signed_points(n) for n in (12, -5, 0, 1200, -96_000)] == ["+12", "−5", "0", "+1,200", "−96,000"]
     assert volunteer.stock_text(-1) == ("不限", "unlimited")
     assert volunteer.stock_text(0) == ("已兑完", "none left")
     assert volunteer.stock_text(7) == ("剩余 7", "7 left")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import grpc
 
 from linli.points.v1 import volunteers_pb2 as pb
@@ -10,7 +13,7 @@ from linli_points.api.access import may_list_own, reader, reader_or_self, writer
 from linli_points.api.convert import family_pb, membership_pb, profile_pb, team_pb, team_size_pb, volunteer_pb
 from linli_points.people import People
 from linli_points.profiles import Profiles
-from linli_points.roster import Roster
+from linli_points.roster import Progress, Roster
 from linli_points.roster_files import ZIP_MAGIC
 from linli_runtime.errors import InvalidArgument
 from linli_runtime.fields import account_id, display_name, ident
@@ -130,6 +133,31 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
     async def ImportRoster(
         self, request: pb.ImportRosterRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportRosterResponse:
+        return await self._import_roster(request)
+
+    async def StreamImportRoster(
+        self, request: pb.StreamImportRosterRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamImportRosterResponse]:
+        """The import runs as a task that reports each row done; this stream passes on about a
+        hundred of those reports, then the import's outcome (its report, or its refusal)."""
+        steps: asyncio.Queue[tuple[int, int] | None] = asyncio.Queue()
+        work = asyncio.ensure_future(self._import_roster(request.roster, lambda done, total: steps.put_nowait(
+            (done, total))))
+        work.add_done_callback(lambda _: steps.put_nowait(None))
+        sent = -1
+        try:
+            while (step := await steps.get()) is not None:
+                done, total = step
+                if sent < 0 or done - sent >= max(1, -(-total // 100)) or done == total:  # ~100 messages at most
+                    sent = done
+                    yield pb.StreamImportRosterResponse(rows_done=done, rows_total=total)
+            report = work.result()  # a refusal is raised here, and ends the stream with its status
+        finally:
+            work.cancel()  # the caller went away: stop importing (a strict import rolls back)
+        yield pb.StreamImportRosterResponse(rows_done=report.rows_total, rows_total=report.rows_total, report=report)
+
+    async def _import_roster(self, request: pb.ImportRosterRequest,
+                             progress: Progress | None = None) -> pb.ImportRosterResponse:
         path = writer(request.community_path)
         await self.places.require(path)
         if request.mode == pb.IMPORT_MODE_UNSPECIFIED:
@@ -144,8 +172,9 @@ class VolunteerServicer(volunteers_pb2_grpc.VolunteerServiceServicer):
         else:
             raise InvalidArgument.field("csv_content", "is required (or xlsx_content for an Excel workbook)")
         report = await self.roster.import_file(path, content, which or "csv_content", workbook=workbook,
-                                               all_or_nothing=request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING)
+                                               all_or_nothing=request.mode == pb.IMPORT_MODE_ALL_OR_NOTHING,
+                                               progress=progress)
         return pb.ImportRosterResponse(
-            rows_total=report.rows_total, rows_imported=report.rows_imported,
+            rows_total=report.rows_total, rows_imported=report.rows_imported, encoding=report.encoding,
             rejections=[pb.RowRejection(line=r.line, field=r.field, reason=r.reason) for r in report.rejections],
         )

@@ -44,6 +44,59 @@ IMPORT_MODE_PER_ROW: ImportMode.ValueType  # 2
 Global___ImportMode: _TypeAlias = ImportMode  # noqa: Y015
 
 @_typing.final
+class StreamImportRosterRequest(_message.Message):
+    """StreamImportRosterRequest carries the same import as ImportRoster."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROSTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def roster(self) -> Global___ImportRosterRequest: ...
+    def __init__(
+        self,
+        *,
+        roster: Global___ImportRosterRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["roster", b"roster"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["roster", b"roster"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamImportRosterRequest: _TypeAlias = StreamImportRosterRequest  # noqa: Y015
+
+@_typing.final
+class StreamImportRosterResponse(_message.Message):
+    """StreamImportRosterResponse is one step of a streamed roster import."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_DONE_FIELD_NUMBER: _builtins.int
+    ROWS_TOTAL_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
+    rows_done: _builtins.int
+    """Data rows done (imported or rejected) so far, of rows_total."""
+    rows_total: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___ImportRosterResponse:
+        """Set on the last message only: the import report, as ImportRoster returns it."""
+
+    def __init__(
+        self,
+        *,
+        rows_done: _builtins.int = ...,
+        rows_total: _builtins.int = ...,
+        report: Global___ImportRosterResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "rows_done", b"rows_done", "rows_total", b"rows_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamImportRosterResponse: _TypeAlias = StreamImportRosterResponse  # noqa: Y015
+
+@_typing.final
 class ImportRosterRequest(_message.Message):
     """ImportRosterRequest carries the file."""
 
@@ -55,9 +108,9 @@ class ImportRosterRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     community_path: _builtins.str
     csv_content: _builtins.bytes
-    """A CSV file in UTF-8. Deprecated use, kept working until linli.points.v2: an Excel
-    workbook sent here (recognised by its zip signature) is read as a workbook; send
-    workbooks in `xlsx_content`.
+    """A CSV file in UTF-8 or GB18030 (GBK). Deprecated use, kept working until
+    linli.points.v2: an Excel workbook sent here (recognised by its zip signature) is read
+    as a workbook; send workbooks in `xlsx_content`.
     """
     xlsx_content: _builtins.bytes
     """An Excel workbook (.xlsx); its first sheet is read."""
@@ -118,8 +171,13 @@ class ImportRosterResponse(_message.Message):
     ROWS_TOTAL_FIELD_NUMBER: _builtins.int
     ROWS_IMPORTED_FIELD_NUMBER: _builtins.int
     REJECTIONS_FIELD_NUMBER: _builtins.int
+    ENCODING_FIELD_NUMBER: _builtins.int
     rows_total: _builtins.int
     rows_imported: _builtins.int
+    encoding: _builtins.str
+    """The text encoding the CSV file was read in: "UTF-8", "UTF-8 with BOM" or "GB18030" (which
+    reads GBK and GB2312 too); empty for a workbook.
+    """
     @_builtins.property
     def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowRejection]: ...
     def __init__(
@@ -128,10 +186,11 @@ class ImportRosterResponse(_message.Message):
         rows_total: _builtins.int = ...,
         rows_imported: _builtins.int = ...,
         rejections: _abc.Iterable[Global___RowRejection] | None = ...,
+        encoding: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rejections", b"rejections", "rows_imported", b"rows_imported", "rows_total", b"rows_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encoding", b"encoding", "rejections", b"rejections", "rows_imported", b"rows_imported", "rows_total", b"rows_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

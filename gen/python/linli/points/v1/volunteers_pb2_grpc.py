@@ -108,6 +108,11 @@ class VolunteerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.FromString,
                 _registered_method=True)
+        self.StreamImportRoster = channel.unary_stream(
+                '/linli.points.v1.VolunteerService/StreamImportRoster',
+                request_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterResponse.FromString,
+                _registered_method=True)
 
 
 class VolunteerServiceServicer:
@@ -215,9 +220,12 @@ class VolunteerServiceServicer:
 
     def ImportRoster(self, request, context):
         """ImportRoster creates volunteers, their families and team memberships from a CSV file
-        (UTF-8, in `csv_content`) or an Excel workbook (its first sheet, in `xlsx_content`), with
-        a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
-        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`. Every rejected row
+        (UTF-8 with or without a byte-order mark, or GB18030/GBK as Excel saves Chinese CSV, in
+        `csv_content`; the response says which was read) or an Excel workbook (its first sheet, in
+        `xlsx_content`), with a header row; columns `volunteer_id`, `display_name`, and optionally
+        `family_id`, `family_name`, `team_ids` separated by `;`, `join_date`, `person_id` — or
+        their Chinese names (志愿者编号, 姓名, 家庭编号, 家庭名称, 团队, 加入日期, 人员编号; the
+        aliases are listed in linli_points.roster_files.HEADER_ALIASES). Every rejected row
         is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
         row is good; PER_ROW imports the good rows. Rows already imported are accepted again
         unchanged, so a file may be imported twice.
@@ -228,6 +236,16 @@ class VolunteerServiceServicer:
         most 64 columns (A–BL) — the sheet's extent counts, empty cells included — and 1 000
         characters per cell. Files are read off the service's request loop, one at a time per
         worker process: other calls keep being answered while a file is read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamImportRoster(self, request, context):
+        """StreamImportRoster is ImportRoster telling its progress as it goes, for a person watching:
+        a message once the file is read (rows_total known), then as rows are done (at most about a
+        hundred messages however long the file), and last one carrying the report. Same request,
+        checks, limits and outcome as ImportRoster; a refusal ends the stream with its status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -295,6 +313,11 @@ def add_VolunteerServiceServicer_to_server(servicer, server):
                     servicer.ImportRoster,
                     request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.SerializeToString,
+            ),
+            'StreamImportRoster': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamImportRoster,
+                    request_deserializer=linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -635,6 +658,33 @@ class VolunteerService:
             '/linli.points.v1.VolunteerService/ImportRoster',
             linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_volunteers__pb2.ImportRosterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamImportRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/linli.points.v1.VolunteerService/StreamImportRoster',
+            linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_volunteers__pb2.StreamImportRosterResponse.FromString,
             options,
             channel_credentials,
             insecure,

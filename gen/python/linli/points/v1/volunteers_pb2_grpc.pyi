@@ -84,9 +84,12 @@ class VolunteerServiceStub:
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
     ImportRoster: _grpc.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]
     """ImportRoster creates volunteers, their families and team memberships from a CSV file
-    (UTF-8, in `csv_content`) or an Excel workbook (its first sheet, in `xlsx_content`), with
-    a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
-    `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`. Every rejected row
+    (UTF-8 with or without a byte-order mark, or GB18030/GBK as Excel saves Chinese CSV, in
+    `csv_content`; the response says which was read) or an Excel workbook (its first sheet, in
+    `xlsx_content`), with a header row; columns `volunteer_id`, `display_name`, and optionally
+    `family_id`, `family_name`, `team_ids` separated by `;`, `join_date`, `person_id` — or
+    their Chinese names (志愿者编号, 姓名, 家庭编号, 家庭名称, 团队, 加入日期, 人员编号; the
+    aliases are listed in linli_points.roster_files.HEADER_ALIASES). Every rejected row
     is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
     row is good; PER_ROW imports the good rows. Rows already imported are accepted again
     unchanged, so a file may be imported twice.
@@ -97,6 +100,12 @@ class VolunteerServiceStub:
     most 64 columns (A–BL) — the sheet's extent counts, empty cells included — and 1 000
     characters per cell. Files are read off the service's request loop, one at a time per
     worker process: other calls keep being answered while a file is read.
+    """
+    StreamImportRoster: _grpc.UnaryStreamMultiCallable[_volunteers_pb2.StreamImportRosterRequest, _volunteers_pb2.StreamImportRosterResponse]
+    """StreamImportRoster is ImportRoster telling its progress as it goes, for a person watching:
+    a message once the file is read (rows_total known), then as rows are done (at most about a
+    hundred messages however long the file), and last one carrying the report. Same request,
+    checks, limits and outcome as ImportRoster; a refusal ends the stream with its status.
     """
 
 @_typing.type_check_only
@@ -155,9 +164,12 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     """LeaveTeam ends a membership on `leave_date` (idempotent once left)."""
     ImportRoster: _aio.UnaryUnaryMultiCallable[_volunteers_pb2.ImportRosterRequest, _volunteers_pb2.ImportRosterResponse]  # type: ignore[assignment]
     """ImportRoster creates volunteers, their families and team memberships from a CSV file
-    (UTF-8, in `csv_content`) or an Excel workbook (its first sheet, in `xlsx_content`), with
-    a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
-    `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`. Every rejected row
+    (UTF-8 with or without a byte-order mark, or GB18030/GBK as Excel saves Chinese CSV, in
+    `csv_content`; the response says which was read) or an Excel workbook (its first sheet, in
+    `xlsx_content`), with a header row; columns `volunteer_id`, `display_name`, and optionally
+    `family_id`, `family_name`, `team_ids` separated by `;`, `join_date`, `person_id` — or
+    their Chinese names (志愿者编号, 姓名, 家庭编号, 家庭名称, 团队, 加入日期, 人员编号; the
+    aliases are listed in linli_points.roster_files.HEADER_ALIASES). Every rejected row
     is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
     row is good; PER_ROW imports the good rows. Rows already imported are accepted again
     unchanged, so a file may be imported twice.
@@ -168,6 +180,12 @@ class VolunteerServiceAsyncStub(VolunteerServiceStub):
     most 64 columns (A–BL) — the sheet's extent counts, empty cells included — and 1 000
     characters per cell. Files are read off the service's request loop, one at a time per
     worker process: other calls keep being answered while a file is read.
+    """
+    StreamImportRoster: _aio.UnaryStreamMultiCallable[_volunteers_pb2.StreamImportRosterRequest, _volunteers_pb2.StreamImportRosterResponse]  # type: ignore[assignment]
+    """StreamImportRoster is ImportRoster telling its progress as it goes, for a person watching:
+    a message once the file is read (rows_total known), then as rows are done (at most about a
+    hundred messages however long the file), and last one carrying the report. Same request,
+    checks, limits and outcome as ImportRoster; a refusal ends the stream with its status.
     """
 
 class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -295,9 +313,12 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_volunteers_pb2.ImportRosterResponse, _abc.Awaitable[_volunteers_pb2.ImportRosterResponse]]:
         """ImportRoster creates volunteers, their families and team memberships from a CSV file
-        (UTF-8, in `csv_content`) or an Excel workbook (its first sheet, in `xlsx_content`), with
-        a header row; columns `volunteer_id`, `display_name`, and optionally `family_id`,
-        `family_name`, `team_ids` separated by `;`, `join_date`, `person_id`. Every rejected row
+        (UTF-8 with or without a byte-order mark, or GB18030/GBK as Excel saves Chinese CSV, in
+        `csv_content`; the response says which was read) or an Excel workbook (its first sheet, in
+        `xlsx_content`), with a header row; columns `volunteer_id`, `display_name`, and optionally
+        `family_id`, `family_name`, `team_ids` separated by `;`, `join_date`, `person_id` — or
+        their Chinese names (志愿者编号, 姓名, 家庭编号, 家庭名称, 团队, 加入日期, 人员编号; the
+        aliases are listed in linli_points.roster_files.HEADER_ALIASES). Every rejected row
         is reported with its line, field and reason. ALL_OR_NOTHING imports nothing unless every
         row is good; PER_ROW imports the good rows. Rows already imported are accepted again
         unchanged, so a file may be imported twice.
@@ -308,6 +329,18 @@ class VolunteerServiceServicer(metaclass=_abc_1.ABCMeta):
         most 64 columns (A–BL) — the sheet's extent counts, empty cells included — and 1 000
         characters per cell. Files are read off the service's request loop, one at a time per
         worker process: other calls keep being answered while a file is read.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamImportRoster(
+        self,
+        request: _volunteers_pb2.StreamImportRosterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_volunteers_pb2.StreamImportRosterResponse], _abc.AsyncIterator[_volunteers_pb2.StreamImportRosterResponse]]:
+        """StreamImportRoster is ImportRoster telling its progress as it goes, for a person watching:
+        a message once the file is read (rows_total known), then as rows are done (at most about a
+        hundred messages however long the file), and last one carrying the report. Same request,
+        checks, limits and outcome as ImportRoster; a refusal ends the stream with its status.
         """
 
 def add_VolunteerServiceServicer_to_server(servicer: VolunteerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
