@@ -89,6 +89,9 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.LedgerService/CreateTransfer": (f, led.CreateTransferRequest(
             community_path=f, transfer_id=rid(), debit_account="system/issuance", credit_account=f"volunteers/{V}",
             amount=1)),
+        "linli.points.v1.LedgerService/CreateTransfers": (f, led.CreateTransfersRequest(
+            community_path=f, transfers=[led.CreateTransferRequest(
+                transfer_id=rid(), debit_account="system/issuance", credit_account=f"volunteers/{V}", amount=1)])),
         "linli.points.v1.LedgerService/ReverseTransfer": (f, led.ReverseTransferRequest(
             community_path=f, transfer_id=rid(), reversed_transfer_id="t-1", reason="错记")),
         "linli.points.v1.LedgerService/PlaceHold": (f, led.PlaceHoldRequest(
