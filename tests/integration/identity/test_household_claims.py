@@ -6,14 +6,20 @@ committee learns nothing; request ids and the one-pending-claim-per-unit rule ho
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 import pytest
+from linli_identity.demo import CLAIMANTS, seed
+from linli_identity.household_claims import may_decide
 
 from linli.identity.v1 import identity_pb2 as pb
+from linli_runtime.demo import demo_account_id
+from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
 
 from .conftest import Identity, rid
+from .test_machine_clients import started
 
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
 JIANGNANTING = "chengdu/chongzhou/huaiyuan/dingjiangqiao/jiangnanting"
@@ -135,3 +141,19 @@ async def test_a_claim_names_one_unit_and_the_name_on_the_register(identity: Ide
         await refused(grpc.StatusCode.INVALID_ARGUMENT, owner(claims.CreateHouseholdClaim, bad))
     assert not (await owner(claims.ListHouseholdClaims,
                             pb.ListHouseholdClaimsRequest(parent="accounts/me"))).household_claims
+
+
+async def test_the_demo_data_holds_one_pending_claim_for_the_fengshu_workers(
+        database_url: str, nats_server: NatsServer, tmp_path: Path) -> None:
+    app = await started(database_url, nats_server.url, tmp_path, demo_data=True)
+    try:
+        await seed(app)  # seeding twice adds nothing
+        async with app.db.session() as session:
+            found, _ = await app.household_claims.list(session, scope="chengdu/jinjiang/chenglonglu/fengshu")
+            worker = await app.grants.actor(session, demo_account_id("+8613800000003"))
+        [(phone, _, unit, name, _)] = CLAIMANTS
+        assert [(c.account_id, c.household_path, c.register_name, c.state) for c in found] == [
+            (demo_account_id(phone), unit, name, "pending")]
+        assert may_decide(worker.grants, unit)
+    finally:
+        await app.stop(grace=1)
