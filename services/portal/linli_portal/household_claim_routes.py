@@ -51,6 +51,7 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
         claims = await household_claims.mine(b, me)
         units = await household_claims.units_of(b, compound_path) if compound_path else []
         return page(request, "me_home_claim.html", status, me=me, claims=claims, states=household_claims.STATES,
+                    labels=await household_claims.labels(b, claims),
                     compounds=await directory() if not units else [], compound=compound_path, units=units,
                     request_id=uuid.uuid4().hex, notice=notice, error=error, form=form)
 

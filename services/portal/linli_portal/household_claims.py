@@ -48,6 +48,20 @@ async def mine(b: Backends, me: residents.Me) -> list[pb.HouseholdClaim]:
     return list(reversed(reply.household_claims))
 
 
+async def labels(b: Backends, claims: list[pb.HouseholdClaim]) -> dict[str, str]:
+    """household path → `生建小区 1栋 101室` (the org tree's names; the path's last part when a
+    place is unknown)."""
+    units = {c.household_path for c in claims}
+    places = sorted(units | {p.rsplit("/", 1)[0] for p in units} | {p.rsplit("/", 2)[0] for p in units})
+    found = dict(zip(places, await asyncio.gather(*(_unit(b, p) for p in places)), strict=True))
+
+    def name(path: str) -> str:
+        unit = found.get(path)
+        return unit.display_name if unit is not None else path.rsplit("/", 1)[-1]
+
+    return {p: f"{name(p.rsplit('/', 2)[0])} {name(p.rsplit('/', 1)[0])} {name(p)}" for p in units}
+
+
 def stale(me: residents.Me, claims: list[pb.HouseholdClaim]) -> bool:
     """An approved claim whose unit the token does not carry yet."""
     bound = {h.path for h in me.households if h.is_owner}

@@ -52,8 +52,9 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
         claims = await household_claims.mine(b, me)
         if renew != household_claims.RENEW and household_claims.stale(me, claims):
             return RedirectResponse(f"/me?renew={household_claims.RENEW}", status_code=303)  # a claim approved
-        return page(request, "me.html", me=me, notice=notice, request_id=new_request_id(), claims=claims,
-                    claim_states=household_claims.STATES)
+        waiting = [c for c in claims if c.household_path not in {h.path for h in me.owned}]
+        return page(request, "me.html", me=me, notice=notice, request_id=new_request_id(), claims=waiting,
+                    claim_states=household_claims.STATES, claim_labels=await household_claims.labels(b, waiting))
 
     @app.get("/api/me")
     async def my_json(request: Request) -> Response:
