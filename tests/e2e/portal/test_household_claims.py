@@ -6,11 +6,16 @@ and the compound's open vote. Accessibility as on the other me pages; screenshot
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import httpx
+
+from linli.identity.v1 import identity_pb2 as idn
+from linli.identity.v1 import identity_pb2_grpc
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
-from tests.e2e.portal.conftest import Ledger
+from tests.e2e.portal.conftest import Ledger, sign_in
 from tests.e2e.portal.test_browser import accessible, shoot, sign_in_at_the_issuer
 
 # The fixtures: Chromium, and a page at 375 px.
@@ -73,3 +78,28 @@ def test_an_owner_claims_a_unit_and_the_committee_approves_it(browser: Any, phon
     phone.click("a[href='/me/votes']")
     phone.wait_for_selector("section.vote")
     assert "更换单元门禁" in phone.locator("main").inner_text()
+
+
+def test_claims_show_only_to_their_claimant_and_the_deciders(portal_url: str, demo_platform: DemoPlatform,
+                                                               ledger: Ledger) -> None:
+    compound = ledger.new_compound(households=2)
+    a_home, b_home = f"{compound}/b1/h001", f"{compound}/b1/h002"
+    a = demo_platform.person(Role.RESIDENT, a_home, "户A claims A")
+    b_token = (("authorization", f"Bearer {demo_platform.token(Role.RESIDENT, b_home, '户B claims B')}"),)
+    secret = f"B-claim-{uuid.uuid4().hex[:8]}"
+    with demo_platform.sync_channel("identity") as channel:  # B claims A's flat too, with a note only B wrote
+        filed = identity_pb2_grpc.HouseholdClaimServiceStub(channel).CreateHouseholdClaim(
+            idn.CreateHouseholdClaimRequest(household_claim=idn.HouseholdClaim(
+                household_path=a_home, register_name="户B", note=secret), request_id=uuid.uuid4().hex),
+            metadata=b_token, timeout=15).household_claim
+    with httpx.Client(base_url=portal_url, timeout=30, follow_redirects=False) as web:
+        sign_in(web, demo_platform, a.phone, "/me")
+        for page in ("/me", "/me/home/claim", "/api/me/claims", "/me/claims/review", "/api/me/claims/review"):
+            reply = web.get(page)
+            assert reply.status_code == 200, (page, reply.status_code, reply.text[:300])
+            assert secret not in reply.text and filed.name.rsplit("/", 1)[-1] not in reply.text, page
+        assert web.get("/api/me/claims").json() == {"household_claims": []}
+        # Nor can A decide B's claim (A is no committee member).
+        ident = filed.name.rsplit("/", 1)[-1]
+        decided = web.post(f"/me/claims/review/{ident}", data={"decision": "approve", "request_id": "x1"})
+        assert decided.status_code == 409 and "未能处理" in decided.text
