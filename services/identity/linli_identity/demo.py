@@ -54,9 +54,9 @@ PEOPLE: list[tuple[str, str, Role, str]] = [
 
 
 # An owner who asked, on the portal, to be bound to his flat: a pending household claim that the
-# Fengshu workers (Li, He, Zhao) see at /me/claims/review with the register's entry beside it.
+# Fengshu workers see at /me/claims/review with the register's entry beside it.
 CLAIMANTS: list[tuple[str, str, str, str, str]] = [
-    ("+8613800000016", "刘先生 Jinshang owner Liu (asks for 3栋202室)", f"{JINSHANG}/b3/h202", "刘先生",
+    ("+8613800000018", "刘先生 Jinshang owner Liu (asks for 3栋202室)", f"{JINSHANG}/b3/h202", "刘先生",
      "房产证 锦尚春天3-202 certificate no."),
 ]
 
