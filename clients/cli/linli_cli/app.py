@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "projects": ("linli_cli.projects", "app"),
     "pos": ("linli_cli.pos", "app"),
     "dead-letters": ("linli_cli.dead_letters", "app"),
+    "households": ("linli_cli.households", "app"),
     "platform": ("linli_runtime.cli", "platform_app"),
 }
 

@@ -27,8 +27,10 @@ from linli_identity.accounts import Accounts
 from linli_identity.api.accounts import AccountServicer
 from linli_identity.api.base import Domain
 from linli_identity.api.grants import GrantServicer
+from linli_identity.api.household_claims import HouseholdClaimServicer
 from linli_identity.api.keys import SigningKeyServicer
 from linli_identity.grants import Grants
+from linli_identity.household_claims import HouseholdClaims
 from linli_identity.keys import KeyRing
 from linli_identity.notification_client import NotificationSmsSender
 from linli_identity.oauth.clients import Clients, provision
@@ -130,12 +132,15 @@ class IdentityApp(ServiceApp):
         self.oauth = OAuthServer(self.db, issuer_url=settings.issuer_url, accounts=self.accounts, grants=self.grants,
                                  clients=self.clients, codes=self.codes, devices=self.devices, refresh=self.refresh,
                                  tokens=self.tokens)
+        self.household_claims = HouseholdClaims(self.clock, self.accounts, self.grants)
         domain = Domain(db=self.db, clock=self.clock, accounts=self.accounts, grants=self.grants, keys=self.keys)
         for register, servicer, service in (
             (identity_pb2_grpc.add_AccountServiceServicer_to_server, AccountServicer(domain), "AccountService"),
             (identity_pb2_grpc.add_GrantServiceServicer_to_server, GrantServicer(domain), "GrantService"),
             (identity_pb2_grpc.add_SigningKeyServiceServicer_to_server, SigningKeyServicer(domain),
              "SigningKeyService"),
+            (identity_pb2_grpc.add_HouseholdClaimServiceServicer_to_server,
+             HouseholdClaimServicer(domain, self.household_claims), "HouseholdClaimService"),
         ):
             self.add_service(register, servicer, SERVICES[service].full_name)
         self.key_upkeep = PeriodicTask("identity-keys", self.keys.maintain, interval=settings.key_refresh_seconds)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from linli_identity.accounts import BOOTSTRAP, PERSON
+from linli_identity.grants import Actor
 from linli_runtime.auth import Role
 from linli_runtime.demo import demo_account_id, load
 
@@ -52,6 +53,14 @@ PEOPLE: list[tuple[str, str, Role, str]] = [
 ]
 
 
+# An owner who asked, on the portal, to be bound to his flat: a pending household claim that the
+# Fengshu workers see at /me/claims/review with the register's entry beside it.
+CLAIMANTS: list[tuple[str, str, str, str, str]] = [
+    ("+8613800000018", "刘先生 Jinshang owner Liu (asks for 3栋202室)", f"{JINSHANG}/b3/h202", "刘先生",
+     "房产证 锦尚春天3-202 certificate no."),
+]
+
+
 def _place(scope: str) -> str:
     data = load()
     return str(data[scope]["path"]) if scope in data and isinstance(data[scope], dict) else scope
@@ -82,3 +91,11 @@ async def _seed(app: Any) -> None:
             # Demo grants are recorded as given by the demo platform admin (the bootstrap for the admin).
             await app.grants.record(session, account_id=account.id, role=role, scope=_place(scope),
                                      by=admin_id or BOOTSTRAP, reason="demo data")
+        for phone, name, unit, register_name, note in CLAIMANTS:
+            if await app.accounts.by_phone(session, phone) is not None:
+                continue
+            account = await app.accounts.create(session, display_name=name, phone=phone, kind=PERSON,
+                                                created_by=BOOTSTRAP, reason="demo data",
+                                                account_id=demo_account_id(phone))
+            await app.household_claims.create(session, actor=Actor(account.id, ()), household_path=unit,
+                                              register_name=register_name, note=note)

@@ -167,3 +167,31 @@ class WebSession(IdentityTable, table=True):
     account_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
     created_at: datetime = Field(sa_column=_time())
     expires_at: datetime = Field(sa_column=_time(index=True))
+
+
+class HouseholdClaim(IdentityTable, table=True):
+    """An owner's request to be bound to a unit (household_claims.py). Decided once: pending →
+    approved (with the `resident` grant it gave) or rejected (with the reason the owner sees)."""
+
+    __tablename__ = "identity_household_claim"
+    __table_args__ = (
+        sa.Index("ix_identity_household_claim_household", "household_path"),
+        sa.Index("ix_identity_household_claim_account", "account_id", "created_at"),
+        # One pending claim per account and unit, even when two requests race.
+        sa.Index("ux_identity_household_claim_pending", "account_id", "household_path", unique=True,
+                 sqlite_where=sa.text("state = 'pending'"), postgresql_where=sa.text("state = 'pending'")),
+    )
+    # Claims list oldest first (random ids keep no order).
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=True))
+    id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    account_id: str = Field(sa_column=sa.Column(sa.String(32), sa.ForeignKey("identity_account.id"),
+                                                nullable=False))
+    household_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    register_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    note: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    state: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # pending | approved | rejected
+    created_at: datetime = Field(sa_column=_time())
+    decided_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    decided_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+    decision_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
+    grant_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))

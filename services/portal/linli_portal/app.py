@@ -28,6 +28,7 @@ from linli_portal import (
     compound,
     dashboard,
     fmt,
+    household_claim_routes,
     open_datasets,
     resident_routes,
     residents,
@@ -152,7 +153,10 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         ended = False
         refresh = request.cookies.get(REFRESH_COOKIE, "")
         if refresh and request.url.path.startswith(("/ops", "/api/ops", "/me", "/api/me", "/vouchers")) and \
-                "authorization" not in request.headers and needs_renewal(request.cookies.get(SESSION_COOKIE, "")):
+                "authorization" not in request.headers and (
+                    needs_renewal(request.cookies.get(SESSION_COOKIE, "")) or
+                    # A household claim approved since sign-in (household_claims.stale): the new grant.
+                    request.query_params.get("renew") == "grants"):
             try:
                 renewed = await signin.refresh(refresh)
                 request.state.access_token = renewed.access_token
@@ -345,6 +349,15 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
     checkin_routes.mount(app, b, verifier, page, error_page)  # /me/organise, /me/checkin
     visit_routes.mount(app, b, verifier, page, error_page)  # /me/visits, /me/visits/review
     volunteer_routes.mount(app, b, verifier, page, error_page)
+
+    async def claim_directory() -> list[tuple[str, list[tuple[str, str]]]]:
+        """The compounds an owner may claim a unit in, by district and street/town."""
+        groups = await _compound_directory(b, cities or ["chengdu"])
+        return [(f"{d.display_name} · {s.unit.display_name}",
+                 [(c.path, f"{c.display_name}（{community}）") for c, community in s.compounds])
+                for d, streets in groups for s in streets]
+
+    household_claim_routes.mount(app, b, verifier, page, error_page, claim_directory)  # /me/home/claim, /me/claims
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:

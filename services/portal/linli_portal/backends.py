@@ -58,6 +58,7 @@ class Backends:
         self.redemptions = admin_pb2_grpc.RedemptionAdminServiceStub(self.channels["redemption"])
         if "identity" in self.channels:
             self.grants = identity_pb2_grpc.GrantServiceStub(self.channels["identity"])
+            self.household_claims = identity_pb2_grpc.HouseholdClaimServiceStub(self.channels["identity"])
 
     async def close(self) -> None:
         for channel in self.channels.values():

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from linli.governance.v1 import disclosure_pb2, vote_pb2
 from linli.notification.v1 import notification_pb2 as npb
-from linli_portal import residents, sealed
+from linli_portal import household_claims, residents, sealed
 from linli_portal.backends import Backends
 from linli_portal.operators import token_of, verify
 from linli_runtime.auth import normalize_path
@@ -47,9 +47,14 @@ def mount(app: FastAPI, b: Backends, verifier: TokenVerifier, page: Page, error_
     # -- my page ---------------------------------------------------------------------------------
 
     @app.get("/me", response_class=HTMLResponse)
-    async def my_page(request: Request, notice: str = "") -> Response:
+    async def my_page(request: Request, notice: str = "", renew: str = "") -> Response:
         me = await me_of(request)
-        return page(request, "me.html", me=me, notice=notice, request_id=new_request_id())
+        claims = await household_claims.mine(b, me)
+        if renew != household_claims.RENEW and household_claims.stale(me, claims):
+            return RedirectResponse(f"/me?renew={household_claims.RENEW}", status_code=303)  # a claim approved
+        waiting = [c for c in claims if c.household_path not in {h.path for h in me.owned}]
+        return page(request, "me.html", me=me, notice=notice, request_id=new_request_id(), claims=waiting,
+                    claim_states=household_claims.STATES, claim_labels=await household_claims.labels(b, waiting))
 
     @app.get("/api/me")
     async def my_json(request: Request) -> Response:

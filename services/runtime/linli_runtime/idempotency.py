@@ -7,7 +7,9 @@ is refused with ALREADY_EXISTS (reason REQUEST_ID_REUSED). Ids are scoped to the
 client's id can neither collide with nor reveal another's answer.
 
 Concurrent duplicates: on SQLite the second waits for the write lock and then finds the row; on
-PostgreSQL the loser fails on the primary key at commit, rolls back, and answers from the row.
+PostgreSQL the loser fails on the primary key at commit, rolls back, and answers from the row —
+or, when its body already saw the winner's change and refused it as existing (ALREADY_EXISTS),
+answers from the winner's row too.
 """
 
 from __future__ import annotations
@@ -98,6 +100,14 @@ async def once(
                 )
             )
             return response
+    except AlreadyExists:
+        # The body saw what a concurrent call with the same id committed meanwhile (PostgreSQL's
+        # READ COMMITTED: "that claim exists already"): answer as that call did.
+        async with db.session() as session:
+            earlier = await _stored(session, key, fp, response_cls)
+        if earlier is not None:
+            return earlier
+        raise
     except IntegrityError as exc:
         # A concurrent call with the same id committed first (or the body hit a unique key
         # that a concurrent duplicate took): answer as that call did.

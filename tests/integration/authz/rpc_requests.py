@@ -470,6 +470,16 @@ def requests() -> dict[str, Call]:
         "linli.identity.v1.GrantService/RevokeGrant": (f, idn.RevokeGrantRequest(
             name=f"accounts/{WORKER_LI}/grants/grt_aaaaaaaaaaaaaaaaaaaa", reason="撤销", request_id=rid())),
         "linli.identity.v1.GrantService/ListGrants": (f, idn.ListGrantsRequest(parent="accounts/-", scope=f)),
+        # Household claims of Fengshu's Jinshang Chuntian: listed and decided only by those who may
+        # bind owners there (a claim nobody filed is as unknown as another place's).
+        "linli.identity.v1.HouseholdClaimService/GetHouseholdClaim": (f, idn.GetHouseholdClaimRequest(
+            name="householdClaims/hcl_aaaaaaaaaaaaaaaaaaaa")),
+        "linli.identity.v1.HouseholdClaimService/ListHouseholdClaims": (f, idn.ListHouseholdClaimsRequest(
+            parent="accounts/-", scope=JINSHANG)),
+        "linli.identity.v1.HouseholdClaimService/ApproveHouseholdClaim": (f, idn.ApproveHouseholdClaimRequest(
+            name="householdClaims/hcl_aaaaaaaaaaaaaaaaaaaa", reason="核对名册", request_id=rid())),
+        "linli.identity.v1.HouseholdClaimService/RejectHouseholdClaim": (f, idn.RejectHouseholdClaimRequest(
+            name="householdClaims/hcl_aaaaaaaaaaaaaaaaaaaa", reason="名册不符", request_id=rid())),
         # Signing keys are the whole platform's: platform admins only.
         "linli.identity.v1.SigningKeyService/ListSigningKeys": ("", idn.ListSigningKeysRequest()),
         "linli.identity.v1.SigningKeyService/RotateSigningKeys": ("", idn.RotateSigningKeysRequest(
@@ -491,6 +501,9 @@ UNSCOPED = {
     # Any administrator (a community worker anywhere…) may make a person's account: an account
     # holds nothing until someone with authority over a place grants it a role there.
     "/linli.identity.v1.AccountService/CreateAccount": "an account is at no place until granted",
+    # Any person may ask to be bound to a unit: the claim binds nothing until someone with
+    # authority there approves it (tests/integration/identity/test_household_claims.py).
+    "/linli.identity.v1.HouseholdClaimService/CreateHouseholdClaim": "a request, deciding nothing",
     # Operators list the dead letters of the places they operate (a city operator their city's,
     # an administrator all): the list names no place; others are refused (test_dead_letters.py).
     "/linli.runtime.v1.DeadLetterService/ListDeadLetters": "lists by the caller's operator grants",

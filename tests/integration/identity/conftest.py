@@ -36,8 +36,12 @@ SERVICES = ["volunteer-points"]
 class Caller:
     token: str
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
     async def __call__(self, method: Any, request: Any) -> Any:
-        return await method(request, metadata=(("authorization", f"Bearer {self.token}"),))
+        return await method(request, metadata=self.metadata)
 
 
 @dataclass
@@ -59,6 +63,10 @@ class Identity:
     @property
     def grants(self) -> Any:
         return identity_pb2_grpc.GrantServiceStub(self.channel)
+
+    @property
+    def household_claims(self) -> Any:
+        return identity_pb2_grpc.HouseholdClaimServiceStub(self.channel)
 
     @property
     def keys(self) -> Any:

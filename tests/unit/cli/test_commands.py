@@ -239,7 +239,7 @@ def test_every_list_command_exports_to_csv_and_xlsx() -> None:
              ("duty", "shifts"), ("help-requests", "list"), ("leaderboard",), ("org", "tree"), ("org", "rollup"),
              ("pos", "rewards"), ("redemptions", "list"), ("redemptions", "pending"), ("volunteers", "list"),
              ("pairings", "short"), ("votes", "list"), ("compound", "fund"), ("funding", "report"),
-             ("projects", "list")}
+             ("projects", "list"), ("households", "claims", "list")}
     leaves = dict(leaf for name in linli_app.COMMANDS for leaf in leaf_commands(linli_app.load(name), (name,)))
     for path in lists:
         options = {opt for param in leaves[path].params for opt in param.opts}  # type: ignore[attr-defined]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from linli.identity.v1 import identity_pb2 as pb
 from linli_identity.accounts import DISABLED, SERVICE
 from linli_identity.keys import ACTIVE, RETIRED, KeyInfo
-from linli_identity.names import account_name, grant_name, signing_key_name
-from linli_identity.tables import Account, RoleGrant
+from linli_identity.names import account_name, claim_name, grant_name, signing_key_name
+from linli_identity.tables import Account, HouseholdClaim, RoleGrant
 from linli_runtime.times import to_timestamp
 
 
@@ -39,3 +39,17 @@ def signing_key(k: KeyInfo) -> pb.SigningKey:
                          state=KEY_STATES.get(k.state, pb.SIGNING_KEY_STATE_DROPPED),
                          create_time=to_timestamp(k.created_at), retire_time=to_timestamp(k.retired_at),
                          drop_time=to_timestamp(k.drop_after))
+
+
+CLAIM_STATES = {"pending": pb.HOUSEHOLD_CLAIM_STATE_PENDING, "approved": pb.HOUSEHOLD_CLAIM_STATE_APPROVED,
+                "rejected": pb.HOUSEHOLD_CLAIM_STATE_REJECTED}
+
+
+def household_claim(c: HouseholdClaim, claimant: Account | None) -> pb.HouseholdClaim:
+    return pb.HouseholdClaim(
+        name=claim_name(c.id), account=account_name(c.account_id),
+        account_display_name=claimant.display_name if claimant else "", household_path=c.household_path,
+        register_name=c.register_name, note=c.note, state=CLAIM_STATES[c.state],
+        create_time=to_timestamp(c.created_at), decided_by=account_name(c.decided_by or ""),
+        decide_time=to_timestamp(c.decided_at), decision_reason=c.decision_reason or "",
+        grant=grant_name(c.account_id, c.grant_id) if c.grant_id else "")

@@ -94,6 +94,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
     OPERATORS_ONLY: _ErrorReason.ValueType  # 35
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+    ALREADY_BOUND: _ErrorReason.ValueType  # 36
+    """ALREADY_EXISTS: "you are bound to '…' already (您已绑定该房屋)" """
+    CLAIM_PENDING: _ErrorReason.ValueType  # 37
+    """ALREADY_EXISTS: "your claim to '…' is waiting for the committee already (…; 该房屋的申请正在审核中)" """
+    CLAIM_DECIDED: _ErrorReason.ValueType  # 38
+    """FAILED_PRECONDITION: "… was … already by accounts/… (该申请已处理)" """
+    CLAIM_NOT_FOUND: _ErrorReason.ValueType  # 39
+    """NOT_FOUND: "no household claim …" """
+    SAME_ACCOUNT: _ErrorReason.ValueType  # 40
+    """PERMISSION_DENIED: "nobody decides their own claim: another committee member or the community worker decides …" """
+    TOO_MANY_CLAIMS: _ErrorReason.ValueType  # 41
+    """RESOURCE_EXHAUSTED: "you have … claims waiting and filed … today; at most … may wait and … be filed a day — wa…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` identity puts in the `google.rpc.ErrorInfo` (AIP-193) of an
@@ -177,4 +189,16 @@ ORG_UNIT_UNKNOWN: ErrorReason.ValueType  # 34
 """NOT_FOUND: "…: '…' is not a place … knows. Places come from trust-governance (OrgService.CreateOrgUni…" """
 OPERATORS_ONLY: ErrorReason.ValueType  # 35
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
+ALREADY_BOUND: ErrorReason.ValueType  # 36
+"""ALREADY_EXISTS: "you are bound to '…' already (您已绑定该房屋)" """
+CLAIM_PENDING: ErrorReason.ValueType  # 37
+"""ALREADY_EXISTS: "your claim to '…' is waiting for the committee already (…; 该房屋的申请正在审核中)" """
+CLAIM_DECIDED: ErrorReason.ValueType  # 38
+"""FAILED_PRECONDITION: "… was … already by accounts/… (该申请已处理)" """
+CLAIM_NOT_FOUND: ErrorReason.ValueType  # 39
+"""NOT_FOUND: "no household claim …" """
+SAME_ACCOUNT: ErrorReason.ValueType  # 40
+"""PERMISSION_DENIED: "nobody decides their own claim: another committee member or the community worker decides …" """
+TOO_MANY_CLAIMS: ErrorReason.ValueType  # 41
+"""RESOURCE_EXHAUSTED: "you have … claims waiting and filed … today; at most … may wait and … be filed a day — wa…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -108,6 +108,32 @@ SIGNING_KEY_STATE_DROPPED: SigningKeyState.ValueType  # 3
 """Out of the JWKS: every token it signed has expired."""
 Global___SigningKeyState: _TypeAlias = SigningKeyState  # noqa: Y015
 
+class _HouseholdClaimState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HouseholdClaimStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HouseholdClaimState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOUSEHOLD_CLAIM_STATE_UNSPECIFIED: _HouseholdClaimState.ValueType  # 0
+    HOUSEHOLD_CLAIM_STATE_PENDING: _HouseholdClaimState.ValueType  # 1
+    """Waiting for the committee or a community worker."""
+    HOUSEHOLD_CLAIM_STATE_APPROVED: _HouseholdClaimState.ValueType  # 2
+    """Approved: the claimant holds `resident` at the unit (`grant`)."""
+    HOUSEHOLD_CLAIM_STATE_REJECTED: _HouseholdClaimState.ValueType  # 3
+    """Rejected, with `decision_reason`."""
+
+class HouseholdClaimState(_HouseholdClaimState, metaclass=_HouseholdClaimStateEnumTypeWrapper):
+    """HouseholdClaimState is where a claim stands."""
+
+HOUSEHOLD_CLAIM_STATE_UNSPECIFIED: HouseholdClaimState.ValueType  # 0
+HOUSEHOLD_CLAIM_STATE_PENDING: HouseholdClaimState.ValueType  # 1
+"""Waiting for the committee or a community worker."""
+HOUSEHOLD_CLAIM_STATE_APPROVED: HouseholdClaimState.ValueType  # 2
+"""Approved: the claimant holds `resident` at the unit (`grant`)."""
+HOUSEHOLD_CLAIM_STATE_REJECTED: HouseholdClaimState.ValueType  # 3
+"""Rejected, with `decision_reason`."""
+Global___HouseholdClaimState: _TypeAlias = HouseholdClaimState  # noqa: Y015
+
 @_typing.final
 class Account(_message.Message):
     """Account is one person or machine."""
@@ -773,3 +799,315 @@ class RotateSigningKeysResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RotateSigningKeysResponse: _TypeAlias = RotateSigningKeysResponse  # noqa: Y015
+
+@_typing.final
+class HouseholdClaim(_message.Message):
+    """HouseholdClaim is an owner's request to be bound to a unit of the owners' register."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    ACCOUNT_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    REGISTER_NAME_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    DECISION_REASON_FIELD_NUMBER: _builtins.int
+    GRANT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`householdClaims/{id}`, the id being `hcl_` and random characters."""
+    account: _builtins.str
+    """The claimant, `accounts/{id}`, and their display name."""
+    account_display_name: _builtins.str
+    household_path: _builtins.str
+    """The unit, an org path of a household (`…/shengjian/b1/h101`)."""
+    register_name: _builtins.str
+    """The owner's name as the claimant says it stands on the owners' register."""
+    note: _builtins.str
+    """Anything the claimant adds for the committee (optional)."""
+    state: Global___HouseholdClaimState.ValueType
+    decided_by: _builtins.str
+    """Who decided (`accounts/{id}`), when and why; empty while pending."""
+    decision_reason: _builtins.str
+    grant: _builtins.str
+    """The `resident` grant the approval gave (`accounts/{id}/grants/{id}`); empty otherwise."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        account: _builtins.str = ...,
+        account_display_name: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        register_name: _builtins.str = ...,
+        note: _builtins.str = ...,
+        state: Global___HouseholdClaimState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        decided_by: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+        decision_reason: _builtins.str = ...,
+        grant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "decide_time", b"decide_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "account_display_name", b"account_display_name", "create_time", b"create_time", "decide_time", b"decide_time", "decided_by", b"decided_by", "decision_reason", b"decision_reason", "grant", b"grant", "household_path", b"household_path", "name", b"name", "note", b"note", "register_name", b"register_name", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdClaim: _TypeAlias = HouseholdClaim  # noqa: Y015
+
+@_typing.final
+class CreateHouseholdClaimRequest(_message.Message):
+    """CreateHouseholdClaimRequest carries the claim (household_path, register_name, note)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def household_claim(self) -> Global___HouseholdClaim: ...
+    def __init__(
+        self,
+        *,
+        household_claim: Global___HouseholdClaim | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHouseholdClaimRequest: _TypeAlias = CreateHouseholdClaimRequest  # noqa: Y015
+
+@_typing.final
+class CreateHouseholdClaimResponse(_message.Message):
+    """CreateHouseholdClaimResponse carries the claim recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household_claim(self) -> Global___HouseholdClaim: ...
+    def __init__(
+        self,
+        *,
+        household_claim: Global___HouseholdClaim | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHouseholdClaimResponse: _TypeAlias = CreateHouseholdClaimResponse  # noqa: Y015
+
+@_typing.final
+class GetHouseholdClaimRequest(_message.Message):
+    """GetHouseholdClaimRequest names a claim."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHouseholdClaimRequest: _TypeAlias = GetHouseholdClaimRequest  # noqa: Y015
+
+@_typing.final
+class GetHouseholdClaimResponse(_message.Message):
+    """GetHouseholdClaimResponse carries the claim."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household_claim(self) -> Global___HouseholdClaim: ...
+    def __init__(
+        self,
+        *,
+        household_claim: Global___HouseholdClaim | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHouseholdClaimResponse: _TypeAlias = GetHouseholdClaimResponse  # noqa: Y015
+
+@_typing.final
+class ListHouseholdClaimsRequest(_message.Message):
+    """ListHouseholdClaimsRequest: `parent` is `accounts/me` (my claims) or `accounts/-` (with `scope`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    scope: _builtins.str
+    """Only claims for units at or below this org path (required with `accounts/-`)."""
+    state: Global___HouseholdClaimState.ValueType
+    """Only claims in this state; UNSPECIFIED is every state."""
+    page_size: _builtins.int
+    """At most 1000; 0 means 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        state: Global___HouseholdClaimState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "scope", b"scope", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHouseholdClaimsRequest: _TypeAlias = ListHouseholdClaimsRequest  # noqa: Y015
+
+@_typing.final
+class ListHouseholdClaimsResponse(_message.Message):
+    """ListHouseholdClaimsResponse is one page of claims, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def household_claims(self) -> _containers.RepeatedCompositeFieldContainer[Global___HouseholdClaim]: ...
+    def __init__(
+        self,
+        *,
+        household_claims: _abc.Iterable[Global___HouseholdClaim] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claims", b"household_claims", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHouseholdClaimsResponse: _TypeAlias = ListHouseholdClaimsResponse  # noqa: Y015
+
+@_typing.final
+class ApproveHouseholdClaimRequest(_message.Message):
+    """ApproveHouseholdClaimRequest names the claim; `reason` is optional (e.g. "checked the register")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reason: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveHouseholdClaimRequest: _TypeAlias = ApproveHouseholdClaimRequest  # noqa: Y015
+
+@_typing.final
+class ApproveHouseholdClaimResponse(_message.Message):
+    """ApproveHouseholdClaimResponse carries the approved claim with its grant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household_claim(self) -> Global___HouseholdClaim: ...
+    def __init__(
+        self,
+        *,
+        household_claim: Global___HouseholdClaim | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveHouseholdClaimResponse: _TypeAlias = ApproveHouseholdClaimResponse  # noqa: Y015
+
+@_typing.final
+class RejectHouseholdClaimRequest(_message.Message):
+    """RejectHouseholdClaimRequest names the claim and says why (the claimant sees it)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reason: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectHouseholdClaimRequest: _TypeAlias = RejectHouseholdClaimRequest  # noqa: Y015
+
+@_typing.final
+class RejectHouseholdClaimResponse(_message.Message):
+    """RejectHouseholdClaimResponse carries the rejected claim."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household_claim(self) -> Global___HouseholdClaim: ...
+    def __init__(
+        self,
+        *,
+        household_claim: Global___HouseholdClaim | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_claim", b"household_claim"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectHouseholdClaimResponse: _TypeAlias = RejectHouseholdClaimResponse  # noqa: Y015

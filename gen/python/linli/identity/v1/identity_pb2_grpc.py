@@ -579,3 +579,269 @@ class SigningKeyService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class HouseholdClaimServiceStub:
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateHouseholdClaim = channel.unary_unary(
+                '/linli.identity.v1.HouseholdClaimService/CreateHouseholdClaim',
+                request_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimRequest.SerializeToString,
+                response_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimResponse.FromString,
+                _registered_method=True)
+        self.GetHouseholdClaim = channel.unary_unary(
+                '/linli.identity.v1.HouseholdClaimService/GetHouseholdClaim',
+                request_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimRequest.SerializeToString,
+                response_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimResponse.FromString,
+                _registered_method=True)
+        self.ListHouseholdClaims = channel.unary_unary(
+                '/linli.identity.v1.HouseholdClaimService/ListHouseholdClaims',
+                request_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsRequest.SerializeToString,
+                response_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsResponse.FromString,
+                _registered_method=True)
+        self.ApproveHouseholdClaim = channel.unary_unary(
+                '/linli.identity.v1.HouseholdClaimService/ApproveHouseholdClaim',
+                request_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimRequest.SerializeToString,
+                response_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimResponse.FromString,
+                _registered_method=True)
+        self.RejectHouseholdClaim = channel.unary_unary(
+                '/linli.identity.v1.HouseholdClaimService/RejectHouseholdClaim',
+                request_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimRequest.SerializeToString,
+                response_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimResponse.FromString,
+                _registered_method=True)
+
+
+class HouseholdClaimServiceServicer:
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    def CreateHouseholdClaim(self, request, context):
+        """CreateHouseholdClaim records the caller's claim to a unit (PENDING). One pending claim per
+        account and unit; at most a few pending claims per account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHouseholdClaim(self, request, context):
+        """GetHouseholdClaim returns a claim: to its claimant, or to someone who may decide it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHouseholdClaims(self, request, context):
+        """ListHouseholdClaims lists the caller's own claims (parent `accounts/me`), or every claim for
+        units at or below `scope` that the caller may decide (parent `accounts/-`), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveHouseholdClaim(self, request, context):
+        """ApproveHouseholdClaim approves a pending claim and gives the claimant `resident` at the unit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectHouseholdClaim(self, request, context):
+        """RejectHouseholdClaim rejects a pending claim with a reason the claimant sees.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_HouseholdClaimServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateHouseholdClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHouseholdClaim,
+                    request_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimRequest.FromString,
+                    response_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimResponse.SerializeToString,
+            ),
+            'GetHouseholdClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHouseholdClaim,
+                    request_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimRequest.FromString,
+                    response_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimResponse.SerializeToString,
+            ),
+            'ListHouseholdClaims': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHouseholdClaims,
+                    request_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsRequest.FromString,
+                    response_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsResponse.SerializeToString,
+            ),
+            'ApproveHouseholdClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveHouseholdClaim,
+                    request_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimRequest.FromString,
+                    response_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimResponse.SerializeToString,
+            ),
+            'RejectHouseholdClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectHouseholdClaim,
+                    request_deserializer=linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimRequest.FromString,
+                    response_serializer=linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'linli.identity.v1.HouseholdClaimService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('linli.identity.v1.HouseholdClaimService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class HouseholdClaimService:
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    @staticmethod
+    def CreateHouseholdClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.identity.v1.HouseholdClaimService/CreateHouseholdClaim',
+            linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimRequest.SerializeToString,
+            linli_dot_identity_dot_v1_dot_identity__pb2.CreateHouseholdClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHouseholdClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.identity.v1.HouseholdClaimService/GetHouseholdClaim',
+            linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimRequest.SerializeToString,
+            linli_dot_identity_dot_v1_dot_identity__pb2.GetHouseholdClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHouseholdClaims(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.identity.v1.HouseholdClaimService/ListHouseholdClaims',
+            linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsRequest.SerializeToString,
+            linli_dot_identity_dot_v1_dot_identity__pb2.ListHouseholdClaimsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveHouseholdClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.identity.v1.HouseholdClaimService/ApproveHouseholdClaim',
+            linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimRequest.SerializeToString,
+            linli_dot_identity_dot_v1_dot_identity__pb2.ApproveHouseholdClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectHouseholdClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.identity.v1.HouseholdClaimService/RejectHouseholdClaim',
+            linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimRequest.SerializeToString,
+            linli_dot_identity_dot_v1_dot_identity__pb2.RejectHouseholdClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -253,3 +253,109 @@ class SigningKeyServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_SigningKeyServiceServicer_to_server(servicer: SigningKeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class HouseholdClaimServiceStub:
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> HouseholdClaimServiceAsyncStub: ...
+    CreateHouseholdClaim: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CreateHouseholdClaimRequest, _identity_pb2.CreateHouseholdClaimResponse]
+    """CreateHouseholdClaim records the caller's claim to a unit (PENDING). One pending claim per
+    account and unit; at most a few pending claims per account.
+    """
+    GetHouseholdClaim: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetHouseholdClaimRequest, _identity_pb2.GetHouseholdClaimResponse]
+    """GetHouseholdClaim returns a claim: to its claimant, or to someone who may decide it."""
+    ListHouseholdClaims: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListHouseholdClaimsRequest, _identity_pb2.ListHouseholdClaimsResponse]
+    """ListHouseholdClaims lists the caller's own claims (parent `accounts/me`), or every claim for
+    units at or below `scope` that the caller may decide (parent `accounts/-`), oldest first.
+    """
+    ApproveHouseholdClaim: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ApproveHouseholdClaimRequest, _identity_pb2.ApproveHouseholdClaimResponse]
+    """ApproveHouseholdClaim approves a pending claim and gives the claimant `resident` at the unit."""
+    RejectHouseholdClaim: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RejectHouseholdClaimRequest, _identity_pb2.RejectHouseholdClaimResponse]
+    """RejectHouseholdClaim rejects a pending claim with a reason the claimant sees."""
+
+@_typing.type_check_only
+class HouseholdClaimServiceAsyncStub(HouseholdClaimServiceStub):
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateHouseholdClaim: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateHouseholdClaimRequest, _identity_pb2.CreateHouseholdClaimResponse]  # type: ignore[assignment]
+    """CreateHouseholdClaim records the caller's claim to a unit (PENDING). One pending claim per
+    account and unit; at most a few pending claims per account.
+    """
+    GetHouseholdClaim: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetHouseholdClaimRequest, _identity_pb2.GetHouseholdClaimResponse]  # type: ignore[assignment]
+    """GetHouseholdClaim returns a claim: to its claimant, or to someone who may decide it."""
+    ListHouseholdClaims: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListHouseholdClaimsRequest, _identity_pb2.ListHouseholdClaimsResponse]  # type: ignore[assignment]
+    """ListHouseholdClaims lists the caller's own claims (parent `accounts/me`), or every claim for
+    units at or below `scope` that the caller may decide (parent `accounts/-`), oldest first.
+    """
+    ApproveHouseholdClaim: _aio.UnaryUnaryMultiCallable[_identity_pb2.ApproveHouseholdClaimRequest, _identity_pb2.ApproveHouseholdClaimResponse]  # type: ignore[assignment]
+    """ApproveHouseholdClaim approves a pending claim and gives the claimant `resident` at the unit."""
+    RejectHouseholdClaim: _aio.UnaryUnaryMultiCallable[_identity_pb2.RejectHouseholdClaimRequest, _identity_pb2.RejectHouseholdClaimResponse]  # type: ignore[assignment]
+    """RejectHouseholdClaim rejects a pending claim with a reason the claimant sees."""
+
+class HouseholdClaimServiceServicer(metaclass=_abc_1.ABCMeta):
+    """HouseholdClaimService binds owners to their units on their own request: an owner asks to be
+    bound to a unit of a compound, giving the name on the owners' register; someone who may give
+    `resident` at that unit (the owners' committee of its compound, a community worker, …) checks
+    the register and approves — creating the `resident` grant in the same transaction — or
+    rejects with a reason the owner sees. Nobody decides their own claim.
+    """
+
+    @_abc_1.abstractmethod
+    def CreateHouseholdClaim(
+        self,
+        request: _identity_pb2.CreateHouseholdClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CreateHouseholdClaimResponse, _abc.Awaitable[_identity_pb2.CreateHouseholdClaimResponse]]:
+        """CreateHouseholdClaim records the caller's claim to a unit (PENDING). One pending claim per
+        account and unit; at most a few pending claims per account.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHouseholdClaim(
+        self,
+        request: _identity_pb2.GetHouseholdClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetHouseholdClaimResponse, _abc.Awaitable[_identity_pb2.GetHouseholdClaimResponse]]:
+        """GetHouseholdClaim returns a claim: to its claimant, or to someone who may decide it."""
+
+    @_abc_1.abstractmethod
+    def ListHouseholdClaims(
+        self,
+        request: _identity_pb2.ListHouseholdClaimsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListHouseholdClaimsResponse, _abc.Awaitable[_identity_pb2.ListHouseholdClaimsResponse]]:
+        """ListHouseholdClaims lists the caller's own claims (parent `accounts/me`), or every claim for
+        units at or below `scope` that the caller may decide (parent `accounts/-`), oldest first.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveHouseholdClaim(
+        self,
+        request: _identity_pb2.ApproveHouseholdClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ApproveHouseholdClaimResponse, _abc.Awaitable[_identity_pb2.ApproveHouseholdClaimResponse]]:
+        """ApproveHouseholdClaim approves a pending claim and gives the claimant `resident` at the unit."""
+
+    @_abc_1.abstractmethod
+    def RejectHouseholdClaim(
+        self,
+        request: _identity_pb2.RejectHouseholdClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RejectHouseholdClaimResponse, _abc.Awaitable[_identity_pb2.RejectHouseholdClaimResponse]]:
+        """RejectHouseholdClaim rejects a pending claim with a reason the claimant sees."""
+
+def add_HouseholdClaimServiceServicer_to_server(servicer: HouseholdClaimServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
