@@ -390,12 +390,14 @@ async def test_objections_are_answered_and_closed_with_a_record(gov: Governance,
         )
     ).disclosure
     filer = gov.caller("resident", homes[0])
+    # One objection per household per disclosure: the withdrawal below is another household's.
+    other_filer = gov.caller("resident", homes[2])
 
-    async def file(text: str) -> disclosure_pb2.Objection:
-        reply = await filer(
+    async def file(text: str, household: int = 0) -> disclosure_pb2.Objection:
+        reply = await (filer if household == 0 else other_filer)(
             gov.disclosures.FileObjection,
             disclosure_pb2.FileObjectionRequest(
-                disclosure=august.name, kind=1, text=text, household_path=homes[0], request_id=rid()
+                disclosure=august.name, kind=1, text=text, household_path=homes[household], request_id=rid()
             ),
         )
         return reply.objection
@@ -454,7 +456,7 @@ async def test_objections_are_answered_and_closed_with_a_record(gov: Governance,
         "收入在九月入账，本期无误",
         "tester",
     )
-    second = await file("我想撤回")
+    second = await file("我想撤回", household=2)
     neighbour = gov.caller("resident", homes[1])
     await expect_error(
         neighbour(
@@ -470,12 +472,12 @@ async def test_objections_are_answered_and_closed_with_a_record(gov: Governance,
         reason="NOT_THE_FILER",
     )
     withdrawn = (
-        await filer(
+        await other_filer(
             gov.disclosures.CloseObjection,
             disclosure_pb2.CloseObjectionRequest(
                 name=second.name,
                 resolution=disclosure_pb2.OBJECTION_RESOLUTION_WITHDRAWN,
-                household_path=homes[0],
+                household_path=homes[2],
                 request_id=rid(),
             ),
         )
