@@ -32,6 +32,9 @@ def sent_titled(var_dir: Path, title: str) -> list[dict[str, str]]:
 def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served_issuer: TestIssuer) -> Path:
     monkeypatch.setenv("LINLI_ISSUER_URL", served_issuer.url)  # the process fetches its keys over HTTP
     monkeypatch.setenv("LINLI_SWEEP_INTERVAL_SECONDS", "0.2")
+    # Notification runs alone here: no identity service announces who holds a community_worker
+    # grant, so the roster is taken as it stands (as with an outside OIDC provider).
+    monkeypatch.setenv("LINLI_ROSTER_REQUIRES_WORKER_GRANT", "false")
     return tmp_path / "var"
 
 
