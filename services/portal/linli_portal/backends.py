@@ -11,7 +11,14 @@ from typing import Any
 
 import grpc
 
-from linli.governance.v1 import account_pb2_grpc, disclosure_pb2_grpc, org_pb2_grpc, rollout_pb2_grpc, vote_pb2_grpc
+from linli.governance.v1 import (
+    account_pb2_grpc,
+    disclosure_pb2_grpc,
+    org_pb2,
+    org_pb2_grpc,
+    rollout_pb2_grpc,
+    vote_pb2_grpc,
+)
 from linli.identity.v1 import identity_pb2_grpc
 from linli.notification.v1 import notification_pb2_grpc
 from linli.points.v1 import (
@@ -59,6 +66,20 @@ class Backends:
         if "identity" in self.channels:
             self.grants = identity_pb2_grpc.GrantServiceStub(self.channels["identity"])
             self.household_claims = identity_pb2_grpc.HouseholdClaimServiceStub(self.channels["identity"])
+
+    # A place named by a household or a claim may be gone, misspelt or out of the caller's
+    # reach: the pages show it as unknown rather than failing.
+    _NO_UNIT = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED)
+
+    async def org_unit(self, path: str) -> org_pb2.OrgUnit | None:
+        """The org unit at `path`, or None where there is none the portal may show."""
+        try:
+            found: org_pb2.OrgUnit = (await self.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path))).org_unit
+            return found
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in self._NO_UNIT:
+                return None
+            raise
 
     async def close(self) -> None:
         for channel in self.channels.values():

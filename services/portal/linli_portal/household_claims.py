@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from linli.governance.v1 import org_pb2, vote_pb2
+from linli.governance.v1 import vote_pb2
 from linli.identity.v1 import identity_pb2 as pb
 from linli_portal import compound, residents
 from linli_portal.backends import Backends
@@ -53,7 +53,7 @@ async def labels(b: Backends, claims: list[pb.HouseholdClaim]) -> dict[str, str]
     place is unknown)."""
     units = {c.household_path for c in claims}
     places = sorted(units | {p.rsplit("/", 1)[0] for p in units} | {p.rsplit("/", 2)[0] for p in units})
-    found = dict(zip(places, await asyncio.gather(*(_unit(b, p) for p in places)), strict=True))
+    found = dict(zip(places, await asyncio.gather(*(b.org_unit(p) for p in places)), strict=True))
 
     def name(path: str) -> str:
         unit = found.get(path)
@@ -155,16 +155,6 @@ async def _register(b: Backends, me: residents.Me, compound_path: str) -> dict[s
         raise
 
 
-async def _unit(b: Backends, path: str) -> org_pb2.OrgUnit | None:
-    try:
-        found: org_pb2.OrgUnit = (await b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path))).org_unit
-        return found
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            return None
-        raise
-
-
 async def to_review(b: Backends, me: residents.Me) -> list[Review]:
     """The pending claims the person may decide, oldest first, each with the register's entry."""
     claims: dict[str, pb.HouseholdClaim] = {}
@@ -177,7 +167,7 @@ async def to_review(b: Backends, me: residents.Me) -> list[Review]:
         asyncio.gather(*(_register(b, me, p) for p in compounds)), asyncio.gather(*(units_of(b, p) for p in compounds)))
     owners = {path: name for names in registers for path, name in names.items()}
     label_of = {path: label for found in labels for path, label in found}
-    units = await asyncio.gather(*(_unit(b, c.household_path) for c in claims.values()))
+    units = await asyncio.gather(*(b.org_unit(c.household_path) for c in claims.values()))
     reviews = []
     for claim, unit in zip(claims.values(), units, strict=True):
         area = unit.exclusive_area_dm2 if unit is not None else 0

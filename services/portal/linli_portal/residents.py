@@ -149,17 +149,8 @@ async def load_me(b: Backends, token: str, principal: Principal) -> Me:
     """The person with their households' units and compounds (public reads, the portal's token)."""
     me = Me(token, principal, households_of(principal))
 
-    async def unit(path: str) -> org_pb2.OrgUnit | None:
-        try:
-            found: org_pb2.OrgUnit = (await b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path))).org_unit
-            return found
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
-                return None
-            raise
-
     paths = sorted({h.path for h in me.households} | {h.compound_path for h in me.households})
-    units = dict(zip(paths, await asyncio.gather(*(unit(p) for p in paths)), strict=True))
+    units = dict(zip(paths, await asyncio.gather(*(b.org_unit(p) for p in paths)), strict=True))
     for h in me.households:
         h.unit, h.compound = units.get(h.path), units.get(h.compound_path)
     return me
