@@ -444,6 +444,14 @@ async def seed_residents(session: AsyncSession, make_event: EventFactory, now: d
                 when=now,
             )
         created = True
+    if await org_tree.find(session, building) is not None:
+        # Mr Liu's flat is on the register, so the committee reviewing his household claim
+        # (linli_identity/demo.py) sees the register's name beside the one he gave.
+        await owners.register_unit(
+            session,
+            UnitOwner(household_path=f"{building}/h202", compound_path=JINSHANG, owner_id="jc-0302",
+                      owner_name="刘先生", holding=vote_pb2.UNIT_HOLDING_OWNED),
+        )
     if await org_tree.find(session, f"{SHENGJIAN}/b1") is None:
         return created
     for unit, owner_id, name in REGISTERED_OWNERS:
