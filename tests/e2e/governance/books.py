@@ -36,11 +36,13 @@ async def add_households(channel: grpc.aio.Channel, compound: str, count: int = 
 
 
 async def owners_approve(channel: grpc.aio.Channel, compound: str, budget: str, households: list[str]) -> str:
-    """A BUDGET vote every household votes for, closed as soon as its close time (a second
-    away, by the service's clock) has passed. Returns the vote's name."""
+    """A BUDGET vote every household votes for, closed as soon as its close time has passed.
+    Returns the vote's name. The services run as processes on the real clock, so the close time
+    leaves two seconds per ballot: with one second, a loaded machine closed the vote before the
+    last ballot was cast."""
     votes = vote_pb2_grpc.VoteServiceStub(channel)
     close = Timestamp()
-    close.FromDatetime(datetime.now(UTC) + timedelta(seconds=1))
+    close.FromDatetime(datetime.now(UTC) + timedelta(seconds=1 + 2 * len(households)))
     vote = (await votes.CreateVote(vote_pb2.CreateVoteRequest(
         compound_path=compound, title="年度预算表决 Budget vote", matter=vote_pb2.VOTE_MATTER_BUDGET,
         subject=budget, close_time=close, request_id=rid()))).vote
