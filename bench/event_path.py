@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import multiprocessing
 import tempfile
@@ -53,10 +54,27 @@ async def raw_publish(bus: EventBus, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+async def raw_publish_awaited(bus: EventBus, n: int) -> float:
+    """Raw JetStream, one message at a time: each js.publish awaits its PubAck (a round trip)."""
+    js = bus.js
+    data = make_event("benchraw.thing.happened", StringValue(value=PAYLOAD), org_scope="chengdu",
+                      source="bench").SerializeToString()
+    started = time.perf_counter()
+    for i in range(n):
+        await js.publish("benchraw.thing.happened", data, headers={"Nats-Msg-Id": f"raw-awaited-{i}"})
+    return n / (time.perf_counter() - started)
+
+
 # --- the consuming service, in a process of its own ------------------------------------------
 
-def consumer_process(nats_url: str, database_url: str, pipe: Connection) -> None:
+def consumer_process(nats_url: str, database_url: str, pipe: Connection, profile: str = "") -> None:
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    if profiler is not None:
+        profiler.enable()
     asyncio.run(_consume(nats_url, database_url, pipe))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
@@ -158,6 +176,9 @@ async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writ
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR)
+    profile = Path(args.profile) if args.profile else None
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
         nats = NatsServer(Path(tmp) / "nats").start()
         pg = EmbeddedPostgres(Path(tmp) / "pg" / "data") if args.postgres else None
@@ -173,18 +194,28 @@ async def main(args: argparse.Namespace) -> None:
             await bus.wait_ready(15)
             pipe, child_pipe = multiprocessing.Pipe()
             child = multiprocessing.get_context("spawn").Process(
-                target=consumer_process, args=(nats.url, url("consumer"), child_pipe), name="bench-consumer")
+                target=consumer_process, name="bench-consumer",
+                args=(nats.url, url("consumer"), child_pipe, str(profile / "consumer.prof") if profile else ""))
             child.start()
             loop = asyncio.get_running_loop()
             if not await loop.run_in_executor(None, pipe.poll, 60):
                 raise RuntimeError("the consumer process did not start")
             assert pipe.recv() == "ready"
             raw_rates: list[float] = []
+            awaited_rates: list[float] = []
             paths: dict[int, list[dict[str, float]]] = {per_tx: [] for per_tx in args.per_tx}
+            producer_profile = cProfile.Profile(time.thread_time) if profile else None
             for _ in range(args.rounds):
                 raw_rates.append(await raw_publish(bus, args.events))
+                awaited_rates.append(await raw_publish_awaited(bus, min(args.events, 2000)))
                 for per_tx in args.per_tx:
+                    if producer_profile is not None:
+                        producer_profile.enable()
                     paths[per_tx].append(await event_path(db, bus, pipe, args.events, args.writers, per_tx))
+                    if producer_profile is not None:
+                        producer_profile.disable()
+            if producer_profile is not None and profile is not None:
+                producer_profile.dump_stats(profile / "producer.prof")
             pipe.send("stop")
             await loop.run_in_executor(None, child.join, 30)
             await bus.close()
@@ -197,7 +228,8 @@ async def main(args: argparse.Namespace) -> None:
                 pg.stop()
     engine = "PostgreSQL" if args.postgres else "SQLite"
     raw = median(raw_rates)
-    rows = [["raw JetStream publish_async (baseline)", f"{raw:,.0f} events/s"]]
+    rows = [["raw JetStream publish_async (baseline)", f"{raw:,.0f} events/s"],
+            ["raw JetStream publish, each PubAck awaited", f"{median(awaited_rates):,.0f} events/s"]]
     for per_tx, runs in paths.items():
         path_rate = median([p["rate"] for p in runs])
         shape = f"{per_tx} event{'s' if per_tx > 1 else ''}/tx"
@@ -227,4 +259,6 @@ if __name__ == "__main__":
                         help="events per producer transaction; one measurement per value")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="use an embedded PostgreSQL instead of SQLite")
+    parser.add_argument("--profile", metavar="DIR", default="",
+                        help="write cProfile stats of the path's rounds: DIR/producer.prof, DIR/consumer.prof")
     asyncio.run(main(parser.parse_args()))

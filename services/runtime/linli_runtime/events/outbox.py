@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nats.js.api import PubAck
 from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
@@ -40,6 +39,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import from_timestamp
+from linli_runtime.events.publisher import BatchPublisher, PubAckBatch
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.metrics import (
     OUTBOX_OLDEST_UNSENT_AGE,
@@ -54,7 +54,6 @@ from linli_runtime.tracing import NO_TRACING, Tracing, stamp
 log = logging.getLogger("linli.events.outbox")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-TYPE_HEADER = "Linli-Event-Type"
 
 
 async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope, *more: EventEnvelope) -> None:
@@ -89,22 +88,20 @@ class _Flight:
     """A batch published, its PubAcks awaited."""
 
     rows: list[Row[Any]]
-    acks: list[asyncio.Future[PubAck]]
+    acks: PubAckBatch
     spans: list[Any]  # one PRODUCER span per row when tracing (Tracing.start_publish), else none
     sent_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     @property
     def acked(self) -> bool:
-        return self.acks[-1].done() and all(ack.done() for ack in self.acks)
+        return self.acks.done.done()
 
-    def cancel(self, error: BaseException) -> None:
-        for ack in self.acks:
-            ack.cancel()
+    def end_spans(self, error: BaseException) -> None:
         for span in self.spans:
             Tracing.end_publish(span, error)
 
 
-async def _first_of(ack: asyncio.Future[PubAck], committed: asyncio.Event, timeout: float) -> None:
+async def _first_of(ack: asyncio.Future[None], committed: asyncio.Event, timeout: float) -> None:
     """Return when `ack` is done or `committed` is set (or after `timeout`)."""
     if ack.done() or committed.is_set():
         return
@@ -152,6 +149,7 @@ class OutboxRelay:
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
         self._published = OUTBOX_PUBLISHED.labels(service)
+        self._publisher = BatchPublisher(bus)
         self._committed = asyncio.Event()  # set by each commit that wrote outbox rows
         self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
@@ -258,56 +256,59 @@ class OutboxRelay:
                 if not in_flight:
                     return total
                 # Nothing more to claim now: wait for the oldest batch's PubAcks or a new commit.
-                await _first_of(in_flight[0].acks[-1], self._committed, self.publish_timeout)
+                await _first_of(in_flight[0].acks.done, self._committed, self.publish_timeout)
         except BaseException as exc:
             rows = [row for flight in in_flight for row in flight.rows]
             for flight in in_flight:
-                flight.cancel(exc)
+                self._give_up(flight, exc)
             if rows:
                 await self._release(rows)
             raise
 
     async def _send(self, rows: list[Row[Any]]) -> _Flight:
-        """Publish each row (without waiting for its PubAck), the event id as Nats-Msg-Id."""
-        js = self.bus.js
-        flight = _Flight(rows, [], [])
-        tracing = self.tracing if self.tracing.enabled else None
+        """Publish the rows in order (without waiting for their PubAcks), the event id as
+        Nats-Msg-Id: one batch of the publisher (core publishes, PubAcks on one inbox)."""
+        spans: list[Any] = []
+        messages = [(row.subject, row.data, {MSG_ID_HEADER: row.event_id}) for row in rows]
+        if self.tracing.enabled:  # a child of the envelope's trace context each, ended in _settle
+            spans = [self.tracing.start_publish(subject, headers[MSG_ID_HEADER], data, headers)
+                     for subject, data, headers in messages]
         try:
-            for row in rows:
-                headers = {MSG_ID_HEADER: row.event_id, TYPE_HEADER: row.subject}
-                if tracing is not None:  # a child of the envelope's trace context, ended in _settle
-                    flight.spans.append(tracing.start_publish(row.subject, row.event_id, row.data, headers))
-                flight.acks.append(await js.publish_async(row.subject, row.data, headers=headers))
+            acks = await self._publisher.publish(messages)
         except BaseException as exc:
-            flight.cancel(exc)
+            for span in spans:
+                Tracing.end_publish(span, exc)
             await self._release(rows)
             raise
-        return flight
+        return _Flight(rows, acks, spans)
+
+    def _give_up(self, flight: _Flight, error: BaseException) -> None:
+        self._publisher.forget(flight.acks)
+        flight.end_spans(error)
 
     async def _settle(self, flights: list[_Flight]) -> None:
         """Wait for the flights' PubAcks; mark the acknowledged rows sent (one statement) and give
         the others back. Raises if any row was not acknowledged within `publish_timeout`."""
-        waiting = [ack for flight in flights for ack in flight.acks if not ack.done()]
+        waiting = [flight.acks.done for flight in flights if not flight.acked]
         try:
             if waiting:
                 await asyncio.wait(waiting, timeout=self.publish_timeout)
         except BaseException as exc:  # cancelled: give every row back
             for flight in flights:
-                flight.cancel(exc)
+                self._give_up(flight, exc)
             await self._release([row for flight in flights for row in flight.rows])
             raise
         acked: list[int] = []
         failed: list[Row[Any]] = []
         first_error: BaseException | None = None
         for flight in flights:
-            for position, (row, ack) in enumerate(zip(flight.rows, flight.acks, strict=True)):
-                if not ack.done():
-                    ack.cancel()
-                    error: BaseException | None = TimeoutError(f"no PubAck within {self.publish_timeout}s")
-                else:
-                    error = ack.exception() if not ack.cancelled() else asyncio.CancelledError()
+            self._publisher.forget(flight.acks)  # answered, or given up on: a late PubAck is ignored
+            for position, row in enumerate(flight.rows):
+                error = flight.acks.outcome(position)
+                if isinstance(error, TimeoutError):
+                    error = TimeoutError(f"no PubAck within {self.publish_timeout}s")
                 if flight.spans:
-                    Tracing.end_publish(flight.spans[position], error or ack.result())
+                    Tracing.end_publish(flight.spans[position], error)
                 if error is None:
                     acked.append(row.seq)
                 else:
@@ -407,6 +408,7 @@ class OutboxRelay:
             self._backoff.cancel()
             self._backoff = None
         flushed = await self.flush(flush_timeout) if self.bus.ready else False
+        await self._publisher.close()
         if not flushed:
             log.warning("stopping with events still in the outbox; they go out on next start",
                         extra={"pending": await self.pending()})
