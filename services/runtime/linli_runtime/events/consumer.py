@@ -47,6 +47,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
+from linli_runtime.events.pulling import take_waiting
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
 from linli_runtime.tracing import NO_TRACING, Tracing
@@ -238,13 +239,10 @@ class EventConsumer:
         except TimeoutError:
             return []
         if self.spec.batch > 1:
-            # Then whatever else is waiting, briefly: a pull that asks for a whole batch at once
+            # Then whatever else is waiting, at once: a pull that asks for a whole batch at once
             # is held by the server until the batch fills or the request expires, which under
             # moderate load adds its full timeout to every event's lag.
-            try:
-                msgs += await sub.fetch(self.spec.batch - 1, timeout=0.02)
-            except TimeoutError:
-                pass
+            msgs += await take_waiting(sub, self.spec.batch - 1, timeout=1)
         return msgs
 
     async def _give_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
