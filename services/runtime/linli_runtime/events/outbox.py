@@ -224,8 +224,8 @@ class OutboxRelay:
 
         On PostgreSQL, where replicas share a database, the rows are leased (`claimed_until`)
         with SKIP LOCKED so two relays do not publish the same rows at once, and rows still in
-        flight are leased to us: the next claim skips them. One statement in autocommit: one
-        round trip. SQLite serves one process, so it reads without a lease; rows in flight are
+        flight are leased to us: the next claim skips them. One statement, committed without
+        waiting for the disk (`_bookkeeping`). SQLite serves one process, so it reads without a lease; rows in flight are
         those up to `after` (on SQLite a row's seq is taken in commit order, writers being one
         at a time, so nothing unsent can appear below it)."""
         if self.db.is_sqlite:
