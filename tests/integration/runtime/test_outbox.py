@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
@@ -139,17 +139,3 @@ async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_st
         left = set((await conn.execute(select(OUTBOX.c.event_id))).scalars())
     assert left == set(young + unsent)
 
-
-async def test_the_relays_bookkeeping_commits_without_the_flush_wait_in_its_own_transaction_only(
-    db: Database, bus: EventBus
-) -> None:
-    """Leases and marks commit with synchronous_commit off (a lost one only publishes rows again);
-    the pooled connection they ran on keeps durable commits for the business transactions."""
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only: SQLite's WAL commits do not wait for the disk here")
-    relay = OutboxRelay(db, bus, service="test", poll_interval=60)
-    async with relay._bookkeeping() as conn:
-        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar_one() == "off"
-        pooled = (await conn.get_raw_connection()).driver_connection
-    assert pooled is not None
-    assert await pooled.fetchval("SHOW synchronous_commit") == "on"
