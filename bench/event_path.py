@@ -11,14 +11,18 @@ producer shape: 8 writers committing 1 event per transaction, then 20. With one 
 transaction the producers' commits are the ceiling (on PostgreSQL every commit is an fsync, and
 a Python transaction costs more CPU than relaying and applying its event), so the delivered rate
 is the commit rate; with 20 — a service that commits concurrent requests together, their events
-written by one `publish_in` — the path itself is measured. Machines here have 2 noisy cores:
-repeat runs and quote medians and ratios, not absolute numbers.
+written by one `publish_in` — the path itself is measured, as long as the writers' commits
+(printed beside it) outrun it. Machines here have 2 noisy cores shared by nats-server, both
+processes and the database: repeat runs and quote medians and ratios, not absolute numbers; the
+CPU per event is the steadier figure. Also printed: raw JetStream publishing each message's PubAck
+awaited, and `--profile DIR` writes cProfile stats (CPU time) of both processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import multiprocessing
 import tempfile
@@ -53,10 +57,27 @@ async def raw_publish(bus: EventBus, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+async def raw_publish_awaited(bus: EventBus, n: int) -> float:
+    """Raw JetStream, one message at a time: each js.publish awaits its PubAck (a round trip)."""
+    js = bus.js
+    data = make_event("benchraw.thing.happened", StringValue(value=PAYLOAD), org_scope="chengdu",
+                      source="bench").SerializeToString()
+    started = time.perf_counter()
+    for i in range(n):
+        await js.publish("benchraw.thing.happened", data, headers={"Nats-Msg-Id": f"raw-awaited-{i}"})
+    return n / (time.perf_counter() - started)
+
+
 # --- the consuming service, in a process of its own ------------------------------------------
 
-def consumer_process(nats_url: str, database_url: str, pipe: Connection) -> None:
+def consumer_process(nats_url: str, database_url: str, pipe: Connection, profile: str = "") -> None:
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    if profiler is not None:
+        profiler.enable()
     asyncio.run(_consume(nats_url, database_url, pipe))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
@@ -80,8 +101,12 @@ async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
     consumer = EventConsumer(spec, db, bus)
     process_batch = consumer.process_batch
 
+    applying = [0.0]  # CPU spent in process_batch (the rest: fetching, NATS's parsing, the loop)
+
     async def timed_process_batch(msgs):  # type: ignore[no-untyped-def]
+        cpu = time.process_time()
         outcomes = await process_batch(msgs)
+        applying[0] += time.process_time() - cpu
         now = time.perf_counter()
         for msg in msgs:
             acked[msg.headers["Nats-Msg-Id"]] = now
@@ -105,7 +130,8 @@ async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
             except TimeoutError:
                 pass
         cpu = time.process_time() - cpu_since
-        pipe.send((dict(acked), cpu))
+        pipe.send((dict(acked), cpu, applying[0]))
+        applying[0] = 0.0
         acked.clear()
         cpu_since = time.process_time()
     loop.remove_reader(pipe.fileno())
@@ -138,7 +164,7 @@ async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writ
     await asyncio.gather(*(writer() for _ in range(writers)))
     write_done = time.perf_counter()
     pipe.send(("collect", expected))
-    acked, consumer_cpu = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    acked, consumer_cpu, applying_cpu = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
     cpu = time.process_time() - cpu_started
     await relay.stop(1)
     finished = max(acked.values()) if acked else time.perf_counter()
@@ -151,6 +177,7 @@ async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writ
         "commit_rate": expected / (write_done - started),
         "producer_cpu_us": cpu / max(1, delivered) * 1e6,
         "consumer_cpu_us": consumer_cpu / max(1, delivered) * 1e6,
+        "applying_cpu_us": applying_cpu / max(1, delivered) * 1e6,
         "lag_p50_ms": median(lags),
         "lag_p99_ms": percentile(lags, 99),
     }
@@ -158,6 +185,9 @@ async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writ
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR)
+    profile = Path(args.profile) if args.profile else None
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
         nats = NatsServer(Path(tmp) / "nats").start()
         pg = EmbeddedPostgres(Path(tmp) / "pg" / "data") if args.postgres else None
@@ -173,18 +203,28 @@ async def main(args: argparse.Namespace) -> None:
             await bus.wait_ready(15)
             pipe, child_pipe = multiprocessing.Pipe()
             child = multiprocessing.get_context("spawn").Process(
-                target=consumer_process, args=(nats.url, url("consumer"), child_pipe), name="bench-consumer")
+                target=consumer_process, name="bench-consumer",
+                args=(nats.url, url("consumer"), child_pipe, str(profile / "consumer.prof") if profile else ""))
             child.start()
             loop = asyncio.get_running_loop()
             if not await loop.run_in_executor(None, pipe.poll, 60):
                 raise RuntimeError("the consumer process did not start")
             assert pipe.recv() == "ready"
             raw_rates: list[float] = []
+            awaited_rates: list[float] = []
             paths: dict[int, list[dict[str, float]]] = {per_tx: [] for per_tx in args.per_tx}
+            producer_profile = cProfile.Profile(time.thread_time) if profile else None
             for _ in range(args.rounds):
                 raw_rates.append(await raw_publish(bus, args.events))
+                awaited_rates.append(await raw_publish_awaited(bus, min(args.events, 2000)))
                 for per_tx in args.per_tx:
+                    if producer_profile is not None:
+                        producer_profile.enable()
                     paths[per_tx].append(await event_path(db, bus, pipe, args.events, args.writers, per_tx))
+                    if producer_profile is not None:
+                        producer_profile.disable()
+            if producer_profile is not None and profile is not None:
+                producer_profile.dump_stats(profile / "producer.prof")
             pipe.send("stop")
             await loop.run_in_executor(None, child.join, 30)
             await bus.close()
@@ -197,7 +237,8 @@ async def main(args: argparse.Namespace) -> None:
                 pg.stop()
     engine = "PostgreSQL" if args.postgres else "SQLite"
     raw = median(raw_rates)
-    rows = [["raw JetStream publish_async (baseline)", f"{raw:,.0f} events/s"]]
+    rows = [["raw JetStream publish_async (baseline)", f"{raw:,.0f} events/s"],
+            ["raw JetStream publish, each PubAck awaited", f"{median(awaited_rates):,.0f} events/s"]]
     for per_tx, runs in paths.items():
         path_rate = median([p["rate"] for p in runs])
         shape = f"{per_tx} event{'s' if per_tx > 1 else ''}/tx"
@@ -209,6 +250,11 @@ async def main(args: argparse.Namespace) -> None:
             ["  lag commit → ack p99", f"{median([p['lag_p99_ms'] for p in runs]):,.1f} ms"],
             ["  CPU per event: producer (writers + relay)", f"{median([p['producer_cpu_us'] for p in runs]):,.0f} µs"],
             ["  CPU per event: consumer", f"{median([p['consumer_cpu_us'] for p in runs]):,.0f} µs"],
+            ["    of which process_batch (inbox, handler, commit, acks)",
+             f"{median([p['applying_cpu_us'] for p in runs]):,.0f} µs"],
+            ["  events/s one free core would carry: producer | consumer (1e6 / CPU µs)",
+             f"{1e6 / median([p['producer_cpu_us'] for p in runs]):,.0f} | "
+             f"{1e6 / median([p['consumer_cpu_us'] for p in runs]):,.0f}"],
             ["  events delivered / written", f"{min(p['events'] for p in runs):,.0f} / {runs[0]['written']:,.0f}"],
         ]
     print_table(
@@ -227,4 +273,6 @@ if __name__ == "__main__":
                         help="events per producer transaction; one measurement per value")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="use an embedded PostgreSQL instead of SQLite")
+    parser.add_argument("--profile", metavar="DIR", default="",
+                        help="write cProfile stats of the path's rounds: DIR/producer.prof, DIR/consumer.prof")
     asyncio.run(main(parser.parse_args()))

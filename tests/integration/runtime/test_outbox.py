@@ -138,3 +138,4 @@ async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_st
     async with db.reading() as conn:
         left = set((await conn.execute(select(OUTBOX.c.event_id))).scalars())
     assert left == set(young + unsent)
+

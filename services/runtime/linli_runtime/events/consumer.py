@@ -47,6 +47,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
+from linli_runtime.events.pulling import take_waiting
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
 from linli_runtime.tracing import NO_TRACING, Tracing
@@ -238,13 +239,10 @@ class EventConsumer:
         except TimeoutError:
             return []
         if self.spec.batch > 1:
-            # Then whatever else is waiting, briefly: a pull that asks for a whole batch at once
+            # Then whatever else is waiting, at once: a pull that asks for a whole batch at once
             # is held by the server until the batch fills or the request expires, which under
             # moderate load adds its full timeout to every event's lag.
-            try:
-                msgs += await sub.fetch(self.spec.batch - 1, timeout=0.02)
-            except TimeoutError:
-                pass
+            msgs += await take_waiting(sub, self.spec.batch - 1, timeout=1)
         return msgs
 
     async def _give_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
@@ -294,8 +292,13 @@ class EventConsumer:
             break
         ordered = [results[i] for i in range(len(msgs))]
         now = self.clock.now().timestamp()
+        counts = dict.fromkeys(OUTCOMES, 0)
         for msg, result in zip(msgs, ordered, strict=True):
-            await self._settle(msg, result, now)
+            await self._tell(msg, result, now)
+            counts[result.outcome] += 1
+        for outcome, count in counts.items():  # counted once per batch, not per event
+            if count:
+                self._consumed[outcome].inc(count)
         return [r.outcome for r in ordered]
 
     async def _process_together(self, msgs: Sequence[Msg]) -> list[_Result]:
@@ -381,18 +384,21 @@ class EventConsumer:
         await self._dead_letter_alone(msg, event.id, error)
         return _Result("dead-letter", event_id=event.id, error=error)
 
-    async def _settle(self, msg: Msg, result: _Result, now: float | None = None) -> None:
-        """Tell JetStream how it went — only after the transaction committed."""
+    async def _settle(self, msg: Msg, result: _Result) -> None:
+        await self._tell(msg, result, self.clock.now().timestamp())
+        self._consumed[result.outcome].inc()
+
+    async def _tell(self, msg: Msg, result: _Result, now: float) -> None:
+        """Tell JetStream how it went — only after the transaction committed — and observe the
+        event's lag. (An ack is a buffered publish: awaiting it waits for no answer.)"""
         if result.outcome in ("applied", "duplicate"):
             await msg.ack()
         elif result.outcome == "dead-letter":
             await msg.term()
         else:
             await msg.nak(delay=result.nak_delay or None)
-        self._consumed[result.outcome].inc()
         if result.occurred_at is not None:
-            lag = (now or self.clock.now().timestamp()) - result.occurred_at
-            self._lag.observe(max(0.0, lag))
+            self._lag.observe(max(0.0, now - result.occurred_at))
 
     async def _dead_letter_alone(self, msg: Msg, event_id: str | None, error: str) -> None:
         async with self.db.transaction() as session:

@@ -22,16 +22,18 @@ included, which is when the backlog grows and the alert must see it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nats.js.api import PubAck
-from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select, update
+from sqlalchemy import BigInteger, Row, String, and_, any_, bindparam, column, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 
@@ -40,6 +42,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import from_timestamp
+from linli_runtime.events.publisher import BatchPublisher, PubAckBatch
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.metrics import (
     OUTBOX_OLDEST_UNSENT_AGE,
@@ -54,7 +57,6 @@ from linli_runtime.tracing import NO_TRACING, Tracing, stamp
 log = logging.getLogger("linli.events.outbox")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-TYPE_HEADER = "Linli-Event-Type"
 
 
 async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope, *more: EventEnvelope) -> None:
@@ -83,28 +85,40 @@ _INSERT = OUTBOX.insert()
 # What the relay reads of a row to publish it.
 _SENT_COLUMNS = (OUTBOX.c.seq, OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.data)
 
+# A batch's rows marked sent, or given back, in one statement with one parameter whatever the
+# batch's size: an expanding IN rendered a statement per size (and on PostgreSQL prepared each).
+_SEQS = bindparam("seqs", type_=ARRAY(BigInteger))
+_MARK_SENT = {
+    "postgresql": update(OUTBOX).where(OUTBOX.c.seq == any_(_SEQS)).values(sent_at=bindparam("now")),
+    "sqlite": update(OUTBOX).where(OUTBOX.c.seq.in_(select(column("value")).select_from(func.json_each(
+        bindparam("seqs", type_=String))))).values(sent_at=bindparam("now")),
+}
+_RELEASE = update(OUTBOX).where(OUTBOX.c.seq == any_(_SEQS)).values(claimed_until=None)
+
+
+def _seq_list(db: Database, seqs: list[int]) -> object:
+    return json.dumps(seqs) if db.is_sqlite else seqs
+
 
 @dataclass
 class _Flight:
     """A batch published, its PubAcks awaited."""
 
     rows: list[Row[Any]]
-    acks: list[asyncio.Future[PubAck]]
+    acks: PubAckBatch
     spans: list[Any]  # one PRODUCER span per row when tracing (Tracing.start_publish), else none
     sent_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     @property
     def acked(self) -> bool:
-        return self.acks[-1].done() and all(ack.done() for ack in self.acks)
+        return self.acks.done.done()
 
-    def cancel(self, error: BaseException) -> None:
-        for ack in self.acks:
-            ack.cancel()
+    def end_spans(self, error: BaseException) -> None:
         for span in self.spans:
             Tracing.end_publish(span, error)
 
 
-async def _first_of(ack: asyncio.Future[PubAck], committed: asyncio.Event, timeout: float) -> None:
+async def _first_of(ack: asyncio.Future[None], committed: asyncio.Event, timeout: float) -> None:
     """Return when `ack` is done or `committed` is set (or after `timeout`)."""
     if ack.done() or committed.is_set():
         return
@@ -152,6 +166,26 @@ class OutboxRelay:
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
         self._published = OUTBOX_PUBLISHED.labels(service)
+        self._publisher = BatchPublisher(bus)
+        # The claims, built once (building a statement costs more than running it).
+        unsent = select(*_SENT_COLUMNS).where(OUTBOX.c.sent_at.is_(None)).order_by(OUTBOX.c.seq).limit(batch_size)
+        self._unsent = unsent
+        self._unsent_after = unsent.where(OUTBOX.c.seq > bindparam("after"))
+        pick = (
+            select(OUTBOX.c.seq)
+            .where(and_(OUTBOX.c.sent_at.is_(None),
+                        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < bindparam("now"))))
+            .order_by(OUTBOX.c.seq)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        self._lease_unsent = (
+            update(OUTBOX)
+            .where(OUTBOX.c.seq.in_(pick))
+            .values(claimed_until=bindparam("until"), attempts=OUTBOX.c.attempts + 1)
+            .returning(*_SENT_COLUMNS)
+        )
         self._committed = asyncio.Event()  # set by each commit that wrote outbox rows
         self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
@@ -194,31 +228,27 @@ class OutboxRelay:
         those up to `after` (on SQLite a row's seq is taken in commit order, writers being one
         at a time, so nothing unsent can appear below it)."""
         if self.db.is_sqlite:
-            unsent: ColumnElement[bool] = OUTBOX.c.sent_at.is_(None)
-            if after is not None:
-                unsent = and_(unsent, OUTBOX.c.seq > after)
             async with self.db.reading() as conn:
-                return list(await conn.execute(
-                    select(*_SENT_COLUMNS).where(unsent).order_by(OUTBOX.c.seq).limit(self.batch_size)))
+                if after is None:
+                    return list(await conn.execute(self._unsent))
+                return list(await conn.execute(self._unsent_after, {"after": after}))
         now = self.clock.now()
-        pick = (
-            select(OUTBOX.c.seq)
-            .where(and_(OUTBOX.c.sent_at.is_(None),
-                        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now)))
-            .order_by(OUTBOX.c.seq)
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        claim = (
-            update(OUTBOX)
-            .where(OUTBOX.c.seq.in_(pick))
-            .values(claimed_until=now + self.lease, attempts=OUTBOX.c.attempts + 1)
-            .returning(*_SENT_COLUMNS)
-        )
+        async with self._bookkeeping() as conn:
+            return sorted(await conn.execute(self._lease_unsent, {"now": now, "until": now + self.lease}),
+                          key=lambda row: row.seq)
+
+    @asynccontextmanager
+    async def _bookkeeping(self) -> AsyncIterator[AsyncConnection]:
+        """A PostgreSQL connection for the relay's own bookkeeping (a lease, rows marked sent or
+        given back): one statement each, in autocommit — one round trip.
+
+        Measured (bench.event_path on PostgreSQL, load ~13, two runs each): committing these
+        without waiting for the WAL flush (`SET LOCAL synchronous_commit = off` in a transaction
+        of their own) delivered 1,213–1,235 events/s with lag p50 0.7–1.0 s, against 1,597–1,806
+        and 0.35 s in autocommit: on a loaded machine the three extra round trips (BEGIN, SET,
+        COMMIT) cost more than the flush they save."""
         async with self.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return sorted(await conn.execute(claim), key=lambda row: row.seq)
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def publish_batch(self) -> int:
         """Publish one leased batch and wait for its acknowledgements; returns how many rows it
@@ -258,56 +288,59 @@ class OutboxRelay:
                 if not in_flight:
                     return total
                 # Nothing more to claim now: wait for the oldest batch's PubAcks or a new commit.
-                await _first_of(in_flight[0].acks[-1], self._committed, self.publish_timeout)
+                await _first_of(in_flight[0].acks.done, self._committed, self.publish_timeout)
         except BaseException as exc:
             rows = [row for flight in in_flight for row in flight.rows]
             for flight in in_flight:
-                flight.cancel(exc)
+                self._give_up(flight, exc)
             if rows:
                 await self._release(rows)
             raise
 
     async def _send(self, rows: list[Row[Any]]) -> _Flight:
-        """Publish each row (without waiting for its PubAck), the event id as Nats-Msg-Id."""
-        js = self.bus.js
-        flight = _Flight(rows, [], [])
-        tracing = self.tracing if self.tracing.enabled else None
+        """Publish the rows in order (without waiting for their PubAcks), the event id as
+        Nats-Msg-Id: one batch of the publisher (core publishes, PubAcks on one inbox)."""
+        spans: list[Any] = []
+        messages = [(row.subject, row.data, {MSG_ID_HEADER: row.event_id}) for row in rows]
+        if self.tracing.enabled:  # a child of the envelope's trace context each, ended in _settle
+            spans = [self.tracing.start_publish(subject, headers[MSG_ID_HEADER], data, headers)
+                     for subject, data, headers in messages]
         try:
-            for row in rows:
-                headers = {MSG_ID_HEADER: row.event_id, TYPE_HEADER: row.subject}
-                if tracing is not None:  # a child of the envelope's trace context, ended in _settle
-                    flight.spans.append(tracing.start_publish(row.subject, row.event_id, row.data, headers))
-                flight.acks.append(await js.publish_async(row.subject, row.data, headers=headers))
+            acks = await self._publisher.publish(messages)
         except BaseException as exc:
-            flight.cancel(exc)
+            for span in spans:
+                Tracing.end_publish(span, exc)
             await self._release(rows)
             raise
-        return flight
+        return _Flight(rows, acks, spans)
+
+    def _give_up(self, flight: _Flight, error: BaseException) -> None:
+        self._publisher.forget(flight.acks)
+        flight.end_spans(error)
 
     async def _settle(self, flights: list[_Flight]) -> None:
         """Wait for the flights' PubAcks; mark the acknowledged rows sent (one statement) and give
         the others back. Raises if any row was not acknowledged within `publish_timeout`."""
-        waiting = [ack for flight in flights for ack in flight.acks if not ack.done()]
+        waiting = [flight.acks.done for flight in flights if not flight.acked]
         try:
             if waiting:
                 await asyncio.wait(waiting, timeout=self.publish_timeout)
         except BaseException as exc:  # cancelled: give every row back
             for flight in flights:
-                flight.cancel(exc)
+                self._give_up(flight, exc)
             await self._release([row for flight in flights for row in flight.rows])
             raise
         acked: list[int] = []
         failed: list[Row[Any]] = []
         first_error: BaseException | None = None
         for flight in flights:
-            for position, (row, ack) in enumerate(zip(flight.rows, flight.acks, strict=True)):
-                if not ack.done():
-                    ack.cancel()
-                    error: BaseException | None = TimeoutError(f"no PubAck within {self.publish_timeout}s")
-                else:
-                    error = ack.exception() if not ack.cancelled() else asyncio.CancelledError()
+            self._publisher.forget(flight.acks)  # answered, or given up on: a late PubAck is ignored
+            for position, row in enumerate(flight.rows):
+                error = flight.acks.outcome(position)
+                if isinstance(error, TimeoutError):
+                    error = TimeoutError(f"no PubAck within {self.publish_timeout}s")
                 if flight.spans:
-                    Tracing.end_publish(flight.spans[position], error or ack.result())
+                    Tracing.end_publish(flight.spans[position], error)
                 if error is None:
                     acked.append(row.seq)
                 else:
@@ -328,15 +361,20 @@ class OutboxRelay:
             raise RuntimeError(f"{len(failed)} of {total} events not acknowledged: {first_error!r}")
 
     async def _mark_sent(self, seqs: list[int]) -> None:
-        await self.db.write_one(update(OUTBOX).where(OUTBOX.c.seq.in_(seqs)).values(sent_at=self.clock.now()))
+        params = {"seqs": _seq_list(self.db, seqs), "now": self.clock.now()}
+        if self.db.is_sqlite:
+            await self.db.write_one(_MARK_SENT["sqlite"], params)
+            return
+        async with self._bookkeeping() as conn:
+            await conn.execute(_MARK_SENT["postgresql"], params)
 
     async def _release(self, rows: Sequence[Row[Any]]) -> None:
         """Give leased rows back at once, so the retry need not wait for the lease to run out."""
         if self.db.is_sqlite or not rows:
             return
         try:
-            await self.db.write_one(
-                update(OUTBOX).where(OUTBOX.c.seq.in_([r.seq for r in rows])).values(claimed_until=None))
+            async with self._bookkeeping() as conn:
+                await conn.execute(_RELEASE, {"seqs": [r.seq for r in rows]})
         except Exception:
             log.warning("could not release outbox lease; rows wait for the lease to expire")
 
@@ -407,6 +445,7 @@ class OutboxRelay:
             self._backoff.cancel()
             self._backoff = None
         flushed = await self.flush(flush_timeout) if self.bus.ready else False
+        await self._publisher.close()
         if not flushed:
             log.warning("stopping with events still in the outbox; they go out on next start",
                         extra={"pending": await self.pending()})
