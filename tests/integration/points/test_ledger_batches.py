@@ -63,7 +63,7 @@ async def test_a_batch_commits_the_good_requests_and_refuses_the_bad_ones_alone(
 async def test_concurrent_single_transfers_are_committed_together_each_answered_alone(ledger: Ledger) -> None:
     await ledger.transfer(credit("seed", WAN, 20))
     batches: list[int] = []
-    run_each = ledger.run_each
+    run_each = ledger.group_commit.run_each
 
     async def counting(works):  # type: ignore[no-untyped-def]
         batches.append(len(works))
