@@ -6,14 +6,20 @@ behind while the others commit — and concurrent single transfers and holds com
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import sqlalchemy as sa
-from linli_points.ledger.accounts import ISSUANCE, REDEMPTION_CLEARING, volunteer_account
+from linli_points.ledger import queries
+from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, funding_account, volunteer_account
+from linli_points.ledger.batch import BatchItem
 from linli_points.ledger.model import Kind, Recorded, TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.ledger.tables import transfers
+from linli_points.ledger.tables import accounts, holds, lot_uses, lots, transfers
 
-from linli_runtime.errors import AlreadyExists, FailedPrecondition
+from linli.events.v1 import points_pb2 as points_events
+from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
+from linli_runtime.events.tables import OUTBOX
 
 from .conftest import FENGSHU
 from .test_ledger import credit, hold, subjects
@@ -131,3 +137,126 @@ async def test_a_request_refused_after_writing_is_rolled_back_alone(ledger: Ledg
     assert await transfer_ids(ledger) == ["a", "b"]
     assert (await ledger.balance(FENGSHU, LI)).balance == 0
     assert await ledger.community_sum(FENGSHU) == 0
+
+
+# -- the set-oriented batch (ledger/batch.py) against the one-at-a-time path --------------------
+
+OTHER = "chengdu/jinjiang/chenglonglu/fengshu-batch"
+F1, F2 = funding_account("f1"), funding_account("f2")
+
+
+def mixed_requests(path: str) -> list[TransferRequest]:
+    """Funded and unfunded credits, moves, returns, redemptions, a hold, refusals of every kind
+    the ledger makes: what a batch must record exactly as one request after another would."""
+
+    def t(tid: str, debit: str, to: str, amount: int, kind: Kind = Kind.DIRECT, **more: Any) -> TransferRequest:
+        return TransferRequest(path, tid, debit, to, amount, kind, reason=more.pop("reason", "gift"), **more)
+
+    return [
+        t("budget1", ISSUANCE, F1, 100), t("budget2", ISSUANCE, F2, 50),
+        t("c1", F1, WAN, 30), t("c2", F2, WAN, 20), t("c3", ISSUANCE, WAN, 10),
+        t("m1", WAN, LI, 25),                     # Wan's oldest points: 25 of f1's
+        t("r1", LI, F2, 5),                       # Li holds no f2 points: SOURCE_POINTS_SHORT
+        t("r2", LI, F1, 5),                       # back to f1, from f1's points
+        t("r3", WAN, ISSUANCE, 8),                # back to issuance: unfunded points first
+        t("spend", WAN, REDEMPTION_CLEARING, 12),  # oldest first: f1's 5, then f2's
+        t("h1", WAN, REDEMPTION_CLEARING, 3, Kind.PENDING, timeout_seconds=60),
+        t("h2", WAN, REDEMPTION_CLEARING, 99, Kind.PENDING, timeout_seconds=60),  # no points
+        t("c4", F2, ZHAO, 40),                    # f2 has 30 left: FUNDING_BUDGET_EXHAUSTED
+        t("back", REDEMPTION_CLEARING, ZHAO, 2),  # out of the clearing account: given back unfunded
+        t("late", EXPIRY, LI, 1),                 # the expiry account holds nothing
+        t("m2", ZHAO, WAN, 2),
+        t("c1", F1, WAN, 30),                     # a replay
+        t("c2", F2, WAN, 21),                     # an id reused for another request
+        t("h1", WAN, REDEMPTION_CLEARING, 3, Kind.PENDING, timeout_seconds=60),  # a hold's replay
+        t("spend2", LI, REDEMPTION_CLEARING, 20),  # all Li has left
+        t("spend3", LI, REDEMPTION_CLEARING, 1),
+    ]
+
+
+async def one_by_one(ledger: Ledger, requests: list[TransferRequest]) -> list[str]:
+    outcomes = []
+    for r in requests:
+        try:
+            if r.kind == Kind.PENDING:
+                _, created = await ledger.place_hold(r)
+            else:
+                created = (await ledger.run(lambda conn, r=r: ledger.transfer_in(conn, r))).created
+            outcomes.append("created" if created else "replayed")
+        except DomainError as error:
+            outcomes.append(error.reason)
+    return outcomes
+
+
+async def ledger_state(ledger: Ledger, path: str) -> dict[str, Any]:
+    """Everything the ledger keeps about a community, without what differs between two
+    communities by construction (seqs are compared by rank, ids by name)."""
+    async with ledger.db.engine.connect() as conn:
+        ts = (await conn.execute(sa.select(transfers).where(transfers.c.community_path == path)
+                                 .order_by(transfers.c.seq))).all()
+        rank = {row.seq: i for i, row in enumerate(ts)}
+        names = dict((await conn.execute(sa.select(accounts.c.id, accounts.c.name)
+                                         .where(accounts.c.community_path == path))).all())
+        lot_rows = (await conn.execute(sa.select(lots).where(lots.c.community_path == path))).all()
+        use_rows = (await conn.execute(sa.select(lot_uses).where(lot_uses.c.community_path == path)
+                                       .order_by(lot_uses.c.id))).all()
+        hold_rows = (await conn.execute(sa.select(holds).where(holds.c.community_path == path))).all()
+        funding = await queries.funding_totals(conn, path)
+        events = (await conn.execute(sa.select(OUTBOX.c.subject, OUTBOX.c.data).order_by(OUTBOX.c.seq))).all()
+    payloads = []
+    for subject, data in events:
+        envelope = EventEnvelope.FromString(data)
+        if envelope.org_scope == path:
+            payload = points_events.PointsCredited() if subject == "points.points.credited" \
+                else points_events.PointsHoldChanged()
+            assert envelope.payload.Unpack(payload)
+            payload.community_path = ""
+            payloads.append((subject, payload))
+    balances = {name: await ledger.balance(path, name) for name in sorted(names.values())}
+    return {
+        "transfers": [(r.transfer_id, r.kind, names[r.debit_account_id], names[r.credit_account_id], r.amount,
+                       r.reason, r.fingerprint == TransferRequest(
+                           path, r.transfer_id, r.debit_account, r.credit_account, r.amount, Kind(r.kind),
+                           r.reason, r.source, r.related_transfer_id,
+                           60 if r.kind == Kind.PENDING else 0).fingerprint(),
+                       r.debit_balance_after, r.credit_balance_after) for r in ts],
+        "lots": sorted((names[r.account_id], rank.get(r.seq, -1), r.source, r.origin, r.amount, r.remaining)
+                       for r in lot_rows),
+        "uses": [(rank[r.transfer_seq], names[r.account_id], rank.get(r.lot_seq, r.lot_seq), r.source, r.flow,
+                  r.amount) for r in use_rows],
+        "holds": sorted((r.hold_id, r.state) for r in hold_rows),
+        # An account a refused request opened holds nothing: no account (accounts open on first use).
+        "balances": {n: (b.balance, b.held, b.earned) for n, b in balances.items() if (b.balance, b.held, b.earned)
+                     != (0, 0, 0)},
+        "funding": {s: vars(t) for s, t in funding.items()},
+        "events": payloads,
+    }
+
+
+async def test_a_batch_records_what_one_request_after_another_would(ledger: Ledger) -> None:
+    """Balances, balances after, lots and their uses, holds, the funding report and the events of
+    a mixed batch are those of the same requests made one at a time (another community)."""
+    alone = await one_by_one(ledger, mixed_requests(OTHER))
+    outcomes = await ledger.apply_batch([BatchItem(r) for r in mixed_requests(FENGSHU)])
+    batched = [o.reason if isinstance(o, DomainError) else
+               ("created" if (o.created if isinstance(o, Recorded) else o[1]) else "replayed") for o in outcomes]
+    assert batched == alone
+    assert alone == [
+        "created", "created", "created", "created", "created", "created", "SOURCE_POINTS_SHORT", "created",
+        "created", "created", "created", "INSUFFICIENT_POINTS", "FUNDING_BUDGET_EXHAUSTED", "created",
+        "INSUFFICIENT_POINTS", "created", "replayed", "TRANSFER_ID_REUSED", "replayed", "created",
+        "INSUFFICIENT_POINTS"]
+    batch_state, alone_state = await ledger_state(ledger, FENGSHU), await ledger_state(ledger, OTHER)
+    assert batch_state == alone_state
+    # Wan: 60 credited, 25 moved to Li, 8 returned, 12 spent, 2 back from Zhao; 3 held; earned 60 - 8.
+    assert batch_state["balances"][WAN] == (17, 3, 52)
+    assert batch_state["funding"]["f1"]["redeemed"] + batch_state["funding"]["f2"]["redeemed"] > 0
+    assert await ledger.community_sum(FENGSHU) == 0
+
+
+async def test_a_batch_over_two_communities_keeps_them_apart(ledger: Ledger) -> None:
+    outcomes = await ledger.transfer_many([credit("t1", WAN, 5), credit("t1", WAN, 7, path=OTHER),
+                                           move("m1", WAN, LI, 5), credit("t1", WAN, 7, path=OTHER)])
+    assert [o.created for o in outcomes if isinstance(o, Recorded)] == [True, True, True, False]
+    assert [(await ledger.balance(p, WAN)).balance for p in (FENGSHU, OTHER)] == [0, 7]
+    assert (await ledger.balance(FENGSHU, LI)).balance == 5
