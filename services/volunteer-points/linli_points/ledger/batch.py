@@ -19,7 +19,7 @@ the items run one after the other in the batch's order:
    the lots an outflow takes (lots.py's rules: oldest first, a return to a source only from its
    points, SOURCE_POINTS_SHORT), the totals and balances after. Two items on one account see
    each other; a refused item changes nothing.
-4. Write: the transfers (one multi-row INSERT … RETURNING seq), one UPDATE per account, one
+4. Write: the transfers (one INSERT … RETURNING seq: linli_runtime.bulk), one UPDATE per account, one
    upsert of one slot per system account, the lots taken, the new lots and their uses, the
    holds, the outbox events.
 
@@ -49,6 +49,7 @@ from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, 
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
+from linli_runtime.bulk import insert_rows, insert_rows_returning_keys
 from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.tracing import stamp
@@ -256,7 +257,6 @@ def _statements(pg: bool) -> dict[str, Any]:
         "slot_sums": (sa.select(account_slots.c.account_id,
                                 *(sa.func.sum(account_slots.c[c]).label(c) for c in TOTALS))
                       .where(slots_of).group_by(account_slots.c.account_id)),
-        "insert_transfers": transfers.insert().returning(transfers.c.seq, sort_by_parameter_order=True),
         "update_accounts": accounts.update().where(accounts.c.id == sa.bindparam("account_id")).values(
             {accounts.c[c]: accounts.c[c] + sa.bindparam(f"add_{c}") for c in (*TOTALS, "earned")}),
         "add_to_slots": slot_insert.on_conflict_do_update(
@@ -265,9 +265,6 @@ def _statements(pg: bool) -> dict[str, Any]:
         "take_from_lots": lots.update().where(
             lots.c.account_id == sa.bindparam("lot_account_id"), lots.c.seq == sa.bindparam("lot_seq"),
             lots.c.source == sa.bindparam("lot_source")).values(remaining=lots.c.remaining - sa.bindparam("taken")),
-        "insert_lots": lots.insert(),
-        "insert_uses": lot_uses.insert(),
-        "insert_holds": holds.insert(),
     }
 
 
@@ -483,7 +480,7 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
                  pg: bool) -> None:
     """Write what the plans recorded: a dozen statements, however many plans."""
     statements = _STATEMENTS[pg]
-    result = await conn.execute(statements["insert_transfers"], [{
+    seqs = await insert_rows_returning_keys(conn, transfers, [{
         "community_path": p.request.community_path, "transfer_id": p.request.transfer_id,
         "kind": int(p.request.kind), "debit_account_id": p.debit.id, "credit_account_id": p.credit.id,
         "debit_account": p.request.debit_account, "credit_account": p.request.credit_account,
@@ -491,7 +488,7 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         "related_transfer_id": p.request.related_transfer_id, "fingerprint": p.fingerprint,
         "debit_balance_after": p.debit_after, "credit_balance_after": p.credit_after, "created_at": now,
     } for p in plans])
-    for plan, seq in zip(plans, result.scalars(), strict=True):
+    for plan, seq in zip(plans, seqs, strict=True):
         r = plan.request
         plan.seq = seq
         plan.transfer = Transfer(
@@ -543,14 +540,12 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         await conn.execute(statements["take_from_lots"], [
             {"lot_account_id": account_id, "lot_seq": seq, "lot_source": source, "taken": points}
             for (account_id, seq, source), points in sorted(taken.items())])
-    if new_lots:
-        await conn.execute(statements["insert_lots"], new_lots)
-    if uses:
-        await conn.execute(statements["insert_uses"], uses)
+    await insert_rows(conn, lots, new_lots)
+    await insert_rows(conn, lot_uses, uses)
 
     held = [p for p in plans if p.request.kind == Kind.PENDING]
     if held:
-        await conn.execute(statements["insert_holds"], [{
+        await insert_rows(conn, holds, [{
             "transfer_seq": p.seq, "community_path": p.request.community_path, "hold_id": p.request.transfer_id,
             "state": int(HoldState.PENDING), "expires_at": now + timedelta(seconds=p.request.timeout_seconds),
             "resolved_at": None} for p in held])
