@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
+from linli_points.app import PointsApp
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, funding_account, volunteer_account
 from linli_points.ledger.batch import BatchItem
@@ -18,12 +19,14 @@ from linli_points.ledger.tables import accounts, holds, lot_uses, lots, transfer
 
 from linli.events.v1 import points_pb2 as points_events
 from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.points.v1 import ledger_pb2, ledger_pb2_grpc
 from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
 from linli_runtime.events.tables import OUTBOX
 
-from .conftest import FENGSHU
+from .conftest import FENGSHU, Metadata
 from .test_ledger import credit, hold, subjects
 
+LedgerStub = ledger_pb2_grpc.LedgerServiceStub
 WAN = volunteer_account("v-wan")
 LI = volunteer_account("v-li")
 ZHAO = volunteer_account("v-zhao")
@@ -260,3 +263,42 @@ async def test_a_batch_over_two_communities_keeps_them_apart(ledger: Ledger) -> 
     assert [o.created for o in outcomes if isinstance(o, Recorded)] == [True, True, True, False]
     assert [(await ledger.balance(p, WAN)).balance for p in (FENGSHU, OTHER)] == [0, 7]
     assert (await ledger.balance(FENGSHU, LI)).balance == 5
+
+
+async def test_create_transfers_refuses_each_bad_item_alone_and_commits_the_rest(
+    ledger_stub: LedgerStub, as_service: Metadata, app: PointsApp
+) -> None:
+    """Over gRPC: no points, a replayed id, an id reused for another transfer, a bad field and an
+    unknown account are each refused (or answered) alone; the good ones commit, nothing else does."""
+
+    def item(tid: str, debit: str, to: str, amount: int) -> ledger_pb2.CreateTransferRequest:
+        return ledger_pb2.CreateTransferRequest(transfer_id=tid, debit_account=debit, credit_account=to,
+                                                amount=amount, reason="import")
+
+    first = ledger_pb2.CreateTransfersRequest(community_path=FENGSHU, transfers=[item("seed", ISSUANCE, WAN, 5)])
+    await ledger_stub.CreateTransfers(first, metadata=as_service)
+    reply = await ledger_stub.CreateTransfers(ledger_pb2.CreateTransfersRequest(community_path=FENGSHU, transfers=[
+        item("ok1", ISSUANCE, LI, 3),
+        item("broke", ZHAO, LI, 1),          # Zhao has no points
+        item("seed", ISSUANCE, WAN, 5),      # a replay: the first result
+        item("seed", ISSUANCE, WAN, 6),      # the id of another transfer
+        item("bad id!", ISSUANCE, WAN, 1),   # a bad field
+        item("bank", "bank/icbc", WAN, 1),   # no such account
+        item("ok2", WAN, ZHAO, 5),
+    ]), metadata=as_service)
+    outcomes = [(r.refusal.reason, r.refusal.field) if r.HasField("refusal") else r.created for r in reply.results]
+    assert outcomes == [True, ("INSUFFICIENT_POINTS", ""), False, ("TRANSFER_ID_REUSED", ""),
+                        ("INVALID_ARGUMENT", "transfers[4].transfer_id"),
+                        ("INVALID_ARGUMENT", "transfers[5].debit_account"), True]
+    assert reply.results[2].transfer.sequence == (await transfer_seqs(ledger_stub, as_service))["seed"]
+    assert await transfer_ids(app.ledger) == ["seed", "ok1", "ok2"]
+    assert await subjects(app.ledger) == ["points.points.credited"] * 2  # seed, ok1: nothing for the refused
+    for account, points in ((WAN, 0), (LI, 3), (ZHAO, 5)):
+        balance = await ledger_stub.GetBalance(ledger_pb2.GetBalanceRequest(community_path=FENGSHU, account=account),
+                                               metadata=as_service)
+        assert balance.balance == points, account
+
+
+async def transfer_seqs(stub: LedgerStub, md: Metadata) -> dict[str, int]:
+    page = await stub.ListTransfers(ledger_pb2.ListTransfersRequest(community_path=FENGSHU, account=WAN), metadata=md)
+    return {e.transfer.transfer_id: e.transfer.sequence for e in page.entries}
