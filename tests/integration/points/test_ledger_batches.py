@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from linli_points.app import PointsApp
 from linli_points.ledger import queries
@@ -302,3 +303,17 @@ async def test_create_transfers_refuses_each_bad_item_alone_and_commits_the_rest
 async def transfer_seqs(stub: LedgerStub, md: Metadata) -> dict[str, int]:
     page = await stub.ListTransfers(ledger_pb2.ListTransfersRequest(community_path=FENGSHU, account=WAN), metadata=md)
     return {e.transfer.transfer_id: e.transfer.sequence for e in page.entries}
+
+
+async def test_a_batch_inside_the_callers_transaction_rolls_back_with_it(ledger: Ledger) -> None:
+    async def work(conn):  # type: ignore[no-untyped-def]
+        outcomes = await ledger.transfer_many_in(conn, [credit("in1", WAN, 4), move("in2", LI, WAN, 1)])
+        assert isinstance(outcomes[0], Recorded) and isinstance(outcomes[1], FailedPrecondition)
+        raise RuntimeError("the caller's own work failed")
+
+    with pytest.raises(RuntimeError):
+        await ledger.run(work)
+    assert await transfer_ids(ledger) == []
+    outcomes = await ledger.run(lambda conn: ledger.transfer_many_in(conn, [credit("in1", WAN, 4)]))
+    assert isinstance(outcomes[0], Recorded) and outcomes[0].created
+    assert (await ledger.balance(FENGSHU, WAN)).balance == 4
