@@ -10,8 +10,7 @@ from linli_points.api.access import account_reader, ledger_writer, writer
 from linli_points.api.convert import hold_pb, transfer_pb
 from linli_points.ledger.accounts import check_account
 from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest
-from linli_points.ledger.store import Ledger
-from linli_points.ledger.tables import in_slots
+from linli_points.ledger.store import Ledger, in_slots
 from linli_points.people import People
 from linli_runtime import paging
 from linli_runtime.auth import reach

@@ -74,7 +74,8 @@ from linli_points.ledger.model import (
     TransferRequest,
 )
 from linli_points.ledger.rows import hold_of, transfer_of
-from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, transfers
+from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, transfers
+from linli_points.ledger.tables import in_slots as in_slots  # re-exported: servicers ask it
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
