@@ -106,7 +106,6 @@ class _Lot:
     plan: _Plan | None = None  # a lot this batch brings
     origin: lotrules.Origin = lotrules.Origin.ISSUED
     amount: int = 0
-    taken: int = 0  # from a lot read from the database: what this batch took of it
 
     @property
     def lot_seq(self) -> int:
@@ -117,7 +116,6 @@ class _Lot:
 class _Plan:
     """An item the batch records: everything about it but its seq, known before writing."""
 
-    index: int
     request: TransferRequest
     fingerprint: str
     debit: _Account
@@ -165,7 +163,7 @@ async def apply_batch(
     outcomes: list[Outcome | _Later] = []
     plans: list[_Plan] = []
     recorded: dict[tuple[str, str], _Plan] = {}
-    for i, item in enumerate(items):
+    for item in items:
         request = item.request
         fingerprint = request.fingerprint()
         key = (request.community_path, request.transfer_id)
@@ -182,7 +180,7 @@ async def apply_batch(
                                 else Recorded(transfer_of(row), created=False))
                 continue
             path_accounts = accounts_of[request.community_path]
-            plan = _plan(i, item, fingerprint, path_accounts[request.debit_account],
+            plan = _plan(item, fingerprint, path_accounts[request.debit_account],
                          path_accounts[request.credit_account])
         except DomainError as error:
             outcomes.append(error)
@@ -358,7 +356,7 @@ async def _read_lots(conn: AsyncConnection, items: Sequence[BatchItem], accounts
 
 # -- the plan ----------------------------------------------------------------------------------
 
-def _plan(index: int, item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) -> _Plan:
+def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) -> _Plan:
     """Check one item against the accounts as the items before it left them and move their
     totals and lots in memory; refused (raising) before anything moves."""
     request = item.request
@@ -380,14 +378,13 @@ def _plan(index: int, item: BatchItem, fingerprint: str, debit: _Account, credit
             credit.add("earned", amount)
         elif issued_from(request.credit_account) is not None and volunteer_of(request.debit_account) is not None:
             debit.add("earned", -amount)
-    plan = _Plan(index=index, request=request, fingerprint=fingerprint, debit=debit, credit=credit,
+    plan = _Plan(request=request, fingerprint=fingerprint, debit=debit, credit=credit,
                  debit_after=None if in_slots(debit.name) else debit.posted,
                  credit_after=None if in_slots(credit.name) else credit.posted,
                  context=item.context, takes=takes)
     for lot, _, points in takes:
         if lot is not None:
             lot.remaining -= points
-            lot.taken += points
     _plan_inflow(plan)
     return plan
 
