@@ -3,13 +3,15 @@ in the same run, and the year-end close over generated, bulk-loaded data.
 
     .venv/bin/python -m bench.points_ledger                       # quick: 10 000 volunteers
     .venv/bin/python -m bench.points_ledger --close-volunteers 1000000 --communities 1000
+    .venv/bin/python -m bench.points_ledger --only batch --batch 1000 --batch-transfers 20000  # one path
 
 Reports (one line each, and JSON with --json):
 - echo calls/s: `BareEchoServicer` on a plain grpc.aio server — what the gRPC stack alone does;
 - transfers/s: `CreateTransfer` (issuance → volunteers, distinct ids) through the full service
   (auth, scope, error mapping, the ledger's locked transaction, an outbox event per credit);
 - hold+post/s: `PlaceHold` then `PostHold` pairs, as partner-redemption makes them;
-- batched transfers/s: `CreateTransfers`, `--batch` transfers per call, 2 calls in flight;
+- batched transfers/s: `CreateTransfers`, `--batch` transfers per call, 2 calls in flight, the
+  requests built before the clock starts (the client shares the process);
 - year-end close: `CloseYear` for every generated community, after bulk-loading volunteers and
   their credits (COPY) straight into the service's tables.
 
