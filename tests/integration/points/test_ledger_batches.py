@@ -6,18 +6,28 @@ behind while the others commit — and concurrent single transfers and holds com
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from linli_points.ledger.accounts import ISSUANCE, REDEMPTION_CLEARING, volunteer_account
+from linli_points.app import PointsApp
+from linli_points.ledger import queries
+from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, funding_account, volunteer_account
+from linli_points.ledger.batch import BatchItem
 from linli_points.ledger.model import Kind, Recorded, TransferRequest
 from linli_points.ledger.store import Ledger
-from linli_points.ledger.tables import transfers
+from linli_points.ledger.tables import accounts, holds, lot_uses, lots, transfers
 
-from linli_runtime.errors import AlreadyExists, FailedPrecondition
+from linli.events.v1 import points_pb2 as points_events
+from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.points.v1 import ledger_pb2, ledger_pb2_grpc
+from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
+from linli_runtime.events.tables import OUTBOX
 
-from .conftest import FENGSHU
+from .conftest import FENGSHU, Metadata
 from .test_ledger import credit, hold, subjects
 
+LedgerStub = ledger_pb2_grpc.LedgerServiceStub
 WAN = volunteer_account("v-wan")
 LI = volunteer_account("v-li")
 ZHAO = volunteer_account("v-zhao")
@@ -63,7 +73,7 @@ async def test_a_batch_commits_the_good_requests_and_refuses_the_bad_ones_alone(
 async def test_concurrent_single_transfers_are_committed_together_each_answered_alone(ledger: Ledger) -> None:
     await ledger.transfer(credit("seed", WAN, 20))
     batches: list[int] = []
-    run_each = ledger.run_each
+    run_each = ledger.group_commit.run_each
 
     async def counting(works):  # type: ignore[no-untyped-def]
         batches.append(len(works))
@@ -131,3 +141,179 @@ async def test_a_request_refused_after_writing_is_rolled_back_alone(ledger: Ledg
     assert await transfer_ids(ledger) == ["a", "b"]
     assert (await ledger.balance(FENGSHU, LI)).balance == 0
     assert await ledger.community_sum(FENGSHU) == 0
+
+
+# -- the set-oriented batch (ledger/batch.py) against the one-at-a-time path --------------------
+
+OTHER = "chengdu/jinjiang/chenglonglu/fengshu-batch"
+F1, F2 = funding_account("f1"), funding_account("f2")
+
+
+def mixed_requests(path: str) -> list[TransferRequest]:
+    """Funded and unfunded credits, moves, returns, redemptions, a hold, refusals of every kind
+    the ledger makes: what a batch must record exactly as one request after another would."""
+
+    def t(tid: str, debit: str, to: str, amount: int, kind: Kind = Kind.DIRECT, **more: Any) -> TransferRequest:
+        return TransferRequest(path, tid, debit, to, amount, kind, reason=more.pop("reason", "gift"), **more)
+
+    return [
+        t("budget1", ISSUANCE, F1, 100), t("budget2", ISSUANCE, F2, 50),
+        t("c1", F1, WAN, 30), t("c2", F2, WAN, 20), t("c3", ISSUANCE, WAN, 10),
+        t("m1", WAN, LI, 25),                     # Wan's oldest points: 25 of f1's
+        t("r1", LI, F2, 5),                       # Li holds no f2 points: SOURCE_POINTS_SHORT
+        t("r2", LI, F1, 5),                       # back to f1, from f1's points
+        t("r3", WAN, ISSUANCE, 8),                # back to issuance: unfunded points first
+        t("spend", WAN, REDEMPTION_CLEARING, 12),  # oldest first: f1's 5, then f2's
+        t("h1", WAN, REDEMPTION_CLEARING, 3, Kind.PENDING, timeout_seconds=60),
+        t("h2", WAN, REDEMPTION_CLEARING, 99, Kind.PENDING, timeout_seconds=60),  # no points
+        t("c4", F2, ZHAO, 40),                    # f2 has 30 left: FUNDING_BUDGET_EXHAUSTED
+        t("back", REDEMPTION_CLEARING, ZHAO, 2),  # out of the clearing account: given back unfunded
+        t("late", EXPIRY, LI, 1),                 # the expiry account holds nothing
+        t("m2", ZHAO, WAN, 2),
+        t("c1", F1, WAN, 30),                     # a replay
+        t("c2", F2, WAN, 21),                     # an id reused for another request
+        t("h1", WAN, REDEMPTION_CLEARING, 3, Kind.PENDING, timeout_seconds=60),  # a hold's replay
+        t("spend2", LI, REDEMPTION_CLEARING, 20),  # all Li has left
+        t("spend3", LI, REDEMPTION_CLEARING, 1),
+    ]
+
+
+async def one_by_one(ledger: Ledger, requests: list[TransferRequest]) -> list[str]:
+    outcomes = []
+    for r in requests:
+        try:
+            if r.kind == Kind.PENDING:
+                _, created = await ledger.place_hold(r)
+            else:
+                created = (await ledger.run(lambda conn, r=r: ledger.transfer_in(conn, r))).created
+            outcomes.append("created" if created else "replayed")
+        except DomainError as error:
+            outcomes.append(error.reason)
+    return outcomes
+
+
+async def ledger_state(ledger: Ledger, path: str) -> dict[str, Any]:
+    """Everything the ledger keeps about a community, without what differs between two
+    communities by construction (seqs are compared by rank, ids by name)."""
+    async with ledger.db.engine.connect() as conn:
+        ts = (await conn.execute(sa.select(transfers).where(transfers.c.community_path == path)
+                                 .order_by(transfers.c.seq))).all()
+        rank = {row.seq: i for i, row in enumerate(ts)}
+        names = dict((await conn.execute(sa.select(accounts.c.id, accounts.c.name)
+                                         .where(accounts.c.community_path == path))).all())
+        lot_rows = (await conn.execute(sa.select(lots).where(lots.c.community_path == path))).all()
+        use_rows = (await conn.execute(sa.select(lot_uses).where(lot_uses.c.community_path == path)
+                                       .order_by(lot_uses.c.id))).all()
+        hold_rows = (await conn.execute(sa.select(holds).where(holds.c.community_path == path))).all()
+        funding = await queries.funding_totals(conn, path)
+        events = (await conn.execute(sa.select(OUTBOX.c.subject, OUTBOX.c.data).order_by(OUTBOX.c.seq))).all()
+    payloads = []
+    for subject, data in events:
+        envelope = EventEnvelope.FromString(data)
+        if envelope.org_scope == path:
+            payload = points_events.PointsCredited() if subject == "points.points.credited" \
+                else points_events.PointsHoldChanged()
+            assert envelope.payload.Unpack(payload)
+            payload.community_path = ""
+            payloads.append((subject, payload))
+    balances = {name: await ledger.balance(path, name) for name in sorted(names.values())}
+    return {
+        "transfers": [(r.transfer_id, r.kind, names[r.debit_account_id], names[r.credit_account_id], r.amount,
+                       r.reason, r.fingerprint == TransferRequest(
+                           path, r.transfer_id, r.debit_account, r.credit_account, r.amount, Kind(r.kind),
+                           r.reason, r.source, r.related_transfer_id,
+                           60 if r.kind == Kind.PENDING else 0).fingerprint(),
+                       r.debit_balance_after, r.credit_balance_after) for r in ts],
+        "lots": sorted((names[r.account_id], rank.get(r.seq, -1), r.source, r.origin, r.amount, r.remaining)
+                       for r in lot_rows),
+        "uses": [(rank[r.transfer_seq], names[r.account_id], rank.get(r.lot_seq, r.lot_seq), r.source, r.flow,
+                  r.amount) for r in use_rows],
+        "holds": sorted((r.hold_id, r.state) for r in hold_rows),
+        # An account a refused request opened holds nothing: no account (accounts open on first use).
+        "balances": {n: (b.balance, b.held, b.earned) for n, b in balances.items() if (b.balance, b.held, b.earned)
+                     != (0, 0, 0)},
+        "funding": {s: vars(t) for s, t in funding.items()},
+        "events": payloads,
+    }
+
+
+async def test_a_batch_records_what_one_request_after_another_would(ledger: Ledger) -> None:
+    """Balances, balances after, lots and their uses, holds, the funding report and the events of
+    a mixed batch are those of the same requests made one at a time (another community)."""
+    alone = await one_by_one(ledger, mixed_requests(OTHER))
+    outcomes = await ledger.apply_batch([BatchItem(r) for r in mixed_requests(FENGSHU)])
+    batched = [o.reason if isinstance(o, DomainError) else
+               ("created" if (o.created if isinstance(o, Recorded) else o[1]) else "replayed") for o in outcomes]
+    assert batched == alone
+    assert alone == [
+        "created", "created", "created", "created", "created", "created", "SOURCE_POINTS_SHORT", "created",
+        "created", "created", "created", "INSUFFICIENT_POINTS", "FUNDING_BUDGET_EXHAUSTED", "created",
+        "INSUFFICIENT_POINTS", "created", "replayed", "TRANSFER_ID_REUSED", "replayed", "created",
+        "INSUFFICIENT_POINTS"]
+    batch_state, alone_state = await ledger_state(ledger, FENGSHU), await ledger_state(ledger, OTHER)
+    assert batch_state == alone_state
+    # Wan: 60 credited, 25 moved to Li, 8 returned, 12 spent, 2 back from Zhao; 3 held; earned 60 - 8.
+    assert batch_state["balances"][WAN] == (17, 3, 52)
+    assert batch_state["funding"]["f1"]["redeemed"] + batch_state["funding"]["f2"]["redeemed"] > 0
+    assert await ledger.community_sum(FENGSHU) == 0
+
+
+async def test_a_batch_over_two_communities_keeps_them_apart(ledger: Ledger) -> None:
+    outcomes = await ledger.transfer_many([credit("t1", WAN, 5), credit("t1", WAN, 7, path=OTHER),
+                                           move("m1", WAN, LI, 5), credit("t1", WAN, 7, path=OTHER)])
+    assert [o.created for o in outcomes if isinstance(o, Recorded)] == [True, True, True, False]
+    assert [(await ledger.balance(p, WAN)).balance for p in (FENGSHU, OTHER)] == [0, 7]
+    assert (await ledger.balance(FENGSHU, LI)).balance == 5
+
+
+async def test_create_transfers_refuses_each_bad_item_alone_and_commits_the_rest(
+    ledger_stub: LedgerStub, as_service: Metadata, app: PointsApp
+) -> None:
+    """Over gRPC: no points, a replayed id, an id reused for another transfer, a bad field and an
+    unknown account are each refused (or answered) alone; the good ones commit, nothing else does."""
+
+    def item(tid: str, debit: str, to: str, amount: int) -> ledger_pb2.CreateTransferRequest:
+        return ledger_pb2.CreateTransferRequest(transfer_id=tid, debit_account=debit, credit_account=to,
+                                                amount=amount, reason="import")
+
+    first = ledger_pb2.CreateTransfersRequest(community_path=FENGSHU, transfers=[item("seed", ISSUANCE, WAN, 5)])
+    await ledger_stub.CreateTransfers(first, metadata=as_service)
+    reply = await ledger_stub.CreateTransfers(ledger_pb2.CreateTransfersRequest(community_path=FENGSHU, transfers=[
+        item("ok1", ISSUANCE, LI, 3),
+        item("broke", ZHAO, LI, 1),          # Zhao has no points
+        item("seed", ISSUANCE, WAN, 5),      # a replay: the first result
+        item("seed", ISSUANCE, WAN, 6),      # the id of another transfer
+        item("bad id!", ISSUANCE, WAN, 1),   # a bad field
+        item("bank", "bank/icbc", WAN, 1),   # no such account
+        item("ok2", WAN, ZHAO, 5),
+    ]), metadata=as_service)
+    outcomes = [(r.refusal.reason, r.refusal.field) if r.HasField("refusal") else r.created for r in reply.results]
+    assert outcomes == [True, ("INSUFFICIENT_POINTS", ""), False, ("TRANSFER_ID_REUSED", ""),
+                        ("INVALID_ARGUMENT", "transfers[4].transfer_id"),
+                        ("INVALID_ARGUMENT", "transfers[5].debit_account"), True]
+    assert reply.results[2].transfer.sequence == (await transfer_seqs(ledger_stub, as_service))["seed"]
+    assert await transfer_ids(app.ledger) == ["seed", "ok1", "ok2"]
+    assert await subjects(app.ledger) == ["points.points.credited"] * 2  # seed, ok1: nothing for the refused
+    for account, points in ((WAN, 0), (LI, 3), (ZHAO, 5)):
+        balance = await ledger_stub.GetBalance(ledger_pb2.GetBalanceRequest(community_path=FENGSHU, account=account),
+                                               metadata=as_service)
+        assert balance.balance == points, account
+
+
+async def transfer_seqs(stub: LedgerStub, md: Metadata) -> dict[str, int]:
+    page = await stub.ListTransfers(ledger_pb2.ListTransfersRequest(community_path=FENGSHU, account=WAN), metadata=md)
+    return {e.transfer.transfer_id: e.transfer.sequence for e in page.entries}
+
+
+async def test_a_batch_inside_the_callers_transaction_rolls_back_with_it(ledger: Ledger) -> None:
+    async def work(conn):  # type: ignore[no-untyped-def]
+        outcomes = await ledger.transfer_many_in(conn, [credit("in1", WAN, 4), move("in2", LI, WAN, 1)])
+        assert isinstance(outcomes[0], Recorded) and isinstance(outcomes[1], FailedPrecondition)
+        raise RuntimeError("the caller's own work failed")
+
+    with pytest.raises(RuntimeError):
+        await ledger.run(work)
+    assert await transfer_ids(ledger) == []
+    outcomes = await ledger.run(lambda conn: ledger.transfer_many_in(conn, [credit("in1", WAN, 4)]))
+    assert isinstance(outcomes[0], Recorded) and outcomes[0].created
+    assert (await ledger.balance(FENGSHU, WAN)).balance == 4

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli_runtime.bulk import insert_rows
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
@@ -66,7 +67,10 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     committed together, a year-end close)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
     rows = [_row(e) for e in (event, *more)]
-    await conn.execute(_INSERT, rows if more else rows[0])
+    if more:
+        await insert_rows(conn, OUTBOX, rows)  # on PostgreSQL one array per column (linli_runtime.bulk)
+    else:
+        await conn.execute(_INSERT, rows[0])
     conn.info[OUTBOX_DIRTY] = True
 
 

@@ -10,15 +10,17 @@ commit, and alone a request waits for nothing but one turn of the event loop.
     batcher = GroupCommit(ledger.run_each, max_batch=64)
     recorded = await batcher(lambda conn: ledger.transfer_in(conn, request))
 
-How each request is kept on its own (`Ledger.run_each`): it runs in a savepoint of the batch's
-transaction, in the context of its caller (request id, principal, trace: the events it writes
-name its own call). A request refused with a domain error (no points, an id reused with other
-content, an unknown hold) rolls back to its savepoint and gets its own error; the others commit.
-Two requests of one batch naming the same id see each other, as two calls one after the other
-would (the second is a replay, or refused as a reuse). A database race (a unique key taken by
-another replica, a deadlock) retries the whole batch (`Ledger.run`): every request in it is then
-a replay or new, as if it had come alone. An unexpected failure of the batch (the database
-gone) fails each of its requests with it: nothing of theirs was committed.
+Each request is queued with the context of its caller (request id, principal, trace: the
+events it writes name its own call). `run_each` gets the queued requests (`Queued`) and answers
+each on its own. The ledger's (`Ledger.transfer`, `place_hold`) queues the requests themselves
+and applies a batch set-oriented (ledger/batch.py); `Ledger.run_each` runs callables one after
+the other, each in its caller's context. A request refused with a domain error (no points, an id
+reused with other content, an unknown hold) gets its own error and leaves nothing behind; the
+others commit. Two requests of one batch naming the same id see each other, as two calls one
+after the other would (the second is a replay, or refused as a reuse). A database race (a unique
+key taken by another replica, a deadlock) retries the whole batch (`Ledger.run`): every request
+in it is then a replay or new, as if it had come alone. An unexpected failure of the batch (the
+database gone) fails each of its requests with it: nothing of theirs was committed.
 
 A caller that gives up (cancelled, deadline) before its batch starts is left out; once the batch
 has started its request is committed all the same, like a call cancelled after its COMMIT was
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,7 +41,22 @@ from linli_runtime.errors import DomainError
 
 T = TypeVar("T")
 Work = Callable[[AsyncConnection], Awaitable[Any]]
-RunEach = Callable[[Sequence[Work]], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A request waiting for its batch, with the context of the call that queued it. Called with
+    a connection, it runs `item(conn)` in that context; `run_each` may instead read `item` and
+    `context` and apply the batch its own way (the ledger: ledger/batch.py)."""
+
+    item: Any
+    context: contextvars.Context
+
+    async def __call__(self, conn: AsyncConnection) -> Any:
+        return await asyncio.create_task(self.item(conn), context=self.context)
+
+
+RunEach = Callable[[Sequence[Queued]], Awaitable[list[Any]]]
 
 
 class GroupCommit(Generic[T]):
@@ -49,21 +67,18 @@ class GroupCommit(Generic[T]):
         self.run_each = run_each
         self.max_batch = max_batch
         self.parallel = parallel
-        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Queued, asyncio.Future[Any]]] = []
         # Flushers running, counted by themselves as they end (a task's done-callback runs a turn
         # later: a request queued in between would find a flusher that will never take it).
         self._running = 0
         self._flushers: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def __call__(self, work: Any) -> T:
+        """Queue `work` — a `work(conn)` callable, or whatever `run_each` takes — and wait for
+        its batch's outcome."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         # The caller's context travels with its work: it runs there, inside the batch.
-        context = contextvars.copy_context()
-
-        async def in_callers_context(conn: AsyncConnection) -> T:
-            return await asyncio.create_task(work(conn), context=context)  # type: ignore[arg-type]
-
-        self._queue.append((in_callers_context, future))
+        self._queue.append((Queued(work, contextvars.copy_context()), future))
         if self._running < self.parallel:
             self._running += 1
             # A flusher of its own context: a batch is nobody's call.

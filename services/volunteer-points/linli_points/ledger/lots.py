@@ -191,7 +191,7 @@ async def _restore(conn: AsyncConnection, request: TransferRequest, seq: int, cr
     reversal of an expiry or a return): the sources the reversed transfer took from this account,
     in the order it took them, less what earlier refunds of it gave back; unfunded otherwise."""
     path, left = request.community_path, request.amount
-    flow = _flow_from(request.debit_account)
+    flow = flow_from(request.debit_account)
     parts: list[tuple[str, int]] = []
     original = None
     if request.kind == Kind.REVERSAL and request.related_transfer_id:
@@ -224,7 +224,7 @@ async def _restore(conn: AsyncConnection, request: TransferRequest, seq: int, cr
          "flow": int(flow), "amount": -amount, "restores_seq": original} for source, amount in totals.items()])
 
 
-def _flow_from(debit_account: str) -> Flow:
+def flow_from(debit_account: str) -> Flow:
     """What a transfer into a volunteer's account from a non-volunteer account undoes."""
     if debit_account == EXPIRY:
         return Flow.EXPIRED

@@ -30,7 +30,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from linli_points.ledger.accounts import SYSTEM_ACCOUNTS
 from linli_runtime.models import table
+
+# Slot rows per system account: enough that 32+ concurrent transfers rarely pick the same one.
+SLOTS = 32
+
+
+def in_slots(account: str) -> bool:
+    """Whether `account` keeps its running totals in slot rows rather than its own row."""
+    return account in SYSTEM_ACCOUNTS
 
 
 class PointsTable(SQLModel, registry=registry()):
