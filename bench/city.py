@@ -10,10 +10,11 @@ issuer on loopback, and volunteer-points in a process of its own.
 - load: communities, their volunteers, accounts and the year's credits (`--credits` per
   volunteer) COPYed straight into volunteer-points' tables (asyncpg `copy_records_to_table`),
   streamed a slice of communities at a time so that the bench's own memory stays flat.
-- year-end close: `AwardService.CloseYear` for every community, as `linli year close <city>`
-  makes them (`--close-concurrency` in flight; the CLI makes one at a time). Its same-run
-  baseline is one SQL statement summing every volunteer's points of the year over all
-  communities — the read the close cannot do without.
+- year-end close: every community's year closed as `linli year close <city>` closes it —
+  `AwardService.CloseYears`, 100 communities a call, 2 calls in flight (`--close-batch 0`:
+  `CloseYear` per community, the way before CloseYears). Its same-run baseline is one SQL
+  statement summing every volunteer's points of the year over all communities — the read the
+  close cannot do without.
 - memory: every process's resident set size sampled every 0.1 s; the peak of each process
   (PostgreSQL's backends count the shared buffers they touched).
 """
@@ -171,22 +172,33 @@ async def baseline_sum(dsn: str, year: int) -> float:
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
-                    concurrency: int) -> tuple[float, list[float], int]:
-    """CloseYear for every community; the wall time, each call's latency, the awards granted."""
+                    concurrency: int, batch: int) -> tuple[float, list[float], int]:
+    """The year closed in every community, as `linli year close <city>` closes it: CloseYears
+    with `batch` communities per call (`batch` 0: CloseYear per community, as before
+    CloseYears); the wall time, each call's latency, the awards granted."""
     latencies: list[float] = []
     awards = 0
-    queue = iter(range(communities))
+    size = max(batch, 1)
+    queue = iter(range(0, communities, size))
     async with make_channel(address, default_timeout=600) as channel:
         stub = awards_pb2_grpc.AwardServiceStub(channel)
 
         async def worker() -> None:
             nonlocal awards
-            for c in queue:
+            for first in queue:
                 t0 = time.perf_counter()
-                reply = await stub.CloseYear(awards_pb2.CloseYearRequest(community_path=community_path(c), year=year),
-                                             metadata=md)
+                if batch:
+                    paths = [community_path(c) for c in range(first, min(first + size, communities))]
+                    reply = await stub.CloseYears(awards_pb2.CloseYearsRequest(community_paths=paths, year=year),
+                                                  metadata=md)
+                    refused = [r.refusal.message for r in reply.results if r.refusal.code]
+                    assert not refused, refused
+                    awards += sum(r.award_count for r in reply.results)
+                else:
+                    alone = await stub.CloseYear(awards_pb2.CloseYearRequest(community_path=community_path(first),
+                                                                             year=year), metadata=md)
+                    awards += len(alone.awards)
                 latencies.append(time.perf_counter() - t0)
-                awards += len(reply.awards)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -241,7 +253,7 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
             md = issuer.bearer("bench", role="service", kind="service")
             spy = _py_spy(points.pid, args.profile) if args.profile else None
             result.close_s, result.close_latencies, result.awards = await close_all(
-                address, md, communities, year, args.close_concurrency)
+                address, md, communities, year, args.close_concurrency, args.close_batch)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
                 spy.wait(30)
@@ -255,16 +267,20 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
     return result
 
 
+def _how(args: argparse.Namespace) -> str:
+    return f"CloseYears, {args.close_batch} communities a call" if args.close_batch else "CloseYear per community"
+
+
 def report(r: CityResult, args: argparse.Namespace) -> None:
     def ms(values: list[float], p: float) -> str:
         return f"{percentile(values, p) * 1000:.0f}"
 
     print_table(f"City year-end close — {r.communities:,} communities, {r.volunteers:,} volunteers, "
                 f"{r.transfers:,} credits (scale {args.scale}, load {os.getloadavg()[0]:.1f})",
-                ["what", "seconds", "per community p50 ms", "p99 ms", "note"],
+                ["what", "seconds", "per call p50 ms", "p99 ms", "note"],
                 [["bulk load (COPY)", f"{r.load_s:.1f}", "", "", ""],
                  ["baseline: one SQL sum of the year", f"{r.baseline_s:.2f}", "", "", "the read a close needs"],
-                 [f"year-end close (CloseYear × {r.communities:,}, {args.close_concurrency} in flight)",
+                 [f"year-end close ({_how(args)}, {args.close_concurrency} in flight)",
                   f"{r.close_s:.1f}", ms(r.close_latencies, 50), ms(r.close_latencies, 99),
                   f"{r.awards:,} awards; {r.close_s / max(r.baseline_s, 1e-9):.0f} × baseline"]])
     print_table("Peak resident memory, the largest process of each group (limit 1 GiB each)",
@@ -295,7 +311,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="share of the city: 1 = 5 000 communities and 1 000 000 volunteers")
     parser.add_argument("--credits", type=int, default=1, help="credits per volunteer in the year")
-    parser.add_argument("--close-concurrency", type=int, default=1, help="CloseYear calls in flight")
+    parser.add_argument("--close-concurrency", type=int, default=2, help="close calls in flight")
+    parser.add_argument("--close-batch", type=int, default=100,
+                        help="communities per CloseYears call (0: CloseYear per community, the old way)")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
