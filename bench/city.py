@@ -169,6 +169,20 @@ async def baseline_sum(dsn: str, year: int) -> float:
         await conn.close()
 
 
+async def sizes(dsn: str) -> dict[str, float]:
+    """What the city takes in PostgreSQL (tables with their indexes) and the size of an event."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = {f"{name}_bytes": float(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name))
+                 for name in ("points_transfer", "points_account", "points_volunteer", "points_award", "linli_outbox")}
+        found["database_bytes"] = float(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        found["event_bytes"] = float(await conn.fetchval(
+            "SELECT coalesce(avg(octet_length(data)), 0) FROM linli_outbox") or 0)
+        return found
+    finally:
+        await conn.close()
+
+
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
@@ -225,6 +239,7 @@ class CityResult:
     close_latencies: list[float] = field(default_factory=list)
     awards: int = 0
     peaks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sizes: dict[str, float] = field(default_factory=dict)
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -258,6 +273,7 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
                 spy.wait(30)
         result.peaks = watch.peaks
+        result.sizes = await sizes(dsn)
     finally:
         for proc in procs:
             proc.terminate()
@@ -283,6 +299,18 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                  [f"year-end close ({_how(args)}, {args.close_concurrency} in flight)",
                   f"{r.close_s:.1f}", ms(r.close_latencies, 50), ms(r.close_latencies, 99),
                   f"{r.awards:,} awards; {r.close_s / max(r.baseline_s, 1e-9):.0f} × baseline"]])
+    z = r.sizes
+    print_table("PostgreSQL after the close (tables with their indexes)",
+                ["what", "MiB", "bytes per row"],
+                [["points_transfer", f"{z['points_transfer_bytes'] / 2**20:.0f}",
+                  f"{z['points_transfer_bytes'] / max(r.transfers, 1):.0f} per transfer"],
+                 ["points_account", f"{z['points_account_bytes'] / 2**20:.0f}",
+                  f"{z['points_account_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
+                 ["points_volunteer", f"{z['points_volunteer_bytes'] / 2**20:.0f}",
+                  f"{z['points_volunteer_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
+                 ["points_award + outbox", f"{(z['points_award_bytes'] + z['linli_outbox_bytes']) / 2**20:.0f}",
+                  f"an event {z['event_bytes']:.0f} B"],
+                 ["the whole database", f"{z['database_bytes'] / 2**20:.0f}", ""]])
     print_table("Peak resident memory, the largest process of each group (limit 1 GiB each)",
                 ["process", "peak MiB", "under 1 GiB"],
                 [[name, f"{rss / 1024 ** 2:.0f}", "yes" if rss < GiB else "NO"]
@@ -293,7 +321,8 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
     return {"scale": args.scale, "communities": r.communities, "volunteers": r.volunteers, "transfers": r.transfers,
             "load_s": r.load_s, "baseline_s": r.baseline_s, "close_s": r.close_s,
             "close_p50_s": percentile(r.close_latencies, 50), "close_p99_s": percentile(r.close_latencies, 99),
-            "awards": r.awards, "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
+            "awards": r.awards, "sizes": r.sizes,
+            "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
             "load_average": os.getloadavg()[0]}
 
 
