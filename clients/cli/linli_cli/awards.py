@@ -4,9 +4,9 @@ Maple Guardian" awards (AwardService.CloseYear, idempotent) and an award's certi
 in Chinese (AwardService.GetAwardCertificate).
 
 `year close` given a wider place (a street, a district, a city) closes the year in every
-community below it, one after another with a progress bar counting the communities: closing is
-per community in the service, and idempotent, so a run stopped half-way is finished by running
-it again."""
+community below it, 100 communities a call (AwardService.CloseYears) with a progress bar
+counting the communities: closing is idempotent, so a run stopped half-way is finished by
+running it again."""
 
 from __future__ import annotations
 
@@ -238,48 +238,66 @@ async def communities_below(path: str, token: str | None) -> list[str]:
         return sorted(u.path for u in level if u.kind == org_pb2.ORG_UNIT_KIND_COMMUNITY)
 
 
+CLOSES_PER_CALL = 100  # AwardService.CloseYears takes up to 100 communities
+CLOSE_CALLS_IN_FLIGHT = 2
+
+
 def close_below(path: str, year: int, counts: tuple[int, int, int], token: str | None, as_json: bool) -> None:
-    """`year close` for every community below `path`, community by community."""
+    """`year close` for every community below `path`: CloseYears, 100 communities a call, two
+    calls in flight (a city of 5 000 communities is 50 calls)."""
     gold, silver, bronze = counts
 
-    async def work() -> list[tuple[str, awards_pb2.CloseYearResponse]]:
+    async def work() -> list[awards_pb2.CloseYearsResult]:
         found = await communities_below(path, token)
         if not found:
             raise CliError(_("not found: no community below {path}").format(path=path), ExitCode.NOT_FOUND)
-        closed: list[tuple[str, awards_pb2.CloseYearResponse]] = []
+        batches = [found[i:i + CLOSES_PER_CALL] for i in range(0, len(found), CLOSES_PER_CALL)]
+        answered: dict[int, list[awards_pb2.CloseYearsResult]] = {}
         async with session.client(POINTS, token) as c:
             stub = c.stub(awards_pb2_grpc.AwardServiceStub)
             with progress(not as_json) as bar:
                 task = bar.add_task(_("closing {year} below {path}").format(year=year, path=path), total=len(found))
-                for place in found:
-                    bar.update(task, description=_("closing {year}: {community}").format(year=year, community=place))
-                    try:
-                        reply = await c.call(stub.CloseYear, awards_pb2.CloseYearRequest(
-                            community_path=place, year=year, gold_count=gold, silver_count=silver,
-                            bronze_count=bronze))
-                    except CliError as exc:
-                        exc.message = _("{community}: {reason}; {count} of {total} communities closed before it "
-                                        "(run again to close the rest: closing is idempotent)").format(
-                            community=place, reason=exc.message, count=len(closed), total=len(found))
-                        raise
-                    closed.append((place, reply))
-                    bar.update(task, advance=1)
-        return closed
+                queue = iter(enumerate(batches))
+
+                async def closer() -> None:
+                    for n, batch in queue:
+                        try:
+                            reply = await c.call(stub.CloseYears, awards_pb2.CloseYearsRequest(
+                                community_paths=batch, year=year, gold_count=gold, silver_count=silver,
+                                bronze_count=bronze))
+                        except CliError as exc:
+                            done = sum(len(r) for r in answered.values())
+                            exc.message = _("{community}: {reason}; {count} of {total} communities closed before it "
+                                            "(run again to close the rest: closing is idempotent)").format(
+                                community=batch[0], reason=exc.message, count=done, total=len(found))
+                            raise
+                        answered[n] = list(reply.results)
+                        bar.update(task, advance=len(batch))
+
+                await asyncio.gather(*(closer() for _ in range(CLOSE_CALLS_IN_FLIGHT)))
+        results = [r for n in sorted(answered) for r in answered[n]]
+        refused = [r for r in results if r.refusal.code]
+        if refused:
+            first = refused[0]
+            raise CliError(_("{count} of {total} communities refused: {first}: {reason} (the others are closed)")
+                           .format(count=len(refused), total=len(results), first=first.community_path,
+                                   reason=first.refusal.message))
+        return results
 
     closed = session.run(work())
     data = {"path": path, "year": year, "count": len(closed),
-            "communities": [{"community_path": place, "newly_closed": reply.newly_closed,
-                             "awards": [award_dict(a) for a in reply.awards]} for place, reply in closed]}
+            "communities": [{"community_path": r.community_path, "newly_closed": r.newly_closed,
+                             "award_count": r.award_count} for r in closed]}
 
     def render(out: Console) -> None:
-        newly = sum(1 for _place, reply in closed if reply.newly_closed)
+        newly = sum(1 for r in closed if r.newly_closed)
         out.print(_("[bold]{year}[/] below {path}: {count} communities, {newly} newly closed").format(
             year=year, path=path, count=len(closed), newly=newly))
         table = titled(_("{year} by community").format(year=year))
         for column in ("community", "closed", "awards"):
             table.add_column(column, justify="right" if column == "awards" else "left")
-        for place, reply in closed:
-            table.add_row(place, _("now") if reply.newly_closed else _("already"), str(len(reply.awards)))
+        for r in closed:
+            table.add_row(r.community_path, _("now") if r.newly_closed else _("already"), str(r.award_count))
         out.print(table)
 
     emit(as_json, data, render)

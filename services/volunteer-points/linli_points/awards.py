@@ -32,6 +32,8 @@ from linli.events.v1 import points_pb2 as events
 from linli_points import names
 from linli_points.certificates import CertificateText, draw
 from linli_points.certificates import filename as certificate_filename
+from linli_points.ledger import queries
+from linli_points.people import VOLUNTEERS
 from linli_points.rankings import Period, Ranked, rankings
 from linli_points.records import exists, find
 from linli_points.tables import WORKER, Award, AwardCertificate, YearClose
@@ -148,23 +150,92 @@ class Awards:
                        issuer_name: str = "") -> tuple[list[Award], YearClose, bool]:
         """`close_year` inside the caller's transaction."""
         period = year_bounds(year)
-        if self.clock.now() < period[1]:
-            raise FailedPrecondition(f"{year} has not ended yet", reason="YEAR_NOT_OVER")
+        self._ended(year, period)
         closed = await find(conn, YearClose, community_path=path, year=year)
         if closed is None:
             await self._close(conn, path, year, period, rule, closed_by, issuer_name)
-        elif Rule(closed.rule_kind, (closed.gold_count, closed.silver_count, closed.bronze_count)) != rule:
-            raise AlreadyExists(
-                f"{year} was closed with another rule ({closed.rule_kind}: gold {closed.gold_count}, silver "
-                f"{closed.silver_count}, bronze {closed.bronze_count}); its awards stand",
-                reason="YEAR_CLOSED_WITH_OTHER_RULE")
-        elif issuer_name and issuer_name != closed.issuer_name:
-            raise AlreadyExists(f"{year} was closed with the certificates given in the name of "
-                                f"{closed.issuer_name or path!r}; its awards stand",
-                                reason="YEAR_CLOSED_WITH_OTHER_RULE")
+        elif (refusal := _other_close(closed, rule, issuer_name)) is not None:
+            raise refusal
         close = await find(conn, YearClose, community_path=path, year=year)
         assert close is not None, "closed in this transaction or before"
         return await _awards(conn, path, year), close, closed is None
+
+    def _ended(self, year: int, period: Period) -> None:
+        if self.clock.now() < period[1]:
+            raise FailedPrecondition(f"{year} has not ended yet", reason="YEAR_NOT_OVER")
+
+    async def close_many(self, paths: list[str], year: int, rule: Rule, *, closed_by: str,
+                         issuer_name: str = "") -> list[Closed | AlreadyExists]:
+        """`close_year` of many communities in one transaction, set by set: one statement
+        reads their earlier closes, one sums every volunteer's points of the year in all of
+        them, one names the winners, then the closes, the awards and their events are each
+        written in one statement. A community closed before answers as a replay, or is refused
+        alone (another rule). Its answer is the close and how many awards it has."""
+        period = year_bounds(year)
+        self._ended(year, period)
+        return await run_in_transaction(self.db, lambda conn: self._close_many(
+            conn, paths, year, period, rule, closed_by, issuer_name))
+
+    async def _close_many(self, conn: AsyncConnection, paths: list[str], year: int, period: Period, rule: Rule,
+                          closed_by: str, issuer_name: str) -> list[Closed | AlreadyExists]:
+        before = {c.community_path: c for c in loaded_all(YearClose, (await conn.execute(
+            sa.select(YEAR_CLOSES).where(YEAR_CLOSES.c.year == year, YEAR_CLOSES.c.community_path.in_(paths)))).all())}
+        fresh = [p for p in paths if p not in before]
+        now = self.clock.now()
+        closes = {p: YearClose(community_path=p, year=year, gold_count=rule.numbers[0], silver_count=rule.numbers[1],
+                               bronze_count=rule.numbers[2], rule_kind=rule.kind, closed_at=now,
+                               closed_by=closed_by[:WORKER], issuer_name=issuer_name) for p in fresh}
+        granted: dict[str, list[tuple[Ranked, Tier]]] = {}
+        if fresh:
+            # The close rows first, as in `_close`: a concurrent close of one of them fails this
+            # transaction on its key, and the retry answers that one as a replay.
+            await conn.execute(YEAR_CLOSES.insert(), [c.model_dump() for c in closes.values()])
+            limit = {"percent": sum(rule.numbers)} if rule.kind == "percent" else {"ranks": sum(rule.numbers)}
+            best = await queries.top_earners_in(conn, fresh, period, **limit)
+            for path in fresh:
+                count, top = best.get(path, (0, []))
+                # Listed as rankings lists them: by rank, ties by volunteer id.
+                ranked = [Ranked(t.rank, t.volunteer_id, "", t.points_earned)
+                          for t in sorted(top, key=lambda t: (t.rank, t.volunteer_id))]
+                granted[path] = assign_tiers(ranked, rule.counts(count))
+            await self._grant(conn, year, granted)
+        counts: dict[str, int] = {}
+        if before:
+            counts = {path: int(n) for path, n in await conn.execute(
+                sa.select(AWARDS.c.community_path, sa.func.count()).where(
+                    AWARDS.c.year == year, AWARDS.c.community_path.in_(list(before)))
+                .group_by(AWARDS.c.community_path))}
+        results: list[Closed | AlreadyExists] = []
+        for path in paths:
+            if path in closes:
+                results.append(Closed(closes[path], True, len(granted[path])))
+            elif (refusal := _other_close(before[path], rule, issuer_name)) is not None:
+                results.append(refusal)
+            else:
+                results.append(Closed(before[path], False, counts.get(path, 0)))
+        return results
+
+    async def _grant(self, conn: AsyncConnection, year: int, granted: dict[str, list[tuple[Ranked, Tier]]]) -> None:
+        """The awards of many communities and their events, each in one statement; the winners'
+        names read in one (a close names only those it awards)."""
+        winners = [(path, r.volunteer_id) for path, awarded in granted.items() for r, _ in awarded]
+        if not winners:
+            return
+        rows = await conn.execute(sa.select(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id,
+                                            VOLUNTEERS.c.display_name).where(
+            sa.tuple_(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id).in_(winners)))
+        names_of = {(p, v): name for p, v, name in rows}
+        awards = [{"community_path": path, "year": year, "volunteer_id": r.volunteer_id,
+                   "display_name": names_of.get((path, r.volunteer_id), ""), "tier": tier, "rank": r.rank,
+                   "points_earned": r.points_earned} for path, awarded in granted.items() for r, tier in awarded]
+        await conn.execute(AWARDS.insert(), awards)
+        if self.make_event is None:
+            return
+        make = self.make_event
+        await publish_in(conn, *(make("points.award.granted", events.YearEndAwardGranted(
+            award=names.award_name(a["community_path"], year, a["volunteer_id"]), community_path=a["community_path"],
+            year=year, volunteer_id=a["volunteer_id"], volunteer_name=a["display_name"], tier=a["tier"],
+            rank=a["rank"], points_earned=a["points_earned"]), a["community_path"]) for a in awards))
 
     async def _close(self, conn: AsyncConnection, path: str, year: int, period: Period, rule: Rule, closed_by: str,
                      issuer_name: str) -> None:
@@ -256,6 +327,31 @@ class Awards:
             if not await exists(conn, YearClose, community_path=path, year=year):
                 raise FailedPrecondition(f"{year} is not closed yet; close it first", reason="YEAR_NOT_CLOSED")
             return await _awards(conn, path, year)
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A community's closed year in a `close_many`: the close, whether this call made it, and
+    how many awards it has."""
+
+    close: YearClose
+    newly_closed: bool
+    award_count: int
+
+
+def _other_close(closed: YearClose, rule: Rule, issuer_name: str) -> AlreadyExists | None:
+    """The refusal of a close asked again with another rule or issuer (its awards have been
+    announced), or None for the same close asked again."""
+    if Rule(closed.rule_kind, (closed.gold_count, closed.silver_count, closed.bronze_count)) != rule:
+        return AlreadyExists(
+            f"{closed.year} was closed with another rule ({closed.rule_kind}: gold {closed.gold_count}, silver "
+            f"{closed.silver_count}, bronze {closed.bronze_count}); its awards stand",
+            reason="YEAR_CLOSED_WITH_OTHER_RULE")
+    if issuer_name and issuer_name != closed.issuer_name:
+        return AlreadyExists(f"{closed.year} was closed with the certificates given in the name of "
+                             f"{closed.issuer_name or closed.community_path!r}; its awards stand",
+                             reason="YEAR_CLOSED_WITH_OTHER_RULE")
+    return None
 
 
 def _award_key(path: str, year: int, volunteer_id: str) -> tuple[sa.ColumnElement[bool], ...]:

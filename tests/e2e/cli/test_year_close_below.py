@@ -1,6 +1,6 @@
-"""`linli year close` given a street: the year is closed in every community below it, community
-by community (AwardService.CloseYear per community, in path order); running it again closes
-nothing new and says so, in the locale's language."""
+"""`linli year close` given a street: the year is closed in every community below it
+(AwardService.CloseYears, 100 communities a call, reported in path order); running it again
+closes nothing new and says so, in the locale's language."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def new_street(cli: Cli) -> str:
     return f"{JINJIANG}/{slug}"
 
 
-def test_a_street_closes_its_year_community_by_community(cli: Cli) -> None:
+def test_a_street_closes_its_year_in_every_community(cli: Cli) -> None:
     street = new_street(cli)
     communities = sorted(cli.new_community(street) for _ in range(2))
     token = cli.token(Role.STREET_OFFICER, street)

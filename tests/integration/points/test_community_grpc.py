@@ -305,6 +305,7 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.pairings.CloseMonth(par.CloseMonthRequest(community_path=SHENGJIAN, month="2026-01"), metadata=md),
         s.awards.ListRankings(aw.ListRankingsRequest(community_path=SHENGJIAN, period="2026"), metadata=md),
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.awards.CloseYears(aw.CloseYearsRequest(community_paths=[SHENGJIAN], year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(community_path=SHENGJIAN, year=2025,

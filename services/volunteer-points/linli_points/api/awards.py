@@ -14,7 +14,9 @@ from linli_points.awards import (
     LAST_YEAR,
     MAX_TIER_COUNT,
     Awards,
+    Closed,
     Handover,
+    Rule,
     awards_csv,
     export_filename,
     rule_of,
@@ -37,6 +39,25 @@ def _year(value: int) -> int:
     return value
 
 
+MAX_CLOSES_PER_CALL = 100
+
+
+def _rule(request: pb.CloseYearRequest | pb.CloseYearsRequest) -> tuple[Rule, str]:
+    """A close's award rule and issuer name, checked."""
+    counts = (request.gold_count, request.silver_count, request.bronze_count)
+    percents = (request.gold_percent, request.silver_percent, request.bronze_percent)
+    for field, value in zip(("gold_count", "silver_count", "bronze_count"), counts, strict=True):
+        if not 0 <= value <= MAX_TIER_COUNT:
+            raise InvalidArgument.field(field, f"must be between 0 (the default) and {MAX_TIER_COUNT}")
+    for field, value in zip(("gold_percent", "silver_percent", "bronze_percent"), percents, strict=True):
+        in_range(field, value, 0, 100)
+    if any(counts) and any(percents):
+        raise InvalidArgument.field("gold_percent", "give ranks per tier or shares per tier, not both")
+    if sum(percents) > 100:
+        raise InvalidArgument.field("bronze_percent", "the shares must add up to at most 100")
+    return rule_of(counts, percents), text("issuer_name", request.issuer_name, 100)
+
+
 class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
     def __init__(self, awards: Awards, rankings: Rankings, people: People) -> None:
         self.awards = awards
@@ -57,22 +78,31 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
         path = writer(request.community_path)
         who = caller()
         year = _year(request.year)
-        counts = (request.gold_count, request.silver_count, request.bronze_count)
-        percents = (request.gold_percent, request.silver_percent, request.bronze_percent)
-        for field, value in zip(("gold_count", "silver_count", "bronze_count"), counts, strict=True):
-            if not 0 <= value <= MAX_TIER_COUNT:
-                raise InvalidArgument.field(field, f"must be between 0 (the default) and {MAX_TIER_COUNT}")
-        for field, value in zip(("gold_percent", "silver_percent", "bronze_percent"), percents, strict=True):
-            in_range(field, value, 0, 100)
-        if any(counts) and any(percents):
-            raise InvalidArgument.field("gold_percent", "give ranks per tier or shares per tier, not both")
-        if sum(percents) > 100:
-            raise InvalidArgument.field("bronze_percent", "the shares must add up to at most 100")
-        issuer = text("issuer_name", request.issuer_name, 100)
-        granted, close, newly = await self.awards.close_year(path, year, rule_of(counts, percents),
-                                                             closed_by=who.subject, issuer_name=issuer)
+        rule, issuer = _rule(request)
+        granted, close, newly = await self.awards.close_year(path, year, rule, closed_by=who.subject,
+                                                             issuer_name=issuer)
         return pb.CloseYearResponse(awards=[award_pb(a) for a in granted], newly_closed=newly,
                                     year_close=year_close_pb(close))
+
+    async def CloseYears(
+        self, request: pb.CloseYearsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CloseYearsResponse:
+        if not 1 <= len(request.community_paths) <= MAX_CLOSES_PER_CALL:
+            raise InvalidArgument.field("community_paths", f"give 1 to {MAX_CLOSES_PER_CALL} communities per call")
+        paths = [writer(p, f"community_paths[{i}]") for i, p in enumerate(request.community_paths)]
+        if len(set(paths)) != len(paths):
+            twice = next(p for p in paths if paths.count(p) > 1)
+            raise InvalidArgument.field("community_paths", f"{twice} is named twice; name each community once")
+        who = caller()
+        year = _year(request.year)
+        rule, issuer = _rule(request)
+        results = await self.awards.close_many(paths, year, rule, closed_by=who.subject, issuer_name=issuer)
+        return pb.CloseYearsResponse(results=[
+            pb.CloseYearsResult(community_path=path, newly_closed=r.newly_closed, award_count=r.award_count,
+                                year_close=year_close_pb(r.close)) if isinstance(r, Closed) else
+            pb.CloseYearsResult(community_path=path, refusal=pb.CloseYearRefusal(
+                code=r.code.value[0], reason=r.reason, message=r.message))
+            for path, r in zip(paths, results, strict=True)])
 
     # The year's awards are announced in public: the portal's open data publishes them (names as
     # announced, never volunteers' ids — the portal leaves those out).

@@ -25,22 +25,55 @@ from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
 
+def _earned_in(period: Period) -> tuple[sa.ColumnElement[bool], ...]:
+    return (transfers.c.kind.in_([int(k) for k in POSTED_KINDS]), sa.or_(_IS_CREDIT, _IS_RETURN),
+            transfers.c.created_at >= period[0], transfers.c.created_at < period[1])
+
+
 async def earned_per_volunteer(conn: AsyncConnection, path: str, period: Period) -> dict[str, int]:
     """Points each volunteer of `path` earned in the period: credits from system/issuance or a
     funding source net of those returned to them (reversals, negative adjustments), by volunteer id. A volunteer
     whose returns outweigh their credits in the period has a negative total."""
-    is_credit = sa.and_(_issuing(transfers.c.debit_account), transfers.c.credit_account.startswith(VOLUNTEER_PREFIX))
-    is_return = sa.and_(_issuing(transfers.c.credit_account), transfers.c.debit_account.startswith(VOLUNTEER_PREFIX))
-    account = sa.case((is_credit, transfers.c.credit_account), else_=transfers.c.debit_account)
-    signed = sa.case((is_credit, transfers.c.amount), else_=-transfers.c.amount)
-    query = (
-        sa.select(account.label("account"), sa.func.sum(signed).label("earned"))
-        .where(transfers.c.community_path == path, transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
-               sa.or_(is_credit, is_return),
-               transfers.c.created_at >= period[0], transfers.c.created_at < period[1])
-        .group_by(account)
-    )
+    query = (sa.select(_EARNER.label("account"), _EARNED).where(transfers.c.community_path == path, *_earned_in(period))
+             .group_by(_EARNER))
     return {row.account[len(VOLUNTEER_PREFIX):]: int(row.earned) for row in await conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class TopEarner:
+    volunteer_id: str
+    points_earned: int
+    rank: int  # ties share a rank (1, 2, 2, 4)
+
+
+async def top_earners_in(conn: AsyncConnection, paths: list[str], period: Period, *, ranks: int = 0,
+                         percent: int = 0) -> dict[str, tuple[int, list[TopEarner]]]:
+    """The best earners of many communities in one statement (the year-end close of a street or
+    a city), ranked by the database: for each community with earners, how many volunteers
+    earned points above zero in the period, and those ranked within `ranks`, or within
+    `percent` % of them plus three ranks (a rule rounding up each of three shares takes at
+    most that many; the caller applies its rule exactly). Only the few it awards leave the
+    database, not every volunteer of the city."""
+    if not paths:
+        return {}
+    earned = (sa.select(transfers.c.community_path, _EARNER.label("account"), _EARNED)
+              .where(transfers.c.community_path.in_(paths), *_earned_in(period))
+              .group_by(transfers.c.community_path, _EARNER)
+              .having(_EARNED_SUM > 0)
+              .subquery())
+    community = earned.c.community_path
+    ranked = sa.select(community, earned.c.account, earned.c.earned,
+                       sa.func.rank().over(partition_by=community, order_by=earned.c.earned.desc()).label("rank"),
+                       sa.func.count().over(partition_by=community).label("ranked")).subquery()
+    within = (ranked.c.rank <= ranks if not percent
+              else ranked.c.rank * 100 <= ranked.c.ranked * percent + 300)
+    found: dict[str, tuple[int, list[TopEarner]]] = {}
+    for path, account, points, rank, count in await conn.execute(
+            sa.select(ranked.c.community_path, ranked.c.account, ranked.c.earned, ranked.c.rank, ranked.c.ranked)
+            .where(within)):
+        found.setdefault(path, (int(count), []))[1].append(
+            TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+    return found
 
 
 async def credited_for(conn: AsyncConnection, path: str, volunteer_id: str, reason: str, period: Period) -> int:
@@ -61,6 +94,14 @@ async def credited_for(conn: AsyncConnection, path: str, volunteer_id: str, reas
 def _issuing(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     """The account issues points: system/issuance or a funding source's."""
     return sa.or_(column == ISSUANCE, column.startswith(FUNDING_PREFIX))
+
+
+# Points earned: credits from an issuing account to a volunteer, net of returns to one.
+_IS_CREDIT = sa.and_(_issuing(transfers.c.debit_account), transfers.c.credit_account.startswith(VOLUNTEER_PREFIX))
+_IS_RETURN = sa.and_(_issuing(transfers.c.credit_account), transfers.c.debit_account.startswith(VOLUNTEER_PREFIX))
+_EARNER = sa.case((_IS_CREDIT, transfers.c.credit_account), else_=transfers.c.debit_account)
+_EARNED_SUM = sa.func.sum(sa.case((_IS_CREDIT, transfers.c.amount), else_=-transfers.c.amount))
+_EARNED = _EARNED_SUM.label("earned")
 
 
 @dataclass

@@ -312,6 +312,148 @@ class CloseYearResponse(_message.Message):
 Global___CloseYearResponse: _TypeAlias = CloseYearResponse  # noqa: Y015
 
 @_typing.final
+class CloseYearsRequest(_message.Message):
+    """CloseYearsRequest names the communities, the year and the award rule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATHS_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    GOLD_COUNT_FIELD_NUMBER: _builtins.int
+    SILVER_COUNT_FIELD_NUMBER: _builtins.int
+    BRONZE_COUNT_FIELD_NUMBER: _builtins.int
+    GOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    SILVER_PERCENT_FIELD_NUMBER: _builtins.int
+    BRONZE_PERCENT_FIELD_NUMBER: _builtins.int
+    ISSUER_NAME_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    gold_count: _builtins.int
+    """The rule, as in CloseYearRequest: the same for every community."""
+    silver_count: _builtins.int
+    bronze_count: _builtins.int
+    gold_percent: _builtins.int
+    silver_percent: _builtins.int
+    bronze_percent: _builtins.int
+    issuer_name: _builtins.str
+    @_builtins.property
+    def community_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 … 100 communities, each named once."""
+
+    def __init__(
+        self,
+        *,
+        community_paths: _abc.Iterable[_builtins.str] | None = ...,
+        year: _builtins.int = ...,
+        gold_count: _builtins.int = ...,
+        silver_count: _builtins.int = ...,
+        bronze_count: _builtins.int = ...,
+        gold_percent: _builtins.int = ...,
+        silver_percent: _builtins.int = ...,
+        bronze_percent: _builtins.int = ...,
+        issuer_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bronze_count", b"bronze_count", "bronze_percent", b"bronze_percent", "community_paths", b"community_paths", "gold_count", b"gold_count", "gold_percent", b"gold_percent", "issuer_name", b"issuer_name", "silver_count", b"silver_count", "silver_percent", b"silver_percent", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseYearsRequest: _TypeAlias = CloseYearsRequest  # noqa: Y015
+
+@_typing.final
+class CloseYearsResponse(_message.Message):
+    """CloseYearsResponse answers each community, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CloseYearsResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CloseYearsResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseYearsResponse: _TypeAlias = CloseYearsResponse  # noqa: Y015
+
+@_typing.final
+class CloseYearsResult(_message.Message):
+    """CloseYearsResult is one community's outcome: `year_close` (and `newly_closed`,
+    `award_count`) when its year is closed, `refusal` when it was refused. Its awards are listed
+    by ListAwards.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    NEWLY_CLOSED_FIELD_NUMBER: _builtins.int
+    AWARD_COUNT_FIELD_NUMBER: _builtins.int
+    YEAR_CLOSE_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    newly_closed: _builtins.bool
+    """False when the year had been closed before (with the same rule)."""
+    award_count: _builtins.int
+    @_builtins.property
+    def year_close(self) -> Global___YearClose: ...
+    @_builtins.property
+    def refusal(self) -> Global___CloseYearRefusal: ...
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        newly_closed: _builtins.bool = ...,
+        award_count: _builtins.int = ...,
+        year_close: Global___YearClose | None = ...,
+        refusal: Global___CloseYearRefusal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refusal", b"refusal", "year_close", b"year_close"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["award_count", b"award_count", "community_path", b"community_path", "newly_closed", b"newly_closed", "refusal", b"refusal", "year_close", b"year_close"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseYearsResult: _TypeAlias = CloseYearsResult  # noqa: Y015
+
+@_typing.final
+class CloseYearRefusal(_message.Message):
+    """CloseYearRefusal is why one community of a CloseYears call was refused: what CloseYear would
+    have answered for it alone.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The gRPC status code (google.rpc.Code), e.g. 6 ALREADY_EXISTS."""
+    reason: _builtins.str
+    """The ErrorInfo reason, e.g. YEAR_CLOSED_WITH_OTHER_RULE."""
+    message: _builtins.str
+    """For people: what was wrong and what to do."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseYearRefusal: _TypeAlias = CloseYearRefusal  # noqa: Y015
+
+@_typing.final
 class ListAwardsRequest(_message.Message):
     """ListAwardsRequest names the year."""
 

@@ -62,6 +62,11 @@ class AwardServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearResponse.FromString,
                 _registered_method=True)
+        self.CloseYears = channel.unary_unary(
+                '/linli.points.v1.AwardService/CloseYears',
+                request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsResponse.FromString,
+                _registered_method=True)
         self.ListAwards = channel.unary_unary(
                 '/linli.points.v1.AwardService/ListAwards',
                 request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.ListAwardsRequest.SerializeToString,
@@ -121,6 +126,19 @@ class AwardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CloseYears(self, request, context):
+        """CloseYears closes the year in up to 100 communities in one call and one transaction, each
+        exactly as CloseYear would close it alone, with the same rule (what `linli year close`
+        does for a street, a district or a city). Every community gets its own result: whether
+        this call closed it and how many awards it has, or the refusal CloseYear would have
+        answered (closed before with another rule: ALREADY_EXISTS) — a refused community stops
+        none of the others. The call itself fails only for what concerns them all (no
+        communities, too many, one named twice, one outside the caller's scope, a year not over).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAwards(self, request, context):
         """ListAwards lists a closed year's awards, best first.
         """
@@ -167,6 +185,11 @@ def add_AwardServiceServicer_to_server(servicer, server):
                     servicer.CloseYear,
                     request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearResponse.SerializeToString,
+            ),
+            'CloseYears': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseYears,
+                    request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsResponse.SerializeToString,
             ),
             'ListAwards': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAwards,
@@ -261,6 +284,33 @@ class AwardService:
             '/linli.points.v1.AwardService/CloseYear',
             linli_dot_points_dot_v1_dot_awards__pb2.CloseYearRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_awards__pb2.CloseYearResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseYears(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.AwardService/CloseYears',
+            linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_awards__pb2.CloseYearsResponse.FromString,
             options,
             channel_credentials,
             insecure,

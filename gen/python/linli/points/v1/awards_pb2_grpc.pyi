@@ -58,6 +58,15 @@ class AwardServiceStub:
     `points.award.granted` event per award. Idempotent: closing a closed year returns the same
     awards and publishes nothing.
     """
+    CloseYears: _grpc.UnaryUnaryMultiCallable[_awards_pb2.CloseYearsRequest, _awards_pb2.CloseYearsResponse]
+    """CloseYears closes the year in up to 100 communities in one call and one transaction, each
+    exactly as CloseYear would close it alone, with the same rule (what `linli year close`
+    does for a street, a district or a city). Every community gets its own result: whether
+    this call closed it and how many awards it has, or the refusal CloseYear would have
+    answered (closed before with another rule: ALREADY_EXISTS) — a refused community stops
+    none of the others. The call itself fails only for what concerns them all (no
+    communities, too many, one named twice, one outside the caller's scope, a year not over).
+    """
     ListAwards: _grpc.UnaryUnaryMultiCallable[_awards_pb2.ListAwardsRequest, _awards_pb2.ListAwardsResponse]
     """ListAwards lists a closed year's awards, best first."""
     ExportAwards: _grpc.UnaryUnaryMultiCallable[_awards_pb2.ExportAwardsRequest, _awards_pb2.ExportAwardsResponse]
@@ -105,6 +114,15 @@ class AwardServiceAsyncStub(AwardServiceStub):
     """CloseYear freezes the year's ranking and grants awards, publishing one
     `points.award.granted` event per award. Idempotent: closing a closed year returns the same
     awards and publishes nothing.
+    """
+    CloseYears: _aio.UnaryUnaryMultiCallable[_awards_pb2.CloseYearsRequest, _awards_pb2.CloseYearsResponse]  # type: ignore[assignment]
+    """CloseYears closes the year in up to 100 communities in one call and one transaction, each
+    exactly as CloseYear would close it alone, with the same rule (what `linli year close`
+    does for a street, a district or a city). Every community gets its own result: whether
+    this call closed it and how many awards it has, or the refusal CloseYear would have
+    answered (closed before with another rule: ALREADY_EXISTS) — a refused community stops
+    none of the others. The call itself fails only for what concerns them all (no
+    communities, too many, one named twice, one outside the caller's scope, a year not over).
     """
     ListAwards: _aio.UnaryUnaryMultiCallable[_awards_pb2.ListAwardsRequest, _awards_pb2.ListAwardsResponse]  # type: ignore[assignment]
     """ListAwards lists a closed year's awards, best first."""
@@ -162,6 +180,21 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
         """CloseYear freezes the year's ranking and grants awards, publishing one
         `points.award.granted` event per award. Idempotent: closing a closed year returns the same
         awards and publishes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def CloseYears(
+        self,
+        request: _awards_pb2.CloseYearsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_awards_pb2.CloseYearsResponse, _abc.Awaitable[_awards_pb2.CloseYearsResponse]]:
+        """CloseYears closes the year in up to 100 communities in one call and one transaction, each
+        exactly as CloseYear would close it alone, with the same rule (what `linli year close`
+        does for a street, a district or a city). Every community gets its own result: whether
+        this call closed it and how many awards it has, or the refusal CloseYear would have
+        answered (closed before with another rule: ALREADY_EXISTS) — a refused community stops
+        none of the others. The call itself fails only for what concerns them all (no
+        communities, too many, one named twice, one outside the caller's scope, a year not over).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,354 @@
+"""Benchmark: a city on PostgreSQL — bulk-load its communities and volunteers, then time the
+year-end close of all of them, with the peak memory of every process.
+
+    .venv/bin/python -m bench.city --scale 0.1     # quick: 500 communities, 100 000 volunteers
+    .venv/bin/python -m bench.city                 # the city: 5 000 communities, 1 000 000 volunteers
+
+Everything runs on this machine, as deployed: an embedded PostgreSQL, a nats-server, a test
+issuer on loopback, and volunteer-points in a process of its own.
+
+- load: communities, their volunteers, accounts and the year's credits (`--credits` per
+  volunteer) COPYed straight into volunteer-points' tables (asyncpg `copy_records_to_table`),
+  streamed a slice of communities at a time so that the bench's own memory stays flat.
+- year-end close: every community's year closed as `linli year close <city>` closes it —
+  `AwardService.CloseYears`, 100 communities a call, 2 calls in flight (`--close-batch 0`:
+  `CloseYear` per community, the way before CloseYears). Its same-run baseline is one SQL
+  statement summing every volunteer's points of the year over all communities — the read the
+  close cannot do without.
+- memory: every process's resident set size sampled every 0.1 s; the peak of each process
+  (PostgreSQL's backends count the shared buffers they touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import psutil
+from linli_identity.testing import TestIssuer, serve_test_issuer
+
+from bench.pos_redeem import postgres_processes, start_service
+from bench.stats import percentile, print_table
+from linli.points.v1 import awards_pb2, awards_pb2_grpc
+from linli_runtime.clients import make_channel
+from linli_runtime.processes import EmbeddedPostgres, NatsServer
+
+CITY = "chengdu"
+FULL_COMMUNITIES, FULL_VOLUNTEERS = 5_000, 1_000_000
+GiB = 1024 ** 3
+
+
+def community_path(c: int) -> str:
+    """Ten districts, ten streets each, communities spread over them."""
+    return f"{CITY}/d{c % 10}/s{(c // 10) % 10}/c{c:05d}"
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+@dataclass
+class MemoryWatch:
+    """The peak RSS of each process of named groups, sampled in a thread every `interval` s."""
+
+    groups: dict[str, Callable[[], list[psutil.Process]]]
+    interval: float = 0.1
+    peaks: dict[str, tuple[int, int]] = field(default_factory=dict)  # group → (peak of one process, pid)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def sample(self) -> None:
+        for name, procs in self.groups.items():
+            for p in procs():
+                try:
+                    rss = p.memory_info().rss
+                except psutil.Error:
+                    continue
+                if rss > self.peaks.get(name, (0, 0))[0]:
+                    self.peaks[name] = (rss, p.pid)
+
+    def __enter__(self) -> MemoryWatch:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                self.sample()
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.sample()
+
+
+# -- load --------------------------------------------------------------------------------------
+
+def _slices(communities: int, per_slice: int) -> Iterator[range]:
+    for start in range(0, communities, per_slice):
+        yield range(start, min(start + per_slice, communities))
+
+
+async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, year: int) -> float:
+    """Each community's volunteers, their accounts and `credits` credits each in `year` (points
+    earned: what the close ranks), COPYed a slice of communities at a time."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        per = volunteers // communities
+        next_id = 1_000_000
+        for part in _slices(communities, 50):
+            accounts: list[tuple[object, ...]] = []
+            transfers: list[tuple[object, ...]] = []
+            people: list[tuple[object, ...]] = []
+            for c in part:
+                path = community_path(c)
+                issuance_id, next_id = next_id, next_id + 1
+                issued = 0
+                rows = []
+                for v in range(per):
+                    vid = f"v{v:07d}"
+                    account_id, next_id = next_id, next_id + 1
+                    earned = 0
+                    for k in range(credits):
+                        points = ((c * 31 + v) * 7919 + k * 104729) % 500 + 1
+                        earned += points
+                        issued += points
+                        # Spread over the year, in China time's working hours.
+                        when = datetime(year, 1 + (v + k) % 12, 1 + (v * 7 + k) % 28, 2 + k % 8, tzinfo=UTC)
+                        transfers.append((path, f"bench:{vid}:{k}", 1, issuance_id, account_id, "system/issuance",
+                                          f"volunteers/{vid}", points, "governance", "bench", "", "x" * 64,
+                                          -issued, earned, when))
+                    rows.append((account_id, path, f"volunteers/{vid}", False, 0, earned, 0, 0, earned,
+                                 datetime(year, 1, 1, tzinfo=UTC)))
+                    people.append((path, vid, f"志愿者{c}-{v}", "", "", "x" * 64, datetime(year, 1, 1, tzinfo=UTC)))
+                accounts.append((issuance_id, path, "system/issuance", True, issued, 0, 0, 0, 0,
+                                 datetime(year, 1, 1, tzinfo=UTC)))
+                accounts.extend(rows)
+            await conn.copy_records_to_table("points_account", records=accounts, columns=[
+                "id", "community_path", "name", "allow_negative", "debits_posted", "credits_posted", "debits_pending",
+                "credits_pending", "earned", "created_at"])
+            await conn.copy_records_to_table("points_transfer", records=transfers, columns=[
+                "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
+                "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
+                "debit_balance_after", "credit_balance_after", "created_at"])
+            await conn.copy_records_to_table("points_volunteer", records=people, columns=[
+                "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint",
+                "created_at"])
+        await conn.execute("SELECT setval(pg_get_serial_sequence('points_account', 'id'), max(id)) FROM points_account")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def baseline_sum(dsn: str, year: int) -> float:
+    """One statement: every volunteer's points earned in `year`, all communities at once."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        await conn.fetchval(
+            "SELECT count(*) FROM (SELECT community_path, credit_account, sum(amount) FROM points_transfer "
+            "WHERE created_at >= $1 AND created_at < $2 AND debit_account = 'system/issuance' "
+            "GROUP BY community_path, credit_account) AS earned",
+            datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def sizes(dsn: str) -> dict[str, float]:
+    """What the city takes in PostgreSQL (tables with their indexes) and the size of an event."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = {f"{name}_bytes": float(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name))
+                 for name in ("points_transfer", "points_account", "points_volunteer", "points_award", "linli_outbox")}
+        found["database_bytes"] = float(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        found["event_bytes"] = float(await conn.fetchval(
+            "SELECT coalesce(avg(octet_length(data)), 0) FROM linli_outbox") or 0)
+        return found
+    finally:
+        await conn.close()
+
+
+# -- the close ---------------------------------------------------------------------------------
+
+async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
+                    concurrency: int, batch: int) -> tuple[float, list[float], int]:
+    """The year closed in every community, as `linli year close <city>` closes it: CloseYears
+    with `batch` communities per call (`batch` 0: CloseYear per community, as before
+    CloseYears); the wall time, each call's latency, the awards granted."""
+    latencies: list[float] = []
+    awards = 0
+    size = max(batch, 1)
+    queue = iter(range(0, communities, size))
+    async with make_channel(address, default_timeout=600) as channel:
+        stub = awards_pb2_grpc.AwardServiceStub(channel)
+
+        async def worker() -> None:
+            nonlocal awards
+            for first in queue:
+                t0 = time.perf_counter()
+                if batch:
+                    paths = [community_path(c) for c in range(first, min(first + size, communities))]
+                    reply = await stub.CloseYears(awards_pb2.CloseYearsRequest(community_paths=paths, year=year),
+                                                  metadata=md)
+                    refused = [r.refusal.message for r in reply.results if r.refusal.code]
+                    assert not refused, refused
+                    awards += sum(r.award_count for r in reply.results)
+                else:
+                    alone = await stub.CloseYear(awards_pb2.CloseYearRequest(community_path=community_path(first),
+                                                                             year=year), metadata=md)
+                    awards += len(alone.awards)
+                latencies.append(time.perf_counter() - t0)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies, awards
+
+
+def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the service until stopped (raw stacks, for `bench.profile_summary`)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([exe, "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", out, "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class CityResult:
+    communities: int
+    volunteers: int
+    transfers: int
+    load_s: float = 0.0
+    baseline_s: float = 0.0
+    close_s: float = 0.0
+    close_latencies: list[float] = field(default_factory=list)
+    awards: int = 0
+    peaks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sizes: dict[str, float] = field(default_factory=dict)
+
+
+async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
+    communities = max(1, round(FULL_COMMUNITIES * args.scale))
+    volunteers = max(communities, round(FULL_VOLUNTEERS * args.scale))
+    result = CityResult(communities, volunteers // communities * communities,
+                        volunteers // communities * communities * args.credits)
+    year = datetime.now(UTC).year - 1  # a year that has ended: the close refuses one that has not
+    nats = NatsServer(tmp / "nats").start()
+    pg = EmbeddedPostgres(tmp / "pg" / "data")
+    procs = []
+    try:
+        url = pg.database_url("points")
+        points, address = start_service("linli_points.app", {
+            "DATABASE_URL": url, "NATS_URL": nats.url, **issuer.env_for("volunteer-points", tmp / "clients")},
+            tmp / "points.log")
+        procs.append(points)
+        me = psutil.Process()
+        watch = MemoryWatch({"volunteer-points": lambda: [psutil.Process(points.pid)],
+                             "postgresql": lambda: postgres_processes(pg.data_dir),
+                             "bench (loader, client)": lambda: [me]})
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        with watch:
+            result.load_s = await bulk_load(dsn, communities, volunteers, args.credits, year)
+            result.baseline_s = await baseline_sum(dsn, year)
+            md = issuer.bearer("bench", role="service", kind="service")
+            spy = _py_spy(points.pid, args.profile) if args.profile else None
+            result.close_s, result.close_latencies, result.awards = await close_all(
+                address, md, communities, year, args.close_concurrency, args.close_batch)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+                spy.wait(30)
+        result.peaks = watch.peaks
+        result.sizes = await sizes(dsn)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+        nats.stop()
+        pg.stop()
+    return result
+
+
+def _how(args: argparse.Namespace) -> str:
+    return f"CloseYears, {args.close_batch} communities a call" if args.close_batch else "CloseYear per community"
+
+
+def report(r: CityResult, args: argparse.Namespace) -> None:
+    def ms(values: list[float], p: float) -> str:
+        return f"{percentile(values, p) * 1000:.0f}"
+
+    print_table(f"City year-end close — {r.communities:,} communities, {r.volunteers:,} volunteers, "
+                f"{r.transfers:,} credits (scale {args.scale}, load {os.getloadavg()[0]:.1f})",
+                ["what", "seconds", "per call p50 ms", "p99 ms", "note"],
+                [["bulk load (COPY)", f"{r.load_s:.1f}", "", "", ""],
+                 ["baseline: one SQL sum of the year", f"{r.baseline_s:.2f}", "", "", "the read a close needs"],
+                 [f"year-end close ({_how(args)}, {args.close_concurrency} in flight)",
+                  f"{r.close_s:.1f}", ms(r.close_latencies, 50), ms(r.close_latencies, 99),
+                  f"{r.awards:,} awards; {r.close_s / max(r.baseline_s, 1e-9):.0f} × baseline"]])
+    z = r.sizes
+    print_table("PostgreSQL after the close (tables with their indexes)",
+                ["what", "MiB", "bytes per row"],
+                [["points_transfer", f"{z['points_transfer_bytes'] / 2**20:.0f}",
+                  f"{z['points_transfer_bytes'] / max(r.transfers, 1):.0f} per transfer"],
+                 ["points_account", f"{z['points_account_bytes'] / 2**20:.0f}",
+                  f"{z['points_account_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
+                 ["points_volunteer", f"{z['points_volunteer_bytes'] / 2**20:.0f}",
+                  f"{z['points_volunteer_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
+                 ["points_award + outbox", f"{(z['points_award_bytes'] + z['linli_outbox_bytes']) / 2**20:.0f}",
+                  f"an event {z['event_bytes']:.0f} B"],
+                 ["the whole database", f"{z['database_bytes'] / 2**20:.0f}", ""]])
+    print_table("Peak resident memory, the largest process of each group (limit 1 GiB each)",
+                ["process", "peak MiB", "under 1 GiB"],
+                [[name, f"{rss / 1024 ** 2:.0f}", "yes" if rss < GiB else "NO"]
+                 for name, (rss, _pid) in sorted(r.peaks.items())])
+
+
+def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
+    return {"scale": args.scale, "communities": r.communities, "volunteers": r.volunteers, "transfers": r.transfers,
+            "load_s": r.load_s, "baseline_s": r.baseline_s, "close_s": r.close_s,
+            "close_p50_s": percentile(r.close_latencies, 50), "close_p99_s": percentile(r.close_latencies, 99),
+            "awards": r.awards, "sizes": r.sizes,
+            "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
+            "load_average": os.getloadavg()[0]}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="linli-bench-city-") as tmp, serve_test_issuer() as issuer:
+        result = await run(args, Path(tmp), issuer)
+    if args.json:
+        print(json.dumps(as_json(result, args)))
+    else:
+        report(result, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="share of the city: 1 = 5 000 communities and 1 000 000 volunteers")
+    parser.add_argument("--credits", type=int, default=1, help="credits per volunteer in the year")
+    parser.add_argument("--close-concurrency", type=int, default=2, help="close calls in flight")
+    parser.add_argument("--close-batch", type=int, default=100,
+                        help="communities per CloseYears call (0: CloseYear per community, the old way)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("LINLI_LOG_LEVEL", "WARNING")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""bench.city at a tiny scale (issue 18 item 5): the load, the close of every community through
+CloseYears and the memory watch all run end to end, and what the bench reports adds up — every
+community closed with its awards (1 gold, 2 silver, 3 bronze ranks: six or more, ties share
+a rank), a peak measured for each process group — so `make bench` does not find a broken bench."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from linli_identity.testing import serve_test_issuer
+
+from bench import city
+
+
+@pytest.mark.slow  # its own PostgreSQL, nats-server and volunteer-points process, as the bench runs them
+async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None:
+    args = argparse.Namespace(scale=0.0006, credits=2, close_concurrency=2, close_batch=2, profile=None)
+    with serve_test_issuer() as issuer:
+        result = await city.run(args, tmp_path, issuer)
+    assert (result.communities, result.volunteers, result.transfers) == (3, 600, 1200)
+    assert result.awards >= 3 * 6
+    assert len(result.close_latencies) == 2  # two calls: 2 communities, then 1
+    assert result.load_s > 0 and result.baseline_s > 0 and result.close_s > 0
+    assert set(result.peaks) == {"volunteer-points", "postgresql", "bench (loader, client)"}
+    assert all(0 < rss < city.GiB for rss, _pid in result.peaks.values())
