@@ -1,8 +1,8 @@
 """One POS redemption is one trace (issue 15, item 1 and its acceptance line): the terminal's
 Redeem at partner-redemption, the hold placed at volunteer-points, the relay's publish of
 `redemption.redemption.committed` over NATS, and the consumers applying it: volunteer-points'
-(posting the hold) and notification's — real servers on loopback, real nats-server, SQLite and PostgreSQL, spans caught by an
-in-memory exporter (linli_runtime.tracing.exporting_to)."""
+(posting the hold) and notification's — real servers on loopback, real nats-server, SQLite and
+PostgreSQL, spans caught by an in-memory exporter (linli_runtime.tracing.exporting_to)."""
 
 from __future__ import annotations
 
