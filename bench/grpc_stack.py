@@ -1,10 +1,13 @@
 """Benchmark: one unary call through the full service runtime (JWT authentication, request id,
-access log, Prometheus latency, error mapping) next to a bare grpc.aio echo server, both in
-their own processes on this machine, same client, same run.
+access log, Prometheus latency, error mapping) next to a bare grpc.aio echo server, each in
+its own process on this machine, same client, same run; the runtime twice, with its access log
+on (the default) and off (LINLI_ACCESS_LOG=false).
 
     .venv/bin/python -m bench.grpc_stack --calls 20000 --concurrency 32 --rounds 3
 
-Prints calls/s and p50/p99 latency for both and their ratio (medians over rounds).
+Prints calls/s, p50/p99 latency and the server process's CPU per call for each (medians over
+rounds) and their ratios to the bare server. On a machine shared with other work the CPU per
+call is the steadier figure: calls/s also measures what the neighbours took.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from linli_identity.testing import serve_test_issuer
 
 from bench.stats import median, percentile, print_table
@@ -37,7 +41,14 @@ def start(module: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]
     return proc, int(line.split()[1])
 
 
-async def load(port: int, token: str | None, calls: int, concurrency: int) -> tuple[float, list[float]]:
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def load(port: int, token: str | None, calls: int, concurrency: int,
+               pid: int) -> tuple[float, list[float], float]:
+    """(calls/s, latencies in ms, the server's CPU µs per call)."""
     latencies: list[float] = []
     async with make_channel(f"127.0.0.1:{port}", token=token, default_timeout=10) as channel:
         stub = echo_pb2_grpc.EchoServiceStub(channel)
@@ -53,10 +64,10 @@ async def load(port: int, token: str | None, calls: int, concurrency: int) -> tu
                 await stub.Echo(request)
                 latencies.append((time.perf_counter() - started) * 1000)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return calls / elapsed, latencies
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    return calls / elapsed, latencies, cpu / calls * 1e6
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -67,33 +78,41 @@ async def main(args: argparse.Namespace) -> None:
         runtime_env = {"PORT": "0", "NATS_URL": nats.url, "LINLI_ISSUER_URL": issuer.url,
                        "DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'echo.db'}",
                        "LINLI_LOG_LEVEL": "INFO"}
-        bare, bare_port = start("bench.bare_echo", {})
-        full, full_port = start("linli_runtime.testing.echo", runtime_env)
-        token = issuer.issue("bench", role="community_worker", scope="chengdu")
-        results: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "runtime": []}
+        servers = {
+            "bare": (*start("bench.bare_echo", {}), None),
+            "runtime": (*start("linli_runtime.testing.echo", runtime_env), token := issuer.issue(
+                "bench", role="community_worker", scope="chengdu")),
+            "runtime, no access log": (*start("linli_runtime.testing.echo",
+                                              {**runtime_env, "LINLI_ACCESS_LOG": "false"}), token),
+        }
+        results: dict[str, list[tuple[float, list[float], float]]] = {name: [] for name in servers}
         try:
             for _ in range(args.rounds):
-                results["bare"].append(await load(bare_port, None, args.calls, args.concurrency))
-                results["runtime"].append(await load(full_port, token, args.calls, args.concurrency))
+                for name, (proc, port, credential) in servers.items():
+                    results[name].append(await load(port, credential, args.calls, args.concurrency, proc.pid))
         finally:
-            for proc in (bare, full):
+            for proc, _, _ in servers.values():
                 proc.terminate()
                 proc.wait(10)
             nats.stop()
 
-    def row(name: str) -> list[str]:
-        rates = [r for r, _ in results[name]]
-        p50 = median([median(lat) for _, lat in results[name]])
-        p99 = median([percentile(lat, 99) for _, lat in results[name]])
-        return [name, f"{median(rates):,.0f}", f"{p50:.2f}", f"{p99:.2f}"]
+    def rate(name: str) -> float:
+        return median([r for r, _, _ in results[name]])
 
-    bare_rate = median([r for r, _ in results["bare"]])
-    full_rate = median([r for r, _ in results["runtime"]])
+    def cpu(name: str) -> float:
+        return median([c for _, _, c in results[name]])
+
+    def row(name: str) -> list[str]:
+        p50 = median([median(lat) for _, lat, _ in results[name]])
+        p99 = median([percentile(lat, 99) for _, lat, _ in results[name]])
+        return [name, f"{rate(name):,.0f}", f"{rate(name) / rate('bare'):.2f}", f"{p50:.2f}", f"{p99:.2f}",
+                f"{cpu(name):.0f}", f"{cpu('bare') / cpu(name):.2f}"]
+
     print_table(
-        f"Unary echo, {args.calls} calls x {args.rounds} rounds, {args.concurrency} in flight (medians); "
-        f"runtime/bare = {full_rate / bare_rate:.0%}",
-        ["server", "calls/s", "p50 ms", "p99 ms"],
-        [row("bare"), row("runtime")],
+        f"Unary echo, {args.calls} calls x {args.rounds} rounds, {args.concurrency} in flight (medians; "
+        f"load {os.getloadavg()[0]:.1f})",
+        ["server", "calls/s", "x bare", "p50 ms", "p99 ms", "server CPU µs/call", "bare CPU / CPU"],
+        [row(name) for name in servers],
     )
 
 

@@ -48,11 +48,22 @@ class TransferKind(StrEnum):
     OTHER = "other"  # a kind this service does not know (a newer ledger)
 
 
+def post_transfer_id(hold_id: str) -> str:
+    """The id of the transfer that posts hold `hold_id`: the ledger names it `<hold id>/post`
+    (volunteer-points' ledger.store.post_id; '/' never appears in an id a caller chooses). A
+    redemption commits before its hold is posted (volunteer-points posts it from the committed
+    event), so it records the POST transfer by this name."""
+    return f"{hold_id}/post"
+
+
 @dataclass(frozen=True)
 class Hold:
     hold_id: str
     state: HoldState
     amount: int
+    # The ledger's times (UTC), when it said them: placed, and when an unresolved hold expires.
+    create_time: datetime | None = None
+    expire_time: datetime | None = None
 
 
 @dataclass(frozen=True)

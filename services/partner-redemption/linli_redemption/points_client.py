@@ -75,7 +75,9 @@ def translate(error: grpc.aio.AioRpcError, what: str) -> Exception:
 def hold_of(message: lpb.Hold) -> Hold:
     # A state this service does not know (a newer ledger) is treated as pending: recovery asks again.
     return Hold(hold_id=message.hold_id, state=HOLD_STATES.get(message.state, HoldState.PENDING),
-                amount=int(message.amount))
+                amount=int(message.amount),
+                create_time=as_utc(message.create_time.ToDatetime()) if message.HasField("create_time") else None,
+                expire_time=as_utc(message.expire_time.ToDatetime()) if message.HasField("expire_time") else None)
 
 
 def transfer_of(message: lpb.Transfer) -> Transfer:

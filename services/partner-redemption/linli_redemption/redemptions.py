@@ -1,13 +1,25 @@
 """Redeem, cancel, refund — and the recovery that finishes what a crash left half-way.
 
 A redemption crosses two databases (ours and volunteer-points' ledger), so it is a small saga
-whose every step is idempotent and whose state lives in our `rd_redemption` row:
+whose every step is idempotent and whose state lives in our `rd_redemption` row. The POS waits
+for one call to volunteer-points, the hold (issue 18: one synchronous hop per redeem):
 
     1. reserve   (our tx)     checks, stock − q, row PENDING            ─ refusals leave nothing
     2. PlaceHold (ledger)     hold id `redemption:{id}`                 ─ INSUFFICIENT_POINTS → void
-    3. mark      (our tx)     hold_placed = true (only while PENDING)   ─ lost a race with void → VoidHold
-    4. PostHold  (ledger)     the points move to system/redemption-clearing
-    5. commit    (our tx)     row COMMITTED + outbox event `redemption.redemption.committed`
+    3. commit    (our tx)     row COMMITTED (only while PENDING) + outbox event
+                              `redemption.redemption.committed`         ─ the redemption's decision
+    4. PostHold  (volunteer-points, from the event, in batches)         ─ the points move to
+                              system/redemption-clearing; the POS does not wait for it
+
+Step 3 is the point of no return: once the row is COMMITTED the hold is posted, never voided —
+volunteer-points posts it from the event (the outbox and JetStream deliver it however long
+either side is down), and nothing here voids the hold of a committed row. Everything that gives
+up on a redemption (a cancel, recovery, a lost race) voids the row first, by a conditional
+update, and only then the hold, so of a commit and a void exactly one wins. The ledger's own
+timeout of the hold (`HOLD_TIMEOUT_SECONDS`, a day) only returns points nobody decides on; step
+3 commits only while at least half of it is left, so an event would have to wait half a day to
+find its hold expired (it is then dead-lettered by volunteer-points, with an error logged).
+The volunteer's available points count the hold as spent from step 2 on.
 
 A retry with the same request id re-reads the row and continues from where it is (every
 ledger call is idempotent by hold id), so a lost reply never charges twice. A crash between
@@ -16,15 +28,16 @@ the grace period) asks the ledger:
 
     the hold is …              recovery
     never placed               void the row (only if `hold_placed` is still false)
-    pending                    VoidHold, then void the row
-    posted                     commit the row (PostHold again answers with the POST transfer)
+    pending                    void the row, then VoidHold (a row committed meanwhile: nothing)
+    posted                     commit the row (a redemption from before the one-hop saga)
     voided or expired          void the row
 
 So no hold outlives recovery, and no points move without a committed redemption. Voiding
 returns the reserved stock exactly once (a conditional update). A refund is reserved in our
 tx (the redemption's row locked, the amount checked), then reversed at the ledger by transfer
-id `refund:{id}`, then completed with its event; recovery finishes refunds whose ledger call
-failed the same way.
+id `refund:{id}` — after posting the hold (idempotent: the event may not have been applied
+yet) — then completed with its event; recovery finishes refunds whose ledger call failed the
+same way.
 
 The saga talks to volunteer-points through `points.Points` and to its rows through a
 `RedemptionStore` (`redemption_store.SqlRedemptionStore`), so the unit tests run it in memory;
@@ -48,12 +61,14 @@ from linli_redemption import names
 from linli_redemption import redemption_rules as rules
 from linli_redemption.members import MemberSession, check_session_id, live_session
 from linli_redemption.points import (
+    Hold,
     HoldPosted,
     HoldState,
     InsufficientPoints,
     Points,
     PointsNotFound,
     PointsRefused,
+    post_transfer_id,
 )
 from linli_redemption.pos_guard import member_key
 from linli_redemption.redemption_rules import ABORTED_MESSAGE, COMMITTED, PENDING, VOIDED
@@ -75,6 +90,9 @@ STUCK = Gauge("linli_redemptions_stuck", "PENDING redemptions older than the rec
               "recovery pass.")
 
 MERCHANT_NAME_TTL = 60.0  # seconds a merchant's display name is reused (it only labels the event)
+# A redemption's hold lives this long unless decided (the ledger's longest, a day): far above any
+# lag of the committed event that posts it (module docstring).
+HOLD_TIMEOUT_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,7 @@ class RedeemGuard(Protocol):
 
 class Redemptions:
     def __init__(self, store: RedemptionStore, points: Points, clock: Clock, make_event: EventFactory,
-                 *, hold_timeout_seconds: int = 300, refund_window: timedelta = timedelta(days=7),
+                 *, hold_timeout_seconds: int = HOLD_TIMEOUT_SECONDS, refund_window: timedelta = timedelta(days=7),
                  guard: RedeemGuard | None = None) -> None:
         self.store, self.points, self.clock, self.make_event = store, points, clock, make_event
         self.guard = guard
@@ -295,15 +313,18 @@ class Redemptions:
             await self.after_hold(row)
         if hold.state in (HoldState.VOIDED, HoldState.EXPIRED):
             return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
-        if hold.state == HoldState.PENDING and not row.hold_placed:
-            if not await self.store.mark_hold_placed(row.id):  # voided meanwhile (cancel or recovery)
-                await self._void_hold_quietly(row)  # give the points back
-                return await self.drive(await self.get(row.merchant_id, row.id))
-        try:
-            posted = await self.points.post_hold(row.community_path, row.hold_id)
-        except PointsRefused:
-            return await self._void(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
-        return await self._commit(row, posted.transfer_id, posted.create_time)
+        if hold.state == HoldState.POSTED:  # posted by the two-hop saga before an upgrade
+            return await self._commit_posted(row)
+        if not self._time_left(hold):  # a retry of a long-stuck redemption: too late to commit
+            return await self._abandon_pending(row, "REDEMPTION_ABORTED", ABORTED_MESSAGE)
+        return await self._commit(row, hold)
+
+    def _time_left(self, hold: Hold) -> bool:
+        """Whether at least half the hold's timeout is left, so that its POST (from the committed
+        event) comes long before the ledger could expire it."""
+        if hold.expire_time is None:
+            return True
+        return (hold.expire_time - self.clock.now()).total_seconds() >= self.hold_timeout_seconds / 2
 
     async def _void_hold_quietly(self, row: Redemption) -> None:
         try:
@@ -330,7 +351,20 @@ class Redemptions:
         self._merchant_names[merchant_id] = (name, time.monotonic())
         return name
 
-    async def _commit(self, row: Redemption, transfer_id: str, ledger_time: datetime) -> Redemption:
+    async def _commit(self, row: Redemption, hold: Hold) -> Redemption:
+        """Step 3: COMMITTED with its event, while the row is still PENDING; a row voided meanwhile
+        (a cancel, recovery) gets its points back and answers with its refusal."""
+        transfer_id = post_transfer_id(row.hold_id)
+        # The day of the hold: what reconciliation counts the posted hold on, however late it is posted.
+        committed = await self._write_commit(row, transfer_id, hold.create_time or self.clock.now())
+        if committed is not None:
+            return committed
+        current = await self.get(row.merchant_id, row.id)
+        if current.state == VOIDED:
+            await self._void_hold_quietly(current)
+        return await self.drive(current)
+
+    async def _write_commit(self, row: Redemption, transfer_id: str, ledger_time: datetime) -> Redemption | None:
         now = self.clock.now()
         payload = events.RedemptionCommitted(
             redemption=names.redemption_name(row.merchant_id, row.id), request_id=row.request_id,
@@ -339,19 +373,14 @@ class Redemptions:
             volunteer_id=row.volunteer_id, reward_id=row.reward_id, reward_name=row.reward_name,
             quantity=row.quantity, points=row.points, transfer_id=transfer_id, committed_at=to_timestamp(now))
         event = self.make_event("redemption.redemption.committed", payload, row.community_path)
-        committed = await self.store.commit(row.id, transfer_id, now, rules.ledger_day(ledger_time), event)
-        if committed is not None:
-            return committed
-        current = await self.get(row.merchant_id, row.id)
-        if current.state != COMMITTED:  # cannot happen: a posted hold is never voided (module doc)
-            log.error("posted hold of a voided redemption", extra={"redemption": row.id})
-        return current
+        return await self.store.commit(row.id, transfer_id, now, rules.ledger_day(ledger_time), event)
 
     async def _commit_posted(self, row: Redemption) -> Redemption:
-        """Commit a redemption whose hold the ledger has posted (posting again is idempotent and
-        answers with the POST transfer)."""
+        """Commit a redemption whose hold the ledger has posted already (the two-hop saga's, before
+        an upgrade; posting again is idempotent and answers with the POST transfer)."""
         posted = await self.points.post_hold(row.community_path, row.hold_id)
-        return await self._commit(row, posted.transfer_id, posted.create_time)
+        committed = await self._write_commit(row, posted.transfer_id, posted.create_time)
+        return committed if committed is not None else await self.get(row.merchant_id, row.id)
 
     # -- cancel --------------------------------------------------------------------------------
 
@@ -365,25 +394,34 @@ class Redemptions:
         return await self._abandon(row, "CANCELLED", "the redemption was cancelled by the terminal")
 
     async def _abandon(self, row: Redemption, reason: str, message: str) -> Redemption:
-        """Void a PENDING redemption at the ledger first, then here (so a racing post either
-        happened — we commit — or can no longer happen)."""
+        """Void a PENDING redemption here first, then its hold at the ledger: the row's void and
+        its commit are one conditional update each, so a redemption committed meanwhile stays
+        committed (and its hold is posted from its event), and one voided here can no longer
+        commit."""
         if row.state == COMMITTED:
             raise rules.committed_already()
         if row.state == VOIDED:
             return row
-        try:
-            await self.points.void_hold(row.community_path, row.hold_id)
-        except HoldPosted as refusal:
-            await self._commit_posted(row)
-            raise rules.committed_already() from refusal
-        except PointsNotFound:
-            pass  # never placed: nothing to release
-        try:
-            current = await self._void(row, reason, message)
-        except FailedPrecondition:
-            return await self.get(row.merchant_id, row.id)
+        current = await self._abandon_pending_quietly(row, reason, message)
         if current.state == COMMITTED:
             raise rules.committed_already()
+        return current
+
+    async def _abandon_pending(self, row: Redemption, reason: str, message: str) -> Redemption:
+        """`_abandon_pending_quietly`, then the row's outcome: its refusal, or the committed row."""
+        return await self.drive(await self._abandon_pending_quietly(row, reason, message))
+
+    async def _abandon_pending_quietly(self, row: Redemption, reason: str, message: str) -> Redemption:
+        """Void the row (unless settled meanwhile), then, if it is voided, its hold; the row as it is now."""
+        await self.store.void(row, reason, message, only_unplaced=False)
+        current = await self.get(row.merchant_id, row.id)
+        if current.state == VOIDED:
+            try:
+                await self.points.void_hold(row.community_path, row.hold_id)
+            except HoldPosted:  # cannot happen: only a committed redemption's hold is posted
+                log.error("posted hold of a voided redemption", extra={"redemption": row.id})
+            except PointsNotFound:
+                pass  # never placed: nothing to release
         return current
 
     # -- recovery ------------------------------------------------------------------------------
@@ -438,6 +476,9 @@ class Redemptions:
         if item.completed:
             return item
         row = await self.get(item.merchant_id, item.redemption_id)
+        # The redemption's hold is posted from its event; a refund right after the redeem may come
+        # first, and posting a committed redemption's hold is what the event will do anyway.
+        await self.points.post_hold(row.community_path, row.hold_id)
         transfer = await self.points.reverse(item.community_path, f"refund:{item.id}", row.transfer_id,
                                              int(item.points), f"refund: {item.reason}"[:100])
         payload = events.RedemptionRefunded(

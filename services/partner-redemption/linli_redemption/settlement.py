@@ -1,8 +1,9 @@
 """Daily settlement per merchant and its reconciliation with the points ledger.
 
-Both key on the ledger's own time of each transfer (the POST of a redemption's hold, the
-REVERSAL of a refund), recorded on our rows as a China-time day, so a redemption committed at
-23:59:59.9 falls on the same day on both sides. Reconciling compares, transfer by transfer,
+Both key on the ledger's own time of each transfer (the hold of a redemption — placed before
+the redemption commits, posted just after from its event — and the REVERSAL of a refund),
+recorded on our rows as a China-time day, so a redemption whose hold was placed at 23:59:59.9
+falls on the same day on both sides, however late its hold is posted. Reconciling compares, transfer by transfer,
 what our rows recorded with what the clearing account saw (`compare`, a pure function).
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from linli_redemption.points import ClearingEntry, Points, TransferKind
+from linli_redemption.points import ClearingEntry, Points, TransferKind, post_transfer_id
 from linli_redemption.redemption_rules import COMMITTED, ledger_day
 from linli_redemption.tables import REDEMPTIONS, REFUNDS
 from linli_runtime.db import Database
@@ -57,13 +59,19 @@ class Reconciliation:
             self.ledger_redeemed_points, self.ledger_refunded_points)
 
 
-def movement(entry: ClearingEntry, day: str) -> int:
+def movement(entry: ClearingEntry, day: str, hold_days: dict[str, str] | None = None) -> int:
     """What a clearing-account entry counts for on `day`: + points gained by a posted hold, −
-    points given back by a reversal, 0 for anything else (placing or voiding a hold, another day)."""
+    points given back by a reversal, 0 for anything else (placing or voiding a hold, another day).
+    A posted hold counts on the day it was placed when `hold_days` (hold id → day, from the
+    history's PENDING entries) knows it: a redemption commits with its hold's day, and the hold
+    is posted a moment later from the committed event — possibly after midnight."""
     transfer = entry.transfer
-    if transfer.kind not in (TransferKind.POST, TransferKind.REVERSAL) or ledger_day(transfer.create_time) != day:
+    if transfer.kind not in (TransferKind.POST, TransferKind.REVERSAL):
         return 0
-    return entry.change
+    when = ledger_day(transfer.create_time)
+    if transfer.kind == TransferKind.POST and hold_days:
+        when = hold_days.get(transfer.transfer_id.removesuffix(post_transfer_id("")), when)
+    return entry.change if when == day else 0
 
 
 def compare(community_path: str, day: str, recorded: dict[str, int], ledger: dict[str, int],
@@ -78,6 +86,10 @@ def compare(community_path: str, day: str, recorded: dict[str, int], ledger: dic
         ledger_redeemed_points=sum(v for v in ledger.values() if v > 0),
         ledger_refunded_points=-sum(v for v in ledger.values() if v < 0),
         mismatches=mismatches)
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 class Settlement:
@@ -126,8 +138,13 @@ class Settlement:
                     REFUNDS.c.community_path == community_path))).all():
                 recorded[tid] = -int(pts)
         ledger: dict[str, int] = defaultdict(int)
+        hold_days: dict[str, str] = {}
         async for entry in self.points.clearing_history(community_path):  # streamed: years of history
-            moved = movement(entry, day)
+            if entry.transfer.kind == TransferKind.PENDING:
+                placed = ledger_day(entry.transfer.create_time)
+                if placed in (day, _day_before(day)):  # only a hold of the day or the eve can post on it
+                    hold_days[entry.transfer.transfer_id] = placed
+            moved = movement(entry, day, hold_days)
             if moved:
                 ledger[entry.transfer.transfer_id] += moved
         per_merchant = await self.settlements(day, community_path=community_path)

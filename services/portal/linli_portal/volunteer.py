@@ -181,7 +181,10 @@ class Points:
     history: list[ledger_pb2.HistoryEntry]
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.mine.as_json(), "balance": self.balance.balance, "available": self.balance.available,
+        # "balance" counts held points as spent, as the page does (a redemption's hold is posted
+        # just after the till's answer); "posted" is the ledger's balance of posted transfers.
+        return {**self.mine.as_json(), "balance": self.balance.available, "posted": self.balance.balance,
+                "available": self.balance.available,
                 "held": self.balance.held, "earned": self.balance.earned,
                 "history": [history_json(e) for e in self.history]}
 

@@ -32,9 +32,11 @@ from linli_runtime.auth import Principal, restricted_refusal
 from linli_runtime.context import new_request_id, principal_var, request_id_var
 from linli_runtime.error_status import rich_status
 from linli_runtime.errors import DomainError, Unauthenticated, Unavailable
+from linli_runtime.logs import AccessLog
 from linli_runtime.metrics import GRPC_HANDLED, GRPC_LATENCY
 
 log = logging.getLogger("linli.grpc")
+access_log = AccessLog(log)
 
 # Methods anyone may call: load balancers and grpcurl need them before they hold a token.
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -141,9 +143,8 @@ class _MethodCall:
                 latency, handled = self._children(code)
                 latency.observe(elapsed)
                 handled.inc()
-                if self.runtime.access_log and log.isEnabledFor(logging.INFO):
-                    log.info("rpc", extra={"method": self.method, "code": code.name,
-                                           "duration_ms": round(elapsed * 1000, 3)})
+                if self.runtime.access_log:
+                    access_log(self.method, code.name, elapsed)
         finally:
             request_id_var.reset(rid_token)
 

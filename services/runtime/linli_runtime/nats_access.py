@@ -76,8 +76,9 @@ ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
                   # by its consumer of its own governance.disclosure.published.
                   consumers=(("GOVERNANCE", "governance-chain-heads"),),
                   kv_buckets=("LINLI_DISCLOSURE_HEADS",)),
-    ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION", "GOVERNANCE"),
-                  consumers=(("NOTIFICATION", "points-help-request-credits"), ("GOVERNANCE", "points-org-units"))),
+    ServiceAccess("volunteer-points", "points", ("POINTS", "NOTIFICATION", "GOVERNANCE", "REDEMPTION"),
+                  consumers=(("NOTIFICATION", "points-help-request-credits"), ("GOVERNANCE", "points-org-units"),
+                             ("REDEMPTION", "points-redemption-holds"))),
     ServiceAccess("partner-redemption", "redemption", ("REDEMPTION", "GOVERNANCE"),
                   consumers=(("GOVERNANCE", "redemption-org-units"),)),
     ServiceAccess("identity", "identity", ("IDENTITY",)),

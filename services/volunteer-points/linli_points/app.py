@@ -23,7 +23,7 @@ from linli_points.adjustments import Adjustments
 from linli_points.api import activities, adjustments, awards, funding, ledger, pairings, volunteers
 from linli_points.awards import Awards
 from linli_points.care import care_schedule
-from linli_points.consumers import help_request_credits, org_units
+from linli_points.consumers import help_request_credits, org_units, redemption_holds
 from linli_points.demo import seed_demo
 from linli_points.funding import Funding
 from linli_points.help_credits import HelpCredits
@@ -39,7 +39,7 @@ from linli_points.solo_limits import Limits
 from linli_points.tables import KNOWN_ORG_UNITS
 from linli_points.workers import Workers
 from linli_runtime.clock import Clock
-from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS
+from linli_runtime.events.streams import GOVERNANCE, NOTIFICATION, POINTS, REDEMPTION
 from linli_runtime.migrations import MigrationSet
 from linli_runtime.org_units import KnownUnits
 from linli_runtime.server import ServiceApp
@@ -52,7 +52,7 @@ class PointsApp(ServiceApp):
 
     def __init__(self, settings: PointsSettings, clock: Clock | None = None) -> None:
         super().__init__("volunteer-points", settings, migrations=[MIGRATIONS],
-                         streams=[POINTS, NOTIFICATION, GOVERNANCE], clock=clock)
+                         streams=[POINTS, NOTIFICATION, GOVERNANCE, REDEMPTION], clock=clock)
         self.ledger = Ledger(self.db, self.clock, self.make_event)
         self.sweeper = hold_sweeper(self.ledger, interval=settings.hold_sweep_interval)
         self.people = People(self.db, self.clock, self.make_event)
@@ -92,6 +92,7 @@ class PointsApp(ServiceApp):
             self.add_service(register, servicer, full_name)
         self.add_consumer(help_request_credits(self.help_credits))
         self.add_consumer(org_units(self.clock))
+        self.add_consumer(redemption_holds(self.ledger))  # partner-redemption's committed redemptions
         if settings.demo_data:
             self.on_start(lambda app: seed_demo(self))
 

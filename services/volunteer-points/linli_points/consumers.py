@@ -5,6 +5,16 @@ held for a second approval or refused, each recorded (help_credits.py). Applied 
 (the runtime's inbox). Only an event that cannot be read (no community, no request, a malformed
 path) is dead-lettered; a helper who is refused is not a reason to.
 
+`redemption.redemption.committed` → the redemption's hold is posted: the points move to the
+clearing account (issue 18: a POS redeem waits for PlaceHold only; partner-redemption commits
+and announces, and this consumer settles the ledger side). A fetched batch of events is posted
+in one transaction, with the ledger's `batch_lock` held (its group commit's batches lock the same
+rows in another order). Posting is idempotent by hold id, and the inbox makes a redelivery a
+no-op. A committed redemption's hold is never voided by partner-redemption, and its timeout is
+far above the event's lag (partner-redemption commits only while at least half of it is left);
+a hold found voided or expired anyway is dead-lettered, logged as an error, for an operator —
+never silently dropped.
+
 `governance.org_unit.created|updated` → the places volunteer-points knows (points_org_unit,
 see `linli_runtime.org_units`): volunteers, families, teams, categories, activities, elders and
 pairings are created only in a known, open place.
@@ -12,18 +22,26 @@ pairings are created only in a known, open place.
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1.notification_pb2 import HelpRequestResolved
+from linli.events.v1.redemption_pb2 import RedemptionCommitted
 from linli_points.help_credits import HelpCredits, Resolved, fits
+from linli_points.ledger.store import Ledger, post_id
 from linli_points.tables import KNOWN_ORG_UNITS
 from linli_runtime import org_units as known_units
 from linli_runtime.auth import normalize_path
 from linli_runtime.clock import Clock
-from linli_runtime.errors import InvalidArgument
+from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
 
+log = logging.getLogger("linli.points.consumers")
+
 HELP_CREDITED = "notification.help_request.credited"
+REDEMPTION_COMMITTED = "redemption.redemption.committed"
+REDEMPTION_HOLDS = "points-redemption-holds"
 
 
 def help_request_credits(credits: HelpCredits) -> ConsumerSpec:
@@ -41,6 +59,36 @@ def help_request_credits(credits: HelpCredits) -> ConsumerSpec:
 
     return ConsumerSpec(name="points-help-request-credits", stream="NOTIFICATION", subjects=[HELP_CREDITED],
                         handler=credit_helpers)
+
+
+def redeemed_hold(committed: RedemptionCommitted) -> str:
+    """The hold a committed redemption's event settles: its `transfer_id` is the hold's POST
+    transfer, which the ledger names `<hold id>/post` (`ledger.store.post_id`)."""
+    hold_id = committed.transfer_id.removesuffix(post_id(""))
+    if not hold_id or post_id(hold_id) != committed.transfer_id:
+        raise ValueError(f"transfer id {committed.transfer_id!r} names no hold's POST transfer")
+    return hold_id
+
+
+def redemption_holds(ledger: Ledger) -> ConsumerSpec:
+    async def post_hold(event: Event, session: AsyncSession) -> None:
+        committed = event.payload(RedemptionCommitted)
+        try:
+            path = normalize_path(committed.community_path)
+            hold_id = redeemed_hold(committed)
+        except (InvalidArgument, ValueError) as exc:
+            raise PoisonMessage(f"redemption event {event.id} names no community or no hold: {exc}") from exc
+        try:
+            await ledger.post_hold_in(await session.connection(), path, hold_id)
+        except (FailedPrecondition, NotFound) as refusal:
+            # Cannot happen (module docstring); if it does, an operator reconciles it by hand.
+            log.error("the hold of a committed redemption cannot be posted", extra={
+                "redemption": committed.redemption, "hold": hold_id, "reason": refusal.reason})
+            raise PoisonMessage(f"redemption {committed.redemption}: hold {hold_id} cannot be posted "
+                                f"({refusal.reason}: {refusal})") from refusal
+
+    return ConsumerSpec(name=REDEMPTION_HOLDS, stream="REDEMPTION", subjects=[REDEMPTION_COMMITTED],
+                        handler=post_hold, lock=ledger.batch_lock)
 
 
 def org_units(clock: Clock) -> ConsumerSpec:

@@ -28,7 +28,7 @@ TERMINAL = (("authorization", "Terminal fengshu-demo-pos:demo-only-fengshu-pos-s
 REWARD = "merchants/jinchengyijing-health/rewards/blood-pressure-check"  # 10 points, unlimited stock
 REWARD_POINTS = 10
 HEAD = "worker-he"  # the community head in the notification demo roster
-CALL_TIMEOUT = 8.0  # a Redeem is three transactions and two ledger calls: generous under load
+CALL_TIMEOUT = 8.0  # a Redeem is three transactions and a ledger call: generous under load
 
 
 @dataclass

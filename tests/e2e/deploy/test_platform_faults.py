@@ -199,6 +199,8 @@ async def check_everything_once(cluster: LocalCluster, tills: Producer, terminal
                     return False
             return (await published(dbs, "partner-redemption", committed_subject)
                     <= await consumed(dbs, "notification", "notification-redemption")
+                    and await published(dbs, "partner-redemption", committed_subject)
+                    <= await consumed(dbs, "volunteer-points", "points-redemption-holds")  # the posts
                     and await published(dbs, "notification", HELP_SUBJECTS)
                     <= await consumed(dbs, "notification", "notification-help")
                     and await published(dbs, "notification", credited_subject)

@@ -205,7 +205,9 @@ def test_sigkill_between_hold_and_commit_then_restart_settles_exactly_once(stack
     assert retried.redemption.state == resources_pb2.REDEMPTION_STATE_COMMITTED
     assert retried.redemption.points == PRICE
     assert till.redeem(session_a, "kill-a").redemption.name == retried.redemption.name  # same answer again
-    assert till.hold_state(hold_a.hold_id) == led.HOLD_STATE_POSTED
+    # Posted by volunteer-points from the committed event, a moment after the answer.
+    asyncio.run(wait_until(lambda: till.hold_state(hold_a.hold_id) == led.HOLD_STATE_POSTED, timeout=30,
+                           interval=0.2, what="the committed redemption's hold posted from its event"))
     after_a = till.balance()
     assert (after_a.balance, after_a.held) == (before.balance - PRICE, 0)  # charged exactly once
     assert till.stock() == 4

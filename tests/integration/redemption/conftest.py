@@ -16,6 +16,7 @@ import pytest
 from linli_identity.testing import TestIssuer
 from linli_points.app import PointsApp
 from linli_points.app import create_app as create_points_app
+from linli_points.consumers import REDEMPTION_HOLDS
 from linli_points.settings import PointsSettings
 from linli_points.tables import KNOWN_ORG_UNITS
 from linli_redemption.app import RedemptionApp, RedemptionSettings, create_app
@@ -26,6 +27,7 @@ from linli_runtime import org_units
 from linli_runtime.clients import make_channel
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
+from linli_runtime.testing.waiting import consumer_settled, wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 HEALTH = "jinchengyijing-health"
@@ -127,6 +129,9 @@ class Kit:
     volunteers: volunteers_pb2_grpc.VolunteerServiceStub
     worker: Metadata
     service: Metadata
+    # Has volunteer-points posted the holds of every redemption committed so far (their events
+    # published and applied)? A redeem answers once its hold is placed; the post follows.
+    settled: Callable[[], Awaitable[bool]]
 
     async def terminal(self, merchant: str = HEALTH, terminal_id: str = "") -> Metadata:
         reply = await self.partners.CreateTerminal(admin_pb2.CreateTerminalRequest(
@@ -167,17 +172,29 @@ class Kit:
         return f"merchants/{merchant}/rewards/{reward_id}"
 
     async def balance(self, volunteer_id: str) -> ledger_pb2.GetBalanceResponse:
+        """The volunteer's balance once the committed redemptions' holds are posted."""
+        await wait_until(self.settled, what="volunteer-points posting the committed redemptions' holds")
         reply: ledger_pb2.GetBalanceResponse = await self.ledger.GetBalance(ledger_pb2.GetBalanceRequest(
             community_path=FENGSHU, account=f"volunteers/{volunteer_id}"), metadata=self.service)
         return reply
 
 
+def holds_posted(app: RedemptionApp, points_app: PointsApp) -> Callable[[], Awaitable[bool]]:
+    """Kit.settled: every committed redemption's event published and applied by volunteer-points."""
+    async def settled() -> bool:
+        # (The outbox is the database's: a restarted app's rows are counted through the first's.)
+        return await app.relay.pending() == 0 and await consumer_settled(points_app.bus.js, "REDEMPTION",
+                                                                         REDEMPTION_HOLDS)
+    return settled
+
+
 @pytest.fixture
 def kit(channel: grpc.aio.Channel, points_channel: grpc.aio.Channel, as_worker: Metadata,
-        as_service: Metadata) -> Kit:
+        as_service: Metadata, app: RedemptionApp, points_app: PointsApp) -> Kit:
     return Kit(
         pos=pos_pb2_grpc.PosServiceStub(channel), partners=admin_pb2_grpc.PartnerServiceStub(channel),
         catalog=admin_pb2_grpc.CatalogServiceStub(channel), cards=admin_pb2_grpc.MemberCardServiceStub(channel),
         settlement=admin_pb2_grpc.SettlementServiceStub(channel),
         ledger=ledger_pb2_grpc.LedgerServiceStub(points_channel),
-        volunteers=volunteers_pb2_grpc.VolunteerServiceStub(points_channel), worker=as_worker, service=as_service)
+        volunteers=volunteers_pb2_grpc.VolunteerServiceStub(points_channel), worker=as_worker, service=as_service,
+        settled=holds_posted(app, points_app))

@@ -34,7 +34,7 @@ from linli_runtime.processes import NatsServer
 from linli_runtime.server import ServiceApp
 from linli_runtime.tls import LocalPki
 
-from .conftest import FENGSHU, TERMINAL_SECRET_KEY, Kit, bearer
+from .conftest import FENGSHU, TERMINAL_SECRET_KEY, Kit, bearer, holds_posted
 
 POS = pos_pb2.DESCRIPTOR.services_by_name["PosService"].full_name
 HEALTH = "grpc.health.v1.Health"
@@ -97,7 +97,7 @@ async def deployed(tmp_path: Path, nats_server: NatsServer, clock: ManualClock,
                       ledger=ledger_pb2_grpc.LedgerServiceStub(to_points),
                       volunteers=volunteers_pb2_grpc.VolunteerServiceStub(to_points),
                       worker=bearer(issuer.issue("worker-li", role="community_worker", scope=FENGSHU)),
-                      service=bearer(issuer.issue_service_token("test")))
+                      service=bearer(issuer.issue_service_token("test")), settled=holds_posted(app, points))
             yield Edge(app, kit, edge, internal, pki)
     finally:
         for running in reversed(started):

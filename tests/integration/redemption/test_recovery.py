@@ -13,6 +13,7 @@ import grpc
 import pytest
 from linli_redemption.app import RedemptionApp
 
+from linli.points.v1 import ledger_pb2
 from linli.redemption.v1 import admin_pb2, pos_pb2_grpc
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
@@ -74,6 +75,8 @@ async def test_a_crash_between_hold_and_commit_leaves_no_hold_and_loses_no_point
 async def test_recovery_commits_a_redemption_whose_hold_was_posted_before_the_crash(
     kit: Kit, app: RedemptionApp, clock: ManualClock
 ) -> None:
+    """As the two-hop saga before issue 18 left it (PostHold answered, then the crash): a PENDING
+    row whose hold is posted is committed by recovery, with the POST transfer the ledger made."""
     till = await kit.terminal()
     volunteer = await kit.volunteer(100)
     reward = await kit.reward(points=25)
@@ -81,7 +84,9 @@ async def test_recovery_commits_a_redemption_whose_hold_was_posted_before_the_cr
     original_commit = app.redemptions._commit
     crashed = asyncio.Event()
 
-    async def crash_before_commit(row: Any, transfer_id: str, when: Any) -> Any:
+    async def crash_before_commit(row: Any, hold: Any) -> Any:
+        await kit.ledger.PostHold(ledger_pb2.PostHoldRequest(community_path=row.community_path,
+                                                             hold_id=row.hold_id), metadata=kit.service)
         crashed.set()
         raise RuntimeError("crash after PostHold")
 

@@ -30,6 +30,7 @@ from linli_redemption.tables import MemberSession, Redemption, Refund, Reward
 from sqlmodel import SQLModel
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.events.v1.redemption_pb2 import RedemptionCommitted
 from linli_runtime import times
 from linli_runtime.clock import Clock
 from linli_runtime.errors import NotFound
@@ -49,6 +50,8 @@ class LedgerHold:
     amount: int
     state: HoldState = HoldState.PENDING
     post: Transfer | None = None
+    create_time: datetime | None = None
+    expire_time: datetime | None = None
 
 
 @dataclass
@@ -87,7 +90,7 @@ class FakePoints:
 
     @staticmethod
     def _view(hold: LedgerHold) -> Hold:
-        return Hold(hold.hold_id, hold.state, hold.amount)
+        return Hold(hold.hold_id, hold.state, hold.amount, hold.create_time, hold.expire_time)
 
     async def place_hold(self, community: str, hold_id: str, volunteer_id: str, amount: int,
                          timeout_seconds: int, source: str) -> Hold:
@@ -96,11 +99,25 @@ class FakePoints:
             return self._view(self.holds[hold_id])
         if self.balances.get(volunteer_id, 0) - self.held(volunteer_id) < amount:
             raise InsufficientPoints("INSUFFICIENT_POINTS", "not enough points")
-        self.holds[hold_id] = LedgerHold(hold_id, volunteer_id, amount)
+        now = self.clock.now()
+        self.holds[hold_id] = LedgerHold(hold_id, volunteer_id, amount, create_time=now,
+                                         expire_time=now + timedelta(seconds=timeout_seconds))
         return self._view(self.holds[hold_id])
+
+    def apply_committed(self, committed: list[EventEnvelope]) -> None:
+        """What volunteer-points' consumer of `redemption.redemption.committed` does: post each
+        committed redemption's hold (again: idempotent). Not a call of the saga's."""
+        for event in committed:
+            if event.subject == "redemption.redemption.committed":
+                payload = RedemptionCommitted()
+                event.payload.Unpack(payload)
+                self._post(payload.transfer_id.removesuffix("/post"))
 
     async def post_hold(self, community: str, hold_id: str) -> Transfer:
         self._enter("PostHold")
+        return self._post(hold_id)
+
+    def _post(self, hold_id: str) -> Transfer:
         hold = self._hold(hold_id)
         if hold.state == HoldState.POSTED:
             assert hold.post is not None
@@ -108,7 +125,7 @@ class FakePoints:
         if hold.state != HoldState.PENDING:
             raise PointsRefused(f"HOLD_{hold.state.name}", f"cannot post hold {hold_id!r}")
         hold.state = HoldState.POSTED
-        hold.post = Transfer(f"{hold_id}:post", TransferKind.POST, hold.amount, self.clock.now())
+        hold.post = Transfer(f"{hold_id}/post", TransferKind.POST, hold.amount, self.clock.now())
         self.balances[hold.volunteer_id] -= hold.amount
         self.clearing.append(ClearingEntry(hold.post, hold.amount))
         return hold.post

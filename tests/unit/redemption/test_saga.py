@@ -1,7 +1,9 @@
 """The redeem saga in memory: a fake volunteer-points ledger (balances, holds, failures on
 demand) and an in-memory store of our rows. Happy path and its event, refusals, lost replies,
-volunteer-points down, a crash between hold and commit (and after the post), cancel racing the
-call, recovery, refunds — every step's outcome checked on both sides."""
+volunteer-points down, a crash between hold and commit, cancel and recovery racing the call,
+a retry too late to commit, recovery, refunds — every step's outcome checked on both sides.
+The saga's one call to volunteer-points is PlaceHold; `World.ledger()` first applies the
+committed events as volunteer-points' consumer does (posting their holds)."""
 
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ class World:
         return self.store.rewards[(HEALTH, "kit")].stock
 
     def ledger(self, volunteer: str = "v-1") -> tuple[int, int]:
-        """(balance, held)."""
+        """(balance, held), once volunteer-points has applied the committed events."""
+        self.points.apply_committed(self.store.events)
         return self.points.balances[volunteer], self.points.held(volunteer)
 
     def row(self, request_id: str) -> Redemption:
@@ -77,9 +80,10 @@ def world() -> World:
 async def test_a_redeem_holds_posts_commits_and_announces_itself(world: World) -> None:
     done = await world.redeem("pos-1", quantity=2)
     assert (done.state, done.points, done.quantity, done.masked_member) == (COMMITTED, 80, 2, "王*英")
-    assert done.transfer_id == f"redemption:{done.id}:post" and done.ledger_day == "2026-11-07"
-    assert world.ledger() == (20, 0) and world.stock() == 1
-    assert world.points.calls == ["PlaceHold", "PostHold"]
+    assert done.transfer_id == f"redemption:{done.id}/post" and done.ledger_day == "2026-11-07"
+    assert world.points.calls == ["PlaceHold"]  # the POS waited for the hold only
+    assert (world.points.balances["v-1"], world.points.held("v-1")) == (100, 80)  # held: spent for the volunteer
+    assert world.ledger() == (20, 0) and world.stock() == 1  # posted from the event
     [event] = world.store.events
     payload = events.RedemptionCommitted()
     event.payload.Unpack(payload)
@@ -106,11 +110,22 @@ async def test_other_refusals_of_the_hold_and_a_hold_gone_before_the_post_void_t
         await world.redeem("frozen")
     assert (refused.value.reason, refused.value.message) == (
         "LEDGER_REFUSED", "volunteer-points refused the hold: the account is frozen")
-    world.points.refuse["PostHold"] = PointsRefused("HOLD_EXPIRED", "cannot post: it is already expired")
+    assert world.stock() == 3 and world.row("frozen").state == VOIDED
+
+
+async def test_a_retry_with_less_than_half_the_hold_timeout_left_abandons_the_redemption(world: World) -> None:
+    async def die(row: Redemption) -> None:
+        raise Crash
+
+    world.saga.after_hold = die
+    with pytest.raises(Crash):
+        await world.redeem("late-retry")
+    world.restart()
+    world.clock.advance(hours=13)  # (no recovery ran meanwhile) the hold's day is more than half gone
     with pytest.raises(FailedPrecondition) as aborted:
-        await world.redeem("expired")
-    assert aborted.value.reason == "REDEMPTION_ABORTED"
-    assert world.stock() == 3 and [world.row(r).state for r in ("frozen", "expired")] == [VOIDED, VOIDED]
+        await world.redeem("late-retry")
+    assert aborted.value.reason == "REDEMPTION_ABORTED" and world.row("late-retry").state == VOIDED
+    assert world.ledger() == (100, 0) and world.stock() == 3 and world.store.events == []
 
 
 async def test_a_lost_reply_retried_is_charged_once_and_a_reused_request_id_is_refused(world: World) -> None:
@@ -119,7 +134,7 @@ async def test_a_lost_reply_retried_is_charged_once_and_a_reused_request_id_is_r
         again = await world.redeem("lost-reply", session=session)
         assert again.id == first.id and again.state == COMMITTED
     assert world.ledger() == (60, 0) and world.stock() == 2 and len(world.store.events) == 1
-    assert world.points.calls == ["PlaceHold", "PostHold"]  # a retry of a committed redemption asks nobody
+    assert world.points.calls == ["PlaceHold"]  # a retry of a committed redemption asks nobody
     for different in (world.redeem("lost-reply", quantity=2), world.redeem("lost-reply", session="ms-2")):
         with pytest.raises(AlreadyExists) as reused:
             await different
@@ -164,10 +179,11 @@ async def test_a_retry_after_the_crash_finishes_the_redemption_charged_once(worl
     assert await world.saga.recover_once(GRACE) == 0 and len(world.store.events) == 1
 
 
-async def test_a_crash_after_the_post_is_committed_by_recovery(world: World) -> None:
+async def test_a_redemption_whose_hold_the_two_hop_saga_posted_is_committed_by_recovery(world: World) -> None:
     world.store.fail_commit = Crash()
     with pytest.raises(Crash):
         await world.redeem("posted")
+    await world.points.post_hold(FENGSHU, world.row("posted").hold_id)  # as the saga before issue 18 did
     assert world.ledger() == (60, 0) and world.row("posted").state == PENDING  # the points moved already
     world.clock.advance(seconds=61)
     assert await world.restart().recover_once(GRACE) == 1
@@ -176,17 +192,15 @@ async def test_a_crash_after_the_post_is_committed_by_recovery(world: World) -> 
 
 
 async def test_volunteer_points_down_leaves_the_redemption_pending_for_a_retry(world: World) -> None:
-    for call in ("PlaceHold", "PostHold"):
-        world.points.down = {call}
-        with pytest.raises(PointsUnavailable) as down:
-            await world.redeem(f"down-{call}")
-        assert down.value.reason == "LEDGER_UNAVAILABLE"
-        assert world.row(f"down-{call}").state == PENDING
-    assert world.ledger() == (100, 40) and world.stock() == 1  # PostHold's hold is still held
+    world.points.down = {"PlaceHold"}
+    with pytest.raises(PointsUnavailable) as down:
+        await world.redeem("down")
+    assert down.value.reason == "LEDGER_UNAVAILABLE"
+    assert world.row("down").state == PENDING
+    assert world.ledger() == (100, 0) and world.stock() == 2
     world.points.down = set()
-    for call in ("PlaceHold", "PostHold"):
-        assert (await world.redeem(f"down-{call}")).state == COMMITTED
-    assert world.ledger() == (20, 0) and world.stock() == 1 and len(world.store.events) == 2
+    assert (await world.redeem("down")).state == COMMITTED
+    assert world.ledger() == (60, 0) and world.stock() == 2 and len(world.store.events) == 1
 
 
 async def test_recovery_voids_a_redemption_whose_hold_was_never_placed(world: World) -> None:
@@ -203,8 +217,11 @@ async def test_recovery_voids_a_redemption_whose_hold_was_never_placed(world: Wo
 
 
 async def test_recovery_keeps_going_when_volunteer_points_is_down(world: World) -> None:
-    world.points.down = {"PostHold"}
-    with pytest.raises(PointsUnavailable):
+    async def die(row: Redemption) -> None:
+        raise Crash
+
+    world.saga.after_hold = die
+    with pytest.raises(Crash):
         await world.redeem("stuck")
     world.points.down = {"GetHold"}
     world.clock.advance(seconds=61)
@@ -227,6 +244,29 @@ async def test_a_cancel_while_the_call_waits_after_the_hold_wins_and_the_points_
     assert late.value.reason == "CANCELLED"
     assert (cancelled[0].state, cancelled[0].void_reason) == (VOIDED, "CANCELLED")
     assert world.ledger() == (100, 0) and world.stock() == 3 and world.store.events == []
+
+
+async def test_recovery_racing_the_call_after_the_hold_wins_or_loses_whole(world: World) -> None:
+    """Recovery (the call looked stuck) voids the row, then the hold; the call, resuming, cannot
+    commit any more. And a row committed first is left alone by recovery: its hold is posted
+    from the event, never voided."""
+    async def recovery_first(row: Redemption) -> None:
+        world.clock.advance(seconds=61)
+        assert await world.restart().recover_once(GRACE) == 1
+
+    world.saga.after_hold = recovery_first
+    with pytest.raises(FailedPrecondition) as late:
+        await world.redeem("raced")
+    assert late.value.reason == "REDEMPTION_ABORTED" and world.row("raced").state == VOIDED
+    assert world.points.holds[world.row("raced").hold_id].state == HoldState.VOIDED
+    assert world.ledger() == (100, 0) and world.stock() == 3 and world.store.events == []
+
+    world.saga.after_hold = None
+    done = await world.redeem("committed-first")
+    world.clock.advance(seconds=61)
+    assert await world.saga.recover_once(GRACE) == 0  # not PENDING: nothing to recover
+    assert world.points.holds[done.hold_id].state == HoldState.PENDING  # until its event is applied
+    assert world.ledger() == (60, 0) and world.points.holds[done.hold_id].state == HoldState.POSTED
 
 
 async def test_cancel_refuses_a_committed_redemption_and_an_unknown_request_id(world: World) -> None:

@@ -18,7 +18,7 @@ def stuck() -> float | None:
 
 async def test_the_stuck_gauge_counts_what_each_pass_cannot_settle_until_one_does() -> None:
     world = World()
-    world.points.down = {"PostHold"}
+    world.points.down = {"PlaceHold"}
     with pytest.raises(PointsUnavailable):
         await world.redeem("stuck")
     assert await world.saga.recover_once(GRACE) == 0 and stuck() == 0, "inside the grace it is not stuck"

@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,10 @@ class ConsumerSpec:
     ack_wait: float = 30.0
     batch: int = 100
     deliver_all: bool = True
+    # Held around each of the consumer's transactions, when given: a lock the handler's writes
+    # share with other batch writers of the process (volunteer-points' ledger: two transactions
+    # writing many rows in no common order deadlock).
+    lock: asyncio.Lock | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def config(self) -> ConsumerConfig:
@@ -259,6 +264,9 @@ class EventConsumer:
             except Exception:  # NATS gone: the messages come back after ack_wait
                 return
 
+    def _locked(self) -> AbstractAsyncContextManager[object]:
+        return self.spec.lock if self.spec.lock is not None else nullcontext()
+
     async def process(self, msg: Msg) -> str:
         """Handle one message in a transaction of its own; returns its outcome."""
         result = await self._process_one(msg)
@@ -306,7 +314,7 @@ class EventConsumer:
         events: list[Event | None] = [_decode(msg) for msg in msgs]
         ids = list(dict.fromkeys(e.id for e in events if e is not None))
         results: list[_Result] = []
-        async with self.db.transaction() as session:
+        async with self._locked(), self.db.transaction() as session:
             conn = await session.connection()
             # One statement records the whole batch in the inbox and answers which ids are new.
             fresh: set[str] = set((await conn.execute(
@@ -342,7 +350,7 @@ class EventConsumer:
             await self._dead_letter_alone(msg, None, error)
             return _Result("dead-letter", error=error)
         try:
-            async with self.db.transaction() as session:
+            async with self._locked(), self.db.transaction() as session:
                 if not await self.apply_in(session, event, msg.headers):
                     return _Result("duplicate", event_id=event.id)
             return _Result("applied", event_id=event.id, occurred_at=_seconds(event))

@@ -428,6 +428,23 @@ class Ledger:
     async def void_hold(self, community_path: str, hold_id: str) -> Resolution:
         return await self._resolve(community_path, hold_id, Kind.VOID)
 
+    async def post_hold_in(self, conn: AsyncConnection, community_path: str, hold_id: str) -> Resolution:
+        """Post a hold inside the caller's transaction (or answer with its POST transfer if it was
+        posted already): the consumer of committed redemptions posts a fetched batch of holds in
+        one. Refused as PostHold is (a voided or expired hold); the caller holds `batch_lock`."""
+        resolution, refusal, _ = await self._resolve_in(conn, path=community_path, hold_id=hold_id,
+                                                        action=Kind.POST)
+        if refusal is not None:
+            raise refusal
+        return resolution
+
+    @property
+    def batch_lock(self) -> asyncio.Lock:
+        """Held by whatever writes many transfers in one transaction in this process (the group
+        commit's batches, a consumer's batch of posts): two such transactions lock their rows in
+        no common order and deadlock on PostgreSQL."""
+        return self._one_batch
+
     async def expire_due(self, limit: int = 200) -> int:
         """Void holds whose timeout has passed (state EXPIRED). Returns how many it expired."""
         async with self.db.engine.connect() as conn:
