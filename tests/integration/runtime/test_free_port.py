@@ -6,8 +6,8 @@ ephemeral range."""
 
 from __future__ import annotations
 
-import socket
 import itertools
+import socket
 import subprocess
 import sys
 
