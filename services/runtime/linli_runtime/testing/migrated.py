@@ -81,7 +81,12 @@ class MigratedCopies:
         admin = create_async_engine(db.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         server = repr(db.url.set(database="postgres"))
         try:
-            async with admin.connect() as conn:
+            try:
+                conn = await admin.connect()
+            except Exception:  # no maintenance database here (a pooler in front of the server)
+                log.warning("no maintenance database next to %s: migrating it instead of copying", name)
+                return False
+            async with conn:
                 if (server, template) not in self._pg_templates:
                     await conn.execute(text(f'DROP DATABASE IF EXISTS "{template}"'))
                     await conn.execute(text(f'CREATE DATABASE "{template}"'))
