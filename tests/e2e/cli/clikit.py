@@ -1,9 +1,9 @@
-"""Driving the real `linli` executable against the session's demo platform.
+"""Driving the real `linli` CLI against the session's demo platform.
 
-`run(...)` starts the console script as a user would (its own process, the platform's
-`<SERVICE>_SERVICE_ADDR`, POS edge and CA in its environment — TLS as under `make run` — and a
-config directory of the test's own), and
-returns exit code, stdout and stderr. Setup that the CLI does not offer (a compound of the
+`run(...)` runs `linli` as a user would, in a process of its own (forked from one that has
+already imported the CLI: `forked.py` says why), with the platform's `<SERVICE>_SERVICE_ADDR`,
+POS edge and CA in its environment — TLS as under `make run` — and a config directory of the
+test's own, and returns exit code, stdout and stderr. Setup that the CLI does not offer (a compound of the
 test's own, backdated points) goes through the services' gRPC APIs, or — where no API can
 do it — straight to a service's SQLite file, said so where it happens."""
 
@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ from linli.governance.v1 import org_pb2, org_pb2_grpc
 from linli_runtime.auth import Role
 from linli_runtime.testing.platform import DemoPlatform
 from linli_runtime.testing.waiting import wait_until
+from tests.e2e.cli import forked
 
 LINLI = Path(sys.executable).parent / "linli"
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
@@ -68,9 +68,8 @@ class Cli:
         extra = {"LINLI_TOKEN": token} if token else {}
         if config_dir is not None:
             extra["LINLI_CONFIG_DIR"] = str(config_dir)
-        done = subprocess.run([str(LINLI), *args], capture_output=True, text=True, timeout=60,
-                              env={**self.env, **extra, **(env or {})})
-        return Result(done.returncode, done.stdout, done.stderr)
+        code, out, err = forked.run(list(args), {**self.env, **extra, **(env or {})}, timeout=60)
+        return Result(code, out, err)
 
     def refuse(self, cases: Sequence[tuple[int, Sequence[str], Sequence[str], str | None]]) -> None:
         """Run independent failing invocations side by side (each is its own process) and

@@ -32,6 +32,9 @@ from linli_runtime.processes import EmbeddedPostgres, free_port, wait_for_port
 SERVER_CONNECTIONS = 3
 CLIENTS = 12
 
+# The migrations themselves go through the pooler here, as a service's start-up would.
+pytestmark = pytest.mark.real_migrations
+
 
 @pytest.fixture
 def pooled_url(embedded_postgres: EmbeddedPostgres, tmp_path: Path) -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -17,6 +18,9 @@ from linli.events.v1.governance_pb2 import OrgUnitUpdated
 from linli_runtime.db import Database
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.migrations import alembic_config, upgrade
+
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
 
 
 async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) -> None:

@@ -15,6 +15,9 @@ from linli_identity.tables import IdentityTable
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade
 
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
+
 
 async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) -> None:
     db = Database(database_url)

@@ -22,6 +22,9 @@ from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 HEAD = "nt0009"
 
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
+
 
 async def differences(db: Database) -> list[object]:
     async with db.engine.connect() as conn:

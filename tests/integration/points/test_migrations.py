@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from linli_points.app import MIGRATIONS
@@ -13,6 +14,9 @@ from sqlalchemy.engine import Connection
 
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade
+
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
 
 
 def same_empty_default(context: Any, inspected_column: Any, metadata_column: Any, inspected_default: str | None,

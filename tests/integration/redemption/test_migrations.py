@@ -3,6 +3,7 @@ engines, and applying them again is a no-op (the models are the one definition o
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from linli_redemption.app import MIGRATIONS
@@ -10,6 +11,9 @@ from linli_redemption.tables import metadata
 
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade
+
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
 
 
 async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from linli_redemption.app import MIGRATIONS
@@ -29,6 +30,9 @@ from linli_runtime.migrations import alembic_config, upgrade
 
 WHEN = datetime(2026, 11, 7, 9, 0, tzinfo=UTC)
 LONG = "r" * 128
+
+# Alembic runs from scratch on every database here: these tests are about the migrations.
+pytestmark = pytest.mark.real_migrations
 
 
 async def migrate_to(db: Database, revision: str) -> None:

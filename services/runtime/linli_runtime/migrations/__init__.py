@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command, context
 from alembic.config import Config
@@ -49,9 +49,35 @@ def _upgrade(connection: Connection, migrations: MigrationSet) -> None:
     command.upgrade(alembic_config(migrations, connection), "head")
 
 
+class MigratedCopies(Protocol):
+    """Somewhere to take an already-migrated copy of a database from (the test tier's
+    `linli_runtime.testing.migrated`): `restore` fills an empty database with a copy made
+    by these same migrations and says whether it did."""
+
+    async def restore(self, db: Database, sets: tuple[MigrationSet, ...]) -> bool: ...
+
+
+# None outside the test tier: a service always migrates its database itself.
+_copies: MigratedCopies | None = None
+
+
+def use_migrated_copies(copies: MigratedCopies | None) -> None:
+    """Let `upgrade` fill an empty database from `copies` (None: migrate, always)."""
+    global _copies
+    _copies = copies
+
+
 async def upgrade(db: Database, *sets: MigrationSet) -> None:
     """Bring the database to the newest revision of the runtime's tables and then of each set."""
-    for migrations in (MigrationSet(RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE), *sets):
+    every = (MigrationSet(RUNTIME_MIGRATIONS, RUNTIME_VERSION_TABLE), *sets)
+    if _copies is not None and await _copies.restore(db, every):
+        return
+    await migrate(db, every)
+
+
+async def migrate(db: Database, sets: tuple[MigrationSet, ...]) -> None:
+    """Run each set's migrations up to its newest revision, in order."""
+    for migrations in sets:
         async with db.engine.begin() as conn:
             await conn.run_sync(_upgrade, migrations)
 

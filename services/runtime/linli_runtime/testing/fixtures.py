@@ -10,8 +10,34 @@ import pytest
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
-from linli_runtime.migrations import upgrade
+from linli_runtime.migrations import upgrade, use_migrated_copies
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
+from linli_runtime.testing.migrated import MigratedCopies, install, uninstall
+
+
+@pytest.fixture(scope="session")
+def migrated_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedCopies]:
+    """Empty databases start as copies of one migrated per kind (linli_runtime.testing.migrated)."""
+    copies = install(tmp_path_factory.mktemp("migrated"))
+    try:
+        yield copies
+    finally:
+        uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _copies_unless_real_migrations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked `real_migrations` (the migration tests) run Alembic on every database."""
+    if request.node.get_closest_marker("real_migrations") is not None:
+        uninstall()
+        try:
+            yield
+        finally:
+            install_again = request.getfixturevalue("migrated_copies")
+            use_migrated_copies(install_again)
+        return
+    request.getfixturevalue("migrated_copies")
+    yield
 
 
 @pytest.fixture
