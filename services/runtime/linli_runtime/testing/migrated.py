@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, migrate
@@ -86,24 +86,30 @@ class MigratedCopies:
             except Exception:  # no maintenance database here (a pooler in front of the server)
                 log.warning("no maintenance database next to %s: migrating it instead of copying", name)
                 return False
-            async with conn:
-                if (server, template) not in self._pg_templates:
-                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{template}"'))
-                    await conn.execute(text(f'CREATE DATABASE "{template}"'))
-                    made = Database(db.url.set(database=template).render_as_string(hide_password=False))
-                    try:
-                        await migrate(made, sets)
-                    finally:
-                        await made.dispose()
-                    self._pg_templates.add((server, template))
-                try:
-                    await conn.execute(text(f'DROP DATABASE "{name}"'))
-                except Exception:  # someone else is connected: migrate it where it stands
-                    log.warning("%s has other sessions: migrating it instead of copying", name)
-                    return False
-                await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            try:
+                return await self._copy_postgres(conn, db, sets, name, template, server)
+            finally:
+                await conn.close()
         finally:
             await admin.dispose()
+
+    async def _copy_postgres(self, conn: AsyncConnection, db: Database, sets: tuple[MigrationSet, ...], name: str,
+                             template: str, server: str) -> bool:
+        if (server, template) not in self._pg_templates:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{template}"'))
+            await conn.execute(text(f'CREATE DATABASE "{template}"'))
+            made = Database(db.url.set(database=template).render_as_string(hide_password=False))
+            try:
+                await migrate(made, sets)
+            finally:
+                await made.dispose()
+            self._pg_templates.add((server, template))
+        try:
+            await conn.execute(text(f'DROP DATABASE "{name}"'))
+        except Exception:  # someone else is connected: migrate it where it stands
+            log.warning("%s has other sessions: migrating it instead of copying", name)
+            return False
+        await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         return True
 
 
