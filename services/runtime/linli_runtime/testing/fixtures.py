@@ -28,15 +28,14 @@ def migrated_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrat
 @pytest.fixture(autouse=True)
 def _copies_unless_real_migrations(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tests marked `real_migrations` (the migration tests) run Alembic on every database."""
+    copies: MigratedCopies = request.getfixturevalue("migrated_copies")
     if request.node.get_closest_marker("real_migrations") is not None:
         uninstall()
         try:
             yield
         finally:
-            install_again = request.getfixturevalue("migrated_copies")
-            use_migrated_copies(install_again)
+            use_migrated_copies(copies)
         return
-    request.getfixturevalue("migrated_copies")
     yield
 
 

@@ -17,6 +17,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar, overload
 
+from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 
 from linli_runtime.db import Database
@@ -71,5 +72,8 @@ async def consumer_settled(js: Any, stream: str, consumer: str) -> bool:
     refused (nak, even with a delay) or left unacknowledged still counts as pending an ack.
     (Not the ack floor: a filtered consumer's floor stays behind the messages it skipped.)
     `js`: a JetStream context."""
-    info = await js.consumer_info(stream, consumer)
+    try:
+        info = await js.consumer_info(stream, consumer)
+    except NotFoundError:  # not made yet (a service makes its consumers as it starts): nothing settled
+        return False
     return bool(info.num_pending == 0 and info.num_ack_pending == 0)

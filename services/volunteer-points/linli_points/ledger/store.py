@@ -290,8 +290,12 @@ class Ledger:
                                  known=self._slot_account_rows, seen=seen)
 
     async def _run_queued(self, queued: Sequence[Queued]) -> list[Any]:
-        """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`."""
-        return await self.apply_batch([BatchItem(q.item, q.context) for q in queued])
+        """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`.
+        The batch's statements run in (a copy of) the first request's context: its SQL is traced
+        under that call — the whole of it for a request that came alone, as most do when the
+        service is not busy — while each request's events still name its own call."""
+        items = [BatchItem(q.item, q.context) for q in queued]
+        return await asyncio.create_task(self.apply_batch(items), context=queued[0].context.copy())
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
