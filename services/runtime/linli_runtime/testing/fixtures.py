@@ -52,7 +52,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture(scope="session")
 def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data").without_durability()
     try:
         yield pg
     finally:
