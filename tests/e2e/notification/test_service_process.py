@@ -65,7 +65,7 @@ def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: P
             title = "新的求助：送餐（紧急）" if on_duty.worker_id else "【升级】新的求助：送餐（紧急）"
             # The demo's open meal request may be told of a restaurant opening meanwhile: look
             # for this request's message.
-            [sent] = asyncio.run(wait_until(lambda: sent_titled(var_dir, title), timeout=30,
+            [sent] = asyncio.run(wait_until(lambda title=title: sent_titled(var_dir, title), timeout=30,
                                             what=f"the WeChat message {title!r} in the delivery file"))
             assert (sent["recipient_id"], sent["channel"]) == (expected, "wechat")
         finally:
