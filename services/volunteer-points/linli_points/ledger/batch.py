@@ -432,12 +432,7 @@ def _plan_outflow(request: TransferRequest, debit: _Account) -> list[tuple[_Lot 
         if wanted <= 0:
             break
     if wanted > 0 and only is not None:
-        held = request.amount - wanted
-        raise FailedPrecondition(
-            f"{request.debit_account} holds {held} points issued from funding source {only!r}, not {request.amount}: "
-            "points returned to a source must be points it paid for (return the rest to system/issuance)",
-            reason="SOURCE_POINTS_SHORT", metadata={"account": request.debit_account, "source": only,
-                                                   "held": str(held)})
+        raise lotrules.source_points_short(request, only, wanted)
     takes: list[tuple[_Lot | None, str, int]] = [(lot, lot.source, points) for lot, points in taking.items()]
     if wanted > 0:
         log.error("a volunteer's lots fall short of the points leaving the account",

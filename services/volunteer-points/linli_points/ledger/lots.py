@@ -85,6 +85,18 @@ class Take:
     amount: int
 
 
+def source_points_short(request: TransferRequest, only: str, wanted: int) -> FailedPrecondition:
+    """The refusal of a return to funding source `only` of more points than the account holds
+    from it (`wanted` of the amount not found among its lots): one wording for the ledger's
+    single and batched paths."""
+    held = request.amount - wanted
+    return FailedPrecondition(
+        f"{request.debit_account} holds {held} points issued from funding source {only!r}, not {request.amount}: "
+        "points returned to a source must be points it paid for (return the rest to system/issuance)",
+        reason="SOURCE_POINTS_SHORT", metadata={"account": request.debit_account, "source": only,
+                                               "held": str(held)})
+
+
 def flow_to(credit_account: str) -> Flow:
     """What becomes of points a volunteer's account sends to `credit_account`."""
     if credit_account == REDEEMED_TO:
@@ -133,12 +145,7 @@ async def plan_outflow(conn: AsyncConnection, request: TransferRequest, debit: d
         if wanted <= 0:
             break
     if wanted > 0 and only is not None:
-        held = request.amount - wanted
-        raise FailedPrecondition(
-            f"{request.debit_account} holds {held} points issued from funding source {only!r}, not {request.amount}: "
-            "points returned to a source must be points it paid for (return the rest to system/issuance)",
-            reason="SOURCE_POINTS_SHORT", metadata={"account": request.debit_account, "source": only,
-                                                   "held": str(held)})
+        raise source_points_short(request, only, wanted)
     if wanted > 0:
         # The account's lots add up to less than its balance: not expected (every write keeps
         # them equal); the rest is attributed to no source rather than refusing the transfer.
