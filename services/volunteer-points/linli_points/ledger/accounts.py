@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from linli_runtime.errors import InvalidArgument
+from linli_points.ledger.model import TransferRequest
+from linli_runtime.errors import FailedPrecondition, InvalidArgument
 from linli_runtime.fields import ID
 
 ISSUANCE = "system/issuance"
@@ -63,3 +64,22 @@ def check_account(field: str, name: str) -> str:
         f"{', '.join(sorted(SYSTEM_ACCOUNTS))}",
     )
 
+
+def points_short(request: TransferRequest, available: int) -> FailedPrecondition:
+    """The refusal of a transfer its debit account cannot cover (`available` points): a funding
+    source's budget is spent, or a volunteer's points are short. One wording for the single and
+    the batched paths."""
+    amount = request.amount
+    source = funding_of(request.debit_account)
+    if source is not None:
+        return FailedPrecondition(
+            f"funding source {source!r} has {max(available, 0)} points of budget left, {amount} needed; "
+            "add to its budget (FundingService.AddFundingBudget) or draw on another source",
+            reason="FUNDING_BUDGET_EXHAUSTED",
+            metadata={"source": source, "available": str(max(available, 0))},
+        )
+    return FailedPrecondition(
+        f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
+        reason="INSUFFICIENT_POINTS",
+        metadata={"account": request.debit_account, "available": str(max(available, 0))},
+    )

@@ -45,12 +45,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger import lots as lotrules
-from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, volunteer_of
+from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, points_short, volunteer_of
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
 from linli_runtime.bulk import insert_rows, insert_rows_returning_keys
-from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
+from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.tracing import stamp
 
@@ -365,7 +365,7 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
         assert debit.locked, "a limit is checked only on a locked row"
         available = debit.posted - debit.totals["debits_pending"]
         if available < amount:
-            raise _short(request, available)
+            raise points_short(request, available)
     takes = _plan_outflow(request, debit)  # may refuse: nothing has moved yet
     if kind == Kind.PENDING:
         debit.add("debits_pending", amount)
@@ -387,23 +387,6 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
             lot.remaining -= points
     _plan_inflow(plan)
     return plan
-
-
-def _short(request: TransferRequest, available: int) -> FailedPrecondition:
-    amount = request.amount
-    source = funding_of(request.debit_account)
-    if source is not None:
-        return FailedPrecondition(
-            f"funding source {source!r} has {max(available, 0)} points of budget left, {amount} needed; "
-            "add to its budget (FundingService.AddFundingBudget) or draw on another source",
-            reason="FUNDING_BUDGET_EXHAUSTED",
-            metadata={"source": source, "available": str(max(available, 0))},
-        )
-    return FailedPrecondition(
-        f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
-        reason="INSUFFICIENT_POINTS",
-        metadata={"account": request.debit_account, "available": str(max(available, 0))},
-    )
 
 
 def _plan_outflow(request: TransferRequest, debit: _Account) -> list[tuple[_Lot | None, str, int]]:

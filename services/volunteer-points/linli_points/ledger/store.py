@@ -56,8 +56,8 @@ from linli_points.ledger.accounts import (
     EXPIRY,
     MAY_GO_NEGATIVE,
     VOLUNTEER_PREFIX,
-    funding_of,
     issued_from,
+    points_short,
     volunteer_of,
 )
 from linli_points.ledger.batch import BatchItem, Outcome, apply_batch
@@ -599,19 +599,7 @@ class Ledger:
             totals = await self._totals(conn, debit)
             available = totals["credits_posted"] - totals["debits_posted"] - totals["debits_pending"]
             if available < amount:
-                source = funding_of(request.debit_account)
-                if source is not None:
-                    raise FailedPrecondition(
-                        f"funding source {source!r} has {max(available, 0)} points of budget left, {amount} needed; "
-                        "add to its budget (FundingService.AddFundingBudget) or draw on another source",
-                        reason="FUNDING_BUDGET_EXHAUSTED",
-                        metadata={"source": source, "available": str(max(available, 0))},
-                    )
-                raise FailedPrecondition(
-                    f"{request.debit_account} has {max(available, 0)} points available, {amount} needed",
-                    reason="INSUFFICIENT_POINTS",
-                    metadata={"account": request.debit_account, "available": str(max(available, 0))},
-                )
+                raise points_short(request, available)
         # Which of a volunteer's points leave (funding attribution): decided, and refused, before
         # anything is written.
         takes = await lots.plan_outflow(conn, request, debit)
