@@ -12,17 +12,18 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.migrations import upgrade, use_migrated_copies
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
-from linli_runtime.testing.migrated import MigratedCopies, install, uninstall
+from linli_runtime.testing.migrated import MigratedCopies
 
 
 @pytest.fixture(scope="session")
 def migrated_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedCopies]:
     """Empty databases start as copies of one migrated per kind (linli_runtime.testing.migrated)."""
-    copies = install(tmp_path_factory.mktemp("migrated"))
+    copies = MigratedCopies(tmp_path_factory.mktemp("migrated"))
+    use_migrated_copies(copies)
     try:
         yield copies
     finally:
-        uninstall()
+        use_migrated_copies(None)
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def _copies_unless_real_migrations(request: pytest.FixtureRequest) -> Iterator[N
     """Tests marked `real_migrations` (the migration tests) run Alembic on every database."""
     copies: MigratedCopies = request.getfixturevalue("migrated_copies")
     if request.node.get_closest_marker("real_migrations") is not None:
-        uninstall()
+        use_migrated_copies(None)
         try:
             yield
         finally:

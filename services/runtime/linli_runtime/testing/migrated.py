@@ -78,8 +78,9 @@ class MigratedCopies:
             return False
         await db.engine.dispose()  # our own idle connections would keep the drop from happening
         template = f"linli_tpl_{_kind('postgresql', sets)}"
-        admin = create_async_engine(db.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        server = repr(db.url.set(database="postgres"))
+        maintenance = db.url.set(database="postgres")
+        admin = create_async_engine(maintenance, isolation_level="AUTOCOMMIT")
+        server = repr(maintenance)
         try:
             try:
                 conn = await admin.connect()
@@ -123,19 +124,4 @@ def _copy_unless_there(template: Path, target: Path) -> bool:
         return False
     shutil.copyfile(template, target)
     return True
-
-
-def install(folder: Path) -> MigratedCopies:
-    """Route every in-process `upgrade` of an empty database through copies kept in `folder`."""
-    from linli_runtime.migrations import use_migrated_copies
-
-    copies = MigratedCopies(folder)
-    use_migrated_copies(copies)
-    return copies
-
-
-def uninstall() -> None:
-    from linli_runtime.migrations import use_migrated_copies
-
-    use_migrated_copies(None)
 
