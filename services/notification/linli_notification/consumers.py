@@ -183,6 +183,9 @@ class NoticeConsumers:
         # assigned or escalated: the person now responsible. Escalations and urgent requests
         # cannot wait for the end of someone's quiet hours.
         critical = changed.escalation_level > 0 or row.urgency >= pb.URGENCY_HIGH
+        # Routing gives a request straight to the head (level 2) only when nobody is rostered: the
+        # head should read that, not that two colleagues ignored it (that is an escalation).
+        context["nobody_on_duty"] = kind == "notification.help_request.assigned" and changed.escalation_level == 2
         await notify(conn, now, event_id=event.id, recipients=[changed.assignee_id], kind="help_request.assigned",
                      context=context, critical=critical, subject_resource=changed.help_request,
                      org_path=changed.community_path)

@@ -300,3 +300,5 @@ async def test_escalation_notices_reach_backup_and_head(h: Harness) -> None:
     assert backup.title.startswith("【升级】") and backup.critical and "邻家小馆" in backup.body
     [zhao] = await h.notices_of(ZHAO)
     assert zhao.title == "新的求助：送餐（紧急）"
+    [head] = await h.notices_of(HE)
+    assert head.title.startswith("【升级】") and "值班和备班人员均未在时限内响应" in head.body

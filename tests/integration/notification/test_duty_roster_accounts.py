@@ -15,7 +15,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.waiting import inbox_holds, wait_until
 from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, HE, SUN, ZHAO, Harness, ms_wan_request
-from tests.integration.notification.test_delivery import publish
+from tests.integration.notification.test_delivery import _any, publish
 
 NEWCOMER = "acc_newcomerqq7aaaaaaaaaa"
 NEXT_DOOR = "chengdu/jinjiang/chenglonglu/fengshu2"
@@ -108,3 +108,8 @@ async def test_a_worker_whose_grant_is_revoked_is_off_duty_at_once(h: Harness) -
     second = (await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=staff)).help_request
     assert (second.assignee_id, second.escalation_level) == (HE, 2), "nobody on duty: the community head"
+    # The head is told that nobody was on duty — not that the duty worker and the backup ignored it.
+    await wait_until(lambda: _any(h, HE), what="the head's notice")
+    [notice] = await h.notices_of(HE)
+    assert notice.title == "【无人值班】新的求助：送餐（紧急）" and notice.critical
+    assert "无人值班" in notice.body and "未在时限内响应" not in notice.body
