@@ -7,6 +7,7 @@ community's volunteer id are delivered to the account bound to that volunteer
 (`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`).
 
 `identity.grant.granted|revoked` → the community workers who may be on duty (`workers`).
+`identity.household_claim.approved|rejected` → the owner who claimed the unit learns the decision.
 
 `governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
 `linli_runtime.org_units`): help requests, duty shifts and swaps, providers and a community's
@@ -68,7 +69,22 @@ class NoticeConsumers:
             org_units.consumer("notification-org-units", known_org_unit, self.clock),
             ConsumerSpec("notification-grants", "IDENTITY", ["identity.grant.granted", "identity.grant.revoked"],
                          self.on_grant),
+            ConsumerSpec("notification-household-claims", "IDENTITY",
+                         ["identity.household_claim.approved", "identity.household_claim.rejected"],
+                         self.on_household_claim),
         ]
+
+    async def on_household_claim(self, event: Event, session: AsyncSession) -> None:
+        decided = event.payload(identity_pb2.HouseholdClaimDecided)
+        claimant = decided.account.removeprefix("accounts/")
+        if not claimant:
+            raise PoisonMessage(f"household claim decision {decided.household_claim!r} names no account")
+        await notify(await session.connection(), self.clock.now(), event_id=event.id, recipients=[claimant],
+                     kind="household_claim.decided",
+                     context=dict(approved=event.event_type == "identity.household_claim.approved",
+                                  unit=decided.household_path, register_name=decided.register_name,
+                                  reason=decided.reason),
+                     subject_resource=decided.household_claim, org_path=decided.household_path)
 
     async def on_grant(self, event: Event, session: AsyncSession) -> None:
         changed = event.payload(identity_pb2.GrantChanged)
