@@ -6,7 +6,8 @@ Each consumer applies an event once (the runtime's inbox); `notices.notify` adds
 community's volunteer id are delivered to the account bound to that volunteer
 (`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`).
 
-`identity.grant.granted|revoked` → the community workers who may be on duty (`workers`).
+`identity.grant.granted|revoked` → the community workers who may be on duty (`workers`);
+`identity.account.disabled|enabled` → a disabled account is on nobody's duty.
 `identity.household_claim.approved|rejected` → the owner who claimed the unit learns the decision.
 
 `governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +33,7 @@ from linli_notification.tables import HelpRequest, known_org_unit
 from linli_runtime import org_units
 from linli_runtime.clock import Clock
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
+from linli_runtime.times import as_utc
 
 log = logging.getLogger("linli.notification.consumers")
 
@@ -69,10 +72,20 @@ class NoticeConsumers:
             org_units.consumer("notification-org-units", known_org_unit, self.clock),
             ConsumerSpec("notification-grants", "IDENTITY", ["identity.grant.granted", "identity.grant.revoked"],
                          self.on_grant),
+            ConsumerSpec("notification-accounts", "IDENTITY", ["identity.account.disabled", "identity.account.enabled"],
+                         self.on_account),
             ConsumerSpec("notification-household-claims", "IDENTITY",
                          ["identity.household_claim.approved", "identity.household_claim.rejected"],
                          self.on_household_claim),
         ]
+
+    async def on_account(self, event: Event, session: AsyncSession) -> None:
+        changed = event.payload(identity_pb2.AccountChanged)
+        if not changed.account.removeprefix("accounts/"):
+            raise PoisonMessage(f"account event {event.id} names no account")
+        await workers.learn_standing(await session.connection(), account=changed.account,
+                                     disabled=event.event_type == "identity.account.disabled",
+                                     changed_at=as_utc(changed.changed_at.ToDatetime(tzinfo=UTC)))
 
     async def on_household_claim(self, event: Event, session: AsyncSession) -> None:
         decided = event.payload(identity_pb2.HouseholdClaimDecided)
