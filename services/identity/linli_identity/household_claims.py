@@ -188,14 +188,10 @@ class HouseholdClaims:
     async def list(self, session: AsyncSession, *, account_id: str = "", scope: str | None = None,
                    state: str = "", page_size: int = 0, page_token: str = "") -> tuple[list[HouseholdClaim], str]:
         """One account's claims, or every claim for units at or below `scope`; oldest first."""
-        query = sa.select(CLAIMS)
-        if account_id:
-            query = query.where(CLAIMS.c.account_id == account_id)
+        query = paging.where_given(sa.select(CLAIMS), (CLAIMS.c.account_id, account_id), (CLAIMS.c.state, state))
         if scope:
             query = query.where(sa.or_(CLAIMS.c.household_path == scope,
                                        CLAIMS.c.household_path.startswith(scope + "/", autoescape=True)))
-        if state:
-            query = query.where(CLAIMS.c.state == state)
         conn = await session.connection()
         rows, token = await paging.keyset_page(conn, query, CLAIMS.c.seq, kind=f"claims:{account_id}:{scope}:{state}",
                                                page_token=page_token, size=paging.page_size(page_size))
