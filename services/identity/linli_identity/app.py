@@ -132,7 +132,7 @@ class IdentityApp(ServiceApp):
         self.oauth = OAuthServer(self.db, issuer_url=settings.issuer_url, accounts=self.accounts, grants=self.grants,
                                  clients=self.clients, codes=self.codes, devices=self.devices, refresh=self.refresh,
                                  tokens=self.tokens)
-        self.household_claims = HouseholdClaims(self.clock, self.accounts, self.grants)
+        self.household_claims = HouseholdClaims(self.clock, self.accounts, self.grants, self.make_event)
         domain = Domain(db=self.db, clock=self.clock, accounts=self.accounts, grants=self.grants, keys=self.keys)
         for register, servicer, service in (
             (identity_pb2_grpc.add_AccountServiceServicer_to_server, AccountServicer(domain), "AccountService"),

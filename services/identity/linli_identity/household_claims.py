@@ -12,6 +12,9 @@ show governance's entry beside it) and decides:
 |         | (its authority checks, its audit row and its `identity.grant.granted` event, as any grant) |
 | reject  | the claim becomes `rejected` with the reason, which the claimant sees on their page |
 
+Either decision publishes `identity.household_claim.approved|rejected` in the same transaction,
+from which notification tells the claimant (their inbox, and their channels).
+
 A claim is decided once: the decision is a conditional update (`state = 'pending'`), so two
 committee members deciding at the same moment cannot both win. Nobody decides their own claim
 (SAME_ACCOUNT): being on the committee does not make one's own unit one's own to grant.
@@ -30,10 +33,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from linli.events.v1 import identity_pb2 as events_pb2
 from linli_identity import authority
-from linli_identity.accounts import Accounts
+from linli_identity.accounts import Accounts, MakeEvent
 from linli_identity.grants import Actor, Grants
-from linli_identity.names import claim_name, grant_name, new_claim_id
+from linli_identity.names import account_name, claim_name, grant_name, new_claim_id
 from linli_identity.tables import HouseholdClaim, RoleGrant
 from linli_runtime import fields, paging
 from linli_runtime.auth import Grant, Role, normalize_path, path_within
@@ -46,7 +50,9 @@ from linli_runtime.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from linli_runtime.events.outbox import publish_in
 from linli_runtime.models import table, typed, typed_all
+from linli_runtime.times import to_timestamp
 
 CLAIMS = table(HouseholdClaim)
 GRANTS = table(RoleGrant)
@@ -69,10 +75,11 @@ def may_review_within(grants: tuple[Grant, ...], scope: str) -> bool:
 
 
 class HouseholdClaims:
-    def __init__(self, clock: Clock, accounts: Accounts, grants: Grants) -> None:
+    def __init__(self, clock: Clock, accounts: Accounts, grants: Grants, make_event: MakeEvent) -> None:
         self.clock = clock
         self.accounts = accounts
         self.grants = grants
+        self.make_event = make_event
 
     async def create(self, session: AsyncSession, *, actor: Actor, household_path: str, register_name: str,
                      note: str) -> HouseholdClaim:
@@ -144,6 +151,11 @@ class HouseholdClaims:
         if done.rowcount != 1:
             raise FailedPrecondition(f"{claim_name(claim.id)} was decided already (该申请已处理)",
                                      reason="CLAIM_DECIDED")
+        decided = events_pb2.HouseholdClaimDecided(
+            household_claim=claim_name(claim.id), account=account_name(claim.account_id),
+            household_path=claim.household_path, register_name=claim.register_name,
+            decided_by=account_name(by), reason=reason, decided_at=to_timestamp(now))
+        await publish_in(session, self.make_event(f"identity.household_claim.{state}", decided, claim.household_path))
         return claim.model_copy(update={"state": state, "decided_at": now, "decided_by": by,
                                         "decision_reason": reason, "grant_id": grant_id})
 
@@ -176,14 +188,10 @@ class HouseholdClaims:
     async def list(self, session: AsyncSession, *, account_id: str = "", scope: str | None = None,
                    state: str = "", page_size: int = 0, page_token: str = "") -> tuple[list[HouseholdClaim], str]:
         """One account's claims, or every claim for units at or below `scope`; oldest first."""
-        query = sa.select(CLAIMS)
-        if account_id:
-            query = query.where(CLAIMS.c.account_id == account_id)
+        query = paging.where_given(sa.select(CLAIMS), (CLAIMS.c.account_id, account_id), (CLAIMS.c.state, state))
         if scope:
             query = query.where(sa.or_(CLAIMS.c.household_path == scope,
                                        CLAIMS.c.household_path.startswith(scope + "/", autoescape=True)))
-        if state:
-            query = query.where(CLAIMS.c.state == state)
         conn = await session.connection()
         rows, token = await paging.keyset_page(conn, query, CLAIMS.c.seq, kind=f"claims:{account_id}:{scope}:{state}",
                                                page_token=page_token, size=paging.page_size(page_size))

@@ -6,7 +6,9 @@ Each consumer applies an event once (the runtime's inbox); `notices.notify` adds
 community's volunteer id are delivered to the account bound to that volunteer
 (`volunteer_accounts`, kept from volunteer-points' `points.volunteer.account_bound`).
 
-`identity.grant.granted|revoked` → the community workers who may be on duty (`workers`).
+`identity.grant.granted|revoked` → the community workers who may be on duty (`workers`);
+`identity.account.disabled|enabled` → a disabled account is on nobody's duty.
+`identity.household_claim.approved|rejected` → the owner who claimed the unit learns the decision.
 
 `governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
 `linli_runtime.org_units`): help requests, duty shifts and swaps, providers and a community's
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +33,7 @@ from linli_notification.tables import HelpRequest, known_org_unit
 from linli_runtime import org_units
 from linli_runtime.clock import Clock
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
+from linli_runtime.times import as_utc
 
 log = logging.getLogger("linli.notification.consumers")
 
@@ -68,7 +72,32 @@ class NoticeConsumers:
             org_units.consumer("notification-org-units", known_org_unit, self.clock),
             ConsumerSpec("notification-grants", "IDENTITY", ["identity.grant.granted", "identity.grant.revoked"],
                          self.on_grant),
+            ConsumerSpec("notification-accounts", "IDENTITY", ["identity.account.disabled", "identity.account.enabled"],
+                         self.on_account),
+            ConsumerSpec("notification-household-claims", "IDENTITY",
+                         ["identity.household_claim.approved", "identity.household_claim.rejected"],
+                         self.on_household_claim),
         ]
+
+    async def on_account(self, event: Event, session: AsyncSession) -> None:
+        changed = event.payload(identity_pb2.AccountChanged)
+        if not changed.account.removeprefix("accounts/"):
+            raise PoisonMessage(f"account event {event.id} names no account")
+        await workers.learn_standing(await session.connection(), account=changed.account,
+                                     disabled=event.event_type == "identity.account.disabled",
+                                     changed_at=as_utc(changed.changed_at.ToDatetime(tzinfo=UTC)))
+
+    async def on_household_claim(self, event: Event, session: AsyncSession) -> None:
+        decided = event.payload(identity_pb2.HouseholdClaimDecided)
+        claimant = decided.account.removeprefix("accounts/")
+        if not claimant:
+            raise PoisonMessage(f"household claim decision {decided.household_claim!r} names no account")
+        await notify(await session.connection(), self.clock.now(), event_id=event.id, recipients=[claimant],
+                     kind="household_claim.decided",
+                     context=dict(approved=event.event_type == "identity.household_claim.approved",
+                                  unit=decided.household_path, register_name=decided.register_name,
+                                  reason=decided.reason),
+                     subject_resource=decided.household_claim, org_path=decided.household_path)
 
     async def on_grant(self, event: Event, session: AsyncSession) -> None:
         changed = event.payload(identity_pb2.GrantChanged)
@@ -183,6 +212,9 @@ class NoticeConsumers:
         # assigned or escalated: the person now responsible. Escalations and urgent requests
         # cannot wait for the end of someone's quiet hours.
         critical = changed.escalation_level > 0 or row.urgency >= pb.URGENCY_HIGH
+        # Routing gives a request straight to the head (level 2) only when nobody is rostered: the
+        # head should read that, not that two colleagues ignored it (that is an escalation).
+        context["nobody_on_duty"] = kind == "notification.help_request.assigned" and changed.escalation_level == 2
         await notify(conn, now, event_id=event.id, recipients=[changed.assignee_id], kind="help_request.assigned",
                      context=context, critical=critical, subject_resource=changed.help_request,
                      org_path=changed.community_path)

@@ -52,7 +52,7 @@ from linli_runtime.db import Database
 from linli_runtime.errors import Aborted, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import typed, typed_all
-from linli_runtime.paging import keyset_page
+from linli_runtime.paging import keyset_page, where_given
 from linli_runtime.times import as_utc, fixed_zone, iso_local, local, to_timestamp
 
 SYSTEM = "system"
@@ -287,13 +287,9 @@ class HelpDesk:
         """Newest first; only `status` / `assignee_id` / `household_path` when set."""
         parent = "communities/-" if scope.every_within else community_name(scope.path)
         kind = f"help|{parent}|{scope.key}|{status}|{assignee_id}|{household_path}"
-        query = sa.select(help_request).where(scope.condition())
-        if status:
-            query = query.where(help_request.c.status == status)
-        if assignee_id:
-            query = query.where(help_request.c.assignee_id == assignee_id)
-        if household_path:
-            query = query.where(help_request.c.household_path == household_path)
+        query = where_given(sa.select(help_request).where(scope.condition()), (help_request.c.status, status),
+                            (help_request.c.assignee_id, assignee_id),
+                            (help_request.c.household_path, household_path))
         async with self.db.session() as session:
             rows, next_token = await keyset_page(await session.connection(), query, help_request.c.seq, kind=kind,
                                                  page_token=page_token, size=size, newest_first=True)

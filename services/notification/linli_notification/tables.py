@@ -264,6 +264,17 @@ class WorkerGrant(NotificationTable, table=True):
     scope: str = Field(sa_column=_text(255))
 
 
+class AccountStanding(NotificationTable, table=True):
+    """Whether identity last announced an account disabled (`identity.account.disabled|enabled`):
+    a disabled account's worker grants stand, but it is on nobody's duty (`workers`).
+    `changed_at` is the event's, so a redelivered older event never undoes a newer one."""
+
+    __tablename__ = "nf_account_standing"
+    account_id: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    disabled: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    changed_at: datetime = Field(sa_column=sa.Column(When, nullable=False))
+
+
 class Subscription(NotificationTable, table=True):
     """A recipient hears about an org unit and everything below it (disclosures)."""
 

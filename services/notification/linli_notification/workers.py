@@ -7,7 +7,8 @@ people. So the roster names accounts (`acc_…`), and a shift, swap or head is a
 an account with such a grant (`require_workers`). Grants come from identity's
 `identity.grant.granted|revoked` events (the IDENTITY stream, `learn`); a revoked grant takes
 the account off duty at once (`community.on_duty_at` passes over it to the backup, then the
-head), whatever the roster still says.
+head), whatever the roster still says. So does disabling the account (`identity.account.disabled`,
+`learn_standing`): its grants stand, and count again once it is enabled.
 
 Only the roles that handle help requests are kept (`DUTY_ROLES`: the worker on duty must see
 how to reach the person, as `api.access.HANDLERS` allows)."""
@@ -15,17 +16,20 @@ how to reach the person, as `api.access.HANDLERS` allows)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from linli_notification.tables import WorkerGrant
+from linli_notification.tables import AccountStanding, WorkerGrant
 from linli_runtime import fields
 from linli_runtime.auth import Role, normalize_path, path_within
 from linli_runtime.errors import FailedPrecondition
 from linli_runtime.models import table
+from linli_runtime.times import as_utc
 
 WORKER_GRANTS = table(WorkerGrant)
+STANDING = table(AccountStanding)
 DUTY_ROLES: tuple[Role, ...] = (Role.COMMUNITY_WORKER,)
 def account_id(field: str, value: str, *, required: bool = True) -> str:
     """`acc_…` or `accounts/acc_…` (any OIDC provider's `sub`) → the account id; "" when not
@@ -44,13 +48,27 @@ async def learn(conn: AsyncConnection, *, grant: str, account: str, role: str, s
             grant_name=grant, account_id=account.removeprefix("accounts/"), role=role, scope=normalize_path(scope)))
 
 
+async def learn_standing(conn: AsyncConnection, *, account: str, disabled: bool, changed_at: datetime) -> None:
+    """Apply one `identity.account.disabled` (`disabled`) or `.enabled` event: the newest change
+    wins, whatever order the events arrive in. Idempotent."""
+    values = dict(account_id=account.removeprefix("accounts/"), disabled=disabled, changed_at=changed_at)
+    current = (await conn.execute(sa.select(STANDING.c.changed_at).where(
+        STANDING.c.account_id == values["account_id"]))).scalar_one_or_none()
+    if current is None:
+        await conn.execute(STANDING.insert().values(**values))
+    elif as_utc(current) < changed_at:
+        await conn.execute(STANDING.update().where(STANDING.c.account_id == values["account_id"]).values(**values))
+
+
 async def workers_among(conn: AsyncConnection, path: str, accounts: Iterable[str]) -> set[str]:
-    """Those of `accounts` holding a duty role at `path` or a place above it."""
+    """Those of `accounts` holding a duty role at `path` or a place above it, and not disabled."""
     wanted = {a for a in accounts if a}
     if not wanted:
         return set()
+    disabled = sa.select(STANDING.c.account_id).where(STANDING.c.account_id == WORKER_GRANTS.c.account_id,
+                                                       STANDING.c.disabled.is_(True))
     rows = await conn.execute(sa.select(WORKER_GRANTS.c.account_id, WORKER_GRANTS.c.scope).where(
-        WORKER_GRANTS.c.account_id.in_(wanted)))
+        WORKER_GRANTS.c.account_id.in_(wanted), ~disabled.exists()))
     return {account for account, scope in rows if path_within(path, scope)}
 
 
@@ -61,6 +79,7 @@ async def require_workers(conn: AsyncConnection, path: str, named: Mapping[str, 
     for field, account in named.items():
         if account and account not in found:
             raise FailedPrecondition(
-                f"{field}: accounts/{account} holds no community worker grant for {path}; grant it the "
-                "community_worker role there first (only the community's workers may be on duty)",
+                f"{field}: accounts/{account} holds no community worker grant for {path}, or the account is "
+                "disabled; grant it the community_worker role there first (only the community's workers, "
+                "with an enabled account, may be on duty)",
                 reason="NOT_A_COMMUNITY_WORKER", metadata={"field": field, "account": account})

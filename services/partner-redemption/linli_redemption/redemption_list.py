@@ -29,13 +29,8 @@ class RedemptionList:
                    page_token: str, size: int, volunteer_id: str | None = None) -> tuple[list[Redemption], str]:
         """One page of the community's redemptions (only `merchant_id`'s, only in `state`, only
         `volunteer_id`'s, when given), newest first, and the next page's token."""
-        query = sa.select(REDEMPTIONS).where(R.community_path == community_path)
-        if merchant_id is not None:
-            query = query.where(R.merchant_id == merchant_id)
-        if state is not None:
-            query = query.where(R.state == state)
-        if volunteer_id is not None:
-            query = query.where(R.volunteer_id == volunteer_id)
+        query = paging.where_given(sa.select(REDEMPTIONS).where(R.community_path == community_path),
+                                   (R.merchant_id, merchant_id), (R.state, state), (R.volunteer_id, volunteer_id))
         kind = f"ListRedemptions:{community_path}:{merchant_id or ''}:{state or ''}:{volunteer_id or ''}"
         async with self.db.reading() as conn:
             rows, token = await paging.newest_first_page(conn, query, R.create_time, R.id, kind=kind,

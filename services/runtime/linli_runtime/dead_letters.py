@@ -106,11 +106,8 @@ def within(scopes: Sequence[str]) -> Any:
 async def list_page(conn: AsyncConnection, scopes: Sequence[str], *, state: str, consumer: str, page_token: str,
                     size: int) -> tuple[list[Shown], str]:
     """One page, newest first, of the dead letters within `scopes`."""
-    query = sa.select(DEAD_LETTERS).where(within(scopes))
-    if state:
-        query = query.where(DEAD_LETTERS.c.state == state)
-    if consumer:
-        query = query.where(DEAD_LETTERS.c.consumer == consumer)
+    query = paging.where_given(sa.select(DEAD_LETTERS).where(within(scopes)), (DEAD_LETTERS.c.state, state),
+                               (DEAD_LETTERS.c.consumer, consumer))
     rows, token = await paging.keyset_page(
         conn, query, DEAD_LETTERS.c.id, kind=f"ListDeadLetters:{state}:{consumer}:{','.join(sorted(scopes))}",
         page_token=page_token, size=size, newest_first=True)

@@ -31,6 +31,15 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
+def where_given(query: Select[Any], *filters: tuple[ColumnElement[Any], object]) -> Select[Any]:
+    """`query` narrowed to `column == value` for each filter whose value was given — a list
+    request's optional filters, where None, "" or 0 (a proto3 field left unset) mean "any"."""
+    for column, value in filters:
+        if value:
+            query = query.where(column == value)
+    return query
+
+
 def page_size(value: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """The page size to use for a request's `page_size`. A list whose rows are costly to build
     may pass a smaller `maximum`; the default stays the same everywhere."""

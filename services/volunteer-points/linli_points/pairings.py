@@ -49,7 +49,7 @@ from linli_runtime.db import Database
 from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import loaded, loaded_all, table
-from linli_runtime.paging import decode_int_token, encode_token, keyset_page, newest_first_page
+from linli_runtime.paging import decode_int_token, encode_token, keyset_page, newest_first_page, where_given
 from linli_runtime.times import local_day, month_bounds
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
@@ -153,9 +153,8 @@ class Pairings:
     async def list_pairings(self, path: str, *, page_token: str, size: int,
                             family_id: str = "") -> tuple[list[Pairing], dict[str, str], str]:
         """A page of pairings (only `family_id`'s when given) and their elders' names by id."""
-        query = sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path)
-        if family_id:
-            query = query.where(PAIRINGS.c.family_id == family_id)
+        query = where_given(sa.select(PAIRINGS).where(PAIRINGS.c.community_path == path),
+                            (PAIRINGS.c.family_id, family_id))
         async with self.db.engine.connect() as conn:
             rows, next_token = await keyset_page(conn, query, PAIRINGS.c.pairing_id, kind="pairings",
                                                  page_token=page_token, size=size)
@@ -170,10 +169,8 @@ class Pairings:
                  .join(PAIRINGS, sa.and_(PAIRINGS.c.community_path == VISITS.c.community_path,
                                          PAIRINGS.c.pairing_id == VISITS.c.pairing_id))
                  .where(VISITS.c.community_path == path))
-        for column, value in ((VISITS.c.state, where.state), (VISITS.c.pairing_id, where.pairing_id),
-                              (VISITS.c.volunteer_id, where.volunteer_id), (PAIRINGS.c.elder_id, where.elder_id)):
-            if value:
-                query = query.where(column == value)
+        query = where_given(query, (VISITS.c.state, where.state), (VISITS.c.pairing_id, where.pairing_id),
+                            (VISITS.c.volunteer_id, where.volunteer_id), (PAIRINGS.c.elder_id, where.elder_id))
         async with self.db.engine.connect() as conn:
             rows, next_token = await newest_first_page(conn, query, VISITS.c.visit_time, VISITS.c.visit_id,
                                                        kind="visits", page_token=page_token, size=size)
@@ -181,9 +178,8 @@ class Pairings:
 
     async def list_elders(self, path: str, *, page_token: str, size: int,
                           account_id: str = "") -> tuple[list[Elder], str]:
-        query = sa.select(ELDERS).where(ELDERS.c.community_path == path)
-        if account_id:
-            query = query.where(ELDERS.c.account_id == account_id)
+        query = where_given(sa.select(ELDERS).where(ELDERS.c.community_path == path),
+                            (ELDERS.c.account_id, account_id))
         async with self.db.engine.connect() as conn:
             rows, next_token = await keyset_page(conn, query, ELDERS.c.elder_id, kind="elders",
                                                  page_token=page_token, size=size)

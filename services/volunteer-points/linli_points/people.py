@@ -33,7 +33,7 @@ from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.models import loaded, loaded_all, table
-from linli_runtime.paging import keyset_page
+from linli_runtime.paging import keyset_page, where_given
 from linli_runtime.transactions import fingerprint, run_in_transaction
 
 VOLUNTEERS, FAMILIES, TEAMS, MEMBERSHIPS = table(Volunteer), table(Family), table(Team), table(Membership)
@@ -103,11 +103,8 @@ class People:
 
     async def list_volunteers(self, path: str, *, family_id: str = "", account_id: str = "", page_token: str,
                               size: int) -> tuple[list[Volunteer], str]:
-        query = sa.select(VOLUNTEERS).where(VOLUNTEERS.c.community_path == path)
-        if family_id:
-            query = query.where(VOLUNTEERS.c.family_id == family_id)
-        if account_id:
-            query = query.where(VOLUNTEERS.c.account_id == account_id)
+        query = where_given(sa.select(VOLUNTEERS).where(VOLUNTEERS.c.community_path == path),
+                            (VOLUNTEERS.c.family_id, family_id), (VOLUNTEERS.c.account_id, account_id))
         async with self.db.engine.connect() as conn:
             rows, next_token = await keyset_page(conn, query, VOLUNTEERS.c.volunteer_id, kind="volunteers",
                                                  page_token=page_token, size=size)

@@ -23,7 +23,7 @@ def test_an_owners_vote_from_creation_to_its_final_tally(cli: Cli) -> None:
     officer = cli.token(Role.STREET_OFFICER, LONGXING, subject=fresh("street-officer"))
     title = f"加装电动车充电棚 Add e-bike charging sheds ({fresh('v')})"
     # Ballots must be in before the close time; everything after them may wait for it.
-    created = cli.run("votes", "create", "--title", title, "--matter", "change_common_use", "--closes", "+40s",
+    created = cli.run("votes", "create", "--title", title, "--matter", "change_common_use", "--closes", "+20s",
                       "--json", token=chair)
     assert created.code == 0, created.err
     vote = created.json

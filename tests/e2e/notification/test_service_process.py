@@ -61,8 +61,8 @@ def test_service_runs_under_the_local_runner_and_delivers_to_the_file(var_dir: P
             expected = on_duty.worker_id or on_duty.head_id
             assert filed.assignee_id == expected
             # The demo roster covers the day: at night (the real clock, in Shanghai) nobody is on
-            # duty and the request goes straight to the community's head, as an escalation.
-            title = "新的求助：送餐（紧急）" if on_duty.worker_id else "【升级】新的求助：送餐（紧急）"
+            # duty and the request goes straight to the community's head, titled as such.
+            title = "新的求助：送餐（紧急）" if on_duty.worker_id else "【无人值班】新的求助：送餐（紧急）"
             # The demo's open meal request may be told of a restaurant opening meanwhile: look
             # for this request's message.
             [sent] = asyncio.run(wait_until(lambda title=title: sent_titled(var_dir, title), timeout=30,

@@ -21,7 +21,9 @@ from linli_identity.bootstrap import create_first_admin
 from linli_identity.settings import IdentitySettings
 from linli_identity.sms import DevFileSmsSender
 from linli_identity.tokens import Subject
+from nats.js.errors import NotFoundError
 
+from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.identity.v1 import identity_pb2 as pb
 from linli.identity.v1 import identity_pb2_grpc
 from linli_runtime.auth import Grant
@@ -99,6 +101,16 @@ class Identity:
             await self.app.grants.record(session, account_id=account_id, role=Role(role), scope=scope, by="test",
                                          reason="fixture")
         return account_id
+
+    async def published(self) -> list[EventEnvelope]:
+        """Every event on the IDENTITY stream so far, in order (none before the stream exists)."""
+        js = self.app.bus.js
+        try:
+            info = await js.stream_info("IDENTITY")
+        except NotFoundError:
+            return []
+        return [EventEnvelope.FromString((await js.get_msg("IDENTITY", seq)).data or b"")
+                for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1)]
 
     async def admin(self) -> str:
         return await create_first_admin(self.app.db, "+8613900000000", "管理员", self.clock)

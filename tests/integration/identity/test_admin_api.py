@@ -12,7 +12,6 @@ from linli_identity.bootstrap import create_first_admin
 from linli_identity.testing import TestIssuer
 
 from linli.events.v1 import identity_pb2 as events_pb2
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.identity.v1 import identity_pb2 as pb
 from linli_runtime.errors import FailedPrecondition
 from linli_runtime.testing.errors import error_info
@@ -123,29 +122,18 @@ async def test_grants_and_accounts_are_published_as_events(identity: Identity) -
     await admin(identity.accounts.DisableAccount, pb.DisableAccountRequest(
         name=f"accounts/{someone}", reason="asked to leave", request_id=rid()))
 
-    async def published() -> list[EventEnvelope]:
-        js = identity.app.bus.js
-        try:
-            info = await js.stream_info("IDENTITY")
-        except Exception:
-            return []
-        found = []
-        for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
-            found.append(EventEnvelope.FromString((await js.get_msg("IDENTITY", seq)).data or b""))
-        return found
-
     async def subjects() -> list[str] | None:
-        found = [e.subject for e in await published()]
+        found = [e.subject for e in await identity.published()]
         return found if "identity.account.disabled" in found else None
 
     seen = await wait_until(subjects, what="the identity events on the IDENTITY stream")
     assert {"identity.account.created", "identity.grant.granted", "identity.account.disabled"} <= set(seen)
-    granted = next(e for e in await published() if e.subject == "identity.grant.granted"
+    granted = next(e for e in await identity.published() if e.subject == "identity.grant.granted"
                    and e.org_scope == f"{FENGSHU}/jinshang-chuntian")
     payload = events_pb2.GrantChanged()
     granted.payload.Unpack(payload)
     assert payload.role == "resident" and payload.account == f"accounts/{someone}"
-    assert all("+86" not in e.SerializeToString().decode("latin-1") for e in await published())  # no phones
+    assert all("+86" not in e.SerializeToString().decode("latin-1") for e in await identity.published())  # no phones
 
 
 async def test_a_retried_grant_with_its_request_id_is_answered_once(identity: Identity) -> None:

@@ -6,6 +6,7 @@ committee learns nothing; request ids and the one-pending-claim-per-unit rule ho
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -13,10 +14,12 @@ import pytest
 from linli_identity.demo import CLAIMANTS, seed
 from linli_identity.household_claims import may_decide
 
+from linli.events.v1 import identity_pb2 as events_pb2
 from linli.identity.v1 import identity_pb2 as pb
 from linli_runtime.demo import demo_account_id
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
+from linli_runtime.testing.waiting import wait_until
 
 from .conftest import Identity, rid
 from .test_machine_clients import started
@@ -31,6 +34,33 @@ async def refused(code: grpc.StatusCode, call: object) -> str:
         await call  # type: ignore[misc]
     assert failed.value.code() == code, failed.value.details()
     return error_info(failed.value)[0]
+
+
+@dataclass(frozen=True)
+class Decision:
+    subject: str
+    org_scope: str
+    account: str
+    register_name: str
+    reason: str
+    decided_by: str
+
+
+async def decision_event(identity: Identity, claim: str) -> Decision:
+    """The one `identity.household_claim.*` event published for `claim`."""
+    async def found() -> list[Decision] | None:
+        decisions = []
+        for envelope in await identity.published():
+            if envelope.subject.startswith("identity.household_claim."):
+                payload = events_pb2.HouseholdClaimDecided()
+                envelope.payload.Unpack(payload)
+                if payload.household_claim == claim:
+                    decisions.append(Decision(envelope.subject, envelope.org_scope, payload.account,
+                                              payload.register_name, payload.reason, payload.decided_by))
+        return decisions or None
+
+    [decision] = await wait_until(found, what=f"the decision event of {claim}")
+    return decision
 
 
 def claim_request(unit: str = UNIT, name: str = "张三", request_id: str = "") -> pb.CreateHouseholdClaimRequest:
@@ -59,6 +89,11 @@ async def test_an_owner_claims_a_unit_and_the_committee_binds_them(identity: Ide
     [grant] = grants.grants
     assert (grant.role, grant.scope, grant.name) == ("resident", UNIT, approved.grant)
     assert grant.granted_by == f"accounts/{committee_id}" and filed.name in grant.reason
+    # The owner is told (notification reads the decision from the IDENTITY stream).
+    decided = await decision_event(identity, filed.name)
+    assert (decided.subject, decided.org_scope) == ("identity.household_claim.approved", UNIT)
+    assert (decided.account, decided.register_name, decided.reason, decided.decided_by) == (
+        f"accounts/{owner_id}", "张三", "与名册一致", f"accounts/{committee_id}")
     # The owner sees the decision on their own list; a second decision is refused.
     mine = await owner(claims.ListHouseholdClaims, pb.ListHouseholdClaimsRequest(parent="accounts/me"))
     assert [c.state for c in mine.household_claims] == [pb.HOUSEHOLD_CLAIM_STATE_APPROVED]
@@ -84,6 +119,9 @@ async def test_a_rejected_claim_carries_the_reason_and_gives_nothing(identity: I
     assert rejected.state == pb.HOUSEHOLD_CLAIM_STATE_REJECTED and rejected.grant == ""
     seen = (await owner(claims.GetHouseholdClaim, pb.GetHouseholdClaimRequest(name=filed.name))).household_claim
     assert seen.decision_reason == "名册上该房屋业主不是李四"
+    decided = await decision_event(identity, filed.name)
+    assert (decided.subject, decided.account, decided.reason) == (
+        "identity.household_claim.rejected", f"accounts/{owner_id}", "名册上该房屋业主不是李四")
     assert not (await owner(identity.grants.ListGrants, pb.ListGrantsRequest(parent="accounts/me"))).grants
 
 

@@ -9,7 +9,7 @@ import pytest
 from google.protobuf.message import Message
 from nats.js.errors import NotFoundError
 
-from linli.events.v1 import governance_pb2, points_pb2, redemption_pb2
+from linli.events.v1 import governance_pb2, identity_pb2, points_pb2, redemption_pb2
 from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.events import make_event
 from linli_runtime.testing.waiting import wait_until
@@ -300,3 +300,20 @@ async def test_escalation_notices_reach_backup_and_head(h: Harness) -> None:
     assert backup.title.startswith("【升级】") and backup.critical and "邻家小馆" in backup.body
     [zhao] = await h.notices_of(ZHAO)
     assert zhao.title == "新的求助：送餐（紧急）"
+    [head] = await h.notices_of(HE)
+    assert head.title.startswith("【升级】") and "值班和备班人员均未在时限内响应" in head.body
+
+
+async def test_an_owner_learns_how_their_household_claim_was_decided(h: Harness) -> None:
+    unit = f"{JINSHANG}/3/201"
+    decisions = (("approved", "owner-303", "与名册一致"), ("rejected", "owner-404", "名册上该房屋业主不是李四"))
+    for verb, owner, reason in decisions:
+        await publish(h, f"identity.household_claim.{verb}", identity_pb2.HouseholdClaimDecided(
+            household_claim=f"householdClaims/hcl_{owner}", account=f"accounts/{owner}", household_path=unit,
+            register_name="李四", decided_by="accounts/committee-1", reason=reason), unit, source="identity")
+    for owner in ("owner-303", "owner-404"):
+        await wait_until(lambda owner=owner: _any(h, owner), what=f"the decision's notice to {owner}")  # type: ignore[misc]
+    [approved] = await h.notices_of("owner-303")
+    assert approved.title == "房屋认证已通过" and unit in approved.body
+    [rejected] = await h.notices_of("owner-404")
+    assert rejected.title == "房屋认证未通过" and "名册上该房屋业主不是李四" in rejected.body

@@ -6,8 +6,11 @@ the help request it is then given lands in that account's inbox, and `.revoked` 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from linli_notification.workers import WORKER_GRANTS
 
 from linli.events.v1 import identity_pb2
@@ -15,7 +18,7 @@ from linli.notification.v1 import notification_pb2 as pb
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.waiting import inbox_holds, wait_until
 from tests.integration.notification.kit import FENGSHU, FENGSHU_NAME, HE, SUN, ZHAO, Harness, ms_wan_request
-from tests.integration.notification.test_delivery import publish
+from tests.integration.notification.test_delivery import _any, publish
 
 NEWCOMER = "acc_newcomerqq7aaaaaaaaaa"
 NEXT_DOOR = "chengdu/jinjiang/chenglonglu/fengshu2"
@@ -108,3 +111,41 @@ async def test_a_worker_whose_grant_is_revoked_is_off_duty_at_once(h: Harness) -
     second = (await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
         parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=staff)).help_request
     assert (second.assignee_id, second.escalation_level) == (HE, 2), "nobody on duty: the community head"
+    # The head is told that nobody was on duty — not that the duty worker and the backup ignored it.
+    await wait_until(lambda: _any(h, HE), what="the head's notice")
+    [notice] = await h.notices_of(HE)
+    assert notice.title == "【无人值班】新的求助：送餐（紧急）" and notice.critical
+    assert "无人值班" in notice.body and "未在时限内响应" not in notice.body
+
+
+async def account_event(h: Harness, verb: str, account: str, minutes: int) -> None:
+    """identity's `identity.account.<verb>` for `account`, changed `minutes` after the harness's start."""
+    changed_at = Timestamp()
+    changed_at.FromDatetime(h.clock.now() + timedelta(minutes=minutes))
+    event_id = await publish(h, f"identity.account.{verb}", identity_pb2.AccountChanged(
+        account=f"accounts/{account}", kind="person", actor=f"accounts/{HE}", reason="left the job",
+        changed_at=changed_at), "", source="identity")
+    await wait_until(lambda: inbox_holds(h.app.db, "notification-accounts", [event_id]), what=f"account {verb}")
+
+
+async def test_a_disabled_worker_is_off_duty_until_enabled_again(h: Harness) -> None:
+    """Disabling Zhao's account takes him off Saturday's duty (to Sun, the backup) though his grant
+    stands; enabling it puts him back; an older event delivered late changes nothing."""
+    staff = h.md(HE)
+
+    async def on_duty() -> str:
+        return (await h.roster.GetOnDuty(pb.GetOnDutyRequest(parent=FENGSHU_NAME), metadata=staff)).worker_id
+
+    assert await on_duty() == ZHAO
+    await account_event(h, "disabled", ZHAO, minutes=1)
+    assert await on_duty() == SUN
+    filed = (await h.help.CreateHelpRequest(pb.CreateHelpRequestRequest(
+        parent=FENGSHU_NAME, help_request=ms_wan_request()), metadata=staff)).help_request
+    assert filed.assignee_id == SUN, "a disabled account is sent no help request"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await h.roster.CreateDutyShift(sunday_shift(ZHAO), metadata=staff)
+    assert error_info(err.value)[0] == "NOT_A_COMMUNITY_WORKER"
+    await account_event(h, "enabled", ZHAO, minutes=2)
+    assert await on_duty() == ZHAO
+    await account_event(h, "disabled", ZHAO, minutes=1)  # the first event again, redelivered late
+    assert await on_duty() == ZHAO, "an older event does not undo a newer one"

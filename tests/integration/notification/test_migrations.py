@@ -20,7 +20,7 @@ from linli_runtime.db import Database
 from linli_runtime.migrations import MigrationSet, alembic_config, upgrade
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-HEAD = "nt0009"
+HEAD = "nt0010"
 
 # Alembic runs from scratch on every database here: these tests are about the migrations.
 pytestmark = pytest.mark.real_migrations

@@ -51,6 +51,14 @@ async def test_reward_fields_restock_and_validity(kit: Kit, clock: ManualClock) 
         restocked = await kit.catalog.RestockReward(admin_pb2.RestockRewardRequest(
             name=reward, units=5, request_id="delivery-1"), metadata=kit.worker)
     assert restocked.reward.stock == 5
+    # A malformed restock is refused for its fields, whether or not the reward exists.
+    for name in (reward, f"{parent}/rewards/no-such-reward"):
+        for units, request_id, field in ((0, "delivery-2", "units"), (5, "", "request_id")):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await kit.catalog.RestockReward(admin_pb2.RestockRewardRequest(
+                    name=name, units=units, request_id=request_id), metadata=kit.worker)
+            assert (refused.value.code(), error_info(refused.value)[1]) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                                            [field]), name
 
     later = Timestamp()
     later.FromDatetime(clock.now().replace(year=2027))

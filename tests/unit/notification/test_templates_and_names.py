@@ -30,6 +30,16 @@ def test_chinese_first_english_for_english_readers_and_fallback() -> None:
         render("no.such.kind", "zh", {})
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_household_claim_decision_reads_as_its_outcome(language: str) -> None:
+    claim = dict(unit="chengdu/x/3/201", register_name="李四", reason="名册不符")
+    approved = render("household_claim.decided", language, {**claim, "approved": True})
+    rejected = render("household_claim.decided", language, {**claim, "approved": False})
+    assert approved.title != rejected.title and approved.body and rejected.body
+    assert "名册不符" in rejected.body and "名册不符" not in approved.body
+    assert "\n" not in approved.title and "\n" not in rejected.title
+
+
 def test_a_missing_template_variable_is_an_error_not_an_empty_string() -> None:
     with pytest.raises(Exception, match="undefined"):
         render("award.granted", "zh", {"name": "x"})

@@ -78,3 +78,15 @@ async def test_a_newest_first_list_refuses_a_token_whose_key_is_no_time_and_id(k
         await paging.newest_first_page(None, sa.select(items), items.c.created, items.c.id,  # type: ignore[arg-type]
                                        kind="items", page_token=paging.encode_token("items", key), size=5)
     assert caught.value.violations[0].field == "page_token"
+
+
+def test_where_given_filters_on_the_given_values_only() -> None:
+    import sqlalchemy as sa
+
+    t = sa.table("t", sa.column("a"), sa.column("b"), sa.column("c"))
+    base = sa.select(t.c.a)
+    narrowed = paging.where_given(base, (t.c.a, "x"), (t.c.b, ""), (t.c.c, 0))
+    assert str(narrowed.compile(compile_kwargs={"literal_binds": True})).split("WHERE")[1].strip() == "t.a = 'x'"
+    assert paging.where_given(base, (t.c.b, None), (t.c.c, 0)) is base, "nothing given: the query as it was"
+    both = paging.where_given(base, (t.c.a, "x"), (t.c.c, 3))
+    assert "t.a = 'x' AND t.c = 3" in str(both.compile(compile_kwargs={"literal_binds": True}))

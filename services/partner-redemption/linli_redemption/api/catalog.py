@@ -75,7 +75,9 @@ class CatalogServicer(admin_pb2_grpc.CatalogServiceServicer):
 
     async def RestockReward(self, request: pb.RestockRewardRequest,
                             context: grpc.aio.ServicerContext) -> pb.RestockRewardResponse:
-        found = await self._reward(request.name, change=True)
+        # The request's own fields first: a malformed restock is refused as such, whatever the
+        # reward (a NOT_FOUND would send the caller looking for the wrong mistake).
         units = fields.in_range("units", request.units, 1, 1_000_000)
         request_id = fields.request_id(request.request_id, required=True)
+        found = await self._reward(request.name, change=True)
         return pb.RestockRewardResponse(reward=reward_pb(await self.catalog.restock(found, units, request_id)))

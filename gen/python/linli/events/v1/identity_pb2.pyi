@@ -104,3 +104,51 @@ class GrantChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GrantChanged: _TypeAlias = GrantChanged  # noqa: Y015
+
+@_typing.final
+class HouseholdClaimDecided(_message.Message):
+    """HouseholdClaimDecided: subject `identity.household_claim.approved` or
+    `identity.household_claim.rejected`; the envelope's org scope is the claimed unit. The claimant
+    learns the decision from it (notification); an approval's grant has its own
+    `identity.grant.granted`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_CLAIM_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_PATH_FIELD_NUMBER: _builtins.int
+    REGISTER_NAME_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    household_claim: _builtins.str
+    """`householdClaims/{id}`."""
+    account: _builtins.str
+    """The claimant (`accounts/{id}`)."""
+    household_path: _builtins.str
+    """The unit claimed (its household path) and the name given for the owners' register."""
+    register_name: _builtins.str
+    decided_by: _builtins.str
+    """Who decided (`accounts/{id}`), and why (shown to the claimant)."""
+    reason: _builtins.str
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        household_claim: _builtins.str = ...,
+        account: _builtins.str = ...,
+        household_path: _builtins.str = ...,
+        register_name: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "decided_at", b"decided_at", "decided_by", b"decided_by", "household_claim", b"household_claim", "household_path", b"household_path", "reason", b"reason", "register_name", b"register_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdClaimDecided: _TypeAlias = HouseholdClaimDecided  # noqa: Y015
