@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.ledger.accounts import FUNDING_PREFIX, ISSUANCE, VOLUNTEER_PREFIX, funding_account, volunteer_account
 from linli_points.ledger.lots import Flow, Origin
-from linli_points.ledger.model import Kind
+from linli_points.ledger.model import Kind, Transfer
+from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
 from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
+from linli_runtime.db import Database
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
@@ -167,3 +169,33 @@ async def budget_remaining(conn: AsyncConnection, path: str, source: str) -> int
     balance = (await conn.execute(sa.select(accounts.c.credits_posted - accounts.c.debits_posted).where(
         accounts.c.community_path == path, accounts.c.name == funding_account(source)))).scalar_one_or_none()
     return int(balance or 0)
+
+
+@dataclass(frozen=True)
+class DayEntry:
+    """A transfer touching an account, with the change it made to the account's posted balance."""
+
+    transfer: Transfer
+    change: int
+
+
+async def account_days(db: Database, path: str, account: str, period: Period, after_seq: int,
+                       limit: int) -> tuple[list[DayEntry], int]:
+    """The transfers touching `account` created in the period, oldest first, after `after_seq`;
+    and the last seq returned when there may be more (else 0). A range of
+    `ix_points_transfer_period` (community, created_at): its cost is the community's rows of
+    those days, however long the account's history (reconciling a day of the redemption
+    clearing account). The account is matched by name, which no index holds, so the planner
+    has no account-wide index to walk instead."""
+    async with db.reading() as conn:
+        rows = (await conn.execute(sa.select(transfers).where(
+            transfers.c.community_path == path,
+            transfers.c.created_at >= period[0], transfers.c.created_at < period[1],
+            sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account),
+            transfers.c.seq > after_seq).order_by(transfers.c.seq).limit(limit + 1))).all()
+    entries = []
+    for row in rows[:limit]:
+        t = transfer_of(row)
+        moved = t.amount if t.kind in POSTED_KINDS else 0
+        entries.append(DayEntry(t, moved if t.credit_account == account else -moved))
+    return entries, (entries[-1].transfer.seq if len(rows) > limit else 0)
