@@ -437,7 +437,7 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
     print_table("PostgreSQL after the close (tables with their indexes)",
                 ["what", "MiB", "bytes per row"],
                 [["points_transfer", f"{z['points_transfer_bytes'] / 2**20:.0f}",
-                  f"{z['points_transfer_bytes'] / max(r.transfers, 1):.0f} per transfer"],
+                  f"{z['points_transfer_bytes'] / max(r.transfers + r.planted, 1):.0f} per transfer"],
                  ["points_account", f"{z['points_account_bytes'] / 2**20:.0f}",
                   f"{z['points_account_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
                  ["points_volunteer", f"{z['points_volunteer_bytes'] / 2**20:.0f}",
@@ -479,10 +479,10 @@ def main() -> None:
     parser.add_argument("--close-concurrency", type=int, default=2, help="close calls in flight")
     parser.add_argument("--close-batch", type=int, default=100,
                         help="communities per CloseYears call (0: CloseYear per community, the old way)")
-    parser.add_argument("--reconcile-communities", type=int, default=20,
+    parser.add_argument("--reconcile-communities", type=int, default=10,
                         help="communities whose clearing account gets a history and a day reconciled (0: none)")
     parser.add_argument("--history-days", type=int, default=365, help="days of clearing history planted")
-    parser.add_argument("--redemptions-per-day", type=int, default=50, help="redemptions a day per community")
+    parser.add_argument("--redemptions-per-day", type=int, default=20, help="redemptions a day per community")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the day's read and its baseline")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")
