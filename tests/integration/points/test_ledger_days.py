@@ -71,10 +71,11 @@ async def test_a_days_read_is_the_history_cut_to_those_days(ledger: Ledger, cloc
             break
     window = (start - timedelta(days=1), end + timedelta(days=1))
     expected = [(e.transfer.transfer_id, e.change) for e in history if window[0] <= e.transfer.created_at < window[1]]
-    got, after = [], 0
+    got: list[tuple[str, int]] = []
+    after = 0
     while True:  # pages of 2: the token resumes exactly
-        page, after = await queries.account_days(ledger.db, FENGSHU, REDEMPTION_CLEARING, window, after, 2)
-        got.extend((e.transfer.transfer_id, e.change) for e in page)
+        days, after = await queries.account_days(ledger.db, FENGSHU, REDEMPTION_CLEARING, window, after, 2)
+        got.extend((e.transfer.transfer_id, e.change) for e in days)
         if not after:
             break
     assert got == expected

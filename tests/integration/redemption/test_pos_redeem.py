@@ -264,7 +264,7 @@ async def test_settlement_totals_equal_the_ledger_movements_of_the_day(kit: Kit,
 
     # volunteer-points posts the holds from the committed events: the ledger catches up in a moment.
     report = await wait_until(reconciled, what="the day balanced")
-    assert not report.mismatches
+    assert report is not None and not report.mismatches
     assert (report.recorded_redeemed_points, report.ledger_redeemed_points) == (60, 60)
     assert (report.recorded_refunded_points, report.ledger_refunded_points) == (4, 4)
     assert {x.merchant_id: x.net_points for x in report.settlements} == {HEALTH: 26, "fengxiang-canteen": 30}
