@@ -182,6 +182,8 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.AwardService/ListRankings": (f, awd.ListRankingsRequest(community_path=f, period="2026")),
         "linli.points.v1.AwardService/CloseYear": (f, awd.CloseYearRequest(community_path=f, year=2020)),
         "linli.points.v1.AwardService/CloseYears": (f, awd.CloseYearsRequest(community_paths=[f], year=2020)),
+        "linli.points.v1.AwardService/SummarizeCommunities": (f, awd.SummarizeCommunitiesRequest(
+            community_paths=[f], year=2026)),
         "linli.points.v1.AwardService/ListAwards": (f, awd.ListAwardsRequest(community_path=f, year=2025)),
         "linli.points.v1.AwardService/ExportAwards": (f, awd.ExportAwardsRequest(community_path=f, year=2025)),
         "linli.points.v1.AwardService/GetAwardCertificate": (f, awd.GetAwardCertificateRequest(

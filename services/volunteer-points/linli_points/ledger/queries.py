@@ -199,3 +199,42 @@ async def account_days(db: Database, path: str, account: str, period: Period, af
         moved = t.amount if t.kind in POSTED_KINDS else 0
         entries.append(DayEntry(t, moved if t.credit_account == account else -moved))
     return entries, (entries[-1].transfer.seq if len(rows) > limit else 0)
+
+
+@dataclass(frozen=True)
+class EarnersSummary:
+    earners: int  # volunteers who earned above zero in the period
+    points: int  # what they earned together
+    top: list[TopEarner]  # the first `top` of the board (points earned, then volunteer id)
+
+
+async def earners_of(conn: AsyncConnection, paths: list[str], period: Period, *, top: int = 3
+                     ) -> dict[str, EarnersSummary]:
+    """For many communities in one statement (the operators' city dashboard), each one's
+    leaderboard summed up: how many earned points above zero in the period, how many points
+    they earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share
+    a rank, listed by volunteer id). A range of `ix_points_transfer_period` per community."""
+    if not paths:
+        return {}
+    earned = (sa.select(transfers.c.community_path, _EARNER.label("account"), _EARNED)
+              .where(transfers.c.community_path.in_(paths), *_earned_in(period))
+              .group_by(transfers.c.community_path, _EARNER)
+              .having(_EARNED_SUM > 0)
+              .subquery())
+    community = earned.c.community_path
+    board = sa.select(
+        community, earned.c.account, earned.c.earned,
+        sa.func.rank().over(partition_by=community, order_by=earned.c.earned.desc()).label("rank"),
+        sa.func.row_number().over(partition_by=community, order_by=(earned.c.earned.desc(), earned.c.account))
+        .label("place"),
+        sa.func.count().over(partition_by=community).label("earners"),
+        sa.func.sum(earned.c.earned).over(partition_by=community).label("points")).subquery()
+    found: dict[str, EarnersSummary] = {}
+    rows = await conn.execute(sa.select(board.c.community_path, board.c.account, board.c.earned, board.c.rank,
+                                        board.c.earners, board.c.points)
+                              .where(board.c.place <= max(top, 1)).order_by(board.c.community_path, board.c.place))
+    for path, account, points, rank, earners, total in rows:
+        summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
+        if len(summary.top) < top:
+            summary.top.append(TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+    return found
