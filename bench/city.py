@@ -424,10 +424,10 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                          f"{p(run.days_s, 50):.1f}", f"{p(run.days_s, 95):.1f}",
                          f"{p(run.history_s, 50) / max(p(run.days_s, 50), 1e-9):.0f}",
                          f"{run.history_rows // len(run.history_s):,} / {run.days_rows // len(run.days_s):,}"])
-        rows.append(["median", *(f"{median([q(run) for run in r.reconcile]):.1f}" for q in (
-            lambda run: p(run.history_s, 50), lambda run: p(run.history_s, 95),
-            lambda run: p(run.days_s, 50), lambda run: p(run.days_s, 95))),
-            f"{median([p(run.history_s, 50) / max(p(run.days_s, 50), 1e-9) for run in r.reconcile]):.0f}", ""])
+        per_run = [(p(run.history_s, 50), p(run.history_s, 95), p(run.days_s, 50), p(run.days_s, 95))
+                   for run in r.reconcile]
+        rows.append(["median", *(f"{median([figures[k] for figures in per_run]):.1f}" for k in range(4)),
+                     f"{median([f[0] / max(f[2], 1e-9) for f in per_run]):.0f}", ""])
         print_table(f"A day of the redemption clearing account read for ReconcileDay — {len(r.reconcile[0].days_s)} "
                     f"communities, {args.history_days} days of history, {args.redemptions_per_day} redemptions a "
                     f"day ({r.planted:,} rows planted; load {os.getloadavg()[0]:.1f})",
