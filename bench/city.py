@@ -17,6 +17,10 @@ issuer on loopback, and volunteer-points in a process of its own.
   close cannot do without.
 - memory: every process's resident set size sampled every 0.1 s; the peak of each process
   (PostgreSQL's backends count the shared buffers they touched).
+- the city dashboard's points section: every community summed up by `SummarizeCommunities`
+  (1000 a call), next to its same-run baseline, the calls the dashboard made per community
+  before (ListVolunteers, ListRankings, ListAwards) for `--summary-sample` communities,
+  extrapolated to the city. Repeated `--runs` times.
 - a day reconciled: `--history-days` days of redemptions (holds placed and posted,
   `--redemptions-per-day` a day) COPYed into the redemption clearing account of
   `--reconcile-communities` communities, then one day of each read as ReconcileDay reads it
@@ -49,7 +53,14 @@ from linli_identity.testing import TestIssuer, serve_test_issuer
 
 from bench.pos_redeem import postgres_processes, start_service
 from bench.stats import median, percentile, print_table
-from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+from linli.points.v1 import (
+    awards_pb2,
+    awards_pb2_grpc,
+    ledger_pb2,
+    ledger_pb2_grpc,
+    volunteers_pb2,
+    volunteers_pb2_grpc,
+)
 from linli_runtime.clients import make_channel
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
 
@@ -290,6 +301,64 @@ async def reconcile_runs(address: str, md: tuple[tuple[str, str], ...], communit
     return out
 
 
+# -- the dashboard's points section ---------------------------------------------------------------
+
+async def old_way(stub: awards_pb2_grpc.AwardServiceStub, volunteers: volunteers_pb2_grpc.VolunteerServiceStub,
+                  md: tuple[tuple[str, str], ...], path: str, year: int) -> None:
+    """What the city dashboard asked for a community before SummarizeCommunities."""
+    token = ""
+    while True:
+        page = await volunteers.ListVolunteers(volunteers_pb2.ListVolunteersRequest(
+            community_path=path, page_size=1000, page_token=token), metadata=md)
+        token = page.next_page_token
+        if not token:
+            break
+    while True:
+        board = await stub.ListRankings(awards_pb2.ListRankingsRequest(
+            community_path=path, period=str(year), page_size=1000, page_token=token), metadata=md)
+        token = board.next_page_token
+        if not token:
+            break
+    for y in (year, year - 1):
+        if (await stub.ListAwards(awards_pb2.ListAwardsRequest(community_path=path, year=y, page_size=1000),
+                                  metadata=md)).awards:
+            break
+
+
+@dataclass
+class SummaryRun:
+    summary_s: float = 0.0  # every community, SummarizeCommunities 1000 at a time
+    old_s: float = 0.0  # `sample` communities the old way, 8 in flight
+    sample: int = 0
+
+
+async def summary_runs(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int, sample: int,
+                       runs: int) -> list[SummaryRun]:
+    out = []
+    async with make_channel(address, default_timeout=600) as channel:
+        stub = awards_pb2_grpc.AwardServiceStub(channel)
+        volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
+        paths = [community_path(c) for c in range(communities)]
+        for _ in range(runs):
+            run = SummaryRun(sample=min(sample, communities))
+            t0 = time.perf_counter()
+            replies = await asyncio.gather(*(stub.SummarizeCommunities(awards_pb2.SummarizeCommunitiesRequest(
+                community_paths=paths[i:i + 1000], year=year), metadata=md) for i in range(0, communities, 1000)))
+            run.summary_s = time.perf_counter() - t0
+            assert sum(len(r.communities) for r in replies) == communities
+            queue = iter(paths[:run.sample])
+
+            async def worker(queue: Iterator[str]) -> None:
+                for path in queue:
+                    await old_way(stub, volunteers, md, path, year)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(queue) for _ in range(8)))
+            run.old_s = time.perf_counter() - t0
+            out.append(run)
+    return out
+
+
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
@@ -349,6 +418,7 @@ class CityResult:
     sizes: dict[str, float] = field(default_factory=dict)
     planted: int = 0
     reconcile: list[ReconcileRun] = field(default_factory=list)
+    summaries: list[SummaryRun] = field(default_factory=list)
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -381,6 +451,8 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
                 spy.wait(30)
+            if args.summary_sample:
+                result.summaries = await summary_runs(address, md, communities, year, args.summary_sample, args.runs)
             if args.reconcile_communities:
                 last_day = date(year, 12, 31)
                 planted_in = min(args.reconcile_communities, communities)
@@ -415,6 +487,21 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                  [f"year-end close ({_how(args)}, {args.close_concurrency} in flight)",
                   f"{r.close_s:.1f}", ms(r.close_latencies, 50), ms(r.close_latencies, 99),
                   f"{r.awards:,} awards; {r.close_s / max(r.baseline_s, 1e-9):.0f} × baseline"]])
+    if r.summaries:
+        rows = []
+        for i, srun in enumerate(r.summaries, start=1):
+            whole_old = srun.old_s / max(srun.sample, 1) * r.communities
+            rows.append([f"run {i}", f"{srun.summary_s * 1000:.0f}", f"{srun.old_s * 1000:.0f}",
+                         f"{whole_old:.1f}", f"{whole_old / max(srun.summary_s, 1e-9):.0f}"])
+        medians = [median([x.summary_s * 1000 for x in r.summaries]),
+                   median([x.old_s / max(x.sample, 1) * r.communities for x in r.summaries])]
+        rows.append(["median", f"{medians[0]:.0f}", "", f"{medians[1]:.1f}",
+                     f"{medians[1] / max(medians[0] / 1000, 1e-9):.0f}"])
+        print_table(f"The city dashboard's points section — {r.communities:,} communities "
+                    f"(load {os.getloadavg()[0]:.1f})",
+                    ["", "SummarizeCommunities, all, ms",
+                     f"baseline: the old calls, {r.summaries[0].sample} communities, ms",
+                     "baseline for all, s (extrapolated)", "baseline ÷ summary"], rows)
     if r.reconcile:
         def p(values: list[float], q: float) -> float:
             return percentile(values, q) * 1000
@@ -456,6 +543,8 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
             "load_s": r.load_s, "baseline_s": r.baseline_s, "close_s": r.close_s,
             "close_p50_s": percentile(r.close_latencies, 50), "close_p99_s": percentile(r.close_latencies, 99),
             "awards": r.awards, "sizes": r.sizes, "planted": r.planted,
+            "summaries": [{"summary_s": run.summary_s, "old_s": run.old_s, "sample": run.sample}
+                          for run in r.summaries],
             "reconcile": [{"history_s": run.history_s, "days_s": run.days_s, "history_rows": run.history_rows,
                            "days_rows": run.days_rows} for run in r.reconcile],
             "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
@@ -479,6 +568,8 @@ def main() -> None:
     parser.add_argument("--close-concurrency", type=int, default=2, help="close calls in flight")
     parser.add_argument("--close-batch", type=int, default=100,
                         help="communities per CloseYears call (0: CloseYear per community, the old way)")
+    parser.add_argument("--summary-sample", type=int, default=100,
+                        help="communities read the old way (per-community calls) as the dashboard's baseline (0: skip)")
     parser.add_argument("--reconcile-communities", type=int, default=10,
                         help="communities whose clearing account gets a history and a day reconciled (0: none)")
     parser.add_argument("--history-days", type=int, default=365, help="days of clearing history planted")
