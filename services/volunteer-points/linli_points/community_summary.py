@@ -49,8 +49,8 @@ class CommunitySummaries:
             if wanted:
                 for path, volunteer_id, name in await conn.execute(
                         sa.select(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id, VOLUNTEERS.c.display_name)
-                        .where(VOLUNTEERS.c.community_path.in_({p for p, _ in wanted}),
-                               VOLUNTEERS.c.volunteer_id.in_({v for _, v in wanted}))):
+                        # By (community, id) pairs: ids repeat across communities (v-001 in each).
+                        .where(sa.tuple_(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id).in_(sorted(wanted)))):
                     names[(path, volunteer_id)] = name
             tiers: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
             for path, award_year, tier, count in await conn.execute(
