@@ -17,6 +17,16 @@ issuer on loopback, and volunteer-points in a process of its own.
   close cannot do without.
 - memory: every process's resident set size sampled every 0.1 s; the peak of each process
   (PostgreSQL's backends count the shared buffers they touched).
+- the city dashboard's points section: every community summed up by `SummarizeCommunities`
+  (1000 a call), next to its same-run baseline, the calls the dashboard made per community
+  before (ListVolunteers, ListRankings, ListAwards) for `--summary-sample` communities,
+  extrapolated to the city. Repeated `--runs` times.
+- a day reconciled: `--history-days` days of redemptions (holds placed and posted,
+  `--redemptions-per-day` a day) COPYed into the redemption clearing account of
+  `--reconcile-communities` communities, then one day of each read as ReconcileDay reads it
+  (`ListDayTransfers`: the eve, the day and the morrow), next to its same-run baseline, the read
+  ReconcileDay made before (`ListTransfers` paging the clearing account's whole history). Repeated
+  `--runs` times; per-run figures and medians. Its cost should not grow with `--history-days`.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -42,8 +52,15 @@ import psutil
 from linli_identity.testing import TestIssuer, serve_test_issuer
 
 from bench.pos_redeem import postgres_processes, start_service
-from bench.stats import percentile, print_table
-from linli.points.v1 import awards_pb2, awards_pb2_grpc
+from bench.stats import median, percentile, print_table
+from linli.points.v1 import (
+    awards_pb2,
+    awards_pb2_grpc,
+    ledger_pb2,
+    ledger_pb2_grpc,
+    volunteers_pb2,
+    volunteers_pb2_grpc,
+)
 from linli_runtime.clients import make_channel
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
 
@@ -183,6 +200,165 @@ async def sizes(dsn: str) -> dict[str, float]:
         await conn.close()
 
 
+# -- a day reconciled ----------------------------------------------------------------------------
+
+CLEARING = "system/redemption-clearing"
+SHOPPER = "volunteers/bench-shopper"
+CHINA = timedelta(hours=8)
+
+
+async def plant_clearing_history(dsn: str, communities: int, days: int, per_day: int, last_day: date) -> int:
+    """`days` days up to `last_day` of `per_day` redemptions a day (a hold, posted two minutes
+    later) in the clearing account of each of the first `communities` communities; rows planted."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        first_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM points_account")) + 1
+        accounts: list[tuple[object, ...]] = []
+        for c in range(communities):
+            for k, name in enumerate((CLEARING, SHOPPER)):
+                accounts.append((first_id + 2 * c + k, community_path(c), name, name == CLEARING, 0, 0, 0, 0, 0,
+                                 datetime(last_day.year - 2, 1, 1, tzinfo=UTC)))
+        await conn.copy_records_to_table("points_account", records=accounts, columns=[
+            "id", "community_path", "name", "allow_negative", "debits_posted", "credits_posted", "debits_pending",
+            "credits_pending", "earned", "created_at"])
+        planted = 0
+        for c in range(communities):
+            clearing, shopper = first_id + 2 * c, first_id + 2 * c + 1
+            rows: list[tuple[object, ...]] = []
+            for d in range(days):
+                day = last_day - timedelta(days=days - 1 - d)
+                midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - CHINA
+                for n in range(per_day):
+                    placed = midnight + timedelta(seconds=(n * 86_399) // per_day)
+                    hold = f"bench-{d}-{n}"
+                    for kind, tid, related, when in ((2, hold, "", placed),
+                                                     (3, f"{hold}/post", hold, placed + timedelta(minutes=2))):
+                        rows.append((community_path(c), tid, kind, shopper, clearing, SHOPPER, CLEARING, 3,
+                                     "redemption", "bench", related, "x" * 64, 0, None, when))
+            await conn.copy_records_to_table("points_transfer", records=rows, columns=[
+                "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
+                "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
+                "debit_balance_after", "credit_balance_after", "created_at"])
+            planted += len(rows)
+        await conn.execute("SELECT setval(pg_get_serial_sequence('points_account', 'id'), max(id)) FROM points_account")
+        await conn.execute("ANALYZE points_transfer")
+        return planted
+    finally:
+        await conn.close()
+
+
+async def read_days(stub: ledger_pb2_grpc.LedgerServiceStub, md: tuple[tuple[str, str], ...], path: str,
+                    day: date) -> int:
+    """What ReconcileDay reads now: the clearing account's eve, day and morrow."""
+    token, entries = "", 0
+    while True:
+        reply = await stub.ListDayTransfers(ledger_pb2.ListDayTransfersRequest(
+            community_path=path, account=CLEARING, start_date=(day - timedelta(days=1)).isoformat(),
+            end_date=(day + timedelta(days=1)).isoformat(), page_size=1000, page_token=token), metadata=md)
+        entries += len(reply.entries)
+        token = reply.next_page_token
+        if not token:
+            return entries
+
+
+async def read_history(stub: ledger_pb2_grpc.LedgerServiceStub, md: tuple[tuple[str, str], ...], path: str,
+                       day: date) -> int:
+    """What ReconcileDay read before: the clearing account's whole history, page by page."""
+    token, entries = "", 0
+    while True:
+        reply = await stub.ListTransfers(ledger_pb2.ListTransfersRequest(
+            community_path=path, account=CLEARING, page_size=1000, page_token=token), metadata=md)
+        entries += len(reply.entries)
+        token = reply.next_page_token
+        if not token:
+            return entries
+
+
+@dataclass
+class ReconcileRun:
+    history_s: list[float] = field(default_factory=list)  # the baseline: one community's whole history
+    days_s: list[float] = field(default_factory=list)  # one community's three days
+    history_rows: int = 0
+    days_rows: int = 0
+
+
+async def reconcile_runs(address: str, md: tuple[tuple[str, str], ...], communities: int, day: date,
+                         runs: int) -> list[ReconcileRun]:
+    """Each run: every planted community's day read both ways, one call at a time."""
+    out = []
+    async with make_channel(address, default_timeout=600) as channel:
+        stub = ledger_pb2_grpc.LedgerServiceStub(channel)
+        for _ in range(runs):
+            run = ReconcileRun()
+            for c in range(communities):
+                t0 = time.perf_counter()
+                run.history_rows += await read_history(stub, md, community_path(c), day)
+                t1 = time.perf_counter()
+                run.days_rows += await read_days(stub, md, community_path(c), day)
+                run.history_s.append(t1 - t0)
+                run.days_s.append(time.perf_counter() - t1)
+            out.append(run)
+    return out
+
+
+# -- the dashboard's points section ---------------------------------------------------------------
+
+async def old_way(stub: awards_pb2_grpc.AwardServiceStub, volunteers: volunteers_pb2_grpc.VolunteerServiceStub,
+                  md: tuple[tuple[str, str], ...], path: str, year: int) -> None:
+    """What the city dashboard asked for a community before SummarizeCommunities."""
+    token = ""
+    while True:
+        page = await volunteers.ListVolunteers(volunteers_pb2.ListVolunteersRequest(
+            community_path=path, page_size=1000, page_token=token), metadata=md)
+        token = page.next_page_token
+        if not token:
+            break
+    while True:
+        board = await stub.ListRankings(awards_pb2.ListRankingsRequest(
+            community_path=path, period=str(year), page_size=1000, page_token=token), metadata=md)
+        token = board.next_page_token
+        if not token:
+            break
+    for y in (year, year - 1):
+        if (await stub.ListAwards(awards_pb2.ListAwardsRequest(community_path=path, year=y, page_size=1000),
+                                  metadata=md)).awards:
+            break
+
+
+@dataclass
+class SummaryRun:
+    summary_s: float = 0.0  # every community, SummarizeCommunities 1000 at a time
+    old_s: float = 0.0  # `sample` communities the old way, 8 in flight
+    sample: int = 0
+
+
+async def summary_runs(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int, sample: int,
+                       runs: int) -> list[SummaryRun]:
+    out = []
+    async with make_channel(address, default_timeout=600) as channel:
+        stub = awards_pb2_grpc.AwardServiceStub(channel)
+        volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
+        paths = [community_path(c) for c in range(communities)]
+        for _ in range(runs):
+            run = SummaryRun(sample=min(sample, communities))
+            t0 = time.perf_counter()
+            replies = await asyncio.gather(*(stub.SummarizeCommunities(awards_pb2.SummarizeCommunitiesRequest(
+                community_paths=paths[i:i + 1000], year=year), metadata=md) for i in range(0, communities, 1000)))
+            run.summary_s = time.perf_counter() - t0
+            assert sum(len(r.communities) for r in replies) == communities
+            queue = iter(paths[:run.sample])
+
+            async def worker(queue: Iterator[str]) -> None:
+                for path in queue:
+                    await old_way(stub, volunteers, md, path, year)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(queue) for _ in range(8)))
+            run.old_s = time.perf_counter() - t0
+            out.append(run)
+    return out
+
+
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
@@ -240,6 +416,9 @@ class CityResult:
     awards: int = 0
     peaks: dict[str, tuple[int, int]] = field(default_factory=dict)
     sizes: dict[str, float] = field(default_factory=dict)
+    planted: int = 0
+    reconcile: list[ReconcileRun] = field(default_factory=list)
+    summaries: list[SummaryRun] = field(default_factory=list)
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -272,6 +451,15 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
                 spy.wait(30)
+            if args.summary_sample:
+                result.summaries = await summary_runs(address, md, communities, year, args.summary_sample, args.runs)
+            if args.reconcile_communities:
+                last_day = date(year, 12, 31)
+                planted_in = min(args.reconcile_communities, communities)
+                result.planted = await plant_clearing_history(dsn, planted_in, args.history_days,
+                                                              args.redemptions_per_day, last_day)
+                result.reconcile = await reconcile_runs(address, md, planted_in, last_day - timedelta(days=1),
+                                                        args.runs)
         result.peaks = watch.peaks
         result.sizes = await sizes(dsn)
     finally:
@@ -299,11 +487,44 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                  [f"year-end close ({_how(args)}, {args.close_concurrency} in flight)",
                   f"{r.close_s:.1f}", ms(r.close_latencies, 50), ms(r.close_latencies, 99),
                   f"{r.awards:,} awards; {r.close_s / max(r.baseline_s, 1e-9):.0f} × baseline"]])
+    if r.summaries:
+        rows = []
+        for i, srun in enumerate(r.summaries, start=1):
+            whole_old = srun.old_s / max(srun.sample, 1) * r.communities
+            rows.append([f"run {i}", f"{srun.summary_s * 1000:.0f}", f"{srun.old_s * 1000:.0f}",
+                         f"{whole_old:.1f}", f"{whole_old / max(srun.summary_s, 1e-9):.0f}"])
+        medians = [median([x.summary_s * 1000 for x in r.summaries]),
+                   median([x.old_s / max(x.sample, 1) * r.communities for x in r.summaries])]
+        rows.append(["median", f"{medians[0]:.0f}", "", f"{medians[1]:.1f}",
+                     f"{medians[1] / max(medians[0] / 1000, 1e-9):.0f}"])
+        print_table(f"The city dashboard's points section — {r.communities:,} communities "
+                    f"(load {os.getloadavg()[0]:.1f})",
+                    ["", "SummarizeCommunities, all, ms",
+                     f"baseline: the old calls, {r.summaries[0].sample} communities, ms",
+                     "baseline for all, s (extrapolated)", "baseline ÷ summary"], rows)
+    if r.reconcile:
+        def p(values: list[float], q: float) -> float:
+            return percentile(values, q) * 1000
+        rows = []
+        for i, run in enumerate(r.reconcile, start=1):
+            rows.append([f"run {i}", f"{p(run.history_s, 50):.1f}", f"{p(run.history_s, 95):.1f}",
+                         f"{p(run.days_s, 50):.1f}", f"{p(run.days_s, 95):.1f}",
+                         f"{p(run.history_s, 50) / max(p(run.days_s, 50), 1e-9):.0f}",
+                         f"{run.history_rows // len(run.history_s):,} / {run.days_rows // len(run.days_s):,}"])
+        per_run = [(p(run.history_s, 50), p(run.history_s, 95), p(run.days_s, 50), p(run.days_s, 95))
+                   for run in r.reconcile]
+        rows.append(["median", *(f"{median([figures[k] for figures in per_run]):.1f}" for k in range(4)),
+                     f"{median([f[0] / max(f[2], 1e-9) for f in per_run]):.0f}", ""])
+        print_table(f"A day of the redemption clearing account read for ReconcileDay — {len(r.reconcile[0].days_s)} "
+                    f"communities, {args.history_days} days of history, {args.redemptions_per_day} redemptions a "
+                    f"day ({r.planted:,} rows planted; load {os.getloadavg()[0]:.1f})",
+                    ["", "baseline: whole history p50 ms", "p95 ms", "three days p50 ms", "p95 ms",
+                     "baseline ÷ days (p50)", "rows read per call: history / days"], rows)
     z = r.sizes
     print_table("PostgreSQL after the close (tables with their indexes)",
                 ["what", "MiB", "bytes per row"],
                 [["points_transfer", f"{z['points_transfer_bytes'] / 2**20:.0f}",
-                  f"{z['points_transfer_bytes'] / max(r.transfers, 1):.0f} per transfer"],
+                  f"{z['points_transfer_bytes'] / max(r.transfers + r.planted, 1):.0f} per transfer"],
                  ["points_account", f"{z['points_account_bytes'] / 2**20:.0f}",
                   f"{z['points_account_bytes'] / max(r.volunteers, 1):.0f} per volunteer"],
                  ["points_volunteer", f"{z['points_volunteer_bytes'] / 2**20:.0f}",
@@ -321,7 +542,11 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
     return {"scale": args.scale, "communities": r.communities, "volunteers": r.volunteers, "transfers": r.transfers,
             "load_s": r.load_s, "baseline_s": r.baseline_s, "close_s": r.close_s,
             "close_p50_s": percentile(r.close_latencies, 50), "close_p99_s": percentile(r.close_latencies, 99),
-            "awards": r.awards, "sizes": r.sizes,
+            "awards": r.awards, "sizes": r.sizes, "planted": r.planted,
+            "summaries": [{"summary_s": run.summary_s, "old_s": run.old_s, "sample": run.sample}
+                          for run in r.summaries],
+            "reconcile": [{"history_s": run.history_s, "days_s": run.days_s, "history_rows": run.history_rows,
+                           "days_rows": run.days_rows} for run in r.reconcile],
             "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
             "load_average": os.getloadavg()[0]}
 
@@ -343,6 +568,13 @@ def main() -> None:
     parser.add_argument("--close-concurrency", type=int, default=2, help="close calls in flight")
     parser.add_argument("--close-batch", type=int, default=100,
                         help="communities per CloseYears call (0: CloseYear per community, the old way)")
+    parser.add_argument("--summary-sample", type=int, default=100,
+                        help="communities read the old way (per-community calls) as the dashboard's baseline (0: skip)")
+    parser.add_argument("--reconcile-communities", type=int, default=10,
+                        help="communities whose clearing account gets a history and a day reconciled (0: none)")
+    parser.add_argument("--history-days", type=int, default=365, help="days of clearing history planted")
+    parser.add_argument("--redemptions-per-day", type=int, default=20, help="redemptions a day per community")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of the day's read and its baseline")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -152,6 +152,8 @@ class Points(Protocol):
         volunteer): who may see the volunteer's member code."""
         ...
 
-    def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
-        """Every transfer touching the community's clearing account, oldest first."""
+    def clearing_days(self, community: str, first: str, last: str) -> AsyncIterator[ClearingEntry]:
+        """The transfers touching the community's clearing account made on the China-time
+        days `first` … `last` (YYYY-MM-DD, at most a week), oldest first — read from those
+        days' rows, not the account's history."""
         ...

@@ -156,12 +156,13 @@ class PointsClient:
                 community_path=community, volunteer_id=volunteer_id))
         return str(reply.volunteer.account_id)
 
-    async def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
+    async def clearing_days(self, community: str, first: str, last: str) -> AsyncIterator[ClearingEntry]:
         token = ""
         while True:
-            reply: lpb.ListTransfersResponse = await self._call(
-                "ListTransfers", self.ledger.ListTransfers, lpb.ListTransfersRequest(
-                    community_path=community, account=CLEARING, page_size=1000, page_token=token))
+            reply: lpb.ListDayTransfersResponse = await self._call(
+                "ListDayTransfers", self.ledger.ListDayTransfers, lpb.ListDayTransfersRequest(
+                    community_path=community, account=CLEARING, start_date=first, end_date=last, page_size=1000,
+                    page_token=token))
             for entry in reply.entries:
                 yield ClearingEntry(transfer=transfer_of(entry.transfer), change=int(entry.change))
             token = reply.next_page_token

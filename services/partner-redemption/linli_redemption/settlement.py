@@ -10,6 +10,7 @@ what our rows recorded with what the clearing account saw (`compare`, a pure fun
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -74,6 +75,22 @@ def movement(entry: ClearingEntry, day: str, hold_days: dict[str, str] | None = 
     return entry.change if when == day else 0
 
 
+def ledger_movements(entries: Iterable[ClearingEntry], day: str) -> dict[str, int]:
+    """What the clearing account's entries (oldest first) moved on `day`, by transfer id."""
+    ledger: dict[str, int] = defaultdict(int)
+    hold_days: dict[str, str] = {}
+    eve = _day_before(day)
+    for entry in entries:
+        if entry.transfer.kind == TransferKind.PENDING:
+            placed = ledger_day(entry.transfer.create_time)
+            if placed in (day, eve):  # only a hold of the day or the eve can post on it
+                hold_days[entry.transfer.transfer_id] = placed
+        moved = movement(entry, day, hold_days)
+        if moved:
+            ledger[entry.transfer.transfer_id] += moved
+    return ledger
+
+
 def compare(community_path: str, day: str, recorded: dict[str, int], ledger: dict[str, int],
             settlements: list[DailySettlement]) -> Reconciliation:
     """Our records (+ redeemed, − refunded, by transfer id) against the ledger's movements."""
@@ -90,6 +107,10 @@ def compare(community_path: str, day: str, recorded: dict[str, int], ledger: dic
 
 def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 class Settlement:
@@ -137,15 +158,10 @@ class Settlement:
                     REFUNDS.c.completed == sa.true(), REFUNDS.c.ledger_day == day,
                     REFUNDS.c.community_path == community_path))).all():
                 recorded[tid] = -int(pts)
-        ledger: dict[str, int] = defaultdict(int)
-        hold_days: dict[str, str] = {}
-        async for entry in self.points.clearing_history(community_path):  # streamed: years of history
-            if entry.transfer.kind == TransferKind.PENDING:
-                placed = ledger_day(entry.transfer.create_time)
-                if placed in (day, _day_before(day)):  # only a hold of the day or the eve can post on it
-                    hold_days[entry.transfer.transfer_id] = placed
-            moved = movement(entry, day, hold_days)
-            if moved:
-                ledger[entry.transfer.transfer_id] += moved
+        # The eve (a hold placed then can post on the day), the day, and the morrow (a hold of the
+        # day posts from its event, maybe after midnight; holds last a day at most, so no later):
+        # three days of the clearing account's rows, however long its history.
+        ledger = ledger_movements([e async for e in self.points.clearing_days(
+            community_path, _day_before(day), _day_after(day))], day)
         per_merchant = await self.settlements(day, community_path=community_path)
         return compare(community_path, day, recorded, ledger, [per_merchant[m] for m in sorted(per_merchant)])

@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.governance.v1 import org_pb2, rollout_pb2
 from linli.notification.v1 import notification_pb2 as help_pb2
-from linli.points.v1 import awards_pb2, volunteers_pb2
+from linli.points.v1 import awards_pb2
 from linli.redemption.v1 import admin_pb2, resources_pb2
 from linli_portal import charts
 from linli_portal.backends import Backends, as_operator
@@ -201,40 +201,35 @@ async def _rollout(b: Backends, path: str, call: dict[str, Any]) -> rollout_pb2.
     return reply
 
 
-async def _activity(b: Backends, c: org_pb2.OrgUnit, year: int, call: dict[str, Any]) -> CommunityActivity:
-    volunteers = 0
-    token = ""
-    while True:
-        page = await b.volunteers.ListVolunteers(volunteers_pb2.ListVolunteersRequest(
-            community_path=c.path, page_size=1000, page_token=token), **call)
-        volunteers += len(page.volunteers)
-        token = page.next_page_token
-        if not token:
-            break
-    rankings: list[awards_pb2.Ranking] = []
-    if volunteers:
-        token = ""
-        while True:
-            board = await b.awards.ListRankings(awards_pb2.ListRankingsRequest(
-                community_path=c.path, period=str(year), page_size=1000, page_token=token), **call)
-            rankings.extend(board.rankings)
-            token = board.next_page_token
-            if not token:
-                break
+SUMMARIES_PER_CALL = 1000  # AwardService.SummarizeCommunities' limit
+
+
+def _activity(c: org_pb2.OrgUnit, summary: awards_pb2.CommunitySummary) -> CommunityActivity:
     awards: dict[str, int] = {}
-    award_year = 0
-    for y in (year, year - 1) if volunteers else ():
-        listed = await b.awards.ListAwards(awards_pb2.ListAwardsRequest(community_path=c.path, year=y,
-                                                                        page_size=1000), **call)
-        if listed.awards:
-            award_year = y
-            for a in listed.awards:
-                tier = TIER_NAMES.get(int(a.tier), "other")
-                awards[tier] = awards.get(tier, 0) + 1
-            break
-    earned = [r for r in rankings if r.points_earned > 0]
-    return CommunityActivity(c.path, c.display_name, volunteers, len(earned), sum(r.points_earned for r in earned),
-                             earned[:3], award_year, awards)
+    if summary.volunteer_count:  # as before: a community nobody belongs to shows no awards
+        for t in summary.award_tiers:
+            tier = TIER_NAMES.get(int(t.tier), "other")
+            awards[tier] = awards.get(tier, 0) + t.count
+    return CommunityActivity(c.path, c.display_name, summary.volunteer_count, summary.earner_count,
+                             summary.points_earned, list(summary.top),
+                             summary.award_year if summary.volunteer_count else 0, awards)
+
+
+async def _activities(b: Backends, communities: list[org_pb2.OrgUnit], year: int, call: dict[str, Any],
+                      problems: list[str]) -> list[CommunityActivity | None]:
+    """Every community's volunteers, points and awards: one SummarizeCommunities call per 1000
+    communities, summed up by volunteer-points' database (not a dozen calls per community)."""
+    chunks = [communities[i:i + SUMMARIES_PER_CALL] for i in range(0, len(communities), SUMMARIES_PER_CALL)]
+    replies = await asyncio.gather(*(_quietly(b.awards.SummarizeCommunities(awards_pb2.SummarizeCommunitiesRequest(
+        community_paths=[c.path for c in chunk], year=year), **call), None, problems,
+        f"volunteers {chunk[0].path} …") for chunk in chunks))
+    found: list[CommunityActivity | None] = []
+    for chunk, reply in zip(chunks, replies, strict=True):
+        if reply is None:
+            found.extend([None] * len(chunk))
+        else:
+            found.extend(_activity(c, summary) for c, summary in zip(chunk, reply.communities, strict=True))
+    return found
 
 
 async def _help(b: Backends, path: str, communities: list[org_pb2.OrgUnit], call: dict[str, Any],
@@ -308,8 +303,7 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     ancestors = [r.org_unit for r in ancestors_replies if r is not None]
     summary, activity, help_rows, (merchants, unbalanced) = await asyncio.gather(
         _quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
-        asyncio.gather(*(_quietly(_activity(b, c, now.year, call), None, problems, f"volunteers {c.path}")
-                         for c in communities)),
+        _activities(b, communities, now.year, call, problems),
         _quietly(_help(b, path, communities, call, now, days), [], problems, "help requests"),
         _quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
     )

@@ -23,6 +23,7 @@ from linli_points.adjustments import Adjustments
 from linli_points.api import activities, adjustments, awards, funding, ledger, pairings, volunteers
 from linli_points.awards import Awards
 from linli_points.care import care_schedule
+from linli_points.community_summary import CommunitySummaries
 from linli_points.consumers import help_request_credits, org_units, redemption_holds
 from linli_points.demo import seed_demo
 from linli_points.funding import Funding
@@ -83,7 +84,8 @@ class PointsApp(ServiceApp):
             (pairings_pb2_grpc.add_PairingServiceServicer_to_server,
              pairings.PairingServicer(self.pairings, self.people, self.places), pairings.FULL_NAME),
             (awards_pb2_grpc.add_AwardServiceServicer_to_server,
-             awards.AwardServicer(self.awards, self.rankings, self.people), awards.FULL_NAME),
+             awards.AwardServicer(self.awards, self.rankings, self.people, CommunitySummaries(self.db)),
+             awards.FULL_NAME),
             (adjustments_pb2_grpc.add_AdjustmentServiceServicer_to_server,
              adjustments.AdjustmentServicer(self.adjustments), adjustments.FULL_NAME),
             (funding_pb2_grpc.add_FundingServiceServicer_to_server, funding.FundingServicer(self.funding, self.places),

@@ -106,6 +106,8 @@ def requests() -> dict[str, Call]:
             community_path=f, account=f"volunteers/{V}")),
         "linli.points.v1.LedgerService/ListTransfers": (f, led.ListTransfersRequest(
             community_path=f, account=f"volunteers/{V}")),
+        "linli.points.v1.LedgerService/ListDayTransfers": (f, led.ListDayTransfersRequest(
+            community_path=f, account="system/redemption-clearing", start_date="2026-01-05")),
         "linli.points.v1.FundingService/CreateFundingSource": (f, fund.CreateFundingSourceRequest(
             funding_source=fund.FundingSource(community_path=f, source_id="authz-src", display_name="测试",
                                               kind=fund.FUNDING_KIND_CHARITY_MICRO_FUND))),
@@ -180,6 +182,8 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.AwardService/ListRankings": (f, awd.ListRankingsRequest(community_path=f, period="2026")),
         "linli.points.v1.AwardService/CloseYear": (f, awd.CloseYearRequest(community_path=f, year=2020)),
         "linli.points.v1.AwardService/CloseYears": (f, awd.CloseYearsRequest(community_paths=[f], year=2020)),
+        "linli.points.v1.AwardService/SummarizeCommunities": (f, awd.SummarizeCommunitiesRequest(
+            community_paths=[f], year=2026)),
         "linli.points.v1.AwardService/ListAwards": (f, awd.ListAwardsRequest(community_path=f, year=2025)),
         "linli.points.v1.AwardService/ExportAwards": (f, awd.ExportAwardsRequest(community_path=f, year=2025)),
         "linli.points.v1.AwardService/GetAwardCertificate": (f, awd.GetAwardCertificateRequest(

@@ -253,6 +253,8 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
                                                   metadata=md)),
         ("ListTransfers", lambda md: stub.ListTransfers(pb.ListTransfersRequest(community_path=path, account=WAN),
                                                         metadata=md)),
+        ("ListDayTransfers", lambda md: stub.ListDayTransfers(pb.ListDayTransfersRequest(
+            community_path=path, account=CLEARING, start_date="2026-01-05"), metadata=md)),
     ]
 
 
@@ -374,6 +376,13 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_token="garbage!"), "page_token"),
         (pb.ListTransfersRequest(community_path=FENGSHU, account=WAN, page_token=encode_token("transfers", 10**30)),
          "page_token"),
+        (pb.ListDayTransfersRequest(community_path=FENGSHU, account=CLEARING, start_date="2026-1-5"), "start_date"),
+        (pb.ListDayTransfersRequest(community_path=FENGSHU, account=CLEARING, start_date="2026-01-05",
+                                    end_date="2026-01-12"), "end_date"),
+        (pb.ListDayTransfersRequest(community_path=FENGSHU, account=CLEARING, start_date="2026-01-05",
+                                    end_date="2026-01-04"), "end_date"),
+        (pb.ListDayTransfersRequest(community_path=FENGSHU, account=CLEARING, start_date="2026-01-05",
+                                    page_token=encode_token("day-transfers", "x")), "page_token"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2026-1-1"), "earned_before"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2099-01-01"), "earned_before"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="0001-01-01"), "earned_before"),

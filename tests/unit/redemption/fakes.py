@@ -170,10 +170,11 @@ class FakePoints:
             raise PointsNotFound("VOLUNTEER_NOT_FOUND", f"no volunteer {volunteer_id}")
         return self.accounts.get(volunteer_id, "")
 
-    async def clearing_history(self, community: str) -> AsyncIterator[ClearingEntry]:
-        self._enter("ListTransfers")
+    async def clearing_days(self, community: str, first: str, last: str) -> AsyncIterator[ClearingEntry]:
+        self._enter("ListDayTransfers")
         for entry in list(self.clearing):
-            yield entry
+            if first <= rules.ledger_day(entry.transfer.create_time) <= last:
+                yield entry
 
 
 class MemoryStore:

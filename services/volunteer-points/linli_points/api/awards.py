@@ -8,7 +8,7 @@ import grpc
 from linli.points.v1 import awards_pb2 as pb
 from linli.points.v1 import awards_pb2_grpc
 from linli_points.api.access import reader, reader_or_self, writer
-from linli_points.api.convert import award_pb, ranking_pb, year_close_pb
+from linli_points.api.convert import award_pb, community_summary_pb, ranking_pb, year_close_pb
 from linli_points.awards import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -21,6 +21,7 @@ from linli_points.awards import (
     export_filename,
     rule_of,
 )
+from linli_points.community_summary import CommunitySummaries
 from linli_points.people import People
 from linli_points.rankings import Rankings, period_bounds
 from linli_runtime.auth import STAFF, Role, allows, authorized_path, caller
@@ -40,6 +41,7 @@ def _year(value: int) -> int:
 
 
 MAX_CLOSES_PER_CALL = 100
+MAX_SUMMARIES_PER_CALL = 1000  # a few statements over that many communities: well under a second
 
 
 def _rule(request: pb.CloseYearRequest | pb.CloseYearsRequest) -> tuple[Rule, str]:
@@ -59,10 +61,11 @@ def _rule(request: pb.CloseYearRequest | pb.CloseYearsRequest) -> tuple[Rule, st
 
 
 class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
-    def __init__(self, awards: Awards, rankings: Rankings, people: People) -> None:
+    def __init__(self, awards: Awards, rankings: Rankings, people: People, summaries: CommunitySummaries) -> None:
         self.awards = awards
         self.rankings = rankings
         self.people = people
+        self.summaries = summaries
 
     async def ListRankings(
         self, request: pb.ListRankingsRequest, context: grpc.aio.ServicerContext
@@ -148,3 +151,16 @@ class AwardServicer(awards_pb2_grpc.AwardServiceServicer):
                          when=as_utc(request.handover_time.ToDatetime()) if request.HasField("handover_time") else None)
         award = await self.awards.hand_over(path, year, volunteer_id, given)
         return pb.RecordRewardHandoverResponse(award=award_pb(award))
+
+    async def SummarizeCommunities(
+        self, request: pb.SummarizeCommunitiesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SummarizeCommunitiesResponse:
+        if not 1 <= len(request.community_paths) <= MAX_SUMMARIES_PER_CALL:
+            raise InvalidArgument.field("community_paths",
+                                        f"give 1 to {MAX_SUMMARIES_PER_CALL} communities per call")
+        paths = [reader(p, f"community_paths[{i}]") for i, p in enumerate(request.community_paths)]
+        if len(set(paths)) != len(paths):
+            twice = next(p for p in paths if paths.count(p) > 1)
+            raise InvalidArgument.field("community_paths", f"{twice} is named twice; name each community once")
+        summaries = await self.summaries.summarize(paths, _year(request.year))
+        return pb.SummarizeCommunitiesResponse(communities=[community_summary_pb(s) for s in summaries])

@@ -15,6 +15,7 @@ from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_points import names, tables
 from linli_points.activities import check_in_window
+from linli_points.community_summary import CommunitySummary
 from linli_points.funding import UNFUNDED_NAME
 from linli_points.ledger.model import Hold, Transfer
 from linli_points.ledger.queries import SourceTotals
@@ -150,6 +151,13 @@ def compliance_pb(c: Compliance) -> par.PairingCompliance:
 def ranking_pb(r: Ranked) -> aw.Ranking:
     return aw.Ranking(rank=r.rank, volunteer_id=r.volunteer_id, display_name=r.display_name,
                       points_earned=r.points_earned)
+
+
+def community_summary_pb(s: CommunitySummary) -> aw.CommunitySummary:
+    return aw.CommunitySummary(
+        community_path=s.community_path, volunteer_count=s.volunteer_count, earner_count=s.earner_count,
+        points_earned=s.points_earned, top=[ranking_pb(r) for r in s.top], award_year=s.award_year,
+        award_tiers=[aw.AwardTierCount(tier=tier, count=n) for tier, n in sorted(s.awards_by_tier.items())])  # type: ignore[arg-type]
 
 
 def award_pb(a: tables.Award) -> aw.Award:

@@ -8,6 +8,7 @@ from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_points.api.access import account_reader, ledger_writer, writer
 from linli_points.api.convert import hold_pb, transfer_pb
+from linli_points.ledger import queries
 from linli_points.ledger.accounts import check_account
 from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest
 from linli_points.ledger.store import Ledger, in_slots
@@ -21,6 +22,7 @@ from linli_runtime.times import day_bounds, local_day, parse_date
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 MAX_HOLD_SECONDS = 86_400
+MAX_DAYS_READ = 7  # days per ListDayTransfers: a week of a community's rows at most
 MAX_BATCH = 1000  # transfers per CreateTransfers: one transaction, a few MB of answer at most
 
 
@@ -198,3 +200,24 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             ],
             next_page_token=next_token,
         )
+
+    async def ListDayTransfers(
+        self, request: pb.ListDayTransfersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDayTransfersResponse:
+        account = check_account("account", request.account)
+        path = await account_reader(self.people, request.community_path, account)
+        first = parse_date("start_date", request.start_date)
+        last = parse_date("end_date", request.end_date) if request.end_date else first
+        if not 0 <= (last - first).days < MAX_DAYS_READ:
+            raise InvalidArgument.field("end_date", f"must be start_date or one of the {MAX_DAYS_READ - 1} days "
+                                                    f"after it (got {request.start_date} to {request.end_date})")
+        size = paging.page_size(request.page_size)
+        key = paging.decode_token("day-transfers", request.page_token)
+        if key and not (key.isdigit() and len(key) <= 18):
+            raise InvalidArgument.field("page_token", "is not a token this list returned; start again without one")
+        entries, last_seq = await queries.account_days(self.ledger.db, path, account,
+                                                       (day_bounds(first)[0], day_bounds(last)[1]),
+                                                       int(key or 0), size)
+        return pb.ListDayTransfersResponse(
+            entries=[pb.DayEntry(transfer=transfer_pb(e.transfer), change=e.change) for e in entries],
+            next_page_token=paging.encode_token("day-transfers", str(last_seq)) if last_seq else "")

@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.ledger.accounts import FUNDING_PREFIX, ISSUANCE, VOLUNTEER_PREFIX, funding_account, volunteer_account
 from linli_points.ledger.lots import Flow, Origin
-from linli_points.ledger.model import Kind
+from linli_points.ledger.model import Kind, Transfer
+from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
 from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
+from linli_runtime.db import Database
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
@@ -167,3 +169,72 @@ async def budget_remaining(conn: AsyncConnection, path: str, source: str) -> int
     balance = (await conn.execute(sa.select(accounts.c.credits_posted - accounts.c.debits_posted).where(
         accounts.c.community_path == path, accounts.c.name == funding_account(source)))).scalar_one_or_none()
     return int(balance or 0)
+
+
+@dataclass(frozen=True)
+class DayEntry:
+    """A transfer touching an account, with the change it made to the account's posted balance."""
+
+    transfer: Transfer
+    change: int
+
+
+async def account_days(db: Database, path: str, account: str, period: Period, after_seq: int,
+                       limit: int) -> tuple[list[DayEntry], int]:
+    """The transfers touching `account` created in the period, oldest first, after `after_seq`;
+    and the last seq returned when there may be more (else 0). A range of
+    `ix_points_transfer_period` (community, created_at): its cost is the community's rows of
+    those days, however long the account's history (reconciling a day of the redemption
+    clearing account). The account is matched by name, which no index holds, so the planner
+    has no account-wide index to walk instead."""
+    async with db.reading() as conn:
+        rows = (await conn.execute(sa.select(transfers).where(
+            transfers.c.community_path == path,
+            transfers.c.created_at >= period[0], transfers.c.created_at < period[1],
+            sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account),
+            transfers.c.seq > after_seq).order_by(transfers.c.seq).limit(limit + 1))).all()
+    entries = []
+    for row in rows[:limit]:
+        t = transfer_of(row)
+        moved = t.amount if t.kind in POSTED_KINDS else 0
+        entries.append(DayEntry(t, moved if t.credit_account == account else -moved))
+    return entries, (entries[-1].transfer.seq if len(rows) > limit else 0)
+
+
+@dataclass(frozen=True)
+class EarnersSummary:
+    earners: int  # volunteers who earned above zero in the period
+    points: int  # what they earned together
+    top: list[TopEarner]  # the first `top` of the board (points earned, then volunteer id)
+
+
+async def earners_of(conn: AsyncConnection, paths: list[str], period: Period, *, top: int = 3
+                     ) -> dict[str, EarnersSummary]:
+    """For many communities in one statement (the operators' city dashboard), each one's
+    leaderboard summed up: how many earned points above zero in the period, how many points
+    they earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share
+    a rank, listed by volunteer id). A range of `ix_points_transfer_period` per community."""
+    if not paths:
+        return {}
+    earned = (sa.select(transfers.c.community_path, _EARNER.label("account"), _EARNED)
+              .where(transfers.c.community_path.in_(paths), *_earned_in(period))
+              .group_by(transfers.c.community_path, _EARNER)
+              .having(_EARNED_SUM > 0)
+              .subquery())
+    community = earned.c.community_path
+    board = sa.select(
+        community, earned.c.account, earned.c.earned,
+        sa.func.rank().over(partition_by=community, order_by=earned.c.earned.desc()).label("rank"),
+        sa.func.row_number().over(partition_by=community, order_by=(earned.c.earned.desc(), earned.c.account))
+        .label("place"),
+        sa.func.count().over(partition_by=community).label("earners"),
+        sa.func.sum(earned.c.earned).over(partition_by=community).label("points")).subquery()
+    found: dict[str, EarnersSummary] = {}
+    rows = await conn.execute(sa.select(board.c.community_path, board.c.account, board.c.earned, board.c.rank,
+                                        board.c.earners, board.c.points)
+                              .where(board.c.place <= max(top, 1)).order_by(board.c.community_path, board.c.place))
+    for path, account, points, rank, earners, total in rows:
+        summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
+        if len(summary.top) < top:
+            summary.top.append(TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+    return found

@@ -681,3 +681,121 @@ class RecordRewardHandoverResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordRewardHandoverResponse: _TypeAlias = RecordRewardHandoverResponse  # noqa: Y015
+
+@_typing.final
+class SummarizeCommunitiesRequest(_message.Message):
+    """SummarizeCommunitiesRequest names the communities and the year."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATHS_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    @_builtins.property
+    def community_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 … 1000 communities, each named once."""
+
+    def __init__(
+        self,
+        *,
+        community_paths: _abc.Iterable[_builtins.str] | None = ...,
+        year: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_paths", b"community_paths", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeCommunitiesRequest: _TypeAlias = SummarizeCommunitiesRequest  # noqa: Y015
+
+@_typing.final
+class SummarizeCommunitiesResponse(_message.Message):
+    """SummarizeCommunitiesResponse answers each community, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def communities(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommunitySummary]: ...
+    def __init__(
+        self,
+        *,
+        communities: _abc.Iterable[Global___CommunitySummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["communities", b"communities"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeCommunitiesResponse: _TypeAlias = SummarizeCommunitiesResponse  # noqa: Y015
+
+@_typing.final
+class CommunitySummary(_message.Message):
+    """CommunitySummary is one community's year at a glance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_COUNT_FIELD_NUMBER: _builtins.int
+    EARNER_COUNT_FIELD_NUMBER: _builtins.int
+    POINTS_EARNED_FIELD_NUMBER: _builtins.int
+    TOP_FIELD_NUMBER: _builtins.int
+    AWARD_YEAR_FIELD_NUMBER: _builtins.int
+    AWARD_TIERS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    volunteer_count: _builtins.int
+    earner_count: _builtins.int
+    """Volunteers who earned points above zero in the year, and the points they earned."""
+    points_earned: _builtins.int
+    award_year: _builtins.int
+    """The year of the awards counted: the year's if it is closed, else the year before's; 0 for none."""
+    @_builtins.property
+    def top(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ranking]:
+        """The first three of the year's board (ties share a rank)."""
+
+    @_builtins.property
+    def award_tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___AwardTierCount]: ...
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        volunteer_count: _builtins.int = ...,
+        earner_count: _builtins.int = ...,
+        points_earned: _builtins.int = ...,
+        top: _abc.Iterable[Global___Ranking] | None = ...,
+        award_year: _builtins.int = ...,
+        award_tiers: _abc.Iterable[Global___AwardTierCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["award_tiers", b"award_tiers", "award_year", b"award_year", "community_path", b"community_path", "earner_count", b"earner_count", "points_earned", b"points_earned", "top", b"top", "volunteer_count", b"volunteer_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommunitySummary: _TypeAlias = CommunitySummary  # noqa: Y015
+
+@_typing.final
+class AwardTierCount(_message.Message):
+    """AwardTierCount is how many awards of one tier a community gave."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    tier: _points_pb2.AwardTier.ValueType
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        tier: _points_pb2.AwardTier.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AwardTierCount: _TypeAlias = AwardTierCount  # noqa: Y015

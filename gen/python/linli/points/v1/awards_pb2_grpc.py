@@ -87,6 +87,11 @@ class AwardServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.FromString,
                 _registered_method=True)
+        self.SummarizeCommunities = channel.unary_unary(
+                '/linli.points.v1.AwardService/SummarizeCommunities',
+                request_serializer=linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesResponse.FromString,
+                _registered_method=True)
 
 
 class AwardServiceServicer:
@@ -173,6 +178,16 @@ class AwardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeCommunities(self, request, context):
+        """SummarizeCommunities sums up up to 1000 communities in one call, for the operators' city
+        dashboard: each one's volunteers, who earned points in the year and how many, the first
+        three of the year's board (as ListRankings ranks them), and the latest year-end awards (the
+        year's, else the year before's) counted by tier. Aggregated by the database.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AwardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +225,11 @@ def add_AwardServiceServicer_to_server(servicer, server):
                     servicer.RecordRewardHandover,
                     request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.SerializeToString,
+            ),
+            'SummarizeCommunities': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeCommunities,
+                    request_deserializer=linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -419,6 +439,33 @@ class AwardService:
             '/linli.points.v1.AwardService/RecordRewardHandover',
             linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_awards__pb2.RecordRewardHandoverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeCommunities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.AwardService/SummarizeCommunities',
+            linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_awards__pb2.SummarizeCommunitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

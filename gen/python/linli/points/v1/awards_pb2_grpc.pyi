@@ -84,6 +84,12 @@ class AwardServiceStub:
     as who handed it over. Repeating it with the same item and recipient returns the record;
     another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
     """
+    SummarizeCommunities: _grpc.UnaryUnaryMultiCallable[_awards_pb2.SummarizeCommunitiesRequest, _awards_pb2.SummarizeCommunitiesResponse]
+    """SummarizeCommunities sums up up to 1000 communities in one call, for the operators' city
+    dashboard: each one's volunteers, who earned points in the year and how many, the first
+    three of the year's board (as ListRankings ranks them), and the latest year-end awards (the
+    year's, else the year before's) counted by tier. Aggregated by the database.
+    """
 
 @_typing.type_check_only
 class AwardServiceAsyncStub(AwardServiceStub):
@@ -140,6 +146,12 @@ class AwardServiceAsyncStub(AwardServiceStub):
     whom, when (default: now; not in the future, not before the close); the caller is recorded
     as who handed it over. Repeating it with the same item and recipient returns the record;
     another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
+    """
+    SummarizeCommunities: _aio.UnaryUnaryMultiCallable[_awards_pb2.SummarizeCommunitiesRequest, _awards_pb2.SummarizeCommunitiesResponse]  # type: ignore[assignment]
+    """SummarizeCommunities sums up up to 1000 communities in one call, for the operators' city
+    dashboard: each one's volunteers, who earned points in the year and how many, the first
+    three of the year's board (as ListRankings ranks them), and the latest year-end awards (the
+    year's, else the year before's) counted by tier. Aggregated by the database.
     """
 
 class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -236,6 +248,18 @@ class AwardServiceServicer(metaclass=_abc_1.ABCMeta):
         whom, when (default: now; not in the future, not before the close); the caller is recorded
         as who handed it over. Repeating it with the same item and recipient returns the record;
         another is ALREADY_EXISTS (reason REWARD_ALREADY_HANDED_OVER).
+        """
+
+    @_abc_1.abstractmethod
+    def SummarizeCommunities(
+        self,
+        request: _awards_pb2.SummarizeCommunitiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_awards_pb2.SummarizeCommunitiesResponse, _abc.Awaitable[_awards_pb2.SummarizeCommunitiesResponse]]:
+        """SummarizeCommunities sums up up to 1000 communities in one call, for the operators' city
+        dashboard: each one's volunteers, who earned points in the year and how many, the first
+        three of the year's board (as ListRankings ranks them), and the latest year-end awards (the
+        year's, else the year before's) counted by tier. Aggregated by the database.
         """
 
 def add_AwardServiceServicer_to_server(servicer: AwardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -116,6 +116,11 @@ class LedgerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersResponse.FromString,
                 _registered_method=True)
+        self.ListDayTransfers = channel.unary_unary(
+                '/linli.points.v1.LedgerService/ListDayTransfers',
+                request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -252,6 +257,16 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDayTransfers(self, request, context):
+        """ListDayTransfers returns the transfers touching an account created on some China-time
+        days (at most 7), oldest first, each with the change it made to the account's posted
+        balance. It reads those days' rows only: its cost does not grow with the account's
+        history (reconciling a day of a community's redemption clearing account).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +319,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ListTransfers,
                     request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersResponse.SerializeToString,
+            ),
+            'ListDayTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDayTransfers,
+                    request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -608,6 +628,33 @@ class LedgerService:
             '/linli.points.v1.LedgerService/ListTransfers',
             linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_ledger__pb2.ListTransfersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDayTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.LedgerService/ListDayTransfers',
+            linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.FromString,
             options,
             channel_credentials,
             insecure,

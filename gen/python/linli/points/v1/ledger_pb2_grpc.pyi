@@ -122,6 +122,12 @@ class LedgerServiceStub:
     """ListTransfers returns an account's history, oldest first, each with the account's
     posted balance after it (the running balance).
     """
+    ListDayTransfers: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.ListDayTransfersRequest, _ledger_pb2.ListDayTransfersResponse]
+    """ListDayTransfers returns the transfers touching an account created on some China-time
+    days (at most 7), oldest first, each with the change it made to the account's posted
+    balance. It reads those days' rows only: its cost does not grow with the account's
+    history (reconciling a day of a community's redemption clearing account).
+    """
 
 @_typing.type_check_only
 class LedgerServiceAsyncStub(LedgerServiceStub):
@@ -216,6 +222,12 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     ListTransfers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ListTransfersRequest, _ledger_pb2.ListTransfersResponse]  # type: ignore[assignment]
     """ListTransfers returns an account's history, oldest first, each with the account's
     posted balance after it (the running balance).
+    """
+    ListDayTransfers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ListDayTransfersRequest, _ledger_pb2.ListDayTransfersResponse]  # type: ignore[assignment]
+    """ListDayTransfers returns the transfers touching an account created on some China-time
+    days (at most 7), oldest first, each with the change it made to the account's posted
+    balance. It reads those days' rows only: its cost does not grow with the account's
+    history (reconciling a day of a community's redemption clearing account).
     """
 
 class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -368,6 +380,18 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ledger_pb2.ListTransfersResponse, _abc.Awaitable[_ledger_pb2.ListTransfersResponse]]:
         """ListTransfers returns an account's history, oldest first, each with the account's
         posted balance after it (the running balance).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDayTransfers(
+        self,
+        request: _ledger_pb2.ListDayTransfersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.ListDayTransfersResponse, _abc.Awaitable[_ledger_pb2.ListDayTransfersResponse]]:
+        """ListDayTransfers returns the transfers touching an account created on some China-time
+        days (at most 7), oldest first, each with the change it made to the account's posted
+        balance. It reads those days' rows only: its cost does not grow with the account's
+        history (reconciling a day of a community's redemption clearing account).
         """
 
 def add_LedgerServiceServicer_to_server(servicer: LedgerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
