@@ -390,6 +390,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart
             f"{args.writers} writers{' (a process apart)' if writers_apart else ''}, {len(shape)} run(s)",
             ["measure", *(f"run {int(r['run'])}" for r in shape), "median"],
             rows,
+            width=max(100, 70 + 16 * (len(shape) + 1)),
         )
 
 
