@@ -255,6 +255,28 @@ async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_
     return figures
 
 
+async def drain(db: Database, bus: EventBus, consumer: Connection, procs: Processes, n: int, writers: int,
+                per_tx: int) -> dict[str, float]:
+    """The path's own capacity, writers aside: n events committed while no relay runs, then the
+    relay started and timed until the consumer acked them all (a backlog after NATS was away)."""
+    committed, _ = await write_events(db, n, writers, per_tx)
+    loop = asyncio.get_running_loop()
+    cpu_before = procs.cpu()
+    started = time.perf_counter()
+    relay = OutboxRelay(db, bus, service="bench", poll_interval=0.5)
+    relay.start()
+    consumer.send(("collect", len(committed)))
+    acked, _, _ = await loop.run_in_executor(None, consumer.recv)
+    cpu_after = procs.cpu()
+    await relay.stop(1)
+    delivered = sum(1 for i in acked if i in committed)
+    finished = max(acked.values()) if acked else time.perf_counter()
+    figures = {"drain_rate": delivered / (finished - started)}
+    for part in ("producer", "consumer", "postgres", "nats"):
+        figures[f"drain_{part}_cpu_us"] = (cpu_after[part] - cpu_before[part]) / max(1, delivered) * 1e6
+    return figures
+
+
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR)
     profile = Path(args.profile) if args.profile else None
@@ -313,8 +335,9 @@ async def main(args: argparse.Namespace) -> None:
                                                args.events, args.writers, per_tx)
                     if producer_profile is not None:
                         producer_profile.disable()
+                    figures.update(await drain(db, bus, consumer, procs, args.events, args.writers, per_tx))
                     figures.update(run=run + 1, per_tx=per_tx, raw=raw, awaited=awaited, ratio=figures["rate"] / raw,
-                                   load=os.getloadavg()[0])
+                                   drain_ratio=figures["drain_rate"] / raw, load=os.getloadavg()[0])
                     runs.append(figures)
             if producer_profile is not None and profile is not None:
                 producer_profile.dump_stats(profile / "producer.prof")
@@ -365,6 +388,12 @@ FIGURES: list[tuple[str, str, str]] = [
     ("  CPU µs/event: nats-server", "nats_cpu_us", "{:,.0f}"),
     ("  CPU µs/event: all of the path", "total_cpu_us", "{:,.0f}"),
     ("  events delivered / written", "events", "{:,.0f}"),
+    ("backlog drain (written first, the relay started after), events/s", "drain_rate", "{:,.0f}"),
+    ("  ratio to the run's baseline", "drain_ratio", "{:.1%}"),
+    ("  CPU µs/event: relay process", "drain_producer_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: consumer process", "drain_consumer_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: PostgreSQL (every backend)", "drain_postgres_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: nats-server", "drain_nats_cpu_us", "{:,.0f}"),
     ("  load average (1 min) after the run", "load", "{:.1f}"),
 ]
 
@@ -378,7 +407,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart
         shape = [r for r in runs if r["per_tx"] == per_tx]
         rows = []
         for label, key, fmt in FIGURES:
-            if (key == "writers_cpu_us" and not writers_apart) or (key == "postgres_cpu_us" and not args.postgres):
+            if (key == "writers_cpu_us" and not writers_apart) or ("postgres" in key and not args.postgres):
                 continue
             values = [r[key] for r in shape]
             cells = [fmt.format(v) for v in values]
@@ -390,7 +419,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart
             f"{args.writers} writers{' (a process apart)' if writers_apart else ''}, {len(shape)} run(s)",
             ["measure", *(f"run {int(r['run'])}" for r in shape), "median"],
             rows,
-            width=max(100, 70 + 16 * (len(shape) + 1)),
+            width=80 + 16 * (len(shape) + 1),
         )
 
 
