@@ -32,7 +32,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -213,12 +213,26 @@ class Processes:
     consumer: int
     nats: int
     writers: int | None  # None: the writers share the relay's process
-    postgres: list[int]  # the postmaster and its children (backends, WAL writer, …); [] on SQLite
+    postmaster: int | None  # None on SQLite
+    # Every PostgreSQL process seen, with its CPU when last seen: backends start with each new
+    # pooled connection, and one that ended keeps the share it had.
+    _postgres: dict[int, float] = field(default_factory=dict)
+
+    def _postgres_cpu(self) -> float:
+        if self.postmaster is None:
+            return 0.0
+        try:
+            postmaster = psutil.Process(self.postmaster)
+            for proc in (postmaster, *postmaster.children(recursive=True)):
+                self._postgres[proc.pid] = _cpu_seconds([proc.pid]) or self._postgres.get(proc.pid, 0.0)
+        except psutil.Error:
+            pass
+        return sum(self._postgres.values())
 
     def cpu(self) -> dict[str, float]:
         return {"producer": _cpu_seconds([os.getpid()]), "consumer": _cpu_seconds([self.consumer]),
                 "writers": _cpu_seconds([self.writers]) if self.writers else 0.0,
-                "postgres": _cpu_seconds(self.postgres), "nats": _cpu_seconds([self.nats])}
+                "postgres": self._postgres_cpu(), "nats": _cpu_seconds([self.nats])}
 
 
 async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_pipe: Connection | None,
@@ -320,7 +334,7 @@ async def main(args: argparse.Namespace) -> None:
             assert nats.proc is not None and children[0].pid is not None
             procs = Processes(consumer=children[0].pid, nats=nats.proc.pid,
                               writers=children[1].pid if writers_apart else None,
-                              postgres=[p.pid for p in postgres_processes(Path(tmp) / "pg" / "data")] if pg else [])
+                              postmaster=postgres_processes(Path(tmp) / "pg" / "data")[0].pid if pg else None)
             if pg is not None and args.pg_statements:  # the view shows every database's statements
                 pg._admin("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
             runs: list[dict[str, float]] = []
@@ -342,10 +356,9 @@ async def main(args: argparse.Namespace) -> None:
             if producer_profile is not None and profile is not None:
                 producer_profile.dump_stats(profile / "producer.prof")
             if pg is not None and args.pg_statements:
-                events = sum(r["events"] for r in runs)
                 statements = pg._server.psql(
                     "SELECT d.datname AS db, s.calls, s.rows, round(s.total_exec_time::numeric, 0) AS total_ms, "
-                    f"round((s.total_exec_time * 1000 / {events})::numeric, 1) AS us_per_event, "
+                    "round((s.total_exec_time * 1000 / greatest(s.rows, 1))::numeric, 1) AS us_per_row, "
                     "round(s.mean_exec_time::numeric, 2) AS ms_per_call, "
                     "s.wal_records, s.wal_fpi, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) AS query "
                     "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
@@ -366,8 +379,8 @@ async def main(args: argparse.Namespace) -> None:
                 pg.stop()
     report(args, runs, writers_apart)
     if statements:
-        print("PostgreSQL statements by execution time, every run (pg_stat_statements; commit time "
-              "— the WAL flush — is not in it):")
+        print("PostgreSQL statements by execution time, every run and drain (pg_stat_statements: wall time, "
+              "waiting for a CPU included; the commit's WAL flush is not in it):")
         print(statements)
 
 
