@@ -1,21 +1,24 @@
 """Benchmark: the event path (outbox commit → relay → JetStream → consumer with inbox → ack)
 next to raw JetStream async publish, measured in the same run on the same nats-server.
 
-    make bench                       # SQLite, default sizes
-    .venv/bin/python -m bench.event_path --events 20000 --writers 8 --per-tx 1 20 --postgres
+    make bench                       # SQLite, then PostgreSQL: 3 runs each, medians
+    .venv/bin/python -m bench.event_path --runs 5 --events 20000 --writers 16 --per-tx 1 20 --postgres
 
-As deployed: the producing service (its writers and its outbox relay) is one process, the
-consuming service (its consumer, its own database) another. Prints events/s for both, their
-ratio, the lag from commit to ack (p50/p99) and the CPU each process spent per event, for each
-producer shape: 8 writers committing 1 event per transaction, then 20. With one event per
-transaction the producers' commits are the ceiling (on PostgreSQL every commit is an fsync, and
-a Python transaction costs more CPU than relaying and applying its event), so the delivered rate
-is the commit rate; with 20 — a service that commits concurrent requests together, their events
-written by one `publish_in` — the path itself is measured, as long as the writers' commits
-(printed beside it) outrun it. Machines here have 2 noisy cores shared by nats-server, both
-processes and the database: repeat runs and quote medians and ratios, not absolute numbers; the
-CPU per event is the steadier figure. Also printed: raw JetStream publishing each message's PubAck
-awaited, and `--profile DIR` writes cProfile stats (CPU time) of both processes.
+As deployed: the producing service (its writers and its outbox relay) and the consuming service
+(its consumer, its own database) are processes of their own. On PostgreSQL the writers run in a
+third process (`--writers-apart`, the default there: another replica of the producing service
+sharing its database), so each process's CPU per event is its own; on SQLite, whose file serves
+one process, they share the relay's. Each run measures the raw baseline, then the path for each
+producer shape (`--per-tx`: events per business transaction, written by one `publish_in`), and
+prints per-run figures, then the median of each figure and of the ratio to the same run's
+baseline. With one event per transaction the producers' commits are the ceiling (on PostgreSQL
+every commit is a WAL flush); with 20 — a service that commits concurrent requests together —
+the path itself is measured as long as the writers' commits (printed beside it) outrun it.
+
+Machines here have 2 noisy cores shared by nats-server, the processes and the database: the
+throughput figures are lower bounds; the steadier ones are the CPU per event of each process
+(psutil: writers, relay, consumer, PostgreSQL's backends, nats-server) and the ratio to the
+same-run baseline. `--profile DIR` writes cProfile stats (CPU time) of the processes.
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ import asyncio
 import cProfile
 import logging
 import multiprocessing
+import os
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import psutil
 from google.protobuf.wrappers_pb2 import StringValue
 
+from bench.pos_redeem import postgres_processes
 from bench.stats import median, percentile, print_table
 from linli_runtime.db import Database
 from linli_runtime.events import ConsumerSpec, Event, EventConsumer, OutboxRelay, StreamSpec, make_event, publish_in
@@ -142,13 +150,12 @@ async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
 
 # --- the producing service: writers and the outbox relay -------------------------------------
 
-async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writers: int,
-                     per_tx: int) -> dict[str, float]:
+async def write_events(db: Database, n: int, writers: int, per_tx: int) -> tuple[dict[str, float], float]:
+    """`writers` concurrent business transactions, each writing `per_tx` events with one
+    `publish_in`, n events in all (whole transactions); returns each event's commit time and when
+    the last writer finished."""
     committed: dict[str, float] = {}
-    per_writer = max(per_tx, n // writers // per_tx * per_tx)  # whole transactions
-    expected = per_writer * writers
-    relay = OutboxRelay(db, bus, service="bench", poll_interval=0.5)
-    relay.start()
+    per_writer = max(per_tx, n // writers // per_tx * per_tx)
 
     async def writer() -> None:
         for _ in range(0, per_writer, per_tx):
@@ -160,27 +167,128 @@ async def event_path(db: Database, bus: EventBus, pipe: Connection, n: int, writ
             for event in events:
                 committed[event.event_id] = now
 
-    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(writer() for _ in range(writers)))
-    write_done = time.perf_counter()
-    pipe.send(("collect", expected))
-    acked, consumer_cpu, applying_cpu = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-    cpu = time.process_time() - cpu_started
+    return committed, time.perf_counter()
+
+
+def writer_process(database_url: str, pipe: Connection, profile: str = "") -> None:
+    """Writers apart from the relay (another replica of the producing service): on ("write", n,
+    writers, per_tx) write, then send back the commit times and when the last one committed."""
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    asyncio.run(_write_on_command(database_url, pipe, profiler))
+    if profiler is not None:
+        profiler.dump_stats(profile)
+
+
+async def _write_on_command(database_url: str, pipe: Connection, profiler: cProfile.Profile | None) -> None:
+    logging.basicConfig(level=logging.ERROR)
+    db = Database(database_url)
+    loop = asyncio.get_running_loop()
+    pipe.send("ready")
+    while (command := await loop.run_in_executor(None, pipe.recv)) != "stop":
+        _, n, writers, per_tx = command
+        if profiler is not None:
+            profiler.enable()
+        pipe.send(await write_events(db, n, writers, per_tx))
+        if profiler is not None:
+            profiler.disable()
+    await db.dispose()
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+@dataclass
+class Processes:
+    """The pids of each part of the path, for CPU per event (psutil)."""
+
+    consumer: int
+    nats: int
+    writers: int | None  # None: the writers share the relay's process
+    postmaster: int | None  # None on SQLite
+    # Every PostgreSQL process seen, with its CPU when last seen: backends start with each new
+    # pooled connection, and one that ended keeps the share it had.
+    _postgres: dict[int, float] = field(default_factory=dict)
+
+    def _postgres_cpu(self) -> float:
+        if self.postmaster is None:
+            return 0.0
+        try:
+            postmaster = psutil.Process(self.postmaster)
+            for proc in (postmaster, *postmaster.children(recursive=True)):
+                self._postgres[proc.pid] = _cpu_seconds([proc.pid]) or self._postgres.get(proc.pid, 0.0)
+        except psutil.Error:
+            pass
+        return sum(self._postgres.values())
+
+    def cpu(self) -> dict[str, float]:
+        return {"producer": _cpu_seconds([os.getpid()]), "consumer": _cpu_seconds([self.consumer]),
+                "writers": _cpu_seconds([self.writers]) if self.writers else 0.0,
+                "postgres": self._postgres_cpu(), "nats": _cpu_seconds([self.nats])}
+
+
+async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_pipe: Connection | None,
+                     procs: Processes, n: int, writers: int, per_tx: int) -> dict[str, float]:
+    expected = max(per_tx, n // writers // per_tx * per_tx) * writers
+    relay = OutboxRelay(db, bus, service="bench", poll_interval=0.5)
+    relay.start()
+    loop = asyncio.get_running_loop()
+    cpu_before = procs.cpu()
+    started = time.perf_counter()
+    if writers_pipe is None:
+        committed, write_done = await write_events(db, n, writers, per_tx)
+    else:
+        writers_pipe.send(("write", n, writers, per_tx))
+        committed, write_done = await loop.run_in_executor(None, writers_pipe.recv)
+    consumer.send(("collect", expected))
+    acked, _, applying_cpu = await loop.run_in_executor(None, consumer.recv)
+    cpu_after = procs.cpu()
     await relay.stop(1)
     finished = max(acked.values()) if acked else time.perf_counter()
     lags = [(acked[i] - committed[i]) * 1000 for i in acked if i in committed]
     delivered = sum(1 for i in acked if i in committed)
-    return {
+    per_event = {part: (cpu_after[part] - cpu_before[part]) / max(1, delivered) * 1e6 for part in cpu_after}
+    figures = {
         "events": float(delivered),
         "written": float(expected),
         "rate": delivered / (finished - started),
         "commit_rate": expected / (write_done - started),
-        "producer_cpu_us": cpu / max(1, delivered) * 1e6,
-        "consumer_cpu_us": consumer_cpu / max(1, delivered) * 1e6,
-        "applying_cpu_us": applying_cpu / max(1, delivered) * 1e6,
         "lag_p50_ms": median(lags),
         "lag_p99_ms": percentile(lags, 99),
+        "applying_cpu_us": applying_cpu / max(1, delivered) * 1e6,
     }
+    figures.update({f"{part}_cpu_us": us for part, us in per_event.items()})
+    return figures
+
+
+async def drain(db: Database, bus: EventBus, consumer: Connection, procs: Processes, n: int, writers: int,
+                per_tx: int) -> dict[str, float]:
+    """The path's own capacity, writers aside: n events committed while no relay runs, then the
+    relay started and timed until the consumer acked them all (a backlog after NATS was away)."""
+    committed, _ = await write_events(db, n, writers, per_tx)
+    loop = asyncio.get_running_loop()
+    cpu_before = procs.cpu()
+    started = time.perf_counter()
+    relay = OutboxRelay(db, bus, service="bench", poll_interval=0.5)
+    relay.start()
+    consumer.send(("collect", len(committed)))
+    acked, _, _ = await loop.run_in_executor(None, consumer.recv)
+    cpu_after = procs.cpu()
+    await relay.stop(1)
+    delivered = sum(1 for i in acked if i in committed)
+    finished = max(acked.values()) if acked else time.perf_counter()
+    figures = {"drain_rate": delivered / (finished - started)}
+    for part in ("producer", "consumer", "postgres", "nats"):
+        figures[f"drain_{part}_cpu_us"] = (cpu_after[part] - cpu_before[part]) / max(1, delivered) * 1e6
+    return figures
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -188,10 +296,18 @@ async def main(args: argparse.Namespace) -> None:
     profile = Path(args.profile) if args.profile else None
     if profile:
         profile.mkdir(parents=True, exist_ok=True)
+    writers_apart = args.postgres if args.writers_apart is None else args.writers_apart
+    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
         nats = NatsServer(Path(tmp) / "nats").start()
         pg = EmbeddedPostgres(Path(tmp) / "pg" / "data") if args.postgres else None
-        child = None
+        if pg is not None and args.pg_statements:
+            # pg_stat_statements is loaded at start: set it, then start the server again.
+            pg._admin("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';")
+            pg.stop()
+            pg = EmbeddedPostgres(Path(tmp) / "pg" / "data")
+        statements = ""
+        children: list[multiprocessing.process.BaseProcess] = []
         try:
             def url(name: str) -> str:
                 return pg.database_url(name) if pg else f"sqlite+aiosqlite:///{Path(tmp) / (name + '.db')}"
@@ -201,78 +317,137 @@ async def main(args: argparse.Namespace) -> None:
             bus = EventBus(nats.url, name="bench", streams=[RAW_STREAM, PATH_STREAM])
             bus.start()
             await bus.wait_ready(15)
-            pipe, child_pipe = multiprocessing.Pipe()
-            child = multiprocessing.get_context("spawn").Process(
-                target=consumer_process, name="bench-consumer",
-                args=(nats.url, url("consumer"), child_pipe, str(profile / "consumer.prof") if profile else ""))
-            child.start()
             loop = asyncio.get_running_loop()
-            if not await loop.run_in_executor(None, pipe.poll, 60):
-                raise RuntimeError("the consumer process did not start")
-            assert pipe.recv() == "ready"
-            raw_rates: list[float] = []
-            awaited_rates: list[float] = []
-            paths: dict[int, list[dict[str, float]]] = {per_tx: [] for per_tx in args.per_tx}
+
+            async def start(target: Callable[..., None], name: str, *args_: object) -> Connection:
+                pipe, child_pipe = multiprocessing.Pipe()
+                prof = str(profile / f"{name}.prof") if profile else ""
+                child = spawn.Process(target=target, name=f"bench-{name}", args=(*args_, child_pipe, prof))
+                child.start()
+                children.append(child)
+                if not await loop.run_in_executor(None, pipe.poll, 60) or pipe.recv() != "ready":
+                    raise RuntimeError(f"the {name} process did not start")
+                return pipe
+
+            consumer = await start(consumer_process, "consumer", nats.url, url("consumer"))
+            writers_pipe = await start(writer_process, "writers", url("producer")) if writers_apart else None
+            assert nats.proc is not None and children[0].pid is not None
+            procs = Processes(consumer=children[0].pid, nats=nats.proc.pid,
+                              writers=children[1].pid if writers_apart else None,
+                              postmaster=postgres_processes(Path(tmp) / "pg" / "data")[0].pid if pg else None)
+            if pg is not None and args.pg_statements:  # the view shows every database's statements
+                pg._admin("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
+            runs: list[dict[str, float]] = []
             producer_profile = cProfile.Profile(time.thread_time) if profile else None
-            for _ in range(args.rounds):
-                raw_rates.append(await raw_publish(bus, args.events))
-                awaited_rates.append(await raw_publish_awaited(bus, min(args.events, 2000)))
+            for run in range(args.runs):
+                raw = await raw_publish(bus, args.events)
+                awaited = await raw_publish_awaited(bus, min(args.events, 2000))
                 for per_tx in args.per_tx:
                     if producer_profile is not None:
                         producer_profile.enable()
-                    paths[per_tx].append(await event_path(db, bus, pipe, args.events, args.writers, per_tx))
+                    figures = await event_path(db, bus, consumer, writers_pipe, procs,
+                                               args.events, args.writers, per_tx)
                     if producer_profile is not None:
                         producer_profile.disable()
+                    figures.update(await drain(db, bus, consumer, procs, args.events, args.writers, per_tx))
+                    figures.update(run=run + 1, per_tx=per_tx, raw=raw, awaited=awaited, ratio=figures["rate"] / raw,
+                                   drain_ratio=figures["drain_rate"] / raw, load=os.getloadavg()[0])
+                    runs.append(figures)
             if producer_profile is not None and profile is not None:
                 producer_profile.dump_stats(profile / "producer.prof")
-            pipe.send("stop")
-            await loop.run_in_executor(None, child.join, 30)
+            if pg is not None and args.pg_statements:
+                statements = pg._server.psql(
+                    "SELECT d.datname AS db, s.calls, s.rows, round(s.total_exec_time::numeric, 0) AS total_ms, "
+                    "round((s.total_exec_time * 1000 / greatest(s.rows, 1))::numeric, 1) AS us_per_row, "
+                    "round(s.mean_exec_time::numeric, 2) AS ms_per_call, "
+                    "s.wal_records, s.wal_fpi, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) AS query "
+                    "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                    f"ORDER BY s.total_exec_time DESC LIMIT {args.pg_statements};")
+            for pipe in (consumer, writers_pipe):
+                if pipe is not None:
+                    pipe.send("stop")
+            for child in children:
+                await loop.run_in_executor(None, child.join, 30)
             await bus.close()
             await db.dispose()
         finally:
-            if child is not None and child.is_alive():
-                child.terminate()
+            for child in children:
+                if child.is_alive():
+                    child.terminate()
             nats.stop()
             if pg:
                 pg.stop()
+    report(args, runs, writers_apart)
+    if statements:
+        print("PostgreSQL statements by execution time, every run and drain (pg_stat_statements: wall time, "
+              "waiting for a CPU included; the commit's WAL flush is not in it):")
+        print(statements)
+
+
+# (label, key, format): one row per figure, one column per run and one for the median.
+FIGURES: list[tuple[str, str, str]] = [
+    ("raw JetStream publish_async (baseline), events/s", "raw", "{:,.0f}"),
+    ("raw JetStream publish, each PubAck awaited, events/s", "awaited", "{:,.0f}"),
+    ("outbox commit → consumer ack, events/s", "rate", "{:,.0f}"),
+    ("  ratio to the run's baseline", "ratio", "{:.1%}"),
+    ("  business commits (writers), events/s", "commit_rate", "{:,.0f}"),
+    ("  lag commit → ack p50, ms", "lag_p50_ms", "{:,.1f}"),
+    ("  lag commit → ack p99, ms", "lag_p99_ms", "{:,.1f}"),
+    ("  CPU µs/event: relay process (+ writers when not apart)", "producer_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: writers process", "writers_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: consumer process", "consumer_cpu_us", "{:,.0f}"),
+    ("    of which process_batch (inbox, handler, commit, acks)", "applying_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: PostgreSQL (every backend)", "postgres_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: nats-server", "nats_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: all of the path", "total_cpu_us", "{:,.0f}"),
+    ("  events delivered / written", "events", "{:,.0f}"),
+    ("backlog drain (written first, the relay started after), events/s", "drain_rate", "{:,.0f}"),
+    ("  ratio to the run's baseline", "drain_ratio", "{:.1%}"),
+    ("  CPU µs/event: relay process", "drain_producer_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: consumer process", "drain_consumer_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: PostgreSQL (every backend)", "drain_postgres_cpu_us", "{:,.0f}"),
+    ("  CPU µs/event: nats-server", "drain_nats_cpu_us", "{:,.0f}"),
+    ("  load average (1 min) after the run", "load", "{:.1f}"),
+]
+
+
+def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart: bool) -> None:
     engine = "PostgreSQL" if args.postgres else "SQLite"
-    raw = median(raw_rates)
-    rows = [["raw JetStream publish_async (baseline)", f"{raw:,.0f} events/s"],
-            ["raw JetStream publish, each PubAck awaited", f"{median(awaited_rates):,.0f} events/s"]]
-    for per_tx, runs in paths.items():
-        path_rate = median([p["rate"] for p in runs])
-        shape = f"{per_tx} event{'s' if per_tx > 1 else ''}/tx"
-        rows += [
-            [f"outbox commit → consumer ack, {shape}", f"{path_rate:,.0f} events/s"],
-            ["  ratio to baseline", f"{path_rate / raw:.1%}"],
-            ["  business commits (writers)", f"{median([p['commit_rate'] for p in runs]):,.0f} events/s"],
-            ["  lag commit → ack p50", f"{median([p['lag_p50_ms'] for p in runs]):,.1f} ms"],
-            ["  lag commit → ack p99", f"{median([p['lag_p99_ms'] for p in runs]):,.1f} ms"],
-            ["  CPU per event: producer (writers + relay)", f"{median([p['producer_cpu_us'] for p in runs]):,.0f} µs"],
-            ["  CPU per event: consumer", f"{median([p['consumer_cpu_us'] for p in runs]):,.0f} µs"],
-            ["    of which process_batch (inbox, handler, commit, acks)",
-             f"{median([p['applying_cpu_us'] for p in runs]):,.0f} µs"],
-            ["  events/s one free core would carry: producer | consumer (1e6 / CPU µs)",
-             f"{1e6 / median([p['producer_cpu_us'] for p in runs]):,.0f} | "
-             f"{1e6 / median([p['consumer_cpu_us'] for p in runs]):,.0f}"],
-            ["  events delivered / written", f"{min(p['events'] for p in runs):,.0f} / {runs[0]['written']:,.0f}"],
-        ]
-    print_table(
-        f"Event path on {engine}: {args.events} events/round, {args.writers} writers, "
-        f"{args.rounds} round(s), medians",
-        ["measure", "value"],
-        rows,
-    )
+    for figures in runs:
+        figures["total_cpu_us"] = sum(figures[f"{part}_cpu_us"] for part in
+                                      ("producer", "writers", "consumer", "postgres", "nats"))
+    for per_tx in args.per_tx:
+        shape = [r for r in runs if r["per_tx"] == per_tx]
+        rows = []
+        for label, key, fmt in FIGURES:
+            if (key == "writers_cpu_us" and not writers_apart) or ("postgres" in key and not args.postgres):
+                continue
+            values = [r[key] for r in shape]
+            cells = [fmt.format(v) for v in values]
+            if key == "events":
+                cells = [f"{v:,.0f} / {r['written']:,.0f}" for v, r in zip(values, shape, strict=True)]
+            rows.append([label, *cells, fmt.format(median(values)) if key != "events" else cells[-1]])
+        print_table(
+            f"Event path on {engine}, {per_tx} event{'s' if per_tx > 1 else ''}/tx: {args.events} events a run, "
+            f"{args.writers} writers{' (a process apart)' if writers_apart else ''}, {len(shape)} run(s)",
+            ["measure", *(f"run {int(r['run'])}" for r in shape), "median"],
+            rows,
+            width=80 + 16 * (len(shape) + 1),
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10000)
-    parser.add_argument("--writers", type=int, default=8)
-    parser.add_argument("--per-tx", type=int, nargs="+", default=[1, 20],
-                        help="events per producer transaction; one measurement per value")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=10000, help="events per measurement")
+    parser.add_argument("--writers", type=int, default=8, help="concurrent business transactions")
+    parser.add_argument("--per-tx", type=int, nargs="+", default=[20],
+                        help="events per producer transaction; one measurement per value and run")
+    parser.add_argument("--runs", type=int, default=3, help="baseline + path, this many times; medians printed")
+    parser.add_argument("--writers-apart", action=argparse.BooleanOptionalAction, default=None,
+                        help="writers in a process of their own (default: on PostgreSQL)")
     parser.add_argument("--postgres", action="store_true", help="use an embedded PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                        help="PostgreSQL: print the N statements that took the most time (pg_stat_statements)")
     parser.add_argument("--profile", metavar="DIR", default="",
-                        help="write cProfile stats of the path's rounds: DIR/producer.prof, DIR/consumer.prof")
+                        help="write cProfile stats: DIR/producer.prof, DIR/consumer.prof, DIR/writers.prof")
     asyncio.run(main(parser.parse_args()))

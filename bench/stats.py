@@ -20,10 +20,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[str]], width: int | None = None) -> None:
+    """`width`: the console's (rich otherwise takes 80 columns when the output is not a terminal)."""
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    Console(width=width).print(table)

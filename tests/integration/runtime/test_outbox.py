@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
+from linli_runtime.events.outbox import _MARK_SENT, _RELEASE
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
@@ -139,3 +140,39 @@ async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_st
         left = set((await conn.execute(select(OUTBOX.c.event_id))).scalars())
     assert left == set(young + unsent)
 
+
+
+async def test_relay_bookkeeping_commits_without_flush_and_leaves_the_connection_as_it_was(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """On PostgreSQL the lease, the mark and the release each turn `synchronous_commit` off for
+    their own transaction only (a lost mark or lease republishes, which dedup drops): inside the
+    transaction the setting is off, after it the connection — pooled, or a PgBouncer server
+    connection another client gets next — is as it was."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's synchronous_commit")
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60)
+    await write_events(db, topic, ["a"])
+    now = datetime.now(UTC)
+    leased: list[int] = []
+    statements = [(relay._lease_unsent, {"now": now, "until": now + relay.lease}),
+                  (_RELEASE, {"seqs": leased}),  # the row leased just now, given back
+                  (_MARK_SENT["postgresql"], {"seqs": [], "now": now})]
+    async with db.engine.connect() as conn:
+        await conn.execute(text("SET synchronous_commit = on"))  # the test server runs with it off
+        await conn.commit()
+        try:
+            for statement, params in statements:
+                async with conn.begin():
+                    assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
+                    result = await conn.execute(statement, params)
+                    if statement is relay._lease_unsent:
+                        leased += [row.seq for row in result]
+                    assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
+            async with conn.begin():  # the setting ended with the transaction (and was on before each)
+                assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
+        finally:
+            await conn.execute(text("RESET synchronous_commit"))
+            await conn.commit()
+    assert await relay.publish_all() == 1
+    assert await relay.pending() == 0
