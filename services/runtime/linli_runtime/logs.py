@@ -23,6 +23,9 @@ from opentelemetry import trace
 
 from linli_runtime.context import principal_var, request_id_var
 
+# A string as JSON writes it (non-ASCII kept, as `JsonLineFormatter` does), quotes included.
+_quoted = json.encoder.encode_basestring
+
 # A LogRecord's own attributes: everything else on a record came from `extra=` and is logged as a field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -86,25 +89,44 @@ class AccessLog:
     Through `logging` a line cost ~45 µs even with `JsonLineFormatter`, most of it in the
     LogRecord (its ~25 attributes, the caller's frame found by walking the stack) that the access
     log never needs. When the root logger's one handler is the one `configure_logging` installed,
-    the line (the same fields `log.info` would write) is encoded once and written to its stream
-    under its lock; otherwise (tests capturing logs, another configuration) it goes through
-    `logger.info` as any line does."""
+    the line — the same JSON, byte for byte, that `log.info` would write — is put together from
+    parts made once per method and status (only the time, the duration and the ids change from
+    call to call) and written to its stream under its lock; otherwise (tests capturing logs,
+    another configuration) it goes through `logger.info` as any line does."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
+        # (service, method, code) → the line's text from the level to the duration's value.
+        self._middles: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    def _middle(self, service: str, method: str, code: str) -> tuple[str, str]:
+        key = (service, method, code)
+        parts = self._middles.get(key)
+        if parts is None:
+            parts = (f'", "level": "INFO", "logger": {_quoted(self.logger.name)}, "message": "rpc", '
+                     f'"method": {_quoted(method)}, "code": {_quoted(code)}, "duration_ms": ',
+                     f', "service": {_quoted(service)}')
+            self._middles[key] = parts
+        return parts
 
     def __call__(self, method: str, code: str, seconds: float) -> None:
         handlers = logging.getLogger().handlers
         handler = handlers[0] if len(handlers) == 1 else None
-        if not isinstance(handler, _JsonStreamHandler) or not self.logger.isEnabledFor(logging.INFO):
+        if handler.__class__ is not _JsonStreamHandler or not self.logger.isEnabledFor(logging.INFO):
             self.logger.info("rpc", extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)})
             return
-        formatter = handler.json_formatter
-        line: dict[str, Any] = {"ts": formatter.timestamp(time.time()), "level": "INFO", "logger": self.logger.name,
-                                "message": "rpc", "method": method, "code": code,
-                                "duration_ms": round(seconds * 1000, 3), "service": handler.service}
-        _context_fields(line, with_caller=False)  # the caller's principal is gone once the call is answered
-        handler.write_line(formatter.encode(line))
+        assert isinstance(handler, _JsonStreamHandler)
+        head, tail = self._middle(handler.service, method, code)
+        line = f'{{"ts": "{handler.json_formatter.timestamp(time.time())}{head}{round(seconds * 1000, 3)!r}{tail}'
+        request_id = request_id_var.get()
+        if request_id is not None:
+            line += f', "request_id": {_quoted(request_id)}'
+        # The caller's principal is gone once the call is answered: no "caller" here.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            line += (f', "trace_id": "{trace.format_trace_id(span.trace_id)}", '
+                     f'"span_id": "{trace.format_span_id(span.span_id)}"')
+        handler.write_line(line + "}")
 
 
 class _ContextFilter(logging.Filter):
