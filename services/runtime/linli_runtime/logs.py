@@ -12,6 +12,7 @@ second it names (the date and time change once a second, the milliseconds on eve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -143,7 +144,13 @@ class _ContextFilter(logging.Filter):
 
 
 class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """`configure_logging`'s handler: JSON lines to a stream, which the access log writes to directly."""
+    """`configure_logging`'s handler: JSON lines to a stream, which the access log writes to directly.
+
+    Access log lines written from an event loop are held until the loop's current round of
+    callbacks is over and then written together, one write to the stream for all the calls
+    answered in that round instead of one each (a system call per call, ~15 µs of a call's
+    server CPU on a busy machine). Any other line, and `flush` (at exit too), writes the held
+    ones first, so the stream keeps the order in which lines were made."""
 
     def __init__(self, service: str) -> None:
         super().__init__(sys.stderr)
@@ -151,14 +158,41 @@ class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.json_formatter = JsonLineFormatter()
         self.setFormatter(self.json_formatter)
         self.addFilter(_ContextFilter(service))
+        self._held: list[str] = []
 
     def write_line(self, line: str) -> None:
         with self.lock:  # type: ignore[union-attr]
-            try:
-                self.stream.write(line + self.terminator)
-                self.flush()
-            except Exception:  # as logging does: a log line never fails the call
-                self.handleError(logging.makeLogRecord({"msg": line}))
+            self._held.append(line)
+            if len(self._held) > 1:
+                return  # the first one asked for the write
+        try:
+            asyncio.get_running_loop().call_soon(self._write_held)
+        except RuntimeError:  # no event loop here: at once
+            self._write_held()
+
+    def _write_held(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held_locked()
+
+    def _write_held_locked(self) -> None:
+        if not self._held:
+            return
+        lines, self._held = self._held, []
+        try:
+            self.stream.write(self.terminator.join(lines) + self.terminator)
+            self.stream.flush()
+        except Exception:  # as logging does: a log line never fails the call
+            self.handleError(logging.makeLogRecord({"msg": lines[0]}))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._held:
+            self._write_held()
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held_locked()
+        super().flush()
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
