@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TypeVar
 
 from linli_runtime.context import current_principal
@@ -140,6 +141,12 @@ class Principal:
     grants: tuple[Grant, ...] = ()
     token_id: str = ""
     claims: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def restrictions(self) -> frozenset[str]:
+        """`restricted_marks(self)`, worked out once: a verified token's principal serves every
+        call made with that token."""
+        return restricted_marks(self)
 
     def can_reach(self, path: str) -> bool:
         """True when some grant of the caller, in any role, covers `path`."""
@@ -291,7 +298,7 @@ def restricted_marks(principal: Principal) -> frozenset[str]:
 def restricted_refusal(principal: Principal, allowed: frozenset[str], method: str) -> PermissionDenied | None:
     """PERMISSION_DENIED when `principal` is restricted (a restricted role, a POS terminal) and
     `method` does not open itself to it."""
-    refused = sorted(restricted_marks(principal) - allowed)
+    refused = sorted(principal.restrictions - allowed)
     if not refused:
         return None
     if refused[0] == PrincipalKind.TERMINAL.value:

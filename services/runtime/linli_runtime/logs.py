@@ -12,6 +12,7 @@ second it names (the date and time change once a second, the milliseconds on eve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -22,6 +23,9 @@ from typing import Any
 from opentelemetry import trace
 
 from linli_runtime.context import principal_var, request_id_var
+
+# A string as JSON writes it (non-ASCII kept, as `JsonLineFormatter` does), quotes included.
+_quoted = json.encoder.encode_basestring
 
 # A LogRecord's own attributes: everything else on a record came from `extra=` and is logged as a field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -86,25 +90,44 @@ class AccessLog:
     Through `logging` a line cost ~45 µs even with `JsonLineFormatter`, most of it in the
     LogRecord (its ~25 attributes, the caller's frame found by walking the stack) that the access
     log never needs. When the root logger's one handler is the one `configure_logging` installed,
-    the line (the same fields `log.info` would write) is encoded once and written to its stream
-    under its lock; otherwise (tests capturing logs, another configuration) it goes through
-    `logger.info` as any line does."""
+    the line — the same JSON, byte for byte, that `log.info` would write — is put together from
+    parts made once per method and status (only the time, the duration and the ids change from
+    call to call) and written to its stream under its lock; otherwise (tests capturing logs,
+    another configuration) it goes through `logger.info` as any line does."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
+        # (service, method, code) → the line's text from the level to the duration's value.
+        self._middles: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    def _middle(self, service: str, method: str, code: str) -> tuple[str, str]:
+        key = (service, method, code)
+        parts = self._middles.get(key)
+        if parts is None:
+            parts = (f'", "level": "INFO", "logger": {_quoted(self.logger.name)}, "message": "rpc", '
+                     f'"method": {_quoted(method)}, "code": {_quoted(code)}, "duration_ms": ',
+                     f', "service": {_quoted(service)}')
+            self._middles[key] = parts
+        return parts
 
     def __call__(self, method: str, code: str, seconds: float) -> None:
         handlers = logging.getLogger().handlers
         handler = handlers[0] if len(handlers) == 1 else None
-        if not isinstance(handler, _JsonStreamHandler) or not self.logger.isEnabledFor(logging.INFO):
+        if handler.__class__ is not _JsonStreamHandler or not self.logger.isEnabledFor(logging.INFO):
             self.logger.info("rpc", extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)})
             return
-        formatter = handler.json_formatter
-        line: dict[str, Any] = {"ts": formatter.timestamp(time.time()), "level": "INFO", "logger": self.logger.name,
-                                "message": "rpc", "method": method, "code": code,
-                                "duration_ms": round(seconds * 1000, 3), "service": handler.service}
-        _context_fields(line, with_caller=False)  # the caller's principal is gone once the call is answered
-        handler.write_line(formatter.encode(line))
+        assert isinstance(handler, _JsonStreamHandler)
+        head, tail = self._middle(handler.service, method, code)
+        line = f'{{"ts": "{handler.json_formatter.timestamp(time.time())}{head}{round(seconds * 1000, 3)!r}{tail}'
+        request_id = request_id_var.get()
+        if request_id is not None:
+            line += f', "request_id": {_quoted(request_id)}'
+        # The caller's principal is gone once the call is answered: no "caller" here.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            line += (f', "trace_id": "{trace.format_trace_id(span.trace_id)}", '
+                     f'"span_id": "{trace.format_span_id(span.span_id)}"')
+        handler.write_line(line + "}")
 
 
 class _ContextFilter(logging.Filter):
@@ -121,7 +144,13 @@ class _ContextFilter(logging.Filter):
 
 
 class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """`configure_logging`'s handler: JSON lines to a stream, which the access log writes to directly."""
+    """`configure_logging`'s handler: JSON lines to a stream, which the access log writes to directly.
+
+    Access log lines written from an event loop are held until the loop's current round of
+    callbacks is over and then written together, one write to the stream for all the calls
+    answered in that round instead of one each (a system call per call, ~15 µs of a call's
+    server CPU on a busy machine). Any other line, and `flush` (at exit too), writes the held
+    ones first, so the stream keeps the order in which lines were made."""
 
     def __init__(self, service: str) -> None:
         super().__init__(sys.stderr)
@@ -129,14 +158,41 @@ class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.json_formatter = JsonLineFormatter()
         self.setFormatter(self.json_formatter)
         self.addFilter(_ContextFilter(service))
+        self._held: list[str] = []
 
     def write_line(self, line: str) -> None:
         with self.lock:  # type: ignore[union-attr]
-            try:
-                self.stream.write(line + self.terminator)
-                self.flush()
-            except Exception:  # as logging does: a log line never fails the call
-                self.handleError(logging.makeLogRecord({"msg": line}))
+            self._held.append(line)
+            if len(self._held) > 1:
+                return  # the first one asked for the write
+        try:
+            asyncio.get_running_loop().call_soon(self._write_held)
+        except RuntimeError:  # no event loop here: at once
+            self._write_held()
+
+    def _write_held(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held_locked()
+
+    def _write_held_locked(self) -> None:
+        if not self._held:
+            return
+        lines, self._held = self._held, []
+        try:
+            self.stream.write(self.terminator.join(lines) + self.terminator)
+            self.stream.flush()
+        except Exception:  # as logging does: a log line never fails the call
+            self.handleError(logging.makeLogRecord({"msg": lines[0]}))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._held:
+            self._write_held()
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held_locked()
+        super().flush()
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:

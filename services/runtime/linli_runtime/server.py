@@ -47,7 +47,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from linli.runtime.v1 import dead_letters_pb2_grpc
 from linli_runtime.auth import allowed_roles
@@ -63,7 +63,7 @@ from linli_runtime.events.outbox import OutboxRelay
 from linli_runtime.events.streams import StreamSpec
 from linli_runtime.gauges import RuntimeGauges
 from linli_runtime.grpc_tls import GrpcTls
-from linli_runtime.interceptors import Authenticator, RuntimeInterceptor
+from linli_runtime.interceptors import Authenticator, RuntimeHandlers
 from linli_runtime.logs import configure_logging
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
@@ -254,18 +254,21 @@ class ServiceApp:
         if listener.public and not tls.serves_tls:
             raise RuntimeError(f"{self.name}'s public listener {listener.name!r} serves TLS only: set "
                                "LINLI_GRPC_TLS_CERT and LINLI_GRPC_TLS_KEY (or the listener's own certificate)")
-        server = self._new_server([
-            *self.tracing.server_interceptors(),  # outermost: its span covers the others
-            RuntimeInterceptor(self.name, self._authenticators, self.restricted_access(),
-                               access_log=self.settings.access_log),
-        ])
+        # The runtime is the server's one generic handler, each method wrapped as it is mounted
+        # (`interceptors.RuntimeHandlers`); tracing, when on, is the one interceptor: its span
+        # covers the runtime's work.
+        handlers = RuntimeHandlers(self.name, self._authenticators, self.restricted_access(),
+                                   access_log=self.settings.access_log)
         names = []
         for register, servicer, full_name, listeners in self._services:
             if listener.name == INTERNAL or listener.name in listeners:
-                register(servicer, server)
+                register(servicer, handlers)
                 names.append(full_name)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection([*names, HEALTH_NAME, reflection.SERVICE_NAME], server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, handlers)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer([*names, HEALTH_NAME, reflection.SERVICE_NAME]), handlers)
+        server = self._new_server(self.tracing.server_interceptors())
+        server.add_generic_rpc_handlers((handlers,))
         credentials = tls.server_credentials(client_auth=tls.mtls and not listener.public) \
             if tls.serves_tls else None
         return await self._bind(server, listener.port, credentials, listener.name)

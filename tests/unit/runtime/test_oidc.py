@@ -125,6 +125,47 @@ async def test_expiry_follows_the_clock_even_for_a_token_verified_before(verifie
     assert refused.value.reason == "TOKEN_EXPIRED"
 
 
+async def test_recall_answers_only_a_token_verified_before_and_only_until_it_expires(
+        verifier: TokenVerifier, key: OKPKey, clock: ManualClock) -> None:
+    """The runtime asks `recall` first on every call (no await): it must never answer for a
+    token it has not verified itself — a forged one, one altered by a byte — nor past `exp`."""
+    token = sign(key, claims(clock))
+    assert verifier.recall(token) is None  # never verified: not known
+    principal = await verifier.verify(token)
+    assert verifier.recall(token) is principal
+    forged = sign(ed_key("k1"), claims(clock))  # the same kid and claims, another key
+    at = len(token) - 10  # a character inside the signature
+    tampered = token[:at] + ("B" if token[at] == "A" else "A") + token[at + 1:]
+    for other in (forged, tampered):
+        assert verifier.recall(other) is None
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(other)
+        assert verifier.recall(other) is None  # a refusal is not remembered
+    authenticator = OidcAuthenticator(verifier)
+    assert authenticator.recall({"authorization": f"Bearer {token}"}) is principal
+    assert authenticator.recall({"authorization": f"bearer  {token} "}) is principal
+    assert authenticator.recall({"authorization": f"Terminal {token}"}) is None
+    assert authenticator.recall({}) is None
+    clock.advance(seconds=600)  # exp reached
+    assert verifier.recall(token) is None
+    assert authenticator.recall({"authorization": f"Bearer {token}"}) is None
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert refused.value.reason == "TOKEN_EXPIRED"
+
+
+async def test_the_verified_tokens_kept_are_bounded_least_recently_used_first(key: OKPKey, clock: ManualClock) -> None:
+    verifier = TokenVerifier(issuer=ISSUER, keys=StaticJwks(jwks(key)), clock=clock, cache_size=2)
+    first, second, third = (sign(key, claims(clock, jti=f"j{n}")) for n in range(3))
+    await verifier.verify(first)
+    await verifier.verify(second)
+    assert verifier.recall(first) is not None  # used: now the most recent
+    await verifier.verify(third)  # pushes out the least recently used: second
+    assert verifier.recall(second) is None
+    assert verifier.recall(first) is not None and verifier.recall(third) is not None
+    assert (await verifier.verify(second)).token_id == "j1"  # verified again from scratch
+
+
 def test_symmetric_algorithms_cannot_be_configured() -> None:
     with pytest.raises(ValueError, match="asymmetric"):
         TokenVerifier(issuer=ISSUER, keys=StaticJwks({"keys": []}), algorithms=("EdDSA", "HS256"))
