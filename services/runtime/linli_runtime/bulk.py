@@ -16,6 +16,7 @@ SQLite binds rows one at a time in C (`executemany`), which is already that chea
     await insert_rows(conn, LOTS, rows)                                # dicts of the same keys
     await insert_records(conn, LOTS, ("account_id", "seq"), records)   # tuples in that order
     seqs = await insert_rows_returning_keys(conn, TRANSFERS, rows)     # their new keys, in order
+    seqs = await insert_records_returning_keys(conn, TRANSFERS, columns, records)  # the same, tuples
 
 COPY runs on the driver's connection, inside the transaction SQLAlchemy began on it; its
 failures are raised as SQLAlchemy's (a unique key taken by a concurrent writer is an
@@ -78,7 +79,8 @@ def _as_sqlalchemy(error: asyncpg.PostgresError, statement: str) -> sa.exc.DBAPI
     return kind(statement, None, error)  # type: ignore[arg-type]  # `orig.sqlstate` is what the retries read
 
 
-async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
+async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
+                records: Sequence[Sequence[Any]]) -> None:
     driver = await _driver(conn)
     try:
         await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
@@ -96,6 +98,12 @@ async def _next_keys(conn: AsyncConnection, table: sa.Table, n: int) -> list[int
     return sorted(row[0] for row in rows)
 
 
+def _arrays(columns: Sequence[str], records: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """The unnest statement's parameters: one list per column."""
+    by_column = zip(*records, strict=True)
+    return {f"a_{c}": list(values) for c, values in zip(columns, by_column, strict=True)}
+
+
 async def insert_records(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
                          records: Sequence[Sequence[Any]]) -> None:
     """INSERT `records` (tuples of `columns`' values, in that order) into `table`: in one
@@ -108,7 +116,7 @@ async def insert_records(conn: AsyncConnection, table: sa.Table, columns: Sequen
             await _copy(conn, table, columns, records)
         else:
             await conn.execute(_from_arrays(table, tuple(columns), False),
-                               {f"a_{c}": list(values) for c, values in zip(columns, zip(*records), strict=True)})
+                               _arrays(columns, records))
     else:
         await conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in records])
 
@@ -129,30 +137,40 @@ async def insert_rows(conn: AsyncConnection, table: sa.Table, rows: Sequence[Map
 
 async def insert_rows_returning_keys(conn: AsyncConnection, table: sa.Table,
                                      rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """INSERT `rows` and return the autoincrement keys they were given, in the rows' order.
-    Inside a write transaction (on SQLite the keys are chosen under its one writer's lock).
+    """INSERT `rows` (dicts with the same keys) and return the autoincrement keys they were
+    given, in the rows' order (see `insert_records_returning_keys`)."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    return await insert_records_returning_keys(conn, table, columns, [tuple(r[c] for c in columns) for r in rows])
 
-    On PostgreSQL the keys ascend in the rows' order: a COPY's are drawn from the sequence
+
+async def insert_records_returning_keys(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
+                                        records: Sequence[Sequence[Any]]) -> list[int]:
+    """INSERT `records` (tuples of `columns`' values) and return the autoincrement keys they
+    were given, in the records' order. Inside a write transaction (on SQLite the keys are
+    chosen under its one writer's lock).
+
+    On PostgreSQL the keys ascend in the records' order: a COPY's are drawn from the sequence
     first and sorted; the unnest statement inserts the rows in the arrays' order (ORDER BY
     ordinality), so their keys are drawn in that order, and sorted the keys returned are the
     rows' (the guarantee SQLAlchemy's own `sort_by_parameter_order` rests on for SERIAL keys)."""
-    if not rows:
+    if not records:
         return []
+    key = _key(table)
     if conn.dialect.name == "postgresql":
-        columns = tuple(rows[0])
-        if len(rows) >= COPY_FROM:
-            key = _key(table).name
-            keys = await _next_keys(conn, table, len(rows))
-            await _copy(conn, table, (key, *columns),
-                        [(k, *(r[c] for c in columns)) for k, r in zip(keys, rows, strict=True)])
+        if len(records) >= COPY_FROM:
+            keys = await _next_keys(conn, table, len(records))
+            await _copy(conn, table, (key.name, *columns), [(k, *r) for k, r in zip(keys, records, strict=True)])
             return keys
-        result = await conn.execute(_from_arrays(table, columns, True),
-                                    {f"a_{c}": [r[c] for r in rows] for c in columns})
+        result = await conn.execute(_from_arrays(table, tuple(columns), True),
+                                    _arrays(columns, records))
         return sorted(result.scalars())
     # SQLite: the write transaction is the only writer, and a rowid key takes max + 1 anyway; keys
     # given here let sqlite3 insert the rows in one C loop (RETURNING would render VALUES lists).
-    key = _key(table)
     last = (await conn.execute(sa.select(sa.func.coalesce(sa.func.max(key), 0)))).scalar_one()
-    keys = list(range(last + 1, last + 1 + len(rows)))
-    await conn.execute(table.insert(), [{**r, key.name: k} for r, k in zip(rows, keys, strict=True)])
+    keys = list(range(last + 1, last + 1 + len(records)))
+    named = (key.name, *columns)
+    await conn.execute(table.insert(), [dict(zip(named, (k, *r), strict=True))
+                                        for k, r in zip(keys, records, strict=True)])
     return keys
