@@ -21,13 +21,15 @@ down_revision: str | None = 'p0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# (table, column, referred table, referred column)
+# (table, column, referred table, referred column), the tables that refer to points_transfer
+# first: SQLite rebuilds each table (a copy, then DROP TABLE), and with foreign keys on, dropping
+# points_transfer while a hold still refers to one of its rows fails. Downgrading goes backwards.
 KEYS = (
+    ('points_hold', 'transfer_seq', 'points_transfer', 'seq'),
+    ('points_lot_use', 'transfer_seq', 'points_transfer', 'seq'),
+    ('points_lot', 'account_id', 'points_account', 'id'),
     ('points_transfer', 'debit_account_id', 'points_account', 'id'),
     ('points_transfer', 'credit_account_id', 'points_account', 'id'),
-    ('points_hold', 'transfer_seq', 'points_transfer', 'seq'),
-    ('points_lot', 'account_id', 'points_account', 'id'),
-    ('points_lot_use', 'transfer_seq', 'points_transfer', 'seq'),
 )
 # SQLite keeps these keys unnamed: a batch rebuild names what it reflects with this convention,
 # so that a key can be named to drop it. PostgreSQL named them `<table>_<column>_fkey`.
@@ -49,7 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in dict.fromkeys(t for t, *_ in KEYS):
+    for table in reversed(dict.fromkeys(t for t, *_ in KEYS)):
         with op.batch_alter_table(table, naming_convention=SQLITE_NAMES) as batch_op:
             for t, column, referred, referred_column in KEYS:
                 if t == table:
