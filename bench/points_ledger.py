@@ -126,16 +126,18 @@ class CpuMeter:
         pid = int((pg_data / "postmaster.pid").read_text().split()[0])
         self.postmaster = psutil.Process(pid)
 
-    def now(self) -> float:
-        total = 0.0
-        for process in (self.me, self.postmaster, *self.postmaster.children(recursive=True)):
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:  # a backend gone between the listing and the reading
-                continue
-        return total
+    def now(self) -> tuple[float, float]:
+        """(this process's CPU seconds, PostgreSQL's)."""
+        server = (self.postmaster, *self.postmaster.children(recursive=True))
+        return self._cpu(self.me), sum(self._cpu(p) for p in server)
 
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # a backend gone between the listing and the reading
+            return 0.0
+        return float(times.user + times.system)
 
     async def drained(self) -> None:
         """Wait until the outbox relay has published every event written so far: its work is
@@ -155,10 +157,12 @@ async def measured(results: dict[str, float], name: str, meter: CpuMeter, operat
     """`work()`'s rate as `name`, and the CPU it cost per operation (µs, all processes), the
     relay's publishing of the events it wrote included."""
     await meter.drained()
-    before = meter.now()
+    python_before, postgres_before = meter.now()
     results[name] = await work()
     await meter.drained()
-    results[f"{name}_cpu_us"] = (meter.now() - before) / operations * 1e6
+    python_after, postgres_after = meter.now()
+    results[f"{name}_pg_cpu_us"] = (postgres_after - postgres_before) / operations * 1e6
+    results[f"{name}_cpu_us"] = results[f"{name}_pg_cpu_us"] + (python_after - python_before) / operations * 1e6
 
 
 async def one_run(args: argparse.Namespace, run: int, port: int, md: tuple[tuple[str, str], ...],
@@ -261,15 +265,18 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
 # (figure, label, unit, format) in the order printed.
 FIGURES = (
     ("echo_calls_per_s", "bare gRPC echo", "calls/s", "{:.0f}"),
-    ("echo_calls_per_s_cpu_us", "  CPU per echo", "µs", "{:.0f}"),
+    ("echo_calls_per_s_cpu_us", "  CPU per echo (this process)", "µs", "{:.0f}"),
     ("transfers_per_s", "CreateTransfer (single)", "/s", "{:.0f}"),
     ("ledger_vs_echo", "  single / echo", "", "{:.2f}"),
     ("transfers_per_s_cpu_us", "  CPU per transfer", "µs", "{:.0f}"),
+    ("transfers_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.0f}"),
     ("hold_post_pairs_per_s", "PlaceHold + PostHold", "pairs/s", "{:.0f}"),
     ("hold_post_pairs_per_s_cpu_us", "  CPU per pair", "µs", "{:.0f}"),
+    ("hold_post_pairs_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.0f}"),
     ("batched_transfers_per_s", "CreateTransfers", "transfers/s", "{:.0f}"),
     ("batched_vs_echo", "  batched / echo", "", "{:.1f}"),
     ("batched_transfers_per_s_cpu_us", "  CPU per transfer", "µs", "{:.1f}"),
+    ("batched_transfers_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.1f}"),
 )
 
 
