@@ -226,17 +226,35 @@ def _in_list(column: sa.ColumnElement[Any], name: str, pg: bool) -> sa.ColumnEle
     return column.in_(sa.bindparam(name, expanding=True))
 
 
+def _by_id(pg: bool) -> Any:
+    """The stored transfers of a community with the given ids, each with its hold's state.
+
+    On PostgreSQL one index probe per id (a LATERAL subquery per element of the ids' array):
+    `transfer_id = ANY(ids)` let the planner read every transfer of the community through the
+    (community, created_at) index and test each against the whole array — measured, 918 ms for a
+    batch of 1 000 ids in a community of 30 000 transfers, growing with the community's history
+    (issue 18). On SQLite the expanding IN is probed through the unique index."""
+    columns = (*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
+    joined = transfers.outerjoin(holds, holds.c.transfer_seq == transfers.c.seq)
+    in_path = transfers.c.community_path == sa.bindparam("path")
+    if not pg:
+        return sa.select(*columns).select_from(joined).where(
+            in_path, transfers.c.transfer_id.in_(sa.bindparam("ids", expanding=True)))
+    wanted = (sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))
+              .table_valued("id").render_derived(name="wanted"))
+    # LIMIT 1 (an id is unique in its community) keeps the planner from flattening the subquery
+    # into a join it could again answer by scanning the community.
+    found = (sa.select(*columns).select_from(joined).where(in_path, transfers.c.transfer_id == wanted.c.id)
+             .limit(1).lateral("found"))
+    return sa.select(found).select_from(wanted).join(found, sa.true())
+
+
 def _statements(pg: bool) -> dict[str, Any]:
     """The batch's statements for one dialect, built once (see store.py on why)."""
     by_name = (sa.select(accounts).where(accounts.c.community_path == sa.bindparam("path"),
                                          _in_list(accounts.c.name, "names", pg))
                .order_by(accounts.c.id))
-    transfer_ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())) if pg else None
-    by_id = (sa.select(*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
-             .select_from(transfers.outerjoin(holds, holds.c.transfer_seq == transfers.c.seq))
-             .where(transfers.c.community_path == sa.bindparam("path"),
-                    transfers.c.transfer_id == sa.any_(transfer_ids) if transfer_ids is not None
-                    else transfers.c.transfer_id.in_(sa.bindparam("ids", expanding=True))))
+    by_id = _by_id(pg)
     if pg:
         account_ids: Any = sa.any_(sa.bindparam("account_ids", type_=postgresql.ARRAY(sa.BigInteger())))
         lots_of = lots.c.account_id == account_ids
