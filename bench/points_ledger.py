@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,15 +32,18 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import psutil
 from linli_identity.testing import TestIssuer
 from linli_points.app import create_app
 from linli_points.settings import PointsSettings
 
+from bench.stats import median, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc
 from linli_runtime.clock import ManualClock
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
+from linli_runtime.testing.waiting import wait_until
 
 COMMUNITY = "chengdu/bench/c0000"
 
@@ -111,8 +115,112 @@ async def bulk_load(dsn: str, volunteers: int, communities: int, year: int) -> f
     return time.perf_counter() - start
 
 
-async def main(args: argparse.Namespace) -> dict[str, float]:
+class CpuMeter:
+    """CPU seconds (user + system) of this process — client and service share it — and of the
+    PostgreSQL server's processes: figures load disturbs less than calls per second. (The
+    nats-server's are not counted.)"""
+
+    def __init__(self, pg_data: Path, dsn: str) -> None:
+        self.dsn = dsn
+        self.me = psutil.Process()
+        pid = int((pg_data / "postmaster.pid").read_text().split()[0])
+        self.postmaster = psutil.Process(pid)
+
+    def now(self) -> tuple[float, float]:
+        """(this process's CPU seconds, PostgreSQL's)."""
+        server = (self.postmaster, *self.postmaster.children(recursive=True))
+        return self._cpu(self.me), sum(self._cpu(p) for p in server)
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # a backend gone between the listing and the reading
+            return 0.0
+        return float(times.user + times.system)
+
+    async def drained(self) -> None:
+        """Wait until the outbox relay has published every event written so far: its work is
+        part of each measurement's CPU, and none of it spills into the next measurement."""
+        await wait_until(self.all_sent, timeout=600, what="the outbox relay published every event", interval=0.1)
+
+    async def all_sent(self) -> bool:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return not await conn.fetchval("SELECT EXISTS (SELECT FROM linli_outbox WHERE sent_at IS NULL)")
+        finally:
+            await conn.close()
+
+
+async def measured(results: dict[str, float], name: str, meter: CpuMeter, operations: int,
+                   work: Callable[[], Awaitable[float]]) -> None:
+    """`work()`'s rate as `name`, and the CPU it cost per operation (µs, all processes), the
+    relay's publishing of the events it wrote included."""
+    await meter.drained()
+    python_before, postgres_before = meter.now()
+    results[name] = await work()
+    await meter.drained()
+    python_after, postgres_after = meter.now()
+    results[f"{name}_pg_cpu_us"] = (postgres_after - postgres_before) / operations * 1e6
+    results[f"{name}_cpu_us"] = results[f"{name}_pg_cpu_us"] + (python_after - python_before) / operations * 1e6
+
+
+async def one_run(args: argparse.Namespace, run: int, port: int, md: tuple[tuple[str, str], ...],
+                  meter: CpuMeter) -> dict[str, float]:
+    """One measurement of each path, next to the echo measured just before it (ids of this run)."""
     results: dict[str, float] = {}
+    await measured(results, "echo_calls_per_s", meter, args.calls, lambda: bench_echo(args.calls, args.concurrency))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
+
+        def credit(i: int) -> Awaitable[object]:
+            return ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
+                community_path=COMMUNITY, transfer_id=f"t{run}.{i}", debit_account="system/issuance",
+                credit_account=f"volunteers/v{i % args.accounts}", amount=1000, reason="bench"),
+                metadata=md)
+
+        if "single" in args.only:
+            await measured(results, "transfers_per_s", meter, args.calls,
+                           lambda: rate(args.calls, args.concurrency, credit))
+            results["ledger_vs_echo"] = results["transfers_per_s"] / results["echo_calls_per_s"]
+
+        async def hold_and_post(i: int) -> None:
+            await ledger.PlaceHold(ledger_pb2.PlaceHoldRequest(
+                community_path=COMMUNITY, hold_id=f"h{run}.{i}", debit_account=f"volunteers/v{i % args.accounts}",
+                credit_account="system/redemption-clearing", amount=1, timeout_seconds=300), metadata=md)
+            await ledger.PostHold(ledger_pb2.PostHoldRequest(community_path=COMMUNITY, hold_id=f"h{run}.{i}"),
+                                  metadata=md)
+
+        if "holds" in args.only:
+            await measured(results, "hold_post_pairs_per_s", meter, args.calls,
+                           lambda: rate(args.calls, args.concurrency, hold_and_post))
+
+        if "batch" in args.only:
+            # CreateTransfers: `--batch` transfers per call, 2 calls in flight. The requests
+            # are built before the clock starts: the client shares this process's CPU.
+            calls = max(args.batch_transfers // args.batch, 2)
+            requests = [ledger_pb2.CreateTransfersRequest(
+                community_path=COMMUNITY, transfers=[ledger_pb2.CreateTransferRequest(
+                    transfer_id=f"b{run}.{i}.{j}", debit_account="system/issuance",
+                    credit_account=f"volunteers/v{(i * args.batch + j) % args.accounts}", amount=10,
+                    reason="bench") for j in range(args.batch)]) for i in range(calls)]
+
+            async def batch(i: int) -> None:
+                reply = await ledger.CreateTransfers(requests[i], metadata=md, timeout=600)
+                assert all(r.created for r in reply.results), "every transfer of the bench is new"
+
+            async def batches() -> float:
+                return await rate(calls, 2, batch) * args.batch
+
+            await measured(results, "batched_transfers_per_s", meter, calls * args.batch, batches)
+            results["batched_vs_echo"] = results["batched_transfers_per_s"] / results["echo_calls_per_s"]
+    return results
+
+
+async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """Every run's figures, and the year-end close's (measured once, after the runs)."""
+    runs: list[dict[str, float]] = []
+    close: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg")
         nats = NatsServer(Path(tmp) / "nats").start()
@@ -128,96 +236,85 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             issuer.trust(app)
             await app.start()
             md = issuer.bearer("bench", role="service", kind="service")
+            dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+            meter = CpuMeter(Path(tmp) / "pg", dsn)
             try:
-                results["echo_calls_per_s"] = await bench_echo(args.calls, args.concurrency)
-                async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-                    ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
-
-                    def credit(i: int) -> Awaitable[object]:
-                        return ledger.CreateTransfer(ledger_pb2.CreateTransferRequest(
-                            community_path=COMMUNITY, transfer_id=f"t{i}", debit_account="system/issuance",
-                            credit_account=f"volunteers/v{i % args.accounts}", amount=1000, reason="bench"),
-                            metadata=md)
-
-                    if "single" in args.only:
-                        results["transfers_per_s"] = await rate(args.calls, args.concurrency, credit)
-                        results["ledger_vs_echo"] = results["transfers_per_s"] / results["echo_calls_per_s"]
-
-                    async def hold_and_post(i: int) -> None:
-                        await ledger.PlaceHold(ledger_pb2.PlaceHoldRequest(
-                            community_path=COMMUNITY, hold_id=f"h{i}", debit_account=f"volunteers/v{i % args.accounts}",
-                            credit_account="system/redemption-clearing", amount=1, timeout_seconds=300), metadata=md)
-                        await ledger.PostHold(ledger_pb2.PostHoldRequest(community_path=COMMUNITY, hold_id=f"h{i}"),
-                                              metadata=md)
-
-                    if "holds" in args.only:
-                        results["hold_post_pairs_per_s"] = await rate(args.calls, args.concurrency, hold_and_post)
-
-                    if "batch" in args.only:
-                        # CreateTransfers: `--batch` transfers per call, 2 calls in flight. The requests
-                        # are built before the clock starts: the client shares this process's CPU.
-                        calls = max(args.batch_transfers // args.batch, 4)
-                        requests = [ledger_pb2.CreateTransfersRequest(
-                            community_path=COMMUNITY, transfers=[ledger_pb2.CreateTransferRequest(
-                                transfer_id=f"b{i}.{j}", debit_account="system/issuance",
-                                credit_account=f"volunteers/v{(i * args.batch + j) % args.accounts}", amount=10,
-                                reason="bench") for j in range(args.batch)]) for i in range(calls)]
-
-                        async def batch(i: int) -> None:
-                            reply = await ledger.CreateTransfers(requests[i], metadata=md, timeout=600)
-                            assert all(r.created for r in reply.results), "every transfer of the bench is new"
-
-                        results["batched_transfers_per_s"] = await rate(calls, 2, batch) * args.batch
-
-                    if "close" not in args.only:
-                        return results
-                    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-                    results["close_bulk_load_s"] = await bulk_load(dsn, args.close_volunteers, args.communities,
-                                                                   args.year)
-                    awards = awards_pb2_grpc.AwardServiceStub(channel)
-                    start = time.perf_counter()
-                    for c in range(args.communities):
-                        await awards.CloseYear(awards_pb2.CloseYearRequest(
-                            community_path=f"chengdu/bench/close{c:05d}", year=args.year), metadata=md, timeout=600)
-                    results["close_year_s"] = time.perf_counter() - start
-                    results["close_volunteers"] = args.close_volunteers
-                    results["close_communities"] = args.communities
+                for run in range(args.runs):
+                    runs.append(await one_run(args, run, app.port, md, meter))
+                if "close" in args.only:
+                    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                        close["close_bulk_load_s"] = await bulk_load(dsn, args.close_volunteers, args.communities,
+                                                                     args.year)
+                        awards = awards_pb2_grpc.AwardServiceStub(channel)
+                        start = time.perf_counter()
+                        for c in range(args.communities):
+                            await awards.CloseYear(awards_pb2.CloseYearRequest(
+                                community_path=f"chengdu/bench/close{c:05d}", year=args.year), metadata=md,
+                                timeout=600)
+                        close["close_year_s"] = time.perf_counter() - start
+                        close["close_volunteers"] = args.close_volunteers
+                        close["close_communities"] = args.communities
             finally:
                 await app.stop(grace=1)
         finally:
             nats.stop()
             pg.stop()
-    return results
+    return runs, close
+
+
+# (figure, label, unit, format) in the order printed.
+FIGURES = (
+    ("echo_calls_per_s", "bare gRPC echo", "calls/s", "{:.0f}"),
+    ("echo_calls_per_s_cpu_us", "  CPU per echo (this process)", "µs", "{:.0f}"),
+    ("transfers_per_s", "CreateTransfer (single)", "/s", "{:.0f}"),
+    ("ledger_vs_echo", "  single / echo", "", "{:.2f}"),
+    ("transfers_per_s_cpu_us", "  CPU per transfer", "µs", "{:.0f}"),
+    ("transfers_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.0f}"),
+    ("hold_post_pairs_per_s", "PlaceHold + PostHold", "pairs/s", "{:.0f}"),
+    ("hold_post_pairs_per_s_cpu_us", "  CPU per pair", "µs", "{:.0f}"),
+    ("hold_post_pairs_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.0f}"),
+    ("batched_transfers_per_s", "CreateTransfers", "transfers/s", "{:.0f}"),
+    ("batched_vs_echo", "  batched / echo", "", "{:.1f}"),
+    ("batched_transfers_per_s_cpu_us", "  CPU per transfer", "µs", "{:.1f}"),
+    ("batched_transfers_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.1f}"),
+)
+
+
+def report(runs: list[dict[str, float]], close: dict[str, float], options: argparse.Namespace) -> None:
+    columns = ["figure", *(f"run {i + 1}" for i in range(len(runs))), "median", "unit"]
+    rows = []
+    for key, label, unit, fmt in FIGURES:
+        if key in runs[0]:
+            values = [r[key] for r in runs]
+            rows.append([label, *(fmt.format(v) for v in values), fmt.format(median(values)), unit])
+    print_table(f"bench.points_ledger: {len(runs)} runs, {options.calls} single calls at {options.concurrency} "
+                f"in flight, CreateTransfers of {options.batch} (CPU: this process + PostgreSQL; "
+                f"load {os.getloadavg()[0]:.1f})", columns, rows)
+    if close:
+        print(f"year-end close        {close['close_year_s']:10.1f} s for {close['close_volunteers']:.0f} volunteers "
+              f"in {close['close_communities']:.0f} communities (bulk load {close['close_bulk_load_s']:.1f} s)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=1000, help="transfers per CreateTransfers call")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=10_000, help="transfers per CreateTransfers call")
     parser.add_argument("--batch-transfers", type=int, default=20_000,
-                        help="transfers in all through CreateTransfers (at least 4 calls)")
+                        help="transfers in all through CreateTransfers per run (at least 2 calls)")
     parser.add_argument("--only", default="single,holds,batch,close",
                         help="what to measure besides the echo, comma-separated: single,holds,batch,close")
     parser.add_argument("--accounts", type=int, default=200, help="volunteer accounts the transfers spread over")
     parser.add_argument("--close-volunteers", type=int, default=10_000)
     parser.add_argument("--communities", type=int, default=10)
     parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each path (medians printed)")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     options.only = set(options.only.split(","))
-    out = asyncio.run(main(options))
+    all_runs, close_figures = asyncio.run(main(options))
     if options.json:
-        print(json.dumps(out))
+        medians = {key: median([r[key] for r in all_runs]) for key in all_runs[0]} if all_runs else {}
+        print(json.dumps({"runs": all_runs, "medians": medians, **close_figures}))
     else:
-        print(f"bare gRPC echo        {out['echo_calls_per_s']:10.0f} calls/s")
-        if "transfers_per_s" in out:
-            print(f"ledger transfers      {out['transfers_per_s']:10.0f} /s   ({out['ledger_vs_echo']:.1%} of echo)")
-        if "hold_post_pairs_per_s" in out:
-            print(f"hold + post           {out['hold_post_pairs_per_s']:10.0f} pairs/s")
-        if "batched_transfers_per_s" in out:
-            print(f"CreateTransfers       {out['batched_transfers_per_s']:10.0f} transfers/s "
-                  f"({options.batch} per call, {out['batched_transfers_per_s'] / out['echo_calls_per_s']:.1f} x echo)")
-        if "close_year_s" in out:
-            print(f"year-end close        {out['close_year_s']:10.1f} s for {out['close_volunteers']:.0f} volunteers "
-                  f"in {out['close_communities']:.0f} communities (bulk load {out['close_bulk_load_s']:.1f} s)")
+        report(all_runs, close_figures, options)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from linli_points.app import PointsApp
-from linli_points.ledger import queries
+from linli_points.ledger import batch, queries
 from linli_points.ledger.accounts import EXPIRY, ISSUANCE, REDEMPTION_CLEARING, funding_account, volunteer_account
 from linli_points.ledger.batch import BatchItem
 from linli_points.ledger.model import Kind, Recorded, TransferRequest
@@ -21,6 +21,7 @@ from linli_points.ledger.tables import accounts, holds, lot_uses, lots, transfer
 from linli.events.v1 import points_pb2 as points_events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import ledger_pb2, ledger_pb2_grpc
+from linli_runtime.bulk import COPY_FROM
 from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition
 from linli_runtime.events.tables import OUTBOX
 
@@ -317,3 +318,52 @@ async def test_a_batch_inside_the_callers_transaction_rolls_back_with_it(ledger:
     outcomes = await ledger.run(lambda conn: ledger.transfer_many_in(conn, [credit("in1", WAN, 4)]))
     assert isinstance(outcomes[0], Recorded) and outcomes[0].created
     assert (await ledger.balance(FENGSHU, WAN)).balance == 4
+
+
+async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_transfer(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From `COPY_FROM` rows PostgreSQL writes a batch with COPY, keys drawn first: every
+    transfer keeps its place (seqs ascend in the batch's order), lot and event; an id another
+    writer took meanwhile fails the COPY as a unique key would fail an INSERT, and the retried
+    batch answers it as a replay."""
+    n = COPY_FROM + 20
+    requests = [credit(f"c{i}", volunteer_account(f"v{i % 7}"), i + 1) for i in range(n)]
+    taken = requests[n // 2]
+    real_read_lots = batch._read_lots
+    raced = False
+
+    async def racing_read_lots(*args: Any) -> None:
+        # After the batch's replay check, before its write: another replica records one of its ids.
+        nonlocal raced
+        if not raced:
+            raced = True
+            async with ledger.db.engine.begin() as other:  # its row only: the accounts are ours, locked
+                await other.execute(transfers.insert().values(
+                    community_path=FENGSHU, transfer_id=taken.transfer_id, kind=int(Kind.DIRECT), debit_account_id=0,
+                    credit_account_id=0, debit_account=taken.debit_account, credit_account=taken.credit_account,
+                    amount=taken.amount, reason=taken.reason, fingerprint=taken.fingerprint(),
+                    created_at=ledger.now()))
+        await real_read_lots(*args)
+
+    if ledger.db.engine.dialect.name == "postgresql":  # SQLite has one writer: no race to lose
+        monkeypatch.setattr(batch, "_read_lots", racing_read_lots)
+    else:
+        await ledger.transfer(taken)
+    outcomes = await ledger.transfer_many(requests)
+    assert raced or ledger.db.engine.dialect.name != "postgresql"
+    assert all(isinstance(o, Recorded) for o in outcomes)
+    recorded = [o for o in outcomes if isinstance(o, Recorded)]
+    assert [o.created for o in recorded] == [r is not taken for r in requests]
+    seqs = [o.transfer.seq for o in recorded if o.created]
+    assert seqs == sorted(seqs) and len(set(seqs)) == n - 1
+    assert await transfer_ids(ledger) == [taken.transfer_id] + [r.transfer_id for r in requests if r is not taken]
+    others = sum(r.amount for r in requests if r is not taken)  # (on PostgreSQL `taken` is a bare row)
+    assert sum([(await ledger.balance(FENGSHU, volunteer_account(f"v{v}"))).balance for v in range(7)]) == \
+        others + (taken.amount if ledger.db.engine.dialect.name != "postgresql" else 0)
+    async with ledger.db.engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(lots))).scalar_one() == \
+            n - (ledger.db.engine.dialect.name == "postgresql")
+        events = list((await conn.execute(sa.select(OUTBOX.c.event_id, OUTBOX.c.data))).all())
+    # The racing row came with no event on PostgreSQL; on SQLite `taken` was a transfer with its event.
+    assert len({e.event_id for e in events}) == len(events) == n - (ledger.db.engine.dialect.name == "postgresql")
+    assert {EventEnvelope.FromString(e.data).event_id for e in events} == {e.event_id for e in events}

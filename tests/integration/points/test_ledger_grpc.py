@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import nats
 import pytest
+from linli_points.api.ledger import MAX_BATCH
 from linli_points.app import PointsApp
 
 from linli.events.v1 import points_pb2 as events_pb
@@ -289,8 +290,8 @@ async def test_create_transfers_answers_each_transfer_and_a_refused_one_fails_al
     assert [(r.transfer.transfer_id, r.created) for r in reply.results if r.HasField("transfer")] == [
         ("b1", True), ("fund", False), ("b5", True)]
     assert [(await balance(ledger_stub, as_service, a)).balance for a in (WAN, li)] == [0, 8]
-    for transfers, field in (([], "transfers"), ([item(f"x{i}", "system/issuance", WAN, 1) for i in range(1001)],
-                                                  "transfers")):
+    too_many = [item(f"x{i}", "system/issuance", WAN, 1) for i in range(MAX_BATCH + 1)]
+    for transfers, field in (([], "transfers"), (too_many, "transfers")):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await ledger_stub.CreateTransfers(pb.CreateTransfersRequest(community_path=FENGSHU, transfers=transfers),
                                               metadata=as_service)

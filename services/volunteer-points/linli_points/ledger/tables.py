@@ -20,6 +20,10 @@ with SQLAlchemy Core statements built from the models' tables (the ledger is the
   is left of them; a use is points a transfer took out of a lot, and what became of them
   (redeemed, expired, returned, moved). The remaining of a volunteer's lots always add up to
   the account's posted balance; the funding report sums these two tables.
+
+The append-only tables (transfers, holds, lots, lot uses) name accounts and transfers by id
+without foreign keys (p0015): a key was a trigger per inserted row, and the ledger writes these
+rows only with ids it has just read or inserted in the same transaction, never deleting any.
 """
 
 from __future__ import annotations
@@ -106,8 +110,8 @@ class TransferRecord(PointsTable, table=True):
     # Caller ids are at most 64 characters; the ids the ledger derives (`{hold}/post`) are longer.
     transfer_id: str = Field(sa_column=sa.Column(sa.String(160), nullable=False))
     kind: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
-    debit_account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), nullable=False))
-    credit_account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), nullable=False))
+    debit_account_id: int = Field(sa_column=sa.Column(Id, nullable=False))
+    credit_account_id: int = Field(sa_column=sa.Column(Id, nullable=False))
     debit_account: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     credit_account: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     amount: int = Field(sa_column=sa.Column(Points, nullable=False))
@@ -131,7 +135,7 @@ class HoldRecord(PointsTable, table=True):
         sa.Index("ix_points_hold_due", "state", "expires_at"),
     )
 
-    transfer_seq: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_transfer.seq"), primary_key=True))
+    transfer_seq: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
     community_path: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     hold_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     state: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
@@ -145,8 +149,7 @@ class Lot(PointsTable, table=True):
 
     __tablename__ = "points_lot"
 
-    account_id: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_account.id"), primary_key=True,
-                                                autoincrement=False))
+    account_id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
     # The transfer that brought them (0: the balance the account held when lots began, p0007).
     seq: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
     # The funding source's id; "" for points issued from system/issuance (unfunded).
@@ -167,7 +170,7 @@ class LotUse(PointsTable, table=True):
     )
 
     id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
-    transfer_seq: int = Field(sa_column=sa.Column(Id, sa.ForeignKey("points_transfer.seq"), nullable=False))
+    transfer_seq: int = Field(sa_column=sa.Column(Id, nullable=False))
     account_id: int = Field(sa_column=sa.Column(Id, nullable=False))
     lot_seq: int = Field(sa_column=sa.Column(Id, nullable=False))
     source: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
