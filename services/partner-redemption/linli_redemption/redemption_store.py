@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -37,6 +38,7 @@ from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.redemption_rules import COMMITTED, PENDING, UNLIMITED, VOIDED
 from linli_redemption.redemptions import RefundReservation, Reservation
 from linli_redemption.tables import (
+    MEMBER_SESSIONS,
     PARTNERS,
     REDEMPTIONS,
     REFUNDS,
@@ -76,13 +78,42 @@ _GIVE_BACK = (REWARDS.update()
 _REFUND_BY_ID = sa.select(REFUNDS).where(REFUNDS.c.id == sa.bindparam("fid"))
 
 
-# The batch's replays: rows of these (merchant, request id) pairs (filtered to the pairs in Python).
-_BY_REQUESTS = sa.select(REDEMPTIONS).where(R.merchant_id.in_(sa.bindparam("mids", expanding=True)),
-                                            R.request_id.in_(sa.bindparam("rqids", expanding=True)))
-# The batch's rewards; those it takes stock of or counts limits of are then locked in id order.
-_REWARDS = sa.select(REWARDS).where(REWARDS.c.merchant_id.in_(sa.bindparam("mids", expanding=True)),
-                                    REWARDS.c.id.in_(sa.bindparam("rids", expanding=True)))
-_LOCK_REWARDS = (_REWARDS.order_by(REWARDS.c.merchant_id, REWARDS.c.id).with_for_update())
+def _one_of(column: sa.Column[str], name: str, postgres: bool) -> sa.ColumnElement[bool]:
+    """`column` is one of the list bound as `name`: `= ANY(array)` on PostgreSQL — one statement
+    text (one prepared statement) whatever the batch's size — and an expanding IN on SQLite."""
+    if postgres:
+        return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True)
+class _BatchReads:
+    """The batch statements, in each engine's form."""
+
+    by_requests: sa.Select[Any]  # the batch's replays (filtered to its (merchant, request id) pairs in Python)
+    sessions: sa.Select[Any]  # the batch's member sessions
+    rewards: sa.Select[Any]  # the batch's rewards …
+    lock_rewards: sa.Select[Any]  # … those it takes stock of or counts limits of, locked in (merchant, id) order
+
+    @staticmethod
+    def build(postgres: bool) -> _BatchReads:
+        rewards = sa.select(REWARDS).where(_one_of(REWARDS.c.merchant_id, "mids", postgres),
+                                           _one_of(REWARDS.c.id, "rids", postgres))
+        return _BatchReads(
+            by_requests=sa.select(REDEMPTIONS).where(_one_of(R.merchant_id, "mids", postgres),
+                                                     _one_of(R.request_id, "rqids", postgres)),
+            sessions=sa.select(MEMBER_SESSIONS).where(_one_of(MEMBER_SESSIONS.c.id, "sids", postgres)),
+            rewards=rewards,
+            lock_rewards=rewards.order_by(REWARDS.c.merchant_id, REWARDS.c.id).with_for_update())
+
+
+_BATCH_READS = {True: _BatchReads.build(True), False: _BatchReads.build(False)}
+
+
+def _reads(conn: AsyncConnection) -> _BatchReads:
+    return _BATCH_READS[conn.dialect.name == "postgresql"]
+
+
 _TAKE_UNITS = (REWARDS.update()
                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
                .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
@@ -103,6 +134,13 @@ def _commit_many_statement() -> sa.Update:
 
 _COMMIT_MANY = _commit_many_statement()
 MAX_BATCH = 64  # redeems per transaction: what 64 tills send at once; a batch stays a few ms
+
+
+@dataclass(frozen=True)
+class _Find:
+    merchant_id: str
+    request_id: str
+    session_id: str | None
 
 
 @dataclass(frozen=True)
@@ -132,6 +170,7 @@ class SqlRedemptionStore:
         self.guard = guard
         # Group commit (group_commit.py): concurrent reserves, and concurrent commits, one
         # transaction per batch.
+        self._find = Batcher(self.find_batch, max_batch=MAX_BATCH)
         self._reserve = Batcher(self.reserve_batch, max_batch=MAX_BATCH)
         self._commit = Batcher(self.commit_batch, max_batch=MAX_BATCH)
 
@@ -139,15 +178,28 @@ class SqlRedemptionStore:
 
     async def find(self, merchant_id: str, request_id: str,
                    session_id: str | None) -> tuple[Redemption | None, MemberSession | None]:
+        return await self._find(_Find(merchant_id, request_id, session_id))
+
+    async def find_batch(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
+        """`find` for a batch of redeems: one read, two statements (their rows by request id, then
+        the sessions of those that have none)."""
         async with self.db.reading() as conn:
-            existing = (await conn.execute(_BY_REQUEST, {"merchant_id": merchant_id,
-                                                         "request_id": request_id})).first()
-            if existing is not None:
-                return loaded(Redemption, existing), None
-            if session_id is None:
-                return None, None
-            row = (await conn.execute(SESSION_BY_ID, {"sid": session_id})).first()
-        return None, None if row is None else loaded(MemberSession, row)
+            reads = _reads(conn)
+            found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
+                                                            "rqids": sorted({f.request_id for f in batch})})).all()
+            existing = {(row.merchant_id, row.request_id): row for row in found}
+            wanted = sorted({f.session_id for f in batch
+                             if f.session_id is not None and (f.merchant_id, f.request_id) not in existing})
+            sessions = {row.id: row for row in (await conn.execute(reads.sessions, {"sids": wanted}))} if wanted else {}
+        out: list[tuple[Redemption | None, MemberSession | None]] = []
+        for f in batch:
+            row = existing.get((f.merchant_id, f.request_id))
+            if row is not None:
+                out.append((loaded(Redemption, row), None))
+            else:
+                session = sessions.get(f.session_id) if f.session_id is not None else None
+                out.append((None, None if session is None else loaded(MemberSession, session)))
+        return out
 
     async def session(self, session_id: str) -> MemberSession | None:
         async with self.db.reading() as conn:
@@ -217,7 +269,7 @@ class SqlRedemptionStore:
     async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
         # Replays first: a request id reserved already (by a concurrent first attempt) answers with its row.
-        found = (await conn.execute(_BY_REQUESTS, {"mids": sorted({r.merchant_id for r in batch}),
+        found = (await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
                                                    "rqids": sorted({r.request_id for r in batch})})).all()
         existing = {(row.merchant_id, row.request_id): row for row in found}
         first_of: dict[tuple[str, str], int] = {}
@@ -251,10 +303,11 @@ class SqlRedemptionStore:
         before it; one stock update per reward, one insert for all the rows."""
         keys = {"mids": sorted({batch[i].merchant_id for i in fresh}),
                 "rids": sorted({batch[i].reward_id for i in fresh})}
-        rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in (await conn.execute(_REWARDS, keys))}
+        found = await conn.execute(_reads(conn).rewards, keys)
+        rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
         if any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
             # Taken under the lock, the rows are as every earlier committed redeem left them.
-            for row in await conn.execute(_LOCK_REWARDS, keys):
+            for row in await conn.execute(_reads(conn).lock_rewards, keys):
                 rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
         units: dict[tuple[str, str], int] = {}  # taken by this batch, per reward
         by_member: dict[tuple[str, str, str], int] = {}  # … per reward and member (their limits)
