@@ -325,6 +325,9 @@ async def test_settlement_totals_equal_the_ledger_movements_of_the_day(kit: Kit,
     s = mine.settlement
     assert (s.redemption_count, s.redeemed_points, s.refund_count, s.refunded_points, s.net_points) == (
         3, 30, 1, 4, 26)
+    # The ledger side counts posted holds: volunteer-points posts them from the committed events,
+    # after the redeems answered (one synchronous hop); a loaded machine may not have yet.
+    await wait_until(kit.settled, what="volunteer-points posting the committed redemptions' holds")
     report = await kit.settlement.ReconcileDay(admin_pb2.ReconcileDayRequest(community_path=FENGSHU, date=day),
                                                metadata=kit.worker)
     assert report.balanced and not report.mismatches
