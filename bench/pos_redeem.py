@@ -60,15 +60,17 @@ FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 POOL_SIZE = 40
 
 
-async def run_load(calls: list, seconds: float) -> tuple[int, list[float], int]:  # type: ignore[type-arg]
-    """Each of `calls` (one per client) is awaited in a loop for `seconds`."""
+async def run_load(calls: list, seconds: float,  # type: ignore[type-arg]
+                   start: int = 0) -> tuple[int, list[float], int]:
+    """Each of `calls` (one per client) is awaited in a loop for `seconds`, with call numbers
+    from `start` (a redeem's request id is made of it: the warm-up's must not be replayed)."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
 
     async def worker(call) -> None:  # type: ignore[no-untyped-def]
         nonlocal errors
-        i = 0
+        i = start
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
@@ -304,7 +306,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
                             request_id=f"{run}-{t}-{i}"), metadata=md)
                     return call
                 calls.append(make_call())
-            await run_load(calls, 1.0)  # warm-up
+            await run_load(calls, 1.0, start=10**9)  # warm-up (its own request ids)
             def just(pid: int) -> Callable[[], list[psutil.Process]]:
                 proc = psutil.Process(pid)
                 return lambda: [proc]
