@@ -6,12 +6,20 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Concurrency. Reserving a reward with a per-member limit or a daily quota takes the reward's row
-before counting the member's and the day's redemptions, so the limit checks of one reward never
-interleave; the shared check (`redemption_rules.redeem_refusal`, the one QuoteRedemption runs
-too) then judges the row read under that lock. Stock is taken by a conditional update, the last
-word whether the row was locked or not; a reward with unlimited stock and no limits is not
-locked at all, so concurrent tills do not queue on it.
+Group commit (issue 18, `group_commit.Batcher`). Concurrent redeems are read (`find_batch`:
+their replays and member sessions), reserved (`reserve_batch`) and committed (`commit_batch`) a
+batch at a time: one read, one transaction, one transaction — each request still judged and
+answered on its own (a refusal fails alone and leaves nothing of its own behind), with multi-row
+statements (`= ANY(array)` / unnest on PostgreSQL, IN lists / executemany on SQLite).
+
+Concurrency. The reserve locks the batch's rewards that have a stock count or limits (SELECT …
+FOR UPDATE, in (merchant, id) order in every batch of every replica: no deadlock; SQLite's
+writer holds the database anyway) before counting the members' and the day's redemptions, so
+the checks of one reward never interleave; the shared check (`redemption_rules.redeem_refusal`,
+the one QuoteRedemption runs too) judges each request against the row read under that lock,
+less what the batch's earlier requests took. A reward with unlimited stock and no limits is not
+locked at all, so concurrent tills do not queue on it. The POS abuse limits are counted in the
+same transaction (`PosGuard.count_redeems`).
 Two first attempts of one request id race on the unique key (merchant, request id): the loser's
 transaction is retried and finds the winner's row. Every later step is a conditional update on
 the row's state, so of two paths settling one redemption (the call, a cancel, recovery) exactly
