@@ -67,6 +67,11 @@ class Batcher(Generic[Item, Out]):
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                except BaseException:  # the flusher cancelled (shutting down): nobody waits forever
+                    for _, future in waiting + self._queue:
+                        future.cancel()
+                    self._queue = []
+                    raise
                 for (_, future), outcome in zip(waiting, outcomes, strict=True):
                     if future.done():
                         continue
