@@ -244,6 +244,8 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
         ("PlaceHold", lambda md: stub.PlaceHold(pb.PlaceHoldRequest(
             community_path=path, hold_id="h", debit_account=WAN, credit_account=CLEARING, amount=1,
             timeout_seconds=60), metadata=md)),
+        ("PlaceHolds", lambda md: stub.PlaceHolds(pb.PlaceHoldsRequest(community_path=path, holds=[pb.PlaceHoldRequest(
+            hold_id="h", debit_account=WAN, credit_account=CLEARING, amount=1, timeout_seconds=60)]), metadata=md)),
         ("PostHold", lambda md: stub.PostHold(pb.PostHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("VoidHold", lambda md: stub.VoidHold(pb.VoidHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("ExpirePoints", lambda md: stub.ExpirePoints(pb.ExpirePointsRequest(community_path=path,
@@ -309,7 +311,8 @@ async def test_every_method_checks_credentials_scope_and_role(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await target(md)
             assert caught.value.code() == code, name
-    writes = {"CreateTransfer", "CreateTransfers", "ReverseTransfer", "PlaceHold", "PostHold", "VoidHold"}
+    writes = {"CreateTransfer", "CreateTransfers", "ReverseTransfer", "PlaceHold", "PlaceHolds", "PostHold",
+              "VoidHold"}
     for name, call in every_method(ledger_stub, FENGSHU):
         if name in writes:  # operators change points through activities and adjustments, not here
             with pytest.raises(grpc.aio.AioRpcError) as caught:
