@@ -98,9 +98,9 @@ class RedemptionApp(ServiceApp):
         self.catalog = Catalog(self.db, self.clock)
         self.pos_guard = PosGuard(self.db, self.clock, settings.pos_limits())
         self.members = Members(self.db, self.clock, self.points, self.pos_guard)
-        self.redemptions = Redemptions(SqlRedemptionStore(self.db), self.points, self.clock, self.make_event,
-                                       refund_window=timedelta(hours=settings.refund_window_hours),
-                                       guard=self.pos_guard)
+        # The store counts the redeem limits inside its reserve transaction (one per batch of redeems).
+        self.redemptions = Redemptions(SqlRedemptionStore(self.db, guard=self.pos_guard), self.points, self.clock,
+                                       self.make_event, refund_window=timedelta(hours=settings.refund_window_hours))
         self.settlement = Settlement(self.db, self.points)
         self.redemption_list = RedemptionList(self.db)
         self.duty = Duty(self.db)

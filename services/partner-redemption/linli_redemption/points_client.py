@@ -8,7 +8,9 @@ every other code leaves the outcome unknown and becomes `PointsUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +20,7 @@ from grpc_status import rpc_status
 
 from linli.points.v1 import ledger_pb2 as lpb
 from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
+from linli_redemption.group_commit import Batcher
 from linli_redemption.points import (
     CLEARING,
     ClearingEntry,
@@ -85,13 +88,36 @@ def transfer_of(message: lpb.Transfer) -> Transfer:
                     amount=int(message.amount), create_time=as_utc(message.create_time.ToDatetime()))
 
 
+_DECIDED_CODES = frozenset(code.value[0] for code in DECIDED)
+
+
+def refusal_of(refusal: lpb.TransferRefusal) -> PointsRefused | PointsUnavailable:
+    """One refused item of a batch call, as `translate` makes the same refusal of a single call."""
+    if refusal.code not in _DECIDED_CODES:
+        return PointsUnavailable("PlaceHolds")
+    if refusal.code == grpc.StatusCode.NOT_FOUND.value[0]:
+        return PointsNotFound(refusal.reason or "NOT_FOUND", refusal.message)
+    return REFUSALS.get(refusal.reason, PointsRefused)(refusal.reason or "REFUSED", refusal.message)
+
+
+@dataclass(frozen=True)
+class _HoldAsk:
+    community: str
+    request: lpb.PlaceHoldRequest
+
+
 class PointsClient:
-    """Bound to its channel at start-up (`bind`): gRPC channels belong to the running loop."""
+    """Bound to its channel at start-up (`bind`): gRPC channels belong to the running loop.
+
+    Concurrent `place_hold`s (the redeems of one batch, group commit) go as one PlaceHolds call
+    per community: one round trip and one server call for the batch, each hold still answered
+    (or refused) on its own."""
 
     def __init__(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self.ledger: Any = None
         self.volunteers: Any = None
+        self._holds: Batcher[_HoldAsk, Hold] = Batcher(self._place_holds, max_batch=64)
 
     def bind(self, channel: grpc.aio.Channel) -> None:
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
@@ -107,11 +133,36 @@ class PointsClient:
 
     async def place_hold(self, community: str, hold_id: str, volunteer_id: str, amount: int,
                          timeout_seconds: int, source: str) -> Hold:
-        reply: lpb.PlaceHoldResponse = await self._call("PlaceHold", self.ledger.PlaceHold, lpb.PlaceHoldRequest(
-            community_path=community, hold_id=hold_id, debit_account=volunteer_account(volunteer_id),
-            credit_account=CLEARING, amount=amount, timeout_seconds=timeout_seconds,
-            reason="redemption", source=source))
-        return hold_of(reply.hold)
+        return await self._holds(_HoldAsk(community, lpb.PlaceHoldRequest(
+            hold_id=hold_id, debit_account=volunteer_account(volunteer_id), credit_account=CLEARING, amount=amount,
+            timeout_seconds=timeout_seconds, reason="redemption", source=source)))
+
+    async def _place_holds(self, asks: Sequence[_HoldAsk]) -> list[Hold | BaseException]:
+        """A batch of holds: one PlaceHolds per community in it (concurrently). A call that fails
+        as a whole leaves each of its holds' outcome unknown, as a failed PlaceHold does."""
+        by_community: dict[str, list[int]] = {}
+        for i, ask in enumerate(asks):
+            by_community.setdefault(ask.community, []).append(i)
+        out: list[Hold | BaseException] = [PointsUnavailable("PlaceHolds")] * len(asks)
+
+        async def call(community: str, items: list[int]) -> None:
+            try:
+                reply: lpb.PlaceHoldsResponse = await self._call(
+                    "PlaceHolds", self.ledger.PlaceHolds, lpb.PlaceHoldsRequest(
+                        community_path=community, holds=[asks[i].request for i in items]))
+            except PointsRefused as refused:  # the call as a whole (a malformed community, a principal's scope)
+                for i in items:
+                    out[i] = refused
+                return
+            except PointsUnavailable as unknown:
+                for i in items:
+                    out[i] = unknown
+                return
+            for i, result in zip(items, reply.results, strict=True):
+                out[i] = refusal_of(result.refusal) if result.HasField("refusal") else hold_of(result.hold)
+
+        await asyncio.gather(*(call(community, items) for community, items in by_community.items()))
+        return out
 
     async def post_hold(self, community: str, hold_id: str) -> Transfer:
         reply: lpb.PostHoldResponse = await self._call(

@@ -18,12 +18,16 @@ many terminals guessing at the same instant all pass a count of 9.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -55,6 +59,56 @@ async def bump(conn: AsyncConnection, key: str, limit: Limit, now: datetime) -> 
     if counted == 1:  # a new window: the key's older windows count for nothing any more
         await conn.execute(RATE_COUNTS.delete().where(RATE_COUNTS.c.key == key, RATE_COUNTS.c.window_no < window))
     return counted
+
+
+def _bump_many_statement() -> Any:
+    """PostgreSQL: INSERT … SELECT FROM unnest(keys, counts) ON CONFLICT add them, RETURNING each
+    key's count — every key of a batch counted in one statement (keys unique, in sorted order)."""
+    rows = sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)),
+                          sa.bindparam("ns", type_=postgresql.ARRAY(sa.BigInteger))
+                          ).table_valued("key", "n").render_derived()
+    statement = pg_insert(RATE_COUNTS).from_select(
+        ["key", "window_no", "count"], sa.select(rows.c.key, sa.bindparam("window", type_=sa.BigInteger), rows.c.n))
+    statement = statement.on_conflict_do_update(index_elements=[RATE_COUNTS.c.key, RATE_COUNTS.c.window_no],
+                                                set_={"count": RATE_COUNTS.c.count + statement.excluded.count})
+    return statement.returning(RATE_COUNTS.c.key, RATE_COUNTS.c.count)
+
+
+_BUMP_MANY = _bump_many_statement()
+_UNBUMP = (RATE_COUNTS.update().where(RATE_COUNTS.c.key == sa.bindparam("k"),
+                                      RATE_COUNTS.c.window_no == sa.bindparam("w"))
+           .values(count=RATE_COUNTS.c.count - sa.bindparam("n")))
+_FORGET_OLD = RATE_COUNTS.delete().where(RATE_COUNTS.c.key.in_(sa.bindparam("keys", expanding=True)),
+                                         RATE_COUNTS.c.window_no < sa.bindparam("w"))
+
+
+async def bump_many(conn: AsyncConnection, counts: Mapping[str, int], limit: Limit, now: datetime) -> dict[str, int]:
+    """`bump` for many keys at once, each by its own number of calls: each key's count so far,
+    these calls included (one statement on PostgreSQL)."""
+    window = limit.window_of(now)
+    keys = sorted(counts)  # rows locked in one order by every replica
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(_BUMP_MANY, {"keys": keys, "ns": [counts[k] for k in keys], "window": window})
+        counted = {str(k): int(c) for k, c in result}
+    else:
+        counted = {}
+        for key in keys:
+            statement = sqlite_insert(RATE_COUNTS).values(key=key, window_no=window, count=counts[key])
+            statement = statement.on_conflict_do_update(index_elements=[RATE_COUNTS.c.key, RATE_COUNTS.c.window_no],
+                                                        set_={"count": RATE_COUNTS.c.count + counts[key]})
+            counted[key] = int((await conn.execute(statement.returning(RATE_COUNTS.c.count))).scalar_one())
+    fresh = [k for k in keys if counted[k] == counts[k]]  # new windows: older ones count for nothing any more
+    if fresh:
+        await conn.execute(_FORGET_OLD, {"keys": fresh, "w": window})
+    return counted
+
+
+async def unbump(conn: AsyncConnection, counts: Mapping[str, int], limit: Limit, now: datetime) -> None:
+    """Take back calls `bump_many` counted (refused ones: a refusal does not make the wait longer)."""
+    window = limit.window_of(now)
+    taken_back = [{"k": k, "w": window, "n": n} for k, n in sorted(counts.items()) if n]
+    if taken_back:
+        await conn.execute(_UNBUMP, taken_back)
 
 
 def wait_if_over(counted: int, limit: Limit, now: datetime) -> dict[str, str] | None:
@@ -132,6 +186,41 @@ class PosGuard:
             return wrong_codes_left(counted, limits)
 
         return await run_in_transaction(self.db, work)
+
+    async def count_redeems(self, conn: AsyncConnection, asks: Sequence[tuple[str, str]],
+                            now: datetime) -> list[ResourceExhausted | None]:
+        """`before_redeem` for a batch of new redeems, inside the caller's transaction (the
+        reserve's, issue 18): `asks` are (terminal id, member key) in arrival order; the refusal
+        of each, or None — as if counted one by one in that order. Every key is counted for all
+        its asks at once (its row locked), the asks are then judged in order against the counts
+        before the batch, and what the refused ones added is taken back."""
+        by_till, by_member = self.limits.redeems_per_terminal, self.limits.redeems_per_member
+        tills = collections.Counter(f"redeem:t:{t}" for t, _ in asks)
+        members = collections.Counter(f"redeem:m:{m}" for _, m in asks)
+        till_counts = await bump_many(conn, tills, by_till, now)
+        member_counts = await bump_many(conn, members, by_member, now)
+        till_count = {k: till_counts[k] - n for k, n in tills.items()}  # before the batch, then as judged
+        member_count = {k: member_counts[k] - n for k, n in members.items()}
+        outcomes: list[ResourceExhausted | None] = []
+        for terminal_id, member in asks:
+            till, key = f"redeem:t:{terminal_id}", f"redeem:m:{member}"
+            wait = wait_if_over(till_count[till] + 1, by_till, now)
+            if wait is not None:
+                outcomes.append(ResourceExhausted("this terminal is redeeming too fast; slow down (操作过于频繁)",
+                                                  reason="TERMINAL_RATE_LIMITED", metadata=wait))
+                continue
+            wait = wait_if_over(member_count[key] + 1, by_member, now)
+            if wait is not None:
+                outcomes.append(ResourceExhausted(
+                    "this member has redeemed as often as allowed for now; try again later "
+                    "(该会员兑换过于频繁，请稍后再试)", reason="MEMBER_RATE_LIMITED", metadata=wait))
+                continue
+            till_count[till] += 1
+            member_count[key] += 1
+            outcomes.append(None)
+        await unbump(conn, {k: till_counts[k] - c for k, c in till_count.items()}, by_till, now)
+        await unbump(conn, {k: member_counts[k] - c for k, c in member_count.items()}, by_member, now)
+        return outcomes
 
     async def before_redeem(self, terminal_id: str, member: str) -> None:
         """Before a new redeem (not a retry of one): count it for the terminal and the member."""

@@ -6,12 +6,20 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Concurrency. Reserving a reward with a per-member limit or a daily quota takes the reward's row
-before counting the member's and the day's redemptions, so the limit checks of one reward never
-interleave; the shared check (`redemption_rules.redeem_refusal`, the one QuoteRedemption runs
-too) then judges the row read under that lock. Stock is taken by a conditional update, the last
-word whether the row was locked or not; a reward with unlimited stock and no limits is not
-locked at all, so concurrent tills do not queue on it.
+Group commit (issue 18, `group_commit.Batcher`). Concurrent redeems are read (`find_batch`:
+their replays and member sessions), reserved (`reserve_batch`) and committed (`commit_batch`) a
+batch at a time: one read, one transaction, one transaction — each request still judged and
+answered on its own (a refusal fails alone and leaves nothing of its own behind), with multi-row
+statements (`= ANY(array)` / unnest on PostgreSQL, IN lists / executemany on SQLite).
+
+Concurrency. The reserve locks the batch's rewards that have a stock count or limits (SELECT …
+FOR UPDATE, in (merchant, id) order in every batch of every replica: no deadlock; SQLite's
+writer holds the database anyway) before counting the members' and the day's redemptions, so
+the checks of one reward never interleave; the shared check (`redemption_rules.redeem_refusal`,
+the one QuoteRedemption runs too) judges each request against the row read under that lock,
+less what the batch's earlier requests took. A reward with unlimited stock and no limits is not
+locked at all, so concurrent tills do not queue on it. The POS abuse limits are counted in the
+same transaction (`PosGuard.count_redeems`).
 Two first attempts of one request id race on the unique key (merchant, request id): the loser's
 transaction is retried and finds the winner's row. Every later step is a conditional update on
 the row's state, so of two paths settling one redemption (the call, a cancel, recovery) exactly
@@ -21,17 +29,24 @@ one wins and the other re-reads the outcome.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_redemption import redemption_rules as rules
+from linli_redemption.group_commit import Batcher
 from linli_redemption.members import SESSION_BY_ID
+from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.redemption_rules import COMMITTED, PENDING, UNLIMITED, VOIDED
 from linli_redemption.redemptions import RefundReservation, Reservation
 from linli_redemption.tables import (
+    MEMBER_SESSIONS,
     PARTNERS,
     REDEMPTIONS,
     REFUNDS,
@@ -42,8 +57,9 @@ from linli_redemption.tables import (
     Reward,
 )
 from linli_runtime import times
+from linli_runtime.bulk import insert_rows
 from linli_runtime.db import Database
-from linli_runtime.errors import NotFound
+from linli_runtime.errors import DomainError, NotFound
 from linli_runtime.events import publish_in
 from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
@@ -54,20 +70,10 @@ _BY_REQUEST = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("mercha
 _BY_ID = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("merchant_id"), R.id == sa.bindparam("rid"))
 _REWARD = sa.select(REWARDS).where(REWARDS.c.merchant_id == sa.bindparam("merchant_id"),
                                    REWARDS.c.id == sa.bindparam("reward_id"))
-# Takes the reward's row and hands it back as it is now (the limit checks that follow run under the lock).
-_LOCK_REWARD = (REWARDS.update()
-                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
-                .values(version=REWARDS.c.version + 1).returning(*REWARDS.c))
-# Takes `q` units, only if there are that many: the last word on stock, locked or not.
-_TAKE_STOCK = (REWARDS.update()
-               .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"),
-                      REWARDS.c.stock >= sa.bindparam("q"))
-               .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
 _LIVE_UNITS = sa.select(sa.func.coalesce(sa.func.sum(R.quantity), 0)).where(
     R.merchant_id == sa.bindparam("m_id"), R.reward_id == sa.bindparam("r_id"), R.state != VOIDED)
 _MEMBER_UNITS = _LIVE_UNITS.where(R.volunteer_id == sa.bindparam("volunteer_id"))
 _DAY_UNITS = _LIVE_UNITS.where(R.create_time >= sa.bindparam("start"), R.create_time < sa.bindparam("end"))
-_INSERT = REDEMPTIONS.insert().returning(*REDEMPTIONS.c)
 _MARK_PLACED = REDEMPTIONS.update().where(R.id == sa.bindparam("rid"), R.state == PENDING).values(hold_placed=True)
 _COMMIT = (REDEMPTIONS.update().where(R.id == sa.bindparam("rid"), R.state == PENDING)
            .values(state=COMMITTED, transfer_id=sa.bindparam("tid"), hold_placed=True,
@@ -80,23 +86,128 @@ _GIVE_BACK = (REWARDS.update()
 _REFUND_BY_ID = sa.select(REFUNDS).where(REFUNDS.c.id == sa.bindparam("fid"))
 
 
+def _one_of(column: sa.Column[str], name: str, postgres: bool) -> sa.ColumnElement[bool]:
+    """`column` is one of the list bound as `name`: `= ANY(array)` on PostgreSQL — one statement
+    text (one prepared statement) whatever the batch's size — and an expanding IN on SQLite."""
+    if postgres:
+        return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True)
+class _BatchReads:
+    """The batch statements, in each engine's form."""
+
+    by_requests: sa.Select[Any]  # the batch's replays (filtered to its (merchant, request id) pairs in Python)
+    sessions: sa.Select[Any]  # the batch's member sessions
+    rewards: sa.Select[Any]  # the batch's rewards …
+    lock_rewards: sa.Select[Any]  # … those it takes stock of or counts limits of, locked in (merchant, id) order
+
+    @staticmethod
+    def build(postgres: bool) -> _BatchReads:
+        rewards = sa.select(REWARDS).where(_one_of(REWARDS.c.merchant_id, "mids", postgres),
+                                           _one_of(REWARDS.c.id, "rids", postgres))
+        return _BatchReads(
+            by_requests=sa.select(REDEMPTIONS).where(_one_of(R.merchant_id, "mids", postgres),
+                                                     _one_of(R.request_id, "rqids", postgres)),
+            sessions=sa.select(MEMBER_SESSIONS).where(_one_of(MEMBER_SESSIONS.c.id, "sids", postgres)),
+            rewards=rewards,
+            lock_rewards=rewards.order_by(REWARDS.c.merchant_id, REWARDS.c.id).with_for_update())
+
+
+_BATCH_READS = {True: _BatchReads.build(True), False: _BatchReads.build(False)}
+
+
+def _reads(conn: AsyncConnection) -> _BatchReads:
+    return _BATCH_READS[conn.dialect.name == "postgresql"]
+
+
+_TAKE_UNITS = (REWARDS.update()
+               .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
+               .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
+
+
+def _commit_many_statement() -> sa.Update:
+    """PostgreSQL: the batch's commits in one UPDATE … FROM unnest(arrays), each only while PENDING."""
+    rows = sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
+                          sa.bindparam("tids", type_=postgresql.ARRAY(sa.String)),
+                          sa.bindparam("nows", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+                          sa.bindparam("days", type_=postgresql.ARRAY(sa.String))
+                          ).table_valued("id", "tid", "now", "day").render_derived()
+    return (REDEMPTIONS.update().where(R.id == rows.c.id, R.state == PENDING)
+            .values(state=COMMITTED, transfer_id=rows.c.tid, hold_placed=True, commit_time=rows.c.now,
+                    ledger_day=rows.c.day)
+            .returning(*REDEMPTIONS.c))
+
+
+_COMMIT_MANY = _commit_many_statement()
+MAX_BATCH = 64  # redeems per transaction: what 64 tills send at once; a batch stays a few ms
+
+
+@dataclass(frozen=True)
+class _Find:
+    merchant_id: str
+    request_id: str
+    session_id: str | None
+
+
+@dataclass(frozen=True)
+class _Commit:
+    redemption_id: str
+    transfer_id: str
+    now: datetime
+    ledger_day: str
+    event: EventEnvelope
+
+
+def _with_stock(item: Reward, stock: int) -> Reward:
+    """The reward as the batch's next request sees it: less what the requests before it took."""
+    if stock == item.stock:
+        return item
+    seen = loaded(Reward, {name: getattr(item, name) for name in Reward.model_fields})
+    seen.stock = stock
+    return seen
+
+
 class SqlRedemptionStore:
-    def __init__(self, db: Database) -> None:
+    """With `guard`, the POS abuse limits are counted inside the reserve's transaction (issue 18:
+    one transaction per batch of redeems, the counts included); the saga then has none."""
+
+    def __init__(self, db: Database, guard: PosGuard | None = None) -> None:
         self.db = db
+        self.guard = guard
+        # Group commit (group_commit.py): concurrent reserves, and concurrent commits, one
+        # transaction per batch.
+        self._find = Batcher(self.find_batch, max_batch=MAX_BATCH)
+        self._reserve = Batcher(self.reserve_batch, max_batch=MAX_BATCH)
+        self._commit = Batcher(self.commit_batch, max_batch=MAX_BATCH)
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def find(self, merchant_id: str, request_id: str,
                    session_id: str | None) -> tuple[Redemption | None, MemberSession | None]:
+        return await self._find(_Find(merchant_id, request_id, session_id))
+
+    async def find_batch(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
+        """`find` for a batch of redeems: one read, two statements (their rows by request id, then
+        the sessions of those that have none)."""
         async with self.db.reading() as conn:
-            existing = (await conn.execute(_BY_REQUEST, {"merchant_id": merchant_id,
-                                                         "request_id": request_id})).first()
-            if existing is not None:
-                return loaded(Redemption, existing), None
-            if session_id is None:
-                return None, None
-            row = (await conn.execute(SESSION_BY_ID, {"sid": session_id})).first()
-        return None, None if row is None else loaded(MemberSession, row)
+            reads = _reads(conn)
+            found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
+                                                            "rqids": sorted({f.request_id for f in batch})})).all()
+            existing = {(row.merchant_id, row.request_id): row for row in found}
+            wanted = sorted({f.session_id for f in batch
+                             if f.session_id is not None and (f.merchant_id, f.request_id) not in existing})
+            sessions = {row.id: row for row in (await conn.execute(reads.sessions, {"sids": wanted}))} if wanted else {}
+        out: list[tuple[Redemption | None, MemberSession | None]] = []
+        for f in batch:
+            row = existing.get((f.merchant_id, f.request_id))
+            if row is not None:
+                out.append((loaded(Redemption, row), None))
+            else:
+                session = sessions.get(f.session_id) if f.session_id is not None else None
+                out.append((None, None if session is None else loaded(MemberSession, session)))
+        return out
 
     async def session(self, session_id: str) -> MemberSession | None:
         async with self.db.reading() as conn:
@@ -155,46 +266,100 @@ class SqlRedemptionStore:
     # -- redeem --------------------------------------------------------------------------------
 
     async def reserve(self, reservation: Reservation) -> Redemption:
-        by_request = {"merchant_id": reservation.merchant_id, "request_id": reservation.request_id}
-        attempts = 0
+        return await self._reserve(reservation)
 
-        async def reserve(conn: AsyncConnection) -> Redemption:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # retried after a unique-key race: a concurrent retry may have won it
-                again = (await conn.execute(_BY_REQUEST, by_request)).first()
-                if again is not None:
-                    return loaded(Redemption, again)
-            return await self._reserve(conn, reservation)
+    async def reserve_batch(self, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
+        """Step 1 for a batch, in one transaction: each reservation's row, or its own refusal
+        (refusals leave nothing behind; the others are reserved). Retried whole after a race
+        (a request id another replica reserved first: the retry finds its row)."""
+        return await run_in_transaction(self.db, lambda conn: self._reserve_all(conn, batch))
 
-        return await run_in_transaction(self.db, reserve)
+    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
+        out: list[Redemption | DomainError | None] = [None] * len(batch)
+        # Replays first: a request id reserved already (by a concurrent first attempt) answers with its row.
+        found = (await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
+                                                   "rqids": sorted({r.request_id for r in batch})})).all()
+        existing = {(row.merchant_id, row.request_id): row for row in found}
+        first_of: dict[tuple[str, str], int] = {}
+        fresh: list[int] = []
+        for i, r in enumerate(batch):
+            key = (r.merchant_id, r.request_id)
+            if key in existing:
+                out[i] = loaded(Redemption, existing[key])
+            elif key not in first_of:  # a second of the same id in this batch: answered as the first (below)
+                first_of[key] = i
+                fresh.append(i)
+        if self.guard is not None and fresh:
+            refused = await self.guard.count_redeems(
+                conn, [(batch[i].terminal_id, member_key(batch[i].member.community_path, batch[i].member.volunteer_id))
+                       for i in fresh], batch[fresh[0]].now)
+            for i, refusal in zip(fresh, refused, strict=True):
+                out[i] = refusal
+            fresh = [i for i in fresh if out[i] is None]
+        if fresh:
+            await self._reserve_fresh(conn, batch, fresh, out)
+        for i, r in enumerate(batch):
+            if out[i] is None:
+                out[i] = out[first_of[(r.merchant_id, r.request_id)]]
+        return [item for item in out if item is not None]  # every one answered (first_of's are)
 
-    async def _reserve(self, conn: AsyncConnection, r: Reservation) -> Redemption:
-        keys = {"m_id": r.merchant_id, "r_id": r.reward_id}
-        found = (await conn.execute(_REWARD, {"merchant_id": r.merchant_id, "reward_id": r.reward_id})).first()
-        if found is None:
-            raise NotFound(f"merchant {r.merchant_id} has no reward {r.reward_id}", reason="REWARD_NOT_FOUND")
-        item = loaded(Reward, found)
-        taken = rules.Taken()
-        if rules.needs_lock(item):
-            # Taking the reward's row (PostgreSQL; SQLite's writer holds the database) before
-            # counting means the counts see every committed redemption of this reward and no
-            # two limit checks of it interleave; the row read under the lock is the one checked.
-            item = loaded(Reward, (await conn.execute(_LOCK_REWARD, keys)).one())
-            taken = await self._taken(conn, item, r.member.volunteer_id, r.now)
-        rules.check_redeemable(item, r.quantity, r.now, taken)
-        points = rules.price(item, r.quantity, r.expected_points)
-        if item.stock != UNLIMITED and (await conn.execute(_TAKE_STOCK, {**keys, "q": r.quantity})).rowcount != 1:
-            # Unlocked (no limits to count): a concurrent redeem took the last units since the read.
-            raise rules.out_of_stock(item)
-        rid = f"r-{uuid.uuid4().hex[:20]}"
-        row = (await conn.execute(_INSERT, dict(
-            id=rid, merchant_id=r.merchant_id, request_id=r.request_id, fingerprint=r.fingerprint,
-            terminal_id=r.terminal_id, community_path=r.member.community_path, volunteer_id=r.member.volunteer_id,
-            masked_member=r.member.masked_member, reward_id=r.reward_id, reward_name=item.display_name,
-            quantity=r.quantity, points=points, state=PENDING, hold_id=f"redemption:{rid}",
-            create_time=r.now))).one()
-        return loaded(Redemption, row)
+    async def _reserve_fresh(self, conn: AsyncConnection, batch: Sequence[Reservation], fresh: list[int],
+                             out: list[Redemption | DomainError | None]) -> None:
+        """New reservations, set-oriented: the rewards read at once and those with stock or limits
+        locked in (merchant, id) order (every batch, every replica: no deadlock); each request is
+        then judged in memory, in arrival order, against the locked rows and what the batch took
+        before it; one stock update per reward, one insert for all the rows."""
+        keys = {"mids": sorted({batch[i].merchant_id for i in fresh}),
+                "rids": sorted({batch[i].reward_id for i in fresh})}
+        found = await conn.execute(_reads(conn).rewards, keys)
+        rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
+        if any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
+            # Taken under the lock, the rows are as every earlier committed redeem left them.
+            for row in await conn.execute(_reads(conn).lock_rewards, keys):
+                rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
+        units: dict[tuple[str, str], int] = {}  # taken by this batch, per reward
+        by_member: dict[tuple[str, str, str], int] = {}  # … per reward and member (their limits)
+        counted: dict[tuple[str, str, str], rules.Taken] = {}
+        rows: list[dict[str, object]] = []
+        for i in fresh:
+            r = batch[i]
+            pair = (r.merchant_id, r.reward_id)
+            item = rewards.get(pair)
+            if item is None:
+                out[i] = NotFound(f"merchant {r.merchant_id} has no reward {r.reward_id}", reason="REWARD_NOT_FOUND")
+                continue
+            taken = rules.Taken()
+            if rules.needs_lock(item):
+                member = (r.merchant_id, r.reward_id, r.member.volunteer_id)
+                if member not in counted:
+                    counted[member] = await self._taken(conn, item, r.member.volunteer_id, r.now)
+                before = counted[member]
+                taken = rules.Taken(by_member=before.by_member + by_member.get(member, 0),
+                                    today=before.today + units.get(pair, 0))
+            left = item.stock if item.stock == UNLIMITED else item.stock - units.get(pair, 0)
+            try:
+                rules.check_redeemable(_with_stock(item, left), r.quantity, r.now, taken)
+                points = rules.price(item, r.quantity, r.expected_points)
+            except DomainError as refusal:
+                out[i] = refusal
+                continue
+            units[pair] = units.get(pair, 0) + r.quantity
+            if rules.needs_lock(item):
+                member = (r.merchant_id, r.reward_id, r.member.volunteer_id)
+                by_member[member] = by_member.get(member, 0) + r.quantity
+            rid = f"r-{uuid.uuid4().hex[:20]}"
+            values = dict(id=rid, merchant_id=r.merchant_id, request_id=r.request_id, fingerprint=r.fingerprint,
+                       terminal_id=r.terminal_id, community_path=r.member.community_path,
+                       volunteer_id=r.member.volunteer_id, masked_member=r.member.masked_member,
+                       reward_id=r.reward_id, reward_name=item.display_name, quantity=r.quantity, points=points,
+                       state=PENDING, hold_id=f"redemption:{rid}", create_time=r.now)
+            rows.append(values)
+            out[i] = loaded(Redemption, values)
+        took = [{"m_id": m, "r_id": rid, "q": q} for (m, rid), q in sorted(units.items())
+                if rewards[(m, rid)].stock != UNLIMITED]
+        if took:
+            await conn.execute(_TAKE_UNITS, took)
+        await insert_rows(conn, REDEMPTIONS, rows)
 
     async def mark_hold_placed(self, redemption_id: str) -> bool:
         return await self.db.write_one(_MARK_PLACED, {"rid": redemption_id}) == 1
@@ -216,13 +381,27 @@ class SqlRedemptionStore:
 
     async def commit(self, redemption_id: str, transfer_id: str, now: datetime, ledger_day: str,
                      event: EventEnvelope) -> Redemption | None:
-        async def work(conn: AsyncConnection) -> Redemption | None:
-            done = (await conn.execute(_COMMIT, {"rid": redemption_id, "tid": transfer_id, "now": now,
-                                                 "day": ledger_day})).first()
-            if done is None:
-                return None
-            await publish_in(conn, event)
-            return loaded(Redemption, done)
+        return await self._commit(_Commit(redemption_id, transfer_id, now, ledger_day, event))
+
+    async def commit_batch(self, batch: Sequence[_Commit]) -> list[Redemption | None]:
+        """Step 3 for a batch, in one transaction: each row COMMITTED only while PENDING (None for
+        one settled meanwhile), the committed ones' events in the outbox with them."""
+        async def work(conn: AsyncConnection) -> list[Redemption | None]:
+            if conn.dialect.name == "postgresql":
+                done = {row.id: loaded(Redemption, row) for row in await conn.execute(_COMMIT_MANY, {
+                    "ids": [c.redemption_id for c in batch], "tids": [c.transfer_id for c in batch],
+                    "nows": [c.now for c in batch], "days": [c.ledger_day for c in batch]})}
+            else:  # SQLite: statements are calls into its library, no round trips to save
+                done = {}
+                for c in batch:
+                    row = (await conn.execute(_COMMIT, {"rid": c.redemption_id, "tid": c.transfer_id, "now": c.now,
+                                                        "day": c.ledger_day})).first()
+                    if row is not None:
+                        done[row.id] = loaded(Redemption, row)
+            events = [c.event for c in batch if c.redemption_id in done]
+            if events:
+                await publish_in(conn, *events)
+            return [done.get(c.redemption_id) for c in batch]
 
         return await run_in_transaction(self.db, work)
 

@@ -97,6 +97,9 @@ def requests() -> dict[str, Call]:
         "linli.points.v1.LedgerService/PlaceHold": (f, led.PlaceHoldRequest(
             community_path=f, hold_id=rid(), debit_account=f"volunteers/{V}",
             credit_account="system/redemption-clearing", amount=1, timeout_seconds=60)),
+        "linli.points.v1.LedgerService/PlaceHolds": (f, led.PlaceHoldsRequest(community_path=f, holds=[
+            led.PlaceHoldRequest(hold_id=rid(), debit_account=f"volunteers/{V}",
+                                 credit_account="system/redemption-clearing", amount=1, timeout_seconds=60)])),
         "linli.points.v1.LedgerService/PostHold": (f, led.PostHoldRequest(community_path=f, hold_id="h-1")),
         "linli.points.v1.LedgerService/VoidHold": (f, led.VoidHoldRequest(community_path=f, hold_id="h-1")),
         "linli.points.v1.LedgerService/ExpirePoints": (f, led.ExpirePointsRequest(

@@ -245,6 +245,8 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
         ("PlaceHold", lambda md: stub.PlaceHold(pb.PlaceHoldRequest(
             community_path=path, hold_id="h", debit_account=WAN, credit_account=CLEARING, amount=1,
             timeout_seconds=60), metadata=md)),
+        ("PlaceHolds", lambda md: stub.PlaceHolds(pb.PlaceHoldsRequest(community_path=path, holds=[pb.PlaceHoldRequest(
+            hold_id="h", debit_account=WAN, credit_account=CLEARING, amount=1, timeout_seconds=60)]), metadata=md)),
         ("PostHold", lambda md: stub.PostHold(pb.PostHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("VoidHold", lambda md: stub.VoidHold(pb.VoidHoldRequest(community_path=path, hold_id="h"), metadata=md)),
         ("ExpirePoints", lambda md: stub.ExpirePoints(pb.ExpirePointsRequest(community_path=path,
@@ -312,7 +314,8 @@ async def test_every_method_checks_credentials_scope_and_role(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await target(md)
             assert caught.value.code() == code, name
-    writes = {"CreateTransfer", "CreateTransfers", "ReverseTransfer", "PlaceHold", "PostHold", "VoidHold"}
+    writes = {"CreateTransfer", "CreateTransfers", "ReverseTransfer", "PlaceHold", "PlaceHolds", "PostHold",
+              "VoidHold"}
     for name, call in every_method(ledger_stub, FENGSHU):
         if name in writes:  # operators change points through activities and adjustments, not here
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -394,3 +397,26 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
             await method(request, metadata=as_service)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, caught.value.details())
         assert error_info(caught.value)[1] == [field], (field, caught.value.details())
+
+
+async def test_place_holds_answers_each_hold_and_a_refused_or_malformed_one_fails_alone(
+    ledger_stub: Stub, as_service: Metadata
+) -> None:
+    """PlaceHolds (issue 18: a batch of redeems' holds in one call): each hold exactly as
+    PlaceHold places it; one short of points, one malformed, one reusing an id with other
+    content are refused alone, and a replay answers with the hold placed before."""
+    await fund(ledger_stub, as_service, 10)
+    await ledger_stub.PlaceHold(hold_request("h-before", 2), metadata=as_service)
+    holds = [hold_request("h-1", 3), hold_request("h-short", 100), hold_request("h-bad", 0),
+             hold_request("h-before", 2), hold_request("h-before-2", 1), hold_request("h-1", 4)]
+    holds[4].hold_id = "h-2"
+    reply = await ledger_stub.PlaceHolds(pb.PlaceHoldsRequest(community_path=FENGSHU, holds=holds),
+                                         metadata=as_service)
+    outcomes = [(r.hold.hold_id, r.created) if not r.HasField("refusal") else (r.refusal.reason, r.refusal.field)
+                for r in reply.results]
+    assert outcomes[0] == ("h-1", True) and outcomes[3] == ("h-before", False) and outcomes[4] == ("h-2", True)
+    assert outcomes[1][0] == "INSUFFICIENT_POINTS"
+    assert outcomes[2][1] == "holds[2].amount"
+    assert reply.results[5].refusal.code == grpc.StatusCode.ALREADY_EXISTS.value[0]  # h-1 again, other amount
+    b = await balance(ledger_stub, as_service)
+    assert (b.balance, b.held, b.available) == (10, 2 + 3 + 1, 4)

@@ -92,10 +92,11 @@ async def test_one_redemption_is_one_trace_across_both_services_the_publish_and_
     in_trace = [s for s in finished if s.context.trace_id == trace_id]
     by_id = {s.context.span_id: s for s in in_trace}
 
-    # volunteer-points: the hold placed, a SERVER span whose parent is partner-redemption's
-    # CLIENT span of the call, with the ledger's statements inside (the POS waits for nothing else).
+    # volunteer-points: the hold placed (PlaceHolds: the holds of a batch of concurrent redeems,
+    # in its first request's trace), a SERVER span whose parent is partner-redemption's CLIENT
+    # span of the call, with the ledger's statements inside (the POS waits for nothing else).
     points_calls = [s for s in in_trace if service(s) == "volunteer-points" and s.kind == SpanKind.SERVER]
-    assert {s.name for s in points_calls} == {"/linli.points.v1.LedgerService/PlaceHold"}
+    assert {s.name for s in points_calls} == {"/linli.points.v1.LedgerService/PlaceHolds"}
     for call in points_calls:
         assert call.parent is not None
         client = by_id[call.parent.span_id]

@@ -3,6 +3,7 @@ become domain values. In memory: the gRPC errors are built by hand and the stubs
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,17 +94,39 @@ class FakeLedger:
         return call
 
 
+async def test_concurrent_holds_go_as_one_call_per_community_and_a_refused_one_fails_alone() -> None:
+    client = PointsClient()
+    refused = lpb.TransferRefusal(code=grpc.StatusCode.FAILED_PRECONDITION.value[0], reason="INSUFFICIENT_POINTS",
+                                  message="short")
+    client.ledger = FakeLedger(PlaceHolds=lpb.PlaceHoldsResponse(results=[
+        lpb.PlaceHoldsResult(hold=lpb.Hold(hold_id="redemption:r-1", state=lpb.HOLD_STATE_PENDING, amount=1)),
+        lpb.PlaceHoldsResult(refusal=refused),
+        lpb.PlaceHoldsResult(hold=lpb.Hold(hold_id="redemption:r-3", state=lpb.HOLD_STATE_PENDING, amount=3))]))
+    outcomes = await asyncio.gather(*(client.place_hold("a/b", f"redemption:r-{i}", f"v-{i}", i, 300, "s")
+                                      for i in (1, 2, 3)), return_exceptions=True)
+    assert [o.hold_id if isinstance(o, Hold) else type(o) for o in outcomes] == [
+        "redemption:r-1", InsufficientPoints, "redemption:r-3"]
+    [(method, batch, _)] = client.ledger.requests
+    assert method == "PlaceHolds" and [h.hold_id for h in batch.holds] == [f"redemption:r-{i}" for i in (1, 2, 3)]
+    # The call failing as a whole leaves every hold of it unknown (recovery asks again later).
+    client.ledger = FakeLedger(PlaceHolds=rpc_error(grpc.StatusCode.UNAVAILABLE, "down"))
+    outcomes = await asyncio.gather(*(client.place_hold("a/b", f"redemption:r-{i}", "v", 1, 300, "s")
+                                      for i in (1, 2)), return_exceptions=True)
+    assert all(isinstance(o, PointsUnavailable) for o in outcomes)
+
+
 async def test_the_client_sends_the_saga_s_requests_and_a_hold_never_placed_reads_as_none() -> None:
     client = PointsClient(timeout=2.5)
     client.ledger = FakeLedger(
-        PlaceHold=lpb.PlaceHoldResponse(hold=lpb.Hold(hold_id="redemption:r-1", state=lpb.HOLD_STATE_PENDING,
-                                                      amount=40)),
+        PlaceHolds=lpb.PlaceHoldsResponse(results=[lpb.PlaceHoldsResult(hold=lpb.Hold(
+            hold_id="redemption:r-1", state=lpb.HOLD_STATE_PENDING, amount=40))]),
         GetHold=rpc_error(grpc.StatusCode.NOT_FOUND, "no such hold", "HOLD_NOT_FOUND"),
         VoidHold=rpc_error(grpc.StatusCode.UNAVAILABLE, "down"))
     hold = await client.place_hold("a/b", "redemption:r-1", "v-1", 40, 300, "merchants/m/redemptions/r-1")
     assert (hold.hold_id, hold.state, hold.amount) == ("redemption:r-1", HoldState.PENDING, 40)
-    [(method, request, timeout)] = client.ledger.requests
-    assert (method, timeout) == ("PlaceHold", 2.5)
+    [(method, batch, timeout)] = client.ledger.requests
+    assert (method, timeout, batch.community_path) == ("PlaceHolds", 2.5, "a/b")
+    [request] = batch.holds
     assert (request.debit_account, request.credit_account, request.timeout_seconds, request.source) == (
         "volunteers/v-1", "system/redemption-clearing", 300, "merchants/m/redemptions/r-1")
     assert await client.get_hold("a/b", "redemption:r-1") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from linli.points.v1 import ledger_pb2 as pb
@@ -47,6 +49,19 @@ def _transfer_request(path: str, request: pb.CreateTransferRequest, prefix: str 
         amount=_amount(request.amount, f"{prefix}amount"), kind=Kind.DIRECT,
         reason=text(f"{prefix}reason", request.reason, 100, strip=False),
         source=text(f"{prefix}source", request.source, 200, strip=False),
+    )
+
+
+def _hold_request(path: str, request: pb.PlaceHoldRequest, prefix: str = "") -> TransferRequest:
+    """A PlaceHold's fields checked (`prefix`: where they sit in a batch, `holds[3].`)."""
+    ident(f"{prefix}hold_id", request.hold_id)
+    debit, credit = _accounts(request.debit_account, request.credit_account, prefix)
+    in_range(f"{prefix}timeout_seconds", request.timeout_seconds, 1, MAX_HOLD_SECONDS)
+    return TransferRequest(
+        community_path=path, transfer_id=request.hold_id, debit_account=debit, credit_account=credit,
+        amount=_amount(request.amount, f"{prefix}amount"), kind=Kind.PENDING,
+        reason=text(f"{prefix}reason", request.reason, 100, strip=False),
+        source=text(f"{prefix}source", request.source, 200, strip=False), timeout_seconds=request.timeout_seconds,
     )
 
 
@@ -126,18 +141,31 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     async def PlaceHold(self, request: pb.PlaceHoldRequest, context: grpc.aio.ServicerContext) -> pb.PlaceHoldResponse:
         path = ledger_writer(request.community_path)
-        ident("hold_id", request.hold_id)
-        debit, credit = _accounts(request.debit_account, request.credit_account)
-        in_range("timeout_seconds", request.timeout_seconds, 1, MAX_HOLD_SECONDS)
-        hold, created = await self.ledger.place_hold(
-            TransferRequest(
-                community_path=path, transfer_id=request.hold_id, debit_account=debit, credit_account=credit,
-                amount=_amount(request.amount), kind=Kind.PENDING,
-                reason=text("reason", request.reason, 100, strip=False),
-                source=text("source", request.source, 200, strip=False), timeout_seconds=request.timeout_seconds,
-            )
-        )
+        hold, created = await self.ledger.place_hold(_hold_request(path, request))
         return pb.PlaceHoldResponse(hold=hold_pb(hold), created=created)
+
+    async def PlaceHolds(
+        self, request: pb.PlaceHoldsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PlaceHoldsResponse:
+        path = ledger_writer(request.community_path)
+        if not 1 <= len(request.holds) <= MAX_BATCH:
+            raise InvalidArgument.field("holds", f"must hold 1-{MAX_BATCH} holds (got {len(request.holds)})")
+
+        async def place(i: int, item: pb.PlaceHoldRequest) -> pb.PlaceHoldsResult:
+            """One hold as PlaceHold places it — the ledger's group commit applies the concurrent
+            ones together — or its refusal alone."""
+            prefix = f"holds[{i}]."
+            try:
+                if item.community_path and org_path(f"{prefix}community_path", item.community_path) != path:
+                    raise InvalidArgument.field(f"{prefix}community_path", f"must be empty or {path}: a batch "
+                                                "holds points within one community")
+                hold, created = await self.ledger.place_hold(_hold_request(path, item, prefix))
+            except DomainError as error:
+                return pb.PlaceHoldsResult(refusal=_refusal(error))
+            return pb.PlaceHoldsResult(hold=hold_pb(hold), created=created)
+
+        results = await asyncio.gather(*(place(i, item) for i, item in enumerate(request.holds)))
+        return pb.PlaceHoldsResponse(results=results)
 
     async def PostHold(self, request: pb.PostHoldRequest, context: grpc.aio.ServicerContext) -> pb.PostHoldResponse:
         path = ledger_writer(request.community_path)

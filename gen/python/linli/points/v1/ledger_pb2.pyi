@@ -515,6 +515,86 @@ class PlaceHoldResponse(_message.Message):
 Global___PlaceHoldResponse: _TypeAlias = PlaceHoldResponse  # noqa: Y015
 
 @_typing.final
+class PlaceHoldsRequest(_message.Message):
+    """PlaceHoldsRequest carries the holds of one community."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    HOLDS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    @_builtins.property
+    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlaceHoldRequest]:
+        """1 … 1 000 holds; each one's `community_path` is empty or the request's."""
+
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        holds: _abc.Iterable[Global___PlaceHoldRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "holds", b"holds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceHoldsRequest: _TypeAlias = PlaceHoldsRequest  # noqa: Y015
+
+@_typing.final
+class PlaceHoldsResponse(_message.Message):
+    """PlaceHoldsResponse answers each hold, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlaceHoldsResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___PlaceHoldsResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceHoldsResponse: _TypeAlias = PlaceHoldsResponse  # noqa: Y015
+
+@_typing.final
+class PlaceHoldsResult(_message.Message):
+    """PlaceHoldsResult is one hold's outcome: `hold` (and `created`) when it was placed or
+    replayed, `refusal` when it was refused (what PlaceHold would have answered for it alone).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def hold(self) -> Global___Hold: ...
+    @_builtins.property
+    def refusal(self) -> Global___TransferRefusal: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___Hold | None = ...,
+        created: _builtins.bool = ...,
+        refusal: Global___TransferRefusal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "refusal", b"refusal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "hold", b"hold", "refusal", b"refusal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceHoldsResult: _TypeAlias = PlaceHoldsResult  # noqa: Y015
+
+@_typing.final
 class PostHoldRequest(_message.Message):
     """PostHoldRequest names the hold to complete."""
 

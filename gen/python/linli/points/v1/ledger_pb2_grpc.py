@@ -86,6 +86,11 @@ class LedgerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldResponse.FromString,
                 _registered_method=True)
+        self.PlaceHolds = channel.unary_unary(
+                '/linli.points.v1.LedgerService/PlaceHolds',
+                request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsResponse.FromString,
+                _registered_method=True)
         self.PostHold = channel.unary_unary(
                 '/linli.points.v1.LedgerService/PostHold',
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.PostHoldRequest.SerializeToString,
@@ -202,6 +207,16 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlaceHolds(self, request, context):
+        """PlaceHolds places many holds of one community in one call, each exactly as PlaceHold
+        would (same idempotency, same refusals), answered one by one in the request's order: a
+        refused or malformed hold is refused alone (`refusal`), the others are placed. For
+        partner-redemption's batches of concurrent redeems (issue 18: one round trip per batch).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PostHold(self, request, context):
         """PostHold completes a hold: the held points move to the hold's credit account.
 
@@ -289,6 +304,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.PlaceHold,
                     request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldResponse.SerializeToString,
+            ),
+            'PlaceHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlaceHolds,
+                    request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsResponse.SerializeToString,
             ),
             'PostHold': grpc.unary_unary_rpc_method_handler(
                     servicer.PostHold,
@@ -466,6 +486,33 @@ class LedgerService:
             '/linli.points.v1.LedgerService/PlaceHold',
             linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlaceHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.LedgerService/PlaceHolds',
+            linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_ledger__pb2.PlaceHoldsResponse.FromString,
             options,
             channel_credentials,
             insecure,

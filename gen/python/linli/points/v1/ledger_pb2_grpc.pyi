@@ -93,6 +93,12 @@ class LedgerServiceStub:
     now); a repeat with different content is ALREADY_EXISTS. FAILED_PRECONDITION (reason
     INSUFFICIENT_POINTS) when the available balance is short — nothing is held then.
     """
+    PlaceHolds: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.PlaceHoldsRequest, _ledger_pb2.PlaceHoldsResponse]
+    """PlaceHolds places many holds of one community in one call, each exactly as PlaceHold
+    would (same idempotency, same refusals), answered one by one in the request's order: a
+    refused or malformed hold is refused alone (`refusal`), the others are placed. For
+    partner-redemption's batches of concurrent redeems (issue 18: one round trip per batch).
+    """
     PostHold: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.PostHoldRequest, _ledger_pb2.PostHoldResponse]
     """PostHold completes a hold: the held points move to the hold's credit account.
 
@@ -193,6 +199,12 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     every retry. A repeat with the same content returns the same hold (whatever its state
     now); a repeat with different content is ALREADY_EXISTS. FAILED_PRECONDITION (reason
     INSUFFICIENT_POINTS) when the available balance is short — nothing is held then.
+    """
+    PlaceHolds: _aio.UnaryUnaryMultiCallable[_ledger_pb2.PlaceHoldsRequest, _ledger_pb2.PlaceHoldsResponse]  # type: ignore[assignment]
+    """PlaceHolds places many holds of one community in one call, each exactly as PlaceHold
+    would (same idempotency, same refusals), answered one by one in the request's order: a
+    refused or malformed hold is refused alone (`refusal`), the others are placed. For
+    partner-redemption's batches of concurrent redeems (issue 18: one round trip per batch).
     """
     PostHold: _aio.UnaryUnaryMultiCallable[_ledger_pb2.PostHoldRequest, _ledger_pb2.PostHoldResponse]  # type: ignore[assignment]
     """PostHold completes a hold: the held points move to the hold's credit account.
@@ -315,6 +327,18 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         every retry. A repeat with the same content returns the same hold (whatever its state
         now); a repeat with different content is ALREADY_EXISTS. FAILED_PRECONDITION (reason
         INSUFFICIENT_POINTS) when the available balance is short — nothing is held then.
+        """
+
+    @_abc_1.abstractmethod
+    def PlaceHolds(
+        self,
+        request: _ledger_pb2.PlaceHoldsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.PlaceHoldsResponse, _abc.Awaitable[_ledger_pb2.PlaceHoldsResponse]]:
+        """PlaceHolds places many holds of one community in one call, each exactly as PlaceHold
+        would (same idempotency, same refusals), answered one by one in the request's order: a
+        refused or malformed hold is refused alone (`refusal`), the others are placed. For
+        partner-redemption's batches of concurrent redeems (issue 18: one round trip per batch).
         """
 
     @_abc_1.abstractmethod
