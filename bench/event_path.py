@@ -14,6 +14,11 @@ prints per-run figures, then the median of each figure and of the ratio to the s
 baseline. With one event per transaction the producers' commits are the ceiling (on PostgreSQL
 every commit is a WAL flush); with 20 — a service that commits concurrent requests together —
 the path itself is measured as long as the writers' commits (printed beside it) outrun it.
+Unpaced, the writers commit in bursts faster than the path, so that lag measures the queue
+behind them; each run then measures a backlog drain (the path alone) and the lag at a steady
+rate below capacity: writers paced at each `--rate` events/s (a lag curve), else at
+`--rate-share` (0.8) of the rate the run delivered unpaced, in the relay's process (a replica:
+its commits wake its relay; writers apart would wait out the relay's poll).
 
 Machines here have 2 noisy cores shared by nats-server, the processes and the database: the
 throughput figures are lower bounds; the steadier ones are the CPU per event of each process
@@ -150,15 +155,22 @@ async def _consume(nats_url: str, database_url: str, pipe: Connection) -> None:
 
 # --- the producing service: writers and the outbox relay -------------------------------------
 
-async def write_events(db: Database, n: int, writers: int, per_tx: int) -> tuple[dict[str, float], float]:
+async def write_events(db: Database, n: int, writers: int, per_tx: int,
+                       rate: float = 0.0) -> tuple[dict[str, float], float]:
     """`writers` concurrent business transactions, each writing `per_tx` events with one
     `publish_in`, n events in all (whole transactions); returns each event's commit time and when
-    the last writer finished."""
+    the last writer finished. With a `rate` (events/s) the transactions start on a fixed schedule
+    (the writers take turns: transaction k of writer w at slot k·writers + w) — requests arriving
+    steadily, as a service sees them — instead of as fast as the writers can commit."""
     committed: dict[str, float] = {}
     per_writer = max(per_tx, n // writers // per_tx * per_tx)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
 
-    async def writer() -> None:
-        for _ in range(0, per_writer, per_tx):
+    async def writer(w: int) -> None:
+        for k, _ in enumerate(range(0, per_writer, per_tx)):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, started + (k * writers + w) * per_tx / rate - loop.time()))
             async with db.transaction() as session:
                 events = [make_event("benchpath.thing.happened", StringValue(value=PAYLOAD),
                                      org_scope="chengdu", source="bench") for _ in range(per_tx)]
@@ -167,13 +179,13 @@ async def write_events(db: Database, n: int, writers: int, per_tx: int) -> tuple
             for event in events:
                 committed[event.event_id] = now
 
-    await asyncio.gather(*(writer() for _ in range(writers)))
+    await asyncio.gather(*(writer(w) for w in range(writers)))
     return committed, time.perf_counter()
 
 
 def writer_process(database_url: str, pipe: Connection, profile: str = "") -> None:
     """Writers apart from the relay (another replica of the producing service): on ("write", n,
-    writers, per_tx) write, then send back the commit times and when the last one committed."""
+    writers, per_tx, rate) write, then send back the commit times and when the last one committed."""
     profiler = cProfile.Profile(time.thread_time) if profile else None
     asyncio.run(_write_on_command(database_url, pipe, profiler))
     if profiler is not None:
@@ -186,10 +198,10 @@ async def _write_on_command(database_url: str, pipe: Connection, profiler: cProf
     loop = asyncio.get_running_loop()
     pipe.send("ready")
     while (command := await loop.run_in_executor(None, pipe.recv)) != "stop":
-        _, n, writers, per_tx = command
+        _, n, writers, per_tx, rate = command
         if profiler is not None:
             profiler.enable()
-        pipe.send(await write_events(db, n, writers, per_tx))
+        pipe.send(await write_events(db, n, writers, per_tx, rate))
         if profiler is not None:
             profiler.disable()
     await db.dispose()
@@ -236,7 +248,8 @@ class Processes:
 
 
 async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_pipe: Connection | None,
-                     procs: Processes, n: int, writers: int, per_tx: int) -> dict[str, float]:
+                     procs: Processes, n: int, writers: int, per_tx: int, rate: float = 0.0) -> dict[str, float]:
+    """The path with the writers running: as fast as they commit, or paced at `rate` events/s."""
     expected = max(per_tx, n // writers // per_tx * per_tx) * writers
     relay = OutboxRelay(db, bus, service="bench", poll_interval=0.5)
     relay.start()
@@ -244,9 +257,9 @@ async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_
     cpu_before = procs.cpu()
     started = time.perf_counter()
     if writers_pipe is None:
-        committed, write_done = await write_events(db, n, writers, per_tx)
+        committed, write_done = await write_events(db, n, writers, per_tx, rate)
     else:
-        writers_pipe.send(("write", n, writers, per_tx))
+        writers_pipe.send(("write", n, writers, per_tx, rate))
         committed, write_done = await loop.run_in_executor(None, writers_pipe.recv)
     consumer.send(("collect", expected))
     acked, _, applying_cpu = await loop.run_in_executor(None, consumer.recv)
@@ -263,6 +276,7 @@ async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_
         "commit_rate": expected / (write_done - started),
         "lag_p50_ms": median(lags),
         "lag_p99_ms": percentile(lags, 99),
+        "lag_max_ms": max(lags, default=0.0),
         "applying_cpu_us": applying_cpu / max(1, delivered) * 1e6,
     }
     figures.update({f"{part}_cpu_us": us for part, us in per_event.items()})
@@ -350,6 +364,15 @@ async def main(args: argparse.Namespace) -> None:
                     if producer_profile is not None:
                         producer_profile.disable()
                     figures.update(await drain(db, bus, consumer, procs, args.events, args.writers, per_tx))
+                    # Lag at a steady arrival rate below what the run delivered unpaced (there the
+                    # writers commit in bursts faster than the path: the lag measured the queue).
+                    # The writers run beside the relay, as in a service whose requests' commits wake
+                    # its own relay (a process of writers without one waits out its poll).
+                    for i, rate in enumerate(args.rate or [args.rate_share * figures["rate"]]):
+                        paced = await event_path(db, bus, consumer, None, procs, args.events, args.writers,
+                                                 per_tx, rate)
+                        figures.update({f"paced{i}_{key}": value for key, value in paced.items()})
+                        figures[f"paced{i}_target"] = rate
                     figures.update(run=run + 1, per_tx=per_tx, raw=raw, awaited=awaited, ratio=figures["rate"] / raw,
                                    drain_ratio=figures["drain_rate"] / raw, load=os.getloadavg()[0])
                     runs.append(figures)
@@ -409,24 +432,38 @@ FIGURES: list[tuple[str, str, str]] = [
     ("  CPU µs/event: nats-server", "drain_nats_cpu_us", "{:,.0f}"),
     ("  load average (1 min) after the run", "load", "{:.1f}"),
 ]
+# One block per paced rate (`paced<i>_` keys).
+PACED: list[tuple[str, str, str]] = [
+    ("writers paced beside the relay (--rate / --rate-share), events/s", "target", "{:,.0f}"),
+    ("  outbox commit → consumer ack, events/s", "rate", "{:,.0f}"),
+    ("  business commits (writers), events/s", "commit_rate", "{:,.0f}"),
+    ("  lag commit → ack p50, ms", "lag_p50_ms", "{:,.1f}"),
+    ("  lag commit → ack p99, ms", "lag_p99_ms", "{:,.1f}"),
+    ("  lag commit → ack max, ms", "lag_max_ms", "{:,.1f}"),
+    ("  CPU µs/event: all of the path", "total_cpu_us", "{:,.0f}"),
+    ("  events delivered / written", "events", "{:,.0f}"),
+]
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart: bool) -> None:
     engine = "PostgreSQL" if args.postgres else "SQLite"
     for figures in runs:
-        figures["total_cpu_us"] = sum(figures[f"{part}_cpu_us"] for part in
-                                      ("producer", "writers", "consumer", "postgres", "nats"))
+        for prefix in ("", *(f"paced{i}_" for i in range(len(args.rate) or 1))):
+            figures[f"{prefix}total_cpu_us"] = sum(figures[f"{prefix}{part}_cpu_us"] for part in
+                                                   ("producer", "writers", "consumer", "postgres", "nats"))
     for per_tx in args.per_tx:
         shape = [r for r in runs if r["per_tx"] == per_tx]
         rows = []
-        for label, key, fmt in FIGURES:
+        paced = [(label, f"paced{i}_{key}", fmt) for i in range(len(args.rate) or 1) for label, key, fmt in PACED]
+        for label, key, fmt in [*FIGURES, *paced]:
             if (key == "writers_cpu_us" and not writers_apart) or ("postgres" in key and not args.postgres):
                 continue
             values = [r[key] for r in shape]
             cells = [fmt.format(v) for v in values]
-            if key == "events":
-                cells = [f"{v:,.0f} / {r['written']:,.0f}" for v, r in zip(values, shape, strict=True)]
-            rows.append([label, *cells, fmt.format(median(values)) if key != "events" else cells[-1]])
+            if key.endswith("events"):
+                written = key.replace("events", "written")
+                cells = [f"{v:,.0f} / {r[written]:,.0f}" for v, r in zip(values, shape, strict=True)]
+            rows.append([label, *cells, fmt.format(median(values)) if not key.endswith("events") else cells[-1]])
         print_table(
             f"Event path on {engine}, {per_tx} event{'s' if per_tx > 1 else ''}/tx: {args.events} events a run, "
             f"{args.writers} writers{' (a process apart)' if writers_apart else ''}, {len(shape)} run(s)",
@@ -445,6 +482,11 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3, help="baseline + path, this many times; medians printed")
     parser.add_argument("--writers-apart", action=argparse.BooleanOptionalAction, default=None,
                         help="writers in a process of their own (default: on PostgreSQL)")
+    parser.add_argument("--rate", type=float, nargs="*", default=[],
+                        help="paced measurements' writers, events/s, one measurement each "
+                             "(default: one, at --rate-share of the unpaced rate)")
+    parser.add_argument("--rate-share", type=float, default=0.8,
+                        help="the paced rate as a share of the run's unpaced delivered rate (default 0.8)")
     parser.add_argument("--postgres", action="store_true", help="use an embedded PostgreSQL instead of SQLite")
     parser.add_argument("--pg-statements", type=int, default=0, metavar="N",
                         help="PostgreSQL: print the N statements that took the most time (pg_stat_statements)")

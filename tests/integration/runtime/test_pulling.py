@@ -10,7 +10,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.pulling import take_waiting
+from linli_runtime.events.pulling import ack_all, take_waiting
 from tests.integration.runtime.eventkit import Topic
 
 pytestmark = pytest.mark.timeout(30)
@@ -42,3 +42,17 @@ async def test_take_waiting_falls_back_to_fetch_on_a_subscription_it_does_not_kn
         fetch = sub.fetch
 
     assert [m.data for m in await take_waiting(Fetching(), 5, timeout=1)] == [b"only"]
+
+
+async def test_ack_all_acks_every_message_with_one_write(bus: EventBus, topic: Topic) -> None:
+    for i in range(6):
+        await bus.js.publish(topic.subject, f"m{i}".encode(), headers={"Nats-Msg-Id": f"m{i}"})
+    await bus.js.add_consumer(topic.spec.name, ConsumerConfig(durable_name="pull", ack_policy=AckPolicy.EXPLICIT))
+    sub = await bus.js.pull_subscribe_bind(durable="pull", stream=topic.spec.name)
+    msgs = await take_waiting(sub, 10, timeout=5)
+    await ack_all(msgs[:4])
+    await bus.nc.flush()
+    info = await bus.js.consumer_info(topic.spec.name, "pull")
+    assert (len(msgs), info.num_ack_pending, info.ack_floor.stream_seq) == (6, 2, 4), "the first four acked"
+    assert all(m._ackd for m in msgs[:4]) and not any(m._ackd for m in msgs[4:])
+    await ack_all([])

@@ -48,7 +48,7 @@ from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
-from linli_runtime.events.pulling import take_waiting
+from linli_runtime.events.pulling import ack_all, take_waiting
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX
 from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
 from linli_runtime.tracing import NO_TRACING, Tracing
@@ -320,8 +320,13 @@ class EventConsumer:
         ordered = [results[i] for i in range(len(msgs))]
         now = self.clock.now().timestamp()
         counts = dict.fromkeys(OUTCOMES, 0)
+        # The acks in one write (pulling.ack_all), then the naks and terms one by one.
+        await ack_all([msg for msg, result in zip(msgs, ordered, strict=True) if result.outcome in _ACKED])
         for msg, result in zip(msgs, ordered, strict=True):
-            await self._tell(msg, result, now)
+            if result.outcome not in _ACKED:
+                await self._tell(msg, result, now)
+            elif result.occurred_at is not None:
+                self._lag.observe(max(0.0, now - result.occurred_at))
             counts[result.outcome] += 1
         for outcome, count in counts.items():  # counted once per batch, not per event
             if count:
@@ -418,7 +423,7 @@ class EventConsumer:
     async def _tell(self, msg: Msg, result: _Result, now: float) -> None:
         """Tell JetStream how it went — only after the transaction committed — and observe the
         event's lag. (An ack is a buffered publish: awaiting it waits for no answer.)"""
-        if result.outcome in ("applied", "duplicate"):
+        if result.outcome in _ACKED:
             await msg.ack()
         elif result.outcome == "dead-letter":
             await msg.term()
@@ -453,6 +458,9 @@ class EventConsumer:
         log.error("event dead-lettered", extra={"consumer": self.spec.name, "event_id": event_id,
                                                 "stream_seq": meta.sequence.stream, "error": error})
 
+
+
+_ACKED = frozenset({"applied", "duplicate"})
 
 
 def _seconds(event: Event) -> float:

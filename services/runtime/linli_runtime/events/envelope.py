@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -41,7 +41,7 @@ def make_event(
     when = occurred_at or (clock or _system_clock).now()
     ts = to_timestamp(when)
     envelope = EventEnvelope(
-        event_id=event_id or uuid.uuid4().hex,
+        event_id=event_id or new_event_id(),
         type=event_type or ".".join(tokens[:3]),
         subject=subject,
         occurred_at=ts,
@@ -55,6 +55,32 @@ def make_event(
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Event ids: random (version 4) UUIDs in hex, as `uuid.uuid4().hex` — drawn from the OS 256 at a
+# time. `uuid4()` makes a system call and a UUID object per id: measured 3.1 µs of CPU (17-23 µs
+# of wall time on a loaded machine) against 0.35 µs (~1 µs), on a `make_event` of ~10 µs that
+# every event pays. The ids left are dropped in a forked child, or parent and child would hand
+# out the same ones (and the consumers' dedup drop the second event).
+_IDS_AT_ONCE = 256
+_ids: list[str] = []
+os.register_at_fork(after_in_child=_ids.clear)
+
+
+def new_event_id() -> str:
+    """A fresh event id: 32 hex digits of a random (version 4, RFC 4122 variant) UUID."""
+    while True:
+        try:
+            return _ids.pop()
+        except IndexError:  # empty (or emptied by another thread meanwhile): read more
+            _ids.extend(_random_ids())
+
+
+def _random_ids() -> list[str]:
+    raw = bytearray(os.urandom(16 * _IDS_AT_ONCE))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # variant RFC 4122
+    digits = raw.hex()
+    return [digits[i:i + 32] for i in range(0, len(digits), 32)]
 
 
 def to_timestamp(when: datetime) -> Timestamp:
