@@ -57,7 +57,9 @@ from linli_runtime.testing.echo import BareEchoServicer
 from linli_runtime.testing.waiting import wait_until
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
-POOL_SIZE = 40
+# The services' own default (LINLI_DATABASE_POOL_SIZE): their batched paths need few connections,
+# and the pool hands out the last returned first, so these few keep their prepared statements.
+POOL_SIZE = 10
 
 
 async def run_load(calls: list, seconds: float,  # type: ignore[type-arg]
@@ -102,11 +104,11 @@ async def bench_echo(clients: int, seconds: float) -> tuple[float, list[float]]:
     return rate, lat
 
 
-def start_service(module: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(module: str, env: dict[str, str], log: Path,
+                  pool: int = POOL_SIZE) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    # A connection per concurrent call (plus the relay's and recovery's): see database_pool_size.
     full = {**os.environ, **env, "PORT": str(port), "LINLI_LOG_LEVEL": "WARNING",
-            "LINLI_DATABASE_POOL_SIZE": str(POOL_SIZE)}
+            "LINLI_DATABASE_POOL_SIZE": str(pool)}
     proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     if not wait_serving(address, 120, proc):
@@ -247,7 +249,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
         # it would from trust-governance's events.
         points, points_addr = start_service("linli_points.app", {
             "DATABASE_URL": url("points"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
-            **issuer.env_for("volunteer-points", tmp / "clients")}, tmp / "points.log")
+            **issuer.env_for("volunteer-points", tmp / "clients")}, tmp / "points.log", args.pool)
         procs.append(points)
         app, app_addr = start_service("linli_redemption.app", {
             "DATABASE_URL": url("redemption"), "NATS_URL": nats.url, "LINLI_DEMO_DATA": "true",
@@ -257,7 +259,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
             "LINLI_POS_REDEEMS_PER_TERMINAL_PER_MINUTE": "1000000",
             "LINLI_POS_REDEEMS_PER_MEMBER_PER_HOUR": "1000000",
             **issuer.env_for("partner-redemption", tmp / "clients")},
-            tmp / "redemption.log")
+            tmp / "redemption.log", args.pool)
         procs.append(app)
         service = issuer.bearer("bench", role="service", kind="service")
         worker = issuer.bearer("bench", role="community_worker", scope=FENGSHU)
@@ -458,6 +460,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="measurements (redeem + echo each); medians reported")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="sample both services with py-spy during the run")
+    parser.add_argument("--pool", type=int, default=POOL_SIZE, help="each service's database pool size")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("LINLI_LOG_LEVEL", "WARNING")

@@ -38,6 +38,7 @@ from linli_redemption.redemptions import Redemptions
 from linli_redemption.settings import RedemptionSettings
 from linli_redemption.settlement import Settlement
 from linli_redemption.tables import KNOWN_ORG_UNITS, Redemption
+from linli_redemption.terminal_cache import TerminalCache
 from linli_redemption.terminal_secrets import SecretMaker
 from linli_redemption.terminals import TerminalAuthenticator, Terminals
 from linli_runtime.clients import make_channel
@@ -80,7 +81,7 @@ def install_fault(redemptions: Redemptions, where: str) -> None:
 class RedemptionApp(ServiceApp):
     def __init__(self, settings: RedemptionSettings, clock: Clock | None = None,
                  points_addr: str | None = None) -> None:
-        terminal_auth = TerminalAuthenticator()
+        terminal_auth = TerminalAuthenticator(cache=TerminalCache(ttl=settings.terminal_cache_seconds))
         super().__init__("partner-redemption", settings, migrations=[MIGRATIONS], streams=[REDEMPTION, GOVERNANCE],
                          clock=clock, authenticators=[terminal_auth])
         terminal_auth.db = self.db
@@ -91,9 +92,9 @@ class RedemptionApp(ServiceApp):
         self.points = PointsClient()
 
         # The domain.
-        self.partners = Partners(self.db, self.clock)
+        self.partners = Partners(self.db, self.clock, terminal_auth.cache)
         self.terminals = Terminals(self.db, self.clock, SecretMaker(
-            settings.terminal_secret_key, timedelta(hours=settings.terminal_secret_replay_hours)))
+            settings.terminal_secret_key, timedelta(hours=settings.terminal_secret_replay_hours)), terminal_auth.cache)
         self.writes = Writes(self.db, self.clock)
         self.catalog = Catalog(self.db, self.clock)
         self.pos_guard = PosGuard(self.db, self.clock, settings.pos_limits())

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_redemption.tables import PARTNERS, Partner
+from linli_redemption.terminal_cache import TerminalCache
 from linli_runtime import paging
 from linli_runtime.clock import Clock
 from linli_runtime.db import Database
@@ -56,8 +57,10 @@ def merchant_not_found(merchant_id: str) -> NotFound:
 
 
 class Partners:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, terminal_cache: TerminalCache | None = None) -> None:
         self.db, self.clock = db, clock
+        # The terminals' verified credentials name their merchant's state: forgotten on a change.
+        self.terminal_cache = terminal_cache if terminal_cache is not None else TerminalCache()
 
     async def _find(self, partner_id: str) -> Partner | None:
         async with self.db.reading() as conn:
@@ -103,4 +106,5 @@ class Partners:
     async def set_state(self, partner_id: str, state: str) -> Partner:
         """ACTIVE or SUSPENDED: a suspended merchant's terminals are refused at once."""
         await self.db.write_one(PARTNERS.update().where(PARTNERS.c.id == partner_id).values(state=state))
+        self.terminal_cache.forget_all()
         return await self.get(partner_id)

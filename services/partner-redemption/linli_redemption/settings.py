@@ -28,6 +28,10 @@ class RedemptionSettings(ServiceSettings):
     terminal_secret_key: str = Field(default="", repr=False)
     # How long (hours) a retry of the request that issued a terminal secret is shown it again.
     terminal_secret_replay_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+    # Seconds a verified terminal credential is trusted without reading its row again (0: never).
+    # A rotation, revocation or suspension clears it at once in the process that made it; other
+    # replicas see it within this time.
+    terminal_cache_seconds: float = Field(default=3.0, ge=0, le=30)
     # The public POS edge: a listener of its own serving PosService and health alone (never the
     # partner, catalogue, settlement or community APIs), TLS only, for merchants' terminals.
     # -1: 50443 when PORT is partner-redemption's fixed local port (`make run`), else none;

@@ -4,7 +4,9 @@ runtime `Authenticator` that checks them, and the operators' side (create, rotat
 A secret is 256 bits, shown at creation or rotation — and again to a retry of that request
 (same request id; see `terminal_secrets` for how without storing it) — and stored as
 sha256(salt ‖ secret); rotation replaces it, revocation ends the terminal. Every POS call is
-checked against the database, so a rotation or revocation takes effect on the next call.
+checked against the database or, for a few seconds after it was, against the credentials
+verified (`terminal_cache`): a rotation or revocation takes effect on this process's next call,
+and on another replica's within the cache's TTL.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli_redemption.tables import HELD_SECRETS, PARTNERS, TERMINALS, Terminal
+from linli_redemption.terminal_cache import TerminalCache, secret_digest
 from linli_redemption.terminal_secrets import SecretMaker, not_held
 from linli_runtime import paging, times
 from linli_runtime.auth import Grant, Principal, PrincipalKind, Role
@@ -85,8 +88,9 @@ def terminal_principal(terminal_id: str, merchant_id: str, community_path: str) 
 class TerminalAuthenticator:
     """The runtime `Authenticator` for POS terminals; leaves bearer tokens to the next one."""
 
-    def __init__(self, db: Database | None = None) -> None:
+    def __init__(self, db: Database | None = None, cache: TerminalCache | None = None) -> None:
         self.db: Database | None = db  # set by the app once its database exists
+        self.cache = cache if cache is not None else TerminalCache()
         self._query = (
             sa.select(TERMINALS.c.secret_salt, TERMINALS.c.secret_hash, TERMINALS.c.state,
                       TERMINALS.c.merchant_id, PARTNERS.c.community_path, PARTNERS.c.state.label("merchant_state"))
@@ -107,6 +111,11 @@ class TerminalAuthenticator:
                                   reason="TERMINAL_CREDENTIAL_INVALID")
         if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
             raise refused
+        digest = secret_digest(secret)
+        kept = self.cache.get(terminal_id, digest)
+        if kept is not None:
+            return kept
+        generation = self.cache.generation
         assert self.db is not None
         async with self.db.reading() as conn:
             row = (await conn.execute(self._query, {"tid": terminal_id})).first()
@@ -116,7 +125,9 @@ class TerminalAuthenticator:
             raise Unauthenticated("this terminal has been revoked", reason="TERMINAL_REVOKED")
         if row.merchant_state != ACTIVE:
             raise Unauthenticated("this terminal's merchant is suspended", reason="MERCHANT_SUSPENDED")
-        return terminal_principal(terminal_id, str(row.merchant_id), str(row.community_path))
+        principal = terminal_principal(terminal_id, str(row.merchant_id), str(row.community_path))
+        self.cache.keep(terminal_id, digest, principal, generation)
+        return principal
 
 
 class Terminals:
@@ -125,8 +136,14 @@ class Terminals:
     caller's transaction (the API runs them once per request id); `held` is the request's key
     (`terminal_secrets.request_key`) when it has an id, so that a retry is shown the same secret."""
 
-    def __init__(self, db: Database, clock: Clock, maker: SecretMaker) -> None:
+    def __init__(self, db: Database, clock: Clock, maker: SecretMaker, cache: TerminalCache | None = None) -> None:
         self.db, self.clock, self.maker = db, clock, maker
+        # The authenticator's verified credentials: forgotten once a change of a terminal commits.
+        self.cache = cache if cache is not None else TerminalCache()
+
+    def forget(self, terminal_id: str) -> None:
+        """Called once a rotation of `terminal_id`'s secret has committed (the caller's transaction)."""
+        self.cache.forget(terminal_id)
 
     def _secret(self, held: str | None) -> tuple[str, str | None]:
         """(secret, nonce to keep): derived when a retry may ask for it again, else drawn."""
@@ -206,6 +223,7 @@ class Terminals:
             await self._hold(conn, None, found.id, None)
 
         await run_in_transaction(self.db, revoke)
+        self.cache.forget(found.id)
         return await self.get(found.merchant_id, found.id)
 
     async def list(self, merchant_id: str, page_token: str, size: int) -> tuple[list[Terminal], str]:

@@ -57,7 +57,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # LIFO: the connection returned last is handed out next, so a service whose calls are
+            # batched keeps using the same few connections and their prepared statements stay
+            # hot (FIFO rotated through the whole pool, preparing each statement on every one).
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
             # asyncpg's statement cache and SQLAlchemy's in front of it. 0 behind PgBouncer in
             # transaction mode: consecutive transactions of one connection may run on different
             # server connections, so no prepared statement may outlive its transaction

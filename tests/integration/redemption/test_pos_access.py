@@ -46,11 +46,12 @@ async def test_rotation_replaces_the_secret_and_revocation_ends_the_terminal(kit
     till = await kit.terminal(terminal_id="till-2")
     request = pb.ListRewardsRequest(parent=f"merchants/{HEALTH}")
     name = f"merchants/{HEALTH}/terminals/till-2"
+    await kit.pos.ListRewards(request, metadata=till)  # verified, so kept by the credential cache
     rotated = await kit.partners.RotateTerminalSecret(admin_pb2.RotateTerminalSecretRequest(name=name),
                                                       metadata=kit.worker)
     assert (await refused(kit.pos.ListRewards, request, till))[0] == grpc.StatusCode.UNAUTHENTICATED
     new = (("authorization", rotated.authorization),)
-    await kit.pos.ListRewards(request, metadata=new)
+    await kit.pos.ListRewards(request, metadata=new)  # kept in turn: the revocation must forget it
     await kit.partners.RevokeTerminal(admin_pb2.RevokeTerminalRequest(name=name), metadata=kit.worker)
     assert (await refused(kit.pos.ListRewards, request, new))[:2] == (
         grpc.StatusCode.UNAUTHENTICATED, "TERMINAL_REVOKED")

@@ -1,10 +1,12 @@
-"""Pooled PostgreSQL connections are pinged only after sitting idle (not on every checkout),
-and a connection that died while idle is replaced instead of failing the next caller."""
+"""Pooled PostgreSQL connections are handed out last-returned first and pinged only after sitting
+idle (not on every checkout), and a connection that died while idle is replaced instead of
+failing the next caller."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import linli_runtime.db as dbmod
 from linli_runtime.db import Database
@@ -30,5 +32,25 @@ async def test_a_connection_killed_while_idle_is_replaced_on_checkout(
         async with db.engine.connect() as conn:
             again = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
         assert again != first_pid
+    finally:
+        await db.dispose()
+
+
+async def test_the_pool_hands_out_the_connection_returned_last(embedded_postgres: EmbeddedPostgres) -> None:
+    """LIFO: calls one after another reuse one connection (its prepared statements stay hot)
+    instead of rotating through every connection a burst opened."""
+    db = Database(embedded_postgres.database_url("idle_ping"), pool_size=3)
+    try:
+        async def pid(conn: AsyncConnection) -> int:
+            return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+
+        async with db.engine.connect() as a, db.engine.connect() as b, db.engine.connect() as c:
+            opened = {await pid(a), await pid(b), await pid(c)}  # a burst: three in the pool
+        assert len(opened) == 3
+        used = set()
+        for _ in range(4):
+            async with db.engine.connect() as conn:
+                used.add(await pid(conn))
+        assert len(used) == 1
     finally:
         await db.dispose()

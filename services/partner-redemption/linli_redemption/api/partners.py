@@ -116,6 +116,7 @@ class PartnerServicer(admin_pb2_grpc.PartnerServiceServicer):
             request, pb.RotateTerminalSecretResponse,
             lambda session: self.terminals.rotate_secret(session, found, held=held),
             lambda made: pb.RotateTerminalSecretResponse(terminal=terminal_pb(kept(issued, made).terminal)))
+        self.terminals.forget(found.id)  # committed: the old secret is refused from the next call on
         return await self._with_secret(reply, held, issued)
 
     async def _with_secret(self, reply: SecretReply, held: str | None, issued: list[IssuedSecret]) -> SecretReply:
