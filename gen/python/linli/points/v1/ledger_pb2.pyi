@@ -273,7 +273,7 @@ class CreateTransfersRequest(_message.Message):
     community_path: _builtins.str
     @_builtins.property
     def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateTransferRequest]:
-        """1 … 1 000 transfers; each one's `community_path` is empty or the request's."""
+        """1 … 10 000 transfers; each one's `community_path` is empty or the request's."""
 
     def __init__(
         self,

@@ -163,7 +163,7 @@ class LedgerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateTransfers(self, request, context):
-        """CreateTransfers records up to 1 000 transfers of one community in one call and one
+        """CreateTransfers records up to 10 000 transfers of one community in one call and one
         transaction (bulk work: activity credits, imports, corrections), each exactly as
         CreateTransfer would record it alone, in the request's order. Every transfer gets its own
         result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the

@@ -71,7 +71,7 @@ class LedgerServiceStub:
     zero and its available balance (posted balance minus pending holds) is short.
     """
     CreateTransfers: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.CreateTransfersRequest, _ledger_pb2.CreateTransfersResponse]
-    """CreateTransfers records up to 1 000 transfers of one community in one call and one
+    """CreateTransfers records up to 10 000 transfers of one community in one call and one
     transaction (bulk work: activity credits, imports, corrections), each exactly as
     CreateTransfer would record it alone, in the request's order. Every transfer gets its own
     result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
@@ -166,7 +166,7 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     zero and its available balance (posted balance minus pending holds) is short.
     """
     CreateTransfers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.CreateTransfersRequest, _ledger_pb2.CreateTransfersResponse]  # type: ignore[assignment]
-    """CreateTransfers records up to 1 000 transfers of one community in one call and one
+    """CreateTransfers records up to 10 000 transfers of one community in one call and one
     transaction (bulk work: activity credits, imports, corrections), each exactly as
     CreateTransfer would record it alone, in the request's order. Every transfer gets its own
     result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
@@ -270,7 +270,7 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ledger_pb2.CreateTransfersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ledger_pb2.CreateTransfersResponse, _abc.Awaitable[_ledger_pb2.CreateTransfersResponse]]:
-        """CreateTransfers records up to 1 000 transfers of one community in one call and one
+        """CreateTransfers records up to 10 000 transfers of one community in one call and one
         transaction (bulk work: activity credits, imports, corrections), each exactly as
         CreateTransfer would record it alone, in the request's order. Every transfer gets its own
         result (TigerBeetle-style): the transfer as recorded (`created` false for a replay), or the
