@@ -420,3 +420,30 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
     credited = [c.transfer_id for c in await credits_published(ledger)]
     assert len(set(credited)) == len(credited) == n - (ledger.db.engine.dialect.name == "postgresql")
     assert {EventEnvelope.FromString(e.data).event_id for e in events} == {e.event_id for e in events}
+
+
+async def test_the_replay_lookup_probes_the_unique_index_while_the_statistics_do_not_know_the_community(
+        ledger: Ledger) -> None:
+    """A community loaded since the last ANALYZE (the statistics know another one only): the
+    replay lookup still probes the (community, transfer id) index once per id, rather than
+    reading the community through the (community, created_at) index with a filter on the id —
+    which it did, 323 ms instead of 6 for 1 000 ids among 30 000 transfers."""
+    if ledger.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's plan does not depend on statistics")
+    columns = ("community_path, transfer_id, kind, debit_account_id, credit_account_id, debit_account, "
+               "credit_account, amount, reason, source, related_transfer_id, fingerprint, created_at")
+    values = "$1, 't' || g, 1, 1, 2, 'system/issuance', 'volunteers/v', 1, '', '', '', 'f', now()"
+    async with ledger.db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("ALTER TABLE points_transfer SET (autovacuum_enabled = false)")
+        await raw.execute(f"INSERT INTO points_transfer ({columns}) SELECT {values} FROM generate_series(1, 100) g",
+                          OTHER)
+        await raw.execute("ANALYZE points_transfer")
+        await raw.execute(f"INSERT INTO points_transfer ({columns}) SELECT {values} FROM generate_series(1, 5000) g",
+                          FENGSHU)
+        statement = batch._STATEMENTS[True]["by_id"].compile(dialect=conn.dialect)
+        arguments = {"path": FENGSHU, "ids": [f"t{i}" for i in range(1, 1001)], "param_1": 1}
+        plan = "\n".join(row[0] for row in await raw.fetch(
+            f"EXPLAIN {statement}", *(arguments[name] for name in statement.positiontup or ())))
+    assert "uq_points_transfer_id" in plan and "ix_points_transfer_period" not in plan, plan
