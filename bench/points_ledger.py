@@ -34,7 +34,7 @@ import asyncpg
 import grpc
 import psutil
 from linli_identity.testing import TestIssuer
-from linli_points.app import create_app
+from linli_points.app import create_app, settle_memory
 from linli_points.settings import PointsSettings
 
 from bench.stats import median, print_table
@@ -235,6 +235,7 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
             issuer = TestIssuer()  # identity's token code in memory; the app verifies its keys
             issuer.trust(app)
             await app.start()
+            settle_memory()  # as the service's own process does (linli_points.app.main)
             md = issuer.bearer("bench", role="service", kind="service")
             dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
             meter = CpuMeter(Path(tmp) / "pg", dsn)

@@ -68,7 +68,48 @@ async def test_a_batch_commits_the_good_requests_and_refuses_the_bad_ones_alone(
     assert await ledger.community_sum(FENGSHU) == 0
     # The refused ones left nothing behind: no transfer, no event.
     assert await transfer_ids(ledger) == ["t0", "t1", "t2", "m2"]
-    assert await subjects(ledger) == ["points.points.credited"] * 3
+    # t0 alone; t1, t2 (the batch's two credits) in one event.
+    assert await subjects(ledger) == ["points.points.credited", "points.points.credited_batch"]
+    assert [c.transfer_id for c in await credits_published(ledger)] == ["t0", "t1", "t2"]
+
+
+async def credits_published(ledger: Ledger) -> list[points_events.PointsCredited]:
+    """The credits in the outbox, in order, whether published alone or in batch events."""
+    out: list[points_events.PointsCredited] = []
+    async with ledger.db.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(OUTBOX.c.subject, OUTBOX.c.data).order_by(OUTBOX.c.seq))).all()
+    for subject, data in rows:
+        envelope = EventEnvelope.FromString(data)
+        if subject == "points.points.credited_batch":
+            many = points_events.PointsCreditedBatch()
+            assert envelope.payload.Unpack(many)
+            out.extend(many.items)
+        elif subject == "points.points.credited":
+            one = points_events.PointsCredited()
+            assert envelope.payload.Unpack(one)
+            out.append(one)
+    return out
+
+
+async def test_a_bulk_batch_publishes_its_credits_in_events_of_at_most_credits_per_event(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One event per CREDITS_PER_EVENT credits of a call (here 2), in the call's order, each
+    envelope with its own id; a hold still has its own event."""
+    monkeypatch.setattr(batch, "CREDITS_PER_EVENT", 2)
+    outcomes = await ledger.apply_batch([BatchItem(r) for r in (
+        credit("c1", WAN, 1), credit("c2", LI, 2), hold("h1", 1), credit("c3", ZHAO, 3), credit("c4", WAN, 4),
+        credit("c5", LI, 5))])
+    assert not [o for o in outcomes if isinstance(o, DomainError)]
+    assert await subjects(ledger) == ["points.hold.placed"] + ["points.points.credited_batch"] * 3
+    credited = await credits_published(ledger)
+    assert [(c.transfer_id, c.volunteer_id, c.points) for c in credited] == [
+        ("c1", "v-wan", 1), ("c2", "v-li", 2), ("c3", "v-zhao", 3), ("c4", "v-wan", 4), ("c5", "v-li", 5)]
+    async with ledger.db.engine.connect() as conn:
+        data = (await conn.execute(sa.select(OUTBOX.c.data))).scalars().all()
+    envelopes = [EventEnvelope.FromString(d) for d in data]
+    assert len({e.event_id for e in envelopes}) == 4
+    assert all(e.org_scope == FENGSHU for e in envelopes)
 
 
 async def test_concurrent_single_transfers_are_committed_together_each_answered_alone(ledger: Ledger) -> None:
@@ -212,11 +253,18 @@ async def ledger_state(ledger: Ledger, path: str) -> dict[str, Any]:
     for subject, data in events:
         envelope = EventEnvelope.FromString(data)
         if envelope.org_scope == path:
-            payload = points_events.PointsCredited() if subject == "points.points.credited" \
-                else points_events.PointsHoldChanged()
-            assert envelope.payload.Unpack(payload)
-            payload.community_path = ""
-            payloads.append((subject, payload))
+            if subject == "points.points.credited_batch":  # compared credit by credit with the single ones
+                many = points_events.PointsCreditedBatch()
+                assert envelope.payload.Unpack(many)
+                parts: list[tuple[str, Any]] = [("points.points.credited", c) for c in many.items]
+            else:
+                payload = points_events.PointsCredited() if subject == "points.points.credited" \
+                    else points_events.PointsHoldChanged()
+                assert envelope.payload.Unpack(payload)
+                parts = [(subject, payload)]
+            for part_subject, part in parts:
+                part.community_path = ""
+                payloads.append((part_subject, str(part)))
     balances = {name: await ledger.balance(path, name) for name in sorted(names.values())}
     return {
         "transfers": [(r.transfer_id, r.kind, names[r.debit_account_id], names[r.credit_account_id], r.amount,
@@ -234,7 +282,8 @@ async def ledger_state(ledger: Ledger, path: str) -> dict[str, Any]:
         "balances": {n: (b.balance, b.held, b.earned) for n, b in balances.items() if (b.balance, b.held, b.earned)
                      != (0, 0, 0)},
         "funding": {s: vars(t) for s, t in funding.items()},
-        "events": payloads,
+        # A batch publishes its credits after its holds, in batch events: the same events, by content.
+        "events": sorted(payloads),
     }
 
 
@@ -294,7 +343,8 @@ async def test_create_transfers_refuses_each_bad_item_alone_and_commits_the_rest
                         ("INVALID_ARGUMENT", "transfers[5].debit_account"), True]
     assert reply.results[2].transfer.sequence == (await transfer_seqs(ledger_stub, as_service))["seed"]
     assert await transfer_ids(app.ledger) == ["seed", "ok1", "ok2"]
-    assert await subjects(app.ledger) == ["points.points.credited"] * 2  # seed, ok1: nothing for the refused
+    # seed (a call of its own), ok1 (this call's one credit): nothing for the refused.
+    assert await subjects(app.ledger) == ["points.points.credited"] * 2
     for account, points in ((WAN, 0), (LI, 3), (ZHAO, 5)):
         balance = await ledger_stub.GetBalance(ledger_pb2.GetBalanceRequest(community_path=FENGSHU, account=account),
                                                metadata=as_service)
@@ -365,5 +415,35 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
             n - (ledger.db.engine.dialect.name == "postgresql")
         events = list((await conn.execute(sa.select(OUTBOX.c.event_id, OUTBOX.c.data))).all())
     # The racing row came with no event on PostgreSQL; on SQLite `taken` was a transfer with its event.
-    assert len({e.event_id for e in events}) == len(events) == n - (ledger.db.engine.dialect.name == "postgresql")
+    # The batch's credits come in one event (n < CREDITS_PER_EVENT).
+    assert len({e.event_id for e in events}) == len(events) == 1 + (ledger.db.engine.dialect.name != "postgresql")
+    credited = [c.transfer_id for c in await credits_published(ledger)]
+    assert len(set(credited)) == len(credited) == n - (ledger.db.engine.dialect.name == "postgresql")
     assert {EventEnvelope.FromString(e.data).event_id for e in events} == {e.event_id for e in events}
+
+
+async def test_the_replay_lookup_probes_the_unique_index_while_the_statistics_do_not_know_the_community(
+        ledger: Ledger) -> None:
+    """A community loaded since the last ANALYZE (the statistics know another one only): the
+    replay lookup still probes the (community, transfer id) index once per id, rather than
+    reading the community through the (community, created_at) index with a filter on the id —
+    which it did, 323 ms instead of 6 for 1 000 ids among 30 000 transfers."""
+    if ledger.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's plan does not depend on statistics")
+    columns = ("community_path, transfer_id, kind, debit_account_id, credit_account_id, debit_account, "
+               "credit_account, amount, reason, source, related_transfer_id, fingerprint, created_at")
+    values = "$1, 't' || g, 1, 1, 2, 'system/issuance', 'volunteers/v', 1, '', '', '', 'f', now()"
+    async with ledger.db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("ALTER TABLE points_transfer SET (autovacuum_enabled = false)")
+        await raw.execute(f"INSERT INTO points_transfer ({columns}) SELECT {values} FROM generate_series(1, 100) g",
+                          OTHER)
+        await raw.execute("ANALYZE points_transfer")
+        await raw.execute(f"INSERT INTO points_transfer ({columns}) SELECT {values} FROM generate_series(1, 5000) g",
+                          FENGSHU)
+        statement = batch._STATEMENTS[True]["by_id"].compile(dialect=conn.dialect)
+        arguments = {"path": FENGSHU, "ids": [f"t{i}" for i in range(1, 1001)], "param_1": 1}
+        plan = "\n".join(row[0] for row in await raw.fetch(
+            f"EXPLAIN {statement}", *(arguments[name] for name in statement.positiontup or ())))
+    assert "uq_points_transfer_id" in plan and "ix_points_transfer_period" not in plan, plan

@@ -24,31 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/events/v1/points.proto\x12\x0flinli.events.v1\"\xc7\x01\n\x13YearEndAwardGranted\x12\r\n\x05\x61ward\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04year\x18\x03 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x16\n\x0evolunteer_name\x18\x05 \x01(\t\x12(\n\x04tier\x18\x06 \x01(\x0e\x32\x1a.linli.events.v1.AwardTier\x12\x0c\n\x04rank\x18\x07 \x01(\x05\x12\x15\n\rpoints_earned\x18\x08 \x01(\x03\"\xc3\x01\n\rPairingLapsed\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x05 \x01(\t\x12\x12\n\nelder_name\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x13\n\x0bvisits_done\x18\x08 \x01(\x05\x12\x17\n\x0fvisits_required\x18\t \x01(\x05\"\x9b\x01\n\x0ePointsCredited\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x16\n\x0e\x66unding_source\x18\x07 \x01(\t\"\xcc\x01\n\x11PointsHoldChanged\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x15\n\rdebit_account\x18\x03 \x01(\t\x12\x16\n\x0e\x63redit_account\x18\x04 \x01(\t\x12\x0e\n\x06\x61mount\x18\x05 \x01(\x03\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .linli.events.v1.PointsHoldState\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\"\xdd\x01\n\x0bVisitLogged\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x04 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x05 \x01(\t\x12\x10\n\x08visit_id\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x19\n\x11visits_this_month\x18\x08 \x01(\x05\x12.\n\nvisit_type\x18\t \x01(\x0e\x32\x1a.linli.events.v1.VisitType\"\xf0\x01\n\x0fPairingReminded\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x05 \x01(\t\x12\x12\n\nelder_name\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x13\n\x0bvisits_done\x18\x08 \x01(\x05\x12\x17\n\x0fvisits_required\x18\t \x01(\x05\x12\x15\n\rvolunteer_ids\x18\n \x03(\t\x12\x12\n\nmonth_ends\x18\x0b \x01(\t\"Y\n\x15VolunteerAccountBound\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t*j\n\tAwardTier\x12\x1a\n\x16\x41WARD_TIER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41WARD_TIER_GOLD\x10\x01\x12\x15\n\x11\x41WARD_TIER_SILVER\x10\x02\x12\x15\n\x11\x41WARD_TIER_BRONZE\x10\x03*\xae\x01\n\x0fPointsHoldState\x12!\n\x1dPOINTS_HOLD_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19POINTS_HOLD_STATE_PENDING\x10\x01\x12\x1c\n\x18POINTS_HOLD_STATE_POSTED\x10\x02\x12\x1c\n\x18POINTS_HOLD_STATE_VOIDED\x10\x03\x12\x1d\n\x19POINTS_HOLD_STATE_EXPIRED\x10\x04*\xca\x01\n\tVisitType\x12\x1a\n\x16VISIT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17VISIT_TYPE_WARM_SUPPORT\x10\x01\x12\x1c\n\x18VISIT_TYPE_COMPANIONSHIP\x10\x02\x12\x1c\n\x18VISIT_TYPE_HOME_CLEANING\x10\x03\x12\x1a\n\x16VISIT_TYPE_HEALTH_CARE\x10\x04\x12\x16\n\x12VISIT_TYPE_ERRANDS\x10\x05\x12\x14\n\x10VISIT_TYPE_OTHER\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clinli/events/v1/points.proto\x12\x0flinli.events.v1\"\xc7\x01\n\x13YearEndAwardGranted\x12\r\n\x05\x61ward\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x0c\n\x04year\x18\x03 \x01(\x05\x12\x14\n\x0cvolunteer_id\x18\x04 \x01(\t\x12\x16\n\x0evolunteer_name\x18\x05 \x01(\t\x12(\n\x04tier\x18\x06 \x01(\x0e\x32\x1a.linli.events.v1.AwardTier\x12\x0c\n\x04rank\x18\x07 \x01(\x05\x12\x15\n\rpoints_earned\x18\x08 \x01(\x03\"\xc3\x01\n\rPairingLapsed\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x05 \x01(\t\x12\x12\n\nelder_name\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x13\n\x0bvisits_done\x18\x08 \x01(\x05\x12\x17\n\x0fvisits_required\x18\t \x01(\x05\"\x9b\x01\n\x0ePointsCredited\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x16\n\x0e\x66unding_source\x18\x07 \x01(\t\"E\n\x13PointsCreditedBatch\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.linli.events.v1.PointsCredited\"\xcc\x01\n\x11PointsHoldChanged\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x15\n\rdebit_account\x18\x03 \x01(\t\x12\x16\n\x0e\x63redit_account\x18\x04 \x01(\t\x12\x0e\n\x06\x61mount\x18\x05 \x01(\x03\x12/\n\x05state\x18\x06 \x01(\x0e\x32 .linli.events.v1.PointsHoldState\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\"\xdd\x01\n\x0bVisitLogged\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x04 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x05 \x01(\t\x12\x10\n\x08visit_id\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x19\n\x11visits_this_month\x18\x08 \x01(\x05\x12.\n\nvisit_type\x18\t \x01(\x0e\x32\x1a.linli.events.v1.VisitType\"\xf0\x01\n\x0fPairingReminded\x12\x0f\n\x07pairing\x18\x01 \x01(\t\x12\x16\n\x0e\x63ommunity_path\x18\x02 \x01(\t\x12\x11\n\tfamily_id\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x05 \x01(\t\x12\x12\n\nelder_name\x18\x06 \x01(\t\x12\r\n\x05month\x18\x07 \x01(\t\x12\x13\n\x0bvisits_done\x18\x08 \x01(\x05\x12\x17\n\x0fvisits_required\x18\t \x01(\x05\x12\x15\n\rvolunteer_ids\x18\n \x03(\t\x12\x12\n\nmonth_ends\x18\x0b \x01(\t\"Y\n\x15VolunteerAccountBound\x12\x16\n\x0e\x63ommunity_path\x18\x01 \x01(\t\x12\x14\n\x0cvolunteer_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t*j\n\tAwardTier\x12\x1a\n\x16\x41WARD_TIER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41WARD_TIER_GOLD\x10\x01\x12\x15\n\x11\x41WARD_TIER_SILVER\x10\x02\x12\x15\n\x11\x41WARD_TIER_BRONZE\x10\x03*\xae\x01\n\x0fPointsHoldState\x12!\n\x1dPOINTS_HOLD_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19POINTS_HOLD_STATE_PENDING\x10\x01\x12\x1c\n\x18POINTS_HOLD_STATE_POSTED\x10\x02\x12\x1c\n\x18POINTS_HOLD_STATE_VOIDED\x10\x03\x12\x1d\n\x19POINTS_HOLD_STATE_EXPIRED\x10\x04*\xca\x01\n\tVisitType\x12\x1a\n\x16VISIT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17VISIT_TYPE_WARM_SUPPORT\x10\x01\x12\x1c\n\x18VISIT_TYPE_COMPANIONSHIP\x10\x02\x12\x1c\n\x18VISIT_TYPE_HOME_CLEANING\x10\x03\x12\x1a\n\x16VISIT_TYPE_HEALTH_CARE\x10\x04\x12\x16\n\x12VISIT_TYPE_ERRANDS\x10\x05\x12\x14\n\x10VISIT_TYPE_OTHER\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.events.v1.points_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AWARDTIER']._serialized_start=1372
-  _globals['_AWARDTIER']._serialized_end=1478
-  _globals['_POINTSHOLDSTATE']._serialized_start=1481
-  _globals['_POINTSHOLDSTATE']._serialized_end=1655
-  _globals['_VISITTYPE']._serialized_start=1658
-  _globals['_VISITTYPE']._serialized_end=1860
+  _globals['_AWARDTIER']._serialized_start=1443
+  _globals['_AWARDTIER']._serialized_end=1549
+  _globals['_POINTSHOLDSTATE']._serialized_start=1552
+  _globals['_POINTSHOLDSTATE']._serialized_end=1726
+  _globals['_VISITTYPE']._serialized_start=1729
+  _globals['_VISITTYPE']._serialized_end=1931
   _globals['_YEARENDAWARDGRANTED']._serialized_start=50
   _globals['_YEARENDAWARDGRANTED']._serialized_end=249
   _globals['_PAIRINGLAPSED']._serialized_start=252
   _globals['_PAIRINGLAPSED']._serialized_end=447
   _globals['_POINTSCREDITED']._serialized_start=450
   _globals['_POINTSCREDITED']._serialized_end=605
-  _globals['_POINTSHOLDCHANGED']._serialized_start=608
-  _globals['_POINTSHOLDCHANGED']._serialized_end=812
-  _globals['_VISITLOGGED']._serialized_start=815
-  _globals['_VISITLOGGED']._serialized_end=1036
-  _globals['_PAIRINGREMINDED']._serialized_start=1039
-  _globals['_PAIRINGREMINDED']._serialized_end=1279
-  _globals['_VOLUNTEERACCOUNTBOUND']._serialized_start=1281
-  _globals['_VOLUNTEERACCOUNTBOUND']._serialized_end=1370
+  _globals['_POINTSCREDITEDBATCH']._serialized_start=607
+  _globals['_POINTSCREDITEDBATCH']._serialized_end=676
+  _globals['_POINTSHOLDCHANGED']._serialized_start=679
+  _globals['_POINTSHOLDCHANGED']._serialized_end=883
+  _globals['_VISITLOGGED']._serialized_start=886
+  _globals['_VISITLOGGED']._serialized_end=1107
+  _globals['_PAIRINGREMINDED']._serialized_start=1110
+  _globals['_PAIRINGREMINDED']._serialized_end=1350
+  _globals['_VOLUNTEERACCOUNTBOUND']._serialized_start=1352
+  _globals['_VOLUNTEERACCOUNTBOUND']._serialized_end=1441
 # @@protoc_insertion_point(module_scope)

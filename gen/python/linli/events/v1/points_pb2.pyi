@@ -246,6 +246,33 @@ class PointsCredited(_message.Message):
 Global___PointsCredited: _TypeAlias = PointsCredited  # noqa: Y015
 
 @_typing.final
+class PointsCreditedBatch(_message.Message):
+    """PointsCreditedBatch: subject `points.points.credited_batch`: the credits of one call that
+    recorded more than one (CreateTransfers, a bulk award) in one event instead of one
+    `PointsCredited` each — at most 1 000 items an event (NATS's 1 MB payload), a call's credits
+    in several events when more, in the call's order. A call that records one credit (a single
+    transfer, a lone request of the group commit) still publishes `points.points.credited`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointsCredited]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___PointsCredited] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PointsCreditedBatch: _TypeAlias = PointsCreditedBatch  # noqa: Y015
+
+@_typing.final
 class PointsHoldChanged(_message.Message):
     """PointsHoldChanged: subject `points.hold.placed`, `points.hold.posted` or `points.hold.voided`
     (an expired hold is voided with state EXPIRED). One event per state change of a hold.
