@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in
 from linli_runtime.bulk import insert_records, insert_records_returning_keys, insert_rows
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
+from linli_runtime.events.envelope import new_event_id
 from linli_runtime.tracing import stamp
 
 log = logging.getLogger("linli.points.ledger")
@@ -600,7 +600,7 @@ def _add_event(envelopes: list[EventEnvelope], made: dict[tuple[int, str, str], 
     else:
         envelope = EventEnvelope()
         envelope.CopyFrom(first)
-        envelope.event_id = os.urandom(16).hex()  # as uuid4's hex: 128 random bits
+        envelope.event_id = new_event_id()
         envelope.payload.Pack(payload)
     envelopes.append(envelope)
 
