@@ -11,7 +11,7 @@ sees. Both are range scans on `ix_points_transfer_period` (community, created_at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,7 @@ from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
 from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
 from linli_runtime.db import Database
+from linli_runtime.times import as_utc, day_bounds, local_day
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
@@ -238,3 +239,54 @@ async def earners_of(conn: AsyncConnection, paths: list[str], period: Period, *,
         if len(summary.top) < top:
             summary.top.append(TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
     return found
+
+
+@dataclass
+class AccountDayTotal:
+    """What one kind of posted transfer moved into (credited) and out of (debited) an account
+    on one China-time day."""
+
+    community_path: str
+    day: date
+    kind: Kind
+    credited: int = 0
+    debited: int = 0
+    transfers: int = 0
+
+
+async def account_day_totals(db: Database, paths: list[str], account: str, first: date, last: date
+                             ) -> list[AccountDayTotal]:
+    """For many communities at once (the operators' city dashboard reconciling redemptions), the
+    posted transfers touching each one's `account` totalled per day and kind. A posted hold
+    counts on the day its hold was placed (the hold's PENDING row, joined by the POST's
+    related id): a redemption is recorded on that day though its hold may post after midnight;
+    holds last a day at most, so the read runs one day past `last`. A range of
+    `ix_points_transfer_period` per community, like `account_days`."""
+    if not paths:
+        return []
+    hold = transfers.alias("hold")
+    placed = sa.case((transfers.c.kind == int(Kind.POST), hold.c.created_at), else_=transfers.c.created_at)
+    start, end = day_bounds(first)[0], day_bounds(last + timedelta(days=1))[1]
+    query = (sa.select(transfers.c.community_path, transfers.c.kind, transfers.c.credit_account == account,
+                       transfers.c.amount,
+                       sa.func.coalesce(placed, transfers.c.created_at, type_=transfers.c.created_at.type))
+             .select_from(transfers.outerjoin(hold, sa.and_(
+                 transfers.c.kind == int(Kind.POST), hold.c.community_path == transfers.c.community_path,
+                 hold.c.transfer_id == transfers.c.related_transfer_id)))
+             .where(transfers.c.community_path.in_(paths),
+                    transfers.c.created_at >= start, transfers.c.created_at < end,
+                    transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
+                    sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account)))
+    totals: dict[tuple[str, date, int], AccountDayTotal] = {}
+    async with db.reading() as conn:
+        for path, kind, credited, amount, when in await conn.execute(query):
+            day = local_day(as_utc(when))
+            if not first <= day <= last:
+                continue
+            total = totals.setdefault((path, day, kind), AccountDayTotal(path, day, Kind(kind)))
+            total.transfers += 1
+            if credited:
+                total.credited += int(amount)
+            else:
+                total.debited += int(amount)
+    return [totals[k] for k in sorted(totals)]
