@@ -389,7 +389,7 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
         (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU, FENGSHU], account=CLEARING,
                                         start_date="2026-01-05"), "community_paths"),
         (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU], account=CLEARING, start_date="2026-01-05",
-                                        end_date="2026-01-12"), "end_date"),
+                                        end_date="2026-02-05"), "end_date"),
         (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU], account="nobody", start_date="2026-01-05"),
          "account"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2026-1-1"), "earned_before"),

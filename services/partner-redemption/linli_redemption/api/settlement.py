@@ -16,7 +16,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.errors import InvalidArgument
 
 MAX_COMMUNITIES_SUMMED = 1000  # per SummarizeRedemptions: the city's 5000 communities in 5 calls
-MAX_DAYS_SUMMED = 7
+MAX_DAYS_SUMMED = 31  # the dashboard's last 7 or 30 days
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 

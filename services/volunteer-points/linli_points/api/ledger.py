@@ -23,6 +23,7 @@ from linli_runtime.times import day_bounds, local_day, parse_date
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 MAX_HOLD_SECONDS = 86_400
 MAX_COMMUNITIES_SUMMED = 1000  # per SummarizeAccountDays: the city's 5000 communities in 5 calls
+MAX_DAYS_SUMMED = 31  # per SummarizeAccountDays: the dashboard's last 7 or 30 days
 MAX_DAYS_READ = 7  # days per ListDayTransfers: a week of a community's rows at most
 MAX_BATCH = 1000  # transfers per CreateTransfers: one transaction, a few MB of answer at most
 
@@ -235,8 +236,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             raise InvalidArgument.field("community_paths", f"{twice} is named twice; name each community once")
         first = parse_date("start_date", request.start_date)
         last = parse_date("end_date", request.end_date) if request.end_date else first
-        if not 0 <= (last - first).days < MAX_DAYS_READ:
-            raise InvalidArgument.field("end_date", f"must be start_date or one of the {MAX_DAYS_READ - 1} days "
+        if not 0 <= (last - first).days < MAX_DAYS_SUMMED:
+            raise InvalidArgument.field("end_date", f"must be start_date or one of the {MAX_DAYS_SUMMED - 1} days "
                                                     f"after it (got {request.start_date} to {request.end_date})")
         totals = await queries.account_day_totals(self.ledger.db, paths, account, first, last)
         return pb.SummarizeAccountDaysResponse(totals=[pb.AccountDayTotal(

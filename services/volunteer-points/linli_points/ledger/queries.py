@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,7 +24,7 @@ from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
 from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
 from linli_runtime.db import Database
-from linli_runtime.times import as_utc, day_bounds, local_day
+from linli_runtime.times import day_bounds
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
@@ -254,38 +255,47 @@ class AccountDayTotal:
     transfers: int = 0
 
 
+def _china_day(when: sa.ColumnElement[datetime], dialect: str) -> sa.ColumnElement[Any]:
+    """The China-time day of a stored UTC time, in SQL (China keeps no daylight saving time)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone("Asia/Shanghai", when), sa.Date)
+    return sa.func.date(when, "+8 hours")  # SQLite keeps UTC times as text
+
+
 async def account_day_totals(db: Database, paths: list[str], account: str, first: date, last: date
                              ) -> list[AccountDayTotal]:
     """For many communities at once (the operators' city dashboard reconciling redemptions), the
-    posted transfers touching each one's `account` totalled per day and kind. A posted hold
-    counts on the day its hold was placed (the hold's PENDING row, joined by the POST's
-    related id): a redemption is recorded on that day though its hold may post after midnight;
-    holds last a day at most, so the read runs one day past `last`. A range of
+    posted transfers touching each one's `account` totalled per day and kind by the database. A
+    posted hold counts on the day its hold was placed (the hold's PENDING row, joined by the
+    POST's related id): a redemption is recorded on that day though its hold may post after
+    midnight; holds last a day at most, so the read runs one day past `last`. A range of
     `ix_points_transfer_period` per community, like `account_days`."""
     if not paths:
         return []
     hold = transfers.alias("hold")
     placed = sa.case((transfers.c.kind == int(Kind.POST), hold.c.created_at), else_=transfers.c.created_at)
+    day = _china_day(sa.func.coalesce(placed, transfers.c.created_at), db.engine.dialect.name).label("day")
+    credited = (transfers.c.credit_account == account).label("credited")
     start, end = day_bounds(first)[0], day_bounds(last + timedelta(days=1))[1]
-    query = (sa.select(transfers.c.community_path, transfers.c.kind, transfers.c.credit_account == account,
-                       transfers.c.amount,
-                       sa.func.coalesce(placed, transfers.c.created_at, type_=transfers.c.created_at.type))
+    query = (sa.select(transfers.c.community_path, day, transfers.c.kind, credited, sa.func.count(),
+                       sa.func.sum(transfers.c.amount))
              .select_from(transfers.outerjoin(hold, sa.and_(
                  transfers.c.kind == int(Kind.POST), hold.c.community_path == transfers.c.community_path,
                  hold.c.transfer_id == transfers.c.related_transfer_id)))
              .where(transfers.c.community_path.in_(paths),
                     transfers.c.created_at >= start, transfers.c.created_at < end,
                     transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
-                    sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account)))
+                    sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account))
+             .group_by(transfers.c.community_path, day, transfers.c.kind, credited))
     totals: dict[tuple[str, date, int], AccountDayTotal] = {}
     async with db.reading() as conn:
-        for path, kind, credited, amount, when in await conn.execute(query):
-            day = local_day(as_utc(when))
-            if not first <= day <= last:
+        for path, when, kind, into, count, amount in await conn.execute(query):
+            on = when if isinstance(when, date) else date.fromisoformat(str(when))
+            if not first <= on <= last:
                 continue
-            total = totals.setdefault((path, day, kind), AccountDayTotal(path, day, Kind(kind)))
-            total.transfers += 1
-            if credited:
+            total = totals.setdefault((path, on, kind), AccountDayTotal(path, on, Kind(kind)))
+            total.transfers += int(count)
+            if into:
                 total.credited += int(amount)
             else:
                 total.debited += int(amount)

@@ -906,7 +906,7 @@ class SummarizeRedemptionsRequest(_message.Message):
     start_date: _builtins.str
     """The first day, `YYYY-MM-DD` (China time)."""
     end_date: _builtins.str
-    """The last day, included (empty: start_date alone); at most 6 days after start_date."""
+    """The last day, included (empty: start_date alone); at most 30 days after start_date."""
     @_builtins.property
     def community_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """1 … 1000 communities, each named once."""

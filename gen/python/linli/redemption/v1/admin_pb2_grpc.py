@@ -806,7 +806,7 @@ class SettlementServiceServicer:
 
     def SummarizeRedemptions(self, request, context):
         """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
-        redemptions and refunds over some days (at most 7) and lists the days whose totals do not
+        redemptions and refunds over some days (at most 31) and lists the days whose totals do not
         balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
         Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
         community named.

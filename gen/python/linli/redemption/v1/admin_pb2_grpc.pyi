@@ -326,7 +326,7 @@ class SettlementServiceStub:
     """
     SummarizeRedemptions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SummarizeRedemptionsRequest, _admin_pb2.SummarizeRedemptionsResponse]
     """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
-    redemptions and refunds over some days (at most 7) and lists the days whose totals do not
+    redemptions and refunds over some days (at most 31) and lists the days whose totals do not
     balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
     Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
     community named.
@@ -345,7 +345,7 @@ class SettlementServiceAsyncStub(SettlementServiceStub):
     """
     SummarizeRedemptions: _aio.UnaryUnaryMultiCallable[_admin_pb2.SummarizeRedemptionsRequest, _admin_pb2.SummarizeRedemptionsResponse]  # type: ignore[assignment]
     """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
-    redemptions and refunds over some days (at most 7) and lists the days whose totals do not
+    redemptions and refunds over some days (at most 31) and lists the days whose totals do not
     balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
     Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
     community named.
@@ -379,7 +379,7 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SummarizeRedemptionsResponse, _abc.Awaitable[_admin_pb2.SummarizeRedemptionsResponse]]:
         """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
-        redemptions and refunds over some days (at most 7) and lists the days whose totals do not
+        redemptions and refunds over some days (at most 31) and lists the days whose totals do not
         balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
         Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
         community named.
