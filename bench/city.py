@@ -134,6 +134,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
             accounts: list[tuple[object, ...]] = []
             transfers: list[tuple[object, ...]] = []
             people: list[tuple[object, ...]] = []
+            earned_rows: list[tuple[object, ...]] = []  # points_earned_year, as the ledger keeps it
             for c in part:
                 path = community_path(c)
                 issuance_id, next_id = next_id, next_id + 1
@@ -154,6 +155,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                                           -issued, earned, when))
                     rows.append((account_id, path, f"volunteers/{vid}", False, 0, earned, 0, 0, earned,
                                  datetime(year, 1, 1, tzinfo=UTC)))
+                    earned_rows.append((account_id, year, earned))  # every credit falls in `year` in China
                     people.append((path, vid, f"志愿者{c}-{v}", "", "", "x" * 64, datetime(year, 1, 1, tzinfo=UTC)))
                 accounts.append((issuance_id, path, "system/issuance", True, issued, 0, 0, 0, 0,
                                  datetime(year, 1, 1, tzinfo=UTC)))
@@ -165,6 +167,8 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                 "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
                 "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
                 "debit_balance_after", "credit_balance_after", "created_at"])
+            await conn.copy_records_to_table("points_earned_year", records=earned_rows,
+                                             columns=["account_id", "year", "earned"])
             await conn.copy_records_to_table("points_volunteer", records=people, columns=[
                 "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint",
                 "created_at"])

@@ -22,7 +22,7 @@ from linli_points.ledger.lots import Flow, Origin
 from linli_points.ledger.model import Kind, Transfer
 from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
-from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
+from linli_points.ledger.tables import accounts, earned_years, lot_uses, lots, transfers
 from linli_runtime.db import Database
 from linli_runtime.times import day_bounds
 
@@ -210,35 +210,33 @@ class EarnersSummary:
     top: list[TopEarner]  # the first `top` of the board (points earned, then volunteer id)
 
 
-async def earners_of(conn: AsyncConnection, paths: list[str], period: Period, *, top: int = 3
+async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top: int = 3
                      ) -> dict[str, EarnersSummary]:
-    """For many communities in one statement (the operators' city dashboard), each one's
-    leaderboard summed up: how many earned points above zero in the period, how many points
-    they earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share
-    a rank, listed by volunteer id). A range of `ix_points_transfer_period` per community."""
+    """For many communities in one statement (the operators' city dashboard), each one's board
+    of the China-time `year` summed up: how many earned points above zero, how many points they
+    earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share a
+    rank, listed by volunteer id). Reads `points_earned_year` (kept at write time, earned.py):
+    a row per volunteer who earned, not the year's transfers."""
     if not paths:
         return {}
-    earned = (sa.select(transfers.c.community_path, _EARNER.label("account"), _EARNED)
-              .where(transfers.c.community_path.in_(paths), *_earned_in(period))
-              .group_by(transfers.c.community_path, _EARNER)
-              .having(_EARNED_SUM > 0)
-              .subquery())
-    community = earned.c.community_path
+    community, account = accounts.c.community_path, accounts.c.name
     board = sa.select(
-        community, earned.c.account, earned.c.earned,
-        sa.func.rank().over(partition_by=community, order_by=earned.c.earned.desc()).label("rank"),
-        sa.func.row_number().over(partition_by=community, order_by=(earned.c.earned.desc(), earned.c.account))
+        community, account, earned_years.c.earned,
+        sa.func.rank().over(partition_by=community, order_by=earned_years.c.earned.desc()).label("rank"),
+        sa.func.row_number().over(partition_by=community, order_by=(earned_years.c.earned.desc(), account))
         .label("place"),
         sa.func.count().over(partition_by=community).label("earners"),
-        sa.func.sum(earned.c.earned).over(partition_by=community).label("points")).subquery()
+        sa.func.sum(earned_years.c.earned).over(partition_by=community).label("points"),
+    ).select_from(earned_years.join(accounts, accounts.c.id == earned_years.c.account_id)).where(
+        community.in_(paths), earned_years.c.year == year, earned_years.c.earned > 0).subquery()
     found: dict[str, EarnersSummary] = {}
-    rows = await conn.execute(sa.select(board.c.community_path, board.c.account, board.c.earned, board.c.rank,
+    rows = await conn.execute(sa.select(board.c.community_path, board.c.name, board.c.earned, board.c.rank,
                                         board.c.earners, board.c.points)
                               .where(board.c.place <= max(top, 1)).order_by(board.c.community_path, board.c.place))
-    for path, account, points, rank, earners, total in rows:
+    for path, name, points, rank, earners, total in rows:
         summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
         if len(summary.top) < top:
-            summary.top.append(TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+            summary.top.append(TopEarner(name[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
     return found
 
 
