@@ -61,10 +61,14 @@ from linli.points.v1 import (
     volunteers_pb2,
     volunteers_pb2_grpc,
 )
+from linli.redemption.v1 import admin_pb2 as radmin_pb2
+from linli.redemption.v1 import admin_pb2_grpc as radmin_pb2_grpc
+from linli.redemption.v1 import resources_pb2 as rresources_pb2
 from linli_runtime.clients import make_channel
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
 
 CITY = "chengdu"
+DASHBOARD_DAYS = 7  # the city dashboard's redemptions: the last week
 FULL_COMMUNITIES, FULL_VOLUNTEERS = 5_000, 1_000_000
 GiB = 1024 ** 3
 
@@ -130,6 +134,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
             accounts: list[tuple[object, ...]] = []
             transfers: list[tuple[object, ...]] = []
             people: list[tuple[object, ...]] = []
+            earned_rows: list[tuple[object, ...]] = []  # points_earned_year, as the ledger keeps it
             for c in part:
                 path = community_path(c)
                 issuance_id, next_id = next_id, next_id + 1
@@ -150,6 +155,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                                           -issued, earned, when))
                     rows.append((account_id, path, f"volunteers/{vid}", False, 0, earned, 0, 0, earned,
                                  datetime(year, 1, 1, tzinfo=UTC)))
+                    earned_rows.append((account_id, year, earned))  # every credit falls in `year` in China
                     people.append((path, vid, f"志愿者{c}-{v}", "", "", "x" * 64, datetime(year, 1, 1, tzinfo=UTC)))
                 accounts.append((issuance_id, path, "system/issuance", True, issued, 0, 0, 0, 0,
                                  datetime(year, 1, 1, tzinfo=UTC)))
@@ -161,6 +167,8 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                 "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
                 "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
                 "debit_balance_after", "credit_balance_after", "created_at"])
+            await conn.copy_records_to_table("points_earned_year", records=earned_rows,
+                                             columns=["account_id", "year", "earned"])
             await conn.copy_records_to_table("points_volunteer", records=people, columns=[
                 "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint",
                 "created_at"])
@@ -207,14 +215,14 @@ SHOPPER = "volunteers/bench-shopper"
 CHINA = timedelta(hours=8)
 
 
-async def plant_clearing_history(dsn: str, communities: int, days: int, per_day: int, last_day: date) -> int:
+async def plant_clearing_history(dsn: str, communities: range, days: int, per_day: int, last_day: date) -> int:
     """`days` days up to `last_day` of `per_day` redemptions a day (a hold, posted two minutes
-    later) in the clearing account of each of the first `communities` communities; rows planted."""
+    later) in the clearing account of each of `communities`; rows planted."""
     conn = await asyncpg.connect(dsn)
     try:
-        first_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM points_account")) + 1
+        first_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM points_account")) + 1 - 2 * communities[0]
         accounts: list[tuple[object, ...]] = []
-        for c in range(communities):
+        for c in communities:
             for k, name in enumerate((CLEARING, SHOPPER)):
                 accounts.append((first_id + 2 * c + k, community_path(c), name, name == CLEARING, 0, 0, 0, 0, 0,
                                  datetime(last_day.year - 2, 1, 1, tzinfo=UTC)))
@@ -222,7 +230,7 @@ async def plant_clearing_history(dsn: str, communities: int, days: int, per_day:
             "id", "community_path", "name", "allow_negative", "debits_posted", "credits_posted", "debits_pending",
             "credits_pending", "earned", "created_at"])
         planted = 0
-        for c in range(communities):
+        for c in communities:
             clearing, shopper = first_id + 2 * c, first_id + 2 * c + 1
             rows: list[tuple[object, ...]] = []
             for d in range(days):
@@ -359,6 +367,84 @@ async def summary_runs(address: str, md: tuple[tuple[str, str], ...], communitie
     return out
 
 
+# -- the dashboard's redemptions section -----------------------------------------------------------
+
+async def plant_redemptions(dsn: str, per_day: dict[int, tuple[int, int]], window: list[date]) -> int:
+    """A merchant per community and, on the last `days` days of `window` (per_day: community →
+    (redemptions a day, days)), the committed redemptions the clearing account's posted holds
+    stand for (3 points each, as planted): every day balances."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        made = datetime(window[0].year, 1, 1, tzinfo=UTC)
+        await conn.copy_records_to_table("rd_partner", records=[
+            (f"m-{c:05d}", community_path(c), "merchant", f"商户 {c}", made) for c in per_day],
+            columns=["id", "community_path", "kind", "display_name", "create_time"])
+        rows: list[tuple[object, ...]] = []
+        for c, (n, days) in per_day.items():
+            for day in window[len(window) - days:]:
+                for k in range(n):
+                    rid = f"r-{c}-{day.isoformat()}-{k}"
+                    rows.append((rid, f"m-{c:05d}", rid, "x" * 64, "t", community_path(c), "bench-shopper", "**",
+                                 "rw", "reward", 1, 3, "committed", f"h-{rid}", True, f"h-{rid}/post",
+                                 day.isoformat(), made))
+        await conn.copy_records_to_table("rd_redemption", records=rows, columns=[
+            "id", "merchant_id", "request_id", "fingerprint", "terminal_id", "community_path", "volunteer_id",
+            "masked_member", "reward_id", "reward_name", "quantity", "points", "state", "hold_id", "hold_placed",
+            "transfer_id", "ledger_day", "create_time"])
+        await conn.execute("ANALYZE rd_redemption")
+        await conn.execute("ANALYZE rd_partner")
+        return len(rows)
+    finally:
+        await conn.close()
+
+
+async def old_redemptions(stub: radmin_pb2_grpc.SettlementServiceStub, partners: radmin_pb2_grpc.PartnerServiceStub,
+                          md: tuple[tuple[str, str], ...], path: str, window: list[date]) -> None:
+    """What the city dashboard asked for a community before SummarizeRedemptions."""
+    listed = await partners.ListPartners(radmin_pb2.ListPartnersRequest(
+        community_path=path, kind=rresources_pb2.PARTNER_KIND_MERCHANT, page_size=100), metadata=md)
+    if listed.partners:
+        await asyncio.gather(*(stub.ReconcileDay(radmin_pb2.ReconcileDayRequest(
+            community_path=path, date=d.isoformat()), metadata=md) for d in window))
+
+
+@dataclass
+class RedemptionsRun:
+    summary_s: float = 0.0  # every community, SummarizeRedemptions 1000 at a time
+    old_s: float = 0.0  # `sample` communities the old way, 8 in flight
+    sample: int = 0
+
+
+async def redemptions_runs(address: str, md: tuple[tuple[str, str], ...], communities: int, window: list[date],
+                           sample: int, runs: int) -> list[RedemptionsRun]:
+    out = []
+    async with make_channel(address, default_timeout=600) as channel:
+        stub = radmin_pb2_grpc.SettlementServiceStub(channel)
+        partners = radmin_pb2_grpc.PartnerServiceStub(channel)
+        paths = [community_path(c) for c in range(communities)]
+        for _ in range(runs):
+            run = RedemptionsRun(sample=min(sample, communities))
+            t0 = time.perf_counter()
+            replies = await asyncio.gather(*(stub.SummarizeRedemptions(radmin_pb2.SummarizeRedemptionsRequest(
+                community_paths=paths[i:i + 1000], start_date=window[0].isoformat(),
+                end_date=window[-1].isoformat()), metadata=md) for i in range(0, communities, 1000)))
+            run.summary_s = time.perf_counter() - t0
+            assert sum(len(r.merchants) for r in replies) == communities
+            unbalanced = [d for r in replies for d in r.unbalanced_days]
+            assert not unbalanced, unbalanced[:3]
+            queue = iter(paths[:run.sample])
+
+            async def worker(queue: Iterator[str]) -> None:
+                for path in queue:
+                    await old_redemptions(stub, partners, md, path, window)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(queue) for _ in range(8)))
+            run.old_s = time.perf_counter() - t0
+            out.append(run)
+    return out
+
+
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
@@ -419,6 +505,8 @@ class CityResult:
     planted: int = 0
     reconcile: list[ReconcileRun] = field(default_factory=list)
     summaries: list[SummaryRun] = field(default_factory=list)
+    redemptions: list[RedemptionsRun] = field(default_factory=list)
+    redemption_rows: int = 0
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -453,13 +541,28 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                 spy.wait(30)
             if args.summary_sample:
                 result.summaries = await summary_runs(address, md, communities, year, args.summary_sample, args.runs)
-            if args.reconcile_communities:
-                last_day = date(year, 12, 31)
-                planted_in = min(args.reconcile_communities, communities)
-                result.planted = await plant_clearing_history(dsn, planted_in, args.history_days,
+            last_day = date(year, 12, 31)
+            planted_in = min(args.reconcile_communities, communities)
+            if planted_in:
+                result.planted = await plant_clearing_history(dsn, range(planted_in), args.history_days,
                                                               args.redemptions_per_day, last_day)
                 result.reconcile = await reconcile_runs(address, md, planted_in, last_day - timedelta(days=1),
                                                         args.runs)
+            if args.redemptions_sample:
+                window = [last_day - timedelta(days=DASHBOARD_DAYS - 1 - i) for i in range(DASHBOARD_DAYS)]
+                result.planted += await plant_clearing_history(dsn, range(planted_in, communities), DASHBOARD_DAYS,
+                                                               args.dashboard_redemptions, last_day)
+                redemption, redemption_address = start_service("linli_redemption.app", {
+                    "DATABASE_URL": pg.database_url("redemption"), "NATS_URL": nats.url,
+                    "VOLUNTEER_POINTS_SERVICE_ADDR": address,
+                    **issuer.env_for("partner-redemption", tmp / "clients")}, tmp / "redemption.log")
+                procs.append(redemption)
+                result.redemption_rows = await plant_redemptions(
+                    pg.database_url("redemption").replace("postgresql+asyncpg://", "postgresql://", 1),
+                    {c: (args.redemptions_per_day, min(args.history_days, DASHBOARD_DAYS)) if c < planted_in
+                     else (args.dashboard_redemptions, DASHBOARD_DAYS) for c in range(communities)}, window)
+                result.redemptions = await redemptions_runs(redemption_address, md, communities, window,
+                                                            args.redemptions_sample, args.runs)
         result.peaks = watch.peaks
         result.sizes = await sizes(dsn)
     finally:
@@ -502,6 +605,21 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                     ["", "SummarizeCommunities, all, ms",
                      f"baseline: the old calls, {r.summaries[0].sample} communities, ms",
                      "baseline for all, s (extrapolated)", "baseline ÷ summary"], rows)
+    if r.redemptions:
+        rows = []
+        for i, rrun in enumerate(r.redemptions, start=1):
+            whole_old = rrun.old_s / max(rrun.sample, 1) * r.communities
+            rows.append([f"run {i}", f"{rrun.summary_s * 1000:.0f}", f"{rrun.old_s * 1000:.0f}",
+                         f"{whole_old:.1f}", f"{whole_old / max(rrun.summary_s, 1e-9):.0f}"])
+        medians = [median([x.summary_s * 1000 for x in r.redemptions]),
+                   median([x.old_s / max(x.sample, 1) * r.communities for x in r.redemptions])]
+        rows.append(["median", f"{medians[0]:.0f}", "", f"{medians[1]:.1f}",
+                     f"{medians[1] / max(medians[0] / 1000, 1e-9):.0f}"])
+        print_table(f"The city dashboard's redemptions section — {r.communities:,} communities, {DASHBOARD_DAYS} "
+                    f"days, {r.redemption_rows:,} redemptions (load {os.getloadavg()[0]:.1f})",
+                    ["", "SummarizeRedemptions, all, ms",
+                     f"baseline: ListPartners + ReconcileDay × {DASHBOARD_DAYS}, {r.redemptions[0].sample} "
+                     "communities, ms", "baseline for all, s (extrapolated)", "baseline ÷ summary"], rows)
     if r.reconcile:
         def p(values: list[float], q: float) -> float:
             return percentile(values, q) * 1000
@@ -545,6 +663,8 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
             "awards": r.awards, "sizes": r.sizes, "planted": r.planted,
             "summaries": [{"summary_s": run.summary_s, "old_s": run.old_s, "sample": run.sample}
                           for run in r.summaries],
+            "redemptions": [{"summary_s": run.summary_s, "old_s": run.old_s, "sample": run.sample}
+                            for run in r.redemptions],
             "reconcile": [{"history_s": run.history_s, "days_s": run.days_s, "history_rows": run.history_rows,
                            "days_rows": run.days_rows} for run in r.reconcile],
             "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
@@ -574,6 +694,11 @@ def main() -> None:
                         help="communities whose clearing account gets a history and a day reconciled (0: none)")
     parser.add_argument("--history-days", type=int, default=365, help="days of clearing history planted")
     parser.add_argument("--redemptions-per-day", type=int, default=20, help="redemptions a day per community")
+    parser.add_argument("--redemptions-sample", type=int, default=50,
+                        help="communities reconciled the old way (ListPartners, ReconcileDay a day) as the "
+                             "redemptions section's baseline (0: skip the section)")
+    parser.add_argument("--dashboard-redemptions", type=int, default=4,
+                        help="redemptions a day in each other community over the dashboard's week")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the day's read and its baseline")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")

@@ -82,6 +82,18 @@ class ClearingEntry:
     change: int
 
 
+@dataclass(frozen=True)
+class ClearingDay:
+    """What a community's clearing account moved on a China-time day: points gained by posted
+    holds and reversals into it (`redeemed`), points given back out of it (`refunded`). A posted
+    hold counts on the day its hold was placed, as a redemption is recorded."""
+
+    community_path: str
+    day: str
+    redeemed: int
+    refunded: int
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 class PointsUnavailable(Unavailable):
@@ -156,4 +168,9 @@ class Points(Protocol):
         """The transfers touching the community's clearing account made on the China-time
         days `first` … `last` (YYYY-MM-DD, at most a week), oldest first — read from those
         days' rows, not the account's history."""
+        ...
+
+    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+        """What each community's clearing account moved on each of the days `first` … `last`
+        (at most a week), summed by the ledger (the days with no movement are left out)."""
         ...

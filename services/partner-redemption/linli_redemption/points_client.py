@@ -23,6 +23,7 @@ from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
 from linli_redemption.group_commit import Batcher
 from linli_redemption.points import (
     CLEARING,
+    ClearingDay,
     ClearingEntry,
     Hold,
     HoldPosted,
@@ -38,6 +39,7 @@ from linli_redemption.points import (
 from linli_runtime.errors import Unavailable
 from linli_runtime.times import as_utc
 
+SUMMED_PER_CALL = 1000  # communities per SummarizeAccountDays (its limit)
 R = TypeVar("R", bound=Message)
 
 # Codes that say the ledger decided: anything else leaves the outcome unknown.
@@ -194,6 +196,21 @@ class PointsClient:
         reply: lpb.GetBalanceResponse = await self._call("GetBalance", self.ledger.GetBalance, lpb.GetBalanceRequest(
             community_path=community, account=volunteer_account(volunteer_id)))
         return int(reply.available)
+
+    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+        chunks = [communities[i:i + SUMMED_PER_CALL] for i in range(0, len(communities), SUMMED_PER_CALL)]
+        replies: list[lpb.SummarizeAccountDaysResponse] = await asyncio.gather(*(self._call(
+            "SummarizeAccountDays", self.ledger.SummarizeAccountDays, lpb.SummarizeAccountDaysRequest(
+                community_paths=chunk, account=CLEARING, start_date=first, end_date=last)) for chunk in chunks))
+        days: dict[tuple[str, str], list[int]] = {}
+        for reply in replies:
+            for t in reply.totals:
+                if t.kind in (lpb.TRANSFER_KIND_POST, lpb.TRANSFER_KIND_REVERSAL):  # as `settlement.movement`
+                    moved = days.setdefault((t.community_path, t.date), [0, 0])
+                    moved[0] += t.credited_points
+                    moved[1] += t.debited_points
+        return [ClearingDay(path, day, redeemed, refunded)
+                for (path, day), (redeemed, refunded) in sorted(days.items())]
 
     async def volunteer_name(self, community: str, volunteer_id: str) -> str:
         reply: volunteers_pb2.GetVolunteerResponse = await self._call(

@@ -16,9 +16,10 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from linli_redemption.points import ClearingEntry, Points, TransferKind, post_transfer_id
+from linli_redemption.partners import MERCHANT
+from linli_redemption.points import ClearingDay, ClearingEntry, Points, TransferKind, post_transfer_id
 from linli_redemption.redemption_rules import COMMITTED, ledger_day
-from linli_redemption.tables import REDEMPTIONS, REFUNDS
+from linli_redemption.tables import PARTNERS, REDEMPTIONS, REFUNDS
 from linli_runtime.db import Database
 
 
@@ -58,6 +59,42 @@ class Reconciliation:
     def balanced(self) -> bool:
         return not self.mismatches and (self.recorded_redeemed_points, self.recorded_refunded_points) == (
             self.ledger_redeemed_points, self.ledger_refunded_points)
+
+
+@dataclass
+class MerchantTotals:
+    """A merchant's redemptions and refunds over some days (the city dashboard's rows)."""
+
+    community_path: str
+    merchant_id: str
+    display_name: str
+    redemption_count: int = 0
+    redeemed_points: int = 0
+    refund_count: int = 0
+    refunded_points: int = 0
+
+
+@dataclass(frozen=True)
+class DayBalance:
+    """A community's day in totals: what our rows recorded against what the clearing account moved."""
+
+    community_path: str
+    date: str
+    recorded_redeemed_points: int
+    recorded_refunded_points: int
+    ledger_redeemed_points: int
+    ledger_refunded_points: int
+
+    @property
+    def balanced(self) -> bool:
+        return (self.recorded_redeemed_points, self.recorded_refunded_points) == (
+            self.ledger_redeemed_points, self.ledger_refunded_points)
+
+
+@dataclass(frozen=True)
+class RedemptionsSummary:
+    merchants: list[MerchantTotals]  # every merchant of the communities, by community then id
+    unbalanced: list[DayBalance]  # the days whose totals differ, by community then day
 
 
 def movement(entry: ClearingEntry, day: str, hold_days: dict[str, str] | None = None) -> int:
@@ -105,6 +142,16 @@ def compare(community_path: str, day: str, recorded: dict[str, int], ledger: dic
         mismatches=mismatches)
 
 
+def balances(recorded: dict[tuple[str, str], list[int]], ledger: Iterable[ClearingDay]) -> list[DayBalance]:
+    """Each (community, day)'s recorded [redeemed, refunded] against the ledger's totals."""
+    moved = {(d.community_path, d.day): (d.redeemed, d.refunded) for d in ledger}
+    out = []
+    for path, day in sorted(set(recorded) | set(moved)):
+        (ours_in, ours_out), (ledger_in, ledger_out) = recorded.get((path, day), [0, 0]), moved.get((path, day), (0, 0))
+        out.append(DayBalance(path, day, ours_in, ours_out, ledger_in, ledger_out))
+    return out
+
+
 def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
@@ -146,6 +193,42 @@ class Settlement:
             s = out.setdefault(mid, DailySettlement(merchant_id=mid, date=day))
             s.refund_count, s.refunded_points = int(count), int(points or 0)
         return out
+
+    async def summarize(self, paths: list[str], first: str, last: str) -> RedemptionsSummary:
+        """For many communities at once (the city dashboard): each merchant's redemptions and
+        refunds over the days `first` … `last`, and the days whose totals do not balance with the
+        clearing account's — summed by our database and the ledger's, two statements here and one
+        call there per 1000 communities. A day that does not balance is opened with `reconcile`,
+        which finds the transfers (totals that differ in ways that cancel out are seen there)."""
+        recorded: dict[tuple[str, str], list[int]] = {}
+        async with self.db.reading() as conn:
+            merchants = {(path, mid): MerchantTotals(path, mid, name) for mid, path, name in (await conn.execute(
+                sa.select(PARTNERS.c.id, PARTNERS.c.community_path, PARTNERS.c.display_name).where(
+                    PARTNERS.c.community_path.in_(paths), PARTNERS.c.kind == MERCHANT))).all()}
+            for path, mid, day, count, points in (await conn.execute(
+                    sa.select(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id, REDEMPTIONS.c.ledger_day,
+                              sa.func.count(), sa.func.sum(REDEMPTIONS.c.points))
+                    .where(REDEMPTIONS.c.community_path.in_(paths), REDEMPTIONS.c.ledger_day >= first,
+                           REDEMPTIONS.c.ledger_day <= last, REDEMPTIONS.c.state == COMMITTED)
+                    .group_by(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id,
+                              REDEMPTIONS.c.ledger_day))).all():
+                recorded.setdefault((path, day), [0, 0])[0] += int(points or 0)
+                if (row := merchants.get((path, mid))) is not None:
+                    row.redemption_count += int(count)
+                    row.redeemed_points += int(points or 0)
+            for path, mid, day, count, points in (await conn.execute(
+                    sa.select(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day,
+                              sa.func.count(), sa.func.sum(REFUNDS.c.points))
+                    .where(REFUNDS.c.community_path.in_(paths), REFUNDS.c.ledger_day >= first,
+                           REFUNDS.c.ledger_day <= last, REFUNDS.c.completed == sa.true())
+                    .group_by(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day))).all():
+                recorded.setdefault((path, day), [0, 0])[1] += int(points or 0)
+                if (row := merchants.get((path, mid))) is not None:
+                    row.refund_count += int(count)
+                    row.refunded_points += int(points or 0)
+        ledger = await self.points.clearing_totals(paths, first, last)
+        return RedemptionsSummary([merchants[k] for k in sorted(merchants)],
+                                  [b for b in balances(recorded, ledger) if not b.balanced])
 
     async def reconcile(self, community_path: str, day: str) -> Reconciliation:
         recorded: dict[str, int] = {}

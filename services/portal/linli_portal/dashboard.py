@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from linli.governance.v1 import org_pb2, rollout_pb2
 from linli.notification.v1 import notification_pb2 as help_pb2
 from linli.points.v1 import awards_pb2
-from linli.redemption.v1 import admin_pb2, resources_pb2
+from linli.redemption.v1 import admin_pb2
 from linli_portal import charts
 from linli_portal.backends import Backends, as_operator
 from linli_portal.fmt import percent, points_short, today_cst
@@ -201,7 +201,7 @@ async def _rollout(b: Backends, path: str, call: dict[str, Any]) -> rollout_pb2.
     return reply
 
 
-SUMMARIES_PER_CALL = 1000  # AwardService.SummarizeCommunities' limit
+SUMMARIES_PER_CALL = 1000  # AwardService.SummarizeCommunities' and SettlementService.SummarizeRedemptions' limit
 
 
 def _activity(c: org_pb2.OrgUnit, summary: awards_pb2.CommunitySummary) -> CommunityActivity:
@@ -258,32 +258,23 @@ async def _help(b: Backends, path: str, communities: list[org_pb2.OrgUnit], call
 
 async def _merchants(b: Backends, communities: list[org_pb2.OrgUnit], days: int, call: dict[str, Any],
                      now: datetime) -> tuple[list[MerchantRow], list[str]]:
-    listed = await asyncio.gather(*(b.partners.ListPartners(admin_pb2.ListPartnersRequest(
-        community_path=c.path, kind=resources_pb2.PARTNER_KIND_MERCHANT, page_size=100), **call)
-        for c in communities))
-    rows: dict[str, MerchantRow] = {}
-    with_merchants = []
-    for c, reply in zip(communities, listed, strict=True):
-        for p in reply.partners:
-            rows[p.partner_id] = MerchantRow(p.partner_id, p.display_name, c.display_name)
-        if reply.partners:
-            with_merchants.append(c)
-    dates = [(now - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days)]
-    reports = await asyncio.gather(*(b.settlements.ReconcileDay(admin_pb2.ReconcileDayRequest(
-        community_path=c.path, date=d), **call) for c in with_merchants for d in dates))
-    unbalanced = []
-    for report in reports:
-        if not report.balanced:
-            unbalanced.append(f"{report.community_path.rsplit('/', 1)[-1]} {report.date}")
-        for s in report.settlements:
-            row = rows.get(s.merchant_id)
-            if row is None:
-                continue
-            row.redemptions += s.redemption_count
-            row.redeemed += s.redeemed_points
-            row.refunds += s.refund_count
-            row.refunded += s.refunded_points
-    ordered = sorted(rows.values(), key=lambda m: (-m.net, m.merchant_id))
+    """Every merchant's redemptions over the last `days` days and the days that do not balance
+    with the ledger: one SummarizeRedemptions call per 1000 communities, summed up by
+    partner-redemption's and volunteer-points' databases (not ListPartners per community and
+    ReconcileDay per community and day)."""
+    first, last = (now - timedelta(days=days - 1)).strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d")
+    chunks = [communities[i:i + SUMMARIES_PER_CALL] for i in range(0, len(communities), SUMMARIES_PER_CALL)]
+    replies = await asyncio.gather(*(b.settlements.SummarizeRedemptions(admin_pb2.SummarizeRedemptionsRequest(
+        community_paths=[c.path for c in chunk], start_date=first, end_date=last), **call) for chunk in chunks))
+    names = {c.path: c.display_name for c in communities}
+    rows: list[MerchantRow] = []
+    unbalanced: list[str] = []
+    for reply in replies:
+        rows.extend(MerchantRow(m.merchant_id, m.display_name, names.get(m.community_path, m.community_path),
+                                m.redemption_count, m.redeemed_points, m.refund_count, m.refunded_points)
+                    for m in reply.merchants)
+        unbalanced.extend(f"{d.community_path.rsplit('/', 1)[-1]} {d.date}" for d in reply.unbalanced_days)
+    ordered = sorted(rows, key=lambda m: (-m.net, m.merchant_id))
     return ordered, sorted(unbalanced)
 
 

@@ -15,7 +15,6 @@ from linli_points.ledger import queries
 from linli_points.people import VOLUNTEERS
 from linli_points.rankings import Ranked
 from linli_runtime.db import Database
-from linli_runtime.times import year_bounds
 
 TOP = 3  # the board's first places the dashboard shows
 
@@ -43,7 +42,7 @@ class CommunitySummaries:
                     sa.select(VOLUNTEERS.c.community_path, sa.func.count()).where(
                         VOLUNTEERS.c.community_path.in_(paths)).group_by(VOLUNTEERS.c.community_path)):
                 out[path].volunteer_count = int(count)
-            earners = await queries.earners_of(conn, paths, year_bounds(year), top=TOP)
+            earners = await queries.earners_of(conn, paths, year, top=TOP)
             wanted = {(p, e.volunteer_id) for p, s in earners.items() for e in s.top}
             names: dict[tuple[str, str], str] = {}
             if wanted:

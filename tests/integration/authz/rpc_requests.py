@@ -111,6 +111,8 @@ def requests() -> dict[str, Call]:
             community_path=f, account=f"volunteers/{V}")),
         "linli.points.v1.LedgerService/ListDayTransfers": (f, led.ListDayTransfersRequest(
             community_path=f, account="system/redemption-clearing", start_date="2026-01-05")),
+        "linli.points.v1.LedgerService/SummarizeAccountDays": (f, led.SummarizeAccountDaysRequest(
+            community_paths=[f], account="system/redemption-clearing", start_date="2026-01-05")),
         "linli.points.v1.FundingService/CreateFundingSource": (f, fund.CreateFundingSourceRequest(
             funding_source=fund.FundingSource(community_path=f, source_id="authz-src", display_name="测试",
                                               kind=fund.FUNDING_KIND_CHARITY_MICRO_FUND))),
@@ -363,6 +365,8 @@ def requests() -> dict[str, Call]:
             parent=MERCHANT, date="2026-01-05")),
         "linli.redemption.v1.SettlementService/ReconcileDay": (f, radm.ReconcileDayRequest(
             community_path=f, date="2026-01-05")),
+        "linli.redemption.v1.SettlementService/SummarizeRedemptions": (f, radm.SummarizeRedemptionsRequest(
+            community_paths=[f], start_date="2026-01-05")),
         "linli.redemption.v1.RedemptionAdminService/ListRedemptions": (f, radm.ListRedemptionsRequest(
             community_path=f)),
         "linli.redemption.v1.CommunityService/SetDutyRotation": (f, rcom.SetDutyRotationRequest(

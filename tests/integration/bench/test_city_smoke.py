@@ -18,7 +18,7 @@ from bench import city
 async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None:
     args = argparse.Namespace(scale=0.0006, credits=2, close_concurrency=2, close_batch=2, profile=None,
                               reconcile_communities=2, history_days=5, redemptions_per_day=3, runs=2,
-                              summary_sample=2)
+                              summary_sample=2, redemptions_sample=2, dashboard_redemptions=2)
     with serve_test_issuer() as issuer:
         result = await city.run(args, tmp_path, issuer)
     assert (result.communities, result.volunteers, result.transfers) == (3, 600, 1200)
@@ -29,6 +29,12 @@ async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None
     assert all(0 < rss < city.GiB for rss, _pid in result.peaks.values())
     # A day of two clearing accounts read both ways, twice: the whole history (5 days of 3
     # redemptions, a hold and its post each) and the three days ReconcileDay reads now.
-    assert result.planted == 2 * 5 * 3 * 2
+    # … and the third community's week of 2 redemptions a day, for the dashboard's redemptions.
+    assert result.planted == 2 * 5 * 3 * 2 + 7 * 2 * 2
     assert [(run.history_rows, run.days_rows, len(run.days_s)) for run in result.reconcile] == [(60, 36, 2)] * 2
     assert [run.sample for run in result.summaries] == [2, 2] and all(run.summary_s > 0 for run in result.summaries)
+    # The redemptions section: every community's week summed up (each day balanced: the bench
+    # asserts it), next to the old calls for 2 communities, twice.
+    assert result.redemption_rows == 2 * 5 * 3 + 7 * 2
+    assert [run.sample for run in result.redemptions] == [2, 2] and all(
+        run.summary_s > 0 and run.old_s > 0 for run in result.redemptions)

@@ -17,7 +17,7 @@ from linli_points.ledger.store import Ledger
 from linli_points.ledger.tables import accounts, transfers
 
 from linli_runtime.clock import ManualClock
-from linli_runtime.times import day_bounds
+from linli_runtime.times import day_bounds, local_day
 
 from .conftest import FENGSHU
 
@@ -117,3 +117,35 @@ async def test_a_days_read_does_not_scan_the_accounts_history(ledger: Ledger, cl
                        for s in steps), steps
     assert len((await queries.account_days(ledger.db, FENGSHU, REDEMPTION_CLEARING, window, 0, 1000))[0]) == 9
     assert PLANTED > 100 * 9  # the history is far longer than the day
+
+
+async def test_day_totals_are_the_days_entries_summed_with_each_post_on_its_holds_day(
+        ledger: Ledger, clock: ManualClock) -> None:
+    """`queries.account_day_totals` (LedgerService.SummarizeAccountDays, the city dashboard's
+    reconciliation) against the day's entries as ReconcileDay sums them: a posted hold on the
+    day its hold was placed (h-3 posts after midnight, counted on DAY), a reversal on its own day."""
+    start, _ = await a_day_with_history(ledger, clock)
+    clock.set(start + timedelta(hours=12))
+    await ledger.reverse(FENGSHU, "refund-1", "h-1/post", 1, "refund")  # 1 point back out of the clearing account
+    first, last = DAY - timedelta(days=1), DAY + timedelta(days=1)
+    entries, _ = await queries.account_days(ledger.db, FENGSHU, REDEMPTION_CLEARING,
+                                            (day_bounds(first - timedelta(days=1))[0],
+                                             day_bounds(last + timedelta(days=1))[1]), 0, 1000)
+    placed = {e.transfer.transfer_id: e.transfer.created_at for e in entries if e.transfer.kind == Kind.PENDING}
+    expected: dict[tuple[date, Kind], list[int]] = {}
+    for e in entries:
+        if e.transfer.kind not in (Kind.POST, Kind.REVERSAL):
+            continue
+        when = placed[e.transfer.related_transfer_id] if e.transfer.kind == Kind.POST else e.transfer.created_at
+        day = local_day(when)
+        if first <= day <= last:
+            moved = expected.setdefault((day, e.transfer.kind), [0, 0, 0])
+            moved[0 if e.change > 0 else 1] += abs(e.change)
+            moved[2] += 1
+    got = await queries.account_day_totals(ledger.db, [FENGSHU, "cn/elsewhere"], REDEMPTION_CLEARING, first, last)
+    assert {(t.day, t.kind): [t.credited, t.debited, t.transfers] for t in got} == expected
+    assert expected == {(first, Kind.POST): [2, 0, 1], (DAY, Kind.POST): [4, 0, 2], (DAY, Kind.REVERSAL): [0, 1, 1],
+                        (last, Kind.POST): [2, 0, 1]}
+    assert {t.community_path for t in got} == {FENGSHU}
+    one_day = await queries.account_day_totals(ledger.db, [FENGSHU], REDEMPTION_CLEARING, DAY, DAY)
+    assert [(t.kind, t.credited, t.debited) for t in one_day] == [(Kind.POST, 4, 0), (Kind.REVERSAL, 0, 1)]

@@ -258,6 +258,8 @@ def every_method(stub: Stub, path: str) -> list[tuple[str, Callable[[Metadata], 
                                                         metadata=md)),
         ("ListDayTransfers", lambda md: stub.ListDayTransfers(pb.ListDayTransfersRequest(
             community_path=path, account=CLEARING, start_date="2026-01-05"), metadata=md)),
+        ("SummarizeAccountDays", lambda md: stub.SummarizeAccountDays(pb.SummarizeAccountDaysRequest(
+            community_paths=[path], account=CLEARING, start_date="2026-01-05"), metadata=md)),
     ]
 
 
@@ -387,6 +389,13 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
                                     end_date="2026-01-04"), "end_date"),
         (pb.ListDayTransfersRequest(community_path=FENGSHU, account=CLEARING, start_date="2026-01-05",
                                     page_token=encode_token("day-transfers", "x")), "page_token"),
+        (pb.SummarizeAccountDaysRequest(account=CLEARING, start_date="2026-01-05"), "community_paths"),
+        (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU, FENGSHU], account=CLEARING,
+                                        start_date="2026-01-05"), "community_paths"),
+        (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU], account=CLEARING, start_date="2026-01-05",
+                                        end_date="2026-02-05"), "end_date"),
+        (pb.SummarizeAccountDaysRequest(community_paths=[FENGSHU], account="nobody", start_date="2026-01-05"),
+         "account"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2026-1-1"), "earned_before"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="2099-01-01"), "earned_before"),
         (pb.ExpirePointsRequest(community_path=FENGSHU, earned_before="0001-01-01"), "earned_before"),

@@ -48,6 +48,6 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
         await upgrade(db, MIGRATIONS)
         async with db.engine.connect() as conn:
             assert await conn.run_sync(differences) == []
-        assert len(PointsTable.metadata.tables) == 25  # every table of the service, the ledger's included
+        assert len(PointsTable.metadata.tables) == 26  # every table of the service, the ledger's included
     finally:
         await db.dispose()

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 
 from linli.events.v1 import redemption_pb2 as events_pb
 from linli.events.v1.envelope_pb2 import EventEnvelope
+from linli.points.v1 import ledger_pb2
 from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
@@ -313,7 +314,8 @@ async def test_settlement_totals_equal_the_ledger_movements_of_the_day(kit: Kit,
     reward = await kit.reward(points=10)
     lunch = await kit.reward(points=15, merchant="fengxiang-canteen")
     session = await kit.session(till, volunteer)
-    names = [(await redeem(kit, till, reward, session, f"d-{i}")).redemption.name for i in range(3)]
+    made = [(await redeem(kit, till, reward, session, f"d-{i}")).redemption for i in range(3)]
+    names = [r.name for r in made]
     clock.advance(seconds=60)  # a new member code for the second till (a code works at one till only)
     canteen_session = await kit.session(canteen_till, volunteer)
     await redeem(kit, canteen_till, lunch, canteen_session, "lunch", quantity=2)
@@ -337,3 +339,34 @@ async def test_settlement_totals_equal_the_ledger_movements_of_the_day(kit: Kit,
     other_day = await kit.settlement.ReconcileDay(admin_pb2.ReconcileDayRequest(
         community_path=FENGSHU, date="2026-11-08"), metadata=kit.worker)
     assert other_day.balanced and other_day.ledger_redeemed_points == 0
+
+    # The city dashboard's totals over both days (SummarizeRedemptions): every merchant's figures
+    # are ReconcileDay's summed over the days, and no day is listed as not balancing.
+    days = [report, other_day]
+    week = await kit.settlement.SummarizeRedemptions(admin_pb2.SummarizeRedemptionsRequest(
+        community_paths=[FENGSHU], start_date=day, end_date="2026-11-08"), metadata=kit.worker)
+    per_merchant = {m.merchant_id: (m.redemption_count, m.redeemed_points, m.refund_count, m.refunded_points)
+                    for m in week.merchants if m.redemption_count or m.refund_count}
+    expected: dict[str, list[int]] = {}
+    for one in days:
+        for x in one.settlements:
+            totals = expected.setdefault(x.merchant_id, [0, 0, 0, 0])
+            for i, v in enumerate((x.redemption_count, x.redeemed_points, x.refund_count, x.refunded_points)):
+                totals[i] += v
+    assert per_merchant == {k: tuple(v) for k, v in expected.items()} == {
+        HEALTH: (3, 30, 1, 4), "fengxiang-canteen": (1, 30, 0, 0)}
+    assert {m.merchant_id for m in week.merchants} >= {HEALTH, "fengxiang-canteen"}
+    assert list(week.unbalanced_days) == []
+
+    # A point moved out of the clearing account that no refund recorded: the day no longer balances.
+    await kit.ledger.ReverseTransfer(ledger_pb2.ReverseTransferRequest(
+        community_path=FENGSHU, transfer_id="stray", reversed_transfer_id=made[1].transfer_id, amount=1,
+        reason="not through a refund"), metadata=kit.service)
+    opened = await kit.settlement.ReconcileDay(admin_pb2.ReconcileDayRequest(community_path=FENGSHU, date=day),
+                                               metadata=kit.worker)
+    week = await kit.settlement.SummarizeRedemptions(admin_pb2.SummarizeRedemptionsRequest(
+        community_paths=[FENGSHU], start_date=day, end_date="2026-11-08"), metadata=kit.worker)
+    assert not opened.balanced and [m.transfer_id for m in opened.mismatches] == ["stray"]
+    assert [(d.community_path, d.date, d.recorded_refunded_points, d.ledger_refunded_points,
+             d.recorded_redeemed_points, d.ledger_redeemed_points) for d in week.unbalanced_days] == [
+        (FENGSHU, day, 4, 5, 60, 60)]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from linli_redemption import redemption_rules as rules
 from linli_redemption.points import (
+    ClearingDay,
     ClearingEntry,
     Hold,
     HoldPosted,
@@ -26,6 +27,7 @@ from linli_redemption.points import (
 )
 from linli_redemption.redemption_rules import COMMITTED, PENDING, VOIDED
 from linli_redemption.redemptions import RefundReservation, Reservation
+from linli_redemption.settlement import ledger_movements
 from linli_redemption.tables import MemberSession, Redemption, Refund, Reward
 from sqlmodel import SQLModel
 
@@ -175,6 +177,19 @@ class FakePoints:
         for entry in list(self.clearing):
             if first <= rules.ledger_day(entry.transfer.create_time) <= last:
                 yield entry
+
+    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+        """The one community's clearing account, reported for each community asked about."""
+        self._enter("SummarizeAccountDays")
+        start, count = date.fromisoformat(first), (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+        days = [(start + timedelta(days=i)).isoformat() for i in range(count)]
+        out: list[ClearingDay] = []
+        for day in days:
+            moved = ledger_movements(self.clearing, day).values()
+            if any(moved):
+                out.extend(ClearingDay(c, day, sum(v for v in moved if v > 0), -sum(v for v in moved if v < 0))
+                           for c in communities)
+        return sorted(out, key=lambda d: (d.community_path, d.day))
 
 
 class MemoryStore:

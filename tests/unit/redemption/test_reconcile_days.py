@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from linli_redemption.points import ClearingEntry, Transfer, TransferKind, post_transfer_id
+from linli_redemption.points import ClearingDay, ClearingEntry, Transfer, TransferKind, post_transfer_id
 from linli_redemption.redemption_rules import ledger_day
-from linli_redemption.settlement import ledger_movements
+from linli_redemption.settlement import balances, ledger_movements
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 MAX_HOLD = timedelta(days=1)  # the ledger's longest hold (volunteer-points' MAX_HOLD_SECONDS)
@@ -60,3 +60,33 @@ def test_a_hold_placed_just_before_midnight_counts_on_its_day_though_posted_the_
                ClearingEntry(Transfer(post_transfer_id("h"), TransferKind.POST, 7, posted), 7)]
     assert ledger_movements(history, "2026-03-09") == {post_transfer_id("h"): 7}
     assert ledger_movements(history, "2026-03-10") == {}
+
+
+def test_totals_with_each_post_on_its_holds_day_are_reconcile_days_totals() -> None:
+    """The city dashboard's rule (LedgerService.SummarizeAccountDays: a posted hold counts on the
+    day its hold was placed, a reversal on its own) gives every day the totals ReconcileDay sums
+    from the day's movements; `balances` lists a day whose totals differ from the records'."""
+    entries = month_of_redemptions(7)
+    placed = {e.transfer.transfer_id: e.transfer.create_time for e in entries
+              if e.transfer.kind == TransferKind.PENDING}
+    by_rule: dict[str, list[int]] = {}
+    for e in entries:
+        if e.transfer.kind == TransferKind.POST:
+            day = ledger_day(placed[e.transfer.transfer_id.removesuffix(post_transfer_id(""))])
+        elif e.transfer.kind == TransferKind.REVERSAL:
+            day = ledger_day(e.transfer.create_time)
+        else:
+            continue
+        by_rule.setdefault(day, [0, 0])[0 if e.change > 0 else 1] += abs(e.change)
+    days = sorted({ledger_day(e.transfer.create_time) for e in entries})
+    for day in days:
+        moved = ledger_movements(entries, day).values()
+        assert by_rule.get(day, [0, 0]) == [sum(v for v in moved if v > 0), -sum(v for v in moved if v < 0)], day
+    ledger = [ClearingDay("cn/c", day, redeemed, refunded) for day, (redeemed, refunded) in by_rule.items()]
+    recorded = {("cn/c", day): list(totals) for day, totals in by_rule.items()}
+    assert [b for b in balances(recorded, ledger) if not b.balanced] == []
+    recorded[("cn/c", days[3])][1] += 1  # a refund recorded that the ledger never moved
+    recorded[("cn/d", days[0])] = [5, 0]  # redemptions in a community whose clearing account saw nothing
+    assert [(b.community_path, b.date, b.recorded_refunded_points - b.ledger_refunded_points,
+             b.ledger_redeemed_points) for b in balances(recorded, ledger) if not b.balanced] == [
+        ("cn/c", days[3], 1, by_rule[days[3]][0]), ("cn/d", days[0], 0, 0)]

@@ -14,7 +14,7 @@ from linli_redemption.matching import Suggestion, weekdays_of
 from linli_redemption.partners import ACTIVE, MEMBER_UNIT, MERCHANT, SIGNED_PARTNER, SUSPENDED, accepts_points
 from linli_redemption.projects import CANCELLED, DONE, IN_PROGRESS, OPEN, resource_ids_of
 from linli_redemption.redemption_rules import COMMITTED, PENDING, VOIDED
-from linli_redemption.settlement import DailySettlement, Reconciliation
+from linli_redemption.settlement import DailySettlement, Reconciliation, RedemptionsSummary
 from linli_redemption.tables import (
     Need,
     Partner,
@@ -92,6 +92,18 @@ def settlement_pb(s: DailySettlement) -> pb.DailySettlement:
     return pb.DailySettlement(merchant_id=s.merchant_id, date=s.date, redemption_count=s.redemption_count,
                               redeemed_points=s.redeemed_points, refund_count=s.refund_count,
                               refunded_points=s.refunded_points, net_points=s.net_points)
+
+
+def redemptions_summary_pb(r: RedemptionsSummary) -> admin_pb2.SummarizeRedemptionsResponse:
+    return admin_pb2.SummarizeRedemptionsResponse(
+        merchants=[admin_pb2.MerchantRedemptions(
+            community_path=m.community_path, merchant_id=m.merchant_id, display_name=m.display_name,
+            redemption_count=m.redemption_count, redeemed_points=m.redeemed_points, refund_count=m.refund_count,
+            refunded_points=m.refunded_points) for m in r.merchants],
+        unbalanced_days=[admin_pb2.DayBalance(
+            community_path=d.community_path, date=d.date, recorded_redeemed_points=d.recorded_redeemed_points,
+            recorded_refunded_points=d.recorded_refunded_points, ledger_redeemed_points=d.ledger_redeemed_points,
+            ledger_refunded_points=d.ledger_refunded_points) for d in r.unbalanced])
 
 
 def reconciliation_pb(r: Reconciliation, generated: datetime) -> admin_pb2.ReconcileDayResponse:

@@ -8,7 +8,7 @@ import grpc
 
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
-from linli_points.api.access import account_reader, ledger_writer, writer
+from linli_points.api.access import account_reader, ledger_writer, reader, writer
 from linli_points.api.convert import hold_pb, transfer_pb
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import check_account
@@ -24,6 +24,8 @@ from linli_runtime.times import day_bounds, local_day, parse_date
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 MAX_HOLD_SECONDS = 86_400
+MAX_COMMUNITIES_SUMMED = 1000  # per SummarizeAccountDays: the city's 5000 communities in 5 calls
+MAX_DAYS_SUMMED = 31  # per SummarizeAccountDays: the dashboard's last 7 or 30 days
 MAX_DAYS_READ = 7  # days per ListDayTransfers: a week of a community's rows at most
 MAX_BATCH = 10_000  # transfers per CreateTransfers: one transaction, about 2 MB of answer at most (8 MB allowed)
 
@@ -249,3 +251,23 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.ListDayTransfersResponse(
             entries=[pb.DayEntry(transfer=transfer_pb(e.transfer), change=e.change) for e in entries],
             next_page_token=paging.encode_token("day-transfers", str(last_seq)) if last_seq else "")
+
+    async def SummarizeAccountDays(
+        self, request: pb.SummarizeAccountDaysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SummarizeAccountDaysResponse:
+        if not 1 <= len(request.community_paths) <= MAX_COMMUNITIES_SUMMED:
+            raise InvalidArgument.field("community_paths", f"give 1 to {MAX_COMMUNITIES_SUMMED} communities per call")
+        account = check_account("account", request.account)
+        paths = [reader(p, f"community_paths[{i}]") for i, p in enumerate(request.community_paths)]
+        if len(set(paths)) != len(paths):
+            twice = next(p for p in paths if paths.count(p) > 1)
+            raise InvalidArgument.field("community_paths", f"{twice} is named twice; name each community once")
+        first = parse_date("start_date", request.start_date)
+        last = parse_date("end_date", request.end_date) if request.end_date else first
+        if not 0 <= (last - first).days < MAX_DAYS_SUMMED:
+            raise InvalidArgument.field("end_date", f"must be start_date or one of the {MAX_DAYS_SUMMED - 1} days "
+                                                    f"after it (got {request.start_date} to {request.end_date})")
+        totals = await queries.account_day_totals(self.ledger.db, paths, account, first, last)
+        return pb.SummarizeAccountDaysResponse(totals=[pb.AccountDayTotal(
+            community_path=t.community_path, date=t.day.isoformat(), kind=pb.TransferKind.ValueType(t.kind),
+            credited_points=t.credited, debited_points=t.debited, transfer_count=t.transfers) for t in totals])

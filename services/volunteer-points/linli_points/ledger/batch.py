@@ -47,6 +47,7 @@ from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger import lots as lotrules
 from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, points_short, volunteer_of
+from linli_points.ledger.earned import add_earned
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
@@ -501,6 +502,8 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
             debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
             source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
             credit_balance_after=plan.credit_after, created_at=now)
+    await add_earned(conn, ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id,
+                             p.credit.id, p.request.amount) for p in plans), now)
 
     touched: dict[int, _Account] = {}
     for p in plans:

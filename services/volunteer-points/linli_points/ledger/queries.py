@@ -11,7 +11,8 @@ sees. Both are range scans on `ix_points_transfer_period` (community, created_at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,8 +22,9 @@ from linli_points.ledger.lots import Flow, Origin
 from linli_points.ledger.model import Kind, Transfer
 from linli_points.ledger.rows import transfer_of
 from linli_points.ledger.store import POSTED_KINDS
-from linli_points.ledger.tables import accounts, lot_uses, lots, transfers
+from linli_points.ledger.tables import accounts, earned_years, lot_uses, lots, transfers
 from linli_runtime.db import Database
+from linli_runtime.times import day_bounds
 
 Period = tuple[datetime, datetime]  # [start, end) in UTC
 
@@ -208,33 +210,91 @@ class EarnersSummary:
     top: list[TopEarner]  # the first `top` of the board (points earned, then volunteer id)
 
 
-async def earners_of(conn: AsyncConnection, paths: list[str], period: Period, *, top: int = 3
+async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top: int = 3
                      ) -> dict[str, EarnersSummary]:
-    """For many communities in one statement (the operators' city dashboard), each one's
-    leaderboard summed up: how many earned points above zero in the period, how many points
-    they earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share
-    a rank, listed by volunteer id). A range of `ix_points_transfer_period` per community."""
+    """For many communities in one statement (the operators' city dashboard), each one's board
+    of the China-time `year` summed up: how many earned points above zero, how many points they
+    earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share a
+    rank, listed by volunteer id). Reads `points_earned_year` (kept at write time, earned.py):
+    a row per volunteer who earned, not the year's transfers."""
     if not paths:
         return {}
-    earned = (sa.select(transfers.c.community_path, _EARNER.label("account"), _EARNED)
-              .where(transfers.c.community_path.in_(paths), *_earned_in(period))
-              .group_by(transfers.c.community_path, _EARNER)
-              .having(_EARNED_SUM > 0)
-              .subquery())
-    community = earned.c.community_path
+    community, account = accounts.c.community_path, accounts.c.name
     board = sa.select(
-        community, earned.c.account, earned.c.earned,
-        sa.func.rank().over(partition_by=community, order_by=earned.c.earned.desc()).label("rank"),
-        sa.func.row_number().over(partition_by=community, order_by=(earned.c.earned.desc(), earned.c.account))
+        community, account, earned_years.c.earned,
+        sa.func.rank().over(partition_by=community, order_by=earned_years.c.earned.desc()).label("rank"),
+        sa.func.row_number().over(partition_by=community, order_by=(earned_years.c.earned.desc(), account))
         .label("place"),
         sa.func.count().over(partition_by=community).label("earners"),
-        sa.func.sum(earned.c.earned).over(partition_by=community).label("points")).subquery()
+        sa.func.sum(earned_years.c.earned).over(partition_by=community).label("points"),
+    ).select_from(earned_years.join(accounts, accounts.c.id == earned_years.c.account_id)).where(
+        community.in_(paths), earned_years.c.year == year, earned_years.c.earned > 0).subquery()
     found: dict[str, EarnersSummary] = {}
-    rows = await conn.execute(sa.select(board.c.community_path, board.c.account, board.c.earned, board.c.rank,
+    rows = await conn.execute(sa.select(board.c.community_path, board.c.name, board.c.earned, board.c.rank,
                                         board.c.earners, board.c.points)
                               .where(board.c.place <= max(top, 1)).order_by(board.c.community_path, board.c.place))
-    for path, account, points, rank, earners, total in rows:
+    for path, name, points, rank, earners, total in rows:
         summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
         if len(summary.top) < top:
-            summary.top.append(TopEarner(account[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+            summary.top.append(TopEarner(name[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
     return found
+
+
+@dataclass
+class AccountDayTotal:
+    """What one kind of posted transfer moved into (credited) and out of (debited) an account
+    on one China-time day."""
+
+    community_path: str
+    day: date
+    kind: Kind
+    credited: int = 0
+    debited: int = 0
+    transfers: int = 0
+
+
+def _china_day(when: sa.ColumnElement[datetime], dialect: str) -> sa.ColumnElement[Any]:
+    """The China-time day of a stored UTC time, in SQL (China keeps no daylight saving time)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone("Asia/Shanghai", when), sa.Date)
+    return sa.func.date(when, "+8 hours")  # SQLite keeps UTC times as text
+
+
+async def account_day_totals(db: Database, paths: list[str], account: str, first: date, last: date
+                             ) -> list[AccountDayTotal]:
+    """For many communities at once (the operators' city dashboard reconciling redemptions), the
+    posted transfers touching each one's `account` totalled per day and kind by the database. A
+    posted hold counts on the day its hold was placed (the hold's PENDING row, joined by the
+    POST's related id): a redemption is recorded on that day though its hold may post after
+    midnight; holds last a day at most, so the read runs one day past `last`. A range of
+    `ix_points_transfer_period` per community, like `account_days`."""
+    if not paths:
+        return []
+    hold = transfers.alias("hold")
+    placed = sa.case((transfers.c.kind == int(Kind.POST), hold.c.created_at), else_=transfers.c.created_at)
+    day = _china_day(sa.func.coalesce(placed, transfers.c.created_at), db.engine.dialect.name).label("day")
+    credited = (transfers.c.credit_account == account).label("credited")
+    start, end = day_bounds(first)[0], day_bounds(last + timedelta(days=1))[1]
+    query = (sa.select(transfers.c.community_path, day, transfers.c.kind, credited, sa.func.count(),
+                       sa.func.sum(transfers.c.amount))
+             .select_from(transfers.outerjoin(hold, sa.and_(
+                 transfers.c.kind == int(Kind.POST), hold.c.community_path == transfers.c.community_path,
+                 hold.c.transfer_id == transfers.c.related_transfer_id)))
+             .where(transfers.c.community_path.in_(paths),
+                    transfers.c.created_at >= start, transfers.c.created_at < end,
+                    transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
+                    sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account))
+             .group_by(transfers.c.community_path, day, transfers.c.kind, credited))
+    totals: dict[tuple[str, date, int], AccountDayTotal] = {}
+    async with db.reading() as conn:
+        for path, when, kind, into, count, amount in await conn.execute(query):
+            on = when if isinstance(when, date) else date.fromisoformat(str(when))
+            if not first <= on <= last:
+                continue
+            total = totals.setdefault((path, on, kind), AccountDayTotal(path, on, Kind(kind)))
+            total.transfers += int(count)
+            if into:
+                total.credited += int(amount)
+            else:
+                total.debited += int(amount)
+    return [totals[k] for k in sorted(totals)]

@@ -61,6 +61,7 @@ from linli_points.ledger.accounts import (
     volunteer_of,
 )
 from linli_points.ledger.batch import BatchItem, Outcome, apply_batch
+from linli_points.ledger.earned import add_earned
 from linli_points.ledger.group_commit import GroupCommit, Queued
 from linli_points.ledger.model import (
     Balance,
@@ -655,6 +656,8 @@ class Ledger:
         )
         result = await conn.execute(_INSERT_TRANSFER, values)
         seq = result.inserted_primary_key[0]  # type: ignore[index]
+        await add_earned(conn, ((kind, request.debit_account, request.credit_account, debit["id"], credit["id"],
+                                 amount),), now)
         transfer = _transfer(_Row(seq=seq, **values))
         await lots.record(conn, request, seq, debit, credit, takes)
         source = issued_from(request.debit_account)

@@ -181,6 +181,19 @@ class LotUse(PointsTable, table=True):
     restores_seq: int | None = Field(default=None, sa_column=sa.Column(Id, nullable=True))
 
 
+class EarnedYear(PointsTable, table=True):
+    """Points a volunteer's account earned in a China-time year (credits from system/issuance or
+    a funding source, net of those returned), kept as the transfers are written (earned.py), so
+    that a board of the year (the city dashboard) does not sum the year's transfers. No foreign
+    key: the write path adds to it once per batch, and a key's check is a trigger per row."""
+
+    __tablename__ = "points_earned_year"
+
+    account_id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
+    year: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True, autoincrement=False))
+    earned: int = Field(sa_column=sa.Column(Points, nullable=False))
+
+
 # The Core tables the ledger's statements are built from (the hot path: no ORM unit of work).
 accounts = table(Account)
 account_slots = table(AccountSlot)
@@ -188,3 +201,4 @@ transfers = table(TransferRecord)
 holds = table(HoldRecord)
 lots = table(Lot)
 lot_uses = table(LotUse)
+earned_years = table(EarnedYear)

@@ -982,6 +982,103 @@ class DayEntry(_message.Message):
 Global___DayEntry: _TypeAlias = DayEntry  # noqa: Y015
 
 @_typing.final
+class SummarizeAccountDaysRequest(_message.Message):
+    """SummarizeAccountDaysRequest names the communities, the account and the days."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATHS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """The account of each community, e.g. system/redemption-clearing."""
+    start_date: _builtins.str
+    """The first day, YYYY-MM-DD in China time."""
+    end_date: _builtins.str
+    """The last day, included (empty: start_date alone); at most 30 days after start_date."""
+    @_builtins.property
+    def community_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 … 1000 communities, each named once."""
+
+    def __init__(
+        self,
+        *,
+        community_paths: _abc.Iterable[_builtins.str] | None = ...,
+        account: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "community_paths", b"community_paths", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAccountDaysRequest: _TypeAlias = SummarizeAccountDaysRequest  # noqa: Y015
+
+@_typing.final
+class AccountDayTotal(_message.Message):
+    """AccountDayTotal is what one kind of posted transfer moved on one community's account on one day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CREDITED_POINTS_FIELD_NUMBER: _builtins.int
+    DEBITED_POINTS_FIELD_NUMBER: _builtins.int
+    TRANSFER_COUNT_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    date: _builtins.str
+    """YYYY-MM-DD in China time."""
+    kind: Global___TransferKind.ValueType
+    credited_points: _builtins.int
+    """Points into the account."""
+    debited_points: _builtins.int
+    """Points out of the account."""
+    transfer_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        date: _builtins.str = ...,
+        kind: Global___TransferKind.ValueType = ...,
+        credited_points: _builtins.int = ...,
+        debited_points: _builtins.int = ...,
+        transfer_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "credited_points", b"credited_points", "date", b"date", "debited_points", b"debited_points", "kind", b"kind", "transfer_count", b"transfer_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountDayTotal: _TypeAlias = AccountDayTotal  # noqa: Y015
+
+@_typing.final
+class SummarizeAccountDaysResponse(_message.Message):
+    """SummarizeAccountDaysResponse lists the days with movements, by community, day and kind."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def totals(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccountDayTotal]: ...
+    def __init__(
+        self,
+        *,
+        totals: _abc.Iterable[Global___AccountDayTotal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAccountDaysResponse: _TypeAlias = SummarizeAccountDaysResponse  # noqa: Y015
+
+@_typing.final
 class ListDayTransfersResponse(_message.Message):
     """ListDayTransfersResponse is one page of the days' transfers."""
 

@@ -126,6 +126,11 @@ class LedgerServiceStub:
                 request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.SerializeToString,
                 response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.FromString,
                 _registered_method=True)
+        self.SummarizeAccountDays = channel.unary_unary(
+                '/linli.points.v1.LedgerService/SummarizeAccountDays',
+                request_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysRequest.SerializeToString,
+                response_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -282,6 +287,17 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeAccountDays(self, request, context):
+        """SummarizeAccountDays totals, for up to 1000 communities in one call, the posted transfers
+        touching one account of each (the redemption clearing account) per China-time day and
+        kind, summed by the database: the city dashboard's reconciliation of a week. A posted hold
+        counts on the day its hold was placed. Needs a staff role over every community named, or a
+        service token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -344,6 +360,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ListDayTransfers,
                     request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.FromString,
                     response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.SerializeToString,
+            ),
+            'SummarizeAccountDays': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeAccountDays,
+                    request_deserializer=linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysRequest.FromString,
+                    response_serializer=linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -702,6 +723,33 @@ class LedgerService:
             '/linli.points.v1.LedgerService/ListDayTransfers',
             linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersRequest.SerializeToString,
             linli_dot_points_dot_v1_dot_ledger__pb2.ListDayTransfersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeAccountDays(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.points.v1.LedgerService/SummarizeAccountDays',
+            linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysRequest.SerializeToString,
+            linli_dot_points_dot_v1_dot_ledger__pb2.SummarizeAccountDaysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -134,6 +134,13 @@ class LedgerServiceStub:
     balance. It reads those days' rows only: its cost does not grow with the account's
     history (reconciling a day of a community's redemption clearing account).
     """
+    SummarizeAccountDays: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.SummarizeAccountDaysRequest, _ledger_pb2.SummarizeAccountDaysResponse]
+    """SummarizeAccountDays totals, for up to 1000 communities in one call, the posted transfers
+    touching one account of each (the redemption clearing account) per China-time day and
+    kind, summed by the database: the city dashboard's reconciliation of a week. A posted hold
+    counts on the day its hold was placed. Needs a staff role over every community named, or a
+    service token.
+    """
 
 @_typing.type_check_only
 class LedgerServiceAsyncStub(LedgerServiceStub):
@@ -240,6 +247,13 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     days (at most 7), oldest first, each with the change it made to the account's posted
     balance. It reads those days' rows only: its cost does not grow with the account's
     history (reconciling a day of a community's redemption clearing account).
+    """
+    SummarizeAccountDays: _aio.UnaryUnaryMultiCallable[_ledger_pb2.SummarizeAccountDaysRequest, _ledger_pb2.SummarizeAccountDaysResponse]  # type: ignore[assignment]
+    """SummarizeAccountDays totals, for up to 1000 communities in one call, the posted transfers
+    touching one account of each (the redemption clearing account) per China-time day and
+    kind, summed by the database: the city dashboard's reconciliation of a week. A posted hold
+    counts on the day its hold was placed. Needs a staff role over every community named, or a
+    service token.
     """
 
 class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -416,6 +430,19 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         days (at most 7), oldest first, each with the change it made to the account's posted
         balance. It reads those days' rows only: its cost does not grow with the account's
         history (reconciling a day of a community's redemption clearing account).
+        """
+
+    @_abc_1.abstractmethod
+    def SummarizeAccountDays(
+        self,
+        request: _ledger_pb2.SummarizeAccountDaysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.SummarizeAccountDaysResponse, _abc.Awaitable[_ledger_pb2.SummarizeAccountDaysResponse]]:
+        """SummarizeAccountDays totals, for up to 1000 communities in one call, the posted transfers
+        touching one account of each (the redemption clearing account) per China-time day and
+        kind, summed by the database: the city dashboard's reconciliation of a week. A posted hold
+        counts on the day its hold was placed. Needs a staff role over every community named, or a
+        service token.
         """
 
 def add_LedgerServiceServicer_to_server(servicer: LedgerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

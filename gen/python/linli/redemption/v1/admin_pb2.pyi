@@ -895,6 +895,142 @@ class ReconcileDayRequest(_message.Message):
 Global___ReconcileDayRequest: _TypeAlias = ReconcileDayRequest  # noqa: Y015
 
 @_typing.final
+class SummarizeRedemptionsRequest(_message.Message):
+    """SummarizeRedemptionsRequest names the communities and the days."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATHS_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """The first day, `YYYY-MM-DD` (China time)."""
+    end_date: _builtins.str
+    """The last day, included (empty: start_date alone); at most 30 days after start_date."""
+    @_builtins.property
+    def community_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 … 1000 communities, each named once."""
+
+    def __init__(
+        self,
+        *,
+        community_paths: _abc.Iterable[_builtins.str] | None = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_paths", b"community_paths", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeRedemptionsRequest: _TypeAlias = SummarizeRedemptionsRequest  # noqa: Y015
+
+@_typing.final
+class MerchantRedemptions(_message.Message):
+    """MerchantRedemptions is a merchant's totals over the days asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    REDEMPTION_COUNT_FIELD_NUMBER: _builtins.int
+    REDEEMED_POINTS_FIELD_NUMBER: _builtins.int
+    REFUND_COUNT_FIELD_NUMBER: _builtins.int
+    REFUNDED_POINTS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    merchant_id: _builtins.str
+    display_name: _builtins.str
+    redemption_count: _builtins.int
+    redeemed_points: _builtins.int
+    refund_count: _builtins.int
+    refunded_points: _builtins.int
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        redemption_count: _builtins.int = ...,
+        redeemed_points: _builtins.int = ...,
+        refund_count: _builtins.int = ...,
+        refunded_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "display_name", b"display_name", "merchant_id", b"merchant_id", "redeemed_points", b"redeemed_points", "redemption_count", b"redemption_count", "refund_count", b"refund_count", "refunded_points", b"refunded_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MerchantRedemptions: _TypeAlias = MerchantRedemptions  # noqa: Y015
+
+@_typing.final
+class DayBalance(_message.Message):
+    """DayBalance is a community's day in totals, by the records and by the ledger."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    RECORDED_REDEEMED_POINTS_FIELD_NUMBER: _builtins.int
+    RECORDED_REFUNDED_POINTS_FIELD_NUMBER: _builtins.int
+    LEDGER_REDEEMED_POINTS_FIELD_NUMBER: _builtins.int
+    LEDGER_REFUNDED_POINTS_FIELD_NUMBER: _builtins.int
+    community_path: _builtins.str
+    date: _builtins.str
+    """`YYYY-MM-DD` (China time)."""
+    recorded_redeemed_points: _builtins.int
+    recorded_refunded_points: _builtins.int
+    ledger_redeemed_points: _builtins.int
+    ledger_refunded_points: _builtins.int
+    def __init__(
+        self,
+        *,
+        community_path: _builtins.str = ...,
+        date: _builtins.str = ...,
+        recorded_redeemed_points: _builtins.int = ...,
+        recorded_refunded_points: _builtins.int = ...,
+        ledger_redeemed_points: _builtins.int = ...,
+        ledger_refunded_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "date", b"date", "ledger_redeemed_points", b"ledger_redeemed_points", "ledger_refunded_points", b"ledger_refunded_points", "recorded_redeemed_points", b"recorded_redeemed_points", "recorded_refunded_points", b"recorded_refunded_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DayBalance: _TypeAlias = DayBalance  # noqa: Y015
+
+@_typing.final
+class SummarizeRedemptionsResponse(_message.Message):
+    """SummarizeRedemptionsResponse lists every merchant of the communities (by community, then
+    merchant id) and the days that do not balance (by community, then day).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANTS_FIELD_NUMBER: _builtins.int
+    UNBALANCED_DAYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def merchants(self) -> _containers.RepeatedCompositeFieldContainer[Global___MerchantRedemptions]: ...
+    @_builtins.property
+    def unbalanced_days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DayBalance]: ...
+    def __init__(
+        self,
+        *,
+        merchants: _abc.Iterable[Global___MerchantRedemptions] | None = ...,
+        unbalanced_days: _abc.Iterable[Global___DayBalance] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchants", b"merchants", "unbalanced_days", b"unbalanced_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeRedemptionsResponse: _TypeAlias = SummarizeRedemptionsResponse  # noqa: Y015
+
+@_typing.final
 class Mismatch(_message.Message):
     """Mismatch is one transfer seen differently by the two sides."""
 

@@ -778,6 +778,11 @@ class SettlementServiceStub:
                 request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayRequest.SerializeToString,
                 response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayResponse.FromString,
                 _registered_method=True)
+        self.SummarizeRedemptions = channel.unary_unary(
+                '/linli.redemption.v1.SettlementService/SummarizeRedemptions',
+                request_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsRequest.SerializeToString,
+                response_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -799,6 +804,17 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeRedemptions(self, request, context):
+        """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
+        redemptions and refunds over some days (at most 31) and lists the days whose totals do not
+        balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
+        Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
+        community named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -811,6 +827,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.ReconcileDay,
                     request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayRequest.FromString,
                     response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayResponse.SerializeToString,
+            ),
+            'SummarizeRedemptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeRedemptions,
+                    request_deserializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsRequest.FromString,
+                    response_serializer=linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -868,6 +889,33 @@ class SettlementService:
             '/linli.redemption.v1.SettlementService/ReconcileDay',
             linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayRequest.SerializeToString,
             linli_dot_redemption_dot_v1_dot_admin__pb2.ReconcileDayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeRedemptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/linli.redemption.v1.SettlementService/SummarizeRedemptions',
+            linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsRequest.SerializeToString,
+            linli_dot_redemption_dot_v1_dot_admin__pb2.SummarizeRedemptionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

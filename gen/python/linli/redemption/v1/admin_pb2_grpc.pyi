@@ -324,6 +324,13 @@ class SettlementServiceStub:
     """ReconcileDay compares a community's redemptions and refunds of a day with the
     volunteer-points ledger's movements on `system/redemption-clearing`, transfer by transfer.
     """
+    SummarizeRedemptions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SummarizeRedemptionsRequest, _admin_pb2.SummarizeRedemptionsResponse]
+    """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
+    redemptions and refunds over some days (at most 31) and lists the days whose totals do not
+    balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
+    Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
+    community named.
+    """
 
 @_typing.type_check_only
 class SettlementServiceAsyncStub(SettlementServiceStub):
@@ -335,6 +342,13 @@ class SettlementServiceAsyncStub(SettlementServiceStub):
     ReconcileDay: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReconcileDayRequest, _admin_pb2.ReconcileDayResponse]  # type: ignore[assignment]
     """ReconcileDay compares a community's redemptions and refunds of a day with the
     volunteer-points ledger's movements on `system/redemption-clearing`, transfer by transfer.
+    """
+    SummarizeRedemptions: _aio.UnaryUnaryMultiCallable[_admin_pb2.SummarizeRedemptionsRequest, _admin_pb2.SummarizeRedemptionsResponse]  # type: ignore[assignment]
+    """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
+    redemptions and refunds over some days (at most 31) and lists the days whose totals do not
+    balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
+    Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
+    community named.
     """
 
 class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -356,6 +370,19 @@ class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.ReconcileDayResponse, _abc.Awaitable[_admin_pb2.ReconcileDayResponse]]:
         """ReconcileDay compares a community's redemptions and refunds of a day with the
         volunteer-points ledger's movements on `system/redemption-clearing`, transfer by transfer.
+        """
+
+    @_abc_1.abstractmethod
+    def SummarizeRedemptions(
+        self,
+        request: _admin_pb2.SummarizeRedemptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SummarizeRedemptionsResponse, _abc.Awaitable[_admin_pb2.SummarizeRedemptionsResponse]]:
+        """SummarizeRedemptions sums up, for up to 1000 communities in one call, each merchant's
+        redemptions and refunds over some days (at most 31) and lists the days whose totals do not
+        balance with the ledger's `system/redemption-clearing` (the operators' city dashboard).
+        Totals only: ReconcileDay opens a day transfer by transfer. Needs a staff role over every
+        community named.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
