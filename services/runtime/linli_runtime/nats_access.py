@@ -85,7 +85,8 @@ ACCESS: dict[str, ServiceAccess] = {a.service: a for a in (
     ServiceAccess("notification", "notification", ("GOVERNANCE", "POINTS", "REDEMPTION", "NOTIFICATION", "IDENTITY"),
                   consumers=(("POINTS", "notification-points"), ("REDEMPTION", "notification-redemption"),
                              ("GOVERNANCE", "notification-governance"), ("NOTIFICATION", "notification-help"),
-                             ("GOVERNANCE", "notification-org-units"), ("IDENTITY", "notification-grants"))),
+                             ("GOVERNANCE", "notification-org-units"), ("IDENTITY", "notification-grants"),
+                             ("IDENTITY", "notification-accounts"), ("IDENTITY", "notification-household-claims"))),
 )}
 
 

@@ -307,6 +307,8 @@ async def test_every_community_method_refuses_other_communities_and_malformed_in
         s.awards.CloseYear(aw.CloseYearRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.CloseYears(aw.CloseYearsRequest(community_paths=[SHENGJIAN], year=2025), metadata=md),
         s.awards.ListAwards(aw.ListAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
+        s.awards.SummarizeCommunities(aw.SummarizeCommunitiesRequest(community_paths=[SHENGJIAN], year=2025),
+                                      metadata=md),
         s.awards.ExportAwards(aw.ExportAwardsRequest(community_path=SHENGJIAN, year=2025), metadata=md),
         s.awards.GetAwardCertificate(aw.GetAwardCertificateRequest(community_path=SHENGJIAN, year=2025,
                                                                    volunteer_id="v"), metadata=md),
