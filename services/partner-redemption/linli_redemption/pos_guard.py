@@ -7,7 +7,8 @@ A count is one row per key and fixed window (`rd_rate_count`), bumped by a singl
 replicas counting at the same instant get 1 and 2, never 1 and 1. A refused call's bump is
 rolled back with its transaction (a refusal does not make the wait longer). Lockouts are rows
 of `rd_lockout` until a time. Each check is one short transaction of its own, apart from the
-work it guards, so a refusal leaves nothing else behind.
+work it guards, so a refusal leaves nothing else behind — except the redeem counts, taken in the
+reserve's own transaction for a batch of redeems at once (`count_redeems`).
 
 Keys name what is limited: `resolve:t:{terminal}`, `wrong:t:{terminal}`, `redeem:t:{terminal}`,
 `wrong:m:{digest}`, `redeem:m:{digest}` — a member is the digest of (community, volunteer id),
@@ -189,11 +190,12 @@ class PosGuard:
 
     async def count_redeems(self, conn: AsyncConnection, asks: Sequence[tuple[str, str]],
                             now: datetime) -> list[ResourceExhausted | None]:
-        """`before_redeem` for a batch of new redeems, inside the caller's transaction (the
-        reserve's, issue 18): `asks` are (terminal id, member key) in arrival order; the refusal
-        of each, or None — as if counted one by one in that order. Every key is counted for all
-        its asks at once (its row locked), the asks are then judged in order against the counts
-        before the batch, and what the refused ones added is taken back."""
+        """Count a batch of new redeems (not retries) for their terminals and members, inside the
+        caller's transaction (the reserve's, issue 18): `asks` are (terminal id, member key) in
+        arrival order; the refusal of each, or None — as if counted one by one in that order.
+        Every key is counted for all its asks at once (its row locked), the asks are then judged
+        in order against the counts before the batch, and what the refused ones added is taken
+        back."""
         by_till, by_member = self.limits.redeems_per_terminal, self.limits.redeems_per_member
         tills = collections.Counter(f"redeem:t:{t}" for t, _ in asks)
         members = collections.Counter(f"redeem:m:{m}" for _, m in asks)
@@ -221,20 +223,3 @@ class PosGuard:
         await unbump(conn, {k: till_counts[k] - c for k, c in till_count.items()}, by_till, now)
         await unbump(conn, {k: member_counts[k] - c for k, c in member_count.items()}, by_member, now)
         return outcomes
-
-    async def before_redeem(self, terminal_id: str, member: str) -> None:
-        """Before a new redeem (not a retry of one): count it for the terminal and the member."""
-        now = self.clock.now()
-
-        async def work(conn: AsyncConnection) -> None:
-            by_till, by_member = self.limits.redeems_per_terminal, self.limits.redeems_per_member
-            wait = wait_if_over(await bump(conn, f"redeem:t:{terminal_id}", by_till, now), by_till, now)
-            if wait is not None:
-                raise ResourceExhausted("this terminal is redeeming too fast; slow down (操作过于频繁)",
-                                        reason="TERMINAL_RATE_LIMITED", metadata=wait)
-            wait = wait_if_over(await bump(conn, f"redeem:m:{member}", by_member, now), by_member, now)
-            if wait is not None:
-                raise ResourceExhausted("this member has redeemed as often as allowed for now; try again later "
-                                        "(该会员兑换过于频繁，请稍后再试)", reason="MEMBER_RATE_LIMITED", metadata=wait)
-
-        await run_in_transaction(self.db, work)

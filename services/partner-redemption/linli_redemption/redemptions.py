@@ -70,7 +70,6 @@ from linli_redemption.points import (
     PointsRefused,
     post_transfer_id,
 )
-from linli_redemption.pos_guard import member_key
 from linli_redemption.redemption_rules import ABORTED_MESSAGE, COMMITTED, PENDING, VOIDED
 from linli_redemption.tables import MemberSession as SessionRow
 from linli_redemption.tables import Redemption, Refund, Reward
@@ -195,21 +194,11 @@ class RedemptionStore(Protocol):
     async def refund(self, refund_id: str) -> Refund: ...
 
 
-class RedeemGuard(Protocol):
-    """The abuse limits a new redeem passes first (pos_guard.PosGuard)."""
-
-    async def before_redeem(self, terminal_id: str, member: str) -> None:
-        """Count a new redeem of the terminal for the member (`pos_guard.member_key`); raise
-        ResourceExhausted when either had as many as allowed for now."""
-        ...
-
-
 class Redemptions:
     def __init__(self, store: RedemptionStore, points: Points, clock: Clock, make_event: EventFactory,
-                 *, hold_timeout_seconds: int = HOLD_TIMEOUT_SECONDS, refund_window: timedelta = timedelta(days=7),
-                 guard: RedeemGuard | None = None) -> None:
+                 *, hold_timeout_seconds: int = HOLD_TIMEOUT_SECONDS,
+                 refund_window: timedelta = timedelta(days=7)) -> None:
         self.store, self.points, self.clock, self.make_event = store, points, clock, make_event
-        self.guard = guard
         self.hold_timeout_seconds = hold_timeout_seconds
         self.refund_window = refund_window
         # Test seam: awaited right after PlaceHold answered (fault injection: a crash there).
@@ -272,9 +261,6 @@ class Redemptions:
             check_session_id(session_id)
             now = self.clock.now()
             member = live_session(who, session_row, now)
-            if self.guard is not None:  # counted only when new: a retry is the same redeem
-                await self.guard.before_redeem(who.terminal_id, member_key(member.community_path,
-                                                                           member.volunteer_id))
             existing = await self.store.reserve(Reservation(
                 merchant_id=merchant_id, reward_id=reward_id, request_id=request_id, fingerprint=digest,
                 terminal_id=who.terminal_id, member=member, quantity=quantity, expected_points=expected_points,
