@@ -57,7 +57,7 @@ from linli_redemption.tables import (
     Reward,
 )
 from linli_runtime import times
-from linli_runtime.bulk import insert_rows
+from linli_runtime.bulk import insert_rows, one_of
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, NotFound
 from linli_runtime.events import publish_in
@@ -86,14 +86,6 @@ _GIVE_BACK = (REWARDS.update()
 _REFUND_BY_ID = sa.select(REFUNDS).where(REFUNDS.c.id == sa.bindparam("fid"))
 
 
-def _one_of(column: sa.Column[str], name: str, postgres: bool) -> sa.ColumnElement[bool]:
-    """`column` is one of the list bound as `name`: `= ANY(array)` on PostgreSQL — one statement
-    text (one prepared statement) whatever the batch's size — and an expanding IN on SQLite."""
-    if postgres:
-        return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
-    return column.in_(sa.bindparam(name, expanding=True))
-
-
 @dataclass(frozen=True)
 class _BatchReads:
     """The batch statements, in each engine's form."""
@@ -105,12 +97,12 @@ class _BatchReads:
 
     @staticmethod
     def build(postgres: bool) -> _BatchReads:
-        rewards = sa.select(REWARDS).where(_one_of(REWARDS.c.merchant_id, "mids", postgres),
-                                           _one_of(REWARDS.c.id, "rids", postgres))
+        rewards = sa.select(REWARDS).where(one_of(REWARDS.c.merchant_id, "mids", postgres),
+                                           one_of(REWARDS.c.id, "rids", postgres))
         return _BatchReads(
-            by_requests=sa.select(REDEMPTIONS).where(_one_of(R.merchant_id, "mids", postgres),
-                                                     _one_of(R.request_id, "rqids", postgres)),
-            sessions=sa.select(MEMBER_SESSIONS).where(_one_of(MEMBER_SESSIONS.c.id, "sids", postgres)),
+            by_requests=sa.select(REDEMPTIONS).where(one_of(R.merchant_id, "mids", postgres),
+                                                     one_of(R.request_id, "rqids", postgres)),
+            sessions=sa.select(MEMBER_SESSIONS).where(one_of(MEMBER_SESSIONS.c.id, "sids", postgres)),
             rewards=rewards,
             lock_rewards=rewards.order_by(REWARDS.c.merchant_id, REWARDS.c.id).with_for_update())
 

@@ -18,6 +18,8 @@ SQLite binds rows one at a time in C (`executemany`), which is already that chea
     seqs = await insert_rows_returning_keys(conn, TRANSFERS, rows)     # their new keys, in order
     seqs = await insert_records_returning_keys(conn, TRANSFERS, columns, records)  # the same, tuples
 
+`one_of(column, name, postgres)` is the matching read: `column` in a list bound as one parameter.
+
 COPY runs on the driver's connection, inside the transaction SQLAlchemy began on it; its
 failures are raised as SQLAlchemy's (a unique key taken by a concurrent writer is an
 `IntegrityError`, a deadlock a `DBAPIError` with its SQLSTATE), as a statement's would be: the
@@ -35,6 +37,17 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def one_of(column: sa.ColumnElement[Any], name: str, postgres: bool,
+           type_: Any = sa.String) -> sa.ColumnElement[bool]:
+    """`column` is one of the list bound as `name` (of `type_`): `= ANY(array)` on PostgreSQL —
+    one statement text, prepared once, whatever the list's length — and an expanding IN on
+    SQLite."""
+    if postgres:
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(type_)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
 
 # From this many rows a PostgreSQL insert is a COPY: below, the unnest statement's one round
 # trip beats the COPY's (and, for keys, the sequence's) round trips.

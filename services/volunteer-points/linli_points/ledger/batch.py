@@ -51,7 +51,7 @@ from linli_points.ledger.earned import add_earned
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
-from linli_runtime.bulk import insert_records, insert_records_returning_keys, insert_rows
+from linli_runtime.bulk import insert_records, insert_records_returning_keys, insert_rows, one_of
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
@@ -219,14 +219,6 @@ def _check_replay(request: TransferRequest, fingerprint: str, first: str) -> Non
 
 # -- reads -------------------------------------------------------------------------------------
 
-def _in_list(column: sa.ColumnElement[Any], name: str, pg: bool) -> sa.ColumnElement[bool]:
-    """`column` is one of the values bound as `name`: one array on PostgreSQL (one parameter
-    however long the list), an expanding IN on SQLite."""
-    if pg:
-        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String())))
-    return column.in_(sa.bindparam(name, expanding=True))
-
-
 def _by_id(pg: bool) -> Any:
     """The stored transfers of a community with the given ids, each with its hold's state.
 
@@ -259,16 +251,11 @@ def _by_id(pg: bool) -> Any:
 def _statements(pg: bool) -> dict[str, Any]:
     """The batch's statements for one dialect, built once (see store.py on why)."""
     by_name = (sa.select(accounts).where(accounts.c.community_path == sa.bindparam("path"),
-                                         _in_list(accounts.c.name, "names", pg))
+                                         one_of(accounts.c.name, "names", pg))
                .order_by(accounts.c.id))
     by_id = _by_id(pg)
-    if pg:
-        account_ids: Any = sa.any_(sa.bindparam("account_ids", type_=postgresql.ARRAY(sa.BigInteger())))
-        lots_of = lots.c.account_id == account_ids
-        slots_of = account_slots.c.account_id == account_ids
-    else:
-        lots_of = lots.c.account_id.in_(sa.bindparam("account_ids", expanding=True))
-        slots_of = account_slots.c.account_id.in_(sa.bindparam("account_ids", expanding=True))
+    lots_of = one_of(lots.c.account_id, "account_ids", pg, sa.BigInteger)
+    slots_of = one_of(account_slots.c.account_id, "account_ids", pg, sa.BigInteger)
     dialect = postgresql if pg else sqlite
     slot_insert = dialect.insert(account_slots)
     return {
