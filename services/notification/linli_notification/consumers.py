@@ -33,7 +33,6 @@ from linli_notification.tables import HelpRequest, known_org_unit
 from linli_runtime import org_units
 from linli_runtime.clock import Clock
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
-from linli_runtime.times import as_utc
 
 log = logging.getLogger("linli.notification.consumers")
 
@@ -85,7 +84,7 @@ class NoticeConsumers:
             raise PoisonMessage(f"account event {event.id} names no account")
         await workers.learn_standing(await session.connection(), account=changed.account,
                                      disabled=event.event_type == "identity.account.disabled",
-                                     changed_at=as_utc(changed.changed_at.ToDatetime(tzinfo=UTC)))
+                                     changed_at=changed.changed_at.ToDatetime(tzinfo=UTC))
 
     async def on_household_claim(self, event: Event, session: AsyncSession) -> None:
         decided = event.payload(identity_pb2.HouseholdClaimDecided)
