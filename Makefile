@@ -68,13 +68,14 @@ run: $(STAMP) ## run the platform locally: nats-server + every service on SQLite
 run-cluster: $(STAMP) ## 3-node NATS cluster, PostgreSQL, 2 replicas of every service (var/cluster)
 	$(BIN)/linli platform run-cluster
 
-bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo, a city's year-end close
+bench: $(STAMP) ## benchmarks: event path vs raw JetStream, gRPC stack vs bare echo, ledger, POS, a city (year-end close, dashboard, busy hour)
 	$(BIN)/python -m bench.event_path
 	$(BIN)/python -m bench.event_path --postgres
 	$(BIN)/python -m bench.grpc_stack
 	$(BIN)/python -m bench.points_ledger
 	$(BIN)/python -m bench.pos_redeem
 	$(BIN)/python -m bench.city
+	$(BIN)/python -m bench.busy_hour
 
 login: $(STAMP) ## sign the CLI in at the local issuer (confirm the code in a browser, phone + SMS code)
 	@$(BIN)/linli login
