@@ -9,6 +9,8 @@ community's volunteer id are delivered to the account bound to that volunteer
 `identity.grant.granted|revoked` → the community workers who may be on duty (`workers`);
 `identity.account.disabled|enabled` → a disabled account is on nobody's duty.
 `identity.household_claim.approved|rejected` → the owner who claimed the unit learns the decision.
+`points.visit.logged` → the elder's own account (if the elder has one) is asked to confirm the
+visit; `points.visit.confirmed|rejected` → the volunteer who logged it learns the points, or why.
 
 `governance.org_unit.created|updated` → the places notification knows (nf_org_unit, see
 `linli_runtime.org_units`): help requests, duty shifts and swaps, providers and a community's
@@ -38,6 +40,12 @@ log = logging.getLogger("linli.notification.consumers")
 
 TIERS = {points_pb2.AWARD_TIER_GOLD: ("金牌", "Gold"), points_pb2.AWARD_TIER_SILVER: ("银牌", "Silver"),
          points_pb2.AWARD_TIER_BRONZE: ("铜牌", "Bronze")}
+# What a visit was for, as people read it (VisitType; DOMAIN.md: company, cleaning, care).
+VISIT_TYPES = {points_pb2.VISIT_TYPE_WARM_SUPPORT: ("暖心帮扶", "help with daily needs"),
+               points_pb2.VISIT_TYPE_COMPANIONSHIP: ("亲情陪护", "company"),
+               points_pb2.VISIT_TYPE_HOME_CLEANING: ("居家清扫", "cleaning"),
+               points_pb2.VISIT_TYPE_HEALTH_CARE: ("健康关怀", "health care"),
+               points_pb2.VISIT_TYPE_ERRANDS: ("代购代办", "errands")}
 CATEGORY_ZH = {"meal": "送餐", "medical": "就医", "repair": "维修", "companionship": "陪伴", "errand": "跑腿"}
 
 HELP_SUBJECTS = (
@@ -63,6 +71,8 @@ class NoticeConsumers:
                          ["points.award.granted", "points.pairing.lapsed", "points.pairing.reminded",
                           "points.volunteer.account_bound"],
                          self.on_points),
+            ConsumerSpec("notification-visits", "POINTS",
+                         ["points.visit.logged", "points.visit.confirmed", "points.visit.rejected"], self.on_visit),
             ConsumerSpec("notification-redemption", "REDEMPTION", ["redemption.redemption.committed"],
                          self.on_redemption),
             ConsumerSpec("notification-governance", "GOVERNANCE", ["governance.disclosure.published"],
@@ -140,6 +150,29 @@ class NoticeConsumers:
                                       month=due.month, done=due.visits_done, required=due.visits_required,
                                       month_ends=due.month_ends),
                          subject_resource=due.pairing, org_path=due.community_path)
+
+    async def on_visit(self, event: Event, session: AsyncSession) -> None:
+        conn = await session.connection()
+        if event.event_type == "points.visit.logged":
+            logged = event.payload(points_pb2.VisitLogged)
+            elder = logged.elder_account_id.removeprefix("accounts/")
+            if not elder:  # an elder without an account: a community worker confirms the visit
+                return
+            purpose, purpose_en = VISIT_TYPES.get(logged.visit_type, ("探访", "a visit"))
+            await notify(conn, self.clock.now(), event_id=event.id, recipients=[elder], kind="visit.logged",
+                         context=dict(volunteer=logged.volunteer_name or logged.volunteer_id,
+                                      elder=logged.elder_name or logged.elder_id, day=logged.visit_day,
+                                      purpose=purpose, purpose_en=purpose_en, visit_id=logged.visit_id),
+                         subject_resource=logged.pairing, org_path=logged.community_path)
+            return
+        decided = event.payload(points_pb2.VisitDecided)
+        visitor = await volunteer_accounts.accounts_of(conn, decided.community_path, [decided.volunteer_id])
+        await notify(conn, self.clock.now(), event_id=event.id, recipients=visitor, kind="visit.decided",
+                     context=dict(confirmed=event.event_type == "points.visit.confirmed",
+                                  elder=decided.elder_name or decided.elder_id, day=decided.visit_day,
+                                  points=decided.points_credited, done=decided.visits_this_month,
+                                  required=decided.visits_required, month=decided.month, reason=decided.reason),
+                     subject_resource=decided.pairing, org_path=decided.community_path)
 
     async def on_redemption(self, event: Event, session: AsyncSession) -> None:
         conn = await session.connection()

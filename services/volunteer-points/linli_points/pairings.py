@@ -8,7 +8,9 @@ every pairing owes its elder `visits_required` visits a month (DOMAIN.md: at lea
   with the fixed id `visit:{visit_id}` in the confirming transaction (a retried confirmation
   credits once). Deciding is a conditional update from PENDING, so of two concurrent decisions
   one wins and the other answers what was decided. Each new visit publishes
-  `points.visit.logged` with the month's confirmed count so far.
+  `points.visit.logged` with the month's confirmed count so far (the notification service asks
+  the elder's account to confirm it); the winning decision publishes `points.visit.confirmed`
+  or `points.visit.rejected` (the volunteer learns the points, or the reason).
 - Compliance: the pairings active in a month (started by its last day) with their visits in
   it, shortest first — what a community worker follows up during the month.
 - Reminding a month (from its 15th: care.py decides when) publishes `points.pairing.reminded`
@@ -235,9 +237,29 @@ class Pairings:
                 await conn.execute(VISITS.update().where(
                     VISITS.c.community_path == path, VISITS.c.visit_id == visit_id).values(
                     points_credited=points, transfer_id=transfer_id))
-            return await _visit(conn, path, visit_id)
+            decided = await _visit(conn, path, visit_id)
+            await self._announce_decision(conn, path, decided)
+            return decided
 
         return await run_in_transaction(self.db, work)
+
+    async def _announce_decision(self, conn: AsyncConnection, path: str, visit: Visit) -> None:
+        """`points.visit.confirmed|rejected`, in the deciding transaction: the volunteer learns
+        what became of the visit they logged (only the claiming decider gets here: once)."""
+        pairing = await find(conn, Pairing, community_path=path, pairing_id=visit.pairing_id)
+        assert pairing is not None, "a pairing is never deleted"
+        confirmed = visit.state == VisitState.CONFIRMED
+        await publish_in(conn, self.make_event(
+            "points.visit.confirmed" if confirmed else "points.visit.rejected", events.VisitDecided(
+                pairing=names.pairing_name(path, pairing.pairing_id), community_path=path,
+                family_id=pairing.family_id, elder_id=pairing.elder_id,
+                elder_name=(await elder_names(conn, path, {pairing.elder_id})).get(pairing.elder_id, ""),
+                volunteer_id=visit.volunteer_id, visit_id=visit.visit_id, month=visit.month,
+                visit_day=local_day(visit.visit_time).isoformat(),
+                visit_type=cast(events.VisitType.ValueType, int(visit.visit_type)),
+                visits_this_month=await confirmed_visits(conn, path, pairing.pairing_id, visit.month),
+                visits_required=pairing.visits_required, points_credited=visit.points_credited,
+                reason="" if confirmed else visit.decision_note, decided_by=visit.decided_by), path))
 
     async def _credit(self, conn: AsyncConnection, path: str, visit: Visit, now: datetime) -> tuple[int, str]:
         """The confirmed visit's points (the `elderly-visits` category's, within its caps) to the
@@ -279,13 +301,15 @@ class Pairings:
                 fingerprint(pairing_id, when.isoformat(), volunteer_id, int(confirmation or 0), note, int(visit_type)),
                 "visit")
             if created:
-                count = (await conn.execute(sa.select(sa.func.count()).select_from(VISITS).where(
-                    VISITS.c.community_path == path, VISITS.c.pairing_id == pairing_id,
-                    VISITS.c.month == month, VISITS.c.state == int(VisitState.CONFIRMED)))).scalar_one()
+                elder = await find(conn, Elder, community_path=path, elder_id=pairing.elder_id)
+                assert elder is not None, "an elder is never deleted"
                 await publish_in(conn, self.make_event("points.visit.logged", events.VisitLogged(
                     pairing=names.pairing_name(path, pairing_id), community_path=path, family_id=pairing.family_id,
                     elder_id=pairing.elder_id, volunteer_id=volunteer_id, visit_id=visit_id, month=month,
-                    visits_this_month=count, visit_type=cast(events.VisitType.ValueType, int(visit_type))), path))
+                    visits_this_month=await confirmed_visits(conn, path, pairing_id, month),
+                    visit_type=cast(events.VisitType.ValueType, int(visit_type)),
+                    elder_account_id=elder.account_id, elder_name=elder.display_name,
+                    volunteer_name=who.display_name, visit_day=local_day(when).isoformat()), path))
             return visit
 
         return await run_in_transaction(self.db, work)
@@ -393,6 +417,13 @@ async def create_pairing(conn: AsyncConnection, path: str, pairing_id: str, *, f
         {"family_id": family_id, "elder_id": elder_id, "start_date": start, "visits_required": required},
         fingerprint(family_id, elder_id, start, required), "pairing")
     return created
+
+
+async def confirmed_visits(conn: AsyncConnection, path: str, pairing_id: str, month: str) -> int:
+    """The pairing's confirmed visits in `month`."""
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(VISITS).where(
+        VISITS.c.community_path == path, VISITS.c.pairing_id == pairing_id,
+        VISITS.c.month == month, VISITS.c.state == int(VisitState.CONFIRMED)))).scalar_one())
 
 
 async def compliance(conn: AsyncConnection, path: str, month: str) -> list[Compliance]:

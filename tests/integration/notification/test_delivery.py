@@ -317,3 +317,43 @@ async def test_an_owner_learns_how_their_household_claim_was_decided(h: Harness)
     assert approved.title == "房屋认证已通过" and unit in approved.body
     [rejected] = await h.notices_of("owner-404")
     assert rejected.title == "房屋认证未通过" and "名册上该房屋业主不是李四" in rejected.body
+
+
+async def test_an_elder_is_asked_to_confirm_a_visit_and_the_volunteer_learns_the_decision(h: Harness) -> None:
+    pairing = f"communities/{FENGSHU.replace('/', '~')}/pairings/p-1"
+    visit = dict(pairing=pairing, community_path=FENGSHU, family_id="f-1", elder_id="e-liu", month="2026-11",
+                 visit_type=points_pb2.VISIT_TYPE_HOME_CLEANING)
+    await publish(h, "points.visit.logged", points_pb2.VisitLogged(
+        **visit, volunteer_id="volunteer-007", visit_id="visit-1", elder_account_id="elder-liu",
+        elder_name="刘奶奶", volunteer_name="万晓", visit_day="2026-11-03"), FENGSHU)
+    # An elder without an account is asked by nobody: a community worker confirms for them.
+    await publish(h, "points.visit.logged", points_pb2.VisitLogged(
+        **visit, volunteer_id="volunteer-012", visit_id="visit-2", elder_name="陈爷爷",
+        volunteer_name="李明", visit_day="2026-11-04"), FENGSHU)
+    decided = dict(pairing=pairing, community_path=FENGSHU, elder_name="刘奶奶", month="2026-11",
+                   visit_day="2026-11-03", visits_required=2)
+    await publish(h, "points.visit.confirmed", points_pb2.VisitDecided(
+        **decided, volunteer_id="volunteer-007", visit_id="visit-1", visits_this_month=1, points_credited=5,
+        decided_by="elder-liu"), FENGSHU)
+    await publish(h, "points.visit.rejected", points_pb2.VisitDecided(
+        **decided, volunteer_id="volunteer-012", visit_id="visit-2", reason="陈爷爷说那天没有人来",
+        decided_by=HE), FENGSHU)
+
+    async def told() -> bool:
+        return all([await h.notices_of(r) for r in ("elder-liu", "volunteer-007", "volunteer-012")])
+    await wait_until(told, what="the elder asked, both volunteers told")
+    await wait_until(lambda: consumer_done(h, "notification-visits", 4), what="all four visit events applied")
+    [asked] = await h.notices_of("elder-liu")
+    assert asked.kind == "visit.logged" and "万晓" in asked.title and "居家清扫" in asked.body
+    [confirmed] = await h.notices_of("volunteer-007")
+    assert confirmed.title == "探访已确认：刘奶奶（2026-11-03）" and "5积分" in confirmed.body
+    [rejected] = await h.notices_of("volunteer-012")
+    assert rejected.title.startswith("探访未被确认") and "陈爷爷说那天没有人来" in rejected.body
+
+
+async def consumer_done(h: Harness, consumer: str, events: int) -> bool:
+    try:
+        info = await h.app.bus.js.consumer_info("POINTS", consumer)
+    except NotFoundError:
+        return False
+    return bool(info.num_ack_pending == 0 and info.delivered.stream_seq >= events)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import grpc
 from linli_identity.testing import TestIssuer
+from linli_points.app import PointsApp
 
 from linli.events.v1 import points_pb2 as events_pb
 from linli.points.v1 import activities_pb2 as act
@@ -18,7 +19,7 @@ from linli.points.v1 import pairings_pb2 as par
 from linli.points.v1 import volunteers_pb2 as vol
 from linli_runtime.clock import ManualClock
 
-from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, account_of, bearer, expect_error, ts
+from .conftest import FENGSHU, SHENGJIAN, Metadata, Stubs, account_of, bearer, expect_error, published, ts
 
 ELDER_ACCOUNT = "acc-elder-liu"
 NOV_20 = datetime(2026, 11, 20, 4, tzinfo=UTC)
@@ -70,7 +71,7 @@ async def done_this_month(s: Stubs, md: Metadata) -> dict[str, int]:
 
 
 async def test_a_visit_counts_and_earns_only_once_the_elder_confirms_it(
-        stubs: Stubs, as_worker: Metadata, issuer: TestIssuer, clock: ManualClock) -> None:
+        app: PointsApp, stubs: Stubs, as_worker: Metadata, issuer: TestIssuer, clock: ManualClock) -> None:
     s, md = stubs, as_worker
     who = await paired(s, md, issuer)
     clock.set(NOV_20)
@@ -107,6 +108,15 @@ async def test_a_visit_counts_and_earns_only_once_the_elder_confirms_it(
         par.VISIT_STATE_CONFIRMED, 5, ELDER_ACCOUNT, "visit:visit-1")
     assert await balance(s, md, "v-wan") == 5
     assert await done_this_month(s, md) == {"p-1": 1, "p-2": 0}
+    # The elder's account was asked to confirm (notification tells it); the volunteer is told
+    # once, however many confirmations raced.
+    [asked] = await published(app, "points.visit.logged", events_pb.VisitLogged)
+    assert (asked.elder_account_id, asked.elder_name, asked.volunteer_name, asked.visit_day) == (
+        ELDER_ACCOUNT, "刘奶奶", "v-wan", "2026-11-03")
+    [told] = await published(app, "points.visit.confirmed", events_pb.VisitDecided)
+    assert (told.visit_id, told.volunteer_id, told.elder_name, told.points_credited, told.visits_this_month,
+            told.visits_required, told.decided_by, told.reason) == (
+        "visit-1", "v-wan", "刘奶奶", 5, 1, 2, ELDER_ACCOUNT, "")
     # A confirmed visit is not rejected afterwards.
     await expect_error(s.pairings.RejectVisit(par.RejectVisitRequest(
         community_path=FENGSHU, visit_id="visit-1", reason="记错了"), metadata=md),
@@ -122,7 +132,7 @@ async def test_a_visit_counts_and_earns_only_once_the_elder_confirms_it(
 
 
 async def test_a_worker_confirms_or_rejects_with_a_reason_and_a_rejected_visit_counts_for_nothing(
-        stubs: Stubs, as_worker: Metadata, issuer: TestIssuer, clock: ManualClock) -> None:
+        app: PointsApp, stubs: Stubs, as_worker: Metadata, issuer: TestIssuer, clock: ManualClock) -> None:
     s, md = stubs, as_worker
     who = await paired(s, md, issuer)
     clock.set(NOV_20)
@@ -144,6 +154,12 @@ async def test_a_worker_confirms_or_rejects_with_a_reason_and_a_rejected_visit_c
                                       metadata=md)
     assert await done_this_month(s, md) == {"p-1": 0, "p-2": 2}  # ≥ 2 confirmed: not short
     assert await balance(s, md, "v-zhao") == 10
+    # v-zhao is told of each decision: the rejection with its reason, the month filling up.
+    [refused] = await published(app, "points.visit.rejected", events_pb.VisitDecided)
+    assert (refused.visit_id, refused.reason, refused.points_credited, refused.visit_day, refused.elder_name) == (
+        "z-0", "陈爷爷说那天没有人来", 0, "2026-11-03", "陈爷爷")
+    confirmed = await published(app, "points.visit.confirmed", events_pb.VisitDecided)
+    assert [(e.visit_id, e.visits_this_month, e.points_credited) for e in confirmed] == [("z-1", 1, 5), ("z-2", 2, 5)]
     await expect_error(s.pairings.ConfirmVisit(par.ConfirmVisitRequest(community_path=FENGSHU, visit_id="nope"),
                                                metadata=md), grpc.StatusCode.NOT_FOUND, "VISIT_NOT_FOUND")
 

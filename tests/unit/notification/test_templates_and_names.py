@@ -40,6 +40,21 @@ def test_a_household_claim_decision_reads_as_its_outcome(language: str) -> None:
     assert "\n" not in approved.title and "\n" not in rejected.title
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_visit_asks_the_elder_and_its_decision_reads_as_its_outcome(language: str) -> None:
+    logged = render("visit.logged", language, dict(volunteer="万晓", elder="刘奶奶", day="2026-11-03",
+                                                   purpose="亲情陪护", purpose_en="company", visit_id="v-1"))
+    assert "万晓" in logged.title and "2026-11-03" in logged.body and "/me/visits/review" in logged.body
+    visit = dict(elder="刘奶奶", day="2026-11-03", points=5, done=2, required=2, month="2026-11", reason="那天我不在家")
+    confirmed = render("visit.decided", language, {**visit, "confirmed": True})
+    rejected = render("visit.decided", language, {**visit, "confirmed": False})
+    unpaid = render("visit.decided", language, {**visit, "confirmed": True, "points": 0})
+    assert confirmed.title != rejected.title and "\n" not in confirmed.title + rejected.title
+    assert "5" in confirmed.body and "那天我不在家" in rejected.body and "那天我不在家" not in confirmed.body
+    points_word = {"zh": "积分", "en": "points"}[language]
+    assert points_word in confirmed.body and points_word not in unpaid.body, "no points credited: none claimed"
+
+
 def test_a_missing_template_variable_is_an_error_not_an_empty_string() -> None:
     with pytest.raises(Exception, match="undefined"):
         render("award.granted", "zh", {"name": "x"})

@@ -334,6 +334,10 @@ class VisitLogged(_message.Message):
     MONTH_FIELD_NUMBER: _builtins.int
     VISITS_THIS_MONTH_FIELD_NUMBER: _builtins.int
     VISIT_TYPE_FIELD_NUMBER: _builtins.int
+    ELDER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ELDER_NAME_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_NAME_FIELD_NUMBER: _builtins.int
+    VISIT_DAY_FIELD_NUMBER: _builtins.int
     pairing: _builtins.str
     community_path: _builtins.str
     family_id: _builtins.str
@@ -347,6 +351,14 @@ class VisitLogged(_message.Message):
     included; visits logged before confirmation existed counted themselves).
     """
     visit_type: Global___VisitType.ValueType
+    elder_account_id: _builtins.str
+    """The elder's own account (the `sub` of their tokens), "" when the elder has none: it may
+    confirm the visit, and the notification service asks it to.
+    """
+    elder_name: _builtins.str
+    volunteer_name: _builtins.str
+    visit_day: _builtins.str
+    """When the visit took place, `YYYY-MM-DD` in Asia/Shanghai."""
     def __init__(
         self,
         *,
@@ -359,14 +371,92 @@ class VisitLogged(_message.Message):
         month: _builtins.str = ...,
         visits_this_month: _builtins.int = ...,
         visit_type: Global___VisitType.ValueType = ...,
+        elder_account_id: _builtins.str = ...,
+        elder_name: _builtins.str = ...,
+        volunteer_name: _builtins.str = ...,
+        visit_day: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_id", b"elder_id", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_id", b"visit_id", "visit_type", b"visit_type", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "elder_account_id", b"elder_account_id", "elder_id", b"elder_id", "elder_name", b"elder_name", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "visit_day", b"visit_day", "visit_id", b"visit_id", "visit_type", b"visit_type", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id", "volunteer_name", b"volunteer_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VisitLogged: _TypeAlias = VisitLogged  # noqa: Y015
+
+@_typing.final
+class VisitDecided(_message.Message):
+    """VisitDecided: subjects `points.visit.confirmed` and `points.visit.rejected`, once per visit,
+    in the transaction that decided it (by the elder's account or a community worker). The
+    notification service tells the volunteer who logged it: the points it earned, or why it
+    was not confirmed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRING_FIELD_NUMBER: _builtins.int
+    COMMUNITY_PATH_FIELD_NUMBER: _builtins.int
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
+    ELDER_ID_FIELD_NUMBER: _builtins.int
+    ELDER_NAME_FIELD_NUMBER: _builtins.int
+    VOLUNTEER_ID_FIELD_NUMBER: _builtins.int
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    VISIT_DAY_FIELD_NUMBER: _builtins.int
+    VISIT_TYPE_FIELD_NUMBER: _builtins.int
+    VISITS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    VISITS_REQUIRED_FIELD_NUMBER: _builtins.int
+    POINTS_CREDITED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    pairing: _builtins.str
+    community_path: _builtins.str
+    family_id: _builtins.str
+    elder_id: _builtins.str
+    elder_name: _builtins.str
+    volunteer_id: _builtins.str
+    visit_id: _builtins.str
+    month: _builtins.str
+    """Month of the visit, `YYYY-MM`, and its day, `YYYY-MM-DD` (Asia/Shanghai)."""
+    visit_day: _builtins.str
+    visit_type: Global___VisitType.ValueType
+    visits_this_month: _builtins.int
+    """Confirmed visits of the pairing in that month, this one included when confirmed, and how
+    many the pairing owes a month.
+    """
+    visits_required: _builtins.int
+    points_credited: _builtins.int
+    """Points credited to the volunteer for it (0: none — no visits category, or over its caps)."""
+    reason: _builtins.str
+    """A rejection's reason, as the decider gave it."""
+    decided_by: _builtins.str
+    """Who decided: an account id."""
+    def __init__(
+        self,
+        *,
+        pairing: _builtins.str = ...,
+        community_path: _builtins.str = ...,
+        family_id: _builtins.str = ...,
+        elder_id: _builtins.str = ...,
+        elder_name: _builtins.str = ...,
+        volunteer_id: _builtins.str = ...,
+        visit_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        visit_day: _builtins.str = ...,
+        visit_type: Global___VisitType.ValueType = ...,
+        visits_this_month: _builtins.int = ...,
+        visits_required: _builtins.int = ...,
+        points_credited: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community_path", b"community_path", "decided_by", b"decided_by", "elder_id", b"elder_id", "elder_name", b"elder_name", "family_id", b"family_id", "month", b"month", "pairing", b"pairing", "points_credited", b"points_credited", "reason", b"reason", "visit_day", b"visit_day", "visit_id", b"visit_id", "visit_type", b"visit_type", "visits_required", b"visits_required", "visits_this_month", b"visits_this_month", "volunteer_id", b"volunteer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VisitDecided: _TypeAlias = VisitDecided  # noqa: Y015
 
 @_typing.final
 class PairingReminded(_message.Message):
