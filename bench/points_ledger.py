@@ -34,13 +34,14 @@ import asyncpg
 import grpc
 import psutil
 from linli_identity.testing import TestIssuer
-from linli_points.app import create_app, settle_memory
+from linli_points.app import create_app
 from linli_points.settings import PointsSettings
 
 from bench.stats import median, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli.points.v1 import awards_pb2, awards_pb2_grpc, ledger_pb2, ledger_pb2_grpc
 from linli_runtime.clock import ManualClock
+from linli_runtime.memory import settle_memory
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.testing.echo import BareEchoServicer
 from linli_runtime.testing.waiting import wait_until
@@ -235,7 +236,7 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
             issuer = TestIssuer()  # identity's token code in memory; the app verifies its keys
             issuer.trust(app)
             await app.start()
-            settle_memory()  # as the service's own process does (linli_points.app.main)
+            settle_memory()  # as a service's own process does (ServiceApp.main)
             md = issuer.bearer("bench", role="service", kind="service")
             dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
             meter = CpuMeter(Path(tmp) / "pg", dsn)

@@ -65,6 +65,7 @@ from linli_runtime.gauges import RuntimeGauges
 from linli_runtime.grpc_tls import GrpcTls
 from linli_runtime.interceptors import Authenticator, RuntimeHandlers
 from linli_runtime.logs import configure_logging
+from linli_runtime.memory import settle_memory
 from linli_runtime.metrics import serve_metrics
 from linli_runtime.migrations import MigrationSet, upgrade
 from linli_runtime.oidc import KeySource, OidcAuthenticator, TokenVerifier, verifier_from_settings
@@ -337,5 +338,7 @@ class ServiceApp:
         await self.stop()
 
     def main(self) -> None:
+        """Serve in this process until SIGTERM: the service's own process (`python -m …`)."""
         configure_logging(self.name, self.settings.log_level, self.settings.log_json)
+        self.on_start(lambda _: settle_memory())  # last: after the service's own hooks (demo data)
         asyncio.run(self.serve())

@@ -7,7 +7,6 @@ sweeper and the care schedule (mid-month reminders, month closes) while the serv
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 from linli.points.v1 import (
@@ -116,28 +115,8 @@ def create_app(settings: PointsSettings | None = None, clock: Clock | None = Non
     return PointsApp(settings or PointsSettings(), clock)
 
 
-# Collect young objects every 10 000 allocations rather than 700 (and the older generations
-# as often as before, relative to that). A 10 000-transfer CreateTransfers makes ~10 tracked
-# objects a transfer (plans, lots, answers, messages); with the defaults, and the process's
-# whole load (modules, tables, stubs) in sight of every full collection, the collector took a
-# third of the call's CPU (issue 18, bench.points_ledger: 110 -> 69 µs a transfer).
-GC_THRESHOLDS = (10_000, 10, 10)
-
-
-def settle_memory() -> None:
-    """Once started: what the process loaded to serve lives as long as it does — out of the
-    collector's sight (gc.freeze) — and young objects are collected less often. For the
-    service's own process only (`main`, the bench): a frozen object is never collected, so a
-    process that starts many apps (the tests) would keep each one."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def main() -> None:
-    app = create_app()
-    app.on_start(lambda _: settle_memory())
-    app.main()
+    create_app().main()
 
 
 if __name__ == "__main__":
