@@ -31,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `make test` spreads the suite over pytest-xdist workers (--dist loadgroup).
     lane: dict[pytest.Item, str] = {}
@@ -52,12 +53,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Under `--dist loadgroup`, xdist sends the tests of one group to one worker by the group's
     name it appends to their node ids (a worker's collection). pytest 9.2 ignores that, and the
     groups silently did nothing: a module-scoped fixture (the authz platform, the image's wheel)
-    was set up once on every worker, and every slow test could run at once. Refuse to run so."""
+    was set up once on every worker, and every slow test could run at once. Refuse to run so
+    (a RuntimeError: xdist shows its message, where it drops a UsageError's)."""
     if not (hasattr(session.config, "workerinput") and session.config.getvalue("loadgroup")):
         return
     lost = [item.nodeid for item in session.items
             if item.get_closest_marker("xdist_group") is not None
             and "@" not in item.nodeid.rsplit("]", 1)[-1]]  # xdist's own reading of a node id
     if lost:
-        raise pytest.UsageError(f"pytest-xdist's groups do not take with this pytest ({pytest.__version__}): "
+        raise RuntimeError(f"pytest-xdist's groups do not take with this pytest ({pytest.__version__}): "
                                 f"{lost[0]} has an xdist_group mark but no @group in its node id")
