@@ -12,14 +12,16 @@ pytest_plugins = ["linli_runtime.testing.fixtures", "linli_runtime.testing.platf
 # The slow tests each run a whole cluster or platform (NATS, PostgreSQL, every service). They run
 # in two lanes (xdist groups, one worker each), so that at most two run at once on 2 cores while
 # the third worker takes the rest; the lanes are balanced by the tests' measured times (under
-# load ~15: faults 259 s, run-cluster 208 s, backup 179 s, the two cluster tests 72 s, the city
-# bench 36 s). A new slow test joins the first lane unless it is placed here.
+# load ~12, one lane beside the other: lane 1 310 s — faults 218, the two cluster tests 58, the
+# city bench 34; lane 2 281 s — backup 172, run-cluster 109 — and the busy-hour bench's smoke
+# test, newer). A new slow test joins the first lane unless it is placed here.
 SLOW_LANES = {
     "tests/e2e/deploy/test_platform_faults.py": "clusters-1",
     "tests/e2e/deploy/test_local_cluster.py": "clusters-1",
     "tests/integration/bench/test_city_smoke.py": "clusters-1",
     "tests/e2e/deploy/test_run_cluster_command.py": "clusters-2",
     "tests/e2e/runtime/test_backup_restore.py": "clusters-2",
+    "tests/integration/bench/test_busy_hour_smoke.py": "clusters-2",
 }
 
 
