@@ -133,7 +133,10 @@ async def _start(issuer: TestIssuer, tmp: Path, nats: NatsServer) -> tuple[dict[
     return apps, identity
 
 
-@pytest.fixture(scope="module")
+# One platform for the package's two modules (test_every_rpc, test_request_ids: both in the
+# "authz-table" xdist group, so on one worker): each sends requests that are refused or touch
+# nothing the other reads.
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("authz-platform")
     nats = NatsServer(tmp / "nats").start()

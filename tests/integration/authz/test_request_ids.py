@@ -27,6 +27,8 @@ from tests.integration.authz.conftest import Platform, grpc_services
 from tests.integration.authz.rpc_requests import MERCHANT, SHENGJIAN, requests
 from tests.integration.authz.test_every_rpc import POS_API, bearer, rpcs
 
+pytestmark = pytest.mark.xdist_group("authz-table")  # the authz platform (package-scoped), one worker
+
 BAD_IDS = ["has space", "x" * 129, "中文"]
 G = SHENGJIAN
 VOUCHER = gacc.Voucher(file_ref="v.pdf", sha256="ab" * 32)

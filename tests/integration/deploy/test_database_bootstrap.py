@@ -14,6 +14,8 @@ import pytest
 from linli_runtime.processes import EmbeddedPostgres
 from tests.unit.deploy.deploykit import REPO, find, load_compose, planned_services, render
 
+pytestmark = pytest.mark.xdist_group("bootstrap-postgres")  # one PostgreSQL for the module, on one worker
+
 INIT_SCRIPT = REPO / "deploy" / "compose" / "postgres" / "init-databases.sh"
 PLANNED = planned_services(load_compose())
 

@@ -14,6 +14,8 @@ import pytest
 from linli_runtime.registry import GROUP, ServiceDescriptor, installed_services
 from tests.unit.deploy.deploykit import REPO
 
+pytestmark = pytest.mark.xdist_group("image-wheel")  # the wheel is built once (module-scoped), on one worker
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
