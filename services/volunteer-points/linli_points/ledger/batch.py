@@ -222,30 +222,21 @@ def _check_replay(request: TransferRequest, fingerprint: str, first: str) -> Non
 def _by_id(pg: bool) -> Any:
     """The stored transfers of a community with the given ids, each with its hold's state.
 
-    On PostgreSQL one index probe per id (a LATERAL subquery per element of the ids' array):
-    `transfer_id = ANY(ids)` let the planner read every transfer of the community through the
-    (community, created_at) index and test each against the whole array — measured, 918 ms for a
-    batch of 1 000 ids in a community of 30 000 transfers, growing with the community's history
-    (issue 18). The community is compared with `(SELECT :path)`, a value the planner sees only
-    when running the plan: it cannot estimate a community the statistics do not know yet (a
-    community's first bulk load, before ANALYZE) at one row and probe the (community,
-    created_at) index with a filter on the id — 323 ms for 1 000 ids among 30 000 transfers,
-    against 6 ms through the unique index, which with both its columns bound is one row whatever
-    the statistics say. On SQLite the expanding IN is probed through the unique index."""
-    columns = (*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
-    joined = transfers.outerjoin(holds, holds.c.transfer_seq == transfers.c.seq)
+    On PostgreSQL the function `points_transfers_by_id` (migration p0017, where its plan is
+    explained): one probe of the unique index per id, planned at each call. As a statement of its
+    own it was prepared once per connection and, from its sixth call, run on a generic plan made
+    when the table was small: the (community, related id) index read with a filter on the id,
+    the whole community once per id (issue 18: 25 s over the 85 calls of a benchmark run that
+    followed single transfers on a new table). On SQLite the expanding IN is probed through the
+    unique index."""
     if not pg:
+        columns = (*transfers.c, holds.c.state, holds.c.expires_at, holds.c.resolved_at)
+        joined = transfers.outerjoin(holds, holds.c.transfer_seq == transfers.c.seq)
         return sa.select(*columns).select_from(joined).where(
             transfers.c.community_path == sa.bindparam("path"),
             transfers.c.transfer_id.in_(sa.bindparam("ids", expanding=True)))
-    in_path = transfers.c.community_path == sa.select(sa.bindparam("path", type_=sa.String())).scalar_subquery()
-    wanted = (sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))
-              .table_valued("id").render_derived(name="wanted"))
-    # LIMIT 1 (an id is unique in its community) keeps the planner from flattening the subquery
-    # into a join it could again answer by scanning the community.
-    found = (sa.select(*columns).select_from(joined).where(in_path, transfers.c.transfer_id == wanted.c.id)
-             .limit(1).lateral("found"))
-    return sa.select(found).select_from(wanted).join(found, sa.true())
+    return sa.text("SELECT * FROM points_transfers_by_id(:path, :ids)").bindparams(
+        sa.bindparam("path", type_=sa.Text()), sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text())))
 
 
 def _statements(pg: bool) -> dict[str, Any]:
