@@ -48,7 +48,7 @@ from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger import lots as lotrules
 from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, points_short, volunteer_of
 from linli_points.ledger.earned import add_earned
-from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest
+from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest, Written
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
 from linli_runtime.bulk import insert_records, insert_records_returning_keys, insert_rows, one_of
@@ -76,8 +76,9 @@ class BatchItem:
     context: contextvars.Context | None = None
 
 
-# What an item comes to: Recorded for a transfer, (Hold, created) for a hold, or its refusal.
-Outcome = Recorded | tuple[Hold, bool] | DomainError
+# What an item comes to: Recorded for a transfer (Written when the caller asked for the lean
+# answer), (Hold, created) for a hold, or its refusal.
+Outcome = Recorded | Written | tuple[Hold, bool] | DomainError
 
 
 @dataclass(eq=False)
@@ -130,7 +131,6 @@ class _Plan:
     new_lots: list[_Lot] = field(default_factory=list)
     restored: list[tuple[str, int]] = field(default_factory=list)  # (source, points) given back
     seq: int = 0
-    transfer: Transfer | None = None
 
 
 @dataclass(frozen=True)
@@ -145,10 +145,12 @@ class _Later:
 async def apply_batch(
     conn: AsyncConnection, items: Sequence[BatchItem], *, now: datetime, make_event: EventFactory | None,
     known: Mapping[tuple[str, str], dict[str, Any]], seen: dict[tuple[str, str], dict[str, Any]],
+    lean: bool = False,
 ) -> list[Outcome]:
     """Record `items` in the caller's transaction (see the module's docstring). `known`: system
     accounts' rows read before (never locked, never deleted); the rows this batch reads for the
-    first time go into `seen`, for the caller to keep once committed."""
+    first time go into `seen`, for the caller to keep once committed. `lean`: the transfers
+    this batch records are answered as `Written` rather than `Recorded` (CreateTransfers)."""
     assert all(item.request.kind in BATCH_KINDS for item in items)
     pg = conn.dialect.name == "postgresql"
     by_path: dict[str, list[TransferRequest]] = {}
@@ -193,18 +195,23 @@ async def apply_batch(
         outcomes.append(_Later(plan, created=True))
     if plans:
         await _write(conn, plans, now, make_event, pg)
-    return [_answer(outcome) for outcome in outcomes]
+    return [_answer(outcome, now, lean) if isinstance(outcome, _Later) else outcome for outcome in outcomes]
 
 
-def _answer(outcome: Outcome | _Later) -> Outcome:
-    if not isinstance(outcome, _Later):
-        return outcome
+def _answer(outcome: _Later, now: datetime, lean: bool) -> Outcome:
     plan = outcome.plan
-    assert plan.transfer is not None
-    if plan.request.kind == Kind.PENDING:
-        expires = plan.transfer.created_at + timedelta(seconds=plan.request.timeout_seconds)
-        return Hold(plan.transfer, HoldState.PENDING, expires, None), outcome.created
-    return Recorded(plan.transfer, created=outcome.created)
+    r = plan.request
+    if lean and r.kind == Kind.DIRECT:
+        return Written(r, plan.seq, now, outcome.created)
+    transfer = Transfer(
+        seq=plan.seq, community_path=r.community_path, transfer_id=r.transfer_id, kind=r.kind,
+        debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
+        source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
+        credit_balance_after=plan.credit_after, created_at=now)
+    if r.kind == Kind.PENDING:
+        expires = now + timedelta(seconds=r.timeout_seconds)
+        return Hold(transfer, HoldState.PENDING, expires, None), outcome.created
+    return Recorded(transfer, created=outcome.created)
 
 
 def _check_replay(request: TransferRequest, fingerprint: str, first: str) -> None:
@@ -473,13 +480,7 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         p.request.debit_account, p.request.credit_account, p.request.amount, p.request.reason, p.request.source,
         p.request.related_transfer_id, p.fingerprint, p.debit_after, p.credit_after, now) for p in plans])
     for plan, seq in zip(plans, seqs, strict=True):
-        r = plan.request
         plan.seq = seq
-        plan.transfer = Transfer(
-            seq=seq, community_path=r.community_path, transfer_id=r.transfer_id, kind=r.kind,
-            debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
-            source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
-            credit_balance_after=plan.credit_after, created_at=now)
     await add_earned(conn, ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id,
                              p.credit.id, p.request.amount) for p in plans), now)
 
@@ -553,7 +554,7 @@ def _events(plans: list[_Plan], make_event: EventFactory) -> list[EventEnvelope]
     would have made for them in that same context, at the batch's one instant."""
     made: dict[tuple[int, str, str], EventEnvelope] = {}
     envelopes: list[EventEnvelope] = []
-    credits: dict[tuple[int, str], list[tuple[_Plan, events.PointsCredited]]] = {}
+    credits: dict[tuple[int, str], list[tuple[_Plan, dict[str, Any]]]] = {}
     for plan in plans:
         if plan.request.kind == Kind.PENDING:
             _add_event(envelopes, made, plan, "points.hold.placed", _hold_placed(plan.request), make_event)
@@ -563,12 +564,16 @@ def _events(plans: list[_Plan], make_event: EventFactory) -> list[EventEnvelope]
             credits.setdefault((id(plan.context), plan.request.community_path), []).append((plan, credited))
     for group in credits.values():
         if len(group) == 1:
-            _add_event(envelopes, made, group[0][0], "points.points.credited", group[0][1], make_event)
+            _add_event(envelopes, made, group[0][0], "points.points.credited", events.PointsCredited(**group[0][1]),
+                       make_event)
             continue
         for start in range(0, len(group), CREDITS_PER_EVENT):
             chunk = group[start:start + CREDITS_PER_EVENT]
-            _add_event(envelopes, made, chunk[0][0], "points.points.credited_batch",
-                       events.PointsCreditedBatch(items=[credited for _, credited in chunk]), make_event)
+            payload = events.PointsCreditedBatch()
+            add = payload.items.add  # each credit made in place, not made then copied in
+            for _, credited in chunk:
+                add(**credited)
+            _add_event(envelopes, made, chunk[0][0], "points.points.credited_batch", payload, make_event)
     return envelopes
 
 
@@ -593,15 +598,15 @@ def _hold_placed(r: TransferRequest) -> events.PointsHoldChanged:
         reason=r.reason, source=r.source)
 
 
-def _credited(r: TransferRequest) -> events.PointsCredited | None:
-    """What a DIRECT transfer of issued points to a volunteer tells the platform; None otherwise."""
+def _credited(r: TransferRequest) -> dict[str, Any] | None:
+    """What a DIRECT transfer of issued points to a volunteer tells the platform (the fields of a
+    `PointsCredited`); None otherwise."""
     source = issued_from(r.debit_account)
     volunteer = volunteer_of(r.credit_account)
     if source is None or volunteer is None:
         return None
-    return events.PointsCredited(
-        transfer_id=r.transfer_id, community_path=r.community_path, volunteer_id=volunteer, points=r.amount,
-        reason=r.reason, source=r.source, funding_source=source)
+    return {"transfer_id": r.transfer_id, "community_path": r.community_path, "volunteer_id": volunteer,
+            "points": r.amount, "reason": r.reason, "source": r.source, "funding_source": source}
 
 
 def _made(plan: _Plan, subject: str, payload: Any, make_event: EventFactory) -> EventEnvelope:
