@@ -47,11 +47,11 @@ from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger import lots as lotrules
 from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, points_short, volunteer_of
-from linli_points.ledger.earned import add_earned
+from linli_points.ledger.earned import add_earned, earned_changes
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest, Written
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
-from linli_runtime.bulk import insert_records, insert_records_returning_keys, insert_rows, one_of
+from linli_runtime.bulk import COPY_FROM, insert_records, insert_records_returning_keys, one_of
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
@@ -84,6 +84,7 @@ Outcome = Recorded | Written | tuple[Hold, bool] | DomainError
 @dataclass(eq=False)
 class _Account:
     id: int
+    path: str
     name: str
     allow_negative: bool
     locked: bool
@@ -328,7 +329,7 @@ async def _accounts(
     for name, (row, locked) in rows.items():
         if in_slots(name) and not locked and name not in cached:
             seen[(path, name)] = {**row, "locked": False}  # as store.py's `_lock` caches them
-        out[name] = _Account(id=row["id"], name=name, allow_negative=row["allow_negative"], locked=locked,
+        out[name] = _Account(id=row["id"], path=path, name=name, allow_negative=row["allow_negative"], locked=locked,
                              totals={c: int(row[c]) for c in (*TOTALS, "earned")})
     slot_accounts = [out[n] for n in limited]
     if slot_accounts:
@@ -469,11 +470,99 @@ _TRANSFER_COLUMNS = (
     "credit_balance_after", "created_at")
 _LOT_COLUMNS = ("account_id", "seq", "source", "community_path", "origin", "amount", "remaining")
 _USE_COLUMNS = ("transfer_seq", "account_id", "lot_seq", "source", "community_path", "flow", "amount", "restores_seq")
+_HOLD_COLUMNS = ("transfer_seq", "community_path", "hold_id", "state", "expires_at", "resolved_at")
+
+# The writes after the transfers', on PostgreSQL, as one statement of data-modifying CTEs, each
+# an INSERT from arrays (one per column): the accounts' totals, their slots, the earned years, the
+# new lots, the lot uses and the holds. One round trip where there were six: a group commit of
+# single transfers spent most of its time waiting on round trips (issue 18). Each is an INSERT …
+# SELECT FROM unnest (with ON CONFLICT for what adds up), so no plan has a join or a scan to
+# choose — a plan cached while the tables were small stays right (see p0017 on what went wrong
+# with one that did). The accounts' totals are added by an upsert whose insert never happens:
+# every row it names was read and locked by this batch (`_accounts`); as an UPDATE … FROM it
+# would be a join. Rows come in key order, as the statements they replace took them.
+_REST_PG = sa.text("""
+WITH account_totals AS (
+    INSERT INTO points_account AS a (id, community_path, name, allow_negative, created_at, debits_posted,
+                                     credits_posted, debits_pending, credits_pending, earned)
+    SELECT * FROM unnest(CAST(:a_id AS bigint[]), CAST(:a_path AS text[]), CAST(:a_name AS text[]),
+                         CAST(:a_negative AS boolean[]), CAST(:a_at AS timestamptz[]), CAST(:a_dp AS bigint[]),
+                         CAST(:a_cp AS bigint[]), CAST(:a_dn AS bigint[]), CAST(:a_cn AS bigint[]),
+                         CAST(:a_earned AS bigint[]))
+    ON CONFLICT (id) DO UPDATE SET
+        debits_posted = a.debits_posted + excluded.debits_posted,
+        credits_posted = a.credits_posted + excluded.credits_posted,
+        debits_pending = a.debits_pending + excluded.debits_pending,
+        credits_pending = a.credits_pending + excluded.credits_pending,
+        earned = a.earned + excluded.earned
+), slot_totals AS (
+    INSERT INTO points_account_slot AS s (account_id, slot, debits_posted, credits_posted, debits_pending,
+                                          credits_pending)
+    SELECT * FROM unnest(CAST(:s_id AS bigint[]), CAST(:s_slot AS smallint[]), CAST(:s_dp AS bigint[]),
+                         CAST(:s_cp AS bigint[]), CAST(:s_dn AS bigint[]), CAST(:s_cn AS bigint[]))
+    ON CONFLICT (account_id, slot) DO UPDATE SET
+        debits_posted = s.debits_posted + excluded.debits_posted,
+        credits_posted = s.credits_posted + excluded.credits_posted,
+        debits_pending = s.debits_pending + excluded.debits_pending,
+        credits_pending = s.credits_pending + excluded.credits_pending
+), earned_years AS (
+    INSERT INTO points_earned_year AS e (account_id, year, earned)
+    SELECT * FROM unnest(CAST(:e_id AS bigint[]), CAST(:e_year AS smallint[]), CAST(:e_earned AS bigint[]))
+    ON CONFLICT (account_id, year) DO UPDATE SET earned = e.earned + excluded.earned
+), new_lots AS (
+    INSERT INTO points_lot (account_id, seq, source, community_path, origin, amount, remaining)
+    SELECT * FROM unnest(CAST(:l_id AS bigint[]), CAST(:l_seq AS bigint[]), CAST(:l_source AS text[]),
+                         CAST(:l_path AS text[]), CAST(:l_origin AS smallint[]), CAST(:l_amount AS bigint[]),
+                         CAST(:l_remaining AS bigint[]))
+), new_uses AS (
+    INSERT INTO points_lot_use (transfer_seq, account_id, lot_seq, source, community_path, flow, amount,
+                                restores_seq)
+    SELECT * FROM unnest(CAST(:u_seq AS bigint[]), CAST(:u_id AS bigint[]), CAST(:u_lot_seq AS bigint[]),
+                         CAST(:u_source AS text[]), CAST(:u_path AS text[]), CAST(:u_flow AS smallint[]),
+                         CAST(:u_amount AS bigint[]), CAST(:u_restores AS bigint[]))
+), new_holds AS (
+    INSERT INTO points_hold (transfer_seq, community_path, hold_id, state, expires_at, resolved_at)
+    SELECT * FROM unnest(CAST(:h_seq AS bigint[]), CAST(:h_path AS text[]), CAST(:h_id AS text[]),
+                         CAST(:h_state AS smallint[]), CAST(:h_expires AS timestamptz[]),
+                         CAST(:h_resolved AS timestamptz[]))
+)
+SELECT 1
+""")
+
+
+def _columns(prefix: str, names: Sequence[str], records: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """`records`' values as one list per column, named `{prefix}_{name}` (empty lists for none)."""
+    by_column = list(zip(*records, strict=True)) if records else [() for _ in names]
+    return {f"{prefix}_{name}": list(values) for name, values in zip(names, by_column, strict=True)}
+
+
+async def _write_rest_pg(conn: AsyncConnection, in_rows: list[_Account], in_slots_: list[_Account],
+                         slot_of: dict[int, int], earned: list[dict[str, int]], new_lots: list[tuple[Any, ...]],
+                         uses: list[tuple[Any, ...]], held: list[tuple[Any, ...]], now: datetime) -> None:
+    """`_REST_PG`; lots, uses and holds by COPY instead from `COPY_FROM` rows (a bulk batch)."""
+    params: dict[str, list[Any]] = {}
+    params.update(_columns("a", ("id", "path", "name", "negative", "at", "dp", "cp", "dn", "cn", "earned"), [
+        (a.id, a.path, a.name, a.allow_negative, now, *(a.deltas.get(c, 0) for c in (*TOTALS, "earned")))
+        for a in in_rows]))
+    params.update(_columns("s", ("id", "slot", "dp", "cp", "dn", "cn"), [
+        (a.id, slot_of[a.id], *(a.deltas.get(c, 0) for c in TOTALS)) for a in in_slots_]))
+    params.update(_columns("e", ("id", "year", "earned"), [(e["account_id"], e["year"], e["earned"]) for e in earned]))
+    for prefix, names, records, table, columns in (
+            ("l", ("id", "seq", "source", "path", "origin", "amount", "remaining"), new_lots, lots, _LOT_COLUMNS),
+            ("u", ("seq", "id", "lot_seq", "source", "path", "flow", "amount", "restores"), uses, lot_uses,
+             _USE_COLUMNS),
+            ("h", ("seq", "path", "id", "state", "expires", "resolved"), held, holds, _HOLD_COLUMNS)):
+        if len(records) >= COPY_FROM:
+            await insert_records(conn, table, columns, records)
+            records = []
+        params.update(_columns(prefix, names, records))
+    await conn.execute(_REST_PG, params)
 
 
 async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_event: EventFactory | None,
                  pg: bool) -> None:
-    """Write what the plans recorded: a dozen statements, however many plans."""
+    """Write what the plans recorded: a few statements, however many plans (on PostgreSQL the
+    transfers, the lots taken, then the rest in one: `_REST_PG`)."""
     statements = _STATEMENTS[pg]
     seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, [(
         p.request.community_path, p.request.transfer_id, int(p.request.kind), p.debit.id, p.credit.id,
@@ -481,23 +570,26 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         p.request.related_transfer_id, p.fingerprint, p.debit_after, p.credit_after, now) for p in plans])
     for plan, seq in zip(plans, seqs, strict=True):
         plan.seq = seq
-    await add_earned(conn, ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id,
-                             p.credit.id, p.request.amount) for p in plans), now)
-
+    written = ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id, p.credit.id,
+                p.request.amount) for p in plans)
     touched: dict[int, _Account] = {}
     for p in plans:
         touched[p.debit.id] = p.debit
         touched[p.credit.id] = p.credit
     in_rows = [a for _, a in sorted(touched.items()) if not in_slots(a.name) and any(a.deltas.values())]
-    if in_rows:
-        await conn.execute(statements["update_accounts"], [
-            {"account_id": a.id, **{f"add_{c}": a.deltas.get(c, 0) for c in (*TOTALS, "earned")}} for a in in_rows])
     # One slot per system account and batch, picked at random (store.py: why slots).
     in_slots_ = [a for _, a in sorted(touched.items()) if in_slots(a.name) and any(a.deltas.values())]
-    if in_slots_:
-        await conn.execute(statements["add_to_slots"], [
-            {"account_id": a.id, "slot": random.randrange(SLOTS), **{c: a.deltas.get(c, 0) for c in TOTALS}}
-            for a in in_slots_])
+    slot_of = {a.id: random.randrange(SLOTS) for a in in_slots_}
+    if not pg:
+        await add_earned(conn, written, now)
+        if in_rows:
+            await conn.execute(statements["update_accounts"], [
+                {"account_id": a.id, **{f"add_{c}": a.deltas.get(c, 0) for c in (*TOTALS, "earned")}}
+                for a in in_rows])
+        if in_slots_:
+            await conn.execute(statements["add_to_slots"], [
+                {"account_id": a.id, "slot": slot_of[a.id], **{c: a.deltas.get(c, 0) for c in TOTALS}}
+                for a in in_slots_])
 
     taken: dict[tuple[int, int, str], int] = {}
     uses: list[tuple[Any, ...]] = []
@@ -523,15 +615,16 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         await conn.execute(statements["take_from_lots"], [
             {"lot_account_id": account_id, "lot_seq": seq, "lot_source": source, "taken": points}
             for (account_id, seq, source), points in sorted(taken.items())])
-    await insert_records(conn, lots, _LOT_COLUMNS, new_lots)
-    await insert_records(conn, lot_uses, _USE_COLUMNS, uses)
-
-    held = [p for p in plans if p.request.kind == Kind.PENDING]
-    if held:
-        await insert_rows(conn, holds, [{
-            "transfer_seq": p.seq, "community_path": p.request.community_path, "hold_id": p.request.transfer_id,
-            "state": int(HoldState.PENDING), "expires_at": now + timedelta(seconds=p.request.timeout_seconds),
-            "resolved_at": None} for p in held])
+    held = [(p.seq, p.request.community_path, p.request.transfer_id, int(HoldState.PENDING),
+             now + timedelta(seconds=p.request.timeout_seconds), None) for p in plans if p.request.kind == Kind.PENDING]
+    if pg:
+        # One round trip for the rest (a group commit of single transfers waited on each).
+        await _write_rest_pg(conn, in_rows, in_slots_, slot_of, earned_changes(written, now), new_lots, uses,
+                             held, now)
+    else:
+        await insert_records(conn, lots, _LOT_COLUMNS, new_lots)
+        await insert_records(conn, lot_uses, _USE_COLUMNS, uses)
+        await insert_records(conn, holds, _HOLD_COLUMNS, held)
     if make_event is not None:
         envelopes = _events(plans, make_event)
         if envelopes:
