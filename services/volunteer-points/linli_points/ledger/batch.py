@@ -360,6 +360,8 @@ async def _read_lots(conn: AsyncConnection, items: Sequence[BatchItem], accounts
             if account.lots is None:
                 account.lots = []
                 by_id[account.id] = account
+    if not by_id:  # credits only (most batches): no round trip for an empty list
+        return
     for chunk in _chunks(list(by_id), pg):
         for row in await conn.execute(_STATEMENTS[pg]["lots"], {"account_ids": chunk}):
             lots_of = by_id[row.account_id].lots
