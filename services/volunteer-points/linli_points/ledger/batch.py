@@ -474,17 +474,39 @@ _LOT_COLUMNS = ("account_id", "seq", "source", "community_path", "origin", "amou
 _USE_COLUMNS = ("transfer_seq", "account_id", "lot_seq", "source", "community_path", "flow", "amount", "restores_seq")
 _HOLD_COLUMNS = ("transfer_seq", "community_path", "hold_id", "state", "expires_at", "resolved_at")
 
-# The writes after the transfers', on PostgreSQL, as one statement of data-modifying CTEs, each
-# an INSERT from arrays (one per column): the accounts' totals, their slots, the earned years, the
-# new lots, the lot uses and the holds. One round trip where there were six: a group commit of
-# single transfers spent most of its time waiting on round trips (issue 18). Each is an INSERT …
-# SELECT FROM unnest (with ON CONFLICT for what adds up), so no plan has a join or a scan to
-# choose — a plan cached while the tables were small stays right (see p0017 on what went wrong
-# with one that did). The accounts' totals are added by an upsert whose insert never happens:
-# every row it names was read and locked by this batch (`_accounts`); as an UPDATE … FROM it
-# would be a join. Rows come in key order, as the statements they replace took them.
+# A batch's writes on PostgreSQL as one statement of data-modifying CTEs, each an INSERT from
+# arrays (one per column): the transfers (a small batch's; a bulk batch's went by COPY before),
+# the accounts' totals, their slots, the earned years, the new lots, the lot uses and the holds.
+# One round trip where there were seven: a group commit of single transfers spent most of its
+# time waiting on round trips (issue 18). Each is an INSERT … SELECT FROM unnest (with ON
+# CONFLICT for what adds up), so no plan has a table to scan or a join to choose — a plan cached
+# while the tables were small stays right (p0017 tells what went wrong with one that did). The
+# accounts' totals are added by an upsert whose insert never happens: every row it names was
+# read and locked by this batch (`_accounts`); as an UPDATE … FROM it would be a join. Rows come
+# in key order, as the statements they replace took them. A transfer inserted here has no seq
+# yet when its lots, uses and hold are made: they carry its stand-in (`_stand_in`).
 _REST_PG = sa.text("""
-WITH account_totals AS (
+WITH new_transfers AS (
+    INSERT INTO points_transfer (community_path, transfer_id, kind, debit_account_id, credit_account_id,
+                                 debit_account, credit_account, amount, reason, source, related_transfer_id,
+                                 fingerprint, debit_balance_after, credit_balance_after, created_at)
+    SELECT t.community_path, t.transfer_id, t.kind, t.debit_account_id, t.credit_account_id, t.debit_account,
+           t.credit_account, t.amount, t.reason, t.source, t.related_transfer_id, t.fingerprint,
+           t.debit_balance_after, t.credit_balance_after, t.created_at
+    FROM unnest(CAST(:t_community_path AS text[]), CAST(:t_transfer_id AS text[]), CAST(:t_kind AS smallint[]),
+                CAST(:t_debit_account_id AS bigint[]), CAST(:t_credit_account_id AS bigint[]),
+                CAST(:t_debit_account AS text[]), CAST(:t_credit_account AS text[]), CAST(:t_amount AS bigint[]),
+                CAST(:t_reason AS text[]), CAST(:t_source AS text[]), CAST(:t_related_transfer_id AS text[]),
+                CAST(:t_fingerprint AS text[]), CAST(:t_debit_balance_after AS bigint[]),
+                CAST(:t_credit_balance_after AS bigint[]), CAST(:t_created_at AS timestamptz[]))
+         WITH ORDINALITY AS t(community_path, transfer_id, kind, debit_account_id, credit_account_id, debit_account,
+                              credit_account, amount, reason, source, related_transfer_id, fingerprint,
+                              debit_balance_after, credit_balance_after, created_at, n)
+    ORDER BY t.n
+    RETURNING seq
+), seqs AS (  -- inserted in the arrays' order, so their seqs ascend in it (as in linli_runtime.bulk)
+    SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM new_transfers
+), account_totals AS (
     INSERT INTO points_account AS a (id, community_path, name, allow_negative, created_at, debits_posted,
                                      credits_posted, debits_pending, credits_pending, earned)
     SELECT * FROM unnest(CAST(:a_id AS bigint[]), CAST(:a_path AS text[]), CAST(:a_name AS text[]),
@@ -513,23 +535,38 @@ WITH account_totals AS (
     ON CONFLICT (account_id, year) DO UPDATE SET earned = e.earned + excluded.earned
 ), new_lots AS (
     INSERT INTO points_lot (account_id, seq, source, community_path, origin, amount, remaining)
-    SELECT * FROM unnest(CAST(:l_id AS bigint[]), CAST(:l_seq AS bigint[]), CAST(:l_source AS text[]),
-                         CAST(:l_path AS text[]), CAST(:l_origin AS smallint[]), CAST(:l_amount AS bigint[]),
-                         CAST(:l_remaining AS bigint[]))
+    SELECT l.id, COALESCE((SELECT seq FROM seqs WHERE seqs.n = -l.seq - 1), l.seq), l.source, l.path, l.origin,
+           l.amount, l.remaining
+    FROM unnest(CAST(:l_id AS bigint[]), CAST(:l_seq AS bigint[]), CAST(:l_source AS text[]),
+                CAST(:l_path AS text[]), CAST(:l_origin AS smallint[]), CAST(:l_amount AS bigint[]),
+                CAST(:l_remaining AS bigint[])) AS l(id, seq, source, path, origin, amount, remaining)
 ), new_uses AS (
     INSERT INTO points_lot_use (transfer_seq, account_id, lot_seq, source, community_path, flow, amount,
                                 restores_seq)
-    SELECT * FROM unnest(CAST(:u_seq AS bigint[]), CAST(:u_id AS bigint[]), CAST(:u_lot_seq AS bigint[]),
-                         CAST(:u_source AS text[]), CAST(:u_path AS text[]), CAST(:u_flow AS smallint[]),
-                         CAST(:u_amount AS bigint[]), CAST(:u_restores AS bigint[]))
+    SELECT COALESCE((SELECT seq FROM seqs WHERE seqs.n = -u.seq - 1), u.seq), u.id,
+           COALESCE((SELECT seq FROM seqs WHERE seqs.n = -u.lot_seq - 1), u.lot_seq), u.source, u.path, u.flow,
+           u.amount, u.restores
+    FROM unnest(CAST(:u_seq AS bigint[]), CAST(:u_id AS bigint[]), CAST(:u_lot_seq AS bigint[]),
+                CAST(:u_source AS text[]), CAST(:u_path AS text[]), CAST(:u_flow AS smallint[]),
+                CAST(:u_amount AS bigint[]), CAST(:u_restores AS bigint[]))
+         AS u(seq, id, lot_seq, source, path, flow, amount, restores)
 ), new_holds AS (
     INSERT INTO points_hold (transfer_seq, community_path, hold_id, state, expires_at, resolved_at)
-    SELECT * FROM unnest(CAST(:h_seq AS bigint[]), CAST(:h_path AS text[]), CAST(:h_id AS text[]),
-                         CAST(:h_state AS smallint[]), CAST(:h_expires AS timestamptz[]),
-                         CAST(:h_resolved AS timestamptz[]))
+    SELECT COALESCE((SELECT seq FROM seqs WHERE seqs.n = -h.seq - 1), h.seq), h.path, h.id, h.state, h.expires,
+           h.resolved
+    FROM unnest(CAST(:h_seq AS bigint[]), CAST(:h_path AS text[]), CAST(:h_id AS text[]),
+                CAST(:h_state AS smallint[]), CAST(:h_expires AS timestamptz[]),
+                CAST(:h_resolved AS timestamptz[])) AS h(seq, path, id, state, expires, resolved)
 )
-SELECT 1
+SELECT seq FROM seqs ORDER BY n
 """)
+
+
+def _stand_in(position: int) -> int:
+    """The seq a plan carries until `_REST_PG` has inserted its transfer: −(1 + its position in
+    the batch, from 1), which the statement replaces by the seq (−seq − 1 = position). Below
+    lots.SHORTFALL (−1), the one negative seq stored, which maps to position 0: none."""
+    return -(1 + position)
 
 
 def _columns(prefix: str, names: Sequence[str], records: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
@@ -538,27 +575,30 @@ def _columns(prefix: str, names: Sequence[str], records: Sequence[Sequence[Any]]
     return {f"{prefix}_{name}": list(values) for name, values in zip(names, by_column, strict=True)}
 
 
-async def _write_rest_pg(conn: AsyncConnection, in_rows: list[_Account], in_slots_: list[_Account],
-                         slot_of: dict[int, int], earned: list[dict[str, int]], new_lots: list[tuple[Any, ...]],
-                         uses: list[tuple[Any, ...]], held: list[tuple[Any, ...]], now: datetime) -> None:
-    """`_REST_PG`; lots, uses and holds by COPY instead from `COPY_FROM` rows (a bulk batch)."""
-    params: dict[str, list[Any]] = {}
+async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], in_rows: list[_Account],
+                         in_slots_: list[_Account], slot_of: dict[int, int], earned: list[dict[str, int]],
+                         new_lots: list[tuple[Any, ...]], uses: list[tuple[Any, ...]], held: list[tuple[Any, ...]],
+                         now: datetime) -> list[int]:
+    """`_REST_PG`, with the transfers `records` (none when inserted already); lots, uses and holds
+    by COPY instead from `COPY_FROM` rows of a batch whose seqs are known (a bulk batch). Returns
+    the seqs of `records`, in their order."""
+    params: dict[str, list[Any]] = _columns("t", _TRANSFER_COLUMNS, records)
     params.update(_columns("a", ("id", "path", "name", "negative", "at", "dp", "cp", "dn", "cn", "earned"), [
         (a.id, a.path, a.name, a.allow_negative, now, *(a.deltas.get(c, 0) for c in (*TOTALS, "earned")))
         for a in in_rows]))
     params.update(_columns("s", ("id", "slot", "dp", "cp", "dn", "cn"), [
         (a.id, slot_of[a.id], *(a.deltas.get(c, 0) for c in TOTALS)) for a in in_slots_]))
     params.update(_columns("e", ("id", "year", "earned"), [(e["account_id"], e["year"], e["earned"]) for e in earned]))
-    for prefix, names, records, table, columns in (
+    for prefix, names, rows, table, columns in (
             ("l", ("id", "seq", "source", "path", "origin", "amount", "remaining"), new_lots, lots, _LOT_COLUMNS),
             ("u", ("seq", "id", "lot_seq", "source", "path", "flow", "amount", "restores"), uses, lot_uses,
              _USE_COLUMNS),
             ("h", ("seq", "path", "id", "state", "expires", "resolved"), held, holds, _HOLD_COLUMNS)):
-        if len(records) >= COPY_FROM:
-            await insert_records(conn, table, columns, records)
-            records = []
-        params.update(_columns(prefix, names, records))
-    await conn.execute(_REST_PG, params)
+        if len(rows) >= COPY_FROM and not records:
+            await insert_records(conn, table, columns, rows)
+            rows = []
+        params.update(_columns(prefix, names, rows))
+    return list((await conn.execute(_REST_PG, params)).scalars())
 
 
 async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_event: EventFactory | None,
@@ -566,12 +606,20 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
     """Write what the plans recorded: a few statements, however many plans (on PostgreSQL the
     transfers, the lots taken, then the rest in one: `_REST_PG`)."""
     statements = _STATEMENTS[pg]
-    seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, [(
+    records = [(
         p.request.community_path, p.request.transfer_id, int(p.request.kind), p.debit.id, p.credit.id,
         p.request.debit_account, p.request.credit_account, p.request.amount, p.request.reason, p.request.source,
-        p.request.related_transfer_id, p.fingerprint, p.debit_after, p.credit_after, now) for p in plans])
-    for plan, seq in zip(plans, seqs, strict=True):
-        plan.seq = seq
+        p.request.related_transfer_id, p.fingerprint, p.debit_after, p.credit_after, now) for p in plans]
+    # A small batch on PostgreSQL (a group commit) inserts its transfers in `_REST_PG` with the
+    # rest: one round trip fewer. Until then each plan's seq is its stand-in (`_stand_in`).
+    inline = pg and len(plans) < COPY_FROM
+    if inline:
+        for position, plan in enumerate(plans, start=1):
+            plan.seq = _stand_in(position)
+    else:
+        seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, records)
+        for plan, seq in zip(plans, seqs, strict=True):
+            plan.seq = seq
     written = ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id, p.credit.id,
                 p.request.amount) for p in plans)
     touched: dict[int, _Account] = {}
@@ -621,8 +669,10 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
              now + timedelta(seconds=p.request.timeout_seconds), None) for p in plans if p.request.kind == Kind.PENDING]
     if pg:
         # One round trip for the rest (a group commit of single transfers waited on each).
-        await _write_rest_pg(conn, in_rows, in_slots_, slot_of, earned_changes(written, now), new_lots, uses,
-                             held, now)
+        seqs = await _write_rest_pg(conn, records if inline else [], in_rows, in_slots_, slot_of,
+                                    earned_changes(written, now), new_lots, uses, held, now)
+        for plan, seq in zip(plans if inline else (), seqs, strict=True):
+            plan.seq = seq
     else:
         await insert_records(conn, lots, _LOT_COLUMNS, new_lots)
         await insert_records(conn, lot_uses, _USE_COLUMNS, uses)
