@@ -1,4 +1,4 @@
-"""A batch of transfers and holds applied set-oriented: a dozen multi-row statements for the
+"""A batch of transfers and holds applied set-oriented: a few multi-row statements for the
 whole batch instead of ~8 statements per request (issue 18, step A). `CreateTransfers`, bulk
 credits (`Ledger.transfer_many`) and the group commit of single transfers and holds
 (`Ledger.transfer`, `Ledger.place_hold`) all come here.
@@ -22,7 +22,10 @@ the items run one after the other in the batch's order:
 4. Write: the transfers (linli_runtime.bulk: a COPY on PostgreSQL for many, their seqs drawn
    first), one UPDATE per account, one upsert of one slot per system account, the lots taken,
    the new lots and their uses, the holds, the outbox events (one made whole per caller, the
-   others copies of it: `_events`).
+   others copies of it: `_events`). On PostgreSQL all but the lots taken and the events are one
+   statement (`_REST_PG`), the transfers with them for a small batch: a group commit of single
+   transfers waits on six round trips (BEGIN, the accounts locked, the replay lookup, the
+   writes, the outbox, COMMIT).
 
 Nothing is refused once writing has started, so a batch needs no savepoint per item. A race —
 another transaction took one of the ids, a deadlock with a single write — fails a statement;

@@ -229,7 +229,7 @@ class Ledger:
         error leaves nothing behind and its error is its outcome; the others commit. Retried
         whole after a race, like `run` (see ledger/group_commit.py for what that means to each).
         For works that are not plain transfers or holds: those are applied set-oriented
-        (`apply_batch`, ledger/batch.py), a dozen statements per batch instead of ~8 per work.
+        (`apply_batch`, ledger/batch.py), a few statements per batch instead of ~8 per work.
 
         Without a savepoint per work: on PostgreSQL a savepoint is two more round trips per
         request, as many as the commit a batch saves. The ledger refuses before it writes —
