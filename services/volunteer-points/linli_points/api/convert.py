@@ -3,7 +3,9 @@ domain's IntEnums say so), so they convert by value."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import activities_pb2 as act
@@ -17,7 +19,7 @@ from linli_points import names, tables
 from linli_points.activities import check_in_window
 from linli_points.community_summary import CommunitySummary
 from linli_points.funding import UNFUNDED_NAME
-from linli_points.ledger.model import Hold, Transfer
+from linli_points.ledger.model import Hold, Transfer, Written
 from linli_points.ledger.queries import SourceTotals
 from linli_points.pairings import Compliance
 from linli_points.people import TeamSize
@@ -35,6 +37,17 @@ def transfer_pb(t: Transfer) -> led.Transfer:
         reason=t.reason, source=t.source,
         related_transfer_id=t.related_transfer_id, create_time=to_timestamp(t.created_at), sequence=t.seq,
     )
+
+
+def written_fields(w: Written, create_time: Timestamp) -> dict[str, Any]:
+    """The fields of the `led.Transfer` a batch wrote, for `results.add(transfer=…)`: the message
+    made in place in the answer (issue 18: made apart, then copied in, it cost ten times as
+    much). `create_time`: the batch's one instant, converted once."""
+    r = w.request
+    return {"transfer_id": r.transfer_id, "community_path": r.community_path, "debit_account": r.debit_account,
+            "credit_account": r.credit_account, "amount": r.amount, "kind": int(r.kind), "reason": r.reason,
+            "source": r.source, "related_transfer_id": r.related_transfer_id, "create_time": create_time,
+            "sequence": w.seq}
 
 
 def hold_pb(h: Hold) -> led.Hold:

@@ -9,10 +9,10 @@ import grpc
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_points.api.access import account_reader, ledger_writer, reader, writer
-from linli_points.api.convert import hold_pb, transfer_pb
+from linli_points.api.convert import hold_pb, transfer_pb, written_fields
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import check_account
-from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest
+from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest, Written
 from linli_points.ledger.store import Ledger, in_slots
 from linli_points.people import People
 from linli_runtime import paging
@@ -20,7 +20,7 @@ from linli_runtime.auth import reach
 from linli_runtime.errors import DomainError, InvalidArgument
 from linli_runtime.fields import ident, in_range, text
 from linli_runtime.names import org_path
-from linli_runtime.times import day_bounds, local_day, parse_date
+from linli_runtime.times import day_bounds, local_day, parse_date, to_timestamp
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 MAX_HOLD_SECONDS = 86_400
@@ -67,6 +67,21 @@ def _hold_request(path: str, request: pb.PlaceHoldRequest, prefix: str = "") -> 
     )
 
 
+def _refusal_of_item(path: str, item: pb.CreateTransferRequest, i: int) -> DomainError:
+    """Why item `i` of a CreateTransfers is malformed, its fields named where they sit in the
+    batch (`transfers[3].amount`): the checks run again with that prefix, only for a refused item
+    (formatting it for each of 10 000 items cost more than the checks)."""
+    prefix = f"transfers[{i}]."
+    try:
+        if item.community_path and org_path(f"{prefix}community_path", item.community_path) != path:
+            raise InvalidArgument.field(f"{prefix}community_path", f"must be empty or {path}: a batch "
+                                        "moves points within one community")
+        _transfer_request(path, item, prefix)
+    except DomainError as error:
+        return error
+    raise AssertionError("a transfer refused without its prefix passes with it")
+
+
 def _refusal(error: DomainError) -> pb.TransferRefusal:
     return pb.TransferRefusal(code=error.code.value[0], reason=error.reason, message=error.message,
                               field=error.violations[0].field if error.violations else "")
@@ -107,24 +122,33 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         # A malformed transfer is refused alone, like one refused by the ledger.
         outcomes: list[TransferRequest | DomainError] = []
         for i, item in enumerate(request.transfers):
-            prefix = f"transfers[{i}]."
             try:
-                if item.community_path and org_path(f"{prefix}community_path", item.community_path) != path:
-                    raise InvalidArgument.field(f"{prefix}community_path", f"must be empty or {path}: a batch "
-                                                "moves points within one community")
-                outcomes.append(_transfer_request(path, item, prefix))
-            except DomainError as error:
-                outcomes.append(error)
+                if item.community_path and item.community_path != path and \
+                        org_path("community_path", item.community_path) != path:
+                    raise InvalidArgument.field("community_path", "another community")  # named below
+                outcomes.append(_transfer_request(path, item))
+            except DomainError:
+                outcomes.append(_refusal_of_item(path, item, i))
         valid = [o for o in outcomes if isinstance(o, TransferRequest)]
-        recorded = iter(await self.ledger.transfer_many(valid) if valid else [])
-        results = []
+        recorded = iter(await self.ledger.record_many(valid) if valid else [])
+        # The answer's messages are made in place (results.add), the written ones from what the
+        # batch recorded (issue 18: a Transfer value and a message made apart then copied, per
+        # transfer, were a fifth of a 10 000-transfer call's CPU).
+        response = pb.CreateTransfersResponse()
+        add = response.results.add
+        create_time = None
         for outcome in outcomes:
             result = next(recorded) if isinstance(outcome, TransferRequest) else outcome
-            if isinstance(result, DomainError):
-                results.append(pb.CreateTransfersResult(refusal=_refusal(result)))
+            if isinstance(result, Written):
+                if create_time is None:  # one instant for the whole batch
+                    create_time = to_timestamp(result.created_at)
+                    assert create_time is not None
+                add(transfer=written_fields(result, create_time), created=result.created)
+            elif isinstance(result, DomainError):
+                add(refusal=_refusal(result))
             else:
-                results.append(pb.CreateTransfersResult(transfer=transfer_pb(result.transfer), created=result.created))
-        return pb.CreateTransfersResponse(results=results)
+                add(transfer=transfer_pb(result.transfer), created=result.created)
+        return response
 
     async def ReverseTransfer(
         self, request: pb.ReverseTransferRequest, context: grpc.aio.ServicerContext

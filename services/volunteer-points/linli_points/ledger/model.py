@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class Kind(IntEnum):
@@ -47,12 +48,12 @@ class TransferRequest:
 
     def fingerprint(self) -> str:
         """A digest of everything the caller chose: a replay must match it."""
-        parts = (
-            self.community_path, self.transfer_id, self.debit_account, self.credit_account,
-            str(self.amount), str(int(self.kind)), self.reason, self.source,
-            self.related_transfer_id, str(self.timeout_seconds),
-        )
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        # The fields joined by \x1f (one f-string: the same bytes as "\x1f".join of them, in
+        # half the time — a batch computes 10 000 of these).
+        text = (f"{self.community_path}\x1f{self.transfer_id}\x1f{self.debit_account}\x1f{self.credit_account}"
+                f"\x1f{self.amount}\x1f{self.kind:d}\x1f{self.reason}\x1f{self.source}"
+                f"\x1f{self.related_transfer_id}\x1f{self.timeout_seconds}")
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,19 @@ class Recorded:
     """The outcome of a write: `created` is False when it replayed an earlier call."""
 
     transfer: Transfer
+    created: bool
+
+
+class Written(NamedTuple):
+    """A DIRECT transfer a batch has recorded (or, `created` False, an earlier item of the same
+    batch had): what was asked, and the seq and time it was given. What `CreateTransfers`
+    answers from, without a `Transfer` value per transfer (issue 18: a `Transfer` and a
+    `Recorded` for each of 10 000 transfers, then a message from them, were a fifth of a call's
+    CPU). Its balances after are not kept: the answer does not carry them."""
+
+    request: TransferRequest
+    seq: int
+    created_at: datetime
     created: bool
 
 

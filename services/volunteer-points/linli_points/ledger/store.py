@@ -73,6 +73,7 @@ from linli_points.ledger.model import (
     Resolution,
     Transfer,
     TransferRequest,
+    Written,
 )
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, transfers
@@ -228,7 +229,7 @@ class Ledger:
         error leaves nothing behind and its error is its outcome; the others commit. Retried
         whole after a race, like `run` (see ledger/group_commit.py for what that means to each).
         For works that are not plain transfers or holds: those are applied set-oriented
-        (`apply_batch`, ledger/batch.py), a dozen statements per batch instead of ~8 per work.
+        (`apply_batch`, ledger/batch.py), a few statements per batch instead of ~8 per work.
 
         Without a savepoint per work: on PostgreSQL a savepoint is two more round trips per
         request, as many as the commit a batch saves. The ledger refuses before it writes —
@@ -270,6 +271,14 @@ class Ledger:
         outcomes = await self.apply_batch([BatchItem(r) for r in requests])
         return [o for o in outcomes if not isinstance(o, tuple)]
 
+    async def record_many(self, requests: Sequence[TransferRequest]) -> list[Written | Recorded | DomainError]:
+        """`transfer_many` answered from the batch's own record: a transfer it writes (or an
+        earlier item of it wrote) as `Written`, one written before as `Recorded` (CreateTransfers:
+        no `Transfer` value per transfer of a 10 000-transfer call)."""
+        assert all(r.kind == Kind.DIRECT for r in requests)
+        outcomes = await self.apply_batch([BatchItem(r) for r in requests], lean=True)
+        return [o for o in outcomes if isinstance(o, Written | Recorded | DomainError)]  # (no holds)
+
     async def transfer_many_in(self, conn: AsyncConnection,
                                requests: Sequence[TransferRequest]) -> list[Recorded | DomainError]:
         """`transfer_many` inside the caller's transaction (with the rows that explain the
@@ -279,16 +288,16 @@ class Ledger:
         outcomes = await self._apply(conn, items=[BatchItem(r) for r in requests])
         return [o for o in outcomes if not isinstance(o, tuple)]
 
-    async def apply_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
+    async def apply_batch(self, items: Sequence[BatchItem], *, lean: bool = False) -> list[Outcome]:
         """Record DIRECT transfers and holds in one transaction with a few multi-row statements,
         each answered on its own (ledger/batch.py); retried whole after a race, like `run`."""
         async with self._one_batch:
-            return await self.run(partial(self._apply, items=items))
+            return await self.run(partial(self._apply, items=items, lean=lean))
 
-    async def _apply(self, conn: AsyncConnection, *, items: Sequence[BatchItem]) -> list[Outcome]:
+    async def _apply(self, conn: AsyncConnection, *, items: Sequence[BatchItem], lean: bool = False) -> list[Outcome]:
         seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
         return await apply_batch(conn, items, now=self.now(), make_event=self._make_event,
-                                 known=self._slot_account_rows, seen=seen)
+                                 known=self._slot_account_rows, seen=seen, lean=lean)
 
     async def _run_queued(self, queued: Sequence[Queued]) -> list[Any]:
         """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`.
