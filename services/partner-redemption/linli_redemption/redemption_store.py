@@ -6,7 +6,7 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Group commit (issue 18, `group_commit.Batcher`). Concurrent redeems are read (`find_batch`:
+Group commit (issue 18, `linli_runtime.group_commit`). Concurrent redeems are read (`find_batch`:
 their replays and member sessions), reserved (`reserve_batch`) and committed (`commit_batch`) a
 batch at a time: one read, one transaction, one transaction — each request still judged and
 answered on its own (a refusal fails alone and leaves nothing of its own behind), with multi-row
@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_redemption import redemption_rules as rules
-from linli_redemption.group_commit import Batcher
 from linli_redemption.members import SESSION_BY_ID
 from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.redemption_rules import COMMITTED, PENDING, UNLIMITED, VOIDED
@@ -61,6 +60,7 @@ from linli_runtime.bulk import insert_rows, one_of
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, NotFound
 from linli_runtime.events import publish_in
+from linli_runtime.group_commit import GroupCommit
 from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
@@ -168,11 +168,11 @@ class SqlRedemptionStore:
     def __init__(self, db: Database, guard: PosGuard | None = None) -> None:
         self.db = db
         self.guard = guard
-        # Group commit (group_commit.py): concurrent reserves, and concurrent commits, one
+        # Group commit (linli_runtime.group_commit): concurrent reserves, and concurrent commits, one
         # transaction per batch.
-        self._find = Batcher(self.find_batch, max_batch=MAX_BATCH)
-        self._reserve = Batcher(self.reserve_batch, max_batch=MAX_BATCH)
-        self._commit = Batcher(self.commit_batch, max_batch=MAX_BATCH)
+        self._find = GroupCommit(self.find_batch, max_batch=MAX_BATCH)
+        self._reserve = GroupCommit(self.reserve_batch, max_batch=MAX_BATCH)
+        self._commit = GroupCommit(self.commit_batch, max_batch=MAX_BATCH)
 
     # -- reads ---------------------------------------------------------------------------------
 
