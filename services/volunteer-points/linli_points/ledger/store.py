@@ -62,6 +62,7 @@ from linli_points.ledger.accounts import (
 )
 from linli_points.ledger.batch import BatchItem, Outcome, apply_batch
 from linli_points.ledger.earned import add_earned
+from linli_points.ledger.hold_posting import post_holds
 from linli_points.ledger.model import (
     Balance,
     HistoryEntry,
@@ -443,6 +444,15 @@ class Ledger:
         if refusal is not None:
             raise refusal
         return resolution
+
+    async def post_holds_in(self, conn: AsyncConnection,
+                            keys: Sequence[tuple[str, str]]) -> list[Resolution | DomainError]:
+        """`post_hold_in` for a batch of holds, (community path, hold id) each, set-oriented
+        (ledger/hold_posting.py): each answered as `post_hold_in` answers it — a refusal is its
+        outcome and wrote nothing. The caller holds `batch_lock`."""
+        seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})
+        return await post_holds(conn, keys, now=self.now(), make_event=self._make_event,
+                                known=self._slot_account_rows, seen=seen)
 
     @property
     def batch_lock(self) -> asyncio.Lock:
