@@ -264,14 +264,27 @@ class SqlRedemptionStore:
         """Step 1 for a batch, in one transaction: each reservation's row, or its own refusal
         (refusals leave nothing behind; the others are reserved). Retried whole after a race
         (a request id another replica reserved first: the retry finds its row)."""
-        return await run_in_transaction(self.db, lambda conn: self._reserve_all(conn, batch))
+        attempts = 0
 
-    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
+        async def work(conn: AsyncConnection) -> list[Redemption | DomainError]:
+            nonlocal attempts
+            attempts += 1
+            return await self._reserve_all(conn, batch, read_replays=attempts > 1)
+
+        return await run_in_transaction(self.db, work)
+
+    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation], *,
+                           read_replays: bool) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
-        # Replays first: a request id reserved already (by a concurrent first attempt) answers with its row.
-        found = (await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
-                                                   "rqids": sorted({r.request_id for r in batch})})).all()
-        existing = {(row.merchant_id, row.request_id): row for row in found}
+        # Replays: a request id reserved already answers with its row. The batch's requests were
+        # all just found new (`find_batch`), so a first attempt does not read them again (issue 18:
+        # a round trip per batch); one reserved meanwhile — a concurrent first attempt, another
+        # replica — took the unique key first, the insert fails and the retry reads them.
+        existing: dict[tuple[str, str], Any] = {}
+        if read_replays:
+            found = await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
+                                                                  "rqids": sorted({r.request_id for r in batch})})
+            existing = {(row.merchant_id, row.request_id): row for row in found}
         first_of: dict[tuple[str, str], int] = {}
         fresh: list[int] = []
         for i, r in enumerate(batch):
