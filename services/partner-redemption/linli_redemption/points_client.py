@@ -20,7 +20,6 @@ from grpc_status import rpc_status
 
 from linli.points.v1 import ledger_pb2 as lpb
 from linli.points.v1 import ledger_pb2_grpc, volunteers_pb2, volunteers_pb2_grpc
-from linli_redemption.group_commit import Batcher
 from linli_redemption.points import (
     CLEARING,
     ClearingDay,
@@ -37,6 +36,7 @@ from linli_redemption.points import (
     volunteer_account,
 )
 from linli_runtime.errors import Unavailable
+from linli_runtime.group_commit import GroupCommit
 from linli_runtime.times import as_utc
 
 SUMMED_PER_CALL = 1000  # communities per SummarizeAccountDays (its limit)
@@ -119,7 +119,7 @@ class PointsClient:
         self.timeout = timeout
         self.ledger: Any = None
         self.volunteers: Any = None
-        self._holds: Batcher[_HoldAsk, Hold] = Batcher(self._place_holds, max_batch=64)
+        self._holds: GroupCommit[_HoldAsk, Hold] = GroupCommit(self._place_holds, max_batch=64)
 
     def bind(self, channel: grpc.aio.Channel) -> None:
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)

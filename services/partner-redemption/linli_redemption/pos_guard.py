@@ -63,13 +63,15 @@ async def bump(conn: AsyncConnection, key: str, limit: Limit, now: datetime) -> 
 
 
 def _bump_many_statement() -> Any:
-    """PostgreSQL: INSERT … SELECT FROM unnest(keys, counts) ON CONFLICT add them, RETURNING each
-    key's count — every key of a batch counted in one statement (keys unique, in sorted order)."""
+    """PostgreSQL: INSERT … SELECT FROM unnest(keys, windows, counts) ON CONFLICT add them,
+    RETURNING each key's count — every key of a batch counted in one statement, whatever limit
+    (window) it counts for (keys unique, in sorted order)."""
     rows = sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)),
+                          sa.bindparam("windows", type_=postgresql.ARRAY(sa.BigInteger)),
                           sa.bindparam("ns", type_=postgresql.ARRAY(sa.BigInteger))
-                          ).table_valued("key", "n").render_derived()
+                          ).table_valued("key", "window_no", "n").render_derived()
     statement = pg_insert(RATE_COUNTS).from_select(
-        ["key", "window_no", "count"], sa.select(rows.c.key, sa.bindparam("window", type_=sa.BigInteger), rows.c.n))
+        ["key", "window_no", "count"], sa.select(rows.c.key, rows.c.window_no, rows.c.n))
     statement = statement.on_conflict_do_update(index_elements=[RATE_COUNTS.c.key, RATE_COUNTS.c.window_no],
                                                 set_={"count": RATE_COUNTS.c.count + statement.excluded.count})
     return statement.returning(RATE_COUNTS.c.key, RATE_COUNTS.c.count)
@@ -83,24 +85,27 @@ _FORGET_OLD = RATE_COUNTS.delete().where(RATE_COUNTS.c.key.in_(sa.bindparam("key
                                          RATE_COUNTS.c.window_no < sa.bindparam("w"))
 
 
-async def bump_many(conn: AsyncConnection, counts: Mapping[str, int], limit: Limit, now: datetime) -> dict[str, int]:
-    """`bump` for many keys at once, each by its own number of calls: each key's count so far,
-    these calls included (one statement on PostgreSQL)."""
-    window = limit.window_of(now)
+async def bump_many(conn: AsyncConnection, counts: Mapping[str, tuple[int, Limit]], now: datetime) -> dict[str, int]:
+    """`bump` for many keys at once, each by its own number of calls in its own limit's window:
+    each key's count so far, these calls included (one statement on PostgreSQL: the till and the
+    member counts of a batch of redeems together — issue 18, a round trip per batch saved)."""
     keys = sorted(counts)  # rows locked in one order by every replica
+    windows = {k: counts[k][1].window_of(now) for k in keys}
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(_BUMP_MANY, {"keys": keys, "ns": [counts[k] for k in keys], "window": window})
+        result = await conn.execute(_BUMP_MANY, {"keys": keys, "windows": [windows[k] for k in keys],
+                                                 "ns": [counts[k][0] for k in keys]})
         counted = {str(k): int(c) for k, c in result}
     else:
         counted = {}
         for key in keys:
-            statement = sqlite_insert(RATE_COUNTS).values(key=key, window_no=window, count=counts[key])
+            n = counts[key][0]
+            statement = sqlite_insert(RATE_COUNTS).values(key=key, window_no=windows[key], count=n)
             statement = statement.on_conflict_do_update(index_elements=[RATE_COUNTS.c.key, RATE_COUNTS.c.window_no],
-                                                        set_={"count": RATE_COUNTS.c.count + counts[key]})
+                                                        set_={"count": RATE_COUNTS.c.count + n})
             counted[key] = int((await conn.execute(statement.returning(RATE_COUNTS.c.count))).scalar_one())
-    fresh = [k for k in keys if counted[k] == counts[k]]  # new windows: older ones count for nothing any more
-    if fresh:
-        await conn.execute(_FORGET_OLD, {"keys": fresh, "w": window})
+    fresh = [k for k in keys if counted[k] == counts[k][0]]  # new windows: older ones count for nothing any more
+    for window in sorted({windows[k] for k in fresh}):
+        await conn.execute(_FORGET_OLD, {"keys": [k for k in fresh if windows[k] == window], "w": window})
     return counted
 
 
@@ -199,8 +204,10 @@ class PosGuard:
         by_till, by_member = self.limits.redeems_per_terminal, self.limits.redeems_per_member
         tills = collections.Counter(f"redeem:t:{t}" for t, _ in asks)
         members = collections.Counter(f"redeem:m:{m}" for _, m in asks)
-        till_counts = await bump_many(conn, tills, by_till, now)
-        member_counts = await bump_many(conn, members, by_member, now)
+        counted = await bump_many(conn, {**{k: (n, by_till) for k, n in tills.items()},
+                                         **{k: (n, by_member) for k, n in members.items()}}, now)
+        till_counts = {k: counted[k] for k in tills}
+        member_counts = {k: counted[k] for k in members}
         till_count = {k: till_counts[k] - n for k, n in tills.items()}  # before the batch, then as judged
         member_count = {k: member_counts[k] - n for k, n in members.items()}
         outcomes: list[ResourceExhausted | None] = []

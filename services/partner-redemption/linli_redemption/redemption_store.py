@@ -6,7 +6,7 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Group commit (issue 18, `group_commit.Batcher`). Concurrent redeems are read (`find_batch`:
+Group commit (issue 18, `linli_runtime.group_commit`). Concurrent redeems are read (`find_batch`:
 their replays and member sessions), reserved (`reserve_batch`) and committed (`commit_batch`) a
 batch at a time: one read, one transaction, one transaction — each request still judged and
 answered on its own (a refusal fails alone and leaves nothing of its own behind), with multi-row
@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_redemption import redemption_rules as rules
-from linli_redemption.group_commit import Batcher
 from linli_redemption.members import SESSION_BY_ID
 from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.redemption_rules import COMMITTED, PENDING, UNLIMITED, VOIDED
@@ -61,6 +60,7 @@ from linli_runtime.bulk import insert_rows, one_of
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, NotFound
 from linli_runtime.events import publish_in
+from linli_runtime.group_commit import GroupCommit
 from linli_runtime.models import loaded, loaded_all
 from linli_runtime.transactions import run_in_transaction
 
@@ -168,11 +168,11 @@ class SqlRedemptionStore:
     def __init__(self, db: Database, guard: PosGuard | None = None) -> None:
         self.db = db
         self.guard = guard
-        # Group commit (group_commit.py): concurrent reserves, and concurrent commits, one
+        # Group commit (linli_runtime.group_commit): concurrent reserves, and concurrent commits, one
         # transaction per batch.
-        self._find = Batcher(self.find_batch, max_batch=MAX_BATCH)
-        self._reserve = Batcher(self.reserve_batch, max_batch=MAX_BATCH)
-        self._commit = Batcher(self.commit_batch, max_batch=MAX_BATCH)
+        self._find = GroupCommit(self.find_batch, max_batch=MAX_BATCH)
+        self._reserve = GroupCommit(self.reserve_batch, max_batch=MAX_BATCH)
+        self._commit = GroupCommit(self.commit_batch, max_batch=MAX_BATCH)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -264,14 +264,27 @@ class SqlRedemptionStore:
         """Step 1 for a batch, in one transaction: each reservation's row, or its own refusal
         (refusals leave nothing behind; the others are reserved). Retried whole after a race
         (a request id another replica reserved first: the retry finds its row)."""
-        return await run_in_transaction(self.db, lambda conn: self._reserve_all(conn, batch))
+        attempts = 0
 
-    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
+        async def work(conn: AsyncConnection) -> list[Redemption | DomainError]:
+            nonlocal attempts
+            attempts += 1
+            return await self._reserve_all(conn, batch, read_replays=attempts > 1)
+
+        return await run_in_transaction(self.db, work)
+
+    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation], *,
+                           read_replays: bool) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
-        # Replays first: a request id reserved already (by a concurrent first attempt) answers with its row.
-        found = (await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
-                                                   "rqids": sorted({r.request_id for r in batch})})).all()
-        existing = {(row.merchant_id, row.request_id): row for row in found}
+        # Replays: a request id reserved already answers with its row. The batch's requests were
+        # all just found new (`find_batch`), so a first attempt does not read them again (issue 18:
+        # a round trip per batch); one reserved meanwhile — a concurrent first attempt, another
+        # replica — took the unique key first, the insert fails and the retry reads them.
+        existing: dict[tuple[str, str], Any] = {}
+        if read_replays:
+            found = await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
+                                                                  "rqids": sorted({r.request_id for r in batch})})
+            existing = {(row.merchant_id, row.request_id): row for row in found}
         first_of: dict[tuple[str, str], int] = {}
         fresh: list[int] = []
         for i, r in enumerate(batch):

@@ -8,10 +8,12 @@ path) is dead-lettered; a helper who is refused is not a reason to.
 `redemption.redemption.committed` → the redemption's hold is posted: the points move to the
 clearing account (issue 18: a POS redeem waits for PlaceHold only; partner-redemption commits
 and announces, and this consumer settles the ledger side). A fetched batch of events is posted
-in one transaction, with the ledger's `batch_lock` held (its group commit's batches lock the same
-rows in another order). Posting is idempotent by hold id, and the inbox makes a redelivery a
-no-op. A committed redemption's hold is never voided by partner-redemption, and its timeout is
-far above the event's lag (partner-redemption commits only while at least half of it is left);
+in one transaction, set-oriented (`Ledger.post_holds_in`, the consumer's `batch_handler`: a few
+statements for the batch), with the ledger's `batch_lock` held (its group commit's batches lock
+the same rows). Each event succeeds or fails alone. Posting is idempotent by hold id, and the
+inbox makes a redelivery a no-op. A committed redemption's hold is never voided by
+partner-redemption, and its timeout is far above the event's lag (partner-redemption commits
+only while at least half of it is left);
 a hold found voided or expired anyway is dead-lettered, logged as an error, for an operator —
 never silently dropped.
 
@@ -23,6 +25,7 @@ pairings are created only in a known, open place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,7 +37,7 @@ from linli_points.tables import KNOWN_ORG_UNITS
 from linli_runtime import org_units as known_units
 from linli_runtime.auth import normalize_path
 from linli_runtime.clock import Clock
-from linli_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from linli_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from linli_runtime.events import ConsumerSpec, Event, PoisonMessage
 
 log = logging.getLogger("linli.points.consumers")
@@ -70,25 +73,49 @@ def redeemed_hold(committed: RedemptionCommitted) -> str:
     return hold_id
 
 
+def _hold_of(event: Event) -> tuple[RedemptionCommitted, str, str]:
+    """The redemption an event announces, and the (community, hold) it settles."""
+    committed = event.payload(RedemptionCommitted)
+    try:
+        return committed, normalize_path(committed.community_path), redeemed_hold(committed)
+    except (InvalidArgument, ValueError) as exc:
+        raise PoisonMessage(f"redemption event {event.id} names no community or no hold: {exc}") from exc
+
+
+def _unpostable(committed: RedemptionCommitted, hold_id: str, refusal: DomainError) -> PoisonMessage:
+    # Cannot happen (module docstring); if it does, an operator reconciles it by hand.
+    log.error("the hold of a committed redemption cannot be posted", extra={
+        "redemption": committed.redemption, "hold": hold_id, "reason": refusal.reason})
+    return PoisonMessage(f"redemption {committed.redemption}: hold {hold_id} cannot be posted "
+                         f"({refusal.reason}: {refusal})")
+
+
 def redemption_holds(ledger: Ledger) -> ConsumerSpec:
     async def post_hold(event: Event, session: AsyncSession) -> None:
-        committed = event.payload(RedemptionCommitted)
-        try:
-            path = normalize_path(committed.community_path)
-            hold_id = redeemed_hold(committed)
-        except (InvalidArgument, ValueError) as exc:
-            raise PoisonMessage(f"redemption event {event.id} names no community or no hold: {exc}") from exc
+        committed, path, hold_id = _hold_of(event)
         try:
             await ledger.post_hold_in(await session.connection(), path, hold_id)
         except (FailedPrecondition, NotFound) as refusal:
-            # Cannot happen (module docstring); if it does, an operator reconciles it by hand.
-            log.error("the hold of a committed redemption cannot be posted", extra={
-                "redemption": committed.redemption, "hold": hold_id, "reason": refusal.reason})
-            raise PoisonMessage(f"redemption {committed.redemption}: hold {hold_id} cannot be posted "
-                                f"({refusal.reason}: {refusal})") from refusal
+            raise _unpostable(committed, hold_id, refusal) from refusal
+
+    async def post_holds(batch: Sequence[Event], session: AsyncSession) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [None] * len(batch)
+        readable: list[tuple[int, RedemptionCommitted, str, str]] = []
+        for i, event in enumerate(batch):
+            try:
+                readable.append((i, *_hold_of(event)))
+            except PoisonMessage as poison:
+                outcomes[i] = poison
+        posted = await ledger.post_holds_in(await session.connection(), [(path, hold) for _, _, path, hold in readable])
+        for (i, committed, _, hold_id), outcome in zip(readable, posted, strict=True):
+            if isinstance(outcome, (FailedPrecondition, NotFound)):
+                outcomes[i] = _unpostable(committed, hold_id, outcome)
+            elif isinstance(outcome, DomainError):
+                outcomes[i] = outcome
+        return outcomes
 
     return ConsumerSpec(name=REDEMPTION_HOLDS, stream="REDEMPTION", subjects=[REDEMPTION_COMMITTED],
-                        handler=post_hold, lock=ledger.batch_lock)
+                        handler=post_hold, batch_handler=post_holds, lock=ledger.batch_lock)
 
 
 def org_units(clock: Clock) -> ConsumerSpec:

@@ -116,13 +116,13 @@ async def test_a_bulk_batch_publishes_its_credits_in_events_of_at_most_credits_p
 async def test_concurrent_single_transfers_are_committed_together_each_answered_alone(ledger: Ledger) -> None:
     await ledger.transfer(credit("seed", WAN, 20))
     batches: list[int] = []
-    run_each = ledger.group_commit.run_each
+    run_each = ledger.group_commit.run
 
     async def counting(works):  # type: ignore[no-untyped-def]
         batches.append(len(works))
         return await run_each(works)
 
-    ledger.group_commit.run_each = counting
+    ledger.group_commit.run = counting
     calls = [ledger.transfer(move(f"spend{i}", WAN, LI, 3)) for i in range(10)]  # 30 asked, 20 held
     calls += [ledger.transfer(credit(f"c{i}", ZHAO, 1)) for i in range(5)]
     calls += [ledger.transfer(credit("seed", WAN, 21))]  # an id reused with another amount

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import pytest
 from linli_points.consumers import redemption_holds
-from linli_points.ledger.accounts import volunteer_account
-from linli_points.ledger.model import HoldState
+from linli_points.ledger.accounts import REDEMPTION_CLEARING, volunteer_account
+from linli_points.ledger.model import HoldState, Kind, Resolution, TransferRequest
 from linli_points.ledger.store import Ledger
 
 from linli.events.v1.redemption_pb2 import RedemptionCommitted
 from linli_runtime.clock import ManualClock
+from linli_runtime.errors import DomainError
 from linli_runtime.events import EventFactory, PoisonMessage
 from linli_runtime.events.consumer import EventConsumer
 from linli_runtime.events.envelope import Event
 
 from .conftest import FENGSHU
 from .test_ledger import credit, hold
+from .test_ledger_batches import OTHER, ledger_state
 
 WAN = volunteer_account("v-wan")
 
@@ -87,3 +89,53 @@ async def test_a_hold_that_can_no_longer_be_posted_and_a_malformed_event_are_poi
     # Nothing was written for them (the expiry the post found is the sweeper's to commit).
     b = await ledger.balance(FENGSHU, WAN)
     assert (b.balance, b.held) == (100, 10)
+
+
+def _hold_in(path: str, hid: str, amount: int, timeout: int = 86_400) -> TransferRequest:
+    return TransferRequest(path, hid, WAN, REDEMPTION_CLEARING, amount, Kind.PENDING, reason="redemption",
+                           source="merchants/m", timeout_seconds=timeout)
+
+
+KEYS = ["ok-1", "voided", "late", "done", "never", "ok-2", "ok-1"]
+
+
+def _answer(outcome: Resolution | DomainError, path: str) -> tuple[object, ...]:
+    if isinstance(outcome, DomainError):
+        return outcome.reason, str(outcome).replace(path, "<community>")
+    return (outcome.hold.state.name, outcome.transfer.transfer_id, outcome.transfer.amount,
+            outcome.transfer.debit_balance_after)
+
+
+async def test_a_batch_of_posts_leaves_what_posting_one_by_one_leaves(ledger: Ledger, clock: ManualClock) -> None:
+    """A batch holding two holds to post (the second taking points from two lots), one named twice,
+    a voided, an expired, an already-posted and an unknown hold: each answered as `post_hold_in`
+    answers it, one transaction per hold rolled back on its refusal (the consumer's one-by-one
+    path) in one community, and the whole ledger state of the two communities the same."""
+    for path in (FENGSHU, OTHER):  # the same history in both, at the same instants
+        await ledger.transfer(credit("fund-1", WAN, 30, path))
+    clock.advance(seconds=1)
+    for path in (FENGSHU, OTHER):
+        await ledger.transfer(credit("fund-2", WAN, 40, path))
+        for hid, amount, timeout in (("ok-1", 10, 86_400), ("ok-2", 25, 86_400), ("voided", 5, 86_400),
+                                     ("late", 5, 60), ("done", 7, 86_400)):
+            await ledger.place_hold(_hold_in(path, hid, amount, timeout))
+        await ledger.void_hold(path, "voided")
+        await ledger.post_hold(path, "done")
+    clock.advance(seconds=61)  # "late" is past its time, not yet swept
+
+    alone: list[tuple[object, ...]] = []
+    for hid in KEYS:
+        try:
+            async with ledger.batch_lock, ledger.db.transaction() as session:
+                alone.append(_answer(await ledger.post_hold_in(await session.connection(), FENGSHU, hid), FENGSHU))
+        except DomainError as refusal:  # its transaction rolled back, as the consumer's would be
+            alone.append(_answer(refusal, FENGSHU))
+    async with ledger.batch_lock, ledger.db.transaction() as session:
+        batched = await ledger.post_holds_in(await session.connection(), [(OTHER, hid) for hid in KEYS])
+
+    assert [_answer(o, OTHER) for o in batched] == alone
+    assert [a[0] for a in alone] == ["POSTED", "HOLD_VOIDED", "HOLD_EXPIRED", "POSTED", "HOLD_NOT_FOUND", "POSTED",
+                                     "POSTED"]
+    assert await ledger_state(ledger, OTHER) == await ledger_state(ledger, FENGSHU)
+    b = await ledger.balance(OTHER, WAN)
+    assert (b.balance, b.held) == (70 - 10 - 25 - 7, 5)  # "late" still held until the sweeper expires it

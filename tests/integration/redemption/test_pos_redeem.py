@@ -11,7 +11,10 @@ import grpc
 import nats
 import pytest
 from linli_redemption.app import RedemptionApp
+from linli_redemption.members import MemberSession
 from linli_redemption.pos_limits import HOUR, MINUTE, Limit
+from linli_redemption.redemption_store import SqlRedemptionStore
+from linli_redemption.redemptions import Reservation
 from nats.aio.msg import Msg
 
 from linli.events.v1 import redemption_pb2 as events_pb
@@ -231,6 +234,31 @@ async def test_concurrent_first_attempts_with_one_request_id_charge_once(kit: Ki
     replies = await asyncio.gather(*(redeem(kit, till, reward, session, "same") for _ in range(20)))
     assert len({r.redemption.name for r in replies}) == 1
     assert (await kit.balance(volunteer)).balance == 95
+
+
+async def test_a_reserve_that_meets_a_request_id_reserved_meanwhile_answers_with_its_row(
+        kit: Kit, app: RedemptionApp, clock: ManualClock) -> None:
+    """The reserve's first attempt does not read replays again (the redeem just found its id new):
+    an id reserved in between takes the unique key first, and the retry answers with its row,
+    leaving nothing of the first attempt (no second unit of stock taken)."""
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    reward = await kit.reward(points=5, stock=10)
+    session = await kit.session(till, volunteer)
+    first = await redeem(kit, till, reward, session, "in-between")
+    store = app.redemptions.store
+    assert isinstance(store, SqlRedemptionStore)
+    row = await store.get(first.redemption.name.split("/")[1], first.redemption.name.split("/")[3])
+    assert row is not None
+    again = Reservation(merchant_id=row.merchant_id, reward_id=row.reward_id, request_id=row.request_id,
+                        fingerprint=row.fingerprint, terminal_id=row.terminal_id, member=MemberSession(
+                            session_id="s", community_path=row.community_path, volunteer_id=row.volunteer_id,
+                            masked_member=row.masked_member, expire_time=clock.now()),
+                        quantity=1, expected_points=5, now=clock.now())
+    [answered] = await store.reserve_batch([again])
+    assert not isinstance(answered, Exception) and answered.id == row.id
+    stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
+    assert stock.reward.stock == 9
 
 
 async def test_a_refused_redeem_answers_the_same_on_retry_and_holds_nothing(kit: Kit) -> None:

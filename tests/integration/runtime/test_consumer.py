@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from google.protobuf.wrappers_pb2 import StringValue
 from nats.aio.msg import Msg
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -19,6 +20,7 @@ from linli_runtime.testing.waiting import consumer_settled, wait_until
 from tests.integration.runtime.eventkit import (
     Recorder,
     Topic,
+    applied,
     applied_counts,
     create_test_tables,
     write_events,
@@ -260,3 +262,44 @@ async def test_a_consumer_is_settled_only_when_nothing_waits_for_a_retry(
     finally:
         await consumer.stop()
     assert await applied_counts(db) == {"a": 1, "flaky": 1}
+
+
+async def test_a_batch_handler_answers_each_event_and_a_failed_one_is_settled_alone(
+    db: Database, bus: EventBus, published: OutboxRelay, topic: Topic
+) -> None:
+    """A consumer with a `batch_handler` is handed the batch's new events at once and answers
+    each: the applied ones commit together and are acked; a poisoned one is dead-lettered and a
+    failing one retried, each alone, and both leave the inbox (nothing of theirs was written), so
+    the retry is applied when it comes back."""
+    values = ["ok-1", "poison", "flaky", "ok-2"]
+    await write_events(db, topic, values, per_tx=4)
+    await wait_until(lambda: _pending_is(published, 0), what="events published")
+    batches: list[list[str]] = []
+    fail = {"poison": PoisonMessage("refers to nothing"), "flaky": TransientError("a dependency is down")}
+
+    async def handle_batch(events, session):  # type: ignore[no-untyped-def]
+        names = [event.payload(StringValue).value for event in events]
+        batches.append(names)
+        conn = await session.connection()
+        outcomes: list[Exception | None] = []
+        for event, name in zip(events, names, strict=True):
+            if name in fail:
+                outcomes.append(fail.pop(name) if name == "flaky" else fail[name])
+            else:
+                await conn.execute(applied.insert().values(event_id=event.id, value=name))
+                outcomes.append(None)
+        return outcomes
+
+    consumer = EventConsumer(spec_for(topic, Recorder(), batch_handler=handle_batch), db, bus)
+    sub = await consumer._subscribe()
+    msgs = await sub.fetch(len(values), timeout=5)
+    assert len(msgs) == len(values), "the four events in one batch"
+
+    assert await consumer.process_batch(msgs) == ["applied", "dead-letter", "retry", "applied"]
+    assert batches == [values]
+    assert await applied_counts(db) == {"ok-1": 1, "ok-2": 1}
+    assert await _dead_letters_are(db, 1)
+    assert await _inbox_is(db, 2), "the failed events left the inbox"
+    again = await sub.fetch(1, timeout=5)  # the retry, redelivered after its nak delay
+    assert await consumer.process_batch(again) == ["applied"]
+    assert await applied_counts(db) == {"ok-1": 1, "ok-2": 1, "flaky": 1}

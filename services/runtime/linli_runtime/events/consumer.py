@@ -18,6 +18,13 @@ handled in a transaction of its own. Failures:
 - `PoisonMessage`, or an envelope that does not decode: recorded in the dead-letter table and
   `term`ed at once: redelivery cannot help.
 
+A consumer may also give a `batch_handler`: the fast path then hands it every new event of the
+batch at once (set-oriented work: volunteer-points posts a batch of holds in a few statements)
+and it answers each event on its own — None when applied, or the exception that event failed
+with, having written nothing for it. The applied ones commit together; each failed one leaves
+the inbox again and is settled by the rules below, alone: one poisoned event does not fail the
+rest. The one-by-one path (a failed batch, a dead letter's replay) still runs `handler`.
+
 An operator lists dead letters and replays (through `apply_in`, the path a delivery takes) or
 discards them: `linli_runtime.dead_letters`, served on every service as DeadLetterService.
 """
@@ -59,6 +66,9 @@ log = logging.getLogger("linli.events.consumer")
 UNDECODABLE = "undecodable envelope: not a protobuf EventEnvelope with an event_id"
 
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+# Every new event of a batch, in stream order, in one transaction; one outcome per event: None
+# (applied) or the exception it failed with (and nothing of it written).
+BatchHandler = Callable[[Sequence[Event], AsyncSession], Awaitable[Sequence[Exception | None]]]
 
 
 class TransientError(Exception):
@@ -85,6 +95,9 @@ class ConsumerSpec:
     # share with other batch writers of the process (volunteer-points' ledger: two transactions
     # writing many rows in no common order deadlock).
     lock: asyncio.Lock | None = None
+    # The fast path's handler for a whole batch, when given (module docstring); `handler` stays
+    # the one-by-one path's and must do the same to one event.
+    batch_handler: BatchHandler | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def config(self) -> ConsumerConfig:
@@ -127,6 +140,15 @@ def _inbox_claim(conn: AsyncConnection) -> TextClause:
 
 def _id_list(conn: AsyncConnection, ids: list[str]) -> object:
     return ids if conn.dialect.name == "postgresql" else json.dumps(ids)
+
+
+# Give back the inbox rows of a batch's events that failed (their changes were never written).
+_INBOX_RELEASE = {
+    "postgresql": text(f"DELETE FROM {INBOX.name} WHERE consumer = :consumer "
+                       "AND event_id = ANY(CAST(:ids AS VARCHAR[]))").bindparams(bindparam("ids", type_=ARRAY(String))),
+    "sqlite": text(f"DELETE FROM {INBOX.name} WHERE consumer = :consumer "
+                   "AND event_id IN (SELECT value FROM json_each(:ids))"),
+}
 
 
 OUTCOMES = ("applied", "duplicate", "retry", "dead-letter", "returned")
@@ -337,6 +359,8 @@ class EventConsumer:
         """The fast path: the whole batch in one transaction; raises if anything fails."""
         events: list[Event | None] = [_decode(msg) for msg in msgs]
         ids = list(dict.fromkeys(e.id for e in events if e is not None))
+        if self.spec.batch_handler is not None:
+            return await self._process_set(msgs, events, ids, self.spec.batch_handler)
         results: list[_Result] = []
         async with self._locked(), self.db.transaction() as session:
             conn = await session.connection()
@@ -365,6 +389,48 @@ class EventConsumer:
                 else:  # already applied, or the same event twice in one batch
                     results.append(_Result("duplicate", event_id=event.id))
         return results
+
+    async def _process_set(self, msgs: Sequence[Msg], events: list[Event | None], ids: list[str],
+                           batch_handler: BatchHandler) -> list[_Result]:
+        """The fast path with a batch handler: its new events handed over at once, each answered
+        on its own; the failed ones settled alone once the others have committed."""
+        results: list[_Result | None] = []
+        failed: list[tuple[int, Event, Exception]] = []
+        async with self._locked(), self.db.transaction() as session:
+            conn = await session.connection()
+            fresh: set[str] = set((await conn.execute(
+                _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": self.clock.now()}
+            )).scalars()) if ids else set()
+            new: list[tuple[int, Event]] = []
+            for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
+                if event is None:
+                    await self._record_dead_letter(conn, msg, None, UNDECODABLE)
+                    results.append(_Result("dead-letter", error=UNDECODABLE))
+                elif event.id in fresh:
+                    fresh.discard(event.id)  # the same event twice in one batch is applied once
+                    new.append((position, event))
+                    results.append(None)  # answered below
+                else:
+                    results.append(_Result("duplicate", event_id=event.id))
+            if new:
+                # One span for the batch: the first event's (each event's own would cost as much
+                # as the work it describes).
+                first = new[0][1]
+                with self.tracing.consuming(self.spec.name, first.envelope, msgs[new[0][0]].headers):
+                    outcomes = await batch_handler([event for _, event in new], session)
+                for (position, event), outcome in zip(new, outcomes, strict=True):
+                    if outcome is None:
+                        results[position] = _Result("applied", event_id=event.id, occurred_at=_seconds(event))
+                    else:
+                        failed.append((position, event, outcome))
+                if failed:  # not applied: a redelivery (or a replay) must find them new
+                    await conn.execute(_INBOX_RELEASE[conn.dialect.name], {
+                        "consumer": self.spec.name, "ids": _id_list(conn, [event.id for _, event, _ in failed])})
+        for position, event, error in failed:
+            results[position] = await self._failure(msgs[position], event, error)
+        answered = [r for r in results if r is not None]
+        assert len(answered) == len(msgs), "the batch handler answers each event it is given"
+        return answered
 
     async def _process_one(self, msg: Msg) -> _Result:
         """The careful path: one message, one transaction."""

@@ -62,7 +62,7 @@ from linli_points.ledger.accounts import (
 )
 from linli_points.ledger.batch import BatchItem, Outcome, apply_batch
 from linli_points.ledger.earned import add_earned
-from linli_points.ledger.group_commit import GroupCommit, Queued
+from linli_points.ledger.hold_posting import post_holds
 from linli_points.ledger.model import (
     Balance,
     HistoryEntry,
@@ -82,6 +82,7 @@ from linli_runtime.clock import Clock
 from linli_runtime.db import Database
 from linli_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
+from linli_runtime.group_commit import Batch, GroupCommit
 from linli_runtime.transactions import run_in_transaction
 
 log = logging.getLogger("linli.points.ledger")
@@ -199,8 +200,12 @@ class Ledger:
         # Slot accounts' rows as first read, {(community, name): row}: they are only ever read
         # unlocked for their id (their totals live in slots), and account rows are never deleted.
         self._slot_account_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        # Concurrent single transfers and holds are committed in groups (ledger/group_commit.py).
-        self.group_commit: GroupCommit[Any] = GroupCommit(self._run_queued, max_batch=max_batch)
+        # Concurrent single transfers and holds are committed in groups (linli_runtime.group_commit),
+        # applied set-oriented (ledger/batch.py), each answered on its own: a refusal leaves nothing
+        # behind; two requests of a batch naming one id see each other, as two calls one after the
+        # other would; a database race retries the batch whole (`run`), each request in it then a
+        # replay or new, as if it had come alone.
+        self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch)
         # One batch at a time in this process: two batches lock their many rows in no common
         # order, and on PostgreSQL each deadlock between them cost a second (deadlock_timeout)
         # before the retry (measured: 16 transfers/s with two batches in flight).
@@ -227,7 +232,7 @@ class Ledger:
     async def run_each(self, works: Sequence[Callable[[AsyncConnection], Awaitable[T]]]) -> list[T | DomainError]:
         """Run each of `works` in one transaction, committed once: a work refused with a domain
         error leaves nothing behind and its error is its outcome; the others commit. Retried
-        whole after a race, like `run` (see ledger/group_commit.py for what that means to each).
+        whole after a race, like `run` (see `group_commit` in __init__ for what that means to each).
         For works that are not plain transfers or holds: those are applied set-oriented
         (`apply_batch`, ledger/batch.py), a few statements per batch instead of ~8 per work.
 
@@ -299,13 +304,10 @@ class Ledger:
         return await apply_batch(conn, items, now=self.now(), make_event=self._make_event,
                                  known=self._slot_account_rows, seen=seen, lean=lean)
 
-    async def _run_queued(self, queued: Sequence[Queued]) -> list[Any]:
-        """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`.
-        The batch's statements run in (a copy of) the first request's context: its SQL is traced
-        under that call — the whole of it for a request that came alone, as most do when the
-        service is not busy — while each request's events still name its own call."""
-        items = [BatchItem(q.item, q.context) for q in queued]
-        return await asyncio.create_task(self.apply_batch(items), context=queued[0].context.copy())
+    async def _run_queued(self, batch: Batch[TransferRequest]) -> list[Outcome]:
+        """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`,
+        each with its caller's context (its events name its own call)."""
+        return await self.apply_batch([BatchItem(r, c) for r, c in zip(batch, batch.contexts, strict=True)])
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
@@ -451,6 +453,15 @@ class Ledger:
         if refusal is not None:
             raise refusal
         return resolution
+
+    async def post_holds_in(self, conn: AsyncConnection,
+                            keys: Sequence[tuple[str, str]]) -> list[Resolution | DomainError]:
+        """`post_hold_in` for a batch of holds, (community path, hold id) each, set-oriented
+        (ledger/hold_posting.py): each answered as `post_hold_in` answers it — a refusal is its
+        outcome and wrote nothing. The caller holds `batch_lock`."""
+        seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})
+        return await post_holds(conn, keys, now=self.now(), make_event=self._make_event,
+                                known=self._slot_account_rows, seen=seen)
 
     @property
     def batch_lock(self) -> asyncio.Lock:

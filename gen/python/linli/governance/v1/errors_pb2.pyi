@@ -210,6 +210,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
     OBJECTION_ALREADY_FILED: _ErrorReason.ValueType  # 93
     """ALREADY_EXISTS: "your household already filed … on this disclosure (…): follow it and its answer there" """
+    SERVICE_STOPPING: _ErrorReason.ValueType  # 94
+    """UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` trust-governance puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -409,4 +411,6 @@ OPERATORS_ONLY: ErrorReason.ValueType  # 92
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 OBJECTION_ALREADY_FILED: ErrorReason.ValueType  # 93
 """ALREADY_EXISTS: "your household already filed … on this disclosure (…): follow it and its answer there" """
+SERVICE_STOPPING: ErrorReason.ValueType  # 94
+"""UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

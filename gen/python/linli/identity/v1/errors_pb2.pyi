@@ -106,6 +106,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "nobody decides their own claim: another committee member or the community worker decides …" """
     TOO_MANY_CLAIMS: _ErrorReason.ValueType  # 41
     """RESOURCE_EXHAUSTED: "you have … claims waiting and filed … today; at most … may wait and … be filed a day — wa…" """
+    SERVICE_STOPPING: _ErrorReason.ValueType  # 42
+    """UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` identity puts in the `google.rpc.ErrorInfo` (AIP-193) of an
@@ -201,4 +203,6 @@ SAME_ACCOUNT: ErrorReason.ValueType  # 40
 """PERMISSION_DENIED: "nobody decides their own claim: another committee member or the community worker decides …" """
 TOO_MANY_CLAIMS: ErrorReason.ValueType  # 41
 """RESOURCE_EXHAUSTED: "you have … claims waiting and filed … today; at most … may wait and … be filed a day — wa…" """
+SERVICE_STOPPING: ErrorReason.ValueType  # 42
+"""UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -102,6 +102,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
     NOT_A_COMMUNITY_WORKER: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: "…: accounts/… holds no community worker grant for …; grant it the community_worker role t…" """
+    SERVICE_STOPPING: _ErrorReason.ValueType  # 40
+    """UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` notification puts in the `google.rpc.ErrorInfo` (AIP-193) of
@@ -193,4 +195,6 @@ OPERATORS_ONLY: ErrorReason.ValueType  # 38
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 NOT_A_COMMUNITY_WORKER: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: "…: accounts/… holds no community worker grant for …; grant it the community_worker role t…" """
+SERVICE_STOPPING: ErrorReason.ValueType  # 40
+"""UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -187,6 +187,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "only the elder visited (their bound account) or a community worker may confirm or reject …" """
     OWN_VISIT: _ErrorReason.ValueType  # 78
     """PERMISSION_DENIED: "a volunteer cannot confirm or reject their own visit: the elder or a community worker does" """
+    SERVICE_STOPPING: _ErrorReason.ValueType  # 79
+    """UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` volunteer-points puts in the `google.rpc.ErrorInfo` (AIP-193)
@@ -356,4 +358,6 @@ NOT_THE_ELDER: ErrorReason.ValueType  # 77
 """PERMISSION_DENIED: "only the elder visited (their bound account) or a community worker may confirm or reject …" """
 OWN_VISIT: ErrorReason.ValueType  # 78
 """PERMISSION_DENIED: "a volunteer cannot confirm or reject their own visit: the elder or a community worker does" """
+SERVICE_STOPPING: ErrorReason.ValueType  # 79
+"""UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

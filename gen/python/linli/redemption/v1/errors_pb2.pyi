@@ -168,6 +168,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
     NOT_YOUR_REDEMPTIONS: _ErrorReason.ValueType  # 72
     """PERMISSION_DENIED: "a volunteer may list only their own redemptions (the volunteer bound to your account)" """
+    SERVICE_STOPPING: _ErrorReason.ValueType  # 73
+    """UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every `reason` partner-redemption puts in the `google.rpc.ErrorInfo`
@@ -326,4 +328,6 @@ OPERATORS_ONLY: ErrorReason.ValueType  # 71
 """PERMISSION_DENIED: "dead letters are for operators: a platform_admin or city_operator grant is needed" """
 NOT_YOUR_REDEMPTIONS: ErrorReason.ValueType  # 72
 """PERMISSION_DENIED: "a volunteer may list only their own redemptions (the volunteer bound to your account)" """
+SERVICE_STOPPING: ErrorReason.ValueType  # 73
+"""UNAVAILABLE: "服务正在停止，本次请求结果未知，请用同一请求号重试 / the service is stopping before this request's batch was answe…" """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
