@@ -207,15 +207,21 @@ def _answer(outcome: _Later, now: datetime, lean: bool) -> Outcome:
     r = plan.request
     if lean and r.kind == Kind.DIRECT:
         return Written(r, plan.seq, now, outcome.created)
-    transfer = Transfer(
-        seq=plan.seq, community_path=r.community_path, transfer_id=r.transfer_id, kind=r.kind,
-        debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
-        source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
-        credit_balance_after=plan.credit_after, created_at=now)
+    transfer = _transfer(plan, now)
     if r.kind == Kind.PENDING:
         expires = now + timedelta(seconds=r.timeout_seconds)
         return Hold(transfer, HoldState.PENDING, expires, None), outcome.created
     return Recorded(transfer, created=outcome.created)
+
+
+def _transfer(plan: _Plan, now: datetime) -> Transfer:
+    """The transfer `plan` recorded, once written (its seq is known then)."""
+    r = plan.request
+    return Transfer(
+        seq=plan.seq, community_path=r.community_path, transfer_id=r.transfer_id, kind=r.kind,
+        debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
+        source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
+        credit_balance_after=plan.credit_after, created_at=now)
 
 
 def _check_replay(request: TransferRequest, fingerprint: str, first: str) -> None:

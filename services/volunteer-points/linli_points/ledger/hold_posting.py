@@ -50,6 +50,7 @@ from linli_points.ledger.batch import (
     _plan_outflow,
     _read_lots,
     _rows_by_id,
+    _transfer,
     _write,
 )
 from linli_points.ledger.model import Hold, HoldState, Kind, Resolution, TransferRequest
@@ -196,7 +197,5 @@ def _posted(hold: Hold) -> events.PointsHoldChanged:
 def _answer(outcome: Resolution | DomainError | _Posting, now: datetime) -> Resolution | DomainError:
     if not isinstance(outcome, _Posting):
         return outcome
-    transfer = outcome.plan.transfer
-    assert transfer is not None, "written"
     h = outcome.hold
-    return Resolution(Hold(h.transfer, HoldState.POSTED, h.expires_at, now), transfer)
+    return Resolution(Hold(h.transfer, HoldState.POSTED, h.expires_at, now), _transfer(outcome.plan, now))
