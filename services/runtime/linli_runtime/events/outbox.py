@@ -190,14 +190,21 @@ class OutboxRelay:
         unsent = select(*_SENT_COLUMNS).where(OUTBOX.c.sent_at.is_(None)).order_by(OUTBOX.c.seq).limit(batch_size)
         self._unsent = unsent
         self._unsent_after = unsent.where(OUTBOX.c.seq > bindparam("after"))
-        pick = (
+        # In the unsent index's own order, (sent_at, seq) — the same order, every sent_at being
+        # NULL — so PostgreSQL reads the oldest rows off the index and stops at the batch's size.
+        # Ordered by seq alone it could not see the index supplies that order: it read every
+        # unsent row with a bitmap scan and sorted them, and a bitmap scan never marks the index
+        # entries of rows marked since the last VACUUM as dead, so each claim read all of those
+        # again. Measured (10 000-row backlogs drained in batches of 500, one after another, on an
+        # embedded PostgreSQL): 23, 43, 59, 77 µs of PostgreSQL's CPU a row, against a flat 15–16.
+        self._pick = (
             select(OUTBOX.c.seq)
-            .where(OUTBOX.c.sent_at.is_(None))  # rows SQLite marked sent, copied into PostgreSQL
-            .order_by(OUTBOX.c.seq)
+            .where(OUTBOX.c.sent_at.is_(None))
+            .order_by(OUTBOX.c.sent_at, OUTBOX.c.seq)
             .limit(batch_size)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+        pick = self._pick.scalar_subquery()
         self._take_unsent = (update(OUTBOX).where(OUTBOX.c.seq.in_(pick), _WITHOUT_FLUSH)
                              .values(sent_at=bindparam("now"), attempts=OUTBOX.c.attempts + 1)
                              .returning(*_SENT_COLUMNS))
