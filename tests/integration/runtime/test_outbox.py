@@ -72,7 +72,7 @@ async def test_republished_event_is_dropped_by_jetstream_dedup(
     relay = OutboxRelay(db, bus, service="test", poll_interval=60)
     ids = await write_events(db, topic, ["a", "b", "c"], per_tx=3)
 
-    async def crash_before_mark(flight: Any, acked: list[int]) -> None:
+    async def crash_before_mark(settled: Any) -> None:
         raise ConnectionError("process died after PubAck, before marking the rows sent")
 
     original = relay._mark_sent

@@ -347,6 +347,7 @@ class OutboxRelay:
             raise
         failed = 0
         first_error: BaseException | None = None
+        settled: list[tuple[_Flight, list[int]]] = []
         try:
             for flight in flights:
                 self._publisher.forget(flight.acks)  # answered, or given up on: a late PubAck is ignored
@@ -362,8 +363,9 @@ class OutboxRelay:
                     else:
                         first_error = first_error or error
                 failed += len(flight.rows) - len(acked)
-                await self._mark_sent(flight, acked)
-                self._published.inc(len(acked))
+                settled.append((flight, acked))
+            await self._mark_sent(settled)
+            self._published.inc(sum(len(acked) for _, acked in settled))
         except BaseException:
             # The flights not settled yet give their rows back (published ones go out again:
             # JetStream's dedup window drops the second publish).
@@ -373,27 +375,29 @@ class OutboxRelay:
             total = sum(len(flight.rows) for flight in flights)
             raise RuntimeError(f"{failed} of {total} events not acknowledged: {first_error!r}")
 
-    async def _mark_sent(self, flight: _Flight, acked: list[int]) -> None:
-        """The flight's acknowledged rows marked sent, the others given back. On PostgreSQL the
-        claim's commit when JetStream stored the whole batch; else its rollback, then the
-        acknowledged rows marked on their own."""
-        params = {"seqs": acked, "now": self.clock.now()}
+    async def _mark_sent(self, settled: list[tuple[_Flight, list[int]]]) -> None:
+        """Each flight's acknowledged rows marked sent, the others given back. On SQLite one
+        statement for every flight. On PostgreSQL each flight's claim committed when JetStream
+        stored the whole batch; else rolled back, then the acknowledged rows marked on their own."""
+        now = self.clock.now()
         if self.db.is_sqlite:
+            seqs = [seq for _, acked in settled for seq in acked]
+            if seqs:
+                await self.db.write_one(_MARK_SENT["sqlite"], {"seqs": json.dumps(seqs), "now": now})
+            return
+        for flight, acked in settled:
+            hold, flight.hold = flight.hold, None
+            if hold is None:
+                continue
+            if len(acked) == len(flight.rows):
+                try:
+                    await hold.commit()
+                finally:
+                    await _give_back(hold)
+                continue
+            await _give_back(hold)
             if acked:
-                await self.db.write_one(_MARK_SENT["sqlite"], params | {"seqs": json.dumps(acked)})
-            return
-        hold, flight.hold = flight.hold, None
-        if hold is None:
-            return
-        if len(acked) == len(flight.rows):
-            try:
-                await hold.commit()
-            finally:
-                await _give_back(hold)
-            return
-        await _give_back(hold)
-        if acked:
-            await self.db.write_one(_MARK_SENT["postgresql"], params)
+                await self.db.write_one(_MARK_SENT["postgresql"], {"seqs": acked, "now": now})
 
     async def _refresh_backlog_gauges(self) -> None:
         now = asyncio.get_running_loop().time()
