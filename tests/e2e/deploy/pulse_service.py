@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import timedelta
 
 import grpc
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
@@ -76,10 +75,10 @@ class PulseServicer(echo_pb2_grpc.EchoServiceServicer):
 def pulse_app(settings: ServiceSettings) -> ServiceApp:
     replica = f"{settings.service_name}@{settings.port}"
     app = ServiceApp(settings.service_name, settings, streams=[PULSE])
-    # A replica killed while it holds leased outbox rows leaves them to the others once the lease
-    # runs out (30 s in production); a short lease keeps the fault test short. Shorter than the
-    # publish timeout, two relays may publish a row twice: JetStream's dedup and the inbox absorb it.
-    app.relay = OutboxRelay(app.db, app.bus, service=app.name, clock=app.clock, lease=timedelta(seconds=3))
+    # A replica killed while its batch is in flight leaves the rows to the others as soon as its
+    # connection drops (its claim rolls back); what it had published goes out again, and
+    # JetStream's dedup and the inbox absorb it.
+    app.relay = OutboxRelay(app.db, app.bus, service=app.name, clock=app.clock)
     app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, PulseServicer(app, replica), FULL_NAME)
 
     async def create_table(app: ServiceApp) -> None:

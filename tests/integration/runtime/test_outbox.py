@@ -12,7 +12,7 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.outbox import _MARK_SENT, _RELEASE
+from linli_runtime.events.outbox import _MARK_SENT, _give_back
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
@@ -66,13 +66,13 @@ async def test_events_written_while_nats_is_down_are_all_delivered_once_after_re
 async def test_republished_event_is_dropped_by_jetstream_dedup(
     db: Database, bus: EventBus, topic: Topic
 ) -> None:
-    """A relay that dies between the PubAck and marking the row sent publishes the row again
-    on restart; the Nats-Msg-Id keeps the stream free of the duplicate."""
-    clock = ManualClock(datetime.now(UTC))
-    relay = OutboxRelay(db, bus, service="test", poll_interval=60, clock=clock)
+    """A relay that fails between the PubAck and marking the rows sent leaves them unsent (on
+    PostgreSQL its claim rolls back) and publishes them again; the Nats-Msg-Id keeps the stream
+    free of the duplicates."""
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60)
     ids = await write_events(db, topic, ["a", "b", "c"], per_tx=3)
 
-    async def crash_before_mark(seqs: list[int]) -> None:
+    async def crash_before_mark(settled: Any) -> None:
         raise ConnectionError("process died after PubAck, before marking the rows sent")
 
     original = relay._mark_sent
@@ -81,12 +81,43 @@ async def test_republished_event_is_dropped_by_jetstream_dedup(
         await relay.publish_batch()
     assert await relay.pending() == 3
     relay._mark_sent = original  # type: ignore[method-assign]
-    if not db.is_sqlite:  # replicas share PostgreSQL: rows leased by the dead relay wait for the lease
-        assert await relay.publish_batch() == 0
-        clock.advance(relay.lease + timedelta(seconds=1))
     assert await relay.publish_batch() == 3
     assert await relay.pending() == 0
     assert await stream_event_ids(bus, topic) == ids
+
+
+async def test_a_batch_in_flight_is_held_from_other_relays_and_goes_out_again_when_its_relay_dies(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """PostgreSQL, replicas sharing a database: a relay's claimed rows stay locked while its batch
+    is in flight, so another relay's claim skips them; when the relay dies mid-batch (published,
+    not yet committed: its server connection is cut) they are unsent again at once and the other
+    relay publishes them, JetStream's dedup dropping the copies."""
+    if db.is_sqlite:
+        pytest.skip("SQLite serves one process: its relay holds no rows")
+    dying = OutboxRelay(db, bus, service="replica-1", poll_interval=60)
+    other = OutboxRelay(db, bus, service="replica-2", poll_interval=60)
+    ids = await write_events(db, topic, ["a", "b", "c"], per_tx=3)
+    rows, hold = await dying._claim()
+    assert hold is not None and [row.event_id for row in rows] == ids
+    flight = await dying._send(rows, hold)
+    await wait_until(lambda: flight.acked, what="JetStream's PubAcks for the dying relay's batch")
+    assert await other.publish_batch() == 0, "the rows in flight are skipped"
+    assert await other.pending() == 3, "claimed, not yet sent"
+    backend = (await hold.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+    async with db.engine.connect() as admin:  # the dying relay's connection is cut, as by a crash
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    dying._give_up(flight, ConnectionError("killed"))
+    await _give_back(hold)  # the dead connection back to the pool (which discards it)
+    await wait_until(lambda: _published(other, 3), what="the other relay to publish the rows again")
+    assert await other.pending() == 0
+    assert await stream_event_ids(bus, topic) == ids, "each event once in the stream"
+    await dying.stop(0)
+    await other.stop(0)
+
+
+async def _published(relay: OutboxRelay, n: int) -> bool:
+    return await relay.publish_batch() == n
 
 
 async def test_two_relays_sharing_a_database_publish_each_event_once(
@@ -135,9 +166,9 @@ async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_st
         await relay._prune()
     finally:
         db.write_one = write_one  # type: ignore[method-assign]
-    assert statements == [2, 2, 1], "five old rows, two per statement"
     async with db.reading() as conn:
         left = set((await conn.execute(select(OUTBOX.c.event_id))).scalars())
+    assert statements == [2, 2, 1], "five old rows, two per statement"
     assert left == set(young + unsent)
 
 
@@ -145,30 +176,29 @@ async def test_sent_rows_past_retention_are_pruned_in_batches_and_unsent_ones_st
 async def test_relay_bookkeeping_commits_without_flush_and_leaves_the_connection_as_it_was(
     db: Database, bus: EventBus, topic: Topic
 ) -> None:
-    """On PostgreSQL the lease, the mark and the release each turn `synchronous_commit` off for
-    their own transaction only (a lost mark or lease republishes, which dedup drops): inside the
-    transaction the setting is off, after it the connection — pooled, or a PgBouncer server
-    connection another client gets next — is as it was."""
+    """On PostgreSQL a batch's claim (whose commit makes its mark true) and the mark of a partly
+    refused batch's acknowledged rows each turn `synchronous_commit` off for their own transaction
+    only (a claim lost with the server republishes, which dedup drops): inside the transaction the
+    setting is off, after it the connection — pooled, or a PgBouncer server connection another
+    client gets next — is as it was."""
     if db.is_sqlite:
         pytest.skip("PostgreSQL's synchronous_commit")
     relay = OutboxRelay(db, bus, service="test", poll_interval=60)
     await write_events(db, topic, ["a"])
-    now = datetime.now(UTC)
-    leased: list[int] = []
-    statements = [(relay._lease_unsent, {"now": now, "until": now + relay.lease}),
-                  (_RELEASE, {"seqs": leased}),  # the row leased just now, given back
-                  (_MARK_SENT["postgresql"], {"seqs": [], "now": now})]
     async with db.engine.connect() as conn:
         await conn.execute(text("SET synchronous_commit = on"))  # the test server runs with it off
         await conn.commit()
         try:
+            now = datetime.now(UTC)
+            statements: list[tuple[Any, dict[str, Any]]] = [(relay._take_unsent, {"now": now}),
+                                                             (_MARK_SENT["postgresql"], {"seqs": [], "now": now})]
             for statement, params in statements:
-                async with conn.begin():
-                    assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
-                    result = await conn.execute(statement, params)
-                    if statement is relay._lease_unsent:
-                        leased += [row.seq for row in result]
-                    assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
+                transaction = await conn.begin()
+                assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
+                changed = (await conn.execute(statement, params)).rowcount
+                assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
+                await transaction.rollback()  # the claimed row given back
+                assert changed == (1 if statement is relay._take_unsent else 0)
             async with conn.begin():  # the setting ended with the transaction (and was on before each)
                 assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
         finally:
@@ -176,3 +206,32 @@ async def test_relay_bookkeeping_commits_without_flush_and_leaves_the_connection
             await conn.commit()
     assert await relay.publish_all() == 1
     assert await relay.pending() == 0
+
+
+async def test_the_relay_holds_at_most_half_the_pool(database_url: str, bus: EventBus) -> None:
+    """On PostgreSQL each batch in flight holds a pooled connection until JetStream acknowledged
+    it: with a small pool the relay keeps fewer in flight, leaving the rest to requests."""
+    for pool_size, on_postgresql in ((1, 1), (2, 1), (4, 2), (10, 4)):
+        db = Database(database_url, pool_size=pool_size)
+        try:
+            assert OutboxRelay(db, bus, service="relay", window=4).window == (4 if db.is_sqlite else on_postgresql)
+        finally:
+            await db.dispose()
+
+
+async def test_the_claim_reads_the_oldest_unsent_rows_off_the_index_without_sorting_the_backlog(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """PostgreSQL: the claim takes a batch from the front of the unsent index and stops there. A
+    plan that reads the whole backlog and sorts it (a bitmap scan, which never marks the index
+    entries of rows sent since the last VACUUM dead) costs each claim more the more was sent."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's plan")
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60, batch_size=50)
+    for start in range(0, 2000, 500):
+        await write_events(db, topic, [f"e{i}" for i in range(start, start + 500)], per_tx=500)
+    pick = str(relay._pick.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    async with db.engine.connect() as conn:
+        await conn.execute(text("ANALYZE linli_outbox"))
+        plan = "\n".join((await conn.execute(text(f"EXPLAIN {pick}"))).scalars())
+    assert "ix_linli_outbox_unsent" in plan and "Sort" not in plan and "Bitmap" not in plan, plan

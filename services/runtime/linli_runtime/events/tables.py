@@ -34,8 +34,8 @@ class OutboxEvent(RuntimeTable, table=True):
     """An event written in a business transaction, waiting for (or done with) the relay."""
 
     __tablename__ = "linli_outbox"
-    # The relay looks for unsent rows in order. Half of each page stays free on PostgreSQL so that
-    # the relay's lease is written as a heap-only update, not in every index (rt0004).
+    # The relay looks for unsent rows in order. Half of each page stays free on PostgreSQL (rt0004),
+    # room for the lease an earlier relay wrote (the relay now writes each row once, its mark).
     __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq"), {"postgresql_with": {"fillfactor": 50}})
 
     # Numbered by the database: rows are written with Core (`publish_in`), never built to be added.
@@ -44,7 +44,8 @@ class OutboxEvent(RuntimeTable, table=True):
     subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    # A relay that picked the row holds it until then; another relay (replica) may take it after.
+    # Written by earlier relays (a lease); unused since the relay holds the rows it publishes in a
+    # transaction on PostgreSQL (and SQLite serves one relay).
     claimed_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, default=0,
                                                          server_default="0"))
