@@ -164,9 +164,9 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                                           -issued, earned, when))
                     rows.append((account_id, path, f"volunteers/{vid}", False, 0, earned, 0, 0, earned,
                                  datetime(year, 1, 1, tzinfo=UTC)))
-                    earned_rows.append((account_id, year, earned))  # every credit falls in `year` in China
+                    earned_rows.append((account_id, year, earned, path))  # every credit falls in `year` in China
                     if this_year is not None:  # ties on purpose: a tenth of each community earned 50
-                        earned_rows.append((account_id, this_year, 50 if v % 10 == 3 else earned * 7 % 997 + 1))
+                        earned_rows.append((account_id, this_year, 50 if v % 10 == 3 else earned * 7 % 997 + 1, path))
                     people.append((path, vid, f"志愿者{c}-{v}", "", "", "x" * 64, datetime(year, 1, 1, tzinfo=UTC)))
                 accounts.append((issuance_id, path, "system/issuance", True, issued, 0, 0, 0, 0,
                                  datetime(year, 1, 1, tzinfo=UTC)))
@@ -179,7 +179,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                 "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
                 "debit_balance_after", "credit_balance_after", "created_at"])
             await conn.copy_records_to_table("points_earned_year", records=earned_rows,
-                                             columns=["account_id", "year", "earned"])
+                                             columns=["account_id", "year", "earned", "community_path"])
             await conn.copy_records_to_table("points_volunteer", records=people, columns=[
                 "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint",
                 "created_at"])
@@ -487,7 +487,13 @@ async def whole_page(args: argparse.Namespace, tmp: Path, issuer: TestIssuer, pg
              "trust-governance": governance, "notification": notification}
     groups = {name: _one(proc.pid) for name, proc in named.items()}
     groups["postgresql"] = lambda: postgres_processes(pg.data_dir)
-    return await city_page.page_runs(url, issuer, CITY, args.page_loads, args.runs, communities, groups)
+    try:
+        return await city_page.page_runs(url, issuer, CITY, args.page_loads, args.runs, communities, groups)
+    except AssertionError:
+        for log in ("portal", "governance", "notification", "points", "redemption"):
+            print(f"--- {log}.log (end)", *(tmp / f"{log}.log").read_text(errors="replace").splitlines()[-15:],
+                  sep="\n", file=sys.stderr)
+        raise
 
 
 # -- the close ---------------------------------------------------------------------------------

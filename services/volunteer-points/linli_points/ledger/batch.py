@@ -489,8 +489,8 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
             debit_account=r.debit_account, credit_account=r.credit_account, amount=r.amount, reason=r.reason,
             source=r.source, related_transfer_id=r.related_transfer_id, debit_balance_after=plan.debit_after,
             credit_balance_after=plan.credit_after, created_at=now)
-    await add_earned(conn, ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id,
-                             p.credit.id, p.request.amount) for p in plans), now)
+    await add_earned(conn, ((p.request.community_path, p.request.kind, p.request.debit_account,
+                             p.request.credit_account, p.debit.id, p.credit.id, p.request.amount) for p in plans), now)
 
     touched: dict[int, _Account] = {}
     for p in plans:

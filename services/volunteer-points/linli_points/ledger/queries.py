@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.ledger.accounts import FUNDING_PREFIX, ISSUANCE, VOLUNTEER_PREFIX, funding_account, volunteer_account
@@ -216,9 +217,13 @@ async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top:
     of the China-time `year` summed up: how many earned points above zero, how many points they
     earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share a
     rank, listed by volunteer id). Reads `points_earned_year` (kept at write time, earned.py):
-    a row per volunteer who earned, not the year's transfers."""
+    a row per volunteer who earned, not the year's transfers. On PostgreSQL each community's
+    first places come from the end of its range of `ix_points_earned_year_board`; SQLite (one
+    process, small places) ranks every earner with window functions."""
     if not paths:
         return {}
+    if conn.dialect.name == "postgresql":
+        return await _earners_by_index(conn, paths, year, max(top, 1))
     community, account = accounts.c.community_path, accounts.c.name
     board = sa.select(
         community, account, earned_years.c.earned,
@@ -237,6 +242,44 @@ async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top:
         summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
         if len(summary.top) < top:
             summary.top.append(TopEarner(name[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+    return found
+
+
+def each_of(paths: list[str]) -> sa.TableValuedAlias:
+    """PostgreSQL: `paths` as a table (`unnest`) with one column, `path` — the outer side of a
+    LATERAL read per community, each an index range of its own (a list of 1000 communities in
+    `IN` reads the city's table whole once the planner expects a fifth of it)."""
+    return sa.func.unnest(sa.bindparam("paths", paths, type_=postgresql.ARRAY(sa.String))).table_valued(
+        "path").render_derived(name="wanted")
+
+
+async def _earners_by_index(conn: AsyncConnection, paths: list[str], year: int, top: int
+                            ) -> dict[str, EarnersSummary]:
+    """`earners_of` on PostgreSQL: per community (LATERAL), its earners counted and summed over
+    its index range (index-only), and its first `top` WITH TIES — whoever shares the last
+    place's points comes along, so that the ties are listed by volunteer id here."""
+    e = earned_years
+    wanted = each_of(paths)
+    board = (e.c.community_path == wanted.c.path, e.c.year == year, e.c.earned > 0)
+    tally = sa.select(sa.func.count().label("earners"), sa.func.sum(e.c.earned).label("points")).where(
+        *board).lateral("tally")
+    first = sa.select(e.c.account_id, e.c.earned).where(*board).order_by(e.c.earned.desc()).fetch(
+        top, with_ties=True).lateral("first")
+    rows = await conn.execute(
+        sa.select(wanted.c.path, tally.c.earners, tally.c.points, first.c.earned, accounts.c.name)
+        .select_from(wanted.join(tally, sa.true()).join(first, sa.true())
+                     .join(accounts, accounts.c.id == first.c.account_id)))
+    boards: dict[str, list[tuple[int, str]]] = {}
+    found: dict[str, EarnersSummary] = {}
+    for path, earners, total, points, name in rows:
+        found.setdefault(path, EarnersSummary(int(earners), int(total), []))
+        boards.setdefault(path, []).append((int(points), name[len(VOLUNTEER_PREFIX):]))
+    for path, entries in boards.items():
+        entries.sort(key=lambda entry: (-entry[0], entry[1]))
+        for points, volunteer_id in entries[:top]:
+            # Ties share the rank of the first of them: 1 + how many earned more.
+            rank = next(i for i, (p, _) in enumerate(entries) if p == points) + 1
+            found[path].top.append(TopEarner(volunteer_id, points, rank))
     return found
 
 
