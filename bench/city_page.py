@@ -119,8 +119,9 @@ async def page_runs(url: str, issuer: TestIssuer, city: str, loads: int, runs: i
         # One load first, not counted: the portal's channels and the services' pools open on it.
         token = issuer.issue("bench-operator", role=Role.CITY_OPERATOR, scope=city, name="基准 Bench")
         t0 = time.perf_counter()
-        assert (await client.get(f"/ops/{city}", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        first = await client.get(f"/ops/{city}", headers={"Authorization": f"Bearer {token}"})
         warm_up = time.perf_counter() - t0
+        assert first.status_code == 200, (first.status_code, warm_up, first.text[:1000])
         for _ in range(runs):
             token = issuer.issue("bench-operator", role=Role.CITY_OPERATOR, scope=city, name="基准 Bench")
             run = PageRun()
