@@ -107,8 +107,9 @@ class PageRun:
         return percentile(self.loads_s, q)
 
     def section(self, name: str) -> float:
-        """The median over the run's loads of one section's time."""
-        return median([s.get(name, 0.0) for s in self.sections])
+        """The median of one section's time over the run's loads that timed it (an error page
+        from the portal has no Server-Timing)."""
+        return median([s[name] for s in self.sections if name in s])
 
 
 def what_failed(reply: httpx.Response, expect_communities: int) -> str:
