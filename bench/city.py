@@ -21,6 +21,12 @@ issuer on loopback, and volunteer-points in a process of its own.
   (1000 a call), next to its same-run baseline, the calls the dashboard made per community
   before (ListVolunteers, ListRankings, ListAwards) for `--summary-sample` communities,
   extrapolated to the city. Repeated `--runs` times.
+- the operators' whole city page (bench/city_page.py): trust-governance with the org tree,
+  notification and the portal (`python -m linli_portal.main`, as `make run` serves it) started
+  beside the two loaded services, then `GET /ops/chengdu` `--page-loads` times a run: p50 and
+  p95 of each run, medians over `--runs`, the portal's split of a load (Server-Timing) and the
+  CPU every process spent per load. This year's boards and the last 7 days' redemptions (to
+  today in China) are loaded for it.
 - a day reconciled: `--history-days` days of redemptions (holds placed and posted,
   `--redemptions-per-day` a day) COPYed into the redemption clearing account of
   `--reconcile-communities` communities, then one day of each read as ReconcileDay reads it
@@ -51,6 +57,7 @@ import asyncpg
 import psutil
 from linli_identity.testing import TestIssuer, serve_test_issuer
 
+from bench import city_page
 from bench.pos_redeem import postgres_processes, start_service
 from bench.stats import median, percentile, print_table
 from linli.points.v1 import (
@@ -122,9 +129,11 @@ def _slices(communities: int, per_slice: int) -> Iterator[range]:
         yield range(start, min(start + per_slice, communities))
 
 
-async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, year: int) -> float:
+async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, year: int,
+                    this_year: int | None = None) -> float:
     """Each community's volunteers, their accounts and `credits` credits each in `year` (points
-    earned: what the close ranks), COPYed a slice of communities at a time."""
+    earned: what the close ranks), COPYed a slice of communities at a time; with `this_year`,
+    what each earned so far this year as well (the city page's boards read the current year)."""
     started = time.perf_counter()
     conn = await asyncpg.connect(dsn)
     try:
@@ -155,7 +164,9 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                                           -issued, earned, when))
                     rows.append((account_id, path, f"volunteers/{vid}", False, 0, earned, 0, 0, earned,
                                  datetime(year, 1, 1, tzinfo=UTC)))
-                    earned_rows.append((account_id, year, earned))  # every credit falls in `year` in China
+                    earned_rows.append((account_id, year, earned, path))  # every credit falls in `year` in China
+                    if this_year is not None:  # ties on purpose: a tenth of each community earned 50
+                        earned_rows.append((account_id, this_year, 50 if v % 10 == 3 else earned * 7 % 997 + 1, path))
                     people.append((path, vid, f"志愿者{c}-{v}", "", "", "x" * 64, datetime(year, 1, 1, tzinfo=UTC)))
                 accounts.append((issuance_id, path, "system/issuance", True, issued, 0, 0, 0, 0,
                                  datetime(year, 1, 1, tzinfo=UTC)))
@@ -168,7 +179,7 @@ async def bulk_load(dsn: str, communities: int, volunteers: int, credits: int, y
                 "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint",
                 "debit_balance_after", "credit_balance_after", "created_at"])
             await conn.copy_records_to_table("points_earned_year", records=earned_rows,
-                                             columns=["account_id", "year", "earned"])
+                                             columns=["account_id", "year", "earned", "community_path"])
             await conn.copy_records_to_table("points_volunteer", records=people, columns=[
                 "community_path", "volunteer_id", "display_name", "person_id", "family_id", "fingerprint",
                 "created_at"])
@@ -445,6 +456,40 @@ async def redemptions_runs(address: str, md: tuple[tuple[str, str], ...], commun
     return out
 
 
+# -- the whole city page -----------------------------------------------------------------------
+
+def _one(pid: int) -> Callable[[], list[psutil.Process]]:
+    return lambda: [psutil.Process(pid)]
+
+
+async def whole_page(args: argparse.Namespace, tmp: Path, issuer: TestIssuer, pg: EmbeddedPostgres,
+                     nats: NatsServer, procs: list[subprocess.Popen[bytes]], points_address: str,
+                     redemption_address: str, communities: int) -> list[city_page.PageRun]:
+    """trust-governance (with the org tree), notification and the portal started beside the
+    two services already loaded, then the city page loaded `--page-loads` times per run."""
+    common = {"NATS_URL": nats.url, "VOLUNTEER_POINTS_SERVICE_ADDR": points_address}
+    governance, governance_address = start_service("linli_governance.app", {
+        **common, "DATABASE_URL": pg.database_url("governance"),
+        **issuer.env_for("trust-governance", tmp / "clients")}, tmp / "governance.log")
+    procs.append(governance)
+    await city_page.plant_org_tree(pg.database_url("governance").replace("postgresql+asyncpg://", "postgresql://", 1),
+                                   CITY, [community_path(c) for c in range(communities)])
+    notification, notification_address = start_service("linli_notification.app", {
+        **common, "DATABASE_URL": pg.database_url("notification"), "TRUST_GOVERNANCE_SERVICE_ADDR": governance_address,
+        **issuer.env_for("notification", tmp / "clients")}, tmp / "notification.log")
+    procs.append(notification)
+    portal, url = city_page.start_portal({
+        "TRUST_GOVERNANCE_SERVICE_ADDR": governance_address, "VOLUNTEER_POINTS_SERVICE_ADDR": points_address,
+        "PARTNER_REDEMPTION_SERVICE_ADDR": redemption_address, "NOTIFICATION_SERVICE_ADDR": notification_address,
+        "PORTAL_CITIES": CITY, **issuer.env_for("portal", tmp / "clients")}, tmp / "portal.log")
+    procs.append(portal)
+    named = {"portal": portal, "volunteer-points": procs[0], "partner-redemption": procs[1],
+             "trust-governance": governance, "notification": notification}
+    groups = {name: _one(proc.pid) for name, proc in named.items()}
+    groups["postgresql"] = lambda: postgres_processes(pg.data_dir)
+    return await city_page.page_runs(url, issuer, CITY, args.page_loads, args.runs, communities, groups)
+
+
 # -- the close ---------------------------------------------------------------------------------
 
 async def close_all(address: str, md: tuple[tuple[str, str], ...], communities: int, year: int,
@@ -507,6 +552,7 @@ class CityResult:
     summaries: list[SummaryRun] = field(default_factory=list)
     redemptions: list[RedemptionsRun] = field(default_factory=list)
     redemption_rows: int = 0
+    pages: list[city_page.PageRun] = field(default_factory=list)
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -515,6 +561,8 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
     result = CityResult(communities, volunteers // communities * communities,
                         volunteers // communities * communities * args.credits)
     year = datetime.now(UTC).year - 1  # a year that has ended: the close refuses one that has not
+    # The redemptions end today in China: the city page shows the last 7 days and this year.
+    today = (datetime.now(UTC) + CHINA).date()
     nats = NatsServer(tmp / "nats").start()
     pg = EmbeddedPostgres(tmp / "pg" / "data")
     procs = []
@@ -530,7 +578,8 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                              "bench (loader, client)": lambda: [me]})
         dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         with watch:
-            result.load_s = await bulk_load(dsn, communities, volunteers, args.credits, year)
+            result.load_s = await bulk_load(dsn, communities, volunteers, args.credits, year,
+                                            today.year if args.page_loads else None)
             result.baseline_s = await baseline_sum(dsn, year)
             md = issuer.bearer("bench", role="service", kind="service")
             spy = _py_spy(points.pid, args.profile) if args.profile else None
@@ -541,7 +590,7 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                 spy.wait(30)
             if args.summary_sample:
                 result.summaries = await summary_runs(address, md, communities, year, args.summary_sample, args.runs)
-            last_day = date(year, 12, 31)
+            last_day = today
             planted_in = min(args.reconcile_communities, communities)
             if planted_in:
                 result.planted = await plant_clearing_history(dsn, range(planted_in), args.history_days,
@@ -563,12 +612,20 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                      else (args.dashboard_redemptions, DASHBOARD_DAYS) for c in range(communities)}, window)
                 result.redemptions = await redemptions_runs(redemption_address, md, communities, window,
                                                             args.redemptions_sample, args.runs)
+                if args.page_loads:
+                    result.pages = await whole_page(args, tmp, issuer, pg, nats, procs, address, redemption_address,
+                                                    communities)
         result.peaks = watch.peaks
         result.sizes = await sizes(dsn)
     finally:
-        for proc in procs:
+        for proc in procs:  # all asked at once: each finishes its graceful stop side by side
             proc.terminate()
-            proc.wait(30)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
         nats.stop()
         pg.stop()
     return result
@@ -620,6 +677,8 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                     ["", "SummarizeRedemptions, all, ms",
                      f"baseline: ListPartners + ReconcileDay × {DASHBOARD_DAYS}, {r.redemptions[0].sample} "
                      "communities, ms", "baseline for all, s (extrapolated)", "baseline ÷ summary"], rows)
+    if r.pages:
+        report_pages(r)
     if r.reconcile:
         def p(values: list[float], q: float) -> float:
             return percentile(values, q) * 1000
@@ -656,6 +715,31 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
                  for name, (rss, _pid) in sorted(r.peaks.items())])
 
 
+def report_pages(r: CityResult) -> None:
+    """The whole page: p50/p95 of each run's loads and the portal's split of them, then medians."""
+    rows = []
+    for i, run in enumerate(r.pages, start=1):
+        rows.append([f"run {i}", f"{run.p(50) * 1000:.0f}", f"{run.p(95) * 1000:.0f}",
+                     *(f"{run.section(name) * 1000:.0f}" for name in city_page.SECTIONS),
+                     f"{sum(run.cpu_s.values()) * 1000:.0f}", f"{run.bytes / 1024:.0f}", str(len(run.failed))])
+    rows.append(["median", f"{median([x.p(50) for x in r.pages]) * 1000:.0f}",
+                 f"{median([x.p(95) for x in r.pages]) * 1000:.0f}",
+                 *(f"{median([x.section(name) for x in r.pages]) * 1000:.0f}" for name in city_page.SECTIONS),
+                 f"{median([sum(x.cpu_s.values()) for x in r.pages]) * 1000:.0f}", "",
+                 str(sum(len(x.failed) for x in r.pages))])
+    print_table(f"The operators' whole city page (GET /ops/{CITY} through the portal) — {r.communities:,} communities, "
+                f"{len(r.pages[0].loads_s)} loads a run after a first load of {r.pages[0].warm_up_s * 1000:.0f} ms "
+                f"(load {os.getloadavg()[0]:.1f}); target p95 < 2 000 ms; sections: medians of the portal's "
+                "Server-Timing (org walk, then the four reads side by side, then the render)",
+                ["", "p50 ms", "p95 ms", *(f"{name} ms" for name in city_page.SECTIONS), "CPU ms a load", "KiB",
+                 "not whole"], rows, width=150)
+    for reason in sorted({reason for run in r.pages for reason in run.failed}):
+        print(f"  not a whole page: {reason}")
+    groups = sorted({name for run in r.pages for name in run.cpu_s})
+    print_table("CPU per page load by process, ms (medians of the runs)", ["process", "ms"],
+                [[name, f"{median([run.cpu_s.get(name, 0.0) for run in r.pages]) * 1000:.0f}"] for name in groups])
+
+
 def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
     return {"scale": args.scale, "communities": r.communities, "volunteers": r.volunteers, "transfers": r.transfers,
             "load_s": r.load_s, "baseline_s": r.baseline_s, "close_s": r.close_s,
@@ -667,6 +751,8 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
                             for run in r.redemptions],
             "reconcile": [{"history_s": run.history_s, "days_s": run.days_s, "history_rows": run.history_rows,
                            "days_rows": run.days_rows} for run in r.reconcile],
+            "pages": [{"loads_s": run.loads_s, "sections": run.sections, "cpu_s": run.cpu_s, "bytes": run.bytes,
+                       "failed": run.failed, "warm_up_s": run.warm_up_s} for run in r.pages],
             "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
             "load_average": os.getloadavg()[0]}
 
@@ -699,6 +785,9 @@ def main() -> None:
                              "redemptions section's baseline (0: skip the section)")
     parser.add_argument("--dashboard-redemptions", type=int, default=4,
                         help="redemptions a day in each other community over the dashboard's week")
+    parser.add_argument("--page-loads", type=int, default=10,
+                        help="loads of the whole city page through the portal per run (0: skip; needs the "
+                             "redemptions section)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the day's read and its baseline")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")

@@ -391,8 +391,11 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         operator = await authorize(verifier, request, path)
         days = 30 if days >= 30 else 7
         view = await dashboard.load(b, path, operator.token, days=days)
-        return page(request, "dashboard.html", d=view, operator=operator.principal, stages=dashboard.STAGES,
-                    urgency=dashboard.URGENCY_NAMES)
+        started = time.perf_counter()
+        response = page(request, "dashboard.html", d=view, operator=operator.principal, stages=dashboard.STAGES,
+                        urgency=dashboard.URGENCY_NAMES)  # rendered here, not when sent
+        response.headers["Server-Timing"] = view.server_timing(render=time.perf_counter() - started)
+        return response
 
     @app.get("/api/ops/{raw_path:path}")
     async def ops_json(request: Request, raw_path: str, days: int = 7) -> Response:

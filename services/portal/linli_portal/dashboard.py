@@ -6,9 +6,11 @@ against the community's SLA, and redemptions by merchant over recent days."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -32,6 +34,7 @@ STAGES = [
 URGENCY_NAMES = {help_pb2.URGENCY_CRITICAL: "紧急 Critical", help_pb2.URGENCY_HIGH: "高 High",
                  help_pb2.URGENCY_NORMAL: "一般 Normal", help_pb2.URGENCY_LOW: "低 Low"}
 TIER_NAMES = {1: "gold", 2: "silver", 3: "bronze"}
+T = TypeVar("T")
 
 
 def _minutes(value: float) -> str:
@@ -126,6 +129,13 @@ class Dashboard:
     unbalanced_days: list[str]
     year: int
     problems: list[str]
+    # Seconds each part of the page took to read (org, rollout, points, help, redemptions): the
+    # route sends them as a Server-Timing header, so a slow page says which service made it slow.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def server_timing(self, **more: float) -> str:
+        """The `Server-Timing` header value (durations in ms)."""
+        return ", ".join(f"{name};dur={seconds * 1000:.1f}" for name, seconds in {**self.timings, **more}.items())
 
     def rollout_chart(self) -> str:
         desc = "; ".join(f"{r.name}: " + ", ".join(f"{n} {label}" for n, (_, label, _) in zip(r.counts, STAGES,
@@ -182,6 +192,14 @@ async def communities_under(b: Backends, unit: org_pb2.OrgUnit, call: dict[str, 
     nested = await asyncio.gather(*(communities_under(b, c, call) for c in children
                                     if c.kind <= org_pb2.ORG_UNIT_KIND_COMMUNITY))
     return [c for group in nested for c in group]
+
+
+async def _timed(coro: Awaitable[T], timings: dict[str, float], name: str) -> T:
+    started = time.perf_counter()
+    try:
+        return await coro
+    finally:
+        timings[name] = time.perf_counter() - started
 
 
 async def _quietly(coro: Any, default: Any, problems: list[str], what: str) -> Any:
@@ -283,6 +301,8 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     call = as_operator(token)
     now = today_cst(now)
     problems: list[str] = []
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
     unit = (await b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path), **call)).org_unit
     parents = [path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)]
     ancestors_replies, children, communities = await asyncio.gather(
@@ -291,12 +311,16 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
         _children(b, path, call) if unit.kind < org_pb2.ORG_UNIT_KIND_COMPOUND else asyncio.sleep(0, []),
         communities_under(b, unit, call),
     )
+    timings["org"] = time.perf_counter() - started
     ancestors = [r.org_unit for r in ancestors_replies if r is not None]
     summary, activity, help_rows, (merchants, unbalanced) = await asyncio.gather(
-        _quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
-        _activities(b, communities, now.year, call, problems),
-        _quietly(_help(b, path, communities, call, now, days), [], problems, "help requests"),
-        _quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
+        _timed(_quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
+               timings, "rollout"),
+        _timed(_activities(b, communities, now.year, call, problems), timings, "points"),
+        _timed(_quietly(_help(b, path, communities, call, now, days), [], problems, "help requests"),
+               timings, "help"),
+        _timed(_quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
+               timings, "redemptions"),
     )
     stage_index = {stage: i for i, (stage, _, _) in enumerate(STAGES)}
     street_names = {c.path: c.display_name for c in children}
@@ -322,4 +346,4 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
                      compound_count=summary.compound_count, rollout=rollout_rows, totals=totals,
                      communities=sorted(active, key=lambda a: -a.points),
                      quiet_communities=len(communities) - len(active), help_rows=help_rows, merchants=merchants,
-                     days=days, unbalanced_days=unbalanced, year=now.year, problems=problems)
+                     days=days, unbalanced_days=unbalanced, year=now.year, problems=problems, timings=timings)

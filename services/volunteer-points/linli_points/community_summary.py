@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from linli_points.awards import AWARDS
 from linli_points.ledger import queries
@@ -38,18 +40,13 @@ class CommunitySummaries:
         """One summary per path, in the order given."""
         out = {p: CommunitySummary(p) for p in paths}
         async with self.db.reading() as conn:
-            for path, count in await conn.execute(
-                    sa.select(VOLUNTEERS.c.community_path, sa.func.count()).where(
-                        VOLUNTEERS.c.community_path.in_(paths)).group_by(VOLUNTEERS.c.community_path)):
+            for path, count in await conn.execute(_volunteer_counts(paths, conn.dialect.name)):
                 out[path].volunteer_count = int(count)
             earners = await queries.earners_of(conn, paths, year, top=TOP)
-            wanted = {(p, e.volunteer_id) for p, s in earners.items() for e in s.top}
+            wanted = sorted({(p, e.volunteer_id) for p, s in earners.items() for e in s.top})
             names: dict[tuple[str, str], str] = {}
             if wanted:
-                for path, volunteer_id, name in await conn.execute(
-                        sa.select(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id, VOLUNTEERS.c.display_name)
-                        # By (community, id) pairs: ids repeat across communities (v-001 in each).
-                        .where(sa.tuple_(VOLUNTEERS.c.community_path, VOLUNTEERS.c.volunteer_id).in_(sorted(wanted)))):
+                for path, volunteer_id, name in await conn.execute(_names(wanted, conn.dialect.name)):
                     names[(path, volunteer_id)] = name
             tiers: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
             for path, award_year, tier, count in await conn.execute(
@@ -68,3 +65,33 @@ class CommunitySummaries:
                     summary.award_year, summary.awards_by_tier = award_year, tiers[(path, award_year)]
                     break
         return list(out.values())
+
+
+def _volunteer_counts(paths: list[str], dialect: str) -> sa.Select[Any]:
+    """How many volunteers each community has: on PostgreSQL counted per community (LATERAL)
+    over its range of the primary key, index only."""
+    if dialect != "postgresql":
+        return sa.select(VOLUNTEERS.c.community_path, sa.func.count()).where(
+            VOLUNTEERS.c.community_path.in_(paths)).group_by(VOLUNTEERS.c.community_path)
+    wanted = queries.each_of(paths)
+    counted = sa.select(sa.func.count().label("n")).where(VOLUNTEERS.c.community_path == wanted.c.path).lateral()
+    return sa.select(wanted.c.path, counted.c.n).select_from(wanted.join(counted, sa.true()))
+
+
+def _names(wanted: list[tuple[str, str]], dialect: str) -> sa.Select[Any]:
+    """The display names of volunteers named by (community, id) pairs: ids repeat across
+    communities (v-001 in each). On PostgreSQL the pairs are a table (two arrays unnested side
+    by side), each looked up by the primary key (LATERAL … LIMIT 1, which the planner cannot
+    turn into a hash join over the whole table, as it did with a join or 3000 pairs in `IN`)."""
+    v = VOLUNTEERS.c
+    if dialect != "postgresql":
+        return sa.select(v.community_path, v.volunteer_id, v.display_name).where(
+            sa.tuple_(v.community_path, v.volunteer_id).in_(wanted))
+    pairs = sa.func.unnest(
+        sa.bindparam("name_paths", [p for p, _ in wanted], type_=postgresql.ARRAY(sa.String)),
+        sa.bindparam("name_ids", [i for _, i in wanted], type_=postgresql.ARRAY(sa.String)),
+    ).table_valued("path", "volunteer_id").render_derived(name="pairs")
+    named = sa.select(v.display_name).where(v.community_path == pairs.c.path,
+                                            v.volunteer_id == pairs.c.volunteer_id).limit(1).lateral()
+    return sa.select(pairs.c.path, pairs.c.volunteer_id, named.c.display_name).select_from(
+        pairs.join(named, sa.true()))

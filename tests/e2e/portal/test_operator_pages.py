@@ -115,8 +115,12 @@ def test_a_token_for_another_scope_gets_a_403_page_with_the_reason(web: httpx.Cl
     assert f"您的授权范围是 {FENGSHU}，不包括 chengdu" in reply.text
     assert f"Your grants reach {FENGSHU}, which does not include chengdu." in html.unescape(reply.text)
     assert web.get("/api/ops/chengdu/chongzhou", headers=bearer(token)).status_code == 403
-    # …while its own community opens.
-    assert web.get(f"/ops/{FENGSHU}", headers=bearer(token)).status_code == 200
+    # …while its own community opens, saying what each part of the page took (Server-Timing).
+    own = web.get(f"/ops/{FENGSHU}", headers=bearer(token))
+    assert own.status_code == 200
+    timing = [part.strip().split(";dur=") for part in own.headers["server-timing"].split(",")]
+    assert {name for name, _ in timing} == {"org", "rollout", "points", "help", "redemptions", "render"}
+    assert all(float(ms) >= 0 for _, ms in timing)
 
 
 def test_a_resident_token_cannot_open_operator_pages(web: httpx.Client, demo_platform: DemoPlatform) -> None:

@@ -18,7 +18,8 @@ from bench import city
 async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None:
     args = argparse.Namespace(scale=0.0006, credits=2, close_concurrency=2, close_batch=2, profile=None,
                               reconcile_communities=2, history_days=5, redemptions_per_day=3, runs=2,
-                              summary_sample=2, redemptions_sample=2, dashboard_redemptions=2)
+                              summary_sample=2, redemptions_sample=2, dashboard_redemptions=2,
+                              page_loads=1)
     with serve_test_issuer() as issuer:
         result = await city.run(args, tmp_path, issuer)
     assert (result.communities, result.volunteers, result.transfers) == (3, 600, 1200)
@@ -38,3 +39,7 @@ async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None
     assert result.redemption_rows == 2 * 5 * 3 + 7 * 2
     assert [run.sample for run in result.redemptions] == [2, 2] and all(
         run.summary_s > 0 and run.old_s > 0 for run in result.redemptions)
+    # The whole city page through the portal, once a run after a load not counted, with the
+    # portal's split of it, each a whole page (every community on it, no section missing).
+    assert [len(run.loads_s) for run in result.pages] == [1, 1]
+    assert all(set(run.sections[0]) == set(city.city_page.SECTIONS) and not run.failed for run in result.pages)

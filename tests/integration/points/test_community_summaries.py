@@ -76,6 +76,10 @@ async def test_many_communities_summed_up_in_one_call_as_the_dashboard_read_them
     for vid, points in (("s-1", 7), ("s-2", 9)):
         await credit(s, as_service, SHUANGLIN, vid, points, n := n + 1)
     await credit(s, as_service, QINGTA, "q-3", 12, n := n + 1)
+    # Baihe's third place is shared by four: the board lists them by volunteer id, the first
+    # two of them make the first three (PostgreSQL reads the first places WITH TIES).
+    for vid, points in (("b-4", 9), ("b-2", 5), ("b-3", 5), ("b-1", 5), ("b-5", 5)):
+        await credit(s, as_service, BAIHE, vid, points, n := n + 1)
 
     everyone = [QINGTA, FENGSHU, BAIHE, SHUANGLIN]
     for year in (2026, 2027):
@@ -87,6 +91,9 @@ async def test_many_communities_summed_up_in_one_call_as_the_dashboard_read_them
         community_paths=[FENGSHU], year=2026), metadata=street)).communities[0]
     assert summed_up(fengshu) == (FENGSHU, 5, 3, 74, [(1, "v-wan", "万阿姨", 30), (2, "v-li", "李叔", 24),
                                                      (3, "v-zhao", "赵姐", 20)], 2026, {1: 1, 2: 2})
+    baihe = (await s.awards.SummarizeCommunities(aw.SummarizeCommunitiesRequest(
+        community_paths=[BAIHE], year=2027), metadata=street)).communities[0]
+    assert summed_up(baihe) == (BAIHE, 0, 5, 29, [(1, "b-4", "", 9), (2, "b-1", "", 5), (2, "b-2", "", 5)], 0, {})
 
 
 async def test_the_call_checks_its_communities(stubs: Stubs, token_for: Callable[..., Metadata]) -> None:

@@ -25,12 +25,11 @@ from .conftest import FENGSHU
 from .test_ledger import credit
 from .test_ledger_batches import OTHER, mixed_requests, one_by_one
 
-MIGRATION = (Path(__file__).resolve().parents[3] / "services/volunteer-points/linli_points/migrations/versions"
-             / "p0016_points_earned_year.py")
+VERSIONS = Path(__file__).resolve().parents[3] / "services/volunteer-points/linli_points/migrations/versions"
 
 
-def migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("p0016_points_earned_year", MIGRATION)
+def migration(name: str = "p0016_points_earned_year") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, VERSIONS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -38,11 +37,14 @@ def migration() -> ModuleType:
 
 
 async def kept(ledger: Ledger) -> dict[tuple[str, str, int], int]:
+    """Each row's earnings by its account's community and volunteer; every row keeps its
+    account's community (the board's index, p0018)."""
     async with ledger.db.engine.connect() as conn:
-        rows = await conn.execute(sa.select(accounts.c.community_path, accounts.c.name, earned_years.c.year,
-                                            earned_years.c.earned)
-                                  .join(accounts, accounts.c.id == earned_years.c.account_id))
-        return {(path, name[len(VOLUNTEER_PREFIX):], int(year)): int(e) for path, name, year, e in rows if e}
+        rows = (await conn.execute(sa.select(accounts.c.community_path, accounts.c.name, earned_years.c.year,
+                                             earned_years.c.earned, earned_years.c.community_path)
+                                   .join(accounts, accounts.c.id == earned_years.c.account_id))).all()
+    assert [kept for path, _, _, _, kept in rows if kept != path] == []
+    return {(path, name[len(VOLUNTEER_PREFIX):], int(year)): int(e) for path, name, year, e, _ in rows if e}
 
 
 async def summed(ledger: Ledger, years: list[int]) -> dict[tuple[str, str, int], int]:
@@ -72,7 +74,8 @@ async def test_the_years_earnings_kept_at_write_time_are_the_transfers_summed(
     assert {year for _, _, year in expected} == {2025, 2026}
     assert expected[(FENGSHU, "v-wan", 2026)] == -4  # a year's returns can outweigh its credits
 
-    async with ledger.db.engine.begin() as conn:  # the migration's backfill, from the transfers alone
+    async with ledger.db.engine.begin() as conn:  # the migrations' backfill, from the transfers alone
         await conn.execute(earned_years.delete())
         await conn.execute(sa.text(migration().backfill(conn.dialect.name)))
+        await conn.execute(sa.text(migration("p0018_earned_year_board").FILL))  # each row's community
     assert await kept(ledger) == expected

@@ -539,8 +539,9 @@ WITH new_transfers AS (
         debits_pending = s.debits_pending + excluded.debits_pending,
         credits_pending = s.credits_pending + excluded.credits_pending
 ), earned_years AS (
-    INSERT INTO points_earned_year AS e (account_id, year, earned)
-    SELECT * FROM unnest(CAST(:e_id AS bigint[]), CAST(:e_year AS smallint[]), CAST(:e_earned AS bigint[]))
+    INSERT INTO points_earned_year AS e (account_id, year, earned, community_path)
+    SELECT * FROM unnest(CAST(:e_id AS bigint[]), CAST(:e_year AS smallint[]), CAST(:e_earned AS bigint[]),
+                         CAST(:e_path AS text[]))
     ON CONFLICT (account_id, year) DO UPDATE SET earned = e.earned + excluded.earned
 ), new_lots AS (
     INSERT INTO points_lot (account_id, seq, source, community_path, origin, amount, remaining)
@@ -585,7 +586,7 @@ def _columns(prefix: str, names: Sequence[str], records: Sequence[Sequence[Any]]
 
 
 async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], in_rows: list[_Account],
-                         in_slots_: list[_Account], slot_of: dict[int, int], earned: list[dict[str, int]],
+                         in_slots_: list[_Account], slot_of: dict[int, int], earned: list[dict[str, int | str]],
                          new_lots: list[tuple[Any, ...]], uses: list[tuple[Any, ...]], held: list[tuple[Any, ...]],
                          now: datetime) -> list[int]:
     """`_REST_PG`, with the transfers `records` (none when inserted already); lots, uses and holds
@@ -597,7 +598,8 @@ async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], 
         for a in in_rows]))
     params.update(_columns("s", ("id", "slot", "dp", "cp", "dn", "cn"), [
         (a.id, slot_of[a.id], *(a.deltas.get(c, 0) for c in TOTALS)) for a in in_slots_]))
-    params.update(_columns("e", ("id", "year", "earned"), [(e["account_id"], e["year"], e["earned"]) for e in earned]))
+    params.update(_columns("e", ("id", "year", "earned", "path"),
+                           [(e["account_id"], e["year"], e["earned"], e["community_path"]) for e in earned]))
     for prefix, names, rows, table, columns in (
             ("l", ("id", "seq", "source", "path", "origin", "amount", "remaining"), new_lots, lots, _LOT_COLUMNS),
             ("u", ("seq", "id", "lot_seq", "source", "path", "flow", "amount", "restores"), uses, lot_uses,
@@ -629,8 +631,8 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, records)
         for plan, seq in zip(plans, seqs, strict=True):
             plan.seq = seq
-    written = ((p.request.kind, p.request.debit_account, p.request.credit_account, p.debit.id, p.credit.id,
-                p.request.amount) for p in plans)
+    written = ((p.request.community_path, p.request.kind, p.request.debit_account, p.request.credit_account,
+                p.debit.id, p.credit.id, p.request.amount) for p in plans)
     touched: dict[int, _Account] = {}
     for p in plans:
         touched[p.debit.id] = p.debit

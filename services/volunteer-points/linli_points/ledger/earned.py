@@ -27,8 +27,9 @@ from linli_runtime.times import local
 
 _EARNING_KINDS = frozenset({Kind.DIRECT, Kind.POST, Kind.REVERSAL})  # store.POSTED_KINDS
 
-# What earned.py needs of a written transfer: kind, debit account, credit account, their ids, amount.
-Written = tuple[int, str, str, int, int, int]
+# What earned.py needs of a written transfer: its community, kind, debit account, credit account,
+# their ids, amount.
+Written = tuple[str, int, str, str, int, int, int]
 
 
 def earned_by(kind: int, debit_account: str, credit_account: str) -> int:
@@ -43,17 +44,20 @@ def earned_by(kind: int, debit_account: str, credit_account: str) -> int:
     return 0
 
 
-def earned_changes(written: Iterable[Written], when: datetime) -> list[dict[str, int]]:
-    """What transfers written at `when` add to each (account id, year), in key order (concurrent
-    batches then lock the rows they share in one order)."""
+def earned_changes(written: Iterable[Written], when: datetime) -> list[dict[str, int | str]]:
+    """What transfers written at `when` add to each (account id, year), with the account's
+    community, in key order (concurrent batches then lock the rows they share in one order)."""
     year = local(when).year
     added: dict[int, int] = {}
-    for kind, debit, credit, debit_id, credit_id, amount in written:
+    community: dict[int, str] = {}
+    for path, kind, debit, credit, debit_id, credit_id, amount in written:
         sign = earned_by(kind, debit, credit)
         if sign:
             account_id = credit_id if sign > 0 else debit_id
             added[account_id] = added.get(account_id, 0) + sign * amount
-    return [{"account_id": a, "year": year, "earned": e} for a, e in sorted(added.items()) if e]
+            community[account_id] = path
+    return [{"account_id": a, "year": year, "earned": e, "community_path": community[a]}
+            for a, e in sorted(added.items()) if e]
 
 
 @functools.cache

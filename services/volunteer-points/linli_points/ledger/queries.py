@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_points.ledger.accounts import FUNDING_PREFIX, ISSUANCE, VOLUNTEER_PREFIX, funding_account, volunteer_account
@@ -216,9 +217,13 @@ async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top:
     of the China-time `year` summed up: how many earned points above zero, how many points they
     earned, and the first `top` of the board, ranked as `rankings.rank` ranks (ties share a
     rank, listed by volunteer id). Reads `points_earned_year` (kept at write time, earned.py):
-    a row per volunteer who earned, not the year's transfers."""
+    a row per volunteer who earned, not the year's transfers. On PostgreSQL each community's
+    first places come from the end of its range of `ix_points_earned_year_board`; SQLite (one
+    process, small places) ranks every earner with window functions."""
     if not paths:
         return {}
+    if conn.dialect.name == "postgresql":
+        return await _earners_by_index(conn, paths, year, max(top, 1))
     community, account = accounts.c.community_path, accounts.c.name
     board = sa.select(
         community, account, earned_years.c.earned,
@@ -237,6 +242,44 @@ async def earners_of(conn: AsyncConnection, paths: list[str], year: int, *, top:
         summary = found.setdefault(path, EarnersSummary(int(earners), int(total), []))
         if len(summary.top) < top:
             summary.top.append(TopEarner(name[len(VOLUNTEER_PREFIX):], int(points), int(rank)))
+    return found
+
+
+def each_of(paths: list[str]) -> sa.TableValuedAlias:
+    """PostgreSQL: `paths` as a table (`unnest`) with one column, `path` — the outer side of a
+    LATERAL read per community, each an index range of its own (a list of 1000 communities in
+    `IN` reads the city's table whole once the planner expects a fifth of it)."""
+    return sa.func.unnest(sa.bindparam("paths", paths, type_=postgresql.ARRAY(sa.String))).table_valued(
+        "path").render_derived(name="wanted")
+
+
+async def _earners_by_index(conn: AsyncConnection, paths: list[str], year: int, top: int
+                            ) -> dict[str, EarnersSummary]:
+    """`earners_of` on PostgreSQL: per community (LATERAL), its earners counted and summed over
+    its index range (index-only), and its first `top` WITH TIES — whoever shares the last
+    place's points comes along, so that the ties are listed by volunteer id here."""
+    e = earned_years
+    wanted = each_of(paths)
+    board = (e.c.community_path == wanted.c.path, e.c.year == year, e.c.earned > 0)
+    tally = sa.select(sa.func.count().label("earners"), sa.func.sum(e.c.earned).label("points")).where(
+        *board).lateral("tally")
+    first = sa.select(e.c.account_id, e.c.earned).where(*board).order_by(e.c.earned.desc()).fetch(
+        top, with_ties=True).lateral("first")
+    rows = await conn.execute(
+        sa.select(wanted.c.path, tally.c.earners, tally.c.points, first.c.earned, accounts.c.name)
+        .select_from(wanted.join(tally, sa.true()).join(first, sa.true())
+                     .join(accounts, accounts.c.id == first.c.account_id)))
+    boards: dict[str, list[tuple[int, str]]] = {}
+    found: dict[str, EarnersSummary] = {}
+    for path, earners, total, points, name in rows:
+        found.setdefault(path, EarnersSummary(int(earners), int(total), []))
+        boards.setdefault(path, []).append((int(points), name[len(VOLUNTEER_PREFIX):]))
+    for path, entries in boards.items():
+        entries.sort(key=lambda entry: (-entry[0], entry[1]))
+        for points, volunteer_id in entries[:top]:
+            # Ties share the rank of the first of them: 1 + how many earned more.
+            rank = next(i for i, (p, _) in enumerate(entries) if p == points) + 1
+            found[path].top.append(TopEarner(volunteer_id, points, rank))
     return found
 
 
@@ -267,24 +310,29 @@ async def account_day_totals(db: Database, paths: list[str], account: str, first
     posted hold counts on the day its hold was placed (the hold's PENDING row, joined by the
     POST's related id): a redemption is recorded on that day though its hold may post after
     midnight; holds last a day at most, so the read runs one day past `last`. A range of
-    `ix_points_transfer_period` per community, like `account_days`."""
+    `ix_points_transfer_period` per community, like `account_days`; each POST's hold is found
+    by the unique (community, transfer id) key, row by row (a join let PostgreSQL hash every
+    transfer of the city, each call, to find 28 000 holds)."""
     if not paths:
         return []
     hold = transfers.alias("hold")
-    placed = sa.case((transfers.c.kind == int(Kind.POST), hold.c.created_at), else_=transfers.c.created_at)
-    day = _china_day(sa.func.coalesce(placed, transfers.c.created_at), db.engine.dialect.name).label("day")
-    credited = (transfers.c.credit_account == account).label("credited")
+    hold_placed = sa.select(hold.c.created_at).where(
+        hold.c.community_path == transfers.c.community_path,
+        hold.c.transfer_id == transfers.c.related_transfer_id).scalar_subquery()
+    placed = sa.case((transfers.c.kind == int(Kind.POST), sa.func.coalesce(hold_placed, transfers.c.created_at)),
+                     else_=transfers.c.created_at)
     start, end = day_bounds(first)[0], day_bounds(last + timedelta(days=1))[1]
-    query = (sa.select(transfers.c.community_path, day, transfers.c.kind, credited, sa.func.count(),
-                       sa.func.sum(transfers.c.amount))
-             .select_from(transfers.outerjoin(hold, sa.and_(
-                 transfers.c.kind == int(Kind.POST), hold.c.community_path == transfers.c.community_path,
-                 hold.c.transfer_id == transfers.c.related_transfer_id)))
+    moved = (sa.select(transfers.c.community_path, _china_day(placed, db.engine.dialect.name).label("day"),
+                       transfers.c.kind, (transfers.c.credit_account == account).label("credited"),
+                       transfers.c.amount)
              .where(transfers.c.community_path.in_(paths),
                     transfers.c.created_at >= start, transfers.c.created_at < end,
                     transfers.c.kind.in_([int(k) for k in POSTED_KINDS]),
                     sa.or_(transfers.c.debit_account == account, transfers.c.credit_account == account))
-             .group_by(transfers.c.community_path, day, transfers.c.kind, credited))
+             .subquery("moved"))
+    query = (sa.select(moved.c.community_path, moved.c.day, moved.c.kind, moved.c.credited, sa.func.count(),
+                       sa.func.sum(moved.c.amount))
+             .group_by(moved.c.community_path, moved.c.day, moved.c.kind, moved.c.credited))
     totals: dict[tuple[str, date, int], AccountDayTotal] = {}
     async with db.reading() as conn:
         for path, when, kind, into, count, amount in await conn.execute(query):

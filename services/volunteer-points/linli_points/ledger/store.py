@@ -676,8 +676,8 @@ class Ledger:
         )
         result = await conn.execute(_INSERT_TRANSFER, values)
         seq = result.inserted_primary_key[0]  # type: ignore[index]
-        await add_earned(conn, ((kind, request.debit_account, request.credit_account, debit["id"], credit["id"],
-                                 amount),), now)
+        await add_earned(conn, ((request.community_path, kind, request.debit_account, request.credit_account,
+                                 debit["id"], credit["id"], amount),), now)
         transfer = _transfer(_Row(seq=seq, **values))
         await lots.record(conn, request, seq, debit, credit, takes)
         source = issued_from(request.debit_account)

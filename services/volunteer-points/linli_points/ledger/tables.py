@@ -185,13 +185,18 @@ class EarnedYear(PointsTable, table=True):
     """Points a volunteer's account earned in a China-time year (credits from system/issuance or
     a funding source, net of those returned), kept as the transfers are written (earned.py), so
     that a board of the year (the city dashboard) does not sum the year's transfers. No foreign
-    key: the write path adds to it once per batch, and a key's check is a trigger per row."""
+    key: the write path adds to it once per batch, and a key's check is a trigger per row. The
+    account's community is kept beside it (p0018), so that a community's board of the year is
+    a range of `ix_points_earned_year_board`: its first places read from the end of that range
+    (earned, highest first), without ranking every earner of the city."""
 
     __tablename__ = "points_earned_year"
+    __table_args__ = (sa.Index("ix_points_earned_year_board", "community_path", "year", "earned"),)
 
     account_id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=False))
     year: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True, autoincrement=False))
     earned: int = Field(sa_column=sa.Column(Points, nullable=False))
+    community_path: str = Field(default="", sa_column=sa.Column(sa.String(255), nullable=False, server_default=""))
 
 
 # The Core tables the ledger's statements are built from (the hot path: no ORM unit of work).
