@@ -413,7 +413,8 @@ async def one_run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> Ru
                     numbers[path] = await paced(calls[path], CITY_RATES[path] * k, args.seconds, numbers[path],
                                                 figures[path])
 
-                await asyncio.gather(*(path_load(path) for path in calls))
+                # A step lasts its seconds even at k = 0 (the services idle: what they cost unasked).
+                await asyncio.gather(asyncio.sleep(args.seconds), *(path_load(path) for path in calls))
                 if city.confirming:
                     await asyncio.wait(city.confirming, timeout=60)
                 meter.stop()
@@ -451,6 +452,8 @@ def report_run(args: argparse.Namespace, run: Run) -> None:
                          "yes" if step.kept(path, args.p99_ms) else "NO"])
         rows.append([f"{step.k:g}", "CPU of all processes", "", "", f"{step.cpu_per_second():.2f} cores", "", "", "",
                      ""])
+        for name, used in sorted(step.cpu.used.items(), key=lambda kv: -kv[1]):
+            rows.append([f"{step.k:g}", f"  {name}", "", "", f"{used / step.seconds:.2f} cores", "", "", "", ""])
     engine = "SQLite" if args.sqlite else "PostgreSQL"
     print_table(f"Busy hour × k, {engine}, {args.seconds:.0f} s a step (last run; same-run bare echo "
                 f"{run.echo_rate:.0f} calls/s at 32 in flight)",
