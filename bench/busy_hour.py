@@ -53,7 +53,7 @@ import psutil
 from google.protobuf.timestamp_pb2 import Timestamp
 from linli_identity.testing import TestIssuer, serve_test_issuer
 
-from bench.pos_redeem import CpuMeter, bench_echo, postgres_processes, start_service
+from bench.pos_redeem import CpuMeter, bench_echo, postgres_processes, start_service, stop_processes
 from bench.stats import percentile, print_table
 from linli.events.v1 import points_pb2 as events_pb
 from linli.notification.v1 import notification_pb2 as npb
@@ -423,13 +423,7 @@ async def one_run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> Ru
                 if failed:  # the machine is past what it carries: the next step would only pile up
                     break
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         nats.stop()
         if pg:
             pg.stop()

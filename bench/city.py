@@ -58,7 +58,7 @@ import psutil
 from linli_identity.testing import TestIssuer, serve_test_issuer
 
 from bench import city_page
-from bench.pos_redeem import postgres_processes, start_service
+from bench.pos_redeem import postgres_processes, start_service, stop_processes
 from bench.stats import median, percentile, print_table
 from linli.points.v1 import (
     awards_pb2,
@@ -618,14 +618,7 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
         result.peaks = watch.peaks
         result.sizes = await sizes(dsn)
     finally:
-        for proc in procs:  # all asked at once: each finishes its graceful stop side by side
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes(procs)
         nats.stop()
         pg.stop()
     return result

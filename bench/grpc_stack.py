@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 from linli_identity.testing import serve_test_issuer
 
+from bench.pos_redeem import stop_processes
 from bench.stats import median, percentile, print_table
 from linli.devtools.v1 import echo_pb2, echo_pb2_grpc
 from linli_runtime.clients import make_channel
@@ -123,10 +124,7 @@ async def main(args: argparse.Namespace) -> None:
                 print_table(f"Run {number} of {args.runs}: {args.calls} calls, {args.concurrency} in flight "
                             f"(load {os.getloadavg()[0]:.1f})", COLUMNS, [table_row(n, f) for n, f in run.items()])
         finally:
-            for proc, _, _ in servers.values():
-                proc.terminate()
-            for proc, _, _ in servers.values():
-                proc.wait(10)
+            stop_processes([proc for proc, _, _ in servers.values()], grace=10)
             nats.stop()
 
     medians = {name: {key: median([run[name][key] for run in runs]) for key in runs[0][name]} for name in servers}

@@ -38,9 +38,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psutil
@@ -115,6 +116,19 @@ def start_service(module: str, env: dict[str, str], log: Path,
         proc.kill()
         raise RuntimeError(f"{module} did not start; see {log}")
     return proc, address
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace: float = 30) -> None:
+    """Stop the services a bench started: all asked at once (SIGTERM), so that their graceful
+    stops run side by side, then each waited for — killed past `grace` seconds."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 # -- where the time goes ----------------------------------------------------------------------
@@ -341,13 +355,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
                 print(f"py-spy samples (collapsed stacks) kept in {out}")
             return RedeemResult(n / elapsed, lat, errors, meter, profiles, drain)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         nats.stop()
         if pg:
             pg.stop()
