@@ -53,7 +53,7 @@ from linli_points.ledger.batch import (
     _transfer,
     _write,
 )
-from linli_points.ledger.model import Hold, HoldState, Kind, Resolution, TransferRequest
+from linli_points.ledger.model import Hold, HoldState, Kind, Resolution, TransferRequest, post_id, resolving_request
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import holds, in_slots
 from linli_runtime.errors import DomainError, FailedPrecondition, NotFound
@@ -63,11 +63,6 @@ _RESOLVE_HOLDS = holds.update().where(holds.c.transfer_seq == sa.bindparam("seq"
     state=sa.bindparam("new_state"), resolved_at=sa.bindparam("when"))
 
 _REFUSED_AS = {HoldState.VOIDED: "HOLD_VOIDED", HoldState.EXPIRED: "HOLD_EXPIRED"}
-
-
-def post_id(hold_id: str) -> str:
-    """The POST transfer's id (store.post_id: '/' never appears in caller-chosen ids)."""
-    return f"{hold_id}/post"
 
 
 @dataclass(eq=False)
@@ -150,11 +145,7 @@ async def post_holds(
 
 def _post_request(hold: Hold) -> TransferRequest:
     """The POST transfer of a hold, as the single path (`Ledger._finish`) makes it."""
-    t = hold.transfer
-    return TransferRequest(
-        community_path=t.community_path, transfer_id=post_id(t.transfer_id), debit_account=t.debit_account,
-        credit_account=t.credit_account, amount=t.amount, kind=Kind.POST, reason=t.reason, source=t.source,
-        related_transfer_id=t.transfer_id)
+    return resolving_request(hold, Kind.POST)
 
 
 def _plan_post(request: TransferRequest, debit: _Account, credit: _Account) -> _Plan:

@@ -87,6 +87,25 @@ class Hold:
         return self.transfer.transfer_id
 
 
+def post_id(hold_id: str) -> str:
+    # '/' never appears in caller-chosen ids, so these cannot collide with them.
+    return f"{hold_id}/post"
+
+
+def void_id(hold_id: str) -> str:
+    return f"{hold_id}/void"
+
+
+def resolving_request(hold: Hold, action: Kind, reason: str = "") -> TransferRequest:
+    """The POST or VOID transfer that resolves `hold`: its accounts, amount and source, with
+    `reason` in place of the hold's own when given (an expiry)."""
+    t = hold.transfer
+    return TransferRequest(
+        community_path=t.community_path, transfer_id=post_id(t.transfer_id) if action == Kind.POST
+        else void_id(t.transfer_id), debit_account=t.debit_account, credit_account=t.credit_account,
+        amount=t.amount, kind=action, reason=reason or t.reason, source=t.source, related_transfer_id=t.transfer_id)
+
+
 @dataclass(frozen=True)
 class Balance:
     community_path: str

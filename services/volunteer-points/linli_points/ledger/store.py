@@ -74,7 +74,10 @@ from linli_points.ledger.model import (
     Transfer,
     TransferRequest,
     Written,
+    resolving_request,
+    void_id,
 )
+from linli_points.ledger.model import post_id as post_id  # re-exported: the holds consumer asks it
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, transfers
 from linli_points.ledger.tables import in_slots as in_slots  # re-exported: servicers ask it
@@ -98,15 +101,6 @@ _HOLD_EVENT_STATE = {
     HoldState.VOIDED: events.POINTS_HOLD_STATE_VOIDED,
     HoldState.EXPIRED: events.POINTS_HOLD_STATE_EXPIRED,
 }
-
-
-def post_id(hold_id: str) -> str:
-    # '/' never appears in caller-chosen ids, so these cannot collide with them.
-    return f"{hold_id}/post"
-
-
-def void_id(hold_id: str) -> str:
-    return f"{hold_id}/void"
 
 
 _transfer = transfer_of
@@ -546,17 +540,7 @@ class Ledger:
         now: datetime,
     ) -> Resolution:
         t = hold.transfer
-        request = TransferRequest(
-            community_path=t.community_path,
-            transfer_id=post_id(t.transfer_id) if action == Kind.POST else void_id(t.transfer_id),
-            debit_account=t.debit_account,
-            credit_account=t.credit_account,
-            amount=t.amount,
-            kind=action,
-            reason="expired" if state == HoldState.EXPIRED else t.reason,
-            source=t.source,
-            related_transfer_id=t.transfer_id,
-        )
+        request = resolving_request(hold, action, "expired" if state == HoldState.EXPIRED else "")
         transfer = await self._record(conn, request, request.fingerprint(), locked)
         await conn.execute(_RESOLVE_HOLD, {"seq": t.seq, "new_state": int(state), "when": now})
         resolved = Hold(t, state, hold.expires_at, now)
