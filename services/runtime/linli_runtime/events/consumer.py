@@ -361,57 +361,53 @@ class EventConsumer:
         ids = list(dict.fromkeys(e.id for e in events if e is not None))
         if self.spec.batch_handler is not None:
             return await self._process_set(msgs, events, ids, self.spec.batch_handler)
-        results: list[_Result] = []
         async with self._locked(), self.db.transaction() as session:
-            conn = await session.connection()
-            # One statement records the whole batch in the inbox and answers which ids are new.
-            fresh: set[str] = set((await conn.execute(
-                _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": self.clock.now()}
-            )).scalars()) if ids else set()
-            for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
-                if event is None:
-                    error = UNDECODABLE
-                    await self._record_dead_letter(conn, msg, None, error)
-                    results.append(_Result("dead-letter", error=error))
-                elif event.id in fresh:
-                    fresh.discard(event.id)  # the same event twice in one batch is applied once
-                    try:
-                        with self.tracing.consuming(self.spec.name, event.envelope, msg.headers):
-                            await self.spec.handler(event, session)
-                    except Exception as exc:
-                        if is_conflict(exc):
-                            # A deadlock with another replica's batch is the batching's doing, not
-                            # this event's: re-run the batch one event per transaction, and do not
-                            # count it towards the event's max_deliver.
-                            raise
-                        raise _HandlerFailed(position, event, exc) from exc
-                    results.append(_Result("applied", event_id=event.id, occurred_at=_seconds(event)))
-                else:  # already applied, or the same event twice in one batch
-                    results.append(_Result("duplicate", event_id=event.id))
-        return results
+            results, new = await self._claim(await session.connection(), msgs, events, ids)
+            for position, event in new:
+                try:
+                    with self.tracing.consuming(self.spec.name, event.envelope, msgs[position].headers):
+                        await self.spec.handler(event, session)
+                except Exception as exc:
+                    if is_conflict(exc):
+                        # A deadlock with another replica's batch is the batching's doing, not
+                        # this event's: re-run the batch one event per transaction, and do not
+                        # count it towards the event's max_deliver.
+                        raise
+                    raise _HandlerFailed(position, event, exc) from exc
+                results[position] = _Result("applied", event_id=event.id, occurred_at=_seconds(event))
+        return _answered(results, msgs)
+
+    async def _claim(self, conn: AsyncConnection, msgs: Sequence[Msg], events: list[Event | None],
+                     ids: list[str]) -> tuple[list[_Result | None], list[tuple[int, Event]]]:
+        """Record the batch in the inbox (one statement, which answers which ids are new) and
+        sort its messages out: an undecodable one dead-lettered, a duplicate (applied before, or
+        the same event twice in the batch) answered so; the new events, each once, returned by
+        position to be applied (None in their place among the results until they are)."""
+        fresh: set[str] = set((await conn.execute(
+            _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": self.clock.now()}
+        )).scalars()) if ids else set()
+        results: list[_Result | None] = []
+        new: list[tuple[int, Event]] = []
+        for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
+            if event is None:
+                await self._record_dead_letter(conn, msg, None, UNDECODABLE)
+                results.append(_Result("dead-letter", error=UNDECODABLE))
+            elif event.id in fresh:
+                fresh.discard(event.id)  # the same event twice in one batch is applied once
+                new.append((position, event))
+                results.append(None)
+            else:
+                results.append(_Result("duplicate", event_id=event.id))
+        return results, new
 
     async def _process_set(self, msgs: Sequence[Msg], events: list[Event | None], ids: list[str],
                            batch_handler: BatchHandler) -> list[_Result]:
         """The fast path with a batch handler: its new events handed over at once, each answered
         on its own; the failed ones settled alone once the others have committed."""
-        results: list[_Result | None] = []
         failed: list[tuple[int, Event, Exception]] = []
         async with self._locked(), self.db.transaction() as session:
             conn = await session.connection()
-            fresh: set[str] = set((await conn.execute(
-                _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": self.clock.now()}
-            )).scalars()) if ids else set()
-            new: list[tuple[int, Event]] = []
-            for position, (msg, event) in enumerate(zip(msgs, events, strict=True)):
-                if event is None:
-                    await self._record_dead_letter(conn, msg, None, UNDECODABLE)
-                    results.append(_Result("dead-letter", error=UNDECODABLE))
-                elif event.id in fresh:
-                    fresh.discard(event.id)  # the same event twice in one batch is applied once
-                    new.append((position, event))
-                    results.append(None)  # answered below
-                else:
-                    results.append(_Result("duplicate", event_id=event.id))
+            results, new = await self._claim(conn, msgs, events, ids)
             if new:
                 # One span for the batch: the first event's (each event's own would cost as much
                 # as the work it describes).
@@ -428,9 +424,7 @@ class EventConsumer:
                         "consumer": self.spec.name, "ids": _id_list(conn, [event.id for _, event, _ in failed])})
         for position, event, error in failed:
             results[position] = await self._failure(msgs[position], event, error)
-        answered = [r for r in results if r is not None]
-        assert len(answered) == len(msgs), "the batch handler answers each event it is given"
-        return answered
+        return _answered(results, msgs)
 
     async def _process_one(self, msg: Msg) -> _Result:
         """The careful path: one message, one transaction."""
@@ -540,6 +534,13 @@ def _scope_of(msg: Msg) -> str:
         return EventEnvelope.FromString(msg.data).org_scope[:255]
     except DecodeError:
         return ""
+
+
+def _answered(results: list[_Result | None], msgs: Sequence[Msg]) -> list[_Result]:
+    """The batch's results once every new event has been answered (applied or failed)."""
+    answered = [r for r in results if r is not None]
+    assert len(answered) == len(msgs), "each event of the batch is answered"
+    return answered
 
 
 def _decode(msg: Msg) -> Event | None:
