@@ -98,10 +98,6 @@ def ts(at: datetime) -> Timestamp:
     return stamp
 
 
-def bearer(token: str) -> Metadata:
-    return (("authorization", f"Bearer {token}"),)
-
-
 @dataclass
 class PathFigures:
     """One path's calls in one step: latency from when each was due, and its refusals."""
@@ -128,10 +124,10 @@ class City:
                  issuer: TestIssuer) -> None:
         self.issuer = issuer
         self.run = uuid.uuid4().hex[:6]
-        self.organiser = bearer(issuer.issue("bench-organiser", role="community_worker", scope=FENGSHU))
+        self.organiser = issuer.bearer("bench-organiser", role="community_worker", scope=FENGSHU)
         # Another worker confirms: an organiser confirming their own activity acts alone.
-        self.confirmer = bearer(issuer.issue("bench-confirmer", role="community_worker", scope=FENGSHU))
-        self.service = bearer(issuer.issue("bench", role="service", kind="service"))
+        self.confirmer = issuer.bearer("bench-confirmer", role="community_worker", scope=FENGSHU)
+        self.service = issuer.bearer("bench", role="service", kind="service")
         self.activities = act_grpc.ActivityServiceStub(points)
         self.volunteers = vol_grpc.VolunteerServiceStub(points)
         self.pairings = par_grpc.PairingServiceStub(points)
@@ -176,7 +172,7 @@ class City:
             await self.volunteers.CreateVolunteer(vol.CreateVolunteerRequest(volunteer=vol.Volunteer(
                 community_path=FENGSHU, volunteer_id=self.volunteer_id(v), display_name=f"志愿者{v}",
                 family_id=family, account_id=account)), metadata=self.organiser)
-            token = bearer(self.issuer.issue(account, role="volunteer", scope=FENGSHU))
+            token = self.issuer.bearer(account, role="volunteer", scope=FENGSHU)
             self.volunteer_tokens.append(token)
             if family:
                 self.family_volunteers.append((self.volunteer_id(v), token))

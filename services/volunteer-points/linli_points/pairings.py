@@ -248,12 +248,14 @@ class Pairings:
         what became of the visit they logged (only the claiming decider gets here: once)."""
         pairing = await find(conn, Pairing, community_path=path, pairing_id=visit.pairing_id)
         assert pairing is not None, "a pairing is never deleted"
+        elder = await find(conn, Elder, community_path=path, elder_id=pairing.elder_id)
+        assert elder is not None, "an elder is never deleted"
         confirmed = visit.state == VisitState.CONFIRMED
         await publish_in(conn, self.make_event(
             "points.visit.confirmed" if confirmed else "points.visit.rejected", events.VisitDecided(
                 pairing=names.pairing_name(path, pairing.pairing_id), community_path=path,
                 family_id=pairing.family_id, elder_id=pairing.elder_id,
-                elder_name=(await elder_names(conn, path, {pairing.elder_id})).get(pairing.elder_id, ""),
+                elder_name=elder.display_name,
                 volunteer_id=visit.volunteer_id, visit_id=visit.visit_id, month=visit.month,
                 visit_day=local_day(visit.visit_time).isoformat(),
                 visit_type=cast(events.VisitType.ValueType, int(visit.visit_type)),
