@@ -21,18 +21,32 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "clients" / "cli" / "linli_cli"
+RUNTIME = REPO / "services" / "runtime" / "linli_runtime"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 Message = str | tuple[str, str]  # a plural message: (singular, plural)
 
 
+def runtime_files() -> list[Path]:
+    """The runtime's modules behind `linli platform …`, which speak through the CLI's catalogue
+    (linli_runtime.translation)."""
+    sys.path.insert(0, str(RUNTIME.parent))
+    from linli_runtime.translation import RUNTIME_MESSAGE_FILES
+
+    return [RUNTIME / name for name in RUNTIME_MESSAGE_FILES]
+
+
 def marked() -> dict[Message, list[str]]:
-    """Messages marked in the code, with where they are."""
-    from babel.messages.extract import extract_from_dir
+    """Messages marked in the code (the CLI's and the runtime's commands'), with where they are."""
+    from babel.messages.extract import extract_from_dir, extract_from_file
 
     found: dict[Message, list[str]] = {}
-    for filename, line, message, _comments, _context in extract_from_dir(
-            str(PACKAGE), method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=()):
+    extracted = [*extract_from_dir(str(PACKAGE), method_map=[("**.py", "python")], keywords=KEYWORDS,
+                                   comment_tags=())]
+    for path in runtime_files():
+        extracted += [(f"linli_runtime/{path.name}", *entry)
+                      for entry in extract_from_file("python", str(path), keywords=KEYWORDS, comment_tags=())]
+    for filename, line, message, _comments, _context in extracted:
         key: Message = tuple(message) if isinstance(message, tuple) else message  # type: ignore[assignment]
         if isinstance(key, tuple) and len(key) == 2 and all(key):
             found.setdefault(key, []).append(f"{filename}:{line}")

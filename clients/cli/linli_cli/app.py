@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from linli_cli.errors import CliError, ExitCode, one_line
 from linli_cli.i18n import _, install_typer_messages, localize
+from linli_runtime import translation
 
 try:  # typer ≥ 0.2x carries its own copy of click
     from typer._click.exceptions import UsageError
@@ -73,6 +74,9 @@ class LinliGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         install_typer_messages()
+        # `linli platform …` lives in the runtime, which speaks through whatever translator it is
+        # given (linli_runtime.translation): ours, so that its output follows the run's language too.
+        translation.install(_)
         localize(self)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]

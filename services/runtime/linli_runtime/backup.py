@@ -65,6 +65,7 @@ from linli_runtime.events.tables import OUTBOX
 from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.processes import NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
+from linli_runtime.translation import _
 
 FORMAT = "linli-embedded-backup/1"
 MANIFEST = "manifest.json"
@@ -96,10 +97,12 @@ class Manifest:
     def read(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST
         if not path.exists():
-            raise BackupError(f"{directory} holds no Linli backup ({MANIFEST} missing)")
+            raise BackupError(_("{folder} holds no Linli backup ({manifest} missing)").format(folder=directory,
+                                                                                          manifest=MANIFEST))
         data = json.loads(path.read_text())
         if data.get("format") != FORMAT:
-            raise BackupError(f"{directory}: backup format {data.get('format')!r}, this version reads {FORMAT!r}")
+            raise BackupError(_("{folder}: backup format {found}, this version reads {expected}").format(
+                folder=directory, found=repr(data.get("format")), expected=repr(FORMAT)))
         return cls(**data)
 
 
@@ -242,7 +245,8 @@ def writes_paused(databases: dict[str, Path]) -> Iterator[None]:
             for conn in held:
                 conn.close()  # rolls back what was begun
             if time.monotonic() > deadline:
-                raise BackupError(f"could not pause the databases' writers for {LOCK_GIVE_UP_S:.0f} s: {exc}") from exc
+                raise BackupError(_("could not pause the databases' writers for {seconds} s: {reason}").format(
+                    seconds=f"{LOCK_GIVE_UP_S:.0f}", reason=exc)) from exc
             time.sleep(0.05)
             continue
         try:
@@ -256,7 +260,7 @@ def writes_paused(databases: dict[str, Path]) -> Iterator[None]:
 
 def copy_databases(databases: dict[str, Path], target: Path, progress: Progress) -> dict[str, str]:
     """Each database copied by the online backup API while `writes_paused` holds every writer."""
-    tasks = {name: progress.add_task(f"database {name}", total=None) for name in databases}
+    tasks = {name: progress.add_task(_("database {service}").format(service=name), total=None) for name in databases}
     copied: dict[str, str] = {}
     with writes_paused(databases):
         for name, path in databases.items():
@@ -275,7 +279,7 @@ def copy_databases(databases: dict[str, Path], target: Path, progress: Progress)
     for name, file in copied.items():
         with sqlite3.connect(target / file) as check:
             if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise BackupError(f"the copy of {name}'s database fails its integrity check")
+                raise BackupError(_("the copy of {service}'s database fails its integrity check").format(service=name))
     return copied
 
 
@@ -288,10 +292,11 @@ def backup(var_dir: Path, target: Path, *, services: list[ServiceDescriptor] | N
     databases = service_databases(var_dir, services)
     missing = [str(p) for p in databases.values() if not p.exists()]
     if missing:
-        raise BackupError(f"no database at {', '.join(missing)}: is {var_dir} the data folder of `make run`? "
-                          "(a platform on PostgreSQL is backed up with pg_dump, README \"Backups and restore\")")
+        raise BackupError(_("no database at {paths}: is {folder} the data folder of `make run`? (a platform on "
+                            "PostgreSQL is backed up with pg_dump, README \"Backups and restore\")").format(
+                              paths=", ".join(missing), folder=var_dir))
     if target.exists() and any(target.iterdir()):
-        raise BackupError(f"{target} is not empty: back up into a new folder")
+        raise BackupError(_("{folder} is not empty: back up into a new folder").format(folder=target))
     target.mkdir(parents=True, exist_ok=True)
     display = progress or progress_display()
     with display:
@@ -325,14 +330,14 @@ def restore(source: Path, var_dir: Path, *, progress: Progress | None = None) ->
     store = var_dir / "nats" / "jetstream"
     taken = [p.name for p in var_dir.glob("*.db")] + ([str(store)] if store.exists() and any(store.iterdir()) else [])
     if taken:
-        raise BackupError(f"{var_dir} is not fresh ({', '.join(taken)}): restore into an empty data folder, "
-                          "then start the platform on it")
+        raise BackupError(_("{folder} is not fresh ({found}): restore into an empty data folder, then start the "
+                            "platform on it").format(folder=var_dir, found=", ".join(taken)))
     var_dir.mkdir(parents=True, exist_ok=True)
     since = datetime.fromisoformat(manifest.jetstream_from) - CLOCK_MARGIN
     resent: dict[str, int] = {}
     display = progress or progress_display()
     with display:
-        task = display.add_task("databases", total=len(manifest.databases))
+        task = display.add_task(_("databases"), total=len(manifest.databases))
         for name, file in manifest.databases.items():
             shutil.copy2(source / file, var_dir / file)
             resent[name] = resend_after(var_dir / file, since)

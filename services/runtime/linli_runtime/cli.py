@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 
 from linli_runtime.errors import DomainError
+from linli_runtime.translation import _
 
 app = typer.Typer(help="Linli (邻里): trust-based property governance and volunteer points.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -33,7 +35,7 @@ FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a secon
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
+    err.print(_("[red]error:[/] {reason}").format(reason=message))
     raise typer.Exit(code)
 
 
@@ -90,8 +92,9 @@ def platform_backup(
         print(json.dumps(asdict(manifest), ensure_ascii=False))
         return
     events = sum(manifest.streams.values())
-    err.print(f"[green]backed up[/] {len(manifest.databases)} databases and {events} events "
-              f"({len(manifest.streams)} streams) into {target}")
+    err.print(_("[green]backed up[/] {databases} databases and {events} events ({streams} streams) into "
+                "{folder}").format(databases=len(manifest.databases), events=events, streams=len(manifest.streams),
+                                   folder=target))
 
 
 @platform_app.command("restore")
@@ -111,9 +114,10 @@ def platform_restore(
     if as_json:
         print(json.dumps({"var_dir": str(var_dir), "resend": resent}))
         return
-    err.print(f"[green]restored[/] into {var_dir}: {sum(resent.values())} events to send again "
-              f"({', '.join(f'{k} {v}' for k, v in resent.items() if v) or 'none'}). Start it: "
-              f"linli platform run --var-dir {var_dir}")
+    per_service = ", ".join(f"{k} {v}" for k, v in resent.items() if v) or _("none")
+    err.print(_("[green]restored[/] into {folder}: {events} events to send again ({per_service}). Start it: "
+                "linli platform run --var-dir {folder}").format(folder=var_dir, events=sum(resent.values()),
+                                                                per_service=per_service))
 
 
 @platform_app.command("services")
@@ -130,7 +134,9 @@ def platform_services(as_json: Annotated[bool, typer.Option("--json")] = False) 
     for s in services:
         print(f"{s.name:20} 127.0.0.1:{s.default_port:<6} {s.addr_env}")
         if s.pos_port:
-            print(f"{'  (POS edge)':20} 127.0.0.1:{s.pos_port:<6} {s.pos_addr_env}")
+            edge = "  " + _("(POS edge)")
+            # padded by terminal cells, not characters: （POS 入口） is 9 characters but 13 cells wide
+            print(f"{edge}{' ' * max(1, 21 - cell_len(edge))}127.0.0.1:{s.pos_port:<6} {s.pos_addr_env}")
 
 
 @platform_app.command("create-admin")
@@ -169,8 +175,8 @@ def platform_create_admin(
         print(json.dumps({"account": account_name(account_id), "name": name, "role": "platform_admin"},
                          ensure_ascii=False))
         return
-    print(f"{account_name(account_id)} ({name}) is the platform admin. Sign in with {phone} and the SMS code: "
-          "`linli login` (the CLI) or the web portal's sign-in.")
+    print(_("{account} ({name}) is the platform admin. Sign in with {phone} and the SMS code: `linli login` (the "
+            "CLI) or the web portal's sign-in.").format(account=account_name(account_id), name=name, phone=phone))
 
 
 @platform_app.command("sms-codes")
@@ -184,7 +190,8 @@ def platform_sms_codes(
     <var-dir>/identity-sms/codes.jsonl instead of sending them)."""
     path = Path(os.environ.get("LINLI_SMS_DEV_DIR") or var_dir / "identity-sms") / "codes.jsonl"
     if not path.exists():
-        fail(f"no codes yet: {path} does not exist (is `make run` running, and did you ask for a code?)")
+        fail(_("no codes yet: {path} does not exist (is `make run` running, and did you ask for a code?)").format(
+            path=path))
     entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     wanted = "".join(c for c in phone if c.isdigit()) if phone else ""
     if wanted:
@@ -194,7 +201,7 @@ def platform_sms_codes(
         print(json.dumps(entries, ensure_ascii=False))
         return
     if not entries:
-        fail(f"no codes{' for ' + phone if phone else ''} in {path}")
+        fail((_("no codes for {phone} in {path}") if phone else _("no codes in {path}")).format(phone=phone, path=path))
     for entry in entries:
         print(f"{entry.get('sent_at', ''):25} {entry.get('phone', ''):16} {entry.get('code', '')}")
-    print(f"(from {path})")
+    print(_("(from {path})").format(path=path))

@@ -55,6 +55,7 @@ from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import EmbeddedPostgres, NatsServer, free_port
 from linli_runtime.registry import ServiceDescriptor, installed_services
 from linli_runtime.settings import ServiceSettings
+from linli_runtime.translation import _
 
 CLUSTER_NAME = "linli"
 # Replica k of a service listens on default_port + k * REPLICA_PORT_STRIDE (50051, 50151, …),
@@ -200,14 +201,14 @@ class LocalCluster:
                                  if self.fixed_ports and issuer.http_port else free_port()
                                  for k in range(self.replica_count)}
             self.issuer = IssuerWiring.for_platform(self.var_dir, self.issuer_ports[0], self.services)
-        with console.status(f"starting a {len(self.nats)}-node NATS JetStream cluster…"):
+        with console.status(_("starting a {nodes}-node NATS JetStream cluster…").format(nodes=len(self.nats))):
             config = self.security.prepare().server_config(cluster=True)
             for node in self.nats:
                 node.config = config
                 node.start()
             asyncio.run(ensure_streams(self.nats_url, self.streams, self.stream_replicas,
                                        **self.security.admin_options()))
-        with console.status("starting PostgreSQL (embedded)…"):
+        with console.status(_("starting PostgreSQL (embedded)…")):
             self.postgres = EmbeddedPostgres(self.var_dir / "postgres")
         self.tls.prepare(d.name for d in self.descriptors)
         addresses = self.addresses()
@@ -230,7 +231,7 @@ class LocalCluster:
             wave = waves[key]
             for replica in wave:
                 launch(replica, replica.env)
-            with console.status(f"starting {', '.join(r.label for r in wave)}…"):
+            with console.status(_("starting {services}…").format(services=", ".join(r.label for r in wave))):
                 for replica in wave:
                     self.wait_ready(replica)
 
@@ -240,7 +241,8 @@ class LocalCluster:
         if replica.descriptor.issuer and replica.proc is not None:
             port = self.issuer_ports.get(replica.index)
             if port and not wait_http_ready(f"127.0.0.1:{port}", 30, replica.proc):
-                raise RuntimeError(f"{replica.label}'s issuer did not answer on port {port}; see {replica.log_path}")
+                raise RuntimeError(_("{replica}'s issuer did not answer on port {port}; see {log}").format(
+                    replica=replica.label, port=port, log=replica.log_path))
 
     # -- faults, for tests and demonstrations ---------------------------------------------------
 
@@ -266,23 +268,25 @@ class LocalCluster:
     # -- supervision ----------------------------------------------------------------------------
 
     def summary(self) -> Table:
-        table = Table(title="Linli cluster is running", title_justify="left")
-        table.add_column("component")
-        table.add_column("address")
-        table.add_column("data / log")
+        table = Table(title=_("Linli cluster is running"), title_justify="left")
+        table.add_column(_("component"))
+        table.add_column(_("address"))
+        table.add_column(_("data / log"))
         for node in self.nats:
             table.add_row(f"{node.name} (JetStream, cluster {CLUSTER_NAME})", node.url, str(node.store_dir))
         if self.postgres is not None:
-            table.add_row("PostgreSQL (embedded)", self.postgres.socket_uri, str(self.var_dir / "postgres"))
+            table.add_row(_("PostgreSQL (embedded)"), self.postgres.socket_uri, str(self.var_dir / "postgres"))
         for d in self.descriptors:
             where = self.addresses()[d.addr_env] + " (TLS)"
             if d.pos_port:
-                where += f"\nPOS edge {self.pos_addresses()[d.pos_addr_env]}"
+                where += "\n" + _("POS edge {address}").format(address=self.pos_addresses()[d.pos_addr_env])
             table.add_row(f"{d.name} ×{self.replica_count}", where,
                           "\n".join(str(r.log_path) for r in self.replicas_of(d.name)))
         if self.issuer is not None:
-            table.add_row("token issuer (OIDC)", self.issuer.url, f"client secrets: {self.issuer.secrets_dir}")
-        table.add_row("streams", f"{len(self.streams)} × {self.stream_replicas} replicas",
+            table.add_row(_("token issuer (OIDC)"), self.issuer.url,
+                          _("client secrets: {folder}").format(folder=self.issuer.secrets_dir))
+        table.add_row(_("streams"), _("{streams} × {replicas} replicas").format(streams=len(self.streams),
+                                                                               replicas=self.stream_replicas),
                       ", ".join(s.name for s in self.streams))
         return table
 

@@ -35,6 +35,7 @@ from linli_runtime.nats_security import NatsSecurity
 from linli_runtime.platform_tls import PlatformTls
 from linli_runtime.processes import NatsServer, free_port, port_holder
 from linli_runtime.registry import ServiceDescriptor, installed_services
+from linli_runtime.translation import _
 
 # Wide enough for the summary table when stderr is a log file rather than a terminal.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -66,10 +67,10 @@ def claim_port(owner: str, port: int, host: str = "127.0.0.1") -> int:
     service moved silently is a service they cannot reach."""
     if port_is_free(port, host):
         return port
-    raise PortInUse(
-        f"{owner}'s port {port} on {host} is held by {port_holder(port)}. Stop that process (`ss -ltnp "
-        f"'sport = :{port}'` shows it) and start again: the platform does not move {owner} to another "
-        f"port, because its clients know only {port}.")
+    raise PortInUse(_(
+        "{owner}'s port {port} on {host} is held by {holder}. Stop that process (`ss -ltnp 'sport = :{port}'` "
+        "shows it) and start again: the platform does not move {owner} to another port, because its clients "
+        "know only {port}.").format(owner=owner, port=port, host=host, holder=port_holder(port)))
 
 
 @dataclass
@@ -183,12 +184,13 @@ class IssuerWiring:
     def sign_in_help(self) -> str:
         """What the startup summary tells people about signing in."""
         login = ".venv/bin/linli login" + ("" if self.url == "http://127.0.0.1:8090" else f" --issuer {self.url}")
-        return (f"Token issuer (OIDC): [bold]{self.url}[/]  — sign-in pages, discovery, JWKS\n"
-                f"Sign in:  [bold]{login}[/]"
-                "   (demo people: README \"Accounts and sign-in\"; e.g. +8613800000001, the Chengdu city operator)\n"
-                f"SMS codes (the development gateway, nothing is sent): [bold].venv/bin/linli platform sms-codes[/]"
-                f"  or {self.sms_dir / 'codes.jsonl'}\n"
-                "A fresh install without demo data: [bold].venv/bin/linli platform create-admin --phone … --name …[/]")
+        return _("Token issuer (OIDC): [bold]{url}[/]  — sign-in pages, discovery, JWKS\n"
+                 "Sign in:  [bold]{login}[/]   (demo people: README \"Accounts and sign-in\"; e.g. +8613800000001, "
+                 "the Chengdu city operator)\n"
+                 "SMS codes (the development gateway, nothing is sent): [bold].venv/bin/linli platform sms-codes[/]"
+                 "  or {codes}\n"
+                 "A fresh install without demo data: [bold].venv/bin/linli platform create-admin --phone … --name …[/]"
+                 ).format(url=self.url, login=login, codes=self.sms_dir / "codes.jsonl")
 
 
 def pos_env(service: RunningService) -> dict[str, str]:
@@ -214,8 +216,8 @@ def wait_issuer_ready(service: RunningService, wiring: IssuerWiring, timeout: fl
     """The issuer's HTTP side (discovery, JWKS, tokens) answers: it starts just after gRPC."""
     assert service.proc is not None
     if not wait_http_ready(wiring.url.removeprefix("http://"), timeout, service.proc):
-        raise RuntimeError(f"{service.descriptor.name}'s issuer did not answer at {wiring.url}/healthz; "
-                           f"see {service.log_path}")
+        raise RuntimeError(_("{service}'s issuer did not answer at {url}/healthz; see {log}").format(
+            service=service.descriptor.name, url=wiring.url, log=service.log_path))
 
 
 def wait_until_serving(service: RunningService, timeout: float = 60, tls: GrpcTls = PLAINTEXT) -> None:
@@ -227,8 +229,8 @@ def wait_until_serving(service: RunningService, timeout: float = 60, tls: GrpcTl
         ready = wait_serving(service.address, timeout, service.proc, tls)
     if not ready:
         tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
-        raise RuntimeError(f"{service.descriptor.name} did not come up on {service.address}; last log lines:\n"
-                           + "\n".join(tail))
+        raise RuntimeError(_("{service} did not come up on {address}; last log lines:").format(
+            service=service.descriptor.name, address=service.address) + "\n" + "\n".join(tail))
 
 
 def shutdown_waves(services: Sequence[RunningService]) -> list[list[RunningService]]:
@@ -310,7 +312,7 @@ class LocalPlatform:
             http_port = claim_port(f"{issuer.name} (issuer)", issuer.http_port) \
                 if self.default_ports and issuer.http_port else free_port()
             self.issuer = IssuerWiring.for_platform(self.var_dir, http_port, self.services)
-        with console.status("starting nats-server (JetStream)…"):
+        with console.status(_("starting nats-server (JetStream)…")):
             self.nats.config = self.security.prepare().server_config(cluster=False)
             self.nats.start()
         self.tls.prepare(d.name for d in self.descriptors)
@@ -323,7 +325,8 @@ class LocalPlatform:
                                      **self.tls.env_for(service.descriptor.name), **pos_env(service),
                                      **self.extra_env})
             launch(service, env)
-            with console.status(f"starting {service.descriptor.name} on {service.address}…"):
+            with console.status(_("starting {service} on {address}…").format(service=service.descriptor.name,
+                                                                               address=service.address)):
                 wait_until_serving(service, tls=self.tls.client)
                 if service.descriptor.issuer and self.issuer is not None:
                     wait_issuer_ready(service, self.issuer)
@@ -344,17 +347,17 @@ class LocalPlatform:
         return {**self.addresses(), **self.pos_addresses(), **self.tls.client_env(), **issuer}
 
     def summary(self) -> Table:
-        table = Table(title="Linli is running", title_justify="left")
-        table.add_column("component")
-        table.add_column("address")
-        table.add_column("log (under the data folder)")
+        table = Table(title=_("Linli is running"), title_justify="left")
+        table.add_column(_("component"))
+        table.add_column(_("address"))
+        table.add_column(_("log (under the data folder)"))
         table.add_row("nats-server (JetStream)", self.nats.url, str(self.nats.log_file.relative_to(self.var_dir)))
         for s in self.services:
             address = f"http://{s.address}/" if s.descriptor.protocol == "http" else f"{s.address} (TLS)"
             if s.descriptor.issuer and self.issuer is not None:
-                address += f"\nissuer {self.issuer.url}"
+                address += "\n" + _("issuer {url}").format(url=self.issuer.url)
             if s.pos_port:
-                address += f"\nPOS edge {s.pos_address} (TLS)"
+                address += "\n" + _("POS edge {address} (TLS)").format(address=s.pos_address)
             table.add_row(s.descriptor.name, address, str(s.log_path.relative_to(self.var_dir)))
         return table
 
@@ -408,26 +411,28 @@ def supervise(platform: Supervised) -> int:
         platform.start()
         console.print(platform.summary())
         if not platform.services:
-            console.print("[yellow]No services are installed yet[/]: only the infrastructure is running.")
+            console.print(_("[yellow]No services are installed yet[/]: only the infrastructure is running."))
         if platform.issuer is not None:
             console.print(platform.issuer.sign_in_help())
         ca = os.path.relpath(platform.tls.ca_file)
         mtls = (f" -cert {os.path.relpath(platform.tls.client.cert_file)} -key "
                 f"{os.path.relpath(platform.tls.client.key_file)}") if platform.tls.mtls else ""
-        console.print(
-            f"gRPC speaks TLS only (mTLS: {'on' if platform.tls.mtls else 'off'}); clients trust the local CA "
-            f"[bold]{ca}[/] (the CLI finds it when run from here; else --ca or LINLI_GRPC_TLS_CA)\n"
-            f"Try it:  [bold]grpcurl -cacert {ca}{mtls} 127.0.0.1:<port> list[/]   "
-            "(health and reflection need no token)\n"
-            f"Logs are JSON lines under {platform.var_dir / 'logs'}. Press Ctrl-C to stop everything."
-        )
+        console.print(_(
+            "gRPC speaks TLS only (mTLS: {mtls_state}); clients trust the local CA [bold]{ca}[/] (the CLI finds "
+            "it when run from here; else --ca or LINLI_GRPC_TLS_CA)\n"
+            "Try it:  [bold]grpcurl -cacert {ca}{mtls} 127.0.0.1:<port> list[/]   (health and reflection need no "
+            "token)\n"
+            "Logs are JSON lines under {logs}. Press Ctrl-C to stop everything.").format(
+                mtls_state=_("on") if platform.tls.mtls else _("off"), ca=ca, mtls=mtls,
+                logs=platform.var_dir / "logs"))
         # The command's own main thread watching its children (no event loop runs here): a plain
         # loop, not a PeriodicTask.
         while not stop_requested:
             exited = platform.first_exited()
             if exited is not None:
                 code = exited.proc.returncode if exited.proc else "?"
-                console.print(f"[red]{exited.descriptor.name} exited[/] (code {code}); see {exited.log_path}")
+                console.print(_("[red]{service} exited[/] (code {code}); see {log}").format(
+                    service=exited.descriptor.name, code=code, log=exited.log_path))
                 return 1
             time.sleep(0.5)
         return 0
@@ -435,6 +440,6 @@ def supervise(platform: Supervised) -> int:
         console.print(f"[red]{exc}[/]")
         return 1
     finally:
-        with console.status("stopping services (draining calls, flushing events) and NATS…"):
+        with console.status(_("stopping services (draining calls, flushing events) and NATS…")):
             platform.stop()
-        console.print("stopped; data kept under", str(platform.var_dir))
+        console.print(_("stopped; data kept under {folder}").format(folder=platform.var_dir))

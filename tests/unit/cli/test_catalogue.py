@@ -125,3 +125,17 @@ def test_errors_speak_the_locales_language(monkeypatch: pytest.MonkeyPatch, tmp_
     assert code == 2 and err.strip() == "错误：--month：'2026-13' 不是 YYYY-MM 格式的月份"
     code, _, err = run(monkeypatch, "C", "pairings", "short", "chengdu/x", "--month", "2026-13")
     assert code == 2 and err.strip() == "error: --month: '2026-13' is not a month written YYYY-MM"
+
+
+def test_the_platform_commands_of_the_runtime_speak_the_locales_language(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """`linli platform …` lives in linli_runtime, which keeps no catalogue: the CLI installs its
+    translator there, and the runtime's messages are extracted into the CLI's catalogue."""
+    assert "stopped; data kept under {folder}" in messages()  # marked in linli_runtime/platform.py
+    code, out, _ = run(monkeypatch, "zh_CN.UTF-8", "platform", "services")
+    assert code == 0 and "（POS 入口）" in out
+    code, _, err = run(monkeypatch, "zh_CN.UTF-8", "platform", "restore", str(tmp_path), "--var-dir",
+                       str(tmp_path / "var"))
+    assert code == 1 and "中没有邻里备份（缺少 manifest.json）" in err and "错误" in err
+    code, _, err = run(monkeypatch, "C", "platform", "restore", str(tmp_path), "--var-dir", str(tmp_path / "var"))
+    assert code == 1 and "holds no Linli backup (manifest.json missing)" in err and "错误" not in err
