@@ -27,7 +27,9 @@ app = typer.Typer(help="Linli (邻里): trust-based property governance and volu
                   no_args_is_help=True, pretty_exceptions_enable=False)
 platform_app = typer.Typer(help="Run the platform on this machine.", no_args_is_help=True)
 app.add_typer(platform_app, name="platform")
-err = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (or a pipe's 80 columns), so a
+# script or a person can grep the whole of it.
+err = Console(stderr=True, soft_wrap=True)
 MTLS_HELP = ("Mutual TLS: every gRPC server also asks its clients for a certificate from the local CA (the "
              "services present theirs; people's tools var/tls/operator.pem, which the CLI finds beside the CA).")
 FREE_PORTS_HELP = ("Listen on free ports instead of the documented ones (a second platform beside a running one); "
