@@ -4,8 +4,8 @@
 back, the event never existed. The relay then publishes unsent rows to JetStream with the
 event id as `Nats-Msg-Id` and is done with a row (deletes it on PostgreSQL, marks it sent on
 SQLite) only after JetStream acknowledged it. While NATS is down rows simply wait, and the relay
-retries with backoff. A row published twice (a crash between PubAck and that write) is dropped by JetStream's dedup window or, later, by the
-consumers' inbox.
+retries with backoff. A row published twice (a crash between PubAck and that write) is dropped
+by JetStream's dedup window or, later, by the consumers' inbox.
 
 Replicas of a service share one database (PostgreSQL). There a relay claims a batch by deleting
 its rows in a transaction it keeps open while the batch is in flight (`DELETE … WHERE seq IN
