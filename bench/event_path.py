@@ -471,6 +471,15 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]], writers_apart
             rows,
             width=80 + 16 * (len(shape) + 1),
         )
+    # Where each part ran: in the platform each service's relay runs in the service's own process,
+    # next to the writers of that replica; the figures above are only honest with this said.
+    print("Processes: the producing service's outbox relay runs in the bench's own process; "
+          + ("the unpaced writers and the backlog's writers in one process apart (another replica of the same "
+             "service, sharing its database, its relay not started: the one relay publishes for both)"
+             if writers_apart else "every writer beside the relay (one process, as one replica)")
+          + "; writers paced at --rate beside the relay (one replica: its commits wake its relay); the "
+          "consuming service (its consumer, its own database) in one process; one nats-server"
+          + (", one PostgreSQL." if args.postgres else "."))
 
 
 if __name__ == "__main__":

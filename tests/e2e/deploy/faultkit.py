@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from linli_runtime.cluster import LocalCluster, Replica
 from linli_runtime.testing.waiting import consumer_settled, wait_until
@@ -82,6 +83,34 @@ async def stream_infos(cluster: LocalCluster, names: list[str]) -> list[Any]:
     try:
         js = nc.jetstream(timeout=5)
         return [await js.stream_info(name) for name in names]
+    finally:
+        await nc.close()
+
+
+async def stream_event_ids(cluster: LocalCluster, stream: str, subjects: tuple[str, ...]) -> set[str]:
+    """The event ids (`Nats-Msg-Id`) of every message on `subjects` that `stream` holds: what the
+    services published. (Not their outboxes: on PostgreSQL a relay deletes a row once JetStream
+    has it.) Read with an ephemeral pull consumer, no acks, from the stream's first message."""
+    nc = await nats.connect(servers=cluster.nats_url.split(","), connect_timeout=2, **cluster.security.admin_options())
+    try:
+        js = nc.jetstream(timeout=5)
+        info = await js.stream_info(stream)
+        ids: set[str] = set()
+        if not info.state.messages:
+            return ids
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=10,
+                                mem_storage=True)
+        sub = await js.pull_subscribe((info.config.subjects or [">"])[0], stream=stream, config=config)
+        try:
+            read = 0
+            while read < info.state.last_seq:
+                for msg in await sub.fetch(500, timeout=5):
+                    read = msg.metadata.sequence.stream
+                    if msg.subject in subjects and msg.headers:
+                        ids.add(msg.headers["Nats-Msg-Id"])
+        finally:
+            await sub.unsubscribe()
+        return ids
     finally:
         await nc.close()
 

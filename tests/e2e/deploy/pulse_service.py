@@ -63,6 +63,9 @@ class PulseServicer(echo_pb2_grpc.EchoServiceServicer):
         try:
             async with self.app.db.transaction() as session:
                 conn = await session.connection()
+                # Written and not yet sent: the same event. (Once sent its row is gone on PostgreSQL:
+                # a retry then publishes the event again, same id, and JetStream's dedup window or
+                # the consumers' inbox drops it.)
                 seen = await conn.execute(select(OUTBOX.c.event_id).where(OUTBOX.c.event_id == event_id))
                 if seen.first() is None:
                     await publish_in(session, event)

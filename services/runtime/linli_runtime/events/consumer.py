@@ -37,7 +37,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -154,8 +154,7 @@ _INBOX_RELEASE = {
 OUTCOMES = ("applied", "duplicate", "retry", "dead-letter", "returned")
 
 
-@dataclass(frozen=True)
-class _Result:
+class _Result(NamedTuple):  # one a message: a tuple costs a third of a frozen dataclass's CPU to make
     outcome: str  # one of OUTCOMES
     event_id: str | None = None
     error: str = ""
@@ -550,4 +549,18 @@ def _decode(msg: Msg) -> Event | None:
         return None
     if not envelope.event_id:
         return None
-    return Event(envelope=envelope, stream_seq=msg.metadata.sequence.stream, deliveries=msg.metadata.num_delivered)
+    stream_seq, deliveries = _delivery(msg)
+    return Event(envelope=envelope, stream_seq=stream_seq, deliveries=deliveries)
+
+
+def _delivery(msg: Msg) -> tuple[int, int]:
+    """The message's stream sequence and how many times it was delivered, read off its reply
+    subject, `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`.
+    nats-py's `msg.metadata` parses the same subject into two dataclasses and a datetime: measured
+    3.2-3.8 µs of CPU a message, most of what decoding one cost. Any other form (with a JetStream
+    domain and an account hash) is left to nats-py."""
+    tokens = msg.reply.split(".") if msg.reply else []
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[5]), int(tokens[4])
+    meta = msg.metadata
+    return meta.sequence.stream, meta.num_delivered

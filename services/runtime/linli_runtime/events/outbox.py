@@ -2,21 +2,23 @@
 
 `publish_in(tx, event)` writes the event in the caller's transaction: if the transaction rolls
 back, the event never existed. The relay then publishes unsent rows to JetStream with the
-event id as `Nats-Msg-Id` and marks a row sent only after JetStream acknowledged it. While
-NATS is down rows simply wait, and the relay retries with backoff. A row published twice (a
-crash between PubAck and the mark) is dropped by JetStream's dedup window or, later, by the
-consumers' inbox.
+event id as `Nats-Msg-Id` and is done with a row (deletes it on PostgreSQL, marks it sent on
+SQLite) only after JetStream acknowledged it. While NATS is down rows simply wait, and the relay
+retries with backoff. A row published twice (a crash between PubAck and that write) is dropped
+by JetStream's dedup window or, later, by the consumers' inbox.
 
-Replicas of a service share one database (PostgreSQL). There a relay claims a batch by marking
-its rows sent in a transaction it keeps open while the batch is in flight (`UPDATE … SET sent_at
-WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`): the rows stay locked, so another
-relay skips them, and the COMMIT once JetStream acknowledged them makes the mark true — one
-write a row, where a lease and then a mark were two, each a round trip of its own. A relay that
-dies mid-batch (its connection drops, its transaction rolls back) leaves the rows unsent for the
-next claim at once; what it had published goes out again, dropped by JetStream's dedup window
-or the consumers' inbox. SQLite serves one process: its relay reads without a claim and marks
-the acknowledged rows sent. Sent rows are kept for `retention` (a restored SQLite backup
-re-sends those sent after its JetStream export began, linli_runtime/backup.py).
+Replicas of a service share one database (PostgreSQL). There a relay claims a batch by deleting
+its rows in a transaction it keeps open while the batch is in flight (`DELETE … WHERE seq IN
+(SELECT … FOR UPDATE SKIP LOCKED) RETURNING`): the rows stay locked, so another relay skips them,
+and the COMMIT once JetStream acknowledged them makes the delete true — one write a row, and no
+sent row left behind to be read past, vacuumed and pruned. A relay that dies mid-batch (its
+connection drops, its transaction rolls back) leaves the rows in place for the next claim at
+once; what it had published goes out again, dropped by JetStream's dedup window or the consumers'
+inbox. What was published is in the stream (and its effect in the consumers' inboxes), not in the
+outbox. SQLite serves one process: its relay reads without a claim and marks the acknowledged
+rows sent, kept for `retention` (a restored SQLite backup re-sends those sent after its
+JetStream export began, linli_runtime/backup.py); on PostgreSQL only rows marked sent before
+rt0005 are left to prune.
 
 The relay is a `PeriodicTask` whose pass publishes everything unsent: it runs every
 `poll_interval`, and at once when a transaction that wrote outbox rows commits (the database's
@@ -105,12 +107,13 @@ _SENT_COLUMNS = (OUTBOX.c.seq, OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.dat
 # autocommit, embedded PostgreSQL, fsync on): 6.5 ms a statement with the flush, 0.45 ms without.
 _WITHOUT_FLUSH = select(func.set_config("synchronous_commit", "off", True)).scalar_subquery().is_not(None)
 
-# A batch's acknowledged rows marked sent (SQLite; on PostgreSQL after a batch some of whose rows
-# JetStream refused, its claim rolled back), in one statement with one parameter whatever the
-# batch's size: an expanding IN rendered a statement per size (and on PostgreSQL prepared each).
+# A batch's acknowledged rows marked sent (SQLite), or deleted (PostgreSQL, after a batch some of
+# whose rows JetStream refused: its claim rolled back), in one statement with one parameter
+# whatever the batch's size: an expanding IN rendered a statement per size (and on PostgreSQL
+# prepared each).
 _SEQS = bindparam("seqs", type_=ARRAY(BigInteger))
 _MARK_SENT = {
-    "postgresql": update(OUTBOX).where(OUTBOX.c.seq == any_(_SEQS), _WITHOUT_FLUSH).values(sent_at=bindparam("now")),
+    "postgresql": delete(OUTBOX).where(OUTBOX.c.seq == any_(_SEQS), _WITHOUT_FLUSH),
     "sqlite": update(OUTBOX).where(OUTBOX.c.seq.in_(select(column("value")).select_from(func.json_each(
         bindparam("seqs", type_=String))))).values(sent_at=bindparam("now")),
 }
@@ -123,8 +126,8 @@ class _Flight:
     rows: list[Row[Any]]
     acks: PubAckBatch
     spans: list[Any]  # one PRODUCER span per row when tracing (Tracing.start_publish), else none
-    # PostgreSQL: the connection whose open transaction marked (and so locks) the rows; its
-    # commit makes the mark true, its rollback gives them back. None on SQLite.
+    # PostgreSQL: the connection whose open transaction deleted (and so locks) the rows; its
+    # commit makes the delete true, its rollback gives them back. None on SQLite.
     hold: AsyncConnection | None
     sent_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
@@ -205,9 +208,7 @@ class OutboxRelay:
             .with_for_update(skip_locked=True)
         )
         pick = self._pick.scalar_subquery()
-        self._take_unsent = (update(OUTBOX).where(OUTBOX.c.seq.in_(pick), _WITHOUT_FLUSH)
-                             .values(sent_at=bindparam("now"), attempts=OUTBOX.c.attempts + 1)
-                             .returning(*_SENT_COLUMNS))
+        self._take_unsent = delete(OUTBOX).where(OUTBOX.c.seq.in_(pick), _WITHOUT_FLUSH).returning(*_SENT_COLUMNS)
         self._committed = asyncio.Event()  # set by each commit that wrote outbox rows
         self._task = PeriodicTask(f"{service}-outbox-relay", self._publish_pending, interval=poll_interval)
         db.on_outbox_commit(self.wake)
@@ -244,7 +245,7 @@ class OutboxRelay:
         """The oldest unsent rows no other relay holds, in order (seq, event_id, subject, data),
         and on PostgreSQL the connection that holds them.
 
-        On PostgreSQL, where replicas share a database, the rows are marked sent in a transaction
+        On PostgreSQL, where replicas share a database, the rows are deleted in a transaction
         left open (SKIP LOCKED: rows another relay holds, and our own in flight, are skipped):
         BEGIN and one statement. SQLite serves one process, so it reads without a claim; rows in
         flight are those up to `after` (on SQLite a row's seq is taken in commit order, writers
@@ -257,8 +258,7 @@ class OutboxRelay:
         hold = await self.db.engine.connect()
         try:
             await hold.begin()
-            rows: list[Row[Any]] = sorted(await hold.execute(self._take_unsent, {"now": self.clock.now()}),
-                                          key=lambda row: row.seq)
+            rows: list[Row[Any]] = sorted(await hold.execute(self._take_unsent), key=lambda row: row.seq)
         except BaseException:
             await _give_back(hold)
             raise
@@ -376,9 +376,10 @@ class OutboxRelay:
             raise RuntimeError(f"{failed} of {total} events not acknowledged: {first_error!r}")
 
     async def _mark_sent(self, settled: list[tuple[_Flight, list[int]]]) -> None:
-        """Each flight's acknowledged rows marked sent, the others given back. On SQLite one
-        statement for every flight. On PostgreSQL each flight's claim committed when JetStream
-        stored the whole batch; else rolled back, then the acknowledged rows marked on their own."""
+        """Each flight's acknowledged rows done with, the others given back. On SQLite marked sent,
+        one statement for every flight. On PostgreSQL each flight's claim (its delete) committed
+        when JetStream stored the whole batch; else rolled back, then the acknowledged rows
+        deleted on their own."""
         now = self.clock.now()
         if self.db.is_sqlite:
             seqs = [seq for _, acked in settled for seq in acked]
@@ -397,7 +398,7 @@ class OutboxRelay:
                 continue
             await _give_back(hold)
             if acked:
-                await self.db.write_one(_MARK_SENT["postgresql"], {"seqs": acked, "now": now})
+                await self.db.write_one(_MARK_SENT["postgresql"], {"seqs": acked})
 
     async def _refresh_backlog_gauges(self) -> None:
         now = asyncio.get_running_loop().time()

@@ -34,9 +34,10 @@ class OutboxEvent(RuntimeTable, table=True):
     """An event written in a business transaction, waiting for (or done with) the relay."""
 
     __tablename__ = "linli_outbox"
-    # The relay looks for unsent rows in order. Half of each page stays free on PostgreSQL (rt0004),
-    # room for the lease an earlier relay wrote (the relay now writes each row once, its mark).
-    __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq"), {"postgresql_with": {"fillfactor": 50}})
+    # The relay looks for unsent rows in order. On PostgreSQL it deletes a row once JetStream has
+    # it, so pages are full again (rt0005 dropped rt0004's fillfactor 50, room for a lease the relay
+    # no longer writes).
+    __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq"),)
 
     # Numbered by the database: rows are written with Core (`publish_in`), never built to be added.
     seq: int = Field(sa_column=sa.Column(Seq, primary_key=True, autoincrement=True))
@@ -45,10 +46,12 @@ class OutboxEvent(RuntimeTable, table=True):
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # Written by earlier relays (a lease); unused since the relay holds the rows it publishes in a
-    # transaction on PostgreSQL (and SQLite serves one relay).
+    # transaction on PostgreSQL (and SQLite serves one relay). `attempts` likewise.
     claimed_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, default=0,
                                                          server_default="0"))
+    # SQLite: when the relay marked the row sent (kept for a backup's restore to re-send). On
+    # PostgreSQL a sent row is deleted; only rows sent before rt0005 carry it, until pruned.
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
 
