@@ -126,6 +126,8 @@ def what_failed(reply: httpx.Response, expect_communities: int) -> str:
     if "部分数据暂不可用" in reply.text:
         start = reply.text.find("<li>", reply.text.find("部分数据暂不可用"))
         return reply.text[start + 4:reply.text.find("</ul>", start)].replace("</li><li>", "; ")[:200]
+    if 'id="summing"' in reply.text:
+        return "points and redemptions still being summed (no snapshot yet)"
     shown = f'data-communities="{expect_communities}"'  # the totals count every community of the city
     return "" if shown in reply.text else f"not {expect_communities} communities in the totals"
 

@@ -106,7 +106,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
     portal's OAuth client there. With `tracing` on, every request is a SERVER span (FastAPI's
     instrumentation), parent of the calls its page makes (give `make_backends` the same tracing)."""
     live = _Live(make_backends)
-    kept_sums = dashboard.snapshots()  # the operator pages' points and redemptions, a few minutes old at most
+    kept_sums = dashboard.snapshots()  # operator pages' org trees (1 min) and points and redemptions (5 min)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -395,7 +395,8 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         units = await asyncio.gather(*(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=c)) for c in cities or []))
         return page(request, "ops_index.html", cities=[u.org_unit for u in units], principal=principal)
 
-    async def ops_load(request: Request, raw_path: str) -> tuple[dashboard.Dashboard, ops_view.Query, Any]:
+    async def ops_load(request: Request, raw_path: str, *, wait: float | None = dashboard.PAGE_WAIT_S
+                       ) -> tuple[dashboard.Dashboard, ops_view.Query, Any]:
         path = clean_path(raw_path)
         if not path:
             raise NoSuchUnit(raw_path)
@@ -403,7 +404,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         query = ops_view.Query.parse(request.query_params, path)
         loaded = await dashboard.load(b, path, operator.token, days=query.days, kept=kept_sums,
                                       role=_rights(operator.principal),
-                                      fresh=request.query_params.get("refresh") == "1")
+                                      fresh=request.query_params.get("refresh") == "1", wait=wait)
         return loaded, query, operator
 
     @app.exception_handler(NoSuchUnit)
@@ -417,7 +418,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         is) or an Excel workbook."""
         if kind not in ("csv", "xlsx"):
             return error_page(request, 404, "没有这种格式：请选 CSV 或 Excel。", "No such format: csv or xlsx.")
-        loaded, query, _ = await ops_load(request, raw_path)
+        loaded, query, _ = await ops_load(request, raw_path, wait=None)  # every row, however long it takes
         name = f"communities-{loaded.unit.path.replace('/', '-')}-{today_cst().date().isoformat()}.{kind}"
         headers = {"Content-Disposition": f"attachment; filename=\"{name}\"", "Cache-Control": "no-store"}
         rows = ops_view.export_rows(loaded, query)
@@ -443,7 +444,7 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         operator = await authorize(verifier, request, path)
         view = await dashboard.load(b, path, operator.token, days=30 if days >= 30 else 7, kept=kept_sums,
                                     role=_rights(operator.principal),
-                                    fresh=request.query_params.get("refresh") == "1")
+                                    fresh=request.query_params.get("refresh") == "1", wait=None)
         return JSONResponse({
             "path": path, "headline": view.headline, "compound_count": view.compound_count,
             "rollout": [{"street": r.key, "name": r.name, "counts": dict(zip(

@@ -139,6 +139,7 @@ class Dashboard:
     every_community: list[CommunityActivity] = field(default_factory=list)  # quiet ones too, tree order
     area_names: dict[str, str] = field(default_factory=dict)  # district's and street's names by path
     taken_at: datetime | None = None  # UTC: when the points and redemptions were read, if not on this load
+    summing: bool = False  # the points and redemptions are still being read (shown on the next load)
 
     def server_timing(self, **more: float) -> str:
         """The `Server-Timing` header value (durations in ms)."""
@@ -307,10 +308,16 @@ class Sums:
     timings: dict[str, float]
 
 
+SUMS_DEADLINE_S = 120.0  # the sums' calls: read in the background, not against the page's 5 s
+PAGE_WAIT_S = 1.5  # how long a page waits for sums it has no snapshot of before saying they are coming
+TREE_TTL_S = 60.0  # the org tree below a unit, kept this long (a new community shows within a minute)
+
+
 async def read_sums(b: Backends, communities: list[org_pb2.OrgUnit], call: dict[str, Any], *, year: int,
                     days: int, now: datetime) -> Sums:
     problems: list[str] = []
     timings: dict[str, float] = {}
+    call = {**call, "timeout": SUMS_DEADLINE_S}
     activity, (merchants, unbalanced) = await asyncio.gather(
         _timed(_activities(b, communities, year, call, problems), timings, "points"),
         _timed(_quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
@@ -323,16 +330,29 @@ def _fully_read(sums: Sums) -> bool:
     return not sums.problems
 
 
-def snapshots(ttl: float = DEFAULT_TTL_S) -> Snapshots[Sums]:
-    """The portal's store of section snapshots (one per app): sums with a problem are not kept."""
-    return Snapshots(ttl=ttl, keep=_fully_read)
+@dataclass
+class Kept:
+    """What the portal keeps between an operator page's loads (one per app)."""
+
+    sums: Snapshots[Sums]  # points and redemptions, DEFAULT_TTL_S; sums with a problem are not kept
+    trees: Snapshots[OrgWalk]  # the org tree below a unit, TREE_TTL_S
+
+    async def close(self) -> None:
+        await self.sums.close()
+        await self.trees.close()
+
+
+def snapshots(ttl: float = DEFAULT_TTL_S, tree_ttl: float = TREE_TTL_S) -> Kept:
+    return Kept(Snapshots(ttl=ttl, keep=_fully_read), Snapshots(ttl=tree_ttl))
 
 
 async def load(b: Backends, path: str, token: str, *, days: int = 7, now: datetime | None = None,
-               kept: Snapshots[Sums] | None = None, role: str = "", fresh: bool = False) -> Dashboard:
+               kept: Kept | None = None, role: str = "", fresh: bool = False,
+               wait: float | None = PAGE_WAIT_S) -> Dashboard:
     """Raises AioRpcError (NOT_FOUND, PERMISSION_DENIED) when the unit itself cannot be read.
-    With `kept`, the points and redemptions sections come from its snapshot of (`path`, `role`,
-    year, `days`) — see `snapshots` — and `fresh` reads them anew."""
+    With `kept`, the org tree below the unit and the points and redemptions sections come from
+    its snapshots of (`path`, `role`[, year, `days`]) — see `snapshots` — `fresh` reads them
+    anew, and a page without a snapshot of its sums waits `wait` seconds for them at most."""
     call = as_operator(token)
     now = today_cst(now)
     problems: list[str] = []
@@ -340,10 +360,20 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     started = time.perf_counter()
     unit = (await b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path), **call)).org_unit
     parents = [path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)]
+    async def read_tree() -> OrgWalk:
+        return await walk(b, unit, call)
+
+    async def tree_of() -> OrgWalk:
+        if kept is None:
+            return await read_tree()
+        snapshot, _ = await kept.trees.get((path, role), read_tree, fresh=fresh)
+        assert snapshot is not None  # waited for without a bound
+        return snapshot.value
+
     ancestors_replies, tree = await asyncio.gather(
         asyncio.gather(*(_quietly(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=p), **call), None, problems,
                                   "org") for p in reversed(parents))),
-        walk(b, unit, call),
+        tree_of(),
     )
     timings["org"] = time.perf_counter() - started
     ancestors = [r.org_unit for r in ancestors_replies if r is not None]
@@ -352,8 +382,8 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     async def read() -> Sums:
         return await read_sums(b, communities, call, year=now.year, days=days, now=now)
 
-    sums_at = (kept.get((path, role, now.year, days), read, fresh=fresh) if kept is not None
-               else _read_now(read))
+    sums_at = (kept.sums.get((path, role, now.year, days), read, fresh=fresh, wait=None if fresh else wait)
+               if kept is not None else _read_now(read))
     summary, help_rows, (snapshot, fresh_read) = await asyncio.gather(
         _timed(_quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
                timings, "rollout"),
@@ -361,8 +391,9 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
                timings, "help"),
         sums_at,
     )
-    sums = snapshot.value
-    if fresh_read:
+    summing = snapshot is None  # still being read, past the page's wait
+    sums = snapshot.value if snapshot is not None else Sums({}, [], [], [], {})
+    if fresh_read and not summing:
         timings.update(sums.timings)
     problems.extend(sums.problems)
     stage_index = {stage: i for i, (stage, _, _) in enumerate(STAGES)}
@@ -394,10 +425,11 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
                      quiet_communities=len(communities) - len(active), help_rows=help_rows,
                      merchants=sums.merchants, days=days, unbalanced_days=sums.unbalanced, year=now.year,
                      problems=problems, timings=timings, every_community=every, area_names=area_names,
-                     taken_at=snapshot.taken_at if not fresh_read else None)
+                     taken_at=snapshot.taken_at if snapshot is not None and not fresh_read else None,
+                     summing=summing)
 
 
-async def _read_now(read: Callable[[], Awaitable[Sums]]) -> tuple[Snapshot[Sums], bool]:
+async def _read_now(read: Callable[[], Awaitable[Sums]]) -> tuple[Snapshot[Sums] | None, bool]:
     taken = datetime.now(UTC)
     return Snapshot(await read(), taken, 0.0), True
 

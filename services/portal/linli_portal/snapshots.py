@@ -2,7 +2,9 @@
 background, so that an operator opening a city of 5,000 communities does not wait for every
 community's points and redemptions to be summed again on each load.
 
-- The first load of a key reads the sections and waits for them (there is nothing to show yet).
+- The first load of a key starts reading the sections and waits for them a moment (`wait`);
+  if they take longer, the page shows the rest and says they are being summed up, and the
+  read goes on in the background with its own, longer deadline, kept for the next load.
 - A load within `ttl` of the snapshot shows it as it is.
 - A load after `ttl` shows the snapshot at once and starts one refresh in the background (a
   second such load does not start another); the next load shows the new figures.
@@ -49,7 +51,7 @@ class Snapshots(Generic[T]):
                  keep: Callable[[T], bool] = lambda _: True) -> None:
         self.ttl, self.size, self.clock, self.wall, self.keep = ttl, size, clock, wall, keep
         self._kept: OrderedDict[Hashable, Snapshot[T]] = OrderedDict()
-        self._refreshing: dict[Hashable, asyncio.Task[None]] = {}
+        self._refreshing: dict[Hashable, asyncio.Task[Snapshot[T] | None]] = {}
 
     async def _read(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> Snapshot[T]:
         taken, mono = self.wall(), self.clock()
@@ -61,26 +63,41 @@ class Snapshots(Generic[T]):
                 self._kept.popitem(last=False)
         return snapshot
 
-    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]], *,
-                  fresh: bool = False) -> tuple[Snapshot[T], bool]:
-        """The snapshot of `key` (see the module's rules), and whether it was read just now
-        (False: a kept one); `read` makes a new one."""
-        kept = self._kept.get(key)
-        if kept is None or fresh:
-            return await self._read(key, read), True
-        self._kept.move_to_end(key)
-        if kept.age(self.clock()) > self.ttl and key not in self._refreshing:
+    def _start(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> asyncio.Task[Snapshot[T] | None]:
+        """The read of `key` under way, or a new one: one at a time per key, however many ask."""
+        task = self._refreshing.get(key)
+        if task is None:
             task = asyncio.create_task(self._refresh(key, read))
             self._refreshing[key] = task
-        return kept, False
+        return task
 
-    async def _refresh(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> None:
+    async def _refresh(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> Snapshot[T] | None:
         try:
-            await self._read(key, read)
-        except Exception:  # a failed refresh keeps the old snapshot; the next stale load tries again
-            log.warning("a page section could not be refreshed", exc_info=True)
+            return await self._read(key, read)
+        except Exception:  # a failed read keeps the old snapshot; the next load tries again
+            log.warning("a page section could not be read", exc_info=True)
+            return None
         finally:
             self._refreshing.pop(key, None)
+
+    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]], *, fresh: bool = False,
+                  wait: float | None = None) -> tuple[Snapshot[T] | None, bool]:
+        """The snapshot of `key` (see the module's rules), and whether it was read for this
+        call (False: a kept one). Without a snapshot (or with `fresh`) the read runs in the
+        background and the caller waits for it at most `wait` seconds (None: until it ends):
+        past that, (None, True) — the page says its figures are being summed up, and the read
+        goes on, kept for the next load."""
+        kept = self._kept.get(key)
+        if kept is None or fresh:
+            task = self._start(key, read)
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), wait), True
+            except TimeoutError:
+                return None, True
+        self._kept.move_to_end(key)
+        if kept.age(self.clock()) > self.ttl:
+            self._start(key, read)
+        return kept, False
 
     async def settle(self) -> None:
         """Wait for the refreshes under way (tests; and the app's shutdown, after cancelling)."""

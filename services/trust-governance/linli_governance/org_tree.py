@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -297,7 +297,7 @@ _PARENTS_PER_STATEMENT = 1000  # `parent_path IN (…)` stays well under SQLite'
 
 
 async def list_subtree(db: Database, parent_path: str, down_to_kind: int, *, page_token: str,
-                       size: int) -> tuple[list[OrgUnit], str]:
+                       size: int) -> tuple[list[Row[Any]], str]:
     """One page, in path order, of every unit below `parent_path` whose kind is `down_to_kind`
     or above it (its districts, streets and communities), and the next page's token ("" at the
     end). Read a level at a time by the `parent_path` index — one statement per level (per
@@ -309,17 +309,17 @@ async def list_subtree(db: Database, parent_path: str, down_to_kind: int, *, pag
                                                     "through a compound's buildings and households by parent_path")
     kind = f"ListOrgUnits:{parent_path}:down_to:{down_to_kind}"
     after = paging.decode_token(kind, page_token)
-    found: list[OrgUnit] = []
+    found: list[Row[Any]] = []
     async with db.session() as session:
         await require_unit(session, parent_path)
         conn = await session.connection()
         parents = [parent_path]
         while parents:
-            level: list[OrgUnit] = []
+            level: list[Row[Any]] = []
             for start in range(0, len(parents), _PARENTS_PER_STATEMENT):
                 some = parents[start:start + _PARENTS_PER_STATEMENT]
                 query = select(ORG_UNITS).where(ORG_UNITS.c.parent_path.in_(some), ORG_UNITS.c.kind <= down_to_kind)
-                level.extend(typed_all(OrgUnit, (await conn.execute(query)).all()))
+                level.extend((await conn.execute(query)).all())
             parents = sorted(u.path for u in level if u.kind < down_to_kind)
             found.extend(u for u in level if u.path > after)
     found.sort(key=lambda u: u.path)

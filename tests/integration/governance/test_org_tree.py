@@ -55,6 +55,8 @@ async def test_tree_is_built_level_by_level_and_each_unit_is_announced(gov: Gove
     assert [u.path for u in subtree.org_units] == [
         DISTRICT, HUAIYUAN, f"{HUAIYUAN}/dingjiangqiao", YANGMA, f"{YANGMA}/chongjianglu"]
     assert subtree.next_page_token == ""
+    for u in subtree.org_units:  # the same message as GetOrgUnit's, though made straight from the row
+        assert u == (await gov.admin(gov.org.GetOrgUnit, org_pb2.GetOrgUnitRequest(path=u.path))).org_unit
     streets = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(
         parent_path=CITY, down_to_kind=org_pb2.ORG_UNIT_KIND_STREET))
     assert [u.path for u in streets.org_units] == [DISTRICT, HUAIYUAN, YANGMA]

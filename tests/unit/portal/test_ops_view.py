@@ -152,6 +152,11 @@ def test_the_download_has_every_community_with_its_figures() -> None:
     assert len(sheet_rows) == 301 and sheet_rows[1][0] == rows[0][0]
 
 
+def _value(got: tuple[Any, bool]) -> Any:
+    assert got[0] is not None
+    return got[0].value
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -171,24 +176,37 @@ def test_a_snapshot_is_kept_shown_stale_while_it_refreshes_and_a_failed_read_is_
             return [f"figures {len(reads)}"]
 
         first, now = await kept.get("k", read)
-        assert (first.value, now) == (["figures 1"], True)
+        assert first is not None and (first.value, now) == (["figures 1"], True)
         clock.now = 299
         again, now = await kept.get("k", read)
-        assert (again.value, now, len(reads)) == (["figures 1"], False, 1)
+        assert again is not None and (again.value, now, len(reads)) == (["figures 1"], False, 1)
         clock.now = 301  # stale: shown at once, refreshed behind it, once however many ask
         stale, now = await kept.get("k", read)
         stale2, _ = await kept.get("k", read)
+        assert stale is not None and stale2 is not None
         assert (stale.value, stale2.value, now) == (["figures 1"], ["figures 1"], False)
         await kept.settle()
-        assert len(reads) == 2 and (await kept.get("k", read))[0].value == ["figures 2"]
+        assert len(reads) == 2 and _value(await kept.get("k", read)) == ["figures 2"]
         asked, now = await kept.get("k", read, fresh=True)  # the page's "refresh now"
-        assert (asked.value, now, len(reads)) == (["figures 3"], True, 3)
+        assert asked is not None and (asked.value, now, len(reads)) == (["figures 3"], True, 3)
 
         async def failing() -> list[str]:
             return ["problem"]
 
-        shown, _ = await kept.get("other", failing)
-        assert shown.value == ["problem"]
+        assert _value(await kept.get("other", failing)) == ["problem"]
         assert (await kept.get("other", read))[1] is True  # not kept: read again
+
+        # A read slower than the page's wait: the page goes on without it (None), the read
+        # goes on and is kept for the next load.
+        gate = asyncio.Event()
+
+        async def slow() -> list[str]:
+            await gate.wait()
+            return ["slow figures"]
+
+        assert await kept.get("slow", slow, wait=0.01) == (None, True)
+        gate.set()
+        await kept.settle()
+        assert _value(await kept.get("slow", slow, wait=0.01)) == ["slow figures"]
 
     asyncio.run(scenario())
