@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import re
-import time
 from typing import Any
 
 from fastapi import Request
@@ -114,13 +113,10 @@ def test_districts_roll_up_to_the_citys_totals() -> None:
     assert d3.points == sum(c.points for c in d.every_community if c.path.startswith(f"{CITY}/d3/"))
 
 
-def test_the_page_at_5000_communities_is_small_and_quick_to_render() -> None:
+def test_the_page_at_5000_communities_is_small() -> None:
     d = city()
     shown = ops_view.view(d, Query())
-    started = time.perf_counter()
-    page = render(shown, taken="09:05")
-    took = time.perf_counter() - started
-    assert took < 1.0, took  # about 10 ms on a quiet core; the bound is for a loaded CI machine
+    page = render(shown, taken="09:05")  # its time is bench.city's ("render" in Server-Timing)
     assert len(page.encode()) < 200_000  # it was 6.6 MiB with every community in the tables and charts
     table = page[page.index('id="volunteer-table"'):page.index("</table>", page.index('id="volunteer-table"'))]
     assert table.count("<tr>") == PER_PAGE + 1  # the head and a page of rows

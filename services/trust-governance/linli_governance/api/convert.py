@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import Row
 
 from linli.governance.v1 import (
     account_pb2,
@@ -68,9 +67,9 @@ def _stamp(value: datetime) -> Timestamp:
     return Timestamp(seconds=math.floor(value.timestamp()), nanos=value.microsecond * 1000)
 
 
-def org_unit_row(u: Row[Any]) -> org_pb2.OrgUnit:
-    """As `org_unit`, straight from a `gov_org_units` row: for long lists (a city's subtree),
-    where validating a model per row cost more than the rest of the call."""
+def org_unit_row(u: Any) -> org_pb2.OrgUnit:
+    """As `org_unit`, straight from a `gov_org_units` row (`org_tree.list_subtree`'s): for long
+    lists (a city's subtree), where validating a model per row cost more than the rest of the call."""
     created = _stamp(u.created_at)
     return org_pb2.OrgUnit(
         path=u.path,
