@@ -464,7 +464,9 @@ def _one(pid: int) -> Callable[[], list[psutil.Process]]:
 
 async def whole_page(args: argparse.Namespace, tmp: Path, issuer: TestIssuer, pg: EmbeddedPostgres,
                      nats: NatsServer, procs: list[subprocess.Popen[bytes]], points_address: str,
-                     redemption_address: str, communities: int) -> list[city_page.PageRun]:
+                     redemption_address: str, communities: int) -> tuple[list[city_page.PageRun],
+                                                                         list[city_page.PageRun],
+                                                                         list[dict[str, float]]]:
     """trust-governance (with the org tree), notification and the portal started beside the
     two services already loaded, then the city page loaded `--page-loads` times per run."""
     common = {"NATS_URL": nats.url, "VOLUNTEER_POINTS_SERVICE_ADDR": points_address}
@@ -487,6 +489,8 @@ async def whole_page(args: argparse.Namespace, tmp: Path, issuer: TestIssuer, pg
              "trust-governance": governance, "notification": notification}
     groups = {name: _one(proc.pid) for name, proc in named.items()}
     groups["postgresql"] = lambda: postgres_processes(pg.data_dir)
+    if args.pg_statements:  # the view shows every database's statements: from here on, the page's
+        pg._admin("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
     return await city_page.page_runs(url, issuer, CITY, args.page_loads, args.runs, communities, groups)
 
 
@@ -553,6 +557,9 @@ class CityResult:
     redemptions: list[RedemptionsRun] = field(default_factory=list)
     redemption_rows: int = 0
     pages: list[city_page.PageRun] = field(default_factory=list)
+    live_pages: list[city_page.PageRun] = field(default_factory=list)  # ?refresh=1: every section read anew
+    downloads: list[dict[str, float]] = field(default_factory=list)
+    statements: str = ""  # pg_stat_statements over the page loads (--pg-statements)
 
 
 async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityResult:
@@ -565,6 +572,10 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
     today = (datetime.now(UTC) + CHINA).date()
     nats = NatsServer(tmp / "nats").start()
     pg = EmbeddedPostgres(tmp / "pg" / "data")
+    if args.pg_statements:  # pg_stat_statements is loaded at start: set it, then start the server again
+        pg._admin("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';")
+        pg.stop()
+        pg = EmbeddedPostgres(tmp / "pg" / "data")
     procs = []
     try:
         url = pg.database_url("points")
@@ -613,8 +624,16 @@ async def run(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> CityRe
                 result.redemptions = await redemptions_runs(redemption_address, md, communities, window,
                                                             args.redemptions_sample, args.runs)
                 if args.page_loads:
-                    result.pages = await whole_page(args, tmp, issuer, pg, nats, procs, address, redemption_address,
-                                                    communities)
+                    result.pages, result.live_pages, result.downloads = await whole_page(
+                        args, tmp, issuer, pg, nats, procs, address, redemption_address, communities)
+                    if args.pg_statements:
+                        result.statements = pg._server.psql(
+                            "SELECT d.datname AS db, s.calls, s.rows, "
+                            "round(s.total_exec_time::numeric, 0) AS total_ms, "
+                            "round(s.mean_exec_time::numeric, 1) AS ms_per_call, "
+                            "left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) AS query "
+                            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                            f"ORDER BY s.total_exec_time DESC LIMIT {args.pg_statements};")
         result.peaks = watch.peaks
         result.sizes = await sizes(dsn)
     finally:
@@ -709,28 +728,42 @@ def report(r: CityResult, args: argparse.Namespace) -> None:
 
 
 def report_pages(r: CityResult) -> None:
-    """The whole page: p50/p95 of each run's loads and the portal's split of them, then medians."""
-    rows = []
-    for i, run in enumerate(r.pages, start=1):
-        rows.append([f"run {i}", f"{run.p(50) * 1000:.0f}", f"{run.p(95) * 1000:.0f}",
-                     *(f"{run.section(name) * 1000:.0f}" for name in city_page.SECTIONS),
-                     f"{sum(run.cpu_s.values()) * 1000:.0f}", f"{run.bytes / 1024:.0f}", str(len(run.failed))])
-    rows.append(["median", f"{median([x.p(50) for x in r.pages]) * 1000:.0f}",
-                 f"{median([x.p(95) for x in r.pages]) * 1000:.0f}",
-                 *(f"{median([x.section(name) for x in r.pages]) * 1000:.0f}" for name in city_page.SECTIONS),
-                 f"{median([sum(x.cpu_s.values()) for x in r.pages]) * 1000:.0f}", "",
-                 str(sum(len(x.failed) for x in r.pages))])
-    print_table(f"The operators' whole city page (GET /ops/{CITY} through the portal) — {r.communities:,} communities, "
-                f"{len(r.pages[0].loads_s)} loads a run after a first load of {r.pages[0].warm_up_s * 1000:.0f} ms "
-                f"(load {os.getloadavg()[0]:.1f}); target p95 < 2 000 ms; sections: medians of the portal's "
-                "Server-Timing (org walk, then the four reads side by side, then the render)",
-                ["", "p50 ms", "p95 ms", *(f"{name} ms" for name in city_page.SECTIONS), "CPU ms a load", "KiB",
-                 "not whole"], rows, width=150)
-    for reason in sorted({reason for run in r.pages for reason in run.failed}):
-        print(f"  not a whole page: {reason}")
-    groups = sorted({name for run in r.pages for name in run.cpu_s})
-    print_table("CPU per page load by process, ms (medians of the runs)", ["process", "ms"],
-                [[name, f"{median([run.cpu_s.get(name, 0.0) for run in r.pages]) * 1000:.0f}"] for name in groups])
+    """The whole page: p50/p95 of each run's loads and the portal's split of them, then medians —
+    as opened (the snapshot) and live (every section read anew) — then the downloads."""
+    for title, pages in (("as an operator opens it (points and redemptions from the portal's snapshot, "
+                          "at most 5 min old)", r.pages),
+                         ("live, ?refresh=1 (every section read anew while the operator waits)", r.live_pages)):
+        rows = []
+        for i, run in enumerate(pages, start=1):
+            rows.append([f"run {i}", f"{run.p(50) * 1000:.0f}", f"{run.p(95) * 1000:.0f}",
+                         *(f"{run.section(name) * 1000:.0f}" for name in city_page.SECTIONS),
+                         f"{sum(run.cpu_s.values()) * 1000:.0f}", f"{run.bytes / 1024:.0f}", str(len(run.failed))])
+        rows.append(["median", f"{median([x.p(50) for x in pages]) * 1000:.0f}",
+                     f"{median([x.p(95) for x in pages]) * 1000:.0f}",
+                     *(f"{median([x.section(name) for x in pages]) * 1000:.0f}" for name in city_page.SECTIONS),
+                     f"{median([sum(x.cpu_s.values()) for x in pages]) * 1000:.0f}", "",
+                     str(sum(len(x.failed) for x in pages))])
+        print_table(f"The operators' whole city page (GET /ops/{CITY} through the portal), {title} — "
+                    f"{r.communities:,} communities, {len(pages[0].loads_s)} loads a run after a first load of "
+                    f"{pages[0].warm_up_s * 1000:.0f} ms (load {os.getloadavg()[0]:.1f}); target p95 < 2 000 ms; "
+                    "sections: medians of the portal's Server-Timing (org walk, then the reads side by side, "
+                    "then the render; a section from the snapshot is not timed)",
+                    ["", "p50 ms", "p95 ms", *(f"{name} ms" for name in city_page.SECTIONS), "CPU ms a load", "KiB",
+                     "not whole"], rows, width=150)
+        for reason in sorted({reason for run in pages for reason in run.failed}):
+            print(f"  not a whole page: {reason}")
+        groups = sorted({name for run in pages for name in run.cpu_s})
+        print_table("CPU per page load by process, ms (medians of the runs)", ["process", "ms"],
+                    [[name, f"{median([run.cpu_s.get(name, 0.0) for run in pages]) * 1000:.0f}"] for name in groups])
+    if r.downloads:
+        print_table("Download of every community (GET /ops/chengdu/communities.csv|xlsx)",
+                    ["", "CSV ms", "CSV KiB", "CSV lines", "XLSX ms", "XLSX KiB"],
+                    [[f"run {i}", f"{d['csv_s'] * 1000:.0f}", f"{d['csv_bytes'] / 1024:.0f}", f"{d['csv_rows']:.0f}",
+                      f"{d['xlsx_s'] * 1000:.0f}", f"{d['xlsx_bytes'] / 1024:.0f}"]
+                     for i, d in enumerate(r.downloads, start=1)])
+    if r.statements:
+        print("PostgreSQL statements over the page loads by execution time (pg_stat_statements):")
+        print(r.statements)
 
 
 def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
@@ -744,8 +777,10 @@ def as_json(r: CityResult, args: argparse.Namespace) -> dict[str, object]:
                             for run in r.redemptions],
             "reconcile": [{"history_s": run.history_s, "days_s": run.days_s, "history_rows": run.history_rows,
                            "days_rows": run.days_rows} for run in r.reconcile],
-            "pages": [{"loads_s": run.loads_s, "sections": run.sections, "cpu_s": run.cpu_s, "bytes": run.bytes,
-                       "failed": run.failed, "warm_up_s": run.warm_up_s} for run in r.pages],
+            **{key: [{"loads_s": run.loads_s, "sections": run.sections, "cpu_s": run.cpu_s, "bytes": run.bytes,
+                      "failed": run.failed, "warm_up_s": run.warm_up_s} for run in runs]
+               for key, runs in (("pages", r.pages), ("live_pages", r.live_pages))},
+            "downloads": r.downloads,
             "peak_rss_bytes": {name: rss for name, (rss, _pid) in r.peaks.items()},
             "load_average": os.getloadavg()[0]}
 
@@ -782,6 +817,8 @@ def main() -> None:
                         help="loads of the whole city page through the portal per run (0: skip; needs the "
                              "redemptions section)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the day's read and its baseline")
+    parser.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                        help="print the N statements that took the most time over the page loads (pg_stat_statements)")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the service during the close (raw stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -6,6 +6,11 @@ portal's channels and the services' pools); each load's wall time, and the porta
 split of it (its `Server-Timing` header: the org walk, then rollout, points, help requests and
 redemptions read side by side, then the render), and the CPU every process spent per load.
 
+Two kinds of load a run: as an operator opens the page (the points and redemptions from the
+portal's snapshot, at most 5 minutes old, read anew in the background past that), and "live"
+(`?refresh=1`, the page's "refresh now": every section read anew while the operator waits —
+the cost of the page without the snapshot). Then the download of every community, CSV and XLSX.
+
 trust-governance and notification get only what the page reads of them: the org tree (the
 city, its districts, streets and communities) COPYed into trust-governance's table; no help
 requests (notification's section is one empty summary).
@@ -121,15 +126,37 @@ def what_failed(reply: httpx.Response, expect_communities: int) -> str:
     if "部分数据暂不可用" in reply.text:
         start = reply.text.find("<li>", reply.text.find("部分数据暂不可用"))
         return reply.text[start + 4:reply.text.find("</ul>", start)].replace("</li><li>", "; ")[:200]
-    rows = reply.text.count('data-label="志愿者 Volunteers"')  # a row of the volunteers' table per community
-    return "" if rows == expect_communities else f"{rows} of {expect_communities} communities shown"
+    if 'id="summing"' in reply.text:
+        return "points and redemptions still being summed (no snapshot yet)"
+    shown = f'data-communities="{expect_communities}"'  # the totals count every community of the city
+    return "" if shown in reply.text else f"not {expect_communities} communities in the totals"
+
+
+async def _loads(client: httpx.AsyncClient, target: str, token: str, run: PageRun, loads: int,
+                 expect_communities: int, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
+    meter = CpuMeter(groups)
+    meter.start()
+    for _ in range(loads):
+        t0 = time.perf_counter()
+        reply = await client.get(target, headers={"Authorization": f"Bearer {token}"})
+        run.loads_s.append(time.perf_counter() - t0)
+        run.sections.append(server_timing(reply.headers.get("server-timing", "")))
+        run.bytes = max(run.bytes, len(reply.content))
+        if failed := what_failed(reply, expect_communities):
+            run.failed.append(failed)
+    meter.stop()
+    run.cpu_s = {name: used / loads for name, used in meter.used.items()}
 
 
 async def page_runs(url: str, issuer: TestIssuer, city: str, loads: int, runs: int, expect_communities: int,
-                    groups: dict[str, Callable[[], list[psutil.Process]]]) -> list[PageRun]:
-    """`runs` runs of `loads` loads of the city page, one at a time, each with a fresh operator
-    token (the same one for a run's loads, as a signed-in browser sends it)."""
-    out = []
+                    groups: dict[str, Callable[[], list[psutil.Process]]]) -> tuple[list[PageRun], list[PageRun],
+                                                                                    list[dict[str, float]]]:
+    """`runs` runs of `loads` loads of the city page as opened, then `loads` live ones, one at a
+    time, each run with a fresh operator token (the same one for a run's loads, as a signed-in
+    browser sends it), then the two downloads: (opened runs, live runs, downloads' seconds and sizes)."""
+    opened: list[PageRun] = []
+    live: list[PageRun] = []
+    downloads: list[dict[str, float]] = []
     async with httpx.AsyncClient(base_url=url, timeout=600) as client:
         # One load first, not counted: the portal's channels and the services' pools open on it.
         token = issuer.issue("bench-operator", role=Role.CITY_OPERATOR, scope=city, name="基准 Bench")
@@ -139,17 +166,17 @@ async def page_runs(url: str, issuer: TestIssuer, city: str, loads: int, runs: i
         for _ in range(runs):
             token = issuer.issue("bench-operator", role=Role.CITY_OPERATOR, scope=city, name="基准 Bench")
             run = PageRun(warm_up_s=warm_up)
-            meter = CpuMeter(groups)
-            meter.start()
-            for _ in range(loads):
+            await _loads(client, f"/ops/{city}", token, run, loads, expect_communities, groups)
+            opened.append(run)
+            run = PageRun(warm_up_s=warm_up)
+            await _loads(client, f"/ops/{city}?refresh=1", token, run, loads, expect_communities, groups)
+            live.append(run)
+            sizes: dict[str, float] = {}
+            for kind in ("csv", "xlsx"):
                 t0 = time.perf_counter()
-                reply = await client.get(f"/ops/{city}", headers={"Authorization": f"Bearer {token}"})
-                run.loads_s.append(time.perf_counter() - t0)
-                run.sections.append(server_timing(reply.headers.get("server-timing", "")))
-                run.bytes = max(run.bytes, len(reply.content))
-                if failed := what_failed(reply, expect_communities):
-                    run.failed.append(failed)
-            meter.stop()
-            run.cpu_s = {name: used / loads for name, used in meter.used.items()}
-            out.append(run)
-    return out
+                reply = await client.get(f"/ops/{city}/communities.{kind}",
+                                         headers={"Authorization": f"Bearer {token}"})
+                sizes[f"{kind}_s"], sizes[f"{kind}_bytes"] = time.perf_counter() - t0, len(reply.content)
+                sizes[f"{kind}_rows"] = reply.content.count(b"\n") if kind == "csv" else 0
+            downloads.append(sizes)
+    return opened, live, downloads

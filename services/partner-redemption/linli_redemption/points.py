@@ -170,7 +170,9 @@ class Points(Protocol):
         days' rows, not the account's history."""
         ...
 
-    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+    async def clearing_totals(self, communities: list[str], first: str, last: str, *,
+                              timeout: float | None = None) -> list[ClearingDay]:
         """What each community's clearing account moved on each of the days `first` … `last`
-        (at most a week), summed by the ledger (the days with no movement are left out)."""
+        (at most a week), summed by the ledger (the days with no movement are left out).
+        `timeout`: the caller's own deadline, when it has one (None: the client's default)."""
         ...

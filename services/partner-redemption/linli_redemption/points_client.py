@@ -125,9 +125,10 @@ class PointsClient:
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(channel)
         self.volunteers = volunteers_pb2_grpc.VolunteerServiceStub(channel)
 
-    async def _call(self, what: str, method: Callable[..., Awaitable[R]], request: Message) -> R:
+    async def _call(self, what: str, method: Callable[..., Awaitable[R]], request: Message, *,
+                    timeout: float | None = None) -> R:
         try:
-            return await method(request, timeout=self.timeout)
+            return await method(request, timeout=timeout or self.timeout)
         except grpc.aio.AioRpcError as error:
             raise translate(error, what) from error
         except Unavailable as error:  # no token from the issuer: the call never left, retry later
@@ -197,11 +198,13 @@ class PointsClient:
             community_path=community, account=volunteer_account(volunteer_id)))
         return int(reply.available)
 
-    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+    async def clearing_totals(self, communities: list[str], first: str, last: str, *,
+                              timeout: float | None = None) -> list[ClearingDay]:
         chunks = [communities[i:i + SUMMED_PER_CALL] for i in range(0, len(communities), SUMMED_PER_CALL)]
         replies: list[lpb.SummarizeAccountDaysResponse] = await asyncio.gather(*(self._call(
             "SummarizeAccountDays", self.ledger.SummarizeAccountDays, lpb.SummarizeAccountDaysRequest(
-                community_paths=chunk, account=CLEARING, start_date=first, end_date=last)) for chunk in chunks))
+                community_paths=chunk, account=CLEARING, start_date=first, end_date=last), timeout=timeout)
+            for chunk in chunks))
         days: dict[tuple[str, str], list[int]] = {}
         for reply in replies:
             for t in reply.totals:

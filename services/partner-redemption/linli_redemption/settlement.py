@@ -194,7 +194,8 @@ class Settlement:
             s.refund_count, s.refunded_points = int(count), int(points or 0)
         return out
 
-    async def summarize(self, paths: list[str], first: str, last: str) -> RedemptionsSummary:
+    async def summarize(self, paths: list[str], first: str, last: str, *,
+                        timeout: float | None = None) -> RedemptionsSummary:
         """For many communities at once (the city dashboard): each merchant's redemptions and
         refunds over the days `first` … `last`, and the days whose totals do not balance with the
         clearing account's — summed by our database and the ledger's, two statements here and one
@@ -226,7 +227,9 @@ class Settlement:
                 if (row := merchants.get((path, mid))) is not None:
                     row.refund_count += int(count)
                     row.refunded_points += int(points or 0)
-        ledger = await self.points.clearing_totals(paths, first, last)
+        # The ledger's part within the caller's deadline (the city page's background read
+        # allows two minutes), not the client's default meant for the POS's calls.
+        ledger = await self.points.clearing_totals(paths, first, last, timeout=timeout)
         return RedemptionsSummary([merchants[k] for k in sorted(merchants)],
                                   [b for b in balances(recorded, ledger) if not b.balanced])
 

@@ -17,7 +17,14 @@ from urllib.parse import quote
 
 import grpc
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from google.protobuf.json_format import MessageToDict
@@ -30,14 +37,17 @@ from linli_portal import (
     fmt,
     household_claim_routes,
     open_datasets,
+    ops_export,
+    ops_view,
     resident_routes,
     residents,
     visit_routes,
     volunteer_routes,
 )
 from linli_portal.backends import Backends
+from linli_portal.fmt import CST, today_cst
 from linli_portal.objections import WHOLE, WHOLE_NAME, ObjectionForm
-from linli_portal.open_data import LICENCE_LINE
+from linli_portal.open_data import FORMATS, LICENCE_LINE
 from linli_portal.operators import OutOfScope, SignInNeeded, authorize, home_scope, token_of, verify
 from linli_portal.signin import (
     REFRESH_COOKIE,
@@ -52,7 +62,7 @@ from linli_portal.signin import (
     expires_at,
     needs_renewal,
 )
-from linli_runtime.auth import normalize_path
+from linli_runtime.auth import Principal, normalize_path
 from linli_runtime.errors import DomainError, InvalidArgument
 from linli_runtime.metrics import HttpMetrics
 from linli_runtime.oidc import TokenVerifier
@@ -96,10 +106,12 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
     portal's OAuth client there. With `tracing` on, every request is a SERVER span (FastAPI's
     instrumentation), parent of the calls its page makes (give `make_backends` the same tracing)."""
     live = _Live(make_backends)
+    kept_sums = dashboard.snapshots()  # operator pages' org trees (1 min) and points and redemptions (5 min)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await kept_sums.close()
         if live.backends is not None:
             await live.backends.close()
         await tracing.shutdown()
@@ -383,25 +395,56 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         units = await asyncio.gather(*(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=c)) for c in cities or []))
         return page(request, "ops_index.html", cities=[u.org_unit for u in units], principal=principal)
 
-    @app.get("/ops/{raw_path:path}", response_class=HTMLResponse)
-    async def ops_dashboard(request: Request, raw_path: str, days: int = 7) -> Response:
+    async def ops_load(request: Request, raw_path: str, *, wait: float | None = dashboard.PAGE_WAIT_S
+                       ) -> tuple[dashboard.Dashboard, ops_view.Query, Any]:
         path = clean_path(raw_path)
         if not path:
-            return error_page(request, 404, "没有这个地区。", f"There is no org unit {raw_path!r}.")
+            raise NoSuchUnit(raw_path)
         operator = await authorize(verifier, request, path)
-        days = 30 if days >= 30 else 7
-        view = await dashboard.load(b, path, operator.token, days=days)
+        query = ops_view.Query.parse(request.query_params, path)
+        loaded = await dashboard.load(b, path, operator.token, days=query.days, kept=kept_sums,
+                                      role=_rights(operator.principal),
+                                      fresh=request.query_params.get("refresh") == "1", wait=wait)
+        return loaded, query, operator
+
+    @app.exception_handler(NoSuchUnit)
+    async def no_such_unit(request: Request, exc: NoSuchUnit) -> Response:
+        return error_page(request, 404, "没有这个地区。", f"There is no org unit {exc.args[0]!r}.")
+
+    @app.get("/ops/{raw_path:path}/communities.{kind}")
+    async def ops_download(request: Request, raw_path: str, kind: str) -> Response:
+        """Every community of the page's unit (narrowed by `district`/`street` as the page's
+        tables are), every figure: CSV streamed (UTF-8 with a byte-order mark, as the open data
+        is) or an Excel workbook."""
+        if kind not in ("csv", "xlsx"):
+            return error_page(request, 404, "没有这种格式：请选 CSV 或 Excel。", "No such format: csv or xlsx.")
+        loaded, query, _ = await ops_load(request, raw_path, wait=None)  # every row, however long it takes
+        name = f"communities-{loaded.unit.path.replace('/', '-')}-{today_cst().date().isoformat()}.{kind}"
+        headers = {"Content-Disposition": f"attachment; filename=\"{name}\"", "Cache-Control": "no-store"}
+        rows = ops_view.export_rows(loaded, query)
+        if kind == "csv":
+            return StreamingResponse(ops_export.to_csv(rows), media_type=FORMATS["csv"], headers=headers)
+        content = await asyncio.to_thread(ops_export.to_xlsx, list(rows))
+        return Response(content, media_type=FORMATS["xlsx"], headers=headers)
+
+    @app.get("/ops/{raw_path:path}", response_class=HTMLResponse)
+    async def ops_dashboard(request: Request, raw_path: str) -> Response:
+        loaded, query, operator = await ops_load(request, raw_path)
         started = time.perf_counter()
-        response = page(request, "dashboard.html", d=view, operator=operator.principal, stages=dashboard.STAGES,
-                        urgency=dashboard.URGENCY_NAMES)  # rendered here, not when sent
-        response.headers["Server-Timing"] = view.server_timing(render=time.perf_counter() - started)
+        shown = ops_view.view(loaded, query)
+        taken = loaded.taken_at.astimezone(CST).strftime("%H:%M") if loaded.taken_at is not None else ""
+        response = page(request, "dashboard.html", v=shown, taken=taken, operator=operator.principal,
+                        stages=dashboard.STAGES, urgency=dashboard.URGENCY_NAMES)  # rendered here, not when sent
+        response.headers["Server-Timing"] = loaded.server_timing(render=time.perf_counter() - started)
         return response
 
     @app.get("/api/ops/{raw_path:path}")
     async def ops_json(request: Request, raw_path: str, days: int = 7) -> Response:
         path = clean_path(raw_path) or "-"
         operator = await authorize(verifier, request, path)
-        view = await dashboard.load(b, path, operator.token, days=30 if days >= 30 else 7)
+        view = await dashboard.load(b, path, operator.token, days=30 if days >= 30 else 7, kept=kept_sums,
+                                    role=_rights(operator.principal),
+                                    fresh=request.query_params.get("refresh") == "1", wait=None)
         return JSONResponse({
             "path": path, "headline": view.headline, "compound_count": view.compound_count,
             "rollout": [{"street": r.key, "name": r.name, "counts": dict(zip(
@@ -419,6 +462,15 @@ def create_app(make_backends: Callable[[], Backends], verifier: TokenVerifier, s
         })
 
     return app
+
+
+class NoSuchUnit(Exception):
+    """An operator page's path that names no org unit (blank once cleaned)."""
+
+
+def _rights(principal: Principal) -> str:
+    """What a principal may read, as a key: two operators with the same grants read the same figures."""
+    return ";".join(sorted(f"{g.role}@{g.scope}" for g in principal.grants))
 
 
 def _safe_next(target: str) -> str:

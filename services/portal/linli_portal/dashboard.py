@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,7 +21,8 @@ from linli.points.v1 import awards_pb2
 from linli.redemption.v1 import admin_pb2
 from linli_portal import charts
 from linli_portal.backends import Backends, as_operator
-from linli_portal.fmt import percent, points_short, today_cst
+from linli_portal.fmt import percent, today_cst
+from linli_portal.snapshots import DEFAULT_TTL_S, Snapshot, Snapshots
 
 STAGES = [
     (rollout_pb2.ROLLOUT_STAGE_NOT_STARTED, "未启动 Not started", "#9ca3af"),
@@ -62,6 +63,8 @@ class CommunityActivity:
     top: list[awards_pb2.Ranking]
     award_year: int
     awards: dict[str, int]
+    district: str = ""  # the community's district's path ("" above none: a page at a street or below)
+    street: str = ""  # its street/town's path
 
 
 @dataclass
@@ -103,6 +106,7 @@ class MerchantRow:
     name: str
     community: str
     redemptions: int = 0
+    community_path: str = ""
     redeemed: int = 0
     refunds: int = 0
     refunded: int = 0
@@ -132,6 +136,10 @@ class Dashboard:
     # Seconds each part of the page took to read (org, rollout, points, help, redemptions): the
     # route sends them as a Server-Timing header, so a slow page says which service made it slow.
     timings: dict[str, float] = field(default_factory=dict)
+    every_community: list[CommunityActivity] = field(default_factory=list)  # quiet ones too, tree order
+    area_names: dict[str, str] = field(default_factory=dict)  # district's and street's names by path
+    taken_at: datetime | None = None  # UTC: when the points and redemptions were read, if not on this load
+    summing: bool = False  # the points and redemptions are still being read (shown on the next load)
 
     def server_timing(self, **more: float) -> str:
         """The `Server-Timing` header value (durations in ms)."""
@@ -145,53 +153,45 @@ class Dashboard:
                               title="按街道/镇的推进情况 Rollout by street/town", desc=desc,
                               label=lambda n: f"{n} 个小区")
 
-    def activity_chart(self) -> str:
-        bars = [charts.Bar(c.name, c.points, f"{points_short(c.points)} 分 · {c.active} 人")
-                for c in self.communities]
-        desc = "; ".join(f"{c.name}: {c.points} points earned by {c.active} of {c.volunteers} volunteers"
-                         for c in self.communities)
-        return charts.hbars(bars, title=f"{self.year}年志愿积分 Points earned {self.year}", desc=desc)
 
-    def help_chart(self) -> str:
-        rows = [r for r in self.help_rows if r.acknowledged]
-        bars = [charts.Bar(r.name, r.median_minutes, f"{r.median} 分钟 min (SLA {r.sla_normal})",
-                           target=r.sla_normal, over=r.median_minutes > r.sla_normal) for r in rows]
-        desc = "; ".join(f"{r.name}: median {r.median} minutes to acknowledge, SLA {r.sla_normal} minutes for "
-                         f"normal urgency, {r.within_share} within SLA" for r in rows)
-        return charts.hbars(bars, title="求助响应时间中位数 Median minutes to acknowledge", desc=desc,
-                            target_is_track=False)
-
-    def merchant_chart(self) -> str:
-        rows = [m for m in self.merchants if m.redemptions]
-        bars = [charts.Bar(m.name, m.net, f"{points_short(m.net)} 分 points · {m.redemptions} 笔") for m in rows]
-        desc = "; ".join(f"{m.name}: {m.redemptions} redemptions, {m.net} points net" for m in rows)
-        return charts.hbars(bars, title=f"近{self.days}天兑换 Redemptions by merchant, last {self.days} days",
-                            desc=desc)
-
-
-async def _children(b: Backends, path: str, call: dict[str, Any]) -> list[org_pb2.OrgUnit]:
+async def _children(b: Backends, path: str, call: dict[str, Any], down_to_kind: int = 0) -> list[org_pb2.OrgUnit]:
+    """A unit's children (`down_to_kind` 0), or its whole subtree down to that kind, every page."""
     units: list[org_pb2.OrgUnit] = []
     token = ""
     while True:
-        page = await b.org.ListOrgUnits(org_pb2.ListOrgUnitsRequest(parent_path=path, page_size=500,
-                                                                    page_token=token), **call)
+        page = await b.org.ListOrgUnits(org_pb2.ListOrgUnitsRequest(
+            parent_path=path, page_size=0 if down_to_kind else 500, page_token=token,
+            down_to_kind=cast(Any, down_to_kind)), **call)
         units.extend(page.org_units)
         token = page.next_page_token
         if not token:
             return units
 
 
+@dataclass
+class OrgWalk:
+    """What the page needs of the tree below its unit, read in one ListOrgUnits (down to the
+    communities) instead of a call per district and street: the unit's children (the scope
+    picker and the drill-down), its communities, and every unit's name by path."""
+
+    children: list[org_pb2.OrgUnit]
+    communities: list[org_pb2.OrgUnit]
+    names: dict[str, str]
+
+
+async def walk(b: Backends, unit: org_pb2.OrgUnit, call: dict[str, Any]) -> OrgWalk:
+    if unit.kind < org_pb2.ORG_UNIT_KIND_COMMUNITY:
+        below = await _children(b, unit.path, call, down_to_kind=org_pb2.ORG_UNIT_KIND_COMMUNITY)
+        return OrgWalk([u for u in below if u.parent_path == unit.path],
+                       [u for u in below if u.kind == org_pb2.ORG_UNIT_KIND_COMMUNITY],
+                       {u.path: u.display_name for u in below})
+    children = await _children(b, unit.path, call) if unit.kind < org_pb2.ORG_UNIT_KIND_COMPOUND else []
+    return OrgWalk(children, [unit] if unit.kind == org_pb2.ORG_UNIT_KIND_COMMUNITY else [], {})
+
+
 async def communities_under(b: Backends, unit: org_pb2.OrgUnit, call: dict[str, Any]) -> list[org_pb2.OrgUnit]:
-    """Every community at or below `unit` (the walk stops at communities: compounds and
-    households below them are not needed here)."""
-    if unit.kind == org_pb2.ORG_UNIT_KIND_COMMUNITY:
-        return [unit]
-    if unit.kind > org_pb2.ORG_UNIT_KIND_COMMUNITY:
-        return []
-    children = await _children(b, unit.path, call)
-    nested = await asyncio.gather(*(communities_under(b, c, call) for c in children
-                                    if c.kind <= org_pb2.ORG_UNIT_KIND_COMMUNITY))
-    return [c for group in nested for c in group]
+    """Every community at or below `unit` (compounds and households below them are not needed)."""
+    return (await walk(b, unit, call)).communities
 
 
 async def _timed(coro: Awaitable[T], timings: dict[str, float], name: str) -> T:
@@ -289,15 +289,70 @@ async def _merchants(b: Backends, communities: list[org_pb2.OrgUnit], days: int,
     unbalanced: list[str] = []
     for reply in replies:
         rows.extend(MerchantRow(m.merchant_id, m.display_name, names.get(m.community_path, m.community_path),
-                                m.redemption_count, m.redeemed_points, m.refund_count, m.refunded_points)
-                    for m in reply.merchants)
+                                m.redemption_count, m.community_path, m.redeemed_points, m.refund_count,
+                                m.refunded_points) for m in reply.merchants)
         unbalanced.extend(f"{d.community_path.rsplit('/', 1)[-1]} {d.date}" for d in reply.unbalanced_days)
     ordered = sorted(rows, key=lambda m: (-m.net, m.merchant_id))
     return ordered, sorted(unbalanced)
 
 
-async def load(b: Backends, path: str, token: str, *, days: int = 7, now: datetime | None = None) -> Dashboard:
-    """Raises AioRpcError (NOT_FOUND, PERMISSION_DENIED) when the unit itself cannot be read."""
+@dataclass
+class Sums:
+    """The page's two costliest sections, summed up by volunteer-points and partner-redemption
+    over every community of the unit: what `snapshots.Snapshots` keeps between loads."""
+
+    activity: dict[str, CommunityActivity]  # by community path; a community missing was not read
+    merchants: list[MerchantRow]
+    unbalanced: list[str]
+    problems: list[str]
+    timings: dict[str, float]
+
+
+SUMS_DEADLINE_S = 120.0  # the sums' calls: read in the background, not against the page's 5 s
+PAGE_WAIT_S = 1.5  # how long a page waits for sums it has no snapshot of before saying they are coming
+TREE_TTL_S = 60.0  # the org tree below a unit, kept this long (a new community shows within a minute)
+
+
+async def read_sums(b: Backends, communities: list[org_pb2.OrgUnit], call: dict[str, Any], *, year: int,
+                    days: int, now: datetime) -> Sums:
+    problems: list[str] = []
+    timings: dict[str, float] = {}
+    call = {**call, "timeout": SUMS_DEADLINE_S}
+    activity, (merchants, unbalanced) = await asyncio.gather(
+        _timed(_activities(b, communities, year, call, problems), timings, "points"),
+        _timed(_quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
+               timings, "redemptions"),
+    )
+    return Sums({a.path: a for a in activity if a is not None}, merchants, unbalanced, problems, timings)
+
+
+def _fully_read(sums: Sums) -> bool:
+    return not sums.problems
+
+
+@dataclass
+class Kept:
+    """What the portal keeps between an operator page's loads (one per app)."""
+
+    sums: Snapshots[Sums]  # points and redemptions, DEFAULT_TTL_S; sums with a problem are not kept
+    trees: Snapshots[OrgWalk]  # the org tree below a unit, TREE_TTL_S
+
+    async def close(self) -> None:
+        await self.sums.close()
+        await self.trees.close()
+
+
+def snapshots(ttl: float = DEFAULT_TTL_S, tree_ttl: float = TREE_TTL_S) -> Kept:
+    return Kept(Snapshots(ttl=ttl, keep=_fully_read), Snapshots(ttl=tree_ttl))
+
+
+async def load(b: Backends, path: str, token: str, *, days: int = 7, now: datetime | None = None,
+               kept: Kept | None = None, role: str = "", fresh: bool = False,
+               wait: float | None = PAGE_WAIT_S) -> Dashboard:
+    """Raises AioRpcError (NOT_FOUND, PERMISSION_DENIED) when the unit itself cannot be read.
+    With `kept`, the org tree below the unit and the points and redemptions sections come from
+    its snapshots of (`path`, `role`[, year, `days`]) — see `snapshots` — `fresh` reads them
+    anew, and a page without a snapshot of its sums waits `wait` seconds for them at most."""
     call = as_operator(token)
     now = today_cst(now)
     problems: list[str] = []
@@ -305,33 +360,53 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     started = time.perf_counter()
     unit = (await b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=path), **call)).org_unit
     parents = [path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)]
-    ancestors_replies, children, communities = await asyncio.gather(
+    async def read_tree() -> OrgWalk:
+        return await walk(b, unit, call)
+
+    async def tree_of() -> OrgWalk:
+        if kept is None:
+            return await read_tree()
+        snapshot, _ = await kept.trees.get((path, role), read_tree, fresh=fresh)
+        assert snapshot is not None  # waited for without a bound
+        return snapshot.value
+
+    ancestors_replies, tree = await asyncio.gather(
         asyncio.gather(*(_quietly(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=p), **call), None, problems,
                                   "org") for p in reversed(parents))),
-        _children(b, path, call) if unit.kind < org_pb2.ORG_UNIT_KIND_COMPOUND else asyncio.sleep(0, []),
-        communities_under(b, unit, call),
+        tree_of(),
     )
     timings["org"] = time.perf_counter() - started
     ancestors = [r.org_unit for r in ancestors_replies if r is not None]
-    summary, activity, help_rows, (merchants, unbalanced) = await asyncio.gather(
+    communities = tree.communities
+
+    async def read() -> Sums:
+        return await read_sums(b, communities, call, year=now.year, days=days, now=now)
+
+    sums_at = (kept.sums.get((path, role, now.year, days), read, fresh=fresh, wait=None if fresh else wait)
+               if kept is not None else _read_now(read))
+    summary, help_rows, (snapshot, fresh_read) = await asyncio.gather(
         _timed(_quietly(_rollout(b, path, call), rollout_pb2.SummarizeRolloutResponse(), problems, "rollout"),
                timings, "rollout"),
-        _timed(_activities(b, communities, now.year, call, problems), timings, "points"),
         _timed(_quietly(_help(b, path, communities, call, now, days), [], problems, "help requests"),
                timings, "help"),
-        _timed(_quietly(_merchants(b, communities, days, call, now), ([], []), problems, "redemptions"),
-               timings, "redemptions"),
+        sums_at,
     )
+    summing = snapshot is None  # still being read, past the page's wait
+    sums = snapshot.value if snapshot is not None else Sums({}, [], [], [], {})
+    if fresh_read and not summing:
+        timings.update(sums.timings)
+    problems.extend(sums.problems)
     stage_index = {stage: i for i, (stage, _, _) in enumerate(STAGES)}
-    street_names = {c.path: c.display_name for c in children}
+    street_names = {c.path: c.display_name for c in tree.children}
     rollout_rows = []
     for group in summary.by_street:
         counts = [0] * len(STAGES)
         for sc in group.counts:
             if sc.stage in stage_index:
                 counts[stage_index[sc.stage]] += sc.count
-        rollout_rows.append(RolloutRow(group.key, street_names.get(group.key, group.key.rsplit("/", 1)[-1]), counts))
-    if rollout_rows and not all(r.key in street_names for r in rollout_rows):
+        name = street_names.get(group.key) or tree.names.get(group.key, "")
+        rollout_rows.append(RolloutRow(group.key, name or group.key.rsplit("/", 1)[-1], counts))
+    if rollout_rows and not all(r.key in street_names or r.key in tree.names for r in rollout_rows):
         names = await asyncio.gather(*(_quietly(b.org.GetOrgUnit(org_pb2.GetOrgUnitRequest(path=r.key), **call),
                                                 None, problems, "org") for r in rollout_rows))
         for row, reply in zip(rollout_rows, names, strict=True):
@@ -341,9 +416,34 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     for sc in summary.totals:
         if sc.stage in stage_index:
             totals[stage_index[sc.stage]] += sc.count
-    active = [a for a in activity if a is not None and a.volunteers]
-    return Dashboard(unit=unit, ancestors=ancestors, children=children, headline=summary.headline,
+    every = [_placed(sums.activity.get(c.path) or _quiet(c), unit) for c in communities]
+    active = [a for a in every if a.volunteers]
+    area_names = {**tree.names, unit.path: unit.display_name, **{a.path: a.display_name for a in ancestors}}
+    return Dashboard(unit=unit, ancestors=ancestors, children=tree.children, headline=summary.headline,
                      compound_count=summary.compound_count, rollout=rollout_rows, totals=totals,
-                     communities=sorted(active, key=lambda a: -a.points),
-                     quiet_communities=len(communities) - len(active), help_rows=help_rows, merchants=merchants,
-                     days=days, unbalanced_days=unbalanced, year=now.year, problems=problems, timings=timings)
+                     communities=sorted(active, key=lambda a: (-a.points, a.path)),
+                     quiet_communities=len(communities) - len(active), help_rows=help_rows,
+                     merchants=sums.merchants, days=days, unbalanced_days=sums.unbalanced, year=now.year,
+                     problems=problems, timings=timings, every_community=every, area_names=area_names,
+                     taken_at=snapshot.taken_at if snapshot is not None and not fresh_read else None,
+                     summing=summing)
+
+
+async def _read_now(read: Callable[[], Awaitable[Sums]]) -> tuple[Snapshot[Sums] | None, bool]:
+    taken = datetime.now(UTC)
+    return Snapshot(await read(), taken, 0.0), True
+
+
+def _quiet(c: org_pb2.OrgUnit) -> CommunityActivity:
+    return CommunityActivity(c.path, c.display_name, 0, 0, 0, [], 0, {})
+
+
+def _placed(a: CommunityActivity, unit: org_pb2.OrgUnit) -> CommunityActivity:
+    """The community's district and street, by the tree's levels (a street's parent is its
+    district): blank where the page's unit is below that level."""
+    street = a.path.rsplit("/", 1)[0]
+    if unit.kind <= org_pb2.ORG_UNIT_KIND_STREET:
+        a.street = street
+    if unit.kind <= org_pb2.ORG_UNIT_KIND_DISTRICT:
+        a.district = street.rsplit("/", 1)[0]
+    return a

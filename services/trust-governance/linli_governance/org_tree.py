@@ -6,7 +6,7 @@ kind never change (they are its identity everywhere); renaming, closing and reop
 its revision and publish `governance.org_unit.updated` with its whole state, in the same
 transaction. Nothing is added below a closed unit.
 
-Reads (`get`, `list_children`) open their own session; `create` is a step of the caller's
+Reads (`get`, `list_children`, `list_subtree`) open their own session; `create` is a step of the caller's
 transaction (the API runs it at most once per request id, see `linli_runtime.idempotency`).
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -290,3 +290,40 @@ async def list_children(db: Database, parent_path: str, *, page_token: str, size
             size=size,
         )
     return typed_all(OrgUnit, rows), token
+
+
+SUBTREE_PAGE_MAX = 10_000  # a city's districts, streets and 5,000 communities in one page
+_PARENTS_PER_STATEMENT = 1000  # `parent_path IN (…)` stays well under SQLite's bound parameters
+
+
+async def list_subtree(db: Database, parent_path: str, down_to_kind: int, *, page_token: str,
+                       size: int) -> tuple[list[Row[Any]], str]:
+    """One page, in path order, of every unit below `parent_path` whose kind is `down_to_kind`
+    or above it (its districts, streets and communities), and the next page's token ("" at the
+    end). Read a level at a time by the `parent_path` index — one statement per level (per
+    thousand parents), not a call per unit — rather than by path prefix, which would also read
+    every compound and household below. Each page reads the levels whole (each is the parents of
+    the next): the listing is bounded by `down_to_kind`, compounds at most."""
+    if not CITY <= down_to_kind <= COMPOUND:
+        raise InvalidArgument.field("down_to_kind", "list at most down to compounds (ORG_UNIT_KIND_COMPOUND); page "
+                                                    "through a compound's buildings and households by parent_path")
+    kind = f"ListOrgUnits:{parent_path}:down_to:{down_to_kind}"
+    after = paging.decode_token(kind, page_token)
+    found: list[Row[Any]] = []
+    async with db.session() as session:
+        await require_unit(session, parent_path)
+        conn = await session.connection()
+        parents = [parent_path]
+        while parents:
+            level: list[Row[Any]] = []
+            for start in range(0, len(parents), _PARENTS_PER_STATEMENT):
+                some = parents[start:start + _PARENTS_PER_STATEMENT]
+                query = select(ORG_UNITS).where(ORG_UNITS.c.parent_path.in_(some), ORG_UNITS.c.kind <= down_to_kind)
+                level.extend((await conn.execute(query)).all())
+            parents = sorted(u.path for u in level if u.kind < down_to_kind)
+            found.extend(u for u in level if u.path > after)
+    found.sort(key=lambda u: u.path)
+    if len(found) <= size:
+        return found, ""
+    page = found[:size]
+    return page, paging.encode_token(kind, page[-1].path)

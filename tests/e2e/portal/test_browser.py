@@ -231,7 +231,7 @@ def test_an_operator_signs_in_through_the_issuer_and_reads_the_city_dashboard(
     shoot(page, "dashboard-375.png" if size == "phone" else "dashboard.png")
     # Narrowing the scope with the form (no JavaScript needed): Chongzhou only.
     page.select_option("#f-scope", "chengdu/chongzhou")
-    page.click("form.filter button[type=submit]")
+    page.click("form[action='/ops'] button[type=submit]")
     page.wait_for_url(f"{portal_url}/ops/chengdu/chongzhou")
     assert "崇州市 运营看板" in page.locator("h1").inner_text()
     # Signing out ends the session: the dashboard asks to sign in again.

@@ -6,7 +6,9 @@ session, or a bearer header for the JSON API) → the figures the services give 
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 
 import httpx
 import pytest
@@ -170,3 +172,36 @@ def test_a_narrower_scope_filters_the_dashboard(web: httpx.Client, demo_platform
 def test_operator_pages_are_never_cached(web: httpx.Client, demo_platform: DemoPlatform) -> None:
     token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
     assert web.get("/ops/chengdu/chongzhou", headers=bearer(token)).headers["cache-control"] == "no-store"
+
+
+def test_the_city_page_pages_sorts_narrows_drills_down_and_downloads(web: httpx.Client,
+                                                                     demo_platform: DemoPlatform) -> None:
+    token = demo_platform.token(Role.CITY_OPERATOR, scope="chengdu")
+    body = web.get("/api/ops/chengdu", headers=bearer(token)).json()
+    page = web.get("/ops/chengdu", headers=bearer(token)).text
+    # Totals, and each district rolled up with a link to its own page (the drill-down).
+    assert 'id="area-table"' in page and 'href="/ops/chengdu/chongzhou"' in page
+    assert 'data-communities="' in page and ("更新于" in page or "数据为当前最新" in page)
+    # Sorted by name, narrowed to the district Fengshu is in: Fengshu is listed, its figures as the JSON says.
+    district = "/".join(FENGSHU.split("/")[:2])
+    narrowed = web.get(f"/ops/chengdu?district={district}&sort=name", headers=bearer(token)).text
+    table = narrowed[narrowed.index('id="volunteer-table"'):narrowed.index("</table>", narrowed.index(
+        'id="volunteer-table"'))]
+    assert f'href="/ops/{FENGSHU}"' in table and 'aria-sort="ascending"' in table
+    other = next((c["path"] for c in body["communities"] if not c["path"].startswith(district + "/")), None)
+    assert other is None or f'href="/ops/{other}"' not in table
+    # The download: every community, the same figures as the page's JSON.
+    csv_reply = web.get("/ops/chengdu/communities.csv", headers=bearer(token))
+    assert csv_reply.status_code == 200 and csv_reply.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_reply.headers["content-disposition"]
+    header, *lines = csv.reader(io.StringIO(csv_reply.content.decode("utf-8-sig")))
+    rows = {r[0]: dict(zip(header, r, strict=True)) for r in lines}
+    for c in body["communities"]:
+        assert (int(rows[c["path"]]["volunteers"]), int(rows[c["path"]]["points_earned"])) == (
+            c["volunteers"], c["points_earned"])
+    xlsx = web.get(f"/ops/chengdu/communities.xlsx?district={district}", headers=bearer(token))
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert web.get("/ops/chengdu/communities.pdf", headers=bearer(token)).status_code == 404
+    # Another scope's operator cannot download this city.
+    fengshu = demo_platform.token(Role.CITY_OPERATOR, scope=FENGSHU)
+    assert web.get("/ops/chengdu/communities.csv", headers=bearer(fengshu)).status_code == 403

@@ -19,7 +19,7 @@ async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None
     args = argparse.Namespace(scale=0.0006, credits=2, close_concurrency=2, close_batch=2, profile=None,
                               reconcile_communities=2, history_days=5, redemptions_per_day=3, runs=2,
                               summary_sample=2, redemptions_sample=2, dashboard_redemptions=2,
-                              page_loads=1)
+                              page_loads=1, pg_statements=3)
     with serve_test_issuer() as issuer:
         result = await city.run(args, tmp_path, issuer)
     assert (result.communities, result.volunteers, result.transfers) == (3, 600, 1200)
@@ -40,6 +40,13 @@ async def test_a_tiny_city_is_loaded_closed_and_measured(tmp_path: Path) -> None
     assert [run.sample for run in result.redemptions] == [2, 2] and all(
         run.summary_s > 0 and run.old_s > 0 for run in result.redemptions)
     # The whole city page through the portal, once a run after a load not counted, with the
-    # portal's split of it, each a whole page (every community on it, no section missing).
-    assert [len(run.loads_s) for run in result.pages] == [1, 1]
-    assert all(set(run.sections[0]) == set(city.city_page.SECTIONS) and not run.failed for run in result.pages)
+    # portal's split of it, each a whole page (every community counted, no section missing):
+    # as opened, the points and redemptions come from the snapshot the first load took (not
+    # timed); live, every section is read.
+    assert [len(run.loads_s) for run in result.pages] == [1, 1] == [len(run.loads_s) for run in result.live_pages]
+    snapshot_kept = set(city.city_page.SECTIONS) - {"points", "redemptions"}
+    assert all(set(run.sections[0]) == snapshot_kept and not run.failed for run in result.pages)
+    assert all(set(run.sections[0]) == set(city.city_page.SECTIONS) and not run.failed for run in result.live_pages)
+    # The downloads: a header and a line per community; a workbook.
+    assert [(d["csv_rows"], d["xlsx_bytes"] > 0) for d in result.downloads] == [(4, True)] * 2
+    assert "points" in result.statements  # pg_stat_statements over the page loads

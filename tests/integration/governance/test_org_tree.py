@@ -48,6 +48,27 @@ async def test_tree_is_built_level_by_level_and_each_unit_is_announced(gov: Gove
         org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, page_size=1, page_token=listed.next_page_token),
     )
     assert [u.path for u in rest.org_units] == [YANGMA] and rest.next_page_token == ""
+    # The subtree in one call (the city dashboard's walk), down to communities: not the compounds.
+    community = org_pb2.ORG_UNIT_KIND_COMMUNITY
+    subtree = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=CITY,
+                                                                               down_to_kind=community))
+    assert [u.path for u in subtree.org_units] == [
+        DISTRICT, HUAIYUAN, f"{HUAIYUAN}/dingjiangqiao", YANGMA, f"{YANGMA}/chongjianglu"]
+    assert subtree.next_page_token == ""
+    for u in subtree.org_units:  # the same message as GetOrgUnit's, though made straight from the row
+        assert u == (await gov.admin(gov.org.GetOrgUnit, org_pb2.GetOrgUnitRequest(path=u.path))).org_unit
+    streets = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(
+        parent_path=CITY, down_to_kind=org_pb2.ORG_UNIT_KIND_STREET))
+    assert [u.path for u in streets.org_units] == [DISTRICT, HUAIYUAN, YANGMA]
+    paged, token = [], ""
+    while True:  # pages of 2 in path order, each resuming after the last
+        page = await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(
+            parent_path=CITY, down_to_kind=org_pb2.ORG_UNIT_KIND_COMPOUND, page_size=2, page_token=token))
+        assert len(page.org_units) <= 2
+        paged.extend(u.path for u in page.org_units)
+        if not (token := page.next_page_token):
+            break
+    assert paged == sorted([u.path for u in subtree.org_units] + [JIANGNANTING, JINSHENG])
 
     async def all_announced() -> bool:
         return len(await governance_events(gov)) == 8
@@ -125,10 +146,16 @@ async def test_bad_input_names_the_field(gov: Governance) -> None:
     await expect_error(
         gov.admin(gov.org.CreateOrgUnit, no_area), grpc.StatusCode.INVALID_ARGUMENT, field="exclusive_area_dm2"
     )
+    children_token = (await gov.admin(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(
+        parent_path=DISTRICT, page_size=1))).next_page_token
     for request, field in [
         (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, page_size=-1), "page_size"),
         (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, page_token="@@@"), "page_token"),
         (org_pb2.ListOrgUnitsRequest(parent_path=""), "parent_path"),
+        (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, down_to_kind=org_pb2.ORG_UNIT_KIND_HOUSEHOLD),
+         "down_to_kind"),
+        (org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT, down_to_kind=org_pb2.ORG_UNIT_KIND_COMMUNITY,
+                                     page_token=children_token), "page_token"),  # another list's token
     ]:
         await expect_error(gov.admin(gov.org.ListOrgUnits, request), grpc.StatusCode.INVALID_ARGUMENT, field=field)
 
@@ -183,6 +210,8 @@ async def test_a_street_officer_reaches_only_their_street(gov: Governance) -> No
             ),
         ),
         yangma(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT)),
+        yangma(gov.org.ListOrgUnits, org_pb2.ListOrgUnitsRequest(parent_path=DISTRICT,
+                                                                 down_to_kind=org_pb2.ORG_UNIT_KIND_COMMUNITY)),
     ]:
         await expect_error(call, grpc.StatusCode.PERMISSION_DENIED, reason="OUT_OF_SCOPE")
     resident = gov.caller("resident", JINSHENG)

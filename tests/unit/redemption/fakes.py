@@ -178,7 +178,8 @@ class FakePoints:
             if first <= rules.ledger_day(entry.transfer.create_time) <= last:
                 yield entry
 
-    async def clearing_totals(self, communities: list[str], first: str, last: str) -> list[ClearingDay]:
+    async def clearing_totals(self, communities: list[str], first: str, last: str, *,
+                              timeout: float | None = None) -> list[ClearingDay]:
         """The one community's clearing account, reported for each community asked about."""
         self._enter("SummarizeAccountDays")
         start, count = date.fromisoformat(first), (date.fromisoformat(last) - date.fromisoformat(first)).days + 1

@@ -15,6 +15,7 @@ from linli_runtime import times
 from linli_runtime.clock import Clock
 from linli_runtime.errors import InvalidArgument
 
+MAX_SUMMARY_WAIT_S = 120.0  # the longest the ledger's day totals are waited for, whatever the caller allows
 MAX_COMMUNITIES_SUMMED = 1000  # per SummarizeRedemptions: the city's 5000 communities in 5 calls
 MAX_DAYS_SUMMED = 31  # the dashboard's last 7 or 30 days
 
@@ -52,4 +53,6 @@ class SettlementServicer(admin_pb2_grpc.SettlementServiceServicer):
         if not 0 <= (last - first).days < MAX_DAYS_SUMMED:
             raise InvalidArgument.field("end_date", f"must be start_date or one of the {MAX_DAYS_SUMMED - 1} days "
                                                     f"after it (got {request.start_date} to {request.end_date})")
-        return redemptions_summary_pb(await self.settlement.summarize(paths, first.isoformat(), last.isoformat()))
+        left = context.time_remaining()
+        return redemptions_summary_pb(await self.settlement.summarize(
+            paths, first.isoformat(), last.isoformat(), timeout=min(left, MAX_SUMMARY_WAIT_S) if left else None))

@@ -26,17 +26,17 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlinli/governance/v1/org.proto\x12\x13linli.governance.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x03\n\x07OrgUnit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .linli.governance.v1.OrgUnitKind\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x05 \x01(\t\x12\x38\n\rcompound_type\x18\x06 \x01(\x0e\x32!.linli.governance.v1.CompoundType\x12\x1a\n\x12\x65xclusive_area_dm2\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63losed\x18\t \x01(\x08\x12.\n\nclose_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x0c \x01(\x03\x12\x15\n\rstatus_reason\x18\r \x01(\t\"\x82\x02\n\x14\x43reateOrgUnitRequest\x12\x13\n\x0bparent_path\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .linli.governance.v1.OrgUnitKind\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x05 \x01(\t\x12\x38\n\rcompound_type\x18\x06 \x01(\x0e\x32!.linli.governance.v1.CompoundType\x12\x1a\n\x12\x65xclusive_area_dm2\x18\x07 \x01(\x03\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"G\n\x15\x43reateOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"!\n\x11GetOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"D\n\x12GetOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"Q\n\x13ListOrgUnitsRequest\x12\x13\n\x0bparent_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x14ListOrgUnitsResponse\x12/\n\torg_units\x18\x01 \x03(\x0b\x32\x1c.linli.governance.v1.OrgUnit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8b\x01\n\x14UpdateOrgUnitRequest\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x15UpdateOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"G\n\x13\x43loseOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"F\n\x14\x43loseOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"H\n\x14ReopenOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x15ReopenOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit*\xec\x01\n\x0bOrgUnitKind\x12\x1d\n\x19ORG_UNIT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12ORG_UNIT_KIND_CITY\x10\x01\x12\x1a\n\x16ORG_UNIT_KIND_DISTRICT\x10\x02\x12\x18\n\x14ORG_UNIT_KIND_STREET\x10\x03\x12\x1b\n\x17ORG_UNIT_KIND_COMMUNITY\x10\x04\x12\x1a\n\x16ORG_UNIT_KIND_COMPOUND\x10\x05\x12\x1a\n\x16ORG_UNIT_KIND_BUILDING\x10\x06\x12\x1b\n\x17ORG_UNIT_KIND_HOUSEHOLD\x10\x07*k\n\x0c\x43ompoundType\x12\x1d\n\x19\x43OMPOUND_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43OMPOUND_TYPE_COMMERCIAL\x10\x01\x12\x1e\n\x1a\x43OMPOUND_TYPE_RESETTLEMENT\x10\x02\x32\xed\x04\n\nOrgService\x12\x66\n\rCreateOrgUnit\x12).linli.governance.v1.CreateOrgUnitRequest\x1a*.linli.governance.v1.CreateOrgUnitResponse\x12]\n\nGetOrgUnit\x12&.linli.governance.v1.GetOrgUnitRequest\x1a\'.linli.governance.v1.GetOrgUnitResponse\x12\x63\n\x0cListOrgUnits\x12(.linli.governance.v1.ListOrgUnitsRequest\x1a).linli.governance.v1.ListOrgUnitsResponse\x12\x66\n\rUpdateOrgUnit\x12).linli.governance.v1.UpdateOrgUnitRequest\x1a*.linli.governance.v1.UpdateOrgUnitResponse\x12\x63\n\x0c\x43loseOrgUnit\x12(.linli.governance.v1.CloseOrgUnitRequest\x1a).linli.governance.v1.CloseOrgUnitResponse\x12\x66\n\rReopenOrgUnit\x12).linli.governance.v1.ReopenOrgUnitRequest\x1a*.linli.governance.v1.ReopenOrgUnitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlinli/governance/v1/org.proto\x12\x13linli.governance.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x03\n\x07OrgUnit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0bparent_path\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .linli.governance.v1.OrgUnitKind\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x05 \x01(\t\x12\x38\n\rcompound_type\x18\x06 \x01(\x0e\x32!.linli.governance.v1.CompoundType\x12\x1a\n\x12\x65xclusive_area_dm2\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63losed\x18\t \x01(\x08\x12.\n\nclose_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x0c \x01(\x03\x12\x15\n\rstatus_reason\x18\r \x01(\t\"\x82\x02\n\x14\x43reateOrgUnitRequest\x12\x13\n\x0bparent_path\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .linli.governance.v1.OrgUnitKind\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x17\n\x0f\x64isplay_name_en\x18\x05 \x01(\t\x12\x38\n\rcompound_type\x18\x06 \x01(\x0e\x32!.linli.governance.v1.CompoundType\x12\x1a\n\x12\x65xclusive_area_dm2\x18\x07 \x01(\x03\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"G\n\x15\x43reateOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"!\n\x11GetOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"D\n\x12GetOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"\x89\x01\n\x13ListOrgUnitsRequest\x12\x13\n\x0bparent_path\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x36\n\x0c\x64own_to_kind\x18\x04 \x01(\x0e\x32 .linli.governance.v1.OrgUnitKind\"`\n\x14ListOrgUnitsResponse\x12/\n\torg_units\x18\x01 \x03(\x0b\x32\x1c.linli.governance.v1.OrgUnit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8b\x01\n\x14UpdateOrgUnitRequest\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x15UpdateOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"G\n\x13\x43loseOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"F\n\x14\x43loseOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit\"H\n\x14ReopenOrgUnitRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x15ReopenOrgUnitResponse\x12.\n\x08org_unit\x18\x01 \x01(\x0b\x32\x1c.linli.governance.v1.OrgUnit*\xec\x01\n\x0bOrgUnitKind\x12\x1d\n\x19ORG_UNIT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12ORG_UNIT_KIND_CITY\x10\x01\x12\x1a\n\x16ORG_UNIT_KIND_DISTRICT\x10\x02\x12\x18\n\x14ORG_UNIT_KIND_STREET\x10\x03\x12\x1b\n\x17ORG_UNIT_KIND_COMMUNITY\x10\x04\x12\x1a\n\x16ORG_UNIT_KIND_COMPOUND\x10\x05\x12\x1a\n\x16ORG_UNIT_KIND_BUILDING\x10\x06\x12\x1b\n\x17ORG_UNIT_KIND_HOUSEHOLD\x10\x07*k\n\x0c\x43ompoundType\x12\x1d\n\x19\x43OMPOUND_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43OMPOUND_TYPE_COMMERCIAL\x10\x01\x12\x1e\n\x1a\x43OMPOUND_TYPE_RESETTLEMENT\x10\x02\x32\xed\x04\n\nOrgService\x12\x66\n\rCreateOrgUnit\x12).linli.governance.v1.CreateOrgUnitRequest\x1a*.linli.governance.v1.CreateOrgUnitResponse\x12]\n\nGetOrgUnit\x12&.linli.governance.v1.GetOrgUnitRequest\x1a\'.linli.governance.v1.GetOrgUnitResponse\x12\x63\n\x0cListOrgUnits\x12(.linli.governance.v1.ListOrgUnitsRequest\x1a).linli.governance.v1.ListOrgUnitsResponse\x12\x66\n\rUpdateOrgUnit\x12).linli.governance.v1.UpdateOrgUnitRequest\x1a*.linli.governance.v1.UpdateOrgUnitResponse\x12\x63\n\x0c\x43loseOrgUnit\x12(.linli.governance.v1.CloseOrgUnitRequest\x1a).linli.governance.v1.CloseOrgUnitResponse\x12\x66\n\rReopenOrgUnit\x12).linli.governance.v1.ReopenOrgUnitRequest\x1a*.linli.governance.v1.ReopenOrgUnitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'linli.governance.v1.org_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORGUNITKIND']._serialized_start=1680
-  _globals['_ORGUNITKIND']._serialized_end=1916
-  _globals['_COMPOUNDTYPE']._serialized_start=1918
-  _globals['_COMPOUNDTYPE']._serialized_end=2025
+  _globals['_ORGUNITKIND']._serialized_start=1737
+  _globals['_ORGUNITKIND']._serialized_end=1973
+  _globals['_COMPOUNDTYPE']._serialized_start=1975
+  _globals['_COMPOUNDTYPE']._serialized_end=2082
   _globals['_ORGUNIT']._serialized_start=122
   _globals['_ORGUNIT']._serialized_end=550
   _globals['_CREATEORGUNITREQUEST']._serialized_start=553
@@ -47,22 +47,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETORGUNITREQUEST']._serialized_end=919
   _globals['_GETORGUNITRESPONSE']._serialized_start=921
   _globals['_GETORGUNITRESPONSE']._serialized_end=989
-  _globals['_LISTORGUNITSREQUEST']._serialized_start=991
-  _globals['_LISTORGUNITSREQUEST']._serialized_end=1072
-  _globals['_LISTORGUNITSRESPONSE']._serialized_start=1074
-  _globals['_LISTORGUNITSRESPONSE']._serialized_end=1170
-  _globals['_UPDATEORGUNITREQUEST']._serialized_start=1173
-  _globals['_UPDATEORGUNITREQUEST']._serialized_end=1312
-  _globals['_UPDATEORGUNITRESPONSE']._serialized_start=1314
-  _globals['_UPDATEORGUNITRESPONSE']._serialized_end=1385
-  _globals['_CLOSEORGUNITREQUEST']._serialized_start=1387
-  _globals['_CLOSEORGUNITREQUEST']._serialized_end=1458
-  _globals['_CLOSEORGUNITRESPONSE']._serialized_start=1460
-  _globals['_CLOSEORGUNITRESPONSE']._serialized_end=1530
-  _globals['_REOPENORGUNITREQUEST']._serialized_start=1532
-  _globals['_REOPENORGUNITREQUEST']._serialized_end=1604
-  _globals['_REOPENORGUNITRESPONSE']._serialized_start=1606
-  _globals['_REOPENORGUNITRESPONSE']._serialized_end=1677
-  _globals['_ORGSERVICE']._serialized_start=2028
-  _globals['_ORGSERVICE']._serialized_end=2649
+  _globals['_LISTORGUNITSREQUEST']._serialized_start=992
+  _globals['_LISTORGUNITSREQUEST']._serialized_end=1129
+  _globals['_LISTORGUNITSRESPONSE']._serialized_start=1131
+  _globals['_LISTORGUNITSRESPONSE']._serialized_end=1227
+  _globals['_UPDATEORGUNITREQUEST']._serialized_start=1230
+  _globals['_UPDATEORGUNITREQUEST']._serialized_end=1369
+  _globals['_UPDATEORGUNITRESPONSE']._serialized_start=1371
+  _globals['_UPDATEORGUNITRESPONSE']._serialized_end=1442
+  _globals['_CLOSEORGUNITREQUEST']._serialized_start=1444
+  _globals['_CLOSEORGUNITREQUEST']._serialized_end=1515
+  _globals['_CLOSEORGUNITRESPONSE']._serialized_start=1517
+  _globals['_CLOSEORGUNITRESPONSE']._serialized_end=1587
+  _globals['_REOPENORGUNITREQUEST']._serialized_start=1589
+  _globals['_REOPENORGUNITREQUEST']._serialized_end=1661
+  _globals['_REOPENORGUNITRESPONSE']._serialized_start=1663
+  _globals['_REOPENORGUNITRESPONSE']._serialized_end=1734
+  _globals['_ORGSERVICE']._serialized_start=2085
+  _globals['_ORGSERVICE']._serialized_end=2706
 # @@protoc_insertion_point(module_scope)

@@ -264,28 +264,37 @@ Global___GetOrgUnitResponse: _TypeAlias = GetOrgUnitResponse  # noqa: Y015
 
 @_typing.final
 class ListOrgUnitsRequest(_message.Message):
-    """ListOrgUnitsRequest pages through a unit's children."""
+    """ListOrgUnitsRequest pages through a unit's children, or its subtree down to a level."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PARENT_PATH_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    DOWN_TO_KIND_FIELD_NUMBER: _builtins.int
     parent_path: _builtins.str
     """Parent's path; must lie within the caller's scope."""
     page_size: _builtins.int
-    """At most 500; 0 means 100."""
+    """At most 1000; 0 means 100. With `down_to_kind`: at most 10000, 0 means 10000 (a city's
+    units down to its communities in one page).
+    """
     page_token: _builtins.str
+    down_to_kind: Global___OrgUnitKind.ValueType
+    """Unset: the direct children only. Set: every unit below `parent_path` whose kind is this
+    level or above it (ORG_UNIT_KIND_COMMUNITY: its districts, streets and communities, not
+    their compounds and households), in path order.
+    """
     def __init__(
         self,
         *,
         parent_path: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        down_to_kind: Global___OrgUnitKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent_path", b"parent_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["down_to_kind", b"down_to_kind", "page_size", b"page_size", "page_token", b"page_token", "parent_path", b"parent_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -102,7 +102,8 @@ class OrgServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOrgUnits(self, request, context):
-        """ListOrgUnits lists the direct children of a unit, in path order.
+        """ListOrgUnits lists the direct children of a unit, in path order; with `down_to_kind`, every
+        unit below it down to that level (a city's districts, streets and communities in one call).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -47,7 +47,9 @@ class OrgServiceStub:
     GetOrgUnit: _grpc.UnaryUnaryMultiCallable[_org_pb2.GetOrgUnitRequest, _org_pb2.GetOrgUnitResponse]
     """GetOrgUnit returns one unit by path."""
     ListOrgUnits: _grpc.UnaryUnaryMultiCallable[_org_pb2.ListOrgUnitsRequest, _org_pb2.ListOrgUnitsResponse]
-    """ListOrgUnits lists the direct children of a unit, in path order."""
+    """ListOrgUnits lists the direct children of a unit, in path order; with `down_to_kind`, every
+    unit below it down to that level (a city's districts, streets and communities in one call).
+    """
     UpdateOrgUnit: _grpc.UnaryUnaryMultiCallable[_org_pb2.UpdateOrgUnitRequest, _org_pb2.UpdateOrgUnitResponse]
     """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
     The caller's scope must cover the unit's parent: a unit is managed from above.
@@ -78,7 +80,9 @@ class OrgServiceAsyncStub(OrgServiceStub):
     GetOrgUnit: _aio.UnaryUnaryMultiCallable[_org_pb2.GetOrgUnitRequest, _org_pb2.GetOrgUnitResponse]  # type: ignore[assignment]
     """GetOrgUnit returns one unit by path."""
     ListOrgUnits: _aio.UnaryUnaryMultiCallable[_org_pb2.ListOrgUnitsRequest, _org_pb2.ListOrgUnitsResponse]  # type: ignore[assignment]
-    """ListOrgUnits lists the direct children of a unit, in path order."""
+    """ListOrgUnits lists the direct children of a unit, in path order; with `down_to_kind`, every
+    unit below it down to that level (a city's districts, streets and communities in one call).
+    """
     UpdateOrgUnit: _aio.UnaryUnaryMultiCallable[_org_pb2.UpdateOrgUnitRequest, _org_pb2.UpdateOrgUnitResponse]  # type: ignore[assignment]
     """UpdateOrgUnit renames a unit (display_name, display_name_en; AIP-134 with an update mask).
     The caller's scope must cover the unit's parent: a unit is managed from above.
@@ -124,7 +128,9 @@ class OrgServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _org_pb2.ListOrgUnitsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_org_pb2.ListOrgUnitsResponse, _abc.Awaitable[_org_pb2.ListOrgUnitsResponse]]:
-        """ListOrgUnits lists the direct children of a unit, in path order."""
+        """ListOrgUnits lists the direct children of a unit, in path order; with `down_to_kind`, every
+        unit below it down to that level (a city's districts, streets and communities in one call).
+        """
 
     @_abc_1.abstractmethod
     def UpdateOrgUnit(
