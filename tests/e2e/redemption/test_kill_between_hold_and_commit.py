@@ -51,6 +51,7 @@ class Stack:
         self.redemption: subprocess.Popen[bytes] | None = None
         self.points_addr = self.redemption_addr = ""
         self.starts = 0
+        self.started: list[subprocess.Popen[bytes]] = []  # every process, stopped at the end
 
     def _start(self, module: str, name: str, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
@@ -65,6 +66,9 @@ class Stack:
         self.starts += 1
         proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL,
                                 stderr=log.open("wb"))
+        # Known before the wait: a start that times out (pytest-timeout raises inside the wait)
+        # is stopped with the rest, not left running after the test.
+        self.started.append(proc)
         assert wait_serving(f"127.0.0.1:{port}", 90, proc), log.read_text()[-2000:]
         return proc, f"127.0.0.1:{port}"
 
@@ -79,8 +83,8 @@ class Stack:
         self.redemption, self.redemption_addr = self._start("linli_redemption.app", "redemption", extra)
 
     def stop(self) -> None:
-        for proc in (self.redemption, self.points):
-            if proc is not None and proc.poll() is None:
+        for proc in reversed(self.started):  # partner-redemption before volunteer-points
+            if proc.poll() is None:
                 proc.terminate()
                 try:
                     proc.wait(30)
@@ -212,6 +216,7 @@ def test_sigkill_between_hold_and_commit_then_restart_settles_exactly_once(stack
     after_a = till.balance()
     assert (after_a.balance, after_a.held) == (before.balance - PRICE, 0)  # charged exactly once
     assert till.stock() == 4
+    assert stack.redemption is not None
     stack.redemption.terminate()
     stack.redemption.wait(30)
 
