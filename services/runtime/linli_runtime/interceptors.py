@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -146,11 +146,15 @@ class _MethodCall:
                 except Exception as error:
                     await self._refuse(context, error)
                     raise  # not reached: _refuse aborts the call
+            runtime = self.runtime
+            if runtime.draining:  # refused at the door (no access log line): a call never taken
+                await _abort(context, rich_status(service_stopping(), runtime.domain))
+            runtime.in_flight += 1
             started = perf_counter()
             code = _OK
             try:
                 try:
-                    principal = self.runtime.recall(metadata) if self.runtime.recall is not None else None
+                    principal = runtime.recall(metadata) if runtime.recall is not None else None
                     if principal is None:
                         principal = await self._authenticate(metadata)
                     if principal.restrictions:
@@ -171,6 +175,9 @@ class _MethodCall:
                     code = grpc.StatusCode.CANCELLED
                 raise
             finally:
+                runtime.in_flight -= 1
+                if runtime.in_flight == 0 and runtime.idle is not None:
+                    runtime.idle.set()
                 elapsed = perf_counter() - started
                 observe, count = self._ok if code is _OK else self._children(code)
                 observe(elapsed)
@@ -218,6 +225,11 @@ class _MethodCall:
             "from the platform's issuer (sign in with `linli login`)",
             reason="CREDENTIALS_MISSING",
         )
+
+
+def service_stopping() -> Unavailable:
+    return Unavailable("服务正在停止，未受理本次请求，请重试 / the service is stopping and did not take this call; "
+                       "retry it (another replica takes it, or this one once restarted)", reason="SERVICE_STOPPING")
 
 
 def _wrap(handler: grpc.RpcMethodHandler, call: _MethodCall) -> grpc.RpcMethodHandler:
@@ -285,6 +297,24 @@ class RuntimeHandlers(grpc.GenericRpcHandler):
         # matches by name; each copy is made once: method → (the handler, its wrapped copy).
         self._generic: list[grpc.GenericRpcHandler] = []
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        # Shutdown (`drain`): the calls running now (not counting public ones: a health Watch
+        # lasts as long as its prober), whether new ones are refused, and the event set once
+        # the last running call ends.
+        self.in_flight = 0
+        self.draining = False
+        self.idle: asyncio.Event | None = None
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse every new call (UNAVAILABLE, reason SERVICE_STOPPING: a client may retry it
+        elsewhere) and wait up to `timeout` seconds for the calls in flight to end. The server
+        keeps serving meanwhile, so that a new call is answered by this refusal: once gRPC's own
+        shutdown starts, a call it has received but not yet handed to the servicer ends CANCELLED
+        (grpc/grpc#41785), which no client retries, and under load that was a real window."""
+        self.draining = True
+        if self.in_flight:
+            self.idle = asyncio.Event()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), timeout)
 
     # -- what the generated add_XServicer_to_server functions call -----------------------------
 

@@ -30,9 +30,9 @@ LINLI_HEALTH_PORT adds a plaintext port serving health alone, for probes that ca
 Every server ends a connection after LINLI_GRPC_MAX_CONNECTION_AGE (GOAWAY, then a grace for
 in-flight calls), so long-lived clients spread onto new replicas.
 
-Shutdown on SIGTERM/SIGINT: health NOT_SERVING, stop taking calls and drain in-flight ones
-(grace period), stop consumers, flush the outbox relay, close NATS and the database, export the
-last spans.
+Shutdown on SIGTERM/SIGINT: health NOT_SERVING, refuse new calls (UNAVAILABLE, reason
+SERVICE_STOPPING) while in-flight ones drain (grace period), then stop the servers, stop
+consumers, flush the outbox relay, close NATS and the database, export the last spans.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ class ServiceApp:
         self._services: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str, frozenset[str]]] = []
         self._authenticators = [*authenticators, OidcAuthenticator(self.verifier)]
         self._servers: list[grpc.aio.Server] = []
+        self._handlers: list[RuntimeHandlers] = []  # each listener's runtime (drained on stop)
         self._stopped = asyncio.Event()
         self._on_start: list[Callable[[ServiceApp], Any]] = []
         # The subject root of the events this service publishes (`volunteer-points` → `points`):
@@ -236,6 +237,7 @@ class ServiceApp:
             # A port that cannot be bound stops the start: the ports already open close again.
             await asyncio.gather(*(server.stop(0) for server in self._servers))
             self._servers.clear()
+            self._handlers.clear()
             raise
         self.port = self.ports[INTERNAL]
         for full in [*(full for _, _, full, _ in self._services), ""]:
@@ -270,6 +272,7 @@ class ServiceApp:
             reflection.aio.ReflectionServicer([*names, HEALTH_NAME, reflection.SERVICE_NAME]), handlers)
         server = self._new_server(self.tracing.server_interceptors())
         server.add_generic_rpc_handlers((handlers,))
+        self._handlers.append(handlers)
         credentials = tls.server_credentials(client_auth=tls.mtls and not listener.public) \
             if tls.serves_tls else None
         return await self._bind(server, listener.port, credentials, listener.name)
@@ -313,9 +316,7 @@ class ServiceApp:
         grace = self.settings.shutdown_grace if grace is None else grace
         log.info("shutting down", extra={"grace_s": grace})
         await self.health.enter_graceful_shutdown()
-        stops = [consumer.stop() for consumer in self.consumers]
-        stops += [server.stop(grace) for server in self._servers]
-        await asyncio.gather(*stops)
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers), self._stop_serving(grace))
         if self.gauges is not None:
             await self.gauges.stop()
         await self.relay.stop()
@@ -323,6 +324,15 @@ class ServiceApp:
         await self.db.dispose()
         await self.tracing.shutdown()
         log.info("stopped")
+
+    async def _stop_serving(self, grace: float) -> None:
+        """Refuse new calls while the running ones finish (within `grace`), then stop the
+        servers: see `RuntimeHandlers.drain` for why gRPC's own shutdown comes last."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await asyncio.gather(*(handlers.drain(grace) for handlers in self._handlers))
+        left = max(0.0, deadline - loop.time())
+        await asyncio.gather(*(server.stop(left) for server in self._servers))
 
     async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
         """Start, then run until SIGTERM or SIGINT, then stop gracefully. `on_ready(port)` is

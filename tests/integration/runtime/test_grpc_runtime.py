@@ -240,3 +240,64 @@ async def test_sigterm_drains_the_in_flight_call_then_exits(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class HeldEcho(EchoServicer):
+    """Echo, holding a call whose message is "held" until the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def Echo(self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext) -> echo_pb2.EchoResponse:
+        if request.message == "held":
+            self.holding.set()
+            await self.release.wait()
+        return await super().Echo(request, context)
+
+
+async def test_a_stopping_service_refuses_new_calls_as_unavailable_until_its_running_call_ends(
+    tmp_path: Path, nats_server: NatsServer, issuer: TestIssuer
+) -> None:
+    """Stopping, the server keeps answering while the running call drains: a new call gets
+    UNAVAILABLE with SERVICE_STOPPING (a client retries it elsewhere), never gRPC's own CANCELLED
+    for a call its shutdown caught unhandled (grpc/grpc#41785: what made the SIGTERM test above
+    flaky under load). The stop ends when the running call does, not at the end of the grace."""
+    settings = ServiceSettings(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'held.db'}",
+                               nats_url=nats_server.url)
+    servicer = HeldEcho()
+    app = issuer.trust(ServiceApp("echo", settings))
+    app.add_service(echo_pb2_grpc.add_EchoServiceServicer_to_server, servicer, FULL_NAME)
+    await app.start()
+    stopping: asyncio.Future[None] | None = None
+    try:
+        token = bearer(issuer.issue("li", role="community_worker", scope=FENGSHU))
+        async with make_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = echo_pb2_grpc.EchoServiceStub(channel)
+            held = asyncio.ensure_future(stub.Echo(echo_pb2.EchoRequest(message="held"), metadata=token, timeout=30))
+            await asyncio.wait_for(servicer.holding.wait(), 10)
+            stopping = asyncio.ensure_future(app.stop(grace=60))
+            health = health_pb2_grpc.HealthStub(channel)
+
+            async def not_serving() -> bool:
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=FULL_NAME), timeout=5)
+                return reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+            await wait_until(not_serving, timeout=10, what="health to say NOT_SERVING")
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Echo(echo_pb2.EchoRequest(message="late"), metadata=token, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
+            [info] = details_of(refused.value)
+            assert info.reason == "SERVICE_STOPPING"  # type: ignore[attr-defined]
+            assert "retry" in (refused.value.details() or "")
+            assert not held.done() and not stopping.done()
+            servicer.release.set()
+            assert (await held).message == "held", "the running call finished after the stop began"
+        await asyncio.wait_for(stopping, 10)  # well before the 60 s grace
+    finally:
+        servicer.release.set()
+        if stopping is None:
+            await app.stop(grace=1)
+        else:
+            await stopping
