@@ -116,6 +116,34 @@ def _reads(conn: AsyncConnection) -> _BatchReads:
     return _BATCH_READS[conn.dialect.name == "postgresql"]
 
 
+def _rewards_locking_statement() -> sa.CompoundSelect[Any]:
+    """PostgreSQL: the batch's rewards in one statement — those it takes stock of or counts
+    limits of locked (FOR UPDATE, in (merchant, id) order), the others only read. (Two before:
+    every reward read, then read again under the lock.)"""
+    keys = (one_of(REWARDS.c.merchant_id, "mids", True), one_of(REWARDS.c.id, "rids", True))
+    lockable = ((REWARDS.c.stock != UNLIMITED) | (REWARDS.c.per_volunteer_limit != 0)
+                | (REWARDS.c.daily_quota != 0))  # rules.needs_lock, or a stock to count
+    locked = (sa.select(REWARDS).where(*keys, lockable).order_by(REWARDS.c.merchant_id, REWARDS.c.id)
+              .with_for_update().cte("locked"))
+    return sa.union_all(sa.select(locked), sa.select(REWARDS).where(*keys, sa.not_(lockable)))
+
+
+_REWARDS_LOCKING = _rewards_locking_statement()
+
+# PostgreSQL: a batch's new rows and the stock they take in one statement (two before).
+_RESERVED = ("id", "merchant_id", "request_id", "fingerprint", "terminal_id", "community_path", "volunteer_id",
+             "masked_member", "reward_id", "reward_name", "quantity", "points", "state", "hold_id", "create_time")
+_RESERVED_TYPES = {"quantity": "integer", "points": "bigint", "create_time": "timestamptz"}
+_TAKE_AND_INSERT = sa.text(f"""
+WITH took AS (
+    UPDATE {REWARDS.name} AS w SET stock = w.stock - t.q, version = w.version + 1
+    FROM unnest(CAST(:t_mid AS text[]), CAST(:t_rid AS text[]), CAST(:t_q AS bigint[])) AS t(mid, rid, q)
+    WHERE w.merchant_id = t.mid AND w.id = t.rid
+)
+INSERT INTO {REDEMPTIONS.name} ({", ".join(_RESERVED)})
+SELECT * FROM unnest({", ".join(f"CAST(:a_{c} AS {_RESERVED_TYPES.get(c, 'text')}[])" for c in _RESERVED)})
+""")
+
 _TAKE_UNITS = (REWARDS.update()
                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
                .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
@@ -377,12 +405,20 @@ class SqlRedemptionStore:
         before it; one stock update per reward, one insert for all the rows."""
         keys = {"mids": sorted({batch[i].merchant_id for i in fresh}),
                 "rids": sorted({batch[i].reward_id for i in fresh})}
-        found = await conn.execute(_reads(conn).rewards, keys)
-        rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
-        if any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
-            # Taken under the lock, the rows are as every earlier committed redeem left them.
-            for row in await conn.execute(_reads(conn).lock_rewards, keys):
-                rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
+        postgres = conn.dialect.name == "postgresql"
+        rewards: dict[tuple[str, str], Reward] = {}
+        if postgres:  # one statement; SQLite's writer holds the database: one read is the locked one
+            rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in await conn.execute(
+                _REWARDS_LOCKING, keys)}
+        if not postgres or any((batch[i].merchant_id, batch[i].reward_id) not in rewards for i in fresh):
+            # (On PostgreSQL: a reward unknown — or changed to unlimited while its lock was awaited,
+            # which left it out of both halves of the statement — is read again the plain way.)
+            found = await conn.execute(_reads(conn).rewards, keys)
+            rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
+            if postgres and any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
+                # Taken under the lock, the rows are as every earlier committed redeem left them.
+                for row in await conn.execute(_reads(conn).lock_rewards, keys):
+                    rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
         units: dict[tuple[str, str], int] = {}  # taken by this batch, per reward
         by_member: dict[tuple[str, str, str], int] = {}  # … per reward and member (their limits)
         counted: dict[tuple[str, str, str], rules.Taken] = {}
@@ -423,6 +459,11 @@ class SqlRedemptionStore:
             out[i] = loaded(Redemption, values)
         took = [{"m_id": m, "r_id": rid, "q": q} for (m, rid), q in sorted(units.items())
                 if rewards[(m, rid)].stock != UNLIMITED]
+        if postgres and rows:
+            await conn.execute(_TAKE_AND_INSERT, {
+                "t_mid": [t["m_id"] for t in took], "t_rid": [t["r_id"] for t in took], "t_q": [t["q"] for t in took],
+                **{f"a_{c}": [row[c] for row in rows] for c in _RESERVED}})
+            return
         if took:
             await conn.execute(_TAKE_UNITS, took)
         await insert_rows(conn, REDEMPTIONS, rows)
