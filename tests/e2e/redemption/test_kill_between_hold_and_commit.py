@@ -65,7 +65,10 @@ class Stack:
         self.starts += 1
         proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL,
                                 stderr=log.open("wb"))
-        assert wait_serving(f"127.0.0.1:{port}", 90, proc), log.read_text()[-2000:]
+        if not wait_serving(f"127.0.0.1:{port}", 90, proc):
+            proc.kill()  # not left running past the test (it outlived a slow machine's setup before)
+            proc.wait(10)
+            raise AssertionError(f"{module} did not serve within 90 s: {log.read_text()[-2000:]}")
         return proc, f"127.0.0.1:{port}"
 
     def start_points(self) -> None:
