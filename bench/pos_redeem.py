@@ -21,7 +21,12 @@ open after the load until every hold is posted (the time that takes is printed),
 posting is counted. "Where the time goes" reports the CPU each process used per redeem during
 the run (the machine's other load is shown: these machines have 2 shared, noisy cores — quote
 medians and ratios, not absolute numbers) and, with
---profile, the share of each service's event-loop samples spent in each stage (py-spy).
+--profile, the share of each service's samples spent in each stage (py-spy: the stage is the
+batch a sample works for — find, reserve, PlaceHolds, commit — since the group commit runs a
+redeem's work in batch tasks, not under its call). On PostgreSQL it also counts what each
+service's database ran per redeem (pg_stat_statements, loaded for the run; `--statements 0`
+turns it off): statements (each a round trip, BEGIN and COMMIT included), transactions,
+execution time, connections opened, and the top statements with their batch sizes.
 """
 
 from __future__ import annotations
@@ -180,25 +185,39 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
     return []
 
 
-# Stages of a redeem as they show in each service's stacks (first match wins, in this order).
+# Stages of a redeem as they show in each service's stacks: the first marker found in a sample's
+# frames names its stage (in this order). Since the group commit (issue 18) a redeem's work runs
+# in the batch tasks (`GroupCommit._flush`), not under the call's own frames: each batch is a stage.
 STAGES = {
     "partner-redemption": [
         ("terminal authentication", "TerminalAuthenticator.authenticate"),
-        ("reserve (tx: stock, row)", "Redemptions.redeem.<locals>.reserve"),
-        ("PlaceHold call", "PointsClient.place_hold"),
-        ("commit (tx + outbox)", "Redemptions._commit"),
-        ("request-id / session read", "Redemptions.redeem"),
+        ("find: replays + member sessions (batch read)", "SqlRedemptionStore.find_batch"),
+        ("reserve: limits, stock, rows (batch tx)", "SqlRedemptionStore.reserve_batch"),
+        ("commit + outbox rows (batch tx)", "SqlRedemptionStore.commit_batch"),
+        ("PlaceHolds call to volunteer-points (gRPC client)", "PointsClient._place_holds"),
         ("outbox relay → NATS", "OutboxRelay"),
-        ("gRPC server + interceptors", "linli_runtime/interceptors.py"),
+        ("NATS client (publish, acks)", "nats/aio/"),
+        ("gRPC client (calls' completion)", "grpc/aio/_call.py"),
+        ("saga + servicer (Python around the batches)", "Redemptions."),
+        ("runtime around the call (request id, auth, metrics, log)", "linli_runtime/interceptors.py"),
+        ("group commit queue", "linli_runtime/group_commit.py"),
     ],
     "volunteer-points": [
-        ("PlaceHold (ledger tx)", "Ledger.place_hold"),
+        ("PlaceHolds (ledger batch tx)", "Ledger._run_queued"),
         ("posts from redemption.committed (consumer batch)", "EventConsumer"),
         ("outbox relay → NATS", "OutboxRelay"),
+        ("NATS client (publish, acks, fetch)", "nats/aio/"),
         ("hold sweeper", "expire_due_holds"),
-        ("gRPC server + interceptors", "linli_runtime/interceptors.py"),
+        ("servicer (Python around the batch)", "linli_points/api/"),
+        ("runtime around the call (request id, auth, metrics, log)", "linli_runtime/interceptors.py"),
+        ("group commit queue", "linli_runtime/group_commit.py"),
     ],
 }
+# Where a sample's innermost frame is one of these, its time is the kernel's (a syscall).
+SOCKET_LEAVES = ("_SelectorSocketTransport.write", "_read_ready", "sock_sendall", "sock_recv", "writelines")
+# Stacks py-spy shows on their own: SQLAlchemy's synchronous side runs in greenlets, whose
+# stacks are not joined to the task that awaits them (their stage is unknown).
+GREENLET_ROOTS = ("Connection.execute (sqlalchemy", "Connection.exec_driver_sql", "greenlet")
 
 
 class Profiler:
@@ -211,6 +230,24 @@ class Profiler:
             [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out),
              "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def classify(self, frames: list[str]) -> str:
+        """A sample's stage: what it works for (`STAGES`), else where the event loop is."""
+        stack = ";".join(frames)
+        if not frames or not frames[-1]:
+            return "no Python frame (native: gRPC core, GC)"
+        if "Thread._bootstrap" in frames[0]:
+            return "helper threads"
+        if "ServiceApp.main" not in stack:
+            return "SQLAlchemy + asyncpg in greenlets (build, compile, execute; any stage)"
+        stage = next((stage for stage, marker in STAGES[self.name] if marker in stack), None)
+        if stage is not None:
+            return stage
+        if "EpollSelector.select" in frames[-1]:
+            return "event loop: epoll (waiting for sockets)"
+        if frames[-1].startswith("Handle._run"):
+            return "gRPC core (Cython callbacks, no Python frame below)"
+        return "event loop, other"
+
     def summary(self) -> list[list[str]]:
         try:
             self.proc.wait(60)
@@ -219,21 +256,94 @@ class Profiler:
         if not self.out.exists():
             return [[self.name, "(py-spy produced nothing: is ptrace allowed?)", "", ""]]
         counts: collections.Counter[str] = collections.Counter()
+        syscalls: collections.Counter[str] = collections.Counter()
         total = 0
         for line in self.out.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
+            frames = stack.split(";") if stack else []
+            stage = self.classify(frames)
+            counts[stage] += int(n)
+            if frames and any(leaf in frames[-1] for leaf in SOCKET_LEAVES):
+                syscalls[stage] += int(n)
             total += int(n)
-            frames = stack.split(";")
-            if any(marker in frames[-1] for marker in ("_SelectorSocketTransport.write", "_read_ready")):
-                counts["socket I/O syscalls (database, NATS, gRPC)"] += int(n)
-            elif "Thread._bootstrap" in frames[0]:
-                counts["helper threads"] += int(n)
-            elif "ServiceApp.main" not in stack:  # py-spy shows greenlets' stacks on their own
-                counts["SQLAlchemy statements (build, compile, execute; in greenlets)"] += int(n)
-            else:
-                counts[next((stage for stage, marker in STAGES[self.name] if marker in stack),
-                            "event loop, gRPC core and the rest")] += int(n)
-        return [[self.name, stage, f"{100 * n / max(total, 1):.0f} %"] for stage, n in counts.most_common()]
+        return [[self.name, stage, f"{100 * n / max(total, 1):.0f} %",
+                 f"{100 * syscalls[stage] / max(total, 1):.0f} %" if syscalls[stage] else ""]
+                for stage, n in counts.most_common()]
+
+
+# -- PostgreSQL statements per redeem (pg_stat_statements) ---------------------------------------
+
+# Every database's statements, BEGIN and COMMIT included (track_utility): each is a round trip of
+# its own from asyncpg, but for an executemany (one round trip, a call per row) and the prepares
+# (not statements; asyncpg's cache keeps them, so few after the warm-up).
+_STATEMENTS = """
+    SELECT d.datname AS db, s.query, s.calls, s.rows, s.total_exec_time AS ms
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname IN ('points', 'redemption')
+"""
+
+
+@dataclass
+class Statement:
+    db: str
+    query: str
+    calls: int
+    rows: int
+    ms: float
+
+
+# Connections (server backends) each database has had: a pool that opens and closes overflow
+# connections pays a backend's start, the dialect's set-up and every statement's prepare again.
+_SESSIONS = "SELECT datname AS db, sessions FROM pg_stat_database WHERE datname IN ('points', 'redemption')"
+
+
+async def pg_reset(pg: EmbeddedPostgres) -> dict[str, int]:
+    """Start counting the services' statements afresh; the connections each database had so far."""
+    import asyncpg
+
+    conn = await asyncpg.connect(pg.socket_uri)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        return {r["db"]: int(r["sessions"]) for r in await conn.fetch(_SESSIONS)}
+    finally:
+        await conn.close()
+
+
+async def pg_statements(pg: EmbeddedPostgres, sessions: dict[str, int]) -> list[Statement]:
+    """The services' statements since `pg_reset` (which answered `sessions`), with a
+    pseudo-statement `CONNECTIONS` per database whose calls are the backends started meanwhile."""
+    import asyncpg
+
+    conn = await asyncpg.connect(pg.socket_uri)
+    try:
+        opened = [Statement(r["db"], CONNECTIONS, int(r["sessions"]) - sessions.get(r["db"], 0), 0, 0.0)
+                  for r in await conn.fetch(_SESSIONS)]
+        return opened + [Statement(r["db"], " ".join(r["query"].split()), r["calls"], r["rows"], r["ms"])
+                         for r in await conn.fetch(_STATEMENTS)]
+    finally:
+        await conn.close()
+
+
+CONNECTIONS = "(connections opened)"
+
+
+def statement_rows(statements: list[Statement], redeems: int, top: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Per service: statements, transactions and execution time per redeem; and the top
+    statements by execution time, each with its calls per redeem and rows per call (a batch
+    statement's rows per call is its batch size)."""
+    per = max(redeems, 1)
+    totals = []
+    for db in ("redemption", "points"):
+        mine = [s for s in statements if s.db == db and s.query != CONNECTIONS]
+        begins = sum(s.calls for s in mine if s.query.upper().startswith("BEGIN"))
+        opened = sum(s.calls for s in statements if s.db == db and s.query == CONNECTIONS)
+        totals.append([db, f"{sum(s.calls for s in mine) / per:.2f}", f"{begins / per:.2f}",
+                       f"{1000 * sum(s.ms for s in mine) / per:.0f}", f"{opened / per:.3f}"])
+    ranked = sorted((s for s in statements if s.query != CONNECTIONS), key=lambda s: -s.ms)[:top]
+    tops = [[s.db, f"{s.calls / per:.3f}", f"{s.rows / max(s.calls, 1):.1f}", f"{1000 * s.ms / per:.0f}",
+             s.query[:90]] for s in ranked]
+    return totals, tops
 
 
 # -- the load ----------------------------------------------------------------------------------
@@ -246,6 +356,7 @@ class RedeemResult:
     cpu: CpuMeter
     profiles: list[list[str]]
     drain: float  # seconds after the load until every committed redemption's hold was posted
+    statements: list[Statement] = field(default_factory=list)  # PostgreSQL's, during the CPU window
 
 
 async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) -> RedeemResult:
@@ -254,6 +365,11 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
     its token there with its own client credentials, as from identity."""
     nats = NatsServer(tmp / "nats").start()
     pg = None if args.sqlite else EmbeddedPostgres(tmp / "pg" / "data")
+    if pg is not None and args.statements:
+        # pg_stat_statements is loaded at start: set it, then start the server again.
+        pg._admin("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';")
+        pg.stop()
+        pg = EmbeddedPostgres(tmp / "pg" / "data")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         def url(name: str) -> str:
@@ -336,6 +452,7 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
             profilers = [Profiler("partner-redemption", app.pid, args.seconds, out / "partner-redemption.spy"),
                          Profiler("volunteer-points", points.pid, args.seconds, out / "volunteer-points.spy")
                          ] if args.profile else []
+            sessions = await pg_reset(pg) if pg is not None and args.statements else {}
             meter.start()
             t0 = time.perf_counter()
             n, lat, errors = await run_load(calls, args.seconds)
@@ -350,10 +467,11 @@ async def bench_redeem(args: argparse.Namespace, tmp: Path, issuer: TestIssuer) 
             await wait_until(none_held, timeout=60, interval=0.05, what="every hold posted")
             drain = time.perf_counter() - t0 - elapsed
             meter.stop()
+            statements = await pg_statements(pg, sessions) if pg is not None and args.statements else []
             profiles = [row for p in profilers for row in p.summary()]
             if profilers:
                 print(f"py-spy samples (collapsed stacks) kept in {out}")
-            return RedeemResult(n / elapsed, lat, errors, meter, profiles, drain)
+            return RedeemResult(n / elapsed, lat, errors, meter, profiles, drain, statements)
     finally:
         stop_processes(procs)
         nats.stop()
@@ -415,10 +533,22 @@ def report_run(args: argparse.Namespace, run: Run) -> None:
     print_table(f"Where the time goes: CPU per redeem ({psutil.cpu_count()} cores, "
                 f"{result.cpu.machine / args.seconds:.2f} of them busy on average)",
                 ["process", "CPU ms / redeem", "share of busy CPU"], rows)
+    if result.statements:
+        totals, tops = statement_rows(result.statements, len(redeem_lat), args.statements)
+        print_table("PostgreSQL statements per redeem, per service's database (pg_stat_statements; BEGIN and "
+                    "COMMIT count: each statement is a round trip)",
+                    ["database", "statements / redeem", "transactions / redeem", "exec µs / redeem",
+                     "connections opened / redeem"], totals)
+        # Plain text: the statements are wider than a table's cell.
+        print("PostgreSQL's top statements by execution time (rows / call: a batch statement's batch size)")
+        header = ["db", "calls/redeem", "rows/call", "exec µs/redeem", "statement"]
+        widths = [max(len(r[k]) for r in [header, *tops]) for k in range(4)]
+        for row in [header, *tops]:
+            print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=False)), row[4])
     if result.profiles:
-        print_table("Where each service's CPU goes (py-spy on-CPU samples; a stage counts its own Python, "
-                    "SQLAlchemy's work and socket syscalls are listed apart)",
-                    ["service", "stage", "share"], result.profiles)
+        print_table("Where each service's CPU goes (py-spy on-CPU samples by the stage they work for; SQLAlchemy's "
+                    "synchronous side shows apart, in greenlets)",
+                    ["service", "stage", "share", "of it in socket syscalls"], result.profiles)
 
 
 def report_runs(args: argparse.Namespace, runs: list[Run]) -> None:
@@ -427,7 +557,15 @@ def report_runs(args: argparse.Namespace, runs: list[Run]) -> None:
     groups = sorted({name for run in runs for name in run.result.cpu.used}, key=lambda n: -runs[-1].cpu_ms(n))
     short = {"volunteer-points": "points", "partner-redemption": "redemption", "PostgreSQL": "pg",
              "bench clients (this process)": "bench", "nats-server": "nats"}
-    header = ["run", "redeem/s", "echo/s", "ratio", "p50", "p99", "CPU", *(short.get(n, n) for n in groups), "load"]
+    header = ["run", "redeem/s", "echo/s", "ratio", "p50", "p99", "CPU", *(short.get(n, n) for n in groups),
+              "stmts r/p", "load"]
+
+    def statements(run: Run) -> str:
+        """PostgreSQL statements per redeem of partner-redemption / volunteer-points."""
+        if not run.result.statements:
+            return "-"
+        totals, _ = statement_rows(run.result.statements, len(run.result.latencies), 0)
+        return "/".join(f"{float(t[1]):.1f}" for t in totals)
 
     def figures(run: Run) -> list[float]:
         lat = run.result.latencies
@@ -437,10 +575,10 @@ def report_runs(args: argparse.Namespace, runs: list[Run]) -> None:
     def cell(k: int, v: float) -> str:
         return f"{v:.3f}" if k == 2 else f"{v:.2f}" if k >= 5 else f"{v:.1f}"
 
-    rows = [[str(i + 1), *(cell(k, v) for k, v in enumerate(figures(run))), f"{run.load:.1f}"]
+    rows = [[str(i + 1), *(cell(k, v) for k, v in enumerate(figures(run))), statements(run), f"{run.load:.1f}"]
             for i, run in enumerate(runs)]
     columns = list(zip(*(figures(run) for run in runs), strict=True))
-    rows.append(["median", *(cell(k, statistics.median(c)) for k, c in enumerate(columns)),
+    rows.append(["median", *(cell(k, statistics.median(c)) for k, c in enumerate(columns)), "",
                  f"{statistics.median(run.load for run in runs):.1f}"])
     engine = "SQLite" if args.sqlite else "PostgreSQL"
     # Plain text: the table is wider than a terminal's 80 columns, and it is the figure quoted.
@@ -469,6 +607,9 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="sample both services with py-spy during the run")
     parser.add_argument("--pool", type=int, default=POOL_SIZE, help="each service's database pool size")
+    parser.add_argument("--statements", type=int, default=12, metavar="N",
+                        help="PostgreSQL: count the services' statements (pg_stat_statements) and list the top N "
+                             "(0: off)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("LINLI_LOG_LEVEL", "WARNING")

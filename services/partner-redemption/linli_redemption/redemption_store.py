@@ -36,6 +36,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -59,10 +60,11 @@ from linli_runtime import times
 from linli_runtime.bulk import insert_rows, one_of
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, NotFound
-from linli_runtime.events import publish_in
+from linli_runtime.events import outbox_rows, publish_in
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.group_commit import GroupCommit
 from linli_runtime.models import loaded, loaded_all
-from linli_runtime.transactions import run_in_transaction
+from linli_runtime.transactions import RETRIES, is_race, run_in_transaction
 
 R = REDEMPTIONS.c
 _BY_REQUEST = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("merchant_id"),
@@ -114,25 +116,86 @@ def _reads(conn: AsyncConnection) -> _BatchReads:
     return _BATCH_READS[conn.dialect.name == "postgresql"]
 
 
+def _rewards_locking_statement() -> sa.CompoundSelect[Any]:
+    """PostgreSQL: the batch's rewards in one statement — those it takes stock of or counts
+    limits of locked (FOR UPDATE, in (merchant, id) order), the others only read. (Two before:
+    every reward read, then read again under the lock.)"""
+    keys = (one_of(REWARDS.c.merchant_id, "mids", True), one_of(REWARDS.c.id, "rids", True))
+    lockable = ((REWARDS.c.stock != UNLIMITED) | (REWARDS.c.per_volunteer_limit != 0)
+                | (REWARDS.c.daily_quota != 0))  # rules.needs_lock, or a stock to count
+    locked = (sa.select(REWARDS).where(*keys, lockable).order_by(REWARDS.c.merchant_id, REWARDS.c.id)
+              .with_for_update().cte("locked"))
+    return sa.union_all(sa.select(locked), sa.select(REWARDS).where(*keys, sa.not_(lockable)))
+
+
+_REWARDS_LOCKING = _rewards_locking_statement()
+
+# PostgreSQL: a batch's new rows and the stock they take in one statement (two before).
+_RESERVED = ("id", "merchant_id", "request_id", "fingerprint", "terminal_id", "community_path", "volunteer_id",
+             "masked_member", "reward_id", "reward_name", "quantity", "points", "state", "hold_id", "create_time")
+_RESERVED_TYPES = {"quantity": "integer", "points": "bigint", "create_time": "timestamptz"}
+_TAKE_AND_INSERT = sa.text(f"""
+WITH took AS (
+    UPDATE {REWARDS.name} AS w SET stock = w.stock - t.q, version = w.version + 1
+    FROM unnest(CAST(:t_mid AS text[]), CAST(:t_rid AS text[]), CAST(:t_q AS bigint[])) AS t(mid, rid, q)
+    WHERE w.merchant_id = t.mid AND w.id = t.rid
+)
+INSERT INTO {REDEMPTIONS.name} ({", ".join(_RESERVED)})
+SELECT * FROM unnest({", ".join(f"CAST(:a_{c} AS {_RESERVED_TYPES.get(c, 'text')}[])" for c in _RESERVED)})
+""")
+
 _TAKE_UNITS = (REWARDS.update()
                .where(REWARDS.c.merchant_id == sa.bindparam("m_id"), REWARDS.c.id == sa.bindparam("r_id"))
                .values(stock=REWARDS.c.stock - sa.bindparam("q"), version=REWARDS.c.version + 1))
 
 
-def _commit_many_statement() -> sa.Update:
-    """PostgreSQL: the batch's commits in one UPDATE … FROM unnest(arrays), each only while PENDING."""
-    rows = sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
-                          sa.bindparam("tids", type_=postgresql.ARRAY(sa.String)),
-                          sa.bindparam("nows", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
-                          sa.bindparam("days", type_=postgresql.ARRAY(sa.String))
-                          ).table_valued("id", "tid", "now", "day").render_derived()
-    return (REDEMPTIONS.update().where(R.id == rows.c.id, R.state == PENDING)
-            .values(state=COMMITTED, transfer_id=rows.c.tid, hold_placed=True, commit_time=rows.c.now,
-                    ledger_day=rows.c.day)
-            .returning(*REDEMPTIONS.c))
+# PostgreSQL: a batch's commits and their events in one statement, committed on its own (no
+# BEGIN, no COMMIT: one round trip where a transaction of two statements took four). Each row is
+# committed only while PENDING; an event goes into the outbox only with its row (joined to what
+# the UPDATE returned), in the batch's order. Issue 18.
+_COMMIT_WITH_EVENTS = sa.text(f"""
+WITH asked AS (
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:tids AS text[]), CAST(:nows AS timestamptz[]),
+                         CAST(:days AS text[])) AS a(id, tid, now, day)
+), done AS (
+    UPDATE {REDEMPTIONS.name} AS r
+    SET state = '{COMMITTED}', transfer_id = asked.tid, hold_placed = true, commit_time = asked.now,
+        ledger_day = asked.day
+    FROM asked
+    WHERE r.id = asked.id AND r.state = '{PENDING}'
+    RETURNING r.*
+), events AS (
+    INSERT INTO {OUTBOX.name} (event_id, subject, data, created_at, attempts)
+    SELECT e.event_id, e.subject, e.data, e.created_at, 0
+    FROM unnest(CAST(:e_rid AS text[]), CAST(:e_event_id AS text[]), CAST(:e_subject AS text[]),
+                CAST(:e_data AS bytea[]), CAST(:e_created_at AS timestamptz[]))
+         WITH ORDINALITY AS e(rid, event_id, subject, data, created_at, n)
+    WHERE e.rid IN (SELECT id FROM done)
+    ORDER BY e.n
+)
+SELECT * FROM done
+""").columns(*REDEMPTIONS.c)
 
 
-_COMMIT_MANY = _commit_many_statement()
+def _find_many_statement() -> sa.Select[Any]:
+    """PostgreSQL: `find_batch` in one statement — for each (merchant, request id, session id)
+    asked, in order, its redemption if the request id has one, else the member session named
+    (columns labelled r_… and s_…)."""
+    asked = sa.func.unnest(sa.bindparam("mids", type_=postgresql.ARRAY(sa.String)),
+                           sa.bindparam("rqids", type_=postgresql.ARRAY(sa.String)),
+                           sa.bindparam("sids", type_=postgresql.ARRAY(sa.String))
+                           ).table_valued("mid", "rqid", "sid", with_ordinality="n").render_derived()
+    S = MEMBER_SESSIONS.c
+    joined = (asked.outerjoin(REDEMPTIONS, (R.merchant_id == asked.c.mid) & (R.request_id == asked.c.rqid))
+              .outerjoin(MEMBER_SESSIONS, R.id.is_(None) & (S.id == asked.c.sid)))
+    return (sa.select(asked.c.n, *(c.label(f"r_{c.name}") for c in REDEMPTIONS.c),
+                      *(c.label(f"s_{c.name}") for c in MEMBER_SESSIONS.c))
+            .select_from(joined).order_by(asked.c.n))
+
+
+_FIND_MANY = _find_many_statement()
+_R_LABELS = [(f"r_{c.name}", c.name) for c in REDEMPTIONS.c]
+_S_LABELS = [(f"s_{c.name}", c.name) for c in MEMBER_SESSIONS.c]
 MAX_BATCH = 64  # redeems per transaction: what 64 tills send at once; a batch stays a few ms
 
 
@@ -150,6 +213,15 @@ class _Commit:
     now: datetime
     ledger_day: str
     event: EventEnvelope
+
+
+def _first_of_each(batch: Sequence[_Commit]) -> dict[str, _Commit]:
+    """Each redemption's first commit in the batch (two retries of one redeem may meet in a batch:
+    the row is committed once, with one event, and both are answered with it)."""
+    first: dict[str, _Commit] = {}
+    for c in batch:
+        first.setdefault(c.redemption_id, c)
+    return first
 
 
 def _with_stock(item: Reward, stock: int) -> Reward:
@@ -181,8 +253,10 @@ class SqlRedemptionStore:
         return await self._find(_Find(merchant_id, request_id, session_id))
 
     async def find_batch(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
-        """`find` for a batch of redeems: one read, two statements (their rows by request id, then
-        the sessions of those that have none)."""
+        """`find` for a batch of redeems: one read — on PostgreSQL one statement (`_FIND_MANY`), on
+        SQLite two (their rows by request id, then the sessions of those that have none)."""
+        if not self.db.is_sqlite:
+            return await self._find_many(batch)
         async with self.db.reading() as conn:
             reads = _reads(conn)
             found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
@@ -199,6 +273,21 @@ class SqlRedemptionStore:
             else:
                 session = sessions.get(f.session_id) if f.session_id is not None else None
                 out.append((None, None if session is None else loaded(MemberSession, session)))
+        return out
+
+    async def _find_many(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
+        async with self.db.reading() as conn:
+            rows = (await conn.execute(_FIND_MANY, {"mids": [f.merchant_id for f in batch],
+                                                    "rqids": [f.request_id for f in batch],
+                                                    "sids": [f.session_id for f in batch]})).mappings().all()
+        out: list[tuple[Redemption | None, MemberSession | None]] = []
+        for row in rows:
+            if row["r_id"] is not None:
+                out.append((loaded(Redemption, {name: row[label] for label, name in _R_LABELS}), None))
+            elif row["s_id"] is not None:
+                out.append((None, loaded(MemberSession, {name: row[label] for label, name in _S_LABELS})))
+            else:
+                out.append((None, None))
         return out
 
     async def session(self, session_id: str) -> MemberSession | None:
@@ -316,12 +405,20 @@ class SqlRedemptionStore:
         before it; one stock update per reward, one insert for all the rows."""
         keys = {"mids": sorted({batch[i].merchant_id for i in fresh}),
                 "rids": sorted({batch[i].reward_id for i in fresh})}
-        found = await conn.execute(_reads(conn).rewards, keys)
-        rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
-        if any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
-            # Taken under the lock, the rows are as every earlier committed redeem left them.
-            for row in await conn.execute(_reads(conn).lock_rewards, keys):
-                rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
+        postgres = conn.dialect.name == "postgresql"
+        rewards: dict[tuple[str, str], Reward] = {}
+        if postgres:  # one statement; SQLite's writer holds the database: one read is the locked one
+            rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in await conn.execute(
+                _REWARDS_LOCKING, keys)}
+        if not postgres or any((batch[i].merchant_id, batch[i].reward_id) not in rewards for i in fresh):
+            # (On PostgreSQL: a reward unknown — or changed to unlimited while its lock was awaited,
+            # which left it out of both halves of the statement — is read again the plain way.)
+            found = await conn.execute(_reads(conn).rewards, keys)
+            rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in found}
+            if postgres and any(item.stock != UNLIMITED or rules.needs_lock(item) for item in rewards.values()):
+                # Taken under the lock, the rows are as every earlier committed redeem left them.
+                for row in await conn.execute(_reads(conn).lock_rewards, keys):
+                    rewards[(row.merchant_id, row.id)] = loaded(Reward, row)
         units: dict[tuple[str, str], int] = {}  # taken by this batch, per reward
         by_member: dict[tuple[str, str, str], int] = {}  # … per reward and member (their limits)
         counted: dict[tuple[str, str, str], rules.Taken] = {}
@@ -362,6 +459,11 @@ class SqlRedemptionStore:
             out[i] = loaded(Redemption, values)
         took = [{"m_id": m, "r_id": rid, "q": q} for (m, rid), q in sorted(units.items())
                 if rewards[(m, rid)].stock != UNLIMITED]
+        if postgres and rows:
+            await conn.execute(_TAKE_AND_INSERT, {
+                "t_mid": [t["m_id"] for t in took], "t_rid": [t["r_id"] for t in took], "t_q": [t["q"] for t in took],
+                **{f"a_{c}": [row[c] for row in rows] for c in _RESERVED}})
+            return
         if took:
             await conn.execute(_TAKE_UNITS, took)
         await insert_rows(conn, REDEMPTIONS, rows)
@@ -391,24 +493,44 @@ class SqlRedemptionStore:
     async def commit_batch(self, batch: Sequence[_Commit]) -> list[Redemption | None]:
         """Step 3 for a batch, in one transaction: each row COMMITTED only while PENDING (None for
         one settled meanwhile), the committed ones' events in the outbox with them."""
+        if not self.db.is_sqlite:
+            return await self._commit_many(batch)
+
         async def work(conn: AsyncConnection) -> list[Redemption | None]:
-            if conn.dialect.name == "postgresql":
-                done = {row.id: loaded(Redemption, row) for row in await conn.execute(_COMMIT_MANY, {
-                    "ids": [c.redemption_id for c in batch], "tids": [c.transfer_id for c in batch],
-                    "nows": [c.now for c in batch], "days": [c.ledger_day for c in batch]})}
-            else:  # SQLite: statements are calls into its library, no round trips to save
-                done = {}
-                for c in batch:
-                    row = (await conn.execute(_COMMIT, {"rid": c.redemption_id, "tid": c.transfer_id, "now": c.now,
-                                                        "day": c.ledger_day})).first()
-                    if row is not None:
-                        done[row.id] = loaded(Redemption, row)
-            events = [c.event for c in batch if c.redemption_id in done]
+            # SQLite: statements are calls into its library, no round trips to save.
+            done: dict[str, Redemption] = {}
+            for c in batch:
+                row = (await conn.execute(_COMMIT, {"rid": c.redemption_id, "tid": c.transfer_id, "now": c.now,
+                                                    "day": c.ledger_day})).first()
+                if row is not None:
+                    done[row.id] = loaded(Redemption, row)
+            events = [c.event for rid, c in _first_of_each(batch).items() if rid in done]
             if events:
                 await publish_in(conn, *events)
             return [done.get(c.redemption_id) for c in batch]
 
         return await run_in_transaction(self.db, work)
+
+    async def _commit_many(self, batch: Sequence[_Commit]) -> list[Redemption | None]:
+        """PostgreSQL: the batch's commits and events in one statement on its own
+        (`_COMMIT_WITH_EVENTS`), run again after a race the database reports (a deadlock with
+        another replica committing some of the same rows: the retry finds them settled)."""
+        once = list(_first_of_each(batch).values())
+        rows = outbox_rows(*(c.event for c in once))
+        params = {"ids": [c.redemption_id for c in once], "tids": [c.transfer_id for c in once],
+                  "nows": [c.now for c in once], "days": [c.ledger_day for c in once],
+                  "e_rid": [c.redemption_id for c in once],
+                  **{f"e_{name}": [row[name] for row in rows]
+                     for name in ("event_id", "subject", "data", "created_at")}}
+        for attempt in range(RETRIES):
+            try:
+                found = await self.db.write_returning(_COMMIT_WITH_EVENTS, params, wrote_outbox=True)
+                break
+            except DBAPIError as exc:
+                if attempt == RETRIES - 1 or not is_race(exc):
+                    raise
+        done = {row.id: loaded(Redemption, row) for row in found}
+        return [done.get(c.redemption_id) for c in batch]
 
     # -- refund --------------------------------------------------------------------------------
 

@@ -98,6 +98,21 @@ class TerminalAuthenticator:
             .where(TERMINALS.c.id == sa.bindparam("tid"))
         )
 
+    def recall(self, metadata: Mapping[str, str]) -> Principal | None:
+        """The principal of a terminal credential verified within the cache's TTL, without
+        awaiting anything (the runtime asks this first on every call: `Authenticator`); None for
+        anything else — another scheme, a malformed or unknown credential — to be `authenticate`d."""
+        header = metadata.get("authorization")
+        if header is None:
+            return None
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != SCHEME:
+            return None
+        terminal_id, sep, secret = credential.strip().partition(":")
+        if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
+            return None
+        return self.cache.get(terminal_id, secret_digest(secret))
+
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None:
         header = metadata.get("authorization")
         if header is None:

@@ -215,6 +215,28 @@ class Database:
             result = await conn.execute(statement, params)
             return int(result.rowcount)
 
+    async def write_returning(self, statement: Executable, params: Mapping[str, Any] | None = None, *,
+                              wrote_outbox: bool = False) -> list[Any]:
+        """`write_one` for a statement with RETURNING: its rows. On PostgreSQL one statement in
+        autocommit — no BEGIN, no COMMIT: one round trip where a transaction around it takes
+        three. `wrote_outbox`: the statement wrote outbox rows (a data-modifying CTE), so the
+        relay is woken once it has committed, as the commit of a transaction that wrote them
+        wakes it."""
+        if self.is_sqlite:
+            async with self.transaction() as session:
+                conn = await session.connection()
+                rows = list((await conn.execute(statement, params)).all())
+                if wrote_outbox:
+                    conn.info[OUTBOX_DIRTY] = True
+                return rows
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = list((await conn.execute(statement, params)).all())
+        if wrote_outbox:
+            for hook in self._commit_hooks:
+                hook()
+        return rows
+
     async def dispose(self) -> None:
         if self._writer is not None:
             await self._writer.close()

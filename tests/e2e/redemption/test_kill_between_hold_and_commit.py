@@ -66,10 +66,11 @@ class Stack:
         self.starts += 1
         proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL,
                                 stderr=log.open("wb"))
-        # Known before the wait: a start that times out (pytest-timeout raises inside the wait)
-        # is stopped with the rest, not left running after the test.
+        # Known before the wait: a start that times out (pytest-timeout raises inside the wait, or
+        # it never serves) is stopped with the rest, not left running after the test.
         self.started.append(proc)
-        assert wait_serving(f"127.0.0.1:{port}", 90, proc), log.read_text()[-2000:]
+        if not wait_serving(f"127.0.0.1:{port}", 90, proc):
+            raise AssertionError(f"{module} did not serve within 90 s: {log.read_text()[-2000:]}")
         return proc, f"127.0.0.1:{port}"
 
     def start_points(self) -> None:

@@ -10,11 +10,15 @@ from dataclasses import replace
 import grpc
 import nats
 import pytest
+import sqlalchemy as sa
+from linli_redemption import names
 from linli_redemption.app import RedemptionApp
 from linli_redemption.members import MemberSession
 from linli_redemption.pos_limits import HOUR, MINUTE, Limit
-from linli_redemption.redemption_store import SqlRedemptionStore
+from linli_redemption.redemption_rules import COMMITTED, VOIDED
+from linli_redemption.redemption_store import SqlRedemptionStore, _Commit
 from linli_redemption.redemptions import Reservation
+from linli_redemption.tables import Redemption
 from nats.aio.msg import Msg
 
 from linli.events.v1 import redemption_pb2 as events_pb
@@ -24,6 +28,7 @@ from linli.redemption.v1 import admin_pb2
 from linli.redemption.v1 import pos_pb2 as pb
 from linli.redemption.v1 import resources_pb2 as rpb
 from linli_runtime.clock import ManualClock
+from linli_runtime.events.tables import OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.errors import error_info
 from linli_runtime.testing.waiting import wait_until
@@ -259,6 +264,44 @@ async def test_a_reserve_that_meets_a_request_id_reserved_meanwhile_answers_with
     assert not isinstance(answered, Exception) and answered.id == row.id
     stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
     assert stock.reward.stock == 9
+
+
+async def test_a_commit_batch_commits_each_pending_row_once_with_one_event_and_none_for_a_voided_row(
+        kit: Kit, app: RedemptionApp, clock: ManualClock) -> None:
+    """The commit of a batch (on PostgreSQL one statement: the rows and their events): a row the
+    batch names twice is committed once, with one event; a row voided meanwhile stays voided, and
+    no event of it reaches the outbox."""
+    till = await kit.terminal()
+    volunteer = await kit.volunteer(100)
+    merchant, reward_id = names.parse_reward("reward", await kit.reward(points=5, stock=10))
+    store = app.redemptions.store
+    assert isinstance(store, SqlRedemptionStore)
+
+    def ask(request_id: str) -> Reservation:
+        return Reservation(merchant_id=merchant, reward_id=reward_id, request_id=request_id, fingerprint="f",
+                           terminal_id=dict(till)["authorization"].split()[1].split(":")[0], member=MemberSession(
+                               session_id="s", community_path=FENGSHU, volunteer_id=volunteer, masked_member="王*英",
+                               expire_time=clock.now()), quantity=1, expected_points=0, now=clock.now())
+
+    kept, voided = await store.reserve_batch([ask("batch-kept"), ask("batch-voided")])
+    assert not isinstance(kept, Exception) and not isinstance(voided, Exception)
+    assert await store.void(voided, "CANCELLED", "cancelled by the test", only_unplaced=False)
+
+    def commit(row: Redemption) -> _Commit:
+        event = app.redemptions.make_event("redemption.redemption.committed", events_pb.RedemptionCommitted(
+            redemption=names.redemption_name(merchant, row.id)), FENGSHU)
+        return _Commit(row.id, f"post:{row.hold_id}", clock.now(), "2026-12-08", event)
+
+    asked = [commit(kept), commit(kept), commit(voided)]
+    first, second, none = await store.commit_batch(asked)
+    assert first is not None and second is not None and none is None
+    assert (first.id, first.state, first.transfer_id, second.id) == (kept.id, COMMITTED, f"post:{kept.hold_id}",
+                                                                      kept.id)
+    async with app.db.reading() as conn:
+        written = set((await conn.execute(sa.select(OUTBOX.c.event_id).where(
+            OUTBOX.c.event_id.in_([c.event.event_id for c in asked])))).scalars())
+    assert written == {asked[0].event.event_id}
+    assert (await store.get(merchant, voided.id)).state == VOIDED  # type: ignore[union-attr]
 
 
 async def test_a_refused_redeem_answers_the_same_on_retry_and_holds_nothing(kit: Kit) -> None:

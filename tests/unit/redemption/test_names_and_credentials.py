@@ -9,8 +9,9 @@ import pytest
 from linli_redemption import names
 from linli_redemption.members import mask_name
 from linli_redemption.settings import RedemptionSettings
+from linli_redemption.terminal_cache import TerminalCache, secret_digest
 from linli_redemption.terminal_secrets import SecretMaker, request_key
-from linli_redemption.terminals import TerminalAuthenticator, hash_secret, new_secret
+from linli_redemption.terminals import TerminalAuthenticator, hash_secret, new_secret, terminal_principal
 from pydantic import ValidationError
 
 from linli_runtime import paging, times
@@ -96,6 +97,26 @@ def test_secrets_are_random_and_stored_salted() -> None:
     secret, salt, digest = new_secret()
     assert len(secret) >= 40 and digest == hash_secret(salt, secret) and digest != hash_secret(salt, secret + "x")
     assert new_secret()[0] != secret
+
+
+def test_a_terminal_credential_is_recalled_without_awaiting_only_while_kept_and_only_with_its_secret() -> None:
+    now = [0.0]
+    cache = TerminalCache(ttl=3.0, monotonic=lambda: now[0])
+    auth = TerminalAuthenticator(cache=cache)
+    header = {"authorization": "Terminal t-1:right"}
+    assert auth.recall(header) is None  # never verified: the runtime awaits `authenticate`
+    principal = terminal_principal("t-1", "m-1", "chengdu/x")
+    cache.keep("t-1", secret_digest("right"), principal, cache.generation)
+    assert auth.recall(header) is principal
+    assert auth.recall({"authorization": "terminal t-1:right"}) is principal  # the scheme in any case
+    for other in [{}, {"authorization": "Bearer abc"}, {"authorization": "Terminal t-1:wrong"},
+                  {"authorization": "Terminal t-1"}, {"authorization": f"Terminal t-1:{'x' * 129}"}]:
+        assert auth.recall(other) is None
+    cache.forget("t-1")  # rotated or revoked here: checked against the database again
+    assert auth.recall(header) is None
+    cache.keep("t-1", secret_digest("right"), principal, cache.generation)
+    now[0] = 3.0  # the TTL is over
+    assert auth.recall(header) is None
 
 
 async def test_the_authenticator_leaves_other_schemes_alone_and_refuses_malformed_terminal_headers() -> None:

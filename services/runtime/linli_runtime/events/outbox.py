@@ -83,6 +83,14 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     conn.info[OUTBOX_DIRTY] = True
 
 
+def outbox_rows(*events: EventEnvelope) -> list[dict[str, object]]:
+    """The outbox rows of `events`, as `publish_in` writes them (each stamped with the current
+    trace context): for a service that writes them in a statement of its own making — a
+    data-modifying CTE that commits a batch and its events in one round trip, whose rows then
+    wake the relay through `Database.write_returning(…, wrote_outbox=True)`."""
+    return [_row(e) for e in events]
+
+
 def _row(event: EventEnvelope) -> dict[str, object]:
     stamp(event)  # before it is serialised: the trace context travels in the envelope
     created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
