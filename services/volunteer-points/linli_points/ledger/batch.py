@@ -96,6 +96,9 @@ class _Account:
     deltas: dict[str, int] = field(default_factory=dict)
     # Its lots with points left, oldest first, when the batch takes points out of it.
     lots: list[_Lot] | None = None
+    # The newest lot this batch brought into it: the last of its lots in FIFO order (its seq is
+    # above every stored lot's), which a later credit of the same kind adds to (`_plan_inflow`).
+    newest_lot: _Lot | None = None
 
     def add(self, column: str, amount: int) -> None:
         self.deltas[column] = self.deltas.get(column, 0) + amount
@@ -466,11 +469,27 @@ def _plan_inflow(plan: _Plan) -> None:
     else:
         parts, origin = [(lotrules.UNFUNDED, request.amount)], lotrules.Origin.RESTORED
         plan.restored = parts
+    credit = plan.credit
     for source, points in parts:
+        newest = credit.newest_lot
+        if newest is not None and newest.source == source and newest.origin == origin and origin in _MERGED:
+            # One lot per run of like credits of a batch, not one per credit (issue 18: a lot
+            # row and its index entry per credit of a CreateTransfers). Oldest first stays
+            # true: it is the account's newest lot, so points taken from it come in the order
+            # they would have come from the lots it stands for — same source, same origin, the
+            # same instant. It keeps the first credit's seq.
+            newest.amount += points
+            newest.remaining += points
+            continue
         lot = _Lot(source=source, remaining=points, plan=plan, origin=origin, amount=points)
         plan.new_lots.append(lot)
-        if plan.credit.lots is not None:  # the batch takes from this account later: newest last
-            plan.credit.lots.append(lot)
+        credit.newest_lot = lot
+        if credit.lots is not None:  # the batch takes from this account later: newest last
+            credit.lots.append(lot)
+
+
+# Lots a later credit may add to. Not RESTORED: a refund's uses name its own transfer's lot.
+_MERGED = frozenset({lotrules.Origin.ISSUED, lotrules.Origin.MOVED})
 
 
 # -- writing -----------------------------------------------------------------------------------

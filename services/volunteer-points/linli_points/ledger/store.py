@@ -357,6 +357,9 @@ class Ledger:
                     sa.select(sa.func.coalesce(sa.func.sum(transfers.c.amount), 0)).where(
                         transfers.c.community_path == community_path,
                         transfers.c.related_transfer_id == reversed_id,
+                        # Implied (an id is never empty), but the partial index's predicate
+                        # must appear in the query for a prepared statement to use it (p0019).
+                        transfers.c.related_transfer_id != "",
                         transfers.c.kind == int(Kind.REVERSAL),
                     )
                 )
