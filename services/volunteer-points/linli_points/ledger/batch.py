@@ -40,7 +40,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,8 +49,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from linli.events.v1 import points_pb2 as events
 from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli_points.ledger import lots as lotrules
-from linli_points.ledger.accounts import ISSUANCE, MAY_GO_NEGATIVE, funding_of, issued_from, points_short, volunteer_of
-from linli_points.ledger.earned import add_earned, earned_changes
+from linli_points.ledger.accounts import (
+    ISSUANCE,
+    MAY_GO_NEGATIVE,
+    VOLUNTEER_PREFIX,
+    funding_of,
+    issued_from,
+    points_short,
+    volunteer_of,
+)
+from linli_points.ledger.earned import add_earned_changes
 from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest, Written
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
@@ -58,6 +66,7 @@ from linli_runtime.bulk import COPY_FROM, insert_records, insert_records_returni
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
+from linli_runtime.times import local
 from linli_runtime.tracing import stamp
 
 log = logging.getLogger("linli.points.ledger")
@@ -70,10 +79,11 @@ BATCH_KINDS = frozenset({Kind.DIRECT, Kind.PENDING})
 _SQLITE_CHUNK = 10_000
 
 
-@dataclass(frozen=True)
-class BatchItem:
+class BatchItem(NamedTuple):
     """A DIRECT transfer or a hold (PENDING, `timeout_seconds` > 0), already validated, and the
-    context of the call that asked for it (its events carry that call's request id and trace)."""
+    context of the call that asked for it (its events carry that call's request id and trace).
+    (The batch's per-item values are NamedTuples or slotted classes: issue 18, a CreateTransfers
+    makes ten of them per transfer.)"""
 
     request: TransferRequest
     context: contextvars.Context | None = None
@@ -84,7 +94,7 @@ class BatchItem:
 Outcome = Recorded | Written | tuple[Hold, bool] | DomainError
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Account:
     id: int
     path: str
@@ -94,11 +104,21 @@ class _Account:
     # As read (plus its slots' sums for a locked system account), then as the plan moves them.
     totals: dict[str, int]
     deltas: dict[str, int] = field(default_factory=dict)
+    # What its name says, worked out once (the plan asks for each transfer): a volunteer's
+    # account, the source it issues points from (accounts.issued_from), kept in slots.
+    volunteer: bool = field(init=False)
+    issuer: str | None = field(init=False)
+    slotted: bool = field(init=False)
     # Its lots with points left, oldest first, when the batch takes points out of it.
     lots: list[_Lot] | None = None
     # The newest lot this batch brought into it: the last of its lots in FIFO order (its seq is
     # above every stored lot's), which a later credit of the same kind adds to (`_plan_inflow`).
     newest_lot: _Lot | None = None
+
+    def __post_init__(self) -> None:
+        self.volunteer = volunteer_of(self.name) is not None
+        self.issuer = issued_from(self.name)
+        self.slotted = in_slots(self.name)
 
     def add(self, column: str, amount: int) -> None:
         self.deltas[column] = self.deltas.get(column, 0) + amount
@@ -109,7 +129,7 @@ class _Account:
         return self.totals["credits_posted"] - self.totals["debits_posted"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Lot:
     source: str
     remaining: int
@@ -123,7 +143,7 @@ class _Lot:
         return self.plan.seq if self.plan is not None else self.seq
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Plan:
     """An item the batch records: everything about it but its seq, known before writing."""
 
@@ -135,13 +155,13 @@ class _Plan:
     credit_after: int | None
     context: contextvars.Context | None
     takes: list[tuple[_Lot | None, str, int]] = field(default_factory=list)  # (lot, source, points)
-    new_lots: list[_Lot] = field(default_factory=list)
-    restored: list[tuple[str, int]] = field(default_factory=list)  # (source, points) given back
+    # The lots it brings (None: none, as for most credits after an account's first of a batch).
+    new_lots: list[_Lot] | None = None
+    restored: Sequence[tuple[str, int]] = ()  # (source, points) given back
     seq: int = 0
 
 
-@dataclass(frozen=True)
-class _Later:
+class _Later(NamedTuple):
     """An item answered once the batch is written: the first request for `plan` (created) or
     one repeating it later in the same batch (a replay)."""
 
@@ -401,14 +421,12 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
         debit.add("debits_posted", amount)
         credit.add("credits_posted", amount)
         # Points earned: what came from issuance or a funding source, net of what went back.
-        if issued_from(request.debit_account) is not None and volunteer_of(request.credit_account) is not None:
+        if debit.issuer is not None and credit.volunteer:
             credit.add("earned", amount)
-        elif issued_from(request.credit_account) is not None and volunteer_of(request.debit_account) is not None:
+        elif credit.issuer is not None and debit.volunteer:
             debit.add("earned", -amount)
-    plan = _Plan(request=request, fingerprint=fingerprint, debit=debit, credit=credit,
-                 debit_after=None if in_slots(debit.name) else debit.posted,
-                 credit_after=None if in_slots(credit.name) else credit.posted,
-                 context=item.context, takes=takes)
+    plan = _Plan(request, fingerprint, debit, credit, None if debit.slotted else debit.posted,
+                 None if credit.slotted else credit.posted, item.context, takes)
     for lot, _, points in takes:
         if lot is not None:
             lot.remaining -= points
@@ -416,11 +434,14 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
     return plan
 
 
+_NO_TAKES: list[tuple[_Lot | None, str, int]] = []  # shared, never changed: what most items take
+
+
 def _plan_outflow(request: TransferRequest, debit: _Account) -> list[tuple[_Lot | None, str, int]]:
     """lots.plan_outflow over the lots in memory: which lots a transfer out of a volunteer's
     account takes, in the order taken (a lot once); None for points beyond the lots."""
-    if request.kind not in lotrules.MOVES_POINTS or volunteer_of(request.debit_account) is None:
-        return []
+    if not debit.volunteer or request.kind not in lotrules.MOVES_POINTS:
+        return _NO_TAKES
     assert debit.lots is not None, "read by _read_lots"
     only = funding_of(request.credit_account)
     first = lotrules.UNFUNDED if request.credit_account == ISSUANCE else None
@@ -454,11 +475,16 @@ def _plan_outflow(request: TransferRequest, debit: _Account) -> list[tuple[_Lot 
 def _plan_inflow(plan: _Plan) -> None:
     """lots.record's lots for a transfer into a volunteer's account: issued, moved along from
     another volunteer, or given back (unfunded: a DIRECT transfer reverses nothing)."""
-    request = plan.request
-    if request.kind not in lotrules.MOVES_POINTS or volunteer_of(request.credit_account) is None:
+    request, credit = plan.request, plan.credit
+    if not credit.volunteer or request.kind not in lotrules.MOVES_POINTS:
         return
-    issuer = issued_from(request.debit_account)
+    issuer = plan.debit.issuer
     if issuer is not None:
+        newest = credit.newest_lot
+        if newest is not None and newest.source == issuer and newest.origin == lotrules.Origin.ISSUED:
+            newest.amount += request.amount  # a run of credits (below): the common case, first
+            newest.remaining += request.amount
+            return
         parts = [(issuer, request.amount)]
         origin = lotrules.Origin.ISSUED
     elif plan.takes:
@@ -469,7 +495,6 @@ def _plan_inflow(plan: _Plan) -> None:
     else:
         parts, origin = [(lotrules.UNFUNDED, request.amount)], lotrules.Origin.RESTORED
         plan.restored = parts
-    credit = plan.credit
     for source, points in parts:
         newest = credit.newest_lot
         if newest is not None and newest.source == source and newest.origin == origin and origin in _MERGED:
@@ -482,6 +507,8 @@ def _plan_inflow(plan: _Plan) -> None:
             newest.remaining += points
             continue
         lot = _Lot(source=source, remaining=points, plan=plan, origin=origin, amount=points)
+        if plan.new_lots is None:
+            plan.new_lots = []
         plan.new_lots.append(lot)
         credit.newest_lot = lot
         if credit.lots is not None:  # the batch takes from this account later: newest last
@@ -636,10 +663,15 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
     """Write what the plans recorded: a few statements, however many plans (on PostgreSQL the
     transfers, the lots taken, then the rest in one: `_REST_PG`)."""
     statements = _STATEMENTS[pg]
-    records = [(
-        p.request.community_path, p.request.transfer_id, int(p.request.kind), p.debit.id, p.credit.id,
-        p.request.debit_account, p.request.credit_account, p.request.amount, p.request.reason, p.request.source,
-        p.request.related_transfer_id, p.fingerprint, p.debit_after, p.credit_after, now) for p in plans]
+    records = []
+    touched: dict[int, _Account] = {}
+    for p in plans:
+        path, tid, debit_name, credit_name, amount, kind, reason, source, related, _ = p.request
+        debit, credit = p.debit, p.credit
+        records.append((path, tid, int(kind), debit.id, credit.id, debit_name, credit_name, amount, reason, source,
+                        related, p.fingerprint, p.debit_after, p.credit_after, now))
+        touched[debit.id] = debit
+        touched[credit.id] = credit
     # A small batch on PostgreSQL (a group commit) inserts its transfers in `_REST_PG` with the
     # rest: one round trip fewer. Until then each plan's seq is its stand-in (`_stand_in`).
     inline = pg and len(plans) < COPY_FROM
@@ -650,18 +682,19 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
         seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, records)
         for plan, seq in zip(plans, seqs, strict=True):
             plan.seq = seq
-    written = ((p.request.community_path, p.request.kind, p.request.debit_account, p.request.credit_account,
-                p.debit.id, p.credit.id, p.request.amount) for p in plans)
-    touched: dict[int, _Account] = {}
-    for p in plans:
-        touched[p.debit.id] = p.debit
-        touched[p.credit.id] = p.credit
-    in_rows = [a for _, a in sorted(touched.items()) if not in_slots(a.name) and any(a.deltas.values())]
+    in_order = [a for _, a in sorted(touched.items()) if any(a.deltas.values())]
+    in_rows = [a for a in in_order if not a.slotted]
     # One slot per system account and batch, picked at random (store.py: why slots).
-    in_slots_ = [a for _, a in sorted(touched.items()) if in_slots(a.name) and any(a.deltas.values())]
+    in_slots_ = [a for a in in_order if a.slotted]
     slot_of = {a.id: random.randrange(SLOTS) for a in in_slots_}
+    # Points earned, per account and year: the plans' `earned` deltas are earned.py's rule summed
+    # (`_plan`, hold_posting's `_plan_post`), in key order as earned_changes gives them.
+    year = local(now).year
+    earned: list[dict[str, int | str]] = [
+        {"account_id": a.id, "year": year, "earned": a.deltas["earned"], "community_path": a.path}
+        for a in in_rows if a.deltas.get("earned")]
     if not pg:
-        await add_earned(conn, written, now)
+        await add_earned_changes(conn, earned)
         if in_rows:
             await conn.execute(statements["update_accounts"], [
                 {"account_id": a.id, **{f"add_{c}": a.deltas.get(c, 0) for c in (*TOTALS, "earned")}}
@@ -684,9 +717,10 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
                     taken[key] = taken.get(key, 0) + points
                 uses.append((p.seq, p.debit.id, lot.lot_seq if lot is not None else lotrules.SHORTFALL, source,
                              r.community_path, flow, points, None))
-        for lot in p.new_lots:
-            new_lots.append((p.credit.id, p.seq, lot.source, r.community_path, int(lot.origin), lot.amount,
-                             lot.remaining))
+        if p.new_lots is not None:
+            for lot in p.new_lots:
+                new_lots.append((p.credit.id, p.seq, lot.source, r.community_path, int(lot.origin), lot.amount,
+                                 lot.remaining))
         if p.restored:
             flow = int(lotrules.flow_from(r.debit_account))
             uses.extend((p.seq, p.credit.id, p.seq, source, r.community_path, flow, -points, None)
@@ -700,7 +734,7 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
     if pg:
         # One round trip for the rest (a group commit of single transfers waited on each).
         seqs = await _write_rest_pg(conn, records if inline else [], in_rows, in_slots_, slot_of,
-                                    earned_changes(written, now), new_lots, uses, held, now)
+                                    earned, new_lots, uses, held, now)
         for plan, seq in zip(plans if inline else (), seqs, strict=True):
             plan.seq = seq
     else:
@@ -729,26 +763,30 @@ def _events(plans: list[_Plan], make_event: EventFactory) -> list[EventEnvelope]
     would have made for them in that same context, at the batch's one instant."""
     made: dict[tuple[int, str, str], EventEnvelope] = {}
     envelopes: list[EventEnvelope] = []
-    credits: dict[tuple[int, str], list[tuple[_Plan, dict[str, Any]]]] = {}
+    credits: dict[tuple[int, str], list[_Plan]] = {}
     for plan in plans:
         if plan.request.kind == Kind.PENDING:
             _add_event(envelopes, made, plan, "points.hold.placed", _hold_placed(plan.request), make_event)
             continue
-        credited = _credited(plan.request)
-        if credited is not None:
-            credits.setdefault((id(plan.context), plan.request.community_path), []).append((plan, credited))
+        if plan.debit.issuer is not None and plan.credit.volunteer:  # `_credited`, from the accounts
+            credits.setdefault((id(plan.context), plan.request.community_path), []).append(plan)
     for group in credits.values():
         if len(group) == 1:
-            _add_event(envelopes, made, group[0][0], "points.points.credited", events.PointsCredited(**group[0][1]),
+            credited = _credited(group[0].request)
+            assert credited is not None
+            _add_event(envelopes, made, group[0], "points.points.credited", events.PointsCredited(**credited),
                        make_event)
             continue
+        cut = len(VOLUNTEER_PREFIX)
         for start in range(0, len(group), CREDITS_PER_EVENT):
             chunk = group[start:start + CREDITS_PER_EVENT]
             payload = events.PointsCreditedBatch()
             add = payload.items.add  # each credit made in place, not made then copied in
-            for _, credited in chunk:
-                add(**credited)
-            _add_event(envelopes, made, chunk[0][0], "points.points.credited_batch", payload, make_event)
+            for plan in chunk:
+                r = plan.request
+                add(transfer_id=r.transfer_id, community_path=r.community_path, volunteer_id=r.credit_account[cut:],
+                    points=r.amount, reason=r.reason, source=r.source, funding_source=plan.debit.issuer)
+            _add_event(envelopes, made, chunk[0], "points.points.credited_batch", payload, make_event)
     return envelopes
 
 
