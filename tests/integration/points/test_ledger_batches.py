@@ -378,6 +378,22 @@ async def test_a_batch_keeps_a_lot_per_run_of_like_credits_and_answers_oldest_fi
     assert batch_state["funding"]["f1"] == alone_state["funding"]["f1"]
 
 
+async def test_a_batch_naming_ids_stored_before_answers_them_as_replays_and_records_the_rest_once(
+        ledger: Ledger) -> None:
+    """On PostgreSQL a batch first takes its ids to be new without reading them; one stored
+    before fails its insert, and the batch is run again reading them: the same answers as when
+    they are read first (SQLite), the new ones recorded once, their events published once."""
+    await ledger.transfer_many([credit("old", WAN, 5), credit("other", LI, 3)])
+    outcomes = await ledger.transfer_many([credit("new", WAN, 7), credit("old", WAN, 5), credit("other", LI, 4),
+                                           credit("new", WAN, 7)])
+    assert [o.created if isinstance(o, Recorded) else o.reason for o in outcomes] == [
+        True, False, "TRANSFER_ID_REUSED", False]
+    assert await transfer_ids(ledger) == ["old", "other", "new"]
+    assert (await ledger.balance(FENGSHU, WAN)).balance == 12
+    credited = [c.transfer_id for c in await credits_published(ledger)]
+    assert sorted(credited) == ["new", "old", "other"]
+
+
 async def test_a_batch_over_two_communities_keeps_them_apart(ledger: Ledger) -> None:
     outcomes = await ledger.transfer_many([credit("t1", WAN, 5), credit("t1", WAN, 7, path=OTHER),
                                            move("m1", WAN, LI, 5), credit("t1", WAN, 7, path=OTHER)])

@@ -66,6 +66,7 @@ from linli_runtime.bulk import COPY_FROM, insert_records, insert_records_returni
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
+from linli_runtime.events.outbox import OUTBOX_INSERT_PG, outbox_arrays, wrote_outbox
 from linli_runtime.times import local
 from linli_runtime.tracing import stamp
 
@@ -172,12 +173,15 @@ class _Later(NamedTuple):
 async def apply_batch(
     conn: AsyncConnection, items: Sequence[BatchItem], *, now: datetime, make_event: EventFactory | None,
     known: Mapping[tuple[str, str], dict[str, Any]], seen: dict[tuple[str, str], dict[str, Any]],
-    lean: bool = False,
+    lean: bool = False, look_up: bool = True,
 ) -> list[Outcome]:
     """Record `items` in the caller's transaction (see the module's docstring). `known`: system
     accounts' rows read before (never locked, never deleted); the rows this batch reads for the
     first time go into `seen`, for the caller to keep once committed. `lean`: the transfers
-    this batch records are answered as `Written` rather than `Recorded` (CreateTransfers)."""
+    this batch records are answered as `Written` rather than `Recorded` (CreateTransfers).
+    `look_up` False: the ids are taken to be new, unread — for a caller that retries the whole
+    transaction, with `look_up`, when an id is not (its insert fails on the unique key: a
+    race's retry, `Ledger.apply_batch`)."""
     assert all(item.request.kind in BATCH_KINDS for item in items)
     pg = conn.dialect.name == "postgresql"
     by_path: dict[str, list[TransferRequest]] = {}
@@ -187,7 +191,7 @@ async def apply_batch(
     for path in sorted(by_path):  # one order of locks for every batch
         accounts_of[path] = await _accounts(conn, path, by_path[path], known, seen, now, pg)
     found: dict[tuple[str, str], Any] = {}
-    for path, requests in by_path.items():
+    for path, requests in by_path.items() if look_up else ():
         for row in await _rows_by_id(conn, path, [r.transfer_id for r in requests], pg):
             found[(path, row.transfer_id)] = row
     await _read_lots(conn, items, accounts_of, pg)
@@ -539,7 +543,8 @@ _HOLD_COLUMNS = ("transfer_seq", "community_path", "hold_id", "state", "expires_
 # accounts' totals are added by an upsert whose insert never happens: every row it names was
 # read and locked by this batch (`_accounts`); as an UPDATE … FROM it would be a join. Rows come
 # in key order, as the statements they replace took them. A transfer inserted here has no seq
-# yet when its lots, uses and hold are made: they carry its stand-in (`_stand_in`).
+# yet when its lots, uses and hold are made: they carry its stand-in (`_stand_in`). The batch's
+# events go to the outbox in it too (linli_runtime's OUTBOX_INSERT_PG): a round trip fewer.
 _REST_PG = sa.text("""
 WITH new_transfers AS (
     INSERT INTO points_transfer (community_path, transfer_id, kind, debit_account_id, credit_account_id,
@@ -613,6 +618,8 @@ WITH new_transfers AS (
     FROM unnest(CAST(:h_seq AS bigint[]), CAST(:h_path AS text[]), CAST(:h_id AS text[]),
                 CAST(:h_state AS smallint[]), CAST(:h_expires AS timestamptz[]),
                 CAST(:h_resolved AS timestamptz[])) AS h(seq, path, id, state, expires, resolved)
+), new_events AS (
+""" + OUTBOX_INSERT_PG + """
 )
 SELECT seq FROM seqs ORDER BY n
 """)
@@ -634,11 +641,12 @@ def _columns(prefix: str, names: Sequence[str], records: Sequence[Sequence[Any]]
 async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], in_rows: list[_Account],
                          in_slots_: list[_Account], slot_of: dict[int, int], earned: list[dict[str, int | str]],
                          new_lots: list[tuple[Any, ...]], uses: list[tuple[Any, ...]], held: list[tuple[Any, ...]],
-                         now: datetime) -> list[int]:
+                         envelopes: list[EventEnvelope], now: datetime) -> list[int]:
     """`_REST_PG`, with the transfers `records` (none when inserted already); lots, uses and holds
-    by COPY instead from `COPY_FROM` rows of a batch whose seqs are known (a bulk batch). Returns
-    the seqs of `records`, in their order."""
+    by COPY instead from `COPY_FROM` rows of a batch whose seqs are known (a bulk batch); the
+    events `envelopes` to the outbox. Returns the seqs of `records`, in their order."""
     params: dict[str, list[Any]] = _columns("t", _TRANSFER_COLUMNS, records)
+    params.update(outbox_arrays(envelopes))
     params.update(_columns("a", ("id", "path", "name", "negative", "at", "dp", "cp", "dn", "cn", "earned"), [
         (a.id, a.path, a.name, a.allow_negative, now, *(a.deltas.get(c, 0) for c in (*TOTALS, "earned")))
         for a in in_rows]))
@@ -731,18 +739,20 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
             for (account_id, seq, source), points in sorted(taken.items())])
     held = [(p.seq, p.request.community_path, p.request.transfer_id, int(HoldState.PENDING),
              now + timedelta(seconds=p.request.timeout_seconds), None) for p in plans if p.request.kind == Kind.PENDING]
+    envelopes = _events(plans, make_event) if make_event is not None else []
     if pg:
-        # One round trip for the rest (a group commit of single transfers waited on each).
+        # One round trip for the rest, the events with it (a group commit of single transfers
+        # waited on each).
         seqs = await _write_rest_pg(conn, records if inline else [], in_rows, in_slots_, slot_of,
-                                    earned, new_lots, uses, held, now)
+                                    earned, new_lots, uses, held, envelopes, now)
         for plan, seq in zip(plans if inline else (), seqs, strict=True):
             plan.seq = seq
+        if envelopes:
+            wrote_outbox(conn)
     else:
         await insert_records(conn, lots, _LOT_COLUMNS, new_lots)
         await insert_records(conn, lot_uses, _USE_COLUMNS, uses)
         await insert_records(conn, holds, _HOLD_COLUMNS, held)
-    if make_event is not None:
-        envelopes = _events(plans, make_event)
         if envelopes:
             await publish_in(conn, *envelopes)
 

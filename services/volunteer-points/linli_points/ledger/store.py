@@ -289,14 +289,29 @@ class Ledger:
 
     async def apply_batch(self, items: Sequence[BatchItem], *, lean: bool = False) -> list[Outcome]:
         """Record DIRECT transfers and holds in one transaction with a few multi-row statements,
-        each answered on its own (ledger/batch.py); retried whole after a race, like `run`."""
-        async with self._one_batch:
-            return await self.run(partial(self._apply, items=items, lean=lean))
+        each answered on its own (ledger/batch.py); retried whole after a race, like `run`.
 
-    async def _apply(self, conn: AsyncConnection, *, items: Sequence[BatchItem], lean: bool = False) -> list[Outcome]:
+        On PostgreSQL the first attempt takes the ids to be new without reading them: a replay
+        (rare: a client's retry) fails the batch's insert on the unique key, and the retry reads
+        them — it answers the replays as the first attempt would have. Issue 18: the lookup was a
+        round trip of each group commit of single transfers and ~3 µs an id of CreateTransfers,
+        to find nothing nearly always; the unique key checks each id anyway."""
+        attempts = 0
+
+        async def attempt(conn: AsyncConnection) -> list[Outcome]:
+            nonlocal attempts
+            attempts += 1
+            return await self._apply(conn, items=items, lean=lean,
+                                     look_up=attempts > 1 or conn.dialect.name != "postgresql")
+
+        async with self._one_batch:
+            return await self.run(attempt)
+
+    async def _apply(self, conn: AsyncConnection, *, items: Sequence[BatchItem], lean: bool = False,
+                     look_up: bool = True) -> list[Outcome]:
         seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
         return await apply_batch(conn, items, now=self.now(), make_event=self._make_event,
-                                 known=self._slot_account_rows, seen=seen, lean=lean)
+                                 known=self._slot_account_rows, seen=seen, lean=lean, look_up=look_up)
 
     async def _run_queued(self, batch: Batch[TransferRequest]) -> list[Outcome]:
         """The group commit's batches: transfers and holds queued by `transfer` and `place_hold`,
