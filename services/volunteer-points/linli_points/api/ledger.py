@@ -10,7 +10,7 @@ import grpc
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_points.api.access import account_reader, ledger_writer, reader, writer
-from linli_points.api.convert import hold_pb, transfer_pb, written_fields
+from linli_points.api.convert import fill_written, hold_pb, transfer_pb
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import check_account
 from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest, Written
@@ -176,7 +176,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 if create_time is None:  # one instant for the whole batch
                     create_time = to_timestamp(result.created_at)
                     assert create_time is not None
-                add(transfer=written_fields(result, create_time), created=result.created)
+                fill_written(add(created=result.created).transfer, result, create_time)
             elif isinstance(result, DomainError):
                 add(refusal=_refusal(result))
             else:

