@@ -196,7 +196,8 @@ async def apply_batch(
             found[(path, row.transfer_id)] = row
     await _read_lots(conn, items, accounts_of, pg)
 
-    outcomes: list[Outcome | _Later] = []
+    # A plan stands for its item until the batch is written (created), a _Later for a repeat.
+    outcomes: list[Outcome | _Plan | _Later] = []
     plans: list[_Plan] = []
     recorded: dict[tuple[str, str], _Plan] = {}
     for item in items:
@@ -223,22 +224,29 @@ async def apply_batch(
             continue
         plans.append(plan)
         recorded[key] = plan
-        outcomes.append(_Later(plan, created=True))
+        outcomes.append(plan)
     if plans:
         await _write(conn, plans, now, make_event, pg)
-    return [_answer(outcome, now, lean) if isinstance(outcome, _Later) else outcome for outcome in outcomes]
+    answers: list[Outcome] = []
+    for outcome in outcomes:
+        if type(outcome) is _Plan:
+            answers.append(_answer(outcome, True, now, lean))
+        elif type(outcome) is _Later:
+            answers.append(_answer(outcome.plan, False, now, lean))
+        else:
+            answers.append(outcome)  # type: ignore[arg-type]  # (neither: an Outcome)
+    return answers
 
 
-def _answer(outcome: _Later, now: datetime, lean: bool) -> Outcome:
-    plan = outcome.plan
+def _answer(plan: _Plan, created: bool, now: datetime, lean: bool) -> Outcome:
     r = plan.request
     if lean and r.kind == Kind.DIRECT:
-        return Written(r, plan.seq, now, outcome.created)
+        return Written(r, plan.seq, now, created)
     transfer = _transfer(plan, now)
     if r.kind == Kind.PENDING:
         expires = now + timedelta(seconds=r.timeout_seconds)
-        return Hold(transfer, HoldState.PENDING, expires, None), outcome.created
-    return Recorded(transfer, created=outcome.created)
+        return Hold(transfer, HoldState.PENDING, expires, None), created
+    return Recorded(transfer, created=created)
 
 
 def _transfer(plan: _Plan, now: datetime) -> Transfer:

@@ -43,7 +43,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -276,7 +276,7 @@ class Ledger:
         no `Transfer` value per transfer of a 10 000-transfer call)."""
         assert all(r.kind == Kind.DIRECT for r in requests)
         outcomes = await self.apply_batch([BatchItem(r) for r in requests], lean=True)
-        return [o for o in outcomes if isinstance(o, Written | Recorded | DomainError)]  # (no holds)
+        return cast(list[Written | Recorded | DomainError], outcomes)  # (no holds: DIRECT transfers only)
 
     async def transfer_many_in(self, conn: AsyncConnection,
                                requests: Sequence[TransferRequest]) -> list[Recorded | DomainError]:
