@@ -81,6 +81,18 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     conn.info[OUTBOX_DIRTY] = True
 
 
+def _row(event: EventEnvelope) -> dict[str, object]:
+    stamp(event)  # before it is serialised: the trace context travels in the envelope
+    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
+    return {"event_id": event.event_id, "subject": event.subject, "data": event.SerializeToString(),
+            "created_at": created, "attempts": 0}
+
+
+# One statement, its parameters bound per event: built once, compiled once (building it per
+# event cost a producer's transaction a sixth of its CPU).
+_INSERT = OUTBOX.insert()
+
+
 # `publish_in` as part of a statement of the caller's own (PostgreSQL): the body of a
 # data-modifying CTE, `WITH … , events AS ({OUTBOX_INSERT_PG}) …`, bound with
 # `outbox_arrays(events)`; the caller then calls `wrote_outbox(conn)`, as `publish_in` does.
@@ -104,18 +116,6 @@ def wrote_outbox(conn: AsyncConnection) -> None:
     """Tell the runtime that `conn`'s transaction wrote outbox rows (its relay is woken when the
     transaction commits), after `OUTBOX_INSERT_PG`."""
     conn.info[OUTBOX_DIRTY] = True
-
-
-def _row(event: EventEnvelope) -> dict[str, object]:
-    stamp(event)  # before it is serialised: the trace context travels in the envelope
-    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
-    return {"event_id": event.event_id, "subject": event.subject, "data": event.SerializeToString(),
-            "created_at": created, "attempts": 0}
-
-
-# One statement, its parameters bound per event: built once, compiled once (building it per
-# event cost a producer's transaction a sixth of its CPU).
-_INSERT = OUTBOX.insert()
 
 
 # What the relay reads of a row to publish it.
