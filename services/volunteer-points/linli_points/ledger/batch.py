@@ -12,20 +12,21 @@ the items run one after the other in the batch's order:
    order, so they queue rather than deadlock. System accounts are read for their id only (their
    totals live in slots, store.py), unless the batch debits one that has a limit: that one is
    locked and its slots are summed under the lock, as store.py does.
-2. Replays: one SELECT per community of the batch's ids. An id seen before — in the database
-   or earlier in this batch — with the same fingerprint is answered with the first result; with
-   another fingerprint it is refused (TRANSFER_ID_REUSED).
+2. Replays: one SELECT per community of the batch's ids (on PostgreSQL only when the batch is
+   run again: its first attempt takes the ids to be new, `look_up`). An id seen before — in the
+   database or earlier in this batch — with the same fingerprint is answered with the first
+   result; with another fingerprint it is refused (TRANSFER_ID_REUSED).
 3. Plan, in memory, in order: the limit check (INSUFFICIENT_POINTS, FUNDING_BUDGET_EXHAUSTED),
    the lots an outflow takes (lots.py's rules: oldest first, a return to a source only from its
    points, SOURCE_POINTS_SHORT), the totals and balances after. Two items on one account see
    each other; a refused item changes nothing.
 4. Write: the transfers (linli_runtime.bulk: a COPY on PostgreSQL for many, their seqs drawn
    first), one UPDATE per account, one upsert of one slot per system account, the lots taken,
-   the new lots and their uses, the holds, the outbox events (one made whole per caller, the
-   others copies of it: `_events`). On PostgreSQL all but the lots taken and the events are one
-   statement (`_REST_PG`), the transfers with them for a small batch: a group commit of single
-   transfers waits on six round trips (BEGIN, the accounts locked, the replay lookup, the
-   writes, the outbox, COMMIT).
+   the new lots (one per run of like credits to an account) and their uses, the holds, the
+   outbox events (one made whole per caller, the others copies of it: `_events`). On
+   PostgreSQL all but the lots taken are one statement (`_REST_PG`), the transfers with them
+   for a small batch: a group commit of single transfers waits on four round trips (BEGIN, the
+   accounts locked, the writes and events, COMMIT).
 
 Nothing is refused once writing has started, so a batch needs no savepoint per item. A race —
 another transaction took one of the ids, a deadlock with a single write — fails a statement;
