@@ -224,6 +224,10 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
     close: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg")
+        if args.pg_statements:  # pg_stat_statements is loaded at start: set it, then start again
+            pg._admin("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';")
+            pg.stop()
+            pg = EmbeddedPostgres(Path(tmp) / "pg")
         nats = NatsServer(Path(tmp) / "nats").start()
         try:
             url = pg.database_url("points_bench")
@@ -240,9 +244,17 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
             md = issuer.bearer("bench", role="service", kind="service")
             dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
             meter = CpuMeter(Path(tmp) / "pg", dsn)
+            if args.pg_statements:  # the view shows every database's statements
+                pg._admin("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
             try:
                 for run in range(args.runs):
                     runs.append(await one_run(args, run, app.port, md, meter))
+                if args.pg_statements:
+                    print(pg._server.psql(
+                        "SELECT s.calls, s.rows, round(s.total_exec_time::numeric, 0) AS total_ms, "
+                        "round((s.total_exec_time * 1000 / greatest(s.rows, 1))::numeric, 1) AS us_per_row, "
+                        "s.wal_records, s.wal_fpi, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query "
+                        f"FROM pg_stat_statements s ORDER BY s.total_exec_time DESC LIMIT {args.pg_statements};"))
                 if "close" in args.only:
                     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                         close["close_bulk_load_s"] = await bulk_load(dsn, args.close_volunteers, args.communities,
@@ -312,6 +324,9 @@ if __name__ == "__main__":
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--runs", type=int, default=3, help="measurements of each path (medians printed)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                        help="print the N PostgreSQL statements that took the most time (pg_stat_statements: wall "
+                             "time, waiting for a CPU included)")
     options = parser.parse_args()
     options.only = set(options.only.split(","))
     all_runs, close_figures = asyncio.run(main(options))

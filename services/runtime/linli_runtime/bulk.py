@@ -73,8 +73,11 @@ def _key(table: sa.Table) -> sa.Column[Any]:
     return key
 
 
-# n new values of the sequence behind a table's serial key.
-_NEXT_KEYS = "SELECT nextval(pg_get_serial_sequence($1, $2)) FROM generate_series(1, $3)"
+# n new values of the sequence behind a table's serial key. The sequence is found once per
+# statement (OFFSET 0 keeps the subquery from being pulled up into the select list, where
+# pg_get_serial_sequence ran per row: 5-10 µs a key, against ~1 µs; issue 18).
+_NEXT_KEYS = ("SELECT nextval(q.s) FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS s OFFSET 0) AS q, "
+              "generate_series(1, $3)")
 
 
 async def _driver(conn: AsyncConnection) -> asyncpg.Connection:

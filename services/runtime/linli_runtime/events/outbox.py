@@ -103,6 +103,31 @@ def _row(event: EventEnvelope) -> dict[str, object]:
 _INSERT = OUTBOX.insert()
 
 
+# `publish_in` as part of a statement of the caller's own (PostgreSQL): the body of a
+# data-modifying CTE, `WITH … , events AS ({OUTBOX_INSERT_PG}) …`, bound with
+# `outbox_arrays(events)`; the caller then calls `wrote_outbox(conn)`, as `publish_in` does.
+# A transaction whose writes are one statement saves the outbox's round trip (issue 18: the
+# ledger's group commit of single transfers waited on it). The events keep their order.
+OUTBOX_INSERT_PG = """INSERT INTO linli_outbox (event_id, subject, data, created_at, attempts)
+    SELECT o.event_id, o.subject, o.data, o.created_at, 0
+    FROM unnest(CAST(:outbox_event_id AS text[]), CAST(:outbox_subject AS text[]),
+                CAST(:outbox_data AS bytea[]), CAST(:outbox_created_at AS timestamptz[]))
+         WITH ORDINALITY AS o(event_id, subject, data, created_at, n)
+    ORDER BY o.n"""
+
+
+def outbox_arrays(events: Sequence[EventEnvelope]) -> dict[str, list[Any]]:
+    """`OUTBOX_INSERT_PG`'s parameters for `events` (none: empty arrays, no row)."""
+    rows = [_row(e) for e in events]
+    return {f"outbox_{name}": [r[name] for r in rows] for name in ("event_id", "subject", "data", "created_at")}
+
+
+def wrote_outbox(conn: AsyncConnection) -> None:
+    """Tell the runtime that `conn`'s transaction wrote outbox rows (its relay is woken when the
+    transaction commits), after `OUTBOX_INSERT_PG`."""
+    conn.info[OUTBOX_DIRTY] = True
+
+
 # What the relay reads of a row to publish it.
 _SENT_COLUMNS = (OUTBOX.c.seq, OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.data)
 

@@ -3,7 +3,7 @@ domain's IntEnums say so), so they convert by value."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -39,15 +39,27 @@ def transfer_pb(t: Transfer) -> led.Transfer:
     )
 
 
-def written_fields(w: Written, create_time: Timestamp) -> dict[str, Any]:
-    """The fields of the `led.Transfer` a batch wrote, for `results.add(transfer=…)`: the message
-    made in place in the answer (issue 18: made apart, then copied in, it cost ten times as
-    much). `create_time`: the batch's one instant, converted once."""
+def fill_written(t: led.Transfer, w: Written, create_time: Timestamp) -> None:
+    """Fill `t`, an answer's empty `led.Transfer` made in place (`results.add(…).transfer`), with
+    the transfer a batch wrote. Field by field, the empty ones left alone: issue 18, the answer
+    to a 10 000-transfer call — a message made apart then copied in cost ten times as much, a
+    dict of its fields given to `add` a third more than this. `create_time`: the batch's one
+    instant, converted once."""
     r = w.request
-    return {"transfer_id": r.transfer_id, "community_path": r.community_path, "debit_account": r.debit_account,
-            "credit_account": r.credit_account, "amount": r.amount, "kind": int(r.kind), "reason": r.reason,
-            "source": r.source, "related_transfer_id": r.related_transfer_id, "create_time": create_time,
-            "sequence": w.seq}
+    t.transfer_id = r.transfer_id
+    t.community_path = r.community_path
+    t.debit_account = r.debit_account
+    t.credit_account = r.credit_account
+    t.amount = r.amount
+    t.kind = cast(led.TransferKind.ValueType, int(r.kind))
+    if r.reason:
+        t.reason = r.reason
+    if r.source:
+        t.source = r.source
+    if r.related_transfer_id:
+        t.related_transfer_id = r.related_transfer_id
+    t.create_time.CopyFrom(create_time)
+    t.sequence = w.seq
 
 
 def hold_pb(h: Hold) -> led.Hold:

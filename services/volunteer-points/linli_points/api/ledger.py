@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import grpc
 
 from linli.points.v1 import ledger_pb2 as pb
 from linli.points.v1 import ledger_pb2_grpc
 from linli_points.api.access import account_reader, ledger_writer, reader, writer
-from linli_points.api.convert import hold_pb, transfer_pb, written_fields
+from linli_points.api.convert import fill_written, hold_pb, transfer_pb
 from linli_points.ledger import queries
 from linli_points.ledger.accounts import check_account
 from linli_points.ledger.model import MAX_AMOUNT, Kind, TransferRequest, Written
@@ -18,7 +19,8 @@ from linli_points.people import People
 from linli_runtime import paging
 from linli_runtime.auth import reach
 from linli_runtime.errors import DomainError, InvalidArgument
-from linli_runtime.fields import ident, in_range, text
+from linli_runtime.fields import ID, ident, in_range, text
+from linli_runtime.memory import collector_paused
 from linli_runtime.names import org_path
 from linli_runtime.times import day_bounds, local_day, parse_date, to_timestamp
 
@@ -82,6 +84,42 @@ def _refusal_of_item(path: str, item: pb.CreateTransferRequest, i: int) -> Domai
     raise AssertionError("a transfer refused without its prefix passes with it")
 
 
+def _batch_requests(path: str, items: Sequence[pb.CreateTransferRequest]) -> list[TransferRequest | DomainError]:
+    """A CreateTransfers' items checked as `_transfer_request` checks one, each account name once
+    per call (a batch names a few hundred accounts over 10 000 transfers: issue 18, the checks
+    were a tenth of the call's CPU). A malformed transfer is refused alone, like one refused by
+    the ledger; anything the quick checks doubt goes through the full ones."""
+    outcomes: list[TransferRequest | DomainError] = []
+    accounts: set[str] = set()  # names that passed check_account
+    id_ok = ID.match
+    for i, item in enumerate(items):
+        tid, debit, credit, amount = item.transfer_id, item.debit_account, item.credit_account, item.amount
+        reason, source, community = item.reason, item.source, item.community_path
+        if ((not community or community == path) and id_ok(tid) and debit != credit
+                and (debit in accounts or _known(debit, accounts)) and (credit in accounts or _known(credit, accounts))
+                and 1 <= amount <= MAX_AMOUNT and len(reason) <= 100 and len(source) <= 200
+                and "\x00" not in reason and "\x00" not in source):
+            outcomes.append(TransferRequest(path, tid, debit, credit, amount, Kind.DIRECT, reason, source))
+            continue
+        try:
+            if community and community != path and org_path("community_path", community) != path:
+                raise InvalidArgument.field("community_path", "another community")  # named below
+            outcomes.append(_transfer_request(path, item))
+        except DomainError:
+            outcomes.append(_refusal_of_item(path, item, i))
+    return outcomes
+
+
+def _known(name: str, accounts: set[str]) -> bool:
+    """Whether `name` names an account (then kept in `accounts`)."""
+    try:
+        check_account("account", name)
+    except DomainError:
+        return False
+    accounts.add(name)
+    return True
+
+
 def _refusal(error: DomainError) -> pb.TransferRefusal:
     return pb.TransferRefusal(code=error.code.value[0], reason=error.reason, message=error.message,
                               field=error.violations[0].field if error.violations else "")
@@ -119,16 +157,11 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         if not 1 <= len(request.transfers) <= MAX_BATCH:
             raise InvalidArgument.field("transfers",
                                         f"must hold 1-{MAX_BATCH} transfers (got {len(request.transfers)})")
-        # A malformed transfer is refused alone, like one refused by the ledger.
-        outcomes: list[TransferRequest | DomainError] = []
-        for i, item in enumerate(request.transfers):
-            try:
-                if item.community_path and item.community_path != path and \
-                        org_path("community_path", item.community_path) != path:
-                    raise InvalidArgument.field("community_path", "another community")  # named below
-                outcomes.append(_transfer_request(path, item))
-            except DomainError:
-                outcomes.append(_refusal_of_item(path, item, i))
+        with collector_paused():  # its 10 000 transfers' objects live until it answers
+            return await self._create_transfers(path, request)
+
+    async def _create_transfers(self, path: str, request: pb.CreateTransfersRequest) -> pb.CreateTransfersResponse:
+        outcomes = _batch_requests(path, request.transfers)
         valid = [o for o in outcomes if isinstance(o, TransferRequest)]
         recorded = iter(await self.ledger.record_many(valid) if valid else [])
         # The answer's messages are made in place (results.add), the written ones from what the
@@ -143,7 +176,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 if create_time is None:  # one instant for the whole batch
                     create_time = to_timestamp(result.created_at)
                     assert create_time is not None
-                add(transfer=written_fields(result, create_time), created=result.created)
+                fill_written(add(created=result.created).transfer, result, create_time)
             elif isinstance(result, DomainError):
                 add(refusal=_refusal(result))
             else:

@@ -70,6 +70,10 @@ def _upsert(dialect_name: str) -> Any:
 
 async def add_earned(conn: AsyncConnection, written: Iterable[Written], when: datetime) -> None:
     """Add what the transfers written at `when` in `conn`'s transaction earned (one statement)."""
-    changes = earned_changes(written, when)
+    await add_earned_changes(conn, earned_changes(written, when))
+
+
+async def add_earned_changes(conn: AsyncConnection, changes: list[dict[str, int | str]]) -> None:
+    """Add `changes` as `earned_changes` makes them (a ledger batch sums its own)."""
     if changes:
         await conn.execute(_upsert(conn.dialect.name), changes)

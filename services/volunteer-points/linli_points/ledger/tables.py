@@ -19,7 +19,9 @@ with SQLAlchemy Core statements built from the models' tables (the ledger is the
   points one transfer brought into a volunteer's account from one funding source, with what
   is left of them; a use is points a transfer took out of a lot, and what became of them
   (redeemed, expired, returned, moved). The remaining of a volunteer's lots always add up to
-  the account's posted balance; the funding report sums these two tables.
+  the account's posted balance; the funding report sums these two tables. A batch writes one
+  lot for a run of its credits of one source and origin to one account (ledger/batch.py
+  `_plan_inflow`), under the run's first transfer's seq.
 
 The append-only tables (transfers, holds, lots, lot uses) name accounts and transfers by id
 without foreign keys (p0015): a key was a trigger per inserted row, and the ledger writes these
@@ -100,7 +102,10 @@ class TransferRecord(PointsTable, table=True):
         sa.CheckConstraint("amount > 0", name="ck_points_transfer_amount_positive"),
         sa.Index("ix_points_transfer_debit", "debit_account_id", "seq"),
         sa.Index("ix_points_transfer_credit", "credit_account_id", "seq"),
-        sa.Index("ix_points_transfer_related", "community_path", "related_transfer_id"),
+        # Only transfers that name one (p0019): a credit's entry was written and never read.
+        sa.Index("ix_points_transfer_related", "community_path", "related_transfer_id",
+                 postgresql_where=sa.text("related_transfer_id <> ''"),
+                 sqlite_where=sa.text("related_transfer_id <> ''")),
         # Rankings: points earned per community and period.
         sa.Index("ix_points_transfer_period", "community_path", "created_at"),
     )
@@ -166,7 +171,8 @@ class LotUse(PointsTable, table=True):
     __tablename__ = "points_lot_use"
     __table_args__ = (
         sa.Index("ix_points_lot_use_report", "community_path", "source", "flow"),
-        sa.Index("ix_points_lot_use_restores", "restores_seq"),
+        sa.Index("ix_points_lot_use_restores", "restores_seq", postgresql_where=sa.text("restores_seq IS NOT NULL"),
+                 sqlite_where=sa.text("restores_seq IS NOT NULL")),  # refunds' uses only (p0019)
     )
 
     id: int = Field(sa_column=sa.Column(Id, primary_key=True, autoincrement=True))
