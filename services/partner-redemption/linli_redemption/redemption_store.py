@@ -60,7 +60,8 @@ from linli_runtime import times
 from linli_runtime.bulk import insert_rows, one_of
 from linli_runtime.db import Database
 from linli_runtime.errors import DomainError, NotFound
-from linli_runtime.events import outbox_rows, publish_in
+from linli_runtime.events import publish_in
+from linli_runtime.events.outbox import outbox_arrays
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.group_commit import GroupCommit
 from linli_runtime.models import loaded, loaded_all
@@ -167,8 +168,8 @@ WITH asked AS (
 ), events AS (
     INSERT INTO {OUTBOX.name} (event_id, subject, data, created_at, attempts)
     SELECT e.event_id, e.subject, e.data, e.created_at, 0
-    FROM unnest(CAST(:e_rid AS text[]), CAST(:e_event_id AS text[]), CAST(:e_subject AS text[]),
-                CAST(:e_data AS bytea[]), CAST(:e_created_at AS timestamptz[]))
+    FROM unnest(CAST(:e_rid AS text[]), CAST(:outbox_event_id AS text[]), CAST(:outbox_subject AS text[]),
+                CAST(:outbox_data AS bytea[]), CAST(:outbox_created_at AS timestamptz[]))
          WITH ORDINALITY AS e(rid, event_id, subject, data, created_at, n)
     WHERE e.rid IN (SELECT id FROM done)
     ORDER BY e.n
@@ -516,12 +517,9 @@ class SqlRedemptionStore:
         (`_COMMIT_WITH_EVENTS`), run again after a race the database reports (a deadlock with
         another replica committing some of the same rows: the retry finds them settled)."""
         once = list(_first_of_each(batch).values())
-        rows = outbox_rows(*(c.event for c in once))
         params = {"ids": [c.redemption_id for c in once], "tids": [c.transfer_id for c in once],
                   "nows": [c.now for c in once], "days": [c.ledger_day for c in once],
-                  "e_rid": [c.redemption_id for c in once],
-                  **{f"e_{name}": [row[name] for row in rows]
-                     for name in ("event_id", "subject", "data", "created_at")}}
+                  "e_rid": [c.redemption_id for c in once], **outbox_arrays([c.event for c in once])}
         for attempt in range(RETRIES):
             try:
                 found = await self.db.write_returning(_COMMIT_WITH_EVENTS, params, wrote_outbox=True)

@@ -3,7 +3,7 @@ an inbox. See README "Events" for the guarantees and how to add an event."""
 
 from linli_runtime.events.consumer import ConsumerSpec, EventConsumer, PoisonMessage, TransientError
 from linli_runtime.events.envelope import Event, EventFactory, make_event
-from linli_runtime.events.outbox import OutboxRelay, outbox_rows, publish_in
+from linli_runtime.events.outbox import OutboxRelay, publish_in
 from linli_runtime.events.streams import STREAMS, StreamSpec
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "StreamSpec",
     "TransientError",
     "make_event",
-    "outbox_rows",
     "publish_in",
 ]

@@ -83,14 +83,6 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     conn.info[OUTBOX_DIRTY] = True
 
 
-def outbox_rows(*events: EventEnvelope) -> list[dict[str, object]]:
-    """The outbox rows of `events`, as `publish_in` writes them (each stamped with the current
-    trace context): for a service that writes them in a statement of its own making — a
-    data-modifying CTE that commits a batch and its events in one round trip, whose rows then
-    wake the relay through `Database.write_returning(…, wrote_outbox=True)`."""
-    return [_row(e) for e in events]
-
-
 def _row(event: EventEnvelope) -> dict[str, object]:
     stamp(event)  # before it is serialised: the trace context travels in the envelope
     created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
@@ -105,9 +97,12 @@ _INSERT = OUTBOX.insert()
 
 # `publish_in` as part of a statement of the caller's own (PostgreSQL): the body of a
 # data-modifying CTE, `WITH … , events AS ({OUTBOX_INSERT_PG}) …`, bound with
-# `outbox_arrays(events)`; the caller then calls `wrote_outbox(conn)`, as `publish_in` does.
-# A transaction whose writes are one statement saves the outbox's round trip (issue 18: the
-# ledger's group commit of single transfers waited on it). The events keep their order.
+# `outbox_arrays(events)`; the caller then calls `wrote_outbox(conn)`, as `publish_in` does (or,
+# for one statement in autocommit, `Database.write_returning(…, wrote_outbox=True)`). A
+# transaction whose writes are one statement saves the outbox's round trip (issue 18: the
+# ledger's group commit of single transfers, the POS redeem's commit). The events keep their
+# order. A statement that publishes only some of the events (partner-redemption's: those whose
+# row it committed) writes its own INSERT over the same `outbox_arrays` parameters.
 OUTBOX_INSERT_PG = """INSERT INTO linli_outbox (event_id, subject, data, created_at, attempts)
     SELECT o.event_id, o.subject, o.data, o.created_at, 0
     FROM unnest(CAST(:outbox_event_id AS text[]), CAST(:outbox_subject AS text[]),
