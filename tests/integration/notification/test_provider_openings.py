@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from linli.events.v1 import notification_pb2 as ev
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.notification.v1 import notification_pb2 as pb
-from linli_runtime.events.tables import OUTBOX
+from linli_runtime.events.streams import NOTIFICATION
+from linli_runtime.testing.published import published
 from linli_runtime.testing.waiting import wait_until
 from tests.integration.notification.kit import FENGSHU_NAME, SUN, Harness, ms_wan_request
 
@@ -37,16 +35,8 @@ async def get(h: Harness, name: str) -> pb.HelpRequest:
 
 
 async def events(h: Harness, subject: str) -> list[ev.HelpRequestChanged]:
-    async with h.app.db.transaction() as session:
-        conn = await session.connection()
-        rows = await conn.execute(sa.select(OUTBOX.c.data).where(OUTBOX.c.subject == subject)
-                                  .order_by(OUTBOX.c.seq))
-        found = []
-        for (data,) in rows:
-            changed = ev.HelpRequestChanged()
-            EventEnvelope.FromString(data).payload.Unpack(changed)
-            found.append(changed)
-        return found
+    """What the service published on `subject`, in order (its stream, once all is sent)."""
+    return await published(h.app.db, h.app.bus.js, NOTIFICATION.name, subject, ev.HelpRequestChanged)
 
 
 def shown(request: pb.HelpRequest) -> list[str]:

@@ -24,7 +24,6 @@ from linli_points.ledger.store import Ledger
 from linli_points.settings import PointsSettings
 from linli_points.tables import KNOWN_ORG_UNITS
 
-from linli.events.v1.envelope_pb2 import EventEnvelope
 from linli.points.v1 import (
     activities_pb2_grpc,
     adjustments_pb2_grpc,
@@ -42,11 +41,11 @@ from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import EventFactory
 from linli_runtime.events.streams import POINTS
-from linli_runtime.events.tables import INBOX, OUTBOX
+from linli_runtime.events.tables import INBOX
 from linli_runtime.migrations import upgrade
 from linli_runtime.processes import EmbeddedPostgres, NatsServer
 from linli_runtime.testing.errors import error_info
-from linli_runtime.testing.waiting import wait_until
+from linli_runtime.testing.published import published as published_in_stream
 
 FENGSHU = "chengdu/jinjiang/chenglonglu/fengshu"
 SHENGJIAN = "chengdu/chongzhou/longxing/longxing-community/shengjian"
@@ -148,28 +147,10 @@ def token_for(issuer: TestIssuer) -> Callable[..., Metadata]:
     return issue
 
 
-async def everything_sent(db: Database) -> bool:
-    """Whether the relay has published (and JetStream acknowledged) every event in the outbox."""
-    async with db.engine.connect() as conn:
-        unsent = (await conn.execute(sa.select(sa.func.count()).select_from(OUTBOX)
-                                     .where(OUTBOX.c.sent_at.is_(None)))).scalar_one()
-    return unsent == 0
-
-
 async def published(app: PointsApp, subject: str, payload: type[M]) -> list[M]:
-    """The payloads of every event on `subject` in the service's stream, read once the relay has
-    sent all the service wrote: the stream is then complete, so a missing event or one too many
-    shows (no waiting a while for stragglers)."""
-    await wait_until(lambda: everything_sent(app.db), what="the relay to publish every event written")
-    info = await app.bus.js.stream_info(POINTS.name)
-    found = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        msg = await app.bus.js.get_msg(POINTS.name, seq)
-        if msg.subject == subject and msg.data is not None:
-            out = payload()
-            EventEnvelope.FromString(msg.data).payload.Unpack(out)
-            found.append(out)
-    return found
+    """The payloads of every event on `subject` in the service's stream, once the relay has sent
+    all the service wrote (linli_runtime.testing.published)."""
+    return await published_in_stream(app.db, app.bus.js, POINTS.name, subject, payload)
 
 
 async def applied(db: Database, consumer: str, event_ids: list[str]) -> bool:

@@ -141,9 +141,12 @@ async def test_pairing_compliance_and_lapse_events_once_per_month(
     for eid in ("e-1", "e-2"):
         await s.pairings.CreateElder(par.CreateElderRequest(elder=par.Elder(
             community_path=FENGSHU, elder_id=eid, display_name=f"elder {eid}")), metadata=md)
+    # Paired from November: the service's own care schedule makes its first pass as it starts
+    # (on the clock's 7 November, closing October), and under load that pass may read the
+    # pairings after they exist — paired before October, they would lapse for October too.
     for pid, fid, eid in (("p-1", "f-1", "e-1"), ("p-2", "f-2", "e-2")):
         await s.pairings.CreatePairing(par.CreatePairingRequest(pairing=par.Pairing(
-            community_path=FENGSHU, pairing_id=pid, family_id=fid, elder_id=eid, start_date="2026-01-01")),
+            community_path=FENGSHU, pairing_id=pid, family_id=fid, elder_id=eid, start_date="2026-11-01")),
             metadata=md)
     clock.set(datetime(2026, 11, 20, 4, tzinfo=UTC))
     for n, (vid, pid) in enumerate((("v-wan", "p-1"), ("v-li", "p-1"), ("v-zhao", "p-2"))):
