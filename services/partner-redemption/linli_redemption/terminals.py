@@ -102,30 +102,22 @@ class TerminalAuthenticator:
         """The principal of a terminal credential verified within the cache's TTL, without
         awaiting anything (the runtime asks this first on every call: `Authenticator`); None for
         anything else — another scheme, a malformed or unknown credential — to be `authenticate`d."""
-        header = metadata.get("authorization")
-        if header is None:
+        presented = _presented(metadata)
+        if not presented:
             return None
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != SCHEME:
-            return None
-        terminal_id, sep, secret = credential.strip().partition(":")
-        if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
-            return None
+        terminal_id, secret = presented
         return self.cache.get(terminal_id, secret_digest(secret))
 
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal | None:
-        header = metadata.get("authorization")
-        if header is None:
+        presented = _presented(metadata)
+        if presented is None:
             return None
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != SCHEME:
-            return None
-        terminal_id, sep, secret = credential.strip().partition(":")
         refused = Unauthenticated("the terminal credential is not valid; it must read "
                                   "'Terminal {terminal_id}:{secret}' with a current secret",
                                   reason="TERMINAL_CREDENTIAL_INVALID")
-        if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
+        if not presented:
             raise refused
+        terminal_id, secret = presented
         digest = secret_digest(secret)
         kept = self.cache.get(terminal_id, digest)
         if kept is not None:
@@ -143,6 +135,22 @@ class TerminalAuthenticator:
         principal = terminal_principal(terminal_id, str(row.merchant_id), str(row.community_path))
         self.cache.keep(terminal_id, digest, principal, generation)
         return principal
+
+
+def _presented(metadata: Mapping[str, str]) -> tuple[str, str] | tuple[()] | None:
+    """The (terminal id, secret) a call presents; () for a `Terminal` credential that is
+    malformed (refused by `authenticate`, left to it by `recall`); None for no credential or
+    another scheme (another authenticator's)."""
+    header = metadata.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != SCHEME:
+        return None
+    terminal_id, sep, secret = credential.strip().partition(":")
+    if not sep or not terminal_id or not secret or len(terminal_id) > 64 or len(secret) > 128:
+        return ()
+    return terminal_id, secret
 
 
 class Terminals:
