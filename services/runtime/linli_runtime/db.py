@@ -136,8 +136,12 @@ class Database:
 
     def _after_commit(self, conn: Any) -> None:
         if conn.info.pop(OUTBOX_DIRTY, False):
-            for hook in self._commit_hooks:
-                hook()
+            self._wake_relays()
+
+    def _wake_relays(self) -> None:
+        """Outbox rows were committed: the hooks of `on_outbox_commit`."""
+        for hook in self._commit_hooks:
+            hook()
 
     def _after_rollback(self, conn: Any) -> None:
         # A connection invalidated mid-transaction (a task cancelled during a statement, a lost
@@ -202,39 +206,35 @@ class Database:
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def write_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
-        """Run one write statement on its own and return the number of rows it changed. A single
-        statement is atomic by itself, so on PostgreSQL it needs no BEGIN … COMMIT around it; on
-        SQLite it takes the write queue like any transaction."""
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one write statement on its own. A single statement is atomic by
+        itself, so on PostgreSQL it runs in autocommit — no BEGIN, no COMMIT: one round trip where
+        a transaction around it takes three; on SQLite it takes the write queue like any
+        transaction (committed when the block ends)."""
         if self.is_sqlite:
             async with self.transaction() as session:
-                result: Any = await (await session.connection()).execute(statement, params)
-                return int(result.rowcount)
+                yield await session.connection()
+            return
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await conn.execute(statement, params)
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def write_one(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
+        """Run one write statement on its own (`_one_statement`) and return the number of rows
+        it changed."""
+        async with self._one_statement() as conn:
+            result: Any = await conn.execute(statement, params)
             return int(result.rowcount)
 
     async def write_returning(self, statement: Executable, params: Mapping[str, Any] | None = None, *,
                               wrote_outbox: bool = False) -> list[Any]:
-        """`write_one` for a statement with RETURNING: its rows. On PostgreSQL one statement in
-        autocommit — no BEGIN, no COMMIT: one round trip where a transaction around it takes
-        three. `wrote_outbox`: the statement wrote outbox rows (a data-modifying CTE), so the
-        relay is woken once it has committed, as the commit of a transaction that wrote them
-        wakes it."""
-        if self.is_sqlite:
-            async with self.transaction() as session:
-                conn = await session.connection()
-                rows = list((await conn.execute(statement, params)).all())
-                if wrote_outbox:
-                    conn.info[OUTBOX_DIRTY] = True
-                return rows
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        """`write_one` for a statement with RETURNING: its rows. `wrote_outbox`: the statement
+        wrote outbox rows (a data-modifying CTE), so the relay is woken once it has committed, as
+        the commit of a transaction that wrote them wakes it."""
+        async with self._one_statement() as conn:
             rows = list((await conn.execute(statement, params)).all())
         if wrote_outbox:
-            for hook in self._commit_hooks:
-                hook()
+            self._wake_relays()
         return rows
 
     async def dispose(self) -> None:
