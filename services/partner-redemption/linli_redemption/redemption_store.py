@@ -32,11 +32,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
@@ -65,7 +65,7 @@ from linli_runtime.events.outbox import outbox_arrays
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.group_commit import GroupCommit
 from linli_runtime.models import loaded, loaded_all
-from linli_runtime.transactions import RETRIES, is_race, run_in_transaction
+from linli_runtime.transactions import retried_on_race, run_in_transaction
 
 R = REDEMPTIONS.c
 _BY_REQUEST = sa.select(REDEMPTIONS).where(R.merchant_id == sa.bindparam("merchant_id"),
@@ -520,13 +520,8 @@ class SqlRedemptionStore:
         params = {"ids": [c.redemption_id for c in once], "tids": [c.transfer_id for c in once],
                   "nows": [c.now for c in once], "days": [c.ledger_day for c in once],
                   "e_rid": [c.redemption_id for c in once], **outbox_arrays([c.event for c in once])}
-        for attempt in range(RETRIES):
-            try:
-                found = await self.db.write_returning(_COMMIT_WITH_EVENTS, params, wrote_outbox=True)
-                break
-            except DBAPIError as exc:
-                if attempt == RETRIES - 1 or not is_race(exc):
-                    raise
+        found = await retried_on_race(partial(self.db.write_returning, _COMMIT_WITH_EVENTS, params,
+                                              wrote_outbox=True))
         done = {row.id: loaded(Redemption, row) for row in found}
         return [done.get(c.redemption_id) for c in batch]
 

@@ -36,22 +36,31 @@ def is_race(exc: DBAPIError) -> bool:
     return isinstance(exc, IntegrityError) or is_conflict(exc)
 
 
-async def run_in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]],
-                             *, retries: int = RETRIES) -> T:
+async def retried_on_race(work: Callable[[], Awaitable[T]], *, retries: int = RETRIES) -> T:
+    """`work()` (a whole transaction, or one statement on its own), run again after a race the
+    database reports, up to `retries` times in all; any other error is raised at once."""
     for attempt in range(retries):
         try:
-            if db.is_sqlite:  # the runtime's transaction queues writers (one at a time on SQLite)
-                async with db.transaction() as session:
-                    return await work(await session.connection())
-            # A Core transaction: hot paths are Core, and an ORM session around them costs more
-            # CPU than some of their statements (the outbox's commit hook is on the engine).
-            async with db.engine.begin() as conn:
-                return await work(conn)
+            return await work()
         except DBAPIError as exc:
             if attempt == retries - 1 or not is_race(exc):
                 raise
             log.debug("transaction retried", extra={"attempt": attempt + 1, "error": type(exc).__name__})
     raise AssertionError("unreachable")
+
+
+async def run_in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]],
+                             *, retries: int = RETRIES) -> T:
+    async def once() -> T:
+        if db.is_sqlite:  # the runtime's transaction queues writers (one at a time on SQLite)
+            async with db.transaction() as session:
+                return await work(await session.connection())
+        # A Core transaction: hot paths are Core, and an ORM session around them costs more
+        # CPU than some of their statements (the outbox's commit hook is on the engine).
+        async with db.engine.begin() as conn:
+            return await work(conn)
+
+    return await retried_on_race(once, retries=retries)
 
 
 def fingerprint(*parts: object) -> str:
