@@ -80,7 +80,7 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
         await insert_rows(conn, OUTBOX, rows)  # on PostgreSQL one array per column (linli_runtime.bulk)
     else:
         await conn.execute(_INSERT, rows[0])
-    conn.info[OUTBOX_DIRTY] = True
+    wrote_outbox(conn)
 
 
 def _row(event: EventEnvelope) -> dict[str, object]:

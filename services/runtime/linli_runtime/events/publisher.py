@@ -18,6 +18,7 @@ caller publishes them again (the stream's dedup window drops any that were store
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import re
@@ -160,15 +161,13 @@ async def _publish_at_once(nc: Client, messages: Sequence[tuple[str, bytes, Mapp
             return False
         head = [b"NATS/1.0\r\n"]
         for name, value in headers.items():
-            line = _NAMES.get(name)
-            if line is None:
-                line = _header_name(name)
+            line = _header_name(name)
             if line:
                 head.append(line + value.strip().translate(_NEWLINES).encode() + b"\r\n")
         head.append(b"\r\n")
         header = b"".join(head)
         commands.append(b"HPUB %s %s%d %d %d\r\n%s%s\r\n" % (
-            _SUBJECTS.get(subject) or _subject(subject), reply_prefix, position, len(header),
+            _subject(subject), reply_prefix, position, len(header),
             len(header) + len(data), header, data))
         size += len(data)
     stats = nc.stats
@@ -186,30 +185,25 @@ async def _publish_at_once(nc: Client, messages: Sequence[tuple[str, bytes, Mapp
 _HEADER_KEY: re.Pattern[str] | None = getattr(nats_client, "_HEADER_KEY_RE", None)
 _VALIDATE_SUBJECT: Callable[[str], None] | None = getattr(nats_client, "_validate_subject", None)
 _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
-# Subjects and header names checked once (a relay publishes a handful of each), encoded.
-_SUBJECTS: dict[str, bytes] = {}
-_NAMES: dict[str, bytes] = {}
 
 
+# Subjects and header names checked once (a relay publishes a handful of each), encoded; an
+# error is raised again on every use (lru_cache keeps only answers).
+@functools.lru_cache(maxsize=4096)
 def _subject(subject: str) -> bytes:
     assert _VALIDATE_SUBJECT is not None
     _VALIDATE_SUBJECT(subject)  # raises as nc.publish would
-    if len(_SUBJECTS) >= 4096:
-        _SUBJECTS.clear()
-    encoded = _SUBJECTS[subject] = subject.encode()
-    return encoded
+    return subject.encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def _header_name(name: str) -> bytes:
     """`Name: ` as nats-py writes it, or b"" for a name it skips (blank); raises for one it refuses."""
     assert _HEADER_KEY is not None
     key = name.strip()
     if key and not _HEADER_KEY.fullmatch(key):
         raise BadHeaderError(key)
-    if len(_NAMES) >= 4096:
-        _NAMES.clear()
-    line = _NAMES[name] = key.encode() + b": " if key else b""
-    return line
+    return key.encode() + b": " if key else b""
 
 
 def _refusal(msg: Msg) -> BaseException:
