@@ -1,5 +1,5 @@
-"""The envelope's time conversions agree with protobuf's own (FromDatetime / ToDatetime), which
-they replace on the hot path."""
+"""The runtime's time conversions (linli_runtime.times: every event, every listed row) agree with
+protobuf's own (FromDatetime / ToDatetime), which they replace on the hot path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from linli_runtime.events.envelope import from_timestamp, to_timestamp
+from linli_runtime.times import instant_of, timestamp_of
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -22,6 +22,6 @@ SHANGHAI = timezone(timedelta(hours=8))
 def test_timestamps_match_protobuf(when: datetime) -> None:
     expected = Timestamp()
     expected.FromDatetime(when)
-    ours = to_timestamp(when)
+    ours = timestamp_of(when)
     assert (ours.seconds, ours.nanos) == (expected.seconds, expected.nanos)
-    assert from_timestamp(ours) == expected.ToDatetime(tzinfo=UTC)
+    assert instant_of(ours) == expected.ToDatetime(tzinfo=UTC)

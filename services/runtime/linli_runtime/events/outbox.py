@@ -51,7 +51,6 @@ from linli_runtime.bulk import insert_rows
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.envelope import from_timestamp
 from linli_runtime.events.publisher import BatchPublisher, PubAckBatch
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.metrics import (
@@ -61,7 +60,7 @@ from linli_runtime.metrics import (
     OUTBOX_UNSENT,
 )
 from linli_runtime.tasks import PeriodicTask
-from linli_runtime.times import as_utc
+from linli_runtime.times import as_utc, instant_of
 from linli_runtime.tracing import NO_TRACING, Tracing, stamp
 
 log = logging.getLogger("linli.events.outbox")
@@ -85,7 +84,7 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
 
 def _row(event: EventEnvelope) -> dict[str, object]:
     stamp(event)  # before it is serialised: the trace context travels in the envelope
-    created = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
+    created = instant_of(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
     return {"event_id": event.event_id, "subject": event.subject, "data": event.SerializeToString(),
             "created_at": created, "attempts": 0}
 
