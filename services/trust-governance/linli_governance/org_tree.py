@@ -292,12 +292,14 @@ async def list_children(db: Database, parent_path: str, *, page_token: str, size
     return typed_all(OrgUnit, rows), token
 
 
+OrgUnitRow = Row[Any]  # a `gov_org_units` row as `list_subtree` reads it (no model validated per row)
+
 SUBTREE_PAGE_MAX = 10_000  # a city's districts, streets and 5,000 communities in one page
 _PARENTS_PER_STATEMENT = 1000  # `parent_path IN (…)` stays well under SQLite's bound parameters
 
 
 async def list_subtree(db: Database, parent_path: str, down_to_kind: int, *, page_token: str,
-                       size: int) -> tuple[list[Row[Any]], str]:
+                       size: int) -> tuple[list[OrgUnitRow], str]:
     """One page, in path order, of every unit below `parent_path` whose kind is `down_to_kind`
     or above it (its districts, streets and communities), and the next page's token ("" at the
     end). Read a level at a time by the `parent_path` index — one statement per level (per

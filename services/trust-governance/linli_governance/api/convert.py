@@ -6,7 +6,6 @@ Enum fields are stored as their numbers; `X.ValueType(n)` gives them the message
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -35,15 +34,18 @@ from linli_governance import (
 )
 from linli_governance import formation as formation_module
 from linli_governance.disclosures import ChainCheck, ObjectionView
+from linli_governance.org_tree import OrgUnitRow
 from linli_governance.projects import ProjectView
 from linli_governance.tables import AccountSettings, Ballot, Contract, Disclosure, Meeting, OrgUnit, UnitOwner
 from linli_governance.votes import OUTCOMES, VoteView
-from linli_runtime.times import as_utc, to_timestamp
+from linli_runtime.times import to_timestamp
 
 # -- the org tree and the rollout ---------------------------------------------------------------
 
 
-def org_unit(u: OrgUnit) -> org_pb2.OrgUnit:
+def org_unit(u: OrgUnit | OrgUnitRow) -> org_pb2.OrgUnit:
+    """An org unit's message, from its model or straight from a `gov_org_units` row (a city's
+    subtree, `org_tree.list_subtree`: validating a model per row cost more than the rest)."""
     return org_pb2.OrgUnit(
         path=u.path,
         parent_path=u.parent_path or "",
@@ -56,33 +58,6 @@ def org_unit(u: OrgUnit) -> org_pb2.OrgUnit:
         closed=u.closed_at is not None,
         close_time=to_timestamp(u.closed_at) if u.closed_at is not None else None,
         update_time=to_timestamp(u.updated_at or u.created_at),
-        revision=u.revision,
-        status_reason=u.status_reason,
-    )
-
-
-def _stamp(value: datetime) -> Timestamp:
-    """`to_timestamp` for a stored time, by seconds and nanos (a third of FromDatetime's cost)."""
-    value = as_utc(value)
-    return Timestamp(seconds=math.floor(value.timestamp()), nanos=value.microsecond * 1000)
-
-
-def org_unit_row(u: Any) -> org_pb2.OrgUnit:
-    """As `org_unit`, straight from a `gov_org_units` row (`org_tree.list_subtree`'s): for long
-    lists (a city's subtree), where validating a model per row cost more than the rest of the call."""
-    created = _stamp(u.created_at)
-    return org_pb2.OrgUnit(
-        path=u.path,
-        parent_path=u.parent_path or "",
-        kind=u.kind,
-        display_name=u.display_name,
-        display_name_en=u.display_name_en,
-        compound_type=u.compound_type,
-        exclusive_area_dm2=u.exclusive_area_dm2,
-        create_time=created,
-        closed=u.closed_at is not None,
-        close_time=_stamp(u.closed_at) if u.closed_at is not None else None,
-        update_time=_stamp(u.updated_at) if u.updated_at is not None else created,
         revision=u.revision,
         status_reason=u.status_reason,
     )

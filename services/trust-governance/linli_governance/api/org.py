@@ -50,7 +50,7 @@ class OrgServicer(Api, org_pb2_grpc.OrgServiceServicer):
                 self.db, path, request.down_to_kind, page_token=request.page_token,
                 size=paging.page_size(request.page_size, default=org_tree.SUBTREE_PAGE_MAX,
                                       maximum=org_tree.SUBTREE_PAGE_MAX))
-            return org_pb2.ListOrgUnitsResponse(org_units=[convert.org_unit_row(u) for u in rows],
+            return org_pb2.ListOrgUnitsResponse(org_units=[convert.org_unit(u) for u in rows],
                                                 next_page_token=token)
         units, token = await org_tree.list_children(
             self.db, path, page_token=request.page_token, size=paging.page_size(request.page_size)
