@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
@@ -43,6 +44,27 @@ async def test_events_written_in_one_call_are_published_in_order(
         await publish_in(session, *events)
     await wait_until(lambda: _pending_is(relay, 0), what="the batch published")
     assert await stream_event_ids(bus, topic) == [e.event_id for e in events]
+
+
+async def test_an_outbox_write_that_fails_raises_sqlalchemys_error_and_writes_nothing(
+    db: Database, topic: Topic
+) -> None:
+    """On PostgreSQL `publish_in` sends its statement on asyncpg's own connection (no span
+    current): a refused write still raises SQLAlchemy's IntegrityError — what the callers' race
+    retries read — and the transaction writes none of it; then a later one goes through."""
+    first = topic.event("first")
+    async with db.transaction() as session:
+        await publish_in(session, first)
+    again = topic.event("again")
+    again.event_id = first.event_id
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await publish_in(session, topic.event("before"), again)
+    async with db.transaction() as session:
+        await publish_in(session, topic.event("after"))
+    async with db.reading() as conn:
+        values = {row.event_id for row in await conn.execute(select(OUTBOX.c.event_id))}
+    assert len(values) == 2 and first.event_id in values
 
 
 async def test_events_written_while_nats_is_down_are_all_delivered_once_after_restart(

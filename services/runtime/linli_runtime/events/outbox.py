@@ -41,13 +41,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+from opentelemetry import trace
 from sqlalchemy import BigInteger, Row, String, and_, any_, bindparam, column, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli_runtime.bulk import insert_rows
+from linli_runtime.bulk import as_sqlalchemy, driver_of, insert_rows
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
@@ -74,12 +76,30 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     Several events in one call are one statement and one round trip (a batch of requests
     committed together, a year-end close)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
-    rows = [_row(e) for e in (event, *more)]
-    if more:
-        await insert_rows(conn, OUTBOX, rows)  # on PostgreSQL one array per column (linli_runtime.bulk)
+    if conn.dialect.name == "postgresql" and not trace.get_current_span().get_span_context().is_valid:
+        await _insert_on_driver(conn, (event, *more))
+    elif more:
+        await insert_rows(conn, OUTBOX, [_row(e) for e in (event, *more)])
     else:
-        await conn.execute(_INSERT, rows[0])
+        await conn.execute(_INSERT, _row(event))
     wrote_outbox(conn)
+
+
+async def _insert_on_driver(conn: AsyncConnection, events: Sequence[EventEnvelope]) -> None:
+    """PostgreSQL: the events in one statement sent on asyncpg's connection itself (inside the
+    caller's transaction, linli_runtime.bulk.driver_of), one array per column whatever their
+    number. SQLAlchemy's execution around the same statement — its compiled cache, execution
+    context, parameter processing and result — cost a producer's transaction of 20 events
+    ~300 µs of its ~1,300 µs of CPU (measured, embedded PostgreSQL). Errors are SQLAlchemy's, as
+    a statement of its own raises them. Not when a span is current: there the write goes through
+    SQLAlchemy, whose instrumentation traces it as a statement of the work that wrote it."""
+    arrays = outbox_arrays(events)
+    driver = await driver_of(conn)
+    try:
+        await driver.execute(_INSERT_ON_DRIVER, arrays["outbox_event_id"], arrays["outbox_subject"],
+                             arrays["outbox_data"], arrays["outbox_created_at"])
+    except asyncpg.PostgresError as error:
+        raise as_sqlalchemy(error, _INSERT_ON_DRIVER) from error
 
 
 def _row(event: EventEnvelope) -> dict[str, object]:
@@ -112,8 +132,22 @@ OUTBOX_INSERT_PG = """INSERT INTO linli_outbox (event_id, subject, data, created
 
 def outbox_arrays(events: Sequence[EventEnvelope]) -> dict[str, list[Any]]:
     """`OUTBOX_INSERT_PG`'s parameters for `events` (none: empty arrays, no row)."""
-    rows = [_row(e) for e in events]
-    return {f"outbox_{name}": [r[name] for r in rows] for name in ("event_id", "subject", "data", "created_at")}
+    ids: list[str] = []
+    subjects: list[str] = []
+    data: list[bytes] = []
+    created: list[datetime] = []
+    for e in events:  # the columns of _row, without a dict per event
+        stamp(e)
+        ids.append(e.event_id)
+        subjects.append(e.subject)
+        data.append(e.SerializeToString())
+        created.append(instant_of(e.occurred_at) if e.HasField("occurred_at") else datetime.now(UTC))
+    return {"outbox_event_id": ids, "outbox_subject": subjects, "outbox_data": data, "outbox_created_at": created}
+
+
+# OUTBOX_INSERT_PG with asyncpg's positional parameters ($1 …), for `_insert_on_driver`.
+_INSERT_ON_DRIVER = (OUTBOX_INSERT_PG.replace(":outbox_event_id", "$1").replace(":outbox_subject", "$2")
+                     .replace(":outbox_data", "$3").replace(":outbox_created_at", "$4"))
 
 
 def wrote_outbox(conn: AsyncConnection) -> None:
