@@ -18,7 +18,10 @@ Unpaced, the writers commit in bursts faster than the path, so that lag measures
 behind them; each run then measures a backlog drain (the path alone) and the lag at a steady
 rate below capacity: writers paced at each `--rate` events/s (a lag curve), else at
 `--rate-share` (0.8) of the rate the run delivered unpaced, in the relay's process (a replica:
-its commits wake its relay; writers apart would wait out the relay's poll).
+its commits wake its relay; writers apart would wait out the relay's poll). A paced run's
+delivered rate is the consumer's acks from the first to the last, next to the writers' commits
+likewise (did they offer the rate?); events over the time from the schedule's start to the last
+ack, printed below them, is short of the target by design (the last events' lag is in it).
 
 Machines here have 2 noisy cores shared by nats-server, the processes and the database: the
 throughput figures are lower bounds; the steadier ones are the CPU per event of each process
@@ -274,6 +277,8 @@ async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_
         "written": float(expected),
         "rate": delivered / (finished - started),
         "commit_rate": expected / (write_done - started),
+        "ack_span_rate": _span_rate([acked[i] for i in acked if i in committed]),
+        "commit_span_rate": _span_rate(list(committed.values())),
         "lag_p50_ms": median(lags),
         "lag_p99_ms": percentile(lags, 99),
         "lag_max_ms": max(lags, default=0.0),
@@ -281,6 +286,18 @@ async def event_path(db: Database, bus: EventBus, consumer: Connection, writers_
     }
     figures.update({f"{part}_cpu_us": us for part, us in per_event.items()})
     return figures
+
+
+def _span_rate(times: list[float]) -> float:
+    """Events a second between the first and the last of `times`: those after the first instant
+    over the time from it to the last. For writers paced at a rate r, `rate` (events over the time
+    from the schedule's start to the last ack) is below r by construction — the last transaction
+    starts at the schedule's end and its events still take their lag — so it cannot show that the
+    path kept up with r; this one is r when commits (or acks) came as fast as they were offered."""
+    if len(times) < 2:
+        return 0.0
+    first, last = min(times), max(times)
+    return sum(1 for t in times if t > first) / (last - first) if last > first else 0.0
 
 
 async def drain(db: Database, bus: EventBus, consumer: Connection, procs: Processes, n: int, writers: int,
@@ -435,8 +452,9 @@ FIGURES: list[tuple[str, str, str]] = [
 # One block per paced rate (`paced<i>_` keys).
 PACED: list[tuple[str, str, str]] = [
     ("writers paced beside the relay (--rate / --rate-share), events/s", "target", "{:,.0f}"),
-    ("  outbox commit → consumer ack, events/s", "rate", "{:,.0f}"),
-    ("  business commits (writers), events/s", "commit_rate", "{:,.0f}"),
+    ("  delivered: consumer acks, first to last, events/s", "ack_span_rate", "{:,.0f}"),
+    ("  offered: business commits, first to last, events/s", "commit_span_rate", "{:,.0f}"),
+    ("  events / (schedule start → last ack) (< target by design)", "rate", "{:,.0f}"),
     ("  lag commit → ack p50, ms", "lag_p50_ms", "{:,.1f}"),
     ("  lag commit → ack p99, ms", "lag_p99_ms", "{:,.1f}"),
     ("  lag commit → ack max, ms", "lag_max_ms", "{:,.1f}"),

@@ -80,37 +80,48 @@ _NEXT_KEYS = ("SELECT nextval(q.s) FROM (SELECT pg_get_serial_sequence($1, $2)::
               "generate_series(1, $3)")
 
 
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under `conn`, its transaction begun (SQLAlchemy's adapter begins
-    it lazily, on the first statement: a COPY sent before would run outside it)."""
+async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, its transaction begun. SQLAlchemy's adapter begins
+    it lazily, on the first statement: a COPY sent before ran outside it, committed at once,
+    and stayed when the transaction rolled back. (SQLAlchemy 2.1's adapter marks a begun
+    transaction in `_transaction`; the `_started` this read before is gone, so it never began.)
+    `_start_transaction` is what the adapter's own first statement calls: BEGIN, nothing in
+    autocommit."""
     raw = await conn.get_raw_connection()
-    if not getattr(raw.dbapi_connection, "_started", True):
-        await conn.execute(sa.text("SELECT 1"))
+    adapted = raw.dbapi_connection
+    if getattr(adapted, "_transaction", False) is None:
+        start = getattr(adapted, "_start_transaction", None)
+        if start is not None:
+            await start()
+        else:  # another SQLAlchemy: a statement of its own begins it
+            await conn.execute(sa.text("SELECT 1"))
     driver: asyncpg.Connection = raw.driver_connection
     return driver
 
 
-def _as_sqlalchemy(error: asyncpg.PostgresError, statement: str) -> sa.exc.DBAPIError:
+def as_sqlalchemy(error: asyncpg.PostgresError, statement: str) -> sa.exc.DBAPIError:
+    """An asyncpg error raised where SQLAlchemy would have raised its own (the callers' retries
+    read `orig.sqlstate`)."""
     kind = sa.exc.IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else sa.exc.DBAPIError
     return kind(statement, None, error)  # type: ignore[arg-type]  # `orig.sqlstate` is what the retries read
 
 
 async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
                 records: Sequence[Sequence[Any]]) -> None:
-    driver = await _driver(conn)
+    driver = await driver_of(conn)
     try:
         await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
     except asyncpg.PostgresError as error:
-        raise _as_sqlalchemy(error, f"COPY {table.name}") from error
+        raise as_sqlalchemy(error, f"COPY {table.name}") from error
 
 
 async def _next_keys(conn: AsyncConnection, table: sa.Table, n: int) -> list[int]:
     """`n` keys drawn from `table`'s key sequence, ascending."""
-    driver = await _driver(conn)
+    driver = await driver_of(conn)
     try:
         rows = await driver.fetch(_NEXT_KEYS, table.name, _key(table).name, n)
     except asyncpg.PostgresError as error:
-        raise _as_sqlalchemy(error, _NEXT_KEYS) from error
+        raise as_sqlalchemy(error, _NEXT_KEYS) from error
     return sorted(row[0] for row in rows)
 
 

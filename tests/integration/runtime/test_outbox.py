@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from linli_runtime.clock import ManualClock
 from linli_runtime.db import Database
 from linli_runtime.events import OutboxRelay, publish_in
 from linli_runtime.events.bus import EventBus
-from linli_runtime.events.outbox import _MARK_SENT, _give_back
+from linli_runtime.events.outbox import _MARK_SENT, _TAKE_UNSENT, _give_back
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.processes import NatsServer
 from linli_runtime.testing.waiting import wait_until
@@ -43,6 +44,27 @@ async def test_events_written_in_one_call_are_published_in_order(
         await publish_in(session, *events)
     await wait_until(lambda: _pending_is(relay, 0), what="the batch published")
     assert await stream_event_ids(bus, topic) == [e.event_id for e in events]
+
+
+async def test_an_outbox_write_that_fails_raises_sqlalchemys_error_and_writes_nothing(
+    db: Database, topic: Topic
+) -> None:
+    """On PostgreSQL `publish_in` sends its statement on asyncpg's own connection (no span
+    current): a refused write still raises SQLAlchemy's IntegrityError — what the callers' race
+    retries read — and the transaction writes none of it; then a later one goes through."""
+    first = topic.event("first")
+    async with db.transaction() as session:
+        await publish_in(session, first)
+    again = topic.event("again")
+    again.event_id = first.event_id
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await publish_in(session, topic.event("before"), again)
+    async with db.transaction() as session:
+        await publish_in(session, topic.event("after"))
+    async with db.reading() as conn:
+        values = {row.event_id for row in await conn.execute(select(OUTBOX.c.event_id))}
+    assert len(values) == 2 and first.event_id in values
 
 
 async def test_events_written_while_nats_is_down_are_all_delivered_once_after_restart(
@@ -224,7 +246,8 @@ async def test_relay_bookkeeping_commits_without_flush_and_leaves_the_connection
         await conn.execute(text("SET synchronous_commit = on"))  # the test server runs with it off
         await conn.commit()
         try:
-            statements: list[tuple[Any, dict[str, Any]]] = [(relay._take_unsent, {}),
+            claim = text(_TAKE_UNSENT.replace("$1", ":size"))
+            statements: list[tuple[Any, dict[str, Any]]] = [(claim, {"size": relay.batch_size}),
                                                              (_MARK_SENT["postgresql"], {"seqs": []})]
             for statement, params in statements:
                 transaction = await conn.begin()
@@ -232,7 +255,7 @@ async def test_relay_bookkeeping_commits_without_flush_and_leaves_the_connection
                 changed = (await conn.execute(statement, params)).rowcount
                 assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
                 await transaction.rollback()  # the claimed row given back
-                assert changed == (1 if statement is relay._take_unsent else 0)
+                assert changed == (1 if statement is claim else 0)
             async with conn.begin():  # the setting ended with the transaction (and was on before each)
                 assert await conn.scalar(text("SHOW synchronous_commit")) == "on"
         finally:
@@ -253,19 +276,20 @@ async def test_the_relay_holds_at_most_half_the_pool(database_url: str, bus: Eve
             await db.dispose()
 
 
-async def test_the_claim_reads_the_oldest_unsent_rows_off_the_index_without_sorting_the_backlog(
+async def test_the_claim_reads_the_oldest_unsent_rows_off_the_key_without_sorting_the_backlog(
     db: Database, bus: EventBus, topic: Topic
 ) -> None:
-    """PostgreSQL: the claim takes a batch from the front of the unsent index and stops there. A
-    plan that reads the whole backlog and sorts it (a bitmap scan, which never marks the index
-    entries of rows sent since the last VACUUM dead) costs each claim more the more was sent."""
+    """PostgreSQL: the claim takes a batch from the front of the primary key (the table is the
+    unsent set there: rt0006 dropped the unsent index) and stops there. A plan that reads the
+    whole backlog and sorts it (a bitmap scan, which never marks the index entries of rows sent
+    since the last VACUUM dead) costs each claim more the more was sent."""
     if db.is_sqlite:
         pytest.skip("PostgreSQL's plan")
     relay = OutboxRelay(db, bus, service="test", poll_interval=60, batch_size=50)
     for start in range(0, 2000, 500):
         await write_events(db, topic, [f"e{i}" for i in range(start, start + 500)], per_tx=500)
-    pick = str(relay._pick.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    claim = _TAKE_UNSENT.replace("$1", str(relay.batch_size))  # EXPLAIN alone deletes nothing
     async with db.engine.connect() as conn:
         await conn.execute(text("ANALYZE linli_outbox"))
-        plan = "\n".join((await conn.execute(text(f"EXPLAIN {pick}"))).scalars())
-    assert "ix_linli_outbox_unsent" in plan and "Sort" not in plan and "Bitmap" not in plan, plan
+        plan = "\n".join((await conn.execute(text(f"EXPLAIN {claim}"))).scalars())
+    assert "linli_outbox_pkey" in plan and "Sort" not in plan and "Bitmap" not in plan, plan

@@ -34,6 +34,14 @@ async def test_the_outbox_fills_its_pages_on_postgresql(db: Database) -> None:
     assert not options
 
 
+async def test_the_outbox_has_its_unsent_index_on_sqlite_only(db: Database) -> None:
+    """rt0006: on PostgreSQL the relay deletes what it sent, so the primary key reads the unsent
+    rows in order and the unsent index only cost every event an entry; SQLite keeps sent rows."""
+    async with db.reading() as conn:
+        indexes = await conn.run_sync(lambda sync: {i["name"] for i in sa.inspect(sync).get_indexes("linli_outbox")})
+    assert ("ix_linli_outbox_unsent" in indexes) == db.is_sqlite
+
+
 async def test_the_comparison_sees_a_model_the_migrations_do_not_match(db: Database) -> None:
     drifted = sa.MetaData()
     for table in metadata.tables.values():

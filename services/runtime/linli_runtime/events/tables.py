@@ -36,8 +36,9 @@ class OutboxEvent(RuntimeTable, table=True):
     __tablename__ = "linli_outbox"
     # The relay looks for unsent rows in order. On PostgreSQL it deletes a row once JetStream has
     # it, so pages are full again (rt0005 dropped rt0004's fillfactor 50, room for a lease the relay
-    # no longer writes).
-    __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq"),)
+    # no longer writes) and the primary key reads the unsent rows in order: the unsent index is
+    # SQLite's alone (rt0006), where sent rows are kept.
+    __table_args__ = (sa.Index("ix_linli_outbox_unsent", "sent_at", "seq").ddl_if(dialect="sqlite"),)
 
     # Numbered by the database: rows are written with Core (`publish_in`), never built to be added.
     seq: int = Field(sa_column=sa.Column(Seq, primary_key=True, autoincrement=True))
