@@ -196,11 +196,19 @@ async def _kept_days(conn: AsyncConnection, paths: list[str], first: str, last: 
     """The days of `first` … `last` kept summed up: community → day → merchant → figures (the
     day's "" row, which marks it kept, is left out of the merchants)."""
     s = DAY_SUMMARIES.c
+    days = sa.select(s.community_path, s.ledger_day, s.merchant_id, s.redemption_count, s.redeemed_points,
+                     s.refund_count, s.refunded_points).where(s.ledger_day >= first, s.ledger_day <= last)
+    if conn.dialect.name == "postgresql":
+        # Each community's range of the primary key (LATERAL): with 1000 communities in `IN` the
+        # planner read the whole table, a third of a second a call.
+        wanted = sa.func.unnest(sa.bindparam("paths", paths, type_=postgresql.ARRAY(sa.String))).table_valued(
+            "path").render_derived(name="wanted")
+        ranges = days.where(s.community_path == wanted.c.path).lateral("kept")
+        query = sa.select(ranges).select_from(wanted.join(ranges, sa.true()))
+    else:
+        query = days.where(s.community_path.in_(paths))
     kept: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for path, day, mid, *counts in (await conn.execute(
-            sa.select(s.community_path, s.ledger_day, s.merchant_id, s.redemption_count, s.redeemed_points,
-                      s.refund_count, s.refunded_points)
-            .where(s.community_path.in_(paths), s.ledger_day >= first, s.ledger_day <= last))).all():
+    for path, day, mid, *counts in (await conn.execute(query)).all():
         merchants = kept.setdefault(path, {}).setdefault(day, {})
         if mid:
             merchants[mid] = [int(c) for c in counts]
