@@ -192,27 +192,24 @@ def _add(row: MerchantTotals | None, counts: Sequence[int]) -> None:
 
 
 async def _kept_days(conn: AsyncConnection, paths: list[str], first: str, last: str
-                     ) -> dict[str, dict[str, dict[str, list[int]]]]:
-    """The days of `first` … `last` kept summed up: community → day → merchant → figures (the
-    day's "" row, which marks it kept, is left out of the merchants)."""
+                     ) -> tuple[dict[str, int], dict[tuple[str, str], list[int]]]:
+    """Of the days `first` … `last` kept summed up: how many each community has (its "" rows),
+    and each (community, merchant)'s figures over them, summed by the database — a row per
+    merchant, not per merchant and day (50,000 rows a city page cost partner-redemption more
+    to take in than the database to read)."""
     s = DAY_SUMMARIES.c
-    days = sa.select(s.community_path, s.ledger_day, s.merchant_id, s.redemption_count, s.redeemed_points,
-                     s.refund_count, s.refunded_points).where(s.ledger_day >= first, s.ledger_day <= last)
-    if conn.dialect.name == "postgresql":
-        # Each community's range of the primary key (LATERAL): with 1000 communities in `IN` the
-        # planner read the whole table, a third of a second a call.
-        wanted = sa.func.unnest(sa.bindparam("paths", paths, type_=postgresql.ARRAY(sa.String))).table_valued(
-            "path").render_derived(name="wanted")
-        ranges = days.where(s.community_path == wanted.c.path).lateral("kept")
-        query = sa.select(ranges).select_from(wanted.join(ranges, sa.true()))
-    else:
-        query = days.where(s.community_path.in_(paths))
-    kept: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for path, day, mid, *counts in (await conn.execute(query)).all():
-        merchants = kept.setdefault(path, {}).setdefault(day, {})
+    days: dict[str, int] = {}
+    figures: dict[tuple[str, str], list[int]] = {}
+    for path, mid, count, *sums in (await conn.execute(
+            sa.select(s.community_path, s.merchant_id, sa.func.count(), sa.func.sum(s.redemption_count),
+                      sa.func.sum(s.redeemed_points), sa.func.sum(s.refund_count), sa.func.sum(s.refunded_points))
+            .where(s.community_path.in_(paths), s.ledger_day >= first, s.ledger_day <= last)
+            .group_by(s.community_path, s.merchant_id))).all():
         if mid:
-            merchants[mid] = [int(c) for c in counts]
-    return kept
+            figures[(path, mid)] = [int(x or 0) for x in sums]
+        else:
+            days[path] = int(count)
+    return days, figures
 
 
 def _kept_rows(paths: list[str], sealed: list[str], per_merchant: dict[tuple[str, str, str], list[int]],
@@ -284,14 +281,13 @@ class Settlement:
             merchants = {(path, mid): MerchantTotals(path, mid, name) for mid, path, name in (await conn.execute(
                 sa.select(PARTNERS.c.id, PARTNERS.c.community_path, PARTNERS.c.display_name).where(
                     PARTNERS.c.community_path.in_(paths), PARTNERS.c.kind == MERCHANT))).all()}
-            kept = await _kept_days(conn, paths, first, sealed_last) if sealed else {}
-        whole = [p for p in paths if len(kept.get(p, {})) < len(sealed)]
+            kept_days, kept = await _kept_days(conn, paths, first, sealed_last) if sealed else ({}, {})
+        whole = [p for p in paths if kept_days.get(p, 0) < len(sealed)]
         read_whole = set(whole)
         recent = [p for p in paths if p not in read_whole]
-        for path in recent:
-            for rows in kept.get(path, {}).values():
-                for mid, counts in rows.items():
-                    _add(merchants.get((path, mid)), counts)
+        for (path, mid), counts in kept.items():
+            if path not in read_whole:
+                _add(merchants.get((path, mid)), counts)
         open_first = _day_after(sealed_last) if sealed else first
         reads = [(group, since) for group, since in ((whole, first), (recent, open_first)) if group and since <= last]
         summed = await asyncio.gather(*(self._sum_days(group, since, last, timeout) for group, since in reads))
