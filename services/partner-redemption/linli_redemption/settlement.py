@@ -191,25 +191,32 @@ def _add(row: MerchantTotals | None, counts: Sequence[int]) -> None:
         row.refunded_points += counts[3]
 
 
-async def _kept_days(conn: AsyncConnection, paths: list[str], first: str, last: str
-                     ) -> tuple[dict[str, int], dict[tuple[str, str], list[int]]]:
-    """Of the days `first` … `last` kept summed up: how many each community has (its "" rows),
-    and each (community, merchant)'s figures over them, summed by the database — a row per
-    merchant, not per merchant and day (50,000 rows a city page cost partner-redemption more
-    to take in than the database to read)."""
+async def _kept_through(conn: AsyncConnection, paths: list[str], first: str, last: str) -> dict[str, str]:
+    """Each community's last day of an unbroken run of kept days from `first` (to `last` at
+    most); a community with none kept from `first`, or with a gap, is not in the answer (read
+    from `first`: what is kept already stays, the gap is kept)."""
     s = DAY_SUMMARIES.c
-    days: dict[str, int] = {}
-    figures: dict[tuple[str, str], list[int]] = {}
-    for path, mid, count, *sums in (await conn.execute(
-            sa.select(s.community_path, s.merchant_id, sa.func.count(), sa.func.sum(s.redemption_count),
-                      sa.func.sum(s.redeemed_points), sa.func.sum(s.refund_count), sa.func.sum(s.refunded_points))
-            .where(s.community_path.in_(paths), s.ledger_day >= first, s.ledger_day <= last)
-            .group_by(s.community_path, s.merchant_id))).all():
-        if mid:
-            figures[(path, mid)] = [int(x or 0) for x in sums]
-        else:
-            days[path] = int(count)
-    return days, figures
+    through: dict[str, str] = {}
+    for path, count, latest in (await conn.execute(
+            sa.select(s.community_path, sa.func.count(), sa.func.max(s.ledger_day))
+            .where(s.community_path.in_(paths), s.merchant_id == "", s.ledger_day >= first, s.ledger_day <= last)
+            .group_by(s.community_path))).all():
+        if int(count) == len(_days(first, str(latest))):
+            through[path] = str(latest)
+    return through
+
+
+async def _kept_figures(conn: AsyncConnection, paths: list[str], first: str, last: str
+                        ) -> dict[tuple[str, str], list[int]]:
+    """Each (community, merchant)'s kept figures over `first` … `last`, summed by the database —
+    a row per merchant, not per merchant and day (50,000 rows a city page cost partner-redemption
+    more to take in than the database to read)."""
+    s = DAY_SUMMARIES.c
+    return {(path, mid): [int(x or 0) for x in sums] for path, mid, *sums in (await conn.execute(
+        sa.select(s.community_path, s.merchant_id, sa.func.sum(s.redemption_count), sa.func.sum(s.redeemed_points),
+                  sa.func.sum(s.refund_count), sa.func.sum(s.refunded_points))
+        .where(s.community_path.in_(paths), s.merchant_id != "", s.ledger_day >= first, s.ledger_day <= last)
+        .group_by(s.community_path, s.merchant_id))).all()}
 
 
 def _kept_rows(paths: list[str], sealed: list[str], per_merchant: dict[tuple[str, str, str], list[int]],
@@ -272,28 +279,29 @@ class Settlement:
         which finds the transfers (totals that differ in ways that cancel out are seen there).
 
         A day that can no longer change (`sealed_through`) and balanced is kept summed up
-        (rd_day_summary) the first time it is read: later reads sum only the days after it — the
-        week's last two days, not its seven — and ask the ledger about those only. A community
-        with a sealed day not kept yet is read whole, and its sealed days that balance are kept."""
+        (rd_day_summary) the first time it is read: later reads take a community's unbroken run
+        of kept days from `first` as kept and sum only the days after it — the week's last two
+        days, not its seven; the morning after, three, keeping the day that has just been sealed —
+        and ask the ledger about those only."""
         sealed_last = min(last, sealed_through(self.clock.now()))
-        sealed = _days(first, sealed_last)
+        sealed = bool(_days(first, sealed_last))
+        groups: dict[str, list[str]] = defaultdict(list)  # the first day to sum → its communities
         async with self.db.reading() as conn:
             merchants = {(path, mid): MerchantTotals(path, mid, name) for mid, path, name in (await conn.execute(
                 sa.select(PARTNERS.c.id, PARTNERS.c.community_path, PARTNERS.c.display_name).where(
                     PARTNERS.c.community_path.in_(paths), PARTNERS.c.kind == MERCHANT))).all()}
-            kept_days, kept = await _kept_days(conn, paths, first, sealed_last) if sealed else ({}, {})
-        whole = [p for p in paths if kept_days.get(p, 0) < len(sealed)]
-        read_whole = set(whole)
-        recent = [p for p in paths if p not in read_whole]
-        for (path, mid), counts in kept.items():
-            if path not in read_whole:
-                _add(merchants.get((path, mid)), counts)
-        open_first = _day_after(sealed_last) if sealed else first
-        reads = [(group, since) for group, since in ((whole, first), (recent, open_first)) if group and since <= last]
+            kept_through = await _kept_through(conn, paths, first, sealed_last) if sealed else {}
+            for path in paths:
+                groups[_day_after(kept_through[path]) if path in kept_through else first].append(path)
+            for since, group in groups.items():
+                if since > first:
+                    for (path, mid), counts in (await _kept_figures(conn, group, first, _day_before(since))).items():
+                        _add(merchants.get((path, mid)), counts)
+        reads = [(group, since) for since, group in sorted(groups.items()) if since <= last]
         summed = await asyncio.gather(*(self._sum_days(group, since, last, timeout) for group, since in reads))
         unbalanced: list[DayBalance] = []
         to_keep: list[dict[str, object]] = []
-        for (group, _), (per_merchant, ledger) in zip(reads, summed, strict=True):
+        for (group, since), (per_merchant, ledger) in zip(reads, summed, strict=True):
             recorded: dict[tuple[str, str], list[int]] = {}
             for (path, day, mid), counts in per_merchant.items():
                 _add(merchants.get((path, mid)), counts)
@@ -302,8 +310,7 @@ class Settlement:
                 day_total[1] += counts[3]
             days = balances(recorded, ledger)
             unbalanced.extend(b for b in days if not b.balanced)
-            if group is whole:
-                to_keep.extend(_kept_rows(whole, sealed, per_merchant, days))
+            to_keep.extend(_kept_rows(group, _days(since, sealed_last), per_merchant, days))
         if to_keep:
             await self._keep(to_keep)
         return RedemptionsSummary([merchants[k] for k in sorted(merchants)],

@@ -1,6 +1,7 @@
 """SummarizeRedemptions keeps a community's sealed day (one that can no longer change, balanced
 with the ledger) summed up in rd_day_summary, and reads later weeks' sealed days from there:
-the city dashboard sums the last two days of redemptions live, not all seven."""
+the city dashboard sums the last two days of redemptions live, not all seven (three on the
+morning a day has just been sealed)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,15 @@ async def test_sealed_days_are_kept_summed_up_and_the_recent_ones_read_live(
     await _redeem(kit, till, reward, volunteer, "today-2")
     await wait_until(kit.settled, what="volunteer-points posting the committed redemptions' holds")
     assert _health(await _week(kit, DAY, today)) == (7, 70, 0, 0)
+
+    # The mornings after: only the day just sealed is summed from the redemptions and kept (what
+    # was kept before is not read again: the changed figures stay).
+    clock.advance(days=1)
+    assert _health(await _week(kit, DAY, "2026-11-11")) == (7, 70, 0, 0)
+    assert set(await _kept(app)) == {(DAY, ""), (DAY, HEALTH), ("2026-11-08", ""), ("2026-11-09", "")}
+    clock.advance(days=1)
+    assert _health(await _week(kit, DAY, "2026-11-12")) == (7, 70, 0, 0)
+    assert (await _kept(app))[(today, HEALTH)] == (2, 20)
 
 
 async def test_a_sealed_day_that_does_not_balance_is_not_kept_and_is_read_again(
