@@ -102,7 +102,7 @@ class RedemptionApp(ServiceApp):
         # The store counts the redeem limits inside its reserve transaction (one per batch of redeems).
         self.redemptions = Redemptions(SqlRedemptionStore(self.db, guard=self.pos_guard), self.points, self.clock,
                                        self.make_event, refund_window=timedelta(hours=settings.refund_window_hours))
-        self.settlement = Settlement(self.db, self.points)
+        self.settlement = Settlement(self.db, self.points, self.clock)
         self.redemption_list = RedemptionList(self.db)
         self.duty = Duty(self.db)
         self.community = Community(self.db, self.clock, self.make_event)

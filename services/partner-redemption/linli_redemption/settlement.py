@@ -9,18 +9,27 @@ what our rows recorded with what the clearing account saw (`compare`, a pure fun
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linli_redemption.partners import MERCHANT
 from linli_redemption.points import ClearingDay, ClearingEntry, Points, TransferKind, post_transfer_id
 from linli_redemption.redemption_rules import COMMITTED, ledger_day
-from linli_redemption.tables import PARTNERS, REDEMPTIONS, REFUNDS
+from linli_redemption.tables import DAY_SUMMARIES, PARTNERS, REDEMPTIONS, REFUNDS
+from linli_runtime import times
+from linli_runtime.clock import Clock
 from linli_runtime.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,9 +169,76 @@ def _day_after(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
+def sealed_through(now: datetime) -> str:
+    """The last China-time day whose redemptions and clearing movements can no longer change: a
+    redemption commits on its hold's day before the hold expires (a day at most, and the ledger
+    refuses to post an expired hold), so a day is final once the day after it has ended; an
+    hour's margin for replicas' clocks and a commit in flight at midnight."""
+    return (times.local_day(now - timedelta(hours=1)) - timedelta(days=2)).isoformat()
+
+
+def _days(first: str, last: str) -> list[str]:
+    """Every day of `first` … `last` ([] when `last` is before `first`)."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+def _add(row: MerchantTotals | None, counts: Sequence[int]) -> None:
+    if row is not None:  # a partner that is no merchant (any more) is not listed
+        row.redemption_count += counts[0]
+        row.redeemed_points += counts[1]
+        row.refund_count += counts[2]
+        row.refunded_points += counts[3]
+
+
+async def _kept_through(conn: AsyncConnection, paths: list[str], first: str, last: str) -> dict[str, str]:
+    """Each community's last day of an unbroken run of kept days from `first` (to `last` at
+    most); a community with none kept from `first`, or with a gap, is not in the answer (read
+    from `first`: what is kept already stays, the gap is kept)."""
+    s = DAY_SUMMARIES.c
+    through: dict[str, str] = {}
+    for path, count, latest in (await conn.execute(
+            sa.select(s.community_path, sa.func.count(), sa.func.max(s.ledger_day))
+            .where(s.community_path.in_(paths), s.merchant_id == "", s.ledger_day >= first, s.ledger_day <= last)
+            .group_by(s.community_path))).all():
+        if int(count) == len(_days(first, str(latest))):
+            through[path] = str(latest)
+    return through
+
+
+async def _kept_figures(conn: AsyncConnection, paths: list[str], first: str, last: str
+                        ) -> dict[tuple[str, str], list[int]]:
+    """Each (community, merchant)'s kept figures over `first` … `last`, summed by the database —
+    a row per merchant, not per merchant and day (50,000 rows a city page cost partner-redemption
+    more to take in than the database to read)."""
+    s = DAY_SUMMARIES.c
+    return {(path, mid): [int(x or 0) for x in sums] for path, mid, *sums in (await conn.execute(
+        sa.select(s.community_path, s.merchant_id, sa.func.sum(s.redemption_count), sa.func.sum(s.redeemed_points),
+                  sa.func.sum(s.refund_count), sa.func.sum(s.refunded_points))
+        .where(s.community_path.in_(paths), s.merchant_id != "", s.ledger_day >= first, s.ledger_day <= last)
+        .group_by(s.community_path, s.merchant_id))).all()}
+
+
+def _kept_rows(paths: list[str], sealed: list[str], per_merchant: dict[tuple[str, str, str], list[int]],
+               days: list[DayBalance]) -> list[dict[str, object]]:
+    """rd_day_summary rows for the sealed days of `paths` that balance with the ledger (a day
+    that does not is read again each time: a refund or commit still to be recorded may mend it)."""
+    unbalanced = {(b.community_path, b.date) for b in days if not b.balanced}
+    keep = {(path, day) for path in paths for day in sealed if (path, day) not in unbalanced}
+    rows: list[dict[str, object]] = [_summary_row(path, day, "", [0, 0, 0, 0]) for path, day in sorted(keep)]
+    rows.extend(_summary_row(path, day, mid, counts) for (path, day, mid), counts in sorted(per_merchant.items())
+                if (path, day) in keep)
+    return rows
+
+
+def _summary_row(path: str, day: str, merchant_id: str, counts: Sequence[int]) -> dict[str, object]:
+    return {"community_path": path, "ledger_day": day, "merchant_id": merchant_id, "redemption_count": counts[0],
+            "redeemed_points": counts[1], "refund_count": counts[2], "refunded_points": counts[3]}
+
+
 class Settlement:
-    def __init__(self, db: Database, points: Points) -> None:
-        self.db, self.points = db, points
+    def __init__(self, db: Database, points: Points, clock: Clock) -> None:
+        self.db, self.points, self.clock = db, points, clock
 
     async def merchant_day(self, merchant_id: str, day: str) -> DailySettlement:
         return (await self.settlements(day, merchant_id=merchant_id)).get(
@@ -200,38 +276,90 @@ class Settlement:
         refunds over the days `first` … `last`, and the days whose totals do not balance with the
         clearing account's — summed by our database and the ledger's, two statements here and one
         call there per 1000 communities. A day that does not balance is opened with `reconcile`,
-        which finds the transfers (totals that differ in ways that cancel out are seen there)."""
-        recorded: dict[tuple[str, str], list[int]] = {}
+        which finds the transfers (totals that differ in ways that cancel out are seen there).
+
+        A day that can no longer change (`sealed_through`) and balanced is kept summed up
+        (rd_day_summary) the first time it is read: later reads take a community's unbroken run
+        of kept days from `first` as kept and sum only the days after it — the week's last two
+        days, not its seven; the morning after, three, keeping the day that has just been sealed —
+        and ask the ledger about those only."""
+        sealed_last = min(last, sealed_through(self.clock.now()))
+        sealed = bool(_days(first, sealed_last))
+        groups: dict[str, list[str]] = defaultdict(list)  # the first day to sum → its communities
         async with self.db.reading() as conn:
             merchants = {(path, mid): MerchantTotals(path, mid, name) for mid, path, name in (await conn.execute(
                 sa.select(PARTNERS.c.id, PARTNERS.c.community_path, PARTNERS.c.display_name).where(
                     PARTNERS.c.community_path.in_(paths), PARTNERS.c.kind == MERCHANT))).all()}
-            for path, mid, day, count, points in (await conn.execute(
-                    sa.select(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id, REDEMPTIONS.c.ledger_day,
-                              sa.func.count(), sa.func.sum(REDEMPTIONS.c.points))
-                    .where(REDEMPTIONS.c.community_path.in_(paths), REDEMPTIONS.c.ledger_day >= first,
-                           REDEMPTIONS.c.ledger_day <= last, REDEMPTIONS.c.state == COMMITTED)
-                    .group_by(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id,
-                              REDEMPTIONS.c.ledger_day))).all():
-                recorded.setdefault((path, day), [0, 0])[0] += int(points or 0)
-                if (row := merchants.get((path, mid))) is not None:
-                    row.redemption_count += int(count)
-                    row.redeemed_points += int(points or 0)
-            for path, mid, day, count, points in (await conn.execute(
-                    sa.select(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day,
-                              sa.func.count(), sa.func.sum(REFUNDS.c.points))
-                    .where(REFUNDS.c.community_path.in_(paths), REFUNDS.c.ledger_day >= first,
-                           REFUNDS.c.ledger_day <= last, REFUNDS.c.completed == sa.true())
-                    .group_by(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day))).all():
-                recorded.setdefault((path, day), [0, 0])[1] += int(points or 0)
-                if (row := merchants.get((path, mid))) is not None:
-                    row.refund_count += int(count)
-                    row.refunded_points += int(points or 0)
+            kept_through = await _kept_through(conn, paths, first, sealed_last) if sealed else {}
+            for path in paths:
+                groups[_day_after(kept_through[path]) if path in kept_through else first].append(path)
+            for since, group in groups.items():
+                if since > first:
+                    for (path, mid), counts in (await _kept_figures(conn, group, first, _day_before(since))).items():
+                        _add(merchants.get((path, mid)), counts)
+        reads = [(group, since) for since, group in sorted(groups.items()) if since <= last]
+        summed = await asyncio.gather(*(self._sum_days(group, since, last, timeout) for group, since in reads))
+        unbalanced: list[DayBalance] = []
+        to_keep: list[dict[str, object]] = []
+        for (group, since), (per_merchant, ledger) in zip(reads, summed, strict=True):
+            recorded: dict[tuple[str, str], list[int]] = {}
+            for (path, day, mid), counts in per_merchant.items():
+                _add(merchants.get((path, mid)), counts)
+                day_total = recorded.setdefault((path, day), [0, 0])
+                day_total[0] += counts[1]
+                day_total[1] += counts[3]
+            days = balances(recorded, ledger)
+            unbalanced.extend(b for b in days if not b.balanced)
+            to_keep.extend(_kept_rows(group, _days(since, sealed_last), per_merchant, days))
+        if to_keep:
+            await self._keep(to_keep)
+        return RedemptionsSummary([merchants[k] for k in sorted(merchants)],
+                                  sorted(unbalanced, key=lambda b: (b.community_path, b.date)))
+
+    async def _sum_days(self, paths: list[str], first: str, last: str, timeout: float | None
+                        ) -> tuple[dict[tuple[str, str, str], list[int]], list[ClearingDay]]:
+        """The communities' redemptions and refunds of `first` … `last` by (community, day,
+        merchant) as [redemptions, points redeemed, refunds, points refunded], beside the
+        clearing account's totals of those days (asked of the ledger while our database sums)."""
         # The ledger's part within the caller's deadline (the city page's background read
         # allows two minutes), not the client's default meant for the POS's calls.
-        ledger = await self.points.clearing_totals(paths, first, last, timeout=timeout)
-        return RedemptionsSummary([merchants[k] for k in sorted(merchants)],
-                                  [b for b in balances(recorded, ledger) if not b.balanced])
+        ledger = asyncio.ensure_future(self.points.clearing_totals(paths, first, last, timeout=timeout))
+        per_merchant: dict[tuple[str, str, str], list[int]] = {}
+        try:
+            async with self.db.reading() as conn:
+                for path, mid, day, count, points in (await conn.execute(
+                        sa.select(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id, REDEMPTIONS.c.ledger_day,
+                                  sa.func.count(), sa.func.sum(REDEMPTIONS.c.points))
+                        .where(REDEMPTIONS.c.community_path.in_(paths), REDEMPTIONS.c.ledger_day >= first,
+                               REDEMPTIONS.c.ledger_day <= last, REDEMPTIONS.c.state == COMMITTED)
+                        .group_by(REDEMPTIONS.c.community_path, REDEMPTIONS.c.merchant_id,
+                                  REDEMPTIONS.c.ledger_day))).all():
+                    counts = per_merchant.setdefault((path, day, mid), [0, 0, 0, 0])
+                    counts[0], counts[1] = int(count), int(points or 0)
+                for path, mid, day, count, points in (await conn.execute(
+                        sa.select(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day,
+                                  sa.func.count(), sa.func.sum(REFUNDS.c.points))
+                        .where(REFUNDS.c.community_path.in_(paths), REFUNDS.c.ledger_day >= first,
+                               REFUNDS.c.ledger_day <= last, REFUNDS.c.completed == sa.true())
+                        .group_by(REFUNDS.c.community_path, REFUNDS.c.merchant_id, REFUNDS.c.ledger_day))).all():
+                    counts = per_merchant.setdefault((path, day, mid), [0, 0, 0, 0])
+                    counts[2], counts[3] = int(count), int(points or 0)
+        except BaseException:
+            ledger.cancel()
+            raise
+        return per_merchant, await ledger
+
+    async def _keep(self, rows: list[dict[str, object]]) -> None:
+        """Keep sealed days summed up; another replica keeping the same day first is no matter
+        (the same figures), and a failure only means the day is summed again next time."""
+        try:
+            async with self.db.transaction() as session:
+                conn = await session.connection()
+                insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(DAY_SUMMARIES)
+                await conn.execute(insert.on_conflict_do_nothing(), rows)
+        except SQLAlchemyError:
+            log.warning("sealed days of redemptions could not be kept; they are summed again next time",
+                        exc_info=True)
 
     async def reconcile(self, community_path: str, day: str) -> Reconciliation:
         recorded: dict[str, int] = {}

@@ -186,6 +186,22 @@ class Refund(RedemptionTable, table=True):
     create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
+
+class DaySummary(RedemptionTable, table=True):
+    """A community's day of redemptions summed up once it can no longer change and balanced with
+    the ledger (settlement.py: `summarize`): the city dashboard's sealed days read from here, a
+    row per merchant with redemptions or refunds, instead of every redemption of the week again.
+    The row with merchant_id "" marks the (community, day) as summed up, merchants or none."""
+
+    __tablename__ = "rd_day_summary"
+    community_path: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    ledger_day: str = Field(sa_column=sa.Column(sa.String(10), primary_key=True))
+    merchant_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    redemption_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    redeemed_points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    refund_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    refunded_points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
 # -- community: rotating duty of member units, needs, resources, projects -----------------------
 
 class DutyRotation(RedemptionTable, table=True):
@@ -339,6 +355,7 @@ MEMBER_CARDS = table(MemberCard)
 MEMBER_SESSIONS = table(MemberSession)
 REDEMPTIONS = table(Redemption)
 REFUNDS = table(Refund)
+DAY_SUMMARIES = table(DaySummary)
 DUTY_ROTATIONS = table(DutyRotation)
 DUTY_SWAPS = table(DutySwap)
 NEEDS = table(Need)

@@ -351,8 +351,9 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
                wait: float | None = PAGE_WAIT_S) -> Dashboard:
     """Raises AioRpcError (NOT_FOUND, PERMISSION_DENIED) when the unit itself cannot be read.
     With `kept`, the org tree below the unit and the points and redemptions sections come from
-    its snapshots of (`path`, `role`[, year, `days`]) — see `snapshots` — `fresh` reads them
-    anew, and a page without a snapshot of its sums waits `wait` seconds for them at most."""
+    its snapshots of (`path`, `role`[, year, `days`]) — see `snapshots` — `fresh` reads the sums
+    anew (the tree is kept a minute at most either way), and a page without a snapshot of its
+    sums waits `wait` seconds for them at most."""
     call = as_operator(token)
     now = today_cst(now)
     problems: list[str] = []
@@ -366,7 +367,10 @@ async def load(b: Backends, path: str, token: str, *, days: int = 7, now: dateti
     async def tree_of() -> OrgWalk:
         if kept is None:
             return await read_tree()
-        snapshot, _ = await kept.trees.get((path, role), read_tree, fresh=fresh)
+        # Not read anew for `fresh`: "refresh now" is about the figures; the tree is at most
+        # TREE_TTL_S old (a new community shows within a minute), and walking 5,000 communities
+        # again would add its half second to every live load.
+        snapshot, _ = await kept.trees.get((path, role), read_tree)
         assert snapshot is not None  # waited for without a bound
         return snapshot.value
 

@@ -33,6 +33,6 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
             "rd_partner", "rd_terminal", "rd_reward", "rd_restock", "rd_member_card", "rd_member_session",
             "rd_redemption", "rd_refund", "rd_duty_rotation", "rd_duty_swap", "rd_need", "rd_resource",
             "rd_project", "rd_held_secret", "rd_project_resource", "rd_project_change", "rd_rate_count", "rd_lockout",
-            "rd_org_unit"}
+            "rd_org_unit", "rd_day_summary"}
     finally:
         await db.dispose()

@@ -206,3 +206,69 @@ def test_a_snapshot_is_kept_shown_stale_while_it_refreshes_and_a_failed_read_is_
         assert _value(await kept.get("slow", slow, wait=0.01)) == ["slow figures"]
 
     asyncio.run(scenario())
+
+
+class _Calls:
+    """Fake backends for `dashboard.load`: a city of two communities; each RPC counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        city_unit = org_pb2.OrgUnit(path=CITY, display_name="测试市", kind=org_pb2.ORG_UNIT_KIND_CITY)
+        self.units = {CITY: city_unit, **{u.path: u for u in (
+            org_pb2.OrgUnit(path=f"{CITY}/d0", parent_path=CITY, kind=org_pb2.ORG_UNIT_KIND_DISTRICT),
+            org_pb2.OrgUnit(path=f"{CITY}/d0/s0", parent_path=f"{CITY}/d0", kind=org_pb2.ORG_UNIT_KIND_STREET),
+            *(org_pb2.OrgUnit(path=community(i), parent_path=f"{CITY}/d0/s0", display_name=f"社区{i}",
+                              kind=org_pb2.ORG_UNIT_KIND_COMMUNITY) for i in range(2)))}}
+        for service, names in (("org", ("GetOrgUnit", "ListOrgUnits")), ("rollout", ("SummarizeRollout",)),
+                               ("awards", ("SummarizeCommunities",)), ("help_requests", ("SummarizeHelpRequests",)),
+                               ("settlements", ("SummarizeRedemptions",))):
+            setattr(self, service, type(service, (), {name: staticmethod(self._counted(name)) for name in names})())
+
+    def _counted(self, name: str) -> Any:
+        async def call(request: Any, **_: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return getattr(self, name.lower())(request)
+        return call
+
+    def getorgunit(self, request: Any) -> Any:
+        return org_pb2.GetOrgUnitResponse(org_unit=self.units[request.path])
+
+    def listorgunits(self, request: Any) -> Any:
+        return org_pb2.ListOrgUnitsResponse(org_units=[u for p, u in self.units.items() if p != CITY])
+
+    def summarizerollout(self, request: Any) -> Any:
+        from linli.governance.v1 import rollout_pb2
+        return rollout_pb2.SummarizeRolloutResponse()
+
+    def summarizecommunities(self, request: Any) -> Any:
+        from linli.points.v1 import awards_pb2
+        return awards_pb2.SummarizeCommunitiesResponse(communities=[
+            awards_pb2.CommunitySummary(community_path=p, volunteer_count=3, points_earned=self.calls[
+                "SummarizeCommunities"]) for p in request.community_paths])
+
+    def summarizehelprequests(self, request: Any) -> Any:
+        from linli.notification.v1 import notification_pb2
+        return notification_pb2.SummarizeHelpRequestsResponse()
+
+    def summarizeredemptions(self, request: Any) -> Any:
+        from linli.redemption.v1 import admin_pb2
+        return admin_pb2.SummarizeRedemptionsResponse()
+
+
+def test_refresh_now_reads_the_figures_anew_but_keeps_the_org_tree() -> None:
+    from linli_portal import dashboard
+
+    async def scenario() -> None:
+        b: Any = _Calls()
+        kept = dashboard.snapshots()
+        try:
+            first = await dashboard.load(b, CITY, "t", kept=kept, role="city_operator@cd")
+            live = await dashboard.load(b, CITY, "t", kept=kept, role="city_operator@cd", fresh=True)
+        finally:
+            await kept.close()
+        assert [c.points for c in first.every_community] == [1, 1]
+        assert [c.points for c in live.every_community] == [2, 2] and live.taken_at is None  # read just now
+        assert b.calls["SummarizeCommunities"] == b.calls["SummarizeRedemptions"] == 2
+        assert b.calls["ListOrgUnits"] == 1  # the tree below the city: walked once, kept a minute
+
+    asyncio.run(scenario())

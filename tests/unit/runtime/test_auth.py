@@ -44,7 +44,11 @@ def test_path_within(path: str, scope: str, inside: bool) -> None:
 
 def test_normalize_path() -> None:
     assert normalize_path(" /Chengdu//Jinjiang/ ") == "chengdu/jinjiang"
-    for bad in ("chengdu/锦江", "chengdu/jin jiang", "chengdu/../x"):
+    # Already normal (the fast path) or not, the same answers.
+    for path, normal in (("chengdu/jin-jiang/c_01", "chengdu/jin-jiang/c_01"), ("", ""), ("/", ""),
+                         ("chengdu/", "chengdu"), ("chengdu\n", "chengdu"), ("a//b", "a/b"), ("A/b", "a/b")):
+        assert normalize_path(path) == normal
+    for bad in ("chengdu/锦江", "chengdu/jin jiang", "chengdu/../x", "chengdu/x.y", "chengdu/ⅰ"):
         with pytest.raises(InvalidArgument):
             normalize_path(bad)
 
