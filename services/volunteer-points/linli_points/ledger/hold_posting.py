@@ -46,6 +46,7 @@ from linli_points.ledger.batch import (
     _Account,
     _accounts,
     _add_event,
+    _chunks,
     _Plan,
     _plan_inflow,
     _plan_outflow,
@@ -56,7 +57,7 @@ from linli_points.ledger.batch import (
 )
 from linli_points.ledger.model import Hold, HoldState, Kind, Resolution, TransferRequest, post_id, resolving_request
 from linli_points.ledger.rows import hold_of, transfer_of
-from linli_points.ledger.tables import holds, in_slots
+from linli_points.ledger.tables import holds, in_slots, transfers
 from linli_runtime.bulk import one_of
 from linli_runtime.errors import DomainError, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
@@ -65,6 +66,19 @@ from linli_runtime.events import EventFactory, publish_in
 # an executemany was an execution per hold on the server (issue 18, pg_stat_statements).
 _RESOLVE_HOLDS = {pg: holds.update().where(one_of(holds.c.transfer_seq, "seqs", pg, sa.BigInteger)).values(
     state=sa.bindparam("new_state"), resolved_at=sa.bindparam("when")) for pg in (True, False)}
+
+# PostgreSQL: holds with their transfers, by (community, hold id), a probe of the hold's unique
+# key per id (the LATERAL … LIMIT 1: no plan, generic or not, reads the table whole). Issue 18:
+# the transfers' replay lookup (`points_transfers_by_id`, planned afresh at each call) read the
+# holds and their would-be POST transfers — twice the ids — at ~100 µs of PostgreSQL per id.
+_HOLDS_BY_ID = sa.text(f"""
+SELECT t.*, h.state, h.expires_at, h.resolved_at
+FROM unnest(CAST(:ids AS text[])) AS wanted(id)
+CROSS JOIN LATERAL (
+    SELECT * FROM {holds.name} AS h1 WHERE h1.community_path = CAST(:path AS text) AND h1.hold_id = wanted.id LIMIT 1
+) AS h
+JOIN {transfers.name} AS t ON t.seq = h.transfer_seq
+""")
 
 _REFUSED_AS = {HoldState.VOIDED: "HOLD_VOIDED", HoldState.EXPIRED: "HOLD_EXPIRED"}
 
@@ -114,7 +128,15 @@ async def post_holds(
     for path, hold_ids in by_path.items():
         if path not in requests:
             continue
-        for row in await _rows_by_id(conn, path, [*hold_ids, *map(post_id, hold_ids)], pg):
+        if pg:  # the holds by their own key; the POST transfers only of those posted (seldom)
+            for chunk in _chunks(sorted(set(hold_ids)), pg):
+                for row in await conn.execute(_HOLDS_BY_ID, {"path": path, "ids": chunk}):
+                    found[(path, row.transfer_id)] = hold_of(row)
+            posted = [post_id(h) for (p, h), hold in found.items() if p == path and hold.state == HoldState.POSTED]
+            rows = await _rows_by_id(conn, path, posted, pg) if posted else []
+        else:
+            rows = await _rows_by_id(conn, path, [*hold_ids, *map(post_id, hold_ids)], pg)
+        for row in rows:
             if row.kind == int(Kind.POST):
                 posts[(path, row.related_transfer_id)] = row
             elif row.state is not None:
