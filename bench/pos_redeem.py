@@ -13,8 +13,9 @@ merchants in turn, each till serves its own volunteer, and calls alternate betwe
 with unlimited stock and one with (large) counted stock, whose row every redeem of it updates.
 All volunteers are in one community, so the community's system accounts are as hot as they get.
 
-A redeem is 3 local reads/transactions + PlaceHold over gRPC (a ledger transaction, grouped
-with the concurrent ones) + the commit with its outbox row; the hold is posted afterwards by
+A redeem is a local transaction (its replay and member session read, the checks, the stock
+and the row) + PlaceHold over gRPC (a ledger transaction, grouped with the concurrent ones) +
+the commit with its outbox row (one statement); the hold is posted afterwards by
 volunteer-points from the `redemption.redemption.committed` event, a fetched batch per
 transaction (issue 18: one synchronous hop). The echo is one round trip. The CPU window stays
 open after the load until every hold is posted (the time that takes is printed), so the
