@@ -46,6 +46,7 @@ log = logging.getLogger("linli.points.consumers")
 HELP_CREDITED = "notification.help_request.credited"
 REDEMPTION_COMMITTED = "redemption.redemption.committed"
 REDEMPTION_HOLDS = "points-redemption-holds"
+HOLDS_LINGER = 0.05  # seconds a batch of committed redemptions gathers before it is posted
 
 
 def help_request_credits(credits: HelpCredits) -> ConsumerSpec:
@@ -122,8 +123,10 @@ def redemption_holds(ledger: Ledger) -> ConsumerSpec:
                 outcomes[i] = outcome
         return outcomes
 
+    # A batch gathers for HOLDS_LINGER: its transaction's cost is per batch (~10 round trips),
+    # and nobody waits on the posting (the volunteer's points count the hold as spent already).
     return ConsumerSpec(name=REDEMPTION_HOLDS, stream="REDEMPTION", subjects=[REDEMPTION_COMMITTED],
-                        handler=post_hold, batch_handler=post_holds, lock=ledger.batch_lock)
+                        handler=post_hold, batch_handler=post_holds, lock=ledger.batch_lock, linger=HOLDS_LINGER)
 
 
 def org_units(clock: Clock) -> ConsumerSpec:
