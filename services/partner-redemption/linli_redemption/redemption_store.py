@@ -118,16 +118,13 @@ def _reads(conn: AsyncConnection) -> _BatchReads:
     return _BATCH_READS[conn.dialect.name == "postgresql"]
 
 
-# The rewards a reserve locks: those with a stock to count or limits (rules.needs_lock).
-_LOCKABLE = ((REWARDS.c.stock != UNLIMITED) | (REWARDS.c.per_volunteer_limit != 0) | (REWARDS.c.daily_quota != 0))
-
-
 def _rewards_locking_statement() -> sa.CompoundSelect[Any]:
     """PostgreSQL: the batch's rewards in one statement — those it takes stock of or counts
     limits of locked (FOR UPDATE, in (merchant, id) order), the others only read. (Two before:
     every reward read, then read again under the lock.)"""
     keys = (one_of(REWARDS.c.merchant_id, "mids", True), one_of(REWARDS.c.id, "rids", True))
-    lockable = _LOCKABLE
+    lockable = ((REWARDS.c.stock != UNLIMITED) | (REWARDS.c.per_volunteer_limit != 0)
+                | (REWARDS.c.daily_quota != 0))  # rules.needs_lock, or a stock to count
     locked = (sa.select(REWARDS).where(*keys, lockable).order_by(REWARDS.c.merchant_id, REWARDS.c.id)
               .with_for_update().cte("locked"))
     return sa.union_all(sa.select(locked), sa.select(REWARDS).where(*keys, sa.not_(lockable)))
@@ -183,40 +180,24 @@ SELECT * FROM done
 
 
 def _find_many_statement() -> sa.Select[Any]:
-    """PostgreSQL: `_find_all` in one statement — for each (merchant, request id, session id,
-    reward id) asked, in order, its redemption if the request id has one, the member session
-    named and the reward (columns labelled r_…, s_… and w_…). The batch's rewards that have a
-    stock count or limits are locked here (FOR UPDATE, in (merchant, id) order, as
-    `_rewards_locking_statement` locks them), the others only read: issue 18, the reserve's
-    reward read and lock is no round trip of its own. (A replay's or a refused session's reward
-    is locked too: the batch's transaction is short, and every batch locks in one order.)"""
+    """PostgreSQL: `_find_all` in one statement — for each (merchant, request id, session id)
+    asked, in order, its redemption if the request id has one and the member session named
+    (columns labelled r_… and s_…)."""
     asked = sa.func.unnest(sa.bindparam("mids", type_=postgresql.ARRAY(sa.String)),
                            sa.bindparam("rqids", type_=postgresql.ARRAY(sa.String)),
-                           sa.bindparam("sids", type_=postgresql.ARRAY(sa.String)),
-                           sa.bindparam("rwids", type_=postgresql.ARRAY(sa.String)),
-                           ).table_valued("mid", "rqid", "sid", "rwid", with_ordinality="n").render_derived()
-    keys = (one_of(REWARDS.c.merchant_id, "wmids", True), one_of(REWARDS.c.id, "wrids", True))
-    locked = (sa.select(REWARDS).where(*keys, _LOCKABLE).order_by(REWARDS.c.merchant_id, REWARDS.c.id)
-              .with_for_update().cte("locked").prefix_with("MATERIALIZED"))
-    # Materialized: read once, whole, before the join, so the locks are taken in the locked
-    # CTE's order and never probed per asked row.
-    rewards = sa.union_all(sa.select(locked), sa.select(REWARDS).where(*keys, sa.not_(_LOCKABLE))).cte(
-        "rewards").prefix_with("MATERIALIZED")
-    S, W = MEMBER_SESSIONS.c, rewards.c
+                           sa.bindparam("sids", type_=postgresql.ARRAY(sa.String))
+                           ).table_valued("mid", "rqid", "sid", with_ordinality="n").render_derived()
+    S = MEMBER_SESSIONS.c
     joined = (asked.outerjoin(REDEMPTIONS, (R.merchant_id == asked.c.mid) & (R.request_id == asked.c.rqid))
-              .outerjoin(MEMBER_SESSIONS, S.id == asked.c.sid)
-              .outerjoin(rewards, (W.merchant_id == asked.c.mid) & (W.id == asked.c.rwid)))
+              .outerjoin(MEMBER_SESSIONS, S.id == asked.c.sid))
     return (sa.select(asked.c.n, *(c.label(f"r_{c.name}") for c in REDEMPTIONS.c),
-                      *(c.label(f"s_{c.name}") for c in MEMBER_SESSIONS.c),
-                      *(W[c.name].label(f"w_{c.name}") for c in REWARDS.c))
+                      *(c.label(f"s_{c.name}") for c in MEMBER_SESSIONS.c))
             .select_from(joined).order_by(asked.c.n))
 
 
 _FIND_MANY = _find_many_statement()
 _R_LABELS = [(f"r_{c.name}", c.name) for c in REDEMPTIONS.c]
 _S_LABELS = [(f"s_{c.name}", c.name) for c in MEMBER_SESSIONS.c]
-_W_LABELS = [(f"w_{c.name}", c.name) for c in REWARDS.c]
-_Rewards = dict[tuple[str, str], Reward]  # a batch's rewards by (merchant, reward id)
 MAX_BATCH = 64  # redeems per transaction: what 64 tills send at once; a batch stays a few ms
 
 
@@ -315,27 +296,18 @@ class SqlRedemptionStore:
         async with self.db.reading() as conn:
             return loaded(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": refund_id})).one())
 
-    async def _find_all(self, conn: AsyncConnection, batch: Sequence[RedeemAsk]
-                        ) -> tuple[list[tuple[Redemption | None, MemberSession | None]], _Rewards | None]:
+    async def _find_all(self, conn: AsyncConnection,
+                        batch: Sequence[RedeemAsk]) -> list[tuple[Redemption | None, MemberSession | None]]:
         """For each ask, in order: the redemption of its request id (a retry) and the member
-        session it names — on PostgreSQL one statement (`_FIND_MANY`), on SQLite two. On
-        PostgreSQL also the batch's rewards, those with stock or limits locked (None on SQLite:
-        `_reserve_fresh` reads them)."""
+        session it names — on PostgreSQL one statement (`_FIND_MANY`), on SQLite two."""
         if conn.dialect.name == "postgresql":
-            rows = (await conn.execute(_FIND_MANY, {
-                "mids": [f.merchant_id for f in batch], "rqids": [f.request_id for f in batch],
-                "sids": [f.session_id for f in batch], "rwids": [f.reward_id for f in batch],
-                "wmids": sorted({f.merchant_id for f in batch}),
-                "wrids": sorted({f.reward_id for f in batch})})).mappings().all()
-            rewards: _Rewards = {}
-            for row in rows:
-                if row["w_id"] is not None and (row["w_merchant_id"], row["w_id"]) not in rewards:
-                    rewards[(row["w_merchant_id"], row["w_id"])] = loaded(
-                        Reward, {name: row[label] for label, name in _W_LABELS})
+            rows = (await conn.execute(_FIND_MANY, {"mids": [f.merchant_id for f in batch],
+                                                    "rqids": [f.request_id for f in batch],
+                                                    "sids": [f.session_id for f in batch]})).mappings().all()
             return [(loaded(Redemption, {name: row[label] for label, name in _R_LABELS})
                      if row["r_id"] is not None else None,
                      loaded(MemberSession, {name: row[label] for label, name in _S_LABELS})
-                     if row["s_id"] is not None else None) for row in rows], rewards
+                     if row["s_id"] is not None else None) for row in rows]
         reads = _reads(conn)
         found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
                                                         "rqids": sorted({f.request_id for f in batch})})).all()
@@ -348,7 +320,7 @@ class SqlRedemptionStore:
             session = sessions.get(f.session_id) if f.session_id is not None else None
             out.append((None if row is None else loaded(Redemption, row),
                         None if session is None else loaded(MemberSession, session)))
-        return out, None
+        return out
 
     # -- redeem --------------------------------------------------------------------------------
 
@@ -358,9 +330,8 @@ class SqlRedemptionStore:
     async def reserve_asked(self, batch: Sequence[RedeemAsk]) -> list[Reserved | DomainError]:
         """Step 1 for a batch of redeems, in one transaction (issue 18: the replay lookup was a
         read and a group-commit stage of its own before it): their replays and member sessions
-        read at once (`_find_all`; on PostgreSQL with the batch's rewards, locked), each new
-        request's session judged (`ask.admit`: a refusal fails alone), then those admitted
-        reserved (`_reserve_all`): BEGIN, that read, the POS counts, the stock and rows, COMMIT. Retried whole after a race —
+        read at once (`_find_all`), each new request's session judged (`ask.admit`: a refusal
+        fails alone), then those admitted reserved (`_reserve_all`). Retried whole after a race —
         a request id another replica reserved after the read takes the unique key first, and the
         retry's read finds its row."""
 
@@ -368,8 +339,7 @@ class SqlRedemptionStore:
             out: list[Reserved | DomainError | None] = []  # None: admitted, reserved below
             admitted: list[Reservation] = []
             where: list[int] = []
-            found, rewards = await self._find_all(conn, batch)
-            for i, (ask, (row, session)) in enumerate(zip(batch, found, strict=True)):
+            for i, (ask, (row, session)) in enumerate(zip(batch, await self._find_all(conn, batch), strict=True)):
                 if row is not None:
                     out.append(Reserved(row, None, session))
                     continue
@@ -382,7 +352,7 @@ class SqlRedemptionStore:
                 admitted.append(ask.reservation(member))
                 where.append(i)
             if admitted:
-                reserved = await self._reserve_all(conn, admitted, read_replays=False, rewards=rewards)
+                reserved = await self._reserve_all(conn, admitted, read_replays=False)
                 for i, reservation, outcome in zip(where, admitted, reserved, strict=True):
                     out[i] = outcome if isinstance(outcome, DomainError) else Reserved(outcome, reservation.member)
             return [o for o in out if o is not None]  # every one answered (the admitted just now)
@@ -404,7 +374,7 @@ class SqlRedemptionStore:
         return await run_in_transaction(self.db, work)
 
     async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation], *,
-                           read_replays: bool, rewards: _Rewards | None = None) -> list[Redemption | DomainError]:
+                           read_replays: bool) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
         # Replays: a request id reserved already answers with its row. The batch's requests were
         # all just found new (`reserve_asked`'s read), so they are not read again (issue 18: a
@@ -432,27 +402,23 @@ class SqlRedemptionStore:
                 out[i] = refusal
             fresh = [i for i in fresh if out[i] is None]
         if fresh:
-            await self._reserve_fresh(conn, batch, fresh, out, rewards)
+            await self._reserve_fresh(conn, batch, fresh, out)
         for i, r in enumerate(batch):
             if out[i] is None:
                 out[i] = out[first_of[(r.merchant_id, r.request_id)]]
         return [item for item in out if item is not None]  # every one answered (first_of's are)
 
     async def _reserve_fresh(self, conn: AsyncConnection, batch: Sequence[Reservation], fresh: list[int],
-                             out: list[Redemption | DomainError | None], read: _Rewards | None = None) -> None:
+                             out: list[Redemption | DomainError | None]) -> None:
         """New reservations, set-oriented: the rewards read at once and those with stock or limits
-        locked in (merchant, id) order (every batch, every replica: no deadlock) — or, on
-        PostgreSQL, as `read` has them (`_FIND_MANY` read and locked them earlier in this
-        transaction); each request is then judged in memory, in arrival order, against the locked
-        rows and what the batch took before it; one stock update per reward, one insert for all
-        the rows."""
+        locked in (merchant, id) order (every batch, every replica: no deadlock); each request is
+        then judged in memory, in arrival order, against the locked rows and what the batch took
+        before it; one stock update per reward, one insert for all the rows."""
         keys = {"mids": sorted({batch[i].merchant_id for i in fresh}),
                 "rids": sorted({batch[i].reward_id for i in fresh})}
         postgres = conn.dialect.name == "postgresql"
         rewards: dict[tuple[str, str], Reward] = {}
-        if postgres and read is not None:
-            rewards = read
-        elif postgres:  # one statement; SQLite's writer holds the database: one read is the locked one
+        if postgres:  # one statement; SQLite's writer holds the database: one read is the locked one
             rewards = {(row.merchant_id, row.id): loaded(Reward, row) for row in await conn.execute(
                 _REWARDS_LOCKING, keys)}
         if not postgres or any((batch[i].merchant_id, batch[i].reward_id) not in rewards for i in fresh):
