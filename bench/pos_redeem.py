@@ -13,8 +13,9 @@ merchants in turn, each till serves its own volunteer, and calls alternate betwe
 with unlimited stock and one with (large) counted stock, whose row every redeem of it updates.
 All volunteers are in one community, so the community's system accounts are as hot as they get.
 
-A redeem is 3 local reads/transactions + PlaceHold over gRPC (a ledger transaction, grouped
-with the concurrent ones) + the commit with its outbox row; the hold is posted afterwards by
+A redeem is a local transaction (its replay and member session read, the checks, the stock
+and the row) + PlaceHold over gRPC (a ledger transaction, grouped with the concurrent ones) +
+the commit with its outbox row (one statement); the hold is posted afterwards by
 volunteer-points from the `redemption.redemption.committed` event, a fetched batch per
 transaction (issue 18: one synchronous hop). The echo is one round trip. The CPU window stays
 open after the load until every hold is posted (the time that takes is printed), so the
@@ -22,7 +23,7 @@ posting is counted. "Where the time goes" reports the CPU each process used per 
 the run (the machine's other load is shown: these machines have 2 shared, noisy cores — quote
 medians and ratios, not absolute numbers) and, with
 --profile, the share of each service's samples spent in each stage (py-spy: the stage is the
-batch a sample works for — find, reserve, PlaceHolds, commit — since the group commit runs a
+batch a sample works for — reserve, PlaceHolds, commit — since the group commit runs a
 redeem's work in batch tasks, not under its call). On PostgreSQL it also counts what each
 service's database ran per redeem (pg_stat_statements, loaded for the run; `--statements 0`
 turns it off): statements (each a round trip, BEGIN and COMMIT included), transactions,
@@ -191,8 +192,7 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
 STAGES = {
     "partner-redemption": [
         ("terminal authentication", "TerminalAuthenticator.authenticate"),
-        ("find: replays + member sessions (batch read)", "SqlRedemptionStore.find_batch"),
-        ("reserve: limits, stock, rows (batch tx)", "SqlRedemptionStore.reserve_batch"),
+        ("reserve: replays, sessions, limits, stock, rows (batch tx)", "SqlRedemptionStore.reserve_asked"),
         ("commit + outbox rows (batch tx)", "SqlRedemptionStore.commit_batch"),
         ("PlaceHolds call to volunteer-points (gRPC client)", "PointsClient._place_holds"),
         ("outbox relay → NATS", "OutboxRelay"),

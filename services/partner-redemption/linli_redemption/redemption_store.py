@@ -6,11 +6,12 @@ skips building and walking it per call. Reads go through `Database.reading()` (a
 PostgreSQL), single-statement writes through `Database.write_one()`, everything else through
 `run_in_transaction` (retried whole after a race the database reports).
 
-Group commit (issue 18, `linli_runtime.group_commit`). Concurrent redeems are read (`find_batch`:
-their replays and member sessions), reserved (`reserve_batch`) and committed (`commit_batch`) a
-batch at a time: one read, one transaction, one transaction — each request still judged and
-answered on its own (a refusal fails alone and leaves nothing of its own behind), with multi-row
-statements (`= ANY(array)` / unnest on PostgreSQL, IN lists / executemany on SQLite).
+Group commit (issue 18, `linli_runtime.group_commit`). Concurrent redeems are reserved
+(`reserve_asked`: their replays and member sessions read, then the new ones reserved) and
+committed (`commit_batch`) a batch at a time: one transaction, then one statement — each
+request still judged and answered on its own (a refusal fails alone and leaves nothing of its
+own behind), with multi-row statements (`= ANY(array)` / unnest on PostgreSQL, IN lists /
+executemany on SQLite).
 
 Concurrency. The reserve locks the batch's rewards that have a stock count or limits (SELECT …
 FOR UPDATE, in (merchant, id) order in every batch of every replica: no deadlock; SQLite's
@@ -44,7 +45,7 @@ from linli_redemption import redemption_rules as rules
 from linli_redemption.members import SESSION_BY_ID
 from linli_redemption.pos_guard import PosGuard, member_key
 from linli_redemption.redemption_rules import COMMITTED, PENDING, UNLIMITED, VOIDED
-from linli_redemption.redemptions import RefundReservation, Reservation
+from linli_redemption.redemptions import RedeemAsk, RefundReservation, Reservation, Reserved
 from linli_redemption.tables import (
     MEMBER_SESSIONS,
     PARTNERS,
@@ -179,8 +180,8 @@ SELECT * FROM done
 
 
 def _find_many_statement() -> sa.Select[Any]:
-    """PostgreSQL: `find_batch` in one statement — for each (merchant, request id, session id)
-    asked, in order, its redemption if the request id has one, else the member session named
+    """PostgreSQL: `_find_all` in one statement — for each (merchant, request id, session id)
+    asked, in order, its redemption if the request id has one and the member session named
     (columns labelled r_… and s_…)."""
     asked = sa.func.unnest(sa.bindparam("mids", type_=postgresql.ARRAY(sa.String)),
                            sa.bindparam("rqids", type_=postgresql.ARRAY(sa.String)),
@@ -188,7 +189,7 @@ def _find_many_statement() -> sa.Select[Any]:
                            ).table_valued("mid", "rqid", "sid", with_ordinality="n").render_derived()
     S = MEMBER_SESSIONS.c
     joined = (asked.outerjoin(REDEMPTIONS, (R.merchant_id == asked.c.mid) & (R.request_id == asked.c.rqid))
-              .outerjoin(MEMBER_SESSIONS, R.id.is_(None) & (S.id == asked.c.sid)))
+              .outerjoin(MEMBER_SESSIONS, S.id == asked.c.sid))
     return (sa.select(asked.c.n, *(c.label(f"r_{c.name}") for c in REDEMPTIONS.c),
                       *(c.label(f"s_{c.name}") for c in MEMBER_SESSIONS.c))
             .select_from(joined).order_by(asked.c.n))
@@ -198,13 +199,6 @@ _FIND_MANY = _find_many_statement()
 _R_LABELS = [(f"r_{c.name}", c.name) for c in REDEMPTIONS.c]
 _S_LABELS = [(f"s_{c.name}", c.name) for c in MEMBER_SESSIONS.c]
 MAX_BATCH = 64  # redeems per transaction: what 64 tills send at once; a batch stays a few ms
-
-
-@dataclass(frozen=True)
-class _Find:
-    merchant_id: str
-    request_id: str
-    session_id: str | None
 
 
 @dataclass(frozen=True)
@@ -243,53 +237,10 @@ class SqlRedemptionStore:
         self.guard = guard
         # Group commit (linli_runtime.group_commit): concurrent reserves, and concurrent commits, one
         # transaction per batch.
-        self._find = GroupCommit(self.find_batch, max_batch=MAX_BATCH)
-        self._reserve = GroupCommit(self.reserve_batch, max_batch=MAX_BATCH)
+        self._reserve = GroupCommit(self.reserve_asked, max_batch=MAX_BATCH)
         self._commit = GroupCommit(self.commit_batch, max_batch=MAX_BATCH)
 
     # -- reads ---------------------------------------------------------------------------------
-
-    async def find(self, merchant_id: str, request_id: str,
-                   session_id: str | None) -> tuple[Redemption | None, MemberSession | None]:
-        return await self._find(_Find(merchant_id, request_id, session_id))
-
-    async def find_batch(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
-        """`find` for a batch of redeems: one read — on PostgreSQL one statement (`_FIND_MANY`), on
-        SQLite two (their rows by request id, then the sessions of those that have none)."""
-        if not self.db.is_sqlite:
-            return await self._find_many(batch)
-        async with self.db.reading() as conn:
-            reads = _reads(conn)
-            found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
-                                                            "rqids": sorted({f.request_id for f in batch})})).all()
-            existing = {(row.merchant_id, row.request_id): row for row in found}
-            wanted = sorted({f.session_id for f in batch
-                             if f.session_id is not None and (f.merchant_id, f.request_id) not in existing})
-            sessions = {row.id: row for row in (await conn.execute(reads.sessions, {"sids": wanted}))} if wanted else {}
-        out: list[tuple[Redemption | None, MemberSession | None]] = []
-        for f in batch:
-            row = existing.get((f.merchant_id, f.request_id))
-            if row is not None:
-                out.append((loaded(Redemption, row), None))
-            else:
-                session = sessions.get(f.session_id) if f.session_id is not None else None
-                out.append((None, None if session is None else loaded(MemberSession, session)))
-        return out
-
-    async def _find_many(self, batch: Sequence[_Find]) -> list[tuple[Redemption | None, MemberSession | None]]:
-        async with self.db.reading() as conn:
-            rows = (await conn.execute(_FIND_MANY, {"mids": [f.merchant_id for f in batch],
-                                                    "rqids": [f.request_id for f in batch],
-                                                    "sids": [f.session_id for f in batch]})).mappings().all()
-        out: list[tuple[Redemption | None, MemberSession | None]] = []
-        for row in rows:
-            if row["r_id"] is not None:
-                out.append((loaded(Redemption, {name: row[label] for label, name in _R_LABELS}), None))
-            elif row["s_id"] is not None:
-                out.append((None, loaded(MemberSession, {name: row[label] for label, name in _S_LABELS})))
-            else:
-                out.append((None, None))
-        return out
 
     async def session(self, session_id: str) -> MemberSession | None:
         async with self.db.reading() as conn:
@@ -345,15 +296,74 @@ class SqlRedemptionStore:
         async with self.db.reading() as conn:
             return loaded(Refund, (await conn.execute(_REFUND_BY_ID, {"fid": refund_id})).one())
 
+    async def _find_all(self, conn: AsyncConnection,
+                        batch: Sequence[RedeemAsk]) -> list[tuple[Redemption | None, MemberSession | None]]:
+        """For each ask, in order: the redemption of its request id (a retry) and the member
+        session it names — on PostgreSQL one statement (`_FIND_MANY`), on SQLite two."""
+        if conn.dialect.name == "postgresql":
+            rows = (await conn.execute(_FIND_MANY, {"mids": [f.merchant_id for f in batch],
+                                                    "rqids": [f.request_id for f in batch],
+                                                    "sids": [f.session_id for f in batch]})).mappings().all()
+            return [(loaded(Redemption, {name: row[label] for label, name in _R_LABELS})
+                     if row["r_id"] is not None else None,
+                     loaded(MemberSession, {name: row[label] for label, name in _S_LABELS})
+                     if row["s_id"] is not None else None) for row in rows]
+        reads = _reads(conn)
+        found = (await conn.execute(reads.by_requests, {"mids": sorted({f.merchant_id for f in batch}),
+                                                        "rqids": sorted({f.request_id for f in batch})})).all()
+        existing = {(row.merchant_id, row.request_id): row for row in found}
+        wanted = sorted({f.session_id for f in batch if f.session_id is not None})
+        sessions = {row.id: row for row in (await conn.execute(reads.sessions, {"sids": wanted}))} if wanted else {}
+        out: list[tuple[Redemption | None, MemberSession | None]] = []
+        for f in batch:
+            row = existing.get((f.merchant_id, f.request_id))
+            session = sessions.get(f.session_id) if f.session_id is not None else None
+            out.append((None if row is None else loaded(Redemption, row),
+                        None if session is None else loaded(MemberSession, session)))
+        return out
+
     # -- redeem --------------------------------------------------------------------------------
 
-    async def reserve(self, reservation: Reservation) -> Redemption:
-        return await self._reserve(reservation)
+    async def reserve(self, ask: RedeemAsk) -> Reserved:
+        return await self._reserve(ask)
+
+    async def reserve_asked(self, batch: Sequence[RedeemAsk]) -> list[Reserved | DomainError]:
+        """Step 1 for a batch of redeems, in one transaction (issue 18: the replay lookup was a
+        read and a group-commit stage of its own before it): their replays and member sessions
+        read at once (`_find_all`), each new request's session judged (`ask.admit`: a refusal
+        fails alone), then those admitted reserved (`_reserve_all`). Retried whole after a race —
+        a request id another replica reserved after the read takes the unique key first, and the
+        retry's read finds its row."""
+
+        async def work(conn: AsyncConnection) -> list[Reserved | DomainError]:
+            out: list[Reserved | DomainError | None] = []  # None: admitted, reserved below
+            admitted: list[Reservation] = []
+            where: list[int] = []
+            for i, (ask, (row, session)) in enumerate(zip(batch, await self._find_all(conn, batch), strict=True)):
+                if row is not None:
+                    out.append(Reserved(row, None, session))
+                    continue
+                try:
+                    member = ask.admit(session)
+                except DomainError as refusal:
+                    out.append(refusal)
+                    continue
+                out.append(None)
+                admitted.append(ask.reservation(member))
+                where.append(i)
+            if admitted:
+                reserved = await self._reserve_all(conn, admitted, read_replays=False)
+                for i, reservation, outcome in zip(where, admitted, reserved, strict=True):
+                    out[i] = outcome if isinstance(outcome, DomainError) else Reserved(outcome, reservation.member)
+            return [o for o in out if o is not None]  # every one answered (the admitted just now)
+
+        return await run_in_transaction(self.db, work)
 
     async def reserve_batch(self, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
-        """Step 1 for a batch, in one transaction: each reservation's row, or its own refusal
-        (refusals leave nothing behind; the others are reserved). Retried whole after a race
-        (a request id another replica reserved first: the retry finds its row)."""
+        """Step 1 for a batch of reservations already admitted (`reserve_asked` without its
+        read), in one transaction: each reservation's row, or its own refusal (refusals leave
+        nothing behind; the others are reserved). Retried whole after a race (a request id
+        another replica reserved first: the retry finds its row)."""
         attempts = 0
 
         async def work(conn: AsyncConnection) -> list[Redemption | DomainError]:
@@ -367,8 +377,8 @@ class SqlRedemptionStore:
                            read_replays: bool) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
         # Replays: a request id reserved already answers with its row. The batch's requests were
-        # all just found new (`find_batch`), so a first attempt does not read them again (issue 18:
-        # a round trip per batch); one reserved meanwhile — a concurrent first attempt, another
+        # all just found new (`reserve_asked`'s read), so they are not read again (issue 18: a
+        # round trip per batch); one reserved meanwhile — a concurrent first attempt, another
         # replica — took the unique key first, the insert fails and the retry reads them.
         existing: dict[tuple[str, str], Any] = {}
         if read_replays:

@@ -110,6 +110,39 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class RedeemAsk:
+    """Step 1 as a redeem asks it (issue 18: the replay lookup folded into the reservation's
+    transaction): the row of a retried request id, else a new reservation for the member whose
+    session `session_id` names — `admit` judges that session (the member, or the request's own
+    refusal; it is not called for a retry, whose session may have expired since)."""
+
+    merchant_id: str
+    reward_id: str
+    request_id: str
+    fingerprint: str
+    terminal_id: str
+    session_id: str | None  # None: not even a plausible id (only a retry can go through)
+    admit: Callable[[SessionRow | None], MemberSession]
+    quantity: int
+    expected_points: int
+    now: datetime
+
+    def reservation(self, member: MemberSession) -> Reservation:
+        return Reservation(merchant_id=self.merchant_id, reward_id=self.reward_id, request_id=self.request_id,
+                           fingerprint=self.fingerprint, terminal_id=self.terminal_id, member=member,
+                           quantity=self.quantity, expected_points=self.expected_points, now=self.now)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What `RedemptionStore.reserve` answers a `RedeemAsk` with."""
+
+    row: Redemption
+    member: MemberSession | None  # the admitted member of a new reservation; None for a retry's row
+    session: SessionRow | None = None  # a retry's: the session it names, if any (whose volunteer it is)
+
+
+@dataclass(frozen=True)
 class RefundReservation:
     merchant_id: str
     redemption_id: str
@@ -137,12 +170,6 @@ class RedemptionStore(Protocol):
     """The saga's rows. Every write is one transaction, conditional where the saga says so; a
     write that lost a race reports it (False / None) rather than raising."""
 
-    async def find(self, merchant_id: str, request_id: str,
-                   session_id: str | None) -> tuple[Redemption | None, SessionRow | None]:
-        """The redemption of a request id (a retry) and, only when there is none and
-        `session_id` is given, that member session's row — one read for both."""
-        ...
-
     async def session(self, session_id: str) -> SessionRow | None: ...
 
     async def reward(self, merchant_id: str, reward_id: str) -> Reward | None: ...
@@ -152,9 +179,11 @@ class RedemptionStore(Protocol):
         reserve step counts it (a read: no lock)."""
         ...
 
-    async def reserve(self, reservation: Reservation) -> Redemption:
-        """Step 1: the PENDING row (or the one a concurrent first attempt of the same request
-        id created); raises the rules' refusals, leaving nothing behind."""
+    async def reserve(self, ask: RedeemAsk) -> Reserved:
+        """Step 1, one read and transaction: the row of the request id if it has one (a retry),
+        else the new PENDING row of the member `ask.admit` admits (or the one a concurrent first
+        attempt of the same request id created); raises the session's or the rules' refusals,
+        leaving nothing behind."""
         ...
 
     async def get(self, merchant_id: str, redemption_id: str) -> Redemption | None: ...
@@ -192,6 +221,12 @@ class RedemptionStore(Protocol):
         ...
 
     async def refund(self, refund_id: str) -> Refund: ...
+
+
+def _volunteer_of(who: TerminalCaller, row: SessionRow | None) -> str | None:
+    """Whose session this terminal opened, expired or not (None if it opened no such session): a
+    retried redeem may carry a newer session of the same volunteer."""
+    return row.volunteer_id if row is not None and row.terminal_id == who.terminal_id else None
 
 
 class Redemptions:
@@ -253,32 +288,28 @@ class Redemptions:
         digest = fingerprint(reward_id, quantity, expected_points, who.terminal_id)
         digest_with_session = fingerprint(reward_id, session_id, quantity, expected_points, who.terminal_id)
 
-        # A retry's first answer, else the member's session (one read).
+        # A retry's first answer, else a new reservation for the member's session: one read and
+        # one transaction, the session judged in between (`admit`).
         plausible = session_id if 0 < len(session_id) <= 64 else None
-        existing, session_row = await self.store.find(merchant_id, request_id, plausible)
-        member: MemberSession | None = None
-        if existing is None:
+        now = self.clock.now()
+
+        def admit(row: SessionRow | None) -> MemberSession:
             check_session_id(session_id)
-            now = self.clock.now()
-            member = live_session(who, session_row, now)
-            existing = await self.store.reserve(Reservation(
-                merchant_id=merchant_id, reward_id=reward_id, request_id=request_id, fingerprint=digest,
-                terminal_id=who.terminal_id, member=member, quantity=quantity, expected_points=expected_points,
-                now=now))
+            return live_session(who, row, now)
+
+        reserved = await self.store.reserve(RedeemAsk(
+            merchant_id=merchant_id, reward_id=reward_id, request_id=request_id, fingerprint=digest,
+            terminal_id=who.terminal_id, session_id=plausible, admit=admit, quantity=quantity,
+            expected_points=expected_points, now=now))
+        existing, member = reserved.row, reserved.member
         # (A fingerprint with the session in it was stored before retries could change sessions.)
         same = existing.fingerprint == digest_with_session or (
             existing.fingerprint == digest and existing.volunteer_id == (
-                member.volunteer_id if member is not None else await self._volunteer_of(who, session_id)))
+                member.volunteer_id if member is not None else _volunteer_of(who, reserved.session)))
         if not same:
             raise AlreadyExists(f"request id {request_id} was used for a different redemption",
                                 reason="REQUEST_ID_REUSED")
         return await self.drive(existing)
-
-    async def _volunteer_of(self, who: TerminalCaller, session_id: str) -> str | None:
-        """Whose session this terminal opened, expired or not (None if it opened no such
-        session): a retried redeem may carry a newer session of the same volunteer."""
-        row = await self.store.session(session_id)
-        return row.volunteer_id if row is not None and row.terminal_id == who.terminal_id else None
 
     async def drive(self, row: Redemption) -> Redemption:
         """Take a redemption as far as it goes: the committed row, or the refusal it ended in."""

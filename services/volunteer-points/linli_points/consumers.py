@@ -32,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from linli.events.v1.notification_pb2 import HelpRequestResolved
 from linli.events.v1.redemption_pb2 import RedemptionCommitted
 from linli_points.help_credits import HelpCredits, Resolved, fits
+from linli_points.ledger.accounts import REDEMPTION_CLEARING, is_valid_id, volunteer_account
 from linli_points.ledger.store import Ledger, post_id
 from linli_points.tables import KNOWN_ORG_UNITS
 from linli_runtime import org_units as known_units
@@ -45,6 +46,7 @@ log = logging.getLogger("linli.points.consumers")
 HELP_CREDITED = "notification.help_request.credited"
 REDEMPTION_COMMITTED = "redemption.redemption.committed"
 REDEMPTION_HOLDS = "points-redemption-holds"
+HOLDS_LINGER = 0.05  # seconds a batch of committed redemptions gathers before it is posted
 
 
 def help_request_credits(credits: HelpCredits) -> ConsumerSpec:
@@ -106,7 +108,14 @@ def redemption_holds(ledger: Ledger) -> ConsumerSpec:
                 readable.append((i, *_hold_of(event)))
             except PoisonMessage as poison:
                 outcomes[i] = poison
-        posted = await ledger.post_holds_in(await session.connection(), [(path, hold) for _, _, path, hold in readable])
+        # The accounts each hold moves points between, as partner-redemption places it (the
+        # volunteer's to clearing): locked straight away, the holds read once (a hold placed
+        # otherwise only costs the batch that read back).
+        accounts = [(volunteer_account(committed.volunteer_id), REDEMPTION_CLEARING)
+                    for _, committed, _, _ in readable]
+        known = all(is_valid_id(committed.volunteer_id) for _, committed, _, _ in readable)
+        posted = await ledger.post_holds_in(await session.connection(), [(path, hold) for _, _, path, hold in readable],
+                                            accounts=accounts if known else None)
         for (i, committed, _, hold_id), outcome in zip(readable, posted, strict=True):
             if isinstance(outcome, (FailedPrecondition, NotFound)):
                 outcomes[i] = _unpostable(committed, hold_id, outcome)
@@ -114,8 +123,10 @@ def redemption_holds(ledger: Ledger) -> ConsumerSpec:
                 outcomes[i] = outcome
         return outcomes
 
+    # A batch gathers for HOLDS_LINGER: its transaction's cost is per batch (~10 round trips),
+    # and nobody waits on the posting (the volunteer's points count the hold as spent already).
     return ConsumerSpec(name=REDEMPTION_HOLDS, stream="REDEMPTION", subjects=[REDEMPTION_COMMITTED],
-                        handler=post_hold, batch_handler=post_holds, lock=ledger.batch_lock)
+                        handler=post_hold, batch_handler=post_holds, lock=ledger.batch_lock, linger=HOLDS_LINGER)
 
 
 def org_units(clock: Clock) -> ConsumerSpec:

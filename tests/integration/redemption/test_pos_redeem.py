@@ -138,8 +138,8 @@ async def test_a_batch_with_refused_redeems_commits_the_others_and_refuses_each_
 ) -> None:
     """Issue 18: concurrent redeems are reserved in one transaction (group commit); one refused
     request in the batch — sold out, an unknown reward, a member without the points, a second
-    first attempt of one request id, a bad field, a replayed id — fails alone with its own
-    status, and the others commit."""
+    first attempt of one request id, a bad field, a replayed id, a session the terminal did not
+    open — fails alone with its own status, and the others commit."""
     without_redeem_limits(app)
     till = await kit.terminal()
     rich, poor = await kit.volunteer(1000), await kit.volunteer(0)
@@ -169,14 +169,16 @@ async def test_a_batch_with_refused_redeems_commits_the_others_and_refuses_each_
         "b-twice-2": redeem(kit, till, open_reward, rich_session, "b-twice"),
         "b-bad-field": redeem(kit, till, open_reward, rich_session, "b-bad-field", quantity=0),
         "b-replay": redeem(kit, till, open_reward, rich_session, "b-before"),
+        "b-no-session": redeem(kit, till, open_reward, "no-such-session", "b-no-session"),
     }
     tasks = {name: asyncio.ensure_future(call) for name, call in mixed.items()}
-    await wait_until(lambda: len(batcher._queue) == 7, what="the mixed requests queued behind the held batch")
+    await wait_until(lambda: len(batcher._queue) == 9, what="the mixed requests queued behind the held batch")
     gate.set()
     await blocker
     outcomes = dict(zip(tasks, await asyncio.gather(*tasks.values(), return_exceptions=True), strict=True))
     assert sorted(batches[1]) == sorted(["b-good-1", "b-sold-out", "b-good-2", "b-unknown", "b-poor", "b-twice",
-                                         "b-twice"])  # one batch (the bad field and the replay never queue)
+                                         "b-twice", "b-before", "b-no-session"])  # one batch: the replay
+    # and the session read in it (the bad field never queues)
 
     def status(name: str) -> tuple[grpc.StatusCode, str] | int:
         outcome = outcomes[name]
@@ -190,6 +192,7 @@ async def test_a_batch_with_refused_redeems_commits_the_others_and_refuses_each_
     assert status("b-unknown") == (grpc.StatusCode.NOT_FOUND, "REWARD_NOT_FOUND")
     assert status("b-poor") == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS")
     assert status("b-bad-field")[0] == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[index]
+    assert status("b-no-session") == (grpc.StatusCode.INVALID_ARGUMENT, "MEMBER_SESSION_UNKNOWN")
     twice = [outcomes["b-twice-1"], outcomes["b-twice-2"]]
     assert twice[0] == twice[1]  # a second first attempt of one id is answered as the first: charged once
     replay = outcomes["b-replay"]

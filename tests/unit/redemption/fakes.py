@@ -26,7 +26,7 @@ from linli_redemption.points import (
     TransferKind,
 )
 from linli_redemption.redemption_rules import COMMITTED, PENDING, VOIDED
-from linli_redemption.redemptions import RefundReservation, Reservation
+from linli_redemption.redemptions import RedeemAsk, RefundReservation, Reservation, Reserved
 from linli_redemption.settlement import ledger_movements
 from linli_redemption.tables import MemberSession, Redemption, Refund, Reward
 from sqlmodel import SQLModel
@@ -216,13 +216,6 @@ class MemoryStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def find(self, merchant_id: str, request_id: str,
-                   session_id: str | None) -> tuple[Redemption | None, MemberSession | None]:
-        existing = await self.by_request(merchant_id, request_id)
-        if existing is not None or session_id is None:
-            return existing, None
-        return None, await self.session(session_id)
-
     async def session(self, session_id: str) -> MemberSession | None:
         found = self.sessions.get(session_id)
         return None if found is None else copy(found)
@@ -269,7 +262,15 @@ class MemoryStore:
             if reward.per_volunteer_limit else 0,
             today=self._live_units(reward.merchant_id, reward.id, day=day) if reward.daily_quota else 0)
 
-    async def reserve(self, reservation: Reservation) -> Redemption:
+    async def reserve(self, ask: RedeemAsk) -> Reserved:
+        existing = await self.by_request(ask.merchant_id, ask.request_id)
+        session = None if ask.session_id is None else await self.session(ask.session_id)
+        if existing is not None:
+            return Reserved(existing, None, session)
+        member = ask.admit(session)
+        return Reserved(await self._reserve_new(ask.reservation(member)), member)
+
+    async def _reserve_new(self, reservation: Reservation) -> Redemption:
         r = reservation
         item = self.rewards.get((r.merchant_id, r.reward_id))
         if item is None:

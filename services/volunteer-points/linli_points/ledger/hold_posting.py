@@ -18,13 +18,14 @@ Each hold is answered exactly as `Ledger.post_hold_in` answers it, in the batch'
 A refused hold writes nothing, so the caller may commit the others.
 
 Statements (ledger/batch.py's reads and writes, shared): the holds read once to learn their
-debit accounts; those accounts locked in id order (one statement per community, communities in
-path order — the single path locks the same row, the debit account, before reading a hold: one
-order for every writer); the holds and the POST transfers of those posted already read again
-under the locks; the volunteers' lots; then the writes of batch.py's `_write` (transfers,
-account totals, one slot per system account, lots taken and their uses, credited events), one
-UPDATE of the holds' states and the `points.hold.posted` events. The caller holds the ledger's
-`batch_lock` (its batches lock the same rows).
+debit accounts (unless the caller names them); those accounts locked in id order (one
+statement per community, communities in path order — the single path locks the same row, the
+debit account, before reading a hold: one order for every writer); the holds and the POST
+transfers of those posted already read again under the locks; the volunteers' lots; then the
+writes of batch.py's `_write` (transfers, account totals, one slot per system account, lots
+taken and their uses, credited events), one UPDATE of the holds' states and the
+`points.hold.posted` events. The caller holds the ledger's `batch_lock` (its batches lock the
+same rows).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from linli_points.ledger.batch import (
     _Account,
     _accounts,
     _add_event,
+    _chunks,
     _Plan,
     _plan_inflow,
     _plan_outflow,
@@ -55,7 +57,7 @@ from linli_points.ledger.batch import (
 )
 from linli_points.ledger.model import Hold, HoldState, Kind, Resolution, TransferRequest, post_id, resolving_request
 from linli_points.ledger.rows import hold_of, transfer_of
-from linli_points.ledger.tables import holds, in_slots
+from linli_points.ledger.tables import holds, in_slots, transfers
 from linli_runtime.bulk import one_of
 from linli_runtime.errors import DomainError, FailedPrecondition, NotFound
 from linli_runtime.events import EventFactory, publish_in
@@ -64,6 +66,19 @@ from linli_runtime.events import EventFactory, publish_in
 # an executemany was an execution per hold on the server (issue 18, pg_stat_statements).
 _RESOLVE_HOLDS = {pg: holds.update().where(one_of(holds.c.transfer_seq, "seqs", pg, sa.BigInteger)).values(
     state=sa.bindparam("new_state"), resolved_at=sa.bindparam("when")) for pg in (True, False)}
+
+# PostgreSQL: holds with their transfers, by (community, hold id), a probe of the hold's unique
+# key per id (the LATERAL … LIMIT 1: no plan, generic or not, reads the table whole). Issue 18:
+# the transfers' replay lookup (`points_transfers_by_id`, planned afresh at each call) read the
+# holds and their would-be POST transfers — twice the ids — at ~100 µs of PostgreSQL per id.
+_HOLDS_BY_ID = sa.text(f"""
+SELECT t.*, h.state, h.expires_at, h.resolved_at
+FROM unnest(CAST(:ids AS text[])) AS wanted(id)
+CROSS JOIN LATERAL (
+    SELECT * FROM {holds.name} AS h1 WHERE h1.community_path = CAST(:path AS text) AND h1.hold_id = wanted.id LIMIT 1
+) AS h
+JOIN {transfers.name} AS t ON t.seq = h.transfer_seq
+""")
 
 _REFUSED_AS = {HoldState.VOIDED: "HOLD_VOIDED", HoldState.EXPIRED: "HOLD_EXPIRED"}
 
@@ -77,20 +92,32 @@ class _Posting:
 async def post_holds(
     conn: AsyncConnection, keys: Sequence[tuple[str, str]], *, now: datetime, make_event: EventFactory | None,
     known: Mapping[tuple[str, str], dict[str, Any]], seen: dict[tuple[str, str], dict[str, Any]],
+    accounts: Sequence[tuple[str, str]] | None = None,
 ) -> list[Resolution | DomainError]:
     """Post the holds `keys` names — (community path, hold id) — in the caller's transaction;
-    one outcome per key, in order (module docstring)."""
+    one outcome per key, in order (module docstring).
+
+    `accounts`, when the caller knows them (a committed redemption's event names its volunteer):
+    each hold's (debit, credit) account as expected. Those are locked first and the holds read
+    once, under the locks (issue 18: the read that only learnt the accounts was a third of the
+    consumer's database time); a hold found with other accounts — never, unless the caller
+    guessed wrong — sends the batch the long way, its own accounts read first."""
     pg = conn.dialect.name == "postgresql"
     by_path: dict[str, list[str]] = {}
     for path, hold_id in keys:
         by_path.setdefault(path, []).append(hold_id)
 
-    # The holds as they were, for their accounts; then those accounts locked, one order for all.
+    # The holds' accounts (as expected, or as the holds were); then those accounts locked, one
+    # order for all.
     requests: dict[str, list[TransferRequest]] = {}
-    for path, hold_ids in by_path.items():
-        for row in await _rows_by_id(conn, path, hold_ids, pg):
-            if row.state is not None:
-                requests.setdefault(path, []).append(_post_request(hold_of(row)))
+    if accounts is not None:
+        for (path, hold_id), (debit, credit) in zip(keys, accounts, strict=True):
+            requests.setdefault(path, []).append(TransferRequest(path, hold_id, debit, credit, 0))
+    else:
+        for path, hold_ids in by_path.items():
+            for row in await _rows_by_id(conn, path, hold_ids, pg):
+                if row.state is not None:
+                    requests.setdefault(path, []).append(_post_request(hold_of(row)))
     accounts_of: dict[str, dict[str, _Account]] = {}
     for path in sorted(requests):
         accounts_of[path] = await _accounts(conn, path, requests[path], known, seen, now, pg)
@@ -101,11 +128,23 @@ async def post_holds(
     for path, hold_ids in by_path.items():
         if path not in requests:
             continue
-        for row in await _rows_by_id(conn, path, [*hold_ids, *map(post_id, hold_ids)], pg):
+        if pg:  # the holds by their own key; the POST transfers only of those posted (seldom)
+            for chunk in _chunks(sorted(set(hold_ids)), pg):
+                for row in await conn.execute(_HOLDS_BY_ID, {"path": path, "ids": chunk}):
+                    found[(path, row.transfer_id)] = hold_of(row)
+            posted = [post_id(h) for (p, h), hold in found.items() if p == path and hold.state == HoldState.POSTED]
+            rows = await _rows_by_id(conn, path, posted, pg) if posted else []
+        else:
+            rows = await _rows_by_id(conn, path, [*hold_ids, *map(post_id, hold_ids)], pg)
+        for row in rows:
             if row.kind == int(Kind.POST):
                 posts[(path, row.related_transfer_id)] = row
             elif row.state is not None:
                 found[(path, row.transfer_id)] = hold_of(row)
+    if accounts is not None and any(
+            h.transfer.debit_account not in accounts_of[path] or h.transfer.credit_account not in accounts_of[path]
+            for (path, _), h in found.items()):
+        return await post_holds(conn, keys, now=now, make_event=make_event, known=known, seen=seen)
     pending = [BatchItem(_post_request(h)) for h in found.values() if h.state == HoldState.PENDING]
     await _read_lots(conn, pending, accounts_of, pg)
 
@@ -126,9 +165,9 @@ async def post_holds(
         elif now >= hold.expires_at:
             outcomes.append(_refusal(hold, HoldState.EXPIRED))
         else:
-            accounts = accounts_of[path]
+            locked = accounts_of[path]
             request = _post_request(hold)
-            plan = _plan_post(request, accounts[request.debit_account], accounts[request.credit_account])
+            plan = _plan_post(request, locked[request.debit_account], locked[request.credit_account])
             posting[key] = _Posting(hold, plan)
             outcomes.append(posting[key])
 

@@ -466,14 +466,16 @@ class Ledger:
             raise refusal
         return resolution
 
-    async def post_holds_in(self, conn: AsyncConnection,
-                            keys: Sequence[tuple[str, str]]) -> list[Resolution | DomainError]:
+    async def post_holds_in(self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], *,
+                            accounts: Sequence[tuple[str, str]] | None = None) -> list[Resolution | DomainError]:
         """`post_hold_in` for a batch of holds, (community path, hold id) each, set-oriented
         (ledger/hold_posting.py): each answered as `post_hold_in` answers it — a refusal is its
-        outcome and wrote nothing. The caller holds `batch_lock`."""
+        outcome and wrote nothing. `accounts`: each hold's (debit, credit) accounts, when the
+        caller knows them (one read fewer; a wrong guess costs only that read). The caller holds
+        `batch_lock`."""
         seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})
         return await post_holds(conn, keys, now=self.now(), make_event=self._make_event,
-                                known=self._slot_account_rows, seen=seen)
+                                known=self._slot_account_rows, seen=seen, accounts=accounts)
 
     @property
     def batch_lock(self) -> asyncio.Lock:
