@@ -161,3 +161,46 @@ async def test_stop_waits_until_every_queued_call_is_answered() -> None:
     recorder.gate.set()
     await asyncio.wait_for(stopping, 5)
     assert all(c.done() for c in calls) and [c.result() for c in calls] == [0, 20, 40]
+
+
+async def test_a_busy_group_commit_lingers_for_more_until_full_or_linger_passed() -> None:
+    """After a batch of `busy` requests or more, the next batch waits (up to `linger`) for
+    requests that come later than the next turn of the loop: they join it, and a full batch
+    starts at once; with fewer than `busy` before it, or once the queue ran dry, a batch waits
+    for nothing."""
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.run, max_batch=4, busy=3, linger=30)
+    first = [asyncio.ensure_future(commit(i)) for i in (0, 2, 4)]
+    await recorder.started.wait()
+    second = [asyncio.ensure_future(commit(6))]
+    recorder.gate.set()
+    await asyncio.gather(*first)
+    await turns(5)  # long past the next turn: without lingering, 6 would have gone alone
+    second += [asyncio.ensure_future(commit(i)) for i in (8, 10, 12)]
+    assert await asyncio.wait_for(asyncio.gather(*second), 5) == [60, 80, 100, 120]  # full: no 30 s wait
+    assert recorder.batches == [[0, 2, 4], [6, 8, 10, 12]]
+    # Caught up (the queue ran dry): a request alone is answered without lingering.
+    assert await asyncio.wait_for(commit(14), 5) == 140
+
+    quiet = Recorder()
+    commit = GroupCommit(quiet.run, busy=3, linger=30)
+    assert await asyncio.wait_for(asyncio.gather(commit(0), commit(2)), 5) == [0, 20]
+    assert await asyncio.wait_for(commit(4), 5) == 40  # the batch before held 2 < busy: no wait
+    assert quiet.batches == [[0, 2], [4]]
+
+
+async def test_lingering_ends_when_linger_has_passed() -> None:
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.run, busy=2, linger=0.05)
+    first = [asyncio.ensure_future(commit(i)) for i in (0, 2)]
+    await recorder.started.wait()
+    late = asyncio.ensure_future(commit(4))
+    recorder.gate.set()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(late, 5) == 40
+    assert loop.time() - started >= 0.04  # it waited for company that never came, then went alone
+    assert await asyncio.gather(*first) == [0, 20]
+    assert recorder.batches == [[0, 2], [4]]

@@ -187,7 +187,7 @@ def _slot_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 class Ledger:
     def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None, *,
-                 max_batch: int = 64) -> None:
+                 max_batch: int = 64, linger: float = 0.005) -> None:
         self.db = db
         self.clock = clock
         self._make_event = make_event
@@ -199,7 +199,11 @@ class Ledger:
         # behind; two requests of a batch naming one id see each other, as two calls one after the
         # other would; a database race retries the batch whole (`run`), each request in it then a
         # replay or new, as if it had come alone.
-        self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch)
+        # Busy (batches of 8 and more), a batch waits up to `linger` for more requests to join
+        # (linli_runtime.group_commit): measured at 32 in flight, 5 ms made batches of ~18 where
+        # they were ~12, and the process's CPU per transfer ~10 % less.
+        self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch,
+                                                                           linger=linger)
         # One batch at a time in this process: two batches lock their many rows in no common
         # order, and on PostgreSQL each deadlock between them cost a second (deadlock_timeout)
         # before the retry (measured: 16 transfers/s with two batches in flight).
