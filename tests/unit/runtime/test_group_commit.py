@@ -163,11 +163,11 @@ async def test_stop_waits_until_every_queued_call_is_answered() -> None:
     assert all(c.done() for c in calls) and [c.result() for c in calls] == [0, 20, 40]
 
 
-async def test_a_busy_group_commit_lingers_for_more_until_full_or_linger_passed() -> None:
-    """After a batch of `busy` requests or more, the next batch waits (up to `linger`) for
-    requests that come later than the next turn of the loop: they join it, and a full batch
-    starts at once; with fewer than `busy` before it, or once the queue ran dry, a batch waits
-    for nothing."""
+async def test_a_busy_group_commit_lingers_while_the_loop_has_work_until_full() -> None:
+    """After a batch of `busy` requests or more, the next batch lets the loop go round while it
+    has other work: requests that come later than the next turn join it, and once it is full it
+    starts (not waiting out `linger`). After a batch of fewer than `busy`, or once the queue ran
+    dry, a batch waits for nothing."""
     recorder = Recorder()
     recorder.gate = asyncio.Event()
     commit: GroupCommit[int, int] = GroupCommit(recorder.run, max_batch=4, busy=3, linger=30)
@@ -176,31 +176,46 @@ async def test_a_busy_group_commit_lingers_for_more_until_full_or_linger_passed(
     second = [asyncio.ensure_future(commit(6))]
     recorder.gate.set()
     await asyncio.gather(*first)
-    await turns(5)  # long past the next turn: without lingering, 6 would have gone alone
+    await turns(5)  # work of this test's own: long past the next turn, 6 would have gone alone
     second += [asyncio.ensure_future(commit(i)) for i in (8, 10, 12)]
     assert await asyncio.wait_for(asyncio.gather(*second), 5) == [60, 80, 100, 120]  # full: no 30 s wait
     assert recorder.batches == [[0, 2, 4], [6, 8, 10, 12]]
     # Caught up (the queue ran dry): a request alone is answered without lingering.
     assert await asyncio.wait_for(commit(14), 5) == 140
 
-    quiet = Recorder()
-    commit = GroupCommit(quiet.run, busy=3, linger=30)
+    few = Recorder()
+    commit = GroupCommit(few.run, busy=3, linger=30)
     assert await asyncio.wait_for(asyncio.gather(commit(0), commit(2)), 5) == [0, 20]
-    assert await asyncio.wait_for(commit(4), 5) == 40  # the batch before held 2 < busy: no wait
-    assert quiet.batches == [[0, 2], [4]]
+    spinning = asyncio.ensure_future(turns(10_000))  # the loop is busy, but the batch before held 2 < busy
+    assert await asyncio.wait_for(commit(4), 5) == 40
+    spinning.cancel()
+    assert few.batches == [[0, 2], [4]]
 
 
-async def test_lingering_ends_when_linger_has_passed() -> None:
+async def test_lingering_ends_when_the_loop_is_idle_or_linger_has_passed() -> None:
     recorder = Recorder()
     recorder.gate = asyncio.Event()
-    commit: GroupCommit[int, int] = GroupCommit(recorder.run, busy=2, linger=0.05)
+    commit: GroupCommit[int, int] = GroupCommit(recorder.run, busy=2, linger=30)
     first = [asyncio.ensure_future(commit(i)) for i in (0, 2)]
     await recorder.started.wait()
     late = asyncio.ensure_future(commit(4))
     recorder.gate.set()
+    # Nothing else to run: the batch goes at once, not 30 s later.
+    assert await asyncio.wait_for(late, 5) == 40
+    assert await asyncio.gather(*first) == [0, 20]
+
+    commit.linger = 0.05
+    gate = recorder.gate = asyncio.Event()
+    recorder.started.clear()
+    second = [asyncio.ensure_future(commit(i)) for i in (6, 8)]
+    await recorder.started.wait()
+    late = asyncio.ensure_future(commit(10))
+    gate.set()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await asyncio.wait_for(late, 5) == 40
-    assert loop.time() - started >= 0.04  # it waited for company that never came, then went alone
-    assert await asyncio.gather(*first) == [0, 20]
-    assert recorder.batches == [[0, 2], [4]]
+    spinning = asyncio.ensure_future(turns(10**9))  # the loop always has work: only `linger` ends the wait
+    assert await asyncio.wait_for(late, 5) == 100
+    spinning.cancel()
+    assert loop.time() - started >= 0.04
+    assert await asyncio.gather(*second) == [60, 80]
+    assert recorder.batches == [[0, 2], [4], [6, 8], [10]]
