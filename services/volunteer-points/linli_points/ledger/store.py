@@ -199,11 +199,10 @@ class Ledger:
         # behind; two requests of a batch naming one id see each other, as two calls one after the
         # other would; a database race retries the batch whole (`run`), each request in it then a
         # replay or new, as if it had come alone.
-        # Single transfers, when busy (batches of 8 and more), linger while the process has other
-        # work, up to `linger`, for more to join (linli_runtime.group_commit): measured at 32 in
-        # flight, their batches grew from ~12 to ~20 and the process's CPU per transfer fell by a
-        # tenth. Holds have a queue of their own that does not linger: a POS redeem waits on its
-        # hold, and redemption batches its holds already.
+        # Single transfers, when busy (batches of 8 and more), wait as long as the batch before
+        # took, up to `linger`, for more to join (linli_runtime.group_commit). Holds have a queue
+        # of their own that does not linger: a POS redeem waits on its hold, and redemption
+        # batches its holds already.
         self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch,
                                                                            linger=linger)
         self.hold_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch)
