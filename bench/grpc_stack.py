@@ -9,11 +9,15 @@ its cache after the first call).
 
     .venv/bin/python -m bench.grpc_stack --runs 3 --calls 10000 --concurrency 32
 
-Each run loads every server in turn (the bare one first: the run's baseline) and prints its
-figures — calls/s, p50/p99 latency, the server process's CPU per call — with their ratios to
-that run's bare server; then the median of each figure and of each ratio over the runs. On a
-machine shared with other work the CPU per call is the steadier figure: calls/s also measures
-what the neighbours took. The load average is printed with each run.
+Each run loads every server with its calls in `--slices` slices, interleaved — bare, runtime,
+runtime without access log, then again, each round starting one server further on — and prints
+each server's figures over its slices: calls/s, p50/p99 latency, the server process's CPU per
+call, with their ratios to that run's bare server; then the median of each figure and of each
+ratio over the runs. Interleaved, the servers of a run share whatever the machine's neighbours
+did during it: loaded one after the other, a neighbour busy during one server's turn alone made
+the run's ratio anything from 0.72 to 0.94 (issue 18). On a machine shared with other work the
+CPU per call is the steadier figure: calls/s also measures what the neighbours took. The load
+average is printed with each run.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import psutil
@@ -53,28 +58,50 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-async def load(port: int, token: str | None, calls: int, concurrency: int,
-               pid: int) -> tuple[float, list[float], float]:
-    """(calls/s, latencies in ms, the server's CPU µs per call)."""
-    latencies: list[float] = []
-    async with make_channel(f"127.0.0.1:{port}", token=token, default_timeout=10) as channel:
-        stub = echo_pb2_grpc.EchoServiceStub(channel)
-        request = echo_pb2.EchoRequest(message="x" * 100)
-        await stub.Echo(request)  # connect and warm up
+class Loader:
+    """A client's channel to one server, warmed up (connected, its token verified once), that
+    loads it with calls and keeps what they measured across the run's slices."""
+
+    def __init__(self, port: int, token: str | None, pid: int) -> None:
+        self.port, self.token, self.pid = port, token, pid
+        self.request = echo_pb2.EchoRequest(message="x" * 100)
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls, self.seconds, self.cpu = 0, 0.0, 0.0
+        self.latencies: list[float] = []
+
+    async def __aenter__(self) -> Loader:
+        self.channel = make_channel(f"127.0.0.1:{self.port}", token=self.token, default_timeout=10)
+        self.stub = echo_pb2_grpc.EchoServiceStub(self.channel)
+        await self.stub.Echo(self.request)  # connect
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.channel.close()
+
+    async def load(self, calls: int, concurrency: int) -> None:
+        """`calls` calls, `concurrency` in flight; their time, latencies and the server's CPU kept."""
         remaining = calls
+        latencies = self.latencies
 
         async def worker() -> None:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                await stub.Echo(request)
+                await self.stub.Echo(self.request)
                 latencies.append((time.perf_counter() - started) * 1000)
 
-        started, cpu = time.perf_counter(), cpu_seconds(pid)
+        started, cpu = time.perf_counter(), cpu_seconds(self.pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
-    return calls / elapsed, latencies, cpu / calls * 1e6
+        self.seconds += time.perf_counter() - started
+        self.cpu += cpu_seconds(self.pid) - cpu
+        self.calls += calls
+
+    def measured(self) -> tuple[float, list[float], float]:
+        """(calls/s, latencies in ms, the server's CPU µs per call) since the last reset."""
+        return self.calls / self.seconds, self.latencies, self.cpu / self.calls * 1e6
 
 
 Figures = dict[str, float]
@@ -113,16 +140,25 @@ async def main(args: argparse.Namespace) -> None:
             servers["runtime"] = (*start("linli_runtime.testing.echo", runtime_env), token)
             servers["runtime, no access log"] = (
                 *start("linli_runtime.testing.echo", {**runtime_env, "LINLI_ACCESS_LOG": "false"}), token)
-            for proc, port, credential in servers.values():  # connect, warm up, fetch the JWKS
-                await load(port, credential, min(1000, args.calls), args.concurrency, proc.pid)
-            for number in range(1, args.runs + 1):
-                run: dict[str, Figures] = {}
-                for name, (proc, port, credential) in servers.items():
-                    rate, latencies, cpu_us = await load(port, credential, args.calls, args.concurrency, proc.pid)
-                    run[name] = figures(rate, latencies, cpu_us, run.get("bare"))
-                runs.append(run)
-                print_table(f"Run {number} of {args.runs}: {args.calls} calls, {args.concurrency} in flight "
-                            f"(load {os.getloadavg()[0]:.1f})", COLUMNS, [table_row(n, f) for n, f in run.items()])
+            async with AsyncExitStack() as channels:
+                loaders = {name: await channels.enter_async_context(Loader(port, credential, proc.pid))
+                           for name, (proc, port, credential) in servers.items()}
+                for loader in loaders.values():  # warm up, fetch the JWKS
+                    await loader.load(min(1000, args.calls), args.concurrency)
+                names = list(loaders)
+                for number in range(1, args.runs + 1):
+                    for loader in loaders.values():
+                        loader.reset()
+                    for turn in range(args.slices):
+                        for name in names[turn % len(names):] + names[:turn % len(names)]:
+                            await loaders[name].load(args.calls // args.slices, args.concurrency)
+                    run: dict[str, Figures] = {}
+                    for name, loader in loaders.items():
+                        run[name] = figures(*loader.measured(), run.get("bare"))
+                    runs.append(run)
+                    print_table(f"Run {number} of {args.runs}: {args.calls} calls in {args.slices} slices, "
+                                f"{args.concurrency} in flight (load {os.getloadavg()[0]:.1f})", COLUMNS,
+                                [table_row(n, f) for n, f in run.items()])
         finally:
             stop_processes([proc for proc, _, _ in servers.values()], grace=10)
             nats.stop()
@@ -138,4 +174,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3, help="runs, each with its own baseline (default 3)")
     parser.add_argument("--calls", type=int, default=10000, help="calls per server per run")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--slices", type=int, default=6,
+                        help="slices of each server's calls per run, interleaved with the other servers' (default 6)")
     asyncio.run(main(parser.parse_args()))

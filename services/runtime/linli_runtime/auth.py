@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TypeVar
 
 from linli_runtime.context import current_principal
@@ -104,12 +104,17 @@ BOOKKEEPERS: tuple[Role, ...] = (Role.TRUSTEE, Role.OWNERS_COMMITTEE)
 _NORMAL_PATH = re.compile(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*")
 
 
+@lru_cache(maxsize=8192)
 def normalize_path(path: str) -> str:
-    """`/Chengdu//jinjiang/` → `chengdu/jinjiang`; refuses segments that are not slugs."""
+    """`/Chengdu//jinjiang/` → `chengdu/jinjiang`; refuses segments that are not slugs.
+
+    Remembered for the paths seen last (a refusal is not: it raises): a write names its
+    community three times over — checked as a field, authorised, answered — and a service's
+    calls name the same few thousand communities again and again (issue 18: 3 µs each time)."""
     if _NORMAL_PATH.fullmatch(path):
         # The usual case, answered without looking at each character in Python: a summary of
         # the city's 5,000 communities checks every path three times (a fifth of
-        # volunteer-points' CPU for the city page).
+        # volunteer-points' CPU for the city page), more than the cache holds.
         return path
     segments = [s for s in path.strip().strip("/").split("/") if s]
     for segment in segments:
@@ -153,6 +158,13 @@ class Principal:
     claims: dict[str, object] = field(default_factory=dict, compare=False)
 
     @cached_property
+    def _grant_for(self) -> dict[tuple[tuple[str | Role, ...], str, bool], Grant | None]:
+        """`may_act_as`'s answers for this principal, by (roles, path as given, exact): the
+        principal of a verified token serves every call made with it, and a service's calls ask
+        the same question of the same few communities (issue 18: ~8 µs a write)."""
+        return {}
+
+    @cached_property
     def restrictions(self) -> frozenset[str]:
         """`restricted_marks(self)`, worked out once: a verified token's principal serves every
         call made with that token."""
@@ -193,6 +205,22 @@ def may_act_as(principal: Principal, roles: Iterable[str | Role], path: str, *, 
     `exact`, a platform_admin or service grant counts for any role. Of several grants that
     count, the one for a named role at the narrowest scope is returned — the most precise
     answer to "by what right", for audit records."""
+    key = (tuple(roles), path, exact)
+    known = principal._grant_for
+    if key in known:
+        return known[key]
+    grant = _may_act_as(principal, key[0], path, exact)
+    if len(known) >= _GRANTS_REMEMBERED:  # a caller roaming over many places: start again
+        known.clear()
+    known[key] = grant
+    return grant
+
+
+# Answers `may_act_as` keeps per principal (see `Principal._grant_for`).
+_GRANTS_REMEMBERED = 4096
+
+
+def _may_act_as(principal: Principal, roles: Iterable[str | Role], path: str, exact: bool) -> Grant | None:
     wanted = {str(r) for r in roles}
     target = normalize_path(path)
     candidates = [g for g in principal.grants if g.covers(target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -293,3 +294,27 @@ async def test_the_claim_reads_the_oldest_unsent_rows_off_the_key_without_sortin
         await conn.execute(text("ANALYZE linli_outbox"))
         plan = "\n".join((await conn.execute(text(f"EXPLAIN {claim}"))).scalars())
     assert "linli_outbox_pkey" in plan and "Sort" not in plan and "Bitmap" not in plan, plan
+
+
+async def test_commits_in_a_stream_share_a_claim_and_a_lone_commit_is_claimed_at_once(
+    db: Database, bus: EventBus, topic: Topic
+) -> None:
+    """The relay's wake-ups coalesce: commits in quick succession wait for the claim gap after
+    the last claim and go out in one claim, instead of one claim (a round of the relay's CPU)
+    each; a commit after a quiet spell is claimed at once."""
+    relay = OutboxRelay(db, bus, service="test", poll_interval=60, claim_gap=1.0, publish_timeout=1.0)
+    relay.start()
+    try:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(1.1)  # the relay's first pass (a claim of nothing) is a gap ago
+        started = loop.time()
+        first = await write_events(db, topic, ["lone"])
+        await wait_until(lambda: _pending_is(relay, 0), what="the lone commit published")
+        assert loop.time() - started < 0.8, "a commit after a quiet spell waits for no gap"
+        claims = relay.claims
+        stream = await write_events(db, topic, [f"stream-{i}" for i in range(10)])
+        await wait_until(lambda: _pending_is(relay, 0), what="the stream of commits published")
+        assert relay.claims - claims <= 3, f"10 commits took {relay.claims - claims} claims"
+        assert await stream_event_ids(bus, topic) == first + stream
+    finally:
+        await relay.stop(flush_timeout=1.0)

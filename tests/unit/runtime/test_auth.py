@@ -11,6 +11,7 @@ from linli_runtime.auth import (
     allows,
     authorize,
     authorized_path,
+    may_act_as,
     normalize_path,
     path_within,
     reach,
@@ -70,6 +71,24 @@ def test_authorize_reach_and_the_reason_of_a_refusal() -> None:
     assert wrong_role.value.reason == "ROLE_NOT_ALLOWED"
     with pytest.raises(PermissionDenied):  # exact: the admin's override does not count
         authorize("service", path="", principal=worker(scope="", role="platform_admin"), exact=True)
+
+
+def test_answers_remembered_per_principal_stay_each_questions_own() -> None:
+    """`may_act_as` keeps its answers on the principal and `normalize_path` its paths: asked again,
+    the same question gets the same answer, and a question differing only in roles, exactness,
+    the path's spelling or the principal gets its own."""
+    admin, mine = worker(scope="", role="platform_admin"), worker()
+    for _ in range(2):  # the second round is answered from what the first one kept
+        assert may_act_as(admin, ["city_operator"], FENGSHU) == Grant("platform_admin", "")
+        assert may_act_as(admin, ["city_operator"], FENGSHU, exact=True) is None
+        assert may_act_as(mine, ["community_worker"], f"/{FENGSHU.upper()}/") == Grant("community_worker", FENGSHU)
+        assert may_act_as(mine, ["city_operator"], FENGSHU) is None
+        assert may_act_as(mine, ("community_worker",), "chengdu/chongzhou") is None
+        assert authorized_path(path=f"{FENGSHU}/A", principal=admin) == f"{FENGSHU}/a"
+        with pytest.raises(InvalidArgument):  # a refusal is not remembered as an answer
+            may_act_as(admin, ["city_operator"], "chengdu/锦江")
+        with pytest.raises(PermissionDenied):
+            authorized_path(path=FENGSHU, principal=mine)
 
 
 def test_scopes_for_keeps_the_widest_scope_of_each_branch() -> None:

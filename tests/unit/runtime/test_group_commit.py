@@ -161,3 +161,56 @@ async def test_stop_waits_until_every_queued_call_is_answered() -> None:
     recorder.gate.set()
     await asyncio.wait_for(stopping, 5)
     assert all(c.done() for c in calls) and [c.result() for c in calls] == [0, 20, 40]
+
+
+async def test_a_busy_group_commit_lingers_as_long_as_its_last_batch_took_until_full() -> None:
+    """After a batch of `busy` requests or more, the next batch waits `linger_ratio` × the time the
+    batch before took (at most `linger`): requests that come meanwhile join it, and once it is
+    full it starts at once. After a batch of fewer than `busy`, or once the queue ran dry, a
+    batch waits for nothing."""
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.run, max_batch=4, busy=3, linger=30, linger_ratio=100)
+    first = [asyncio.ensure_future(commit(i)) for i in (0, 2, 4)]
+    await recorder.started.wait()
+    second = [asyncio.ensure_future(commit(6))]
+    await asyncio.sleep(0.02)  # the first batch takes 20 ms or more: the next may wait 2 s
+    recorder.gate.set()
+    await asyncio.gather(*first)
+    await asyncio.sleep(0.05)  # long past the next turn: without lingering 6 would have gone alone
+    assert not second[0].done()
+    second += [asyncio.ensure_future(commit(i)) for i in (8, 10, 12)]
+    assert await asyncio.wait_for(asyncio.gather(*second), 1) == [60, 80, 100, 120]  # full: no wait
+    assert recorder.batches == [[0, 2, 4], [6, 8, 10, 12]]
+    # Caught up (the queue ran dry): a request alone is answered without lingering.
+    assert await asyncio.wait_for(commit(14), 1) == 140
+
+    few = Recorder()
+    commit = GroupCommit(few.run, busy=3, linger=30, linger_ratio=100)
+    assert await asyncio.wait_for(asyncio.gather(commit(0), commit(2)), 5) == [0, 20]
+    assert await asyncio.wait_for(commit(4), 1) == 40  # the batch before held 2 < busy
+    assert few.batches == [[0, 2], [4]]
+
+
+async def test_lingering_is_bounded_by_linger_and_follows_the_last_batch() -> None:
+    loop = asyncio.get_running_loop()
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.run, busy=2, linger=0.05, linger_ratio=100)
+    first = [asyncio.ensure_future(commit(i)) for i in (0, 2)]
+    await recorder.started.wait()
+    late = asyncio.ensure_future(commit(4))
+    await asyncio.sleep(0.01)  # the batch takes 10 ms or more: 100 × that is past `linger`
+    recorder.gate.set()
+    await asyncio.gather(*first)
+    started = loop.time()
+    assert await asyncio.wait_for(late, 5) == 40
+    assert 0.04 <= loop.time() - started < 1, "waited `linger`, no longer"
+
+    quick = Recorder()  # batches that take no time: a wait of ratio × nothing
+    commit = GroupCommit(quick.run, busy=2, linger=30, linger_ratio=1)
+    first = [asyncio.ensure_future(commit(i)) for i in (0, 2)]
+    await turns(1)
+    late = asyncio.ensure_future(commit(4))
+    assert await asyncio.wait_for(asyncio.gather(*first, late), 1) == [0, 20, 40]
+    assert quick.batches in ([[0, 2], [4]], [[0, 2, 4]])

@@ -22,7 +22,11 @@ rt0005 are left to prune.
 
 The relay is a `PeriodicTask` whose pass publishes everything unsent: it runs every
 `poll_interval`, and at once when a transaction that wrote outbox rows commits (the database's
-commit hook wakes it). A failed pass backs off (growing, jittered) before the next.
+commit hook wakes it). A failed pass backs off (growing, jittered) before the next. Wake-ups
+coalesce: a claim follows the one before it after at least `claim_gap`, so commits in a steady
+stream (a service's group commits, ~100–300 a second) share a claim — a round of the relay costs
+~1 ms of the service's CPU whatever it carries — while a commit after a quiet spell is claimed at
+once; an event waits at most `claim_gap` longer.
 
 Every pass (at most every `gauge_interval`) also refreshes the backlog gauges
 `linli_outbox_unsent_events` and `linli_outbox_oldest_unsent_age_seconds` — NATS down
@@ -254,6 +258,7 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=2),
         prune_batch: int = 1000,
         gauge_interval: float = 5.0,
+        claim_gap: float = 0.01,
         tracing: Tracing = NO_TRACING,
     ) -> None:
         self.db = db
@@ -271,6 +276,9 @@ class OutboxRelay:
         self.prune_batch = prune_batch  # sent rows deleted per statement
         self._last_prune: datetime | None = None
         self.gauge_interval = gauge_interval
+        self.claim_gap = claim_gap  # the least time from one claim to the next (module docstring)
+        self._claimed_at = float("-inf")  # loop time of the last claim
+        self.claims = 0  # claims made (tests count the coalescing)
         self._gauges_at: float | None = None  # loop time of the last backlog refresh
         self._failures = 0
         self._backoff: asyncio.TimerHandle | None = None  # set while a failed pass waits to retry
@@ -364,10 +372,25 @@ class OutboxRelay:
         in_flight: deque[_Flight] = deque()
         after: int | None = None
         total = 0
+        more, first = False, True
         try:
             while True:
-                self._committed.clear()  # a commit from now on is claimed by the next round
-                rows, hold = await self._claim(after)
+                rows: list[Unsent] = []
+                hold: AsyncConnection | None = None
+                # Woken by PubAcks alone, with nothing committed since the last claim: nothing
+                # new to claim, only batches to settle.
+                if first or more or self._committed.is_set():
+                    if not more:
+                        # Commits meanwhile are claimed together (module docstring); a full
+                        # batch's successor is not waited for.
+                        gap = self._claimed_at + self.claim_gap - loop.time()
+                        if gap > 0:
+                            await asyncio.sleep(gap)
+                    self._committed.clear()  # a commit from now on is claimed by the next round
+                    self._claimed_at = loop.time()
+                    self.claims += 1
+                    rows, hold = await self._claim(after)
+                first = False
                 if rows:
                     in_flight.append(await self._send(rows, hold))
                     after = rows[-1].seq

@@ -187,7 +187,7 @@ def _slot_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 class Ledger:
     def __init__(self, db: Database, clock: Clock, make_event: EventFactory | None = None, *,
-                 max_batch: int = 64) -> None:
+                 max_batch: int = 64, linger: float = 0.01) -> None:
         self.db = db
         self.clock = clock
         self._make_event = make_event
@@ -199,7 +199,13 @@ class Ledger:
         # behind; two requests of a batch naming one id see each other, as two calls one after the
         # other would; a database race retries the batch whole (`run`), each request in it then a
         # replay or new, as if it had come alone.
-        self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch)
+        # Single transfers, when busy (batches of 8 and more), wait as long as the batch before
+        # took, up to `linger`, for more to join (linli_runtime.group_commit). Holds have a queue
+        # of their own that does not linger: a POS redeem waits on its hold, and redemption
+        # batches its holds already.
+        self.group_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch,
+                                                                           linger=linger)
+        self.hold_commit: GroupCommit[TransferRequest, Any] = GroupCommit(self._run_queued, max_batch=max_batch)
         # One batch at a time in this process: two batches lock their many rows in no common
         # order, and on PostgreSQL each deadlock between them cost a second (deadlock_timeout)
         # before the retry (measured: 16 transfers/s with two batches in flight).
@@ -447,7 +453,7 @@ class Ledger:
         """Reserve points (or replay the hold, whatever its state now), committed with the
         concurrent transfers and holds."""
         assert request.kind == Kind.PENDING and request.timeout_seconds > 0
-        placed: tuple[Hold, bool] = await self.group_commit(request)
+        placed: tuple[Hold, bool] = await self.hold_commit(request)
         return placed
 
     async def post_hold(self, community_path: str, hold_id: str) -> Resolution:
