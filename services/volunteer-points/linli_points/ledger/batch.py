@@ -60,7 +60,16 @@ from linli_points.ledger.accounts import (
     volunteer_of,
 )
 from linli_points.ledger.earned import add_earned_changes
-from linli_points.ledger.model import Hold, HoldState, Kind, Recorded, Transfer, TransferRequest, Written
+from linli_points.ledger.model import (
+    Hold,
+    HoldState,
+    Kind,
+    Recorded,
+    Transfer,
+    TransferRequest,
+    Written,
+    fingerprints,
+)
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
 from linli_runtime.bulk import COPY_FROM, insert_records, insert_records_returning_keys, one_of
@@ -201,9 +210,8 @@ async def apply_batch(
     outcomes: list[Outcome | _Plan | _Later] = []
     plans: list[_Plan] = []
     recorded: dict[tuple[str, str], _Plan] = {}
-    for item in items:
+    for item, fingerprint in zip(items, fingerprints([item.request for item in items]), strict=True):
         request = item.request
-        fingerprint = request.fingerprint()
         key = (request.community_path, request.transfer_id)
         try:
             earlier = recorded.get(key)
