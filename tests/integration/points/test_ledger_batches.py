@@ -29,6 +29,7 @@ from linli_runtime.events.streams import POINTS
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.published import published_envelopes
 from linli_runtime.testing.waiting import wait_until
+from linli_runtime.times import as_utc
 
 from .conftest import FENGSHU, Metadata
 from .test_ledger import credit, hold, subjects
@@ -483,6 +484,7 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
                     created_at=ledger.now()))
         await real_read_lots(*args)
 
+    ledger.clock.advance(seconds=1.234567)  # an instant with microseconds, which must survive
     if ledger.db.engine.dialect.name == "postgresql":  # SQLite has one writer: no race to lose
         monkeypatch.setattr(batch, "_read_lots", racing_read_lots)
     else:
@@ -502,6 +504,9 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
         assert (await conn.execute(sa.select(sa.func.count()).select_from(lots))).scalar_one() == \
             7 + (ledger.db.engine.dialect.name != "postgresql")  # the batch's: one per account (and `taken`'s)
         events = list((await conn.execute(sa.select(OUTBOX.c.event_id, OUTBOX.c.data))).all())
+        stored = dict((await conn.execute(sa.select(transfers.c.transfer_id, transfers.c.created_at))).all())
+    # Each at the batch's instant, to the microsecond (COPY sends it as an int: bulk.pg_micros).
+    assert {as_utc(stored[o.transfer.transfer_id]) for o in recorded if o.created} == {ledger.now()}
     # The racing row came with no event on PostgreSQL; on SQLite `taken` was a transfer with its event.
     # The batch's credits come in one event (n < CREDITS_PER_EVENT).
     assert len({e.event_id for e in events}) == len(events) == 1 + (ledger.db.engine.dialect.name != "postgresql")

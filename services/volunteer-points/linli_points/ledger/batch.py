@@ -72,7 +72,7 @@ from linli_points.ledger.model import (
 )
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
-from linli_runtime.bulk import COPY_FROM, insert_records, insert_records_returning_keys, one_of
+from linli_runtime.bulk import COPY_FROM, copy_records, insert_records, one_of, pg_micros, reserve_keys
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
@@ -546,6 +546,7 @@ _TRANSFER_COLUMNS = (
     "community_path", "transfer_id", "kind", "debit_account_id", "credit_account_id", "debit_account",
     "credit_account", "amount", "reason", "source", "related_transfer_id", "fingerprint", "debit_balance_after",
     "credit_balance_after", "created_at")
+_SEQ_AND_TRANSFER_COLUMNS = ("seq", *_TRANSFER_COLUMNS)
 _LOT_COLUMNS = ("account_id", "seq", "source", "community_path", "origin", "amount", "remaining")
 _USE_COLUMNS = ("transfer_seq", "account_id", "lot_seq", "source", "community_path", "flow", "amount", "restores_seq")
 _HOLD_COLUMNS = ("transfer_seq", "community_path", "hold_id", "state", "expires_at", "resolved_at")
@@ -662,7 +663,8 @@ async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], 
     """`_REST_PG`, with the transfers `records` (none when inserted already); lots, uses and holds
     by COPY instead from `COPY_FROM` rows of a batch whose seqs are known (a bulk batch); the
     events `envelopes` to the outbox. Returns the seqs of `records`, in their order."""
-    params: dict[str, list[Any]] = _columns("t", _TRANSFER_COLUMNS, records)
+    params: dict[str, list[Any]] = _columns("t", _SEQ_AND_TRANSFER_COLUMNS, records)
+    del params["t_seq"]  # a stand-in: the statement draws the seqs
     params.update(outbox_arrays(envelopes))
     params.update(_columns("a", ("id", "path", "name", "negative", "at", "dp", "cp", "dn", "cn", "earned"), [
         (a.id, a.path, a.name, a.allow_negative, now, *(a.deltas.get(c, 0) for c in (*TOTALS, "earned")))
@@ -688,25 +690,32 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
     """Write what the plans recorded: a few statements, however many plans (on PostgreSQL the
     transfers, the lots taken, then the rest in one: `_REST_PG`)."""
     statements = _STATEMENTS[pg]
-    records = []
-    touched: dict[int, _Account] = {}
-    for p in plans:
-        path, tid, debit_name, credit_name, amount, kind, reason, source, related, _ = p.request
-        debit, credit = p.debit, p.credit
-        records.append((path, tid, int(kind), debit.id, credit.id, debit_name, credit_name, amount, reason, source,
-                        related, p.fingerprint, p.debit_after, p.credit_after, now))
-        touched[debit.id] = debit
-        touched[credit.id] = credit
     # A small batch on PostgreSQL (a group commit) inserts its transfers in `_REST_PG` with the
     # rest: one round trip fewer. Until then each plan's seq is its stand-in (`_stand_in`).
+    # A bigger one draws its seqs first and writes its transfers with them, by COPY on
+    # PostgreSQL, the batch's instant sent as the int it is on the wire (bulk.pg_micros).
     inline = pg and len(plans) < COPY_FROM
     if inline:
         for position, plan in enumerate(plans, start=1):
             plan.seq = _stand_in(position)
     else:
-        seqs = await insert_records_returning_keys(conn, transfers, _TRANSFER_COLUMNS, records)
-        for plan, seq in zip(plans, seqs, strict=True):
+        for plan, seq in zip(plans, await reserve_keys(conn, transfers, len(plans)), strict=True):
             plan.seq = seq
+    created = pg_micros(now) if pg and not inline else now
+    records = []
+    touched: dict[int, _Account] = {}
+    for p in plans:
+        path, tid, debit_name, credit_name, amount, kind, reason, source, related, _ = p.request
+        debit, credit = p.debit, p.credit
+        records.append((p.seq, path, tid, int(kind), debit.id, credit.id, debit_name, credit_name, amount, reason,
+                        source, related, p.fingerprint, p.debit_after, p.credit_after, created))
+        touched[debit.id] = debit
+        touched[credit.id] = credit
+    if not inline:
+        if pg:
+            await copy_records(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, records, micros=("created_at",))
+        else:
+            await insert_records(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, records)
     in_order = [a for _, a in sorted(touched.items()) if any(a.deltas.values())]
     in_rows = [a for a in in_order if not a.slotted]
     # One slot per system account and batch, picked at random (store.py: why slots).
