@@ -192,17 +192,22 @@ async def apply_batch(
     `look_up` False: the ids are taken to be new, unread — for a caller that retries the whole
     transaction, with `look_up`, when an id is not (its insert fails on the unique key: a
     race's retry, `Ledger.apply_batch`)."""
-    assert all(item.request.kind in BATCH_KINDS for item in items)
+    requests = [item.request for item in items]
+    assert {r.kind for r in requests} <= BATCH_KINDS
     pg = conn.dialect.name == "postgresql"
     by_path: dict[str, list[TransferRequest]] = {}
-    for item in items:
-        by_path.setdefault(item.request.community_path, []).append(item.request)
+    paths = {r.community_path for r in requests}
+    if len(paths) == 1:  # nearly every batch (a CreateTransfers always): no list built request by request
+        by_path[paths.pop()] = requests
+    else:
+        for r in requests:
+            by_path.setdefault(r.community_path, []).append(r)
     accounts_of: dict[str, dict[str, _Account]] = {}
     for path in sorted(by_path):  # one order of locks for every batch
         accounts_of[path] = await _accounts(conn, path, by_path[path], known, seen, now, pg)
     found: dict[tuple[str, str], Any] = {}
-    for path, requests in by_path.items() if look_up else ():
-        for row in await _rows_by_id(conn, path, [r.transfer_id for r in requests], pg):
+    for path, of_path in by_path.items() if look_up else ():
+        for row in await _rows_by_id(conn, path, [r.transfer_id for r in of_path], pg):
             found[(path, row.transfer_id)] = row
     await _read_lots(conn, items, accounts_of, pg)
 
@@ -210,8 +215,7 @@ async def apply_batch(
     outcomes: list[Outcome | _Plan | _Later] = []
     plans: list[_Plan] = []
     recorded: dict[tuple[str, str], _Plan] = {}
-    for item, fingerprint in zip(items, fingerprints([item.request for item in items]), strict=True):
-        request = item.request
+    for item, request, fingerprint in zip(items, requests, fingerprints(requests), strict=True):
         key = (request.community_path, request.transfer_id)
         try:
             earlier = recorded.get(key)
@@ -237,9 +241,13 @@ async def apply_batch(
     if plans:
         await _write(conn, plans, now, make_event, pg)
     answers: list[Outcome] = []
+    append = answers.append
     for outcome in outcomes:
         if type(outcome) is _Plan:
-            answers.append(_answer(outcome, True, now, lean))
+            if lean and outcome.request.kind == Kind.DIRECT:  # `_answer`'s first case, inline: most items
+                append(Written(outcome.request, outcome.seq, now, True))
+            else:
+                append(_answer(outcome, True, now, lean))
         elif type(outcome) is _Later:
             answers.append(_answer(outcome.plan, False, now, lean))
         else:
@@ -349,13 +357,10 @@ async def _accounts(
 ) -> dict[str, _Account]:
     """The accounts `requests` name (opened when missing), those whose totals the plan reads
     locked in id order."""
-    names: set[str] = set()
-    limited: set[str] = set()  # system accounts debited with a limit: read under their row's lock
-    for r in requests:
-        names.add(r.debit_account)
-        names.add(r.credit_account)
-        if in_slots(r.debit_account) and r.debit_account not in MAY_GO_NEGATIVE:
-            limited.add(r.debit_account)
+    debited = {r.debit_account for r in requests}
+    names = debited | {r.credit_account for r in requests}
+    # System accounts debited with a limit: read under their row's lock.
+    limited = {n for n in debited if in_slots(n) and n not in MAY_GO_NEGATIVE}
     to_lock = sorted(n for n in names if not in_slots(n) or n in limited)
     cached = {n: known[(path, n)] for n in names if n not in limited and (path, n) in known}
     statements = _STATEMENTS[pg]
@@ -406,13 +411,13 @@ async def _read_lots(conn: AsyncConnection, items: Sequence[BatchItem], accounts
     """The lots with points left of every volunteer account an item of the batch takes points
     from, oldest first (read under the accounts' locks: lots change only under them)."""
     by_id: dict[int, _Account] = {}
-    for item in items:
-        r = item.request
-        if r.kind in lotrules.MOVES_POINTS and volunteer_of(r.debit_account) is not None:
-            account = accounts_of[r.community_path][r.debit_account]
-            if account.lots is None:
-                account.lots = []
-                by_id[account.id] = account
+    moves = lotrules.MOVES_POINTS
+    # Each account once (a batch names a few hundred over 10 000 items), then whether it is a volunteer's.
+    for path, name in {(i.request.community_path, i.request.debit_account) for i in items if i.request.kind in moves}:
+        account = accounts_of[path][name]
+        if account.volunteer and account.lots is None:
+            account.lots = []
+            by_id[account.id] = account
     if not by_id:  # credits only (most batches): no round trip for an empty list
         return
     for chunk in _chunks(list(by_id), pg):
@@ -434,7 +439,9 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
         available = debit.posted - debit.totals["debits_pending"]
         if available < amount:
             raise points_short(request, available)
-    takes = _plan_outflow(request, debit)  # may refuse: nothing has moved yet
+    # May refuse: nothing has moved yet. (Only out of a volunteer's account: asked here, the
+    # call skipped for the rest — most items, credits.)
+    takes = _plan_outflow(request, debit) if debit.volunteer else _NO_TAKES
     if kind == Kind.PENDING:
         debit.add("debits_pending", amount)
         credit.add("credits_pending", amount)
@@ -451,7 +458,8 @@ def _plan(item: BatchItem, fingerprint: str, debit: _Account, credit: _Account) 
     for lot, _, points in takes:
         if lot is not None:
             lot.remaining -= points
-    _plan_inflow(plan)
+    if credit.volunteer:  # lots come only into a volunteer's account: the call skipped for the rest
+        _plan_inflow(plan)
     return plan
 
 
