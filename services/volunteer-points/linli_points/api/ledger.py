@@ -92,6 +92,9 @@ def _batch_requests(path: str, items: Sequence[pb.CreateTransferRequest]) -> lis
     outcomes: list[TransferRequest | DomainError] = []
     accounts: set[str] = set()  # names that passed check_account
     id_ok = ID.match
+    # Each request made as its NamedTuple's generated __new__ makes it, without that Python
+    # call: half the cost, 10 000 times a call.
+    new, direct = tuple.__new__, Kind.DIRECT
     for i, item in enumerate(items):
         tid, debit, credit, amount = item.transfer_id, item.debit_account, item.credit_account, item.amount
         reason, source, community = item.reason, item.source, item.community_path
@@ -99,7 +102,7 @@ def _batch_requests(path: str, items: Sequence[pb.CreateTransferRequest]) -> lis
                 and (debit in accounts or _known(debit, accounts)) and (credit in accounts or _known(credit, accounts))
                 and 1 <= amount <= MAX_AMOUNT and len(reason) <= 100 and len(source) <= 200
                 and "\x00" not in reason and "\x00" not in source):
-            outcomes.append(TransferRequest(path, tid, debit, credit, amount, Kind.DIRECT, reason, source))
+            outcomes.append(new(TransferRequest, (path, tid, debit, credit, amount, direct, reason, source, "", 0)))
             continue
         try:
             if community and community != path and org_path("community_path", community) != path:

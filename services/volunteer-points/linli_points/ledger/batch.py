@@ -241,11 +241,12 @@ async def apply_batch(
     if plans:
         await _write(conn, plans, now, make_event, pg)
     answers: list[Outcome] = []
-    append = answers.append
+    append, new = answers.append, tuple.__new__
     for outcome in outcomes:
         if type(outcome) is _Plan:
             if lean and outcome.request.kind == Kind.DIRECT:  # `_answer`'s first case, inline: most items
-                append(Written(outcome.request, outcome.seq, now, True))
+                # Written(…) without its generated __new__'s Python call: 10 000 a call.
+                append(new(Written, (outcome.request, outcome.seq, now, True)))
             else:
                 append(_answer(outcome, True, now, lean))
         elif type(outcome) is _Later:

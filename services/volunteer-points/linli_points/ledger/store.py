@@ -275,7 +275,8 @@ class Ledger:
         earlier item of it wrote) as `Written`, one written before as `Recorded` (CreateTransfers:
         no `Transfer` value per transfer of a 10 000-transfer call)."""
         assert all(r.kind == Kind.DIRECT for r in requests)
-        outcomes = await self.apply_batch([BatchItem(r) for r in requests], lean=True)
+        new = tuple.__new__  # BatchItem(r) without its generated __new__'s Python call: 10 000 a call
+        outcomes = await self.apply_batch([new(BatchItem, (r, None)) for r in requests], lean=True)
         return cast(list[Written | Recorded | DomainError], outcomes)  # (no holds: DIRECT transfers only)
 
     async def transfer_many_in(self, conn: AsyncConnection,
