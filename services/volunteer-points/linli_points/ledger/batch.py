@@ -180,18 +180,38 @@ class _Later(NamedTuple):
     created: bool
 
 
+class Recording(NamedTuple):
+    """What `record` did with each item — a plan it wrote, a repeat of one, or already an
+    outcome — to be answered by `answers` once committed."""
+
+    outcomes: list[Outcome | _Plan | _Later]
+    now: datetime
+    lean: bool
+
+
 async def apply_batch(
     conn: AsyncConnection, items: Sequence[BatchItem], *, now: datetime, make_event: EventFactory | None,
     known: Mapping[tuple[str, str], dict[str, Any]], seen: dict[tuple[str, str], dict[str, Any]],
     lean: bool = False, look_up: bool = True,
 ) -> list[Outcome]:
+    """Record `items` in the caller's transaction and answer each (`record`, then `answers`)."""
+    return answers(await record(conn, items, now=now, make_event=make_event, known=known, seen=seen, lean=lean,
+                                look_up=look_up))
+
+
+async def record(
+    conn: AsyncConnection, items: Sequence[BatchItem], *, now: datetime, make_event: EventFactory | None,
+    known: Mapping[tuple[str, str], dict[str, Any]], seen: dict[tuple[str, str], dict[str, Any]],
+    lean: bool = False, look_up: bool = True, digests: Sequence[str] | None = None,
+) -> Recording:
     """Record `items` in the caller's transaction (see the module's docstring). `known`: system
     accounts' rows read before (never locked, never deleted); the rows this batch reads for the
     first time go into `seen`, for the caller to keep once committed. `lean`: the transfers
     this batch records are answered as `Written` rather than `Recorded` (CreateTransfers).
     `look_up` False: the ids are taken to be new, unread — for a caller that retries the whole
     transaction, with `look_up`, when an id is not (its insert fails on the unique key: a
-    race's retry, `Ledger.apply_batch`)."""
+    race's retry, `Ledger.apply_batch`). `digests`: the items' fingerprints (model.fingerprints),
+    when the caller made them before taking its locks."""
     requests = [item.request for item in items]
     assert {r.kind for r in requests} <= BATCH_KINDS
     pg = conn.dialect.name == "postgresql"
@@ -202,6 +222,8 @@ async def apply_batch(
     else:
         for r in requests:
             by_path.setdefault(r.community_path, []).append(r)
+    if digests is None:
+        digests = fingerprints(requests)
     accounts_of: dict[str, dict[str, _Account]] = {}
     for path in sorted(by_path):  # one order of locks for every batch
         accounts_of[path] = await _accounts(conn, path, by_path[path], known, seen, now, pg)
@@ -215,7 +237,7 @@ async def apply_batch(
     outcomes: list[Outcome | _Plan | _Later] = []
     plans: list[_Plan] = []
     recorded: dict[tuple[str, str], _Plan] = {}
-    for item, request, fingerprint in zip(items, requests, fingerprints(requests), strict=True):
+    for item, request, fingerprint in zip(items, requests, digests, strict=True):
         key = (request.community_path, request.transfer_id)
         try:
             earlier = recorded.get(key)
@@ -240,6 +262,13 @@ async def apply_batch(
         outcomes.append(plan)
     if plans:
         await _write(conn, plans, now, make_event, pg)
+    return Recording(outcomes, now, lean)
+
+
+def answers(recording: Recording) -> list[Outcome]:
+    """Each item's answer, from what `record` did with it: made once the batch is written — by
+    `Ledger.apply_batch` once it is committed, outside its lock of one batch at a time."""
+    outcomes, now, lean = recording
     answers: list[Outcome] = []
     append, new = answers.append, tuple.__new__
     for outcome in outcomes:

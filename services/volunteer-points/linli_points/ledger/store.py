@@ -60,7 +60,7 @@ from linli_points.ledger.accounts import (
     points_short,
     volunteer_of,
 )
-from linli_points.ledger.batch import BatchItem, Outcome, apply_batch
+from linli_points.ledger.batch import BatchItem, Outcome, Recording, answers, apply_batch, record
 from linli_points.ledger.earned import add_earned
 from linli_points.ledger.hold_posting import post_holds
 from linli_points.ledger.model import (
@@ -74,6 +74,7 @@ from linli_points.ledger.model import (
     Transfer,
     TransferRequest,
     Written,
+    fingerprints,
     resolving_request,
     void_id,
 )
@@ -298,15 +299,22 @@ class Ledger:
         round trip of each group commit of single transfers and ~3 µs an id of CreateTransfers,
         to find nothing nearly always; the unique key checks each id anyway."""
         attempts = 0
+        # Only one batch at a time writes (`_one_batch`): the work that needs neither the
+        # database nor the lock — the fingerprints before, the answers after — is done outside
+        # it, while another batch holds it (CreateTransfers, 2 calls in flight).
+        digests = fingerprints([item.request for item in items])
 
-        async def attempt(conn: AsyncConnection) -> list[Outcome]:
+        async def attempt(conn: AsyncConnection) -> Recording:
             nonlocal attempts
             attempts += 1
-            return await self._apply(conn, items=items, lean=lean,
-                                     look_up=attempts > 1 or conn.dialect.name != "postgresql")
+            seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
+            return await record(conn, items, now=self.now(), make_event=self._make_event,
+                                known=self._slot_account_rows, seen=seen, lean=lean,
+                                look_up=attempts > 1 or conn.dialect.name != "postgresql", digests=digests)
 
         async with self._one_batch:
-            return await self.run(attempt)
+            recording = await self.run(attempt)
+        return answers(recording)
 
     async def _apply(self, conn: AsyncConnection, *, items: Sequence[BatchItem], lean: bool = False,
                      look_up: bool = True) -> list[Outcome]:
