@@ -60,7 +60,15 @@ from linli_points.ledger.accounts import (
     points_short,
     volunteer_of,
 )
-from linli_points.ledger.batch import BatchItem, Outcome, Recording, answers, apply_batch, record
+from linli_points.ledger.batch import (
+    BatchItem,
+    Outcome,
+    Recording,
+    answers,
+    apply_batch,
+    credit_payloads,
+    record,
+)
 from linli_points.ledger.earned import add_earned
 from linli_points.ledger.hold_posting import post_holds
 from linli_points.ledger.model import (
@@ -289,6 +297,10 @@ class Ledger:
         outcomes = await self._apply(conn, items=[BatchItem(r) for r in requests])
         return [o for o in outcomes if not isinstance(o, tuple)]
 
+    # From this many items a batch's credit events are made before its lock (`credit_payloads`):
+    # the group commit's few are not worth guessing for.
+    CREDITS_MADE_BEFORE = 100
+
     async def apply_batch(self, items: Sequence[BatchItem], *, lean: bool = False) -> list[Outcome]:
         """Record DIRECT transfers and holds in one transaction with a few multi-row statements,
         each answered on its own (ledger/batch.py); retried whole after a race, like `run`.
@@ -303,6 +315,7 @@ class Ledger:
         # database nor the lock — the fingerprints before, the answers after — is done outside
         # it, while another batch holds it (CreateTransfers, 2 calls in flight).
         digests = fingerprints([item.request for item in items])
+        credits = credit_payloads(items) if len(items) >= self.CREDITS_MADE_BEFORE else None
 
         async def attempt(conn: AsyncConnection) -> Recording:
             nonlocal attempts
@@ -310,7 +323,8 @@ class Ledger:
             seen = conn.info.setdefault(_SEEN_SLOT_ACCOUNTS, {})  # cached by `run` once committed
             return await record(conn, items, now=self.now(), make_event=self._make_event,
                                 known=self._slot_account_rows, seen=seen, lean=lean,
-                                look_up=attempts > 1 or conn.dialect.name != "postgresql", digests=digests)
+                                look_up=attempts > 1 or conn.dialect.name != "postgresql", digests=digests,
+                                credits=credits)
 
         async with self._one_batch:
             recording = await self.run(attempt)
