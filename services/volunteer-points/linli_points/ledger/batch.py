@@ -28,6 +28,10 @@ the items run one after the other in the batch's order:
    for a small batch: a group commit of single transfers waits on four round trips (BEGIN, the
    accounts locked, the writes and events, COMMIT).
 
+`Ledger.apply_batch` runs one batch at a time in a process; what needs neither that lock nor
+the database is done outside it, while another batch holds it: the fingerprints and a big
+batch's credit events before (`credit_payloads`), the answers after (`record`, then `answers`).
+
 Nothing is refused once writing has started, so a batch needs no savepoint per item. A race —
 another transaction took one of the ids, a deadlock with a single write — fails a statement;
 the caller (`Ledger.run`) then retries the whole batch, which answers those items as replays.
