@@ -88,6 +88,7 @@ log = logging.getLogger("linli.points.ledger")
 
 T = TypeVar("T")
 TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_COLUMNS = (*TOTALS, "earned")  # an account's totals the plan moves
 BATCH_KINDS = frozenset({Kind.DIRECT, Kind.PENDING})
 # SQLite binds at most 32 766 parameters per statement: longer lists are read in chunks (SQLite
 # locks no rows, so the chunks' order does not matter there; PostgreSQL gets one array).
@@ -117,8 +118,8 @@ class _Account:
     allow_negative: bool
     locked: bool
     # As read (plus its slots' sums for a locked system account), then as the plan moves them.
-    totals: dict[str, int]
-    deltas: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int]  # every column of TOTALS and "earned"
+    deltas: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COLUMNS, 0))
     # What its name says, worked out once (the plan asks for each transfer): a volunteer's
     # account, the source it issues points from (accounts.issued_from), kept in slots.
     volunteer: bool = field(init=False)
@@ -136,8 +137,8 @@ class _Account:
         self.slotted = in_slots(self.name)
 
     def add(self, column: str, amount: int) -> None:
-        self.deltas[column] = self.deltas.get(column, 0) + amount
-        self.totals[column] = self.totals.get(column, 0) + amount
+        self.deltas[column] += amount
+        self.totals[column] += amount
 
     @property
     def posted(self) -> int:
