@@ -539,6 +539,72 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
     assert {EventEnvelope.FromString(e.data).event_id for e in events} == {e.event_id for e in events}
 
 
+async def test_a_bulk_batch_copied_as_it_is_planned_answers_each_item_as_one_planned_whole(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL COPYs a bulk batch's transfers a few at a time while it plans the rest
+    (batch._plan_copying; here 7 planned first, then 5 at a time): refused items and repeats
+    among them fail or replay alone, the rows keep the batch's order and seqs ascend in it, as
+    when the whole plan came first (SQLite: one plan, then the writes)."""
+    monkeypatch.setattr(batch, "_FIRST_PLANNED", 7)
+    monkeypatch.setattr(batch, "_PLANNED_AT_ONCE", 5)
+    n = COPY_FROM + 20
+    requests: list[TransferRequest] = []
+    for i in range(n):
+        if i % 13 == 5:
+            requests.append(move(f"m{i}", volunteer_account(f"poor{i}"), WAN, 1))  # no points: refused
+        elif i % 17 == 9:
+            requests.append(requests[i - 3])  # a repeat of an earlier item
+        else:
+            requests.append(credit(f"c{i}", volunteer_account(f"v{i % 7}"), i + 1))
+    outcomes = await ledger.transfer_many(requests)
+    created = [o for o in outcomes if isinstance(o, Recorded) and o.created]
+    for request, outcome in zip(requests, outcomes, strict=True):
+        if request.debit_account != ISSUANCE:
+            assert isinstance(outcome, FailedPrecondition)
+        else:
+            assert isinstance(outcome, Recorded) and outcome.transfer.transfer_id == request.transfer_id
+    new = [r.transfer_id for r in dict.fromkeys(r for r in requests if r.debit_account == ISSUANCE)]
+    assert [o.transfer.transfer_id for o in created] == new
+    seqs = [o.transfer.seq for o in created]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(new)
+    assert await transfer_ids(ledger) == new
+    total = sum(r.amount for r in dict.fromkeys(r for r in requests if r.debit_account == ISSUANCE))
+    assert sum([(await ledger.balance(FENGSHU, volunteer_account(f"v{v}"))).balance for v in range(7)]) == total
+
+
+async def test_a_bulk_batch_whose_plan_fails_while_its_transfers_are_copied_keeps_no_row(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan that fails (a bug, not a refusal) after PostgreSQL's COPY of the batch's first
+    transfers began ends the COPY and rolls the whole batch back: no transfer, lot, total or
+    event kept; the ledger (and its connection) serve the next batch."""
+    monkeypatch.setattr(batch, "_FIRST_PLANNED", 7)
+    monkeypatch.setattr(batch, "_PLANNED_AT_ONCE", 5)
+    n = 4_000  # ~1 MB of rows: asyncpg has sent its first 512 kB to the server before the plan fails
+    real_plan = batch._plan
+    planned = 0
+
+    def failing_plan(*args: Any) -> Any:
+        nonlocal planned
+        planned += 1
+        if planned == n - 10:  # well after the first rows went
+            raise RuntimeError("a bug in the plan")
+        return real_plan(*args)
+
+    monkeypatch.setattr(batch, "_plan", failing_plan)
+    requests = [credit(f"c{i}", volunteer_account(f"v{i % 7}"), 1) for i in range(n)]
+    with pytest.raises(RuntimeError, match="a bug in the plan"):
+        await ledger.transfer_many(requests)
+    assert await transfer_ids(ledger) == []
+    async with ledger.db.engine.connect() as conn:
+        for table in (lots, OUTBOX):
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
+    assert (await ledger.balance(FENGSHU, volunteer_account("v1"))).balance == 0
+    monkeypatch.setattr(batch, "_plan", real_plan)
+    outcomes = await ledger.transfer_many(requests)
+    assert all(isinstance(o, Recorded) and o.created for o in outcomes)
+    assert await transfer_ids(ledger) == [r.transfer_id for r in requests]
+
+
 _COLUMNS = ("community_path, transfer_id, kind, debit_account_id, credit_account_id, debit_account, "
             "credit_account, amount, reason, source, related_transfer_id, fingerprint, created_at")
 _VALUES = "$1, 't' || g, 1, 1, 2, 'system/issuance', 'volunteers/v', 1, '', '', '', 'f', now()"
