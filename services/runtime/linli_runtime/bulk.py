@@ -19,7 +19,6 @@ SQLite binds rows one at a time in C (`executemany`), which is already that chea
     seqs = await insert_records_returning_keys(conn, TRANSFERS, columns, records)  # the same, tuples
     seqs = await reserve_keys(conn, TRANSFERS, n)                      # keys to insert rows with
     await copy_records(conn, TRANSFERS, columns, records, micros=("created_at",))  # PostgreSQL: COPY
-    await copy_stream(conn, TRANSFERS, columns, rows_as_made(), micros=("created_at",))  # the same, streamed
 
 `copy_records` takes timestamptz columns as `pg_micros` ints where told to: asyncpg's encoding
 of a datetime (astimezone, a subtraction, a timedelta's parts: ~0.9 µs) was over half its CPU
@@ -37,7 +36,7 @@ statement of SQLAlchemy's.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,8 +114,7 @@ def pg_micros(when: datetime) -> int:
 
 
 async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
-                records: Sequence[Sequence[Any]] | AsyncIterable[Sequence[Any]],
-                micros: Collection[str] = ()) -> None:
+                records: Sequence[Sequence[Any]], micros: Collection[str] = ()) -> None:
     driver = await _driver(conn)
     try:
         if not micros:
@@ -144,16 +142,6 @@ async def copy_records(conn: AsyncConnection, table: sa.Table, columns: Sequence
     assert conn.dialect.name == "postgresql"
     if records:
         await _copy(conn, table, columns, records, micros)
-
-
-async def copy_stream(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
-                      records: AsyncIterable[Sequence[Any]], *, micros: Collection[str] = ()) -> None:
-    """`copy_records` from an async iterable, on PostgreSQL: rows are sent (~512 kB at a time,
-    asyncpg's buffer) while the iterable still makes the next ones, so the server inserts them
-    while the caller works. The iterable must not use the connection; if it raises, the COPY is
-    aborted (the transaction with it) and the error raised."""
-    assert conn.dialect.name == "postgresql"
-    await _copy(conn, table, columns, records, micros)
 
 
 async def _next_keys(conn: AsyncConnection, table: sa.Table, n: int) -> list[int]:

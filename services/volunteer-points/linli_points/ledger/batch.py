@@ -21,13 +21,12 @@ the items run one after the other in the batch's order:
    points, SOURCE_POINTS_SHORT), the totals and balances after. Two items on one account see
    each other; a refused item changes nothing.
 4. Write: the transfers (linli_runtime.bulk: a COPY on PostgreSQL for many, their seqs drawn
-   first, sent while the rest of the plan is made: `_plan_copying`), one UPDATE per account,
-   one upsert of one slot per system account, the lots taken, the new lots (one per run of
-   like credits to an account) and their uses, the holds, the outbox events (one made whole
-   per caller, the others copies of it: `_events`). On PostgreSQL all but the lots taken are
-   one statement (`_REST_PG`), the transfers with them for a small batch: a group commit of
-   single transfers waits on four round trips (BEGIN, the accounts locked, the writes and
-   events, COMMIT).
+   first), one UPDATE per account, one upsert of one slot per system account, the lots taken,
+   the new lots (one per run of like credits to an account) and their uses, the holds, the
+   outbox events (one made whole per caller, the others copies of it: `_events`). On
+   PostgreSQL all but the lots taken are one statement (`_REST_PG`), the transfers with them
+   for a small batch: a group commit of single transfers waits on four round trips (BEGIN, the
+   accounts locked, the writes and events, COMMIT).
 
 `Ledger.apply_batch` runs one batch at a time in a process; what needs neither that lock nor
 the database is done outside it, while another batch holds it: the fingerprints and a big
@@ -44,7 +43,7 @@ import asyncio
 import contextvars
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
@@ -78,7 +77,7 @@ from linli_points.ledger.model import (
 )
 from linli_points.ledger.rows import hold_of, transfer_of
 from linli_points.ledger.tables import SLOTS, account_slots, accounts, holds, in_slots, lot_uses, lots, transfers
-from linli_runtime.bulk import COPY_FROM, copy_stream, insert_records, one_of, pg_micros, reserve_keys
+from linli_runtime.bulk import COPY_FROM, copy_records, insert_records, one_of, pg_micros, reserve_keys
 from linli_runtime.errors import AlreadyExists, DomainError
 from linli_runtime.events import EventFactory, publish_in
 from linli_runtime.events.envelope import new_event_id
@@ -241,138 +240,58 @@ async def record(
         for row in await _rows_by_id(conn, path, [r.transfer_id for r in of_path], pg):
             found[(path, row.transfer_id)] = row
     await _read_lots(conn, items, accounts_of, pg)
-    planner = _Planner(accounts_of, found)
-    if pg and len(items) >= COPY_FROM:
-        copying = await _plan_copying(conn, planner, items, requests, digests, now)
-        try:
-            if planner.plans:
-                await _write(conn, planner.plans, now, make_event, pg, credits, copying=copying)
-            else:  # every item refused or a replay: an empty COPY
-                await copying
-        finally:
-            if not copying.done():  # failed before awaiting it: its end read before the connection serves again
-                await asyncio.gather(copying, return_exceptions=True)
-    else:
-        planner.plan(items, requests, digests, 0, len(items))
-        if planner.plans:
-            await _write(conn, planner.plans, now, make_event, pg, credits)
-    outcomes = planner.outcomes
+    # A bulk batch on PostgreSQL draws its seqs while its plan is made: the statement (10 000
+    # nextval, ~9 ms of the server's) runs while Python plans, rather than after. One per item:
+    # a refused or repeated one leaves a gap, as a rolled-back transfer does; drawn under the
+    # accounts' locks, they still ascend in the order the batches write.
+    drawing = (asyncio.ensure_future(reserve_keys(conn, transfers, len(items)))
+               if pg and len(items) >= COPY_FROM else None)
+    try:
+        if drawing is not None:
+            await asyncio.sleep(0)  # the statement sent before the plan holds the loop
+        outcomes, plans = _plan_all(items, requests, digests, accounts_of, found)
+        keys = await drawing if drawing is not None else None
+        drawing = None
+    finally:
+        if drawing is not None:  # the plan failed: its answer read before the connection serves again
+            await asyncio.gather(drawing, return_exceptions=True)
+    if plans:
+        await _write(conn, plans, now, make_event, pg, credits, keys)
     return Recording(outcomes, now, lean)
 
 
-class _Planner:
-    """Each item planned in order (`_plan`), answered as a replay or refused; the plans. A plan
-    stands for its item until the batch is written (created), a _Later for a repeat. Planned a
-    slice at a time when the transfers are copied as they are planned (`_plan_copying`)."""
-
-    def __init__(self, accounts_of: dict[str, dict[str, _Account]], found: dict[tuple[str, str], Any]) -> None:
-        self.accounts_of = accounts_of
-        self.found = found
-        self.outcomes: list[Outcome | _Plan | _Later] = []
-        self.plans: list[_Plan] = []
-        self.recorded: dict[tuple[str, str], _Plan] = {}
-
-    def plan(self, items: Sequence[BatchItem], requests: list[TransferRequest], digests: Sequence[str],
-             start: int, end: int) -> None:
-        """Items `start` to `end` (excluded), after those before them."""
-        outcomes, plans, recorded, found, accounts_of = (self.outcomes, self.plans, self.recorded, self.found,
-                                                         self.accounts_of)
-        for item, request, fingerprint in zip(items[start:end], requests[start:end], digests[start:end],
-                                              strict=True):
-            key = (request.community_path, request.transfer_id)
-            try:
-                earlier = recorded.get(key)
-                if earlier is not None:
-                    _check_replay(request, fingerprint, earlier.fingerprint)
-                    outcomes.append(_Later(earlier, created=False))
-                    continue
-                row = found.get(key)
-                if row is not None:
-                    _check_replay(request, fingerprint, row.fingerprint)
-                    outcomes.append((hold_of(row), False) if request.kind == Kind.PENDING
-                                    else Recorded(transfer_of(row), created=False))
-                    continue
-                path_accounts = accounts_of[request.community_path]
-                plan = _plan(item, fingerprint, path_accounts[request.debit_account],
-                             path_accounts[request.credit_account])
-            except DomainError as error:
-                outcomes.append(error)
-                continue
-            plans.append(plan)
-            recorded[key] = plan
-            outcomes.append(plan)
-
-
-# A bulk batch on PostgreSQL plans this many items while its seqs are drawn, then COPYs its
-# transfers as it plans the rest, this many at a time (asyncpg sends ~512 kB, ~2 000 rows, at once).
-_FIRST_PLANNED = 1_000
-_PLANNED_AT_ONCE = 500
-
-
-async def _plan_copying(conn: AsyncConnection, planner: _Planner, items: Sequence[BatchItem],
-                        requests: list[TransferRequest], digests: Sequence[str], now: datetime) -> asyncio.Task[None]:
-    """A bulk batch on PostgreSQL planned while its transfers are written (issue 18: with two
-    CreateTransfers in flight, the time inside the lock of one batch at a time bounds the rate;
-    the COPY, ~8 µs a row of the server's, was the most of it, after the plan's Python).
-
-    First its seqs are drawn (one statement, 10 000 nextval: ~9 ms of the server's) while its
-    first items are planned; then its transfers are COPYed as they are planned
-    (bulk.copy_stream): the server inserts the first ones while Python plans the next. One seq
-    per item: a refused or repeated one leaves a gap, as a rolled-back transfer does; drawn
-    under the accounts' locks, they still ascend in the order the batches write. Returns once
-    every item is planned, the COPY still running (its end awaited before the batch's next
-    statement, `_write`). Should the plan fail, the COPY ends with the rows made and the task
-    raises the plan's error: the transaction is rolled back whole, no row kept."""
-    drawing = asyncio.ensure_future(reserve_keys(conn, transfers, len(items)))
-    first = min(len(items), _FIRST_PLANNED)
-    try:
-        await asyncio.sleep(0)  # the statement sent before the plan holds the loop
-        planner.plan(items, requests, digests, 0, first)
-        keys = await drawing
-    finally:
-        if not drawing.done():  # the plan failed: its answer read before the connection serves again
-            await asyncio.gather(drawing, return_exceptions=True)
-    created = pg_micros(now)
-    planned = asyncio.Event()
-    failed: list[BaseException] = []
-
-    async def rows() -> AsyncIterator[tuple[Any, ...]]:
-        plans, sent, start = planner.plans, 0, first
+def _plan_all(items: Sequence[BatchItem], requests: list[TransferRequest], digests: Sequence[str],
+              accounts_of: dict[str, dict[str, _Account]], found: dict[tuple[str, str], Any],
+              ) -> tuple[list[Outcome | _Plan | _Later], list[_Plan]]:
+    """Each item planned in order (`_plan`), answered as a replay or refused; and the plans."""
+    # A plan stands for its item until the batch is written (created), a _Later for a repeat.
+    outcomes: list[Outcome | _Plan | _Later] = []
+    plans: list[_Plan] = []
+    recorded: dict[tuple[str, str], _Plan] = {}
+    for item, request, fingerprint in zip(items, requests, digests, strict=True):
+        key = (request.community_path, request.transfer_id)
         try:
-            while True:
-                for plan in plans[sent:]:
-                    plan.seq = keys[sent]  # the n-th plan the n-th key (keys ≥ plans)
-                    sent += 1
-                    yield _row(plan, created)
-                if start >= len(items):
-                    return
-                end = min(start + _PLANNED_AT_ONCE, len(items))
-                planner.plan(items, requests, digests, start, end)
-                start = end
-        except Exception as error:  # ends the COPY cleanly; raised once it is over (`copy`)
-            failed.append(error)
-        finally:
-            planned.set()
-
-    async def copy() -> None:
-        await copy_stream(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, rows(), micros=("created_at",))
-        if failed:
-            raise failed[0]
-
-    copying = asyncio.ensure_future(copy())
-    waiting = asyncio.ensure_future(planned.wait())
-    await asyncio.wait((copying, waiting), return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if failed or (copying.done() and not planned.is_set()):  # the plan failed, or the COPY before it ended
-        await copying  # raises
-    return copying
-
-
-def _row(p: _Plan, created: Any) -> tuple[Any, ...]:
-    """A plan's transfer as a row of _SEQ_AND_TRANSFER_COLUMNS."""
-    path, tid, debit_name, credit_name, amount, kind, reason, source, related, _ = p.request
-    return (p.seq, path, tid, int(kind), p.debit.id, p.credit.id, debit_name, credit_name, amount, reason,
-            source, related, p.fingerprint, p.debit_after, p.credit_after, created)
+            earlier = recorded.get(key)
+            if earlier is not None:
+                _check_replay(request, fingerprint, earlier.fingerprint)
+                outcomes.append(_Later(earlier, created=False))
+                continue
+            row = found.get(key)
+            if row is not None:
+                _check_replay(request, fingerprint, row.fingerprint)
+                outcomes.append((hold_of(row), False) if request.kind == Kind.PENDING
+                                else Recorded(transfer_of(row), created=False))
+                continue
+            path_accounts = accounts_of[request.community_path]
+            plan = _plan(item, fingerprint, path_accounts[request.debit_account],
+                         path_accounts[request.credit_account])
+        except DomainError as error:
+            outcomes.append(error)
+            continue
+        plans.append(plan)
+        recorded[key] = plan
+        outcomes.append(plan)
+    return outcomes, plans
 
 
 def answers(recording: Recording) -> list[Outcome]:
@@ -835,32 +754,40 @@ async def _write_rest_pg(conn: AsyncConnection, records: list[tuple[Any, ...]], 
 
 async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_event: EventFactory | None,
                  pg: bool, ready: Mapping[tuple[int, str], CreditPayloads] | None = None,
-                 copying: asyncio.Task[None] | None = None) -> None:
+                 keys: list[int] | None = None) -> None:
     """Write what the plans recorded: a few statements, however many plans (on PostgreSQL the
-    transfers, the lots taken, then the rest in one: `_REST_PG`). `copying`: the transfers'
-    COPY under way, their seqs set (`_plan_copying`): the rest is made ready while the server
-    inserts them, and sent once it is done."""
+    transfers, the lots taken, then the rest in one: `_REST_PG`). `keys`: seqs drawn already,
+    at least one per plan, ascending."""
     statements = _STATEMENTS[pg]
     # A small batch on PostgreSQL (a group commit) inserts its transfers in `_REST_PG` with the
     # rest: one round trip fewer. Until then each plan's seq is its stand-in (`_stand_in`).
     # A bigger one draws its seqs first and writes its transfers with them, by COPY on
     # PostgreSQL, the batch's instant sent as the int it is on the wire (bulk.pg_micros).
-    inline = pg and copying is None
+    inline = pg and len(plans) < COPY_FROM
+    if inline:
+        for position, plan in enumerate(plans, start=1):
+            plan.seq = _stand_in(position)
+    else:
+        if keys is None:
+            keys = await reserve_keys(conn, transfers, len(plans))
+        assert len(keys) >= len(plans)
+        for plan, seq in zip(plans, keys, strict=False):  # (more keys than plans: gaps left)
+            plan.seq = seq
+    created = pg_micros(now) if pg and not inline else now
     records = []
     touched: dict[int, _Account] = {}
-    if copying is None:
-        if inline:
-            for position, plan in enumerate(plans, start=1):
-                plan.seq = _stand_in(position)
-        else:  # SQLite
-            for plan, seq in zip(plans, await reserve_keys(conn, transfers, len(plans)), strict=True):
-                plan.seq = seq
-        records = [_row(p, now) for p in plans]
     for p in plans:
-        touched[p.debit.id] = p.debit
-        touched[p.credit.id] = p.credit
-    if not pg:
-        await insert_records(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, records)
+        path, tid, debit_name, credit_name, amount, kind, reason, source, related, _ = p.request
+        debit, credit = p.debit, p.credit
+        records.append((p.seq, path, tid, int(kind), debit.id, credit.id, debit_name, credit_name, amount, reason,
+                        source, related, p.fingerprint, p.debit_after, p.credit_after, created))
+        touched[debit.id] = debit
+        touched[credit.id] = credit
+    if not inline:
+        if pg:
+            await copy_records(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, records, micros=("created_at",))
+        else:
+            await insert_records(conn, transfers, _SEQ_AND_TRANSFER_COLUMNS, records)
     in_order = [a for _, a in sorted(touched.items()) if any(a.deltas.values())]
     in_rows = [a for a in in_order if not a.slotted]
     # One slot per system account and batch, picked at random (store.py: why slots).
@@ -904,15 +831,13 @@ async def _write(conn: AsyncConnection, plans: list[_Plan], now: datetime, make_
             flow = int(lotrules.flow_from(r.debit_account))
             uses.extend((p.seq, p.credit.id, p.seq, source, r.community_path, flow, -points, None)
                         for source, points in p.restored)
-    held = [(p.seq, p.request.community_path, p.request.transfer_id, int(HoldState.PENDING),
-             now + timedelta(seconds=p.request.timeout_seconds), None) for p in plans if p.request.kind == Kind.PENDING]
-    envelopes = _events(plans, make_event, ready or {}) if make_event is not None else []
-    if copying is not None:
-        await copying
     if taken:
         await conn.execute(statements["take_from_lots"], [
             {"lot_account_id": account_id, "lot_seq": seq, "lot_source": source, "taken": points}
             for (account_id, seq, source), points in sorted(taken.items())])
+    held = [(p.seq, p.request.community_path, p.request.transfer_id, int(HoldState.PENDING),
+             now + timedelta(seconds=p.request.timeout_seconds), None) for p in plans if p.request.kind == Kind.PENDING]
+    envelopes = _events(plans, make_event, ready or {}) if make_event is not None else []
     if pg:
         # One round trip for the rest, the events with it (a group commit of single transfers
         # waited on each).
