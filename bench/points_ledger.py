@@ -35,6 +35,7 @@ import grpc
 import psutil
 from linli_identity.testing import TestIssuer
 from linli_points.app import create_app
+from linli_points.ledger.store import Ledger
 from linli_points.settings import PointsSettings
 
 from bench.stats import median, print_table
@@ -167,7 +168,7 @@ async def measured(results: dict[str, float], name: str, meter: CpuMeter, operat
 
 
 async def one_run(args: argparse.Namespace, run: int, port: int, md: tuple[tuple[str, str], ...],
-                  meter: CpuMeter) -> dict[str, float]:
+                  meter: CpuMeter, ledger_store: Ledger) -> dict[str, float]:
     """One measurement of each path, next to the echo measured just before it (ids of this run)."""
     results: dict[str, float] = {}
     await measured(results, "echo_calls_per_s", meter, args.calls, lambda: bench_echo(args.calls, args.concurrency))
@@ -213,7 +214,11 @@ async def one_run(args: argparse.Namespace, run: int, port: int, md: tuple[tuple
             async def batches() -> float:
                 return await rate(calls, 2, batch) * args.batch
 
+            locked_before = ledger_store.batch_lock_seconds
             await measured(results, "batched_transfers_per_s", meter, calls * args.batch, batches)
+            # Wall time inside the ledger's lock of one batch at a time, per transfer: what bounds
+            # the rate with two calls in flight, disturbed by load less than the rate itself.
+            results["batched_lock_us"] = (ledger_store.batch_lock_seconds - locked_before) / (calls * args.batch) * 1e6
             results["batched_vs_echo"] = results["batched_transfers_per_s"] / results["echo_calls_per_s"]
     return results
 
@@ -248,7 +253,7 @@ async def main(args: argparse.Namespace) -> tuple[list[dict[str, float]], dict[s
                 pg._admin("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
             try:
                 for run in range(args.runs):
-                    runs.append(await one_run(args, run, app.port, md, meter))
+                    runs.append(await one_run(args, run, app.port, md, meter, app.ledger))
                 if args.pg_statements:
                     print(pg._server.psql(
                         "SELECT s.calls, s.rows, round(s.total_exec_time::numeric, 0) AS total_ms, "
@@ -291,6 +296,7 @@ FIGURES = (
     ("batched_vs_echo", "  batched / echo", "", "{:.1f}"),
     ("batched_transfers_per_s_cpu_us", "  CPU per transfer", "µs", "{:.1f}"),
     ("batched_transfers_per_s_pg_cpu_us", "    of which PostgreSQL", "µs", "{:.1f}"),
+    ("batched_lock_us", "  wall time in the batch lock per transfer", "µs", "{:.1f}"),
 )
 
 

@@ -29,6 +29,7 @@ from linli_runtime.events.streams import POINTS
 from linli_runtime.events.tables import OUTBOX
 from linli_runtime.testing.published import published_envelopes
 from linli_runtime.testing.waiting import wait_until
+from linli_runtime.times import as_utc
 
 from .conftest import FENGSHU, Metadata
 from .test_ledger import credit, hold, subjects
@@ -115,6 +116,30 @@ async def test_a_bulk_batch_publishes_its_credits_in_events_of_at_most_credits_p
     envelopes = [EventEnvelope.FromString(d) for d in data]
     assert len({e.event_id for e in envelopes}) == 4
     assert all(e.org_scope == FENGSHU for e in envelopes)
+
+
+@pytest.mark.parametrize("made_before", [1, 10_000], ids=["payloads-made-before", "payloads-made-after"])
+async def test_a_batch_publishes_each_credit_it_records_once_whatever_it_refuses_or_repeats(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, made_before: int
+) -> None:
+    """A big batch's credit events are made before its lock on the guess that every credit is
+    recorded (batch.credit_payloads): when some are not — replayed, repeated in the batch,
+    refused — its events still carry exactly the credits it recorded, in order, once each."""
+    monkeypatch.setattr(batch, "CREDITS_PER_EVENT", 3)
+    monkeypatch.setattr(ledger, "CREDITS_MADE_BEFORE", made_before)
+    first = [credit(f"a{i}", WAN if i % 2 else LI, i + 1) for i in range(5)]
+    assert all(isinstance(o, Recorded) and o.created for o in await ledger.apply_batch([BatchItem(r) for r in first]))
+    # Stored before, repeated within, an id reused for another request, a hold among them.
+    second = [credit("b0", WAN, 1), first[1], credit("b1", LI, 2), credit("b1", LI, 2), credit("a2", ZHAO, 9),
+              hold("h1", 1), credit("b2", ZHAO, 3)]
+    outcomes = await ledger.apply_batch([BatchItem(r) for r in second])
+    assert [o.created if isinstance(o, Recorded) else type(o).__name__ for o in outcomes] == [
+        True, False, True, False, "AlreadyExists", "tuple", True]
+    credited = await credits_published(ledger)
+    assert [(c.transfer_id, c.volunteer_id, c.points, c.reason, c.source) for c in credited] == [
+        (r.transfer_id, r.credit_account.removeprefix("volunteers/"), r.amount, "governance", "activities/a1")
+        for r in [*first, second[0], second[2], second[6]]]
+    assert all(not c.funding_source for c in credited)  # issued from system/issuance: unfunded
 
 
 async def test_concurrent_single_transfers_are_committed_together_each_answered_alone(ledger: Ledger) -> None:
@@ -483,6 +508,7 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
                     created_at=ledger.now()))
         await real_read_lots(*args)
 
+    ledger.clock.advance(seconds=1.234567)  # an instant with microseconds, which must survive
     if ledger.db.engine.dialect.name == "postgresql":  # SQLite has one writer: no race to lose
         monkeypatch.setattr(batch, "_read_lots", racing_read_lots)
     else:
@@ -502,6 +528,9 @@ async def test_a_batch_large_enough_to_be_copied_records_and_answers_every_trans
         assert (await conn.execute(sa.select(sa.func.count()).select_from(lots))).scalar_one() == \
             7 + (ledger.db.engine.dialect.name != "postgresql")  # the batch's: one per account (and `taken`'s)
         events = list((await conn.execute(sa.select(OUTBOX.c.event_id, OUTBOX.c.data))).all())
+        stored = dict((await conn.execute(sa.select(transfers.c.transfer_id, transfers.c.created_at))).all())
+    # Each at the batch's instant, to the microsecond (COPY sends it as an int: bulk.pg_micros).
+    assert {as_utc(stored[o.transfer.transfer_id]) for o in recorded if o.created} == {ledger.now()}
     # The racing row came with no event on PostgreSQL; on SQLite `taken` was a transfer with its event.
     # The batch's credits come in one event (n < CREDITS_PER_EVENT).
     assert len({e.event_id for e in events}) == len(events) == 1 + (ledger.db.engine.dialect.name != "postgresql")

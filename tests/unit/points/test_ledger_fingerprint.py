@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from linli_points.ledger.model import Kind, TransferRequest
+from linli_points.ledger.model import Kind, TransferRequest, fingerprints
 
 
 def test_the_fingerprint_is_the_sha256_of_the_fields_joined_by_unit_separators() -> None:
@@ -22,3 +22,16 @@ def test_the_fingerprint_is_the_sha256_of_the_fields_joined_by_unit_separators()
         assert r.fingerprint() == hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     # As the versions before wrote it.
     assert requests[0].fingerprint() == "fd0da2d8d726f8eb00c3ea004a6c14105551d7d18abc8971ae6a7e7e097241fc"
+
+
+def test_a_batch_fingerprints_each_request_as_it_alone_would_be() -> None:
+    # Requests that share their tail (kind, reason, source, related id, timeout) and some that
+    # do not, in an order that returns to an earlier tail.
+    requests = [
+        TransferRequest("chengdu/a", f"t-{i}", "system/issuance", f"volunteers/v{i % 3}", i + 1,
+                        reason="bench" if i % 4 else "", source="pos/1" if i % 5 == 0 else "")
+        for i in range(20)
+    ]
+    requests.append(TransferRequest("chengdu/a", "h", "volunteers/v1", "system/redemption-clearing", 5,
+                                    kind=Kind.PENDING, timeout_seconds=60))
+    assert fingerprints(requests) == [r.fingerprint() for r in requests]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from linli.events.v1 import points_pb2 as events
 from linli.points.v1 import activities_pb2 as act
@@ -25,7 +25,7 @@ from linli_points.pairings import Compliance
 from linli_points.people import TeamSize
 from linli_points.profiles import Profile
 from linli_points.rankings import Ranked
-from linli_runtime.times import to_timestamp
+from linli_runtime.times import timestamp_of, to_timestamp
 
 # -- ledger ---------------------------------------------------------------------------------------
 
@@ -39,27 +39,46 @@ def transfer_pb(t: Transfer) -> led.Transfer:
     )
 
 
-def fill_written(t: led.Transfer, w: Written, create_time: Timestamp) -> None:
-    """Fill `t`, an answer's empty `led.Transfer` made in place (`results.add(…).transfer`), with
-    the transfer a batch wrote. Field by field, the empty ones left alone: issue 18, the answer
-    to a 10 000-transfer call — a message made apart then copied in cost ten times as much, a
-    dict of its fields given to `add` a third more than this. `create_time`: the batch's one
-    instant, converted once."""
-    r = w.request
-    t.transfer_id = r.transfer_id
-    t.community_path = r.community_path
-    t.debit_account = r.debit_account
-    t.credit_account = r.credit_account
-    t.amount = r.amount
-    t.kind = cast(led.TransferKind.ValueType, int(r.kind))
-    if r.reason:
+class WrittenResults:
+    """CreateTransfers' answers to the transfers a batch wrote, each added in place to
+    `results`. What the answers share — community, debit account, kind, reason, source, related
+    id, time, `created` — is set once in a template per distinct set of those (a batch has a
+    few) and merged in C (`MergeFrom`); only the transfer id, credit account, amount and
+    sequence are set per answer. Issue 18: field by field, the answers to a 10 000-transfer call
+    were a sixth of its CPU (made apart then copied in they had cost ten times as much)."""
+
+    def __init__(self, results: RepeatedCompositeFieldContainer[led.CreateTransfersResult]) -> None:
+        self._add = results.add
+        self._templates: dict[tuple[object, ...], led.CreateTransfersResult] = {}
+
+    def add(self, w: Written) -> None:
+        r = w.request
+        key = (r.community_path, r.debit_account, r.kind, r.reason, r.source, r.related_transfer_id, w.created,
+               w.created_at)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(w)
+        result = self._add()
+        result.MergeFrom(template)
+        t = result.transfer
+        t.transfer_id = r.transfer_id
+        t.credit_account = r.credit_account
+        t.amount = r.amount
+        t.sequence = w.seq
+
+    @staticmethod
+    def _template(w: Written) -> led.CreateTransfersResult:
+        r = w.request
+        template = led.CreateTransfersResult(created=w.created)
+        t = template.transfer
+        t.community_path = r.community_path
+        t.debit_account = r.debit_account
+        t.kind = cast(led.TransferKind.ValueType, int(r.kind))
         t.reason = r.reason
-    if r.source:
         t.source = r.source
-    if r.related_transfer_id:
         t.related_transfer_id = r.related_transfer_id
-    t.create_time.CopyFrom(create_time)
-    t.sequence = w.seq
+        t.create_time.CopyFrom(timestamp_of(w.created_at))
+        return template
 
 
 def hold_pb(h: Hold) -> led.Hold:

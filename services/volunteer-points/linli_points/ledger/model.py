@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -55,6 +56,24 @@ class TransferRequest(NamedTuple):
                 f"\x1f{self.amount}\x1f{self.kind:d}\x1f{self.reason}\x1f{self.source}"
                 f"\x1f{self.related_transfer_id}\x1f{self.timeout_seconds}")
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprints(requests: Iterable[TransferRequest]) -> list[str]:
+    """`r.fingerprint()` of each request, the same bytes hashed, for a batch: the fields after
+    the amount (kind, reason, source, related id, timeout) are formatted once per distinct set
+    of them — a batch's requests share a few — rather than once per request (issue 18: the
+    fingerprints were 6 % of a 10 000-transfer CreateTransfers)."""
+    sha256 = hashlib.sha256
+    tails: dict[tuple[Kind, str, str, str, int], str] = {}
+    out: list[str] = []
+    append = out.append
+    for path, tid, debit, credit, amount, kind, reason, source, related, timeout in requests:
+        key = (kind, reason, source, related, timeout)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = f"\x1f{kind:d}\x1f{reason}\x1f{source}\x1f{related}\x1f{timeout}"
+        append(sha256(f"{path}\x1f{tid}\x1f{debit}\x1f{credit}\x1f{amount}{tail}".encode()).hexdigest())
+    return out
 
 
 @dataclass(frozen=True)
