@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -71,15 +71,24 @@ STREAM_MAX_BYTES = Gauge("linli_jetstream_stream_max_bytes", "The stream's max_b
 STREAM_MESSAGES = Gauge("linli_jetstream_stream_messages", "Messages a JetStream stream holds.", ["stream"])
 
 
-def fast_observer(child: Any) -> Callable[[float], None]:
-    """`child.observe` (a labelled Histogram's child) for a hot path: the bucket found by
-    bisection instead of prometheus_client's walk over the bounds, the same two increments
-    (bucket, sum). Reads the child's own attributes (prometheus_client is pinned; tests check
-    the samples); falls back to `observe` where they are not there."""
+def _histogram_parts(child: Any) -> tuple[list[float], list[Any], Any] | None:
+    """A labelled Histogram child's bounds, bucket counters and sum counter, as prometheus_client
+    keeps them (pinned; tests check the samples), or None where they are not there."""
     try:
         bounds, buckets, total = list(child._upper_bounds), list(child._buckets), child._sum
     except AttributeError:
+        return None
+    return (bounds, buckets, total) if len(bounds) == len(buckets) else None
+
+
+def fast_observer(child: Any) -> Callable[[float], None]:
+    """`child.observe` (a labelled Histogram's child) for a hot path: the bucket found by
+    bisection instead of prometheus_client's walk over the bounds, the same two increments
+    (bucket, sum). Falls back to `observe` where the child's parts are not there."""
+    parts = _histogram_parts(child)
+    if parts is None:
         return child.observe  # type: ignore[no-any-return]
+    bounds, buckets, total = parts
     incs = [bucket.inc for bucket in buckets]  # the last bound is +Inf
     add = total.inc
 
@@ -89,6 +98,30 @@ def fast_observer(child: Any) -> Callable[[float], None]:
             incs[bisect_left(bounds, amount)](1)
 
     return observe
+
+
+def observe_all(child: Any, amounts: Sequence[float]) -> None:
+    """`child.observe(amount)` for each amount, with each bucket and the sum counted once:
+    prometheus_client's `observe` takes a lock and walks the bounds per call (2.5 µs of a
+    consumer's CPU an event, measured). The same samples (tests/unit/runtime/test_observe_all.py);
+    its own `observe`, one by one, where the child's parts are not there."""
+    parts = _histogram_parts(child)
+    if parts is None:
+        for amount in amounts:
+            child.observe(amount)
+        return
+    if not amounts:
+        return
+    bounds, buckets, total = parts
+    counts: dict[int, int] = {}
+    for amount in amounts:
+        if amount == amount:  # NaN is below no bound: observe counts it in no bucket either
+            index = bisect_left(bounds, amount)  # the first bound >= amount, as observe's `amount <= bound`
+            counts[index] = counts.get(index, 0) + 1
+    total.inc(sum(amounts))
+    for index, count in counts.items():
+        if index < len(buckets):
+            buckets[index].inc(count)
 
 
 def fast_counter(child: Any) -> Callable[[], None]:

@@ -1,4 +1,4 @@
-"""The consumer's lag histogram counted once per batch (consumer.observe_all) gives the samples
+"""The consumer's lag histogram counted once per batch (metrics.observe_all) gives the samples
 one observe per event gives."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from linli_runtime.events.consumer import observe_all
+from linli_runtime.metrics import observe_all
 
 BUCKETS = (0.005, 0.01, 0.1, 1.0, 10.0)
 AMOUNTS = [0.0, 0.004, 0.005, 0.0051, 0.01, 0.5, 1.0, 9.99, 10.0, 11.0, 1e9, 0.005, math.nan]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ from linli_runtime.events.bus import EventBus
 from linli_runtime.events.envelope import Event
 from linli_runtime.events.pulling import ack_all, take_waiting
 from linli_runtime.events.tables import DEAD_LETTERS, INBOX
-from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED
+from linli_runtime.metrics import EVENT_LAG, EVENTS_CONSUMED, observe_all
 from linli_runtime.tracing import NO_TRACING, Tracing
 from linli_runtime.transactions import is_conflict
 
@@ -554,31 +553,6 @@ class EventConsumer:
 
 
 _ACKED = frozenset({"applied", "duplicate"})
-
-
-def observe_all(histogram: Any, amounts: Sequence[float]) -> None:
-    """`histogram.observe(amount)` for each amount, with each bucket and the sum counted once:
-    prometheus_client's `observe` takes a lock and walks the bounds per call (2.5 µs of a
-    consumer's CPU an event, measured). The same samples (tests/unit/runtime/test_observe_all.py);
-    its own `observe`, one by one, where this prometheus_client keeps them elsewhere."""
-    bounds: Sequence[float] | None = getattr(histogram, "_upper_bounds", None)
-    buckets: Sequence[Any] | None = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
-        for amount in amounts:
-            histogram.observe(amount)
-        return
-    if not amounts:
-        return
-    counts: dict[int, int] = {}
-    for amount in amounts:
-        if amount == amount:  # NaN is below no bound: observe counts it in no bucket either
-            index = bisect_left(bounds, amount)  # the first bound >= amount, as observe's `amount <= bound`
-            counts[index] = counts.get(index, 0) + 1
-    total.inc(sum(amounts))
-    for index, count in counts.items():
-        if index < len(buckets):
-            buckets[index].inc(count)
 
 
 def _seconds(event: Event) -> float:
