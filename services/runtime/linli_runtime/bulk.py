@@ -36,12 +36,14 @@ statement of SQLAlchemy's.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
+from opentelemetry import trace
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -107,11 +109,28 @@ async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
-def as_sqlalchemy(error: asyncpg.PostgresError, statement: str) -> sa.exc.DBAPIError:
+def _as_sqlalchemy(error: asyncpg.PostgresError, statement: str) -> sa.exc.DBAPIError:
     """An asyncpg error raised where SQLAlchemy would have raised its own (the callers' retries
     read `orig.sqlstate`)."""
     kind = sa.exc.IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else sa.exc.DBAPIError
     return kind(statement, None, error)  # type: ignore[arg-type]  # `orig.sqlstate` is what the retries read
+
+
+@contextmanager
+def errors_as_sqlalchemy(statement: str) -> Iterator[None]:
+    """What a statement sent on asyncpg's connection (`driver_of`) raises, raised as SQLAlchemy
+    would have raised it (`_as_sqlalchemy`): the callers' retries see no difference."""
+    try:
+        yield
+    except asyncpg.PostgresError as error:
+        raise _as_sqlalchemy(error, statement) from error
+
+
+def untraced_postgres(conn: AsyncConnection) -> bool:
+    """May a hot statement go on asyncpg's connection (`driver_of`) rather than through
+    SQLAlchemy's execution? On PostgreSQL, while no span is current: within a traced call it
+    goes through SQLAlchemy, whose instrumentation traces it as a statement of that call."""
+    return conn.dialect.name == "postgresql" and not trace.get_current_span().get_span_context().is_valid
 
 
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -127,7 +146,7 @@ def pg_micros(when: datetime) -> int:
 async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
                 records: Sequence[Sequence[Any]], micros: Collection[str] = ()) -> None:
     driver = await driver_of(conn)
-    try:
+    with errors_as_sqlalchemy(f"COPY {table.name}"):
         if not micros:
             await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
             return
@@ -142,8 +161,6 @@ async def _copy(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
         intro = await driver._prepare(f'SELECT {selected} FROM "{table.name}" LIMIT 1', use_cache=True)
         statement = f'COPY "{table.name}"({", ".join(quoted)}) FROM STDIN (FORMAT binary)'
         await driver._protocol.copy_in(statement, None, None, records, intro._state, None)
-    except asyncpg.PostgresError as error:
-        raise as_sqlalchemy(error, f"COPY {table.name}") from error
 
 
 async def copy_records(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
@@ -158,10 +175,8 @@ async def copy_records(conn: AsyncConnection, table: sa.Table, columns: Sequence
 async def _next_keys(conn: AsyncConnection, table: sa.Table, n: int) -> list[int]:
     """`n` keys drawn from `table`'s key sequence, ascending."""
     driver = await driver_of(conn)
-    try:
+    with errors_as_sqlalchemy(_NEXT_KEYS):
         keys: list[int] = await driver.fetchval(_NEXT_KEYS, table.name, _key(table).name, n)
-    except asyncpg.PostgresError as error:
-        raise as_sqlalchemy(error, _NEXT_KEYS) from error
     keys.sort()
     return keys
 

@@ -39,12 +39,10 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import asyncpg
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from opentelemetry import trace
 from sqlalchemy import String, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -53,7 +51,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli_runtime.bulk import as_sqlalchemy, driver_of
+from linli_runtime.bulk import driver_of, errors_as_sqlalchemy, untraced_postgres
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import Database
 from linli_runtime.events.bus import EventBus
@@ -423,12 +421,10 @@ class EventConsumer:
         transaction (linli_runtime.bulk.driver_of), as `publish_in` writes the outbox: SQLAlchemy's
         execution around it cost as much CPU as the rest of the batch's statements."""
         now = self.clock.now()
-        if conn.dialect.name == "postgresql" and not trace.get_current_span().get_span_context().is_valid:
+        if untraced_postgres(conn):
             driver = await driver_of(conn)
-            try:
+            with errors_as_sqlalchemy(_INBOX_CLAIM_ON_DRIVER):
                 return {row[0] for row in await driver.fetch(_INBOX_CLAIM_ON_DRIVER, self.spec.name, ids, now)}
-            except asyncpg.PostgresError as error:
-                raise as_sqlalchemy(error, _INBOX_CLAIM_ON_DRIVER) from error
         return set((await conn.execute(
             _inbox_claim(conn), {"consumer": self.spec.name, "ids": _id_list(conn, ids), "now": now})).scalars())
 

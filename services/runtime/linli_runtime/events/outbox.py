@@ -45,15 +45,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-import asyncpg
-from opentelemetry import trace
 from sqlalchemy import BigInteger, String, and_, any_, bindparam, column, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 
 from linli.events.v1.envelope_pb2 import EventEnvelope
-from linli_runtime.bulk import as_sqlalchemy, driver_of, insert_rows
+from linli_runtime.bulk import driver_of, errors_as_sqlalchemy, insert_rows, untraced_postgres
 from linli_runtime.clock import Clock, SystemClock
 from linli_runtime.db import OUTBOX_DIRTY, Database
 from linli_runtime.events.bus import EventBus
@@ -80,7 +78,7 @@ async def publish_in(tx: SAAsyncSession | AsyncConnection, event: EventEnvelope,
     Several events in one call are one statement and one round trip (a batch of requests
     committed together, a year-end close)."""
     conn = await tx.connection() if isinstance(tx, SAAsyncSession) else tx
-    if conn.dialect.name == "postgresql" and not trace.get_current_span().get_span_context().is_valid:
+    if untraced_postgres(conn):
         await _insert_on_driver(conn, (event, *more))
     elif more:
         await insert_rows(conn, OUTBOX, [_row(e) for e in (event, *more)])
@@ -99,11 +97,9 @@ async def _insert_on_driver(conn: AsyncConnection, events: Sequence[EventEnvelop
     SQLAlchemy, whose instrumentation traces it as a statement of the work that wrote it."""
     arrays = outbox_arrays(events)
     driver = await driver_of(conn)
-    try:
+    with errors_as_sqlalchemy(_INSERT_ON_DRIVER):
         await driver.execute(_INSERT_ON_DRIVER, arrays["outbox_event_id"], arrays["outbox_subject"],
                              arrays["outbox_data"], arrays["outbox_created_at"])
-    except asyncpg.PostgresError as error:
-        raise as_sqlalchemy(error, _INSERT_ON_DRIVER) from error
 
 
 def _row(event: EventEnvelope) -> dict[str, object]:
@@ -342,10 +338,8 @@ class OutboxRelay:
             # (a claim of 50 rows cost the relay ~200 µs of CPU through it). Sorted, the tuples
             # are in seq order (seq first, and unique).
             driver = await driver_of(hold)
-            try:
+            with errors_as_sqlalchemy(_TAKE_UNSENT):
                 rows = sorted(map(Unsent._make, await driver.fetch(_TAKE_UNSENT, self.batch_size)))
-            except asyncpg.PostgresError as error:
-                raise as_sqlalchemy(error, _TAKE_UNSENT) from error
         except BaseException:
             await _give_back(hold)
             raise
