@@ -102,11 +102,18 @@ async def _insert_on_driver(conn: AsyncConnection, events: Sequence[EventEnvelop
                              arrays["outbox_data"], arrays["outbox_created_at"])
 
 
-def _row(event: EventEnvelope) -> dict[str, object]:
+_COLUMN_NAMES = ("event_id", "subject", "data", "created_at")
+
+
+def _columns(event: EventEnvelope) -> tuple[str, str, bytes, datetime]:
+    """An event's outbox columns, in `_COLUMN_NAMES`' order."""
     stamp(event)  # before it is serialised: the trace context travels in the envelope
     created = instant_of(event.occurred_at) if event.HasField("occurred_at") else datetime.now(UTC)
-    return {"event_id": event.event_id, "subject": event.subject, "data": event.SerializeToString(),
-            "created_at": created, "attempts": 0}
+    return event.event_id, event.subject, event.SerializeToString(), created
+
+
+def _row(event: EventEnvelope) -> dict[str, object]:
+    return {**dict(zip(_COLUMN_NAMES, _columns(event), strict=True)), "attempts": 0}
 
 
 # One statement, its parameters bound per event: built once, compiled once (building it per
@@ -132,17 +139,8 @@ OUTBOX_INSERT_PG = """INSERT INTO linli_outbox (event_id, subject, data, created
 
 def outbox_arrays(events: Sequence[EventEnvelope]) -> dict[str, list[Any]]:
     """`OUTBOX_INSERT_PG`'s parameters for `events` (none: empty arrays, no row)."""
-    ids: list[str] = []
-    subjects: list[str] = []
-    data: list[bytes] = []
-    created: list[datetime] = []
-    for e in events:  # the columns of _row, without a dict per event
-        stamp(e)
-        ids.append(e.event_id)
-        subjects.append(e.subject)
-        data.append(e.SerializeToString())
-        created.append(instant_of(e.occurred_at) if e.HasField("occurred_at") else datetime.now(UTC))
-    return {"outbox_event_id": ids, "outbox_subject": subjects, "outbox_data": data, "outbox_created_at": created}
+    rows = [_columns(e) for e in events]  # tuples, not a dict per event
+    return {f"outbox_{name}": [row[i] for row in rows] for i, name in enumerate(_COLUMN_NAMES)}
 
 
 # OUTBOX_INSERT_PG with asyncpg's positional parameters ($1 …), for `_insert_on_driver`.
