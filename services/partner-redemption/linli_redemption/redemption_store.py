@@ -352,46 +352,24 @@ class SqlRedemptionStore:
                 admitted.append(ask.reservation(member))
                 where.append(i)
             if admitted:
-                reserved = await self._reserve_all(conn, admitted, read_replays=False)
+                reserved = await self._reserve_all(conn, admitted)
                 for i, reservation, outcome in zip(where, admitted, reserved, strict=True):
                     out[i] = outcome if isinstance(outcome, DomainError) else Reserved(outcome, reservation.member)
             return [o for o in out if o is not None]  # every one answered (the admitted just now)
 
         return await run_in_transaction(self.db, work)
 
-    async def reserve_batch(self, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
-        """Step 1 for a batch of reservations already admitted (`reserve_asked` without its
-        read), in one transaction: each reservation's row, or its own refusal (refusals leave
-        nothing behind; the others are reserved). Retried whole after a race (a request id
-        another replica reserved first: the retry finds its row)."""
-        attempts = 0
-
-        async def work(conn: AsyncConnection) -> list[Redemption | DomainError]:
-            nonlocal attempts
-            attempts += 1
-            return await self._reserve_all(conn, batch, read_replays=attempts > 1)
-
-        return await run_in_transaction(self.db, work)
-
-    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation], *,
-                           read_replays: bool) -> list[Redemption | DomainError]:
+    async def _reserve_all(self, conn: AsyncConnection, batch: Sequence[Reservation]) -> list[Redemption | DomainError]:
         out: list[Redemption | DomainError | None] = [None] * len(batch)
-        # Replays: a request id reserved already answers with its row. The batch's requests were
-        # all just found new (`reserve_asked`'s read), so they are not read again (issue 18: a
-        # round trip per batch); one reserved meanwhile — a concurrent first attempt, another
-        # replica — took the unique key first, the insert fails and the retry reads them.
-        existing: dict[tuple[str, str], Any] = {}
-        if read_replays:
-            found = await conn.execute(_reads(conn).by_requests, {"mids": sorted({r.merchant_id for r in batch}),
-                                                                  "rqids": sorted({r.request_id for r in batch})})
-            existing = {(row.merchant_id, row.request_id): row for row in found}
+        # The batch's request ids were all just found new (`reserve_asked`'s read, in this
+        # transaction), so they are not read again (issue 18: a round trip per batch); one reserved
+        # meanwhile — a concurrent first attempt, another replica — took the unique key first, the
+        # insert fails and the retry's read finds its row.
         first_of: dict[tuple[str, str], int] = {}
         fresh: list[int] = []
         for i, r in enumerate(batch):
             key = (r.merchant_id, r.request_id)
-            if key in existing:
-                out[i] = loaded(Redemption, existing[key])
-            elif key not in first_of:  # a second of the same id in this batch: answered as the first (below)
+            if key not in first_of:  # a second of the same id in this batch: answered as the first (below)
                 first_of[key] = i
                 fresh.append(i)
         if self.guard is not None and fresh:

@@ -1,6 +1,6 @@
 """Group commit: concurrent requests applied together, one transaction (or one call) for many,
 each still answered on its own. Shared by the ledger (volunteer-points: single transfers and
-holds) and the redeem path (partner-redemption: find, reserve, commit, PlaceHolds).
+holds) and the redeem path (partner-redemption: reserve, commit, PlaceHolds).
 
 Why (issue 18): a request's own statements are few and cheap; what each one paid for was its
 transaction — BEGIN, COMMIT (an fsync), the pool's checkout and return, SQLAlchemy's work around
@@ -8,8 +8,8 @@ each. TigerBeetle's lesson: batch. Requests that arrive while a batch is being w
 the next one, so under load a batch holds what arrived during one transaction, and alone a
 request waits for nothing but one turn of the event loop.
 
-    reserve = GroupCommit(store.reserve_batch, max_batch=64)
-    row = await reserve(reservation)      # raises the request's own refusal
+    reserve = GroupCommit(store.reserve_asked, max_batch=64)
+    reserved = await reserve(ask)         # raises the request's own refusal
 
 `run(batch)` gets the queued items (a `Batch`: a list in arrival order) and returns one outcome
 per item, in that order: a value, or an exception to raise to that item's caller alone (a

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import grpc
 import nats
@@ -16,7 +17,7 @@ from linli_redemption.members import MemberSession
 from linli_redemption.pos_limits import HOUR, MINUTE, Limit
 from linli_redemption.redemption_rules import COMMITTED, VOIDED
 from linli_redemption.redemption_store import SqlRedemptionStore, _Commit
-from linli_redemption.redemptions import Reservation
+from linli_redemption.redemptions import RedeemAsk
 from linli_redemption.tables import Redemption
 from nats.aio.msg import Msg
 
@@ -245,10 +246,10 @@ async def test_concurrent_first_attempts_with_one_request_id_charge_once(kit: Ki
 
 
 async def test_a_reserve_that_meets_a_request_id_reserved_meanwhile_answers_with_its_row(
-        kit: Kit, app: RedemptionApp, clock: ManualClock) -> None:
-    """The reserve's first attempt does not read replays again (the redeem just found its id new):
-    an id reserved in between takes the unique key first, and the retry answers with its row,
-    leaving nothing of the first attempt (no second unit of stock taken)."""
+        kit: Kit, app: RedemptionApp, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reserve's transaction reads its request ids once, then inserts: an id another replica
+    reserves in between takes the unique key first, and the retry answers with its row, leaving
+    nothing of the first attempt (no second unit of stock taken)."""
     till = await kit.terminal()
     volunteer = await kit.volunteer(100)
     reward = await kit.reward(points=5, stock=10)
@@ -258,13 +259,25 @@ async def test_a_reserve_that_meets_a_request_id_reserved_meanwhile_answers_with
     assert isinstance(store, SqlRedemptionStore)
     row = await store.get(first.redemption.name.split("/")[1], first.redemption.name.split("/")[3])
     assert row is not None
-    again = Reservation(merchant_id=row.merchant_id, reward_id=row.reward_id, request_id=row.request_id,
-                        fingerprint=row.fingerprint, terminal_id=row.terminal_id, member=MemberSession(
-                            session_id="s", community_path=row.community_path, volunteer_id=row.volunteer_id,
-                            masked_member=row.masked_member, expire_time=clock.now()),
-                        quantity=1, expected_points=5, now=clock.now())
-    [answered] = await store.reserve_batch([again])
-    assert not isinstance(answered, Exception) and answered.id == row.id
+    member = MemberSession(session_id="s", community_path=row.community_path, volunteer_id=row.volunteer_id,
+                           masked_member=row.masked_member, expire_time=clock.now())
+    again = RedeemAsk(merchant_id=row.merchant_id, reward_id=row.reward_id, request_id=row.request_id,
+                      fingerprint=row.fingerprint, terminal_id=row.terminal_id, session_id=None,
+                      admit=lambda _session: member, quantity=1, expected_points=5, now=clock.now())
+    # The first attempt's read runs before the other replica's reservation is there.
+    reads = 0
+    find_all = store._find_all
+
+    async def read_before_the_other_replica(conn: Any, batch: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        found = await find_all(conn, batch)
+        return [(None, session) for _, session in found] if reads == 1 else found
+
+    monkeypatch.setattr(store, "_find_all", read_before_the_other_replica)
+    [answered] = await store.reserve_asked([again])
+    assert reads == 2
+    assert not isinstance(answered, Exception) and answered.row.id == row.id
     stock = await kit.catalog.GetReward(admin_pb2.GetRewardRequest(name=reward), metadata=kit.worker)
     assert stock.reward.stock == 9
 
@@ -280,14 +293,17 @@ async def test_a_commit_batch_commits_each_pending_row_once_with_one_event_and_n
     store = app.redemptions.store
     assert isinstance(store, SqlRedemptionStore)
 
-    def ask(request_id: str) -> Reservation:
-        return Reservation(merchant_id=merchant, reward_id=reward_id, request_id=request_id, fingerprint="f",
-                           terminal_id=dict(till)["authorization"].split()[1].split(":")[0], member=MemberSession(
-                               session_id="s", community_path=FENGSHU, volunteer_id=volunteer, masked_member="王*英",
-                               expire_time=clock.now()), quantity=1, expected_points=0, now=clock.now())
+    member = MemberSession(session_id="s", community_path=FENGSHU, volunteer_id=volunteer, masked_member="王*英",
+                           expire_time=clock.now())
 
-    kept, voided = await store.reserve_batch([ask("batch-kept"), ask("batch-voided")])
-    assert not isinstance(kept, Exception) and not isinstance(voided, Exception)
+    def ask(request_id: str) -> RedeemAsk:
+        return RedeemAsk(merchant_id=merchant, reward_id=reward_id, request_id=request_id, fingerprint="f",
+                         terminal_id=dict(till)["authorization"].split()[1].split(":")[0], session_id=None,
+                         admit=lambda _session: member, quantity=1, expected_points=0, now=clock.now())
+
+    reserved = await store.reserve_asked([ask("batch-kept"), ask("batch-voided")])
+    assert not any(isinstance(r, Exception) for r in reserved)
+    kept, voided = (r.row for r in reserved if not isinstance(r, Exception))
     assert await store.void(voided, "CANCELLED", "cancelled by the test", only_unplaced=False)
 
     def commit(row: Redemption) -> _Commit:
