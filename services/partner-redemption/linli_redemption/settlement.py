@@ -284,7 +284,7 @@ class Settlement:
         days, not its seven; the morning after, three, keeping the day that has just been sealed —
         and ask the ledger about those only."""
         sealed_last = min(last, sealed_through(self.clock.now()))
-        sealed = bool(_days(first, sealed_last))
+        sealed = sealed_last >= first  # ISO days: any day of the period sealed
         groups: dict[str, list[str]] = defaultdict(list)  # the first day to sum → its communities
         async with self.db.reading() as conn:
             merchants = {(path, mid): MerchantTotals(path, mid, name) for mid, path, name in (await conn.execute(

@@ -186,7 +186,6 @@ class Refund(RedemptionTable, table=True):
     create_time: datetime = Field(sa_column=sa.Column(When, nullable=False))
 
 
-
 class DaySummary(RedemptionTable, table=True):
     """A community's day of redemptions summed up once it can no longer change and balanced with
     the ledger (settlement.py: `summarize`): the city dashboard's sealed days read from here, a
@@ -201,6 +200,7 @@ class DaySummary(RedemptionTable, table=True):
     redeemed_points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     refund_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     refunded_points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
 
 # -- community: rotating duty of member units, needs, resources, projects -----------------------
 
