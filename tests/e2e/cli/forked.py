@@ -37,8 +37,9 @@ def _context() -> ForkServerContext:
     return _CONTEXT
 
 
-def _main(argv: list[str], env: dict[str, str], out: str, err: str) -> None:
-    """In the forked child: become `linli argv…` with `env`, writing to the files `out`/`err`."""
+def _main(argv: list[str], env: dict[str, str], out: str, err: str, status: str) -> None:
+    """In the forked child: become `linli argv…` with `env`, writing to the files `out`/`err`,
+    and its exit code to the file `status` as it exits (`run`: why)."""
     os.environ.clear()
     os.environ.update(env)
     for fd, path in ((1, out), (2, err)):
@@ -69,20 +70,27 @@ def _main(argv: list[str], env: dict[str, str], out: str, err: str) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    Path(status).write_text(str(code), encoding="ascii")
     os._exit(code)
 
 
 def run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `linli argv…` run with exactly `env`."""
+    """(exit code, stdout, stderr) of `linli argv…` run with exactly `env`.
+
+    The exit code is the one the child wrote as it exited. The forkserver's own report of it
+    (`process.exitcode`) is read only when the child wrote none (it died first): that report
+    once came back as 255, multiprocessing's stand-in when it cannot read the forkserver's
+    answer, after the CLI had printed its error and exited 3."""
     with tempfile.TemporaryDirectory(prefix="linli-cli-") as folder:
-        out, err = Path(folder) / "out", Path(folder) / "err"
-        process = _context().Process(target=_main, args=(argv, env, str(out), str(err)))
+        out, err, status = Path(folder) / "out", Path(folder) / "err", Path(folder) / "status"
+        process = _context().Process(target=_main, args=(argv, env, str(out), str(err), str(status)))
         process.start()
         process.join(timeout)
         if process.exitcode is None:
             process.kill()
             process.join()
             raise TimeoutError(f"linli {' '.join(argv)} ran over {timeout} s")
-        return (process.exitcode,
+        written = status.read_text(encoding="ascii") if status.exists() else ""
+        return (int(written) if written else process.exitcode,
                 out.read_text(encoding="utf-8", errors="replace") if out.exists() else "",
                 err.read_text(encoding="utf-8", errors="replace") if err.exists() else "")
